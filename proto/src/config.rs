@@ -1,0 +1,137 @@
+//! Shared configuration-loading helpers, so the agent's and the daemon's
+//! configuration errors read the same way: the file, the key, and what was
+//! expected — never a panic or a debug dump.
+//!
+//! Each binary parses its TOML into *raw* structs (`deny_unknown_fields`,
+//! permissive types) with [`parse_toml`], then validates them into typed
+//! configuration that cannot hold an invalid state, reporting problems as a
+//! [`ConfigError`] through [`ConfigError::at`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+/// A configuration problem: which file, which key, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or `<environment>` for overrides).
+    pub file: PathBuf,
+    /// Dotted key path, e.g. `segment[0].rate`; empty when the whole file is at fault.
+    pub key: String,
+    /// What was expected, or what is wrong.
+    pub message: String,
+    /// Line and column, when known.
+    pub position: Option<(usize, usize)>,
+}
+
+impl ConfigError {
+    /// An error about `key` in `file`.
+    pub fn at(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { file: file.to_path_buf(), key: key.into(), message: message.into(), position: None }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": key `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Read and parse a TOML file into raw configuration, naming the key at fault.
+pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::at(path, "", format!("cannot read the file: {e}")))?;
+    parse_toml(path, &text)
+}
+
+/// Parse TOML text (from `path`, for messages) into raw configuration.
+pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| {
+        let mut err = ConfigError::at(path, "", format!("not valid TOML: {}", e.message()));
+        err.position = e.span().map(|s| line_col(text, s.start));
+        err
+    })?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let mut err = ConfigError::at(path, if key == "." { String::new() } else { key }, inner.message().to_string());
+        err.position = inner.span().map(|s| line_col(text, s.start));
+        err
+    })
+}
+
+/// Parse a human duration such as `30s`, `5m`, `1h 30m` or `250ms`.
+pub fn parse_duration(file: &Path, key: &str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.trim()).map_err(|e| {
+        ConfigError::at(file, key, format!("`{value}` is not a duration ({e}); write e.g. \"30s\", \"5m\" or \"1h\""))
+    })
+}
+
+/// Environment variable override helper: the variable's value, if set and non-empty.
+pub fn env_override(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Raw {
+        limits: Limits,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Limits {
+        rate: u32,
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_table() {
+        let err = parse_toml::<Raw>(Path::new("a.toml"), "[limits]\nrate = 5\nratee = 6\n").unwrap_err();
+        assert_eq!(err.key, "limits.ratee");
+        assert!(err.message.contains("unknown field `ratee`"), "{err}");
+        assert_eq!(err.position.map(|p| p.0), Some(3));
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = parse_toml::<Raw>(Path::new("a.toml"), "[limits]\nrate = -5\n").unwrap_err();
+        assert_eq!(err.key, "limits.rate");
+        assert!(err.to_string().starts_with("a.toml:2:8: key `limits.rate`:"), "{err}");
+    }
+
+    #[test]
+    fn broken_toml_has_a_position() {
+        let err = parse_toml::<Raw>(Path::new("a.toml"), "[limits\n").unwrap_err();
+        assert!(err.message.starts_with("not valid TOML"), "{err}");
+        assert_eq!(err.position.map(|p| p.0), Some(1));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration(Path::new("x"), "k", "5m").unwrap(), Duration::from_secs(300));
+        assert!(parse_duration(Path::new("x"), "k", "soon").unwrap_err().to_string().contains("key `k`"));
+    }
+}
