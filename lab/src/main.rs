@@ -1,1 +1,58 @@
-fn main() {}
+//! `census-lab`: build a lab by hand for exploring Census, or clean up after
+//! test runs that were killed before they could tear down.
+
+use std::io::BufRead;
+
+use anyhow::Context;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: census-lab up [HOSTS]   build a lab of HOSTS generated hosts (default 20), print it, keep it until Enter or EOF\n       census-lab gc [--all]    delete lab namespaces of dead processes (--all: of every process)"
+    );
+    std::process::exit(2)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("up") => {
+            let count: usize = match args.get(1) {
+                Some(n) => n.parse().context("HOSTS must be a number")?,
+                None => 20,
+            };
+            anyhow::ensure!((1..=2000).contains(&count), "HOSTS must be between 1 and 2000");
+            census_lab::check_available()?;
+            let lab = census_lab::Lab::build(census_lab::generated_hosts(count))?;
+            println!("lab {} up: scanner namespace {} ({})", lab.name(), lab.scanner_netns(), lab.scanner_ip());
+            println!("{:<16} {:<18} {:<24} {:<10} {:<5} ports", "ip", "mac", "vendor", "os", "icmp");
+            for h in lab.hosts() {
+                let ports: Vec<String> = h.open_ports().iter().map(|p| p.to_string()).collect();
+                println!(
+                    "{:<16} {:<18} {:<24} {:<10} {:<5} {}",
+                    h.ip,
+                    h.mac.to_string(),
+                    h.vendor.unwrap_or("(randomised)"),
+                    h.os.family(),
+                    if h.answers_icmp { "yes" } else { "no" },
+                    ports.join(",")
+                );
+            }
+            println!("try: ip netns exec {} ping -c1 {}", lab.scanner_netns(), lab.hosts()[0].ip);
+            println!("press Enter (or close stdin) to tear the lab down");
+            let _ = std::io::stdin().lock().lines().next();
+            drop(lab);
+            println!("lab torn down");
+        }
+        Some("gc") => {
+            let names = if args.get(1).map(String::as_str) == Some("--all") {
+                census_lab::netns::all_lab_namespaces()
+            } else {
+                census_lab::netns::stale_namespaces()
+            };
+            census_lab::netns::delete_namespaces(&names);
+            println!("deleted {} lab namespaces", names.len());
+        }
+        _ => usage(),
+    }
+    Ok(())
+}
