@@ -31,13 +31,16 @@ pub struct Lab {
     name: String,
     hosts: Vec<HostSpec>,
     namespaces: Vec<String>,
-    certificates: HashMap<(Ipv4Addr, Port), CertTruth>,
+    certificates: CertMap,
     services: Option<ServiceRunner>,
     build_time: Duration,
 }
 
 /// Per-host output of the setup pass: sockets bound in its namespace.
 type HostSockets = Vec<BoundService>;
+
+/// Certificates presented by lab hosts, by address and port.
+type CertMap = HashMap<(Ipv4Addr, Port), CertTruth>;
 
 impl Lab {
     /// Build a lab with these hosts. Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN).
@@ -46,7 +49,10 @@ impl Lab {
         netns::delete_namespaces(&netns::stale_namespaces());
         for h in &hosts {
             if h.ip.octets()[..2] != [198, 18] || h.ip == SCANNER_IP {
-                return Err(LabError::Spec(format!("host address {} is outside the lab's 198.18.0.0/16 or taken", h.ip)));
+                return Err(LabError::Spec(format!(
+                    "host address {} is outside the lab's 198.18.0.0/16 or taken",
+                    h.ip
+                )));
             }
         }
         let name = format!("{PREFIX}{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
@@ -56,14 +62,8 @@ impl Lab {
         let mut namespaces = vec![bridge_ns.clone(), scanner_ns.clone()];
         namespaces.extend(host_ns.iter().cloned());
         // From here on, Drop cleans up whatever was made.
-        let mut lab = Lab {
-            name,
-            hosts,
-            namespaces,
-            certificates: HashMap::new(),
-            services: None,
-            build_time: Duration::ZERO,
-        };
+        let mut lab =
+            Lab { name, hosts, namespaces, certificates: HashMap::new(), services: None, build_time: Duration::ZERO };
         let adds: Vec<String> = lab.namespaces.iter().map(|n| format!("netns add {n}")).collect();
         netns::ip_batch(None, &adds)?;
 
@@ -103,7 +103,7 @@ impl Lab {
         bridge_ns: &str,
         scanner_ns: &str,
         host_ns: &[String],
-    ) -> Result<(Vec<HostSockets>, HashMap<(Ipv4Addr, Port), CertTruth>), LabError> {
+    ) -> Result<(Vec<HostSockets>, CertMap), LabError> {
         on_thread_in(bridge_ns, || {
             common_sysctls()?;
             netns::sysctl_if_present("net/bridge/bridge-nf-call-iptables", "0")?;
@@ -220,11 +220,7 @@ impl Drop for Lab {
 }
 
 fn iface_lines(ip: Ipv4Addr) -> Vec<String> {
-    vec![
-        format!("addr add {ip}/{} dev eth0", LAB_NET.1),
-        "link set eth0 up".to_string(),
-        "link set lo up".to_string(),
-    ]
+    vec![format!("addr add {ip}/{} dev eth0", LAB_NET.1), "link set eth0 up".to_string(), "link set lo up".to_string()]
 }
 
 fn common_sysctls() -> Result<(), LabError> {

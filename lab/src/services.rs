@@ -189,7 +189,8 @@ async fn http_exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, server:
     if !matches!(tokio::time::timeout(Duration::from_secs(5), read_request).await, Ok(true)) {
         return;
     }
-    let body = format!("<!doctype html><html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>\n");
+    let body =
+        format!("<!doctype html><html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>\n");
     let response = format!(
         "HTTP/1.1 200 OK\r\nServer: {server}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()

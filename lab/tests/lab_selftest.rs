@@ -51,7 +51,8 @@ fn check_host(lab: &Lab, h: &HostSpec) -> Result<(), String> {
                 let ok = match &s.kind {
                     ServiceKind::Banner { banner } => text.trim_end() == banner,
                     ServiceKind::Http { server, title } => {
-                        text.contains(&format!("Server: {server}\r\n")) && text.contains(&format!("<title>{title}</title>"))
+                        text.contains(&format!("Server: {server}\r\n"))
+                            && text.contains(&format!("<title>{title}</title>"))
                     }
                     // A TLS server waits for the client hello: an open socket is what is checked here.
                     _ => true,
@@ -102,7 +103,8 @@ fn a_250_host_lab_matches_its_ground_truth_and_leaves_nothing_behind() {
     census_lab::report_checked("lab_selftest", &lab, lab.hosts().len());
     let name = lab.name().to_string();
     drop(lab);
-    let left: Vec<String> = census_lab::netns::all_lab_namespaces().into_iter().filter(|n| n.starts_with(&format!("{name}-"))).collect();
+    let left: Vec<String> =
+        census_lab::netns::all_lab_namespaces().into_iter().filter(|n| n.starts_with(&format!("{name}-"))).collect();
     assert!(left.is_empty(), "namespaces left behind: {left:?}");
 }
 
@@ -115,7 +117,8 @@ fn a_panicking_test_still_tears_its_lab_down() {
         panic!("deliberate failure inside a lab test");
     }));
     assert!(result.is_err());
-    let left: Vec<String> = census_lab::netns::all_lab_namespaces().into_iter().filter(|n| n.starts_with(&format!("{name}-"))).collect();
+    let left: Vec<String> =
+        census_lab::netns::all_lab_namespaces().into_iter().filter(|n| n.starts_with(&format!("{name}-"))).collect();
     assert!(left.is_empty(), "namespaces left behind after a panic: {left:?}");
 }
 

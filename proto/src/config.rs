@@ -57,8 +57,8 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Read and parse a TOML file into raw configuration, naming the key at fault.
 pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::at(path, "", format!("cannot read the file: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::at(path, "", format!("cannot read the file: {e}")))?;
     parse_toml(path, &text)
 }
 

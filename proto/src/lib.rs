@@ -25,9 +25,8 @@ pub mod version;
 
 pub use batch::{Batch, RunStatus, SegmentScope, SweepCompleteness, TcpScanMode, Technique, TechniqueRun};
 pub use host::{
-    FingerprintGuess, FingerprintKind, HostObservation, HttpEvidence, MacInfo, NameObservation,
-    NameSource, PortObservation, PortState, ServiceEvidence, SynAckSignature, TlsCertificate,
-    TransportProtocol,
+    FingerprintGuess, FingerprintKind, HostObservation, HttpEvidence, MacInfo, NameObservation, NameSource,
+    PortObservation, PortState, ServiceEvidence, SynAckSignature, TlsCertificate, TransportProtocol,
 };
 pub use types::{AgentId, MacAddr, MacParseError, Port, Ttl};
 pub use version::{DecodeError, SCHEMA_MAJOR, SCHEMA_MINOR, SchemaVersion, decode_batch, encode_batch};

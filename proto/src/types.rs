@@ -79,11 +79,7 @@ impl MacAddr {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -163,7 +159,9 @@ mod tests {
 
     #[test]
     fn mac_rejects_garbage() {
-        for s in ["", "00:1b:21:aa:0b", "00:1b:21:aa:0b:ff:00", "zz:1b:21:aa:0b:ff", "0:01b:21:aa:0b:ff", "é0:1b:21:aa:0b:f"] {
+        for s in
+            ["", "00:1b:21:aa:0b", "00:1b:21:aa:0b:ff:00", "zz:1b:21:aa:0b:ff", "0:01b:21:aa:0b:ff", "é0:1b:21:aa:0b:f"]
+        {
             assert!(s.parse::<MacAddr>().is_err(), "{s}");
         }
     }

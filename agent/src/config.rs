@@ -1,0 +1,400 @@
+//! Agent configuration: TOML parsed into raw structs that reject unknown
+//! keys, then validated into an [`AgentConfig`] that cannot hold an invalid
+//! state — targets are parsed intervals, rates are positive, intervals and
+//! timeouts are sane, and no segment is larger than allowed.
+//!
+//! Operators change a few settings per host without editing the file:
+//! `CENSUS_AGENT_ID`, `CENSUS_DAEMON_URL` and `CENSUS_TOKEN_FILE`.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use census_proto::Technique;
+use census_proto::config::{ConfigError, env_override, load_toml, parse_duration};
+use serde::Deserialize;
+
+use crate::ports::PortSet;
+use crate::targets::TargetSet;
+
+/// Default ceiling on a segment's size: a /16.
+pub const DEFAULT_MAX_TARGET_ADDRESSES: u64 = 65_536;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    agent: RawAgent,
+    daemon: Option<RawDaemon>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    segment: Vec<RawSegment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    id: Option<String>,
+    state_dir: Option<PathBuf>,
+    spool_max_mb: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    url: String,
+    token_file: PathBuf,
+    ca_file: Option<PathBuf>,
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    rate: Option<i64>,
+    max_in_flight: Option<i64>,
+    max_target_addresses: Option<i64>,
+    allow_large_targets: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSegment {
+    name: String,
+    targets: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    interface: Option<String>,
+    techniques: Option<Vec<String>>,
+    ports: Option<String>,
+    interval: Option<String>,
+    jitter: Option<String>,
+    probe_timeout: Option<String>,
+    retries: Option<i64>,
+}
+
+/// Validated agent configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Where this configuration came from.
+    pub source: PathBuf,
+    /// The agent's identity.
+    pub agent_id: String,
+    /// Directory for the spool and other state.
+    pub state_dir: PathBuf,
+    /// Spool size cap in bytes.
+    pub spool_max_bytes: u64,
+    /// Where to deliver batches; `None` for scan-only use.
+    pub daemon: Option<DaemonTarget>,
+    /// Global limits.
+    pub limits: Limits,
+    /// Segments to sweep.
+    pub segments: Vec<Segment>,
+}
+
+/// How to reach the daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonTarget {
+    /// Base URL, `http://` or `https://`.
+    pub url: String,
+    /// File holding the agent's bearer token.
+    pub token_file: PathBuf,
+    /// CA bundle for a self-hosted daemon's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Request timeout.
+    pub timeout: Duration,
+}
+
+/// Global sweep limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Packets per second, all techniques together.
+    pub rate: NonZeroU32,
+    /// Probes awaiting an answer at once.
+    pub max_in_flight: NonZeroU32,
+    /// Largest segment accepted without `allow_large_targets`.
+    pub max_target_addresses: u64,
+    /// Accept segments over the ceiling.
+    pub allow_large_targets: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            rate: NonZeroU32::new(5_000).unwrap_or(NonZeroU32::MIN),
+            max_in_flight: NonZeroU32::new(1_024).unwrap_or(NonZeroU32::MIN),
+            max_target_addresses: DEFAULT_MAX_TARGET_ADDRESSES,
+            allow_large_targets: false,
+        }
+    }
+}
+
+/// One segment to sweep on a schedule.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Name, reported in batches.
+    pub name: String,
+    /// What to sweep.
+    pub targets: TargetSet,
+    /// Target and exclusion strings as configured (reported in batches).
+    pub target_specs: Vec<String>,
+    /// Exclusions as configured.
+    pub exclude_specs: Vec<String>,
+    /// Interface to use; chosen from the routing table when `None`.
+    pub interface: Option<String>,
+    /// Techniques to run, in order.
+    pub techniques: Vec<Technique>,
+    /// Ports for the TCP sweep.
+    pub ports: PortSet,
+    /// Time between sweeps.
+    pub interval: Duration,
+    /// Random extra delay, up to this much, before each sweep.
+    pub jitter: Duration,
+    /// How long to wait for a probe's answer.
+    pub probe_timeout: Duration,
+    /// Extra probes for addresses that did not answer.
+    pub retries: u8,
+}
+
+/// Load and validate an agent configuration file, applying environment overrides.
+pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
+    let raw: RawConfig = load_toml(path)?;
+    validate(path, raw)
+}
+
+/// Check that a string is an http(s) URL with a host.
+pub fn check_url(file: &Path, key: &str, url: &str) -> Result<(), ConfigError> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !url.contains(char::is_whitespace) => Ok(()),
+        _ => Err(ConfigError::at(file, key, format!("`{url}` is not an http:// or https:// URL with a host"))),
+    }
+}
+
+fn positive(file: &Path, key: &str, v: Option<i64>, default: u32, max: u32) -> Result<NonZeroU32, ConfigError> {
+    let v = v.unwrap_or(i64::from(default));
+    u32::try_from(v)
+        .ok()
+        .filter(|&v| v <= max)
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| ConfigError::at(file, key, format!("expected a whole number from 1 to {max}, found {v}")))
+}
+
+fn duration_in(
+    file: &Path,
+    key: &str,
+    v: Option<&str>,
+    default: Duration,
+    range: (Duration, Duration),
+) -> Result<Duration, ConfigError> {
+    let d = match v {
+        Some(s) => parse_duration(file, key, s)?,
+        None => default,
+    };
+    if d < range.0 || d > range.1 {
+        return Err(ConfigError::at(
+            file,
+            key,
+            format!("{} is out of range: expected {} to {}", humanize(d), humanize(range.0), humanize(range.1)),
+        ));
+    }
+    Ok(d)
+}
+
+fn humanize(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 3_600_000 == 0 && ms > 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+fn validate(file: &Path, raw: RawConfig) -> Result<AgentConfig, ConfigError> {
+    let env_id = env_override("CENSUS_AGENT_ID");
+    let agent_id = env_id.or(raw.agent.id).unwrap_or_else(default_agent_id);
+    if agent_id.is_empty()
+        || agent_id.len() > 64
+        || !agent_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ConfigError::at(
+            file,
+            "agent.id",
+            format!("`{agent_id}` must be 1-64 letters, digits, '-', '_' or '.'"),
+        ));
+    }
+    let spool_mb = positive(file, "agent.spool_max_mb", raw.agent.spool_max_mb, 256, 1_048_576)?;
+    let daemon = match raw.daemon {
+        None => None,
+        Some(d) => {
+            let url = env_override("CENSUS_DAEMON_URL").unwrap_or(d.url);
+            check_url(file, "daemon.url", &url)?;
+            let token_file = env_override("CENSUS_TOKEN_FILE").map(PathBuf::from).unwrap_or(d.token_file);
+            let timeout = duration_in(
+                file,
+                "daemon.timeout",
+                d.timeout.as_deref(),
+                Duration::from_secs(30),
+                (Duration::from_secs(1), Duration::from_secs(600)),
+            )?;
+            Some(DaemonTarget { url: url.trim_end_matches('/').to_string(), token_file, ca_file: d.ca_file, timeout })
+        }
+    };
+    let defaults = Limits::default();
+    let limits = Limits {
+        rate: positive(file, "limits.rate", raw.limits.rate, defaults.rate.get(), 10_000_000)?,
+        max_in_flight: positive(
+            file,
+            "limits.max_in_flight",
+            raw.limits.max_in_flight,
+            defaults.max_in_flight.get(),
+            1_000_000,
+        )?,
+        max_target_addresses: u64::from(
+            positive(
+                file,
+                "limits.max_target_addresses",
+                raw.limits.max_target_addresses,
+                DEFAULT_MAX_TARGET_ADDRESSES as u32,
+                u32::MAX,
+            )?
+            .get(),
+        ),
+        allow_large_targets: raw.limits.allow_large_targets.unwrap_or(false),
+    };
+    let mut segments = Vec::with_capacity(raw.segment.len());
+    for (i, s) in raw.segment.into_iter().enumerate() {
+        segments.push(validate_segment(file, i, s, &limits)?);
+    }
+    for (i, s) in segments.iter().enumerate() {
+        if segments[..i].iter().any(|o| o.name == s.name) {
+            return Err(ConfigError::at(
+                file,
+                format!("segment[{i}].name"),
+                format!("segment name `{}` is used twice", s.name),
+            ));
+        }
+    }
+    Ok(AgentConfig {
+        source: file.to_path_buf(),
+        agent_id,
+        state_dir: raw.agent.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/census/agent")),
+        spool_max_bytes: u64::from(spool_mb.get()) * 1024 * 1024,
+        daemon,
+        limits,
+        segments,
+    })
+}
+
+/// The technique names accepted in configuration and on the command line.
+pub fn parse_technique(name: &str) -> Result<Technique, String> {
+    match name.trim() {
+        "arp" => Ok(Technique::Arp),
+        "icmp" => Ok(Technique::Icmp),
+        "tcp" => Ok(Technique::Tcp),
+        other => Err(format!("unknown technique `{other}`; expected arp, icmp or tcp")),
+    }
+}
+
+/// Refuse a target set larger than the limits allow.
+pub fn check_target_size(targets: &TargetSet, limits: &Limits) -> Result<(), String> {
+    let size = targets.size_upper_bound();
+    if size > u128::from(limits.max_target_addresses) && !limits.allow_large_targets {
+        return Err(format!(
+            "the targets hold {size} addresses, more than the limit of {} (a /16); \
+             narrow them, or set limits.allow_large_targets = true (--allow-large) if you really mean it",
+            limits.max_target_addresses
+        ));
+    }
+    Ok(())
+}
+
+fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Result<Segment, ConfigError> {
+    let key = |k: &str| format!("segment[{i}].{k}");
+    if s.name.trim().is_empty() {
+        return Err(ConfigError::at(file, key("name"), "must not be empty"));
+    }
+    if s.targets.is_empty() {
+        return Err(ConfigError::at(file, key("targets"), "expected at least one CIDR, range or address"));
+    }
+    for (j, t) in s.targets.iter().enumerate() {
+        crate::targets::parse_interval(t, true)
+            .map_err(|e| ConfigError::at(file, format!("segment[{i}].targets[{j}]"), e))?;
+    }
+    for (j, t) in s.exclude.iter().enumerate() {
+        crate::targets::parse_interval(t, false)
+            .map_err(|e| ConfigError::at(file, format!("segment[{i}].exclude[{j}]"), e))?;
+    }
+    let targets = TargetSet::parse(&s.targets, &s.exclude).map_err(|e| ConfigError::at(file, key("targets"), e))?;
+    check_target_size(&targets, limits).map_err(|e| ConfigError::at(file, key("targets"), e))?;
+    let techniques = match s.techniques {
+        None => vec![Technique::Arp, Technique::Icmp, Technique::Tcp],
+        Some(list) => {
+            let mut out = Vec::new();
+            for (j, t) in list.iter().enumerate() {
+                let t = parse_technique(t)
+                    .map_err(|e| ConfigError::at(file, format!("segment[{i}].techniques[{j}]"), e))?;
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+            if out.is_empty() {
+                return Err(ConfigError::at(file, key("techniques"), "expected at least one of arp, icmp, tcp"));
+            }
+            out
+        }
+    };
+    let ports =
+        PortSet::parse(s.ports.as_deref().unwrap_or("top100")).map_err(|e| ConfigError::at(file, key("ports"), e))?;
+    let interval = duration_in(
+        file,
+        &key("interval"),
+        s.interval.as_deref(),
+        Duration::from_secs(3600),
+        (Duration::from_secs(60), Duration::from_secs(7 * 86_400)),
+    )?;
+    let jitter = duration_in(file, &key("jitter"), s.jitter.as_deref(), interval / 10, (Duration::ZERO, interval))?;
+    let probe_timeout = duration_in(
+        file,
+        &key("probe_timeout"),
+        s.probe_timeout.as_deref(),
+        Duration::from_millis(500),
+        (Duration::from_millis(10), Duration::from_secs(30)),
+    )?;
+    let retries = s.retries.unwrap_or(2);
+    let retries = u8::try_from(retries)
+        .ok()
+        .filter(|r| *r <= 10)
+        .ok_or_else(|| ConfigError::at(file, key("retries"), format!("expected 0 to 10, found {retries}")))?;
+    if let Some(ifname) = &s.interface {
+        if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ']) {
+            return Err(ConfigError::at(file, key("interface"), format!("`{ifname}` is not an interface name")));
+        }
+    }
+    Ok(Segment {
+        name: s.name,
+        targets,
+        target_specs: s.targets,
+        exclude_specs: s.exclude,
+        interface: s.interface,
+        techniques,
+        ports,
+        interval,
+        jitter,
+        probe_timeout,
+        retries,
+    })
+}
+
+fn default_agent_id() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "census-agent".to_string())
+}

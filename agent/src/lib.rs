@@ -1,0 +1,14 @@
+//! The Census agent: sweeps the segments its configuration names (ARP, ICMP
+//! and TCP), fingerprints what answers, and reports batches to the daemon.
+//!
+//! Layers, from the bottom:
+//! - [`ports`], [`targets`]: what to probe, generated lazily;
+//! - [`config`]: the validated configuration;
+//!
+//! Packet building and parsing is pure code with byte-exact tests; socket I/O
+//! sits behind small traits so sweep orchestration is tested with canned
+//! packets.
+
+pub mod config;
+pub mod ports;
+pub mod targets;

@@ -1,0 +1,203 @@
+//! Sweep targets: CIDRs, ranges and single addresses, minus exclusions,
+//! generated lazily.
+//!
+//! A /16 is 65,536 addresses; the sweep never materialises them. A
+//! [`TargetSet`] is a handful of inclusive `u32`/`u128` intervals, and
+//! [`TargetSet::iter`] walks them in order, skipping excluded intervals, so
+//! memory is bounded by the size of the configuration, not of the target.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+
+/// One inclusive address interval of a single family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    /// IPv4 addresses `lo..=hi`.
+    V4(u32, u32),
+    /// IPv6 addresses `lo..=hi`.
+    V6(u128, u128),
+}
+
+impl Interval {
+    /// Number of addresses in the interval.
+    pub fn len(&self) -> u128 {
+        match *self {
+            Interval::V4(lo, hi) => u128::from(hi - lo) + 1,
+            Interval::V6(lo, hi) => (hi - lo).saturating_add(1),
+        }
+    }
+
+    /// Always false: an interval holds at least one address.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (*self, ip) {
+            (Interval::V4(lo, hi), IpAddr::V4(a)) => (lo..=hi).contains(&u32::from(a)),
+            (Interval::V6(lo, hi), IpAddr::V6(a)) => (lo..=hi).contains(&u128::from(a)),
+            _ => false,
+        }
+    }
+}
+
+/// Parse one target or exclusion: `198.18.0.0/24`, `198.18.0.10-198.18.0.50`,
+/// `198.18.0.7`, or the IPv6 equivalents. For an IPv4 CIDR wider than a /31
+/// the network and broadcast addresses are left out: nothing answers there
+/// but routers' broadcast replies.
+pub fn parse_interval(s: &str, strip_network_broadcast: bool) -> Result<Interval, String> {
+    let s = s.trim();
+    let short: String = s.chars().take(60).collect();
+    if let Some((a, b)) = s.split_once('-') {
+        let a: IpAddr = a.trim().parse().map_err(|_| format!("`{short}`: `{}` is not an IP address", a.trim()))?;
+        let b: IpAddr = b.trim().parse().map_err(|_| format!("`{short}`: `{}` is not an IP address", b.trim()))?;
+        return match (a, b) {
+            (IpAddr::V4(a), IpAddr::V4(b)) if a <= b => Ok(Interval::V4(a.into(), b.into())),
+            (IpAddr::V6(a), IpAddr::V6(b)) if a <= b => Ok(Interval::V6(a.into(), b.into())),
+            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
+                Err(format!("`{short}`: the range runs backwards"))
+            }
+            _ => Err(format!("`{short}`: a range cannot mix IPv4 and IPv6")),
+        };
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(single(ip));
+    }
+    let net: IpNet = s.parse().map_err(|_| {
+        format!("`{short}` is not a CIDR (198.18.0.0/24), a range (198.18.0.10-198.18.0.50) or an address")
+    })?;
+    if net.trunc() != net {
+        return Err(format!("`{short}` has host bits set; did you mean {}?", net.trunc()));
+    }
+    Ok(match net {
+        IpNet::V4(n) => {
+            let (lo, hi) = (u32::from(n.network()), u32::from(n.broadcast()));
+            if strip_network_broadcast && n.prefix_len() < 31 {
+                Interval::V4(lo + 1, hi - 1)
+            } else {
+                Interval::V4(lo, hi)
+            }
+        }
+        IpNet::V6(n) => Interval::V6(n.network().into(), n.broadcast().into()),
+    })
+}
+
+fn single(ip: IpAddr) -> Interval {
+    match ip {
+        IpAddr::V4(a) => Interval::V4(a.into(), a.into()),
+        IpAddr::V6(a) => Interval::V6(a.into(), a.into()),
+    }
+}
+
+/// What to sweep: target intervals minus excluded ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetSet {
+    targets: Vec<Interval>,
+    excluded: Vec<Interval>,
+}
+
+impl TargetSet {
+    /// A target set from parsed intervals.
+    pub fn new(targets: Vec<Interval>, excluded: Vec<Interval>) -> Self {
+        TargetSet { targets, excluded }
+    }
+
+    /// Parse targets and exclusions, naming the entry at fault.
+    pub fn parse<S: AsRef<str>>(targets: &[S], excluded: &[S]) -> Result<Self, String> {
+        let t = targets.iter().map(|s| parse_interval(s.as_ref(), true)).collect::<Result<Vec<_>, _>>()?;
+        let e = excluded.iter().map(|s| parse_interval(s.as_ref(), false)).collect::<Result<Vec<_>, _>>()?;
+        if t.is_empty() {
+            return Err("no targets".into());
+        }
+        Ok(TargetSet::new(t, e))
+    }
+
+    /// Upper bound on the number of addresses swept (exclusions not subtracted).
+    pub fn size_upper_bound(&self) -> u128 {
+        self.targets.iter().map(Interval::len).fold(0u128, u128::saturating_add)
+    }
+
+    /// Exact number of addresses swept after exclusions (walks the set: use for
+    /// reporting after a sweep, not to decide whether to start one).
+    pub fn count(&self) -> u64 {
+        self.iter().count() as u64
+    }
+
+    /// Whether `ip` is excluded.
+    pub fn is_excluded(&self, ip: IpAddr) -> bool {
+        self.excluded.iter().any(|e| e.contains(ip))
+    }
+
+    /// Whether `ip` is one of the addresses swept.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.targets.iter().any(|t| t.contains(ip)) && !self.is_excluded(ip)
+    }
+
+    /// The target intervals.
+    pub fn targets(&self) -> &[Interval] {
+        &self.targets
+    }
+
+    /// Every address to sweep, lazily, in target order, without exclusions.
+    /// An address named by two targets is yielded once per target.
+    pub fn iter(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.targets
+            .iter()
+            .flat_map(|t| -> Box<dyn Iterator<Item = IpAddr>> {
+                match *t {
+                    Interval::V4(lo, hi) => Box::new((lo..=hi).map(|a| IpAddr::V4(Ipv4Addr::from(a)))),
+                    Interval::V6(lo, hi) => Box::new((lo..=hi).map(|a| IpAddr::V6(Ipv6Addr::from(a)))),
+                }
+            })
+            .filter(move |ip| !self.is_excluded(*ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidr_skips_network_and_broadcast() {
+        let t = TargetSet::parse(&["198.18.0.0/30"], &[] as &[&str]).unwrap();
+        assert_eq!(t.iter().collect::<Vec<_>>(), vec![v4("198.18.0.1"), v4("198.18.0.2")]);
+        let t = TargetSet::parse(&["198.18.0.0/31"], &[] as &[&str]).unwrap();
+        assert_eq!(t.count(), 2);
+    }
+
+    #[test]
+    fn ranges_singles_and_exclusions() {
+        let t =
+            TargetSet::parse(&["198.18.0.10-198.18.0.14", "198.18.1.1"], &["198.18.0.12", "198.18.0.13/32"]).unwrap();
+        let got: Vec<String> = t.iter().map(|i| i.to_string()).collect();
+        assert_eq!(got, ["198.18.0.10", "198.18.0.11", "198.18.0.14", "198.18.1.1"]);
+        assert!(t.is_excluded(v4("198.18.0.12")));
+        assert!(!t.contains(v4("198.18.0.12")));
+        assert!(t.contains(v4("198.18.1.1")));
+    }
+
+    #[test]
+    fn a_slash_16_is_generated_lazily() {
+        let t = TargetSet::parse(&["198.18.0.0/16"], &["198.18.0.0/24"]).unwrap();
+        assert_eq!(t.size_upper_bound(), 65_534);
+        assert_eq!(t.count(), 65_534 - 255);
+        let huge = TargetSet::parse(&["2001:2::/48"], &[] as &[&str]).unwrap();
+        assert_eq!(huge.size_upper_bound(), 1u128 << 80);
+        assert_eq!(huge.iter().take(3).count(), 3);
+    }
+
+    #[test]
+    fn bad_targets_say_what_is_wrong() {
+        let err = |s: &str| parse_interval(s, true).unwrap_err();
+        assert!(err("198.18.0.0/33").contains("is not a CIDR"));
+        assert!(err("198.18.0.1/24").contains("did you mean 198.18.0.0/24"));
+        assert!(err("198.18.0.9-198.18.0.1").contains("backwards"));
+        assert!(err("198.18.0.1-2001:2::1").contains("mix"));
+        assert!(err("banana").contains("`banana` is not a CIDR"));
+    }
+}

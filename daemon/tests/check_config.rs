@@ -1,0 +1,52 @@
+//! `censusd check-config`: exit 0 on the shipped file, exit 2 naming the key otherwise.
+
+use std::process::Command;
+
+fn shipped() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/daemon.toml")).unwrap()
+}
+
+fn check(name: &str, text: &str) -> (i32, String) {
+    let file = std::env::temp_dir().join(format!("censusd-cfg-{}-{name}.toml", std::process::id()));
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_censusd"))
+        .arg("check-config")
+        .arg(&file)
+        .env_remove("CENSUSD_LISTEN")
+        .env_remove("CENSUSD_DATABASE")
+        .output()
+        .unwrap();
+    std::fs::remove_file(&file).ok();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn shipped_config_is_valid() {
+    let (code, err) = check("shipped", &shipped());
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn mistakes_exit_2_naming_the_key() {
+    let cases = [
+        ("unknown", shipped().replace("[store]", "[store]\ndatabse = \"x\""), "store.databse"),
+        ("listen", shipped().replace("127.0.0.1:8440", "localhost"), "server.listen"),
+        ("body", shipped().replace("max_body_mb = 64", "max_body_mb = -1"), "server.max_body_mb"),
+        ("tls", shipped().replace("# tls_cert", "tls_cert"), "server.tls_key"),
+        (
+            "missing",
+            shipped().replace("missing_after = \"7d\"", "missing_after = \"7 fortnights\""),
+            "reconcile.missing_after",
+        ),
+        (
+            "type",
+            shipped().replace("unknown_after_sightings = 2", "unknown_after_sightings = \"two\""),
+            "reconcile.unknown_after_sightings",
+        ),
+    ];
+    for (name, text, key) in cases {
+        let (code, err) = check(name, &text);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(&format!("key `{key}`")), "{name}: want key {key}: {err}");
+    }
+}
