@@ -10,5 +10,11 @@
 //! packets.
 
 pub mod config;
+pub mod io;
+pub mod output;
+pub mod packet;
 pub mod ports;
+pub mod rate;
+pub mod scan;
+pub mod sweep;
 pub mod targets;

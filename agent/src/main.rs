@@ -1,12 +1,24 @@
 //! `census-agent`: the command-line entry point.
+//!
+//! Exit codes: 0 the sweep completed; 1 it failed; 2 bad arguments or
+//! configuration; 3 it ran but was incomplete (a technique skipped or cut short).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
+use census_agent::config::{self, Limits};
+use census_agent::ports::PortSet;
+use census_agent::scan::{Progress, ScanRequest};
+use census_agent::targets::TargetSet;
+use census_proto::{AgentId, Technique};
 use clap::{Parser, Subcommand};
 
-/// Exit code for configuration and usage errors.
-const EXIT_CONFIG: u8 = 2;
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_INCOMPLETE: u8 = 3;
 
 #[derive(Parser)]
 #[command(name = "census-agent", version, about = "Census agent: sweep a segment and report what answers")]
@@ -22,12 +34,178 @@ enum Command {
         /// The configuration file.
         file: PathBuf,
     },
+    /// Sweep targets once and print what answered.
+    ///
+    /// With none of --arp, --icmp, --ports: ARP, ICMP and the top 100 ports.
+    /// Exit codes: 0 complete, 1 failed, 2 bad arguments, 3 incomplete.
+    Scan(ScanArgs),
+}
+
+#[derive(clap::Args)]
+struct ScanArgs {
+    /// CIDRs (198.18.0.0/24), ranges (198.18.0.10-198.18.0.50) or addresses.
+    #[arg(required = true)]
+    targets: Vec<String>,
+    /// ARP sweep (on-link addresses).
+    #[arg(long)]
+    arp: bool,
+    /// ICMP echo sweep.
+    #[arg(long)]
+    icmp: bool,
+    /// TCP ports: top100, top1000, lists and ranges ("22,80,8000-8100").
+    #[arg(long, value_name = "SPEC")]
+    ports: Option<String>,
+    /// Packets per second, all techniques together.
+    #[arg(long, value_name = "PPS", default_value_t = 5000)]
+    rate: u32,
+    /// Probes awaiting an answer at once.
+    #[arg(long, default_value_t = 1024)]
+    max_in_flight: u32,
+    /// Never probe these (repeatable; CIDR, range or address).
+    #[arg(long, value_name = "CIDR")]
+    exclude: Vec<String>,
+    /// Interface to sweep from (default: from the routing table).
+    #[arg(long, short = 'i')]
+    interface: Option<String>,
+    /// How long to wait for an answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    timeout_ms: u64,
+    /// Extra tries for silent addresses.
+    #[arg(long, default_value_t = 2)]
+    retries: u8,
+    /// Use connect() for ports even with CAP_NET_RAW.
+    #[arg(long)]
+    connect: bool,
+    /// List closed ports too.
+    #[arg(long)]
+    show_closed: bool,
+    /// Allow targets larger than a /16.
+    #[arg(long)]
+    allow_large: bool,
+    /// Give up after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    max_seconds: u64,
+    /// Print the wire model's batch as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Agent id reported in the batch.
+    #[arg(long, env = "CENSUS_AGENT_ID", default_value = "census-agent")]
+    agent_id: String,
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("census-agent: {msg}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
+    let targets = TargetSet::parse(&a.targets, &a.exclude)?;
+    let mut techniques = Vec::new();
+    if a.arp {
+        techniques.push(Technique::Arp);
+    }
+    if a.icmp {
+        techniques.push(Technique::Icmp);
+    }
+    if a.ports.is_some() {
+        techniques.push(Technique::Tcp);
+    }
+    if techniques.is_empty() {
+        techniques = vec![Technique::Arp, Technique::Icmp, Technique::Tcp];
+    }
+    let ports = PortSet::parse(a.ports.as_deref().unwrap_or("top100")).map_err(|e| format!("--ports: {e}"))?;
+    let rate = std::num::NonZeroU32::new(a.rate).ok_or("--rate must be at least 1")?;
+    let max_in_flight = std::num::NonZeroU32::new(a.max_in_flight).ok_or("--max-in-flight must be at least 1")?;
+    if !(10..=30_000).contains(&a.timeout_ms) {
+        return Err("--timeout-ms must be from 10 to 30000".into());
+    }
+    if a.retries > 10 {
+        return Err("--retries must be at most 10".into());
+    }
+    let limits = Limits { rate, max_in_flight, allow_large_targets: a.allow_large, ..Limits::default() };
+    config::check_target_size(&targets, &limits)?;
+    Ok(ScanRequest {
+        segment: "cli".into(),
+        targets,
+        target_specs: a.targets.clone(),
+        exclude_specs: a.exclude.clone(),
+        techniques,
+        ports,
+        interface: a.interface.clone(),
+        limits,
+        probe_timeout: Duration::from_millis(a.timeout_ms),
+        retries: a.retries,
+        force_connect: a.connect,
+        report_closed: a.show_closed,
+        max_duration: Duration::from_secs(a.max_seconds.max(1)),
+    })
+}
+
+fn scan(a: ScanArgs) -> ExitCode {
+    let req = match build_request(&a) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("census-agent: cannot start: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let progress = Arc::new(Progress::default());
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    });
+    let agent = AgentId(a.agent_id.clone());
+    let result = runtime.block_on(async {
+        let ticker = bar.clone().map(|bar| {
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                loop {
+                    let phase = progress.phase.lock().map(|p| p.clone()).unwrap_or_default();
+                    let sent = progress.sent.load(std::sync::atomic::Ordering::Relaxed);
+                    bar.set_message(format!("{phase}: {sent} probes sent"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        });
+        let r = census_agent::scan::scan(&req, &agent, &progress).await;
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        r
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    match result {
+        Err(census_agent::scan::ScanError::Refused(e)) => usage_error(e),
+        Err(e) => {
+            eprintln!("census-agent: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+        Ok(batch) => {
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&batch).unwrap_or_default());
+            } else {
+                print!("{}", census_agent::output::table(&batch));
+            }
+            if batch.completeness.complete { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INCOMPLETE) }
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { file } => match census_agent::config::load(&file) {
+        Command::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
                 println!("{}: ok (agent `{}`)", file.display(), cfg.agent_id);
                 for s in &cfg.segments {
@@ -45,8 +223,9 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("census-agent: configuration error: {e}");
-                ExitCode::from(EXIT_CONFIG)
+                ExitCode::from(EXIT_USAGE)
             }
         },
+        Command::Scan(a) => scan(a),
     }
 }

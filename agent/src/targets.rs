@@ -141,10 +141,10 @@ impl TargetSet {
 
     /// Every address to sweep, lazily, in target order, without exclusions.
     /// An address named by two targets is yielded once per target.
-    pub fn iter(&self) -> impl Iterator<Item = IpAddr> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = IpAddr> + Send + '_ {
         self.targets
             .iter()
-            .flat_map(|t| -> Box<dyn Iterator<Item = IpAddr>> {
+            .flat_map(|t| -> Box<dyn Iterator<Item = IpAddr> + Send> {
                 match *t {
                     Interval::V4(lo, hi) => Box::new((lo..=hi).map(|a| IpAddr::V4(Ipv4Addr::from(a)))),
                     Interval::V6(lo, hi) => Box::new((lo..=hi).map(|a| IpAddr::V6(Ipv6Addr::from(a)))),

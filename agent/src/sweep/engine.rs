@@ -1,0 +1,294 @@
+//! The probe engine under the ARP and SYN sweeps.
+//!
+//! One sender loop and one receiver thread per sweep. The sender walks the
+//! keys lazily (a /16 is never materialised), paced by the global
+//! [`RateLimiter`] and capped by `max_in_flight`; the receiver parses every
+//! packet with the protocol's pure parser and hands matches over a channel.
+//! Rounds: the first round probes every key; each retry round probes only
+//! keys that have not answered. Early rounds wait for stragglers only a few
+//! times the slowest round trip seen; the last round waits the full probe
+//! timeout. When a retry round finds many hosts that the previous round
+//! missed (loss), the rate is halved for the next round.
+//!
+//! Memory is bounded by `max_in_flight` plus the keys that answered.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::io::{ProbeRx, ProbeTx};
+use crate::rate::RateLimiter;
+
+/// A probing protocol: how to build a probe for a key and how to recognise
+/// the reply to one.
+pub trait Protocol: Sync {
+    /// What is probed: an address, or an (address, port) pair.
+    type Key: Copy + Eq + Hash + Send + std::fmt::Debug;
+    /// What an answer says.
+    type Reply: Send;
+    /// Write the probe for `key` into `buf` (cleared first); returns its destination.
+    fn probe(&self, key: Self::Key, buf: &mut Vec<u8>) -> Ipv4Addr;
+    /// Recognise a received packet as the answer for a key.
+    fn parse(&self, packet: &[u8]) -> Option<(Self::Key, Self::Reply)>;
+    /// Whether `key` is one this sweep probes (answers for others are unsolicited).
+    fn in_scope(&self, key: Self::Key) -> bool;
+}
+
+/// Timing and bounds of a sweep.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long the last round waits for an answer.
+    pub timeout: Duration,
+    /// Extra rounds for keys that did not answer.
+    pub retries: u8,
+    /// Probes awaiting an answer at once.
+    pub max_in_flight: usize,
+    /// Hard stop for the whole sweep.
+    pub deadline: Option<Instant>,
+}
+
+/// One answer.
+#[derive(Debug)]
+pub struct Answer<K, R> {
+    /// What answered.
+    pub key: K,
+    /// What it said.
+    pub reply: R,
+    /// Round trip, when the probe was still awaited.
+    pub rtt: Option<Duration>,
+    /// False when nothing was sent for this key (unsolicited).
+    pub solicited: bool,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+/// Everything a sweep produced.
+#[derive(Debug)]
+pub struct Outcome<K, R> {
+    /// Every answer, including duplicates and unsolicited ones, in arrival order.
+    pub answers: Vec<Answer<K, R>>,
+    /// Probes sent, retries included.
+    pub probes_sent: u64,
+    /// Distinct keys that answered.
+    pub answered: usize,
+    /// Of those, how many answered only to a retry.
+    pub answered_on_retry: usize,
+    /// The deadline cut the sweep short.
+    pub cut_short: bool,
+}
+
+impl<K, R> Outcome<K, R> {
+    /// Estimated probe loss: the share of answering keys that needed a retry.
+    pub fn estimated_loss(&self) -> f64 {
+        if self.answered == 0 { 0.0 } else { self.answered_on_retry as f64 / self.answered as f64 }
+    }
+}
+
+/// How long a non-final round waits for stragglers.
+fn straggler_wait(max_rtt: Duration, timeout: Duration) -> Duration {
+    if max_rtt.is_zero() { timeout } else { (max_rtt * 4 + Duration::from_millis(40)).min(timeout) }
+}
+
+/// Run a sweep of `keys()` (called once per round) over `tx`/`rx`.
+#[allow(clippy::too_many_arguments)]
+pub fn run<P, I>(
+    proto: &P,
+    tx: &mut dyn ProbeTx,
+    rx: Box<dyn ProbeRx>,
+    keys: &dyn Fn() -> I,
+    timing: Timing,
+    limiter: &mut RateLimiter,
+    progress: &AtomicU64,
+) -> std::io::Result<Outcome<P::Key, P::Reply>>
+where
+    P: Protocol,
+    I: Iterator<Item = P::Key>,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let (chan_tx, chan_rx) = mpsc::channel::<(P::Key, P::Reply, Instant)>();
+    std::thread::scope(|scope| {
+        let stop_rx = stop.clone();
+        let receiver = scope.spawn(move || -> std::io::Result<()> {
+            let mut rx = rx;
+            while !stop_rx.load(Ordering::Relaxed) {
+                if let Some(packet) = rx.recv()? {
+                    if let Some((key, reply)) = proto.parse(packet) {
+                        if chan_tx.send((key, reply, Instant::now())).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        let result = send_rounds(proto, tx, &chan_rx, keys, timing, limiter, progress, &receiver);
+        stop.store(true, Ordering::Relaxed);
+        let received = receiver.join().unwrap_or_else(|_| Err(std::io::Error::other("receiver thread panicked")));
+        let outcome = result?;
+        received?;
+        Ok(outcome)
+    })
+}
+
+struct State<K, R> {
+    outstanding: HashMap<K, Instant>,
+    answered: HashSet<K>,
+    answered_in_round: usize,
+    round: u8,
+    answered_on_retry: usize,
+    max_rtt: Duration,
+    answers: Vec<Answer<K, R>>,
+}
+
+impl<K: Copy + Eq + Hash, R> State<K, R> {
+    fn take(&mut self, (key, reply, at): (K, R, Instant), in_scope: impl Fn(K) -> bool) {
+        let sent = self.outstanding.remove(&key);
+        let rtt = sent.map(|s| at.saturating_duration_since(s));
+        if let Some(rtt) = rtt {
+            self.max_rtt = self.max_rtt.max(rtt);
+        }
+        let solicited = sent.is_some() || in_scope(key);
+        if solicited && self.answered.insert(key) {
+            self.answered_in_round += 1;
+            if self.round > 0 {
+                self.answered_on_retry += 1;
+            }
+        }
+        self.answers.push(Answer { key, reply, rtt, solicited, at });
+    }
+
+    fn expire(&mut self, now: Instant, timeout: Duration) {
+        self.outstanding.retain(|_, sent| now.saturating_duration_since(*sent) < timeout);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_rounds<P, I, T>(
+    proto: &P,
+    tx: &mut dyn ProbeTx,
+    chan: &mpsc::Receiver<(P::Key, P::Reply, Instant)>,
+    keys: &dyn Fn() -> I,
+    timing: Timing,
+    limiter: &mut RateLimiter,
+    progress: &AtomicU64,
+    receiver: &std::thread::ScopedJoinHandle<'_, T>,
+) -> std::io::Result<Outcome<P::Key, P::Reply>>
+where
+    P: Protocol,
+    I: Iterator<Item = P::Key>,
+{
+    let mut st: State<P::Key, P::Reply> = State {
+        outstanding: HashMap::new(),
+        answered: HashSet::new(),
+        answered_in_round: 0,
+        round: 0,
+        answered_on_retry: 0,
+        max_rtt: Duration::ZERO,
+        answers: Vec::new(),
+    };
+    let mut buf = Vec::with_capacity(128);
+    let mut probes_sent = 0u64;
+    let mut cut_short = false;
+    let past_deadline = |now: Instant| timing.deadline.is_some_and(|d| now >= d);
+    'rounds: for round in 0..=timing.retries {
+        st.round = round;
+        st.answered_in_round = 0;
+        let mut sent_in_round = 0usize;
+        let mut last_send = Instant::now();
+        for key in keys() {
+            if st.answered.contains(&key) {
+                continue;
+            }
+            loop {
+                while let Ok(msg) = chan.try_recv() {
+                    st.take(msg, |k| proto.in_scope(k));
+                }
+                let now = Instant::now();
+                if past_deadline(now) {
+                    cut_short = true;
+                    break 'rounds;
+                }
+                st.expire(now, timing.timeout);
+                let wait = limiter.delay(now);
+                if st.outstanding.len() < timing.max_in_flight && wait.is_zero() {
+                    break;
+                }
+                if receiver.is_finished() {
+                    return Err(std::io::Error::other("receiver stopped"));
+                }
+                let nap = if wait.is_zero() { Duration::from_millis(1) } else { wait.min(Duration::from_millis(1)) };
+                if let Ok(msg) = chan.recv_timeout(nap) {
+                    st.take(msg, |k| proto.in_scope(k));
+                }
+            }
+            if st.answered.contains(&key) {
+                continue;
+            }
+            buf.clear();
+            let dst = proto.probe(key, &mut buf);
+            send_with_backoff(tx, dst, &buf)?;
+            let now = Instant::now();
+            limiter.consume(now);
+            last_send = now;
+            st.outstanding.insert(key, now);
+            sent_in_round += 1;
+            probes_sent += 1;
+            progress.fetch_add(1, Ordering::Relaxed);
+        }
+        let last = round == timing.retries;
+        let wait = if last { timing.timeout } else { straggler_wait(st.max_rtt, timing.timeout) };
+        let until = last_send + wait;
+        loop {
+            let now = Instant::now();
+            if now >= until || st.outstanding.is_empty() {
+                break;
+            }
+            if past_deadline(now) {
+                cut_short = true;
+                break 'rounds;
+            }
+            if let Ok(msg) = chan.recv_timeout((until - now).min(Duration::from_millis(5))) {
+                st.take(msg, |k| proto.in_scope(k));
+            }
+            st.expire(Instant::now(), timing.timeout);
+        }
+        st.outstanding.clear();
+        if sent_in_round == 0 {
+            break;
+        }
+        // Adaptive backoff: a retry round that still finds hosts means the previous one lost probes.
+        if round > 0 && st.answered_in_round * 20 > sent_in_round.max(1) {
+            limiter.slow_down();
+        }
+    }
+    // Late answers already queued.
+    while let Ok(msg) = chan.try_recv() {
+        st.take(msg, |k| proto.in_scope(k));
+    }
+    Ok(Outcome {
+        answered: st.answered.len(),
+        answered_on_retry: st.answered_on_retry,
+        answers: st.answers,
+        probes_sent,
+        cut_short,
+    })
+}
+
+/// Send, riding out a full transmit queue (ENOBUFS) for up to a second.
+fn send_with_backoff(tx: &mut dyn ProbeTx, dst: Ipv4Addr, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match tx.send(dst, bytes) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) && tries < 1000 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
