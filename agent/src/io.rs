@@ -94,7 +94,14 @@ impl ProbeRx for DatalinkRx {
     fn recv(&mut self) -> io::Result<Option<&[u8]>> {
         match self.0.next() {
             Ok(frame) => Ok(Some(frame)),
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -135,7 +142,14 @@ impl ProbeRx for RawRx {
         use std::io::Read;
         match self.sock.read(&mut self.buf) {
             Ok(n) => Ok(Some(&self.buf[..n])),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }

@@ -119,6 +119,17 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
         max_in_flight: req.limits.max_in_flight.get() as usize,
         deadline: Some(deadline),
     };
+    // Stateless sweeps (ARP, SYN) keep only a small map entry per probe
+    // awaiting an answer, so their window is what the rate fills in one
+    // timeout: memory stays bounded (rate x timeout entries) and the in-flight
+    // cap does not silently become the rate. Connections and echo tasks hold a
+    // socket or a task each and keep the configured cap.
+    let stateless = Timing {
+        max_in_flight: timing
+            .max_in_flight
+            .max((f64::from(req.limits.rate.get()) * req.probe_timeout.as_secs_f64()).ceil() as usize + 64),
+        ..timing
+    };
     let privileges = Privileges::detect();
     let limiter = Arc::new(Mutex::new(RateLimiter::new(req.limits.rate.get())));
     let mut runs: Vec<TechniqueRun> = Vec::new();
@@ -150,7 +161,7 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
                         let proto = ArpProtocol { iface: &iface2, targets: &targets };
                         let (mut tx, rx) = io::datalink_pair(&iface2)?;
                         let mut l = lim.lock().unwrap_or_else(|p| p.into_inner());
-                        engine::run(&proto, tx.as_mut(), rx, &|| proto.keys(), timing, &mut l, &sent)
+                        engine::run(&proto, tx.as_mut(), rx, &|| proto.keys(), stateless, &mut l, &sent)
                     })
                     .await
                     .map_err(|e| ScanError::Io { technique: "arp", source: std::io::Error::other(e) })?

@@ -128,9 +128,9 @@ where
         let result = send_rounds(proto, tx, &chan_rx, keys, timing, limiter, progress, &receiver);
         stop.store(true, Ordering::Relaxed);
         let received = receiver.join().unwrap_or_else(|_| Err(std::io::Error::other("receiver thread panicked")));
-        let outcome = result?;
+        // The receiver's own error explains a "receiver stopped" better than the sender can.
         received?;
-        Ok(outcome)
+        result
     })
 }
 
@@ -278,13 +278,19 @@ where
     })
 }
 
-/// Send, riding out a full transmit queue (ENOBUFS) for up to a second.
+/// Send, riding out a full transmit queue for up to a second.
 fn send_with_backoff(tx: &mut dyn ProbeTx, dst: Ipv4Addr, bytes: &[u8]) -> std::io::Result<()> {
     let mut tries = 0;
     loop {
         match tx.send(dst, bytes) {
             Ok(()) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) && tries < 1000 => {
+            // A full transmit queue shows as ENOBUFS, or (through pnet's
+            // poll-before-send) as a timeout or a poll event other than POLLOUT.
+            Err(e)
+                if tries < 1000
+                    && (e.raw_os_error() == Some(libc::ENOBUFS)
+                        || matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::Other)) =>
+            {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(1));
             }

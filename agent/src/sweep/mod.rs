@@ -5,3 +5,5 @@ pub mod connect;
 pub mod engine;
 pub mod icmp;
 pub mod syn;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+//! The discovery engine against a real lab: every live host found (ICMP-
+//! silent ones included), no false positives, and exactly the ground truth's
+//! open ports on every host, with SYN and with connect() alike.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::process::Output;
+
+use census_lab::Lab;
+use census_proto::{Batch, PortState, RunStatus, TcpScanMode, Technique, decode_batch};
+
+/// Every port the lab generator uses, plus some that are always closed.
+const PORTS: &str = "21,22,25,80,443,3389,8080";
+
+fn scan(lab: &Lab, args: &[&str]) -> (Output, Option<Batch>) {
+    let out = lab
+        .scanner_command(env!("CARGO_BIN_EXE_census-agent"))
+        .arg("scan")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run census-agent");
+    let batch = decode_batch(&out.stdout).ok();
+    (out, batch)
+}
+
+fn expect_batch(out: &Output, batch: Option<Batch>) -> Batch {
+    batch.unwrap_or_else(|| {
+        panic!(
+            "no batch; exit {:?}\nstderr: {}\nstdout: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout).chars().take(2000).collect::<String>()
+        )
+    })
+}
+
+/// Compare a batch's hosts and open ports with the lab's ground truth.
+fn assert_matches_truth(lab: &Lab, batch: &Batch, with_macs: bool) -> usize {
+    let truth: BTreeMap<IpAddr, &census_lab::HostSpec> = lab.hosts().iter().map(|h| (IpAddr::V4(h.ip), h)).collect();
+    let found: BTreeSet<IpAddr> = batch.hosts.iter().map(|h| h.ip).collect();
+    let missing: Vec<_> = truth.keys().filter(|ip| !found.contains(ip)).collect();
+    let extra: Vec<_> = found.iter().filter(|ip| !truth.contains_key(ip)).collect();
+    assert!(missing.is_empty(), "hosts not found: {missing:?}");
+    assert!(extra.is_empty(), "false positives: {extra:?}");
+    for h in &batch.hosts {
+        let spec = truth[&h.ip];
+        let open: Vec<u16> = h.ports.iter().filter(|p| p.state == PortState::Open).map(|p| p.port.0).collect();
+        let want: Vec<u16> = spec.open_ports().iter().map(|p| p.0).collect();
+        assert_eq!(open, want, "open ports of {}", h.ip);
+        if with_macs {
+            let mac = h.mac.as_ref().unwrap_or_else(|| panic!("{} has no MAC", h.ip));
+            assert_eq!(mac.address, spec.mac, "MAC of {}", h.ip);
+            assert_eq!(mac.locally_administered, spec.vendor.is_none());
+            assert!(h.conflicting_macs.is_empty(), "{} has conflicts", h.ip);
+            assert_eq!(h.seen_by.contains(&Technique::Icmp), spec.answers_icmp, "ICMP of {}", h.ip);
+            if spec.answers_icmp {
+                assert_eq!(h.reply_ttl.map(|t| t.0), Some(spec.os.ttl()), "TTL of {}", h.ip);
+            }
+        }
+    }
+    batch.hosts.len()
+}
+
+#[test]
+fn syn_and_connect_sweeps_of_250_hosts_match_ground_truth() {
+    let Some(lab) = census_lab::build_or_skip(census_lab::generated_hosts(250)) else { return };
+    let (out, batch) = scan(&lab, &["198.18.0.0/23", "--exclude", "198.18.0.1", "--ports", PORTS, "--arp", "--icmp"]);
+    let batch = expect_batch(&out, batch);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(batch.completeness.complete);
+    let tcp = batch.completeness.techniques.iter().find(|t| t.technique == Technique::Tcp).unwrap();
+    assert_eq!(tcp.tcp_mode, Some(TcpScanMode::Syn));
+    let checked = assert_matches_truth(&lab, &batch, true);
+    // SYN-ACK shapes were kept for fingerprinting on hosts with an open port.
+    assert!(batch.hosts.iter().filter(|h| !h.ports.is_empty()).all(|h| h.syn_ack.is_some()));
+
+    let (out, batch) =
+        scan(&lab, &["198.18.0.0/23", "--exclude", "198.18.0.1", "--ports", PORTS, "--arp", "--icmp", "--connect"]);
+    let batch = expect_batch(&out, batch);
+    let tcp = batch.completeness.techniques.iter().find(|t| t.technique == Technique::Tcp).unwrap();
+    assert_eq!(tcp.tcp_mode, Some(TcpScanMode::Connect));
+    assert_matches_truth(&lab, &batch, true);
+    census_lab::report_checked("lab_sweep::syn_and_connect", &lab, checked);
+}
+
+#[test]
+fn a_whole_slash_16_around_the_lab_completes() {
+    let Some(lab) = census_lab::build_or_skip(census_lab::generated_hosts(20)) else { return };
+    let (out, batch) = scan(
+        &lab,
+        &[
+            "198.18.0.0/16",
+            "--exclude",
+            "198.18.0.1",
+            "--arp",
+            "--icmp",
+            "--ports",
+            PORTS,
+            "--rate",
+            "20000",
+            "--retries",
+            "1",
+        ],
+    );
+    let batch = expect_batch(&out, batch);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(batch.completeness.addresses_in_scope, 65_533);
+    let arp = &batch.completeness.techniques[0];
+    assert_eq!((arp.technique, arp.status), (Technique::Arp, RunStatus::Complete));
+    assert!(arp.probes_sent >= 65_533, "every address got a who-has: {}", arp.probes_sent);
+    let checked = assert_matches_truth(&lab, &batch, true);
+    census_lab::report_checked("lab_sweep::slash_16", &lab, checked);
+}
+
+#[test]
+fn larger_than_a_slash_16_is_refused_without_a_packet() {
+    let Some(lab) = census_lab::build_or_skip(census_lab::generated_hosts(1)) else { return };
+    let (out, _) = scan(&lab, &["198.18.0.0/15"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--allow-large") || err.contains("allow_large_targets"), "{err}");
+}
+
+#[test]
+fn without_privileges_it_does_what_it_can_and_says_why() {
+    let Some(lab) = census_lab::build_or_skip(census_lab::generated_hosts(12)) else { return };
+    // Drop to nobody with no capabilities: no raw sockets, and the lab's
+    // ping_group_range excludes nobody, so only connect() remains.
+    let out = lab
+        .scanner_command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(env!("CARGO_BIN_EXE_census-agent"))
+        .args(["scan", "198.18.0.10-198.18.0.21", "--arp", "--icmp", "--ports", PORTS, "--json", "--timeout-ms", "200"])
+        .output()
+        .expect("setpriv");
+    let batch = expect_batch(&out, decode_batch(&out.stdout).ok());
+    assert_eq!(out.status.code(), Some(3), "incomplete sweeps exit 3");
+    assert!(!batch.completeness.complete);
+    let by: BTreeMap<Technique, &census_proto::TechniqueRun> =
+        batch.completeness.techniques.iter().map(|t| (t.technique, t)).collect();
+    assert_eq!(by[&Technique::Arp].status, RunStatus::Skipped);
+    assert!(by[&Technique::Arp].reason.as_deref().unwrap_or("").contains("CAP_NET_RAW"));
+    assert_eq!(by[&Technique::Icmp].status, RunStatus::Skipped);
+    assert_eq!(by[&Technique::Tcp].tcp_mode, Some(TcpScanMode::Connect));
+    // Hosts with an open port are found by connect() alone, with exactly their ports.
+    for h in lab.hosts() {
+        let seen = batch.hosts.iter().find(|o| o.ip == IpAddr::V4(h.ip));
+        let open: Vec<u16> = seen.map(|o| o.ports.iter().map(|p| p.port.0).collect()).unwrap_or_default();
+        let want: Vec<u16> = h.open_ports().iter().map(|p| p.0).collect();
+        assert_eq!(open, want, "{}", h.ip);
+    }
+    census_lab::report_checked("lab_sweep::unprivileged", &lab, lab.hosts().len());
+}
