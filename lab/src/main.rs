@@ -7,7 +7,7 @@ use anyhow::Context;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: census-lab up [HOSTS]   build a lab of HOSTS generated hosts (default 20), print it, keep it until Enter or EOF\n       census-lab gc [--all]    delete lab namespaces of dead processes (--all: of every process)"
+        "usage: census-lab up [HOSTS] [--truth FILE]   build a lab of HOSTS generated hosts (default 20), print it,\n                                   keep it until Enter or EOF; --truth writes the ground truth as JSON lines\n       census-lab gc [--all]    delete lab namespaces of dead processes (--all: of every process)"
     );
     std::process::exit(2)
 }
@@ -16,10 +16,11 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("up") => {
-            let count: usize = match args.get(1) {
+            let count: usize = match args.get(1).filter(|a| !a.starts_with("--")) {
                 Some(n) => n.parse().context("HOSTS must be a number")?,
                 None => 20,
             };
+            let truth = args.iter().position(|a| a == "--truth").and_then(|i| args.get(i + 1)).cloned();
             anyhow::ensure!((1..=2000).contains(&count), "HOSTS must be between 1 and 2000");
             census_lab::check_available()?;
             let lab = census_lab::Lab::build(census_lab::generated_hosts(count))?;
@@ -36,6 +37,22 @@ fn main() -> anyhow::Result<()> {
                     if h.answers_icmp { "yes" } else { "no" },
                     ports.join(",")
                 );
+            }
+            if let Some(path) = truth {
+                let mut text = String::new();
+                for h in lab.hosts() {
+                    let ports: Vec<String> = h.open_ports().iter().map(|p| p.to_string()).collect();
+                    text.push_str(&format!(
+                        "{{\"ip\":\"{}\",\"mac\":\"{}\",\"vendor\":{},\"os\":\"{}\",\"icmp\":{},\"ports\":[{}]}}\n",
+                        h.ip,
+                        h.mac,
+                        h.vendor.map(|v| format!("\"{v}\"")).unwrap_or_else(|| "null".into()),
+                        h.os.family(),
+                        h.answers_icmp,
+                        ports.join(",")
+                    ));
+                }
+                std::fs::write(&path, text).with_context(|| format!("writing {path}"))?;
             }
             println!("try: ip netns exec {} ping -c1 {}", lab.scanner_netns(), lab.hosts()[0].ip);
             println!("press Enter (or close stdin) to tear the lab down");

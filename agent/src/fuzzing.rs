@@ -1,0 +1,33 @@
+//! Entry points shared by the cargo-fuzz targets (`agent/fuzz/`) and the
+//! stable test that replays their seed corpora, so CI covers what the
+//! fuzzers found without a nightly toolchain.
+//!
+//! Each function must accept any bytes without panicking.
+
+use std::net::Ipv4Addr;
+
+use crate::packet::{arp, ethernet, ipv4, tcp};
+
+/// Parse a received frame the way the ARP sweep does.
+pub fn arp_frame(data: &[u8]) {
+    if let Some(reply) = arp::parse_reply(data) {
+        let _ = (reply.ip, reply.mac.to_string(), reply.frame_source.is_locally_administered());
+    }
+    if let Ok(eth) = ethernet::EthernetView::new(data) {
+        if let Ok(a) = arp::ArpView::new(eth.payload()) {
+            let _ = (a.operation(), a.sender_ip(), a.target_ip(), a.sender_mac(), a.target_mac());
+        }
+    }
+}
+
+/// Parse a raw-socket IPv4 packet the way the SYN sweep does.
+pub fn ip_tcp(data: &[u8]) {
+    if let Ok(ip) = ipv4::Ipv4View::new(data) {
+        let _ = (ip.ttl(), ip.protocol(), ip.source(), ip.destination());
+        if let Ok(seg) = tcp::TcpView::new(ip.payload()) {
+            let sig = seg.signature();
+            let _ = (seg.flags(), seg.acknowledgement(), sig.options.len());
+            let _ = tcp::cookie(1, Ipv4Addr::UNSPECIFIED, seg.source_port());
+        }
+    }
+}
