@@ -204,11 +204,11 @@ fn duration_in(
 
 fn humanize(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 3_600_000 == 0 && ms > 0 {
+    if ms.is_multiple_of(3_600_000) && ms > 0 {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 && ms > 0 {
+    } else if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -371,10 +371,10 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         .ok()
         .filter(|r| *r <= 10)
         .ok_or_else(|| ConfigError::at(file, key("retries"), format!("expected 0 to 10, found {retries}")))?;
-    if let Some(ifname) = &s.interface {
-        if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ']) {
-            return Err(ConfigError::at(file, key("interface"), format!("`{ifname}` is not an interface name")));
-        }
+    if let Some(ifname) = &s.interface
+        && (ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ']))
+    {
+        return Err(ConfigError::at(file, key("interface"), format!("`{ifname}` is not an interface name")));
     }
     Ok(Segment {
         name: s.name,

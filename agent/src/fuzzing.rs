@@ -13,10 +13,10 @@ pub fn arp_frame(data: &[u8]) {
     if let Some(reply) = arp::parse_reply(data) {
         let _ = (reply.ip, reply.mac.to_string(), reply.frame_source.is_locally_administered());
     }
-    if let Ok(eth) = ethernet::EthernetView::new(data) {
-        if let Ok(a) = arp::ArpView::new(eth.payload()) {
-            let _ = (a.operation(), a.sender_ip(), a.target_ip(), a.sender_mac(), a.target_mac());
-        }
+    if let Ok(eth) = ethernet::EthernetView::new(data)
+        && let Ok(a) = arp::ArpView::new(eth.payload())
+    {
+        let _ = (a.operation(), a.sender_ip(), a.target_ip(), a.sender_mac(), a.target_mac());
     }
 }
 

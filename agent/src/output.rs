@@ -79,10 +79,10 @@ pub fn table(batch: &Batch) -> String {
                 if p.state == PortState::Closed {
                     s.push_str("(closed)");
                 }
-                if let Some(svc) = &p.service {
-                    if let Some(name) = &svc.name {
-                        let _ = write!(s, "/{name}");
-                    }
+                if let Some(svc) = &p.service
+                    && let Some(name) = &svc.name
+                {
+                    let _ = write!(s, "/{name}");
                 }
                 s
             })

@@ -2,6 +2,15 @@
 //! (what the organisation says it owns), stores what agents observed, and
 //! reconciles the two into alerts.
 //!
-//! - [`config`]: the validated configuration.
+//! - [`config`]: the validated configuration;
+//! - [`auth`]: bearer tokens, stored only as hashes;
+//! - [`store`]: persistence behind the [`store::Store`] trait (SQLite);
+//! - [`register`]: the managed register's model, import and export;
+//! - [`api`]: the HTTP API, [`api::serve`] for tests and the binary alike.
 
+pub mod api;
+pub mod auth;
+pub mod client;
 pub mod config;
+pub mod register;
+pub mod store;

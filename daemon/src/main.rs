@@ -1,16 +1,37 @@
 //! `censusd`: the command-line entry point.
+//!
+//! `serve` runs the daemon; `check-config` validates a file; the other
+//! subcommands are the operator CLI, talking to a running daemon's API.
+//! Exit codes: 0 success, 1 failure, 2 bad arguments or configuration.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use anyhow::Context;
+use censusd::api::{self, AppState};
+use censusd::client::{Client, url_from_config};
+use censusd::config::{self, DaemonConfig};
+use censusd::store::SqliteStore;
 use clap::{Parser, Subcommand};
+use reqwest::Method;
 
-/// Exit code for configuration and usage errors.
+const EXIT_FAILED: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 
 #[derive(Parser)]
 #[command(name = "censusd", version, about = "Census daemon: managed register, ingest, reconciliation and alerts")]
 struct Cli {
+    /// Configuration file.
+    #[arg(long, short = 'c', global = true, env = "CENSUSD_CONFIG", default_value = "/etc/census/daemon.toml")]
+    config: PathBuf,
+    /// Daemon URL for operator commands (default: from the configuration's listen address).
+    #[arg(long, global = true, env = "CENSUS_URL")]
+    url: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -19,29 +40,273 @@ struct Cli {
 enum Command {
     /// Validate a configuration file.
     CheckConfig {
-        /// The configuration file.
-        file: PathBuf,
+        /// The configuration file (default: --config).
+        file: Option<PathBuf>,
     },
+    /// Run the daemon.
+    Serve,
+    /// Manage agents.
+    #[command(subcommand)]
+    Agent(AgentCmd),
+    /// Manage the register.
+    #[command(subcommand)]
+    Register(RegisterCmd),
+    /// Show what is known about an observed address.
+    Host {
+        /// The address.
+        ip: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    /// Add an agent; its token is printed once.
+    Add {
+        /// Name (the agent's `agent.id`).
+        name: String,
+        /// Segments its observations must fall in (repeatable).
+        #[arg(long = "segment", required = true)]
+        segments: Vec<String>,
+    },
+    /// Revoke an agent's token.
+    Revoke {
+        /// Name.
+        name: String,
+    },
+    /// List agents.
+    List,
+}
+
+#[derive(Subcommand)]
+enum RegisterCmd {
+    /// Import a CSV or JSON register file (all-or-nothing).
+    Import {
+        /// The file (format from its extension unless --format).
+        file: PathBuf,
+        /// csv or json.
+        #[arg(long)]
+        format: Option<String>,
+        /// Print what would be added, changed and retired; store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Export the register.
+    Export {
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+}
+
+fn load_config(path: &Path) -> Result<DaemonConfig, ExitCode> {
+    config::load(path).map_err(|e| {
+        eprintln!("censusd: configuration error: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json { b.json().init() } else { b.without_time().init() }
+}
+
+/// Read the admin token, creating it (mode 0600) on first start.
+fn admin_token(path: &Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        Ok(_) => anyhow::bail!("{} is empty", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (token, _) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            writeln!(f, "{token}")?;
+            tracing::warn!(path = %path.display(), "created a new admin token");
+            Ok(token)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
+    censusd::client::install_crypto();
+    let token = admin_token(&cfg.admin_token_file)?;
+    if let Some(dir) = cfg.database.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let store = SqliteStore::open(&cfg.database).with_context(|| format!("opening {}", cfg.database.display()))?;
+    let state = AppState { store: Arc::new(store), admin: censusd::auth::hash_token(&token) };
+    let listener =
+        tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
+    tracing::info!(listen = %cfg.listen, database = %cfg.database.display(), tls = cfg.tls.is_some(), "censusd serving");
+    match &cfg.tls {
+        Some(t) => {
+            let tls = api::load_tls(&t.cert, &t.key).map_err(anyhow::Error::msg)?;
+            api::serve_tls(listener, tls, state, cfg.max_body_bytes, shutdown_signal()).await?;
+        }
+        None => api::serve(listener, state, cfg.max_body_bytes, shutdown_signal()).await?,
+    }
+    Ok(())
+}
+
+fn client(cli: &Cli) -> anyhow::Result<Client> {
+    let cfg = config::load(&cli.config).ok();
+    let url = match (&cli.url, &cfg) {
+        (Some(u), _) => u.clone(),
+        (None, Some(c)) => url_from_config(c),
+        (None, None) => {
+            anyhow::bail!("no daemon URL: pass --url, set CENSUS_URL, or point --config at the daemon's configuration")
+        }
+    };
+    let token = match (std::env::var("CENSUS_ADMIN_TOKEN").ok(), &cfg) {
+        (Some(t), _) => t,
+        (None, Some(c)) => std::fs::read_to_string(&c.admin_token_file)
+            .with_context(|| format!("reading the admin token {}", c.admin_token_file.display()))?,
+        (None, None) => {
+            anyhow::bail!("no admin token: set CENSUS_ADMIN_TOKEN or point --config at the daemon's configuration")
+        }
+    };
+    Client::new(&url, &token, None)
+}
+
+async fn operator(cli: &Cli) -> anyhow::Result<()> {
+    let c = client(cli)?;
+    match &cli.command {
+        Command::Agent(AgentCmd::Add { name, segments }) => {
+            let body = serde_json::to_vec(&serde_json::json!({ "name": name, "segments": segments }))?;
+            let (_, out) = c.call(Method::POST, "/api/v1/agents", Some((body, "application/json"))).await?;
+            let v: serde_json::Value = serde_json::from_slice(&out)?;
+            eprintln!("agent `{name}` added; its token (shown only now; put it in the agent's token_file):");
+            println!("{}", v["token"].as_str().unwrap_or_default());
+        }
+        Command::Agent(AgentCmd::Revoke { name }) => {
+            c.call(Method::DELETE, &format!("/api/v1/agents/{name}"), None).await?;
+            println!("agent `{name}` revoked");
+        }
+        Command::Agent(AgentCmd::List) => {
+            let (_, out) = c.call(Method::GET, "/api/v1/agents", None).await?;
+            let agents: Vec<serde_json::Value> = serde_json::from_slice(&out)?;
+            for a in agents {
+                let revoked = if a["revoked_ms"].is_null() { "" } else { " (revoked)" };
+                println!("{}{revoked}\t{}", a["name"].as_str().unwrap_or_default(), a["segments"]);
+            }
+        }
+        Command::Register(RegisterCmd::Import { file, format, dry_run }) => {
+            let format = format.clone().unwrap_or_else(|| {
+                if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+                    "json".into()
+                } else {
+                    "csv".into()
+                }
+            });
+            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let ct = if format == "json" { "application/json" } else { "text/csv" };
+            let path = format!("/api/v1/register/import?format={format}&dry_run={dry_run}");
+            let (_, out) = c.call(Method::POST, &path, Some((bytes, ct))).await?;
+            let p: serde_json::Value = serde_json::from_slice(&out)?;
+            let n = |k: &str| p[k].as_array().map_or(0, Vec::len);
+            println!(
+                "{}: {} added, {} changed, {} retired, {} unchanged",
+                if *dry_run { "would import" } else { "imported" },
+                n("added"),
+                n("changed"),
+                n("retired"),
+                p["unchanged"]
+            );
+            for t in p["added"].as_array().into_iter().flatten() {
+                println!("  + {}", t.as_str().unwrap_or_default());
+            }
+            for ch in p["changed"].as_array().into_iter().flatten() {
+                let fields: Vec<&str> =
+                    ch["fields"].as_array().into_iter().flatten().filter_map(|f| f.as_str()).collect();
+                println!("  ~ {} ({})", ch["tag"].as_str().unwrap_or_default(), fields.join(", "));
+            }
+            for t in p["retired"].as_array().into_iter().flatten() {
+                println!("  - {} retired", t.as_str().unwrap_or_default());
+            }
+        }
+        Command::Register(RegisterCmd::Export { format, output }) => {
+            let (_, out) = c.call(Method::GET, &format!("/api/v1/register/export?format={format}"), None).await?;
+            match output {
+                Some(p) => std::fs::write(p, &out).with_context(|| format!("writing {}", p.display()))?,
+                None => std::io::stdout().write_all(&out)?,
+            }
+        }
+        Command::Host { ip } => {
+            let (_, out) = c.call(Method::GET, &format!("/api/v1/hosts/{ip}"), None).await?;
+            let v: serde_json::Value = serde_json::from_slice(&out)?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Command::CheckConfig { .. } | Command::Serve => unreachable!("handled in main"),
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::CheckConfig { file } => match censusd::config::load(&file) {
-            Ok(cfg) => {
-                println!(
-                    "{}: ok (listen {}{}, database {})",
-                    file.display(),
-                    cfg.listen,
-                    if cfg.tls.is_some() { " with TLS" } else { "" },
-                    cfg.database.display()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("censusd: configuration error: {e}");
-                ExitCode::from(EXIT_CONFIG)
-            }
+    init_logging(cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("censusd: cannot start: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let result = match &cli.command {
+        Command::CheckConfig { file } => {
+            let path = file.clone().unwrap_or_else(|| cli.config.clone());
+            return match load_config(&path) {
+                Ok(cfg) => {
+                    println!(
+                        "{}: ok (listen {}{}, database {})",
+                        path.display(),
+                        cfg.listen,
+                        if cfg.tls.is_some() { " with TLS" } else { "" },
+                        cfg.database.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
+            };
+        }
+        Command::Serve => match load_config(&cli.config) {
+            Ok(cfg) => runtime.block_on(serve(cfg)),
+            Err(code) => return code,
         },
+        _ => runtime.block_on(operator(&cli)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("censusd: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
     }
 }

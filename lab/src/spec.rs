@@ -192,13 +192,13 @@ pub fn generated_host(index: usize) -> HostSpec {
     let mut services = Vec::new();
     match os {
         OsPersonality::Linux => {
-            if index % 2 == 0 {
+            if index.is_multiple_of(2) {
                 services.push(banner(22, "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"));
             }
-            if index % 3 == 0 {
+            if index.is_multiple_of(3) {
                 services.push(http(80, "nginx/1.22.1", format!("Host {index} status")));
             }
-            if index % 10 == 0 {
+            if index.is_multiple_of(10) {
                 services.push(https(443, &name, "nginx/1.22.1", format!("Host {index} secure")));
             }
         }
@@ -211,7 +211,7 @@ pub fn generated_host(index: usize) -> HostSpec {
             }
         }
         OsPersonality::NetworkOs => {
-            if index % 2 == 0 {
+            if index.is_multiple_of(2) {
                 services.push(banner(22, "SSH-2.0-Cisco-1.25"));
             }
         }
@@ -223,7 +223,7 @@ pub fn generated_host(index: usize) -> HostSpec {
         os,
         answers_icmp: index % 7 != 6,
         services,
-        ptr_name: if index % 2 == 0 { Some(name) } else { None },
+        ptr_name: if index.is_multiple_of(2) { Some(name) } else { None },
     }
 }
 

@@ -115,12 +115,11 @@ where
         let receiver = scope.spawn(move || -> std::io::Result<()> {
             let mut rx = rx;
             while !stop_rx.load(Ordering::Relaxed) {
-                if let Some(packet) = rx.recv()? {
-                    if let Some((key, reply)) = proto.parse(packet) {
-                        if chan_tx.send((key, reply, Instant::now())).is_err() {
-                            break;
-                        }
-                    }
+                if let Some(packet) = rx.recv()?
+                    && let Some((key, reply)) = proto.parse(packet)
+                    && chan_tx.send((key, reply, Instant::now())).is_err()
+                {
+                    break;
                 }
             }
             Ok(())

@@ -1,0 +1,82 @@
+//! Agent management for operators: add (the token is returned once), list, revoke.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState, require_admin};
+use crate::store::AgentRecord;
+
+/// Request to add an agent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgent {
+    /// Its name (the agent's `agent.id`).
+    pub name: String,
+    /// Segments its observations must fall in.
+    pub segments: Vec<String>,
+}
+
+/// The new agent's token, shown once.
+#[derive(Debug, Serialize)]
+pub struct AgentToken {
+    /// Name.
+    pub name: String,
+    /// Bearer token; stored only as a hash.
+    pub token: String,
+}
+
+/// Add an agent.
+pub async fn add(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<AgentToken>), ApiError> {
+    require_admin(&state, &headers)?;
+    let req: NewAgent = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+        .map_err(|e| ApiError::bad_field(e.path().to_string(), e.into_inner().to_string()))?;
+    let name = req.name.trim().to_string();
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(ApiError::bad_field("name", "must be 1-64 letters, digits, '-', '_' or '.'"));
+    }
+    if req.segments.is_empty() {
+        return Err(ApiError::bad_field("segments", "at least one CIDR is needed"));
+    }
+    let mut segments = Vec::new();
+    for (i, s) in req.segments.iter().enumerate() {
+        let net: IpNet = s
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::bad_field(format!("segments[{i}]"), format!("`{s}` is not a CIDR")))?;
+        segments.push(net.trunc());
+    }
+    let (token, hash) = crate::auth::new_token().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let n = name.clone();
+    state.blocking(move |s| s.add_agent(&n, &segments, &hash)).await?;
+    tracing::info!(agent = %name, "agent added");
+    Ok((StatusCode::CREATED, Json(AgentToken { name, token })))
+}
+
+/// List agents.
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<AgentRecord>>, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(state.blocking(|s| s.agents()).await?))
+}
+
+/// Revoke an agent's token.
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&state, &headers)?;
+    let n = name.clone();
+    if state.blocking(move |s| s.revoke_agent(&n)).await? {
+        tracing::warn!(agent = %name, "agent token revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("active agent `{name}`")))
+    }
+}

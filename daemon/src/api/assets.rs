@@ -1,0 +1,153 @@
+//! The managed register over HTTP: CRUD on assets, history, import
+//! (CSV or JSON, all-or-nothing, with a dry run) and export.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{ApiError, AppState, require_admin};
+use crate::register::csv::{parse_csv, parse_json, to_csv, to_json};
+use crate::register::model::asset_from_json;
+use crate::register::plan::{ImportPlan, plan};
+use crate::register::{Asset, FieldError};
+use crate::store::AssetChange;
+
+fn parse_body(body: &[u8]) -> Result<Asset, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))?;
+    asset_from_json(value).map_err(ApiError::invalid)
+}
+
+/// Every asset.
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<Asset>>, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(state.blocking(|s| s.assets()).await?))
+}
+
+/// Create an asset.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Asset>), ApiError> {
+    let actor = require_admin(&state, &headers)?;
+    let asset = parse_body(&body)?;
+    let stored = state.blocking(move |s| s.create_asset(&asset, &actor)).await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// One asset.
+pub async fn get_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(tag): Path<String>,
+) -> Result<Json<Asset>, ApiError> {
+    require_admin(&state, &headers)?;
+    let t = tag.clone();
+    state.blocking(move |s| s.asset(&t)).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("asset `{tag}`")))
+}
+
+/// Replace an asset.
+pub async fn replace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(tag): Path<String>,
+    body: Bytes,
+) -> Result<Json<Asset>, ApiError> {
+    let actor = require_admin(&state, &headers)?;
+    let asset = parse_body(&body)?;
+    if asset.tag != tag {
+        return Err(ApiError::invalid(vec![FieldError {
+            field: "tag".into(),
+            message: format!("the body's tag `{}` differs from the path's `{tag}`", asset.tag),
+        }]));
+    }
+    Ok(Json(state.blocking(move |s| s.update_asset(&asset, &actor)).await?))
+}
+
+/// Delete an asset.
+pub async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(tag): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let actor = require_admin(&state, &headers)?;
+    let t = tag.clone();
+    if state.blocking(move |s| s.delete_asset(&t, &actor)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("asset `{tag}`")))
+    }
+}
+
+/// An asset's change history.
+pub async fn history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(tag): Path<String>,
+) -> Result<Json<Vec<AssetChange>>, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(state.blocking(move |s| s.asset_history(&tag)).await?))
+}
+
+/// Import/export options.
+#[derive(Debug, Deserialize)]
+pub struct FormatQuery {
+    /// `csv` or `json`.
+    pub format: Option<String>,
+    /// Only say what would happen.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn is_csv(q: &FormatQuery) -> Result<bool, ApiError> {
+    match q.format.as_deref().unwrap_or("json") {
+        "csv" => Ok(true),
+        "json" => Ok(false),
+        other => Err(ApiError::bad_field("format", format!("`{other}` is not csv or json"))),
+    }
+}
+
+/// Import a register file; nothing is stored if any row is bad.
+pub async fn import(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<FormatQuery>,
+    body: Bytes,
+) -> Result<Json<ImportPlan>, ApiError> {
+    let actor = require_admin(&state, &headers)?;
+    let assets = if is_csv(&q)? { parse_csv(&body) } else { parse_json(&body) }.map_err(ApiError::import)?;
+    if q.dry_run {
+        let current = state.blocking(|s| s.assets()).await?;
+        return Ok(Json(plan(&current, &assets)));
+    }
+    let n = assets.len();
+    let p = state.blocking(move |s| s.import_assets(&assets, &actor)).await?;
+    tracing::info!(
+        rows = n,
+        added = p.added.len(),
+        changed = p.changed.len(),
+        retired = p.retired.len(),
+        "register imported"
+    );
+    Ok(Json(p))
+}
+
+/// Export the register.
+pub async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let csv = is_csv(&q)?;
+    let assets = state.blocking(|s| s.assets()).await?;
+    Ok(if csv {
+        ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&assets)).into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/json")], to_json(&assets)).into_response()
+    })
+}

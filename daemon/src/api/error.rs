@@ -1,0 +1,96 @@
+//! API errors: a status code and a JSON body `{"error": …}` that names the
+//! field at fault where there is one. Internal details are logged, not sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::register::FieldError;
+use crate::register::csv::ImportError;
+use crate::store::StoreError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// Status code.
+    pub status: StatusCode,
+    /// Message for the client.
+    pub message: String,
+    /// The field at fault, when one is.
+    pub field: Option<String>,
+    /// Row- or field-level details (imports, validation).
+    pub details: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    details: &'a [serde_json::Value],
+}
+
+impl ApiError {
+    /// An error with a status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), field: None, details: Vec::new() }
+    }
+    /// 400 about `field`.
+    pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::BAD_REQUEST, message) }
+    }
+    /// 401.
+    pub fn unauthorized() -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "missing, wrong or revoked bearer token")
+    }
+    /// 404.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, format!("{} not found", what.into()))
+    }
+    /// 400 listing validation problems.
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let first = errors.first().map(|e| e.field.clone()).filter(|f| !f.is_empty());
+        let summary = errors
+            .iter()
+            .map(|e| if e.field.is_empty() { e.message.clone() } else { format!("{}: {}", e.field, e.message) })
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: summary,
+            field: first,
+            details: errors.iter().filter_map(|e| serde_json::to_value(e).ok()).collect(),
+        }
+    }
+    /// 400 listing import rows at fault.
+    pub fn import(errors: Vec<ImportError>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("{} problem(s) in the import; nothing was stored", errors.len()),
+            field: None,
+            details: errors.iter().filter_map(|e| serde_json::to_value(e).ok()).collect(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, format!("{what} already exists")),
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal storage error; see the daemon's log")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body { error: &self.message, field: self.field.as_deref(), details: &self.details };
+        (self.status, Json(body)).into_response()
+    }
+}

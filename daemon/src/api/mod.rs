@@ -1,0 +1,104 @@
+//! The HTTP API.
+//!
+//! Everything but `/healthz` needs a bearer token: an agent's token for
+//! `POST /api/v1/batches`, the admin token for the operator API. Handlers
+//! run store calls on the blocking pool. [`serve`] takes an already bound
+//! listener and a shutdown future, so tests bind 127.0.0.1:0 and drive the
+//! real API; the binary passes SIGTERM/Ctrl-C as the shutdown.
+
+mod agents;
+mod assets;
+mod error;
+mod ingest;
+mod tls;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
+use axum::routing::{delete, get, post};
+
+pub use error::ApiError;
+pub use tls::{load_tls, serve_tls};
+
+use crate::auth::{self, TokenHash};
+use crate::store::{AgentRecord, Store};
+
+/// Shared state of the API.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Hash of the admin token.
+    pub admin: TokenHash,
+}
+
+impl AppState {
+    /// Run a store call on the blocking pool.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|_| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
+            .map_err(ApiError::from)
+    }
+}
+
+fn presented(headers: &HeaderMap) -> Option<TokenHash> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    auth::bearer(value).map(auth::hash_token)
+}
+
+/// Check the admin token; returns the actor name for history records.
+pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let hash = presented(headers).ok_or_else(ApiError::unauthorized)?;
+    if !auth::same(&hash, &state.admin) {
+        return Err(ApiError::unauthorized());
+    }
+    let actor = headers
+        .get("x-census-actor")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().filter(|c| !c.is_control()).take(100).collect::<String>())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "admin".to_string());
+    Ok(actor)
+}
+
+/// Check an agent token (one hash, one indexed lookup, right or wrong).
+pub async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<AgentRecord, ApiError> {
+    let hash = presented(headers).ok_or_else(ApiError::unauthorized)?;
+    state.blocking(move |s| s.agent_by_token(&hash)).await?.ok_or_else(ApiError::unauthorized)
+}
+
+/// The API's routes, with a request body limit of `max_body` bytes (413 above it).
+pub fn router(state: AppState, max_body: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/v1/batches", post(ingest::post_batch))
+        .route("/api/v1/hosts/{ip}", get(ingest::get_host))
+        .route("/api/v1/agents", get(agents::list).post(agents::add))
+        .route("/api/v1/agents/{name}", delete(agents::revoke))
+        .route("/api/v1/assets", get(assets::list).post(assets::create))
+        .route("/api/v1/assets/{tag}", get(assets::get_one).put(assets::replace).delete(assets::remove))
+        .route("/api/v1/assets/{tag}/history", get(assets::history))
+        .route("/api/v1/register/import", post(assets::import))
+        .route("/api/v1/register/export", get(assets::export))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Serve plain HTTP on `listener` until `shutdown` resolves, then finish
+/// requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    max_body: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state, max_body)).with_graceful_shutdown(shutdown).await
+}

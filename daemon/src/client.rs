@@ -1,0 +1,88 @@
+//! The operator CLI's HTTP client: every `censusd` subcommand but `serve`
+//! and `check-config` goes through the API with the admin token, so it works
+//! the same against a local or a remote daemon.
+//!
+//! Where to connect: `--url`, else `CENSUS_URL`, else the `server.listen`
+//! address of the configuration file. The token: `CENSUS_ADMIN_TOKEN`, else
+//! the configuration's admin token file.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use reqwest::{Method, StatusCode};
+
+use crate::config::DaemonConfig;
+
+/// A client for the operator API.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+/// The daemon's base URL for a configuration: `listen` with a usable host.
+pub fn url_from_config(cfg: &DaemonConfig) -> String {
+    let mut addr = cfg.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    format!("{}://{addr}", if cfg.tls.is_some() { "https" } else { "http" })
+}
+
+/// Install ring as rustls' process-wide crypto provider (once).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Client {
+    /// A client for `base` with the admin `token`; `ca` trusts a private CA (PEM).
+    pub fn new(base: &str, token: &str, ca: Option<&Path>) -> anyhow::Result<Self> {
+        install_crypto();
+        let mut b = reqwest::Client::builder().timeout(Duration::from_secs(300));
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).context("CA file is not PEM")?);
+        }
+        Ok(Client { http: b.build()?, base: base.trim_end_matches('/').to_string(), token: token.trim().to_string() })
+    }
+
+    /// Send a request; a non-2xx answer becomes an error carrying the daemon's message.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+    ) -> anyhow::Result<(StatusCode, Vec<u8>)> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Ok(user) = std::env::var("USER") {
+            req = req.header("x-census-actor", format!("{user}@cli"));
+        }
+        if let Some((bytes, content_type)) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
+        }
+        let resp = req.send().await.with_context(|| format!("cannot reach the daemon at {}", self.base))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?.to_vec();
+        if !status.is_success() {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+            let mut msg =
+                v["error"].as_str().map(String::from).unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            if let Some(details) = v["details"].as_array() {
+                for d in details {
+                    match (d.get("row"), d.get("column").or_else(|| d.get("field")), d.get("message")) {
+                        (Some(row), Some(col), Some(m)) => {
+                            msg.push_str(&format!("\n  row {row}, column {col}: {}", m.as_str().unwrap_or("")))
+                        }
+                        (None, Some(f), Some(m)) => {
+                            msg.push_str(&format!("\n  {}: {}", f.as_str().unwrap_or(""), m.as_str().unwrap_or("")))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            bail!("the daemon answered {status}: {msg}");
+        }
+        Ok((status, bytes))
+    }
+}

@@ -1,0 +1,323 @@
+//! The managed register's asset: what the organisation says it owns, who
+//! owns it, where it is in its lifecycle, what is licensed on it and what
+//! should be running on it.
+//!
+//! [`AssetInput`] is what operators send (JSON over the API, a JSON import,
+//! or one CSV row); [`AssetInput::validate`] turns it into an [`Asset`] or
+//! names every field at fault. An `Asset` always holds valid data.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use census_proto::{MacAddr, Port};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::Date;
+
+macro_rules! word_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* $var),+ }
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+            /// The name used in files and the API.
+            pub fn as_str(self) -> &'static str { match self { $($name::$var => $s),+ } }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let t = s.trim().to_ascii_lowercase();
+                $name::ALL.iter().copied().find(|v| v.as_str() == t).ok_or_else(|| {
+                    let all: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("`{}` is not one of {}", s.chars().take(40).collect::<String>(), all.join(", "))
+                })
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> { s.serialize_str(self.as_str()) }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+word_enum!(
+    /// Kind of asset.
+    AssetType { /// Servers.
+    Server => "server", /// Laptops, desktops, phones.
+    Endpoint => "endpoint", /// Switches, routers, firewalls, access points.
+    Network => "network", /// Printers, cameras, sensors, building systems.
+    Iot => "iot", /// Cloud instances and services.
+    Cloud => "cloud", /// Anything else.
+    Other => "other" }
+);
+
+word_enum!(
+    /// Where an asset is in its life, from purchase order to disposal.
+    Lifecycle { /// Bought, not yet deployed: should not be on the network yet.
+    Procurement => "procurement", /// In service.
+    Deployed => "deployed", /// In service, under maintenance.
+    Maintenance => "maintenance", /// Retired on paper: should no longer answer.
+    Decommissioned => "decommissioned", /// Wiped and disposed of.
+    Disposed => "disposed" }
+);
+
+impl Lifecycle {
+    /// In service: deployed or under maintenance.
+    pub fn in_service(self) -> bool {
+        matches!(self, Lifecycle::Deployed | Lifecycle::Maintenance)
+    }
+    /// Retired: decommissioned or disposed.
+    pub fn retired(self) -> bool {
+        matches!(self, Lifecycle::Decommissioned | Lifecycle::Disposed)
+    }
+}
+
+word_enum!(
+    /// How much the organisation depends on the asset.
+    Criticality { /// Low.
+    Low => "low", /// Medium (the default).
+    Medium => "medium", /// High.
+    High => "high", /// Critical.
+    Critical => "critical" }
+);
+
+/// A calendar day, `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(pub Date);
+
+const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.format(DAY_FORMAT).unwrap_or_default())
+    }
+}
+
+impl FromStr for Day {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Date::parse(s.trim(), DAY_FORMAT)
+            .map(Day)
+            .map_err(|_| format!("`{}` is not a date (YYYY-MM-DD)", s.chars().take(40).collect::<String>()))
+    }
+}
+
+impl Serialize for Day {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Day {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A licence or contract attached to an asset.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Licence {
+    /// Product licensed.
+    pub product: String,
+    /// Vendor.
+    #[serde(default)]
+    pub vendor: String,
+    /// Expiry, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Day>,
+}
+
+/// A TCP service the asset is expected to run (e.g. the EDR agent's port).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedService {
+    /// TCP port.
+    pub port: Port,
+    /// What it is, e.g. `edr-agent`.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A validated register entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Asset {
+    /// Unique asset tag.
+    pub tag: String,
+    /// Display name.
+    pub name: String,
+    /// Kind.
+    #[serde(rename = "type")]
+    pub asset_type: AssetType,
+    /// Owning person or team.
+    #[serde(default)]
+    pub owner: String,
+    /// Department.
+    #[serde(default)]
+    pub department: String,
+    /// Lifecycle stage.
+    pub lifecycle: Lifecycle,
+    /// Date of the last lifecycle change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_since: Option<Day>,
+    /// Host names (lowercase, no trailing dot).
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    /// MACs (several for multi-homed assets).
+    #[serde(default)]
+    pub macs: Vec<MacAddr>,
+    /// Recorded IPs.
+    #[serde(default)]
+    pub ips: Vec<IpAddr>,
+    /// Segment the asset is expected on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_segment: Option<IpNet>,
+    /// Criticality.
+    #[serde(default = "default_criticality")]
+    pub criticality: Criticality,
+    /// End of vendor support or warranty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_end: Option<Day>,
+    /// Licences and contracts.
+    #[serde(default)]
+    pub licences: Vec<Licence>,
+    /// Services expected to run.
+    #[serde(default)]
+    pub expected_services: Vec<ExpectedService>,
+    /// Free-form tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+fn default_criticality() -> Criticality {
+    Criticality::Medium
+}
+
+/// One problem with one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field, e.g. `macs` or `licences[1].expires`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn text_ok(s: &str, max: usize) -> bool {
+    s.chars().count() <= max && !s.chars().any(char::is_control)
+}
+
+impl Asset {
+    /// Check the invariants serde cannot express; returns every problem found.
+    pub fn check(&mut self) -> Result<(), Vec<FieldError>> {
+        let mut errs = Vec::new();
+        let mut err = |field: &str, message: String| errs.push(FieldError { field: field.into(), message });
+        self.tag = self.tag.trim().to_string();
+        if self.tag.is_empty()
+            || self.tag.len() > 64
+            || !self.tag.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))
+        {
+            err(
+                "tag",
+                format!(
+                    "`{}` must be 1-64 letters, digits or - _ . : /",
+                    self.tag.chars().take(70).collect::<String>()
+                ),
+            );
+        }
+        self.name = self.name.trim().to_string();
+        if self.name.is_empty() || !text_ok(&self.name, 200) {
+            err("name", "must be 1-200 printable characters".into());
+        }
+        for (f, v) in [("owner", &self.owner), ("department", &self.department)] {
+            if !text_ok(v, 200) {
+                err(f, "must be at most 200 printable characters".into());
+            }
+        }
+        for h in &mut self.hostnames {
+            *h = h.trim().trim_end_matches('.').to_ascii_lowercase();
+        }
+        for h in &self.hostnames {
+            if h.is_empty() || h.len() > 253 || !h.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+                err("hostnames", format!("`{}` is not a host name", h.chars().take(80).collect::<String>()));
+            }
+        }
+        for m in &self.macs {
+            if m.is_multicast() {
+                err("macs", format!("{m} is a group address, not a host's"));
+            }
+        }
+        dedup(&mut self.hostnames);
+        dedup(&mut self.macs);
+        dedup(&mut self.ips);
+        dedup(&mut self.tags);
+        for (i, l) in self.licences.iter().enumerate() {
+            let plain = |t: &str| !t.contains([';', '|']);
+            if l.product.trim().is_empty()
+                || !text_ok(&l.product, 200)
+                || !text_ok(&l.vendor, 200)
+                || !plain(&l.product)
+                || !plain(&l.vendor)
+            {
+                err(
+                    &format!("licences[{i}]"),
+                    "product must be 1-200 printable characters, vendor at most 200, neither with ';' or '|'".into(),
+                );
+            }
+        }
+        for (i, s) in self.expected_services.iter().enumerate() {
+            if s.port.0 == 0 || !text_ok(&s.name, 100) || s.name.contains(';') {
+                err(
+                    &format!("expected_services[{i}]"),
+                    "port must be 1-65535 and name at most 100 characters without ';'".into(),
+                );
+            }
+        }
+        for t in &self.tags {
+            if t.is_empty() || !text_ok(t, 64) || t.contains(';') {
+                err(
+                    "tags",
+                    format!(
+                        "`{}` must be 1-64 printable characters without ';'",
+                        t.chars().take(70).collect::<String>()
+                    ),
+                );
+            }
+        }
+        if errs.is_empty() { Ok(()) } else { Err(errs) }
+    }
+}
+
+fn dedup<T: PartialEq + Clone>(v: &mut Vec<T>) {
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v.drain(..) {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    *v = out;
+}
+
+/// Decode one asset from JSON, naming the field at fault, then check it.
+pub fn asset_from_json(value: serde_json::Value) -> Result<Asset, Vec<FieldError>> {
+    let mut asset: Asset = serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        vec![FieldError {
+            field: if field == "." { String::new() } else { field },
+            message: e.into_inner().to_string(),
+        }]
+    })?;
+    asset.check()?;
+    Ok(asset)
+}

@@ -1,0 +1,167 @@
+//! Register persistence: assets as JSON bodies keyed by tag, lookup keys
+//! (MACs, IPs, host names) in `asset_keys` for matching and whois, and a
+//! change history per asset (who changed which fields, when; lifecycle
+//! transitions spelled out).
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{AssetChange, StoreError, now_ms};
+use crate::register::plan::{ImportPlan, changed_fields, plan};
+use crate::register::{Asset, Day};
+
+fn today() -> Day {
+    Day(time::OffsetDateTime::now_utc().date())
+}
+
+fn decode(body: &str) -> Option<Asset> {
+    serde_json::from_str(body).ok()
+}
+
+/// Every asset, by tag.
+pub fn all(c: &Connection) -> Result<Vec<Asset>, StoreError> {
+    let mut st = c.prepare_cached("SELECT body FROM assets ORDER BY tag")?;
+    let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for body in rows {
+        if let Some(a) = decode(&body?) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// One asset.
+pub fn one(c: &Connection, tag: &str) -> Result<Option<Asset>, StoreError> {
+    let body: Option<String> =
+        c.prepare_cached("SELECT body FROM assets WHERE tag = ?1")?.query_row([tag], |r| r.get(0)).optional()?;
+    Ok(body.as_deref().and_then(decode))
+}
+
+fn write_keys(tx: &Transaction<'_>, a: &Asset) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM asset_keys WHERE tag = ?1")?.execute([&a.tag])?;
+    let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO asset_keys (kind, value, tag) VALUES (?1, ?2, ?3)")?;
+    for m in &a.macs {
+        ins.execute(params!["mac", m.to_string(), a.tag])?;
+    }
+    for ip in &a.ips {
+        ins.execute(params!["ip", ip.to_string(), a.tag])?;
+    }
+    for h in &a.hostnames {
+        ins.execute(params!["hostname", h, a.tag])?;
+    }
+    Ok(())
+}
+
+fn put(tx: &Transaction<'_>, a: &Asset) -> Result<(), StoreError> {
+    let body = serde_json::to_string(a).unwrap_or_default();
+    tx.prepare_cached(
+        "INSERT INTO assets (tag, body, lifecycle, updated_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (tag) DO UPDATE SET body = excluded.body, lifecycle = excluded.lifecycle, updated_ms = excluded.updated_ms",
+    )?
+    .execute(params![a.tag, body, a.lifecycle.as_str(), now_ms()])?;
+    write_keys(tx, a)
+}
+
+fn record(
+    tx: &Transaction<'_>,
+    tag: &str,
+    actor: &str,
+    action: &str,
+    fields: &[String],
+    lifecycle: Option<(&str, &str)>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO asset_history (tag, at_ms, actor, action, fields, lifecycle_from, lifecycle_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        tag,
+        now_ms(),
+        actor,
+        action,
+        serde_json::to_string(fields).unwrap_or_default(),
+        lifecycle.map(|l| l.0),
+        lifecycle.map(|l| l.1)
+    ])?;
+    Ok(())
+}
+
+/// Create `asset`; its lifecycle date defaults to today.
+pub fn create(tx: &Transaction<'_>, asset: &Asset, actor: &str, action: &str) -> Result<Asset, StoreError> {
+    if one(tx, &asset.tag)?.is_some() {
+        return Err(StoreError::Conflict(format!("asset `{}`", asset.tag)));
+    }
+    let mut a = asset.clone();
+    a.lifecycle_since.get_or_insert_with(today);
+    put(tx, &a)?;
+    record(tx, &a.tag, actor, action, &[], Some(("", a.lifecycle.as_str())))?;
+    Ok(a)
+}
+
+/// Replace `old` with `new`; a lifecycle change is dated today unless given.
+pub fn update(tx: &Transaction<'_>, old: &Asset, new: &Asset, actor: &str, action: &str) -> Result<Asset, StoreError> {
+    let mut a = new.clone();
+    if a.lifecycle != old.lifecycle {
+        if a.lifecycle_since.is_none() || a.lifecycle_since == old.lifecycle_since {
+            a.lifecycle_since = Some(today());
+        }
+    } else if a.lifecycle_since.is_none() {
+        a.lifecycle_since = old.lifecycle_since;
+    }
+    let fields = changed_fields(old, &a);
+    if fields.is_empty() {
+        return Ok(a);
+    }
+    put(tx, &a)?;
+    let lifecycle = (a.lifecycle != old.lifecycle).then(|| (old.lifecycle.as_str(), a.lifecycle.as_str()));
+    record(tx, &a.tag, actor, action, &fields, lifecycle)?;
+    Ok(a)
+}
+
+/// Delete the asset `tag`.
+pub fn delete(tx: &Transaction<'_>, tag: &str, actor: &str) -> Result<bool, StoreError> {
+    let n = tx.prepare_cached("DELETE FROM assets WHERE tag = ?1")?.execute([tag])?;
+    if n == 0 {
+        return Ok(false);
+    }
+    tx.prepare_cached("DELETE FROM asset_keys WHERE tag = ?1")?.execute([tag])?;
+    record(tx, tag, actor, "delete", &[], None)?;
+    Ok(true)
+}
+
+/// Apply an import: add new assets, update changed ones, in the caller's transaction.
+pub fn import(tx: &Transaction<'_>, assets: &[Asset], actor: &str) -> Result<ImportPlan, StoreError> {
+    let current = all(tx)?;
+    let p = plan(&current, assets);
+    let by_tag: std::collections::HashMap<&str, &Asset> = current.iter().map(|a| (a.tag.as_str(), a)).collect();
+    for a in assets {
+        match by_tag.get(a.tag.as_str()) {
+            None => {
+                create(tx, a, actor, "import")?;
+            }
+            Some(old) => {
+                update(tx, old, a, actor, "import")?;
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// An asset's history, newest first.
+pub fn history(c: &Connection, tag: &str) -> Result<Vec<AssetChange>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT at_ms, actor, action, fields, lifecycle_from, lifecycle_to FROM asset_history WHERE tag = ?1 ORDER BY id DESC",
+    )?;
+    let rows = st.query_map([tag], |r| {
+        let fields: String = r.get(3)?;
+        let from: Option<String> = r.get(4)?;
+        let to: Option<String> = r.get(5)?;
+        Ok(AssetChange {
+            at_ms: r.get(0)?,
+            actor: r.get(1)?,
+            action: r.get(2)?,
+            fields: serde_json::from_str(&fields).unwrap_or_default(),
+            lifecycle: from.zip(to),
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}

@@ -1,0 +1,119 @@
+//! Schema migrations, versioned in code and applied at start.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied. Each
+//! migration runs in its own transaction; a database from a newer Census is
+//! refused rather than guessed at.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Migrations in order; the index + 1 is the schema version they produce.
+const MIGRATIONS: &[&str] = &[
+    // 1: agents, batches, observation history, register.
+    r#"
+    CREATE TABLE agents (
+        name TEXT PRIMARY KEY,
+        token_hash BLOB NOT NULL UNIQUE,
+        segments TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+    );
+    CREATE TABLE batches (
+        batch_id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        segment TEXT NOT NULL,
+        started_ms INTEGER NOT NULL,
+        finished_ms INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL,
+        complete INTEGER NOT NULL,
+        completeness TEXT NOT NULL,
+        hosts INTEGER NOT NULL,
+        rejected INTEGER NOT NULL
+    );
+    CREATE TABLE observations (
+        id INTEGER PRIMARY KEY,
+        batch_id TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        mac TEXT,
+        seen_ms INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX observations_by_ip ON observations (ip, id);
+    CREATE TABLE hosts (
+        ip TEXT PRIMARY KEY,
+        mac TEXT,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        last_agent TEXT NOT NULL,
+        last_batch TEXT NOT NULL,
+        latest_obs INTEGER NOT NULL,
+        observations INTEGER NOT NULL,
+        ports TEXT NOT NULL,
+        names TEXT NOT NULL,
+        fingerprint TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE host_changes (
+        id INTEGER PRIMARY KEY,
+        ip TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        batch_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        old TEXT,
+        new TEXT NOT NULL
+    );
+    CREATE INDEX host_changes_by_ip ON host_changes (ip, id);
+    CREATE TABLE mac_ip (
+        mac TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        last_agent TEXT NOT NULL,
+        PRIMARY KEY (mac, ip)
+    ) WITHOUT ROWID;
+    CREATE TABLE assets (
+        tag TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        lifecycle TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE asset_keys (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (kind, value, tag)
+    ) WITHOUT ROWID;
+    CREATE INDEX asset_keys_by_tag ON asset_keys (tag);
+    CREATE TABLE asset_history (
+        id INTEGER PRIMARY KEY,
+        tag TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        lifecycle_from TEXT,
+        lifecycle_to TEXT
+    );
+    CREATE INDEX asset_history_by_tag ON asset_history (tag, id);
+    "#,
+];
+
+/// Newest schema version this build knows.
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Bring `conn` up to the latest schema.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > latest() {
+        return Err(StoreError::SchemaTooNew { found: current, known: latest() });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! The SQLite store: WAL mode, one writer connection, a few reader
+//! connections, so reads (whois, exports) never wait behind a big ingest.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ipnet::IpNet;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{AgentRecord, AssetChange, HostRecord, IngestOutcome, Store, StoreError, now_ms};
+use crate::auth::TokenHash;
+use crate::register::{Asset, plan::ImportPlan};
+use census_proto::Batch;
+
+/// Reader connections kept open.
+const READERS: usize = 4;
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn tune(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -16_000i64)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path` and migrate it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut writer = Connection::open(path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        tune(&writer)?;
+        super::schema::migrate(&mut writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r =
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            tune(&r)?;
+            readers.push(Mutex::new(r));
+        }
+        Ok(SqliteStore { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+    }
+
+    pub(super) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let conn = self.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+}
+
+fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
+    let segments: String = r.get(1)?;
+    Ok(AgentRecord {
+        name: r.get(0)?,
+        segments: serde_json::from_str(&segments).unwrap_or_default(),
+        created_ms: r.get(2)?,
+        revoked_ms: r.get(3)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn add_agent(&self, name: &str, segments: &[IpNet], token: &TokenHash) -> Result<(), StoreError> {
+        self.write(|c| {
+            let exists: bool =
+                c.query_row("SELECT 1 FROM agents WHERE name = ?1", [name], |_| Ok(true)).optional()?.unwrap_or(false);
+            if exists {
+                return Err(StoreError::Conflict(format!("agent `{name}`")));
+            }
+            let segs = serde_json::to_string(segments).unwrap_or_else(|_| "[]".into());
+            c.execute(
+                "INSERT INTO agents (name, token_hash, segments, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![name, &token[..], segs, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn revoke_agent(&self, name: &str) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE agents SET revoked_ms = ?2 WHERE name = ?1 AND revoked_ms IS NULL",
+                params![name, now_ms()],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn agent_by_token(&self, token: &TokenHash) -> Result<Option<AgentRecord>, StoreError> {
+        self.read(|c| {
+            let found: Option<(Vec<u8>, AgentRecord)> = c
+                .query_row(
+                    "SELECT name, segments, created_ms, revoked_ms, token_hash FROM agents WHERE token_hash = ?1",
+                    [&token[..]],
+                    |r| Ok((r.get::<_, Vec<u8>>(4)?, agent_row(r)?)),
+                )
+                .optional()?;
+            Ok(found.and_then(|(stored, agent)| {
+                let stored: TokenHash = stored.try_into().ok()?;
+                (crate::auth::same(&stored, token) && agent.revoked_ms.is_none()).then_some(agent)
+            }))
+        })
+    }
+
+    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT name, segments, created_ms, revoked_ms FROM agents ORDER BY name")?;
+            let rows = st.query_map([], agent_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn ingest(&self, batch: &Batch, agent: &str, accepted: &[usize]) -> Result<IngestOutcome, StoreError> {
+        self.write(|c| super::ingest::ingest(c, batch, agent, accepted))
+    }
+
+    fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError> {
+        self.read(|c| super::ingest::host(c, ip))
+    }
+
+    fn observation_count(&self) -> Result<i64, StoreError> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM observations", [], |r| r.get(0))?))
+    }
+
+    fn assets(&self) -> Result<Vec<Asset>, StoreError> {
+        self.read(super::assets::all)
+    }
+
+    fn asset(&self, tag: &str) -> Result<Option<Asset>, StoreError> {
+        self.read(|c| super::assets::one(c, tag))
+    }
+
+    fn create_asset(&self, asset: &Asset, actor: &str) -> Result<Asset, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let stored = super::assets::create(&tx, asset, actor, "create")?;
+            tx.commit()?;
+            Ok(stored)
+        })
+    }
+
+    fn update_asset(&self, asset: &Asset, actor: &str) -> Result<Asset, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let old = super::assets::one(&tx, &asset.tag)?
+                .ok_or_else(|| StoreError::NotFound(format!("asset `{}`", asset.tag)))?;
+            let stored = super::assets::update(&tx, &old, asset, actor, "update")?;
+            tx.commit()?;
+            Ok(stored)
+        })
+    }
+
+    fn delete_asset(&self, tag: &str, actor: &str) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let deleted = super::assets::delete(&tx, tag, actor)?;
+            tx.commit()?;
+            Ok(deleted)
+        })
+    }
+
+    fn import_assets(&self, assets: &[Asset], actor: &str) -> Result<ImportPlan, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let plan = super::assets::import(&tx, assets, actor)?;
+            tx.commit()?;
+            Ok(plan)
+        })
+    }
+
+    fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError> {
+        self.read(|c| super::assets::history(c, tag))
+    }
+}

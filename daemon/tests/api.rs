@@ -1,0 +1,166 @@
+//! The HTTP API, driven for real on 127.0.0.1:0: authentication, ingest,
+//! idempotent resend, segment scoping, every bad-input case, revocation.
+
+mod common;
+
+use common::{ADMIN, Daemon, batch};
+use reqwest::Method;
+
+fn enc(b: &census_proto::Batch) -> Vec<u8> {
+    census_proto::encode_batch(b)
+}
+
+async fn observation_count(d: &Daemon, ip: &str) -> i64 {
+    let (status, v) = d.admin_json(Method::GET, &format!("/api/v1/hosts/{ip}"), None).await;
+    if status == 404 { 0 } else { v["observations"].as_i64().unwrap() }
+}
+
+#[tokio::test]
+async fn only_healthz_answers_without_a_token() {
+    let d = Daemon::start().await;
+    assert_eq!(d.req(Method::GET, "/healthz", None, None).await.status(), 200);
+    for (m, p) in [
+        (Method::GET, "/api/v1/assets"),
+        (Method::GET, "/api/v1/agents"),
+        (Method::POST, "/api/v1/batches"),
+        (Method::GET, "/api/v1/register/export"),
+        (Method::GET, "/api/v1/hosts/198.18.0.10"),
+    ] {
+        assert_eq!(d.req(m.clone(), p, None, None).await.status(), 401, "{p} without a token");
+        assert_eq!(d.req(m, p, Some("census_wrong"), None).await.status(), 401, "{p} with a wrong token");
+    }
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn ingest_is_idempotent_and_keeps_history() {
+    let d = Daemon::start().await;
+    let token = d.add_agent("agent-1", &["198.18.0.0/24"]).await;
+    let b = batch("agent-1", &["198.18.0.10", "198.18.0.11"]);
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(enc(&b))).await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((v["stored"].as_u64(), v["duplicate"].as_bool()), (Some(2), Some(false)));
+    // Resent: acknowledged, not stored twice.
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(enc(&b))).await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((v["stored"].as_u64(), v["duplicate"].as_bool()), (Some(0), Some(true)));
+    assert_eq!(observation_count(&d, "198.18.0.10").await, 1);
+    // A later batch with another open port records what changed.
+    let mut b2 = batch("agent-1", &["198.18.0.10"]);
+    b2.hosts[0].ports.push(census_proto::PortObservation {
+        port: census_proto::Port(443),
+        protocol: census_proto::TransportProtocol::Tcp,
+        state: census_proto::PortState::Open,
+        service: None,
+    });
+    assert_eq!(d.req(Method::POST, "/api/v1/batches", Some(&token), Some(enc(&b2))).await.status(), 200);
+    let (_, host) = d.admin_json(Method::GET, "/api/v1/hosts/198.18.0.10", None).await;
+    assert_eq!(host["observations"], 2);
+    assert_eq!(host["last_agent"], "agent-1");
+    let change = &host["changes"][0];
+    assert_eq!(
+        (change["kind"].as_str(), change["old"].as_str(), change["new"].as_str()),
+        (Some("ports"), Some("22"), Some("22,443"))
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn observations_outside_the_agents_segments_are_rejected_and_reported() {
+    let d = Daemon::start().await;
+    let token = d.add_agent("agent-1", &["198.18.0.0/24"]).await;
+    let b = batch("agent-1", &["198.18.0.10", "198.18.5.10"]);
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(enc(&b))).await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["stored"], 1);
+    assert_eq!(v["rejected"][0]["ip"], "198.18.5.10");
+    assert!(v["rejected"][0]["reason"].as_str().unwrap().contains("outside"));
+    assert_eq!(observation_count(&d, "198.18.5.10").await, 0);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_right_status_and_stores_nothing() {
+    let d = Daemon::start_with_limit(64 * 1024).await;
+    let token = d.add_agent("agent-1", &["198.18.0.0/24"]).await;
+    let good = batch("agent-1", &["198.18.0.10"]);
+
+    // Malformed JSON, naming the field.
+    let mut v: serde_json::Value = serde_json::from_slice(&enc(&good)).unwrap();
+    v["hosts"][0]["mac"]["address"] = "zz:00".into();
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(v.to_string().into_bytes())).await;
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["field"], "hosts[0].mac.address");
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(b"{not json".to_vec())).await;
+    assert_eq!(r.status(), 400);
+
+    // Too large.
+    let big: Vec<&str> = (0..2000).map(|_| "198.18.0.10").collect();
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(enc(&batch("agent-1", &big)))).await;
+    assert_eq!(r.status(), 413);
+
+    // Unknown major version.
+    let mut v: serde_json::Value = serde_json::from_slice(&enc(&good)).unwrap();
+    v["schema_version"] = "2.0".into();
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(v.to_string().into_bytes())).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("unsupported schema version 2.0"));
+
+    // Someone else's agent id.
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(enc(&batch("agent-2", &["198.18.0.10"])))).await;
+    assert_eq!(r.status(), 403);
+
+    // Wrong token.
+    let r = d.req(Method::POST, "/api/v1/batches", Some("census_0000"), Some(enc(&good))).await;
+    assert_eq!(r.status(), 401);
+
+    assert_eq!(observation_count(&d, "198.18.0.10").await, 0, "nothing partial was stored");
+
+    // Revoked token.
+    assert_eq!(d.req(Method::POST, "/api/v1/batches", Some(&token), Some(enc(&good))).await.status(), 200);
+    assert_eq!(d.req(Method::DELETE, "/api/v1/agents/agent-1", Some(ADMIN), None).await.status(), 204);
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(enc(&batch("agent-1", &["198.18.0.11"])))).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(observation_count(&d, "198.18.0.11").await, 0);
+    let (_, agents) = d.admin_json(Method::GET, "/api/v1/agents", None).await;
+    assert!(agents[0]["revoked_ms"].is_i64());
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn agent_names_and_segments_are_validated() {
+    let d = Daemon::start().await;
+    let (s, e) = d
+        .admin_json(
+            Method::POST,
+            "/api/v1/agents",
+            Some(serde_json::json!({"name": "a b", "segments": ["198.18.0.0/24"]})),
+        )
+        .await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("name")));
+    let (s, e) = d
+        .admin_json(
+            Method::POST,
+            "/api/v1/agents",
+            Some(serde_json::json!({"name": "a", "segments": ["198.18.0.0/33"]})),
+        )
+        .await;
+    assert_eq!((s, e["field"].as_str()), (400, Some("segments[0]")));
+    let (s, e) =
+        d.admin_json(Method::POST, "/api/v1/agents", Some(serde_json::json!({"name": "a", "segmentz": []}))).await;
+    assert_eq!(s, 400, "{e}");
+    d.add_agent("a", &["198.18.0.0/24"]).await;
+    let (s, _) = d
+        .admin_json(
+            Method::POST,
+            "/api/v1/agents",
+            Some(serde_json::json!({"name": "a", "segments": ["198.18.0.0/24"]})),
+        )
+        .await;
+    assert_eq!(s, 409);
+    d.stop().await;
+}
