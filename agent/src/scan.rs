@@ -492,7 +492,7 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
             seen_by,
             rtt_us: rtt.map(|d| d.as_micros() as u64),
             reply_ttl,
-            syn_ack: found.syn_ack.get(&ip).map(|(s, _)| s.clone()),
+            syn_ack: found.syn_ack.get(&ip).map(|(s, _)| Box::new(s.clone())),
             ports: port_list,
             names: Vec::new(),
             fingerprints: Vec::new(),

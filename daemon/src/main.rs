@@ -162,16 +162,17 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let store = SqliteStore::open(&cfg.database).with_context(|| format!("opening {}", cfg.database.display()))?;
-    let state = AppState { store: Arc::new(store), admin: censusd::auth::hash_token(&token) };
+    let state =
+        AppState { store: Arc::new(store), admin: censusd::auth::hash_token(&token), max_body: cfg.max_body_bytes };
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
     tracing::info!(listen = %cfg.listen, database = %cfg.database.display(), tls = cfg.tls.is_some(), "censusd serving");
     match &cfg.tls {
         Some(t) => {
             let tls = api::load_tls(&t.cert, &t.key).map_err(anyhow::Error::msg)?;
-            api::serve_tls(listener, tls, state, cfg.max_body_bytes, shutdown_signal()).await?;
+            api::serve_tls(listener, tls, state, shutdown_signal()).await?;
         }
-        None => api::serve(listener, state, cfg.max_body_bytes, shutdown_signal()).await?,
+        None => api::serve(listener, state, shutdown_signal()).await?,
     }
     Ok(())
 }

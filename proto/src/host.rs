@@ -34,7 +34,7 @@ pub struct HostObservation {
     pub reply_ttl: Option<Ttl>,
     /// Shape of the SYN-ACK to a SYN probe, kept for OS fingerprinting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub syn_ack: Option<SynAckSignature>,
+    pub syn_ack: Option<Box<SynAckSignature>>,
     /// Probed ports; closed and filtered ones are listed only when asked.
     #[serde(default)]
     pub ports: Vec<PortObservation>,
@@ -124,9 +124,10 @@ pub struct PortObservation {
     pub protocol: TransportProtocol,
     /// State.
     pub state: PortState,
-    /// What answered on it, when probed.
+    /// What answered on it, when probed (boxed: most ports carry none, and
+    /// a daemon decoding 100,000-host batches should not pay for it inline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<ServiceEvidence>,
+    pub service: Option<Box<ServiceEvidence>>,
 }
 
 /// What a service said about itself. All text is sanitised by the agent:

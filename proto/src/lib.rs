@@ -20,6 +20,7 @@
 pub mod batch;
 pub mod config;
 pub mod host;
+pub mod raw;
 pub mod types;
 pub mod version;
 
@@ -28,5 +29,6 @@ pub use host::{
     FingerprintGuess, FingerprintKind, HostObservation, HttpEvidence, MacInfo, NameObservation, NameSource,
     PortObservation, PortState, ServiceEvidence, SynAckSignature, TlsCertificate, TransportProtocol,
 };
+pub use raw::{RawBatch, decode_raw_batch};
 pub use types::{AgentId, MacAddr, MacParseError, Port, Ttl};
 pub use version::{DecodeError, SCHEMA_MAJOR, SCHEMA_MINOR, SchemaVersion, decode_batch, encode_batch};

@@ -94,16 +94,27 @@ fn malformed(err: serde_path_to_error::Error<serde_json::Error>) -> DecodeError 
 }
 
 /// Decode a batch, refusing other major versions with a clear error before
-/// looking at anything else, and naming the offending field otherwise.
+/// complaining about anything else, and naming the offending field otherwise.
+///
+/// The common case (a well-formed batch) takes one plain serde_json pass;
+/// only a batch that fails is read again to learn its version and, with
+/// path tracking, which field is at fault.
 pub fn decode_batch(bytes: &[u8]) -> Result<Batch, DecodeError> {
+    if let Ok(batch) = serde_json::from_slice::<Batch>(bytes) {
+        if batch.schema_version.major != SCHEMA_MAJOR {
+            return Err(DecodeError::UnsupportedVersion { found: batch.schema_version, supported: SCHEMA_MAJOR });
+        }
+        return Ok(batch);
+    }
     let probe: VersionProbe =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes)).map_err(malformed)?;
     if probe.schema_version.major != SCHEMA_MAJOR {
         return Err(DecodeError::UnsupportedVersion { found: probe.schema_version, supported: SCHEMA_MAJOR });
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let batch = serde_path_to_error::deserialize(&mut de).map_err(malformed)?;
+    let batch: Batch = serde_path_to_error::deserialize(&mut de).map_err(malformed)?;
     de.end().map_err(|e| DecodeError::Malformed { path: ".".into(), message: e.to_string() })?;
+    // Unreachable in practice: the plain pass failed, so the tracked one does too.
     Ok(batch)
 }
 

@@ -7,13 +7,15 @@
 //! one transaction. A resent batch is acknowledged as a duplicate.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use http_body_util::BodyExt;
 use serde::Serialize;
 
 use super::{ApiError, AppState, require_admin, require_agent};
-use census_proto::{DecodeError, decode_batch};
+use census_proto::{DecodeError, decode_raw_batch};
+
+use crate::store::{BatchMeta, ObservationRow};
 
 /// An observation the daemon refused.
 #[derive(Debug, Serialize)]
@@ -39,48 +41,88 @@ pub struct BatchReceipt {
     pub rejected: Vec<Rejected>,
 }
 
+/// Read a request body into one buffer sized from Content-Length, so a
+/// large batch is held once (not as chunks plus a contiguous copy); over
+/// `limit` bytes is a 413.
+async fn collect(mut body: axum::body::Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large =
+        || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than the limit of {limit} bytes"));
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("reading the body failed: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
 /// Take a batch from an agent.
 pub async fn post_batch(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<BatchReceipt>, ApiError> {
     let agent = require_agent(&state, &headers).await?;
-    let batch = decode_batch(&body).map_err(|e| match e {
+    let body = collect(body, &headers, state.max_body).await?;
+    let store = state.store.clone();
+    // Decoding a large batch is CPU work: do it, the scope check and the
+    // store on the blocking pool. Hosts stay slices of `body` throughout.
+    let receipt = tokio::task::spawn_blocking(move || -> Result<BatchReceipt, ApiError> {
+        let raw = decode_raw_batch(&body).map_err(decode_error)?;
+        if raw.agent_id.0 != agent.name {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("the batch says agent `{}` but the token belongs to `{}`", raw.agent_id, agent.name),
+            ));
+        }
+        let mut rows = Vec::with_capacity(raw.hosts.len());
+        let mut rejected = Vec::new();
+        for (i, slice) in raw.hosts.iter().enumerate() {
+            let h = raw.host(i).map_err(decode_error)?;
+            if agent.segments.iter().any(|s| s.contains(&h.ip)) {
+                rows.push(ObservationRow::new(&h, slice.get()));
+            } else {
+                rejected.push(Rejected { ip: h.ip.to_string(), reason: "outside the agent's segments".into() });
+            }
+        }
+        if !rejected.is_empty() {
+            tracing::warn!(agent = %agent.name, batch = %raw.batch_id, rejected = rejected.len(), "observations outside the agent's segments");
+        }
+        let meta = BatchMeta::of(&raw);
+        let outcome = store.ingest(&meta, &agent.name, &rows).map_err(ApiError::from)?;
+        tracing::info!(agent = %agent.name, batch = %meta.batch_id, stored = outcome.stored, duplicate = outcome.duplicate, "batch ingested");
+        Ok(BatchReceipt {
+            batch_id: meta.batch_id,
+            duplicate: outcome.duplicate,
+            stored: outcome.stored,
+            changed_hosts: outcome.changed_hosts,
+            rejected,
+        })
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
+    Ok(Json(receipt))
+}
+
+fn decode_error(e: DecodeError) -> ApiError {
+    match e {
         DecodeError::UnsupportedVersion { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         DecodeError::Malformed { path, message } => {
             ApiError::bad_field(path.clone(), format!("malformed batch at `{path}`: {message}"))
         }
-    })?;
-    if batch.agent_id.0 != agent.name {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("the batch says agent `{}` but the token belongs to `{}`", batch.agent_id, agent.name),
-        ));
     }
-    let mut accepted = Vec::with_capacity(batch.hosts.len());
-    let mut rejected = Vec::new();
-    for (i, h) in batch.hosts.iter().enumerate() {
-        if agent.segments.iter().any(|s| s.contains(&h.ip)) {
-            accepted.push(i);
-        } else {
-            rejected.push(Rejected { ip: h.ip.to_string(), reason: "outside the agent's segments".into() });
-        }
-    }
-    if !rejected.is_empty() {
-        tracing::warn!(agent = %agent.name, batch = %batch.batch_id, rejected = rejected.len(), "observations outside the agent's segments");
-    }
-    let agent_name = agent.name.clone();
-    let batch_id = batch.batch_id.to_string();
-    let outcome = state.blocking(move |s| s.ingest(&batch, &agent_name, &accepted)).await?;
-    tracing::info!(agent = %agent.name, batch = %batch_id, stored = outcome.stored, duplicate = outcome.duplicate, "batch ingested");
-    Ok(Json(BatchReceipt {
-        batch_id,
-        duplicate: outcome.duplicate,
-        stored: outcome.stored,
-        changed_hosts: outcome.changed_hosts,
-        rejected,
-    }))
 }
 
 /// What is known about one observed address.

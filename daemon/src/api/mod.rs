@@ -33,6 +33,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Hash of the admin token.
     pub admin: TokenHash,
+    /// Largest request body, bytes.
+    pub max_body: usize,
 }
 
 impl AppState {
@@ -75,8 +77,9 @@ pub async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<Agen
     state.blocking(move |s| s.agent_by_token(&hash)).await?.ok_or_else(ApiError::unauthorized)
 }
 
-/// The API's routes, with a request body limit of `max_body` bytes (413 above it).
-pub fn router(state: AppState, max_body: usize) -> Router {
+/// The API's routes, with the state's request body limit (413 above it).
+pub fn router(state: AppState) -> Router {
+    let max_body = state.max_body;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/v1/batches", post(ingest::post_batch))
@@ -97,8 +100,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
-    max_body: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state, max_body)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }

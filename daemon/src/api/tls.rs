@@ -41,11 +41,10 @@ pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     tls: Arc<ServerConfig>,
     state: AppState,
-    max_body: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let app = router(state, max_body);
+    let app = router(state);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {

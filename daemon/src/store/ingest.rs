@@ -10,10 +10,84 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{HostChange, HostRecord, IngestOutcome, StoreError, now_ms};
-use census_proto::{Batch, FingerprintKind, HostObservation, PortState};
+use census_proto::{FingerprintKind, HostObservation, PortState, RawBatch};
 
-fn ms(t: time::OffsetDateTime) -> i64 {
+/// Unix milliseconds of a timestamp.
+pub fn ms(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// What the store keeps of a batch besides its observations.
+#[derive(Debug, Clone)]
+pub struct BatchMeta {
+    /// Batch id.
+    pub batch_id: String,
+    /// Segment name.
+    pub segment: String,
+    /// Sweep start (unix ms).
+    pub started_ms: i64,
+    /// Sweep end (unix ms).
+    pub finished_ms: i64,
+    /// Sweep complete.
+    pub complete: bool,
+    /// Completeness as JSON.
+    pub completeness: String,
+    /// Hosts in the batch, accepted or not.
+    pub total_hosts: usize,
+}
+
+impl BatchMeta {
+    /// The metadata of a decoded batch.
+    pub fn of(b: &RawBatch<'_>) -> Self {
+        BatchMeta {
+            batch_id: b.batch_id.to_string(),
+            segment: b.segment.name.clone(),
+            started_ms: ms(b.started_at),
+            finished_ms: ms(b.finished_at),
+            complete: b.completeness.complete,
+            completeness: serde_json::to_string(&b.completeness).unwrap_or_default(),
+            total_hosts: b.hosts.len(),
+        }
+    }
+}
+
+/// One observation to store: the fields the summary needs, and the
+/// observation's JSON exactly as the agent sent it (the evidence).
+#[derive(Debug, Clone)]
+pub struct ObservationRow<'a> {
+    /// Address.
+    pub ip: String,
+    /// MAC, when seen.
+    pub mac: Option<String>,
+    /// First answer (unix ms).
+    pub first_ms: i64,
+    /// Last answer (unix ms).
+    pub last_ms: i64,
+    /// Open ports, comma-separated.
+    pub ports: String,
+    /// Names, sorted, comma-separated.
+    pub names: String,
+    /// Most confident OS family guess.
+    pub fingerprint: String,
+    /// The observation as sent.
+    pub raw: &'a str,
+}
+
+impl<'a> ObservationRow<'a> {
+    /// The row for a decoded observation and its raw JSON.
+    pub fn new(h: &HostObservation, raw: &'a str) -> Self {
+        let (ports, names, fingerprint) = summaries(h);
+        ObservationRow {
+            ip: h.ip.to_string(),
+            mac: h.mac.as_ref().map(|m| m.address.to_string()),
+            first_ms: ms(h.first_seen),
+            last_ms: ms(h.last_seen),
+            ports,
+            names,
+            fingerprint,
+            raw,
+        }
+    }
 }
 
 /// Compact comparable summaries of what can change on a host.
@@ -34,9 +108,14 @@ fn summaries(h: &HostObservation) -> (String, String, String) {
 }
 
 /// Store a batch's accepted observations.
-pub fn ingest(c: &mut Connection, batch: &Batch, agent: &str, accepted: &[usize]) -> Result<IngestOutcome, StoreError> {
+pub fn ingest(
+    c: &mut Connection,
+    batch: &BatchMeta,
+    agent: &str,
+    rows: &[ObservationRow<'_>],
+) -> Result<IngestOutcome, StoreError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let batch_id = batch.batch_id.to_string();
+    let batch_id = &batch.batch_id;
     let seen: bool = tx
         .query_row("SELECT 1 FROM batches WHERE batch_id = ?1", [&batch_id], |_| Ok(true))
         .optional()?
@@ -51,14 +130,14 @@ pub fn ingest(c: &mut Connection, batch: &Batch, agent: &str, accepted: &[usize]
         params![
             batch_id,
             agent,
-            batch.segment.name,
-            ms(batch.started_at),
-            ms(batch.finished_at),
+            batch.segment,
+            batch.started_ms,
+            batch.finished_ms,
             received,
-            batch.completeness.complete,
-            serde_json::to_string(&batch.completeness).unwrap_or_default(),
-            accepted.len() as i64,
-            (batch.hosts.len() - accepted.len()) as i64,
+            batch.complete,
+            batch.completeness,
+            rows.len() as i64,
+            batch.total_hosts.saturating_sub(rows.len()) as i64,
         ],
     )?;
     let mut changed_hosts = 0;
@@ -90,17 +169,11 @@ pub fn ingest(c: &mut Connection, batch: &Batch, agent: &str, accepted: &[usize]
                last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),
                last_agent = CASE WHEN excluded.last_seen_ms >= last_seen_ms THEN excluded.last_agent ELSE last_agent END",
         )?;
-        let mut body = String::with_capacity(1024);
-        for &i in accepted {
-            let Some(h) = batch.hosts.get(i) else { continue };
-            let ip = h.ip.to_string();
-            let mac = h.mac.as_ref().map(|m| m.address.to_string());
-            let (first, last) = (ms(h.first_seen), ms(h.last_seen));
-            body.clear();
-            body.push_str(&serde_json::to_string(h).unwrap_or_default());
-            insert_obs.execute(params![batch_id, ip, mac, last, body])?;
+        for row in rows {
+            let ObservationRow { ip, mac, first_ms: first, last_ms: last, ports, names, fingerprint: fp, raw } = row;
+            let (first, last) = (*first, *last);
+            insert_obs.execute(params![batch_id, ip, mac, last, raw])?;
             let obs_id = tx.last_insert_rowid();
-            let (ports, names, fp) = summaries(h);
             let existing: Option<(Option<String>, i64, String, String, String)> = select_host
                 .query_row([&ip], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
                 .optional()?;
@@ -111,9 +184,9 @@ pub fn ingest(c: &mut Connection, batch: &Batch, agent: &str, accepted: &[usize]
                 Some((old_mac, old_last, old_ports, old_names, old_fp)) if last >= old_last => {
                     let mut changed = false;
                     for (kind, old, new) in [
-                        ("ports", Some(old_ports), &ports),
-                        ("names", Some(old_names), &names),
-                        ("fingerprint", Some(old_fp), &fp),
+                        ("ports", Some(old_ports), ports),
+                        ("names", Some(old_names), names),
+                        ("fingerprint", Some(old_fp), fp),
                         ("mac", old_mac, &mac.clone().unwrap_or_default()),
                     ] {
                         // A missing MAC (seen from another segment) is not a change of MAC.
@@ -132,13 +205,13 @@ pub fn ingest(c: &mut Connection, batch: &Batch, agent: &str, accepted: &[usize]
                     update_older.execute(params![ip, first])?;
                 }
             }
-            if let Some(m) = &h.mac {
-                upsert_pair.execute(params![m.address.to_string(), ip, first, last, agent])?;
+            if let Some(m) = mac {
+                upsert_pair.execute(params![m, ip, first, last, agent])?;
             }
         }
     }
     tx.commit()?;
-    Ok(IngestOutcome { duplicate: false, stored: accepted.len(), changed_hosts })
+    Ok(IngestOutcome { duplicate: false, stored: rows.len(), changed_hosts })
 }
 
 /// What is known about one address, with its latest observation and changes.

@@ -16,8 +16,8 @@ use serde::Serialize;
 
 use crate::auth::TokenHash;
 use crate::register::{Asset, plan::ImportPlan};
-use census_proto::Batch;
 
+pub use ingest::{BatchMeta, ObservationRow};
 pub use sqlite::SqliteStore;
 
 /// A storage failure.
@@ -128,9 +128,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every agent.
     fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
 
-    /// Store a batch's accepted observations (indices into `batch.hosts`),
-    /// idempotently on the batch id.
-    fn ingest(&self, batch: &Batch, agent: &str, accepted: &[usize]) -> Result<IngestOutcome, StoreError>;
+    /// Store a batch's accepted observations, idempotently on the batch id.
+    fn ingest(&self, batch: &BatchMeta, agent: &str, rows: &[ObservationRow<'_>]) -> Result<IngestOutcome, StoreError>;
     /// What is known about one address.
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError>;
     /// Number of stored observations.

@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ipnet::IpNet;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{AgentRecord, AssetChange, HostRecord, IngestOutcome, Store, StoreError, now_ms};
+use super::{
+    AgentRecord, AssetChange, BatchMeta, HostRecord, IngestOutcome, ObservationRow, Store, StoreError, now_ms,
+};
 use crate::auth::TokenHash;
 use crate::register::{Asset, plan::ImportPlan};
-use census_proto::Batch;
 
 /// Reader connections kept open.
 const READERS: usize = 4;
@@ -121,8 +122,8 @@ impl Store for SqliteStore {
         })
     }
 
-    fn ingest(&self, batch: &Batch, agent: &str, accepted: &[usize]) -> Result<IngestOutcome, StoreError> {
-        self.write(|c| super::ingest::ingest(c, batch, agent, accepted))
+    fn ingest(&self, batch: &BatchMeta, agent: &str, rows: &[ObservationRow<'_>]) -> Result<IngestOutcome, StoreError> {
+        self.write(|c| super::ingest::ingest(c, batch, agent, rows))
     }
 
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError> {

@@ -27,11 +27,11 @@ impl Daemon {
     pub async fn start_with_limit(max_body: usize) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("census.db")).unwrap();
-        let state = AppState { store: Arc::new(store), admin: censusd::auth::hash_token(ADMIN) };
+        let state = AppState { store: Arc::new(store), admin: censusd::auth::hash_token(ADMIN), max_body };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(api::serve(listener, state, max_body, async {
+        let task = tokio::spawn(api::serve(listener, state, async {
             let _ = rx.await;
         }));
         censusd::client::install_crypto();
@@ -135,5 +135,15 @@ pub fn batch(agent: &str, ips: &[&str]) -> census_proto::Batch {
             techniques: vec![],
         },
         hosts,
+    }
+}
+
+impl Daemon {
+    /// An admin request with a raw text body, answered with JSON.
+    pub async fn admin_json_body(&self, method: Method, path: &str, body: String) -> (u16, serde_json::Value) {
+        let r = self.req(method, path, Some(ADMIN), Some(body.into_bytes())).await;
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
     }
 }

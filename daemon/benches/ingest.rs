@@ -1,0 +1,212 @@
+//! Ingest benchmark: a real `censusd serve` process (release build) on
+//! 127.0.0.1, fed over HTTP by one agent. Prints observations stored per
+//! second for batches of 1,000 and of 100,000 hosts, and the daemon's peak
+//! RSS once its history holds over 1,000,000 observations; appends the
+//! figures to bench/RESULTS.md.
+//!
+//! Run: `cargo bench -p censusd --bench ingest` (add `-- --no-record` to skip RESULTS.md).
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use census_proto::{
+    AgentId, Batch, FingerprintGuess, FingerprintKind, HostObservation, MacAddr, MacInfo, NameObservation, NameSource,
+    Port, PortObservation, PortState, SchemaVersion, SegmentScope, SweepCompleteness, Technique, TransportProtocol,
+    Ttl,
+};
+
+const ADMIN: &str = "census_bench_admin_token";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn host(n: u32, round: u32) -> HostObservation {
+    let now = time::OffsetDateTime::now_utc();
+    let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + n);
+    let mut ports = vec![22, 443];
+    if round.is_multiple_of(3) && n.is_multiple_of(10) {
+        ports.push(8080); // some hosts change between sweeps
+    }
+    HostObservation {
+        ip: IpAddr::V4(ip),
+        mac: Some(MacInfo {
+            vendor: Some("Intel Corporate".into()),
+            ..MacInfo::new(MacAddr([0x00, 0x1b, 0x21, (n >> 16) as u8, (n >> 8) as u8, n as u8]))
+        }),
+        conflicting_macs: vec![],
+        seen_by: vec![Technique::Arp, Technique::Icmp, Technique::Tcp],
+        rtt_us: Some(150),
+        reply_ttl: Some(Ttl(64)),
+        syn_ack: None,
+        ports: ports
+            .into_iter()
+            .map(|p| PortObservation {
+                port: Port(p),
+                protocol: TransportProtocol::Tcp,
+                state: PortState::Open,
+                service: None,
+            })
+            .collect(),
+        names: vec![NameObservation { name: format!("host-{n}.corp.example"), source: NameSource::Ptr }],
+        fingerprints: vec![FingerprintGuess {
+            kind: FingerprintKind::OsFamily,
+            value: "linux".into(),
+            confidence: 0.9,
+            evidence: vec!["reply TTL 64".into()],
+        }],
+        first_seen: now,
+        last_seen: now,
+    }
+}
+
+fn batch(first: u32, count: u32, round: u32) -> Vec<u8> {
+    let now = time::OffsetDateTime::now_utc();
+    let b = Batch {
+        schema_version: SchemaVersion::CURRENT,
+        batch_id: uuid::Uuid::new_v4(),
+        agent_id: AgentId("bench".into()),
+        segment: SegmentScope {
+            name: "bench".into(),
+            targets: vec!["198.18.0.0/15".parse().unwrap()],
+            excluded: vec![],
+        },
+        started_at: now,
+        finished_at: now,
+        completeness: SweepCompleteness {
+            addresses_in_scope: u64::from(count),
+            probes_sent: u64::from(count),
+            replies: u64::from(count),
+            estimated_loss: 0.0,
+            rate_limit_pps: 5000,
+            rate_achieved_pps: 5000.0,
+            complete: true,
+            techniques: vec![],
+        },
+        hosts: (first..first + count).map(|n| host(n, round)).collect(),
+    };
+    census_proto::encode_batch(&b)
+}
+
+fn peak_rss_mb(child: &Child) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn post(http: &reqwest::Client, url: &str, token: &str, body: Vec<u8>) -> usize {
+    let r = http.post(url).bearer_auth(token).body(body).send().await.expect("post");
+    assert!(r.status().is_success(), "{}", r.status());
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["stored"].as_u64().unwrap() as usize
+}
+
+#[tokio::main]
+async fn main() {
+    let record = !std::env::args().any(|a| a == "--no-record");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let status =
+        Command::new("cargo").args(["build", "--release", "-q", "-p", "censusd"]).current_dir(root()).status().unwrap();
+    assert!(status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let token_file = dir.path().join("admin.token");
+    std::fs::write(&token_file, ADMIN).unwrap();
+    let cfg = dir.path().join("daemon.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_body_mb = 256\n[store]\ndatabase = \"{}\"\n[auth]\nadmin_token_file = \"{}\"\n",
+            dir.path().join("census.db").display(),
+            token_file.display()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Command::new(root().join("target/release/censusd"))
+        .args(["--config", cfg.to_str().unwrap(), "serve"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(600)).build().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = http
+        .post(format!("{base}/api/v1/agents"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "bench", "segments": ["198.18.0.0/15"]}))
+        .send()
+        .await
+        .unwrap();
+    let token = r.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let url = format!("{base}/api/v1/batches");
+
+    // 1,000 batches of 1,000 hosts: sweeps of 1,000-host segments, re-observed 15 times.
+    let mut elapsed = Duration::ZERO;
+    let mut stored = 0usize;
+    for i in 0..1000u32 {
+        let body = batch((i % 65) * 1000, 1000, i / 65);
+        let t = Instant::now();
+        stored += post(&http, &url, &token, body).await;
+        elapsed += t.elapsed();
+    }
+    let small_rate = stored as f64 / elapsed.as_secs_f64();
+    let small_rss = peak_rss_mb(&daemon);
+    println!("batches of 1,000 hosts: {stored} observations in {:.2}s = {small_rate:.0} obs/s", elapsed.as_secs_f64());
+
+    // 10 batches of 100,000 hosts.
+    let mut elapsed = Duration::ZERO;
+    let mut stored_big = 0usize;
+    for i in 0..10u32 {
+        let body = batch(0, 100_000, i);
+        if i == 0 {
+            println!("a 100,000-host batch is {:.1} MB of JSON", body.len() as f64 / 1e6);
+        }
+        let t = Instant::now();
+        stored_big += post(&http, &url, &token, body).await;
+        elapsed += t.elapsed();
+    }
+    let big_rate = stored_big as f64 / elapsed.as_secs_f64();
+    println!(
+        "batches of 100,000 hosts: {stored_big} observations in {:.2}s = {big_rate:.0} obs/s",
+        elapsed.as_secs_f64()
+    );
+    let total = stored + stored_big;
+    let rss = peak_rss_mb(&daemon);
+    println!(
+        "history: {total} observations; daemon peak RSS {rss:.1} MB (after the 1,000-host batches: {small_rss:.1} MB)"
+    );
+    let db_mb = std::fs::metadata(dir.path().join("census.db")).map_or(0.0, |m| m.len() as f64 / 1e6);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let target = |ok: bool| if ok { "meets" } else { "MISSES" };
+    let text = format!(
+        "### {} — ingest over HTTP into a release censusd (SQLite WAL) on 127.0.0.1\n\n\
+         | batches | observations | obs/s | target 50,000 obs/s |\n|---|---|---|---|\n\
+         | 1,000 hosts × 1,000 | {stored} | {small_rate:.0} | {} |\n\
+         | 100,000 hosts × 10 | {stored_big} | {big_rate:.0} | {} |\n\n\
+         - daemon peak RSS with a {total}-observation history: {rss:.1} MB (target < 200 MB: {}); database file {db_mb:.0} MB\n\n",
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        target(small_rate >= 50_000.0),
+        target(big_rate >= 50_000.0),
+        target(rss < 200.0),
+    );
+    print!("\n{text}");
+    if record {
+        let path = root().join("bench/RESULTS.md");
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        let _ = f.write_all(format!("## Ingest (cargo bench -p censusd --bench ingest)\n\n{text}").as_bytes());
+    }
+}
