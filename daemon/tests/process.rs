@@ -1,0 +1,144 @@
+//! `censusd serve` as a real process: the operator CLI drives it through
+//! the API, it serves HTTPS when given a certificate, and SIGTERM stops it
+//! cleanly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_censusd");
+
+struct Serve {
+    child: Child,
+    cfg: PathBuf,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(dir: &Path, extra: &str) -> (Serve, u16) {
+    let port = free_port();
+    let cfg = dir.join("daemon.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{extra}\n[store]\ndatabase = \"{}\"\n[auth]\nadmin_token_file = \"{}\"\n",
+            dir.join("db/census.db").display(),
+            dir.join("admin.token").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(BIN).args(["--config", cfg.to_str().unwrap(), "serve"]).spawn().unwrap();
+    (Serve { child, cfg }, port)
+}
+
+fn wait_until_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "censusd did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn cli(s: &Serve, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(&s.cfg)
+        .args(args)
+        .env_remove("CENSUS_URL")
+        .env_remove("CENSUS_ADMIN_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn operator_cli_drives_a_running_daemon_and_sigterm_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut serve, port) = start(dir.path(), "");
+    wait_until_listening(port);
+    let token_meta = std::fs::metadata(dir.path().join("admin.token")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(token_meta.permissions().mode() & 0o777, 0o600, "the admin token is created private");
+
+    let token = ok(&cli(&serve, &["agent", "add", "lab-1", "--segment", "198.18.0.0/24"]));
+    assert!(token.trim().starts_with("census_"), "{token}");
+    assert!(ok(&cli(&serve, &["agent", "list"])).contains("lab-1"));
+
+    let csv = dir.path().join("register.csv");
+    std::fs::write(
+        &csv,
+        "tag,name,type,lifecycle,macs\nS-1,One,server,deployed,00:1b:21:00:00:01\nS-2,Two,endpoint,procurement,\n",
+    )
+    .unwrap();
+    let plan = ok(&cli(&serve, &["register", "import", csv.to_str().unwrap(), "--dry-run"]));
+    assert!(plan.starts_with("would import: 2 added, 0 changed, 0 retired"), "{plan}");
+    assert!(ok(&cli(&serve, &["register", "export", "--format", "json"])).trim() == "[]", "dry run stored nothing");
+    ok(&cli(&serve, &["register", "import", csv.to_str().unwrap()]));
+    let exported = ok(&cli(&serve, &["register", "export"]));
+    assert!(exported.contains("S-1,One,server") && exported.contains("S-2,Two,endpoint"), "{exported}");
+
+    // A bad file: row and column named, exit 1, nothing stored.
+    std::fs::write(&csv, "tag,name,type,lifecycle\nS-3,Three,toaster,deployed\n").unwrap();
+    let out = cli(&serve, &["register", "import", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("row 2, column \"type\""), "{err}");
+
+    assert!(ok(&cli(&serve, &["agent", "revoke", "lab-1"])).contains("revoked"));
+    let out = cli(&serve, &["agent", "revoke", "lab-1"]);
+    assert_eq!(out.status.code(), Some(1), "revoking twice says so");
+
+    // SIGTERM: a clean, prompt exit.
+    let t = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &serve.child.id().to_string()]).status().unwrap().success());
+    let status = loop {
+        if let Some(s) = serve.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "censusd did not stop within 5 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[tokio::test]
+async fn serves_https_with_a_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+    std::fs::write(dir.path().join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).unwrap();
+    let extra = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        dir.path().join("tls.crt").display(),
+        dir.path().join("tls.key").display()
+    );
+    let (_serve, port) = start(dir.path(), &extra);
+    wait_until_listening(port);
+    censusd::client::install_crypto();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", ([127, 0, 0, 1], port).into())
+        .build()
+        .unwrap();
+    let r = http.get(format!("https://localhost:{port}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.get(format!("https://localhost:{port}/api/v1/assets")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // Plain HTTP to the TLS port does not get an answer from the API.
+    let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/healthz")).send().await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+}
