@@ -152,3 +152,26 @@ fn without_privileges_it_does_what_it_can_and_says_why() {
     }
     census_lab::report_checked("lab_sweep::unprivileged", &lab, lab.hosts().len());
 }
+
+#[test]
+fn ipv6_echo_finds_the_hosts_that_answer() {
+    let Some(lab) = census_lab::build_dual_stack_or_skip(census_lab::generated_hosts(14)) else { return };
+    let last = census_lab::host_ipv6(13);
+    let range = format!("{}-{last}", census_lab::host_ipv6(0));
+    let (out, batch) = scan(&lab, &[&range, "--icmp", "--timeout-ms", "300"]);
+    let batch = expect_batch(&out, batch);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let found: BTreeSet<IpAddr> = batch.hosts.iter().map(|h| h.ip).collect();
+    let want: BTreeSet<IpAddr> = lab
+        .hosts()
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.answers_icmp)
+        .map(|(i, _)| IpAddr::V6(census_lab::host_ipv6(i)))
+        .collect();
+    assert_eq!(found, want);
+    assert!(batch.hosts.iter().all(|h| h.seen_by == vec![Technique::Icmp] && h.rtt_us.is_some()));
+    // The reply's hop limit is not visible through the ICMPv6 socket: unknown, never a made-up 0.
+    assert!(batch.hosts.iter().all(|h| h.reply_ttl.is_none()));
+    census_lab::report_checked("lab_sweep::ipv6_echo", &lab, lab.hosts().len());
+}

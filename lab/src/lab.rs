@@ -19,7 +19,7 @@ use census_proto::Port;
 use crate::LabError;
 use crate::netns::{self, PREFIX};
 use crate::services::{BoundService, CertTruth, ServiceRunner, self_signed};
-use crate::spec::{HostSpec, LAB_NET, SCANNER_IP, ServiceKind};
+use crate::spec::{HostSpec, LAB_NET, LAB_NET6, SCANNER_IP, SCANNER_IP6, ServiceKind, host_ipv6};
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -34,6 +34,7 @@ pub struct Lab {
     certificates: CertMap,
     services: Option<ServiceRunner>,
     build_time: Duration,
+    dual_stack: bool,
 }
 
 /// Per-host output of the setup pass: sockets bound in its namespace.
@@ -45,6 +46,16 @@ type CertMap = HashMap<(Ipv4Addr, Port), CertTruth>;
 impl Lab {
     /// Build a lab with these hosts. Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN).
     pub fn build(hosts: Vec<HostSpec>) -> Result<Lab, LabError> {
+        Self::build_with(hosts, false)
+    }
+
+    /// Build a dual-stack lab: every host also gets [`crate::spec::host_ipv6`]
+    /// of its index on 2001:2::/64 (ICMP-silent hosts ignore ICMPv6 echo too).
+    pub fn build_dual_stack(hosts: Vec<HostSpec>) -> Result<Lab, LabError> {
+        Self::build_with(hosts, true)
+    }
+
+    fn build_with(hosts: Vec<HostSpec>, dual_stack: bool) -> Result<Lab, LabError> {
         let started = Instant::now();
         netns::delete_namespaces(&netns::stale_namespaces());
         for h in &hosts {
@@ -62,8 +73,15 @@ impl Lab {
         let mut namespaces = vec![bridge_ns.clone(), scanner_ns.clone()];
         namespaces.extend(host_ns.iter().cloned());
         // From here on, Drop cleans up whatever was made.
-        let mut lab =
-            Lab { name, hosts, namespaces, certificates: HashMap::new(), services: None, build_time: Duration::ZERO };
+        let mut lab = Lab {
+            name,
+            hosts,
+            namespaces,
+            certificates: HashMap::new(),
+            services: None,
+            build_time: Duration::ZERO,
+            dual_stack,
+        };
         let adds: Vec<String> = lab.namespaces.iter().map(|n| format!("netns add {n}")).collect();
         netns::ip_batch(None, &adds)?;
 
@@ -82,8 +100,15 @@ impl Lab {
         netns::ip_batch(Some(&bridge_ns), &links)?;
 
         // Addresses inside each namespace, a few `ip` processes at a time.
-        let mut jobs: Vec<(String, Vec<String>)> = vec![(scanner_ns.clone(), iface_lines(SCANNER_IP))];
-        jobs.extend(lab.hosts.iter().zip(&host_ns).map(|(h, ns)| (ns.clone(), iface_lines(h.ip))));
+        let v6 = |ip| dual_stack.then_some(ip);
+        let mut jobs: Vec<(String, Vec<String>)> = vec![(scanner_ns.clone(), iface_lines(SCANNER_IP, v6(SCANNER_IP6)))];
+        jobs.extend(
+            lab.hosts
+                .iter()
+                .zip(&host_ns)
+                .enumerate()
+                .map(|(i, (h, ns))| (ns.clone(), iface_lines(h.ip, v6(host_ipv6(i))))),
+        );
         run_parallel(jobs.len(), |i| netns::ip_batch(Some(&jobs[i].0), &jobs[i].1))?;
 
         lab.services = Some(ServiceRunner::start(sockets.into_iter().flatten().collect())?);
@@ -104,19 +129,25 @@ impl Lab {
         scanner_ns: &str,
         host_ns: &[String],
     ) -> Result<(Vec<HostSockets>, CertMap), LabError> {
+        let dual = self.dual_stack;
         on_thread_in(bridge_ns, || {
-            common_sysctls()?;
+            common_sysctls(false)?;
             netns::sysctl_if_present("net/bridge/bridge-nf-call-iptables", "0")?;
             netns::sysctl_if_present("net/bridge/bridge-nf-call-ip6tables", "0")?;
             netns::sysctl_if_present("net/bridge/bridge-nf-call-arptables", "0")
         })?;
-        on_thread_in(scanner_ns, common_sysctls)?;
+        on_thread_in(scanner_ns, || common_sysctls(dual))?;
         let results = run_parallel_collect(host_ns.len(), |i| {
             let host = &self.hosts[i];
             on_thread_in(&host_ns[i], || {
-                common_sysctls()?;
+                common_sysctls(dual)?;
                 netns::sysctl("net/ipv4/ip_default_ttl", &host.os.ttl().to_string())?;
-                netns::sysctl("net/ipv4/icmp_echo_ignore_all", if host.answers_icmp { "0" } else { "1" })?;
+                let silent = if host.answers_icmp { "0" } else { "1" };
+                netns::sysctl("net/ipv4/icmp_echo_ignore_all", silent)?;
+                if dual {
+                    netns::sysctl_if_present("net/ipv6/icmp/echo_ignore_all", silent)?;
+                    netns::sysctl_if_present("net/ipv6/conf/all/hop_limit", &host.os.ttl().to_string())?;
+                }
                 let mut bound = Vec::new();
                 let mut certs = Vec::new();
                 for svc in &host.services {
@@ -219,15 +250,28 @@ impl Drop for Lab {
     }
 }
 
-fn iface_lines(ip: Ipv4Addr) -> Vec<String> {
-    vec![format!("addr add {ip}/{} dev eth0", LAB_NET.1), "link set eth0 up".to_string(), "link set lo up".to_string()]
+fn iface_lines(ip: Ipv4Addr, ip6: Option<std::net::Ipv6Addr>) -> Vec<String> {
+    let mut lines = vec![format!("addr add {ip}/{} dev eth0", LAB_NET.1)];
+    if let Some(v6) = ip6 {
+        // nodad: the address is usable at once, without duplicate detection.
+        lines.push(format!("addr add {v6}/{} dev eth0 nodad", LAB_NET6.1));
+    }
+    lines.extend(["link set eth0 up".to_string(), "link set lo up".to_string()]);
+    lines
 }
 
-fn common_sysctls() -> Result<(), LabError> {
+fn common_sysctls(ipv6: bool) -> Result<(), LabError> {
     // See shared/notes/lab-pitfalls.md: inherited rp_filter drops replies,
     // IPv6 router solicitations and DAD add noise to every capture.
     netns::sysctl("net/ipv4/conf/all/rp_filter", "0")?;
     netns::sysctl("net/ipv4/conf/default/rp_filter", "0")?;
+    if ipv6 {
+        for key in ["accept_ra", "router_solicitations", "accept_dad"] {
+            netns::sysctl_if_present(&format!("net/ipv6/conf/all/{key}"), "0")?;
+            netns::sysctl_if_present(&format!("net/ipv6/conf/default/{key}"), "0")?;
+        }
+        return Ok(());
+    }
     netns::sysctl_if_present("net/ipv6/conf/all/disable_ipv6", "1")?;
     netns::sysctl_if_present("net/ipv6/conf/default/disable_ipv6", "1")
 }

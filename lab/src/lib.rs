@@ -29,8 +29,8 @@ use std::io::Write;
 pub use lab::Lab;
 pub use services::CertTruth;
 pub use spec::{
-    HostSpec, LAB_NET, OsPersonality, SCANNER_IP, ServiceKind, ServiceSpec, VENDORS, Vendor, generated_host,
-    generated_hosts, host_ip,
+    HostSpec, LAB_NET, LAB_NET6, OsPersonality, SCANNER_IP, SCANNER_IP6, ServiceKind, ServiceSpec, VENDORS, Vendor,
+    generated_host, generated_hosts, host_ip, host_ipv6,
 };
 
 /// Why a lab could not be built.
@@ -76,6 +76,19 @@ pub fn build_or_skip(hosts: Vec<HostSpec>) -> Option<Lab> {
         return None;
     }
     match Lab::build(hosts) {
+        Ok(lab) => Some(lab),
+        Err(e) => panic!("building the lab failed: {e}"),
+    }
+}
+
+/// [`build_or_skip`] for a dual-stack lab (see [`Lab::build_dual_stack`]).
+pub fn build_dual_stack_or_skip(hosts: Vec<HostSpec>) -> Option<Lab> {
+    if let Err(e) = check_available() {
+        assert!(!lab_required(), "CENSUS_REQUIRE_LAB=1 but {e}");
+        let _ = writeln!(std::io::stderr(), "census-lab: SKIPPED lab test: {e}");
+        return None;
+    }
+    match Lab::build_dual_stack(hosts) {
         Ok(lab) => Some(lab),
         Err(e) => panic!("building the lab failed: {e}"),
     }

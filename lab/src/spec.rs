@@ -136,6 +136,17 @@ impl HostSpec {
     }
 }
 
+/// The lab's IPv6 prefix (RFC 5180 benchmarking range), for dual-stack labs.
+pub const LAB_NET6: (std::net::Ipv6Addr, u8) = (std::net::Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0), 64);
+
+/// The scanner's IPv6 address in a dual-stack lab.
+pub const SCANNER_IP6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+
+/// The IPv6 address of host number `index` in a dual-stack lab: `2001:2::` + (index + 10).
+pub fn host_ipv6(index: usize) -> std::net::Ipv6Addr {
+    std::net::Ipv6Addr::from(u128::from(LAB_NET6.0) + index as u128 + 10)
+}
+
 /// The IPv4 address of host number `index` (0-based): 200 hosts per /24 from .10.
 pub fn host_ip(index: usize) -> Ipv4Addr {
     let third = (index / 200) as u8;

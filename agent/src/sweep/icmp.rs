@@ -132,9 +132,11 @@ pub async fn sweep(
                 paced(&limiter, &progress).await;
                 sent += 1;
                 if let Ok((packet, rtt)) = pinger.ping(PingSequence(u16::from(attempt)), &payload).await {
+                    // surge-ping sees ICMPv6 without its IPv6 header, so it cannot
+                    // know the reply's hop limit (it reports 0): say "unknown".
                     let ttl = match &packet {
                         IcmpPacket::V4(p) => p.get_ttl(),
-                        IcmpPacket::V6(p) => Some(p.get_max_hop_limit()),
+                        IcmpPacket::V6(_) => None,
                     };
                     return (ip, sent, Some(IcmpHost { rtt, ttl, at: Instant::now(), retried: attempt > 0 }));
                 }
