@@ -95,6 +95,26 @@ impl RateLimiter {
     }
 }
 
+/// Wait (asynchronously) until `limiter` lets one probe go, and account it.
+/// For the async sweeps (ICMP, connect) that share the global limit.
+pub async fn acquire(limiter: &std::sync::Mutex<RateLimiter>) {
+    loop {
+        let wait = {
+            let mut l = limiter.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let d = l.delay(now);
+            if d.is_zero() {
+                l.consume(now);
+            }
+            d
+        };
+        if wait.is_zero() {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

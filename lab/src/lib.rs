@@ -70,25 +70,21 @@ pub fn lab_required() -> bool {
 /// labs are unavailable and not required. Panics when a lab is required but
 /// unavailable, or when building fails although labs are available.
 pub fn build_or_skip(hosts: Vec<HostSpec>) -> Option<Lab> {
-    if let Err(e) = check_available() {
-        assert!(!lab_required(), "CENSUS_REQUIRE_LAB=1 but {e}");
-        let _ = writeln!(std::io::stderr(), "census-lab: SKIPPED lab test: {e}");
-        return None;
-    }
-    match Lab::build(hosts) {
-        Ok(lab) => Some(lab),
-        Err(e) => panic!("building the lab failed: {e}"),
-    }
+    build_or_skip_with(hosts, Lab::build)
 }
 
 /// [`build_or_skip`] for a dual-stack lab (see [`Lab::build_dual_stack`]).
 pub fn build_dual_stack_or_skip(hosts: Vec<HostSpec>) -> Option<Lab> {
+    build_or_skip_with(hosts, Lab::build_dual_stack)
+}
+
+fn build_or_skip_with(hosts: Vec<HostSpec>, build: fn(Vec<HostSpec>) -> Result<Lab, LabError>) -> Option<Lab> {
     if let Err(e) = check_available() {
         assert!(!lab_required(), "CENSUS_REQUIRE_LAB=1 but {e}");
         let _ = writeln!(std::io::stderr(), "census-lab: SKIPPED lab test: {e}");
         return None;
     }
-    match Lab::build_dual_stack(hosts) {
+    match build(hosts) {
         Ok(lab) => Some(lab),
         Err(e) => panic!("building the lab failed: {e}"),
     }

@@ -31,24 +31,6 @@ pub struct ConnectOutcome {
     pub cut_short: bool,
 }
 
-async fn paced(limiter: &Mutex<RateLimiter>) {
-    loop {
-        let wait = {
-            let mut l = limiter.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let d = l.delay(now);
-            if d.is_zero() {
-                l.consume(now);
-            }
-            d
-        };
-        if wait.is_zero() {
-            return;
-        }
-        tokio::time::sleep(wait).await;
-    }
-}
-
 /// Probe every (host, port) pair `keys` yields with connect().
 pub async fn sweep(
     keys: impl Iterator<Item = (IpAddr, Port)>,
@@ -82,7 +64,7 @@ pub async fn sweep(
             let _permit = permit;
             let mut sent = 0;
             for _ in 0..=timing.retries {
-                paced(&limiter).await;
+                crate::rate::acquire(&limiter).await;
                 progress.fetch_add(1, Ordering::Relaxed);
                 sent += 1;
                 let attempt = tokio::net::TcpStream::connect(SocketAddr::new(ip, port.0));

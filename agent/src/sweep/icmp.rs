@@ -57,25 +57,6 @@ fn client(v6: bool, raw: bool) -> std::io::Result<Client> {
     Client::new(&Config::builder().kind(kind).sock_type_hint(sock_type).build())
 }
 
-async fn paced(limiter: &Mutex<RateLimiter>, progress: &AtomicU64) {
-    loop {
-        let wait = {
-            let mut l = limiter.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let d = l.delay(now);
-            if d.is_zero() {
-                l.consume(now);
-            }
-            d
-        };
-        if wait.is_zero() {
-            progress.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        tokio::time::sleep(wait).await;
-    }
-}
-
 /// Ping every address `targets` yields.
 pub async fn sweep(
     targets: impl Iterator<Item = IpAddr>,
@@ -129,7 +110,8 @@ pub async fn sweep(
                 if timing.deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
-                paced(&limiter, &progress).await;
+                crate::rate::acquire(&limiter).await;
+                progress.fetch_add(1, Ordering::Relaxed);
                 sent += 1;
                 if let Ok((packet, rtt)) = pinger.ping(PingSequence(u16::from(attempt)), &payload).await {
                     // surge-ping sees ICMPv6 without its IPv6 header, so it cannot
