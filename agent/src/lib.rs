@@ -10,6 +10,7 @@
 //! packets.
 
 pub mod config;
+pub mod fingerprint;
 pub mod fuzzing;
 pub mod io;
 pub mod output;

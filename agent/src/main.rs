@@ -21,7 +21,12 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_INCOMPLETE: u8 = 3;
 
 #[derive(Parser)]
-#[command(name = "census-agent", version, about = "Census agent: sweep a segment and report what answers")]
+#[command(
+    name = "census-agent",
+    version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), "\nMAC vendors: IEEE MA-L/MA-M/MA-S registries as compiled into oui-data 0.2"),
+    about = "Census agent: sweep a segment and report what answers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -442,6 +442,10 @@ fn source_for(dst: Ipv4Addr) -> std::io::Result<Ipv4Addr> {
     }
 }
 
+fn mac_info(mac: census_proto::MacAddr) -> MacInfo {
+    MacInfo { vendor: crate::fingerprint::vendor::vendor(mac).map(String::from), ..MacInfo::new(mac) }
+}
+
 fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> OffsetDateTime) -> Vec<HostObservation> {
     let mut ips: BTreeSet<IpAddr> = found.arp.keys().map(|a| IpAddr::V4(*a)).collect();
     ips.extend(found.icmp.keys().copied());
@@ -485,17 +489,19 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
             .unwrap_or_default();
         let first = times.iter().min().copied().unwrap_or_else(Instant::now);
         let last = times.iter().max().copied().unwrap_or(first);
+        let syn_ack = found.syn_ack.get(&ip).map(|(s, _)| Box::new(s.clone()));
+        let fingerprints = crate::fingerprint::os::guess(reply_ttl, syn_ack.as_deref()).into_iter().collect();
         out.push(HostObservation {
             ip,
-            mac: arp.map(|a| MacInfo::new(a.mac)),
-            conflicting_macs: arp.map(|a| a.conflicting.iter().map(|m| MacInfo::new(*m)).collect()).unwrap_or_default(),
+            mac: arp.map(|a| mac_info(a.mac)),
+            conflicting_macs: arp.map(|a| a.conflicting.iter().map(|m| mac_info(*m)).collect()).unwrap_or_default(),
             seen_by,
             rtt_us: rtt.map(|d| d.as_micros() as u64),
             reply_ttl,
-            syn_ack: found.syn_ack.get(&ip).map(|(s, _)| Box::new(s.clone())),
+            syn_ack,
             ports: port_list,
             names: Vec::new(),
-            fingerprints: Vec::new(),
+            fingerprints,
             first_seen: to_wall(first),
             last_seen: to_wall(last),
         });

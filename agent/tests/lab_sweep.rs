@@ -52,6 +52,11 @@ fn assert_matches_truth(lab: &Lab, batch: &Batch, with_macs: bool) -> usize {
             let mac = h.mac.as_ref().unwrap_or_else(|| panic!("{} has no MAC", h.ip));
             assert_eq!(mac.address, spec.mac, "MAC of {}", h.ip);
             assert_eq!(mac.locally_administered, spec.vendor.is_none());
+            assert_eq!(mac.vendor.as_deref(), spec.vendor, "vendor of {}", h.ip);
+            if h.reply_ttl.is_some() {
+                let os = h.fingerprints.iter().find(|f| f.kind == census_proto::FingerprintKind::OsFamily);
+                assert_eq!(os.map(|f| f.value.as_str()), Some(spec.os.family()), "OS family of {}: {os:?}", h.ip);
+            }
             assert!(h.conflicting_macs.is_empty(), "{} has conflicts", h.ip);
             assert_eq!(h.seen_by.contains(&Technique::Icmp), spec.answers_icmp, "ICMP of {}", h.ip);
             if spec.answers_icmp {
