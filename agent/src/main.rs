@@ -84,6 +84,9 @@ struct ScanArgs {
     /// List closed ports too.
     #[arg(long)]
     show_closed: bool,
+    /// Do not probe open ports for banners, web pages and certificates.
+    #[arg(long)]
+    no_services: bool,
     /// Allow targets larger than a /16.
     #[arg(long)]
     allow_large: bool,
@@ -143,6 +146,7 @@ fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
         force_connect: a.connect,
         report_closed: a.show_closed,
         max_duration: Duration::from_secs(a.max_seconds.max(1)),
+        identify_services: !a.no_services && (a.ports.is_some() || (!a.arp && !a.icmp)),
     })
 }
 

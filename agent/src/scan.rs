@@ -60,6 +60,8 @@ pub struct ScanRequest {
     pub report_closed: bool,
     /// Hard limit on the whole sweep.
     pub max_duration: Duration,
+    /// Probe open ports for banners, web pages and certificates.
+    pub identify_services: bool,
 }
 
 /// Shared progress counters for a progress bar.
@@ -101,6 +103,7 @@ struct Found {
     syn_ack: BTreeMap<IpAddr, (SynAckSignature, u8)>,
     tcp_ttl: BTreeMap<IpAddr, u8>,
     tcp_seen_at: BTreeMap<IpAddr, Instant>,
+    services: BTreeMap<(IpAddr, Port), census_proto::ServiceEvidence>,
 }
 
 fn run(t: Technique, status: RunStatus, reason: Option<String>, sent: u64, replies: u64) -> TechniqueRun {
@@ -264,6 +267,11 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
             });
         }
         runs.push(tcp_run);
+    }
+
+    if req.identify_services {
+        progress.set_phase("services");
+        found.services = identify(&found, deadline).await;
     }
 
     let finished_at = OffsetDateTime::now_utc();
@@ -442,6 +450,37 @@ fn source_for(dst: Ipv4Addr) -> std::io::Result<Ipv4Addr> {
     }
 }
 
+/// Service probes on every open port, a bounded number at a time.
+async fn identify(found: &Found, deadline: Instant) -> BTreeMap<(IpAddr, Port), census_proto::ServiceEvidence> {
+    use crate::fingerprint::probe::{ProbeLimits, probe};
+    let open: Vec<(IpAddr, Port)> = found
+        .ports
+        .iter()
+        .flat_map(|(ip, ports)| ports.iter().filter(|(_, s)| **s == PortState::Open).map(move |(p, _)| (*ip, *p)))
+        .collect();
+    let tls = crate::fingerprint::tls::read_only_client();
+    let slots = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (ip, port) in open {
+        let (slots, tls) = (slots.clone(), tls.clone());
+        tasks.spawn(async move {
+            let _permit = slots.acquire_owned().await.ok()?;
+            let limits = ProbeLimits {
+                total: ProbeLimits::default().total.min(deadline.saturating_duration_since(Instant::now())),
+                ..ProbeLimits::default()
+            };
+            probe(ip, port, limits, tls).await.map(|e| ((ip, port), e))
+        });
+    }
+    let mut out = BTreeMap::new();
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(Some((key, ev))) = r {
+            out.insert(key, ev);
+        }
+    }
+    out
+}
+
 fn mac_info(mac: census_proto::MacAddr) -> MacInfo {
     MacInfo { vendor: crate::fingerprint::vendor::vendor(mac).map(String::from), ..MacInfo::new(mac) }
 }
@@ -482,7 +521,7 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
                         port: *port,
                         protocol: TransportProtocol::Tcp,
                         state: *state,
-                        service: None,
+                        service: found.services.get(&(ip, *port)).cloned().map(Box::new),
                     })
                     .collect()
             })
@@ -490,7 +529,22 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
         let first = times.iter().min().copied().unwrap_or_else(Instant::now);
         let last = times.iter().max().copied().unwrap_or(first);
         let syn_ack = found.syn_ack.get(&ip).map(|(s, _)| Box::new(s.clone()));
-        let fingerprints = crate::fingerprint::os::guess(reply_ttl, syn_ack.as_deref()).into_iter().collect();
+        let services: Vec<(&Port, &census_proto::ServiceEvidence)> =
+            found.services.range((ip, Port(0))..=(ip, Port(u16::MAX))).map(|((_, p), e)| (p, e)).collect();
+        let hints: Vec<(&'static str, String)> = services
+            .iter()
+            .filter_map(|(p, e)| crate::fingerprint::banner::os_hint(e).map(|(f, w)| (f, format!("`{w}` on port {p}"))))
+            .collect();
+        let fingerprints = crate::fingerprint::os::guess(reply_ttl, syn_ack.as_deref(), &hints).into_iter().collect();
+        let mut names: Vec<census_proto::NameObservation> = Vec::new();
+        for (_, e) in &services {
+            for san in e.tls.iter().flat_map(|t| t.sans.iter()) {
+                let name = san.trim_end_matches('.').to_ascii_lowercase();
+                if name.parse::<IpAddr>().is_err() && !names.iter().any(|n| n.name == name) {
+                    names.push(census_proto::NameObservation { name, source: census_proto::NameSource::TlsCert });
+                }
+            }
+        }
         out.push(HostObservation {
             ip,
             mac: arp.map(|a| mac_info(a.mac)),
@@ -500,7 +554,7 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
             reply_ttl,
             syn_ack,
             ports: port_list,
-            names: Vec::new(),
+            names,
             fingerprints,
             first_seen: to_wall(first),
             last_seen: to_wall(last),

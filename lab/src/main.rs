@@ -12,6 +12,27 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
+/// Block until a line (or EOF) on stdin, SIGINT or SIGTERM — so the lab is
+/// torn down however the user stops it.
+fn wait_for_enter_or_signal() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let stdin = tokio::task::spawn_blocking(|| {
+            let _ = std::io::stdin().lock().lines().next();
+        });
+        tokio::select! {
+            _ = stdin => {},
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    // The blocking stdin reader may still be parked in read(); it ends with the process.
+    rt.shutdown_background();
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -55,8 +76,8 @@ fn main() -> anyhow::Result<()> {
                 std::fs::write(&path, text).with_context(|| format!("writing {path}"))?;
             }
             println!("try: ip netns exec {} ping -c1 {}", lab.scanner_netns(), lab.hosts()[0].ip);
-            println!("press Enter (or close stdin) to tear the lab down");
-            let _ = std::io::stdin().lock().lines().next();
+            println!("press Enter (or close stdin, or Ctrl-C) to tear the lab down");
+            wait_for_enter_or_signal()?;
             drop(lab);
             println!("lab torn down");
         }

@@ -2,7 +2,14 @@
 //! evidence and a confidence, never a bare label.
 //!
 //! - [`vendor`]: MAC vendor from the IEEE registry (compiled in);
-//! - [`os`]: OS family from reply TTL and SYN-ACK shape.
+//! - [`banner`]: pure parsers for greetings and HTTP responses;
+//! - [`probe`]: bounded service probes on open ports; [`tls`] reads certificates;
+//! - [`os`]: OS family from reply TTL, SYN-ACK shape and service evidence;
+//! - [`sanitize`]: making network text safe to keep.
 
+pub mod banner;
 pub mod os;
+pub mod probe;
+pub mod sanitize;
+pub mod tls;
 pub mod vendor;

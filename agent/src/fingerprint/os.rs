@@ -44,9 +44,17 @@ fn synack_vote(sig: &SynAckSignature) -> Option<Vote> {
     })
 }
 
-/// Guess the OS family from a reply TTL and a SYN-ACK shape, if any.
-pub fn guess(ttl: Option<Ttl>, syn_ack: Option<&SynAckSignature>) -> Option<FingerprintGuess> {
-    let votes: Vec<Vote> = [ttl.and_then(ttl_vote), syn_ack.and_then(synack_vote)].into_iter().flatten().collect();
+/// Guess the OS family from a reply TTL, a SYN-ACK shape and service hints
+/// (family, what said so — e.g. an SSH banner naming Debian), if any.
+pub fn guess(
+    ttl: Option<Ttl>,
+    syn_ack: Option<&SynAckSignature>,
+    hints: &[(&'static str, String)],
+) -> Option<FingerprintGuess> {
+    let mut votes: Vec<Vote> = [ttl.and_then(ttl_vote), syn_ack.and_then(synack_vote)].into_iter().flatten().collect();
+    for (family, what) in hints {
+        votes.push(Vote { family, weight: 0.4, evidence: format!("service says {what}: {family}") });
+    }
     let total: f64 = votes.iter().map(|v| v.weight).sum();
     if total == 0.0 {
         return None;
@@ -87,7 +95,7 @@ mod tests {
 
     #[test]
     fn agreeing_evidence_is_confident() {
-        let g = guess(Some(Ttl(64)), Some(&sig("M,S,T,N,W"))).unwrap();
+        let g = guess(Some(Ttl(64)), Some(&sig("M,S,T,N,W")), &[]).unwrap();
         assert_eq!((g.value.as_str(), g.confidence), ("linux", 0.9));
         assert_eq!(g.evidence.len(), 2);
     }
@@ -95,7 +103,7 @@ mod tests {
     #[test]
     fn conflicting_evidence_lowers_confidence_and_is_listed() {
         // A Windows TTL with a Linux SYN-ACK: TTL wins, but less surely.
-        let g = guess(Some(Ttl(127)), Some(&sig("M,S,T,N,W"))).unwrap();
+        let g = guess(Some(Ttl(127)), Some(&sig("M,S,T,N,W")), &[]).unwrap();
         assert_eq!(g.value, "windows");
         assert!(g.confidence < 0.9 && g.confidence > 0.5, "{}", g.confidence);
         assert!(g.evidence.iter().any(|e| e.contains("conflicting evidence: also linux")));
@@ -103,9 +111,18 @@ mod tests {
 
     #[test]
     fn one_signal_or_none() {
-        assert_eq!(guess(Some(Ttl(250)), None).unwrap().value, "network-os");
-        assert!(guess(Some(Ttl(250)), None).unwrap().confidence <= 0.6);
-        assert!(guess(None, None).is_none());
-        assert!(guess(None, Some(&sig("?99"))).is_none());
+        assert_eq!(guess(Some(Ttl(250)), None, &[]).unwrap().value, "network-os");
+        assert!(guess(Some(Ttl(250)), None, &[]).unwrap().confidence <= 0.6);
+        assert!(guess(None, None, &[]).is_none());
+        assert!(guess(None, Some(&sig("?99")), &[]).is_none());
+    }
+
+    #[test]
+    fn a_banner_backs_the_ttl_up() {
+        let hint = [("linux", "an SSH banner naming debian".to_string())];
+        let with = guess(Some(Ttl(64)), Some(&sig("M,S,T,N,W")), &hint).unwrap();
+        let without = guess(Some(Ttl(64)), None, &[]).unwrap();
+        assert!(with.confidence > without.confidence);
+        assert!(with.evidence.iter().any(|e| e.contains("debian")));
     }
 }

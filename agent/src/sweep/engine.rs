@@ -192,6 +192,7 @@ where
     let mut buf = Vec::with_capacity(128);
     let mut probes_sent = 0u64;
     let mut cut_short = false;
+    let mut send_failures = 0u32;
     let past_deadline = |now: Instant| timing.deadline.is_some_and(|d| now >= d);
     'rounds: for round in 0..=timing.retries {
         st.round = round;
@@ -229,7 +230,9 @@ where
             }
             buf.clear();
             let dst = proto.probe(key, &mut buf);
-            send_with_backoff(tx, dst, &buf)?;
+            if !send_with_backoff(tx, dst, &buf, &mut send_failures)? {
+                tracing::debug!(?key, "probe dropped: transmit queue full");
+            }
             let now = Instant::now();
             limiter.consume(now);
             last_send = now;
@@ -277,23 +280,35 @@ where
     })
 }
 
-/// Send, riding out a full transmit queue for up to a second.
-fn send_with_backoff(tx: &mut dyn ProbeTx, dst: Ipv4Addr, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tries = 0;
-    loop {
+/// Probes in a row that may fail to send before the sweep gives up.
+const MAX_SEND_FAILURES: u32 = 10_000;
+
+/// Whether a send error means "the queue is full right now" rather than "broken".
+fn transient(e: &std::io::Error) -> bool {
+    // A full transmit queue shows as ENOBUFS (also while the kernel is still
+    // resolving many neighbours for raw IP sends), or — through pnet's
+    // poll-before-send — as a timeout or a poll event other than POLLOUT.
+    matches!(e.raw_os_error(), Some(libc::ENOBUFS) | Some(libc::EAGAIN))
+        || matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::Other | std::io::ErrorKind::WouldBlock)
+}
+
+/// Send one probe, riding out a full queue for a few milliseconds. A probe
+/// that still cannot go is dropped (`Ok(false)`): it is retried next round
+/// like a lost one. Only persistent failure ends the sweep.
+fn send_with_backoff(tx: &mut dyn ProbeTx, dst: Ipv4Addr, bytes: &[u8], failures: &mut u32) -> std::io::Result<bool> {
+    for _ in 0..20 {
         match tx.send(dst, bytes) {
-            Ok(()) => return Ok(()),
-            // A full transmit queue shows as ENOBUFS, or (through pnet's
-            // poll-before-send) as a timeout or a poll event other than POLLOUT.
-            Err(e)
-                if tries < 1000
-                    && (e.raw_os_error() == Some(libc::ENOBUFS)
-                        || matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::Other)) =>
-            {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(1));
+            Ok(()) => {
+                *failures = 0;
+                return Ok(true);
             }
+            Err(e) if transient(&e) => std::thread::sleep(Duration::from_millis(1)),
             Err(e) => return Err(e),
         }
     }
+    *failures += 1;
+    if *failures > MAX_SEND_FAILURES {
+        return Err(std::io::Error::other(format!("{MAX_SEND_FAILURES} probes in a row could not be sent")));
+    }
+    Ok(false)
 }
