@@ -6,6 +6,7 @@
 
 use std::net::Ipv4Addr;
 
+use crate::fingerprint::{banner, sanitize};
 use crate::packet::{arp, ethernet, ipv4, tcp};
 
 /// Parse a received frame the way the ARP sweep does.
@@ -30,4 +31,18 @@ pub fn ip_tcp(data: &[u8]) {
             let _ = tcp::cookie(1, Ipv4Addr::UNSPECIFIED, seg.source_port());
         }
     }
+}
+
+/// Parse a service's first bytes the way service identification does.
+pub fn banner(data: &[u8]) {
+    if let Some(ev) = banner::parse_greeting(data) {
+        let _ = banner::os_hint(&ev);
+        assert!(ev.banner.as_deref().is_none_or(|b| b.chars().count() <= sanitize::MAX_TEXT));
+    }
+    if let Some(http) = banner::parse_http(data) {
+        for text in [&http.server, &http.title, &http.redirect].into_iter().flatten() {
+            assert!(!text.chars().any(char::is_control), "control characters kept");
+        }
+    }
+    let _ = crate::fingerprint::tls::describe(data);
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod fingerprint;
 pub mod fuzzing;
 pub mod io;
+pub mod names;
 pub mod output;
 pub mod packet;
 pub mod ports;

@@ -84,6 +84,12 @@ struct ScanArgs {
     /// List closed ports too.
     #[arg(long)]
     show_closed: bool,
+    /// DNS server for reverse lookups (repeatable; default: the system's).
+    #[arg(long, value_name = "IP")]
+    dns_server: Vec<std::net::IpAddr>,
+    /// Do not look names up.
+    #[arg(long)]
+    no_names: bool,
     /// Do not probe open ports for banners, web pages and certificates.
     #[arg(long)]
     no_services: bool,
@@ -147,6 +153,7 @@ fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
         report_closed: a.show_closed,
         max_duration: Duration::from_secs(a.max_seconds.max(1)),
         identify_services: !a.no_services && (a.ports.is_some() || (!a.arp && !a.icmp)),
+        dns_servers: (!a.no_names).then(|| a.dns_server.clone()),
     })
 }
 
@@ -213,6 +220,13 @@ fn scan(a: ScanArgs) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .init();
     match cli.command {
         Command::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {

@@ -62,6 +62,8 @@ pub struct ScanRequest {
     pub max_duration: Duration,
     /// Probe open ports for banners, web pages and certificates.
     pub identify_services: bool,
+    /// Reverse DNS for found hosts: `None` skips it; an empty server list uses the system's.
+    pub dns_servers: Option<Vec<IpAddr>>,
 }
 
 /// Shared progress counters for a progress bar.
@@ -104,6 +106,7 @@ struct Found {
     tcp_ttl: BTreeMap<IpAddr, u8>,
     tcp_seen_at: BTreeMap<IpAddr, Instant>,
     services: BTreeMap<(IpAddr, Port), census_proto::ServiceEvidence>,
+    names: BTreeMap<IpAddr, Vec<census_proto::NameObservation>>,
 }
 
 fn run(t: Technique, status: RunStatus, reason: Option<String>, sent: u64, replies: u64) -> TechniqueRun {
@@ -269,10 +272,27 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
         runs.push(tcp_run);
     }
 
-    if req.identify_services {
-        progress.set_phase("services");
-        found.services = identify(&found, deadline).await;
-    }
+    // Service probes and reverse DNS run side by side, after the sweep, so
+    // neither holds the sweep up.
+    progress.set_phase("services and names");
+    let live: Vec<IpAddr> = {
+        let mut set: BTreeSet<IpAddr> = found.arp.keys().map(|a| IpAddr::V4(*a)).collect();
+        set.extend(found.icmp.keys().copied());
+        set.extend(
+            found.ports.iter().filter(|(_, p)| p.values().any(|s| *s != PortState::Filtered)).map(|(ip, _)| *ip),
+        );
+        set.into_iter().collect()
+    };
+    let services = async { if req.identify_services { identify(&found, deadline).await } else { BTreeMap::new() } };
+    let names = async {
+        match &req.dns_servers {
+            Some(servers) => crate::names::ptr_names(live, servers, Duration::from_secs(1)).await,
+            None => BTreeMap::new(),
+        }
+    };
+    let (services, names) = tokio::join!(services, names);
+    found.services = services;
+    found.names = names;
 
     let finished_at = OffsetDateTime::now_utc();
     let to_wall = |i: Instant| started_at + i.saturating_duration_since(t0);
@@ -536,7 +556,7 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
             .filter_map(|(p, e)| crate::fingerprint::banner::os_hint(e).map(|(f, w)| (f, format!("`{w}` on port {p}"))))
             .collect();
         let fingerprints = crate::fingerprint::os::guess(reply_ttl, syn_ack.as_deref(), &hints).into_iter().collect();
-        let mut names: Vec<census_proto::NameObservation> = Vec::new();
+        let mut names: Vec<census_proto::NameObservation> = found.names.get(&ip).cloned().unwrap_or_default();
         for (_, e) in &services {
             for san in e.tls.iter().flat_map(|t| t.sans.iter()) {
                 let name = san.trim_end_matches('.').to_ascii_lowercase();

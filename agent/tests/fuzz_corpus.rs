@@ -25,3 +25,8 @@ fn arp_frame_corpus() {
 fn ip_tcp_corpus() {
     replay("ip_tcp", census_agent::fuzzing::ip_tcp);
 }
+
+#[test]
+fn banner_corpus() {
+    replay("banner", census_agent::fuzzing::banner);
+}

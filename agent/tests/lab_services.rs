@@ -23,7 +23,8 @@ fn banners_pages_and_certificates_match_and_hostile_hosts_are_bounded() {
     hosts.push(hostile(30, ServiceKind::Endless, 2222));
     hosts.push(hostile(31, ServiceKind::Garbage, 2323));
     hosts.push(hostile(32, ServiceKind::Silent, 2424));
-    let Some(lab) = census_lab::build_or_skip(hosts) else { return };
+    let Some(mut lab) = census_lab::build_or_skip(hosts) else { return };
+    lab.start_dns().expect("lab DNS");
     let t = Instant::now();
     let out = lab
         .scanner_command(env!("CARGO_BIN_EXE_census-agent"))

@@ -35,6 +35,7 @@ pub struct Lab {
     services: Option<ServiceRunner>,
     build_time: Duration,
     dual_stack: bool,
+    dns: Option<std::process::Child>,
 }
 
 /// Per-host output of the setup pass: sockets bound in its namespace.
@@ -81,7 +82,14 @@ impl Lab {
             services: None,
             build_time: Duration::ZERO,
             dual_stack,
+            dns: None,
         };
+        // Scanners run in the lab resolve through the lab only: `ip netns exec`
+        // mounts this file over /etc/resolv.conf (see `Lab::start_dns`).
+        let etc = std::path::Path::new("/etc/netns").join(&scanner_ns);
+        std::fs::create_dir_all(&etc).map_err(|e| LabError::Command(format!("{}: {e}", etc.display())))?;
+        std::fs::write(etc.join("resolv.conf"), "nameserver 127.0.0.53\noptions timeout:1 attempts:1\n")
+            .map_err(|e| LabError::Command(format!("{}: {e}", etc.display())))?;
         let adds: Vec<String> = lab.namespaces.iter().map(|n| format!("netns add {n}")).collect();
         netns::ip_batch(None, &adds)?;
 
@@ -232,8 +240,67 @@ impl Lab {
         on_thread_in(&self.scanner_netns(), || Ok(f()))
     }
 
+    /// Serve the hosts' PTR records (their `ptr_name`) from a dnsmasq on the
+    /// scanner namespace's loopback, 127.0.0.53, which the namespace's
+    /// resolv.conf points at. Hosts without a `ptr_name` have no record.
+    pub fn start_dns(&mut self) -> Result<std::net::IpAddr, LabError> {
+        let hosts_file = std::env::temp_dir().join(format!("{}.hosts", self.name));
+        let mut text = String::new();
+        for h in &self.hosts {
+            if let Some(name) = &h.ptr_name {
+                text.push_str(&format!("{} {name}\n", h.ip));
+            }
+        }
+        std::fs::write(&hosts_file, text).map_err(|e| LabError::Command(format!("{}: {e}", hosts_file.display())))?;
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.scanner_netns(),
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+            ])
+            .arg(format!("--addn-hosts={}", hosts_file.display()))
+            .args([
+                "--listen-address=127.0.0.53",
+                "--bind-interfaces",
+                "--port=53",
+                "--pid-file=",
+                "--conf-file=/dev/null",
+                "--user=root",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| LabError::Command(format!("cannot start dnsmasq (Debian package dnsmasq-base): {e}")))?;
+        self.dns = Some(child);
+        // Ready when it answers on port 53 (TCP is enough to tell).
+        let ready = self.in_scanner(|| {
+            (0..100).any(|_| {
+                let up = std::net::TcpStream::connect_timeout(&([127, 0, 0, 53], 53).into(), Duration::from_millis(50))
+                    .is_ok();
+                if !up {
+                    std::thread::sleep(Duration::from_millis(30));
+                }
+                up
+            })
+        })?;
+        if !ready {
+            return Err(LabError::Command("dnsmasq did not start listening on 127.0.0.53".into()));
+        }
+        Ok(std::net::IpAddr::from([127, 0, 0, 53]))
+    }
+
     /// Tear down now (Drop does the same).
     pub fn teardown(&mut self) {
+        if let Some(mut dns) = self.dns.take() {
+            let _ = dns.kill();
+            let _ = dns.wait();
+            let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{}.hosts", self.name)));
+        }
+        let _ = std::fs::remove_dir_all(std::path::Path::new("/etc/netns").join(self.scanner_netns()));
         if let Some(mut s) = self.services.take() {
             s.stop();
         }

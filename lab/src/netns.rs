@@ -50,6 +50,10 @@ pub fn delete_namespaces(names: &[String]) {
     if names.is_empty() {
         return;
     }
+    for n in names {
+        // Per-namespace /etc files (the scanner's resolv.conf), if any.
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(n));
+    }
     let lines: Vec<String> = names.iter().map(|n| format!("netns del {n}")).collect();
     let _ = Command::new("ip")
         .args(["-force", "-batch", "-"])
