@@ -108,6 +108,19 @@ def parse_masscan(out):
     return {ip for ip, _ in ports}, ports
 
 
+def nmap_os_families(xml):
+    """Map nmap -O's best osclass per host to Census's families."""
+    out = {}
+    for host in re.findall(r"<host .*?</host>", xml, re.S):
+        m = re.search(r'<address addr="([\d.]+)" addrtype="ipv4"', host)
+        c = re.search(r'<osclass [^>]*osfamily="([^"]+)"', host)
+        if not m:
+            continue
+        fam = (c.group(1) if c else "").lower()
+        out[m.group(1)] = {"linux": "linux", "windows": "windows", "ios": "network-os", "embedded": "network-os"}.get(fam, fam or None)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hosts", type=int, default=250)
@@ -172,6 +185,23 @@ def main():
                     (row["ports"] == len(truth_ports) and row["false_ports"] == 0)
                 results.append(row)
                 print(f"  {name:<28} {row['wall']:7.2f}s {row['rss_mb']:6.1f} MB  hosts {row['hosts']}/{len(truth_hosts)} (+{row['false_hosts']})  ports {row['ports']}/{len(truth_ports)} (+{row['false_ports']})", flush=True)
+        # Fingerprinting: OS family against nmap -O, and the time to identify
+        # every open port's service against nmap -sV, on the same hosts.
+        fp_net = "198.18.0.10-59"
+        fp_hosts = [h for h in lab.truth if int(h["ip"].split(".")[3]) < 60 and h["ip"].startswith("198.18.0.")]
+        wall_c, kb_c, out_c = lab.run([agent, "scan", "198.18.0.10-198.18.0.59", "--arp", "--icmp", "--ports", "22,80,443,8080", "--json", "--rate", rate, "--no-names"])
+        batch = json.loads(out_c[out_c.find("{"):])
+        census_os = {h["ip"]: next((f["value"] for f in h.get("fingerprints", []) if f["kind"] == "os_family"), None) for h in batch["hosts"]}
+        census_svc = sum(1 for h in batch["hosts"] for p in h.get("ports", []) if p.get("service"))
+        wall_o, kb_o, out_o = lab.run(["nmap", "-n", "-O", "--osscan-guess", "-p", "22,80,443,8080", "-oX", "-", fp_net], timeout=900)
+        nmap_os = nmap_os_families(out_o)
+        wall_v, kb_v, out_v = lab.run(["nmap", "-n", "-sV", "-p", "22,80,443,8080", "-oX", "-", fp_net], timeout=900)
+        nmap_svc = out_v.count('<service name="') - out_v.count('<service name="unknown"')
+        truth_os = {h["ip"]: h["os"] for h in fp_hosts}
+        census_right = sum(1 for ip, fam in truth_os.items() if census_os.get(ip) == fam)
+        nmap_right = sum(1 for ip, fam in truth_os.items() if nmap_os.get(ip) == fam)
+        fingerprint = (len(truth_os), census_right, nmap_right, wall_c, wall_o, wall_v, census_svc, nmap_svc,
+                       sum(1 for h in fp_hosts for _ in h["ports"]))
         # The /16 around the lab: completes, and how much memory it takes.
         wall16, kb16, out16 = lab.run([agent, "scan", "198.18.0.0/16", "--exclude", "198.18.0.1", "--arp", "--icmp", "--ports", "top100", "--retries", "1", "--json", "--rate", rate])
         h16, p16 = parse_census(out16)
@@ -195,6 +225,9 @@ def main():
         else:
             lines.append(f"- {group}: census-agent NOT exact")
     lines.append(f"- /16 around the lab (65,533 addresses, ARP+ICMP+top100, 1 retry): {wall16:.2f}s, peak RSS {kb16 / 1024:.1f} MB, {len(h16 & truth_hosts)}/{len(truth_hosts)} hosts, {len(p16 & truth_ports)}/{len(truth_ports)} ports")
+    n, cr, nr, wc, wo, wv, cs, ns_, tp = fingerprint
+    lines.append(f"- OS family on {n} lab hosts (TTL personalities over one Linux stack: the lab is fair for TTL, vendor and banner heuristics, not full stack fingerprinting): census-agent right on {cr}/{n}, nmap -O right on {nr}/{n}")
+    lines.append(f"- fingerprinting those hosts (discovery + SYN + service identification of {tp} open ports): census-agent {wc:.2f}s identified {cs}; nmap -O {wo:.2f}s; nmap -sV {wv:.2f}s identified {ns_}; census-agent / nmap -sV = {wc / wv:.2f}")
     lines.append("")
     text = "\n".join(lines)
     print("\n" + text)
