@@ -149,13 +149,15 @@ def main():
             "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.eth0.send_redirects=0"])
         router_mac = lab.truth[0]["mac"]
         discovery = [
-            ("census-agent --arp --icmp", [agent, "scan", net, "--exclude", "198.18.0.1", "--arp", "--icmp", "--json", "--rate", rate], parse_census),
+            # Like for like: no names (nmap -n, arp-scan and fping do not resolve either).
+            ("census-agent --arp --icmp", [agent, "scan", net, "--exclude", "198.18.0.1", "--arp", "--icmp", "--no-names", "--json", "--rate", rate], parse_census),
             ("arp-scan", ["arp-scan", "-I", "eth0", net], parse_arpscan),
             ("fping -g", ["fping", "-a", "-q", "-g", net], parse_fping),
             ("nmap -sn (ARP)", ["nmap", "-n", "-sn", "-oG", "-", net], parse_nmap),
         ]
         portscan = [
-            ("census-agent ARP+SYN top100", [agent, "scan", net, "--exclude", "198.18.0.1", "--arp", "--ports", "top100", "--json", "--rate", rate], parse_census),
+            # Like for like with nmap -sS: no service identification, no names.
+            ("census-agent ARP+SYN top100", [agent, "scan", net, "--exclude", "198.18.0.1", "--arp", "--ports", "top100", "--no-services", "--no-names", "--json", "--rate", rate], parse_census),
             ("nmap -sS top100 -T4", ["nmap", "-n", "-sS", "-T4", "--top-ports", "100", "-oG", "-", net], parse_nmap),
             ("masscan top100", ["timeout", "120", "masscan", net, "-p" + plist, "--rate", rate, "--wait", "1", "-e", "eth0",
                                 "--router-mac", router_mac, "--exclude", "198.18.0.1", "-oL", "-"], parse_masscan),
@@ -196,18 +198,19 @@ def main():
         wall_o, kb_o, out_o = lab.run(["nmap", "-n", "-O", "--osscan-guess", "-p", "22,80,443,8080", "-oX", "-", fp_net], timeout=900)
         nmap_os = nmap_os_families(out_o)
         wall_v, kb_v, out_v = lab.run(["nmap", "-n", "-sV", "-p", "22,80,443,8080", "-oX", "-", fp_net], timeout=900)
-        nmap_svc = out_v.count('<service name="') - out_v.count('<service name="unknown"')
+        # Identified = an open port whose service nmap actually probed (not guessed from the port number).
+        nmap_svc = len(re.findall(r'<state state="open"[^>]*/><service name="(?!unknown)[^"]*"[^>]*method="probed"', out_v))
         truth_os = {h["ip"]: h["os"] for h in fp_hosts}
         census_right = sum(1 for ip, fam in truth_os.items() if census_os.get(ip) == fam)
         nmap_right = sum(1 for ip, fam in truth_os.items() if nmap_os.get(ip) == fam)
         fingerprint = (len(truth_os), census_right, nmap_right, wall_c, wall_o, wall_v, census_svc, nmap_svc,
                        sum(1 for h in fp_hosts for _ in h["ports"]))
         # The /16 around the lab: completes, and how much memory it takes.
-        wall16, kb16, out16 = lab.run([agent, "scan", "198.18.0.0/16", "--exclude", "198.18.0.1", "--arp", "--icmp", "--ports", "top100", "--retries", "1", "--json", "--rate", rate])
+        wall16, kb16, out16 = lab.run([agent, "scan", "198.18.0.0/16", "--exclude", "198.18.0.1", "--arp", "--icmp", "--ports", "top100", "--retries", "1", "--json", "--rate", rate])  # names and services on
         h16, p16 = parse_census(out16)
     finally:
         lab.close()
-    lines = [f"### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} — {args.hosts}-host lab on {net}, {args.runs} runs (median wall), rate {args.rate} pps for census-agent and masscan",
+    lines = [f"### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} — discovery and fingerprinting (bench/sweep.py): {args.hosts}-host lab on {net}, {args.runs} runs (median wall), rate {args.rate} pps for census-agent and masscan",
              "", f"Ground truth: {len(truth_hosts)} live hosts ({sum(1 for h in lab.truth if not h['icmp'])} ignore ICMP), {len(truth_ports)} open ports among the top 100.", "",
              "| sweep | tool | wall s | peak RSS MB | hosts found | false hosts | open ports found | false ports | exact |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -224,7 +227,7 @@ def main():
             lines.append(f"- {group}: census-agent exact; no peer was exact (fastest peer overall: {min(rows[1:], key=lambda r: r['wall'])['tool']}, ratio {census['wall'] / min(r['wall'] for r in rows[1:]):.2f})")
         else:
             lines.append(f"- {group}: census-agent NOT exact")
-    lines.append(f"- /16 around the lab (65,533 addresses, ARP+ICMP+top100, 1 retry): {wall16:.2f}s, peak RSS {kb16 / 1024:.1f} MB, {len(h16 & truth_hosts)}/{len(truth_hosts)} hosts, {len(p16 & truth_ports)}/{len(truth_ports)} ports")
+    lines.append(f"- /16 around the lab (65,533 addresses, ARP+ICMP+top100 with service identification and names, 1 retry): {wall16:.2f}s, peak RSS {kb16 / 1024:.1f} MB, {len(h16 & truth_hosts)}/{len(truth_hosts)} hosts, {len(p16 & truth_ports)}/{len(truth_ports)} ports")
     n, cr, nr, wc, wo, wv, cs, ns_, tp = fingerprint
     lines.append(f"- OS family on {n} lab hosts (TTL personalities over one Linux stack: the lab is fair for TTL, vendor and banner heuristics, not full stack fingerprinting): census-agent right on {cr}/{n}, nmap -O right on {nr}/{n}")
     lines.append(f"- fingerprinting those hosts (discovery + SYN + service identification of {tp} open ports): census-agent {wc:.2f}s identified {cs}; nmap -O {wo:.2f}s; nmap -sV {wv:.2f}s identified {ns_}; census-agent / nmap -sV = {wc / wv:.2f}")

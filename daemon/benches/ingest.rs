@@ -199,7 +199,7 @@ async fn main() {
     let _ = daemon.wait();
     let target = |ok: bool| if ok { "meets" } else { "MISSES" };
     let text = format!(
-        "### {} — ingest over HTTP into a release censusd (SQLite WAL) on 127.0.0.1\n\n\
+        "### {} — ingest (cargo bench -p censusd --bench ingest): over HTTP into a release censusd (SQLite WAL) on 127.0.0.1\n\n\
          | batches | observations | obs/s | target 50,000 obs/s |\n|---|---|---|---|\n\
          | 1,000 hosts × 1,000 | {stored} | {small_rate:.0} | {} |\n\
          | 100,000 hosts × 10 | {stored_big} | {big_rate:.0} | {} |\n\n\
@@ -213,6 +213,6 @@ async fn main() {
     if record {
         let path = root().join("bench/RESULTS.md");
         let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
-        let _ = f.write_all(format!("## Ingest (cargo bench -p censusd --bench ingest)\n\n{text}").as_bytes());
+        let _ = f.write_all(text.as_bytes());
     }
 }
