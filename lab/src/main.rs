@@ -44,7 +44,11 @@ fn main() -> anyhow::Result<()> {
             let truth = args.iter().position(|a| a == "--truth").and_then(|i| args.get(i + 1)).cloned();
             anyhow::ensure!((1..=2000).contains(&count), "HOSTS must be between 1 and 2000");
             census_lab::check_available()?;
-            let lab = census_lab::Lab::build(census_lab::generated_hosts(count))?;
+            let mut lab = census_lab::Lab::build(census_lab::generated_hosts(count))?;
+            // Serve the hosts' PTR records inside the lab when dnsmasq is installed.
+            if let Err(e) = lab.start_dns() {
+                eprintln!("census-lab: no lab DNS ({e}); names will come from TLS certificates only");
+            }
             println!("lab {} up: scanner namespace {} ({})", lab.name(), lab.scanner_netns(), lab.scanner_ip());
             println!("{:<16} {:<18} {:<24} {:<10} {:<5} ports", "ip", "mac", "vendor", "os", "icmp");
             for h in lab.hosts() {
