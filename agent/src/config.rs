@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use census_proto::Technique;
-use census_proto::config::{ConfigError, env_override, load_toml, parse_duration};
+use census_proto::config::{ConfigError, duration_in, env_override, load_toml};
 use serde::Deserialize;
 
 use crate::ports::PortSet;
@@ -179,40 +179,6 @@ fn positive(file: &Path, key: &str, v: Option<i64>, default: u32, max: u32) -> R
         .filter(|&v| v <= max)
         .and_then(NonZeroU32::new)
         .ok_or_else(|| ConfigError::at(file, key, format!("expected a whole number from 1 to {max}, found {v}")))
-}
-
-fn duration_in(
-    file: &Path,
-    key: &str,
-    v: Option<&str>,
-    default: Duration,
-    range: (Duration, Duration),
-) -> Result<Duration, ConfigError> {
-    let d = match v {
-        Some(s) => parse_duration(file, key, s)?,
-        None => default,
-    };
-    if d < range.0 || d > range.1 {
-        return Err(ConfigError::at(
-            file,
-            key,
-            format!("{} is out of range: expected {} to {}", humanize(d), humanize(range.0), humanize(range.1)),
-        ));
-    }
-    Ok(d)
-}
-
-fn humanize(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(3_600_000) && ms > 0 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms.is_multiple_of(60_000) && ms > 0 {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
 }
 
 fn validate(file: &Path, raw: RawConfig) -> Result<AgentConfig, ConfigError> {

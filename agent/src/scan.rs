@@ -275,14 +275,7 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     // Service probes and reverse DNS run side by side, after the sweep, so
     // neither holds the sweep up.
     progress.set_phase("services and names");
-    let live: Vec<IpAddr> = {
-        let mut set: BTreeSet<IpAddr> = found.arp.keys().map(|a| IpAddr::V4(*a)).collect();
-        set.extend(found.icmp.keys().copied());
-        set.extend(
-            found.ports.iter().filter(|(_, p)| p.values().any(|s| *s != PortState::Filtered)).map(|(ip, _)| *ip),
-        );
-        set.into_iter().collect()
-    };
+    let live: Vec<IpAddr> = responders(&found).into_iter().collect();
     let services = async { if req.identify_services { identify(&found, deadline).await } else { BTreeMap::new() } };
     let names = async {
         match &req.dns_servers {
@@ -501,14 +494,20 @@ async fn identify(found: &Found, deadline: Instant) -> BTreeMap<(IpAddr, Port), 
     out
 }
 
+/// Every address that answered anything: ARP, ICMP, or an open or closed port.
+fn responders(found: &Found) -> BTreeSet<IpAddr> {
+    let mut ips: BTreeSet<IpAddr> = found.arp.keys().map(|a| IpAddr::V4(*a)).collect();
+    ips.extend(found.icmp.keys().copied());
+    ips.extend(found.ports.iter().filter(|(_, p)| p.values().any(|s| *s != PortState::Filtered)).map(|(ip, _)| *ip));
+    ips
+}
+
 fn mac_info(mac: census_proto::MacAddr) -> MacInfo {
     MacInfo { vendor: crate::fingerprint::vendor::vendor(mac).map(String::from), ..MacInfo::new(mac) }
 }
 
 fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> OffsetDateTime) -> Vec<HostObservation> {
-    let mut ips: BTreeSet<IpAddr> = found.arp.keys().map(|a| IpAddr::V4(*a)).collect();
-    ips.extend(found.icmp.keys().copied());
-    ips.extend(found.ports.iter().filter(|(_, p)| p.values().any(|s| *s != PortState::Filtered)).map(|(ip, _)| *ip));
+    let ips = responders(found);
     let mut out = Vec::with_capacity(ips.len());
     for ip in ips {
         let arp = match ip {

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use census_proto::config::{ConfigError, env_override, load_toml, parse_duration};
+use census_proto::config::{ConfigError, duration_in, env_override, load_toml};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -100,24 +100,6 @@ pub fn load(path: &Path) -> Result<DaemonConfig, ConfigError> {
     validate(path, raw)
 }
 
-fn duration(
-    file: &Path,
-    key: &str,
-    v: Option<&str>,
-    default: Duration,
-    min: Duration,
-    max: Duration,
-) -> Result<Duration, ConfigError> {
-    let d = match v {
-        Some(s) => parse_duration(file, key, s)?,
-        None => default,
-    };
-    if d < min || d > max {
-        return Err(ConfigError::at(file, key, format!("{d:?} is out of range: expected {min:?} to {max:?}")));
-    }
-    Ok(d)
-}
-
 fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
     let (listen_key, listen) = match env_override("CENSUSD_LISTEN") {
         Some(v) => ("CENSUSD_LISTEN (environment)", v),
@@ -163,22 +145,20 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         ));
     }
     let reconcile = ReconcileConfig {
-        missing_after: duration(
+        missing_after: duration_in(
             file,
             "reconcile.missing_after",
             r.missing_after.as_deref(),
             7 * day,
-            Duration::from_secs(3600),
-            365 * day,
+            (Duration::from_secs(3600), 365 * day),
         )?,
         unknown_after_sightings: sightings as u32,
-        unknown_after: duration(
+        unknown_after: duration_in(
             file,
             "reconcile.unknown_after",
             r.unknown_after.as_deref(),
             Duration::from_secs(600),
-            Duration::ZERO,
-            30 * day,
+            (Duration::ZERO, 30 * day),
         )?,
     };
     Ok(DaemonConfig {

@@ -85,6 +85,40 @@ pub fn parse_duration(file: &Path, key: &str, value: &str) -> Result<Duration, C
     })
 }
 
+/// A duration option: `value` parsed (or `default` when absent), refused
+/// unless it lies within `range`, inclusive.
+pub fn duration_in(
+    file: &Path,
+    key: &str,
+    value: Option<&str>,
+    default: Duration,
+    range: (Duration, Duration),
+) -> Result<Duration, ConfigError> {
+    let d = match value {
+        Some(s) => parse_duration(file, key, s)?,
+        None => default,
+    };
+    if d < range.0 || d > range.1 {
+        return Err(ConfigError::at(
+            file,
+            key,
+            format!("{} is out of range: expected {} to {}", humanize(d), humanize(range.0), humanize(range.1)),
+        ));
+    }
+    Ok(d)
+}
+
+/// A duration as a person would write it in configuration (`7d`, `5m`, `250ms`).
+fn humanize(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, len) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if ms > 0 && ms.is_multiple_of(len) {
+            return format!("{}{unit}", ms / len);
+        }
+    }
+    format!("{ms}ms")
+}
+
 /// Environment variable override helper: the variable's value, if set and non-empty.
 pub fn env_override(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -133,5 +167,12 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration(Path::new("x"), "k", "5m").unwrap(), Duration::from_secs(300));
         assert!(parse_duration(Path::new("x"), "k", "soon").unwrap_err().to_string().contains("key `k`"));
+        let range = (Duration::from_secs(60), Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            duration_in(Path::new("x"), "k", None, Duration::from_secs(3600), range).unwrap(),
+            Duration::from_secs(3600)
+        );
+        let err = duration_in(Path::new("x"), "k", Some("1s"), Duration::ZERO, range).unwrap_err();
+        assert_eq!(err.message, "1s is out of range: expected 1m to 7d");
     }
 }
