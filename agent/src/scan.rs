@@ -110,7 +110,7 @@ struct Found {
 }
 
 fn run(t: Technique, status: RunStatus, reason: Option<String>, sent: u64, replies: u64) -> TechniqueRun {
-    TechniqueRun { technique: t, status, reason, tcp_mode: None, probes_sent: sent, replies }
+    TechniqueRun { technique: t, status, reason, tcp_mode: None, probes_sent: sent, replies, ports: None }
 }
 
 /// Sweep as requested and return the batch.
@@ -294,6 +294,11 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     let probes_sent: u64 = runs.iter().map(|r| r.probes_sent).sum();
     let replies: u64 = runs.iter().map(|r| r.replies).sum();
     let complete = runs.iter().all(|r| r.status == RunStatus::Complete);
+    let probed = census_proto::portlist::compact(req.ports.ports());
+    for r in runs.iter_mut().filter(|r| r.technique == Technique::Tcp && r.status != RunStatus::Skipped) {
+        r.ports = Some(probed.clone());
+    }
+    let enriched = req.identify_services && req.dns_servers.is_some();
     Ok(Batch {
         schema_version: SchemaVersion::CURRENT,
         batch_id: uuid::Uuid::new_v4(),
@@ -314,6 +319,7 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
             rate_achieved_pps: (lim.achieved_pps() * 10.0).round() / 10.0,
             complete,
             techniques: runs,
+            enriched,
         },
         hosts,
     })
@@ -424,6 +430,7 @@ fn syn_run(status: RunStatus, reason: Option<String>, sent: u64, replies: u64) -
         tcp_mode: Some(TcpScanMode::Syn),
         probes_sent: sent,
         replies,
+        ports: None,
     }
 }
 
@@ -450,6 +457,7 @@ async fn tcp_connect(
         tcp_mode: Some(TcpScanMode::Connect),
         probes_sent: outcome.probes_sent,
         replies: outcome.replies,
+        ports: None,
     }
 }
 

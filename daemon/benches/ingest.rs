@@ -85,6 +85,7 @@ fn batch(first: u32, count: u32, round: u32) -> Vec<u8> {
             rate_achieved_pps: 5000.0,
             complete: true,
             techniques: vec![],
+            enriched: true,
         },
         hosts: (first..first + count).map(|n| host(n, round)).collect(),
     };

@@ -24,6 +24,8 @@ struct RawConfig {
     auth: RawAuth,
     #[serde(default)]
     reconcile: RawReconcile,
+    #[serde(default)]
+    notify: RawNotify,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +55,26 @@ struct RawReconcile {
     missing_after: Option<String>,
     unknown_after_sightings: Option<i64>,
     unknown_after: Option<String>,
+    missing_after_by_type: Option<std::collections::BTreeMap<String, String>>,
+    seen_window: Option<String>,
+    interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    jsonl: Option<String>,
+    #[serde(default)]
+    webhook: Vec<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    name: String,
+    url: String,
+    format: Option<String>,
+    min_severity: Option<String>,
 }
 
 /// Validated daemon configuration.
@@ -72,6 +94,39 @@ pub struct DaemonConfig {
     pub admin_token_file: PathBuf,
     /// Reconciliation settings.
     pub reconcile: ReconcileConfig,
+    /// Where alerts are sent.
+    pub notify: NotifyConfig,
+}
+
+/// Where alerts go besides the API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// JSON lines of alert events: a file path, or `-` for stdout.
+    pub jsonl: Option<String>,
+    /// Webhooks.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// Body shape of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// The alert event as JSON.
+    Json,
+    /// A Slack-compatible `{"text": ...}` message.
+    Slack,
+}
+
+/// One webhook receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Name, unique; the delivery queue is kept per name.
+    pub name: String,
+    /// URL (http or https).
+    pub url: String,
+    /// Body shape.
+    pub format: WebhookFormat,
+    /// Alerts below this severity are not sent.
+    pub min_severity: crate::alerts::Severity,
 }
 
 /// TLS certificate chain and private key files.
@@ -84,14 +139,35 @@ pub struct TlsFiles {
 }
 
 /// Reconciliation settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconcileConfig {
     /// A deployed asset unseen for this long (over complete sweeps) is missing.
     pub missing_after: Duration,
+    /// Per asset type overrides of `missing_after`.
+    pub missing_after_by_type: std::collections::BTreeMap<crate::register::AssetType, Duration>,
+    /// A host seen within this window is "on the network now".
+    pub seen_window: Duration,
+    /// How often the full reconcile runs (time-based alerts, suppression expiry).
+    pub interval: Duration,
     /// Sightings before an unknown asset alerts.
     pub unknown_after_sightings: u32,
     /// Or time since first sighting before an unknown asset alerts.
     pub unknown_after: Duration,
+}
+
+impl Default for ReconcileConfig {
+    /// The defaults a configuration without `[reconcile]` gets.
+    fn default() -> Self {
+        let day = Duration::from_secs(86_400);
+        ReconcileConfig {
+            missing_after: 7 * day,
+            missing_after_by_type: Default::default(),
+            seen_window: day,
+            interval: Duration::from_secs(300),
+            unknown_after_sightings: 2,
+            unknown_after: Duration::from_secs(600),
+        }
+    }
 }
 
 /// Load and validate a daemon configuration file, applying environment overrides.
@@ -144,6 +220,14 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
             format!("expected 1 to 1000, found {sightings}"),
         ));
     }
+    let mut by_type = std::collections::BTreeMap::new();
+    for (name, value) in r.missing_after_by_type.unwrap_or_default() {
+        let key = format!("reconcile.missing_after_by_type.{name}");
+        let t: crate::register::AssetType = name.parse().map_err(|e: String| ConfigError::at(file, &key, e))?;
+        let d = duration_in(file, &key, Some(&value), 7 * day, (Duration::from_secs(3600), 365 * day))?;
+        by_type.insert(t, d);
+    }
+    let notify = notify(file, raw.notify)?;
     let reconcile = ReconcileConfig {
         missing_after: duration_in(
             file,
@@ -151,6 +235,21 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
             r.missing_after.as_deref(),
             7 * day,
             (Duration::from_secs(3600), 365 * day),
+        )?,
+        missing_after_by_type: by_type,
+        seen_window: duration_in(
+            file,
+            "reconcile.seen_window",
+            r.seen_window.as_deref(),
+            day,
+            (Duration::from_secs(60), 30 * day),
+        )?,
+        interval: duration_in(
+            file,
+            "reconcile.interval",
+            r.interval.as_deref(),
+            Duration::from_secs(300),
+            (Duration::from_secs(1), day),
         )?,
         unknown_after_sightings: sightings as u32,
         unknown_after: duration_in(
@@ -169,5 +268,42 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         database,
         admin_token_file,
         reconcile,
+        notify,
     })
+}
+
+fn notify(file: &Path, raw: RawNotify) -> Result<NotifyConfig, ConfigError> {
+    let mut webhooks: Vec<WebhookConfig> = Vec::new();
+    for (i, w) in raw.webhook.into_iter().enumerate() {
+        let at = |k: &str| format!("notify.webhook[{i}].{k}");
+        let name = w.name.trim().to_string();
+        if name.is_empty() || name.len() > 64 || name == "jsonl" || webhooks.iter().any(|o| o.name == name) {
+            return Err(ConfigError::at(
+                file,
+                at("name"),
+                format!("`{name}` must be 1-64 characters, unique, not `jsonl`"),
+            ));
+        }
+        let url = reqwest::Url::parse(&w.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| ConfigError::at(file, at("url"), format!("`{}` is not an http(s) URL", w.url)))?;
+        let format = match w.format.as_deref().unwrap_or("json") {
+            "json" => WebhookFormat::Json,
+            "slack" => WebhookFormat::Slack,
+            other => return Err(ConfigError::at(file, at("format"), format!("`{other}` is not one of json, slack"))),
+        };
+        let min_severity = match w.min_severity.as_deref() {
+            None => crate::alerts::Severity::Low,
+            Some(s) => s.parse().map_err(|e: String| ConfigError::at(file, at("min_severity"), e))?,
+        };
+        webhooks.push(WebhookConfig { name, url: url.to_string(), format, min_severity });
+    }
+    let jsonl = match raw.jsonl {
+        Some(s) if s.trim().is_empty() => {
+            return Err(ConfigError::at(file, "notify.jsonl", "expected a file path or `-` for stdout"));
+        }
+        other => other,
+    };
+    Ok(NotifyConfig { jsonl, webhooks })
 }

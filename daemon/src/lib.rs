@@ -6,11 +6,16 @@
 //! - [`auth`]: bearer tokens, stored only as hashes;
 //! - [`store`]: persistence behind the [`store::Store`] trait (SQLite);
 //! - [`register`]: the managed register's model, import and export;
+//! - [`reconcile`]: identity matching and the alert rules, incremental and full;
+//! - [`alerts`]: alert model, suppression rules, webhook and JSON-lines delivery;
 //! - [`api`]: the HTTP API, [`api::serve`] for tests and the binary alike.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod reconcile;
 pub mod register;
+pub mod service;
 pub mod store;

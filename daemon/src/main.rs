@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use censusd::api::{self, AppState};
+use censusd::api;
 use censusd::client::{Client, url_from_config};
 use censusd::config::{self, DaemonConfig};
 use censusd::store::SqliteStore;
@@ -166,18 +166,21 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let store = SqliteStore::open(&cfg.database).with_context(|| format!("opening {}", cfg.database.display()))?;
-    let state =
-        AppState { store: Arc::new(store), admin: censusd::auth::hash_token(&token), max_body: cfg.max_body_bytes };
+    let daemon = censusd::service::Daemon::new(
+        Arc::new(store),
+        censusd::auth::hash_token(&token),
+        cfg.max_body_bytes,
+        &cfg.reconcile,
+        &cfg.notify,
+    );
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
     tracing::info!(listen = %cfg.listen, database = %cfg.database.display(), tls = cfg.tls.is_some(), "censusd serving");
-    match &cfg.tls {
-        Some(t) => {
-            let tls = api::load_tls(&t.cert, &t.key).map_err(anyhow::Error::msg)?;
-            api::serve_tls(listener, tls, state, shutdown_signal()).await?;
-        }
-        None => api::serve(listener, state, shutdown_signal()).await?,
-    }
+    let tls = match &cfg.tls {
+        Some(t) => Some(api::load_tls(&t.cert, &t.key).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    daemon.run(listener, tls, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -69,6 +69,11 @@ pub struct SweepCompleteness {
     pub complete: bool,
     /// One entry per technique asked for, whether it ran or not.
     pub techniques: Vec<TechniqueRun>,
+    /// Since 1.1: names were looked up and open services probed for every
+    /// host found, so the daemon may describe a new device without waiting
+    /// for a later sweep. Absent (false) from 1.0 agents.
+    #[serde(default)]
+    pub enriched: bool,
 }
 
 /// A discovery technique.
@@ -148,4 +153,8 @@ pub struct TechniqueRun {
     /// Replies this technique received.
     #[serde(default)]
     pub replies: u64,
+    /// Since 1.1, TCP only: the ports probed, compact (`22,80,8000-8010`);
+    /// lets the daemon tell "service absent" from "not looked for".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<String>,
 }

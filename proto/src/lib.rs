@@ -20,6 +20,7 @@
 pub mod batch;
 pub mod config;
 pub mod host;
+pub mod portlist;
 pub mod raw;
 pub mod types;
 pub mod version;

@@ -36,6 +36,7 @@ pub async fn create(
     let actor = require_admin(&state, &headers)?;
     let asset = parse_body(&body)?;
     let stored = state.blocking(move |s| s.create_asset(&asset, &actor)).await?;
+    state.register_changed();
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -65,7 +66,9 @@ pub async fn replace(
             message: format!("the body's tag `{}` differs from the path's `{tag}`", asset.tag),
         }]));
     }
-    Ok(Json(state.blocking(move |s| s.update_asset(&asset, &actor)).await?))
+    let stored = state.blocking(move |s| s.update_asset(&asset, &actor)).await?;
+    state.register_changed();
+    Ok(Json(stored))
 }
 
 /// Delete an asset.
@@ -76,11 +79,9 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let actor = require_admin(&state, &headers)?;
     let t = tag.clone();
-    if state.blocking(move |s| s.delete_asset(&t, &actor)).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("asset `{tag}`")))
-    }
+    let deleted = state.blocking(move |s| s.delete_asset(&t, &actor)).await?;
+    state.register_changed();
+    if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("asset `{tag}`"))) }
 }
 
 /// An asset's change history.
@@ -126,6 +127,7 @@ pub async fn import(
     }
     let n = assets.len();
     let p = state.blocking(move |s| s.import_assets(&assets, &actor)).await?;
+    state.register_changed();
     tracing::info!(
         rows = n,
         added = p.added.len(),

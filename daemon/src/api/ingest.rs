@@ -15,7 +15,9 @@ use serde::Serialize;
 use super::{ApiError, AppState, require_admin, require_agent};
 use census_proto::{DecodeError, decode_raw_batch};
 
-use crate::store::{BatchMeta, ObservationRow};
+use crate::reconcile::Reconciler;
+use crate::reconcile::{BatchContext, Sighting};
+use crate::store::{AgentRecord, BatchMeta, ObservationRow, Store};
 
 /// An observation the daemon refused.
 #[derive(Debug, Serialize)]
@@ -77,43 +79,72 @@ pub async fn post_batch(
     let agent = require_agent(&state, &headers).await?;
     let body = collect(body, &headers, state.max_body).await?;
     let store = state.store.clone();
-    // Decoding a large batch is CPU work: do it, the scope check and the
-    // store on the blocking pool. Hosts stay slices of `body` throughout.
-    let receipt = tokio::task::spawn_blocking(move || -> Result<BatchReceipt, ApiError> {
-        let raw = decode_raw_batch(&body).map_err(decode_error)?;
-        if raw.agent_id.0 != agent.name {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("the batch says agent `{}` but the token belongs to `{}`", raw.agent_id, agent.name),
-            ));
+    let reconciler = state.reconciler.clone();
+    // Decoding a large batch is CPU work: do it, the scope check, the store
+    // and the reconcile on the blocking pool.
+    let receipt =
+        tokio::task::spawn_blocking(move || accept(store.as_ref(), &reconciler, &agent, &body, crate::store::now_ms()))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
+    Ok(Json(receipt))
+}
+
+/// Decode, scope-check, store and reconcile one batch from `agent`; what
+/// the API does with a delivered batch, callable with a chosen `now_ms`.
+pub fn accept(
+    store: &dyn Store,
+    reconciler: &Reconciler,
+    agent: &AgentRecord,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<BatchReceipt, ApiError> {
+    // Hosts stay slices of `body` throughout.
+    let raw = decode_raw_batch(body).map_err(decode_error)?;
+    if raw.agent_id.0 != agent.name {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("the batch says agent `{}` but the token belongs to `{}`", raw.agent_id, agent.name),
+        ));
+    }
+    let ctx = BatchContext::of(&raw, &agent.name);
+    let mut rows = Vec::with_capacity(raw.hosts.len());
+    let mut sightings = Vec::with_capacity(raw.hosts.len());
+    let mut rejected = Vec::new();
+    for (i, slice) in raw.hosts.iter().enumerate() {
+        let h = raw.host(i).map_err(decode_error)?;
+        if agent.segments.iter().any(|s| s.contains(&h.ip)) {
+            sightings.push(Sighting::of(&h, &ctx));
+            rows.push(ObservationRow::new(&h, slice.get(), &ctx));
+        } else {
+            rejected.push(Rejected { ip: h.ip.to_string(), reason: "outside the agent's segments".into() });
         }
-        let mut rows = Vec::with_capacity(raw.hosts.len());
-        let mut rejected = Vec::new();
-        for (i, slice) in raw.hosts.iter().enumerate() {
-            let h = raw.host(i).map_err(decode_error)?;
-            if agent.segments.iter().any(|s| s.contains(&h.ip)) {
-                rows.push(ObservationRow::new(&h, slice.get()));
-            } else {
-                rejected.push(Rejected { ip: h.ip.to_string(), reason: "outside the agent's segments".into() });
+    }
+    if !rejected.is_empty() {
+        tracing::warn!(agent = %agent.name, batch = %raw.batch_id, rejected = rejected.len(), "observations outside the agent's segments");
+    }
+    let meta = BatchMeta::of(&raw);
+    let outcome = store.ingest(&meta, &agent.name, &rows).map_err(ApiError::from)?;
+    drop(rows);
+    tracing::info!(agent = %agent.name, batch = %meta.batch_id, stored = outcome.stored, duplicate = outcome.duplicate, "batch ingested");
+    // The batch is stored whatever happens next: a failed reconcile is
+    // logged and caught up by the next full run.
+    if !outcome.duplicate {
+        match reconciler.after_ingest(&sightings, now_ms) {
+            Ok(r) => {
+                tracing::info!(batch = %meta.batch_id, matched = r.matched, opened = r.opened, resolved = r.resolved, "batch reconciled")
+            }
+            Err(e) => {
+                tracing::error!(batch = %meta.batch_id, error = %e, "reconciling the batch failed; the next full run catches up")
             }
         }
-        if !rejected.is_empty() {
-            tracing::warn!(agent = %agent.name, batch = %raw.batch_id, rejected = rejected.len(), "observations outside the agent's segments");
-        }
-        let meta = BatchMeta::of(&raw);
-        let outcome = store.ingest(&meta, &agent.name, &rows).map_err(ApiError::from)?;
-        tracing::info!(agent = %agent.name, batch = %meta.batch_id, stored = outcome.stored, duplicate = outcome.duplicate, "batch ingested");
-        Ok(BatchReceipt {
-            batch_id: meta.batch_id,
-            duplicate: outcome.duplicate,
-            stored: outcome.stored,
-            changed_hosts: outcome.changed_hosts,
-            rejected,
-        })
+    }
+    Ok(BatchReceipt {
+        batch_id: meta.batch_id,
+        duplicate: outcome.duplicate,
+        stored: outcome.stored,
+        changed_hosts: outcome.changed_hosts,
+        rejected,
     })
-    .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
-    Ok(Json(receipt))
 }
 
 fn decode_error(e: DecodeError) -> ApiError {

@@ -7,9 +7,10 @@
 //! real API; the binary passes SIGTERM/Ctrl-C as the shutdown.
 
 mod agents;
+mod alerts;
 mod assets;
 mod error;
-mod ingest;
+pub mod ingest;
 mod tls;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use axum::http::HeaderMap;
 use axum::routing::{delete, get, post};
 
 pub use error::ApiError;
+pub use ingest::{BatchReceipt, accept};
 pub use tls::{load_tls, serve_tls};
 
 use crate::auth::{self, TokenHash};
@@ -35,9 +37,19 @@ pub struct AppState {
     pub admin: TokenHash,
     /// Largest request body, bytes.
     pub max_body: usize,
+    /// Reconciliation, run after every ingest and register change.
+    pub reconciler: Arc<crate::reconcile::Reconciler>,
+    /// Signalled to ask the schedule for a full reconcile soon.
+    pub full_requested: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
+    /// The register changed: rebuild the match index and reconcile everything soon.
+    pub fn register_changed(&self) {
+        self.reconciler.register_changed();
+        self.full_requested.notify_one();
+    }
+
     /// Run a store call on the blocking pool.
     pub async fn blocking<T: Send + 'static>(
         &self,
@@ -91,6 +103,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/assets/{tag}/history", get(assets::history))
         .route("/api/v1/register/import", post(assets::import))
         .route("/api/v1/register/export", get(assets::export))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::get_one))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/api/v1/suppressions", get(alerts::suppressions).post(alerts::add_suppression))
+        .route("/api/v1/suppressions/{id}", delete(alerts::remove_suppression))
+        .route("/api/v1/whois", get(alerts::whois))
+        .route("/api/v1/report", get(alerts::report))
+        .route("/api/v1/reconcile", post(alerts::reconcile_now))
+        .route("/api/v1/status", get(alerts::status))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

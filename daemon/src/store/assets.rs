@@ -55,7 +55,7 @@ fn write_keys(tx: &Transaction<'_>, a: &Asset) -> Result<(), StoreError> {
 fn put(tx: &Transaction<'_>, a: &Asset) -> Result<(), StoreError> {
     let body = serde_json::to_string(a).unwrap_or_default();
     tx.prepare_cached(
-        "INSERT INTO assets (tag, body, lifecycle, updated_ms) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO assets (tag, body, lifecycle, updated_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (tag) DO UPDATE SET body = excluded.body, lifecycle = excluded.lifecycle, updated_ms = excluded.updated_ms",
     )?
     .execute(params![a.tag, body, a.lifecycle.as_str(), now_ms()])?;
@@ -124,6 +124,8 @@ pub fn delete(tx: &Transaction<'_>, tag: &str, actor: &str) -> Result<bool, Stor
         return Ok(false);
     }
     tx.prepare_cached("DELETE FROM asset_keys WHERE tag = ?1")?.execute([tag])?;
+    tx.prepare_cached("DELETE FROM asset_state WHERE tag = ?1")?.execute([tag])?;
+    tx.prepare_cached("DELETE FROM learned_keys WHERE tag = ?1")?.execute([tag])?;
     record(tx, tag, actor, "delete", &[], None)?;
     Ok(true)
 }

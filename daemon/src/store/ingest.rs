@@ -34,6 +34,10 @@ pub struct BatchMeta {
     pub completeness: String,
     /// Hosts in the batch, accepted or not.
     pub total_hosts: usize,
+    /// Networks swept (JSON).
+    pub targets: String,
+    /// Networks left out (JSON).
+    pub excluded: String,
 }
 
 impl BatchMeta {
@@ -47,6 +51,8 @@ impl BatchMeta {
             complete: b.completeness.complete,
             completeness: serde_json::to_string(&b.completeness).unwrap_or_default(),
             total_hosts: b.hosts.len(),
+            targets: serde_json::to_string(&b.segment.targets).unwrap_or_else(|_| "[]".into()),
+            excluded: serde_json::to_string(&b.segment.excluded).unwrap_or_else(|_| "[]".into()),
         }
     }
 }
@@ -71,12 +77,15 @@ pub struct ObservationRow<'a> {
     pub fingerprint: String,
     /// The observation as sent.
     pub raw: &'a str,
+    /// What reconciliation reads of it (JSON of a `Sighting`).
+    pub sighting: String,
 }
 
 impl<'a> ObservationRow<'a> {
     /// The row for a decoded observation and its raw JSON.
-    pub fn new(h: &HostObservation, raw: &'a str) -> Self {
+    pub fn new(h: &HostObservation, raw: &'a str, ctx: &crate::reconcile::BatchContext) -> Self {
         let (ports, names, fingerprint) = summaries(h);
+        let sighting = serde_json::to_string(&crate::reconcile::Sighting::of(h, ctx)).unwrap_or_default();
         ObservationRow {
             ip: h.ip.to_string(),
             mac: h.mac.as_ref().map(|m| m.address.to_string()),
@@ -86,6 +95,7 @@ impl<'a> ObservationRow<'a> {
             names,
             fingerprint,
             raw,
+            sighting,
         }
     }
 }
@@ -125,8 +135,8 @@ pub fn ingest(
     }
     let received = now_ms();
     tx.execute(
-        "INSERT INTO batches (batch_id, agent, segment, started_ms, finished_ms, received_ms, complete, completeness, hosts, rejected)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO batches (batch_id, agent, segment, started_ms, finished_ms, received_ms, complete, completeness, hosts, rejected, targets, excluded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             batch_id,
             agent,
@@ -138,6 +148,8 @@ pub fn ingest(
             batch.completeness,
             rows.len() as i64,
             batch.total_hosts.saturating_sub(rows.len()) as i64,
+            batch.targets,
+            batch.excluded,
         ],
     )?;
     let mut changed_hosts = 0;
@@ -148,13 +160,13 @@ pub fn ingest(
         let mut select_host =
             tx.prepare_cached("SELECT mac, last_seen_ms, ports, names, fingerprint FROM hosts WHERE ip = ?1")?;
         let mut insert_host = tx.prepare_cached(
-            "INSERT INTO hosts (ip, mac, first_seen_ms, last_seen_ms, last_agent, last_batch, latest_obs, observations, ports, names, fingerprint)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10)",
+            "INSERT INTO hosts (ip, mac, first_seen_ms, last_seen_ms, last_agent, last_batch, latest_obs, observations, ports, names, fingerprint, sighting)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)",
         )?;
         let mut update_latest = tx.prepare_cached(
             "UPDATE hosts SET mac = coalesce(?2, mac), last_seen_ms = ?3, last_agent = ?4, last_batch = ?5, latest_obs = ?6,
              observations = observations + 1, ports = ?7, names = ?8, fingerprint = ?9,
-             first_seen_ms = min(first_seen_ms, ?10) WHERE ip = ?1",
+             first_seen_ms = min(first_seen_ms, ?10), sighting = ?11 WHERE ip = ?1",
         )?;
         let mut update_older = tx.prepare_cached(
             "UPDATE hosts SET observations = observations + 1, first_seen_ms = min(first_seen_ms, ?2) WHERE ip = ?1",
@@ -169,8 +181,25 @@ pub fn ingest(
                last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),
                last_agent = CASE WHEN excluded.last_seen_ms >= last_seen_ms THEN excluded.last_agent ELSE last_agent END",
         )?;
+        // Names are kept comma-separated in `hosts.names`; `host_names` indexes them for whois.
+        let mut clear_names = tx.prepare_cached("DELETE FROM host_names WHERE ip = ?1")?;
+        let mut set_names = tx.prepare_cached(
+            "WITH RECURSIVE split(name, rest) AS (SELECT '', ?2 || ',' UNION ALL
+               SELECT substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1) FROM split WHERE rest != '')
+             INSERT OR IGNORE INTO host_names (name, ip) SELECT name, ?1 FROM split WHERE name != ''",
+        )?;
         for row in rows {
-            let ObservationRow { ip, mac, first_ms: first, last_ms: last, ports, names, fingerprint: fp, raw } = row;
+            let ObservationRow {
+                ip,
+                mac,
+                first_ms: first,
+                last_ms: last,
+                ports,
+                names,
+                fingerprint: fp,
+                raw,
+                sighting,
+            } = row;
             let (first, last) = (*first, *last);
             insert_obs.execute(params![batch_id, ip, mac, last, raw])?;
             let obs_id = tx.last_insert_rowid();
@@ -179,7 +208,9 @@ pub fn ingest(
                 .optional()?;
             match existing {
                 None => {
-                    insert_host.execute(params![ip, mac, first, last, agent, batch_id, obs_id, ports, names, fp])?;
+                    insert_host
+                        .execute(params![ip, mac, first, last, agent, batch_id, obs_id, ports, names, fp, sighting])?;
+                    set_names.execute(params![ip, names])?;
                 }
                 Some((old_mac, old_last, old_ports, old_names, old_fp)) if last >= old_last => {
                     let mut changed = false;
@@ -199,7 +230,10 @@ pub fn ingest(
                         }
                     }
                     changed_hosts += usize::from(changed);
-                    update_latest.execute(params![ip, mac, last, agent, batch_id, obs_id, ports, names, fp, first])?;
+                    update_latest
+                        .execute(params![ip, mac, last, agent, batch_id, obs_id, ports, names, fp, first, sighting])?;
+                    clear_names.execute([ip])?;
+                    set_names.execute(params![ip, names])?;
                 }
                 Some(_) => {
                     update_older.execute(params![ip, first])?;

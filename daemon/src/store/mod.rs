@@ -6,10 +6,14 @@
 //! Every write is one transaction: a batch, an asset change or a whole
 //! register import is stored completely or not at all.
 
+mod alerts;
 mod assets;
 mod ingest;
+mod reconcile;
+mod report;
 mod schema;
 mod sqlite;
+mod whois;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -17,8 +21,17 @@ use serde::Serialize;
 use crate::auth::TokenHash;
 use crate::register::{Asset, plan::ImportPlan};
 
-pub use ingest::{BatchMeta, ObservationRow};
+pub use alerts::OutboxItem;
+pub use ingest::{BatchMeta, ObservationRow, ms};
+pub use reconcile::{CommitOutcome, SightingSelect};
+pub use report::ReportRow;
 pub use sqlite::SqliteStore;
+pub use whois::{WhoisAnswer, WhoisHost};
+
+use std::collections::HashMap;
+
+use crate::alerts::{Alert, AlertAction, AlertFilter, Severity, Suppression};
+use crate::reconcile::{AssetState, DeviceRecord, Plan, Sighting, SweepGroup};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +130,9 @@ pub struct AssetChange {
     pub lifecycle: Option<(String, String)>,
 }
 
+/// Every asset with when it entered the register (unix ms), and certificates learned per asset.
+pub type IndexInputs = (Vec<(Asset, i64)>, HashMap<String, String>);
+
 /// Persistence for the daemon.
 pub trait Store: Send + Sync + 'static {
     /// Register an agent with its token hash and segments.
@@ -149,6 +165,53 @@ pub trait Store: Send + Sync + 'static {
     fn import_assets(&self, assets: &[Asset], actor: &str) -> Result<ImportPlan, StoreError>;
     /// An asset's change history, newest first.
     fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError>;
+
+    /// Every asset with when it entered the register, and learned certificates (for the match index).
+    fn index_inputs(&self) -> Result<IndexInputs, StoreError>;
+    /// Latest sightings, with the asset each host was last matched to.
+    fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError>;
+    /// Unknown devices' debounce state: these keys, or all seen since `since` (unix ms).
+    fn devices(&self, keys: Option<&[String]>, since: i64) -> Result<HashMap<String, DeviceRecord>, StoreError>;
+    /// Per-asset reconciliation state: these tags, or all.
+    fn asset_states(&self, tags: Option<&[String]>) -> Result<HashMap<String, AssetState>, StoreError>;
+    /// Complete sweeps finished after `since` (unix ms), grouped by scope.
+    fn sweeps(&self, since: i64) -> Result<Vec<SweepGroup>, StoreError>;
+    /// Commit a reconciliation plan in one transaction, queueing events for `routes`.
+    fn commit_reconcile(&self, plan: &Plan, routes: &[(String, Severity)]) -> Result<CommitOutcome, StoreError>;
+
+    /// Alerts matching a filter, newest first.
+    fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError>;
+    /// One alert.
+    fn alert(&self, id: i64) -> Result<Option<Alert>, StoreError>;
+    /// Acknowledge or resolve an alert (recording who); `None` when absent.
+    fn alert_action(
+        &self,
+        id: i64,
+        action: AlertAction,
+        actor: &str,
+        note: Option<&str>,
+        routes: &[(String, Severity)],
+    ) -> Result<Option<Alert>, StoreError>;
+    /// Suppression rules: all, or only those live now.
+    fn suppressions(&self, live_only: bool) -> Result<Vec<Suppression>, StoreError>;
+    /// Store a suppression rule.
+    fn add_suppression(&self, rule: &Suppression) -> Result<Suppression, StoreError>;
+    /// Remove a suppression rule; false when absent.
+    fn remove_suppression(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Undelivered events for a sink that are due, oldest first.
+    fn outbox_due(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Mark an event delivered.
+    fn outbox_delivered(&self, id: i64, now: i64) -> Result<(), StoreError>;
+    /// Record a failed delivery and when to retry.
+    fn outbox_failed(&self, id: i64, attempts: u32, retry_at: i64, error: &str) -> Result<(), StoreError>;
+    /// Undelivered events per sink.
+    fn outbox_backlog(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// What is this host? (`window_ms`: how recent counts as answering now.)
+    fn whois(&self, query: &str, now_ms: i64, window_ms: i64) -> Result<Option<WhoisAnswer>, StoreError>;
+    /// Every asset's reconciliation status, and unregistered devices.
+    fn report(&self, now_ms: i64, window_ms: i64) -> Result<Vec<ReportRow>, StoreError>;
 }
 
 /// Now, in unix milliseconds.

@@ -96,6 +96,88 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX asset_history_by_tag ON asset_history (tag, id);
     "#,
+    // 2: reconciliation — sightings and matches on hosts, sweep scopes,
+    // device debounce, per-asset state, learned certificates, alerts,
+    // suppressions and the notification outbox.
+    r#"
+    ALTER TABLE batches ADD COLUMN targets TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE batches ADD COLUMN excluded TEXT NOT NULL DEFAULT '[]';
+    CREATE INDEX batches_complete_by_finish ON batches (complete, finished_ms);
+    ALTER TABLE hosts ADD COLUMN sighting TEXT;
+    ALTER TABLE hosts ADD COLUMN matched_tag TEXT;
+    ALTER TABLE hosts ADD COLUMN match_info TEXT;
+    CREATE INDEX hosts_by_tag ON hosts (matched_tag);
+    CREATE INDEX hosts_by_last_seen ON hosts (last_seen_ms);
+    CREATE TABLE host_names (
+        name TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        PRIMARY KEY (name, ip)
+    ) WITHOUT ROWID;
+    CREATE INDEX host_names_by_ip ON host_names (ip);
+    ALTER TABLE assets ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE devices (
+        key TEXT PRIMARY KEY,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        sightings INTEGER NOT NULL,
+        last_batch TEXT NOT NULL,
+        enriched INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE asset_state (
+        tag TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE learned_keys (
+        value TEXT PRIMARY KEY,
+        tag TEXT NOT NULL,
+        learned_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        state TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        tag TEXT,
+        ip TEXT,
+        mac TEXT,
+        segment TEXT,
+        agent TEXT,
+        summary TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        opened_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        updates INTEGER NOT NULL DEFAULT 0,
+        acked_by TEXT,
+        acked_ms INTEGER,
+        resolved_by TEXT,
+        resolved_ms INTEGER,
+        resolution TEXT,
+        suppressed_by INTEGER
+    );
+    CREATE UNIQUE INDEX alerts_one_live ON alerts (kind, subject) WHERE state != 'resolved';
+    CREATE INDEX alerts_by_state ON alerts (state, id);
+    CREATE INDEX alerts_by_tag ON alerts (tag, state);
+    CREATE INDEX alerts_by_ip ON alerts (ip, state);
+    CREATE TABLE suppressions (
+        id INTEGER PRIMARY KEY,
+        body TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        sink TEXT NOT NULL,
+        event TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_ms INTEGER NOT NULL,
+        delivered_ms INTEGER,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (sink, delivered_ms, id);
+    "#,
 ];
 
 /// Newest schema version this build knows.

@@ -11,8 +11,13 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::{
     AgentRecord, AssetChange, BatchMeta, HostRecord, IngestOutcome, ObservationRow, Store, StoreError, now_ms,
 };
+use crate::alerts::{Alert, AlertAction, AlertFilter, Severity, Suppression};
 use crate::auth::TokenHash;
+use crate::reconcile::{AssetState, DeviceRecord, Plan, Sighting, SweepGroup};
 use crate::register::{Asset, plan::ImportPlan};
+use std::collections::HashMap;
+
+use super::{CommitOutcome, OutboxItem, ReportRow, SightingSelect, WhoisAnswer};
 
 /// Reader connections kept open.
 const READERS: usize = 4;
@@ -182,5 +187,90 @@ impl Store for SqliteStore {
 
     fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError> {
         self.read(|c| super::assets::history(c, tag))
+    }
+
+    fn index_inputs(&self) -> Result<super::IndexInputs, StoreError> {
+        self.read(super::reconcile::index_inputs)
+    }
+
+    fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError> {
+        // Read through the writer: a batch committed a moment ago must be visible.
+        self.write(|c| super::reconcile::sightings(c, select))
+    }
+
+    fn devices(&self, keys: Option<&[String]>, since: i64) -> Result<HashMap<String, DeviceRecord>, StoreError> {
+        self.write(|c| super::reconcile::devices(c, keys, since))
+    }
+
+    fn asset_states(&self, tags: Option<&[String]>) -> Result<HashMap<String, AssetState>, StoreError> {
+        self.write(|c| super::reconcile::asset_states(c, tags))
+    }
+
+    fn sweeps(&self, since: i64) -> Result<Vec<SweepGroup>, StoreError> {
+        self.write(|c| super::reconcile::sweeps(c, since))
+    }
+
+    fn commit_reconcile(&self, plan: &Plan, routes: &[(String, Severity)]) -> Result<CommitOutcome, StoreError> {
+        self.write(|c| super::reconcile::commit(c, plan, routes))
+    }
+
+    fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
+        self.read(|c| super::alerts::list(c, filter))
+    }
+
+    fn alert(&self, id: i64) -> Result<Option<Alert>, StoreError> {
+        self.read(|c| super::alerts::alert(c, id))
+    }
+
+    fn alert_action(
+        &self,
+        id: i64,
+        action: AlertAction,
+        actor: &str,
+        note: Option<&str>,
+        routes: &[(String, Severity)],
+    ) -> Result<Option<Alert>, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let out = super::alerts::act(&tx, id, action, actor, note, routes, now_ms())?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn suppressions(&self, live_only: bool) -> Result<Vec<Suppression>, StoreError> {
+        self.read(|c| super::alerts::suppressions(c, live_only.then(now_ms)))
+    }
+
+    fn add_suppression(&self, rule: &Suppression) -> Result<Suppression, StoreError> {
+        self.write(|c| super::alerts::add_suppression(c, rule))
+    }
+
+    fn remove_suppression(&self, id: i64) -> Result<bool, StoreError> {
+        self.write(|c| super::alerts::remove_suppression(c, id))
+    }
+
+    fn outbox_due(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        self.write(|c| super::alerts::outbox_due(c, sink, now, limit))
+    }
+
+    fn outbox_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.write(|c| super::alerts::outbox_delivered(c, id, now))
+    }
+
+    fn outbox_failed(&self, id: i64, attempts: u32, retry_at: i64, error: &str) -> Result<(), StoreError> {
+        self.write(|c| super::alerts::outbox_failed(c, id, attempts, retry_at, error))
+    }
+
+    fn outbox_backlog(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(super::alerts::outbox_backlog)
+    }
+
+    fn whois(&self, query: &str, now_ms: i64, window_ms: i64) -> Result<Option<WhoisAnswer>, StoreError> {
+        self.read(|c| super::whois::whois(c, query, now_ms, window_ms))
+    }
+
+    fn report(&self, now_ms: i64, window_ms: i64) -> Result<Vec<ReportRow>, StoreError> {
+        self.read(|c| super::report::report(c, now_ms, window_ms))
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use censusd::api::{self, AppState};
+use censusd::config::{NotifyConfig, ReconcileConfig};
 use censusd::store::SqliteStore;
 use reqwest::{Client, Method, Response};
 use tokio::sync::oneshot;
@@ -26,12 +26,27 @@ impl Daemon {
 
     pub async fn start_with_limit(max_body: usize) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
+        Self::start_full(dir, max_body, &ReconcileConfig::default(), &NotifyConfig::default()).await
+    }
+
+    pub async fn start_full(
+        dir: tempfile::TempDir,
+        max_body: usize,
+        reconcile: &ReconcileConfig,
+        notify: &NotifyConfig,
+    ) -> Daemon {
         let store = SqliteStore::open(&dir.path().join("census.db")).unwrap();
-        let state = AppState { store: Arc::new(store), admin: censusd::auth::hash_token(ADMIN), max_body };
+        let daemon = censusd::service::Daemon::new(
+            Arc::new(store),
+            censusd::auth::hash_token(ADMIN),
+            max_body,
+            reconcile,
+            notify,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(api::serve(listener, state, async {
+        let task = tokio::spawn(daemon.run(listener, None, async {
             let _ = rx.await;
         }));
         censusd::client::install_crypto();
@@ -133,6 +148,7 @@ pub fn batch(agent: &str, ips: &[&str]) -> census_proto::Batch {
             rate_achieved_pps: 990.0,
             complete: true,
             techniques: vec![],
+            enriched: true,
         },
         hosts,
     }

@@ -1,0 +1,189 @@
+//! Alerts: what reconciliation tells people, with the evidence behind it.
+//!
+//! Reconciliation produces [`Finding`]s — conditions that hold right now
+//! ("this device matches no asset", "this decommissioned server answers").
+//! The store turns findings into [`Alert`]s with a lifecycle:
+//!
+//! - one live alert per kind and subject: a repeat updates it (last seen,
+//!   evidence, update count) instead of raising another;
+//! - open → acknowledged → resolved, each step recording who and when;
+//! - auto-resolved when the condition clears, with the reason written down;
+//! - held as `suppressed` while a [`Suppression`] rule matches it, and
+//!   reopened (and notified) when the rule expires.
+//!
+//! Subjects name what an alert is about: `asset:TAG`, `ip:ADDRESS` or
+//! `device:KEY` (an unregistered device, keyed by its most stable identity).
+
+pub mod notify;
+pub mod suppress;
+
+use serde::{Deserialize, Serialize};
+
+pub use suppress::{Suppression, SuppressionInput};
+
+crate::word_enum!(
+    /// What an alert is about.
+    AlertKind { /// Observed, matches no asset (shadow IT).
+    UnknownAsset => "unknown-asset", /// Decommissioned or disposed on paper, still answering.
+    ShouldBeRetired => "should-be-retired", /// Deployed, not seen over complete sweeps of its segment.
+    Missing => "missing", /// One IP answered by several MACs, an ambiguous match, or a MAC on the wrong segment.
+    IdentityConflict => "identity-conflict", /// An open port not seen before on the asset.
+    NewService => "new-service", /// An expected service (e.g. the EDR agent) is absent.
+    CoverageGap => "coverage-gap", /// Support or a licence expired while the asset is in service.
+    OutOfSupport => "out-of-support", /// Still in procurement, already on the network.
+    PendingInUse => "pending-in-use" }
+);
+
+crate::word_enum!(
+    /// How urgent an alert is.
+    Severity { /// Informational.
+    Low => "low", /// Look at it this week.
+    Medium => "medium", /// Look at it today.
+    High => "high", /// Look at it now.
+    Critical => "critical" }
+);
+
+crate::word_enum!(
+    /// Where an alert is in its life.
+    AlertState { /// Raised, nobody has looked yet.
+    Open => "open", /// Someone is on it.
+    Acknowledged => "acknowledged", /// Over: the condition cleared or someone closed it.
+    Resolved => "resolved", /// A suppression rule holds it back.
+    Suppressed => "suppressed" }
+);
+
+impl Severity {
+    /// One step more urgent, capped at critical.
+    pub fn raised(self) -> Severity {
+        match self {
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            _ => Severity::Critical,
+        }
+    }
+}
+
+/// A condition reconciliation found, before it becomes (or updates) an alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// Kind.
+    pub kind: AlertKind,
+    /// `asset:TAG`, `ip:ADDRESS` or `device:KEY`.
+    pub subject: String,
+    /// Severity.
+    pub severity: Severity,
+    /// The matched asset, if any.
+    pub tag: Option<String>,
+    /// Address it concerns.
+    pub ip: Option<String>,
+    /// MAC it concerns.
+    pub mac: Option<String>,
+    /// MAC vendor, for suppression by vendor.
+    pub vendor: Option<String>,
+    /// Segment name (the agent's) where it was seen.
+    pub segment: Option<String>,
+    /// Agent that saw it last.
+    pub agent: Option<String>,
+    /// One line a human reads first.
+    pub summary: String,
+    /// The evidence, structured.
+    pub evidence: serde_json::Value,
+    /// First sighting behind it (unix ms).
+    pub first_seen_ms: i64,
+    /// Last sighting behind it (unix ms).
+    pub last_seen_ms: i64,
+}
+
+/// A stored alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Id.
+    pub id: i64,
+    /// Kind.
+    pub kind: AlertKind,
+    /// Subject.
+    pub subject: String,
+    /// State.
+    pub state: AlertState,
+    /// Severity.
+    pub severity: Severity,
+    /// Matched asset.
+    pub tag: Option<String>,
+    /// Address.
+    pub ip: Option<String>,
+    /// MAC.
+    pub mac: Option<String>,
+    /// Segment.
+    pub segment: Option<String>,
+    /// Agent that saw it last.
+    pub agent: Option<String>,
+    /// Summary line.
+    pub summary: String,
+    /// Evidence.
+    pub evidence: serde_json::Value,
+    /// First sighting (unix ms).
+    pub first_seen_ms: i64,
+    /// Last sighting (unix ms).
+    pub last_seen_ms: i64,
+    /// Raised (unix ms).
+    pub opened_ms: i64,
+    /// Last change (unix ms).
+    pub updated_ms: i64,
+    /// Times a repeat updated it.
+    pub updates: i64,
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+    /// When (unix ms).
+    pub acked_ms: Option<i64>,
+    /// Who resolved it (`census` when the condition cleared by itself).
+    pub resolved_by: Option<String>,
+    /// When (unix ms).
+    pub resolved_ms: Option<i64>,
+    /// Why it was resolved.
+    pub resolution: Option<String>,
+    /// The suppression rule holding it, while suppressed.
+    pub suppressed_by: Option<i64>,
+}
+
+/// What happened to an alert, as sent to webhooks and JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Raised (or reopened when a suppression expired).
+    Opened,
+    /// Auto-resolved or resolved by someone.
+    Resolved,
+}
+
+/// An alert event for the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// What happened.
+    pub event: EventKind,
+    /// When (unix ms).
+    pub at_ms: i64,
+    /// The alert after the change.
+    pub alert: Alert,
+}
+
+/// Filter for listing alerts.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AlertFilter {
+    /// Only this state; by default every live (not resolved) alert.
+    pub state: Option<AlertState>,
+    /// Only this kind.
+    pub kind: Option<AlertKind>,
+    /// Only about this asset.
+    pub tag: Option<String>,
+    /// At most this many, newest first (default 1000).
+    pub limit: Option<u32>,
+}
+
+/// What an operator does to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertAction {
+    /// Take it on.
+    Acknowledge,
+    /// Close it (for new-service: accept the ports into the asset's baseline).
+    Resolve,
+}

@@ -1,0 +1,211 @@
+//! Delivering alert events: webhooks (generic JSON or Slack-compatible) and
+//! JSON lines for a SIEM.
+//!
+//! Events are written to an outbox table in the same transaction as the
+//! alert change, one row per sink, so an event exists exactly when its alert
+//! change does. This task drains the outbox in order per sink; a failed
+//! delivery is retried with exponential backoff and jitter (1 s doubling to
+//! 5 min) for as long as it takes. Ingest only ever writes rows, so a slow
+//! or dead webhook never holds up an agent.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::{AlertEvent, EventKind, Severity};
+use crate::config::{NotifyConfig, WebhookFormat};
+use crate::store::{OutboxItem, Store, now_ms};
+
+/// Name of the JSON-lines sink in the outbox.
+pub const JSONL_SINK: &str = "jsonl";
+
+/// A place events go.
+#[derive(Debug, Clone)]
+enum Target {
+    Webhook { url: String, format: WebhookFormat },
+    Jsonl(String),
+}
+
+/// One sink: its outbox name, where it goes, and the least severity it takes.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    /// Name in the outbox.
+    pub name: String,
+    /// Least severity sent.
+    pub min_severity: Severity,
+    target: Target,
+}
+
+/// The sinks a configuration names.
+pub fn sinks(cfg: &NotifyConfig) -> Vec<Sink> {
+    let mut out: Vec<Sink> = cfg
+        .webhooks
+        .iter()
+        .map(|w| Sink {
+            name: w.name.clone(),
+            min_severity: w.min_severity,
+            target: Target::Webhook { url: w.url.clone(), format: w.format },
+        })
+        .collect();
+    if let Some(path) = &cfg.jsonl {
+        out.push(Sink { name: JSONL_SINK.into(), min_severity: Severity::Low, target: Target::Jsonl(path.clone()) });
+    }
+    out
+}
+
+/// The outbox names and thresholds the store needs when writing events.
+pub fn routes(sinks: &[Sink]) -> Vec<(String, Severity)> {
+    sinks.iter().map(|s| (s.name.clone(), s.min_severity)).collect()
+}
+
+/// A Slack-compatible message for an event.
+pub fn slack_text(e: &AlertEvent) -> String {
+    let a = &e.alert;
+    let head = match e.event {
+        EventKind::Opened => format!("[{}] {} {}", a.severity.as_str().to_uppercase(), a.kind, a.subject),
+        EventKind::Resolved => format!("[resolved] {} {}", a.kind, a.subject),
+    };
+    let mut text = format!("{head}: {}", a.summary);
+    if let Some(r) = &a.resolution {
+        text.push_str(&format!(" ({r})"));
+    }
+    if let Some(agent) = &a.agent {
+        text.push_str(&format!(" [seen by {agent}]"));
+    }
+    text
+}
+
+/// Wait before retry `attempts` (1-based): 1 s doubling to 5 min, ±25 % jitter.
+pub fn backoff(attempts: u32) -> Duration {
+    let base = 1000u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(20)).min(300_000);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 500) as u64; // 0..0.5
+    Duration::from_millis(base * (750 + jitter) / 1000)
+}
+
+/// Drains the outbox to the sinks until `shutdown` resolves.
+pub struct Notifier {
+    store: Arc<dyn Store>,
+    sinks: Vec<Sink>,
+    client: reqwest::Client,
+    wake: Arc<Notify>,
+}
+
+impl Notifier {
+    /// A notifier for `sinks`; `wake` is signalled when events are written.
+    pub fn new(store: Arc<dyn Store>, sinks: Vec<Sink>, wake: Arc<Notify>) -> Self {
+        crate::client::install_crypto();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .user_agent(concat!("censusd/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Notifier { store, sinks, client, wake }
+    }
+
+    /// Run until `shutdown`.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let mut next_wait = Duration::from_secs(1);
+            for sink in &self.sinks {
+                if let Some(wait) = self.drain(sink).await {
+                    next_wait = next_wait.min(wait);
+                }
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(next_wait) => {}
+            }
+        }
+    }
+
+    /// Deliver what is due for one sink, in order; stops at the first failure.
+    async fn drain(&self, sink: &Sink) -> Option<Duration> {
+        let (store, name) = (self.store.clone(), sink.name.clone());
+        let due = tokio::task::spawn_blocking(move || store.outbox_due(&name, now_ms(), 100)).await.ok()?;
+        let due = match due {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(sink = %sink.name, error = %e, "reading the alert outbox failed");
+                return None;
+            }
+        };
+        for item in due {
+            let result = self.deliver(sink, &item).await;
+            let store = self.store.clone();
+            let (id, attempts) = (item.id, item.attempts + 1);
+            let failed = result.as_ref().err().cloned();
+            if let Some(err) = &failed {
+                tracing::warn!(sink = %sink.name, outbox_id = id, attempts, error = %err, "alert delivery failed; will retry");
+            }
+            let retry_at = now_ms() + backoff(attempts).as_millis() as i64;
+            let _ = tokio::task::spawn_blocking(move || match failed {
+                None => store.outbox_delivered(id, now_ms()),
+                Some(err) => store.outbox_failed(id, attempts, retry_at, &err),
+            })
+            .await;
+            if result.is_err() {
+                return Some(backoff(attempts));
+            }
+        }
+        None
+    }
+
+    async fn deliver(&self, sink: &Sink, item: &OutboxItem) -> Result<(), String> {
+        match &sink.target {
+            Target::Jsonl(path) => write_line(path, &item.event),
+            Target::Webhook { url, format } => {
+                let body = match format {
+                    WebhookFormat::Json => item.event.clone(),
+                    WebhookFormat::Slack => {
+                        let event: AlertEvent = serde_json::from_str(&item.event).map_err(|e| e.to_string())?;
+                        serde_json::json!({ "text": slack_text(&event) }).to_string()
+                    }
+                };
+                let resp = self
+                    .client
+                    .post(url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header("x-census-event-id", item.id.to_string())
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{e}"))?;
+                if resp.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("the receiver answered {}", resp.status()))
+                }
+            }
+        }
+    }
+}
+
+fn write_line(path: &str, line: &str) -> Result<(), String> {
+    if path == "-" {
+        let mut out = std::io::stdout().lock();
+        return writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| e.to_string());
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("{path}: {e}"))?;
+    f.write_all(format!("{line}\n").as_bytes()).map_err(|e| format!("{path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_five_minutes_with_jitter() {
+        for _ in 0..50 {
+            let first = backoff(1).as_millis();
+            assert!((750..=1250).contains(&first), "{first}");
+            let fourth = backoff(4).as_millis();
+            assert!((6000..=10_000).contains(&fourth), "{fourth}");
+            let late = backoff(40).as_millis();
+            assert!((225_000..=375_000).contains(&late), "{late}");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The reconciliation API: alerts and their lifecycle, suppression rules,
+//! whois, the audit report, an on-demand full reconcile, and status.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{ApiError, AppState, require_admin};
+use crate::alerts::{Alert, AlertAction, AlertFilter, Suppression, SuppressionInput};
+use crate::store::{WhoisAnswer, now_ms};
+
+/// `GET /api/v1/alerts?state=&kind=&tag=&limit=`
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(filter): Query<AlertFilter>,
+) -> Result<Json<Vec<Alert>>, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(state.blocking(move |s| s.alerts(&filter)).await?))
+}
+
+/// `GET /api/v1/alerts/{id}`
+pub async fn get_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Alert>, ApiError> {
+    require_admin(&state, &headers)?;
+    state.blocking(move |s| s.alert(id)).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("alert {id}")))
+}
+
+/// Body of ack and resolve.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    /// Why (kept with a resolution).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+async fn act(
+    state: AppState,
+    headers: HeaderMap,
+    id: i64,
+    action: AlertAction,
+    body: &[u8],
+) -> Result<Json<Alert>, ApiError> {
+    let actor = require_admin(&state, &headers)?;
+    let body: ActionBody = if body.is_empty() {
+        ActionBody::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_field("note", format!("malformed body: {e}")))?
+    };
+    let note: Option<String> =
+        body.note.map(|n| n.chars().filter(|c| !c.is_control()).take(500).collect()).filter(|n: &String| !n.is_empty());
+    let routes = state.reconciler.routes().to_vec();
+    let out = state.blocking(move |s| s.alert_action(id, action, &actor, note.as_deref(), &routes)).await?;
+    state.reconciler.wake_notifier();
+    out.map(Json).ok_or_else(|| ApiError::not_found(format!("alert {id}")))
+}
+
+/// `POST /api/v1/alerts/{id}/ack`
+pub async fn ack(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Json<Alert>, ApiError> {
+    act(state, headers, id, AlertAction::Acknowledge, &body).await
+}
+
+/// `POST /api/v1/alerts/{id}/resolve` — for new-service, accepts the ports.
+pub async fn resolve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Json<Alert>, ApiError> {
+    act(state, headers, id, AlertAction::Resolve, &body).await
+}
+
+/// `GET /api/v1/suppressions` (live ones; `?all=true` for expired too)
+pub async fn suppressions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Vec<Suppression>>, ApiError> {
+    require_admin(&state, &headers)?;
+    let live_only = q.get("all").is_none_or(|v| v != "true");
+    Ok(Json(state.blocking(move |s| s.suppressions(live_only)).await?))
+}
+
+/// `POST /api/v1/suppressions`
+pub async fn add_suppression(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Suppression>), ApiError> {
+    let actor = require_admin(&state, &headers)?;
+    let input: SuppressionInput = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::bad_field(path.clone(), format!("malformed suppression at `{path}`: {}", e.into_inner()))
+        })?;
+    let rule = input.validate(&actor, now_ms()).map_err(|(f, m)| ApiError::bad_field(f, m))?;
+    let stored = state.blocking(move |s| s.add_suppression(&rule)).await?;
+    state.full_requested.notify_one();
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// `DELETE /api/v1/suppressions/{id}`
+pub async fn remove_suppression(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&state, &headers)?;
+    if state.blocking(move |s| s.remove_suppression(id)).await? {
+        state.full_requested.notify_one();
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("suppression {id}")))
+    }
+}
+
+/// Query of whois.
+#[derive(Debug, Deserialize)]
+pub struct WhoisQuery {
+    /// IP, MAC or host name.
+    pub q: String,
+}
+
+/// `GET /api/v1/whois?q=IP|MAC|HOSTNAME`
+pub async fn whois(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(WhoisQuery { q }): Query<WhoisQuery>,
+) -> Result<Json<WhoisAnswer>, ApiError> {
+    require_admin(&state, &headers)?;
+    let q = q.trim().to_string();
+    if q.is_empty() || q.len() > 253 {
+        return Err(ApiError::bad_field("q", "give an IP address, a MAC or a host name"));
+    }
+    let window = state.reconciler.seen_window_ms();
+    let key = q.clone();
+    state.blocking(move |s| s.whois(&key, now_ms(), window)).await?.map(Json).ok_or_else(|| {
+        ApiError::not_found(format!("nothing is known about `{q}`: never observed, not in the register"))
+    })
+}
+
+/// `GET /api/v1/report?format=csv|json`
+pub async fn report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let window = state.reconciler.seen_window_ms();
+    let rows = state.blocking(move |s| s.report(now_ms(), window)).await?;
+    match q.get("format").map(String::as_str).unwrap_or("json") {
+        "json" => Ok(Json(rows).into_response()),
+        "csv" => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for r in &rows {
+                w.serialize(r).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            }
+            let body = w.into_inner().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
+        }
+        other => Err(ApiError::bad_field("format", format!("`{other}` is not one of csv, json"))),
+    }
+}
+
+/// `POST /api/v1/reconcile`: run a full reconcile now and return what it did.
+pub async fn reconcile_now(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let r = state.reconciler.clone();
+    let summary = tokio::task::spawn_blocking(move || r.full(now_ms()))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
+        .map_err(ApiError::from)?;
+    Ok(Json(summary).into_response())
+}
+
+/// `GET /api/v1/status`: alert counts and the notification backlog.
+pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let (alerts, backlog, observations) = state
+        .blocking(|s| {
+            let live = s.alerts(&AlertFilter { limit: Some(100_000), ..Default::default() })?;
+            Ok((live, s.outbox_backlog()?, s.observation_count()?))
+        })
+        .await?;
+    let mut by_kind = std::collections::BTreeMap::<String, usize>::new();
+    for a in &alerts {
+        *by_kind.entry(format!("{}/{}", a.kind, a.state)).or_default() += 1;
+    }
+    Ok(Json(serde_json::json!({
+        "live_alerts": alerts.len(),
+        "by_kind": by_kind,
+        "notification_backlog": backlog.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "observations": observations,
+    }))
+    .into_response())
+}

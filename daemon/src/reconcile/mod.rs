@@ -1,0 +1,224 @@
+//! Reconciliation: what the agents see against what the register says.
+//!
+//! - [`sighting`]: the compact per-address view reconciliation reads;
+//! - [`identity`]: explainable, scored matching of a host to an asset;
+//! - [`rules`] and [`assets`]: the alert rules, pure functions over values;
+//! - [`Reconciler`]: runs them — incrementally after every ingest (only the
+//!   addresses in the batch and the assets they touch) and in full on a
+//!   schedule and after register changes (time-based kinds: missing,
+//!   out-of-support, debounce deadlines, suppression expiry) — and commits
+//!   the outcome in one transaction.
+//!
+//! Runs are serialised: an incremental run never interleaves with a full
+//! one, so debounce counts and alert state stay consistent.
+
+pub mod assets;
+pub mod identity;
+pub mod rules;
+pub mod sighting;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::alerts::Severity;
+use crate::config::ReconcileConfig;
+use crate::store::{SightingSelect, Store, StoreError};
+pub use identity::{Identity, RegisterIndex};
+pub use rules::{AssetState, DeviceRecord, Plan, Settings, SweepGroup, World};
+pub use sighting::{BatchContext, Sighting};
+
+/// What a run changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileSummary {
+    /// Hosts evaluated.
+    pub hosts: usize,
+    /// Of which matched an asset.
+    pub matched: usize,
+    /// Of which were ambiguous.
+    pub ambiguous: usize,
+    /// Assets evaluated.
+    pub assets: usize,
+    /// Alerts raised (open).
+    pub opened: usize,
+    /// Alerts raised or held as suppressed.
+    pub suppressed: usize,
+    /// Live alerts updated by a repeat.
+    pub updated: usize,
+    /// Alerts auto-resolved.
+    pub resolved: usize,
+    /// Events queued for notification.
+    pub events: usize,
+}
+
+/// Runs reconciliation against a store.
+pub struct Reconciler {
+    store: Arc<dyn Store>,
+    settings: Settings,
+    routes: Vec<(String, Severity)>,
+    index: Mutex<Option<Arc<RegisterIndex>>>,
+    run_lock: Mutex<()>,
+    wake: Arc<Notify>,
+}
+
+impl Reconciler {
+    /// A reconciler; `routes` are the notification sinks and their
+    /// thresholds, `wake` is signalled when events were queued.
+    pub fn new(
+        store: Arc<dyn Store>,
+        cfg: &ReconcileConfig,
+        routes: Vec<(String, Severity)>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Reconciler {
+            store,
+            settings: Settings::from_config(cfg),
+            routes,
+            index: Mutex::new(None),
+            run_lock: Mutex::new(()),
+            wake,
+        }
+    }
+
+    /// The register index, built on first use after a change.
+    fn index(&self) -> Result<Arc<RegisterIndex>, StoreError> {
+        let mut slot = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = slot.as_ref() {
+            return Ok(i.clone());
+        }
+        let (assets, learned) = self.store.index_inputs()?;
+        let idx = Arc::new(RegisterIndex::new(assets, learned));
+        *slot = Some(idx.clone());
+        Ok(idx)
+    }
+
+    /// The notification routes (sink, least severity).
+    pub fn routes(&self) -> &[(String, Severity)] {
+        &self.routes
+    }
+
+    /// How recent a sighting must be to count as "on the network now" (ms).
+    pub fn seen_window_ms(&self) -> i64 {
+        self.settings.seen_window_ms
+    }
+
+    /// Tell the notifier events are waiting.
+    pub fn wake_notifier(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The store it reconciles.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Forget the cached register index (call after any register change).
+    pub fn register_changed(&self) {
+        *self.index.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn sweeps_since(&self, now_ms: i64) -> i64 {
+        let longest =
+            self.settings.missing_after_ms.values().copied().max().unwrap_or(0).max(self.settings.missing_default_ms);
+        now_ms - longest - 86_400_000
+    }
+
+    /// Reconcile after a batch was stored: `batch` holds its sightings.
+    pub fn after_ingest(&self, batch: &[Sighting], now_ms: i64) -> Result<ReconcileSummary, StoreError> {
+        let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let idx = self.index()?;
+        let ips: Vec<String> = batch.iter().map(|s| s.ip.clone()).collect();
+        // The latest stored sighting per address (a late, spooled batch is not the latest).
+        let stored = self.store.sightings(&SightingSelect::Ips(ips))?;
+        let mut tags: HashSet<String> = HashSet::new();
+        for (s, previous) in &stored {
+            tags.extend(previous.clone());
+            if let Identity::Matched(m) = idx.identify(s) {
+                tags.insert(m.tag);
+            }
+        }
+        let mut sightings: Vec<Sighting> = stored.into_iter().map(|(s, _)| s).collect();
+        let have: HashSet<String> = sightings.iter().map(|s| s.ip.clone()).collect();
+        let tag_list: Vec<String> = tags.iter().cloned().collect();
+        for (s, _) in self.store.sightings(&SightingSelect::Tags(tag_list.clone()))? {
+            if !have.contains(&s.ip) {
+                sightings.push(s);
+            }
+        }
+        let window_start = now_ms - self.settings.seen_window_ms;
+        let unseen = tags.iter().any(|t| {
+            !sightings.iter().any(|s| {
+                s.last_ms >= window_start && matches!(idx.identify(s), Identity::Matched(ref m) if &m.tag == t)
+            })
+        });
+        let sweeps = if unseen { self.store.sweeps(self.sweeps_since(now_ms))? } else { Vec::new() };
+        let keys: Vec<String> = batch.iter().map(Sighting::device_key).collect();
+        let world = World {
+            index: &idx,
+            settings: &self.settings,
+            sightings,
+            counted: batch.to_vec(),
+            devices: self.store.devices(Some(&keys), 0)?,
+            states: self.store.asset_states(Some(&tag_list))?,
+            sweeps,
+            tags: Some(tags),
+            now_ms,
+        };
+        self.commit(rules::run(world), &idx)
+    }
+
+    /// Reconcile everything: every asset, every host seen within the window.
+    pub fn full(&self, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
+        let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let idx = self.index()?;
+        let since = now_ms - self.settings.seen_window_ms;
+        let world = World {
+            index: &idx,
+            settings: &self.settings,
+            sightings: self.store.sightings(&SightingSelect::Since(since))?.into_iter().map(|(s, _)| s).collect(),
+            counted: Vec::new(),
+            devices: self.store.devices(None, since)?,
+            states: self.store.asset_states(None)?,
+            sweeps: self.store.sweeps(self.sweeps_since(now_ms))?,
+            tags: None,
+            now_ms,
+        };
+        self.commit(rules::run(world), &idx)
+    }
+
+    fn commit(&self, plan: Plan, idx: &RegisterIndex) -> Result<ReconcileSummary, StoreError> {
+        let mut summary = ReconcileSummary {
+            hosts: plan.matches.len(),
+            matched: plan.matches.iter().filter(|(_, i)| matches!(i, Identity::Matched(_))).count(),
+            ambiguous: plan.matches.iter().filter(|(_, i)| matches!(i, Identity::Ambiguous { .. })).count(),
+            assets: plan
+                .resolvable
+                .as_ref()
+                .map_or(idx.assets.len(), |r| r.iter().filter(|s| s.starts_with("asset:")).count()),
+            ..Default::default()
+        };
+        let learned = !plan.learned.is_empty();
+        let outcome = self.store.commit_reconcile(&plan, &self.routes)?;
+        if learned {
+            self.register_changed();
+        }
+        summary.opened = outcome.opened;
+        summary.suppressed = outcome.suppressed;
+        summary.updated = outcome.updated;
+        summary.resolved = outcome.resolved;
+        summary.events = outcome.events;
+        if outcome.events > 0 {
+            self.wake.notify_one();
+        }
+        tracing::debug!(
+            hosts = summary.hosts,
+            matched = summary.matched,
+            opened = summary.opened,
+            resolved = summary.resolved,
+            "reconciled"
+        );
+        Ok(summary)
+    }
+}

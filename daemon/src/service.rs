@@ -1,0 +1,97 @@
+//! The daemon assembled: store, reconciler, notifier, the reconcile
+//! schedule and the API, run until a shutdown future resolves. The binary
+//! and the tests build the daemon the same way, so tests exercise what
+//! operators run.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::alerts::notify::{self, Notifier};
+use crate::api::{self, AppState};
+use crate::auth::TokenHash;
+use crate::config::{NotifyConfig, ReconcileConfig};
+use crate::reconcile::Reconciler;
+use crate::store::{Store, now_ms};
+
+/// Everything the daemon runs.
+pub struct Daemon {
+    /// API state (store, reconciler, limits).
+    pub state: AppState,
+    notifier: Notifier,
+    interval: Duration,
+}
+
+impl Daemon {
+    /// Assemble a daemon over `store`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        admin: TokenHash,
+        max_body: usize,
+        reconcile: &ReconcileConfig,
+        notify_cfg: &NotifyConfig,
+    ) -> Self {
+        let wake = Arc::new(Notify::new());
+        let sinks = notify::sinks(notify_cfg);
+        let reconciler = Arc::new(Reconciler::new(store.clone(), reconcile, notify::routes(&sinks), wake.clone()));
+        let notifier = Notifier::new(store.clone(), sinks, wake);
+        let state = AppState { store, admin, max_body, reconciler, full_requested: Arc::new(Notify::new()) };
+        Daemon { state, notifier, interval: reconcile.interval }
+    }
+
+    /// Serve on `listener` (HTTPS when `tls` is given), run the notifier and
+    /// the reconcile schedule, until `shutdown` resolves.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let notifier = tokio::spawn(self.notifier.run(stopped(stop_rx.clone())));
+        let schedule = tokio::spawn(schedule(self.state.clone(), self.interval, stopped(stop_rx.clone())));
+        let serve_shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let served = match tls {
+            Some(tls) => api::serve_tls(listener, tls, self.state, serve_shutdown).await,
+            None => api::serve(listener, self.state, serve_shutdown).await,
+        };
+        let _ = schedule.await;
+        let _ = notifier.await;
+        served
+    }
+}
+
+/// Full reconcile at start, every `interval`, and soon after a register change.
+async fn schedule(state: AppState, interval: Duration, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        let r = state.reconciler.clone();
+        match tokio::task::spawn_blocking(move || r.full(now_ms())).await {
+            Ok(Ok(s)) => tracing::info!(
+                hosts = s.hosts,
+                assets = s.assets,
+                opened = s.opened,
+                resolved = s.resolved,
+                "full reconcile"
+            ),
+            Ok(Err(e)) => tracing::error!(error = %e, "full reconcile failed"),
+            Err(e) => tracing::error!(error = %e, "full reconcile panicked"),
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(interval) => {}
+            _ = state.full_requested.notified() => {
+                // Let a burst of register changes settle into one run.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Scenario tests: each alert kind raising, updating, auto-resolving and
+//! being suppressed, driven by a register and sequences of batches.
+
+mod scenario;
+
+use census_proto::NameSource;
+use censusd::alerts::{AlertAction, AlertKind, AlertState, SuppressionInput};
+use censusd::register::{Day, Lifecycle};
+use scenario::{DAY, H, HOUR, LAB, Scenario, Sweep, T0, h};
+use serde_json::json;
+
+fn server(tag: &str, mac: &str, lifecycle: &str) -> serde_json::Value {
+    json!({ "tag": tag, "name": format!("{tag} server"), "type": "server", "owner": "ops", "lifecycle": lifecycle,
+            "macs": [mac], "expected_segment": "198.18.0.0/24" })
+}
+
+#[test]
+fn unknown_asset_waits_for_debounce_then_updates_suppresses_and_resolves_when_registered() {
+    let s = Scenario::new();
+    let stranger = h("198.18.0.50", "00:1b:21:aa:00:01").named("kiosk-7.lab", NameSource::Ptr);
+    s.sweep(&LAB, T0, std::slice::from_ref(&stranger));
+    assert!(s.of_kind(AlertKind::UnknownAsset).is_empty(), "one sighting is below the debounce of two");
+    s.sweep(&LAB, T0 + HOUR, std::slice::from_ref(&stranger));
+    let raised = s.live(AlertKind::UnknownAsset);
+    assert_eq!(raised.len(), 1);
+    let a = &raised[0];
+    assert_eq!(a.subject, "device:mac:00:1b:21:aa:00:01");
+    assert_eq!(a.state, AlertState::Open);
+    assert!(a.summary.contains("Intel Corporate") && a.summary.contains("kiosk-7.lab"), "{}", a.summary);
+    assert_eq!(a.agent.as_deref(), Some("a1"));
+    assert_eq!(a.evidence["sightings"], 2);
+    // A repeat updates the same alert.
+    s.sweep(&LAB, T0 + 2 * HOUR, std::slice::from_ref(&stranger));
+    let again = s.live(AlertKind::UnknownAsset);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, a.id);
+    assert!(again[0].updates >= 1 && again[0].last_seen_ms > a.last_seen_ms);
+    // Suppressed by vendor: held, not open.
+    s.suppress(
+        SuppressionInput {
+            vendor: Some("intel".into()),
+            reason: "lab kiosks".into(),
+            expires_in: "1d".into(),
+            ..Default::default()
+        },
+        T0 + 2 * HOUR,
+    );
+    s.full(T0 + 3 * HOUR);
+    let held = s.live(AlertKind::UnknownAsset);
+    assert_eq!(held[0].state, AlertState::Suppressed);
+    assert!(held[0].suppressed_by.is_some());
+    // The rule expires: the next sighting reopens the alert.
+    s.sweep(&LAB, T0 + 2 * HOUR + DAY + HOUR, std::slice::from_ref(&stranger));
+    assert_eq!(s.live(AlertKind::UnknownAsset)[0].state, AlertState::Open);
+    // Registered: auto-resolved, saying why.
+    s.register(json!([server("KIOSK-7", "00:1b:21:aa:00:01", "deployed")]));
+    s.sweep(&LAB, T0 + 2 * DAY, std::slice::from_ref(&stranger));
+    let done = s.of_kind(AlertKind::UnknownAsset);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].state, AlertState::Resolved);
+    assert!(done[0].resolution.as_deref().unwrap().contains("now matches asset KIOSK-7"), "{:?}", done[0].resolution);
+    assert_eq!(done[0].resolved_by.as_deref(), Some("census"));
+}
+
+#[test]
+fn decommissioned_server_that_keeps_answering_raises_exactly_one_should_be_retired() {
+    let s = Scenario::new();
+    s.register(json!([server("SRV-OLD", "00:1b:21:00:00:99", "decommissioned")]));
+    let old = h("198.18.0.99", "00:1b:21:00:00:99");
+    for i in 0..5 {
+        s.sweep(&LAB, T0 + i * HOUR, std::slice::from_ref(&old));
+    }
+    s.full(T0 + 5 * HOUR);
+    let all = s.of_kind(AlertKind::ShouldBeRetired);
+    assert_eq!(all.len(), 1, "one alert, updated by repeats");
+    assert_eq!(all[0].state, AlertState::Open);
+    assert!(all[0].updates >= 4);
+    assert!(all[0].summary.contains("decommissioned") && all[0].summary.contains("198.18.0.99"));
+    assert_eq!(all[0].evidence["seen"][0]["matched_by"][0], "mac 00:1b:21:00:00:99");
+    assert!(s.live(AlertKind::UnknownAsset).is_empty());
+    // Acknowledged, then it stops answering: auto-resolved once the window passes.
+    let acked = s.act(all[0].id, AlertAction::Acknowledge);
+    assert_eq!((acked.state, acked.acked_by.as_deref()), (AlertState::Acknowledged, Some("alice")));
+    s.sweep(&LAB, T0 + 10 * HOUR, &[]);
+    assert_eq!(s.live(AlertKind::ShouldBeRetired).len(), 1, "still inside the seen window");
+    s.full(T0 + 2 * DAY);
+    let done = &s.of_kind(AlertKind::ShouldBeRetired)[0];
+    assert_eq!(done.state, AlertState::Resolved);
+    assert!(done.resolution.as_deref().unwrap().contains("no longer answering"), "{:?}", done.resolution);
+}
+
+#[test]
+fn missing_counts_only_complete_sweeps_of_the_assets_segment_and_resolves_when_seen() {
+    let s = Scenario::new();
+    s.register(json!([server("SRV-1", "00:1b:21:00:00:01", "deployed")]));
+    let srv = h("198.18.0.11", "00:1b:21:00:00:01");
+    s.sweep(&LAB, T0, std::slice::from_ref(&srv));
+    // Eight days of partial sweeps and sweeps of another segment: not evidence.
+    let partial = Sweep { complete: false, ..LAB };
+    for d in 1..=8 {
+        s.sweep(&partial, T0 + d * DAY, &[]);
+        s.sweep(&scenario::LAB2, T0 + d * DAY, &[]);
+    }
+    s.full(T0 + 9 * DAY);
+    assert!(s.of_kind(AlertKind::Missing).is_empty(), "no complete sweep of its segment looked for it");
+    // Complete sweeps for eight days.
+    for d in 9..=17 {
+        s.sweep(&LAB, T0 + d * DAY, &[]);
+    }
+    s.full(T0 + 17 * DAY + HOUR);
+    let m = s.live(AlertKind::Missing);
+    assert_eq!(m.len(), 1);
+    assert!(m[0].summary.contains("not seen since"), "{}", m[0].summary);
+    assert!(m[0].evidence["complete_sweeps"].as_u64().unwrap() >= 8);
+    s.sweep(&LAB, T0 + 18 * DAY, &[srv]);
+    let done = &s.of_kind(AlertKind::Missing)[0];
+    assert_eq!(done.state, AlertState::Resolved);
+    assert!(done.resolution.as_deref().unwrap().contains("seen again at 198.18.0.11"), "{:?}", done.resolution);
+}
+
+#[test]
+fn missing_after_is_per_asset_type_and_suppressible_by_tag() {
+    let mut cfg = censusd::config::ReconcileConfig::default();
+    cfg.missing_after_by_type.insert(censusd::register::AssetType::Server, std::time::Duration::from_secs(86_400));
+    let s = Scenario::with(cfg);
+    s.register(json!([
+        server("SRV-2", "00:1b:21:00:00:02", "deployed"),
+        server("SRV-3", "00:1b:21:00:00:03", "deployed")
+    ]));
+    // Both seen once (a never-seen asset counts from when it was registered).
+    s.sweep(&LAB, T0 - DAY, &[h("198.18.0.2", "00:1b:21:00:00:02"), h("198.18.0.3", "00:1b:21:00:00:03")]);
+    s.suppress(
+        SuppressionInput {
+            tag: Some("SRV-3".into()),
+            kind: Some(AlertKind::Missing),
+            reason: "in repair".into(),
+            expires_in: "30d".into(),
+            ..Default::default()
+        },
+        T0,
+    );
+    for i in 0..4 {
+        s.sweep(&LAB, T0 + i * 12 * HOUR, &[]);
+    }
+    s.full(T0 + 2 * DAY);
+    let live = s.live(AlertKind::Missing);
+    assert_eq!(live.len(), 2);
+    let by = |t: &str| live.iter().find(|a| a.tag.as_deref() == Some(t)).unwrap().state;
+    assert_eq!(by("SRV-2"), AlertState::Open);
+    assert_eq!(by("SRV-3"), AlertState::Suppressed);
+}
+
+#[test]
+fn identity_conflict_for_two_macs_on_one_ip_raises_and_clears() {
+    let s = Scenario::new();
+    s.register(json!([server("GW-1", "00:1b:21:00:00:01", "deployed")]));
+    let spoofed = h("198.18.0.1", "00:1b:21:00:00:01").also_mac("00:1b:21:66:66:66");
+    s.sweep(&LAB, T0, &[spoofed]);
+    let c = s.live(AlertKind::IdentityConflict);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].subject, "ip:198.18.0.1");
+    assert!(c[0].summary.contains("00:1b:21:66:66:66"));
+    s.sweep(&LAB, T0 + HOUR, &[h("198.18.0.1", "00:1b:21:00:00:01")]);
+    assert_eq!(s.of_kind(AlertKind::IdentityConflict)[0].state, AlertState::Resolved);
+}
+
+#[test]
+fn registered_mac_on_an_unexpected_segment_is_an_identity_conflict() {
+    let s = Scenario::new();
+    s.register(json!([server("DB-1", "00:1b:21:00:00:44", "deployed")]));
+    s.sweep(&scenario::LAB2, T0, &[h("198.18.1.44", "00:1b:21:00:00:44")]);
+    let c = s.live(AlertKind::IdentityConflict);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].subject, "asset:DB-1");
+    assert!(c[0].summary.contains("outside its segment 198.18.0.0/24"), "{}", c[0].summary);
+    s.sweep(&scenario::LAB2, T0 + HOUR, &[]);
+    s.sweep(&LAB, T0 + 2 * DAY, &[h("198.18.0.44", "00:1b:21:00:00:44")]);
+    assert_eq!(s.of_kind(AlertKind::IdentityConflict)[0].state, AlertState::Resolved);
+}
+
+#[test]
+fn new_service_against_the_baseline_accepted_when_resolved_by_a_person() {
+    let s = Scenario::new();
+    s.register(json!([server("WEB-1", "00:1b:21:00:00:05", "deployed")]));
+    let web = |ports: &[u16]| h("198.18.0.5", "00:1b:21:00:00:05").ports(ports);
+    s.sweep(&LAB, T0, &[web(&[22, 443])]);
+    assert!(s.of_kind(AlertKind::NewService).is_empty(), "the first sighting sets the baseline");
+    s.sweep(&LAB, T0 + HOUR, &[web(&[22, 443, 8080])]);
+    let n = s.live(AlertKind::NewService);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].evidence["new_ports"], json!([8080]));
+    // The port closes again: auto-resolved.
+    s.sweep(&LAB, T0 + 2 * HOUR, &[web(&[22, 443])]);
+    assert_eq!(s.of_kind(AlertKind::NewService)[0].state, AlertState::Resolved);
+    // It comes back; a person accepts it.
+    s.sweep(&LAB, T0 + 3 * HOUR, &[web(&[22, 443, 8080])]);
+    let again = s.live(AlertKind::NewService);
+    assert_eq!(again.len(), 1);
+    s.act(again[0].id, AlertAction::Resolve);
+    s.sweep(&LAB, T0 + 4 * HOUR, &[web(&[22, 443, 8080])]);
+    assert!(s.live(AlertKind::NewService).is_empty(), "an accepted port is part of the baseline");
+    s.sweep(&LAB, T0 + 5 * HOUR, &[web(&[22, 443, 8080, 9090])]);
+    assert_eq!(s.live(AlertKind::NewService)[0].evidence["new_ports"], json!([9090]));
+}
+
+#[test]
+fn coverage_gap_when_an_expected_service_was_probed_and_is_absent() {
+    let s = Scenario::new();
+    let mut a = server("WS-9", "00:1b:21:00:00:09", "deployed");
+    a["expected_services"] = json!([{ "port": 4118, "name": "edr-agent" }]);
+    let mut b = server("WS-10", "00:1b:21:00:00:10", "deployed");
+    b["expected_services"] = json!([{ "port": 9999, "name": "not-probed" }]);
+    s.register(json!([a, b]));
+    s.sweep(&LAB, T0, &[h("198.18.0.9", "00:1b:21:00:00:09").ports(&[22]), h("198.18.0.10", "00:1b:21:00:00:10")]);
+    let g = s.live(AlertKind::CoverageGap);
+    assert_eq!(g.len(), 1, "a port nobody probed is not a gap: {g:?}");
+    assert_eq!(g[0].tag.as_deref(), Some("WS-9"));
+    assert!(g[0].summary.contains("4118 (edr-agent)"), "{}", g[0].summary);
+    s.sweep(&LAB, T0 + HOUR, &[h("198.18.0.9", "00:1b:21:00:00:09").ports(&[22, 4118])]);
+    assert_eq!(s.of_kind(AlertKind::CoverageGap)[0].state, AlertState::Resolved);
+}
+
+#[test]
+fn out_of_support_on_a_schedule_and_resolved_when_renewed() {
+    let s = Scenario::new();
+    let mut a = server("FW-1", "00:1b:21:00:00:0f", "deployed");
+    a["support_end"] = json!("2026-10-01");
+    a["licences"] = json!([{ "product": "Threat feed", "vendor": "Acme", "expires": "2026-12-31" }]);
+    s.register(json!([a]));
+    s.full(T0);
+    let o = s.live(AlertKind::OutOfSupport);
+    assert_eq!(o.len(), 1);
+    assert!(o[0].summary.contains("support ended 2026-10-01") && !o[0].summary.contains("Threat feed"));
+    s.update("FW-1", |a| a.support_end = Some("2029-01-01".parse::<Day>().unwrap()));
+    s.full(T0 + DAY);
+    assert_eq!(s.of_kind(AlertKind::OutOfSupport)[0].state, AlertState::Resolved);
+    // The licence lapses later.
+    s.full(T0 + 70 * DAY);
+    let l = s.live(AlertKind::OutOfSupport);
+    assert!(l[0].summary.contains("licence Threat feed expired 2026-12-31"), "{}", l[0].summary);
+}
+
+#[test]
+fn pending_in_use_until_the_asset_is_deployed() {
+    let s = Scenario::new();
+    s.register(json!([server("NEW-1", "00:1b:21:00:00:0e", "procurement")]));
+    let host = h("198.18.0.14", "00:1b:21:00:00:0e");
+    s.sweep(&LAB, T0, std::slice::from_ref(&host));
+    assert_eq!(s.live(AlertKind::PendingInUse).len(), 1);
+    s.update("NEW-1", |a| a.lifecycle = Lifecycle::Deployed);
+    s.sweep(&LAB, T0 + HOUR, &[host]);
+    assert_eq!(s.of_kind(AlertKind::PendingInUse)[0].state, AlertState::Resolved);
+    assert!(s.all().iter().all(|a| a.state == AlertState::Resolved), "{:?}", s.all());
+}
+
+#[test]
+fn resolving_an_alert_twice_is_refused_and_ack_records_who() {
+    let s = Scenario::new();
+    s.register(json!([server("NEW-2", "00:1b:21:00:00:0d", "procurement")]));
+    s.sweep(&LAB, T0, &[h("198.18.0.13", "00:1b:21:00:00:0d")]);
+    let a = &s.live(AlertKind::PendingInUse)[0];
+    let r = s.act(a.id, AlertAction::Resolve);
+    assert_eq!(r.resolved_by.as_deref(), Some("alice"));
+    assert!(r.resolution.as_deref().unwrap().contains("checked"));
+    let again = s.store.alert_action(a.id, AlertAction::Resolve, "bob", None, &[]);
+    assert!(again.is_err());
+    let _unused: Option<H> = None;
+}

@@ -1,0 +1,129 @@
+//! Identity scenarios: DHCP churn, randomised MACs, multi-homed hosts,
+//! ambiguous matches, learned certificates, and the whois answer.
+
+mod scenario;
+
+use census_proto::NameSource;
+use censusd::alerts::{AlertKind, AlertState};
+use censusd::reconcile::Identity;
+use scenario::{DAY, HOUR, LAB, LAB2, Scenario, T0, h};
+use serde_json::json;
+
+#[test]
+fn a_laptop_whose_ip_changes_daily_raises_nothing() {
+    let s = Scenario::new();
+    s.register(json!([{ "tag": "LT-1", "name": "Ann's laptop", "type": "endpoint", "owner": "ann",
+        "lifecycle": "deployed", "macs": ["00:1b:21:11:11:11"], "ips": ["198.18.0.20"] }]));
+    for day in 0..7 {
+        let ip = format!("198.18.0.{}", 20 + day * 7);
+        s.sweep(&LAB, T0 + day * DAY, &[h(&ip, "00:1b:21:11:11:11").ports(&[])]);
+        s.full(T0 + day * DAY + HOUR);
+    }
+    assert!(s.all().is_empty(), "DHCP churn is not news: {:?}", s.all());
+    let w = s.store.whois("198.18.0.62", T0 + 6 * DAY + HOUR, DAY).unwrap().unwrap();
+    assert_eq!(w.asset.unwrap().tag, "LT-1");
+}
+
+#[test]
+fn another_machine_on_a_recorded_ip_is_not_that_asset() {
+    let s = Scenario::new();
+    s.register(json!([{ "tag": "LT-2", "name": "laptop", "type": "endpoint", "lifecycle": "deployed",
+        "macs": ["00:1b:21:22:22:22"], "ips": ["198.18.0.30"] }]));
+    // DHCP gave LT-2's old address to a stranger: the IP alone must not make it LT-2.
+    s.sweep(&LAB, T0, &[h("198.18.0.30", "00:1b:21:99:99:99")]);
+    s.sweep(&LAB, T0 + HOUR, &[h("198.18.0.30", "00:1b:21:99:99:99")]);
+    assert_eq!(s.live(AlertKind::UnknownAsset).len(), 1);
+}
+
+#[test]
+fn a_phone_with_a_randomised_mac_rotating_daily_raises_at_most_one_unknown_asset() {
+    for named in [true, false] {
+        let s = Scenario::new();
+        for day in 0..7u8 {
+            let mac = format!("da:a1:19:{day:02x}:00:01");
+            let ip = format!("198.18.0.{}", 100 + day);
+            let mut phone = h(&ip, &mac).random_mac().ports(&[]);
+            if named {
+                phone = phone.named("pixel-of-bob.local", NameSource::Mdns);
+            }
+            for sweep in 0..3 {
+                s.sweep(&LAB, T0 + i64::from(day) * DAY + sweep * HOUR, std::slice::from_ref(&phone));
+            }
+            s.full(T0 + i64::from(day) * DAY + 4 * HOUR);
+        }
+        let u = s.of_kind(AlertKind::UnknownAsset);
+        assert_eq!(u.len(), 1, "named={named}: {u:?}");
+        assert_eq!(u[0].state, AlertState::Open);
+        if named {
+            assert_eq!(u[0].subject, "device:name:pixel-of-bob.local");
+        } else {
+            assert_eq!(u[0].subject, "device:random-mac@lab");
+        }
+    }
+}
+
+#[test]
+fn a_host_answering_on_two_segments_is_one_asset() {
+    let s = Scenario::new();
+    s.register(
+        json!([{ "tag": "DB-2", "name": "database", "type": "server", "owner": "dba", "lifecycle": "decommissioned",
+        "macs": ["00:1b:21:00:00:a1", "00:1b:21:00:00:a2"], "hostnames": ["db2.corp.example"] }]),
+    );
+    for i in 0..3 {
+        s.sweep(&LAB, T0 + i * HOUR, &[h("198.18.0.61", "00:1b:21:00:00:a1")]);
+        // Seen from the second agent: its second NIC, and by name through a router (no MAC).
+        s.sweep(&LAB2, T0 + i * HOUR, &[h("198.18.1.61", "").named("db2.corp.example", NameSource::Ptr)]);
+    }
+    s.full(T0 + 4 * HOUR);
+    assert!(s.live(AlertKind::UnknownAsset).is_empty(), "{:?}", s.all());
+    let retired = s.of_kind(AlertKind::ShouldBeRetired);
+    assert_eq!(retired.len(), 1, "one asset, one alert");
+    assert_eq!(retired[0].evidence["seen"].as_array().unwrap().len(), 2);
+    let w = s.store.whois("db2", T0 + 4 * HOUR, DAY).unwrap().unwrap();
+    assert_eq!(w.asset.as_ref().unwrap().tag, "DB-2");
+    let ips: Vec<&str> = w.hosts.iter().map(|h| h.ip.as_str()).collect();
+    assert!(ips.contains(&"198.18.0.61") && ips.contains(&"198.18.1.61"), "{ips:?}");
+    assert!(w.verdict.starts_with("should NOT exist"), "{}", w.verdict);
+    assert_eq!(w.alerts.len(), 1);
+}
+
+#[test]
+fn two_assets_fitting_equally_are_surfaced_for_review_not_guessed() {
+    let s = Scenario::new();
+    s.register(json!([
+        { "tag": "PRN-1", "name": "printer", "type": "iot", "lifecycle": "deployed", "hostnames": ["printer.lab"] },
+        { "tag": "PRN-2", "name": "printer too", "type": "iot", "lifecycle": "deployed", "hostnames": ["printer.lab"] },
+    ]));
+    s.sweep(&LAB, T0, &[h("198.18.0.70", "").named("printer.lab", NameSource::Ptr)]);
+    let c = s.live(AlertKind::IdentityConflict);
+    assert_eq!(c.len(), 1);
+    let cands = c[0].evidence["ambiguous_candidates"].as_array().unwrap();
+    assert_eq!(cands.len(), 2);
+    let w = s.store.whois("198.18.0.70", T0 + 1000, DAY).unwrap().unwrap();
+    assert!(w.asset.is_none());
+    assert!(matches!(&w.hosts[0].identity, Some(Identity::Ambiguous { candidates }) if candidates.len() == 2));
+    assert!(w.verdict.starts_with("ambiguous"), "{}", w.verdict);
+}
+
+#[test]
+fn whois_answers_by_ip_mac_and_hostname_with_owner_licences_match_and_observation() {
+    let s = Scenario::new();
+    s.register(json!([{ "tag": "APP-1", "name": "billing app", "type": "server", "owner": "finance-it",
+        "lifecycle": "deployed", "macs": ["00:1b:21:00:00:b1"], "hostnames": ["billing.corp.example"],
+        "support_end": "2028-01-01", "licences": [{ "product": "RHEL", "vendor": "Red Hat", "expires": "2027-06-30" }] }]));
+    s.sweep(&LAB, T0, &[h("198.18.0.81", "00:1b:21:00:00:b1").ports(&[22, 443])]);
+    for q in ["198.18.0.81", "00:1B:21:00:00:B1", "billing.corp.example", "billing"] {
+        let w = s.store.whois(q, T0 + HOUR, DAY).unwrap().unwrap_or_else(|| panic!("{q}"));
+        let a = w.asset.as_ref().unwrap();
+        assert_eq!((a.tag.as_str(), a.owner.as_str()), ("APP-1", "finance-it"), "{q}");
+        assert_eq!(a.licences[0].product, "RHEL");
+        assert!(w.verdict.starts_with("registered: APP-1"), "{q}: {}", w.verdict);
+        assert_eq!(w.seen.as_ref().unwrap().last_ip.as_deref(), Some("198.18.0.81"));
+        let host = &w.hosts[0];
+        assert_eq!(host.last_agent, "a1");
+        assert!(matches!(&host.identity, Some(Identity::Matched(m)) if m.rules[0].starts_with("mac ")));
+        assert_eq!(host.observation["ports"].as_array().unwrap().len(), 2);
+    }
+    assert!(s.store.whois("198.18.0.200", T0, DAY).unwrap().is_none());
+    assert!(s.store.whois("no-such-host", T0, DAY).unwrap().is_none());
+}

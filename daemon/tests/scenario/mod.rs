@@ -1,0 +1,224 @@
+//! A register plus a sequence of batches at chosen times, driven through
+//! the same ingest and reconcile code the API runs, for scenario tests.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use census_proto::{
+    AgentId, Batch, HostObservation, MacAddr, MacInfo, NameObservation, NameSource, Port, PortObservation, PortState,
+    RunStatus, SchemaVersion, SegmentScope, SweepCompleteness, Technique, TechniqueRun, TransportProtocol,
+    encode_batch,
+};
+use censusd::alerts::{Alert, AlertAction, AlertFilter, AlertKind, AlertState, SuppressionInput};
+use censusd::config::ReconcileConfig;
+use censusd::reconcile::Reconciler;
+use censusd::register::Asset;
+use censusd::store::{AgentRecord, SqliteStore, Store};
+use time::OffsetDateTime;
+
+pub const HOUR: i64 = 3_600_000;
+pub const DAY: i64 = 24 * HOUR;
+/// 2026-11-01T00:00:00Z.
+pub const T0: i64 = 1_793_491_200_000;
+
+pub struct Scenario {
+    pub store: Arc<dyn Store>,
+    pub rec: Reconciler,
+    pub _dir: tempfile::TempDir,
+}
+
+/// A host as a test writes it.
+#[derive(Clone)]
+pub struct H {
+    pub ip: String,
+    pub mac: Option<String>,
+    pub vendor: Option<String>,
+    pub conflicting: Vec<String>,
+    pub names: Vec<(String, NameSource)>,
+    pub open: Vec<u16>,
+}
+
+pub fn h(ip: &str, mac: &str) -> H {
+    H {
+        ip: ip.into(),
+        mac: (!mac.is_empty()).then(|| mac.into()),
+        vendor: Some("Intel Corporate".into()),
+        conflicting: vec![],
+        names: vec![],
+        open: vec![22],
+    }
+}
+
+impl H {
+    pub fn named(mut self, n: &str, src: NameSource) -> H {
+        self.names.push((n.into(), src));
+        self
+    }
+    pub fn ports(mut self, p: &[u16]) -> H {
+        self.open = p.to_vec();
+        self
+    }
+    pub fn also_mac(mut self, m: &str) -> H {
+        self.conflicting.push(m.into());
+        self
+    }
+    pub fn random_mac(mut self) -> H {
+        self.vendor = None;
+        self
+    }
+}
+
+fn at(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap()
+}
+
+fn obs(h: &H, t: i64) -> HostObservation {
+    let mac = h.mac.as_ref().map(|m| {
+        let mut info = MacInfo::new(m.parse::<MacAddr>().unwrap());
+        info.vendor = if info.locally_administered { None } else { h.vendor.clone() };
+        info
+    });
+    HostObservation {
+        ip: h.ip.parse().unwrap(),
+        mac,
+        conflicting_macs: h.conflicting.iter().map(|m| MacInfo::new(m.parse().unwrap())).collect(),
+        seen_by: vec![Technique::Arp],
+        rtt_us: Some(100),
+        reply_ttl: None,
+        syn_ack: None,
+        ports: h
+            .open
+            .iter()
+            .map(|p| PortObservation {
+                port: Port(*p),
+                protocol: TransportProtocol::Tcp,
+                state: PortState::Open,
+                service: None,
+            })
+            .collect(),
+        names: h.names.iter().map(|(n, s)| NameObservation { name: n.clone(), source: *s }).collect(),
+        fingerprints: vec![],
+        first_seen: at(t),
+        last_seen: at(t + 1000),
+    }
+}
+
+/// Sweep options.
+#[derive(Clone)]
+pub struct Sweep {
+    pub agent: &'static str,
+    pub segment: &'static str,
+    pub targets: &'static str,
+    pub complete: bool,
+    pub ports: &'static str,
+}
+
+pub const LAB: Sweep =
+    Sweep { agent: "a1", segment: "lab", targets: "198.18.0.0/24", complete: true, ports: "22,80,443,4118,8080" };
+pub const LAB2: Sweep =
+    Sweep { agent: "a2", segment: "lab2", targets: "198.18.1.0/24", complete: true, ports: "22,80,443,4118,8080" };
+
+impl Scenario {
+    pub fn new() -> Scenario {
+        Self::with(ReconcileConfig::default())
+    }
+
+    pub fn with(cfg: ReconcileConfig) -> Scenario {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("census.db")).unwrap());
+        let routes = vec![("hook".to_string(), censusd::alerts::Severity::Low)];
+        let rec = Reconciler::new(store.clone(), &cfg, routes, Arc::new(tokio::sync::Notify::new()));
+        Scenario { store, rec, _dir: dir }
+    }
+
+    pub fn register(&self, json: serde_json::Value) {
+        let mut assets = Vec::new();
+        for v in json.as_array().unwrap() {
+            assets.push(censusd::register::model::asset_from_json(v.clone()).unwrap());
+        }
+        self.store.import_assets(&assets, "test").unwrap();
+        self.rec.register_changed();
+    }
+
+    pub fn update(&self, tag: &str, f: impl FnOnce(&mut Asset)) {
+        let mut a = self.store.asset(tag).unwrap().unwrap();
+        f(&mut a);
+        self.store.update_asset(&a, "test").unwrap();
+        self.rec.register_changed();
+    }
+
+    /// Deliver one sweep's batch at time `t`, reconciling as the API does.
+    pub fn sweep(&self, s: &Sweep, t: i64, hosts: &[H]) {
+        let batch = Batch {
+            schema_version: SchemaVersion::CURRENT,
+            batch_id: uuid::Uuid::new_v4(),
+            agent_id: AgentId(s.agent.into()),
+            segment: SegmentScope {
+                name: s.segment.into(),
+                targets: vec![s.targets.parse().unwrap()],
+                excluded: vec![],
+            },
+            started_at: at(t),
+            finished_at: at(t + 5000),
+            completeness: SweepCompleteness {
+                addresses_in_scope: 254,
+                probes_sent: 254,
+                replies: hosts.len() as u64,
+                estimated_loss: 0.0,
+                rate_limit_pps: 1000,
+                rate_achieved_pps: 1000.0,
+                complete: s.complete,
+                techniques: vec![TechniqueRun {
+                    technique: Technique::Tcp,
+                    status: if s.complete { RunStatus::Complete } else { RunStatus::Partial },
+                    reason: None,
+                    tcp_mode: None,
+                    probes_sent: 10,
+                    replies: 1,
+                    ports: Some(s.ports.into()),
+                }],
+                enriched: true,
+            },
+            hosts: hosts.iter().map(|h| obs(h, t)).collect(),
+        };
+        let agent = AgentRecord {
+            name: s.agent.into(),
+            segments: vec!["198.18.0.0/15".parse().unwrap()],
+            created_ms: 0,
+            revoked_ms: None,
+        };
+        censusd::api::accept(self.store.as_ref(), &self.rec, &agent, &encode_batch(&batch), t + 6000).unwrap();
+    }
+
+    pub fn full(&self, now: i64) {
+        self.rec.full(now).unwrap();
+    }
+
+    /// Every alert, resolved too.
+    pub fn all(&self) -> Vec<Alert> {
+        let mut v = Vec::new();
+        for s in AlertState::ALL {
+            v.extend(self.store.alerts(&AlertFilter { state: Some(*s), ..Default::default() }).unwrap());
+        }
+        v.sort_by_key(|a| a.id);
+        v
+    }
+
+    pub fn of_kind(&self, k: AlertKind) -> Vec<Alert> {
+        self.all().into_iter().filter(|a| a.kind == k).collect()
+    }
+
+    pub fn live(&self, k: AlertKind) -> Vec<Alert> {
+        self.of_kind(k).into_iter().filter(|a| a.state != AlertState::Resolved).collect()
+    }
+
+    pub fn suppress(&self, input: SuppressionInput, now: i64) {
+        let rule = input.validate("tester", now).unwrap();
+        self.store.add_suppression(&rule).unwrap();
+    }
+
+    pub fn act(&self, id: i64, action: AlertAction) -> Alert {
+        self.store.alert_action(id, action, "alice", Some("checked"), self.rec.routes()).unwrap().unwrap()
+    }
+}
