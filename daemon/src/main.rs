@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod ops;
+
 use anyhow::Context;
 use censusd::api;
 use censusd::client::{Client, url_from_config};
@@ -56,6 +58,31 @@ enum Command {
         /// The address.
         ip: String,
     },
+    /// What is this host, who owns it, what is licensed on it, should it exist?
+    Whois {
+        /// An IP address, a MAC or a host name.
+        query: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Alerts and their lifecycle.
+    #[command(subcommand)]
+    Alerts(ops::AlertCmd),
+    /// Suppression rules.
+    #[command(subcommand)]
+    Suppress(ops::SuppressCmd),
+    /// Write the reconciliation report (every asset's status and evidence).
+    Report {
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Run a full reconcile now.
+    Reconcile,
 }
 
 #[derive(Subcommand)]
@@ -272,6 +299,11 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
             let v: serde_json::Value = serde_json::from_slice(&out)?;
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
+        Command::Whois { query, json } => ops::whois(&c, query, *json).await?,
+        Command::Alerts(cmd) => ops::alerts(&c, cmd).await?,
+        Command::Suppress(cmd) => ops::suppress(&c, cmd).await?,
+        Command::Report { format, output } => ops::report(&c, format, output.as_ref()).await?,
+        Command::Reconcile => ops::reconcile(&c).await?,
         Command::CheckConfig { .. } | Command::Serve => unreachable!("handled in main"),
     }
     Ok(())

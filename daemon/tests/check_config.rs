@@ -43,6 +43,27 @@ fn mistakes_exit_2_naming_the_key() {
             shipped().replace("unknown_after_sightings = 2", "unknown_after_sightings = \"two\""),
             "reconcile.unknown_after_sightings",
         ),
+        (
+            "by-type",
+            shipped().replace("server = \"2d\"", "toaster = \"2d\""),
+            "reconcile.missing_after_by_type.toaster",
+        ),
+        (
+            "webhook-url",
+            shipped().replace(
+                "# [[notify.webhook]]\n# name = \"soc\"\n# url = \"https://soc.example.org/census\"",
+                "[[notify.webhook]]\nname = \"soc\"\nurl = \"ftp://x\"",
+            ),
+            "notify.webhook[0].url",
+        ),
+        (
+            "webhook-severity",
+            shipped().replace(
+                "# [[notify.webhook]]\n# name = \"soc\"\n# url = \"https://soc.example.org/census\"",
+                "[[notify.webhook]]\nname = \"soc\"\nurl = \"https://soc.example.org/x\"\nmin_severity = \"meh\"",
+            ),
+            "notify.webhook[0].min_severity",
+        ),
     ];
     for (name, text, key) in cases {
         let (code, err) = check(name, &text);

@@ -70,6 +70,7 @@ fn where_seen(seen: &[(&Sighting, Match)]) -> String {
 pub fn evaluate(w: &World<'_>, a: &Asset, seen: &[(&Sighting, Match)], state: &mut AssetState, plan: &mut Plan) {
     let now = w.now_ms;
     let subject = format!("asset:{}", a.tag);
+    let live = w.live_subjects.contains(&subject);
     if let Some((latest, _)) = seen.iter().max_by_key(|(s, _)| s.last_ms) {
         let first = seen.iter().map(|(s, _)| s.first_ms).min().unwrap_or(latest.first_ms);
         state.first_seen_ms = Some(state.first_seen_ms.map_or(first, |f| f.min(first)));
@@ -78,8 +79,10 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &[(&Sighting, Match)], state: &m
             state.last_ip = Some(latest.ip.clone());
             state.last_agent = Some(latest.agent.clone());
         }
-        plan.clear_reasons.insert(subject.clone(), format!("seen again at {} by {}", latest.ip, latest.agent));
-    } else if let Some(l) = state.last_seen_ms {
+        if live {
+            plan.clear_reasons.insert(subject.clone(), format!("seen again at {} by {}", latest.ip, latest.agent));
+        }
+    } else if let Some(l) = state.last_seen_ms.filter(|_| live) {
         plan.clear_reasons.insert(subject.clone(), format!("no longer answering; last seen {}", fmt_ms(l)));
     }
     for (s, m) in seen {

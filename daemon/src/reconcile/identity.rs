@@ -82,11 +82,17 @@ impl RegisterIndex {
 
     /// Match one sighting.
     pub fn identify(&self, s: &Sighting) -> Identity {
-        let mut cands: HashMap<&str, (i32, Vec<String>)> = HashMap::new();
-        let mut add = |tag: &str, score: i32, rule: String| {
-            let e = cands.entry(self.assets.get_key_value(tag).map_or("", |(k, _)| k.as_str())).or_default();
-            e.0 += score;
-            e.1.push(rule);
+        // Candidates are few (usually one): a small vector beats a map.
+        let mut cands: Vec<(&str, (i32, Vec<String>))> = Vec::new();
+        let mut add = |tag: &'_ str, score: i32, rule: String| {
+            let Some((key, _)) = self.assets.get_key_value(tag) else { return };
+            match cands.iter_mut().find(|(t, _)| *t == key.as_str()) {
+                Some((_, e)) => {
+                    e.0 += score;
+                    e.1.push(rule);
+                }
+                None => cands.push((key.as_str(), (score, vec![rule]))),
+            }
         };
         if let Some(mac) = &s.mac {
             for t in self.tags_by_mac(mac) {
@@ -116,7 +122,6 @@ impl RegisterIndex {
         for t in self.by_ip.get(&s.ip).map_or(&[][..], Vec::as_slice) {
             add(t, 30, format!("recorded-ip {} (weak)", s.ip));
         }
-        cands.remove("");
         let ip: Option<IpAddr> = s.ip.parse().ok();
         let mut scored: Vec<Candidate> = Vec::with_capacity(cands.len());
         for (tag, (mut score, mut rules)) in cands {

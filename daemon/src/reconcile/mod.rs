@@ -164,6 +164,7 @@ impl Reconciler {
             states: self.store.asset_states(Some(&tag_list))?,
             sweeps,
             tags: Some(tags),
+            live_subjects: self.store.live_subjects()?,
             now_ms,
         };
         self.commit(rules::run(world), &idx)
@@ -172,6 +173,7 @@ impl Reconciler {
     /// Reconcile everything: every asset, every host seen within the window.
     pub fn full(&self, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let t = std::time::Instant::now();
         let idx = self.index()?;
         let since = now_ms - self.settings.seen_window_ms;
         let world = World {
@@ -183,9 +185,20 @@ impl Reconciler {
             states: self.store.asset_states(None)?,
             sweeps: self.store.sweeps(self.sweeps_since(now_ms))?,
             tags: None,
+            live_subjects: self.store.live_subjects()?,
             now_ms,
         };
-        self.commit(rules::run(world), &idx)
+        let loaded = t.elapsed();
+        let plan = rules::run(world);
+        let ruled = t.elapsed();
+        let r = self.commit(plan, &idx);
+        tracing::debug!(
+            load_ms = loaded.as_millis() as u64,
+            rules_ms = (ruled - loaded).as_millis() as u64,
+            commit_ms = (t.elapsed() - ruled).as_millis() as u64,
+            "full reconcile phases"
+        );
+        r
     }
 
     fn commit(&self, plan: Plan, idx: &RegisterIndex) -> Result<ReconcileSummary, StoreError> {

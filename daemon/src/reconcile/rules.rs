@@ -130,6 +130,8 @@ pub struct World<'a> {
     pub sweeps: Vec<SweepGroup>,
     /// Assets to evaluate: `None` for all.
     pub tags: Option<HashSet<String>>,
+    /// Subjects with a live alert: only they need a reason when they clear.
+    pub live_subjects: HashSet<String>,
     /// Now (unix ms).
     pub now_ms: i64,
 }
@@ -223,17 +225,22 @@ pub fn run(w: World<'_>) -> Plan {
 
     let mut by_tag: HashMap<String, Vec<(&Sighting, super::identity::Match)>> = HashMap::new();
     let mut resolvable = HashSet::new();
+    // A full run may resolve anything: no need to list what it looked at.
+    let track = !(w.tags.is_none() && w.counted.is_empty());
     let mut conflicts: HashMap<String, Finding> = HashMap::new();
     let mut unknown: HashMap<String, (Finding, Vec<String>)> = HashMap::new();
     for s in &w.sightings {
         let id = w.index.identify(s);
         let key = s.device_key();
-        resolvable.insert(format!("ip:{}", s.ip));
+        if track {
+            resolvable.insert(format!("ip:{}", s.ip));
+        }
         let live = s.last_ms >= window_start;
         match &id {
             Identity::Matched(m) => {
-                if !key.starts_with("random-mac@") {
-                    resolvable.insert(format!("device:{key}"));
+                let subject = format!("device:{key}");
+                if !key.starts_with("random-mac@") && w.live_subjects.contains(&subject) {
+                    resolvable.insert(subject);
                     plan.clear_reasons.insert(
                         format!("device:{key}"),
                         format!("now matches asset {} ({})", m.tag, m.rules.join(", ")),
@@ -249,6 +256,19 @@ pub fn run(w: World<'_>) -> Plan {
                 f.summary = format!("{} fits {} register assets equally; decide which it is", s.ip, candidates.len());
             }
             Identity::Unknown if live => {
+                if !devices.contains_key(&key) {
+                    // Seen before its batch was reconciled (a restart, a failed run): start counting now.
+                    let d = DeviceRecord {
+                        key: key.clone(),
+                        first_ms: s.first_ms,
+                        last_ms: s.last_ms,
+                        sightings: 1,
+                        last_batch: s.batch.clone(),
+                        enriched: s.enriched && (s.mac.is_none() || s.mac_random || s.vendor.is_some()),
+                    };
+                    plan.devices.push(d.clone());
+                    devices.insert(key.clone(), d);
+                }
                 let Some(d) = devices.get(&key) else { continue };
                 let debounced = d.sightings >= w.settings.unknown_after_sightings
                     || now - d.first_ms >= w.settings.unknown_after_ms;
@@ -303,7 +323,9 @@ pub fn run(w: World<'_>) -> Plan {
     };
     for tag in tags {
         let Some(asset) = w.index.assets.get(tag) else { continue };
-        resolvable.insert(format!("asset:{tag}"));
+        if track {
+            resolvable.insert(format!("asset:{tag}"));
+        }
         let seen = by_tag.get(tag).map_or(&[][..], Vec::as_slice);
         let mut state = w.states.get(tag).cloned().unwrap_or_default();
         let before = state.clone();
@@ -312,7 +334,7 @@ pub fn run(w: World<'_>) -> Plan {
             plan.states.push((tag.to_string(), state));
         }
     }
-    plan.resolvable = if w.tags.is_none() && w.counted.is_empty() { None } else { Some(resolvable) };
+    plan.resolvable = track.then_some(resolvable);
     plan
 }
 

@@ -174,6 +174,8 @@ pub trait Store: Send + Sync + 'static {
     fn devices(&self, keys: Option<&[String]>, since: i64) -> Result<HashMap<String, DeviceRecord>, StoreError>;
     /// Per-asset reconciliation state: these tags, or all.
     fn asset_states(&self, tags: Option<&[String]>) -> Result<HashMap<String, AssetState>, StoreError>;
+    /// Subjects with a live alert.
+    fn live_subjects(&self) -> Result<std::collections::HashSet<String>, StoreError>;
     /// Complete sweeps finished after `since` (unix ms), grouped by scope.
     fn sweeps(&self, since: i64) -> Result<Vec<SweepGroup>, StoreError>;
     /// Commit a reconciliation plan in one transaction, queueing events for `routes`.

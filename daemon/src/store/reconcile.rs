@@ -162,6 +162,13 @@ pub fn asset_state(c: &Connection, tag: &str) -> Result<Option<AssetState>, Stor
     Ok(asset_states(c, Some(&[tag.to_string()]))?.remove(tag))
 }
 
+/// Subjects with a live (not resolved) alert.
+pub fn live_subjects(c: &Connection) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut st = c.prepare_cached("SELECT DISTINCT subject FROM alerts WHERE state != 'resolved'")?;
+    let rows = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Complete sweeps finished after `since`, grouped by scope.
 pub fn sweeps(c: &Connection, since: i64) -> Result<Vec<SweepGroup>, StoreError> {
     let mut st = c.prepare_cached(
@@ -192,7 +199,9 @@ pub fn commit(c: &mut Connection, plan: &Plan, routes: &[(String, Severity)]) ->
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = plan.now_ms;
     {
-        let mut set_match = tx.prepare_cached("UPDATE hosts SET matched_tag = ?2, match_info = ?3 WHERE ip = ?1")?;
+        let mut set_match = tx.prepare_cached(
+            "UPDATE hosts SET matched_tag = ?2, match_info = ?3 WHERE ip = ?1 AND match_info IS NOT ?3",
+        )?;
         for (ip, id) in &plan.matches {
             let tag = if let Identity::Matched(m) = id { Some(m.tag.as_str()) } else { None };
             set_match.execute(params![ip, tag, serde_json::to_string(id).unwrap_or_default()])?;

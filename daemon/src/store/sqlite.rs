@@ -206,6 +206,10 @@ impl Store for SqliteStore {
         self.write(|c| super::reconcile::asset_states(c, tags))
     }
 
+    fn live_subjects(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.write(|c| super::reconcile::live_subjects(c))
+    }
+
     fn sweeps(&self, since: i64) -> Result<Vec<SweepGroup>, StoreError> {
         self.write(|c| super::reconcile::sweeps(c, since))
     }

@@ -100,7 +100,7 @@ pub fn whois(c: &Connection, query: &str, now_ms: i64, window_ms: i64) -> Result
         ("ip", hosts, tag)
     } else if let Ok(mac) = q.parse::<census_proto::MacAddr>() {
         let mac = mac.to_string();
-        let hosts = hosts_where(c, "h.mac = ?1", &mac)?;
+        let hosts = hosts_where(c, "h.ip IN (SELECT ip FROM mac_ip WHERE mac = ?1) AND h.mac = ?1", &mac)?;
         let tag = match key_tag(c, "mac", &mac)? {
             Some(t) => Some(t),
             None => hosts.iter().find_map(|(_, t)| t.clone()),
