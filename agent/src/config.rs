@@ -46,6 +46,7 @@ struct RawDaemon {
     url: String,
     token_file: PathBuf,
     ca_file: Option<PathBuf>,
+    pin_sha256: Option<String>,
     timeout: Option<String>,
 }
 
@@ -72,6 +73,10 @@ struct RawSegment {
     jitter: Option<String>,
     probe_timeout: Option<String>,
     retries: Option<i64>,
+    quiet_hours: Option<String>,
+    names: Option<bool>,
+    services: Option<bool>,
+    max_duration: Option<String>,
 }
 
 /// Validated agent configuration.
@@ -102,6 +107,8 @@ pub struct DaemonTarget {
     pub token_file: PathBuf,
     /// CA bundle for a self-hosted daemon's certificate.
     pub ca_file: Option<PathBuf>,
+    /// Or: trust only the certificate with this SHA-256 fingerprint.
+    pub pin_sha256: Option<String>,
     /// Request timeout.
     pub timeout: Duration,
 }
@@ -155,6 +162,37 @@ pub struct Segment {
     pub probe_timeout: Duration,
     /// Extra probes for addresses that did not answer.
     pub retries: u8,
+    /// Daily UTC window with no sweeps.
+    pub quiet_hours: Option<crate::service::schedule::QuietHours>,
+    /// Look up names (PTR) of found hosts.
+    pub names: bool,
+    /// Probe open services (banners, web pages, certificates).
+    pub services: bool,
+    /// Hard limit on one sweep.
+    pub max_duration: Duration,
+}
+
+impl Segment {
+    /// The sweep request for one run of this segment.
+    pub fn request(&self, limits: &Limits) -> crate::scan::ScanRequest {
+        crate::scan::ScanRequest {
+            segment: self.name.clone(),
+            targets: self.targets.clone(),
+            target_specs: self.target_specs.clone(),
+            exclude_specs: self.exclude_specs.clone(),
+            techniques: self.techniques.clone(),
+            ports: self.ports.clone(),
+            interface: self.interface.clone(),
+            limits: *limits,
+            probe_timeout: self.probe_timeout,
+            retries: self.retries,
+            force_connect: false,
+            report_closed: false,
+            max_duration: self.max_duration,
+            identify_services: self.services && self.techniques.contains(&Technique::Tcp),
+            dns_servers: self.names.then(Vec::new),
+        }
+    }
 }
 
 /// Load and validate an agent configuration file, applying environment overrides.
@@ -208,7 +246,26 @@ fn validate(file: &Path, raw: RawConfig) -> Result<AgentConfig, ConfigError> {
                 Duration::from_secs(30),
                 (Duration::from_secs(1), Duration::from_secs(600)),
             )?;
-            Some(DaemonTarget { url: url.trim_end_matches('/').to_string(), token_file, ca_file: d.ca_file, timeout })
+            if d.ca_file.is_some() && d.pin_sha256.is_some() {
+                return Err(ConfigError::at(file, "daemon.pin_sha256", "set ca_file or pin_sha256, not both"));
+            }
+            if let Some(pin) = &d.pin_sha256 {
+                let hex: String = pin.chars().filter(|c| *c != ':').collect();
+                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(ConfigError::at(
+                        file,
+                        "daemon.pin_sha256",
+                        format!("`{pin}` is not a SHA-256 fingerprint (64 hex digits, colons allowed)"),
+                    ));
+                }
+            }
+            Some(DaemonTarget {
+                url: url.trim_end_matches('/').to_string(),
+                token_file,
+                ca_file: d.ca_file,
+                pin_sha256: d.pin_sha256,
+                timeout,
+            })
         }
     };
     let defaults = Limits::default();
@@ -322,7 +379,7 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         &key("interval"),
         s.interval.as_deref(),
         Duration::from_secs(3600),
-        (Duration::from_secs(60), Duration::from_secs(7 * 86_400)),
+        (Duration::from_secs(1), Duration::from_secs(7 * 86_400)),
     )?;
     let jitter = duration_in(file, &key("jitter"), s.jitter.as_deref(), interval / 10, (Duration::ZERO, interval))?;
     let probe_timeout = duration_in(
@@ -337,6 +394,19 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         .ok()
         .filter(|r| *r <= 10)
         .ok_or_else(|| ConfigError::at(file, key("retries"), format!("expected 0 to 10, found {retries}")))?;
+    let quiet_hours = match &s.quiet_hours {
+        Some(q) => Some(
+            crate::service::schedule::QuietHours::parse(q).map_err(|e| ConfigError::at(file, key("quiet_hours"), e))?,
+        ),
+        None => None,
+    };
+    let max_duration = duration_in(
+        file,
+        &key("max_duration"),
+        s.max_duration.as_deref(),
+        Duration::from_secs(3600),
+        (Duration::from_secs(1), Duration::from_secs(86_400)),
+    )?;
     if let Some(ifname) = &s.interface
         && (ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ']))
     {
@@ -354,6 +424,10 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         jitter,
         probe_timeout,
         retries,
+        quiet_hours,
+        names: s.names.unwrap_or(true),
+        services: s.services.unwrap_or(true),
+        max_duration,
     })
 }
 

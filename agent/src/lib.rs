@@ -19,5 +19,6 @@ pub mod packet;
 pub mod ports;
 pub mod rate;
 pub mod scan;
+pub mod service;
 pub mod sweep;
 pub mod targets;

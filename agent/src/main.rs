@@ -34,6 +34,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run as a service: sweep each configured segment on its schedule and
+    /// deliver every batch to the daemon (spooled on disk until acknowledged).
+    Run {
+        /// The configuration file.
+        #[arg(long, short = 'c', env = "CENSUS_AGENT_CONFIG", default_value = "/etc/census/agent.toml")]
+        config: PathBuf,
+        /// Log as JSON lines (default: plain lines without timestamps, for journald).
+        #[arg(long)]
+        log_json: bool,
+    },
     /// Validate a configuration file and print what it would sweep.
     CheckConfig {
         /// The configuration file.
@@ -218,8 +228,44 @@ fn scan(a: ScanArgs) -> ExitCode {
     }
 }
 
+/// Service mode: logs to stdout for journald (no timestamps, no colour), or JSON.
+fn run(config: PathBuf, log_json: bool) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout).with_ansi(false);
+    if log_json {
+        b.json().init()
+    } else {
+        b.without_time().init()
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("census-agent: cannot start: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let result = runtime.block_on(census_agent::service::run(config));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(census_agent::service::ServiceError::Config(e)) => {
+            tracing::error!(error = %e, "configuration error");
+            eprintln!("census-agent: configuration error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot run");
+            eprintln!("census-agent: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Run { config, log_json } = cli.command {
+        return run(config, log_json);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -228,6 +274,7 @@ fn main() -> ExitCode {
         .without_time()
         .init();
     match cli.command {
+        Command::Run { .. } => unreachable!("handled above"),
         Command::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
                 println!("{}: ok (agent `{}`)", file.display(), cfg.agent_id);
