@@ -48,6 +48,7 @@ struct RawDaemon {
     ca_file: Option<PathBuf>,
     pin_sha256: Option<String>,
     timeout: Option<String>,
+    retry_max: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +112,8 @@ pub struct DaemonTarget {
     pub pin_sha256: Option<String>,
     /// Request timeout.
     pub timeout: Duration,
+    /// Longest wait between delivery retries (backoff doubles from 1 s up to this).
+    pub retry_max: Duration,
 }
 
 /// Global sweep limits.
@@ -265,6 +268,13 @@ fn validate(file: &Path, raw: RawConfig) -> Result<AgentConfig, ConfigError> {
                 ca_file: d.ca_file,
                 pin_sha256: d.pin_sha256,
                 timeout,
+                retry_max: duration_in(
+                    file,
+                    "daemon.retry_max",
+                    d.retry_max.as_deref(),
+                    Duration::from_secs(300),
+                    (Duration::from_secs(1), Duration::from_secs(3600)),
+                )?,
             })
         }
     };

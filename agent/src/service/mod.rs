@@ -54,6 +54,7 @@ fn random() -> u64 {
 struct Generation {
     cfg: AgentConfig,
     deliverer: Deliverer,
+    retry_max: Duration,
 }
 
 fn prepare(path: &Path) -> Result<Generation, ServiceError> {
@@ -72,7 +73,8 @@ fn prepare(path: &Path) -> Result<Generation, ServiceError> {
     }
     let deliverer = Deliverer::new(&d.url, token, d.ca_file.as_deref(), d.pin_sha256.as_deref(), d.timeout)
         .map_err(ServiceError::Config)?;
-    Ok(Generation { cfg, deliverer })
+    let retry_max = d.retry_max;
+    Ok(Generation { cfg, deliverer, retry_max })
 }
 
 /// Run until SIGTERM or SIGINT.
@@ -106,7 +108,8 @@ pub async fn run(config_path: PathBuf) -> Result<(), ServiceError> {
             tasks.spawn(async move { sweeper(seg, limits, agent, spool, wake, stop).await });
         }
         let (d, s, w, st) = (generation.deliverer.clone(), spool.clone(), wake.clone(), stop_rx.clone());
-        tasks.spawn(async move { delivery(d, s, w, st).await });
+        let retry_max = generation.retry_max;
+        tasks.spawn(async move { delivery(d, retry_max, s, w, st).await });
         let reload = loop {
             tokio::select! {
                 _ = term.recv() => break false,
@@ -193,7 +196,13 @@ async fn sweeper(
     }
 }
 
-async fn delivery(d: Deliverer, spool: Arc<Spool>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+async fn delivery(
+    d: Deliverer,
+    retry_max: Duration,
+    spool: Arc<Spool>,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut attempt = 0u32;
     loop {
         let items = spool.list().unwrap_or_default();
@@ -219,7 +228,7 @@ async fn delivery(d: Deliverer, spool: Arc<Spool>, wake: Arc<Notify>, mut stop: 
                 }
                 Outcome::Retry(reason) => {
                     attempt += 1;
-                    let wait = backoff(attempt);
+                    let wait = backoff(attempt, retry_max);
                     tracing::warn!(
                         batch = %item.batch_id,
                         attempt,

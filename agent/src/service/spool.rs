@@ -148,7 +148,7 @@ mod tests {
         let spool = Spool::open(dir.path(), 250).unwrap();
         spool.put("b", 2, &[b'x'; 100]).unwrap();
         spool.put("a", 1, &[b'x'; 100]).unwrap();
-        std::fs::write(spool.dir().join("000000000000009-c.json.tmp"), b"half").unwrap();
+        fs::write(spool.dir().join("000000000000009-c.json.tmp"), b"half").unwrap();
         let again = Spool::open(dir.path(), 250).unwrap();
         let ids: Vec<String> = again.list().unwrap().into_iter().map(|s| s.batch_id).collect();
         assert_eq!(ids, ["a", "b"], "oldest first; a torn temporary is not a batch");
