@@ -209,7 +209,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
     let admin_token_file = env_override("CENSUSD_ADMIN_TOKEN_FILE")
         .map(PathBuf::from)
         .or(raw.auth.admin_token_file)
-        .unwrap_or_else(|| PathBuf::from("/etc/census/admin.token"));
+        .unwrap_or_else(|| PathBuf::from("/var/lib/census/admin.token"));
     let r = raw.reconcile;
     let day = Duration::from_secs(86_400);
     let sightings = r.unknown_after_sightings.unwrap_or(2);
