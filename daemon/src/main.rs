@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod demo;
 mod ops;
 
 use anyhow::Context;
@@ -47,6 +48,19 @@ enum Command {
     },
     /// Run the daemon.
     Serve,
+    /// The whole product on throwaway data: a lab segment (as root; loopback
+    /// otherwise), a register, the daemon and an agent, and the alerts.
+    Demo {
+        /// Where the demo daemon listens for your questions.
+        #[arg(long, default_value = "127.0.0.1:8440")]
+        listen: std::net::SocketAddr,
+        /// Exit after printing the reconciliation instead of staying up.
+        #[arg(long)]
+        exit: bool,
+        /// Sweep loopback addresses with connect() scans even as root (no lab).
+        #[arg(long)]
+        loopback: bool,
+    },
     /// Manage agents.
     #[command(subcommand)]
     Agent(AgentCmd),
@@ -136,7 +150,11 @@ fn load_config(path: &Path) -> Result<DaemonConfig, ExitCode> {
 }
 
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    init_logging_with(json, "info");
+}
+
+fn init_logging_with(json: bool, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     use std::io::IsTerminal;
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -304,14 +322,19 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::Suppress(cmd) => ops::suppress(&c, cmd).await?,
         Command::Report { format, output } => ops::report(&c, format, output.as_ref()).await?,
         Command::Reconcile => ops::reconcile(&c).await?,
-        Command::CheckConfig { .. } | Command::Serve => unreachable!("handled in main"),
+        Command::CheckConfig { .. } | Command::Serve | Command::Demo { .. } => unreachable!("handled in main"),
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_json);
+    if matches!(cli.command, Command::Demo { .. }) && std::env::var_os("RUST_LOG").is_none() {
+        // The demo prints its own story; the daemon's info lines would drown it.
+        init_logging_with(cli.log_json, "warn");
+    } else {
+        init_logging(cli.log_json);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -336,6 +359,7 @@ fn main() -> ExitCode {
                 Err(code) => code,
             };
         }
+        Command::Demo { listen, exit, loopback } => runtime.block_on(demo::run(*listen, !exit, *loopback)),
         Command::Serve => match load_config(&cli.config) {
             Ok(cfg) => runtime.block_on(serve(cfg)),
             Err(code) => return code,

@@ -1,0 +1,328 @@
+//! `censusd demo`: the whole product in one command, on throwaway data.
+//!
+//! With root: a lab segment of virtual hosts in network namespaces
+//! (198.18.0.0/24 only, nothing leaves it), a register where most hosts are
+//! recorded, a few are not (shadow IT), one is decommissioned but still
+//! answers, one deployed host is switched off, one lacks its EDR agent and
+//! one is out of support. The daemon runs here on a throwaway SQLite file;
+//! `census-agent run` sweeps the lab from its scanner namespace and delivers
+//! through the real HTTP API. Then the reconciliation is printed — the
+//! alerts with their evidence and a whois — and the daemon stays up on
+//! 127.0.0.1 for questions until Ctrl-C, which also removes the lab.
+//!
+//! Without root: the same against loopback addresses (127.0.0.2-4) with
+//! connect() scans, matching by recorded IP only; it says what root adds.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use census_lab::Lab;
+use census_lab::spec::{OsPersonality, generated_host};
+use censusd::alerts::{AlertFilter, AlertKind};
+use censusd::config::{NotifyConfig, ReconcileConfig};
+use censusd::register::model::asset_from_json;
+use censusd::store::{SqliteStore, Store, now_ms};
+use serde_json::{Value, json};
+
+/// Lab hosts; indexes 7, 19 and 26 are left out of the register (shadow IT).
+const HOSTS: usize = 30;
+const UNREGISTERED: [usize; 3] = [7, 19, 26];
+const RETIRED: usize = 12;
+const NO_EDR: usize = 0;
+const LAPSED: usize = 9;
+
+fn lab_register() -> Vec<Value> {
+    let mut out = Vec::new();
+    for i in (0..HOSTS).filter(|i| !UNREGISTERED.contains(i)) {
+        let h = generated_host(i);
+        let (kind, owner) = match h.os {
+            OsPersonality::Linux => ("server", "platform-team"),
+            OsPersonality::Windows => ("endpoint", "workplace-it"),
+            OsPersonality::NetworkOs => ("network", "network-team"),
+        };
+        let mut a = json!({
+            "tag": format!("LAB-{i:03}"), "name": h.ptr_name.clone().unwrap_or_else(|| format!("lab host {i}")),
+            "type": kind, "owner": owner, "department": "IT", "lifecycle": "deployed",
+            "macs": [h.mac.to_string()], "expected_segment": "198.18.0.0/24",
+            "hostnames": h.ptr_name.iter().collect::<Vec<_>>(),
+            "support_end": "2028-12-31",
+            "licences": [{ "product": "Debian LTS support", "vendor": "Freexian", "expires": "2027-06-30" }],
+        });
+        if i == RETIRED {
+            a["name"] = json!("old build server");
+            a["lifecycle"] = json!("decommissioned");
+            a["lifecycle_since"] = json!("2026-06-30");
+        }
+        if i == NO_EDR {
+            a["expected_services"] = json!([{ "port": 4118, "name": "edr-agent" }]);
+        }
+        if i == LAPSED {
+            a["support_end"] = json!("2025-12-31");
+        }
+        out.push(a);
+    }
+    out.push(json!({
+        "tag": "LAB-NAS", "name": "backup NAS (switched off)", "type": "server", "owner": "platform-team",
+        "lifecycle": "deployed", "macs": ["00:1b:21:de:ad:01"], "ips": ["198.18.0.240"],
+        "expected_segment": "198.18.0.0/24",
+    }));
+    out
+}
+
+fn loopback_register() -> Vec<Value> {
+    vec![
+        json!({ "tag": "LOOP-2", "name": "loopback web", "type": "server", "owner": "platform-team",
+                "lifecycle": "deployed", "ips": ["127.0.0.2"] }),
+        json!({ "tag": "LOOP-3", "name": "old build server", "type": "server", "owner": "platform-team",
+                "lifecycle": "decommissioned", "lifecycle_since": "2026-06-30", "ips": ["127.0.0.3"] }),
+    ]
+}
+
+/// Serve a greeting on each loopback address the demo sweeps without root.
+async fn loopback_services() -> anyhow::Result<()> {
+    for (ip, port, banner) in [
+        ("127.0.0.2", 18_080, "HTTP/1.0 200 OK\r\nServer: nginx/1.22.1\r\n\r\n"),
+        ("127.0.0.3", 18_022, "SSH-2.0-OpenSSH_8.4p1 Debian-5\r\n"),
+        ("127.0.0.4", 18_022, "SSH-2.0-dropbear_2022.83\r\n"),
+    ] {
+        let l = tokio::net::TcpListener::bind((ip, port)).await.with_context(|| format!("listening on {ip}:{port}"))?;
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut s, banner.as_bytes()).await;
+            }
+        });
+    }
+    Ok(())
+}
+
+fn agent_binary() -> PathBuf {
+    let here = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("census-agent")));
+    match here {
+        Some(p) if p.exists() => p,
+        _ => PathBuf::from("census-agent"),
+    }
+}
+
+fn agent_config(dir: &Path, url: &str, lab: bool) -> String {
+    let segment = if lab {
+        "name = \"lab\"\ntargets = [\"198.18.0.0/24\"]\nexclude = [\"198.18.0.1\"]\ntechniques = [\"arp\", \"icmp\", \"tcp\"]\nports = \"top100,4118\"\n"
+    } else {
+        "name = \"loopback\"\ntargets = [\"127.0.0.2-127.0.0.4\"]\ntechniques = [\"tcp\"]\nports = \"18022,18080\"\nnames = false\n"
+    };
+    format!(
+        "[agent]\nid = \"demo-agent\"\nstate_dir = \"{}\"\n[daemon]\nurl = \"{url}\"\ntoken_file = \"{}\"\nretry_max = \"2s\"\n\
+         [[segment]]\n{segment}interval = \"4s\"\njitter = \"0s\"\nprobe_timeout = \"300ms\"\nretries = 1\nmax_duration = \"60s\"\n",
+        dir.join("agent").display(),
+        dir.join("agent.token").display()
+    )
+}
+
+fn print_alert(a: &Value) {
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    println!("  [{}] {} {} (#{})", s(&a["severity"]).to_uppercase(), s(&a["kind"]), s(&a["subject"]), a["id"]);
+    println!("      {}", s(&a["summary"]));
+    let seen = a["evidence"]["hosts"].as_array().or(a["evidence"]["seen"].as_array()).cloned().unwrap_or_default();
+    for h in seen {
+        let names: Vec<String> =
+            h["names"].as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_string)).collect();
+        let ports: Vec<String> = h["open_ports"].as_array().into_iter().flatten().map(|p| p.to_string()).collect();
+        let how: Vec<String> =
+            h["matched_by"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(str::to_string)).collect();
+        println!(
+            "      evidence: {} mac {} vendor {} names [{}] open [{}] os {} seen by {}{}",
+            s(&h["ip"]),
+            s(&h["mac"]),
+            s(&h["vendor"]),
+            names.join(", "),
+            ports.join(" "),
+            s(&h["os"]),
+            s(&h["agent"]),
+            if how.is_empty() { String::new() } else { format!("; matched by {}", how.join(", ")) }
+        );
+    }
+}
+
+/// Run the demo. `hold`: stay up until Ctrl-C (otherwise exit after printing).
+pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Result<()> {
+    let lab_ok = if loopback {
+        Err(census_lab::LabError::Unavailable("--loopback asked for the loopback demo".into()))
+    } else {
+        census_lab::check_available()
+    };
+    let use_lab = lab_ok.is_ok();
+    let dir = std::env::temp_dir().join(format!("census-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let _cleanup = Cleanup(dir.clone());
+    let (admin, admin_hash) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
+    std::fs::write(dir.join("admin.token"), &admin)?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("census.db"))?);
+    let reconcile = ReconcileConfig {
+        // Demo pace: a switched-off host is "missing" after 10 s of complete sweeps, not days.
+        missing_after: Duration::from_secs(10),
+        seen_window: Duration::from_secs(3600),
+        interval: Duration::from_secs(3),
+        ..ReconcileConfig::default()
+    };
+    let notify = NotifyConfig { jsonl: Some(dir.join("alerts.jsonl").display().to_string()), webhooks: vec![] };
+    let daemon = censusd::service::Daemon::new(store.clone(), admin_hash, 64 << 20, &reconcile, &notify);
+    let state = daemon.state.clone();
+
+    let mut lab: Option<Lab> = None;
+    let register = if use_lab {
+        let mut l = Lab::build((0..HOSTS).map(generated_host).collect()).context("building the lab")?;
+        if let Err(e) = l.start_dns() {
+            println!("(no lab DNS: {e}; names come only from certificates)");
+        }
+        println!(
+            "lab: {HOSTS} virtual hosts on 198.18.0.0/24 in network namespaces (scanner namespace {})",
+            l.scanner_netns()
+        );
+        lab = Some(l);
+        lab_register()
+    } else {
+        println!(
+            "no lab ({}): sweeping loopback 127.0.0.2-4 with connect() scans instead of a lab.",
+            lab_ok.err().map(|e| e.to_string()).unwrap_or_default()
+        );
+        println!(
+            "  As root the demo builds a lab of {HOSTS} hosts and adds ARP (MACs, vendors), ICMP, SYN scans, OS guesses, names and MAC-based identity."
+        );
+        loopback_services().await?;
+        loopback_register()
+    };
+    let assets: Vec<_> = register
+        .into_iter()
+        .map(|v| asset_from_json(v).map_err(|e| anyhow::anyhow!("{e:?}")))
+        .collect::<Result<_, _>>()?;
+    store.import_assets(&assets, "demo")?;
+    let (token, token_hash) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
+    let agent_scope = if use_lab { "198.18.0.0/24" } else { "127.0.0.0/29" };
+    store.add_agent("demo-agent", &[agent_scope.parse()?], &token_hash)?;
+    std::fs::write(dir.join("agent.token"), &token)?;
+    println!("register: {} assets imported; agent `demo-agent` added", assets.len());
+
+    // The daemon: for the agent (inside the lab's scanner namespace when there
+    // is a lab) and for the user on this host's loopback.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let user_listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let (agent_listener, url) = match &lab {
+        Some(l) => {
+            let std_listener = l.in_scanner(|| std::net::TcpListener::bind("127.0.0.1:8440"))??;
+            std_listener.set_nonblocking(true)?;
+            (Some(tokio::net::TcpListener::from_std(std_listener)?), "http://127.0.0.1:8440".to_string())
+        }
+        None => (None, format!("http://{listen}")),
+    };
+    let served = match agent_listener {
+        Some(al) => {
+            let extra = tokio::spawn(censusd::api::serve(user_listener, state.clone(), stopped(stop_rx.clone())));
+            let main = tokio::spawn(daemon.run(al, None, stopped(stop_rx.clone())));
+            vec![extra, main]
+        }
+        None => vec![tokio::spawn(daemon.run(user_listener, None, stopped(stop_rx.clone())))],
+    };
+    std::fs::write(dir.join("agent.toml"), agent_config(&dir, &url, use_lab))?;
+    let mut cmd = match &lab {
+        Some(l) => l.scanner_command(agent_binary()),
+        None => Command::new(agent_binary()),
+    };
+    let agent_log = std::fs::File::create(dir.join("agent.log"))?;
+    let agent = cmd
+        .args(["run", "--config"])
+        .arg(dir.join("agent.toml"))
+        .stdout(agent_log.try_clone()?)
+        .stderr(agent_log)
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| {
+            format!("starting {} (build it: cargo build --release -p census-agent)", agent_binary().display())
+        })?;
+    let agent_guard = KillOnDrop(agent);
+    println!("daemon: serving on {listen}; census-agent sweeping every 4 s, delivering over HTTP with its token ...");
+
+    let wanted: &[AlertKind] = if use_lab {
+        &[AlertKind::UnknownAsset, AlertKind::ShouldBeRetired, AlertKind::Missing, AlertKind::CoverageGap]
+    } else {
+        &[AlertKind::UnknownAsset, AlertKind::ShouldBeRetired]
+    };
+    let t = Instant::now();
+    let alerts = loop {
+        let alerts = store.alerts(&AlertFilter::default())?;
+        let unknown = alerts.iter().filter(|a| a.kind == AlertKind::UnknownAsset).count();
+        let have_all = wanted.iter().all(|k| alerts.iter().any(|a| a.kind == *k));
+        let unknown_all = !use_lab || unknown >= UNREGISTERED.len();
+        if have_all && unknown_all {
+            break alerts;
+        }
+        if t.elapsed() > Duration::from_secs(120) {
+            let log = std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
+            anyhow::bail!("the demo's alerts did not all appear within 2 minutes; agent log:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("\n== reconciliation after {:.0} s: {} alerts\n", t.elapsed().as_secs_f64(), alerts.len());
+    let mut sorted: Vec<Value> = alerts.iter().map(|a| serde_json::to_value(a).unwrap_or_default()).collect();
+    let rank = |k: &str| {
+        ["should-be-retired", "unknown-asset", "missing", "coverage-gap", "out-of-support"]
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or(9)
+    };
+    sorted.sort_by_key(|a| (rank(a["kind"].as_str().unwrap_or("")), a["subject"].as_str().unwrap_or("").to_string()));
+    for a in &sorted {
+        print_alert(a);
+    }
+    let retired_ip = if use_lab { generated_host(RETIRED).ip.to_string() } else { "127.0.0.3".to_string() };
+    println!("\n== whois {retired_ip}\n");
+    if let Some(w) = store.whois(&retired_ip, now_ms(), reconcile.seen_window.as_millis() as i64)? {
+        crate::ops::print_whois(&serde_json::to_value(w)?);
+    }
+    let base = format!("http://{listen}");
+    println!("\nThe daemon is up. Ask it yourself (the admin token is in {}):", dir.join("admin.token").display());
+    println!("  export CENSUS_URL={base} CENSUS_ADMIN_TOKEN=$(cat {})", dir.join("admin.token").display());
+    println!(
+        "  censusd whois {}    censusd alerts list    censusd report --format csv",
+        if use_lab { "host-014.lab.census.test" } else { "127.0.0.4" }
+    );
+    if hold {
+        println!("Ctrl-C ends the demo{}.", if use_lab { " and removes the lab" } else { "" });
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    let _ = stop_tx.send(true);
+    for s in served {
+        let _ = tokio::time::timeout(Duration::from_secs(5), s).await;
+    }
+    drop(agent_guard);
+    drop(lab);
+    println!("demo over: daemon stopped{}.", if use_lab { ", lab removed" } else { "" });
+    Ok(())
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
