@@ -38,6 +38,7 @@ struct RawAgent {
     id: Option<String>,
     state_dir: Option<PathBuf>,
     spool_max_mb: Option<i64>,
+    oui_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +92,8 @@ pub struct AgentConfig {
     pub state_dir: PathBuf,
     /// Spool size cap in bytes.
     pub spool_max_bytes: u64,
+    /// MAC vendor overrides (`PREFIX,Name` lines), checked when loaded.
+    pub oui_overrides: Option<(PathBuf, Vec<(String, String)>)>,
     /// Where to deliver batches; `None` for scan-only use.
     pub daemon: Option<DaemonTarget>,
     /// Global limits.
@@ -313,8 +316,19 @@ fn validate(file: &Path, raw: RawConfig) -> Result<AgentConfig, ConfigError> {
             ));
         }
     }
+    let oui_overrides = match raw.agent.oui_file {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| ConfigError::at(file, "agent.oui_file", format!("cannot read {}: {e}", p.display())))?;
+            let parsed = crate::fingerprint::vendor::parse_overrides(&text)
+                .map_err(|e| ConfigError::at(file, "agent.oui_file", format!("{}: {e}", p.display())))?;
+            Some((p, parsed))
+        }
+    };
     Ok(AgentConfig {
         source: file.to_path_buf(),
+        oui_overrides,
         agent_id,
         state_dir: raw.agent.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/census/agent")),
         spool_max_bytes: u64::from(spool_mb.get()) * 1024 * 1024,

@@ -112,6 +112,9 @@ struct ScanArgs {
     /// Print the wire model's batch as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// MAC vendor overrides: `PREFIX,Name` per line (6, 7 or 9 hex digits).
+    #[arg(long, value_name = "FILE")]
+    oui_file: Option<PathBuf>,
     /// Agent id reported in the batch.
     #[arg(long, env = "CENSUS_AGENT_ID", default_value = "census-agent")]
     agent_id: String,
@@ -123,6 +126,9 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
+    if let Some(f) = &a.oui_file {
+        census_agent::fingerprint::vendor::load_overrides(f).map_err(|e| format!("--oui-file {e}"))?;
+    }
     let targets = TargetSet::parse(&a.targets, &a.exclude)?;
     let mut techniques = Vec::new();
     if a.arp {

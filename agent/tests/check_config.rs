@@ -65,13 +65,19 @@ fn negative_rate_names_the_key() {
 fn other_mistakes_are_named_too() {
     let cases = [
         (shipped().replace("interval = \"1h\"", "interval = \"soon\""), "segment[0].interval"),
-        (shipped().replace("interval = \"1h\"", "interval = \"1s\""), "segment[0].interval"),
+        (shipped().replace("interval = \"1h\"", "interval = \"500ms\""), "segment[0].interval"),
         (shipped().replace("\"arp\", \"icmp\"", "\"arp\", \"smoke-signals\""), "segment[0].techniques[1]"),
         (shipped().replace("ports = \"top100\"", "ports = \"top100,99999\""), "segment[0].ports"),
         (shipped().replace("https://censusd.example:8443", "censusd:8443"), "daemon.url"),
         (shipped().replace("\"198.18.0.0/24\"", "\"198.16.0.0/12\""), "segment[0].targets"),
         (shipped().replace("[limits]", "[limits\n"), ""),
         (shipped().replace("retries = 2", "retries = 200"), "segment[0].retries"),
+        (
+            shipped().replace("spool_max_mb = 256", "spool_max_mb = 256\noui_file = \"/nonexistent/oui.csv\""),
+            "agent.oui_file",
+        ),
+        (shipped().replace("# quiet_hours = \"22:00-06:00\"", "quiet_hours = \"22:00\""), "segment[0].quiet_hours"),
+        (shipped().replace("# pin_sha256 = \"3f1c", "pin_sha256 = \"zz3f1c"), "daemon.pin_sha256"),
     ];
     for (text, key) in cases {
         let (code, err) = check(&text);

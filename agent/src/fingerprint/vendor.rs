@@ -4,17 +4,72 @@
 //! Locally administered addresses (randomised phone and laptop MACs, VMs,
 //! containers) were chosen by software, not a vendor: they never get one.
 
+//!
+//! An operator's override file (`agent.oui_file`, `--oui-file`) names blocks
+//! the registry gets wrong or does not know yet (a new MA-S block, a white
+//! label vendor): one `PREFIX,Name` per line, PREFIX being 6, 7 or 9 hex
+//! digits (MA-L, MA-M, MA-S; separators allowed); `#` starts a comment.
+//! Overrides win over the registry, longest prefix first.
+
+use std::sync::RwLock;
+
 use census_proto::MacAddr;
 
 /// Where the vendor names come from, for `--version`.
 pub const REGISTRY: &str = "IEEE MA-L/MA-M/MA-S registries as compiled into oui-data 0.2";
 
-/// The registered organisation for `mac`, longest block first (MA-S, MA-M, MA-L).
+static OVERRIDES: RwLock<Vec<(String, &'static str)>> = RwLock::new(Vec::new());
+
+/// Parse an override file's text: `(hex prefix, name)` pairs, or the first bad line.
+pub fn parse_overrides(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (prefix, name) = line.split_once(',').ok_or_else(|| format!("line {}: expected `PREFIX,Name`", n + 1))?;
+        let hex: String = prefix.chars().filter(|c| !":-. ".contains(*c)).collect::<String>().to_ascii_uppercase();
+        if !matches!(hex.len(), 6 | 7 | 9) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("line {}: `{}` is not a 6, 7 or 9 hex-digit prefix", n + 1, prefix.trim()));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(format!("line {}: the vendor name must be 1-100 printable characters", n + 1));
+        }
+        out.push((hex, name.to_string()));
+    }
+    Ok(out)
+}
+
+/// Load an override file, replacing earlier overrides; returns how many entries.
+pub fn load_overrides(path: &std::path::Path) -> Result<usize, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let parsed = parse_overrides(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    set_overrides(parsed.clone());
+    Ok(parsed.len())
+}
+
+/// Replace the overrides (longest prefix is tried first).
+pub fn set_overrides(entries: Vec<(String, String)>) {
+    let mut v: Vec<(String, &'static str)> =
+        entries.into_iter().map(|(p, n)| (p, &*Box::leak(n.into_boxed_str()))).collect();
+    v.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
+    *OVERRIDES.write().unwrap_or_else(|p| p.into_inner()) = v;
+}
+
+/// The registered organisation for `mac`: an operator override, else the
+/// registry, longest block first (MA-S, MA-M, MA-L).
 pub fn vendor(mac: MacAddr) -> Option<&'static str> {
     if mac.is_locally_administered() || mac.is_multicast() {
         return None;
     }
     let hex: String = mac.0.iter().map(|b| format!("{b:02X}")).collect();
+    if let Some((_, name)) =
+        OVERRIDES.read().unwrap_or_else(|p| p.into_inner()).iter().find(|(p, _)| hex.starts_with(p.as_str()))
+    {
+        return Some(name);
+    }
     oui_data::lookup(&hex).map(|r| r.organization()).filter(|o| !o.is_empty())
 }
 
@@ -31,5 +86,20 @@ mod tests {
         // Locally administered: never a vendor, even if the bits look like a block.
         assert_eq!(vendor(mac("02:1b:21:12:34:56")), None);
         assert_eq!(vendor(mac("da:a1:19:5e:00:10")), None);
+    }
+
+    #[test]
+    fn overrides_win_longest_prefix_first_and_bad_lines_are_named() {
+        // A prefix no other test looks up: overrides are process-wide.
+        let mac = |s: &str| s.parse::<MacAddr>().unwrap();
+        let parsed = parse_overrides("# lab kit\nfc:ff:aa,Lab NICs\nFC-FF-AA-BB-C, Lab MA-S block\n\n").unwrap();
+        set_overrides(parsed);
+        assert_eq!(vendor(mac("fc:ff:aa:12:34:56")), Some("Lab NICs"));
+        assert_eq!(vendor(mac("fc:ff:aa:bb:cd:ef")), Some("Lab MA-S block"));
+        set_overrides(vec![]);
+        assert_ne!(vendor(mac("fc:ff:aa:12:34:56")), Some("Lab NICs"));
+        assert_eq!(parse_overrides("00:1b,Short").unwrap_err(), "line 1: `00:1b` is not a 6, 7 or 9 hex-digit prefix");
+        assert!(parse_overrides("x\n001b21").unwrap_err().starts_with("line 1"));
+        assert!(parse_overrides("001b21,").unwrap_err().contains("vendor name"));
     }
 }

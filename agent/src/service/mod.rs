@@ -73,6 +73,10 @@ fn prepare(path: &Path) -> Result<Generation, ServiceError> {
     }
     let deliverer = Deliverer::new(&d.url, token, d.ca_file.as_deref(), d.pin_sha256.as_deref(), d.timeout)
         .map_err(ServiceError::Config)?;
+    if let Some((path, entries)) = &cfg.oui_overrides {
+        tracing::info!(file = %path.display(), entries = entries.len(), "MAC vendor overrides loaded");
+        crate::fingerprint::vendor::set_overrides(entries.clone());
+    }
     let retry_max = d.retry_max;
     Ok(Generation { cfg, deliverer, retry_max })
 }

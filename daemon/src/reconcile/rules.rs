@@ -229,8 +229,8 @@ pub fn run(w: World<'_>) -> Plan {
     let track = !(w.tags.is_none() && w.counted.is_empty());
     let mut conflicts: HashMap<String, Finding> = HashMap::new();
     let mut unknown: HashMap<String, (Finding, Vec<String>)> = HashMap::new();
-    for s in &w.sightings {
-        let id = w.index.identify(s);
+    let identities = super::parallel_map(&w.sightings, |s| w.index.identify(s));
+    for (s, id) in w.sightings.iter().zip(identities) {
         let key = s.device_key();
         if track {
             resolvable.insert(format!("ip:{}", s.ip));

@@ -41,13 +41,14 @@ pub struct CommitOutcome {
 /// Assets with their creation time, and learned certificates.
 pub fn index_inputs(c: &Connection) -> Result<super::IndexInputs, StoreError> {
     let mut st = c.prepare_cached("SELECT body, created_ms FROM assets")?;
-    let mut assets = Vec::new();
-    for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        let (body, created) = row?;
-        if let Ok(a) = serde_json::from_str::<Asset>(&body) {
-            assets.push((a, created));
-        }
-    }
+    let rows: Vec<(String, i64)> =
+        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?.collect::<Result<_, _>>()?;
+    let assets = crate::reconcile::parallel_map(&rows, |(body, created)| {
+        serde_json::from_str::<Asset>(body).ok().map(|a| (a, *created))
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     let mut st = c.prepare_cached("SELECT value, tag FROM learned_keys")?;
     let learned = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<HashMap<_, _>, _>>()?;
     Ok((assets, learned))
