@@ -128,6 +128,10 @@ fn main() {
         return;
     }
     let record = !std::env::args().any(|a| a == "--no-record");
+    if std::env::var_os("CENSUS_PROFILE").is_some() {
+        tracing_subscriber::fmt().with_env_filter("censusd=debug").with_writer(std::io::stderr).init();
+    }
+    let reconcile_only = std::env::args().any(|a| a == "--reconcile-only");
     let scale = if std::env::args().any(|a| a == "--quick") { 10 } else { 1 };
     let (n_assets, n_hosts, n_whois_assets) = (100_000 / scale, 100_000 / scale, 1_000_000 / scale);
 
@@ -151,6 +155,9 @@ fn main() {
         steady_s.max(cold_s) / 2.0
     );
 
+    if reconcile_only {
+        return;
+    }
     // 2. Whois with a 1M-asset register.
     let dir2 = tempfile::tempdir().unwrap();
     let big: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir2.path().join("census.db")).unwrap());

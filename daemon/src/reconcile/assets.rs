@@ -24,7 +24,7 @@ fn asset_finding(
     severity: Severity,
     summary: String,
     evidence: serde_json::Value,
-    seen: &[(&Sighting, Match)],
+    seen: &[(&Sighting, &Match)],
 ) -> Finding {
     let latest = seen.iter().max_by_key(|(s, _)| s.last_ms).map(|(s, _)| *s);
     let mut evidence = evidence;
@@ -61,13 +61,13 @@ fn asset_finding(
     }
 }
 
-fn where_seen(seen: &[(&Sighting, Match)]) -> String {
+fn where_seen(seen: &[(&Sighting, &Match)]) -> String {
     let ips: BTreeSet<&str> = seen.iter().map(|(s, _)| s.ip.as_str()).collect();
     ips.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 /// Evaluate one asset; updates its state and adds findings and learned certificates to `plan`.
-pub fn evaluate(w: &World<'_>, a: &Asset, seen: &[(&Sighting, Match)], state: &mut AssetState, plan: &mut Plan) {
+pub fn evaluate(w: &World<'_>, a: &Asset, seen: &[(&Sighting, &Match)], state: &mut AssetState, plan: &mut Plan) {
     let now = w.now_ms;
     let subject = format!("asset:{}", a.tag);
     let live = w.live_subjects.contains(&subject);
@@ -94,13 +94,18 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &[(&Sighting, Match)], state: &m
         }
     }
     let on_net = !seen.is_empty();
-    let where_ = where_seen(seen);
     if on_net && a.lifecycle.retired() {
         plan.findings.push(asset_finding(
             AlertKind::ShouldBeRetired,
             a,
             bump(Severity::High, a.criticality),
-            format!("{} ({}) is {} in the register but still answers at {where_}", a.tag, a.name, a.lifecycle),
+            format!(
+                "{} ({}) is {} in the register but still answers at {}",
+                a.tag,
+                a.name,
+                a.lifecycle,
+                where_seen(seen)
+            ),
             json!({ "lifecycle": a.lifecycle, "since": a.lifecycle_since }),
             seen,
         ));
@@ -110,7 +115,7 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &[(&Sighting, Match)], state: &m
             AlertKind::PendingInUse,
             a,
             Severity::Medium,
-            format!("{} ({}) is still in procurement but already answers at {where_}", a.tag, a.name),
+            format!("{} ({}) is still in procurement but already answers at {}", a.tag, a.name, where_seen(seen)),
             json!({ "lifecycle": a.lifecycle }),
             seen,
         ));
@@ -149,7 +154,7 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &[(&Sighting, Match)], state: &m
     let _ = now;
 }
 
-fn services(a: &Asset, seen: &[(&Sighting, Match)], state: &mut AssetState, plan: &mut Plan) {
+fn services(a: &Asset, seen: &[(&Sighting, &Match)], state: &mut AssetState, plan: &mut Plan) {
     let open: BTreeSet<u16> = seen.iter().flat_map(|(s, _)| s.open.iter().copied()).collect();
     let expected: BTreeSet<u16> = a.expected_services.iter().map(|e| e.port.0).collect();
     match &state.baseline {
@@ -231,7 +236,7 @@ fn missing(w: &World<'_>, a: &Asset, state: &AssetState, plan: &mut Plan) {
     plan.findings.push(f);
 }
 
-fn support(w: &World<'_>, a: &Asset, seen: &[(&Sighting, Match)], plan: &mut Plan) {
+fn support(w: &World<'_>, a: &Asset, seen: &[(&Sighting, &Match)], plan: &mut Plan) {
     let today = day_of(w.now_ms);
     let mut lapsed = Vec::new();
     if let Some(end) = a.support_end.filter(|d| *d < today) {

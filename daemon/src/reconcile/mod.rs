@@ -189,27 +189,43 @@ impl Reconciler {
     pub fn full(&self, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
         let t = std::time::Instant::now();
-        let idx = self.index()?;
         let since = now_ms - self.settings.seen_window_ms;
+        // Building the index (decoding every asset) and loading the world
+        // use different connections: do both at once.
+        let (idx, loaded) = std::thread::scope(|scope| {
+            let index = scope.spawn(|| self.index());
+            let loaded = (|| -> Result<_, StoreError> {
+                Ok((
+                    self.store.sightings(&SightingSelect::Since(since))?.into_iter().map(|(s, _)| s).collect(),
+                    self.store.devices(None, since)?,
+                    self.store.asset_states(None)?,
+                    self.store.sweeps(self.sweeps_since(now_ms))?,
+                    self.store.live_subjects()?,
+                ))
+            })();
+            (index.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), loaded)
+        });
+        let idx = idx?;
+        let (sightings, devices, states, sweeps, live_subjects) = loaded?;
+        let indexed = t.elapsed();
         let world = World {
             index: &idx,
             settings: &self.settings,
-            sightings: self.store.sightings(&SightingSelect::Since(since))?.into_iter().map(|(s, _)| s).collect(),
+            sightings,
             counted: Vec::new(),
-            devices: self.store.devices(None, since)?,
-            states: self.store.asset_states(None)?,
-            sweeps: self.store.sweeps(self.sweeps_since(now_ms))?,
+            devices,
+            states,
+            sweeps,
             tags: None,
-            live_subjects: self.store.live_subjects()?,
+            live_subjects,
             now_ms,
         };
-        let loaded = t.elapsed();
         let plan = rules::run(world);
         let ruled = t.elapsed();
         let r = self.commit(plan, &idx);
         tracing::debug!(
-            load_ms = loaded.as_millis() as u64,
-            rules_ms = (ruled - loaded).as_millis() as u64,
+            index_and_load_ms = indexed.as_millis() as u64,
+            rules_ms = (ruled - indexed).as_millis() as u64,
             commit_ms = (t.elapsed() - ruled).as_millis() as u64,
             "full reconcile phases"
         );

@@ -223,23 +223,23 @@ pub fn run(w: World<'_>) -> Plan {
         plan.devices.push(d.clone());
     }
 
-    let mut by_tag: HashMap<String, Vec<(&Sighting, super::identity::Match)>> = HashMap::new();
+    let identities = super::parallel_map(&w.sightings, |s| w.index.identify(s));
+    let mut by_tag: HashMap<&str, Vec<(&Sighting, &super::identity::Match)>> = HashMap::new();
     let mut resolvable = HashSet::new();
     // A full run may resolve anything: no need to list what it looked at.
     let track = !(w.tags.is_none() && w.counted.is_empty());
     let mut conflicts: HashMap<String, Finding> = HashMap::new();
     let mut unknown: HashMap<String, (Finding, Vec<String>)> = HashMap::new();
-    let identities = super::parallel_map(&w.sightings, |s| w.index.identify(s));
-    for (s, id) in w.sightings.iter().zip(identities) {
-        let key = s.device_key();
+    for (s, id) in w.sightings.iter().zip(&identities) {
         if track {
             resolvable.insert(format!("ip:{}", s.ip));
         }
         let live = s.last_ms >= window_start;
-        match &id {
+        match id {
             Identity::Matched(m) => {
+                let key = if w.live_subjects.is_empty() { String::new() } else { s.device_key() };
                 let subject = format!("device:{key}");
-                if !key.starts_with("random-mac@") && w.live_subjects.contains(&subject) {
+                if !key.is_empty() && !key.starts_with("random-mac@") && w.live_subjects.contains(&subject) {
                     resolvable.insert(subject);
                     plan.clear_reasons.insert(
                         format!("device:{key}"),
@@ -247,7 +247,7 @@ pub fn run(w: World<'_>) -> Plan {
                     );
                 }
                 if live {
-                    by_tag.entry(m.tag.clone()).or_default().push((s, m.clone()));
+                    by_tag.entry(m.tag.as_str()).or_default().push((s, m));
                 }
             }
             Identity::Ambiguous { candidates } if live => {
@@ -256,6 +256,7 @@ pub fn run(w: World<'_>) -> Plan {
                 f.summary = format!("{} fits {} register assets equally; decide which it is", s.ip, candidates.len());
             }
             Identity::Unknown if live => {
+                let key = s.device_key();
                 if !devices.contains_key(&key) {
                     // Seen before its batch was reconciled (a restart, a failed run): start counting now.
                     let d = DeviceRecord {
@@ -308,7 +309,6 @@ pub fn run(w: World<'_>) -> Plan {
             f.evidence["macs"] = json!(macs);
             f.summary = format!("{} answered from {} MACs in one sweep: {}", s.ip, macs.len(), macs.join(", "));
         }
-        plan.matches.push((s.ip.clone(), id));
     }
     for (_, (mut f, ips)) in unknown {
         let what = describe_short(&f);
@@ -334,6 +334,8 @@ pub fn run(w: World<'_>) -> Plan {
             plan.states.push((tag.to_string(), state));
         }
     }
+    drop(by_tag);
+    plan.matches = w.sightings.iter().map(|s| s.ip.clone()).zip(identities).collect();
     plan.resolvable = track.then_some(resolvable);
     plan
 }

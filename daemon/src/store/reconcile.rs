@@ -71,14 +71,19 @@ pub fn sightings(c: &Connection, sel: &SightingSelect) -> Result<Vec<(Sighting, 
     let decode = |r: &rusqlite::Row<'_>| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?));
     let rows: Vec<(Option<String>, Option<String>)> = match sel {
         SightingSelect::Since(t) => c
-            .prepare_cached("SELECT sighting, matched_tag FROM hosts WHERE last_seen_ms >= ?1")?
+            .prepare_cached(
+                "SELECT h.sighting, m.tag FROM hosts h LEFT JOIN host_matches m ON m.ip = h.ip WHERE h.last_seen_ms >= ?1",
+            )?
             .query_map([t], decode)?
             .collect::<Result<_, _>>()?,
         SightingSelect::Ips(v) | SightingSelect::Tags(v) => {
-            let col = if matches!(sel, SightingSelect::Ips(_)) { "ip" } else { "matched_tag" };
+            let col = if matches!(sel, SightingSelect::Ips(_)) { "h.ip" } else { "m.tag" };
             let mut out = Vec::new();
             for chunk in v.chunks(500) {
-                let sql = format!("SELECT sighting, matched_tag FROM hosts WHERE {col} IN {}", in_list(chunk.len()));
+                let sql = format!(
+                    "SELECT h.sighting, m.tag FROM hosts h LEFT JOIN host_matches m ON m.ip = h.ip WHERE {col} IN {}",
+                    in_list(chunk.len())
+                );
                 let mut st = c.prepare(&sql)?;
                 out.extend(st.query_map(rusqlite::params_from_iter(chunk), decode)?.collect::<Result<Vec<_>, _>>()?);
             }
@@ -201,7 +206,8 @@ pub fn commit(c: &mut Connection, plan: &Plan, routes: &[(String, Severity)]) ->
     let now = plan.now_ms;
     {
         let mut set_match = tx.prepare_cached(
-            "UPDATE hosts SET matched_tag = ?2, match_info = ?3 WHERE ip = ?1 AND match_info IS NOT ?3",
+            "INSERT INTO host_matches (ip, tag, info) VALUES (?1, ?2, ?3)
+             ON CONFLICT (ip) DO UPDATE SET tag = excluded.tag, info = excluded.info WHERE info IS NOT excluded.info",
         )?;
         for (ip, id) in &plan.matches {
             let tag = if let Identity::Matched(m) = id { Some(m.tag.as_str()) } else { None };

@@ -104,9 +104,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE batches ADD COLUMN excluded TEXT NOT NULL DEFAULT '[]';
     CREATE INDEX batches_complete_by_finish ON batches (complete, finished_ms);
     ALTER TABLE hosts ADD COLUMN sighting TEXT;
-    ALTER TABLE hosts ADD COLUMN matched_tag TEXT;
-    ALTER TABLE hosts ADD COLUMN match_info TEXT;
-    CREATE INDEX hosts_by_tag ON hosts (matched_tag);
+    CREATE TABLE host_matches (
+        ip TEXT PRIMARY KEY,
+        tag TEXT,
+        info TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX host_matches_by_tag ON host_matches (tag);
     CREATE INDEX hosts_by_last_seen ON hosts (last_seen_ms);
     CREATE TABLE host_names (
         name TEXT NOT NULL,

@@ -53,8 +53,7 @@ pub struct WhoisAnswer {
     pub alerts: Vec<Alert>,
 }
 
-const HOST_COLUMNS: &str =
-    "h.ip, h.mac, h.first_seen_ms, h.last_seen_ms, h.last_agent, h.match_info, o.body, h.matched_tag";
+const HOST_COLUMNS: &str = "h.ip, h.mac, h.first_seen_ms, h.last_seen_ms, h.last_agent, m.info, o.body, m.tag";
 
 fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(WhoisHost, Option<String>)> {
     let info: Option<String> = r.get(5)?;
@@ -75,7 +74,8 @@ fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(WhoisHost, Option<String
 
 fn hosts_where(c: &Connection, clause: &str, arg: &str) -> Result<Vec<(WhoisHost, Option<String>)>, StoreError> {
     let sql = format!(
-        "SELECT {HOST_COLUMNS} FROM hosts h JOIN observations o ON o.id = h.latest_obs WHERE {clause}
+        "SELECT {HOST_COLUMNS} FROM hosts h JOIN observations o ON o.id = h.latest_obs
+         LEFT JOIN host_matches m ON m.ip = h.ip WHERE {clause}
          ORDER BY h.last_seen_ms DESC LIMIT 20"
     );
     Ok(c.prepare_cached(&sql)?.query_map([arg], host_row)?.collect::<Result<Vec<_>, _>>()?)
@@ -138,7 +138,7 @@ pub fn whois(c: &Connection, query: &str, now_ms: i64, window_ms: i64) -> Result
     }
     if let Some(t) = &tag {
         // Every address the asset answers on: one asset, however many MACs and IPs.
-        for h in hosts_where(c, "h.matched_tag = ?1", t)? {
+        for h in hosts_where(c, "h.ip IN (SELECT ip FROM host_matches WHERE tag = ?1)", t)? {
             if !hosts.iter().any(|(o, _)| o.ip == h.0.ip) {
                 hosts.push(h);
             }
