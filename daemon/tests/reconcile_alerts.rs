@@ -266,3 +266,55 @@ fn resolving_an_alert_twice_is_refused_and_ack_records_who() {
     assert!(again.is_err());
     let _unused: Option<H> = None;
 }
+
+#[test]
+fn every_kind_can_be_held_by_a_suppression_of_that_kind() {
+    let s = Scenario::new();
+    let mut no_edr = server("WS-1", "00:1b:21:00:01:01", "deployed");
+    no_edr["expected_services"] = json!([{ "port": 4118, "name": "edr-agent" }]);
+    no_edr["support_end"] = json!("2026-01-01");
+    s.register(json!([
+        no_edr,
+        server("OLD-1", "00:1b:21:00:01:02", "decommissioned"),
+        server("NEW-1", "00:1b:21:00:01:03", "procurement"),
+        server("GONE-1", "00:1b:21:00:01:04", "deployed"),
+        server("MOVED-1", "00:1b:21:00:01:05", "deployed"),
+    ]));
+    for k in AlertKind::ALL {
+        s.suppress(
+            SuppressionInput {
+                kind: Some(*k),
+                reason: "audit window".into(),
+                expires_in: "60d".into(),
+                ..Default::default()
+            },
+            T0 - DAY,
+        );
+    }
+    let hosts = |extra: &[u16]| {
+        let mut ws = vec![22];
+        ws.extend_from_slice(extra);
+        vec![
+            h("198.18.0.101", "00:1b:21:00:01:01").ports(&ws),
+            h("198.18.0.102", "00:1b:21:00:01:02"),
+            h("198.18.0.103", "00:1b:21:00:01:03"),
+            h("198.18.0.104", "00:1b:21:00:01:04"),
+            h("198.18.0.150", "00:1b:21:00:ff:01").also_mac("00:1b:21:00:ff:02"),
+        ]
+    };
+    s.sweep(&LAB, T0 - 10 * DAY, &hosts(&[]));
+    s.sweep(&scenario::LAB2, T0 - 10 * DAY + HOUR, &[h("198.18.1.5", "00:1b:21:00:01:05")]);
+    for d in 0..9 {
+        let mut hs = hosts(&[8080]);
+        hs.retain(|x| x.ip != "198.18.0.104");
+        s.sweep(&LAB, T0 - 9 * DAY + d * DAY, &hs);
+        s.sweep(&LAB, T0 - 9 * DAY + d * DAY + HOUR, &hs);
+    }
+    s.full(T0);
+    let live: Vec<_> = s.all().into_iter().filter(|a| a.state != AlertState::Resolved).collect();
+    let mut kinds: Vec<AlertKind> = live.iter().map(|a| a.kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(kinds, AlertKind::ALL.to_vec(), "every kind raised: {live:#?}");
+    assert!(live.iter().all(|a| a.state == AlertState::Suppressed && a.suppressed_by.is_some()), "{live:#?}");
+}

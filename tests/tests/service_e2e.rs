@@ -118,6 +118,24 @@ fn batches_survive_daemon_and_agent_kills_exactly_once_and_a_revoked_token_stops
         || spooled(&spool) == 0,
         log,
     );
+
+    // SIGHUP: a broken configuration is refused and the old one kept; a good one is taken.
+    let good = std::fs::read_to_string(&agent_cfg).unwrap();
+    std::fs::write(&agent_cfg, good.replace("interval = \"2s\"", "interval = \"soon\"")).unwrap();
+    agent.hangup();
+    wait_until(
+        "the refusal of a bad configuration",
+        Duration::from_secs(20),
+        || log().contains("the new configuration is refused"),
+        log,
+    );
+    let n = delivered();
+    wait_until("deliveries on the old configuration", Duration::from_secs(30), || delivered() > n, log);
+    std::fs::write(&agent_cfg, good).unwrap();
+    agent.hangup();
+    wait_until("the reload", Duration::from_secs(20), || log().contains("configuration reloaded"), log);
+    let n = delivered();
+    wait_until("deliveries after the reload", Duration::from_secs(30), || delivered() > n, log);
     let before_revoke = delivered();
 
     // Revoked: delivery stops with a clear line; batches stay spooled.
