@@ -19,7 +19,7 @@ use census_proto::{
     TransportProtocol,
 };
 use censusd::config::ReconcileConfig;
-use censusd::reconcile::{BatchContext, Reconciler};
+use censusd::reconcile::{BatchContext, Reconciler, Sighting};
 use censusd::register::model::asset_from_json;
 use censusd::store::{BatchMeta, ObservationRow, SqliteStore, Store, now_ms};
 
@@ -91,7 +91,7 @@ fn observe(store: &dyn Store, count: u32, sweeps: u32) {
                 enriched: true,
             };
             let rows: Vec<ObservationRow<'_>> =
-                hosts.iter().zip(&raws).map(|(h, r)| ObservationRow::new(h, r, &ctx)).collect();
+                hosts.iter().zip(&raws).map(|(h, r)| ObservationRow::new(h, r, &Sighting::of(h, &ctx))).collect();
             let meta = BatchMeta {
                 batch_id: ctx.batch.clone(),
                 segment: "bench".into(),

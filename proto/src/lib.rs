@@ -22,6 +22,7 @@ pub mod config;
 pub mod host;
 pub mod portlist;
 pub mod raw;
+pub mod retry;
 pub mod types;
 pub mod version;
 

@@ -180,17 +180,6 @@ impl Deliverer {
     }
 }
 
-/// Wait before retry `attempt` (1-based): 1 s doubling up to `max`, ±25 % jitter.
-pub fn backoff(attempt: u32, max: Duration) -> Duration {
-    let base = 1000u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(20)).min(max.as_millis() as u64);
-    let jitter = u64::from(rand_u16()) % 500;
-    Duration::from_millis(base * (750 + jitter) / 1000)
-}
-
-fn rand_u16() -> u16 {
-    (uuid::Uuid::new_v4().as_u128() & 0xffff) as u16
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,15 +191,5 @@ mod tests {
         assert_eq!(hex_pin(&colons).unwrap(), vec![0xab; 32]);
         assert!(hex_pin("abcd").is_err());
         assert!(hex_pin(&"zz".repeat(32)).is_err());
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        for _ in 0..20 {
-            let max = Duration::from_secs(300);
-            assert!((750..=1250).contains(&backoff(1, max).as_millis()));
-            assert!((225_000..=375_000).contains(&backoff(30, max).as_millis()));
-            assert!((1500..=2500).contains(&backoff(30, Duration::from_secs(2)).as_millis()));
-        }
     }
 }

@@ -28,7 +28,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{AgentConfig, Segment};
-use deliver::{Deliverer, Outcome, backoff};
+use census_proto::retry::backoff;
+use deliver::{Deliverer, Outcome};
 use spool::Spool;
 
 /// Why the service could not start.

@@ -77,12 +77,8 @@ pub fn slack_text(e: &AlertEvent) -> String {
     text
 }
 
-/// Wait before retry `attempts` (1-based): 1 s doubling to 5 min, ±25 % jitter.
-pub fn backoff(attempts: u32) -> Duration {
-    let base = 1000u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(20)).min(300_000);
-    let jitter = (uuid::Uuid::new_v4().as_u128() % 500) as u64; // 0..0.5
-    Duration::from_millis(base * (750 + jitter) / 1000)
-}
+/// Longest wait between retries of one event.
+const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Drains the outbox to the sinks until `shutdown` resolves.
 pub struct Notifier {
@@ -141,14 +137,15 @@ impl Notifier {
             if let Some(err) = &failed {
                 tracing::warn!(sink = %sink.name, outbox_id = id, attempts, error = %err, "alert delivery failed; will retry");
             }
-            let retry_at = now_ms() + backoff(attempts).as_millis() as i64;
+            let wait = census_proto::retry::backoff(attempts, RETRY_MAX);
+            let retry_at = now_ms() + wait.as_millis() as i64;
             let _ = tokio::task::spawn_blocking(move || match failed {
                 None => store.outbox_delivered(id, now_ms()),
                 Some(err) => store.outbox_failed(id, attempts, retry_at, &err),
             })
             .await;
             if result.is_err() {
-                return Some(backoff(attempts));
+                return Some(wait);
             }
         }
         None
@@ -191,21 +188,4 @@ fn write_line(path: &str, line: &str) -> Result<(), String> {
     }
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("{path}: {e}"))?;
     f.write_all(format!("{line}\n").as_bytes()).map_err(|e| format!("{path}: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_from_one_second_to_five_minutes_with_jitter() {
-        for _ in 0..50 {
-            let first = backoff(1).as_millis();
-            assert!((750..=1250).contains(&first), "{first}");
-            let fourth = backoff(4).as_millis();
-            assert!((6000..=10_000).contains(&fourth), "{fourth}");
-            let late = backoff(40).as_millis();
-            assert!((225_000..=375_000).contains(&late), "{late}");
-        }
-    }
 }

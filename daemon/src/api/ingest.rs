@@ -113,8 +113,9 @@ pub fn accept(
     for (i, slice) in raw.hosts.iter().enumerate() {
         let h = raw.host(i).map_err(decode_error)?;
         if agent.segments.iter().any(|s| s.contains(&h.ip)) {
-            sightings.push(Sighting::of(&h, &ctx));
-            rows.push(ObservationRow::new(&h, slice.get(), &ctx));
+            let sighting = Sighting::of(&h, &ctx);
+            rows.push(ObservationRow::new(&h, slice.get(), &sighting));
+            sightings.push(sighting);
         } else {
             rejected.push(Rejected { ip: h.ip.to_string(), reason: "outside the agent's segments".into() });
         }

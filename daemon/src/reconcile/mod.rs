@@ -162,12 +162,18 @@ impl Reconciler {
                 sightings.push(s);
             }
         }
+        // Missing is judged only for touched assets with no live sighting:
+        // only then are the sweeps needed. One match per sighting, not per tag.
         let window_start = now_ms - self.settings.seen_window_ms;
-        let unseen = tags.iter().any(|t| {
-            !sightings.iter().any(|s| {
-                s.last_ms >= window_start && matches!(idx.identify(s), Identity::Matched(ref m) if &m.tag == t)
+        let live_tags: HashSet<String> = sightings
+            .iter()
+            .filter(|s| s.last_ms >= window_start)
+            .filter_map(|s| match idx.identify(s) {
+                Identity::Matched(m) => Some(m.tag),
+                _ => None,
             })
-        });
+            .collect();
+        let unseen = tags.iter().any(|t| !live_tags.contains(t));
         let sweeps = if unseen { self.store.sweeps(self.sweeps_since(now_ms))? } else { Vec::new() };
         let keys: Vec<String> = batch.iter().map(Sighting::device_key).collect();
         let world = World {

@@ -204,7 +204,7 @@ pub fn run(w: World<'_>) -> Plan {
             continue;
         }
         let key = s.device_key();
-        let enriched = s.enriched && (s.mac.is_none() || s.mac_random || s.vendor.is_some());
+        let enriched = s.enrichment_arrived();
         let d = devices.entry(key.clone()).or_insert_with(|| DeviceRecord {
             key,
             first_ms: s.first_ms,
@@ -265,7 +265,7 @@ pub fn run(w: World<'_>) -> Plan {
                         last_ms: s.last_ms,
                         sightings: 1,
                         last_batch: s.batch.clone(),
-                        enriched: s.enriched && (s.mac.is_none() || s.mac_random || s.vendor.is_some()),
+                        enriched: s.enrichment_arrived(),
                     };
                     plan.devices.push(d.clone());
                     devices.insert(key.clone(), d);

@@ -135,6 +135,12 @@ impl Sighting {
         }
     }
 
+    /// Its enrichment has arrived: the sweep looked up names and services,
+    /// and a globally unique MAC got its vendor.
+    pub fn enrichment_arrived(&self) -> bool {
+        self.enriched && (self.mac.is_none() || self.mac_random || self.vendor.is_some())
+    }
+
     /// The most stable identity an unregistered device has, used to count
     /// its sightings and key its alert across IP and MAC changes:
     /// a globally unique MAC; else a TLS certificate; else a name (mDNS,

@@ -82,10 +82,10 @@ pub struct ObservationRow<'a> {
 }
 
 impl<'a> ObservationRow<'a> {
-    /// The row for a decoded observation and its raw JSON.
-    pub fn new(h: &HostObservation, raw: &'a str, ctx: &crate::reconcile::BatchContext) -> Self {
+    /// The row for a decoded observation, its raw JSON and its sighting (computed once by the caller).
+    pub fn new(h: &HostObservation, raw: &'a str, sighting: &crate::reconcile::Sighting) -> Self {
         let (ports, names, fingerprint) = summaries(h);
-        let sighting = serde_json::to_string(&crate::reconcile::Sighting::of(h, ctx)).unwrap_or_default();
+        let sighting = serde_json::to_string(sighting).unwrap_or_default();
         ObservationRow {
             ip: h.ip.to_string(),
             mac: h.mac.as_ref().map(|m| m.address.to_string()),
