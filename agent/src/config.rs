@@ -77,6 +77,9 @@ struct RawSegment {
     retries: Option<i64>,
     quiet_hours: Option<String>,
     names: Option<bool>,
+    name_sources: Option<Vec<String>>,
+    #[serde(default)]
+    dns_servers: Vec<String>,
     services: Option<bool>,
     max_duration: Option<String>,
 }
@@ -170,8 +173,8 @@ pub struct Segment {
     pub retries: u8,
     /// Daily UTC window with no sweeps.
     pub quiet_hours: Option<crate::service::schedule::QuietHours>,
-    /// Look up names (PTR) of found hosts.
-    pub names: bool,
+    /// Name lookups for found hosts (PTR, mDNS, NetBIOS); `None` when `names = false`.
+    pub names: Option<crate::names::NameLookup>,
     /// Probe open services (banners, web pages, certificates).
     pub services: bool,
     /// Hard limit on one sweep.
@@ -196,7 +199,7 @@ impl Segment {
             report_closed: false,
             max_duration: self.max_duration,
             identify_services: self.services && self.techniques.contains(&Technique::Tcp),
-            dns_servers: self.names.then(Vec::new),
+            names: self.names.clone(),
         }
     }
 }
@@ -379,7 +382,7 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
     }
     let targets = TargetSet::parse(&s.targets, &s.exclude).map_err(|e| ConfigError::at(file, key("targets"), e))?;
     check_target_size(&targets, limits).map_err(|e| ConfigError::at(file, key("targets"), e))?;
-    let techniques = match s.techniques {
+    let techniques = match &s.techniques {
         None => vec![Technique::Arp, Technique::Icmp, Technique::Tcp],
         Some(list) => {
             let mut out = Vec::new();
@@ -424,6 +427,7 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         ),
         None => None,
     };
+    let names = segment_names(file, i, &s)?;
     let max_duration = duration_in(
         file,
         &key("max_duration"),
@@ -449,10 +453,30 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         probe_timeout,
         retries,
         quiet_hours,
-        names: s.names.unwrap_or(true),
+        names,
         services: s.services.unwrap_or(true),
         max_duration,
     })
+}
+
+/// `names`, `name_sources` and `dns_servers` of segment `i`.
+fn segment_names(file: &Path, i: usize, s: &RawSegment) -> Result<Option<crate::names::NameLookup>, ConfigError> {
+    use crate::names::{NameLookup, NameSources};
+    let sources = match &s.name_sources {
+        None => NameSources::ALL,
+        Some(list) => list
+            .join(",")
+            .parse::<NameSources>()
+            .map_err(|e| ConfigError::at(file, format!("segment[{i}].name_sources"), e))?,
+    };
+    let mut dns_servers = Vec::new();
+    for (j, d) in s.dns_servers.iter().enumerate() {
+        let ip = d.parse::<std::net::IpAddr>().map_err(|_| {
+            ConfigError::at(file, format!("segment[{i}].dns_servers[{j}]"), format!("`{d}` is not an IP address"))
+        })?;
+        dns_servers.push(ip);
+    }
+    Ok(s.names.unwrap_or(true).then_some(NameLookup { sources, dns_servers }))
 }
 
 fn default_agent_id() -> String {

@@ -4,10 +4,10 @@
 //!
 //! Each function must accept any bytes without panicking.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::fingerprint::{banner, sanitize};
-use crate::packet::{arp, ethernet, ipv4, tcp};
+use crate::packet::{arp, dns, ethernet, ipv4, netbios, tcp};
 
 /// Parse a received frame the way the ARP sweep does.
 pub fn arp_frame(data: &[u8]) {
@@ -45,4 +45,26 @@ pub fn banner(data: &[u8]) {
         }
     }
     let _ = crate::fingerprint::tls::describe(data);
+}
+
+/// Parse a unicast mDNS reply the way name lookup does (any id, the lab's address).
+pub fn mdns_reply(data: &[u8]) {
+    if let Ok(view) = dns::DnsView::new(data) {
+        let ip = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 11));
+        let _ = dns::ptr_answers(&view, &dns::reverse_name(ip));
+        for name in crate::names::mdns::names_in_reply(data, view.id(), ip).unwrap_or_default() {
+            assert!(name.len() <= 253 * 4 && !name.chars().any(char::is_control), "unsanitised {name:?}");
+        }
+    }
+}
+
+/// Parse a NetBIOS node status reply the way name lookup does.
+pub fn netbios_reply(data: &[u8]) {
+    if let Ok(status) = netbios::parse_reply(data) {
+        let _ = (status.host_name(), status.workgroup(), status.unit_id);
+        let ip = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 13));
+        for name in crate::names::netbios::names_in_reply(data, status.id, ip).unwrap_or_default() {
+            assert!(name.chars().count() <= 15 && !name.chars().any(char::is_control), "unsanitised {name:?}");
+        }
+    }
 }

@@ -16,6 +16,11 @@ use census_agent::targets::TargetSet;
 use census_proto::{AgentId, Technique};
 use clap::{Parser, Subcommand};
 
+/// `--version`: the agent's version and the date of its MAC vendor registry.
+static LONG_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("{}\n{}", env!("CARGO_PKG_VERSION"), census_agent::fingerprint::vendor::registry_summary())
+});
+
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_INCOMPLETE: u8 = 3;
@@ -24,7 +29,7 @@ const EXIT_INCOMPLETE: u8 = 3;
 #[command(
     name = "census-agent",
     version,
-    long_version = concat!(env!("CARGO_PKG_VERSION"), "\nMAC vendors: IEEE MA-L/MA-M/MA-S registries as compiled into oui-data 0.2"),
+    long_version = LONG_VERSION.as_str(),
     about = "Census agent: sweep a segment and report what answers"
 )]
 struct Cli {
@@ -97,6 +102,9 @@ struct ScanArgs {
     /// DNS server for reverse lookups (repeatable; default: the system's).
     #[arg(long, value_name = "IP")]
     dns_server: Vec<std::net::IpAddr>,
+    /// Name sources to ask: comma-separated ptr, mdns, netbios.
+    #[arg(long, value_name = "LIST", default_value = "ptr,mdns,netbios", conflicts_with = "no_names")]
+    name_sources: census_agent::names::NameSources,
     /// Do not look names up.
     #[arg(long)]
     no_names: bool,
@@ -169,7 +177,8 @@ fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
         report_closed: a.show_closed,
         max_duration: Duration::from_secs(a.max_seconds.max(1)),
         identify_services: !a.no_services && (a.ports.is_some() || (!a.arp && !a.icmp)),
-        dns_servers: (!a.no_names).then(|| a.dns_server.clone()),
+        names: (!a.no_names)
+            .then(|| census_agent::names::NameLookup { sources: a.name_sources, dns_servers: a.dns_server.clone() }),
     })
 }
 

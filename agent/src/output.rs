@@ -103,7 +103,7 @@ pub fn table(batch: &Batch) -> String {
             let others: Vec<String> = h.conflicting_macs.iter().map(|m| m.address.to_string()).collect();
             let _ = writeln!(out, "  ! {} also answered by {}", h.ip, others.join(", "));
         }
-        let names: Vec<&str> = h.names.iter().map(|n| n.name.as_str()).collect();
+        let names: Vec<String> = h.names.iter().map(|n| format!("{} ({})", n.name, n.source.as_str())).collect();
         if !names.is_empty() {
             let _ = writeln!(out, "  names: {}", names.join(", "));
         }

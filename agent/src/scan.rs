@@ -62,8 +62,8 @@ pub struct ScanRequest {
     pub max_duration: Duration,
     /// Probe open ports for banners, web pages and certificates.
     pub identify_services: bool,
-    /// Reverse DNS for found hosts: `None` skips it; an empty server list uses the system's.
-    pub dns_servers: Option<Vec<IpAddr>>,
+    /// Name lookups for found hosts (PTR, mDNS, NetBIOS); `None` skips them.
+    pub names: Option<crate::names::NameLookup>,
 }
 
 /// Shared progress counters for a progress bar.
@@ -278,8 +278,8 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     let live: Vec<IpAddr> = responders(&found).into_iter().collect();
     let services = async { if req.identify_services { identify(&found, deadline).await } else { BTreeMap::new() } };
     let names = async {
-        match &req.dns_servers {
-            Some(servers) => crate::names::ptr_names(live, servers, Duration::from_secs(1)).await,
+        match &req.names {
+            Some(how) => crate::names::lookup(live, how, req.limits.rate, deadline.into()).await,
             None => BTreeMap::new(),
         }
     };
@@ -298,7 +298,7 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     for r in runs.iter_mut().filter(|r| r.technique == Technique::Tcp && r.status != RunStatus::Skipped) {
         r.ports = Some(probed.clone());
     }
-    let enriched = req.identify_services && req.dns_servers.is_some();
+    let enriched = req.identify_services && req.names.is_some();
     Ok(Batch {
         schema_version: SchemaVersion::CURRENT,
         batch_id: uuid::Uuid::new_v4(),

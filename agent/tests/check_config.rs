@@ -78,6 +78,11 @@ fn other_mistakes_are_named_too() {
         ),
         (shipped().replace("# quiet_hours = \"22:00-06:00\"", "quiet_hours = \"22:00\""), "segment[0].quiet_hours"),
         (shipped().replace("# pin_sha256 = \"3f1c", "pin_sha256 = \"zz3f1c"), "daemon.pin_sha256"),
+        (shipped().replace("\"mdns\", \"netbios\"", "\"mdns\", \"llmnr\""), "segment[0].name_sources"),
+        (
+            shipped().replace("dns_servers = []", "dns_servers = [\"198.18.0.53\", \"dns.example\"]"),
+            "segment[0].dns_servers[1]",
+        ),
     ];
     for (text, key) in cases {
         let (code, err) = check(&text);
@@ -108,4 +113,30 @@ fn environment_overrides_the_daemon_url_and_is_validated() {
         .unwrap();
     assert_eq!(cfg.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&cfg.stderr).contains("key `daemon.url`"));
+}
+
+#[test]
+fn name_settings_reach_the_sweep_request() {
+    use census_agent::names::{NameLookup, NameSources};
+    let load = |text: &str| {
+        let dir = std::env::temp_dir().join(format!("census-agent-names-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("agent.toml"), text).unwrap();
+        let cfg = census_agent::config::load(&dir.join("agent.toml")).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let seg = &cfg.segments[0];
+        seg.request(&cfg.limits).names
+    };
+    assert_eq!(load(&shipped()), Some(NameLookup { sources: NameSources::ALL, dns_servers: vec![] }));
+    let custom = shipped()
+        .replace("name_sources = [\"ptr\", \"mdns\", \"netbios\"]", "name_sources = [\"netbios\"]")
+        .replace("dns_servers = []", "dns_servers = [\"198.18.0.53\"]");
+    assert_eq!(
+        load(&custom),
+        Some(NameLookup {
+            sources: NameSources { ptr: false, mdns: false, netbios: true },
+            dns_servers: vec!["198.18.0.53".parse().unwrap()],
+        })
+    );
+    assert_eq!(load(&shipped().replace("names = true", "names = false")), None);
 }

@@ -30,3 +30,13 @@ fn ip_tcp_corpus() {
 fn banner_corpus() {
     replay("banner", census_agent::fuzzing::banner);
 }
+
+#[test]
+fn mdns_reply_corpus() {
+    replay("mdns_reply", census_agent::fuzzing::mdns_reply);
+}
+
+#[test]
+fn netbios_reply_corpus() {
+    replay("netbios_reply", census_agent::fuzzing::netbios_reply);
+}

@@ -18,6 +18,7 @@ use census_proto::Port;
 
 use crate::LabError;
 use crate::netns::{self, PREFIX};
+use crate::responders::{BoundResponder, Responder};
 use crate::services::{BoundService, CertTruth, ServiceRunner, self_signed};
 use crate::spec::{HostSpec, LAB_NET, LAB_NET6, SCANNER_IP, SCANNER_IP6, ServiceKind, host_ipv6};
 
@@ -39,7 +40,7 @@ pub struct Lab {
 }
 
 /// Per-host output of the setup pass: sockets bound in its namespace.
-type HostSockets = Vec<BoundService>;
+type HostSockets = (Vec<BoundService>, Vec<BoundResponder>);
 
 /// Certificates presented by lab hosts, by address and port.
 type CertMap = HashMap<(Ipv4Addr, Port), CertTruth>;
@@ -119,7 +120,9 @@ impl Lab {
         );
         run_parallel(jobs.len(), |i| netns::ip_batch(Some(&jobs[i].0), &jobs[i].1))?;
 
-        lab.services = Some(ServiceRunner::start(sockets.into_iter().flatten().collect())?);
+        let (tcp, udp): (Vec<_>, Vec<_>) = sockets.into_iter().unzip();
+        lab.services =
+            Some(ServiceRunner::start(tcp.into_iter().flatten().collect(), udp.into_iter().flatten().collect())?);
         lab.build_time = started.elapsed();
         let _ = writeln!(
             std::io::stderr(),
@@ -171,7 +174,7 @@ impl Lab {
                     };
                     bound.push(BoundService { listener, kind: svc.kind.clone(), tls });
                 }
-                Ok((bound, certs))
+                Ok(((bound, name_responders(host)?), certs))
             })
         })?;
         let mut sockets = Vec::with_capacity(results.len());
@@ -315,6 +318,28 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// UDP sockets for the host's mDNS and NetBIOS responders, bound in its namespace.
+fn name_responders(host: &HostSpec) -> Result<Vec<BoundResponder>, LabError> {
+    let bind = |port: u16| {
+        std::net::UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+            .map_err(|e| LabError::Command(format!("bind udp {}:{port} : {e}", host.ip)))
+    };
+    let mut out = Vec::new();
+    if let Some(name) = &host.mdns_name {
+        out.push(BoundResponder {
+            socket: bind(5353)?,
+            responder: Responder::Mdns { ip: host.ip, name: name.clone() },
+        });
+    }
+    if let Some(spec) = &host.netbios {
+        out.push(BoundResponder {
+            socket: bind(137)?,
+            responder: Responder::Netbios { spec: spec.clone(), mac: host.mac },
+        });
+    }
+    Ok(out)
 }
 
 fn iface_lines(ip: Ipv4Addr, ip6: Option<std::net::Ipv6Addr>) -> Vec<String> {

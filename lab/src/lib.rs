@@ -21,6 +21,7 @@
 
 mod lab;
 pub mod netns;
+pub mod responders;
 pub mod services;
 pub mod spec;
 
@@ -29,8 +30,8 @@ use std::io::Write;
 pub use lab::Lab;
 pub use services::CertTruth;
 pub use spec::{
-    HostSpec, LAB_NET, LAB_NET6, OsPersonality, SCANNER_IP, SCANNER_IP6, ServiceKind, ServiceSpec, VENDORS, Vendor,
-    generated_host, generated_hosts, host_ip, host_ipv6,
+    HostSpec, LAB_NET, LAB_NET6, NetbiosSpec, OsPersonality, SCANNER_IP, SCANNER_IP6, ServiceKind, ServiceSpec,
+    VENDORS, Vendor, generated_host, generated_hosts, host_ip, host_ipv6,
 };
 
 /// Why a lab could not be built.

@@ -1,4 +1,5 @@
-//! Lab services: the banners, web pages and certificates lab hosts present.
+//! Lab services: the banners, web pages and certificates lab hosts present
+//! (and, through [`crate::responders`], their mDNS and NetBIOS names).
 //!
 //! Listening sockets are created inside each host's namespace (see
 //! [`crate::netns::enter`]) and then all served from one tokio runtime on a
@@ -18,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::LabError;
+use crate::responders::BoundResponder;
 use crate::spec::ServiceKind;
 
 /// Longest any one lab connection is kept open.
@@ -83,8 +85,8 @@ pub struct ServiceRunner {
 }
 
 impl ServiceRunner {
-    /// Serve `services` on a runtime of their own until stopped.
-    pub fn start(services: Vec<BoundService>) -> Result<Self, LabError> {
+    /// Serve `services` and the name `responders` on a runtime of their own until stopped.
+    pub fn start(services: Vec<BoundService>, responders: Vec<BoundResponder>) -> Result<Self, LabError> {
         let (tx, rx) = oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -94,6 +96,9 @@ impl ServiceRunner {
             .name("lab-services".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    for r in responders {
+                        tokio::spawn(crate::responders::serve(r));
+                    }
                     for svc in services {
                         if svc.listener.set_nonblocking(true).is_err() {
                             continue;

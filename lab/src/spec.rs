@@ -125,6 +125,19 @@ pub struct HostSpec {
     pub services: Vec<ServiceSpec>,
     /// Name served by the lab DNS for its PTR record, if any.
     pub ptr_name: Option<String>,
+    /// Name its mDNS responder (UDP 5353) gives for its address, if it runs one.
+    pub mdns_name: Option<String>,
+    /// What it answers NetBIOS node status queries (UDP 137) with, if it does.
+    pub netbios: Option<NetbiosSpec>,
+}
+
+/// A lab host's NetBIOS identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetbiosSpec {
+    /// Its unique workstation name (at most 15 characters).
+    pub name: String,
+    /// Its workgroup (a group name).
+    pub workgroup: String,
 }
 
 impl HostSpec {
@@ -235,6 +248,10 @@ pub fn generated_host(index: usize) -> HostSpec {
         answers_icmp: index % 7 != 6,
         services,
         ptr_name: if index.is_multiple_of(2) { Some(name) } else { None },
+        // Avahi on some Linux hosts and every Apple one; NetBIOS on Windows and a few Samba servers.
+        mdns_name: (index % 3 == 1 || vendor == Some("Apple, Inc.")).then(|| format!("host-{index:03}.local")),
+        netbios: (os == OsPersonality::Windows || index % 20 == 5)
+            .then(|| NetbiosSpec { name: format!("HOST-{index:03}"), workgroup: "CENSUSLAB".into() }),
     }
 }
 
@@ -263,5 +280,10 @@ mod tests {
         }
         assert!(hosts.iter().any(|h| h.services.iter().any(|s| matches!(s.kind, ServiceKind::Https { .. }))));
         assert!(hosts.iter().any(|h| h.services.is_empty()));
+        let named = |f: fn(&HostSpec) -> bool| hosts.iter().filter(|h| f(h)).count();
+        assert!(named(|h| h.mdns_name.is_some()) > 50 && named(|h| h.mdns_name.is_none()) > 50);
+        assert!(named(|h| h.netbios.is_some()) > 40 && named(|h| h.netbios.is_none()) > 40);
+        assert!(named(|h| h.ptr_name.is_none() && h.mdns_name.is_none() && h.netbios.is_none()) > 10);
+        assert!(hosts.iter().filter_map(|h| h.netbios.as_ref()).all(|n| n.name.len() <= 15));
     }
 }

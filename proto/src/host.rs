@@ -208,6 +208,19 @@ pub enum NameSource {
     Unknown,
 }
 
+impl NameSource {
+    /// The source as it is spelled on the wire (`ptr`, `mdns`, `netbios`, `tls_cert`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameSource::Ptr => "ptr",
+            NameSource::Mdns => "mdns",
+            NameSource::Netbios => "netbios",
+            NameSource::TlsCert => "tls_cert",
+            NameSource::Unknown => "unknown",
+        }
+    }
+}
+
 /// A name the host is known by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NameObservation {
@@ -241,4 +254,17 @@ pub struct FingerprintGuess {
     pub confidence: f64,
     /// Human-readable evidence, one fact per entry (e.g. `reply TTL 64 (initial 64, 0 hops)`).
     pub evidence: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_source_text_is_its_wire_spelling() {
+        for s in [NameSource::Ptr, NameSource::Mdns, NameSource::Netbios, NameSource::TlsCert] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+        }
+        assert_eq!(serde_json::from_str::<NameSource>("\"llmnr\"").unwrap(), NameSource::Unknown);
+    }
 }

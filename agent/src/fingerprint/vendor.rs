@@ -3,7 +3,6 @@
 //!
 //! Locally administered addresses (randomised phone and laptop MACs, VMs,
 //! containers) were chosen by software, not a vendor: they never get one.
-
 //!
 //! An operator's override file (`agent.oui_file`, `--oui-file`) names blocks
 //! the registry gets wrong or does not know yet (a new MA-S block, a white
@@ -15,8 +14,23 @@ use std::sync::RwLock;
 
 use census_proto::MacAddr;
 
-/// Where the vendor names come from, for `--version`.
-pub const REGISTRY: &str = "IEEE MA-L/MA-M/MA-S registries as compiled into oui-data 0.2";
+/// The oui-data release compiled in. A test compares it with Cargo.lock, so
+/// updating the crate without updating [`REGISTRY_DATE`] fails the build's tests.
+pub const REGISTRY_RELEASE: &str = "0.2.4";
+
+/// The day that release was published (crates.io): the IEEE files it
+/// carries were fetched on or shortly before it. The registry files hold no
+/// date of their own, so this is the freshest date that can be vouched for.
+pub const REGISTRY_DATE: &str = "2026-10-17";
+
+/// What `census-agent --version` says about the compiled-in registry.
+pub fn registry_summary() -> String {
+    format!(
+        "MAC vendors: IEEE registry (MA-L, MA-M, MA-S, IAB, CID), {} assignments, published {REGISTRY_DATE} \
+         (oui-data {REGISTRY_RELEASE}); newer blocks via agent.oui_file or --oui-file",
+        oui_data::OUI_ENTRIES.len()
+    )
+}
 
 static OVERRIDES: RwLock<Vec<(String, &'static str)>> = RwLock::new(Vec::new());
 
@@ -101,5 +115,20 @@ mod tests {
         assert_eq!(parse_overrides("00:1b,Short").unwrap_err(), "line 1: `00:1b` is not a 6, 7 or 9 hex-digit prefix");
         assert!(parse_overrides("x\n001b21").unwrap_err().starts_with("line 1"));
         assert!(parse_overrides("001b21,").unwrap_err().contains("vendor name"));
+    }
+
+    #[test]
+    fn registry_date_describes_the_locked_release() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+        let locked = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"oui-data\""))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+            .map(|v| v.trim_end_matches('"'))
+            .expect("oui-data in Cargo.lock");
+        assert_eq!(locked, REGISTRY_RELEASE, "oui-data was updated: set REGISTRY_RELEASE and REGISTRY_DATE");
+        let summary = registry_summary();
+        assert!(summary.contains(REGISTRY_DATE) && summary.contains(REGISTRY_RELEASE), "{summary}");
+        assert!(oui_data::OUI_ENTRIES.len() > 30_000, "the registry is compiled in");
     }
 }

@@ -1,14 +1,18 @@
-//! Pure packet building and parsing: no I/O, no allocation when parsing.
+//! Pure packet building and parsing: no I/O.
 //!
 //! Each packet type is a zero-copy view over a byte slice with `const`
 //! offsets; constructors check lengths once, so accessors cannot go out of
-//! bounds whatever a hostile or broken host sends. Builders write into a
-//! caller-provided buffer. Every parser has a fuzz target (`agent/fuzz/`).
+//! bounds whatever a hostile or broken host sends. Parsers allocate only for
+//! what they return (the names in a DNS or NetBIOS reply). Builders write
+//! into a caller-provided buffer. Every parser has a fuzz target
+//! (`agent/fuzz/`).
 
 pub mod arp;
 pub mod checksum;
+pub mod dns;
 pub mod ethernet;
 pub mod ipv4;
+pub mod netbios;
 pub mod tcp;
 
 /// Why bytes are not the expected packet.

@@ -2,7 +2,7 @@
 //! small enough to keep one per address in the `hosts` table and load
 //! 100,000 of them in a fraction of a second.
 
-use census_proto::{HostObservation, NameSource, PortState, RawBatch, RunStatus, Technique};
+use census_proto::{HostObservation, PortState, RawBatch, RunStatus, Technique};
 use serde::{Deserialize, Serialize};
 
 use crate::store::ms;
@@ -88,16 +88,6 @@ impl BatchContext {
     }
 }
 
-fn source_name(s: NameSource) -> &'static str {
-    match s {
-        NameSource::Ptr => "ptr",
-        NameSource::Mdns => "mdns",
-        NameSource::Netbios => "netbios",
-        NameSource::TlsCert => "tls_cert",
-        NameSource::Unknown => "unknown",
-    }
-}
-
 impl Sighting {
     /// The sighting of one observation.
     pub fn of(h: &HostObservation, ctx: &BatchContext) -> Self {
@@ -106,7 +96,7 @@ impl Sighting {
         certs.sort_unstable();
         certs.dedup();
         let mut names: Vec<(String, String)> =
-            h.names.iter().map(|n| (n.name.to_ascii_lowercase(), source_name(n.source).to_string())).collect();
+            h.names.iter().map(|n| (n.name.to_ascii_lowercase(), n.source.as_str().to_string())).collect();
         names.sort_unstable();
         names.dedup();
         let os = h

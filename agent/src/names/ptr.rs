@@ -1,4 +1,4 @@
-//! Names for discovered addresses: reverse DNS (PTR) with hickory-resolver.
+//! Reverse DNS (PTR) with hickory-resolver.
 //!
 //! Lookups run concurrently with service identification, a bounded number
 //! at a time, each with a short timeout and a single attempt, through a
