@@ -11,7 +11,7 @@ Needs root. Usage: bench/sweep.py [--hosts 250] [--runs 3] [--no-record]
 import argparse, json, os, re, shutil, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEERS = {"nmap": "nmap", "arp-scan": "arp-scan", "fping": "fping", "masscan": "masscan", "/usr/bin/time": "time"}
+PEERS = {"nmap": "nmap", "arp-scan": "arp-scan", "fping": "fping", "masscan": "masscan", "nbtscan": "nbtscan", "/usr/bin/time": "time"}
 
 
 def sh(cmd, **kw):
@@ -121,6 +121,33 @@ def nmap_os_families(xml):
     return out
 
 
+def census_names(out):
+    """(ip, source) -> name from a census batch."""
+    batch = json.loads(out[out.find("{"):])
+    return {(h["ip"], n["source"]): n["name"] for h in batch["hosts"] for n in h.get("names", [])}
+
+
+def nbtscan_names(out):
+    """`ip;NAME;...` lines of nbtscan -s ';'."""
+    return {(l.split(";")[0], "netbios"): l.split(";")[1].strip() for l in out.splitlines() if l.count(";") >= 2}
+
+
+def nmap_nbstat_names(xml):
+    out = {}
+    for host in re.findall(r"<host .*?</host>", xml, re.S):
+        m = re.search(r'<address addr="([\d.]+)" addrtype="ipv4"', host)
+        n = re.search(r'<script id="nbstat" output="NetBIOS name: ([^,]+),', host)
+        if m and n:
+            out[(m.group(1), "netbios")] = n.group(1).strip()
+    return out
+
+
+def score_names(got, truth, sources):
+    right = sum(1 for k, v in truth.items() if k[1] in sources and got.get(k) == v)
+    wrong = sum(1 for k, v in got.items() if k[1] in sources and truth.get(k) != v)
+    return right, wrong
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hosts", type=int, default=250)
@@ -205,6 +232,21 @@ def main():
         nmap_right = sum(1 for ip, fam in truth_os.items() if nmap_os.get(ip) == fam)
         fingerprint = (len(truth_os), census_right, nmap_right, wall_c, wall_o, wall_v, census_svc, nmap_svc,
                        sum(1 for h in fp_hosts for _ in h["ports"]))
+        # Names: every source against the ground truth; NetBIOS also against nbtscan and nmap's nbstat script.
+        truth_names = {(h["ip"], src): h[src] for h in lab.truth for src in ("ptr", "mdns", "netbios") if h.get(src)}
+        wall_n, _, out_n = lab.run([agent, "scan", net, "--exclude", "198.18.0.1", "--arp", "--json", "--rate", rate])
+        got_all = census_names(out_n)
+        wall_nb, _, out_nb = lab.run([agent, "scan", net, "--exclude", "198.18.0.1", "--arp", "--name-sources", "netbios", "--json", "--rate", rate])
+        got_nb = census_names(out_nb)
+        wall_nbt, _, out_nbt = lab.run(["nbtscan", "-q", "-s", ";", net])
+        wall_nmn, _, out_nmn = lab.run(["nmap", "-n", "-sU", "-p", "137", "--script", "nbstat", "-oX", "-", net], timeout=900)
+        names = {
+            "truth": {src: sum(1 for k in truth_names if k[1] == src) for src in ("ptr", "mdns", "netbios")},
+            "all": (wall_n, {src: score_names(got_all, truth_names, {src}) for src in ("ptr", "mdns", "netbios")}),
+            "census netbios": (wall_nb, score_names(got_nb, truth_names, {"netbios"})),
+            "nbtscan": (wall_nbt, score_names(nbtscan_names(out_nbt), truth_names, {"netbios"})),
+            "nmap nbstat": (wall_nmn, score_names(nmap_nbstat_names(out_nmn), truth_names, {"netbios"})),
+        }
         # The /16 around the lab: completes, and how much memory it takes.
         wall16, kb16, out16 = lab.run([agent, "scan", "198.18.0.0/16", "--exclude", "198.18.0.1", "--arp", "--icmp", "--ports", "top100", "--retries", "1", "--json", "--rate", rate])  # names and services on
         h16, p16 = parse_census(out16)
@@ -231,6 +273,13 @@ def main():
     n, cr, nr, wc, wo, wv, cs, ns_, tp = fingerprint
     lines.append(f"- OS family on {n} lab hosts (TTL personalities over one Linux stack: the lab is fair for TTL, vendor and banner heuristics, not full stack fingerprinting): census-agent right on {cr}/{n}, nmap -O right on {nr}/{n}")
     lines.append(f"- fingerprinting those hosts (discovery + SYN + service identification of {tp} open ports): census-agent {wc:.2f}s identified {cs}; nmap -O {wo:.2f}s; nmap -sV {wv:.2f}s identified {ns_}; census-agent / nmap -sV = {wc / wv:.2f}")
+    t = names["truth"]
+    wall_n, per = names["all"]
+    lines.append(f"- names ({t['ptr']} PTR, {t['mdns']} mDNS, {t['netbios']} NetBIOS in the truth): census-agent ARP + all three sources {wall_n:.2f}s, right/wrong "
+                 + ", ".join(f"{src} {r}/{w}" for src, (r, w) in per.items()))
+    nb = [(tool, names[tool]) for tool in ("census netbios", "nbtscan", "nmap nbstat")]
+    lines.append("- NetBIOS names: " + "; ".join(f"{tool} {wall:.2f}s right {r}/{t['netbios']} wrong {w}" for tool, (wall, (r, w)) in nb)
+                 + f"; census-agent (ARP + NetBIOS) / nbtscan = {names['census netbios'][0] / names['nbtscan'][0]:.2f}, / nmap nbstat = {names['census netbios'][0] / names['nmap nbstat'][0]:.2f}")
     lines.append("")
     text = "\n".join(lines)
     print("\n" + text)

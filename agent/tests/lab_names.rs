@@ -100,3 +100,33 @@ fn ptr_mdns_and_netbios_names_match_ground_truth() {
     assert!(batch.hosts.iter().all(|h| h.names.iter().all(|n| n.source == NameSource::Ptr)));
     assert!(batch.hosts.iter().any(|h| !h.names.is_empty()));
 }
+
+#[test]
+fn reverse_dns_answers_are_kept_across_sweeps_for_their_ttl() {
+    let Some(mut lab) = census_lab::build_or_skip(census_lab::generated_hosts(12)) else { return };
+    let dns = lab.start_dns().expect("lab DNS");
+    let ips: Vec<IpAddr> = lab.hosts().iter().map(|h| IpAddr::V4(h.ip)).collect();
+    let want: Vec<(IpAddr, String)> =
+        lab.hosts().iter().filter_map(|h| Some((IpAddr::V4(h.ip), h.ptr_name.clone()?))).collect();
+    let sweep = |lab: &Lab| {
+        let ips = ips.clone();
+        lab.in_scanner(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let t = Instant::now();
+            let found = rt.block_on(census_agent::names::ptr_names(ips, &[dns], Duration::from_secs(1)));
+            let names: Vec<(IpAddr, String)> =
+                found.into_iter().flat_map(|(ip, ns)| ns.into_iter().map(move |n| (ip, n.name))).collect();
+            (names, t.elapsed())
+        })
+        .unwrap()
+    };
+    let (first, _) = sweep(&lab);
+    assert_eq!(first, want, "first sweep asks the server");
+    // With the server gone, the next sweep answers from the cache: names and
+    // "no record" alike, without waiting on a silent server.
+    lab.stop_dns();
+    let (second, took) = sweep(&lab);
+    assert_eq!(second, want, "second sweep from the cache");
+    assert!(took < Duration::from_millis(500), "the cache answered in {took:?}");
+    census_lab::report_checked("lab_names::ptr_cache", &lab, lab.hosts().len());
+}

@@ -267,6 +267,11 @@ impl Lab {
             ])
             .arg(format!("--addn-hosts={}", hosts_file.display()))
             .args([
+                // Names live 5 minutes (dnsmasq's default is 0: uncacheable), and the
+                // lab's reverse zones answer NXDOMAIN for addresses without a record.
+                "--local-ttl=300",
+                "--local=/18.198.in-addr.arpa/",
+                "--local=/19.198.in-addr.arpa/",
                 "--listen-address=127.0.0.53",
                 "--bind-interfaces",
                 "--port=53",
@@ -296,13 +301,18 @@ impl Lab {
         Ok(std::net::IpAddr::from([127, 0, 0, 53]))
     }
 
-    /// Tear down now (Drop does the same).
-    pub fn teardown(&mut self) {
+    /// Stop the lab's DNS server (a later lookup gets no answer).
+    pub fn stop_dns(&mut self) {
         if let Some(mut dns) = self.dns.take() {
             let _ = dns.kill();
             let _ = dns.wait();
-            let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{}.hosts", self.name)));
         }
+    }
+
+    /// Tear down now (Drop does the same).
+    pub fn teardown(&mut self) {
+        self.stop_dns();
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{}.hosts", self.name)));
         let _ = std::fs::remove_dir_all(std::path::Path::new("/etc/netns").join(self.scanner_netns()));
         if let Some(mut s) = self.services.take() {
             s.stop();

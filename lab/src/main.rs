@@ -67,14 +67,20 @@ fn main() -> anyhow::Result<()> {
                 let mut text = String::new();
                 for h in lab.hosts() {
                     let ports: Vec<String> = h.open_ports().iter().map(|p| p.to_string()).collect();
+                    // Generated names and vendors hold no quotes or backslashes.
+                    let json = |v: Option<&str>| v.map(|v| format!("\"{v}\"")).unwrap_or_else(|| "null".into());
                     text.push_str(&format!(
-                        "{{\"ip\":\"{}\",\"mac\":\"{}\",\"vendor\":{},\"os\":\"{}\",\"icmp\":{},\"ports\":[{}]}}\n",
+                        "{{\"ip\":\"{}\",\"mac\":\"{}\",\"vendor\":{},\"os\":\"{}\",\"icmp\":{},\"ports\":[{}],\
+                         \"ptr\":{},\"mdns\":{},\"netbios\":{}}}\n",
                         h.ip,
                         h.mac,
-                        h.vendor.map(|v| format!("\"{v}\"")).unwrap_or_else(|| "null".into()),
+                        json(h.vendor),
                         h.os.family(),
                         h.answers_icmp,
-                        ports.join(",")
+                        ports.join(","),
+                        json(h.ptr_name.as_deref()),
+                        json(h.mdns_name.as_deref()),
+                        json(h.netbios.as_ref().map(|n| n.name.as_str())),
                     ));
                 }
                 std::fs::write(&path, text).with_context(|| format!("writing {path}"))?;

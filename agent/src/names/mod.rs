@@ -13,6 +13,7 @@
 //! server or a segment with no mDNS never holds the sweep up. Only hosts the
 //! sweep found are asked, and only those within the configured targets.
 
+pub mod cache;
 pub mod mdns;
 pub mod netbios;
 pub mod ptr;

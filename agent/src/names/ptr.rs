@@ -1,5 +1,9 @@
 //! Reverse DNS (PTR) with hickory-resolver.
 //!
+//! Answers are kept across sweeps for their TTL ([`super::cache`]), so a
+//! service-mode agent asks the DNS server again only when a name may have
+//! changed.
+//!
 //! Lookups run concurrently with service identification, a bounded number
 //! at a time, each with a short timeout and a single attempt, through a
 //! caching resolver — a slow or absent DNS server never holds up the sweep
@@ -27,18 +31,60 @@ const PARALLEL: usize = 32;
 /// dead and the remaining lookups are skipped.
 const GIVE_UP_AFTER: usize = PARALLEL;
 
+/// What one lookup learnt.
+enum Answer {
+    /// PTR names, valid until then.
+    Names(Vec<NameObservation>, std::time::Instant),
+    /// The server says there is no PTR record.
+    NoRecord,
+    /// Timeout or failure: nothing learnt.
+    Unknown,
+}
+
 /// Reverse-resolve `ips`; addresses without a PTR record are simply absent.
 pub async fn ptr_names(
     ips: Vec<IpAddr>,
     servers: &[IpAddr],
     timeout: Duration,
 ) -> BTreeMap<IpAddr, Vec<NameObservation>> {
+    let now = std::time::Instant::now();
+    let mut out = BTreeMap::new();
+    let mut misses = Vec::new();
+    super::cache::with(|c| {
+        for ip in ips {
+            match c.get(servers, ip, now) {
+                Some(names) if !names.is_empty() => drop(out.insert(ip, names)),
+                Some(_) => {}
+                None => misses.push(ip),
+            }
+        }
+    });
+    tracing::debug!(cached = out.len(), to_ask = misses.len(), "reverse DNS");
+    if misses.is_empty() {
+        return out;
+    }
+    for (ip, answer) in lookup(misses, servers, timeout).await {
+        let now = std::time::Instant::now();
+        match answer {
+            Answer::Names(names, until) => {
+                super::cache::with(|c| c.put(servers, ip, names.clone(), until.saturating_duration_since(now), now));
+                out.insert(ip, names);
+            }
+            Answer::NoRecord => super::cache::with(|c| c.put(servers, ip, Vec::new(), super::cache::NEGATIVE_TTL, now)),
+            Answer::Unknown => {}
+        }
+    }
+    out
+}
+
+/// Ask the DNS server about every address in `ips`.
+async fn lookup(ips: Vec<IpAddr>, servers: &[IpAddr], timeout: Duration) -> Vec<(IpAddr, Answer)> {
     let builder = if servers.is_empty() {
         match Resolver::builder_tokio() {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "no system DNS configuration; skipping reverse DNS");
-                return BTreeMap::new();
+                return Vec::new();
             }
         }
     } else {
@@ -53,7 +99,7 @@ pub async fn ptr_names(
         Ok(r) => Arc::new(r),
         Err(e) => {
             tracing::warn!(error = %e, "cannot build a DNS resolver; skipping reverse DNS");
-            return BTreeMap::new();
+            return Vec::new();
         }
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
@@ -63,9 +109,9 @@ pub async fn ptr_names(
     for ip in ips {
         let (resolver, slots, health) = (resolver.clone(), slots.clone(), health.clone());
         tasks.spawn(async move {
-            let _permit = slots.acquire_owned().await.ok()?;
+            let Ok(_permit) = slots.acquire_owned().await else { return (ip, Answer::Unknown) };
             if health.1.load(Ordering::Relaxed) == 0 && health.0.load(Ordering::Relaxed) >= GIVE_UP_AFTER {
-                return None;
+                return (ip, Answer::Unknown);
             }
             let query = Name::from(ip).to_string();
             let started = std::time::Instant::now();
@@ -74,7 +120,11 @@ pub async fn ptr_names(
             let answered =
                 matches!(&result, Ok(Ok(_))) || (matches!(&result, Ok(Err(_))) && started.elapsed() < timeout);
             if answered { &health.1 } else { &health.0 }.fetch_add(1, Ordering::Relaxed);
-            let lookup = result.ok()?.ok()?;
+            let lookup = match result {
+                Ok(Ok(lookup)) => lookup,
+                Ok(Err(e)) if e.is_no_records_found() => return (ip, Answer::NoRecord),
+                _ => return (ip, Answer::Unknown),
+            };
             let mut names: Vec<NameObservation> = Vec::new();
             for record in lookup.answers() {
                 if let RData::PTR(ptr) = &record.data {
@@ -84,13 +134,13 @@ pub async fn ptr_names(
                     }
                 }
             }
-            (!names.is_empty()).then_some((ip, names))
+            (ip, if names.is_empty() { Answer::NoRecord } else { Answer::Names(names, lookup.valid_until()) })
         });
     }
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        if let Ok(Some((ip, names))) = r {
-            out.insert(ip, names);
+        if let Ok(answer) = r {
+            out.push(answer);
         }
     }
     if health.1.load(Ordering::Relaxed) == 0 && health.0.load(Ordering::Relaxed) >= GIVE_UP_AFTER {
