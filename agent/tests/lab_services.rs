@@ -35,6 +35,11 @@ fn banners_pages_and_certificates_match_and_hostile_hosts_are_bounded() {
     let batch = decode_batch(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     // The silent host holds its probe for the whole probe limit (6 s); nothing holds it longer.
     assert!(elapsed < Duration::from_secs(30), "the sweep took {elapsed:?}");
+    // The endless and garbage hosts cost at most their byte caps: the agent stays small
+    // (its usual peak is 15-20 MiB; this bounds every child this test process ran).
+    let peak = census_lab::children_peak_rss_kib();
+    assert!(peak > 0 && peak < 64 * 1024, "peak RSS {peak} KiB");
+    eprintln!("lab_services: sweep with hostile hosts took {elapsed:.1?}, peak child RSS {peak} KiB");
     let mut checked = 0;
     for spec in lab.hosts() {
         let h =

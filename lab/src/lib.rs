@@ -91,6 +91,14 @@ fn build_or_skip_with(hosts: Vec<HostSpec>, build: fn(Vec<HostSpec>) -> Result<L
     }
 }
 
+/// Peak resident memory, in KiB, of the largest child process this process
+/// has waited for (`getrusage(RUSAGE_CHILDREN)`): how tests bound a scanner's memory.
+pub fn children_peak_rss_kib() -> u64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map(|u| u64::try_from(u.max_rss()).unwrap_or(0))
+        .unwrap_or(0)
+}
+
 /// Report, on the real stderr (not captured by the test harness), how many
 /// lab hosts a test checked, so CI output shows lab tests really ran.
 pub fn report_checked(test: &str, lab: &Lab, checked: usize) {
