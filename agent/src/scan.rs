@@ -511,7 +511,7 @@ fn responders(found: &Found) -> BTreeSet<IpAddr> {
 }
 
 fn mac_info(mac: census_proto::MacAddr) -> MacInfo {
-    MacInfo { vendor: crate::fingerprint::vendor::vendor(mac).map(String::from), ..MacInfo::new(mac) }
+    MacInfo { vendor: crate::fingerprint::vendor::vendor(mac), ..MacInfo::new(mac) }
 }
 
 fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> OffsetDateTime) -> Vec<HostObservation> {

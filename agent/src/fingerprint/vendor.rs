@@ -32,7 +32,7 @@ pub fn registry_summary() -> String {
     )
 }
 
-static OVERRIDES: RwLock<Vec<(String, &'static str)>> = RwLock::new(Vec::new());
+static OVERRIDES: RwLock<Vec<(String, String)>> = RwLock::new(Vec::new());
 
 /// Parse an override file's text: `(hex prefix, name)` pairs, or the first bad line.
 pub fn parse_overrides(text: &str) -> Result<Vec<(String, String)>, String> {
@@ -66,15 +66,14 @@ pub fn load_overrides(path: &std::path::Path) -> Result<usize, String> {
 
 /// Replace the overrides (longest prefix is tried first).
 pub fn set_overrides(entries: Vec<(String, String)>) {
-    let mut v: Vec<(String, &'static str)> =
-        entries.into_iter().map(|(p, n)| (p, &*Box::leak(n.into_boxed_str()))).collect();
+    let mut v = entries;
     v.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
     *OVERRIDES.write().unwrap_or_else(|p| p.into_inner()) = v;
 }
 
 /// The registered organisation for `mac`: an operator override, else the
 /// registry, longest block first (MA-S, MA-M, MA-L).
-pub fn vendor(mac: MacAddr) -> Option<&'static str> {
+pub fn vendor(mac: MacAddr) -> Option<String> {
     if mac.is_locally_administered() || mac.is_multicast() {
         return None;
     }
@@ -82,9 +81,9 @@ pub fn vendor(mac: MacAddr) -> Option<&'static str> {
     if let Some((_, name)) =
         OVERRIDES.read().unwrap_or_else(|p| p.into_inner()).iter().find(|(p, _)| hex.starts_with(p.as_str()))
     {
-        return Some(name);
+        return Some(name.clone());
     }
-    oui_data::lookup(&hex).map(|r| r.organization()).filter(|o| !o.is_empty())
+    oui_data::lookup(&hex).map(|r| r.organization().to_string()).filter(|o| !o.is_empty())
 }
 
 #[cfg(test)]
@@ -94,12 +93,20 @@ mod tests {
     #[test]
     fn known_blocks_and_randomised_addresses() {
         let mac = |s: &str| s.parse::<MacAddr>().unwrap();
-        assert_eq!(vendor(mac("00:1b:21:12:34:56")), Some("Intel Corporate"));
-        assert_eq!(vendor(mac("b8:27:eb:00:00:01")), Some("Raspberry Pi Foundation"));
-        assert_eq!(vendor(mac("00:50:56:aa:bb:cc")), Some("VMware, Inc."));
+        assert_eq!(vendor(mac("00:1b:21:12:34:56")).as_deref(), Some("Intel Corporate"));
+        assert_eq!(vendor(mac("b8:27:eb:00:00:01")).as_deref(), Some("Raspberry Pi Foundation"));
+        assert_eq!(vendor(mac("00:50:56:aa:bb:cc")).as_deref(), Some("VMware, Inc."));
+        // MA-M (28-bit) and MA-S (36-bit) blocks inside shared MA-L prefixes.
+        assert_eq!(vendor(mac("c8:5c:e2:71:23:45")).as_deref(), Some("SYNERGY SYSTEMS AND SOLUTIONS"));
+        assert_eq!(vendor(mac("8c:1f:64:af:a1:23")).as_deref(), Some("DATA ELECTRONIC DEVICES, INC"));
+        assert_ne!(
+            vendor(mac("8c:1f:64:9b:91:23")),
+            vendor(mac("8c:1f:64:af:a1:23")),
+            "neighbouring MA-S blocks differ"
+        );
         // Locally administered: never a vendor, even if the bits look like a block.
-        assert_eq!(vendor(mac("02:1b:21:12:34:56")), None);
-        assert_eq!(vendor(mac("da:a1:19:5e:00:10")), None);
+        assert_eq!(vendor(mac("02:1b:21:12:34:56")).as_deref(), None);
+        assert_eq!(vendor(mac("da:a1:19:5e:00:10")).as_deref(), None);
     }
 
     #[test]
@@ -108,10 +115,10 @@ mod tests {
         let mac = |s: &str| s.parse::<MacAddr>().unwrap();
         let parsed = parse_overrides("# lab kit\nfc:ff:aa,Lab NICs\nFC-FF-AA-BB-C, Lab MA-S block\n\n").unwrap();
         set_overrides(parsed);
-        assert_eq!(vendor(mac("fc:ff:aa:12:34:56")), Some("Lab NICs"));
-        assert_eq!(vendor(mac("fc:ff:aa:bb:cd:ef")), Some("Lab MA-S block"));
+        assert_eq!(vendor(mac("fc:ff:aa:12:34:56")).as_deref(), Some("Lab NICs"));
+        assert_eq!(vendor(mac("fc:ff:aa:bb:cd:ef")).as_deref(), Some("Lab MA-S block"));
         set_overrides(vec![]);
-        assert_ne!(vendor(mac("fc:ff:aa:12:34:56")), Some("Lab NICs"));
+        assert_ne!(vendor(mac("fc:ff:aa:12:34:56")).as_deref(), Some("Lab NICs"));
         assert_eq!(parse_overrides("00:1b,Short").unwrap_err(), "line 1: `00:1b` is not a 6, 7 or 9 hex-digit prefix");
         assert!(parse_overrides("x\n001b21").unwrap_err().starts_with("line 1"));
         assert!(parse_overrides("001b21,").unwrap_err().contains("vendor name"));
