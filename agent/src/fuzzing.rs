@@ -51,7 +51,6 @@ pub fn banner(data: &[u8]) {
 pub fn mdns_reply(data: &[u8]) {
     if let Ok(view) = dns::DnsView::new(data) {
         let ip = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 11));
-        let _ = dns::ptr_answers(&view, &dns::reverse_name(ip));
         for name in crate::names::mdns::names_in_reply(data, view.id(), ip).unwrap_or_default() {
             assert!(name.len() <= 253 * 4 && !name.chars().any(char::is_control), "unsanitised {name:?}");
         }

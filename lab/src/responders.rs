@@ -7,7 +7,6 @@
 //! the names test also checks them with `dig` and `nbtscan`.
 
 use std::net::{IpAddr, Ipv4Addr, UdpSocket as StdUdpSocket};
-use std::sync::Arc;
 
 use census_proto::MacAddr;
 use hickory_proto::op::{Message, MessageType, OpCode};
@@ -49,10 +48,9 @@ pub(crate) async fn serve(bound: BoundResponder) {
         return;
     }
     let Ok(socket) = tokio::net::UdpSocket::from_std(bound.socket) else { return };
-    let responder = Arc::new(bound.responder);
     let mut buf = [0u8; 1500];
     while let Ok((n, from)) = socket.recv_from(&mut buf).await {
-        let reply = match &*responder {
+        let reply = match &bound.responder {
             Responder::Mdns { ip, name } => mdns_reply(&buf[..n], *ip, name),
             Responder::Netbios { spec, mac } => netbios_reply(&buf[..n], spec, *mac),
         };

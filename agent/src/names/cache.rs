@@ -78,7 +78,7 @@ impl PtrCache {
 }
 
 /// The agent's cache, shared by every sweep of the process.
-pub static CACHE: Mutex<Option<PtrCache>> = Mutex::new(None);
+static CACHE: Mutex<Option<PtrCache>> = Mutex::new(None);
 
 /// Run `f` on the process-wide cache.
 pub fn with<T>(f: impl FnOnce(&mut PtrCache) -> T) -> T {

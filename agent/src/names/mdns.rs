@@ -10,15 +10,12 @@ use crate::fingerprint::sanitize::clean;
 use crate::names::unicast::NameProtocol;
 use crate::packet::dns;
 
-/// The mDNS port.
-pub const PORT: u16 = 5353;
-
 /// Unicast mDNS reverse lookups.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Mdns;
 
 impl NameProtocol for Mdns {
-    const PORT: u16 = PORT;
+    const PORT: u16 = 5353;
     const LABEL: &'static str = "mdns";
 
     fn query(&self, id: u16, ip: IpAddr) -> Option<Vec<u8>> {

@@ -47,12 +47,6 @@ impl NameSources {
     pub const NAMES: [&'static str; 3] = ["ptr", "mdns", "netbios"];
 }
 
-impl Default for NameSources {
-    fn default() -> Self {
-        NameSources::ALL
-    }
-}
-
 impl FromStr for NameSources {
     type Err = String;
 
@@ -81,12 +75,6 @@ pub struct NameLookup {
     pub sources: NameSources,
     /// DNS servers for PTR lookups; empty uses the system's (resolv.conf).
     pub dns_servers: Vec<IpAddr>,
-}
-
-impl Default for NameLookup {
-    fn default() -> Self {
-        NameLookup { sources: NameSources::ALL, dns_servers: Vec::new() }
-    }
 }
 
 /// Time each PTR lookup may take.

@@ -9,15 +9,12 @@ use crate::fingerprint::sanitize::clean;
 use crate::names::unicast::NameProtocol;
 use crate::packet::netbios;
 
-/// The NetBIOS name service port.
-pub const PORT: u16 = 137;
-
 /// NetBIOS node status queries (IPv4 only).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Netbios;
 
 impl NameProtocol for Netbios {
-    const PORT: u16 = PORT;
+    const PORT: u16 = 137;
     const LABEL: &'static str = "netbios";
 
     fn query(&self, id: u16, ip: IpAddr) -> Option<Vec<u8>> {

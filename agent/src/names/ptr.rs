@@ -63,17 +63,20 @@ pub async fn ptr_names(
     if misses.is_empty() {
         return out;
     }
-    for (ip, answer) in lookup(misses, servers, timeout).await {
-        let now = std::time::Instant::now();
-        match answer {
-            Answer::Names(names, until) => {
-                super::cache::with(|c| c.put(servers, ip, names.clone(), until.saturating_duration_since(now), now));
-                out.insert(ip, names);
+    let answers = lookup(misses, servers, timeout).await;
+    let now = std::time::Instant::now();
+    super::cache::with(|c| {
+        for (ip, answer) in answers {
+            match answer {
+                Answer::Names(names, until) => {
+                    c.put(servers, ip, names.clone(), until.saturating_duration_since(now), now);
+                    out.insert(ip, names);
+                }
+                Answer::NoRecord => c.put(servers, ip, Vec::new(), super::cache::NEGATIVE_TTL, now),
+                Answer::Unknown => {}
             }
-            Answer::NoRecord => super::cache::with(|c| c.put(servers, ip, Vec::new(), super::cache::NEGATIVE_TTL, now)),
-            Answer::Unknown => {}
         }
-    }
+    });
     out
 }
 

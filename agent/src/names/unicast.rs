@@ -168,7 +168,7 @@ mod tests {
     }
 
     /// A fake network: `names` answer (after `drop_first` queries to them are lost),
-    /// `noise` is delivered first, everything else is silent.
+    /// `inbox` starts with whatever the test puts there, everything else is silent.
     struct Net {
         names: HashMap<IpAddr, &'static str>,
         drop_first: RefCell<HashMap<IpAddr, u32>>,

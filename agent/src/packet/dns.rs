@@ -54,11 +54,17 @@ pub fn reverse_name(ip: IpAddr) -> String {
     }
 }
 
-/// Write a standard query with id `id` for the PTR record of `ip`; returns its length.
-pub fn build_ptr_query(out: &mut [u8; MAX_QUERY_LEN], id: u16, ip: IpAddr) -> usize {
+/// Write the header of a query with id `id` and one question, no flags set
+/// (NetBIOS uses the same header).
+pub fn write_query_header(out: &mut [u8], id: u16) {
     out[..HEADER_LEN].fill(0);
     out[ID..ID + 2].copy_from_slice(&id.to_be_bytes());
     out[QDCOUNT..QDCOUNT + 2].copy_from_slice(&1u16.to_be_bytes());
+}
+
+/// Write a standard query with id `id` for the PTR record of `ip`; returns its length.
+pub fn build_ptr_query(out: &mut [u8; MAX_QUERY_LEN], id: u16, ip: IpAddr) -> usize {
+    write_query_header(out, id);
     let mut at = HEADER_LEN;
     for label in reverse_name(ip).split('.') {
         // Labels of a reverse name are 1 to 4 ASCII bytes.
@@ -162,7 +168,7 @@ pub fn skip_name(msg: &[u8], at: usize) -> Result<usize, ParseError> {
 }
 
 /// Read a record header after its name: (type, class without the mDNS bit, data offset, data length).
-fn record_at(msg: &[u8], at: usize) -> Result<(u16, u16, usize, usize), ParseError> {
+pub(crate) fn record_at(msg: &[u8], at: usize) -> Result<(u16, u16, usize, usize), ParseError> {
     need(msg, at + 10)?;
     let rtype = be16(msg, at);
     let class = be16(msg, at + 2) & CLASS_MASK;

@@ -9,7 +9,7 @@
 
 use census_proto::MacAddr;
 
-use super::dns::{HEADER_LEN, skip_name};
+use super::dns::{DnsView, HEADER_LEN, record_at, skip_name, write_query_header};
 use super::{ParseError, be16, need};
 
 /// Length of a node status request.
@@ -27,13 +27,10 @@ const ENCODED_NAME_LEN: usize = 34;
 const ENTRY_LEN: usize = 18;
 /// The name flag's group bit.
 const FLAG_GROUP: u16 = 0x8000;
-const FLAG_RESPONSE: u16 = 0x8000;
 
 /// Write a node status request for the wildcard name `*` with id `id`.
 pub fn build_request(out: &mut [u8; REQUEST_LEN], id: u16) {
-    out[..HEADER_LEN].fill(0);
-    out[0..2].copy_from_slice(&id.to_be_bytes());
-    out[4..6].copy_from_slice(&1u16.to_be_bytes());
+    write_query_header(out, id);
     let name = &mut out[HEADER_LEN..HEADER_LEN + ENCODED_NAME_LEN];
     name[0] = 32;
     // `*` padded with NULs to 16 bytes, each byte split into two letters 'A' + nibble.
@@ -89,27 +86,22 @@ impl NodeStatus {
 
 /// Parse a node status reply.
 pub fn parse_reply(msg: &[u8]) -> Result<NodeStatus, ParseError> {
-    need(msg, HEADER_LEN)?;
-    let id = be16(msg, 0);
-    if be16(msg, 2) & FLAG_RESPONSE == 0 {
+    let header = DnsView::new(msg)?;
+    if !header.is_response() {
         return Err(ParseError::Unsupported("not a response"));
     }
-    if be16(msg, 6) == 0 {
+    if header.answers() == 0 {
         return Err(ParseError::Unsupported("no answer record"));
     }
     // Some stacks echo the question; skip any.
     let mut at = HEADER_LEN;
-    for _ in 0..be16(msg, 4).min(4) {
+    for _ in 0..header.questions().min(4) {
         at = skip_name(msg, at)? + 4;
     }
-    at = skip_name(msg, at)?;
-    need(msg, at + 10)?;
-    if be16(msg, at) != TYPE_NBSTAT {
+    let (rtype, _, data, len) = record_at(msg, skip_name(msg, at)?)?;
+    if rtype != TYPE_NBSTAT {
         return Err(ParseError::Unsupported("record type"));
     }
-    let len = usize::from(be16(msg, at + 8));
-    let data = at + 10;
-    need(msg, data + len)?;
     let rdata = &msg[data..data + len];
     need(rdata, 1)?;
     let count = usize::from(rdata[0]);
@@ -127,7 +119,7 @@ pub fn parse_reply(msg: &[u8]) -> Result<NodeStatus, ParseError> {
         .collect();
     let unit_id = rdata.get(table_end..table_end + 6).map(|m| MacAddr([m[0], m[1], m[2], m[3], m[4], m[5]]));
     let unit_id = unit_id.filter(|m| m.0 != [0; 6]);
-    Ok(NodeStatus { id, names, unit_id })
+    Ok(NodeStatus { id: header.id(), names, unit_id })
 }
 
 #[cfg(test)]
