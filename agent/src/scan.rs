@@ -321,6 +321,7 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
             techniques: runs,
             enriched,
         },
+        schedule: None,
         hosts,
     })
 }

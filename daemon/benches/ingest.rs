@@ -87,6 +87,7 @@ fn batch(first: u32, count: u32, round: u32) -> Vec<u8> {
             techniques: vec![],
             enriched: true,
         },
+        schedule: None,
         hosts: (first..first + count).map(|n| host(n, round)).collect(),
     };
     census_proto::encode_batch(&b)

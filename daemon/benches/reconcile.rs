@@ -94,14 +94,20 @@ fn observe(store: &dyn Store, count: u32, sweeps: u32) {
                 hosts.iter().zip(&raws).map(|(h, r)| ObservationRow::new(h, r, &Sighting::of(h, &ctx))).collect();
             let meta = BatchMeta {
                 batch_id: ctx.batch.clone(),
+                agent: "bench".into(),
                 segment: "bench".into(),
                 started_ms: now_ms(),
                 finished_ms: now_ms(),
+                received_ms: now_ms(),
+                clamped: false,
                 complete: true,
                 completeness: "{}".into(),
                 total_hosts: rows.len(),
                 targets: "[\"198.18.0.0/15\"]".into(),
                 excluded: "[]".into(),
+                probed: ctx.probed.clone(),
+                interval_ms: None,
+                next_due_ms: None,
             };
             store.ingest(&meta, "bench", &rows).unwrap();
         }
@@ -181,7 +187,7 @@ fn main() {
             _ => format!("host-{n}.corp.example"),
         };
         let t = Instant::now();
-        let a = big.whois(&q, now_ms(), 86_400_000).unwrap();
+        let a = censusd::app::query::whois(&rec, &q, now_ms()).unwrap();
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
         found += usize::from(a.is_some_and(|a| a.asset.is_some()));
     }

@@ -58,6 +58,10 @@ struct RawReconcile {
     missing_after_by_type: Option<std::collections::BTreeMap<String, String>>,
     seen_window: Option<String>,
     interval: Option<String>,
+    gone_after_sweeps: Option<i64>,
+    clear_after_sweeps: Option<i64>,
+    reopen_window: Option<String>,
+    alert_flood_per_hour: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,8 +149,18 @@ pub struct ReconcileConfig {
     pub missing_after: Duration,
     /// Per asset type overrides of `missing_after`.
     pub missing_after_by_type: std::collections::BTreeMap<crate::register::AssetType, Duration>,
-    /// A host seen within this window is "on the network now".
+    /// Hosts no complete sweep covers (seen only by partial sweeps or
+    /// passively) count as on the network this long after their last sighting.
     pub seen_window: Duration,
+    /// A host is gone after this many complete sweeps of its segment without it.
+    pub gone_after_sweeps: u32,
+    /// New-service and coverage-gap alerts resolve after the condition was
+    /// absent in this many consecutive complete sweeps.
+    pub clear_after_sweeps: u32,
+    /// A resolved alert whose condition returns within this is reopened.
+    pub reopen_window: Duration,
+    /// New device alerts one agent may raise per hour before one `alert-flood` alert replaces them.
+    pub alert_flood_per_hour: u32,
     /// How often the full reconcile runs (time-based alerts, suppression expiry).
     pub interval: Duration,
     /// Sightings before an unknown asset alerts.
@@ -162,7 +176,11 @@ impl Default for ReconcileConfig {
         ReconcileConfig {
             missing_after: 7 * day,
             missing_after_by_type: Default::default(),
-            seen_window: day,
+            seen_window: 7 * day,
+            gone_after_sweeps: 2,
+            clear_after_sweeps: 2,
+            reopen_window: 7 * day,
+            alert_flood_per_hour: 1000,
             interval: Duration::from_secs(300),
             unknown_after_sightings: 2,
             unknown_after: Duration::from_secs(600),
@@ -241,8 +259,24 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
             file,
             "reconcile.seen_window",
             r.seen_window.as_deref(),
-            day,
-            (Duration::from_secs(60), 30 * day),
+            7 * day,
+            (Duration::from_secs(60), 90 * day),
+        )?,
+        gone_after_sweeps: count_in(file, "reconcile.gone_after_sweeps", r.gone_after_sweeps, 2, 1..=100)?,
+        clear_after_sweeps: count_in(file, "reconcile.clear_after_sweeps", r.clear_after_sweeps, 2, 1..=100)?,
+        reopen_window: duration_in(
+            file,
+            "reconcile.reopen_window",
+            r.reopen_window.as_deref(),
+            7 * day,
+            (Duration::ZERO, 365 * day),
+        )?,
+        alert_flood_per_hour: count_in(
+            file,
+            "reconcile.alert_flood_per_hour",
+            r.alert_flood_per_hour,
+            1000,
+            1..=1_000_000,
         )?,
         interval: duration_in(
             file,
@@ -270,6 +304,20 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         reconcile,
         notify,
     })
+}
+
+fn count_in(
+    file: &Path,
+    key: &str,
+    value: Option<i64>,
+    default: u32,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<u32, ConfigError> {
+    let v = value.unwrap_or(i64::from(default));
+    if !range.contains(&v) {
+        return Err(ConfigError::at(file, key, format!("expected {} to {}, found {v}", range.start(), range.end())));
+    }
+    Ok(v as u32)
 }
 
 fn notify(file: &Path, raw: RawNotify) -> Result<NotifyConfig, ConfigError> {

@@ -282,7 +282,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     }
     let retired_ip = if use_lab { generated_host(RETIRED).ip.to_string() } else { "127.0.0.3".to_string() };
     println!("\n== whois {retired_ip}\n");
-    if let Some(w) = store.whois(&retired_ip, now_ms(), reconcile.seen_window.as_millis() as i64)? {
+    if let Some(w) = censusd::app::query::whois(&state.reconciler, &retired_ip, now_ms())? {
         crate::ops::print_whois(&serde_json::to_value(w)?);
     }
     let base = format!("http://{listen}");

@@ -6,16 +6,22 @@
 //! - [`auth`]: bearer tokens, stored only as hashes;
 //! - [`store`]: persistence behind the [`store::Store`] trait (SQLite);
 //! - [`register`]: the managed register's model, import and export;
+//! - [`ingest`]: a delivered batch checked and turned into rows;
 //! - [`reconcile`]: identity matching and the alert rules, incremental and full;
-//! - [`alerts`]: alert model, suppression rules, webhook and JSON-lines delivery;
+//! - [`alerts`]: alert model, its lifecycle, suppression rules, webhook and JSON-lines delivery;
+//! - [`whois`] and [`report`]: the responder's answer and the audit report;
 //! - [`api`]: the HTTP API, [`api::serve`] for tests and the binary alike.
 
 pub mod alerts;
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod ingest;
 pub mod reconcile;
 pub mod register;
+pub mod report;
 pub mod service;
 pub mod store;
+pub mod whois;

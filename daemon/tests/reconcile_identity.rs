@@ -20,7 +20,7 @@ fn a_laptop_whose_ip_changes_daily_raises_nothing() {
         s.full(T0 + day * DAY + HOUR);
     }
     assert!(s.all().is_empty(), "DHCP churn is not news: {:?}", s.all());
-    let w = s.store.whois("198.18.0.62", T0 + 6 * DAY + HOUR, DAY).unwrap().unwrap();
+    let w = s.whois("198.18.0.62", T0 + 6 * DAY + HOUR).unwrap();
     assert_eq!(w.asset.unwrap().tag, "LT-1");
 }
 
@@ -79,7 +79,7 @@ fn a_host_answering_on_two_segments_is_one_asset() {
     let retired = s.of_kind(AlertKind::ShouldBeRetired);
     assert_eq!(retired.len(), 1, "one asset, one alert");
     assert_eq!(retired[0].evidence["seen"].as_array().unwrap().len(), 2);
-    let w = s.store.whois("db2", T0 + 4 * HOUR, DAY).unwrap().unwrap();
+    let w = s.whois("db2", T0 + 4 * HOUR).unwrap();
     assert_eq!(w.asset.as_ref().unwrap().tag, "DB-2");
     let ips: Vec<&str> = w.hosts.iter().map(|h| h.ip.as_str()).collect();
     assert!(ips.contains(&"198.18.0.61") && ips.contains(&"198.18.1.61"), "{ips:?}");
@@ -99,7 +99,7 @@ fn two_assets_fitting_equally_are_surfaced_for_review_not_guessed() {
     assert_eq!(c.len(), 1);
     let cands = c[0].evidence["ambiguous_candidates"].as_array().unwrap();
     assert_eq!(cands.len(), 2);
-    let w = s.store.whois("198.18.0.70", T0 + 1000, DAY).unwrap().unwrap();
+    let w = s.whois("198.18.0.70", T0 + 1000).unwrap();
     assert!(w.asset.is_none());
     assert!(matches!(&w.hosts[0].identity, Some(Identity::Ambiguous { candidates }) if candidates.len() == 2));
     assert!(w.verdict.starts_with("ambiguous"), "{}", w.verdict);
@@ -113,7 +113,7 @@ fn whois_answers_by_ip_mac_and_hostname_with_owner_licences_match_and_observatio
         "support_end": "2028-01-01", "licences": [{ "product": "RHEL", "vendor": "Red Hat", "expires": "2027-06-30" }] }]));
     s.sweep(&LAB, T0, &[h("198.18.0.81", "00:1b:21:00:00:b1").ports(&[22, 443])]);
     for q in ["198.18.0.81", "00:1B:21:00:00:B1", "billing.corp.example", "billing"] {
-        let w = s.store.whois(q, T0 + HOUR, DAY).unwrap().unwrap_or_else(|| panic!("{q}"));
+        let w = s.whois(q, T0 + HOUR).unwrap_or_else(|| panic!("{q}"));
         let a = w.asset.as_ref().unwrap();
         assert_eq!((a.tag.as_str(), a.owner.as_str()), ("APP-1", "finance-it"), "{q}");
         assert_eq!(a.licences[0].product, "RHEL");
@@ -124,6 +124,6 @@ fn whois_answers_by_ip_mac_and_hostname_with_owner_licences_match_and_observatio
         assert!(matches!(&host.identity, Some(Identity::Matched(m)) if m.rules[0].starts_with("mac ")));
         assert_eq!(host.observation["ports"].as_array().unwrap().len(), 2);
     }
-    assert!(s.store.whois("198.18.0.200", T0, DAY).unwrap().is_none());
-    assert!(s.store.whois("no-such-host", T0, DAY).unwrap().is_none());
+    assert!(s.whois("198.18.0.200", T0).is_none());
+    assert!(s.whois("no-such-host", T0).is_none());
 }

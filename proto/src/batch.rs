@@ -33,9 +33,25 @@ pub struct Batch {
     pub finished_at: OffsetDateTime,
     /// How complete the sweep was.
     pub completeness: SweepCompleteness,
+    /// Since 1.2: when the agent's schedule sweeps this segment again, so
+    /// the daemon can tell an agent that went silent from one that is
+    /// between sweeps. Absent from one-shot scans and older agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<SweepSchedule>,
     /// One observation per address that answered any technique.
     #[serde(default)]
     pub hosts: Vec<HostObservation>,
+}
+
+/// The sweep cadence an agent in service mode follows for one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepSchedule {
+    /// The configured interval between sweeps, seconds.
+    pub interval_s: u64,
+    /// The next sweep starts no later than this (interval, the largest
+    /// jitter and quiet hours included).
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_sweep_by: OffsetDateTime,
 }
 
 /// The segment a sweep covered: its configured name, targets and exclusions.

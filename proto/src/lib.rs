@@ -26,7 +26,9 @@ pub mod retry;
 pub mod types;
 pub mod version;
 
-pub use batch::{Batch, RunStatus, SegmentScope, SweepCompleteness, TcpScanMode, Technique, TechniqueRun};
+pub use batch::{
+    Batch, RunStatus, SegmentScope, SweepCompleteness, SweepSchedule, TcpScanMode, Technique, TechniqueRun,
+};
 pub use host::{
     FingerprintGuess, FingerprintKind, HostObservation, HttpEvidence, MacInfo, NameObservation, NameSource,
     PortObservation, PortState, ServiceEvidence, SynAckSignature, TlsCertificate, TransportProtocol,

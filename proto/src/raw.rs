@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::batch::{SegmentScope, SweepCompleteness};
+use crate::batch::{SegmentScope, SweepCompleteness, SweepSchedule};
 use crate::host::HostObservation;
 use crate::types::AgentId;
 use crate::version::{DecodeError, SCHEMA_MAJOR, SchemaVersion, decode_batch};
@@ -32,6 +32,9 @@ pub struct RawBatch<'a> {
     pub finished_at: time::OffsetDateTime,
     /// Completeness.
     pub completeness: SweepCompleteness,
+    /// The agent's schedule for this segment (since 1.2).
+    #[serde(default)]
+    pub schedule: Option<SweepSchedule>,
     /// Each host observation, undecoded.
     #[serde(borrow, default)]
     pub hosts: Vec<&'a RawValue>,

@@ -178,7 +178,22 @@ async fn sweeper(
             r = crate::scan::scan(&req, &agent, &progress) => r,
         };
         match result {
-            Ok(batch) => {
+            Ok(mut batch) => {
+                // Tell the daemon when to expect the next sweep at the latest
+                // (the largest jitter, quiet hours included), so it can tell
+                // a silent agent from one between sweeps.
+                let jitter_max = seg.jitter.as_millis() as u64;
+                batch.schedule = Some(census_proto::SweepSchedule {
+                    interval_s: seg.interval.as_secs(),
+                    next_sweep_by: schedule::next_run(
+                        OffsetDateTime::now_utc(),
+                        last,
+                        seg.interval,
+                        seg.jitter,
+                        seg.quiet_hours,
+                        jitter_max,
+                    ),
+                });
                 let body = encode_batch(&batch);
                 match spool.put(&batch.batch_id.to_string(), now_ms(), &body) {
                     Ok(_) => {

@@ -14,6 +14,7 @@
 //! Subjects name what an alert is about: `asset:TAG`, `ip:ADDRESS` or
 //! `device:KEY` (an unregistered device, keyed by its most stable identity).
 
+pub mod lifecycle;
 pub mod notify;
 pub mod suppress;
 
@@ -31,8 +32,42 @@ crate::word_enum!(
     NewService => "new-service", /// An expected service (e.g. the EDR agent) is absent.
     CoverageGap => "coverage-gap", /// Support or a licence expired while the asset is in service.
     OutOfSupport => "out-of-support", /// Still in procurement, already on the network.
-    PendingInUse => "pending-in-use" }
+    PendingInUse => "pending-in-use", /// An agent delivered no complete sweep within its cadence.
+    AgentSilent => "agent-silent", /// An agent raised more new alerts than its hourly budget.
+    AlertFlood => "alert-flood" }
 );
+
+/// When an alert may resolve itself (see the README's alert table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoResolve {
+    /// Stays open for a person when the condition is no longer observed
+    /// (its `absent_since_ms` says so); resolves itself only when the
+    /// register changes so that the condition cannot hold (the device was
+    /// registered, the asset's lifecycle changed).
+    Never,
+    /// Resolves as soon as the condition is gone (the asset was seen again,
+    /// support renewed, sweeps resumed).
+    AtOnce,
+    /// Resolves after the condition was absent in a number of consecutive
+    /// complete sweeps (`reconcile.clear_after_sweeps`), so a port open on
+    /// every other sweep is one alert, not a notification per sweep.
+    AfterSweeps,
+}
+
+impl AlertKind {
+    /// This kind's auto-resolve policy.
+    pub fn auto_resolve(self) -> AutoResolve {
+        match self {
+            AlertKind::UnknownAsset
+            | AlertKind::ShouldBeRetired
+            | AlertKind::IdentityConflict
+            | AlertKind::PendingInUse
+            | AlertKind::AlertFlood => AutoResolve::Never,
+            AlertKind::Missing | AlertKind::OutOfSupport | AlertKind::AgentSilent => AutoResolve::AtOnce,
+            AlertKind::NewService | AlertKind::CoverageGap => AutoResolve::AfterSweeps,
+        }
+    }
+}
 
 crate::word_enum!(
     /// How urgent an alert is.
@@ -121,9 +156,9 @@ pub struct Alert {
     pub summary: String,
     /// Evidence.
     pub evidence: serde_json::Value,
-    /// First sighting (unix ms).
+    /// First sighting behind it (unix ms, observation time).
     pub first_seen_ms: i64,
-    /// Last sighting (unix ms).
+    /// Last sighting behind it (unix ms, observation time).
     pub last_seen_ms: i64,
     /// Raised (unix ms).
     pub opened_ms: i64,
@@ -131,6 +166,13 @@ pub struct Alert {
     pub updated_ms: i64,
     /// Times a repeat updated it.
     pub updates: i64,
+    /// Times it was reopened after being resolved.
+    #[serde(default)]
+    pub reopened: i64,
+    /// Since when (observation time) the condition is no longer observed,
+    /// while the alert waits for a person or for more sweeps.
+    #[serde(default)]
+    pub absent_since_ms: Option<i64>,
     /// Who acknowledged it.
     pub acked_by: Option<String>,
     /// When (unix ms).
@@ -143,16 +185,44 @@ pub struct Alert {
     pub resolution: Option<String>,
     /// The suppression rule holding it, while suppressed.
     pub suppressed_by: Option<i64>,
+    /// Consecutive complete sweeps in which the condition was absent (debounce).
+    #[serde(skip)]
+    pub clear_count: i64,
+    /// The batch that counted last towards `clear_count`.
+    #[serde(skip)]
+    pub clear_batch: Option<String>,
 }
 
-/// What happened to an alert, as sent to webhooks and JSON lines.
+/// Who resolves alerts whose condition cleared by itself.
+pub const CENSUS: &str = "census";
+
+/// What happened to an alert, as sent to webhooks and JSON lines and kept in its history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    /// Raised (or reopened when a suppression expired).
+    /// Raised (or shown again when a suppression expired).
     Opened,
+    /// Its condition returned within the reopen window after it was resolved.
+    Reopened,
+    /// Someone took it on.
+    Acknowledged,
     /// Auto-resolved or resolved by someone.
     Resolved,
+    /// A suppression rule holds it back.
+    Suppressed,
+}
+
+impl EventKind {
+    /// The word used in the history and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Opened => "opened",
+            EventKind::Reopened => "reopened",
+            EventKind::Acknowledged => "acknowledged",
+            EventKind::Resolved => "resolved",
+            EventKind::Suppressed => "suppressed",
+        }
+    }
 }
 
 /// An alert event for the outbox.
@@ -164,6 +234,19 @@ pub struct AlertEvent {
     pub at_ms: i64,
     /// The alert after the change.
     pub alert: Alert,
+}
+
+/// One entry of an alert's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertHistoryEntry {
+    /// When (unix ms).
+    pub at_ms: i64,
+    /// Who (`census` for the reconciliation itself).
+    pub actor: String,
+    /// What happened.
+    pub event: EventKind,
+    /// Why, when known.
+    pub note: Option<String>,
 }
 
 /// Filter for listing alerts.

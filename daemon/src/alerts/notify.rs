@@ -60,12 +60,19 @@ pub fn routes(sinks: &[Sink]) -> Vec<(String, Severity)> {
     sinks.iter().map(|s| (s.name.clone(), s.min_severity)).collect()
 }
 
+/// The sinks an event of `severity` goes to.
+pub fn targets(routes: &[(String, Severity)], severity: Severity) -> Vec<String> {
+    routes.iter().filter(|(_, min)| severity >= *min).map(|(n, _)| n.clone()).collect()
+}
+
 /// A Slack-compatible message for an event.
 pub fn slack_text(e: &AlertEvent) -> String {
     let a = &e.alert;
     let head = match e.event {
         EventKind::Opened => format!("[{}] {} {}", a.severity.as_str().to_uppercase(), a.kind, a.subject),
         EventKind::Resolved => format!("[resolved] {} {}", a.kind, a.subject),
+        EventKind::Reopened => format!("[{} reopened] {} {}", a.severity.as_str().to_uppercase(), a.kind, a.subject),
+        other => format!("[{}] {} {} {}", a.severity.as_str().to_uppercase(), a.kind, a.subject, other.as_str()),
     };
     let mut text = format!("{head}: {}", a.summary);
     if let Some(r) = &a.resolution {

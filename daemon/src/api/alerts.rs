@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{ApiError, AppState, require_admin};
-use crate::alerts::{Alert, AlertAction, AlertFilter, Suppression, SuppressionInput};
-use crate::store::{WhoisAnswer, now_ms};
+use crate::alerts::{Alert, AlertAction, AlertFilter, AlertHistoryEntry, Suppression, SuppressionInput};
+use crate::store::now_ms;
+use crate::whois::WhoisAnswer;
 
 /// `GET /api/v1/alerts?state=&kind=&tag=&limit=`
 pub async fn list(
@@ -29,6 +30,19 @@ pub async fn get_one(
 ) -> Result<Json<Alert>, ApiError> {
     require_admin(&state, &headers)?;
     state.blocking(move |s| s.alert(id)).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("alert {id}")))
+}
+
+/// `GET /api/v1/alerts/{id}/history`: what happened to the alert, oldest first.
+pub async fn history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<AlertHistoryEntry>>, ApiError> {
+    require_admin(&state, &headers)?;
+    if state.blocking(move |s| s.alert(id)).await?.is_none() {
+        return Err(ApiError::not_found(format!("alert {id}")));
+    }
+    Ok(Json(state.blocking(move |s| s.alert_history(id)).await?))
 }
 
 /// Body of ack and resolve.
@@ -55,9 +69,12 @@ async fn act(
     };
     let note: Option<String> =
         body.note.map(|n| n.chars().filter(|c| !c.is_control()).take(500).collect()).filter(|n: &String| !n.is_empty());
-    let routes = state.reconciler.routes().to_vec();
-    let out = state.blocking(move |s| s.alert_action(id, action, &actor, note.as_deref(), &routes)).await?;
-    state.reconciler.wake_notifier();
+    let rec = state.reconciler.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        crate::app::alerts::act(&rec, id, action, &actor, note.as_deref(), now_ms())
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
     out.map(Json).ok_or_else(|| ApiError::not_found(format!("alert {id}")))
 }
 
@@ -143,11 +160,18 @@ pub async fn whois(
     if q.is_empty() || q.len() > 253 {
         return Err(ApiError::bad_field("q", "give an IP address, a MAC or a host name"));
     }
-    let window = state.reconciler.seen_window_ms();
+    let rec = state.reconciler.clone();
     let key = q.clone();
-    state.blocking(move |s| s.whois(&key, now_ms(), window)).await?.map(Json).ok_or_else(|| {
-        ApiError::not_found(format!("nothing is known about `{q}`: never observed, not in the register"))
-    })
+    tokio::task::spawn_blocking(move || crate::app::query::whois(&rec, &key, now_ms()))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "nothing is known about `{}`: never observed, not in the register",
+                q.chars().filter(|c| !c.is_control()).collect::<String>()
+            ))
+        })
 }
 
 /// `GET /api/v1/report?format=csv|json`
@@ -157,8 +181,10 @@ pub async fn report(
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
-    let window = state.reconciler.seen_window_ms();
-    let rows = state.blocking(move |s| s.report(now_ms(), window)).await?;
+    let rec = state.reconciler.clone();
+    let rows = tokio::task::spawn_blocking(move || crate::app::query::report(&rec, now_ms()))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
     match q.get("format").map(String::as_str).unwrap_or("json") {
         "json" => Ok(Json(rows).into_response()),
         "csv" => {

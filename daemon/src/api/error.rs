@@ -80,6 +80,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, format!("{what} already exists")),
             StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::Refused(why) => ApiError::new(StatusCode::CONFLICT, why),
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal storage error; see the daemon's log")

@@ -22,7 +22,7 @@ use axum::http::HeaderMap;
 use axum::routing::{delete, get, post};
 
 pub use error::ApiError;
-pub use ingest::{BatchReceipt, accept};
+pub use ingest::{BatchReceipt, IngestError, accept};
 pub use tls::{load_tls, serve_tls};
 
 use crate::auth::{self, TokenHash};
@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/register/export", get(assets::export))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/{id}", get(alerts::get_one))
+        .route("/api/v1/alerts/{id}/history", get(alerts::history))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
         .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
         .route("/api/v1/suppressions", get(alerts::suppressions).post(alerts::add_suppression))

@@ -3,16 +3,24 @@
 //! identity-conflict — everything judged against one register entry and the
 //! hosts that matched it (one asset however many MACs and addresses it
 //! answers on).
+//!
+//! `seen` are the asset's hosts present now; `past` are this batch's
+//! sightings of it, however late they arrived. Events (a retired asset
+//! answering, its MAC on the wrong segment) are judged on both; the state
+//! of now (missing, new ports, absent services) on `seen` only.
 
 use std::collections::BTreeSet;
 
 use serde_json::json;
 
 use super::identity::Match;
-use super::rules::{AssetState, Plan, World, day_of, describe};
+use super::rules::{AssetState, Plan, World, day_of, day_start_ms, describe, finding};
 use super::sighting::Sighting;
+use crate::alerts::lifecycle::ClearCause;
 use crate::alerts::{AlertKind, Finding, Severity};
 use crate::register::{Asset, Criticality, Lifecycle};
+
+type Seen<'a> = [(&'a Sighting, &'a Match)];
 
 fn bump(sev: Severity, c: Criticality) -> Severity {
     if matches!(c, Criticality::High | Criticality::Critical) { sev.raised() } else { sev }
@@ -24,7 +32,7 @@ fn asset_finding(
     severity: Severity,
     summary: String,
     evidence: serde_json::Value,
-    seen: &[(&Sighting, &Match)],
+    seen: &Seen<'_>,
 ) -> Finding {
     let latest = seen.iter().max_by_key(|(s, _)| s.last_ms).map(|(s, _)| *s);
     let mut evidence = evidence;
@@ -44,48 +52,58 @@ fn asset_finding(
                 .collect::<Vec<_>>()
         );
     }
-    Finding {
-        kind,
-        subject: format!("asset:{}", a.tag),
-        severity,
-        tag: Some(a.tag.clone()),
-        ip: latest.map(|s| s.ip.clone()),
-        mac: latest.and_then(|s| s.mac.clone()),
-        vendor: latest.and_then(|s| s.vendor.clone()),
-        segment: latest.map(|s| s.segment.clone()),
-        agent: latest.map(|s| s.agent.clone()),
-        summary,
-        evidence,
-        first_seen_ms: seen.iter().map(|(s, _)| s.first_ms).min().unwrap_or(0),
-        last_seen_ms: seen.iter().map(|(s, _)| s.last_ms).max().unwrap_or(0),
-    }
+    let mut f = finding(kind, format!("asset:{}", a.tag), severity, summary, evidence);
+    f.tag = Some(a.tag.clone());
+    f.ip = latest.map(|s| s.ip.clone());
+    f.mac = latest.and_then(|s| s.mac.clone());
+    f.vendor = latest.and_then(|s| s.vendor.clone());
+    f.segment = latest.map(|s| s.segment.clone());
+    f.agent = latest.map(|s| s.agent.clone());
+    f.first_seen_ms = seen.iter().map(|(s, _)| s.first_ms).min().unwrap_or(0);
+    f.last_seen_ms = seen.iter().map(|(s, _)| s.last_ms).max().unwrap_or(0);
+    f
 }
 
-fn where_seen(seen: &[(&Sighting, &Match)]) -> String {
+fn where_seen(seen: &Seen<'_>) -> String {
     let ips: BTreeSet<&str> = seen.iter().map(|(s, _)| s.ip.as_str()).collect();
     ips.into_iter().collect::<Vec<_>>().join(", ")
 }
 
-/// Evaluate one asset; updates its state and adds findings and learned certificates to `plan`.
-pub fn evaluate(w: &World<'_>, a: &Asset, seen: &[(&Sighting, &Match)], state: &mut AssetState, plan: &mut Plan) {
-    let now = w.now_ms;
-    let subject = format!("asset:{}", a.tag);
-    let live = w.live_subjects.contains(&subject);
-    if let Some((latest, _)) = seen.iter().max_by_key(|(s, _)| s.last_ms) {
-        let first = seen.iter().map(|(s, _)| s.first_ms).min().unwrap_or(latest.first_ms);
-        state.first_seen_ms = Some(state.first_seen_ms.map_or(first, |f| f.min(first)));
-        if state.last_seen_ms.is_none_or(|l| l < latest.last_ms) {
-            state.last_seen_ms = Some(latest.last_ms);
-            state.last_ip = Some(latest.ip.clone());
-            state.last_agent = Some(latest.agent.clone());
-        }
-        if live {
-            plan.clear_reasons.insert(subject.clone(), format!("seen again at {} by {}", latest.ip, latest.agent));
-        }
-    } else if let Some(l) = state.last_seen_ms.filter(|_| live) {
-        plan.clear_reasons.insert(subject.clone(), format!("no longer answering; last seen {}", fmt_ms(l)));
+/// Merge the sightings into the asset's state: first/last seen as min/max,
+/// the baseline from the earliest sighting (a late batch older than the
+/// baseline re-bases it, so a port opened while an agent was away is still news).
+fn merge_state(state: &mut AssetState, all: &Seen<'_>) {
+    if state.baseline.is_some() && state.baseline_ms.is_none() {
+        // Written before baselines were dated: it came from the first sighting.
+        state.baseline_ms = Some(state.first_seen_ms.unwrap_or(i64::MIN));
     }
-    for (s, m) in seen {
+    for (s, _) in all {
+        state.first_seen_ms = Some(state.first_seen_ms.map_or(s.first_ms, |f| f.min(s.first_ms)));
+        if state.last_seen_ms.is_none_or(|l| l < s.last_ms) {
+            state.last_seen_ms = Some(s.last_ms);
+            state.last_ip = Some(s.ip.clone());
+            state.last_agent = Some(s.agent.clone());
+        }
+    }
+    // The earliest sweep that saw it (every address it answered on in that sweep) sets the baseline.
+    if let Some((first, _)) = all.iter().min_by_key(|(s, _)| (s.first_ms, s.batch.clone()))
+        && state.baseline_ms.is_none_or(|b| first.first_ms < b)
+    {
+        let ports: BTreeSet<u16> =
+            all.iter().filter(|(s, _)| s.batch == first.batch).flat_map(|(s, _)| s.open.iter().copied()).collect();
+        state.baseline = Some(ports.into_iter().collect());
+        state.baseline_ms = Some(first.first_ms);
+    }
+}
+
+/// Evaluate one asset; updates its state and adds findings, clears and learned certificates to `plan`.
+pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, state: &mut AssetState, plan: &mut Plan) {
+    let subject = format!("asset:{}", a.tag);
+    let mut all: Vec<(&Sighting, &Match)> = seen.to_vec();
+    all.extend(past.iter().copied().filter(|(p, _)| !seen.iter().any(|(s, _)| s.ip == p.ip && s.batch == p.batch)));
+    let had_baseline = state.baseline.is_some();
+    merge_state(state, &all);
+    for (s, m) in &all {
         let strong_or_named = m.strong() || m.rules.iter().any(|r| r.starts_with("hostname"));
         for c in &s.certs {
             if strong_or_named && !w.index.learned.contains_key(c) && !plan.learned.iter().any(|(k, _)| k == c) {
@@ -93,91 +111,128 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &[(&Sighting, &Match)], state: &
             }
         }
     }
+    let register = |plan: &mut Plan, kind: AlertKind, reason: String| {
+        plan.clears.entry((kind, subject.clone())).or_insert(crate::alerts::lifecycle::Clear {
+            cause: ClearCause::Register,
+            reason,
+            at_ms: w.now_ms,
+        });
+    };
     let on_net = !seen.is_empty();
-    if on_net && a.lifecycle.retired() {
-        plan.findings.push(asset_finding(
-            AlertKind::ShouldBeRetired,
-            a,
-            bump(Severity::High, a.criticality),
-            format!(
-                "{} ({}) is {} in the register but still answers at {}",
-                a.tag,
-                a.name,
-                a.lifecycle,
-                where_seen(seen)
-            ),
-            json!({ "lifecycle": a.lifecycle, "since": a.lifecycle_since }),
-            seen,
-        ));
-    }
-    if on_net && a.lifecycle == Lifecycle::Procurement {
-        plan.findings.push(asset_finding(
-            AlertKind::PendingInUse,
-            a,
-            Severity::Medium,
-            format!("{} ({}) is still in procurement but already answers at {}", a.tag, a.name, where_seen(seen)),
-            json!({ "lifecycle": a.lifecycle }),
-            seen,
-        ));
-    }
-    if on_net && a.lifecycle.in_service() {
-        services(a, seen, state, plan);
-    }
-    if on_net && let Some(seg) = a.expected_segment {
-        for (s, m) in seen {
-            let ip: Option<std::net::IpAddr> = s.ip.parse().ok();
-            let outside = ip.is_some_and(|ip| !seg.contains(&ip) && !a.ips.contains(&ip));
-            if outside && m.rules.iter().any(|r| r.starts_with("mac ")) {
-                plan.findings.push(asset_finding(
-                    AlertKind::IdentityConflict,
-                    a,
-                    Severity::High,
-                    format!(
-                        "{}'s MAC {} answered at {}, outside its segment {seg}",
-                        a.tag,
-                        s.mac.as_deref().unwrap_or("?"),
-                        s.ip
-                    ),
-                    json!({ "expected_segment": seg, "seen_at": s.ip, "seen_on": s.segment }),
-                    seen,
-                ));
-                break;
-            }
+    let since_ms = a.lifecycle_since.map_or(i64::MIN, day_start_ms);
+    // Answering now counts; a late batch's sighting counts only when it is
+    // dated after the lifecycle change (a retired asset answering before it
+    // was retired is no news).
+    let mut after_change: Vec<(&Sighting, &Match)> = seen.to_vec();
+    after_change.extend(all[seen.len()..].iter().copied().filter(|(s, _)| s.last_ms >= since_ms));
+    for (kind, applies) in [
+        (AlertKind::ShouldBeRetired, a.lifecycle.retired()),
+        (AlertKind::PendingInUse, a.lifecycle == Lifecycle::Procurement),
+    ] {
+        if !applies {
+            register(plan, kind, format!("{}'s lifecycle is now {}", a.tag, a.lifecycle));
+        } else if !after_change.is_empty() {
+            let (severity, summary) = if kind == AlertKind::ShouldBeRetired {
+                (
+                    bump(Severity::High, a.criticality),
+                    format!("{} ({}) is {} in the register but still answers at {}", a.tag, a.name, a.lifecycle, where_seen(&after_change)),
+                )
+            } else {
+                (
+                    Severity::Medium,
+                    format!("{} ({}) is still in procurement but already answers at {}", a.tag, a.name, where_seen(&after_change)),
+                )
+            };
+            let evidence = json!({ "lifecycle": a.lifecycle, "since": a.lifecycle_since });
+            plan.findings.push(asset_finding(kind, a, severity, summary, evidence, &after_change));
+        } else if let Some(l) = state.last_seen_ms {
+            let reason = format!("{} no longer answers; last seen {}", a.tag, fmt_ms(l));
+            plan.clears.entry((kind, subject.clone())).or_insert(crate::alerts::lifecycle::Clear {
+                cause: ClearCause::Absent,
+                reason,
+                at_ms: l,
+            });
         }
-    }
-    if !on_net && a.lifecycle == Lifecycle::Deployed {
-        missing(w, a, state, plan);
     }
     if a.lifecycle.in_service() {
+        if on_net {
+            services(a, seen, state, had_baseline, plan);
+        }
         support(w, a, seen, plan);
-    }
-    let _ = now;
-}
-
-fn services(a: &Asset, seen: &[(&Sighting, &Match)], state: &mut AssetState, plan: &mut Plan) {
-    let open: BTreeSet<u16> = seen.iter().flat_map(|(s, _)| s.open.iter().copied()).collect();
-    let expected: BTreeSet<u16> = a.expected_services.iter().map(|e| e.port.0).collect();
-    match &state.baseline {
-        None => state.baseline = Some(open.iter().copied().collect()),
-        Some(base) => {
-            let new: Vec<u16> = open.iter().copied().filter(|p| !base.contains(p) && !expected.contains(p)).collect();
-            if !new.is_empty() {
-                let list = new.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
-                plan.findings.push(asset_finding(
-                    AlertKind::NewService,
-                    a,
-                    bump(Severity::Low, a.criticality),
-                    format!("{} has new open port(s) {list} at {}", a.tag, where_seen(seen)),
-                    json!({ "new_ports": new, "baseline": base, "expected": expected }),
-                    seen,
-                ));
-            }
+    } else {
+        for kind in [AlertKind::NewService, AlertKind::CoverageGap, AlertKind::OutOfSupport] {
+            register(plan, kind, format!("{} is out of service ({})", a.tag, a.lifecycle));
         }
     }
+    wrong_segment(a, &all, plan);
+    if a.lifecycle != Lifecycle::Deployed {
+        register(plan, AlertKind::Missing, format!("{} is no longer deployed ({})", a.tag, a.lifecycle));
+    } else if let Some((latest, _)) = seen.iter().max_by_key(|(s, _)| s.last_ms) {
+        plan.clears.entry((AlertKind::Missing, subject.clone())).or_insert(crate::alerts::lifecycle::Clear {
+            cause: ClearCause::Resolved,
+            reason: format!("seen again at {} by {}", latest.ip, latest.agent),
+            at_ms: latest.last_ms,
+        });
+    } else {
+        missing(w, a, state, plan);
+    }
+}
+
+fn wrong_segment(a: &Asset, all: &Seen<'_>, plan: &mut Plan) {
+    let Some(seg) = a.expected_segment else { return };
+    for (s, m) in all {
+        let ip: Option<std::net::IpAddr> = s.ip.parse().ok();
+        let outside = ip.is_some_and(|ip| !seg.contains(&ip) && !a.ips.contains(&ip));
+        if outside && m.rules.iter().any(|r| r.starts_with("mac ")) {
+            let summary = format!(
+                "{}'s MAC {} answered at {}, outside its segment {seg}",
+                a.tag,
+                s.mac.as_deref().unwrap_or("?"),
+                s.ip
+            );
+            let evidence = json!({ "expected_segment": seg, "seen_at": s.ip, "seen_on": s.segment });
+            plan.findings.push(asset_finding(AlertKind::IdentityConflict, a, Severity::High, summary, evidence, &[(s, m)]));
+            return;
+        }
+    }
+}
+
+fn services(a: &Asset, seen: &Seen<'_>, state: &AssetState, had_baseline: bool, plan: &mut Plan) {
+    let subject = format!("asset:{}", a.tag);
+    let open: BTreeSet<u16> = seen.iter().flat_map(|(s, _)| s.open.iter().copied()).collect();
+    let expected: BTreeSet<u16> = a.expected_services.iter().map(|e| e.port.0).collect();
+    let latest = seen.iter().max_by_key(|(s, _)| s.last_ms).map(|(s, _)| *s);
+    let (batch, at) = latest.map_or((String::new(), 0), |s| (s.batch.clone(), s.last_ms));
+    let observed = |reason: String| crate::alerts::lifecycle::Clear {
+        cause: ClearCause::Observed { batch: batch.clone() },
+        reason,
+        at_ms: at,
+    };
+    let base: &[u16] = state.baseline.as_deref().unwrap_or(&[]);
+    let new: Vec<u16> = open
+        .iter()
+        .copied()
+        .filter(|p| !base.contains(p) && !state.accepted.contains(p) && !expected.contains(p))
+        .collect();
+    if !new.is_empty() && had_baseline {
+        let list = new.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+        plan.findings.push(asset_finding(
+            AlertKind::NewService,
+            a,
+            bump(Severity::Low, a.criticality),
+            format!("{} has new open port(s) {list} at {}", a.tag, where_seen(seen)),
+            json!({ "new_ports": new, "baseline": base, "expected": expected }),
+            seen,
+        ));
+    } else {
+        plan.clears.entry((AlertKind::NewService, subject.clone())).or_insert(observed("the new ports closed again".into()));
+    }
     let mut absent = Vec::new();
+    let mut checked = false;
     for e in &a.expected_services {
         let probed =
             seen.iter().any(|(s, _)| s.probed.as_deref().is_some_and(|p| census_proto::portlist::contains(p, e.port)));
+        checked |= probed;
         if probed && !open.contains(&e.port.0) {
             absent.push(json!({ "port": e.port.0, "name": e.name }));
         }
@@ -193,33 +248,28 @@ fn services(a: &Asset, seen: &[(&Sighting, &Match)], state: &mut AssetState, pla
             json!({ "absent": absent, "open_ports": open }),
             seen,
         ));
+    } else if checked || a.expected_services.is_empty() {
+        plan.clears.entry((AlertKind::CoverageGap, subject)).or_insert(observed("the expected services answer again".into()));
     }
 }
 
 fn missing(w: &World<'_>, a: &Asset, state: &AssetState, plan: &mut Plan) {
     let created = w.index.created_ms.get(&a.tag).copied().unwrap_or(0);
     let since = state.last_seen_ms.unwrap_or(created);
-    let (mut count, mut first, mut last, mut segment) = (0usize, i64::MAX, 0i64, None);
-    for g in w.sweeps.iter().filter(|g| g.covers(a)) {
-        if let Some((n, f, l)) = g.after(since) {
-            count += n;
-            first = first.min(f);
-            if l > last {
-                last = l;
-                segment = Some(g.segment.clone());
-            }
-        }
-    }
+    let m = w.sweeps.misses_asset(a, since);
     let after = w.settings.missing_after_ms.get(&a.asset_type).copied().unwrap_or(w.settings.missing_default_ms);
-    if count == 0 || w.now_ms - first < after {
+    // Only complete sweeps of its segment after its last sighting, spanning missing_after in observation time.
+    if m.count < w.settings.gone_after_sweeps.max(1) || m.last_finish_ms - since < after {
         return;
     }
+    let count = m.count;
     let summary = match state.last_seen_ms {
         Some(l) => {
             format!("{} ({}) not seen since {} over {count} complete sweeps of its segment", a.tag, a.name, fmt_ms(l))
         }
         None => format!("{} ({}) never seen over {count} complete sweeps of its segment", a.tag, a.name),
     };
+    let segment = w.sweeps.groups().filter(|g| g.covers(a)).map(|g| g.segment.clone()).next();
     let mut f = asset_finding(
         AlertKind::Missing,
         a,
@@ -227,7 +277,7 @@ fn missing(w: &World<'_>, a: &Asset, state: &AssetState, plan: &mut Plan) {
         summary,
         json!({
             "last_seen_ms": state.last_seen_ms, "last_ip": state.last_ip, "complete_sweeps": count,
-            "first_sweep_ms": first, "last_sweep_ms": last, "missing_after_ms": after, "segment": segment,
+            "last_sweep_ms": m.last_finish_ms, "missing_after_ms": after, "segment": segment,
         }),
         &[],
     );
@@ -236,7 +286,7 @@ fn missing(w: &World<'_>, a: &Asset, state: &AssetState, plan: &mut Plan) {
     plan.findings.push(f);
 }
 
-fn support(w: &World<'_>, a: &Asset, seen: &[(&Sighting, &Match)], plan: &mut Plan) {
+fn support(w: &World<'_>, a: &Asset, seen: &Seen<'_>, plan: &mut Plan) {
     let today = day_of(w.now_ms);
     let mut lapsed = Vec::new();
     if let Some(end) = a.support_end.filter(|d| *d < today) {
@@ -248,6 +298,13 @@ fn support(w: &World<'_>, a: &Asset, seen: &[(&Sighting, &Match)], plan: &mut Pl
         }
     }
     if lapsed.is_empty() {
+        plan.clears.entry((AlertKind::OutOfSupport, format!("asset:{}", a.tag))).or_insert(
+            crate::alerts::lifecycle::Clear {
+                cause: ClearCause::Register,
+                reason: "support and licences are current".into(),
+                at_ms: w.now_ms,
+            },
+        );
         return;
     }
     let what: Vec<String> = lapsed
@@ -267,10 +324,21 @@ fn support(w: &World<'_>, a: &Asset, seen: &[(&Sighting, &Match)], plan: &mut Pl
     ));
 }
 
-/// A unix-ms time as RFC 3339.
+/// A unix-ms time as RFC 3339 (UTC, seconds).
 pub fn fmt_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| ms.to_string())
+}
+
+/// A duration in ms for people: `5m`, `1d`, `36h`.
+pub fn fmt_duration(ms: i64) -> String {
+    let s = ms / 1000;
+    match s {
+        _ if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
+        _ if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        _ if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
 }

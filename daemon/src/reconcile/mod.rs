@@ -16,6 +16,7 @@ pub mod assets;
 pub mod identity;
 pub mod rules;
 pub mod sighting;
+pub mod sweeps;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -24,11 +25,13 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::alerts::Severity;
+use crate::alerts::lifecycle::{self, Change};
 use crate::config::ReconcileConfig;
-use crate::store::{SightingSelect, Store, StoreError};
+use crate::store::{AlertInputs, SightingSelect, Store, StoreError};
 pub use identity::{Identity, RegisterIndex};
-pub use rules::{AssetState, DeviceRecord, Plan, Settings, SweepGroup, World};
+pub use rules::{AssetState, DeviceRecord, Plan, Settings, World};
 pub use sighting::{BatchContext, Sighting};
+pub use sweeps::{SweepIndex, SweepRow};
 
 /// Map `f` over `items` on every core (scoped threads, order kept): the
 /// index build and the matching of 100,000 hosts are pure and independent.
@@ -58,6 +61,8 @@ pub struct ReconcileSummary {
     pub assets: usize,
     /// Alerts raised (open).
     pub opened: usize,
+    /// Resolved alerts reopened.
+    pub reopened: usize,
     /// Alerts raised or held as suppressed.
     pub suppressed: usize,
     /// Live alerts updated by a repeat.
@@ -74,6 +79,7 @@ pub struct Reconciler {
     settings: Settings,
     routes: Vec<(String, Severity)>,
     index: Mutex<Option<Arc<RegisterIndex>>>,
+    sweeps: Mutex<(Arc<SweepIndex>, i64)>,
     run_lock: Mutex<()>,
     wake: Arc<Notify>,
 }
@@ -92,6 +98,7 @@ impl Reconciler {
             settings: Settings::from_config(cfg),
             routes,
             index: Mutex::new(None),
+            sweeps: Mutex::new((Arc::new(SweepIndex::default()), 0)),
             run_lock: Mutex::new(()),
             wake,
         }
@@ -114,9 +121,9 @@ impl Reconciler {
         &self.routes
     }
 
-    /// How recent a sighting must be to count as "on the network now" (ms).
-    pub fn seen_window_ms(&self) -> i64 {
-        self.settings.seen_window_ms
+    /// The thresholds in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// Tell the notifier events are waiting.
@@ -134,23 +141,41 @@ impl Reconciler {
         *self.index.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    fn sweeps_since(&self, now_ms: i64) -> i64 {
-        let longest =
-            self.settings.missing_after_ms.values().copied().max().unwrap_or(0).max(self.settings.missing_default_ms);
-        now_ms - longest - 86_400_000
+    /// The sweep index brought up to date with the store (new batches by
+    /// arrival sequence; sweeps older than the horizon pruned hourly).
+    pub fn sweep_snapshot(&self, now_ms: i64) -> Result<Arc<SweepIndex>, StoreError> {
+        let mut g = self.sweeps.lock().unwrap_or_else(|p| p.into_inner());
+        let horizon = now_ms - self.settings.horizon_ms();
+        let (rows, seq) = self.store.sweeps_after(g.0.seq, horizon)?;
+        if !rows.is_empty() || seq > g.0.seq {
+            Arc::make_mut(&mut g.0).extend(rows, seq, horizon);
+        }
+        if now_ms - g.1 > 3_600_000 {
+            Arc::make_mut(&mut g.0).prune(horizon);
+            g.1 = now_ms;
+        }
+        Ok(g.0.clone())
     }
 
-    /// Reconcile after a batch was stored: `batch` holds its sightings.
-    pub fn after_ingest(&self, batch: &[Sighting], now_ms: i64) -> Result<ReconcileSummary, StoreError> {
+    /// Reconcile after a batch from `agent` was stored: `batch` holds its sightings.
+    pub fn after_ingest(&self, batch: &[Sighting], agent: &str, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
         let idx = self.index()?;
+        let sweeps = self.sweep_snapshot(now_ms)?;
         let ips: Vec<String> = batch.iter().map(|s| s.ip.clone()).collect();
         // The latest stored sighting per address (a late, spooled batch is not the latest).
         let stored = self.store.sightings(&SightingSelect::Ips(ips))?;
         let mut tags: HashSet<String> = HashSet::new();
+        for s in batch {
+            if let Identity::Matched(m) = idx.identify(s) {
+                tags.insert(m.tag);
+            }
+        }
         for (s, previous) in &stored {
             tags.extend(previous.clone());
-            if let Identity::Matched(m) = idx.identify(s) {
+            if s.batch != batch.first().map_or("", |b| b.batch.as_str())
+                && let Identity::Matched(m) = idx.identify(s)
+            {
                 tags.insert(m.tag);
             }
         }
@@ -162,40 +187,34 @@ impl Reconciler {
                 sightings.push(s);
             }
         }
-        // Missing is judged only for touched assets with no live sighting:
-        // only then are the sweeps needed. One match per sighting, not per tag.
-        let window_start = now_ms - self.settings.seen_window_ms;
-        let live_tags: HashSet<String> = sightings
-            .iter()
-            .filter(|s| s.last_ms >= window_start)
-            .filter_map(|s| match idx.identify(s) {
-                Identity::Matched(m) => Some(m.tag),
-                _ => None,
-            })
-            .collect();
-        let unseen = tags.iter().any(|t| !live_tags.contains(t));
-        let sweeps = if unseen { self.store.sweeps(self.sweeps_since(now_ms))? } else { Vec::new() };
-        let keys: Vec<String> = batch.iter().map(Sighting::device_key).collect();
+        let mut keys: Vec<String> = batch.iter().map(Sighting::device_key).collect();
+        keys.extend(sightings.iter().map(Sighting::device_key));
+        keys.sort();
+        keys.dedup();
         let world = World {
             index: &idx,
             settings: &self.settings,
+            sweeps: &sweeps,
             sightings,
-            counted: batch.to_vec(),
+            batch: batch.to_vec(),
             devices: self.store.devices(Some(&keys), 0)?,
             states: self.store.asset_states(Some(&tag_list))?,
-            sweeps,
             tags: Some(tags),
-            live_subjects: self.store.live_subjects()?,
+            agents: vec![agent.to_string()],
+            revoked: HashSet::new(),
+            live_subjects: Vec::new(),
             now_ms,
         };
-        self.commit(rules::run(world), &idx)
+        let plan = rules::run(world);
+        drop(sweeps);
+        self.commit(plan, &idx)
     }
 
-    /// Reconcile everything: every asset, every host seen within the window.
+    /// Reconcile everything: every asset, every host seen within the horizon, every agent's cadence.
     pub fn full(&self, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
         let t = std::time::Instant::now();
-        let since = now_ms - self.settings.seen_window_ms;
+        let since = now_ms - self.settings.horizon_ms();
         // Building the index (decoding every asset) and loading the world
         // use different connections: do both at once.
         let (idx, loaded) = std::thread::scope(|scope| {
@@ -205,28 +224,32 @@ impl Reconciler {
                     self.store.sightings(&SightingSelect::Since(since))?.into_iter().map(|(s, _)| s).collect(),
                     self.store.devices(None, since)?,
                     self.store.asset_states(None)?,
-                    self.store.sweeps(self.sweeps_since(now_ms))?,
+                    self.store.agents()?,
                     self.store.live_subjects()?,
                 ))
             })();
             (index.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), loaded)
         });
         let idx = idx?;
-        let (sightings, devices, states, sweeps, live_subjects) = loaded?;
+        let (sightings, devices, states, agents, live_subjects) = loaded?;
+        let sweeps = self.sweep_snapshot(now_ms)?;
         let indexed = t.elapsed();
         let world = World {
             index: &idx,
             settings: &self.settings,
+            sweeps: &sweeps,
             sightings,
-            counted: Vec::new(),
+            batch: Vec::new(),
             devices,
             states,
-            sweeps,
             tags: None,
+            agents: agents.iter().map(|a| a.name.clone()).collect(),
+            revoked: agents.iter().filter(|a| a.revoked_ms.is_some()).map(|a| a.name.clone()).collect(),
             live_subjects,
             now_ms,
         };
         let plan = rules::run(world);
+        drop(sweeps);
         let ruled = t.elapsed();
         let r = self.commit(plan, &idx);
         tracing::debug!(
@@ -243,18 +266,34 @@ impl Reconciler {
             hosts: plan.matches.len(),
             matched: plan.matches.iter().filter(|(_, i)| matches!(i, Identity::Matched(_))).count(),
             ambiguous: plan.matches.iter().filter(|(_, i)| matches!(i, Identity::Ambiguous { .. })).count(),
-            assets: plan
-                .resolvable
-                .as_ref()
-                .map_or(idx.assets.len(), |r| r.iter().filter(|s| s.starts_with("asset:")).count()),
+            assets: plan.states.len().max(if plan.agents.len() > 1 { idx.assets.len() } else { 0 }),
             ..Default::default()
         };
         let learned = !plan.learned.is_empty();
-        let outcome = self.store.commit_reconcile(&plan, &self.routes)?;
+        let settings = self.settings.lifecycle;
+        let now = plan.now_ms;
+        let routes = &self.routes;
+        let mut decide = |inputs: AlertInputs| -> Vec<Change> {
+            let mut changes = lifecycle::decide(lifecycle::Input {
+                findings: &plan.findings,
+                clears: &plan.clears,
+                existing: inputs.existing,
+                suppressions: &inputs.suppressions,
+                opened_last_hour: &inputs.opened_last_hour,
+                settings,
+                now_ms: now,
+            });
+            for c in &mut changes {
+                c.sinks = if c.notify { crate::alerts::notify::targets(routes, c.alert.severity) } else { Vec::new() };
+            }
+            changes
+        };
+        let outcome = self.store.commit_reconcile(&plan, &mut decide)?;
         if learned {
             self.register_changed();
         }
         summary.opened = outcome.opened;
+        summary.reopened = outcome.reopened;
         summary.suppressed = outcome.suppressed;
         summary.updated = outcome.updated;
         summary.resolved = outcome.resolved;

@@ -1,9 +1,22 @@
-//! The reconciliation rules: from the register, the latest sightings and the
-//! sweep history to [`Finding`]s — pure, no I/O, so every rule is tested
-//! with plain values and the full run is benchmarked without a database.
+//! The reconciliation rules: from the register, the latest sightings, the
+//! batch being ingested and the complete sweeps to [`Finding`]s (conditions
+//! that hold) and [`Clear`]s (conditions that no longer hold, and why) —
+//! pure, no I/O, so every rule is tested with plain values and the full run
+//! is benchmarked without a database.
 //!
-//! One rule per alert kind; each finding carries the evidence a responder
-//! needs to act without opening another tool.
+//! Verdicts depend only on what was observed and when it was observed,
+//! never on when a batch arrived:
+//! - "on the network now" is [`Presence`]: a host is present until complete
+//!   sweeps of a scope covering it ran after its last sighting without it
+//!   (`gone_after_sweeps`, default 2); hosts no complete sweep covers fall
+//!   back to `seen_window`;
+//! - events are judged on the batch's own sightings, late or not: two MACs
+//!   on one address, a retired asset answering, an unregistered device's
+//!   sightings (its debounce counts distinct batches and observation-time
+//!   spread), so a conflict in a batch delivered days late is still raised;
+//! - per-asset state merges observations commutatively (first/last seen as
+//!   min/max, the port baseline from the earliest sighting), so batches
+//!   arriving in any order leave the same state.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -12,90 +25,67 @@ use serde_json::json;
 
 use super::identity::{Identity, RegisterIndex};
 use super::sighting::Sighting;
+use super::sweeps::{AgentCadence, Misses, SweepIndex};
+use crate::alerts::lifecycle::{Clear, ClearCause};
 use crate::alerts::{AlertKind, Finding, Severity};
-use crate::register::{Asset, Day};
+use crate::register::Day;
 
 /// An unregistered device's sighting history (its debounce state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRecord {
     /// Device key (see [`Sighting::device_key`]).
     pub key: String,
-    /// First sighting (unix ms).
+    /// First sighting (unix ms, observation time).
     pub first_ms: i64,
-    /// Last sighting (unix ms).
+    /// Last sighting (unix ms, observation time).
     pub last_ms: i64,
-    /// Batches it was seen in.
+    /// Distinct batches it was seen in.
     pub sightings: i64,
     /// Last batch counted.
     pub last_batch: String,
-    /// Its enrichment (vendor, names, services) has arrived.
+    /// Names and services were looked up in at least one of its sweeps.
     pub enriched: bool,
 }
 
-/// What reconciliation remembers per asset.
+/// What reconciliation remembers per asset: observations merged
+/// commutatively, so the order batches arrive in does not matter.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetState {
-    /// First time matched (unix ms).
+    /// First time matched (unix ms, observation time).
     pub first_seen_ms: Option<i64>,
-    /// Last time matched (unix ms).
+    /// Last time matched (unix ms, observation time).
     pub last_seen_ms: Option<i64>,
     /// Address it was last seen at.
     pub last_ip: Option<String>,
     /// Agent that last saw it.
     pub last_agent: Option<String>,
-    /// Open ports accepted as normal (set at first sighting, grown when a
-    /// new-service alert is resolved by a person).
+    /// Open ports of its earliest sighting: what is normal for it.
     pub baseline: Option<Vec<u16>>,
-}
-
-/// Complete sweeps of one scope (same segment, targets and exclusions).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SweepGroup {
-    /// Segment name.
-    pub segment: String,
-    /// Networks swept.
-    pub targets: Vec<ipnet::IpNet>,
-    /// Networks left out.
-    pub excluded: Vec<ipnet::IpNet>,
-    /// (started, finished) unix ms of each complete sweep, by finish time.
-    pub runs: Vec<(i64, i64)>,
-}
-
-impl SweepGroup {
-    /// Whether these sweeps look where `a` should be.
-    pub fn covers(&self, a: &Asset) -> bool {
-        let out = |ip: &std::net::IpAddr| self.excluded.iter().any(|e| e.contains(ip));
-        if let Some(seg) = a.expected_segment
-            && self.targets.iter().any(|t| t.contains(&seg))
-            && !out(&seg.network())
-        {
-            return true;
-        }
-        a.ips.iter().any(|ip| self.targets.iter().any(|t| t.contains(ip)) && !out(ip))
-    }
-
-    /// Sweeps that finished after `since`: (count, earliest start, latest finish).
-    pub fn after(&self, since: i64) -> Option<(usize, i64, i64)> {
-        let i = self.runs.partition_point(|r| r.1 <= since);
-        let rest = &self.runs[i..];
-        let first = rest.iter().map(|r| r.0).min()?;
-        Some((rest.len(), first, rest.last().map_or(0, |r| r.1)))
-    }
+    /// Observation time of the sighting the baseline comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_ms: Option<i64>,
+    /// Ports a person accepted by resolving a new-service alert.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<u16>,
 }
 
 /// Thresholds, from the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// A sighting this recent means "on the network now" (ms).
+    /// Hosts no complete sweep covers count as present this long after their last sighting (ms).
     pub seen_window_ms: i64,
+    /// A host is gone after this many complete covering sweeps without it.
+    pub gone_after_sweeps: usize,
     /// Missing after (ms), per type, with a default.
     pub missing_after_ms: HashMap<crate::register::AssetType, i64>,
     /// Default missing-after (ms).
     pub missing_default_ms: i64,
-    /// Unknown-asset debounce: sightings.
+    /// Unknown-asset debounce: sightings (distinct batches).
     pub unknown_after_sightings: i64,
-    /// Unknown-asset debounce: time since first sighting (ms).
+    /// Unknown-asset debounce: spread between first and last sighting (ms, observation time).
     pub unknown_after_ms: i64,
+    /// The alert lifecycle's thresholds.
+    pub lifecycle: crate::alerts::lifecycle::LifecycleSettings,
 }
 
 impl Settings {
@@ -104,11 +94,24 @@ impl Settings {
         let ms = |d: std::time::Duration| d.as_millis() as i64;
         Settings {
             seen_window_ms: ms(c.seen_window),
+            gone_after_sweeps: c.gone_after_sweeps as usize,
             missing_after_ms: c.missing_after_by_type.iter().map(|(t, d)| (*t, ms(*d))).collect(),
             missing_default_ms: ms(c.missing_after),
             unknown_after_sightings: i64::from(c.unknown_after_sightings),
             unknown_after_ms: ms(c.unknown_after),
+            lifecycle: crate::alerts::lifecycle::LifecycleSettings {
+                reopen_window_ms: ms(c.reopen_window),
+                clear_after_sweeps: i64::from(c.clear_after_sweeps),
+                flood_per_hour: i64::from(c.alert_flood_per_hour),
+            },
         }
+    }
+
+    /// How far back reconciliation looks (ms before now): the longest
+    /// missing-after or seen window, plus a day.
+    pub fn horizon_ms(&self) -> i64 {
+        let longest = self.missing_after_ms.values().copied().max().unwrap_or(0).max(self.missing_default_ms);
+        longest.max(self.seen_window_ms) + 86_400_000
     }
 }
 
@@ -118,20 +121,24 @@ pub struct World<'a> {
     pub index: &'a RegisterIndex,
     /// Thresholds.
     pub settings: &'a Settings,
-    /// Latest sightings of the hosts to evaluate.
+    /// Complete sweeps within the horizon.
+    pub sweeps: &'a SweepIndex,
+    /// Latest sightings of the hosts to evaluate (one per address).
     pub sightings: Vec<Sighting>,
-    /// Sightings of the batch being ingested, to count for debounce (empty on a full run).
-    pub counted: Vec<Sighting>,
+    /// The sightings of the batch being ingested, late or not (empty on a full run).
+    pub batch: Vec<Sighting>,
     /// Debounce state of the devices involved.
     pub devices: HashMap<String, DeviceRecord>,
     /// Per-asset state of the assets involved.
     pub states: HashMap<String, AssetState>,
-    /// Complete sweeps within the longest missing-after window.
-    pub sweeps: Vec<SweepGroup>,
     /// Assets to evaluate: `None` for all.
     pub tags: Option<HashSet<String>>,
-    /// Subjects with a live alert: only they need a reason when they clear.
-    pub live_subjects: HashSet<String>,
+    /// Agents whose cadence to judge (all on a full run, the batch's agent after an ingest).
+    pub agents: Vec<String>,
+    /// Agents whose tokens were revoked: no longer expected to sweep.
+    pub revoked: HashSet<String>,
+    /// Full runs: subjects of live alerts, to clear those whose asset left the register.
+    pub live_subjects: Vec<(AlertKind, String)>,
     /// Now (unix ms).
     pub now_ms: i64,
 }
@@ -149,15 +156,61 @@ pub struct Plan {
     pub learned: Vec<(String, String)>,
     /// Conditions that hold now.
     pub findings: Vec<Finding>,
-    /// Live alerts on subjects outside this set are left alone; `None`: all subjects.
-    pub resolvable: Option<HashSet<String>>,
-    /// Why a subject's alert cleared, when the run knows better than "condition cleared".
-    pub clear_reasons: HashMap<String, String>,
+    /// Conditions that cleared, by (kind, subject), with why.
+    pub clears: HashMap<(AlertKind, String), Clear>,
+    /// Agents whose new device alerts count against their hourly budget.
+    pub agents: Vec<String>,
     /// Now (unix ms).
     pub now_ms: i64,
 }
 
-fn finding(
+impl Plan {
+    /// Every subject the plan has something to say about (its alerts must be loaded).
+    pub fn subjects(&self) -> Vec<String> {
+        let mut s: BTreeSet<&str> = self.findings.iter().map(|f| f.subject.as_str()).collect();
+        s.extend(self.clears.keys().map(|(_, subject)| subject.as_str()));
+        let mut out: Vec<String> = s.into_iter().map(String::from).collect();
+        out.extend(self.agents.iter().map(|a| format!("agent:{a}")));
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn clear(&mut self, kind: AlertKind, subject: String, cause: ClearCause, reason: String, at_ms: i64) {
+        self.clears.entry((kind, subject)).or_insert(Clear { cause, reason, at_ms });
+    }
+}
+
+/// Whether a host is on the network now, by its segment's sweeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    /// Present (not gone).
+    pub present: bool,
+    /// The sweeps that missed it.
+    pub misses: Misses,
+}
+
+/// Presence of one sighting.
+pub fn presence(s: &Sighting, sweeps: &SweepIndex, settings: &Settings, now_ms: i64) -> Presence {
+    presence_at(&s.ip, s.last_ms, sweeps, settings, now_ms)
+}
+
+/// Presence of address `ip` last seen at `last_ms`: complete sweeps covering
+/// it decide; an address no complete sweep covers falls back to `seen_window`.
+pub fn presence_at(ip: &str, last_ms: i64, sweeps: &SweepIndex, settings: &Settings, now_ms: i64) -> Presence {
+    let misses = match ip.parse() {
+        Ok(ip) => sweeps.misses_ip(&ip, last_ms),
+        Err(_) => Misses { count: 0, last_finish_ms: i64::MIN, covered: false },
+    };
+    let present = if misses.covered {
+        misses.count < settings.gone_after_sweeps
+    } else {
+        now_ms - last_ms < settings.seen_window_ms
+    };
+    Presence { present, misses }
+}
+
+pub(super) fn finding(
     kind: AlertKind,
     subject: String,
     severity: Severity,
@@ -192,20 +245,31 @@ fn with_sighting(mut f: Finding, s: &Sighting) -> Finding {
     f
 }
 
-/// Run the rules.
-pub fn run(w: World<'_>) -> Plan {
-    let now = w.now_ms;
-    let window_start = now - w.settings.seen_window_ms;
-    let mut plan = Plan { now_ms: now, ..Default::default() };
-    let mut devices = w.devices.clone();
-    // Count this batch's unknown sightings (debounce), once per device per batch.
-    for s in &w.counted {
-        if !matches!(w.index.identify(s), Identity::Unknown) {
-            continue;
-        }
+/// The MACs behind an address conflict, or `None` when there is none: one
+/// MAC, or several that the register ties to one asset (a multi-homed host
+/// answering ARP for each of its addresses from every interface).
+pub fn conflicting_macs(s: &Sighting, index: &RegisterIndex) -> Option<Vec<String>> {
+    if s.conflicting_macs.is_empty() {
+        return None;
+    }
+    let mut macs = vec![s.mac.clone().unwrap_or_default()];
+    macs.extend(s.conflicting_macs.iter().cloned());
+    let owners: Vec<&[String]> = macs.iter().map(|m| index.tags_by_mac(m)).collect();
+    let one_asset = owners.iter().all(|o| o.len() == 1) && owners.iter().all(|o| o[0] == owners[0][0]);
+    (!one_asset).then_some(macs)
+}
+
+struct Devices<'w> {
+    records: HashMap<String, DeviceRecord>,
+    unknown: HashMap<String, Finding>,
+    settings: &'w Settings,
+}
+
+impl Devices<'_> {
+    /// Count a batch's sighting of an unregistered device (once per batch).
+    fn count(&mut self, s: &Sighting) -> DeviceRecord {
         let key = s.device_key();
-        let enriched = s.enrichment_arrived();
-        let d = devices.entry(key.clone()).or_insert_with(|| DeviceRecord {
+        let d = self.records.entry(key.clone()).or_insert_with(|| DeviceRecord {
             key,
             first_ms: s.first_ms,
             last_ms: s.last_ms,
@@ -219,125 +283,56 @@ pub fn run(w: World<'_>) -> Plan {
         }
         d.first_ms = d.first_ms.min(s.first_ms);
         d.last_ms = d.last_ms.max(s.last_ms);
-        d.enriched |= enriched;
-        plan.devices.push(d.clone());
+        d.enriched |= s.enrichment_arrived();
+        d.clone()
     }
 
-    let identities = super::parallel_map(&w.sightings, |s| w.index.identify(s));
-    let mut by_tag: HashMap<&str, Vec<(&Sighting, &super::identity::Match)>> = HashMap::new();
-    let mut resolvable = HashSet::new();
-    // A full run may resolve anything: no need to list what it looked at.
-    let track = !(w.tags.is_none() && w.counted.is_empty());
-    let mut conflicts: HashMap<String, Finding> = HashMap::new();
-    let mut unknown: HashMap<String, (Finding, Vec<String>)> = HashMap::new();
-    for (s, id) in w.sightings.iter().zip(&identities) {
-        if track {
-            resolvable.insert(format!("ip:{}", s.ip));
+    /// Raise (or add to) the unknown-asset finding of `s`'s device when its debounce is met.
+    fn consider(&mut self, s: &Sighting) {
+        let key = s.device_key();
+        let Some(d) = self.records.get(&key) else { return };
+        let st = self.settings;
+        let debounced =
+            d.sightings >= st.unknown_after_sightings || (st.unknown_after_ms > 0 && d.last_ms - d.first_ms >= st.unknown_after_ms);
+        let waited_long = d.sightings >= 3 * st.unknown_after_sightings;
+        if !(debounced && (d.enriched || waited_long)) {
+            return;
         }
-        let live = s.last_ms >= window_start;
-        match id {
-            Identity::Matched(m) => {
-                let key = if w.live_subjects.is_empty() { String::new() } else { s.device_key() };
-                let subject = format!("device:{key}");
-                if !key.is_empty() && !key.starts_with("random-mac@") && w.live_subjects.contains(&subject) {
-                    resolvable.insert(subject);
-                    plan.clear_reasons.insert(
-                        format!("device:{key}"),
-                        format!("now matches asset {} ({})", m.tag, m.rules.join(", ")),
-                    );
-                }
-                if live {
-                    by_tag.entry(m.tag.as_str()).or_default().push((s, m));
-                }
+        let f = self.unknown.entry(key.clone()).or_insert_with(|| {
+            let mut f = with_sighting(
+                finding(
+                    AlertKind::UnknownAsset,
+                    format!("device:{key}"),
+                    Severity::Medium,
+                    String::new(),
+                    json!({ "device_key": key, "sightings": d.sightings, "first_seen_ms": d.first_ms, "hosts": [] }),
+                ),
+                s,
+            );
+            f.first_seen_ms = d.first_ms;
+            if s.mac.is_some() && !s.mac_random && s.vendor.is_none() {
+                f.evidence["vendor_note"] =
+                    json!("the MAC's block is not in the IEEE registry the agent carries (a new block?)");
             }
-            Identity::Ambiguous { candidates } if live => {
-                let f = conflicts.entry(s.ip.clone()).or_insert_with(|| conflict_finding(s));
-                f.evidence["ambiguous_candidates"] = json!(candidates);
-                f.summary = format!("{} fits {} register assets equally; decide which it is", s.ip, candidates.len());
+            if !d.enriched {
+                f.evidence["note"] = json!("the agent's sweeps do not look up names and services (enrichment off)");
             }
-            Identity::Unknown if live => {
-                let key = s.device_key();
-                if !devices.contains_key(&key) {
-                    // Seen before its batch was reconciled (a restart, a failed run): start counting now.
-                    let d = DeviceRecord {
-                        key: key.clone(),
-                        first_ms: s.first_ms,
-                        last_ms: s.last_ms,
-                        sightings: 1,
-                        last_batch: s.batch.clone(),
-                        enriched: s.enrichment_arrived(),
-                    };
-                    plan.devices.push(d.clone());
-                    devices.insert(key.clone(), d);
-                }
-                let Some(d) = devices.get(&key) else { continue };
-                let debounced = d.sightings >= w.settings.unknown_after_sightings
-                    || now - d.first_ms >= w.settings.unknown_after_ms;
-                let waited_long = d.sightings >= 3 * w.settings.unknown_after_sightings;
-                if !(debounced && (d.enriched || waited_long)) {
-                    continue;
-                }
-                let e = unknown.entry(key.clone()).or_insert_with(|| {
-                    let mut f = with_sighting(
-                        finding(
-                            AlertKind::UnknownAsset,
-                            format!("device:{key}"),
-                            Severity::Medium,
-                            String::new(),
-                            json!({ "device_key": key, "sightings": d.sightings, "first_seen_ms": d.first_ms }),
-                        ),
-                        s,
-                    );
-                    f.first_seen_ms = d.first_ms;
-                    if !d.enriched {
-                        f.evidence["note"] = json!("names and services were never looked up by the agent");
-                    }
-                    (f, Vec::new())
-                });
-                e.1.push(s.ip.clone());
-                e.0.last_seen_ms = e.0.last_seen_ms.max(s.last_ms);
-                e.0.evidence["hosts"].as_array_mut().map(|a| a.push(describe(s))).unwrap_or_else(|| {
-                    e.0.evidence["hosts"] = json!([describe(s)]);
-                });
-            }
-            _ => {}
+            f
+        });
+        if s.last_ms >= f.last_seen_ms {
+            f.ip = Some(s.ip.clone());
+            f.mac = s.mac.clone();
+            f.vendor = s.vendor.clone();
+            f.segment = Some(s.segment.clone());
+            f.agent = Some(s.agent.clone());
+            f.last_seen_ms = s.last_ms;
         }
-        if live && !s.conflicting_macs.is_empty() {
-            let f = conflicts.entry(s.ip.clone()).or_insert_with(|| conflict_finding(s));
-            let mut macs = vec![s.mac.clone().unwrap_or_default()];
-            macs.extend(s.conflicting_macs.iter().cloned());
-            f.evidence["macs"] = json!(macs);
-            f.summary = format!("{} answered from {} MACs in one sweep: {}", s.ip, macs.len(), macs.join(", "));
+        if let Some(hosts) = f.evidence["hosts"].as_array_mut()
+            && !hosts.iter().any(|h| h["ip"] == s.ip.as_str())
+        {
+            hosts.push(describe(s));
         }
     }
-    for (_, (mut f, ips)) in unknown {
-        let what = describe_short(&f);
-        f.summary = format!("unregistered device {what} at {}", ips.join(", "));
-        plan.findings.push(f);
-    }
-    plan.findings.extend(conflicts.into_values());
-
-    let tags: Vec<&str> = match &w.tags {
-        Some(t) => t.iter().map(String::as_str).collect(),
-        None => w.index.assets.keys().map(String::as_str).collect(),
-    };
-    for tag in tags {
-        let Some(asset) = w.index.assets.get(tag) else { continue };
-        if track {
-            resolvable.insert(format!("asset:{tag}"));
-        }
-        let seen = by_tag.get(tag).map_or(&[][..], Vec::as_slice);
-        let mut state = w.states.get(tag).cloned().unwrap_or_default();
-        let before = state.clone();
-        super::assets::evaluate(&w, asset, seen, &mut state, &mut plan);
-        if state != before {
-            plan.states.push((tag.to_string(), state));
-        }
-    }
-    drop(by_tag);
-    plan.matches = w.sightings.iter().map(|s| s.ip.clone()).zip(identities).collect();
-    plan.resolvable = track.then_some(resolvable);
-    plan
 }
 
 fn conflict_finding(s: &Sighting) -> Finding {
@@ -351,6 +346,170 @@ fn conflict_finding(s: &Sighting) -> Finding {
         ),
         s,
     )
+}
+
+/// Run the rules.
+pub fn run(w: World<'_>) -> Plan {
+    let now = w.now_ms;
+    let mut plan = Plan { now_ms: now, ..Default::default() };
+    let mut dev = Devices { records: w.devices.clone(), unknown: HashMap::new(), settings: w.settings };
+    let mut conflicts: HashMap<String, Finding> = HashMap::new();
+    fn add_conflict(conflicts: &mut HashMap<String, Finding>, s: &Sighting, macs: Vec<String>) {
+        let f = conflicts.entry(s.ip.clone()).or_insert_with(|| conflict_finding(s));
+        f.first_seen_ms = f.first_seen_ms.min(s.first_ms);
+        f.last_seen_ms = f.last_seen_ms.max(s.last_ms);
+        f.summary = format!("{} answered from {} MACs in one sweep: {}", s.ip, macs.len(), macs.join(", "));
+        f.evidence["macs"] = json!(macs);
+    }
+
+    // The batch's own sightings are events, whatever their age.
+    let latest_ids: HashMap<&str, usize> = w.sightings.iter().enumerate().map(|(i, s)| (s.ip.as_str(), i)).collect();
+    let identities = super::parallel_map(&w.sightings, |s| w.index.identify(s));
+    let mut history: HashMap<String, Vec<(Sighting, super::identity::Match)>> = HashMap::new();
+    for s in &w.batch {
+        let id = match latest_ids.get(s.ip.as_str()) {
+            Some(i) if w.sightings[*i].batch == s.batch => identities[*i].clone(),
+            _ => w.index.identify(s),
+        };
+        match id {
+            Identity::Unknown => {
+                plan.devices.push(dev.count(s));
+                dev.consider(s);
+            }
+            Identity::Matched(m) => history.entry(m.tag.clone()).or_default().push((s.clone(), m)),
+            Identity::Ambiguous { .. } => {}
+        }
+        if let Some(macs) = conflicting_macs(s, w.index) {
+            add_conflict(&mut conflicts, s, macs);
+        }
+    }
+
+    let mut by_tag: HashMap<&str, Vec<(&Sighting, &super::identity::Match)>> = HashMap::new();
+    for (s, id) in w.sightings.iter().zip(&identities) {
+        let p = presence(s, w.sweeps, w.settings, now);
+        let device = format!("device:{}", s.device_key());
+        let ip_subject = format!("ip:{}", s.ip);
+        let gone = |plan: &mut Plan, kind: AlertKind, subject: String| {
+            let reason = format!(
+                "not seen in {} complete sweeps since {}",
+                p.misses.count,
+                super::assets::fmt_ms(s.last_ms)
+            );
+            plan.clear(kind, subject, ClearCause::Absent, reason, p.misses.last_finish_ms.max(s.last_ms));
+        };
+        match id {
+            Identity::Matched(m) => {
+                if !device.starts_with("device:random-mac@") {
+                    let reason = format!("now matches asset {} ({})", m.tag, m.rules.join(", "));
+                    plan.clear(AlertKind::UnknownAsset, device, ClearCause::Register, reason, s.last_ms);
+                }
+                if p.present {
+                    by_tag.entry(m.tag.as_str()).or_default().push((s, m));
+                }
+            }
+            Identity::Ambiguous { candidates } if p.present => {
+                let f = conflicts.entry(s.ip.clone()).or_insert_with(|| conflict_finding(s));
+                f.evidence["ambiguous_candidates"] = json!(candidates);
+                f.summary = format!("{} fits {} register assets equally; decide which it is", s.ip, candidates.len());
+            }
+            Identity::Unknown if p.present => {
+                if !dev.records.contains_key(&s.device_key()) {
+                    // Seen before its batch was reconciled (a restart, a failed run): start counting now.
+                    plan.devices.push(dev.count(s));
+                }
+                dev.consider(s);
+            }
+            Identity::Unknown => gone(&mut plan, AlertKind::UnknownAsset, device),
+            Identity::Ambiguous { .. } => {}
+        }
+        match conflicting_macs(s, w.index) {
+            Some(macs) if p.present => add_conflict(&mut conflicts, s, macs),
+            Some(_) => gone(&mut plan, AlertKind::IdentityConflict, ip_subject),
+            None if !matches!(id, Identity::Ambiguous { .. }) || !p.present => {
+                let reason = "one MAC (or one asset's MACs) answers for the address, and the match is unambiguous";
+                plan.clear(AlertKind::IdentityConflict, ip_subject, ClearCause::Absent, reason.into(), s.last_ms);
+            }
+            None => {}
+        }
+    }
+    for (_, mut f) in dev.unknown {
+        f.summary = format!("unregistered device {} at {}", describe_short(&f), f.ip.clone().unwrap_or_default());
+        plan.findings.push(f);
+    }
+    plan.findings.extend(conflicts.into_values());
+
+    let tags: Vec<&str> = match &w.tags {
+        Some(t) => t.iter().map(String::as_str).collect(),
+        None => w.index.assets.keys().map(String::as_str).collect(),
+    };
+    for tag in tags {
+        let Some(asset) = w.index.assets.get(tag) else { continue };
+        let seen = by_tag.get(tag).map_or(&[][..], Vec::as_slice);
+        let past: Vec<(&Sighting, &super::identity::Match)> =
+            history.get(tag).into_iter().flatten().map(|(s, m)| (s, m)).collect();
+        let mut state = w.states.get(tag).cloned().unwrap_or_default();
+        let before = state.clone();
+        super::assets::evaluate(&w, asset, seen, &past, &mut state, &mut plan);
+        if state != before {
+            plan.states.push((tag.to_string(), state));
+        }
+    }
+    agents(&w, &mut plan);
+    for (kind, subject) in &w.live_subjects {
+        if let Some(tag) = subject.strip_prefix("asset:")
+            && !w.index.assets.contains_key(tag)
+        {
+            let reason = format!("asset {tag} was deleted from the register");
+            plan.clear(*kind, subject.clone(), ClearCause::Register, reason, now);
+        }
+    }
+    drop(by_tag);
+    plan.matches = w.sightings.iter().map(|s| s.ip.clone()).zip(identities).collect();
+    plan
+}
+
+/// `agent-silent`: one alert per agent that stopped delivering complete sweeps.
+fn agents(w: &World<'_>, plan: &mut Plan) {
+    let cadences: Vec<AgentCadence> = w.sweeps.cadences();
+    for name in &w.agents {
+        let subject = format!("agent:{name}");
+        plan.agents.push(name.clone());
+        if w.revoked.contains(name) {
+            plan.clear(AlertKind::AgentSilent, subject, ClearCause::Register, "the agent was revoked".into(), w.now_ms);
+            continue;
+        }
+        let Some(c) = cadences.iter().find(|c| &c.agent == name) else { continue };
+        let last = super::assets::fmt_ms(c.last_complete_ms);
+        if !c.silent(w.now_ms) {
+            let reason = format!("complete sweeps resumed (latest finished {last})");
+            plan.clear(AlertKind::AgentSilent, subject, ClearCause::Resolved, reason, c.last_complete_ms);
+            continue;
+        }
+        let segments: Vec<String> = c
+            .segments
+            .iter()
+            .map(|(n, t)| format!("{n} ({})", t.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))
+            .collect();
+        let every = c.interval_ms.map(super::assets::fmt_duration).unwrap_or_else(|| "?".into());
+        let mut f = finding(
+            AlertKind::AgentSilent,
+            subject,
+            Severity::High,
+            format!(
+                "agent {name} delivered no complete sweep since {last} (expected every {every}); nothing on {} is \
+                 reported missing while it is silent",
+                segments.join(", ")
+            ),
+            json!({
+                "agent": name, "segments": segments, "last_complete_sweep_ms": c.last_complete_ms,
+                "due_ms": c.due_ms, "interval_ms": c.interval_ms,
+            }),
+        );
+        f.agent = Some(name.clone());
+        f.first_seen_ms = c.last_complete_ms;
+        f.last_seen_ms = c.last_complete_ms;
+        plan.findings.push(f);
+    }
 }
 
 /// A sighting as evidence.
@@ -390,4 +549,9 @@ fn describe_short(f: &Finding) -> String {
 pub fn day_of(now_ms: i64) -> Day {
     let t = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     Day(t.date())
+}
+
+/// The first millisecond of a day (UTC).
+pub fn day_start_ms(d: Day) -> i64 {
+    d.0.midnight().assume_utc().unix_timestamp() * 1000
 }

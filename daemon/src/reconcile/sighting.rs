@@ -34,7 +34,8 @@ pub struct Sighting {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub open: Vec<u16>,
     /// TCP ports probed (compact list), when the TCP sweep ran completely.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Kept once per batch in the store (not per host) and joined back on load.
+    #[serde(default, skip_serializing)]
     pub probed: Option<String>,
     /// Most confident OS family guess.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,10 +126,11 @@ impl Sighting {
         }
     }
 
-    /// Its enrichment has arrived: the sweep looked up names and services,
-    /// and a globally unique MAC got its vendor.
+    /// Its enrichment has arrived: the sweep looked up names and services.
+    /// (A globally unique MAC without a vendor is a block the agent's IEEE
+    /// registry does not know yet; waiting would not bring one.)
     pub fn enrichment_arrived(&self) -> bool {
-        self.enriched && (self.mac.is_none() || self.mac_random || self.vendor.is_some())
+        self.enriched
     }
 
     /// The most stable identity an unregistered device has, used to count

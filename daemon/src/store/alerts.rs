@@ -1,21 +1,21 @@
-//! Alerts, suppression rules and the notification outbox in SQLite.
-//!
-//! Operator actions (acknowledge, resolve) are recorded with who and when;
-//! resolving a new-service alert accepts its ports into the asset's
-//! baseline so the same ports do not alert again. Every alert event is
-//! queued per sink in the same transaction as the change that caused it.
+//! Alerts, their history, suppression rules and the notification outbox in
+//! SQLite. What happens to an alert is decided by
+//! [`crate::alerts::lifecycle`]; this module loads what it needs and writes
+//! what it decided — the alert row, a history entry per event, and one
+//! outbox row per sink in the same transaction as the change.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use std::collections::HashMap;
+
 use super::StoreError;
-use crate::alerts::{
-    Alert, AlertAction, AlertEvent, AlertFilter, AlertKind, AlertState, EventKind, Severity, Suppression,
-};
+use crate::alerts::lifecycle::Change;
+use crate::alerts::{Alert, AlertEvent, AlertFilter, AlertHistoryEntry, EventKind, Suppression};
 use crate::reconcile::AssetState;
 
 const COLUMNS: &str = "id, kind, subject, state, severity, tag, ip, mac, segment, agent, summary, evidence,
     first_seen_ms, last_seen_ms, opened_ms, updated_ms, updates, acked_by, acked_ms, resolved_by, resolved_ms,
-    resolution, suppressed_by";
+    resolution, suppressed_by, reopened, absent_since_ms, clear_count, clear_batch";
 
 fn word<T: std::str::FromStr>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T> {
     let s: String = r.get(i)?;
@@ -48,6 +48,10 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         resolved_ms: r.get(20)?,
         resolution: r.get(21)?,
         suppressed_by: r.get(22)?,
+        reopened: r.get(23)?,
+        absent_since_ms: r.get(24)?,
+        clear_count: r.get(25)?,
+        clear_batch: r.get(26)?,
     })
 }
 
@@ -103,53 +107,145 @@ pub fn live_about(c: &Connection, tag: Option<&str>, ips: &[String]) -> Result<V
     Ok(out)
 }
 
-/// Acknowledge or resolve an alert; `None` when there is no such alert.
-pub fn act(
-    tx: &Transaction<'_>,
-    id: i64,
-    action: AlertAction,
-    actor: &str,
-    note: Option<&str>,
-    routes: &[(String, Severity)],
-    now: i64,
-) -> Result<Option<Alert>, StoreError> {
-    let Some(a) = alert(tx, id)? else { return Ok(None) };
-    if a.state == AlertState::Resolved {
-        return Err(StoreError::Conflict(format!("alert {id} is already resolved; a resolved alert")));
-    }
-    match action {
-        AlertAction::Acknowledge => {
-            tx.execute(
-                "UPDATE alerts SET state = CASE WHEN state = 'suppressed' THEN state ELSE 'acknowledged' END,
-                   acked_by = ?2, acked_ms = ?3, updated_ms = ?3 WHERE id = ?1",
-                params![id, actor, now],
-            )?;
-        }
-        AlertAction::Resolve => {
-            let why = note.map_or_else(|| format!("resolved by {actor}"), |n| format!("resolved by {actor}: {n}"));
-            tx.execute(
-                "UPDATE alerts SET state = 'resolved', resolved_by = ?2, resolved_ms = ?3, resolution = ?4, updated_ms = ?3
-                 WHERE id = ?1",
-                params![id, actor, now, why],
-            )?;
-            if a.kind == AlertKind::NewService
-                && let Some(tag) = &a.tag
-            {
-                accept_ports(tx, tag, &a.evidence)?;
-            }
-            queue_event(tx, id, EventKind::Resolved, a.severity, routes, now)?;
+/// The latest alert of every (kind, subject) among `subjects` (live, or the
+/// most recently resolved).
+pub fn latest_for_subjects(c: &Connection, subjects: &[String]) -> Result<Vec<Alert>, StoreError> {
+    let mut latest: HashMap<(crate::alerts::AlertKind, String), Alert> = HashMap::new();
+    for chunk in subjects.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let sql = format!("SELECT {COLUMNS} FROM alerts WHERE subject IN ({marks}) ORDER BY id");
+        let mut st = c.prepare(&sql)?;
+        for a in st.query_map(rusqlite::params_from_iter(chunk), alert_row)? {
+            let a = a?;
+            latest.insert((a.kind, a.subject.clone()), a);
         }
     }
-    alert(tx, id)
+    Ok(latest.into_values().collect())
 }
 
-fn accept_ports(tx: &Transaction<'_>, tag: &str, evidence: &serde_json::Value) -> Result<(), StoreError> {
+/// Device-level alerts (unknown devices, address conflicts) each agent raised since `since`.
+pub fn device_alerts_opened_since(
+    c: &Connection,
+    agents: &[String],
+    since: i64,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut out = HashMap::new();
+    let mut st = c.prepare_cached(
+        "SELECT count(*) FROM alerts WHERE agent = ?1 AND opened_ms >= ?2
+           AND (kind = 'unknown-asset' OR (kind = 'identity-conflict' AND tag IS NULL))",
+    )?;
+    for a in agents {
+        let n: i64 = st.query_row(params![a, since], |r| r.get(0))?;
+        out.insert(a.clone(), n);
+    }
+    Ok(out)
+}
+
+/// Write one alert change: the row (inserted when its id is 0), its
+/// history entry, its outbox rows and any ports it accepts. Returns the
+/// outbox rows written.
+pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize, StoreError> {
+    let a = &c.alert;
+    let evidence = a.evidence.to_string();
+    let id = if a.id == 0 {
+        tx.prepare_cached(
+            "INSERT INTO alerts (kind, subject, state, severity, tag, ip, mac, segment, agent, summary, evidence,
+               first_seen_ms, last_seen_ms, opened_ms, updated_ms, updates, acked_by, acked_ms, resolved_by,
+               resolved_ms, resolution, suppressed_by, reopened, absent_since_ms, clear_count, clear_batch)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+               ?22, ?23, ?24, ?25, ?26)",
+        )?
+        .execute(params![
+            a.kind.as_str(),
+            a.subject,
+            a.state.as_str(),
+            a.severity.as_str(),
+            a.tag,
+            a.ip,
+            a.mac,
+            a.segment,
+            a.agent,
+            a.summary,
+            evidence,
+            a.first_seen_ms,
+            a.last_seen_ms,
+            a.opened_ms,
+            a.updated_ms,
+            a.updates,
+            a.acked_by,
+            a.acked_ms,
+            a.resolved_by,
+            a.resolved_ms,
+            a.resolution,
+            a.suppressed_by,
+            a.reopened,
+            a.absent_since_ms,
+            a.clear_count,
+            a.clear_batch,
+        ])?;
+        tx.last_insert_rowid()
+    } else {
+        tx.prepare_cached(
+            "UPDATE alerts SET state = ?2, severity = ?3, tag = ?4, ip = ?5, mac = ?6, segment = ?7, agent = ?8,
+               summary = ?9, evidence = ?10, first_seen_ms = ?11, last_seen_ms = ?12, updated_ms = ?13, updates = ?14,
+               acked_by = ?15, acked_ms = ?16, resolved_by = ?17, resolved_ms = ?18, resolution = ?19,
+               suppressed_by = ?20, reopened = ?21, absent_since_ms = ?22, clear_count = ?23, clear_batch = ?24
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            a.id,
+            a.state.as_str(),
+            a.severity.as_str(),
+            a.tag,
+            a.ip,
+            a.mac,
+            a.segment,
+            a.agent,
+            a.summary,
+            evidence,
+            a.first_seen_ms,
+            a.last_seen_ms,
+            a.updated_ms,
+            a.updates,
+            a.acked_by,
+            a.acked_ms,
+            a.resolved_by,
+            a.resolved_ms,
+            a.resolution,
+            a.suppressed_by,
+            a.reopened,
+            a.absent_since_ms,
+            a.clear_count,
+            a.clear_batch,
+        ])?;
+        a.id
+    };
+    if !c.accept_ports.is_empty()
+        && let Some(tag) = &a.tag
+    {
+        accept_ports(tx, tag, &c.accept_ports)?;
+    }
+    let Some(event) = c.event else { return Ok(0) };
+    tx.prepare_cached("INSERT INTO alert_events (alert_id, at_ms, actor, event, note) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![id, now, c.actor, event.as_str(), c.note])?;
+    if c.sinks.is_empty() {
+        return Ok(0);
+    }
+    let mut alert = a.clone();
+    alert.id = id;
+    let body = serde_json::to_string(&AlertEvent { event, at_ms: now, alert }).unwrap_or_default();
+    let mut ins = tx.prepare_cached("INSERT INTO outbox (sink, event, created_ms, next_ms) VALUES (?1, ?2, ?3, ?3)")?;
+    for sink in &c.sinks {
+        ins.execute(params![sink, body, now])?;
+    }
+    Ok(c.sinks.len())
+}
+
+fn accept_ports(tx: &Transaction<'_>, tag: &str, ports: &[u16]) -> Result<(), StoreError> {
     let mut state: AssetState = super::reconcile::asset_state(tx, tag)?.unwrap_or_default();
-    let new = evidence["new_ports"].as_array().into_iter().flatten().filter_map(|p| p.as_u64()).map(|p| p as u16);
-    let base = state.baseline.get_or_insert_with(Vec::new);
-    base.extend(new);
-    base.sort_unstable();
-    base.dedup();
+    state.accepted.extend_from_slice(ports);
+    state.accepted.sort_unstable();
+    state.accepted.dedup();
     tx.execute(
         "INSERT INTO asset_state (tag, body) VALUES (?1, ?2) ON CONFLICT (tag) DO UPDATE SET body = excluded.body",
         params![tag, serde_json::to_string(&state).unwrap_or_default()],
@@ -157,26 +253,36 @@ fn accept_ports(tx: &Transaction<'_>, tag: &str, evidence: &serde_json::Value) -
     Ok(())
 }
 
-/// Queue an event about alert `id` for every sink whose threshold it meets; returns rows written.
-pub fn queue_event(
+/// Apply a person's action to alert `id`: `decide` turns the stored alert
+/// into the change to write. `None` when there is no such alert.
+pub fn act(
     tx: &Transaction<'_>,
     id: i64,
-    event: EventKind,
-    severity: Severity,
-    routes: &[(String, Severity)],
+    decide: &mut dyn FnMut(Alert) -> Result<Change, crate::alerts::lifecycle::Refused>,
     now: i64,
-) -> Result<usize, StoreError> {
-    let targets: Vec<&String> = routes.iter().filter(|(_, min)| severity >= *min).map(|(n, _)| n).collect();
-    if targets.is_empty() {
-        return Ok(0);
+) -> Result<Option<Alert>, StoreError> {
+    let Some(a) = alert(tx, id)? else { return Ok(None) };
+    let change = decide(a).map_err(|e| StoreError::Refused(e.0))?;
+    write_change(tx, &change, now)?;
+    alert(tx, id)
+}
+
+/// An alert's history, oldest first.
+pub fn history(c: &Connection, id: i64) -> Result<Vec<AlertHistoryEntry>, StoreError> {
+    let mut st =
+        c.prepare_cached("SELECT at_ms, actor, event, note FROM alert_events WHERE alert_id = ?1 ORDER BY id")?;
+    let rows = st.query_map([id], |r| {
+        let event: String = r.get(2)?;
+        Ok((r.get(0)?, r.get(1)?, event, r.get(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (at_ms, actor, event, note): (i64, String, String, Option<String>) = row?;
+        if let Ok(event) = serde_json::from_value::<EventKind>(serde_json::Value::String(event)) {
+            out.push(AlertHistoryEntry { at_ms, actor, event, note });
+        }
     }
-    let Some(alert) = alert(tx, id)? else { return Ok(0) };
-    let body = serde_json::to_string(&AlertEvent { event, at_ms: now, alert }).unwrap_or_default();
-    let mut ins = tx.prepare_cached("INSERT INTO outbox (sink, event, created_ms, next_ms) VALUES (?1, ?2, ?3, ?3)")?;
-    for sink in &targets {
-        ins.execute(params![sink, body, now])?;
-    }
-    Ok(targets.len())
+    Ok(out)
 }
 
 /// Suppression rules that have not expired.

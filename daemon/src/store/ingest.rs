@@ -1,4 +1,5 @@
-//! Storing batches: one transaction per batch, idempotent on the batch id.
+//! Storing batches: one transaction per batch, idempotent on the batch id
+//! (and the id belongs to the agent that sent it first).
 //!
 //! Every accepted host observation is kept as sent (the evidence), and the
 //! per-address summary in `hosts` is updated: first and last seen, by which
@@ -9,113 +10,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{HostChange, HostRecord, IngestOutcome, StoreError, now_ms};
-use census_proto::{FingerprintKind, HostObservation, PortState, RawBatch};
-
-/// Unix milliseconds of a timestamp.
-pub fn ms(t: time::OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-/// What the store keeps of a batch besides its observations.
-#[derive(Debug, Clone)]
-pub struct BatchMeta {
-    /// Batch id.
-    pub batch_id: String,
-    /// Segment name.
-    pub segment: String,
-    /// Sweep start (unix ms).
-    pub started_ms: i64,
-    /// Sweep end (unix ms).
-    pub finished_ms: i64,
-    /// Sweep complete.
-    pub complete: bool,
-    /// Completeness as JSON.
-    pub completeness: String,
-    /// Hosts in the batch, accepted or not.
-    pub total_hosts: usize,
-    /// Networks swept (JSON).
-    pub targets: String,
-    /// Networks left out (JSON).
-    pub excluded: String,
-}
-
-impl BatchMeta {
-    /// The metadata of a decoded batch.
-    pub fn of(b: &RawBatch<'_>) -> Self {
-        BatchMeta {
-            batch_id: b.batch_id.to_string(),
-            segment: b.segment.name.clone(),
-            started_ms: ms(b.started_at),
-            finished_ms: ms(b.finished_at),
-            complete: b.completeness.complete,
-            completeness: serde_json::to_string(&b.completeness).unwrap_or_default(),
-            total_hosts: b.hosts.len(),
-            targets: serde_json::to_string(&b.segment.targets).unwrap_or_else(|_| "[]".into()),
-            excluded: serde_json::to_string(&b.segment.excluded).unwrap_or_else(|_| "[]".into()),
-        }
-    }
-}
-
-/// One observation to store: the fields the summary needs, and the
-/// observation's JSON exactly as the agent sent it (the evidence).
-#[derive(Debug, Clone)]
-pub struct ObservationRow<'a> {
-    /// Address.
-    pub ip: String,
-    /// MAC, when seen.
-    pub mac: Option<String>,
-    /// First answer (unix ms).
-    pub first_ms: i64,
-    /// Last answer (unix ms).
-    pub last_ms: i64,
-    /// Open ports, comma-separated.
-    pub ports: String,
-    /// Names, sorted, comma-separated.
-    pub names: String,
-    /// Most confident OS family guess.
-    pub fingerprint: String,
-    /// The observation as sent.
-    pub raw: &'a str,
-    /// What reconciliation reads of it (JSON of a `Sighting`).
-    pub sighting: String,
-}
-
-impl<'a> ObservationRow<'a> {
-    /// The row for a decoded observation, its raw JSON and its sighting (computed once by the caller).
-    pub fn new(h: &HostObservation, raw: &'a str, sighting: &crate::reconcile::Sighting) -> Self {
-        let (ports, names, fingerprint) = summaries(h);
-        let sighting = serde_json::to_string(sighting).unwrap_or_default();
-        ObservationRow {
-            ip: h.ip.to_string(),
-            mac: h.mac.as_ref().map(|m| m.address.to_string()),
-            first_ms: ms(h.first_seen),
-            last_ms: ms(h.last_seen),
-            ports,
-            names,
-            fingerprint,
-            raw,
-            sighting,
-        }
-    }
-}
-
-/// Compact comparable summaries of what can change on a host.
-fn summaries(h: &HostObservation) -> (String, String, String) {
-    let ports: Vec<String> =
-        h.ports.iter().filter(|p| p.state == PortState::Open).map(|p| p.port.to_string()).collect();
-    let mut names: Vec<&str> = h.names.iter().map(|n| n.name.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    let fp = h
-        .fingerprints
-        .iter()
-        .filter(|f| f.kind == FingerprintKind::OsFamily)
-        .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
-        .map(|f| f.value.clone())
-        .unwrap_or_default();
-    (ports.join(","), names.join(","), fp)
-}
+use super::{HostChange, HostRecord, IngestOutcome, StoreError};
+pub use crate::ingest::{BatchMeta, ObservationRow, ms};
 
 /// Store a batch's accepted observations.
 pub fn ingest(
@@ -126,30 +22,44 @@ pub fn ingest(
 ) -> Result<IngestOutcome, StoreError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let batch_id = &batch.batch_id;
-    let seen: bool = tx
-        .query_row("SELECT 1 FROM batches WHERE batch_id = ?1", [&batch_id], |_| Ok(true))
-        .optional()?
-        .unwrap_or(false);
-    if seen {
-        return Ok(IngestOutcome { duplicate: true, stored: 0, changed_hosts: 0 });
+    let owner: Option<String> =
+        tx.query_row("SELECT agent FROM batches WHERE batch_id = ?1", [&batch_id], |r| r.get(0)).optional()?;
+    match owner {
+        Some(o) if o == agent => return Ok(IngestOutcome { duplicate: true, stored: 0, changed_hosts: 0 }),
+        Some(_) => return Err(StoreError::Conflict(format!("batch id {batch_id} (sent by another agent)"))),
+        None => {}
     }
-    let received = now_ms();
     tx.execute(
-        "INSERT INTO batches (batch_id, agent, segment, started_ms, finished_ms, received_ms, complete, completeness, hosts, rejected, targets, excluded)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT OR IGNORE INTO scopes (agent, segment, targets, excluded) VALUES (?1, ?2, ?3, ?4)",
+        params![agent, batch.segment, batch.targets, batch.excluded],
+    )?;
+    let scope: i64 = tx.query_row(
+        "SELECT id FROM scopes WHERE agent = ?1 AND segment = ?2 AND targets = ?3 AND excluded = ?4",
+        params![agent, batch.segment, batch.targets, batch.excluded],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO batches (batch_id, agent, segment, started_ms, finished_ms, received_ms, complete, completeness,
+           hosts, rejected, targets, excluded, scope_id, probed, clamped, interval_ms, next_due_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             batch_id,
             agent,
             batch.segment,
             batch.started_ms,
             batch.finished_ms,
-            received,
+            batch.received_ms,
             batch.complete,
             batch.completeness,
             rows.len() as i64,
             batch.total_hosts.saturating_sub(rows.len()) as i64,
             batch.targets,
             batch.excluded,
+            scope,
+            batch.probed,
+            batch.clamped,
+            batch.interval_ms,
+            batch.next_due_ms,
         ],
     )?;
     let mut changed_hosts = 0;
@@ -181,13 +91,9 @@ pub fn ingest(
                last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),
                last_agent = CASE WHEN excluded.last_seen_ms >= last_seen_ms THEN excluded.last_agent ELSE last_agent END",
         )?;
-        // Names are kept comma-separated in `hosts.names`; `host_names` indexes them for whois.
+        // `hosts.names` keeps the names as a JSON list; `host_names` indexes each one for whois.
         let mut clear_names = tx.prepare_cached("DELETE FROM host_names WHERE ip = ?1")?;
-        let mut set_names = tx.prepare_cached(
-            "WITH RECURSIVE split(name, rest) AS (SELECT '', ?2 || ',' UNION ALL
-               SELECT substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1) FROM split WHERE rest != '')
-             INSERT OR IGNORE INTO host_names (name, ip) SELECT name, ?1 FROM split WHERE name != ''",
-        )?;
+        let mut set_name = tx.prepare_cached("INSERT OR IGNORE INTO host_names (name, ip) VALUES (?1, ?2)")?;
         for row in rows {
             let ObservationRow {
                 ip,
@@ -201,6 +107,8 @@ pub fn ingest(
                 sighting,
             } = row;
             let (first, last) = (*first, *last);
+            let names_json = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+            let names = &names_json;
             insert_obs.execute(params![batch_id, ip, mac, last, raw])?;
             let obs_id = tx.last_insert_rowid();
             let existing: Option<(Option<String>, i64, String, String, String)> = select_host
@@ -210,30 +118,24 @@ pub fn ingest(
                 None => {
                     insert_host
                         .execute(params![ip, mac, first, last, agent, batch_id, obs_id, ports, names, fp, sighting])?;
-                    set_names.execute(params![ip, names])?;
+                    for n in &row.names {
+                        set_name.execute(params![n, ip])?;
+                    }
                 }
                 Some((old_mac, old_last, old_ports, old_names, old_fp)) if last >= old_last => {
-                    let mut changed = false;
-                    for (kind, old, new) in [
-                        ("ports", Some(old_ports), ports),
-                        ("names", Some(old_names), names),
-                        ("fingerprint", Some(old_fp), fp),
-                        ("mac", old_mac, &mac.clone().unwrap_or_default()),
-                    ] {
-                        // A missing MAC (seen from another segment) is not a change of MAC.
-                        if kind == "mac" && mac.is_none() {
-                            continue;
-                        }
-                        if old.as_deref() != Some(new.as_str()) {
-                            insert_change.execute(params![ip, last, batch_id, kind, old, new])?;
-                            changed = true;
-                        }
+                    let before = crate::ingest::HostSummary { mac: old_mac, ports: old_ports, names: old_names, fingerprint: old_fp };
+                    let changes = crate::ingest::host_changes(&before, row);
+                    for (kind, old, new) in &changes {
+                        insert_change.execute(params![ip, last, batch_id, kind, old, new])?;
                     }
+                    let changed = !changes.is_empty();
                     changed_hosts += usize::from(changed);
                     update_latest
                         .execute(params![ip, mac, last, agent, batch_id, obs_id, ports, names, fp, first, sighting])?;
                     clear_names.execute([ip])?;
-                    set_names.execute(params![ip, names])?;
+                    for n in &row.names {
+                        set_name.execute(params![n, ip])?;
+                    }
                 }
                 Some(_) => {
                     update_older.execute(params![ip, first])?;

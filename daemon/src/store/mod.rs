@@ -24,14 +24,13 @@ use crate::register::{Asset, plan::ImportPlan};
 pub use alerts::OutboxItem;
 pub use ingest::{BatchMeta, ObservationRow, ms};
 pub use reconcile::{CommitOutcome, SightingSelect};
-pub use report::ReportRow;
 pub use sqlite::SqliteStore;
-pub use whois::{WhoisAnswer, WhoisHost};
 
 use std::collections::HashMap;
 
-use crate::alerts::{Alert, AlertAction, AlertFilter, Severity, Suppression};
-use crate::reconcile::{AssetState, DeviceRecord, Plan, Sighting, SweepGroup};
+use crate::alerts::lifecycle::{Change, Refused};
+use crate::alerts::{Alert, AlertFilter, AlertHistoryEntry, AlertKind, Suppression};
+use crate::reconcile::{AssetState, DeviceRecord, Plan, Sighting, SweepRow};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +41,9 @@ pub enum StoreError {
     /// A name or tag is already taken.
     #[error("{0} already exists")]
     Conflict(String),
+    /// The change is not allowed in the current state (e.g. resolving a resolved alert).
+    #[error("{0}")]
+    Refused(String),
     /// Nothing by that name.
     #[error("{0} not found")]
     NotFound(String),
@@ -133,6 +135,17 @@ pub struct AssetChange {
 /// Every asset with when it entered the register (unix ms), and certificates learned per asset.
 pub type IndexInputs = (Vec<(Asset, i64)>, HashMap<String, String>);
 
+/// What the alert lifecycle needs, loaded inside the commit's transaction.
+#[derive(Debug, Clone, Default)]
+pub struct AlertInputs {
+    /// The latest alert of every (kind, subject) the plan involves.
+    pub existing: Vec<Alert>,
+    /// Suppression rules live now.
+    pub suppressions: Vec<Suppression>,
+    /// Device-level alerts each agent involved raised in the last hour.
+    pub opened_last_hour: HashMap<String, i64>,
+}
+
 /// Persistence for the daemon.
 pub trait Store: Send + Sync + 'static {
     /// Register an agent with its token hash and segments.
@@ -174,26 +187,32 @@ pub trait Store: Send + Sync + 'static {
     fn devices(&self, keys: Option<&[String]>, since: i64) -> Result<HashMap<String, DeviceRecord>, StoreError>;
     /// Per-asset reconciliation state: these tags, or all.
     fn asset_states(&self, tags: Option<&[String]>) -> Result<HashMap<String, AssetState>, StoreError>;
-    /// Subjects with a live alert.
-    fn live_subjects(&self) -> Result<std::collections::HashSet<String>, StoreError>;
-    /// Complete sweeps finished after `since` (unix ms), grouped by scope.
-    fn sweeps(&self, since: i64) -> Result<Vec<SweepGroup>, StoreError>;
-    /// Commit a reconciliation plan in one transaction, queueing events for `routes`.
-    fn commit_reconcile(&self, plan: &Plan, routes: &[(String, Severity)]) -> Result<CommitOutcome, StoreError>;
+    /// Kinds and subjects of live alerts.
+    fn live_subjects(&self) -> Result<Vec<(AlertKind, String)>, StoreError>;
+    /// Complete sweeps that arrived after sequence `seq` and finished after
+    /// `horizon_ms`, and the latest arrival sequence.
+    fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError>;
+    /// Commit a reconciliation plan in one transaction; `decide` turns the
+    /// alerts it involves (loaded in that transaction) into the changes to write.
+    fn commit_reconcile(
+        &self,
+        plan: &Plan,
+        decide: &mut dyn FnMut(AlertInputs) -> Vec<Change>,
+    ) -> Result<CommitOutcome, StoreError>;
 
     /// Alerts matching a filter, newest first.
     fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError>;
     /// One alert.
     fn alert(&self, id: i64) -> Result<Option<Alert>, StoreError>;
-    /// Acknowledge or resolve an alert (recording who); `None` when absent.
+    /// Change an alert as a person asked: `decide` turns the stored alert
+    /// into the change (or refuses); `None` when there is no such alert.
     fn alert_action(
         &self,
         id: i64,
-        action: AlertAction,
-        actor: &str,
-        note: Option<&str>,
-        routes: &[(String, Severity)],
+        decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
     ) -> Result<Option<Alert>, StoreError>;
+    /// An alert's history, oldest first.
+    fn alert_history(&self, id: i64) -> Result<Vec<AlertHistoryEntry>, StoreError>;
     /// Suppression rules: all, or only those live now.
     fn suppressions(&self, live_only: bool) -> Result<Vec<Suppression>, StoreError>;
     /// Store a suppression rule.
@@ -210,10 +229,10 @@ pub trait Store: Send + Sync + 'static {
     /// Undelivered events per sink.
     fn outbox_backlog(&self) -> Result<Vec<(String, i64)>, StoreError>;
 
-    /// What is this host? (`window_ms`: how recent counts as answering now.)
-    fn whois(&self, query: &str, now_ms: i64, window_ms: i64) -> Result<Option<WhoisAnswer>, StoreError>;
-    /// Every asset's reconciliation status, and unregistered devices.
-    fn report(&self, now_ms: i64, window_ms: i64) -> Result<Vec<ReportRow>, StoreError>;
+    /// What is known about an IP, MAC, asset tag or host name (see [`crate::whois`]).
+    fn whois(&self, query: &str) -> Result<Option<crate::whois::WhoisData>, StoreError>;
+    /// What the reconciliation report is built from (see [`crate::report`]).
+    fn report_data(&self) -> Result<crate::report::ReportData, StoreError>;
 }
 
 /// Now, in unix milliseconds.

@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use crate::alerts::{AlertKind, AlertState, Finding, Severity};
-use crate::reconcile::{AssetState, DeviceRecord, Identity, Plan, Sighting, SweepGroup};
+use crate::alerts::lifecycle::Change;
+use crate::alerts::{AlertKind, AlertState, EventKind};
+use crate::reconcile::{AssetState, DeviceRecord, Identity, Plan, Sighting, SweepRow};
 use crate::register::Asset;
 
 /// Which hosts' sightings to load.
@@ -26,8 +27,10 @@ pub enum SightingSelect {
 /// What committing a plan did to alerts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommitOutcome {
-    /// Raised as open (or reopened).
+    /// Raised as open (or shown when a suppression expired).
     pub opened: usize,
+    /// Reopened.
+    pub reopened: usize,
     /// Raised or moved to suppressed.
     pub suppressed: usize,
     /// Updated by a repeat.
@@ -66,34 +69,37 @@ fn in_list(n: usize) -> String {
     s
 }
 
-/// Latest sightings, with the asset each host was last matched to.
+/// Latest sightings, with the asset each host was last matched to (the
+/// probed ports are kept once per batch and joined back here).
 pub fn sightings(c: &Connection, sel: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError> {
-    let decode = |r: &rusqlite::Row<'_>| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?));
-    let rows: Vec<(Option<String>, Option<String>)> = match sel {
+    type Row = (Option<String>, Option<String>, Option<String>);
+    let decode = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+    const FROM: &str = "SELECT h.sighting, m.tag, b.probed FROM hosts h LEFT JOIN host_matches m ON m.ip = h.ip
+        LEFT JOIN batches b ON b.batch_id = h.last_batch";
+    let rows: Vec<Row> = match sel {
         SightingSelect::Since(t) => c
-            .prepare_cached(
-                "SELECT h.sighting, m.tag FROM hosts h LEFT JOIN host_matches m ON m.ip = h.ip WHERE h.last_seen_ms >= ?1",
-            )?
+            .prepare_cached(&format!("{FROM} WHERE h.last_seen_ms >= ?1"))?
             .query_map([t], decode)?
             .collect::<Result<_, _>>()?,
         SightingSelect::Ips(v) | SightingSelect::Tags(v) => {
             let col = if matches!(sel, SightingSelect::Ips(_)) { "h.ip" } else { "m.tag" };
             let mut out = Vec::new();
             for chunk in v.chunks(500) {
-                let sql = format!(
-                    "SELECT h.sighting, m.tag FROM hosts h LEFT JOIN host_matches m ON m.ip = h.ip WHERE {col} IN {}",
-                    in_list(chunk.len())
-                );
+                let sql = format!("{FROM} WHERE {col} IN {}", in_list(chunk.len()));
                 let mut st = c.prepare(&sql)?;
-                out.extend(st.query_map(rusqlite::params_from_iter(chunk), decode)?.collect::<Result<Vec<_>, _>>()?);
+                out.extend(st.query_map(rusqlite::params_from_iter(chunk), decode)?.collect::<Result<Vec<Row>, _>>()?);
             }
             out
         }
     };
-    Ok(rows
-        .into_iter()
-        .filter_map(|(body, tag)| Some((serde_json::from_str::<Sighting>(body.as_deref()?).ok()?, tag)))
-        .collect())
+    let decode_all = |(body, tag, probed): &Row| {
+        let mut s = serde_json::from_str::<Sighting>(body.as_deref()?).ok()?;
+        if s.probed.is_none() {
+            s.probed = probed.clone();
+        }
+        Some((s, tag.clone()))
+    };
+    Ok(crate::reconcile::parallel_map(&rows, decode_all).into_iter().flatten().collect())
 }
 
 /// Debounce state of unknown devices: these keys, or every device seen since `since`.
@@ -168,40 +174,59 @@ pub fn asset_state(c: &Connection, tag: &str) -> Result<Option<AssetState>, Stor
     Ok(asset_states(c, Some(&[tag.to_string()]))?.remove(tag))
 }
 
-/// Subjects with a live (not resolved) alert.
-pub fn live_subjects(c: &Connection) -> Result<std::collections::HashSet<String>, StoreError> {
-    let mut st = c.prepare_cached("SELECT DISTINCT subject FROM alerts WHERE state != 'resolved'")?;
-    let rows = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    Ok(rows)
+/// Kinds and subjects of live (not resolved) alerts.
+pub fn live_subjects(c: &Connection) -> Result<Vec<(AlertKind, String)>, StoreError> {
+    let mut st = c.prepare_cached("SELECT DISTINCT kind, subject FROM alerts WHERE state != 'resolved'")?;
+    let rows: Vec<(String, String)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    Ok(rows.into_iter().filter_map(|(k, s)| Some((k.parse().ok()?, s))).collect())
 }
 
-/// Complete sweeps finished after `since`, grouped by scope.
-pub fn sweeps(c: &Connection, since: i64) -> Result<Vec<SweepGroup>, StoreError> {
+/// Complete sweeps that arrived after sequence `seq` and finished after
+/// `horizon`, and the latest sequence of any batch.
+pub fn sweeps_after(c: &Connection, seq: i64, horizon: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
     let mut st = c.prepare_cached(
-        "SELECT segment, targets, excluded, started_ms, finished_ms FROM batches
-         WHERE complete = 1 AND finished_ms > ?1 ORDER BY finished_ms",
+        "SELECT b.rowid, b.scope_id, b.agent, b.segment, b.targets, b.excluded, b.started_ms, b.finished_ms,
+                b.interval_ms, b.next_due_ms
+         FROM batches b WHERE b.complete = 1 AND b.rowid > ?1 AND b.finished_ms >= ?2 ORDER BY b.rowid",
     )?;
-    let mut groups: HashMap<(String, String, String), SweepGroup> = HashMap::new();
-    let rows = st.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
-    for row in rows {
-        let (segment, targets, excluded, started, finished): (String, String, String, i64, i64) = row?;
-        let g = groups.entry((segment.clone(), targets.clone(), excluded.clone())).or_insert_with(|| SweepGroup {
-            segment,
+    let mut max_seq: i64 = seq;
+    let rows = st.query_map([seq, horizon], |r| {
+        let targets: String = r.get(4)?;
+        let excluded: String = r.get(5)?;
+        Ok(SweepRow {
+            seq: r.get(0)?,
+            scope: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+            agent: r.get(2)?,
+            segment: r.get(3)?,
             targets: serde_json::from_str(&targets).unwrap_or_default(),
             excluded: serde_json::from_str(&excluded).unwrap_or_default(),
-            runs: Vec::new(),
-        });
-        g.runs.push((started, finished));
+            started_ms: r.get(6)?,
+            finished_ms: r.get(7)?,
+            interval_ms: r.get(8)?,
+            next_due_ms: r.get(9)?,
+        })
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row?;
+        max_seq = max_seq.max(row.seq);
+        out.push(row);
     }
-    Ok(groups.into_values().collect())
+    // Batches past the horizon (or partial) still advance the sequence, so they are not read again.
+    let latest: i64 = c.query_row("SELECT coalesce(max(rowid), 0) FROM batches", [], |r| r.get(0))?;
+    Ok((out, latest.max(max_seq)))
 }
 
-fn finding_columns(f: &Finding) -> (String, String) {
-    (f.evidence.to_string(), f.severity.as_str().to_string())
-}
 
-/// Commit a plan; `routes` are the sinks that get events and their least severity.
-pub fn commit(c: &mut Connection, plan: &Plan, routes: &[(String, Severity)]) -> Result<CommitOutcome, StoreError> {
+/// Commit a plan in one transaction: matches, device and asset state,
+/// learned certificates, then the alert changes `decide` makes of the
+/// alerts it is given (loaded inside the same transaction), with their
+/// history and outbox events.
+pub fn commit(
+    c: &mut Connection,
+    plan: &Plan,
+    decide: &mut dyn FnMut(super::AlertInputs) -> Vec<Change>,
+) -> Result<CommitOutcome, StoreError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = plan.now_ms;
     {
@@ -233,147 +258,31 @@ pub fn commit(c: &mut Connection, plan: &Plan, routes: &[(String, Severity)]) ->
             learn.execute(params![value, tag, now])?;
         }
     }
-    let outcome = apply_findings(&tx, plan, routes)?;
-    tx.commit()?;
-    Ok(outcome)
-}
-
-fn apply_findings(
-    tx: &Transaction<'_>,
-    plan: &Plan,
-    routes: &[(String, Severity)],
-) -> Result<CommitOutcome, StoreError> {
-    let now = plan.now_ms;
-    let rules = super::alerts::active_suppressions(tx, now)?;
-    type Live = HashMap<(AlertKind, String), (i64, AlertState, Severity)>;
-    let mut live: Live = HashMap::new();
-    {
-        let mut st =
-            tx.prepare_cached("SELECT id, kind, subject, state, severity FROM alerts WHERE state != 'resolved'")?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
-        for row in rows {
-            let (id, kind, subject, state, sev) = row?;
-            if let (Ok(k), Ok(s), Ok(v)) = (kind.parse(), state.parse(), sev.parse()) {
-                live.insert((k, subject), (id, s, v));
-            }
-        }
-    }
+    let subjects = plan.subjects();
+    let mut agents: Vec<String> = plan.findings.iter().filter_map(|f| f.agent.clone()).collect();
+    agents.extend(plan.agents.iter().cloned());
+    agents.sort();
+    agents.dedup();
+    let inputs = super::AlertInputs {
+        existing: super::alerts::latest_for_subjects(&tx, &subjects)?,
+        suppressions: super::alerts::active_suppressions(&tx, now)?,
+        opened_last_hour: super::alerts::device_alerts_opened_since(&tx, &agents, now - 3_600_000)?,
+    };
+    let changes = decide(inputs);
     let mut out = CommitOutcome::default();
-    let mut events: Vec<(i64, crate::alerts::EventKind, Severity)> = Vec::new();
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO alerts (kind, subject, state, severity, tag, ip, mac, segment, agent, summary, evidence,
-           first_seen_ms, last_seen_ms, opened_ms, updated_ms, suppressed_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)",
-    )?;
-    let mut update = tx.prepare_cached(
-        "UPDATE alerts SET state = ?2, severity = ?3, tag = ?4, ip = ?5, mac = ?6, segment = ?7, agent = ?8,
-           summary = ?9, evidence = ?10, first_seen_ms = min(first_seen_ms, ?11), last_seen_ms = max(last_seen_ms, ?12),
-           updated_ms = ?13, updates = updates + 1, suppressed_by = ?14 WHERE id = ?1",
-    )?;
-    for f in &plan.findings {
-        let rule = rules.iter().find(|r| r.matches(f, now)).map(|r| r.id);
-        let (evidence, severity) = finding_columns(f);
-        let wanted = if rule.is_some() { AlertState::Suppressed } else { AlertState::Open };
-        match live.remove(&(f.kind, f.subject.clone())) {
-            None => {
-                insert.execute(params![
-                    f.kind.as_str(),
-                    f.subject,
-                    wanted.as_str(),
-                    severity,
-                    f.tag,
-                    f.ip,
-                    f.mac,
-                    f.segment,
-                    f.agent,
-                    f.summary,
-                    evidence,
-                    f.first_seen_ms,
-                    f.last_seen_ms,
-                    now,
-                    rule
-                ])?;
-                if rule.is_some() {
-                    out.suppressed += 1;
-                } else {
-                    out.opened += 1;
-                    events.push((tx.last_insert_rowid(), crate::alerts::EventKind::Opened, f.severity));
-                }
-            }
-            Some((id, state, _)) => {
-                let next = match (state, rule) {
-                    (AlertState::Suppressed, None) => {
-                        out.opened += 1;
-                        events.push((id, crate::alerts::EventKind::Opened, f.severity));
-                        AlertState::Open
-                    }
-                    (AlertState::Open | AlertState::Acknowledged, Some(_)) => {
-                        out.suppressed += 1;
-                        AlertState::Suppressed
-                    }
-                    (s, _) => {
-                        out.updated += 1;
-                        s
-                    }
-                };
-                update.execute(params![
-                    id,
-                    next.as_str(),
-                    severity,
-                    f.tag,
-                    f.ip,
-                    f.mac,
-                    f.segment,
-                    f.agent,
-                    f.summary,
-                    evidence,
-                    f.first_seen_ms,
-                    f.last_seen_ms,
-                    now,
-                    rule
-                ])?;
-            }
+    for c in &changes {
+        match c.event {
+            Some(EventKind::Opened) => out.opened += 1,
+            Some(EventKind::Reopened) => out.reopened += 1,
+            Some(EventKind::Suppressed) => out.suppressed += 1,
+            Some(EventKind::Resolved) => out.resolved += 1,
+            Some(EventKind::Acknowledged) => {}
+            None if c.alert.state != AlertState::Resolved => out.updated += 1,
+            None => {}
         }
+        out.events += super::alerts::write_change(&tx, c, now)?;
     }
-    let mut resolve = tx.prepare_cached(
-        "UPDATE alerts SET state = 'resolved', resolved_by = 'census', resolved_ms = ?2, resolution = ?3, updated_ms = ?2
-         WHERE id = ?1",
-    )?;
-    for ((kind, subject), (id, state, severity)) in live {
-        if plan.resolvable.as_ref().is_some_and(|r| !r.contains(&subject)) {
-            continue;
-        }
-        let reason = plan.clear_reasons.get(&subject).cloned().unwrap_or_else(|| cleared(kind).to_string());
-        resolve.execute(params![id, now, format!("auto-resolved: {reason}")])?;
-        out.resolved += 1;
-        if state != AlertState::Suppressed {
-            events.push((id, crate::alerts::EventKind::Resolved, severity));
-        }
-    }
-    for (id, kind, severity) in events {
-        out.events += super::alerts::queue_event(tx, id, kind, severity, routes, now)?;
-    }
+    tx.commit()?;
     Ok(out)
 }
 
-/// What "the condition cleared" means for each kind.
-fn cleared(kind: AlertKind) -> &'static str {
-    match kind {
-        AlertKind::UnknownAsset => "the device now matches a register asset, or was not seen within the window",
-        AlertKind::ShouldBeRetired => "the asset no longer answers, or its lifecycle changed",
-        AlertKind::Missing => "the asset was seen again, or is no longer expected on the network",
-        AlertKind::IdentityConflict => "one MAC per address again, and the match is unambiguous",
-        AlertKind::NewService => "the new ports closed again",
-        AlertKind::CoverageGap => "the expected services answer again, or the asset left service",
-        AlertKind::OutOfSupport => "support or licences were renewed, or the asset left service",
-        AlertKind::PendingInUse => "the asset left procurement or stopped answering",
-    }
-}

@@ -1,104 +1,16 @@
-//! The reconciliation report: every asset with its status and the evidence
-//! behind it, and every unregistered device on the network — the audit's
-//! "show me the register matches reality" in one file.
-
-use std::collections::HashMap;
+//! Loading what the reconciliation report is built from (see [`crate::report`]).
 
 use rusqlite::Connection;
-use serde::Serialize;
 
 use super::StoreError;
-use crate::alerts::{AlertFilter, AlertKind};
-use crate::reconcile::AssetState;
+use crate::alerts::AlertFilter;
+use crate::report::ReportData;
 
-/// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportRow {
-    /// Asset tag, or the device key of an unregistered device.
-    pub subject: String,
-    /// Asset name ("" for unregistered devices).
-    pub name: String,
-    /// Asset type.
-    pub asset_type: String,
-    /// Owner.
-    pub owner: String,
-    /// Lifecycle stage (`unregistered` for devices).
-    pub lifecycle: String,
-    /// `ok`, `not-seen`, or the most serious live alert kind.
-    pub status: String,
-    /// Last seen (RFC 3339), if ever.
-    pub last_seen: String,
-    /// Where.
-    pub last_ip: String,
-    /// By which agent.
-    pub last_agent: String,
-    /// Live alerts, `kind#id`, `;`-separated.
-    pub alerts: String,
-    /// The summaries of those alerts.
-    pub evidence: String,
-}
-
-/// Most serious first.
-const PRIORITY: &[AlertKind] = &[
-    AlertKind::ShouldBeRetired,
-    AlertKind::PendingInUse,
-    AlertKind::Missing,
-    AlertKind::IdentityConflict,
-    AlertKind::CoverageGap,
-    AlertKind::OutOfSupport,
-    AlertKind::NewService,
-    AlertKind::UnknownAsset,
-];
-
-/// Build the report.
-pub fn report(c: &Connection, now_ms: i64, window_ms: i64) -> Result<Vec<ReportRow>, StoreError> {
-    let states = super::reconcile::asset_states(c, None)?;
-    let alerts = super::alerts::list(c, &AlertFilter { limit: Some(100_000), ..Default::default() })?;
-    let mut by_tag: HashMap<&str, Vec<&crate::alerts::Alert>> = HashMap::new();
-    for a in &alerts {
-        if let Some(t) = &a.tag {
-            by_tag.entry(t.as_str()).or_default().push(a);
-        }
-    }
-    let mut rows = Vec::new();
-    for asset in super::assets::all(c)? {
-        let state: AssetState = states.get(&asset.tag).cloned().unwrap_or_default();
-        let live = by_tag.get(asset.tag.as_str()).cloned().unwrap_or_default();
-        let worst = PRIORITY.iter().find(|k| live.iter().any(|a| a.kind == **k));
-        let status = match (worst, state.last_seen_ms) {
-            (Some(k), _) => k.as_str().to_string(),
-            (None, Some(l)) if l >= now_ms - window_ms => "ok".into(),
-            (None, Some(_)) => "not-seen-recently".into(),
-            (None, None) => "not-seen".into(),
-        };
-        rows.push(ReportRow {
-            subject: asset.tag.clone(),
-            name: asset.name.clone(),
-            asset_type: asset.asset_type.to_string(),
-            owner: asset.owner.clone(),
-            lifecycle: asset.lifecycle.to_string(),
-            status,
-            last_seen: state.last_seen_ms.map(crate::reconcile::assets::fmt_ms).unwrap_or_default(),
-            last_ip: state.last_ip.unwrap_or_default(),
-            last_agent: state.last_agent.unwrap_or_default(),
-            alerts: live.iter().map(|a| format!("{}#{}", a.kind, a.id)).collect::<Vec<_>>().join(";"),
-            evidence: live.iter().map(|a| a.summary.clone()).collect::<Vec<_>>().join("; "),
-        });
-    }
-    for a in alerts.iter().filter(|a| a.kind == AlertKind::UnknownAsset) {
-        rows.push(ReportRow {
-            subject: a.subject.clone(),
-            name: String::new(),
-            asset_type: String::new(),
-            owner: String::new(),
-            lifecycle: "unregistered".into(),
-            status: AlertKind::UnknownAsset.as_str().into(),
-            last_seen: crate::reconcile::assets::fmt_ms(a.last_seen_ms),
-            last_ip: a.ip.clone().unwrap_or_default(),
-            last_agent: a.agent.clone().unwrap_or_default(),
-            alerts: format!("{}#{}", a.kind, a.id),
-            evidence: a.summary.clone(),
-        });
-    }
-    Ok(rows)
+/// The register, every asset's reconciliation state and the live alerts.
+pub fn report_data(c: &Connection) -> Result<ReportData, StoreError> {
+    Ok(ReportData {
+        assets: super::assets::all(c)?,
+        states: super::reconcile::asset_states(c, None)?,
+        alerts: super::alerts::list(c, &AlertFilter { limit: Some(1_000_000), ..Default::default() })?,
+    })
 }

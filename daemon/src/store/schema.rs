@@ -181,6 +181,50 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_pending ON outbox (sink, delivered_ms, id);
     "#,
+    // 3: observation time and sweep cadence — sweep scopes (targets clipped
+    // to the agent's segments), per-batch probed ports, schedule and clamping;
+    // alert reopening, debounce and history; case-insensitive tags.
+    r#"
+    CREATE TABLE scopes (
+        id INTEGER PRIMARY KEY,
+        agent TEXT NOT NULL,
+        segment TEXT NOT NULL,
+        targets TEXT NOT NULL,
+        excluded TEXT NOT NULL,
+        UNIQUE (agent, segment, targets, excluded)
+    );
+    INSERT OR IGNORE INTO scopes (agent, segment, targets, excluded)
+        SELECT DISTINCT agent, segment, targets, excluded FROM batches;
+    ALTER TABLE batches ADD COLUMN scope_id INTEGER;
+    UPDATE batches SET scope_id = (SELECT s.id FROM scopes s WHERE s.agent = batches.agent
+        AND s.segment = batches.segment AND s.targets = batches.targets AND s.excluded = batches.excluded);
+    ALTER TABLE batches ADD COLUMN probed TEXT;
+    ALTER TABLE batches ADD COLUMN clamped INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE batches ADD COLUMN interval_ms INTEGER;
+    ALTER TABLE batches ADD COLUMN next_due_ms INTEGER;
+    CREATE INDEX batches_by_scope ON batches (scope_id, complete, started_ms);
+    ALTER TABLE alerts ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN absent_since_ms INTEGER;
+    ALTER TABLE alerts ADD COLUMN clear_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN clear_batch TEXT;
+    CREATE INDEX alerts_by_subject ON alerts (subject, id);
+    CREATE INDEX alerts_by_agent_opened ON alerts (agent, opened_ms);
+    CREATE TABLE alert_events (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        event TEXT NOT NULL,
+        note TEXT
+    );
+    CREATE INDEX alert_events_by_alert ON alert_events (alert_id, id);
+    INSERT INTO alert_events (alert_id, at_ms, actor, event) SELECT id, opened_ms, 'census', 'opened' FROM alerts;
+    INSERT INTO alert_events (alert_id, at_ms, actor, event, note)
+        SELECT id, acked_ms, acked_by, 'acknowledged', NULL FROM alerts WHERE acked_ms IS NOT NULL;
+    INSERT INTO alert_events (alert_id, at_ms, actor, event, note)
+        SELECT id, resolved_ms, resolved_by, 'resolved', resolution FROM alerts WHERE resolved_ms IS NOT NULL;
+    CREATE INDEX assets_by_tag_nocase ON assets (tag COLLATE NOCASE);
+    "#,
 ];
 
 /// Newest schema version this build knows.

@@ -11,13 +11,14 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::{
     AgentRecord, AssetChange, BatchMeta, HostRecord, IngestOutcome, ObservationRow, Store, StoreError, now_ms,
 };
-use crate::alerts::{Alert, AlertAction, AlertFilter, Severity, Suppression};
+use crate::alerts::lifecycle::{Change, Refused};
+use crate::alerts::{Alert, AlertFilter, AlertHistoryEntry, AlertKind, Suppression};
 use crate::auth::TokenHash;
-use crate::reconcile::{AssetState, DeviceRecord, Plan, Sighting, SweepGroup};
+use crate::reconcile::{AssetState, DeviceRecord, Plan, Sighting, SweepRow};
 use crate::register::{Asset, plan::ImportPlan};
 use std::collections::HashMap;
 
-use super::{CommitOutcome, OutboxItem, ReportRow, SightingSelect, WhoisAnswer};
+use super::{AlertInputs, CommitOutcome, OutboxItem, SightingSelect};
 
 /// Reader connections kept open.
 const READERS: usize = 4;
@@ -206,16 +207,20 @@ impl Store for SqliteStore {
         self.write(|c| super::reconcile::asset_states(c, tags))
     }
 
-    fn live_subjects(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+    fn live_subjects(&self) -> Result<Vec<(AlertKind, String)>, StoreError> {
         self.write(|c| super::reconcile::live_subjects(c))
     }
 
-    fn sweeps(&self, since: i64) -> Result<Vec<SweepGroup>, StoreError> {
-        self.write(|c| super::reconcile::sweeps(c, since))
+    fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
+        self.write(|c| super::reconcile::sweeps_after(c, seq, horizon_ms))
     }
 
-    fn commit_reconcile(&self, plan: &Plan, routes: &[(String, Severity)]) -> Result<CommitOutcome, StoreError> {
-        self.write(|c| super::reconcile::commit(c, plan, routes))
+    fn commit_reconcile(
+        &self,
+        plan: &Plan,
+        decide: &mut dyn FnMut(AlertInputs) -> Vec<Change>,
+    ) -> Result<CommitOutcome, StoreError> {
+        self.write(|c| super::reconcile::commit(c, plan, decide))
     }
 
     fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
@@ -229,17 +234,18 @@ impl Store for SqliteStore {
     fn alert_action(
         &self,
         id: i64,
-        action: AlertAction,
-        actor: &str,
-        note: Option<&str>,
-        routes: &[(String, Severity)],
+        decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
     ) -> Result<Option<Alert>, StoreError> {
         self.write(|c| {
-            let tx = c.transaction()?;
-            let out = super::alerts::act(&tx, id, action, actor, note, routes, now_ms())?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = super::alerts::act(&tx, id, decide, now_ms())?;
             tx.commit()?;
             Ok(out)
         })
+    }
+
+    fn alert_history(&self, id: i64) -> Result<Vec<AlertHistoryEntry>, StoreError> {
+        self.read(|c| super::alerts::history(c, id))
     }
 
     fn suppressions(&self, live_only: bool) -> Result<Vec<Suppression>, StoreError> {
@@ -270,11 +276,11 @@ impl Store for SqliteStore {
         self.read(super::alerts::outbox_backlog)
     }
 
-    fn whois(&self, query: &str, now_ms: i64, window_ms: i64) -> Result<Option<WhoisAnswer>, StoreError> {
-        self.read(|c| super::whois::whois(c, query, now_ms, window_ms))
+    fn whois(&self, query: &str) -> Result<Option<crate::whois::WhoisData>, StoreError> {
+        self.read(|c| super::whois::whois(c, query))
     }
 
-    fn report(&self, now_ms: i64, window_ms: i64) -> Result<Vec<ReportRow>, StoreError> {
-        self.read(|c| super::report::report(c, now_ms, window_ms))
+    fn report_data(&self) -> Result<crate::report::ReportData, StoreError> {
+        self.read(super::report::report_data)
     }
 }

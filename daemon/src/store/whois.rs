@@ -1,57 +1,16 @@
-//! The responder's question in one query: what is this host, who owns it,
-//! what is licensed on it, should it still exist?
-//!
-//! An IP, a MAC or a host name is resolved through indexed lookups only
-//! (observed hosts, the register's keys, observed names), so the answer
-//! stays in single-digit milliseconds with a million-asset register.
+//! Loading a whois answer: an IP, a MAC, an asset tag or a host name is
+//! resolved through indexed lookups only (observed hosts, reconciliation's
+//! matches, the register's keys, observed names), so the answer stays in
+//! single-digit milliseconds with a million-asset register. Which asset the
+//! answer is about is decided by [`crate::whois::pick`]; the verdict by
+//! [`crate::whois::answer`].
 
 use std::net::IpAddr;
 
 use rusqlite::{Connection, OptionalExtension};
-use serde::Serialize;
 
 use super::StoreError;
-use crate::alerts::{Alert, AlertKind};
-use crate::reconcile::{AssetState, Identity};
-use crate::register::Asset;
-
-/// One observed address in a whois answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WhoisHost {
-    /// Address.
-    pub ip: String,
-    /// MAC last seen on it.
-    pub mac: Option<String>,
-    /// First sighting (unix ms).
-    pub first_seen_ms: i64,
-    /// Last sighting (unix ms).
-    pub last_seen_ms: i64,
-    /// Agent that saw it last.
-    pub last_agent: String,
-    /// How it was matched to the register (or why not).
-    pub identity: Option<Identity>,
-    /// The latest observation as the agent sent it: ports, services, fingerprints, names.
-    pub observation: serde_json::Value,
-}
-
-/// The answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WhoisAnswer {
-    /// What was asked.
-    pub query: String,
-    /// `ip`, `mac` or `hostname`.
-    pub query_kind: &'static str,
-    /// One line: is it known, and should it exist?
-    pub verdict: String,
-    /// The register entry (owner, lifecycle, licences, support dates, expected services).
-    pub asset: Option<Asset>,
-    /// Reconciliation's memory of it: first/last seen, where, by which agent.
-    pub seen: Option<AssetState>,
-    /// Observed addresses behind the answer, latest first.
-    pub hosts: Vec<WhoisHost>,
-    /// Its live alerts.
-    pub alerts: Vec<Alert>,
-}
+use crate::whois::{WhoisData, WhoisHost, pick};
 
 const HOST_COLUMNS: &str = "h.ip, h.mac, h.first_seen_ms, h.last_seen_ms, h.last_agent, m.info, o.body, m.tag";
 
@@ -65,6 +24,8 @@ fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(WhoisHost, Option<String
             first_seen_ms: r.get(2)?,
             last_seen_ms: r.get(3)?,
             last_agent: r.get(4)?,
+            present: false,
+            missed_sweeps: 0,
             identity: info.and_then(|i| serde_json::from_str(&i).ok()),
             observation: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
         },
@@ -82,30 +43,30 @@ fn hosts_where(c: &Connection, clause: &str, arg: &str) -> Result<Vec<(WhoisHost
 }
 
 fn key_tag(c: &Connection, kind: &str, value: &str) -> Result<Option<String>, StoreError> {
-    Ok(c.prepare_cached("SELECT tag FROM asset_keys WHERE kind = ?1 AND value = ?2 LIMIT 1")?
+    Ok(c.prepare_cached("SELECT tag FROM asset_keys WHERE kind = ?1 AND value = ?2 ORDER BY tag LIMIT 1")?
         .query_row([kind, value], |r| r.get(0))
         .optional()?)
 }
 
-/// Answer a whois query; `None` when nothing at all is known.
-pub fn whois(c: &Connection, query: &str, now_ms: i64, window_ms: i64) -> Result<Option<WhoisAnswer>, StoreError> {
+/// The stored tag spelled as asked, case-insensitively.
+pub fn tag_nocase(c: &Connection, tag: &str) -> Result<Option<String>, StoreError> {
+    Ok(c.prepare_cached("SELECT tag FROM assets WHERE tag = ?1 COLLATE NOCASE ORDER BY tag LIMIT 1")?
+        .query_row([tag], |r| r.get(0))
+        .optional()?)
+}
+
+/// Load what is known about `query`; `None` when nothing at all is.
+pub fn whois(c: &Connection, query: &str) -> Result<Option<WhoisData>, StoreError> {
     let q = query.trim();
-    let (kind, mut hosts, mut tag) = if let Ok(ip) = q.parse::<IpAddr>() {
-        let ip = ip.to_string();
-        let hosts = hosts_where(c, "h.ip = ?1", &ip)?;
-        let tag = match hosts.first().and_then(|(_, t)| t.clone()) {
-            Some(t) => Some(t),
-            None => key_tag(c, "ip", &ip)?,
-        };
-        ("ip", hosts, tag)
+    let (kind, mut hosts, register) = if let Ok(ip) = q.parse::<IpAddr>() {
+        let ip = ip.to_canonical().to_string();
+        ("ip", hosts_where(c, "h.ip = ?1", &ip)?, key_tag(c, "ip", &ip)?)
     } else if let Ok(mac) = q.parse::<census_proto::MacAddr>() {
         let mac = mac.to_string();
         let hosts = hosts_where(c, "h.ip IN (SELECT ip FROM mac_ip WHERE mac = ?1) AND h.mac = ?1", &mac)?;
-        let tag = match key_tag(c, "mac", &mac)? {
-            Some(t) => Some(t),
-            None => hosts.iter().find_map(|(_, t)| t.clone()),
-        };
-        ("mac", hosts, tag)
+        ("mac", hosts, key_tag(c, "mac", &mac)?)
+    } else if let Some(tag) = tag_nocase(c, q)? {
+        ("tag", Vec::new(), Some(tag))
     } else {
         let name = q.trim_end_matches('.').to_ascii_lowercase();
         if name.is_empty() || name.len() > 253 {
@@ -126,66 +87,47 @@ pub fn whois(c: &Connection, query: &str, now_ms: i64, window_ms: i64) -> Result
                 .query_row([format!("{name}.")], |r| r.get(0))
                 .optional()?;
         }
-        let tag = tag.or_else(|| hosts.iter().find_map(|(_, t)| t.clone()));
         ("hostname", hosts, tag)
     };
-    let asset = match &tag {
+    let matched = hosts.iter().find_map(|(_, t)| t.clone());
+    let (answering, other) = pick(kind, matched.as_deref(), register.as_deref(), !hosts.is_empty());
+    let asset = match &answering {
         Some(t) => super::assets::one(c, t)?,
         None => None,
     };
-    if asset.is_none() {
-        tag = None;
-    }
-    if let Some(t) = &tag {
+    if let Some(a) = &asset {
         // Every address the asset answers on: one asset, however many MACs and IPs.
-        for h in hosts_where(c, "h.ip IN (SELECT ip FROM host_matches WHERE tag = ?1)", t)? {
+        if kind != "ip" {
+            hosts.retain(|(_, t)| t.as_deref() == Some(a.tag.as_str()));
+        }
+        for h in hosts_where(c, "h.ip IN (SELECT ip FROM host_matches WHERE tag = ?1)", &a.tag)? {
             if !hosts.iter().any(|(o, _)| o.ip == h.0.ip) {
                 hosts.push(h);
             }
         }
     }
-    if asset.is_none() && hosts.is_empty() {
+    let recorded = match &other {
+        Some(t) => super::assets::one(c, t)?.map(|a| {
+            let state = super::reconcile::asset_state(c, &a.tag).ok().flatten();
+            (a, state)
+        }),
+        None => None,
+    };
+    if asset.is_none() && hosts.is_empty() && recorded.is_none() {
         return Ok(None);
     }
-    let seen = match &tag {
-        Some(t) => super::reconcile::asset_state(c, t)?,
+    let seen = match &asset {
+        Some(a) => super::reconcile::asset_state(c, &a.tag)?,
         None => None,
     };
     let ips: Vec<String> = hosts.iter().map(|(h, _)| h.ip.clone()).collect();
-    let alerts = super::alerts::live_about(c, tag.as_deref(), &ips)?;
-    let hosts: Vec<WhoisHost> = hosts.into_iter().map(|(h, _)| h).collect();
-    let verdict = verdict(asset.as_ref(), &hosts, &alerts, now_ms - window_ms);
-    Ok(Some(WhoisAnswer { query: q.to_string(), query_kind: kind, verdict, asset, seen, hosts, alerts }))
-}
-
-fn verdict(asset: Option<&Asset>, hosts: &[WhoisHost], alerts: &[Alert], window_start: i64) -> String {
-    let live = hosts.iter().any(|h| h.last_seen_ms >= window_start);
-    let ambiguous = hosts.iter().find_map(|h| match &h.identity {
-        Some(Identity::Ambiguous { candidates }) => {
-            Some(candidates.iter().map(|c| c.tag.as_str()).collect::<Vec<_>>().join(", "))
-        }
-        _ => None,
-    });
-    match asset {
-        None => match ambiguous {
-            Some(c) => format!("ambiguous: fits register assets {c} equally; a person must decide"),
-            None if alerts.iter().any(|a| a.kind == AlertKind::UnknownAsset) => {
-                "unknown: no register asset matches (shadow IT alert open)".into()
-            }
-            None => "unknown: no register asset matches".into(),
-        },
-        Some(a) => {
-            let owner =
-                if a.owner.is_empty() { "no owner recorded".to_string() } else { format!("owned by {}", a.owner) };
-            let since = a.lifecycle_since.map(|d| format!(" since {d}")).unwrap_or_default();
-            let answering = if live { "answering" } else { "not answering now" };
-            if a.lifecycle.retired() && live {
-                format!("should NOT exist: {} is {}{since} but still answering; {owner}", a.tag, a.lifecycle)
-            } else if a.lifecycle.retired() {
-                format!("retired: {} is {}{since} and {answering}; {owner}", a.tag, a.lifecycle)
-            } else {
-                format!("registered: {} ({}) is {}{since}, {answering}; {owner}", a.tag, a.name, a.lifecycle)
-            }
-        }
-    }
+    let alerts = super::alerts::live_about(c, asset.as_ref().map(|a| a.tag.as_str()), &ips)?;
+    Ok(Some(WhoisData {
+        query_kind: kind,
+        asset,
+        seen,
+        recorded,
+        hosts: hosts.into_iter().map(|(h, _)| h).collect(),
+        alerts,
+    }))
 }

@@ -150,6 +150,7 @@ pub fn batch(agent: &str, ips: &[&str]) -> census_proto::Batch {
             techniques: vec![],
             enriched: true,
         },
+        schedule: None,
         hosts,
     }
 }

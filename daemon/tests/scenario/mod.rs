@@ -11,6 +11,7 @@ use census_proto::{
     encode_batch,
 };
 use censusd::alerts::{Alert, AlertAction, AlertFilter, AlertKind, AlertState, SuppressionInput};
+use censusd::whois::WhoisAnswer;
 use censusd::config::ReconcileConfig;
 use censusd::reconcile::Reconciler;
 use censusd::register::Asset;
@@ -180,6 +181,7 @@ impl Scenario {
                 }],
                 enriched: true,
             },
+            schedule: None,
             hosts: hosts.iter().map(|h| obs(h, t)).collect(),
         };
         let agent = AgentRecord {
@@ -188,7 +190,7 @@ impl Scenario {
             created_ms: 0,
             revoked_ms: None,
         };
-        censusd::api::accept(self.store.as_ref(), &self.rec, &agent, &encode_batch(&batch), t + 6000).unwrap();
+        censusd::app::ingest::accept(self.store.as_ref(), &self.rec, &agent, &encode_batch(&batch), t + 6000).unwrap();
     }
 
     pub fn full(&self, now: i64) {
@@ -219,6 +221,10 @@ impl Scenario {
     }
 
     pub fn act(&self, id: i64, action: AlertAction) -> Alert {
-        self.store.alert_action(id, action, "alice", Some("checked"), self.rec.routes()).unwrap().unwrap()
+        censusd::app::alerts::act(&self.rec, id, action, "alice", Some("checked"), T0).unwrap().unwrap()
+    }
+
+    pub fn whois(&self, q: &str, now: i64) -> Option<WhoisAnswer> {
+        censusd::app::query::whois(&self.rec, q, now).unwrap()
     }
 }

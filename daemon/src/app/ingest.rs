@@ -1,0 +1,115 @@
+//! Ingest a batch: decode, check ([`crate::ingest::checks`]), store,
+//! reconcile what it touched.
+
+use census_proto::{DecodeError, decode_raw_batch};
+use serde::Serialize;
+
+use crate::ingest::{Rejected, prepare};
+use crate::reconcile::Reconciler;
+use crate::store::{AgentRecord, Store, StoreError};
+
+/// The answer to a delivered batch: the agent's receipt. An agent removes
+/// a batch from its spool only against a receipt naming that batch id.
+#[derive(Debug, Serialize)]
+pub struct BatchReceipt {
+    /// The batch id.
+    pub batch_id: String,
+    /// Already stored before: acknowledged, not stored again.
+    pub duplicate: bool,
+    /// Observations stored.
+    pub stored: usize,
+    /// Hosts whose ports, names, fingerprint or MAC changed.
+    pub changed_hosts: usize,
+    /// The batch was dated in the future and its times were clamped to its arrival.
+    pub clamped: bool,
+    /// Observations refused.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Why a batch was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Another major version of the wire model.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Malformed, out of range or over a limit.
+    #[error("malformed batch at `{field}`: {message}")]
+    Malformed {
+        /// The field at fault.
+        field: String,
+        /// Why.
+        message: String,
+    },
+    /// The batch names another agent than the token's.
+    #[error("the batch says agent `{claimed}` but the token belongs to `{token}`")]
+    WrongAgent {
+        /// What the batch says.
+        claimed: String,
+        /// Whose token it is.
+        token: String,
+    },
+    /// The batch id was used by another agent.
+    #[error("batch id {0} was already used by another agent")]
+    IdTaken(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+fn decode_error(e: DecodeError) -> IngestError {
+    match e {
+        DecodeError::UnsupportedVersion { .. } => IngestError::Unsupported(e.to_string()),
+        DecodeError::Malformed { path, message } => IngestError::Malformed { field: path, message },
+    }
+}
+
+/// Decode, check, store and reconcile one batch from `agent` arriving at `now_ms`.
+///
+/// # Errors
+/// See [`IngestError`]; nothing is stored when the batch is refused.
+pub fn accept(
+    store: &dyn Store,
+    reconciler: &Reconciler,
+    agent: &AgentRecord,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<BatchReceipt, IngestError> {
+    // Hosts stay slices of `body` throughout.
+    let raw = decode_raw_batch(body).map_err(decode_error)?;
+    if raw.agent_id.0 != agent.name {
+        return Err(IngestError::WrongAgent { claimed: raw.agent_id.0.clone(), token: agent.name.clone() });
+    }
+    let prepared =
+        prepare(&raw, agent, now_ms).map_err(|r| IngestError::Malformed { field: r.field, message: r.message })?;
+    if !prepared.rejected.is_empty() {
+        tracing::warn!(agent = %agent.name, batch = %raw.batch_id, rejected = prepared.rejected.len(), "observations refused");
+    }
+    let meta = prepared.meta;
+    let outcome = match store.ingest(&meta, &agent.name, &prepared.rows) {
+        Ok(o) => o,
+        Err(StoreError::Conflict(_)) => return Err(IngestError::IdTaken(meta.batch_id)),
+        Err(e) => return Err(IngestError::Store(e)),
+    };
+    drop(prepared.rows);
+    tracing::info!(agent = %agent.name, batch = %meta.batch_id, stored = outcome.stored, duplicate = outcome.duplicate, clamped = meta.clamped, "batch ingested");
+    // The batch is stored whatever happens next: a failed reconcile is
+    // logged and caught up by the next full run.
+    if !outcome.duplicate {
+        match reconciler.after_ingest(&prepared.sightings, &agent.name, now_ms) {
+            Ok(r) => {
+                tracing::info!(batch = %meta.batch_id, matched = r.matched, opened = r.opened, resolved = r.resolved, "batch reconciled")
+            }
+            Err(e) => {
+                tracing::error!(batch = %meta.batch_id, error = %e, "reconciling the batch failed; the next full run catches up")
+            }
+        }
+    }
+    Ok(BatchReceipt {
+        batch_id: meta.batch_id,
+        duplicate: outcome.duplicate,
+        stored: outcome.stored,
+        changed_hosts: outcome.changed_hosts,
+        clamped: meta.clamped,
+        rejected: prepared.rejected,
+    })
+}

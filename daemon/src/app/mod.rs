@@ -1,0 +1,9 @@
+//! The daemon's use cases, as plain functions over the store and the
+//! reconciler: what the HTTP API, the CLI's daemon side and (later) the
+//! console and connectors all call. Each returns its own error type and
+//! performs its side effects (reconcile, wake the notifier) exactly once;
+//! handlers only extract, call and map errors.
+
+pub mod alerts;
+pub mod ingest;
+pub mod query;

@@ -1,0 +1,232 @@
+//! A delivered batch turned into what the store writes: checked
+//! ([`checks`]), its times bounded by arrival, its scope clipped to the
+//! agent's, each accepted observation with the summaries the store keeps
+//! and the [`Sighting`] reconciliation reads. Pure: no I/O here.
+
+pub mod checks;
+
+use census_proto::{FingerprintKind, HostObservation, PortState, RawBatch};
+use serde::Serialize;
+
+use crate::reconcile::{BatchContext, Sighting};
+use crate::store::AgentRecord;
+pub use checks::Refusal;
+
+/// Unix milliseconds of a timestamp.
+pub fn ms(t: time::OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// What the store keeps of a batch besides its observations.
+#[derive(Debug, Clone)]
+pub struct BatchMeta {
+    /// Batch id.
+    pub batch_id: String,
+    /// The agent that delivered it.
+    pub agent: String,
+    /// Segment name.
+    pub segment: String,
+    /// Sweep start (unix ms, bounded by arrival).
+    pub started_ms: i64,
+    /// Sweep end (unix ms, bounded by arrival).
+    pub finished_ms: i64,
+    /// Arrival (unix ms).
+    pub received_ms: i64,
+    /// The batch was dated in the future and clamped to its arrival.
+    pub clamped: bool,
+    /// Sweep complete.
+    pub complete: bool,
+    /// Completeness as JSON.
+    pub completeness: String,
+    /// Hosts in the batch, accepted or not.
+    pub total_hosts: usize,
+    /// Networks swept, clipped to the agent's segments (JSON).
+    pub targets: String,
+    /// Networks left out (JSON).
+    pub excluded: String,
+    /// Ports the complete TCP sweep probed, compact.
+    pub probed: Option<String>,
+    /// The agent's interval for this segment (ms).
+    pub interval_ms: Option<i64>,
+    /// The next sweep is due by (unix ms).
+    pub next_due_ms: Option<i64>,
+}
+
+/// One observation to store: the fields the summary needs, and the
+/// observation's JSON exactly as the agent sent it (the evidence).
+#[derive(Debug, Clone)]
+pub struct ObservationRow<'a> {
+    /// Address (canonical).
+    pub ip: String,
+    /// MAC, when seen.
+    pub mac: Option<String>,
+    /// First answer (unix ms).
+    pub first_ms: i64,
+    /// Last answer (unix ms).
+    pub last_ms: i64,
+    /// Open ports, comma-separated.
+    pub ports: String,
+    /// Names, sorted, one per entry.
+    pub names: Vec<String>,
+    /// Most confident OS family guess.
+    pub fingerprint: String,
+    /// The observation as sent.
+    pub raw: &'a str,
+    /// What reconciliation reads of it (JSON of a `Sighting`).
+    pub sighting: String,
+}
+
+impl<'a> ObservationRow<'a> {
+    /// The row for a checked observation, its raw JSON and its sighting.
+    pub fn new(h: &HostObservation, raw: &'a str, sighting: &Sighting) -> Self {
+        let ports: Vec<String> =
+            h.ports.iter().filter(|p| p.state == PortState::Open).map(|p| p.port.to_string()).collect();
+        let mut names: Vec<String> = h.names.iter().map(|n| n.name.to_ascii_lowercase()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let fingerprint = h
+            .fingerprints
+            .iter()
+            .filter(|f| f.kind == FingerprintKind::OsFamily)
+            .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+            .map(|f| f.value.clone())
+            .unwrap_or_default();
+        ObservationRow {
+            ip: h.ip.to_string(),
+            mac: h.mac.as_ref().map(|m| m.address.to_string()),
+            first_ms: ms(h.first_seen),
+            last_ms: ms(h.last_seen),
+            ports: ports.join(","),
+            names,
+            fingerprint,
+            raw,
+            sighting: serde_json::to_string(sighting).unwrap_or_default(),
+        }
+    }
+}
+
+/// What the store last recorded of an address, to tell what changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSummary {
+    /// MAC.
+    pub mac: Option<String>,
+    /// Open ports, comma-separated.
+    pub ports: String,
+    /// Names: a JSON list (older databases: comma-separated).
+    pub names: String,
+    /// OS family guess.
+    pub fingerprint: String,
+}
+
+/// What changed on an address between its stored summary and a newer
+/// observation: (`ports` | `names` | `fingerprint` | `mac`, before, after).
+/// A missing MAC (the host seen through a router) is not a change of MAC.
+pub fn host_changes(before: &HostSummary, row: &ObservationRow<'_>) -> Vec<(&'static str, Option<String>, String)> {
+    let names = serde_json::to_string(&row.names).unwrap_or_else(|_| "[]".into());
+    let old_names = if before.names.starts_with('[') || before.names.is_empty() {
+        before.names.clone()
+    } else {
+        let legacy: Vec<&str> = before.names.split(',').collect();
+        serde_json::to_string(&legacy).unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for (kind, old, new) in [
+        ("ports", Some(before.ports.clone()), row.ports.clone()),
+        ("names", Some(if old_names.is_empty() { "[]".into() } else { old_names }), names),
+        ("fingerprint", Some(before.fingerprint.clone()), row.fingerprint.clone()),
+    ] {
+        if old.as_deref() != Some(new.as_str()) {
+            out.push((kind, old, new));
+        }
+    }
+    if let Some(m) = &row.mac
+        && before.mac.as_deref() != Some(m.as_str())
+    {
+        out.push(("mac", before.mac.clone(), m.clone()));
+    }
+    out
+}
+
+/// An observation the daemon refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    /// Its address.
+    pub ip: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A batch ready for the store.
+pub struct Prepared<'a> {
+    /// The batch's metadata.
+    pub meta: BatchMeta,
+    /// Accepted observations.
+    pub rows: Vec<ObservationRow<'a>>,
+    /// Their sightings, for reconciliation.
+    pub sightings: Vec<Sighting>,
+    /// Observations refused.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Check a decoded batch from `agent` arriving at `received_ms` and turn it into rows.
+///
+/// # Errors
+/// The field at fault when the batch as a whole is malformed, out of range or over a limit.
+pub fn prepare<'a>(raw: &RawBatch<'a>, agent: &AgentRecord, received_ms: i64) -> Result<Prepared<'a>, Refusal> {
+    let env = checks::envelope(raw, &agent.segments, received_ms)?;
+    let ctx = BatchContext {
+        segment: raw.segment.name.clone(),
+        agent: agent.name.clone(),
+        batch: raw.batch_id.to_string(),
+        probed: env.probed.clone(),
+        enriched: raw.completeness.enriched,
+    };
+    let (raw_started, raw_finished) = (ms(raw.started_at), ms(raw.finished_at));
+    let mut rows = Vec::with_capacity(raw.hosts.len());
+    let mut sightings = Vec::with_capacity(raw.hosts.len());
+    let mut rejected = Vec::new();
+    let mut seen = std::collections::HashSet::with_capacity(raw.hosts.len());
+    for (i, slice) in raw.hosts.iter().enumerate() {
+        let mut h = raw.host(i).map_err(|e| match e {
+            census_proto::DecodeError::Malformed { path, message } => Refusal { field: path, message },
+            other => Refusal { field: format!("hosts[{i}]"), message: other.to_string() },
+        })?;
+        match checks::host(&mut h, i, raw_started, raw_finished, &env) {
+            Ok(()) => {}
+            Err(Ok(reason)) => {
+                rejected.push(Rejected { ip: h.ip.to_string(), reason });
+                continue;
+            }
+            Err(Err(refusal)) => return Err(refusal),
+        }
+        if !seen.insert(h.ip) {
+            return Err(Refusal { field: format!("hosts[{i}].ip"), message: format!("{} is listed twice", h.ip) });
+        }
+        if !agent.segments.iter().any(|s| s.contains(&h.ip)) {
+            rejected.push(Rejected { ip: h.ip.to_string(), reason: "outside the agent's segments".into() });
+            continue;
+        }
+        let sighting = Sighting::of(&h, &ctx);
+        rows.push(ObservationRow::new(&h, slice.get(), &sighting));
+        sightings.push(sighting);
+    }
+    let (interval_ms, next_due_ms) = env.schedule.map_or((None, None), |(i, d)| (Some(i), Some(d)));
+    let meta = BatchMeta {
+        batch_id: raw.batch_id.to_string(),
+        agent: agent.name.clone(),
+        segment: raw.segment.name.clone(),
+        started_ms: env.started_ms,
+        finished_ms: env.finished_ms,
+        received_ms,
+        clamped: env.clamped,
+        complete: raw.completeness.complete,
+        completeness: serde_json::to_string(&raw.completeness).unwrap_or_default(),
+        total_hosts: raw.hosts.len(),
+        targets: serde_json::to_string(&env.targets).unwrap_or_else(|_| "[]".into()),
+        excluded: serde_json::to_string(&env.excluded).unwrap_or_else(|_| "[]".into()),
+        probed: env.probed,
+        interval_ms,
+        next_due_ms,
+    };
+    Ok(Prepared { meta, rows, sightings, rejected })
+}

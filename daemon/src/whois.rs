@@ -1,0 +1,270 @@
+//! The responder's question in one query — what is this host, who owns it,
+//! what is licensed on it, should it still exist? — answered as a typed
+//! [`WhoisStatus`] a client can act on, plus the sentence a person reads.
+//!
+//! The answer comes from reconciliation's match of what answers, never from
+//! the register's recorded address alone: an address the register records
+//! for asset A but now answered by someone's phone is "an unregistered
+//! device", with A named as the asset the register expected there. The
+//! store loads ([`WhoisData`]); everything here is pure.
+
+use serde::Serialize;
+
+use crate::alerts::{Alert, AlertKind};
+use crate::reconcile::rules::Presence;
+use crate::reconcile::{AssetState, Identity};
+use crate::register::{Asset, Lifecycle};
+
+/// One observed address in a whois answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhoisHost {
+    /// Address.
+    pub ip: String,
+    /// MAC last seen on it.
+    pub mac: Option<String>,
+    /// First sighting (unix ms).
+    pub first_seen_ms: i64,
+    /// Last sighting (unix ms).
+    pub last_seen_ms: i64,
+    /// Agent that saw it last.
+    pub last_agent: String,
+    /// On the network now: no complete sweep of its segment has missed it
+    /// `gone_after_sweeps` times since its last sighting.
+    pub present: bool,
+    /// Complete sweeps covering it since its last sighting.
+    pub missed_sweeps: usize,
+    /// How it was matched to the register (or why not).
+    pub identity: Option<Identity>,
+    /// The latest observation as the agent sent it: ports, services, fingerprints, names.
+    pub observation: serde_json::Value,
+}
+
+/// What is known about the thing asked for, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhoisStatus {
+    /// A registered asset in service, on the network now.
+    RegisteredAndExpected,
+    /// A registered asset in service, not on the network now.
+    RegisteredNotSeen,
+    /// Decommissioned, disposed or still in procurement — and answering.
+    ShouldNotExist,
+    /// Retired and not answering.
+    Retired,
+    /// Observed, matches no asset (shadow IT).
+    UnknownDevice,
+    /// Fits several assets equally: a person must decide.
+    Ambiguous,
+    /// In the register, never observed by any agent.
+    NotSeen,
+}
+
+/// An asset the register records for the address, MAC or name asked
+/// about, other than what answers there now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordedFor {
+    /// Its tag.
+    pub tag: String,
+    /// Its name.
+    pub name: String,
+    /// Its lifecycle stage.
+    pub lifecycle: Lifecycle,
+    /// When it was last seen anywhere (unix ms), if ever.
+    pub last_seen_ms: Option<i64>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhoisAnswer {
+    /// What was asked.
+    pub query: String,
+    /// `ip`, `mac`, `tag` or `hostname`.
+    pub query_kind: &'static str,
+    /// In one word.
+    pub status: WhoisStatus,
+    /// One line for a person.
+    pub verdict: String,
+    /// The asset: the one that answers (by reconciliation), or the one asked for by tag or MAC.
+    pub asset: Option<Asset>,
+    /// The register's entry for what was asked when something else answers there.
+    pub recorded_for: Option<RecordedFor>,
+    /// Reconciliation's memory of the asset: first/last seen, where, by which agent.
+    pub seen: Option<AssetState>,
+    /// Observed addresses behind the answer, latest first.
+    pub hosts: Vec<WhoisHost>,
+    /// Live alerts about it.
+    pub alerts: Vec<Alert>,
+}
+
+/// What the store found for a query.
+#[derive(Debug, Clone, Default)]
+pub struct WhoisData {
+    /// `ip`, `mac`, `tag` or `hostname`.
+    pub query_kind: &'static str,
+    /// The asset (reconciled match, or named by tag or a registered MAC).
+    pub asset: Option<Asset>,
+    /// Its state.
+    pub seen: Option<AssetState>,
+    /// The register's other asset for the query, with its state.
+    pub recorded: Option<(Asset, Option<AssetState>)>,
+    /// Hosts, with their presence still to judge.
+    pub hosts: Vec<WhoisHost>,
+    /// Live alerts.
+    pub alerts: Vec<Alert>,
+}
+
+/// Which asset answers for a query: the reconciled match of the hosts
+/// found, else (for a MAC, tag or name) the register's entry. Returns
+/// (answering asset, the register's other entry).
+pub fn pick(
+    kind: &str,
+    matched: Option<&str>,
+    register: Option<&str>,
+    hosts_found: bool,
+) -> (Option<String>, Option<String>) {
+    match (kind, matched, register) {
+        // Nothing observed there: the register's entry is all there is.
+        ("ip", None, r) if !hosts_found => (r.map(String::from), None),
+        // What answers at an address is what reconciliation matched there.
+        ("ip", m, r) => (m.map(String::from), r.filter(|r| Some(*r) != m).map(String::from)),
+        // A registered MAC or a tag names its asset.
+        ("mac" | "tag", _, Some(r)) => (Some(r.to_string()), None),
+        (_, Some(m), r) => (Some(m.to_string()), r.filter(|r| *r != m).map(String::from)),
+        (_, None, r) if !hosts_found => (r.map(String::from), None),
+        (_, None, r) => (None, r.map(String::from)),
+    }
+}
+
+fn fmt(ms: i64) -> String {
+    crate::reconcile::assets::fmt_ms(ms)
+}
+
+/// Turn the store's data and each host's presence into the answer.
+pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Presence) -> WhoisAnswer {
+    let hosts: Vec<WhoisHost> = data
+        .hosts
+        .iter()
+        .cloned()
+        .map(|mut h| {
+            let p = presence(&h);
+            h.present = p.present;
+            h.missed_sweeps = p.misses.count;
+            h
+        })
+        .collect();
+    let answering = hosts.iter().any(|h| h.present);
+    let ambiguous = hosts.iter().find_map(|h| match &h.identity {
+        Some(Identity::Ambiguous { candidates }) => {
+            Some(candidates.iter().map(|c| c.tag.as_str()).collect::<Vec<_>>().join(", "))
+        }
+        _ => None,
+    });
+    let recorded_for = data.recorded.as_ref().map(|(a, s)| RecordedFor {
+        tag: a.tag.clone(),
+        name: a.name.clone(),
+        lifecycle: a.lifecycle,
+        last_seen_ms: s.as_ref().and_then(|s| s.last_seen_ms),
+    });
+    let recorded_note = recorded_for.as_ref().map(|r| {
+        let seen = match r.last_seen_ms {
+            Some(l) => format!("which was last seen {}", fmt(l)),
+            None => "which has never been seen".to_string(),
+        };
+        format!("; the register records this {} for {} ({}), {seen}", data.query_kind_word(), r.tag, r.lifecycle)
+    });
+    let (status, mut verdict) = match &data.asset {
+        None => match ambiguous {
+            Some(c) => (WhoisStatus::Ambiguous, format!("ambiguous: fits register assets {c} equally; a person must decide")),
+            None => {
+                let who = hosts.iter().find(|h| h.present).or(hosts.first());
+                let vendor = who
+                    .and_then(|h| h.observation["mac"]["vendor"].as_str())
+                    .map(|v| format!(" ({v})"))
+                    .unwrap_or_default();
+                let at = who.map(|h| h.ip.clone()).unwrap_or_default();
+                let alert = if data.alerts.iter().any(|a| a.kind == AlertKind::UnknownAsset) {
+                    "; shadow-IT alert open"
+                } else {
+                    ""
+                };
+                let now = if answering { "answered" } else { "was last answered" };
+                (WhoisStatus::UnknownDevice, format!("{at} {now} by an unregistered device{vendor}{alert}"))
+            }
+        },
+        Some(a) => {
+            let owner =
+                if a.owner.is_empty() { "no owner recorded".to_string() } else { format!("owned by {}", a.owner) };
+            let since = a.lifecycle_since.map(|d| format!(" since {d}")).unwrap_or_default();
+            let last = data.seen.as_ref().and_then(|s| s.last_seen_ms);
+            let not_now = match last {
+                Some(l) => format!("not answering now (last seen {})", fmt(l)),
+                None => "never seen by any agent".to_string(),
+            };
+            let bad = a.lifecycle.retired() || a.lifecycle == Lifecycle::Procurement;
+            match (answering, bad, last) {
+                (true, true, _) => (
+                    WhoisStatus::ShouldNotExist,
+                    format!("should NOT exist: {} is {}{since} but still answering; {owner}", a.tag, a.lifecycle),
+                ),
+                (true, false, _) => (
+                    WhoisStatus::RegisteredAndExpected,
+                    format!("registered: {} ({}) is {}{since}, answering; {owner}", a.tag, a.name, a.lifecycle),
+                ),
+                (false, _, None) => (
+                    WhoisStatus::NotSeen,
+                    format!("registered: {} ({}) is {}{since}, {not_now}; {owner}", a.tag, a.name, a.lifecycle),
+                ),
+                (false, true, Some(_)) if a.lifecycle.retired() => (
+                    WhoisStatus::Retired,
+                    format!("retired: {} is {}{since} and {not_now}; {owner}", a.tag, a.lifecycle),
+                ),
+                (false, _, Some(_)) => (
+                    WhoisStatus::RegisteredNotSeen,
+                    format!("registered: {} ({}) is {}{since}, {not_now}; {owner}", a.tag, a.name, a.lifecycle),
+                ),
+            }
+        }
+    };
+    if let Some(n) = recorded_note {
+        verdict.push_str(&n);
+    }
+    WhoisAnswer {
+        query: query.to_string(),
+        query_kind: data.query_kind,
+        status,
+        verdict,
+        asset: data.asset,
+        recorded_for,
+        seen: data.seen,
+        hosts,
+        alerts: data.alerts,
+    }
+}
+
+impl WhoisData {
+    fn query_kind_word(&self) -> &'static str {
+        match self.query_kind {
+            "ip" => "address",
+            "mac" => "MAC",
+            "hostname" => "name",
+            _ => "entry",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_answers_for_what_reconciliation_matched_not_for_the_register_entry() {
+        assert_eq!(pick("ip", None, Some("NB-050"), true), (None, Some("NB-050".into())));
+        assert_eq!(pick("ip", None, Some("NB-050"), false), (Some("NB-050".into()), None));
+        assert_eq!(pick("ip", Some("LT-1"), Some("LT-1"), true), (Some("LT-1".into()), None));
+        assert_eq!(pick("ip", Some("LT-2"), Some("NB-050"), true), (Some("LT-2".into()), Some("NB-050".into())));
+        assert_eq!(pick("tag", None, Some("SRV-1"), false), (Some("SRV-1".into()), None));
+        assert_eq!(pick("mac", Some("X"), Some("Y"), true), (Some("Y".into()), None));
+        assert_eq!(pick("hostname", None, Some("APP-1"), false), (Some("APP-1".into()), None));
+        assert_eq!(pick("hostname", Some("B"), Some("A"), true), (Some("B".into()), Some("A".into())));
+    }
+}
