@@ -67,6 +67,7 @@ fn a_host_answering_on_two_segments_is_one_asset() {
     let s = Scenario::new();
     s.register(
         json!([{ "tag": "DB-2", "name": "database", "type": "server", "owner": "dba", "lifecycle": "decommissioned",
+        "lifecycle_since": "2026-01-01",
         "macs": ["00:1b:21:00:00:a1", "00:1b:21:00:00:a2"], "hostnames": ["db2.corp.example"] }]),
     );
     for i in 0..3 {

@@ -120,11 +120,9 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
     };
     let on_net = !seen.is_empty();
     let since_ms = a.lifecycle_since.map_or(i64::MIN, day_start_ms);
-    // Answering now counts; a late batch's sighting counts only when it is
-    // dated after the lifecycle change (a retired asset answering before it
-    // was retired is no news).
-    let mut after_change: Vec<(&Sighting, &Match)> = seen.to_vec();
-    after_change.extend(all[seen.len()..].iter().copied().filter(|(s, _)| s.last_ms >= since_ms));
+    // Only sightings dated on or after the lifecycle change count: a retired
+    // asset answering before it was retired (a late batch) is no news.
+    let after_change: Vec<(&Sighting, &Match)> = all.iter().copied().filter(|(s, _)| s.last_ms >= since_ms).collect();
     for (kind, applies) in [
         (AlertKind::ShouldBeRetired, a.lifecycle.retired()),
         (AlertKind::PendingInUse, a.lifecycle == Lifecycle::Procurement),

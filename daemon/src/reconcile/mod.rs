@@ -201,6 +201,7 @@ impl Reconciler {
             states: self.store.asset_states(Some(&tag_list))?,
             tags: Some(tags),
             agents: vec![agent.to_string()],
+            full: false,
             revoked: HashSet::new(),
             live_subjects: Vec::new(),
             now_ms,
@@ -243,7 +244,15 @@ impl Reconciler {
             devices,
             states,
             tags: None,
-            agents: agents.iter().map(|a| a.name.clone()).collect(),
+            // Every agent that swept within the horizon, registered or not.
+            agents: {
+                let mut names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+                names.extend(sweeps.cadences().into_iter().map(|c| c.agent));
+                names.sort();
+                names.dedup();
+                names
+            },
+            full: true,
             revoked: agents.iter().filter(|a| a.revoked_ms.is_some()).map(|a| a.name.clone()).collect(),
             live_subjects,
             now_ms,

@@ -135,6 +135,9 @@ pub struct World<'a> {
     pub tags: Option<HashSet<String>>,
     /// Agents whose cadence to judge (all on a full run, the batch's agent after an ingest).
     pub agents: Vec<String>,
+    /// A full run: it may raise `agent-silent` (an ingest only clears it, so
+    /// a spool draining old batches never raises one on the way).
+    pub full: bool,
     /// Agents whose tokens were revoked: no longer expected to sweep.
     pub revoked: HashSet<String>,
     /// Full runs: subjects of live alerts, to clear those whose asset left the register.
@@ -479,10 +482,14 @@ fn agents(w: &World<'_>, plan: &mut Plan) {
             continue;
         }
         let Some(c) = cadences.iter().find(|c| &c.agent == name) else { continue };
-        let last = super::assets::fmt_ms(c.last_complete_ms);
-        if !c.silent(w.now_ms) {
-            let reason = format!("complete sweeps resumed (latest finished {last})");
-            plan.clear(AlertKind::AgentSilent, subject, ClearCause::Resolved, reason, c.last_complete_ms);
+        let last = super::assets::fmt_ms(c.last_delivered_ms);
+        let silent = c.silent(w.now_ms);
+        if silent && !w.full {
+            continue;
+        }
+        if !silent {
+            let reason = format!("sweeps resumed (latest finished {last})");
+            plan.clear(AlertKind::AgentSilent, subject, ClearCause::Resolved, reason, c.last_delivered_ms);
             continue;
         }
         let segments: Vec<String> = c
@@ -496,18 +503,18 @@ fn agents(w: &World<'_>, plan: &mut Plan) {
             subject,
             Severity::High,
             format!(
-                "agent {name} delivered no complete sweep since {last} (expected every {every}); nothing on {} is \
+                "agent {name} delivered no sweep since {last} (expected every {every}); nothing on {} is \
                  reported missing while it is silent",
                 segments.join(", ")
             ),
             json!({
-                "agent": name, "segments": segments, "last_complete_sweep_ms": c.last_complete_ms,
-                "due_ms": c.due_ms, "interval_ms": c.interval_ms,
+                "agent": name, "segments": segments, "last_sweep_ms": c.last_delivered_ms,
+                "last_complete_sweep_ms": c.last_complete_ms, "due_ms": c.due_ms, "interval_ms": c.interval_ms,
             }),
         );
         f.agent = Some(name.clone());
-        f.first_seen_ms = c.last_complete_ms;
-        f.last_seen_ms = c.last_complete_ms;
+        f.first_seen_ms = c.last_delivered_ms;
+        f.last_seen_ms = c.last_delivered_ms;
         plan.findings.push(f);
     }
 }

@@ -28,9 +28,11 @@ use ipnet::IpNet;
 
 use crate::register::Asset;
 
-/// One complete sweep as the store returns it.
+/// One delivered sweep as the store returns it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepRow {
+    /// It covered its scope completely (only complete sweeps are evidence of absence).
+    pub complete: bool,
     /// Arrival sequence (monotonic per database).
     pub seq: i64,
     /// Scope id (agent, segment name, targets, exclusions).
@@ -66,8 +68,10 @@ pub struct SweepGroup {
     pub excluded: Vec<IpNet>,
     /// (started, finished) of each complete sweep, sorted by start.
     pub runs: Vec<(i64, i64)>,
-    /// Schedule of the latest sweep: (interval, next due), when the agent said.
+    /// Schedule of the latest sweep, complete or not: (interval, next due), when the agent said.
     pub schedule: Option<(i64, i64)>,
+    /// Finish of the latest sweep delivered, complete or not.
+    pub last_delivered_ms: i64,
 }
 
 impl SweepGroup {
@@ -137,12 +141,15 @@ impl SweepIndex {
                 excluded: r.excluded.clone(),
                 runs: Vec::new(),
                 schedule: None,
+                last_delivered_ms: i64::MIN,
             });
-            let i = g.runs.partition_point(|x| x.0 <= r.started_ms);
-            let latest = g.runs.iter().all(|x| x.1 <= r.finished_ms);
-            g.runs.insert(i, (r.started_ms, r.finished_ms));
-            if latest {
+            if r.finished_ms >= g.last_delivered_ms {
+                g.last_delivered_ms = r.finished_ms;
                 g.schedule = r.interval_ms.zip(r.next_due_ms);
+            }
+            if r.complete {
+                let i = g.runs.partition_point(|x| x.0 <= r.started_ms);
+                g.runs.insert(i, (r.started_ms, r.finished_ms));
             }
         }
     }
@@ -152,7 +159,7 @@ impl SweepIndex {
         for g in self.groups.values_mut() {
             g.runs.retain(|r| r.1 >= horizon_ms);
         }
-        self.groups.retain(|_, g| !g.runs.is_empty());
+        self.groups.retain(|_, g| !g.runs.is_empty() || g.last_delivered_ms >= horizon_ms);
     }
 
     /// Every scope.
@@ -162,7 +169,8 @@ impl SweepIndex {
 
     fn misses_by(&self, covers: impl Fn(&SweepGroup) -> bool, since: i64) -> Misses {
         let mut m = Misses { count: 0, last_finish_ms: i64::MIN, covered: false };
-        for g in self.groups.values().filter(|g| covers(g)) {
+        // Scopes only ever swept partially are no evidence either way.
+        for g in self.groups.values().filter(|g| !g.runs.is_empty() && covers(g)) {
             m.covered = true;
             let (n, last) = g.after(since);
             m.count += n;
@@ -189,11 +197,12 @@ impl SweepIndex {
                 agent: g.agent.clone(),
                 segments: Vec::new(),
                 last_complete_ms: i64::MIN,
+                last_delivered_ms: i64::MIN,
                 due_ms: None,
                 interval_ms: None,
             });
             c.segments.push((g.segment.clone(), g.targets.clone()));
-            let last = g.last_finish().unwrap_or(i64::MIN);
+            let last = g.last_delivered_ms;
             // The schedule the agent announced, else one learned from the gaps between sweeps.
             let (interval, due) = match g.schedule {
                 Some((interval, due)) => (Some(interval), Some(due)),
@@ -202,9 +211,8 @@ impl SweepIndex {
                     (learned, learned.map(|i| last + i))
                 }
             };
-            if last > c.last_complete_ms {
-                c.last_complete_ms = last;
-            }
+            c.last_complete_ms = c.last_complete_ms.max(g.last_finish().unwrap_or(i64::MIN));
+            c.last_delivered_ms = c.last_delivered_ms.max(last);
             // An agent is due when its most overdue scope is due.
             if let Some(d) = due {
                 c.due_ms = Some(c.due_ms.map_or(d, |x: i64| x.min(d)));
@@ -240,6 +248,8 @@ pub struct AgentCadence {
     pub segments: Vec<(String, Vec<IpNet>)>,
     /// Its last complete sweep's finish (observation time).
     pub last_complete_ms: i64,
+    /// Its last sweep's finish, complete or not (observation time).
+    pub last_delivered_ms: i64,
     /// When its next complete sweep was due at the latest (announced or learned).
     pub due_ms: Option<i64>,
     /// Its interval between sweeps, ms.
@@ -247,8 +257,11 @@ pub struct AgentCadence {
 }
 
 impl AgentCadence {
-    /// Silent at `now`: no complete sweep by its due time plus a grace of one
-    /// interval (at least ten minutes) — one late sweep is not silence.
+    /// Silent at `now`: no sweep delivered by its due time plus a grace of
+    /// one interval (at least ten minutes) — one late sweep is not silence.
+    /// (An agent whose sweeps are all partial is not silent; its segments
+    /// simply get no missing verdicts, and `censusd status` shows its last
+    /// complete sweep.)
     pub fn silent(&self, now_ms: i64) -> bool {
         match (self.due_ms, self.interval_ms) {
             (Some(due), Some(interval)) => now_ms > due + interval.max(600_000),
@@ -263,6 +276,7 @@ mod tests {
 
     fn row(seq: i64, scope: i64, start: i64) -> SweepRow {
         SweepRow {
+            complete: true,
             seq,
             scope,
             agent: "a1".into(),

@@ -181,13 +181,13 @@ pub fn live_subjects(c: &Connection) -> Result<Vec<(AlertKind, String)>, StoreEr
     Ok(rows.into_iter().filter_map(|(k, s)| Some((k.parse().ok()?, s))).collect())
 }
 
-/// Complete sweeps that arrived after sequence `seq` and finished after
-/// `horizon`, and the latest sequence of any batch.
+/// Sweeps that arrived after sequence `seq` and finished after `horizon`,
+/// and the latest sequence of any batch.
 pub fn sweeps_after(c: &Connection, seq: i64, horizon: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
     let mut st = c.prepare_cached(
         "SELECT b.rowid, b.scope_id, b.agent, b.segment, b.targets, b.excluded, b.started_ms, b.finished_ms,
-                b.interval_ms, b.next_due_ms
-         FROM batches b WHERE b.complete = 1 AND b.rowid > ?1 AND b.finished_ms >= ?2 ORDER BY b.rowid",
+                b.interval_ms, b.next_due_ms, b.complete
+         FROM batches b WHERE b.rowid > ?1 AND b.finished_ms >= ?2 ORDER BY b.rowid",
     )?;
     let mut max_seq: i64 = seq;
     let rows = st.query_map([seq, horizon], |r| {
@@ -204,6 +204,7 @@ pub fn sweeps_after(c: &Connection, seq: i64, horizon: i64) -> Result<(Vec<Sweep
             finished_ms: r.get(7)?,
             interval_ms: r.get(8)?,
             next_due_ms: r.get(9)?,
+            complete: r.get(10)?,
         })
     })?;
     let mut out = Vec::new();

@@ -68,6 +68,11 @@ impl H {
         self.vendor = None;
         self
     }
+    /// A globally unique MAC from a block the agent's registry does not know.
+    pub fn vendorless(mut self) -> H {
+        self.vendor = None;
+        self
+    }
 }
 
 fn at(ms: i64) -> OffsetDateTime {
@@ -120,6 +125,43 @@ pub const LAB: Sweep =
 pub const LAB2: Sweep =
     Sweep { agent: "a2", segment: "lab2", targets: "198.18.1.0/24", complete: true, ports: "22,80,443,4118,8080" };
 
+/// One sweep's batch at time `t` (five seconds long); `interval_ms` adds
+/// the agent's schedule (next sweep due by `t + interval`).
+pub fn batch(s: &Sweep, t: i64, hosts: &[H], interval_ms: Option<i64>) -> Batch {
+    Batch {
+        schema_version: SchemaVersion::CURRENT,
+        batch_id: uuid::Uuid::new_v4(),
+        agent_id: AgentId(s.agent.into()),
+        segment: SegmentScope { name: s.segment.into(), targets: vec![s.targets.parse().unwrap()], excluded: vec![] },
+        started_at: at(t),
+        finished_at: at(t + 5000),
+        completeness: SweepCompleteness {
+            addresses_in_scope: 254,
+            probes_sent: 254,
+            replies: hosts.len() as u64,
+            estimated_loss: 0.0,
+            rate_limit_pps: 1000,
+            rate_achieved_pps: 1000.0,
+            complete: s.complete,
+            techniques: vec![TechniqueRun {
+                technique: Technique::Tcp,
+                status: if s.complete { RunStatus::Complete } else { RunStatus::Partial },
+                reason: None,
+                tcp_mode: None,
+                probes_sent: 10,
+                replies: 1,
+                ports: Some(s.ports.into()),
+            }],
+            enriched: true,
+        },
+        schedule: interval_ms.map(|i| census_proto::SweepSchedule {
+            interval_s: (i / 1000) as u64,
+            next_sweep_by: at(t + i + 60_000),
+        }),
+        hosts: hosts.iter().map(|h| obs(h, t)).collect(),
+    }
+}
+
 impl Scenario {
     pub fn new() -> Scenario {
         Self::with(ReconcileConfig::default())
@@ -151,46 +193,18 @@ impl Scenario {
 
     /// Deliver one sweep's batch at time `t`, reconciling as the API does.
     pub fn sweep(&self, s: &Sweep, t: i64, hosts: &[H]) {
-        let batch = Batch {
-            schema_version: SchemaVersion::CURRENT,
-            batch_id: uuid::Uuid::new_v4(),
-            agent_id: AgentId(s.agent.into()),
-            segment: SegmentScope {
-                name: s.segment.into(),
-                targets: vec![s.targets.parse().unwrap()],
-                excluded: vec![],
-            },
-            started_at: at(t),
-            finished_at: at(t + 5000),
-            completeness: SweepCompleteness {
-                addresses_in_scope: 254,
-                probes_sent: 254,
-                replies: hosts.len() as u64,
-                estimated_loss: 0.0,
-                rate_limit_pps: 1000,
-                rate_achieved_pps: 1000.0,
-                complete: s.complete,
-                techniques: vec![TechniqueRun {
-                    technique: Technique::Tcp,
-                    status: if s.complete { RunStatus::Complete } else { RunStatus::Partial },
-                    reason: None,
-                    tcp_mode: None,
-                    probes_sent: 10,
-                    replies: 1,
-                    ports: Some(s.ports.into()),
-                }],
-                enriched: true,
-            },
-            schedule: None,
-            hosts: hosts.iter().map(|h| obs(h, t)).collect(),
-        };
+        self.deliver(&batch(s, t, hosts, None), t + 6000);
+    }
+
+    /// Deliver a batch arriving at `arrival`, reconciling as the API does.
+    pub fn deliver(&self, b: &Batch, arrival: i64) {
         let agent = AgentRecord {
-            name: s.agent.into(),
+            name: b.agent_id.0.clone(),
             segments: vec!["198.18.0.0/15".parse().unwrap()],
             created_ms: 0,
             revoked_ms: None,
         };
-        censusd::app::ingest::accept(self.store.as_ref(), &self.rec, &agent, &encode_batch(&batch), t + 6000).unwrap();
+        censusd::app::ingest::accept(self.store.as_ref(), &self.rec, &agent, &encode_batch(b), arrival).unwrap();
     }
 
     pub fn full(&self, now: i64) {
@@ -222,6 +236,11 @@ impl Scenario {
 
     pub fn act(&self, id: i64, action: AlertAction) -> Alert {
         censusd::app::alerts::act(&self.rec, id, action, "alice", Some("checked"), T0).unwrap().unwrap()
+    }
+
+    /// Notification events written to the outbox so far.
+    pub fn outbox_events(&self) -> i64 {
+        self.store.outbox_backlog().unwrap().iter().map(|(_, n)| n).sum()
     }
 
     pub fn whois(&self, q: &str, now: i64) -> Option<WhoisAnswer> {

@@ -1,0 +1,189 @@
+//! Regression tests for verdicts across days (each case of the alert-truth
+//! issue): observation time over delivery time, presence by sweeps instead
+//! of a wall-clock window, no flapping, multi-homed assets, whois from the
+//! reconciled match, and MAC blocks the registry does not know yet.
+
+mod scenario;
+
+use census_proto::NameSource;
+use censusd::alerts::{AlertKind, AlertState};
+use censusd::whois::WhoisStatus;
+use scenario::{DAY, HOUR, LAB, LAB2, Scenario, T0, batch, h};
+use serde_json::json;
+
+fn shipped() -> censusd::config::ReconcileConfig {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/daemon.toml");
+    censusd::config::load(std::path::Path::new(path)).unwrap().reconcile
+}
+
+fn server(tag: &str, mac: &str) -> serde_json::Value {
+    json!({ "tag": tag, "name": format!("{tag} server"), "type": "server", "owner": "ops", "lifecycle": "deployed",
+            "macs": [mac], "expected_segment": "198.18.0.0/24" })
+}
+
+#[test]
+fn a_late_batch_updates_last_seen_baseline_and_sweeps_as_if_it_had_arrived_on_time() {
+    let s = Scenario::with(shipped());
+    s.register(json!([server("SRV-A", "00:1b:21:00:00:0a"), server("SRV-B", "00:1b:21:00:00:0b")]));
+    let a = |ports: &[u16]| h("198.18.0.10", "00:1b:21:00:00:0a").ports(ports);
+    let b = h("198.18.0.11", "00:1b:21:00:00:0b");
+    s.deliver(&batch(&LAB, T0, &[a(&[22]), b.clone()], Some(DAY)), T0 + 10_000);
+    // The agent loses the daemon for three days; SRV-B is switched off on day 1
+    // and SRV-A opens 3389 on day 2. Its spool drains on day 4.
+    let spooled = [
+        batch(&LAB, T0 + DAY, &[a(&[22])], Some(DAY)),
+        batch(&LAB, T0 + 2 * DAY, &[a(&[22, 3389])], Some(DAY)),
+        batch(&LAB, T0 + 3 * DAY, &[a(&[22, 3389])], Some(DAY)),
+    ];
+    for d in 1..4 {
+        s.full(T0 + d * DAY + HOUR);
+    }
+    assert!(s.live(AlertKind::Missing).is_empty(), "nothing swept SRV-B while the agent was away");
+    let silent = s.live(AlertKind::AgentSilent);
+    assert_eq!(silent.len(), 1, "one alert for the agent, not one per asset");
+    assert!(silent[0].summary.contains("a1") && silent[0].summary.contains("lab"), "{}", silent[0].summary);
+    for b in &spooled {
+        s.deliver(b, T0 + 4 * DAY);
+    }
+    s.full(T0 + 4 * DAY + HOUR);
+    let missing = s.live(AlertKind::Missing);
+    assert_eq!(missing.len(), 1, "{:?}", s.all());
+    assert_eq!(missing[0].tag.as_deref(), Some("SRV-B"));
+    let new = s.live(AlertKind::NewService);
+    assert_eq!(new.len(), 1, "a port opened during the outage is news, not baseline");
+    assert_eq!(new[0].evidence["new_ports"], json!([3389]));
+    assert_eq!(s.of_kind(AlertKind::AgentSilent)[0].state, AlertState::Resolved);
+    let w = s.whois("SRV-A", T0 + 4 * DAY + HOUR).unwrap();
+    assert_eq!(w.seen.unwrap().last_seen_ms, Some(T0 + 3 * DAY + 1000), "last seen is when it was observed");
+}
+
+#[test]
+fn a_device_seen_daily_is_one_alert_for_ten_days_and_never_gone_between_sweeps() {
+    let s = Scenario::with(shipped());
+    let phone = h("198.18.0.60", "00:1b:63:aa:bb:01").named("ipad-of-cat.local", NameSource::Mdns);
+    for d in 0..10 {
+        s.deliver(&batch(&LAB, T0 + d * DAY, std::slice::from_ref(&phone), Some(DAY)), T0 + d * DAY + 10_000);
+        // Just before the next sweep, a full run: still on the network.
+        s.full(T0 + (d + 1) * DAY - 1000);
+    }
+    let u = s.of_kind(AlertKind::UnknownAsset);
+    assert_eq!(u.len(), 1, "{u:?}");
+    assert_eq!((u[0].state, u[0].reopened), (AlertState::Open, 0));
+    assert!(u[0].absent_since_ms.is_none());
+}
+
+#[test]
+fn a_port_open_every_other_sweep_is_one_alert_and_one_notification() {
+    let s = Scenario::with(shipped());
+    s.register(json!([server("WEB-1", "00:1b:21:00:00:05")]));
+    for i in 0..10 {
+        let ports: &[u16] = if i > 0 && i % 2 == 1 { &[22, 8080] } else { &[22] };
+        s.sweep(&LAB, T0 + i * DAY, &[h("198.18.0.5", "00:1b:21:00:00:05").ports(ports)]);
+        s.full(T0 + i * DAY + HOUR);
+    }
+    let n = s.of_kind(AlertKind::NewService);
+    assert_eq!(n.len(), 1);
+    let history = s.store.alert_history(n[0].id).unwrap();
+    let events: Vec<&str> = history.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(events, vec!["opened"], "no resolve/reopen churn: {events:?}");
+    assert_eq!(s.outbox_events(), 1);
+}
+
+#[test]
+fn a_returning_condition_reopens_its_alert_with_its_history() {
+    let s = Scenario::with(shipped());
+    s.register(json!([server("SRV-R", "00:1b:21:00:00:0c")]));
+    let up = h("198.18.0.12", "00:1b:21:00:00:0c");
+    s.sweep(&LAB, T0, std::slice::from_ref(&up));
+    for d in 1..=3 {
+        s.sweep(&LAB, T0 + d * DAY, &[]);
+    }
+    s.full(T0 + 3 * DAY + HOUR);
+    let m = s.live(AlertKind::Missing);
+    assert_eq!(m.len(), 1);
+    s.sweep(&LAB, T0 + 4 * DAY, std::slice::from_ref(&up));
+    for d in 5..=7 {
+        s.sweep(&LAB, T0 + d * DAY, &[]);
+    }
+    s.full(T0 + 7 * DAY + HOUR);
+    let again = s.of_kind(AlertKind::Missing);
+    assert_eq!(again.len(), 1, "reopened, not raised anew");
+    assert_eq!((again[0].id, again[0].reopened, again[0].state), (m[0].id, 1, AlertState::Open));
+    let events: Vec<String> =
+        s.store.alert_history(m[0].id).unwrap().iter().map(|e| e.event.as_str().to_string()).collect();
+    assert_eq!(events, vec!["opened", "resolved", "reopened"]);
+}
+
+#[test]
+fn an_asset_answering_from_two_interfaces_on_each_address_is_no_conflict() {
+    let s = Scenario::new();
+    s.register(json!([{ "tag": "LT-9", "name": "dock laptop", "type": "endpoint", "lifecycle": "deployed",
+        "macs": ["00:1b:21:00:09:01", "00:1b:21:00:09:02"] }]));
+    for i in 0..3 {
+        s.sweep(
+            &LAB,
+            T0 + i * HOUR,
+            &[
+                h("198.18.0.91", "00:1b:21:00:09:01").also_mac("00:1b:21:00:09:02"),
+                h("198.18.0.92", "00:1b:21:00:09:02").also_mac("00:1b:21:00:09:01"),
+            ],
+        );
+    }
+    s.full(T0 + 3 * HOUR);
+    assert!(s.all().is_empty(), "{:?}", s.all());
+    // A MAC of another asset (or of nobody) on the same address is still a conflict.
+    s.sweep(&LAB, T0 + 4 * HOUR, &[h("198.18.0.91", "00:1b:21:00:09:01").also_mac("00:1b:21:66:00:01")]);
+    assert_eq!(s.live(AlertKind::IdentityConflict).len(), 1);
+}
+
+#[test]
+fn whois_names_what_answers_and_the_asset_the_register_expected_there() {
+    let s = Scenario::new();
+    s.register(json!([{ "tag": "NB-050", "name": "old notebook", "type": "endpoint", "lifecycle": "decommissioned",
+        "lifecycle_since": "2026-06-30", "macs": ["00:1b:21:00:00:50"], "ips": ["198.18.0.50"] }]));
+    // Seen a month before it was retired; never since.
+    s.sweep(&LAB, T0 - 153 * DAY, &[h("198.18.0.50", "00:1b:21:00:00:50")]);
+    let phone = h("198.18.0.50", "00:1b:63:00:00:77");
+    s.sweep(&LAB, T0, std::slice::from_ref(&phone));
+    s.sweep(&LAB, T0 + HOUR, std::slice::from_ref(&phone));
+    let w = s.whois("198.18.0.50", T0 + 2 * HOUR).unwrap();
+    assert_eq!(w.status, WhoisStatus::UnknownDevice, "{}", w.verdict);
+    assert!(w.asset.is_none());
+    assert_eq!(w.recorded_for.as_ref().unwrap().tag, "NB-050");
+    assert!(w.verdict.starts_with("198.18.0.50 answered by an unregistered device"), "{}", w.verdict);
+    assert!(w.verdict.contains("NB-050 (decommissioned), which was last seen 2026-06-01"), "{}", w.verdict);
+    assert!(!w.verdict.contains("should NOT exist"));
+    assert!(s.live(AlertKind::ShouldBeRetired).is_empty());
+    // By tag, in any case: the asset, retired and silent.
+    let t = s.whois("nb-050", T0 + 2 * HOUR).unwrap();
+    assert_eq!((t.query_kind, t.status), ("tag", WhoisStatus::Retired));
+    assert_eq!(t.asset.unwrap().tag, "NB-050");
+}
+
+#[test]
+fn a_mac_block_the_registry_does_not_know_yet_alerts_on_time_and_says_so() {
+    let s = Scenario::new();
+    let new_block = h("198.18.0.66", "00:1b:21:ab:cd:01").vendorless();
+    s.sweep(&LAB, T0, std::slice::from_ref(&new_block));
+    s.sweep(&LAB, T0 + HOUR, std::slice::from_ref(&new_block));
+    let u = s.live(AlertKind::UnknownAsset);
+    assert_eq!(u.len(), 1, "two enriched sightings are enough; no waiting for a vendor that will not come");
+    assert!(u[0].evidence.get("note").is_none(), "names and services were looked up: {}", u[0].evidence);
+    assert!(u[0].evidence["vendor_note"].as_str().unwrap().contains("not in the IEEE registry"));
+}
+
+#[test]
+fn a_partial_sweep_never_makes_anything_gone_or_missing() {
+    let s = Scenario::with(shipped());
+    s.register(json!([server("SRV-P", "00:1b:21:00:00:0d")]));
+    s.sweep(&LAB, T0, &[h("198.18.0.13", "00:1b:21:00:00:0d")]);
+    let partial = scenario::Sweep { complete: false, ..LAB };
+    for d in 1..=10 {
+        s.sweep(&partial, T0 + d * DAY, &[]);
+        s.sweep(&LAB2, T0 + d * DAY, &[]);
+    }
+    s.full(T0 + 10 * DAY + HOUR);
+    assert!(s.live(AlertKind::Missing).is_empty(), "{:?}", s.all());
+    let w = s.whois("198.18.0.13", T0 + 10 * DAY + HOUR).unwrap();
+    assert_eq!(w.status, WhoisStatus::RegisteredAndExpected, "{}", w.verdict);
+}
