@@ -144,7 +144,8 @@ fn main() {
     // 1. Full reconcile, 100k x 100k.
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("census.db")).unwrap());
-    store.import_assets(&assets(n_assets), "bench").unwrap();
+    let list = assets(n_assets);
+    store.import_assets(&mut |_| Some(list.clone()), "bench").unwrap();
     observe(store.as_ref(), n_hosts, 2);
     let rec = reconciler(store.clone());
     let t = Instant::now();
@@ -169,7 +170,7 @@ fn main() {
     let big: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir2.path().join("census.db")).unwrap());
     let t = Instant::now();
     for chunk in assets(n_whois_assets).chunks(100_000) {
-        big.import_assets(chunk, "bench").unwrap();
+        big.import_assets(&mut |_| Some(chunk.to_vec()), "bench").unwrap();
     }
     let import_s = t.elapsed().as_secs_f64();
     observe(big.as_ref(), n_hosts, 1);

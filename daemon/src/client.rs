@@ -14,6 +14,12 @@ use reqwest::{Method, StatusCode};
 
 use crate::config::DaemonConfig;
 
+/// One path segment, percent-encoded: a name or tag can never climb out of
+/// its place in the URL (`../assets/SRV-1` stays one segment).
+pub fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// A client for the operator API.
 pub struct Client {
     http: reqwest::Client,
@@ -45,6 +51,22 @@ impl Client {
             b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).context("CA file is not PEM")?);
         }
         Ok(Client { http: b.build()?, base: base.trim_end_matches('/').to_string(), token: token.trim().to_string() })
+    }
+
+    /// GET `path` with a query (each value encoded) and decode the JSON answer.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<T> {
+        let path_and_query = if query.is_empty() {
+            path.to_string()
+        } else {
+            let q: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", seg(k), seg(v))).collect();
+            format!("{path}?{}", q.join("&"))
+        };
+        let (_, out) = self.call(Method::GET, &path_and_query, None).await?;
+        serde_json::from_slice(&out).context("the daemon's answer is not the JSON expected")
     }
 
     /// Send a request; a non-2xx answer becomes an error carrying the daemon's message.
@@ -81,7 +103,7 @@ impl Client {
                     }
                 }
             }
-            bail!("the daemon answered {status}: {msg}");
+            bail!("the daemon answered {}: {msg}", status.as_u16());
         }
         Ok((status, bytes))
     }

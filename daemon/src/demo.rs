@@ -123,8 +123,8 @@ fn agent_config(dir: &Path, url: &str, lab: bool) -> String {
 
 fn print_alert(a: &Value) {
     let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
-    println!("  [{}] {} {} (#{})", s(&a["severity"]).to_uppercase(), s(&a["kind"]), s(&a["subject"]), a["id"]);
-    println!("      {}", s(&a["summary"]));
+    censusd::outln!("  [{}] {} {} (#{})", s(&a["severity"]).to_uppercase(), s(&a["kind"]), s(&a["subject"]), a["id"]);
+    censusd::outln!("      {}", s(&a["summary"]));
     let seen = a["evidence"]["hosts"].as_array().or(a["evidence"]["seen"].as_array()).cloned().unwrap_or_default();
     for h in seen {
         let names: Vec<String> =
@@ -132,7 +132,7 @@ fn print_alert(a: &Value) {
         let ports: Vec<String> = h["open_ports"].as_array().into_iter().flatten().map(|p| p.to_string()).collect();
         let how: Vec<String> =
             h["matched_by"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(str::to_string)).collect();
-        println!(
+        censusd::outln!(
             "      evidence: {} mac {} vendor {} names [{}] open [{}] os {} seen by {}{}",
             s(&h["ip"]),
             s(&h["mac"]),
@@ -175,20 +175,20 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     let register = if use_lab {
         let mut l = Lab::build((0..HOSTS).map(generated_host).collect()).context("building the lab")?;
         if let Err(e) = l.start_dns() {
-            println!("(no lab DNS: {e}; names come only from certificates)");
+            censusd::outln!("(no lab DNS: {e}; names come only from certificates)");
         }
-        println!(
+        censusd::outln!(
             "lab: {HOSTS} virtual hosts on 198.18.0.0/24 in network namespaces (scanner namespace {})",
             l.scanner_netns()
         );
         lab = Some(l);
         lab_register()
     } else {
-        println!(
+        censusd::outln!(
             "no lab ({}): sweeping loopback 127.0.0.2-4 with connect() scans instead of a lab.",
             lab_ok.err().map(|e| e.to_string()).unwrap_or_default()
         );
-        println!(
+        censusd::outln!(
             "  As root the demo builds a lab of {HOSTS} hosts and adds ARP (MACs, vendors), ICMP, SYN scans, OS guesses, names and MAC-based identity."
         );
         loopback_services().await?;
@@ -198,12 +198,12 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
         .into_iter()
         .map(|v| asset_from_json(v).map_err(|e| anyhow::anyhow!("{e:?}")))
         .collect::<Result<_, _>>()?;
-    store.import_assets(&assets, "demo")?;
+    store.import_assets(&mut |_| Some(assets.clone()), "demo")?;
     let (token, token_hash) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
     let agent_scope = if use_lab { "198.18.0.0/24" } else { "127.0.0.0/29" };
     store.add_agent("demo-agent", &[agent_scope.parse()?], &token_hash)?;
     std::fs::write(dir.join("agent.token"), &token)?;
-    println!("register: {} assets imported; agent `demo-agent` added", assets.len());
+    censusd::outln!("register: {} assets imported; agent `demo-agent` added", assets.len());
 
     // The daemon: for the agent (inside the lab's scanner namespace when there
     // is a lab) and for the user on this host's loopback.
@@ -246,7 +246,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
             format!("starting {} (build it: cargo build --release -p census-agent)", agent_binary().display())
         })?;
     let agent_guard = KillOnDrop(agent);
-    println!("daemon: serving on {listen}; census-agent sweeping every 4 s, delivering over HTTP with its token ...");
+    censusd::outln!("daemon: serving on {listen}; census-agent sweeping every 4 s, delivering over HTTP with its token ...");
 
     let wanted: &[AlertKind] = if use_lab {
         &[AlertKind::UnknownAsset, AlertKind::ShouldBeRetired, AlertKind::Missing, AlertKind::CoverageGap]
@@ -268,7 +268,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    println!("\n== reconciliation after {:.0} s: {} alerts\n", t.elapsed().as_secs_f64(), alerts.len());
+    censusd::outln!("\n== reconciliation after {:.0} s: {} alerts\n", t.elapsed().as_secs_f64(), alerts.len());
     let mut sorted: Vec<Value> = alerts.iter().map(|a| serde_json::to_value(a).unwrap_or_default()).collect();
     let rank = |k: &str| {
         ["should-be-retired", "unknown-asset", "missing", "coverage-gap", "out-of-support"]
@@ -281,19 +281,19 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
         print_alert(a);
     }
     let retired_ip = if use_lab { generated_host(RETIRED).ip.to_string() } else { "127.0.0.3".to_string() };
-    println!("\n== whois {retired_ip}\n");
+    censusd::outln!("\n== whois {retired_ip}\n");
     if let Some(w) = censusd::app::query::whois(&state.reconciler, &retired_ip, now_ms())? {
         crate::ops::print_whois(&serde_json::to_value(w)?);
     }
     let base = format!("http://{listen}");
-    println!("\nThe daemon is up. Ask it yourself (the admin token is in {}):", dir.join("admin.token").display());
-    println!("  export CENSUS_URL={base} CENSUS_ADMIN_TOKEN=$(cat {})", dir.join("admin.token").display());
-    println!(
+    censusd::outln!("\nThe daemon is up. Ask it yourself (the admin token is in {}):", dir.join("admin.token").display());
+    censusd::outln!("  export CENSUS_URL={base} CENSUS_ADMIN_TOKEN=$(cat {})", dir.join("admin.token").display());
+    censusd::outln!(
         "  censusd whois {}    censusd alerts list    censusd report --format csv",
         if use_lab { "host-014.lab.census.test" } else { "127.0.0.4" }
     );
     if hold {
-        println!("Ctrl-C ends the demo{}.", if use_lab { " and removes the lab" } else { "" });
+        censusd::outln!("Ctrl-C ends the demo{}.", if use_lab { " and removes the lab" } else { "" });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
@@ -306,7 +306,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     }
     drop(agent_guard);
     drop(lab);
-    println!("demo over: daemon stopped{}.", if use_lab { ", lab removed" } else { "" });
+    censusd::outln!("demo over: daemon stopped{}.", if use_lab { ", lab removed" } else { "" });
     Ok(())
 }
 

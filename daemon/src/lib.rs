@@ -19,6 +19,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod ingest;
+pub mod output;
 pub mod reconcile;
 pub mod register;
 pub mod report;

@@ -14,7 +14,8 @@ mod ops;
 
 use anyhow::Context;
 use censusd::api;
-use censusd::client::{Client, url_from_config};
+use censusd::client::{Client, seg, url_from_config};
+use censusd::outln;
 use censusd::config::{self, DaemonConfig};
 use censusd::store::SqliteStore;
 use clap::{Parser, Subcommand};
@@ -23,8 +24,25 @@ use reqwest::Method;
 const EXIT_FAILED: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 
+/// Listed under every command's `--help`.
+const ENVIRONMENT: &str = "Environment:
+  CENSUS_URL                daemon URL for operator commands (as --url)
+  CENSUS_ADMIN_TOKEN        the admin token for operator commands (else read from the configuration's admin_token_file)
+  CENSUSD_CONFIG            configuration file (as --config)
+  CENSUSD_LISTEN            overrides server.listen
+  CENSUSD_DATABASE          overrides store.database
+  CENSUSD_ADMIN_TOKEN_FILE  overrides auth.admin_token_file
+  RUST_LOG                  log filter, e.g. censusd=debug
+
+Exit codes: 0 success, 1 failure, 2 bad arguments or configuration.";
+
 #[derive(Parser)]
-#[command(name = "censusd", version, about = "Census daemon: managed register, ingest, reconciliation and alerts")]
+#[command(
+    name = "censusd",
+    version,
+    about = "Census daemon: managed register, ingest, reconciliation and alerts",
+    after_help = ENVIRONMENT
+)]
 struct Cli {
     /// Configuration file.
     #[arg(long, short = 'c', global = true, env = "CENSUSD_CONFIG", default_value = "/etc/census/daemon.toml")]
@@ -67,15 +85,24 @@ enum Command {
     /// Manage the register.
     #[command(subcommand)]
     Register(RegisterCmd),
-    /// Show what is known about an observed address.
+    /// Show what agents saw at an address, and what changed there.
     Host {
         /// The address.
         ip: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// What is this host, who owns it, what is licensed on it, should it exist?
     Whois {
-        /// An IP address, a MAC or a host name.
+        /// An IP address, a MAC, an asset tag or a host name.
         query: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The daemon at a glance: live alerts by kind, each agent's sweeps, the notification backlog.
+    Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -114,8 +141,12 @@ enum AgentCmd {
         /// Name.
         name: String,
     },
-    /// List agents.
-    List,
+    /// List agents with their segments and last sweeps.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -127,9 +158,19 @@ enum RegisterCmd {
         /// csv or json.
         #[arg(long)]
         format: Option<String>,
-        /// Print what would be added, changed and retired; store nothing.
+        /// Print what would be added, changed (field by field) and retired; store nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Each row is the whole asset: columns the file leaves out are reset
+        /// (by default an import only changes the columns it names).
+        #[arg(long)]
+        replace: bool,
+        /// An empty cell clears its field (by default empty cells are left as they are).
+        #[arg(long)]
+        clear_empty: bool,
+        /// CSV field delimiter, e.g. ';' for a spreadsheet export in a European locale.
+        #[arg(long, default_value = ",")]
+        delimiter: String,
     },
     /// Export the register.
     Export {
@@ -140,6 +181,39 @@ enum RegisterCmd {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
+}
+
+/// Print an import plan: what is added, changed field by field, retired.
+fn print_plan(p: &serde_json::Value, dry_run: bool, clear_empty: bool) {
+    let n = |k: &str| p[k].as_array().map_or(0, Vec::len);
+    outln!(
+        "{}: {} added, {} changed, {} retired, {} unchanged",
+        if dry_run { "would import" } else { "imported" },
+        n("added"),
+        n("changed"),
+        n("retired"),
+        p["unchanged"]
+    );
+    for t in p["added"].as_array().into_iter().flatten() {
+        outln!("  + {}", t.as_str().unwrap_or_default());
+    }
+    let show = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "(empty)".to_string(),
+        serde_json::Value::String(s) if s.is_empty() => "(empty)".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    for ch in p["changed"].as_array().into_iter().flatten() {
+        let retired = p["retired"].as_array().is_some_and(|r| r.contains(&ch["tag"]));
+        outln!("  ~ {}{}", ch["tag"].as_str().unwrap_or_default(), if retired { " (retired)" } else { "" });
+        for f in ch["changes"].as_array().into_iter().flatten() {
+            outln!("      {}: {} -> {}", f["field"].as_str().unwrap_or_default(), show(&f["before"]), show(&f["after"]));
+        }
+    }
+    let kept = p["kept_empty"].as_u64().unwrap_or(0);
+    if kept > 0 && !clear_empty {
+        outln!("  {kept} empty cell(s) left as they are; --clear-empty clears a field whose cell is empty");
+    }
 }
 
 fn load_config(path: &Path) -> Result<DaemonConfig, ExitCode> {
@@ -257,21 +331,14 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
             let (_, out) = c.call(Method::POST, "/api/v1/agents", Some((body, "application/json"))).await?;
             let v: serde_json::Value = serde_json::from_slice(&out)?;
             eprintln!("agent `{name}` added; its token (shown only now; put it in the agent's token_file):");
-            println!("{}", v["token"].as_str().unwrap_or_default());
+            outln!("{}", v["token"].as_str().unwrap_or_default());
         }
         Command::Agent(AgentCmd::Revoke { name }) => {
-            c.call(Method::DELETE, &format!("/api/v1/agents/{name}"), None).await?;
-            println!("agent `{name}` revoked");
+            c.call(Method::DELETE, &format!("/api/v1/agents/{}", seg(name)), None).await?;
+            outln!("agent `{name}` revoked");
         }
-        Command::Agent(AgentCmd::List) => {
-            let (_, out) = c.call(Method::GET, "/api/v1/agents", None).await?;
-            let agents: Vec<serde_json::Value> = serde_json::from_slice(&out)?;
-            for a in agents {
-                let revoked = if a["revoked_ms"].is_null() { "" } else { " (revoked)" };
-                println!("{}{revoked}\t{}", a["name"].as_str().unwrap_or_default(), a["segments"]);
-            }
-        }
-        Command::Register(RegisterCmd::Import { file, format, dry_run }) => {
+        Command::Agent(AgentCmd::List { json }) => ops::status(&c, *json, true).await?,
+        Command::Register(RegisterCmd::Import { file, format, dry_run, replace, clear_empty, delimiter }) => {
             let format = format.clone().unwrap_or_else(|| {
                 if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
                     "json".into()
@@ -281,42 +348,23 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
             });
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             let ct = if format == "json" { "application/json" } else { "text/csv" };
-            let path = format!("/api/v1/register/import?format={format}&dry_run={dry_run}");
-            let (_, out) = c.call(Method::POST, &path, Some((bytes, ct))).await?;
-            let p: serde_json::Value = serde_json::from_slice(&out)?;
-            let n = |k: &str| p[k].as_array().map_or(0, Vec::len);
-            println!(
-                "{}: {} added, {} changed, {} retired, {} unchanged",
-                if *dry_run { "would import" } else { "imported" },
-                n("added"),
-                n("changed"),
-                n("retired"),
-                p["unchanged"]
+            let path = format!(
+                "/api/v1/register/import?format={}&dry_run={dry_run}&replace={replace}&clear_empty={clear_empty}&delimiter={}",
+                seg(&format),
+                seg(delimiter)
             );
-            for t in p["added"].as_array().into_iter().flatten() {
-                println!("  + {}", t.as_str().unwrap_or_default());
-            }
-            for ch in p["changed"].as_array().into_iter().flatten() {
-                let fields: Vec<&str> =
-                    ch["fields"].as_array().into_iter().flatten().filter_map(|f| f.as_str()).collect();
-                println!("  ~ {} ({})", ch["tag"].as_str().unwrap_or_default(), fields.join(", "));
-            }
-            for t in p["retired"].as_array().into_iter().flatten() {
-                println!("  - {} retired", t.as_str().unwrap_or_default());
-            }
+            let (_, out) = c.call(Method::POST, &path, Some((bytes, ct))).await?;
+            print_plan(&serde_json::from_slice(&out)?, *dry_run, *clear_empty);
         }
         Command::Register(RegisterCmd::Export { format, output }) => {
-            let (_, out) = c.call(Method::GET, &format!("/api/v1/register/export?format={format}"), None).await?;
+            let (_, out) = c.call(Method::GET, &format!("/api/v1/register/export?format={}", seg(format)), None).await?;
             match output {
                 Some(p) => std::fs::write(p, &out).with_context(|| format!("writing {}", p.display()))?,
-                None => std::io::stdout().write_all(&out)?,
+                None => censusd::output::raw(&out),
             }
         }
-        Command::Host { ip } => {
-            let (_, out) = c.call(Method::GET, &format!("/api/v1/hosts/{ip}"), None).await?;
-            let v: serde_json::Value = serde_json::from_slice(&out)?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
-        }
+        Command::Host { ip, json } => ops::host(&c, ip, *json).await?,
+        Command::Status { json } => ops::status(&c, *json, false).await?,
         Command::Whois { query, json } => ops::whois(&c, query, *json).await?,
         Command::Alerts(cmd) => ops::alerts(&c, cmd).await?,
         Command::Suppress(cmd) => ops::suppress(&c, cmd).await?,
@@ -347,7 +395,7 @@ fn main() -> ExitCode {
             let path = file.clone().unwrap_or_else(|| cli.config.clone());
             return match load_config(&path) {
                 Ok(cfg) => {
-                    println!(
+                    outln!(
                         "{}: ok (listen {}{}, database {})",
                         path.display(),
                         cfg.listen,
@@ -369,7 +417,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("censusd: {e:#}");
+            // The daemon's messages may quote data from the network: show control characters, keep the lines.
+            let text = format!("{e:#}");
+            let lines: Vec<String> = text.lines().map(censusd::output::clean).collect();
+            eprintln!("censusd: {}", lines.join("\n"));
             ExitCode::from(EXIT_FAILED)
         }
     }

@@ -1,11 +1,16 @@
-//! The reconciliation side of the operator CLI: whois, alerts and their
-//! lifecycle, suppression rules, the audit report, an on-demand reconcile.
+//! The operator CLI's read and alert commands: whois, hosts, alerts and
+//! their lifecycle, suppression rules, the audit report, status, an
+//! on-demand reconcile — human output by default (aligned tables, RFC 3339
+//! UTC times, explicit empty results), `--json` for machines. Every line
+//! goes through [`censusd::output`], so data from the network cannot drive
+//! the terminal and a closed pipe ends quietly.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use censusd::client::Client;
+use censusd::client::{Client, seg};
+use censusd::output::{join_present, raw};
+use censusd::outln;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
@@ -13,7 +18,7 @@ use serde_json::Value;
 /// Alert commands.
 #[derive(Subcommand)]
 pub enum AlertCmd {
-    /// List alerts (live ones unless --state).
+    /// List live alerts (open and acknowledged; `--all` adds suppressed, `--state` picks one state).
     List {
         /// open, acknowledged, resolved or suppressed.
         #[arg(long)]
@@ -24,14 +29,20 @@ pub enum AlertCmd {
         /// Only about this asset.
         #[arg(long)]
         tag: Option<String>,
+        /// Include alerts held by a suppression rule.
+        #[arg(long)]
+        all: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Show one alert with its evidence.
+    /// Show one alert with its evidence and history.
     Show {
         /// Alert id.
         id: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Acknowledge: someone is on it.
     Ack {
@@ -54,14 +65,17 @@ pub enum AlertCmd {
 /// Suppression commands.
 #[derive(Subcommand)]
 pub enum SuppressCmd {
-    /// Add a rule: at least one criterion, a reason and an expiry.
+    /// Add a rule: at least one criterion, a reason and an expiry. Says how many live alerts it holds.
     Add {
         /// Alert kind.
         #[arg(long)]
         kind: Option<String>,
-        /// Agent segment name.
+        /// Addresses in this network (CIDR), e.g. 198.18.0.0/24.
         #[arg(long)]
         segment: Option<String>,
+        /// The agent's segment name (`[[segment]] name` in its configuration), e.g. guest-wifi.
+        #[arg(long)]
+        segment_name: Option<String>,
         /// MAC vendor (substring).
         #[arg(long)]
         vendor: Option<String>,
@@ -83,6 +97,9 @@ pub enum SuppressCmd {
         /// Include expired rules.
         #[arg(long)]
         all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a rule.
     Remove {
@@ -91,42 +108,99 @@ pub enum SuppressCmd {
     },
 }
 
-fn when(ms: &Value) -> String {
+/// A unix-ms time as RFC 3339 UTC, or `-`.
+pub fn when(ms: &Value) -> String {
     ms.as_i64().map(censusd::reconcile::assets::fmt_ms).unwrap_or_else(|| "-".into())
 }
 
 fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("-")
+    v.as_str().unwrap_or("")
+}
+
+fn or_dash(v: &Value) -> &str {
+    v.as_str().filter(|s| !s.is_empty()).unwrap_or("-")
+}
+
+/// Print rows under headers, each column as wide as its widest cell (the last one not padded).
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let clean: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| censusd::output::clean(c)).collect()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in &clean {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: &[String]| {
+        let n = cells.len();
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 < n {
+                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            } else {
+                out.push_str(c);
+            }
+        }
+        outln!("{}", out.trim_end());
+    };
+    line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for r in &clean {
+        line(r);
+    }
+}
+
+fn json_out(v: &Value) -> anyhow::Result<()> {
+    raw(serde_json::to_string_pretty(v)?.as_bytes());
+    raw(b"\n");
+    Ok(())
 }
 
 /// Print an alert list as a table.
 pub fn print_alerts(alerts: &[Value]) {
-    println!("{:>5}  {:<12}  {:<8}  {:<18}  {:<28}  SUMMARY", "ID", "STATE", "SEVERITY", "KIND", "SUBJECT");
-    for a in alerts {
-        println!(
-            "{:>5}  {:<12}  {:<8}  {:<18}  {:<28}  {}",
-            a["id"],
-            s(&a["state"]),
-            s(&a["severity"]),
-            s(&a["kind"]),
-            s(&a["subject"]),
-            s(&a["summary"])
-        );
+    if alerts.is_empty() {
+        outln!("no alerts");
+        return;
     }
+    let rows: Vec<Vec<String>> = alerts
+        .iter()
+        .map(|a| {
+            vec![
+                a["id"].to_string(),
+                s(&a["state"]).into(),
+                s(&a["severity"]).into(),
+                s(&a["kind"]).into(),
+                s(&a["subject"]).into(),
+                when(&a["last_seen_ms"]),
+                s(&a["summary"]).into(),
+            ]
+        })
+        .collect();
+    table(&["ID", "STATE", "SEVERITY", "KIND", "SUBJECT", "LAST SEEN", "SUMMARY"], &rows);
 }
 
 /// Print a whois answer for a person.
 pub fn print_whois(w: &Value) {
-    println!("{}: {}", s(&w["query"]), s(&w["verdict"]));
+    outln!("{}: {} [{}]", s(&w["query"]), s(&w["verdict"]), s(&w["status"]));
     let a = &w["asset"];
     if a.is_object() {
-        println!("  asset      {} — {} ({})", s(&a["tag"]), s(&a["name"]), s(&a["type"]));
-        println!("  owner      {} / {}", s(&a["owner"]), s(&a["department"]));
-        println!("  lifecycle  {} since {}", s(&a["lifecycle"]), s(&a["lifecycle_since"]));
-        println!("  support    until {}", s(&a["support_end"]));
-        for l in a["licences"].as_array().into_iter().flatten() {
-            println!("  licence    {} ({}) expires {}", s(&l["product"]), s(&l["vendor"]), s(&l["expires"]));
+        outln!("  asset      {}", join_present(&[&format!("{} — {}", s(&a["tag"]), s(&a["name"])), s(&a["type"])], " · "));
+        let owner = join_present(&[s(&a["owner"]), s(&a["department"])], " / ");
+        outln!("  owner      {}", if owner.is_empty() { "(none recorded)" } else { &owner });
+        let since = a["lifecycle_since"].as_str().map(|d| format!(" since {d}")).unwrap_or_default();
+        outln!("  lifecycle  {}{since}", s(&a["lifecycle"]));
+        if let Some(end) = a["support_end"].as_str() {
+            outln!("  support    until {end}");
         }
+        for l in a["licences"].as_array().into_iter().flatten() {
+            let expires = l["expires"].as_str().map(|d| format!("expires {d}")).unwrap_or_default();
+            outln!("  licence    {}", join_present(&[s(&l["product"]), s(&l["vendor"]), &expires], ", "));
+        }
+    }
+    let r = &w["recorded_for"];
+    if r.is_object() {
+        let seen = if r["last_seen_ms"].is_i64() { format!("last seen {}", when(&r["last_seen_ms"])) } else { "never seen".into() };
+        outln!("  register   records this for {} — {} ({}), {seen}", s(&r["tag"]), s(&r["name"]), s(&r["lifecycle"]));
     }
     for h in w["hosts"].as_array().into_iter().flatten() {
         let id = &h["identity"];
@@ -136,15 +210,12 @@ pub fn print_whois(w: &Value) {
                     id["rules"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
                 format!("matched ({:.0}%) by {}", id["confidence"].as_f64().unwrap_or(0.0) * 100.0, rules.join(", "))
             }
+            "" => "not reconciled yet".into(),
             other => other.to_string(),
         };
-        println!(
-            "  seen       {} mac {} last {} by {}: {how}",
-            s(&h["ip"]),
-            s(&h["mac"]),
-            when(&h["last_seen_ms"]),
-            s(&h["last_agent"])
-        );
+        let now = if h["present"].as_bool() == Some(true) { "on the network" } else { "gone" };
+        let mac = h["mac"].as_str().map(|m| format!(" mac {m}")).unwrap_or_default();
+        outln!("  seen       {}{mac} last {} by {} ({now}): {how}", s(&h["ip"]), when(&h["last_seen_ms"]), s(&h["last_agent"]));
         let o = &h["observation"];
         let ports: Vec<String> = o["ports"]
             .as_array()
@@ -157,46 +228,49 @@ pub fn print_whois(w: &Value) {
             })
             .collect();
         if !ports.is_empty() {
-            println!("             open {}", ports.join(" "));
+            outln!("             open {}", ports.join(" "));
         }
         let names: Vec<&str> = o["names"].as_array().into_iter().flatten().filter_map(|n| n["name"].as_str()).collect();
         if !names.is_empty() {
-            println!("             names {}", names.join(", "));
+            outln!("             names {}", names.join(", "));
         }
         if let Some(v) = o["mac"]["vendor"].as_str() {
-            println!("             vendor {v}");
+            outln!("             vendor {v}");
         }
     }
     for al in w["alerts"].as_array().into_iter().flatten() {
-        println!("  alert      #{} {} [{}] {}", al["id"], s(&al["kind"]), s(&al["state"]), s(&al["summary"]));
+        outln!("  alert      #{} {} [{}] {}", al["id"], s(&al["kind"]), s(&al["state"]), s(&al["summary"]));
     }
-}
-
-fn query(pairs: &[(&str, &Option<String>)]) -> String {
-    let parts: Vec<String> = pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", v.replace(['&', '?', '#', ' '], ""))))
-        .collect();
-    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
 }
 
 /// Run an alert command.
 pub async fn alerts(c: &Client, cmd: &AlertCmd) -> anyhow::Result<()> {
     match cmd {
-        AlertCmd::List { state, kind, tag, json } => {
-            let path = format!("/api/v1/alerts{}", query(&[("state", state), ("kind", kind), ("tag", tag)]));
-            let (_, out) = c.call(Method::GET, &path, None).await?;
-            let v: Vec<Value> = serde_json::from_slice(&out)?;
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                print_alerts(&v);
+        AlertCmd::List { state, kind, tag, all, json } => {
+            let mut q: Vec<(&str, String)> = Vec::new();
+            for (k, v) in [("state", state), ("kind", kind), ("tag", tag)] {
+                if let Some(v) = v {
+                    q.push((k, v.clone()));
+                }
             }
+            if !all && state.is_none() {
+                q.push(("include_suppressed", "false".into()));
+            }
+            let v: Vec<Value> = c.get_json("/api/v1/alerts", &q).await?;
+            if *json {
+                return json_out(&Value::Array(v));
+            }
+            print_alerts(&v);
         }
-        AlertCmd::Show { id } => {
-            let (_, out) = c.call(Method::GET, &format!("/api/v1/alerts/{id}"), None).await?;
-            let v: Value = serde_json::from_slice(&out)?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+        AlertCmd::Show { id, json } => {
+            let a: Value = c.get_json(&format!("/api/v1/alerts/{id}"), &[]).await?;
+            let history: Value = c.get_json(&format!("/api/v1/alerts/{id}/history"), &[]).await?;
+            if *json {
+                let mut a = a;
+                a["history"] = history;
+                return json_out(&a);
+            }
+            print_alert(&a, &history);
         }
         AlertCmd::Ack { id, note } | AlertCmd::Resolve { id, note } => {
             let verb = if matches!(cmd, AlertCmd::Ack { .. }) { "ack" } else { "resolve" };
@@ -204,45 +278,85 @@ pub async fn alerts(c: &Client, cmd: &AlertCmd) -> anyhow::Result<()> {
             let (_, out) =
                 c.call(Method::POST, &format!("/api/v1/alerts/{id}/{verb}"), Some((body, "application/json"))).await?;
             let v: Value = serde_json::from_slice(&out)?;
-            println!("alert {id}: {}", s(&v["state"]));
+            outln!("alert {id}: {}", s(&v["state"]));
         }
     }
     Ok(())
 }
 
+fn print_alert(a: &Value, history: &Value) {
+    outln!("alert #{} {} [{}] {}", a["id"], s(&a["kind"]), s(&a["state"]), s(&a["severity"]));
+    outln!("  {}", s(&a["summary"]));
+    outln!("  subject     {}", s(&a["subject"]));
+    for (label, key) in [("asset", "tag"), ("address", "ip"), ("mac", "mac"), ("vendor", "vendor"), ("segment", "segment"), ("agent", "agent")] {
+        if let Some(v) = a[key].as_str() {
+            outln!("  {label:<11} {v}");
+        }
+    }
+    outln!("  first seen  {}", when(&a["first_seen_ms"]));
+    outln!("  last seen   {}", when(&a["last_seen_ms"]));
+    if a["absent_since_ms"].is_i64() {
+        outln!("  absent      since {} (the condition is no longer observed)", when(&a["absent_since_ms"]));
+    }
+    if let Some(r) = a["resolution"].as_str() {
+        outln!("  resolution  {r}");
+    }
+    outln!("  history");
+    for e in history.as_array().into_iter().flatten() {
+        let note = e["note"].as_str().map(|n| format!(": {n}")).unwrap_or_default();
+        outln!("    {}  {:<12} by {}{note}", when(&e["at_ms"]), s(&e["event"]), s(&e["actor"]));
+    }
+    outln!("  evidence");
+    if let Ok(pretty) = serde_json::to_string_pretty(&a["evidence"]) {
+        for l in pretty.lines() {
+            outln!("    {l}");
+        }
+    }
+}
+
 /// Run a suppression command.
 pub async fn suppress(c: &Client, cmd: &SuppressCmd) -> anyhow::Result<()> {
     match cmd {
-        SuppressCmd::Add { kind, segment, vendor, mac_prefix, tag, reason, expires_in } => {
-            let body = serde_json::json!({ "kind": kind, "segment": segment, "vendor": vendor, "mac_prefix": mac_prefix,
-                "tag": tag, "reason": reason, "expires_in": expires_in });
+        SuppressCmd::Add { kind, segment, segment_name, vendor, mac_prefix, tag, reason, expires_in } => {
+            let body = serde_json::json!({ "kind": kind, "network": segment, "segment": segment_name,
+                "vendor": vendor, "mac_prefix": mac_prefix, "tag": tag, "reason": reason, "expires_in": expires_in });
             let (_, out) = c
                 .call(Method::POST, "/api/v1/suppressions", Some((serde_json::to_vec(&body)?, "application/json")))
                 .await?;
             let v: Value = serde_json::from_slice(&out)?;
-            println!("suppression {} added, expires {}", v["id"], when(&v["expires_ms"]));
+            let n = v["matching_alerts"].as_u64().unwrap_or(0);
+            outln!(
+                "suppression {} added, expires {}; it holds {n} live alert{} now{}",
+                v["id"],
+                when(&v["expires_ms"]),
+                if n == 1 { "" } else { "s" },
+                if n == 0 { " (check the criteria: nothing matches yet)" } else { "" }
+            );
         }
-        SuppressCmd::List { all } => {
-            let (_, out) = c.call(Method::GET, &format!("/api/v1/suppressions?all={all}"), None).await?;
-            let v: Vec<Value> = serde_json::from_slice(&out)?;
-            for r in v {
-                let crit: Vec<String> = ["kind", "segment", "vendor", "mac_prefix", "tag"]
-                    .iter()
-                    .filter_map(|k| r[*k].as_str().map(|v| format!("{k}={v}")))
-                    .collect();
-                println!(
-                    "{:>4}  {}  until {}  by {}: {}",
-                    r["id"],
-                    crit.join(" "),
-                    when(&r["expires_ms"]),
-                    s(&r["created_by"]),
-                    s(&r["reason"])
-                );
+        SuppressCmd::List { all, json } => {
+            let v: Vec<Value> = c.get_json("/api/v1/suppressions", &[("all", all.to_string())]).await?;
+            if *json {
+                return json_out(&Value::Array(v));
             }
+            if v.is_empty() {
+                outln!("no suppression rules");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = v
+                .iter()
+                .map(|r| {
+                    let crit: Vec<String> = [("kind", "kind"), ("network", "segment"), ("segment", "segment-name"), ("vendor", "vendor"), ("mac_prefix", "mac-prefix"), ("tag", "tag")]
+                        .iter()
+                        .filter_map(|(k, label)| r[*k].as_str().map(|v| format!("{label}={v}")))
+                        .collect();
+                    vec![r["id"].to_string(), crit.join(" "), when(&r["expires_ms"]), s(&r["created_by"]).into(), s(&r["reason"]).into()]
+                })
+                .collect();
+            table(&["ID", "CRITERIA", "EXPIRES", "BY", "REASON"], &rows);
         }
         SuppressCmd::Remove { id } => {
             c.call(Method::DELETE, &format!("/api/v1/suppressions/{id}"), None).await?;
-            println!("suppression {id} removed");
+            outln!("suppression {id} removed");
         }
     }
     Ok(())
@@ -250,23 +364,65 @@ pub async fn suppress(c: &Client, cmd: &SuppressCmd) -> anyhow::Result<()> {
 
 /// `whois`.
 pub async fn whois(c: &Client, q: &str, json: bool) -> anyhow::Result<()> {
-    let q: String = q.chars().filter(|ch| ch.is_ascii_alphanumeric() || ".:-_".contains(*ch)).collect();
-    let (_, out) = c.call(Method::GET, &format!("/api/v1/whois?q={q}"), None).await?;
-    let v: Value = serde_json::from_slice(&out)?;
+    let v: Value = c.get_json("/api/v1/whois", &[("q", q.to_string())]).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        return json_out(&v);
+    }
+    print_whois(&v);
+    Ok(())
+}
+
+/// `host`: what agents saw at an address, and what changed.
+pub async fn host(c: &Client, ip: &str, json: bool) -> anyhow::Result<()> {
+    let v: Value = c.get_json(&format!("/api/v1/hosts/{}", seg(ip)), &[]).await?;
+    if json {
+        return json_out(&v);
+    }
+    let latest = &v["latest"];
+    outln!("{}", s(&v["ip"]));
+    outln!("  mac          {}", or_dash(&v["mac"]));
+    if let Some(vendor) = latest["mac"]["vendor"].as_str() {
+        outln!("  vendor       {vendor}");
+    }
+    outln!("  first seen   {}", when(&v["first_seen_ms"]));
+    outln!("  last seen    {} by {}", when(&v["last_seen_ms"]), s(&v["last_agent"]));
+    outln!("  observations {}", v["observations"]);
+    let ports: Vec<String> = latest["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["state"] == "open")
+        .map(|p| p["port"].to_string())
+        .collect();
+    outln!("  open ports   {}", if ports.is_empty() { "none".to_string() } else { ports.join(" ") });
+    let names: Vec<&str> = latest["names"].as_array().into_iter().flatten().filter_map(|n| n["name"].as_str()).collect();
+    if !names.is_empty() {
+        outln!("  names        {}", names.join(", "));
+    }
+    let changes = v["changes"].as_array().cloned().unwrap_or_default();
+    if changes.is_empty() {
+        outln!("  changes      none");
     } else {
-        print_whois(&v);
+        outln!("  changes");
+        let rows: Vec<Vec<String>> = changes
+            .iter()
+            .map(|ch| vec![when(&ch["at_ms"]), s(&ch["kind"]).into(), or_dash(&ch["old"]).into(), s(&ch["new"]).into()])
+            .collect();
+        table(&["    WHEN", "WHAT", "BEFORE", "AFTER"], &rows.iter().map(|r| {
+            let mut r = r.clone();
+            r[0] = format!("    {}", r[0]);
+            r
+        }).collect::<Vec<_>>());
     }
     Ok(())
 }
 
 /// `report`.
 pub async fn report(c: &Client, format: &str, output: Option<&PathBuf>) -> anyhow::Result<()> {
-    let (_, out) = c.call(Method::GET, &format!("/api/v1/report?format={format}"), None).await?;
+    let (_, out) = c.call(Method::GET, &format!("/api/v1/report?format={}", seg(format)), None).await?;
     match output {
         Some(p) => std::fs::write(p, &out).with_context(|| format!("writing {}", p.display()))?,
-        None => std::io::stdout().write_all(&out)?,
+        None => raw(&out),
     }
     Ok(())
 }
@@ -275,9 +431,60 @@ pub async fn report(c: &Client, format: &str, output: Option<&PathBuf>) -> anyho
 pub async fn reconcile(c: &Client) -> anyhow::Result<()> {
     let (_, out) = c.call(Method::POST, "/api/v1/reconcile", None).await?;
     let v: Value = serde_json::from_slice(&out)?;
-    println!(
-        "reconciled {} hosts ({} matched, {} ambiguous) against {} assets: {} alerts opened, {} updated, {} resolved",
-        v["hosts"], v["matched"], v["ambiguous"], v["assets"], v["opened"], v["updated"], v["resolved"]
+    outln!(
+        "reconciled {} hosts ({} matched, {} ambiguous) against {} assets: {} alerts opened, {} reopened, {} updated, {} resolved",
+        v["hosts"], v["matched"], v["ambiguous"], v["assets"], v["opened"], v["reopened"], v["updated"], v["resolved"]
     );
+    Ok(())
+}
+
+/// `status` (and `agent list`, which shows its agents part).
+pub async fn status(c: &Client, json: bool, agents_only: bool) -> anyhow::Result<()> {
+    let v: Value = c.get_json("/api/v1/status", &[]).await?;
+    if json {
+        return json_out(if agents_only { &v["agents"] } else { &v });
+    }
+    let agents = v["agents"].as_array().cloned().unwrap_or_default();
+    if !agents_only {
+        outln!("live alerts  {}", v["live_alerts"]);
+        let counts = v["alerts"].as_array().cloned().unwrap_or_default();
+        if !counts.is_empty() {
+            let rows: Vec<Vec<String>> = counts
+                .iter()
+                .map(|c| vec![s(&c["kind"]).into(), s(&c["state"]).into(), s(&c["severity"]).into(), c["count"].to_string()])
+                .collect();
+            table(&["KIND", "STATE", "SEVERITY", "COUNT"], &rows);
+        }
+        outln!("observations {}", v["observations"]);
+        let backlog: Vec<String> = v["notification_backlog"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        outln!("notification backlog  {}", if backlog.is_empty() { "none".to_string() } else { backlog.join(", ") });
+        outln!();
+    }
+    if agents.is_empty() {
+        outln!("no agents (add one: censusd agent add NAME --segment CIDR)");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|a| {
+            let segs: Vec<&str> = a["segments"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).collect();
+            let state = if a["revoked"].as_bool() == Some(true) {
+                "revoked"
+            } else if a["silent"].as_bool() == Some(true) {
+                "SILENT"
+            } else if a["last_sweep_ms"].is_i64() {
+                "sweeping"
+            } else {
+                "no sweep yet"
+            };
+            vec![s(&a["name"]).into(), segs.join(","), state.into(), when(&a["last_sweep_ms"]), when(&a["last_complete_sweep_ms"])]
+        })
+        .collect();
+    table(&["AGENT", "SEGMENTS", "STATE", "LAST SWEEP", "LAST COMPLETE SWEEP"], &rows);
     Ok(())
 }

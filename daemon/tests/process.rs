@@ -95,7 +95,7 @@ fn operator_cli_drives_a_running_daemon_and_sigterm_stops_it() {
     let out = cli(&serve, &["register", "import", csv.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("row 2, column \"type\""), "{err}");
+    assert!(err.contains("row 1, column \"type\""), "{err}");
 
     assert!(ok(&cli(&serve, &["agent", "revoke", "lab-1"])).contains("revoked"));
     let out = cli(&serve, &["agent", "revoke", "lab-1"]);
@@ -141,4 +141,45 @@ async fn serves_https_with_a_configured_certificate() {
     // Plain HTTP to the TLS port does not get an answer from the API.
     let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/healthz")).send().await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
+}
+
+#[test]
+fn cli_output_is_safe_for_terminals_and_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, port) = start(dir.path(), "");
+    wait_until_listening(port);
+    assert_eq!(ok(&cli(&serve, &["agent", "list"])).trim(), "no agents (add one: censusd agent add NAME --segment CIDR)");
+    assert_eq!(ok(&cli(&serve, &["alerts", "list"])).trim(), "no alerts");
+    let csv = dir.path().join("register.csv");
+    // An owner without a department.
+    std::fs::write(&csv, "tag,name,type,owner,lifecycle,ips\nS-1,Web,server,platform-team,deployed,198.18.0.5\n").unwrap();
+    ok(&cli(&serve, &["register", "import", csv.to_str().unwrap()]));
+    let r = std::process::Command::new(BIN)
+        .args(["--config", serve.cfg.to_str().unwrap(), "whois", "S-1"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(out.contains("owner      platform-team\n"), "no dangling ` / ` for the empty department: {out}");
+    assert!(out.contains("[not-seen]"), "{out}");
+    assert!(!out.bytes().any(|c| c < 0x20 && c != b'\n'), "no control byte: {out:?}");
+    // A closed pipe ends quietly.
+    let mut child = std::process::Command::new(BIN)
+        .args(["--config", serve.cfg.to_str().unwrap(), "whois", "S-1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+    // A name is one path segment, however it is written.
+    let out = cli(&serve, &["agent", "revoke", "../assets/S-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(ok(&cli(&serve, &["whois", "S-1"])).contains("S-1"), "the asset is still there");
+    let out = cli(&serve, &["whois", "no-such-thing"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.to_lowercase().matches("not found").count(), 0, "{err}");
+    assert!(err.contains("404") && err.contains("nothing is known about `no-such-thing`"), "{err}");
 }

@@ -108,10 +108,10 @@ async fn a_10000_row_import_is_all_or_nothing_and_round_trips() {
     let details = e["details"].as_array().unwrap();
     let named: Vec<(u64, &str)> =
         details.iter().map(|d| (d["row"].as_u64().unwrap(), d["column"].as_str().unwrap())).collect();
-    // Spreadsheet rows: the header is row 1, so data row i is row i + 2.
+    // Data rows: the first row under the header is row 1, so the i-th generated row is row i + 1.
     assert_eq!(
         named,
-        vec![(19, "type"), (2050, "macs"), (5002, "support_end"), (7779, "expected_segment"), (10001, "tag")],
+        vec![(18, "type"), (2049, "macs"), (5001, "support_end"), (7778, "expected_segment"), (10000, "tag")],
         "{e}"
     );
     let (_, all) = d.admin_json(Method::GET, "/api/v1/assets", None).await;
@@ -169,7 +169,9 @@ async fn a_10000_row_import_is_all_or_nothing_and_round_trips() {
     assert_eq!(plan["added"], json!(["NEW-1"]));
     assert_eq!(plan["retired"], json!(["A00000"]));
     assert_eq!(plan["changed"].as_array().unwrap().len(), 2);
-    assert_eq!(plan["changed"][1], json!({"tag": "A00001", "fields": ["owner"]}));
+    assert_eq!(plan["changed"][1]["tag"], "A00001");
+    assert_eq!(plan["changed"][1]["fields"], json!(["owner"]));
+    assert_eq!(plan["changed"][1]["changes"], json!([{"field": "owner", "before": "Team 1", "after": "Team X"}]));
     d.stop().await;
 }
 
@@ -181,7 +183,7 @@ async fn bad_csv_headers_and_json_rows_are_named() {
         .await;
     assert_eq!(s, 400);
     let details = e["details"].as_array().unwrap();
-    assert!(details.iter().any(|d| d["column"] == "colour" && d["row"] == 1), "{e}");
+    assert!(details.iter().any(|d| d["column"] == "colour" && d["row"] == 0), "{e}");
     assert!(
         details.iter().any(|d| d["column"] == "type" && d["message"].as_str().unwrap().contains("required")),
         "{e}"

@@ -130,6 +130,7 @@ fn new_alert(f: &Finding, now: i64) -> Alert {
         tag: f.tag.clone(),
         ip: f.ip.clone(),
         mac: f.mac.clone(),
+        vendor: f.vendor.clone(),
         segment: f.segment.clone(),
         agent: f.agent.clone(),
         summary: f.summary.clone(),
@@ -160,6 +161,7 @@ fn absorb(a: &mut Alert, f: &Finding, now: i64) {
         a.tag = f.tag.clone();
         a.ip = f.ip.clone();
         a.mac = f.mac.clone();
+        a.vendor = f.vendor.clone();
         a.segment = f.segment.clone();
         a.agent = f.agent.clone();
         a.summary = f.summary.clone();

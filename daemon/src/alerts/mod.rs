@@ -148,6 +148,9 @@ pub struct Alert {
     pub ip: Option<String>,
     /// MAC.
     pub mac: Option<String>,
+    /// MAC vendor (IEEE registry).
+    #[serde(default)]
+    pub vendor: Option<String>,
     /// Segment.
     pub segment: Option<String>,
     /// Agent that saw it last.
@@ -258,6 +261,8 @@ pub struct AlertFilter {
     pub kind: Option<AlertKind>,
     /// Only about this asset.
     pub tag: Option<String>,
+    /// Include alerts a suppression rule holds (default true; the CLI hides them unless `--all`).
+    pub include_suppressed: Option<bool>,
     /// At most this many, newest first (default 1000).
     pub limit: Option<u32>,
 }

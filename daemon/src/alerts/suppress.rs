@@ -1,14 +1,15 @@
 //! Suppression rules: "do not alert about X until Y, because Z".
 //!
-//! A rule names one or more criteria — kind, segment, vendor, MAC prefix,
-//! asset tag — and matches a finding when every criterion it names does.
+//! A rule names one or more criteria — kind, network (a CIDR the alert's
+//! address is in), segment name (the agent's), vendor, MAC prefix, asset
+//! tag — and matches a finding when every criterion it names does.
 //! Every rule needs a reason and an expiry (at most a year), so nothing is
 //! silenced forever by accident; an expired rule stops matching and the
 //! alerts it held reopen at the next reconcile.
 
 use serde::{Deserialize, Serialize};
 
-use super::{AlertKind, Finding};
+use super::{Alert, AlertKind, Finding};
 
 /// Longest a rule may last.
 const MAX_DAYS: i64 = 366;
@@ -20,7 +21,10 @@ pub struct Suppression {
     pub id: i64,
     /// Only this kind.
     pub kind: Option<AlertKind>,
-    /// Only this segment (agent segment name).
+    /// Only alerts whose address is in this network.
+    #[serde(default)]
+    pub network: Option<ipnet::IpNet>,
+    /// Only this segment (the agent's segment name).
     pub segment: Option<String>,
     /// Only devices of this vendor (case-insensitive substring of the IEEE name).
     pub vendor: Option<String>,
@@ -44,7 +48,10 @@ pub struct Suppression {
 pub struct SuppressionInput {
     /// Only this kind.
     pub kind: Option<AlertKind>,
-    /// Only this segment.
+    /// Only addresses in this network (a CIDR).
+    #[serde(default)]
+    pub network: Option<String>,
+    /// Only this segment name (the agent's).
     pub segment: Option<String>,
     /// Only this vendor.
     pub vendor: Option<String>,
@@ -72,8 +79,28 @@ impl SuppressionInput {
         {
             return Err(("mac_prefix".into(), format!("`{m}` is not a MAC prefix such as aa:bb:cc")));
         }
-        if self.kind.is_none() && segment.is_none() && vendor.is_none() && mac_prefix.is_none() && tag.is_none() {
-            return Err(("".into(), "name at least one of kind, segment, vendor, mac_prefix, tag".into()));
+        let network = match clean(self.network) {
+            None => None,
+            Some(n) => Some(n.parse::<ipnet::IpNet>().map(|n| n.trunc()).map_err(|_| {
+                ("network".to_string(), format!("`{n}` is not a CIDR such as 198.18.0.0/24"))
+            })?),
+        };
+        if let Some(seg) = &segment
+            && (seg.parse::<ipnet::IpNet>().is_ok() || seg.parse::<std::net::IpAddr>().is_ok())
+        {
+            return Err((
+                "segment".into(),
+                format!("`{seg}` is an address; `segment` is the agent's segment name — give a CIDR as `network`"),
+            ));
+        }
+        if self.kind.is_none()
+            && network.is_none()
+            && segment.is_none()
+            && vendor.is_none()
+            && mac_prefix.is_none()
+            && tag.is_none()
+        {
+            return Err(("".into(), "name at least one of kind, network, segment, vendor, mac_prefix, tag".into()));
         }
         let reason = self.reason.trim().to_string();
         if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
@@ -92,6 +119,7 @@ impl SuppressionInput {
         Ok(Suppression {
             id: 0,
             kind: self.kind,
+            network,
             segment,
             vendor,
             mac_prefix,
@@ -104,23 +132,63 @@ impl SuppressionInput {
     }
 }
 
+/// What a rule looks at, from a finding or a stored alert.
+struct Subject<'a> {
+    kind: AlertKind,
+    ip: Option<&'a str>,
+    segment: Option<&'a str>,
+    tag: Option<&'a str>,
+    vendor: Option<&'a str>,
+    mac: Option<&'a str>,
+}
+
 impl Suppression {
     /// Whether the rule holds back `f` at `now_ms`.
     pub fn matches(&self, f: &Finding, now_ms: i64) -> bool {
+        self.matches_subject(
+            &Subject {
+                kind: f.kind,
+                ip: f.ip.as_deref(),
+                segment: f.segment.as_deref(),
+                tag: f.tag.as_deref(),
+                vendor: f.vendor.as_deref(),
+                mac: f.mac.as_deref(),
+            },
+            now_ms,
+        )
+    }
+
+    /// Whether the rule would hold back the stored alert `a` at `now_ms` (the preview of a new rule).
+    pub fn matches_alert(&self, a: &Alert, now_ms: i64) -> bool {
+        self.matches_subject(
+            &Subject {
+                kind: a.kind,
+                ip: a.ip.as_deref(),
+                segment: a.segment.as_deref(),
+                tag: a.tag.as_deref(),
+                vendor: a.vendor.as_deref(),
+                mac: a.mac.as_deref(),
+            },
+            now_ms,
+        )
+    }
+
+    fn matches_subject(&self, f: &Subject<'_>, now_ms: i64) -> bool {
         if now_ms >= self.expires_ms {
             return false;
         }
-        let eq = |want: &Option<String>, have: &Option<String>| {
-            want.as_ref().is_none_or(|w| have.as_ref().is_some_and(|h| h.eq_ignore_ascii_case(w)))
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_ref().is_none_or(|w| have.is_some_and(|h| h.eq_ignore_ascii_case(w)))
         };
         self.kind.is_none_or(|k| k == f.kind)
-            && eq(&self.segment, &f.segment)
-            && eq(&self.tag, &f.tag)
+            && self.network.is_none_or(|n| f.ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()).is_some_and(|ip| n.contains(&ip)))
+            && eq(&self.segment, f.segment)
+            && eq(&self.tag, f.tag)
             && self
                 .vendor
                 .as_ref()
-                .is_none_or(|v| f.vendor.as_ref().is_some_and(|fv| fv.to_lowercase().contains(&v.to_lowercase())))
-            && self.mac_prefix.as_ref().is_none_or(|p| f.mac.as_ref().is_some_and(|m| m.to_lowercase().starts_with(p)))
+                .is_none_or(|v| f.vendor.is_some_and(|fv| fv.to_lowercase().contains(&v.to_lowercase())))
+            && self.mac_prefix.as_ref().is_none_or(|p| f.mac.is_some_and(|m| m.to_lowercase().starts_with(p)))
     }
 }
 
@@ -164,6 +232,10 @@ mod tests {
         assert!(!both.matches(&finding(), 2_000), "segment differs");
         let by_tag = rule(SuppressionInput { tag: Some("SRV-1".into()), ..base() });
         assert!(!by_tag.matches(&finding(), 2_000), "an untagged finding never matches a tag rule");
+        let by_net = rule(SuppressionInput { network: Some("198.18.0.0/24".into()), ..base() });
+        assert!(by_net.matches(&finding(), 2_000));
+        let other_net = rule(SuppressionInput { network: Some("198.18.1.0/24".into()), ..base() });
+        assert!(!other_net.matches(&finding(), 2_000));
     }
 
     #[test]
@@ -187,5 +259,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(bad_mac.validate("t", 0).unwrap_err().0, "mac_prefix");
+        // One meaning per option: a CIDR is a network, never a segment name.
+        let cidr_as_name = SuppressionInput {
+            segment: Some("198.18.0.0/24".into()),
+            reason: "r".into(),
+            expires_in: "1d".into(),
+            ..Default::default()
+        };
+        assert_eq!(cidr_as_name.validate("t", 0).unwrap_err().0, "segment");
     }
 }

@@ -16,9 +16,10 @@ use crate::whois::WhoisAnswer;
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(filter): Query<AlertFilter>,
+    Query(mut filter): Query<AlertFilter>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
     require_admin(&state, &headers)?;
+    filter.limit = Some(filter.limit.unwrap_or(1000).min(100_000));
     Ok(Json(state.blocking(move |s| s.alerts(&filter)).await?))
 }
 
@@ -114,7 +115,7 @@ pub async fn add_suppression(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Suppression>), ApiError> {
+) -> Result<(StatusCode, Json<crate::app::alerts::AddedRule>), ApiError> {
     let actor = require_admin(&state, &headers)?;
     let input: SuppressionInput = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
         .map_err(|e| {
@@ -122,7 +123,10 @@ pub async fn add_suppression(
             ApiError::bad_field(path.clone(), format!("malformed suppression at `{path}`: {}", e.into_inner()))
         })?;
     let rule = input.validate(&actor, now_ms()).map_err(|(f, m)| ApiError::bad_field(f, m))?;
-    let stored = state.blocking(move |s| s.add_suppression(&rule)).await?;
+    let rec = state.reconciler.clone();
+    let stored = tokio::task::spawn_blocking(move || crate::app::alerts::add_suppression(&rec, &rule, now_ms()))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
     state.full_requested.notify_one();
     Ok((StatusCode::CREATED, Json(stored)))
 }
@@ -167,10 +171,13 @@ pub async fn whois(
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??
         .map(Json)
         .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "nothing is known about `{}`: never observed, not in the register",
-                q.chars().filter(|c| !c.is_control()).collect::<String>()
-            ))
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "nothing is known about `{}`: no agent has seen it, and no asset has this tag, MAC, address or name",
+                    q.chars().filter(|c| !c.is_control()).collect::<String>()
+                ),
+            )
         })
 }
 
@@ -210,24 +217,16 @@ pub async fn reconcile_now(State(state): State<AppState>, headers: HeaderMap) ->
     Ok(Json(summary).into_response())
 }
 
-/// `GET /api/v1/status`: alert counts and the notification backlog.
-pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// `GET /api/v1/status`: alert counts, the notification backlog, each agent's cadence.
+pub async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<crate::app::query::Status>, ApiError> {
     require_admin(&state, &headers)?;
-    let (alerts, backlog, observations) = state
-        .blocking(|s| {
-            let live = s.alerts(&AlertFilter { limit: Some(100_000), ..Default::default() })?;
-            Ok((live, s.outbox_backlog()?, s.observation_count()?))
-        })
-        .await?;
-    let mut by_kind = std::collections::BTreeMap::<String, usize>::new();
-    for a in &alerts {
-        *by_kind.entry(format!("{}/{}", a.kind, a.state)).or_default() += 1;
-    }
-    Ok(Json(serde_json::json!({
-        "live_alerts": alerts.len(),
-        "by_kind": by_kind,
-        "notification_backlog": backlog.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-        "observations": observations,
-    }))
-    .into_response())
+    let rec = state.reconciler.clone();
+    Ok(Json(
+        tokio::task::spawn_blocking(move || crate::app::query::status(&rec, now_ms()))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??,
+    ))
 }

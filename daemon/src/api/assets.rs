@@ -9,14 +9,16 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{ApiError, AppState, require_admin};
-use crate::register::csv::{parse_csv, parse_json, to_csv, to_json};
+use crate::app::register::{Format, ImportFailure};
+use crate::register::csv::{CsvOptions, to_csv, to_json};
 use crate::register::model::asset_from_json;
-use crate::register::plan::{ImportPlan, plan};
+use crate::register::patch::ImportOptions;
+use crate::register::plan::ImportPlan;
 use crate::register::{Asset, FieldError};
 use crate::store::AssetChange;
 
 fn parse_body(body: &[u8]) -> Result<Asset, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
+    let value = crate::register::strict_json::from_slice(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))?;
     asset_from_json(value).map_err(ApiError::invalid)
 }
@@ -102,6 +104,14 @@ pub struct FormatQuery {
     /// Only say what would happen.
     #[serde(default)]
     pub dry_run: bool,
+    /// Each row is the whole asset (fields it leaves out are reset).
+    #[serde(default)]
+    pub replace: bool,
+    /// Empty cells clear their field.
+    #[serde(default)]
+    pub clear_empty: bool,
+    /// CSV field delimiter, one character (default `,`).
+    pub delimiter: Option<String>,
 }
 
 fn is_csv(q: &FormatQuery) -> Result<bool, ApiError> {
@@ -120,22 +130,33 @@ pub async fn import(
     body: Bytes,
 ) -> Result<Json<ImportPlan>, ApiError> {
     let actor = require_admin(&state, &headers)?;
-    let assets = if is_csv(&q)? { parse_csv(&body) } else { parse_json(&body) }.map_err(ApiError::import)?;
-    if q.dry_run {
-        let current = state.blocking(|s| s.assets()).await?;
-        return Ok(Json(plan(&current, &assets)));
+    let format = if is_csv(&q)? {
+        let delimiter = match q.delimiter.as_deref() {
+            None => b',',
+            Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" => d.as_bytes()[0],
+            Some("\\t") | Some("tab") => b'\t',
+            Some(d) => return Err(ApiError::bad_field("delimiter", format!("`{d}` is not one ASCII character"))),
+        };
+        Format::Csv(CsvOptions { delimiter })
+    } else {
+        Format::Json
+    };
+    let opts = ImportOptions { replace: q.replace, clear_empty: q.clear_empty };
+    let dry_run = q.dry_run;
+    let store = state.store.clone();
+    let plan = tokio::task::spawn_blocking(move || {
+        crate::app::register::import(store.as_ref(), &body, format, opts, dry_run, &actor)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
+    .map_err(|e| match e {
+        ImportFailure::Invalid(errors) => ApiError::import(errors),
+        ImportFailure::Store(s) => ApiError::from(s),
+    })?;
+    if !dry_run {
+        state.register_changed();
     }
-    let n = assets.len();
-    let p = state.blocking(move |s| s.import_assets(&assets, &actor)).await?;
-    state.register_changed();
-    tracing::info!(
-        rows = n,
-        added = p.added.len(),
-        changed = p.changed.len(),
-        retired = p.retired.len(),
-        "register imported"
-    );
-    Ok(Json(p))
+    Ok(Json(plan))
 }
 
 /// Export the register.

@@ -7,3 +7,4 @@
 pub mod alerts;
 pub mod ingest;
 pub mod query;
+pub mod register;

@@ -32,3 +32,72 @@ pub fn report(rec: &Reconciler, now_ms: i64) -> Result<Vec<ReportRow>, StoreErro
         _ => false,
     }))
 }
+
+/// One agent as `status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AgentStatus {
+    /// Name.
+    pub name: String,
+    /// Segments it may report on.
+    pub segments: Vec<ipnet::IpNet>,
+    /// Its token was revoked.
+    pub revoked: bool,
+    /// Its last sweep's finish (unix ms), complete or not.
+    pub last_sweep_ms: Option<i64>,
+    /// Its last complete sweep's finish (unix ms).
+    pub last_complete_sweep_ms: Option<i64>,
+    /// When its next sweep is due by (unix ms).
+    pub next_due_ms: Option<i64>,
+    /// No sweep within its cadence.
+    pub silent: bool,
+}
+
+/// The daemon at a glance.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    /// Live alerts in all.
+    pub live_alerts: i64,
+    /// Live alerts by kind, state and severity.
+    pub alerts: Vec<crate::store::AlertCount>,
+    /// Notification events not yet delivered, per sink.
+    pub notification_backlog: std::collections::BTreeMap<String, i64>,
+    /// Observations stored.
+    pub observations: i64,
+    /// Agents and their sweeps.
+    pub agents: Vec<AgentStatus>,
+}
+
+/// `GET /api/v1/status`: counts without loading alerts, and each agent's cadence.
+///
+/// # Errors
+/// The store failed.
+pub fn status(rec: &Reconciler, now_ms: i64) -> Result<Status, StoreError> {
+    let store = rec.store();
+    let alerts = store.alert_counts()?;
+    let sweeps = rec.sweep_snapshot(now_ms)?;
+    let cadences = sweeps.cadences();
+    let agents = store
+        .agents()?
+        .into_iter()
+        .map(|a| {
+            let c = cadences.iter().find(|c| c.agent == a.name);
+            let known = |t: i64| (t != i64::MIN).then_some(t);
+            AgentStatus {
+                revoked: a.revoked_ms.is_some(),
+                last_sweep_ms: c.and_then(|c| known(c.last_delivered_ms)),
+                last_complete_sweep_ms: c.and_then(|c| known(c.last_complete_ms)),
+                next_due_ms: c.and_then(|c| c.due_ms),
+                silent: a.revoked_ms.is_none() && c.is_some_and(|c| c.silent(now_ms)),
+                name: a.name,
+                segments: a.segments,
+            }
+        })
+        .collect();
+    Ok(Status {
+        live_alerts: alerts.iter().map(|c| c.count).sum(),
+        alerts,
+        notification_backlog: store.outbox_backlog()?.into_iter().collect(),
+        observations: store.observation_count()?,
+        agents,
+    })
+}

@@ -1,21 +1,27 @@
 //! Register import and export as CSV and JSON.
 //!
 //! CSV has one asset per row under a header naming the columns (any order;
-//! `tag`, `name`, `type` and `lifecycle` are required). Lists are separated
+//! only `tag` is required — a file with `tag,lifecycle` moves assets to
+//! another stage and leaves everything else as it is). Lists are separated
 //! by `;`; a licence is `product|vendor|YYYY-MM-DD`; an expected service is
-//! `port/name`. Parsing collects *every* error, each naming the row (as in a
-//! spreadsheet: the header is row 1) and the column, so one pass over a file
-//! finds everything wrong with it. Export writes the same columns, so an
+//! `port/name`. Parsing turns each row into a [`Patch`] (the columns it
+//! names, each cell parsed and checked) and collects *every* error, each
+//! naming the data row (the first row under the header is row 1; the file
+//! line is given too) and the column by its header name, so one pass over
+//! a file finds everything wrong with it. Export writes every column, so an
 //! exported register re-imports unchanged.
-
-use std::collections::HashMap;
+//!
+//! Files from spreadsheets are met where they are: a header that is one
+//! field containing `;` is a `;`-delimited file (refused with that said,
+//! or read with `--delimiter ';'`); a cell that is not UTF-8 (a
+//! Windows-1252 export) is named with its column and the advice to save as
+//! UTF-8; a UTF-8 byte-order mark is ignored.
 
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 
-use super::model::{
-    Asset, AssetType, Criticality, Day, ExpectedService, FieldError, Licence, Lifecycle, asset_from_json,
-};
-use census_proto::Port;
+use super::model::{Asset, Day, ExpectedService, Licence};
+use super::patch::Patch;
 
 /// Columns, in export order.
 pub const COLUMNS: &[&str] = &[
@@ -37,25 +43,35 @@ pub const COLUMNS: &[&str] = &[
     "tags",
 ];
 
-const REQUIRED: &[&str] = &["tag", "name", "type", "lifecycle"];
-
 /// One problem in an import file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportError {
-    /// Row (CSV: line of the record, header = 1; JSON: 1-based index in the array).
+    /// Data row: 1 is the first row under the header (JSON: the 1-based
+    /// index in the array); 0 for the header or the file as a whole.
     pub row: usize,
-    /// Column or field.
+    /// Line in the file where the row starts (CSV only; a quoted cell may span lines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// Column (its header name) or field.
     pub column: String,
     /// What is wrong.
     pub message: String,
 }
 
+impl ImportError {
+    /// A problem with the file as a whole.
+    pub fn file(message: impl Into<String>) -> Self {
+        ImportError { row: 0, line: None, column: String::new(), message: message.into() }
+    }
+}
+
 impl std::fmt::Display for ImportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.column.is_empty() {
-            write!(f, "row {}: {}", self.row, self.message)
-        } else {
-            write!(f, "row {}, column `{}`: {}", self.row, self.column, self.message)
+        match (self.row, self.column.is_empty()) {
+            (0, true) => write!(f, "{}", self.message),
+            (0, false) => write!(f, "column `{}`: {}", self.column, self.message),
+            (r, true) => write!(f, "row {r}: {}", self.message),
+            (r, false) => write!(f, "row {r}, column `{}`: {}", self.column, self.message),
         }
     }
 }
@@ -64,19 +80,14 @@ fn list(cell: &str) -> impl Iterator<Item = &str> {
     cell.split(';').map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn parse_list<T, E: ToString>(cell: &str, f: impl Fn(&str) -> Result<T, E>) -> Result<Vec<T>, String> {
-    list(cell).map(|s| f(s).map_err(|e| e.to_string())).collect()
-}
-
-fn opt<T>(cell: &str, f: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
-    if cell.trim().is_empty() { Ok(None) } else { f(cell).map(Some) }
-}
-
 fn licence(s: &str) -> Result<Licence, String> {
     let mut parts = s.split('|');
     let product = parts.next().unwrap_or_default().trim().to_string();
     let vendor = parts.next().unwrap_or_default().trim().to_string();
-    let expires = opt(parts.next().unwrap_or_default(), |d| d.parse::<Day>())?;
+    let expires = match parts.next().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(d.parse::<Day>()?),
+    };
     if parts.next().is_some() {
         return Err(format!("`{s}` has too many parts; write product|vendor|YYYY-MM-DD"));
     }
@@ -86,143 +97,195 @@ fn licence(s: &str) -> Result<Licence, String> {
 fn service(s: &str) -> Result<ExpectedService, String> {
     let (port, name) = s.split_once('/').unwrap_or((s, ""));
     let port: u16 = port.trim().parse().map_err(|_| format!("`{s}` is not port/name, e.g. 8443/edr-agent"))?;
-    Ok(ExpectedService { port: Port(port), name: name.trim().to_string() })
+    Ok(ExpectedService { port: census_proto::Port(port), name: name.trim().to_string() })
 }
 
-/// Parse one CSV record (already split into named cells).
-fn asset_from_cells(cells: &HashMap<&str, &str>) -> Result<Asset, Vec<FieldError>> {
-    let mut errs = Vec::new();
-    let get = |c: &str| cells.get(c).copied().unwrap_or("");
-    macro_rules! field {
-        ($col:literal, $parse:expr, $default:expr) => {
-            match $parse(get($col)) {
-                Ok(v) => v,
-                Err(e) => {
-                    errs.push(FieldError { field: $col.into(), message: e });
-                    $default
-                }
-            }
-        };
+/// A non-empty CSV cell as the JSON value of its field (validation of the
+/// value itself happens when the asset is built).
+fn cell_value(column: &str, cell: &str) -> Result<Value, String> {
+    let strings = |c: &str| Value::Array(list(c).map(|s| Value::String(s.to_string())).collect());
+    Ok(match column {
+        "hostnames" | "macs" | "ips" | "tags" => strings(cell),
+        "licences" => {
+            Value::Array(list(cell).map(|l| licence(l).map(|l| json!(l))).collect::<Result<Vec<_>, String>>()?)
+        }
+        "expected_services" => {
+            Value::Array(list(cell).map(|l| service(l).map(|s| json!(s))).collect::<Result<Vec<_>, String>>()?)
+        }
+        _ => Value::String(cell.trim().to_string()),
+    })
+}
+
+/// How to read a CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// The field delimiter (`,` unless the operator says otherwise).
+    pub delimiter: u8,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions { delimiter: b',' }
     }
-    let mut asset = Asset {
-        tag: get("tag").to_string(),
-        name: get("name").to_string(),
-        asset_type: field!("type", |s: &str| s.parse::<AssetType>(), AssetType::Other),
-        owner: get("owner").trim().to_string(),
-        department: get("department").trim().to_string(),
-        lifecycle: field!("lifecycle", |s: &str| s.parse::<Lifecycle>(), Lifecycle::Procurement),
-        lifecycle_since: field!("lifecycle_since", |s| opt(s, |d| d.parse::<Day>()), None),
-        hostnames: list(get("hostnames")).map(String::from).collect(),
-        macs: field!("macs", |s| parse_list(s, |m| m.parse::<census_proto::MacAddr>()), Vec::new()),
-        ips: field!(
-            "ips",
-            |s| parse_list(s, |i| i.parse::<std::net::IpAddr>().map_err(|_| format!("`{i}` is not an IP address"))),
-            Vec::new()
-        ),
-        expected_segment: field!(
-            "expected_segment",
-            |s| opt(s, |n| n.trim().parse::<ipnet::IpNet>().map_err(|_| format!("`{n}` is not a CIDR"))),
-            None
-        ),
-        criticality: field!(
-            "criticality",
-            |s: &str| if s.trim().is_empty() { Ok(Criticality::Medium) } else { s.parse() },
-            Criticality::Medium
-        ),
-        support_end: field!("support_end", |s| opt(s, |d| d.parse::<Day>()), None),
-        licences: field!("licences", |s| parse_list(s, licence), Vec::new()),
-        expected_services: field!("expected_services", |s| parse_list(s, service), Vec::new()),
-        tags: list(get("tags")).map(String::from).collect(),
+}
+
+fn not_utf8(bytes: &[u8]) -> String {
+    let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+    format!(
+        "not UTF-8 (byte 0x{:02X} at position {}); the file looks like a Windows-1252 or Latin-1 export: save it as UTF-8 (CSV UTF-8) and import it again",
+        bytes.get(at).copied().unwrap_or(0),
+        at + 1
+    )
+}
+
+/// Parse a CSV register into patches, with every problem found (each
+/// naming its data row and column): the rows that parsed are returned even
+/// when others did not, so the merge can name their problems in the same pass.
+pub fn parse_csv(bytes: &[u8], opts: CsvOptions) -> (Vec<Patch>, Vec<ImportError>) {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .delimiter(opts.delimiter)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = match rdr.byte_headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return (Vec::new(), vec![ImportError::file(format!("cannot read the header: {e}"))]),
     };
-    if let Err(more) = asset.check() {
-        errs.extend(more);
-    }
-    if errs.is_empty() { Ok(asset) } else { Err(errs) }
-}
-
-fn check_duplicates(assets: &[(usize, Asset)], errors: &mut Vec<ImportError>) {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (row, a) in assets {
-        if let Some(first) = seen.insert(&a.tag, *row) {
-            errors.push(ImportError {
-                row: *row,
-                column: "tag".into(),
-                message: format!("tag `{}` already used on row {first}", a.tag),
-            });
+    let mut errors = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        match std::str::from_utf8(h) {
+            Ok(h) => names.push(h.trim().to_ascii_lowercase()),
+            Err(_) => {
+                errors.push(ImportError { column: format!("#{}", i + 1), ..ImportError::file(format!("header {}", not_utf8(h))) });
+                names.push(String::new());
+            }
         }
     }
-}
-
-/// Parse a CSV register. All-or-nothing: any error means no assets.
-pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Asset>, Vec<ImportError>> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).trim(csv::Trim::All).from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|e| {
-            vec![ImportError { row: 1, column: String::new(), message: format!("cannot read the header: {e}") }]
-        })?
-        .clone();
-    let mut errors = Vec::new();
-    let names: Vec<String> = headers.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    if names.len() == 1 && opts.delimiter != b';' && names[0].contains(';') {
+        return (Vec::new(), vec![ImportError::file(format!(
+            "the header is one column `{}`: the file is delimited by `;` (a spreadsheet export in a European locale); \
+             import it with --delimiter ';' (API: delimiter=%3B) or save it with commas",
+            names[0].chars().take(80).collect::<String>()
+        ))]);
+    }
+    let mut known = vec![true; names.len()];
     for (i, h) in names.iter().enumerate() {
+        if h.is_empty() {
+            continue;
+        }
         if !COLUMNS.contains(&h.as_str()) {
             errors.push(ImportError {
-                row: 1,
                 column: h.clone(),
-                message: format!("unknown column; known columns: {}", COLUMNS.join(", ")),
+                ..ImportError::file(format!("unknown column; known columns: {}", COLUMNS.join(", ")))
             });
+            known[i] = false;
         } else if names[..i].contains(h) {
-            errors.push(ImportError { row: 1, column: h.clone(), message: "column appears twice".into() });
+            errors.push(ImportError { column: h.clone(), ..ImportError::file("column appears twice") });
+            known[i] = false;
         }
     }
-    for r in REQUIRED {
-        if !names.iter().any(|h| h == r) {
-            errors.push(ImportError { row: 1, column: (*r).into(), message: "required column is missing".into() });
-        }
+    if !names.iter().any(|h| h == "tag") {
+        errors.push(ImportError { column: "tag".into(), ..ImportError::file("the required column is missing") });
+        return (Vec::new(), errors);
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let mut assets = Vec::new();
-    for record in rdr.records() {
-        let record = match record {
-            Ok(r) => r,
+    let mut patches = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    let mut row = 0usize;
+    loop {
+        let line = rdr.position().line() + 1;
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
             Err(e) => {
-                let row = e.position().map_or(0, |p| p.line() as usize);
-                errors.push(ImportError { row, column: String::new(), message: e.to_string() });
+                row += 1;
+                errors.push(ImportError { row, line: Some(line), column: String::new(), message: e.to_string() });
                 continue;
             }
-        };
-        let row = record.position().map_or(0, |p| p.line() as usize);
-        let cells: HashMap<&str, &str> = names.iter().map(String::as_str).zip(record.iter()).collect();
-        match asset_from_cells(&cells) {
-            Ok(a) => assets.push((row, a)),
-            Err(errs) => {
-                errors.extend(errs.into_iter().map(|e| ImportError { row, column: e.field, message: e.message }))
+        }
+        row += 1;
+        let line = record.position().map_or(line, |p| p.line());
+        let mut p = Patch { row, line: Some(line), ..Patch::default() };
+        for ((name, raw), _) in names.iter().zip(record.iter()).zip(&known).filter(|(_, k)| **k) {
+            let err = |message: String| ImportError { row, line: Some(line), column: name.clone(), message };
+            let cell = match std::str::from_utf8(raw) {
+                Ok(c) => c,
+                Err(_) => {
+                    errors.push(err(not_utf8(raw)));
+                    continue;
+                }
+            };
+            if name == "tag" {
+                p.tag = cell.trim().to_string();
+            }
+            if cell.trim().is_empty() {
+                p.empties.push(name.clone());
+                continue;
+            }
+            match cell_value(name, cell) {
+                Ok(v) => {
+                    p.values.insert(name.clone(), v);
+                }
+                Err(m) => errors.push(err(m)),
             }
         }
+        patches.push(p);
     }
-    check_duplicates(&assets, &mut errors);
-    if errors.is_empty() { Ok(assets.into_iter().map(|(_, a)| a).collect()) } else { Err(errors) }
+    (patches, errors)
 }
 
-/// Parse a JSON register: an array of assets. All-or-nothing.
-pub fn parse_json(bytes: &[u8]) -> Result<Vec<Asset>, Vec<ImportError>> {
-    let values: Vec<serde_json::Value> = serde_json::from_slice(bytes).map_err(|e| {
-        vec![ImportError { row: 0, column: String::new(), message: format!("not a JSON array of assets: {e}") }]
-    })?;
+/// Parse a JSON register (an array of asset objects) into patches, with
+/// every problem found (a duplicated key in an object is one). Keys an
+/// object leaves out are left as they are; `null`, `""` and `[]` are empty.
+pub fn parse_json(bytes: &[u8]) -> (Vec<Patch>, Vec<ImportError>) {
+    let value = match super::strict_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => return (Vec::new(), vec![ImportError::file(format!("not a JSON array of assets: {e}"))]),
+    };
+    let Value::Array(items) = value else {
+        return (Vec::new(), vec![ImportError::file("not a JSON array of assets: the document is not an array")]);
+    };
     let mut errors = Vec::new();
-    let mut assets = Vec::new();
-    for (i, v) in values.into_iter().enumerate() {
-        match asset_from_json(v) {
-            Ok(a) => assets.push((i + 1, a)),
-            Err(errs) => {
-                errors.extend(errs.into_iter().map(|e| ImportError { row: i + 1, column: e.field, message: e.message }))
+    let mut patches = Vec::new();
+    for (i, v) in items.into_iter().enumerate() {
+        let row = i + 1;
+        let Value::Object(obj) = v else {
+            errors.push(ImportError { row, line: None, column: String::new(), message: "not an object".into() });
+            continue;
+        };
+        let mut p = Patch { row, line: None, ..Patch::default() };
+        let mut values = Map::new();
+        for (k, v) in obj {
+            if !COLUMNS.contains(&k.as_str()) {
+                errors.push(ImportError {
+                    row,
+                    line: None,
+                    column: k.clone(),
+                    message: format!("unknown field; known fields: {}", COLUMNS.join(", ")),
+                });
+                continue;
+            }
+            let empty = match &v {
+                Value::Null => true,
+                Value::String(s) => s.trim().is_empty(),
+                Value::Array(a) => a.is_empty(),
+                _ => false,
+            };
+            if k == "tag" {
+                p.tag = v.as_str().unwrap_or_default().trim().to_string();
+            }
+            if empty {
+                p.empties.push(k);
+            } else {
+                values.insert(k, v);
             }
         }
+        p.values = values;
+        patches.push(p);
     }
-    check_duplicates(&assets, &mut errors);
-    if errors.is_empty() { Ok(assets.into_iter().map(|(_, a)| a).collect()) } else { Err(errors) }
+    (patches, errors)
 }
 
 fn join<T: ToString>(v: &[T]) -> String {

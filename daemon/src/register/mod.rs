@@ -2,10 +2,14 @@
 //!
 //! - [`model`]: the asset and its validation;
 //! - [`csv`]: CSV and JSON import/export with row- and column-level errors;
-//! - [`plan`]: what an import would add, change and retire.
+//! - [`patch`]: an import merged into the register (never a loss of data);
+//! - [`plan`]: what an import would add, change and retire;
+//! - [`strict_json`]: operator JSON that refuses duplicate keys.
 
 pub mod csv;
 pub mod model;
+pub mod patch;
 pub mod plan;
+pub mod strict_json;
 
 pub use model::{Asset, AssetType, Criticality, Day, ExpectedService, FieldError, Licence, Lifecycle};

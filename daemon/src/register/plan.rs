@@ -1,12 +1,22 @@
 //! What an import would do to the register: which assets it adds, which it
-//! changes (and which fields), and which it retires (moves to decommissioned
-//! or disposed). `--dry-run` prints the plan; applying it is one transaction.
-
-use std::collections::HashMap;
+//! changes (field by field, before and after) and which it retires (moves
+//! to decommissioned or disposed). `--dry-run` prints the plan; applying it
+//! is one transaction. The plan is made by [`super::patch::merge`].
 
 use serde::Serialize;
 
 use super::model::Asset;
+
+/// One field an import changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    /// The field (CSV column).
+    pub field: String,
+    /// Its value before (JSON; null when unset).
+    pub before: serde_json::Value,
+    /// Its value after.
+    pub after: serde_json::Value,
+}
 
 /// One asset an import changes, with the fields that differ.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,6 +25,8 @@ pub struct Change {
     pub tag: String,
     /// Fields whose value changes.
     pub fields: Vec<String>,
+    /// The same fields with their values before and after.
+    pub changes: Vec<FieldChange>,
 }
 
 /// What an import would do.
@@ -28,45 +40,11 @@ pub struct ImportPlan {
     pub retired: Vec<String>,
     /// Assets the import leaves as they are.
     pub unchanged: usize,
+    /// Empty cells left as they are (an empty cell clears only with `clear_empty`).
+    pub kept_empty: usize,
 }
 
 /// Names of the fields that differ between two versions of an asset.
 pub fn changed_fields(old: &Asset, new: &Asset) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
-        (serde_json::to_value(old), serde_json::to_value(new))
-    else {
-        return Vec::new();
-    };
-    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
-}
-
-/// Compare an import with the current register.
-pub fn plan(current: &[Asset], incoming: &[Asset]) -> ImportPlan {
-    let by_tag: HashMap<&str, &Asset> = current.iter().map(|a| (a.tag.as_str(), a)).collect();
-    let mut p = ImportPlan::default();
-    for new in incoming {
-        match by_tag.get(new.tag.as_str()) {
-            None => p.added.push(new.tag.clone()),
-            Some(old) => {
-                // The lifecycle date is derived when absent from the import.
-                let mut new = new.clone();
-                if new.lifecycle_since.is_none() && new.lifecycle == old.lifecycle {
-                    new.lifecycle_since = old.lifecycle_since;
-                }
-                let fields = changed_fields(old, &new);
-                if fields.is_empty() {
-                    p.unchanged += 1;
-                    continue;
-                }
-                if new.lifecycle.retired() && !old.lifecycle.retired() {
-                    p.retired.push(new.tag.clone());
-                }
-                p.changed.push(Change { tag: new.tag.clone(), fields });
-            }
-        }
-    }
-    p
+    super::patch::field_changes(old, new).into_iter().map(|f| f.field).collect()
 }

@@ -15,7 +15,7 @@ use crate::reconcile::AssetState;
 
 const COLUMNS: &str = "id, kind, subject, state, severity, tag, ip, mac, segment, agent, summary, evidence,
     first_seen_ms, last_seen_ms, opened_ms, updated_ms, updates, acked_by, acked_ms, resolved_by, resolved_ms,
-    resolution, suppressed_by, reopened, absent_since_ms, clear_count, clear_batch";
+    resolution, suppressed_by, reopened, absent_since_ms, clear_count, clear_batch, vendor";
 
 fn word<T: std::str::FromStr>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T> {
     let s: String = r.get(i)?;
@@ -52,6 +52,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         absent_since_ms: r.get(24)?,
         clear_count: r.get(25)?,
         clear_batch: r.get(26)?,
+        vendor: r.get(27)?,
     })
 }
 
@@ -73,6 +74,9 @@ pub fn list(c: &Connection, f: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
         }
         None => sql.push_str(" AND state != 'resolved'"),
     }
+    if f.include_suppressed == Some(false) {
+        sql.push_str(" AND state != 'suppressed'");
+    }
     if let Some(k) = f.kind {
         args.push(k.as_str().into());
         sql.push_str(&format!(" AND kind = ?{}", args.len()));
@@ -81,10 +85,22 @@ pub fn list(c: &Connection, f: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
         args.push(t.clone());
         sql.push_str(&format!(" AND tag = ?{}", args.len()));
     }
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit.unwrap_or(1000).min(100_000)));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit.unwrap_or(1000)));
     let mut st = c.prepare(&sql)?;
     let rows = st.query_map(rusqlite::params_from_iter(args.iter()), alert_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// Live alerts counted by kind, state and severity.
+pub fn counts(c: &Connection) -> Result<Vec<super::AlertCount>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT kind, state, severity, count(*) FROM alerts WHERE state != 'resolved'
+         GROUP BY kind, state, severity ORDER BY kind, state, severity",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(super::AlertCount { kind: word(r, 0)?, state: word(r, 1)?, severity: word(r, 2)?, count: r.get(3)? })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Live alerts about an asset, an address or a device key.
@@ -151,9 +167,9 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
         tx.prepare_cached(
             "INSERT INTO alerts (kind, subject, state, severity, tag, ip, mac, segment, agent, summary, evidence,
                first_seen_ms, last_seen_ms, opened_ms, updated_ms, updates, acked_by, acked_ms, resolved_by,
-               resolved_ms, resolution, suppressed_by, reopened, absent_since_ms, clear_count, clear_batch)
+               resolved_ms, resolution, suppressed_by, reopened, absent_since_ms, clear_count, clear_batch, vendor)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-               ?22, ?23, ?24, ?25, ?26)",
+               ?22, ?23, ?24, ?25, ?26, ?27)",
         )?
         .execute(params![
             a.kind.as_str(),
@@ -182,6 +198,7 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
             a.absent_since_ms,
             a.clear_count,
             a.clear_batch,
+            a.vendor,
         ])?;
         tx.last_insert_rowid()
     } else {
@@ -189,7 +206,8 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
             "UPDATE alerts SET state = ?2, severity = ?3, tag = ?4, ip = ?5, mac = ?6, segment = ?7, agent = ?8,
                summary = ?9, evidence = ?10, first_seen_ms = ?11, last_seen_ms = ?12, updated_ms = ?13, updates = ?14,
                acked_by = ?15, acked_ms = ?16, resolved_by = ?17, resolved_ms = ?18, resolution = ?19,
-               suppressed_by = ?20, reopened = ?21, absent_since_ms = ?22, clear_count = ?23, clear_batch = ?24
+               suppressed_by = ?20, reopened = ?21, absent_since_ms = ?22, clear_count = ?23, clear_batch = ?24,
+               vendor = ?25
              WHERE id = ?1",
         )?
         .execute(params![
@@ -217,6 +235,7 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
             a.absent_since_ms,
             a.clear_count,
             a.clear_batch,
+            a.vendor,
         ])?;
         a.id
     };

@@ -6,7 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{AssetChange, StoreError, now_ms};
-use crate::register::plan::{ImportPlan, changed_fields, plan};
+use crate::register::plan::changed_fields;
 use crate::register::{Asset, Day};
 
 fn today() -> Day {
@@ -30,11 +30,27 @@ pub fn all(c: &Connection) -> Result<Vec<Asset>, StoreError> {
     Ok(out)
 }
 
-/// One asset.
+/// One asset, by its tag in any case.
 pub fn one(c: &Connection, tag: &str) -> Result<Option<Asset>, StoreError> {
-    let body: Option<String> =
-        c.prepare_cached("SELECT body FROM assets WHERE tag = ?1")?.query_row([tag], |r| r.get(0)).optional()?;
+    let body: Option<String> = c
+        .prepare_cached("SELECT body FROM assets WHERE tag = ?1 COLLATE NOCASE ORDER BY tag LIMIT 1")?
+        .query_row([tag], |r| r.get(0))
+        .optional()?;
     Ok(body.as_deref().and_then(decode))
+}
+
+/// A MAC may be recorded on one asset only.
+fn check_macs(tx: &Transaction<'_>, a: &Asset) -> Result<(), StoreError> {
+    let mut st =
+        tx.prepare_cached("SELECT tag FROM asset_keys WHERE kind = 'mac' AND value = ?1 AND tag != ?2 LIMIT 1")?;
+    for m in &a.macs {
+        if let Some(other) = st.query_row(params![m.to_string(), a.tag], |r| r.get::<_, String>(0)).optional()? {
+            return Err(StoreError::Refused(format!(
+                "MAC {m} is already recorded on asset {other}; a MAC belongs to one asset"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn write_keys(tx: &Transaction<'_>, a: &Asset) -> Result<(), StoreError> {
@@ -87,9 +103,10 @@ fn record(
 
 /// Create `asset`; its lifecycle date defaults to today.
 pub fn create(tx: &Transaction<'_>, asset: &Asset, actor: &str, action: &str) -> Result<Asset, StoreError> {
-    if one(tx, &asset.tag)?.is_some() {
-        return Err(StoreError::Conflict(format!("asset `{}`", asset.tag)));
+    if let Some(existing) = one(tx, &asset.tag)? {
+        return Err(StoreError::Conflict(format!("asset `{}`", existing.tag)));
     }
+    check_macs(tx, asset)?;
     let mut a = asset.clone();
     a.lifecycle_since.get_or_insert_with(today);
     put(tx, &a)?;
@@ -107,22 +124,23 @@ pub fn update(tx: &Transaction<'_>, old: &Asset, new: &Asset, actor: &str, actio
     } else if a.lifecycle_since.is_none() {
         a.lifecycle_since = old.lifecycle_since;
     }
+    a.tag = old.tag.clone();
     let fields = changed_fields(old, &a);
     if fields.is_empty() {
         return Ok(a);
     }
+    check_macs(tx, &a)?;
     put(tx, &a)?;
     let lifecycle = (a.lifecycle != old.lifecycle).then(|| (old.lifecycle.as_str(), a.lifecycle.as_str()));
     record(tx, &a.tag, actor, action, &fields, lifecycle)?;
     Ok(a)
 }
 
-/// Delete the asset `tag`.
+/// Delete the asset `tag` (any case).
 pub fn delete(tx: &Transaction<'_>, tag: &str, actor: &str) -> Result<bool, StoreError> {
-    let n = tx.prepare_cached("DELETE FROM assets WHERE tag = ?1")?.execute([tag])?;
-    if n == 0 {
-        return Ok(false);
-    }
+    let Some(a) = one(tx, tag)? else { return Ok(false) };
+    let tag = a.tag.as_str();
+    tx.prepare_cached("DELETE FROM assets WHERE tag = ?1")?.execute([tag])?;
     tx.prepare_cached("DELETE FROM asset_keys WHERE tag = ?1")?.execute([tag])?;
     tx.prepare_cached("DELETE FROM asset_state WHERE tag = ?1")?.execute([tag])?;
     tx.prepare_cached("DELETE FROM learned_keys WHERE tag = ?1")?.execute([tag])?;
@@ -130,22 +148,27 @@ pub fn delete(tx: &Transaction<'_>, tag: &str, actor: &str) -> Result<bool, Stor
     Ok(true)
 }
 
-/// Apply an import: add new assets, update changed ones, in the caller's transaction.
-pub fn import(tx: &Transaction<'_>, assets: &[Asset], actor: &str) -> Result<ImportPlan, StoreError> {
+/// Apply an import: `build` turns the current register into the assets to
+/// write (or `None` to write nothing); new tags are created, others updated,
+/// all in the caller's transaction.
+pub fn import(
+    tx: &Transaction<'_>,
+    build: &mut dyn FnMut(&[Asset]) -> Option<Vec<Asset>>,
+    actor: &str,
+) -> Result<bool, StoreError> {
     let current = all(tx)?;
-    let p = plan(&current, assets);
-    let by_tag: std::collections::HashMap<&str, &Asset> = current.iter().map(|a| (a.tag.as_str(), a)).collect();
-    for a in assets {
-        match by_tag.get(a.tag.as_str()) {
+    let Some(assets) = build(&current) else { return Ok(false) };
+    for a in &assets {
+        match one(tx, &a.tag)? {
             None => {
                 create(tx, a, actor, "import")?;
             }
             Some(old) => {
-                update(tx, old, a, actor, "import")?;
+                update(tx, &old, a, actor, "import")?;
             }
         }
     }
-    Ok(p)
+    Ok(true)
 }
 
 /// An asset's history, newest first.
@@ -153,6 +176,7 @@ pub fn history(c: &Connection, tag: &str) -> Result<Vec<AssetChange>, StoreError
     let mut st = c.prepare_cached(
         "SELECT at_ms, actor, action, fields, lifecycle_from, lifecycle_to FROM asset_history WHERE tag = ?1 ORDER BY id DESC",
     )?;
+    let tag = one(c, tag)?.map_or_else(|| tag.to_string(), |a| a.tag);
     let rows = st.query_map([tag], |r| {
         let fields: String = r.get(3)?;
         let from: Option<String> = r.get(4)?;

@@ -19,7 +19,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::auth::TokenHash;
-use crate::register::{Asset, plan::ImportPlan};
+use crate::register::Asset;
 
 pub use alerts::OutboxItem;
 pub use ingest::{BatchMeta, ObservationRow, ms};
@@ -135,6 +135,19 @@ pub struct AssetChange {
 /// Every asset with when it entered the register (unix ms), and certificates learned per asset.
 pub type IndexInputs = (Vec<(Asset, i64)>, HashMap<String, String>);
 
+/// How many live alerts of one kind, state and severity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertCount {
+    /// Kind.
+    pub kind: AlertKind,
+    /// State.
+    pub state: crate::alerts::AlertState,
+    /// Severity.
+    pub severity: crate::alerts::Severity,
+    /// How many.
+    pub count: i64,
+}
+
 /// What the alert lifecycle needs, loaded inside the commit's transaction.
 #[derive(Debug, Clone, Default)]
 pub struct AlertInputs {
@@ -174,8 +187,14 @@ pub trait Store: Send + Sync + 'static {
     fn update_asset(&self, asset: &Asset, actor: &str) -> Result<Asset, StoreError>;
     /// Delete an asset; false when absent.
     fn delete_asset(&self, tag: &str, actor: &str) -> Result<bool, StoreError>;
-    /// Apply an import (its plan computed against the current register) in one transaction.
-    fn import_assets(&self, assets: &[Asset], actor: &str) -> Result<ImportPlan, StoreError>;
+    /// Apply an import in one transaction: `build` turns the current register
+    /// into the assets to create or update, or `None` to write nothing.
+    /// Returns whether anything was written.
+    fn import_assets(
+        &self,
+        build: &mut dyn FnMut(&[Asset]) -> Option<Vec<Asset>>,
+        actor: &str,
+    ) -> Result<bool, StoreError>;
     /// An asset's change history, newest first.
     fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError>;
 
@@ -200,6 +219,8 @@ pub trait Store: Send + Sync + 'static {
         decide: &mut dyn FnMut(AlertInputs) -> Vec<Change>,
     ) -> Result<CommitOutcome, StoreError>;
 
+    /// Live alerts counted by kind, state and severity (no alert is loaded).
+    fn alert_counts(&self) -> Result<Vec<AlertCount>, StoreError>;
     /// Alerts matching a filter, newest first.
     fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError>;
     /// One alert.

@@ -207,6 +207,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE alerts ADD COLUMN absent_since_ms INTEGER;
     ALTER TABLE alerts ADD COLUMN clear_count INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE alerts ADD COLUMN clear_batch TEXT;
+    ALTER TABLE alerts ADD COLUMN vendor TEXT;
     CREATE INDEX alerts_by_subject ON alerts (subject, id);
     CREATE INDEX alerts_by_agent_opened ON alerts (agent, opened_ms);
     CREATE TABLE alert_events (

@@ -15,7 +15,7 @@ use crate::alerts::lifecycle::{Change, Refused};
 use crate::alerts::{Alert, AlertFilter, AlertHistoryEntry, AlertKind, Suppression};
 use crate::auth::TokenHash;
 use crate::reconcile::{AssetState, DeviceRecord, Plan, Sighting, SweepRow};
-use crate::register::{Asset, plan::ImportPlan};
+use crate::register::Asset;
 use std::collections::HashMap;
 
 use super::{AlertInputs, CommitOutcome, OutboxItem, SightingSelect};
@@ -177,12 +177,16 @@ impl Store for SqliteStore {
         })
     }
 
-    fn import_assets(&self, assets: &[Asset], actor: &str) -> Result<ImportPlan, StoreError> {
+    fn import_assets(
+        &self,
+        build: &mut dyn FnMut(&[Asset]) -> Option<Vec<Asset>>,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
         self.write(|c| {
-            let tx = c.transaction()?;
-            let plan = super::assets::import(&tx, assets, actor)?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let wrote = super::assets::import(&tx, build, actor)?;
             tx.commit()?;
-            Ok(plan)
+            Ok(wrote)
         })
     }
 
@@ -221,6 +225,10 @@ impl Store for SqliteStore {
         decide: &mut dyn FnMut(AlertInputs) -> Vec<Change>,
     ) -> Result<CommitOutcome, StoreError> {
         self.write(|c| super::reconcile::commit(c, plan, decide))
+    }
+
+    fn alert_counts(&self) -> Result<Vec<super::AlertCount>, StoreError> {
+        self.read(super::alerts::counts)
     }
 
     fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {

@@ -180,7 +180,7 @@ impl Scenario {
         for v in json.as_array().unwrap() {
             assets.push(censusd::register::model::asset_from_json(v.clone()).unwrap());
         }
-        self.store.import_assets(&assets, "test").unwrap();
+        self.store.import_assets(&mut |_| Some(assets.clone()), "test").unwrap();
         self.rec.register_changed();
     }
 

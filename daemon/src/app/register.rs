@@ -1,0 +1,81 @@
+//! Register use cases: import (merge by default, dry run), with the match
+//! index rebuilt and a full reconcile asked for once after any change.
+
+use crate::register::csv::{CsvOptions, ImportError, parse_csv, parse_json};
+use crate::register::patch::{ImportOptions, Merged, merge};
+use crate::register::plan::ImportPlan;
+use crate::store::{Store, StoreError};
+
+/// The file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// CSV with a header row.
+    Csv(CsvOptions),
+    /// A JSON array of assets.
+    Json,
+}
+
+/// Why an import stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    /// The file has problems; each names its row and column.
+    #[error("{} problem(s) in the import; nothing was stored", .0.len())]
+    Invalid(Vec<ImportError>),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Import a register file as `actor`; with `dry_run` only say what would happen.
+///
+/// # Errors
+/// See [`ImportFailure`]: all-or-nothing.
+pub fn import(
+    store: &dyn Store,
+    bytes: &[u8],
+    format: Format,
+    opts: ImportOptions,
+    dry_run: bool,
+    actor: &str,
+) -> Result<ImportPlan, ImportFailure> {
+    let (patches, mut problems) = match format {
+        Format::Csv(o) => parse_csv(bytes, o),
+        Format::Json => parse_json(bytes),
+    };
+    // One pass names everything: the file's problems and the merge's.
+    let with_file_problems = |r: Result<Merged, Vec<ImportError>>, problems: &mut Vec<ImportError>| match r {
+        Ok(m) if problems.is_empty() => Ok(m),
+        Ok(_) => Err(std::mem::take(problems)),
+        Err(mut e) => {
+            problems.append(&mut e);
+            problems.sort_by_key(|e| e.row);
+            Err(std::mem::take(problems))
+        }
+    };
+    if dry_run || !problems.is_empty() {
+        let current = store.assets()?;
+        return with_file_problems(merge(&current, &patches, opts), &mut problems)
+            .map(|m| m.plan)
+            .map_err(ImportFailure::Invalid);
+    }
+    let mut outcome: Option<Result<Merged, Vec<ImportError>>> = None;
+    store.import_assets(
+        &mut |current| {
+            let m = merge(current, &patches, opts);
+            let assets = m.as_ref().ok().map(|m| m.assets.clone());
+            outcome = Some(m);
+            assets
+        },
+        actor,
+    )?;
+    let merged = outcome.unwrap_or_else(|| Ok(Merged::default())).map_err(ImportFailure::Invalid)?;
+    tracing::info!(
+        rows = patches.len(),
+        added = merged.plan.added.len(),
+        changed = merged.plan.changed.len(),
+        retired = merged.plan.retired.len(),
+        actor,
+        "register imported"
+    );
+    Ok(merged.plan)
+}
