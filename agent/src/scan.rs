@@ -563,7 +563,10 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
             .iter()
             .filter_map(|(p, e)| crate::fingerprint::banner::os_hint(e).map(|(f, w)| (f, format!("`{w}` on port {p}"))))
             .collect();
-        let fingerprints = crate::fingerprint::os::guess(reply_ttl, syn_ack.as_deref(), &hints).into_iter().collect();
+        let mac = arp.map(|a| mac_info(a.mac));
+        let vendor = mac.as_ref().and_then(|m| m.vendor.as_deref());
+        let fingerprints =
+            crate::fingerprint::os::guess(reply_ttl, syn_ack.as_deref(), &hints, vendor).into_iter().collect();
         let mut names: Vec<census_proto::NameObservation> = found.names.get(&ip).cloned().unwrap_or_default();
         for (_, e) in &services {
             for san in e.tls.iter().flat_map(|t| t.sans.iter()) {
@@ -575,7 +578,7 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
         }
         out.push(HostObservation {
             ip,
-            mac: arp.map(|a| mac_info(a.mac)),
+            mac,
             conflicting_macs: arp.map(|a| a.conflicting.iter().map(|m| mac_info(*m)).collect()).unwrap_or_default(),
             seen_by,
             rtt_us: rtt.map(|d| d.as_micros() as u64),

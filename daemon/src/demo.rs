@@ -246,7 +246,9 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
             format!("starting {} (build it: cargo build --release -p census-agent)", agent_binary().display())
         })?;
     let agent_guard = KillOnDrop(agent);
-    censusd::outln!("daemon: serving on {listen}; census-agent sweeping every 4 s, delivering over HTTP with its token ...");
+    censusd::outln!(
+        "daemon: serving on {listen}; census-agent sweeping every 4 s, delivering over HTTP with its token ..."
+    );
 
     let wanted: &[AlertKind] = if use_lab {
         &[AlertKind::UnknownAsset, AlertKind::ShouldBeRetired, AlertKind::Missing, AlertKind::CoverageGap]
@@ -286,7 +288,10 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
         crate::ops::print_whois(&serde_json::to_value(w)?);
     }
     let base = format!("http://{listen}");
-    censusd::outln!("\nThe daemon is up. Ask it yourself (the admin token is in {}):", dir.join("admin.token").display());
+    censusd::outln!(
+        "\nThe daemon is up. Ask it yourself (the admin token is in {}):",
+        dir.join("admin.token").display()
+    );
     censusd::outln!("  export CENSUS_URL={base} CENSUS_ADMIN_TOKEN=$(cat {})", dir.join("admin.token").display());
     censusd::outln!(
         "  censusd whois {}    censusd alerts list    censusd report --format csv",

@@ -15,8 +15,8 @@ mod ops;
 use anyhow::Context;
 use censusd::api;
 use censusd::client::{Client, seg, url_from_config};
-use censusd::outln;
 use censusd::config::{self, DaemonConfig};
+use censusd::outln;
 use censusd::store::SqliteStore;
 use clap::{Parser, Subcommand};
 use reqwest::Method;
@@ -207,7 +207,12 @@ fn print_plan(p: &serde_json::Value, dry_run: bool, clear_empty: bool) {
         let retired = p["retired"].as_array().is_some_and(|r| r.contains(&ch["tag"]));
         outln!("  ~ {}{}", ch["tag"].as_str().unwrap_or_default(), if retired { " (retired)" } else { "" });
         for f in ch["changes"].as_array().into_iter().flatten() {
-            outln!("      {}: {} -> {}", f["field"].as_str().unwrap_or_default(), show(&f["before"]), show(&f["after"]));
+            outln!(
+                "      {}: {} -> {}",
+                f["field"].as_str().unwrap_or_default(),
+                show(&f["before"]),
+                show(&f["after"])
+            );
         }
     }
     let kept = p["kept_empty"].as_u64().unwrap_or(0);
@@ -357,7 +362,8 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
             print_plan(&serde_json::from_slice(&out)?, *dry_run, *clear_empty);
         }
         Command::Register(RegisterCmd::Export { format, output }) => {
-            let (_, out) = c.call(Method::GET, &format!("/api/v1/register/export?format={}", seg(format)), None).await?;
+            let (_, out) =
+                c.call(Method::GET, &format!("/api/v1/register/export?format={}", seg(format)), None).await?;
             match output {
                 Some(p) => std::fs::write(p, &out).with_context(|| format!("writing {}", p.display()))?,
                 None => censusd::output::raw(&out),

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use censusd::client::{Client, seg};
-use censusd::output::{join_present, raw};
 use censusd::outln;
+use censusd::output::{join_present, raw};
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
@@ -184,7 +184,10 @@ pub fn print_whois(w: &Value) {
     outln!("{}: {} [{}]", s(&w["query"]), s(&w["verdict"]), s(&w["status"]));
     let a = &w["asset"];
     if a.is_object() {
-        outln!("  asset      {}", join_present(&[&format!("{} — {}", s(&a["tag"]), s(&a["name"])), s(&a["type"])], " · "));
+        outln!(
+            "  asset      {}",
+            join_present(&[&format!("{} — {}", s(&a["tag"]), s(&a["name"])), s(&a["type"])], " · ")
+        );
         let owner = join_present(&[s(&a["owner"]), s(&a["department"])], " / ");
         outln!("  owner      {}", if owner.is_empty() { "(none recorded)" } else { &owner });
         let since = a["lifecycle_since"].as_str().map(|d| format!(" since {d}")).unwrap_or_default();
@@ -199,7 +202,11 @@ pub fn print_whois(w: &Value) {
     }
     let r = &w["recorded_for"];
     if r.is_object() {
-        let seen = if r["last_seen_ms"].is_i64() { format!("last seen {}", when(&r["last_seen_ms"])) } else { "never seen".into() };
+        let seen = if r["last_seen_ms"].is_i64() {
+            format!("last seen {}", when(&r["last_seen_ms"]))
+        } else {
+            "never seen".into()
+        };
         outln!("  register   records this for {} — {} ({}), {seen}", s(&r["tag"]), s(&r["name"]), s(&r["lifecycle"]));
     }
     for h in w["hosts"].as_array().into_iter().flatten() {
@@ -215,7 +222,12 @@ pub fn print_whois(w: &Value) {
         };
         let now = if h["present"].as_bool() == Some(true) { "on the network" } else { "gone" };
         let mac = h["mac"].as_str().map(|m| format!(" mac {m}")).unwrap_or_default();
-        outln!("  seen       {}{mac} last {} by {} ({now}): {how}", s(&h["ip"]), when(&h["last_seen_ms"]), s(&h["last_agent"]));
+        outln!(
+            "  seen       {}{mac} last {} by {} ({now}): {how}",
+            s(&h["ip"]),
+            when(&h["last_seen_ms"]),
+            s(&h["last_agent"])
+        );
         let o = &h["observation"];
         let ports: Vec<String> = o["ports"]
             .as_array()
@@ -288,7 +300,14 @@ fn print_alert(a: &Value, history: &Value) {
     outln!("alert #{} {} [{}] {}", a["id"], s(&a["kind"]), s(&a["state"]), s(&a["severity"]));
     outln!("  {}", s(&a["summary"]));
     outln!("  subject     {}", s(&a["subject"]));
-    for (label, key) in [("asset", "tag"), ("address", "ip"), ("mac", "mac"), ("vendor", "vendor"), ("segment", "segment"), ("agent", "agent")] {
+    for (label, key) in [
+        ("asset", "tag"),
+        ("address", "ip"),
+        ("mac", "mac"),
+        ("vendor", "vendor"),
+        ("segment", "segment"),
+        ("agent", "agent"),
+    ] {
         if let Some(v) = a[key].as_str() {
             outln!("  {label:<11} {v}");
         }
@@ -345,11 +364,24 @@ pub async fn suppress(c: &Client, cmd: &SuppressCmd) -> anyhow::Result<()> {
             let rows: Vec<Vec<String>> = v
                 .iter()
                 .map(|r| {
-                    let crit: Vec<String> = [("kind", "kind"), ("network", "segment"), ("segment", "segment-name"), ("vendor", "vendor"), ("mac_prefix", "mac-prefix"), ("tag", "tag")]
-                        .iter()
-                        .filter_map(|(k, label)| r[*k].as_str().map(|v| format!("{label}={v}")))
-                        .collect();
-                    vec![r["id"].to_string(), crit.join(" "), when(&r["expires_ms"]), s(&r["created_by"]).into(), s(&r["reason"]).into()]
+                    let crit: Vec<String> = [
+                        ("kind", "kind"),
+                        ("network", "segment"),
+                        ("segment", "segment-name"),
+                        ("vendor", "vendor"),
+                        ("mac_prefix", "mac-prefix"),
+                        ("tag", "tag"),
+                    ]
+                    .iter()
+                    .filter_map(|(k, label)| r[*k].as_str().map(|v| format!("{label}={v}")))
+                    .collect();
+                    vec![
+                        r["id"].to_string(),
+                        crit.join(" "),
+                        when(&r["expires_ms"]),
+                        s(&r["created_by"]).into(),
+                        s(&r["reason"]).into(),
+                    ]
                 })
                 .collect();
             table(&["ID", "CRITERIA", "EXPIRES", "BY", "REASON"], &rows);
@@ -395,7 +427,8 @@ pub async fn host(c: &Client, ip: &str, json: bool) -> anyhow::Result<()> {
         .map(|p| p["port"].to_string())
         .collect();
     outln!("  open ports   {}", if ports.is_empty() { "none".to_string() } else { ports.join(" ") });
-    let names: Vec<&str> = latest["names"].as_array().into_iter().flatten().filter_map(|n| n["name"].as_str()).collect();
+    let names: Vec<&str> =
+        latest["names"].as_array().into_iter().flatten().filter_map(|n| n["name"].as_str()).collect();
     if !names.is_empty() {
         outln!("  names        {}", names.join(", "));
     }
@@ -408,11 +441,17 @@ pub async fn host(c: &Client, ip: &str, json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|ch| vec![when(&ch["at_ms"]), s(&ch["kind"]).into(), or_dash(&ch["old"]).into(), s(&ch["new"]).into()])
             .collect();
-        table(&["    WHEN", "WHAT", "BEFORE", "AFTER"], &rows.iter().map(|r| {
-            let mut r = r.clone();
-            r[0] = format!("    {}", r[0]);
-            r
-        }).collect::<Vec<_>>());
+        table(
+            &["    WHEN", "WHAT", "BEFORE", "AFTER"],
+            &rows
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r[0] = format!("    {}", r[0]);
+                    r
+                })
+                .collect::<Vec<_>>(),
+        );
     }
     Ok(())
 }
@@ -433,7 +472,14 @@ pub async fn reconcile(c: &Client) -> anyhow::Result<()> {
     let v: Value = serde_json::from_slice(&out)?;
     outln!(
         "reconciled {} hosts ({} matched, {} ambiguous) against {} assets: {} alerts opened, {} reopened, {} updated, {} resolved",
-        v["hosts"], v["matched"], v["ambiguous"], v["assets"], v["opened"], v["reopened"], v["updated"], v["resolved"]
+        v["hosts"],
+        v["matched"],
+        v["ambiguous"],
+        v["assets"],
+        v["opened"],
+        v["reopened"],
+        v["updated"],
+        v["resolved"]
     );
     Ok(())
 }
@@ -451,17 +497,15 @@ pub async fn status(c: &Client, json: bool, agents_only: bool) -> anyhow::Result
         if !counts.is_empty() {
             let rows: Vec<Vec<String>> = counts
                 .iter()
-                .map(|c| vec![s(&c["kind"]).into(), s(&c["state"]).into(), s(&c["severity"]).into(), c["count"].to_string()])
+                .map(|c| {
+                    vec![s(&c["kind"]).into(), s(&c["state"]).into(), s(&c["severity"]).into(), c["count"].to_string()]
+                })
                 .collect();
             table(&["KIND", "STATE", "SEVERITY", "COUNT"], &rows);
         }
         outln!("observations {}", v["observations"]);
-        let backlog: Vec<String> = v["notification_backlog"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
+        let backlog: Vec<String> =
+            v["notification_backlog"].as_object().into_iter().flatten().map(|(k, n)| format!("{k} {n}")).collect();
         outln!("notification backlog  {}", if backlog.is_empty() { "none".to_string() } else { backlog.join(", ") });
         outln!();
     }
@@ -482,7 +526,13 @@ pub async fn status(c: &Client, json: bool, agents_only: bool) -> anyhow::Result
             } else {
                 "no sweep yet"
             };
-            vec![s(&a["name"]).into(), segs.join(","), state.into(), when(&a["last_sweep_ms"]), when(&a["last_complete_sweep_ms"])]
+            vec![
+                s(&a["name"]).into(),
+                segs.join(","),
+                state.into(),
+                when(&a["last_sweep_ms"]),
+                when(&a["last_complete_sweep_ms"]),
+            ]
         })
         .collect();
     table(&["AGENT", "SEGMENTS", "STATE", "LAST SWEEP", "LAST COMPLETE SWEEP"], &rows);

@@ -174,7 +174,9 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
     });
     let (status, mut verdict) = match &data.asset {
         None => match ambiguous {
-            Some(c) => (WhoisStatus::Ambiguous, format!("ambiguous: fits register assets {c} equally; a person must decide")),
+            Some(c) => {
+                (WhoisStatus::Ambiguous, format!("ambiguous: fits register assets {c} equally; a person must decide"))
+            }
             None => {
                 let who = hosts.iter().find(|h| h.present).or(hosts.first());
                 let vendor = who

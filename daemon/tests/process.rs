@@ -148,23 +148,24 @@ fn cli_output_is_safe_for_terminals_and_pipes() {
     let dir = tempfile::tempdir().unwrap();
     let (serve, port) = start(dir.path(), "");
     wait_until_listening(port);
-    assert_eq!(ok(&cli(&serve, &["agent", "list"])).trim(), "no agents (add one: censusd agent add NAME --segment CIDR)");
+    assert_eq!(
+        ok(&cli(&serve, &["agent", "list"])).trim(),
+        "no agents (add one: censusd agent add NAME --segment CIDR)"
+    );
     assert_eq!(ok(&cli(&serve, &["alerts", "list"])).trim(), "no alerts");
     let csv = dir.path().join("register.csv");
     // An owner without a department.
-    std::fs::write(&csv, "tag,name,type,owner,lifecycle,ips\nS-1,Web,server,platform-team,deployed,198.18.0.5\n").unwrap();
-    ok(&cli(&serve, &["register", "import", csv.to_str().unwrap()]));
-    let r = std::process::Command::new(BIN)
-        .args(["--config", serve.cfg.to_str().unwrap(), "whois", "S-1"])
-        .output()
+    std::fs::write(&csv, "tag,name,type,owner,lifecycle,ips\nS-1,Web,server,platform-team,deployed,198.18.0.5\n")
         .unwrap();
+    ok(&cli(&serve, &["register", "import", csv.to_str().unwrap()]));
+    let r = Command::new(BIN).args(["--config", serve.cfg.to_str().unwrap(), "whois", "S-1"]).output().unwrap();
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(out.contains("owner      platform-team\n"), "no dangling ` / ` for the empty department: {out}");
     assert!(out.contains("[not-seen]"), "{out}");
     assert!(!out.bytes().any(|c| c < 0x20 && c != b'\n'), "no control byte: {out:?}");
     // A closed pipe ends quietly.
-    let mut child = std::process::Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["--config", serve.cfg.to_str().unwrap(), "whois", "S-1"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -25,7 +25,8 @@ async fn a_file_with_some_columns_changes_only_those_columns() {
     let d = Daemon::start().await;
     assert_eq!(import(&d, "format=csv", FULL).await.0, 200);
     let before = asset(&d, "CB-1017").await;
-    let (s, plan) = import(&d, "format=csv&dry_run=true", "tag,name,type,lifecycle\nCB-1017,Core DB,server,maintenance\n").await;
+    let (s, plan) =
+        import(&d, "format=csv&dry_run=true", "tag,name,type,lifecycle\nCB-1017,Core DB,server,maintenance\n").await;
     assert_eq!(s, 200, "{plan}");
     assert_eq!(plan["changed"][0]["fields"], json!(["lifecycle", "lifecycle_since"]), "{plan}");
     let (s, _) = import(&d, "format=csv", "tag,name,type,lifecycle\nCB-1017,Core DB,server,maintenance\n").await;
@@ -55,7 +56,8 @@ async fn empty_cells_clear_only_when_asked_and_replace_keeps_the_whole_asset_beh
     assert_eq!(s, 400, "a required field cannot be emptied");
     assert_eq!(e["details"][0]["column"], "name");
     // --replace: the row is the asset.
-    let (s, _) = import(&d, "format=csv&replace=true", "tag,name,type,lifecycle\nCB-1017,Core DB,server,deployed\n").await;
+    let (s, _) =
+        import(&d, "format=csv&replace=true", "tag,name,type,lifecycle\nCB-1017,Core DB,server,deployed\n").await;
     assert_eq!(s, 200);
     let a = asset(&d, "CB-1017").await;
     assert_eq!((a["owner"].as_str(), a["macs"].as_array().map(Vec::len)), (Some(""), Some(0)));
@@ -67,7 +69,8 @@ async fn tags_are_one_whatever_their_case_and_a_mac_belongs_to_one_asset() {
     let d = Daemon::start().await;
     import(&d, "format=csv", FULL).await;
     // Two rows, one tag in two cases.
-    let (s, e) = import(&d, "format=csv", "tag,name,type,lifecycle\nSW-1,a,network,deployed\nsw-1,b,network,deployed\n").await;
+    let (s, e) =
+        import(&d, "format=csv", "tag,name,type,lifecycle\nSW-1,a,network,deployed\nsw-1,b,network,deployed\n").await;
     assert_eq!(s, 400);
     assert_eq!((e["details"][0]["row"].as_u64(), e["details"][0]["column"].as_str()), (Some(2), Some("tag")));
     assert!(e["details"][0]["message"].as_str().unwrap().contains("row 1"), "{e}");
@@ -83,17 +86,26 @@ async fn tags_are_one_whatever_their_case_and_a_mac_belongs_to_one_asset() {
     assert_eq!((m["row"].as_u64(), m["column"].as_str()), (Some(2), Some("macs")), "{e}");
     assert!(m["message"].as_str().unwrap().contains("LT-1 (row 1)"), "{e}");
     // Against the stored register.
-    let (s, e) = import(&d, "format=csv", "tag,name,type,lifecycle,macs\nX-1,x,server,deployed,58-91-CF-3A-07-33\n").await;
+    let (s, e) =
+        import(&d, "format=csv", "tag,name,type,lifecycle,macs\nX-1,x,server,deployed,58-91-CF-3A-07-33\n").await;
     assert_eq!(s, 400);
     assert!(e["details"][0]["message"].as_str().unwrap().contains("CB-1017 (the register)"), "{e}");
     let (s, e) = d
-        .admin_json(Method::POST, "/api/v1/assets", Some(json!({"tag": "X-2", "name": "x", "type": "server",
-            "lifecycle": "deployed", "macs": ["58:91:cf:3a:07:33"]})))
+        .admin_json(
+            Method::POST,
+            "/api/v1/assets",
+            Some(json!({"tag": "X-2", "name": "x", "type": "server",
+            "lifecycle": "deployed", "macs": ["58:91:cf:3a:07:33"]})),
+        )
         .await;
     assert_eq!(s, 409, "{e}");
     let (s, _) = d
-        .admin_json(Method::POST, "/api/v1/assets", Some(json!({"tag": "cb-1017", "name": "x", "type": "server",
-            "lifecycle": "deployed"})))
+        .admin_json(
+            Method::POST,
+            "/api/v1/assets",
+            Some(json!({"tag": "cb-1017", "name": "x", "type": "server",
+            "lifecycle": "deployed"})),
+        )
         .await;
     assert_eq!(s, 409, "a tag differing only in case is the same tag");
     assert_eq!(asset(&d, "cb-1017").await["tag"], "CB-1017");
@@ -124,7 +136,9 @@ async fn spreadsheet_files_get_errors_that_say_what_to_do() {
     assert_eq!((e["details"][0]["row"].as_u64(), e["details"][0]["column"].as_str()), (Some(1), Some("name")), "{e}");
     assert_eq!((e["details"][1]["row"].as_u64(), e["details"][1]["line"].as_u64()), (Some(2), Some(4)), "{e}");
     // JSON with a key twice.
-    let (s, e) = import(&d, "format=json", r#"[{"tag":"J-1","tag":"J-2","name":"x","type":"server","lifecycle":"deployed"}]"#).await;
+    let (s, e) =
+        import(&d, "format=json", r#"[{"tag":"J-1","tag":"J-2","name":"x","type":"server","lifecycle":"deployed"}]"#)
+            .await;
     assert_eq!(s, 400);
     assert!(e["details"][0]["message"].as_str().unwrap().contains("`tag` appears twice"), "{e}");
     d.stop().await;

@@ -20,7 +20,8 @@ use scenario::{DAY, H, HOUR, Scenario, Sweep, T0, batch, h};
 
 use serde_json::json;
 
-const LAB: Sweep = Sweep { agent: "a1", segment: "lab", targets: "198.18.0.0/24", complete: true, ports: "22,80,443,8080" };
+const LAB: Sweep =
+    Sweep { agent: "a1", segment: "lab", targets: "198.18.0.0/24", complete: true, ports: "22,80,443,8080" };
 const LAB2: Sweep =
     Sweep { agent: "a2", segment: "lab2", targets: "198.18.1.0/24", complete: true, ports: "22,80,443,8080" };
 
@@ -170,11 +171,18 @@ fn check(steps: usize, step_ms: i64, cfg: ReconcileConfig) {
         let mut rest = v.clone();
         for (kind, subject) in expected() {
             let got = rest.remove(&(kind, subject.to_string()));
-            assert!(matches!(got, Some((1, state)) if state != AlertState::Resolved), "{d:?}: {kind} {subject}: {got:?} in {v:#?}");
+            assert!(
+                matches!(got, Some((1, state)) if state != AlertState::Resolved),
+                "{d:?}: {kind} {subject}: {got:?} in {v:#?}"
+            );
         }
         if *d == Delivery::Outage {
             let silent = rest.remove(&(AlertKind::AgentSilent, "agent:a2".to_string()));
-            assert_eq!(silent, Some((1, AlertState::Resolved)), "{d:?}: one agent-silent, resolved when the spool drained");
+            assert_eq!(
+                silent,
+                Some((1, AlertState::Resolved)),
+                "{d:?}: one agent-silent, resolved when the spool drained"
+            );
         }
         assert!(rest.is_empty(), "{d:?}: alerts nobody should get: {rest:#?}");
     }

@@ -33,6 +33,7 @@ fn batch() -> Vec<u8> {
             techniques: vec![],
             enriched: true,
         },
+        schedule: None,
         hosts: vec![],
     };
     census_proto::encode_batch(&b)

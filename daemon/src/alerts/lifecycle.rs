@@ -226,8 +226,7 @@ impl Decider<'_> {
                 self.out.push(Change::census(a, event, notify, None));
             }
             Some(mut a)
-                if a.resolved_by.as_deref() != Some(CENSUS)
-                    && a.absent_since_ms.is_none_or(|t| f.last_seen_ms < t) =>
+                if a.resolved_by.as_deref() != Some(CENSUS) && a.absent_since_ms.is_none_or(|t| f.last_seen_ms < t) =>
             {
                 // A person resolved it and the condition never went away: their decision holds.
                 a.last_seen_ms = a.last_seen_ms.max(f.last_seen_ms);

@@ -81,9 +81,11 @@ impl SuppressionInput {
         }
         let network = match clean(self.network) {
             None => None,
-            Some(n) => Some(n.parse::<ipnet::IpNet>().map(|n| n.trunc()).map_err(|_| {
-                ("network".to_string(), format!("`{n}` is not a CIDR such as 198.18.0.0/24"))
-            })?),
+            Some(n) => Some(
+                n.parse::<ipnet::IpNet>()
+                    .map(|n| n.trunc())
+                    .map_err(|_| ("network".to_string(), format!("`{n}` is not a CIDR such as 198.18.0.0/24")))?,
+            ),
         };
         if let Some(seg) = &segment
             && (seg.parse::<ipnet::IpNet>().is_ok() || seg.parse::<std::net::IpAddr>().is_ok())
@@ -181,7 +183,9 @@ impl Suppression {
             want.as_ref().is_none_or(|w| have.is_some_and(|h| h.eq_ignore_ascii_case(w)))
         };
         self.kind.is_none_or(|k| k == f.kind)
-            && self.network.is_none_or(|n| f.ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()).is_some_and(|ip| n.contains(&ip)))
+            && self.network.is_none_or(|n| {
+                f.ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()).is_some_and(|ip| n.contains(&ip))
+            })
             && eq(&self.segment, f.segment)
             && eq(&self.tag, f.tag)
             && self

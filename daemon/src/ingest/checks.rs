@@ -210,9 +210,7 @@ pub fn identifying_mac(m: MacAddr) -> bool {
 
 /// Whether an address can be a host's: not unspecified, multicast or the IPv4 broadcast.
 pub fn host_address(ip: IpAddr) -> bool {
-    !(ip.is_unspecified()
-        || ip.is_multicast()
-        || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()))
+    !(ip.is_unspecified() || ip.is_multicast() || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()))
 }
 
 /// Check host `i` of a batch whose envelope passed: bounds its fields,
@@ -289,7 +287,9 @@ pub fn host(
                     }
                 }
                 if let Some(http) = &s.http {
-                    for (k, v) in [("http.server", &http.server), ("http.title", &http.title), ("http.redirect", &http.redirect)] {
+                    for (k, v) in
+                        [("http.server", &http.server), ("http.title", &http.title), ("http.redirect", &http.redirect)]
+                    {
                         if let Some(v) = v {
                             text(&f(k), v, caps::LONG_TEXT)?;
                         }
@@ -324,7 +324,8 @@ pub fn host(
 }
 
 fn at_ms(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]

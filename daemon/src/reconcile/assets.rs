@@ -133,12 +133,23 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
             let (severity, summary) = if kind == AlertKind::ShouldBeRetired {
                 (
                     bump(Severity::High, a.criticality),
-                    format!("{} ({}) is {} in the register but still answers at {}", a.tag, a.name, a.lifecycle, where_seen(&after_change)),
+                    format!(
+                        "{} ({}) is {} in the register but still answers at {}",
+                        a.tag,
+                        a.name,
+                        a.lifecycle,
+                        where_seen(&after_change)
+                    ),
                 )
             } else {
                 (
                     Severity::Medium,
-                    format!("{} ({}) is still in procurement but already answers at {}", a.tag, a.name, where_seen(&after_change)),
+                    format!(
+                        "{} ({}) is still in procurement but already answers at {}",
+                        a.tag,
+                        a.name,
+                        where_seen(&after_change)
+                    ),
                 )
             };
             let evidence = json!({ "lifecycle": a.lifecycle, "since": a.lifecycle_since });
@@ -189,7 +200,14 @@ fn wrong_segment(a: &Asset, all: &Seen<'_>, plan: &mut Plan) {
                 s.ip
             );
             let evidence = json!({ "expected_segment": seg, "seen_at": s.ip, "seen_on": s.segment });
-            plan.findings.push(asset_finding(AlertKind::IdentityConflict, a, Severity::High, summary, evidence, &[(s, m)]));
+            plan.findings.push(asset_finding(
+                AlertKind::IdentityConflict,
+                a,
+                Severity::High,
+                summary,
+                evidence,
+                &[(s, m)],
+            ));
             return;
         }
     }
@@ -223,7 +241,9 @@ fn services(a: &Asset, seen: &Seen<'_>, state: &AssetState, had_baseline: bool, 
             seen,
         ));
     } else {
-        plan.clears.entry((AlertKind::NewService, subject.clone())).or_insert(observed("the new ports closed again".into()));
+        plan.clears
+            .entry((AlertKind::NewService, subject.clone()))
+            .or_insert(observed("the new ports closed again".into()));
     }
     let mut absent = Vec::new();
     let mut checked = false;
@@ -247,7 +267,9 @@ fn services(a: &Asset, seen: &Seen<'_>, state: &AssetState, had_baseline: bool, 
             seen,
         ));
     } else if checked || a.expected_services.is_empty() {
-        plan.clears.entry((AlertKind::CoverageGap, subject)).or_insert(observed("the expected services answer again".into()));
+        plan.clears
+            .entry((AlertKind::CoverageGap, subject))
+            .or_insert(observed("the expected services answer again".into()));
     }
 }
 

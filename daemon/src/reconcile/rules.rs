@@ -295,8 +295,8 @@ impl Devices<'_> {
         let key = s.device_key();
         let Some(d) = self.records.get(&key) else { return };
         let st = self.settings;
-        let debounced =
-            d.sightings >= st.unknown_after_sightings || (st.unknown_after_ms > 0 && d.last_ms - d.first_ms >= st.unknown_after_ms);
+        let debounced = d.sightings >= st.unknown_after_sightings
+            || (st.unknown_after_ms > 0 && d.last_ms - d.first_ms >= st.unknown_after_ms);
         let waited_long = d.sightings >= 3 * st.unknown_after_sightings;
         if !(debounced && (d.enriched || waited_long)) {
             return;
@@ -393,11 +393,8 @@ pub fn run(w: World<'_>) -> Plan {
         let device = format!("device:{}", s.device_key());
         let ip_subject = format!("ip:{}", s.ip);
         let gone = |plan: &mut Plan, kind: AlertKind, subject: String| {
-            let reason = format!(
-                "not seen in {} complete sweeps since {}",
-                p.misses.count,
-                super::assets::fmt_ms(s.last_ms)
-            );
+            let reason =
+                format!("not seen in {} complete sweeps since {}", p.misses.count, super::assets::fmt_ms(s.last_ms));
             plan.clear(kind, subject, ClearCause::Absent, reason, p.misses.last_finish_ms.max(s.last_ms));
         };
         match id {

@@ -216,7 +216,8 @@ impl SweepIndex {
             // An agent is due when its most overdue scope is due.
             if let Some(d) = due {
                 c.due_ms = Some(c.due_ms.map_or(d, |x: i64| x.min(d)));
-                c.interval_ms = Some(c.interval_ms.map_or(interval.unwrap_or(0), |x: i64| x.max(interval.unwrap_or(0))));
+                c.interval_ms =
+                    Some(c.interval_ms.map_or(interval.unwrap_or(0), |x: i64| x.max(interval.unwrap_or(0))));
             }
         }
         let mut out: Vec<AgentCadence> = by_agent.into_values().collect();

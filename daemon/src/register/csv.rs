@@ -159,17 +159,23 @@ pub fn parse_csv(bytes: &[u8], opts: CsvOptions) -> (Vec<Patch>, Vec<ImportError
         match std::str::from_utf8(h) {
             Ok(h) => names.push(h.trim().to_ascii_lowercase()),
             Err(_) => {
-                errors.push(ImportError { column: format!("#{}", i + 1), ..ImportError::file(format!("header {}", not_utf8(h))) });
+                errors.push(ImportError {
+                    column: format!("#{}", i + 1),
+                    ..ImportError::file(format!("header {}", not_utf8(h)))
+                });
                 names.push(String::new());
             }
         }
     }
     if names.len() == 1 && opts.delimiter != b';' && names[0].contains(';') {
-        return (Vec::new(), vec![ImportError::file(format!(
-            "the header is one column `{}`: the file is delimited by `;` (a spreadsheet export in a European locale); \
+        return (
+            Vec::new(),
+            vec![ImportError::file(format!(
+                "the header is one column `{}`: the file is delimited by `;` (a spreadsheet export in a European locale); \
              import it with --delimiter ';' (API: delimiter=%3B) or save it with commas",
-            names[0].chars().take(80).collect::<String>()
-        ))]);
+                names[0].chars().take(80).collect::<String>()
+            ))],
+        );
     }
     let mut known = vec![true; names.len()];
     for (i, h) in names.iter().enumerate() {

@@ -81,7 +81,11 @@ pub fn merge(current: &[Asset], patches: &[Patch], opts: ImportOptions) -> Resul
         }
         let key = p.tag.to_ascii_lowercase();
         if let Some(first) = rows_by_tag.insert(key.clone(), p.row) {
-            errors.push(err(p, "tag", format!("tag `{}` is also on row {first} (tags are unique, whatever their case)", p.tag)));
+            errors.push(err(
+                p,
+                "tag",
+                format!("tag `{}` is also on row {first} (tags are unique, whatever their case)", p.tag),
+            ));
             continue;
         }
         let old = by_tag.get(&key).copied();
@@ -105,7 +109,8 @@ pub fn merge(current: &[Asset], patches: &[Patch], opts: ImportOptions) -> Resul
                 body.remove(k);
             }
         } else {
-            plan.kept_empty += p.empties.iter().filter(|k| old.is_some_and(|_| !opts.replace) && k.as_str() != "tag").count();
+            plan.kept_empty +=
+                p.empties.iter().filter(|k| old.is_some_and(|_| !opts.replace) && k.as_str() != "tag").count();
         }
         if let Some(a) = old
             && p.values.contains_key("lifecycle")
@@ -193,8 +198,14 @@ pub fn field_changes(old: &Asset, new: &Asset) -> Vec<FieldChange> {
 
 /// A MAC may belong to one asset only: within the file, and against the
 /// stored assets the file does not touch.
-fn check_macs(current: &[Asset], merged: &[(usize, Option<&Asset>, Asset)], patches: &[Patch], errors: &mut Vec<ImportError>) {
-    let touched: std::collections::HashSet<String> = merged.iter().map(|(_, _, a)| a.tag.to_ascii_lowercase()).collect();
+fn check_macs(
+    current: &[Asset],
+    merged: &[(usize, Option<&Asset>, Asset)],
+    patches: &[Patch],
+    errors: &mut Vec<ImportError>,
+) {
+    let touched: std::collections::HashSet<String> =
+        merged.iter().map(|(_, _, a)| a.tag.to_ascii_lowercase()).collect();
     let mut owner: BTreeMap<String, (String, Option<usize>)> = BTreeMap::new();
     for a in current.iter().filter(|a| !touched.contains(&a.tag.to_ascii_lowercase())) {
         for m in &a.macs {
@@ -212,7 +223,11 @@ fn check_macs(current: &[Asset], merged: &[(usize, Option<&Asset>, Asset)], patc
                         Some(r) => format!("row {r}"),
                         None => "the register".to_string(),
                     };
-                    errors.push(err(&p, "macs", format!("MAC {mac} is already on asset {tag} ({place}); a MAC belongs to one asset")));
+                    errors.push(err(
+                        &p,
+                        "macs",
+                        format!("MAC {mac} is already on asset {tag} ({place}); a MAC belongs to one asset"),
+                    ));
                 }
                 None => {
                     owner.insert(mac, (a.tag.clone(), Some(*row)));

@@ -123,7 +123,12 @@ pub fn ingest(
                     }
                 }
                 Some((old_mac, old_last, old_ports, old_names, old_fp)) if last >= old_last => {
-                    let before = crate::ingest::HostSummary { mac: old_mac, ports: old_ports, names: old_names, fingerprint: old_fp };
+                    let before = crate::ingest::HostSummary {
+                        mac: old_mac,
+                        ports: old_ports,
+                        names: old_names,
+                        fingerprint: old_fp,
+                    };
                     let changes = crate::ingest::host_changes(&before, row);
                     for (kind, old, new) in &changes {
                         insert_change.execute(params![ip, last, batch_id, kind, old, new])?;

@@ -218,7 +218,6 @@ pub fn sweeps_after(c: &Connection, seq: i64, horizon: i64) -> Result<(Vec<Sweep
     Ok((out, latest.max(max_seq)))
 }
 
-
 /// Commit a plan in one transaction: matches, device and asset state,
 /// learned certificates, then the alert changes `decide` makes of the
 /// alerts it is given (loaded inside the same transaction), with their
@@ -286,4 +285,3 @@ pub fn commit(
     tx.commit()?;
     Ok(out)
 }
-

@@ -11,11 +11,11 @@ use census_proto::{
     encode_batch,
 };
 use censusd::alerts::{Alert, AlertAction, AlertFilter, AlertKind, AlertState, SuppressionInput};
-use censusd::whois::WhoisAnswer;
 use censusd::config::ReconcileConfig;
 use censusd::reconcile::Reconciler;
 use censusd::register::Asset;
 use censusd::store::{AgentRecord, SqliteStore, Store};
+use censusd::whois::WhoisAnswer;
 use time::OffsetDateTime;
 
 pub const HOUR: i64 = 3_600_000;
@@ -154,10 +154,8 @@ pub fn batch(s: &Sweep, t: i64, hosts: &[H], interval_ms: Option<i64>) -> Batch 
             }],
             enriched: true,
         },
-        schedule: interval_ms.map(|i| census_proto::SweepSchedule {
-            interval_s: (i / 1000) as u64,
-            next_sweep_by: at(t + i + 60_000),
-        }),
+        schedule: interval_ms
+            .map(|i| census_proto::SweepSchedule { interval_s: (i / 1000) as u64, next_sweep_by: at(t + i + 60_000) }),
         hosts: hosts.iter().map(|h| obs(h, t)).collect(),
     }
 }

@@ -137,7 +137,7 @@ fn the_documented_batch_passes_every_check() {
     let doc = include_str!("../../../../docs/report-format.md");
     let start = doc.find("```json\n").unwrap() + 8;
     let end = doc[start..].find("```").unwrap() + start;
-    let b: Batch = census_proto::decode_batch(doc[start..end].as_bytes()).unwrap();
+    let b: Batch = census_proto::decode_batch(&doc.as_bytes()[start..end]).unwrap();
     let bytes = encode_batch(&b);
     let raw = census_proto::decode_raw_batch(&bytes).unwrap();
     let arrival = ms(b.finished_at) + 1000;
