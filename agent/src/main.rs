@@ -277,6 +277,8 @@ fn run(config: PathBuf, log_json: bool) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // The spool and state hold what the network looks like: private, whatever the caller's umask.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     if let Command::Run { config, log_json } = cli.command {
         return run(config, log_json);

@@ -155,10 +155,10 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     };
     let use_lab = lab_ok.is_ok();
     let dir = std::env::temp_dir().join(format!("census-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    censusd::files::private_dir(&dir)?;
     let _cleanup = Cleanup(dir.clone());
     let (admin, admin_hash) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
-    std::fs::write(dir.join("admin.token"), &admin)?;
+    censusd::files::write_secret(&dir.join("admin.token"), &admin)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("census.db"))?);
     let reconcile = ReconcileConfig {
         // Demo pace: a switched-off host is "missing" after 10 s of complete sweeps, not days.
@@ -202,7 +202,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     let (token, token_hash) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
     let agent_scope = if use_lab { "198.18.0.0/24" } else { "127.0.0.0/29" };
     store.add_agent("demo-agent", &[agent_scope.parse()?], &token_hash)?;
-    std::fs::write(dir.join("agent.token"), &token)?;
+    censusd::files::write_secret(&dir.join("agent.token"), &token)?;
     censusd::outln!("register: {} assets imported; agent `demo-agent` added", assets.len());
 
     // The daemon: for the agent (inside the lab's scanner namespace when there

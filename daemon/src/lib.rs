@@ -18,6 +18,7 @@ pub mod app;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod files;
 pub mod ingest;
 pub mod output;
 pub mod reconcile;

@@ -4,7 +4,6 @@
 //! subcommands are the operator CLI, talking to a running daemon's API.
 //! Exit codes: 0 success, 1 failure, 2 bad arguments or configuration.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -141,6 +140,14 @@ enum AgentCmd {
         /// Name.
         name: String,
     },
+    /// Give an agent a new token (printed once); revoked agents too.
+    Rotate {
+        /// Name.
+        name: String,
+        /// How long the current token keeps working beside the new one, e.g. 1h (default: not at all).
+        #[arg(long)]
+        overlap: Option<String>,
+    },
     /// List agents with their segments and last sweeps.
     List {
         /// Print JSON.
@@ -242,24 +249,18 @@ fn init_logging_with(json: bool, default: &str) {
     if json { b.json().init() } else { b.without_time().init() }
 }
 
-/// Read the admin token, creating it (mode 0600) on first start.
+/// Read the admin token, creating it (mode 0600, in a 0700 directory) on first start.
 fn admin_token(path: &Path) -> anyhow::Result<String> {
     match std::fs::read_to_string(path) {
-        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        Ok(t) if !t.trim().is_empty() => {
+            censusd::files::make_private(path).with_context(|| format!("making {} private", path.display()))?;
+            Ok(t.trim().to_string())
+        }
         Ok(_) => anyhow::bail!("{} is empty", path.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let (token, _) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            }
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
+            censusd::files::write_secret(path, &format!("{token}\n"))
                 .with_context(|| format!("creating {}", path.display()))?;
-            writeln!(f, "{token}")?;
             tracing::warn!(path = %path.display(), "created a new admin token");
             Ok(token)
         }
@@ -286,9 +287,6 @@ async fn shutdown_signal() {
 async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     censusd::client::install_crypto();
     let token = admin_token(&cfg.admin_token_file)?;
-    if let Some(dir) = cfg.database.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
     let store = SqliteStore::open(&cfg.database).with_context(|| format!("opening {}", cfg.database.display()))?;
     let daemon = censusd::service::Daemon::new(
         Arc::new(store),
@@ -343,6 +341,18 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
             outln!("agent `{name}` revoked");
         }
         Command::Agent(AgentCmd::List { json }) => ops::status(&c, *json, true).await?,
+        Command::Agent(AgentCmd::Rotate { name, overlap }) => {
+            let body = serde_json::to_vec(&serde_json::json!({ "overlap": overlap }))?;
+            let (_, out) = c
+                .call(Method::POST, &format!("/api/v1/agents/{}/rotate", seg(name)), Some((body, "application/json")))
+                .await?;
+            let v: serde_json::Value = serde_json::from_slice(&out)?;
+            eprintln!(
+                "agent `{name}` has a new token (shown only now; replace the agent's token_file and reload it){}:",
+                overlap.as_ref().map(|o| format!("; the old one works for {o} more")).unwrap_or_default()
+            );
+            outln!("{}", v["token"].as_str().unwrap_or_default());
+        }
         Command::Register(RegisterCmd::Import { file, format, dry_run, replace, clear_empty, delimiter }) => {
             let format = format.clone().unwrap_or_else(|| {
                 if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
@@ -382,6 +392,8 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Whatever the caller's umask: what censusd creates (database, WAL, tokens, exports) is private.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     if matches!(cli.command, Command::Demo { .. }) && std::env::var_os("RUST_LOG").is_none() {
         // The demo prints its own story; the daemon's info lines would drown it.

@@ -112,3 +112,43 @@ pub fn build(data: &ReportData, present: impl Fn(&AssetState) -> bool) -> Vec<Re
     }
     rows
 }
+
+/// The report as CSV, every cell safe to open in a spreadsheet (see
+/// [`crate::register::csv::neutralise`]).
+///
+/// # Errors
+/// Writing the CSV failed.
+pub fn to_csv(rows: &[ReportRow]) -> Result<Vec<u8>, csv::Error> {
+    use crate::register::csv::neutralise;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "subject",
+        "name",
+        "asset_type",
+        "owner",
+        "lifecycle",
+        "status",
+        "last_seen",
+        "last_ip",
+        "last_agent",
+        "alerts",
+        "evidence",
+    ])?;
+    for r in rows {
+        let cells = [
+            &r.subject,
+            &r.name,
+            &r.asset_type,
+            &r.owner,
+            &r.lifecycle,
+            &r.status,
+            &r.last_seen,
+            &r.last_ip,
+            &r.last_agent,
+            &r.alerts,
+            &r.evidence,
+        ];
+        w.write_record(cells.iter().map(|c| neutralise(c).into_owned()))?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}

@@ -9,7 +9,7 @@ use census_agent::service::deliver::{Deliverer, Outcome};
 use censusd::config::{NotifyConfig, ReconcileConfig};
 use censusd::store::{SqliteStore, Store};
 
-fn batch() -> Vec<u8> {
+fn batch() -> (String, Vec<u8>) {
     let now = time::OffsetDateTime::now_utc();
     let b = census_proto::Batch {
         schema_version: census_proto::SchemaVersion::CURRENT,
@@ -36,7 +36,11 @@ fn batch() -> Vec<u8> {
         schedule: None,
         hosts: vec![],
     };
-    census_proto::encode_batch(&b)
+    (b.batch_id.to_string(), census_proto::encode_batch(&b))
+}
+
+async fn send(d: &Deliverer, (id, body): (String, Vec<u8>)) -> Outcome {
+    d.send(&id, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,29 +74,29 @@ async fn delivery_trusts_a_ca_file_or_a_pin_and_nothing_else() {
     let t = Duration::from_secs(5);
 
     let by_ca = Deliverer::new(&url, &token, Some(&cert_pem), None, t).unwrap();
-    assert_eq!(by_ca.send(batch()).await, Outcome::Delivered { duplicate: false });
+    assert_eq!(send(&by_ca, batch()).await, Outcome::Delivered { duplicate: false });
     let by_pin = Deliverer::new(&url, &token, None, Some(&pin), t).unwrap();
-    assert_eq!(by_pin.send(batch()).await, Outcome::Delivered { duplicate: false });
+    assert_eq!(send(&by_pin, batch()).await, Outcome::Delivered { duplicate: false });
     let again = batch();
-    assert_eq!(by_pin.send(again.clone()).await, Outcome::Delivered { duplicate: false });
+    assert_eq!(send(&by_pin, again.clone()).await, Outcome::Delivered { duplicate: false });
     assert_eq!(
-        by_pin.send(again).await,
+        send(&by_pin, again).await,
         Outcome::Delivered { duplicate: true },
         "a resend is acknowledged, not stored twice"
     );
 
     let wrong_pin = Deliverer::new(&url, &token, None, Some(&"ab".repeat(32)), t).unwrap();
     assert!(
-        matches!(wrong_pin.send(batch()).await, Outcome::Retry(e) if e.contains("reach")),
-        "a wrong pin must not deliver"
+        matches!(send(&wrong_pin, batch()).await, Outcome::Retry(e) if e.contains("reach") && e.contains("pinned SHA-256")),
+        "a wrong pin must not deliver, and the log says why"
     );
     let system_roots = Deliverer::new(&url, &token, None, None, t).unwrap();
     assert!(
-        matches!(system_roots.send(batch()).await, Outcome::Retry(_)),
-        "a self-signed daemon is not trusted by default"
+        matches!(send(&system_roots, batch()).await, Outcome::Retry(e) if e.contains("UnknownIssuer")),
+        "a self-signed daemon is not trusted by default, and the log names the unknown issuer"
     );
     let bad_token = Deliverer::new(&url, "census_0000", Some(&cert_pem), None, t).unwrap();
-    assert!(matches!(bad_token.send(batch()).await, Outcome::Unauthorized(_)));
+    assert!(matches!(send(&bad_token, batch()).await, Outcome::Unauthorized(_)));
     let _ = stop.send(());
     served.await.unwrap().unwrap();
 }

@@ -1,14 +1,20 @@
 //! Delivering spooled batches to the daemon over HTTP(S) with the agent's
 //! bearer token.
 //!
-//! The answer decides what happens to a batch:
-//! - 2xx: delivered (a duplicate acknowledgement too: the daemon stored it
-//!   before), removed from the spool;
-//! - 5xx, a timeout, no connection: kept, retried with exponential backoff
-//!   and jitter;
+//! A batch leaves the spool only against the daemon's **receipt**: a 2xx
+//! answer whose JSON body names that batch's id (a duplicate
+//! acknowledgement too: the daemon stored it before). Anything else keeps
+//! the batch:
+//! - a 2xx that is not the receipt (a proxy's or captive portal's `200
+//!   text/html`), any redirect (never followed: a 302 would turn the POST
+//!   into a GET), a 404 or 405 (a wrong `daemon.url` or something in the
+//!   way), 408, 429, 5xx, a timeout, no connection, a TLS failure: kept,
+//!   retried with exponential backoff and jitter, the cause logged (for TLS:
+//!   unknown issuer, wrong name, expired, pin mismatch);
 //! - 401: the token is wrong or revoked — nothing will get through, so
 //!   delivery pauses (batches stay spooled) and says so clearly;
-//! - other 4xx (malformed, out of scope, too large): this batch will never be
+//! - 400, 403, 409, 413, 422 (malformed, someone else's agent id, a batch id
+//!   taken, too large, another schema major): this batch will never be
 //!   accepted; it is set aside in `spool/rejected/` and the reason logged.
 //!
 //! A self-hosted daemon's certificate is trusted through a CA file, or
@@ -139,6 +145,7 @@ impl Deliverer {
         };
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("census-agent/", env!("CARGO_PKG_VERSION")))
@@ -147,8 +154,8 @@ impl Deliverer {
         Ok(Deliverer { client, url: format!("{}/api/v1/batches", url.trim_end_matches('/')), token: token.to_string() })
     }
 
-    /// Send one batch's bytes.
-    pub async fn send(&self, body: Vec<u8>) -> Outcome {
+    /// Send one batch's bytes; `batch_id` is what the receipt must name.
+    pub async fn send(&self, batch_id: &str, body: Vec<u8>) -> Outcome {
         let resp = match self
             .client
             .post(&self.url)
@@ -159,30 +166,93 @@ impl Deliverer {
             .await
         {
             Ok(r) => r,
-            Err(e) => return Outcome::Retry(format!("cannot reach the daemon: {e}")),
+            Err(e) => return Outcome::Retry(format!("cannot reach the daemon: {}", causes(&e))),
         };
         let status = resp.status();
+        let content_type =
+            resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(String::from);
         let text = resp.text().await.unwrap_or_default();
-        let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
-        if status.is_success() {
-            let duplicate = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["duplicate"].as_bool())
-                .unwrap_or(false);
-            Outcome::Delivered { duplicate }
-        } else if status.as_u16() == 401 {
-            Outcome::Unauthorized(format!("{status}: {text}"))
-        } else if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
-            Outcome::Rejected(format!("{status}: {text}"))
-        } else {
-            Outcome::Retry(format!("{status}: {text}"))
-        }
+        let short: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+        judge(status.as_u16(), &content_type, location.as_deref(), &text, &short, batch_id)
     }
+}
+
+/// What an answer means for the batch (pure, so every case is tested without a server).
+fn judge(status: u16, content_type: &str, location: Option<&str>, text: &str, short: &str, batch_id: &str) -> Outcome {
+    match status {
+        200..=299 => {
+            let receipt = content_type
+                .starts_with("application/json")
+                .then(|| serde_json::from_str::<serde_json::Value>(text).ok())
+                .flatten()
+                .filter(|v| v["batch_id"].as_str() == Some(batch_id));
+            match receipt {
+                Some(v) => Outcome::Delivered { duplicate: v["duplicate"].as_bool().unwrap_or(false) },
+                None => Outcome::Retry(format!(
+                    "answer {status} ({}) is not the daemon's receipt for batch {batch_id} — a proxy or captive \
+                     portal in the way, or daemon.url points elsewhere; the batch stays spooled",
+                    if content_type.is_empty() { "no content type" } else { content_type }
+                )),
+            }
+        }
+        300..=399 => Outcome::Retry(format!(
+            "the daemon's URL redirects ({status} to {}); redirects are not followed — set daemon.url to the final address",
+            location.unwrap_or("?")
+        )),
+        401 => Outcome::Unauthorized(format!("{status}: {short}")),
+        404 | 405 => Outcome::Retry(format!(
+            "{status}: not a Census daemon's batch endpoint (a wrong daemon.url, or a proxy in the way); \
+             the batch stays spooled"
+        )),
+        400 | 403 | 409 | 413 | 422 => Outcome::Rejected(format!("{status}: {short}")),
+        _ => Outcome::Retry(format!("{status}: {short}")),
+    }
+}
+
+/// An error with every cause it wraps (for TLS: unknown issuer, wrong name, pin mismatch).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_daemons_receipt_for_this_batch_takes_it_out_of_the_spool() {
+        let id = "5b0f7c1e-2d4a-4c8e-9a53-0d6f1b2c3e4f";
+        let receipt = format!("{{\"batch_id\":\"{id}\",\"duplicate\":true,\"stored\":0}}");
+        assert_eq!(judge(200, "application/json", None, &receipt, "", id), Outcome::Delivered { duplicate: true });
+        // A captive portal's page, a receipt for another batch, JSON without an id: kept.
+        for (ct, body) in [
+            ("text/html", "<html>Welcome to the hotel wifi</html>".to_string()),
+            ("application/json", receipt.replace(id, "00000000-0000-4000-8000-000000000000")),
+            ("application/json", "{}".to_string()),
+        ] {
+            let o = judge(200, ct, None, &body, "", id);
+            assert!(matches!(&o, Outcome::Retry(why) if why.contains("not the daemon's receipt")), "{o:?}");
+        }
+        assert!(
+            matches!(judge(302, "", Some("https://login.example"), "", "", id), Outcome::Retry(w) if w.contains("redirects"))
+        );
+        assert!(matches!(judge(404, "text/html", None, "", "", id), Outcome::Retry(w) if w.contains("404")));
+        assert!(matches!(judge(401, "", None, "", "", id), Outcome::Unauthorized(_)));
+        for s in [400, 403, 409, 413, 422] {
+            assert!(matches!(judge(s, "", None, "", "", id), Outcome::Rejected(_)), "{s}");
+        }
+        assert!(matches!(judge(503, "", None, "", "", id), Outcome::Retry(_)));
+    }
 
     #[test]
     fn pins_are_64_hex_digits_with_optional_colons() {

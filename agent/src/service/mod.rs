@@ -238,7 +238,7 @@ async fn delivery(
                 return;
             }
             let Ok(body) = std::fs::read(&item.path) else { continue };
-            match d.send(body).await {
+            match d.send(&item.batch_id, body).await {
                 Outcome::Delivered { duplicate } => {
                     attempt = 0;
                     if let Err(e) = spool.remove(&item) {

@@ -65,21 +65,41 @@ pub fn targets(routes: &[(String, Severity)], severity: Severity) -> Vec<String>
     routes.iter().filter(|(_, min)| severity >= *min).map(|(n, _)| n.clone()).collect()
 }
 
-/// A Slack-compatible message for an event.
+/// Text for Slack's `mrkdwn`: `&`, `<` and `>` escaped as Slack documents
+/// (<https://api.slack.com/reference/surfaces/formatting#escaping>), so a
+/// device named `<!channel> <http://x|y>` can neither ping a channel nor
+/// disguise a link; control characters are shown, not sent.
+pub fn slack_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Slack-compatible message for an event; every piece of data in it escaped.
 pub fn slack_text(e: &AlertEvent) -> String {
     let a = &e.alert;
+    let (kind, subject) = (a.kind.as_str(), slack_escape(&a.subject));
+    let sev = a.severity.as_str().to_uppercase();
     let head = match e.event {
-        EventKind::Opened => format!("[{}] {} {}", a.severity.as_str().to_uppercase(), a.kind, a.subject),
-        EventKind::Resolved => format!("[resolved] {} {}", a.kind, a.subject),
-        EventKind::Reopened => format!("[{} reopened] {} {}", a.severity.as_str().to_uppercase(), a.kind, a.subject),
-        other => format!("[{}] {} {} {}", a.severity.as_str().to_uppercase(), a.kind, a.subject, other.as_str()),
+        EventKind::Opened => format!("[{sev}] {kind} {subject}"),
+        EventKind::Resolved => format!("[resolved] {kind} {subject}"),
+        EventKind::Reopened => format!("[{sev} reopened] {kind} {subject}"),
+        other => format!("[{sev}] {kind} {subject} {}", other.as_str()),
     };
-    let mut text = format!("{head}: {}", a.summary);
+    let mut text = format!("{head}: {}", slack_escape(&a.summary));
     if let Some(r) = &a.resolution {
-        text.push_str(&format!(" ({r})"));
+        text.push_str(&format!(" ({})", slack_escape(r)));
     }
     if let Some(agent) = &a.agent {
-        text.push_str(&format!(" [seen by {agent}]"));
+        text.push_str(&format!(" [seen by {}]", slack_escape(agent)));
     }
     text
 }

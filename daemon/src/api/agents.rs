@@ -59,6 +59,49 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(AgentToken { name, token })))
 }
 
+/// Body of a rotation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// How long the current token keeps working beside the new one, e.g. `1h` (default: not at all).
+    #[serde(default)]
+    pub overlap: Option<String>,
+}
+
+/// Give an agent a new token (revoked agents too: a compromised agent is
+/// rotated, not renamed, so its spooled batches still deliver).
+pub async fn rotate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<AgentToken>, ApiError> {
+    require_admin(&state, &headers)?;
+    let req: Rotation = if body.is_empty() {
+        Rotation::default()
+    } else {
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+            .map_err(|e| ApiError::bad_field(e.path().to_string(), e.into_inner().to_string()))?
+    };
+    let overlap = match req.overlap.as_deref() {
+        None => std::time::Duration::ZERO,
+        Some(o) => census_proto::config::parse_duration(std::path::Path::new("request"), "overlap", o)
+            .map_err(|e| ApiError::bad_field("overlap", e.message))?,
+    };
+    if overlap > std::time::Duration::from_secs(30 * 86_400) {
+        return Err(ApiError::bad_field("overlap", "at most 30 days"));
+    }
+    let (token, hash) = crate::auth::new_token().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let until = crate::store::now_ms() + overlap.as_millis() as i64;
+    let n = name.clone();
+    if state.blocking(move |s| s.rotate_agent(&n, &hash, until)).await? {
+        tracing::warn!(agent = %name, overlap_s = overlap.as_secs(), "agent token rotated");
+        Ok(Json(AgentToken { name, token }))
+    } else {
+        Err(ApiError::not_found(format!("agent `{name}`")))
+    }
+}
+
 /// List agents.
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<AgentRecord>>, ApiError> {
     require_admin(&state, &headers)?;

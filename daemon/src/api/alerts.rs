@@ -195,11 +195,8 @@ pub async fn report(
     match q.get("format").map(String::as_str).unwrap_or("json") {
         "json" => Ok(Json(rows).into_response()),
         "csv" => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for r in &rows {
-                w.serialize(r).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-            }
-            let body = w.into_inner().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            let body = crate::report::to_csv(&rows)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
             Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
         }
         other => Err(ApiError::bad_field("format", format!("`{other}` is not one of csv, json"))),

@@ -7,12 +7,13 @@
 //! one transaction. A resent batch is acknowledged as a duplicate.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 
-use super::{ApiError, AppState, require_admin, require_agent};
+use super::{ApiError, AppState, require_admin};
 pub use crate::app::ingest::{BatchReceipt, IngestError, accept};
+use crate::store::AgentRecord;
 
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
@@ -56,10 +57,10 @@ async fn collect(mut body: axum::body::Body, headers: &HeaderMap, limit: usize) 
 /// Take a batch from an agent.
 pub async fn post_batch(
     State(state): State<AppState>,
+    Extension(agent): Extension<AgentRecord>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Json<BatchReceipt>, ApiError> {
-    let agent = require_agent(&state, &headers).await?;
     let body = collect(body, &headers, state.max_body).await?;
     let store = state.store.clone();
     let reconciler = state.reconciler.clone();

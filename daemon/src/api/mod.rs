@@ -11,14 +11,17 @@ mod alerts;
 mod assets;
 mod error;
 pub mod ingest;
+pub mod serve;
 mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 
 pub use error::ApiError;
@@ -89,15 +92,39 @@ pub async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<Agen
     state.blocking(move |s| s.agent_by_token(&hash)).await?.ok_or_else(ApiError::unauthorized)
 }
 
+/// Check the caller before any handler runs — and so before any body is
+/// read: agents on `POST /api/v1/batches` (their record goes to the handler
+/// as an extension), the admin token everywhere else under `/api/`. A
+/// stranger's 60 MB upload is refused after its headers.
+async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !path.starts_with("/api/") {
+        return next.run(req).await;
+    }
+    if path == "/api/v1/batches" {
+        match require_agent(&state, req.headers()).await {
+            Ok(agent) => {
+                req.extensions_mut().insert(agent);
+            }
+            Err(e) => return e.into_response(),
+        }
+    } else if let Err(e) = require_admin(&state, req.headers()) {
+        return e.into_response();
+    }
+    next.run(req).await
+}
+
 /// The API's routes, with the state's request body limit (413 above it).
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body;
+    let gated = state.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/v1/batches", post(ingest::post_batch))
         .route("/api/v1/hosts/{ip}", get(ingest::get_host))
         .route("/api/v1/agents", get(agents::list).post(agents::add))
         .route("/api/v1/agents/{name}", delete(agents::revoke))
+        .route("/api/v1/agents/{name}/rotate", post(agents::rotate))
         .route("/api/v1/assets", get(assets::list).post(assets::create))
         .route("/api/v1/assets/{tag}", get(assets::get_one).put(assets::replace).delete(assets::remove))
         .route("/api/v1/assets/{tag}/history", get(assets::history))
@@ -115,15 +142,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reconcile", post(alerts::reconcile_now))
         .route("/api/v1/status", get(alerts::status))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(serve::BODY_TIMEOUT))
+        .layer(axum::middleware::from_fn_with_state(gated, gate))
         .with_state(state)
 }
 
 /// Serve plain HTTP on `listener` until `shutdown` resolves, then finish
 /// requests in flight.
+///
+/// # Errors
+/// See [`serve::serve`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    serve::serve(listener, None, router(state), shutdown).await
 }

@@ -1,15 +1,12 @@
 //! HTTPS: the same router behind rustls, for daemons that agents reach over
-//! the network. Connections are served with hyper-util; on shutdown the
-//! listener stops accepting and connections in flight finish.
+//! the network, served by [`super::serve`] with the same limits.
 
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tower::ServiceExt;
 
 use super::{AppState, router};
 
@@ -37,42 +34,14 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
 }
 
 /// Serve HTTPS on `listener` until `shutdown` resolves.
+///
+/// # Errors
+/// See [`super::serve::serve`].
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     tls: Arc<ServerConfig>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let app = router(state);
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                _ => {
-                    tracing::debug!(%peer, "TLS handshake failed");
-                    return;
-                }
-            };
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                app.clone().oneshot(req.map(axum::body::Body::new))
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
-        });
-    }
+    super::serve::serve(listener, Some(tls), router(state), shutdown).await
 }

@@ -76,6 +76,25 @@ impl std::fmt::Display for ImportError {
     }
 }
 
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a
+/// leading tab or carriage return, per OWASP's CSV-injection guidance)
+/// written with a leading `'`, which spreadsheets show as text. Import
+/// strips that `'` again ([`unneutralise`]), so an export re-imports unchanged.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => std::borrow::Cow::Owned(format!("'{cell}")),
+        _ => std::borrow::Cow::Borrowed(cell),
+    }
+}
+
+/// The inverse of [`neutralise`] for an imported cell.
+pub fn unneutralise(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
+    }
+}
+
 fn list(cell: &str) -> impl Iterator<Item = &str> {
     cell.split(';').map(str::trim).filter(|s| !s.is_empty())
 }
@@ -223,10 +242,11 @@ pub fn parse_csv(bytes: &[u8], opts: CsvOptions) -> (Vec<Patch>, Vec<ImportError
                     continue;
                 }
             };
+            let cell = unneutralise(cell.trim());
             if name == "tag" {
-                p.tag = cell.trim().to_string();
+                p.tag = cell.to_string();
             }
-            if cell.trim().is_empty() {
+            if cell.is_empty() {
                 p.empties.push(name.clone());
                 continue;
             }
@@ -298,7 +318,7 @@ fn join<T: ToString>(v: &[T]) -> String {
     v.iter().map(ToString::to_string).collect::<Vec<_>>().join(";")
 }
 
-/// Write assets as CSV with every column.
+/// Write assets as CSV with every column, each cell safe to open in a spreadsheet.
 pub fn to_csv(assets: &[Asset]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(COLUMNS);
@@ -309,7 +329,7 @@ pub fn to_csv(assets: &[Asset]) -> String {
             .map(|l| format!("{}|{}|{}", l.product, l.vendor, l.expires.map(|d| d.to_string()).unwrap_or_default()))
             .collect();
         let services: Vec<String> = a.expected_services.iter().map(|s| format!("{}/{}", s.port, s.name)).collect();
-        let _ = w.write_record([
+        let cells = [
             a.tag.clone(),
             a.name.clone(),
             a.asset_type.to_string(),
@@ -326,7 +346,8 @@ pub fn to_csv(assets: &[Asset]) -> String {
             licences.join(";"),
             services.join(";"),
             a.tags.join(";"),
-        ]);
+        ];
+        let _ = w.write_record(cells.iter().map(|c| neutralise(c).into_owned()));
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

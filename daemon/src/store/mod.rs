@@ -44,6 +44,9 @@ pub enum StoreError {
     /// The change is not allowed in the current state (e.g. resolving a resolved alert).
     #[error("{0}")]
     Refused(String),
+    /// A file could not be prepared (directory, permissions).
+    #[error("{0}")]
+    Io(String),
     /// Nothing by that name.
     #[error("{0} not found")]
     NotFound(String),
@@ -165,6 +168,10 @@ pub trait Store: Send + Sync + 'static {
     fn add_agent(&self, name: &str, segments: &[IpNet], token: &TokenHash) -> Result<(), StoreError>;
     /// Revoke an agent's token; false when no such active agent.
     fn revoke_agent(&self, name: &str) -> Result<bool, StoreError>;
+    /// Give an agent (revoked or not) a new token; its current one keeps
+    /// working until `old_valid_until_ms` (none when that is in the past).
+    /// False when there is no such agent.
+    fn rotate_agent(&self, name: &str, token: &TokenHash, old_valid_until_ms: i64) -> Result<bool, StoreError>;
     /// The active agent holding this token.
     fn agent_by_token(&self, token: &TokenHash) -> Result<Option<AgentRecord>, StoreError>;
     /// Every agent.

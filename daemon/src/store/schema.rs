@@ -225,6 +225,9 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO alert_events (alert_id, at_ms, actor, event, note)
         SELECT id, resolved_ms, resolved_by, 'resolved', resolution FROM alerts WHERE resolved_ms IS NOT NULL;
     CREATE INDEX assets_by_tag_nocase ON assets (tag COLLATE NOCASE);
+    ALTER TABLE agents ADD COLUMN prev_token_hash BLOB;
+    ALTER TABLE agents ADD COLUMN prev_valid_until_ms INTEGER;
+    CREATE INDEX agents_by_prev_token ON agents (prev_token_hash);
     "#,
 ];
 

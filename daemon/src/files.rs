@@ -1,0 +1,86 @@
+//! Files Census creates hold secrets (tokens) or the register: they are
+//! created 0600 in 0700 directories whatever the process umask, and
+//! existing ones are tightened when found looser.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Create `dir` (and its parents) with mode 0700 if missing; tighten it to 0700 if we own it.
+///
+/// # Errors
+/// The directory cannot be created or its mode set.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let meta = std::fs::metadata(dir)?;
+    if meta.permissions().mode() & 0o077 != 0 && is_ours(&meta) {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// [`private_dir`] for the directory a file lives in.
+///
+/// # Errors
+/// See [`private_dir`].
+pub fn private_dir_of(file: &Path) -> io::Result<()> {
+    match file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(d) => private_dir(d),
+        None => Ok(()),
+    }
+}
+
+/// Tighten an existing file to 0600 (a missing file is fine).
+///
+/// # Errors
+/// The mode cannot be set.
+pub fn make_private(file: &Path) -> io::Result<()> {
+    match std::fs::metadata(file) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write a new secret file: 0600, never replacing one that exists.
+///
+/// # Errors
+/// The file exists or cannot be written.
+pub fn write_secret(file: &Path, contents: &str) -> io::Result<()> {
+    use io::Write;
+    private_dir_of(file)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+fn is_ours(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.uid() == nix::unistd::Uid::effective().as_raw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_directories_are_private_whatever_the_umask() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("a/b");
+        let token = dir.join("admin.token");
+        write_secret(&token, "census_x\n").unwrap();
+        assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(std::fs::metadata(&token).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(write_secret(&token, "again").is_err(), "never replaces an existing secret");
+        let loose = t.path().join("loose.db");
+        std::fs::write(&loose, "x").unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        make_private(&loose).unwrap();
+        assert_eq!(std::fs::metadata(&loose).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
