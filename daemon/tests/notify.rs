@@ -86,6 +86,7 @@ async fn alerts_reach_webhooks_and_json_lines_and_a_receiver_that_was_down_gets_
     let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(body)).await;
     assert_eq!(r.status(), 200);
 
+    d.settle().await;
     let (_, alerts) = d.admin_json(Method::GET, "/api/v1/alerts", None).await;
     let kinds: Vec<&str> = alerts.as_array().unwrap().iter().map(|a| a["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"pending-in-use") && kinds.contains(&"should-be-retired"), "{kinds:?}");

@@ -154,6 +154,7 @@ async fn an_imported_change_keeps_the_asset_matched_by_the_next_sweep() {
     b.hosts[0].mac.as_mut().unwrap().address = "58:91:cf:3a:07:33".parse().unwrap();
     let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(census_proto::encode_batch(&b))).await;
     assert_eq!(r.status(), 200);
+    d.settle().await;
     let (_, alerts) = d.admin_json(Method::GET, "/api/v1/alerts", None).await;
     assert!(
         alerts.as_array().unwrap().iter().all(|a| a["kind"] != "unknown-asset"),

@@ -107,12 +107,30 @@ pub struct Change {
     pub sinks: Vec<String>,
     /// Ports to accept into the asset's baseline (a person resolving new-service).
     pub accept_ports: Vec<u16>,
+    /// The description (summary, evidence, where) was written anew; when
+    /// false the stored one stays (it may not even have been loaded).
+    pub described: bool,
 }
 
 impl Change {
     /// A change made by reconciliation itself.
     pub fn census(alert: Alert, event: Option<EventKind>, notify: bool, note: Option<String>) -> Self {
-        Change { alert, event, notify, note, actor: CENSUS.into(), sinks: Vec::new(), accept_ports: Vec::new() }
+        Change {
+            alert,
+            event,
+            notify,
+            note,
+            actor: CENSUS.into(),
+            sinks: Vec::new(),
+            accept_ports: Vec::new(),
+            described: false,
+        }
+    }
+
+    /// The same change, with its description written anew.
+    pub fn described(mut self) -> Self {
+        self.described = true;
+        self
     }
 }
 
@@ -154,9 +172,11 @@ fn new_alert(f: &Finding, now: i64) -> Alert {
 }
 
 /// Take a finding into an existing alert: newer evidence replaces the
-/// description, older evidence only widens first/last seen.
-fn absorb(a: &mut Alert, f: &Finding, now: i64) {
-    if f.last_seen_ms >= a.last_seen_ms || f.last_seen_ms == 0 {
+/// description, older evidence only widens first/last seen. Returns whether
+/// the description was replaced.
+fn absorb(a: &mut Alert, f: &Finding, now: i64) -> bool {
+    let newer = f.last_seen_ms >= a.last_seen_ms || f.last_seen_ms == 0;
+    if newer {
         a.severity = f.severity;
         a.tag = f.tag.clone();
         a.ip = f.ip.clone();
@@ -177,6 +197,7 @@ fn absorb(a: &mut Alert, f: &Finding, now: i64) {
         a.clear_batch = None;
     }
     a.updated_ms = now;
+    newer
 }
 
 fn resolve(a: &mut Alert, reason: &str, now: i64) -> Change {
@@ -212,7 +233,7 @@ impl Decider<'_> {
         let shown = if rule.is_some() { AlertState::Suppressed } else { AlertState::Open };
         match self.by_key.remove(&key) {
             Some(mut a) if a.state != AlertState::Resolved => {
-                absorb(&mut a, f, now);
+                let described = absorb(&mut a, f, now);
                 a.updates += 1;
                 let (event, notify) = match (a.state, rule) {
                     (AlertState::Suppressed, None) => (Some(EventKind::Opened), true),
@@ -223,7 +244,8 @@ impl Decider<'_> {
                     a.state = shown;
                 }
                 a.suppressed_by = rule;
-                self.out.push(Change::census(a, event, notify, None));
+                let c = Change::census(a, event, notify, None);
+                self.out.push(if described { c.described() } else { c });
             }
             Some(mut a)
                 if a.resolved_by.as_deref() != Some(CENSUS) && a.absent_since_ms.is_none_or(|t| f.last_seen_ms < t) =>
@@ -233,7 +255,7 @@ impl Decider<'_> {
                 self.out.push(Change::census(a, None, false, None));
             }
             Some(mut a) if a.resolved_ms.is_some_and(|r| now - r <= s.reopen_window_ms) => {
-                absorb(&mut a, f, now);
+                let described = absorb(&mut a, f, now);
                 a.state = shown;
                 a.suppressed_by = rule;
                 a.reopened += 1;
@@ -242,7 +264,8 @@ impl Decider<'_> {
                 let note = a.resolution.take().map(|r| format!("previously {r}"));
                 a.resolved_by = None;
                 a.resolved_ms = None;
-                self.out.push(Change::census(a, Some(EventKind::Reopened), rule.is_none(), note));
+                let c = Change::census(a, Some(EventKind::Reopened), rule.is_none(), note);
+                self.out.push(if described { c.described() } else { c });
             }
             _ => {
                 if device_level(f)
@@ -263,7 +286,7 @@ impl Decider<'_> {
                 a.state = shown;
                 a.suppressed_by = rule;
                 let event = if rule.is_some() { EventKind::Suppressed } else { EventKind::Opened };
-                self.out.push(Change::census(a, Some(event), rule.is_none(), None));
+                self.out.push(Change::census(a, Some(event), rule.is_none(), None).described());
             }
         }
     }
@@ -403,6 +426,7 @@ pub fn act(
         actor: actor.into(),
         sinks: Vec::new(),
         accept_ports,
+        described: false,
     })
 }
 

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 
 use super::{ApiError, AppState, require_admin};
-pub use crate::app::ingest::{BatchReceipt, IngestError, accept};
+pub use crate::app::ingest::{BatchReceipt, IngestError, Reconcile, accept, accept_with};
 use crate::store::AgentRecord;
 
 impl From<IngestError> for ApiError {
@@ -66,11 +66,12 @@ pub async fn post_batch(
     let reconciler = state.reconciler.clone();
     // Decoding a large batch is CPU work: do it, the scope check, the store
     // and the reconcile on the blocking pool.
-    let receipt =
-        tokio::task::spawn_blocking(move || accept(store.as_ref(), &reconciler, &agent, &body, crate::store::now_ms()))
-            .await
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
-            .map_err(ApiError::from)?;
+    let receipt = tokio::task::spawn_blocking(move || {
+        accept_with(store.as_ref(), &reconciler, &agent, &body, crate::store::now_ms(), Reconcile::Queued)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
+    .map_err(ApiError::from)?;
     Ok(Json(receipt))
 }
 

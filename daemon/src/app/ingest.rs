@@ -24,6 +24,8 @@ pub struct BatchReceipt {
     pub clamped: bool,
     /// Observations refused.
     pub rejected: Vec<Rejected>,
+    /// `done`, or `queued`: the reconcile worker takes it within moments.
+    pub reconcile: &'static str,
 }
 
 /// Why a batch was refused.
@@ -63,6 +65,17 @@ fn decode_error(e: DecodeError) -> IngestError {
     }
 }
 
+/// When a stored batch is reconciled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconcile {
+    /// Before answering (tests, `censusd demo` replays): the receipt's
+    /// batch is reconciled when it returns.
+    Now,
+    /// By the reconcile worker: the receipt answers once the batch is
+    /// durably stored (the HTTP API).
+    Queued,
+}
+
 /// Decode, check, store and reconcile one batch from `agent` arriving at `now_ms`.
 ///
 /// # Errors
@@ -74,6 +87,22 @@ pub fn accept(
     body: &[u8],
     now_ms: i64,
 ) -> Result<BatchReceipt, IngestError> {
+    accept_with(store, reconciler, agent, body, now_ms, Reconcile::Now)
+}
+
+/// [`accept`], reconciling now or by the queue.
+///
+/// # Errors
+/// See [`IngestError`]; nothing is stored when the batch is refused.
+pub fn accept_with(
+    store: &dyn Store,
+    reconciler: &Reconciler,
+    agent: &AgentRecord,
+    body: &[u8],
+    now_ms: i64,
+    when: Reconcile,
+) -> Result<BatchReceipt, IngestError> {
+    let t0 = std::time::Instant::now();
     // Hosts stay slices of `body` throughout.
     let raw = decode_raw_batch(body).map_err(decode_error)?;
     if raw.agent_id.0 != agent.name {
@@ -85,22 +114,49 @@ pub fn accept(
         tracing::warn!(agent = %agent.name, batch = %raw.batch_id, rejected = prepared.rejected.len(), "observations refused");
     }
     let meta = prepared.meta;
+    let t1 = std::time::Instant::now();
     let outcome = match store.ingest(&meta, &agent.name, &prepared.rows) {
         Ok(o) => o,
         Err(StoreError::Conflict(_)) => return Err(IngestError::IdTaken(meta.batch_id)),
         Err(e) => return Err(IngestError::Store(e)),
     };
     drop(prepared.rows);
-    tracing::info!(agent = %agent.name, batch = %meta.batch_id, stored = outcome.stored, duplicate = outcome.duplicate, clamped = meta.clamped, "batch ingested");
+    let t2 = std::time::Instant::now();
+    tracing::info!(
+        agent = %agent.name,
+        batch = %meta.batch_id,
+        stored = outcome.stored,
+        duplicate = outcome.duplicate,
+        clamped = meta.clamped,
+        decode_ms = (t1 - t0).as_secs_f64() * 1000.0,
+        store_ms = (t2 - t1).as_secs_f64() * 1000.0,
+        "batch ingested"
+    );
     // The batch is stored whatever happens next: a failed reconcile is
-    // logged and caught up by the next full run.
+    // logged, and the batch (unmarked in the store) is reconciled at the next start.
     if !outcome.duplicate {
-        match reconciler.after_ingest(&prepared.sightings, &agent.name, now_ms) {
-            Ok(r) => {
-                tracing::info!(batch = %meta.batch_id, matched = r.matched, opened = r.opened, resolved = r.resolved, "batch reconciled")
-            }
-            Err(e) => {
-                tracing::error!(batch = %meta.batch_id, error = %e, "reconciling the batch failed; the next full run catches up")
+        let pending = crate::reconcile::PendingBatch {
+            batch_id: meta.batch_id.clone(),
+            agent: agent.name.clone(),
+            sightings: prepared.sightings,
+        };
+        match when {
+            Reconcile::Queued => reconciler.enqueue(pending),
+            Reconcile::Now => {
+                reconciler.enqueue(pending);
+                match reconciler.drain(now_ms) {
+                    Ok(r) => tracing::info!(
+                        batch = %meta.batch_id,
+                        matched = r.matched,
+                        opened = r.opened,
+                        resolved = r.resolved,
+                        reconcile_ms = t2.elapsed().as_secs_f64() * 1000.0,
+                        "batch reconciled"
+                    ),
+                    Err(e) => {
+                        tracing::error!(batch = %meta.batch_id, error = %e, "reconciling the batch failed; it is reconciled at the next start")
+                    }
+                }
             }
         }
     }
@@ -111,5 +167,12 @@ pub fn accept(
         changed_hosts: outcome.changed_hosts,
         clamped: meta.clamped,
         rejected: prepared.rejected,
+        reconcile: if outcome.duplicate {
+            "done"
+        } else if when == Reconcile::Now {
+            "done"
+        } else {
+            "queued"
+        },
     })
 }

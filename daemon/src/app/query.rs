@@ -63,6 +63,8 @@ pub struct Status {
     pub notification_backlog: std::collections::BTreeMap<String, i64>,
     /// Observations stored.
     pub observations: i64,
+    /// Batches stored and waiting for the reconcile worker.
+    pub reconcile_queue: usize,
     /// Agents and their sweeps.
     pub agents: Vec<AgentStatus>,
 }
@@ -98,6 +100,7 @@ pub fn status(rec: &Reconciler, now_ms: i64) -> Result<Status, StoreError> {
         alerts,
         notification_backlog: store.outbox_backlog()?.into_iter().collect(),
         observations: store.observation_count()?,
+        reconcile_queue: rec.queued().0,
         agents,
     })
 }

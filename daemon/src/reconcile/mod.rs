@@ -11,6 +11,14 @@
 //!
 //! Runs are serialised: an incremental run never interleaves with a full
 //! one, so debounce counts and alert state stay consistent.
+//!
+//! **The reconcile queue.** Ingest answers an agent once its batch is
+//! durably stored; the batch's sightings wait in a queue (bounded: ingest
+//! waits when it is full) and a worker reconciles them, several batches to
+//! a run, so an agent's delivery never waits behind a full reconcile of
+//! 300,000 hosts. Each batch is marked reconciled in the transaction that
+//! commits its run; batches left unmarked by a crash are rebuilt from the
+//! store and reconciled at the next start.
 
 pub mod assets;
 pub mod identity;
@@ -18,8 +26,8 @@ pub mod rules;
 pub mod sighting;
 pub mod sweeps;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
 
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -73,6 +81,47 @@ pub struct ReconcileSummary {
     pub events: usize,
 }
 
+/// A stored batch waiting to be reconciled.
+#[derive(Debug, Clone)]
+pub struct PendingBatch {
+    /// Batch id.
+    pub batch_id: String,
+    /// Agent that delivered it.
+    pub agent: String,
+    /// Its sightings.
+    pub sightings: Vec<Sighting>,
+}
+
+/// Sightings the queue holds at most before ingest waits for the worker.
+pub const QUEUE_CAP: usize = 400_000;
+/// Sightings one incremental run takes at most (several small batches, or one large one).
+const RUN_SIGHTINGS: usize = 20_000;
+
+#[derive(Default)]
+struct Queue {
+    batches: VecDeque<PendingBatch>,
+    sightings: usize,
+    /// Batches stored before this start, not yet loaded into the queue.
+    recover: bool,
+    /// Batches taken from the queue by a run not yet committed.
+    in_flight: usize,
+}
+
+impl ReconcileSummary {
+    fn add(&mut self, o: &ReconcileSummary) {
+        self.hosts += o.hosts;
+        self.matched += o.matched;
+        self.ambiguous += o.ambiguous;
+        self.assets += o.assets;
+        self.opened += o.opened;
+        self.reopened += o.reopened;
+        self.suppressed += o.suppressed;
+        self.updated += o.updated;
+        self.resolved += o.resolved;
+        self.events += o.events;
+    }
+}
+
 /// Runs reconciliation against a store.
 pub struct Reconciler {
     store: Arc<dyn Store>,
@@ -82,6 +131,9 @@ pub struct Reconciler {
     sweeps: Mutex<(Arc<SweepIndex>, i64)>,
     run_lock: Mutex<()>,
     wake: Arc<Notify>,
+    queue: Mutex<Queue>,
+    queue_room: Condvar,
+    work: Arc<Notify>,
 }
 
 impl Reconciler {
@@ -101,6 +153,9 @@ impl Reconciler {
             sweeps: Mutex::new((Arc::new(SweepIndex::default()), 0)),
             run_lock: Mutex::new(()),
             wake,
+            queue: Mutex::new(Queue { recover: true, ..Queue::default() }),
+            queue_room: Condvar::new(),
+            work: Arc::new(Notify::new()),
         }
     }
 
@@ -157,23 +212,134 @@ impl Reconciler {
         Ok(g.0.clone())
     }
 
-    /// Reconcile after a batch from `agent` was stored: `batch` holds its sightings.
-    pub fn after_ingest(&self, batch: &[Sighting], agent: &str, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
+    /// Queue a stored batch for reconciliation; waits while the queue is full
+    /// (so a flood of batches slows its senders down, never the daemon's memory).
+    pub fn enqueue(&self, batch: PendingBatch) {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        while q.sightings > QUEUE_CAP && !q.batches.is_empty() {
+            q = self
+                .queue_room
+                .wait_timeout(q, std::time::Duration::from_millis(200))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        q.sightings += batch.sightings.len();
+        q.batches.push_back(batch);
+        drop(q);
+        self.work.notify_one();
+    }
+
+    /// Signalled when batches are queued (the worker waits on it).
+    pub fn work(&self) -> Arc<Notify> {
+        self.work.clone()
+    }
+
+    /// Batches waiting to be reconciled (in a run not yet committed included), and their sightings.
+    pub fn queued(&self) -> (usize, usize) {
+        let q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        (q.batches.len() + q.in_flight, q.sightings)
+    }
+
+    /// Reconcile every queued batch (and, once after a start, those a crash
+    /// left unreconciled in the store), several to a run.
+    ///
+    /// # Errors
+    /// The store failed; the batches stay queued in the store and are
+    /// recovered at the next start.
+    pub fn drain(&self, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut total = ReconcileSummary::default();
+        if std::mem::take(&mut self.queue.lock().unwrap_or_else(|p| p.into_inner()).recover) {
+            let queued: HashSet<String> = {
+                let q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                q.batches.iter().map(|b| b.batch_id.clone()).collect()
+            };
+            loop {
+                let found = self.store.pending_batches(64)?;
+                let fresh: Vec<PendingBatch> = found.into_iter().filter(|b| !queued.contains(&b.batch_id)).collect();
+                if fresh.is_empty() {
+                    break;
+                }
+                tracing::info!(batches = fresh.len(), "reconciling batches stored but not yet reconciled");
+                if let Err(e) = self.incremental(fresh, now_ms) {
+                    self.queue.lock().unwrap_or_else(|p| p.into_inner()).recover = true;
+                    return Err(e);
+                }
+            }
+        }
+        loop {
+            let take: Vec<PendingBatch> = {
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let mut out = Vec::new();
+                let mut n = 0;
+                while let Some(b) = q.batches.front() {
+                    if !out.is_empty() && n + b.sightings.len() > RUN_SIGHTINGS {
+                        break;
+                    }
+                    n += b.sightings.len();
+                    if let Some(b) = q.batches.pop_front() {
+                        out.push(b);
+                    }
+                }
+                q.sightings -= n;
+                q.in_flight = out.len();
+                out
+            };
+            if take.is_empty() {
+                break;
+            }
+            self.queue_room.notify_all();
+            let r = self.incremental(take, now_ms);
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.in_flight = 0;
+            match r {
+                Ok(r) => total.add(&r),
+                Err(e) => {
+                    // Still unmarked in the store: reload them from there next time.
+                    q.recover = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Reconcile after a batch from `agent` was stored (`batch` holds its
+    /// sightings): queue it and drain the queue now.
+    ///
+    /// # Errors
+    /// See [`Reconciler::drain`].
+    pub fn after_ingest(&self, batch: &[Sighting], agent: &str, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
+        let batch_id = batch.first().map(|s| s.batch.clone()).unwrap_or_default();
+        self.enqueue(PendingBatch { batch_id, agent: agent.to_string(), sightings: batch.to_vec() });
+        self.drain(now_ms)
+    }
+
+    /// One incremental run over the sightings of `batches`, with the assets they touch.
+    fn incremental(&self, batches: Vec<PendingBatch>, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
+        let t = std::time::Instant::now();
         let idx = self.index()?;
         let sweeps = self.sweep_snapshot(now_ms)?;
-        let ips: Vec<String> = batch.iter().map(|s| s.ip.clone()).collect();
+        let mut agents: Vec<String> = batches.iter().map(|b| b.agent.clone()).collect();
+        agents.sort();
+        agents.dedup();
+        let batch_ids: Vec<String> = batches.iter().map(|b| b.batch_id.clone()).collect();
+        let batch: Vec<Sighting> = batches.into_iter().flat_map(|b| b.sightings).collect();
+        let mut ips: Vec<String> = batch.iter().map(|s| s.ip.clone()).collect();
+        ips.sort();
+        ips.dedup();
         // The latest stored sighting per address (a late, spooled batch is not the latest).
         let stored = self.store.sightings(&SightingSelect::Ips(ips))?;
+        let batches_here: HashSet<&str> = batch.iter().map(|s| s.batch.as_str()).collect();
         let mut tags: HashSet<String> = HashSet::new();
-        for s in batch {
+        for s in &batch {
             if let Identity::Matched(m) = idx.identify(s) {
                 tags.insert(m.tag);
             }
         }
         for (s, previous) in &stored {
             tags.extend(previous.clone());
-            if s.batch != batch.first().map_or("", |b| b.batch.as_str())
+            if !batches_here.contains(s.batch.as_str())
                 && let Identity::Matched(m) = idx.identify(s)
             {
                 tags.insert(m.tag);
@@ -182,9 +348,11 @@ impl Reconciler {
         let mut sightings: Vec<Sighting> = stored.into_iter().map(|(s, _)| s).collect();
         let have: HashSet<String> = sightings.iter().map(|s| s.ip.clone()).collect();
         let tag_list: Vec<String> = tags.iter().cloned().collect();
-        for (s, _) in self.store.sightings(&SightingSelect::Tags(tag_list.clone()))? {
-            if !have.contains(&s.ip) {
-                sightings.push(s);
+        if !tag_list.is_empty() {
+            for (s, _) in self.store.sightings(&SightingSelect::Tags(tag_list.clone()))? {
+                if !have.contains(&s.ip) {
+                    sightings.push(s);
+                }
             }
         }
         let mut keys: Vec<String> = batch.iter().map(Sighting::device_key).collect();
@@ -196,19 +364,29 @@ impl Reconciler {
             settings: &self.settings,
             sweeps: &sweeps,
             sightings,
-            batch: batch.to_vec(),
+            batch,
             devices: self.store.devices(Some(&keys), 0)?,
             states: self.store.asset_states(Some(&tag_list))?,
             tags: Some(tags),
-            agents: vec![agent.to_string()],
+            agents,
             full: false,
             revoked: HashSet::new(),
             live_subjects: Vec::new(),
             now_ms,
         };
-        let plan = rules::run(world);
+        let loaded = t.elapsed();
+        let mut plan = rules::run(world);
+        plan.batches = batch_ids;
         drop(sweeps);
-        self.commit(plan, &idx)
+        let ruled = t.elapsed();
+        let r = self.commit(plan, &idx);
+        tracing::debug!(
+            load_ms = loaded.as_secs_f64() * 1000.0,
+            rules_ms = (ruled - loaded).as_secs_f64() * 1000.0,
+            commit_ms = (t.elapsed() - ruled).as_secs_f64() * 1000.0,
+            "incremental reconcile phases"
+        );
+        r
     }
 
     /// Reconcile everything: every asset, every host seen within the horizon, every agent's cadence.

@@ -163,6 +163,8 @@ pub struct Plan {
     pub clears: HashMap<(AlertKind, String), Clear>,
     /// Agents whose new device alerts count against their hourly budget.
     pub agents: Vec<String>,
+    /// Batches this run reconciled (marked done in the same transaction).
+    pub batches: Vec<String>,
     /// Now (unix ms).
     pub now_ms: i64,
 }
@@ -516,13 +518,14 @@ fn agents(w: &World<'_>, plan: &mut Plan) {
     }
 }
 
-/// A sighting as evidence.
+/// A sighting as evidence: what was seen, not when (the alert's first and
+/// last seen carry the times), so the evidence of a device seen the same
+/// way sweep after sweep does not change — and its alert is not rewritten.
 pub fn describe(s: &Sighting) -> serde_json::Value {
     json!({
         "ip": s.ip, "mac": s.mac, "mac_randomised": s.mac_random, "vendor": s.vendor,
         "names": s.names.iter().map(|(n, src)| format!("{n} ({src})")).collect::<Vec<_>>(),
         "open_ports": s.open, "os": s.os, "segment": s.segment, "agent": s.agent,
-        "batch": s.batch, "last_seen_ms": s.last_ms,
     })
 }
 

@@ -23,7 +23,7 @@ fn word<T: std::str::FromStr>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Resu
 }
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
-    let evidence: String = r.get(11)?;
+    let evidence: Option<String> = r.get(11)?;
     Ok(Alert {
         id: r.get(0)?,
         kind: word(r, 1)?,
@@ -36,7 +36,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         segment: r.get(8)?,
         agent: r.get(9)?,
         summary: r.get(10)?,
-        evidence: serde_json::from_str(&evidence).unwrap_or(serde_json::Value::Null),
+        evidence: evidence.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or(serde_json::Value::Null),
         first_seen_ms: r.get(12)?,
         last_seen_ms: r.get(13)?,
         opened_ms: r.get(14)?,
@@ -124,19 +124,50 @@ pub fn live_about(c: &Connection, tag: Option<&str>, ips: &[String]) -> Result<V
 }
 
 /// The latest alert of every (kind, subject) among `subjects` (live, or the
-/// most recently resolved).
+/// most recently resolved) — without its evidence, which the lifecycle
+/// never reads (a change that keeps the description does not write it).
 pub fn latest_for_subjects(c: &Connection, subjects: &[String]) -> Result<Vec<Alert>, StoreError> {
+    let light = COLUMNS.replace("evidence,", "NULL,");
     let mut latest: HashMap<(crate::alerts::AlertKind, String), Alert> = HashMap::new();
     for chunk in subjects.chunks(500) {
         let marks = vec!["?"; chunk.len()].join(",");
-        let sql = format!("SELECT {COLUMNS} FROM alerts WHERE subject IN ({marks}) ORDER BY id");
-        let mut st = c.prepare(&sql)?;
+        let sql = format!("SELECT {light} FROM alerts WHERE subject IN ({marks})");
+        let mut st = c.prepare_cached(&sql)?;
         for a in st.query_map(rusqlite::params_from_iter(chunk), alert_row)? {
             let a = a?;
-            latest.insert((a.kind, a.subject.clone()), a);
+            match latest.get(&(a.kind, a.subject.clone())) {
+                Some(b) if b.id > a.id => {}
+                _ => {
+                    latest.insert((a.kind, a.subject.clone()), a);
+                }
+            }
         }
     }
     Ok(latest.into_values().collect())
+}
+
+/// A digest of what describes an alert (summary, evidence, where, severity):
+/// an update that would not change it leaves the row's description alone.
+fn digest(a: &Alert, evidence: &str) -> i64 {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [
+        a.summary.as_str(),
+        evidence,
+        a.severity.as_str(),
+        a.tag.as_deref().unwrap_or(""),
+        a.ip.as_deref().unwrap_or(""),
+        a.mac.as_deref().unwrap_or(""),
+        a.vendor.as_deref().unwrap_or(""),
+        a.segment.as_deref().unwrap_or(""),
+        a.agent.as_deref().unwrap_or(""),
+    ] {
+        ctx.update(part.as_bytes());
+        ctx.update(&[0]);
+    }
+    let d = ctx.finish();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d.as_ref()[..8]);
+    i64::from_le_bytes(b)
 }
 
 /// Device-level alerts (unknown devices, address conflicts) each agent raised since `since`.
@@ -162,14 +193,15 @@ pub fn device_alerts_opened_since(
 /// outbox rows written.
 pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize, StoreError> {
     let a = &c.alert;
-    let evidence = a.evidence.to_string();
     let id = if a.id == 0 {
+        let evidence = a.evidence.to_string();
         tx.prepare_cached(
             "INSERT INTO alerts (kind, subject, state, severity, tag, ip, mac, segment, agent, summary, evidence,
                first_seen_ms, last_seen_ms, opened_ms, updated_ms, updates, acked_by, acked_ms, resolved_by,
-               resolved_ms, resolution, suppressed_by, reopened, absent_since_ms, clear_count, clear_batch, vendor)
+               resolved_ms, resolution, suppressed_by, reopened, absent_since_ms, clear_count, clear_batch, vendor,
+               digest)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-               ?22, ?23, ?24, ?25, ?26, ?27)",
+               ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
         )?
         .execute(params![
             a.kind.as_str(),
@@ -199,28 +231,19 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
             a.clear_count,
             a.clear_batch,
             a.vendor,
+            digest(a, &evidence),
         ])?;
         tx.last_insert_rowid()
     } else {
         tx.prepare_cached(
-            "UPDATE alerts SET state = ?2, severity = ?3, tag = ?4, ip = ?5, mac = ?6, segment = ?7, agent = ?8,
-               summary = ?9, evidence = ?10, first_seen_ms = ?11, last_seen_ms = ?12, updated_ms = ?13, updates = ?14,
-               acked_by = ?15, acked_ms = ?16, resolved_by = ?17, resolved_ms = ?18, resolution = ?19,
-               suppressed_by = ?20, reopened = ?21, absent_since_ms = ?22, clear_count = ?23, clear_batch = ?24,
-               vendor = ?25
+            "UPDATE alerts SET state = ?2, first_seen_ms = ?3, last_seen_ms = ?4, updated_ms = ?5, updates = ?6,
+               acked_by = ?7, acked_ms = ?8, resolved_by = ?9, resolved_ms = ?10, resolution = ?11,
+               suppressed_by = ?12, reopened = ?13, absent_since_ms = ?14, clear_count = ?15, clear_batch = ?16
              WHERE id = ?1",
         )?
         .execute(params![
             a.id,
             a.state.as_str(),
-            a.severity.as_str(),
-            a.tag,
-            a.ip,
-            a.mac,
-            a.segment,
-            a.agent,
-            a.summary,
-            evidence,
             a.first_seen_ms,
             a.last_seen_ms,
             a.updated_ms,
@@ -235,8 +258,28 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
             a.absent_since_ms,
             a.clear_count,
             a.clear_batch,
-            a.vendor,
         ])?;
+        if c.described {
+            // Rewritten only when it differs from what is stored.
+            let evidence = a.evidence.to_string();
+            tx.prepare_cached(
+                "UPDATE alerts SET severity = ?2, tag = ?3, ip = ?4, mac = ?5, segment = ?6, agent = ?7, summary = ?8,
+                   evidence = ?9, vendor = ?10, digest = ?11 WHERE id = ?1 AND digest IS NOT ?11",
+            )?
+            .execute(params![
+                a.id,
+                a.severity.as_str(),
+                a.tag,
+                a.ip,
+                a.mac,
+                a.segment,
+                a.agent,
+                a.summary,
+                evidence,
+                a.vendor,
+                digest(a, &evidence),
+            ])?;
+        }
         a.id
     };
     if !c.accept_ports.is_empty()
@@ -250,8 +293,8 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
     if c.sinks.is_empty() {
         return Ok(0);
     }
-    let mut alert = a.clone();
-    alert.id = id;
+    // The event carries the alert as stored now, its full evidence included.
+    let Some(alert) = alert(tx, id)? else { return Ok(0) };
     let body = serde_json::to_string(&AlertEvent { event, at_ms: now, alert }).unwrap_or_default();
     let mut ins = tx.prepare_cached("INSERT INTO outbox (sink, event, created_ms, next_ms) VALUES (?1, ?2, ?3, ?3)")?;
     for sink in &c.sinks {

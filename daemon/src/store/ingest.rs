@@ -40,8 +40,8 @@ pub fn ingest(
     )?;
     tx.execute(
         "INSERT INTO batches (batch_id, agent, segment, started_ms, finished_ms, received_ms, complete, completeness,
-           hosts, rejected, targets, excluded, scope_id, probed, clamped, interval_ms, next_due_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+           hosts, rejected, targets, excluded, scope_id, probed, clamped, interval_ms, next_due_ms, reconciled)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0)",
         params![
             batch_id,
             agent,
@@ -133,14 +133,20 @@ pub fn ingest(
                     for (kind, old, new) in &changes {
                         insert_change.execute(params![ip, last, batch_id, kind, old, new])?;
                     }
-                    let changed = !changes.is_empty();
-                    changed_hosts += usize::from(changed);
+                    changed_hosts += usize::from(!changes.is_empty());
                     update_latest
                         .execute(params![ip, mac, last, agent, batch_id, obs_id, ports, names, fp, first, sighting])?;
-                    clear_names.execute([ip])?;
-                    for n in &row.names {
-                        set_name.execute(params![n, ip])?;
+                    // Only what changed is rewritten: a host seen the same way every sweep costs two writes.
+                    if changes.iter().any(|(kind, _, _)| *kind == "names") {
+                        clear_names.execute([ip])?;
+                        for n in &row.names {
+                            set_name.execute(params![n, ip])?;
+                        }
                     }
+                    if let Some(m) = mac.as_ref().filter(|m| before.mac.as_deref() != Some(m.as_str())) {
+                        upsert_pair.execute(params![m, ip, first, last, agent])?;
+                    }
+                    continue;
                 }
                 Some(_) => {
                     update_older.execute(params![ip, first])?;
@@ -184,4 +190,46 @@ pub fn host(c: &Connection, ip: &str) -> Result<Option<HostRecord>, StoreError> 
         latest: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
         changes,
     }))
+}
+
+/// Batches stored but not yet reconciled (after a crash, or still queued),
+/// oldest first, with their observations rebuilt into sightings.
+pub fn pending(c: &Connection, limit: usize) -> Result<Vec<crate::reconcile::PendingBatch>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT batch_id, agent, segment, probed, completeness, started_ms, finished_ms FROM batches
+         WHERE reconciled = 0 ORDER BY rowid LIMIT ?1",
+    )?;
+    let heads: Vec<(String, String, String, Option<String>, String, i64, i64)> = st
+        .query_map([limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut obs = c.prepare_cached("SELECT body FROM observations WHERE batch_id = ?1 ORDER BY id")?;
+    let mut out = Vec::with_capacity(heads.len());
+    for (batch, agent, segment, probed, completeness, started, finished) in heads {
+        let enriched = serde_json::from_str::<serde_json::Value>(&completeness)
+            .ok()
+            .and_then(|v| v["enriched"].as_bool())
+            .unwrap_or(false);
+        let ctx =
+            crate::reconcile::BatchContext { segment, agent: agent.clone(), batch: batch.clone(), probed, enriched };
+        let bodies: Vec<String> = obs.query_map([&batch], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let sightings = bodies
+            .iter()
+            .filter_map(|b| serde_json::from_str::<census_proto::HostObservation>(b).ok())
+            .map(|mut h| {
+                // The stored batch times are already bounded by arrival; keep the host's inside them.
+                let clamp = |t: time::OffsetDateTime| {
+                    let ms = ms(t).clamp(started, finished);
+                    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(t)
+                };
+                h.ip = h.ip.to_canonical();
+                h.first_seen = clamp(h.first_seen);
+                h.last_seen = clamp(h.last_seen);
+                crate::reconcile::Sighting::of(&h, &ctx)
+            })
+            .collect();
+        out.push(crate::reconcile::PendingBatch { batch_id: batch, agent, sightings });
+    }
+    Ok(out)
 }

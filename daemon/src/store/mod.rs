@@ -179,6 +179,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Store a batch's accepted observations, idempotently on the batch id.
     fn ingest(&self, batch: &BatchMeta, agent: &str, rows: &[ObservationRow<'_>]) -> Result<IngestOutcome, StoreError>;
+    /// Batches stored but not yet reconciled, oldest first, rebuilt into sightings.
+    fn pending_batches(&self, limit: usize) -> Result<Vec<crate::reconcile::PendingBatch>, StoreError>;
     /// What is known about one address.
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError>;
     /// Number of stored observations.

@@ -227,6 +227,7 @@ pub fn commit(
     plan: &Plan,
     decide: &mut dyn FnMut(super::AlertInputs) -> Vec<Change>,
 ) -> Result<CommitOutcome, StoreError> {
+    let t = std::time::Instant::now();
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = plan.now_ms;
     {
@@ -257,7 +258,12 @@ pub fn commit(
         for (value, tag) in &plan.learned {
             learn.execute(params![value, tag, now])?;
         }
+        let mut done = tx.prepare_cached("UPDATE batches SET reconciled = 1 WHERE batch_id = ?1")?;
+        for b in &plan.batches {
+            done.execute([b])?;
+        }
     }
+    let written = t.elapsed();
     let subjects = plan.subjects();
     let mut agents: Vec<String> = plan.findings.iter().filter_map(|f| f.agent.clone()).collect();
     agents.extend(plan.agents.iter().cloned());
@@ -268,7 +274,9 @@ pub fn commit(
         suppressions: super::alerts::active_suppressions(&tx, now)?,
         opened_last_hour: super::alerts::device_alerts_opened_since(&tx, &agents, now - 3_600_000)?,
     };
+    let loaded = t.elapsed();
     let changes = decide(inputs);
+    let decided = t.elapsed();
     let mut out = CommitOutcome::default();
     for c in &changes {
         match c.event {
@@ -282,6 +290,17 @@ pub fn commit(
         }
         out.events += super::alerts::write_change(&tx, c, now)?;
     }
+    let applied = t.elapsed();
     tx.commit()?;
+    tracing::debug!(
+        state_ms = written.as_secs_f64() * 1000.0,
+        load_alerts_ms = (loaded - written).as_secs_f64() * 1000.0,
+        decide_ms = (decided - loaded).as_secs_f64() * 1000.0,
+        write_alerts_ms = (applied - decided).as_secs_f64() * 1000.0,
+        fsync_ms = (t.elapsed() - applied).as_secs_f64() * 1000.0,
+        subjects = subjects.len(),
+        changes = changes.len(),
+        "reconcile commit phases"
+    );
     Ok(out)
 }

@@ -202,12 +202,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE batches ADD COLUMN clamped INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE batches ADD COLUMN interval_ms INTEGER;
     ALTER TABLE batches ADD COLUMN next_due_ms INTEGER;
+    ALTER TABLE batches ADD COLUMN reconciled INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX batches_pending ON batches (reconciled) WHERE reconciled = 0;
     CREATE INDEX batches_by_scope ON batches (scope_id, complete, started_ms);
     ALTER TABLE alerts ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE alerts ADD COLUMN absent_since_ms INTEGER;
     ALTER TABLE alerts ADD COLUMN clear_count INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE alerts ADD COLUMN clear_batch TEXT;
     ALTER TABLE alerts ADD COLUMN vendor TEXT;
+    ALTER TABLE alerts ADD COLUMN digest INTEGER;
     CREATE INDEX alerts_by_subject ON alerts (subject, id);
     CREATE INDEX alerts_by_agent_opened ON alerts (agent, opened_ms);
     CREATE TABLE alert_events (

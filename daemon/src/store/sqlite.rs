@@ -175,6 +175,10 @@ impl Store for SqliteStore {
         self.write(|c| super::ingest::ingest(c, batch, agent, rows))
     }
 
+    fn pending_batches(&self, limit: usize) -> Result<Vec<crate::reconcile::PendingBatch>, StoreError> {
+        self.read(|c| super::ingest::pending(c, limit))
+    }
+
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError> {
         self.read(|c| super::ingest::host(c, ip))
     }
@@ -242,24 +246,23 @@ impl Store for SqliteStore {
     }
 
     fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError> {
-        // Read through the writer: a batch committed a moment ago must be visible.
-        self.write(|c| super::reconcile::sightings(c, select))
+        self.read(|c| super::reconcile::sightings(c, select))
     }
 
     fn devices(&self, keys: Option<&[String]>, since: i64) -> Result<HashMap<String, DeviceRecord>, StoreError> {
-        self.write(|c| super::reconcile::devices(c, keys, since))
+        self.read(|c| super::reconcile::devices(c, keys, since))
     }
 
     fn asset_states(&self, tags: Option<&[String]>) -> Result<HashMap<String, AssetState>, StoreError> {
-        self.write(|c| super::reconcile::asset_states(c, tags))
+        self.read(|c| super::reconcile::asset_states(c, tags))
     }
 
     fn live_subjects(&self) -> Result<Vec<(AlertKind, String)>, StoreError> {
-        self.write(|c| super::reconcile::live_subjects(c))
+        self.read(|c| super::reconcile::live_subjects(c))
     }
 
     fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
-        self.write(|c| super::reconcile::sweeps_after(c, seq, horizon_ms))
+        self.read(|c| super::reconcile::sweeps_after(c, seq, horizon_ms))
     }
 
     fn commit_reconcile(

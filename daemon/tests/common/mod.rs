@@ -85,6 +85,19 @@ impl Daemon {
         v["token"].as_str().unwrap().to_string()
     }
 
+    /// Wait until every delivered batch is reconciled (the API answers
+    /// agents before its reconcile worker has run).
+    pub async fn settle(&self) {
+        for _ in 0..400 {
+            let (_, v) = self.admin_json(Method::GET, "/api/v1/status", None).await;
+            if v["reconcile_queue"] == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the reconcile queue did not drain within 10 s");
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
