@@ -7,7 +7,9 @@
 //! Rules, per (kind, subject):
 //! - **One alert, updated.** A finding updates the live alert: last seen,
 //!   evidence, update count. Evidence older than what the alert holds (a
-//!   late batch) only widens first/last seen.
+//!   late batch) only widens first/last seen. A repeat that changes nothing
+//!   but last seen, by less than [`TOUCH_MS`], writes nothing: a device seen
+//!   the same way every five minutes costs no alert write per sweep.
 //! - **Reopen, never duplicate.** A finding whose latest alert was resolved
 //!   within `reopen_window` reopens it (same id, same history, event
 //!   `reopened`); after the window a new alert is raised. An alert a
@@ -33,6 +35,9 @@ use std::collections::{HashMap, HashSet};
 use serde_json::json;
 
 use super::{Alert, AlertKind, AlertState, AutoResolve, CENSUS, EventKind, Finding, Severity, Suppression};
+
+/// A repeat that only moves last seen by less than this is not written (ms).
+pub const TOUCH_MS: i64 = 15 * 60_000;
 
 /// Why a subject's condition no longer holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +173,7 @@ fn new_alert(f: &Finding, now: i64) -> Alert {
         suppressed_by: None,
         clear_count: 0,
         clear_batch: None,
+        digest: None,
     }
 }
 
@@ -233,7 +239,23 @@ impl Decider<'_> {
         let shown = if rule.is_some() { AlertState::Suppressed } else { AlertState::Open };
         match self.by_key.remove(&key) {
             Some(mut a) if a.state != AlertState::Resolved => {
-                let described = absorb(&mut a, f, now);
+                let before = (a.first_seen_ms, a.last_seen_ms, a.absent_since_ms, a.clear_count, a.suppressed_by);
+                let mut described = absorb(&mut a, f, now);
+                if described {
+                    let d = super::description_digest(&a);
+                    described = a.digest != Some(d);
+                    a.digest = Some(d);
+                }
+                let same_state = a.state == shown || (a.state == AlertState::Acknowledged && rule.is_none());
+                if !described
+                    && same_state
+                    && rule == before.4
+                    && a.first_seen_ms == before.0
+                    && a.last_seen_ms - before.1 < TOUCH_MS
+                    && (a.absent_since_ms, a.clear_count) == (before.2, before.3)
+                {
+                    return;
+                }
                 a.updates += 1;
                 let (event, notify) = match (a.state, rule) {
                     (AlertState::Suppressed, None) => (Some(EventKind::Opened), true),
@@ -256,6 +278,7 @@ impl Decider<'_> {
             }
             Some(mut a) if a.resolved_ms.is_some_and(|r| now - r <= s.reopen_window_ms) => {
                 let described = absorb(&mut a, f, now);
+                a.digest = Some(super::description_digest(&a));
                 a.state = shown;
                 a.suppressed_by = rule;
                 a.reopened += 1;
@@ -285,6 +308,7 @@ impl Decider<'_> {
                 let mut a = new_alert(f, now);
                 a.state = shown;
                 a.suppressed_by = rule;
+                a.digest = Some(super::description_digest(&a));
                 let event = if rule.is_some() { EventKind::Suppressed } else { EventKind::Opened };
                 self.out.push(Change::census(a, Some(event), rule.is_none(), None).described());
             }

@@ -194,6 +194,34 @@ pub struct Alert {
     /// The batch that counted last towards `clear_count`.
     #[serde(skip)]
     pub clear_batch: Option<String>,
+    /// Digest of the stored description (summary, evidence, where): a
+    /// repeat that would write the same one does not.
+    #[serde(skip)]
+    pub digest: Option<i64>,
+}
+
+/// A digest of what describes an alert (summary, evidence, where, severity).
+pub fn description_digest(a: &Alert) -> i64 {
+    let evidence = a.evidence.to_string();
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [
+        a.summary.as_str(),
+        evidence.as_str(),
+        a.severity.as_str(),
+        a.tag.as_deref().unwrap_or(""),
+        a.ip.as_deref().unwrap_or(""),
+        a.mac.as_deref().unwrap_or(""),
+        a.vendor.as_deref().unwrap_or(""),
+        a.segment.as_deref().unwrap_or(""),
+        a.agent.as_deref().unwrap_or(""),
+    ] {
+        ctx.update(part.as_bytes());
+        ctx.update(&[0]);
+    }
+    let d = ctx.finish();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d.as_ref()[..8]);
+    i64::from_le_bytes(b)
 }
 
 /// Who resolves alerts whose condition cleared by itself.

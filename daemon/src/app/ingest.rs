@@ -139,6 +139,7 @@ pub fn accept_with(
             batch_id: meta.batch_id.clone(),
             agent: agent.name.clone(),
             sightings: prepared.sightings,
+            more: false,
         };
         match when {
             Reconcile::Queued => reconciler.enqueue(pending),

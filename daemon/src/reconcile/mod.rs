@@ -90,6 +90,10 @@ pub struct PendingBatch {
     pub agent: String,
     /// Its sightings.
     pub sightings: Vec<Sighting>,
+    /// More of this batch's sightings follow in another run (a large batch
+    /// is reconciled in parts, so memory stays bounded; it is marked
+    /// reconciled with its last part).
+    pub more: bool,
 }
 
 /// Sightings the queue holds at most before ingest waits for the worker.
@@ -250,30 +254,56 @@ impl Reconciler {
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut total = ReconcileSummary::default();
         if std::mem::take(&mut self.queue.lock().unwrap_or_else(|p| p.into_inner()).recover) {
-            let queued: HashSet<String> = {
-                let q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                q.batches.iter().map(|b| b.batch_id.clone()).collect()
-            };
+            let mut after = 0;
             loop {
-                let found = self.store.pending_batches(64)?;
-                let fresh: Vec<PendingBatch> = found.into_iter().filter(|b| !queued.contains(&b.batch_id)).collect();
-                if fresh.is_empty() {
-                    break;
+                let page = match self.store.pending_batches(after, 64) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.queue.lock().unwrap_or_else(|p| p.into_inner()).recover = true;
+                        return Err(e);
+                    }
+                };
+                let Some((last, _)) = page.last() else { break };
+                after = *last;
+                {
+                    let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                    let queued: HashSet<String> = q.batches.iter().map(|b| b.batch_id.clone()).collect();
+                    for (_, b) in page.into_iter().filter(|(_, b)| !queued.contains(&b.batch_id)) {
+                        tracing::info!(batch = %b.batch_id, "reconciling a batch stored but not yet reconciled");
+                        q.sightings += b.sightings.len();
+                        q.batches.push_back(b);
+                    }
                 }
-                tracing::info!(batches = fresh.len(), "reconciling batches stored but not yet reconciled");
-                if let Err(e) = self.incremental(fresh, now_ms) {
-                    self.queue.lock().unwrap_or_else(|p| p.into_inner()).recover = true;
-                    return Err(e);
-                }
+                total.add(&self.run_queue(now_ms)?);
             }
         }
+        total.add(&self.run_queue(now_ms)?);
+        Ok(total)
+    }
+
+    /// Take the queue, several batches (or a part of a large one) to a run, until it is empty.
+    fn run_queue(&self, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
+        let mut total = ReconcileSummary::default();
         loop {
             let take: Vec<PendingBatch> = {
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                 let mut out = Vec::new();
                 let mut n = 0;
-                while let Some(b) = q.batches.front() {
+                while let Some(b) = q.batches.front_mut() {
                     if !out.is_empty() && n + b.sightings.len() > RUN_SIGHTINGS {
+                        break;
+                    }
+                    if b.sightings.len() > RUN_SIGHTINGS {
+                        // A large batch: this run takes a part of it.
+                        let rest = b.sightings.split_off(RUN_SIGHTINGS);
+                        let part = PendingBatch {
+                            batch_id: b.batch_id.clone(),
+                            agent: b.agent.clone(),
+                            sightings: std::mem::replace(&mut b.sightings, rest),
+                            more: true,
+                        };
+                        n += part.sightings.len();
+                        out.push(part);
                         break;
                     }
                     n += b.sightings.len();
@@ -311,7 +341,7 @@ impl Reconciler {
     /// See [`Reconciler::drain`].
     pub fn after_ingest(&self, batch: &[Sighting], agent: &str, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
         let batch_id = batch.first().map(|s| s.batch.clone()).unwrap_or_default();
-        self.enqueue(PendingBatch { batch_id, agent: agent.to_string(), sightings: batch.to_vec() });
+        self.enqueue(PendingBatch { batch_id, agent: agent.to_string(), sightings: batch.to_vec(), more: false });
         self.drain(now_ms)
     }
 
@@ -323,7 +353,7 @@ impl Reconciler {
         let mut agents: Vec<String> = batches.iter().map(|b| b.agent.clone()).collect();
         agents.sort();
         agents.dedup();
-        let batch_ids: Vec<String> = batches.iter().map(|b| b.batch_id.clone()).collect();
+        let batch_ids: Vec<String> = batches.iter().filter(|b| !b.more).map(|b| b.batch_id.clone()).collect();
         let batch: Vec<Sighting> = batches.into_iter().flat_map(|b| b.sightings).collect();
         let mut ips: Vec<String> = batch.iter().map(|s| s.ip.clone()).collect();
         ips.sort();

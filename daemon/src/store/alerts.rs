@@ -13,9 +13,13 @@ use crate::alerts::lifecycle::Change;
 use crate::alerts::{Alert, AlertEvent, AlertFilter, AlertHistoryEntry, EventKind, Suppression};
 use crate::reconcile::AssetState;
 
-const COLUMNS: &str = "id, kind, subject, state, severity, tag, ip, mac, segment, agent, summary, evidence,
-    first_seen_ms, last_seen_ms, opened_ms, updated_ms, updates, acked_by, acked_ms, resolved_by, resolved_ms,
-    resolution, suppressed_by, reopened, absent_since_ms, clear_count, clear_batch, vendor";
+/// Every column of an alert; with [`FROM`], its evidence from `alert_evidence`.
+const COLUMNS: &str = "a.id, a.kind, a.subject, a.state, a.severity, a.tag, a.ip, a.mac, a.segment, a.agent, a.summary,
+    e.evidence, a.first_seen_ms, a.last_seen_ms, a.opened_ms, a.updated_ms, a.updates, a.acked_by, a.acked_ms,
+    a.resolved_by, a.resolved_ms, a.resolution, a.suppressed_by, a.reopened, a.absent_since_ms, a.clear_count,
+    a.clear_batch, a.vendor, a.digest";
+/// The alerts with their evidence.
+const FROM: &str = "alerts a LEFT JOIN alert_evidence e ON e.alert_id = a.id";
 
 fn word<T: std::str::FromStr>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T> {
     let s: String = r.get(i)?;
@@ -53,39 +57,40 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         clear_count: r.get(25)?,
         clear_batch: r.get(26)?,
         vendor: r.get(27)?,
+        digest: r.get(28)?,
     })
 }
 
 /// One alert.
 pub fn alert(c: &Connection, id: i64) -> Result<Option<Alert>, StoreError> {
-    Ok(c.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?
+    Ok(c.prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} WHERE a.id = ?1"))?
         .query_row([id], alert_row)
         .optional()?)
 }
 
 /// Alerts matching `f`, newest first.
 pub fn list(c: &Connection, f: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
-    let mut sql = format!("SELECT {COLUMNS} FROM alerts WHERE 1 = 1");
+    let mut sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE 1 = 1");
     let mut args: Vec<String> = Vec::new();
     match f.state {
         Some(s) => {
             args.push(s.as_str().into());
-            sql.push_str(&format!(" AND state = ?{}", args.len()));
+            sql.push_str(&format!(" AND a.state = ?{}", args.len()));
         }
-        None => sql.push_str(" AND state != 'resolved'"),
+        None => sql.push_str(" AND a.state != 'resolved'"),
     }
     if f.include_suppressed == Some(false) {
-        sql.push_str(" AND state != 'suppressed'");
+        sql.push_str(" AND a.state != 'suppressed'");
     }
     if let Some(k) = f.kind {
         args.push(k.as_str().into());
-        sql.push_str(&format!(" AND kind = ?{}", args.len()));
+        sql.push_str(&format!(" AND a.kind = ?{}", args.len()));
     }
     if let Some(t) = &f.tag {
         args.push(t.clone());
-        sql.push_str(&format!(" AND tag = ?{}", args.len()));
+        sql.push_str(&format!(" AND a.tag = ?{}", args.len()));
     }
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit.unwrap_or(1000)));
+    sql.push_str(&format!(" ORDER BY a.id DESC LIMIT {}", f.limit.unwrap_or(1000)));
     let mut st = c.prepare(&sql)?;
     let rows = st.query_map(rusqlite::params_from_iter(args.iter()), alert_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
@@ -108,10 +113,11 @@ pub fn live_about(c: &Connection, tag: Option<&str>, ips: &[String]) -> Result<V
     let mut out = Vec::new();
     if let Some(tag) = tag {
         let mut st =
-            c.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE tag = ?1 AND state != 'resolved'"))?;
+            c.prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} WHERE a.tag = ?1 AND a.state != 'resolved'"))?;
         out.extend(st.query_map([tag], alert_row)?.collect::<Result<Vec<_>, _>>()?);
     }
-    let mut st = c.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE ip = ?1 AND state != 'resolved'"))?;
+    let mut st =
+        c.prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} WHERE a.ip = ?1 AND a.state != 'resolved'"))?;
     for ip in ips {
         for a in st.query_map([ip], alert_row)? {
             let a = a?;
@@ -127,11 +133,11 @@ pub fn live_about(c: &Connection, tag: Option<&str>, ips: &[String]) -> Result<V
 /// most recently resolved) — without its evidence, which the lifecycle
 /// never reads (a change that keeps the description does not write it).
 pub fn latest_for_subjects(c: &Connection, subjects: &[String]) -> Result<Vec<Alert>, StoreError> {
-    let light = COLUMNS.replace("evidence,", "NULL,");
+    let light = COLUMNS.replace("e.evidence,", "NULL,");
     let mut latest: HashMap<(crate::alerts::AlertKind, String), Alert> = HashMap::new();
     for chunk in subjects.chunks(500) {
         let marks = vec!["?"; chunk.len()].join(",");
-        let sql = format!("SELECT {light} FROM alerts WHERE subject IN ({marks})");
+        let sql = format!("SELECT {light} FROM alerts a WHERE a.subject IN ({marks})");
         let mut st = c.prepare_cached(&sql)?;
         for a in st.query_map(rusqlite::params_from_iter(chunk), alert_row)? {
             let a = a?;
@@ -144,30 +150,6 @@ pub fn latest_for_subjects(c: &Connection, subjects: &[String]) -> Result<Vec<Al
         }
     }
     Ok(latest.into_values().collect())
-}
-
-/// A digest of what describes an alert (summary, evidence, where, severity):
-/// an update that would not change it leaves the row's description alone.
-fn digest(a: &Alert, evidence: &str) -> i64 {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in [
-        a.summary.as_str(),
-        evidence,
-        a.severity.as_str(),
-        a.tag.as_deref().unwrap_or(""),
-        a.ip.as_deref().unwrap_or(""),
-        a.mac.as_deref().unwrap_or(""),
-        a.vendor.as_deref().unwrap_or(""),
-        a.segment.as_deref().unwrap_or(""),
-        a.agent.as_deref().unwrap_or(""),
-    ] {
-        ctx.update(part.as_bytes());
-        ctx.update(&[0]);
-    }
-    let d = ctx.finish();
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d.as_ref()[..8]);
-    i64::from_le_bytes(b)
 }
 
 /// Device-level alerts (unknown devices, address conflicts) each agent raised since `since`.
@@ -214,7 +196,7 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
             a.segment,
             a.agent,
             a.summary,
-            evidence,
+            "",
             a.first_seen_ms,
             a.last_seen_ms,
             a.opened_ms,
@@ -231,9 +213,12 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
             a.clear_count,
             a.clear_batch,
             a.vendor,
-            digest(a, &evidence),
+            a.digest.unwrap_or_else(|| crate::alerts::description_digest(a)),
         ])?;
-        tx.last_insert_rowid()
+        let id = tx.last_insert_rowid();
+        tx.prepare_cached("INSERT INTO alert_evidence (alert_id, evidence) VALUES (?1, ?2)")?
+            .execute(params![id, evidence])?;
+        id
     } else {
         tx.prepare_cached(
             "UPDATE alerts SET state = ?2, first_seen_ms = ?3, last_seen_ms = ?4, updated_ms = ?5, updates = ?6,
@@ -260,25 +245,32 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
             a.clear_batch,
         ])?;
         if c.described {
-            // Rewritten only when it differs from what is stored.
+            // The lifecycle writes a description only when its digest differs from the stored one.
             let evidence = a.evidence.to_string();
-            tx.prepare_cached(
-                "UPDATE alerts SET severity = ?2, tag = ?3, ip = ?4, mac = ?5, segment = ?6, agent = ?7, summary = ?8,
-                   evidence = ?9, vendor = ?10, digest = ?11 WHERE id = ?1 AND digest IS NOT ?11",
-            )?
-            .execute(params![
-                a.id,
-                a.severity.as_str(),
-                a.tag,
-                a.ip,
-                a.mac,
-                a.segment,
-                a.agent,
-                a.summary,
-                evidence,
-                a.vendor,
-                digest(a, &evidence),
-            ])?;
+            let d = a.digest.unwrap_or_else(|| crate::alerts::description_digest(a));
+            {
+                tx.prepare_cached(
+                    "UPDATE alerts SET severity = ?2, tag = ?3, ip = ?4, mac = ?5, segment = ?6, agent = ?7,
+                       summary = ?8, vendor = ?9, digest = ?10 WHERE id = ?1",
+                )?
+                .execute(params![
+                    a.id,
+                    a.severity.as_str(),
+                    a.tag,
+                    a.ip,
+                    a.mac,
+                    a.segment,
+                    a.agent,
+                    a.summary,
+                    a.vendor,
+                    d,
+                ])?;
+                tx.prepare_cached(
+                    "INSERT INTO alert_evidence (alert_id, evidence) VALUES (?1, ?2)
+                     ON CONFLICT (alert_id) DO UPDATE SET evidence = excluded.evidence",
+                )?
+                .execute(params![a.id, evidence])?;
+            }
         }
         a.id
     };

@@ -194,19 +194,24 @@ pub fn host(c: &Connection, ip: &str) -> Result<Option<HostRecord>, StoreError> 
 
 /// Batches stored but not yet reconciled (after a crash, or still queued),
 /// oldest first, with their observations rebuilt into sightings.
-pub fn pending(c: &Connection, limit: usize) -> Result<Vec<crate::reconcile::PendingBatch>, StoreError> {
+pub fn pending(
+    c: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, crate::reconcile::PendingBatch)>, StoreError> {
     let mut st = c.prepare_cached(
-        "SELECT batch_id, agent, segment, probed, completeness, started_ms, finished_ms FROM batches
-         WHERE reconciled = 0 ORDER BY rowid LIMIT ?1",
+        "SELECT batch_id, agent, segment, probed, completeness, started_ms, finished_ms, rowid FROM batches
+         WHERE reconciled = 0 AND rowid > ?1 ORDER BY rowid LIMIT ?2",
     )?;
-    let heads: Vec<(String, String, String, Option<String>, String, i64, i64)> = st
-        .query_map([limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    type Head = (String, String, String, Option<String>, String, i64, i64, i64);
+    let heads: Vec<Head> = st
+        .query_map(params![after, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
         })?
         .collect::<Result<_, _>>()?;
     let mut obs = c.prepare_cached("SELECT body FROM observations WHERE batch_id = ?1 ORDER BY id")?;
     let mut out = Vec::with_capacity(heads.len());
-    for (batch, agent, segment, probed, completeness, started, finished) in heads {
+    for (batch, agent, segment, probed, completeness, started, finished, seq) in heads {
         let enriched = serde_json::from_str::<serde_json::Value>(&completeness)
             .ok()
             .and_then(|v| v["enriched"].as_bool())
@@ -229,7 +234,7 @@ pub fn pending(c: &Connection, limit: usize) -> Result<Vec<crate::reconcile::Pen
                 crate::reconcile::Sighting::of(&h, &ctx)
             })
             .collect();
-        out.push(crate::reconcile::PendingBatch { batch_id: batch, agent, sightings });
+        out.push((seq, crate::reconcile::PendingBatch { batch_id: batch, agent, sightings, more: false }));
     }
     Ok(out)
 }

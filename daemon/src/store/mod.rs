@@ -179,8 +179,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Store a batch's accepted observations, idempotently on the batch id.
     fn ingest(&self, batch: &BatchMeta, agent: &str, rows: &[ObservationRow<'_>]) -> Result<IngestOutcome, StoreError>;
-    /// Batches stored but not yet reconciled, oldest first, rebuilt into sightings.
-    fn pending_batches(&self, limit: usize) -> Result<Vec<crate::reconcile::PendingBatch>, StoreError>;
+    /// Batches stored but not yet reconciled, after arrival sequence `after`,
+    /// oldest first, rebuilt into sightings, each with its sequence.
+    fn pending_batches(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, crate::reconcile::PendingBatch)>, StoreError>;
     /// What is known about one address.
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError>;
     /// Number of stored observations.

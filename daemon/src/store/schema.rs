@@ -211,6 +211,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE alerts ADD COLUMN clear_batch TEXT;
     ALTER TABLE alerts ADD COLUMN vendor TEXT;
     ALTER TABLE alerts ADD COLUMN digest INTEGER;
+    -- Evidence apart: the alert rows reconciliation reads on every batch stay small.
+    CREATE TABLE alert_evidence (
+        alert_id INTEGER PRIMARY KEY,
+        evidence TEXT NOT NULL
+    );
+    INSERT INTO alert_evidence (alert_id, evidence) SELECT id, evidence FROM alerts;
+    UPDATE alerts SET evidence = '';
     CREATE INDEX alerts_by_subject ON alerts (subject, id);
     CREATE INDEX alerts_by_agent_opened ON alerts (agent, opened_ms);
     CREATE TABLE alert_events (

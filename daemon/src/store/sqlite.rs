@@ -175,8 +175,12 @@ impl Store for SqliteStore {
         self.write(|c| super::ingest::ingest(c, batch, agent, rows))
     }
 
-    fn pending_batches(&self, limit: usize) -> Result<Vec<crate::reconcile::PendingBatch>, StoreError> {
-        self.read(|c| super::ingest::pending(c, limit))
+    fn pending_batches(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, crate::reconcile::PendingBatch)>, StoreError> {
+        self.read(|c| super::ingest::pending(c, after, limit))
     }
 
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError> {
