@@ -37,7 +37,9 @@ impl Daemon {
         let sinks = notify::sinks(notify_cfg);
         let reconciler = Arc::new(Reconciler::new(store.clone(), reconcile, notify::routes(&sinks), wake.clone()));
         let notifier = Notifier::new(store.clone(), sinks, wake);
-        let state = AppState { store, admin, max_body, reconciler, full_requested: Arc::new(Notify::new()) };
+        let bulk =
+            Arc::new(crate::app::background::Lane::start("census-bulk").expect("starting the bulk ingest thread"));
+        let state = AppState { store, admin, max_body, reconciler, full_requested: Arc::new(Notify::new()), bulk };
         Daemon { state, notifier, interval: reconcile.interval }
     }
 
@@ -55,7 +57,7 @@ impl Daemon {
         };
         let notifier = tokio::spawn(self.notifier.run(stopped(stop_rx.clone())));
         let schedule = tokio::spawn(schedule(self.state.clone(), self.interval, stopped(stop_rx.clone())));
-        let worker = tokio::spawn(reconcile_worker(self.state.reconciler.clone(), stopped(stop_rx.clone())));
+        let worker = self.state.reconciler.clone().start_worker()?;
         let serve_shutdown = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -65,32 +67,9 @@ impl Daemon {
             None => api::serve(listener, self.state, serve_shutdown).await,
         };
         let _ = schedule.await;
-        let _ = worker.await;
+        worker.stop();
         let _ = notifier.await;
         served
-    }
-}
-
-/// Reconcile queued batches as they arrive (several to a run), and once at
-/// start those a crash left unreconciled in the store.
-async fn reconcile_worker(rec: Arc<Reconciler>, stop: impl Future<Output = ()>) {
-    tokio::pin!(stop);
-    let work = rec.work();
-    loop {
-        let r = rec.clone();
-        match tokio::task::spawn_blocking(move || r.drain(now_ms())).await {
-            Ok(Ok(s)) if s.hosts > 0 => {
-                tracing::debug!(hosts = s.hosts, opened = s.opened, "queued batches reconciled")
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "reconciling queued batches failed; retrying shortly"),
-            Err(e) => tracing::error!(error = %e, "the reconcile worker panicked"),
-        }
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = work.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
     }
 }
 

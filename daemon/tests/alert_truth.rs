@@ -187,3 +187,57 @@ fn a_partial_sweep_never_makes_anything_gone_or_missing() {
     let w = s.whois("198.18.0.13", T0 + 10 * DAY + HOUR).unwrap();
     assert_eq!(w.status, WhoisStatus::RegisteredAndExpected, "{}", w.verdict);
 }
+
+#[test]
+fn an_operators_action_during_a_run_is_never_overwritten() {
+    let s = Scenario::new();
+    let phone = h("198.18.0.61", "00:1b:63:aa:bb:02");
+    s.sweep(&LAB, T0, std::slice::from_ref(&phone));
+    s.sweep(&LAB, T0 + HOUR, std::slice::from_ref(&phone));
+    let id = s.live(AlertKind::UnknownAsset)[0].id;
+    // A run decides from the alert as it was read; an operator acknowledges it
+    // before the run writes: the run's write is refused and decided again.
+    let store = s.store.clone();
+    let mut plan = censusd::reconcile::Plan { now_ms: T0 + 2 * DAY, ..Default::default() };
+    let mut f = s.live(AlertKind::UnknownAsset)[0].clone();
+    f.last_seen_ms = T0 + 2 * DAY;
+    plan.findings.push(censusd::alerts::Finding {
+        kind: f.kind,
+        subject: f.subject.clone(),
+        severity: f.severity,
+        tag: None,
+        ip: f.ip.clone(),
+        mac: f.mac.clone(),
+        vendor: f.vendor.clone(),
+        segment: f.segment.clone(),
+        agent: f.agent.clone(),
+        summary: f.summary.clone(),
+        evidence: f.evidence.clone(),
+        first_seen_ms: f.first_seen_ms,
+        last_seen_ms: f.last_seen_ms,
+    });
+    let mut calls = 0;
+    let settings = s.rec.settings().lifecycle;
+    store
+        .commit_reconcile(&plan, &mut |inputs| {
+            calls += 1;
+            if calls == 1 {
+                censusd::app::alerts::act(&s.rec, id, censusd::alerts::AlertAction::Acknowledge, "carol", None, T0)
+                    .unwrap();
+            }
+            censusd::alerts::lifecycle::decide(censusd::alerts::lifecycle::Input {
+                findings: &plan.findings,
+                clears: &plan.clears,
+                existing: inputs.existing,
+                suppressions: &inputs.suppressions,
+                opened_last_hour: &inputs.opened_last_hour,
+                settings,
+                now_ms: plan.now_ms,
+            })
+        })
+        .unwrap();
+    assert_eq!(calls, 2, "decided again after the operator's change");
+    let a = s.store.alert(id).unwrap().unwrap();
+    assert_eq!((a.state, a.acked_by.as_deref()), (AlertState::Acknowledged, Some("carol")));
+    assert_eq!(a.last_seen_ms, T0 + 2 * DAY, "and the run's news is in too");
+}

@@ -174,6 +174,7 @@ fn new_alert(f: &Finding, now: i64) -> Alert {
         clear_count: 0,
         clear_batch: None,
         digest: None,
+        rev: 0,
     }
 }
 

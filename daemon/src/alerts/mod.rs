@@ -198,11 +198,28 @@ pub struct Alert {
     /// repeat that would write the same one does not.
     #[serde(skip)]
     pub digest: Option<i64>,
+    /// Revision of the stored row: a write made from an older one is redone.
+    #[serde(skip)]
+    pub rev: i64,
 }
+
+/// Evidence fields that change with every sighting without changing what
+/// the alert says (a count): left out of the digest, so they alone never
+/// cause a write.
+const VOLATILE: &[&str] = &["sightings"];
 
 /// A digest of what describes an alert (summary, evidence, where, severity).
 pub fn description_digest(a: &Alert) -> i64 {
-    let evidence = a.evidence.to_string();
+    let evidence = match &a.evidence {
+        serde_json::Value::Object(m) if VOLATILE.iter().any(|k| m.contains_key(*k)) => {
+            let mut m = m.clone();
+            for k in VOLATILE {
+                m.remove(*k);
+            }
+            serde_json::Value::Object(m).to_string()
+        }
+        other => other.to_string(),
+    };
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     for part in [
         a.summary.as_str(),

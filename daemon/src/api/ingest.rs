@@ -54,6 +54,9 @@ async fn collect(mut body: axum::body::Body, headers: &HeaderMap, limit: usize) 
     Ok(buf)
 }
 
+/// Batches larger than this (about 200 hosts) are handled on the bulk lane.
+const LARGE_BATCH_BYTES: usize = 128 * 1024;
+
 /// Take a batch from an agent.
 pub async fn post_batch(
     State(state): State<AppState>,
@@ -62,15 +65,20 @@ pub async fn post_batch(
     body: axum::body::Body,
 ) -> Result<Json<BatchReceipt>, ApiError> {
     let body = collect(body, &headers, state.max_body).await?;
+    let large = body.len() > LARGE_BATCH_BYTES;
     let store = state.store.clone();
     let reconciler = state.reconciler.clone();
-    // Decoding a large batch is CPU work: do it, the scope check, the store
-    // and the reconcile on the blocking pool.
-    let receipt = tokio::task::spawn_blocking(move || {
-        accept_with(store.as_ref(), &reconciler, &agent, &body, crate::store::now_ms(), Reconcile::Queued)
-    })
-    .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
+    // Decoding, checking and storing are CPU and disk work: off the async threads.
+    let job =
+        move || accept_with(store.as_ref(), &reconciler, &agent, &body, crate::store::now_ms(), Reconcile::Queued);
+    let receipt = if large {
+        // One large batch at a time, at background priority: a flood of them
+        // never takes the CPU or the database from other agents' sweeps.
+        state.bulk.run(job).await
+    } else {
+        tokio::task::spawn_blocking(job).await.ok()
+    }
+    .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
     .map_err(ApiError::from)?;
     Ok(Json(receipt))
 }

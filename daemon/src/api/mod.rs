@@ -44,6 +44,9 @@ pub struct AppState {
     pub reconciler: Arc<crate::reconcile::Reconciler>,
     /// Signalled to ask the schedule for a full reconcile soon.
     pub full_requested: Arc<tokio::sync::Notify>,
+    /// Where large batches are decoded and stored: one at a time, at a
+    /// lower CPU priority than agents' small deliveries.
+    pub bulk: Arc<crate::app::background::Lane>,
 }
 
 impl AppState {

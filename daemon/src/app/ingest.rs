@@ -168,12 +168,6 @@ pub fn accept_with(
         changed_hosts: outcome.changed_hosts,
         clamped: meta.clamped,
         rejected: prepared.rejected,
-        reconcile: if outcome.duplicate {
-            "done"
-        } else if when == Reconcile::Now {
-            "done"
-        } else {
-            "queued"
-        },
+        reconcile: if outcome.duplicate || when == Reconcile::Now { "done" } else { "queued" },
     })
 }

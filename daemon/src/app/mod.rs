@@ -5,6 +5,7 @@
 //! handlers only extract, call and map errors.
 
 pub mod alerts;
+pub mod background;
 pub mod ingest;
 pub mod query;
 pub mod register;

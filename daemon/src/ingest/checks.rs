@@ -28,6 +28,8 @@ use super::ms;
 
 /// Batches whose sweep finished longer ago than this are refused (90 days).
 pub const MAX_AGE_MS: i64 = 90 * 86_400_000;
+/// A sweep longer than this is refused (7 days).
+pub const MAX_SWEEP_MS: i64 = 7 * 86_400_000;
 /// Clock skew tolerated without flagging the batch as clamped (60 s).
 pub const SKEW_MS: i64 = 60_000;
 
@@ -176,6 +178,9 @@ pub fn envelope(b: &RawBatch<'_>, segments: &[IpNet], received_ms: i64) -> Resul
     let (started, finished) = (ms(b.started_at), ms(b.finished_at));
     if finished < started {
         return Err(refuse("finished_at", "is before started_at"));
+    }
+    if finished - started > MAX_SWEEP_MS {
+        return Err(refuse("started_at", "the sweep lasted more than a week; no agent sweeps that long"));
     }
     if finished < received_ms - MAX_AGE_MS {
         return Err(refuse("finished_at", "is more than 90 days ago; the daemon does not take batches that old"));

@@ -81,6 +81,25 @@ pub struct ReconcileSummary {
     pub events: usize,
 }
 
+/// The running reconcile worker; [`Worker::stop`] ends it (batches still
+/// queued stay unreconciled in the store and are taken at the next start).
+pub struct Worker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    reconciler: Arc<Reconciler>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Stop the worker after its current run.
+    pub fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.reconciler.work.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A stored batch waiting to be reconciled.
 #[derive(Debug, Clone)]
 pub struct PendingBatch {
@@ -137,7 +156,7 @@ pub struct Reconciler {
     wake: Arc<Notify>,
     queue: Mutex<Queue>,
     queue_room: Condvar,
-    work: Arc<Notify>,
+    work: Condvar,
 }
 
 impl Reconciler {
@@ -159,7 +178,7 @@ impl Reconciler {
             wake,
             queue: Mutex::new(Queue { recover: true, ..Queue::default() }),
             queue_room: Condvar::new(),
-            work: Arc::new(Notify::new()),
+            work: Condvar::new(),
         }
     }
 
@@ -233,9 +252,33 @@ impl Reconciler {
         self.work.notify_one();
     }
 
-    /// Signalled when batches are queued (the worker waits on it).
-    pub fn work(&self) -> Arc<Notify> {
-        self.work.clone()
+    /// Start the reconcile worker: a thread at background priority that
+    /// reconciles queued batches as they arrive (several to a run), and at
+    /// start those a crash left unreconciled in the store.
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn start_worker(self: Arc<Self>) -> std::io::Result<Worker> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (me, stopping) = (self.clone(), stop.clone());
+        let thread = std::thread::Builder::new().name("census-reconcile".into()).spawn(move || {
+            crate::app::background::lower_current_thread_priority();
+            use std::sync::atomic::Ordering;
+            while !stopping.load(Ordering::Relaxed) {
+                match me.drain(crate::store::now_ms()) {
+                    Ok(s) if s.hosts > 0 => {
+                        tracing::debug!(hosts = s.hosts, opened = s.opened, "queued batches reconciled")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "reconciling queued batches failed; retrying shortly"),
+                }
+                let q = me.queue.lock().unwrap_or_else(|p| p.into_inner());
+                if q.batches.is_empty() && !stopping.load(Ordering::Relaxed) {
+                    let _ = me.work.wait_timeout(q, std::time::Duration::from_secs(5));
+                }
+            }
+        })?;
+        Ok(Worker { stop, reconciler: self, thread: Some(thread) })
     }
 
     /// Batches waiting to be reconciled (in a run not yet committed included), and their sightings.

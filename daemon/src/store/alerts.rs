@@ -17,7 +17,7 @@ use crate::reconcile::AssetState;
 const COLUMNS: &str = "a.id, a.kind, a.subject, a.state, a.severity, a.tag, a.ip, a.mac, a.segment, a.agent, a.summary,
     e.evidence, a.first_seen_ms, a.last_seen_ms, a.opened_ms, a.updated_ms, a.updates, a.acked_by, a.acked_ms,
     a.resolved_by, a.resolved_ms, a.resolution, a.suppressed_by, a.reopened, a.absent_since_ms, a.clear_count,
-    a.clear_batch, a.vendor, a.digest";
+    a.clear_batch, a.vendor, a.digest, a.rev";
 /// The alerts with their evidence.
 const FROM: &str = "alerts a LEFT JOIN alert_evidence e ON e.alert_id = a.id";
 
@@ -58,6 +58,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         clear_batch: r.get(26)?,
         vendor: r.get(27)?,
         digest: r.get(28)?,
+        rev: r.get(29)?,
     })
 }
 
@@ -170,10 +171,29 @@ pub fn device_alerts_opened_since(
     Ok(out)
 }
 
+/// A change made from a revision of the alert that is no longer the stored one.
+#[derive(Debug)]
+pub struct Stale;
+
 /// Write one alert change: the row (inserted when its id is 0), its
 /// history entry, its outbox rows and any ports it accepts. Returns the
 /// outbox rows written.
+///
+/// # Errors
+/// The store failed.
 pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize, StoreError> {
+    match write_checked(tx, c, now)? {
+        Ok(n) => Ok(n),
+        Err(Stale) => Err(StoreError::Refused(format!("alert {} changed meanwhile", c.alert.id))),
+    }
+}
+
+/// [`write_change`], refusing (with [`Stale`], writing nothing) a change
+/// made from a revision of the alert that is not the stored one.
+///
+/// # Errors
+/// The store failed.
+pub fn write_checked(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<Result<usize, Stale>, StoreError> {
     let a = &c.alert;
     let id = if a.id == 0 {
         let evidence = a.evidence.to_string();
@@ -220,30 +240,36 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
             .execute(params![id, evidence])?;
         id
     } else {
-        tx.prepare_cached(
-            "UPDATE alerts SET state = ?2, first_seen_ms = ?3, last_seen_ms = ?4, updated_ms = ?5, updates = ?6,
+        let n = tx
+            .prepare_cached(
+                "UPDATE alerts SET state = ?2, first_seen_ms = ?3, last_seen_ms = ?4, updated_ms = ?5, updates = ?6,
                acked_by = ?7, acked_ms = ?8, resolved_by = ?9, resolved_ms = ?10, resolution = ?11,
-               suppressed_by = ?12, reopened = ?13, absent_since_ms = ?14, clear_count = ?15, clear_batch = ?16
-             WHERE id = ?1",
-        )?
-        .execute(params![
-            a.id,
-            a.state.as_str(),
-            a.first_seen_ms,
-            a.last_seen_ms,
-            a.updated_ms,
-            a.updates,
-            a.acked_by,
-            a.acked_ms,
-            a.resolved_by,
-            a.resolved_ms,
-            a.resolution,
-            a.suppressed_by,
-            a.reopened,
-            a.absent_since_ms,
-            a.clear_count,
-            a.clear_batch,
-        ])?;
+               suppressed_by = ?12, reopened = ?13, absent_since_ms = ?14, clear_count = ?15, clear_batch = ?16,
+               rev = rev + 1
+             WHERE id = ?1 AND rev = ?17",
+            )?
+            .execute(params![
+                a.id,
+                a.state.as_str(),
+                a.first_seen_ms,
+                a.last_seen_ms,
+                a.updated_ms,
+                a.updates,
+                a.acked_by,
+                a.acked_ms,
+                a.resolved_by,
+                a.resolved_ms,
+                a.resolution,
+                a.suppressed_by,
+                a.reopened,
+                a.absent_since_ms,
+                a.clear_count,
+                a.clear_batch,
+                a.rev,
+            ])?;
+        if n == 0 {
+            return Ok(Err(Stale));
+        }
         if c.described {
             // The lifecycle writes a description only when its digest differs from the stored one.
             let evidence = a.evidence.to_string();
@@ -279,20 +305,20 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
     {
         accept_ports(tx, tag, &c.accept_ports)?;
     }
-    let Some(event) = c.event else { return Ok(0) };
+    let Some(event) = c.event else { return Ok(Ok(0)) };
     tx.prepare_cached("INSERT INTO alert_events (alert_id, at_ms, actor, event, note) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![id, now, c.actor, event.as_str(), c.note])?;
     if c.sinks.is_empty() {
-        return Ok(0);
+        return Ok(Ok(0));
     }
     // The event carries the alert as stored now, its full evidence included.
-    let Some(alert) = alert(tx, id)? else { return Ok(0) };
+    let Some(alert) = alert(tx, id)? else { return Ok(Ok(0)) };
     let body = serde_json::to_string(&AlertEvent { event, at_ms: now, alert }).unwrap_or_default();
     let mut ins = tx.prepare_cached("INSERT INTO outbox (sink, event, created_ms, next_ms) VALUES (?1, ?2, ?3, ?3)")?;
     for sink in &c.sinks {
         ins.execute(params![sink, body, now])?;
     }
-    Ok(c.sinks.len())
+    Ok(Ok(c.sinks.len()))
 }
 
 fn accept_ports(tx: &Transaction<'_>, tag: &str, ports: &[u16]) -> Result<(), StoreError> {

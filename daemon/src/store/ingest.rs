@@ -1,5 +1,16 @@
-//! Storing batches: one transaction per batch, idempotent on the batch id
-//! (and the id belongs to the agent that sent it first).
+//! Storing batches, idempotent on the batch id (and the id belongs to the
+//! agent that sent it first).
+//!
+//! A batch is stored in parts of [`CHUNK`] observations, each its own short
+//! transaction, so one agent's 100,000-host batch never holds the database
+//! away from another agent (the writer lock is fair, see
+//! [`super::sqlite`]): [`begin`] records the batch as *receiving*, [`chunk`]
+//! stores observations, [`finish`] marks it stored — with `synchronous=FULL`,
+//! so everything before it is on disk — and only then does the agent get
+//! its receipt. A crash or a cut connection in between leaves a receiving
+//! batch that no sweep or reconcile sees; the agent resends it (it has no
+//! receipt) and storing resumes where it stopped: an observation is stored
+//! once per (batch, address).
 //!
 //! Every accepted host observation is kept as sent (the evidence), and the
 //! per-address summary in `hosts` is updated: first and last seen, by which
@@ -10,23 +21,76 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{HostChange, HostRecord, IngestOutcome, StoreError};
+use super::{HostChange, HostRecord, StoreError};
 pub use crate::ingest::{BatchMeta, ObservationRow, ms};
 
-/// Store a batch's accepted observations.
-pub fn ingest(
+/// Observations stored per transaction.
+pub const CHUNK: usize = 64;
+
+/// Where a batch stands when its delivery begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begun {
+    /// Stored before: acknowledge it again, store nothing.
+    Duplicate,
+    /// New, or a delivery that was cut off: store its observations.
+    Store,
+}
+
+/// Record the batch (as receiving) unless it is known.
+///
+/// # Errors
+/// [`StoreError::Conflict`] when another agent sent this batch id.
+pub fn begin(c: &mut Connection, batch: &BatchMeta, agent: &str, accepted: usize) -> Result<Begun, StoreError> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let begun = begin_in(&tx, batch, agent, accepted)?;
+    tx.commit()?;
+    Ok(begun)
+}
+
+/// A batch of at most [`CHUNK`] observations, stored whole in one
+/// transaction (one turn at the writer, one fsync). Returns `None` for a duplicate.
+///
+/// # Errors
+/// [`StoreError::Conflict`] when another agent sent this batch id.
+pub fn whole(
     c: &mut Connection,
     batch: &BatchMeta,
     agent: &str,
     rows: &[ObservationRow<'_>],
-) -> Result<IngestOutcome, StoreError> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+) -> Result<Option<(usize, usize)>, StoreError> {
+    c.pragma_update(None, "synchronous", "FULL")?;
+    let r = (|| -> Result<Option<(usize, usize)>, StoreError> {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if begin_in(&tx, batch, agent, rows.len())? == Begun::Duplicate {
+            return Ok(None);
+        }
+        let stored = chunk_in(&tx, batch, agent, rows)?;
+        finish_in(&tx, &batch.batch_id)?;
+        tx.commit()?;
+        Ok(Some(stored))
+    })();
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    r
+}
+
+fn begin_in(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &BatchMeta,
+    agent: &str,
+    accepted: usize,
+) -> Result<Begun, StoreError> {
     let batch_id = &batch.batch_id;
-    let owner: Option<String> =
-        tx.query_row("SELECT agent FROM batches WHERE batch_id = ?1", [&batch_id], |r| r.get(0)).optional()?;
-    match owner {
-        Some(o) if o == agent => return Ok(IngestOutcome { duplicate: true, stored: 0, changed_hosts: 0 }),
-        Some(_) => return Err(StoreError::Conflict(format!("batch id {batch_id} (sent by another agent)"))),
+    let known: Option<(String, bool)> = tx
+        .query_row("SELECT agent, receiving FROM batches WHERE batch_id = ?1", [&batch_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    match known {
+        Some((o, _)) if o != agent => {
+            return Err(StoreError::Conflict(format!("batch id {batch_id} (sent by another agent)")));
+        }
+        Some((_, false)) => return Ok(Begun::Duplicate),
+        Some((_, true)) => return Ok(Begun::Store),
         None => {}
     }
     tx.execute(
@@ -40,8 +104,9 @@ pub fn ingest(
     )?;
     tx.execute(
         "INSERT INTO batches (batch_id, agent, segment, started_ms, finished_ms, received_ms, complete, completeness,
-           hosts, rejected, targets, excluded, scope_id, probed, clamped, interval_ms, next_due_ms, reconciled)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0)",
+           hosts, rejected, targets, excluded, scope_id, probed, clamped, interval_ms, next_due_ms, reconciled,
+           receiving)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 0, 1)",
         params![
             batch_id,
             agent,
@@ -51,8 +116,8 @@ pub fn ingest(
             batch.received_ms,
             batch.complete,
             batch.completeness,
-            rows.len() as i64,
-            batch.total_hosts.saturating_sub(rows.len()) as i64,
+            accepted as i64,
+            batch.total_hosts.saturating_sub(accepted) as i64,
             batch.targets,
             batch.excluded,
             scope,
@@ -62,10 +127,56 @@ pub fn ingest(
             batch.next_due_ms,
         ],
     )?;
+    Ok(Begun::Store)
+}
+
+/// Mark the batch stored, durably: the agent may delete its copy now.
+pub fn finish(c: &mut Connection, batch_id: &str) -> Result<(), StoreError> {
+    c.pragma_update(None, "synchronous", "FULL")?;
+    let r = (|| -> Result<(), StoreError> {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        finish_in(&tx, batch_id)?;
+        tx.commit()?;
+        Ok(())
+    })();
+    c.pragma_update(None, "synchronous", "NORMAL")?;
+    r
+}
+
+fn finish_in(tx: &rusqlite::Transaction<'_>, batch_id: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE batches SET receiving = 0, seq = (SELECT coalesce(max(seq), 0) + 1 FROM batches)
+         WHERE batch_id = ?1 AND receiving = 1",
+        [batch_id],
+    )?;
+    Ok(())
+}
+
+/// Store some of a batch's accepted observations; returns (stored, changed hosts).
+pub fn chunk(
+    c: &mut Connection,
+    batch: &BatchMeta,
+    agent: &str,
+    rows: &[ObservationRow<'_>],
+) -> Result<(usize, usize), StoreError> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let out = chunk_in(&tx, batch, agent, rows)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+fn chunk_in(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &BatchMeta,
+    agent: &str,
+    rows: &[ObservationRow<'_>],
+) -> Result<(usize, usize), StoreError> {
+    let batch_id = &batch.batch_id;
     let mut changed_hosts = 0;
+    let mut stored = 0;
     {
         let mut insert_obs = tx.prepare_cached(
-            "INSERT INTO observations (batch_id, ip, mac, seen_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO observations (batch_id, ip, mac, seen_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut select_host =
             tx.prepare_cached("SELECT mac, last_seen_ms, ports, names, fingerprint FROM hosts WHERE ip = ?1")?;
@@ -109,7 +220,11 @@ pub fn ingest(
             let (first, last) = (*first, *last);
             let names_json = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
             let names = &names_json;
-            insert_obs.execute(params![batch_id, ip, mac, last, raw])?;
+            if insert_obs.execute(params![batch_id, ip, mac, last, raw])? == 0 {
+                // Stored by a delivery that was cut off before its receipt.
+                continue;
+            }
+            stored += 1;
             let obs_id = tx.last_insert_rowid();
             let existing: Option<(Option<String>, i64, String, String, String)> = select_host
                 .query_row([&ip], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
@@ -157,8 +272,7 @@ pub fn ingest(
             }
         }
     }
-    tx.commit()?;
-    Ok(IngestOutcome { duplicate: false, stored: rows.len(), changed_hosts })
+    Ok((stored, changed_hosts))
 }
 
 /// What is known about one address, with its latest observation and changes.
@@ -200,8 +314,8 @@ pub fn pending(
     limit: usize,
 ) -> Result<Vec<(i64, crate::reconcile::PendingBatch)>, StoreError> {
     let mut st = c.prepare_cached(
-        "SELECT batch_id, agent, segment, probed, completeness, started_ms, finished_ms, rowid FROM batches
-         WHERE reconciled = 0 AND rowid > ?1 ORDER BY rowid LIMIT ?2",
+        "SELECT batch_id, agent, segment, probed, completeness, started_ms, finished_ms, seq FROM batches
+         WHERE reconciled = 0 AND receiving = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     type Head = (String, String, String, Option<String>, String, i64, i64, i64);
     let heads: Vec<Head> = st

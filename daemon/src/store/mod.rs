@@ -3,8 +3,10 @@
 //! per-host observation history, and the managed register with its change
 //! history.
 //!
-//! Every write is one transaction: a batch, an asset change or a whole
-//! register import is stored completely or not at all.
+//! Every write is stored completely or not at all: an asset change or a
+//! whole register import is one transaction; a batch is stored in short
+//! parts but exists for sweeps, reconciliation and the agent's receipt only
+//! once its last part is in (see `store/ingest.rs`).
 
 mod alerts;
 mod assets;
@@ -226,7 +228,8 @@ pub trait Store: Send + Sync + 'static {
     /// `horizon_ms`, and the latest arrival sequence.
     fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError>;
     /// Commit a reconciliation plan in one transaction; `decide` turns the
-    /// alerts it involves (loaded in that transaction) into the changes to write.
+    /// alerts it involves into the changes to write (called again, inside
+    /// the transaction, for alerts an operator changed meanwhile).
     fn commit_reconcile(
         &self,
         plan: &Plan,

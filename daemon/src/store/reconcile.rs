@@ -185,9 +185,9 @@ pub fn live_subjects(c: &Connection) -> Result<Vec<(AlertKind, String)>, StoreEr
 /// and the latest sequence of any batch.
 pub fn sweeps_after(c: &Connection, seq: i64, horizon: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
     let mut st = c.prepare_cached(
-        "SELECT b.rowid, b.scope_id, b.agent, b.segment, b.targets, b.excluded, b.started_ms, b.finished_ms,
+        "SELECT b.seq, b.scope_id, b.agent, b.segment, b.targets, b.excluded, b.started_ms, b.finished_ms,
                 b.interval_ms, b.next_due_ms, b.complete
-         FROM batches b WHERE b.rowid > ?1 AND b.finished_ms >= ?2 ORDER BY b.rowid",
+         FROM batches b WHERE b.seq > ?1 AND b.finished_ms >= ?2 ORDER BY b.seq",
     )?;
     let mut max_seq: i64 = seq;
     let rows = st.query_map([seq, horizon], |r| {
@@ -214,28 +214,40 @@ pub fn sweeps_after(c: &Connection, seq: i64, horizon: i64) -> Result<(Vec<Sweep
         out.push(row);
     }
     // Batches past the horizon (or partial) still advance the sequence, so they are not read again.
-    let latest: i64 = c.query_row("SELECT coalesce(max(rowid), 0) FROM batches", [], |r| r.get(0))?;
+    let latest: i64 = c.query_row("SELECT coalesce(max(seq), 0) FROM batches", [], |r| r.get(0))?;
     Ok((out, latest.max(max_seq)))
 }
 
-/// Commit a plan in one transaction: matches, device and asset state,
-/// learned certificates, then the alert changes `decide` makes of the
-/// alerts it is given (loaded inside the same transaction), with their
-/// history and outbox events.
-pub fn commit(
-    c: &mut Connection,
-    plan: &Plan,
-    decide: &mut dyn FnMut(super::AlertInputs) -> Vec<Change>,
-) -> Result<CommitOutcome, StoreError> {
-    let t = std::time::Instant::now();
+/// What the alert lifecycle reads for a plan: the latest alert of each
+/// subject involved (of `only` when given), the live suppression rules and
+/// the agents' hourly counts.
+pub fn alert_inputs(c: &Connection, plan: &Plan, only: Option<&[String]>) -> Result<super::AlertInputs, StoreError> {
+    let subjects = match only {
+        Some(s) => s.to_vec(),
+        None => plan.subjects(),
+    };
+    let mut agents: Vec<String> = plan.findings.iter().filter_map(|f| f.agent.clone()).collect();
+    agents.extend(plan.agents.iter().cloned());
+    agents.sort();
+    agents.dedup();
+    Ok(super::AlertInputs {
+        existing: super::alerts::latest_for_subjects(c, &subjects)?,
+        suppressions: super::alerts::active_suppressions(c, plan.now_ms)?,
+        opened_last_hour: super::alerts::device_alerts_opened_since(c, &agents, plan.now_ms - 3_600_000)?,
+    })
+}
+
+/// Write part of a plan's state: matches, device records, asset states,
+/// learned certificates — each list from `from`, at most `n` of each.
+pub fn write_state(c: &mut Connection, plan: &Plan, from: usize, n: usize) -> Result<(), StoreError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let now = plan.now_ms;
+    let part = |len: usize| from.min(len)..(from + n).min(len);
     {
         let mut set_match = tx.prepare_cached(
             "INSERT INTO host_matches (ip, tag, info) VALUES (?1, ?2, ?3)
              ON CONFLICT (ip) DO UPDATE SET tag = excluded.tag, info = excluded.info WHERE info IS NOT excluded.info",
         )?;
-        for (ip, id) in &plan.matches {
+        for (ip, id) in &plan.matches[part(plan.matches.len())] {
             let tag = if let Identity::Matched(m) = id { Some(m.tag.as_str()) } else { None };
             set_match.execute(params![ip, tag, serde_json::to_string(id).unwrap_or_default()])?;
         }
@@ -244,63 +256,92 @@ pub fn commit(
              ON CONFLICT (key) DO UPDATE SET first_ms = excluded.first_ms, last_ms = excluded.last_ms,
                sightings = excluded.sightings, last_batch = excluded.last_batch, enriched = excluded.enriched",
         )?;
-        for d in &plan.devices {
+        for d in &plan.devices[part(plan.devices.len())] {
             dev.execute(params![d.key, d.first_ms, d.last_ms, d.sightings, d.last_batch, d.enriched])?;
         }
         let mut state = tx.prepare_cached(
             "INSERT INTO asset_state (tag, body) VALUES (?1, ?2) ON CONFLICT (tag) DO UPDATE SET body = excluded.body",
         )?;
-        for (tag, s) in &plan.states {
+        for (tag, s) in &plan.states[part(plan.states.len())] {
             state.execute(params![tag, serde_json::to_string(s).unwrap_or_default()])?;
         }
         let mut learn =
             tx.prepare_cached("INSERT OR IGNORE INTO learned_keys (value, tag, learned_ms) VALUES (?1, ?2, ?3)")?;
-        for (value, tag) in &plan.learned {
-            learn.execute(params![value, tag, now])?;
+        for (value, tag) in &plan.learned[part(plan.learned.len())] {
+            learn.execute(params![value, tag, plan.now_ms])?;
         }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Write some of the alert changes the lifecycle decided from alerts read
+/// before this transaction. A change made from an alert someone changed
+/// meanwhile (an operator's action) is decided again, inside the
+/// transaction, with `decide`.
+pub fn write_alerts(
+    c: &mut Connection,
+    plan: &Plan,
+    changes: &[Change],
+    decide: &mut dyn FnMut(super::AlertInputs) -> Vec<Change>,
+) -> Result<CommitOutcome, StoreError> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let now = plan.now_ms;
+    let mut out = CommitOutcome::default();
+    let count = |c: &Change, out: &mut CommitOutcome| match c.event {
+        Some(EventKind::Opened) => out.opened += 1,
+        Some(EventKind::Reopened) => out.reopened += 1,
+        Some(EventKind::Suppressed) => out.suppressed += 1,
+        Some(EventKind::Resolved) => out.resolved += 1,
+        Some(EventKind::Acknowledged) => {}
+        None if c.alert.state != AlertState::Resolved => out.updated += 1,
+        None => {}
+    };
+    let mut stale: Vec<String> = Vec::new();
+    for c in changes {
+        match super::alerts::write_checked(&tx, c, now)? {
+            Ok(n) => {
+                out.events += n;
+                count(c, &mut out);
+            }
+            Err(super::alerts::Stale) => stale.push(c.alert.subject.clone()),
+        }
+    }
+    if !stale.is_empty() {
+        stale.sort();
+        stale.dedup();
+        tracing::debug!(subjects = stale.len(), "alerts changed during the run; deciding them again");
+        let inputs = alert_inputs(&tx, plan, Some(&stale))?;
+        for c in decide(inputs).into_iter().filter(|c| stale.binary_search(&c.alert.subject).is_ok()) {
+            out.events += super::alerts::write_change(&tx, &c, now)?;
+            count(&c, &mut out);
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Mark the plan's batches reconciled: the last write of a run.
+pub fn mark_reconciled(c: &mut Connection, batches: &[String]) -> Result<(), StoreError> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    {
         let mut done = tx.prepare_cached("UPDATE batches SET reconciled = 1 WHERE batch_id = ?1")?;
-        for b in &plan.batches {
+        for b in batches {
             done.execute([b])?;
         }
     }
-    let written = t.elapsed();
-    let subjects = plan.subjects();
-    let mut agents: Vec<String> = plan.findings.iter().filter_map(|f| f.agent.clone()).collect();
-    agents.extend(plan.agents.iter().cloned());
-    agents.sort();
-    agents.dedup();
-    let inputs = super::AlertInputs {
-        existing: super::alerts::latest_for_subjects(&tx, &subjects)?,
-        suppressions: super::alerts::active_suppressions(&tx, now)?,
-        opened_last_hour: super::alerts::device_alerts_opened_since(&tx, &agents, now - 3_600_000)?,
-    };
-    let loaded = t.elapsed();
-    let changes = decide(inputs);
-    let decided = t.elapsed();
-    let mut out = CommitOutcome::default();
-    for c in &changes {
-        match c.event {
-            Some(EventKind::Opened) => out.opened += 1,
-            Some(EventKind::Reopened) => out.reopened += 1,
-            Some(EventKind::Suppressed) => out.suppressed += 1,
-            Some(EventKind::Resolved) => out.resolved += 1,
-            Some(EventKind::Acknowledged) => {}
-            None if c.alert.state != AlertState::Resolved => out.updated += 1,
-            None => {}
-        }
-        out.events += super::alerts::write_change(&tx, c, now)?;
-    }
-    let applied = t.elapsed();
     tx.commit()?;
-    tracing::debug!(
-        state_ms = written.as_secs_f64() * 1000.0,
-        load_alerts_ms = (loaded - written).as_secs_f64() * 1000.0,
-        decide_ms = (decided - loaded).as_secs_f64() * 1000.0,
-        write_alerts_ms = (applied - decided).as_secs_f64() * 1000.0,
-        fsync_ms = (t.elapsed() - applied).as_secs_f64() * 1000.0,
-        subjects = subjects.len(),
-        changes = changes.len(),
-        "reconcile commit phases"
-    );
-    Ok(out)
+    Ok(())
+}
+
+impl CommitOutcome {
+    /// Add another part's outcome.
+    pub fn add(&mut self, o: &CommitOutcome) {
+        self.opened += o.opened;
+        self.reopened += o.reopened;
+        self.suppressed += o.suppressed;
+        self.updated += o.updated;
+        self.resolved += o.resolved;
+        self.events += o.events;
+    }
 }

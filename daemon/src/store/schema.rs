@@ -203,6 +203,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE batches ADD COLUMN interval_ms INTEGER;
     ALTER TABLE batches ADD COLUMN next_due_ms INTEGER;
     ALTER TABLE batches ADD COLUMN reconciled INTEGER NOT NULL DEFAULT 1;
+    -- A batch stored in parts is receiving until its last part; then it gets its
+    -- arrival sequence (what the sweep index reads by).
+    ALTER TABLE batches ADD COLUMN receiving INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE batches ADD COLUMN seq INTEGER;
+    UPDATE batches SET seq = rowid;
+    CREATE UNIQUE INDEX batches_by_seq ON batches (seq);
+    DELETE FROM observations WHERE id NOT IN (SELECT max(id) FROM observations GROUP BY batch_id, ip);
+    CREATE UNIQUE INDEX observations_once ON observations (batch_id, ip);
     CREATE INDEX batches_pending ON batches (reconciled) WHERE reconciled = 0;
     CREATE INDEX batches_by_scope ON batches (scope_id, complete, started_ms);
     ALTER TABLE alerts ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
@@ -211,6 +219,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE alerts ADD COLUMN clear_batch TEXT;
     ALTER TABLE alerts ADD COLUMN vendor TEXT;
     ALTER TABLE alerts ADD COLUMN digest INTEGER;
+    ALTER TABLE alerts ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
     -- Evidence apart: the alert rows reconciliation reads on every batch stay small.
     CREATE TABLE alert_evidence (
         alert_id INTEGER PRIMARY KEY,
