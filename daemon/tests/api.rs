@@ -164,3 +164,35 @@ async fn agent_names_and_segments_are_validated() {
     assert_eq!(s, 409);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn an_agents_token_rotates_with_an_optional_overlap_even_after_revocation() {
+    let d = Daemon::start().await;
+    let old = d.add_agent("rot-1", &["198.18.0.0/24"]).await;
+    let post = |token: String| {
+        let d = &d;
+        async move {
+            let b = batch("rot-1", &["198.18.0.7"]);
+            d.req(Method::POST, "/api/v1/batches", Some(&token), Some(census_proto::encode_batch(&b))).await.status()
+        }
+    };
+    let (s, v) =
+        d.admin_json(Method::POST, "/api/v1/agents/rot-1/rotate", Some(serde_json::json!({"overlap": "1h"}))).await;
+    assert_eq!(s, 200, "{v}");
+    let new = v["token"].as_str().unwrap().to_string();
+    assert_eq!(post(new.clone()).await, 200);
+    assert_eq!(post(old.clone()).await, 200, "the old token works during the overlap");
+    let (_, v) = d.admin_json(Method::POST, "/api/v1/agents/rot-1/rotate", None).await;
+    let newer = v["token"].as_str().unwrap().to_string();
+    assert_eq!(post(new).await, 401, "no overlap: the previous token stops at once");
+    assert_eq!(post(old).await, 401);
+    // A revoked agent is rotated back into service under its own name (its spooled batches still deliver).
+    assert_eq!(d.req(Method::DELETE, "/api/v1/agents/rot-1", Some(ADMIN), None).await.status(), 204);
+    assert_eq!(post(newer.clone()).await, 401);
+    let (s, v) = d.admin_json(Method::POST, "/api/v1/agents/rot-1/rotate", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(post(v["token"].as_str().unwrap().to_string()).await, 200);
+    let (s, _) = d.admin_json(Method::POST, "/api/v1/agents/nobody/rotate", None).await;
+    assert_eq!(s, 404);
+    d.stop().await;
+}

@@ -128,3 +128,20 @@ fn whois_answers_by_ip_mac_and_hostname_with_owner_licences_match_and_observatio
     assert!(s.whois("198.18.0.200", T0).is_none());
     assert!(s.whois("no-such-host", T0).is_none());
 }
+
+#[test]
+fn a_name_is_one_name_whatever_characters_it_holds() {
+    let s = Scenario::new();
+    // A comma inside a name does not split it into two names.
+    let host = h("198.18.0.90", "00:1b:21:00:00:90").named("a.local,ceo-laptop.corp.example", NameSource::Mdns);
+    s.sweep(&LAB, T0, std::slice::from_ref(&host));
+    assert!(s.whois("ceo-laptop.corp.example", T0 + HOUR).is_none(), "no host answers to half a name");
+    let w = s.whois("a.local,ceo-laptop.corp.example", T0 + HOUR).unwrap();
+    assert_eq!(w.hosts[0].ip, "198.18.0.90");
+    // Later names keep being indexed.
+    let renamed =
+        h("198.18.0.90", "00:1b:21:00:00:90").named("b.local", NameSource::Mdns).named("c.local", NameSource::Ptr);
+    s.sweep(&LAB, T0 + HOUR, &[renamed]);
+    assert_eq!(s.whois("c.local", T0 + 2 * HOUR).unwrap().hosts[0].ip, "198.18.0.90");
+    assert!(s.whois("a.local,ceo-laptop.corp.example", T0 + 2 * HOUR).is_none(), "the old name is gone");
+}

@@ -116,9 +116,9 @@ pub struct PendingBatch {
 }
 
 /// Sightings the queue holds at most before ingest waits for the worker.
-pub const QUEUE_CAP: usize = 400_000;
+pub const QUEUE_CAP: usize = 100_000;
 /// Sightings one incremental run takes at most (several small batches, or one large one).
-const RUN_SIGHTINGS: usize = 20_000;
+const RUN_SIGHTINGS: usize = 5_000;
 
 #[derive(Default)]
 struct Queue {
