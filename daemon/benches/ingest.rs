@@ -5,6 +5,9 @@
 //! figures to bench/RESULTS.md.
 //!
 //! Run: `cargo bench -p censusd --bench ingest` (add `-- --no-record` to skip RESULTS.md).
+//! `CENSUS_BENCH_QUICK=1`: 300 batches, no 100,000-host phase, for a quick look.
+//! `CENSUS_BENCH_DAEMON=path`: measure that censusd binary (a profiling build).
+//! `CENSUS_BENCH_LOG=censusd=info`: the daemon's log filter (per-batch timings at info).
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -132,9 +135,19 @@ async fn main() {
     }
     let record = !std::env::args().any(|a| a == "--no-record");
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let status =
-        Command::new("cargo").args(["build", "--release", "-q", "-p", "censusd"]).current_dir(root()).status().unwrap();
-    assert!(status.success());
+    // CENSUS_BENCH_DAEMON=path: measure that censusd build instead (a profiling build, say).
+    let daemon_bin = match std::env::var_os("CENSUS_BENCH_DAEMON") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let status = Command::new("cargo")
+                .args(["build", "--release", "-q", "-p", "censusd"])
+                .current_dir(root())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            root().join("target/release/censusd")
+        }
+    };
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let token_file = dir.path().join("admin.token");
@@ -150,7 +163,7 @@ async fn main() {
         ),
     )
     .unwrap();
-    let mut daemon = Command::new(root().join("target/release/censusd"))
+    let mut daemon = Command::new(&daemon_bin)
         .args(["--config", cfg.to_str().unwrap(), "serve"])
         .env("RUST_LOG", std::env::var("CENSUS_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
@@ -209,7 +222,7 @@ async fn main() {
     // may still be busy: end to end is until its queue is empty.
     let t = Instant::now();
     while queue(&http, &base).await > 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let drain = t.elapsed();
     let e2e_rate = stored as f64 / (elapsed + drain).as_secs_f64();

@@ -105,7 +105,7 @@ fn observe(store: &dyn Store, count: u32, sweeps: u32) {
                 total_hosts: rows.len(),
                 targets: "[\"198.18.0.0/15\"]".into(),
                 excluded: "[]".into(),
-                probed: ctx.probed.clone(),
+                probed: ctx.probed.as_deref().map(str::to_owned),
                 interval_ms: None,
                 next_due_ms: None,
             };

@@ -241,3 +241,48 @@ fn an_operators_action_during_a_run_is_never_overwritten() {
     assert_eq!((a.state, a.acked_by.as_deref()), (AlertState::Acknowledged, Some("carol")));
     assert_eq!(a.last_seen_ms, T0 + 2 * DAY, "and the run's news is in too");
 }
+
+/// A backlog larger than the reconcile queue holds in memory (agents
+/// delivering faster than reconciliation, for a while) waits in the store
+/// and is read back from there: the verdicts are those of batches
+/// reconciled one by one, and nothing is left unreconciled.
+#[test]
+fn a_backlog_beyond_the_queue_is_reconciled_from_the_store_with_the_same_verdicts() {
+    const WIDE: scenario::Sweep =
+        scenario::Sweep { agent: "a1", segment: "wide", targets: "198.18.0.0/19", complete: true, ports: "22" };
+    let per_sweep = censusd::reconcile::QUEUE_CAP as u32 / 3 + 500;
+    assert!(2 * per_sweep < censusd::reconcile::QUEUE_CAP as u32);
+    let cfg = censusd::config::ReconcileConfig { alert_flood_per_hour: 1_000_000, ..shipped() };
+    let hosts: Vec<scenario::H> = (0..per_sweep)
+        .map(|n| {
+            let ip = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 1)) + n);
+            h(&ip.to_string(), &format!("00:1b:21:01:{:02x}:{:02x}", n >> 8, n & 0xff))
+        })
+        .collect();
+    // Four sweeps: the last two wait in the store — one is the hosts' latest
+    // observation there, the other is not (read back from each path).
+    let sweeps: Vec<_> = (0..4).map(|i| batch(&WIDE, T0 + i * HOUR, &hosts, Some(HOUR))).collect();
+    let verdicts = |s: &Scenario| {
+        let mut v: Vec<(AlertKind, String, AlertState)> =
+            s.all().into_iter().map(|a| (a.kind, a.subject, a.state)).collect();
+        v.sort();
+        v
+    };
+    let one_by_one = Scenario::with(cfg.clone());
+    for (i, b) in (0..).zip(&sweeps) {
+        one_by_one.deliver(b, T0 + i * HOUR + 10_000);
+    }
+    let backlog = Scenario::with(cfg);
+    for (i, b) in (0..).zip(&sweeps) {
+        backlog.deliver_queued(b, T0 + i * HOUR + 10_000);
+    }
+    assert_eq!(backlog.rec.backlog().unwrap(), 4, "stored, none reconciled yet");
+    backlog.drain(T0 + 3 * HOUR + 20_000);
+    assert_eq!(backlog.rec.backlog().unwrap(), 0);
+    let expected = verdicts(&one_by_one);
+    assert_eq!(
+        expected.iter().filter(|v| v.0 == AlertKind::UnknownAsset && v.2 == AlertState::Open).count(),
+        hosts.len()
+    );
+    assert_eq!(verdicts(&backlog), expected);
+}

@@ -178,12 +178,10 @@ fn new_alert(f: &Finding, now: i64) -> Alert {
     }
 }
 
-/// Take a finding into an existing alert: newer evidence replaces the
-/// description, older evidence only widens first/last seen. Returns whether
-/// the description was replaced.
-fn absorb(a: &mut Alert, f: &Finding, now: i64) -> bool {
-    let newer = f.last_seen_ms >= a.last_seen_ms || f.last_seen_ms == 0;
-    if newer {
+/// Take a finding into an existing alert: with `describe`, its description
+/// (summary, evidence, where) replaces the alert's; first and last seen widen either way.
+fn absorb(a: &mut Alert, f: &Finding, now: i64, describe: bool) {
+    if describe {
         a.severity = f.severity;
         a.tag = f.tag.clone();
         a.ip = f.ip.clone();
@@ -204,7 +202,11 @@ fn absorb(a: &mut Alert, f: &Finding, now: i64) -> bool {
         a.clear_batch = None;
     }
     a.updated_ms = now;
-    newer
+}
+
+/// Newer evidence (or a finding without times) describes the alert; older only widens its times.
+fn newer(a: &Alert, f: &Finding) -> bool {
+    f.last_seen_ms >= a.last_seen_ms || f.last_seen_ms == 0
 }
 
 fn resolve(a: &mut Alert, reason: &str, now: i64) -> Change {
@@ -241,11 +243,12 @@ impl Decider<'_> {
         match self.by_key.remove(&key) {
             Some(mut a) if a.state != AlertState::Resolved => {
                 let before = (a.first_seen_ms, a.last_seen_ms, a.absent_since_ms, a.clear_count, a.suppressed_by);
-                let mut described = absorb(&mut a, f, now);
-                if described {
-                    let d = super::description_digest(&a);
-                    described = a.digest != Some(d);
-                    a.digest = Some(d);
+                // Only a description that differs from the stored one is copied and written.
+                let d = newer(&a, f).then(|| super::finding_digest(f)).filter(|d| a.digest != Some(*d));
+                let described = d.is_some();
+                absorb(&mut a, f, now, described);
+                if d.is_some() {
+                    a.digest = d;
                 }
                 let same_state = a.state == shown || (a.state == AlertState::Acknowledged && rule.is_none());
                 if !described
@@ -278,7 +281,8 @@ impl Decider<'_> {
                 self.out.push(Change::census(a, None, false, None));
             }
             Some(mut a) if a.resolved_ms.is_some_and(|r| now - r <= s.reopen_window_ms) => {
-                let described = absorb(&mut a, f, now);
+                let described = newer(&a, f);
+                absorb(&mut a, f, now, described);
                 a.digest = Some(super::description_digest(&a));
                 a.state = shown;
                 a.suppressed_by = rule;

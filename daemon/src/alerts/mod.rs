@@ -210,34 +210,77 @@ const VOLATILE: &[&str] = &["sightings"];
 
 /// A digest of what describes an alert (summary, evidence, where, severity).
 pub fn description_digest(a: &Alert) -> i64 {
-    let evidence = match &a.evidence {
-        serde_json::Value::Object(m) if VOLATILE.iter().any(|k| m.contains_key(*k)) => {
-            let mut m = m.clone();
-            for k in VOLATILE {
-                m.remove(*k);
-            }
-            serde_json::Value::Object(m).to_string()
-        }
-        other => other.to_string(),
-    };
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in [
-        a.summary.as_str(),
-        evidence.as_str(),
-        a.severity.as_str(),
-        a.tag.as_deref().unwrap_or(""),
-        a.ip.as_deref().unwrap_or(""),
-        a.mac.as_deref().unwrap_or(""),
-        a.vendor.as_deref().unwrap_or(""),
-        a.segment.as_deref().unwrap_or(""),
-        a.agent.as_deref().unwrap_or(""),
-    ] {
-        ctx.update(part.as_bytes());
-        ctx.update(&[0]);
+    digest(Described {
+        summary: &a.summary,
+        evidence: &a.evidence,
+        severity: a.severity,
+        place: [&a.tag, &a.ip, &a.mac, &a.vendor, &a.segment, &a.agent],
+    })
+}
+
+/// The digest an alert would have after taking this finding's description:
+/// equal to the alert's own when the finding would change nothing it says.
+pub fn finding_digest(f: &Finding) -> i64 {
+    digest(Described {
+        summary: &f.summary,
+        evidence: &f.evidence,
+        severity: f.severity,
+        place: [&f.tag, &f.ip, &f.mac, &f.vendor, &f.segment, &f.agent],
+    })
+}
+
+/// What a description digest covers.
+struct Described<'a> {
+    summary: &'a str,
+    evidence: &'a serde_json::Value,
+    severity: Severity,
+    /// Tag, IP, MAC, vendor, segment, agent.
+    place: [&'a Option<String>; 6],
+}
+
+/// Feeds what is written into a SHA-256 (the evidence is serialised
+/// straight into it: no copy of the evidence, no string).
+struct Hashing(ring::digest::Context);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
     }
-    let d = ctx.finish();
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn digest(d: Described<'_>) -> i64 {
+    let mut h = Hashing(ring::digest::Context::new(&ring::digest::SHA256));
+    h.0.update(d.summary.as_bytes());
+    h.0.update(&[0]);
+    match d.evidence {
+        // Object keys come sorted (serde_json's map is ordered), so equal evidence hashes equal.
+        serde_json::Value::Object(m) => {
+            for (k, v) in m.iter().filter(|(k, _)| !VOLATILE.contains(&k.as_str())) {
+                h.0.update(k.as_bytes());
+                h.0.update(&[1]);
+                // Writing into a hash cannot fail, and a Value always serialises.
+                let _ = serde_json::to_writer(&mut h, v);
+                h.0.update(&[2]);
+            }
+        }
+        other => {
+            let _ = serde_json::to_writer(&mut h, other);
+        }
+    }
+    h.0.update(&[0]);
+    h.0.update(d.severity.as_str().as_bytes());
+    h.0.update(&[0]);
+    for part in d.place {
+        h.0.update(part.as_deref().unwrap_or("").as_bytes());
+        h.0.update(&[0]);
+    }
+    let out = h.0.finish();
     let mut b = [0u8; 8];
-    b.copy_from_slice(&d.as_ref()[..8]);
+    b.copy_from_slice(&out.as_ref()[..8]);
     i64::from_le_bytes(b)
 }
 

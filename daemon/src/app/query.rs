@@ -100,7 +100,7 @@ pub fn status(rec: &Reconciler, now_ms: i64) -> Result<Status, StoreError> {
         alerts,
         notification_backlog: store.outbox_backlog()?.into_iter().collect(),
         observations: store.observation_count()?,
-        reconcile_queue: rec.queued().0,
+        reconcile_queue: rec.backlog()?,
         agents,
     })
 }

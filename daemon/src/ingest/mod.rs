@@ -156,6 +156,13 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// Batches of at least this many hosts are checked on every core.
+const PARALLEL_HOSTS: usize = 256;
+
+/// One host checked: refused (the whole batch is), rejected (listed in the
+/// receipt), or accepted — with its row and sighting when inside the agent's segments.
+type Checked<'a> = Result<Result<(std::net::IpAddr, Option<(ObservationRow<'a>, Sighting)>), Rejected>, Refusal>;
+
 /// A batch ready for the store.
 pub struct Prepared<'a> {
     /// The batch's metadata.
@@ -178,37 +185,54 @@ pub fn prepare<'a>(raw: &RawBatch<'a>, agent: &AgentRecord, received_ms: i64) ->
         segment: raw.segment.name.clone(),
         agent: agent.name.clone(),
         batch: raw.batch_id.to_string(),
-        probed: env.probed.clone(),
+        probed: env.probed.as_deref().map(std::sync::Arc::from),
         enriched: raw.completeness.enriched,
     };
     let (raw_started, raw_finished) = (ms(raw.started_at), ms(raw.finished_at));
-    let mut rows = Vec::with_capacity(raw.hosts.len());
-    let mut sightings = Vec::with_capacity(raw.hosts.len());
-    let mut rejected = Vec::new();
-    let mut seen = std::collections::HashSet::with_capacity(raw.hosts.len());
-    for (i, slice) in raw.hosts.iter().enumerate() {
+    // Each host is decoded, checked and summarised on its own (on every core
+    // for a large batch); what depends on the others — an address listed
+    // twice — is checked after, in order, so the first fault named is the
+    // same as if they had been taken one by one.
+    let indices: Vec<usize> = (0..raw.hosts.len()).collect();
+    let checked = crate::reconcile::parallel_map_over(&indices, PARALLEL_HOSTS, |&i| -> Checked<'a> {
         let mut h = raw.host(i).map_err(|e| match e {
             census_proto::DecodeError::Malformed { path, message } => Refusal { field: path, message },
             other => Refusal { field: format!("hosts[{i}]"), message: other.to_string() },
         })?;
         match checks::host(&mut h, i, raw_started, raw_finished, &env) {
             Ok(()) => {}
-            Err(Ok(reason)) => {
-                rejected.push(Rejected { ip: h.ip.to_string(), reason });
-                continue;
-            }
+            Err(Ok(reason)) => return Ok(Err(Rejected { ip: h.ip.to_string(), reason })),
             Err(Err(refusal)) => return Err(refusal),
         }
-        if !seen.insert(h.ip) {
-            return Err(Refusal { field: format!("hosts[{i}].ip"), message: format!("{} is listed twice", h.ip) });
-        }
         if !agent.segments.iter().any(|s| s.contains(&h.ip)) {
-            rejected.push(Rejected { ip: h.ip.to_string(), reason: "outside the agent's segments".into() });
-            continue;
+            return Ok(Ok((h.ip, None)));
         }
         let sighting = Sighting::of(&h, &ctx);
-        rows.push(ObservationRow::new(&h, slice.get(), &sighting));
-        sightings.push(sighting);
+        let row = ObservationRow::new(&h, raw.hosts[i].get(), &sighting);
+        Ok(Ok((h.ip, Some((row, sighting)))))
+    });
+    let mut rows = Vec::with_capacity(raw.hosts.len());
+    let mut sightings = Vec::with_capacity(raw.hosts.len());
+    let mut rejected = Vec::new();
+    let mut seen = std::collections::HashSet::with_capacity(raw.hosts.len());
+    for (i, host) in checked.into_iter().enumerate() {
+        let (ip, accepted) = match host? {
+            Ok(h) => h,
+            Err(r) => {
+                rejected.push(r);
+                continue;
+            }
+        };
+        if !seen.insert(ip) {
+            return Err(Refusal { field: format!("hosts[{i}].ip"), message: format!("{ip} is listed twice") });
+        }
+        match accepted {
+            Some((row, sighting)) => {
+                rows.push(row);
+                sightings.push(sighting);
+            }
+            None => rejected.push(Rejected { ip: ip.to_string(), reason: "outside the agent's segments".into() }),
+        }
     }
     let (interval_ms, next_due_ms) = env.schedule.map_or((None, None), |(i, d)| (Some(i), Some(d)));
     let meta = BatchMeta {

@@ -20,6 +20,7 @@
 //! commits its run; batches left unmarked by a crash are rebuilt from the
 //! store and reconciled at the next start.
 
+mod alerted;
 pub mod assets;
 pub mod identity;
 pub mod rules;
@@ -44,8 +45,14 @@ pub use sweeps::{SweepIndex, SweepRow};
 /// Map `f` over `items` on every core (scoped threads, order kept): the
 /// index build and the matching of 100,000 hosts are pure and independent.
 pub fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    parallel_map_over(items, 2048, f)
+}
+
+/// [`parallel_map`], on one thread when there are fewer than `min_items`
+/// (below that, starting threads costs more than it saves).
+pub fn parallel_map_over<T: Sync, U: Send>(items: &[T], min_items: usize, f: impl Fn(&T) -> U + Sync) -> Vec<U> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || items.len() < 2048 {
+    if threads < 2 || items.len() < min_items.max(2) {
         return items.iter().map(&f).collect();
     }
     let chunk = items.len().div_ceil(threads);
@@ -115,8 +122,9 @@ pub struct PendingBatch {
     pub more: bool,
 }
 
-/// Sightings the queue holds at most before ingest waits for the worker.
-pub const QUEUE_CAP: usize = 100_000;
+/// Sightings the queue holds in memory at most; beyond, batches wait in the
+/// store (see [`Reconciler::enqueue`]).
+pub const QUEUE_CAP: usize = 20_000;
 /// Sightings one incremental run takes at most (several small batches, or one large one).
 const RUN_SIGHTINGS: usize = 5_000;
 
@@ -155,8 +163,8 @@ pub struct Reconciler {
     run_lock: Mutex<()>,
     wake: Arc<Notify>,
     queue: Mutex<Queue>,
-    queue_room: Condvar,
     work: Condvar,
+    alerted: alerted::Alerted,
 }
 
 impl Reconciler {
@@ -177,8 +185,8 @@ impl Reconciler {
             run_lock: Mutex::new(()),
             wake,
             queue: Mutex::new(Queue { recover: true, ..Queue::default() }),
-            queue_room: Condvar::new(),
             work: Condvar::new(),
+            alerted: alerted::Alerted::default(),
         }
     }
 
@@ -235,19 +243,22 @@ impl Reconciler {
         Ok(g.0.clone())
     }
 
-    /// Queue a stored batch for reconciliation; waits while the queue is full
-    /// (so a flood of batches slows its senders down, never the daemon's memory).
+    /// Queue a stored batch for reconciliation. Never waits: when the queue
+    /// already holds [`QUEUE_CAP`] sightings, the batch is left in the store
+    /// (it is stored, unmarked) and the worker loads it from there once it has
+    /// caught up — so a burst of deliveries is acknowledged at the store's
+    /// speed, the daemon's memory stays bounded, and nothing is lost.
     pub fn enqueue(&self, batch: PendingBatch) {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        while q.sightings > QUEUE_CAP && !q.batches.is_empty() {
-            q = self
-                .queue_room
-                .wait_timeout(q, std::time::Duration::from_millis(200))
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+        if q.sightings + batch.sightings.len() > QUEUE_CAP {
+            if !q.recover {
+                tracing::debug!(batch = %batch.batch_id, "reconcile queue full; further batches are read back from the store");
+            }
+            q.recover = true;
+        } else {
+            q.sightings += batch.sightings.len();
+            q.batches.push_back(batch);
         }
-        q.sightings += batch.sightings.len();
-        q.batches.push_back(batch);
         drop(q);
         self.work.notify_one();
     }
@@ -270,10 +281,13 @@ impl Reconciler {
                         tracing::debug!(hosts = s.hosts, opened = s.opened, "queued batches reconciled")
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "reconciling queued batches failed; retrying shortly"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reconciling queued batches failed; retrying shortly");
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
                 }
                 let q = me.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if q.batches.is_empty() && !stopping.load(Ordering::Relaxed) {
+                if q.batches.is_empty() && !q.recover && !stopping.load(Ordering::Relaxed) {
                     let _ = me.work.wait_timeout(q, std::time::Duration::from_secs(5));
                 }
             }
@@ -281,10 +295,13 @@ impl Reconciler {
         Ok(Worker { stop, reconciler: self, thread: Some(thread) })
     }
 
-    /// Batches waiting to be reconciled (in a run not yet committed included), and their sightings.
-    pub fn queued(&self) -> (usize, usize) {
-        let q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        (q.batches.len() + q.in_flight, q.sightings)
+    /// Batches stored and not yet reconciled: queued in memory, in a run
+    /// not yet committed, or waiting in the store.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn backlog(&self) -> Result<usize, StoreError> {
+        self.store.unreconciled_batches()
     }
 
     /// Reconcile every queued batch (and, once after a start, those a crash
@@ -297,22 +314,24 @@ impl Reconciler {
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut total = ReconcileSummary::default();
         if std::mem::take(&mut self.queue.lock().unwrap_or_else(|p| p.into_inner()).recover) {
-            let mut after = 0;
+            let mut after = crate::store::BacklogCursor::default();
             loop {
-                let page = match self.store.pending_batches(after, 64) {
+                let (page, next) = match self.store.pending_batches(after, RUN_SIGHTINGS) {
                     Ok(p) => p,
                     Err(e) => {
                         self.queue.lock().unwrap_or_else(|p| p.into_inner()).recover = true;
                         return Err(e);
                     }
                 };
-                let Some((last, _)) = page.last() else { break };
-                after = *last;
+                if page.is_empty() {
+                    break;
+                }
+                after = next;
                 {
                     let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                     let queued: HashSet<String> = q.batches.iter().map(|b| b.batch_id.clone()).collect();
-                    for (_, b) in page.into_iter().filter(|(_, b)| !queued.contains(&b.batch_id)) {
-                        tracing::info!(batch = %b.batch_id, "reconciling a batch stored but not yet reconciled");
+                    for b in page.into_iter().filter(|b| !queued.contains(&b.batch_id)) {
+                        tracing::debug!(batch = %b.batch_id, sightings = b.sightings.len(), "reconciling a batch read back from the store");
                         q.sightings += b.sightings.len();
                         q.batches.push_back(b);
                     }
@@ -361,7 +380,6 @@ impl Reconciler {
             if take.is_empty() {
                 break;
             }
-            self.queue_room.notify_all();
             let r = self.incremental(take, now_ms);
             let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
             q.in_flight = 0;
@@ -521,7 +539,9 @@ impl Reconciler {
         r
     }
 
-    fn commit(&self, plan: Plan, idx: &RegisterIndex) -> Result<ReconcileSummary, StoreError> {
+    fn commit(&self, mut plan: Plan, idx: &RegisterIndex) -> Result<ReconcileSummary, StoreError> {
+        let pruned = self.alerted.prune(self.store.as_ref(), &mut plan)?;
+        tracing::trace!(pruned, "clears about subjects that never had an alert dropped");
         let mut summary = ReconcileSummary {
             hosts: plan.matches.len(),
             matched: plan.matches.iter().filter(|(_, i)| matches!(i, Identity::Matched(_))).count(),

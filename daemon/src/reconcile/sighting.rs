@@ -34,9 +34,11 @@ pub struct Sighting {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub open: Vec<u16>,
     /// TCP ports probed (compact list), when the TCP sweep ran completely.
-    /// Kept once per batch in the store (not per host) and joined back on load.
-    #[serde(default, skip_serializing)]
-    pub probed: Option<String>,
+    /// Kept once per batch in the store (not per host) and joined back on
+    /// load; shared by the batch's sightings (the list of a full port sweep
+    /// is kilobytes).
+    #[serde(skip)]
+    pub probed: Option<std::sync::Arc<str>>,
     /// Most confident OS family guess.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<String>,
@@ -65,7 +67,7 @@ pub struct BatchContext {
     /// Batch id.
     pub batch: String,
     /// Ports the complete TCP sweep probed.
-    pub probed: Option<String>,
+    pub probed: Option<std::sync::Arc<str>>,
     /// Enrichment ran.
     pub enriched: bool,
 }
@@ -78,7 +80,7 @@ impl BatchContext {
             .techniques
             .iter()
             .find(|t| t.technique == Technique::Tcp && t.status == RunStatus::Complete)
-            .and_then(|t| t.ports.clone());
+            .and_then(|t| t.ports.as_deref().map(std::sync::Arc::from));
         BatchContext {
             segment: b.segment.name.clone(),
             agent: agent.to_string(),

@@ -9,8 +9,12 @@
 //! so everything before it is on disk — and only then does the agent get
 //! its receipt. A crash or a cut connection in between leaves a receiving
 //! batch that no sweep or reconcile sees; the agent resends it (it has no
-//! receipt) and storing resumes where it stopped: an observation is stored
-//! once per (batch, address).
+//! receipt) and storing resumes where it stopped: each part records how many
+//! of the batch's observations are stored (`batches.stored_rows`, in the
+//! part's own transaction), and a resent batch — the same file from the
+//! agent's spool, checked the same way — skips that many. No index over
+//! (batch, address) is kept for this: it would cost every observation an
+//! index write of its batch id.
 //!
 //! Every accepted host observation is kept as sent (the evidence), and the
 //! per-address summary in `hosts` is updated: first and last seen, by which
@@ -32,8 +36,9 @@ pub const CHUNK: usize = 64;
 pub enum Begun {
     /// Stored before: acknowledge it again, store nothing.
     Duplicate,
-    /// New, or a delivery that was cut off: store its observations.
-    Store,
+    /// New (`0`), or a delivery that was cut off after this many of its
+    /// accepted observations were stored: store the rest.
+    Store(usize),
 }
 
 /// Record the batch (as receiving) unless it is known.
@@ -80,17 +85,17 @@ fn begin_in(
     accepted: usize,
 ) -> Result<Begun, StoreError> {
     let batch_id = &batch.batch_id;
-    let known: Option<(String, bool)> = tx
-        .query_row("SELECT agent, receiving FROM batches WHERE batch_id = ?1", [&batch_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+    let known: Option<(String, bool, i64)> = tx
+        .query_row("SELECT agent, receiving, stored_rows FROM batches WHERE batch_id = ?1", [&batch_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
     match known {
-        Some((o, _)) if o != agent => {
+        Some((o, _, _)) if o != agent => {
             return Err(StoreError::Conflict(format!("batch id {batch_id} (sent by another agent)")));
         }
-        Some((_, false)) => return Ok(Begun::Duplicate),
-        Some((_, true)) => return Ok(Begun::Store),
+        Some((_, false, _)) => return Ok(Begun::Duplicate),
+        Some((_, true, stored)) => return Ok(Begun::Store(usize::try_from(stored).unwrap_or(0))),
         None => {}
     }
     tx.execute(
@@ -127,7 +132,7 @@ fn begin_in(
             batch.next_due_ms,
         ],
     )?;
-    Ok(Begun::Store)
+    Ok(Begun::Store(0))
 }
 
 /// Mark the batch stored, durably: the agent may delete its copy now.
@@ -174,9 +179,10 @@ fn chunk_in(
     let batch_id = &batch.batch_id;
     let mut changed_hosts = 0;
     let mut stored = 0;
+    let mut ids: Option<(i64, i64)> = None;
     {
         let mut insert_obs = tx.prepare_cached(
-            "INSERT OR IGNORE INTO observations (batch_id, ip, mac, seen_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO observations (batch_id, ip, mac, seen_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut select_host =
             tx.prepare_cached("SELECT mac, last_seen_ms, ports, names, fingerprint FROM hosts WHERE ip = ?1")?;
@@ -220,12 +226,10 @@ fn chunk_in(
             let (first, last) = (*first, *last);
             let names_json = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
             let names = &names_json;
-            if insert_obs.execute(params![batch_id, ip, mac, last, raw])? == 0 {
-                // Stored by a delivery that was cut off before its receipt.
-                continue;
-            }
+            insert_obs.execute(params![batch_id, ip, mac, last, raw])?;
             stored += 1;
             let obs_id = tx.last_insert_rowid();
+            ids = Some(ids.map_or((obs_id, obs_id), |(lo, hi): (i64, i64)| (lo.min(obs_id), hi.max(obs_id))));
             let existing: Option<(Option<String>, i64, String, String, String)> = select_host
                 .query_row([&ip], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
                 .optional()?;
@@ -272,6 +276,13 @@ fn chunk_in(
             }
         }
     }
+    if let Some((lo, hi)) = ids {
+        tx.prepare_cached(
+            "UPDATE batches SET stored_rows = stored_rows + ?2, first_obs = min(coalesce(first_obs, ?3), ?3),
+               last_obs = max(coalesce(last_obs, ?4), ?4) WHERE batch_id = ?1",
+        )?
+        .execute(params![batch_id, stored as i64, lo, hi])?;
+    }
     Ok((stored, changed_hosts))
 }
 
@@ -306,49 +317,102 @@ pub fn host(c: &Connection, ip: &str) -> Result<Option<HostRecord>, StoreError> 
     }))
 }
 
-/// Batches stored but not yet reconciled (after a crash, or still queued),
-/// oldest first, with their observations rebuilt into sightings.
-pub fn pending(
-    c: &Connection,
-    after: i64,
-    limit: usize,
-) -> Result<Vec<(i64, crate::reconcile::PendingBatch)>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT batch_id, agent, segment, probed, completeness, started_ms, finished_ms, seq FROM batches
-         WHERE reconciled = 0 AND receiving = 0 AND seq > ?1 ORDER BY seq LIMIT ?2",
-    )?;
-    type Head = (String, String, String, Option<String>, String, i64, i64, i64);
-    let heads: Vec<Head> = st
-        .query_map(params![after, limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut obs = c.prepare_cached("SELECT body FROM observations WHERE batch_id = ?1 ORDER BY id")?;
-    let mut out = Vec::with_capacity(heads.len());
-    for (batch, agent, segment, probed, completeness, started, finished, seq) in heads {
-        let enriched = serde_json::from_str::<serde_json::Value>(&completeness)
-            .ok()
-            .and_then(|v| v["enriched"].as_bool())
-            .unwrap_or(false);
-        let ctx =
-            crate::reconcile::BatchContext { segment, agent: agent.clone(), batch: batch.clone(), probed, enriched };
-        let bodies: Vec<String> = obs.query_map([&batch], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        let sightings = bodies
-            .iter()
-            .filter_map(|b| serde_json::from_str::<census_proto::HostObservation>(b).ok())
-            .map(|mut h| {
-                // The stored batch times are already bounded by arrival; keep the host's inside them.
-                let clamp = |t: time::OffsetDateTime| {
-                    let ms = ms(t).clamp(started, finished);
-                    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(t)
-                };
-                h.ip = h.ip.to_canonical();
-                h.first_seen = clamp(h.first_seen);
-                h.last_seen = clamp(h.last_seen);
-                crate::reconcile::Sighting::of(&h, &ctx)
-            })
-            .collect();
-        out.push((seq, crate::reconcile::PendingBatch { batch_id: batch, agent, sightings, more: false }));
+#[cfg(test)]
+mod tests {
+    use census_proto::{
+        AgentId, Batch, HostObservation, MacAddr, MacInfo, SchemaVersion, SegmentScope, SweepCompleteness, Technique,
+    };
+
+    use super::{Begun, begin, chunk};
+    use crate::store::{AgentRecord, SqliteStore, Store, now_ms};
+
+    fn body(hosts: u32) -> Vec<u8> {
+        let now = time::OffsetDateTime::now_utc();
+        let host = |n: u32| HostObservation {
+            ip: std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 1)) + n).into(),
+            mac: Some(MacInfo::new(MacAddr([0x00, 0x1b, 0x21, 0, (n >> 8) as u8, n as u8]))),
+            conflicting_macs: vec![],
+            seen_by: vec![Technique::Arp],
+            rtt_us: None,
+            reply_ttl: None,
+            syn_ack: None,
+            ports: vec![],
+            names: vec![],
+            fingerprints: vec![],
+            first_seen: now,
+            last_seen: now,
+        };
+        census_proto::encode_batch(&Batch {
+            schema_version: SchemaVersion::CURRENT,
+            batch_id: uuid::Uuid::new_v4(),
+            agent_id: AgentId("a".into()),
+            segment: SegmentScope {
+                name: "lab".into(),
+                targets: vec!["198.18.0.0/22".parse().unwrap()],
+                excluded: vec![],
+            },
+            started_at: now,
+            finished_at: now,
+            completeness: SweepCompleteness {
+                addresses_in_scope: 1024,
+                probes_sent: 1024,
+                replies: u64::from(hosts),
+                estimated_loss: 0.0,
+                rate_limit_pps: 100,
+                rate_achieved_pps: 100.0,
+                complete: true,
+                techniques: vec![],
+                enriched: false,
+            },
+            schedule: None,
+            hosts: (0..hosts).map(host).collect(),
+        })
     }
-    Ok(out)
+
+    /// A delivery cut off after some of its parts (the connection dropped,
+    /// the daemon was killed) is resumed by the agent's resend: each
+    /// observation ends up stored once, and the batch counts from its receipt on.
+    #[test]
+    fn a_delivery_cut_off_after_some_parts_resumes_and_stores_each_observation_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("census.db")).unwrap();
+        let segments = vec!["198.18.0.0/22".parse().unwrap()];
+        store.add_agent("a", &segments, &[7; 32]).unwrap();
+        let agent = AgentRecord { name: "a".into(), segments, created_ms: 0, revoked_ms: None };
+        let body = body(200);
+        let raw = census_proto::decode_raw_batch(&body).unwrap();
+        let p = crate::ingest::prepare(&raw, &agent, now_ms()).unwrap();
+        let cut = 2 * super::CHUNK;
+        store
+            .write(|c| {
+                assert_eq!(begin(c, &p.meta, "a", p.rows.len())?, Begun::Store(0));
+                chunk(c, &p.meta, "a", &p.rows[..super::CHUNK])?;
+                chunk(c, &p.meta, "a", &p.rows[super::CHUNK..cut])
+            })
+            .unwrap();
+        let start = crate::store::BacklogCursor::default();
+        assert!(store.pending_batches(start, 1000).unwrap().0.is_empty(), "a receiving batch is not reconciled");
+        let resent = store.ingest(&p.meta, "a", &p.rows).unwrap();
+        assert_eq!((resent.duplicate, resent.stored), (false, 200 - cut));
+        let rows = || store.read(|c| Ok(c.query_row("SELECT count(*) FROM observations", [], |r| r.get::<_, i64>(0))?));
+        assert_eq!(rows().unwrap(), 200);
+        assert_eq!(store.observation_count().unwrap(), 200);
+        for ip in ["198.18.0.1", "198.18.0.129", "198.18.0.200"] {
+            assert_eq!(store.host(ip).unwrap().unwrap().observations, 1, "{ip}");
+        }
+        // Stored now, and waiting for reconciliation; read back in parts of at most 64 sightings.
+        let (mut cursor, mut parts) = (start, Vec::new());
+        loop {
+            let (page, next) = store.pending_batches(cursor, 64).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            cursor = next;
+            parts.extend(page.into_iter().map(|b| (b.sightings.len(), b.more)));
+        }
+        assert_eq!(parts, [(64, true), (64, true), (64, true), (8, false)]);
+        let again = store.ingest(&p.meta, "a", &p.rows).unwrap();
+        assert_eq!((again.duplicate, again.stored), (true, 0));
+        assert_eq!(rows().unwrap(), 200);
+    }
 }

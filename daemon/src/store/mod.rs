@@ -10,7 +10,9 @@
 
 mod alerts;
 mod assets;
+mod checkpoint;
 mod ingest;
+mod pending;
 mod reconcile;
 mod report;
 mod schema;
@@ -25,6 +27,7 @@ use crate::register::Asset;
 
 pub use alerts::OutboxItem;
 pub use ingest::{BatchMeta, ObservationRow, ms};
+pub use pending::BacklogCursor;
 pub use reconcile::{CommitOutcome, SightingSelect};
 pub use sqlite::SqliteStore;
 
@@ -181,13 +184,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Store a batch's accepted observations, idempotently on the batch id.
     fn ingest(&self, batch: &BatchMeta, agent: &str, rows: &[ObservationRow<'_>]) -> Result<IngestOutcome, StoreError>;
-    /// Batches stored but not yet reconciled, after arrival sequence `after`,
-    /// oldest first, rebuilt into sightings, each with its sequence.
+    /// The next page of batches stored but not yet reconciled, after
+    /// `after`: at most `budget` sightings (the last batch perhaps in part),
+    /// oldest first, and the cursor to read on from; an empty page at the end.
     fn pending_batches(
         &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<(i64, crate::reconcile::PendingBatch)>, StoreError>;
+        after: BacklogCursor,
+        budget: usize,
+    ) -> Result<(Vec<crate::reconcile::PendingBatch>, BacklogCursor), StoreError>;
     /// What is known about one address.
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError>;
     /// Number of stored observations.
@@ -222,8 +226,12 @@ pub trait Store: Send + Sync + 'static {
     fn devices(&self, keys: Option<&[String]>, since: i64) -> Result<HashMap<String, DeviceRecord>, StoreError>;
     /// Per-asset reconciliation state: these tags, or all.
     fn asset_states(&self, tags: Option<&[String]>) -> Result<HashMap<String, AssetState>, StoreError>;
+    /// Batches stored and not yet reconciled.
+    fn unreconciled_batches(&self) -> Result<usize, StoreError>;
     /// Kinds and subjects of live alerts.
     fn live_subjects(&self) -> Result<Vec<(AlertKind, String)>, StoreError>;
+    /// Kinds and subjects that have or had an alert, of these kinds.
+    fn alerted_subjects(&self, kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, StoreError>;
     /// Complete sweeps that arrived after sequence `seq` and finished after
     /// `horizon_ms`, and the latest arrival sequence.
     fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError>;

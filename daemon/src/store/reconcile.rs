@@ -92,7 +92,19 @@ pub fn sightings(c: &Connection, sel: &SightingSelect) -> Result<Vec<(Sighting, 
             out
         }
     };
-    let decode_all = |(body, tag, probed): &Row| {
+    // One shared copy of each batch's probed-port list.
+    /// A sighting row as read: body, asset tag, the batch's probed-port list (shared).
+    type SharedRow = (Option<String>, Option<String>, Option<std::sync::Arc<str>>);
+    let mut lists: HashMap<String, std::sync::Arc<str>> = HashMap::new();
+    let rows: Vec<SharedRow> = rows
+        .into_iter()
+        .map(|(body, tag, probed)| {
+            let probed =
+                probed.map(|p| lists.entry(p).or_insert_with_key(|p| std::sync::Arc::from(p.as_str())).clone());
+            (body, tag, probed)
+        })
+        .collect();
+    let decode_all = |(body, tag, probed): &SharedRow| {
         let mut s = serde_json::from_str::<Sighting>(body.as_deref()?).ok()?;
         if s.probed.is_none() {
             s.probed = probed.clone();
@@ -179,6 +191,18 @@ pub fn live_subjects(c: &Connection) -> Result<Vec<(AlertKind, String)>, StoreEr
     let mut st = c.prepare_cached("SELECT DISTINCT kind, subject FROM alerts WHERE state != 'resolved'")?;
     let rows: Vec<(String, String)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
     Ok(rows.into_iter().filter_map(|(k, s)| Some((k.parse().ok()?, s))).collect())
+}
+
+/// Kinds and subjects that have or had an alert, of `kinds`.
+pub fn alerted_subjects(c: &Connection, kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, StoreError> {
+    let mut st = c.prepare_cached("SELECT DISTINCT subject FROM alerts WHERE kind = ?1")?;
+    let mut out = Vec::new();
+    for kind in kinds {
+        for subject in st.query_map([kind.as_str()], |r| r.get::<_, String>(0))? {
+            out.push((*kind, subject?));
+        }
+    }
+    Ok(out)
 }
 
 /// Sweeps that arrived after sequence `seq` and finished after `horizon`,

@@ -209,8 +209,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE batches ADD COLUMN seq INTEGER;
     UPDATE batches SET seq = rowid;
     CREATE UNIQUE INDEX batches_by_seq ON batches (seq);
-    DELETE FROM observations WHERE id NOT IN (SELECT max(id) FROM observations GROUP BY batch_id, ip);
-    CREATE UNIQUE INDEX observations_once ON observations (batch_id, ip);
+    -- Observations stored so far of a receiving batch: a resent delivery resumes after them.
+    ALTER TABLE batches ADD COLUMN stored_rows INTEGER NOT NULL DEFAULT 0;
+    -- The range of observation ids a batch's observations fall in (other
+    -- batches' may interleave): its observations are read back by that range.
+    ALTER TABLE batches ADD COLUMN first_obs INTEGER;
+    ALTER TABLE batches ADD COLUMN last_obs INTEGER;
+    -- Full runs read every host seen in the window (nearly all of them): a scan,
+    -- cheaper than keeping this index up to date at every observation.
+    DROP INDEX hosts_by_last_seen;
     CREATE INDEX batches_pending ON batches (reconciled) WHERE reconciled = 0;
     CREATE INDEX batches_by_scope ON batches (scope_id, complete, started_ms);
     ALTER TABLE alerts ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
@@ -247,6 +254,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE agents ADD COLUMN prev_token_hash BLOB;
     ALTER TABLE agents ADD COLUMN prev_valid_until_ms INTEGER;
     CREATE INDEX agents_by_prev_token ON agents (prev_token_hash);
+    -- `censusd status` counts live alerts from this index alone.
+    CREATE INDEX alerts_live_counts ON alerts (kind, state, severity) WHERE state != 'resolved';
     "#,
 ];
 

@@ -4,7 +4,11 @@
 //! The writer is taken in turn: its lock is fair (`parking_lot::FairMutex`)
 //! and large writes (a 100,000-host batch, a full reconcile) are made of
 //! short transactions, so one agent's flood never holds another agent's
-//! delivery for more than one part.
+//! delivery for more than one part. Deliveries come first: while one is
+//! being stored, a reconcile part waits for it to finish (at most
+//! [`BACKGROUND_YIELD`] per part, so reconciliation never starves), so an
+//! agent's receipt does not wait behind alert writes; the reconcile worker
+//! catches up between deliveries.
 //!
 //! Durability: every transaction is written with `synchronous=NORMAL`,
 //! and the one that makes a batch *stored* — the one the agent's receipt
@@ -34,6 +38,9 @@ use std::collections::HashMap;
 
 use super::{AlertInputs, CommitOutcome, OutboxItem, SightingSelect};
 
+/// The longest a background write (a reconcile part) waits for deliveries in progress.
+pub const BACKGROUND_YIELD: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Reader connections kept open.
 const READERS: usize = 4;
 
@@ -42,12 +49,41 @@ pub struct SqliteStore {
     writer: FairMutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Deliveries being stored, and a signal when there are none.
+    deliveries: (Mutex<usize>, std::sync::Condvar),
+    _checkpointer: super::checkpoint::Checkpointer,
 }
 
-fn tune(conn: &Connection) -> Result<(), rusqlite::Error> {
+/// A delivery being stored; counted in [`SqliteStore::deliveries`] until dropped.
+struct Delivering<'a>(&'a SqliteStore);
+
+impl<'a> Delivering<'a> {
+    fn start(store: &'a SqliteStore) -> Self {
+        *store.deliveries.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        Delivering(store)
+    }
+}
+
+impl Drop for Delivering<'_> {
+    fn drop(&mut self) {
+        let (count, idle) = &self.0.deliveries;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            idle.notify_all();
+        }
+    }
+}
+
+/// Page cache of the writer, and of each reader (KiB): readers serve
+/// lookups the operating system's cache answers as well, so they keep less.
+const WRITER_CACHE_KIB: i64 = 16_000;
+const READER_CACHE_KIB: i64 = 4_000;
+
+fn tune(conn: &Connection, cache_kib: i64) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", -16_000i64)?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     Ok(())
 }
 
@@ -59,7 +95,10 @@ impl SqliteStore {
         writer.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL here; the commit a receipt depends on is FULL (see the module docs).
         writer.pragma_update(None, "synchronous", "NORMAL")?;
-        tune(&writer)?;
+        // Checkpoints run on their own thread (see `checkpoint`); this one is the backstop.
+        writer.pragma_update(None, "wal_autocheckpoint", super::checkpoint::BACKSTOP_PAGES)?;
+        writer.pragma_update(None, "journal_size_limit", super::checkpoint::LOG_SIZE_LIMIT)?;
+        tune(&writer, WRITER_CACHE_KIB)?;
         super::schema::migrate(&mut writer)?;
         // SQLite creates the WAL and SHM files with the database file's mode; make every one private.
         for suffix in ["", "-wal", "-shm"] {
@@ -72,10 +111,17 @@ impl SqliteStore {
         for _ in 0..READERS {
             let r =
                 Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-            tune(&r)?;
+            tune(&r, READER_CACHE_KIB)?;
             readers.push(Mutex::new(r));
         }
-        Ok(SqliteStore { writer: FairMutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        let checkpointer = super::checkpoint::Checkpointer::start(path)?;
+        Ok(SqliteStore {
+            writer: FairMutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            deliveries: (Mutex::new(0), std::sync::Condvar::new()),
+            _checkpointer: checkpointer,
+        })
     }
 
     pub(super) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
@@ -83,11 +129,45 @@ impl SqliteStore {
         f(&mut conn)
     }
 
+    /// [`SqliteStore::write`] for background work: first let deliveries in
+    /// progress finish (waiting at most [`BACKGROUND_YIELD`]).
+    fn write_background<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        {
+            let (count, idle) = &self.deliveries;
+            let n = count.lock().unwrap_or_else(|p| p.into_inner());
+            drop(idle.wait_timeout_while(n, BACKGROUND_YIELD, |n| *n > 0).unwrap_or_else(|p| p.into_inner()));
+        }
+        self.write(f)
+    }
+
+    /// [`SqliteStore::write`], adding the time spent waiting for the writer and holding it to `clock`.
+    fn write_timed<T>(
+        &self,
+        clock: &mut WriterClock,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let t = std::time::Instant::now();
+        let mut conn = self.writer.lock();
+        let got = std::time::Instant::now();
+        let out = f(&mut conn);
+        drop(conn);
+        clock.waited += got - t;
+        clock.held += got.elapsed();
+        out
+    }
+
     pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let conn = self.readers[i].lock().unwrap_or_else(|p| p.into_inner());
         f(&conn)
     }
+}
+
+/// Time a sequence of writes spent waiting for the writer, and holding it.
+#[derive(Debug, Default)]
+struct WriterClock {
+    waited: std::time::Duration,
+    held: std::time::Duration,
 }
 
 fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
@@ -181,6 +261,7 @@ impl Store for SqliteStore {
     }
 
     fn ingest(&self, batch: &BatchMeta, agent: &str, rows: &[ObservationRow<'_>]) -> Result<IngestOutcome, StoreError> {
+        let _delivering = Delivering::start(self);
         if rows.len() <= super::ingest::CHUNK {
             return Ok(match self.write(|c| super::ingest::whole(c, batch, agent, rows))? {
                 None => IngestOutcome { duplicate: true, stored: 0, changed_hosts: 0 },
@@ -188,25 +269,37 @@ impl Store for SqliteStore {
             });
         }
         // Each part its own turn at the writer.
-        if self.write(|c| super::ingest::begin(c, batch, agent, rows.len()))? == super::ingest::Begun::Duplicate {
-            return Ok(IngestOutcome { duplicate: true, stored: 0, changed_hosts: 0 });
-        }
+        let done = match self.write(|c| super::ingest::begin(c, batch, agent, rows.len()))? {
+            super::ingest::Begun::Duplicate => {
+                return Ok(IngestOutcome { duplicate: true, stored: 0, changed_hosts: 0 });
+            }
+            super::ingest::Begun::Store(done) => done.min(rows.len()),
+        };
         let mut out = IngestOutcome { duplicate: false, stored: 0, changed_hosts: 0 };
-        for part in rows.chunks(super::ingest::CHUNK) {
-            let (n, changed) = self.write(|c| super::ingest::chunk(c, batch, agent, part))?;
+        let mut clock = WriterClock::default();
+        for part in rows[done..].chunks(super::ingest::CHUNK) {
+            let (n, changed) = self.write_timed(&mut clock, |c| super::ingest::chunk(c, batch, agent, part))?;
             out.stored += n;
             out.changed_hosts += changed;
         }
-        self.write(|c| super::ingest::finish(c, &batch.batch_id))?;
+        let before_finish = clock.held;
+        self.write_timed(&mut clock, |c| super::ingest::finish(c, &batch.batch_id))?;
+        tracing::debug!(
+            batch = %batch.batch_id,
+            waited_ms = clock.waited.as_secs_f64() * 1000.0,
+            wrote_ms = before_finish.as_secs_f64() * 1000.0,
+            durable_ms = (clock.held - before_finish).as_secs_f64() * 1000.0,
+            "batch stored in parts"
+        );
         Ok(out)
     }
 
     fn pending_batches(
         &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<(i64, crate::reconcile::PendingBatch)>, StoreError> {
-        self.read(|c| super::ingest::pending(c, after, limit))
+        after: super::BacklogCursor,
+        budget: usize,
+    ) -> Result<(Vec<crate::reconcile::PendingBatch>, super::BacklogCursor), StoreError> {
+        self.read(|c| super::pending::pending(c, after, budget))
     }
 
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError> {
@@ -214,7 +307,11 @@ impl Store for SqliteStore {
     }
 
     fn observation_count(&self) -> Result<i64, StoreError> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM observations", [], |r| r.get(0))?))
+        // Each stored batch records its accepted observations: summing a few
+        // thousand batch rows, not counting millions of observations.
+        self.read(|c| {
+            Ok(c.query_row("SELECT coalesce(sum(hosts), 0) FROM batches WHERE receiving = 0", [], |r| r.get(0))?)
+        })
     }
 
     fn assets(&self) -> Result<Vec<Asset>, StoreError> {
@@ -291,6 +388,18 @@ impl Store for SqliteStore {
         self.read(super::reconcile::live_subjects)
     }
 
+    fn unreconciled_batches(&self) -> Result<usize, StoreError> {
+        self.read(|c| {
+            let n: i64 =
+                c.query_row("SELECT count(*) FROM batches WHERE reconciled = 0 AND receiving = 0", [], |r| r.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn alerted_subjects(&self, kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, StoreError> {
+        self.read(|c| super::reconcile::alerted_subjects(c, kinds))
+    }
+
     fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
         self.read(|c| super::reconcile::sweeps_after(c, seq, horizon_ms))
     }
@@ -318,15 +427,15 @@ impl Store for SqliteStore {
         let longest = plan.matches.len().max(plan.devices.len()).max(plan.states.len()).max(plan.learned.len());
         let mut from = 0;
         while from < longest {
-            self.write(|c| super::reconcile::write_state(c, plan, from, PART))?;
+            self.write_background(|c| super::reconcile::write_state(c, plan, from, PART))?;
             from += PART;
         }
         let mut out = CommitOutcome::default();
         for part in changes.chunks(PART) {
-            out.add(&self.write(|c| super::reconcile::write_alerts(c, plan, part, decide))?);
+            out.add(&self.write_background(|c| super::reconcile::write_alerts(c, plan, part, decide))?);
         }
         if !plan.batches.is_empty() {
-            self.write(|c| super::reconcile::mark_reconciled(c, &plan.batches))?;
+            self.write_background(|c| super::reconcile::mark_reconciled(c, &plan.batches))?;
         }
         Ok(out)
     }

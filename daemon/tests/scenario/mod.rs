@@ -205,6 +205,24 @@ impl Scenario {
         censusd::app::ingest::accept(self.store.as_ref(), &self.rec, &agent, &encode_batch(b), arrival).unwrap();
     }
 
+    /// Store a batch and queue it for the reconcile worker (as the API does); [`Scenario::drain`] runs it.
+    pub fn deliver_queued(&self, b: &Batch, arrival: i64) {
+        let agent = AgentRecord {
+            name: b.agent_id.0.clone(),
+            segments: vec!["198.18.0.0/15".parse().unwrap()],
+            created_ms: 0,
+            revoked_ms: None,
+        };
+        let body = encode_batch(b);
+        let when = censusd::app::ingest::Reconcile::Queued;
+        censusd::app::ingest::accept_with(self.store.as_ref(), &self.rec, &agent, &body, arrival, when).unwrap();
+    }
+
+    /// Run the reconcile worker's work now: every batch stored and not yet reconciled.
+    pub fn drain(&self, now: i64) {
+        self.rec.drain(now).unwrap();
+    }
+
     pub fn full(&self, now: i64) {
         self.rec.full(now).unwrap();
     }
@@ -213,7 +231,8 @@ impl Scenario {
     pub fn all(&self) -> Vec<Alert> {
         let mut v = Vec::new();
         for s in AlertState::ALL {
-            v.extend(self.store.alerts(&AlertFilter { state: Some(*s), ..Default::default() }).unwrap());
+            let page = AlertFilter { state: Some(*s), limit: Some(u32::MAX), ..Default::default() };
+            v.extend(self.store.alerts(&page).unwrap());
         }
         v.sort_by_key(|a| a.id);
         v
