@@ -54,6 +54,9 @@ enum Command {
         /// The configuration file.
         file: PathBuf,
     },
+    /// Starter configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Sweep targets once and print what answered.
     ///
     /// With none of --arp, --icmp, --ports: ARP, ICMP and the top 100 ports.
@@ -61,14 +64,26 @@ enum Command {
     Scan(ScanArgs),
 }
 
+/// `census-agent config ...`.
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print a commented starter configuration (the one the packages ship);
+    /// `check-config` accepts it: `census-agent config example > /etc/census/agent.toml`.
+    Example,
+}
+
 #[derive(clap::Args)]
 struct ScanArgs {
     /// CIDRs (198.18.0.0/24), ranges (198.18.0.10-198.18.0.50) or addresses.
     #[arg(required = true)]
     targets: Vec<String>,
-    /// ARP sweep (on-link addresses).
-    #[arg(long)]
+    /// ARP sweep only (on-link addresses). ARP also runs with --icmp or --ports
+    /// whenever targets are on-link (for their MACs), unless --no-arp.
+    #[arg(long, conflicts_with = "no_arp")]
     arp: bool,
+    /// Never ARP (no MACs, vendors or address conflicts).
+    #[arg(long)]
+    no_arp: bool,
     /// ICMP echo sweep.
     #[arg(long)]
     icmp: bool,
@@ -139,7 +154,12 @@ fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
     }
     let targets = TargetSet::parse(&a.targets, &a.exclude)?;
     let mut techniques = Vec::new();
-    if a.arp {
+    // ARP is cheap and the only source of MACs: it comes with every sweep
+    // unless refused (off-link targets mark it not applicable, not incomplete).
+    // Added to --icmp or --ports only where it can run (raw sockets): without
+    // them it would be skipped and make the sweep incomplete for nothing asked.
+    let everything = !a.arp && !a.icmp && a.ports.is_none();
+    if a.arp || (!a.no_arp && (everything || census_agent::io::Privileges::detect().raw)) {
         techniques.push(Technique::Arp);
     }
     if a.icmp {
@@ -148,8 +168,8 @@ fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
     if a.ports.is_some() {
         techniques.push(Technique::Tcp);
     }
-    if techniques.is_empty() {
-        techniques = vec![Technique::Arp, Technique::Icmp, Technique::Tcp];
+    if everything {
+        techniques.extend([Technique::Icmp, Technique::Tcp]);
     }
     let ports = PortSet::parse(a.ports.as_deref().unwrap_or("top100")).map_err(|e| format!("--ports: {e}"))?;
     let rate = std::num::NonZeroU32::new(a.rate).ok_or("--rate must be at least 1")?;
@@ -187,6 +207,11 @@ fn scan(a: ScanArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
+    let interfaces = census_agent::io::interfaces();
+    let on_link = |ip: std::net::Ipv4Addr| interfaces.iter().any(|i| i.on_link(ip));
+    if let Some(w) = census_agent::targets::lab_leak_warning(&req.targets, on_link) {
+        eprintln!("census-agent: warning: {w}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -292,6 +317,12 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Run { .. } => unreachable!("handled above"),
+        Command::Config(ConfigCmd::Example) => {
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ =
+                std::io::Write::write_all(&mut std::io::stdout(), include_str!("../../config/agent.toml").as_bytes());
+            ExitCode::SUCCESS
+        }
         Command::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
                 println!("{}: ok (agent `{}`)", file.display(), cfg.agent_id);

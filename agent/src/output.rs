@@ -25,6 +25,7 @@ pub fn table(batch: &Batch) -> String {
             RunStatus::Complete => "complete",
             RunStatus::Partial => "partial",
             RunStatus::Skipped => "skipped",
+            RunStatus::NotApplicable => "not applicable",
             RunStatus::Unknown => "unknown",
         };
         let mode = t

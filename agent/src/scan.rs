@@ -150,15 +150,31 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
             IpAddr::V6(_) => None,
         });
         match (privileges.raw, first_v4) {
-            (false, _) => runs.push(run(
+            (_, None) => runs.push(run(
+                Technique::Arp,
+                RunStatus::NotApplicable,
+                Some("no IPv4 targets (ARP is IPv4 only)".into()),
+                0,
+                0,
+            )),
+            (false, Some(_)) => runs.push(run(
                 Technique::Arp,
                 RunStatus::Skipped,
                 Some("no CAP_NET_RAW (run as root or grant the capability)".into()),
                 0,
                 0,
             )),
-            (true, None) => runs.push(run(Technique::Arp, RunStatus::Skipped, Some("no IPv4 targets".into()), 0, 0)),
             (true, Some(v4)) => match io::choose_interface(req.interface.as_deref(), v4) {
+                // Off-link targets: ARP cannot reach them, and the other techniques sweep them.
+                Err(e) if req.interface.is_none() && e.starts_with("no interface is directly connected") => {
+                    runs.push(run(
+                        Technique::Arp,
+                        RunStatus::NotApplicable,
+                        Some(format!("{e}: ARP applies only on-link; ICMP and TCP sweep routed targets")),
+                        0,
+                        0,
+                    ))
+                }
                 Err(e) => runs.push(run(Technique::Arp, RunStatus::Skipped, Some(e), 0, 0)),
                 Ok(iface) => {
                     let (targets, iface2, lim, sent) =
@@ -178,8 +194,10 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
                     let (status, reason) = if outcome.cut_short {
                         (RunStatus::Partial, Some("cut short by the sweep's time limit".to_string()))
                     } else if off_link {
+                        // Every address ARP can reach was swept; the others are routed
+                        // (ICMP and TCP sweep them), which leaves nothing undone.
                         (
-                            RunStatus::Partial,
+                            RunStatus::Complete,
                             Some(format!("only addresses on {}'s network are ARP-reachable", iface.name)),
                         )
                     } else {
@@ -293,7 +311,7 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     let lim = limiter.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let probes_sent: u64 = runs.iter().map(|r| r.probes_sent).sum();
     let replies: u64 = runs.iter().map(|r| r.replies).sum();
-    let complete = runs.iter().all(|r| r.status == RunStatus::Complete);
+    let complete = runs.iter().all(|r| matches!(r.status, RunStatus::Complete | RunStatus::NotApplicable));
     let probed = census_proto::portlist::compact(req.ports.ports());
     for r in runs.iter_mut().filter(|r| r.technique == Technique::Tcp && r.status != RunStatus::Skipped) {
         r.ports = Some(probed.clone());

@@ -189,8 +189,41 @@ impl TargetSet {
     }
 }
 
+/// The IPv4 test-lab range, 198.18.0.0/15 (RFC 2544 benchmarking): Census's
+/// labs live there, inside network namespaces.
+const LAB_V4: (u32, u32) = (0xC612_0000, 0xC613_FFFF);
+
+/// A warning when IPv4 targets in the lab range 198.18.0.0/15 are not on a
+/// directly connected network (`on_link` says which are): from here they
+/// would be routed to the default gateway and the probes would leave the
+/// machine, which is never what a lab scan means.
+pub fn lab_leak_warning(targets: &TargetSet, on_link: impl Fn(Ipv4Addr) -> bool) -> Option<String> {
+    let routed = targets.targets().iter().find_map(|t| match *t {
+        Interval::V4(lo, hi) if lo <= LAB_V4.1 && hi >= LAB_V4.0 => {
+            let first = Ipv4Addr::from(lo.max(LAB_V4.0));
+            (!on_link(first)).then(|| first.to_string())
+        }
+        _ => None,
+    })?;
+    Some(format!(
+        "{routed} is in a test-lab range but not on a directly connected network: from here the probes \
+         would go to the default gateway and leave this machine. Scan a lab from inside its scanner \
+         namespace: ip netns exec NAMESPACE census-agent scan ... (`censusd demo` prints the exact command)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lab_targets_off_link_are_warned_about_and_on_link_ones_are_not() {
+        let t = TargetSet::parse(&["198.18.0.0/24"], &[] as &[&str]).unwrap();
+        let w = lab_leak_warning(&t, |_| false).unwrap();
+        assert!(w.contains("198.18.0.1") && w.contains("ip netns exec"), "{w}");
+        assert_eq!(lab_leak_warning(&t, |ip| ip.octets()[..3] == [198, 18, 0]), None);
+        let elsewhere = TargetSet::parse(&["127.0.0.1"], &[] as &[&str]).unwrap();
+        assert_eq!(lab_leak_warning(&elsewhere, |_| false), None, "only lab ranges");
+    }
+
     use super::*;
 
     fn v4(s: &str) -> IpAddr {

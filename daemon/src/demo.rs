@@ -288,15 +288,27 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
         crate::ops::print_whois(&serde_json::to_value(w)?);
     }
     let base = format!("http://{listen}");
+    // Commands that run exactly as printed, from any directory and shell:
+    // the binaries by their full directory, the token by its file.
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("target/release"));
+    let token = dir.join("admin.token");
+    censusd::outln!("\nThe daemon is up. Ask it yourself, from another terminal (each line runs as printed):");
     censusd::outln!(
-        "\nThe daemon is up. Ask it yourself (the admin token is in {}):",
-        dir.join("admin.token").display()
+        "  export PATH=\"{}:$PATH\" CENSUS_URL={base} CENSUS_ADMIN_TOKEN=\"$(cat {})\"",
+        bin.display(),
+        token.display()
     );
-    censusd::outln!("  export CENSUS_URL={base} CENSUS_ADMIN_TOKEN=$(cat {})", dir.join("admin.token").display());
-    censusd::outln!(
-        "  censusd whois {}    censusd alerts list    censusd report --format csv",
-        if use_lab { "host-014.lab.census.test" } else { "127.0.0.4" }
-    );
+    censusd::outln!("  censusd whois {}", if use_lab { "host-014.lab.census.test" } else { "127.0.0.4" });
+    censusd::outln!("  censusd alerts list");
+    censusd::outln!("  censusd status");
+    if let Some(l) = &lab {
+        // The lab's addresses are reachable only from its scanner namespace:
+        // from anywhere else 198.18.0.0/24 would route out of this machine.
+        censusd::outln!("  ip netns exec {} census-agent scan {} --ports top100", l.scanner_netns(), l.segment());
+    }
     if hold {
         censusd::outln!("Ctrl-C ends the demo{}.", if use_lab { " and removes the lab" } else { "" });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

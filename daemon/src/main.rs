@@ -63,6 +63,14 @@ struct Cli {
     command: Command,
 }
 
+/// `censusd config ...`.
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print a commented starter configuration (the one the packages ship);
+    /// `check-config` accepts it: `censusd config example > /etc/census/daemon.toml`.
+    Example,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Validate a configuration file.
@@ -70,6 +78,9 @@ enum Command {
         /// The configuration file (default: --config).
         file: Option<PathBuf>,
     },
+    /// Starter configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Run the daemon.
     Serve,
     /// The whole product on throwaway data: a lab segment (as root; loopback
@@ -393,7 +404,9 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::Suppress(cmd) => ops::suppress(&c, cmd).await?,
         Command::Report { format, output } => ops::report(&c, format, output.as_ref()).await?,
         Command::Reconcile => ops::reconcile(&c).await?,
-        Command::CheckConfig { .. } | Command::Serve | Command::Demo { .. } => unreachable!("handled in main"),
+        Command::CheckConfig { .. } | Command::Config(_) | Command::Serve | Command::Demo { .. } => {
+            unreachable!("handled in main")
+        }
     }
     Ok(())
 }
@@ -416,6 +429,10 @@ fn main() -> ExitCode {
         }
     };
     let result = match &cli.command {
+        Command::Config(ConfigCmd::Example) => {
+            censusd::output::raw(include_str!("../../config/daemon.toml").as_bytes());
+            return ExitCode::SUCCESS;
+        }
         Command::CheckConfig { file } => {
             let path = file.clone().unwrap_or_else(|| cli.config.clone());
             return match load_config(&path) {

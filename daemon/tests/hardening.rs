@@ -171,8 +171,18 @@ fn good_batch() -> Vec<u8> {
     encode_batch(&batch("good", "198.18.0.0/24", hosts))
 }
 
+/// Deliveries of the good agent measured quiet, and again under attack.
+const SAMPLES: usize = 300;
+/// Floods of 4,000 new devices at most after the scripted attack.
+const FLOOD_ROUNDS: u32 = 40;
+
+/// The two attacks run one at a time: each measures latency and memory, and
+/// the other's load on the same two cores would be counted as its own.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_hostile_agent_changes_nothing_outside_its_segment_and_cannot_slow_another_agent_down() {
+    let _alone = ALONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let s = Serve::start("alert_flood_per_hour = 500");
     let (st, v) = admin(
         &s,
@@ -185,8 +195,8 @@ fn a_hostile_agent_changes_nothing_outside_its_segment_and_cannot_slow_another_a
     let good = add_agent(&s, "good", "198.18.0.0/24");
     let evil = add_agent(&s, "evil", "198.18.16.0/20");
     let base = s.url("");
-    // Quiet: B alone.
-    let quiet_bodies: Vec<Vec<u8>> = (0..60).map(|_| good_batch()).collect();
+    // Quiet: B alone, as many deliveries as it makes under attack below.
+    let quiet_bodies: Vec<Vec<u8>> = (0..SAMPLES).map(|_| good_batch()).collect();
     let quiet: Vec<Duration> = quiet_bodies.into_iter().map(|b| post(&base, &good, b).2).collect();
     let (quiet_p99, quiet_rss) = (p99(quiet), s.peak_rss_mb());
 
@@ -236,17 +246,44 @@ fn a_hostile_agent_changes_nothing_outside_its_segment_and_cannot_slow_another_a
     mapped.ip = "::ffff:198.18.16.200".parse().unwrap();
     hosts.push(mapped);
     attack.push(("group MACs and a mapped address", encode_batch(&batch("evil", seg, hosts))));
+    // Then the flood goes on (new MACs each round, as a persistent attacker
+    // would) until B has made SAMPLES deliveries under attack: a p99 needs
+    // more than the second-slowest of a one-second burst.
+    let more_floods: Vec<Vec<u8>> = (4..4 + FLOOD_ROUNDS)
+        .map(|round| {
+            let hosts =
+                (0..4000u32).map(|n| host(ip(n), [0, 0x1d, round as u8, 8, (n >> 8) as u8, n as u8], 0)).collect();
+            encode_batch(&batch("evil", seg, hosts))
+        })
+        .collect();
     let bodies: Vec<Vec<u8>> = (0..80).map(|_| good_batch()).collect();
     let (evil_base, evil_token) = (base.clone(), evil.clone());
+    let enough = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = enough.clone();
     let attack = std::thread::spawn(move || {
-        attack.into_iter().map(|(what, body)| (what, post(&evil_base, &evil_token, body))).collect::<Vec<_>>()
+        let outcomes: Vec<_> =
+            attack.into_iter().map(|(what, body)| (what, post(&evil_base, &evil_token, body))).collect();
+        let mut floods = 0;
+        for body in more_floods {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            assert_eq!(post(&evil_base, &evil_token, body).0, 200);
+            floods += 1;
+        }
+        (outcomes, floods)
     });
     let mut loaded = Vec::new();
     let mut next = bodies.into_iter().cycle();
-    while !attack.is_finished() || loaded.len() < 60 {
+    while !attack.is_finished() {
         loaded.push(post(&base, &good, next.next().unwrap_or_default()).2);
+        if loaded.len() >= SAMPLES {
+            enough.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
-    let outcomes: Vec<(&str, (u16, serde_json::Value, Duration))> = attack.join().unwrap();
+    let (outcomes, floods) = attack.join().unwrap();
+    println!("hostile: {floods} more floods of 4,000 new devices while B delivered {} batches", loaded.len());
+    assert!(loaded.len() >= SAMPLES / 2, "B delivered too little under attack to measure: {}", loaded.len());
     // 8. Agent B's batch id, reused by the hostile agent.
     let b = batch("good", "198.18.0.0/24", vec![]);
     assert_eq!(post(&base, &good, encode_batch(&b)).0, 200);
@@ -311,6 +348,7 @@ fn a_hostile_agent_changes_nothing_outside_its_segment_and_cannot_slow_another_a
     );
     assert!(rss < 300.0, "daemon peak RSS {rss:.0} MB");
     assert!(
+        // A margin for a debug build on two cores; release figures are in bench/RESULTS.md.
         loaded_p99 <= quiet_p99 * 2 + Duration::from_millis(30),
         "the good agent's p99 went from {quiet_p99:?} to {loaded_p99:?}"
     );
@@ -326,6 +364,7 @@ fn raise_nofile() {
 
 #[test]
 fn a_stranger_cannot_make_the_daemon_hold_bodies_or_connections() {
+    let _alone = ALONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     raise_nofile();
     let s = Serve::start("");
     // 16 x 60 MB to an admin route with a wrong token, all at once.

@@ -184,3 +184,36 @@ fn cli_output_is_safe_for_terminals_and_pipes() {
     assert_eq!(err.to_lowercase().matches("not found").count(), 0, "{err}");
     assert!(err.contains("404") && err.contains("nothing is known about `no-such-thing`"), "{err}");
 }
+
+/// Regression (hardening #17): run by hand under a permissive umask, the
+/// database and its WAL/SHM were 0644. Whatever the umask, censusd creates
+/// its directory 0700 and its database, WAL, SHM and admin token 0600.
+#[test]
+fn the_database_its_journal_and_the_token_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("daemon.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\ndatabase = \"{}\"\n[auth]\nadmin_token_file = \"{}\"\n",
+            dir.path().join("state/census.db").display(),
+            dir.path().join("secrets/admin.token").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("sh")
+        .args(["-c", "umask 000; exec \"$0\" --config \"$1\" serve", BIN, cfg.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let serve = Serve { child, cfg };
+    wait_until_listening(port);
+    ok(&cli(&serve, &["agent", "add", "modes", "--segment", "198.18.0.0/24"]));
+    let mode = |p: &str| std::fs::metadata(dir.path().join(p)).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode("state").unwrap(), 0o700, "database directory");
+    for f in ["state/census.db", "state/census.db-wal", "state/census.db-shm", "secrets/admin.token"] {
+        assert_eq!(mode(f).unwrap_or_else(|e| panic!("{f}: {e}")), 0o600, "{f}");
+    }
+    assert_eq!(mode("secrets").unwrap(), 0o700, "token directory");
+}

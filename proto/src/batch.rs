@@ -145,6 +145,9 @@ pub enum RunStatus {
     Partial,
     /// Did not run at all; `reason` says why.
     Skipped,
+    /// Cannot apply to these targets (ARP to addresses that are not on a
+    /// directly connected network); does not make the sweep incomplete.
+    NotApplicable,
     /// A status this reader does not know.
     #[serde(other)]
     Unknown,

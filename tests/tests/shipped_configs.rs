@@ -23,3 +23,29 @@ fn every_shipped_config_loads() {
     }
     assert!(checked >= 2, "found only {checked} config files");
 }
+
+/// `config example` prints a starter configuration that `check-config` accepts, for both binaries.
+#[test]
+fn config_example_prints_what_check_config_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    for bin in ["censusd", "census-agent"] {
+        let out = std::process::Command::new(census_tests::binary(bin)).args(["config", "example"]).output().unwrap();
+        assert!(out.status.success(), "{bin} config example: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.lines().filter(|l| l.trim_start().starts_with('#')).count() >= 10, "commented: {text}");
+        let file = dir.path().join(format!("{bin}.toml"));
+        std::fs::write(&file, &text).unwrap();
+        let check = std::process::Command::new(census_tests::binary(bin))
+            .arg("check-config")
+            .arg(&file)
+            .env("CENSUS_ADMIN_TOKEN", "unused")
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{bin} check-config rejects its own example: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+}

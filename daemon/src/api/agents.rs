@@ -38,8 +38,8 @@ pub async fn add(
     let req: NewAgent = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
         .map_err(|e| ApiError::bad_field(e.path().to_string(), e.into_inner().to_string()))?;
     let name = req.name.trim().to_string();
-    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::bad_field("name", "must be 1-64 letters, digits, '-', '_' or '.'"));
+    if let Some(problem) = crate::register::ident::ident_problem("agent name", &name, "") {
+        return Err(ApiError::bad_field("name", &problem));
     }
     if req.segments.is_empty() {
         return Err(ApiError::bad_field("segments", "at least one CIDR is needed"));

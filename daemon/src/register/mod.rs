@@ -7,6 +7,7 @@
 //! - [`strict_json`]: operator JSON that refuses duplicate keys.
 
 pub mod csv;
+pub mod ident;
 pub mod model;
 pub mod patch;
 pub mod plan;

@@ -1,7 +1,8 @@
 //! Storing batches, idempotent on the batch id (and the id belongs to the
 //! agent that sent it first).
 //!
-//! A batch is stored in parts of [`CHUNK`] observations, each its own short
+//! A batch is stored in parts of at most [`CHUNK`] observations (sized by
+//! the store to hold the writer about 2 ms each), each its own short
 //! transaction, so one agent's 100,000-host batch never holds the database
 //! away from another agent (the writer lock is fair, see
 //! [`super::sqlite`]): [`begin`] records the batch as *receiving*, [`chunk`]
@@ -28,8 +29,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{HostChange, HostRecord, StoreError};
 pub use crate::ingest::{BatchMeta, ObservationRow, ms};
 
-/// Observations stored per transaction.
-pub const CHUNK: usize = 64;
+/// Observations stored per transaction at most; a batch this small is
+/// stored whole, in one.
+pub const CHUNK: usize = 512;
 
 /// Where a batch stands when its delivery begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,40 +381,41 @@ mod tests {
         let segments = vec!["198.18.0.0/22".parse().unwrap()];
         store.add_agent("a", &segments, &[7; 32]).unwrap();
         let agent = AgentRecord { name: "a".into(), segments, created_ms: 0, revoked_ms: None };
-        let body = body(200);
+        let body = body(600); // more than CHUNK: stored in parts
         let raw = census_proto::decode_raw_batch(&body).unwrap();
         let p = crate::ingest::prepare(&raw, &agent, now_ms()).unwrap();
-        let cut = 2 * super::CHUNK;
+        const PART: usize = 64;
+        let cut = 2 * PART;
         store
             .write(|c| {
                 assert_eq!(begin(c, &p.meta, "a", p.rows.len())?, Begun::Store(0));
-                chunk(c, &p.meta, "a", &p.rows[..super::CHUNK])?;
-                chunk(c, &p.meta, "a", &p.rows[super::CHUNK..cut])
+                chunk(c, &p.meta, "a", &p.rows[..PART])?;
+                chunk(c, &p.meta, "a", &p.rows[PART..cut])
             })
             .unwrap();
         let start = crate::store::BacklogCursor::default();
         assert!(store.pending_batches(start, 1000).unwrap().0.is_empty(), "a receiving batch is not reconciled");
         let resent = store.ingest(&p.meta, "a", &p.rows).unwrap();
-        assert_eq!((resent.duplicate, resent.stored), (false, 200 - cut));
+        assert_eq!((resent.duplicate, resent.stored), (false, 600 - cut));
         let rows = || store.read(|c| Ok(c.query_row("SELECT count(*) FROM observations", [], |r| r.get::<_, i64>(0))?));
-        assert_eq!(rows().unwrap(), 200);
-        assert_eq!(store.observation_count().unwrap(), 200);
-        for ip in ["198.18.0.1", "198.18.0.129", "198.18.0.200"] {
+        assert_eq!(rows().unwrap(), 600);
+        assert_eq!(store.observation_count().unwrap(), 600);
+        for ip in ["198.18.0.1", "198.18.0.129", "198.18.2.88"] {
             assert_eq!(store.host(ip).unwrap().unwrap().observations, 1, "{ip}");
         }
-        // Stored now, and waiting for reconciliation; read back in parts of at most 64 sightings.
+        // Stored now, and waiting for reconciliation; read back in parts of at most 256 sightings.
         let (mut cursor, mut parts) = (start, Vec::new());
         loop {
-            let (page, next) = store.pending_batches(cursor, 64).unwrap();
+            let (page, next) = store.pending_batches(cursor, 256).unwrap();
             if page.is_empty() {
                 break;
             }
             cursor = next;
             parts.extend(page.into_iter().map(|b| (b.sightings.len(), b.more)));
         }
-        assert_eq!(parts, [(64, true), (64, true), (64, true), (8, false)]);
+        assert_eq!(parts, [(256, true), (256, true), (88, false)]);
         let again = store.ingest(&p.meta, "a", &p.rows).unwrap();
         assert_eq!((again.duplicate, again.stored), (true, 0));
-        assert_eq!(rows().unwrap(), 200);
+        assert_eq!(rows().unwrap(), 600);
     }
 }

@@ -124,13 +124,23 @@ impl SqliteStore {
         })
     }
 
+    #[track_caller]
     pub(super) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let at = std::panic::Location::caller();
         let mut conn = self.writer.lock();
-        f(&mut conn)
+        let t = std::time::Instant::now();
+        let out = f(&mut conn);
+        drop(conn);
+        let held = t.elapsed();
+        if held > WRITER_HELD_LONG {
+            tracing::debug!(held_ms = held.as_secs_f64() * 1000.0, at = %at, "writer held long");
+        }
+        out
     }
 
     /// [`SqliteStore::write`] for background work: first let deliveries in
     /// progress finish (waiting at most [`BACKGROUND_YIELD`]).
+    #[track_caller]
     fn write_background<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         {
             let (count, idle) = &self.deliveries;
@@ -153,6 +163,9 @@ impl SqliteStore {
         drop(conn);
         clock.waited += got - t;
         clock.held += got.elapsed();
+        if got.elapsed() > WRITER_HELD_LONG {
+            tracing::debug!(held_ms = got.elapsed().as_secs_f64() * 1000.0, at = "a batch's part", "writer held long");
+        }
         out
     }
 
@@ -162,6 +175,12 @@ impl SqliteStore {
         f(&conn)
     }
 }
+
+/// Holding the writer longer than this is logged (debug), with where.
+const WRITER_HELD_LONG: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// About how long one part of a large batch holds the writer.
+const PART_BUDGET: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Time a sequence of writes spent waiting for the writer, and holding it.
 #[derive(Debug, Default)]
@@ -263,7 +282,15 @@ impl Store for SqliteStore {
     fn ingest(&self, batch: &BatchMeta, agent: &str, rows: &[ObservationRow<'_>]) -> Result<IngestOutcome, StoreError> {
         let _delivering = Delivering::start(self);
         if rows.len() <= super::ingest::CHUNK {
-            return Ok(match self.write(|c| super::ingest::whole(c, batch, agent, rows))? {
+            let mut clock = WriterClock::default();
+            let stored = self.write_timed(&mut clock, |c| super::ingest::whole(c, batch, agent, rows))?;
+            tracing::debug!(
+                batch = %batch.batch_id,
+                waited_ms = clock.waited.as_secs_f64() * 1000.0,
+                held_ms = clock.held.as_secs_f64() * 1000.0,
+                "batch stored whole"
+            );
+            return Ok(match stored {
                 None => IngestOutcome { duplicate: true, stored: 0, changed_hosts: 0 },
                 Some((stored, changed_hosts)) => IngestOutcome { duplicate: false, stored, changed_hosts },
             });
@@ -277,8 +304,18 @@ impl Store for SqliteStore {
         };
         let mut out = IngestOutcome { duplicate: false, stored: 0, changed_hosts: 0 };
         let mut clock = WriterClock::default();
-        for part in rows[done..].chunks(super::ingest::CHUNK) {
+        // Parts sized to hold the writer about PART_BUDGET each: large enough
+        // that a big batch is not all per-commit overhead, small enough that
+        // another agent's batch never waits long behind one.
+        let (mut at, mut size) = (done, super::ingest::CHUNK / 4);
+        while at < rows.len() {
+            let part = &rows[at..(at + size).min(rows.len())];
+            let held = clock.held;
             let (n, changed) = self.write_timed(&mut clock, |c| super::ingest::chunk(c, batch, agent, part))?;
+            let took = (clock.held - held).max(std::time::Duration::from_micros(50));
+            at += part.len();
+            let fits = (part.len() as f64 * PART_BUDGET.as_secs_f64() / took.as_secs_f64()) as usize;
+            size = fits.clamp(16, super::ingest::CHUNK);
             out.stored += n;
             out.changed_hosts += changed;
         }
