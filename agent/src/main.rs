@@ -57,9 +57,18 @@ enum Command {
     /// Starter configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Write man pages and shell completions under DIR (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory.
+        dir: PathBuf,
+    },
     /// Sweep targets once and print what answered.
     ///
     /// With none of --arp, --icmp, --ports: ARP, ICMP and the top 100 ports.
+    /// Examples name the test-lab range 198.18.0.0/15, which exists only inside
+    /// a lab's network namespaces: run them there
+    /// (`ip netns exec NAMESPACE census-agent scan 198.18.0.0/24`, as root).
     /// Exit codes: 0 complete, 1 failed, 2 bad arguments, 3 incomplete.
     Scan(ScanArgs),
 }
@@ -301,6 +310,21 @@ fn run(config: PathBuf, log_json: bool) -> ExitCode {
     }
 }
 
+/// Write man pages (one per command) under `dir/man` and bash, zsh and fish
+/// completions under `dir/completions`, from the clap definitions (what the
+/// .deb packages ship).
+fn generate_docs(dir: &std::path::Path, bin: &str, cmd: clap::Command) -> std::io::Result<()> {
+    let man = dir.join("man");
+    let completions = dir.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&completions)?;
+    clap_mangen::generate_to(cmd.clone(), &man)?;
+    for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+        clap_complete::generate_to(shell, &mut cmd.clone(), bin, &completions)?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     // The spool and state hold what the network looks like: private, whatever the caller's umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
@@ -317,6 +341,16 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Run { .. } => unreachable!("handled above"),
+        Command::GenerateDocs { dir } => {
+            use clap::CommandFactory;
+            match generate_docs(&dir, "census-agent", Cli::command()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("census-agent: writing docs under {}: {e}", dir.display());
+                    ExitCode::from(EXIT_FAILED)
+                }
+            }
+        }
         Command::Config(ConfigCmd::Example) => {
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ =

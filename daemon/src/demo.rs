@@ -307,7 +307,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     if let Some(l) = &lab {
         // The lab's addresses are reachable only from its scanner namespace:
         // from anywhere else 198.18.0.0/24 would route out of this machine.
-        censusd::outln!("  ip netns exec {} census-agent scan {} --ports top100", l.scanner_netns(), l.segment());
+        censusd::outln!("  ip netns exec {} census-agent scan {agent_scope} --ports top100", l.scanner_netns());
     }
     if hold {
         censusd::outln!("Ctrl-C ends the demo{}.", if use_lab { " and removes the lab" } else { "" });

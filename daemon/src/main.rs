@@ -81,6 +81,12 @@ enum Command {
     /// Starter configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Write man pages and shell completions under DIR (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory.
+        dir: PathBuf,
+    },
     /// Run the daemon.
     Serve,
     /// The whole product on throwaway data: a lab segment (as root; loopback
@@ -404,9 +410,28 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::Suppress(cmd) => ops::suppress(&c, cmd).await?,
         Command::Report { format, output } => ops::report(&c, format, output.as_ref()).await?,
         Command::Reconcile => ops::reconcile(&c).await?,
-        Command::CheckConfig { .. } | Command::Config(_) | Command::Serve | Command::Demo { .. } => {
+        Command::CheckConfig { .. }
+        | Command::Config(_)
+        | Command::GenerateDocs { .. }
+        | Command::Serve
+        | Command::Demo { .. } => {
             unreachable!("handled in main")
         }
+    }
+    Ok(())
+}
+
+/// Write man pages (one per command) under `dir/man` and bash, zsh and fish
+/// completions under `dir/completions`, from the clap definitions (what the
+/// .deb packages ship).
+fn generate_docs(dir: &Path, bin: &str, cmd: clap::Command) -> std::io::Result<()> {
+    let man = dir.join("man");
+    let completions = dir.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&completions)?;
+    clap_mangen::generate_to(cmd.clone(), &man)?;
+    for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+        clap_complete::generate_to(shell, &mut cmd.clone(), bin, &completions)?;
     }
     Ok(())
 }
@@ -432,6 +457,16 @@ fn main() -> ExitCode {
         Command::Config(ConfigCmd::Example) => {
             censusd::output::raw(include_str!("../../config/daemon.toml").as_bytes());
             return ExitCode::SUCCESS;
+        }
+        Command::GenerateDocs { dir } => {
+            use clap::CommandFactory;
+            return match generate_docs(dir, "censusd", Cli::command()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("censusd: writing docs under {}: {e}", dir.display());
+                    ExitCode::from(1)
+                }
+            };
         }
         Command::CheckConfig { file } => {
             let path = file.clone().unwrap_or_else(|| cli.config.clone());
