@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+#[cfg(feature = "demo")]
 mod demo;
 mod ops;
 
@@ -91,6 +92,9 @@ enum Command {
     Serve,
     /// The whole product on throwaway data: a lab segment (as root; loopback
     /// otherwise), a register, the daemon and an agent, and the alerts.
+    /// Built only with the `demo` feature (on by default; the packaged daemon
+    /// is built without it, so it does not link the test lab).
+    #[cfg(feature = "demo")]
     Demo {
         /// Where the demo daemon listens for your questions.
         #[arg(long, default_value = "127.0.0.1:8440")]
@@ -410,13 +414,11 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::Suppress(cmd) => ops::suppress(&c, cmd).await?,
         Command::Report { format, output } => ops::report(&c, format, output.as_ref()).await?,
         Command::Reconcile => ops::reconcile(&c).await?,
-        Command::CheckConfig { .. }
-        | Command::Config(_)
-        | Command::GenerateDocs { .. }
-        | Command::Serve
-        | Command::Demo { .. } => {
+        Command::CheckConfig { .. } | Command::Config(_) | Command::GenerateDocs { .. } | Command::Serve => {
             unreachable!("handled in main")
         }
+        #[cfg(feature = "demo")]
+        Command::Demo { .. } => unreachable!("handled in main"),
     }
     Ok(())
 }
@@ -436,11 +438,20 @@ fn generate_docs(dir: &Path, bin: &str, cmd: clap::Command) -> std::io::Result<(
     Ok(())
 }
 
+fn is_demo(command: &Command) -> bool {
+    #[cfg(feature = "demo")]
+    if matches!(command, Command::Demo { .. }) {
+        return true;
+    }
+    let _ = command;
+    false
+}
+
 fn main() -> ExitCode {
     // Whatever the caller's umask: what censusd creates (database, WAL, tokens, exports) is private.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Demo { .. }) && std::env::var_os("RUST_LOG").is_none() {
+    if is_demo(&cli.command) && std::env::var_os("RUST_LOG").is_none() {
         // The demo prints its own story; the daemon's info lines would drown it.
         init_logging_with(cli.log_json, "warn");
     } else {
@@ -484,6 +495,7 @@ fn main() -> ExitCode {
                 Err(code) => code,
             };
         }
+        #[cfg(feature = "demo")]
         Command::Demo { listen, exit, loopback } => runtime.block_on(demo::run(*listen, !exit, *loopback)),
         Command::Serve => match load_config(&cli.config) {
             Ok(cfg) => runtime.block_on(serve(cfg)),
