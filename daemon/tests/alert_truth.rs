@@ -59,12 +59,18 @@ fn a_late_batch_updates_last_seen_baseline_and_sweeps_as_if_it_had_arrived_on_ti
 
 #[test]
 fn a_device_seen_daily_is_one_alert_for_ten_days_and_never_gone_between_sweeps() {
-    let s = Scenario::with(shipped());
+    // The window that once made it flap: a device is on the network as long
+    // as no complete sweep of its segment missed it, whatever this says.
+    let mut cfg = shipped();
+    cfg.seen_window = std::time::Duration::from_secs(86_400);
+    let s = Scenario::with(cfg);
     let phone = h("198.18.0.60", "00:1b:63:aa:bb:01").named("ipad-of-cat.local", NameSource::Mdns);
     for d in 0..10 {
-        s.deliver(&batch(&LAB, T0 + d * DAY, std::slice::from_ref(&phone), Some(DAY)), T0 + d * DAY + 10_000);
-        // Just before the next sweep, a full run: still on the network.
-        s.full(T0 + (d + 1) * DAY - 1000);
+        // Each daily sweep reaches the daemon two hours after it ran...
+        s.deliver(&batch(&LAB, T0 + d * DAY, std::slice::from_ref(&phone), Some(DAY)), T0 + d * DAY + 2 * HOUR);
+        // ...so this full run comes more than a day after the phone was last
+        // seen and before the next sweep arrives: still on the network.
+        s.full(T0 + (d + 1) * DAY + HOUR);
     }
     let u = s.of_kind(AlertKind::UnknownAsset);
     assert_eq!(u.len(), 1, "{u:?}");
@@ -112,6 +118,25 @@ fn a_returning_condition_reopens_its_alert_with_its_history() {
     let events: Vec<String> =
         s.store.alert_history(m[0].id).unwrap().iter().map(|e| e.event.as_str().to_string()).collect();
     assert_eq!(events, vec!["opened", "resolved", "reopened"]);
+    // What the sinks get says "reopened", for the same alert: as JSON, and as chat text.
+    let sent: Vec<serde_json::Value> = s
+        .store
+        .outbox_due("hook", i64::MAX, 100)
+        .unwrap()
+        .iter()
+        .map(|o| serde_json::from_str(&o.event).unwrap())
+        .filter(|e: &serde_json::Value| e["alert"]["kind"] == "missing")
+        .collect();
+    let kinds: Vec<&str> = sent.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["opened", "resolved", "reopened"], "{sent:?}");
+    assert_eq!(sent[2]["alert"]["id"], json!(m[0].id));
+    assert_eq!(sent[2]["alert"]["reopened"], json!(1));
+    let event: censusd::alerts::AlertEvent = serde_json::from_value(sent[2].clone()).unwrap();
+    let text = censusd::alerts::notify::slack_text(&event);
+    assert!(
+        text.starts_with("[HIGH reopened] missing asset:SRV-R") || text.contains(" reopened] missing asset:SRV-R"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -150,7 +175,7 @@ fn whois_names_what_answers_and_the_asset_the_register_expected_there() {
     assert_eq!(w.status, WhoisStatus::UnknownDevice, "{}", w.verdict);
     assert!(w.asset.is_none());
     assert_eq!(w.recorded_for.as_ref().unwrap().tag, "NB-050");
-    assert!(w.verdict.starts_with("198.18.0.50 answered by an unregistered device"), "{}", w.verdict);
+    assert!(w.verdict.starts_with("198.18.0.50 answered by an unregistered device (Apple"), "{}", w.verdict);
     assert!(w.verdict.contains("NB-050 (decommissioned), which was last seen 2026-06-01"), "{}", w.verdict);
     assert!(!w.verdict.contains("should NOT exist"));
     assert!(s.live(AlertKind::ShouldBeRetired).is_empty());
@@ -170,6 +195,40 @@ fn a_mac_block_the_registry_does_not_know_yet_alerts_on_time_and_says_so() {
     assert_eq!(u.len(), 1, "two enriched sightings are enough; no waiting for a vendor that will not come");
     assert!(u[0].evidence.get("note").is_none(), "names and services were looked up: {}", u[0].evidence);
     assert!(u[0].evidence["vendor_note"].as_str().unwrap().contains("not in the IEEE registry"));
+}
+
+#[test]
+fn an_agent_delivering_only_partial_sweeps_is_silent_and_names_its_last_complete_sweep() {
+    let s = Scenario::with(shipped());
+    s.register(json!([server("SRV-Q", "00:1b:21:00:00:0e")]));
+    let q = h("198.18.0.14", "00:1b:21:00:00:0e");
+    s.deliver(&batch(&LAB, T0, std::slice::from_ref(&q), Some(DAY)), T0 + 10_000);
+    // From day 1 the agent's sweeps are all partial (say, a technique it lost
+    // the privilege for): on time, but nothing they miss counts.
+    let partial = scenario::Sweep { complete: false, ..LAB };
+    for d in 1..=4 {
+        s.deliver(&batch(&partial, T0 + d * DAY, &[], Some(DAY)), T0 + d * DAY + 10_000);
+        s.full(T0 + d * DAY + HOUR);
+    }
+    assert!(s.live(AlertKind::Missing).is_empty(), "partial sweeps never make anything missing: {:?}", s.all());
+    let silent = s.of_kind(AlertKind::AgentSilent);
+    assert_eq!(silent.len(), 1, "one alert for the agent, raised once: {silent:?}");
+    assert_eq!((silent[0].state, silent[0].reopened), (AlertState::Open, 0));
+    let last_complete = T0 + 5000;
+    assert_eq!(silent[0].evidence["last_complete_sweep_ms"], json!(last_complete));
+    let when = time::OffsetDateTime::from_unix_timestamp(last_complete / 1000)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let summary = &silent[0].summary;
+    assert!(summary.contains("no complete sweep since") && summary.contains(&when), "{summary}");
+    assert!(summary.contains("partial") && summary.contains("lab (198.18.0.0/24)"), "{summary}");
+    // A complete sweep again: the alert resolves itself and says why.
+    s.deliver(&batch(&LAB, T0 + 5 * DAY, std::slice::from_ref(&q), Some(DAY)), T0 + 5 * DAY + 10_000);
+    s.full(T0 + 5 * DAY + HOUR);
+    let silent = s.of_kind(AlertKind::AgentSilent);
+    assert_eq!(silent.len(), 1);
+    assert_eq!(silent[0].state, AlertState::Resolved, "{silent:?}");
 }
 
 #[test]

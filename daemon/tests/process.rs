@@ -90,6 +90,26 @@ fn operator_cli_drives_a_running_daemon_and_sigterm_stops_it() {
     let exported = ok(&cli(&serve, &["register", "export"]));
     assert!(exported.contains("S-1,One,server") && exported.contains("S-2,Two,endpoint"), "{exported}");
 
+    // A file with some columns changes only those (the CLI's merge): an
+    // empty cell is left as it is, and the dry run says how to clear it.
+    std::fs::write(&csv, "tag,name,lifecycle\nS-1,,maintenance\n").unwrap();
+    let plan = ok(&cli(&serve, &["register", "import", csv.to_str().unwrap(), "--dry-run"]));
+    assert!(plan.starts_with("would import: 0 added, 1 changed, 0 retired"), "{plan}");
+    assert!(plan.contains("lifecycle: deployed -> maintenance"), "{plan}");
+    assert!(plan.contains("1 empty cell(s) left as they are; --clear-empty clears"), "{plan}");
+    ok(&cli(&serve, &["register", "import", csv.to_str().unwrap()]));
+    let exported = ok(&cli(&serve, &["register", "export"]));
+    let s1 = exported.lines().find(|l| l.starts_with("S-1,")).unwrap();
+    assert!(s1.contains("One") && s1.contains("maintenance") && s1.contains("00:1b:21:00:00:01"), "{s1}");
+    // A European spreadsheet's `;`: refused naming the delimiter, then accepted with it.
+    std::fs::write(&csv, "tag;name;type;lifecycle\nS-4;Four;server;deployed\n").unwrap();
+    let out = cli(&serve, &["register", "import", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--delimiter ';'"), "{err}");
+    ok(&cli(&serve, &["register", "import", csv.to_str().unwrap(), "--delimiter", ";"]));
+    assert!(ok(&cli(&serve, &["register", "export"])).contains("S-4,Four,server"));
+
     // A bad file: row and column named, exit 1, nothing stored.
     std::fs::write(&csv, "tag,name,type,lifecycle\nS-3,Three,toaster,deployed\n").unwrap();
     let out = cli(&serve, &["register", "import", csv.to_str().unwrap()]);

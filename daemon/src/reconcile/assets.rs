@@ -165,7 +165,7 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
     }
     if a.lifecycle.in_service() {
         if on_net {
-            services(a, seen, state, had_baseline, plan);
+            services(a, seen, &all, state, had_baseline, plan);
         }
         support(w, a, seen, plan);
     } else {
@@ -213,7 +213,11 @@ fn wrong_segment(a: &Asset, all: &Seen<'_>, plan: &mut Plan) {
     }
 }
 
-fn services(a: &Asset, seen: &Seen<'_>, state: &AssetState, had_baseline: bool, plan: &mut Plan) {
+/// `new-service` and `coverage-gap` from what `seen` shows; `all` (with the
+/// past sightings) dates a new port from the earliest sighting that had it
+/// open, so its alert says when the port opened whatever order the batches
+/// arrived in.
+fn services(a: &Asset, seen: &Seen<'_>, all: &Seen<'_>, state: &AssetState, had_baseline: bool, plan: &mut Plan) {
     let subject = format!("asset:{}", a.tag);
     let open: BTreeSet<u16> = seen.iter().flat_map(|(s, _)| s.open.iter().copied()).collect();
     let expected: BTreeSet<u16> = a.expected_services.iter().map(|e| e.port.0).collect();
@@ -232,14 +236,23 @@ fn services(a: &Asset, seen: &Seen<'_>, state: &AssetState, had_baseline: bool, 
         .collect();
     if !new.is_empty() && had_baseline {
         let list = new.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
-        plan.findings.push(asset_finding(
+        let mut f = asset_finding(
             AlertKind::NewService,
             a,
             bump(Severity::Low, a.criticality),
             format!("{} has new open port(s) {list} at {}", a.tag, where_seen(seen)),
             json!({ "new_ports": new, "baseline": base, "expected": expected }),
             seen,
-        ));
+        );
+        let opened = all
+            .iter()
+            .filter(|(s, _)| state.baseline_ms.is_none_or(|b| s.first_ms > b) && s.open.iter().any(|p| new.contains(p)))
+            .map(|(s, _)| s.first_ms)
+            .min();
+        if let Some(t) = opened {
+            f.first_seen_ms = f.first_seen_ms.min(t);
+        }
+        plan.findings.push(f);
     } else {
         plan.clears
             .entry((AlertKind::NewService, subject.clone()))

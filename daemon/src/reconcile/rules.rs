@@ -481,16 +481,21 @@ fn agents(w: &World<'_>, plan: &mut Plan) {
             continue;
         }
         let Some(c) = cadences.iter().find(|c| &c.agent == name) else { continue };
-        let last = super::assets::fmt_ms(c.last_delivered_ms);
+        let never = c.last_complete_ms == i64::MIN;
+        let last_complete = if never { "never".to_string() } else { super::assets::fmt_ms(c.last_complete_ms) };
+        let since = if never { c.last_delivered_ms } else { c.last_complete_ms };
         let silent = c.silent(w.now_ms);
         if silent && !w.full {
             continue;
         }
         if !silent {
-            let reason = format!("sweeps resumed (latest finished {last})");
-            plan.clear(AlertKind::AgentSilent, subject, ClearCause::Resolved, reason, c.last_delivered_ms);
+            let reason = format!("complete sweeps resumed (latest finished {last_complete})");
+            plan.clear(AlertKind::AgentSilent, subject, ClearCause::Resolved, reason, since);
             continue;
         }
+        // Delivering only partial sweeps is silence too: nothing they miss counts.
+        // (No time here: the summary stays the same while partial sweeps go on arriving.)
+        let partial = if c.last_delivered_ms > c.last_complete_ms { "; its sweeps since were partial" } else { "" };
         let segments: Vec<String> = c
             .segments
             .iter()
@@ -502,18 +507,18 @@ fn agents(w: &World<'_>, plan: &mut Plan) {
             subject,
             Severity::High,
             format!(
-                "agent {name} delivered no sweep since {last} (expected every {every}); nothing on {} is \
-                 reported missing while it is silent",
+                "agent {name} delivered no complete sweep since {last_complete} (expected every {every}{partial}); \
+                 nothing on {} is reported missing while it is silent",
                 segments.join(", ")
             ),
             json!({
                 "agent": name, "segments": segments, "last_sweep_ms": c.last_delivered_ms,
-                "last_complete_sweep_ms": c.last_complete_ms, "due_ms": c.due_ms, "interval_ms": c.interval_ms,
+                "last_complete_sweep_ms": (!never).then_some(c.last_complete_ms), "due_ms": c.due_ms, "interval_ms": c.interval_ms,
             }),
         );
         f.agent = Some(name.clone());
-        f.first_seen_ms = c.last_delivered_ms;
-        f.last_seen_ms = c.last_delivered_ms;
+        f.first_seen_ms = since;
+        f.last_seen_ms = since;
         plan.findings.push(f);
     }
 }

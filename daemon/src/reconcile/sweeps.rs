@@ -240,6 +240,16 @@ fn learned_interval(runs: &[(i64, i64)]) -> Option<i64> {
     Some(gaps[gaps.len() / 2]).filter(|g| *g > 0)
 }
 
+/// Graces (each one interval, at least ten minutes) an agent delivering
+/// only partial sweeps gets after its next complete sweep was due, before it
+/// counts as silent: with daily sweeps, the fourth day without a complete one.
+pub const PARTIAL_GRACES: i64 = 3;
+
+/// ...and never less than a day: partial sweeps still report presence, and
+/// an agent sweeping every five minutes whose sweeps are cut short for an
+/// hour or two (a busy segment, a lowered rate) is not silent.
+pub const PARTIAL_AT_LEAST_MS: i64 = 86_400_000;
+
 /// How one agent's complete sweeps arrive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentCadence {
@@ -259,15 +269,21 @@ pub struct AgentCadence {
 
 impl AgentCadence {
     /// Silent at `now`: no sweep delivered by its due time plus a grace of
-    /// one interval (at least ten minutes) — one late sweep is not silence.
-    /// (An agent whose sweeps are all partial is not silent; its segments
-    /// simply get no missing verdicts, and `censusd status` shows its last
-    /// complete sweep.)
+    /// one interval (at least ten minutes) — one late sweep is not silence —
+    /// or no *complete* sweep for [`PARTIAL_GRACES`] graces after the next
+    /// complete one was due (at least [`PARTIAL_AT_LEAST_MS`] in all): an agent that keeps delivering only partial
+    /// sweeps is silent too (its segments get no missing verdicts, so
+    /// someone must know), while a sweep or two cut short by their time
+    /// limit are not. An agent with no known cadence (no schedule announced,
+    /// fewer than three complete sweeps) is never silent.
     pub fn silent(&self, now_ms: i64) -> bool {
-        match (self.due_ms, self.interval_ms) {
-            (Some(due), Some(interval)) => now_ms > due + interval.max(600_000),
-            _ => false,
+        let (Some(due), Some(interval)) = (self.due_ms, self.interval_ms) else { return false };
+        let grace = interval.max(600_000);
+        if now_ms > due.saturating_add(grace) {
+            return true;
         }
+        let partial_for = interval.saturating_add(grace.saturating_mul(PARTIAL_GRACES)).max(PARTIAL_AT_LEAST_MS);
+        self.last_complete_ms != i64::MIN && now_ms > self.last_complete_ms.saturating_add(partial_for)
     }
 }
 
@@ -325,5 +341,37 @@ mod tests {
         assert_eq!(c.interval_ms, Some(300_000));
         assert!(!c.silent(4 * 300_000 + 10 + 300_000 + 600_000));
         assert!(c.silent(4 * 300_000 + 10 + 300_000 + 600_001));
+    }
+
+    #[test]
+    fn partial_sweeps_on_time_do_not_stop_silence_after_four_intervals_and_a_day() {
+        let day = 86_400_000;
+        // Daily: a complete sweep at 0, then partial ones every day, each announcing the next.
+        let cadence = |last_partial_day: i64| AgentCadence {
+            agent: "a1".into(),
+            segments: vec![],
+            last_complete_ms: 10,
+            last_delivered_ms: last_partial_day * day + 10,
+            due_ms: Some((last_partial_day + 1) * day + 600_000),
+            interval_ms: Some(day),
+        };
+        assert!(!cadence(2).silent(3 * day), "two partial sweeps are not silence");
+        assert!(!cadence(3).silent(4 * day + 10), "four intervals after the complete one, not yet");
+        assert!(cadence(4).silent(4 * day + 11), "only partial sweeps for four days: silent");
+        // Every five minutes: partial for hours is not silence, for over a day it is.
+        let five = 300_000;
+        let c = AgentCadence {
+            agent: "a1".into(),
+            segments: vec![],
+            last_complete_ms: 0,
+            last_delivered_ms: 6 * 3_600_000,
+            due_ms: Some(6 * 3_600_000 + five),
+            interval_ms: Some(five),
+        };
+        assert!(!c.silent(6 * 3_600_000));
+        let mut later = c.clone();
+        later.last_delivered_ms = day + 60_000;
+        later.due_ms = Some(day + 60_000 + five);
+        assert!(later.silent(day + 60_000), "a day of partial sweeps only");
     }
 }
