@@ -277,14 +277,32 @@ fn scan(a: ScanArgs) -> ExitCode {
     }
 }
 
+/// The log filter: `RUST_LOG` as `target=level` directives (`info`,
+/// `censusd=debug,warn`), else `default`. A value that does not parse is
+/// reported on stderr and the default used. (Per-target directives only:
+/// tracing-subscriber's `EnvFilter` adds span and field matching through a
+/// regex engine, which cost the first build ~20 s of compiling for nothing
+/// this program logs.)
+fn log_filter(default: &str) -> tracing_subscriber::filter::Targets {
+    let fallback = || default.parse().unwrap_or_default();
+    match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => v.parse().unwrap_or_else(|e| {
+            eprintln!("{}: RUST_LOG={v:?} ignored ({e}); logging at {default}", env!("CARGO_BIN_NAME"));
+            fallback()
+        }),
+        _ => fallback(),
+    }
+}
+
 /// Service mode: logs to stdout for journald (no timestamps, no colour), or JSON.
 fn run(config: PathBuf, log_json: bool) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout).with_ansi(false);
+    use tracing_subscriber::prelude::*;
+    let filter = log_filter("info");
+    let b = tracing_subscriber::fmt().with_writer(std::io::stdout).with_ansi(false);
     if log_json {
-        b.json().init()
+        b.json().finish().with(filter).init()
     } else {
-        b.without_time().init()
+        b.without_time().finish().with(filter).init()
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
@@ -332,13 +350,16 @@ fn main() -> ExitCode {
     if let Command::Run { config, log_json } = cli.command {
         return run(config, log_json);
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .without_time()
-        .init();
+    {
+        use tracing_subscriber::prelude::*;
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .without_time()
+            .finish()
+            .with(log_filter("warn"))
+            .init();
+    }
     match cli.command {
         Command::Run { .. } => unreachable!("handled above"),
         Command::GenerateDocs { dir } => {

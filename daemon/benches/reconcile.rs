@@ -135,7 +135,9 @@ fn main() {
     }
     let record = !std::env::args().any(|a| a == "--no-record");
     if std::env::var_os("CENSUS_PROFILE").is_some() {
-        tracing_subscriber::fmt().with_env_filter("censusd=debug").with_writer(std::io::stderr).init();
+        use tracing_subscriber::prelude::*;
+        let filter: tracing_subscriber::filter::Targets = "censusd=debug".parse().unwrap_or_default();
+        tracing_subscriber::fmt().with_writer(std::io::stderr).finish().with(filter).init();
     }
     let reconcile_only = std::env::args().any(|a| a == "--reconcile-only");
     let scale = if std::env::args().any(|a| a == "--quick") { 10 } else { 1 };

@@ -268,13 +268,28 @@ fn init_logging(json: bool) {
 }
 
 fn init_logging_with(json: bool, default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     use std::io::IsTerminal;
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    if json { b.json().init() } else { b.without_time().init() }
+    use tracing_subscriber::prelude::*;
+    let filter = log_filter(default);
+    let b = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    if json { b.json().finish().with(filter).init() } else { b.without_time().finish().with(filter).init() }
+}
+
+/// The log filter: `RUST_LOG` as `target=level` directives (`info`,
+/// `censusd=debug,warn`), else `default`. A value that does not parse is
+/// reported on stderr and the default used. (Per-target directives only:
+/// tracing-subscriber's `EnvFilter` adds span and field matching through a
+/// regex engine, which cost the first build ~20 s of compiling for nothing
+/// this program logs.)
+fn log_filter(default: &str) -> tracing_subscriber::filter::Targets {
+    let fallback = || default.parse().unwrap_or_default();
+    match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => v.parse().unwrap_or_else(|e| {
+            eprintln!("{}: RUST_LOG={v:?} ignored ({e}); logging at {default}", env!("CARGO_BIN_NAME"));
+            fallback()
+        }),
+        _ => fallback(),
+    }
 }
 
 /// Read the admin token, creating it (mode 0600, in a 0700 directory) on first start.
