@@ -203,7 +203,21 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
                 None => "never seen by any agent".to_string(),
             };
             let bad = a.lifecycle.retired() || a.lifecycle == Lifecycle::Procurement;
+            // As the should-be-retired and pending-in-use rules judge it: only a
+            // sighting dated on or after the lifecycle change says it still answers.
+            let changed_ms = a.lifecycle_since.map_or(i64::MIN, crate::reconcile::rules::day_start_ms);
+            let before_change = bad && last.is_some_and(|l| l < changed_ms);
             match (answering, bad, last) {
+                (true, true, Some(l)) if before_change => (
+                    if a.lifecycle.retired() { WhoisStatus::Retired } else { WhoisStatus::RegisteredNotSeen },
+                    format!(
+                        "{}: {} is {}{since}; last answered {}, before that change, and not seen since; {owner}",
+                        if a.lifecycle.retired() { "retired" } else { "registered" },
+                        a.tag,
+                        a.lifecycle,
+                        fmt(l)
+                    ),
+                ),
                 (true, true, _) => (
                     WhoisStatus::ShouldNotExist,
                     format!("should NOT exist: {} is {}{since} but still answering; {owner}", a.tag, a.lifecycle),

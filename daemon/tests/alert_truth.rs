@@ -186,6 +186,26 @@ fn whois_names_what_answers_and_the_asset_the_register_expected_there() {
 }
 
 #[test]
+fn whois_and_the_alerts_agree_on_an_asset_retired_after_its_last_sighting() {
+    let s = Scenario::new();
+    // Seen on 1 November; decommissioned on 2 November (the register's date); not seen since.
+    s.register(json!([{ "tag": "NB-051", "name": "old notebook", "type": "endpoint", "lifecycle": "decommissioned",
+        "lifecycle_since": "2026-11-02", "macs": ["00:1b:21:00:00:51"] }]));
+    s.sweep(&LAB, T0, &[h("198.18.0.51", "00:1b:21:00:00:51")]);
+    s.full(T0 + DAY + HOUR);
+    assert!(s.live(AlertKind::ShouldBeRetired).is_empty(), "{:?}", s.all());
+    let w = s.whois("NB-051", T0 + DAY + HOUR).unwrap();
+    assert_eq!(w.status, WhoisStatus::Retired, "{}", w.verdict);
+    assert!(!w.verdict.contains("should NOT exist"), "{}", w.verdict);
+    assert!(w.verdict.contains("before that change, and not seen since"), "{}", w.verdict);
+    // Seen again after the change: both say so.
+    s.sweep(&LAB, T0 + DAY + 2 * HOUR, &[h("198.18.0.51", "00:1b:21:00:00:51")]);
+    assert_eq!(s.live(AlertKind::ShouldBeRetired).len(), 1, "{:?}", s.all());
+    let w = s.whois("NB-051", T0 + DAY + 3 * HOUR).unwrap();
+    assert_eq!(w.status, WhoisStatus::ShouldNotExist, "{}", w.verdict);
+}
+
+#[test]
 fn a_mac_block_the_registry_does_not_know_yet_alerts_on_time_and_says_so() {
     let s = Scenario::new();
     let new_block = h("198.18.0.66", "00:1b:21:ab:cd:01").vendorless();
@@ -228,6 +248,37 @@ fn an_agent_delivering_only_partial_sweeps_is_silent_and_names_its_last_complete
     s.full(T0 + 5 * DAY + HOUR);
     let silent = s.of_kind(AlertKind::AgentSilent);
     assert_eq!(silent.len(), 1);
+    assert_eq!(silent[0].state, AlertState::Resolved, "{silent:?}");
+}
+
+#[test]
+fn an_agent_away_longer_than_the_horizon_stays_silent_across_a_restart() {
+    let mut s = Scenario::with(shipped());
+    s.register(json!([server("SRV-L", "00:1b:21:00:00:0f")]));
+    let l = h("198.18.0.15", "00:1b:21:00:00:0f");
+    for d in 0..3 {
+        s.deliver(&batch(&LAB, T0 + d * DAY, std::slice::from_ref(&l), Some(DAY)), T0 + d * DAY + 10_000);
+    }
+    // Away for three weeks: far past the reconciliation horizon (8 days with
+    // the shipped settings), with a full run every day and a restart midway.
+    for d in 3..24 {
+        if d == 12 {
+            s.restart();
+        }
+        s.full(T0 + d * DAY + HOUR);
+        let silent = s.of_kind(AlertKind::AgentSilent);
+        if d >= 4 {
+            assert_eq!(silent.len(), 1, "day {d}: {silent:?}");
+            assert_eq!((silent[0].state, silent[0].reopened), (AlertState::Open, 0), "day {d}: {silent:?}");
+        }
+    }
+    let silent = s.of_kind(AlertKind::AgentSilent);
+    assert_eq!(silent[0].evidence["last_complete_sweep_ms"], json!(T0 + 2 * DAY + 5000), "{:?}", silent[0]);
+    assert!(s.live(AlertKind::Missing).is_empty(), "nothing swept SRV-L: {:?}", s.all());
+    // Back: one complete sweep resolves it, naming that sweep.
+    s.deliver(&batch(&LAB, T0 + 24 * DAY, std::slice::from_ref(&l), Some(DAY)), T0 + 24 * DAY + 10_000);
+    s.full(T0 + 24 * DAY + HOUR);
+    let silent = s.of_kind(AlertKind::AgentSilent);
     assert_eq!(silent[0].state, AlertState::Resolved, "{silent:?}");
 }
 

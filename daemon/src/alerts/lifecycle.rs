@@ -324,8 +324,7 @@ impl Decider<'_> {
         let now = self.now;
         if a.state == AlertState::Resolved {
             // Remember that the condition went away after a person resolved it.
-            if a.absent_since_ms.is_none() && a.resolved_by.as_deref() != Some(CENSUS) {
-                a.absent_since_ms = Some(c.at_ms);
+            if a.resolved_by.as_deref() != Some(CENSUS) && note_absent(&mut a, c.at_ms) {
                 self.out.push(Change::census(a, None, false, None));
             }
             return;
@@ -352,12 +351,24 @@ impl Decider<'_> {
             }
             _ => {
                 // Stays open for a person; say since when the condition is absent.
-                if a.absent_since_ms.is_none() {
-                    a.absent_since_ms = Some(c.at_ms);
+                if note_absent(&mut a, c.at_ms) {
                     self.out.push(Change::census(a, None, false, None));
                 }
             }
         }
+    }
+}
+
+/// Record that the condition was observed absent at `at_ms` (observation
+/// time): absent since the earliest such observation after its last
+/// sighting, whatever order the batches arrived in. Returns whether that
+/// changed anything.
+fn note_absent(a: &mut Alert, at_ms: i64) -> bool {
+    if at_ms >= a.last_seen_ms && a.absent_since_ms.is_none_or(|t| at_ms < t) {
+        a.absent_since_ms = Some(at_ms);
+        true
+    } else {
+        false
     }
 }
 

@@ -105,6 +105,10 @@ impl SweepGroup {
     }
 }
 
+/// Complete sweeps each scope keeps past the horizon: enough to learn its
+/// cadence (see `learned_interval`) and name its last complete sweep.
+pub const KEEP_RUNS: usize = 10;
+
 /// Misses of one host or asset: complete covering sweeps after its last sighting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Misses {
@@ -125,15 +129,15 @@ pub struct SweepIndex {
 }
 
 impl SweepIndex {
-    /// Add sweeps (any order) read up to arrival sequence `seq`; rows older
-    /// than `horizon_ms` are dropped.
+    /// Add sweeps (any order) read up to arrival sequence `seq`. Runs older
+    /// than `horizon_ms` are kept only as each scope's latest
+    /// [`KEEP_RUNS`]: an agent silent for longer than the horizon keeps its
+    /// cadence and its last complete sweep, so it stays silent (and is not
+    /// "resumed") however long it is away.
     pub fn extend(&mut self, rows: impl IntoIterator<Item = SweepRow>, seq: i64, horizon_ms: i64) {
         self.seq = self.seq.max(seq);
         for r in rows {
             self.seq = self.seq.max(r.seq);
-            if r.finished_ms < horizon_ms {
-                continue;
-            }
             let g = self.groups.entry(r.scope).or_insert_with(|| SweepGroup {
                 agent: r.agent.clone(),
                 segment: r.segment.clone(),
@@ -152,14 +156,21 @@ impl SweepIndex {
                 g.runs.insert(i, (r.started_ms, r.finished_ms));
             }
         }
+        self.prune(horizon_ms);
     }
 
-    /// Forget sweeps that finished before `horizon_ms`.
+    /// Forget sweeps that finished before `horizon_ms`, but for each scope's
+    /// latest [`KEEP_RUNS`]. Scopes are never forgotten (one small entry
+    /// each): an agent away for a month is still known to be silent.
     pub fn prune(&mut self, horizon_ms: i64) {
         for g in self.groups.values_mut() {
-            g.runs.retain(|r| r.1 >= horizon_ms);
+            let keep_from = g.runs.len().saturating_sub(KEEP_RUNS);
+            let mut i = 0;
+            g.runs.retain(|r| {
+                i += 1;
+                i > keep_from || r.1 >= horizon_ms
+            });
         }
-        self.groups.retain(|_, g| !g.runs.is_empty() || g.last_delivered_ms >= horizon_ms);
     }
 
     /// Every scope.
@@ -320,7 +331,13 @@ mod tests {
         let elsewhere: IpAddr = "198.18.1.5".parse().unwrap();
         assert!(!idx.misses_ip(&elsewhere, 0).covered);
         idx.prune(250);
-        assert_eq!(idx.misses_ip(&ip, 0).count, 1);
+        assert_eq!(idx.misses_ip(&ip, 0).count, 3, "a scope's latest runs outlive the horizon");
+        idx.extend((4..16).map(|i| row(i, 1, i * 100)), 15, 0);
+        idx.prune(1_000);
+        // Six runs finished after the horizon; older ones are kept only up to the latest KEEP_RUNS.
+        assert_eq!(idx.misses_ip(&ip, 0).count, KEEP_RUNS);
+        assert_eq!(idx.misses_ip(&ip, 550).count, KEEP_RUNS);
+        assert_eq!(idx.misses_ip(&ip, 450).count, KEEP_RUNS, "runs before the kept ones are gone");
     }
 
     #[test]

@@ -205,16 +205,25 @@ pub fn alerted_subjects(c: &Connection, kinds: &[AlertKind]) -> Result<Vec<(Aler
     Ok(out)
 }
 
-/// Sweeps that arrived after sequence `seq` and finished after `horizon`,
-/// and the latest sequence of any batch.
+/// Sweeps that arrived after sequence `seq` and finished after `horizon`
+/// — plus, whatever their age, each scope's latest delivery and latest
+/// [`KEEP_RUNS`](crate::reconcile::sweeps::KEEP_RUNS) complete sweeps, so an
+/// agent away longer than the horizon keeps its cadence — and the latest
+/// sequence of any batch.
 pub fn sweeps_after(c: &Connection, seq: i64, horizon: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
     let mut st = c.prepare_cached(
         "SELECT b.seq, b.scope_id, b.agent, b.segment, b.targets, b.excluded, b.started_ms, b.finished_ms,
                 b.interval_ms, b.next_due_ms, b.complete
-         FROM batches b WHERE b.seq > ?1 AND b.finished_ms >= ?2 ORDER BY b.seq",
+         FROM batches b WHERE b.seq > ?1 AND b.receiving = 0 AND (b.finished_ms >= ?2 OR b.seq IN (
+             SELECT seq FROM (
+                 SELECT seq, row_number() OVER (PARTITION BY scope_id, complete ORDER BY finished_ms DESC) AS n
+                 FROM batches WHERE seq > ?1 AND finished_ms < ?2 AND receiving = 0
+             ) WHERE n <= ?3))
+         ORDER BY b.seq",
     )?;
     let mut max_seq: i64 = seq;
-    let rows = st.query_map([seq, horizon], |r| {
+    let keep = crate::reconcile::sweeps::KEEP_RUNS as i64;
+    let rows = st.query_map([seq, horizon, keep], |r| {
         let targets: String = r.get(4)?;
         let excluded: String = r.get(5)?;
         Ok(SweepRow {

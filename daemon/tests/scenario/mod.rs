@@ -27,6 +27,7 @@ pub struct Scenario {
     pub store: Arc<dyn Store>,
     pub rec: Reconciler,
     pub _dir: tempfile::TempDir,
+    cfg: ReconcileConfig,
 }
 
 /// A host as a test writes it.
@@ -172,7 +173,14 @@ impl Scenario {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("census.db")).unwrap());
         let routes = vec![("hook".to_string(), censusd::alerts::Severity::Low)];
         let rec = Reconciler::new(store.clone(), &cfg, routes, Arc::new(tokio::sync::Notify::new()));
-        Scenario { store, rec, _dir: dir }
+        Scenario { store, rec, _dir: dir, cfg }
+    }
+
+    /// A daemon restart: a new reconciler (nothing in memory) over the same database.
+    #[allow(dead_code)]
+    pub fn restart(&mut self) {
+        let routes = vec![("hook".to_string(), censusd::alerts::Severity::Low)];
+        self.rec = Reconciler::new(self.store.clone(), &self.cfg, routes, Arc::new(tokio::sync::Notify::new()));
     }
 
     pub fn register(&self, json: serde_json::Value) {

@@ -175,3 +175,20 @@ fn late_evidence_widens_the_window_without_replacing_the_newer_description() {
     assert_eq!(table.0[0].last_seen_ms, 5 * DAY);
     assert!(table.0[0].summary.ends_with(&format!("at {}", 5 * DAY)), "{}", table.0[0].summary);
 }
+
+#[test]
+fn absent_since_is_the_earliest_absence_after_the_last_sighting_whatever_the_arrival_order() {
+    let kind = AlertKind::IdentityConflict;
+    let absent = |at: i64| Clear { cause: ClearCause::Absent, reason: "one MAC again".into(), at_ms: at };
+    let mut table = Table::default();
+    table.step(&[finding(kind, "ip:198.18.0.5", 2 * HOUR)], &[], 2 * HOUR);
+    // A later sweep's clear arrives first, then an earlier one's (shuffled delivery).
+    table.step(&[], &[(kind, "ip:198.18.0.5", absent(9 * HOUR))], 10 * HOUR);
+    assert_eq!(table.0[0].absent_since_ms, Some(9 * HOUR));
+    table.step(&[], &[(kind, "ip:198.18.0.5", absent(4 * HOUR))], 10 * HOUR);
+    assert_eq!(table.0[0].absent_since_ms, Some(4 * HOUR), "the earlier absence wins");
+    // A clear from before the last sighting says nothing about absence since.
+    table.step(&[], &[(kind, "ip:198.18.0.5", absent(HOUR))], 10 * HOUR);
+    assert_eq!(table.0[0].absent_since_ms, Some(4 * HOUR));
+    assert_eq!(table.0[0].state, AlertState::Open);
+}
