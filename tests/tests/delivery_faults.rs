@@ -19,33 +19,7 @@ use census_tests::{binary, spooled, wait_until};
 const BATCHES: usize = 3;
 
 fn batch() -> (String, Vec<u8>) {
-    let now = time::OffsetDateTime::now_utc();
-    let b = census_proto::Batch {
-        schema_version: census_proto::SchemaVersion::CURRENT,
-        batch_id: uuid::Uuid::new_v4(),
-        agent_id: census_proto::AgentId("faults".into()),
-        segment: census_proto::SegmentScope {
-            name: "lab".into(),
-            targets: vec!["198.18.0.0/24".parse().unwrap()],
-            excluded: vec![],
-        },
-        started_at: now,
-        finished_at: now,
-        completeness: census_proto::SweepCompleteness {
-            addresses_in_scope: 254,
-            probes_sent: 254,
-            replies: 0,
-            estimated_loss: 0.0,
-            rate_limit_pps: 1000,
-            rate_achieved_pps: 1000.0,
-            complete: true,
-            techniques: vec![],
-            enriched: true,
-        },
-        schedule: None,
-        hosts: vec![],
-    };
-    (b.batch_id.to_string(), census_proto::encode_batch(&b))
+    census_tests::empty_batch("faults")
 }
 
 /// A one-answer HTTP server on loopback: every request gets `response`; counts requests.
