@@ -205,8 +205,7 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             let bad = a.lifecycle.retired() || a.lifecycle == Lifecycle::Procurement;
             // As the should-be-retired and pending-in-use rules judge it: only a
             // sighting dated on or after the lifecycle change says it still answers.
-            let changed_ms = a.lifecycle_since.map_or(i64::MIN, crate::reconcile::rules::day_start_ms);
-            let before_change = bad && last.is_some_and(|l| l < changed_ms);
+            let before_change = last.is_some_and(|l| l < crate::reconcile::rules::lifecycle_change_ms(a));
             match (answering, bad, last) {
                 (true, true, Some(l)) if before_change => (
                     if a.lifecycle.retired() { WhoisStatus::Retired } else { WhoisStatus::RegisteredNotSeen },

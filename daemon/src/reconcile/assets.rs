@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use super::identity::Match;
-use super::rules::{AssetState, Plan, World, day_of, day_start_ms, describe, finding};
+use super::rules::{AssetState, Plan, World, day_of, describe, finding};
 use super::sighting::Sighting;
 use crate::alerts::lifecycle::ClearCause;
 use crate::alerts::{AlertKind, Finding, Severity};
@@ -119,7 +119,7 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
         });
     };
     let on_net = !seen.is_empty();
-    let since_ms = a.lifecycle_since.map_or(i64::MIN, day_start_ms);
+    let since_ms = super::rules::lifecycle_change_ms(a);
     // Only sightings dated on or after the lifecycle change count: a retired
     // asset answering before it was retired (a late batch) is no news.
     let after_change: Vec<(&Sighting, &Match)> = all.iter().copied().filter(|(s, _)| s.last_ms >= since_ms).collect();

@@ -234,7 +234,7 @@ impl Reconciler {
         let horizon = now_ms - self.settings.horizon_ms();
         let (rows, seq) = self.store.sweeps_after(g.0.seq, horizon)?;
         if !rows.is_empty() || seq > g.0.seq {
-            Arc::make_mut(&mut g.0).extend(rows, seq, horizon);
+            Arc::make_mut(&mut g.0).extend(rows, seq);
         }
         if now_ms - g.1 > 3_600_000 {
             Arc::make_mut(&mut g.0).prune(horizon);

@@ -567,3 +567,11 @@ pub fn day_of(now_ms: i64) -> Day {
 pub fn day_start_ms(d: Day) -> i64 {
     d.0.midnight().assume_utc().unix_timestamp() * 1000
 }
+
+/// When the asset's lifecycle stage began (unix ms: the start of its
+/// `lifecycle_since` day; the beginning of time when undated). Only a
+/// sighting from then on says it answers in that stage — the rule for
+/// should-be-retired and pending-in-use, and for whois.
+pub fn lifecycle_change_ms(a: &crate::register::Asset) -> i64 {
+    a.lifecycle_since.map_or(i64::MIN, day_start_ms)
+}

@@ -129,12 +129,12 @@ pub struct SweepIndex {
 }
 
 impl SweepIndex {
-    /// Add sweeps (any order) read up to arrival sequence `seq`. Runs older
-    /// than `horizon_ms` are kept only as each scope's latest
-    /// [`KEEP_RUNS`]: an agent silent for longer than the horizon keeps its
-    /// cadence and its last complete sweep, so it stays silent (and is not
-    /// "resumed") however long it is away.
-    pub fn extend(&mut self, rows: impl IntoIterator<Item = SweepRow>, seq: i64, horizon_ms: i64) {
+    /// Add sweeps (any order) read up to arrival sequence `seq`, whatever
+    /// their age: [`SweepIndex::prune`] trims runs past the horizon to each
+    /// scope's latest [`KEEP_RUNS`], so an agent silent for longer than the
+    /// horizon keeps its cadence and its last complete sweep — it stays
+    /// silent (and is not "resumed") however long it is away.
+    pub fn extend(&mut self, rows: impl IntoIterator<Item = SweepRow>, seq: i64) {
         self.seq = self.seq.max(seq);
         for r in rows {
             self.seq = self.seq.max(r.seq);
@@ -156,7 +156,6 @@ impl SweepIndex {
                 g.runs.insert(i, (r.started_ms, r.finished_ms));
             }
         }
-        self.prune(horizon_ms);
     }
 
     /// Forget sweeps that finished before `horizon_ms`, but for each scope's
@@ -321,7 +320,7 @@ mod tests {
     #[test]
     fn misses_count_sweeps_that_started_after_the_sighting_whatever_their_arrival_order() {
         let mut idx = SweepIndex::default();
-        idx.extend([row(3, 1, 300), row(1, 1, 100), row(2, 1, 200)], 3, 0);
+        idx.extend([row(3, 1, 300), row(1, 1, 100), row(2, 1, 200)], 3);
         assert_eq!(idx.seq, 3);
         let ip: IpAddr = "198.18.0.5".parse().unwrap();
         assert_eq!(idx.misses_ip(&ip, 150), Misses { count: 2, last_finish_ms: 310, covered: true });
@@ -332,7 +331,7 @@ mod tests {
         assert!(!idx.misses_ip(&elsewhere, 0).covered);
         idx.prune(250);
         assert_eq!(idx.misses_ip(&ip, 0).count, 3, "a scope's latest runs outlive the horizon");
-        idx.extend((4..16).map(|i| row(i, 1, i * 100)), 15, 0);
+        idx.extend((4..16).map(|i| row(i, 1, i * 100)), 15);
         idx.prune(1_000);
         // Six runs finished after the horizon; older ones are kept only up to the latest KEEP_RUNS.
         assert_eq!(idx.misses_ip(&ip, 0).count, KEEP_RUNS);
@@ -347,13 +346,13 @@ mod tests {
         let mut r = row(1, 1, 0);
         r.interval_ms = Some(day);
         r.next_due_ms = Some(day + 600_000);
-        idx.extend([r], 1, 0);
+        idx.extend([r], 1);
         let c = &idx.cadences()[0];
         assert!(!c.silent(day + 600_000 + day - 1));
         assert!(c.silent(2 * day + 600_001));
         // Learned from the gaps when the agent does not say.
         let mut idx = SweepIndex::default();
-        idx.extend((0..5).map(|i| row(i, 2, i * 300_000)), 4, 0);
+        idx.extend((0..5).map(|i| row(i, 2, i * 300_000)), 4);
         let c = &idx.cadences()[0];
         assert_eq!(c.interval_ms, Some(300_000));
         assert!(!c.silent(4 * 300_000 + 10 + 300_000 + 600_000));
