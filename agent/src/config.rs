@@ -373,11 +373,11 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         return Err(ConfigError::at(file, key("targets"), "expected at least one CIDR, range or address"));
     }
     for (j, t) in s.targets.iter().enumerate() {
-        crate::targets::parse_interval(t, true)
+        crate::targets::parse_interval(t)
             .map_err(|e| ConfigError::at(file, format!("segment[{i}].targets[{j}]"), e))?;
     }
     for (j, t) in s.exclude.iter().enumerate() {
-        crate::targets::parse_interval(t, false)
+        crate::targets::parse_interval(t)
             .map_err(|e| ConfigError::at(file, format!("segment[{i}].exclude[{j}]"), e))?;
     }
     let targets = TargetSet::parse(&s.targets, &s.exclude).map_err(|e| ConfigError::at(file, key("targets"), e))?;

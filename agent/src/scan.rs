@@ -116,6 +116,9 @@ fn run(t: Technique, status: RunStatus, reason: Option<String>, sent: u64, repli
 /// Sweep as requested and return the batch.
 pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Result<Batch, ScanError> {
     crate::config::check_target_size(&req.targets, &req.limits).map_err(ScanError::Refused)?;
+    let mut swept = req.clone();
+    swept.targets.exclude_link_broadcasts(io::interfaces().iter().map(|i| (i.ip, i.prefix)));
+    let req = &swept;
     let started_at = OffsetDateTime::now_utc();
     let t0 = Instant::now();
     let deadline = t0 + req.max_duration;
@@ -391,6 +394,7 @@ async fn tcp_syn(
         src_port: 40_000 + (uuid::Uuid::new_v4().as_u128() % 20_000) as u16,
         secret: uuid::Uuid::new_v4().as_u128() as u64,
     };
+    let rate_pps = req.limits.rate.get();
     let (targets, ports, hosts_v4, lim, sent) = (
         req.targets.clone(),
         req.ports.clone(),
@@ -399,7 +403,7 @@ async fn tcp_syn(
         progress.sent.clone(),
     );
     let outcome = tokio::task::spawn_blocking(move || {
-        let (mut tx, rx) = io::raw_tcp_pair(proto.src)?;
+        let (mut tx, rx) = io::raw_tcp_pair(proto.src, rate_pps)?;
         let mut l = lim.lock().unwrap_or_else(|p| p.into_inner());
         let keys = || -> Box<dyn Iterator<Item = (Ipv4Addr, Port)> + '_> {
             if all_targets {

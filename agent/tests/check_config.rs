@@ -37,7 +37,7 @@ fn shipped_config_is_valid() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("segment `lab`: 253 addresses"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("segment `lab`: 255 addresses"));
 }
 
 #[test]

@@ -95,7 +95,9 @@ fn target_of(frame: &[u8]) -> Ipv4Addr {
 
 #[test]
 fn arp_sweep_finds_hosts_retries_only_silence_and_keeps_conflicts() {
-    let targets = TargetSet::parse(&["198.18.0.0/28"], &["198.18.0.9"]).unwrap();
+    let mut targets = TargetSet::parse(&["198.18.0.0/28"], &["198.18.0.9"]).unwrap();
+    // As a scan does: the link's own network and broadcast addresses are left out.
+    targets.exclude_link_broadcasts([(Ipv4Addr::new(198, 18, 0, 1), 28)]);
     let mac = |n: u8| MacAddr([0x00, 0x1b, 0x21, 0, 0, n]);
     let mut asked_7 = 0;
     let (mut tx, rx, sent) = fake(Box::new(move |_dst, frame| {
