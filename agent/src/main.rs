@@ -298,7 +298,11 @@ fn log_filter(default: &str) -> tracing_subscriber::filter::Targets {
 fn run(config: PathBuf, log_json: bool) -> ExitCode {
     use tracing_subscriber::prelude::*;
     let filter = log_filter("info");
-    let b = tracing_subscriber::fmt().with_writer(std::io::stdout).with_ansi(false);
+    // The builder's own level filter is INFO unless told otherwise; `filter` decides.
+    let b = tracing_subscriber::fmt()
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
+        .with_writer(std::io::stdout)
+        .with_ansi(false);
     if log_json {
         b.json().finish().with(filter).init()
     } else {
@@ -353,6 +357,7 @@ fn main() -> ExitCode {
     {
         use tracing_subscriber::prelude::*;
         tracing_subscriber::fmt()
+            .with_max_level(tracing::level_filters::LevelFilter::TRACE)
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
             .without_time()

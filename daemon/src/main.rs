@@ -271,7 +271,11 @@ fn init_logging_with(json: bool, default: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::prelude::*;
     let filter = log_filter(default);
-    let b = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    // The builder's own level filter is INFO unless told otherwise; `filter` decides.
+    let b = tracing_subscriber::fmt()
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if json { b.json().finish().with(filter).init() } else { b.without_time().finish().with(filter).init() }
 }
 

@@ -237,3 +237,50 @@ fn the_database_its_journal_and_the_token_are_private_whatever_the_umask() {
     }
     assert_eq!(mode("secrets").unwrap(), 0o700, "token directory");
 }
+
+/// Regression: `RUST_LOG=censusd=debug` showed nothing below INFO (the log
+/// builder kept its own INFO ceiling under the per-target filter), so the
+/// store's timings could not be seen. Without RUST_LOG nothing below INFO shows.
+#[test]
+fn rust_log_reaches_below_info_and_only_when_asked() {
+    for (filter, want) in [(Some("censusd::store=trace"), true), (None, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let cfg = dir.path().join("daemon.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\ndatabase = \"{}\"\n[auth]\nadmin_token_file = \"{}\"\n",
+                dir.path().join("db/census.db").display(),
+                dir.path().join("admin.token").display()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("stderr.log");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--config", cfg.to_str().unwrap(), "serve"])
+            .env_remove("RUST_LOG")
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(f) = filter {
+            cmd.env("RUST_LOG", f);
+        }
+        let serve = Serve { child: cmd.spawn().unwrap(), cfg };
+        wait_until_listening(port);
+        // The checkpointer traces each checkpoint of a non-empty log (the
+        // schema's creation filled it) within INTERVAL of starting.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let traced = || std::fs::read_to_string(&log).unwrap_or_default().contains("TRACE");
+        while want && !traced() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !want {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        drop(serve);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(traced(), want, "RUST_LOG={filter:?}: {text}");
+        if filter.is_none() {
+            assert!(text.contains("censusd serving"), "INFO by default: {text}");
+        }
+    }
+}
