@@ -37,6 +37,25 @@ struct Cli {
     command: Command,
 }
 
+/// Listed under every command's `--help`.
+const ENVIRONMENT: &str = "Environment:
+  CENSUS_AGENT_ID     the agent's id (overrides agent.id; scan: as --agent-id)
+  CENSUS_DAEMON_URL   overrides daemon.url
+  CENSUS_TOKEN_FILE   overrides daemon.token_file
+  RUST_LOG            log filter, e.g. census_agent=debug
+
+Exit codes: 0 complete, 1 failed, 2 bad arguments or configuration, 3 ran but incomplete.";
+
+/// The command line, with [`ENVIRONMENT`] under every command's `--help`.
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    fn everywhere(cmd: clap::Command) -> clap::Command {
+        cmd.after_help(ENVIRONMENT).mut_subcommands(everywhere)
+    }
+    let matches = everywhere(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run as a service: sweep each configured segment on its schedule and
@@ -350,7 +369,7 @@ fn generate_docs(dir: &std::path::Path, bin: &str, cmd: clap::Command) -> std::i
 fn main() -> ExitCode {
     // The spool and state hold what the network looks like: private, whatever the caller's umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let cli = Cli::parse();
+    let cli = parse_cli();
     if let Command::Run { config, log_json } = cli.command {
         return run(config, log_json);
     }

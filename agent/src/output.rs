@@ -11,9 +11,10 @@ pub fn table(batch: &Batch) -> String {
     let c = &batch.completeness;
     let _ = writeln!(
         out,
-        "segment {}: {} hosts up of {} addresses, {} probes in {:.2}s ({:.0} pps), {}",
+        "segment {}: {} {} up of {} addresses, {} probes in {:.2}s ({:.0} pps), {}",
         batch.segment.name,
         batch.hosts.len(),
+        if batch.hosts.len() == 1 { "host" } else { "hosts" },
         c.addresses_in_scope,
         c.probes_sent,
         (batch.finished_at - batch.started_at).as_seconds_f64(),

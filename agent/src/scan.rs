@@ -235,7 +235,10 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
             // round trips if they answer at all: wait for that, not the full timeout.
             let icmp_timing = match (&arp_covered, found.arp.values().filter_map(|a| a.rtt).max()) {
                 (Some((_, true)), Some(max_rtt)) => Timing {
-                    timeout: (max_rtt * 20).clamp(Duration::from_millis(50), timing.timeout),
+                    // At least 250 ms: on a loaded machine (the test suite's
+                    // parallel lab sweeps) echo replies came back later than
+                    // 50 ms, and hosts were reported ICMP-silent.
+                    timeout: (max_rtt * 20).clamp(Duration::from_millis(250), timing.timeout),
                     retries: timing.retries.min(1),
                     ..timing
                 },

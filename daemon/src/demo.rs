@@ -270,7 +270,9 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    censusd::outln!("\n== reconciliation after {:.0} s: {} alerts\n", t.elapsed().as_secs_f64(), alerts.len());
+    censusd::outln!();
+    censusd::outln!("== reconciliation after {:.0} s: {} alerts", t.elapsed().as_secs_f64(), alerts.len());
+    censusd::outln!();
     let mut sorted: Vec<Value> = alerts.iter().map(|a| serde_json::to_value(a).unwrap_or_default()).collect();
     let rank = |k: &str| {
         ["should-be-retired", "unknown-asset", "missing", "coverage-gap", "out-of-support"]
@@ -283,7 +285,9 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
         print_alert(a);
     }
     let retired_ip = if use_lab { generated_host(RETIRED).ip.to_string() } else { "127.0.0.3".to_string() };
-    censusd::outln!("\n== whois {retired_ip}\n");
+    censusd::outln!();
+    censusd::outln!("== whois {retired_ip}");
+    censusd::outln!();
     if let Some(w) = censusd::app::query::whois(&state.reconciler, &retired_ip, now_ms())? {
         crate::ops::print_whois(&serde_json::to_value(w)?);
     }
@@ -295,7 +299,8 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("target/release"));
     let token = dir.join("admin.token");
-    censusd::outln!("\nThe daemon is up. Ask it yourself, from another terminal (each line runs as printed):");
+    censusd::outln!();
+    censusd::outln!("The daemon is up. Ask it yourself, from another terminal (each line runs as printed):");
     censusd::outln!(
         "  export PATH=\"{}:$PATH\" CENSUS_URL={base} CENSUS_ADMIN_TOKEN=\"$(cat {})\"",
         bin.display(),

@@ -31,6 +31,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EXIT_FAILED: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 
+/// The command line, with [`ENVIRONMENT`] under every command's `--help`
+/// (clap gives a top-level `after_help` to the top level only).
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    fn everywhere(cmd: clap::Command) -> clap::Command {
+        cmd.after_help(ENVIRONMENT).mut_subcommands(everywhere)
+    }
+    let matches = everywhere(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Listed under every command's `--help`.
 const ENVIRONMENT: &str = "Environment:
   CENSUS_URL                daemon URL for operator commands (as --url)
@@ -469,7 +480,7 @@ fn is_demo(command: &Command) -> bool {
 fn main() -> ExitCode {
     // Whatever the caller's umask: what censusd creates (database, WAL, tokens, exports) is private.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let cli = Cli::parse();
+    let cli = parse_cli();
     if is_demo(&cli.command) && std::env::var_os("RUST_LOG").is_none() {
         // The demo prints its own story; the daemon's info lines would drown it.
         init_logging_with(cli.log_json, "warn");

@@ -108,9 +108,35 @@ pub enum SuppressCmd {
     },
 }
 
-/// A unix-ms time as RFC 3339 UTC, or `-`.
+/// A unix-ms time as RFC 3339 UTC; `never` for 0 (never seen), `-` when absent.
 pub fn when(ms: &Value) -> String {
-    ms.as_i64().map(censusd::reconcile::assets::fmt_ms).unwrap_or_else(|| "-".into())
+    match ms.as_i64() {
+        Some(m) if m > 0 => censusd::reconcile::assets::fmt_ms(m),
+        Some(_) => "never".into(),
+        None => "-".into(),
+    }
+}
+
+/// Evidence for people: each `…_ms` field becomes its name without the
+/// suffix, with a time as RFC 3339 UTC (`never` for none) or, for the
+/// durations (`…interval_ms`, `…after_ms`), `5m`, `1d`; nested values likewise.
+pub fn readable_evidence(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| match k.strip_suffix("_ms") {
+                    Some(name) if name.ends_with("interval") || name.ends_with("after") => (
+                        name.to_string(),
+                        v.as_i64().map_or(Value::Null, |m| censusd::reconcile::assets::fmt_duration(m).into()),
+                    ),
+                    Some(name) => (name.to_string(), when(v).into()),
+                    None => (k.clone(), readable_evidence(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(readable_evidence).collect()),
+        other => other.clone(),
+    }
 }
 
 fn s(v: &Value) -> &str {
@@ -326,7 +352,7 @@ fn print_alert(a: &Value, history: &Value) {
         outln!("    {}  {:<12} by {}{note}", when(&e["at_ms"]), s(&e["event"]), s(&e["actor"]));
     }
     outln!("  evidence");
-    if let Ok(pretty) = serde_json::to_string_pretty(&a["evidence"]) {
+    if let Ok(pretty) = serde_json::to_string_pretty(&readable_evidence(&a["evidence"])) {
         for l in pretty.lines() {
             outln!("    {l}");
         }
@@ -492,9 +518,22 @@ pub async fn status(c: &Client, json: bool, agents_only: bool) -> anyhow::Result
     }
     let agents = v["agents"].as_array().cloned().unwrap_or_default();
     if !agents_only {
-        outln!("live alerts  {}", v["live_alerts"]);
+        let backlog: Vec<String> =
+            v["notification_backlog"].as_object().into_iter().flatten().map(|(k, n)| format!("{k} {n}")).collect();
+        let summary = [
+            ("live alerts", v["live_alerts"].to_string()),
+            ("suppressed", format!("{} (alerts list --all)", v["suppressed_alerts"])),
+            ("observations", v["observations"].to_string()),
+            ("reconcile queue", format!("{} batches", v["reconcile_queue"])),
+            ("notifications", if backlog.is_empty() { "none waiting".to_string() } else { backlog.join(", ") }),
+        ];
+        let width = summary.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, val) in &summary {
+            outln!("{k:<width$}  {val}");
+        }
         let counts = v["alerts"].as_array().cloned().unwrap_or_default();
         if !counts.is_empty() {
+            outln!();
             let rows: Vec<Vec<String>> = counts
                 .iter()
                 .map(|c| {
@@ -503,10 +542,6 @@ pub async fn status(c: &Client, json: bool, agents_only: bool) -> anyhow::Result
                 .collect();
             table(&["KIND", "STATE", "SEVERITY", "COUNT"], &rows);
         }
-        outln!("observations {}", v["observations"]);
-        let backlog: Vec<String> =
-            v["notification_backlog"].as_object().into_iter().flatten().map(|(k, n)| format!("{k} {n}")).collect();
-        outln!("notification backlog  {}", if backlog.is_empty() { "none".to_string() } else { backlog.join(", ") });
         outln!();
     }
     if agents.is_empty() {
@@ -537,4 +572,28 @@ pub async fn status(c: &Client, json: bool, agents_only: bool) -> anyhow::Result
         .collect();
     table(&["AGENT", "SEGMENTS", "STATE", "LAST SWEEP", "LAST COMPLETE SWEEP"], &rows);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Regression: `alerts show` printed `"last_sweep_ms": 1796106813280` in its evidence and
+    /// `first seen 1970-01-01T00:00:00Z` for an asset never seen.
+    #[test]
+    fn people_see_times_and_durations_not_epoch_milliseconds() {
+        assert_eq!(when(&json!(0)), "never");
+        assert_eq!(when(&Value::Null), "-");
+        assert_eq!(when(&json!(1_796_106_813_280_i64)), "2026-12-01T06:33:33Z");
+        let ev = readable_evidence(&json!({
+            "last_sweep_ms": 1_796_106_813_280_i64, "last_seen_ms": null, "missing_after_ms": 600_000,
+            "interval_ms": 86_400_000, "agent": "lab", "ports": [{"first_seen_ms": 0}]
+        }));
+        assert_eq!(
+            ev,
+            json!({"last_sweep": "2026-12-01T06:33:33Z", "last_seen": "-", "missing_after": "10m",
+                   "interval": "1d", "agent": "lab", "ports": [{"first_seen": "never"}]})
+        );
+    }
 }

@@ -24,18 +24,25 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start(dir: &Path, extra: &str) -> (Serve, u16) {
+/// Write `dir/daemon.toml` for a daemon on a free port, its database and
+/// admin token at `db` and `token` under `dir`; returns the file and the port.
+fn config(dir: &Path, extra: &str, db: &str, token: &str) -> (PathBuf, u16) {
     let port = free_port();
     let cfg = dir.join("daemon.toml");
     std::fs::write(
         &cfg,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\n{extra}\n[store]\ndatabase = \"{}\"\n[auth]\nadmin_token_file = \"{}\"\n",
-            dir.join("db/census.db").display(),
-            dir.join("admin.token").display()
+            dir.join(db).display(),
+            dir.join(token).display()
         ),
     )
     .unwrap();
+    (cfg, port)
+}
+
+fn start(dir: &Path, extra: &str) -> (Serve, u16) {
+    let (cfg, port) = config(dir, extra, "db/census.db", "admin.token");
     let child = Command::new(BIN).args(["--config", cfg.to_str().unwrap(), "serve"]).spawn().unwrap();
     (Serve { child, cfg }, port)
 }
@@ -212,17 +219,7 @@ fn cli_output_is_safe_for_terminals_and_pipes() {
 fn the_database_its_journal_and_the_token_are_private_whatever_the_umask() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = dir.path().join("daemon.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\ndatabase = \"{}\"\n[auth]\nadmin_token_file = \"{}\"\n",
-            dir.path().join("state/census.db").display(),
-            dir.path().join("secrets/admin.token").display()
-        ),
-    )
-    .unwrap();
+    let (cfg, port) = config(dir.path(), "", "state/census.db", "secrets/admin.token");
     let child = Command::new("sh")
         .args(["-c", "umask 000; exec \"$0\" --config \"$1\" serve", BIN, cfg.to_str().unwrap()])
         .spawn()
@@ -245,17 +242,7 @@ fn the_database_its_journal_and_the_token_are_private_whatever_the_umask() {
 fn rust_log_reaches_below_info_and_only_when_asked() {
     for (filter, want) in [(Some("censusd::store=trace"), true), (None, false)] {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let cfg = dir.path().join("daemon.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\ndatabase = \"{}\"\n[auth]\nadmin_token_file = \"{}\"\n",
-                dir.path().join("db/census.db").display(),
-                dir.path().join("admin.token").display()
-            ),
-        )
-        .unwrap();
+        let (cfg, port) = config(dir.path(), "", "db/census.db", "admin.token");
         let log = dir.path().join("stderr.log");
         let mut cmd = Command::new(BIN);
         cmd.args(["--config", cfg.to_str().unwrap(), "serve"])

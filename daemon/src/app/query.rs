@@ -55,8 +55,10 @@ pub struct AgentStatus {
 /// The daemon at a glance.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Status {
-    /// Live alerts in all.
+    /// Live alerts in all (open and acknowledged, as `alerts list` shows them).
     pub live_alerts: i64,
+    /// Alerts held by a suppression rule (not live; `alerts list --all` shows them).
+    pub suppressed_alerts: i64,
     /// Live alerts by kind, state and severity.
     pub alerts: Vec<crate::store::AlertCount>,
     /// Notification events not yet delivered, per sink.
@@ -74,6 +76,7 @@ pub struct Status {
 /// # Errors
 /// The store failed.
 pub fn status(rec: &Reconciler, now_ms: i64) -> Result<Status, StoreError> {
+    use crate::alerts::AlertState;
     let store = rec.store();
     let alerts = store.alert_counts()?;
     let sweeps = rec.sweep_snapshot(now_ms)?;
@@ -96,7 +99,8 @@ pub fn status(rec: &Reconciler, now_ms: i64) -> Result<Status, StoreError> {
         })
         .collect();
     Ok(Status {
-        live_alerts: alerts.iter().map(|c| c.count).sum(),
+        live_alerts: alerts.iter().filter(|c| c.state != AlertState::Suppressed).map(|c| c.count).sum(),
+        suppressed_alerts: alerts.iter().filter(|c| c.state == AlertState::Suppressed).map(|c| c.count).sum(),
         alerts,
         notification_backlog: store.outbox_backlog()?.into_iter().collect(),
         observations: store.observation_count()?,
