@@ -277,7 +277,10 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
                 &hosts,
                 all_targets,
                 arp_covered.as_ref().map(|c| &c.0),
-                timing,
+                // SYN probes are stateless (cookies), like ARP's: a window of
+                // 1,024 held by silent addresses for a whole timeout capped a
+                // --no-arp sweep of a /24 at about 2,200 pps of 5,000.
+                stateless,
                 &limiter,
                 progress,
                 &mut found,
