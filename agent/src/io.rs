@@ -68,6 +68,19 @@ pub fn interfaces() -> Vec<Interface> {
         .collect()
 }
 
+/// Whether `ip` is on a directly connected IPv6 network of an interface
+/// that is up (its global prefixes; link-local ones say nothing of a routed address).
+pub fn on_link_v6(ip: std::net::Ipv6Addr) -> bool {
+    pnet_datalink::interfaces().iter().filter(|i| i.is_up()).any(|i| {
+        i.ips.iter().any(|n| match n.ip() {
+            std::net::IpAddr::V6(addr) if (addr.segments()[0] & 0xffc0) != 0xfe80 => {
+                ipnet::Ipv6Net::new(addr, n.prefix()).is_ok_and(|net| net.prefix_len() > 0 && net.trunc().contains(&ip))
+            }
+            _ => false,
+        })
+    })
+}
+
 /// Pick the interface for `target`: the named one, else the one whose
 /// connected network holds it.
 pub fn choose_interface(named: Option<&str>, target: Ipv4Addr) -> Result<Interface, String> {

@@ -236,7 +236,10 @@ fn scan(a: ScanArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let interfaces = census_agent::io::interfaces();
-    let on_link = |ip: std::net::Ipv4Addr| interfaces.iter().any(|i| i.on_link(ip));
+    let on_link = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) => interfaces.iter().any(|i| i.on_link(v4)),
+        std::net::IpAddr::V6(v6) => census_agent::io::on_link_v6(v6),
+    };
     if let Some(w) = census_agent::targets::lab_leak_warning(&req.targets, on_link) {
         eprintln!("census-agent: warning: {w}");
     }

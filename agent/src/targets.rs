@@ -209,17 +209,21 @@ impl TargetSet {
 /// labs live there, inside network namespaces.
 const LAB_V4: (u32, u32) = (0xC612_0000, 0xC613_FFFF);
 
+/// The IPv6 test-lab range, 2001:2::/48 (RFC 5180 benchmarking).
+const LAB_V6: (u128, u128) = (0x2001_0002_0000_u128 << 80, (0x2001_0002_0000_u128 << 80) | ((1u128 << 80) - 1));
+
 /// A warning when IPv4 targets in the lab range 198.18.0.0/15 are not on a
 /// directly connected network (`on_link` says which are): from here they
 /// would be routed to the default gateway and the probes would leave the
 /// machine, which is never what a lab scan means.
-pub fn lab_leak_warning(targets: &TargetSet, on_link: impl Fn(Ipv4Addr) -> bool) -> Option<String> {
-    let routed = targets.targets().iter().find_map(|t| match *t {
-        Interval::V4(lo, hi) if lo <= LAB_V4.1 && hi >= LAB_V4.0 => {
-            let first = Ipv4Addr::from(lo.max(LAB_V4.0));
-            (!on_link(first)).then(|| first.to_string())
-        }
-        _ => None,
+pub fn lab_leak_warning(targets: &TargetSet, on_link: impl Fn(IpAddr) -> bool) -> Option<String> {
+    let routed = targets.targets().iter().find_map(|t| {
+        let first = match *t {
+            Interval::V4(lo, hi) if lo <= LAB_V4.1 && hi >= LAB_V4.0 => IpAddr::V4(Ipv4Addr::from(lo.max(LAB_V4.0))),
+            Interval::V6(lo, hi) if lo <= LAB_V6.1 && hi >= LAB_V6.0 => IpAddr::V6(Ipv6Addr::from(lo.max(LAB_V6.0))),
+            _ => return None,
+        };
+        (!on_link(first)).then(|| first.to_string())
     })?;
     Some(format!(
         "{routed} is in a test-lab range but not on a directly connected network: from here the probes \
@@ -235,7 +239,13 @@ mod tests {
         let t = TargetSet::parse(&["198.18.0.0/24"], &[] as &[&str]).unwrap();
         let w = lab_leak_warning(&t, |_| false).unwrap();
         assert!(w.contains("198.18.0.0") && w.contains("ip netns exec"), "{w}");
-        assert_eq!(lab_leak_warning(&t, |ip| ip.octets()[..3] == [198, 18, 0]), None);
+        assert_eq!(lab_leak_warning(&t, |ip| matches!(ip, IpAddr::V4(v) if v.octets()[..3] == [198, 18, 0])), None);
+        // Regression: IPv6 lab targets reached through a gateway were not warned about.
+        let v6 = TargetSet::parse(&["2001:2::/120"], &[] as &[&str]).unwrap();
+        assert!(lab_leak_warning(&v6, |_| false).unwrap().contains("2001:2::"));
+        assert_eq!(lab_leak_warning(&v6, |ip| ip.is_ipv6()), None);
+        let outside = TargetSet::parse(&["2001:3::/120"], &[] as &[&str]).unwrap();
+        assert_eq!(lab_leak_warning(&outside, |_| false), None, "2001:3:: is not the lab's");
         let elsewhere = TargetSet::parse(&["127.0.0.1"], &[] as &[&str]).unwrap();
         assert_eq!(lab_leak_warning(&elsewhere, |_| false), None, "only lab ranges");
     }
