@@ -48,12 +48,18 @@ Exit codes: 0 complete, 1 failed, 2 bad arguments or configuration, 3 ran but in
 
 /// The command line, with [`ENVIRONMENT`] under every command's `--help`.
 fn parse_cli() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+}
+
+/// The clap command with [`ENVIRONMENT`] under every (sub)command's help:
+/// what `--help` shows and what the man pages are generated from.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
     fn everywhere(cmd: clap::Command) -> clap::Command {
         cmd.after_help(ENVIRONMENT).mut_subcommands(everywhere)
     }
-    let matches = everywhere(Cli::command()).get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    everywhere(Cli::command())
 }
 
 #[derive(Subcommand)]
@@ -389,16 +395,13 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Run { .. } => unreachable!("handled above"),
-        Command::GenerateDocs { dir } => {
-            use clap::CommandFactory;
-            match generate_docs(&dir, "census-agent", Cli::command()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("census-agent: writing docs under {}: {e}", dir.display());
-                    ExitCode::from(EXIT_FAILED)
-                }
+        Command::GenerateDocs { dir } => match generate_docs(&dir, "census-agent", command()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("census-agent: writing docs under {}: {e}", dir.display());
+                ExitCode::from(EXIT_FAILED)
             }
-        }
+        },
         Command::Config(ConfigCmd::Example) => {
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ =

@@ -34,12 +34,18 @@ const EXIT_CONFIG: u8 = 2;
 /// The command line, with [`ENVIRONMENT`] under every command's `--help`
 /// (clap gives a top-level `after_help` to the top level only).
 fn parse_cli() -> Cli {
-    use clap::{CommandFactory, FromArgMatches};
+    use clap::FromArgMatches;
+    Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+}
+
+/// The clap command with [`ENVIRONMENT`] under every (sub)command's help:
+/// what `--help` shows and what the man pages are generated from.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
     fn everywhere(cmd: clap::Command) -> clap::Command {
         cmd.after_help(ENVIRONMENT).mut_subcommands(everywhere)
     }
-    let matches = everywhere(Cli::command()).get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    everywhere(Cli::command())
 }
 
 /// Listed under every command's `--help`.
@@ -500,8 +506,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::GenerateDocs { dir } => {
-            use clap::CommandFactory;
-            return match generate_docs(dir, "censusd", Cli::command()) {
+            return match generate_docs(dir, "censusd", command()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("censusd: writing docs under {}: {e}", dir.display());
