@@ -3,8 +3,9 @@
 //! the same against a local or a remote daemon.
 //!
 //! Where to connect: `--url`, else `CENSUS_URL`, else the `server.listen`
-//! address of the configuration file. The token: `CENSUS_ADMIN_TOKEN`, else
-//! the configuration's admin token file.
+//! address of the configuration file. The token: `CENSUS_TOKEN` (a
+//! person's, so their actions carry their name), else `CENSUS_ADMIN_TOKEN`,
+//! else the configuration's admin token file (the built-in admin).
 
 use std::path::Path;
 use std::time::Duration;
@@ -77,9 +78,6 @@ impl Client {
         body: Option<(Vec<u8>, &str)>,
     ) -> anyhow::Result<(StatusCode, Vec<u8>)> {
         let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Ok(user) = std::env::var("USER") {
-            req = req.header("x-census-actor", format!("{user}@cli"));
-        }
         if let Some((bytes, content_type)) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
         }

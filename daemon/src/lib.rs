@@ -15,12 +15,14 @@
 pub mod alerts;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;
 pub mod files;
 pub mod ingest;
 pub mod output;
+pub mod people;
 pub mod reconcile;
 pub mod register;
 pub mod report;

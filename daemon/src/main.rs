@@ -11,6 +11,7 @@ use std::sync::Arc;
 #[cfg(feature = "demo")]
 mod demo;
 mod ops;
+mod people_ops;
 
 use anyhow::Context;
 use censusd::api;
@@ -51,7 +52,8 @@ fn command() -> clap::Command {
 /// Listed under every command's `--help`.
 const ENVIRONMENT: &str = "Environment:
   CENSUS_URL                daemon URL for operator commands (as --url)
-  CENSUS_ADMIN_TOKEN        the admin token for operator commands (else read from the configuration's admin_token_file)
+  CENSUS_TOKEN              a personal API token for operator commands (`censusd token create`): actions are recorded under your name
+  CENSUS_ADMIN_TOKEN        the admin token (else read from the configuration's admin_token_file): the built-in admin
   CENSUSD_CONFIG            configuration file (as --config)
   CENSUSD_LISTEN            overrides server.listen
   CENSUSD_DATABASE          overrides store.database
@@ -168,6 +170,14 @@ enum Command {
     },
     /// Run a full reconcile now.
     Reconcile,
+    /// Manage people and their roles (admin).
+    #[command(subcommand)]
+    User(people_ops::UserCmd),
+    /// Manage personal API tokens and sign-in sessions (admin).
+    #[command(subcommand)]
+    Token(people_ops::TokenCmd),
+    /// Read the audit log: who changed what, when (admin).
+    Audit(people_ops::AuditArgs),
 }
 
 #[derive(Subcommand)]
@@ -379,12 +389,15 @@ fn client(cli: &Cli) -> anyhow::Result<Client> {
             anyhow::bail!("no daemon URL: pass --url, set CENSUS_URL, or point --config at the daemon's configuration")
         }
     };
-    let token = match (std::env::var("CENSUS_ADMIN_TOKEN").ok(), &cfg) {
+    let personal = std::env::var("CENSUS_TOKEN").ok().filter(|t| !t.trim().is_empty());
+    let token = match (personal.or_else(|| std::env::var("CENSUS_ADMIN_TOKEN").ok()), &cfg) {
         (Some(t), _) => t,
         (None, Some(c)) => std::fs::read_to_string(&c.admin_token_file)
             .with_context(|| format!("reading the admin token {}", c.admin_token_file.display()))?,
         (None, None) => {
-            anyhow::bail!("no admin token: set CENSUS_ADMIN_TOKEN or point --config at the daemon's configuration")
+            anyhow::bail!(
+                "no token: set CENSUS_TOKEN (yours) or CENSUS_ADMIN_TOKEN, or point --config at the daemon's configuration"
+            )
         }
     };
     Client::new(&url, &token, None)
@@ -450,6 +463,9 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::Suppress(cmd) => ops::suppress(&c, cmd).await?,
         Command::Report { format, output } => ops::report(&c, format, output.as_ref()).await?,
         Command::Reconcile => ops::reconcile(&c).await?,
+        Command::User(cmd) => people_ops::user(&c, cmd).await?,
+        Command::Token(cmd) => people_ops::token(&c, cmd).await?,
+        Command::Audit(a) => people_ops::audit(&c, a).await?,
         Command::CheckConfig { .. } | Command::Config(_) | Command::GenerateDocs { .. } | Command::Serve => {
             unreachable!("handled in main")
         }

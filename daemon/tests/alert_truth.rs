@@ -332,8 +332,15 @@ fn an_operators_action_during_a_run_is_never_overwritten() {
         .commit_reconcile(&plan, &mut |inputs| {
             calls += 1;
             if calls == 1 {
-                censusd::app::alerts::act(&s.rec, id, censusd::alerts::AlertAction::Acknowledge, "carol", None, T0)
-                    .unwrap();
+                censusd::app::alerts::act(
+                    &s.rec,
+                    id,
+                    censusd::alerts::AlertAction::Acknowledge,
+                    &censusd::people::Principal::person("carol", censusd::people::Role::Analyst),
+                    None,
+                    T0,
+                )
+                .unwrap();
             }
             censusd::alerts::lifecycle::decide(censusd::alerts::lifecycle::Input {
                 findings: &plan.findings,

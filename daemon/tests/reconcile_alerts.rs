@@ -286,7 +286,14 @@ fn resolving_an_alert_twice_is_refused_and_ack_records_who() {
     let r = s.act(a.id, AlertAction::Resolve);
     assert_eq!(r.resolved_by.as_deref(), Some("alice"));
     assert!(r.resolution.as_deref().unwrap().contains("checked"));
-    let again = censusd::app::alerts::act(&s.rec, a.id, AlertAction::Resolve, "bob", None, T0);
+    let again = censusd::app::alerts::act(
+        &s.rec,
+        a.id,
+        AlertAction::Resolve,
+        &censusd::people::Principal::person("bob", censusd::people::Role::Analyst),
+        None,
+        T0,
+    );
     assert!(again.is_err());
     let _unused: Option<H> = None;
 }

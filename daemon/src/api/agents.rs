@@ -2,11 +2,12 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, require_admin};
+use super::caller::{Admin, Viewer};
+use super::{ApiError, AppState};
 use crate::store::AgentRecord;
 
 /// Request to add an agent.
@@ -31,10 +32,9 @@ pub struct AgentToken {
 /// Add an agent.
 pub async fn add(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<AgentToken>), ApiError> {
-    require_admin(&state, &headers)?;
     let req: NewAgent = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
         .map_err(|e| ApiError::bad_field(e.path().to_string(), e.into_inner().to_string()))?;
     let name = req.name.trim().to_string();
@@ -54,7 +54,7 @@ pub async fn add(
     }
     let (token, hash) = crate::auth::new_token().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let n = name.clone();
-    state.blocking(move |s| s.add_agent(&n, &segments, &hash)).await?;
+    state.blocking(move |s| crate::app::agents::add(s, &who, &n, &segments, &hash, crate::store::now_ms())).await?;
     tracing::info!(agent = %name, "agent added");
     Ok((StatusCode::CREATED, Json(AgentToken { name, token })))
 }
@@ -72,11 +72,10 @@ pub struct Rotation {
 /// rotated, not renamed, so its spooled batches still deliver).
 pub async fn rotate(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<AgentToken>, ApiError> {
-    require_admin(&state, &headers)?;
     let req: Rotation = if body.is_empty() {
         Rotation::default()
     } else {
@@ -94,7 +93,7 @@ pub async fn rotate(
     let (token, hash) = crate::auth::new_token().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let until = crate::store::now_ms() + overlap.as_millis() as i64;
     let n = name.clone();
-    if state.blocking(move |s| s.rotate_agent(&n, &hash, until)).await? {
+    if state.blocking(move |s| crate::app::agents::rotate(s, &who, &n, &hash, until, crate::store::now_ms())).await? {
         tracing::warn!(agent = %name, overlap_s = overlap.as_secs(), "agent token rotated");
         Ok(Json(AgentToken { name, token }))
     } else {
@@ -103,20 +102,18 @@ pub async fn rotate(
 }
 
 /// List agents.
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<AgentRecord>>, ApiError> {
-    require_admin(&state, &headers)?;
+pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<AgentRecord>>, ApiError> {
     Ok(Json(state.blocking(|s| s.agents()).await?))
 }
 
 /// Revoke an agent's token.
 pub async fn revoke(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers)?;
     let n = name.clone();
-    if state.blocking(move |s| s.revoke_agent(&n)).await? {
+    if state.blocking(move |s| crate::app::agents::revoke(s, &who, &n, crate::store::now_ms())).await? {
         tracing::warn!(agent = %name, "agent token revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -3,43 +3,38 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{ApiError, AppState, require_admin};
+use super::caller::{Admin, Analyst, Viewer};
+use super::{ApiError, AppState};
 use crate::alerts::{Alert, AlertAction, AlertFilter, AlertHistoryEntry, Suppression, SuppressionInput};
+use crate::people::Principal;
 use crate::store::now_ms;
 use crate::whois::WhoisAnswer;
 
 /// `GET /api/v1/alerts?state=&kind=&tag=&limit=`
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Viewer,
     Query(mut filter): Query<AlertFilter>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
-    require_admin(&state, &headers)?;
     filter.limit = Some(filter.limit.unwrap_or(1000).min(100_000));
     Ok(Json(state.blocking(move |s| s.alerts(&filter)).await?))
 }
 
 /// `GET /api/v1/alerts/{id}`
-pub async fn get_one(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> Result<Json<Alert>, ApiError> {
-    require_admin(&state, &headers)?;
+pub async fn get_one(State(state): State<AppState>, _: Viewer, Path(id): Path<i64>) -> Result<Json<Alert>, ApiError> {
     state.blocking(move |s| s.alert(id)).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("alert {id}")))
 }
 
 /// `GET /api/v1/alerts/{id}/history`: what happened to the alert, oldest first.
 pub async fn history(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Viewer,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<AlertHistoryEntry>>, ApiError> {
-    require_admin(&state, &headers)?;
     if state.blocking(move |s| s.alert(id)).await?.is_none() {
         return Err(ApiError::not_found(format!("alert {id}")));
     }
@@ -57,12 +52,11 @@ pub struct ActionBody {
 
 async fn act(
     state: AppState,
-    headers: HeaderMap,
+    who: Principal,
     id: i64,
     action: AlertAction,
     body: &[u8],
 ) -> Result<Json<Alert>, ApiError> {
-    let actor = require_admin(&state, &headers)?;
     let body: ActionBody = if body.is_empty() {
         ActionBody::default()
     } else {
@@ -71,41 +65,39 @@ async fn act(
     let note: Option<String> =
         body.note.map(|n| n.chars().filter(|c| !c.is_control()).take(500).collect()).filter(|n: &String| !n.is_empty());
     let rec = state.reconciler.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        crate::app::alerts::act(&rec, id, action, &actor, note.as_deref(), now_ms())
-    })
-    .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
+    let out =
+        tokio::task::spawn_blocking(move || crate::app::alerts::act(&rec, id, action, &who, note.as_deref(), now_ms()))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
     out.map(Json).ok_or_else(|| ApiError::not_found(format!("alert {id}")))
 }
 
 /// `POST /api/v1/alerts/{id}/ack`
 pub async fn ack(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Analyst(who): Analyst,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Json<Alert>, ApiError> {
-    act(state, headers, id, AlertAction::Acknowledge, &body).await
+    act(state, who, id, AlertAction::Acknowledge, &body).await
 }
 
 /// `POST /api/v1/alerts/{id}/resolve` — for new-service, accepts the ports.
 pub async fn resolve(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Analyst(who): Analyst,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Json<Alert>, ApiError> {
-    act(state, headers, id, AlertAction::Resolve, &body).await
+    act(state, who, id, AlertAction::Resolve, &body).await
 }
 
 /// `GET /api/v1/suppressions` (live ones; `?all=true` for expired too)
 pub async fn suppressions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Viewer,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Json<Vec<Suppression>>, ApiError> {
-    require_admin(&state, &headers)?;
     let live_only = q.get("all").is_none_or(|v| v != "true");
     Ok(Json(state.blocking(move |s| s.suppressions(live_only)).await?))
 }
@@ -113,18 +105,17 @@ pub async fn suppressions(
 /// `POST /api/v1/suppressions`
 pub async fn add_suppression(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Analyst(who): Analyst,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<crate::app::alerts::AddedRule>), ApiError> {
-    let actor = require_admin(&state, &headers)?;
     let input: SuppressionInput = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
         .map_err(|e| {
             let path = e.path().to_string();
             ApiError::bad_field(path.clone(), format!("malformed suppression at `{path}`: {}", e.into_inner()))
         })?;
-    let rule = input.validate(&actor, now_ms()).map_err(|(f, m)| ApiError::bad_field(f, m))?;
+    let rule = input.validate(&who.name, now_ms()).map_err(|(f, m)| ApiError::bad_field(f, m))?;
     let rec = state.reconciler.clone();
-    let stored = tokio::task::spawn_blocking(move || crate::app::alerts::add_suppression(&rec, &rule, now_ms()))
+    let stored = tokio::task::spawn_blocking(move || crate::app::alerts::add_suppression(&rec, &who, &rule, now_ms()))
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
     state.full_requested.notify_one();
@@ -134,11 +125,10 @@ pub async fn add_suppression(
 /// `DELETE /api/v1/suppressions/{id}`
 pub async fn remove_suppression(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Analyst(who): Analyst,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers)?;
-    if state.blocking(move |s| s.remove_suppression(id)).await? {
+    if state.blocking(move |s| crate::app::alerts::remove_suppression(s, &who, id, now_ms())).await? {
         state.full_requested.notify_one();
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -156,10 +146,9 @@ pub struct WhoisQuery {
 /// `GET /api/v1/whois?q=IP|MAC|HOSTNAME`
 pub async fn whois(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Viewer,
     Query(WhoisQuery { q }): Query<WhoisQuery>,
 ) -> Result<Json<WhoisAnswer>, ApiError> {
-    require_admin(&state, &headers)?;
     let q = q.trim().to_string();
     if q.is_empty() || q.len() > 253 {
         return Err(ApiError::bad_field("q", "give an IP address, a MAC or a host name"));
@@ -184,10 +173,9 @@ pub async fn whois(
 /// `GET /api/v1/report?format=csv|json`
 pub async fn report(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Viewer,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers)?;
     let rec = state.reconciler.clone();
     let rows = tokio::task::spawn_blocking(move || crate::app::query::report(&rec, now_ms()))
         .await
@@ -204,10 +192,9 @@ pub async fn report(
 }
 
 /// `POST /api/v1/reconcile`: run a full reconcile now and return what it did.
-pub async fn reconcile_now(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_admin(&state, &headers)?;
+pub async fn reconcile_now(State(state): State<AppState>, Admin(who): Admin) -> Result<Response, ApiError> {
     let r = state.reconciler.clone();
-    let summary = tokio::task::spawn_blocking(move || r.full(now_ms()))
+    let summary = tokio::task::spawn_blocking(move || crate::app::alerts::reconcile_now(&r, &who, now_ms()))
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
         .map_err(ApiError::from)?;
@@ -215,11 +202,7 @@ pub async fn reconcile_now(State(state): State<AppState>, headers: HeaderMap) ->
 }
 
 /// `GET /api/v1/status`: alert counts, the notification backlog, each agent's cadence.
-pub async fn status(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<crate::app::query::Status>, ApiError> {
-    require_admin(&state, &headers)?;
+pub async fn status(State(state): State<AppState>, _: Viewer) -> Result<Json<crate::app::query::Status>, ApiError> {
     let rec = state.reconciler.clone();
     Ok(Json(
         tokio::task::spawn_blocking(move || crate::app::query::status(&rec, now_ms()))

@@ -4,18 +4,19 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{ApiError, AppState, require_admin};
+use super::caller::{Admin, Analyst, Viewer};
+use super::{ApiError, AppState};
 use crate::app::register::{Format, ImportFailure};
 use crate::register::csv::{CsvOptions, to_csv, to_json};
 use crate::register::model::asset_from_json;
 use crate::register::patch::ImportOptions;
 use crate::register::plan::ImportPlan;
 use crate::register::{Asset, FieldError};
-use crate::store::AssetChange;
+use crate::store::{AssetChange, now_ms};
 
 fn parse_body(body: &[u8]) -> Result<Asset, ApiError> {
     let value = crate::register::strict_json::from_slice(body)
@@ -24,20 +25,18 @@ fn parse_body(body: &[u8]) -> Result<Asset, ApiError> {
 }
 
 /// Every asset.
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<Asset>>, ApiError> {
-    require_admin(&state, &headers)?;
+pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<Asset>>, ApiError> {
     Ok(Json(state.blocking(|s| s.assets()).await?))
 }
 
 /// Create an asset.
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Analyst(who): Analyst,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Asset>), ApiError> {
-    let actor = require_admin(&state, &headers)?;
     let asset = parse_body(&body)?;
-    let stored = state.blocking(move |s| s.create_asset(&asset, &actor)).await?;
+    let stored = state.blocking(move |s| crate::app::register::create(s, &who, &asset, now_ms())).await?;
     state.register_changed();
     Ok((StatusCode::CREATED, Json(stored)))
 }
@@ -45,10 +44,9 @@ pub async fn create(
 /// One asset.
 pub async fn get_one(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Viewer,
     Path(tag): Path<String>,
 ) -> Result<Json<Asset>, ApiError> {
-    require_admin(&state, &headers)?;
     let t = tag.clone();
     state.blocking(move |s| s.asset(&t)).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("asset `{tag}`")))
 }
@@ -56,11 +54,10 @@ pub async fn get_one(
 /// Replace an asset.
 pub async fn replace(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Analyst(who): Analyst,
     Path(tag): Path<String>,
     body: Bytes,
 ) -> Result<Json<Asset>, ApiError> {
-    let actor = require_admin(&state, &headers)?;
     let asset = parse_body(&body)?;
     if asset.tag != tag {
         return Err(ApiError::invalid(vec![FieldError {
@@ -68,7 +65,7 @@ pub async fn replace(
             message: format!("the body's tag `{}` differs from the path's `{tag}`", asset.tag),
         }]));
     }
-    let stored = state.blocking(move |s| s.update_asset(&asset, &actor)).await?;
+    let stored = state.blocking(move |s| crate::app::register::update(s, &who, &asset, now_ms())).await?;
     state.register_changed();
     Ok(Json(stored))
 }
@@ -76,12 +73,11 @@ pub async fn replace(
 /// Delete an asset.
 pub async fn remove(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Analyst(who): Analyst,
     Path(tag): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let actor = require_admin(&state, &headers)?;
     let t = tag.clone();
-    let deleted = state.blocking(move |s| s.delete_asset(&t, &actor)).await?;
+    let deleted = state.blocking(move |s| crate::app::register::delete(s, &who, &t, now_ms())).await?;
     state.register_changed();
     if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("asset `{tag}`"))) }
 }
@@ -89,10 +85,9 @@ pub async fn remove(
 /// An asset's change history.
 pub async fn history(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Viewer,
     Path(tag): Path<String>,
 ) -> Result<Json<Vec<AssetChange>>, ApiError> {
-    require_admin(&state, &headers)?;
     Ok(Json(state.blocking(move |s| s.asset_history(&tag)).await?))
 }
 
@@ -125,11 +120,10 @@ fn is_csv(q: &FormatQuery) -> Result<bool, ApiError> {
 /// Import a register file; nothing is stored if any row is bad.
 pub async fn import(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin(who): Admin,
     Query(q): Query<FormatQuery>,
     body: Bytes,
 ) -> Result<Json<ImportPlan>, ApiError> {
-    let actor = require_admin(&state, &headers)?;
     let format = if is_csv(&q)? {
         let delimiter = match q.delimiter.as_deref() {
             None => b',',
@@ -145,7 +139,7 @@ pub async fn import(
     let dry_run = q.dry_run;
     let store = state.store.clone();
     let plan = tokio::task::spawn_blocking(move || {
-        crate::app::register::import(store.as_ref(), &body, format, opts, dry_run, &actor)
+        crate::app::register::import(store.as_ref(), &body, format, opts, dry_run, &who)
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
@@ -162,10 +156,9 @@ pub async fn import(
 /// Export the register.
 pub async fn export(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Viewer,
     Query(q): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers)?;
     let csv = is_csv(&q)?;
     let assets = state.blocking(|s| s.assets()).await?;
     Ok(if csv {

@@ -11,7 +11,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 
-use super::{ApiError, AppState, require_admin};
+use super::{ApiError, AppState};
 pub use crate::app::ingest::{BatchReceipt, IngestError, Reconcile, accept, accept_with};
 use crate::store::AgentRecord;
 
@@ -88,10 +88,9 @@ pub async fn post_batch(
 /// What is known about one observed address.
 pub async fn get_host(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: super::caller::Viewer,
     Path(ip): Path<String>,
 ) -> Result<Json<crate::store::HostRecord>, ApiError> {
-    require_admin(&state, &headers)?;
     let ip: std::net::IpAddr =
         ip.parse().map_err(|_| ApiError::bad_field("ip", format!("`{ip}` is not an IP address")))?;
     let key = ip.to_string();

@@ -1,7 +1,9 @@
 //! The HTTP API.
 //!
-//! Everything but `/healthz` needs a bearer token: an agent's token for
-//! `POST /api/v1/batches`, the admin token for the operator API. Handlers
+//! Everything but `/healthz` and sign-in needs a bearer token: an agent's
+//! token for `POST /api/v1/batches`; for the operator API a person's API
+//! token or session, or the configuration's admin token (the built-in
+//! admin), with the role each route needs (see [`caller`]). Handlers
 //! run store calls on the blocking pool. [`serve`] takes an already bound
 //! listener and a shutdown future, so tests bind 127.0.0.1:0 and drive the
 //! real API; the binary passes SIGTERM/Ctrl-C as the shutdown.
@@ -9,8 +11,10 @@
 mod agents;
 mod alerts;
 mod assets;
+pub mod caller;
 mod error;
 pub mod ingest;
+mod people;
 pub mod serve;
 mod tls;
 
@@ -22,13 +26,14 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 pub use error::ApiError;
 pub use ingest::{BatchReceipt, IngestError, accept};
 pub use tls::{load_tls, serve_tls};
 
 use crate::auth::{self, TokenHash};
+use crate::people::Principal;
 use crate::store::{AgentRecord, Store};
 
 /// Shared state of the API.
@@ -74,19 +79,16 @@ fn presented(headers: &HeaderMap) -> Option<TokenHash> {
     auth::bearer(value).map(auth::hash_token)
 }
 
-/// Check the admin token; returns the actor name for history records.
-pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+/// The person (or the built-in admin) behind the request's bearer token:
+/// the admin token of the configuration, else a personal token or session
+/// (one hash, one indexed lookup, right or wrong).
+pub async fn require_principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let hash = presented(headers).ok_or_else(ApiError::unauthorized)?;
-    if !auth::same(&hash, &state.admin) {
-        return Err(ApiError::unauthorized());
+    if auth::same(&hash, &state.admin) {
+        return Ok(Principal::builtin_admin());
     }
-    let actor = headers
-        .get("x-census-actor")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().filter(|c| !c.is_control()).take(100).collect::<String>())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "admin".to_string());
-    Ok(actor)
+    let now = crate::store::now_ms();
+    state.blocking(move |s| s.principal_by_token(&hash, now)).await?.ok_or_else(ApiError::unauthorized)
 }
 
 /// Check an agent token (one hash, one indexed lookup, right or wrong).
@@ -97,8 +99,10 @@ pub async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<Agen
 
 /// Check the caller before any handler runs — and so before any body is
 /// read: agents on `POST /api/v1/batches` (their record goes to the handler
-/// as an extension), the admin token everywhere else under `/api/`. A
-/// stranger's 60 MB upload is refused after its headers.
+/// as an extension), a person or the built-in admin everywhere else under
+/// `/api/` but sign-in (the [`Principal`] goes to the handler, whose
+/// [`caller`] extractor checks the role). A stranger's 60 MB upload is
+/// refused after its headers.
 async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if !path.starts_with("/api/") {
@@ -111,8 +115,13 @@ async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Re
             }
             Err(e) => return e.into_response(),
         }
-    } else if let Err(e) = require_admin(&state, req.headers()) {
-        return e.into_response();
+    } else if path != people::LOGIN_PATH {
+        match require_principal(&state, req.headers()).await {
+            Ok(who) => {
+                req.extensions_mut().insert(who);
+            }
+            Err(e) => return e.into_response(),
+        }
     }
     next.run(req).await
 }
@@ -144,6 +153,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/report", get(alerts::report))
         .route("/api/v1/reconcile", post(alerts::reconcile_now))
         .route("/api/v1/status", get(alerts::status))
+        .route(people::LOGIN_PATH, post(people::login))
+        .route("/api/v1/whoami", get(people::whoami))
+        .route("/api/v1/users", get(people::list).post(people::add))
+        .route("/api/v1/users/{name}", get(people::get_one))
+        .route("/api/v1/users/{name}/disable", post(people::disable))
+        .route("/api/v1/users/{name}/enable", post(people::enable))
+        .route("/api/v1/users/{name}/password", post(people::reset_password))
+        .route("/api/v1/users/{name}/role", put(people::set_role))
+        .route("/api/v1/tokens", get(people::tokens).post(people::create_token))
+        .route("/api/v1/tokens/{id}", delete(people::revoke_token))
+        .route("/api/v1/audit", get(people::audit))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(serve::BODY_TIMEOUT))
         .layer(axum::middleware::from_fn_with_state(gated, gate))

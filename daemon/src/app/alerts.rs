@@ -2,12 +2,15 @@
 
 use serde::Serialize;
 
+use super::audit::{by, json};
 use crate::alerts::lifecycle::act as decide;
 use crate::alerts::{Alert, AlertAction, AlertFilter, Suppression};
+use crate::audit::AuditAction;
+use crate::people::Principal;
 use crate::reconcile::Reconciler;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
-/// Acknowledge or resolve alert `id` as `actor`; `None` when there is no such alert.
+/// Acknowledge or resolve alert `id` as `who`; `None` when there is no such alert.
 ///
 /// # Errors
 /// `StoreError::Refused` when the alert is already resolved; the store failed.
@@ -15,19 +18,29 @@ pub fn act(
     rec: &Reconciler,
     id: i64,
     action: AlertAction,
-    actor: &str,
+    who: &Principal,
     note: Option<&str>,
     now_ms: i64,
 ) -> Result<Option<Alert>, StoreError> {
     let routes = rec.routes().to_vec();
+    let mut before = None;
     let out = rec.store().alert_action(id, &mut |a: Alert| {
-        let mut c = decide(a, action, actor, note, now_ms)?;
+        before = Some(serde_json::json!({ "state": a.state }));
+        let mut c = decide(a, action, &who.name, note, now_ms)?;
         if c.notify {
             c.sinks = crate::alerts::notify::targets(&routes, c.alert.severity);
         }
         Ok(c)
     })?;
     rec.wake_notifier();
+    if let Some(a) = &out {
+        let kind = match action {
+            AlertAction::Acknowledge => AuditAction::AlertAcknowledge,
+            AlertAction::Resolve => AuditAction::AlertResolve,
+        };
+        let after = serde_json::json!({ "state": a.state, "note": note });
+        by(rec.store().as_ref(), who, kind, format!("alert:{id}"), before, Some(after), now_ms);
+    }
     Ok(out)
 }
 
@@ -54,8 +67,56 @@ pub fn preview(rec: &Reconciler, rule: &Suppression, now_ms: i64) -> Result<usiz
 ///
 /// # Errors
 /// The store failed.
-pub fn add_suppression(rec: &Reconciler, rule: &Suppression, now_ms: i64) -> Result<AddedRule, StoreError> {
+pub fn add_suppression(
+    rec: &Reconciler,
+    who: &Principal,
+    rule: &Suppression,
+    now_ms: i64,
+) -> Result<AddedRule, StoreError> {
     let matching_alerts = preview(rec, rule, now_ms)?;
     let rule = rec.store().add_suppression(rule)?;
+    by(
+        rec.store().as_ref(),
+        who,
+        AuditAction::SuppressionAdd,
+        format!("suppression:{}", rule.id),
+        None,
+        json(&rule),
+        now_ms,
+    );
     Ok(AddedRule { rule, matching_alerts })
+}
+
+/// Remove a suppression rule; false when there is none.
+///
+/// # Errors
+/// The store failed.
+pub fn remove_suppression(store: &dyn Store, who: &Principal, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+    let before = store.suppressions(false)?.into_iter().find(|r| r.id == id);
+    let removed = store.remove_suppression(id)?;
+    if removed {
+        by(
+            store,
+            who,
+            AuditAction::SuppressionRemove,
+            format!("suppression:{id}"),
+            before.as_ref().and_then(json),
+            None,
+            now_ms,
+        );
+    }
+    Ok(removed)
+}
+
+/// Run a full reconcile now, asked for by `who`.
+///
+/// # Errors
+/// The store failed.
+pub fn reconcile_now(
+    rec: &Reconciler,
+    who: &Principal,
+    now_ms: i64,
+) -> Result<crate::reconcile::ReconcileSummary, StoreError> {
+    by(rec.store().as_ref(), who, AuditAction::ReconcileRequest, "reconcile", None, None, now_ms);
+    rec.full(now_ms)
 }

@@ -4,8 +4,11 @@
 //! performs its side effects (reconcile, wake the notifier) exactly once;
 //! handlers only extract, call and map errors.
 
+pub mod agents;
 pub mod alerts;
+pub mod audit;
 pub mod background;
 pub mod ingest;
+pub mod people;
 pub mod query;
 pub mod register;

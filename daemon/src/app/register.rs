@@ -1,10 +1,50 @@
 //! Register use cases: import (merge by default, dry run), with the match
 //! index rebuilt and a full reconcile asked for once after any change.
 
+use super::audit::{by, json};
+use crate::audit::AuditAction;
+use crate::people::Principal;
+use crate::register::Asset;
 use crate::register::csv::{CsvOptions, ImportError, parse_csv, parse_json};
 use crate::register::patch::{ImportOptions, Merged, merge};
 use crate::register::plan::ImportPlan;
 use crate::store::{Store, StoreError};
+
+/// Add an asset as `who`.
+///
+/// # Errors
+/// [`StoreError::Conflict`] when the tag is taken.
+pub fn create(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
+    let stored = store.create_asset(asset, &who.name)?;
+    by(store, who, AuditAction::AssetCreate, format!("asset:{}", stored.tag), None, json(&stored), now_ms);
+    Ok(stored)
+}
+
+/// Replace an asset as `who`.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when there is no such asset.
+pub fn update(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
+    let before = store.asset(&asset.tag)?;
+    let stored = store.update_asset(asset, &who.name)?;
+    let subject = format!("asset:{}", stored.tag);
+    by(store, who, AuditAction::AssetUpdate, subject, before.as_ref().and_then(json), json(&stored), now_ms);
+    Ok(stored)
+}
+
+/// Delete an asset as `who`; false when there was none.
+///
+/// # Errors
+/// The store failed.
+pub fn delete(store: &dyn Store, who: &Principal, tag: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let before = store.asset(tag)?;
+    let deleted = store.delete_asset(tag, &who.name)?;
+    if deleted {
+        let subject = format!("asset:{}", before.as_ref().map_or(tag, |a| a.tag.as_str()));
+        by(store, who, AuditAction::AssetDelete, subject, before.as_ref().and_then(json), None, now_ms);
+    }
+    Ok(deleted)
+}
 
 /// The file's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +66,7 @@ pub enum ImportFailure {
     Store(#[from] StoreError),
 }
 
-/// Import a register file as `actor`; with `dry_run` only say what would happen.
+/// Import a register file as `who`; with `dry_run` only say what would happen.
 ///
 /// # Errors
 /// See [`ImportFailure`]: all-or-nothing.
@@ -36,8 +76,9 @@ pub fn import(
     format: Format,
     opts: ImportOptions,
     dry_run: bool,
-    actor: &str,
+    who: &Principal,
 ) -> Result<ImportPlan, ImportFailure> {
+    let actor = who.name.as_str();
     let (patches, mut problems) = match format {
         Format::Csv(o) => parse_csv(bytes, o),
         Format::Json => parse_json(bytes),
@@ -77,5 +118,14 @@ pub fn import(
         actor,
         "register imported"
     );
+    let summary = serde_json::json!({
+        "rows": patches.len(),
+        "added": merged.plan.added.len(),
+        "changed": merged.plan.changed.len(),
+        "retired": merged.plan.retired.len(),
+        "replace": opts.replace,
+        "clear_empty": opts.clear_empty,
+    });
+    by(store, who, AuditAction::RegisterImport, "register", None, Some(summary), crate::store::now_ms());
     Ok(merged.plan)
 }

@@ -10,9 +10,11 @@
 
 mod alerts;
 mod assets;
+mod audit;
 mod checkpoint;
 mod ingest;
 mod pending;
+mod people;
 mod reconcile;
 mod report;
 mod schema;
@@ -22,7 +24,9 @@ mod whois;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use crate::audit::{AuditAction, AuditEntry, AuditFilter, AuditRecord};
 use crate::auth::TokenHash;
+use crate::people::{Person, Principal, Role, TokenInfo};
 use crate::register::Asset;
 
 pub use alerts::OutboxItem;
@@ -168,7 +172,63 @@ pub struct AlertInputs {
 }
 
 /// Persistence for the daemon.
-pub trait Store: Send + Sync + 'static {
+/// People, their roles, personal API tokens and sign-in sessions.
+pub trait PeopleStore: Send + Sync {
+    /// Add a person; [`StoreError::Conflict`] when the name is taken.
+    fn add_person(
+        &self,
+        name: &str,
+        role: Role,
+        password_hash: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Person, StoreError>;
+    /// Everyone, by name.
+    fn people(&self) -> Result<Vec<Person>, StoreError>;
+    /// One person.
+    fn person(&self, name: &str) -> Result<Option<Person>, StoreError>;
+    /// The password hash of an enabled person who has one (`None` otherwise).
+    fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Set a person's password hash and revoke their sessions; false when no such person.
+    fn set_password(&self, name: &str, hash: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Disable (revoking their sessions) or enable a person; false when no such person.
+    fn set_disabled(&self, name: &str, disabled: bool, now_ms: i64) -> Result<bool, StoreError>;
+    /// Change a person's role; false when no such person.
+    fn set_role(&self, name: &str, role: Role) -> Result<bool, StoreError>;
+    /// Store a token (`kind` `api` or `session`) of a person by its hash.
+    fn add_token(
+        &self,
+        person: &str,
+        kind: &str,
+        label: &str,
+        hash: &TokenHash,
+        now_ms: i64,
+        expires_ms: Option<i64>,
+    ) -> Result<TokenInfo, StoreError>;
+    /// Tokens and sessions, of one person or everyone, newest first.
+    fn tokens(&self, person: Option<&str>) -> Result<Vec<TokenInfo>, StoreError>;
+    /// Revoke a token or session; false when no such live one.
+    fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
+    /// Who holds this token at `now_ms`: live, unexpired, and its person enabled.
+    fn principal_by_token(&self, hash: &TokenHash, now_ms: i64) -> Result<Option<Principal>, StoreError>;
+}
+
+/// The append-only audit log.
+pub trait AuditStore: Send + Sync {
+    /// Append a record; returns its id.
+    fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError>;
+    /// Records matching `filter`, newest first.
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+    /// (action, at ms) of `subject`'s records of these actions since `since_ms`, oldest first.
+    fn recent_audit(
+        &self,
+        subject: &str,
+        actions: &[AuditAction],
+        since_ms: i64,
+    ) -> Result<Vec<(AuditAction, i64)>, StoreError>;
+}
+
+/// Everything the daemon stores.
+pub trait Store: PeopleStore + AuditStore + Send + Sync + 'static {
     /// Register an agent with its token hash and segments.
     fn add_agent(&self, name: &str, segments: &[IpNet], token: &TokenHash) -> Result<(), StoreError>;
     /// Revoke an agent's token; false when no such active agent.

@@ -257,6 +257,43 @@ const MIGRATIONS: &[&str] = &[
     -- `censusd status` counts live alerts from this index alone.
     CREATE INDEX alerts_live_counts ON alerts (kind, state, severity) WHERE state != 'resolved';
     "#,
+    // 4: people, their tokens and sessions, and the append-only audit log.
+    r#"
+    CREATE TABLE people (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'analyst', 'admin')),
+        password_hash TEXT,
+        created_ms INTEGER NOT NULL,
+        disabled_ms INTEGER,
+        password_set_ms INTEGER
+    );
+    CREATE TABLE person_tokens (
+        id INTEGER PRIMARY KEY,
+        person TEXT NOT NULL REFERENCES people (name),
+        kind TEXT NOT NULL CHECK (kind IN ('api', 'session')),
+        label TEXT NOT NULL,
+        token_hash BLOB NOT NULL UNIQUE,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER,
+        revoked_ms INTEGER
+    );
+    CREATE INDEX person_tokens_by_person ON person_tokens (person, id);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        before TEXT,
+        after TEXT
+    );
+    CREATE INDEX audit_by_subject ON audit (subject, action, at_ms);
+    CREATE INDEX audit_by_actor ON audit (actor, id);
+    CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    "#,
 ];
 
 /// Newest schema version this build knows.

@@ -262,7 +262,16 @@ impl Scenario {
     }
 
     pub fn act(&self, id: i64, action: AlertAction) -> Alert {
-        censusd::app::alerts::act(&self.rec, id, action, "alice", Some("checked"), T0).unwrap().unwrap()
+        censusd::app::alerts::act(
+            &self.rec,
+            id,
+            action,
+            &censusd::people::Principal::person("alice", censusd::people::Role::Analyst),
+            Some("checked"),
+            T0,
+        )
+        .unwrap()
+        .unwrap()
     }
 
     /// Notification events written to the outbox so far.

@@ -1,0 +1,348 @@
+//! People, tokens, sign-in and the audit log over HTTP.
+//!
+//! | route | role |
+//! |---|---|
+//! | `POST /api/v1/login` `{name, password}` → a session token (12 h) | none |
+//! | `GET /api/v1/whoami` | viewer |
+//! | `GET/POST /api/v1/users`, `GET /api/v1/users/{name}` | admin |
+//! | `POST /api/v1/users/{name}/disable`, `…/enable`, `…/password`; `PUT …/role` | admin |
+//! | `GET/POST /api/v1/tokens`, `DELETE /api/v1/tokens/{id}` | admin |
+//! | `GET /api/v1/audit?actor=&action=&subject=&since=&until=&limit=&cursor=` | admin |
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::caller::{Admin, Viewer};
+use super::{ApiError, AppState};
+use crate::app::people::{LoginError, PeopleError};
+use crate::audit::{AuditFilter, AuditRecord};
+use crate::people::{Person, Principal, Role, TokenInfo};
+use crate::store::now_ms;
+
+/// The sign-in route: the one operator route that takes no token.
+pub const LOGIN_PATH: &str = "/api/v1/login";
+
+/// Password checks run one at a time: each costs argon2's memory and about a
+/// core for tens of ms, so a flood of sign-ins queues here instead of taking
+/// every core from agents' deliveries.
+static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes)).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::bad_field(path.clone(), format!("malformed body at `{path}`: {}", e.into_inner()))
+    })
+}
+
+fn people_error(e: PeopleError) -> ApiError {
+    match e {
+        PeopleError::Invalid { field, message } => ApiError::bad_field(field, message),
+        PeopleError::NotFound(what) => ApiError::not_found(what),
+        PeopleError::Store(s) => ApiError::from(s),
+    }
+}
+
+async fn run<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&dyn crate::store::Store) -> Result<T, PeopleError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
+        .map_err(people_error)
+}
+
+/// Body of a sign-in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// The person's name.
+    pub name: String,
+    /// Their password.
+    pub password: String,
+}
+
+/// `POST /api/v1/login`: a session token for a name and password.
+pub async fn login(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
+    let c: Credentials = body(&bytes)?;
+    let Ok(_permit) = PASSWORD_CHECKS.acquire().await else {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"));
+    };
+    let store = state.store.clone();
+    let out =
+        tokio::task::spawn_blocking(move || crate::app::people::login(store.as_ref(), &c.name, &c.password, now_ms()))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?;
+    match out {
+        Ok(session) => Ok(Json(session).into_response()),
+        Err(LoginError::Invalid) => Err(ApiError::new(StatusCode::UNAUTHORIZED, LoginError::Invalid.to_string())),
+        Err(e @ LoginError::Throttled(ms)) => {
+            let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()).into_response();
+            if let Ok(v) = HeaderValue::from_str(&((ms + 999) / 1000).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(r)
+        }
+        Err(LoginError::Store(s)) => Err(ApiError::from(s)),
+    }
+}
+
+/// `GET /api/v1/whoami`: the caller's name and role.
+pub async fn whoami(Viewer(who): Viewer) -> Json<Principal> {
+    Json(who)
+}
+
+/// `GET /api/v1/users`
+pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Person>>, ApiError> {
+    Ok(Json(state.blocking(|s| s.people()).await?))
+}
+
+/// `GET /api/v1/users/{name}`
+pub async fn get_one(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Person>, ApiError> {
+    let n = name.clone();
+    state
+        .blocking(move |s| s.person(&n))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("person `{name}`")))
+}
+
+/// Body of `POST /api/v1/users`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPerson {
+    /// Sign-in name.
+    pub name: String,
+    /// `viewer`, `analyst` or `admin`.
+    pub role: Role,
+    /// A password (at least 12 characters); a one-time one is made when absent.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// A person added or a password set: the one-time password, shown once.
+#[derive(Debug, Serialize)]
+pub struct WithPassword {
+    /// The person.
+    pub person: Person,
+    /// The one-time password made up, when none was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// `POST /api/v1/users`
+pub async fn add(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<WithPassword>), ApiError> {
+    let req: NewPerson = body(&bytes)?;
+    let (person, password) =
+        run(&state, move |s| crate::app::people::add(s, &who, req.name.trim(), req.role, req.password, now_ms()))
+            .await?;
+    Ok((StatusCode::CREATED, Json(WithPassword { person, password })))
+}
+
+/// `POST /api/v1/users/{name}/disable`: their tokens and sessions stop at once.
+pub async fn disable(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Person>, ApiError> {
+    Ok(Json(run(&state, move |s| crate::app::people::set_disabled(s, &who, &name, true, now_ms())).await?))
+}
+
+/// `POST /api/v1/users/{name}/enable`
+pub async fn enable(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Person>, ApiError> {
+    Ok(Json(run(&state, move |s| crate::app::people::set_disabled(s, &who, &name, false, now_ms())).await?))
+}
+
+/// Body of a password reset.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// The new password; a one-time one is made when absent.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// `POST /api/v1/users/{name}/password`: their sessions end.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<WithPassword>, ApiError> {
+    let req: NewPassword = if bytes.is_empty() { NewPassword::default() } else { body(&bytes)? };
+    let n = name.clone();
+    let password =
+        run(&state, move |s| crate::app::people::reset_password(s, &who, &n, req.password, now_ms())).await?;
+    let person = state.blocking(move |s| s.person(&name)).await?.ok_or_else(|| ApiError::not_found("person"))?;
+    Ok(Json(WithPassword { person, password }))
+}
+
+/// Body of a role change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRole {
+    /// `viewer`, `analyst` or `admin`.
+    pub role: Role,
+}
+
+/// `PUT /api/v1/users/{name}/role`
+pub async fn set_role(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Person>, ApiError> {
+    let req: NewRole = body(&bytes)?;
+    Ok(Json(run(&state, move |s| crate::app::people::set_role(s, &who, &name, req.role, now_ms())).await?))
+}
+
+/// Query of `GET /api/v1/tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenQuery {
+    /// Only this person's.
+    pub user: Option<String>,
+}
+
+/// `GET /api/v1/tokens?user=`
+pub async fn tokens(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<TokenQuery>,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    Ok(Json(state.blocking(move |s| s.tokens(q.user.as_deref())).await?))
+}
+
+/// Body of `POST /api/v1/tokens`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenRequest {
+    /// Whose token.
+    pub user: String,
+    /// What it is for.
+    #[serde(default)]
+    pub label: String,
+    /// Days until it stops working (never when absent).
+    #[serde(default)]
+    pub expires_days: Option<u32>,
+}
+
+/// `POST /api/v1/tokens`: the token is in the answer, once.
+pub async fn create_token(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<crate::app::people::NewToken>), ApiError> {
+    let req: NewTokenRequest = body(&bytes)?;
+    let made = run(&state, move |s| {
+        crate::app::people::create_token(s, &who, &req.user, &req.label, req.expires_days, now_ms())
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(made)))
+}
+
+/// `DELETE /api/v1/tokens/{id}`
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    run(&state, move |s| crate::app::people::revoke_token(s, &who, id, now_ms())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /api/v1/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this actor's records.
+    pub actor: Option<String>,
+    /// Only this action (`asset.update`, `login.failed`, …).
+    pub action: Option<String>,
+    /// Only this subject (`asset:SRV-1`), or with a trailing `*` a prefix (`asset:*`).
+    pub subject: Option<String>,
+    /// Only records at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Only records before this time (RFC 3339).
+    pub until: Option<String>,
+    /// At most this many (default 100, at most 1,000).
+    pub limit: Option<usize>,
+    /// Where the previous page ended (its `next_cursor`).
+    pub cursor: Option<String>,
+}
+
+/// A page of audit records, newest first.
+#[derive(Debug, Serialize)]
+pub struct AuditPage {
+    /// The records.
+    pub records: Vec<AuditRecord>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+fn time_ms(field: &'static str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    v.map(|s| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+            .map_err(|_| ApiError::bad_field(field, format!("`{s}` is not an RFC 3339 time (2026-12-01T08:00:00Z)")))
+    })
+    .transpose()
+}
+
+/// `GET /api/v1/audit`
+pub async fn audit(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_field("limit", "1 to 1000"));
+    }
+    let before_id = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.strip_prefix('a')
+                .and_then(|h| i64::from_str_radix(h, 16).ok())
+                .ok_or_else(|| ApiError::bad_field("cursor", "not a cursor this API gave"))
+        })
+        .transpose()?;
+    let action =
+        q.action.as_deref().map(str::parse).transpose().map_err(|m: String| ApiError::bad_field("action", m))?;
+    let filter = AuditFilter {
+        actor: q.actor,
+        action,
+        subject: q.subject,
+        since_ms: time_ms("since", q.since.as_deref())?,
+        until_ms: time_ms("until", q.until.as_deref())?,
+        before_id,
+        limit: limit + 1,
+    };
+    let mut records = state.blocking(move |s| s.audit(&filter)).await?;
+    let next_cursor = if records.len() > limit {
+        records.truncate(limit);
+        records.last().map(|r| format!("a{:x}", r.id))
+    } else {
+        None
+    };
+    Ok(Json(AuditPage { records, next_cursor }))
+}

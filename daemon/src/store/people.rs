@@ -1,0 +1,188 @@
+//! SQLite: people, their tokens and sessions.
+//!
+//! A token is found by its SHA-256 through a unique index — one lookup,
+//! right or wrong — and works only while it is unrevoked, unexpired and its
+//! person enabled; disabling a person or setting their password revokes
+//! their sessions in the same transaction, so the change holds from the
+//! next request on.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{PeopleStore, SqliteStore, StoreError};
+use crate::auth::TokenHash;
+use crate::people::{Person, Principal, Role, TokenInfo};
+
+fn role_of(s: String) -> rusqlite::Result<Role> {
+    s.parse().map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+}
+
+fn person_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
+    Ok(Person {
+        name: r.get(0)?,
+        role: role_of(r.get(1)?)?,
+        created_ms: r.get(2)?,
+        disabled_ms: r.get(3)?,
+        password_set_ms: r.get(4)?,
+    })
+}
+
+const PERSON: &str = "SELECT name, role, created_ms, disabled_ms, password_set_ms FROM people";
+const TOKEN: &str = "SELECT id, person, kind, label, created_ms, expires_ms, revoked_ms FROM person_tokens";
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        person: r.get(1)?,
+        kind: r.get(2)?,
+        label: r.get(3)?,
+        created_ms: r.get(4)?,
+        expires_ms: r.get(5)?,
+        revoked_ms: r.get(6)?,
+    })
+}
+
+impl PeopleStore for SqliteStore {
+    fn add_person(
+        &self,
+        name: &str,
+        role: Role,
+        password_hash: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Person, StoreError> {
+        self.write(|c| {
+            let exists = c.query_row("SELECT 1 FROM people WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some();
+            if exists {
+                return Err(StoreError::Conflict(format!("person `{name}`")));
+            }
+            c.execute(
+                "INSERT INTO people (name, role, password_hash, created_ms, password_set_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, role.as_str(), password_hash, now_ms, password_hash.map(|_| now_ms)],
+            )?;
+            Ok(c.query_row(&format!("{PERSON} WHERE name = ?1"), [name], person_row)?)
+        })
+    }
+
+    fn people(&self) -> Result<Vec<Person>, StoreError> {
+        self.read(|c| {
+            Ok(c.prepare(&format!("{PERSON} ORDER BY name"))?.query_map([], person_row)?.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn person(&self, name: &str) -> Result<Option<Person>, StoreError> {
+        self.read(|c| Ok(c.query_row(&format!("{PERSON} WHERE name = ?1"), [name], person_row).optional()?))
+    }
+
+    fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT password_hash FROM people WHERE name = ?1 AND disabled_ms IS NULL", [name], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()?
+            .flatten())
+        })
+    }
+
+    fn set_password(&self, name: &str, hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE people SET password_hash = ?2, password_set_ms = ?3 WHERE name = ?1",
+                params![name, hash, now_ms],
+            )?;
+            tx.execute(
+                "UPDATE person_tokens SET revoked_ms = ?2 WHERE person = ?1 AND kind = 'session' AND revoked_ms IS NULL",
+                params![name, now_ms],
+            )?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn set_disabled(&self, name: &str, disabled: bool, now_ms: i64) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let n = if disabled {
+                let n = tx.execute(
+                    "UPDATE people SET disabled_ms = coalesce(disabled_ms, ?2) WHERE name = ?1",
+                    params![name, now_ms],
+                )?;
+                tx.execute(
+                    "UPDATE person_tokens SET revoked_ms = ?2
+                     WHERE person = ?1 AND kind = 'session' AND revoked_ms IS NULL",
+                    params![name, now_ms],
+                )?;
+                n
+            } else {
+                tx.execute("UPDATE people SET disabled_ms = NULL WHERE name = ?1", [name])?
+            };
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn set_role(&self, name: &str, role: Role) -> Result<bool, StoreError> {
+        self.write(|c| Ok(c.execute("UPDATE people SET role = ?2 WHERE name = ?1", params![name, role.as_str()])? > 0))
+    }
+
+    fn add_token(
+        &self,
+        person: &str,
+        kind: &str,
+        label: &str,
+        hash: &TokenHash,
+        now_ms: i64,
+        expires_ms: Option<i64>,
+    ) -> Result<TokenInfo, StoreError> {
+        self.write(|c| {
+            let exists =
+                c.query_row("SELECT 1 FROM people WHERE name = ?1", [person], |_| Ok(())).optional()?.is_some();
+            if !exists {
+                return Err(StoreError::NotFound(format!("person `{person}`")));
+            }
+            c.execute(
+                "INSERT INTO person_tokens (person, kind, label, token_hash, created_ms, expires_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![person, kind, label, &hash[..], now_ms, expires_ms],
+            )?;
+            let id = c.last_insert_rowid();
+            Ok(c.query_row(&format!("{TOKEN} WHERE id = ?1"), [id], token_row)?)
+        })
+    }
+
+    fn tokens(&self, person: Option<&str>) -> Result<Vec<TokenInfo>, StoreError> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!("{TOKEN} WHERE ?1 IS NULL OR person = ?1 ORDER BY id DESC"))?;
+            Ok(st.query_map([person], token_row)?.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE person_tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+                params![id, now_ms],
+            )? > 0)
+        })
+    }
+
+    fn principal_by_token(&self, hash: &TokenHash, now_ms: i64) -> Result<Option<Principal>, StoreError> {
+        self.read(|c| {
+            let found: Option<(Vec<u8>, String, String)> = c
+                .query_row(
+                    "SELECT t.token_hash, p.name, p.role FROM person_tokens t JOIN people p ON p.name = t.person
+                     WHERE t.token_hash = ?1 AND t.revoked_ms IS NULL AND (t.expires_ms IS NULL OR t.expires_ms > ?2)
+                       AND p.disabled_ms IS NULL",
+                    params![&hash[..], now_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((stored, name, role)) = found else { return Ok(None) };
+            let stored: Option<TokenHash> = stored.try_into().ok();
+            if !stored.is_some_and(|s| crate::auth::same(&s, hash)) {
+                return Ok(None);
+            }
+            let role = role.parse().map_err(StoreError::Refused)?;
+            Ok(Some(Principal { name, role, builtin: false }))
+        })
+    }
+}

@@ -1,0 +1,332 @@
+//! People, roles, tokens, sign-in and the audit log, through the real API
+//! on 127.0.0.1:0.
+
+mod common;
+
+use common::{ADMIN, Daemon, batch};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn call(d: &Daemon, m: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let r = d.req(m, path, Some(token), body.map(|b| b.to_string().into_bytes())).await;
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Add a person with a password and return a personal API token of theirs.
+async fn person(d: &Daemon, name: &str, role: &str) -> String {
+    let (s, v) = d
+        .admin_json(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({ "name": name, "role": role, "password": format!("{name}-long-password") })),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert!(v.get("password").is_none(), "a given password is not echoed: {v}");
+    let (s, v) = d.admin_json(Method::POST, "/api/v1/tokens", Some(json!({ "user": name, "label": "test" }))).await;
+    assert_eq!(s, 201, "{v}");
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// A register with one decommissioned server that still answers: one alert to act on.
+async fn with_an_alert(d: &Daemon) -> i64 {
+    let asset = json!({ "tag": "SRV-OLD", "name": "old server", "type": "server", "owner": "ops",
+        "lifecycle": "decommissioned", "lifecycle_since": "2026-01-01", "ips": ["198.18.0.10"] });
+    let (s, v) = d.admin_json(Method::POST, "/api/v1/assets", Some(asset)).await;
+    assert_eq!(s, 201, "{v}");
+    let agent = d.add_agent("lab-1", &["198.18.0.0/24"]).await;
+    let body = census_proto::encode_batch(&batch("lab-1", &["198.18.0.10"]));
+    assert_eq!(d.req(Method::POST, "/api/v1/batches", Some(&agent), Some(body)).await.status(), 200);
+    d.settle().await;
+    let (_, alerts) = d.admin_json(Method::GET, "/api/v1/alerts", None).await;
+    let alert = alerts.as_array().unwrap().iter().find(|a| a["kind"] == "should-be-retired").cloned();
+    alert.unwrap_or_else(|| panic!("no should-be-retired alert: {alerts}"))["id"].as_i64().unwrap()
+}
+
+/// Every operator route with the least role it needs. Reads are the viewer's
+/// (but people, tokens and the audit log, which are the admin's).
+fn routes(alert: i64) -> Vec<(Method, String, &'static str, Option<Value>)> {
+    let asset = json!({ "tag": "SRV-NEW", "name": "new", "type": "server", "owner": "ops", "lifecycle": "deployed" });
+    let mut replaced = asset.clone();
+    replaced["tag"] = json!("SRV-OLD");
+    let rule = json!({ "kind": "unknown-asset", "reason": "lab", "expires_in": "1d" });
+    vec![
+        (Method::GET, "/api/v1/whoami".into(), "viewer", None),
+        (Method::GET, "/api/v1/hosts/198.18.0.10".into(), "viewer", None),
+        (Method::GET, "/api/v1/agents".into(), "viewer", None),
+        (Method::GET, "/api/v1/assets".into(), "viewer", None),
+        (Method::GET, "/api/v1/assets/SRV-OLD".into(), "viewer", None),
+        (Method::GET, "/api/v1/assets/SRV-OLD/history".into(), "viewer", None),
+        (Method::GET, "/api/v1/register/export".into(), "viewer", None),
+        (Method::GET, "/api/v1/alerts".into(), "viewer", None),
+        (Method::GET, format!("/api/v1/alerts/{alert}"), "viewer", None),
+        (Method::GET, format!("/api/v1/alerts/{alert}/history"), "viewer", None),
+        (Method::GET, "/api/v1/suppressions".into(), "viewer", None),
+        (Method::GET, "/api/v1/whois?q=198.18.0.10".into(), "viewer", None),
+        (Method::GET, "/api/v1/report".into(), "viewer", None),
+        (Method::GET, "/api/v1/status".into(), "viewer", None),
+        (Method::GET, "/api/v1/users".into(), "admin", None),
+        (Method::GET, "/api/v1/users/ann".into(), "admin", None),
+        (Method::GET, "/api/v1/tokens".into(), "admin", None),
+        (Method::GET, "/api/v1/audit".into(), "admin", None),
+        (Method::POST, "/api/v1/assets".into(), "analyst", Some(asset)),
+        (Method::PUT, "/api/v1/assets/SRV-OLD".into(), "analyst", Some(replaced)),
+        (Method::POST, format!("/api/v1/alerts/{alert}/ack"), "analyst", Some(json!({}))),
+        (Method::POST, format!("/api/v1/alerts/{alert}/resolve"), "analyst", Some(json!({ "note": "wiped" }))),
+        (Method::POST, "/api/v1/suppressions".into(), "analyst", Some(rule)),
+        (Method::DELETE, "/api/v1/suppressions/1".into(), "analyst", None),
+        (Method::DELETE, "/api/v1/assets/SRV-NEW".into(), "analyst", None),
+        (
+            Method::POST,
+            "/api/v1/agents".into(),
+            "admin",
+            Some(json!({ "name": "lab-2", "segments": ["198.18.1.0/24"] })),
+        ),
+        (Method::POST, "/api/v1/agents/lab-2/rotate".into(), "admin", Some(json!({}))),
+        (Method::DELETE, "/api/v1/agents/lab-2".into(), "admin", None),
+        (Method::POST, "/api/v1/register/import?format=json&dry_run=true".into(), "admin", Some(json!([]))),
+        (Method::POST, "/api/v1/reconcile".into(), "admin", None),
+        (Method::POST, "/api/v1/users".into(), "admin", Some(json!({ "name": "zed", "role": "viewer" }))),
+        (Method::PUT, "/api/v1/users/zed/role".into(), "admin", Some(json!({ "role": "analyst" }))),
+        (Method::POST, "/api/v1/users/zed/password".into(), "admin", Some(json!({}))),
+        (Method::POST, "/api/v1/users/zed/disable".into(), "admin", None),
+        (Method::POST, "/api/v1/users/zed/enable".into(), "admin", None),
+        (Method::POST, "/api/v1/tokens".into(), "admin", Some(json!({ "user": "zed" }))),
+        (Method::DELETE, "/api/v1/tokens/1".into(), "admin", None),
+    ]
+}
+
+fn rank(role: &str) -> u8 {
+    match role {
+        "viewer" => 0,
+        "analyst" => 1,
+        _ => 2,
+    }
+}
+
+/// A viewer reads and is refused every write; an analyst also acts on
+/// alerts and assets but is refused the admin's routes; the admin may all.
+#[tokio::test]
+async fn each_role_gets_403_on_what_it_may_not_do_and_200_on_what_it_may() {
+    let d = Daemon::start().await;
+    let alert = with_an_alert(&d).await;
+    let ann = person(&d, "ann", "viewer").await;
+    let bob = person(&d, "bob", "analyst").await;
+    for (who, token, role) in
+        [("ann", &ann, "viewer"), ("bob", &bob, "analyst"), ("admin", &ADMIN.to_string(), "admin")]
+    {
+        for (m, path, needs, body) in routes(alert) {
+            // The admin holds every role (roles are ordered); the analyst's writes were tried above.
+            if role == "admin" && needs != "admin" {
+                continue;
+            }
+            let (s, v) = call(&d, m.clone(), &path, token, body).await;
+            if rank(role) >= rank(needs) {
+                assert!((200..300).contains(&s), "{who} ({role}) {m} {path}: {s} {v}");
+            } else {
+                assert_eq!(s, 403, "{who} ({role}) {m} {path}: {v}");
+                assert!(v["error"].as_str().unwrap().contains(needs), "{v}");
+            }
+        }
+    }
+    // A refused write changed nothing: the viewer's asset was never stored.
+    let (_, history) = d.admin_json(Method::GET, "/api/v1/audit?action=asset.create", None).await;
+    let actors: Vec<&str> =
+        history["records"].as_array().unwrap().iter().map(|r| r["actor"].as_str().unwrap()).collect();
+    assert!(!actors.contains(&"ann"), "{actors:?}");
+    d.stop().await;
+}
+
+/// The analyst's acknowledgement is recorded under their name in the alert
+/// and in the audit log — whatever name a header claims.
+#[tokio::test]
+async fn an_analyst_acknowledges_and_the_alert_and_the_audit_log_name_them() {
+    let d = Daemon::start().await;
+    let alert = with_an_alert(&d).await;
+    let bob = person(&d, "bob", "analyst").await;
+    let r = d
+        .http
+        .post(format!("{}/api/v1/alerts/{alert}/ack", d.base))
+        .bearer_auth(&bob)
+        .header("x-census-actor", "mallory")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let a: Value = r.json().await.unwrap();
+    assert_eq!((a["state"].as_str(), a["acked_by"].as_str()), (Some("acknowledged"), Some("bob")), "{a}");
+    let (_, h) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{alert}/history"), None).await;
+    assert!(h.as_array().unwrap().iter().any(|e| e["event"] == "acknowledged" && e["actor"] == "bob"), "{h}");
+    let (_, page) = d.admin_json(Method::GET, &format!("/api/v1/audit?subject=alert:{alert}"), None).await;
+    let rec = &page["records"][0];
+    assert_eq!((rec["actor"].as_str(), rec["action"].as_str()), (Some("bob"), Some("alert.acknowledge")), "{page}");
+    assert_eq!(rec["before"]["state"], "open");
+    assert_eq!(rec["after"]["state"], "acknowledged");
+    // The built-in admin token is recorded as `admin`, header or not.
+    let r = d
+        .http
+        .post(format!("{}/api/v1/alerts/{alert}/resolve", d.base))
+        .bearer_auth(ADMIN)
+        .header("x-census-actor", "mallory")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, page) = d.admin_json(Method::GET, "/api/v1/audit?actor=mallory", None).await;
+    assert_eq!(page["records"], json!([]));
+    let (_, page) = d.admin_json(Method::GET, &format!("/api/v1/audit?subject=alert:{alert}&actor=admin"), None).await;
+    assert_eq!(page["records"][0]["action"], "alert.resolve");
+    d.stop().await;
+}
+
+/// Disabling a person stops their API token and their session at the next
+/// request; enabling them again brings the API token back, not the session.
+#[tokio::test]
+async fn a_disabled_persons_token_and_session_stop_working_at_once() {
+    let d = Daemon::start().await;
+    let ann = person(&d, "ann", "analyst").await;
+    let (s, session) = login(&d, "ann", "ann-long-password").await;
+    assert_eq!(s, 200, "{session}");
+    let session = session["token"].as_str().unwrap().to_string();
+    for t in [&ann, &session] {
+        let (s, me) = call(&d, Method::GET, "/api/v1/whoami", t, None).await;
+        assert_eq!((s, me["name"].as_str(), me["role"].as_str()), (200, Some("ann"), Some("analyst")));
+    }
+    let (s, _) = d.admin_json(Method::POST, "/api/v1/users/ann/disable", None).await;
+    assert_eq!(s, 200);
+    for t in [&ann, &session] {
+        assert_eq!(call(&d, Method::GET, "/api/v1/assets", t, None).await.0, 401);
+    }
+    assert_eq!(login(&d, "ann", "ann-long-password").await.0, 401, "a disabled person cannot sign in");
+    let (s, _) = d.admin_json(Method::POST, "/api/v1/users/ann/enable", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(call(&d, Method::GET, "/api/v1/assets", &ann, None).await.0, 200);
+    assert_eq!(call(&d, Method::GET, "/api/v1/assets", &session, None).await.0, 401, "sessions stay ended");
+    // A password change ends sessions too; a revoked token stops.
+    let (_, again) = login(&d, "ann", "ann-long-password").await;
+    let again = again["token"].as_str().unwrap().to_string();
+    let (s, _) = d
+        .admin_json(Method::POST, "/api/v1/users/ann/password", Some(json!({ "password": "a-new-long-password" })))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(call(&d, Method::GET, "/api/v1/assets", &again, None).await.0, 401);
+    let (_, tokens) = d.admin_json(Method::GET, "/api/v1/tokens?user=ann", None).await;
+    let api = tokens.as_array().unwrap().iter().find(|t| t["kind"] == "api").unwrap()["id"].as_i64().unwrap();
+    assert_eq!(d.admin_json(Method::DELETE, &format!("/api/v1/tokens/{api}"), None).await.0, 204);
+    assert_eq!(call(&d, Method::GET, "/api/v1/assets", &ann, None).await.0, 401);
+    let (_, page) = d.admin_json(Method::GET, "/api/v1/audit?subject=person:ann", None).await;
+    let actions: Vec<&str> =
+        page["records"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    for a in ["person.add", "person.disable", "person.enable", "person.password", "login.ok", "login.failed"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    d.stop().await;
+}
+
+async fn login(d: &Daemon, name: &str, password: &str) -> (u16, Value) {
+    let body = json!({ "name": name, "password": password }).to_string().into_bytes();
+    let r = d.req(Method::POST, "/api/v1/login", None, Some(body)).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn timed_login(d: &Daemon, name: &str, password: &str) -> (u16, std::time::Duration) {
+    let t = std::time::Instant::now();
+    let (s, _) = login(d, name, password).await;
+    (s, t.elapsed())
+}
+
+fn median(mut v: Vec<std::time::Duration>) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64()
+}
+
+/// A wrong password, an unknown name and a right password each cost one
+/// password check (a missing check would answer a thousand times faster);
+/// five failures in a minute throttle the account, even for the right
+/// password, and the audit log says so.
+#[tokio::test]
+async fn sign_in_costs_the_same_right_or_wrong_and_five_failures_slow_the_account() {
+    let d = Daemon::start().await;
+    person(&d, "ann", "viewer").await;
+    person(&d, "carl", "viewer").await;
+    let (mut right, mut wrong, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let (s, t) = timed_login(&d, "ann", "ann-long-password").await;
+        assert_eq!(s, 200);
+        right.push(t);
+        let (s, t) = timed_login(&d, "carl", "not-his-password").await;
+        assert_eq!(s, 401);
+        wrong.push(t);
+        let (s, t) = timed_login(&d, "nobody", "any-long-password").await;
+        assert_eq!(s, 401);
+        unknown.push(t);
+    }
+    let (r, w, u) = (median(right), median(wrong), median(unknown));
+    println!("sign-in medians: right {:.1} ms, wrong {:.1} ms, unknown name {:.1} ms", r * 1e3, w * 1e3, u * 1e3);
+    for (what, x) in [("wrong password", w), ("unknown name", u)] {
+        assert!(x > r / 3.0 && x < r * 3.0, "{what}: {x:.4} s against {r:.4} s for a right password");
+    }
+    // carl has 3 failures; two more make five.
+    for _ in 0..2 {
+        assert_eq!(login(&d, "carl", "still-not-his").await.0, 401);
+    }
+    let (s, v) = login(&d, "carl", "carl-long-password").await;
+    assert_eq!(s, 429, "the right password too, while throttled: {v}");
+    assert!(v["error"].as_str().unwrap().contains("try again"), "{v}");
+    assert_eq!(login(&d, "carl", "carl-long-password").await.0, 429);
+    // Another account is not affected.
+    assert_eq!(login(&d, "ann", "ann-long-password").await.0, 200);
+    let (_, page) = d.admin_json(Method::GET, "/api/v1/audit?subject=person:carl", None).await;
+    let actions: Vec<&str> =
+        page["records"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "login.failed").count(), 5, "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "login.throttled").count(),
+        1,
+        "logged once, not per attempt: {actions:?}"
+    );
+    assert!(!actions.contains(&"login.ok"));
+    d.stop().await;
+}
+
+/// The audit log pages newest first with an opaque cursor, filters, and
+/// refuses bad filters by name; the table refuses changes.
+#[tokio::test]
+async fn the_audit_log_pages_filters_and_is_append_only() {
+    let d = Daemon::start().await;
+    for i in 0..5 {
+        let asset = json!({ "tag": format!("LT-{i}"), "name": "laptop", "type": "endpoint", "owner": "ops", "lifecycle": "deployed" });
+        let (s, v) = d.admin_json(Method::POST, "/api/v1/assets", Some(asset)).await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (s, p1) = d.admin_json(Method::GET, "/api/v1/audit?subject=asset:*&limit=2", None).await;
+    assert_eq!(s, 200, "{p1}");
+    let tags = |p: &Value| -> Vec<String> {
+        p["records"].as_array().unwrap().iter().map(|r| r["subject"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(tags(&p1), ["asset:LT-4", "asset:LT-3"]);
+    let cursor = p1["next_cursor"].as_str().unwrap();
+    let (_, p2) =
+        d.admin_json(Method::GET, &format!("/api/v1/audit?subject=asset:*&limit=2&cursor={cursor}"), None).await;
+    assert_eq!(tags(&p2), ["asset:LT-2", "asset:LT-1"]);
+    let cursor = p2["next_cursor"].as_str().unwrap();
+    let (_, p3) =
+        d.admin_json(Method::GET, &format!("/api/v1/audit?subject=asset:*&limit=2&cursor={cursor}"), None).await;
+    assert_eq!(tags(&p3), ["asset:LT-0"]);
+    assert!(p3["next_cursor"].is_null());
+    assert_eq!(p1["records"][0]["after"]["owner"], "ops");
+    for (q, field) in
+        [("action=asset.eat", "action"), ("cursor=zz", "cursor"), ("limit=0", "limit"), ("since=yesterday", "since")]
+    {
+        let (s, v) = d.admin_json(Method::GET, &format!("/api/v1/audit?{q}"), None).await;
+        assert_eq!((s, v["field"].as_str()), (400, Some(field)), "{q}: {v}");
+    }
+    let db = rusqlite::Connection::open(d.dir.path().join("census.db")).unwrap();
+    let e = db.execute("UPDATE audit SET actor = 'nobody'", []).unwrap_err();
+    assert!(e.to_string().contains("append-only"), "{e}");
+    assert!(db.execute("DELETE FROM audit", []).unwrap_err().to_string().contains("append-only"));
+    d.stop().await;
+}
