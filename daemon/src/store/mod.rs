@@ -8,18 +8,18 @@
 //! parts but exists for sweeps, reconciliation and the agent's receipt only
 //! once its last part is in (see `store/ingest.rs`).
 
-mod alerts;
-mod assets;
-mod audit;
-mod checkpoint;
-mod ingest;
-mod pending;
-mod people;
-mod reconcile;
-mod report;
-mod schema;
+pub mod conformance;
 mod sqlite;
-mod whois;
+mod types;
+
+/// Every store trait, for calling store methods on a concrete backend
+/// (`use censusd::store::prelude::*;`); through `&dyn Store` they need no import.
+pub mod prelude {
+    pub use super::{
+        AgentStore, AlertStore, AuditStore, ObservationStore, OutboxStore, PeopleStore, QueryStore, ReconcileStore,
+        RegisterStore, Store,
+    };
+}
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -29,11 +29,9 @@ use crate::auth::TokenHash;
 use crate::people::{Person, Principal, Role, TokenInfo};
 use crate::register::Asset;
 
-pub use alerts::OutboxItem;
-pub use ingest::{BatchMeta, ObservationRow, ms};
-pub use pending::BacklogCursor;
-pub use reconcile::{CommitOutcome, SightingSelect};
+pub use crate::ingest::{BatchMeta, ObservationRow, ms};
 pub use sqlite::SqliteStore;
+pub use types::{BacklogCursor, CommitOutcome, OutboxItem, SightingSelect};
 
 use std::collections::HashMap;
 
@@ -44,9 +42,9 @@ use crate::reconcile::{AssetState, DeviceRecord, Plan, Sighting, SweepRow};
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed.
+    /// The database failed (the backend's own message).
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(String),
     /// A name or tag is already taken.
     #[error("{0} already exists")]
     Conflict(String),
@@ -227,8 +225,8 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<(AuditAction, i64)>, StoreError>;
 }
 
-/// Everything the daemon stores.
-pub trait Store: PeopleStore + AuditStore + Send + Sync + 'static {
+/// Agents and their token hashes.
+pub trait AgentStore: Send + Sync {
     /// Register an agent with its token hash and segments.
     fn add_agent(&self, name: &str, segments: &[IpNet], token: &TokenHash) -> Result<(), StoreError>;
     /// Revoke an agent's token; false when no such active agent.
@@ -241,7 +239,10 @@ pub trait Store: PeopleStore + AuditStore + Send + Sync + 'static {
     fn agent_by_token(&self, token: &TokenHash) -> Result<Option<AgentRecord>, StoreError>;
     /// Every agent.
     fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+}
 
+/// Batches and the observation history.
+pub trait ObservationStore: Send + Sync {
     /// Store a batch's accepted observations, idempotently on the batch id.
     fn ingest(&self, batch: &BatchMeta, agent: &str, rows: &[ObservationRow<'_>]) -> Result<IngestOutcome, StoreError>;
     /// The next page of batches stored but not yet reconciled, after
@@ -256,7 +257,10 @@ pub trait Store: PeopleStore + AuditStore + Send + Sync + 'static {
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError>;
     /// Number of stored observations.
     fn observation_count(&self) -> Result<i64, StoreError>;
+}
 
+/// The managed register and its change history.
+pub trait RegisterStore: Send + Sync {
     /// The whole register, by tag.
     fn assets(&self) -> Result<Vec<Asset>, StoreError>;
     /// One asset.
@@ -277,7 +281,10 @@ pub trait Store: PeopleStore + AuditStore + Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// An asset's change history, newest first.
     fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError>;
+}
 
+/// What reconciliation reads, and its one write: a committed plan.
+pub trait ReconcileStore: Send + Sync {
     /// Every asset with when it entered the register, and learned certificates (for the match index).
     fn index_inputs(&self) -> Result<IndexInputs, StoreError>;
     /// Latest sightings, with the asset each host was last matched to.
@@ -303,7 +310,10 @@ pub trait Store: PeopleStore + AuditStore + Send + Sync + 'static {
         plan: &Plan,
         decide: &mut dyn FnMut(AlertInputs) -> Vec<Change>,
     ) -> Result<CommitOutcome, StoreError>;
+}
 
+/// Alerts, their history, and suppression rules.
+pub trait AlertStore: Send + Sync {
     /// Live alerts counted by kind, state and severity (no alert is loaded).
     fn alert_counts(&self) -> Result<Vec<AlertCount>, StoreError>;
     /// Alerts matching a filter, newest first.
@@ -325,7 +335,10 @@ pub trait Store: PeopleStore + AuditStore + Send + Sync + 'static {
     fn add_suppression(&self, rule: &Suppression) -> Result<Suppression, StoreError>;
     /// Remove a suppression rule; false when absent.
     fn remove_suppression(&self, id: i64) -> Result<bool, StoreError>;
+}
 
+/// The notification outbox: each event delivered once per sink.
+pub trait OutboxStore: Send + Sync {
     /// Undelivered events for a sink that are due, oldest first.
     fn outbox_due(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
     /// Mark an event delivered.
@@ -334,11 +347,46 @@ pub trait Store: PeopleStore + AuditStore + Send + Sync + 'static {
     fn outbox_failed(&self, id: i64, attempts: u32, retry_at: i64, error: &str) -> Result<(), StoreError>;
     /// Undelivered events per sink.
     fn outbox_backlog(&self) -> Result<Vec<(String, i64)>, StoreError>;
+}
 
+/// Loading whois answers and the report (decided elsewhere: [`crate::whois`], [`crate::report`]).
+pub trait QueryStore: Send + Sync {
     /// What is known about an IP, MAC, asset tag or host name (see [`crate::whois`]).
     fn whois(&self, query: &str) -> Result<Option<crate::whois::WhoisData>, StoreError>;
     /// What the reconciliation report is built from (see [`crate::report`]).
     fn report_data(&self) -> Result<crate::report::ReportData, StoreError>;
+}
+
+/// Everything the daemon stores: one trait per concern, so a backend is
+/// written (and tested by the conformance suite, `store::conformance`) concern by
+/// concern. Any type implementing all of them is a `Store`.
+pub trait Store:
+    AgentStore
+    + ObservationStore
+    + RegisterStore
+    + ReconcileStore
+    + AlertStore
+    + OutboxStore
+    + QueryStore
+    + PeopleStore
+    + AuditStore
+    + 'static
+{
+}
+
+impl<
+    T: AgentStore
+        + ObservationStore
+        + RegisterStore
+        + ReconcileStore
+        + AlertStore
+        + OutboxStore
+        + QueryStore
+        + PeopleStore
+        + AuditStore
+        + 'static,
+> Store for T
+{
 }
 
 /// Now, in unix milliseconds.

@@ -5,7 +5,7 @@
 //! the store to hold the writer about 2 ms each), each its own short
 //! transaction, so one agent's 100,000-host batch never holds the database
 //! away from another agent (the writer lock is fair, see
-//! [`super::sqlite`]): [`begin`] records the batch as *receiving*, [`chunk`]
+//! [`super`]): [`begin`] records the batch as *receiving*, [`chunk`]
 //! stores observations, [`finish`] marks it stored — with `synchronous=FULL`,
 //! so everything before it is on disk — and only then does the agent get
 //! its receipt. A crash or a cut connection in between leaves a receiving
@@ -26,8 +26,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{HostChange, HostRecord, StoreError};
 pub use crate::ingest::{BatchMeta, ObservationRow, ms};
+use crate::store::{HostChange, HostRecord, StoreError};
 
 /// Observations stored per transaction at most; a batch this small is
 /// stored whole, in one.
@@ -321,12 +321,13 @@ pub fn host(c: &Connection, ip: &str) -> Result<Option<HostRecord>, StoreError> 
 
 #[cfg(test)]
 mod tests {
+    use crate::store::prelude::*;
     use census_proto::{
         AgentId, Batch, HostObservation, MacAddr, MacInfo, SchemaVersion, SegmentScope, SweepCompleteness, Technique,
     };
 
     use super::{Begun, begin, chunk};
-    use crate::store::{AgentRecord, SqliteStore, Store, now_ms};
+    use crate::store::{AgentRecord, SqliteStore, now_ms};
 
     fn body(hosts: u32) -> Vec<u8> {
         let now = time::OffsetDateTime::now_utc();

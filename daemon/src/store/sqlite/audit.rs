@@ -3,8 +3,9 @@
 
 use rusqlite::params;
 
-use super::{AuditStore, SqliteStore, StoreError};
+use super::SqliteStore;
 use crate::audit::{AuditAction, AuditEntry, AuditFilter, AuditRecord};
+use crate::store::{AuditStore, StoreError};
 
 fn json(v: &Option<serde_json::Value>) -> Option<String> {
     v.as_ref().map(|v| v.to_string())

@@ -7,42 +7,14 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::StoreError;
 use crate::alerts::lifecycle::Change;
 use crate::alerts::{AlertKind, AlertState, EventKind};
 use crate::reconcile::{AssetState, DeviceRecord, Identity, Plan, Sighting, SweepRow};
 use crate::register::Asset;
-
-/// Which hosts' sightings to load.
-#[derive(Debug, Clone)]
-pub enum SightingSelect {
-    /// These addresses.
-    Ips(Vec<String>),
-    /// Hosts last matched to these assets.
-    Tags(Vec<String>),
-    /// Hosts last seen at or after this time (unix ms).
-    Since(i64),
-}
-
-/// What committing a plan did to alerts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CommitOutcome {
-    /// Raised as open (or shown when a suppression expired).
-    pub opened: usize,
-    /// Reopened.
-    pub reopened: usize,
-    /// Raised or moved to suppressed.
-    pub suppressed: usize,
-    /// Updated by a repeat.
-    pub updated: usize,
-    /// Auto-resolved.
-    pub resolved: usize,
-    /// Outbox rows written.
-    pub events: usize,
-}
+use crate::store::{CommitOutcome, SightingSelect, StoreError};
 
 /// Assets with their creation time, and learned certificates.
-pub fn index_inputs(c: &Connection) -> Result<super::IndexInputs, StoreError> {
+pub fn index_inputs(c: &Connection) -> Result<crate::store::IndexInputs, StoreError> {
     let mut st = c.prepare_cached("SELECT body, created_ms FROM assets")?;
     let rows: Vec<(String, i64)> =
         st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?.collect::<Result<_, _>>()?;
@@ -254,7 +226,11 @@ pub fn sweeps_after(c: &Connection, seq: i64, horizon: i64) -> Result<(Vec<Sweep
 /// What the alert lifecycle reads for a plan: the latest alert of each
 /// subject involved (of `only` when given), the live suppression rules and
 /// the agents' hourly counts.
-pub fn alert_inputs(c: &Connection, plan: &Plan, only: Option<&[String]>) -> Result<super::AlertInputs, StoreError> {
+pub fn alert_inputs(
+    c: &Connection,
+    plan: &Plan,
+    only: Option<&[String]>,
+) -> Result<crate::store::AlertInputs, StoreError> {
     let subjects = match only {
         Some(s) => s.to_vec(),
         None => plan.subjects(),
@@ -263,7 +239,7 @@ pub fn alert_inputs(c: &Connection, plan: &Plan, only: Option<&[String]>) -> Res
     agents.extend(plan.agents.iter().cloned());
     agents.sort();
     agents.dedup();
-    Ok(super::AlertInputs {
+    Ok(crate::store::AlertInputs {
         existing: super::alerts::latest_for_subjects(c, &subjects)?,
         suppressions: super::alerts::active_suppressions(c, plan.now_ms)?,
         opened_last_hour: super::alerts::device_alerts_opened_since(c, &agents, plan.now_ms - 3_600_000)?,
@@ -316,7 +292,7 @@ pub fn write_alerts(
     c: &mut Connection,
     plan: &Plan,
     changes: &[Change],
-    decide: &mut dyn FnMut(super::AlertInputs) -> Vec<Change>,
+    decide: &mut dyn FnMut(crate::store::AlertInputs) -> Vec<Change>,
 ) -> Result<CommitOutcome, StoreError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = plan.now_ms;
@@ -365,16 +341,4 @@ pub fn mark_reconciled(c: &mut Connection, batches: &[String]) -> Result<(), Sto
     }
     tx.commit()?;
     Ok(())
-}
-
-impl CommitOutcome {
-    /// Add another part's outcome.
-    pub fn add(&mut self, o: &CommitOutcome) {
-        self.opened += o.opened;
-        self.reopened += o.reopened;
-        self.suppressed += o.suppressed;
-        self.updated += o.updated;
-        self.resolved += o.resolved;
-        self.events += o.events;
-    }
 }

@@ -2,9 +2,9 @@
 
 use rusqlite::Connection;
 
-use super::StoreError;
 use crate::alerts::AlertFilter;
 use crate::report::ReportData;
+use crate::store::StoreError;
 
 /// The register, every asset's reconciliation state and the live alerts.
 pub fn report_data(c: &Connection) -> Result<ReportData, StoreError> {

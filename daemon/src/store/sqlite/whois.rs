@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::StoreError;
+use crate::store::StoreError;
 use crate::whois::{WhoisData, WhoisHost, pick};
 
 const HOST_COLUMNS: &str = "h.ip, h.mac, h.first_seen_ms, h.last_seen_ms, h.last_agent, m.info, o.body, m.tag";

@@ -12,19 +12,9 @@
 
 use rusqlite::{Connection, params};
 
-use super::StoreError;
 use super::ingest::ms;
 use crate::reconcile::{BatchContext, PendingBatch, Sighting};
-
-/// Where reading the backlog stands: after the batch with arrival sequence
-/// `seq` or, with `obs`, inside it after that observation id.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BacklogCursor {
-    /// Arrival sequence of the batch last read (0: none yet).
-    pub seq: i64,
-    /// The last observation id read of that batch, when it was read in part.
-    pub obs: Option<i64>,
-}
+use crate::store::{BacklogCursor, StoreError};
 
 /// Batches considered per page.
 const HEADS: i64 = 64;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// How often the checkpointer runs.
 pub const INTERVAL: Duration = Duration::from_millis(200);

@@ -8,9 +8,10 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{PeopleStore, SqliteStore, StoreError};
+use super::SqliteStore;
 use crate::auth::TokenHash;
 use crate::people::{Person, Principal, Role, TokenInfo};
+use crate::store::{PeopleStore, StoreError};
 
 fn role_of(s: String) -> rusqlite::Result<Role> {
     s.parse().map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))

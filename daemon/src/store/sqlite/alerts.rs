@@ -8,10 +8,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use std::collections::HashMap;
 
-use super::StoreError;
 use crate::alerts::lifecycle::Change;
 use crate::alerts::{Alert, AlertEvent, AlertFilter, AlertHistoryEntry, EventKind, Suppression};
 use crate::reconcile::AssetState;
+use crate::store::{OutboxItem, StoreError};
 
 /// Every column of an alert; with [`FROM`], its evidence from `alert_evidence`.
 const COLUMNS: &str = "a.id, a.kind, a.subject, a.state, a.severity, a.tag, a.ip, a.mac, a.segment, a.agent, a.summary,
@@ -98,13 +98,13 @@ pub fn list(c: &Connection, f: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
 }
 
 /// Live alerts counted by kind, state and severity.
-pub fn counts(c: &Connection) -> Result<Vec<super::AlertCount>, StoreError> {
+pub fn counts(c: &Connection) -> Result<Vec<crate::store::AlertCount>, StoreError> {
     let mut st = c.prepare_cached(
         "SELECT kind, state, severity, count(*) FROM alerts WHERE state != 'resolved'
          GROUP BY kind, state, severity ORDER BY kind, state, severity",
     )?;
     let rows = st.query_map([], |r| {
-        Ok(super::AlertCount { kind: word(r, 0)?, state: word(r, 1)?, severity: word(r, 2)?, count: r.get(3)? })
+        Ok(crate::store::AlertCount { kind: word(r, 0)?, state: word(r, 1)?, severity: word(r, 2)?, count: r.get(3)? })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
@@ -397,17 +397,6 @@ pub fn add_suppression(c: &Connection, s: &Suppression) -> Result<Suppression, S
 /// Remove a rule; false when absent.
 pub fn remove_suppression(c: &Connection, id: i64) -> Result<bool, StoreError> {
     Ok(c.execute("DELETE FROM suppressions WHERE id = ?1", [id])? > 0)
-}
-
-/// An undelivered event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxItem {
-    /// Row id.
-    pub id: i64,
-    /// Attempts so far.
-    pub attempts: u32,
-    /// The event, JSON.
-    pub event: String,
 }
 
 /// Events due for `sink`, oldest first; stops at the first one not yet due (order is kept).

@@ -17,6 +17,18 @@
 //! its WAL and SHM files are created 0600 in a 0700 directory whatever the
 //! umask.
 
+mod alerts;
+mod assets;
+mod audit;
+mod checkpoint;
+mod ingest;
+mod pending;
+mod people;
+mod reconcile;
+mod report;
+mod schema;
+mod whois;
+
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +39,8 @@ use ipnet::IpNet;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{
-    AgentRecord, AssetChange, BatchMeta, HostRecord, IngestOutcome, ObservationRow, Store, StoreError, now_ms,
+    AgentRecord, AgentStore, AlertStore, AssetChange, BatchMeta, HostRecord, IngestOutcome, ObservationRow,
+    ObservationStore, OutboxStore, QueryStore, ReconcileStore, RegisterStore, StoreError, now_ms,
 };
 use crate::alerts::lifecycle::{Change, Refused};
 use crate::alerts::{Alert, AlertFilter, AlertHistoryEntry, AlertKind, Suppression};
@@ -37,6 +50,12 @@ use crate::register::Asset;
 use std::collections::HashMap;
 
 use super::{AlertInputs, CommitOutcome, OutboxItem, SightingSelect};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
 
 /// The longest a background write (a reconcile part) waits for deliveries in progress.
 pub const BACKGROUND_YIELD: std::time::Duration = std::time::Duration::from_millis(20);
@@ -51,7 +70,7 @@ pub struct SqliteStore {
     next_reader: AtomicUsize,
     /// Deliveries being stored, and a signal when there are none.
     deliveries: (Mutex<usize>, std::sync::Condvar),
-    _checkpointer: super::checkpoint::Checkpointer,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 /// A delivery being stored; counted in [`SqliteStore::deliveries`] until dropped.
@@ -96,10 +115,10 @@ impl SqliteStore {
         // NORMAL here; the commit a receipt depends on is FULL (see the module docs).
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         // Checkpoints run on their own thread (see `checkpoint`); this one is the backstop.
-        writer.pragma_update(None, "wal_autocheckpoint", super::checkpoint::BACKSTOP_PAGES)?;
-        writer.pragma_update(None, "journal_size_limit", super::checkpoint::LOG_SIZE_LIMIT)?;
+        writer.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
+        writer.pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT)?;
         tune(&writer, WRITER_CACHE_KIB)?;
-        super::schema::migrate(&mut writer)?;
+        schema::migrate(&mut writer)?;
         // SQLite creates the WAL and SHM files with the database file's mode; make every one private.
         for suffix in ["", "-wal", "-shm"] {
             let mut p = path.as_os_str().to_owned();
@@ -114,7 +133,7 @@ impl SqliteStore {
             tune(&r, READER_CACHE_KIB)?;
             readers.push(Mutex::new(r));
         }
-        let checkpointer = super::checkpoint::Checkpointer::start(path)?;
+        let checkpointer = checkpoint::Checkpointer::start(path)?;
         Ok(SqliteStore {
             writer: FairMutex::new(writer),
             readers,
@@ -199,7 +218,7 @@ fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
     })
 }
 
-impl Store for SqliteStore {
+impl AgentStore for SqliteStore {
     fn add_agent(&self, name: &str, segments: &[IpNet], token: &TokenHash) -> Result<(), StoreError> {
         self.write(|c| {
             let exists: bool =
@@ -278,12 +297,14 @@ impl Store for SqliteStore {
             Ok(rows)
         })
     }
+}
 
+impl ObservationStore for SqliteStore {
     fn ingest(&self, batch: &BatchMeta, agent: &str, rows: &[ObservationRow<'_>]) -> Result<IngestOutcome, StoreError> {
         let _delivering = Delivering::start(self);
-        if rows.len() <= super::ingest::CHUNK {
+        if rows.len() <= ingest::CHUNK {
             let mut clock = WriterClock::default();
-            let stored = self.write_timed(&mut clock, |c| super::ingest::whole(c, batch, agent, rows))?;
+            let stored = self.write_timed(&mut clock, |c| ingest::whole(c, batch, agent, rows))?;
             tracing::debug!(
                 batch = %batch.batch_id,
                 waited_ms = clock.waited.as_secs_f64() * 1000.0,
@@ -296,31 +317,31 @@ impl Store for SqliteStore {
             });
         }
         // Each part its own turn at the writer.
-        let done = match self.write(|c| super::ingest::begin(c, batch, agent, rows.len()))? {
-            super::ingest::Begun::Duplicate => {
+        let done = match self.write(|c| ingest::begin(c, batch, agent, rows.len()))? {
+            ingest::Begun::Duplicate => {
                 return Ok(IngestOutcome { duplicate: true, stored: 0, changed_hosts: 0 });
             }
-            super::ingest::Begun::Store(done) => done.min(rows.len()),
+            ingest::Begun::Store(done) => done.min(rows.len()),
         };
         let mut out = IngestOutcome { duplicate: false, stored: 0, changed_hosts: 0 };
         let mut clock = WriterClock::default();
         // Parts sized to hold the writer about PART_BUDGET each: large enough
         // that a big batch is not all per-commit overhead, small enough that
         // another agent's batch never waits long behind one.
-        let (mut at, mut size) = (done, super::ingest::CHUNK / 4);
+        let (mut at, mut size) = (done, ingest::CHUNK / 4);
         while at < rows.len() {
             let part = &rows[at..(at + size).min(rows.len())];
             let held = clock.held;
-            let (n, changed) = self.write_timed(&mut clock, |c| super::ingest::chunk(c, batch, agent, part))?;
+            let (n, changed) = self.write_timed(&mut clock, |c| ingest::chunk(c, batch, agent, part))?;
             let took = (clock.held - held).max(std::time::Duration::from_micros(50));
             at += part.len();
             let fits = (part.len() as f64 * PART_BUDGET.as_secs_f64() / took.as_secs_f64()) as usize;
-            size = fits.clamp(16, super::ingest::CHUNK);
+            size = fits.clamp(16, ingest::CHUNK);
             out.stored += n;
             out.changed_hosts += changed;
         }
         let before_finish = clock.held;
-        self.write_timed(&mut clock, |c| super::ingest::finish(c, &batch.batch_id))?;
+        self.write_timed(&mut clock, |c| ingest::finish(c, &batch.batch_id))?;
         tracing::debug!(
             batch = %batch.batch_id,
             waited_ms = clock.waited.as_secs_f64() * 1000.0,
@@ -336,11 +357,11 @@ impl Store for SqliteStore {
         after: super::BacklogCursor,
         budget: usize,
     ) -> Result<(Vec<crate::reconcile::PendingBatch>, super::BacklogCursor), StoreError> {
-        self.read(|c| super::pending::pending(c, after, budget))
+        self.read(|c| pending::pending(c, after, budget))
     }
 
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError> {
-        self.read(|c| super::ingest::host(c, ip))
+        self.read(|c| ingest::host(c, ip))
     }
 
     fn observation_count(&self) -> Result<i64, StoreError> {
@@ -350,19 +371,21 @@ impl Store for SqliteStore {
             Ok(c.query_row("SELECT coalesce(sum(hosts), 0) FROM batches WHERE receiving = 0", [], |r| r.get(0))?)
         })
     }
+}
 
+impl RegisterStore for SqliteStore {
     fn assets(&self) -> Result<Vec<Asset>, StoreError> {
-        self.read(super::assets::all)
+        self.read(assets::all)
     }
 
     fn asset(&self, tag: &str) -> Result<Option<Asset>, StoreError> {
-        self.read(|c| super::assets::one(c, tag))
+        self.read(|c| assets::one(c, tag))
     }
 
     fn create_asset(&self, asset: &Asset, actor: &str) -> Result<Asset, StoreError> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let stored = super::assets::create(&tx, asset, actor, "create")?;
+            let stored = assets::create(&tx, asset, actor, "create")?;
             tx.commit()?;
             Ok(stored)
         })
@@ -371,9 +394,9 @@ impl Store for SqliteStore {
     fn update_asset(&self, asset: &Asset, actor: &str) -> Result<Asset, StoreError> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let old = super::assets::one(&tx, &asset.tag)?
-                .ok_or_else(|| StoreError::NotFound(format!("asset `{}`", asset.tag)))?;
-            let stored = super::assets::update(&tx, &old, asset, actor, "update")?;
+            let old =
+                assets::one(&tx, &asset.tag)?.ok_or_else(|| StoreError::NotFound(format!("asset `{}`", asset.tag)))?;
+            let stored = assets::update(&tx, &old, asset, actor, "update")?;
             tx.commit()?;
             Ok(stored)
         })
@@ -382,7 +405,7 @@ impl Store for SqliteStore {
     fn delete_asset(&self, tag: &str, actor: &str) -> Result<bool, StoreError> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let deleted = super::assets::delete(&tx, tag, actor)?;
+            let deleted = assets::delete(&tx, tag, actor)?;
             tx.commit()?;
             Ok(deleted)
         })
@@ -395,34 +418,36 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let wrote = super::assets::import(&tx, build, actor)?;
+            let wrote = assets::import(&tx, build, actor)?;
             tx.commit()?;
             Ok(wrote)
         })
     }
 
     fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError> {
-        self.read(|c| super::assets::history(c, tag))
+        self.read(|c| assets::history(c, tag))
     }
+}
 
+impl ReconcileStore for SqliteStore {
     fn index_inputs(&self) -> Result<super::IndexInputs, StoreError> {
-        self.read(super::reconcile::index_inputs)
+        self.read(reconcile::index_inputs)
     }
 
     fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError> {
-        self.read(|c| super::reconcile::sightings(c, select))
+        self.read(|c| reconcile::sightings(c, select))
     }
 
     fn devices(&self, keys: Option<&[String]>, since: i64) -> Result<HashMap<String, DeviceRecord>, StoreError> {
-        self.read(|c| super::reconcile::devices(c, keys, since))
+        self.read(|c| reconcile::devices(c, keys, since))
     }
 
     fn asset_states(&self, tags: Option<&[String]>) -> Result<HashMap<String, AssetState>, StoreError> {
-        self.read(|c| super::reconcile::asset_states(c, tags))
+        self.read(|c| reconcile::asset_states(c, tags))
     }
 
     fn live_subjects(&self) -> Result<Vec<(AlertKind, String)>, StoreError> {
-        self.read(super::reconcile::live_subjects)
+        self.read(reconcile::live_subjects)
     }
 
     fn unreconciled_batches(&self) -> Result<usize, StoreError> {
@@ -434,11 +459,11 @@ impl Store for SqliteStore {
     }
 
     fn alerted_subjects(&self, kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, StoreError> {
-        self.read(|c| super::reconcile::alerted_subjects(c, kinds))
+        self.read(|c| reconcile::alerted_subjects(c, kinds))
     }
 
     fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
-        self.read(|c| super::reconcile::sweeps_after(c, seq, horizon_ms))
+        self.read(|c| reconcile::sweeps_after(c, seq, horizon_ms))
     }
 
     fn commit_reconcile(
@@ -448,7 +473,7 @@ impl Store for SqliteStore {
     ) -> Result<CommitOutcome, StoreError> {
         // Read and decide outside the writer; the commit redoes what an operator changed meanwhile.
         let t = std::time::Instant::now();
-        let inputs = self.read(|c| super::reconcile::alert_inputs(c, plan, None))?;
+        let inputs = self.read(|c| reconcile::alert_inputs(c, plan, None))?;
         let loaded = t.elapsed();
         let changes = decide(inputs);
         tracing::debug!(
@@ -464,29 +489,31 @@ impl Store for SqliteStore {
         let longest = plan.matches.len().max(plan.devices.len()).max(plan.states.len()).max(plan.learned.len());
         let mut from = 0;
         while from < longest {
-            self.write_background(|c| super::reconcile::write_state(c, plan, from, PART))?;
+            self.write_background(|c| reconcile::write_state(c, plan, from, PART))?;
             from += PART;
         }
         let mut out = CommitOutcome::default();
         for part in changes.chunks(PART) {
-            out.add(&self.write_background(|c| super::reconcile::write_alerts(c, plan, part, decide))?);
+            out.add(&self.write_background(|c| reconcile::write_alerts(c, plan, part, decide))?);
         }
         if !plan.batches.is_empty() {
-            self.write_background(|c| super::reconcile::mark_reconciled(c, &plan.batches))?;
+            self.write_background(|c| reconcile::mark_reconciled(c, &plan.batches))?;
         }
         Ok(out)
     }
+}
 
+impl AlertStore for SqliteStore {
     fn alert_counts(&self) -> Result<Vec<super::AlertCount>, StoreError> {
-        self.read(super::alerts::counts)
+        self.read(alerts::counts)
     }
 
     fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
-        self.read(|c| super::alerts::list(c, filter))
+        self.read(|c| alerts::list(c, filter))
     }
 
     fn alert(&self, id: i64) -> Result<Option<Alert>, StoreError> {
-        self.read(|c| super::alerts::alert(c, id))
+        self.read(|c| alerts::alert(c, id))
     }
 
     fn alert_action(
@@ -496,49 +523,53 @@ impl Store for SqliteStore {
     ) -> Result<Option<Alert>, StoreError> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = super::alerts::act(&tx, id, decide, now_ms())?;
+            let out = alerts::act(&tx, id, decide, now_ms())?;
             tx.commit()?;
             Ok(out)
         })
     }
 
     fn alert_history(&self, id: i64) -> Result<Vec<AlertHistoryEntry>, StoreError> {
-        self.read(|c| super::alerts::history(c, id))
+        self.read(|c| alerts::history(c, id))
     }
 
     fn suppressions(&self, live_only: bool) -> Result<Vec<Suppression>, StoreError> {
-        self.read(|c| super::alerts::suppressions(c, live_only.then(now_ms)))
+        self.read(|c| alerts::suppressions(c, live_only.then(now_ms)))
     }
 
     fn add_suppression(&self, rule: &Suppression) -> Result<Suppression, StoreError> {
-        self.write(|c| super::alerts::add_suppression(c, rule))
+        self.write(|c| alerts::add_suppression(c, rule))
     }
 
     fn remove_suppression(&self, id: i64) -> Result<bool, StoreError> {
-        self.write(|c| super::alerts::remove_suppression(c, id))
+        self.write(|c| alerts::remove_suppression(c, id))
     }
+}
 
+impl OutboxStore for SqliteStore {
     fn outbox_due(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        self.write(|c| super::alerts::outbox_due(c, sink, now, limit))
+        self.write(|c| alerts::outbox_due(c, sink, now, limit))
     }
 
     fn outbox_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        self.write(|c| super::alerts::outbox_delivered(c, id, now))
+        self.write(|c| alerts::outbox_delivered(c, id, now))
     }
 
     fn outbox_failed(&self, id: i64, attempts: u32, retry_at: i64, error: &str) -> Result<(), StoreError> {
-        self.write(|c| super::alerts::outbox_failed(c, id, attempts, retry_at, error))
+        self.write(|c| alerts::outbox_failed(c, id, attempts, retry_at, error))
     }
 
     fn outbox_backlog(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.read(super::alerts::outbox_backlog)
+        self.read(alerts::outbox_backlog)
     }
+}
 
+impl QueryStore for SqliteStore {
     fn whois(&self, query: &str) -> Result<Option<crate::whois::WhoisData>, StoreError> {
-        self.read(|c| super::whois::whois(c, query))
+        self.read(|c| whois::whois(c, query))
     }
 
     fn report_data(&self) -> Result<crate::report::ReportData, StoreError> {
-        self.read(super::report::report_data)
+        self.read(report::report_data)
     }
 }

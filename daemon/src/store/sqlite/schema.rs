@@ -6,7 +6,7 @@
 
 use rusqlite::Connection;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Migrations in order; the index + 1 is the schema version they produce.
 const MIGRATIONS: &[&str] = &[

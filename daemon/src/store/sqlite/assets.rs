@@ -5,9 +5,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{AssetChange, StoreError, now_ms};
 use crate::register::plan::changed_fields;
 use crate::register::{Asset, Day};
+use crate::store::{AssetChange, StoreError, now_ms};
 
 fn today() -> Day {
     Day(time::OffsetDateTime::now_utc().date())

@@ -1,0 +1,330 @@
+//! The store's contract, as tests any backend must pass: written against
+//! the traits only, so SQLite today and PostgreSQL tomorrow are held to the
+//! same behaviour. `daemon/tests/store_conformance.rs` runs every check on a
+//! fresh SQLite store; a new backend adds its own `open` and runs [`CHECKS`].
+//!
+//! Each check panics with what broke. Reconciliation is driven through the
+//! real use cases ([`crate::app`]), so the alert writes a backend must get
+//! right are the ones production makes.
+
+use std::sync::Arc;
+
+use census_proto::{
+    AgentId, Batch, HostObservation, MacAddr, MacInfo, SchemaVersion, SegmentScope, SweepCompleteness, Technique,
+};
+
+use super::{Store, StoreError};
+use crate::alerts::{AlertAction, AlertFilter, AlertKind, AlertState, EventKind, Severity};
+use crate::audit::{AuditAction, AuditEntry, AuditFilter};
+use crate::people::{Principal, Role};
+use crate::reconcile::Reconciler;
+use crate::register::Asset;
+
+/// A named check.
+pub type Check = (&'static str, fn(Arc<dyn Store>));
+
+/// Every check, by name.
+pub const CHECKS: &[Check] = &[
+    ("agents: add, find by token, rotate with overlap, revoke", agents),
+    ("observations: ingest idempotently, history per host, backlog", observations),
+    ("register: create, conflict, update with history, delete, all-or-nothing import", register),
+    ("alerts: raised by a plan, acted on, history, suppressions, counts, outbox", alerts),
+    ("people: add, tokens, sessions end on disable and password change, expiry", people),
+    ("audit: append, filter, page newest first, recent records of a subject", audit),
+    ("queries: whois and report data for a registered, seen asset", queries),
+];
+
+const SEGMENT: &str = "198.18.0.0/24";
+
+fn t(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+fn batch(agent: &str, at_ms: i64, hosts: &[(&str, [u8; 6])]) -> Vec<u8> {
+    census_proto::encode_batch(&Batch {
+        schema_version: SchemaVersion::CURRENT,
+        batch_id: uuid::Uuid::new_v4(),
+        agent_id: AgentId(agent.into()),
+        segment: SegmentScope { name: "lab".into(), targets: vec![SEGMENT.parse().unwrap()], excluded: vec![] },
+        started_at: t(at_ms - 5_000),
+        finished_at: t(at_ms),
+        completeness: SweepCompleteness {
+            addresses_in_scope: 256,
+            probes_sent: 256,
+            replies: hosts.len() as u64,
+            estimated_loss: 0.0,
+            rate_limit_pps: 100,
+            rate_achieved_pps: 100.0,
+            complete: true,
+            techniques: vec![],
+            enriched: false,
+        },
+        schedule: None,
+        hosts: hosts
+            .iter()
+            .map(|(ip, mac)| HostObservation {
+                ip: ip.parse().unwrap(),
+                mac: Some(MacInfo::new(MacAddr(*mac))),
+                conflicting_macs: vec![],
+                seen_by: vec![Technique::Arp],
+                rtt_us: Some(100),
+                reply_ttl: None,
+                syn_ack: None,
+                ports: vec![],
+                names: vec![],
+                fingerprints: vec![],
+                first_seen: t(at_ms - 1_000),
+                last_seen: t(at_ms - 1_000),
+            })
+            .collect(),
+    })
+}
+
+fn agent_record(store: &dyn Store, name: &str) -> super::AgentRecord {
+    store.agents().unwrap().into_iter().find(|a| a.name == name).expect("the agent just added")
+}
+
+fn asset(tag: &str, lifecycle: &str, mac: &str) -> Asset {
+    crate::register::model::asset_from_json(serde_json::json!({
+        "tag": tag, "name": format!("{tag} server"), "type": "server", "owner": "ops",
+        "lifecycle": lifecycle, "lifecycle_since": "2026-01-01", "macs": [mac], "expected_segment": SEGMENT
+    }))
+    .expect("a valid asset")
+}
+
+fn reconciler(store: &Arc<dyn Store>) -> Reconciler {
+    let cfg = crate::config::ReconcileConfig::default();
+    Reconciler::new(store.clone(), &cfg, vec![("hook".into(), Severity::Low)], Arc::new(tokio::sync::Notify::new()))
+}
+
+fn agents(store: Arc<dyn Store>) {
+    let seg = vec![SEGMENT.parse().unwrap()];
+    store.add_agent("lab-1", &seg, &[1; 32]).unwrap();
+    assert!(matches!(store.add_agent("lab-1", &seg, &[2; 32]), Err(StoreError::Conflict(_))), "a taken name");
+    assert_eq!(store.agent_by_token(&[1; 32]).unwrap().map(|a| a.name), Some("lab-1".into()));
+    assert_eq!(store.agent_by_token(&[9; 32]).unwrap(), None, "a wrong token");
+    let later = super::now_ms() + 3_600_000;
+    assert!(store.rotate_agent("lab-1", &[3; 32], later).unwrap());
+    assert!(store.agent_by_token(&[1; 32]).unwrap().is_some(), "the old token works during the overlap");
+    assert!(store.agent_by_token(&[3; 32]).unwrap().is_some());
+    assert!(!store.rotate_agent("nobody", &[4; 32], later).unwrap());
+    assert!(store.revoke_agent("lab-1").unwrap());
+    assert_eq!(store.agent_by_token(&[3; 32]).unwrap(), None, "revoked");
+    assert_eq!(store.agent_by_token(&[1; 32]).unwrap(), None, "revoking ends the overlap too");
+    assert!(!store.revoke_agent("lab-1").unwrap(), "already revoked");
+    assert!(agent_record(store.as_ref(), "lab-1").revoked_ms.is_some());
+}
+
+fn observations(store: Arc<dyn Store>) {
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
+    store.add_agent("lab-2", &[SEGMENT.parse().unwrap()], &[2; 32]).unwrap();
+    let now = super::now_ms();
+    let body =
+        batch("lab-1", now, &[("198.18.0.10", [0, 0x1b, 0x21, 0, 0, 1]), ("198.18.0.11", [0, 0x1b, 0x21, 0, 0, 2])]);
+    let raw = census_proto::decode_raw_batch(&body).unwrap();
+    let p = crate::ingest::prepare(&raw, &agent_record(store.as_ref(), "lab-1"), now).unwrap();
+    let first = store.ingest(&p.meta, "lab-1", &p.rows).unwrap();
+    assert_eq!((first.duplicate, first.stored), (false, 2));
+    let again = store.ingest(&p.meta, "lab-1", &p.rows).unwrap();
+    assert_eq!((again.duplicate, again.stored), (true, 0), "a resent batch is acknowledged, not stored twice");
+    assert!(matches!(store.ingest(&p.meta, "lab-2", &p.rows), Err(StoreError::Conflict(_))), "another agent's id");
+    assert_eq!(store.observation_count().unwrap(), 2);
+    let h = store.host("198.18.0.10").unwrap().expect("the host");
+    assert_eq!((h.mac.as_deref(), h.observations, h.last_agent.as_str()), (Some("00:1b:21:00:00:01"), 1, "lab-1"));
+    assert!(store.host("198.18.0.99").unwrap().is_none());
+    let (page, _) = store.pending_batches(super::BacklogCursor::default(), 1000).unwrap();
+    assert_eq!(page.len(), 1, "stored and not yet reconciled");
+    assert_eq!(page[0].sightings.len(), 2);
+    assert_eq!(store.unreconciled_batches().unwrap(), 1);
+}
+
+fn register(store: Arc<dyn Store>) {
+    let a = asset("SRV-1", "deployed", "00:1b:21:00:00:01");
+    let stored = store.create_asset(&a, "ann").unwrap();
+    assert_eq!(stored.tag, "SRV-1");
+    assert!(matches!(store.create_asset(&a, "ann"), Err(StoreError::Conflict(_))));
+    assert!(
+        matches!(
+            store.create_asset(&asset("srv-1", "deployed", "00:1b:21:00:00:09"), "ann"),
+            Err(StoreError::Conflict(_))
+        ),
+        "tags are unique whatever their case"
+    );
+    let mut changed = stored.clone();
+    changed.owner = "it".into();
+    assert_eq!(store.update_asset(&changed, "bob").unwrap().owner, "it");
+    let history = store.asset_history("SRV-1").unwrap();
+    assert!(history.len() >= 2 && history.iter().any(|h| h.actor == "bob"), "{history:?}");
+    // An import whose merge fails stores nothing.
+    let before = store.assets().unwrap();
+    store.import_assets(&mut |_| None, "ann").unwrap();
+    assert_eq!(store.assets().unwrap(), before);
+    store
+        .import_assets(&mut |cur| Some([cur, &[asset("SRV-2", "deployed", "00:1b:21:00:00:02")]].concat()), "ann")
+        .unwrap();
+    assert_eq!(store.assets().unwrap().len(), 2);
+    assert!(store.delete_asset("SRV-1", "ann").unwrap());
+    assert!(!store.delete_asset("SRV-1", "ann").unwrap());
+    assert!(store.asset("SRV-1").unwrap().is_none());
+    assert_eq!(store.index_inputs().unwrap().0.len(), 1);
+}
+
+fn alerts(store: Arc<dyn Store>) {
+    let rec = reconciler(&store);
+    store.import_assets(&mut |_| Some(vec![asset("SRV-OLD", "decommissioned", "00:1b:21:00:00:99")]), "ann").unwrap();
+    rec.register_changed();
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
+    let agent = agent_record(store.as_ref(), "lab-1");
+    let now = super::now_ms();
+    let body = batch("lab-1", now, &[("198.18.0.99", [0, 0x1b, 0x21, 0, 0, 0x99])]);
+    crate::app::ingest::accept(store.as_ref(), &rec, &agent, &body, now).unwrap();
+    let live = store.alerts(&AlertFilter::default()).unwrap();
+    let alert = live.iter().find(|a| a.kind == AlertKind::ShouldBeRetired).expect("should-be-retired raised");
+    assert_eq!((alert.state, alert.tag.as_deref()), (AlertState::Open, Some("SRV-OLD")));
+    assert_eq!(store.alert(alert.id).unwrap().map(|a| a.id), Some(alert.id));
+    assert!(store.live_subjects().unwrap().iter().any(|(k, _)| *k == AlertKind::ShouldBeRetired));
+    let counts = store.alert_counts().unwrap();
+    assert!(
+        counts.iter().any(|c| c.kind == AlertKind::ShouldBeRetired && c.state == AlertState::Open && c.count == 1),
+        "{counts:?}"
+    );
+    // Outbox: the opening went to the configured sink, once.
+    let due = store.outbox_due("hook", now + 1, 100).unwrap();
+    assert_eq!(due.len(), 1, "one event for the opening");
+    store.outbox_failed(due[0].id, 1, now + 60_000, "503").unwrap();
+    assert!(store.outbox_due("hook", now + 1, 100).unwrap().is_empty(), "not due before its retry time");
+    assert_eq!(store.outbox_due("hook", now + 60_001, 100).unwrap()[0].attempts, 1);
+    store.outbox_delivered(due[0].id, now + 60_002).unwrap();
+    assert!(store.outbox_due("hook", now + 120_000, 100).unwrap().is_empty());
+    assert!(store.outbox_backlog().unwrap().iter().all(|(_, n)| *n == 0));
+    // A person's action, and a refused one.
+    let bob = Principal::person("bob", Role::Analyst);
+    let acked = crate::app::alerts::act(&rec, alert.id, AlertAction::Acknowledge, &bob, None, now).unwrap().unwrap();
+    assert_eq!((acked.state, acked.acked_by.as_deref()), (AlertState::Acknowledged, Some("bob")));
+    crate::app::alerts::act(&rec, alert.id, AlertAction::Resolve, &bob, Some("wiped"), now).unwrap();
+    assert!(crate::app::alerts::act(&rec, alert.id, AlertAction::Resolve, &bob, None, now).is_err(), "resolved twice");
+    let events: Vec<EventKind> = store.alert_history(alert.id).unwrap().into_iter().map(|e| e.event).collect();
+    assert_eq!(events, [EventKind::Opened, EventKind::Acknowledged, EventKind::Resolved]);
+    assert!(store.alert(i64::MAX).unwrap().is_none());
+    // Suppressions.
+    let rule = crate::alerts::SuppressionInput {
+        kind: Some(AlertKind::UnknownAsset),
+        reason: "lab printers".into(),
+        expires_in: "1d".into(),
+        ..Default::default()
+    }
+    .validate("bob", now)
+    .unwrap();
+    let stored = store.add_suppression(&rule).unwrap();
+    assert_eq!(store.suppressions(true).unwrap().len(), 1);
+    assert!(store.remove_suppression(stored.id).unwrap());
+    assert!(!store.remove_suppression(stored.id).unwrap());
+    assert!(store.suppressions(false).unwrap().is_empty());
+}
+
+fn people(store: Arc<dyn Store>) {
+    let now = super::now_ms();
+    let ann = store.add_person("ann", Role::Analyst, Some("$argon2id$stand-in"), now).unwrap();
+    assert_eq!((ann.role, ann.disabled_ms), (Role::Analyst, None));
+    assert!(matches!(store.add_person("ann", Role::Viewer, None, now), Err(StoreError::Conflict(_))));
+    assert_eq!(store.password_hash("ann").unwrap().as_deref(), Some("$argon2id$stand-in"));
+    assert_eq!(store.password_hash("nobody").unwrap(), None);
+    let api = store.add_token("ann", "api", "laptop", &[5; 32], now, None).unwrap();
+    let session = store.add_token("ann", "session", "sign-in", &[6; 32], now, Some(now + 1000)).unwrap();
+    assert!(matches!(store.add_token("nobody", "api", "", &[7; 32], now, None), Err(StoreError::NotFound(_))));
+    let who = store.principal_by_token(&[5; 32], now).unwrap().expect("ann's token");
+    assert_eq!((who.name.as_str(), who.role, who.builtin), ("ann", Role::Analyst, false));
+    assert!(store.principal_by_token(&[6; 32], now + 999).unwrap().is_some());
+    assert!(store.principal_by_token(&[6; 32], now + 1000).unwrap().is_none(), "expired");
+    assert!(store.principal_by_token(&[8; 32], now).unwrap().is_none());
+    assert!(store.set_role("ann", Role::Viewer).unwrap());
+    assert_eq!(store.principal_by_token(&[5; 32], now).unwrap().map(|p| p.role), Some(Role::Viewer), "at once");
+    // Disabling stops every token and ends sessions; enabling brings back API tokens only.
+    let s2 = store.add_token("ann", "session", "sign-in", &[9; 32], now, None).unwrap();
+    assert!(store.set_disabled("ann", true, now).unwrap());
+    assert!(store.principal_by_token(&[5; 32], now).unwrap().is_none());
+    assert_eq!(store.password_hash("ann").unwrap(), None, "a disabled person cannot sign in");
+    assert!(store.set_disabled("ann", false, now).unwrap());
+    assert!(store.principal_by_token(&[5; 32], now).unwrap().is_some());
+    assert!(store.principal_by_token(&[9; 32], now).unwrap().is_none(), "sessions stay ended");
+    let s3 = store.add_token("ann", "session", "sign-in", &[10; 32], now, None).unwrap();
+    assert!(store.set_password("ann", "$argon2id$new", now).unwrap());
+    assert!(store.principal_by_token(&[10; 32], now).unwrap().is_none(), "a password change ends sessions");
+    assert!(store.principal_by_token(&[5; 32], now).unwrap().is_some(), "API tokens stay");
+    assert!(store.revoke_token(api.id, now).unwrap());
+    assert!(!store.revoke_token(api.id, now).unwrap());
+    assert!(store.principal_by_token(&[5; 32], now).unwrap().is_none());
+    let listed: Vec<i64> = store.tokens(Some("ann")).unwrap().iter().map(|t| t.id).collect();
+    assert_eq!(listed, [s3.id, s2.id, session.id, api.id], "newest first");
+    assert!(!store.set_disabled("nobody", true, now).unwrap());
+    assert_eq!(store.people().unwrap().len(), 1);
+}
+
+fn audit(store: Arc<dyn Store>) {
+    let entry = |at: i64, actor: &str, action, subject: &str| AuditEntry {
+        at_ms: at,
+        actor: actor.into(),
+        action,
+        subject: subject.into(),
+        before: None,
+        after: Some(serde_json::json!({ "n": at })),
+    };
+    let mut ids = Vec::new();
+    for (i, (actor, action, subject)) in [
+        ("ann", AuditAction::AssetCreate, "asset:SRV-1"),
+        ("bob", AuditAction::AssetUpdate, "asset:SRV-1"),
+        ("anonymous", AuditAction::LoginFailed, "person:ann"),
+        ("ann", AuditAction::AssetCreate, "asset:SRV-2"),
+        ("anonymous", AuditAction::LoginFailed, "person:ann"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ids.push(store.append_audit(&entry(1000 + i as i64, actor, action, subject)).unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase");
+    let all = store.audit(&AuditFilter { limit: 100, ..Default::default() }).unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id).collect::<Vec<_>>(),
+        ids.iter().rev().copied().collect::<Vec<_>>(),
+        "newest first"
+    );
+    assert_eq!(all[0].entry.after, Some(serde_json::json!({ "n": 1004 })));
+    let f = |f: AuditFilter| store.audit(&AuditFilter { limit: 100, ..f }).unwrap().len();
+    assert_eq!(f(AuditFilter { actor: Some("ann".into()), ..Default::default() }), 2);
+    assert_eq!(f(AuditFilter { action: Some(AuditAction::AssetCreate), ..Default::default() }), 2);
+    assert_eq!(f(AuditFilter { subject: Some("asset:SRV-1".into()), ..Default::default() }), 2);
+    assert_eq!(f(AuditFilter { subject: Some("asset:*".into()), ..Default::default() }), 3);
+    assert_eq!(
+        f(AuditFilter { subject: Some("asset:SRV_*".into()), ..Default::default() }),
+        0,
+        "no wildcard but the trailing *"
+    );
+    assert_eq!(f(AuditFilter { since_ms: Some(1003), ..Default::default() }), 2);
+    assert_eq!(f(AuditFilter { until_ms: Some(1001), ..Default::default() }), 1);
+    assert_eq!(f(AuditFilter { before_id: Some(ids[2]), ..Default::default() }), 2);
+    let page = store.audit(&AuditFilter { limit: 2, ..Default::default() }).unwrap();
+    assert_eq!(page.len(), 2);
+    let recent = store.recent_audit("person:ann", &[AuditAction::LoginFailed], 1003).unwrap();
+    assert_eq!(recent, [(AuditAction::LoginFailed, 1004)]);
+}
+
+fn queries(store: Arc<dyn Store>) {
+    let rec = reconciler(&store);
+    store.import_assets(&mut |_| Some(vec![asset("SRV-1", "deployed", "00:1b:21:00:00:01")]), "ann").unwrap();
+    rec.register_changed();
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
+    let agent = agent_record(store.as_ref(), "lab-1");
+    let now = super::now_ms();
+    let body = batch("lab-1", now, &[("198.18.0.10", [0, 0x1b, 0x21, 0, 0, 1])]);
+    crate::app::ingest::accept(store.as_ref(), &rec, &agent, &body, now).unwrap();
+    for q in ["SRV-1", "srv-1", "198.18.0.10", "00:1b:21:00:00:01"] {
+        let w = store.whois(q).unwrap().unwrap_or_else(|| panic!("whois {q}"));
+        assert_eq!(w.asset.map(|a| a.tag), Some("SRV-1".into()), "{q}");
+        assert_eq!(w.hosts.len(), 1, "{q}");
+    }
+    assert!(store.whois("198.18.0.200").unwrap().is_none());
+    let report = store.report_data().unwrap();
+    assert_eq!(report.assets.len(), 1);
+}
