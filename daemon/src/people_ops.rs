@@ -229,6 +229,8 @@ pub async fn token(c: &Client, cmd: &TokenCmd) -> anyhow::Result<()> {
                             format!("revoked {}", when(&t["revoked_ms"]))
                         } else if t["expires_ms"].is_null() {
                             "live, no expiry".into()
+                        } else if t["expires_ms"].as_i64().is_some_and(|e| e <= censusd::store::now_ms()) {
+                            format!("expired {}", when(&t["expires_ms"]))
                         } else {
                             format!("live until {}", when(&t["expires_ms"]))
                         };

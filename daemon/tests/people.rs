@@ -330,3 +330,66 @@ async fn the_audit_log_pages_filters_and_is_append_only() {
     assert!(db.execute("DELETE FROM audit", []).unwrap_err().to_string().contains("append-only"));
     d.stop().await;
 }
+
+/// Found by a break attempt: names Census records use for itself and for
+/// strangers cannot be given to people; an admin's password reset lifts a
+/// throttle; a password of spaces is refused.
+#[tokio::test]
+async fn reserved_names_spaces_and_a_reset_after_throttling() {
+    let d = Daemon::start().await;
+    for name in ["census", "anonymous", "system", "root", "admin"] {
+        let (s, v) =
+            d.admin_json(Method::POST, "/api/v1/users", Some(json!({ "name": name, "role": "analyst" }))).await;
+        assert_eq!((s, v["field"].as_str()), (400, Some("name")), "{name}: {v}");
+    }
+    let (s, v) = d
+        .admin_json(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({ "name": "ann", "role": "viewer", "password": " ".repeat(12) })),
+        )
+        .await;
+    assert_eq!((s, v["field"].as_str()), (400, Some("password")), "{v}");
+    person(&d, "carl", "viewer").await;
+    for _ in 0..5 {
+        assert_eq!(login(&d, "carl", "not-his-password").await.0, 401);
+    }
+    assert_eq!(login(&d, "carl", "carl-long-password").await.0, 429);
+    let (s, _) = d
+        .admin_json(Method::POST, "/api/v1/users/carl/password", Some(json!({ "password": "carl-new-password" })))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(login(&d, "carl", "carl-new-password").await.0, 200, "the reset lifts the throttle");
+    d.stop().await;
+}
+
+/// Found by a break attempt: concurrent edits of one asset each record, as
+/// their `before`, the state they replaced — the audit trail is a chain.
+#[tokio::test]
+async fn concurrent_asset_edits_record_a_chain_of_before_and_after() {
+    let d = Daemon::start().await;
+    let asset =
+        |owner: String| json!({ "tag": "X-1", "name": "x", "type": "server", "owner": owner, "lifecycle": "deployed" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(asset("o0".into()))).await.0, 201);
+    let mut edits = Vec::new();
+    for i in 1..=10 {
+        let body = asset(format!("o{i}")).to_string().into_bytes();
+        let (http, url) = (d.http.clone(), format!("{}/api/v1/assets/X-1", d.base));
+        edits.push(tokio::spawn(
+            async move { http.put(url).bearer_auth(ADMIN).body(body).send().await.unwrap().status() },
+        ));
+    }
+    for e in edits {
+        assert_eq!(e.await.unwrap(), 200);
+    }
+    let (_, page) = d.admin_json(Method::GET, "/api/v1/audit?subject=asset:X-1&action=asset.update", None).await;
+    let mut records = page["records"].as_array().unwrap().clone();
+    records.reverse();
+    assert_eq!(records.len(), 10);
+    let mut previous = json!("o0");
+    for r in &records {
+        assert_eq!(r["before"]["owner"], previous, "{page}");
+        previous = r["after"]["owner"].clone();
+    }
+    d.stop().await;
+}

@@ -225,7 +225,10 @@ pub fn login(store: &dyn Store, name: &str, given: &str, now_ms: i64) -> Result<
         &[AuditAction::LoginFailed, AuditAction::LoginThrottled],
         now_ms - throttle::WINDOW_MS,
     )?;
-    let failures: Vec<i64> = recent.iter().filter(|(a, _)| *a == AuditAction::LoginFailed).map(|(_, t)| *t).collect();
+    // A password set by an admin since the failures starts the count again.
+    let set_ms = store.person(name)?.and_then(|p| p.password_set_ms).unwrap_or(i64::MIN);
+    let failures: Vec<i64> =
+        recent.iter().filter(|(a, t)| *a == AuditAction::LoginFailed && *t >= set_ms).map(|(_, t)| *t).collect();
     if let Err(wait_ms) = throttle::check(&failures, now_ms) {
         // One throttling record per run of failures, not one per refused attempt.
         let latest_failure = failures.iter().copied().max().unwrap_or(0);

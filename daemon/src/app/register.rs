@@ -10,6 +10,14 @@ use crate::register::patch::{ImportOptions, Merged, merge};
 use crate::register::plan::ImportPlan;
 use crate::store::{Store, StoreError};
 
+/// Held while an asset's state before a change is read and the change made,
+/// so concurrent edits of one daemon each record the state they replaced.
+static EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn edit_lock() -> std::sync::MutexGuard<'static, ()> {
+    EDITS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Add an asset as `who`.
 ///
 /// # Errors
@@ -25,6 +33,7 @@ pub fn create(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) ->
 /// # Errors
 /// [`StoreError::NotFound`] when there is no such asset.
 pub fn update(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
+    let _edit = edit_lock();
     let before = store.asset(&asset.tag)?;
     let stored = store.update_asset(asset, &who.name)?;
     let subject = format!("asset:{}", stored.tag);
@@ -37,6 +46,7 @@ pub fn update(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) ->
 /// # Errors
 /// The store failed.
 pub fn delete(store: &dyn Store, who: &Principal, tag: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let _edit = edit_lock();
     let before = store.asset(tag)?;
     let deleted = store.delete_asset(tag, &who.name)?;
     if deleted {

@@ -66,6 +66,10 @@ impl std::str::FromStr for Role {
 /// Name of the built-in admin (the configuration's admin token) in records.
 pub const BUILTIN_ADMIN: &str = "admin";
 
+/// Names records use for others than people: Census itself (`census`,
+/// `system`), failed sign-ins (`anonymous`), and `root`, which reads as the host's.
+pub const RESERVED: &[&str] = &["census", "system", "anonymous", "root"];
+
 /// Who makes a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Principal {
@@ -145,6 +149,9 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     if name == BUILTIN_ADMIN {
         return Err(format!("`{BUILTIN_ADMIN}` is the built-in admin (the configuration's admin token)"));
     }
+    if RESERVED.contains(&name) {
+        return Err(format!("`{name}` is reserved: records made by Census itself and by strangers carry it"));
+    }
     Ok(())
 }
 
@@ -171,5 +178,8 @@ mod tests {
         assert!(validate_name("Ann").is_err());
         assert!(validate_name("ann\u{1b}[31m").unwrap_err().contains("\\u{1b}"));
         assert!(validate_name("admin").unwrap_err().contains("built-in"));
+        for r in RESERVED {
+            assert!(validate_name(r).unwrap_err().contains("reserved"), "{r}");
+        }
     }
 }

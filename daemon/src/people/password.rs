@@ -26,6 +26,9 @@ pub fn validate(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_LEN {
         return Err(format!("a password is at least {MIN_LEN} characters"));
     }
+    if password.trim().is_empty() {
+        return Err("a password needs characters other than spaces".into());
+    }
     if password.len() > MAX_LEN {
         return Err(format!("a password is at most {MAX_LEN} bytes"));
     }
@@ -102,6 +105,7 @@ mod tests {
     fn new_passwords_are_long_enough_and_bounded() {
         assert!(validate("short").unwrap_err().contains("at least 12"));
         assert!(validate(&"x".repeat(2000)).unwrap_err().contains("at most"));
+        assert!(validate(&" ".repeat(12)).unwrap_err().contains("other than spaces"));
         let p = one_time().unwrap();
         assert_eq!(p.len(), 20);
         assert!(validate(&p).is_ok());
