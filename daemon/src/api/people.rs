@@ -188,10 +188,8 @@ pub async fn reset_password(
     bytes: Bytes,
 ) -> Result<Json<WithPassword>, ApiError> {
     let req: NewPassword = if bytes.is_empty() { NewPassword::default() } else { body(&bytes)? };
-    let n = name.clone();
-    let password =
-        run(&state, move |s| crate::app::people::reset_password(s, &who, &n, req.password, now_ms())).await?;
-    let person = state.blocking(move |s| s.person(&name)).await?.ok_or_else(|| ApiError::not_found("person"))?;
+    let (person, password) =
+        run(&state, move |s| crate::app::people::reset_password(s, &who, &name, req.password, now_ms())).await?;
     Ok(Json(WithPassword { person, password }))
 }
 

@@ -2,7 +2,7 @@
 
 use ipnet::IpNet;
 
-use super::audit::{by, json};
+use super::audit::{json, record};
 use crate::audit::AuditAction;
 use crate::auth::TokenHash;
 use crate::people::Principal;
@@ -22,7 +22,7 @@ pub fn add(
 ) -> Result<(), StoreError> {
     store.add_agent(name, segments, token)?;
     let after = serde_json::json!({ "name": name, "segments": segments });
-    by(store, who, AuditAction::AgentAdd, format!("agent:{name}"), None, Some(after), now_ms);
+    record(store, &who.name, AuditAction::AgentAdd, format!("agent:{name}"), None, Some(after), now_ms);
     Ok(())
 }
 
@@ -41,7 +41,7 @@ pub fn rotate(
     let done = store.rotate_agent(name, token, old_valid_until_ms)?;
     if done {
         let after = serde_json::json!({ "old_token_valid_until_ms": old_valid_until_ms });
-        by(store, who, AuditAction::AgentRotate, format!("agent:{name}"), None, Some(after), now_ms);
+        record(store, &who.name, AuditAction::AgentRotate, format!("agent:{name}"), None, Some(after), now_ms);
     }
     Ok(done)
 }
@@ -54,7 +54,15 @@ pub fn revoke(store: &dyn Store, who: &Principal, name: &str, now_ms: i64) -> Re
     let before = store.agents()?.into_iter().find(|a| a.name == name);
     let done = store.revoke_agent(name)?;
     if done {
-        by(store, who, AuditAction::AgentRevoke, format!("agent:{name}"), before.as_ref().and_then(json), None, now_ms);
+        record(
+            store,
+            &who.name,
+            AuditAction::AgentRevoke,
+            format!("agent:{name}"),
+            before.as_ref().and_then(json),
+            None,
+            now_ms,
+        );
     }
     Ok(done)
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::audit::{by, json};
+use super::audit::{json, record};
 use crate::alerts::lifecycle::act as decide;
 use crate::alerts::{Alert, AlertAction, AlertFilter, Suppression};
 use crate::audit::AuditAction;
@@ -39,7 +39,7 @@ pub fn act(
             AlertAction::Resolve => AuditAction::AlertResolve,
         };
         let after = serde_json::json!({ "state": a.state, "note": note });
-        by(rec.store().as_ref(), who, kind, format!("alert:{id}"), before, Some(after), now_ms);
+        record(rec.store().as_ref(), &who.name, kind, format!("alert:{id}"), before, Some(after), now_ms);
     }
     Ok(out)
 }
@@ -75,9 +75,9 @@ pub fn add_suppression(
 ) -> Result<AddedRule, StoreError> {
     let matching_alerts = preview(rec, rule, now_ms)?;
     let rule = rec.store().add_suppression(rule)?;
-    by(
+    record(
         rec.store().as_ref(),
-        who,
+        &who.name,
         AuditAction::SuppressionAdd,
         format!("suppression:{}", rule.id),
         None,
@@ -95,9 +95,9 @@ pub fn remove_suppression(store: &dyn Store, who: &Principal, id: i64, now_ms: i
     let before = store.suppressions(false)?.into_iter().find(|r| r.id == id);
     let removed = store.remove_suppression(id)?;
     if removed {
-        by(
+        record(
             store,
-            who,
+            &who.name,
             AuditAction::SuppressionRemove,
             format!("suppression:{id}"),
             before.as_ref().and_then(json),
@@ -117,6 +117,6 @@ pub fn reconcile_now(
     who: &Principal,
     now_ms: i64,
 ) -> Result<crate::reconcile::ReconcileSummary, StoreError> {
-    by(rec.store().as_ref(), who, AuditAction::ReconcileRequest, "reconcile", None, None, now_ms);
+    record(rec.store().as_ref(), &who.name, AuditAction::ReconcileRequest, "reconcile", None, None, now_ms);
     rec.full(now_ms)
 }

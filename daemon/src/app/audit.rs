@@ -6,7 +6,6 @@
 //! still name the person).
 
 use crate::audit::{AuditAction, AuditEntry};
-use crate::people::Principal;
 use crate::store::Store;
 
 /// Append one record: `who` did `action` to `subject`.
@@ -24,19 +23,6 @@ pub fn record(
         tracing::error!(actor = %entry.actor, action = entry.action.as_str(), subject = %entry.subject, error = %e,
             "the audit record could not be written");
     }
-}
-
-/// [`record`] for a principal.
-pub fn by(
-    store: &dyn Store,
-    who: &Principal,
-    action: AuditAction,
-    subject: impl Into<String>,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-    now_ms: i64,
-) {
-    record(store, &who.name, action, subject, before, after, now_ms);
 }
 
 /// A value as audit JSON (`None` if it cannot be serialised).

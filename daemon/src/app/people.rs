@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::audit::{by, json, record};
+use super::audit::{json, record};
 use crate::audit::{AuditAction, person_subject};
 use crate::people::{Person, Principal, Role, TokenInfo, password, throttle, validate_name};
 use crate::store::{Store, StoreError};
@@ -68,7 +68,7 @@ pub fn add(
     validate_name(name).map_err(|m| invalid("name", m))?;
     let (pw, shown) = password_or_one_time(given)?;
     let person = store.add_person(name, role, Some(&hashed(&pw)?), now_ms)?;
-    by(store, who, AuditAction::PersonAdd, person_subject(name), None, json(&person), now_ms);
+    record(store, &who.name, AuditAction::PersonAdd, person_subject(name), None, json(&person), now_ms);
     Ok((person, shown))
 }
 
@@ -91,12 +91,12 @@ pub fn set_disabled(
     store.set_disabled(name, disabled, now_ms)?;
     let after = existing(store, name)?;
     let action = if disabled { AuditAction::PersonDisable } else { AuditAction::PersonEnable };
-    by(store, who, action, person_subject(name), json(&before), json(&after), now_ms);
+    record(store, &who.name, action, person_subject(name), json(&before), json(&after), now_ms);
     Ok(after)
 }
 
 /// Set a person's password (a one-time one when none is given, returned to
-/// show once); their sessions end.
+/// show once, with the person); their sessions end.
 ///
 /// # Errors
 /// [`PeopleError::NotFound`], [`PeopleError::Invalid`] for a bad password.
@@ -106,12 +106,12 @@ pub fn reset_password(
     name: &str,
     given: Option<String>,
     now_ms: i64,
-) -> Result<Option<String>, PeopleError> {
+) -> Result<(Person, Option<String>), PeopleError> {
     existing(store, name)?;
     let (pw, shown) = password_or_one_time(given)?;
     store.set_password(name, &hashed(&pw)?, now_ms)?;
-    by(store, who, AuditAction::PersonPassword, person_subject(name), None, None, now_ms);
-    Ok(shown)
+    record(store, &who.name, AuditAction::PersonPassword, person_subject(name), None, None, now_ms);
+    Ok((existing(store, name)?, shown))
 }
 
 /// Change a person's role.
@@ -128,7 +128,7 @@ pub fn set_role(
     let before = existing(store, name)?;
     store.set_role(name, role)?;
     let after = existing(store, name)?;
-    by(store, who, AuditAction::PersonRole, person_subject(name), json(&before), json(&after), now_ms);
+    record(store, &who.name, AuditAction::PersonRole, person_subject(name), json(&before), json(&after), now_ms);
     Ok(after)
 }
 
@@ -168,7 +168,7 @@ pub fn create_token(
     let (token, hash) = crate::auth::new_token().map_err(|m| PeopleError::Store(StoreError::Io(m)))?;
     let expires = days.map(|d| now_ms + i64::from(d) * 86_400_000);
     let info = store.add_token(person, "api", label, &hash, now_ms, expires)?;
-    by(store, who, AuditAction::TokenCreate, format!("token:{}", info.id), None, json(&info), now_ms);
+    record(store, &who.name, AuditAction::TokenCreate, format!("token:{}", info.id), None, json(&info), now_ms);
     Ok(NewToken { token, info })
 }
 
@@ -180,7 +180,7 @@ pub fn revoke_token(store: &dyn Store, who: &Principal, id: i64, now_ms: i64) ->
     if !store.revoke_token(id, now_ms)? {
         return Err(PeopleError::NotFound(format!("live token {id}")));
     }
-    by(store, who, AuditAction::TokenRevoke, format!("token:{id}"), None, None, now_ms);
+    record(store, &who.name, AuditAction::TokenRevoke, format!("token:{id}"), None, None, now_ms);
     Ok(())
 }
 
@@ -225,8 +225,9 @@ pub fn login(store: &dyn Store, name: &str, given: &str, now_ms: i64) -> Result<
         &[AuditAction::LoginFailed, AuditAction::LoginThrottled],
         now_ms - throttle::WINDOW_MS,
     )?;
+    let person = store.person(name)?;
     // A password set by an admin since the failures starts the count again.
-    let set_ms = store.person(name)?.and_then(|p| p.password_set_ms).unwrap_or(i64::MIN);
+    let set_ms = person.as_ref().and_then(|p| p.password_set_ms).unwrap_or(i64::MIN);
     let failures: Vec<i64> =
         recent.iter().filter(|(a, t)| *a == AuditAction::LoginFailed && *t >= set_ms).map(|(_, t)| *t).collect();
     if let Err(wait_ms) = throttle::check(&failures, now_ms) {
@@ -243,7 +244,7 @@ pub fn login(store: &dyn Store, name: &str, given: &str, now_ms: i64) -> Result<
         record(store, "anonymous", AuditAction::LoginFailed, subject, None, None, now_ms);
         return Err(LoginError::Invalid);
     }
-    let person = store.person(name)?.ok_or(LoginError::Invalid)?;
+    let person = person.ok_or(LoginError::Invalid)?;
     let (token, hash) = crate::auth::new_token().map_err(|m| LoginError::Store(StoreError::Io(m)))?;
     let expires_ms = now_ms + SESSION_MS;
     let info = store.add_token(name, "session", "sign-in", &hash, now_ms, Some(expires_ms))?;

@@ -1,7 +1,7 @@
 //! Register use cases: import (merge by default, dry run), with the match
 //! index rebuilt and a full reconcile asked for once after any change.
 
-use super::audit::{by, json};
+use super::audit::{json, record};
 use crate::audit::AuditAction;
 use crate::people::Principal;
 use crate::register::Asset;
@@ -24,7 +24,7 @@ fn edit_lock() -> std::sync::MutexGuard<'static, ()> {
 /// [`StoreError::Conflict`] when the tag is taken.
 pub fn create(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
     let stored = store.create_asset(asset, &who.name)?;
-    by(store, who, AuditAction::AssetCreate, format!("asset:{}", stored.tag), None, json(&stored), now_ms);
+    record(store, &who.name, AuditAction::AssetCreate, format!("asset:{}", stored.tag), None, json(&stored), now_ms);
     Ok(stored)
 }
 
@@ -37,7 +37,7 @@ pub fn update(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) ->
     let before = store.asset(&asset.tag)?;
     let stored = store.update_asset(asset, &who.name)?;
     let subject = format!("asset:{}", stored.tag);
-    by(store, who, AuditAction::AssetUpdate, subject, before.as_ref().and_then(json), json(&stored), now_ms);
+    record(store, &who.name, AuditAction::AssetUpdate, subject, before.as_ref().and_then(json), json(&stored), now_ms);
     Ok(stored)
 }
 
@@ -51,7 +51,7 @@ pub fn delete(store: &dyn Store, who: &Principal, tag: &str, now_ms: i64) -> Res
     let deleted = store.delete_asset(tag, &who.name)?;
     if deleted {
         let subject = format!("asset:{}", before.as_ref().map_or(tag, |a| a.tag.as_str()));
-        by(store, who, AuditAction::AssetDelete, subject, before.as_ref().and_then(json), None, now_ms);
+        record(store, &who.name, AuditAction::AssetDelete, subject, before.as_ref().and_then(json), None, now_ms);
     }
     Ok(deleted)
 }
@@ -136,6 +136,6 @@ pub fn import(
         "replace": opts.replace,
         "clear_empty": opts.clear_empty,
     });
-    by(store, who, AuditAction::RegisterImport, "register", None, Some(summary), crate::store::now_ms());
+    record(store, &who.name, AuditAction::RegisterImport, "register", None, Some(summary), crate::store::now_ms());
     Ok(merged.plan)
 }
