@@ -29,7 +29,7 @@ fn unknown_asset_waits_for_debounce_then_updates_suppresses_and_resolves_when_re
     assert_eq!(a.state, AlertState::Open);
     assert!(a.summary.contains("Intel Corporate") && a.summary.contains("kiosk-7.lab"), "{}", a.summary);
     assert_eq!(a.agent.as_deref(), Some("a1"));
-    assert_eq!(a.evidence["sightings"], 2);
+    assert_eq!(ev(a)["sightings"], 2);
     // A repeat updates the same alert.
     s.sweep(&LAB, T0 + 2 * HOUR, std::slice::from_ref(&stranger));
     let again = s.live(AlertKind::UnknownAsset);
@@ -77,7 +77,7 @@ fn decommissioned_server_that_keeps_answering_raises_exactly_one_should_be_retir
     assert_eq!(all[0].state, AlertState::Open);
     assert!(all[0].updates >= 4);
     assert!(all[0].summary.contains("decommissioned") && all[0].summary.contains("198.18.0.99"));
-    assert_eq!(all[0].evidence["seen"][0]["matched_by"][0], "mac 00:1b:21:00:00:99");
+    assert_eq!(ev(&all[0])["seen"][0]["matched_by"][0], "mac 00:1b:21:00:00:99");
     assert!(s.live(AlertKind::UnknownAsset).is_empty());
     // Acknowledged, then it stops answering: it stays for a person (was it
     // wiped, or just switched off?) and says since when it is silent.
@@ -120,7 +120,7 @@ fn missing_counts_only_complete_sweeps_of_the_assets_segment_and_resolves_when_s
     let m = s.live(AlertKind::Missing);
     assert_eq!(m.len(), 1);
     assert!(m[0].summary.contains("not seen since"), "{}", m[0].summary);
-    assert!(m[0].evidence["complete_sweeps"].as_u64().unwrap() >= 8);
+    assert!(ev(&m[0])["complete_sweeps"].as_u64().unwrap() >= 8);
     s.sweep(&LAB, T0 + 18 * DAY, &[srv]);
     let done = &s.of_kind(AlertKind::Missing)[0];
     assert_eq!(done.state, AlertState::Resolved);
@@ -208,7 +208,7 @@ fn new_service_against_the_baseline_accepted_when_resolved_by_a_person() {
     s.sweep(&LAB, T0 + HOUR, &[web(&[22, 443, 8080])]);
     let n = s.live(AlertKind::NewService);
     assert_eq!(n.len(), 1);
-    assert_eq!(n[0].evidence["new_ports"], json!([8080]));
+    assert_eq!(ev(&n[0])["new_ports"], json!([8080]));
     // The port closes again: auto-resolved once two complete sweeps agree.
     s.sweep(&LAB, T0 + 2 * HOUR, &[web(&[22, 443])]);
     assert_eq!(s.of_kind(AlertKind::NewService)[0].state, AlertState::Open, "one sweep could be a flap");
@@ -223,7 +223,7 @@ fn new_service_against_the_baseline_accepted_when_resolved_by_a_person() {
     s.sweep(&LAB, T0 + 4 * HOUR, &[web(&[22, 443, 8080])]);
     assert!(s.live(AlertKind::NewService).is_empty(), "an accepted port is part of the baseline");
     s.sweep(&LAB, T0 + 5 * HOUR, &[web(&[22, 443, 8080, 9090])]);
-    assert_eq!(s.live(AlertKind::NewService)[0].evidence["new_ports"], json!([9090]));
+    assert_eq!(ev(&s.live(AlertKind::NewService)[0])["new_ports"], json!([9090]));
 }
 
 #[test]
@@ -351,4 +351,9 @@ fn every_kind_can_be_held_by_a_suppression_of_that_kind() {
         AlertKind::ALL.iter().copied().filter(|k| *k != AlertKind::AlertFlood).collect();
     assert_eq!(kinds, asset_and_device, "every kind raised: {live:#?}");
     assert!(live.iter().all(|a| a.state == AlertState::Suppressed && a.suppressed_by.is_some()), "{live:#?}");
+}
+
+/// An alert's evidence as JSON, as the API gives it.
+fn ev(a: &censusd::alerts::Alert) -> serde_json::Value {
+    serde_json::to_value(&a.evidence).expect("evidence serialises")
 }

@@ -79,7 +79,7 @@ fn a_host_answering_on_two_segments_is_one_asset() {
     assert!(s.live(AlertKind::UnknownAsset).is_empty(), "{:?}", s.all());
     let retired = s.of_kind(AlertKind::ShouldBeRetired);
     assert_eq!(retired.len(), 1, "one asset, one alert");
-    assert_eq!(retired[0].evidence["seen"].as_array().unwrap().len(), 2);
+    assert_eq!(retired[0].evidence.as_ref().unwrap().hosts().len(), 2);
     let w = s.whois("db2", T0 + 4 * HOUR).unwrap();
     assert_eq!(w.asset.as_ref().unwrap().tag, "DB-2");
     let ips: Vec<&str> = w.hosts.iter().map(|h| h.ip.as_str()).collect();
@@ -98,7 +98,8 @@ fn two_assets_fitting_equally_are_surfaced_for_review_not_guessed() {
     s.sweep(&LAB, T0, &[h("198.18.0.70", "").named("printer.lab", NameSource::Ptr)]);
     let c = s.live(AlertKind::IdentityConflict);
     assert_eq!(c.len(), 1);
-    let cands = c[0].evidence["ambiguous_candidates"].as_array().unwrap();
+    let evidence = serde_json::to_value(&c[0].evidence).unwrap();
+    let cands = evidence["ambiguous_candidates"].as_array().unwrap();
     assert_eq!(cands.len(), 2);
     let w = s.whois("198.18.0.70", T0 + 1000).unwrap();
     assert!(w.asset.is_none());

@@ -32,8 +32,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::json;
-
 use super::{Alert, AlertKind, AlertState, AutoResolve, CENSUS, EventKind, Finding, Severity, Suppression};
 
 /// A repeat that only moves last seen by less than this is not written (ms).
@@ -157,7 +155,7 @@ fn new_alert(f: &Finding, now: i64) -> Alert {
         segment: f.segment.clone(),
         agent: f.agent.clone(),
         summary: f.summary.clone(),
-        evidence: f.evidence.clone(),
+        evidence: Some(f.evidence.clone()),
         first_seen_ms: f.first_seen_ms,
         last_seen_ms: f.last_seen_ms,
         opened_ms: now,
@@ -190,7 +188,7 @@ fn absorb(a: &mut Alert, f: &Finding, now: i64, describe: bool) {
         a.segment = f.segment.clone();
         a.agent = f.agent.clone();
         a.summary = f.summary.clone();
-        a.evidence = f.evidence.clone();
+        a.evidence = Some(f.evidence.clone());
     }
     if f.first_seen_ms != 0 {
         a.first_seen_ms = if a.first_seen_ms == 0 { f.first_seen_ms } else { a.first_seen_ms.min(f.first_seen_ms) };
@@ -447,12 +445,7 @@ pub fn act(
             a.clear_batch = None;
             a.suppressed_by = None;
             if a.kind == AlertKind::NewService {
-                accept_ports = a.evidence["new_ports"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| p.as_u64().and_then(|p| u16::try_from(p).ok()))
-                    .collect();
+                accept_ports = a.evidence.as_ref().map(|e| e.new_ports().to_vec()).unwrap_or_default();
             }
             EventKind::Resolved
         }
@@ -485,7 +478,12 @@ fn flood_finding(agent: &str, dropped: i64, sample: Vec<String>, budget: i64) ->
             "agent {agent} raised more than {budget} new device alerts in an hour; {dropped} more were not stored \
              (a hostile or misconfigured agent, or a flood on its segment)"
         ),
-        evidence: json!({ "agent": agent, "dropped": dropped, "budget_per_hour": budget, "sample": sample }),
+        evidence: super::Evidence::AlertFlood(super::evidence::Flood {
+            agent: agent.to_string(),
+            dropped,
+            budget_per_hour: budget,
+            sample,
+        }),
         first_seen_ms: 0,
         last_seen_ms: 0,
     }

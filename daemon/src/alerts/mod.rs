@@ -14,12 +14,14 @@
 //! Subjects name what an alert is about: `asset:TAG`, `ip:ADDRESS` or
 //! `device:KEY` (an unregistered device, keyed by its most stable identity).
 
+pub mod evidence;
 pub mod lifecycle;
 pub mod notify;
 pub mod suppress;
 
 use serde::{Deserialize, Serialize};
 
+pub use evidence::Evidence;
 pub use suppress::{Suppression, SuppressionInput};
 
 crate::word_enum!(
@@ -121,8 +123,8 @@ pub struct Finding {
     pub agent: Option<String>,
     /// One line a human reads first.
     pub summary: String,
-    /// The evidence, structured.
-    pub evidence: serde_json::Value,
+    /// The evidence, typed by kind.
+    pub evidence: Evidence,
     /// First sighting behind it (unix ms).
     pub first_seen_ms: i64,
     /// Last sighting behind it (unix ms).
@@ -157,8 +159,8 @@ pub struct Alert {
     pub agent: Option<String>,
     /// Summary line.
     pub summary: String,
-    /// Evidence.
-    pub evidence: serde_json::Value,
+    /// Evidence, typed by kind (`null` where a list leaves it out).
+    pub evidence: Option<Evidence>,
     /// First sighting behind it (unix ms, observation time).
     pub first_seen_ms: i64,
     /// Last sighting behind it (unix ms, observation time).
@@ -203,16 +205,18 @@ pub struct Alert {
     pub rev: i64,
 }
 
-/// Evidence fields that change with every sighting without changing what
-/// the alert says (a count): left out of the digest, so they alone never
-/// cause a write.
-const VOLATILE: &[&str] = &["sightings"];
+/// Evidence fields left out of the digest: those that change with every
+/// sighting without changing what the alert says (a count), so they alone
+/// never cause a write; and the `kind` and `conflict` tags, which the
+/// alert's kind and subject already say (so evidence written before it was
+/// typed keeps its digest, and the migration rewrites no alert).
+const VOLATILE: &[&str] = &["sightings", "kind", "conflict"];
 
 /// A digest of what describes an alert (summary, evidence, where, severity).
 pub fn description_digest(a: &Alert) -> i64 {
     digest(Described {
         summary: &a.summary,
-        evidence: &a.evidence,
+        evidence: a.evidence.as_ref(),
         severity: a.severity,
         place: [&a.tag, &a.ip, &a.mac, &a.vendor, &a.segment, &a.agent],
     })
@@ -223,7 +227,7 @@ pub fn description_digest(a: &Alert) -> i64 {
 pub fn finding_digest(f: &Finding) -> i64 {
     digest(Described {
         summary: &f.summary,
-        evidence: &f.evidence,
+        evidence: Some(&f.evidence),
         severity: f.severity,
         place: [&f.tag, &f.ip, &f.mac, &f.vendor, &f.segment, &f.agent],
     })
@@ -232,7 +236,7 @@ pub fn finding_digest(f: &Finding) -> i64 {
 /// What a description digest covers.
 struct Described<'a> {
     summary: &'a str,
-    evidence: &'a serde_json::Value,
+    evidence: Option<&'a Evidence>,
     severity: Severity,
     /// Tag, IP, MAC, vendor, segment, agent.
     place: [&'a Option<String>; 6],
@@ -256,7 +260,8 @@ fn digest(d: Described<'_>) -> i64 {
     let mut h = Hashing(ring::digest::Context::new(&ring::digest::SHA256));
     h.0.update(d.summary.as_bytes());
     h.0.update(&[0]);
-    match d.evidence {
+    let evidence = d.evidence.map_or(serde_json::Value::Null, |e| serde_json::to_value(e).unwrap_or_default());
+    match &evidence {
         // Object keys come sorted (serde_json's map is ordered), so equal evidence hashes equal.
         serde_json::Value::Object(m) => {
             for (k, v) in m.iter().filter(|(k, _)| !VOLATILE.contains(&k.as_str())) {

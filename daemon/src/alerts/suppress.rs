@@ -213,7 +213,7 @@ mod tests {
             segment: Some("lab".into()),
             agent: Some("a1".into()),
             summary: String::new(),
-            evidence: serde_json::Value::Null,
+            evidence: crate::alerts::evidence::placeholder(AlertKind::UnknownAsset),
             first_seen_ms: 0,
             last_seen_ms: 0,
         }

@@ -11,11 +11,13 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::json;
-
 use super::identity::Match;
 use super::rules::{AssetState, Plan, World, day_of, describe, finding};
 use super::sighting::Sighting;
+use crate::alerts::evidence::{
+    AbsentService, AbsentServices, AssetRef, Conflict, Evidence, HostSeen, Lapsed, LapsedItem, LifecycleBreach,
+    MissingAsset, NewPorts, WrongSegment,
+};
 use crate::alerts::lifecycle::ClearCause;
 use crate::alerts::{AlertKind, Finding, Severity};
 use crate::register::{Asset, Criticality, Lifecycle};
@@ -26,32 +28,32 @@ fn bump(sev: Severity, c: Criticality) -> Severity {
     if matches!(c, Criticality::High | Criticality::Critical) { sev.raised() } else { sev }
 }
 
+fn asset_ref(a: &Asset) -> AssetRef {
+    AssetRef {
+        tag: a.tag.clone(),
+        name: a.name.clone(),
+        owner: a.owner.clone(),
+        lifecycle: a.lifecycle,
+        lifecycle_since: a.lifecycle_since,
+        criticality: a.criticality,
+    }
+}
+
+/// A finding about asset `a`; `evidence` is given the asset and the hosts it was `seen` on.
 fn asset_finding(
     kind: AlertKind,
     a: &Asset,
     severity: Severity,
     summary: String,
-    evidence: serde_json::Value,
+    evidence: impl FnOnce(AssetRef, Vec<HostSeen>) -> Evidence,
     seen: &Seen<'_>,
 ) -> Finding {
     let latest = seen.iter().max_by_key(|(s, _)| s.last_ms).map(|(s, _)| *s);
-    let mut evidence = evidence;
-    evidence["asset"] = json!({
-        "tag": a.tag, "name": a.name, "owner": a.owner, "lifecycle": a.lifecycle,
-        "lifecycle_since": a.lifecycle_since, "criticality": a.criticality,
-    });
-    if !seen.is_empty() {
-        evidence["seen"] = json!(
-            seen.iter()
-                .map(|(s, m)| {
-                    let mut d = describe(s);
-                    d["matched_by"] = json!(m.rules);
-                    d["confidence"] = json!(m.confidence);
-                    d
-                })
-                .collect::<Vec<_>>()
-        );
-    }
+    let hosts = seen
+        .iter()
+        .map(|(s, m)| HostSeen { matched_by: Some(m.rules.clone()), confidence: Some(m.confidence), ..describe(s) })
+        .collect();
+    let evidence = evidence(asset_ref(a), hosts);
     let mut f = finding(kind, format!("asset:{}", a.tag), severity, summary, evidence);
     f.tag = Some(a.tag.clone());
     f.ip = latest.map(|s| s.ip.clone());
@@ -152,7 +154,14 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
                     ),
                 )
             };
-            let evidence = json!({ "lifecycle": a.lifecycle, "since": a.lifecycle_since });
+            let evidence = |asset, seen| {
+                let breach = LifecycleBreach { asset, lifecycle: a.lifecycle, since: a.lifecycle_since, seen };
+                if kind == AlertKind::ShouldBeRetired {
+                    Evidence::ShouldBeRetired(breach)
+                } else {
+                    Evidence::PendingInUse(breach)
+                }
+            };
             plan.findings.push(asset_finding(kind, a, severity, summary, evidence, &after_change));
         } else if let Some(l) = state.last_seen_ms {
             let reason = format!("{} no longer answers; last seen {}", a.tag, fmt_ms(l));
@@ -199,7 +208,15 @@ fn wrong_segment(a: &Asset, all: &Seen<'_>, plan: &mut Plan) {
                 s.mac.as_deref().unwrap_or("?"),
                 s.ip
             );
-            let evidence = json!({ "expected_segment": seg, "seen_at": s.ip, "seen_on": s.segment });
+            let evidence = |asset, seen| {
+                Evidence::IdentityConflict(Conflict::WrongSegment(WrongSegment {
+                    asset,
+                    expected_segment: seg,
+                    seen_at: s.ip.clone(),
+                    seen_on: s.segment.clone(),
+                    seen,
+                }))
+            };
             plan.findings.push(asset_finding(
                 AlertKind::IdentityConflict,
                 a,
@@ -241,7 +258,15 @@ fn services(a: &Asset, seen: &Seen<'_>, all: &Seen<'_>, state: &AssetState, had_
             a,
             bump(Severity::Low, a.criticality),
             format!("{} has new open port(s) {list} at {}", a.tag, where_seen(seen)),
-            json!({ "new_ports": new, "baseline": base, "expected": expected }),
+            |asset, seen| {
+                Evidence::NewService(NewPorts {
+                    asset,
+                    new_ports: new.clone(),
+                    baseline: base.to_vec(),
+                    expected: expected.iter().copied().collect(),
+                    seen,
+                })
+            },
             seen,
         );
         let opened = all
@@ -265,18 +290,24 @@ fn services(a: &Asset, seen: &Seen<'_>, all: &Seen<'_>, state: &AssetState, had_
             seen.iter().any(|(s, _)| s.probed.as_deref().is_some_and(|p| census_proto::portlist::contains(p, e.port)));
         checked |= probed;
         if probed && !open.contains(&e.port.0) {
-            absent.push(json!({ "port": e.port.0, "name": e.name }));
+            absent.push(AbsentService { port: e.port.0, name: e.name.clone() });
         }
     }
     if !absent.is_empty() {
-        let names: Vec<String> =
-            absent.iter().map(|v| format!("{} ({})", v["port"], v["name"].as_str().unwrap_or_default())).collect();
+        let names: Vec<String> = absent.iter().map(|v| format!("{} ({})", v.port, v.name)).collect();
         plan.findings.push(asset_finding(
             AlertKind::CoverageGap,
             a,
             Severity::High,
             format!("{} answers but its expected service(s) {} are not open", a.tag, names.join(", ")),
-            json!({ "absent": absent, "open_ports": open }),
+            |asset, seen| {
+                Evidence::CoverageGap(AbsentServices {
+                    asset,
+                    absent,
+                    open_ports: open.iter().copied().collect(),
+                    seen,
+                })
+            },
             seen,
         ));
     } else if checked || a.expected_services.is_empty() {
@@ -308,10 +339,17 @@ fn missing(w: &World<'_>, a: &Asset, state: &AssetState, plan: &mut Plan) {
         a,
         bump(Severity::Medium, a.criticality),
         summary,
-        json!({
-            "last_seen_ms": state.last_seen_ms, "last_ip": state.last_ip, "complete_sweeps": count,
-            "last_sweep_ms": m.last_finish_ms, "missing_after_ms": after, "segment": segment,
-        }),
+        |asset, _| {
+            Evidence::Missing(MissingAsset {
+                asset,
+                last_seen_ms: state.last_seen_ms,
+                last_ip: state.last_ip.clone(),
+                complete_sweeps: count,
+                last_sweep_ms: m.last_finish_ms,
+                missing_after_ms: after,
+                segment: segment.clone(),
+            })
+        },
         &[],
     );
     f.segment = segment;
@@ -323,11 +361,16 @@ fn support(w: &World<'_>, a: &Asset, seen: &Seen<'_>, plan: &mut Plan) {
     let today = day_of(w.now_ms);
     let mut lapsed = Vec::new();
     if let Some(end) = a.support_end.filter(|d| *d < today) {
-        lapsed.push(json!({ "what": "support", "ended": end }));
+        lapsed.push(LapsedItem { what: "support".into(), product: None, vendor: None, ended: end });
     }
     for l in &a.licences {
         if let Some(exp) = l.expires.filter(|d| *d < today) {
-            lapsed.push(json!({ "what": "licence", "product": l.product, "vendor": l.vendor, "ended": exp }));
+            lapsed.push(LapsedItem {
+                what: "licence".into(),
+                product: Some(l.product.clone()),
+                vendor: Some(l.vendor.clone()),
+                ended: exp,
+            });
         }
     }
     if lapsed.is_empty() {
@@ -342,9 +385,9 @@ fn support(w: &World<'_>, a: &Asset, seen: &Seen<'_>, plan: &mut Plan) {
     }
     let what: Vec<String> = lapsed
         .iter()
-        .map(|l| match l["product"].as_str() {
-            Some(p) => format!("licence {p} expired {}", l["ended"].as_str().unwrap_or_default()),
-            None => format!("support ended {}", l["ended"].as_str().unwrap_or_default()),
+        .map(|l| match &l.product {
+            Some(p) => format!("licence {p} expired {}", l.ended),
+            None => format!("support ended {}", l.ended),
         })
         .collect();
     plan.findings.push(asset_finding(
@@ -352,7 +395,7 @@ fn support(w: &World<'_>, a: &Asset, seen: &Seen<'_>, plan: &mut Plan) {
         a,
         bump(Severity::Medium, a.criticality),
         format!("{} is {} but {}", a.tag, a.lifecycle, what.join("; ")),
-        json!({ "lapsed": lapsed }),
+        |asset, seen| Evidence::OutOfSupport(Lapsed { asset, lapsed, seen }),
         seen,
     ));
 }

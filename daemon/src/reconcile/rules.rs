@@ -21,11 +21,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::identity::{Identity, RegisterIndex};
 use super::sighting::Sighting;
 use super::sweeps::{AgentCadence, Misses, SweepIndex};
+use crate::alerts::evidence::{AddressConflict, Conflict, Evidence, HostSeen, Silence, UnknownDevice};
 use crate::alerts::lifecycle::{Clear, ClearCause};
 use crate::alerts::{AlertKind, Finding, Severity};
 use crate::register::Day;
@@ -220,7 +220,7 @@ pub(super) fn finding(
     subject: String,
     severity: Severity,
     summary: String,
-    evidence: serde_json::Value,
+    evidence: Evidence,
 ) -> Finding {
     Finding {
         kind,
@@ -304,24 +304,23 @@ impl Devices<'_> {
             return;
         }
         let f = self.unknown.entry(key.clone()).or_insert_with(|| {
+            let vendor_note = (s.mac.is_some() && !s.mac_random && s.vendor.is_none())
+                .then(|| "the MAC's block is not in the IEEE registry the agent carries (a new block?)".to_string());
+            let note = (!d.enriched)
+                .then(|| "the agent's sweeps do not look up names and services (enrichment off)".to_string());
+            let evidence = Evidence::UnknownAsset(UnknownDevice {
+                device_key: key.clone(),
+                sightings: d.sightings,
+                first_seen_ms: d.first_ms,
+                hosts: Vec::new(),
+                vendor_note,
+                note,
+            });
             let mut f = with_sighting(
-                finding(
-                    AlertKind::UnknownAsset,
-                    format!("device:{key}"),
-                    Severity::Medium,
-                    String::new(),
-                    json!({ "device_key": key, "sightings": d.sightings, "first_seen_ms": d.first_ms, "hosts": [] }),
-                ),
+                finding(AlertKind::UnknownAsset, format!("device:{key}"), Severity::Medium, String::new(), evidence),
                 s,
             );
             f.first_seen_ms = d.first_ms;
-            if s.mac.is_some() && !s.mac_random && s.vendor.is_none() {
-                f.evidence["vendor_note"] =
-                    json!("the MAC's block is not in the IEEE registry the agent carries (a new block?)");
-            }
-            if !d.enriched {
-                f.evidence["note"] = json!("the agent's sweeps do not look up names and services (enrichment off)");
-            }
             f
         });
         if s.last_ms >= f.last_seen_ms {
@@ -332,10 +331,10 @@ impl Devices<'_> {
             f.agent = Some(s.agent.clone());
             f.last_seen_ms = s.last_ms;
         }
-        if let Some(hosts) = f.evidence["hosts"].as_array_mut()
-            && !hosts.iter().any(|h| h["ip"] == s.ip.as_str())
+        if let Evidence::UnknownAsset(u) = &mut f.evidence
+            && !u.hosts.iter().any(|h| h.ip == s.ip)
         {
-            hosts.push(describe(s));
+            u.hosts.push(describe(s));
         }
     }
 }
@@ -347,7 +346,12 @@ fn conflict_finding(s: &Sighting) -> Finding {
             format!("ip:{}", s.ip),
             Severity::High,
             String::new(),
-            json!({ "ip": s.ip, "seen": describe(s) }),
+            Evidence::IdentityConflict(Conflict::Address(AddressConflict {
+                ip: s.ip.clone(),
+                seen: describe(s),
+                macs: Vec::new(),
+                ambiguous_candidates: Vec::new(),
+            })),
         ),
         s,
     )
@@ -364,7 +368,9 @@ pub fn run(w: World<'_>) -> Plan {
         f.first_seen_ms = f.first_seen_ms.min(s.first_ms);
         f.last_seen_ms = f.last_seen_ms.max(s.last_ms);
         f.summary = format!("{} answered from {} MACs in one sweep: {}", s.ip, macs.len(), macs.join(", "));
-        f.evidence["macs"] = json!(macs);
+        if let Evidence::IdentityConflict(Conflict::Address(c)) = &mut f.evidence {
+            c.macs = macs;
+        }
     }
 
     // The batch's own sightings are events, whatever their age.
@@ -411,7 +417,9 @@ pub fn run(w: World<'_>) -> Plan {
             }
             Identity::Ambiguous { candidates } if p.present => {
                 let f = conflicts.entry(s.ip.clone()).or_insert_with(|| conflict_finding(s));
-                f.evidence["ambiguous_candidates"] = json!(candidates);
+                if let Evidence::IdentityConflict(Conflict::Address(c)) = &mut f.evidence {
+                    c.ambiguous_candidates.clone_from(candidates);
+                }
                 f.summary = format!("{} fits {} register assets equally; decide which it is", s.ip, candidates.len());
             }
             Identity::Unknown if p.present => {
@@ -511,9 +519,13 @@ fn agents(w: &World<'_>, plan: &mut Plan) {
                  nothing on {} is reported missing while it is silent",
                 segments.join(", ")
             ),
-            json!({
-                "agent": name, "segments": segments, "last_sweep_ms": c.last_delivered_ms,
-                "last_complete_sweep_ms": (!never).then_some(c.last_complete_ms), "due_ms": c.due_ms, "interval_ms": c.interval_ms,
+            Evidence::AgentSilent(Silence {
+                agent: name.clone(),
+                segments,
+                last_sweep_ms: c.last_delivered_ms,
+                last_complete_sweep_ms: (!never).then_some(c.last_complete_ms),
+                due_ms: c.due_ms,
+                interval_ms: c.interval_ms,
             }),
         );
         f.agent = Some(name.clone());
@@ -526,12 +538,20 @@ fn agents(w: &World<'_>, plan: &mut Plan) {
 /// A sighting as evidence: what was seen, not when (the alert's first and
 /// last seen carry the times), so the evidence of a device seen the same
 /// way sweep after sweep does not change — and its alert is not rewritten.
-pub fn describe(s: &Sighting) -> serde_json::Value {
-    json!({
-        "ip": s.ip, "mac": s.mac, "mac_randomised": s.mac_random, "vendor": s.vendor,
-        "names": s.names.iter().map(|(n, src)| format!("{n} ({src})")).collect::<Vec<_>>(),
-        "open_ports": s.open, "os": s.os, "segment": s.segment, "agent": s.agent,
-    })
+pub fn describe(s: &Sighting) -> HostSeen {
+    HostSeen {
+        ip: s.ip.clone(),
+        mac: s.mac.clone(),
+        mac_randomised: s.mac_random,
+        vendor: s.vendor.clone(),
+        names: s.names.iter().map(|(n, src)| format!("{n} ({src})")).collect(),
+        open_ports: s.open.clone(),
+        os: s.os.clone(),
+        segment: s.segment.clone(),
+        agent: s.agent.clone(),
+        matched_by: None,
+        confidence: None,
+    }
 }
 
 fn describe_short(f: &Finding) -> String {
@@ -542,15 +562,8 @@ fn describe_short(f: &Finding) -> String {
     if let Some(v) = &f.vendor {
         parts.push(format!("({v})"));
     }
-    let names: Vec<String> = f.evidence["hosts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|h| h["names"].as_array().cloned().unwrap_or_default())
-        .filter_map(|n| n.as_str().map(str::to_string))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let names: Vec<String> =
+        f.evidence.hosts().iter().flat_map(|h| h.names.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
     if !names.is_empty() {
         parts.push(format!("named {}", names.join(", ")));
     }

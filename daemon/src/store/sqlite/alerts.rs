@@ -26,6 +26,18 @@ fn word<T: std::str::FromStr>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Resu
     s.parse().map_err(|_| rusqlite::Error::InvalidColumnType(i, s, rusqlite::types::Type::Text))
 }
 
+/// Stored evidence, read back; evidence that no longer parses (it cannot
+/// after migration 5, short of a hand-edited database) is logged and left out.
+fn stored_evidence(text: &str) -> Option<crate::alerts::Evidence> {
+    match serde_json::from_str(text) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "stored alert evidence does not parse; left out");
+            None
+        }
+    }
+}
+
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
     let evidence: Option<String> = r.get(11)?;
     Ok(Alert {
@@ -40,7 +52,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         segment: r.get(8)?,
         agent: r.get(9)?,
         summary: r.get(10)?,
-        evidence: evidence.as_deref().and_then(|e| serde_json::from_str(e).ok()).unwrap_or(serde_json::Value::Null),
+        evidence: evidence.as_deref().and_then(stored_evidence),
         first_seen_ms: r.get(12)?,
         last_seen_ms: r.get(13)?,
         opened_ms: r.get(14)?,
@@ -196,7 +208,7 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
 pub fn write_checked(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<Result<usize, Stale>, StoreError> {
     let a = &c.alert;
     let id = if a.id == 0 {
-        let evidence = a.evidence.to_string();
+        let evidence = evidence_text(a);
         tx.prepare_cached(
             "INSERT INTO alerts (kind, subject, state, severity, tag, ip, mac, segment, agent, summary, evidence,
                first_seen_ms, last_seen_ms, opened_ms, updated_ms, updates, acked_by, acked_ms, resolved_by,
@@ -272,7 +284,7 @@ pub fn write_checked(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<Resul
         }
         if c.described {
             // The lifecycle writes a description only when its digest differs from the stored one.
-            let evidence = a.evidence.to_string();
+            let evidence = evidence_text(a);
             let d = a.digest.unwrap_or_else(|| crate::alerts::description_digest(a));
             {
                 tx.prepare_cached(
@@ -441,4 +453,8 @@ pub fn outbox_backlog(c: &Connection) -> Result<Vec<(String, i64)>, StoreError> 
         c.prepare_cached("SELECT sink, count(*) FROM outbox WHERE delivered_ms IS NULL GROUP BY sink ORDER BY sink")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+fn evidence_text(a: &Alert) -> String {
+    a.evidence.as_ref().and_then(|e| serde_json::to_string(e).ok()).unwrap_or_else(|| "null".into())
 }

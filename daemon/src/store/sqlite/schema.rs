@@ -294,6 +294,20 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 5: typed alert evidence (`crate::alerts::evidence`): each stored
+    // evidence object gains its `kind` tag (the alert's kind), and an
+    // identity conflict's its `conflict` (wrong-segment when it names the
+    // expected segment, else address). The other fields kept their names.
+    r#"
+    UPDATE alert_evidence
+        SET evidence = json_set(evidence, '$.kind', (SELECT kind FROM alerts WHERE alerts.id = alert_evidence.alert_id))
+        WHERE json_valid(evidence) AND json_type(evidence) = 'object'
+          AND EXISTS (SELECT 1 FROM alerts WHERE alerts.id = alert_evidence.alert_id);
+    UPDATE alert_evidence
+        SET evidence = json_set(evidence, '$.conflict',
+            CASE WHEN json_type(evidence, '$.expected_segment') IS NOT NULL THEN 'wrong-segment' ELSE 'address' END)
+        WHERE json_valid(evidence) AND json_extract(evidence, '$.kind') = 'identity-conflict';
+    "#,
 ];
 
 /// Newest schema version this build knows.
@@ -314,4 +328,58 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+    use crate::store::prelude::*;
+
+    /// Alerts stored before evidence was typed (schema 4: the same fields,
+    /// no `kind`, no `conflict`) read back typed after migration 5, one of
+    /// every kind — the documented examples with their tags taken out.
+    #[test]
+    fn evidence_stored_before_it_was_typed_reads_back_typed_after_migration_5() {
+        let doc = include_str!("../../../../docs/alert-evidence.md");
+        let examples: Vec<serde_json::Value> = doc
+            .split("```json")
+            .skip(1)
+            .map(|b| serde_json::from_str(b.split("```").next().unwrap_or_default()).unwrap())
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("census.db");
+        {
+            let mut c = rusqlite::Connection::open(&path).unwrap();
+            for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
+                let tx = c.transaction().unwrap();
+                tx.execute_batch(sql).unwrap();
+                tx.pragma_update(None, "user_version", (i + 1) as i64).unwrap();
+                tx.commit().unwrap();
+            }
+            for (i, e) in examples.iter().enumerate() {
+                let mut old = e.clone();
+                let kind = old.as_object_mut().unwrap().remove("kind").unwrap();
+                old.as_object_mut().unwrap().remove("conflict");
+                c.execute(
+                    "INSERT INTO alerts (id, kind, subject, state, severity, summary, evidence, first_seen_ms,
+                       last_seen_ms, opened_ms, updated_ms, updates)
+                     VALUES (?1, ?2, ?3, 'open', 'high', 's', '', 0, 0, 0, 0, 0)",
+                    rusqlite::params![i as i64 + 1, kind.as_str().unwrap(), format!("x:{i}")],
+                )
+                .unwrap();
+                c.execute(
+                    "INSERT INTO alert_evidence (alert_id, evidence) VALUES (?1, ?2)",
+                    rusqlite::params![i as i64 + 1, old.to_string()],
+                )
+                .unwrap();
+            }
+        }
+        let store = crate::store::SqliteStore::open(&path).unwrap();
+        for (i, e) in examples.iter().enumerate() {
+            let a = store.alert(i as i64 + 1).unwrap().unwrap();
+            let typed = a.evidence.unwrap_or_else(|| panic!("alert {} lost its evidence", i + 1));
+            assert_eq!(typed.kind(), a.kind);
+            assert_eq!(&serde_json::to_value(&typed).unwrap(), e);
+        }
+    }
 }
