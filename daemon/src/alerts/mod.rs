@@ -356,8 +356,12 @@ pub struct AlertFilter {
     pub tag: Option<String>,
     /// Include alerts a suppression rule holds (default true; the CLI hides them unless `--all`).
     pub include_suppressed: Option<bool>,
-    /// At most this many, newest first (default 1000).
+    /// At most this many, newest first (the API's `limit`, see `api::paging`).
+    #[serde(skip)]
     pub limit: Option<u32>,
+    /// Only alerts with a smaller id (the API's `cursor`).
+    #[serde(skip)]
+    pub before_id: Option<i64>,
 }
 
 /// What an operator does to an alert.

@@ -1,12 +1,14 @@
 //! Agent management for operators: add (the token is returned once), list, revoke.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::caller::{Admin, Viewer};
+use super::paging::{self, PageQuery};
 use super::{ApiError, AppState};
 use crate::store::AgentRecord;
 
@@ -101,9 +103,15 @@ pub async fn rotate(
     }
 }
 
-/// List agents.
-pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<AgentRecord>>, ApiError> {
-    Ok(Json(state.blocking(|s| s.agents()).await?))
+/// `GET /api/v1/agents?limit=&cursor=`: agents by name.
+pub async fn list(
+    State(state): State<AppState>,
+    _: Viewer,
+    uri: Uri,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let agents: Vec<AgentRecord> = state.blocking(|s| s.agents()).await?;
+    paging::paged(&uri, &q, "agent", agents, |a| a.name.clone())
 }
 
 /// Revoke an agent's token.

@@ -3,25 +3,38 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::caller::{Admin, Analyst, Viewer};
+use super::paging::{self, PageQuery};
 use super::{ApiError, AppState};
 use crate::alerts::{Alert, AlertAction, AlertFilter, AlertHistoryEntry, Suppression, SuppressionInput};
 use crate::people::Principal;
 use crate::store::now_ms;
 use crate::whois::WhoisAnswer;
 
-/// `GET /api/v1/alerts?state=&kind=&tag=&limit=`
+/// `GET /api/v1/alerts?state=&kind=&tag=&include_suppressed=&limit=&cursor=`: newest first,
+/// 1,000 a page by default (at most 100,000).
 pub async fn list(
     State(state): State<AppState>,
     _: Viewer,
+    uri: Uri,
     Query(mut filter): Query<AlertFilter>,
-) -> Result<Json<Vec<Alert>>, ApiError> {
-    filter.limit = Some(filter.limit.unwrap_or(1000).min(100_000));
-    Ok(Json(state.blocking(move |s| s.alerts(&filter)).await?))
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let page = q.page("alert", 1000, 100_000)?;
+    filter.before_id = match &page.after {
+        Some(id) => Some(id.parse().map_err(|_| ApiError::bad_field("cursor", "not a cursor of this list (alert)"))?),
+        None => None,
+    };
+    let limit = page.limit;
+    filter.limit = Some(u32::try_from(limit + 1).unwrap_or(u32::MAX));
+    let mut alerts: Vec<Alert> = state.blocking(move |s| s.alerts(&filter)).await?;
+    let next = (alerts.len() > limit).then(|| alerts[limit - 1].id.to_string());
+    alerts.truncate(limit);
+    Ok(paging::respond(&uri, "alert", alerts, next))
 }
 
 /// `GET /api/v1/alerts/{id}`
@@ -34,11 +47,14 @@ pub async fn history(
     State(state): State<AppState>,
     _: Viewer,
     Path(id): Path<i64>,
-) -> Result<Json<Vec<AlertHistoryEntry>>, ApiError> {
+    uri: Uri,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
     if state.blocking(move |s| s.alert(id)).await?.is_none() {
         return Err(ApiError::not_found(format!("alert {id}")));
     }
-    Ok(Json(state.blocking(move |s| s.alert_history(id)).await?))
+    let history: Vec<AlertHistoryEntry> = state.blocking(move |s| s.alert_history(id)).await?;
+    paging::paged_history(&uri, &q, "alert-history", history)
 }
 
 /// Body of ack and resolve.
@@ -96,10 +112,13 @@ pub async fn resolve(
 pub async fn suppressions(
     State(state): State<AppState>,
     _: Viewer,
+    uri: Uri,
     Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<Vec<Suppression>>, ApiError> {
+    Query(page): Query<PageQuery>,
+) -> Result<Response, ApiError> {
     let live_only = q.get("all").is_none_or(|v| v != "true");
-    Ok(Json(state.blocking(move |s| s.suppressions(live_only)).await?))
+    let rules: Vec<Suppression> = state.blocking(move |s| s.suppressions(live_only)).await?;
+    paging::paged(&uri, &page, "suppression", rules, |r| paging::id_key(r.id))
 }
 
 /// `POST /api/v1/suppressions`

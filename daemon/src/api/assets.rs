@@ -4,11 +4,12 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::caller::{Admin, Analyst, Viewer};
+use super::paging::{self, PageQuery};
 use super::{ApiError, AppState};
 use crate::app::register::{Format, ImportFailure};
 use crate::register::csv::{CsvOptions, to_csv, to_json};
@@ -24,9 +25,19 @@ fn parse_body(body: &[u8]) -> Result<Asset, ApiError> {
     asset_from_json(value).map_err(ApiError::invalid)
 }
 
-/// Every asset.
-pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<Asset>>, ApiError> {
-    Ok(Json(state.blocking(|s| s.assets()).await?))
+/// `GET /api/v1/assets?limit=&cursor=`: assets by tag, 1,000 a page by default (at most 10,000).
+pub async fn list(
+    State(state): State<AppState>,
+    _: Viewer,
+    uri: Uri,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let page = q.page("asset", 1000, 10_000)?;
+    let (after, limit) = (page.after.clone(), page.limit);
+    let mut assets = state.blocking(move |s| s.assets_page(after.as_deref(), limit + 1)).await?;
+    let next = (assets.len() > limit).then(|| assets[limit - 1].tag.clone());
+    assets.truncate(limit);
+    Ok(paging::respond(&uri, "asset", assets, next))
 }
 
 /// Create an asset.
@@ -87,8 +98,11 @@ pub async fn history(
     State(state): State<AppState>,
     _: Viewer,
     Path(tag): Path<String>,
-) -> Result<Json<Vec<AssetChange>>, ApiError> {
-    Ok(Json(state.blocking(move |s| s.asset_history(&tag)).await?))
+    uri: Uri,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let changes: Vec<AssetChange> = state.blocking(move |s| s.asset_history(&tag)).await?;
+    paging::paged_history(&uri, &q, "asset-history", changes)
 }
 
 /// Import/export options.

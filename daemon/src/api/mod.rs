@@ -14,6 +14,7 @@ mod assets;
 pub mod caller;
 mod error;
 pub mod ingest;
+pub mod paging;
 mod people;
 pub mod serve;
 mod tls;

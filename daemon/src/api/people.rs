@@ -12,12 +12,13 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::caller::{Admin, Viewer};
+use super::paging::{self, PageQuery};
 use super::{ApiError, AppState};
 use crate::app::people::{LoginError, PeopleError};
 use crate::audit::{AuditFilter, AuditRecord};
@@ -98,9 +99,15 @@ pub async fn whoami(Viewer(who): Viewer) -> Json<Principal> {
     Json(who)
 }
 
-/// `GET /api/v1/users`
-pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<Person>>, ApiError> {
-    Ok(Json(state.blocking(|s| s.people()).await?))
+/// `GET /api/v1/users?limit=&cursor=`: people by name.
+pub async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+    uri: Uri,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let people: Vec<Person> = state.blocking(|s| s.people()).await?;
+    paging::paged(&uri, &q, "user", people, |p| p.name.clone())
 }
 
 /// `GET /api/v1/users/{name}`
@@ -218,15 +225,23 @@ pub async fn set_role(
 pub struct TokenQuery {
     /// Only this person's.
     pub user: Option<String>,
+    /// Page size (see `api::paging`).
+    pub limit: Option<String>,
+    /// The previous page's cursor.
+    pub cursor: Option<String>,
 }
 
-/// `GET /api/v1/tokens?user=`
+/// `GET /api/v1/tokens?user=&limit=&cursor=`: newest first.
 pub async fn tokens(
     State(state): State<AppState>,
     _: Admin,
+    uri: Uri,
     Query(q): Query<TokenQuery>,
-) -> Result<Json<Vec<TokenInfo>>, ApiError> {
-    Ok(Json(state.blocking(move |s| s.tokens(q.user.as_deref())).await?))
+) -> Result<Response, ApiError> {
+    let user = q.user.clone();
+    let tokens: Vec<TokenInfo> = state.blocking(move |s| s.tokens(user.as_deref())).await?;
+    let page = PageQuery { limit: q.limit, cursor: q.cursor };
+    paging::paged(&uri, &page, "token", tokens, |t| paging::id_key(i64::MAX - t.id))
 }
 
 /// Body of `POST /api/v1/tokens`.

@@ -164,6 +164,14 @@ fn register(store: Arc<dyn Store>) {
         .import_assets(&mut |cur| Some([cur, &[asset("SRV-2", "deployed", "00:1b:21:00:00:02")]].concat()), "ann")
         .unwrap();
     assert_eq!(store.assets().unwrap().len(), 2);
+    // Keyset pages by tag, bytewise: after a tag, at most the limit.
+    let tags = |after: Option<&str>, limit| -> Vec<String> {
+        store.assets_page(after, limit).unwrap().into_iter().map(|a| a.tag).collect()
+    };
+    assert_eq!(tags(None, 1), ["SRV-1"]);
+    assert_eq!(tags(Some("SRV-1"), 10), ["SRV-2"]);
+    assert!(tags(Some("SRV-2"), 10).is_empty());
+    assert_eq!(tags(Some(""), 10), ["SRV-1", "SRV-2"]);
     assert!(store.delete_asset("SRV-1", "ann").unwrap());
     assert!(!store.delete_asset("SRV-1", "ann").unwrap());
     assert!(store.asset("SRV-1").unwrap().is_none());
@@ -181,6 +189,12 @@ fn alerts(store: Arc<dyn Store>) {
     crate::app::ingest::accept(store.as_ref(), &rec, &agent, &body, now).unwrap();
     let live = store.alerts(&AlertFilter::default()).unwrap();
     let alert = live.iter().find(|a| a.kind == AlertKind::ShouldBeRetired).expect("should-be-retired raised");
+    // Newest first; `before_id` pages on.
+    assert!(live.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let older = AlertFilter { before_id: Some(alert.id), ..Default::default() };
+    assert!(store.alerts(&older).unwrap().iter().all(|a| a.id < alert.id));
+    let one = AlertFilter { limit: Some(1), ..Default::default() };
+    assert_eq!(store.alerts(&one).unwrap().len(), 1);
     assert_eq!((alert.state, alert.tag.as_deref()), (AlertState::Open, Some("SRV-OLD")));
     assert_eq!(store.alert(alert.id).unwrap().map(|a| a.id), Some(alert.id));
     assert!(store.live_subjects().unwrap().iter().any(|(k, _)| *k == AlertKind::ShouldBeRetired));

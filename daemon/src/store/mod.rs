@@ -263,6 +263,9 @@ pub trait ObservationStore: Send + Sync {
 pub trait RegisterStore: Send + Sync {
     /// The whole register, by tag.
     fn assets(&self) -> Result<Vec<Asset>, StoreError>;
+    /// Up to `limit` assets by tag, those whose tag sorts after `after`
+    /// (bytewise; keyset paging: an asset added or removed meanwhile never shifts a page).
+    fn assets_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Asset>, StoreError>;
     /// One asset.
     fn asset(&self, tag: &str) -> Result<Option<Asset>, StoreError>;
     /// Create an asset.

@@ -103,6 +103,9 @@ pub fn list(c: &Connection, f: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
         args.push(t.clone());
         sql.push_str(&format!(" AND a.tag = ?{}", args.len()));
     }
+    if let Some(id) = f.before_id {
+        sql.push_str(&format!(" AND a.id < {id}"));
+    }
     sql.push_str(&format!(" ORDER BY a.id DESC LIMIT {}", f.limit.unwrap_or(1000)));
     let mut st = c.prepare(&sql)?;
     let rows = st.query_map(rusqlite::params_from_iter(args.iter()), alert_row)?.collect::<Result<Vec<_>, _>>()?;

@@ -30,6 +30,20 @@ pub fn all(c: &Connection) -> Result<Vec<Asset>, StoreError> {
     Ok(out)
 }
 
+/// Up to `limit` assets by tag, after `after`.
+pub fn page(c: &Connection, after: Option<&str>, limit: usize) -> Result<Vec<Asset>, StoreError> {
+    let mut st = c.prepare_cached("SELECT body FROM assets WHERE ?1 IS NULL OR tag > ?1 ORDER BY tag LIMIT ?2")?;
+    let rows =
+        st.query_map(rusqlite::params![after, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for body in rows {
+        if let Some(a) = decode(&body?) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
 /// One asset, by its tag in any case.
 pub fn one(c: &Connection, tag: &str) -> Result<Option<Asset>, StoreError> {
     let body: Option<String> = c

@@ -378,6 +378,10 @@ impl RegisterStore for SqliteStore {
         self.read(assets::all)
     }
 
+    fn assets_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Asset>, StoreError> {
+        self.read(|c| assets::page(c, after, limit))
+    }
+
     fn asset(&self, tag: &str) -> Result<Option<Asset>, StoreError> {
         self.read(|c| assets::one(c, tag))
     }
