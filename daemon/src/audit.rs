@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What was done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum AuditAction {
     /// An asset was added to the register.
     #[serde(rename = "asset.create")]
@@ -149,7 +149,7 @@ impl std::str::FromStr for AuditAction {
 }
 
 /// A record to append.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When (unix ms).
     pub at_ms: i64,
@@ -166,7 +166,7 @@ pub struct AuditEntry {
 }
 
 /// A stored record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Its position in the log (increasing).
     pub id: i64,

@@ -21,6 +21,9 @@ pub fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// The most pages [`Client::get_all`] follows (10 million items at the default page size).
+pub const MAX_PAGES: usize = 10_000;
+
 /// A client for the operator API.
 pub struct Client {
     http: reqwest::Client,
@@ -70,19 +73,65 @@ impl Client {
         serde_json::from_slice(&out).context("the daemon's answer is not the JSON expected")
     }
 
+    /// GET every page of a list (`path` with `query`), following the daemon's
+    /// `Census-Next-Cursor` until the last page, so a listing is never cut at one page.
+    ///
+    /// # Errors
+    /// As [`Client::call`]; also when an answer is not a JSON array, or when the list
+    /// runs past [`MAX_PAGES`] pages (a daemon that never stops paging).
+    pub async fn get_all(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Vec<serde_json::Value>> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut q: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", seg(k), seg(v))).collect();
+            if let Some(c) = &cursor {
+                q.push(format!("cursor={}", seg(c)));
+            }
+            let path_and_query = match (q.is_empty(), path.contains('?')) {
+                (true, _) => path.to_string(),
+                (false, true) => format!("{path}&{}", q.join("&")),
+                (false, false) => format!("{path}?{}", q.join("&")),
+            };
+            let (_, headers, out) = self.call_with_headers(Method::GET, &path_and_query, None).await?;
+            let page: Vec<serde_json::Value> =
+                serde_json::from_slice(&out).context("the daemon's answer is not the JSON list expected")?;
+            all.extend(page);
+            cursor = headers.get("census-next-cursor").and_then(|v| v.to_str().ok()).map(String::from);
+            if cursor.is_none() {
+                return Ok(all);
+            }
+        }
+        bail!("{path} did not end after {MAX_PAGES} pages")
+    }
+
     /// Send a request; a non-2xx answer becomes an error carrying the daemon's message.
+    ///
+    /// # Errors
+    /// The daemon unreachable, or its non-2xx answer (status, message and any field details).
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<(Vec<u8>, &str)>,
     ) -> anyhow::Result<(StatusCode, Vec<u8>)> {
+        let (status, _, bytes) = self.call_with_headers(method, path, body).await?;
+        Ok((status, bytes))
+    }
+
+    /// [`Client::call`], with the answer's headers.
+    async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+    ) -> anyhow::Result<(StatusCode, reqwest::header::HeaderMap, Vec<u8>)> {
         let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
         if let Some((bytes, content_type)) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
         }
         let resp = req.send().await.with_context(|| format!("cannot reach the daemon at {}", self.base))?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let bytes = resp.bytes().await?.to_vec();
         if !status.is_success() {
             let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
@@ -103,6 +152,6 @@ impl Client {
             }
             bail!("the daemon answered {}: {msg}", status.as_u16());
         }
-        Ok((status, bytes))
+        Ok((status, headers, bytes))
     }
 }

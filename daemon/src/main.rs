@@ -239,6 +239,9 @@ enum RegisterCmd {
         /// csv or json.
         #[arg(long, default_value = "csv")]
         format: String,
+        /// CSV field delimiter, e.g. ';' so a spreadsheet in a European locale opens it in columns.
+        #[arg(long, default_value = ",")]
+        delimiter: String,
         /// Write here instead of stdout.
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
@@ -448,9 +451,9 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
             let (_, out) = c.call(Method::POST, &path, Some((bytes, ct))).await?;
             print_plan(&serde_json::from_slice(&out)?, *dry_run, *clear_empty);
         }
-        Command::Register(RegisterCmd::Export { format, output }) => {
-            let (_, out) =
-                c.call(Method::GET, &format!("/api/v1/register/export?format={}", seg(format)), None).await?;
+        Command::Register(RegisterCmd::Export { format, delimiter, output }) => {
+            let path = format!("/api/v1/register/export?format={}&delimiter={}", seg(format), seg(delimiter));
+            let (_, out) = c.call(Method::GET, &path, None).await?;
             match output {
                 Some(p) => std::fs::write(p, &out).with_context(|| format!("writing {}", p.display()))?,
                 None => censusd::output::raw(&out),

@@ -294,7 +294,7 @@ pub async fn alerts(c: &Client, cmd: &AlertCmd) -> anyhow::Result<()> {
             if !all && state.is_none() {
                 q.push(("include_suppressed", "false".into()));
             }
-            let v: Vec<Value> = c.get_json("/api/v1/alerts", &q).await?;
+            let v: Vec<Value> = c.get_all("/api/v1/alerts", &q).await?;
             if *json {
                 return json_out(&Value::Array(v));
             }
@@ -302,7 +302,7 @@ pub async fn alerts(c: &Client, cmd: &AlertCmd) -> anyhow::Result<()> {
         }
         AlertCmd::Show { id, json } => {
             let a: Value = c.get_json(&format!("/api/v1/alerts/{id}"), &[]).await?;
-            let history: Value = c.get_json(&format!("/api/v1/alerts/{id}/history"), &[]).await?;
+            let history = Value::Array(c.get_all(&format!("/api/v1/alerts/{id}/history"), &[]).await?);
             if *json {
                 let mut a = a;
                 a["history"] = history;
@@ -379,7 +379,7 @@ pub async fn suppress(c: &Client, cmd: &SuppressCmd) -> anyhow::Result<()> {
             );
         }
         SuppressCmd::List { all, json } => {
-            let v: Vec<Value> = c.get_json("/api/v1/suppressions", &[("all", all.to_string())]).await?;
+            let v: Vec<Value> = c.get_all("/api/v1/suppressions", &[("all", all.to_string())]).await?;
             if *json {
                 return json_out(&Value::Array(v));
             }

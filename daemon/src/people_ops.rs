@@ -149,7 +149,7 @@ pub async fn user(c: &Client, cmd: &UserCmd) -> anyhow::Result<()> {
             print_password(&v, name);
         }
         UserCmd::List { json } => {
-            let v: Value = c.get_json("/api/v1/users", &[]).await?;
+            let v = Value::Array(c.get_all("/api/v1/users", &[]).await?);
             let people = v.as_array().cloned().unwrap_or_default();
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -215,7 +215,7 @@ pub async fn token(c: &Client, cmd: &TokenCmd) -> anyhow::Result<()> {
         }
         TokenCmd::List { user, json } => {
             let q: Vec<(&str, String)> = user.iter().map(|u| ("user", u.clone())).collect();
-            let v: Value = c.get_json("/api/v1/tokens", &q).await?;
+            let v = Value::Array(c.get_all("/api/v1/tokens", &q).await?);
             let tokens = v.as_array().cloned().unwrap_or_default();
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&v)?);

@@ -12,7 +12,7 @@ use crate::reconcile::AssetState;
 use crate::register::Asset;
 
 /// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReportRow {
     /// Asset tag, or the device key of an unregistered device.
     pub subject: String,

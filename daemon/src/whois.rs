@@ -16,7 +16,7 @@ use crate::reconcile::{AssetState, Identity};
 use crate::register::{Asset, Lifecycle};
 
 /// One observed address in a whois answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WhoisHost {
     /// Address.
     pub ip: String,
@@ -40,7 +40,7 @@ pub struct WhoisHost {
 }
 
 /// What is known about the thing asked for, in one word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum WhoisStatus {
     /// A registered asset in service, on the network now.
@@ -61,7 +61,7 @@ pub enum WhoisStatus {
 
 /// An asset the register records for the address, MAC or name asked
 /// about, other than what answers there now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RecordedFor {
     /// Its tag.
     pub tag: String,
@@ -74,7 +74,7 @@ pub struct RecordedFor {
 }
 
 /// The answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WhoisAnswer {
     /// What was asked.
     pub query: String,

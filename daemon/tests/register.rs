@@ -130,8 +130,9 @@ async fn a_10000_row_import_is_all_or_nothing_and_round_trips() {
     assert_eq!(s, 200, "{plan}");
     assert_eq!(plan["added"].as_array().unwrap().len(), 10_000);
 
-    // Export, re-import: nothing changes, and the export is identical.
-    for format in ["csv", "json"] {
+    // Export, re-import: nothing changes, and the export is identical — also with a
+    // delimiter, which the export honours so the file imports back with the same one.
+    for format in ["csv", "csv&delimiter=%3B", "json"] {
         let first = d
             .req(Method::GET, &format!("/api/v1/register/export?format={format}"), Some(ADMIN), None)
             .await
@@ -154,6 +155,26 @@ async fn a_10000_row_import_is_all_or_nothing_and_round_trips() {
             .await
             .unwrap();
         assert_eq!(first, second, "{format} export re-imports to an identical register");
+        if format.contains("%3B") {
+            assert!(first.starts_with("tag;name;"), "{}", &first[..40]);
+        }
+    }
+    // A bad delimiter is refused by name whatever the format, never silently ignored.
+    for format in ["csv", "json"] {
+        for path in ["export", "import"] {
+            let method = if path == "export" { Method::GET } else { Method::POST };
+            let r = d
+                .req(
+                    method,
+                    &format!("/api/v1/register/{path}?format={format}&delimiter="),
+                    Some(ADMIN),
+                    Some(b"[]".to_vec()),
+                )
+                .await;
+            assert_eq!(r.status(), 400, "{path} {format}");
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert!(body["error"].as_str().unwrap().contains("delimiter"), "{body}");
+        }
     }
 
     // A change plan: one retired, one changed owner, one new.

@@ -21,7 +21,7 @@ use crate::reconcile::identity::Candidate;
 use crate::register::{Criticality, Day, Lifecycle};
 
 /// The evidence of one alert, tagged by its kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Evidence {
     /// `unknown-asset`: an unregistered device and where it answered.
@@ -47,7 +47,7 @@ pub enum Evidence {
 }
 
 /// The register entry an asset alert is about, as it was when raised.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssetRef {
     /// Asset tag.
     pub tag: String,
@@ -66,7 +66,7 @@ pub struct AssetRef {
 /// One host as seen by a sweep: what was seen, not when (the alert's first
 /// and last seen carry the times), so the evidence of a device seen the
 /// same way sweep after sweep does not change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HostSeen {
     /// Address.
     pub ip: String,
@@ -95,7 +95,7 @@ pub struct HostSeen {
 }
 
 /// `unknown-asset` evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnknownDevice {
     /// The device's most stable identity (`mac:…`, `name:…`, `ip:…`, `random-mac@…`).
     pub device_key: String,
@@ -114,7 +114,7 @@ pub struct UnknownDevice {
 }
 
 /// `should-be-retired` and `pending-in-use` evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LifecycleBreach {
     /// The asset.
     pub asset: AssetRef,
@@ -128,7 +128,7 @@ pub struct LifecycleBreach {
 }
 
 /// `missing` evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MissingAsset {
     /// The asset.
     pub asset: AssetRef,
@@ -147,7 +147,7 @@ pub struct MissingAsset {
 }
 
 /// `identity-conflict` evidence: which conflict, tagged by `conflict`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "conflict", rename_all = "kebab-case")]
 pub enum Conflict {
     /// One address answered from several MACs, or fits several assets equally.
@@ -157,7 +157,7 @@ pub enum Conflict {
 }
 
 /// An address conflict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddressConflict {
     /// The address.
     pub ip: String,
@@ -172,11 +172,12 @@ pub struct AddressConflict {
 }
 
 /// A MAC on the wrong segment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WrongSegment {
     /// The asset.
     pub asset: AssetRef,
     /// Where the register expects it.
+    #[schema(value_type = String)]
     pub expected_segment: IpNet,
     /// Address it answered at.
     pub seen_at: String,
@@ -188,7 +189,7 @@ pub struct WrongSegment {
 }
 
 /// `new-service` evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewPorts {
     /// The asset.
     pub asset: AssetRef,
@@ -204,7 +205,7 @@ pub struct NewPorts {
 }
 
 /// An expected service that is not open.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AbsentService {
     /// TCP port.
     pub port: u16,
@@ -213,7 +214,7 @@ pub struct AbsentService {
 }
 
 /// `coverage-gap` evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AbsentServices {
     /// The asset.
     pub asset: AssetRef,
@@ -227,7 +228,7 @@ pub struct AbsentServices {
 }
 
 /// A lapsed support contract or licence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LapsedItem {
     /// `support` or `licence`.
     pub what: String,
@@ -242,7 +243,7 @@ pub struct LapsedItem {
 }
 
 /// `out-of-support` evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Lapsed {
     /// The asset.
     pub asset: AssetRef,
@@ -254,7 +255,7 @@ pub struct Lapsed {
 }
 
 /// `agent-silent` evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Silence {
     /// Agent name.
     pub agent: String,
@@ -271,7 +272,7 @@ pub struct Silence {
 }
 
 /// `alert-flood` evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Flood {
     /// Agent name.
     pub agent: String,

@@ -94,7 +94,7 @@ pub struct Input<'a> {
 }
 
 /// One alert to write (`id` 0: insert) and what happened to it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct Change {
     /// The alert after the change.
     pub alert: Alert,

@@ -132,7 +132,7 @@ pub struct Finding {
 }
 
 /// A stored alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// Id.
     pub id: i64,
@@ -293,7 +293,7 @@ fn digest(d: Described<'_>) -> i64 {
 pub const CENSUS: &str = "census";
 
 /// What happened to an alert, as sent to webhooks and JSON lines and kept in its history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// Raised (or shown again when a suppression expired).
@@ -333,7 +333,7 @@ pub struct AlertEvent {
 }
 
 /// One entry of an alert's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertHistoryEntry {
     /// When (unix ms).
     pub at_ms: i64,
@@ -346,7 +346,8 @@ pub struct AlertHistoryEntry {
 }
 
 /// Filter for listing alerts.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertFilter {
     /// Only this state; by default every live (not resolved) alert.
     pub state: Option<AlertState>,

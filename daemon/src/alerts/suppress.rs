@@ -15,7 +15,7 @@ use super::{Alert, AlertKind, Finding};
 const MAX_DAYS: i64 = 366;
 
 /// A stored suppression rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Suppression {
     /// Id.
     pub id: i64,
@@ -23,6 +23,7 @@ pub struct Suppression {
     pub kind: Option<AlertKind>,
     /// Only alerts whose address is in this network.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub network: Option<ipnet::IpNet>,
     /// Only this segment (the agent's segment name).
     pub segment: Option<String>,
@@ -43,7 +44,7 @@ pub struct Suppression {
 }
 
 /// A rule as an operator sends it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuppressionInput {
     /// Only this kind.

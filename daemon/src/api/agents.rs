@@ -13,17 +13,19 @@ use super::{ApiError, AppState};
 use crate::store::AgentRecord;
 
 /// Request to add an agent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
     /// Its name (the agent's `agent.id`).
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
-    /// Segments its observations must fall in.
+    /// Segments its observations must fall in (CIDRs).
+    #[schema(min_items = 1)]
     pub segments: Vec<String>,
 }
 
 /// The new agent's token, shown once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentToken {
     /// Name.
     pub name: String,
@@ -32,6 +34,14 @@ pub struct AgentToken {
 }
 
 /// Add an agent.
+#[utoipa::path(
+    post, path = "/api/v1/agents", tag = "agents",
+    request_body(content = NewAgent, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Added; the token is shown this once", body = AgentToken),
+        (status = 409, description = "An agent of that name exists", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     Admin(who): Admin,
@@ -62,7 +72,7 @@ pub async fn add(
 }
 
 /// Body of a rotation.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
     /// How long the current token keeps working beside the new one, e.g. `1h` (default: not at all).
@@ -72,6 +82,15 @@ pub struct Rotation {
 
 /// Give an agent a new token (revoked agents too: a compromised agent is
 /// rotated, not renamed, so its spooled batches still deliver).
+#[utoipa::path(
+    post, path = "/api/v1/agents/{name}/rotate", tag = "agents",
+    params(("name" = String, Path, description = "Agent name")),
+    request_body(content = Option<Rotation>, content_type = "application/json", description = "Optional: `{}` or no body for no overlap"),
+    responses(
+        (status = 200, description = "The new token, shown this once", body = AgentToken),
+        (status = 404, description = "No such agent", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn rotate(
     State(state): State<AppState>,
     Admin(who): Admin,
@@ -104,6 +123,10 @@ pub async fn rotate(
 }
 
 /// `GET /api/v1/agents?limit=&cursor=`: agents by name.
+#[utoipa::path(
+    get, path = "/api/v1/agents", tag = "agents", params(PageQuery),
+    responses((status = 200, description = "Agents by name (one page)", body = Vec<AgentRecord>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: Viewer,
@@ -115,6 +138,14 @@ pub async fn list(
 }
 
 /// Revoke an agent's token.
+#[utoipa::path(
+    delete, path = "/api/v1/agents/{name}", tag = "agents",
+    params(("name" = String, Path, description = "Agent name")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such agent", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Admin(who): Admin,

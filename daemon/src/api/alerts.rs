@@ -16,7 +16,11 @@ use crate::store::now_ms;
 use crate::whois::WhoisAnswer;
 
 /// `GET /api/v1/alerts?state=&kind=&tag=&include_suppressed=&limit=&cursor=`: newest first,
-/// 1,000 a page by default (at most 100,000).
+/// 1,000 a page by default (at most 10,000).
+#[utoipa::path(
+    get, path = "/api/v1/alerts", tag = "alerts", params(AlertFilter, PageQuery),
+    responses((status = 200, description = "Alerts, newest first (one page)", body = Vec<Alert>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: Viewer,
@@ -24,7 +28,7 @@ pub async fn list(
     Query(mut filter): Query<AlertFilter>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    let page = q.page("alert", 1000, 100_000)?;
+    let page = q.page("alert", 1000, paging::SMALL_MAX)?;
     filter.before_id = match &page.after {
         Some(id) => Some(id.parse().map_err(|_| ApiError::bad_field("cursor", "not a cursor of this list (alert)"))?),
         None => None,
@@ -38,11 +42,27 @@ pub async fn list(
 }
 
 /// `GET /api/v1/alerts/{id}`
+#[utoipa::path(
+    get, path = "/api/v1/alerts/{id}", tag = "alerts",
+    params(("id" = i64, Path, description = "Alert id")),
+    responses(
+        (status = 200, description = "The alert with its evidence", body = Alert),
+        (status = 404, description = "No such alert", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn get_one(State(state): State<AppState>, _: Viewer, Path(id): Path<i64>) -> Result<Json<Alert>, ApiError> {
     state.blocking(move |s| s.alert(id)).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("alert {id}")))
 }
 
 /// `GET /api/v1/alerts/{id}/history`: what happened to the alert, oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/alerts/{id}/history", tag = "alerts",
+    params(("id" = i64, Path, description = "Alert id"), PageQuery),
+    responses(
+        (status = 200, description = "What happened to it, oldest first (one page)", body = Vec<AlertHistoryEntry>),
+        (status = 404, description = "No such alert", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn history(
     State(state): State<AppState>,
     _: Viewer,
@@ -58,7 +78,7 @@ pub async fn history(
 }
 
 /// Body of ack and resolve.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
     /// Why (kept with a resolution).
@@ -89,6 +109,16 @@ async fn act(
 }
 
 /// `POST /api/v1/alerts/{id}/ack`
+#[utoipa::path(
+    post, path = "/api/v1/alerts/{id}/ack", tag = "alerts", description = "Acknowledge",
+    params(("id" = i64, Path, description = "Alert id")),
+    request_body(content = Option<ActionBody>, content_type = "application/json", description = "Optional note; no body is fine"),
+    responses(
+        (status = 200, description = "The alert after the action", body = Alert),
+        (status = 404, description = "No such alert", body = super::openapi::ErrorBody),
+        (status = 409, description = "Not possible in the alert's state (resolved already)", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn ack(
     State(state): State<AppState>,
     Analyst(who): Analyst,
@@ -99,6 +129,16 @@ pub async fn ack(
 }
 
 /// `POST /api/v1/alerts/{id}/resolve` — for new-service, accepts the ports.
+#[utoipa::path(
+    post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts", description = "Resolve (a new-service alert: accept its ports)",
+    params(("id" = i64, Path, description = "Alert id")),
+    request_body(content = Option<ActionBody>, content_type = "application/json", description = "Optional note; no body is fine"),
+    responses(
+        (status = 200, description = "The alert after the action", body = Alert),
+        (status = 404, description = "No such alert", body = super::openapi::ErrorBody),
+        (status = 409, description = "Not possible in the alert's state (resolved already)", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn resolve(
     State(state): State<AppState>,
     Analyst(who): Analyst,
@@ -109,19 +149,29 @@ pub async fn resolve(
 }
 
 /// `GET /api/v1/suppressions` (live ones; `?all=true` for expired too)
+#[utoipa::path(
+    get, path = "/api/v1/suppressions", tag = "alerts",
+    params(RulesQuery, PageQuery),
+    responses((status = 200, description = "Suppression rules by id (one page)", body = Vec<Suppression>))
+)]
 pub async fn suppressions(
     State(state): State<AppState>,
     _: Viewer,
     uri: Uri,
-    Query(q): Query<std::collections::HashMap<String, String>>,
+    Query(q): Query<RulesQuery>,
     Query(page): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    let live_only = q.get("all").is_none_or(|v| v != "true");
+    let live_only = !q.all.unwrap_or(false);
     let rules: Vec<Suppression> = state.blocking(move |s| s.suppressions(live_only)).await?;
     paging::paged(&uri, &page, "suppression", rules, |r| paging::id_key(r.id))
 }
 
 /// `POST /api/v1/suppressions`
+#[utoipa::path(
+    post, path = "/api/v1/suppressions", tag = "alerts",
+    request_body(content = SuppressionInput, content_type = "application/json"),
+    responses((status = 201, description = "The rule and the live alerts it holds", body = crate::app::alerts::AddedRule))
+)]
 pub async fn add_suppression(
     State(state): State<AppState>,
     Analyst(who): Analyst,
@@ -142,6 +192,14 @@ pub async fn add_suppression(
 }
 
 /// `DELETE /api/v1/suppressions/{id}`
+#[utoipa::path(
+    delete, path = "/api/v1/suppressions/{id}", tag = "alerts",
+    params(("id" = i64, Path, description = "Rule id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such rule", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn remove_suppression(
     State(state): State<AppState>,
     Analyst(who): Analyst,
@@ -156,13 +214,22 @@ pub async fn remove_suppression(
 }
 
 /// Query of whois.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WhoisQuery {
-    /// IP, MAC or host name.
+    /// IP, MAC, asset tag or host name.
+    #[param(min_length = 1, max_length = 253, pattern = "\\S")]
     pub q: String,
 }
 
 /// `GET /api/v1/whois?q=IP|MAC|HOSTNAME`
+#[utoipa::path(
+    get, path = "/api/v1/whois", tag = "hosts", params(WhoisQuery),
+    responses(
+        (status = 200, description = "What it is, who owns it, should it exist", body = WhoisAnswer),
+        (status = 404, description = "Nothing known about it", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn whois(
     State(state): State<AppState>,
     _: Viewer,
@@ -189,17 +256,40 @@ pub async fn whois(
         })
 }
 
+/// Query of the suppression rules.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RulesQuery {
+    /// Expired rules too (`true`/`false`).
+    pub all: Option<bool>,
+}
+
+/// Query of the report.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// `json` (default) or `csv`.
+    #[param(value_type = Option<String>, pattern = "^(csv|json)$")]
+    pub format: Option<String>,
+}
+
 /// `GET /api/v1/report?format=csv|json`
+#[utoipa::path(
+    get, path = "/api/v1/report", tag = "register",
+    params(ReportQuery),
+    responses((status = 200, description = "Every asset with its status and evidence",
+        content((Vec<crate::report::ReportRow> = "application/json"), (String = "text/csv"))))
+)]
 pub async fn report(
     State(state): State<AppState>,
     _: Viewer,
-    Query(q): Query<std::collections::HashMap<String, String>>,
+    Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
     let rec = state.reconciler.clone();
     let rows = tokio::task::spawn_blocking(move || crate::app::query::report(&rec, now_ms()))
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
-    match q.get("format").map(String::as_str).unwrap_or("json") {
+    match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(rows).into_response()),
         "csv" => {
             let body = crate::report::to_csv(&rows)
@@ -211,6 +301,10 @@ pub async fn report(
 }
 
 /// `POST /api/v1/reconcile`: run a full reconcile now and return what it did.
+#[utoipa::path(
+    post, path = "/api/v1/reconcile", tag = "alerts",
+    responses((status = 200, description = "What the full reconcile did", body = crate::reconcile::ReconcileSummary))
+)]
 pub async fn reconcile_now(State(state): State<AppState>, Admin(who): Admin) -> Result<Response, ApiError> {
     let r = state.reconciler.clone();
     let summary = tokio::task::spawn_blocking(move || crate::app::alerts::reconcile_now(&r, &who, now_ms()))
@@ -221,6 +315,10 @@ pub async fn reconcile_now(State(state): State<AppState>, Admin(who): Admin) -> 
 }
 
 /// `GET /api/v1/status`: alert counts, the notification backlog, each agent's cadence.
+#[utoipa::path(
+    get, path = "/api/v1/status", tag = "alerts",
+    responses((status = 200, description = "Alert counts, notification backlog, agents' cadence", body = crate::app::query::Status))
+)]
 pub async fn status(State(state): State<AppState>, _: Viewer) -> Result<Json<crate::app::query::Status>, ApiError> {
     let rec = state.reconciler.clone();
     Ok(Json(

@@ -26,6 +26,10 @@ fn parse_body(body: &[u8]) -> Result<Asset, ApiError> {
 }
 
 /// `GET /api/v1/assets?limit=&cursor=`: assets by tag, 1,000 a page by default (at most 10,000).
+#[utoipa::path(
+    get, path = "/api/v1/assets", tag = "register", params(PageQuery),
+    responses((status = 200, description = "Assets by tag (one page)", body = Vec<Asset>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: Viewer,
@@ -41,6 +45,14 @@ pub async fn list(
 }
 
 /// Create an asset.
+#[utoipa::path(
+    post, path = "/api/v1/assets", tag = "register",
+    request_body(content = Asset, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = Asset),
+        (status = 409, description = "The tag, or a MAC, is another asset's", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Analyst(who): Analyst,
@@ -53,6 +65,14 @@ pub async fn create(
 }
 
 /// One asset.
+#[utoipa::path(
+    get, path = "/api/v1/assets/{tag}", tag = "register",
+    params(("tag" = String, Path, description = "Asset tag (any case)")),
+    responses(
+        (status = 200, description = "The asset", body = Asset),
+        (status = 404, description = "No such asset", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     _: Viewer,
@@ -63,6 +83,16 @@ pub async fn get_one(
 }
 
 /// Replace an asset.
+#[utoipa::path(
+    put, path = "/api/v1/assets/{tag}", tag = "register",
+    params(("tag" = String, Path, description = "Asset tag")),
+    request_body(content = Asset, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Replaced", body = Asset),
+        (status = 404, description = "No such asset", body = super::openapi::ErrorBody),
+        (status = 409, description = "A MAC is another asset's", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn replace(
     State(state): State<AppState>,
     Analyst(who): Analyst,
@@ -82,6 +112,14 @@ pub async fn replace(
 }
 
 /// Delete an asset.
+#[utoipa::path(
+    delete, path = "/api/v1/assets/{tag}", tag = "register",
+    params(("tag" = String, Path, description = "Asset tag")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such asset", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     Analyst(who): Analyst,
@@ -94,6 +132,11 @@ pub async fn remove(
 }
 
 /// An asset's change history.
+#[utoipa::path(
+    get, path = "/api/v1/assets/{tag}/history", tag = "register",
+    params(("tag" = String, Path, description = "Asset tag"), PageQuery),
+    responses((status = 200, description = "Changes to the asset, oldest first (one page)", body = Vec<AssetChange>))
+)]
 pub async fn history(
     State(state): State<AppState>,
     _: Viewer,
@@ -106,9 +149,11 @@ pub async fn history(
 }
 
 /// Import/export options.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FormatQuery {
-    /// `csv` or `json`.
+    /// `csv` or `json` (default `json`).
+    #[param(value_type = Option<String>, pattern = "^(csv|json)$")]
     pub format: Option<String>,
     /// Only say what would happen.
     #[serde(default)]
@@ -119,36 +164,56 @@ pub struct FormatQuery {
     /// Empty cells clear their field.
     #[serde(default)]
     pub clear_empty: bool,
-    /// CSV field delimiter, one character (default `,`).
+    /// CSV field delimiter, one ASCII character (default `,`).
+    #[param(value_type = Option<String>, pattern = "^([ !#-~]|tab|\\\\t)$")]
     pub delimiter: Option<String>,
 }
 
-fn is_csv(q: &FormatQuery) -> Result<bool, ApiError> {
+/// The query's format and delimiter as one value; a delimiter is checked whenever it is
+/// given, also for JSON, so a typo is never silently ignored.
+fn parse_format(q: &FormatQuery) -> Result<Format, ApiError> {
+    let delimiter = match q.delimiter.as_deref() {
+        None => b',',
+        Some("\\t") | Some("tab") => b'\t',
+        Some(d) if d.len() == 1 && d.is_ascii() && !d.as_bytes()[0].is_ascii_control() && d != "\"" => d.as_bytes()[0],
+        Some("") => {
+            return Err(ApiError::bad_field("delimiter", "the delimiter is empty: give one character, or `tab`"));
+        }
+        Some(d) => {
+            return Err(ApiError::bad_field(
+                "delimiter",
+                format!(
+                    "the delimiter `{}` is not one printable ASCII character (other than `\"`) nor `tab`",
+                    d.escape_debug()
+                ),
+            ));
+        }
+    };
     match q.format.as_deref().unwrap_or("json") {
-        "csv" => Ok(true),
-        "json" => Ok(false),
-        other => Err(ApiError::bad_field("format", format!("`{other}` is not csv or json"))),
+        "csv" => Ok(Format::Csv(CsvOptions { delimiter })),
+        "json" => Ok(Format::Json),
+        other => Err(ApiError::bad_field("format", format!("`{}` is not csv or json", other.escape_debug()))),
     }
 }
 
 /// Import a register file; nothing is stored if any row is bad.
+#[utoipa::path(
+    post, path = "/api/v1/register/import", tag = "register", params(FormatQuery),
+    request_body(description = "JSON (`format=json`, the default): an array of assets, whole or the fields to \
+        change; CSV (`format=csv`): one asset per row under a header naming the columns",
+        content((Vec<serde_json::Value> = "application/json"), (String = "text/csv"))),
+    responses(
+        (status = 200, description = "The plan (applied unless `dry_run`)", body = ImportPlan),
+        (status = 409, description = "The import conflicts with the register", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn import(
     State(state): State<AppState>,
     Admin(who): Admin,
     Query(q): Query<FormatQuery>,
     body: Bytes,
 ) -> Result<Json<ImportPlan>, ApiError> {
-    let format = if is_csv(&q)? {
-        let delimiter = match q.delimiter.as_deref() {
-            None => b',',
-            Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" => d.as_bytes()[0],
-            Some("\\t") | Some("tab") => b'\t',
-            Some(d) => return Err(ApiError::bad_field("delimiter", format!("`{d}` is not one ASCII character"))),
-        };
-        Format::Csv(CsvOptions { delimiter })
-    } else {
-        Format::Json
-    };
+    let format = parse_format(&q)?;
     let opts = ImportOptions { replace: q.replace, clear_empty: q.clear_empty };
     let dry_run = q.dry_run;
     let store = state.store.clone();
@@ -168,16 +233,22 @@ pub async fn import(
 }
 
 /// Export the register.
+#[utoipa::path(
+    get, path = "/api/v1/register/export", tag = "register", params(FormatQuery),
+    responses((status = 200, description = "The whole register",
+        content((String = "text/csv"), (Vec<Asset> = "application/json"))))
+)]
 pub async fn export(
     State(state): State<AppState>,
     _: Viewer,
     Query(q): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
-    let csv = is_csv(&q)?;
+    let format = parse_format(&q)?;
     let assets = state.blocking(|s| s.assets()).await?;
-    Ok(if csv {
-        ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&assets)).into_response()
-    } else {
-        ([(header::CONTENT_TYPE, "application/json")], to_json(&assets)).into_response()
+    Ok(match format {
+        Format::Csv(opts) => {
+            ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&assets, opts)).into_response()
+        }
+        Format::Json => ([(header::CONTENT_TYPE, "application/json")], to_json(&assets)).into_response(),
     })
 }

@@ -60,6 +60,16 @@ async fn collect(mut body: axum::body::Body, headers: &HeaderMap, limit: usize) 
 const LARGE_BATCH_BYTES: usize = 1024 * 1024;
 
 /// Take a batch from an agent.
+#[utoipa::path(
+    post, path = "/api/v1/batches", tag = "agents",
+    description = "An agent delivers a batch of observations (docs/report-format.md); idempotent on the batch id. Needs the agent's token.",
+    request_body(content = serde_json::Value, description = "A batch (census-proto `Batch`)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (or a duplicate, acknowledged again): the receipt", body = BatchReceipt),
+        (status = 409, description = "The batch id was used by another agent", body = super::openapi::ErrorBody),
+        (status = 422, description = "Another major version of the wire model", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn post_batch(
     State(state): State<AppState>,
     Extension(agent): Extension<AgentRecord>,
@@ -86,6 +96,14 @@ pub async fn post_batch(
 }
 
 /// What is known about one observed address.
+#[utoipa::path(
+    get, path = "/api/v1/hosts/{ip}", tag = "hosts",
+    params(("ip" = String, Path, description = "An IPv4 or IPv6 address")),
+    responses(
+        (status = 200, description = "What is known about the address", body = crate::store::HostRecord),
+        (status = 404, description = "Never observed", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn get_host(
     State(state): State<AppState>,
     _: super::caller::Viewer,

@@ -14,6 +14,7 @@ mod assets;
 pub mod caller;
 mod error;
 pub mod ingest;
+pub mod openapi;
 pub mod paging;
 mod people;
 pub mod serve;
@@ -27,7 +28,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 
 pub use error::ApiError;
 pub use ingest::{BatchReceipt, IngestError, accept};
@@ -116,7 +117,7 @@ async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Re
             }
             Err(e) => return e.into_response(),
         }
-    } else if path != people::LOGIN_PATH {
+    } else if path != people::LOGIN_PATH && path != openapi::OPENAPI_PATH {
         match require_principal(&state, req.headers()).await {
             Ok(who) => {
                 req.extensions_mut().insert(who);
@@ -127,44 +128,70 @@ async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Re
     next.run(req).await
 }
 
+/// The API's routes and their OpenAPI description, built together: a
+/// route is added only through `routes!`, which adds its `#[utoipa::path]`.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi as _;
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(ingest::post_batch))
+        .routes(routes!(ingest::get_host))
+        .routes(routes!(agents::list, agents::add))
+        .routes(routes!(agents::revoke))
+        .routes(routes!(agents::rotate))
+        .routes(routes!(assets::list, assets::create))
+        .routes(routes!(assets::get_one, assets::replace, assets::remove))
+        .routes(routes!(assets::history))
+        .routes(routes!(assets::import))
+        .routes(routes!(assets::export))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::get_one))
+        .routes(routes!(alerts::history))
+        .routes(routes!(alerts::ack))
+        .routes(routes!(alerts::resolve))
+        .routes(routes!(alerts::suppressions, alerts::add_suppression))
+        .routes(routes!(alerts::remove_suppression))
+        .routes(routes!(alerts::whois))
+        .routes(routes!(alerts::report))
+        .routes(routes!(alerts::reconcile_now))
+        .routes(routes!(alerts::status))
+        .routes(routes!(people::login))
+        .routes(routes!(people::whoami))
+        .routes(routes!(people::list, people::add))
+        .routes(routes!(people::get_one))
+        .routes(routes!(people::disable))
+        .routes(routes!(people::enable))
+        .routes(routes!(people::reset_password))
+        .routes(routes!(people::set_role))
+        .routes(routes!(people::tokens, people::create_token))
+        .routes(routes!(people::revoke_token))
+        .routes(routes!(people::audit))
+        .split_for_parts()
+}
+
+/// The API's OpenAPI document, as served.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = routes();
+    openapi::CommonResponses.modify_document(&mut doc);
+    doc
+}
+
 /// The API's routes, with the state's request body limit (413 above it).
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body;
     let gated = state.clone();
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/api/v1/batches", post(ingest::post_batch))
-        .route("/api/v1/hosts/{ip}", get(ingest::get_host))
-        .route("/api/v1/agents", get(agents::list).post(agents::add))
-        .route("/api/v1/agents/{name}", delete(agents::revoke))
-        .route("/api/v1/agents/{name}/rotate", post(agents::rotate))
-        .route("/api/v1/assets", get(assets::list).post(assets::create))
-        .route("/api/v1/assets/{tag}", get(assets::get_one).put(assets::replace).delete(assets::remove))
-        .route("/api/v1/assets/{tag}/history", get(assets::history))
-        .route("/api/v1/register/import", post(assets::import))
-        .route("/api/v1/register/export", get(assets::export))
-        .route("/api/v1/alerts", get(alerts::list))
-        .route("/api/v1/alerts/{id}", get(alerts::get_one))
-        .route("/api/v1/alerts/{id}/history", get(alerts::history))
-        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
-        .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
-        .route("/api/v1/suppressions", get(alerts::suppressions).post(alerts::add_suppression))
-        .route("/api/v1/suppressions/{id}", delete(alerts::remove_suppression))
-        .route("/api/v1/whois", get(alerts::whois))
-        .route("/api/v1/report", get(alerts::report))
-        .route("/api/v1/reconcile", post(alerts::reconcile_now))
-        .route("/api/v1/status", get(alerts::status))
-        .route(people::LOGIN_PATH, post(people::login))
-        .route("/api/v1/whoami", get(people::whoami))
-        .route("/api/v1/users", get(people::list).post(people::add))
-        .route("/api/v1/users/{name}", get(people::get_one))
-        .route("/api/v1/users/{name}/disable", post(people::disable))
-        .route("/api/v1/users/{name}/enable", post(people::enable))
-        .route("/api/v1/users/{name}/password", post(people::reset_password))
-        .route("/api/v1/users/{name}/role", put(people::set_role))
-        .route("/api/v1/tokens", get(people::tokens).post(people::create_token))
-        .route("/api/v1/tokens/{id}", delete(people::revoke_token))
-        .route("/api/v1/audit", get(people::audit))
+    let (api, mut doc) = routes();
+    openapi::CommonResponses.modify_document(&mut doc);
+    let spec: Arc<str> = Arc::from(doc.to_json().unwrap_or_else(|_| "{}".into()));
+    api.route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            openapi::OPENAPI_PATH,
+            get(move || {
+                let spec = spec.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec.to_string()) }
+            }),
+        )
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(serve::BODY_TIMEOUT))
         .layer(axum::middleware::from_fn_with_state(gated, gate))

@@ -26,11 +26,13 @@ use super::ApiError;
 pub const NEXT_CURSOR: &str = "census-next-cursor";
 
 /// `limit` and `cursor` as sent (checked by [`PageQuery::page`]).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Items per page.
+    /// Items per page (1,000 by default).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     pub limit: Option<String>,
-    /// The previous page's `Census-Next-Cursor`.
+    /// The previous page's `Census-Next-Cursor` (empty: the first page).
     pub cursor: Option<String>,
 }
 

@@ -60,7 +60,7 @@ async fn run<T: Send + 'static>(
 }
 
 /// Body of a sign-in.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     /// The person's name.
@@ -70,6 +70,16 @@ pub struct Credentials {
 }
 
 /// `POST /api/v1/login`: a session token for a name and password.
+#[utoipa::path(
+    post, path = "/api/v1/login", tag = "people",
+    request_body(content = Credentials, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A session token (12 hours)", body = crate::app::people::Session),
+        (status = 401, description = "Wrong name or password", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many failures for the account; see Retry-After", body = super::openapi::ErrorBody),
+        (status = 503, description = "Shutting down", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn login(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
     let c: Credentials = body(&bytes)?;
     let Ok(_permit) = PASSWORD_CHECKS.acquire().await else {
@@ -95,11 +105,19 @@ pub async fn login(State(state): State<AppState>, bytes: Bytes) -> Result<Respon
 }
 
 /// `GET /api/v1/whoami`: the caller's name and role.
+#[utoipa::path(
+    get, path = "/api/v1/whoami", tag = "people",
+    responses((status = 200, description = "The caller", body = Principal))
+)]
 pub async fn whoami(Viewer(who): Viewer) -> Json<Principal> {
     Json(who)
 }
 
 /// `GET /api/v1/users?limit=&cursor=`: people by name.
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "people", params(PageQuery),
+    responses((status = 200, description = "People by name (one page)", body = Vec<Person>))
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: Admin,
@@ -111,6 +129,14 @@ pub async fn list(
 }
 
 /// `GET /api/v1/users/{name}`
+#[utoipa::path(
+    get, path = "/api/v1/users/{name}", tag = "people",
+    params(("name" = String, Path, description = "Sign-in name")),
+    responses(
+        (status = 200, description = "The person", body = Person),
+        (status = 404, description = "No such person", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     _: Admin,
@@ -125,10 +151,11 @@ pub async fn get_one(
 }
 
 /// Body of `POST /api/v1/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
     /// Sign-in name.
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// `viewer`, `analyst` or `admin`.
     pub role: Role,
@@ -138,7 +165,7 @@ pub struct NewPerson {
 }
 
 /// A person added or a password set: the one-time password, shown once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WithPassword {
     /// The person.
     pub person: Person,
@@ -148,6 +175,14 @@ pub struct WithPassword {
 }
 
 /// `POST /api/v1/users`
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "people",
+    request_body(content = NewPerson, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Added (with the one-time password made up, if none was given)", body = WithPassword),
+        (status = 409, description = "The name is taken", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     Admin(who): Admin,
@@ -161,6 +196,14 @@ pub async fn add(
 }
 
 /// `POST /api/v1/users/{name}/disable`: their tokens and sessions stop at once.
+#[utoipa::path(
+    post, path = "/api/v1/users/{name}/disable", tag = "people",
+    params(("name" = String, Path, description = "Sign-in name")),
+    responses(
+        (status = 200, description = "The person after the change", body = Person),
+        (status = 404, description = "No such person", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn disable(
     State(state): State<AppState>,
     Admin(who): Admin,
@@ -170,6 +213,14 @@ pub async fn disable(
 }
 
 /// `POST /api/v1/users/{name}/enable`
+#[utoipa::path(
+    post, path = "/api/v1/users/{name}/enable", tag = "people",
+    params(("name" = String, Path, description = "Sign-in name")),
+    responses(
+        (status = 200, description = "The person after the change", body = Person),
+        (status = 404, description = "No such person", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn enable(
     State(state): State<AppState>,
     Admin(who): Admin,
@@ -179,7 +230,7 @@ pub async fn enable(
 }
 
 /// Body of a password reset.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
     /// The new password; a one-time one is made when absent.
@@ -188,6 +239,15 @@ pub struct NewPassword {
 }
 
 /// `POST /api/v1/users/{name}/password`: their sessions end.
+#[utoipa::path(
+    post, path = "/api/v1/users/{name}/password", tag = "people",
+    params(("name" = String, Path, description = "Sign-in name")),
+    request_body(content = Option<NewPassword>, content_type = "application/json", description = "Optional: no body makes a one-time password"),
+    responses(
+        (status = 200, description = "The person, with the one-time password if one was made", body = WithPassword),
+        (status = 404, description = "No such person", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn reset_password(
     State(state): State<AppState>,
     Admin(who): Admin,
@@ -201,7 +261,7 @@ pub async fn reset_password(
 }
 
 /// Body of a role change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
     /// `viewer`, `analyst` or `admin`.
@@ -209,6 +269,15 @@ pub struct NewRole {
 }
 
 /// `PUT /api/v1/users/{name}/role`
+#[utoipa::path(
+    put, path = "/api/v1/users/{name}/role", tag = "people",
+    params(("name" = String, Path, description = "Sign-in name")),
+    request_body(content = NewRole, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The person with the new role", body = Person),
+        (status = 404, description = "No such person", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn set_role(
     State(state): State<AppState>,
     Admin(who): Admin,
@@ -220,7 +289,8 @@ pub async fn set_role(
 }
 
 /// Query of `GET /api/v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TokenQuery {
     /// Only this person's.
@@ -232,6 +302,10 @@ pub struct TokenQuery {
 }
 
 /// `GET /api/v1/tokens?user=&limit=&cursor=`: newest first.
+#[utoipa::path(
+    get, path = "/api/v1/tokens", tag = "people", params(TokenQuery),
+    responses((status = 200, description = "API tokens, newest first (one page)", body = Vec<TokenInfo>))
+)]
 pub async fn tokens(
     State(state): State<AppState>,
     _: Admin,
@@ -245,7 +319,7 @@ pub async fn tokens(
 }
 
 /// Body of `POST /api/v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenRequest {
     /// Whose token.
@@ -255,10 +329,19 @@ pub struct NewTokenRequest {
     pub label: String,
     /// Days until it stops working (never when absent).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_days: Option<u32>,
 }
 
 /// `POST /api/v1/tokens`: the token is in the answer, once.
+#[utoipa::path(
+    post, path = "/api/v1/tokens", tag = "people",
+    request_body(content = NewTokenRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The token, shown this once", body = crate::app::people::NewToken),
+        (status = 404, description = "No such person", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn create_token(
     State(state): State<AppState>,
     Admin(who): Admin,
@@ -273,6 +356,14 @@ pub async fn create_token(
 }
 
 /// `DELETE /api/v1/tokens/{id}`
+#[utoipa::path(
+    delete, path = "/api/v1/tokens/{id}", tag = "people",
+    params(("id" = i64, Path, description = "Token id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such token", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn revoke_token(
     State(state): State<AppState>,
     Admin(who): Admin,
@@ -283,7 +374,8 @@ pub async fn revoke_token(
 }
 
 /// Query of `GET /api/v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only this actor's records.
@@ -293,17 +385,20 @@ pub struct AuditQuery {
     /// Only this subject (`asset:SRV-1`), or with a trailing `*` a prefix (`asset:*`).
     pub subject: Option<String>,
     /// Only records at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<String>,
     /// Only records before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<String>,
     /// At most this many (default 100, at most 1,000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Where the previous page ended (its `next_cursor`).
     pub cursor: Option<String>,
 }
 
 /// A page of audit records, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     /// The records.
     pub records: Vec<AuditRecord>,
@@ -321,6 +416,10 @@ fn time_ms(field: &'static str, v: Option<&str>) -> Result<Option<i64>, ApiError
 }
 
 /// `GET /api/v1/audit`
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "people", params(AuditQuery),
+    responses((status = 200, description = "Audit records, newest first, with the next page's cursor", body = AuditPage))
+)]
 pub async fn audit(
     State(state): State<AppState>,
     _: Admin,

@@ -45,7 +45,7 @@ pub fn act(
 }
 
 /// A stored rule and how many live alerts it holds now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AddedRule {
     /// The rule.
     #[serde(flatten)]

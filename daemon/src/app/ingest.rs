@@ -10,7 +10,7 @@ use crate::store::{AgentRecord, Store, StoreError};
 
 /// The answer to a delivered batch: the agent's receipt. An agent removes
 /// a batch from its spool only against a receipt naming that batch id.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchReceipt {
     /// The batch id.
     pub batch_id: String,

@@ -133,7 +133,7 @@ pub fn set_role(
 }
 
 /// A token made: the secret, shown once, and what is stored about it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// The bearer token; stored only as its SHA-256.
     pub token: String,
@@ -200,7 +200,7 @@ pub enum LoginError {
 }
 
 /// A session made by a sign-in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Session {
     /// Bearer token of the session; stored only as its SHA-256.
     pub token: String,

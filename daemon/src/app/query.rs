@@ -34,11 +34,12 @@ pub fn report(rec: &Reconciler, now_ms: i64) -> Result<Vec<ReportRow>, StoreErro
 }
 
 /// One agent as `status` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AgentStatus {
     /// Name.
     pub name: String,
     /// Segments it may report on.
+    #[schema(value_type = Vec<String>)]
     pub segments: Vec<ipnet::IpNet>,
     /// Its token was revoked.
     pub revoked: bool,
@@ -53,7 +54,7 @@ pub struct AgentStatus {
 }
 
 /// The daemon at a glance.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Status {
     /// Live alerts in all (open and acknowledged, as `alerts list` shows them).
     pub live_alerts: i64,

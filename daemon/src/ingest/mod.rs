@@ -148,7 +148,7 @@ pub fn host_changes(before: &HostSummary, row: &ObservationRow<'_>) -> Vec<(&'st
 }
 
 /// An observation the daemon refused, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rejected {
     /// Its address.
     pub ip: String,

@@ -23,7 +23,7 @@ pub mod throttle;
 use serde::{Deserialize, Serialize};
 
 /// What a principal may do; each role includes the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads everything but the audit log.
@@ -71,7 +71,7 @@ pub const BUILTIN_ADMIN: &str = "admin";
 pub const RESERVED: &[&str] = &["census", "system", "anonymous", "root"];
 
 /// Who makes a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Principal {
     /// The person's name, or [`BUILTIN_ADMIN`].
     pub name: String,
@@ -99,7 +99,7 @@ impl Principal {
 }
 
 /// A person as stored (never their password or token hashes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Person {
     /// Sign-in name: 1–64 characters of `a-z 0-9 . _ @ -`, unique, case-sensitive.
     pub name: String,
@@ -114,7 +114,7 @@ pub struct Person {
 }
 
 /// A personal API token or a session, as listed (never its secret or hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// Its id, for `censusd token revoke`.
     pub id: i64,

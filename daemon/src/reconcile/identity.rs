@@ -162,7 +162,7 @@ impl RegisterIndex {
 }
 
 /// A candidate asset with its score and the rules behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     /// Asset tag.
     pub tag: String,
@@ -173,7 +173,7 @@ pub struct Candidate {
 }
 
 /// A match: the asset, how sure, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Match {
     /// Asset tag.
     pub tag: String,
@@ -197,7 +197,7 @@ impl Match {
 }
 
 /// The outcome of matching one host.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Identity {
     /// One asset fits best.

@@ -64,7 +64,7 @@ pub fn parallel_map_over<T: Sync, U: Send>(items: &[T], min_items: usize, f: imp
 }
 
 /// What a run changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReconcileSummary {
     /// Hosts evaluated.
     pub hosts: usize,

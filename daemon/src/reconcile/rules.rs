@@ -49,7 +49,7 @@ pub struct DeviceRecord {
 
 /// What reconciliation remembers per asset: observations merged
 /// commutatively, so the order batches arrive in does not matter.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssetState {
     /// First time matched (unix ms, observation time).
     pub first_seen_ms: Option<i64>,

@@ -318,9 +318,10 @@ fn join<T: ToString>(v: &[T]) -> String {
     v.iter().map(ToString::to_string).collect::<Vec<_>>().join(";")
 }
 
-/// Write assets as CSV with every column, each cell safe to open in a spreadsheet.
-pub fn to_csv(assets: &[Asset]) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
+/// Write assets as CSV with every column, each cell safe to open in a spreadsheet, fields
+/// separated by `opts.delimiter` (so a file exported with `;` imports back with `;`).
+pub fn to_csv(assets: &[Asset], opts: CsvOptions) -> String {
+    let mut w = csv::WriterBuilder::new().delimiter(opts.delimiter).from_writer(Vec::new());
     let _ = w.write_record(COLUMNS);
     for a in assets {
         let licences: Vec<String> = a

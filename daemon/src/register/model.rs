@@ -49,6 +49,15 @@ macro_rules! word_enum {
                 <String as ::serde::Deserialize>::deserialize(d)?.parse().map_err(serde::de::Error::custom)
             }
         }
+        impl ::utoipa::PartialSchema for $name {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                ::utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(::utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($s),+]))
+                    .into()
+            }
+        }
+        impl ::utoipa::ToSchema for $name {}
     };
 }
 
@@ -115,6 +124,17 @@ impl FromStr for Day {
     }
 }
 
+impl utoipa::PartialSchema for Day {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Day {}
+
 impl Serialize for Day {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -128,7 +148,7 @@ impl<'de> Deserialize<'de> for Day {
 }
 
 /// A licence or contract attached to an asset.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Licence {
     /// Product licensed.
@@ -142,10 +162,11 @@ pub struct Licence {
 }
 
 /// A TCP service the asset is expected to run (e.g. the EDR agent's port).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedService {
     /// TCP port.
+    #[schema(value_type = u16, minimum = 1)]
     pub port: Port,
     /// What it is, e.g. `edr-agent`.
     #[serde(default)]
@@ -153,7 +174,7 @@ pub struct ExpectedService {
 }
 
 /// A validated register entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Asset {
     /// Unique asset tag.
@@ -179,12 +200,15 @@ pub struct Asset {
     pub hostnames: Vec<String>,
     /// MACs (several for multi-homed assets).
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub macs: Vec<MacAddr>,
     /// Recorded IPs.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub ips: Vec<IpAddr>,
     /// Segment the asset is expected on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub expected_segment: Option<IpNet>,
     /// Criticality.
     #[serde(default = "default_criticality")]

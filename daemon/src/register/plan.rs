@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::model::Asset;
 
 /// One field an import changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldChange {
     /// The field (CSV column).
     pub field: String,
@@ -19,7 +19,7 @@ pub struct FieldChange {
 }
 
 /// One asset an import changes, with the fields that differ.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     /// Asset tag.
     pub tag: String,
@@ -30,7 +30,7 @@ pub struct Change {
 }
 
 /// What an import would do.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportPlan {
     /// Tags of new assets.
     pub added: Vec<String>,

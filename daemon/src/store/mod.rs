@@ -68,11 +68,12 @@ pub enum StoreError {
 }
 
 /// An agent as the daemon knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AgentRecord {
     /// Name (the agent's `agent.id`).
     pub name: String,
     /// Segments its observations must fall in.
+    #[schema(value_type = Vec<String>)]
     pub segments: Vec<IpNet>,
     /// When it was added (unix ms).
     pub created_ms: i64,
@@ -92,7 +93,7 @@ pub struct IngestOutcome {
 }
 
 /// One entry of a host's change history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HostChange {
     /// When (unix ms).
     pub at_ms: i64,
@@ -107,7 +108,7 @@ pub struct HostChange {
 }
 
 /// What is known about one observed address.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HostRecord {
     /// The address.
     pub ip: String,
@@ -128,7 +129,7 @@ pub struct HostRecord {
 }
 
 /// One entry of an asset's change history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AssetChange {
     /// When (unix ms).
     pub at_ms: i64,
@@ -146,7 +147,7 @@ pub struct AssetChange {
 pub type IndexInputs = (Vec<(Asset, i64)>, HashMap<String, String>);
 
 /// How many live alerts of one kind, state and severity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AlertCount {
     /// Kind.
     pub kind: AlertKind,
