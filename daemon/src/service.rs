@@ -39,7 +39,7 @@ impl Daemon {
         let notifier = Notifier::new(store.clone(), sinks, wake);
         let bulk =
             Arc::new(crate::app::background::Lane::start("census-bulk").expect("starting the bulk ingest thread"));
-        let state = AppState { store, admin, max_body, reconciler, full_requested: Arc::new(Notify::new()), bulk };
+        let state = AppState { store, admin, max_body, reconciler, bulk };
         Daemon { state, notifier, interval: reconcile.interval }
     }
 
@@ -92,7 +92,7 @@ async fn schedule(state: AppState, interval: Duration, stop: impl Future<Output 
         tokio::select! {
             _ = &mut stop => return,
             _ = tokio::time::sleep(interval) => {}
-            _ = state.full_requested.notified() => {
+            _ = state.reconciler.full_requested() => {
                 // Let a burst of register changes settle into one run.
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

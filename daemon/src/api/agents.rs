@@ -4,13 +4,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
-use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::caller::{Admin, Viewer};
+use super::error::{json_body, optional_json_body};
 use super::paging::{self, PageQuery};
 use super::{ApiError, AppState};
-use crate::store::AgentRecord;
+use crate::store::{AgentRecord, now_ms};
 
 /// Request to add an agent.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -47,27 +47,10 @@ pub async fn add(
     Admin(who): Admin,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<AgentToken>), ApiError> {
-    let req: NewAgent = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
-        .map_err(|e| ApiError::bad_field(e.path().to_string(), e.into_inner().to_string()))?;
-    let name = req.name.trim().to_string();
-    if let Some(problem) = crate::register::ident::ident_problem("agent name", &name, "") {
-        return Err(ApiError::bad_field("name", &problem));
-    }
-    if req.segments.is_empty() {
-        return Err(ApiError::bad_field("segments", "at least one CIDR is needed"));
-    }
-    let mut segments = Vec::new();
-    for (i, s) in req.segments.iter().enumerate() {
-        let net: IpNet = s
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::bad_field(format!("segments[{i}]"), format!("`{s}` is not a CIDR")))?;
-        segments.push(net.trunc());
-    }
-    let (token, hash) = crate::auth::new_token().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let n = name.clone();
-    state.blocking(move |s| crate::app::agents::add(s, &who, &n, &segments, &hash, crate::store::now_ms())).await?;
-    tracing::info!(agent = %name, "agent added");
+    let req: NewAgent = json_body(&body)?;
+    let (name, token) = state
+        .run(move |r| crate::app::agents::add(r.store().as_ref(), &who, &req.name, &req.segments, now_ms()))
+        .await?;
     Ok((StatusCode::CREATED, Json(AgentToken { name, token })))
 }
 
@@ -97,29 +80,12 @@ pub async fn rotate(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<AgentToken>, ApiError> {
-    let req: Rotation = if body.is_empty() {
-        Rotation::default()
-    } else {
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
-            .map_err(|e| ApiError::bad_field(e.path().to_string(), e.into_inner().to_string()))?
-    };
-    let overlap = match req.overlap.as_deref() {
-        None => std::time::Duration::ZERO,
-        Some(o) => census_proto::config::parse_duration(std::path::Path::new("request"), "overlap", o)
-            .map_err(|e| ApiError::bad_field("overlap", e.message))?,
-    };
-    if overlap > std::time::Duration::from_secs(30 * 86_400) {
-        return Err(ApiError::bad_field("overlap", "at most 30 days"));
-    }
-    let (token, hash) = crate::auth::new_token().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let until = crate::store::now_ms() + overlap.as_millis() as i64;
+    let req: Rotation = optional_json_body(&body)?;
     let n = name.clone();
-    if state.blocking(move |s| crate::app::agents::rotate(s, &who, &n, &hash, until, crate::store::now_ms())).await? {
-        tracing::warn!(agent = %name, overlap_s = overlap.as_secs(), "agent token rotated");
-        Ok(Json(AgentToken { name, token }))
-    } else {
-        Err(ApiError::not_found(format!("agent `{name}`")))
-    }
+    let token = state
+        .run(move |r| crate::app::agents::rotate_token(r.store().as_ref(), &who, &n, req.overlap.as_deref(), now_ms()))
+        .await?;
+    Ok(Json(AgentToken { name, token }))
 }
 
 /// `GET /api/v1/agents?limit=&cursor=`: agents by name.
@@ -151,11 +117,6 @@ pub async fn revoke(
     Admin(who): Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let n = name.clone();
-    if state.blocking(move |s| crate::app::agents::revoke(s, &who, &n, crate::store::now_ms())).await? {
-        tracing::warn!(agent = %name, "agent token revoked");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("active agent `{name}`")))
-    }
+    state.run(move |r| crate::app::agents::revoke(r.store().as_ref(), &who, &name, now_ms())).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

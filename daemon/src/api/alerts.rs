@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::caller::{Admin, Analyst, Viewer};
+use super::error::{json_body, optional_json_body};
 use super::paging::{self, PageQuery};
 use super::{ApiError, AppState};
 use crate::alerts::{Alert, AlertAction, AlertFilter, AlertHistoryEntry, Suppression, SuppressionInput};
@@ -93,18 +94,8 @@ async fn act(
     action: AlertAction,
     body: &[u8],
 ) -> Result<Json<Alert>, ApiError> {
-    let body: ActionBody = if body.is_empty() {
-        ActionBody::default()
-    } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_field("note", format!("malformed body: {e}")))?
-    };
-    let note: Option<String> =
-        body.note.map(|n| n.chars().filter(|c| !c.is_control()).take(500).collect()).filter(|n: &String| !n.is_empty());
-    let rec = state.reconciler.clone();
-    let out =
-        tokio::task::spawn_blocking(move || crate::app::alerts::act(&rec, id, action, &who, note.as_deref(), now_ms()))
-            .await
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
+    let body: ActionBody = optional_json_body(body)?;
+    let out = state.run(move |r| crate::app::alerts::act(r, id, action, &who, body.note.as_deref(), now_ms())).await?;
     out.map(Json).ok_or_else(|| ApiError::not_found(format!("alert {id}")))
 }
 
@@ -177,17 +168,8 @@ pub async fn add_suppression(
     Analyst(who): Analyst,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<crate::app::alerts::AddedRule>), ApiError> {
-    let input: SuppressionInput = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
-        .map_err(|e| {
-            let path = e.path().to_string();
-            ApiError::bad_field(path.clone(), format!("malformed suppression at `{path}`: {}", e.into_inner()))
-        })?;
-    let rule = input.validate(&who.name, now_ms()).map_err(|(f, m)| ApiError::bad_field(f, m))?;
-    let rec = state.reconciler.clone();
-    let stored = tokio::task::spawn_blocking(move || crate::app::alerts::add_suppression(&rec, &who, &rule, now_ms()))
-        .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
-    state.full_requested.notify_one();
+    let input: SuppressionInput = json_body(&body)?;
+    let stored = state.run(move |r| crate::app::alerts::add_suppression(r, &who, input, now_ms())).await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -205,8 +187,7 @@ pub async fn remove_suppression(
     Analyst(who): Analyst,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    if state.blocking(move |s| crate::app::alerts::remove_suppression(s, &who, id, now_ms())).await? {
-        state.full_requested.notify_one();
+    if state.run(move |r| crate::app::alerts::remove_suppression(r, &who, id, now_ms())).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("suppression {id}")))
@@ -239,21 +220,14 @@ pub async fn whois(
     if q.is_empty() || q.len() > 253 {
         return Err(ApiError::bad_field("q", "give an IP address, a MAC or a host name"));
     }
-    let rec = state.reconciler.clone();
     let key = q.clone();
-    tokio::task::spawn_blocking(move || crate::app::query::whois(&rec, &key, now_ms()))
-        .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??
-        .map(Json)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "nothing is known about `{}`: no agent has seen it, and no asset has this tag, MAC, address or name",
-                    q.chars().filter(|c| !c.is_control()).collect::<String>()
-                ),
-            )
-        })
+    state.run(move |r| crate::app::query::whois(r, &key, now_ms())).await?.map(Json).ok_or_else(|| {
+        let q: String = q.chars().filter(|c| !c.is_control()).collect();
+        let why = format!(
+            "nothing is known about `{q}`: no agent has seen it, and no asset has this tag, MAC, address or name"
+        );
+        ApiError::new(StatusCode::NOT_FOUND, why)
+    })
 }
 
 /// Query of the suppression rules.
@@ -285,19 +259,20 @@ pub async fn report(
     _: Viewer,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    let rec = state.reconciler.clone();
-    let rows = tokio::task::spawn_blocking(move || crate::app::query::report(&rec, now_ms()))
-        .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??;
-    match q.format.as_deref().unwrap_or("json") {
-        "json" => Ok(Json(rows).into_response()),
-        "csv" => {
-            let body = crate::report::to_csv(&rows)
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
+    let csv = match q.format.as_deref().unwrap_or("json") {
+        "json" => false,
+        "csv" => true,
+        other => {
+            return Err(ApiError::bad_field("format", format!("`{}` is not one of csv, json", other.escape_debug())));
         }
-        other => Err(ApiError::bad_field("format", format!("`{other}` is not one of csv, json"))),
+    };
+    let rows = state.run(move |r| crate::app::query::report(r, now_ms())).await?;
+    if !csv {
+        return Ok(Json(rows).into_response());
     }
+    let body =
+        crate::report::to_csv(&rows).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
 }
 
 /// `POST /api/v1/reconcile`: run a full reconcile now and return what it did.
@@ -305,13 +280,11 @@ pub async fn report(
     post, path = "/api/v1/reconcile", tag = "alerts",
     responses((status = 200, description = "What the full reconcile did", body = crate::reconcile::ReconcileSummary))
 )]
-pub async fn reconcile_now(State(state): State<AppState>, Admin(who): Admin) -> Result<Response, ApiError> {
-    let r = state.reconciler.clone();
-    let summary = tokio::task::spawn_blocking(move || crate::app::alerts::reconcile_now(&r, &who, now_ms()))
-        .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
-        .map_err(ApiError::from)?;
-    Ok(Json(summary).into_response())
+pub async fn reconcile_now(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+) -> Result<Json<crate::reconcile::ReconcileSummary>, ApiError> {
+    Ok(Json(state.run(move |r| crate::app::alerts::reconcile_now(r, &who, now_ms())).await?))
 }
 
 /// `GET /api/v1/status`: alert counts, the notification backlog, each agent's cadence.
@@ -320,10 +293,5 @@ pub async fn reconcile_now(State(state): State<AppState>, Admin(who): Admin) -> 
     responses((status = 200, description = "Alert counts, notification backlog, agents' cadence", body = crate::app::query::Status))
 )]
 pub async fn status(State(state): State<AppState>, _: Viewer) -> Result<Json<crate::app::query::Status>, ApiError> {
-    let rec = state.reconciler.clone();
-    Ok(Json(
-        tokio::task::spawn_blocking(move || crate::app::query::status(&rec, now_ms()))
-            .await
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))??,
-    ))
+    Ok(Json(state.run(|r| crate::app::query::status(r, now_ms())).await?))
 }

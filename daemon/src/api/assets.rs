@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::caller::{Admin, Analyst, Viewer};
 use super::paging::{self, PageQuery};
 use super::{ApiError, AppState};
-use crate::app::register::{Format, ImportFailure};
+use crate::app::register::Format;
 use crate::register::csv::{CsvOptions, to_csv, to_json};
 use crate::register::model::asset_from_json;
 use crate::register::patch::ImportOptions;
@@ -59,8 +59,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Asset>), ApiError> {
     let asset = parse_body(&body)?;
-    let stored = state.blocking(move |s| crate::app::register::create(s, &who, &asset, now_ms())).await?;
-    state.register_changed();
+    let stored = state.run(move |r| crate::app::register::create(r, &who, &asset, now_ms())).await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -106,8 +105,7 @@ pub async fn replace(
             message: format!("the body's tag `{}` differs from the path's `{tag}`", asset.tag),
         }]));
     }
-    let stored = state.blocking(move |s| crate::app::register::update(s, &who, &asset, now_ms())).await?;
-    state.register_changed();
+    let stored = state.run(move |r| crate::app::register::update(r, &who, &asset, now_ms())).await?;
     Ok(Json(stored))
 }
 
@@ -126,8 +124,7 @@ pub async fn remove(
     Path(tag): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let t = tag.clone();
-    let deleted = state.blocking(move |s| crate::app::register::delete(s, &who, &t, now_ms())).await?;
-    state.register_changed();
+    let deleted = state.run(move |r| crate::app::register::delete(r, &who, &t, now_ms())).await?;
     if deleted { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("asset `{tag}`"))) }
 }
 
@@ -216,19 +213,7 @@ pub async fn import(
     let format = parse_format(&q)?;
     let opts = ImportOptions { replace: q.replace, clear_empty: q.clear_empty };
     let dry_run = q.dry_run;
-    let store = state.store.clone();
-    let plan = tokio::task::spawn_blocking(move || {
-        crate::app::register::import(store.as_ref(), &body, format, opts, dry_run, &who)
-    })
-    .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
-    .map_err(|e| match e {
-        ImportFailure::Invalid(errors) => ApiError::import(errors),
-        ImportFailure::Store(s) => ApiError::from(s),
-    })?;
-    if !dry_run {
-        state.register_changed();
-    }
+    let plan = state.run(move |r| crate::app::register::import(r, &body, format, opts, dry_run, &who)).await?;
     Ok(Json(plan))
 }
 

@@ -75,6 +75,58 @@ impl ApiError {
     }
 }
 
+/// Decode a JSON request body; a problem is a 400 naming where it is
+/// (`segments[2]`, `expires_in`).
+pub fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes)).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::bad_field(path.clone(), format!("malformed body at `{path}`: {}", e.into_inner()))
+    })
+}
+
+/// [`json_body`] for a body that may be left out: no body is `T::default()`.
+pub fn optional_json_body<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() { Ok(T::default()) } else { json_body(bytes) }
+}
+
+impl From<crate::app::alerts::RuleError> for ApiError {
+    fn from(e: crate::app::alerts::RuleError) -> Self {
+        match e {
+            crate::app::alerts::RuleError::Invalid { field, message } => ApiError::bad_field(field, message),
+            crate::app::alerts::RuleError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::app::agents::AgentError> for ApiError {
+    fn from(e: crate::app::agents::AgentError) -> Self {
+        match e {
+            crate::app::agents::AgentError::Invalid { field, message } => ApiError::bad_field(field, message),
+            crate::app::agents::AgentError::NotFound(what) => ApiError::not_found(what),
+            crate::app::agents::AgentError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::app::register::ImportFailure> for ApiError {
+    fn from(e: crate::app::register::ImportFailure) -> Self {
+        match e {
+            crate::app::register::ImportFailure::Invalid(errors) => ApiError::import(errors),
+            crate::app::register::ImportFailure::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::app::people::PeopleError> for ApiError {
+    fn from(e: crate::app::people::PeopleError) -> Self {
+        match e {
+            crate::app::people::PeopleError::Invalid { field, message } => ApiError::bad_field(field, message),
+            crate::app::people::PeopleError::NotFound(what) => ApiError::not_found(what),
+            crate::app::people::PeopleError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -49,18 +49,26 @@ pub struct AppState {
     pub max_body: usize,
     /// Reconciliation, run after every ingest and register change.
     pub reconciler: Arc<crate::reconcile::Reconciler>,
-    /// Signalled to ask the schedule for a full reconcile soon.
-    pub full_requested: Arc<tokio::sync::Notify>,
     /// Where large batches are decoded and stored: one at a time, at a
     /// lower CPU priority than agents' small deliveries.
     pub bulk: Arc<crate::app::background::Lane>,
 }
 
 impl AppState {
-    /// The register changed: rebuild the match index and reconcile everything soon.
-    pub fn register_changed(&self) {
-        self.reconciler.register_changed();
-        self.full_requested.notify_one();
+    /// Run a use case (given the reconciler, and through it the store) on the
+    /// blocking pool, its error mapped to an answer.
+    pub async fn run<T: Send + 'static, E: Send + 'static>(
+        &self,
+        f: impl FnOnce(&crate::reconcile::Reconciler) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, ApiError>
+    where
+        ApiError: From<E>,
+    {
+        let rec = self.reconciler.clone();
+        tokio::task::spawn_blocking(move || f(&rec))
+            .await
+            .map_err(|_| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
+            .map_err(ApiError::from)
     }
 
     /// Run a store call on the blocking pool.

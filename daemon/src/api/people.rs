@@ -14,10 +14,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::caller::{Admin, Viewer};
+use super::error::{json_body, optional_json_body};
 use super::paging::{self, PageQuery};
 use super::{ApiError, AppState};
 use crate::app::people::{LoginError, PeopleError};
@@ -33,21 +33,6 @@ pub const LOGIN_PATH: &str = "/api/v1/login";
 /// every core from agents' deliveries.
 static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
-fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes)).map_err(|e| {
-        let path = e.path().to_string();
-        ApiError::bad_field(path.clone(), format!("malformed body at `{path}`: {}", e.into_inner()))
-    })
-}
-
-fn people_error(e: PeopleError) -> ApiError {
-    match e {
-        PeopleError::Invalid { field, message } => ApiError::bad_field(field, message),
-        PeopleError::NotFound(what) => ApiError::not_found(what),
-        PeopleError::Store(s) => ApiError::from(s),
-    }
-}
-
 async fn run<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&dyn crate::store::Store) -> Result<T, PeopleError> + Send + 'static,
@@ -56,7 +41,7 @@ async fn run<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(store.as_ref()))
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
-        .map_err(people_error)
+        .map_err(ApiError::from)
 }
 
 /// Body of a sign-in.
@@ -81,7 +66,7 @@ pub struct Credentials {
     )
 )]
 pub async fn login(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
-    let c: Credentials = body(&bytes)?;
+    let c: Credentials = json_body(&bytes)?;
     let Ok(_permit) = PASSWORD_CHECKS.acquire().await else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"));
     };
@@ -188,7 +173,7 @@ pub async fn add(
     Admin(who): Admin,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<WithPassword>), ApiError> {
-    let req: NewPerson = body(&bytes)?;
+    let req: NewPerson = json_body(&bytes)?;
     let (person, password) =
         run(&state, move |s| crate::app::people::add(s, &who, req.name.trim(), req.role, req.password, now_ms()))
             .await?;
@@ -254,7 +239,7 @@ pub async fn reset_password(
     Path(name): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<WithPassword>, ApiError> {
-    let req: NewPassword = if bytes.is_empty() { NewPassword::default() } else { body(&bytes)? };
+    let req: NewPassword = optional_json_body(&bytes)?;
     let (person, password) =
         run(&state, move |s| crate::app::people::reset_password(s, &who, &name, req.password, now_ms())).await?;
     Ok(Json(WithPassword { person, password }))
@@ -284,7 +269,7 @@ pub async fn set_role(
     Path(name): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<Person>, ApiError> {
-    let req: NewRole = body(&bytes)?;
+    let req: NewRole = json_body(&bytes)?;
     Ok(Json(run(&state, move |s| crate::app::people::set_role(s, &who, &name, req.role, now_ms())).await?))
 }
 
@@ -347,7 +332,7 @@ pub async fn create_token(
     Admin(who): Admin,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<crate::app::people::NewToken>), ApiError> {
-    let req: NewTokenRequest = body(&bytes)?;
+    let req: NewTokenRequest = json_body(&bytes)?;
     let made = run(&state, move |s| {
         crate::app::people::create_token(s, &who, &req.user, &req.label, req.expires_days, now_ms())
     })

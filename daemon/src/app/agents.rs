@@ -1,4 +1,6 @@
-//! Agents: add, rotate, revoke — each recorded in the audit log.
+//! Agents: add, rotate, revoke — each checked here and recorded in the audit log.
+
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -8,29 +10,112 @@ use crate::auth::TokenHash;
 use crate::people::Principal;
 use crate::store::{Store, StoreError};
 
-/// Register an agent with its token hash and segments.
+/// Longest overlap of an old agent token with its replacement.
+pub const MAX_OVERLAP: Duration = Duration::from_secs(30 * 86_400);
+
+/// Why an agent use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A field is not acceptable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Which field (`name`, `segments[1]`, `overlap`).
+        field: String,
+        /// Why.
+        message: String,
+    },
+    /// No such agent.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The store failed (or the name is taken: [`StoreError::Conflict`]).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> AgentError {
+    AgentError::Invalid { field: field.into(), message: message.into() }
+}
+
+/// A new agent's name and segments, checked: the name an identifier, each
+/// segment a CIDR (host bits dropped: `198.18.0.7/24` is `198.18.0.0/24`), at least one.
 ///
 /// # Errors
-/// [`StoreError::Conflict`] when the name is taken.
+/// [`AgentError::Invalid`] naming the field (`segments[2]`).
+pub fn checked(name: &str, segments: &[String]) -> Result<(String, Vec<IpNet>), AgentError> {
+    let name = name.trim().to_string();
+    if let Some(problem) = crate::register::ident::ident_problem("agent name", &name, "") {
+        return Err(invalid("name", problem));
+    }
+    if segments.is_empty() {
+        return Err(invalid("segments", "at least one CIDR is needed"));
+    }
+    let nets = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.trim()
+                .parse::<IpNet>()
+                .map(|n| n.trunc())
+                .map_err(|_| invalid(format!("segments[{i}]"), format!("`{}` is not a CIDR", s.escape_debug())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((name, nets))
+}
+
+/// Register an agent as `who`; returns its name (trimmed) and its token, to show once.
+///
+/// # Errors
+/// [`AgentError::Invalid`] for a bad name or segment; [`StoreError::Conflict`] when the name is taken.
 pub fn add(
     store: &dyn Store,
     who: &Principal,
     name: &str,
-    segments: &[IpNet],
-    token: &TokenHash,
+    segments: &[String],
     now_ms: i64,
-) -> Result<(), StoreError> {
-    store.add_agent(name, segments, token)?;
+) -> Result<(String, String), AgentError> {
+    let (name, segments) = checked(name, segments)?;
+    let (token, hash) = crate::auth::new_token().map_err(|e| AgentError::Store(StoreError::Io(e)))?;
+    store.add_agent(&name, &segments, &hash)?;
     let after = serde_json::json!({ "name": name, "segments": segments });
     record(store, &who.name, AuditAction::AgentAdd, format!("agent:{name}"), None, Some(after), now_ms);
-    Ok(())
+    tracing::info!(agent = %name, actor = %who.name, "agent added");
+    Ok((name, token))
+}
+
+/// Give agent `name` a new token as `who`, the old one still valid for
+/// `overlap` (e.g. `1h`; none by default, at most [`MAX_OVERLAP`]); returns the new token.
+///
+/// # Errors
+/// [`AgentError::Invalid`] for a bad overlap; [`AgentError::NotFound`]; the store failed.
+pub fn rotate_token(
+    store: &dyn Store,
+    who: &Principal,
+    name: &str,
+    overlap: Option<&str>,
+    now_ms: i64,
+) -> Result<String, AgentError> {
+    let overlap = match overlap {
+        None => Duration::ZERO,
+        Some(o) => census_proto::config::parse_duration(std::path::Path::new("request"), "overlap", o)
+            .map_err(|e| invalid("overlap", e.message))?,
+    };
+    if overlap > MAX_OVERLAP {
+        return Err(invalid("overlap", "at most 30 days"));
+    }
+    let (token, hash) = crate::auth::new_token().map_err(|e| AgentError::Store(StoreError::Io(e)))?;
+    let until = now_ms + overlap.as_millis() as i64;
+    if !rotate(store, who, name, &hash, until, now_ms)? {
+        return Err(AgentError::NotFound(format!("agent `{name}`")));
+    }
+    tracing::warn!(agent = %name, overlap_s = overlap.as_secs(), actor = %who.name, "agent token rotated");
+    Ok(token)
 }
 
 /// Give an agent a new token, the old one valid until `old_valid_until_ms`; false when no such agent.
 ///
 /// # Errors
 /// The store failed.
-pub fn rotate(
+fn rotate(
     store: &dyn Store,
     who: &Principal,
     name: &str,
@@ -46,23 +131,24 @@ pub fn rotate(
     Ok(done)
 }
 
-/// Revoke an agent's token; false when no such active agent.
+/// Revoke agent `name`'s token as `who`.
 ///
 /// # Errors
-/// The store failed.
-pub fn revoke(store: &dyn Store, who: &Principal, name: &str, now_ms: i64) -> Result<bool, StoreError> {
+/// [`AgentError::NotFound`] when there is no such active agent; the store failed.
+pub fn revoke(store: &dyn Store, who: &Principal, name: &str, now_ms: i64) -> Result<(), AgentError> {
     let before = store.agents()?.into_iter().find(|a| a.name == name);
-    let done = store.revoke_agent(name)?;
-    if done {
-        record(
-            store,
-            &who.name,
-            AuditAction::AgentRevoke,
-            format!("agent:{name}"),
-            before.as_ref().and_then(json),
-            None,
-            now_ms,
-        );
+    if !store.revoke_agent(name)? {
+        return Err(AgentError::NotFound(format!("active agent `{name}`")));
     }
-    Ok(done)
+    record(
+        store,
+        &who.name,
+        AuditAction::AgentRevoke,
+        format!("agent:{name}"),
+        before.as_ref().and_then(json),
+        None,
+        now_ms,
+    );
+    tracing::warn!(agent = %name, actor = %who.name, "agent token revoked");
+    Ok(())
 }

@@ -4,11 +4,12 @@ use serde::Serialize;
 
 use super::audit::{json, record};
 use crate::alerts::lifecycle::act as decide;
+use crate::alerts::suppress::SuppressionInput;
 use crate::alerts::{Alert, AlertAction, AlertFilter, Suppression};
 use crate::audit::AuditAction;
 use crate::people::Principal;
 use crate::reconcile::Reconciler;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// Acknowledge or resolve alert `id` as `who`; `None` when there is no such alert.
 ///
@@ -22,6 +23,10 @@ pub fn act(
     note: Option<&str>,
     now_ms: i64,
 ) -> Result<Option<Alert>, StoreError> {
+    // A note is for people: control characters (a terminal's escapes) dropped, 500 characters at most.
+    let note: Option<String> =
+        note.map(|n| n.chars().filter(|c| !c.is_control()).take(500).collect()).filter(|n: &String| !n.is_empty());
+    let note = note.as_deref();
     let routes = rec.routes().to_vec();
     let mut before = None;
     let out = rec.store().alert_action(id, &mut |a: Alert| {
@@ -63,18 +68,36 @@ pub fn preview(rec: &Reconciler, rule: &Suppression, now_ms: i64) -> Result<usiz
     Ok(live.iter().filter(|a| rule.matches_alert(a, now_ms)).count())
 }
 
-/// Store a suppression rule and say how many live alerts it matches.
+/// Why a suppression rule was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// A field of the rule is not acceptable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Which field.
+        field: String,
+        /// Why.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Check and store a suppression rule as `who`, say how many live alerts it
+/// matches, and ask for a full reconcile so they are held at once.
 ///
 /// # Errors
-/// The store failed.
+/// [`RuleError::Invalid`] naming the field at fault; the store failed.
 pub fn add_suppression(
     rec: &Reconciler,
     who: &Principal,
-    rule: &Suppression,
+    input: SuppressionInput,
     now_ms: i64,
-) -> Result<AddedRule, StoreError> {
-    let matching_alerts = preview(rec, rule, now_ms)?;
-    let rule = rec.store().add_suppression(rule)?;
+) -> Result<AddedRule, RuleError> {
+    let rule = input.validate(&who.name, now_ms).map_err(|(field, message)| RuleError::Invalid { field, message })?;
+    let matching_alerts = preview(rec, &rule, now_ms)?;
+    let rule = rec.store().add_suppression(&rule)?;
     record(
         rec.store().as_ref(),
         &who.name,
@@ -84,14 +107,17 @@ pub fn add_suppression(
         json(&rule),
         now_ms,
     );
+    rec.request_full();
     Ok(AddedRule { rule, matching_alerts })
 }
 
-/// Remove a suppression rule; false when there is none.
+/// Remove a suppression rule as `who` and ask for a full reconcile (what it
+/// held comes back); false when there is none.
 ///
 /// # Errors
 /// The store failed.
-pub fn remove_suppression(store: &dyn Store, who: &Principal, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+pub fn remove_suppression(rec: &Reconciler, who: &Principal, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+    let store = rec.store().as_ref();
     let before = store.suppressions(false)?.into_iter().find(|r| r.id == id);
     let removed = store.remove_suppression(id)?;
     if removed {
@@ -104,6 +130,7 @@ pub fn remove_suppression(store: &dyn Store, who: &Principal, id: i64, now_ms: i
             None,
             now_ms,
         );
+        rec.request_full();
     }
     Ok(removed)
 }

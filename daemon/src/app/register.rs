@@ -1,14 +1,16 @@
-//! Register use cases: import (merge by default, dry run), with the match
-//! index rebuilt and a full reconcile asked for once after any change.
+//! Register use cases: create, update, delete, import (merge by default, dry
+//! run) — each audited, and each change followed once by a rebuilt match
+//! index and a full reconcile soon ([`Reconciler::register_edited`]).
 
 use super::audit::{json, record};
 use crate::audit::AuditAction;
 use crate::people::Principal;
+use crate::reconcile::Reconciler;
 use crate::register::Asset;
 use crate::register::csv::{CsvOptions, ImportError, parse_csv, parse_json};
 use crate::register::patch::{ImportOptions, Merged, merge};
 use crate::register::plan::ImportPlan;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// Held while an asset's state before a change is read and the change made,
 /// so concurrent edits of one daemon each record the state they replaced.
@@ -22,9 +24,11 @@ fn edit_lock() -> std::sync::MutexGuard<'static, ()> {
 ///
 /// # Errors
 /// [`StoreError::Conflict`] when the tag is taken.
-pub fn create(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
+pub fn create(rec: &Reconciler, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
+    let store = rec.store().as_ref();
     let stored = store.create_asset(asset, &who.name)?;
     record(store, &who.name, AuditAction::AssetCreate, format!("asset:{}", stored.tag), None, json(&stored), now_ms);
+    rec.register_edited();
     Ok(stored)
 }
 
@@ -32,12 +36,14 @@ pub fn create(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) ->
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when there is no such asset.
-pub fn update(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
+pub fn update(rec: &Reconciler, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
+    let store = rec.store().as_ref();
     let _edit = edit_lock();
     let before = store.asset(&asset.tag)?;
     let stored = store.update_asset(asset, &who.name)?;
     let subject = format!("asset:{}", stored.tag);
     record(store, &who.name, AuditAction::AssetUpdate, subject, before.as_ref().and_then(json), json(&stored), now_ms);
+    rec.register_edited();
     Ok(stored)
 }
 
@@ -45,13 +51,15 @@ pub fn update(store: &dyn Store, who: &Principal, asset: &Asset, now_ms: i64) ->
 ///
 /// # Errors
 /// The store failed.
-pub fn delete(store: &dyn Store, who: &Principal, tag: &str, now_ms: i64) -> Result<bool, StoreError> {
+pub fn delete(rec: &Reconciler, who: &Principal, tag: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let store = rec.store().as_ref();
     let _edit = edit_lock();
     let before = store.asset(tag)?;
     let deleted = store.delete_asset(tag, &who.name)?;
     if deleted {
         let subject = format!("asset:{}", before.as_ref().map_or(tag, |a| a.tag.as_str()));
         record(store, &who.name, AuditAction::AssetDelete, subject, before.as_ref().and_then(json), None, now_ms);
+        rec.register_edited();
     }
     Ok(deleted)
 }
@@ -81,13 +89,14 @@ pub enum ImportFailure {
 /// # Errors
 /// See [`ImportFailure`]: all-or-nothing.
 pub fn import(
-    store: &dyn Store,
+    rec: &Reconciler,
     bytes: &[u8],
     format: Format,
     opts: ImportOptions,
     dry_run: bool,
     who: &Principal,
 ) -> Result<ImportPlan, ImportFailure> {
+    let store = rec.store().as_ref();
     let actor = who.name.as_str();
     let (patches, mut problems) = match format {
         Format::Csv(o) => parse_csv(bytes, o),
@@ -137,5 +146,6 @@ pub fn import(
         "clear_empty": opts.clear_empty,
     });
     record(store, &who.name, AuditAction::RegisterImport, "register", None, Some(summary), crate::store::now_ms());
+    rec.register_edited();
     Ok(merged.plan)
 }

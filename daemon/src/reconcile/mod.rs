@@ -162,6 +162,7 @@ pub struct Reconciler {
     sweeps: Mutex<(Arc<SweepIndex>, i64)>,
     run_lock: Mutex<()>,
     wake: Arc<Notify>,
+    full_requested: Notify,
     queue: Mutex<Queue>,
     work: Condvar,
     alerted: alerted::Alerted,
@@ -184,6 +185,7 @@ impl Reconciler {
             sweeps: Mutex::new((Arc::new(SweepIndex::default()), 0)),
             run_lock: Mutex::new(()),
             wake,
+            full_requested: Notify::new(),
             queue: Mutex::new(Queue { recover: true, ..Queue::default() }),
             work: Condvar::new(),
             alerted: alerted::Alerted::default(),
@@ -225,6 +227,23 @@ impl Reconciler {
     /// Forget the cached register index (call after any register change).
     pub fn register_changed(&self) {
         *self.index.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// A person edited the register: forget the index and ask the schedule
+    /// for a full reconcile soon (every asset's verdict may have changed).
+    pub fn register_edited(&self) {
+        self.register_changed();
+        self.request_full();
+    }
+
+    /// Ask the schedule for a full reconcile soon (a burst of requests makes one run).
+    pub fn request_full(&self) {
+        self.full_requested.notify_one();
+    }
+
+    /// Resolves when a full reconcile was asked for since the last call.
+    pub async fn full_requested(&self) {
+        self.full_requested.notified().await;
     }
 
     /// The sweep index brought up to date with the store (new batches by

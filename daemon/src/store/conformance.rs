@@ -29,9 +29,14 @@ pub const CHECKS: &[Check] = &[
     ("observations: ingest idempotently, history per host, backlog", observations),
     ("register: create, conflict, update with history, delete, all-or-nothing import", register),
     ("alerts: raised by a plan, acted on, history, suppressions, counts, outbox", alerts),
+    ("alerts: a reconcile commit decides again an alert a person changed meanwhile", action_during_commit),
     ("people: add, tokens, sessions end on disable and password change, expiry", people),
     ("audit: append, filter, page newest first, recent records of a subject", audit),
     ("queries: whois and report data for a registered, seen asset", queries),
+    (
+        "reconcile inputs: sweeps by arrival, sightings by address, tag and time, device and asset state",
+        reconcile_inputs,
+    ),
 ];
 
 const SEGMENT: &str = "198.18.0.0/24";
@@ -273,6 +278,10 @@ fn people(store: Arc<dyn Store>) {
     assert_eq!(listed, [s3.id, s2.id, session.id, api.id], "newest first");
     assert!(!store.set_disabled("nobody", true, now).unwrap());
     assert_eq!(store.people().unwrap().len(), 1);
+    let one = store.person("ann").unwrap().expect("ann");
+    assert_eq!((one.name.as_str(), one.role, one.disabled_ms), ("ann", Role::Viewer, None), "the role set, enabled");
+    assert!(one.password_set_ms.is_some(), "{one:?}");
+    assert!(store.person("nobody").unwrap().is_none());
 }
 
 fn audit(store: Arc<dyn Store>) {
@@ -341,4 +350,110 @@ fn queries(store: Arc<dyn Store>) {
     assert!(store.whois("198.18.0.200").unwrap().is_none());
     let report = store.report_data().unwrap();
     assert_eq!(report.assets.len(), 1);
+}
+
+fn reconcile_inputs(store: Arc<dyn Store>) {
+    use super::SightingSelect;
+    let rec = reconciler(&store);
+    store.import_assets(&mut |_| Some(vec![asset("SRV-1", "deployed", "00:1b:21:00:00:01")]), "ann").unwrap();
+    rec.register_changed();
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
+    let agent = agent_record(store.as_ref(), "lab-1");
+    let now = super::now_ms();
+    let (_, start_seq) = store.sweeps_after(0, 0).unwrap();
+    let hosts = [("198.18.0.10", [0, 0x1b, 0x21, 0, 0, 1]), ("198.18.0.77", [0, 0x1b, 0x21, 0, 0, 0x77])];
+    // KEEP_RUNS + 2 sweeps a minute apart, older than the horizon, then one now.
+    let old = crate::reconcile::sweeps::KEEP_RUNS as i64 + 2;
+    for i in 0..old {
+        let at = now - (old - i) * 60_000;
+        let seen = if i == 0 { &hosts[..] } else { &hosts[..1] };
+        crate::app::ingest::accept(store.as_ref(), &rec, &agent, &batch("lab-1", at, seen), now).unwrap();
+    }
+    crate::app::ingest::accept(store.as_ref(), &rec, &agent, &batch("lab-1", now, &hosts[..1]), now).unwrap();
+    rec.full(now).unwrap();
+
+    // Sweeps: by arrival sequence, after a given one; past the horizon only
+    // each scope's latest KEEP_RUNS complete sweeps (its cadence).
+    let (sweeps, latest) = store.sweeps_after(start_seq, 0).unwrap();
+    assert_eq!(sweeps.len() as i64, old + 1, "{sweeps:?}");
+    assert!(sweeps.windows(2).all(|w| w[0].seq < w[1].seq) && sweeps[sweeps.len() - 1].seq <= latest, "by arrival");
+    assert!(sweeps.iter().all(|w| w.complete && w.agent == "lab-1" && w.segment == "lab"), "{sweeps:?}");
+    assert_eq!(sweeps[0].targets, vec![SEGMENT.parse::<ipnet::IpNet>().unwrap()]);
+    assert!(store.sweeps_after(latest, 0).unwrap().0.is_empty(), "nothing after the latest");
+    let (within, _) = store.sweeps_after(start_seq, now - 30_000).unwrap();
+    let kept = crate::reconcile::sweeps::KEEP_RUNS + 1;
+    assert_eq!(within.len(), kept, "the latest KEEP_RUNS past the horizon, and the one within");
+    assert_eq!(within[0].seq, sweeps[2].seq, "the two oldest are left out");
+    let (after_some, _) = store.sweeps_after(sweeps[old as usize - 1].seq, now - 30_000).unwrap();
+    assert_eq!(after_some.len(), 1, "only what arrived after `seq`");
+
+    // Sightings: the latest per host, with the asset it was matched to.
+    let by_ip = store.sightings(&SightingSelect::Ips(vec!["198.18.0.10".into()])).unwrap();
+    assert_eq!(by_ip.len(), 1);
+    assert_eq!((by_ip[0].0.mac.as_deref(), by_ip[0].1.as_deref()), (Some("00:1b:21:00:00:01"), Some("SRV-1")));
+    let by_tag = store.sightings(&SightingSelect::Tags(vec!["SRV-1".into()])).unwrap();
+    assert_eq!(by_tag.iter().map(|(s, _)| s.ip.as_str()).collect::<Vec<_>>(), ["198.18.0.10"]);
+    assert_eq!(store.sightings(&SightingSelect::Since(0)).unwrap().len(), 2);
+    let recent = store.sightings(&SightingSelect::Since(now - 30_000)).unwrap();
+    assert_eq!(recent.iter().map(|(s, _)| s.ip.as_str()).collect::<Vec<_>>(), ["198.18.0.10"], "by time");
+
+    // Unknown devices' debounce state and the assets' state.
+    let devices = store.devices(None, 0).unwrap();
+    let stranger = devices.get("mac:00:1b:21:00:00:77").unwrap_or_else(|| panic!("the stranger: {devices:?}"));
+    assert_eq!(stranger.sightings, 1, "seen in one sweep: {stranger:?}");
+    assert!(stranger.first_ms <= stranger.last_ms);
+    assert!(!devices.contains_key("mac:00:1b:21:00:00:01"), "a registered asset is no unknown device");
+    let keys = ["mac:00:1b:21:00:00:77".to_string()];
+    assert_eq!(store.devices(Some(&keys), 0).unwrap().len(), 1);
+    let states = store.asset_states(Some(&["SRV-1".into()])).unwrap();
+    let srv = states.get("SRV-1").expect("SRV-1's state");
+    assert_eq!((srv.last_ip.as_deref(), srv.last_agent.as_deref()), (Some("198.18.0.10"), Some("lab-1")));
+    assert!(srv.first_seen_ms <= srv.last_seen_ms && srv.last_seen_ms.is_some(), "{srv:?}");
+    assert_eq!(store.asset_states(None).unwrap().len(), 1);
+    assert!(store.alerted_subjects(&[AlertKind::UnknownAsset]).unwrap().is_empty(), "one sighting is no alert yet");
+}
+
+fn action_during_commit(store: Arc<dyn Store>) {
+    use crate::alerts::lifecycle::{Change, Clear, ClearCause};
+    let rec = reconciler(&store);
+    store.import_assets(&mut |_| Some(vec![asset("SRV-OLD", "decommissioned", "00:1b:21:00:00:99")]), "ann").unwrap();
+    rec.register_changed();
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
+    let agent = agent_record(store.as_ref(), "lab-1");
+    let now = super::now_ms();
+    let body = batch("lab-1", now, &[("198.18.0.99", [0, 0x1b, 0x21, 0, 0, 0x99])]);
+    crate::app::ingest::accept(store.as_ref(), &rec, &agent, &body, now).unwrap();
+    let alert =
+        store.alerts(&AlertFilter::default()).unwrap().into_iter().find(|a| a.kind == AlertKind::ShouldBeRetired);
+    let alert = alert.expect("should-be-retired raised");
+    let mut plan = crate::reconcile::Plan { now_ms: now + 1, ..Default::default() };
+    let clear = Clear { cause: ClearCause::Register, reason: "retired in the register".into(), at_ms: now + 1 };
+    plan.clears.insert((AlertKind::ShouldBeRetired, alert.subject.clone()), clear);
+    // The first decision is made from the alert as read before the commit;
+    // a person acknowledges it in between; the commit must decide again from
+    // what the person left, not overwrite it.
+    let mut seen: Vec<(AlertState, Option<String>)> = Vec::new();
+    let bob = Principal::person("bob", Role::Analyst);
+    let mut decide = |inputs: super::AlertInputs| -> Vec<Change> {
+        let a = inputs.existing.into_iter().find(|a| a.id == alert.id).expect("the alert is an input");
+        seen.push((a.state, a.acked_by.clone()));
+        if seen.len() == 1 {
+            crate::app::alerts::act(&rec, alert.id, AlertAction::Acknowledge, &bob, None, now).unwrap();
+        }
+        let mut resolved = a;
+        resolved.state = AlertState::Resolved;
+        resolved.resolved_ms = Some(now + 1);
+        vec![Change::census(resolved, Some(EventKind::Resolved), false, Some("retired in the register".into()))]
+    };
+    let out = store.commit_reconcile(&plan, &mut decide).unwrap();
+    assert_eq!(
+        seen,
+        [(AlertState::Open, None), (AlertState::Acknowledged, Some("bob".into()))],
+        "decided twice, the second time from the acknowledged alert"
+    );
+    assert_eq!(out.resolved, 1, "{out:?}");
+    let after = store.alert(alert.id).unwrap().expect("the alert");
+    assert_eq!((after.state, after.acked_by.as_deref()), (AlertState::Resolved, Some("bob")), "the ack is kept");
+    let events: Vec<EventKind> = store.alert_history(alert.id).unwrap().into_iter().map(|e| e.event).collect();
+    assert_eq!(events, [EventKind::Opened, EventKind::Acknowledged, EventKind::Resolved]);
 }

@@ -303,8 +303,11 @@ pub trait ReconcileStore: Send + Sync {
     fn live_subjects(&self) -> Result<Vec<(AlertKind, String)>, StoreError>;
     /// Kinds and subjects that have or had an alert, of these kinds.
     fn alerted_subjects(&self, kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, StoreError>;
-    /// Complete sweeps that arrived after sequence `seq` and finished after
-    /// `horizon_ms`, and the latest arrival sequence.
+    /// Sweeps that arrived after sequence `seq`, by arrival: those that
+    /// finished at or after `horizon_ms`, and, whatever their age, each
+    /// scope's latest delivery and latest [`KEEP_RUNS`](crate::reconcile::sweeps::KEEP_RUNS)
+    /// complete sweeps (so an agent away longer than the horizon keeps its
+    /// cadence); and the latest arrival sequence of any batch.
     fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError>;
     /// Commit a reconciliation plan in one transaction; `decide` turns the
     /// alerts it involves into the changes to write (called again, inside
