@@ -147,7 +147,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("census.db")).unwrap());
     let list = assets(n_assets);
-    store.import_assets(&mut |_| Some(list.clone()), "bench").unwrap();
+    store.import_assets(&mut |_| Some(list.clone()), "bench", &mut censusd::store::unaudited()).unwrap();
     observe(store.as_ref(), n_hosts, 2);
     let rec = reconciler(store.clone());
     let t = Instant::now();
@@ -172,7 +172,7 @@ fn main() {
     let big: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir2.path().join("census.db")).unwrap());
     let t = Instant::now();
     for chunk in assets(n_whois_assets).chunks(100_000) {
-        big.import_assets(&mut |_| Some(chunk.to_vec()), "bench").unwrap();
+        big.import_assets(&mut |_| Some(chunk.to_vec()), "bench", &mut censusd::store::unaudited()).unwrap();
     }
     let import_s = t.elapsed().as_secs_f64();
     observe(big.as_ref(), n_hosts, 1);

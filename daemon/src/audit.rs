@@ -80,11 +80,14 @@ pub enum AuditAction {
     /// Sign-ins to an account were refused for a while after repeated failures.
     #[serde(rename = "login.throttled")]
     LoginThrottled,
+    /// A person signed out (their session ended).
+    #[serde(rename = "logout")]
+    Logout,
 }
 
 impl AuditAction {
     /// Every action, for documentation and validation.
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 23] = [
         AuditAction::AssetCreate,
         AuditAction::AssetUpdate,
         AuditAction::AssetDelete,
@@ -107,6 +110,7 @@ impl AuditAction {
         AuditAction::LoginOk,
         AuditAction::LoginFailed,
         AuditAction::LoginThrottled,
+        AuditAction::Logout,
     ];
 
     /// The action's name as stored and shown (`asset.update`).
@@ -134,6 +138,7 @@ impl AuditAction {
             AuditAction::LoginOk => "login.ok",
             AuditAction::LoginFailed => "login.failed",
             AuditAction::LoginThrottled => "login.throttled",
+            AuditAction::Logout => "logout",
         }
     }
 }

@@ -198,7 +198,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
         .into_iter()
         .map(|v| asset_from_json(v).map_err(|e| anyhow::anyhow!("{e:?}")))
         .collect::<Result<_, _>>()?;
-    store.import_assets(&mut |_| Some(assets.clone()), "demo")?;
+    store.import_assets(&mut |_| Some(assets.clone()), "demo", &mut censusd::store::unaudited())?;
     let (token, token_hash) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
     let agent_scope = if use_lab { "198.18.0.0/24" } else { "127.0.0.0/29" };
     store.add_agent("demo-agent", &[agent_scope.parse()?], &token_hash)?;

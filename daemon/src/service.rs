@@ -39,7 +39,7 @@ impl Daemon {
         let notifier = Notifier::new(store.clone(), sinks, wake);
         let bulk =
             Arc::new(crate::app::background::Lane::start("census-bulk").expect("starting the bulk ingest thread"));
-        let state = AppState { store, admin, max_body, reconciler, bulk };
+        let state = AppState { store, admin, max_body, reconciler, bulk, secure_cookies: false };
         Daemon { state, notifier, interval: reconcile.interval }
     }
 
@@ -62,9 +62,11 @@ impl Daemon {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
+        let mut state = self.state;
+        state.secure_cookies = tls.is_some();
         let served = match tls {
-            Some(tls) => api::serve_tls(listener, tls, self.state, serve_shutdown).await,
-            None => api::serve(listener, self.state, serve_shutdown).await,
+            Some(tls) => api::serve_tls(listener, tls, state, serve_shutdown).await,
+            None => api::serve(listener, state, serve_shutdown).await,
         };
         let _ = schedule.await;
         worker.stop();

@@ -393,3 +393,119 @@ async fn concurrent_asset_edits_record_a_chain_of_before_and_after() {
     }
     d.stop().await;
 }
+
+/// Regression (break attempt): concurrent acknowledgements and resolutions of
+/// one alert by two people left audit records whose before/after
+/// contradicted each other (the record was appended after the change, in its
+/// own transaction). Now each record is written in its change's transaction:
+/// read oldest first, each record's before is the previous one's after.
+#[tokio::test]
+async fn concurrent_actions_on_one_alert_leave_an_audit_chain_in_order() {
+    let d = Daemon::start().await;
+    let alert = with_an_alert(&d).await;
+    let ann = person(&d, "ann", "analyst").await;
+    let bob = person(&d, "bob", "analyst").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (http, base) = (d.http.clone(), d.base.clone());
+        let (token, verb) = if i % 2 == 0 { (ann.clone(), "ack") } else { (bob.clone(), "resolve") };
+        tasks.push(tokio::spawn(async move {
+            http.post(format!("{base}/api/v1/alerts/{alert}/{verb}")).bearer_auth(token).send().await.unwrap().status()
+        }));
+    }
+    for t in tasks {
+        let s = t.await.unwrap();
+        assert!(s == 200 || s == 409, "{s}");
+    }
+    let (_, page) = d.admin_json(Method::GET, &format!("/api/v1/audit?subject=alert:{alert}"), None).await;
+    let mut records = page["records"].as_array().unwrap().clone();
+    records.reverse();
+    assert!(!records.is_empty());
+    assert_eq!(records[0]["before"]["state"], "open", "{page}");
+    for w in records.windows(2) {
+        assert_eq!(
+            w[1]["before"],
+            w[0]["after"]
+                .as_object()
+                .map(|o| {
+                    let mut o = o.clone();
+                    o.remove("note");
+                    Value::Object(o)
+                })
+                .unwrap(),
+            "each record starts where the previous ended: {page}"
+        );
+    }
+    let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{alert}"), None).await;
+    let last = records.last().unwrap();
+    assert_eq!(last["after"]["state"], a["state"], "the newest record says how the alert is: {page}");
+    d.stop().await;
+}
+
+/// Regression (break attempt): an import left one summary record; the
+/// assets it added or changed had no record of their own. Now each has one,
+/// with its before and after, beside the summary.
+#[tokio::test]
+async fn an_import_records_each_asset_it_adds_or_changes() {
+    let d = Daemon::start().await;
+    let asset = json!({ "tag": "SRV-1", "name": "build", "type": "server", "owner": "ops", "lifecycle": "deployed" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(asset)).await.0, 201);
+    let csv = "tag,name,type,lifecycle,owner\nSRV-1,build,server,deployed,platform\nSRV-3,db,server,deployed,dba\n";
+    let (s, plan) = d.admin_json_body(Method::POST, "/api/v1/register/import?format=csv", csv.into()).await;
+    assert_eq!(s, 200, "{plan}");
+    let (_, one) = d.admin_json(Method::GET, "/api/v1/audit?subject=asset:SRV-1&action=register.import", None).await;
+    let rec = &one["records"][0];
+    assert_eq!(
+        (rec["before"]["owner"].as_str(), rec["after"]["owner"].as_str()),
+        (Some("ops"), Some("platform")),
+        "{one}"
+    );
+    let (_, three) = d.admin_json(Method::GET, "/api/v1/audit?subject=asset:SRV-3", None).await;
+    let rec = &three["records"][0];
+    assert_eq!(
+        (rec["action"].as_str(), rec["before"].is_null(), rec["after"]["owner"].as_str()),
+        (Some("register.import"), true, Some("dba"))
+    );
+    let (_, whole) = d.admin_json(Method::GET, "/api/v1/audit?subject=register", None).await;
+    assert_eq!(whole["records"][0]["after"]["added"], 1, "{whole}");
+    assert_eq!(whole["records"][0]["after"]["changed"], 1, "{whole}");
+    // An import that changes nothing records no asset.
+    let (s, _) = d.admin_json_body(Method::POST, "/api/v1/register/import?format=csv", csv.into()).await;
+    assert_eq!(s, 200);
+    let (_, again) = d.admin_json(Method::GET, "/api/v1/audit?subject=asset:SRV-3", None).await;
+    assert_eq!(again["records"].as_array().unwrap().len(), 1, "{again}");
+    d.stop().await;
+}
+
+/// Regression (break attempt): errors that did not name their field, and
+/// bodies accepted that should not be.
+#[tokio::test]
+async fn bad_queries_name_their_field_and_bodies_must_be_objects() {
+    let d = Daemon::start().await;
+    let alert = with_an_alert(&d).await;
+    for (path, field) in [("/api/v1/audit?limit=abc", "limit"), ("/api/v1/audit?cursor=a-1", "cursor")] {
+        let (s, v) = d.admin_json(Method::GET, path, None).await;
+        assert_eq!((s, v["field"].as_str()), (400, Some(field)), "{path}: {v}");
+    }
+    for path in [format!("/api/v1/alerts/{alert}/ack"), format!("/api/v1/alerts/{alert}/resolve")] {
+        let (s, v) = d.admin_json_body(Method::POST, &path, "[]".into()).await;
+        assert_eq!(s, 400, "{path} refuses an array: {v}");
+    }
+    let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{alert}"), None).await;
+    assert_eq!(a["state"], "open", "nothing was done");
+    // A person's token on the agents' route is told it is not an agent's.
+    let ann = person(&d, "ann", "analyst").await;
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&ann), Some(b"{}".to_vec())).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("agent token"));
+    // Sign-in takes the name as stored (trimmed), as `user add` does.
+    let (s, v) = d
+        .admin_json_body(
+            Method::POST,
+            "/api/v1/login",
+            json!({ "name": " ann ", "password": "ann-long-password" }).to_string(),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    d.stop().await;
+}

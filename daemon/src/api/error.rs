@@ -78,6 +78,10 @@ impl ApiError {
 /// Decode a JSON request body; a problem is a 400 naming where it is
 /// (`segments[2]`, `expires_in`).
 pub fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body this decodes is an object: an array would fill a struct by position.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "the body must be a JSON object (`{…}`)"));
+    }
     serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes)).map_err(|e| {
         let path = e.path().to_string();
         ApiError::bad_field(path.clone(), format!("malformed body at `{path}`: {}", e.into_inner()))
@@ -148,7 +152,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Every error answer in the one JSON shape (`{"error": …}`): the
+/// Every error answer of the API in the one JSON shape (`{"error": …}`)
+/// (the console's HTML error pages pass through as they are): the
 /// framework's own rejections (a path segment that is not a number, a query
 /// that does not parse, a body over the limit) come as plain text; they are
 /// rewritten here with their text as the message and their headers kept.
@@ -160,7 +165,7 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if json || !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
@@ -169,7 +174,17 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
     let bytes = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).trim().to_string();
     let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
-    let mut out = ApiError::new(status, message).into_response();
+    // axum names the query parameter at fault: "Failed to deserialize query string: limit: invalid digit".
+    let field = message
+        .strip_prefix("Failed to deserialize query string: ")
+        .and_then(|rest| rest.split_once(": "))
+        .map(|(f, _)| f.to_string())
+        .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+    let mut out = match field {
+        Some(f) => ApiError::bad_field(f, message),
+        None => ApiError::new(status, message),
+    }
+    .into_response();
     for (k, v) in &parts.headers {
         if k != CONTENT_TYPE && k != CONTENT_LENGTH {
             out.headers_mut().insert(k.clone(), v.clone());

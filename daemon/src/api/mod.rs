@@ -32,6 +32,7 @@ use axum::routing::get;
 
 pub use error::ApiError;
 pub use ingest::{BatchReceipt, IngestError, accept};
+pub use people::PASSWORD_CHECKS;
 pub use tls::{load_tls, serve_tls};
 
 use crate::auth::{self, TokenHash};
@@ -52,6 +53,8 @@ pub struct AppState {
     /// Where large batches are decoded and stored: one at a time, at a
     /// lower CPU priority than agents' small deliveries.
     pub bulk: Arc<crate::app::background::Lane>,
+    /// Served over TLS: the console's cookies are `Secure`.
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -104,7 +107,12 @@ pub async fn require_principal(state: &AppState, headers: &HeaderMap) -> Result<
 /// Check an agent token (one hash, one indexed lookup, right or wrong).
 pub async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<AgentRecord, ApiError> {
     let hash = presented(headers).ok_or_else(ApiError::unauthorized)?;
-    state.blocking(move |s| s.agent_by_token(&hash)).await?.ok_or_else(ApiError::unauthorized)
+    state.blocking(move |s| s.agent_by_token(&hash)).await?.ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "missing, wrong or revoked agent token (a person's or the admin token is not an agent's)",
+        )
+    })
 }
 
 /// Check the caller before any handler runs — and so before any body is
@@ -191,7 +199,8 @@ pub fn router(state: AppState) -> Router {
     let (api, mut doc) = routes();
     openapi::CommonResponses.modify_document(&mut doc);
     let spec: Arc<str> = Arc::from(doc.to_json().unwrap_or_else(|_| "{}".into()));
-    api.route("/healthz", get(|| async { "ok\n" }))
+    api.merge(crate::console::router())
+        .route("/healthz", get(|| async { "ok\n" }))
         .route(
             openapi::OPENAPI_PATH,
             get(move || {

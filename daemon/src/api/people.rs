@@ -31,7 +31,7 @@ pub const LOGIN_PATH: &str = "/api/v1/login";
 /// Password checks run one at a time: each costs argon2's memory and about a
 /// core for tens of ms, so a flood of sign-ins queues here instead of taking
 /// every core from agents' deliveries.
-static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+pub static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 async fn run<T: Send + 'static>(
     state: &AppState,
@@ -419,6 +419,7 @@ pub async fn audit(
         .as_deref()
         .map(|c| {
             c.strip_prefix('a')
+                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
                 .and_then(|h| i64::from_str_radix(h, 16).ok())
                 .ok_or_else(|| ApiError::bad_field("cursor", "not a cursor this API gave"))
         })

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::audit::{json, record};
+use super::audit::{entry, record};
 use crate::alerts::lifecycle::act as decide;
 use crate::alerts::suppress::SuppressionInput;
 use crate::alerts::{Alert, AlertAction, AlertFilter, Suppression};
@@ -28,24 +28,32 @@ pub fn act(
         note.map(|n| n.chars().filter(|c| !c.is_control()).take(500).collect()).filter(|n: &String| !n.is_empty());
     let note = note.as_deref();
     let routes = rec.routes().to_vec();
-    let mut before = None;
-    let out = rec.store().alert_action(id, &mut |a: Alert| {
-        before = Some(serde_json::json!({ "state": a.state }));
-        let mut c = decide(a, action, &who.name, note, now_ms)?;
-        if c.notify {
-            c.sinks = crate::alerts::notify::targets(&routes, c.alert.severity);
+    let kind = match action {
+        AlertAction::Acknowledge => AuditAction::AlertAcknowledge,
+        AlertAction::Resolve => AuditAction::AlertResolve,
+    };
+    // What a person sees change: the state, who holds it, the note.
+    let brief = |a: &Alert| serde_json::json!({ "state": a.state, "acked_by": a.acked_by, "resolved_by": a.resolved_by, "resolution": a.resolution });
+    let mut audit = |b: Option<&Alert>, a: Option<&Alert>| {
+        let subject = format!("alert:{id}");
+        let (before, mut after) = (b.map(brief), a.map(brief));
+        if let Some(v) = after.as_mut() {
+            v["note"] = serde_json::json!(note);
         }
-        Ok(c)
-    })?;
+        vec![entry(&who.name, kind, subject, before.as_ref(), after.as_ref(), now_ms)]
+    };
+    let out = rec.store().alert_action(
+        id,
+        &mut |a: Alert| {
+            let mut c = decide(a, action, &who.name, note, now_ms)?;
+            if c.notify {
+                c.sinks = crate::alerts::notify::targets(&routes, c.alert.severity);
+            }
+            Ok(c)
+        },
+        &mut audit,
+    )?;
     rec.wake_notifier();
-    if let Some(a) = &out {
-        let kind = match action {
-            AlertAction::Acknowledge => AuditAction::AlertAcknowledge,
-            AlertAction::Resolve => AuditAction::AlertResolve,
-        };
-        let after = serde_json::json!({ "state": a.state, "note": note });
-        record(rec.store().as_ref(), &who.name, kind, format!("alert:{id}"), before, Some(after), now_ms);
-    }
     Ok(out)
 }
 
@@ -97,16 +105,11 @@ pub fn add_suppression(
 ) -> Result<AddedRule, RuleError> {
     let rule = input.validate(&who.name, now_ms).map_err(|(field, message)| RuleError::Invalid { field, message })?;
     let matching_alerts = preview(rec, &rule, now_ms)?;
-    let rule = rec.store().add_suppression(&rule)?;
-    record(
-        rec.store().as_ref(),
-        &who.name,
-        AuditAction::SuppressionAdd,
-        format!("suppression:{}", rule.id),
-        None,
-        json(&rule),
-        now_ms,
-    );
+    let mut audit = |b: Option<&Suppression>, a: Option<&Suppression>| {
+        let id = a.or(b).map_or(0, |r| r.id);
+        vec![entry(&who.name, AuditAction::SuppressionAdd, format!("suppression:{id}"), b, a, now_ms)]
+    };
+    let rule = rec.store().add_suppression(&rule, &mut audit)?;
     rec.request_full();
     Ok(AddedRule { rule, matching_alerts })
 }
@@ -117,19 +120,11 @@ pub fn add_suppression(
 /// # Errors
 /// The store failed.
 pub fn remove_suppression(rec: &Reconciler, who: &Principal, id: i64, now_ms: i64) -> Result<bool, StoreError> {
-    let store = rec.store().as_ref();
-    let before = store.suppressions(false)?.into_iter().find(|r| r.id == id);
-    let removed = store.remove_suppression(id)?;
+    let mut audit = |b: Option<&Suppression>, a: Option<&Suppression>| {
+        vec![entry(&who.name, AuditAction::SuppressionRemove, format!("suppression:{id}"), b, a, now_ms)]
+    };
+    let removed = rec.store().remove_suppression(id, &mut audit)?;
     if removed {
-        record(
-            store,
-            &who.name,
-            AuditAction::SuppressionRemove,
-            format!("suppression:{id}"),
-            before.as_ref().and_then(json),
-            None,
-            now_ms,
-        );
         rec.request_full();
     }
     Ok(removed)

@@ -1,9 +1,11 @@
 //! Recording the audit log from the use cases.
 //!
-//! A record is appended after the change it describes has been stored: a
-//! failure to append is logged at error level and does not undo the change
-//! (the asset and alert histories, written in the change's own transaction,
-//! still name the person).
+//! Changes to assets, the register, alerts and suppression rules write their
+//! records in the change's own transaction ([`crate::store::AuditOf`], built
+//! here by [`entry`]): the change and its record commit together, and a
+//! subject's records come in the order of its changes. The rest (agents,
+//! people, tokens, sign-ins) append with [`record`] right after the change;
+//! a failure to append is logged at error level.
 
 use crate::audit::{AuditAction, AuditEntry};
 use crate::store::Store;
@@ -22,6 +24,25 @@ pub fn record(
     if let Err(e) = store.append_audit(&entry) {
         tracing::error!(actor = %entry.actor, action = entry.action.as_str(), subject = %entry.subject, error = %e,
             "the audit record could not be written");
+    }
+}
+
+/// One record: `who` did `action` to `subject`, from `before` to `after` (each serialised).
+pub fn entry<T: serde::Serialize>(
+    who: &str,
+    action: AuditAction,
+    subject: impl Into<String>,
+    before: Option<&T>,
+    after: Option<&T>,
+    now_ms: i64,
+) -> AuditEntry {
+    AuditEntry {
+        at_ms: now_ms,
+        actor: who.to_string(),
+        action,
+        subject: subject.into(),
+        before: before.and_then(json),
+        after: after.and_then(json),
     }
 }
 

@@ -177,10 +177,21 @@ pub fn create_token(
 /// # Errors
 /// [`PeopleError::NotFound`] when there is no such live token.
 pub fn revoke_token(store: &dyn Store, who: &Principal, id: i64, now_ms: i64) -> Result<(), PeopleError> {
+    // Whose token it was, its label and kind: the record says what was revoked.
+    let before = store.tokens(None)?.into_iter().find(|t| t.id == id);
     if !store.revoke_token(id, now_ms)? {
         return Err(PeopleError::NotFound(format!("live token {id}")));
     }
-    record(store, &who.name, AuditAction::TokenRevoke, format!("token:{id}"), None, None, now_ms);
+    let after = before.as_ref().map(|_| serde_json::json!({ "revoked_ms": now_ms }));
+    record(
+        store,
+        &who.name,
+        AuditAction::TokenRevoke,
+        format!("token:{id}"),
+        before.as_ref().and_then(json),
+        after,
+        now_ms,
+    );
     Ok(())
 }
 
@@ -219,6 +230,8 @@ pub struct Session {
 /// # Errors
 /// [`LoginError`]; each failure and each throttling is in the audit log.
 pub fn login(store: &dyn Store, name: &str, given: &str, now_ms: i64) -> Result<Session, LoginError> {
+    // Names are stored trimmed (see `add`): sign in as they are stored.
+    let name = name.trim();
     let subject = person_subject(name);
     let recent = store.recent_audit(
         &subject,
@@ -250,4 +263,20 @@ pub fn login(store: &dyn Store, name: &str, given: &str, now_ms: i64) -> Result<
     let info = store.add_token(name, "session", "sign-in", &hash, now_ms, Some(expires_ms))?;
     record(store, name, AuditAction::LoginOk, subject, None, json(&info), now_ms);
     Ok(Session { token, person: person.name, role: person.role, expires_ms })
+}
+
+/// End the session whose token hashes to `hash`, as `who` signs out.
+///
+/// # Errors
+/// The store failed.
+pub fn logout(
+    store: &dyn Store,
+    who: &Principal,
+    hash: &crate::auth::TokenHash,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if store.revoke_token_hash(hash, now_ms)? {
+        record(store, &who.name, AuditAction::Logout, person_subject(&who.name), None, None, now_ms);
+    }
+    Ok(())
 }

@@ -2,8 +2,8 @@
 //! run) — each audited, and each change followed once by a rebuilt match
 //! index and a full reconcile soon ([`Reconciler::register_edited`]).
 
-use super::audit::{json, record};
-use crate::audit::AuditAction;
+use super::audit::entry;
+use crate::audit::{AuditAction, AuditEntry};
 use crate::people::Principal;
 use crate::reconcile::Reconciler;
 use crate::register::Asset;
@@ -12,12 +12,19 @@ use crate::register::patch::{ImportOptions, Merged, merge};
 use crate::register::plan::ImportPlan;
 use crate::store::StoreError;
 
-/// Held while an asset's state before a change is read and the change made,
-/// so concurrent edits of one daemon each record the state they replaced.
-static EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn edit_lock() -> std::sync::MutexGuard<'static, ()> {
-    EDITS.lock().unwrap_or_else(|p| p.into_inner())
+/// The audit record of one asset's change by `who` (none when nothing changed).
+fn asset_entry(
+    who: &str,
+    action: AuditAction,
+    before: Option<&Asset>,
+    after: Option<&Asset>,
+    now_ms: i64,
+) -> Vec<AuditEntry> {
+    if before == after {
+        return Vec::new();
+    }
+    let tag = after.or(before).map(|a| a.tag.as_str()).unwrap_or_default();
+    vec![entry(who, action, format!("asset:{tag}"), before, after, now_ms)]
 }
 
 /// Add an asset as `who`.
@@ -25,9 +32,9 @@ fn edit_lock() -> std::sync::MutexGuard<'static, ()> {
 /// # Errors
 /// [`StoreError::Conflict`] when the tag is taken.
 pub fn create(rec: &Reconciler, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
-    let store = rec.store().as_ref();
-    let stored = store.create_asset(asset, &who.name)?;
-    record(store, &who.name, AuditAction::AssetCreate, format!("asset:{}", stored.tag), None, json(&stored), now_ms);
+    let mut audit =
+        |b: Option<&Asset>, a: Option<&Asset>| asset_entry(&who.name, AuditAction::AssetCreate, b, a, now_ms);
+    let stored = rec.store().create_asset(asset, &who.name, &mut audit)?;
     rec.register_edited();
     Ok(stored)
 }
@@ -37,12 +44,9 @@ pub fn create(rec: &Reconciler, who: &Principal, asset: &Asset, now_ms: i64) -> 
 /// # Errors
 /// [`StoreError::NotFound`] when there is no such asset.
 pub fn update(rec: &Reconciler, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
-    let store = rec.store().as_ref();
-    let _edit = edit_lock();
-    let before = store.asset(&asset.tag)?;
-    let stored = store.update_asset(asset, &who.name)?;
-    let subject = format!("asset:{}", stored.tag);
-    record(store, &who.name, AuditAction::AssetUpdate, subject, before.as_ref().and_then(json), json(&stored), now_ms);
+    let mut audit =
+        |b: Option<&Asset>, a: Option<&Asset>| asset_entry(&who.name, AuditAction::AssetUpdate, b, a, now_ms);
+    let stored = rec.store().update_asset(asset, &who.name, &mut audit)?;
     rec.register_edited();
     Ok(stored)
 }
@@ -52,13 +56,10 @@ pub fn update(rec: &Reconciler, who: &Principal, asset: &Asset, now_ms: i64) -> 
 /// # Errors
 /// The store failed.
 pub fn delete(rec: &Reconciler, who: &Principal, tag: &str, now_ms: i64) -> Result<bool, StoreError> {
-    let store = rec.store().as_ref();
-    let _edit = edit_lock();
-    let before = store.asset(tag)?;
-    let deleted = store.delete_asset(tag, &who.name)?;
+    let mut audit =
+        |b: Option<&Asset>, a: Option<&Asset>| asset_entry(&who.name, AuditAction::AssetDelete, b, a, now_ms);
+    let deleted = rec.store().delete_asset(tag, &who.name, &mut audit)?;
     if deleted {
-        let subject = format!("asset:{}", before.as_ref().map_or(tag, |a| a.tag.as_str()));
-        record(store, &who.name, AuditAction::AssetDelete, subject, before.as_ref().and_then(json), None, now_ms);
         rec.register_edited();
     }
     Ok(deleted)
@@ -119,6 +120,34 @@ pub fn import(
             .map_err(ImportFailure::Invalid);
     }
     let mut outcome: Option<Result<Merged, Vec<ImportError>>> = None;
+    let now_ms = crate::store::now_ms();
+    let rows = patches.len();
+    // (added, changed, retired by this import)
+    let counts = std::cell::Cell::new((0usize, 0usize, 0usize));
+    // One record per asset the import adds or changes (with its before and
+    // after), then one for the import as a whole — in the import's transaction.
+    let mut audit = |b: Option<&Asset>, a: Option<&Asset>| match (b, a) {
+        (None, None) => {
+            let (added, changed, retired) = counts.get();
+            let summary = serde_json::json!({
+                "rows": rows, "added": added, "changed": changed, "retired": retired,
+                "replace": opts.replace, "clear_empty": opts.clear_empty,
+            });
+            vec![entry(actor, AuditAction::RegisterImport, "register", None, Some(&summary), now_ms)]
+        }
+        (b, a) => {
+            let e = asset_entry(actor, AuditAction::RegisterImport, b, a, now_ms);
+            let (added, changed, retired) = counts.get();
+            let retires = b.is_some_and(|b| !b.lifecycle.retired()) && a.is_some_and(|a| a.lifecycle.retired());
+            if !e.is_empty() {
+                counts.set(match b {
+                    None => (added + 1, changed, retired),
+                    Some(_) => (added, changed + 1, retired + usize::from(retires)),
+                });
+            }
+            e
+        }
+    };
     store.import_assets(
         &mut |current| {
             let m = merge(current, &patches, opts);
@@ -127,6 +156,7 @@ pub fn import(
             assets
         },
         actor,
+        &mut audit,
     )?;
     let merged = outcome.unwrap_or_else(|| Ok(Merged::default())).map_err(ImportFailure::Invalid)?;
     tracing::info!(
@@ -137,15 +167,6 @@ pub fn import(
         actor,
         "register imported"
     );
-    let summary = serde_json::json!({
-        "rows": patches.len(),
-        "added": merged.plan.added.len(),
-        "changed": merged.plan.changed.len(),
-        "retired": merged.plan.retired.len(),
-        "replace": opts.replace,
-        "clear_empty": opts.clear_empty,
-    });
-    record(store, &who.name, AuditAction::RegisterImport, "register", None, Some(summary), crate::store::now_ms());
     rec.register_edited();
     Ok(merged.plan)
 }

@@ -30,6 +30,10 @@ pub const CHECKS: &[Check] = &[
     ("register: create, conflict, update with history, delete, all-or-nothing import", register),
     ("alerts: raised by a plan, acted on, history, suppressions, counts, outbox", alerts),
     ("alerts: a reconcile commit decides again an alert a person changed meanwhile", action_during_commit),
+    (
+        "audit with the change: a change's records commit with it, in order, and a refused one writes none",
+        audited_changes,
+    ),
     ("people: add, tokens, sessions end on disable and password change, expiry", people),
     ("audit: append, filter, page newest first, recent records of a subject", audit),
     ("queries: whois and report data for a registered, seen asset", queries),
@@ -146,27 +150,31 @@ fn observations(store: Arc<dyn Store>) {
 
 fn register(store: Arc<dyn Store>) {
     let a = asset("SRV-1", "deployed", "00:1b:21:00:00:01");
-    let stored = store.create_asset(&a, "ann").unwrap();
+    let stored = store.create_asset(&a, "ann", &mut super::unaudited()).unwrap();
     assert_eq!(stored.tag, "SRV-1");
-    assert!(matches!(store.create_asset(&a, "ann"), Err(StoreError::Conflict(_))));
+    assert!(matches!(store.create_asset(&a, "ann", &mut super::unaudited()), Err(StoreError::Conflict(_))));
     assert!(
         matches!(
-            store.create_asset(&asset("srv-1", "deployed", "00:1b:21:00:00:09"), "ann"),
+            store.create_asset(&asset("srv-1", "deployed", "00:1b:21:00:00:09"), "ann", &mut super::unaudited()),
             Err(StoreError::Conflict(_))
         ),
         "tags are unique whatever their case"
     );
     let mut changed = stored.clone();
     changed.owner = "it".into();
-    assert_eq!(store.update_asset(&changed, "bob").unwrap().owner, "it");
+    assert_eq!(store.update_asset(&changed, "bob", &mut super::unaudited()).unwrap().owner, "it");
     let history = store.asset_history("SRV-1").unwrap();
     assert!(history.len() >= 2 && history.iter().any(|h| h.actor == "bob"), "{history:?}");
     // An import whose merge fails stores nothing.
     let before = store.assets().unwrap();
-    store.import_assets(&mut |_| None, "ann").unwrap();
+    store.import_assets(&mut |_| None, "ann", &mut super::unaudited()).unwrap();
     assert_eq!(store.assets().unwrap(), before);
     store
-        .import_assets(&mut |cur| Some([cur, &[asset("SRV-2", "deployed", "00:1b:21:00:00:02")]].concat()), "ann")
+        .import_assets(
+            &mut |cur| Some([cur, &[asset("SRV-2", "deployed", "00:1b:21:00:00:02")]].concat()),
+            "ann",
+            &mut super::unaudited(),
+        )
         .unwrap();
     assert_eq!(store.assets().unwrap().len(), 2);
     // Keyset pages by tag, bytewise: after a tag, at most the limit.
@@ -177,15 +185,21 @@ fn register(store: Arc<dyn Store>) {
     assert_eq!(tags(Some("SRV-1"), 10), ["SRV-2"]);
     assert!(tags(Some("SRV-2"), 10).is_empty());
     assert_eq!(tags(Some(""), 10), ["SRV-1", "SRV-2"]);
-    assert!(store.delete_asset("SRV-1", "ann").unwrap());
-    assert!(!store.delete_asset("SRV-1", "ann").unwrap());
+    assert!(store.delete_asset("SRV-1", "ann", &mut super::unaudited()).unwrap());
+    assert!(!store.delete_asset("SRV-1", "ann", &mut super::unaudited()).unwrap());
     assert!(store.asset("SRV-1").unwrap().is_none());
     assert_eq!(store.index_inputs().unwrap().0.len(), 1);
 }
 
 fn alerts(store: Arc<dyn Store>) {
     let rec = reconciler(&store);
-    store.import_assets(&mut |_| Some(vec![asset("SRV-OLD", "decommissioned", "00:1b:21:00:00:99")]), "ann").unwrap();
+    store
+        .import_assets(
+            &mut |_| Some(vec![asset("SRV-OLD", "decommissioned", "00:1b:21:00:00:99")]),
+            "ann",
+            &mut super::unaudited(),
+        )
+        .unwrap();
     rec.register_changed();
     store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
     let agent = agent_record(store.as_ref(), "lab-1");
@@ -225,6 +239,9 @@ fn alerts(store: Arc<dyn Store>) {
     assert!(crate::app::alerts::act(&rec, alert.id, AlertAction::Resolve, &bob, None, now).is_err(), "resolved twice");
     let events: Vec<EventKind> = store.alert_history(alert.id).unwrap().into_iter().map(|e| e.event).collect();
     assert_eq!(events, [EventKind::Opened, EventKind::Acknowledged, EventKind::Resolved]);
+    let f = AuditFilter { subject: Some(format!("alert:{}", alert.id)), limit: 10, ..Default::default() };
+    let audited: Vec<AuditAction> = store.audit(&f).unwrap().into_iter().rev().map(|r| r.entry.action).collect();
+    assert_eq!(audited, [AuditAction::AlertAcknowledge, AuditAction::AlertResolve], "the refused action has no record");
     assert!(store.alert(i64::MAX).unwrap().is_none());
     // Suppressions.
     let rule = crate::alerts::SuppressionInput {
@@ -235,10 +252,10 @@ fn alerts(store: Arc<dyn Store>) {
     }
     .validate("bob", now)
     .unwrap();
-    let stored = store.add_suppression(&rule).unwrap();
+    let stored = store.add_suppression(&rule, &mut super::unaudited()).unwrap();
     assert_eq!(store.suppressions(true).unwrap().len(), 1);
-    assert!(store.remove_suppression(stored.id).unwrap());
-    assert!(!store.remove_suppression(stored.id).unwrap());
+    assert!(store.remove_suppression(stored.id, &mut super::unaudited()).unwrap());
+    assert!(!store.remove_suppression(stored.id, &mut super::unaudited()).unwrap());
     assert!(store.suppressions(false).unwrap().is_empty());
 }
 
@@ -271,11 +288,15 @@ fn people(store: Arc<dyn Store>) {
     assert!(store.set_password("ann", "$argon2id$new", now).unwrap());
     assert!(store.principal_by_token(&[10; 32], now).unwrap().is_none(), "a password change ends sessions");
     assert!(store.principal_by_token(&[5; 32], now).unwrap().is_some(), "API tokens stay");
+    let s4 = store.add_token("ann", "session", "sign-in", &[11; 32], now, None).unwrap();
+    assert!(store.revoke_token_hash(&[11; 32], now).unwrap(), "signing out");
+    assert!(!store.revoke_token_hash(&[11; 32], now).unwrap(), "already signed out");
+    assert!(store.principal_by_token(&[11; 32], now).unwrap().is_none());
     assert!(store.revoke_token(api.id, now).unwrap());
     assert!(!store.revoke_token(api.id, now).unwrap());
     assert!(store.principal_by_token(&[5; 32], now).unwrap().is_none());
     let listed: Vec<i64> = store.tokens(Some("ann")).unwrap().iter().map(|t| t.id).collect();
-    assert_eq!(listed, [s3.id, s2.id, session.id, api.id], "newest first");
+    assert_eq!(listed, [s4.id, s3.id, s2.id, session.id, api.id], "newest first");
     assert!(!store.set_disabled("nobody", true, now).unwrap());
     assert_eq!(store.people().unwrap().len(), 1);
     let one = store.person("ann").unwrap().expect("ann");
@@ -335,7 +356,13 @@ fn audit(store: Arc<dyn Store>) {
 
 fn queries(store: Arc<dyn Store>) {
     let rec = reconciler(&store);
-    store.import_assets(&mut |_| Some(vec![asset("SRV-1", "deployed", "00:1b:21:00:00:01")]), "ann").unwrap();
+    store
+        .import_assets(
+            &mut |_| Some(vec![asset("SRV-1", "deployed", "00:1b:21:00:00:01")]),
+            "ann",
+            &mut super::unaudited(),
+        )
+        .unwrap();
     rec.register_changed();
     store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
     let agent = agent_record(store.as_ref(), "lab-1");
@@ -355,7 +382,13 @@ fn queries(store: Arc<dyn Store>) {
 fn reconcile_inputs(store: Arc<dyn Store>) {
     use super::SightingSelect;
     let rec = reconciler(&store);
-    store.import_assets(&mut |_| Some(vec![asset("SRV-1", "deployed", "00:1b:21:00:00:01")]), "ann").unwrap();
+    store
+        .import_assets(
+            &mut |_| Some(vec![asset("SRV-1", "deployed", "00:1b:21:00:00:01")]),
+            "ann",
+            &mut super::unaudited(),
+        )
+        .unwrap();
     rec.register_changed();
     store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
     let agent = agent_record(store.as_ref(), "lab-1");
@@ -416,7 +449,13 @@ fn reconcile_inputs(store: Arc<dyn Store>) {
 fn action_during_commit(store: Arc<dyn Store>) {
     use crate::alerts::lifecycle::{Change, Clear, ClearCause};
     let rec = reconciler(&store);
-    store.import_assets(&mut |_| Some(vec![asset("SRV-OLD", "decommissioned", "00:1b:21:00:00:99")]), "ann").unwrap();
+    store
+        .import_assets(
+            &mut |_| Some(vec![asset("SRV-OLD", "decommissioned", "00:1b:21:00:00:99")]),
+            "ann",
+            &mut super::unaudited(),
+        )
+        .unwrap();
     rec.register_changed();
     store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
     let agent = agent_record(store.as_ref(), "lab-1");
@@ -456,4 +495,103 @@ fn action_during_commit(store: Arc<dyn Store>) {
     assert_eq!((after.state, after.acked_by.as_deref()), (AlertState::Resolved, Some("bob")), "the ack is kept");
     let events: Vec<EventKind> = store.alert_history(alert.id).unwrap().into_iter().map(|e| e.event).collect();
     assert_eq!(events, [EventKind::Opened, EventKind::Acknowledged, EventKind::Resolved]);
+}
+
+fn audited_changes(store: Arc<dyn Store>) {
+    use crate::audit::AuditEntry;
+    // Each record carries the change's before and after as the store saw them in its transaction.
+    let recorder = |action: AuditAction| {
+        move |b: Option<&Asset>, a: Option<&Asset>| {
+            let tag = a.or(b).map(|x| x.tag.clone()).unwrap_or_default();
+            let owner = |x: Option<&Asset>| x.map(|x| serde_json::json!({ "owner": x.owner }));
+            vec![AuditEntry {
+                at_ms: 1,
+                actor: "ann".into(),
+                action,
+                subject: format!("asset:{tag}"),
+                before: owner(b),
+                after: owner(a),
+            }]
+        }
+    };
+    let records = |subject: &str| -> Vec<(AuditAction, Option<serde_json::Value>, Option<serde_json::Value>)> {
+        let f = AuditFilter { subject: Some(subject.into()), limit: 100, ..Default::default() };
+        store.audit(&f).unwrap().into_iter().rev().map(|r| (r.entry.action, r.entry.before, r.entry.after)).collect()
+    };
+    let a = asset("SRV-1", "deployed", "00:1b:21:00:00:01");
+    store.create_asset(&a, "ann", &mut recorder(AuditAction::AssetCreate)).unwrap();
+    assert!(store.create_asset(&a, "ann", &mut recorder(AuditAction::AssetCreate)).is_err());
+    let mut b = a.clone();
+    b.owner = "it".into();
+    store.update_asset(&b, "ann", &mut recorder(AuditAction::AssetUpdate)).unwrap();
+    let mut missing = a.clone();
+    missing.tag = "NOPE".into();
+    assert!(store.update_asset(&missing, "ann", &mut recorder(AuditAction::AssetUpdate)).is_err());
+    let owner = |o: &str| Some(serde_json::json!({ "owner": o }));
+    assert_eq!(
+        records("asset:SRV-1"),
+        [(AuditAction::AssetCreate, None, owner("ops")), (AuditAction::AssetUpdate, owner("ops"), owner("it"))],
+        "one record per change that happened, before as stored, none for the refused ones"
+    );
+    assert!(records("asset:NOPE").is_empty());
+    // An import: a record per asset written, then one for the whole (called with neither).
+    let mut c = b.clone();
+    c.owner = "dba".into();
+    let two = asset("SRV-2", "deployed", "00:1b:21:00:00:02");
+    let whole = recorder(AuditAction::RegisterImport);
+    let mut audit = |b: Option<&Asset>, a: Option<&Asset>| {
+        if b.is_none() && a.is_none() {
+            vec![AuditEntry {
+                at_ms: 1,
+                actor: "ann".into(),
+                action: AuditAction::RegisterImport,
+                subject: "register".into(),
+                before: None,
+                after: None,
+            }]
+        } else {
+            whole(b, a)
+        }
+    };
+    store.import_assets(&mut |_| Some(vec![c.clone(), two.clone()]), "ann", &mut audit).unwrap();
+    assert_eq!(records("asset:SRV-1").last().unwrap(), &(AuditAction::RegisterImport, owner("it"), owner("dba")));
+    assert_eq!(records("asset:SRV-2"), [(AuditAction::RegisterImport, None, owner("ops"))]);
+    assert_eq!(records("register").len(), 1);
+    // A delete, then one that finds nothing.
+    store.delete_asset("SRV-2", "ann", &mut recorder(AuditAction::AssetDelete)).unwrap();
+    store.delete_asset("SRV-2", "ann", &mut recorder(AuditAction::AssetDelete)).unwrap();
+    assert_eq!(records("asset:SRV-2").last().unwrap(), &(AuditAction::AssetDelete, owner("ops"), None));
+    assert_eq!(records("asset:SRV-2").len(), 2);
+    // Suppressions.
+    let rule = crate::alerts::SuppressionInput {
+        kind: Some(AlertKind::UnknownAsset),
+        reason: "lab".into(),
+        expires_in: "1d".into(),
+        ..Default::default()
+    }
+    .validate("ann", super::now_ms())
+    .unwrap();
+    let rule_audit = |action: AuditAction| {
+        move |b: Option<&crate::alerts::Suppression>, a: Option<&crate::alerts::Suppression>| {
+            let id = a.or(b).map_or(0, |r| r.id);
+            vec![AuditEntry {
+                at_ms: 1,
+                actor: "ann".into(),
+                action,
+                subject: format!("suppression:{id}"),
+                before: None,
+                after: None,
+            }]
+        }
+    };
+    let stored = store.add_suppression(&rule, &mut rule_audit(AuditAction::SuppressionAdd)).unwrap();
+    assert!(store.remove_suppression(stored.id, &mut rule_audit(AuditAction::SuppressionRemove)).unwrap());
+    assert!(!store.remove_suppression(stored.id, &mut rule_audit(AuditAction::SuppressionRemove)).unwrap());
+    let subject = format!("suppression:{}", stored.id);
+    let actions: Vec<AuditAction> = records(&subject).into_iter().map(|r| r.0).collect();
+    assert_eq!(
+        actions,
+        [AuditAction::SuppressionAdd, AuditAction::SuppressionRemove],
+        "the rule's id known in its record"
+    );
 }

@@ -207,6 +207,8 @@ pub trait PeopleStore: Send + Sync {
     fn tokens(&self, person: Option<&str>) -> Result<Vec<TokenInfo>, StoreError>;
     /// Revoke a token or session; false when no such live one.
     fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
+    /// Revoke the token or session whose hash this is (signing out); false when none is live.
+    fn revoke_token_hash(&self, hash: &TokenHash, now_ms: i64) -> Result<bool, StoreError>;
     /// Who holds this token at `now_ms`: live, unexpired, and its person enabled.
     fn principal_by_token(&self, hash: &TokenHash, now_ms: i64) -> Result<Option<Principal>, StoreError>;
 }
@@ -260,6 +262,18 @@ pub trait ObservationStore: Send + Sync {
     fn observation_count(&self) -> Result<i64, StoreError>;
 }
 
+/// The audit records of one change, made inside the change's own
+/// transaction from the subject's state before and after it (`None`: absent)
+/// and appended in that transaction: a change and its records commit
+/// together or not at all, and records of one subject are in the order its
+/// changes were made.
+pub type AuditOf<'a, T> = &'a mut dyn FnMut(Option<&T>, Option<&T>) -> Vec<AuditEntry>;
+
+/// No audit records (for tests, benchmarks and the demo's set-up).
+pub fn unaudited<T>() -> impl FnMut(Option<&T>, Option<&T>) -> Vec<AuditEntry> {
+    |_, _| Vec::new()
+}
+
 /// The managed register and its change history.
 pub trait RegisterStore: Send + Sync {
     /// The whole register, by tag.
@@ -269,19 +283,23 @@ pub trait RegisterStore: Send + Sync {
     fn assets_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Asset>, StoreError>;
     /// One asset.
     fn asset(&self, tag: &str) -> Result<Option<Asset>, StoreError>;
-    /// Create an asset.
-    fn create_asset(&self, asset: &Asset, actor: &str) -> Result<Asset, StoreError>;
-    /// Replace an asset; returns the stored version.
-    fn update_asset(&self, asset: &Asset, actor: &str) -> Result<Asset, StoreError>;
-    /// Delete an asset; false when absent.
-    fn delete_asset(&self, tag: &str, actor: &str) -> Result<bool, StoreError>;
+    /// Create an asset, and its audit records (`audit(None, Some(stored))`) in the same transaction.
+    fn create_asset(&self, asset: &Asset, actor: &str, audit: AuditOf<'_, Asset>) -> Result<Asset, StoreError>;
+    /// Replace an asset, with `audit(Some(before), Some(stored))` in the same
+    /// transaction (before read inside it); returns the stored version.
+    fn update_asset(&self, asset: &Asset, actor: &str, audit: AuditOf<'_, Asset>) -> Result<Asset, StoreError>;
+    /// Delete an asset, with `audit(Some(before), None)` in the same transaction; false when absent.
+    fn delete_asset(&self, tag: &str, actor: &str, audit: AuditOf<'_, Asset>) -> Result<bool, StoreError>;
     /// Apply an import in one transaction: `build` turns the current register
-    /// into the assets to create or update, or `None` to write nothing.
+    /// into the assets to create or update, or `None` to write nothing; each
+    /// asset written is audited (`audit(before, Some(after))`) and then
+    /// `audit(None, None)` once for the import as a whole, all in that transaction.
     /// Returns whether anything was written.
     fn import_assets(
         &self,
         build: &mut dyn FnMut(&[Asset]) -> Option<Vec<Asset>>,
         actor: &str,
+        audit: AuditOf<'_, Asset>,
     ) -> Result<bool, StoreError>;
     /// An asset's change history, newest first.
     fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError>;
@@ -329,19 +347,21 @@ pub trait AlertStore: Send + Sync {
     fn alert(&self, id: i64) -> Result<Option<Alert>, StoreError>;
     /// Change an alert as a person asked: `decide` turns the stored alert
     /// into the change (or refuses); `None` when there is no such alert.
+    /// The change and `audit(Some(before), Some(after))` commit together.
     fn alert_action(
         &self,
         id: i64,
         decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
+        audit: AuditOf<'_, Alert>,
     ) -> Result<Option<Alert>, StoreError>;
     /// An alert's history, oldest first.
     fn alert_history(&self, id: i64) -> Result<Vec<AlertHistoryEntry>, StoreError>;
     /// Suppression rules: all, or only those live now.
     fn suppressions(&self, live_only: bool) -> Result<Vec<Suppression>, StoreError>;
-    /// Store a suppression rule.
-    fn add_suppression(&self, rule: &Suppression) -> Result<Suppression, StoreError>;
-    /// Remove a suppression rule; false when absent.
-    fn remove_suppression(&self, id: i64) -> Result<bool, StoreError>;
+    /// Store a suppression rule, with `audit(None, Some(stored))` in the same transaction.
+    fn add_suppression(&self, rule: &Suppression, audit: AuditOf<'_, Suppression>) -> Result<Suppression, StoreError>;
+    /// Remove a suppression rule, with `audit(Some(before), None)` in the same transaction; false when absent.
+    fn remove_suppression(&self, id: i64, audit: AuditOf<'_, Suppression>) -> Result<bool, StoreError>;
 }
 
 /// The notification outbox: each event delivered once per sink.

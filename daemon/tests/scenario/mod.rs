@@ -188,14 +188,14 @@ impl Scenario {
         for v in json.as_array().unwrap() {
             assets.push(censusd::register::model::asset_from_json(v.clone()).unwrap());
         }
-        self.store.import_assets(&mut |_| Some(assets.clone()), "test").unwrap();
+        self.store.import_assets(&mut |_| Some(assets.clone()), "test", &mut censusd::store::unaudited()).unwrap();
         self.rec.register_changed();
     }
 
     pub fn update(&self, tag: &str, f: impl FnOnce(&mut Asset)) {
         let mut a = self.store.asset(tag).unwrap().unwrap();
         f(&mut a);
-        self.store.update_asset(&a, "test").unwrap();
+        self.store.update_asset(&a, "test", &mut censusd::store::unaudited()).unwrap();
         self.rec.register_changed();
     }
 
@@ -258,7 +258,7 @@ impl Scenario {
 
     pub fn suppress(&self, input: SuppressionInput, now: i64) {
         let rule = input.validate("tester", now).unwrap();
-        self.store.add_suppression(&rule).unwrap();
+        self.store.add_suppression(&rule, &mut censusd::store::unaudited()).unwrap();
     }
 
     pub fn act(&self, id: i64, action: AlertAction) -> Alert {

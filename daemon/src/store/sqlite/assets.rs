@@ -169,19 +169,19 @@ pub fn import(
     tx: &Transaction<'_>,
     build: &mut dyn FnMut(&[Asset]) -> Option<Vec<Asset>>,
     actor: &str,
+    audit: crate::store::AuditOf<'_, Asset>,
 ) -> Result<bool, StoreError> {
     let current = all(tx)?;
     let Some(assets) = build(&current) else { return Ok(false) };
     for a in &assets {
-        match one(tx, &a.tag)? {
-            None => {
-                create(tx, a, actor, "import")?;
-            }
-            Some(old) => {
-                update(tx, &old, a, actor, "import")?;
-            }
-        }
+        let old = one(tx, &a.tag)?;
+        let stored = match &old {
+            None => create(tx, a, actor, "import")?,
+            Some(old) => update(tx, old, a, actor, "import")?,
+        };
+        super::audit::append(tx, &audit(old.as_ref(), Some(&stored)))?;
     }
+    super::audit::append(tx, &audit(None, None))?;
     Ok(true)
 }
 

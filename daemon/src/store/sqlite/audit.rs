@@ -15,6 +15,17 @@ fn parse(s: Option<String>) -> Option<serde_json::Value> {
     s.and_then(|s| serde_json::from_str(&s).ok())
 }
 
+/// Append records inside the caller's transaction (a change and its audit commit together).
+pub fn append(c: &rusqlite::Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
+    let mut st = c.prepare_cached(
+        "INSERT INTO audit (at_ms, actor, action, subject, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for e in entries {
+        st.execute(params![e.at_ms, e.actor, e.action.as_str(), e.subject, json(&e.before), json(&e.after)])?;
+    }
+    Ok(())
+}
+
 impl AuditStore for SqliteStore {
     fn append_audit(&self, e: &AuditEntry) -> Result<i64, StoreError> {
         self.write(|c| {

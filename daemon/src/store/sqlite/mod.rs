@@ -39,7 +39,7 @@ use ipnet::IpNet;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{
-    AgentRecord, AgentStore, AlertStore, AssetChange, BatchMeta, HostRecord, IngestOutcome, ObservationRow,
+    AgentRecord, AgentStore, AlertStore, AssetChange, AuditOf, BatchMeta, HostRecord, IngestOutcome, ObservationRow,
     ObservationStore, OutboxStore, QueryStore, ReconcileStore, RegisterStore, StoreError, now_ms,
 };
 use crate::alerts::lifecycle::{Change, Refused};
@@ -386,30 +386,36 @@ impl RegisterStore for SqliteStore {
         self.read(|c| assets::one(c, tag))
     }
 
-    fn create_asset(&self, asset: &Asset, actor: &str) -> Result<Asset, StoreError> {
+    fn create_asset(&self, asset: &Asset, actor: &str, audit: AuditOf<'_, Asset>) -> Result<Asset, StoreError> {
         self.write(|c| {
             let tx = c.transaction()?;
             let stored = assets::create(&tx, asset, actor, "create")?;
+            audit::append(&tx, &audit(None, Some(&stored)))?;
             tx.commit()?;
             Ok(stored)
         })
     }
 
-    fn update_asset(&self, asset: &Asset, actor: &str) -> Result<Asset, StoreError> {
+    fn update_asset(&self, asset: &Asset, actor: &str, audit: AuditOf<'_, Asset>) -> Result<Asset, StoreError> {
         self.write(|c| {
             let tx = c.transaction()?;
             let old =
                 assets::one(&tx, &asset.tag)?.ok_or_else(|| StoreError::NotFound(format!("asset `{}`", asset.tag)))?;
             let stored = assets::update(&tx, &old, asset, actor, "update")?;
+            audit::append(&tx, &audit(Some(&old), Some(&stored)))?;
             tx.commit()?;
             Ok(stored)
         })
     }
 
-    fn delete_asset(&self, tag: &str, actor: &str) -> Result<bool, StoreError> {
+    fn delete_asset(&self, tag: &str, actor: &str, audit: AuditOf<'_, Asset>) -> Result<bool, StoreError> {
         self.write(|c| {
             let tx = c.transaction()?;
+            let old = assets::one(&tx, tag)?;
             let deleted = assets::delete(&tx, tag, actor)?;
+            if deleted {
+                audit::append(&tx, &audit(old.as_ref(), None))?;
+            }
             tx.commit()?;
             Ok(deleted)
         })
@@ -419,10 +425,11 @@ impl RegisterStore for SqliteStore {
         &self,
         build: &mut dyn FnMut(&[Asset]) -> Option<Vec<Asset>>,
         actor: &str,
+        audit: AuditOf<'_, Asset>,
     ) -> Result<bool, StoreError> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let wrote = assets::import(&tx, build, actor)?;
+            let wrote = assets::import(&tx, build, actor, audit)?;
             tx.commit()?;
             Ok(wrote)
         })
@@ -524,10 +531,15 @@ impl AlertStore for SqliteStore {
         &self,
         id: i64,
         decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
+        audit: AuditOf<'_, Alert>,
     ) -> Result<Option<Alert>, StoreError> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let before = alerts::alert(&tx, id)?;
             let out = alerts::act(&tx, id, decide, now_ms())?;
+            if let Some(after) = &out {
+                audit::append(&tx, &audit(before.as_ref(), Some(after)))?;
+            }
             tx.commit()?;
             Ok(out)
         })
@@ -541,12 +553,27 @@ impl AlertStore for SqliteStore {
         self.read(|c| alerts::suppressions(c, live_only.then(now_ms)))
     }
 
-    fn add_suppression(&self, rule: &Suppression) -> Result<Suppression, StoreError> {
-        self.write(|c| alerts::add_suppression(c, rule))
+    fn add_suppression(&self, rule: &Suppression, audit: AuditOf<'_, Suppression>) -> Result<Suppression, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let stored = alerts::add_suppression(&tx, rule)?;
+            audit::append(&tx, &audit(None, Some(&stored)))?;
+            tx.commit()?;
+            Ok(stored)
+        })
     }
 
-    fn remove_suppression(&self, id: i64) -> Result<bool, StoreError> {
-        self.write(|c| alerts::remove_suppression(c, id))
+    fn remove_suppression(&self, id: i64, audit: AuditOf<'_, Suppression>) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let before = alerts::suppressions(&tx, None)?.into_iter().find(|r| r.id == id);
+            let removed = alerts::remove_suppression(&tx, id)?;
+            if removed {
+                audit::append(&tx, &audit(before.as_ref(), None))?;
+            }
+            tx.commit()?;
+            Ok(removed)
+        })
     }
 }
 

@@ -166,6 +166,15 @@ impl PeopleStore for SqliteStore {
         })
     }
 
+    fn revoke_token_hash(&self, hash: &TokenHash, now_ms: i64) -> Result<bool, StoreError> {
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE person_tokens SET revoked_ms = ?2 WHERE token_hash = ?1 AND revoked_ms IS NULL",
+                params![&hash[..], now_ms],
+            )? > 0)
+        })
+    }
+
     fn principal_by_token(&self, hash: &TokenHash, now_ms: i64) -> Result<Option<Principal>, StoreError> {
         self.read(|c| {
             let found: Option<(Vec<u8>, String, String)> = c

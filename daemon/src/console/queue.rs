@@ -1,0 +1,247 @@
+//! The review queue (the console's home): live alerts, newest first,
+//! grouped by kind, with filters; analysts select many and acknowledge or
+//! resolve them in one go — one use-case call, so one audit record, per alert.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::form::Form;
+use super::layout::{self, Nav, ago, text, when};
+use super::session::Signed;
+use crate::alerts::{Alert, AlertAction, AlertFilter, AlertKind, AlertState, Severity};
+use crate::api::AppState;
+use crate::people::Role;
+use crate::store::now_ms;
+
+/// Most alerts one page shows (the filters narrow it).
+pub const QUEUE_LIMIT: usize = 500;
+/// Most alerts one bulk action takes.
+pub const BULK_LIMIT: usize = 500;
+
+/// The queue's filters, as the filter form sends them (every field optional; empty means any).
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueQuery {
+    /// `open`, `acknowledged` or empty (both).
+    #[serde(default)]
+    pub state: String,
+    /// An alert kind (`unknown-asset`, …) or empty.
+    #[serde(default)]
+    pub kind: String,
+    /// Least severity (`low` … `critical`) or empty.
+    #[serde(default)]
+    pub severity: String,
+    /// A segment name, or empty.
+    #[serde(default)]
+    pub segment: String,
+    /// Words that must all appear in the subject, summary, address, MAC, tag or vendor.
+    #[serde(default)]
+    pub q: String,
+    /// Last seen within this many days (empty: any).
+    #[serde(default)]
+    pub days: String,
+    /// The outcome of the last bulk action, shown once.
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
+fn matches(a: &Alert, q: &QueueQuery, least: Option<Severity>, now: i64) -> bool {
+    if least.is_some_and(|l| a.severity < l) {
+        return false;
+    }
+    if !q.segment.is_empty() && a.segment.as_deref() != Some(q.segment.as_str()) {
+        return false;
+    }
+    if let Ok(days) = q.days.trim().parse::<i64>()
+        && a.last_seen_ms < now - days * 86_400_000
+    {
+        return false;
+    }
+    let hay = [
+        Some(a.subject.as_str()),
+        Some(a.summary.as_str()),
+        a.ip.as_deref(),
+        a.mac.as_deref(),
+        a.tag.as_deref(),
+        a.vendor.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ")
+    .to_lowercase();
+    q.q.split_whitespace().all(|w| hay.contains(&w.to_lowercase()))
+}
+
+/// `GET /`: the review queue.
+pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<QueueQuery>) -> Response {
+    let alert_state = match q.state.as_str() {
+        "open" => Some(AlertState::Open),
+        "acknowledged" => Some(AlertState::Acknowledged),
+        _ => None,
+    };
+    let kind: Option<AlertKind> = serde_json::from_value(serde_json::Value::String(q.kind.clone())).ok();
+    let least: Option<Severity> = serde_json::from_value(serde_json::Value::String(q.severity.clone())).ok();
+    let filter = AlertFilter {
+        state: alert_state,
+        kind,
+        include_suppressed: Some(false),
+        limit: Some(u32::try_from(QUEUE_LIMIT * 4).unwrap_or(u32::MAX)),
+        ..Default::default()
+    };
+    let now = now_ms();
+    let alerts = match state.blocking(move |s| s.alerts(&filter)).await {
+        Ok(a) => a,
+        Err(e) => return layout::error_page(e.status, "Error", &e.message, Some(&signed)),
+    };
+    let mut shown: Vec<Alert> = alerts.into_iter().filter(|a| matches(a, &q, least, now)).collect();
+    let more = shown.len() > QUEUE_LIMIT;
+    shown.truncate(QUEUE_LIMIT);
+    let mut kinds: Vec<AlertKind> = shown.iter().map(|a| a.kind).collect();
+    kinds.sort_by_key(|k| k.as_str());
+    kinds.dedup();
+    let analyst = signed.may(Role::Analyst);
+    let body = html! {
+        h1 { "Review queue" }
+        @if let Some(done) = &q.done { div.flash role="status" { (done) } }
+        (filters(&q))
+        form method="post" action="/alerts/act" id="queue" {
+            input type="hidden" name="csrf" value=(signed.csrf);
+            @if analyst {
+                div.actions {
+                    button type="submit" name="action" value="ack" { "Acknowledge selected" }
+                    input type="text" name="note" placeholder="Note (kept with a resolution)" maxlength="500" size="40";
+                    button.secondary type="submit" name="action" value="resolve" { "Resolve selected" }
+                }
+            }
+            p.muted { (shown.len()) " alert(s)" @if more { " — the first " (QUEUE_LIMIT) "; narrow the filters to see the rest" } }
+            table #alerts {
+                thead { tr {
+                    @if analyst { th { input type="checkbox" data-select-all aria-label="Select all"; } }
+                    th { "Severity" } th { "Subject" } th { "What" } th { "State" }
+                    th { "First seen" } th { "Last seen" } th { "Agent" } th { "Segment" }
+                } }
+                tbody {
+                    @for kind in &kinds {
+                        tr.group { th colspan="9" { (kind.as_str()) " (" (shown.iter().filter(|a| a.kind == *kind).count()) ")" } }
+                        @for a in shown.iter().filter(|a| a.kind == *kind) { (row(a, analyst, now)) }
+                    }
+                    @if shown.is_empty() { tr { td colspan="9" .muted { "Nothing to review with these filters." } } }
+                }
+            }
+        }
+    };
+    layout::respond(StatusCode::OK, layout::page("Review queue", Nav::Queue, Some(&signed), body))
+}
+
+fn filters(q: &QueueQuery) -> Markup {
+    let kinds = AlertKind::ALL.iter().map(|k| k.as_str());
+    html! {
+        form.filters.panel method="get" action="/" {
+            label { "State" select name="state" {
+                @for (v, l) in [("", "open and acknowledged"), ("open", "open"), ("acknowledged", "acknowledged")] {
+                    option value=(v) selected[q.state == v] { (l) }
+                }
+            } }
+            label { "Kind" select name="kind" {
+                option value="" { "any" }
+                @for k in kinds { option value=(k) selected[q.kind == k] { (k) } }
+            } }
+            label { "Severity at least" select name="severity" {
+                @for v in ["", "low", "medium", "high", "critical"] {
+                    option value=(v) selected[q.severity == v] { @if v.is_empty() { "any" } @else { (v) } }
+                }
+            } }
+            label { "Segment" input type="text" name="segment" value=(q.segment) size="10"; }
+            label { "Seen within (days)" input type="number" name="days" min="1" max="3650" value=(q.days) size="4"; }
+            label { "Search" input type="search" name="q" value=(q.q) placeholder="address, MAC, vendor, tag…" size="24"; }
+            button type="submit" { "Filter" }
+            a href="/" { "Clear" }
+        }
+    }
+}
+
+fn row(a: &Alert, analyst: bool, now: i64) -> Markup {
+    let sev = a.severity.as_str();
+    let st = a.state.as_str();
+    html! {
+        tr data-alert=(a.id) {
+            @if analyst { td { input type="checkbox" name="id" value=(a.id) aria-label={ "Select alert " (a.id) }; } }
+            td { span class={ "sev sev-" (sev) } { (sev) } }
+            td.mono {
+                @if let Some(tag) = &a.tag { a href={ "/inventory/" (percent(tag)) } { (text(tag)) } br; }
+                (text(a.ip.as_deref().unwrap_or(&a.subject)))
+                @if let Some(mac) = &a.mac { br; span.muted { (text(mac)) } }
+            }
+            td { (text(&a.summary)) @if let Some(v) = &a.vendor { br; span.muted { (text(v)) } } }
+            td { span class={ "state state-" (st) } { (st) } @if let Some(by) = &a.acked_by { br; span.muted { "by " (text(by)) } } }
+            td title=(when(a.first_seen_ms)) { (ago(a.first_seen_ms, now)) " ago" }
+            td title=(when(a.last_seen_ms)) { (ago(a.last_seen_ms, now)) " ago" }
+            td { (text(a.agent.as_deref().unwrap_or(""))) }
+            td { (text(a.segment.as_deref().unwrap_or(""))) }
+        }
+    }
+}
+
+/// A path segment, percent-encoded.
+pub fn percent(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// `POST /alerts/act`: acknowledge or resolve the selected alerts (analysts).
+pub async fn act(State(state): State<AppState>, signed: Signed, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match Form::parse(&headers, &body, &signed) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(r) = signed.require(Role::Analyst) {
+        return r.into_response();
+    }
+    let action = match form.one("action") {
+        Some("ack") => AlertAction::Acknowledge,
+        Some("resolve") => AlertAction::Resolve,
+        _ => return layout::error_page(StatusCode::BAD_REQUEST, "Form refused", "No action chosen.", Some(&signed)),
+    };
+    let ids: Result<Vec<i64>, _> = form.all("id").map(str::parse::<i64>).collect();
+    let Ok(ids) = ids else {
+        return layout::error_page(
+            StatusCode::BAD_REQUEST,
+            "Form refused",
+            "An alert id is not a number.",
+            Some(&signed),
+        );
+    };
+    if ids.is_empty() || ids.len() > BULK_LIMIT {
+        let why = format!("Select between 1 and {BULK_LIMIT} alerts.");
+        return layout::error_page(StatusCode::BAD_REQUEST, "Nothing selected", &why, Some(&signed));
+    }
+    let note = form.one("note").map(str::to_string);
+    let who = signed.who.clone();
+    let outcome = state
+        .run(move |r| {
+            let (mut done, mut refused) = (0usize, 0usize);
+            for id in ids {
+                match crate::app::alerts::act(r, id, action, &who, note.as_deref(), now_ms()) {
+                    Ok(Some(_)) => done += 1,
+                    Ok(None) | Err(crate::store::StoreError::Refused(_)) => refused += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok::<_, crate::store::StoreError>((done, refused))
+        })
+        .await;
+    match outcome {
+        Ok((done, refused)) => {
+            let verb = if action == AlertAction::Acknowledge { "Acknowledged" } else { "Resolved" };
+            let mut msg = format!("{verb} {done} alert(s).");
+            if refused > 0 {
+                msg.push_str(&format!(" {refused} could not be (resolved already, or gone)."));
+            }
+            Redirect::to(&format!("/?done={}", percent(&msg))).into_response()
+        }
+        Err(e) => layout::error_page(e.status, "Error", &e.message, Some(&signed)),
+    }
+}

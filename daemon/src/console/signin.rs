@@ -1,0 +1,103 @@
+//! `GET|POST /login` and `POST /logout`: the console's sign-in, through the
+//! application layer's `login` (argon2, the same cost for a wrong name as
+//! for a wrong password, five failures a minute throttle the account, each
+//! recorded in the audit log) — the console adds only the cookie.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+
+use super::form::Form;
+use super::layout::{self, Nav};
+use super::session::{Signed, safe_next, set_cookie};
+use crate::api::AppState;
+use crate::app::people::{LoginError, SESSION_MS};
+use crate::store::now_ms;
+
+/// Query of the sign-in page.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    /// Where to go once signed in (a path on this site).
+    pub next: Option<String>,
+}
+
+fn login_page(status: StatusCode, next: &str, name: &str, error: Option<&str>) -> Response {
+    let body = html! {
+        div.login.panel {
+            h1 { "Sign in to Census" }
+            @if let Some(e) = error { div.error role="alert" { (e) } }
+            form method="post" action="/login" hx-boost="false" {
+                input type="hidden" name="next" value=(next);
+                label { "Name" input type="text" name="name" value=(name) autocomplete="username" required autofocus; }
+                label { "Password" input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "Sign in" }
+            }
+            p.muted { "An admin adds people with " code { "censusd user add NAME --role viewer|analyst|admin" } "." }
+        }
+    };
+    layout::respond(status, layout::page("Sign in", Nav::None, None, body))
+}
+
+/// `GET /login`
+pub async fn page(Query(q): Query<LoginQuery>) -> Response {
+    login_page(StatusCode::OK, &safe_next(q.next.as_deref()), "", None)
+}
+
+/// `POST /login`: check the name and password; on success set the session cookie and go on.
+pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match Form::decode(&headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let next = safe_next(form.one("next"));
+    let name = form.one("name").unwrap_or("").to_string();
+    let password = form.all("password").next().unwrap_or("").to_string();
+    let Ok(_permit) = crate::api::PASSWORD_CHECKS.acquire().await else {
+        return login_page(StatusCode::SERVICE_UNAVAILABLE, &next, &name, Some("The daemon is shutting down."));
+    };
+    let store = state.store.clone();
+    let n = name.clone();
+    let out =
+        tokio::task::spawn_blocking(move || crate::app::people::login(store.as_ref(), &n, &password, now_ms())).await;
+    match out {
+        Ok(Ok(s)) => {
+            let mut r = Redirect::to(&next).into_response();
+            r.headers_mut()
+                .insert(header::SET_COOKIE, set_cookie(Some(&s.token), SESSION_MS / 1000, state.secure_cookies));
+            r
+        }
+        Ok(Err(LoginError::Invalid)) => {
+            login_page(StatusCode::UNAUTHORIZED, &next, &name, Some("Wrong name or password."))
+        }
+        Ok(Err(LoginError::Throttled(ms))) => {
+            let why = format!("Too many failed sign-ins for this account: try again in {} s.", (ms + 999) / 1000);
+            let mut r = login_page(StatusCode::TOO_MANY_REQUESTS, &next, &name, Some(&why));
+            if let Ok(v) = ((ms + 999) / 1000).to_string().parse() {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Ok(Err(LoginError::Store(e))) => {
+            tracing::error!(error = %e, "console sign-in failed");
+            login_page(StatusCode::INTERNAL_SERVER_ERROR, &next, &name, Some("Internal error; see the daemon's log."))
+        }
+        Err(_) => login_page(StatusCode::INTERNAL_SERVER_ERROR, &next, &name, Some("Internal error.")),
+    }
+}
+
+/// `POST /logout`: end the session (in the database, not only the cookie).
+pub async fn logout(State(state): State<AppState>, signed: Signed, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = Form::parse(&headers, &body, &signed) {
+        return r.into_response();
+    }
+    let (who, hash) = (signed.who.clone(), signed.hash);
+    if let Err(e) = state.blocking(move |s| crate::app::people::logout(s, &who, &hash, now_ms())).await {
+        return layout::error_page(e.status, "Error", &e.message, Some(&signed));
+    }
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().insert(header::SET_COOKIE, set_cookie(None, 0, state.secure_cookies));
+    r
+}

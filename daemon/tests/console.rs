@@ -1,0 +1,172 @@
+//! The web console over HTTP, as a browser sends it (cookies, forms): sign-in
+//! and its cookie, the review queue, a bulk acknowledgement recorded per
+//! alert under the person, CSRF and cross-site refusals, a viewer's
+//! read-only queue, escaping of hostile text, the security headers and
+//! sign-out ending the session. (Driving a real browser is tests/browser.)
+
+mod common;
+
+use common::{ADMIN, Daemon, batch};
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::json;
+
+fn browser() -> Client {
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Sign in; returns the session cookie (`census_session=…`).
+async fn sign_in(d: &Daemon, name: &str, password: &str) -> String {
+    let r = browser()
+        .post(format!("{}/login", d.base))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("name={name}&password={}&next=%2F", password.replace(' ', "+")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{name} signs in");
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(part), "{set}");
+    }
+    assert!(!set.contains("Secure"), "no Secure flag without TLS: {set}");
+    set.split(';').next().unwrap().to_string()
+}
+
+async fn get(d: &Daemon, path: &str, cookie: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let r = browser().get(format!("{}{path}", d.base)).header(COOKIE, cookie).send().await.unwrap();
+    let (s, h) = (r.status(), r.headers().clone());
+    (s, h, r.text().await.unwrap())
+}
+
+async fn post_form(d: &Daemon, path: &str, cookie: &str, form: &str, origin: Option<&str>) -> reqwest::Response {
+    let mut r = browser()
+        .post(format!("{}{path}", d.base))
+        .header(COOKIE, cookie)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form.to_string());
+    if let Some(o) = origin {
+        r = r.header(ORIGIN, o);
+    }
+    r.send().await.unwrap()
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    page[at..at + 32].to_string()
+}
+
+#[tokio::test]
+async fn sign_in_review_and_bulk_acknowledge_as_the_person_with_forms_that_cannot_be_forged() {
+    let d = Daemon::start().await;
+    for (name, role) in [("ana", "analyst"), ("vic", "viewer")] {
+        let body = json!({ "name": name, "role": role, "password": "a long enough password" });
+        assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    }
+    let hostile = json!({ "tag": "SRV-X", "name": "<script>alert(1)</script>", "type": "server",
+        "owner": "ops", "lifecycle": "deployed", "macs": ["00:1b:21:00:00:99"] });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(hostile)).await.0, 201);
+    let token = d.add_agent("a1", &["198.18.0.0/24"]).await;
+    let ips = ["198.18.0.10", "198.18.0.11", "198.18.0.12", "198.18.0.13"];
+    for _ in 0..2 {
+        let body = census_proto::encode_batch(&batch("a1", &ips));
+        assert_eq!(d.req(Method::POST, "/api/v1/batches", Some(&token), Some(body)).await.status(), 200);
+    }
+    d.settle().await;
+    let (_, alerts) = d.admin_json(Method::GET, "/api/v1/alerts?kind=unknown-asset", None).await;
+    let ids: Vec<i64> = alerts.as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert!(ids.len() >= 4, "unknown devices raised: {alerts}");
+
+    // Not signed in: the queue sends to the sign-in page, and back after.
+    let r = browser().get(format!("{}/", d.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/login?next=%2F");
+    let r = browser()
+        .post(format!("{}/login", d.base))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("name=ana&password=wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("Wrong name or password"));
+
+    // The analyst's queue: the alerts, a CSRF token, the security headers.
+    let ana = sign_in(&d, "ana", "a long enough password").await;
+    let (s, h, page) = get(&d, "/", &ana).await;
+    assert_eq!(s, 200);
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(h["x-frame-options"], "DENY");
+    for ip in ips {
+        assert!(page.contains(ip), "the queue lists {ip}");
+    }
+    assert!(page.contains("Acknowledge selected"));
+    let csrf = csrf_of(&page);
+
+    // Bulk acknowledge three: each acknowledged by ana, each in the audit log under her name.
+    let picked = &ids[..3];
+    let form =
+        format!("csrf={csrf}&action=ack&{}", picked.iter().map(|i| format!("id={i}")).collect::<Vec<_>>().join("&"));
+    let r = post_form(&d, "/alerts/act", &ana, &form, Some(&d.base)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()[LOCATION].to_str().unwrap().contains("Acknowledged%203"), "{:?}", r.headers()[LOCATION]);
+    for id in picked {
+        let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{id}"), None).await;
+        assert_eq!((a["state"].as_str(), a["acked_by"].as_str()), (Some("acknowledged"), Some("ana")), "{a}");
+    }
+    let (_, audit) = d.admin_json(Method::GET, "/api/v1/audit?actor=ana&action=alert.acknowledge", None).await;
+    assert_eq!(audit["records"].as_array().unwrap().len(), 3, "one record per alert: {audit}");
+
+    // Forged forms: no token, another session's token, another site's page.
+    let untouched = ids[3];
+    for (form, origin) in [
+        (format!("action=ack&id={untouched}"), None),
+        (format!("csrf={}&action=ack&id={untouched}", "0".repeat(32)), None),
+        (format!("csrf={csrf}&action=ack&id={untouched}"), Some("https://evil.example")),
+    ] {
+        let r = post_form(&d, "/alerts/act", &ana, &form, origin).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{form} from {origin:?}");
+    }
+    let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{untouched}"), None).await;
+    assert_eq!(a["state"], "open", "nothing forged got through");
+
+    // A viewer reads the queue without action buttons; a POST from their session is 403.
+    let vic = sign_in(&d, "vic", "a long enough password").await;
+    let (s, _, page) = get(&d, "/", &vic).await;
+    assert_eq!(s, 200);
+    assert!(!page.contains("Acknowledge selected") && !page.contains("type=\"checkbox\""), "read-only for a viewer");
+    let form = format!("csrf={}&action=ack&id={untouched}", csrf_of(&page));
+    assert_eq!(post_form(&d, "/alerts/act", &vic, &form, None).await.status(), StatusCode::FORBIDDEN);
+    let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{untouched}"), None).await;
+    assert_eq!(a["state"], "open");
+
+    // Hostile text is shown as text: the inventory and the asset page.
+    for path in ["/inventory", "/inventory/SRV-X"] {
+        let (s, _, page) = get(&d, path, &ana).await;
+        assert_eq!(s, 200, "{path}");
+        assert!(!page.contains("<script>alert"), "{path} escapes the asset's name");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{path}");
+    }
+    let (s, _, _) = get(&d, "/inventory/NO-SUCH", &ana).await;
+    assert_eq!(s, 404);
+
+    // Embedded assets; the API keeps its JSON errors.
+    let (s, h, js) = get(&d, "/static/htmx.min.js", &ana).await;
+    assert_eq!((s, h[CONTENT_TYPE].to_str().unwrap()), (StatusCode::OK, "text/javascript; charset=utf-8"));
+    assert!(js.len() > 10_000);
+    let r = d.req(Method::GET, "/api/v1/alerts/abc", Some(ADMIN), None).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+
+    // Signing out ends the session in the database: the old cookie no longer signs anyone in.
+    let (_, _, page) = get(&d, "/", &ana).await;
+    let r = post_form(&d, "/logout", &ana, &format!("csrf={}", csrf_of(&page)), None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    let (s, h, _) = get(&d, "/", &ana).await;
+    assert_eq!((s, h[LOCATION].to_str().unwrap()), (StatusCode::SEE_OTHER, "/login?next=%2F"));
+    let (_, audit) = d.admin_json(Method::GET, "/api/v1/audit?actor=ana&action=logout", None).await;
+    assert_eq!(audit["records"].as_array().unwrap().len(), 1, "{audit}");
+    d.stop().await;
+}

@@ -1,0 +1,181 @@
+// The console in a real browser: headless Chromium (Debian's `chromium`)
+// driven by playwright-core, against a real censusd started by
+// .ci/browser-tests with a fresh database. The test seeds it through the
+// API (people, an agent, a register, two sweeps of a /24 with unknown
+// devices, one of them announcing a hostile name), then uses the console
+// as a security analyst and as a viewer would. Screenshots go to
+// docs/screenshots/ (shown in the README).
+//
+// Environment: CENSUS_URL (http://127.0.0.1:PORT), CENSUS_ADMIN_TOKEN,
+// CHROMIUM (default /usr/bin/chromium), CENSUS_SCREENSHOTS (directory).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const base = process.env.CENSUS_URL;
+const admin = process.env.CENSUS_ADMIN_TOKEN;
+const shots = process.env.CENSUS_SCREENSHOTS;
+const PASSWORD = "a long enough password";
+let browser;
+
+async function api(method, path, body, token = admin) {
+  const r = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : null };
+}
+
+function sweep(agent, hosts, minutesAgo) {
+  const t = (m) => new Date(Date.now() - m * 60_000).toISOString();
+  return {
+    schema_version: "1.2",
+    batch_id: crypto.randomUUID(),
+    agent_id: agent,
+    segment: { name: "lab", targets: ["198.18.0.0/24"], excluded: [] },
+    started_at: t(minutesAgo + 1),
+    finished_at: t(minutesAgo),
+    completeness: {
+      addresses_in_scope: 254, probes_sent: 254, replies: hosts.length, estimated_loss: 0,
+      rate_limit_pps: 1000, rate_achieved_pps: 990, complete: true, techniques: [], enriched: true,
+    },
+    hosts: hosts.map((h) => ({
+      ip: h.ip,
+      mac: { address: h.mac, locally_administered: false, vendor: h.vendor },
+      seen_by: ["arp"],
+      ports: (h.ports || []).map((p) => ({ port: p, protocol: "tcp", state: "open" })),
+      names: h.name ? [{ name: h.name, source: "mdns" }] : [],
+      fingerprints: [],
+      first_seen: t(minutesAgo + 1),
+      last_seen: t(minutesAgo),
+    })),
+  };
+}
+
+const HOSTS = [
+  { ip: "198.18.0.21", mac: "00:1b:21:3a:00:21", vendor: "Intel Corporate", ports: [22] },
+  { ip: "198.18.0.22", mac: "00:1b:21:3a:00:22", vendor: "Intel Corporate", ports: [3389] },
+  { ip: "198.18.0.23", mac: "3c:22:fb:3a:00:23", vendor: "Apple, Inc." },
+  { ip: "198.18.0.24", mac: "b8:27:eb:3a:00:24", vendor: "Raspberry Pi Foundation", name: "<script>window.pwned=1</script>.local" },
+  { ip: "198.18.0.30", mac: "00:50:56:3a:00:30", vendor: "VMware, Inc." },
+];
+
+before(async () => {
+  assert.ok(base && admin, "CENSUS_URL and CENSUS_ADMIN_TOKEN");
+  for (const [name, role] of [["ana", "analyst"], ["vic", "viewer"]]) {
+    const r = await api("POST", "/api/v1/users", { name, role, password: PASSWORD });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+  }
+  const assets = [
+    { tag: "SRV-DB-01", name: "Billing database", type: "server", owner: "dba-team", lifecycle: "deployed",
+      macs: ["00:50:56:3a:00:30"], expected_segment: "198.18.0.0/24", criticality: "high" },
+    { tag: "SRV-OLD-07", name: "Old file server", type: "server", owner: "platform-team", lifecycle: "decommissioned",
+      lifecycle_since: "2026-01-15", macs: ["00:1b:21:3a:00:21"] },
+  ];
+  for (const a of assets) assert.equal((await api("POST", "/api/v1/assets", a)).status, 201);
+  const agent = await api("POST", "/api/v1/agents", { name: "agent-lab-1", segments: ["198.18.0.0/24"] });
+  assert.equal(agent.status, 201);
+  for (const m of [30, 5]) {
+    const r = await api("POST", "/api/v1/batches", sweep("agent-lab-1", HOSTS, m), agent.json.token);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+  }
+  assert.equal((await api("POST", "/api/v1/reconcile")).status, 200);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+});
+
+async function signedIn(name) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  const dialogs = [];
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+  await page.goto(base + "/");
+  assert.match(page.url(), /\/login\?next=/);
+  await page.fill("input[name=name]", name);
+  await page.fill("input[name=password]", PASSWORD);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("table#alerts");
+  return { context, page, dialogs };
+}
+
+test("an analyst signs in, filters, bulk-acknowledges three alerts, and the audit log names her", async () => {
+  const { context, page, dialogs } = await signedIn("ana");
+  for (const h of HOSTS.slice(1, 4)) assert.ok(await page.locator(`tr:has-text("${h.ip}")`).count() > 0, h.ip);
+  assert.ok(await page.locator("tr.group").count() >= 2, "grouped by kind");
+  if (shots) await page.screenshot({ path: `${shots}/console-queue.png`, fullPage: true });
+
+  // Filter to unknown devices.
+  await page.selectOption("select[name=kind]", "unknown-asset");
+  await page.click("form.filters button[type=submit]");
+  await page.waitForURL(/kind=unknown-asset/);
+  assert.equal(await page.locator("tr.group").count(), 1);
+
+  // Select three and acknowledge.
+  const boxes = page.locator("table#alerts input[name=id]");
+  assert.ok(await boxes.count() >= 3);
+  const ids = [];
+  for (let i = 0; i < 3; i++) {
+    ids.push(await boxes.nth(i).getAttribute("value"));
+    await boxes.nth(i).check();
+  }
+  await page.click("button[value=ack]");
+  await page.waitForSelector("div.flash");
+  assert.match(await page.textContent("div.flash"), /Acknowledged 3 alert/);
+  for (const id of ids) {
+    assert.match(await page.textContent(`tr[data-alert="${id}"]`), /acknowledged\s*by ana/);
+  }
+  const audit = await api("GET", "/api/v1/audit?actor=ana&action=alert.acknowledge");
+  assert.deepEqual(audit.json.records.map((r) => r.subject).sort(), ids.map((i) => `alert:${i}`).sort());
+
+  // The hostile name is text, and nothing ran.
+  await page.goto(base + "/?q=198.18.0.24");
+  assert.ok((await page.textContent("table#alerts")).includes("<script>window.pwned=1</script>"));
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
+  assert.deepEqual(dialogs, []);
+
+  // A form posted without the CSRF token is refused.
+  const status = await page.evaluate(async (id) => {
+    const r = await fetch("/alerts/act", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `action=resolve&id=${id}` });
+    return r.status;
+  }, ids[0]);
+  assert.equal(status, 403);
+  await context.close();
+});
+
+test("the should-be-retired asset's page shows the verdict and its timeline", async () => {
+  const { context, page } = await signedIn("ana");
+  await page.goto(base + "/inventory");
+  await page.click("a:has-text('SRV-OLD-07')");
+  await page.waitForSelector("#verdict");
+  assert.match(await page.textContent("#verdict"), /should not exist|decommissioned|retired/i);
+  assert.ok(await page.locator("table#timeline tr").count() >= 2, "register edit and sighting in the timeline");
+  assert.match(await page.textContent("table#asset-alerts"), /should-be-retired/);
+  if (shots) await page.screenshot({ path: `${shots}/console-asset.png`, fullPage: true });
+  await context.close();
+});
+
+test("a viewer sees no action buttons and a forged POST from the viewer's session gets 403", async () => {
+  const { context, page } = await signedIn("vic");
+  assert.equal(await page.locator("button[value=ack]").count(), 0);
+  assert.equal(await page.locator("table#alerts input[type=checkbox]").count(), 0);
+  const open = (await api("GET", "/api/v1/alerts?state=open")).json;
+  const id = open[0].id;
+  const csrf = await page.getAttribute("form[action='/logout'] input[name=csrf]", "value");
+  const status = await page.evaluate(async ([id, csrf]) => {
+    const r = await fetch("/alerts/act", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `csrf=${csrf}&action=ack&id=${id}` });
+    return r.status;
+  }, [id, csrf]);
+  assert.equal(status, 403);
+  assert.equal((await api("GET", `/api/v1/alerts/${id}`)).json.state, "open");
+  await context.close();
+});
