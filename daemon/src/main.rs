@@ -131,6 +131,9 @@ enum Command {
     /// Manage the register.
     #[command(subcommand)]
     Register(RegisterCmd),
+    /// Search the register (the console's and the API's syntax).
+    #[command(subcommand)]
+    Assets(ops::AssetsCmd),
     /// Show what agents saw at an address, and what changed there.
     Host {
         /// The address.
@@ -459,6 +462,7 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
                 None => censusd::output::raw(&out),
             }
         }
+        Command::Assets(cmd) => ops::assets(&c, cmd).await?,
         Command::Host { ip, json } => ops::host(&c, ip, *json).await?,
         Command::Status { json } => ops::status(&c, *json, false).await?,
         Command::Whois { query, json } => ops::whois(&c, query, *json).await?,

@@ -139,6 +139,59 @@ pub fn readable_evidence(v: &Value) -> Value {
     }
 }
 
+/// `censusd assets …`
+#[derive(Debug, clap::Subcommand)]
+pub enum AssetsCmd {
+    /// Assets matching a search, e.g. 'lifecycle:decommissioned seen:<1d' or
+    /// 'owner:platform-team port:3389 -alert:none' (fields: lifecycle, type, criticality,
+    /// owner, department, tag, name, vendor, mac, ip, segment, port, alert, seen; `-` negates;
+    /// other words match tag, name or host name).
+    Search {
+        /// The search (quote it: one argument).
+        query: String,
+        /// Print JSON (one array) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Run an assets command.
+pub async fn assets(c: &Client, cmd: &AssetsCmd) -> anyhow::Result<()> {
+    match cmd {
+        AssetsCmd::Search { query, json } => {
+            let v = c.get_all("/api/v1/assets", &[("q", query.clone())]).await?;
+            if *json {
+                return json_out(&Value::Array(v));
+            }
+            if v.is_empty() {
+                outln!("no asset matches `{}`", censusd::output::clean(query));
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = v
+                .iter()
+                .map(|a| {
+                    let list = |k: &str| {
+                        a[k].as_array()
+                            .map(|l| l.iter().map(|x| s(x).to_string()).collect::<Vec<_>>().join(","))
+                            .unwrap_or_default()
+                    };
+                    vec![
+                        s(&a["tag"]).into(),
+                        s(&a["name"]).into(),
+                        s(&a["type"]).into(),
+                        or_dash(&a["owner"]).into(),
+                        s(&a["lifecycle"]).into(),
+                        list("macs"),
+                    ]
+                })
+                .collect();
+            table(&["TAG", "NAME", "TYPE", "OWNER", "LIFECYCLE", "MACS"], &rows);
+            outln!("{} asset(s)", v.len());
+        }
+    }
+    Ok(())
+}
+
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }

@@ -152,9 +152,14 @@ test("an analyst signs in, filters, bulk-acknowledges three alerts, and the audi
   await context.close();
 });
 
-test("the should-be-retired asset's page shows the verdict and its timeline", async () => {
+test("a search finds the should-be-retired asset; its page shows the verdict and its timeline", async () => {
   const { context, page } = await signedIn("ana");
   await page.goto(base + "/inventory");
+  await page.fill("input[name=q]", "lifecycle:decommissioned seen:<1d");
+  await page.click("form.filters button[type=submit]");
+  await page.waitForURL(/q=lifecycle/);
+  const rows = page.locator("table#assets tbody tr");
+  assert.equal(await rows.count(), 1, "only the decommissioned asset seen today");
   await page.click("a:has-text('SRV-OLD-07')");
   await page.waitForSelector("#verdict");
   assert.match(await page.textContent("#verdict"), /should not exist|decommissioned|retired/i);
@@ -177,5 +182,58 @@ test("a viewer sees no action buttons and a forged POST from the viewer's sessio
   }, [id, csrf]);
   assert.equal(status, 403);
   assert.equal((await api("GET", `/api/v1/alerts/${id}`)).json.state, "open");
+  await context.close();
+});
+
+async function rowAction(page, ip, label) {
+  await page.goto(base + "/?q=" + ip);
+  await page.click(`tr:has-text("${ip}") >> text=${label}`);
+}
+
+test("an unknown device adopted as an asset: its alert resolves and it is in the inventory with its MAC", async () => {
+  const { context, page } = await signedIn("ana");
+  await rowAction(page, "198.18.0.23", "Adopt");
+  await page.waitForSelector("input[name=tag]");
+  assert.equal(await page.inputValue("input[name=macs]"), "3c:22:fb:3a:00:23", "prefilled from the evidence");
+  await page.fill("input[name=owner]", "it-desk");
+  await page.selectOption("select[name=type]", "endpoint");
+  const tag = await page.inputValue("input[name=tag]");
+  await page.click("button:has-text('Add to the register')");
+  await page.waitForSelector("#verdict");
+  assert.match(await page.textContent("dl.facts"), /3c:22:fb:3a:00:23/);
+  assert.match(await page.textContent("dl.facts"), /it-desk/);
+  const alerts = (await api("GET", "/api/v1/alerts?kind=unknown-asset")).json;
+  assert.ok(!alerts.some((a) => a.ip === "198.18.0.23"), "the device's alert is resolved");
+  await page.goto(base + "/inventory");
+  assert.ok((await page.textContent("table#assets")).includes(tag));
+  await context.close();
+});
+
+test("a device linked to an existing asset adds its MAC to that asset", async () => {
+  const { context, page } = await signedIn("ana");
+  await rowAction(page, "198.18.0.22", "Link");
+  await page.fill("input[name=tag]", "SRV-DB-01");
+  await page.click("button:has-text('Link and resolve')");
+  await page.waitForSelector("#verdict");
+  const facts = await page.textContent("dl.facts");
+  assert.match(facts, /00:1b:21:3a:00:22/);
+  assert.match(facts, /00:50:56:3a:00:30/, "its own MAC stays");
+  const asset = (await api("GET", "/api/v1/assets/SRV-DB-01")).json;
+  assert.ok(asset.macs.includes("00:1b:21:3a:00:22"));
+  await context.close();
+});
+
+test("suppress by vendor: the preview counts what the rule holds before it is saved", async () => {
+  const { context, page } = await signedIn("ana");
+  await rowAction(page, "198.18.0.24", "Suppress…");
+  await page.waitForSelector("#preview");
+  assert.match(await page.textContent("#preview"), /holds 1 live alert/);
+  assert.equal(await page.inputValue("input[name=vendor]"), "Raspberry Pi Foundation");
+  await page.fill("input[name=reason]", "lab sensors, tracked in the lab inventory");
+  await page.click("button[value=save]");
+  await page.waitForSelector("div.flash");
+  assert.match(await page.textContent("div.flash"), /Suppression rule \d+ saved; it holds 1 live alert/);
+  const rules = (await api("GET", "/api/v1/suppressions")).json;
+  assert.equal(rules[0].vendor, "Raspberry Pi Foundation");
   await context.close();
 });

@@ -25,20 +25,46 @@ fn parse_body(body: &[u8]) -> Result<Asset, ApiError> {
     asset_from_json(value).map_err(ApiError::invalid)
 }
 
-/// `GET /api/v1/assets?limit=&cursor=`: assets by tag, 1,000 a page by default (at most 10,000).
+/// The register's search (see `register::search`).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// A search, e.g. `lifecycle:deployed owner:platform-team seen:<7d alert:open port:3389
+    /// segment:198.18.10.0/24 web` (fields: lifecycle, type, criticality, owner, department, tag,
+    /// name, vendor, mac, ip, segment, port, alert, seen; `-` negates; other words match tag,
+    /// name or host name). Empty: every asset.
+    #[param(max_length = 1000)]
+    pub q: Option<String>,
+}
+
+/// `GET /api/v1/assets?q=&limit=&cursor=`: assets by tag (matching `q`), 1,000 a page by default (at most 10,000).
 #[utoipa::path(
-    get, path = "/api/v1/assets", tag = "register", params(PageQuery),
+    get, path = "/api/v1/assets", tag = "register", params(SearchQuery, PageQuery),
     responses((status = 200, description = "Assets by tag (one page)", body = Vec<Asset>))
 )]
 pub async fn list(
     State(state): State<AppState>,
     _: Viewer,
     uri: Uri,
+    Query(search): Query<SearchQuery>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let page = q.page("asset", 1000, 10_000)?;
     let (after, limit) = (page.after.clone(), page.limit);
-    let mut assets = state.blocking(move |s| s.assets_page(after.as_deref(), limit + 1)).await?;
+    let query = match search.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        None => None,
+        Some(text) => Some(
+            crate::register::search::AssetQuery::parse(text).map_err(|e| ApiError::bad_field("q", e.to_string()))?,
+        ),
+    };
+    let mut assets = match query {
+        None => state.blocking(move |s| s.assets_page(after.as_deref(), limit + 1)).await?,
+        Some(query) => {
+            state
+                .run(move |r| crate::app::query::search_assets(r, &query, after.as_deref(), limit + 1, now_ms()))
+                .await?
+        }
+    };
     let next = (assets.len() > limit).then(|| assets[limit - 1].tag.clone());
     assets.truncate(limit);
     Ok(paging::respond(&uri, "asset", assets, next))

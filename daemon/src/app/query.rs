@@ -109,3 +109,64 @@ pub fn status(rec: &Reconciler, now_ms: i64) -> Result<Status, StoreError> {
         agents,
     })
 }
+
+/// Assets matching `query` (see [`crate::register::search`]), by tag, those
+/// after tag `after`, at most `limit`. What agents saw (ports, vendor) and
+/// live alerts are loaded only when the query asks about them.
+///
+/// # Errors
+/// The store failed.
+pub fn search_assets(
+    rec: &Reconciler,
+    query: &crate::register::search::AssetQuery,
+    after: Option<&str>,
+    limit: usize,
+    now_ms: i64,
+) -> Result<Vec<crate::register::Asset>, StoreError> {
+    use std::collections::HashMap;
+
+    use crate::register::search::Facts;
+    let store = rec.store();
+    let assets = store.assets()?;
+    let states = store.asset_states(None)?;
+    let mut alerts: HashMap<String, Vec<&'static str>> = HashMap::new();
+    if query.needs_alerts() {
+        let filter = crate::alerts::AlertFilter { limit: Some(u32::MAX), ..Default::default() };
+        for a in store.alerts(&filter)? {
+            if let Some(tag) = a.tag {
+                alerts.entry(tag).or_default().push(a.state.as_str());
+            }
+        }
+    }
+    // Per asset: the vendor and the open ports of its hosts' latest sightings.
+    let mut seen: HashMap<String, (Option<String>, Vec<u16>)> = HashMap::new();
+    if query.needs_sightings() {
+        let tags = assets.iter().map(|a| a.tag.clone()).collect();
+        for (s, tag) in store.sightings(&crate::store::SightingSelect::Tags(tags))? {
+            let Some(tag) = tag else { continue };
+            let e = seen.entry(tag).or_default();
+            if e.0.is_none() {
+                e.0 = s.vendor.clone();
+            }
+            e.1.extend(&s.open);
+        }
+    }
+    let none: Vec<&'static str> = Vec::new();
+    Ok(assets
+        .into_iter()
+        .filter(|a| after.is_none_or(|t| a.tag.as_str() > t))
+        .filter(|a| {
+            let state = states.get(&a.tag);
+            let (vendor, ports) = seen.get(&a.tag).map_or((None, &[][..]), |(v, p)| (v.as_deref(), &p[..]));
+            let facts = Facts {
+                last_seen_ms: state.and_then(|s| s.last_seen_ms),
+                last_ip: state.and_then(|s| s.last_ip.as_deref()),
+                vendor,
+                ports,
+                alert_states: alerts.get(&a.tag).unwrap_or(&none),
+            };
+            query.matches(a, &facts, now_ms)
+        })
+        .take(limit)
+        .collect())
+}

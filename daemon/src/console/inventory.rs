@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -24,6 +24,40 @@ pub const PAGE: usize = 50;
 pub struct InventoryQuery {
     /// Start after this tag (the previous page's last).
     pub after: Option<String>,
+    /// A search (`register::search` syntax).
+    #[serde(default)]
+    pub q: String,
+}
+
+/// The assets matching `q` after tag `after`, at most `limit` (all assets without a search).
+async fn find(
+    state: &AppState,
+    q: &str,
+    after: Option<String>,
+    limit: usize,
+) -> Result<Vec<Asset>, (StatusCode, String)> {
+    let query = crate::register::search::AssetQuery::parse(q).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let out = if query.terms.is_empty() {
+        state.blocking(move |s| s.assets_page(after.as_deref(), limit)).await
+    } else {
+        state.run(move |r| crate::app::query::search_assets(r, &query, after.as_deref(), limit, now_ms())).await
+    };
+    out.map_err(|e| (e.status, e.message))
+}
+
+/// `GET /inventory.csv?q=`: the current result as CSV (every column; cells safe in a spreadsheet).
+pub async fn export(State(state): State<AppState>, signed: Signed, Query(q): Query<InventoryQuery>) -> Response {
+    match find(&state, &q.q, None, usize::MAX).await {
+        Ok(assets) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"census-assets.csv\""),
+            ],
+            crate::register::csv::to_csv(&assets, crate::register::csv::CsvOptions::default()),
+        )
+            .into_response(),
+        Err((status, why)) => layout::error_page(status, "Search refused", &why, Some(&signed)),
+    }
 }
 
 fn list_cell<T: ToString>(v: &[T]) -> String {
@@ -33,15 +67,23 @@ fn list_cell<T: ToString>(v: &[T]) -> String {
 /// `GET /inventory`: the register, [`PAGE`] assets a page, by tag.
 pub async fn list(State(state): State<AppState>, signed: Signed, Query(q): Query<InventoryQuery>) -> Response {
     let after = q.after.clone().filter(|a| !a.is_empty());
-    let a2 = after.clone();
-    let mut assets = match state.blocking(move |s| s.assets_page(a2.as_deref(), PAGE + 1)).await {
-        Ok(a) => a,
-        Err(e) => return layout::error_page(e.status, "Error", &e.message, Some(&signed)),
+    let (mut assets, error) = match find(&state, &q.q, after.clone(), PAGE + 1).await {
+        Ok(a) => (a, None),
+        Err((StatusCode::BAD_REQUEST, why)) => (Vec::new(), Some(why)),
+        Err((status, why)) => return layout::error_page(status, "Error", &why, Some(&signed)),
     };
     let next = (assets.len() > PAGE).then(|| assets[PAGE - 1].tag.clone());
     assets.truncate(PAGE);
     let body = html! {
         h1 { "Inventory" }
+        form.filters.panel method="get" action="/inventory" {
+            label { "Search" input type="search" name="q" value=(q.q) size="70"
+                placeholder="lifecycle:deployed owner:platform-team seen:<7d alert:open port:3389 segment:198.18.10.0/24"; }
+            button type="submit" { "Search" }
+            a href="/inventory" { "Clear" }
+            a href={ "/inventory.csv?q=" (percent(&q.q)) } hx-boost="false" { "Export CSV" }
+        }
+        @if let Some(e) = &error { div.error role="alert" { (e) } }
         table #assets {
             thead { tr {
                 th { "Tag" } th { "Name" } th { "Type" } th { "Owner" } th { "Lifecycle" }
@@ -65,8 +107,8 @@ pub async fn list(State(state): State<AppState>, signed: Signed, Query(q): Query
             }
         }
         div.pager {
-            @if after.is_some() { a href="/inventory" { "« First page" } }
-            @if let Some(n) = next { a href={ "/inventory?after=" (percent(&n)) } { "Next page »" } }
+            @if after.is_some() { a href={ "/inventory?q=" (percent(&q.q)) } { "« First page" } }
+            @if let Some(n) = next { a href={ "/inventory?q=" (percent(&q.q)) "&after=" (percent(&n)) } { "Next page »" } }
         }
     };
     layout::respond(StatusCode::OK, layout::page("Inventory", Nav::Inventory, Some(&signed), body))

@@ -15,6 +15,7 @@ mod form;
 mod inventory;
 mod layout;
 mod queue;
+mod review;
 mod session;
 mod signin;
 
@@ -37,9 +38,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(queue::page))
         .route("/alerts/act", post(queue::act))
+        .route("/alerts/{id}/adopt", get(review::adopt_form).post(review::adopt))
+        .route("/alerts/{id}/link", get(review::link_form).post(review::link))
+        .route("/alerts/{id}/suppress", get(review::suppress_form).post(review::suppress))
+        .route("/alerts/{id}/retire", post(review::retire))
         .route("/login", get(signin::page).post(signin::submit))
         .route("/logout", post(signin::logout))
         .route("/inventory", get(inventory::list))
+        .route("/inventory.csv", get(inventory::export))
         .route("/inventory/{tag}", get(inventory::asset))
         .route("/static/{file}", get(static_file))
         .layer(axum::middleware::from_fn(headers))

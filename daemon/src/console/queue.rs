@@ -123,13 +123,14 @@ pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query
                     @if analyst { th { input type="checkbox" data-select-all aria-label="Select all"; } }
                     th { "Severity" } th { "Subject" } th { "What" } th { "State" }
                     th { "First seen" } th { "Last seen" } th { "Agent" } th { "Segment" }
+                    @if analyst { th { "Act" } }
                 } }
                 tbody {
                     @for kind in &kinds {
-                        tr.group { th colspan="9" { (kind.as_str()) " (" (shown.iter().filter(|a| a.kind == *kind).count()) ")" } }
+                        tr.group { th colspan="10" { (kind.as_str()) " (" (shown.iter().filter(|a| a.kind == *kind).count()) ")" } }
                         @for a in shown.iter().filter(|a| a.kind == *kind) { (row(a, analyst, now)) }
                     }
-                    @if shown.is_empty() { tr { td colspan="9" .muted { "Nothing to review with these filters." } } }
+                    @if shown.is_empty() { tr { td colspan="10" .muted { "Nothing to review with these filters." } } }
                 }
             }
         }
@@ -182,6 +183,19 @@ fn row(a: &Alert, analyst: bool, now: i64) -> Markup {
             td title=(when(a.last_seen_ms)) { (ago(a.last_seen_ms, now)) " ago" }
             td { (text(a.agent.as_deref().unwrap_or(""))) }
             td { (text(a.segment.as_deref().unwrap_or(""))) }
+            @if analyst {
+                td.act {
+                    @if a.kind == AlertKind::UnknownAsset {
+                        a href={ "/alerts/" (a.id) "/adopt" } { "Adopt" } " · "
+                        a href={ "/alerts/" (a.id) "/link" } { "Link" } " · "
+                    }
+                    @if a.kind == AlertKind::ShouldBeRetired {
+                        button.link type="submit" formaction={ "/alerts/" (a.id) "/retire" }
+                            data-confirm="Set this asset disposed in the register and resolve the alert?" { "Mark disposed" } " · "
+                    }
+                    a href={ "/alerts/" (a.id) "/suppress" } { "Suppress…" }
+                }
+            }
         }
     }
 }

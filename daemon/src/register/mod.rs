@@ -4,6 +4,7 @@
 //! - [`csv`]: CSV and JSON import/export with row- and column-level errors;
 //! - [`patch`]: an import merged into the register (never a loss of data);
 //! - [`plan`]: what an import would add, change and retire;
+//! - [`search`]: the search syntax shared by the API, the CLI and the console;
 //! - [`strict_json`]: operator JSON that refuses duplicate keys.
 
 pub mod csv;
@@ -11,6 +12,7 @@ pub mod ident;
 pub mod model;
 pub mod patch;
 pub mod plan;
+pub mod search;
 pub mod strict_json;
 
 pub use model::{Asset, AssetType, Criticality, Day, ExpectedService, FieldError, Licence, Lifecycle};

@@ -1,0 +1,260 @@
+//! The register's search syntax, one for the API (`GET /api/v1/assets?q=`),
+//! the CLI (`censusd assets search`) and the console's inventory:
+//!
+//! ```text
+//! lifecycle:deployed owner:platform-team type:server vendor:dell seen:<7d
+//! alert:open port:3389 segment:198.18.10.0/24 mac:00:1b:21 ip:198.18.0.5 web
+//! ```
+//!
+//! Terms are ANDed. `field:value` terms: `lifecycle`, `type`, `criticality`
+//! (exact), `owner`, `department`, `tag`, `name`, `vendor` (contains, any
+//! case), `mac` (prefix), `ip` (exact, registered or last seen), `segment`
+//! (a CIDR holding the expected segment or the last address), `port` (open
+//! at the last sighting), `alert` (`open`, `acknowledged` or `any`: has such
+//! a live alert; `none`: has none), `seen` (`<7d`: seen within, `>30d`: not
+//! seen for that long or never, units s m h d). Other words match the tag,
+//! name or a host name (contains, any case). A term negated with a leading
+//! `-` must not hold. Parsing is pure; a bad term is an error naming it.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::{Asset, AssetType, Criticality, Lifecycle};
+
+/// One condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Term {
+    /// Lifecycle stage is.
+    Lifecycle(Lifecycle),
+    /// Type is.
+    Type(AssetType),
+    /// Criticality is.
+    Criticality(Criticality),
+    /// A text field contains (lowercased needle): `owner`, `department`, `tag`, `name`, `vendor`.
+    Contains(&'static str, String),
+    /// A MAC starts with (lowercase, `:`-separated).
+    Mac(String),
+    /// Registered at or last seen at.
+    Ip(IpAddr),
+    /// Expected segment or last address inside.
+    Segment(IpNet),
+    /// Open at the last sighting.
+    Port(u16),
+    /// Has a live alert in this state (`None`: any live alert).
+    Alert(Option<&'static str>),
+    /// Has no live alert.
+    NoAlert,
+    /// Last seen within this many ms.
+    SeenWithin(i64),
+    /// Not seen for this many ms (or never).
+    NotSeenFor(i64),
+    /// Tag, name or a host name contains (lowercased).
+    Word(String),
+    /// The term must not hold.
+    Not(Box<Term>),
+}
+
+/// What a search knows about one asset beyond the register.
+#[derive(Debug, Clone, Default)]
+pub struct Facts<'a> {
+    /// Last seen (unix ms).
+    pub last_seen_ms: Option<i64>,
+    /// Address last seen at.
+    pub last_ip: Option<&'a str>,
+    /// Vendor of the last sighting's MAC.
+    pub vendor: Option<&'a str>,
+    /// Ports open at the last sighting.
+    pub ports: &'a [u16],
+    /// States of its live alerts (`open`, `acknowledged`).
+    pub alert_states: &'a [&'a str],
+}
+
+/// A parsed query: all terms must hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssetQuery {
+    /// The terms.
+    pub terms: Vec<Term>,
+}
+
+/// A term that does not parse: which, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("search term `{term}`: {message}")]
+pub struct QueryError {
+    /// The term as written.
+    pub term: String,
+    /// Why it is refused.
+    pub message: String,
+}
+
+fn word<T: serde::de::DeserializeOwned>(v: &str, what: &str, all: &[&str]) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(v.to_lowercase()))
+        .map_err(|_| format!("`{v}` is not a {what} (one of {})", all.join(", ")))
+}
+
+fn duration_ms(v: &str) -> Result<i64, String> {
+    let (n, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: i64 = n.parse().map_err(|_| format!("`{v}` is not a duration like 7d"))?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" | "" => 86_400_000,
+        _ => return Err(format!("`{v}`: the unit is s, m, h or d")),
+    };
+    n.checked_mul(unit_ms).filter(|ms| *ms <= 100 * 365 * 86_400_000).ok_or_else(|| format!("`{v}` is too long"))
+}
+
+fn names(all: &[impl Copy + std::fmt::Display]) -> Vec<String> {
+    all.iter().map(ToString::to_string).collect()
+}
+
+fn term(field: &str, v: &str) -> Result<Term, String> {
+    if v.is_empty() {
+        return Err("give a value after the colon".into());
+    }
+    let lower = v.to_lowercase();
+    Ok(match field {
+        "lifecycle" => Term::Lifecycle(word(
+            v,
+            "lifecycle stage",
+            &names(Lifecycle::ALL).iter().map(String::as_str).collect::<Vec<_>>(),
+        )?),
+        "type" => Term::Type(word(v, "type", &names(AssetType::ALL).iter().map(String::as_str).collect::<Vec<_>>())?),
+        "criticality" => Term::Criticality(word(
+            v,
+            "criticality",
+            &names(Criticality::ALL).iter().map(String::as_str).collect::<Vec<_>>(),
+        )?),
+        "owner" => Term::Contains("owner", lower),
+        "department" => Term::Contains("department", lower),
+        "tag" => Term::Contains("tag", lower),
+        "name" => Term::Contains("name", lower),
+        "vendor" => Term::Contains("vendor", lower),
+        "mac" => {
+            let m = lower.replace('-', ":");
+            if m.len() > 17 || !m.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+                return Err(format!("`{v}` is not a MAC or MAC prefix"));
+            }
+            Term::Mac(m)
+        }
+        "ip" => Term::Ip(v.parse().map_err(|_| format!("`{v}` is not an IP address"))?),
+        "segment" => Term::Segment(v.parse::<IpNet>().map_err(|_| format!("`{v}` is not a CIDR"))?.trunc()),
+        "port" => {
+            Term::Port(v.parse().ok().filter(|p| *p > 0).ok_or_else(|| format!("`{v}` is not a port (1–65535)"))?)
+        }
+        "alert" => match lower.as_str() {
+            "open" => Term::Alert(Some("open")),
+            "acknowledged" => Term::Alert(Some("acknowledged")),
+            "any" | "live" => Term::Alert(None),
+            "none" => Term::NoAlert,
+            _ => return Err(format!("`{v}`: alert is open, acknowledged, any or none")),
+        },
+        "seen" => match (v.strip_prefix('<'), v.strip_prefix('>')) {
+            (Some(d), _) => Term::SeenWithin(duration_ms(d)?),
+            (_, Some(d)) => Term::NotSeenFor(duration_ms(d)?),
+            _ => return Err(format!("`{v}`: write seen:<7d (seen within) or seen:>30d (not seen for)")),
+        },
+        _ => {
+            return Err(format!(
+                "unknown field `{field}` (lifecycle, type, criticality, owner, department, tag, name, vendor, mac, ip, segment, port, alert, seen)"
+            ));
+        }
+    })
+}
+
+impl AssetQuery {
+    /// Parse a query (at most 64 terms, 1,000 characters).
+    ///
+    /// # Errors
+    /// [`QueryError`] naming the first term that does not parse.
+    pub fn parse(q: &str) -> Result<AssetQuery, QueryError> {
+        if q.chars().count() > 1000 {
+            return Err(QueryError {
+                term: q.chars().take(20).collect(),
+                message: "the query is longer than 1,000 characters".into(),
+            });
+        }
+        let mut terms = Vec::new();
+        for raw in q.split_whitespace() {
+            if terms.len() == 64 {
+                return Err(QueryError { term: raw.into(), message: "more than 64 terms".into() });
+            }
+            let (negated, t) = match raw.strip_prefix('-') {
+                Some(rest) if !rest.is_empty() => (true, rest),
+                _ => (false, raw),
+            };
+            let parsed = match t.split_once(':') {
+                Some((field, v)) if !field.is_empty() && field.chars().all(|c| c.is_ascii_alphabetic()) => {
+                    term(&field.to_lowercase(), v).map_err(|message| QueryError { term: raw.into(), message })?
+                }
+                _ => Term::Word(t.to_lowercase()),
+            };
+            terms.push(if negated { Term::Not(Box::new(parsed)) } else { parsed });
+        }
+        Ok(AssetQuery { terms })
+    }
+
+    /// Whether it needs what agents saw (ports, vendor) beyond the register and asset state.
+    pub fn needs_sightings(&self) -> bool {
+        fn needs(t: &Term) -> bool {
+            match t {
+                Term::Port(_) | Term::Contains("vendor", _) => true,
+                Term::Not(t) => needs(t),
+                _ => false,
+            }
+        }
+        self.terms.iter().any(needs)
+    }
+
+    /// Whether it needs the assets' live alerts.
+    pub fn needs_alerts(&self) -> bool {
+        fn needs(t: &Term) -> bool {
+            match t {
+                Term::Alert(_) | Term::NoAlert => true,
+                Term::Not(t) => needs(t),
+                _ => false,
+            }
+        }
+        self.terms.iter().any(needs)
+    }
+
+    /// Does `asset`, with `facts`, satisfy every term at `now_ms`?
+    pub fn matches(&self, asset: &Asset, facts: &Facts<'_>, now_ms: i64) -> bool {
+        self.terms.iter().all(|t| holds(t, asset, facts, now_ms))
+    }
+}
+
+fn holds(t: &Term, a: &Asset, f: &Facts<'_>, now: i64) -> bool {
+    let contains = |hay: &str, needle: &str| hay.to_lowercase().contains(needle);
+    match t {
+        Term::Lifecycle(l) => a.lifecycle == *l,
+        Term::Type(ty) => a.asset_type == *ty,
+        Term::Criticality(c) => a.criticality == *c,
+        Term::Contains(field, n) => match *field {
+            "owner" => contains(&a.owner, n),
+            "department" => contains(&a.department, n),
+            "tag" => contains(&a.tag, n),
+            "name" => contains(&a.name, n),
+            "vendor" => f.vendor.is_some_and(|v| contains(v, n)),
+            _ => false,
+        },
+        Term::Mac(m) => a.macs.iter().any(|x| x.to_string().starts_with(m.as_str())),
+        Term::Ip(ip) => a.ips.contains(ip) || f.last_ip.and_then(|l| l.parse::<IpAddr>().ok()) == Some(*ip),
+        Term::Segment(net) => {
+            a.expected_segment.is_some_and(|s| net.contains(&s))
+                || f.last_ip.and_then(|l| l.parse::<IpAddr>().ok()).is_some_and(|ip| net.contains(&ip))
+        }
+        Term::Port(p) => f.ports.contains(p),
+        Term::Alert(None) => !f.alert_states.is_empty(),
+        Term::Alert(Some(s)) => f.alert_states.contains(s),
+        Term::NoAlert => f.alert_states.is_empty(),
+        Term::SeenWithin(ms) => f.last_seen_ms.is_some_and(|l| l >= now - ms),
+        Term::NotSeenFor(ms) => f.last_seen_ms.is_none_or(|l| l < now - ms),
+        Term::Word(w) => contains(&a.tag, w) || contains(&a.name, w) || a.hostnames.iter().any(|h| contains(h, w)),
+        Term::Not(t) => !holds(t, a, f, now),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,97 @@
+use super::*;
+use crate::register::model::asset_from_json;
+
+fn asset(v: serde_json::Value) -> Asset {
+    asset_from_json(v).unwrap()
+}
+
+const DAY: i64 = 86_400_000;
+const NOW: i64 = 1_800_000_000_000;
+
+fn db() -> Asset {
+    asset(
+        serde_json::json!({ "tag": "SRV-DB-01", "name": "Billing database", "type": "server", "owner": "Platform-Team",
+        "lifecycle": "deployed", "macs": ["00:1b:21:3a:00:30"], "ips": ["198.18.10.5"], "hostnames": ["db01.corp.example"],
+        "expected_segment": "198.18.10.0/24", "criticality": "high" }),
+    )
+}
+
+fn q(s: &str) -> AssetQuery {
+    AssetQuery::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+#[test]
+fn the_issues_example_parses_and_matches_an_asset_that_fits_every_term() {
+    let query = q(
+        "lifecycle:deployed owner:platform-team vendor:intel seen:<7d alert:open port:3389 segment:198.18.10.0/24 billing",
+    );
+    assert_eq!(query.terms.len(), 8);
+    assert!(query.needs_sightings() && query.needs_alerts());
+    let open = ["open"];
+    let facts = Facts {
+        last_seen_ms: Some(NOW - DAY),
+        last_ip: Some("198.18.10.5"),
+        vendor: Some("Intel Corporate"),
+        ports: &[22, 3389],
+        alert_states: &open,
+    };
+    assert!(query.matches(&db(), &facts, NOW));
+    // Each term can fail on its own.
+    for (changed, why) in [
+        (Facts { last_seen_ms: Some(NOW - 8 * DAY), ..facts.clone() }, "seen too long ago"),
+        (Facts { ports: &[22], ..facts.clone() }, "no 3389"),
+        (Facts { vendor: Some("Dell Inc."), ..facts.clone() }, "another vendor"),
+        (Facts { alert_states: &[], ..facts.clone() }, "no alert"),
+    ] {
+        assert!(!query.matches(&db(), &changed, NOW), "{why}");
+    }
+}
+
+#[test]
+fn seen_never_counts_as_not_seen_and_never_as_seen_within() {
+    let never = Facts::default();
+    assert!(q("seen:>30d").matches(&db(), &never, NOW));
+    assert!(!q("seen:<1d").matches(&db(), &never, NOW));
+    let recent = Facts { last_seen_ms: Some(NOW - 3_600_000), ..Facts::default() };
+    assert!(q("seen:<1d").matches(&db(), &recent, NOW));
+    assert!(q("seen:<90m").matches(&db(), &recent, NOW));
+    assert!(!q("seen:<30m").matches(&db(), &recent, NOW));
+}
+
+#[test]
+fn words_negation_macs_addresses_and_segments() {
+    let f = Facts::default();
+    assert!(q("db01").matches(&db(), &f, NOW), "a host name");
+    assert!(q("srv-db").matches(&db(), &f, NOW), "the tag, any case");
+    assert!(!q("-lifecycle:deployed").matches(&db(), &f, NOW));
+    assert!(q("-type:endpoint mac:00:1B:21").matches(&db(), &f, NOW));
+    assert!(q("mac:00-1b-21-3a").matches(&db(), &f, NOW));
+    assert!(q("ip:198.18.10.5").matches(&db(), &f, NOW));
+    assert!(q("segment:198.18.0.0/16").matches(&db(), &f, NOW), "holds the expected segment");
+    assert!(!q("segment:198.19.0.0/16").matches(&db(), &f, NOW));
+    assert!(q("alert:none criticality:high").matches(&db(), &f, NOW));
+    assert_eq!(q("").terms, vec![], "an empty query matches everything");
+}
+
+#[test]
+fn a_bad_term_is_named_with_what_would_be_right() {
+    for (bad, says) in [
+        ("lifecycle:gone", "lifecycle stage"),
+        ("seen:7d", "seen:<7d"),
+        ("seen:<7w", "unit"),
+        ("port:0", "port"),
+        ("port:70000", "port"),
+        ("segment:nope", "CIDR"),
+        ("ip:198.18.0.300", "IP address"),
+        ("colour:red", "unknown field `colour`"),
+        ("alert:maybe", "open, acknowledged"),
+        ("owner:", "value"),
+        ("mac:zz", "MAC"),
+    ] {
+        let e = AssetQuery::parse(&format!("server {bad}")).unwrap_err();
+        assert_eq!(e.term, bad);
+        assert!(e.message.contains(says), "{bad}: {}", e.message);
+    }
+    assert!(AssetQuery::parse(&"a ".repeat(65)).is_err(), "at most 64 terms");
+    assert!(AssetQuery::parse(&"a".repeat(1001)).is_err(), "at most 1,000 characters");
+}
