@@ -201,7 +201,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     store.import_assets(&mut |_| Some(assets.clone()), "demo", &mut censusd::store::unaudited())?;
     let (token, token_hash) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
     let agent_scope = if use_lab { "198.18.0.0/24" } else { "127.0.0.0/29" };
-    store.add_agent("demo-agent", &[agent_scope.parse()?], &token_hash)?;
+    store.add_agent("demo-agent", &[agent_scope.parse()?], &token_hash, &mut censusd::store::unaudited())?;
     censusd::files::write_secret(&dir.join("agent.token"), &token)?;
     censusd::outln!("register: {} assets imported; agent `demo-agent` added", assets.len());
 

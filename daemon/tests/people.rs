@@ -509,3 +509,63 @@ async fn bad_queries_name_their_field_and_bodies_must_be_objects() {
     assert_eq!(s, 200, "{v}");
     d.stop().await;
 }
+
+/// Regression (second break attempt): concurrent role changes left a broken
+/// chain of records; acknowledging again re-named the acknowledger; no-op
+/// changes were recorded; `null` bodies, empty audit cursors and filters and
+/// a missing asset field were handled unlike the rest.
+#[tokio::test]
+async fn people_changes_chain_in_order_and_repeats_change_nothing() {
+    let d = Daemon::start().await;
+    person(&d, "rita", "viewer").await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let (http, base) = (d.http.clone(), d.base.clone());
+        let role = ["viewer", "analyst", "admin"][i % 3];
+        tasks.push(tokio::spawn(async move {
+            http.put(format!("{base}/api/v1/users/rita/role"))
+                .bearer_auth(ADMIN)
+                .json(&json!({ "role": role }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let (_, page) =
+        d.admin_json(Method::GET, "/api/v1/audit?subject=person:rita&action=person.role&limit=100", None).await;
+    let mut records = page["records"].as_array().unwrap().clone();
+    records.reverse();
+    for w in records.windows(2) {
+        assert_eq!(w[1]["before"]["role"], w[0]["after"]["role"], "a chain: {page}");
+        assert_ne!(w[1]["before"]["role"], w[1]["after"]["role"], "no record of a change that changed nothing");
+    }
+    let (_, rita) = d.admin_json(Method::GET, "/api/v1/users/rita", None).await;
+    assert_eq!(records.last().map(|r| r["after"]["role"].clone()), Some(rita["role"].clone()), "{rita}");
+
+    // Acknowledging an acknowledged alert keeps the first acknowledger and records nothing.
+    let alert = with_an_alert(&d).await;
+    let ann = person(&d, "ann", "analyst").await;
+    let bob = person(&d, "bob", "analyst").await;
+    for token in [&ann, &bob] {
+        let r = d.req(Method::POST, &format!("/api/v1/alerts/{alert}/ack"), Some(token), Some(b"null".to_vec())).await;
+        assert_eq!(r.status(), 200, "a null body is no body");
+    }
+    let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{alert}"), None).await;
+    assert_eq!(a["acked_by"], "ann", "{a}");
+    let (_, acks) =
+        d.admin_json(Method::GET, &format!("/api/v1/audit?subject=alert:{alert}&cursor=&actor="), None).await;
+    assert_eq!(
+        acks["records"].as_array().unwrap().len(),
+        1,
+        "one acknowledgement, empty cursor and filter ignored: {acks}"
+    );
+
+    // A missing field is named.
+    let (s, v) = d.admin_json(Method::POST, "/api/v1/assets", Some(json!({}))).await;
+    assert_eq!((s, v["field"].as_str()), (400, Some("tag")), "{v}");
+    d.stop().await;
+}

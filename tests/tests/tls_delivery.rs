@@ -30,7 +30,7 @@ async fn delivery_trusts_a_ca_file_or_a_pin_and_nothing_else() {
 
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("census.db")).unwrap());
     let (token, hash) = censusd::auth::new_token().unwrap();
-    store.add_agent("tls-agent", &["198.18.0.0/24".parse().unwrap()], &hash).unwrap();
+    store.add_agent("tls-agent", &["198.18.0.0/24".parse().unwrap()], &hash, &mut censusd::store::unaudited()).unwrap();
     let daemon = censusd::service::Daemon::new(
         store.clone(),
         censusd::auth::hash_token("admin"),

@@ -422,6 +422,20 @@ pub fn act(
         return Err(Refused(format!("alert {} is already resolved", a.id)));
     }
     let was_suppressed = a.state == AlertState::Suppressed;
+    if action == super::AlertAction::Acknowledge && a.state == AlertState::Acknowledged {
+        // Someone is on it already: acknowledging again changes nothing (the
+        // first acknowledger stays named; no event, no audit record).
+        return Ok(Change {
+            alert: a,
+            event: None,
+            notify: false,
+            note: None,
+            actor: actor.into(),
+            sinks: Vec::new(),
+            accept_ports: Vec::new(),
+            described: false,
+        });
+    }
     let mut accept_ports = Vec::new();
     let event = match action {
         super::AlertAction::Acknowledge => {

@@ -88,9 +88,11 @@ pub fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiE
     })
 }
 
-/// [`json_body`] for a body that may be left out: no body is `T::default()`.
+/// [`json_body`] for a body that may be left out: no body (or JSON `null`,
+/// as the OpenAPI document allows) is `T::default()`.
 pub fn optional_json_body<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.is_empty() { Ok(T::default()) } else { json_body(bytes) }
+    let trimmed = bytes.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" { Ok(T::default()) } else { json_body(bytes) }
 }
 
 impl From<crate::app::alerts::RuleError> for ApiError {

@@ -417,6 +417,7 @@ pub async fn audit(
     let before_id = q
         .cursor
         .as_deref()
+        .filter(|c| !c.is_empty())
         .map(|c| {
             c.strip_prefix('a')
                 .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -424,12 +425,18 @@ pub async fn audit(
                 .ok_or_else(|| ApiError::bad_field("cursor", "not a cursor this API gave"))
         })
         .transpose()?;
-    let action =
-        q.action.as_deref().map(str::parse).transpose().map_err(|m: String| ApiError::bad_field("action", m))?;
+    let action = q
+        .action
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(str::parse)
+        .transpose()
+        .map_err(|m: String| ApiError::bad_field("action", m))?;
+    let some = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
     let filter = AuditFilter {
-        actor: q.actor,
+        actor: some(q.actor),
         action,
-        subject: q.subject,
+        subject: some(q.subject),
         since_ms: time_ms("since", q.since.as_deref())?,
         until_ms: time_ms("until", q.until.as_deref())?,
         before_id,

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::audit::{json, record};
-use crate::audit::AuditAction;
+use super::audit::{changed, json};
+use crate::audit::{AuditAction, AuditEntry};
 use crate::auth::TokenHash;
 use crate::people::Principal;
-use crate::store::{Store, StoreError};
+use crate::store::{AgentRecord, Store, StoreError};
 
 /// Longest overlap of an old agent token with its replacement.
 pub const MAX_OVERLAP: Duration = Duration::from_secs(30 * 86_400);
@@ -75,9 +75,8 @@ pub fn add(
 ) -> Result<(String, String), AgentError> {
     let (name, segments) = checked(name, segments)?;
     let (token, hash) = crate::auth::new_token().map_err(|e| AgentError::Store(StoreError::Io(e)))?;
-    store.add_agent(&name, &segments, &hash)?;
-    let after = serde_json::json!({ "name": name, "segments": segments });
-    record(store, &who.name, AuditAction::AgentAdd, format!("agent:{name}"), None, Some(after), now_ms);
+    let mut audit = changed(&who.name, AuditAction::AgentAdd, format!("agent:{name}"), now_ms);
+    store.add_agent(&name, &segments, &hash, &mut audit)?;
     tracing::info!(agent = %name, actor = %who.name, "agent added");
     Ok((name, token))
 }
@@ -123,12 +122,22 @@ fn rotate(
     old_valid_until_ms: i64,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let done = store.rotate_agent(name, token, old_valid_until_ms)?;
-    if done {
-        let after = serde_json::json!({ "old_token_valid_until_ms": old_valid_until_ms });
-        record(store, &who.name, AuditAction::AgentRotate, format!("agent:{name}"), None, Some(after), now_ms);
-    }
-    Ok(done)
+    // The agent's record does not show its token: the rotation's record says until when the old one works.
+    let mut audit = |b: Option<&AgentRecord>, a: Option<&AgentRecord>| {
+        let mut after = a.and_then(json);
+        if let Some(v) = after.as_mut() {
+            v["old_token_valid_until_ms"] = serde_json::json!(old_valid_until_ms);
+        }
+        vec![AuditEntry {
+            at_ms: now_ms,
+            actor: who.name.clone(),
+            action: AuditAction::AgentRotate,
+            subject: format!("agent:{name}"),
+            before: b.and_then(json),
+            after,
+        }]
+    };
+    store.rotate_agent(name, token, old_valid_until_ms, &mut audit)
 }
 
 /// Revoke agent `name`'s token as `who`.
@@ -136,19 +145,10 @@ fn rotate(
 /// # Errors
 /// [`AgentError::NotFound`] when there is no such active agent; the store failed.
 pub fn revoke(store: &dyn Store, who: &Principal, name: &str, now_ms: i64) -> Result<(), AgentError> {
-    let before = store.agents()?.into_iter().find(|a| a.name == name);
-    if !store.revoke_agent(name)? {
+    let mut audit = changed(&who.name, AuditAction::AgentRevoke, format!("agent:{name}"), now_ms);
+    if !store.revoke_agent(name, &mut audit)? {
         return Err(AgentError::NotFound(format!("active agent `{name}`")));
     }
-    record(
-        store,
-        &who.name,
-        AuditAction::AgentRevoke,
-        format!("agent:{name}"),
-        before.as_ref().and_then(json),
-        None,
-        now_ms,
-    );
     tracing::warn!(agent = %name, actor = %who.name, "agent token revoked");
     Ok(())
 }

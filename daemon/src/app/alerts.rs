@@ -37,6 +37,9 @@ pub fn act(
     let mut audit = |b: Option<&Alert>, a: Option<&Alert>| {
         let subject = format!("alert:{id}");
         let (before, mut after) = (b.map(brief), a.map(brief));
+        if before == after {
+            return Vec::new(); // acknowledged already: nothing changed, nothing to record
+        }
         if let Some(v) = after.as_mut() {
             v["note"] = serde_json::json!(note);
         }

@@ -1,11 +1,13 @@
 //! Recording the audit log from the use cases.
 //!
-//! Changes to assets, the register, alerts and suppression rules write their
-//! records in the change's own transaction ([`crate::store::AuditOf`], built
-//! here by [`entry`]): the change and its record commit together, and a
-//! subject's records come in the order of its changes. The rest (agents,
-//! people, tokens, sign-ins) append with [`record`] right after the change;
-//! a failure to append is logged at error level.
+//! Every change writes its records in the change's own transaction
+//! ([`crate::store::AuditOf`], built
+//! here by [`entry`] and [`changed`]): the change and its record commit
+//! together, and a subject's records come in the order of its changes — for
+//! assets, imports, alerts, suppressions, agents, people, tokens and sessions
+//! alike. Only records of what changed nothing (a failed or throttled
+//! sign-in, a reconcile asked for) are appended alone with [`record`]; a
+//! failure to append those is logged at error level.
 
 use crate::audit::{AuditAction, AuditEntry};
 use crate::store::Store;
@@ -43,6 +45,23 @@ pub fn entry<T: serde::Serialize>(
         subject: subject.into(),
         before: before.and_then(json),
         after: after.and_then(json),
+    }
+}
+
+/// An audit callback ([`crate::store::AuditOf`]) recording `who` did `action`
+/// to `subject` — nothing when the change left the subject as it was.
+pub fn changed<T: serde::Serialize + PartialEq>(
+    who: &str,
+    action: AuditAction,
+    subject: impl Into<String>,
+    now_ms: i64,
+) -> impl FnMut(Option<&T>, Option<&T>) -> Vec<AuditEntry> {
+    let (who, subject) = (who.to_string(), subject.into());
+    move |before, after| {
+        if before == after {
+            return Vec::new();
+        }
+        vec![entry(&who, action, subject.clone(), before, after, now_ms)]
     }
 }
 

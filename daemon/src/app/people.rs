@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::audit::{json, record};
+use super::audit::{changed, entry, record};
 use crate::audit::{AuditAction, person_subject};
 use crate::people::{Person, Principal, Role, TokenInfo, password, throttle, validate_name};
 use crate::store::{Store, StoreError};
@@ -67,8 +67,8 @@ pub fn add(
 ) -> Result<(Person, Option<String>), PeopleError> {
     validate_name(name).map_err(|m| invalid("name", m))?;
     let (pw, shown) = password_or_one_time(given)?;
-    let person = store.add_person(name, role, Some(&hashed(&pw)?), now_ms)?;
-    record(store, &who.name, AuditAction::PersonAdd, person_subject(name), None, json(&person), now_ms);
+    let mut audit = changed(&who.name, AuditAction::PersonAdd, person_subject(name), now_ms);
+    let person = store.add_person(name, role, Some(&hashed(&pw)?), now_ms, &mut audit)?;
     Ok((person, shown))
 }
 
@@ -87,12 +87,12 @@ pub fn set_disabled(
     disabled: bool,
     now_ms: i64,
 ) -> Result<Person, PeopleError> {
-    let before = existing(store, name)?;
-    store.set_disabled(name, disabled, now_ms)?;
-    let after = existing(store, name)?;
     let action = if disabled { AuditAction::PersonDisable } else { AuditAction::PersonEnable };
-    record(store, &who.name, action, person_subject(name), json(&before), json(&after), now_ms);
-    Ok(after)
+    let mut audit = changed(&who.name, action, person_subject(name), now_ms);
+    if !store.set_disabled(name, disabled, now_ms, &mut audit)? {
+        return Err(PeopleError::NotFound(format!("person `{name}`")));
+    }
+    existing(store, name)
 }
 
 /// Set a person's password (a one-time one when none is given, returned to
@@ -109,8 +109,10 @@ pub fn reset_password(
 ) -> Result<(Person, Option<String>), PeopleError> {
     existing(store, name)?;
     let (pw, shown) = password_or_one_time(given)?;
-    store.set_password(name, &hashed(&pw)?, now_ms)?;
-    record(store, &who.name, AuditAction::PersonPassword, person_subject(name), None, None, now_ms);
+    let mut audit = changed(&who.name, AuditAction::PersonPassword, person_subject(name), now_ms);
+    if !store.set_password(name, &hashed(&pw)?, now_ms, &mut audit)? {
+        return Err(PeopleError::NotFound(format!("person `{name}`")));
+    }
     Ok((existing(store, name)?, shown))
 }
 
@@ -125,11 +127,11 @@ pub fn set_role(
     role: Role,
     now_ms: i64,
 ) -> Result<Person, PeopleError> {
-    let before = existing(store, name)?;
-    store.set_role(name, role)?;
-    let after = existing(store, name)?;
-    record(store, &who.name, AuditAction::PersonRole, person_subject(name), json(&before), json(&after), now_ms);
-    Ok(after)
+    let mut audit = changed(&who.name, AuditAction::PersonRole, person_subject(name), now_ms);
+    if !store.set_role(name, role, &mut audit)? {
+        return Err(PeopleError::NotFound(format!("person `{name}`")));
+    }
+    existing(store, name)
 }
 
 /// A token made: the secret, shown once, and what is stored about it.
@@ -167,8 +169,15 @@ pub fn create_token(
     }
     let (token, hash) = crate::auth::new_token().map_err(|m| PeopleError::Store(StoreError::Io(m)))?;
     let expires = days.map(|d| now_ms + i64::from(d) * 86_400_000);
-    let info = store.add_token(person, "api", label, &hash, now_ms, expires)?;
-    record(store, &who.name, AuditAction::TokenCreate, format!("token:{}", info.id), None, json(&info), now_ms);
+    let mut audit = |b: Option<&TokenInfo>, a: Option<&TokenInfo>| {
+        let id = a.or(b).map_or(0, |t| t.id);
+        vec![entry(&who.name, AuditAction::TokenCreate, format!("token:{id}"), b, a, now_ms)]
+    };
+    let info = store.add_token(
+        &crate::store::TokenGrant { person, kind: "api", label, hash: &hash, expires_ms: expires },
+        now_ms,
+        &mut audit,
+    )?;
     Ok(NewToken { token, info })
 }
 
@@ -178,20 +187,10 @@ pub fn create_token(
 /// [`PeopleError::NotFound`] when there is no such live token.
 pub fn revoke_token(store: &dyn Store, who: &Principal, id: i64, now_ms: i64) -> Result<(), PeopleError> {
     // Whose token it was, its label and kind: the record says what was revoked.
-    let before = store.tokens(None)?.into_iter().find(|t| t.id == id);
-    if !store.revoke_token(id, now_ms)? {
+    let mut audit = changed(&who.name, AuditAction::TokenRevoke, format!("token:{id}"), now_ms);
+    if !store.revoke_token(id, now_ms, &mut audit)? {
         return Err(PeopleError::NotFound(format!("live token {id}")));
     }
-    let after = before.as_ref().map(|_| serde_json::json!({ "revoked_ms": now_ms }));
-    record(
-        store,
-        &who.name,
-        AuditAction::TokenRevoke,
-        format!("token:{id}"),
-        before.as_ref().and_then(json),
-        after,
-        now_ms,
-    );
     Ok(())
 }
 
@@ -260,8 +259,18 @@ pub fn login(store: &dyn Store, name: &str, given: &str, now_ms: i64) -> Result<
     let person = person.ok_or(LoginError::Invalid)?;
     let (token, hash) = crate::auth::new_token().map_err(|m| LoginError::Store(StoreError::Io(m)))?;
     let expires_ms = now_ms + SESSION_MS;
-    let info = store.add_token(name, "session", "sign-in", &hash, now_ms, Some(expires_ms))?;
-    record(store, name, AuditAction::LoginOk, subject, None, json(&info), now_ms);
+    let mut audit = changed(name, AuditAction::LoginOk, subject, now_ms);
+    store.add_token(
+        &crate::store::TokenGrant {
+            person: name,
+            kind: "session",
+            label: "sign-in",
+            hash: &hash,
+            expires_ms: Some(expires_ms),
+        },
+        now_ms,
+        &mut audit,
+    )?;
     Ok(Session { token, person: person.name, role: person.role, expires_ms })
 }
 
@@ -275,8 +284,7 @@ pub fn logout(
     hash: &crate::auth::TokenHash,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    if store.revoke_token_hash(hash, now_ms)? {
-        record(store, &who.name, AuditAction::Logout, person_subject(&who.name), None, None, now_ms);
-    }
+    let mut audit = changed(&who.name, AuditAction::Logout, person_subject(&who.name), now_ms);
+    store.revoke_token_hash(hash, now_ms, &mut audit)?;
     Ok(())
 }

@@ -220,7 +220,7 @@ pub async fn act(State(state): State<AppState>, signed: Signed, headers: HeaderM
         _ => return layout::error_page(StatusCode::BAD_REQUEST, "Form refused", "No action chosen.", Some(&signed)),
     };
     let ids: Result<Vec<i64>, _> = form.all("id").map(str::parse::<i64>).collect();
-    let Ok(ids) = ids else {
+    let Ok(mut ids) = ids else {
         return layout::error_page(
             StatusCode::BAD_REQUEST,
             "Form refused",
@@ -228,6 +228,8 @@ pub async fn act(State(state): State<AppState>, signed: Signed, headers: HeaderM
             Some(&signed),
         );
     };
+    ids.sort_unstable();
+    ids.dedup();
     if ids.is_empty() || ids.len() > BULK_LIMIT {
         let why = format!("Select between 1 and {BULK_LIMIT} alerts.");
         return layout::error_page(StatusCode::BAD_REQUEST, "Nothing selected", &why, Some(&signed));

@@ -330,10 +330,15 @@ fn dedup<T: Eq + std::hash::Hash + Clone>(v: &mut Vec<T>) {
 pub fn asset_from_json(value: serde_json::Value) -> Result<Asset, Vec<FieldError>> {
     let mut asset: Asset = serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
-        vec![FieldError {
-            field: if field == "." { String::new() } else { field },
-            message: e.into_inner().to_string(),
-        }]
+        let message = e.into_inner().to_string();
+        // serde names a missing field only in its message: "missing field `tag`".
+        let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()).map(String::from);
+        let field = match (field.as_str(), missing) {
+            (".", Some(name)) => name,
+            (".", None) => String::new(),
+            _ => field,
+        };
+        vec![FieldError { field, message }]
     })?;
     asset.check()?;
     Ok(asset)

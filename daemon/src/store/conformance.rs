@@ -109,25 +109,28 @@ fn reconciler(store: &Arc<dyn Store>) -> Reconciler {
 
 fn agents(store: Arc<dyn Store>) {
     let seg = vec![SEGMENT.parse().unwrap()];
-    store.add_agent("lab-1", &seg, &[1; 32]).unwrap();
-    assert!(matches!(store.add_agent("lab-1", &seg, &[2; 32]), Err(StoreError::Conflict(_))), "a taken name");
+    store.add_agent("lab-1", &seg, &[1; 32], &mut super::unaudited()).unwrap();
+    assert!(
+        matches!(store.add_agent("lab-1", &seg, &[2; 32], &mut super::unaudited()), Err(StoreError::Conflict(_))),
+        "a taken name"
+    );
     assert_eq!(store.agent_by_token(&[1; 32]).unwrap().map(|a| a.name), Some("lab-1".into()));
     assert_eq!(store.agent_by_token(&[9; 32]).unwrap(), None, "a wrong token");
     let later = super::now_ms() + 3_600_000;
-    assert!(store.rotate_agent("lab-1", &[3; 32], later).unwrap());
+    assert!(store.rotate_agent("lab-1", &[3; 32], later, &mut super::unaudited()).unwrap());
     assert!(store.agent_by_token(&[1; 32]).unwrap().is_some(), "the old token works during the overlap");
     assert!(store.agent_by_token(&[3; 32]).unwrap().is_some());
-    assert!(!store.rotate_agent("nobody", &[4; 32], later).unwrap());
-    assert!(store.revoke_agent("lab-1").unwrap());
+    assert!(!store.rotate_agent("nobody", &[4; 32], later, &mut super::unaudited()).unwrap());
+    assert!(store.revoke_agent("lab-1", &mut super::unaudited()).unwrap());
     assert_eq!(store.agent_by_token(&[3; 32]).unwrap(), None, "revoked");
     assert_eq!(store.agent_by_token(&[1; 32]).unwrap(), None, "revoking ends the overlap too");
-    assert!(!store.revoke_agent("lab-1").unwrap(), "already revoked");
+    assert!(!store.revoke_agent("lab-1", &mut super::unaudited()).unwrap(), "already revoked");
     assert!(agent_record(store.as_ref(), "lab-1").revoked_ms.is_some());
 }
 
 fn observations(store: Arc<dyn Store>) {
-    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
-    store.add_agent("lab-2", &[SEGMENT.parse().unwrap()], &[2; 32]).unwrap();
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32], &mut super::unaudited()).unwrap();
+    store.add_agent("lab-2", &[SEGMENT.parse().unwrap()], &[2; 32], &mut super::unaudited()).unwrap();
     let now = super::now_ms();
     let body =
         batch("lab-1", now, &[("198.18.0.10", [0, 0x1b, 0x21, 0, 0, 1]), ("198.18.0.11", [0, 0x1b, 0x21, 0, 0, 2])]);
@@ -201,7 +204,7 @@ fn alerts(store: Arc<dyn Store>) {
         )
         .unwrap();
     rec.register_changed();
-    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32], &mut super::unaudited()).unwrap();
     let agent = agent_record(store.as_ref(), "lab-1");
     let now = super::now_ms();
     let body = batch("lab-1", now, &[("198.18.0.99", [0, 0x1b, 0x21, 0, 0, 0x99])]);
@@ -261,43 +264,107 @@ fn alerts(store: Arc<dyn Store>) {
 
 fn people(store: Arc<dyn Store>) {
     let now = super::now_ms();
-    let ann = store.add_person("ann", Role::Analyst, Some("$argon2id$stand-in"), now).unwrap();
+    let ann = store.add_person("ann", Role::Analyst, Some("$argon2id$stand-in"), now, &mut super::unaudited()).unwrap();
     assert_eq!((ann.role, ann.disabled_ms), (Role::Analyst, None));
-    assert!(matches!(store.add_person("ann", Role::Viewer, None, now), Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.add_person("ann", Role::Viewer, None, now, &mut super::unaudited()),
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.password_hash("ann").unwrap().as_deref(), Some("$argon2id$stand-in"));
     assert_eq!(store.password_hash("nobody").unwrap(), None);
-    let api = store.add_token("ann", "api", "laptop", &[5; 32], now, None).unwrap();
-    let session = store.add_token("ann", "session", "sign-in", &[6; 32], now, Some(now + 1000)).unwrap();
-    assert!(matches!(store.add_token("nobody", "api", "", &[7; 32], now, None), Err(StoreError::NotFound(_))));
+    let api = store
+        .add_token(
+            &crate::store::TokenGrant { person: "ann", kind: "api", label: "laptop", hash: &[5; 32], expires_ms: None },
+            now,
+            &mut super::unaudited(),
+        )
+        .unwrap();
+    let session = store
+        .add_token(
+            &crate::store::TokenGrant {
+                person: "ann",
+                kind: "session",
+                label: "sign-in",
+                hash: &[6; 32],
+                expires_ms: Some(now + 1000),
+            },
+            now,
+            &mut super::unaudited(),
+        )
+        .unwrap();
+    assert!(matches!(
+        store.add_token(
+            &crate::store::TokenGrant { person: "nobody", kind: "api", label: "", hash: &[7; 32], expires_ms: None },
+            now,
+            &mut super::unaudited()
+        ),
+        Err(StoreError::NotFound(_))
+    ));
     let who = store.principal_by_token(&[5; 32], now).unwrap().expect("ann's token");
     assert_eq!((who.name.as_str(), who.role, who.builtin), ("ann", Role::Analyst, false));
     assert!(store.principal_by_token(&[6; 32], now + 999).unwrap().is_some());
     assert!(store.principal_by_token(&[6; 32], now + 1000).unwrap().is_none(), "expired");
     assert!(store.principal_by_token(&[8; 32], now).unwrap().is_none());
-    assert!(store.set_role("ann", Role::Viewer).unwrap());
+    assert!(store.set_role("ann", Role::Viewer, &mut super::unaudited()).unwrap());
     assert_eq!(store.principal_by_token(&[5; 32], now).unwrap().map(|p| p.role), Some(Role::Viewer), "at once");
     // Disabling stops every token and ends sessions; enabling brings back API tokens only.
-    let s2 = store.add_token("ann", "session", "sign-in", &[9; 32], now, None).unwrap();
-    assert!(store.set_disabled("ann", true, now).unwrap());
+    let s2 = store
+        .add_token(
+            &crate::store::TokenGrant {
+                person: "ann",
+                kind: "session",
+                label: "sign-in",
+                hash: &[9; 32],
+                expires_ms: None,
+            },
+            now,
+            &mut super::unaudited(),
+        )
+        .unwrap();
+    assert!(store.set_disabled("ann", true, now, &mut super::unaudited()).unwrap());
     assert!(store.principal_by_token(&[5; 32], now).unwrap().is_none());
     assert_eq!(store.password_hash("ann").unwrap(), None, "a disabled person cannot sign in");
-    assert!(store.set_disabled("ann", false, now).unwrap());
+    assert!(store.set_disabled("ann", false, now, &mut super::unaudited()).unwrap());
     assert!(store.principal_by_token(&[5; 32], now).unwrap().is_some());
     assert!(store.principal_by_token(&[9; 32], now).unwrap().is_none(), "sessions stay ended");
-    let s3 = store.add_token("ann", "session", "sign-in", &[10; 32], now, None).unwrap();
-    assert!(store.set_password("ann", "$argon2id$new", now).unwrap());
+    let s3 = store
+        .add_token(
+            &crate::store::TokenGrant {
+                person: "ann",
+                kind: "session",
+                label: "sign-in",
+                hash: &[10; 32],
+                expires_ms: None,
+            },
+            now,
+            &mut super::unaudited(),
+        )
+        .unwrap();
+    assert!(store.set_password("ann", "$argon2id$new", now, &mut super::unaudited()).unwrap());
     assert!(store.principal_by_token(&[10; 32], now).unwrap().is_none(), "a password change ends sessions");
     assert!(store.principal_by_token(&[5; 32], now).unwrap().is_some(), "API tokens stay");
-    let s4 = store.add_token("ann", "session", "sign-in", &[11; 32], now, None).unwrap();
-    assert!(store.revoke_token_hash(&[11; 32], now).unwrap(), "signing out");
-    assert!(!store.revoke_token_hash(&[11; 32], now).unwrap(), "already signed out");
+    let s4 = store
+        .add_token(
+            &crate::store::TokenGrant {
+                person: "ann",
+                kind: "session",
+                label: "sign-in",
+                hash: &[11; 32],
+                expires_ms: None,
+            },
+            now,
+            &mut super::unaudited(),
+        )
+        .unwrap();
+    assert!(store.revoke_token_hash(&[11; 32], now, &mut super::unaudited()).unwrap(), "signing out");
+    assert!(!store.revoke_token_hash(&[11; 32], now, &mut super::unaudited()).unwrap(), "already signed out");
     assert!(store.principal_by_token(&[11; 32], now).unwrap().is_none());
-    assert!(store.revoke_token(api.id, now).unwrap());
-    assert!(!store.revoke_token(api.id, now).unwrap());
+    assert!(store.revoke_token(api.id, now, &mut super::unaudited()).unwrap());
+    assert!(!store.revoke_token(api.id, now, &mut super::unaudited()).unwrap());
     assert!(store.principal_by_token(&[5; 32], now).unwrap().is_none());
     let listed: Vec<i64> = store.tokens(Some("ann")).unwrap().iter().map(|t| t.id).collect();
     assert_eq!(listed, [s4.id, s3.id, s2.id, session.id, api.id], "newest first");
-    assert!(!store.set_disabled("nobody", true, now).unwrap());
+    assert!(!store.set_disabled("nobody", true, now, &mut super::unaudited()).unwrap());
     assert_eq!(store.people().unwrap().len(), 1);
     let one = store.person("ann").unwrap().expect("ann");
     assert_eq!((one.name.as_str(), one.role, one.disabled_ms), ("ann", Role::Viewer, None), "the role set, enabled");
@@ -364,7 +431,7 @@ fn queries(store: Arc<dyn Store>) {
         )
         .unwrap();
     rec.register_changed();
-    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32], &mut super::unaudited()).unwrap();
     let agent = agent_record(store.as_ref(), "lab-1");
     let now = super::now_ms();
     let body = batch("lab-1", now, &[("198.18.0.10", [0, 0x1b, 0x21, 0, 0, 1])]);
@@ -390,7 +457,7 @@ fn reconcile_inputs(store: Arc<dyn Store>) {
         )
         .unwrap();
     rec.register_changed();
-    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32], &mut super::unaudited()).unwrap();
     let agent = agent_record(store.as_ref(), "lab-1");
     let now = super::now_ms();
     let (_, start_seq) = store.sweeps_after(0, 0).unwrap();
@@ -457,7 +524,7 @@ fn action_during_commit(store: Arc<dyn Store>) {
         )
         .unwrap();
     rec.register_changed();
-    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32]).unwrap();
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32], &mut super::unaudited()).unwrap();
     let agent = agent_record(store.as_ref(), "lab-1");
     let now = super::now_ms();
     let body = batch("lab-1", now, &[("198.18.0.99", [0, 0x1b, 0x21, 0, 0, 0x99])]);
@@ -594,4 +661,51 @@ fn audited_changes(store: Arc<dyn Store>) {
         [AuditAction::SuppressionAdd, AuditAction::SuppressionRemove],
         "the rule's id known in its record"
     );
+    // People, tokens and agents: the same, and a change that changes nothing records nothing.
+    use crate::app::audit::changed;
+    let now = super::now_ms();
+    store
+        .add_person("ann", Role::Analyst, None, now, &mut changed("root", AuditAction::PersonAdd, "person:ann", now))
+        .unwrap();
+    assert!(
+        store.set_role("ann", Role::Viewer, &mut changed("root", AuditAction::PersonRole, "person:ann", now)).unwrap()
+    );
+    assert!(
+        store.set_role("ann", Role::Viewer, &mut changed("root", AuditAction::PersonRole, "person:ann", now)).unwrap()
+    );
+    assert!(
+        !store
+            .set_role("nobody", Role::Viewer, &mut changed("root", AuditAction::PersonRole, "person:nobody", now))
+            .unwrap()
+    );
+    let people = records("person:ann");
+    assert_eq!(people.iter().map(|r| r.0).collect::<Vec<_>>(), [AuditAction::PersonAdd, AuditAction::PersonRole]);
+    let (before, after) = (people[1].1.clone().unwrap(), people[1].2.clone().unwrap());
+    assert_eq!((before["role"].as_str(), after["role"].as_str()), (Some("analyst"), Some("viewer")));
+    assert!(records("person:nobody").is_empty());
+    let token = store
+        .add_token(
+            &crate::store::TokenGrant { person: "ann", kind: "api", label: "laptop", hash: &[5; 32], expires_ms: None },
+            now,
+            &mut changed("root", AuditAction::TokenCreate, "token:x", now),
+        )
+        .unwrap();
+    assert!(store.revoke_token(token.id, now, &mut changed("root", AuditAction::TokenRevoke, "token:x", now)).unwrap());
+    assert!(
+        !store.revoke_token(token.id, now, &mut changed("root", AuditAction::TokenRevoke, "token:x", now)).unwrap()
+    );
+    let tokens = records("token:x");
+    assert_eq!(tokens.len(), 2, "made and revoked, once: {tokens:?}");
+    assert_eq!(tokens[1].1.as_ref().unwrap()["label"], "laptop", "the revoked token's record says which");
+    let seg = [SEGMENT.parse().unwrap()];
+    store.add_agent("lab-9", &seg, &[6; 32], &mut changed("root", AuditAction::AgentAdd, "agent:lab-9", now)).unwrap();
+    assert!(
+        store
+            .add_agent("lab-9", &seg, &[7; 32], &mut changed("root", AuditAction::AgentAdd, "agent:lab-9", now))
+            .is_err()
+    );
+    assert!(store.revoke_agent("lab-9", &mut changed("root", AuditAction::AgentRevoke, "agent:lab-9", now)).unwrap());
+    let agent = records("agent:lab-9");
+    assert_eq!(agent.iter().map(|r| r.0).collect::<Vec<_>>(), [AuditAction::AgentAdd, AuditAction::AgentRevoke]);
+    assert!(agent[1].2.as_ref().unwrap()["revoked_ms"].is_i64(), "{agent:?}");
 }

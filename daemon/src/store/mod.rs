@@ -173,13 +173,15 @@ pub struct AlertInputs {
 /// Persistence for the daemon.
 /// People, their roles, personal API tokens and sign-in sessions.
 pub trait PeopleStore: Send + Sync {
-    /// Add a person; [`StoreError::Conflict`] when the name is taken.
+    /// Add a person (audited `audit(None, Some(added))` in the same transaction);
+    /// [`StoreError::Conflict`] when the name is taken.
     fn add_person(
         &self,
         name: &str,
         role: Role,
         password_hash: Option<&str>,
         now_ms: i64,
+        audit: AuditOf<'_, Person>,
     ) -> Result<Person, StoreError>;
     /// Everyone, by name.
     fn people(&self) -> Result<Vec<Person>, StoreError>;
@@ -188,27 +190,38 @@ pub trait PeopleStore: Send + Sync {
     /// The password hash of an enabled person who has one (`None` otherwise).
     fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// Set a person's password hash and revoke their sessions; false when no such person.
-    fn set_password(&self, name: &str, hash: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Audited `audit(Some(before), Some(after))` in the same transaction, as each change below.
+    fn set_password(&self, name: &str, hash: &str, now_ms: i64, audit: AuditOf<'_, Person>)
+    -> Result<bool, StoreError>;
     /// Disable (revoking their sessions) or enable a person; false when no such person.
-    fn set_disabled(&self, name: &str, disabled: bool, now_ms: i64) -> Result<bool, StoreError>;
+    fn set_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+        now_ms: i64,
+        audit: AuditOf<'_, Person>,
+    ) -> Result<bool, StoreError>;
     /// Change a person's role; false when no such person.
-    fn set_role(&self, name: &str, role: Role) -> Result<bool, StoreError>;
-    /// Store a token (`kind` `api` or `session`) of a person by its hash.
+    fn set_role(&self, name: &str, role: Role, audit: AuditOf<'_, Person>) -> Result<bool, StoreError>;
+    /// Store a token of a person by its hash, audited `audit(None, Some(stored))`
+    /// in the same transaction; [`StoreError::NotFound`] when there is no such person.
     fn add_token(
         &self,
-        person: &str,
-        kind: &str,
-        label: &str,
-        hash: &TokenHash,
+        grant: &TokenGrant<'_>,
         now_ms: i64,
-        expires_ms: Option<i64>,
+        audit: AuditOf<'_, TokenInfo>,
     ) -> Result<TokenInfo, StoreError>;
     /// Tokens and sessions, of one person or everyone, newest first.
     fn tokens(&self, person: Option<&str>) -> Result<Vec<TokenInfo>, StoreError>;
     /// Revoke a token or session; false when no such live one.
-    fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError>;
+    fn revoke_token(&self, id: i64, now_ms: i64, audit: AuditOf<'_, TokenInfo>) -> Result<bool, StoreError>;
     /// Revoke the token or session whose hash this is (signing out); false when none is live.
-    fn revoke_token_hash(&self, hash: &TokenHash, now_ms: i64) -> Result<bool, StoreError>;
+    fn revoke_token_hash(
+        &self,
+        hash: &TokenHash,
+        now_ms: i64,
+        audit: AuditOf<'_, TokenInfo>,
+    ) -> Result<bool, StoreError>;
     /// Who holds this token at `now_ms`: live, unexpired, and its person enabled.
     fn principal_by_token(&self, hash: &TokenHash, now_ms: i64) -> Result<Option<Principal>, StoreError>;
 }
@@ -230,14 +243,27 @@ pub trait AuditStore: Send + Sync {
 
 /// Agents and their token hashes.
 pub trait AgentStore: Send + Sync {
-    /// Register an agent with its token hash and segments.
-    fn add_agent(&self, name: &str, segments: &[IpNet], token: &TokenHash) -> Result<(), StoreError>;
+    /// Register an agent with its token hash and segments. Each change here is
+    /// audited (`audit(before, after)`) in its own transaction.
+    fn add_agent(
+        &self,
+        name: &str,
+        segments: &[IpNet],
+        token: &TokenHash,
+        audit: AuditOf<'_, AgentRecord>,
+    ) -> Result<(), StoreError>;
     /// Revoke an agent's token; false when no such active agent.
-    fn revoke_agent(&self, name: &str) -> Result<bool, StoreError>;
+    fn revoke_agent(&self, name: &str, audit: AuditOf<'_, AgentRecord>) -> Result<bool, StoreError>;
     /// Give an agent (revoked or not) a new token; its current one keeps
     /// working until `old_valid_until_ms` (none when that is in the past).
     /// False when there is no such agent.
-    fn rotate_agent(&self, name: &str, token: &TokenHash, old_valid_until_ms: i64) -> Result<bool, StoreError>;
+    fn rotate_agent(
+        &self,
+        name: &str,
+        token: &TokenHash,
+        old_valid_until_ms: i64,
+        audit: AuditOf<'_, AgentRecord>,
+    ) -> Result<bool, StoreError>;
     /// The active agent holding this token.
     fn agent_by_token(&self, token: &TokenHash) -> Result<Option<AgentRecord>, StoreError>;
     /// Every agent.
@@ -268,6 +294,22 @@ pub trait ObservationStore: Send + Sync {
 /// together or not at all, and records of one subject are in the order its
 /// changes were made.
 pub type AuditOf<'a, T> = &'a mut dyn FnMut(Option<&T>, Option<&T>) -> Vec<AuditEntry>;
+
+/// A token to store: whose, what kind (`api` or `session`), its label, its
+/// SHA-256 and when it expires (unix ms; never when `None`).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenGrant<'a> {
+    /// The person's name.
+    pub person: &'a str,
+    /// `api` or `session`.
+    pub kind: &'a str,
+    /// A label for people (`laptop`, `sign-in`).
+    pub label: &'a str,
+    /// The token's SHA-256.
+    pub hash: &'a TokenHash,
+    /// Expiry (unix ms).
+    pub expires_ms: Option<i64>,
+}
 
 /// No audit records (for tests, benchmarks and the demo's set-up).
 pub fn unaudited<T>() -> impl FnMut(Option<&T>, Option<&T>) -> Vec<AuditEntry> {

@@ -380,7 +380,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("census.db")).unwrap();
         let segments = vec!["198.18.0.0/22".parse().unwrap()];
-        store.add_agent("a", &segments, &[7; 32]).unwrap();
+        store.add_agent("a", &segments, &[7; 32], &mut crate::store::unaudited()).unwrap();
         let agent = AgentRecord { name: "a".into(), segments, created_ms: 0, revoked_ms: None };
         let body = body(600); // more than CHUNK: stored in parts
         let raw = census_proto::decode_raw_batch(&body).unwrap();

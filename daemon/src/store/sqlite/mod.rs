@@ -218,38 +218,64 @@ fn agent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
     })
 }
 
+fn agent_at(c: &Connection, name: &str) -> Result<Option<AgentRecord>, StoreError> {
+    Ok(c.query_row("SELECT name, segments, created_ms, revoked_ms FROM agents WHERE name = ?1", [name], agent_row)
+        .optional()?)
+}
+
 impl AgentStore for SqliteStore {
-    fn add_agent(&self, name: &str, segments: &[IpNet], token: &TokenHash) -> Result<(), StoreError> {
+    fn add_agent(
+        &self,
+        name: &str,
+        segments: &[IpNet],
+        token: &TokenHash,
+        audit: AuditOf<'_, AgentRecord>,
+    ) -> Result<(), StoreError> {
         self.write(|c| {
-            let exists: bool =
-                c.query_row("SELECT 1 FROM agents WHERE name = ?1", [name], |_| Ok(true)).optional()?.unwrap_or(false);
-            if exists {
+            let tx = c.transaction()?;
+            if agent_at(&tx, name)?.is_some() {
                 return Err(StoreError::Conflict(format!("agent `{name}`")));
             }
             let segs = serde_json::to_string(segments).unwrap_or_else(|_| "[]".into());
-            c.execute(
+            tx.execute(
                 "INSERT INTO agents (name, token_hash, segments, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 params![name, &token[..], segs, now_ms()],
             )?;
+            audit::append(&tx, &audit(None, agent_at(&tx, name)?.as_ref()))?;
+            tx.commit()?;
             Ok(())
         })
     }
 
-    fn revoke_agent(&self, name: &str) -> Result<bool, StoreError> {
+    fn revoke_agent(&self, name: &str, audit: AuditOf<'_, AgentRecord>) -> Result<bool, StoreError> {
         self.write(|c| {
-            let n = c.execute(
+            let tx = c.transaction()?;
+            let before = agent_at(&tx, name)?;
+            let n = tx.execute(
                 "UPDATE agents SET revoked_ms = ?2, prev_token_hash = NULL, prev_valid_until_ms = NULL
                  WHERE name = ?1 AND revoked_ms IS NULL",
                 params![name, now_ms()],
             )?;
+            if n > 0 {
+                audit::append(&tx, &audit(before.as_ref(), agent_at(&tx, name)?.as_ref()))?;
+            }
+            tx.commit()?;
             Ok(n > 0)
         })
     }
 
-    fn rotate_agent(&self, name: &str, token: &TokenHash, old_valid_until_ms: i64) -> Result<bool, StoreError> {
+    fn rotate_agent(
+        &self,
+        name: &str,
+        token: &TokenHash,
+        old_valid_until_ms: i64,
+        audit: AuditOf<'_, AgentRecord>,
+    ) -> Result<bool, StoreError> {
         self.write(|c| {
+            let tx = c.transaction()?;
+            let before = agent_at(&tx, name)?;
             let now = now_ms();
-            let n = c.execute(
+            let n = tx.execute(
                 "UPDATE agents SET
                    prev_token_hash = CASE WHEN ?3 > ?4 AND revoked_ms IS NULL THEN token_hash ELSE NULL END,
                    prev_valid_until_ms = CASE WHEN ?3 > ?4 AND revoked_ms IS NULL THEN ?3 ELSE NULL END,
@@ -257,6 +283,10 @@ impl AgentStore for SqliteStore {
                  WHERE name = ?1",
                 params![name, &token[..], old_valid_until_ms, now],
             )?;
+            if n > 0 {
+                audit::append(&tx, &audit(before.as_ref(), agent_at(&tx, name)?.as_ref()))?;
+            }
+            tx.commit()?;
             Ok(n > 0)
         })
     }

@@ -11,7 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use crate::auth::TokenHash;
 use crate::people::{Person, Principal, Role, TokenInfo};
-use crate::store::{PeopleStore, StoreError};
+use crate::store::{AuditOf, PeopleStore, StoreError, TokenGrant};
 
 fn role_of(s: String) -> rusqlite::Result<Role> {
     s.parse().map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
@@ -42,6 +42,31 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
     })
 }
 
+fn person_at(c: &rusqlite::Connection, name: &str) -> Result<Option<Person>, StoreError> {
+    Ok(c.query_row(&format!("{PERSON} WHERE name = ?1"), [name], person_row).optional()?)
+}
+
+fn token_at(c: &rusqlite::Connection, id: i64) -> Result<Option<TokenInfo>, StoreError> {
+    Ok(c.query_row(&format!("{TOKEN} WHERE id = ?1"), [id], token_row).optional()?)
+}
+
+/// Change one person in a transaction: `change` runs between reading them
+/// before and after; the audit records of a change that happened go in too.
+fn change_person(
+    c: &mut rusqlite::Connection,
+    name: &str,
+    change: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError>,
+    audit: AuditOf<'_, Person>,
+) -> Result<bool, StoreError> {
+    let tx = c.transaction()?;
+    let Some(before) = person_at(&tx, name)? else { return Ok(false) };
+    change(&tx)?;
+    let after = person_at(&tx, name)?;
+    super::audit::append(&tx, &audit(Some(&before), after.as_ref()))?;
+    tx.commit()?;
+    Ok(true)
+}
+
 impl PeopleStore for SqliteStore {
     fn add_person(
         &self,
@@ -49,17 +74,21 @@ impl PeopleStore for SqliteStore {
         role: Role,
         password_hash: Option<&str>,
         now_ms: i64,
+        audit: AuditOf<'_, Person>,
     ) -> Result<Person, StoreError> {
         self.write(|c| {
-            let exists = c.query_row("SELECT 1 FROM people WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some();
-            if exists {
+            let tx = c.transaction()?;
+            if person_at(&tx, name)?.is_some() {
                 return Err(StoreError::Conflict(format!("person `{name}`")));
             }
-            c.execute(
+            tx.execute(
                 "INSERT INTO people (name, role, password_hash, created_ms, password_set_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![name, role.as_str(), password_hash, now_ms, password_hash.map(|_| now_ms)],
             )?;
-            Ok(c.query_row(&format!("{PERSON} WHERE name = ?1"), [name], person_row)?)
+            let added = tx.query_row(&format!("{PERSON} WHERE name = ?1"), [name], person_row)?;
+            super::audit::append(&tx, &audit(None, Some(&added)))?;
+            tx.commit()?;
+            Ok(added)
         })
     }
 
@@ -70,7 +99,7 @@ impl PeopleStore for SqliteStore {
     }
 
     fn person(&self, name: &str) -> Result<Option<Person>, StoreError> {
-        self.read(|c| Ok(c.query_row(&format!("{PERSON} WHERE name = ?1"), [name], person_row).optional()?))
+        self.read(|c| person_at(c, name))
     }
 
     fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
@@ -83,70 +112,102 @@ impl PeopleStore for SqliteStore {
         })
     }
 
-    fn set_password(&self, name: &str, hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+    fn set_password(
+        &self,
+        name: &str,
+        hash: &str,
+        now_ms: i64,
+        audit: AuditOf<'_, Person>,
+    ) -> Result<bool, StoreError> {
         self.write(|c| {
-            let tx = c.transaction()?;
-            let n = tx.execute(
-                "UPDATE people SET password_hash = ?2, password_set_ms = ?3 WHERE name = ?1",
-                params![name, hash, now_ms],
-            )?;
-            tx.execute(
-                "UPDATE person_tokens SET revoked_ms = ?2 WHERE person = ?1 AND kind = 'session' AND revoked_ms IS NULL",
-                params![name, now_ms],
-            )?;
-            tx.commit()?;
-            Ok(n > 0)
+            change_person(
+                c,
+                name,
+                |tx| {
+                    tx.execute(
+                        "UPDATE people SET password_hash = ?2, password_set_ms = ?3 WHERE name = ?1",
+                        params![name, hash, now_ms],
+                    )?;
+                    tx.execute(
+                        "UPDATE person_tokens SET revoked_ms = ?2
+                         WHERE person = ?1 AND kind = 'session' AND revoked_ms IS NULL",
+                        params![name, now_ms],
+                    )?;
+                    Ok(())
+                },
+                audit,
+            )
         })
     }
 
-    fn set_disabled(&self, name: &str, disabled: bool, now_ms: i64) -> Result<bool, StoreError> {
+    fn set_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+        now_ms: i64,
+        audit: AuditOf<'_, Person>,
+    ) -> Result<bool, StoreError> {
         self.write(|c| {
-            let tx = c.transaction()?;
-            let n = if disabled {
-                let n = tx.execute(
-                    "UPDATE people SET disabled_ms = coalesce(disabled_ms, ?2) WHERE name = ?1",
-                    params![name, now_ms],
-                )?;
-                tx.execute(
-                    "UPDATE person_tokens SET revoked_ms = ?2
-                     WHERE person = ?1 AND kind = 'session' AND revoked_ms IS NULL",
-                    params![name, now_ms],
-                )?;
-                n
-            } else {
-                tx.execute("UPDATE people SET disabled_ms = NULL WHERE name = ?1", [name])?
-            };
-            tx.commit()?;
-            Ok(n > 0)
+            change_person(
+                c,
+                name,
+                |tx| {
+                    if disabled {
+                        tx.execute(
+                            "UPDATE people SET disabled_ms = coalesce(disabled_ms, ?2) WHERE name = ?1",
+                            params![name, now_ms],
+                        )?;
+                        tx.execute(
+                            "UPDATE person_tokens SET revoked_ms = ?2
+                             WHERE person = ?1 AND kind = 'session' AND revoked_ms IS NULL",
+                            params![name, now_ms],
+                        )?;
+                    } else {
+                        tx.execute("UPDATE people SET disabled_ms = NULL WHERE name = ?1", [name])?;
+                    }
+                    Ok(())
+                },
+                audit,
+            )
         })
     }
 
-    fn set_role(&self, name: &str, role: Role) -> Result<bool, StoreError> {
-        self.write(|c| Ok(c.execute("UPDATE people SET role = ?2 WHERE name = ?1", params![name, role.as_str()])? > 0))
+    fn set_role(&self, name: &str, role: Role, audit: AuditOf<'_, Person>) -> Result<bool, StoreError> {
+        self.write(|c| {
+            change_person(
+                c,
+                name,
+                |tx| {
+                    tx.execute("UPDATE people SET role = ?2 WHERE name = ?1", params![name, role.as_str()])?;
+                    Ok(())
+                },
+                audit,
+            )
+        })
     }
 
     fn add_token(
         &self,
-        person: &str,
-        kind: &str,
-        label: &str,
-        hash: &TokenHash,
+        grant: &TokenGrant<'_>,
         now_ms: i64,
-        expires_ms: Option<i64>,
+        audit: AuditOf<'_, TokenInfo>,
     ) -> Result<TokenInfo, StoreError> {
+        let TokenGrant { person, kind, label, hash, expires_ms } = *grant;
         self.write(|c| {
-            let exists =
-                c.query_row("SELECT 1 FROM people WHERE name = ?1", [person], |_| Ok(())).optional()?.is_some();
-            if !exists {
+            let tx = c.transaction()?;
+            if person_at(&tx, person)?.is_none() {
                 return Err(StoreError::NotFound(format!("person `{person}`")));
             }
-            c.execute(
+            tx.execute(
                 "INSERT INTO person_tokens (person, kind, label, token_hash, created_ms, expires_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![person, kind, label, &hash[..], now_ms, expires_ms],
             )?;
-            let id = c.last_insert_rowid();
-            Ok(c.query_row(&format!("{TOKEN} WHERE id = ?1"), [id], token_row)?)
+            let id = tx.last_insert_rowid();
+            let info = tx.query_row(&format!("{TOKEN} WHERE id = ?1"), [id], token_row)?;
+            super::audit::append(&tx, &audit(None, Some(&info)))?;
+            tx.commit()?;
+            Ok(info)
         })
     }
 
@@ -157,21 +218,43 @@ impl PeopleStore for SqliteStore {
         })
     }
 
-    fn revoke_token(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+    fn revoke_token(&self, id: i64, now_ms: i64, audit: AuditOf<'_, TokenInfo>) -> Result<bool, StoreError> {
         self.write(|c| {
-            Ok(c.execute(
+            let tx = c.transaction()?;
+            let before = token_at(&tx, id)?;
+            let n = tx.execute(
                 "UPDATE person_tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
                 params![id, now_ms],
-            )? > 0)
+            )?;
+            if n > 0 {
+                super::audit::append(&tx, &audit(before.as_ref(), token_at(&tx, id)?.as_ref()))?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
         })
     }
 
-    fn revoke_token_hash(&self, hash: &TokenHash, now_ms: i64) -> Result<bool, StoreError> {
+    fn revoke_token_hash(
+        &self,
+        hash: &TokenHash,
+        now_ms: i64,
+        audit: AuditOf<'_, TokenInfo>,
+    ) -> Result<bool, StoreError> {
         self.write(|c| {
-            Ok(c.execute(
-                "UPDATE person_tokens SET revoked_ms = ?2 WHERE token_hash = ?1 AND revoked_ms IS NULL",
-                params![&hash[..], now_ms],
-            )? > 0)
+            let tx = c.transaction()?;
+            let id: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM person_tokens WHERE token_hash = ?1 AND revoked_ms IS NULL",
+                    params![&hash[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else { return Ok(false) };
+            let before = token_at(&tx, id)?;
+            tx.execute("UPDATE person_tokens SET revoked_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
+            super::audit::append(&tx, &audit(before.as_ref(), token_at(&tx, id)?.as_ref()))?;
+            tx.commit()?;
+            Ok(true)
         })
     }
 
