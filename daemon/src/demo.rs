@@ -203,6 +203,11 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     let agent_scope = if use_lab { "198.18.0.0/24" } else { "127.0.0.0/29" };
     store.add_agent("demo-agent", &[agent_scope.parse()?], &token_hash, &mut censusd::store::unaudited())?;
     censusd::files::write_secret(&dir.join("agent.token"), &token)?;
+    // A person for the web console, with a one-time password shown below.
+    let admin = censusd::people::Principal::builtin_admin();
+    let (_, demo_password) =
+        censusd::app::people::add(store.as_ref(), &admin, "demo", censusd::people::Role::Analyst, None, now_ms())
+            .map_err(|e| anyhow::anyhow!("adding the demo person: {e}"))?;
     censusd::outln!("register: {} assets imported; agent `demo-agent` added", assets.len());
 
     // The daemon: for the agent (inside the lab's scanner namespace when there
@@ -299,6 +304,11 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("target/release"));
     let token = dir.join("admin.token");
+    censusd::outln!();
+    censusd::outln!(
+        "Web console: {base}/ — sign in as `demo` (an analyst) with the one-time password {}",
+        demo_password.as_deref().unwrap_or("(set with censusd user reset-password demo)")
+    );
     censusd::outln!();
     censusd::outln!("The daemon is up. Ask it yourself, from another terminal (each line runs as printed):");
     censusd::outln!(

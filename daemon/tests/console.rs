@@ -151,6 +151,11 @@ async fn sign_in_review_and_bulk_acknowledge_as_the_person_with_forms_that_canno
     let (s, _, _) = get(&d, "/inventory/NO-SUCH", &ana).await;
     assert_eq!(s, 404);
 
+    // The dashboard draws its charts on the server.
+    let (s, _, page) = get(&d, "/dashboard", &vic).await;
+    assert_eq!(s, 200);
+    assert!(page.contains("<svg") && page.contains("live alerts") && page.contains("a1"), "charts and the agent");
+
     // Embedded assets; the API keeps its JSON errors.
     let (s, h, js) = get(&d, "/static/htmx.min.js", &ana).await;
     assert_eq!((s, h[CONTENT_TYPE].to_str().unwrap()), (StatusCode::OK, "text/javascript; charset=utf-8"));

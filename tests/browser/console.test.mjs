@@ -237,3 +237,19 @@ test("suppress by vendor: the preview counts what the rule holds before it is sa
   assert.equal(rules[0].vendor, "Raspberry Pi Foundation");
   await context.close();
 });
+
+test("the dashboard charts live alerts and the register, and lists each agent's sweeps", async () => {
+  const { context, page, dialogs } = await signedIn("vic");
+  await page.click("nav >> text=Dashboard");
+  await page.waitForSelector("figure.chart svg");
+  assert.ok(await page.locator("figure.chart").count() >= 3);
+  assert.match(await page.textContent("table#agents"), /agent-lab-1/);
+  const status = (await api("GET", "/api/v1/status")).json;
+  assert.match(await page.textContent("main"), new RegExp(`${status.live_alerts} live alerts`));
+  const kindTotal = await page.evaluate(() => [...document.querySelectorAll("figure.chart")][0]
+    .querySelectorAll("text.chart-value").values().reduce((n, t) => n + Number(t.textContent), 0));
+  assert.equal(kindTotal, status.live_alerts, "the chart counts what the headline says");
+  if (shots) await page.screenshot({ path: `${shots}/console-dashboard.png`, fullPage: true });
+  assert.deepEqual(dialogs, []);
+  await context.close();
+});

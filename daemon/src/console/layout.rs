@@ -18,6 +18,8 @@ pub enum Nav {
     Queue,
     /// The register.
     Inventory,
+    /// The dashboard.
+    Dashboard,
     /// No entry (sign-in, errors).
     None,
 }
@@ -47,6 +49,7 @@ pub fn page(title: &str, here: Nav, signed: Option<&Signed>, body: Markup) -> Ma
                         nav {
                             (nav(Nav::Queue, "/", "Review queue"))
                             (nav(Nav::Inventory, "/inventory", "Inventory"))
+                            (nav(Nav::Dashboard, "/dashboard", "Dashboard"))
                         }
                     }
                     @if let Some(s) = signed {

@@ -11,6 +11,7 @@
 //! strict Content-Security-Policy (scripts and styles from `/static/` only,
 //! no inline script, no framing, forms post only here) — see [`headers`].
 
+mod dashboard;
 mod form;
 mod inventory;
 mod layout;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/alerts/{id}/retire", post(review::retire))
         .route("/login", get(signin::page).post(signin::submit))
         .route("/logout", post(signin::logout))
+        .route("/dashboard", get(dashboard::page))
         .route("/inventory", get(inventory::list))
         .route("/inventory.csv", get(inventory::export))
         .route("/inventory/{tag}", get(inventory::asset))

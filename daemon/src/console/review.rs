@@ -38,6 +38,18 @@ async fn analyst_alert(state: &AppState, signed: &Signed, id: i64) -> Result<Ale
     }
 }
 
+/// A posted form about alert `id`: checked (CSRF, origin, analyst) and the alert loaded.
+async fn posted(
+    state: &AppState,
+    signed: &Signed,
+    id: i64,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Form, Alert), Response> {
+    let form = Form::parse(headers, body, signed).map_err(IntoResponse::into_response)?;
+    Ok((form, analyst_alert(state, signed, id).await?))
+}
+
 /// Resolve `id` as the signed-in person with `note` (an alert resolved meanwhile is fine).
 fn resolve(r: &crate::reconcile::Reconciler, signed: &Signed, id: i64, note: &str) -> Result<(), StoreError> {
     match crate::app::alerts::act(r, id, AlertAction::Resolve, &signed.who, Some(note), now_ms()) {
@@ -154,12 +166,8 @@ pub async fn adopt(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&headers, &body, &signed) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    let alert = match analyst_alert(&state, &signed, id).await {
-        Ok(a) => a,
+    let (form, alert) = match posted(&state, &signed, id, &headers, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let draft = Draft::from_form(&form);
@@ -215,12 +223,8 @@ pub async fn link(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&headers, &body, &signed) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    let alert = match analyst_alert(&state, &signed, id).await {
-        Ok(a) => a,
+    let (form, alert) = match posted(&state, &signed, id, &headers, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let tag = form.one("tag").unwrap_or("").to_string();
@@ -343,12 +347,8 @@ pub async fn suppress(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&headers, &body, &signed) {
-        Ok(f) => f,
-        Err(r) => return r.into_response(),
-    };
-    let a = match analyst_alert(&state, &signed, id).await {
-        Ok(a) => a,
+    let (form, a) = match posted(&state, &signed, id, &headers, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let input = rule_input(Some(&form), &a);
@@ -379,11 +379,8 @@ pub async fn retire(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = Form::parse(&headers, &body, &signed) {
-        return r.into_response();
-    }
-    let a = match analyst_alert(&state, &signed, id).await {
-        Ok(a) => a,
+    let (_, a) = match posted(&state, &signed, id, &headers, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let Some(tag) = a.tag.clone().filter(|_| a.kind == AlertKind::ShouldBeRetired) else {

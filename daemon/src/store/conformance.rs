@@ -194,8 +194,10 @@ fn register(store: Arc<dyn Store>) {
     assert_eq!(store.index_inputs().unwrap().0.len(), 1);
 }
 
-fn alerts(store: Arc<dyn Store>) {
-    let rec = reconciler(&store);
+/// A decommissioned asset in the register, seen by agent `lab-1` now: a
+/// should-be-retired alert to act on. Returns the reconciler and now.
+fn decommissioned_and_seen(store: &Arc<dyn Store>) -> (Reconciler, i64) {
+    let rec = reconciler(store);
     store
         .import_assets(
             &mut |_| Some(vec![asset("SRV-OLD", "decommissioned", "00:1b:21:00:00:99")]),
@@ -209,6 +211,11 @@ fn alerts(store: Arc<dyn Store>) {
     let now = super::now_ms();
     let body = batch("lab-1", now, &[("198.18.0.99", [0, 0x1b, 0x21, 0, 0, 0x99])]);
     crate::app::ingest::accept(store.as_ref(), &rec, &agent, &body, now).unwrap();
+    (rec, now)
+}
+
+fn alerts(store: Arc<dyn Store>) {
+    let (rec, now) = decommissioned_and_seen(&store);
     let live = store.alerts(&AlertFilter::default()).unwrap();
     let alert = live.iter().find(|a| a.kind == AlertKind::ShouldBeRetired).expect("should-be-retired raised");
     // Newest first; `before_id` pages on.
@@ -515,20 +522,7 @@ fn reconcile_inputs(store: Arc<dyn Store>) {
 
 fn action_during_commit(store: Arc<dyn Store>) {
     use crate::alerts::lifecycle::{Change, Clear, ClearCause};
-    let rec = reconciler(&store);
-    store
-        .import_assets(
-            &mut |_| Some(vec![asset("SRV-OLD", "decommissioned", "00:1b:21:00:00:99")]),
-            "ann",
-            &mut super::unaudited(),
-        )
-        .unwrap();
-    rec.register_changed();
-    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32], &mut super::unaudited()).unwrap();
-    let agent = agent_record(store.as_ref(), "lab-1");
-    let now = super::now_ms();
-    let body = batch("lab-1", now, &[("198.18.0.99", [0, 0x1b, 0x21, 0, 0, 0x99])]);
-    crate::app::ingest::accept(store.as_ref(), &rec, &agent, &body, now).unwrap();
+    let (rec, now) = decommissioned_and_seen(&store);
     let alert =
         store.alerts(&AlertFilter::default()).unwrap().into_iter().find(|a| a.kind == AlertKind::ShouldBeRetired);
     let alert = alert.expect("should-be-retired raised");
