@@ -151,6 +151,16 @@ async fn sign_in_review_and_bulk_acknowledge_as_the_person_with_forms_that_canno
     let (s, _, _) = get(&d, "/inventory/NO-SUCH", &ana).await;
     assert_eq!(s, 404);
 
+    // Admin pages refuse analysts and viewers.
+    for who in [&ana, &vic] {
+        for path in ["/audit", "/agents"] {
+            let (s, _, _) = get(&d, path, who).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+        }
+    }
+    let r = post_form(&d, "/agents", &ana, &format!("csrf={csrf}&name=x&segments=198.18.9.0/24"), None).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "an analyst cannot add an agent");
+
     // The dashboard draws its charts on the server.
     let (s, _, page) = get(&d, "/dashboard", &vic).await;
     assert_eq!(s, 200);

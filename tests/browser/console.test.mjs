@@ -97,15 +97,26 @@ after(async () => {
 async function signedIn(name) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
+  // Dialogs are refused and recorded (a script that ran would show here),
+  // but for the confirmation a test says it expects (`confirmNext`).
   const dialogs = [];
-  page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+  const ctl = { confirmNext: false };
+  page.on("dialog", (d) => {
+    if (ctl.confirmNext && d.type() === "confirm") {
+      ctl.confirmNext = false;
+      d.accept();
+    } else {
+      dialogs.push(d.message());
+      d.dismiss();
+    }
+  });
   await page.goto(base + "/");
   assert.match(page.url(), /\/login\?next=/);
   await page.fill("input[name=name]", name);
   await page.fill("input[name=password]", PASSWORD);
   await page.click("button[type=submit]");
   await page.waitForSelector("table#alerts");
-  return { context, page, dialogs };
+  return { context, page, dialogs, ctl };
 }
 
 test("an analyst signs in, filters, bulk-acknowledges three alerts, and the audit log names her", async () => {
@@ -251,5 +262,38 @@ test("the dashboard charts live alerts and the register, and lists each agent's 
   assert.equal(kindTotal, status.live_alerts, "the chart counts what the headline says");
   if (shots) await page.screenshot({ path: `${shots}/console-dashboard.png`, fullPage: true });
   assert.deepEqual(dialogs, []);
+  await context.close();
+});
+
+test("an admin adds an agent (its token shown once), revokes it, and reads both in the audit log", async () => {
+  const admin = await api("POST", "/api/v1/users", { name: "ada", role: "admin", password: PASSWORD });
+  assert.equal(admin.status, 201);
+  const { context, page, ctl } = await signedIn("ada");
+  await page.click("nav >> text=Agents");
+  await page.fill("form[action='/agents'] input[name=name]", "agent-branch-2");
+  await page.fill("form[action='/agents'] input[name=segments]", "198.18.5.0/24");
+  await page.click("form[action='/agents'] button[type=submit]");
+  await page.waitForSelector("#new-token");
+  const token = (await page.textContent("#new-token code")).trim();
+  assert.match(token, /^census_/);
+  ctl.confirmNext = true;
+  await page.click("tr:has-text('agent-branch-2') >> text=Revoke");
+  await page.waitForSelector("tr:has-text('agent-branch-2') >> text=revoked");
+  await page.click("nav >> text=Audit log");
+  await page.fill("input[name=subject]", "agent:agent-branch-2");
+  await page.click("form.filters button[type=submit]");
+  await page.waitForURL(/subject=agent/);
+  const audit = await page.textContent("table#audit");
+  assert.match(audit, /agent\.revoke/);
+  assert.match(audit, /agent\.add/);
+  assert.ok(!audit.includes(token), "the token is never in the audit log");
+  await context.close();
+});
+
+test("a viewer is refused the admin pages", async () => {
+  const { context, page } = await signedIn("vic");
+  assert.equal(await page.locator("nav >> text=Audit log").count(), 0);
+  const r = await page.goto(base + "/audit");
+  assert.equal(r.status(), 403);
   await context.close();
 });

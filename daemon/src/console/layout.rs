@@ -20,6 +20,10 @@ pub enum Nav {
     Inventory,
     /// The dashboard.
     Dashboard,
+    /// Agents (admins).
+    Agents,
+    /// The audit log (admins).
+    Audit,
     /// No entry (sign-in, errors).
     None,
 }
@@ -50,6 +54,10 @@ pub fn page(title: &str, here: Nav, signed: Option<&Signed>, body: Markup) -> Ma
                             (nav(Nav::Queue, "/", "Review queue"))
                             (nav(Nav::Inventory, "/inventory", "Inventory"))
                             (nav(Nav::Dashboard, "/dashboard", "Dashboard"))
+                            @if signed.is_some_and(|s| s.may(crate::people::Role::Admin)) {
+                                (nav(Nav::Agents, "/agents", "Agents"))
+                                (nav(Nav::Audit, "/audit", "Audit log"))
+                            }
                         }
                     }
                     @if let Some(s) = signed {

@@ -11,6 +11,7 @@
 //! strict Content-Security-Policy (scripts and styles from `/static/` only,
 //! no inline script, no framing, forms post only here) — see [`headers`].
 
+mod admin;
 mod dashboard;
 mod form;
 mod inventory;
@@ -46,6 +47,9 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(signin::page).post(signin::submit))
         .route("/logout", post(signin::logout))
         .route("/dashboard", get(dashboard::page))
+        .route("/audit", get(admin::audit))
+        .route("/agents", get(admin::agents).post(admin::add_agent))
+        .route("/agents/{name}/revoke", post(admin::revoke_agent))
         .route("/inventory", get(inventory::list))
         .route("/inventory.csv", get(inventory::export))
         .route("/inventory/{tag}", get(inventory::asset))
