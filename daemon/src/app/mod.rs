@@ -12,3 +12,4 @@ pub mod ingest;
 pub mod people;
 pub mod query;
 pub mod register;
+pub mod timeline;

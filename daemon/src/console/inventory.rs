@@ -145,7 +145,9 @@ pub async fn asset(State(state): State<AppState>, signed: Signed, Path(tag): Pat
         .run(move |r| {
             let Some(asset) = r.store().asset(&t)? else { return Ok(None) };
             let whois = crate::app::query::whois(r, &asset.tag, now_ms())?;
-            let history = r.store().asset_history(&asset.tag)?;
+            let ips: Vec<String> =
+                whois.as_ref().map(|w| w.hosts.iter().map(|h| h.ip.clone()).collect()).unwrap_or_default();
+            let history = crate::app::timeline::load(r, &asset.tag, &ips)?;
             let filter = AlertFilter { tag: Some(asset.tag.clone()), limit: Some(200), ..Default::default() };
             let alerts = r.store().alerts(&filter)?;
             Ok::<_, crate::store::StoreError>(Some((asset, whois, history, alerts)))
@@ -190,31 +192,12 @@ pub async fn asset(State(state): State<AppState>, signed: Signed, Path(tag): Pat
         }
         h2 { "Timeline" }
         table #timeline {
-            thead { tr { th { "When" } th { "Who" } th { "What" } th { "Fields" } } }
+            thead { tr { th { "When" } th { "Who" } th { "From" } th { "What" } } }
             tbody {
-                @for c in history.iter().rev() {
-                    tr {
-                        td { (when(c.at_ms)) }
-                        td { (text(&c.actor)) }
-                        td {
-                            (text(&c.action))
-                            @if let Some((from, to)) = &c.lifecycle {
-                                @if from.is_empty() { " (" (text(to)) ")" } @else { ": " (text(from)) " → " (text(to)) }
-                            }
-                        }
-                        td { (text(&c.fields.join(", "))) }
-                    }
+                @for e in &history {
+                    tr { td { (when(e.at_ms)) } td { (text(&e.who)) } td { (e.source) } td { (text(&e.what)) } }
                 }
-                @if let Some(w) = &whois {
-                    @for h in &w.hosts {
-                        tr {
-                            td { (when(h.last_seen_ms)) }
-                            td { (text(&h.last_agent)) }
-                            td { "seen at " span.mono { (text(&h.ip)) } @if let Some(m) = &h.mac { " (" span.mono { (text(m)) } ")" } }
-                            td { "first seen " (when(h.first_seen_ms)) }
-                        }
-                    }
-                }
+                @if history.is_empty() { tr { td colspan="4" .muted { "Nothing yet." } } }
             }
         }
     };
