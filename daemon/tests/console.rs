@@ -153,7 +153,7 @@ async fn sign_in_review_and_bulk_acknowledge_as_the_person_with_forms_that_canno
 
     // Admin pages refuse analysts and viewers.
     for who in [&ana, &vic] {
-        for path in ["/audit", "/agents"] {
+        for path in ["/audit", "/agents", "/import"] {
             let (s, _, _) = get(&d, path, who).await;
             assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
         }

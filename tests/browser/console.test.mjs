@@ -297,3 +297,29 @@ test("a viewer is refused the admin pages", async () => {
   assert.equal(r.status(), 403);
   await context.close();
 });
+
+test("an admin imports a CSV: the dry-run plan first, nothing stored until confirmed; a bad row is named", async () => {
+  const { context, page } = await signedIn("ada");
+  await page.goto(base + "/import");
+  const bad = "tag,name,type,lifecycle\nBAD-1,thing,toaster,deployed\n";
+  await page.setInputFiles("input[name=file]", { name: "bad.csv", mimeType: "text/csv", buffer: Buffer.from(bad) });
+  await page.click("button:has-text('Show what would change')");
+  await page.waitForSelector("#problems");
+  assert.match(await page.textContent("#problems"), /row 1, column type/);
+  assert.equal((await api("GET", "/api/v1/assets/BAD-1")).status, 404, "nothing stored");
+
+  const csv = "tag,name,type,lifecycle,owner\nSRV-DB-01,Billing database,server,deployed,finance-dba\nLAP-900,Loaner laptop,endpoint,procurement,it-desk\n";
+  await page.setInputFiles("input[name=file]", { name: "register.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.click("button:has-text('Show what would change')");
+  await page.waitForSelector("#plan");
+  const plan = await page.textContent("#plan");
+  assert.match(plan, /1 to add, 1 to change/);
+  assert.match(await page.textContent("table#changes"), /owner[\s\S]*dba-team[\s\S]*finance-dba/);
+  assert.equal((await api("GET", "/api/v1/assets/LAP-900")).status, 404, "a dry run stores nothing");
+  await page.click("button:has-text('Confirm the import')");
+  await page.waitForSelector("#applied");
+  assert.match(await page.textContent("#applied"), /1 added, 1 changed/);
+  assert.equal((await api("GET", "/api/v1/assets/LAP-900")).json.owner, "it-desk");
+  assert.equal((await api("GET", "/api/v1/assets/SRV-DB-01")).json.owner, "finance-dba");
+  await context.close();
+});

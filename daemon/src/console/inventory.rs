@@ -82,6 +82,7 @@ pub async fn list(State(state): State<AppState>, signed: Signed, Query(q): Query
             button type="submit" { "Search" }
             a href="/inventory" { "Clear" }
             a href={ "/inventory.csv?q=" (percent(&q.q)) } hx-boost="false" { "Export CSV" }
+            @if signed.may(crate::people::Role::Admin) { a href="/import" { "Import…" } }
         }
         @if let Some(e) = &error { div.error role="alert" { (e) } }
         table #assets {

@@ -14,6 +14,7 @@
 mod admin;
 mod dashboard;
 mod form;
+mod import;
 mod inventory;
 mod layout;
 mod queue;
@@ -52,6 +53,8 @@ pub fn router() -> Router<AppState> {
         .route("/agents/{name}/revoke", post(admin::revoke_agent))
         .route("/inventory", get(inventory::list))
         .route("/inventory.csv", get(inventory::export))
+        .route("/import", get(import::form).post(import::plan))
+        .route("/import/apply", post(import::apply))
         .route("/inventory/{tag}", get(inventory::asset))
         .route("/static/{file}", get(static_file))
         .layer(axum::middleware::from_fn(headers))
