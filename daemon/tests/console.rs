@@ -110,7 +110,7 @@ async fn sign_in_review_and_bulk_acknowledge_as_the_person_with_forms_that_canno
         format!("csrf={csrf}&action=ack&{}", picked.iter().map(|i| format!("id={i}")).collect::<Vec<_>>().join("&"));
     let r = post_form(&d, "/alerts/act", &ana, &form, Some(&d.base)).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(r.headers()[LOCATION].to_str().unwrap().contains("Acknowledged%203"), "{:?}", r.headers()[LOCATION]);
+    assert_eq!(r.headers()[LOCATION], "/?done=ack.3.0");
     for id in picked {
         let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{id}"), None).await;
         assert_eq!((a["state"].as_str(), a["acked_by"].as_str()), (Some("acknowledged"), Some("ana")), "{a}");
@@ -183,5 +183,93 @@ async fn sign_in_review_and_bulk_acknowledge_as_the_person_with_forms_that_canno
     assert_eq!((s, h[LOCATION].to_str().unwrap()), (StatusCode::SEE_OTHER, "/login?next=%2F"));
     let (_, audit) = d.admin_json(Method::GET, "/api/v1/audit?actor=ana&action=logout", None).await;
     assert_eq!(audit["records"].as_array().unwrap().len(), 1, "{audit}");
+    d.stop().await;
+}
+
+/// A batch as an agent sends it (JSON), hosts with an mDNS name each.
+fn named_sweep(agent: &str, hosts: &[(&str, &str, &str)]) -> Vec<u8> {
+    let t = |m: i64| {
+        (time::OffsetDateTime::now_utc() - time::Duration::minutes(m))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let hosts: Vec<serde_json::Value> = hosts
+        .iter()
+        .map(|(ip, mac, name)| {
+            json!({ "ip": ip, "mac": { "address": mac, "locally_administered": false },
+            "seen_by": ["arp"], "ports": [], "names": [{ "name": name, "source": "mdns" }], "fingerprints": [],
+            "first_seen": t(2), "last_seen": t(1) })
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "schema_version": "1.2", "batch_id": uuid::Uuid::new_v4(), "agent_id": agent,
+        "segment": { "name": "lab", "targets": ["198.18.0.0/24"], "excluded": [] },
+        "started_at": t(3), "finished_at": t(1),
+        "completeness": { "addresses_in_scope": 254, "probes_sent": 254, "replies": hosts.len(), "estimated_loss": 0.0,
+            "rate_limit_pps": 100, "rate_achieved_pps": 100.0, "complete": true, "techniques": [], "enriched": true },
+        "hosts": hosts }))
+    .unwrap()
+}
+
+/// Regressions from a break attempt on the console: names from evidence
+/// (written `name (mdns)`) broke adopt and link; actions on a resolved
+/// alert went through; a huge `days` filter panicked the page; any text in
+/// `done` was shown as an official banner.
+#[tokio::test]
+async fn review_actions_take_bare_valid_names_and_refuse_resolved_alerts() {
+    let d = Daemon::start().await;
+    let body = json!({ "name": "ana", "role": "analyst", "password": "a long enough password" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    let srv =
+        json!({ "tag": "SRV-1", "name": "build", "type": "server", "lifecycle": "deployed", "hostnames": ["srv1"] });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(srv)).await.0, 201);
+    let token = d.add_agent("a1", &["198.18.0.0/24"]).await;
+    let hosts = [
+        ("198.18.0.11", "00:1b:21:00:00:11", "=cmd|' /c calc'!a0"),
+        ("198.18.0.12", "00:1b:21:00:00:12", "printer-3.local"),
+    ];
+    for _ in 0..2 {
+        let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(named_sweep("a1", &hosts))).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    d.settle().await;
+    let (_, alerts) = d.admin_json(Method::GET, "/api/v1/alerts?kind=unknown-asset", None).await;
+    let id_of = |ip: &str| alerts.as_array().unwrap().iter().find(|a| a["ip"] == ip).unwrap()["id"].as_i64().unwrap();
+    let (hostile, printer) = (id_of("198.18.0.11"), id_of("198.18.0.12"));
+    let ana = sign_in(&d, "ana", "a long enough password").await;
+
+    // Adopt: the prefilled form names the device by its bare name, and submits as prefilled.
+    let (s, _, form) = get(&d, &format!("/alerts/{printer}/adopt"), &ana).await;
+    assert_eq!(s, 200);
+    assert!(form.contains("name=\"hostnames\" value=\"printer-3.local\""), "bare name prefilled: {form}");
+    let csrf = csrf_of(&form);
+    let post = format!(
+        "csrf={csrf}&tag=PRN-3&name=printer-3.local&type=iot&owner=facilities&lifecycle=deployed&macs=00%3A1b%3A21%3A00%3A00%3A12&ips=&hostnames=printer-3.local"
+    );
+    assert_eq!(
+        post_form(&d, &format!("/alerts/{printer}/adopt"), &ana, &post, None).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    // Link: a name the register would refuse is not added; the asset stays editable.
+    let r = post_form(&d, &format!("/alerts/{hostile}/link"), &ana, &format!("csrf={csrf}&tag=SRV-1"), None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, srv) = d.admin_json(Method::GET, "/api/v1/assets/SRV-1", None).await;
+    assert_eq!(srv["hostnames"], json!(["srv1"]), "{srv}");
+    assert_eq!(d.admin_json(Method::PUT, "/api/v1/assets/SRV-1", Some(srv.clone())).await.0, 200, "still editable");
+    // Both alerts are resolved now: acting on them again is refused.
+    for path in [format!("/alerts/{hostile}/link"), format!("/alerts/{printer}/retire")] {
+        let r = post_form(&d, &path, &ana, &format!("csrf={csrf}&tag=SRV-1"), None).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{path}");
+    }
+    // A personal API token in the session cookie signs no one in.
+    let (_, t) = d.admin_json(Method::POST, "/api/v1/tokens", Some(json!({ "user": "ana" }))).await;
+    let cookie = format!("census_session={}", t["token"].as_str().unwrap());
+    let (s, _, _) = get(&d, "/", &cookie).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "to the sign-in page");
+    // A huge filter is no panic; a crafted banner is not shown.
+    let (s, _, page) = get(&d, "/?days=9223372036854775807&done=Session+expired%2C+call+555", &ana).await;
+    assert_eq!(s, 200);
+    assert!(!page.contains("Session expired"), "only the page's own outcome texts are shown");
+    let (_, _, page) = get(&d, "/?done=ack.3.1", &ana).await;
+    assert!(page.contains("Acknowledged 3 alert(s). 1 could not be"), "the outcome of a real action");
     d.stop().await;
 }

@@ -140,6 +140,7 @@ test("an analyst signs in, filters, bulk-acknowledges three alerts, and the audi
     await boxes.nth(i).check();
   }
   await page.click("button[value=ack]");
+  await page.waitForURL(/done=ack/);
   await page.waitForSelector("div.flash");
   assert.match(await page.textContent("div.flash"), /Acknowledged 3 alert/);
   for (const id of ids) {
@@ -242,7 +243,9 @@ test("suppress by vendor: the preview counts what the rule holds before it is sa
   assert.equal(await page.inputValue("input[name=vendor]"), "Raspberry Pi Foundation");
   await page.fill("input[name=reason]", "lab sensors, tracked in the lab inventory");
   await page.click("button[value=save]");
-  await page.waitForSelector("div.flash");
+  // The suppress page's preview is a banner too: wait for the queue's.
+  await page.waitForURL(/done=rule/);
+  await page.waitForSelector("table#alerts");
   assert.match(await page.textContent("div.flash"), /Suppression rule \d+ saved; it holds 1 live alert/);
   const rules = (await api("GET", "/api/v1/suppressions")).json;
   assert.equal(rules[0].vendor, "Raspberry Pi Foundation");

@@ -27,7 +27,7 @@ use crate::store::now_ms;
 
 /// Largest file the console takes (the API takes up to `max_body_mb`).
 pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
-/// Uploads waiting for a confirmation at once (the oldest goes first).
+/// Uploads waiting for a confirmation per person (their oldest goes first).
 pub const MAX_PENDING: usize = 8;
 /// How long an upload waits for its confirmation, ms.
 pub const PENDING_MS: i64 = 15 * 60_000;
@@ -38,6 +38,8 @@ struct Pending {
     format: Format,
     opts: ImportOptions,
     at_ms: i64,
+    /// The plan the person was shown: the confirmation applies exactly this, or nothing.
+    plan: ImportPlan,
 }
 
 static PENDING: Mutex<Option<HashMap<String, Pending>>> = Mutex::new(None);
@@ -47,8 +49,12 @@ fn park(p: Pending) -> String {
     let mut g = PENDING.lock().unwrap_or_else(|p| p.into_inner());
     let map = g.get_or_insert_with(HashMap::new);
     map.retain(|_, v| v.at_ms > p.at_ms - PENDING_MS);
-    while map.len() >= MAX_PENDING {
-        let Some(oldest) = map.iter().min_by_key(|(_, v)| v.at_ms).map(|(k, _)| k.clone()) else { break };
+    // Each person's own uploads make room for their next one: one admin's
+    // uploads never push out another's plan.
+    while map.values().filter(|v| v.person == p.person).count() >= MAX_PENDING {
+        let oldest =
+            map.iter().filter(|(_, v)| v.person == p.person).min_by_key(|(_, v)| v.at_ms).map(|(k, _)| k.clone());
+        let Some(oldest) = oldest else { break };
         map.remove(&oldest);
     }
     map.insert(id.clone(), p);
@@ -202,7 +208,14 @@ pub async fn plan(
     let b2 = bytes.clone();
     match state.run(move |r| crate::app::register::import(r, &b2, format, opts, true, &who)).await {
         Ok(plan) => {
-            let id = park(Pending { person: signed.who.name.clone(), bytes, format, opts, at_ms: now_ms() });
+            let id = park(Pending {
+                person: signed.who.name.clone(),
+                bytes,
+                format,
+                opts,
+                at_ms: now_ms(),
+                plan: plan.clone(),
+            });
             page(&signed, StatusCode::OK, plan_view(&signed, &plan, &id))
         }
         Err(e) => {
@@ -245,6 +258,22 @@ pub async fn apply(State(state): State<AppState>, signed: Signed, headers: Heade
             "This upload is gone (applied already, older than 15 minutes, or someone else's): upload the file again.";
         return page(&signed, StatusCode::CONFLICT, upload_form(&signed, Some(why)));
     };
+    // The register may have changed since the dry run: apply only if the plan is still the one shown.
+    let (who, bytes) = (signed.who.clone(), p.bytes.clone());
+    let now_plan = state.run(move |r| crate::app::register::import(r, &bytes, p.format, p.opts, true, &who)).await;
+    match now_plan {
+        Ok(plan) if plan == p.plan => {}
+        Ok(plan) => {
+            let id = park(Pending { plan: plan.clone(), at_ms: now_ms(), ..p });
+            let why = "The register changed since the dry run. Here is what the import would do now; confirm again to apply it.";
+            return page(
+                &signed,
+                StatusCode::CONFLICT,
+                html! { div.error role="alert" { (why) } (plan_view(&signed, &plan, &id)) },
+            );
+        }
+        Err(e) => return page(&signed, e.status, upload_form(&signed, Some(&e.message))),
+    }
     let who = signed.who.clone();
     let out = state.run(move |r| crate::app::register::import(r, &p.bytes, p.format, p.opts, false, &who)).await;
     match out {

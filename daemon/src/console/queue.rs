@@ -56,7 +56,7 @@ fn matches(a: &Alert, q: &QueueQuery, least: Option<Severity>, now: i64) -> bool
         return false;
     }
     if let Ok(days) = q.days.trim().parse::<i64>()
-        && a.last_seen_ms < now - days * 86_400_000
+        && a.last_seen_ms < now - days.clamp(0, 36_500) * 86_400_000
     {
         return false;
     }
@@ -106,7 +106,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query
     let analyst = signed.may(Role::Analyst);
     let body = html! {
         h1 { "Review queue" }
-        @if let Some(done) = &q.done { div.flash role="status" { (done) } }
+        @if let Some(done) = q.done.as_deref().and_then(outcome) { div.flash role="status" { (done) } }
         (filters(&q))
         form method="post" action="/alerts/act" id="queue" {
             input type="hidden" name="csrf" value=(signed.csrf);
@@ -136,6 +136,24 @@ pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query
         }
     };
     layout::respond(StatusCode::OK, layout::page("Review queue", Nav::Queue, Some(&signed), body))
+}
+
+/// The banner for an action's outcome, from the code its redirect carries
+/// (`ack.3.0`, `resolve.2.1`, `rule.7.5`): the page writes the words, so a
+/// crafted link cannot put text of its own in an official-looking banner.
+pub fn outcome(code: &str) -> Option<String> {
+    let mut parts = code.split('.');
+    let (what, a, b) = (parts.next()?, parts.next()?.parse::<u64>().ok()?, parts.next()?.parse::<u64>().ok()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let refused = if b > 0 { format!(" {b} could not be (resolved already, or gone).") } else { String::new() };
+    match what {
+        "ack" => Some(format!("Acknowledged {a} alert(s).{refused}")),
+        "resolve" => Some(format!("Resolved {a} alert(s).{refused}")),
+        "rule" => Some(format!("Suppression rule {a} saved; it holds {b} live alert(s).")),
+        _ => None,
+    }
 }
 
 fn filters(q: &QueueQuery) -> Markup {
@@ -251,12 +269,8 @@ pub async fn act(State(state): State<AppState>, signed: Signed, headers: HeaderM
         .await;
     match outcome {
         Ok((done, refused)) => {
-            let verb = if action == AlertAction::Acknowledge { "Acknowledged" } else { "Resolved" };
-            let mut msg = format!("{verb} {done} alert(s).");
-            if refused > 0 {
-                msg.push_str(&format!(" {refused} could not be (resolved already, or gone)."));
-            }
-            Redirect::to(&format!("/?done={}", percent(&msg))).into_response()
+            let verb = if action == AlertAction::Acknowledge { "ack" } else { "resolve" };
+            Redirect::to(&format!("/?done={verb}.{done}.{refused}")).into_response()
         }
         Err(e) => layout::error_page(e.status, "Error", &e.message, Some(&signed)),
     }

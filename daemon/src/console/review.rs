@@ -16,7 +16,7 @@ use super::form::Form;
 use super::layout::{self, Nav, text};
 use super::queue::percent;
 use super::session::Signed;
-use crate::alerts::{Alert, AlertAction, AlertKind, SuppressionInput};
+use crate::alerts::{Alert, AlertAction, AlertKind, AlertState, SuppressionInput};
 use crate::api::AppState;
 use crate::people::Role;
 use crate::register::model::asset_from_json;
@@ -47,7 +47,12 @@ async fn posted(
     body: &[u8],
 ) -> Result<(Form, Alert), Response> {
     let form = Form::parse(headers, body, signed).map_err(IntoResponse::into_response)?;
-    Ok((form, analyst_alert(state, signed, id).await?))
+    let alert = analyst_alert(state, signed, id).await?;
+    if alert.state == AlertState::Resolved {
+        let why = format!("Alert {id} is resolved already; act on a live alert, or edit the asset itself.");
+        return Err(layout::error_page(StatusCode::CONFLICT, "Resolved already", &why, Some(signed)));
+    }
+    Ok((form, alert))
 }
 
 /// Resolve `id` as the signed-in person with `note` (an alert resolved meanwhile is fine).
@@ -82,10 +87,35 @@ struct Draft {
     hostnames: String,
 }
 
+/// The names a device announced, bare (evidence writes them `name (source)`),
+/// each one a valid host name for the register.
+fn device_names(a: &Alert) -> Vec<String> {
+    let mut names: Vec<String> = a
+        .evidence
+        .as_ref()
+        .map(|e| e.hosts().to_vec())
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|h| h.names.clone())
+        .map(|n| n.split(" (").next().unwrap_or("").trim().to_lowercase())
+        .filter(|n| valid_host_name(n))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Whether the register would take `name` as a host name.
+fn valid_host_name(name: &str) -> bool {
+    let probe =
+        json!({ "tag": "PROBE", "name": "probe", "type": "server", "lifecycle": "deployed", "hostnames": [name] });
+    !name.is_empty() && asset_from_json(probe).is_ok()
+}
+
 impl Draft {
     fn from_alert(a: &Alert) -> Draft {
         let hosts = a.evidence.as_ref().map(|e| e.hosts().to_vec()).unwrap_or_default();
-        let names: Vec<String> = hosts.iter().flat_map(|h| h.names.clone()).collect();
+        let names = device_names(a);
         let mac = a.mac.clone().unwrap_or_default();
         let vendor = a.vendor.clone().unwrap_or_default();
         let name = names.first().cloned().unwrap_or_else(|| format!("{vendor} device").trim().to_string());
@@ -239,14 +269,7 @@ pub async fn link(
             {
                 asset.macs.push(mac);
             }
-            for n in a2
-                .evidence
-                .as_ref()
-                .map(|e| e.hosts().to_vec())
-                .unwrap_or_default()
-                .iter()
-                .flat_map(|h| h.names.clone())
-            {
+            for n in device_names(&a2) {
                 if !asset.hostnames.iter().any(|h| h.eq_ignore_ascii_case(&n)) {
                     asset.hostnames.push(n);
                 }
@@ -362,11 +385,7 @@ pub async fn suppress(
     }
     let (who, i2) = (signed.who.clone(), input.clone());
     match state.run(move |r| crate::app::alerts::add_suppression(r, &who, i2, now_ms())).await {
-        Ok(added) => {
-            let msg =
-                format!("Suppression rule {} saved; it holds {} live alert(s).", added.rule.id, added.matching_alerts);
-            Redirect::to(&format!("/?done={}", percent(&msg))).into_response()
-        }
+        Ok(added) => Redirect::to(&format!("/?done=rule.{}.{}", added.rule.id, added.matching_alerts)).into_response(),
         Err(e) => suppress_page(&signed, &a, &input, None, e.status, Some(&e.message)),
     }
 }

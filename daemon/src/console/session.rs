@@ -159,7 +159,8 @@ impl FromRequestParts<AppState> for Signed {
         let Some(token) = cookie(&parts.headers, COOKIE) else { return Err(to_login(parts)) };
         let hash = auth::hash_token(&token);
         let now = now_ms();
-        match state.blocking(move |s| s.principal_by_token(&hash, now)).await {
+        // Only a sign-in session: an API token in the cookie signs no one in.
+        match state.blocking(move |s| s.session_principal(&hash, now)).await {
             Ok(Some(who)) => Ok(Signed { who, csrf: csrf_for(&token), hash }),
             Ok(None) => Err(to_login(parts)),
             Err(e) => Err(layout::error_page(e.status, "Error", &e.message, None)),

@@ -310,6 +310,8 @@ fn people(store: Arc<dyn Store>) {
     let who = store.principal_by_token(&[5; 32], now).unwrap().expect("ann's token");
     assert_eq!((who.name.as_str(), who.role, who.builtin), ("ann", Role::Analyst, false));
     assert!(store.principal_by_token(&[6; 32], now + 999).unwrap().is_some());
+    assert!(store.session_principal(&[6; 32], now).unwrap().is_some(), "a session");
+    assert!(store.session_principal(&[5; 32], now).unwrap().is_none(), "an API token is not a session");
     assert!(store.principal_by_token(&[6; 32], now + 1000).unwrap().is_none(), "expired");
     assert!(store.principal_by_token(&[8; 32], now).unwrap().is_none());
     assert!(store.set_role("ann", Role::Viewer, &mut super::unaudited()).unwrap());

@@ -224,6 +224,9 @@ pub trait PeopleStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Who holds this token at `now_ms`: live, unexpired, and its person enabled.
     fn principal_by_token(&self, hash: &TokenHash, now_ms: i64) -> Result<Option<Principal>, StoreError>;
+    /// [`PeopleStore::principal_by_token`] for a sign-in session only (the
+    /// console's cookie): a personal API token is not a session.
+    fn session_principal(&self, hash: &TokenHash, now_ms: i64) -> Result<Option<Principal>, StoreError>;
 }
 
 /// The append-only audit log.

@@ -259,23 +259,35 @@ impl PeopleStore for SqliteStore {
     }
 
     fn principal_by_token(&self, hash: &TokenHash, now_ms: i64) -> Result<Option<Principal>, StoreError> {
-        self.read(|c| {
-            let found: Option<(Vec<u8>, String, String)> = c
-                .query_row(
-                    "SELECT t.token_hash, p.name, p.role FROM person_tokens t JOIN people p ON p.name = t.person
-                     WHERE t.token_hash = ?1 AND t.revoked_ms IS NULL AND (t.expires_ms IS NULL OR t.expires_ms > ?2)
-                       AND p.disabled_ms IS NULL",
-                    params![&hash[..], now_ms],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            let Some((stored, name, role)) = found else { return Ok(None) };
-            let stored: Option<TokenHash> = stored.try_into().ok();
-            if !stored.is_some_and(|s| crate::auth::same(&s, hash)) {
-                return Ok(None);
-            }
-            let role = role.parse().map_err(StoreError::Refused)?;
-            Ok(Some(Principal { name, role, builtin: false }))
-        })
+        self.read(|c| holder(c, hash, now_ms, false))
     }
+
+    fn session_principal(&self, hash: &TokenHash, now_ms: i64) -> Result<Option<Principal>, StoreError> {
+        self.read(|c| holder(c, hash, now_ms, true))
+    }
+}
+
+/// Who holds the live token `hash` (only a sign-in session when `session_only`).
+fn holder(
+    c: &rusqlite::Connection,
+    hash: &TokenHash,
+    now_ms: i64,
+    session_only: bool,
+) -> Result<Option<Principal>, StoreError> {
+    let found: Option<(Vec<u8>, String, String)> = c
+        .query_row(
+            "SELECT t.token_hash, p.name, p.role FROM person_tokens t JOIN people p ON p.name = t.person
+             WHERE t.token_hash = ?1 AND t.revoked_ms IS NULL AND (t.expires_ms IS NULL OR t.expires_ms > ?2)
+               AND p.disabled_ms IS NULL AND (?3 = 0 OR t.kind = 'session')",
+            params![&hash[..], now_ms, session_only],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((stored, name, role)) = found else { return Ok(None) };
+    let stored: Option<TokenHash> = stored.try_into().ok();
+    if !stored.is_some_and(|s| crate::auth::same(&s, hash)) {
+        return Ok(None);
+    }
+    let role = role.parse().map_err(StoreError::Refused)?;
+    Ok(Some(Principal { name, role, builtin: false }))
 }
