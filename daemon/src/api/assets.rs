@@ -51,20 +51,10 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let page = q.page("asset", 1000, 10_000)?;
     let (after, limit) = (page.after.clone(), page.limit);
-    let query = match search.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        None => None,
-        Some(text) => Some(
-            crate::register::search::AssetQuery::parse(text).map_err(|e| ApiError::bad_field("q", e.to_string()))?,
-        ),
-    };
-    let mut assets = match query {
-        None => state.blocking(move |s| s.assets_page(after.as_deref(), limit + 1)).await?,
-        Some(query) => {
-            state
-                .run(move |r| crate::app::query::search_assets(r, &query, after.as_deref(), limit + 1, now_ms()))
-                .await?
-        }
-    };
+    let query = crate::register::search::AssetQuery::parse(search.q.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_field("q", e.to_string()))?;
+    let mut assets =
+        state.run(move |r| crate::app::query::search_assets(r, &query, after.as_deref(), limit + 1, now_ms())).await?;
     let next = (assets.len() > limit).then(|| assets[limit - 1].tag.clone());
     assets.truncate(limit);
     Ok(paging::respond(&uri, "asset", assets, next))
@@ -197,20 +187,7 @@ pub struct FormatQuery {
 fn parse_format(q: &FormatQuery) -> Result<Format, ApiError> {
     let delimiter = match q.delimiter.as_deref() {
         None => b',',
-        Some("\\t") | Some("tab") => b'\t',
-        Some(d) if d.len() == 1 && d.is_ascii() && !d.as_bytes()[0].is_ascii_control() && d != "\"" => d.as_bytes()[0],
-        Some("") => {
-            return Err(ApiError::bad_field("delimiter", "the delimiter is empty: give one character, or `tab`"));
-        }
-        Some(d) => {
-            return Err(ApiError::bad_field(
-                "delimiter",
-                format!(
-                    "the delimiter `{}` is not one printable ASCII character (other than `\"`) nor `tab`",
-                    d.escape_debug()
-                ),
-            ));
-        }
+        Some(d) => CsvOptions::delimiter(d).map_err(|why| ApiError::bad_field("delimiter", why))?,
     };
     match q.format.as_deref().unwrap_or("json") {
         "csv" => Ok(Format::Csv(CsvOptions { delimiter })),

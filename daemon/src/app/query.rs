@@ -110,8 +110,8 @@ pub fn status(rec: &Reconciler, now_ms: i64) -> Result<Status, StoreError> {
     })
 }
 
-/// Assets matching `query` (see [`crate::register::search`]), by tag, those
-/// after tag `after`, at most `limit`. What agents saw (ports, vendor) and
+/// Assets matching `query` (see [`crate::register::search`]; an empty one
+/// matches all), by tag, those after tag `after`, at most `limit`. What agents saw (ports, vendor) and
 /// live alerts are loaded only when the query asks about them.
 ///
 /// # Errors
@@ -127,6 +127,10 @@ pub fn search_assets(
 
     use crate::register::search::Facts;
     let store = rec.store();
+    if query.terms.is_empty() {
+        // No condition: the store pages the register itself.
+        return store.assets_page(after, limit);
+    }
     let assets = store.assets()?;
     let states = store.asset_states(None)?;
     let mut alerts: HashMap<String, Vec<&'static str>> = HashMap::new();

@@ -11,11 +11,11 @@ use maud::html;
 use serde::Deserialize;
 
 use super::form::Form;
-use super::layout::{self, Nav, ago, text, when};
-use super::queue::percent;
+use super::layout::{self, Nav, text, when};
 use super::session::Signed;
 use crate::api::AppState;
 use crate::audit::{AuditAction, AuditFilter};
+use crate::client::seg as percent;
 use crate::people::Role;
 use crate::store::now_ms;
 
@@ -128,11 +128,7 @@ fn agents_page(
             tbody {
                 @for a in &status.agents {
                     tr {
-                        td { (text(&a.name)) }
-                        td.mono { (a.segments.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
-                        td { @if let Some(ms) = a.last_sweep_ms { (ago(ms, now)) " ago" } @else { span.muted { "never" } } }
-                        td { @if let Some(ms) = a.last_complete_sweep_ms { (ago(ms, now)) " ago" } @else { span.muted { "never" } } }
-                        td { @if a.revoked { "revoked" } @else if a.silent { "silent" } @else { "sweeping" } }
+                        (super::dashboard::agent_cells(a, now))
                         td {
                             @if !a.revoked {
                                 form method="post" action={ "/agents/" (percent(&a.name)) "/revoke" } {
@@ -174,13 +170,10 @@ pub async fn agents(State(state): State<AppState>, signed: Signed) -> Response {
 
 /// `POST /agents`: add an agent; the page that answers shows its token once.
 pub async fn add_agent(State(state): State<AppState>, signed: Signed, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match Form::parse(&headers, &body, &signed) {
+    let form = match Form::parse_as(&headers, &body, &signed, Role::Admin) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
-    if let Err(r) = signed.require(Role::Admin) {
-        return r.into_response();
-    }
     let name = form.one("name").unwrap_or("").to_string();
     let segments: Vec<String> =
         form.one("segments").unwrap_or("").split([',', ' ']).filter(|s| !s.is_empty()).map(String::from).collect();
@@ -212,10 +205,7 @@ pub async fn revoke_agent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = Form::parse(&headers, &body, &signed) {
-        return r.into_response();
-    }
-    if let Err(r) = signed.require(Role::Admin) {
+    if let Err(r) = Form::parse_as(&headers, &body, &signed, Role::Admin) {
         return r.into_response();
     }
     let who = signed.who.clone();

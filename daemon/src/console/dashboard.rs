@@ -11,11 +11,11 @@ use axum::response::Response;
 use maud::{Markup, html};
 
 use super::layout::{self, Nav, ago, text, when};
-use super::queue::percent;
 use super::session::Signed;
 use crate::alerts::{AlertState, Severity};
 use crate::api::AppState;
 use crate::app::query::Status;
+use crate::client::seg as percent;
 use crate::register::{Asset, Day, Lifecycle};
 use crate::store::now_ms;
 
@@ -65,6 +65,18 @@ fn running_out(assets: &[Asset], now: i64) -> Vec<(i64, String, &Asset)> {
     }
     out.sort_by_key(|(ms, _, a)| (*ms, a.tag.clone()));
     out
+}
+
+/// One agent's cells: name, segments, last sweep, last complete sweep, state
+/// (silent agents flagged) — the dashboard's and the agents page's rows.
+pub fn agent_cells(a: &crate::app::query::AgentStatus, now: i64) -> Markup {
+    html! {
+        td { (text(&a.name)) }
+        td.mono { (a.segments.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
+        td { @if let Some(ms) = a.last_sweep_ms { (ago(ms, now)) " ago" } @else { span.muted { "never" } } }
+        td { @if let Some(ms) = a.last_complete_sweep_ms { (ago(ms, now)) " ago" } @else { span.muted { "never" } } }
+        td { @if a.revoked { "revoked" } @else if a.silent { span.sev.sev-high { "silent" } } @else { "sweeping" } }
+    }
 }
 
 /// `GET /dashboard`
@@ -146,13 +158,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
                 thead { tr { th { "Agent" } th { "Segments" } th { "Last sweep" } th { "Last complete sweep" } th { "State" } } }
                 tbody {
                     @for a in &status.agents {
-                        tr {
-                            td { (text(&a.name)) }
-                            td.mono { (a.segments.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
-                            td { @if let Some(ms) = a.last_sweep_ms { (ago(ms, now)) " ago" } @else { span.muted { "never" } } }
-                            td { @if let Some(ms) = a.last_complete_sweep_ms { (ago(ms, now)) " ago" } @else { span.muted { "never" } } }
-                            td { @if a.revoked { "revoked" } @else if a.silent { span.sev.sev-high { "silent" } } @else { "sweeping" } }
-                        }
+                        tr { (agent_cells(a, now)) }
                     }
                     @if status.agents.is_empty() { tr { td colspan="5" .muted { "No agents yet: censusd agent add NAME --segment CIDR." } } }
                 }

@@ -48,6 +48,21 @@ impl Form {
         Ok(form)
     }
 
+    /// [`Form::parse`], for a person holding at least `role` (else a 403 page).
+    ///
+    /// # Errors
+    /// As [`Form::parse`]; the 403 page for a lesser role.
+    pub fn parse_as(
+        headers: &HeaderMap,
+        body: &[u8],
+        signed: &Signed,
+        role: crate::people::Role,
+    ) -> Result<Form, Refusal> {
+        let form = Form::parse(headers, body, signed)?;
+        signed.require(role)?;
+        Ok(form)
+    }
+
     /// The first value of `name`, trimmed; `None` when absent or empty.
     pub fn one(&self, name: &str) -> Option<&str> {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())

@@ -188,17 +188,9 @@ pub async fn plan(
         Some("json") => Format::Json,
         _ => {
             let d = get("delimiter").unwrap_or_else(|| ",".into());
-            let delimiter = match d.as_str() {
-                "" | "," => b',',
-                "tab" | "\\t" => b'\t',
-                one if one.len() == 1 && one.is_ascii() && one != "\"" => one.as_bytes()[0],
-                _ => {
-                    return page(
-                        &signed,
-                        StatusCode::BAD_REQUEST,
-                        upload_form(&signed, Some("The delimiter is one character, or tab.")),
-                    );
-                }
+            let delimiter = match CsvOptions::delimiter(if d.is_empty() { "," } else { &d }) {
+                Ok(d) => d,
+                Err(why) => return page(&signed, StatusCode::BAD_REQUEST, upload_form(&signed, Some(&why))),
             };
             Format::Csv(CsvOptions { delimiter })
         }
@@ -246,13 +238,10 @@ pub async fn plan(
 
 /// `POST /import/apply`: store the confirmed upload.
 pub async fn apply(State(state): State<AppState>, signed: Signed, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match Form::parse(&headers, &body, &signed) {
+    let form = match Form::parse_as(&headers, &body, &signed, Role::Admin) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
-    if let Err(r) = signed.require(Role::Admin) {
-        return r.into_response();
-    }
     let Some(p) = take(form.one("upload").unwrap_or(""), &signed.who.name, now_ms()) else {
         let why =
             "This upload is gone (applied already, older than 15 minutes, or someone else's): upload the file again.";

@@ -9,10 +9,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::layout::{self, Nav, text, when};
-use super::queue::percent;
 use super::session::Signed;
 use crate::alerts::AlertFilter;
 use crate::api::AppState;
+use crate::client::seg as percent;
 use crate::register::Asset;
 use crate::store::now_ms;
 
@@ -37,12 +37,10 @@ async fn find(
     limit: usize,
 ) -> Result<Vec<Asset>, (StatusCode, String)> {
     let query = crate::register::search::AssetQuery::parse(q).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
-    let out = if query.terms.is_empty() {
-        state.blocking(move |s| s.assets_page(after.as_deref(), limit)).await
-    } else {
-        state.run(move |r| crate::app::query::search_assets(r, &query, after.as_deref(), limit, now_ms())).await
-    };
-    out.map_err(|e| (e.status, e.message))
+    state
+        .run(move |r| crate::app::query::search_assets(r, &query, after.as_deref(), limit, now_ms()))
+        .await
+        .map_err(|e| (e.status, e.message))
 }
 
 /// `GET /inventory.csv?q=`: the current result as CSV (every column; cells safe in a spreadsheet).

@@ -14,6 +14,7 @@ use super::layout::{self, Nav, ago, text, when};
 use super::session::Signed;
 use crate::alerts::{Alert, AlertAction, AlertFilter, AlertKind, AlertState, Severity};
 use crate::api::AppState;
+use crate::client::seg as percent;
 use crate::people::Role;
 use crate::store::now_ms;
 
@@ -218,20 +219,12 @@ fn row(a: &Alert, analyst: bool, now: i64) -> Markup {
     }
 }
 
-/// A path segment, percent-encoded.
-pub fn percent(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
 /// `POST /alerts/act`: acknowledge or resolve the selected alerts (analysts).
 pub async fn act(State(state): State<AppState>, signed: Signed, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match Form::parse(&headers, &body, &signed) {
+    let form = match Form::parse_as(&headers, &body, &signed, Role::Analyst) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
-    if let Err(r) = signed.require(Role::Analyst) {
-        return r.into_response();
-    }
     let action = match form.one("action") {
         Some("ack") => AlertAction::Acknowledge,
         Some("resolve") => AlertAction::Resolve,

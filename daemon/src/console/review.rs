@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 
 use super::form::Form;
 use super::layout::{self, Nav, text};
-use super::queue::percent;
 use super::session::Signed;
 use crate::alerts::{Alert, AlertAction, AlertKind, AlertState, SuppressionInput};
 use crate::api::AppState;
+use crate::client::seg as percent;
 use crate::people::Role;
-use crate::register::model::asset_from_json;
+use crate::register::model::{asset_from_json, host_name_ok};
 use crate::register::{AssetType, Lifecycle};
 use crate::store::{StoreError, now_ms};
 
@@ -46,7 +46,7 @@ async fn posted(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Form, Alert), Response> {
-    let form = Form::parse(headers, body, signed).map_err(IntoResponse::into_response)?;
+    let form = Form::parse_as(headers, body, signed, Role::Analyst).map_err(IntoResponse::into_response)?;
     let alert = analyst_alert(state, signed, id).await?;
     if alert.state == AlertState::Resolved {
         let why = format!("Alert {id} is resolved already; act on a live alert, or edit the asset itself.");
@@ -97,19 +97,12 @@ fn device_names(a: &Alert) -> Vec<String> {
         .unwrap_or_default()
         .iter()
         .flat_map(|h| h.names.clone())
-        .map(|n| n.split(" (").next().unwrap_or("").trim().to_lowercase())
-        .filter(|n| valid_host_name(n))
+        .map(|n| n.split(" (").next().unwrap_or("").trim().trim_end_matches('.').to_lowercase())
+        .filter(|n| host_name_ok(n))
         .collect();
     names.sort();
     names.dedup();
     names
-}
-
-/// Whether the register would take `name` as a host name.
-fn valid_host_name(name: &str) -> bool {
-    let probe =
-        json!({ "tag": "PROBE", "name": "probe", "type": "server", "lifecycle": "deployed", "hostnames": [name] });
-    !name.is_empty() && asset_from_json(probe).is_ok()
 }
 
 impl Draft {

@@ -142,6 +142,27 @@ pub struct CsvOptions {
     pub delimiter: u8,
 }
 
+impl CsvOptions {
+    /// A delimiter as an operator writes it: one printable ASCII character
+    /// other than `"`, or `tab` (also `\t`).
+    ///
+    /// # Errors
+    /// Why it is not one, for people.
+    pub fn delimiter(d: &str) -> Result<u8, String> {
+        match d {
+            "\\t" | "tab" => Ok(b'\t'),
+            "" => Err("the delimiter is empty: give one character, or `tab`".into()),
+            d if d.len() == 1 && d.is_ascii() && !d.as_bytes()[0].is_ascii_control() && d != "\"" => {
+                Ok(d.as_bytes()[0])
+            }
+            d => Err(format!(
+                "the delimiter `{}` is not one printable ASCII character (other than `\"`) nor `tab`",
+                d.escape_debug()
+            )),
+        }
+    }
+}
+
 impl Default for CsvOptions {
     fn default() -> Self {
         CsvOptions { delimiter: b',' }

@@ -266,7 +266,7 @@ impl Asset {
             *h = h.trim().trim_end_matches('.').to_ascii_lowercase();
         }
         for h in &self.hostnames {
-            if h.is_empty() || h.len() > 253 || !h.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+            if !host_name_ok(h) {
                 err("hostnames", format!("`{}` is not a host name", h.chars().take(80).collect::<String>()));
             }
         }
@@ -321,6 +321,13 @@ impl Asset {
 fn dedup<T: Eq + std::hash::Hash + Clone>(v: &mut Vec<T>) {
     let mut seen = std::collections::HashSet::with_capacity(v.len());
     v.retain(|x| seen.insert(x.clone()));
+}
+
+/// Whether `h` (trimmed, lowercase, no trailing dot: as [`Asset::check`]
+/// stores host names) is a host name the register takes: 1–253 characters of
+/// letters, digits, `-`, `.` and `_`.
+pub fn host_name_ok(h: &str) -> bool {
+    !h.is_empty() && h.len() <= 253 && h.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
 }
 
 /// Decode one asset from JSON, naming the field at fault, then check it.
