@@ -39,7 +39,8 @@ impl Daemon {
         let notifier = Notifier::new(store.clone(), sinks, wake);
         let bulk =
             Arc::new(crate::app::background::Lane::start("census-bulk").expect("starting the bulk ingest thread"));
-        let state = AppState { store, admin, max_body, reconciler, bulk, secure_cookies: false };
+        let state =
+            AppState { store, admin, max_body, reconciler, bulk, secure_cookies: false, sign_ins: Default::default() };
         Daemon { state, notifier, interval: reconcile.interval }
     }
 

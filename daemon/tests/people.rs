@@ -292,6 +292,37 @@ async fn sign_in_costs_the_same_right_or_wrong_and_five_failures_slow_the_accoun
     d.stop().await;
 }
 
+/// Spraying many account names from one address (each attempt a password
+/// check on the one sign-in lane and an audit record) pauses that address
+/// after 20 failures a minute, whatever the account — even a right
+/// password — without a password check or a record per refused attempt.
+#[tokio::test]
+async fn twenty_failures_from_one_address_pause_its_sign_ins() {
+    let d = Daemon::start().await;
+    person(&d, "ann", "viewer").await;
+    for i in 0..20 {
+        assert_eq!(login(&d, &format!("guess-{i}"), "any-long-password").await.0, 401, "attempt {i}");
+    }
+    let (s, v) = login(&d, "ann", "ann-long-password").await;
+    assert_eq!(s, 429, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("from this address"), "{v}");
+    for _ in 0..30 {
+        assert_eq!(login(&d, "another-guess", "any-long-password").await.0, 429);
+    }
+    let (_, page) = d.admin_json(Method::GET, "/api/v1/audit?action=login.failed&limit=100", None).await;
+    assert_eq!(page["records"].as_array().unwrap().len(), 20, "no record for a refused attempt: {page}");
+    // The console's sign-in shares the count.
+    let r = reqwest::Client::new()
+        .post(format!("{}/login", d.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=ann&password=ann-long-password")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    d.stop().await;
+}
+
 /// The audit log pages newest first with an opaque cursor, filters, and
 /// refuses bad filters by name; the table refuses changes.
 #[tokio::test]

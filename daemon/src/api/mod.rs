@@ -16,7 +16,7 @@ mod error;
 pub mod ingest;
 pub mod openapi;
 pub mod paging;
-mod people;
+pub mod people;
 pub mod serve;
 mod tls;
 
@@ -55,6 +55,8 @@ pub struct AppState {
     pub bulk: Arc<crate::app::background::Lane>,
     /// Served over TLS: the console's cookies are `Secure`.
     pub secure_cookies: bool,
+    /// Failed sign-ins per source address (see [`people::sign_in`]).
+    pub sign_ins: Arc<parking_lot::Mutex<crate::people::throttle::SourceFailures>>,
 }
 
 impl AppState {

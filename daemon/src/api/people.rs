@@ -33,6 +33,54 @@ pub const LOGIN_PATH: &str = "/api/v1/login";
 /// every core from agents' deliveries.
 pub static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
+/// The address a request came from: set on every connection by
+/// [`super::serve::serve`]; `None` where a test calls the router directly.
+#[derive(Debug, Clone, Copy)]
+pub struct Source(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Source(peer.map(|c| c.0.ip())))
+    }
+}
+
+/// Sign in from `source`, for the API and the console alike: the source's
+/// failures are checked first ([`crate::people::throttle::SourceFailures`]),
+/// then one password check at a time ([`PASSWORD_CHECKS`]) on the blocking
+/// pool through [`crate::app::people::login`] (the account's own throttle and
+/// the audit record); a wrong password counts against the source.
+///
+/// # Errors
+/// [`LoginError`].
+pub async fn sign_in(
+    state: &AppState,
+    source: Source,
+    name: String,
+    password: String,
+) -> Result<crate::app::people::Session, LoginError> {
+    if let Some(ip) = source.0
+        && let Err(ms) = state.sign_ins.lock().check(ip, now_ms())
+    {
+        tracing::warn!(%ip, retry_after_ms = ms, "sign-ins from this address paused after repeated failures");
+        return Err(LoginError::SourceThrottled(ms));
+    }
+    let Ok(_permit) = PASSWORD_CHECKS.acquire().await else {
+        return Err(LoginError::ShuttingDown);
+    };
+    let store = state.store.clone();
+    let out =
+        tokio::task::spawn_blocking(move || crate::app::people::login(store.as_ref(), &name, &password, now_ms()))
+            .await
+            .map_err(|_| LoginError::Store(crate::store::StoreError::Io("sign-in worker failed".into())))?;
+    if let (Err(LoginError::Invalid), Some(ip)) = (&out, source.0) {
+        state.sign_ins.lock().failed(ip, now_ms());
+    }
+    out
+}
+
 async fn run<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&dyn crate::store::Store) -> Result<T, PeopleError> + Send + 'static,
@@ -61,30 +109,23 @@ pub struct Credentials {
     responses(
         (status = 200, description = "A session token (12 hours)", body = crate::app::people::Session),
         (status = 401, description = "Wrong name or password", body = super::openapi::ErrorBody),
-        (status = 429, description = "Too many failures for the account; see Retry-After", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many failures for the account or from this address; see Retry-After", body = super::openapi::ErrorBody),
         (status = 503, description = "Shutting down", body = super::openapi::ErrorBody),
     )
 )]
-pub async fn login(State(state): State<AppState>, bytes: Bytes) -> Result<Response, ApiError> {
+pub async fn login(State(state): State<AppState>, source: Source, bytes: Bytes) -> Result<Response, ApiError> {
     let c: Credentials = json_body(&bytes)?;
-    let Ok(_permit) = PASSWORD_CHECKS.acquire().await else {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"));
-    };
-    let store = state.store.clone();
-    let out =
-        tokio::task::spawn_blocking(move || crate::app::people::login(store.as_ref(), &c.name, &c.password, now_ms()))
-            .await
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?;
-    match out {
+    match sign_in(&state, source, c.name, c.password).await {
         Ok(session) => Ok(Json(session).into_response()),
         Err(LoginError::Invalid) => Err(ApiError::new(StatusCode::UNAUTHORIZED, LoginError::Invalid.to_string())),
-        Err(e @ LoginError::Throttled(ms)) => {
+        Err(e @ (LoginError::Throttled(ms) | LoginError::SourceThrottled(ms))) => {
             let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()).into_response();
             if let Ok(v) = HeaderValue::from_str(&((ms + 999) / 1000).to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
             Ok(r)
         }
+        Err(e @ LoginError::ShuttingDown) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
         Err(LoginError::Store(s)) => Err(ApiError::from(s)),
     }
 }

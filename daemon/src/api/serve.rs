@@ -143,9 +143,10 @@ pub async fn serve(
         open.fetch_add(1, Ordering::Relaxed);
         let handle = tasks.spawn(async move {
             let _count = Count(open2);
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let guard = Busy::start(&busy2);
                 let app = app.clone();
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                 async move {
                     let r = app.oneshot(req.map(axum::body::Body::new)).await;
                     drop(guard);

@@ -204,6 +204,12 @@ pub enum LoginError {
     /// Too many failures on this account lately; try again after this many ms.
     #[error("too many failed sign-ins to this account; try again in {}s", (.0 + 999) / 1000)]
     Throttled(i64),
+    /// Too many failures from this address lately; try again after this many ms.
+    #[error("too many failed sign-ins from this address; try again in {}s", (.0 + 999) / 1000)]
+    SourceThrottled(i64),
+    /// The daemon is shutting down.
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

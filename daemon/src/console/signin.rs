@@ -14,6 +14,7 @@ use super::form::Form;
 use super::layout::{self, Nav};
 use super::session::{Signed, safe_next, set_cookie};
 use crate::api::AppState;
+use crate::api::people::{Source, sign_in};
 use crate::app::people::{LoginError, SESSION_MS};
 use crate::store::now_ms;
 
@@ -47,7 +48,7 @@ pub async fn page(Query(q): Query<LoginQuery>) -> Response {
 }
 
 /// `POST /login`: check the name and password; on success set the session cookie and go on.
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn submit(State(state): State<AppState>, source: Source, headers: HeaderMap, body: Bytes) -> Response {
     let form = match Form::decode(&headers, &body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
@@ -55,36 +56,33 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let next = safe_next(form.one("next"));
     let name = form.one("name").unwrap_or("").to_string();
     let password = form.all("password").next().unwrap_or("").to_string();
-    let Ok(_permit) = crate::api::PASSWORD_CHECKS.acquire().await else {
-        return login_page(StatusCode::SERVICE_UNAVAILABLE, &next, &name, Some("The daemon is shutting down."));
-    };
-    let store = state.store.clone();
-    let n = name.clone();
-    let out =
-        tokio::task::spawn_blocking(move || crate::app::people::login(store.as_ref(), &n, &password, now_ms())).await;
-    match out {
-        Ok(Ok(s)) => {
+    match sign_in(&state, source, name.clone(), password).await {
+        Ok(s) => {
             let mut r = Redirect::to(&next).into_response();
             r.headers_mut()
                 .insert(header::SET_COOKIE, set_cookie(Some(&s.token), SESSION_MS / 1000, state.secure_cookies));
             r
         }
-        Ok(Err(LoginError::Invalid)) => {
-            login_page(StatusCode::UNAUTHORIZED, &next, &name, Some("Wrong name or password."))
-        }
-        Ok(Err(LoginError::Throttled(ms))) => {
-            let why = format!("Too many failed sign-ins for this account: try again in {} s.", (ms + 999) / 1000);
+        Err(LoginError::Invalid) => login_page(StatusCode::UNAUTHORIZED, &next, &name, Some("Wrong name or password.")),
+        Err(e @ (LoginError::Throttled(ms) | LoginError::SourceThrottled(ms))) => {
+            let why = if matches!(e, LoginError::Throttled(_)) {
+                format!("Too many failed sign-ins for this account: try again in {} s.", (ms + 999) / 1000)
+            } else {
+                format!("Too many failed sign-ins from this address: try again in {} s.", (ms + 999) / 1000)
+            };
             let mut r = login_page(StatusCode::TOO_MANY_REQUESTS, &next, &name, Some(&why));
             if let Ok(v) = ((ms + 999) / 1000).to_string().parse() {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
             r
         }
-        Ok(Err(LoginError::Store(e))) => {
+        Err(LoginError::ShuttingDown) => {
+            login_page(StatusCode::SERVICE_UNAVAILABLE, &next, &name, Some("The daemon is shutting down."))
+        }
+        Err(LoginError::Store(e)) => {
             tracing::error!(error = %e, "console sign-in failed");
             login_page(StatusCode::INTERNAL_SERVER_ERROR, &next, &name, Some("Internal error; see the daemon's log."))
         }
-        Err(_) => login_page(StatusCode::INTERNAL_SERVER_ERROR, &next, &name, Some("Internal error.")),
     }
 }
 
