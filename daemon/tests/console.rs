@@ -273,3 +273,52 @@ async fn review_actions_take_bare_valid_names_and_refuse_resolved_alerts() {
     assert!(page.contains("Acknowledged 3 alert(s). 1 could not be"), "the outcome of a real action");
     d.stop().await;
 }
+
+/// The queue pages 50 alerts at a time with an "older" link that keeps the
+/// filters; filters run in the store over every live alert (free text
+/// finds an alert however far down it is), and a bad filter is refused
+/// naming its field.
+#[tokio::test]
+async fn the_queue_pages_by_fifty_and_filters_every_live_alert() {
+    let d = Daemon::start().await;
+    let body = json!({ "name": "ana", "role": "analyst", "password": "a long enough password" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    let token = d.add_agent("a1", &["198.18.0.0/24"]).await;
+    let ips: Vec<String> = (1..=70).map(|i| format!("198.18.0.{i}")).collect();
+    let refs: Vec<&str> = ips.iter().map(String::as_str).collect();
+    for _ in 0..2 {
+        let body = census_proto::encode_batch(&batch("a1", &refs));
+        assert_eq!(d.req(Method::POST, "/api/v1/batches", Some(&token), Some(body)).await.status(), 200);
+    }
+    d.settle().await;
+    let ana = sign_in(&d, "ana", "a long enough password").await;
+    let (s, _, page) = get(&d, "/?kind=unknown-asset", &ana).await;
+    assert_eq!(s, 200);
+    assert!(page.contains("70 alert(s) match; 50 on this page"), "{}", &page[..page.len().min(4000)]);
+    assert_eq!(page.matches("data-alert=").count(), 50);
+    let at = page.find("rel=\"next\"").map(|i| page[..i].rfind("href=\"").unwrap() + 6).expect("a next-page link");
+    let next = page[at..].split('"').next().unwrap().replace("&amp;", "&");
+    assert!(next.contains("kind=unknown-asset") && next.contains("before="), "{next}");
+    let (_, _, older) = get(&d, &next, &ana).await;
+    assert_eq!(older.matches("data-alert=").count(), 20, "the other 20");
+    assert!(!older.contains("rel=\"next\""));
+    // The oldest alert, found by its address from the first page.
+    let oldest = older.split("data-alert=\"").last().unwrap().split('"').next().unwrap().to_string();
+    let (_, alert) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{oldest}"), None).await;
+    let ip = alert["ip"].as_str().unwrap().to_string();
+    let (_, _, found) = get(&d, &format!("/?q={ip}"), &ana).await;
+    assert!(found.contains(&format!("data-alert=\"{oldest}\"")), "{ip}");
+    assert!(found.matches("data-alert=").count() <= 11, "only addresses holding {ip}");
+    for (bad, field) in [
+        ("kind=nope", "kind"),
+        ("severity=urgent", "severity"),
+        ("days=soon", "days"),
+        ("before=x", "before"),
+        ("state=resolved", "state"),
+    ] {
+        let (s, _, page) = get(&d, &format!("/?{bad}"), &ana).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(page.contains(&format!("Filter `{field}`")), "{bad} names {field}");
+    }
+    d.stop().await;
+}

@@ -363,6 +363,26 @@ pub struct AlertFilter {
     /// Only alerts with a smaller id (the API's `cursor`).
     #[serde(skip)]
     pub before_id: Option<i64>,
+    /// Only this severity or a more urgent one (the console's filter).
+    #[serde(skip)]
+    pub min_severity: Option<Severity>,
+    /// Only alerts last seen on this segment (the console's filter).
+    #[serde(skip)]
+    pub segment: Option<String>,
+    /// Only alerts last seen at or after this time (unix ms; the console's filter).
+    #[serde(skip)]
+    pub seen_since_ms: Option<i64>,
+    /// Words that must each appear (case-insensitively) in the subject,
+    /// summary, address, MAC, tag or vendor (the console's free text).
+    #[serde(skip)]
+    pub words: Vec<String>,
+}
+
+impl AlertFilter {
+    /// The severities at or above [`Self::min_severity`] (every one without it).
+    pub fn severities(&self) -> Vec<Severity> {
+        Severity::ALL.iter().copied().filter(|s| self.min_severity.is_none_or(|m| *s >= m)).collect()
+    }
 }
 
 /// What an operator does to an alert.

@@ -110,9 +110,18 @@ pub fn status(rec: &Reconciler, now_ms: i64) -> Result<Status, StoreError> {
     })
 }
 
+/// Assets judged per chunk in a search's second pass (one state and sighting query each).
+const SEARCH_CHUNK: usize = 1_000;
+
 /// Assets matching `query` (see [`crate::register::search`]; an empty one
-/// matches all), by tag, those after tag `after`, at most `limit`. What agents saw (ports, vendor) and
-/// live alerts are loaded only when the query asks about them.
+/// matches all), by tag, those after tag `after`, at most `limit`.
+///
+/// Two passes, so a search costs what it needs: the terms the register
+/// alone decides run over the reconciler's in-memory register index (no
+/// asset decoded again); then, in tag order and [`SEARCH_CHUNK`] candidates
+/// at a time, their state (last seen, last address), what agents saw (ports,
+/// vendor) and live alerts are loaded only when the query asks about them,
+/// until `limit` assets matched.
 ///
 /// # Errors
 /// The store failed.
@@ -131,8 +140,16 @@ pub fn search_assets(
         // No condition: the store pages the register itself.
         return store.assets_page(after, limit);
     }
-    let assets = store.assets()?;
-    let states = store.asset_states(None)?;
+    let index = rec.register_index()?;
+    let mut candidates: Vec<&crate::register::Asset> = index
+        .assets
+        .values()
+        .filter(|a| after.is_none_or(|t| a.tag.as_str() > t) && query.may_match(a, now_ms))
+        .collect();
+    candidates.sort_unstable_by(|a, b| a.tag.cmp(&b.tag));
+    if !query.needs_facts() {
+        return Ok(candidates.into_iter().take(limit).cloned().collect());
+    }
     let mut alerts: HashMap<String, Vec<&'static str>> = HashMap::new();
     if query.needs_alerts() {
         let filter = crate::alerts::AlertFilter { limit: Some(u32::MAX), ..Default::default() };
@@ -142,24 +159,24 @@ pub fn search_assets(
             }
         }
     }
-    // Per asset: the vendor and the open ports of its hosts' latest sightings.
-    let mut seen: HashMap<String, (Option<String>, Vec<u16>)> = HashMap::new();
-    if query.needs_sightings() {
-        let tags = assets.iter().map(|a| a.tag.clone()).collect();
-        for (s, tag) in store.sightings(&crate::store::SightingSelect::Tags(tags))? {
-            let Some(tag) = tag else { continue };
-            let e = seen.entry(tag).or_default();
-            if e.0.is_none() {
-                e.0 = s.vendor.clone();
-            }
-            e.1.extend(&s.open);
-        }
-    }
     let none: Vec<&'static str> = Vec::new();
-    Ok(assets
-        .into_iter()
-        .filter(|a| after.is_none_or(|t| a.tag.as_str() > t))
-        .filter(|a| {
+    let mut found = Vec::new();
+    for chunk in candidates.chunks(SEARCH_CHUNK) {
+        let tags: Vec<String> = chunk.iter().map(|a| a.tag.clone()).collect();
+        let states = if query.needs_states() { store.asset_states(Some(&tags))? } else { HashMap::new() };
+        // Per asset: the vendor and the open ports of its hosts' latest sightings.
+        let mut seen: HashMap<String, (Option<String>, Vec<u16>)> = HashMap::new();
+        if query.needs_sightings() {
+            for (s, tag) in store.sightings(&crate::store::SightingSelect::Tags(tags))? {
+                let Some(tag) = tag else { continue };
+                let e = seen.entry(tag).or_default();
+                if e.0.is_none() {
+                    e.0 = s.vendor.clone();
+                }
+                e.1.extend(&s.open);
+            }
+        }
+        for a in chunk {
             let state = states.get(&a.tag);
             let (vendor, ports) = seen.get(&a.tag).map_or((None, &[][..]), |(v, p)| (v.as_deref(), &p[..]));
             let facts = Facts {
@@ -169,8 +186,13 @@ pub fn search_assets(
                 ports,
                 alert_states: alerts.get(&a.tag).unwrap_or(&none),
             };
-            query.matches(a, &facts, now_ms)
-        })
-        .take(limit)
-        .collect())
+            if query.matches(a, &facts, now_ms) {
+                found.push((*a).clone());
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+            }
+        }
+    }
+    Ok(found)
 }

@@ -12,14 +12,14 @@ use serde::Deserialize;
 use super::form::Form;
 use super::layout::{self, Nav, ago, text, when};
 use super::session::Signed;
-use crate::alerts::{Alert, AlertAction, AlertFilter, AlertKind, AlertState, Severity};
+use crate::alerts::{Alert, AlertAction, AlertFilter, AlertKind, AlertState};
 use crate::api::AppState;
 use crate::client::seg as percent;
 use crate::people::Role;
 use crate::store::now_ms;
 
-/// Most alerts one page shows (the filters narrow it).
-pub const QUEUE_LIMIT: usize = 500;
+/// Alerts one page of the queue shows (the next page follows by cursor).
+pub const QUEUE_PAGE: usize = 50;
 /// Most alerts one bulk action takes.
 pub const BULK_LIMIT: usize = 500;
 
@@ -44,67 +44,101 @@ pub struct QueueQuery {
     /// Last seen within this many days (empty: any).
     #[serde(default)]
     pub days: String,
+    /// Page on from alerts older than this id (the "next page" link's cursor).
+    #[serde(default)]
+    pub before: String,
     /// The outcome of the last bulk action, shown once.
     #[serde(default)]
     pub done: Option<String>,
 }
 
-fn matches(a: &Alert, q: &QueueQuery, least: Option<Severity>, now: i64) -> bool {
-    if least.is_some_and(|l| a.severity < l) {
-        return false;
+impl QueueQuery {
+    /// The store's filter for these fields, or the field that is not valid and why.
+    ///
+    /// # Errors
+    /// `(field, why)` for a kind, severity or state that is not one, a day
+    /// count or cursor that is not a number.
+    pub fn filter(&self, now: i64) -> Result<AlertFilter, (&'static str, String)> {
+        fn word<T: std::str::FromStr<Err = String>>(
+            v: &str,
+            field: &'static str,
+        ) -> Result<Option<T>, (&'static str, String)> {
+            let v = v.trim();
+            if v.is_empty() { Ok(None) } else { v.parse().map(Some).map_err(|e| (field, e)) }
+        }
+        let state = match word::<AlertState>(&self.state, "state")? {
+            s @ (Some(AlertState::Open | AlertState::Acknowledged) | None) => s,
+            Some(other) => return Err(("state", format!("`{other}` alerts are not in the queue"))),
+        };
+        let number = |v: &str, field: &'static str| -> Result<Option<i64>, (&'static str, String)> {
+            let v = v.trim();
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse::<i64>()
+                .map(Some)
+                .map_err(|_| (field, format!("`{}` is not a whole number", v.chars().take(20).collect::<String>())))
+        };
+        Ok(AlertFilter {
+            state,
+            kind: word(&self.kind, "kind")?,
+            include_suppressed: Some(false),
+            min_severity: word(&self.severity, "severity")?,
+            segment: Some(self.segment.trim()).filter(|s| !s.is_empty()).map(str::to_string),
+            seen_since_ms: number(&self.days, "days")?.map(|d| now - d.clamp(0, 36_500) * 86_400_000),
+            words: self.q.split_whitespace().map(str::to_string).collect(),
+            before_id: number(&self.before, "before")?,
+            limit: Some(u32::try_from(QUEUE_PAGE + 1).unwrap_or(u32::MAX)),
+            ..Default::default()
+        })
     }
-    if !q.segment.is_empty() && a.segment.as_deref() != Some(q.segment.as_str()) {
-        return false;
+
+    /// This query's link, on from `before` (the next page) or from the newest.
+    fn link(&self, before: Option<i64>) -> String {
+        let mut url = form_urlencoded::Serializer::new(String::from("/?"));
+        for (k, v) in [
+            ("state", &self.state),
+            ("kind", &self.kind),
+            ("severity", &self.severity),
+            ("segment", &self.segment),
+            ("q", &self.q),
+            ("days", &self.days),
+        ] {
+            if !v.is_empty() {
+                url.append_pair(k, v);
+            }
+        }
+        if let Some(id) = before {
+            url.append_pair("before", &id.to_string());
+        }
+        url.finish()
     }
-    if let Ok(days) = q.days.trim().parse::<i64>()
-        && a.last_seen_ms < now - days.clamp(0, 36_500) * 86_400_000
-    {
-        return false;
-    }
-    let hay = [
-        Some(a.subject.as_str()),
-        Some(a.summary.as_str()),
-        a.ip.as_deref(),
-        a.mac.as_deref(),
-        a.tag.as_deref(),
-        a.vendor.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" ")
-    .to_lowercase();
-    q.q.split_whitespace().all(|w| hay.contains(&w.to_lowercase()))
 }
 
 /// `GET /`: the review queue.
 pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<QueueQuery>) -> Response {
-    let alert_state = match q.state.as_str() {
-        "open" => Some(AlertState::Open),
-        "acknowledged" => Some(AlertState::Acknowledged),
-        _ => None,
-    };
-    let kind: Option<AlertKind> = serde_json::from_value(serde_json::Value::String(q.kind.clone())).ok();
-    let least: Option<Severity> = serde_json::from_value(serde_json::Value::String(q.severity.clone())).ok();
-    let filter = AlertFilter {
-        state: alert_state,
-        kind,
-        include_suppressed: Some(false),
-        limit: Some(u32::try_from(QUEUE_LIMIT * 4).unwrap_or(u32::MAX)),
-        ..Default::default()
-    };
     let now = now_ms();
-    let alerts = match state.blocking(move |s| s.alerts(&filter)).await {
+    let filter = match q.filter(now) {
+        Ok(f) => f,
+        Err((field, why)) => {
+            let msg = format!("Filter `{field}`: {why}.");
+            return layout::error_page(StatusCode::BAD_REQUEST, "Filter refused", &msg, Some(&signed));
+        }
+    };
+    let loaded =
+        state.blocking(move |s| Ok::<_, crate::store::StoreError>((s.alerts(&filter)?, s.alert_count(&filter)?))).await;
+    let (mut shown, total) = match loaded {
         Ok(a) => a,
         Err(e) => return layout::error_page(e.status, "Error", &e.message, Some(&signed)),
     };
-    let mut shown: Vec<Alert> = alerts.into_iter().filter(|a| matches(a, &q, least, now)).collect();
-    let more = shown.len() > QUEUE_LIMIT;
-    shown.truncate(QUEUE_LIMIT);
+    let more = shown.len() > QUEUE_PAGE;
+    shown.truncate(QUEUE_PAGE);
+    let next = more.then(|| shown.last().map(|a| q.link(Some(a.id)))).flatten();
     let mut kinds: Vec<AlertKind> = shown.iter().map(|a| a.kind).collect();
     kinds.sort_by_key(|k| k.as_str());
     kinds.dedup();
     let analyst = signed.may(Role::Analyst);
+    let paged = !q.before.trim().is_empty();
     let body = html! {
         h1 { "Review queue" }
         @if let Some(done) = q.done.as_deref().and_then(outcome) { div.flash role="status" { (done) } }
@@ -118,7 +152,11 @@ pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query
                     button.secondary type="submit" name="action" value="resolve" { "Resolve selected" }
                 }
             }
-            p.muted { (shown.len()) " alert(s)" @if more { " — the first " (QUEUE_LIMIT) "; narrow the filters to see the rest" } }
+            p.muted {
+                (total) " alert(s) match"
+                @if total as usize > shown.len() { "; " (shown.len()) " on this page" }
+                @if paged { " — " a href=(q.link(None)) { "back to the newest" } }
+            }
             table #alerts {
                 thead { tr {
                     @if analyst { th { input type="checkbox" data-select-all aria-label="Select all"; } }
@@ -128,12 +166,13 @@ pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query
                 } }
                 tbody {
                     @for kind in &kinds {
-                        tr.group { th colspan="10" { (kind.as_str()) " (" (shown.iter().filter(|a| a.kind == *kind).count()) ")" } }
+                        tr.group { th colspan="10" { (kind.as_str()) " (" (shown.iter().filter(|a| a.kind == *kind).count()) " on this page)" } }
                         @for a in shown.iter().filter(|a| a.kind == *kind) { (row(a, analyst, now)) }
                     }
                     @if shown.is_empty() { tr { td colspan="10" .muted { "Nothing to review with these filters." } } }
                 }
             }
+            @if let Some(next) = next { p.pager { a href=(next) rel="next" { "Older alerts →" } } }
         }
     };
     layout::respond(StatusCode::OK, layout::page("Review queue", Nav::Queue, Some(&signed), body))

@@ -204,6 +204,15 @@ impl Reconciler {
         Ok(idx)
     }
 
+    /// The register as the reconciler holds it in memory (every asset,
+    /// decoded, by tag), rebuilt from the store after [`Self::register_edited`].
+    ///
+    /// # Errors
+    /// The store failed while rebuilding it.
+    pub fn register_index(&self) -> Result<Arc<RegisterIndex>, StoreError> {
+        self.index()
+    }
+
     /// The notification routes (sink, least severity).
     pub fn routes(&self) -> &[(String, Severity)] {
         &self.routes

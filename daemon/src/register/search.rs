@@ -219,9 +219,43 @@ impl AssetQuery {
         self.terms.iter().any(needs)
     }
 
+    /// Whether it needs the assets' reconciliation state (last address, last seen).
+    pub fn needs_states(&self) -> bool {
+        fn needs(t: &Term) -> bool {
+            match t {
+                Term::Ip(_) | Term::Segment(_) | Term::SeenWithin(_) | Term::NotSeenFor(_) => true,
+                Term::Not(t) => needs(t),
+                _ => false,
+            }
+        }
+        self.terms.iter().any(needs)
+    }
+
+    /// Whether any term needs more than the register ([`Facts`]).
+    pub fn needs_facts(&self) -> bool {
+        self.terms.iter().any(|t| !register_only(t))
+    }
+
+    /// Does `asset` satisfy every term the register alone decides? The
+    /// cheap first pass of a search: [`Self::matches`] decides the rest
+    /// for the assets that pass it.
+    pub fn may_match(&self, asset: &Asset, now_ms: i64) -> bool {
+        self.terms.iter().filter(|t| register_only(t)).all(|t| holds(t, asset, &Facts::default(), now_ms))
+    }
+
     /// Does `asset`, with `facts`, satisfy every term at `now_ms`?
     pub fn matches(&self, asset: &Asset, facts: &Facts<'_>, now_ms: i64) -> bool {
         self.terms.iter().all(|t| holds(t, asset, facts, now_ms))
+    }
+}
+
+/// Whether `t` is decided by the register alone (no sightings, state or alerts).
+fn register_only(t: &Term) -> bool {
+    match t {
+        Term::Lifecycle(_) | Term::Type(_) | Term::Criticality(_) | Term::Mac(_) | Term::Word(_) => true,
+        Term::Contains(field, _) => *field != "vendor",
+        Term::Not(t) => register_only(t),
+        _ => false,
     }
 }
 

@@ -232,6 +232,27 @@ fn alerts(store: Arc<dyn Store>) {
         counts.iter().any(|c| c.kind == AlertKind::ShouldBeRetired && c.state == AlertState::Open && c.count == 1),
         "{counts:?}"
     );
+    // The console's filters are applied by the store, counted the same way.
+    let ids = |g: AlertFilter| {
+        let listed: Vec<i64> = store.alerts(&g).unwrap().iter().map(|a| a.id).collect();
+        assert_eq!(store.alert_count(&g).unwrap(), listed.len() as u64, "count agrees with the list for {g:?}");
+        listed
+    };
+    let words = |w: &[&str]| AlertFilter { words: w.iter().map(|w| (*w).to_string()).collect(), ..Default::default() };
+    assert_eq!(ids(words(&["srv-OLD", "198.18.0.99"])), [alert.id], "every word, any case, any column");
+    assert!(ids(words(&["srv-old", "nowhere"])).is_empty(), "all words must appear");
+    assert!(ids(words(&["%"])).is_empty(), "a word is literal text, not a pattern");
+    let sev = |m: Severity| AlertFilter { min_severity: Some(m), ..Default::default() };
+    assert!(ids(sev(alert.severity)).contains(&alert.id));
+    if alert.severity < Severity::Critical {
+        assert!(!ids(sev(Severity::Critical)).contains(&alert.id), "less urgent than asked");
+    }
+    let seg = |s: Option<&str>| AlertFilter { segment: s.map(str::to_string), ..Default::default() };
+    assert!(ids(seg(alert.segment.as_deref())).contains(&alert.id));
+    assert!(ids(seg(Some("elsewhere"))).is_empty());
+    let since = |ms: i64| AlertFilter { seen_since_ms: Some(ms), ..Default::default() };
+    assert!(ids(since(alert.last_seen_ms)).contains(&alert.id));
+    assert!(!ids(since(alert.last_seen_ms + 1)).contains(&alert.id));
     // Outbox: the opening went to the configured sink, once.
     let due = store.outbox_due("hook", now + 1, 100).unwrap();
     assert_eq!(due.len(), 1, "one event for the opening");

@@ -388,6 +388,8 @@ pub trait AlertStore: Send + Sync {
     fn alert_counts(&self) -> Result<Vec<AlertCount>, StoreError>;
     /// Alerts matching a filter, newest first.
     fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError>;
+    /// How many alerts match a filter (its cursor and limit ignored).
+    fn alert_count(&self, filter: &AlertFilter) -> Result<u64, StoreError>;
     /// One alert.
     fn alert(&self, id: i64) -> Result<Option<Alert>, StoreError>;
     /// Change an alert as a person asked: `decide` turns the stored alert

@@ -95,3 +95,34 @@ fn a_bad_term_is_named_with_what_would_be_right() {
     assert!(AssetQuery::parse(&"a ".repeat(65)).is_err(), "at most 64 terms");
     assert!(AssetQuery::parse(&"a".repeat(1001)).is_err(), "at most 1,000 characters");
 }
+
+/// The search's cheap first pass never drops an asset the whole query
+/// would match, and drops those a register-only term rules out — including
+/// under negation; a term that needs facts is left to the second pass.
+#[test]
+fn the_register_only_first_pass_keeps_every_match() {
+    let open = ["open"];
+    let facts = Facts {
+        last_seen_ms: Some(NOW - DAY),
+        last_ip: Some("198.18.10.5"),
+        vendor: Some("Intel Corporate"),
+        ports: &[22, 3389],
+        alert_states: &open,
+    };
+    for s in [
+        "lifecycle:deployed owner:platform vendor:intel seen:<7d alert:open port:3389 segment:198.18.10.0/24 billing",
+        "-lifecycle:disposed -port:80 ip:198.18.10.5",
+        "mac:00:1b:21 -vendor:dell -seen:>30d",
+        "db01 type:server criticality:high",
+    ] {
+        let query = q(s);
+        assert!(query.matches(&db(), &facts, NOW), "{s}");
+        assert!(query.may_match(&db(), NOW), "the first pass keeps it: {s}");
+    }
+    for s in ["lifecycle:disposed port:3389", "-owner:platform seen:<7d", "nomatch vendor:intel"] {
+        assert!(!q(s).may_match(&db(), NOW), "ruled out by the register alone: {s}");
+    }
+    assert!(q("port:80 -vendor:intel").may_match(&db(), NOW), "facts are for the second pass");
+    assert!(!q("owner:platform type:server").needs_facts());
+    assert!(q("seen:<1d").needs_states() && q("-ip:198.18.0.1").needs_states() && !q("port:22").needs_states());
+}

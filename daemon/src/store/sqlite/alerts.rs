@@ -81,35 +81,71 @@ pub fn alert(c: &Connection, id: i64) -> Result<Option<Alert>, StoreError> {
         .optional()?)
 }
 
-/// Alerts matching `f`, newest first.
-pub fn list(c: &Connection, f: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
-    let mut sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE 1 = 1");
-    let mut args: Vec<String> = Vec::new();
+/// The `WHERE` clause of `f` (without paging) and its arguments.
+fn filter_sql(f: &AlertFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut sql = String::from(" WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, v: Value| {
+        args.push(v);
+        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
     match f.state {
-        Some(s) => {
-            args.push(s.as_str().into());
-            sql.push_str(&format!(" AND a.state = ?{}", args.len()));
-        }
+        Some(s) => arg(&mut sql, " AND a.state = ?", Value::Text(s.as_str().into())),
         None => sql.push_str(" AND a.state != 'resolved'"),
     }
     if f.include_suppressed == Some(false) {
         sql.push_str(" AND a.state != 'suppressed'");
     }
     if let Some(k) = f.kind {
-        args.push(k.as_str().into());
-        sql.push_str(&format!(" AND a.kind = ?{}", args.len()));
+        arg(&mut sql, " AND a.kind = ?", Value::Text(k.as_str().into()));
     }
     if let Some(t) = &f.tag {
-        args.push(t.clone());
-        sql.push_str(&format!(" AND a.tag = ?{}", args.len()));
+        arg(&mut sql, " AND a.tag = ?", Value::Text(t.clone()));
     }
+    if f.min_severity.is_some() {
+        // Words from a closed list, so written into the statement.
+        let list: Vec<String> = f.severities().iter().map(|s| format!("'{}'", s.as_str())).collect();
+        sql.push_str(&format!(" AND a.severity IN ({})", list.join(", ")));
+    }
+    if let Some(seg) = &f.segment {
+        arg(&mut sql, " AND a.segment = ?", Value::Text(seg.clone()));
+    }
+    if let Some(t) = f.seen_since_ms {
+        arg(&mut sql, " AND a.last_seen_ms >= ?", Value::Integer(t));
+    }
+    for w in f.words.iter().filter(|w| !w.is_empty()).take(16) {
+        // instr, not LIKE: the words are the user's and `%`/`_` mean themselves.
+        arg(
+            &mut sql,
+            " AND instr(lower(a.subject || ' ' || a.summary || ' ' || coalesce(a.ip, '') || ' ' || coalesce(a.mac, '')
+                || ' ' || coalesce(a.tag, '') || ' ' || coalesce(a.vendor, '')), ?) > 0",
+            Value::Text(w.to_lowercase()),
+        );
+    }
+    (sql, args)
+}
+
+/// Alerts matching `f`, newest first.
+pub fn list(c: &Connection, f: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
+    let (mut filter, args) = filter_sql(f);
     if let Some(id) = f.before_id {
-        sql.push_str(&format!(" AND a.id < {id}"));
+        filter.push_str(&format!(" AND a.id < {id}"));
     }
-    sql.push_str(&format!(" ORDER BY a.id DESC LIMIT {}", f.limit.unwrap_or(1000)));
+    let sql = format!("SELECT {COLUMNS} FROM {FROM}{filter} ORDER BY a.id DESC LIMIT {}", f.limit.unwrap_or(1000));
     let mut st = c.prepare(&sql)?;
     let rows = st.query_map(rusqlite::params_from_iter(args.iter()), alert_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// How many alerts match `f` (its cursor and limit ignored).
+pub fn count(c: &Connection, f: &AlertFilter) -> Result<u64, StoreError> {
+    let (filter, args) = filter_sql(f);
+    let n: i64 =
+        c.query_row(&format!("SELECT count(*) FROM alerts a{filter}"), rusqlite::params_from_iter(args.iter()), |r| {
+            r.get(0)
+        })?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Live alerts counted by kind, state and severity.

@@ -553,6 +553,10 @@ impl AlertStore for SqliteStore {
         self.read(|c| alerts::list(c, filter))
     }
 
+    fn alert_count(&self, filter: &AlertFilter) -> Result<u64, StoreError> {
+        self.read(|c| alerts::count(c, filter))
+    }
+
     fn alert(&self, id: i64) -> Result<Option<Alert>, StoreError> {
         self.read(|c| alerts::alert(c, id))
     }
