@@ -322,3 +322,60 @@ async fn the_queue_pages_by_fifty_and_filters_every_live_alert() {
     }
     d.stop().await;
 }
+
+/// The inventory sorts by a column (a heading link, again for the other
+/// way), pages by number when sorted, shows the columns chosen, exports
+/// the current result in its order, and refuses a bad order or column by name.
+#[tokio::test]
+async fn the_inventory_sorts_pages_and_shows_the_columns_chosen() {
+    let d = Daemon::start().await;
+    let body = json!({ "name": "vic", "role": "viewer", "password": "a long enough password" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    for i in 0..60 {
+        let a = json!({ "tag": format!("T-{i:03}"), "name": format!("host {:03}", 59 - i), "type": "server",
+            "owner": if i % 2 == 0 { "ops" } else { "Finance" }, "department": format!("dept-{i}"), "lifecycle": "deployed" });
+        assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(a)).await.0, 201);
+    }
+    let vic = sign_in(&d, "vic", "a long enough password").await;
+    let rows = |page: &str| -> Vec<String> {
+        let link_text = |r: &str| r.split("\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+        page.split("<a href=\"/inventory/").skip(1).map(link_text).collect()
+    };
+    // Default: by tag, 50 a page, the default columns (no department).
+    let (s, _, page) = get(&d, "/inventory", &vic).await;
+    assert_eq!(s, 200);
+    assert_eq!(rows(&page).first().map(String::as_str), Some("T-000"));
+    assert!(!page.contains("dept-0") && page.contains("Host names"));
+    // By name: host 000 is T-059; a heading link sorts the other way.
+    let (_, _, page) = get(&d, "/inventory?sort=name", &vic).await;
+    assert_eq!(rows(&page)[..2], ["T-059".to_string(), "T-058".to_string()]);
+    assert!(page.contains("60 asset(s) match") && page.contains("sort=name&amp;dir=desc"), "toggle link");
+    let (_, _, page) = get(&d, "/inventory?sort=name&dir=desc&page=2", &vic).await;
+    assert_eq!(
+        rows(&page),
+        (50..60).map(|i| format!("T-{i:03}")).collect::<Vec<_>>(),
+        "page 2, descending"
+    );
+    // Columns chosen: department shown, MACs not; kept by the sort links.
+    let (_, _, page) = get(&d, "/inventory?col=department&col=owner&sort=owner", &vic).await;
+    assert!(page.contains("dept-1") && !page.contains(">MACs<"), "chosen columns only");
+    assert!(page.contains("col=owner&amp;col=department"), "links keep the columns");
+    assert_eq!(rows(&page).first().map(String::as_str), Some("T-001"), "Finance before ops, any case");
+    // The export follows the search and the order.
+    let r = browser()
+        .get(format!("{}/inventory.csv?q=owner:finance&sort=name", d.base))
+        .header(COOKIE, &vic)
+        .send()
+        .await
+        .unwrap();
+    let csv = r.text().await.unwrap();
+    let tags: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(tags.len(), 30);
+    assert_eq!(tags[0], "T-059", "host 000 first");
+    for (bad, field) in [("sort=colour", "sort"), ("dir=up", "dir"), ("page=0", "page"), ("col=secret", "col")] {
+        let (s, _, page) = get(&d, &format!("/inventory?{bad}"), &vic).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(page.contains(&format!("`{field}`")), "{bad} names {field}");
+    }
+    d.stop().await;
+}

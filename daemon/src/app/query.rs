@@ -132,15 +132,87 @@ pub fn search_assets(
     limit: usize,
     now_ms: i64,
 ) -> Result<Vec<crate::register::Asset>, StoreError> {
+    if query.terms.is_empty() {
+        // No condition: the store pages the register itself.
+        return rec.store().assets_page(after, limit);
+    }
+    let index = rec.register_index()?;
+    Ok(matching(rec, &index, query, after, limit, now_ms)?.into_iter().cloned().collect())
+}
+
+crate::word_enum!(
+    /// An order of the inventory (`sort=` in the console).
+    AssetOrder { /// By asset tag.
+    Tag => "tag", /// By name (any case).
+    Name => "name", /// By type.
+    Type => "type", /// By owner (any case).
+    Owner => "owner", /// By lifecycle stage, procurement to disposal.
+    Lifecycle => "lifecycle", /// By criticality, low to critical.
+    Criticality => "criticality", /// By end of support, soonest first (none recorded last).
+    Support => "support" }
+);
+
+fn order_key(order: AssetOrder, a: &crate::register::Asset) -> String {
+    let rank = |all: &[String], v: String| format!("{:03}", all.iter().position(|x| *x == v).unwrap_or(999));
+    let key = match order {
+        AssetOrder::Tag => String::new(),
+        AssetOrder::Name => a.name.to_lowercase(),
+        AssetOrder::Type => a.asset_type.to_string(),
+        AssetOrder::Owner => a.owner.to_lowercase(),
+        AssetOrder::Lifecycle => rank(
+            &crate::register::Lifecycle::ALL.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            a.lifecycle.to_string(),
+        ),
+        AssetOrder::Criticality => rank(
+            &crate::register::Criticality::ALL.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            a.criticality.to_string(),
+        ),
+        // ISO dates sort as text; `~` after every digit puts "none recorded" last.
+        AssetOrder::Support => a.support_end.map_or_else(|| "~".to_string(), |d| d.to_string()),
+    };
+    format!("{key}\u{0}{}", a.tag)
+}
+
+/// One page of the assets matching `query` in `order` (ties by tag):
+/// `limit` from `offset`, and how many match in all. Every match is
+/// decided (see [`search_assets`] for the two passes), then the page alone
+/// is copied out of the in-memory register.
+///
+/// # Errors
+/// The store failed.
+pub fn sorted_assets(
+    rec: &Reconciler,
+    query: &crate::register::search::AssetQuery,
+    (order, descending): (AssetOrder, bool),
+    offset: usize,
+    limit: usize,
+    now_ms: i64,
+) -> Result<(Vec<crate::register::Asset>, usize), StoreError> {
+    let index = rec.register_index()?;
+    let mut all = matching(rec, &index, query, None, usize::MAX, now_ms)?;
+    if order != AssetOrder::Tag {
+        all.sort_by_cached_key(|a| order_key(order, a));
+    }
+    if descending {
+        all.reverse();
+    }
+    let total = all.len();
+    Ok((all.into_iter().skip(offset).take(limit).cloned().collect(), total))
+}
+
+/// The assets of `index` matching `query`, by tag, after `after`, at most `limit`.
+fn matching<'a>(
+    rec: &Reconciler,
+    index: &'a crate::reconcile::RegisterIndex,
+    query: &crate::register::search::AssetQuery,
+    after: Option<&str>,
+    limit: usize,
+    now_ms: i64,
+) -> Result<Vec<&'a crate::register::Asset>, StoreError> {
     use std::collections::HashMap;
 
     use crate::register::search::Facts;
     let store = rec.store();
-    if query.terms.is_empty() {
-        // No condition: the store pages the register itself.
-        return store.assets_page(after, limit);
-    }
-    let index = rec.register_index()?;
     let mut candidates: Vec<&crate::register::Asset> = index
         .assets
         .values()
@@ -148,7 +220,8 @@ pub fn search_assets(
         .collect();
     candidates.sort_unstable_by(|a, b| a.tag.cmp(&b.tag));
     if !query.needs_facts() {
-        return Ok(candidates.into_iter().take(limit).cloned().collect());
+        candidates.truncate(limit);
+        return Ok(candidates);
     }
     let mut alerts: HashMap<String, Vec<&'static str>> = HashMap::new();
     if query.needs_alerts() {
@@ -187,7 +260,7 @@ pub fn search_assets(
                 alert_states: alerts.get(&a.tag).unwrap_or(&none),
             };
             if query.matches(a, &facts, now_ms) {
-                found.push((*a).clone());
+                found.push(*a);
                 if found.len() >= limit {
                     return Ok(found);
                 }
