@@ -9,10 +9,10 @@
 //! `CENSUS_BENCH_DAEMON=path`: measure that censusd binary (a profiling build).
 //! `CENSUS_BENCH_LOG=censusd=info`: the daemon's log filter (per-batch timings at info).
 
+mod common;
+
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use census_proto::{
@@ -22,10 +22,6 @@ use census_proto::{
 };
 
 const ADMIN: &str = "census_bench_admin_token";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn host(n: u32, round: u32) -> HostObservation {
     let now = time::OffsetDateTime::now_utc();
@@ -96,16 +92,6 @@ fn batch(first: u32, count: u32, round: u32) -> Vec<u8> {
     census_proto::encode_batch(&b)
 }
 
-fn peak_rss_mb(child: &Child) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 async fn queue(http: &reqwest::Client, base: &str) -> i64 {
     let r = http.get(format!("{base}/api/v1/status")).bearer_auth(ADMIN).send().await.expect("status");
     let v: serde_json::Value = r.json().await.unwrap_or_default();
@@ -136,47 +122,17 @@ async fn main() {
     let record = !std::env::args().any(|a| a == "--no-record");
     let _ = rustls::crypto::ring::default_provider().install_default();
     // CENSUS_BENCH_DAEMON=path: measure that censusd build instead (a profiling build, say).
-    let daemon_bin = match std::env::var_os("CENSUS_BENCH_DAEMON") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let status = Command::new("cargo")
-                .args(["build", "--release", "-q", "-p", "censusd"])
-                .current_dir(root())
-                .status()
-                .unwrap();
-            assert!(status.success());
-            root().join("target/release/censusd")
-        }
-    };
+    let daemon_bin = common::daemon_bin();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let token_file = dir.path().join("admin.token");
-    std::fs::write(&token_file, ADMIN).unwrap();
-    let cfg = dir.path().join("daemon.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_body_mb = 256\n[store]\ndatabase = \"{}\"\n[auth]\nadmin_token_file = \"{}\"\n\
-             [reconcile]\nalert_flood_per_hour = 1000000\n",
-            dir.path().join("census.db").display(),
-            token_file.display()
-        ),
+    let (daemon, base) = common::start_daemon(
+        &daemon_bin,
+        dir.path(),
+        ADMIN,
+        "max_body_mb = 256\n",
+        "[reconcile]\nalert_flood_per_hour = 1000000\n",
     )
-    .unwrap();
-    let mut daemon = Command::new(&daemon_bin)
-        .args(["--config", cfg.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", std::env::var("CENSUS_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    .await;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(600)).build().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let r = http
         .post(format!("{base}/api/v1/agents"))
         .bearer_auth(ADMIN)
@@ -231,7 +187,7 @@ async fn main() {
         drain.as_secs_f64()
     );
     let small_rate = stored as f64 / elapsed.as_secs_f64();
-    let small_rss = peak_rss_mb(&daemon);
+    let small_rss = common::peak_rss_mb(&daemon.0);
     println!("batches of 1,000 hosts: {stored} observations in {:.2}s = {small_rate:.0} obs/s", elapsed.as_secs_f64());
 
     // 10 batches of 100,000 hosts.
@@ -252,13 +208,12 @@ async fn main() {
         elapsed.as_secs_f64()
     );
     let total = stored + stored_big;
-    let rss = peak_rss_mb(&daemon);
+    let rss = common::peak_rss_mb(&daemon.0);
     println!(
         "history: {total} observations; daemon peak RSS {rss:.1} MB (after the 1,000-host batches: {small_rss:.1} MB)"
     );
     let db_mb = std::fs::metadata(dir.path().join("census.db")).map_or(0.0, |m| m.len() as f64 / 1e6);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
     let target = |ok: bool| if ok { "meets" } else { "MISSES" };
     let flat: String = phases.iter().map(|(b, r, l)| format!("| after {b} batches | {l} | {r:.0} |\n")).collect();
     let (first, last) = (phases.first().map_or(0.0, |p| p.1), phases.last().map_or(0.0, |p| p.1));
@@ -281,7 +236,7 @@ async fn main() {
     );
     print!("\n{text}");
     if record {
-        let path = root().join("bench/RESULTS.md");
+        let path = common::root().join("bench/RESULTS.md");
         let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
         let _ = f.write_all(text.as_bytes());
     }

@@ -9,110 +9,17 @@
 //! Run: `cargo bench -p censusd --bench reconcile` (`-- --no-record` skips
 //! bench/RESULTS.md; `-- --quick` uses 10x smaller sizes).
 
+mod common;
+
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use census_proto::{
-    HostObservation, MacAddr, MacInfo, NameObservation, NameSource, Port, PortObservation, PortState, Technique,
-    TransportProtocol,
-};
 use censusd::config::ReconcileConfig;
-use censusd::reconcile::{BatchContext, Reconciler, Sighting};
-use censusd::register::model::asset_from_json;
-use censusd::store::{BatchMeta, ObservationRow, SqliteStore, Store, now_ms};
+use censusd::reconcile::Reconciler;
+use censusd::store::{SqliteStore, Store, now_ms};
 
-fn ip(n: u32) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + n % 131_072)
-}
-
-fn mac(n: u32) -> MacAddr {
-    MacAddr([0x00, 0x1b, 0x21, (n >> 16) as u8, (n >> 8) as u8, n as u8])
-}
-
-fn assets(count: u32) -> Vec<censusd::register::Asset> {
-    (0..count)
-        .map(|n| {
-            let lifecycle = if n % 50 == 0 { "decommissioned" } else { "deployed" };
-            asset_from_json(serde_json::json!({
-                "tag": format!("A-{n:07}"), "name": format!("asset {n}"), "type": if n % 3 == 0 { "server" } else { "endpoint" },
-                "owner": format!("team-{}", n % 40), "lifecycle": lifecycle, "macs": [mac(n).to_string()],
-                "hostnames": [format!("host-{n}.corp.example")], "expected_segment": "198.18.0.0/15",
-                "support_end": "2030-01-01", "licences": [{ "product": "OS", "vendor": "V", "expires": "2030-01-01" }],
-            }))
-            .unwrap()
-        })
-        .collect()
-}
-
-fn host(n: u32, at: time::OffsetDateTime) -> HostObservation {
-    // 95 % of hosts are registered assets; the rest are strangers.
-    let m = if n % 20 == 19 { MacAddr([0x00, 0x1b, 0x22, (n >> 16) as u8, (n >> 8) as u8, n as u8]) } else { mac(n) };
-    HostObservation {
-        ip: IpAddr::V4(ip(n)),
-        mac: Some(MacInfo { vendor: Some("Intel Corporate".into()), ..MacInfo::new(m) }),
-        conflicting_macs: vec![],
-        seen_by: vec![Technique::Arp],
-        rtt_us: Some(100),
-        reply_ttl: None,
-        syn_ack: None,
-        ports: [22u16, 443]
-            .iter()
-            .map(|p| PortObservation {
-                port: Port(*p),
-                protocol: TransportProtocol::Tcp,
-                state: PortState::Open,
-                service: None,
-            })
-            .collect(),
-        names: vec![NameObservation {
-            name: if n % 20 == 19 { format!("stranger-{n}.guest.example") } else { format!("host-{n}.corp.example") },
-            source: NameSource::Ptr,
-        }],
-        fingerprints: vec![],
-        first_seen: at,
-        last_seen: at,
-    }
-}
-
-/// Store `count` hosts in batches of 10,000 (ingest only; reconcile is what is measured).
-fn observe(store: &dyn Store, count: u32, sweeps: u32) {
-    for s in 0..sweeps {
-        let at = time::OffsetDateTime::now_utc() - time::Duration::minutes(i64::from(sweeps - s));
-        for chunk in (0..count).collect::<Vec<_>>().chunks(10_000) {
-            let hosts: Vec<HostObservation> = chunk.iter().map(|n| host(*n, at)).collect();
-            let raws: Vec<String> = hosts.iter().map(|h| serde_json::to_string(h).unwrap()).collect();
-            let ctx = BatchContext {
-                segment: "bench".into(),
-                agent: "bench".into(),
-                batch: uuid::Uuid::new_v4().to_string(),
-                probed: Some("22,443".into()),
-                enriched: true,
-            };
-            let rows: Vec<ObservationRow<'_>> =
-                hosts.iter().zip(&raws).map(|(h, r)| ObservationRow::new(h, r, &Sighting::of(h, &ctx))).collect();
-            let meta = BatchMeta {
-                batch_id: ctx.batch.clone(),
-                agent: "bench".into(),
-                segment: "bench".into(),
-                started_ms: now_ms(),
-                finished_ms: now_ms(),
-                received_ms: now_ms(),
-                clamped: false,
-                complete: true,
-                completeness: "{}".into(),
-                total_hosts: rows.len(),
-                targets: "[\"198.18.0.0/15\"]".into(),
-                excluded: "[]".into(),
-                probed: ctx.probed.as_deref().map(str::to_owned),
-                interval_ms: None,
-                next_due_ms: None,
-            };
-            store.ingest(&meta, "bench", &rows).unwrap();
-        }
-    }
-}
+use common::{assets, ip, mac, observe};
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -148,7 +55,7 @@ fn main() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("census.db")).unwrap());
     let list = assets(n_assets);
     store.import_assets(&mut |_| Some(list.clone()), "bench", &mut censusd::store::unaudited()).unwrap();
-    observe(store.as_ref(), n_hosts, 2);
+    observe(store.as_ref(), n_hosts, 2, 20);
     let rec = reconciler(store.clone());
     let t = Instant::now();
     let cold = rec.full(now_ms()).unwrap();
@@ -175,7 +82,7 @@ fn main() {
         big.import_assets(&mut |_| Some(chunk.to_vec()), "bench", &mut censusd::store::unaudited()).unwrap();
     }
     let import_s = t.elapsed().as_secs_f64();
-    observe(big.as_ref(), n_hosts, 1);
+    observe(big.as_ref(), n_hosts, 1, 20);
     let rec = reconciler(big.clone());
     let t = Instant::now();
     rec.full(now_ms()).unwrap();
