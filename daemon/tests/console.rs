@@ -351,11 +351,7 @@ async fn the_inventory_sorts_pages_and_shows_the_columns_chosen() {
     assert_eq!(rows(&page)[..2], ["T-059".to_string(), "T-058".to_string()]);
     assert!(page.contains("60 asset(s) match") && page.contains("sort=name&amp;dir=desc"), "toggle link");
     let (_, _, page) = get(&d, "/inventory?sort=name&dir=desc&page=2", &vic).await;
-    assert_eq!(
-        rows(&page),
-        (50..60).map(|i| format!("T-{i:03}")).collect::<Vec<_>>(),
-        "page 2, descending"
-    );
+    assert_eq!(rows(&page), (50..60).map(|i| format!("T-{i:03}")).collect::<Vec<_>>(), "page 2, descending");
     // Columns chosen: department shown, MACs not; kept by the sort links.
     let (_, _, page) = get(&d, "/inventory?col=department&col=owner&sort=owner", &vic).await;
     assert!(page.contains("dept-1") && !page.contains(">MACs<"), "chosen columns only");
@@ -377,5 +373,82 @@ async fn the_inventory_sorts_pages_and_shows_the_columns_chosen() {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
         assert!(page.contains(&format!("`{field}`")), "{bad} names {field}");
     }
+    d.stop().await;
+}
+
+/// The devices page lists unregistered devices (suppressed ones too) and
+/// adopts or links many at once: each device its own asset (its tag and
+/// name as edited, one owner and type for all) or all into one asset; a
+/// device that cannot be adopted (its tag taken) is named and the others
+/// go ahead; every alert resolved and recorded under the person.
+#[tokio::test]
+async fn devices_are_adopted_and_linked_in_bulk() {
+    let d = Daemon::start().await;
+    let body = json!({ "name": "ana", "role": "analyst", "password": "a long enough password" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    let taken = json!({ "tag": "NEW-001B21000001", "name": "already here", "type": "server", "lifecycle": "deployed" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(taken)).await.0, 201);
+    let hub = json!({ "tag": "SRV-HUB", "name": "hub", "type": "server", "lifecycle": "deployed" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(hub)).await.0, 201);
+    let token = d.add_agent("a1", &["198.18.0.0/24"]).await;
+    let ips = ["198.18.0.10", "198.18.0.11", "198.18.0.12", "198.18.0.13", "198.18.0.14"];
+    for _ in 0..2 {
+        let body = census_proto::encode_batch(&batch("a1", &ips));
+        assert_eq!(d.req(Method::POST, "/api/v1/batches", Some(&token), Some(body)).await.status(), 200);
+    }
+    d.settle().await;
+    let (_, alerts) = d.admin_json(Method::GET, "/api/v1/alerts?kind=unknown-asset", None).await;
+    let id_of = |ip: &str| alerts.as_array().unwrap().iter().find(|a| a["ip"] == ip).unwrap()["id"].as_i64().unwrap();
+    let ana = sign_in(&d, "ana", "a long enough password").await;
+    let (s, _, page) = get(&d, "/devices", &ana).await;
+    assert_eq!(s, 200);
+    assert!(page.contains("5 device(s)") && page.contains("00:1b:21:00:00:04"), "every unregistered device");
+    let csrf = csrf_of(&page);
+
+    // Adopt three: the first form prefills a tag per device from its MAC.
+    let (a0, a1, a2) = (id_of("198.18.0.10"), id_of("198.18.0.11"), id_of("198.18.0.12"));
+    let r = post_form(&d, "/devices/adopt", &ana, &format!("csrf={csrf}&id={a0}&id={a1}&id={a2}"), None).await;
+    assert_eq!(r.status(), 200);
+    let form = r.text().await.unwrap();
+    assert!(form.contains(&format!("name=\"tag-{a1}\" value=\"NEW-001B21000001\"")), "tag from the MAC");
+    let post = format!(
+        "csrf={csrf}&confirm=1&type=iot&owner=facilities&lifecycle=deployed&id={a0}&id={a1}&id={a2}\
+         &tag-{a0}=PRN-1&name-{a0}=Printer+one&tag-{a1}=NEW-001B21000001&tag-{a2}=PRN-3"
+    );
+    let r = post_form(&d, "/devices/adopt", &ana, &post, None).await;
+    assert_eq!(r.status(), 200, "partly done: an outcome page");
+    let outcome = r.text().await.unwrap();
+    assert!(outcome.contains("2 done.") && outcome.contains(&format!("alert {a1}")), "the taken tag named");
+    let (_, prn) = d.admin_json(Method::GET, "/api/v1/assets/PRN-1", None).await;
+    assert_eq!(
+        (prn["name"].as_str(), prn["owner"].as_str(), prn["type"].as_str()),
+        (Some("Printer one"), Some("facilities"), Some("iot"))
+    );
+    assert_eq!(prn["macs"], json!(["00:1b:21:00:00:00"]));
+    for (id, state) in [(a0, "resolved"), (a1, "open"), (a2, "resolved")] {
+        let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{id}"), None).await;
+        assert_eq!(a["state"], state, "alert {id}");
+    }
+    let (_, audit) = d.admin_json(Method::GET, "/api/v1/audit?actor=ana&action=alert.resolve", None).await;
+    assert_eq!(audit["records"].as_array().unwrap().len(), 2, "one record per alert resolved");
+
+    // Link two devices into one asset: both MACs added.
+    let (b0, b1) = (id_of("198.18.0.13"), id_of("198.18.0.14"));
+    let r = post_form(&d, "/devices/link", &ana, &format!("csrf={csrf}&id={b0}&id={b1}"), None).await;
+    assert_eq!(r.status(), 200, "asks for the asset");
+    let r =
+        post_form(&d, "/devices/link", &ana, &format!("csrf={csrf}&confirm=1&tag=NOPE&id={b0}&id={b1}"), None).await;
+    assert_eq!(r.status(), 404, "no such asset: nothing changed");
+    let r =
+        post_form(&d, "/devices/link", &ana, &format!("csrf={csrf}&confirm=1&tag=SRV-HUB&id={b0}&id={b1}"), None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, hub) = d.admin_json(Method::GET, "/api/v1/assets/SRV-HUB", None).await;
+    assert_eq!(hub["macs"], json!(["00:1b:21:00:00:03", "00:1b:21:00:00:04"]));
+    // Refused: no selection, a bad id, no CSRF token.
+    assert_eq!(post_form(&d, "/devices/adopt", &ana, &format!("csrf={csrf}"), None).await.status(), 400);
+    assert_eq!(post_form(&d, "/devices/adopt", &ana, &format!("csrf={csrf}&id=x"), None).await.status(), 400);
+    assert_eq!(post_form(&d, "/devices/adopt", &ana, &format!("id={a1}"), None).await.status(), 403, "no CSRF token");
+    let (_, _, page) = get(&d, "/devices", &ana).await;
+    assert!(page.contains("1 device(s)"), "the one left to review");
     d.stop().await;
 }

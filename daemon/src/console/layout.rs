@@ -16,6 +16,8 @@ use super::session::Signed;
 pub enum Nav {
     /// The review queue.
     Queue,
+    /// Unregistered devices.
+    Devices,
     /// The register.
     Inventory,
     /// The dashboard.
@@ -52,6 +54,7 @@ pub fn page(title: &str, here: Nav, signed: Option<&Signed>, body: Markup) -> Ma
                     @if signed.is_some() {
                         nav {
                             (nav(Nav::Queue, "/", "Review queue"))
+                            (nav(Nav::Devices, "/devices", "Devices"))
                             (nav(Nav::Inventory, "/inventory", "Inventory"))
                             (nav(Nav::Dashboard, "/dashboard", "Dashboard"))
                             @if signed.is_some_and(|s| s.may(crate::people::Role::Admin)) {

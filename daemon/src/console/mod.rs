@@ -13,6 +13,7 @@
 
 mod admin;
 mod dashboard;
+mod devices;
 mod form;
 mod import;
 mod inventory;
@@ -45,6 +46,9 @@ pub fn router() -> Router<AppState> {
         .route("/alerts/{id}/link", get(review::link_form).post(review::link))
         .route("/alerts/{id}/suppress", get(review::suppress_form).post(review::suppress))
         .route("/alerts/{id}/retire", post(review::retire))
+        .route("/devices", get(devices::page))
+        .route("/devices/adopt", post(devices::adopt))
+        .route("/devices/link", post(devices::link))
         .route("/login", get(signin::page).post(signin::submit))
         .route("/logout", post(signin::logout))
         .route("/dashboard", get(dashboard::page))

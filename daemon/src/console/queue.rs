@@ -58,7 +58,10 @@ impl QueueQuery {
     /// # Errors
     /// `(field, why)` for a kind, severity or state that is not one, a day
     /// count or cursor that is not a number.
-    pub fn filter(&self, now: i64) -> Result<AlertFilter, (&'static str, String)> {
+    ///
+    /// `suppressed_too`: `state=suppressed` is allowed and no state means
+    /// every live alert, suppressed ones included (the devices page).
+    pub fn filter(&self, now: i64, suppressed_too: bool) -> Result<AlertFilter, (&'static str, String)> {
         fn word<T: std::str::FromStr<Err = String>>(
             v: &str,
             field: &'static str,
@@ -68,7 +71,8 @@ impl QueueQuery {
         }
         let state = match word::<AlertState>(&self.state, "state")? {
             s @ (Some(AlertState::Open | AlertState::Acknowledged) | None) => s,
-            Some(other) => return Err(("state", format!("`{other}` alerts are not in the queue"))),
+            s @ Some(AlertState::Suppressed) if suppressed_too => s,
+            Some(other) => return Err(("state", format!("`{other}` alerts are not listed here"))),
         };
         let number = |v: &str, field: &'static str| -> Result<Option<i64>, (&'static str, String)> {
             let v = v.trim();
@@ -82,7 +86,7 @@ impl QueueQuery {
         Ok(AlertFilter {
             state,
             kind: word(&self.kind, "kind")?,
-            include_suppressed: Some(false),
+            include_suppressed: Some(suppressed_too),
             min_severity: word(&self.severity, "severity")?,
             segment: Some(self.segment.trim()).filter(|s| !s.is_empty()).map(str::to_string),
             seen_since_ms: number(&self.days, "days")?.map(|d| now - d.clamp(0, 36_500) * 86_400_000),
@@ -93,9 +97,9 @@ impl QueueQuery {
         })
     }
 
-    /// This query's link, on from `before` (the next page) or from the newest.
-    fn link(&self, before: Option<i64>) -> String {
-        let mut url = form_urlencoded::Serializer::new(String::from("/?"));
+    /// This query's link on `path`, on from `before` (the next page) or from the newest.
+    pub fn link(&self, path: &str, before: Option<i64>) -> String {
+        let mut url = form_urlencoded::Serializer::new(format!("{path}?"));
         for (k, v) in [
             ("state", &self.state),
             ("kind", &self.kind),
@@ -118,7 +122,7 @@ impl QueueQuery {
 /// `GET /`: the review queue.
 pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<QueueQuery>) -> Response {
     let now = now_ms();
-    let filter = match q.filter(now) {
+    let filter = match q.filter(now, false) {
         Ok(f) => f,
         Err((field, why)) => {
             let msg = format!("Filter `{field}`: {why}.");
@@ -133,7 +137,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query
     };
     let more = shown.len() > QUEUE_PAGE;
     shown.truncate(QUEUE_PAGE);
-    let next = more.then(|| shown.last().map(|a| q.link(Some(a.id)))).flatten();
+    let next = more.then(|| shown.last().map(|a| q.link("/", Some(a.id)))).flatten();
     let mut kinds: Vec<AlertKind> = shown.iter().map(|a| a.kind).collect();
     kinds.sort_by_key(|k| k.as_str());
     kinds.dedup();
@@ -150,12 +154,14 @@ pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query
                     button type="submit" name="action" value="ack" { "Acknowledge selected" }
                     input type="text" name="note" placeholder="Note (kept with a resolution)" maxlength="500" size="40";
                     button.secondary type="submit" name="action" value="resolve" { "Resolve selected" }
+                    button.secondary type="submit" formaction="/devices/adopt" { "Adopt selected…" }
+                    button.secondary type="submit" formaction="/devices/link" { "Link selected…" }
                 }
             }
             p.muted {
                 (total) " alert(s) match"
                 @if total as usize > shown.len() { "; " (shown.len()) " on this page" }
-                @if paged { " — " a href=(q.link(None)) { "back to the newest" } }
+                @if paged { " — " a href=(q.link("/", None)) { "back to the newest" } }
             }
             table #alerts {
                 thead { tr {
@@ -192,6 +198,8 @@ pub fn outcome(code: &str) -> Option<String> {
         "ack" => Some(format!("Acknowledged {a} alert(s).{refused}")),
         "resolve" => Some(format!("Resolved {a} alert(s).{refused}")),
         "rule" => Some(format!("Suppression rule {a} saved; it holds {b} live alert(s).")),
+        "adopt" => Some(format!("Adopted {a} device(s) as register assets.{refused}")),
+        "link" => Some(format!("Linked {a} device(s) to the asset.{refused}")),
         _ => None,
     }
 }

@@ -56,7 +56,12 @@ async fn posted(
 }
 
 /// Resolve `id` as the signed-in person with `note` (an alert resolved meanwhile is fine).
-fn resolve(r: &crate::reconcile::Reconciler, signed: &Signed, id: i64, note: &str) -> Result<(), StoreError> {
+pub(super) fn resolve(
+    r: &crate::reconcile::Reconciler,
+    signed: &Signed,
+    id: i64,
+    note: &str,
+) -> Result<(), StoreError> {
     match crate::app::alerts::act(r, id, AlertAction::Resolve, &signed.who, Some(note), now_ms()) {
         Ok(_) | Err(StoreError::Refused(_)) => Ok(()),
         Err(e) => Err(e),
@@ -67,7 +72,7 @@ fn split(v: Option<&str>) -> Vec<String> {
     v.unwrap_or("").split([',', ' ', ';']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
-fn select(name: &str, options: &[&str], chosen: &str) -> Markup {
+pub(super) fn select(name: &str, options: &[&str], chosen: &str) -> Markup {
     html! { select name=(name) { @for o in options { option value=(o) selected[*o == chosen] { (o) } } } }
 }
 
@@ -76,12 +81,12 @@ fn summary(a: &Alert) -> Markup {
 }
 
 /// The adopt form's fields: prefilled from the alert, or as last posted.
-struct Draft {
-    tag: String,
-    name: String,
-    asset_type: String,
-    owner: String,
-    lifecycle: String,
+pub(super) struct Draft {
+    pub(super) tag: String,
+    pub(super) name: String,
+    pub(super) asset_type: String,
+    pub(super) owner: String,
+    pub(super) lifecycle: String,
     macs: String,
     ips: String,
     hostnames: String,
@@ -89,7 +94,7 @@ struct Draft {
 
 /// The names a device announced, bare (evidence writes them `name (source)`),
 /// each one a valid host name for the register.
-fn device_names(a: &Alert) -> Vec<String> {
+pub(super) fn device_names(a: &Alert) -> Vec<String> {
     let mut names: Vec<String> = a
         .evidence
         .as_ref()
@@ -106,7 +111,7 @@ fn device_names(a: &Alert) -> Vec<String> {
 }
 
 impl Draft {
-    fn from_alert(a: &Alert) -> Draft {
+    pub(super) fn from_alert(a: &Alert) -> Draft {
         let hosts = a.evidence.as_ref().map(|e| e.hosts().to_vec()).unwrap_or_default();
         let names = device_names(a);
         let mac = a.mac.clone().unwrap_or_default();
@@ -139,7 +144,7 @@ impl Draft {
         }
     }
 
-    fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({
             "tag": self.tag, "name": self.name, "type": self.asset_type, "owner": self.owner,
             "lifecycle": self.lifecycle, "macs": split(Some(&self.macs)), "ips": split(Some(&self.ips)),
@@ -230,6 +235,20 @@ fn link_page(signed: &Signed, a: &Alert, tag: &str, status: StatusCode, error: O
     layout::respond(status, layout::page("Link", Nav::Queue, Some(signed), body))
 }
 
+/// Add the device of alert `a` to `asset`: its MAC and its names, where new.
+pub(super) fn link_into(asset: &mut crate::register::Asset, a: &Alert) {
+    if let Some(mac) = a.mac.as_deref().and_then(|m| m.parse().ok())
+        && !asset.macs.contains(&mac)
+    {
+        asset.macs.push(mac);
+    }
+    for n in device_names(a) {
+        if !asset.hostnames.iter().any(|h| h.eq_ignore_ascii_case(&n)) {
+            asset.hostnames.push(n);
+        }
+    }
+}
+
 /// `GET /alerts/{id}/link`
 pub async fn link_form(State(state): State<AppState>, signed: Signed, Path(id): Path<i64>) -> Response {
     match analyst_alert(&state, &signed, id).await {
@@ -257,16 +276,7 @@ pub async fn link(
             let Some(mut asset) = r.store().asset(&t2)? else {
                 return Err(StoreError::NotFound(format!("asset `{t2}`")));
             };
-            if let Some(mac) = a2.mac.as_deref().and_then(|m| m.parse().ok())
-                && !asset.macs.contains(&mac)
-            {
-                asset.macs.push(mac);
-            }
-            for n in device_names(&a2) {
-                if !asset.hostnames.iter().any(|h| h.eq_ignore_ascii_case(&n)) {
-                    asset.hostnames.push(n);
-                }
-            }
+            link_into(&mut asset, &a2);
             let stored = crate::app::register::update(r, &s2.who, &asset, now_ms())?;
             resolve(r, &s2, id, &format!("linked to asset {}", stored.tag))?;
             Ok(stored)
