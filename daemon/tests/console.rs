@@ -452,3 +452,63 @@ async fn devices_are_adopted_and_linked_in_bulk() {
     assert!(page.contains("1 device(s)"), "the one left to review");
     d.stop().await;
 }
+
+/// An analyst edits an asset from its page: the change is saved under her
+/// name with the record before and after; a bad field is named and nothing
+/// saved; a form opened before someone else's change is refused (409)
+/// rather than undoing it; a viewer gets no form and a 403 on a post.
+#[tokio::test]
+async fn an_analyst_edits_an_asset_and_a_stale_form_is_refused() {
+    let d = Daemon::start().await;
+    for (name, role) in [("ana", "analyst"), ("vic", "viewer")] {
+        let body = json!({ "name": name, "role": role, "password": "a long enough password" });
+        assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    }
+    let srv = json!({ "tag": "SRV-1", "name": "build", "type": "server", "lifecycle": "deployed",
+        "licences": [{ "product": "OS", "vendor": "V", "expires": "2030-01-01" }] });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(srv)).await.0, 201);
+    let (ana, vic) =
+        (sign_in(&d, "ana", "a long enough password").await, sign_in(&d, "vic", "a long enough password").await);
+    let (_, _, page) = get(&d, "/inventory/SRV-1", &vic).await;
+    assert!(!page.contains("Edit this asset"), "a viewer has no edit link");
+    let (s, _, _) = get(&d, "/inventory/SRV-1/edit", &vic).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, form) = get(&d, "/inventory/SRV-1/edit", &ana).await;
+    assert_eq!(s, 200);
+    let csrf = csrf_of(&form);
+    let at = form.find("name=\"fingerprint\" value=\"").unwrap() + 26;
+    let fp = form[at..at + 64].to_string();
+    let base = format!(
+        "csrf={csrf}&fingerprint={fp}&type=server&lifecycle=maintenance&criticality=high&name=build+box&owner=platform"
+    );
+    // A bad field is named, nothing saved.
+    let r = post_form(&d, "/inventory/SRV-1/edit", &ana, &format!("{base}&macs=not-a-mac"), None).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("macs"), "the field named");
+    let r = post_form(&d, "/inventory/SRV-1/edit", &ana, &format!("{base}&macs=00:1b:21:00:00:01&support_end="), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, a) = d.admin_json(Method::GET, "/api/v1/assets/SRV-1", None).await;
+    assert_eq!(
+        (a["name"].as_str(), a["lifecycle"].as_str(), a["owner"].as_str()),
+        (Some("build box"), Some("maintenance"), Some("platform"))
+    );
+    assert_eq!(a["licences"][0]["product"], "OS", "fields the form does not edit are kept");
+    let (_, audit) = d.admin_json(Method::GET, "/api/v1/audit?actor=ana&action=asset.update", None).await;
+    assert_eq!(audit["records"].as_array().unwrap().len(), 1);
+    // The same (now stale) form again: refused, nothing changed.
+    let r = post_form(&d, "/inventory/SRV-1/edit", &ana, &format!("{base}&name=old+form"), None).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let (_, a) = d.admin_json(Method::GET, "/api/v1/assets/SRV-1", None).await;
+    assert_eq!(a["name"], "build box");
+    let r = post_form(
+        &d,
+        "/inventory/SRV-1/edit",
+        &vic,
+        &format!("csrf={}&name=x", csrf_of(&get(&d, "/", &vic).await.2)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a viewer's post");
+    d.stop().await;
+}

@@ -369,6 +369,9 @@ pub async fn asset(State(state): State<AppState>, signed: Signed, Path(tag): Pat
     let now = now_ms();
     let body = html! {
         h1 { (text(&asset.tag)) " — " (text(&asset.name)) }
+        @if signed.may(crate::people::Role::Analyst) {
+            p.actions { a href={ "/inventory/" (percent(&asset.tag)) "/edit" } { "Edit this asset" } }
+        }
         @if let Some(w) = &whois {
             @let status = serde_json::to_value(w.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
             div.panel {

@@ -14,6 +14,7 @@
 mod admin;
 mod dashboard;
 mod devices;
+mod edit;
 mod form;
 mod import;
 mod inventory;
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/import", get(import::form).post(import::plan))
         .route("/import/apply", post(import::apply))
         .route("/inventory/{tag}", get(inventory::asset))
+        .route("/inventory/{tag}/edit", get(edit::form).post(edit::save))
         .route("/static/{file}", get(static_file))
         .layer(axum::middleware::from_fn(headers))
 }
