@@ -1,15 +1,19 @@
 //! An asset's timeline: one list, newest first, of what happened to it —
 //! register edits (who changed which fields, lifecycle moves), what changed
 //! on the hosts it answers at (MAC, ports, names, OS, as host change
-//! detection recorded them), each host's first and last sighting, and its
-//! alerts opened, acknowledged and resolved. [`merge`] is pure; [`load`]
+//! detection recorded them), each host's first sighting and its sightings
+//! summarised per day (the last [`DAYS`] days), and its alerts opened,
+//! acknowledged and resolved. [`merge`] is pure; [`load`]
 //! reads the pieces.
 
 use serde::Serialize;
 
 use crate::alerts::{Alert, AlertFilter, AlertHistoryEntry, AlertState};
 use crate::reconcile::Reconciler;
-use crate::store::{AssetChange, HostRecord, StoreError};
+use crate::store::{AssetChange, DaySightings, HostRecord, StoreError};
+
+/// Days of sightings a timeline summarises.
+pub const DAYS: i64 = 30;
 
 /// One line of a timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,7 +29,14 @@ pub struct Entry {
 }
 
 /// Merge the pieces into one list, newest first (ties keep register before host before alert).
-pub fn merge(edits: &[AssetChange], hosts: &[HostRecord], alerts: &[(Alert, Vec<AlertHistoryEntry>)]) -> Vec<Entry> {
+///
+/// `hosts` come with their sightings per day (newest first); a day is one
+/// line at its last sighting.
+pub fn merge(
+    edits: &[AssetChange],
+    hosts: &[(HostRecord, Vec<DaySightings>)],
+    alerts: &[(Alert, Vec<AlertHistoryEntry>)],
+) -> Vec<Entry> {
     let mut out = Vec::new();
     for e in edits {
         let mut what = e.action.clone();
@@ -38,19 +49,25 @@ pub fn merge(edits: &[AssetChange], hosts: &[HostRecord], alerts: &[(Alert, Vec<
         }
         out.push(Entry { at_ms: e.at_ms, who: e.actor.clone(), source: "register", what });
     }
-    for h in hosts {
+    for (h, days) in hosts {
         out.push(Entry {
             at_ms: h.first_seen_ms,
             who: h.last_agent.clone(),
             source: "sighting",
             what: format!("first seen at {}{}", h.ip, h.mac.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()),
         });
-        out.push(Entry {
-            at_ms: h.last_seen_ms,
-            who: h.last_agent.clone(),
-            source: "sighting",
-            what: format!("last seen at {} ({} observations)", h.ip, h.observations),
-        });
+        for d in days {
+            let day = time::OffsetDateTime::from_unix_timestamp(d.day_ms / 1000)
+                .map(|t| t.date().to_string())
+                .unwrap_or_default();
+            let macs = if d.macs > 1 { format!(", {} different MACs", d.macs) } else { String::new() };
+            out.push(Entry {
+                at_ms: d.last_ms,
+                who: h.last_agent.clone(),
+                source: "sighting",
+                what: format!("seen at {} {} time(s) on {day}{macs}", h.ip, d.count),
+            });
+        }
         for c in &h.changes {
             let what = match &c.old {
                 Some(old) => format!("{} at {} changed: {old} → {}", c.kind, h.ip, c.new),
@@ -88,8 +105,12 @@ pub fn load(rec: &Reconciler, tag: &str, ips: &[String]) -> Result<Vec<Entry>, S
     let store = rec.store();
     let edits = store.asset_history(tag)?;
     let mut hosts = Vec::new();
+    let since = crate::store::now_ms() / 86_400_000 * 86_400_000 - (DAYS - 1) * 86_400_000;
     for ip in ips.iter().take(32) {
-        hosts.extend(store.host(ip)?);
+        if let Some(h) = store.host(ip)? {
+            let days = store.sightings_by_day(ip, since)?;
+            hosts.push((h, days));
+        }
     }
     let mut alerts = Vec::new();
     for state in [None, Some(AlertState::Resolved)] {
@@ -117,7 +138,7 @@ mod tests {
             fields: vec!["owner".into()],
             lifecycle: Some(("deployed".into(), "decommissioned".into())),
         }];
-        let hosts = vec![HostRecord {
+        let host = HostRecord {
             ip: "198.18.0.10".into(),
             mac: Some("00:1b:21:00:00:01".into()),
             first_seen_ms: 500,
@@ -132,7 +153,12 @@ mod tests {
                 old: Some("22".into()),
                 new: "22,3389".into(),
             }],
-        }];
+        };
+        let days = vec![
+            DaySightings { day_ms: 0, count: 5, first_ms: 1_200, last_ms: 3_000, macs: 1 },
+            DaySightings { day_ms: -86_400_000, count: 2, first_ms: 500, last_ms: 900, macs: 2 },
+        ];
+        let hosts = vec![(host, days)];
         let alert: Alert = serde_json::from_value(serde_json::json!({
             "id": 9, "kind": "should-be-retired", "subject": "asset:SRV-1", "state": "resolved", "severity": "high",
             "summary": "s", "first_seen_ms": 0, "last_seen_ms": 0, "opened_ms": 0, "updated_ms": 0, "updates": 0,
@@ -154,10 +180,11 @@ mod tests {
             lines,
             [
                 (3_500, "bob", "should-be-retired alert #9 resolved: wiped"),
-                (3_000, "lab-1", "last seen at 198.18.0.10 (7 observations)"),
+                (3_000, "lab-1", "seen at 198.18.0.10 5 time(s) on 1970-01-01"),
                 (2_500, "census", "should-be-retired alert #9 opened"),
                 (2_000, "lab-1", "ports at 198.18.0.10 changed: 22 → 22,3389"),
                 (1_000, "ann", "update: lifecycle deployed → decommissioned; fields owner"),
+                (900, "lab-1", "seen at 198.18.0.10 2 time(s) on 1969-12-31, 2 different MACs"),
                 (500, "lab-1", "first seen at 198.18.0.10 (00:1b:21:00:00:01)"),
             ]
         );

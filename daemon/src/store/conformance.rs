@@ -145,6 +145,11 @@ fn observations(store: Arc<dyn Store>) {
     let h = store.host("198.18.0.10").unwrap().expect("the host");
     assert_eq!((h.mac.as_deref(), h.observations, h.last_agent.as_str()), (Some("00:1b:21:00:00:01"), 1, "lab-1"));
     assert!(store.host("198.18.0.99").unwrap().is_none());
+    let days = store.sightings_by_day("198.18.0.10", 0).unwrap();
+    assert_eq!(days.len(), 1, "{days:?}");
+    assert_eq!((days[0].count, days[0].macs, days[0].day_ms % 86_400_000), (1, 1, 0));
+    assert!(days[0].first_ms >= days[0].day_ms && days[0].last_ms < days[0].day_ms + 86_400_000);
+    assert!(store.sightings_by_day("198.18.0.10", days[0].last_ms + 1).unwrap().is_empty(), "since");
     let (page, _) = store.pending_batches(super::BacklogCursor::default(), 1000).unwrap();
     assert_eq!(page.len(), 1, "stored and not yet reconciled");
     assert_eq!(page[0].sightings.len(), 2);

@@ -31,7 +31,7 @@ use crate::register::Asset;
 
 pub use crate::ingest::{BatchMeta, ObservationRow, ms};
 pub use sqlite::SqliteStore;
-pub use types::{BacklogCursor, CommitOutcome, OutboxItem, SightingSelect};
+pub use types::{BacklogCursor, CommitOutcome, DaySightings, OutboxItem, SightingSelect};
 
 use std::collections::HashMap;
 
@@ -287,6 +287,8 @@ pub trait ObservationStore: Send + Sync {
     ) -> Result<(Vec<crate::reconcile::PendingBatch>, BacklogCursor), StoreError>;
     /// What is known about one address.
     fn host(&self, ip: &str) -> Result<Option<HostRecord>, StoreError>;
+    /// `ip`'s sightings per UTC day since `since_ms`, newest day first.
+    fn sightings_by_day(&self, ip: &str, since_ms: i64) -> Result<Vec<DaySightings>, StoreError>;
     /// Number of stored observations.
     fn observation_count(&self) -> Result<i64, StoreError>;
 }

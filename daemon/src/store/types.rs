@@ -60,3 +60,18 @@ impl CommitOutcome {
         self.events += o.events;
     }
 }
+
+/// One address's sightings on one UTC day (an asset timeline's line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaySightings {
+    /// The day's start, 00:00 UTC (unix ms).
+    pub day_ms: i64,
+    /// Observations that day.
+    pub count: i64,
+    /// First and last of them (unix ms, observation time).
+    pub first_ms: i64,
+    /// See `first_ms`.
+    pub last_ms: i64,
+    /// Distinct MACs that answered at the address that day.
+    pub macs: i64,
+}

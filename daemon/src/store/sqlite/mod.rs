@@ -394,6 +394,10 @@ impl ObservationStore for SqliteStore {
         self.read(|c| ingest::host(c, ip))
     }
 
+    fn sightings_by_day(&self, ip: &str, since_ms: i64) -> Result<Vec<super::DaySightings>, StoreError> {
+        self.read(|c| ingest::sightings_by_day(c, ip, since_ms))
+    }
+
     fn observation_count(&self) -> Result<i64, StoreError> {
         // Each stored batch records its accepted observations: summing a few
         // thousand batch rows, not counting millions of observations.
