@@ -512,3 +512,41 @@ async fn an_analyst_edits_an_asset_and_a_stale_form_is_refused() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "a viewer's post");
     d.stop().await;
 }
+
+/// Saved searches are per person: saved from the page's current view
+/// (without its position), offered as links there, not to anyone else;
+/// a query the page would refuse is not saved; deleting forgets it.
+#[tokio::test]
+async fn saved_searches_are_each_persons_own() {
+    let d = Daemon::start().await;
+    for (name, role) in [("ana", "analyst"), ("vic", "viewer")] {
+        let body = json!({ "name": name, "role": role, "password": "a long enough password" });
+        assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    }
+    let (ana, vic) =
+        (sign_in(&d, "ana", "a long enough password").await, sign_in(&d, "vic", "a long enough password").await);
+    let (_, _, page) = get(&d, "/inventory?q=type%3Aserver&sort=name&page=2", &vic).await;
+    let csrf = csrf_of(&page);
+    assert!(page.contains("name=\"query\" value=\"q=type%3Aserver&amp;sort=name\""), "the view without its page");
+    let form = format!("csrf={csrf}&page=inventory&name=My+servers&query=q%3Dtype%253Aserver%26sort%3Dname");
+    let r = post_form(&d, "/saved", &vic, &form, None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/inventory?q=type%3Aserver&sort=name");
+    let (_, _, page) = get(&d, "/inventory", &vic).await;
+    assert!(
+        page.contains("href=\"/inventory?q=type%3Aserver&amp;sort=name\">My servers</a>"),
+        "a viewer keeps her own"
+    );
+    let (_, _, other) = get(&d, "/inventory", &ana).await;
+    assert!(!other.contains("My servers"), "not anyone else's");
+    // Refused: a query the page refuses, an unknown page, an empty name.
+    for bad in ["page=inventory&name=x&query=sort%3Dcolour", "page=audit&name=x&query=", "page=queue&name=+&query="] {
+        let r = post_form(&d, "/saved", &vic, &format!("csrf={csrf}&{bad}"), None).await;
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    let r = post_form(&d, "/saved/delete", &vic, &format!("csrf={csrf}&page=inventory&name=My+servers"), None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, _, page) = get(&d, "/inventory", &vic).await;
+    assert!(!page.contains("My servers"));
+    d.stop().await;
+}

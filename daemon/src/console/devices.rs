@@ -12,7 +12,7 @@
 //! the others go ahead.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -34,7 +34,12 @@ use crate::store::{StoreError, now_ms};
 pub const DEVICES_BULK: usize = 100;
 
 /// `GET /devices`: unregistered devices, newest first, 50 a page.
-pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<QueueQuery>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(q): Query<QueueQuery>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let now = now_ms();
     let mut filter = match q.filter(now, true) {
         Ok(f) => f,
@@ -53,11 +58,13 @@ pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query
     shown.truncate(super::queue::QUEUE_PAGE);
     let next = more.then(|| shown.last().map(|a| q.link("/devices", Some(a.id)))).flatten();
     let analyst = signed.may(Role::Analyst);
+    let saved = super::saved::mine(&state, &signed).await;
     let body = html! {
         h1 { "Devices" }
         p.muted { "Observed devices that match no asset in the register (confirmed over enough sweeps)." }
         @if let Some(done) = q.done.as_deref().and_then(super::queue::outcome) { div.flash role="status" { (done) } }
         (filters(&q))
+        (super::saved::panel(&signed, &saved, "devices", &super::saved::keepable(raw.as_deref())))
         form method="post" action="/devices/adopt" id="devices" {
             input type="hidden" name="csrf" value=(signed.csrf);
             @if analyst {

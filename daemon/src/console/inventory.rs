@@ -267,6 +267,7 @@ pub async fn list(State(state): State<AppState>, signed: Signed, RawQuery(raw): 
             v.page = 1;
         })
     });
+    let saved = super::saved::mine(&state, &signed).await;
     let body = html! {
         h1 { "Inventory" }
         form.filters.panel method="get" action="/inventory" {
@@ -292,6 +293,7 @@ pub async fn list(State(state): State<AppState>, signed: Signed, RawQuery(raw): 
                 button type="submit" { "Show" }
             }
         }
+        (super::saved::panel(&signed, &saved, "inventory", &super::saved::keepable(raw.as_deref())))
         @if let Some(e) = &error { div.error role="alert" { (e) } }
         @if let Some(n) = total { p.muted { (n) " asset(s) match" } }
         table #assets {

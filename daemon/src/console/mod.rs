@@ -21,6 +21,7 @@ mod inventory;
 mod layout;
 mod queue;
 mod review;
+mod saved;
 mod session;
 mod signin;
 
@@ -47,6 +48,8 @@ pub fn router() -> Router<AppState> {
         .route("/alerts/{id}/link", get(review::link_form).post(review::link))
         .route("/alerts/{id}/suppress", get(review::suppress_form).post(review::suppress))
         .route("/alerts/{id}/retire", post(review::retire))
+        .route("/saved", post(saved::save))
+        .route("/saved/delete", post(saved::delete))
         .route("/devices", get(devices::page))
         .route("/devices/adopt", post(devices::adopt))
         .route("/devices/link", post(devices::link))

@@ -3,7 +3,7 @@
 //! resolve them in one go — one use-case call, so one audit record, per alert.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -120,7 +120,12 @@ impl QueueQuery {
 }
 
 /// `GET /`: the review queue.
-pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query<QueueQuery>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(q): Query<QueueQuery>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let now = now_ms();
     let filter = match q.filter(now, false) {
         Ok(f) => f,
@@ -143,10 +148,12 @@ pub async fn page(State(state): State<AppState>, signed: Signed, Query(q): Query
     kinds.dedup();
     let analyst = signed.may(Role::Analyst);
     let paged = !q.before.trim().is_empty();
+    let saved = super::saved::mine(&state, &signed).await;
     let body = html! {
         h1 { "Review queue" }
         @if let Some(done) = q.done.as_deref().and_then(outcome) { div.flash role="status" { (done) } }
         (filters(&q))
+        (super::saved::panel(&signed, &saved, "queue", &super::saved::keepable(raw.as_deref())))
         form method="post" action="/alerts/act" id="queue" {
             input type="hidden" name="csrf" value=(signed.csrf);
             @if analyst {

@@ -37,6 +37,7 @@ pub const CHECKS: &[Check] = &[
     ("people: add, tokens, sessions end on disable and password change, expiry", people),
     ("audit: append, filter, page newest first, recent records of a subject", audit),
     ("queries: whois and report data for a registered, seen asset", queries),
+    ("saved queries: per person, replaced by name, capped, deleted", saved_queries),
     (
         "reconcile inputs: sweeps by arrival, sightings by address, tag and time, device and asset state",
         reconcile_inputs,
@@ -730,4 +731,35 @@ fn audited_changes(store: Arc<dyn Store>) {
     let agent = records("agent:lab-9");
     assert_eq!(agent.iter().map(|r| r.0).collect::<Vec<_>>(), [AuditAction::AgentAdd, AuditAction::AgentRevoke]);
     assert!(agent[1].2.as_ref().unwrap()["revoked_ms"].is_i64(), "{agent:?}");
+}
+
+fn saved_queries(store: Arc<dyn Store>) {
+    let q = |person: &str, page: &str, name: &str, query: &str| super::SavedQuery {
+        person: person.into(),
+        page: page.into(),
+        name: name.into(),
+        query: query.into(),
+        saved_ms: 1_000,
+    };
+    store.save_query(&q("ann", "inventory", "old servers", "q=type:server"), 3).unwrap();
+    store.save_query(&q("ann", "queue", "old servers", "kind=missing"), 3).unwrap();
+    store.save_query(&q("bob", "inventory", "mine", "q=owner:bob"), 3).unwrap();
+    store.save_query(&q("ann", "inventory", "old servers", "q=type:server+seen:>30d"), 3).unwrap();
+    let ann = store.saved_queries("ann").unwrap();
+    let names: Vec<(&str, &str, &str)> =
+        ann.iter().map(|s| (s.page.as_str(), s.name.as_str(), s.query.as_str())).collect();
+    assert_eq!(
+        names,
+        [("inventory", "old servers", "q=type:server+seen:>30d"), ("queue", "old servers", "kind=missing")]
+    );
+    store.save_query(&q("ann", "devices", "printers", "q=printer"), 3).unwrap();
+    assert!(
+        matches!(store.save_query(&q("ann", "devices", "one more", "q=x"), 3), Err(StoreError::Refused(_))),
+        "capped"
+    );
+    store.save_query(&q("ann", "devices", "printers", "q=printer+hp"), 3).unwrap();
+    assert!(store.delete_saved_query("ann", "queue", "old servers").unwrap());
+    assert!(!store.delete_saved_query("ann", "queue", "old servers").unwrap());
+    assert_eq!(store.saved_queries("ann").unwrap().len(), 2);
+    assert_eq!(store.saved_queries("bob").unwrap().len(), 1, "another person's are their own");
 }

@@ -17,7 +17,7 @@ mod types;
 pub mod prelude {
     pub use super::{
         AgentStore, AlertStore, AuditStore, ObservationStore, OutboxStore, PeopleStore, QueryStore, ReconcileStore,
-        RegisterStore, Store,
+        RegisterStore, SavedQueryStore, Store,
     };
 }
 
@@ -227,6 +227,33 @@ pub trait PeopleStore: Send + Sync {
     /// [`PeopleStore::principal_by_token`] for a sign-in session only (the
     /// console's cookie): a personal API token is not a session.
     fn session_principal(&self, hash: &TokenHash, now_ms: i64) -> Result<Option<Principal>, StoreError>;
+}
+
+/// A person's saved searches (the console's "saved queries"): personal
+/// view settings, not records of the organisation, so not audited.
+pub trait SavedQueryStore: Send + Sync {
+    /// `person`'s saved queries, by page then name.
+    fn saved_queries(&self, person: &str) -> Result<Vec<SavedQuery>, StoreError>;
+    /// Save (or replace, same person, page and name) a query. At most
+    /// `cap` per person: a new one past it is [`StoreError::Refused`].
+    fn save_query(&self, q: &SavedQuery, cap: usize) -> Result<(), StoreError>;
+    /// Delete one; false when there was none.
+    fn delete_saved_query(&self, person: &str, page: &str, name: &str) -> Result<bool, StoreError>;
+}
+
+/// A saved search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedQuery {
+    /// Whose.
+    pub person: String,
+    /// The console page it is for (`inventory`, `queue`, `devices`).
+    pub page: String,
+    /// Its name, as the person gave it.
+    pub name: String,
+    /// The page's query string (`q=…&sort=…`).
+    pub query: String,
+    /// Saved (unix ms).
+    pub saved_ms: i64,
 }
 
 /// The append-only audit log.
@@ -446,6 +473,7 @@ pub trait Store:
     + QueryStore
     + PeopleStore
     + AuditStore
+    + SavedQueryStore
     + 'static
 {
 }
@@ -460,6 +488,7 @@ impl<
         + QueryStore
         + PeopleStore
         + AuditStore
+        + SavedQueryStore
         + 'static,
 > Store for T
 {

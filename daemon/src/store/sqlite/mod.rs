@@ -26,6 +26,7 @@ mod pending;
 mod people;
 mod reconcile;
 mod report;
+mod saved;
 mod schema;
 mod whois;
 

@@ -308,6 +308,17 @@ const MIGRATIONS: &[&str] = &[
             CASE WHEN json_type(evidence, '$.expected_segment') IS NOT NULL THEN 'wrong-segment' ELSE 'address' END)
         WHERE json_valid(evidence) AND json_extract(evidence, '$.kind') = 'identity-conflict';
     "#,
+    // 6: people's saved searches in the console.
+    r#"
+    CREATE TABLE saved_queries (
+        person TEXT NOT NULL,
+        page TEXT NOT NULL,
+        name TEXT NOT NULL,
+        query TEXT NOT NULL,
+        saved_ms INTEGER NOT NULL,
+        PRIMARY KEY (person, page, name)
+    );
+    "#,
 ];
 
 /// Newest schema version this build knows.
