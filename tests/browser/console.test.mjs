@@ -326,3 +326,49 @@ test("an admin imports a CSV: the dry-run plan first, nothing stored until confi
   assert.equal((await api("GET", "/api/v1/assets/SRV-DB-01")).json.owner, "finance-dba");
   await context.close();
 });
+
+test("two new devices adopted together from the devices page; a saved search comes back as a link", async () => {
+  const agent = await api("POST", "/api/v1/agents", { name: "agent-lab-2", segments: ["198.18.1.0/24"] });
+  assert.equal(agent.status, 201);
+  const fresh = [
+    { ip: "198.18.1.40", mac: "00:1b:21:3a:01:40", vendor: "Intel Corporate", name: "kiosk-1.local" },
+    { ip: "198.18.1.41", mac: "00:1b:21:3a:01:41", vendor: "Intel Corporate", name: "kiosk-2.local" },
+  ];
+  for (const m of [20, 4]) {
+    const b = sweep("agent-lab-2", fresh, m);
+    b.segment.targets = ["198.18.1.0/24"];
+    const r = await api("POST", "/api/v1/batches", b, agent.json.token);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+  }
+  assert.equal((await api("POST", "/api/v1/reconcile")).status, 200);
+  const { context, page } = await signedIn("ana");
+  await page.goto(base + "/devices");
+  await page.waitForSelector("table#device-list");
+  await page.fill("form.filters input[name=q]", "kiosk");
+  await page.click("form.filters button[type=submit]");
+  await page.waitForURL(/q=kiosk/);
+  await page.click("#saved summary"); // closed while nothing is saved
+  await page.fill("#saved input[name=name]", "Kiosks");
+  await page.click("#saved button:has-text('Save')");
+  await page.waitForSelector("#saved a:has-text('Kiosks')");
+  const boxes = page.locator("table#device-list input[name=id]");
+  assert.equal(await boxes.count(), 2);
+  await page.check("table#device-list input[data-select-all]");
+  await page.click("button:has-text('Adopt selected')");
+  await page.waitForSelector("table#adopt-list");
+  const tags = await page.locator("input[name^=tag-]").evaluateAll((es) => es.map((e) => e.value).sort());
+  assert.deepEqual(tags, ["NEW-001B213A0140", "NEW-001B213A0141"], "a tag from each MAC");
+  await page.fill("input[name=owner]", "facilities");
+  await page.selectOption("select[name=type]", "iot");
+  await page.click("button:has-text('Add to the register and resolve')");
+  await page.waitForSelector("div.flash");
+  assert.match(await page.textContent("div.flash"), /Adopted 2 device/);
+  for (const tag of ["NEW-001B213A0140", "NEW-001B213A0141"]) {
+    const a = (await api("GET", `/api/v1/assets/${tag}`)).json;
+    assert.equal(a.owner, "facilities");
+    assert.equal(a.type, "iot");
+  }
+  const left = (await api("GET", "/api/v1/alerts?kind=unknown-asset")).json;
+  assert.ok(!left.some((a) => a.ip && a.ip.startsWith("198.18.1.")), "both alerts resolved");
+  await context.close();
+});
