@@ -99,11 +99,7 @@ fn filters(q: &QueueQuery) -> Markup {
                     option value=(v) selected[q.state == v] { (l) }
                 }
             } }
-            label { "Segment" input type="text" name="segment" value=(q.segment) size="10"; }
-            label { "Seen within (days)" input type="number" name="days" min="1" max="3650" value=(q.days) size="4"; }
-            label { "Search" input type="search" name="q" value=(q.q) placeholder="address, MAC, vendor, name…" size="24"; }
-            button type="submit" { "Filter" }
-            a href="/devices" { "Clear" }
+            (super::queue::filters_tail(q, "/devices"))
         }
     }
 }

@@ -229,12 +229,19 @@ fn filters(q: &QueueQuery) -> Markup {
                     option value=(v) selected[q.severity == v] { @if v.is_empty() { "any" } @else { (v) } }
                 }
             } }
-            label { "Segment" input type="text" name="segment" value=(q.segment) size="10"; }
-            label { "Seen within (days)" input type="number" name="days" min="1" max="3650" value=(q.days) size="4"; }
-            label { "Search" input type="search" name="q" value=(q.q) placeholder="address, MAC, vendor, tag…" size="24"; }
-            button type="submit" { "Filter" }
-            a href="/" { "Clear" }
+            (filters_tail(q, "/"))
         }
+    }
+}
+
+/// The filters the queue and the devices page share: segment, age, words; submit and clear.
+pub fn filters_tail(q: &QueueQuery, path: &str) -> Markup {
+    html! {
+        label { "Segment" input type="text" name="segment" value=(q.segment) size="10"; }
+        label { "Seen within (days)" input type="number" name="days" min="1" max="3650" value=(q.days) size="4"; }
+        label { "Search" input type="search" name="q" value=(q.q) placeholder="address, MAC, vendor, name…" size="24"; }
+        button type="submit" { "Filter" }
+        a href=(path) { "Clear" }
     }
 }
 
