@@ -550,3 +550,153 @@ async fn saved_searches_are_each_persons_own() {
     assert!(!page.contains("My servers"));
     d.stop().await;
 }
+
+/// Bulk actions from the queue's selection beyond acknowledge and resolve:
+/// the assets of selected should-be-retired alerts set disposed (another
+/// kind in the selection left out and counted); one suppression rule per
+/// selected subject, previewed, refused without a reason, then saved.
+#[tokio::test]
+async fn selected_alerts_are_suppressed_or_their_assets_disposed_in_bulk() {
+    let d = Daemon::start().await;
+    let body = json!({ "name": "ana", "role": "analyst", "password": "a long enough password" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    for (tag, mac) in [("OLD-1", "00:1b:21:00:00:00"), ("OLD-2", "00:1b:21:00:00:01")] {
+        let a = json!({ "tag": tag, "name": "old", "type": "server", "lifecycle": "decommissioned", "macs": [mac] });
+        assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(a)).await.0, 201);
+    }
+    let token = d.add_agent("a1", &["198.18.0.0/24"]).await;
+    let ips = ["198.18.0.10", "198.18.0.11", "198.18.0.12", "198.18.0.13"];
+    for _ in 0..2 {
+        let body = census_proto::encode_batch(&batch("a1", &ips));
+        assert_eq!(d.req(Method::POST, "/api/v1/batches", Some(&token), Some(body)).await.status(), 200);
+    }
+    d.settle().await;
+    let (_, alerts) = d.admin_json(Method::GET, "/api/v1/alerts", None).await;
+    let id_of = |ip: &str, kind: &str| {
+        alerts.as_array().unwrap().iter().find(|a| a["ip"] == ip && a["kind"] == kind).unwrap()["id"].as_i64().unwrap()
+    };
+    let (r0, r1) = (id_of("198.18.0.10", "should-be-retired"), id_of("198.18.0.11", "should-be-retired"));
+    let (u2, u3) = (id_of("198.18.0.12", "unknown-asset"), id_of("198.18.0.13", "unknown-asset"));
+    let ana = sign_in(&d, "ana", "a long enough password").await;
+    let csrf = csrf_of(&get(&d, "/", &ana).await.2);
+
+    let r =
+        post_form(&d, "/alerts/dispose-selected", &ana, &format!("csrf={csrf}&id={r0}&id={r1}&id={u2}"), None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/?done=dispose.2.1", "two disposed, the unknown device left out");
+    for tag in ["OLD-1", "OLD-2"] {
+        assert_eq!(d.admin_json(Method::GET, &format!("/api/v1/assets/{tag}"), None).await.1["lifecycle"], "disposed");
+    }
+    let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{r0}"), None).await;
+    assert_eq!(a["state"], "resolved");
+
+    let r = post_form(&d, "/alerts/suppress-selected", &ana, &format!("csrf={csrf}&id={u2}&id={u3}"), None).await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("These rules hold 2 live alert(s)") && page.contains("00:1b:21:00:00:02"),
+        "previewed per MAC"
+    );
+    let r = post_form(
+        &d,
+        "/alerts/suppress-selected",
+        &ana,
+        &format!("csrf={csrf}&id={u2}&id={u3}&confirm=1&reason="),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 400, "asks again for a reason");
+    assert!(r.text().await.unwrap().contains("give a reason"));
+    let r = post_form(
+        &d,
+        "/alerts/suppress-selected",
+        &ana,
+        &format!("csrf={csrf}&id={u2}&id={u3}&confirm=1&reason=lab+kit&expires_in=2d"),
+        None,
+    )
+    .await;
+    assert_eq!(r.headers()[LOCATION], "/?done=rules.2.2");
+    let (_, rules) = d.admin_json(Method::GET, "/api/v1/suppressions", None).await;
+    assert_eq!(rules.as_array().unwrap().len(), 2, "{rules}");
+    let r = post_form(
+        &d,
+        "/alerts/suppress-selected",
+        &ana,
+        &format!("csrf={csrf}&id={u2}&expires_in=999d&confirm=1&reason=x"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 400, "a bad expiry is named, nothing saved");
+    d.stop().await;
+}
+
+/// Regressions from the second break attempt on the console: an emptied
+/// field in the edit form did nothing (and said nothing); `days=0`/`-1`
+/// and `before=0` were taken; `page=` was ignored in the default order;
+/// two devices given one tag were half adopted; a sign-in from an opaque
+/// origin (`Origin: null`, a sandboxed frame) made a session; a 20,000
+/// character note was cut silently.
+#[tokio::test]
+async fn second_break_attempt_regressions() {
+    let d = Daemon::start().await;
+    let body = json!({ "name": "ana", "role": "analyst", "password": "a long enough password" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    for i in 0..55 {
+        let a = json!({ "tag": format!("T-{i:03}"), "name": "n", "type": "server", "lifecycle": "deployed",
+            "owner": "ops", "support_end": "2030-01-01", "macs": [format!("00:1b:21:00:10:{i:02x}")] });
+        assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(a)).await.0, 201);
+    }
+    let ana = sign_in(&d, "ana", "a long enough password").await;
+    // Clearing fields in the edit form clears them.
+    let form = get(&d, "/inventory/T-000/edit", &ana).await.2;
+    let (csrf, at) = (csrf_of(&form), form.find("name=\"fingerprint\" value=\"").unwrap() + 26);
+    let post = format!(
+        "csrf={csrf}&fingerprint={}&type=server&lifecycle=deployed&criticality=medium&name=n&owner=&macs=&support_end=",
+        &form[at..at + 64]
+    );
+    assert_eq!(post_form(&d, "/inventory/T-000/edit", &ana, &post, None).await.status(), StatusCode::SEE_OTHER);
+    let (_, a) = d.admin_json(Method::GET, "/api/v1/assets/T-000", None).await;
+    assert_eq!((a["owner"].as_str(), a["macs"].as_array().map(Vec::len)), (Some(""), Some(0)), "{a}");
+    assert!(a["support_end"].is_null(), "{a}");
+    // Impossible filter values are refused.
+    for bad in ["days=0", "days=-1", "before=0", "before=-5"] {
+        assert_eq!(get(&d, &format!("/?{bad}"), &ana).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // page= in the default order.
+    let page2 = get(&d, "/inventory?page=2", &ana).await.2;
+    assert!(page2.contains(">T-050<") && !page2.contains(">T-000<"), "the second page");
+    // One tag for two devices: nothing stored.
+    let token = d.add_agent("a1", &["198.18.0.0/24"]).await;
+    for _ in 0..2 {
+        let body = census_proto::encode_batch(&batch("a1", &["198.18.0.70", "198.18.0.71"]));
+        assert_eq!(d.req(Method::POST, "/api/v1/batches", Some(&token), Some(body)).await.status(), 200);
+    }
+    d.settle().await;
+    let (_, alerts) = d.admin_json(Method::GET, "/api/v1/alerts?kind=unknown-asset", None).await;
+    let ids: Vec<i64> = alerts.as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    let post = format!("csrf={csrf}&confirm=1&id={0}&id={1}&tag-{0}=DUP-1&tag-{1}=DUP-1", ids[0], ids[1]);
+    let r = post_form(&d, "/devices/adopt", &ana, &post, None).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("more than one device"));
+    assert_eq!(d.admin_json(Method::GET, "/api/v1/assets/DUP-1", None).await.0, 404, "nothing stored");
+    // A note past 500 characters is refused, not cut.
+    let long = "x".repeat(501);
+    let r = post_form(&d, "/alerts/act", &ana, &format!("csrf={csrf}&action=resolve&id={}&note={long}", ids[0]), None)
+        .await;
+    assert_eq!(r.status(), 400);
+    let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{}", ids[0]), None).await;
+    assert_eq!(a["state"], "open");
+    // Sign-in from an opaque origin.
+    let r = browser()
+        .post(format!("{}/login", d.base))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(ORIGIN, "null")
+        .body("name=ana&password=a+long+enough+password")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+    d.stop().await;
+}

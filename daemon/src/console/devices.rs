@@ -17,21 +17,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
-use super::form::Form;
 use super::layout::{self, Nav, ago, text, when};
 use super::queue::QueueQuery;
 use super::review::{Draft, device_names, link_into, resolve, select};
 use super::session::Signed;
-use crate::alerts::{Alert, AlertKind, AlertState, Evidence};
+use crate::alerts::{Alert, AlertKind, Evidence};
 use crate::api::AppState;
 use crate::client::seg as percent;
 use crate::people::Role;
 use crate::register::model::asset_from_json;
 use crate::register::{AssetType, Lifecycle};
 use crate::store::{StoreError, now_ms};
-
-/// Most devices one bulk adoption or link takes.
-pub const DEVICES_BULK: usize = 100;
 
 /// `GET /devices`: unregistered devices, newest first, 50 a page.
 pub async fn page(
@@ -129,48 +125,6 @@ fn row(a: &Alert, analyst: bool, now: i64) -> Markup {
     }
 }
 
-/// The selected alerts of a bulk form: checked (CSRF, origin, analyst),
-/// between 1 and [`DEVICES_BULK`] ids, loaded; those that are not live
-/// unknown devices are named in the second list.
-async fn selected(
-    state: &AppState,
-    signed: &Signed,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(Form, Vec<Alert>, Vec<String>), Response> {
-    let form = Form::parse_as(headers, body, signed, Role::Analyst).map_err(IntoResponse::into_response)?;
-    let mut ids = Vec::new();
-    for v in form.all("id") {
-        let Ok(id) = v.parse::<i64>() else {
-            let why = format!("`id`: `{}` is not an alert id.", text(&v.chars().take(20).collect::<String>()));
-            return Err(layout::error_page(StatusCode::BAD_REQUEST, "Form refused", &why, Some(signed)));
-        };
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    if ids.is_empty() || ids.len() > DEVICES_BULK {
-        let why = format!("Select between 1 and {DEVICES_BULK} devices.");
-        return Err(layout::error_page(StatusCode::BAD_REQUEST, "Nothing selected", &why, Some(signed)));
-    }
-    let loaded = state
-        .blocking(move |s| ids.iter().map(|id| Ok((*id, s.alert(*id)?))).collect::<Result<Vec<_>, StoreError>>())
-        .await;
-    let loaded = loaded.map_err(|e| layout::error_page(e.status, "Error", &e.message, Some(signed)))?;
-    let (mut devices, mut skipped) = (Vec::new(), Vec::new());
-    for (id, a) in loaded {
-        match a {
-            Some(a) if a.kind == AlertKind::UnknownAsset && a.state != AlertState::Resolved => devices.push(a),
-            Some(a) if a.kind != AlertKind::UnknownAsset => {
-                skipped.push(format!("alert {id} is not an unknown device ({})", a.kind.as_str()))
-            }
-            Some(_) => skipped.push(format!("alert {id} is resolved already")),
-            None => skipped.push(format!("alert {id} does not exist")),
-        }
-    }
-    Ok((form, devices, skipped))
-}
-
 fn outcome_page(signed: &Signed, title: &str, done: &[(i64, String)], failed: &[String]) -> Response {
     let status = if done.is_empty() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let body = html! {
@@ -192,10 +146,11 @@ fn outcome_page(signed: &Signed, title: &str, done: &[(i64, String)], failed: &[
 /// device, prefilled from its evidence; one type, owner and lifecycle);
 /// with it, each device becomes an asset and its alert is resolved.
 pub async fn adopt(State(state): State<AppState>, signed: Signed, headers: HeaderMap, body: Bytes) -> Response {
-    let (form, devices, skipped) = match selected(&state, &signed, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, devices, skipped) =
+        match super::bulk::selected(&state, &signed, (&headers, &body), &[AlertKind::UnknownAsset]).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let common = |k: &str, default: &str| form.one(k).unwrap_or(default).to_string();
     let (asset_type, owner, lifecycle) =
         (common("type", "endpoint"), common("owner", ""), common("lifecycle", "deployed"));
@@ -214,6 +169,15 @@ pub async fn adopt(State(state): State<AppState>, signed: Signed, headers: Heade
             Err(errors) => failed.extend(errors.iter().map(|e| format!("alert {}: {}: {}", a.id, e.field, e.message))),
         }
     }
+    // One tag for two devices: refused before anything is stored.
+    let mut tags: Vec<&str> = drafts.iter().map(|(_, a)| a.tag.as_str()).collect();
+    tags.sort_unstable();
+    if let Some(w) = tags.windows(2).find(|w| w[0] == w[1]) {
+        let why = format!("tag: `{}` is given to more than one device; nothing was stored", w[0]);
+        let mut r = adopt_form(&signed, &devices, &[why], (&asset_type, &owner, &lifecycle));
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        return r;
+    }
     let s2 = signed.clone();
     let out = state
         .run(move |r| {
@@ -224,7 +188,8 @@ pub async fn adopt(State(state): State<AppState>, signed: Signed, headers: Heade
                         resolve(r, &s2, id, &format!("adopted as asset {}", stored.tag))?;
                         done.push((id, stored.tag));
                     }
-                    Err(StoreError::Conflict(m) | StoreError::Refused(m)) => failed.push(format!("alert {id}: {m}")),
+                    Err(StoreError::Conflict(m)) => failed.push(format!("alert {id}: already in the register: {m}")),
+                    Err(StoreError::Refused(m)) => failed.push(format!("alert {id}: {m}")),
                     Err(e) => return Err(e),
                 }
             }
@@ -287,10 +252,11 @@ fn adopt_form(
 /// with it, every selected device's MAC and names are added to that asset
 /// (one register change per device) and each alert is resolved.
 pub async fn link(State(state): State<AppState>, signed: Signed, headers: HeaderMap, body: Bytes) -> Response {
-    let (form, devices, skipped) = match selected(&state, &signed, &headers, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, devices, skipped) =
+        match super::bulk::selected(&state, &signed, (&headers, &body), &[AlertKind::UnknownAsset]).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let tag = form.one("tag").unwrap_or("").trim().to_string();
     if tag.is_empty() || form.one("confirm").is_none() {
         return link_form(&signed, &devices, &skipped, &tag);

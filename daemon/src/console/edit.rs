@@ -129,8 +129,8 @@ pub async fn save(
     // The stored record with the form's fields over it: what the form does not edit is kept.
     let mut edited = serde_json::to_value(&current).unwrap_or_default();
     for key in ["type", "lifecycle", "criticality"].into_iter().chain(FIELDS.iter().map(|f| f.0)) {
-        let Some(v) = form.one(key) else { continue };
-        let v = v.trim();
+        // `field`, not `one`: an emptied field is a field cleared.
+        let Some(v) = form.field(key) else { continue };
         let list = FIELDS.iter().any(|f| f.0 == key && f.2);
         edited[key] = if list {
             Value::Array(v.split([',', ' ', ';']).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect())

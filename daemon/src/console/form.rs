@@ -68,6 +68,12 @@ impl Form {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
     }
 
+    /// The first value of `name`, trimmed, empty kept (a field emptied on
+    /// purpose); `None` only when the form has no such field.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim())
+    }
+
     /// Every value of `name`, in order.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.fields.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())

@@ -107,7 +107,7 @@ impl InventoryQuery {
 
     /// Paged by tag with a cursor (the register's own order), not by page number.
     fn by_cursor(&self) -> bool {
-        self.sort == AssetOrder::Tag && !self.desc
+        self.sort == AssetOrder::Tag && !self.desc && self.page == 1
     }
 
     /// A link to this view with `change` applied to a copy.

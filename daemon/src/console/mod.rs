@@ -12,6 +12,7 @@
 //! no inline script, no framing, forms post only here) — see [`headers`].
 
 mod admin;
+mod bulk;
 mod dashboard;
 mod devices;
 mod edit;
@@ -44,6 +45,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(queue::page))
         .route("/alerts/act", post(queue::act))
+        .route("/alerts/suppress-selected", post(bulk::suppress))
+        .route("/alerts/dispose-selected", post(bulk::dispose))
         .route("/alerts/{id}/adopt", get(review::adopt_form).post(review::adopt))
         .route("/alerts/{id}/link", get(review::link_form).post(review::link))
         .route("/alerts/{id}/suppress", get(review::suppress_form).post(review::suppress))

@@ -83,15 +83,19 @@ impl QueueQuery {
                 .map(Some)
                 .map_err(|_| (field, format!("`{}` is not a whole number", v.chars().take(20).collect::<String>())))
         };
+        let at_least_one = |v: Option<i64>, field: &'static str| match v {
+            Some(n) if n < 1 => Err((field, format!("{n} is less than 1"))),
+            v => Ok(v),
+        };
         Ok(AlertFilter {
             state,
             kind: word(&self.kind, "kind")?,
             include_suppressed: Some(suppressed_too),
             min_severity: word(&self.severity, "severity")?,
             segment: Some(self.segment.trim()).filter(|s| !s.is_empty()).map(str::to_string),
-            seen_since_ms: number(&self.days, "days")?.map(|d| now - d.clamp(0, 36_500) * 86_400_000),
+            seen_since_ms: at_least_one(number(&self.days, "days")?, "days")?.map(|d| now - d.min(36_500) * 86_400_000),
             words: self.q.split_whitespace().map(str::to_string).collect(),
-            before_id: number(&self.before, "before")?,
+            before_id: at_least_one(number(&self.before, "before")?, "before")?,
             limit: Some(u32::try_from(QUEUE_PAGE + 1).unwrap_or(u32::MAX)),
             ..Default::default()
         })
@@ -163,6 +167,9 @@ pub async fn page(
                     button.secondary type="submit" name="action" value="resolve" { "Resolve selected" }
                     button.secondary type="submit" formaction="/devices/adopt" { "Adopt selected…" }
                     button.secondary type="submit" formaction="/devices/link" { "Link selected…" }
+                    button.secondary type="submit" formaction="/alerts/suppress-selected" { "Suppress selected…" }
+                    button.secondary type="submit" formaction="/alerts/dispose-selected"
+                        data-confirm="Set the assets of the selected should-be-retired alerts disposed, and resolve the alerts?" { "Mark selected disposed" }
                 }
             }
             p.muted {
@@ -207,6 +214,8 @@ pub fn outcome(code: &str) -> Option<String> {
         "rule" => Some(format!("Suppression rule {a} saved; it holds {b} live alert(s).")),
         "adopt" => Some(format!("Adopted {a} device(s) as register assets.{refused}")),
         "link" => Some(format!("Linked {a} device(s) to the asset.{refused}")),
+        "rules" => Some(format!("Saved {a} suppression rule(s); they hold {b} live alert(s).")),
+        "dispose" => Some(format!("Marked {a} asset(s) disposed.{refused}")),
         _ => None,
     }
 }
@@ -307,6 +316,10 @@ pub async fn act(State(state): State<AppState>, signed: Signed, headers: HeaderM
         return layout::error_page(StatusCode::BAD_REQUEST, "Nothing selected", &why, Some(&signed));
     }
     let note = form.one("note").map(str::to_string);
+    if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        let why = "`note`: at most 500 characters; nothing was changed.";
+        return layout::error_page(StatusCode::BAD_REQUEST, "Form refused", why, Some(&signed));
+    }
     let who = signed.who.clone();
     let outcome = state
         .run(move |r| {

@@ -49,6 +49,12 @@ pub async fn page(Query(q): Query<LoginQuery>) -> Response {
 
 /// `POST /login`: check the name and password; on success set the session cookie and go on.
 pub async fn submit(State(state): State<AppState>, source: Source, headers: HeaderMap, body: Bytes) -> Response {
+    // No CSRF token before a session exists: a sign-in posted from an opaque
+    // origin (a sandboxed frame sends `Origin: null`) could sign a victim
+    // into someone else's account, so it is refused like a cross-site one.
+    if headers.get(header::ORIGIN).is_some_and(|o| o.as_bytes() == b"null") {
+        return login_page(StatusCode::FORBIDDEN, "/", "", Some("Sign in from the Census page itself."));
+    }
     let form = match Form::decode(&headers, &body) {
         Ok(f) => f,
         Err(r) => return r.into_response(),

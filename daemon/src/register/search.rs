@@ -14,7 +14,8 @@
 //! a live alert; `none`: has none), `seen` (`<7d`: seen within, `>30d`: not
 //! seen for that long or never, units s m h d). Other words match the tag,
 //! name or a host name (contains, any case). A term negated with a leading
-//! `-` must not hold. Parsing is pure; a bad term is an error naming it.
+//! `-` must not hold. Double quotes keep white space in a value
+//! (`owner:"platform team"`, `"db server"`). Parsing is pure; a bad term is an error naming it.
 
 use std::net::IpAddr;
 
@@ -176,7 +177,8 @@ impl AssetQuery {
             });
         }
         let mut terms = Vec::new();
-        for raw in q.split_whitespace() {
+        for raw in tokens(q)? {
+            let raw = raw.as_str();
             if terms.len() == 64 {
                 return Err(QueryError { term: raw.into(), message: "more than 64 terms".into() });
             }
@@ -247,6 +249,40 @@ impl AssetQuery {
     pub fn matches(&self, asset: &Asset, facts: &Facts<'_>, now_ms: i64) -> bool {
         self.terms.iter().all(|t| holds(t, asset, facts, now_ms))
     }
+}
+
+/// The query's terms: split at white space outside double quotes, the
+/// quotes taken out (`owner:"platform team"` is one term).
+///
+/// # Errors
+/// A quote left open.
+fn tokens(q: &str) -> Result<Vec<String>, QueryError> {
+    let (mut out, mut cur, mut quoted, mut started) = (Vec::new(), String::new(), false, false);
+    for c in q.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    out.push(std::mem::take(&mut cur));
+                    started = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                started = true;
+            }
+        }
+    }
+    if quoted {
+        return Err(QueryError { term: cur, message: "a quote is left open".into() });
+    }
+    if started {
+        out.push(cur);
+    }
+    Ok(out.into_iter().filter(|t| !t.is_empty()).collect())
 }
 
 /// Whether `t` is decided by the register alone (no sightings, state or alerts).

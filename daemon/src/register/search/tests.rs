@@ -126,3 +126,14 @@ fn the_register_only_first_pass_keeps_every_match() {
     assert!(!q("owner:platform type:server").needs_facts());
     assert!(q("seen:<1d").needs_states() && q("-ip:198.18.0.1").needs_states() && !q("port:22").needs_states());
 }
+
+/// Regression (break attempt): a value with a space could not be searched.
+#[test]
+fn double_quotes_keep_white_space_in_a_value() {
+    let query = q(r#"owner:"platform-team" "billing database" -name:"old box""#);
+    assert_eq!(query.terms.len(), 3);
+    assert!(query.matches(&db(), &Facts::default(), NOW));
+    assert_eq!(q(r#"name:"Billing database""#).terms, [Term::Contains("name", "billing database".into())]);
+    assert!(AssetQuery::parse(r#"owner:"open"#).is_err(), "a quote left open");
+    assert!(q(r#""""#).terms.is_empty());
+}
