@@ -38,6 +38,10 @@ pub enum AuditAction {
     /// A suppression rule was removed.
     #[serde(rename = "suppression.remove")]
     SuppressionRemove,
+    /// A person's new suppression rule held this live alert (one record per
+    /// alert the rule held when it was saved; its `after` names the rule).
+    #[serde(rename = "alert.suppress")]
+    AlertSuppress,
     /// An agent was added.
     #[serde(rename = "agent.add")]
     AgentAdd,
@@ -87,7 +91,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for documentation and validation.
-    pub const ALL: [AuditAction; 23] = [
+    pub const ALL: [AuditAction; 24] = [
         AuditAction::AssetCreate,
         AuditAction::AssetUpdate,
         AuditAction::AssetDelete,
@@ -96,6 +100,7 @@ impl AuditAction {
         AuditAction::AlertResolve,
         AuditAction::SuppressionAdd,
         AuditAction::SuppressionRemove,
+        AuditAction::AlertSuppress,
         AuditAction::AgentAdd,
         AuditAction::AgentRevoke,
         AuditAction::AgentRotate,
@@ -124,6 +129,7 @@ impl AuditAction {
             AuditAction::AlertResolve => "alert.resolve",
             AuditAction::SuppressionAdd => "suppression.add",
             AuditAction::SuppressionRemove => "suppression.remove",
+            AuditAction::AlertSuppress => "alert.suppress",
             AuditAction::AgentAdd => "agent.add",
             AuditAction::AgentRevoke => "agent.revoke",
             AuditAction::AgentRotate => "agent.rotate",

@@ -618,6 +618,14 @@ async fn selected_alerts_are_suppressed_or_their_assets_disposed_in_bulk() {
     assert_eq!(r.headers()[LOCATION], "/?done=rules.2.2");
     let (_, rules) = d.admin_json(Method::GET, "/api/v1/suppressions", None).await;
     assert_eq!(rules.as_array().unwrap().len(), 2, "{rules}");
+    // One record per alert the rules held, under the person (regression: only the rule was recorded).
+    let (_, audit) = d.admin_json(Method::GET, "/api/v1/audit?actor=ana&action=alert.suppress", None).await;
+    let mut subjects: Vec<&str> =
+        audit["records"].as_array().unwrap().iter().map(|r| r["subject"].as_str().unwrap()).collect();
+    subjects.sort_unstable();
+    let mut want = [format!("alert:{u2}"), format!("alert:{u3}")];
+    want.sort();
+    assert_eq!(subjects, want);
     let r = post_form(
         &d,
         "/alerts/suppress-selected",

@@ -75,8 +75,16 @@ pub struct AddedRule {
 /// # Errors
 /// The store failed.
 pub fn preview(rec: &Reconciler, rule: &Suppression, now_ms: i64) -> Result<usize, StoreError> {
+    Ok(held(rec, rule, now_ms)?.0)
+}
+
+/// How many live alerts `rule` matches now, and the ids of those it
+/// would newly hold (not held by another rule already).
+fn held(rec: &Reconciler, rule: &Suppression, now_ms: i64) -> Result<(usize, Vec<i64>), StoreError> {
     let live = rec.store().alerts(&AlertFilter { limit: Some(u32::MAX), ..Default::default() })?;
-    Ok(live.iter().filter(|a| rule.matches_alert(a, now_ms)).count())
+    let matching: Vec<&Alert> = live.iter().filter(|a| rule.matches_alert(a, now_ms)).collect();
+    let new = matching.iter().filter(|a| a.state != crate::alerts::AlertState::Suppressed).map(|a| a.id).collect();
+    Ok((matching.len(), new))
 }
 
 /// Why a suppression rule was not stored.
@@ -107,10 +115,16 @@ pub fn add_suppression(
     now_ms: i64,
 ) -> Result<AddedRule, RuleError> {
     let rule = input.validate(&who.name, now_ms).map_err(|(field, message)| RuleError::Invalid { field, message })?;
-    let matching_alerts = preview(rec, &rule, now_ms)?;
+    let (matching_alerts, ids) = held(rec, &rule, now_ms)?;
+    // The rule, and one record per live alert it holds, under the person.
     let mut audit = |b: Option<&Suppression>, a: Option<&Suppression>| {
         let id = a.or(b).map_or(0, |r| r.id);
-        vec![entry(&who.name, AuditAction::SuppressionAdd, format!("suppression:{id}"), b, a, now_ms)]
+        let mut out = vec![entry(&who.name, AuditAction::SuppressionAdd, format!("suppression:{id}"), b, a, now_ms)];
+        let by = serde_json::json!({ "suppressed_by": id });
+        out.extend(ids.iter().map(|alert| {
+            entry(&who.name, AuditAction::AlertSuppress, format!("alert:{alert}"), None, Some(&by), now_ms)
+        }));
+        out
     };
     let rule = rec.store().add_suppression(&rule, &mut audit)?;
     rec.request_full();
