@@ -23,10 +23,30 @@ pub fn act(
     note: Option<&str>,
     now_ms: i64,
 ) -> Result<Option<Alert>, StoreError> {
-    // A note is for people: control characters (a terminal's escapes) dropped, 500 characters at most.
-    let note: Option<String> =
-        note.map(|n| n.chars().filter(|c| !c.is_control()).take(500).collect()).filter(|n: &String| !n.is_empty());
-    let note = note.as_deref();
+    let note = clean_note(note);
+    let (mut decide, mut audit) = person_action(rec, id, action, who, note.as_deref(), now_ms);
+    let out = rec.store().alert_action(id, &mut decide, &mut audit)?;
+    rec.wake_notifier();
+    Ok(out)
+}
+
+/// A note is for people: control characters (a terminal's escapes) dropped, 500 characters at most.
+fn clean_note(note: Option<&str>) -> Option<String> {
+    note.map(|n| n.chars().filter(|c| !c.is_control()).take(500).collect()).filter(|n: &String| !n.is_empty())
+}
+
+/// The store's `decide` and audit closures for `who` doing `action` to alert `id`.
+fn person_action<'a>(
+    rec: &Reconciler,
+    id: i64,
+    action: AlertAction,
+    who: &'a Principal,
+    note: Option<&'a str>,
+    now_ms: i64,
+) -> (
+    impl FnMut(Alert) -> Result<crate::alerts::lifecycle::Change, crate::alerts::lifecycle::Refused> + 'a,
+    impl FnMut(Option<&Alert>, Option<&Alert>) -> Vec<crate::audit::AuditEntry> + 'a,
+) {
     let routes = rec.routes().to_vec();
     let kind = match action {
         AlertAction::Acknowledge => AuditAction::AlertAcknowledge,
@@ -34,7 +54,7 @@ pub fn act(
     };
     // What a person sees change: the state, who holds it, the note.
     let brief = |a: &Alert| serde_json::json!({ "state": a.state, "acked_by": a.acked_by, "resolved_by": a.resolved_by, "resolution": a.resolution });
-    let mut audit = |b: Option<&Alert>, a: Option<&Alert>| {
+    let audit = move |b: Option<&Alert>, a: Option<&Alert>| {
         let subject = format!("alert:{id}");
         let (before, mut after) = (b.map(brief), a.map(brief));
         if before == after {
@@ -45,19 +65,43 @@ pub fn act(
         }
         vec![entry(&who.name, kind, subject, before.as_ref(), after.as_ref(), now_ms)]
     };
-    let out = rec.store().alert_action(
-        id,
-        &mut |a: Alert| {
-            let mut c = decide(a, action, &who.name, note, now_ms)?;
-            if c.notify {
-                c.sinks = crate::alerts::notify::targets(&routes, c.alert.severity);
-            }
-            Ok(c)
-        },
-        &mut audit,
-    )?;
+    let decide = move |a: Alert| {
+        let mut c = decide(a, action, &who.name, note, now_ms)?;
+        if c.notify {
+            c.sinks = crate::alerts::notify::targets(&routes, c.alert.severity);
+        }
+        Ok(c)
+    };
+    (decide, audit)
+}
+
+/// Create (`create`) or replace `asset` as `who` and resolve alert `id`
+/// with `note`, in one transaction (see
+/// [`crate::store::AlertStore::asset_with_alert_action`]): adopting or
+/// linking a device, disposing an asset. An alert resolved meanwhile is
+/// left as it is; the asset change is made.
+///
+/// # Errors
+/// The register change's ([`StoreError::Conflict`], [`StoreError::NotFound`]); the store failed.
+pub fn resolve_with_asset(
+    rec: &Reconciler,
+    who: &Principal,
+    (asset, create): (&crate::register::Asset, bool),
+    id: i64,
+    note: &str,
+    now_ms: i64,
+) -> Result<crate::register::Asset, StoreError> {
+    let note = clean_note(Some(note));
+    let (mut decide, mut audit) = person_action(rec, id, AlertAction::Resolve, who, note.as_deref(), now_ms);
+    let action = if create { AuditAction::AssetCreate } else { AuditAction::AssetUpdate };
+    let mut asset_audit = |b: Option<&crate::register::Asset>, a: Option<&crate::register::Asset>| {
+        super::register::asset_entry(&who.name, action, b, a, now_ms)
+    };
+    let change = crate::store::RegisterChange { asset, create, actor: &who.name, audit: &mut asset_audit };
+    let (stored, _) = rec.store().asset_with_alert_action(change, id, &mut decide, &mut audit)?;
+    rec.register_edited();
     rec.wake_notifier();
-    Ok(out)
+    Ok(stored)
 }
 
 /// A stored rule and how many live alerts it holds now.

@@ -13,7 +13,7 @@ use crate::register::plan::ImportPlan;
 use crate::store::StoreError;
 
 /// The audit record of one asset's change by `who` (none when nothing changed).
-fn asset_entry(
+pub(super) fn asset_entry(
     who: &str,
     action: AuditAction,
     before: Option<&Asset>,

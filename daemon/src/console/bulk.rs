@@ -16,7 +16,6 @@ use maud::html;
 
 use super::form::Form;
 use super::layout::{self, Nav, text};
-use super::review::resolve;
 use super::session::Signed;
 use crate::alerts::{Alert, AlertFilter, AlertKind, AlertState, SuppressionInput};
 use crate::api::AppState;
@@ -203,8 +202,14 @@ pub async fn dispose(State(state): State<AppState>, signed: Signed, headers: Hea
                 let Some(mut asset) = r.store().asset(tag)? else { continue };
                 asset.lifecycle = Lifecycle::Disposed;
                 asset.lifecycle_since = None;
-                crate::app::register::update(r, &s2.who, &asset, now_ms())?;
-                resolve(r, &s2, a.id, "asset marked disposed")?;
+                crate::app::alerts::resolve_with_asset(
+                    r,
+                    &s2.who,
+                    (&asset, false),
+                    a.id,
+                    "asset marked disposed",
+                    now_ms(),
+                )?;
                 done += 1;
             }
             Ok::<_, StoreError>(done)

@@ -19,7 +19,7 @@ use maud::{Markup, html};
 
 use super::layout::{self, Nav, ago, text, when};
 use super::queue::QueueQuery;
-use super::review::{Draft, device_names, link_into, resolve, select};
+use super::review::{Draft, device_names, link_into, select};
 use super::session::Signed;
 use crate::alerts::{Alert, AlertKind, Evidence};
 use crate::api::AppState;
@@ -183,9 +183,15 @@ pub async fn adopt(State(state): State<AppState>, signed: Signed, headers: Heade
         .run(move |r| {
             let (mut done, mut failed) = (Vec::new(), Vec::new());
             for (id, asset) in drafts {
-                match crate::app::register::create(r, &s2.who, &asset, now_ms()) {
+                match crate::app::alerts::resolve_with_asset(
+                    r,
+                    &s2.who,
+                    (&asset, true),
+                    id,
+                    &format!("adopted as asset {}", asset.tag),
+                    now_ms(),
+                ) {
                     Ok(stored) => {
-                        resolve(r, &s2, id, &format!("adopted as asset {}", stored.tag))?;
                         done.push((id, stored.tag));
                     }
                     Err(StoreError::Conflict(m)) => failed.push(format!("alert {id}: already in the register: {m}")),
@@ -270,8 +276,14 @@ pub async fn link(State(state): State<AppState>, signed: Signed, headers: Header
                     return Err(StoreError::NotFound(format!("asset `{t2}`")));
                 };
                 link_into(&mut asset, a);
-                crate::app::register::update(r, &s2.who, &asset, now_ms())?;
-                resolve(r, &s2, a.id, &format!("linked to asset {t2}"))?;
+                crate::app::alerts::resolve_with_asset(
+                    r,
+                    &s2.who,
+                    (&asset, false),
+                    a.id,
+                    &format!("linked to asset {t2}"),
+                    now_ms(),
+                )?;
                 done.push((a.id, t2.clone()));
             }
             Ok::<_, StoreError>(done)

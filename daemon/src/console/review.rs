@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::form::Form;
 use super::layout::{self, Nav, text};
 use super::session::Signed;
-use crate::alerts::{Alert, AlertAction, AlertKind, AlertState, SuppressionInput};
+use crate::alerts::{Alert, AlertKind, AlertState, SuppressionInput};
 use crate::api::AppState;
 use crate::client::seg as percent;
 use crate::people::Role;
@@ -53,19 +53,6 @@ async fn posted(
         return Err(layout::error_page(StatusCode::CONFLICT, "Resolved already", &why, Some(signed)));
     }
     Ok((form, alert))
-}
-
-/// Resolve `id` as the signed-in person with `note` (an alert resolved meanwhile is fine).
-pub(super) fn resolve(
-    r: &crate::reconcile::Reconciler,
-    signed: &Signed,
-    id: i64,
-    note: &str,
-) -> Result<(), StoreError> {
-    match crate::app::alerts::act(r, id, AlertAction::Resolve, &signed.who, Some(note), now_ms()) {
-        Ok(_) | Err(StoreError::Refused(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 fn split(v: Option<&str>) -> Vec<String> {
@@ -209,8 +196,8 @@ pub async fn adopt(
     let s2 = signed.clone();
     let out = state
         .run(move |r| {
-            let stored = crate::app::register::create(r, &s2.who, &asset, now_ms())?;
-            resolve(r, &s2, id, &format!("adopted as asset {}", stored.tag))?;
+            let note = format!("adopted as asset {}", asset.tag);
+            let stored = crate::app::alerts::resolve_with_asset(r, &s2.who, (&asset, true), id, &note, now_ms())?;
             Ok::<_, StoreError>(stored)
         })
         .await;
@@ -277,8 +264,8 @@ pub async fn link(
                 return Err(StoreError::NotFound(format!("asset `{t2}`")));
             };
             link_into(&mut asset, &a2);
-            let stored = crate::app::register::update(r, &s2.who, &asset, now_ms())?;
-            resolve(r, &s2, id, &format!("linked to asset {}", stored.tag))?;
+            let note = format!("linked to asset {}", asset.tag);
+            let stored = crate::app::alerts::resolve_with_asset(r, &s2.who, (&asset, false), id, &note, now_ms())?;
             Ok(stored)
         })
         .await;
@@ -421,8 +408,14 @@ pub async fn retire(
             };
             asset.lifecycle = Lifecycle::Disposed;
             asset.lifecycle_since = None;
-            let stored = crate::app::register::update(r, &s2.who, &asset, now_ms())?;
-            resolve(r, &s2, id, "asset marked disposed")?;
+            let stored = crate::app::alerts::resolve_with_asset(
+                r,
+                &s2.who,
+                (&asset, false),
+                id,
+                "asset marked disposed",
+                now_ms(),
+            )?;
             Ok(stored)
         })
         .await;

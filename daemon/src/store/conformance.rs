@@ -39,6 +39,10 @@ pub const CHECKS: &[Check] = &[
     ("queries: whois and report data for a registered, seen asset", queries),
     ("saved queries: per person, replaced by name, capped, deleted", saved_queries),
     (
+        "a register change and the alert it settles commit together: a refused register change leaves the alert",
+        asset_with_alert,
+    ),
+    (
         "reconcile inputs: sweeps by arrival, sightings by address, tag and time, device and asset state",
         reconcile_inputs,
     ),
@@ -762,4 +766,43 @@ fn saved_queries(store: Arc<dyn Store>) {
     assert!(!store.delete_saved_query("ann", "queue", "old servers").unwrap());
     assert_eq!(store.saved_queries("ann").unwrap().len(), 2);
     assert_eq!(store.saved_queries("bob").unwrap().len(), 1, "another person's are their own");
+}
+
+fn asset_with_alert(store: Arc<dyn Store>) {
+    let (rec, now) = decommissioned_and_seen(&store);
+    let alert = store
+        .alerts(&AlertFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|a| a.kind == AlertKind::ShouldBeRetired)
+        .expect("should-be-retired raised");
+    let bob = Principal::person("bob", Role::Analyst);
+    let audit_count =
+        || store.audit(&AuditFilter { actor: Some("bob".into()), limit: 100, ..Default::default() }).unwrap().len();
+    // Creating an asset whose tag is taken: refused, and the alert is as it was, with no record.
+    let mut old = store.asset("SRV-OLD").unwrap().unwrap();
+    let taken = crate::app::alerts::resolve_with_asset(&rec, &bob, (&old, true), alert.id, "adopted", now);
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    assert_eq!(store.alert(alert.id).unwrap().unwrap().state, AlertState::Open);
+    assert_eq!(audit_count(), 0, "nothing recorded for what did not happen");
+    // Disposing the asset and resolving its alert: both, with both records.
+    old.lifecycle = crate::register::Lifecycle::Disposed;
+    old.lifecycle_since = None;
+    let stored = crate::app::alerts::resolve_with_asset(&rec, &bob, (&old, false), alert.id, "wiped", now).unwrap();
+    assert_eq!(stored.lifecycle, crate::register::Lifecycle::Disposed);
+    let after = store.alert(alert.id).unwrap().unwrap();
+    assert_eq!((after.state, after.resolved_by.as_deref()), (AlertState::Resolved, Some("bob")));
+    let actions: Vec<AuditAction> = store
+        .audit(&AuditFilter { actor: Some("bob".into()), limit: 10, ..Default::default() })
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|r| r.entry.action)
+        .collect();
+    assert_eq!(actions, [AuditAction::AssetUpdate, AuditAction::AlertResolve]);
+    // The alert resolved already: the register change alone.
+    old.name = "renamed".into();
+    crate::app::alerts::resolve_with_asset(&rec, &bob, (&old, false), alert.id, "again", now).unwrap();
+    assert_eq!(store.asset("SRV-OLD").unwrap().unwrap().name, "renamed");
+    assert_eq!(audit_count(), 3, "one more asset record, no second resolution");
 }

@@ -320,6 +320,18 @@ pub trait ObservationStore: Send + Sync {
     fn observation_count(&self) -> Result<i64, StoreError>;
 }
 
+/// A register change to make with another (see [`AlertStore::asset_with_alert_action`]).
+pub struct RegisterChange<'a> {
+    /// The asset as it is to be.
+    pub asset: &'a Asset,
+    /// Create it (else replace the stored asset of its tag).
+    pub create: bool,
+    /// Who.
+    pub actor: &'a str,
+    /// Its audit records, given before and after.
+    pub audit: AuditOf<'a, Asset>,
+}
+
 /// The audit records of one change, made inside the change's own
 /// transaction from the subject's state before and after it (`None`: absent)
 /// and appended in that transaction: a change and its records commit
@@ -430,6 +442,24 @@ pub trait AlertStore: Send + Sync {
         decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
         audit: AuditOf<'_, Alert>,
     ) -> Result<Option<Alert>, StoreError>;
+    /// A register change and a person's action on the alert it settles
+    /// (adopting a device, linking it, disposing an asset), in one
+    /// transaction: `change.asset` is created or replaces the stored one,
+    /// then alert `id` changes as `decide` says; both audit records commit
+    /// with them, or nothing does. An alert that is gone or that `decide`
+    /// refuses (resolved meanwhile) leaves the register change to commit
+    /// alone (`None`).
+    ///
+    /// # Errors
+    /// The register change's: [`StoreError::Conflict`] (a tag or MAC
+    /// taken), [`StoreError::NotFound`] (no asset to replace).
+    fn asset_with_alert_action(
+        &self,
+        change: RegisterChange<'_>,
+        id: i64,
+        decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
+        audit: AuditOf<'_, Alert>,
+    ) -> Result<(Asset, Option<Alert>), StoreError>;
     /// An alert's history, oldest first.
     fn alert_history(&self, id: i64) -> Result<Vec<AlertHistoryEntry>, StoreError>;
     /// Suppression rules: all, or only those live now.

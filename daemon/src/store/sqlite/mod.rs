@@ -584,6 +584,42 @@ impl AlertStore for SqliteStore {
         })
     }
 
+    fn asset_with_alert_action(
+        &self,
+        change: super::RegisterChange<'_>,
+        id: i64,
+        decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
+        audit: AuditOf<'_, Alert>,
+    ) -> Result<(Asset, Option<Alert>), StoreError> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let (asset, actor) = (change.asset, change.actor);
+            let stored = if change.create {
+                let stored = assets::create(&tx, asset, actor, "create")?;
+                audit::append(&tx, &(change.audit)(None, Some(&stored)))?;
+                stored
+            } else {
+                let old = assets::one(&tx, &asset.tag)?
+                    .ok_or_else(|| StoreError::NotFound(format!("asset `{}`", asset.tag)))?;
+                let stored = assets::update(&tx, &old, asset, actor, "update")?;
+                audit::append(&tx, &(change.audit)(Some(&old), Some(&stored)))?;
+                stored
+            };
+            let before = alerts::alert(&tx, id)?;
+            // A refusal is decided before anything of the alert is written.
+            let after = match alerts::act(&tx, id, decide, now_ms()) {
+                Ok(a) => a,
+                Err(StoreError::Refused(_)) => None,
+                Err(e) => return Err(e),
+            };
+            if let Some(a) = &after {
+                audit::append(&tx, &audit(before.as_ref(), Some(a)))?;
+            }
+            tx.commit()?;
+            Ok((stored, after))
+        })
+    }
+
     fn alert_history(&self, id: i64) -> Result<Vec<AlertHistoryEntry>, StoreError> {
         self.read(|c| alerts::history(c, id))
     }
