@@ -24,7 +24,10 @@ pub fn act(
     now_ms: i64,
 ) -> Result<Option<Alert>, StoreError> {
     let note = clean_note(note);
-    let (mut decide, mut audit) = person_action(rec, id, action, who, note.as_deref(), now_ms);
+    let (mut decide, mut audit) = (
+        person_decide(rec, action, who, note.as_deref(), now_ms),
+        person_audit(id, action, who, note.as_deref(), now_ms),
+    );
     let out = rec.store().alert_action(id, &mut decide, &mut audit)?;
     rec.wake_notifier();
     Ok(out)
@@ -35,27 +38,39 @@ fn clean_note(note: Option<&str>) -> Option<String> {
     note.map(|n| n.chars().filter(|c| !c.is_control()).take(500).collect()).filter(|n: &String| !n.is_empty())
 }
 
-/// The store's `decide` and audit closures for `who` doing `action` to alert `id`.
-fn person_action<'a>(
+/// The store's `decide` for `who` doing `action` (notification sinks by severity).
+fn person_decide<'a>(
     rec: &Reconciler,
+    action: AlertAction,
+    who: &'a Principal,
+    note: Option<&'a str>,
+    now_ms: i64,
+) -> impl FnMut(Alert) -> Result<crate::alerts::lifecycle::Change, crate::alerts::lifecycle::Refused> + 'a {
+    let routes = rec.routes().to_vec();
+    move |a: Alert| {
+        let mut c = decide(a, action, &who.name, note, now_ms)?;
+        if c.notify {
+            c.sinks = crate::alerts::notify::targets(&routes, c.alert.severity);
+        }
+        Ok(c)
+    }
+}
+
+/// The audit record of `who` doing `action` to alert `id`: what a person
+/// sees change (state, who holds it, the note); none when nothing did.
+fn person_audit<'a>(
     id: i64,
     action: AlertAction,
     who: &'a Principal,
     note: Option<&'a str>,
     now_ms: i64,
-) -> (
-    impl FnMut(Alert) -> Result<crate::alerts::lifecycle::Change, crate::alerts::lifecycle::Refused> + 'a,
-    impl FnMut(Option<&Alert>, Option<&Alert>) -> Vec<crate::audit::AuditEntry> + 'a,
-) {
-    let routes = rec.routes().to_vec();
+) -> impl FnMut(Option<&Alert>, Option<&Alert>) -> Vec<crate::audit::AuditEntry> + 'a {
     let kind = match action {
         AlertAction::Acknowledge => AuditAction::AlertAcknowledge,
         AlertAction::Resolve => AuditAction::AlertResolve,
     };
-    // What a person sees change: the state, who holds it, the note.
     let brief = |a: &Alert| serde_json::json!({ "state": a.state, "acked_by": a.acked_by, "resolved_by": a.resolved_by, "resolution": a.resolution });
-    let audit = move |b: Option<&Alert>, a: Option<&Alert>| {
-        let subject = format!("alert:{id}");
+    move |b: Option<&Alert>, a: Option<&Alert>| {
         let (before, mut after) = (b.map(brief), a.map(brief));
         if before == after {
             return Vec::new(); // acknowledged already: nothing changed, nothing to record
@@ -63,16 +78,8 @@ fn person_action<'a>(
         if let Some(v) = after.as_mut() {
             v["note"] = serde_json::json!(note);
         }
-        vec![entry(&who.name, kind, subject, before.as_ref(), after.as_ref(), now_ms)]
-    };
-    let decide = move |a: Alert| {
-        let mut c = decide(a, action, &who.name, note, now_ms)?;
-        if c.notify {
-            c.sinks = crate::alerts::notify::targets(&routes, c.alert.severity);
-        }
-        Ok(c)
-    };
-    (decide, audit)
+        vec![entry(&who.name, kind, format!("alert:{id}"), before.as_ref(), after.as_ref(), now_ms)]
+    }
 }
 
 /// Create (`create`) or replace `asset` as `who` and resolve alert `id`
@@ -92,7 +99,11 @@ pub fn resolve_with_asset(
     now_ms: i64,
 ) -> Result<crate::register::Asset, StoreError> {
     let note = clean_note(Some(note));
-    let (mut decide, mut audit) = person_action(rec, id, AlertAction::Resolve, who, note.as_deref(), now_ms);
+    let resolve = AlertAction::Resolve;
+    let (mut decide, mut audit) = (
+        person_decide(rec, resolve, who, note.as_deref(), now_ms),
+        person_audit(id, resolve, who, note.as_deref(), now_ms),
+    );
     let action = if create { AuditAction::AssetCreate } else { AuditAction::AssetUpdate };
     let mut asset_audit = |b: Option<&crate::register::Asset>, a: Option<&crate::register::Asset>| {
         super::register::asset_entry(&who.name, action, b, a, now_ms)
