@@ -635,6 +635,24 @@ async fn selected_alerts_are_suppressed_or_their_assets_disposed_in_bulk() {
     )
     .await;
     assert_eq!(r.status(), 400, "a bad expiry is named, nothing saved");
+    // Regressions (second break attempt): an alert held already gets no second rule; an
+    // emptied expiry is refused, not 30 days; the one-alert form previews without a reason.
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/reconcile", None).await.0, 200, "the rules take hold");
+    let (_, held) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{u2}"), None).await;
+    assert_eq!(held["state"], "suppressed");
+    let again = format!("csrf={csrf}&id={u2}&confirm=1&reason=again&expires_in=2d");
+    let r = post_form(&d, "/alerts/suppress-selected", &ana, &again, None).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("held by suppression rule"));
+    let form = format!("csrf={csrf}&action=save&kind=unknown-asset&vendor=&reason=ok&expires_in=");
+    let r = post_form(&d, &format!("/alerts/{u3}/suppress"), &ana, &form, None).await;
+    assert_eq!(r.status(), 400, "no expiry given");
+    let form = format!("csrf={csrf}&action=preview&kind=unknown-asset&vendor=&reason=&expires_in=30d");
+    let r = post_form(&d, &format!("/alerts/{u3}/suppress"), &ana, &form, None).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("This rule holds"), "previewed without a reason");
+    let (_, rules) = d.admin_json(Method::GET, "/api/v1/suppressions", None).await;
+    assert_eq!(rules.as_array().unwrap().len(), 2, "no rule added by the refused or previewed forms");
     d.stop().await;
 }
 

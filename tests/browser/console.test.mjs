@@ -263,6 +263,11 @@ test("the dashboard charts live alerts and the register, and lists each agent's 
   const kindTotal = await page.evaluate(() => [...document.querySelectorAll("figure.chart")][0]
     .querySelectorAll("text.chart-value").values().reduce((n, t) => n + Number(t.textContent), 0));
   assert.equal(kindTotal, status.live_alerts, "the chart counts what the headline says");
+  // Unknown devices per segment: 30 daily bars, today's holding the devices seen in this test's sweeps.
+  const lab = page.locator("table#unknown-trend tr", { hasText: "lab" });
+  assert.equal(await lab.locator("svg rect").count(), 30);
+  assert.ok(Number(await lab.locator("td").nth(2).textContent()) >= 3, "the lab's unknown devices");
+  assert.ok(await page.locator("table#coverage").count() === 1, "coverage per segment");
   if (shots) await page.screenshot({ path: `${shots}/console-dashboard.png`, fullPage: true });
   assert.deepEqual(dialogs, []);
   await context.close();

@@ -106,13 +106,32 @@ pub async fn suppress(State(state): State<AppState>, signed: Signed, headers: He
         Err(r) => return r,
     };
     let reason = form.one("reason").unwrap_or("").trim().to_string();
-    let expires_in = form.one("expires_in").unwrap_or("30d").trim().to_string();
+    // Prefilled 30 days on the first page; a posted expiry is the person's (empty is refused).
+    let expires_in = form.field("expires_in").unwrap_or("30d").to_string();
     let mut rules = Vec::new();
     for a in &alerts {
+        if a.state == AlertState::Suppressed {
+            skipped.push(format!(
+                "alert {} is held by suppression rule {} already",
+                a.id,
+                a.suppressed_by.unwrap_or(0)
+            ));
+            continue;
+        }
         match rule_for(a, if reason.is_empty() { "preview" } else { &reason }, &expires_in) {
             Some(r) => rules.push((a.id, r)),
             None => skipped.push(format!("alert {}: nothing names its subject for a rule", a.id)),
         }
+    }
+    if rules.is_empty() {
+        return page(
+            &signed,
+            &rules,
+            &skipped,
+            (&reason, &expires_in),
+            None,
+            Some("no selected alert can take a rule"),
+        );
     }
     let checked: Result<Vec<_>, _> =
         rules.iter().map(|(id, r)| r.clone().validate(&signed.who.name, now_ms()).map(|v| (*id, v))).collect();

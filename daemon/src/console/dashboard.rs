@@ -1,6 +1,8 @@
 //! The dashboard: live alerts by kind and severity, the register by
-//! lifecycle stage, support and licences running out in the next 90 days,
-//! and each agent's sweeps and the notification backlog. Charts are SVG
+//! lifecycle stage, unknown devices per segment over 30 days and
+//! expected-service coverage per segment ([`super::trends`]), support and
+//! licences running out in the next 90 days, and each agent's sweeps and
+//! the notification backlog. Charts are SVG
 //! drawn here on the server (no chart library, nothing from a CDN).
 
 use std::collections::BTreeMap;
@@ -12,9 +14,9 @@ use maud::{Markup, html};
 
 use super::layout::{self, Nav, ago, text, when};
 use super::session::Signed;
-use crate::alerts::{AlertState, Severity};
+use super::trends;
+use crate::alerts::{AlertFilter, AlertKind, AlertState, Severity};
 use crate::api::AppState;
-use crate::app::query::Status;
 use crate::client::seg as percent;
 use crate::register::{Asset, Day, Lifecycle};
 use crate::store::now_ms;
@@ -85,11 +87,27 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     let loaded = state
         .run(move |r| {
             let status = crate::app::query::status(r, now)?;
-            let assets = r.store().assets()?;
-            Ok::<(Status, Vec<Asset>), crate::store::StoreError>((status, assets))
+            // The register as the reconciler holds it: no asset decoded again.
+            let index = r.register_index()?;
+            let assets: Vec<Asset> = index.assets.values().cloned().collect();
+            let since = now - trends::DAYS as i64 * 86_400_000;
+            let mut unknown = Vec::new();
+            for state in [None, Some(AlertState::Resolved)] {
+                let f = AlertFilter {
+                    kind: Some(AlertKind::UnknownAsset),
+                    state,
+                    seen_since_ms: Some(since),
+                    limit: Some(200_000),
+                    ..Default::default()
+                };
+                unknown.extend(r.store().alerts(&f)?);
+            }
+            let gaps = AlertFilter { kind: Some(AlertKind::CoverageGap), limit: Some(200_000), ..Default::default() };
+            let gap_tags: Vec<String> = r.store().alerts(&gaps)?.into_iter().filter_map(|a| a.tag).collect();
+            Ok::<_, crate::store::StoreError>((status, assets, unknown, gap_tags))
         })
         .await;
-    let (status, assets) = match loaded {
+    let (status, assets, unknown, gap_tags) = match loaded {
         Ok(x) => x,
         Err(e) => return layout::error_page(e.status, "Error", &e.message, Some(&signed)),
     };
@@ -122,6 +140,9 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
         .map(|l| (l.as_str().to_string(), assets.iter().filter(|a| a.lifecycle == *l).count() as i64, "bar-stage"))
         .collect();
     let soon = running_out(&assets, now);
+    let per_segment = trends::unknown_per_segment(&unknown, now);
+    let gap_tags: std::collections::HashSet<&str> = gap_tags.iter().map(String::as_str).collect();
+    let coverage = trends::coverage_per_segment(assets.iter(), &gap_tags);
     let body = html! {
         h1 { "Dashboard" }
         div.grid {
@@ -133,6 +154,28 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             div.panel {
                 h2 { a href="/inventory" { (assets.len()) " assets" } }
                 (bars("The register by lifecycle stage", &stages))
+            }
+        }
+        div.grid {
+            div.panel {
+                h2 { "Unknown devices per segment, last " (trends::DAYS) " days" }
+                p.muted { "Devices first seen each day that matched no asset (resolved ones included)." }
+                table #unknown-trend {
+                    tbody {
+                        @for s in &per_segment {
+                            tr {
+                                td { a href={ "/devices?segment=" (percent(&s.segment)) } { (text(&s.segment)) } }
+                                td { (trends::sparkline(s, now)) }
+                                td { (s.total) }
+                            }
+                        }
+                        @if per_segment.is_empty() { tr { td .muted { "No unknown device in " (trends::DAYS) " days." } } }
+                    }
+                }
+            }
+            div.panel {
+                h2 { "Expected-service coverage per segment" }
+                (trends::coverage_table(&coverage))
             }
         }
         div.panel {

@@ -25,6 +25,7 @@ mod review;
 mod saved;
 mod session;
 mod signin;
+mod trends;
 
 use axum::Router;
 use axum::extract::Path;

@@ -289,7 +289,12 @@ fn rule_input(f: Option<&Form>, a: &Alert) -> SuppressionInput {
         mac_prefix: g("mac_prefix"),
         tag: g("tag"),
         reason: g("reason").unwrap_or_default(),
-        expires_in: g("expires_in").unwrap_or_else(|| "30d".into()),
+        // Prefilled 30 days; a posted form says its own (empty is refused).
+        expires_in: if f.is_some() {
+            f.and_then(|f| f.field("expires_in")).unwrap_or("").to_string()
+        } else {
+            "30d".into()
+        },
     }
 }
 
@@ -365,11 +370,17 @@ pub async fn suppress(
         Err(r) => return r,
     };
     let input = rule_input(Some(&form), &a);
-    if let Err((field, why)) = input.clone().validate(&signed.who.name, now_ms()) {
+    // A preview needs no reason (`preview` lends one to count with); saving does.
+    let saving = form.one("action") == Some("save");
+    let mut checked = input.clone();
+    if !saving && checked.reason.trim().is_empty() {
+        checked.reason = "preview".into();
+    }
+    if let Err((field, why)) = checked.validate(&signed.who.name, now_ms()) {
         let msg = format!("{field}: {why}");
         return suppress_page(&signed, &a, &input, None, StatusCode::BAD_REQUEST, Some(&msg));
     }
-    if form.one("action") != Some("save") {
+    if !saving {
         let n = preview(&state, &signed, &input).await;
         return suppress_page(&signed, &a, &input, n, StatusCode::OK, None);
     }
