@@ -130,7 +130,36 @@ pub struct AddedRule {
 /// # Errors
 /// The store failed.
 pub fn preview(rec: &Reconciler, rule: &Suppression, now_ms: i64) -> Result<usize, StoreError> {
-    Ok(held(rec, rule, now_ms)?.0)
+    preview_all(rec, std::slice::from_ref(rule), now_ms)
+}
+
+/// Live alerts any of `rules` would hold at `now_ms` (each counted once).
+///
+/// # Errors
+/// The store failed.
+pub fn preview_all(rec: &Reconciler, rules: &[Suppression], now_ms: i64) -> Result<usize, StoreError> {
+    let live = rec.store().alerts(&AlertFilter { limit: Some(u32::MAX), ..Default::default() })?;
+    Ok(live.iter().filter(|a| rules.iter().any(|r| r.matches_alert(a, now_ms))).count())
+}
+
+/// Set the asset `tag` disposed as `who` and resolve its should-be-retired
+/// alert `id`, in one transaction (see [`resolve_with_asset`]).
+///
+/// # Errors
+/// [`StoreError::NotFound`] when there is no such asset; the store failed.
+pub fn dispose_resolving(
+    rec: &Reconciler,
+    who: &Principal,
+    tag: &str,
+    id: i64,
+    now_ms: i64,
+) -> Result<crate::register::Asset, StoreError> {
+    let Some(mut asset) = rec.store().asset(tag)? else {
+        return Err(StoreError::NotFound(format!("asset `{tag}`")));
+    };
+    asset.lifecycle = crate::register::Lifecycle::Disposed;
+    asset.lifecycle_since = None;
+    resolve_with_asset(rec, who, (&asset, false), id, "asset marked disposed", now_ms)
 }
 
 /// How many live alerts `rule` matches now, and the ids of those it

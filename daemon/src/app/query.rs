@@ -153,20 +153,15 @@ crate::word_enum!(
 );
 
 fn order_key(order: AssetOrder, a: &crate::register::Asset) -> String {
-    let rank = |all: &[String], v: String| format!("{:03}", all.iter().position(|x| *x == v).unwrap_or(999));
+    // Stages and criticalities in their declared order (procurement first, low first).
+    let rank = |i: Option<usize>| format!("{:03}", i.unwrap_or(999));
     let key = match order {
         AssetOrder::Tag => String::new(),
         AssetOrder::Name => a.name.to_lowercase(),
         AssetOrder::Type => a.asset_type.to_string(),
         AssetOrder::Owner => a.owner.to_lowercase(),
-        AssetOrder::Lifecycle => rank(
-            &crate::register::Lifecycle::ALL.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            a.lifecycle.to_string(),
-        ),
-        AssetOrder::Criticality => rank(
-            &crate::register::Criticality::ALL.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            a.criticality.to_string(),
-        ),
+        AssetOrder::Lifecycle => rank(crate::register::Lifecycle::ALL.iter().position(|l| *l == a.lifecycle)),
+        AssetOrder::Criticality => rank(crate::register::Criticality::ALL.iter().position(|c| *c == a.criticality)),
         // ISO dates sort as text; `~` after every digit puts "none recorded" last.
         AssetOrder::Support => a.support_end.map_or_else(|| "~".to_string(), |d| d.to_string()),
     };

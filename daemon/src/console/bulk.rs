@@ -17,10 +17,9 @@ use maud::html;
 use super::form::Form;
 use super::layout::{self, Nav, text};
 use super::session::Signed;
-use crate::alerts::{Alert, AlertFilter, AlertKind, AlertState, SuppressionInput};
+use crate::alerts::{Alert, AlertKind, AlertState, SuppressionInput};
 use crate::api::AppState;
 use crate::people::Role;
-use crate::register::Lifecycle;
 use crate::store::{StoreError, now_ms};
 
 /// Most alerts one bulk action of this module (or the devices page) takes.
@@ -142,17 +141,8 @@ pub async fn suppress(State(state): State<AppState>, signed: Signed, headers: He
         }
     };
     if form.one("confirm").is_none() || reason.is_empty() {
-        let held = {
-            let rules: Vec<_> = checked.iter().map(|(_, r)| r.clone()).collect();
-            state
-                .blocking(move |s| {
-                    let live = s.alerts(&AlertFilter { limit: Some(u32::MAX), ..Default::default() })?;
-                    let now = now_ms();
-                    Ok::<_, StoreError>(live.iter().filter(|a| rules.iter().any(|r| r.matches_alert(a, now))).count())
-                })
-                .await
-                .ok()
-        };
+        let rules_now: Vec<_> = checked.into_iter().map(|(_, r)| r).collect();
+        let held = state.run(move |r| crate::app::alerts::preview_all(r, &rules_now, now_ms())).await.ok();
         let error =
             (form.one("confirm").is_some() && reason.is_empty()).then_some("reason: give a reason for the rules");
         return page(&signed, &rules, &skipped, (&reason, &expires_in), held, error);
@@ -218,18 +208,11 @@ pub async fn dispose(State(state): State<AppState>, signed: Signed, headers: Hea
             let mut done = 0usize;
             for a in &alerts {
                 let Some(tag) = &a.tag else { continue };
-                let Some(mut asset) = r.store().asset(tag)? else { continue };
-                asset.lifecycle = Lifecycle::Disposed;
-                asset.lifecycle_since = None;
-                crate::app::alerts::resolve_with_asset(
-                    r,
-                    &s2.who,
-                    (&asset, false),
-                    a.id,
-                    "asset marked disposed",
-                    now_ms(),
-                )?;
-                done += 1;
+                match crate::app::alerts::dispose_resolving(r, &s2.who, tag, a.id, now_ms()) {
+                    Ok(_) => done += 1,
+                    Err(StoreError::NotFound(_)) => {} // deleted meanwhile: nothing to dispose
+                    Err(e) => return Err(e),
+                }
             }
             Ok::<_, StoreError>(done)
         })

@@ -37,22 +37,11 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let now = now_ms();
-    let mut filter = match q.filter(now, true) {
-        Ok(f) => f,
-        Err((field, why)) => {
-            let msg = format!("Filter `{field}`: {why}.");
-            return layout::error_page(StatusCode::BAD_REQUEST, "Filter refused", &msg, Some(&signed));
-        }
-    };
-    filter.kind = Some(AlertKind::UnknownAsset);
-    let loaded = state.blocking(move |s| Ok::<_, StoreError>((s.alerts(&filter)?, s.alert_count(&filter)?))).await;
-    let (mut shown, total) = match loaded {
-        Ok(x) => x,
-        Err(e) => return layout::error_page(e.status, "Error", &e.message, Some(&signed)),
-    };
-    let more = shown.len() > super::queue::QUEUE_PAGE;
-    shown.truncate(super::queue::QUEUE_PAGE);
-    let next = more.then(|| shown.last().map(|a| q.link("/devices", Some(a.id)))).flatten();
+    let (shown, total, next) =
+        match super::queue::load_page(&state, &signed, &q, (now, "/devices", Some(AlertKind::UnknownAsset))).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let analyst = signed.may(Role::Analyst);
     let saved = super::saved::mine(&state, &signed).await;
     let body = html! {

@@ -141,15 +141,18 @@ impl InventoryQuery {
 
 /// A page of the assets `q` asks for: the assets, how many match in all
 /// (when counted), the next page's link.
+///
+/// `cursor`: page by tag after `q.after` (the list's first order); else by
+/// `q`'s order and page, counted.
 async fn find(
     state: &AppState,
     q: &InventoryQuery,
     limit: usize,
+    cursor: bool,
 ) -> Result<(Vec<Asset>, Option<usize>), (StatusCode, String)> {
     let query =
         crate::register::search::AssetQuery::parse(&q.q).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
     let (order, after, offset) = ((q.sort, q.desc), q.after.clone(), (q.page - 1).saturating_mul(PAGE));
-    let cursor = q.by_cursor();
     state
         .run(move |r| {
             if cursor {
@@ -171,15 +174,7 @@ pub async fn export(State(state): State<AppState>, signed: Signed, RawQuery(raw)
         Ok(q) => InventoryQuery { after: None, page: 1, ..q },
         Err((field, why)) => return refused(field, &why, &signed),
     };
-    let found = if q.by_cursor() {
-        find(&state, &InventoryQuery { sort: AssetOrder::Name, ..q.clone() }, usize::MAX).await.map(|(mut a, n)| {
-            a.sort_by(|x, y| x.tag.cmp(&y.tag));
-            (a, n)
-        })
-    } else {
-        find(&state, &q, usize::MAX).await
-    };
-    match found {
+    match find(&state, &q, usize::MAX, false).await {
         Ok((assets, _)) => (
             [
                 (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -246,7 +241,7 @@ pub async fn list(State(state): State<AppState>, signed: Signed, RawQuery(raw): 
         Ok(q) => q,
         Err((field, why)) => return refused(field, &why, &signed),
     };
-    let (mut assets, total, error) = match find(&state, &q, PAGE + 1).await {
+    let (mut assets, total, error) = match find(&state, &q, PAGE + 1, q.by_cursor()).await {
         Ok((a, n)) => (a, n, None),
         Err((StatusCode::BAD_REQUEST, why)) => (Vec::new(), None, Some(why)),
         Err((status, why)) => return layout::error_page(status, "Error", &why, Some(&signed)),

@@ -123,6 +123,34 @@ impl QueueQuery {
     }
 }
 
+/// One page of the alerts `q` asks for on the page at `path` (the queue;
+/// the devices page, with suppressed alerts and `kind` fixed): at most
+/// [`QUEUE_PAGE`], how many match in all, and the next page's link.
+///
+/// # Errors
+/// The page to answer with: a filter refused by name, a store failure.
+pub async fn load_page(
+    state: &AppState,
+    signed: &Signed,
+    q: &QueueQuery,
+    (now, path, kind): (i64, &str, Option<AlertKind>),
+) -> Result<(Vec<Alert>, u64, Option<String>), Response> {
+    let mut filter = q.filter(now, kind.is_some()).map_err(|(field, why)| {
+        let msg = format!("Filter `{field}`: {why}.");
+        layout::error_page(StatusCode::BAD_REQUEST, "Filter refused", &msg, Some(signed))
+    })?;
+    if kind.is_some() {
+        filter.kind = kind;
+    }
+    let loaded =
+        state.blocking(move |s| Ok::<_, crate::store::StoreError>((s.alerts(&filter)?, s.alert_count(&filter)?))).await;
+    let (mut shown, total) = loaded.map_err(|e| layout::error_page(e.status, "Error", &e.message, Some(signed)))?;
+    let more = shown.len() > QUEUE_PAGE;
+    shown.truncate(QUEUE_PAGE);
+    let next = more.then(|| shown.last().map(|a| q.link(path, Some(a.id)))).flatten();
+    Ok((shown, total, next))
+}
+
 /// `GET /`: the review queue.
 pub async fn page(
     State(state): State<AppState>,
@@ -131,22 +159,10 @@ pub async fn page(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let now = now_ms();
-    let filter = match q.filter(now, false) {
-        Ok(f) => f,
-        Err((field, why)) => {
-            let msg = format!("Filter `{field}`: {why}.");
-            return layout::error_page(StatusCode::BAD_REQUEST, "Filter refused", &msg, Some(&signed));
-        }
+    let (shown, total, next) = match load_page(&state, &signed, &q, (now, "/", None)).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let loaded =
-        state.blocking(move |s| Ok::<_, crate::store::StoreError>((s.alerts(&filter)?, s.alert_count(&filter)?))).await;
-    let (mut shown, total) = match loaded {
-        Ok(a) => a,
-        Err(e) => return layout::error_page(e.status, "Error", &e.message, Some(&signed)),
-    };
-    let more = shown.len() > QUEUE_PAGE;
-    shown.truncate(QUEUE_PAGE);
-    let next = more.then(|| shown.last().map(|a| q.link("/", Some(a.id)))).flatten();
     let mut kinds: Vec<AlertKind> = shown.iter().map(|a| a.kind).collect();
     kinds.sort_by_key(|k| k.as_str());
     kinds.dedup();

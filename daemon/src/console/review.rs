@@ -411,25 +411,8 @@ pub async fn retire(
             Some(&signed),
         );
     };
-    let s2 = signed.clone();
-    let out = state
-        .run(move |r| {
-            let Some(mut asset) = r.store().asset(&tag)? else {
-                return Err(StoreError::NotFound(format!("asset `{tag}`")));
-            };
-            asset.lifecycle = Lifecycle::Disposed;
-            asset.lifecycle_since = None;
-            let stored = crate::app::alerts::resolve_with_asset(
-                r,
-                &s2.who,
-                (&asset, false),
-                id,
-                "asset marked disposed",
-                now_ms(),
-            )?;
-            Ok(stored)
-        })
-        .await;
+    let who = signed.who.clone();
+    let out = state.run(move |r| crate::app::alerts::dispose_resolving(r, &who, &tag, id, now_ms())).await;
     match out {
         Ok(stored) => Redirect::to(&format!("/inventory/{}", percent(&stored.tag))).into_response(),
         Err(e) => layout::error_page(e.status, "Error", &e.message, Some(&signed)),
