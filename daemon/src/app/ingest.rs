@@ -105,6 +105,7 @@ pub fn accept_with(
     let t0 = std::time::Instant::now();
     // Hosts stay slices of `body` throughout.
     let raw = decode_raw_batch(body).map_err(decode_error)?;
+    let t_raw = t0.elapsed();
     if raw.agent_id.0 != agent.name {
         return Err(IngestError::WrongAgent { claimed: raw.agent_id.0.clone(), token: agent.name.clone() });
     }
@@ -129,6 +130,7 @@ pub fn accept_with(
         duplicate = outcome.duplicate,
         clamped = meta.clamped,
         decode_ms = (t1 - t0).as_secs_f64() * 1000.0,
+        raw_ms = t_raw.as_secs_f64() * 1000.0,
         store_ms = (t2 - t1).as_secs_f64() * 1000.0,
         "batch ingested"
     );

@@ -74,27 +74,33 @@ fn refuse(field: impl Into<String>, message: impl Into<String>) -> Refusal {
     Refusal { field: field.into(), message: message.into() }
 }
 
-fn text(field: &str, value: &str, cap: usize) -> Result<(), Refusal> {
-    let n = value.chars().count();
-    if n > cap {
-        return Err(refuse(field, format!("is {n} characters; the limit is {cap}")));
+// The checks below name their field with a closure: the name is built
+// only when the check fails (a 1,000-host batch checks tens of thousands
+// of fields; formatting each name up front was a third of the checking).
+
+fn text(field: impl FnOnce() -> String, value: &str, cap: usize) -> Result<(), Refusal> {
+    if value.len() > cap {
+        let n = value.chars().count();
+        if n > cap {
+            return Err(refuse(field(), format!("is {n} characters; the limit is {cap}")));
+        }
     }
     if value.chars().any(|c| c.is_control()) {
-        return Err(refuse(field, "contains control characters"));
+        return Err(refuse(field(), "contains control characters"));
     }
     Ok(())
 }
 
-fn count<T>(field: &str, v: &[T], cap: usize) -> Result<(), Refusal> {
+fn count<T>(field: impl FnOnce() -> String, v: &[T], cap: usize) -> Result<(), Refusal> {
     if v.len() > cap {
-        return Err(refuse(field, format!("has {} entries; the limit is {cap}", v.len())));
+        return Err(refuse(field(), format!("has {} entries; the limit is {cap}", v.len())));
     }
     Ok(())
 }
 
-fn unit(field: &str, v: f64) -> Result<(), Refusal> {
+fn unit(field: impl FnOnce() -> String, v: f64) -> Result<(), Refusal> {
     if !v.is_finite() || !(0.0..=1.0).contains(&v) {
-        return Err(refuse(field, format!("{v} is not between 0 and 1")));
+        return Err(refuse(field(), format!("{v} is not between 0 and 1")));
     }
     Ok(())
 }
@@ -147,25 +153,25 @@ pub fn clip(targets: &[IpNet], allowed: &[IpNet]) -> Vec<IpNet> {
 /// # Errors
 /// The first field at fault.
 pub fn envelope(b: &RawBatch<'_>, segments: &[IpNet], received_ms: i64) -> Result<Envelope, Refusal> {
-    text("segment.name", &b.segment.name, caps::SEGMENT_NAME)?;
+    text(|| "segment.name".into(), &b.segment.name, caps::SEGMENT_NAME)?;
     if b.segment.name.trim().is_empty() {
         return Err(refuse("segment.name", "is empty"));
     }
-    count("segment.targets", &b.segment.targets, caps::NETWORKS)?;
-    count("segment.excluded", &b.segment.excluded, caps::NETWORKS)?;
+    count(|| "segment.targets".into(), &b.segment.targets, caps::NETWORKS)?;
+    count(|| "segment.excluded".into(), &b.segment.excluded, caps::NETWORKS)?;
     let c = &b.completeness;
-    count("completeness.techniques", &c.techniques, caps::TECHNIQUES)?;
-    unit("completeness.estimated_loss", c.estimated_loss)?;
+    count(|| "completeness.techniques".into(), &c.techniques, caps::TECHNIQUES)?;
+    unit(|| "completeness.estimated_loss".into(), c.estimated_loss)?;
     if !c.rate_achieved_pps.is_finite() || c.rate_achieved_pps < 0.0 {
         return Err(refuse("completeness.rate_achieved_pps", format!("{} is not a rate", c.rate_achieved_pps)));
     }
     for (i, t) in c.techniques.iter().enumerate() {
         if let Some(r) = &t.reason {
-            text(&format!("completeness.techniques[{i}].reason"), r, caps::TEXT)?;
+            text(|| format!("completeness.techniques[{i}].reason"), r, caps::TEXT)?;
         }
         if let Some(p) = &t.ports {
             let field = format!("completeness.techniques[{i}].ports");
-            text(&field, p, caps::PORT_LIST)?;
+            text(|| field.clone(), p, caps::PORT_LIST)?;
             let ok = p.split(',').all(|part| {
                 let (a, b) = part.trim().split_once('-').unwrap_or((part.trim(), part.trim()));
                 matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if a >= 1 && a <= b)
@@ -262,15 +268,15 @@ pub fn host(
         if let Some(m) = &h.mac
             && let Some(v) = &m.vendor
         {
-            text(&at("mac.vendor"), v, caps::TEXT)?;
+            text(|| at("mac.vendor"), v, caps::TEXT)?;
         }
-        count(&at("conflicting_macs"), &h.conflicting_macs, caps::MACS)?;
-        count(&at("seen_by"), &h.seen_by, caps::TECHNIQUES)?;
-        count(&at("names"), &h.names, caps::NAMES)?;
+        count(|| at("conflicting_macs"), &h.conflicting_macs, caps::MACS)?;
+        count(|| at("seen_by"), &h.seen_by, caps::TECHNIQUES)?;
+        count(|| at("names"), &h.names, caps::NAMES)?;
         for (j, n) in h.names.iter().enumerate() {
-            text(&at(&format!("names[{j}].name")), &n.name, caps::NAME)?;
+            text(|| at(&format!("names[{j}].name")), &n.name, caps::NAME)?;
         }
-        count(&at("ports"), &h.ports, caps::PORTS)?;
+        count(|| at("ports"), &h.ports, caps::PORTS)?;
         let mut seen_ports = HashSet::new();
         for (j, p) in h.ports.iter().enumerate() {
             if p.port.0 == 0 {
@@ -288,7 +294,7 @@ pub fn host(
                     ("banner", &s.banner, caps::LONG_TEXT),
                 ] {
                     if let Some(v) = v {
-                        text(&f(k), v, cap)?;
+                        text(|| f(k), v, cap)?;
                     }
                 }
                 if let Some(http) = &s.http {
@@ -296,16 +302,16 @@ pub fn host(
                         [("http.server", &http.server), ("http.title", &http.title), ("http.redirect", &http.redirect)]
                     {
                         if let Some(v) = v {
-                            text(&f(k), v, caps::LONG_TEXT)?;
+                            text(|| f(k), v, caps::LONG_TEXT)?;
                         }
                     }
                 }
                 if let Some(t) = &s.tls {
-                    text(&f("tls.subject"), &t.subject, caps::LONG_TEXT)?;
-                    text(&f("tls.issuer"), &t.issuer, caps::LONG_TEXT)?;
-                    count(&f("tls.sans"), &t.sans, caps::SANS)?;
+                    text(|| f("tls.subject"), &t.subject, caps::LONG_TEXT)?;
+                    text(|| f("tls.issuer"), &t.issuer, caps::LONG_TEXT)?;
+                    count(|| f("tls.sans"), &t.sans, caps::SANS)?;
                     for san in &t.sans {
-                        text(&f("tls.sans"), san, caps::NAME)?;
+                        text(|| f("tls.sans"), san, caps::NAME)?;
                     }
                     if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
                         return Err(refuse(f("tls.sha256"), "is not 64 hex digits"));
@@ -313,14 +319,14 @@ pub fn host(
                 }
             }
         }
-        count(&at("fingerprints"), &h.fingerprints, caps::FINGERPRINTS)?;
+        count(|| at("fingerprints"), &h.fingerprints, caps::FINGERPRINTS)?;
         for (j, g) in h.fingerprints.iter().enumerate() {
             let f = |k: &str| at(&format!("fingerprints[{j}].{k}"));
-            text(&f("value"), &g.value, caps::TEXT)?;
-            unit(&f("confidence"), g.confidence)?;
-            count(&f("evidence"), &g.evidence, caps::FINGERPRINTS)?;
+            text(|| f("value"), &g.value, caps::TEXT)?;
+            unit(|| f("confidence"), g.confidence)?;
+            count(|| f("evidence"), &g.evidence, caps::FINGERPRINTS)?;
             for e in &g.evidence {
-                text(&f("evidence"), e, caps::TEXT)?;
+                text(|| f("evidence"), e, caps::TEXT)?;
             }
         }
         Ok(())

@@ -204,6 +204,12 @@ pub fn latest_for_subjects(c: &Connection, subjects: &[String]) -> Result<Vec<Al
     Ok(latest.into_values().collect())
 }
 
+/// The count behind [`device_alerts_opened_since`]: answered from the
+/// partial index `alerts_device_opened` alone (schema 7), whose condition
+/// this repeats word for word so SQLite can use it.
+pub const DEVICE_ALERTS_SINCE: &str = "SELECT count(*) FROM alerts WHERE agent = ?1 AND opened_ms >= ?2
+    AND (kind = 'unknown-asset' OR (kind = 'identity-conflict' AND tag IS NULL))";
+
 /// Device-level alerts (unknown devices, address conflicts) each agent raised since `since`.
 pub fn device_alerts_opened_since(
     c: &Connection,
@@ -211,10 +217,7 @@ pub fn device_alerts_opened_since(
     since: i64,
 ) -> Result<HashMap<String, i64>, StoreError> {
     let mut out = HashMap::new();
-    let mut st = c.prepare_cached(
-        "SELECT count(*) FROM alerts WHERE agent = ?1 AND opened_ms >= ?2
-           AND (kind = 'unknown-asset' OR (kind = 'identity-conflict' AND tag IS NULL))",
-    )?;
+    let mut st = c.prepare_cached(DEVICE_ALERTS_SINCE)?;
     for a in agents {
         let n: i64 = st.query_row(params![a, since], |r| r.get(0))?;
         out.insert(a.clone(), n);

@@ -19,11 +19,13 @@ use rusqlite::Connection;
 
 use crate::store::StoreError;
 
-/// How often the checkpointer runs.
-pub const INTERVAL: Duration = Duration::from_millis(200);
+/// How often the checkpointer runs. At 200 ms the log of a busy ingest
+/// (about 400 pages a 1,000-host batch) reached the writer's backstop
+/// between two runs, and deliveries paid for checkpoints again.
+pub const INTERVAL: Duration = Duration::from_millis(50);
 
 /// The writer's own automatic checkpoint, should this thread fall behind
-/// (pages of 4 KiB: about 40 MB of log).
+/// (pages of 8 KiB: about 80 MB of log; 40 MB in a database created with 4 KiB pages).
 pub const BACKSTOP_PAGES: i64 = 10_000;
 
 /// The log file is truncated back to this size after a checkpoint (bytes).

@@ -16,6 +16,12 @@
 //! so a power cut never loses a batch the agent deleted. The database and
 //! its WAL and SHM files are created 0600 in a 0700 directory whatever the
 //! umask.
+//!
+//! Pages are 8 KiB in a database created by this version ([`PAGE_SIZE`];
+//! an older database keeps the 4 KiB it was created with): the ingest
+//! benchmark stored 1,000-host batches 10–15% faster than with 4 KiB pages
+//! (half the WAL frames and write calls per batch) and slower again with
+//! 16 KiB (a changed row costs a larger frame).
 
 mod alerts;
 mod assets;
@@ -95,6 +101,9 @@ impl Drop for Delivering<'_> {
     }
 }
 
+/// Page size of a new database (bytes).
+pub const PAGE_SIZE: i64 = 8192;
+
 /// Page cache of the writer, and of each reader (KiB): readers serve
 /// lookups the operating system's cache answers as well, so they keep less.
 const WRITER_CACHE_KIB: i64 = 16_000;
@@ -112,6 +121,8 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         crate::files::private_dir_of(path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
         let mut writer = Connection::open(path)?;
+        // Takes effect only on a new, empty database (see the module docs).
+        writer.pragma_update(None, "page_size", PAGE_SIZE)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL here; the commit a receipt depends on is FULL (see the module docs).
         writer.pragma_update(None, "synchronous", "NORMAL")?;
@@ -531,7 +542,7 @@ impl ReconcileStore for SqliteStore {
         // In parts, each its own turn at the writer; a crash between them
         // leaves the batches unmarked, and reconciling them again is harmless
         // (every write here is idempotent), so they are marked last.
-        const PART: usize = 64;
+        const PART: usize = 256;
         let longest = plan.matches.len().max(plan.devices.len()).max(plan.states.len()).max(plan.learned.len());
         let mut from = 0;
         while from < longest {

@@ -319,6 +319,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (person, page, name)
     );
     "#,
+    // 7: the alert-flood count (device alerts an agent raised in the last
+    // hour, read by every reconcile run) from an index alone: through
+    // `alerts_by_agent_opened` it read every such alert's row for its kind,
+    // a cost growing with the live alerts.
+    r#"
+    CREATE INDEX alerts_device_opened ON alerts (agent, opened_ms, kind, tag)
+        WHERE kind = 'unknown-asset' OR (kind = 'identity-conflict' AND tag IS NULL);
+    "#,
 ];
 
 /// Newest schema version this build knows.
@@ -392,5 +400,53 @@ mod tests {
             assert_eq!(typed.kind(), a.kind);
             assert_eq!(&serde_json::to_value(&typed).unwrap(), e);
         }
+    }
+
+    /// A new database gets the page size chosen for ingest; one created
+    /// with SQLite's default 4 KiB pages (every database before it) keeps
+    /// them, opens, migrates and takes writes.
+    #[test]
+    fn new_databases_have_8_kib_pages_and_older_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let page_size = |p: &std::path::Path| -> i64 {
+            let c = rusqlite::Connection::open(p).unwrap();
+            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap()
+        };
+        let new = dir.path().join("new.db");
+        drop(crate::store::SqliteStore::open(&new).unwrap());
+        assert_eq!(page_size(&new), super::super::PAGE_SIZE);
+        let old = dir.path().join("old.db");
+        {
+            let c = rusqlite::Connection::open(&old).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+        }
+        assert_eq!(page_size(&old), 4096);
+        let store = crate::store::SqliteStore::open(&old).unwrap();
+        store.add_agent("a", &["198.18.0.0/24".parse().unwrap()], &[1; 32], &mut crate::store::unaudited()).unwrap();
+        assert_eq!(store.agents().unwrap().len(), 1);
+        drop(store);
+        assert_eq!(page_size(&old), 4096);
+    }
+
+    /// Every reconcile run counts the device alerts each agent raised in
+    /// the last hour (the alert-flood limit). Through the older index it
+    /// read each alert's row for its kind, so runs slowed as live alerts
+    /// grew; it must be answered from an index alone.
+    #[test]
+    fn the_alert_flood_count_reads_an_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("census.db");
+        drop(crate::store::SqliteStore::open(&path).unwrap());
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let plan: Vec<String> = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::super::alerts::DEVICE_ALERTS_SINCE))
+            .unwrap()
+            .query_map(rusqlite::params!["lab-1", 0], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("COVERING INDEX alerts_device_opened")), "{plan:?}");
     }
 }
