@@ -41,6 +41,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     database: Option<PathBuf>,
+    retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +82,9 @@ struct RawWebhook {
     min_severity: Option<String>,
 }
 
+/// How long raw observations are kept by default (docs/data-retention.md).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
 /// Validated daemon configuration.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
@@ -94,6 +98,9 @@ pub struct DaemonConfig {
     pub max_body_bytes: usize,
     /// SQLite database file.
     pub database: PathBuf,
+    /// Raw observations older than this are rolled up into daily summaries
+    /// (`[store] retention`, default 30 days; docs/data-retention.md).
+    pub retention: Duration,
     /// File holding the admin token for the operator API.
     pub admin_token_file: PathBuf,
     /// Reconciliation settings.
@@ -224,6 +231,13 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         .map(PathBuf::from)
         .or(raw.store.database)
         .unwrap_or_else(|| PathBuf::from("/var/lib/census/census.db"));
+    let retention = duration_in(
+        file,
+        "store.retention",
+        raw.store.retention.as_deref(),
+        DEFAULT_RETENTION,
+        (Duration::from_secs(86_400), Duration::from_secs(3650 * 86_400)),
+    )?;
     let admin_token_file = env_override("CENSUSD_ADMIN_TOKEN_FILE")
         .map(PathBuf::from)
         .or(raw.auth.admin_token_file)
@@ -300,6 +314,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         tls,
         max_body_bytes: max_body_mb as usize * 1024 * 1024,
         database,
+        retention,
         admin_token_file,
         reconcile,
         notify,

@@ -368,13 +368,14 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     censusd::client::install_crypto();
     let token = admin_token(&cfg.admin_token_file)?;
     let store = SqliteStore::open(&cfg.database).with_context(|| format!("opening {}", cfg.database.display()))?;
-    let daemon = censusd::service::Daemon::new(
+    let mut daemon = censusd::service::Daemon::new(
         Arc::new(store),
         censusd::auth::hash_token(&token),
         cfg.max_body_bytes,
         &cfg.reconcile,
         &cfg.notify,
     );
+    daemon.retention = cfg.retention;
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
     tracing::info!(listen = %cfg.listen, database = %cfg.database.display(), tls = cfg.tls.is_some(), "censusd serving");

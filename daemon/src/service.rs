@@ -22,6 +22,9 @@ pub struct Daemon {
     pub state: AppState,
     notifier: Notifier,
     interval: Duration,
+    /// Raw observations older than this are rolled up (the configuration's
+    /// `[store] retention`; 30 days unless set).
+    pub retention: Duration,
 }
 
 impl Daemon {
@@ -41,7 +44,7 @@ impl Daemon {
             Arc::new(crate::app::background::Lane::start("census-bulk").expect("starting the bulk ingest thread"));
         let state =
             AppState { store, admin, max_body, reconciler, bulk, secure_cookies: false, sign_ins: Default::default() };
-        Daemon { state, notifier, interval: reconcile.interval }
+        Daemon { state, notifier, interval: reconcile.interval, retention: crate::config::DEFAULT_RETENTION }
     }
 
     /// Serve on `listener` (HTTPS when `tls` is given), run the notifier and
@@ -58,6 +61,7 @@ impl Daemon {
         };
         let notifier = tokio::spawn(self.notifier.run(stopped(stop_rx.clone())));
         let schedule = tokio::spawn(schedule(self.state.clone(), self.interval, stopped(stop_rx.clone())));
+        let roll_ups = tokio::spawn(roll_up(self.state.clone(), self.retention, stopped(stop_rx.clone())));
         let worker = self.state.reconciler.clone().start_worker()?;
         let serve_shutdown = async move {
             shutdown.await;
@@ -70,9 +74,65 @@ impl Daemon {
             None => api::serve(listener, state, serve_shutdown).await,
         };
         let _ = schedule.await;
+        let _ = roll_ups.await;
         worker.stop();
         let _ = notifier.await;
         served
+    }
+}
+
+/// How often raw observations past the retention period are rolled up.
+pub const ROLL_UP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Observations rolled up per call (the calls yield to deliveries part by part).
+const ROLL_UP_BUDGET: usize = 50_000;
+
+/// Roll up raw observations older than `retention`: a minute after the
+/// start, then every [`ROLL_UP_EVERY`], until nothing is due.
+async fn roll_up(state: AppState, retention: Duration, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut wait = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = ROLL_UP_EVERY;
+        let before = now_ms() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let (mut observations, mut batches) = (0u64, 0u64);
+        loop {
+            let store = state.store.clone();
+            match tokio::task::spawn_blocking(move || store.roll_up(before, ROLL_UP_BUDGET)).await {
+                Ok(Ok(r)) => {
+                    observations += r.observations;
+                    batches += r.batches;
+                    if !r.more {
+                        break;
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "rolling up old observations failed; retrying at the next run");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "rolling up old observations panicked");
+                    break;
+                }
+            }
+            // Between calls, the stop signal is heard.
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::task::yield_now() => {}
+            }
+        }
+        if observations > 0 || batches > 0 {
+            tracing::info!(
+                observations,
+                batches,
+                before_ms = before,
+                "old observations rolled up into daily summaries"
+            );
+        }
     }
 }
 

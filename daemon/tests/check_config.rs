@@ -32,6 +32,8 @@ fn mistakes_exit_2_naming_the_key() {
         ("unknown", shipped().replace("[store]", "[store]\ndatabse = \"x\""), "store.databse"),
         ("listen", shipped().replace("127.0.0.1:8440", "localhost"), "server.listen"),
         ("body", shipped().replace("max_body_mb = 64", "max_body_mb = -1"), "server.max_body_mb"),
+        ("retention", shipped().replace("retention = \"30d\"", "retention = \"2h\""), "store.retention"),
+        ("retention-long", shipped().replace("retention = \"30d\"", "retention = \"4000d\""), "store.retention"),
         ("tls", shipped().replace("# tls_cert", "tls_cert"), "server.tls_key"),
         (
             "missing",

@@ -46,6 +46,10 @@ pub const CHECKS: &[Check] = &[
         "reconcile inputs: sweeps by arrival, sightings by address, tag and time, device and asset state",
         reconcile_inputs,
     ),
+    (
+        "bounded history: old observations roll up into daily summaries that answer the same, latest and unreconciled kept",
+        history_roll_up,
+    ),
 ];
 
 const SEGMENT: &str = "198.18.0.0/24";
@@ -805,4 +809,73 @@ fn asset_with_alert(store: Arc<dyn Store>) {
     crate::app::alerts::resolve_with_asset(&rec, &bob, (&old, false), alert.id, "again", now).unwrap();
     assert_eq!(store.asset("SRV-OLD").unwrap().unwrap().name, "renamed");
     assert_eq!(audit_count(), 3, "one more asset record, no second resolution");
+}
+
+fn history_roll_up(store: Arc<dyn Store>) {
+    const DAY: i64 = 86_400_000;
+    const HOUR: i64 = 3_600_000;
+    let rec = reconciler(&store);
+    store.add_agent("lab-1", &[SEGMENT.parse().unwrap()], &[1; 32], &mut super::unaudited()).unwrap();
+    let agent = agent_record(store.as_ref(), "lab-1");
+    let now = super::now_ms();
+    let old_day = (now / DAY - 40) * DAY;
+    let a = ("198.18.0.10", [0, 0x1b, 0x21, 0, 0, 1]);
+    let a_other_mac = ("198.18.0.10", [0, 0x1b, 0x21, 0, 0, 2]);
+    let b = ("198.18.0.11", [0, 0x1b, 0x21, 0, 0, 3]);
+    // Three sweeps on one day 40 days ago (.10 answers with another MAC in
+    // the third), one the day after; then .10 alone today.
+    for (i, at) in
+        [old_day + HOUR, old_day + 2 * HOUR, old_day + 3 * HOUR, old_day + DAY + HOUR].into_iter().enumerate()
+    {
+        let hosts = if i == 2 { [a_other_mac, b] } else { [a, b] };
+        crate::app::ingest::accept(store.as_ref(), &rec, &agent, &batch("lab-1", at, &hosts), at).unwrap();
+    }
+    crate::app::ingest::accept(store.as_ref(), &rec, &agent, &batch("lab-1", now, &[a]), now).unwrap();
+    // An old batch stored but not reconciled yet (the backlog reads it back): kept raw.
+    let at = old_day + 4 * HOUR;
+    let body = batch("lab-1", at, &[("198.18.0.12", [0, 0x1b, 0x21, 0, 0, 4])]);
+    let raw = census_proto::decode_raw_batch(&body).unwrap();
+    let p = crate::ingest::prepare(&raw, &agent, at).unwrap();
+    store.ingest(&p.meta, "lab-1", &p.rows).unwrap();
+
+    let ips = ["198.18.0.10", "198.18.0.11", "198.18.0.12"];
+    let days = |store: &dyn Store| ips.map(|ip| store.sightings_by_day(ip, 0).unwrap());
+    let before = days(store.as_ref());
+    assert_eq!(before[0].len(), 3, "{:?}", before[0]);
+    assert_eq!((before[0][2].count, before[0][2].macs), (3, 2), "the old day of .10: three sightings, two MACs");
+    let hosts_before = ips.map(|ip| store.host(ip).unwrap().expect("a seen address"));
+    let cutoff = now - 30 * DAY;
+
+    // A call with a budget of one still makes progress and says more is due.
+    let first = store.roll_up(cutoff, 1).unwrap();
+    assert!(first.more && first.observations >= 1, "{first:?}");
+    let mut total = first;
+    for _ in 0..100 {
+        let r = store.roll_up(cutoff, 1000).unwrap();
+        total.observations += r.observations;
+        total.batches += r.batches;
+        if !r.more {
+            break;
+        }
+    }
+    // .10: its four old observations (its latest is today's); .11: three of
+    // four (its latest, the day after, is kept as sent); .12: none (not reconciled).
+    assert_eq!((total.observations, total.batches), (7, 4), "{total:?}");
+    assert_eq!(days(store.as_ref()), before, "the same days, counts, spans and MACs after the roll-up");
+    assert_eq!(ips.map(|ip| store.host(ip).unwrap().expect("a seen address")), hosts_before, "latest kept as sent");
+    assert_eq!(store.roll_up(cutoff, 1000).unwrap(), super::RollUp::default(), "nothing left to roll up");
+    assert_eq!(store.unreconciled_batches().unwrap(), 1, "the backlog's batch is untouched");
+    let (page, _) = store.pending_batches(super::BacklogCursor::default(), 1000).unwrap();
+    assert_eq!(page.iter().map(|b| b.sightings.len()).sum::<usize>(), 1, "and readable");
+    assert!(!store.sightings_by_day("198.18.0.10", now - DAY).unwrap().is_empty(), "since: today only");
+    assert_eq!(store.sightings_by_day("198.18.0.10", now - DAY).unwrap().len(), 1);
+
+    // A late batch for the rolled-up day (an agent's spool) adds to that day once rolled up too.
+    let late = old_day + 5 * HOUR;
+    crate::app::ingest::accept(store.as_ref(), &rec, &agent, &batch("lab-1", late, &[a, b]), now).unwrap();
+    rec.full(now).unwrap();
+    let r = store.roll_up(cutoff, 1000).unwrap();
+    assert!(r.observations >= 2, "{r:?}");
+    let after = store.sightings_by_day("198.18.0.10", 0).unwrap();
+    assert_eq!((after[2].count, after[2].macs, after[2].last_ms), (4, 2, late - 1_000), "{after:?}");
 }

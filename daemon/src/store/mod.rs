@@ -31,7 +31,7 @@ use crate::register::Asset;
 
 pub use crate::ingest::{BatchMeta, ObservationRow, ms};
 pub use sqlite::SqliteStore;
-pub use types::{BacklogCursor, CommitOutcome, DaySightings, OutboxItem, SightingSelect};
+pub use types::{BacklogCursor, CommitOutcome, DaySightings, OutboxItem, RollUp, SightingSelect};
 
 use std::collections::HashMap;
 
@@ -318,6 +318,18 @@ pub trait ObservationStore: Send + Sync {
     fn sightings_by_day(&self, ip: &str, since_ms: i64) -> Result<Vec<DaySightings>, StoreError>;
     /// Number of stored observations.
     fn observation_count(&self) -> Result<i64, StoreError>;
+    /// Roll raw observations of batches that ended before `before_ms` into
+    /// per-address daily summaries (bounded history, see
+    /// `docs/data-retention.md`), at most about `budget` observations in
+    /// this call. Kept raw: each address's latest observation (whois and
+    /// the asset page show it) and every observation of a batch not yet
+    /// reconciled or still being received. What [`Self::sightings_by_day`]
+    /// answers is the same before and after.
+    ///
+    /// # Errors
+    /// The store failed; what was rolled up before the failure stays
+    /// rolled up, the rest is taken by the next call.
+    fn roll_up(&self, before_ms: i64, budget: usize) -> Result<RollUp, StoreError>;
 }
 
 /// A register change to make with another (see [`AlertStore::asset_with_alert_action`]).

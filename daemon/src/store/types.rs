@@ -61,6 +61,17 @@ impl CommitOutcome {
     }
 }
 
+/// What one [`super::ObservationStore::roll_up`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RollUp {
+    /// Raw observations folded into daily summaries (and removed).
+    pub observations: u64,
+    /// Batches whose observations are now all rolled up (bar their hosts' latest).
+    pub batches: u64,
+    /// More is due: call again.
+    pub more: bool,
+}
+
 /// One address's sightings on one UTC day (an asset timeline's line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DaySightings {

@@ -288,28 +288,6 @@ fn chunk_in(
     Ok((stored, changed_hosts))
 }
 
-/// `ip`'s observations since `since_ms` counted per UTC day, newest first.
-pub fn sightings_by_day(
-    c: &Connection,
-    ip: &str,
-    since_ms: i64,
-) -> Result<Vec<crate::store::DaySightings>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT seen_ms / 86400000, count(*), min(seen_ms), max(seen_ms), count(DISTINCT mac) FROM observations
-         WHERE ip = ?1 AND seen_ms >= ?2 GROUP BY seen_ms / 86400000 ORDER BY 1 DESC",
-    )?;
-    let rows = st.query_map(rusqlite::params![ip, since_ms], |r| {
-        Ok(crate::store::DaySightings {
-            day_ms: r.get::<_, i64>(0)? * 86_400_000,
-            count: r.get(1)?,
-            first_ms: r.get(2)?,
-            last_ms: r.get(3)?,
-            macs: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
 /// What is known about one address, with its latest observation and changes.
 pub fn host(c: &Connection, ip: &str) -> Result<Option<HostRecord>, StoreError> {
     let row: Option<(Option<String>, i64, i64, String, i64, i64)> = c

@@ -32,6 +32,7 @@ mod pending;
 mod people;
 mod reconcile;
 mod report;
+mod rollup;
 mod saved;
 mod schema;
 mod whois;
@@ -407,7 +408,7 @@ impl ObservationStore for SqliteStore {
     }
 
     fn sightings_by_day(&self, ip: &str, since_ms: i64) -> Result<Vec<super::DaySightings>, StoreError> {
-        self.read(|c| ingest::sightings_by_day(c, ip, since_ms))
+        self.read(|c| rollup::sightings_by_day(c, ip, since_ms))
     }
 
     fn observation_count(&self) -> Result<i64, StoreError> {
@@ -416,6 +417,22 @@ impl ObservationStore for SqliteStore {
         self.read(|c| {
             Ok(c.query_row("SELECT coalesce(sum(hosts), 0) FROM batches WHERE receiving = 0", [], |r| r.get(0))?)
         })
+    }
+
+    fn roll_up(&self, before_ms: i64, budget: usize) -> Result<super::RollUp, StoreError> {
+        let mut out = super::RollUp::default();
+        // Each part its own turn at the writer, behind any delivery.
+        while (out.observations as usize) < budget {
+            match self.write_background(|c| rollup::part(c, before_ms))? {
+                None => return Ok(out),
+                Some((rolled, finished)) => {
+                    out.observations += rolled;
+                    out.batches += u64::from(finished);
+                }
+            }
+        }
+        out.more = true;
+        Ok(out)
     }
 }
 

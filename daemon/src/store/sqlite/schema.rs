@@ -327,6 +327,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alerts_device_opened ON alerts (agent, opened_ms, kind, tag)
         WHERE kind = 'unknown-asset' OR (kind = 'identity-conflict' AND tag IS NULL);
     "#,
+    // 8: bounded history (`rollup`, docs/data-retention.md): raw observations
+    // older than the retention period become one row per address and day.
+    r#"
+    CREATE TABLE sightings_daily (
+        ip TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        macs TEXT NOT NULL,
+        PRIMARY KEY (ip, day)
+    ) WITHOUT ROWID;
+    ALTER TABLE batches ADD COLUMN rolled_up INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE batches ADD COLUMN rolled_to INTEGER;
+    CREATE INDEX batches_to_roll_up ON batches (finished_ms) WHERE rolled_up = 0;
+    "#,
 ];
 
 /// Newest schema version this build knows.
