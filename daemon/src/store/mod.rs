@@ -320,8 +320,8 @@ pub trait ObservationStore: Send + Sync {
     fn observation_count(&self) -> Result<i64, StoreError>;
     /// Roll raw observations of batches that ended before `before_ms` into
     /// per-address daily summaries (bounded history, see
-    /// `docs/data-retention.md`), at most about `budget` observations in
-    /// this call. Kept raw: each address's latest observation (whois and
+    /// `docs/data-retention.md`), at most about `budget` observations (and
+    /// a bounded amount of work) in this call. Kept raw: each address's latest observation (whois and
     /// the asset page show it) and every observation of a batch not yet
     /// reconciled or still being received. What [`Self::sightings_by_day`]
     /// answers is the same before and after.

@@ -421,8 +421,13 @@ impl ObservationStore for SqliteStore {
 
     fn roll_up(&self, before_ms: i64, budget: usize) -> Result<super::RollUp, StoreError> {
         let mut out = super::RollUp::default();
-        // Each part its own turn at the writer, behind any delivery.
-        while (out.observations as usize) < budget {
+        // Each part its own turn at the writer, behind any delivery; a call
+        // also ends after so many parts (batches whose every row is some
+        // address's latest roll up nothing, and there may be many).
+        const MOST_PARTS: usize = 256;
+        let mut parts = 0;
+        while (out.observations as usize) < budget && parts < MOST_PARTS {
+            parts += 1;
             match self.write_background(|c| rollup::part(c, before_ms))? {
                 None => return Ok(out),
                 Some((rolled, finished)) => {
