@@ -15,8 +15,9 @@
 //! Kept raw: an address's latest observation (`hosts.latest_obs`: whois
 //! and the asset page show it as sent), and every observation of a batch
 //! still being received or not yet reconciled (the reconcile backlog reads
-//! them back). A latest observation that is later superseded stays raw —
-//! at most one row per address, never more.
+//! them back). A latest observation that is later superseded stays raw:
+//! one row per address for each time it went unseen longer than the
+//! retention period and came back.
 //!
 //! A day's row keeps the count, first and last sighting and the distinct
 //! MACs (up to [`MACS_KEPT`]): the same answers [`sightings_by_day`] gave
