@@ -47,17 +47,9 @@ struct Day {
 }
 
 impl Day {
+    /// One sighting more: a day of one sighting merged in.
     fn add(&mut self, seen_ms: i64, mac: Option<String>) {
-        if self.count == 0 || seen_ms < self.first_ms {
-            self.first_ms = seen_ms;
-        }
-        self.last_ms = self.last_ms.max(seen_ms);
-        self.count += 1;
-        if let Some(m) = mac
-            && self.macs.len() < MACS_KEPT
-        {
-            self.macs.insert(m);
-        }
+        self.merge(Day { count: 1, first_ms: seen_ms, last_ms: seen_ms, macs: mac.into_iter().collect() });
     }
 
     fn merge(&mut self, other: Day) {
