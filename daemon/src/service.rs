@@ -42,8 +42,16 @@ impl Daemon {
         let notifier = Notifier::new(store.clone(), sinks, wake);
         let bulk =
             Arc::new(crate::app::background::Lane::start("census-bulk").expect("starting the bulk ingest thread"));
-        let state =
-            AppState { store, admin, max_body, reconciler, bulk, secure_cookies: false, sign_ins: Default::default() };
+        let state = AppState {
+            store,
+            admin,
+            max_body,
+            reconciler,
+            bulk,
+            secure_cookies: false,
+            sign_ins: Default::default(),
+            in_flight: Default::default(),
+        };
         Daemon { state, notifier, interval: reconcile.interval, retention: crate::config::DEFAULT_RETENTION }
     }
 

@@ -68,6 +68,7 @@ const LARGE_BATCH_BYTES: usize = 1024 * 1024;
         (status = 200, description = "Stored (or a duplicate, acknowledged again): the receipt", body = BatchReceipt),
         (status = 409, description = "The batch id was used by another agent", body = super::openapi::ErrorBody),
         (status = 422, description = "Another major version of the wire model", body = super::openapi::ErrorBody),
+        (status = 429, description = "The agent already has as many deliveries in flight as it may; send again after Retry-After", body = super::openapi::ErrorBody),
     )
 )]
 pub async fn post_batch(
@@ -75,7 +76,22 @@ pub async fn post_batch(
     Extension(agent): Extension<AgentRecord>,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> Result<Json<BatchReceipt>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    // Before the body is read: a hostile agent's extra connections cost nothing.
+    let Some(_slot) = crate::app::in_flight::InFlight::enter(&state.in_flight, &agent.name) else {
+        let mut r = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "agent {} already has {} deliveries in flight; keep the batch spooled and send it again",
+                agent.name,
+                crate::app::in_flight::PER_AGENT
+            ),
+        )
+        .into_response();
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        return Ok(r);
+    };
     let body = collect(body, &headers, state.max_body).await?;
     let large = body.len() > LARGE_BATCH_BYTES;
     let store = state.store.clone();
@@ -92,7 +108,7 @@ pub async fn post_batch(
     }
     .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "worker failed"))?
     .map_err(ApiError::from)?;
-    Ok(Json(receipt))
+    Ok(Json(receipt).into_response())
 }
 
 /// What is known about one observed address.

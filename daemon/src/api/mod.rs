@@ -57,6 +57,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Failed sign-ins per source address (see [`people::sign_in`]).
     pub sign_ins: Arc<parking_lot::Mutex<crate::people::throttle::SourceFailures>>,
+    /// Deliveries in flight per agent (see [`crate::app::in_flight`]).
+    pub in_flight: Arc<crate::app::in_flight::InFlight>,
 }
 
 impl AppState {

@@ -10,6 +10,17 @@
 //! only appends. The writer keeps an automatic checkpoint at
 //! [`BACKSTOP_PAGES`] in case this thread falls behind (a reader pinning an
 //! old snapshot, a slow disk), so the log stays bounded either way.
+//!
+//! [`LogSync`] is the other half of keeping the writer short: a commit
+//! with `synchronous=FULL` (an agent's receipt) syncs the whole log file,
+//! so it used to pay — holding the writer — for writing out every page
+//! the commits before it left in the operating system's cache: a flood of
+//! 4,000-host batches and the reconcile parts behind it. The hostile-agent
+//! test traced most of another agent's slow deliveries to that (off-CPU
+//! profile: the sync inside `sqlite3WalFrames`). Large writes therefore
+//! sync the log themselves after each part, *after* giving the writer
+//! back: the receipt then flushes little more than its own pages, and the
+//! one who wrote the bulk waits for the disk.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
@@ -30,6 +41,45 @@ pub const BACKSTOP_PAGES: i64 = 10_000;
 
 /// The log file is truncated back to this size after a checkpoint (bytes).
 pub const LOG_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Syncs the write-ahead log outside the writer (see the module docs).
+///
+/// Syncing more often than SQLite does never weakens durability; this only
+/// moves the wait. SQLite keeps the same log file (same inode) while the
+/// store is open — checkpoints reset or truncate it in place — so one
+/// handle, opened on first use, serves for the store's life.
+pub struct LogSync {
+    path: std::path::PathBuf,
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl LogSync {
+    /// For the database at `path` (its log is `path` + `-wal`).
+    pub fn new(path: &Path) -> LogSync {
+        let mut log = path.as_os_str().to_owned();
+        log.push("-wal");
+        LogSync { path: log.into(), file: Mutex::new(None) }
+    }
+
+    /// Write the log's cached pages to disk; call it without holding the
+    /// writer. A failure is logged and otherwise ignored: the next `FULL`
+    /// commit syncs the same pages and reports its own error.
+    pub fn sync(&self) {
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if file.is_none() {
+            match std::fs::File::open(&self.path) {
+                Ok(f) => *file = Some(f),
+                Err(e) => {
+                    tracing::debug!(log = %self.path.display(), error = %e, "write-ahead log not opened for syncing");
+                    return;
+                }
+            }
+        }
+        if let Some(Err(e)) = file.as_ref().map(std::fs::File::sync_data) {
+            tracing::warn!(log = %self.path.display(), error = %e, "syncing the write-ahead log failed");
+        }
+    }
+}
 
 /// The checkpoint thread; stopped (and joined) when dropped.
 pub struct Checkpointer {
@@ -84,5 +134,25 @@ impl Drop for Checkpointer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogSync;
+
+    /// A log that is not there (a store opened read-only elsewhere, a
+    /// database not in WAL mode yet) is skipped, and found once it exists.
+    #[test]
+    fn a_missing_log_is_skipped_and_opened_once_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("census.db");
+        let log = LogSync::new(&db);
+        log.sync();
+        assert!(log.file.lock().unwrap().is_none());
+        std::fs::write(dir.path().join("census.db-wal"), b"frames").unwrap();
+        log.sync();
+        log.sync();
+        assert!(log.file.lock().unwrap().is_some());
     }
 }
