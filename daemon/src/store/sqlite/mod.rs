@@ -426,12 +426,12 @@ impl ObservationStore for SqliteStore {
             size = fits.clamp(16, ingest::CHUNK);
             out.stored += n;
             out.changed_hosts += changed;
-            if at < rows.len() {
-                // The last part's pages are synced by `finish`.
+            // While others deliver, this batch syncs its own pages (their
+            // receipts need not) and waits its turn; alone, `finish` syncs
+            // them all at once and nobody waits behind it.
+            if at < rows.len() && self.others_delivering(&delivering) {
                 self.log.sync();
-                if self.others_delivering(&delivering) {
-                    std::thread::sleep(took * PACE_FACTOR);
-                }
+                std::thread::sleep(took * PACE_FACTOR);
             }
         }
         let before_finish = clock.held;
