@@ -17,10 +17,11 @@
 //! the commits before it left in the operating system's cache: a flood of
 //! 4,000-host batches and the reconcile parts behind it. The hostile-agent
 //! test traced most of another agent's slow deliveries to that (off-CPU
-//! profile: the sync inside `sqlite3WalFrames`). Large writes therefore
-//! sync the log themselves after each part, *after* giving the writer
-//! back: the receipt then flushes little more than its own pages, and the
-//! one who wrote the bulk waits for the disk.
+//! profile: the sync inside `sqlite3WalFrames`). Background writes, and
+//! large batches while other agents deliver, therefore sync the log
+//! themselves after each part, *after* giving the writer back: the receipt
+//! then flushes little more than its own pages, and the one who wrote the
+//! bulk waits for the disk.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};

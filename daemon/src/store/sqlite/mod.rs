@@ -18,9 +18,9 @@
 //! Durability: every transaction is written with `synchronous=NORMAL`,
 //! and the one that makes a batch *stored* — the one the agent's receipt
 //! depends on — with `FULL`, which puts everything before it on disk too,
-//! so a power cut never loses a batch the agent deleted. The parts of a
-//! large batch and background writes sync the log themselves once they
-//! have let go of the writer ([`checkpoint::LogSync`]), so that `FULL`
+//! so a power cut never loses a batch the agent deleted. Background writes,
+//! and the parts of a large batch while other agents deliver, sync the log
+//! themselves once they have let go of the writer ([`checkpoint::LogSync`]), so that `FULL`
 //! commit does not write out their pages while another agent waits. The
 //! database and its WAL and SHM files are created 0600 in a 0700 directory
 //! whatever the umask.
