@@ -125,7 +125,14 @@ impl Client {
         path: &str,
         body: Option<(Vec<u8>, &str)>,
     ) -> anyhow::Result<(StatusCode, reqwest::header::HeaderMap, Vec<u8>)> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        let url = format!("{}{path}", self.base);
+        // A URL parser drops `.` and `..` segments, encoded or not (`%2E%2E`
+        // too), so `agent revoke ..` would reach another route: refused here.
+        let path_only = path.split(['?', '#']).next().unwrap_or(path);
+        if path_only.split('/').any(|s| matches!(s.to_ascii_lowercase().replace("%2e", ".").as_str(), "." | "..")) {
+            bail!("`.` and `..` are not names (in {path_only})");
+        }
+        let mut req = self.http.request(method, url).bearer_auth(&self.token);
         if let Some((bytes, content_type)) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
         }
@@ -153,5 +160,29 @@ impl Client {
             bail!("the daemon answered {}: {msg}", status.as_u16());
         }
         Ok((status, headers, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Client, seg};
+
+    /// Regression: `censusd agent revoke ..` sent `DELETE /api/v1/agents/`
+    /// (and `agent rotate ..` `POST /api/v1/rotate`): a URL parser drops
+    /// dot segments even percent-encoded. Refused before anything is sent.
+    #[tokio::test]
+    async fn dot_names_are_refused_before_a_request_is_sent() {
+        // Port 9 (discard) on loopback: nothing is listening, nothing is sent.
+        let c = Client::new("http://127.0.0.1:9", "t", None).unwrap();
+        for name in [".", "..", ".%2e", "%2E."] {
+            let path =
+                format!("/api/v1/agents/{}/rotate", if name.contains('%') { name.to_string() } else { seg(name) });
+            let e = c.call(reqwest::Method::POST, &path, None).await.unwrap_err();
+            assert!(e.to_string().contains("are not names"), "{name}: {e}");
+        }
+        // A name with dots that is not a dot segment goes out as usual (and fails to connect).
+        let e =
+            c.call(reqwest::Method::POST, &format!("/api/v1/agents/{}/rotate", seg("a..b")), None).await.unwrap_err();
+        assert!(!e.to_string().contains("are not names"), "{e}");
     }
 }

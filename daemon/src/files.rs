@@ -59,6 +59,33 @@ pub fn write_secret(file: &Path, contents: &str) -> io::Result<()> {
     f.sync_all()
 }
 
+/// Write an export or report to `file`: a new file, 0600, put in place by
+/// rename. A symbolic link at `file` is replaced, never followed (writing
+/// through it would overwrite whatever it points at), and an existing
+/// file's looser mode is not kept. A reader never sees half a file.
+///
+/// # Errors
+/// The file cannot be written or put in place (the partial one is removed).
+pub fn write_export(file: &Path, contents: &[u8]) -> io::Result<()> {
+    use io::Write;
+    let name = file.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".census-{}-{nanos}.tmp", std::process::id()));
+    let tmp = file.with_file_name(tmp_name);
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
 fn is_ours(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     meta.uid() == nix::unistd::Uid::effective().as_raw()
@@ -67,6 +94,28 @@ fn is_ours(meta: &std::fs::Metadata) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: `censusd report -o link.csv` wrote through a symbolic
+    /// link to its target and kept an existing file's mode 0644.
+    #[test]
+    fn an_export_replaces_a_link_instead_of_following_it_and_is_private() {
+        let t = tempfile::tempdir().unwrap();
+        let target = t.path().join("target");
+        std::fs::write(&target, "keep me").unwrap();
+        let link = t.path().join("link.csv");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_export(&link, b"a,b\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "a,b\n");
+        let loose = t.path().join("old.csv");
+        std::fs::write(&loose, "old").unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_export(&loose, b"new").unwrap();
+        assert_eq!(std::fs::metadata(&loose).unwrap().permissions().mode() & 0o777, 0o600);
+        let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 3, "no temporary file left behind: {left:?}");
+    }
 
     #[test]
     fn secrets_and_directories_are_private_whatever_the_umask() {

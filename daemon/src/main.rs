@@ -459,7 +459,7 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
             let path = format!("/api/v1/register/export?format={}&delimiter={}", seg(format), seg(delimiter));
             let (_, out) = c.call(Method::GET, &path, None).await?;
             match output {
-                Some(p) => std::fs::write(p, &out).with_context(|| format!("writing {}", p.display()))?,
+                Some(p) => censusd::files::write_export(p, &out).with_context(|| format!("writing {}", p.display()))?,
                 None => censusd::output::raw(&out),
             }
         }

@@ -539,7 +539,7 @@ pub async fn host(c: &Client, ip: &str, json: bool) -> anyhow::Result<()> {
 pub async fn report(c: &Client, format: &str, output: Option<&PathBuf>) -> anyhow::Result<()> {
     let (_, out) = c.call(Method::GET, &format!("/api/v1/report?format={}", seg(format)), None).await?;
     match output {
-        Some(p) => std::fs::write(p, &out).with_context(|| format!("writing {}", p.display()))?,
+        Some(p) => censusd::files::write_export(p, &out).with_context(|| format!("writing {}", p.display()))?,
         None => raw(&out),
     }
     Ok(())

@@ -424,6 +424,51 @@ fn an_agent_with_too_many_deliveries_at_once_is_told_to_wait_and_others_are_not(
     }
 }
 
+/// Regression: `POST /api/v1/login` needs no token and read bodies up to the
+/// 64 MB limit (40 stalled 60 MB sign-ins took the daemon to 2.4 GB), and
+/// sign-ins sent all at once passed the per-address limit (200 password
+/// checks, no 429). A stranger's body is refused from its length; of
+/// attempts sent together, no more than the limit are checked.
+#[test]
+fn a_stranger_cannot_send_large_sign_ins_nor_pass_the_sign_in_limit_by_sending_at_once() {
+    use std::io::{Read as _, Write as _};
+    let _alone = ALONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let s = Serve::start("");
+    for path in ["/api/v1/login", "/login", "/alerts/act"] {
+        let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        write!(
+            c,
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 60000000\r\n\r\n{{\"name\":\"aaaa"
+        )
+        .unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut answer = [0u8; 64];
+        let n = c.read(&mut answer).unwrap_or(0);
+        let head = String::from_utf8_lossy(&answer[..n]).to_string();
+        assert!(head.starts_with("HTTP/1.1 413"), "{path}: {head:?}");
+    }
+    let base = s.url("");
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let tries: Vec<_> = (0..60)
+            .map(|i| {
+                let base = &base;
+                scope.spawn(move || {
+                    http()
+                        .post(format!("{base}/api/v1/login"))
+                        .json(&json!({"name": format!("burst{i}"), "password": "x"}))
+                        .send()
+                        .map_or(0, |r| r.status().as_u16())
+                })
+            })
+            .collect();
+        tries.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let paused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + paused, 60, "{statuses:?}");
+    assert!(checked <= 20, "{checked} password checks passed the 20-a-minute limit from one address");
+}
+
 /// Raise this process's descriptor limit for 2,000 connections.
 fn raise_nofile() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};

@@ -11,6 +11,7 @@
 mod agents;
 mod alerts;
 mod assets;
+pub mod body;
 pub mod caller;
 mod error;
 pub mod ingest;
@@ -125,7 +126,27 @@ pub async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<Agen
 /// `/api/` but sign-in (the [`Principal`] goes to the handler, whose
 /// [`caller`] extractor checks the role). A stranger's 60 MB upload is
 /// refused after its headers.
-async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // Every body whole within BODY_TIMEOUT; a stranger's small (see `body`):
+    // sign-in, the OpenAPI document, and console pages without a session cookie.
+    let path = req.uri().path();
+    let public = path == people::LOGIN_PATH
+        || path == openapi::OPENAPI_PATH
+        || (!path.starts_with("/api/") && !has_session_cookie(req.headers()));
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if public && declared.is_some_and(|n| n > body::PUBLIC_BODY_LIMIT as u64) {
+        return ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a request without a session takes at most {} bytes", body::PUBLIC_BODY_LIMIT),
+        )
+        .into_response();
+    }
+    let (parts, b) = req.into_parts();
+    let mut req = Request::from_parts(parts, body::bounded(b, serve::BODY_TIMEOUT, public));
     let path = req.uri().path();
     if !path.starts_with("/api/") {
         return next.run(req).await;
@@ -146,6 +167,13 @@ async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Re
         }
     }
     next.run(req).await
+}
+
+/// The request carries the console's session cookie (valid or not: the page checks).
+fn has_session_cookie(headers: &HeaderMap) -> bool {
+    headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(';').any(|c| c.trim().split_once('=').is_some_and(|(name, _)| name.trim() == crate::console::COOKIE))
+    })
 }
 
 /// The API's routes and their OpenAPI description, built together: a

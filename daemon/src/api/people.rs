@@ -61,22 +61,30 @@ pub async fn sign_in(
     name: String,
     password: String,
 ) -> Result<crate::app::people::Session, LoginError> {
-    if let Some(ip) = source.0
-        && let Err(ms) = state.sign_ins.lock().check(ip, now_ms())
-    {
-        tracing::warn!(%ip, retry_after_ms = ms, "sign-ins from this address paused after repeated failures");
-        return Err(LoginError::SourceThrottled(ms));
+    // Each attempt counts as a failure from the start, checked and counted
+    // under one lock, and is taken back if the password is right: attempts
+    // sent all at once cannot pass the check before any has failed.
+    let attempt_ms = now_ms();
+    if let Some(ip) = source.0 {
+        let mut failures = state.sign_ins.lock();
+        if let Err(ms) = failures.check(ip, attempt_ms) {
+            tracing::warn!(%ip, retry_after_ms = ms, "sign-ins from this address paused after repeated failures");
+            return Err(LoginError::SourceThrottled(ms));
+        }
+        failures.failed(ip, attempt_ms);
     }
-    let Ok(_permit) = PASSWORD_CHECKS.acquire().await else {
-        return Err(LoginError::ShuttingDown);
-    };
     let store = state.store.clone();
-    let out =
+    let out = async move {
+        let Ok(_permit) = PASSWORD_CHECKS.acquire().await else {
+            return Err(LoginError::ShuttingDown);
+        };
         tokio::task::spawn_blocking(move || crate::app::people::login(store.as_ref(), &name, &password, now_ms()))
             .await
-            .map_err(|_| LoginError::Store(crate::store::StoreError::Io("sign-in worker failed".into())))?;
-    if let (Err(LoginError::Invalid), Some(ip)) = (&out, source.0) {
-        state.sign_ins.lock().failed(ip, now_ms());
+            .map_err(|_| LoginError::Store(crate::store::StoreError::Io("sign-in worker failed".into())))?
+    }
+    .await;
+    if let (Some(ip), false) = (source.0, matches!(out, Err(LoginError::Invalid))) {
+        state.sign_ins.lock().forgive(ip, attempt_ms);
     }
     out
 }

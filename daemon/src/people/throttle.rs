@@ -100,6 +100,16 @@ impl SourceFailures {
         }
     }
 
+    /// Take back one failure recorded at `at_ms` for `ip` (an attempt
+    /// counted as failed before its password was checked, which succeeded).
+    pub fn forgive(&mut self, ip: std::net::IpAddr, at_ms: i64) {
+        if let Some(times) = self.seen.get_mut(&Self::key(ip))
+            && let Some(i) = times.iter().position(|t| *t == at_ms)
+        {
+            times.swap_remove(i);
+        }
+    }
+
     /// Sources remembered.
     pub fn len(&self) -> usize {
         self.seen.len()
