@@ -30,6 +30,11 @@ impl Drop for Serve {
 
 impl Serve {
     fn start(reconcile: &str) -> Serve {
+        Serve::start_with(reconcile, None)
+    }
+
+    /// Started with its open-files limit (soft and hard) at `nofile`, when given.
+    fn start_with(reconcile: &str, nofile: Option<u64>) -> Serve {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let token = dir.path().join("admin.token");
@@ -52,7 +57,15 @@ impl Serve {
             Some((f, path)) => (f, Stdio::from(std::fs::File::create(path).unwrap())),
             None => ("error".to_string(), Stdio::null()),
         };
-        let child = Command::new(BIN)
+        let mut command = match nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(["--config", cfg.to_str().unwrap(), "serve"])
             .env("RUST_LOG", filter)
             .stderr(log)
@@ -467,6 +480,38 @@ fn a_stranger_cannot_send_large_sign_ins_nor_pass_the_sign_in_limit_by_sending_a
     let paused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(checked + paused, 60, "{statuses:?}");
     assert!(checked <= 20, "{checked} password checks passed the 20-a-minute limit from one address");
+}
+
+/// Regression: with a low open-files limit (256: a connection cap of 128),
+/// 2,000 connections with half-sent headers made accept fail for want of
+/// descriptors; connections evicted to make room before they had first run
+/// were never counted out, the count stayed at the cap, and every later
+/// connection — `/healthz`, agents — was refused for good.
+#[test]
+fn a_flood_of_half_open_connections_at_a_low_descriptor_limit_leaves_the_daemon_answering_after() {
+    use std::io::Write as _;
+    let _alone = ALONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    raise_nofile();
+    let s = Serve::start_with("", Some(256));
+    let mut half_open = Vec::new();
+    for _ in 0..2000 {
+        if let Ok(mut c) = TcpStream::connect(("127.0.0.1", s.port)) {
+            let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHo");
+            half_open.push(c);
+        }
+    }
+    // Past the header timeout: the daemon has cut them off (or is about to).
+    std::thread::sleep(Duration::from_secs(12));
+    drop(half_open);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = http().get(s.url("/healthz")).timeout(Duration::from_secs(2)).send();
+        if r.as_ref().is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the daemon still refuses connections after the flood: {r:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Raise this process's descriptor limit for 2,000 connections.

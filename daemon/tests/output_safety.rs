@@ -90,4 +90,6 @@ fn slack_text_cannot_ping_a_channel_or_hide_a_link() {
     assert_eq!(escaped, "&lt;!channel&gt; &lt;http://evil.example|your bank&gt; &amp; co");
     assert!(!escaped.contains('<') && !escaped.contains('>'));
     assert_eq!(slack_escape("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+    // Regression: a right-to-left override (U+202E) went to Slack as sent: `evil<RLO>gnp.exe` read `evilexe.png`.
+    assert_eq!(slack_escape("evil\u{202e}gnp.exe"), "evil\\u{202e}gnp.exe");
 }

@@ -68,7 +68,8 @@ pub fn targets(routes: &[(String, Severity)], severity: Severity) -> Vec<String>
 /// Text for Slack's `mrkdwn`: `&`, `<` and `>` escaped as Slack documents
 /// (<https://api.slack.com/reference/surfaces/formatting#escaping>), so a
 /// device named `<!channel> <http://x|y>` can neither ping a channel nor
-/// disguise a link; control characters are shown, not sent.
+/// disguise a link; control characters and text-reordering or invisible
+/// characters ([`crate::output::hidden`]) are shown as escapes, not sent.
 pub fn slack_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -76,7 +77,7 @@ pub fn slack_escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c if crate::output::hidden(c) => out.push_str(&c.escape_unicode().to_string()),
             c => out.push(c),
         }
     }

@@ -140,9 +140,14 @@ pub async fn serve(
         let busy = Arc::new(AtomicBool::new(false));
         let (app, acceptor, open2, busy2) = (app.clone(), acceptor.clone(), open.clone(), busy.clone());
         let watcher = graceful.watcher();
+        // Counted from here, and given back when the task's future is
+        // dropped — also when it is aborted (evicted) before it first ran,
+        // which a guard made inside the task would miss: the count then
+        // stayed at the cap for good and every connection was refused.
         open.fetch_add(1, Ordering::Relaxed);
+        let count = Count(open2);
         let handle = tasks.spawn(async move {
-            let _count = Count(open2);
+            let _count = count;
             let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let guard = Busy::start(&busy2);
                 let app = app.clone();
