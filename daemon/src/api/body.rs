@@ -61,6 +61,11 @@ impl HttpBody for DeadlineBody {
     }
 }
 
+/// The body's length as its `Content-Length` declares it, when it does.
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<usize> {
+    headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
 /// `body` bounded by a deadline, and by [`PUBLIC_BODY_LIMIT`] when `public`.
 pub fn bounded(body: Body, within: Duration, public: bool) -> Body {
     let timed = DeadlineBody::new(body, within);

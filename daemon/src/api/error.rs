@@ -49,6 +49,12 @@ impl ApiError {
     pub fn not_found(what: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, format!("{} not found", what.into()))
     }
+    /// 429 with `Retry-After: retry_after_s` (whole seconds).
+    pub fn too_many_requests(message: impl Into<String>, retry_after_s: u64) -> Response {
+        let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message).into_response();
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(retry_after_s));
+        r
+    }
     /// 400 listing validation problems.
     pub fn invalid(errors: Vec<FieldError>) -> Self {
         let first = errors.first().map(|e| e.field.clone()).filter(|f| !f.is_empty());

@@ -33,10 +33,7 @@ impl From<IngestError> for ApiError {
 async fn collect(mut body: axum::body::Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, ApiError> {
     let too_large =
         || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than the limit of {limit} bytes"));
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = super::body::declared_length(headers);
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
@@ -80,17 +77,14 @@ pub async fn post_batch(
     use axum::response::IntoResponse;
     // Before the body is read: a hostile agent's extra connections cost nothing.
     let Some(_slot) = crate::app::in_flight::InFlight::enter(&state.in_flight, &agent.name) else {
-        let mut r = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
+        return Ok(ApiError::too_many_requests(
             format!(
                 "agent {} already has {} deliveries in flight; keep the batch spooled and send it again",
                 agent.name,
                 crate::app::in_flight::PER_AGENT
             ),
-        )
-        .into_response();
-        r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
-        return Ok(r);
+            1,
+        ));
     };
     let body = collect(body, &headers, state.max_body).await?;
     let large = body.len() > LARGE_BATCH_BYTES;

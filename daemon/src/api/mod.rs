@@ -130,15 +130,10 @@ async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Respon
     // Every body whole within BODY_TIMEOUT; a stranger's small (see `body`):
     // sign-in, the OpenAPI document, and console pages without a session cookie.
     let path = req.uri().path();
-    let public = path == people::LOGIN_PATH
-        || path == openapi::OPENAPI_PATH
-        || (!path.starts_with("/api/") && !has_session_cookie(req.headers()));
-    let declared = req
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if public && declared.is_some_and(|n| n > body::PUBLIC_BODY_LIMIT as u64) {
+    let open_route = path == people::LOGIN_PATH || path == openapi::OPENAPI_PATH;
+    let public = open_route
+        || (!path.starts_with("/api/") && crate::console::cookie(req.headers(), crate::console::COOKIE).is_none());
+    if public && body::declared_length(req.headers()).is_some_and(|n| n > body::PUBLIC_BODY_LIMIT) {
         return ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             format!("a request without a session takes at most {} bytes", body::PUBLIC_BODY_LIMIT),
@@ -158,7 +153,7 @@ async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Respon
             }
             Err(e) => return e.into_response(),
         }
-    } else if path != people::LOGIN_PATH && path != openapi::OPENAPI_PATH {
+    } else if !open_route {
         match require_principal(&state, req.headers()).await {
             Ok(who) => {
                 req.extensions_mut().insert(who);
@@ -167,13 +162,6 @@ async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Respon
         }
     }
     next.run(req).await
-}
-
-/// The request carries the console's session cookie (valid or not: the page checks).
-fn has_session_cookie(headers: &HeaderMap) -> bool {
-    headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).any(|v| {
-        v.split(';').any(|c| c.trim().split_once('=').is_some_and(|(name, _)| name.trim() == crate::console::COOKIE))
-    })
 }
 
 /// The API's routes and their OpenAPI description, built together: a

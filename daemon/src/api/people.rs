@@ -12,7 +12,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -127,11 +127,7 @@ pub async fn login(State(state): State<AppState>, source: Source, bytes: Bytes) 
         Ok(session) => Ok(Json(session).into_response()),
         Err(LoginError::Invalid) => Err(ApiError::new(StatusCode::UNAUTHORIZED, LoginError::Invalid.to_string())),
         Err(e @ (LoginError::Throttled(ms) | LoginError::SourceThrottled(ms))) => {
-            let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()).into_response();
-            if let Ok(v) = HeaderValue::from_str(&((ms + 999) / 1000).to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            Ok(r)
+            Ok(ApiError::too_many_requests(e.to_string(), u64::try_from((ms + 999) / 1000).unwrap_or(0)))
         }
         Err(e @ LoginError::ShuttingDown) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
         Err(LoginError::Store(s)) => Err(ApiError::from(s)),

@@ -35,7 +35,7 @@ use axum::routing::{get, post};
 
 use crate::api::AppState;
 
-pub use session::{COOKIE, csrf_for};
+pub use session::{COOKIE, cookie, csrf_for};
 
 /// The Content-Security-Policy of every console response.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
