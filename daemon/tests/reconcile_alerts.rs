@@ -357,3 +357,56 @@ fn every_kind_can_be_held_by_a_suppression_of_that_kind() {
 fn ev(a: &censusd::alerts::Alert) -> serde_json::Value {
     serde_json::to_value(&a.evidence).expect("evidence serialises")
 }
+
+/// Regression (#15, memory at scale): the match index is built from the
+/// store a page at a time and a full run reads the register a page at a
+/// time; every asset is judged, the ones on either side of each page
+/// boundary included (20,000 a page for the index, 5,000 for the run).
+#[test]
+fn a_register_larger_than_a_page_is_judged_whole() {
+    let s = Scenario::new();
+    let n = censusd::store::INDEX_PAGE + 10;
+    let lapsed = [0, 4_999, 5_000, 5_001, 19_999, 20_000, n - 1];
+    let assets: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let mut a = server(
+                &format!("BIG-{i:06}"),
+                &format!("00:1b:21:{:02x}:{:02x}:{:02x}", i >> 16, (i >> 8) & 0xff, i & 0xff),
+                "deployed",
+            );
+            a["support_end"] = json!(if lapsed.contains(&i) { "2026-10-01" } else { "2030-01-01" });
+            a
+        })
+        .collect();
+    s.register(serde_json::Value::Array(assets));
+    s.full(T0);
+    let mut tags: Vec<String> = s.live(AlertKind::OutOfSupport).into_iter().filter_map(|a| a.tag).collect();
+    tags.sort();
+    let want: Vec<String> = lapsed.iter().map(|i| format!("BIG-{i:06}")).collect();
+    assert_eq!(tags, want);
+    // The one the index's last page holds is matched by its MAC.
+    let last = n - 1;
+    let mac = format!("00:1b:21:{:02x}:{:02x}:{:02x}", last >> 16, (last >> 8) & 0xff, last & 0xff);
+    s.sweep(&LAB, T0 + HOUR, &[h("198.18.0.9", &mac)]);
+    let who = s.whois("198.18.0.9", T0 + HOUR).unwrap();
+    assert_eq!(who.asset.map(|a| a.tag), Some(format!("BIG-{last:06}")));
+}
+
+/// Regression (#15): a run drops clears about subjects that never had an
+/// alert, by a set of alerted subjects the reconciler keeps. After a
+/// restart that set is read back from the store, so an alert raised before
+/// it still resolves when its condition clears.
+#[test]
+fn an_alert_raised_before_a_restart_still_clears_after_it() {
+    let mut s = Scenario::new();
+    let mut a = server("FW-2", "00:1b:21:00:00:1f", "deployed");
+    a["support_end"] = json!("2026-10-01");
+    s.register(json!([a]));
+    s.full(T0);
+    assert_eq!(s.live(AlertKind::OutOfSupport).len(), 1);
+    s.restart();
+    s.update("FW-2", |a| a.support_end = Some("2029-01-01".parse::<Day>().unwrap()));
+    s.full(T0 + DAY);
+    let all = s.of_kind(AlertKind::OutOfSupport);
+    assert_eq!((all.len(), all[0].state), (1, AlertState::Resolved));
+}

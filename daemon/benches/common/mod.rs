@@ -103,7 +103,13 @@ pub fn mac(n: u32) -> MacAddr {
 
 /// `count` register assets `A-0000000`…: every 50th decommissioned, every third a server.
 pub fn assets(count: u32) -> Vec<censusd::register::Asset> {
-    (0..count)
+    asset_range(0..count)
+}
+
+/// Register assets numbered `range` (see [`assets`]), so a large register
+/// is imported in parts without the benchmark holding all of it.
+pub fn asset_range(range: std::ops::Range<u32>) -> Vec<censusd::register::Asset> {
+    range
         .map(|n| {
             let lifecycle = if n % 50 == 0 { "decommissioned" } else { "deployed" };
             asset_from_json(serde_json::json!({

@@ -117,7 +117,7 @@ const SEARCH_CHUNK: usize = 1_000;
 /// matches all), by tag, those after tag `after`, at most `limit`.
 ///
 /// Two passes, so a search costs what it needs: the terms the register
-/// alone decides run over the reconciler's in-memory register index (no
+/// alone decides run over the reconciler's decoded register ([`Reconciler::register`], no
 /// asset decoded again); then, in tag order and [`SEARCH_CHUNK`] candidates
 /// at a time, their state (last seen, last address), what agents saw (ports,
 /// vendor) and live alerts are loaded only when the query asks about them,
@@ -136,8 +136,8 @@ pub fn search_assets(
         // No condition: the store pages the register itself.
         return rec.store().assets_page(after, limit);
     }
-    let index = rec.register_index()?;
-    Ok(matching(rec, &index, query, after, limit, now_ms)?.into_iter().cloned().collect())
+    let register = rec.register()?;
+    Ok(matching(rec, &register, query, after, limit, now_ms)?.into_iter().cloned().collect())
 }
 
 crate::word_enum!(
@@ -183,8 +183,8 @@ pub fn sorted_assets(
     limit: usize,
     now_ms: i64,
 ) -> Result<(Vec<crate::register::Asset>, usize), StoreError> {
-    let index = rec.register_index()?;
-    let mut all = matching(rec, &index, query, None, usize::MAX, now_ms)?;
+    let register = rec.register()?;
+    let mut all = matching(rec, &register, query, None, usize::MAX, now_ms)?;
     if order != AssetOrder::Tag {
         all.sort_by_cached_key(|a| order_key(order, a));
     }
@@ -195,10 +195,10 @@ pub fn sorted_assets(
     Ok((all.into_iter().skip(offset).take(limit).cloned().collect(), total))
 }
 
-/// The assets of `index` matching `query`, by tag, after `after`, at most `limit`.
+/// The assets of `register` matching `query`, by tag, after `after`, at most `limit`.
 fn matching<'a>(
     rec: &Reconciler,
-    index: &'a crate::reconcile::RegisterIndex,
+    register: &'a crate::reconcile::Register,
     query: &crate::register::search::AssetQuery,
     after: Option<&str>,
     limit: usize,
@@ -208,11 +208,12 @@ fn matching<'a>(
 
     use crate::register::search::Facts;
     let store = rec.store();
-    let mut candidates: Vec<&crate::register::Asset> = index
+    let mut candidates: Vec<&crate::register::Asset> = register
         .assets
-        .values()
+        .iter()
         .filter(|a| after.is_none_or(|t| a.tag.as_str() > t) && query.may_match(a, now_ms))
         .collect();
+    // The store hands the register over by tag; sorting again keeps that a promise of this function.
     candidates.sort_unstable_by(|a, b| a.tag.cmp(&b.tag));
     if !query.needs_facts() {
         candidates.truncate(limit);

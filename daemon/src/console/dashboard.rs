@@ -87,9 +87,8 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     let loaded = state
         .run(move |r| {
             let status = crate::app::query::status(r, now)?;
-            // The register as the reconciler holds it: no asset decoded again.
-            let index = r.register_index()?;
-            let assets: Vec<Asset> = index.assets.values().cloned().collect();
+            // The register as the console holds it decoded: no asset decoded again, none copied.
+            let register = r.register()?;
             let since = now - trends::DAYS as i64 * 86_400_000;
             let mut unknown = Vec::new();
             for state in [None, Some(AlertState::Resolved)] {
@@ -104,13 +103,14 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             }
             let gaps = AlertFilter { kind: Some(AlertKind::CoverageGap), limit: Some(200_000), ..Default::default() };
             let gap_tags: Vec<String> = r.store().alerts(&gaps)?.into_iter().filter_map(|a| a.tag).collect();
-            Ok::<_, crate::store::StoreError>((status, assets, unknown, gap_tags))
+            Ok::<_, crate::store::StoreError>((status, register, unknown, gap_tags))
         })
         .await;
-    let (status, assets, unknown, gap_tags) = match loaded {
+    let (status, register, unknown, gap_tags) = match loaded {
         Ok(x) => x,
         Err(e) => return layout::error_page(e.status, "Error", &e.message, Some(&signed)),
     };
+    let assets = &register.assets;
     let mut by_kind: BTreeMap<&str, i64> = BTreeMap::new();
     let mut by_severity: BTreeMap<Severity, i64> = BTreeMap::new();
     // Live: open and acknowledged (what the queue shows); suppressed ones are held.
@@ -139,7 +139,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
         .iter()
         .map(|l| (l.as_str().to_string(), assets.iter().filter(|a| a.lifecycle == *l).count() as i64, "bar-stage"))
         .collect();
-    let soon = running_out(&assets, now);
+    let soon = running_out(assets, now);
     let per_segment = trends::unknown_per_segment(&unknown, now);
     let gap_tags: std::collections::HashSet<&str> = gap_tags.iter().map(String::as_str).collect();
     let coverage = trends::coverage_per_segment(assets.iter(), &gap_tags);

@@ -113,12 +113,10 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
             }
         }
     }
-    let register = |plan: &mut Plan, kind: AlertKind, reason: String| {
-        plan.clears.entry((kind, subject.clone())).or_insert(crate::alerts::lifecycle::Clear {
-            cause: ClearCause::Register,
-            reason,
-            at_ms: w.now_ms,
-        });
+    let register = |plan: &mut Plan, kind: AlertKind, reason: &dyn Fn() -> String| {
+        if plan.wants_clear(kind, &subject) {
+            plan.clear(kind, subject.clone(), ClearCause::Register, reason(), w.now_ms);
+        }
     };
     let on_net = !seen.is_empty();
     let since_ms = super::rules::lifecycle_change_ms(a);
@@ -130,7 +128,7 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
         (AlertKind::PendingInUse, a.lifecycle == Lifecycle::Procurement),
     ] {
         if !applies {
-            register(plan, kind, format!("{}'s lifecycle is now {}", a.tag, a.lifecycle));
+            register(plan, kind, &|| format!("{}'s lifecycle is now {}", a.tag, a.lifecycle));
         } else if !after_change.is_empty() {
             let (severity, summary) = if kind == AlertKind::ShouldBeRetired {
                 (
@@ -163,13 +161,9 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
                 }
             };
             plan.findings.push(asset_finding(kind, a, severity, summary, evidence, &after_change));
-        } else if let Some(l) = state.last_seen_ms {
+        } else if let Some(l) = state.last_seen_ms.filter(|_| plan.wants_clear(kind, &subject)) {
             let reason = format!("{} no longer answers; last seen {}", a.tag, fmt_ms(l));
-            plan.clears.entry((kind, subject.clone())).or_insert(crate::alerts::lifecycle::Clear {
-                cause: ClearCause::Absent,
-                reason,
-                at_ms: l,
-            });
+            plan.clear(kind, subject.clone(), ClearCause::Absent, reason, l);
         }
     }
     if a.lifecycle.in_service() {
@@ -179,18 +173,17 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
         support(w, a, seen, plan);
     } else {
         for kind in [AlertKind::NewService, AlertKind::CoverageGap, AlertKind::OutOfSupport] {
-            register(plan, kind, format!("{} is out of service ({})", a.tag, a.lifecycle));
+            register(plan, kind, &|| format!("{} is out of service ({})", a.tag, a.lifecycle));
         }
     }
     wrong_segment(a, &all, plan);
     if a.lifecycle != Lifecycle::Deployed {
-        register(plan, AlertKind::Missing, format!("{} is no longer deployed ({})", a.tag, a.lifecycle));
+        register(plan, AlertKind::Missing, &|| format!("{} is no longer deployed ({})", a.tag, a.lifecycle));
     } else if let Some((latest, _)) = seen.iter().max_by_key(|(s, _)| s.last_ms) {
-        plan.clears.entry((AlertKind::Missing, subject.clone())).or_insert(crate::alerts::lifecycle::Clear {
-            cause: ClearCause::Resolved,
-            reason: format!("seen again at {} by {}", latest.ip, latest.agent),
-            at_ms: latest.last_ms,
-        });
+        if plan.wants_clear(AlertKind::Missing, &subject) {
+            let reason = format!("seen again at {} by {}", latest.ip, latest.agent);
+            plan.clear(AlertKind::Missing, subject.clone(), ClearCause::Resolved, reason, latest.last_ms);
+        }
     } else {
         missing(w, a, state, plan);
     }
@@ -240,10 +233,8 @@ fn services(a: &Asset, seen: &Seen<'_>, all: &Seen<'_>, state: &AssetState, had_
     let expected: BTreeSet<u16> = a.expected_services.iter().map(|e| e.port.0).collect();
     let latest = seen.iter().max_by_key(|(s, _)| s.last_ms).map(|(s, _)| *s);
     let (batch, at) = latest.map_or((String::new(), 0), |s| (s.batch.clone(), s.last_ms));
-    let observed = |reason: String| crate::alerts::lifecycle::Clear {
-        cause: ClearCause::Observed { batch: batch.clone() },
-        reason,
-        at_ms: at,
+    let observed = |plan: &mut Plan, kind: AlertKind, reason: &str| {
+        plan.clear(kind, subject.clone(), ClearCause::Observed { batch: batch.clone() }, reason.into(), at);
     };
     let base: &[u16] = state.baseline.as_deref().unwrap_or(&[]);
     let new: Vec<u16> = open
@@ -279,9 +270,7 @@ fn services(a: &Asset, seen: &Seen<'_>, all: &Seen<'_>, state: &AssetState, had_
         }
         plan.findings.push(f);
     } else {
-        plan.clears
-            .entry((AlertKind::NewService, subject.clone()))
-            .or_insert(observed("the new ports closed again".into()));
+        observed(plan, AlertKind::NewService, "the new ports closed again");
     }
     let mut absent = Vec::new();
     let mut checked = false;
@@ -311,14 +300,12 @@ fn services(a: &Asset, seen: &Seen<'_>, all: &Seen<'_>, state: &AssetState, had_
             seen,
         ));
     } else if checked || a.expected_services.is_empty() {
-        plan.clears
-            .entry((AlertKind::CoverageGap, subject))
-            .or_insert(observed("the expected services answer again".into()));
+        observed(plan, AlertKind::CoverageGap, "the expected services answer again");
     }
 }
 
 fn missing(w: &World<'_>, a: &Asset, state: &AssetState, plan: &mut Plan) {
-    let created = w.index.created_ms.get(&a.tag).copied().unwrap_or(0);
+    let created = w.index.created_ms(&a.tag).unwrap_or(0);
     let since = state.last_seen_ms.unwrap_or(created);
     let m = w.sweeps.misses_asset(a, since);
     let after = w.settings.missing_after_ms.get(&a.asset_type).copied().unwrap_or(w.settings.missing_default_ms);
@@ -374,13 +361,8 @@ fn support(w: &World<'_>, a: &Asset, seen: &Seen<'_>, plan: &mut Plan) {
         }
     }
     if lapsed.is_empty() {
-        plan.clears.entry((AlertKind::OutOfSupport, format!("asset:{}", a.tag))).or_insert(
-            crate::alerts::lifecycle::Clear {
-                cause: ClearCause::Register,
-                reason: "support and licences are current".into(),
-                at_ms: w.now_ms,
-            },
-        );
+        let reason = "support and licences are current".to_string();
+        plan.clear(AlertKind::OutOfSupport, format!("asset:{}", a.tag), ClearCause::Register, reason, w.now_ms);
         return;
     }
     let what: Vec<String> = lapsed

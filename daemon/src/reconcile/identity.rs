@@ -21,7 +21,9 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::sighting::Sighting;
@@ -30,16 +32,106 @@ use crate::register::Asset;
 /// Least score that makes a match.
 pub const MATCH_THRESHOLD: i32 = 30;
 
-/// The register, indexed for matching.
+/// An asset's place in a [`RegisterIndex`] (not stable across rebuilds).
+type AssetId = u32;
+
+/// The assets a key points to: nearly always one, so one needs no allocation.
+#[derive(Debug, Clone)]
+enum Ids {
+    One(AssetId),
+    Many(Box<[AssetId]>),
+}
+
+impl Ids {
+    fn as_slice(&self) -> &[AssetId] {
+        match self {
+            Ids::One(id) => std::slice::from_ref(id),
+            Ids::Many(ids) => ids,
+        }
+    }
+
+    fn add(&mut self, id: AssetId) {
+        if self.as_slice().contains(&id) {
+            return;
+        }
+        let mut all = self.as_slice().to_vec();
+        all.push(id);
+        all.sort_unstable();
+        *self = Ids::Many(all.into_boxed_slice());
+    }
+}
+
+fn post<K: std::hash::Hash + Eq>(map: &mut foldhash::HashMap<K, Ids>, key: K, id: AssetId) {
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().add(id),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(Ids::One(id));
+        }
+    }
+}
+
+/// What the match index reads of an asset: its keys, and its expected
+/// segment. Decoded straight from the stored asset (serde skips every
+/// other field without allocating), so building the index of a large
+/// register does not decode whole assets.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AssetKeys {
+    /// Asset tag.
+    pub tag: String,
+    /// Recorded MACs.
+    #[serde(default)]
+    pub macs: Vec<census_proto::MacAddr>,
+    /// Recorded addresses.
+    #[serde(default)]
+    pub ips: Vec<IpAddr>,
+    /// Recorded host names.
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    /// The segment it is expected on.
+    #[serde(default)]
+    pub expected_segment: Option<IpNet>,
+}
+
+impl From<&Asset> for AssetKeys {
+    fn from(a: &Asset) -> Self {
+        AssetKeys {
+            tag: a.tag.clone(),
+            macs: a.macs.clone(),
+            ips: a.ips.clone(),
+            hostnames: a.hostnames.clone(),
+            expected_segment: a.expected_segment,
+        }
+    }
+}
+
+/// What matching reads of one asset besides its keys.
+#[derive(Debug, Clone)]
+struct Entry {
+    tag: Arc<str>,
+    /// When it entered the register (unix ms).
+    created_ms: i64,
+    expected_segment: Option<IpNet>,
+    /// The register records at least one MAC for it.
+    has_macs: bool,
+}
+
+/// The register, indexed for matching: the keys (MACs, recorded addresses,
+/// host names and their short forms) and, per asset, only what
+/// [`RegisterIndex::identify`] and the missing rule read — its tag, when it
+/// entered the register, its expected segment and whether it has MACs. The
+/// assets themselves are read from the store when a run evaluates them, a
+/// page at a time, so a million-asset register costs this index (about
+/// 200 bytes an asset), not a million decoded assets.
 #[derive(Debug, Default)]
 pub struct RegisterIndex {
-    /// Every asset, by tag.
-    pub assets: HashMap<String, Asset>,
-    /// When each asset entered the register (unix ms).
-    pub created_ms: HashMap<String, i64>,
-    by_mac: HashMap<String, Vec<String>>,
-    by_ip: HashMap<String, Vec<String>>,
-    by_name: HashMap<String, Vec<String>>,
+    entries: Vec<Entry>,
+    // foldhash, not std's SipHash: hashing was a tenth of a full reconcile
+    // of a million assets; foldhash is seeded per process, so keys an agent
+    // sends still cannot be aimed at one bucket.
+    by_tag: foldhash::HashMap<Arc<str>, AssetId>,
+    by_mac: foldhash::HashMap<[u8; 6], Ids>,
+    by_ip: foldhash::HashMap<IpAddr, Ids>,
+    by_name: foldhash::HashMap<Box<str>, Ids>,
     /// Certificates tied to assets by earlier strong matches.
     pub learned: HashMap<String, String>,
 }
@@ -49,83 +141,120 @@ fn short(name: &str) -> &str {
 }
 
 impl RegisterIndex {
-    /// Index `assets` (with their creation times) and learned certificates.
-    pub fn new(assets: Vec<(Asset, i64)>, learned: HashMap<String, String>) -> Self {
-        let mut idx = RegisterIndex { learned, ..Default::default() };
-        for (a, created) in assets {
-            for m in &a.macs {
-                idx.by_mac.entry(m.to_string()).or_default().push(a.tag.clone());
+    /// Add one asset's keys (it entered the register at `created_ms`); a
+    /// tag added twice keeps its first entry.
+    pub fn add(&mut self, a: &AssetKeys, created_ms: i64) {
+        let Ok(id) = AssetId::try_from(self.entries.len()) else { return };
+        let tag: Arc<str> = Arc::from(a.tag.as_str());
+        match self.by_tag.entry(tag.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => return,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(id);
             }
-            for ip in &a.ips {
-                idx.by_ip.entry(ip.to_string()).or_default().push(a.tag.clone());
-            }
-            for h in &a.hostnames {
-                idx.by_name.entry(h.clone()).or_default().push(a.tag.clone());
-                if short(h) != h {
-                    idx.by_name.entry(short(h).to_string()).or_default().push(a.tag.clone());
-                }
-            }
-            idx.created_ms.insert(a.tag.clone(), created);
-            idx.assets.insert(a.tag.clone(), a);
         }
-        for v in idx.by_name.values_mut() {
-            v.sort_unstable();
-            v.dedup();
+        for m in &a.macs {
+            post(&mut self.by_mac, m.0, id);
         }
-        idx
+        for ip in &a.ips {
+            post(&mut self.by_ip, *ip, id);
+        }
+        for h in &a.hostnames {
+            post(&mut self.by_name, Box::from(h.as_str()), id);
+            if short(h) != h {
+                post(&mut self.by_name, Box::from(short(h)), id);
+            }
+        }
+        self.entries.push(Entry {
+            tag,
+            created_ms,
+            expected_segment: a.expected_segment,
+            has_macs: !a.macs.is_empty(),
+        });
     }
 
-    /// Tags whose register entry names this MAC.
-    pub fn tags_by_mac(&self, mac: &str) -> &[String] {
-        self.by_mac.get(mac).map_or(&[], Vec::as_slice)
+    /// Assets in the register.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The register is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The register holds an asset with this tag.
+    pub fn contains(&self, tag: &str) -> bool {
+        self.by_tag.contains_key(tag)
+    }
+
+    /// When the asset entered the register (unix ms), if it is in it.
+    pub fn created_ms(&self, tag: &str) -> Option<i64> {
+        self.by_tag.get(tag).map(|id| self.entries[*id as usize].created_ms)
+    }
+
+    /// Tags whose register entry names this MAC (any notation
+    /// [`census_proto::MacAddr`] parses), in no particular order.
+    pub fn tags_by_mac(&self, mac: &str) -> Vec<&str> {
+        self.ids_by_mac(mac).iter().map(|id| &*self.entries[*id as usize].tag).collect()
+    }
+
+    fn ids_by_mac(&self, mac: &str) -> &[AssetId] {
+        let Ok(m) = mac.parse::<census_proto::MacAddr>() else { return &[] };
+        self.by_mac.get(&m.0).map_or(&[], Ids::as_slice)
+    }
+
+    /// The one asset a MAC belongs to: `None` when the register ties it
+    /// to none or to several.
+    pub fn sole_owner_of_mac(&self, mac: &str) -> Option<&str> {
+        match self.ids_by_mac(mac) {
+            [id] => Some(&self.entries[*id as usize].tag),
+            _ => None,
+        }
     }
 
     /// Match one sighting.
     pub fn identify(&self, s: &Sighting) -> Identity {
         // Candidates are few (usually one): a small vector beats a map.
-        let mut cands: Vec<(&str, (i32, Vec<String>))> = Vec::new();
-        let mut add = |tag: &'_ str, score: i32, rule: String| {
-            let Some((key, _)) = self.assets.get_key_value(tag) else { return };
-            match cands.iter_mut().find(|(t, _)| *t == key.as_str()) {
-                Some((_, e)) => {
-                    e.0 += score;
-                    e.1.push(rule);
-                }
-                None => cands.push((key.as_str(), (score, vec![rule]))),
+        let mut cands: Vec<(AssetId, (i32, Vec<String>))> = Vec::new();
+        let mut add = |id: AssetId, score: i32, rule: String| match cands.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, e)) => {
+                e.0 += score;
+                e.1.push(rule);
             }
+            None => cands.push((id, (score, vec![rule]))),
         };
         if let Some(mac) = &s.mac {
-            for t in self.tags_by_mac(mac) {
+            for t in self.ids_by_mac(mac) {
                 if s.mac_random {
-                    add(t, 25, format!("random-mac {mac} (weak)"));
+                    add(*t, 25, format!("random-mac {mac} (weak)"));
                 } else {
-                    add(t, 100, format!("mac {mac}"));
+                    add(*t, 100, format!("mac {mac}"));
                 }
             }
         }
         for c in &s.certs {
-            if let Some(t) = self.learned.get(c) {
-                add(t, 80, format!("tls-cert {}", &c[..c.len().min(16)]));
+            if let Some(t) = self.learned.get(c).and_then(|t| self.by_tag.get(t.as_str())) {
+                add(*t, 80, format!("tls-cert {}", &c[..c.len().min(16)]));
             }
         }
-        let mut named: Vec<&str> = Vec::new();
+        let mut named: Vec<AssetId> = Vec::new();
         for (n, src) in &s.names {
             for key in [n.as_str(), short(n)] {
-                for t in self.by_name.get(key).map_or(&[][..], Vec::as_slice) {
-                    if !named.contains(&t.as_str()) {
-                        named.push(t);
-                        add(t, 60, format!("hostname {n} ({src})"));
+                for t in self.by_name.get(key).map_or(&[][..], Ids::as_slice) {
+                    if !named.contains(t) {
+                        named.push(*t);
+                        add(*t, 60, format!("hostname {n} ({src})"));
                     }
                 }
             }
         }
-        for t in self.by_ip.get(&s.ip).map_or(&[][..], Vec::as_slice) {
-            add(t, 30, format!("recorded-ip {} (weak)", s.ip));
-        }
         let ip: Option<IpAddr> = s.ip.parse().ok();
+        for t in ip.and_then(|ip| self.by_ip.get(&ip)).map_or(&[][..], Ids::as_slice) {
+            add(*t, 30, format!("recorded-ip {} (weak)", s.ip));
+        }
         let mut scored: Vec<Candidate> = Vec::with_capacity(cands.len());
-        for (tag, (mut score, mut rules)) in cands {
-            let Some(asset) = self.assets.get(tag) else { continue };
+        for (id, (mut score, mut rules)) in cands {
+            let asset = &self.entries[id as usize];
             if let (Some(seg), Some(ip)) = (asset.expected_segment, ip)
                 && seg.contains(&ip)
             {
@@ -133,7 +262,7 @@ impl RegisterIndex {
                 rules.push(format!("expected-segment {seg} (weak)"));
             }
             let strong = rules.iter().any(|r| r.starts_with("mac ") || r.starts_with("tls-cert"));
-            if let (Some(mac), false, false) = (&s.mac, s.mac_random, asset.macs.is_empty())
+            if let (Some(mac), false, true) = (&s.mac, s.mac_random, asset.has_macs)
                 && !strong
             {
                 let named = rules.iter().any(|r| r.starts_with("hostname"));
@@ -144,7 +273,7 @@ impl RegisterIndex {
                 score -= 40;
                 rules.push(format!("mac-differs: {mac} is not recorded on the asset"));
             }
-            scored.push(Candidate { tag: tag.to_string(), score, rules });
+            scored.push(Candidate { tag: asset.tag.to_string(), score, rules });
         }
         scored.retain(|c| c.score >= MATCH_THRESHOLD);
         scored.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.tag.cmp(&b.tag)));
@@ -209,4 +338,73 @@ pub enum Identity {
     },
     /// Nothing fits: shadow IT until someone registers it.
     Unknown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset(tag: &str, macs: &[&str], names: &[&str], ips: &[&str]) -> Asset {
+        crate::register::model::asset_from_json(serde_json::json!({
+            "tag": tag, "name": tag, "type": "server", "lifecycle": "deployed",
+            "macs": macs, "hostnames": names, "ips": ips, "expected_segment": "198.18.0.0/24",
+        }))
+        .unwrap()
+    }
+
+    fn seen(ip: &str, mac: Option<&str>, names: &[&str]) -> Sighting {
+        Sighting {
+            ip: ip.into(),
+            mac: mac.map(String::from),
+            mac_random: false,
+            vendor: None,
+            conflicting_macs: vec![],
+            names: names.iter().map(|n| (n.to_string(), "ptr".to_string())).collect(),
+            certs: vec![],
+            open: vec![],
+            probed: None,
+            os: None,
+            segment: "198.18.0.0/24".into(),
+            agent: "a1".into(),
+            batch: "b1".into(),
+            first_ms: 0,
+            last_ms: 0,
+            enriched: true,
+        }
+    }
+
+    #[test]
+    fn matches_from_keys_alone_and_explains_why() {
+        let mut idx = RegisterIndex::default();
+        idx.add(&(&asset("SRV-1", &["00:1b:21:00:00:01"], &["db1.corp.example"], &["198.18.0.10"])).into(), 5);
+        idx.add(&(&asset("SRV-2", &["00:1b:21:00:00:02"], &[], &[])).into(), 6);
+        assert_eq!((idx.len(), idx.created_ms("SRV-2"), idx.created_ms("NOPE")), (2, Some(6), None));
+        // A MAC in another notation is the same MAC.
+        let Identity::Matched(m) = idx.identify(&seen("198.18.0.99", Some("00-1B-21-00-00-02"), &[])) else {
+            panic!("no match")
+        };
+        assert_eq!(m.tag, "SRV-2");
+        assert!(m.rules.iter().any(|r| r.starts_with("expected-segment")), "{:?}", m.rules);
+        // The short form of a recorded name, plus the recorded address.
+        let Identity::Matched(m) = idx.identify(&seen("198.18.0.10", None, &["db1"])) else { panic!("no match") };
+        assert_eq!((m.tag.as_str(), m.rules.len()), ("SRV-1", 3), "{:?}", m.rules);
+        // The recorded address alone against a contradicting real MAC: another machine.
+        assert_eq!(idx.identify(&seen("198.18.0.10", Some("00:1b:21:99:99:99"), &[])), Identity::Unknown);
+    }
+
+    #[test]
+    fn a_mac_listed_twice_or_an_asset_added_twice_counts_once() {
+        let mut idx = RegisterIndex::default();
+        let a: AssetKeys = (&asset("SRV-1", &["00:1b:21:00:00:01", "00:1b:21:00:00:01"], &[], &[])).into();
+        idx.add(&a, 1);
+        idx.add(&a, 2);
+        assert_eq!((idx.len(), idx.created_ms("SRV-1")), (1, Some(1)));
+        assert_eq!(idx.sole_owner_of_mac("00:1b:21:00:00:01"), Some("SRV-1"));
+        assert_eq!(idx.tags_by_mac("00:1b:21:00:00:01"), ["SRV-1"]);
+        assert_eq!(idx.sole_owner_of_mac("not a mac"), None);
+        let Identity::Matched(m) = idx.identify(&seen("198.18.0.7", Some("00:1b:21:00:00:01"), &[])) else {
+            panic!("no match")
+        };
+        assert_eq!(m.rules.iter().filter(|r| r.starts_with("mac ")).count(), 1);
+    }
 }

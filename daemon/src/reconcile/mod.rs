@@ -20,7 +20,7 @@
 //! commits its run; batches left unmarked by a crash are rebuilt from the
 //! store and reconciled at the next start.
 
-mod alerted;
+pub mod alerted;
 pub mod assets;
 pub mod identity;
 pub mod rules;
@@ -61,6 +61,71 @@ pub fn parallel_map_over<T: Sync, U: Send>(items: &[T], min_items: usize, f: imp
             items.chunks(chunk).map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<U>>())).collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
     })
+}
+
+/// The whole register decoded (see [`Reconciler::register`]).
+#[derive(Debug, Default)]
+pub struct Register {
+    /// Every asset, by tag.
+    pub assets: Vec<crate::register::Asset>,
+}
+
+/// Assets a full run reads from the store at a time.
+const FULL_RUN_PAGE: usize = 5_000;
+
+/// A page of the register as a full run reads it.
+type RegisterPage = Result<Vec<crate::register::Asset>, StoreError>;
+
+/// Read the register a page at a time by tag into `tx` (a page ahead of the
+/// run that takes them) until it ends, the store fails, or the run is gone.
+fn read_register(store: &dyn Store, tx: std::sync::mpsc::SyncSender<RegisterPage>) {
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.assets_page(after.as_deref(), FULL_RUN_PAGE);
+        let (last, more) = match &page {
+            Ok(p) => (p.last().map(|a| a.tag.clone()), p.len() == FULL_RUN_PAGE),
+            Err(_) => (None, false),
+        };
+        if tx.send(page).is_err() || !more {
+            return;
+        }
+        after = last;
+    }
+}
+
+/// The register a page at a time, for a full run's rules (read ahead by
+/// [`read_register`]); the first store error ends it and is kept in
+/// `failed` (the run then fails rather than commit what it judged of part
+/// of the register).
+struct RegisterPages<'a> {
+    rx: std::sync::mpsc::Receiver<RegisterPage>,
+    page: std::vec::IntoIter<crate::register::Asset>,
+    failed: &'a std::cell::RefCell<Option<StoreError>>,
+    /// Time the rules waited for pages (for the run's phase log).
+    waiting: &'a std::cell::Cell<std::time::Duration>,
+}
+
+impl Iterator for RegisterPages<'_> {
+    type Item = crate::register::Asset;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(a) = self.page.next() {
+                return Some(a);
+            }
+            let t = std::time::Instant::now();
+            let page = self.rx.recv();
+            self.waiting.set(self.waiting.get() + t.elapsed());
+            match page {
+                Ok(Ok(page)) => self.page = page.into_iter(),
+                Ok(Err(e)) => {
+                    *self.failed.borrow_mut() = Some(e);
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
 }
 
 /// What a run changed.
@@ -159,6 +224,11 @@ pub struct Reconciler {
     settings: Settings,
     routes: Vec<(String, Severity)>,
     index: Mutex<Option<Arc<RegisterIndex>>>,
+    /// The whole register decoded, for the console's searches; built on first use.
+    register: Mutex<Option<Arc<Register>>>,
+    /// Bumped by every register change: an index or register built from a
+    /// read older than the last change is used once but not kept.
+    generation: std::sync::atomic::AtomicU64,
     sweeps: Mutex<(Arc<SweepIndex>, i64)>,
     run_lock: Mutex<()>,
     wake: Arc<Notify>,
@@ -182,6 +252,8 @@ impl Reconciler {
             settings: Settings::from_config(cfg),
             routes,
             index: Mutex::new(None),
+            register: Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
             sweeps: Mutex::new((Arc::new(SweepIndex::default()), 0)),
             run_lock: Mutex::new(()),
             wake,
@@ -192,25 +264,64 @@ impl Reconciler {
         }
     }
 
-    /// The register index, built on first use after a change.
+    /// The register index, built on first use after a change (a page of
+    /// the register decoded at a time; only the index is kept).
     fn index(&self) -> Result<Arc<RegisterIndex>, StoreError> {
         let mut slot = self.index.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = slot.as_ref() {
             return Ok(i.clone());
         }
-        let (assets, learned) = self.store.index_inputs()?;
-        let idx = Arc::new(RegisterIndex::new(assets, learned));
-        *slot = Some(idx.clone());
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        let mut idx = RegisterIndex::default();
+        let t = std::time::Instant::now();
+        let mut adding = std::time::Duration::ZERO;
+        idx.learned = self.store.index_inputs(&mut |page| {
+            let t = std::time::Instant::now();
+            for (a, created) in &page {
+                idx.add(a, *created);
+            }
+            adding += t.elapsed();
+        })?;
+        tracing::debug!(
+            assets = idx.len(),
+            total_ms = t.elapsed().as_millis() as u64,
+            adding_ms = adding.as_millis() as u64,
+            "match index built"
+        );
+        let idx = Arc::new(idx);
+        if self.generation.load(std::sync::atomic::Ordering::Acquire) == generation {
+            *slot = Some(idx.clone());
+        }
         Ok(idx)
     }
 
-    /// The register as the reconciler holds it in memory (every asset,
-    /// decoded, by tag), rebuilt from the store after [`Self::register_edited`].
+    /// The match index: keys and a compact record per asset (see
+    /// [`RegisterIndex`]), rebuilt from the store after [`Self::register_edited`].
     ///
     /// # Errors
     /// The store failed while rebuilding it.
     pub fn register_index(&self) -> Result<Arc<RegisterIndex>, StoreError> {
         self.index()
+    }
+
+    /// The whole register decoded, by tag, for the console's searches and
+    /// dashboard (which filter and sort on any field): built from the store
+    /// on first use after a change and kept until the next. Reconciliation
+    /// never reads it, so a daemon nobody browses never holds it.
+    ///
+    /// # Errors
+    /// The store failed while reading the register.
+    pub fn register(&self) -> Result<Arc<Register>, StoreError> {
+        let mut slot = self.register.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
+        }
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        let register = Arc::new(Register { assets: self.store.assets()? });
+        if self.generation.load(std::sync::atomic::Ordering::Acquire) == generation {
+            *slot = Some(register.clone());
+        }
+        Ok(register)
     }
 
     /// The notification routes (sink, least severity).
@@ -233,9 +344,11 @@ impl Reconciler {
         &self.store
     }
 
-    /// Forget the cached register index (call after any register change).
+    /// Forget the cached register index and decoded register (call after any register change).
     pub fn register_changed(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         *self.index.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.register.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// A person edited the register: forget the index and ask the schedule
@@ -486,11 +599,12 @@ impl Reconciler {
             batch,
             devices: self.store.devices(Some(&keys), 0)?,
             states: self.store.asset_states(Some(&tag_list))?,
-            tags: Some(tags),
+            assets: Box::new(self.store.assets_by_tags(&tag_list)?.into_iter()),
             agents,
             full: false,
             revoked: HashSet::new(),
             live_subjects: Vec::new(),
+            alerted: Some(self.alerted.snapshot(self.store.as_ref())?),
             now_ms,
         };
         let loaded = t.elapsed();
@@ -516,7 +630,7 @@ impl Reconciler {
         // Building the index (decoding every asset) and loading the world
         // use different connections: do both at once.
         let (idx, loaded) = std::thread::scope(|scope| {
-            let index = scope.spawn(|| self.index());
+            let index = scope.spawn(|| self.index().map(|i| (i, t.elapsed().as_millis() as u64)));
             let loaded = (|| -> Result<_, StoreError> {
                 Ok((
                     self.store.sightings(&SightingSelect::Since(since))?.into_iter().map(|(s, _)| s).collect(),
@@ -524,14 +638,18 @@ impl Reconciler {
                     self.store.asset_states(None)?,
                     self.store.agents()?,
                     self.store.live_subjects()?,
+                    t.elapsed().as_millis() as u64,
                 ))
             })();
             (index.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), loaded)
         });
-        let idx = idx?;
-        let (sightings, devices, states, agents, live_subjects) = loaded?;
+        let (idx, index_ms) = idx?;
+        let (sightings, devices, states, agents, live_subjects, load_ms) = loaded?;
         let sweeps = self.sweep_snapshot(now_ms)?;
         let indexed = t.elapsed();
+        let failed = std::cell::RefCell::new(None);
+        let waiting = std::cell::Cell::new(std::time::Duration::ZERO);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let world = World {
             index: &idx,
             settings: &self.settings,
@@ -540,7 +658,7 @@ impl Reconciler {
             batch: Vec::new(),
             devices,
             states,
-            tags: None,
+            assets: Box::new(RegisterPages { rx, page: Vec::new().into_iter(), failed: &failed, waiting: &waiting }),
             // Every agent that swept within the horizon, registered or not.
             agents: {
                 let mut names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
@@ -552,15 +670,25 @@ impl Reconciler {
             full: true,
             revoked: agents.iter().filter(|a| a.revoked_ms.is_some()).map(|a| a.name.clone()).collect(),
             live_subjects,
+            alerted: Some(self.alerted.snapshot(self.store.as_ref())?),
             now_ms,
         };
-        let plan = rules::run(world);
+        let plan = std::thread::scope(|scope| {
+            scope.spawn(|| read_register(self.store.as_ref(), tx));
+            rules::run(world)
+        });
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
         drop(sweeps);
         let ruled = t.elapsed();
         let r = self.commit(plan, &idx);
         tracing::debug!(
             index_and_load_ms = indexed.as_millis() as u64,
+            index_ms,
+            load_ms,
             rules_ms = (ruled - indexed).as_millis() as u64,
+            register_wait_ms = waiting.get().as_millis() as u64,
             commit_ms = (t.elapsed() - ruled).as_millis() as u64,
             "full reconcile phases"
         );
@@ -568,13 +696,12 @@ impl Reconciler {
     }
 
     fn commit(&self, mut plan: Plan, idx: &RegisterIndex) -> Result<ReconcileSummary, StoreError> {
-        let pruned = self.alerted.prune(self.store.as_ref(), &mut plan)?;
-        tracing::trace!(pruned, "clears about subjects that never had an alert dropped");
+        self.alerted.record(&mut plan);
         let mut summary = ReconcileSummary {
             hosts: plan.matches.len(),
             matched: plan.matches.iter().filter(|(_, i)| matches!(i, Identity::Matched(_))).count(),
             ambiguous: plan.matches.iter().filter(|(_, i)| matches!(i, Identity::Ambiguous { .. })).count(),
-            assets: plan.states.len().max(if plan.agents.len() > 1 { idx.assets.len() } else { 0 }),
+            assets: plan.states.len().max(if plan.agents.len() > 1 { idx.len() } else { 0 }),
             ..Default::default()
         };
         let learned = !plan.learned.is_empty();

@@ -28,7 +28,7 @@ use super::sweeps::{AgentCadence, Misses, SweepIndex};
 use crate::alerts::evidence::{AddressConflict, Conflict, Evidence, HostSeen, Silence, UnknownDevice};
 use crate::alerts::lifecycle::{Clear, ClearCause};
 use crate::alerts::{AlertKind, Finding, Severity};
-use crate::register::Day;
+use crate::register::{Asset, Day};
 
 /// An unregistered device's sighting history (its debounce state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,8 +131,11 @@ pub struct World<'a> {
     pub devices: HashMap<String, DeviceRecord>,
     /// Per-asset state of the assets involved.
     pub states: HashMap<String, AssetState>,
-    /// Assets to evaluate: `None` for all.
-    pub tags: Option<HashSet<String>>,
+    /// The assets to evaluate, from the store: those the batch touches, or
+    /// on a full run the whole register, a page at a time (so a run never
+    /// holds every asset decoded). Assets the index does not hold yet are
+    /// skipped until the next run.
+    pub assets: Box<dyn Iterator<Item = Asset> + 'a>,
     /// Agents whose cadence to judge (all on a full run, the batch's agent after an ingest).
     pub agents: Vec<String>,
     /// A full run: it may raise `agent-silent` (an ingest only clears it, so
@@ -142,6 +145,9 @@ pub struct World<'a> {
     pub revoked: HashSet<String>,
     /// Full runs: subjects of live alerts, to clear those whose asset left the register.
     pub live_subjects: Vec<(AlertKind, String)>,
+    /// The (kind, subject) pairs that may have an alert: clears of any other
+    /// are dropped as they are made (`None` keeps every clear).
+    pub alerted: Option<std::sync::Arc<super::alerted::Subjects>>,
     /// Now (unix ms).
     pub now_ms: i64,
 }
@@ -167,6 +173,8 @@ pub struct Plan {
     pub batches: Vec<String>,
     /// Now (unix ms).
     pub now_ms: i64,
+    /// The run's filter for clears (see [`World::alerted`]); dropped before commit.
+    pub alerted: Option<std::sync::Arc<super::alerted::Subjects>>,
 }
 
 impl Plan {
@@ -181,8 +189,19 @@ impl Plan {
         out
     }
 
-    fn clear(&mut self, kind: AlertKind, subject: String, cause: ClearCause, reason: String, at_ms: i64) {
-        self.clears.entry((kind, subject)).or_insert(Clear { cause, reason, at_ms });
+    /// Whether a clear of (`kind`, `subject`) could change anything: false
+    /// when that subject never had an alert of that kind.
+    pub fn wants_clear(&self, kind: AlertKind, subject: &str) -> bool {
+        self.alerted.as_ref().is_none_or(|a| a.may_have(kind, subject))
+    }
+
+    /// Record that the condition (`kind`, `subject`) no longer holds, and
+    /// why; the first clear of a pair wins, and one that could change
+    /// nothing is not kept (see [`Plan::wants_clear`]).
+    pub fn clear(&mut self, kind: AlertKind, subject: String, cause: ClearCause, reason: String, at_ms: i64) {
+        if self.wants_clear(kind, &subject) {
+            self.clears.entry((kind, subject)).or_insert(Clear { cause, reason, at_ms });
+        }
     }
 }
 
@@ -259,8 +278,8 @@ pub fn conflicting_macs(s: &Sighting, index: &RegisterIndex) -> Option<Vec<Strin
     }
     let mut macs = vec![s.mac.clone().unwrap_or_default()];
     macs.extend(s.conflicting_macs.iter().cloned());
-    let owners: Vec<&[String]> = macs.iter().map(|m| index.tags_by_mac(m)).collect();
-    let one_asset = owners.iter().all(|o| o.len() == 1) && owners.iter().all(|o| o[0] == owners[0][0]);
+    let owners: Vec<Option<&str>> = macs.iter().map(|m| index.sole_owner_of_mac(m)).collect();
+    let one_asset = owners[0].is_some() && owners.iter().all(|o| *o == owners[0]);
     (!one_asset).then_some(macs)
 }
 
@@ -358,9 +377,9 @@ fn conflict_finding(s: &Sighting) -> Finding {
 }
 
 /// Run the rules.
-pub fn run(w: World<'_>) -> Plan {
+pub fn run(mut w: World<'_>) -> Plan {
     let now = w.now_ms;
-    let mut plan = Plan { now_ms: now, ..Default::default() };
+    let mut plan = Plan { now_ms: now, alerted: w.alerted.clone(), ..Default::default() };
     let mut dev = Devices { records: w.devices.clone(), unknown: HashMap::new(), settings: w.settings };
     let mut conflicts: HashMap<String, Finding> = HashMap::new();
     fn add_conflict(conflicts: &mut HashMap<String, Finding>, s: &Sighting, macs: Vec<String>) {
@@ -376,7 +395,7 @@ pub fn run(w: World<'_>) -> Plan {
     // The batch's own sightings are events, whatever their age.
     let latest_ids: HashMap<&str, usize> = w.sightings.iter().enumerate().map(|(i, s)| (s.ip.as_str(), i)).collect();
     let identities = super::parallel_map(&w.sightings, |s| w.index.identify(s));
-    let mut history: HashMap<String, Vec<(Sighting, super::identity::Match)>> = HashMap::new();
+    let mut history: foldhash::HashMap<String, Vec<(Sighting, super::identity::Match)>> = Default::default();
     for s in &w.batch {
         let id = match latest_ids.get(s.ip.as_str()) {
             Some(i) if w.sightings[*i].batch == s.batch => identities[*i].clone(),
@@ -395,7 +414,7 @@ pub fn run(w: World<'_>) -> Plan {
         }
     }
 
-    let mut by_tag: HashMap<&str, Vec<(&Sighting, &super::identity::Match)>> = HashMap::new();
+    let mut by_tag: foldhash::HashMap<&str, Vec<(&Sighting, &super::identity::Match)>> = Default::default();
     for (s, id) in w.sightings.iter().zip(&identities) {
         let p = presence(s, w.sweeps, w.settings, now);
         let device = format!("device:{}", s.device_key());
@@ -448,18 +467,19 @@ pub fn run(w: World<'_>) -> Plan {
     }
     plan.findings.extend(conflicts.into_values());
 
-    let tags: Vec<&str> = match &w.tags {
-        Some(t) => t.iter().map(String::as_str).collect(),
-        None => w.index.assets.keys().map(String::as_str).collect(),
-    };
-    for tag in tags {
-        let Some(asset) = w.index.assets.get(tag) else { continue };
+    let assets = std::mem::replace(&mut w.assets, Box::new(std::iter::empty()));
+    for asset in assets {
+        let tag = asset.tag.as_str();
+        if !w.index.contains(tag) {
+            // Entered the register after the index was built: the next run judges it.
+            continue;
+        }
         let seen = by_tag.get(tag).map_or(&[][..], Vec::as_slice);
         let past: Vec<(&Sighting, &super::identity::Match)> =
             history.get(tag).into_iter().flatten().map(|(s, m)| (s, m)).collect();
         let mut state = w.states.get(tag).cloned().unwrap_or_default();
         let before = state.clone();
-        super::assets::evaluate(&w, asset, seen, &past, &mut state, &mut plan);
+        super::assets::evaluate(&w, &asset, seen, &past, &mut state, &mut plan);
         if state != before {
             plan.states.push((tag.to_string(), state));
         }
@@ -467,7 +487,7 @@ pub fn run(w: World<'_>) -> Plan {
     agents(&w, &mut plan);
     for (kind, subject) in &w.live_subjects {
         if let Some(tag) = subject.strip_prefix("asset:")
-            && !w.index.assets.contains_key(tag)
+            && !w.index.contains(tag)
         {
             let reason = format!("asset {tag} was deleted from the register");
             plan.clear(*kind, subject.clone(), ClearCause::Register, reason, now);
@@ -585,6 +605,6 @@ pub fn day_start_ms(d: Day) -> i64 {
 /// `lifecycle_since` day; the beginning of time when undated). Only a
 /// sighting from then on says it answers in that stage — the rule for
 /// should-be-retired and pending-in-use, and for whois.
-pub fn lifecycle_change_ms(a: &crate::register::Asset) -> i64 {
+pub fn lifecycle_change_ms(a: &Asset) -> i64 {
     a.lifecycle_since.map_or(i64::MIN, day_start_ms)
 }

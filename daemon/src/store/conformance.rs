@@ -205,7 +205,15 @@ fn register(store: Arc<dyn Store>) {
     assert!(store.delete_asset("SRV-1", "ann", &mut super::unaudited()).unwrap());
     assert!(!store.delete_asset("SRV-1", "ann", &mut super::unaudited()).unwrap());
     assert!(store.asset("SRV-1").unwrap().is_none());
-    assert_eq!(store.index_inputs().unwrap().0.len(), 1);
+    let by_tags = |tags: &[&str]| -> Vec<String> {
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        store.assets_by_tags(&tags).unwrap().into_iter().map(|a| a.tag).collect()
+    };
+    assert_eq!(by_tags(&["SRV-2", "NOPE", "SRV-2", "srv-2"]), ["SRV-2"]);
+    assert!(by_tags(&[]).is_empty());
+    let mut indexed = Vec::new();
+    store.index_inputs(&mut |page| indexed.extend(page.into_iter().map(|(a, _)| a.tag))).unwrap();
+    assert_eq!(indexed, ["SRV-2"]);
 }
 
 /// A decommissioned asset in the register, seen by agent `lab-1` now: a

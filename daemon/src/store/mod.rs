@@ -37,6 +37,7 @@ use std::collections::HashMap;
 
 use crate::alerts::lifecycle::{Change, Refused};
 use crate::alerts::{Alert, AlertFilter, AlertHistoryEntry, AlertKind, Suppression};
+use crate::reconcile::identity::AssetKeys;
 use crate::reconcile::{AssetState, DeviceRecord, Plan, Sighting, SweepRow};
 
 /// A storage failure.
@@ -143,8 +144,11 @@ pub struct AssetChange {
     pub lifecycle: Option<(String, String)>,
 }
 
-/// Every asset with when it entered the register (unix ms), and certificates learned per asset.
-pub type IndexInputs = (Vec<(Asset, i64)>, HashMap<String, String>);
+/// Certificates learned per asset: certificate key → asset tag.
+pub type LearnedCerts = HashMap<String, String>;
+
+/// Assets [`ReconcileStore::index_inputs`] hands over at a time.
+pub const INDEX_PAGE: usize = 20_000;
 
 /// How many live alerts of one kind, state and severity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -381,6 +385,9 @@ pub trait RegisterStore: Send + Sync {
     fn assets_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Asset>, StoreError>;
     /// One asset.
     fn asset(&self, tag: &str) -> Result<Option<Asset>, StoreError>;
+    /// The assets with these exact tags (case as stored), by tag; tags not
+    /// in the register are left out, a tag given twice is returned once.
+    fn assets_by_tags(&self, tags: &[String]) -> Result<Vec<Asset>, StoreError>;
     /// Create an asset, and its audit records (`audit(None, Some(stored))`) in the same transaction.
     fn create_asset(&self, asset: &Asset, actor: &str, audit: AuditOf<'_, Asset>) -> Result<Asset, StoreError>;
     /// Replace an asset, with `audit(Some(before), Some(stored))` in the same
@@ -405,8 +412,16 @@ pub trait RegisterStore: Send + Sync {
 
 /// What reconciliation reads, and its one write: a committed plan.
 pub trait ReconcileStore: Send + Sync {
-    /// Every asset with when it entered the register, and learned certificates (for the match index).
-    fn index_inputs(&self) -> Result<IndexInputs, StoreError>;
+    /// For the match index: every asset's keys with when it entered the
+    /// register (unix ms), handed to `each` at most [`INDEX_PAGE`] at a
+    /// time by tag (so neither side holds the whole register decoded);
+    /// returns the learned certificates. Pages are separate reads: a
+    /// register changed meanwhile may be seen part before, part after the
+    /// change (the reconciler does not keep an index built across a change).
+    ///
+    /// # Errors
+    /// The store failed; `each` may have been called for some pages.
+    fn index_inputs(&self, each: &mut dyn FnMut(Vec<(AssetKeys, i64)>)) -> Result<LearnedCerts, StoreError>;
     /// Latest sightings, with the asset each host was last matched to.
     fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError>;
     /// Unknown devices' debounce state: these keys, or all seen since `since` (unix ms).

@@ -32,16 +32,38 @@ pub fn all(c: &Connection) -> Result<Vec<Asset>, StoreError> {
 
 /// Up to `limit` assets by tag, after `after`.
 pub fn page(c: &Connection, after: Option<&str>, limit: usize) -> Result<Vec<Asset>, StoreError> {
-    let mut st = c.prepare_cached("SELECT body FROM assets WHERE ?1 IS NULL OR tag > ?1 ORDER BY tag LIMIT ?2")?;
-    let rows =
-        st.query_map(rusqlite::params![after, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for body in rows {
-        if let Some(a) = decode(&body?) {
-            out.push(a);
-        }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Two statements, not `?1 IS NULL OR tag > ?1`: with the OR, SQLite
+    // walks the tag index from its start and filters, so paging through a
+    // large register costs the square of its size.
+    let bodies: Vec<String> = match after {
+        None => c
+            .prepare_cached("SELECT body FROM assets ORDER BY tag LIMIT ?1")?
+            .query_map([limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?,
+        Some(after) => c
+            .prepare_cached("SELECT body FROM assets WHERE tag > ?1 ORDER BY tag LIMIT ?2")?
+            .query_map(params![after, limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?,
+    };
+    // Decoded on every core: a full reconcile reads the whole register this way.
+    Ok(crate::reconcile::parallel_map(&bodies, |b| decode(b)).into_iter().flatten().collect())
+}
+
+/// The assets with these exact tags, by tag (tags not in the register are left out).
+pub fn by_tags(c: &Connection, tags: &[String]) -> Result<Vec<Asset>, StoreError> {
+    let mut bodies: Vec<(String, String)> = Vec::with_capacity(tags.len());
+    for chunk in tags.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let mut st = c.prepare_cached(&format!("SELECT tag, body FROM assets WHERE tag IN ({marks})"))?;
+        bodies.extend(
+            st.query_map(rusqlite::params_from_iter(chunk), |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?,
+        );
     }
-    Ok(out)
+    bodies.sort_unstable();
+    bodies.dedup_by(|a, b| a.0 == b.0);
+    Ok(bodies.iter().filter_map(|(_, b)| decode(b)).collect())
 }
 
 /// One asset, by its tag in any case.

@@ -237,8 +237,19 @@ impl SqliteStore {
     }
 
     pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        let conn = self.readers[i].lock().unwrap_or_else(|p| p.into_inner());
+        // A free reader if there is one (a long read — a full reconcile's
+        // load — must not hold up a request that landed on its connection),
+        // else wait for the next in turn.
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let n = self.readers.len();
+        for k in 0..n {
+            match self.readers[(start + k) % n].try_lock() {
+                Ok(conn) => return f(&conn),
+                Err(std::sync::TryLockError::Poisoned(p)) => return f(&p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        let conn = self.readers[start % n].lock().unwrap_or_else(|p| p.into_inner());
         f(&conn)
     }
 }
@@ -505,6 +516,10 @@ impl RegisterStore for SqliteStore {
         self.read(|c| assets::one(c, tag))
     }
 
+    fn assets_by_tags(&self, tags: &[String]) -> Result<Vec<Asset>, StoreError> {
+        self.read(|c| assets::by_tags(c, tags))
+    }
+
     fn create_asset(&self, asset: &Asset, actor: &str, audit: AuditOf<'_, Asset>) -> Result<Asset, StoreError> {
         self.write(|c| {
             let tx = c.transaction()?;
@@ -560,8 +575,43 @@ impl RegisterStore for SqliteStore {
 }
 
 impl ReconcileStore for SqliteStore {
-    fn index_inputs(&self) -> Result<super::IndexInputs, StoreError> {
-        self.read(reconcile::index_inputs)
+    fn index_inputs(
+        &self,
+        each: &mut dyn FnMut(Vec<(crate::reconcile::identity::AssetKeys, i64)>),
+    ) -> Result<super::LearnedCerts, StoreError> {
+        // A reader per page, given back before `each` runs: building the
+        // index of a large register never holds a connection for seconds.
+        // A helper thread reads and decodes the next page while `each` takes
+        // this one (two pages in memory at most).
+        type Page = Vec<(crate::reconcile::identity::AssetKeys, i64)>;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Page, StoreError>>(1);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let mut after = String::new();
+                loop {
+                    let page = match self.read(|c| reconcile::index_page(c, &after)) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let Some((last, _)) = page.last() else { return };
+                    after.clone_from(last);
+                    let full = page.len() == super::INDEX_PAGE;
+                    let decoded = crate::reconcile::parallel_map(&page, |(_, body)| body.decode());
+                    // The receiver gone (it failed): stop reading.
+                    if tx.send(Ok(decoded.into_iter().flatten().collect())).is_err() || !full {
+                        return;
+                    }
+                }
+            });
+            for page in rx {
+                each(page?);
+            }
+            Ok::<(), StoreError>(())
+        })?;
+        self.read(reconcile::learned)
     }
 
     fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError> {

@@ -10,23 +10,35 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::alerts::lifecycle::Change;
 use crate::alerts::{AlertKind, AlertState, EventKind};
 use crate::reconcile::{AssetState, DeviceRecord, Identity, Plan, Sighting, SweepRow};
-use crate::register::Asset;
 use crate::store::{CommitOutcome, SightingSelect, StoreError};
 
-/// Assets with their creation time, and learned certificates.
-pub fn index_inputs(c: &Connection) -> Result<crate::store::IndexInputs, StoreError> {
-    let mut st = c.prepare_cached("SELECT body, created_ms FROM assets")?;
-    let rows: Vec<(String, i64)> =
-        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?.collect::<Result<_, _>>()?;
-    let assets = crate::reconcile::parallel_map(&rows, |(body, created)| {
-        serde_json::from_str::<Asset>(body).ok().map(|a| (a, *created))
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+/// A stored asset's body and when it entered the register, not yet decoded.
+pub struct StoredAsset {
+    body: String,
+    created_ms: i64,
+}
+
+impl StoredAsset {
+    /// The keys the match index reads (`None`: a body that does not decode, left out).
+    pub fn decode(&self) -> Option<(crate::reconcile::identity::AssetKeys, i64)> {
+        serde_json::from_str(&self.body).ok().map(|k| (k, self.created_ms))
+    }
+}
+
+/// Up to [`INDEX_PAGE`](crate::store::INDEX_PAGE) assets after tag `after` (`""`: from the first), by tag.
+pub fn index_page(c: &Connection, after: &str) -> Result<Vec<(String, StoredAsset)>, StoreError> {
+    let mut st = c.prepare_cached("SELECT tag, body, created_ms FROM assets WHERE tag > ?1 ORDER BY tag LIMIT ?2")?;
+    let rows = st.query_map(params![after, crate::store::INDEX_PAGE as i64], |r| {
+        Ok((r.get(0)?, StoredAsset { body: r.get(1)?, created_ms: r.get(2)? }))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Certificates tied to assets by earlier strong matches.
+pub fn learned(c: &Connection) -> Result<crate::store::LearnedCerts, StoreError> {
     let mut st = c.prepare_cached("SELECT value, tag FROM learned_keys")?;
     let learned = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<HashMap<_, _>, _>>()?;
-    Ok((assets, learned))
+    Ok(learned)
 }
 
 fn in_list(n: usize) -> String {
