@@ -97,6 +97,16 @@ fn main() {
     if std::env::var_os("CENSUS_BENCH_NO_TRIM").is_none() {
         trim_heap();
     }
+    // What the match index alone holds: built by a reconciler of its own, dropped after.
+    let index_mb = {
+        let before = rss_mb("VmRSS:");
+        let probe = reconciler(big.clone());
+        let idx = probe.register_index().unwrap();
+        let held = rss_mb("VmRSS:") - before;
+        println!("match index of {} assets: {held:.0} MB ({:.0} bytes an asset)", idx.len(), held * 1048576.0 / idx.len() as f64);
+        held
+    };
+    trim_heap();
     let loaded_rss = rss_mb("VmRSS:");
     // Peak from here on: what the daemon's reconcile and whois need, not the
     // import's transient buffers (writing 5 to clear_refs resets VmHWM).
@@ -151,6 +161,7 @@ fn main() {
              | full reconcile, {n_whois_assets} assets x {n_hosts} hosts, cold (match index built first) | {big_full_s:.2} s | 5 s | {:.2} |\n\
              | full reconcile, same, steady (next run) | {big_steady_s:.2} s | 5 s | {:.2} |\n\
              | register import, {n_whois_assets} assets | {import_s:.1} s | — | — |\n\
+             | memory the match index holds, {n_whois_assets} assets | {index_mb:.0} MB | — | — |\n\
              | peak RSS while reconciling and answering whois (peak reset after the import; {loaded_rss:.0} MB held when the first run began) | {full_peak:.0} MB | 1024 MB | {:.2} |\n\n\
              No reconciliation peer (GLPI, NetAlertX, runZero) is installable here to run side by side; ratios are against the targets in issues #6 (100k) and #15 (1M).",
             time::OffsetDateTime::now_utc().date(),
