@@ -103,7 +103,11 @@ fn main() {
         let probe = reconciler(big.clone());
         let idx = probe.register_index().unwrap();
         let held = rss_mb("VmRSS:") - before;
-        println!("match index of {} assets: {held:.0} MB ({:.0} bytes an asset)", idx.len(), held * 1048576.0 / idx.len() as f64);
+        println!(
+            "match index of {} assets: {held:.0} MB ({:.0} bytes an asset)",
+            idx.len(),
+            held * 1048576.0 / idx.len() as f64
+        );
         held
     };
     trim_heap();

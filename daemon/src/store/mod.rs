@@ -31,6 +31,7 @@ use crate::register::Asset;
 
 pub use crate::ingest::{BatchMeta, ObservationRow, ms};
 pub use sqlite::SqliteStore;
+pub use sqlite::backup;
 pub use types::{BacklogCursor, CommitOutcome, DaySightings, OutboxItem, RollUp, SightingSelect};
 
 use std::collections::HashMap;

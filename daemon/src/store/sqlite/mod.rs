@@ -34,6 +34,7 @@
 mod alerts;
 mod assets;
 mod audit;
+pub mod backup;
 mod checkpoint;
 mod ingest;
 mod pending;
