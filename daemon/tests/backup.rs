@@ -74,7 +74,8 @@ async fn a_backup_taken_during_ingest_is_one_consistent_checked_snapshot() {
     let missing = d.dir.path().join("no-such-dir/copy.db");
     let err = censusd::store::backup::to_file(&db, &missing).unwrap_err();
     assert!(err.to_string().contains("no-such-dir"), "{err}");
-    let err = censusd::store::backup::to_file(&d.dir.path().join("absent.db"), &missing).unwrap_err();
+    let err =
+        censusd::store::backup::to_file(&d.dir.path().join("absent.db"), &d.dir.path().join("new.db")).unwrap_err();
     assert!(err.to_string().contains("no database at"), "{err}");
     let left: Vec<_> = std::fs::read_dir(d.dir.path())
         .unwrap()

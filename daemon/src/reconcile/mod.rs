@@ -612,7 +612,7 @@ impl Reconciler {
         plan.batches = batch_ids;
         drop(sweeps);
         let ruled = t.elapsed();
-        let r = self.commit(plan, &idx);
+        let r = self.commit(plan).map(|s| ReconcileSummary { assets: tag_list.len(), ..s });
         tracing::debug!(
             load_ms = loaded.as_secs_f64() * 1000.0,
             rules_ms = (ruled - loaded).as_secs_f64() * 1000.0,
@@ -682,7 +682,7 @@ impl Reconciler {
         }
         drop(sweeps);
         let ruled = t.elapsed();
-        let r = self.commit(plan, &idx);
+        let r = self.commit(plan).map(|s| ReconcileSummary { assets: idx.len(), ..s });
         tracing::debug!(
             index_and_load_ms = indexed.as_millis() as u64,
             index_ms,
@@ -695,13 +695,14 @@ impl Reconciler {
         r
     }
 
-    fn commit(&self, mut plan: Plan, idx: &RegisterIndex) -> Result<ReconcileSummary, StoreError> {
+    fn commit(&self, mut plan: Plan) -> Result<ReconcileSummary, StoreError> {
         self.alerted.record(&mut plan);
         let mut summary = ReconcileSummary {
             hosts: plan.matches.len(),
             matched: plan.matches.iter().filter(|(_, i)| matches!(i, Identity::Matched(_))).count(),
             ambiguous: plan.matches.iter().filter(|(_, i)| matches!(i, Identity::Ambiguous { .. })).count(),
-            assets: plan.states.len().max(if plan.agents.len() > 1 { idx.len() } else { 0 }),
+            // Set by the caller, which knows how many it judged.
+            assets: 0,
             ..Default::default()
         };
         let learned = !plan.learned.is_empty();
