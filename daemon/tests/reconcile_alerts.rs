@@ -410,3 +410,52 @@ fn an_alert_raised_before_a_restart_still_clears_after_it() {
     let all = s.of_kind(AlertKind::OutOfSupport);
     assert_eq!((all.len(), all[0].state), (1, AlertState::Resolved));
 }
+
+/// Regression (break attempt): an out-of-support alert a person resolved
+/// did not reopen when support lapsed again until the asset was next
+/// seen; the condition is the register's and the calendar's, observed at
+/// every run, and the README promises a reopen "when support or the
+/// licence lapses again".
+#[test]
+fn a_person_resolved_out_of_support_alert_reopens_when_support_lapses_again_unseen() {
+    let s = Scenario::new();
+    let mut a = server("FW-3", "00:1b:21:00:00:2f", "deployed");
+    a["support_end"] = json!("2026-10-01");
+    s.register(json!([a]));
+    s.full(T0);
+    let raised = s.live(AlertKind::OutOfSupport);
+    assert_eq!(raised.len(), 1);
+    assert_eq!(s.act(raised[0].id, AlertAction::Resolve).state, AlertState::Resolved);
+    // Still lapsed: the person's decision holds.
+    s.full(T0 + HOUR);
+    assert!(s.live(AlertKind::OutOfSupport).is_empty());
+    // Renewed, then lapsed again (the renewal was entered wrongly): reopened, same alert.
+    s.update("FW-3", |a| a.support_end = Some("2029-01-01".parse::<Day>().unwrap()));
+    s.full(T0 + 2 * HOUR);
+    s.update("FW-3", |a| a.support_end = Some("2026-10-15".parse::<Day>().unwrap()));
+    s.full(T0 + 3 * HOUR);
+    let back = s.live(AlertKind::OutOfSupport);
+    assert_eq!(back.len(), 1, "{:?}", s.of_kind(AlertKind::OutOfSupport));
+    assert_eq!((back[0].id, back[0].reopened), (raised[0].id, 1));
+}
+
+/// Regression (break attempt): an address answering with the MACs of two
+/// assets stayed in conflict after the register recorded both MACs on one
+/// asset; the README says identity-conflict "resolves itself when the
+/// register changes so it cannot hold".
+#[test]
+fn an_address_conflict_resolves_when_the_register_ties_its_macs_to_one_asset() {
+    let s = Scenario::new();
+    s.register(json!([server("F3", "00:1b:21:00:00:f3", "deployed"), server("F4", "00:1b:21:00:00:f4", "deployed")]));
+    let both = h("198.18.0.30", "00:1b:21:00:00:f3").also_mac("00:1b:21:00:00:f4");
+    s.sweep(&LAB, T0, std::slice::from_ref(&both));
+    assert_eq!(s.live(AlertKind::IdentityConflict).len(), 1);
+    // F4's MAC was really F3's second interface: recorded so.
+    s.update("F4", |a| a.macs.clear());
+    s.update("F3", |a| a.macs.push("00:1b:21:00:00:f4".parse().unwrap()));
+    s.full(T0 + HOUR);
+    let c = s.of_kind(AlertKind::IdentityConflict);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].state, AlertState::Resolved, "{:?}", c[0]);
+    assert!(c[0].resolution.as_deref().unwrap_or_default().contains("on asset F3"), "{:?}", c[0].resolution);
+}

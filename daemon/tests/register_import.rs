@@ -168,3 +168,27 @@ async fn an_imported_change_keeps_the_asset_matched_by_the_next_sweep() {
     assert!(!unknown[0].to_string().contains("58:91:cf:3a:07:33"), "the server is still recognised: {alerts}");
     d.stop().await;
 }
+
+/// Regression (break attempt): moving a MAC from one asset to another in
+/// one import was refused or accepted depending on the order of the rows.
+#[tokio::test]
+async fn a_mac_moved_between_assets_in_one_import_is_accepted_in_either_row_order() {
+    let d = Daemon::start().await;
+    let start = "tag,name,type,lifecycle,macs\nF3,three,server,deployed,00:1b:21:00:00:f3\nF4,four,server,deployed,00:1b:21:00:00:f4\n";
+    assert_eq!(import(&d, "format=csv", start).await.0, 200);
+    // F4's MAC moves to F3: the row taking it comes first.
+    let moved = "tag,macs\nF3,00:1b:21:00:00:f3;00:1b:21:00:00:f4\nF4,00:1b:21:00:00:99\n";
+    let (s, e) = import(&d, "format=csv", moved).await;
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(asset(&d, "F3").await["macs"], json!(["00:1b:21:00:00:f3", "00:1b:21:00:00:f4"]));
+    assert_eq!(asset(&d, "F4").await["macs"], json!(["00:1b:21:00:00:99"]));
+    // And back, the row giving it up first this time.
+    let back = "tag,macs\nF4,00:1b:21:00:00:f4\nF3,00:1b:21:00:00:f3\n";
+    assert_eq!(import(&d, "format=csv", back).await.0, 200);
+    assert_eq!(asset(&d, "F4").await["macs"], json!(["00:1b:21:00:00:f4"]));
+    // A MAC on two assets at the end is still refused, and nothing is written.
+    let (s, e) = import(&d, "format=csv", "tag,macs\nF3,00:1b:21:00:00:f4\n").await;
+    assert!(s == 400 || s == 409, "{s} {e}");
+    assert_eq!(asset(&d, "F3").await["macs"], json!(["00:1b:21:00:00:f3"]));
+    d.stop().await;
+}

@@ -229,6 +229,14 @@ struct Decider<'a> {
     now: i64,
 }
 
+/// When a finding's condition was observed: out-of-support is judged from
+/// the register and the calendar, so at every run (`now`) — an asset need
+/// not answer for its support to lapse again; the others by the sighting
+/// that showed them.
+fn observed_ms(f: &Finding, now: i64) -> i64 {
+    if f.kind == AlertKind::OutOfSupport { now } else { f.last_seen_ms }
+}
+
 impl Decider<'_> {
     fn take(&mut self, f: &Finding) {
         let (now, s) = (self.now, self.settings);
@@ -272,7 +280,8 @@ impl Decider<'_> {
                 self.out.push(if described { c.described() } else { c });
             }
             Some(mut a)
-                if a.resolved_by.as_deref() != Some(CENSUS) && a.absent_since_ms.is_none_or(|t| f.last_seen_ms < t) =>
+                if a.resolved_by.as_deref() != Some(CENSUS)
+                    && a.absent_since_ms.is_none_or(|t| observed_ms(f, now) < t) =>
             {
                 // A person resolved it and the condition never went away: their decision holds.
                 a.last_seen_ms = a.last_seen_ms.max(f.last_seen_ms);

@@ -454,6 +454,14 @@ pub fn run(mut w: World<'_>) -> Plan {
         match conflicting_macs(s, w.index) {
             Some(macs) if p.present => add_conflict(&mut conflicts, s, macs),
             Some(_) => gone(&mut plan, AlertKind::IdentityConflict, ip_subject),
+            None if !s.conflicting_macs.is_empty() && plan.wants_clear(AlertKind::IdentityConflict, &ip_subject) => {
+                // Several MACs still answer, but the register now ties them
+                // all to one asset (a multi-homed host recorded whole): the
+                // condition cannot hold, whatever a person decided.
+                let tag = s.mac.as_deref().and_then(|m| w.index.sole_owner_of_mac(m)).unwrap_or("?");
+                let reason = format!("the register now records every MAC answering at {} on asset {tag}", s.ip);
+                plan.clear(AlertKind::IdentityConflict, ip_subject, ClearCause::Register, reason, now);
+            }
             None if !matches!(id, Identity::Ambiguous { .. }) || !p.present => {
                 let reason = "one MAC (or one asset's MACs) answers for the address, and the match is unambiguous";
                 plan.clear(AlertKind::IdentityConflict, ip_subject, ClearCause::Absent, reason.into(), s.last_ms);

@@ -195,6 +195,14 @@ pub fn import(
 ) -> Result<bool, StoreError> {
     let current = all(tx)?;
     let Some(assets) = build(&current) else { return Ok(false) };
+    // Every asset the import writes gets its keys anew: drop them all first,
+    // so a MAC moved from one row's asset to another's is judged against
+    // the import's result, not against the order of its rows (a MAC on two
+    // assets is still refused when the second is written).
+    let mut drop_keys = tx.prepare_cached("DELETE FROM asset_keys WHERE tag = ?1 COLLATE NOCASE")?;
+    for a in &assets {
+        drop_keys.execute([&a.tag])?;
+    }
     for a in &assets {
         let old = one(tx, &a.tag)?;
         let stored = match &old {
