@@ -201,9 +201,8 @@ pub fn import(
     // assets is still refused when the second is written).
     // (Through the register's case-blind tag index: `asset_keys.tag = ?
     // COLLATE NOCASE` cannot use its index, and scanned every key per row.)
-    let mut drop_keys = tx.prepare_cached(
-        "DELETE FROM asset_keys WHERE tag IN (SELECT tag FROM assets WHERE tag = ?1 COLLATE NOCASE)",
-    )?;
+    let mut drop_keys = tx
+        .prepare_cached("DELETE FROM asset_keys WHERE tag IN (SELECT tag FROM assets WHERE tag = ?1 COLLATE NOCASE)")?;
     for a in &assets {
         drop_keys.execute([&a.tag])?;
     }
