@@ -73,53 +73,68 @@ pub struct Register {
 /// Assets a full run reads from the store at a time.
 const FULL_RUN_PAGE: usize = 5_000;
 
-/// A page of the register as a full run reads it.
-type RegisterPage = Result<Vec<crate::register::Asset>, StoreError>;
-
-/// Read the register a page at a time by tag into `tx` (a page ahead of the
-/// run that takes them) until it ends, the store fails, or the run is gone.
-fn read_register(store: &dyn Store, tx: std::sync::mpsc::SyncSender<RegisterPage>) {
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.assets_page(after.as_deref(), FULL_RUN_PAGE);
-        let (last, more) = match &page {
-            Ok(p) => (p.last().map(|a| a.tag.clone()), p.len() == FULL_RUN_PAGE),
-            Err(_) => (None, false),
-        };
-        if tx.send(page).is_err() || !more {
-            return;
-        }
-        after = last;
-    }
+/// Read pages on a helper thread, one ahead of `take`, which sees their
+/// items in order: `read(after)` returns a page and the key the next
+/// begins after (`None`: the last). Two pages are in memory at most, and
+/// reading and decoding the next overlaps with using this one. Returns
+/// what `take` returned, the first store error (which ended the items
+/// early: a caller must not act on part of them), and how long `take`
+/// waited for pages.
+fn read_ahead<T: Send, R>(
+    mut read: impl FnMut(Option<&str>) -> Result<crate::store::KeysetPage<T>, StoreError> + Send,
+    take: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
+) -> (R, Option<StoreError>, std::time::Duration) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<T>, StoreError>>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) = match read(after.as_deref()) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                // The taker gone (it stopped early): stop reading.
+                if tx.send(Ok(page)).is_err() || next.is_none() {
+                    return;
+                }
+                after = next;
+            }
+        });
+        let mut items = Ahead { rx, page: Vec::new().into_iter(), failed: None, waiting: std::time::Duration::ZERO };
+        let r = take(&mut items);
+        (r, items.failed, items.waiting)
+    })
 }
 
-/// The register a page at a time, for a full run's rules (read ahead by
-/// [`read_register`]); the first store error ends it and is kept in
-/// `failed` (the run then fails rather than commit what it judged of part
-/// of the register).
-struct RegisterPages<'a> {
-    rx: std::sync::mpsc::Receiver<RegisterPage>,
-    page: std::vec::IntoIter<crate::register::Asset>,
-    failed: &'a std::cell::RefCell<Option<StoreError>>,
-    /// Time the rules waited for pages (for the run's phase log).
-    waiting: &'a std::cell::Cell<std::time::Duration>,
+/// The items of the pages [`read_ahead`] reads.
+struct Ahead<T> {
+    rx: std::sync::mpsc::Receiver<Result<Vec<T>, StoreError>>,
+    page: std::vec::IntoIter<T>,
+    failed: Option<StoreError>,
+    waiting: std::time::Duration,
 }
 
-impl Iterator for RegisterPages<'_> {
-    type Item = crate::register::Asset;
+impl<T> Iterator for Ahead<T> {
+    type Item = T;
 
-    fn next(&mut self) -> Option<Self::Item> {
+    fn next(&mut self) -> Option<T> {
         loop {
-            if let Some(a) = self.page.next() {
-                return Some(a);
+            if let Some(item) = self.page.next() {
+                return Some(item);
+            }
+            if self.failed.is_some() {
+                return None;
             }
             let t = std::time::Instant::now();
             let page = self.rx.recv();
-            self.waiting.set(self.waiting.get() + t.elapsed());
+            self.waiting += t.elapsed();
             match page {
                 Ok(Ok(page)) => self.page = page.into_iter(),
                 Ok(Err(e)) => {
-                    *self.failed.borrow_mut() = Some(e);
+                    self.failed = Some(e);
                     return None;
                 }
                 Err(_) => return None,
@@ -272,20 +287,24 @@ impl Reconciler {
             return Ok(i.clone());
         }
         let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
-        let mut idx = RegisterIndex::default();
         let t = std::time::Instant::now();
-        let mut adding = std::time::Duration::ZERO;
-        idx.learned = self.store.index_inputs(&mut |page| {
-            let t = std::time::Instant::now();
-            for (a, created) in &page {
-                idx.add(a, *created);
-            }
-            adding += t.elapsed();
-        })?;
+        let mut idx = RegisterIndex::default();
+        let ((), failed, waiting) = read_ahead(
+            |after| self.store.index_page(after),
+            |keys| {
+                for (a, created) in keys {
+                    idx.add(&a, created);
+                }
+            },
+        );
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        idx.learned = self.store.learned_certs()?;
         tracing::debug!(
             assets = idx.len(),
             total_ms = t.elapsed().as_millis() as u64,
-            adding_ms = adding.as_millis() as u64,
+            waiting_ms = waiting.as_millis() as u64,
             "match index built"
         );
         let idx = Arc::new(idx);
@@ -647,37 +666,41 @@ impl Reconciler {
         let (sightings, devices, states, agents, live_subjects, load_ms) = loaded?;
         let sweeps = self.sweep_snapshot(now_ms)?;
         let indexed = t.elapsed();
-        let failed = std::cell::RefCell::new(None);
-        let waiting = std::cell::Cell::new(std::time::Duration::ZERO);
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let world = World {
-            index: &idx,
-            settings: &self.settings,
-            sweeps: &sweeps,
-            sightings,
-            batch: Vec::new(),
-            devices,
-            states,
-            assets: Box::new(RegisterPages { rx, page: Vec::new().into_iter(), failed: &failed, waiting: &waiting }),
-            // Every agent that swept within the horizon, registered or not.
-            agents: {
-                let mut names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
-                names.extend(sweeps.cadences().into_iter().map(|c| c.agent));
-                names.sort();
-                names.dedup();
-                names
-            },
-            full: true,
-            revoked: agents.iter().filter(|a| a.revoked_ms.is_some()).map(|a| a.name.clone()).collect(),
-            live_subjects,
-            alerted: Some(self.alerted.snapshot(self.store.as_ref())?),
-            now_ms,
+        let alerted = self.alerted.snapshot(self.store.as_ref())?;
+        let run = |assets: &mut dyn Iterator<Item = crate::register::Asset>| {
+            rules::run(World {
+                index: &idx,
+                settings: &self.settings,
+                sweeps: &sweeps,
+                sightings,
+                batch: Vec::new(),
+                devices,
+                states,
+                assets: Box::new(assets),
+                // Every agent that swept within the horizon, registered or not.
+                agents: {
+                    let mut names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+                    names.extend(sweeps.cadences().into_iter().map(|c| c.agent));
+                    names.sort();
+                    names.dedup();
+                    names
+                },
+                full: true,
+                revoked: agents.iter().filter(|a| a.revoked_ms.is_some()).map(|a| a.name.clone()).collect(),
+                live_subjects,
+                alerted: Some(alerted),
+                now_ms,
+            })
         };
-        let plan = std::thread::scope(|scope| {
-            scope.spawn(|| read_register(self.store.as_ref(), tx));
-            rules::run(world)
-        });
-        if let Some(e) = failed.into_inner() {
+        // Page until an empty page (not a short one: an asset whose body
+        // does not decode is left out of its page, not the end of the register).
+        let read = |after: Option<&str>| {
+            let page = self.store.assets_page(after, FULL_RUN_PAGE)?;
+            let next = page.last().map(|a| a.tag.clone());
+            Ok((page, next))
+        };
+        let (plan, failed, waiting) = read_ahead(read, run);
+        if let Some(e) = failed {
             return Err(e);
         }
         drop(sweeps);
@@ -688,7 +711,7 @@ impl Reconciler {
             index_ms,
             load_ms,
             rules_ms = (ruled - indexed).as_millis() as u64,
-            register_wait_ms = waiting.get().as_millis() as u64,
+            register_wait_ms = waiting.as_millis() as u64,
             commit_ms = (t.elapsed() - ruled).as_millis() as u64,
             "full reconcile phases"
         );

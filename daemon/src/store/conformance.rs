@@ -211,9 +211,10 @@ fn register(store: Arc<dyn Store>) {
     };
     assert_eq!(by_tags(&["SRV-2", "NOPE", "SRV-2", "srv-2"]), ["SRV-2"]);
     assert!(by_tags(&[]).is_empty());
-    let mut indexed = Vec::new();
-    store.index_inputs(&mut |page| indexed.extend(page.into_iter().map(|(a, _)| a.tag))).unwrap();
-    assert_eq!(indexed, ["SRV-2"]);
+    let (keys, next) = store.index_page(None).unwrap();
+    assert_eq!(keys.into_iter().map(|(a, _)| a.tag).collect::<Vec<_>>(), ["SRV-2"]);
+    assert_eq!(next, None, "one short page is the last");
+    assert!(store.index_page(Some("SRV-2")).unwrap().0.is_empty());
 }
 
 /// A decommissioned asset in the register, seen by agent `lab-1` now: a

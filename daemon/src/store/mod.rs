@@ -148,8 +148,13 @@ pub struct AssetChange {
 /// Certificates learned per asset: certificate key → asset tag.
 pub type LearnedCerts = HashMap<String, String>;
 
-/// Assets [`ReconcileStore::index_inputs`] hands over at a time.
+/// Assets [`ReconcileStore::index_page`] reads at a time.
 pub const INDEX_PAGE: usize = 20_000;
+
+/// A page of a keyset-paged read, and the key the next page begins after
+/// (`None`: this was the last). The key comes from the rows read, so a row
+/// left out of the page (a body that does not decode) never ends the read early.
+pub type KeysetPage<T> = (Vec<T>, Option<String>);
 
 /// How many live alerts of one kind, state and severity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -413,16 +418,15 @@ pub trait RegisterStore: Send + Sync {
 
 /// What reconciliation reads, and its one write: a committed plan.
 pub trait ReconcileStore: Send + Sync {
-    /// For the match index: every asset's keys with when it entered the
-    /// register (unix ms), handed to `each` at most [`INDEX_PAGE`] at a
-    /// time by tag (so neither side holds the whole register decoded);
-    /// returns the learned certificates. Pages are separate reads: a
-    /// register changed meanwhile may be seen part before, part after the
-    /// change (the reconciler does not keep an index built across a change).
-    ///
-    /// # Errors
-    /// The store failed; `each` may have been called for some pages.
-    fn index_inputs(&self, each: &mut dyn FnMut(Vec<(AssetKeys, i64)>)) -> Result<LearnedCerts, StoreError>;
+    /// For the match index: the keys of up to [`INDEX_PAGE`] assets whose
+    /// tag sorts after `after` (`None`: from the first), by tag, each with
+    /// when it entered the register (unix ms). The reconciler reads the
+    /// register this way a page at a time, so neither side holds it all
+    /// decoded; pages are separate reads (it does not keep an index built
+    /// across a register change).
+    fn index_page(&self, after: Option<&str>) -> Result<KeysetPage<(AssetKeys, i64)>, StoreError>;
+    /// Certificates tied to assets by earlier strong matches.
+    fn learned_certs(&self) -> Result<LearnedCerts, StoreError>;
     /// Latest sightings, with the asset each host was last matched to.
     fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError>;
     /// Unknown devices' debounce state: these keys, or all seen since `since` (unix ms).

@@ -188,8 +188,7 @@ pub fn latest_for_subjects(c: &Connection, subjects: &[String]) -> Result<Vec<Al
     let light = COLUMNS.replace("e.evidence,", "NULL,");
     let mut latest: HashMap<(crate::alerts::AlertKind, String), Alert> = HashMap::new();
     for chunk in subjects.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(",");
-        let sql = format!("SELECT {light} FROM alerts a WHERE a.subject IN ({marks})");
+        let sql = format!("SELECT {light} FROM alerts a WHERE a.subject IN {}", super::in_list(chunk.len()));
         let mut st = c.prepare_cached(&sql)?;
         for a in st.query_map(rusqlite::params_from_iter(chunk), alert_row)? {
             let a = a?;

@@ -54,8 +54,8 @@ pub fn page(c: &Connection, after: Option<&str>, limit: usize) -> Result<Vec<Ass
 pub fn by_tags(c: &Connection, tags: &[String]) -> Result<Vec<Asset>, StoreError> {
     let mut bodies: Vec<(String, String)> = Vec::with_capacity(tags.len());
     for chunk in tags.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(",");
-        let mut st = c.prepare_cached(&format!("SELECT tag, body FROM assets WHERE tag IN ({marks})"))?;
+        let mut st =
+            c.prepare_cached(&format!("SELECT tag, body FROM assets WHERE tag IN {}", super::in_list(chunk.len())))?;
         bodies.extend(
             st.query_map(rusqlite::params_from_iter(chunk), |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<Vec<_>, _>>()?,

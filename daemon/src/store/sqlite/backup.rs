@@ -13,9 +13,9 @@
 //! in every table, or it is deleted and the command fails.
 //!
 //! **Never half a backup, never over a file.** The copy is written to a
-//! private (0600) temporary file beside `FILE`, synced, and linked into
-//! place — a link fails if anything appeared at `FILE` meanwhile, where a
-//! rename would replace it. The database's own files (its `-wal`, `-shm`,
+//! private (0600) temporary file beside `FILE`, synced, and moved into
+//! place by a rename that refuses to replace (see [`place`]) — a plain
+//! rename would replace anything that appeared at `FILE` meanwhile. The database's own files (its `-wal`, `-shm`,
 //! `-journal`) are refused as targets: SQLite would take a copy there for
 //! a journal. Partial copies a killed backup left are removed by the next
 //! backup to the same name.

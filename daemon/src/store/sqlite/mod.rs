@@ -118,6 +118,11 @@ impl Drop for Delivering<'_> {
     }
 }
 
+/// `(?,?,…)` with `n` placeholders, for `IN` lists (callers chunk by 500).
+pub(super) fn in_list(n: usize) -> String {
+    format!("({})", vec!["?"; n].join(","))
+}
+
 /// Page size of a new database (bytes).
 pub const PAGE_SIZE: i64 = 8192;
 
@@ -576,42 +581,18 @@ impl RegisterStore for SqliteStore {
 }
 
 impl ReconcileStore for SqliteStore {
-    fn index_inputs(
+    fn index_page(
         &self,
-        each: &mut dyn FnMut(Vec<(crate::reconcile::identity::AssetKeys, i64)>),
-    ) -> Result<super::LearnedCerts, StoreError> {
-        // A reader per page, given back before `each` runs: building the
-        // index of a large register never holds a connection for seconds.
-        // A helper thread reads and decodes the next page while `each` takes
-        // this one (two pages in memory at most).
-        type Page = Vec<(crate::reconcile::identity::AssetKeys, i64)>;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Page, StoreError>>(1);
-        std::thread::scope(|scope| {
-            scope.spawn(move || {
-                let mut after = String::new();
-                loop {
-                    let page = match self.read(|c| reconcile::index_page(c, &after)) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let Some((last, _)) = page.last() else { return };
-                    after.clone_from(last);
-                    let full = page.len() == super::INDEX_PAGE;
-                    let decoded = crate::reconcile::parallel_map(&page, |(_, body)| body.decode());
-                    // The receiver gone (it failed): stop reading.
-                    if tx.send(Ok(decoded.into_iter().flatten().collect())).is_err() || !full {
-                        return;
-                    }
-                }
-            });
-            for page in rx {
-                each(page?);
-            }
-            Ok::<(), StoreError>(())
-        })?;
+        after: Option<&str>,
+    ) -> Result<super::KeysetPage<(crate::reconcile::identity::AssetKeys, i64)>, StoreError> {
+        let rows = self.read(|c| reconcile::index_page(c, after.unwrap_or("")))?;
+        let next = (rows.len() == super::INDEX_PAGE).then(|| rows.last().map(|(tag, _)| tag.clone())).flatten();
+        // Decoded outside the reader, on every core.
+        let keys = crate::reconcile::parallel_map(&rows, |(_, stored)| stored.decode()).into_iter().flatten().collect();
+        Ok((keys, next))
+    }
+
+    fn learned_certs(&self) -> Result<super::LearnedCerts, StoreError> {
         self.read(reconcile::learned)
     }
 

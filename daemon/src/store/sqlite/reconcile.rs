@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::in_list;
 use crate::alerts::lifecycle::Change;
 use crate::alerts::{AlertKind, AlertState, EventKind};
 use crate::reconcile::{AssetState, DeviceRecord, Identity, Plan, Sighting, SweepRow};
@@ -39,18 +40,6 @@ pub fn learned(c: &Connection) -> Result<crate::store::LearnedCerts, StoreError>
     let mut st = c.prepare_cached("SELECT value, tag FROM learned_keys")?;
     let learned = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<HashMap<_, _>, _>>()?;
     Ok(learned)
-}
-
-fn in_list(n: usize) -> String {
-    let mut s = String::from("(");
-    for i in 0..n {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push('?');
-    }
-    s.push(')');
-    s
 }
 
 /// Latest sightings, with the asset each host was last matched to (the
