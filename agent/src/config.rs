@@ -30,6 +30,14 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     segment: Vec<RawSegment>,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +111,10 @@ pub struct AgentConfig {
     pub limits: Limits,
     /// Segments to sweep.
     pub segments: Vec<Segment>,
+    /// Where `census-agent run` serves Prometheus metrics (`[metrics]
+    /// listen`: `IP:PORT`, or a port alone for 127.0.0.1); off when `None`.
+    /// Read at start: a reload does not move the listener.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// How to reach the daemon.
@@ -329,7 +341,14 @@ fn validate(file: &Path, raw: RawConfig) -> Result<AgentConfig, ConfigError> {
             Some((p, parsed))
         }
     };
+    let metrics_listen = match raw.metrics.listen {
+        None => None,
+        Some(v) => {
+            Some(census_metrics::parse_listen(&v).map_err(|e| ConfigError::at(file, "metrics.listen", e.to_string()))?)
+        }
+    };
     Ok(AgentConfig {
+        metrics_listen,
         source: file.to_path_buf(),
         oui_overrides,
         agent_id,

@@ -83,8 +83,17 @@ fn other_mistakes_are_named_too() {
             shipped().replace("dns_servers = []", "dns_servers = [\"198.18.0.53\", \"dns.example\"]"),
             "segment[0].dns_servers[1]",
         ),
+        (
+            shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9465\"", "[metrics]\nlisten = \"any:9465\""),
+            "metrics.listen",
+        ),
+        (
+            shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9465\"", "[metrics]\nlisten = \"0\""),
+            "metrics.listen",
+        ),
     ];
     for (text, key) in cases {
+        assert_ne!(text, shipped(), "the replacement for {key} did not apply");
         let (code, err) = check(&text);
         assert_eq!(code, 2, "{err}");
         assert!(err.contains(&format!("key `{key}`")) || key.is_empty(), "want key {key}: {err}");

@@ -3,8 +3,8 @@
 //! state (a listen address that parses, TLS certificate and key given
 //! together, positive limits, sane reconciliation windows).
 //!
-//! Per-host environment overrides: `CENSUSD_LISTEN`, `CENSUSD_DATABASE` and
-//! `CENSUSD_ADMIN_TOKEN_FILE`.
+//! Per-host environment overrides: `CENSUSD_LISTEN`, `CENSUSD_DATABASE`,
+//! `CENSUSD_ADMIN_TOKEN_FILE` and `CENSUSD_METRICS_LISTEN`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,14 @@ struct RawConfig {
     reconcile: RawReconcile,
     #[serde(default)]
     notify: RawNotify,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +115,8 @@ pub struct DaemonConfig {
     pub reconcile: ReconcileConfig,
     /// Where alerts are sent.
     pub notify: NotifyConfig,
+    /// Where Prometheus metrics are served (`[metrics] listen`); off when `None`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where alerts go besides the API.
@@ -260,6 +270,19 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         by_type.insert(t, d);
     }
     let notify = notify(file, raw.notify)?;
+    let metrics_listen = match env_override("CENSUSD_METRICS_LISTEN").or(raw.metrics.listen) {
+        None => None,
+        Some(v) => {
+            Some(census_metrics::parse_listen(&v).map_err(|e| ConfigError::at(file, "metrics.listen", e.to_string()))?)
+        }
+    };
+    if metrics_listen == Some(listen) {
+        return Err(ConfigError::at(
+            file,
+            "metrics.listen",
+            "must differ from server.listen: metrics have a listener of their own",
+        ));
+    }
     let reconcile = ReconcileConfig {
         missing_after: duration_in(
             file,
@@ -318,6 +341,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         admin_token_file,
         reconcile,
         notify,
+        metrics_listen,
     })
 }
 

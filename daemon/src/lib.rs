@@ -22,6 +22,7 @@ pub mod config;
 pub mod console;
 pub mod files;
 pub mod ingest;
+pub mod metrics;
 pub mod output;
 pub mod people;
 pub mod reconcile;

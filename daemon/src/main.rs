@@ -407,6 +407,13 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         &cfg.notify,
     );
     daemon.retention = cfg.retention;
+    if let Some(addr) = cfg.metrics_listen {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for metrics scrapes on {addr} (metrics.listen)"))?;
+        tracing::info!(listen = %addr, "serving Prometheus metrics at /metrics");
+        daemon.metrics = Some(l);
+    }
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
     tracing::info!(listen = %cfg.listen, database = %cfg.database.display(), tls = cfg.tls.is_some(), "censusd serving");

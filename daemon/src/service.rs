@@ -25,6 +25,9 @@ pub struct Daemon {
     /// Raw observations older than this are rolled up (the configuration's
     /// `[store] retention`; 30 days unless set).
     pub retention: Duration,
+    /// Where Prometheus metrics are served (the configuration's `[metrics]
+    /// listen`, bound before [`Daemon::run`]); none unless set.
+    pub metrics: Option<tokio::net::TcpListener>,
 }
 
 impl Daemon {
@@ -39,7 +42,7 @@ impl Daemon {
         let wake = Arc::new(Notify::new());
         let sinks = notify::sinks(notify_cfg);
         let reconciler = Arc::new(Reconciler::new(store.clone(), reconcile, notify::routes(&sinks), wake.clone()));
-        let notifier = Notifier::new(store.clone(), sinks, wake);
+        let notifier = Notifier::new(store.clone(), sinks, wake, reconciler.metrics().clone());
         let bulk =
             Arc::new(crate::app::background::Lane::start("census-bulk").expect("starting the bulk ingest thread"));
         let state = AppState {
@@ -52,7 +55,13 @@ impl Daemon {
             sign_ins: Default::default(),
             in_flight: Default::default(),
         };
-        Daemon { state, notifier, interval: reconcile.interval, retention: crate::config::DEFAULT_RETENTION }
+        Daemon {
+            state,
+            notifier,
+            interval: reconcile.interval,
+            retention: crate::config::DEFAULT_RETENTION,
+            metrics: None,
+        }
     }
 
     /// Serve on `listener` (HTTPS when `tls` is given), run the notifier and
@@ -71,6 +80,8 @@ impl Daemon {
         let schedule = tokio::spawn(schedule(self.state.clone(), self.interval, stopped(stop_rx.clone())));
         let roll_ups = tokio::spawn(roll_up(self.state.clone(), self.retention, stopped(stop_rx.clone())));
         let worker = self.state.reconciler.clone().start_worker()?;
+        let metrics =
+            self.metrics.map(|l| tokio::spawn(serve_metrics(l, self.state.clone(), stopped(stop_rx.clone()))));
         let serve_shutdown = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -83,10 +94,25 @@ impl Daemon {
         };
         let _ = schedule.await;
         let _ = roll_ups.await;
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         worker.stop();
         let _ = notifier.await;
         served
     }
+}
+
+/// Serve the metrics on `listener` until `stop`: each scrape reads the
+/// store's figures on a blocking thread.
+async fn serve_metrics(listener: tokio::net::TcpListener, state: AppState, stop: impl Future<Output = ()>) {
+    let render = move || {
+        let (store, reconciler) = (state.store.clone(), state.reconciler.clone());
+        async move {
+            tokio::task::spawn_blocking(move || reconciler.metrics().render(store.as_ref())).await.unwrap_or_default()
+        }
+    };
+    census_metrics::serve(listener, render, stop).await;
 }
 
 /// How often raw observations past the retention period are rolled up.

@@ -14,6 +14,7 @@ fn check(name: &str, text: &str) -> (i32, String) {
         .arg(&file)
         .env_remove("CENSUSD_LISTEN")
         .env_remove("CENSUSD_DATABASE")
+        .env_remove("CENSUSD_METRICS_LISTEN")
         .output()
         .unwrap();
     std::fs::remove_file(&file).ok();
@@ -66,8 +67,29 @@ fn mistakes_exit_2_naming_the_key() {
             ),
             "notify.webhook[0].min_severity",
         ),
+        (
+            "metrics-listen",
+            shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9464\"", "[metrics]\nlisten = \"localhost:9464\""),
+            "metrics.listen",
+        ),
+        (
+            "metrics-port-0",
+            shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9464\"", "[metrics]\nlisten = \"0\""),
+            "metrics.listen",
+        ),
+        (
+            "metrics-same-as-api",
+            shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9464\"", "[metrics]\nlisten = \"127.0.0.1:8440\""),
+            "metrics.listen",
+        ),
+        (
+            "metrics-unknown-key",
+            shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9464\"", "[metrics]\nport = 9464"),
+            "metrics.port",
+        ),
     ];
     for (name, text, key) in cases {
+        assert_ne!(text, shipped(), "{name}: the replacement did not apply");
         let (code, err) = check(name, &text);
         assert_eq!(code, 2, "{name}: {err}");
         assert!(err.contains(&format!("key `{key}`")), "{name}: want key {key}: {err}");

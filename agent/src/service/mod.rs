@@ -14,6 +14,7 @@
 //! refused with the reason and the old one kept.
 
 pub mod deliver;
+pub mod metrics;
 pub mod schedule;
 pub mod spool;
 
@@ -30,6 +31,7 @@ use tokio::task::JoinSet;
 use crate::config::{AgentConfig, Segment};
 use census_proto::retry::backoff;
 use deliver::{Deliverer, Outcome};
+use metrics::{AgentMetrics, DeliveryResult, SweepResult};
 use spool::Spool;
 
 /// Why the service could not start.
@@ -93,6 +95,24 @@ pub async fn run(config_path: PathBuf) -> Result<(), ServiceError> {
     let mut term = signal(SignalKind::terminate()).map_err(io)?;
     let mut int = signal(SignalKind::interrupt()).map_err(io)?;
     let mut hup = signal(SignalKind::hangup()).map_err(io)?;
+    let metrics = Arc::new(AgentMetrics::new());
+    let (metrics_stop, metrics_stopped) = watch::channel(false);
+    let metrics_server = match generation.cfg.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                ServiceError::Io(format!("listening for metrics scrapes on {addr} (metrics.listen): {e}"))
+            })?;
+            tracing::info!(listen = %addr, "serving Prometheus metrics at /metrics");
+            let (m, s) = (metrics.clone(), spool.clone());
+            let render = move || {
+                let (m, s) = (m.clone(), s.clone());
+                async move { tokio::task::spawn_blocking(move || m.render(&s)).await.unwrap_or_default() }
+            };
+            let mut stop = metrics_stopped;
+            Some(tokio::spawn(census_metrics::serve(listener, render, async move { stopped(&mut stop).await })))
+        }
+    };
     let privileges = crate::io::Privileges::detect();
     tracing::info!(
         agent = %generation.cfg.agent_id,
@@ -110,11 +130,12 @@ pub async fn run(config_path: PathBuf) -> Result<(), ServiceError> {
         for seg in &generation.cfg.segments {
             let (seg, limits) = (seg.clone(), generation.cfg.limits);
             let (spool, wake, stop, agent) = (spool.clone(), wake.clone(), stop_rx.clone(), agent.clone());
-            tasks.spawn(async move { sweeper(seg, limits, agent, spool, wake, stop).await });
+            let m = metrics.clone();
+            tasks.spawn(async move { sweeper(seg, limits, agent, spool, wake, stop, m).await });
         }
         let (d, s, w, st) = (generation.deliverer.clone(), spool.clone(), wake.clone(), stop_rx.clone());
-        let retry_max = generation.retry_max;
-        tasks.spawn(async move { delivery(d, retry_max, s, w, st).await });
+        let (retry_max, m) = (generation.retry_max, metrics.clone());
+        tasks.spawn(async move { delivery(d, retry_max, s, w, st, m).await });
         let reload = loop {
             tokio::select! {
                 _ = term.recv() => break false,
@@ -137,6 +158,10 @@ pub async fn run(config_path: PathBuf) -> Result<(), ServiceError> {
             tasks.abort_all();
         }
         if !reload {
+            let _ = metrics_stop.send(true);
+            if let Some(m) = metrics_server {
+                let _ = m.await;
+            }
             tracing::info!(spooled = spool.list().map(|l| l.len()).unwrap_or(0), "census-agent stopped");
             return Ok(());
         }
@@ -154,6 +179,7 @@ async fn sweeper(
     spool: Arc<Spool>,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
+    metrics: Arc<AgentMetrics>,
 ) {
     let mut last: Option<OffsetDateTime> = None;
     loop {
@@ -170,6 +196,7 @@ async fn sweeper(
         last = Some(OffsetDateTime::now_utc());
         let req = seg.request(&limits);
         let progress = crate::scan::Progress::default();
+        let started = std::time::Instant::now();
         let result = tokio::select! {
             _ = stopped(&mut stop) => {
                 tracing::info!(segment = %seg.name, "sweep in progress abandoned at shutdown");
@@ -177,6 +204,16 @@ async fn sweeper(
             }
             r = crate::scan::scan(&req, &agent, &progress) => r,
         };
+        match &result {
+            Ok(batch) => metrics.sweep(
+                &seg.name,
+                if batch.completeness.complete { SweepResult::Complete } else { SweepResult::Partial },
+                started.elapsed(),
+                batch.completeness.probes_sent,
+                batch.hosts.len(),
+            ),
+            Err(_) => metrics.sweep(&seg.name, SweepResult::Failed, started.elapsed(), 0, 0),
+        }
         match result {
             Ok(mut batch) => {
                 // Tell the daemon when to expect the next sweep at the latest
@@ -207,6 +244,7 @@ async fn sweeper(
                         wake.notify_one();
                     }
                     Err(e) => {
+                        metrics.spool_write_failed();
                         tracing::error!(segment = %seg.name, error = %e, "cannot write the batch to the spool; it is lost")
                     }
                 }
@@ -222,6 +260,7 @@ async fn delivery(
     spool: Arc<Spool>,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
+    metrics: Arc<AgentMetrics>,
 ) {
     let mut attempt = 0u32;
     loop {
@@ -240,6 +279,7 @@ async fn delivery(
             let Ok(body) = std::fs::read(&item.path) else { continue };
             match d.send(&item.batch_id, body).await {
                 Outcome::Delivered { duplicate } => {
+                    metrics.delivery(if duplicate { DeliveryResult::Duplicate } else { DeliveryResult::Delivered });
                     attempt = 0;
                     if let Err(e) = spool.remove(&item) {
                         tracing::error!(batch = %item.batch_id, error = %e, "delivered but cannot remove from the spool; it will be resent (harmless)");
@@ -247,6 +287,7 @@ async fn delivery(
                     tracing::info!(batch = %item.batch_id, duplicate, "batch delivered");
                 }
                 Outcome::Retry(reason) => {
+                    metrics.delivery(DeliveryResult::Retry);
                     attempt += 1;
                     let wait = backoff(attempt, retry_max);
                     tracing::warn!(
@@ -263,6 +304,7 @@ async fn delivery(
                     break;
                 }
                 Outcome::Unauthorized(reason) => {
+                    metrics.delivery(DeliveryResult::Unauthorized);
                     tracing::error!(
                         reason = %reason,
                         spooled = spool.list().map(|l| l.len()).unwrap_or(0),
@@ -272,6 +314,7 @@ async fn delivery(
                     return;
                 }
                 Outcome::Rejected(reason) => {
+                    metrics.delivery(DeliveryResult::Rejected);
                     let kept = spool.reject(&item).map(|p| p.display().to_string()).unwrap_or_default();
                     tracing::error!(batch = %item.batch_id, reason = %reason, kept = %kept, "the daemon rejected the batch; set aside, not resent");
                 }

@@ -114,18 +114,25 @@ pub struct Notifier {
     sinks: Vec<Sink>,
     client: reqwest::Client,
     wake: Arc<Notify>,
+    metrics: Arc<crate::metrics::DaemonMetrics>,
 }
 
 impl Notifier {
-    /// A notifier for `sinks`; `wake` is signalled when events are written.
-    pub fn new(store: Arc<dyn Store>, sinks: Vec<Sink>, wake: Arc<Notify>) -> Self {
+    /// A notifier for `sinks`; `wake` is signalled when events are written;
+    /// each delivery is counted in `metrics`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        sinks: Vec<Sink>,
+        wake: Arc<Notify>,
+        metrics: Arc<crate::metrics::DaemonMetrics>,
+    ) -> Self {
         crate::client::install_crypto();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .user_agent(concat!("censusd/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Notifier { store, sinks, client, wake }
+        Notifier { store, sinks, client, wake, metrics }
     }
 
     /// Run until `shutdown`.
@@ -159,6 +166,7 @@ impl Notifier {
         };
         for item in due {
             let result = self.deliver(sink, &item).await;
+            self.metrics.delivery(&sink.name, result.is_ok());
             let store = self.store.clone();
             let (id, attempts) = (item.id, item.attempts + 1);
             let failed = result.as_ref().err().cloned();

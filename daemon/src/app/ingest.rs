@@ -5,6 +5,7 @@ use census_proto::{DecodeError, decode_raw_batch};
 use serde::Serialize;
 
 use crate::ingest::{Rejected, prepare};
+use crate::metrics::BatchResult;
 use crate::reconcile::Reconciler;
 use crate::store::{AgentRecord, Store, StoreError};
 
@@ -103,6 +104,42 @@ pub fn accept_with(
     when: Reconcile,
 ) -> Result<BatchReceipt, IngestError> {
     let t0 = std::time::Instant::now();
+    let r = stored(store, reconciler, agent, body, now_ms, when, t0);
+    let metrics = reconciler.metrics();
+    match &r {
+        Ok((receipt, elapsed)) => metrics.batch(
+            if receipt.duplicate { BatchResult::Duplicate } else { BatchResult::Stored },
+            *elapsed,
+            receipt.stored,
+            receipt.rejected.len(),
+        ),
+        Err(e) => metrics.batch(
+            match e {
+                IngestError::Unsupported(_) => BatchResult::Unsupported,
+                IngestError::Malformed { .. } => BatchResult::Malformed,
+                IngestError::WrongAgent { .. } => BatchResult::WrongAgent,
+                IngestError::IdTaken(_) => BatchResult::IdTaken,
+                IngestError::Store(_) => BatchResult::StoreError,
+            },
+            t0.elapsed(),
+            0,
+            0,
+        ),
+    }
+    r.map(|(receipt, _)| receipt)
+}
+
+/// [`accept_with`] without the metrics; also says how long decoding,
+/// checking and storing took (the reconcile not included).
+fn stored(
+    store: &dyn Store,
+    reconciler: &Reconciler,
+    agent: &AgentRecord,
+    body: &[u8],
+    now_ms: i64,
+    when: Reconcile,
+    t0: std::time::Instant,
+) -> Result<(BatchReceipt, std::time::Duration), IngestError> {
     // Hosts stay slices of `body` throughout.
     let raw = decode_raw_batch(body).map_err(decode_error)?;
     let t_raw = t0.elapsed();
@@ -163,13 +200,16 @@ pub fn accept_with(
             }
         }
     }
-    Ok(BatchReceipt {
-        batch_id: meta.batch_id,
-        duplicate: outcome.duplicate,
-        stored: outcome.stored,
-        changed_hosts: outcome.changed_hosts,
-        clamped: meta.clamped,
-        rejected: prepared.rejected,
-        reconcile: if outcome.duplicate || when == Reconcile::Now { "done" } else { "queued" },
-    })
+    Ok((
+        BatchReceipt {
+            batch_id: meta.batch_id,
+            duplicate: outcome.duplicate,
+            stored: outcome.stored,
+            changed_hosts: outcome.changed_hosts,
+            clamped: meta.clamped,
+            rejected: prepared.rejected,
+            reconcile: if outcome.duplicate || when == Reconcile::Now { "done" } else { "queued" },
+        },
+        t2 - t0,
+    ))
 }

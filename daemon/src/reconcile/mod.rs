@@ -36,6 +36,7 @@ use tokio::sync::Notify;
 use crate::alerts::Severity;
 use crate::alerts::lifecycle::{self, Change};
 use crate::config::ReconcileConfig;
+use crate::metrics::{DaemonMetrics, ReconcileKind};
 use crate::store::{AlertInputs, SightingSelect, Store, StoreError};
 pub use identity::{Identity, RegisterIndex};
 pub use rules::{AssetState, DeviceRecord, Plan, Settings, World};
@@ -251,6 +252,7 @@ pub struct Reconciler {
     queue: Mutex<Queue>,
     work: Condvar,
     alerted: alerted::Alerted,
+    metrics: Arc<DaemonMetrics>,
 }
 
 impl Reconciler {
@@ -276,7 +278,13 @@ impl Reconciler {
             queue: Mutex::new(Queue { recover: true, ..Queue::default() }),
             work: Condvar::new(),
             alerted: alerted::Alerted::default(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// The daemon's metrics (one set per reconciler, so per daemon).
+    pub fn metrics(&self) -> &Arc<DaemonMetrics> {
+        &self.metrics
     }
 
     /// The register index, built on first use after a change (a page of
@@ -540,7 +548,10 @@ impl Reconciler {
             if take.is_empty() {
                 break;
             }
-            let r = self.incremental(take, now_ms);
+            let r = {
+                let _timed = self.metrics.reconcile_timer(ReconcileKind::Incremental);
+                self.incremental(take, now_ms)
+            };
             let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
             q.in_flight = 0;
             match r {
@@ -644,6 +655,7 @@ impl Reconciler {
     /// Reconcile everything: every asset, every host seen within the horizon, every agent's cadence.
     pub fn full(&self, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _timed = self.metrics.reconcile_timer(ReconcileKind::Full);
         let t = std::time::Instant::now();
         let since = now_ms - self.settings.horizon_ms();
         // Building the index (decoding every asset) and loading the world

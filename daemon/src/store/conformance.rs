@@ -150,6 +150,14 @@ fn observations(store: Arc<dyn Store>) {
     let again = store.ingest(&p.meta, "lab-1", &p.rows).unwrap();
     assert_eq!((again.duplicate, again.stored), (true, 0), "a resent batch is acknowledged, not stored twice");
     assert!(matches!(store.ingest(&p.meta, "lab-2", &p.rows), Err(StoreError::Conflict(_))), "another agent's id");
+    assert_eq!(
+        store.agents_last_batch().unwrap(),
+        vec![("lab-1".to_string(), p.meta.received_ms)],
+        "the last delivery per agent; an agent that never delivered is absent"
+    );
+    let pool = store.pool_usage();
+    assert!(pool.readers >= 1 && pool.writers >= 1, "{pool:?}");
+    assert_eq!((pool.readers_busy, pool.writers_busy), (0, 0), "nothing holds a connection between calls: {pool:?}");
     assert_eq!(store.observation_count().unwrap(), 2);
     let h = store.host("198.18.0.10").unwrap().expect("the host");
     assert_eq!((h.mac.as_deref(), h.observations, h.last_agent.as_str()), (Some("00:1b:21:00:00:01"), 1, "lab-1"));

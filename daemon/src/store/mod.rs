@@ -16,8 +16,8 @@ mod types;
 /// (`use censusd::store::prelude::*;`); through `&dyn Store` they need no import.
 pub mod prelude {
     pub use super::{
-        AgentStore, AlertStore, AuditStore, ObservationStore, OutboxStore, PeopleStore, QueryStore, ReconcileStore,
-        RegisterStore, SavedQueryStore, Store,
+        AgentStore, AlertStore, AuditStore, HealthStore, ObservationStore, OutboxStore, PeopleStore, QueryStore,
+        ReconcileStore, RegisterStore, SavedQueryStore, Store,
     };
 }
 
@@ -308,6 +308,9 @@ pub trait AgentStore: Send + Sync {
     fn agent_by_token(&self, token: &TokenHash) -> Result<Option<AgentRecord>, StoreError>;
     /// Every agent.
     fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+    /// Each agent that ever delivered a batch, with when the last one
+    /// arrived (unix ms), by name.
+    fn agents_last_batch(&self) -> Result<Vec<(String, i64)>, StoreError>;
 }
 
 /// Batches and the observation history.
@@ -522,6 +525,25 @@ pub trait QueryStore: Send + Sync {
     fn report_data(&self) -> Result<crate::report::ReportData, StoreError>;
 }
 
+/// How busy the store's connections are now (for the metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Connections that read.
+    pub readers: usize,
+    /// Of those, in use now.
+    pub readers_busy: usize,
+    /// Connections that write.
+    pub writers: usize,
+    /// Of those, in use now.
+    pub writers_busy: usize,
+}
+
+/// The store's own health, read without waiting on it.
+pub trait HealthStore: Send + Sync {
+    /// Connections and how many are in use, as seen at this moment (never blocks).
+    fn pool_usage(&self) -> PoolUsage;
+}
+
 /// Everything the daemon stores: one trait per concern, so a backend is
 /// written (and tested by the conformance suite, `store::conformance`) concern by
 /// concern. Any type implementing all of them is a `Store`.
@@ -536,6 +558,7 @@ pub trait Store:
     + PeopleStore
     + AuditStore
     + SavedQueryStore
+    + HealthStore
     + 'static
 {
 }
@@ -551,6 +574,7 @@ impl<
         + PeopleStore
         + AuditStore
         + SavedQueryStore
+        + HealthStore
         + 'static,
 > Store for T
 {

@@ -401,6 +401,28 @@ impl AgentStore for SqliteStore {
             Ok(rows)
         })
     }
+
+    fn agents_last_batch(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(|c| {
+            // One probe of `batches_by_agent_received` per agent.
+            let mut st = c.prepare_cached(
+                "SELECT name, (SELECT max(received_ms) FROM batches WHERE agent = agents.name) AS last
+                 FROM agents WHERE last IS NOT NULL ORDER BY name",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+}
+
+impl crate::store::HealthStore for SqliteStore {
+    fn pool_usage(&self) -> crate::store::PoolUsage {
+        // A connection whose lock cannot be taken at once is in use; the
+        // probe holds each lock for no time at all.
+        let readers_busy = self.readers.iter().filter(|r| r.try_lock().is_err()).count();
+        let writers_busy = usize::from(self.writer.try_lock().is_none());
+        crate::store::PoolUsage { readers: self.readers.len(), readers_busy, writers: 1, writers_busy }
+    }
 }
 
 impl ObservationStore for SqliteStore {

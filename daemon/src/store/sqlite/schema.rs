@@ -343,6 +343,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE batches ADD COLUMN rolled_to INTEGER;
     CREATE INDEX batches_to_roll_up ON batches (finished_ms) WHERE rolled_up = 0;
     "#,
+    // 9: each agent's last delivery, for the metrics (`census_agent_last_batch_timestamp_seconds`):
+    // one index entry per batch, so a scrape reads one row per agent.
+    r#"
+    CREATE INDEX batches_by_agent_received ON batches (agent, received_ms);
+    "#,
 ];
 
 /// Newest schema version this build knows.
