@@ -26,6 +26,9 @@ pub enum AuditAction {
     /// A register file was imported.
     #[serde(rename = "register.import")]
     RegisterImport,
+    /// Another tool's findings (an nmap report) were imported as observations.
+    #[serde(rename = "observations.import")]
+    ObservationsImport,
     /// An alert was acknowledged.
     #[serde(rename = "alert.acknowledge")]
     AlertAcknowledge,
@@ -91,11 +94,12 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for documentation and validation.
-    pub const ALL: [AuditAction; 24] = [
+    pub const ALL: [AuditAction; 25] = [
         AuditAction::AssetCreate,
         AuditAction::AssetUpdate,
         AuditAction::AssetDelete,
         AuditAction::RegisterImport,
+        AuditAction::ObservationsImport,
         AuditAction::AlertAcknowledge,
         AuditAction::AlertResolve,
         AuditAction::SuppressionAdd,
@@ -125,6 +129,7 @@ impl AuditAction {
             AuditAction::AssetUpdate => "asset.update",
             AuditAction::AssetDelete => "asset.delete",
             AuditAction::RegisterImport => "register.import",
+            AuditAction::ObservationsImport => "observations.import",
             AuditAction::AlertAcknowledge => "alert.acknowledge",
             AuditAction::AlertResolve => "alert.resolve",
             AuditAction::SuppressionAdd => "suppression.add",

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod connectors;
 pub mod console;
 pub mod files;
 pub mod ingest;

@@ -140,6 +140,9 @@ enum Command {
     /// Manage the register.
     #[command(subcommand)]
     Register(RegisterCmd),
+    /// Import another tool's findings as observations.
+    #[command(subcommand)]
+    Import(ImportCmd),
     /// Search the register (the console's and the API's syntax).
     #[command(subcommand)]
     Assets(ops::AssetsCmd),
@@ -217,6 +220,29 @@ enum AgentCmd {
     },
     /// List agents with their segments and last sweeps.
     List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// An nmap XML report (`nmap -oX FILE`), as a batch of observations of
+    /// SEGMENT: stored and reconciled like an agent's sweep. It counts as a
+    /// complete sweep only when nmap finished and its command line's targets
+    /// cover the whole segment; otherwise its hosts are recorded but nothing
+    /// becomes missing because of it. Importing the same report again stores
+    /// nothing. A cut-short or malformed report is refused whole.
+    Nmap {
+        /// The report.
+        file: PathBuf,
+        /// The segment it is about (a CIDR).
+        #[arg(long)]
+        segment: String,
+        /// Deliver it as this agent (default `nmap`; created with the segment if absent).
+        #[arg(long)]
+        agent: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -492,6 +518,19 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
             );
             let (_, out) = c.call(Method::POST, &path, Some((bytes, ct))).await?;
             print_plan(&serde_json::from_slice(&out)?, *dry_run, *clear_empty);
+        }
+        Command::Import(ImportCmd::Nmap { file, segment, agent, json }) => {
+            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let mut path = format!("/api/v1/imports/nmap?segment={}", seg(segment));
+            if let Some(a) = agent {
+                path.push_str(&format!("&agent={}", seg(a)));
+            }
+            let (_, out) = c.call(Method::POST, &path, Some((bytes, "application/xml"))).await?;
+            if *json {
+                censusd::output::raw(&out);
+            } else {
+                ops::print_nmap_import(&serde_json::from_slice(&out)?);
+            }
         }
         Command::Register(RegisterCmd::Export { format, delimiter, output }) => {
             let path = format!("/api/v1/register/export?format={}&delimiter={}", seg(format), seg(delimiter));

@@ -563,6 +563,41 @@ pub async fn reconcile(c: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `import nmap` did, for people.
+pub fn print_nmap_import(v: &Value) {
+    let r = &v["report"];
+    let receipt = &v["receipt"];
+    outln!(
+        "nmap {} report{} of {} hosts up, {} down, {} addresses scanned",
+        or_dash(&r["nmap_version"]),
+        r["started"].as_str().map(|t| format!(" started {t}")).unwrap_or_default(),
+        r["hosts_up"],
+        r["hosts_down"],
+        r["addresses_scanned"]
+    );
+    if let Some(args) = r["args"].as_str() {
+        outln!("  command: {args}");
+    }
+    if r["outside_segment"].as_u64().unwrap_or(0) > 0 {
+        outln!("  {} hosts outside the segment were not imported", r["outside_segment"]);
+    }
+    match r["partial_because"].as_str() {
+        None => outln!("  a complete sweep of the segment: hosts it did not find may become missing"),
+        Some(why) => outln!("  a partial sweep ({why}): its hosts are recorded, nobody becomes missing because of it"),
+    }
+    let created = if v["agent_created"].as_bool() == Some(true) { " (created for imports)" } else { "" };
+    if receipt["duplicate"].as_bool() == Some(true) {
+        outln!("already imported as agent `{}`: nothing stored again", s(&v["agent"]));
+    } else {
+        outln!(
+            "imported as agent `{}`{created}: {} observations stored, {} refused, reconciled",
+            s(&v["agent"]),
+            receipt["stored"],
+            receipt["rejected"].as_array().map_or(0, Vec::len)
+        );
+    }
+}
+
 /// `status` (and `agent list`, which shows its agents part).
 pub async fn status(c: &Client, json: bool, agents_only: bool) -> anyhow::Result<()> {
     let v: Value = c.get_json("/api/v1/status", &[]).await?;

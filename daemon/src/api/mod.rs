@@ -14,6 +14,7 @@ mod assets;
 pub mod body;
 pub mod caller;
 mod error;
+mod imports;
 pub mod ingest;
 pub mod openapi;
 pub mod paging;
@@ -180,6 +181,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(assets::history))
         .routes(routes!(assets::import))
         .routes(routes!(assets::export))
+        .routes(routes!(imports::nmap))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::get_one))
         .routes(routes!(alerts::history))
