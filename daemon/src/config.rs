@@ -270,17 +270,23 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         by_type.insert(t, d);
     }
     let notify = notify(file, raw.notify)?;
-    let metrics_listen = match env_override("CENSUSD_METRICS_LISTEN").or(raw.metrics.listen) {
+    let (metrics_key, metrics_value) = match env_override("CENSUSD_METRICS_LISTEN") {
+        Some(v) => ("CENSUSD_METRICS_LISTEN (environment)", Some(v)),
+        None => ("metrics.listen", raw.metrics.listen),
+    };
+    let metrics_listen = match metrics_value {
         None => None,
         Some(v) => {
-            Some(census_metrics::parse_listen(&v).map_err(|e| ConfigError::at(file, "metrics.listen", e.to_string()))?)
+            Some(census_metrics::parse_listen(&v).map_err(|e| ConfigError::at(file, metrics_key, e.to_string()))?)
         }
     };
-    if metrics_listen == Some(listen) {
+    if let Some(m) = metrics_listen
+        && census_metrics::overlaps(m, listen)
+    {
         return Err(ConfigError::at(
             file,
-            "metrics.listen",
-            "must differ from server.listen: metrics have a listener of their own",
+            metrics_key,
+            format!("{m} overlaps the API's {listen}: metrics need a port of their own"),
         ));
     }
     let reconcile = ReconcileConfig {
@@ -364,11 +370,19 @@ fn notify(file: &Path, raw: RawNotify) -> Result<NotifyConfig, ConfigError> {
     for (i, w) in raw.webhook.into_iter().enumerate() {
         let at = |k: &str| format!("notify.webhook[{i}].{k}");
         let name = w.name.trim().to_string();
-        if name.is_empty() || name.len() > 64 || name == "jsonl" || webhooks.iter().any(|o| o.name == name) {
+        if name.is_empty()
+            || name.len() > 64
+            || name.chars().any(char::is_control)
+            || name == "jsonl"
+            || webhooks.iter().any(|o| o.name == name)
+        {
             return Err(ConfigError::at(
                 file,
                 at("name"),
-                format!("`{name}` must be 1-64 characters, unique, not `jsonl`"),
+                format!(
+                    "`{}` must be 1-64 characters without control characters, unique, not `jsonl`",
+                    name.escape_debug()
+                ),
             ));
         }
         let url = reqwest::Url::parse(&w.url)

@@ -58,6 +58,7 @@ const ENVIRONMENT: &str = "Environment:
   CENSUSD_LISTEN            overrides server.listen
   CENSUSD_DATABASE          overrides store.database
   CENSUSD_ADMIN_TOKEN_FILE  overrides auth.admin_token_file
+  CENSUSD_METRICS_LISTEN    overrides metrics.listen
   RUST_LOG                  log filter, e.g. censusd=debug
 
 Exit codes: 0 success, 1 failure, 2 bad arguments or configuration.";
@@ -623,8 +624,15 @@ fn main() -> ExitCode {
             let path = file.clone().unwrap_or_else(|| cli.config.clone());
             return match load_config(&path) {
                 Ok(cfg) => {
+                    let metrics = match cfg.metrics_listen {
+                        None => String::new(),
+                        Some(m) if m.ip().is_loopback() => format!(", metrics on {m}"),
+                        Some(m) => {
+                            format!(", metrics on {m} — not loopback: they need no token, so firewall that port")
+                        }
+                    };
                     outln!(
-                        "{}: ok (listen {}{}, database {})",
+                        "{}: ok (listen {}{}, database {}{metrics})",
                         path.display(),
                         cfg.listen,
                         if cfg.tls.is_some() { " with TLS" } else { "" },

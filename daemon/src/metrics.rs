@@ -13,7 +13,7 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `census_ingest_batches_total` | counter | `result`: stored, duplicate, malformed, unsupported, wrong_agent, id_taken, store_error |
+//! | `census_ingest_batches_total` | counter | `result`: stored, duplicate, malformed, unsupported, wrong_agent, id_taken, store_error, unauthorized, too_large, busy |
 //! | `census_ingest_observations_total` | counter | |
 //! | `census_ingest_rejected_observations_total` | counter | |
 //! | `census_ingest_duration_seconds` | histogram | |
@@ -25,7 +25,7 @@
 //! | `census_agent_last_batch_timestamp_seconds` | gauge | `agent` |
 //! | `census_store_connections` | gauge | `role`: reader, writer; `state`: busy, idle |
 //! | `census_metrics_scrape_errors_total` | counter | |
-//! | `census_build_info` | gauge | `version` |
+//! | `census_build_info` | info | `version` |
 
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -114,6 +114,12 @@ pub enum BatchResult {
     IdTaken,
     /// The store failed.
     StoreError,
+    /// Refused before the body was read: no valid agent token (401).
+    Unauthorized,
+    /// Refused: the body is over `max_body_mb` (413).
+    TooLarge,
+    /// Refused: the agent already had its deliveries in flight (429; it sends again).
+    Busy,
 }
 
 impl BatchResult {
@@ -126,6 +132,9 @@ impl BatchResult {
             BatchResult::WrongAgent => "wrong_agent",
             BatchResult::IdTaken => "id_taken",
             BatchResult::StoreError => "store_error",
+            BatchResult::Unauthorized => "unauthorized",
+            BatchResult::TooLarge => "too_large",
+            BatchResult::Busy => "busy",
         }
     }
 }
@@ -157,6 +166,8 @@ pub struct DaemonMetrics {
     scrape_errors: Counter,
     /// One scrape refreshes the state figures at a time.
     scraping: std::sync::Mutex<()>,
+    /// The configured sinks: their series are present at 0 from the start.
+    sinks: Vec<String>,
 }
 
 impl std::fmt::Debug for DaemonMetrics {
@@ -167,13 +178,28 @@ impl std::fmt::Debug for DaemonMetrics {
 
 impl Default for DaemonMetrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(&[])
     }
 }
 
+const RESULTS: [BatchResult; 10] = [
+    BatchResult::Stored,
+    BatchResult::Duplicate,
+    BatchResult::Malformed,
+    BatchResult::Unsupported,
+    BatchResult::WrongAgent,
+    BatchResult::IdTaken,
+    BatchResult::StoreError,
+    BatchResult::Unauthorized,
+    BatchResult::TooLarge,
+    BatchResult::Busy,
+];
+
 impl DaemonMetrics {
-    /// Every metric registered, at zero.
-    pub fn new() -> Self {
+    /// Every metric registered, at zero; each outcome, reconcile kind and
+    /// configured sink (`sinks`) present from the start, so a rate over
+    /// the first event is not lost and a quiet sink reads 0, not nothing.
+    pub fn new(sinks: &[String]) -> Self {
         let mut registry = Registry::with_prefix("census");
         let m = DaemonMetrics {
             batches: Family::default(),
@@ -190,7 +216,19 @@ impl DaemonMetrics {
             scrape_errors: Counter::default(),
             scraping: std::sync::Mutex::new(()),
             registry: Registry::default(),
+            sinks: sinks.to_vec(),
         };
+        for r in RESULTS {
+            let _ = m.batches.get_or_create(&ResultLabel { result: r.label() });
+        }
+        for kind in ["incremental", "full"] {
+            let _ = m.reconcile_duration.get_or_create(&KindLabel { kind });
+        }
+        for sink in sinks {
+            for result in ["delivered", "failed"] {
+                let _ = m.deliveries.get_or_create(&SinkResult { sink: sink.as_str().into(), result });
+            }
+        }
         registry.register("ingest_batches", "Batches delivered by agents, by outcome", m.batches.clone());
         registry.register("ingest_observations", "Host observations stored", m.observations.clone());
         registry.register(
@@ -253,6 +291,11 @@ impl DaemonMetrics {
         }
     }
 
+    /// A delivery refused before its batch was read (token, size, in flight).
+    pub fn batch_refused(&self, result: BatchResult) {
+        self.batches.get_or_create(&ResultLabel { result: result.label() }).inc();
+    }
+
     /// Times a reconcile run until dropped.
     pub fn reconcile_timer(&self, kind: ReconcileKind) -> ReconcileTimer<'_> {
         ReconcileTimer { metrics: self, kind, started: Instant::now() }
@@ -305,6 +348,9 @@ impl DaemonMetrics {
             }
         }
         self.outbox_backlog.clear();
+        for sink in &self.sinks {
+            self.outbox_backlog.get_or_create(&SinkLabel { sink: sink.as_str().into() }).set(0);
+        }
         for (sink, n) in backlog {
             self.outbox_backlog.get_or_create(&SinkLabel { sink: LabelText(sink) }).set(n);
         }

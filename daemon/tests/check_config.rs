@@ -83,6 +83,19 @@ fn mistakes_exit_2_naming_the_key() {
             "metrics.listen",
         ),
         (
+            "metrics-overlaps-api",
+            shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9464\"", "[metrics]\nlisten = \"0.0.0.0:8440\""),
+            "metrics.listen",
+        ),
+        (
+            "webhook-name-control",
+            shipped().replace(
+                "# [[notify.webhook]]\n# name = \"soc\"\n# url = \"https://soc.example.org/census\"",
+                "[[notify.webhook]]\nname = \"a\\nb\"\nurl = \"https://soc.example.org/x\"",
+            ),
+            "notify.webhook[0].name",
+        ),
+        (
             "metrics-unknown-key",
             shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9464\"", "[metrics]\nport = 9464"),
             "metrics.port",

@@ -14,15 +14,19 @@
 //! home-made encoder.
 //!
 //! The listener is bounded like the API: at most [`MAX_CONNECTIONS`] at
-//! once (more are closed at accept), headers within [`HEADER_TIMEOUT`],
-//! and a connection ends after [`CONNECTION_LIFETIME`] whatever it does.
+//! once (at the cap the oldest connection not answering a scrape is closed
+//! to make room, so idle connections cannot lock scrapers out), headers
+//! within [`HEADER_TIMEOUT`], and a connection ends after
+//! [`CONNECTION_LIFETIME`] whatever it does.
 //! Only `GET`/`HEAD /metrics` is answered with data.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(test)]
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,7 +39,7 @@ pub use prometheus_client;
 /// The exposition's media type (OpenMetrics 1.0 text), which Prometheus
 /// asks for and parses.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-/// Connections served at once; more are closed as they are accepted.
+/// Connections held at once; at the cap the oldest idle one makes room.
 pub const MAX_CONNECTIONS: usize = 32;
 /// A request's headers must arrive within this.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -117,6 +121,61 @@ pub fn parse_listen(value: &str) -> Result<SocketAddr, ListenError> {
     Ok(addr)
 }
 
+/// Whether two listen addresses would take the same port: the same port
+/// on the same address, or on either's unspecified address (`0.0.0.0`, `::`).
+pub fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// Open connections, oldest first, each with whether it is handling a
+/// request now: at the cap the oldest idle one is closed to make room, so
+/// connections that never send a request cannot lock scrapers out.
+#[derive(Default)]
+struct Open(std::sync::Mutex<std::collections::VecDeque<(Arc<AtomicBool>, tokio::task::AbortHandle)>>);
+
+impl Open {
+    fn len(&self) -> usize {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        q.retain(|(_, h)| !h.is_finished());
+        q.len()
+    }
+
+    fn push(&self, busy: Arc<AtomicBool>, handle: tokio::task::AbortHandle) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push_back((busy, handle));
+    }
+
+    /// Close the oldest connection not handling a request; false when all are.
+    fn evict_oldest_idle(&self) -> bool {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        q.retain(|(_, h)| !h.is_finished());
+        match q.iter().position(|(busy, _)| !busy.load(Ordering::Relaxed)) {
+            Some(i) => {
+                if let Some((_, h)) = q.remove(i) {
+                    h.abort();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Marks a connection busy while one request is answered.
+struct Busy(Arc<AtomicBool>);
+
+impl Busy {
+    fn start(flag: &Arc<AtomicBool>) -> Busy {
+        flag.store(true, Ordering::Relaxed);
+        Busy(flag.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
 /// Serve `render()`'s text at `/metrics` on `listener` until `shutdown`
 /// resolves. `render` is called once per scrape.
 pub async fn serve<R, F>(listener: tokio::net::TcpListener, render: R, shutdown: impl Future<Output = ()>)
@@ -124,7 +183,7 @@ where
     R: Fn() -> F + Clone + Send + Sync + 'static,
     F: Future<Output = String> + Send + 'static,
 {
-    let open = Arc::new(AtomicUsize::new(0));
+    let open = Open::default();
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -140,19 +199,22 @@ where
                 }
             },
         };
-        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-            tracing::debug!(%peer, "metrics listener: connection cap reached; closing one");
+        if open.len() >= MAX_CONNECTIONS && !open.evict_oldest_idle() {
+            tracing::debug!(%peer, "metrics listener: every connection is answering a scrape; closing this one");
             drop(stream);
             continue;
         }
-        open.fetch_add(1, Ordering::Relaxed);
-        let count = Count(open.clone());
-        let render = render.clone();
-        tasks.spawn(async move {
-            let _count = count;
+        let busy = Arc::new(AtomicBool::new(false));
+        let (render, flag) = (render.clone(), busy.clone());
+        let handle = tasks.spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let render = render.clone();
-                async move { Ok::<_, Infallible>(answer(&req, render).await) }
+                let guard = Busy::start(&flag);
+                async move {
+                    let answer = answer(&req, render).await;
+                    drop(guard);
+                    Ok::<_, Infallible>(answer)
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -160,17 +222,10 @@ where
                 .serve_connection(TokioIo::new(stream), service);
             let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
         });
+        open.push(busy, handle);
     }
     drop(listener);
     tasks.abort_all();
-}
-
-struct Count(Arc<AtomicUsize>);
-
-impl Drop for Count {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
@@ -278,23 +333,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn connections_over_the_cap_are_closed_and_scrapes_still_work_after() {
+    async fn idle_connections_at_the_cap_make_room_for_a_scrape() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let render = || async { "# EOF\n".to_string() };
         let server = tokio::spawn(serve(listener, render, std::future::pending()));
-        // Idle connections fill the cap; the next one is closed at accept.
+        // Idle connections fill the cap (and one more): a scrape still gets its answer.
         let mut idle = Vec::new();
-        for _ in 0..MAX_CONNECTIONS {
+        for _ in 0..=MAX_CONNECTIONS {
             idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let refused = request(addr, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").await;
-        assert!(refused.is_empty(), "over the cap: closed without an answer, got {refused}");
-        drop(idle);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let ok = request(addr, "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await;
-        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        for _ in 0..3 {
+            let ok = request(addr, "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await;
+            assert!(ok.starts_with("HTTP/1.1 200"), "a scrape behind idle connections: {ok:?}");
+        }
+        // The oldest idle ones were closed to make room.
+        let mut first = idle.remove(0);
+        let mut b = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), first.read(&mut b)).await.expect("closed, not hanging");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
         server.abort();
+    }
+
+    #[test]
+    fn overlapping_listen_addresses_are_recognised() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(overlaps(a("127.0.0.1:9464"), a("127.0.0.1:9464")));
+        assert!(overlaps(a("0.0.0.0:9464"), a("127.0.0.1:9464")));
+        assert!(overlaps(a("127.0.0.1:9464"), a("[::]:9464")));
+        assert!(!overlaps(a("127.0.0.1:9464"), a("127.0.0.1:8440")));
+        assert!(!overlaps(a("127.0.0.1:9464"), a("127.0.0.2:9464")));
     }
 }

@@ -195,6 +195,23 @@ fn daemon_and_agent_metrics_parse_with_the_prometheus_parser_and_tell_what_happe
         both_logs,
     );
 
+    // A delivery with a wrong token is counted as refused.
+    let refused = lab
+        .in_scanner(|| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", PORT)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+            let req = "POST /api/v1/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer census_wrong_token_0000000\r\n\
+                       Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+            s.write_all(req.as_bytes()).ok()?;
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            Some(out)
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+
     // The daemon.
     let (status, ctype, body) = get(&lab, DAEMON_METRICS, "/metrics").expect("a scrape of censusd");
     assert!(status.contains("200"), "{status}");
@@ -205,6 +222,15 @@ fn daemon_and_agent_metrics_parse_with_the_prometheus_parser_and_tell_what_happe
     assert!(stored >= 2.0 && stored >= delivered, "stored {stored}, delivered before the scrape {delivered}\n{body}");
     assert!(sum(&s, "census_ingest_observations_total", &[]) >= 3.0 * 2.0, "{body}");
     assert_eq!(sum(&s, "census_ingest_batches_total", &[("result", "malformed")]), 0.0);
+    assert_eq!(sum(&s, "census_ingest_batches_total", &[("result", "unauthorized")]), 1.0, "{body}");
+    // Present at 0 before any such event: every outcome, both reconcile kinds, the configured sink.
+    let zero = s.iter().filter(|x| x.name == "census_ingest_batches_total").count();
+    assert_eq!(zero, 10, "{body}");
+    assert!(
+        s.iter().any(|x| x.name == "census_outbox_deliveries_total"
+            && x.labels.get("result").and_then(|v| v.as_str()) == Some("delivered")),
+        "{body}"
+    );
     assert!(sum(&s, "census_ingest_duration_seconds_count", &[]) >= 2.0, "{body}");
     assert!(sum(&s, "census_reconcile_duration_seconds_count", &[("kind", "full")]) >= 1.0, "{body}");
     assert!(sum(&s, "census_reconcile_duration_seconds_count", &[("kind", "incremental")]) >= 1.0, "{body}");

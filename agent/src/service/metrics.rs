@@ -14,7 +14,7 @@
 //! | `census_agent_spool_bytes` | gauge | |
 //! | `census_agent_spool_dropped_batches_total` | counter | (the spool's cap; kept across restarts) |
 //! | `census_agent_spool_write_failures_total` | counter | (a sweep's batch lost: the spool could not be written) |
-//! | `census_agent_build_info` | gauge | `version` |
+//! | `census_agent_build_info` | info | `version` |
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -96,6 +96,9 @@ pub struct AgentMetrics {
     spool_bytes: Gauge,
     spool_dropped: Counter,
     spool_write_failures: Counter,
+    /// Segments whose per-segment gauges are set: a reload that drops a
+    /// segment drops its gauges (its counters stay, as counters do).
+    segments: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Default for AgentMetrics {
@@ -120,7 +123,11 @@ impl AgentMetrics {
             spool_bytes: Gauge::default(),
             spool_dropped: Counter::default(),
             spool_write_failures: Counter::default(),
+            segments: Default::default(),
         };
+        for result in ["delivered", "duplicate", "retry", "unauthorized", "rejected"] {
+            let _ = m.deliveries.get_or_create(&ResultLabel { result });
+        }
         registry.register("sweeps", "Sweeps run, per segment and how they ended", m.sweeps.clone());
         registry.register_with_unit(
             "sweep_duration",
@@ -157,6 +164,29 @@ impl AgentMetrics {
         AgentMetrics { registry, ..m }
     }
 
+    /// The configuration's segments (at start and after each reload): each
+    /// one's sweep counters are present at 0 from now on, and the gauges of
+    /// segments no longer configured are dropped, so a removed or renamed
+    /// segment does not look like one that stopped sweeping.
+    pub fn configure_segments(&self, names: &[&str]) {
+        for segment in names {
+            for result in ["complete", "partial", "failed"] {
+                let _ = self.sweeps.get_or_create(&SweepLabels { segment: (*segment).into(), result });
+            }
+            let _ = self.probes.get_or_create(&SegmentLabel { segment: (*segment).into() });
+        }
+        let mut known = self.segments.lock().unwrap_or_else(|p| p.into_inner());
+        known.retain(|old| {
+            let keep = names.contains(&old.as_str());
+            if !keep {
+                let label = SegmentLabel { segment: old.as_str().into() };
+                self.hosts.remove(&label);
+                self.last_sweep.remove(&label);
+            }
+            keep
+        });
+    }
+
     /// A sweep of `segment` ended after `elapsed`; `probes` sent and
     /// `hosts` found (both 0 for a failed sweep); `finished_s` is unix time.
     pub fn sweep(&self, segment: &str, result: SweepResult, elapsed: Duration, probes: u64, hosts: usize) {
@@ -170,6 +200,7 @@ impl AgentMetrics {
         self.sweep_duration.get_or_create(&label).observe(elapsed.as_secs_f64());
         self.probes.get_or_create(&label).inc_by(probes);
         if result != SweepResult::Failed {
+            self.segments.lock().unwrap_or_else(|p| p.into_inner()).insert(segment.to_string());
             self.hosts.get_or_create(&label).set(i64::try_from(hosts).unwrap_or(i64::MAX));
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             self.last_sweep.get_or_create(&label).set(now.as_secs_f64());
@@ -239,5 +270,19 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"), "{text}");
+
+        // A reload without the segment drops its gauges, keeps its counters,
+        // and shows the new segment's counters at 0.
+        m.configure_segments(&["lab b"]);
+        let text = m.render(&spool);
+        assert!(!text.contains("census_agent_sweep_hosts{segment=\"lab \\\"a\\\"\"}"), "{text}");
+        assert!(!text.contains("census_agent_last_sweep_timestamp_seconds{segment=\"lab \\\"a"), "{text}");
+        assert!(
+            text.lines().any(|l| l == "census_agent_sweeps_total{segment=\"lab \\\"a\\\"\",result=\"complete\"} 1")
+        );
+        assert!(
+            text.lines().any(|l| l == "census_agent_sweeps_total{segment=\"lab b\",result=\"complete\"} 0"),
+            "{text}"
+        );
     }
 }

@@ -123,6 +123,7 @@ pub async fn run(config_path: PathBuf) -> Result<(), ServiceError> {
         "census-agent running"
     );
     loop {
+        metrics.configure_segments(&generation.cfg.segments.iter().map(|s| s.name.as_str()).collect::<Vec<_>>());
         let (stop_tx, stop_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
         let mut tasks = JoinSet::new();

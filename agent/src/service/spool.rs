@@ -91,7 +91,12 @@ impl Spool {
             }
             fs::remove_file(&old.path)?;
             total = total.saturating_sub(old.bytes);
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // Saturating: the count is read back from a file a person can edit.
+            let n = self
+                .dropped
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_add(1)))
+                .unwrap_or(u64::MAX)
+                .saturating_add(1);
             let _ = fs::write(self.dir.join("dropped.count"), n.to_string());
             tracing::error!(
                 batch = %old.batch_id,
@@ -163,5 +168,20 @@ mod tests {
         let last = again.list().unwrap().remove(0);
         again.remove(&last).unwrap();
         assert!(again.list().unwrap().is_empty());
+    }
+
+    /// The drop count is read back from a file a person can edit: at its
+    /// largest value the next drop saturates instead of panicking (it
+    /// killed the sweep task while the agent looked healthy).
+    #[test]
+    fn a_drop_count_at_its_limit_saturates() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("spool")).unwrap();
+        fs::write(dir.path().join("spool/dropped.count"), u64::MAX.to_string()).unwrap();
+        let spool = Spool::open(dir.path(), 150).unwrap();
+        spool.put("a", 1, &[b'x'; 100]).unwrap();
+        spool.put("b", 2, &[b'x'; 100]).unwrap();
+        assert_eq!(spool.dropped(), u64::MAX);
+        assert_eq!(spool.list().unwrap().len(), 1);
     }
 }

@@ -76,7 +76,9 @@ pub async fn post_batch(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     // Before the body is read: a hostile agent's extra connections cost nothing.
+    let metrics = state.reconciler.metrics();
     let Some(_slot) = crate::app::in_flight::InFlight::enter(&state.in_flight, &agent.name) else {
+        metrics.batch_refused(crate::metrics::BatchResult::Busy);
         return Ok(ApiError::too_many_requests(
             format!(
                 "agent {} already has {} deliveries in flight; keep the batch spooled and send it again",
@@ -86,7 +88,11 @@ pub async fn post_batch(
             1,
         ));
     };
-    let body = collect(body, &headers, state.max_body).await?;
+    let body = collect(body, &headers, state.max_body).await.inspect_err(|e| {
+        if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+            metrics.batch_refused(crate::metrics::BatchResult::TooLarge);
+        }
+    })?;
     let large = body.len() > LARGE_BATCH_BYTES;
     let store = state.store.clone();
     let reconciler = state.reconciler.clone();

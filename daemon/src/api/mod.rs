@@ -152,7 +152,10 @@ async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Respon
             Ok(agent) => {
                 req.extensions_mut().insert(agent);
             }
-            Err(e) => return e.into_response(),
+            Err(e) => {
+                state.reconciler.metrics().batch_refused(crate::metrics::BatchResult::Unauthorized);
+                return e.into_response();
+            }
         }
     } else if !open_route {
         match require_principal(&state, req.headers()).await {

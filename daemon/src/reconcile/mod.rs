@@ -264,6 +264,8 @@ impl Reconciler {
         routes: Vec<(String, Severity)>,
         wake: Arc<Notify>,
     ) -> Self {
+        let sinks: Vec<String> = routes.iter().map(|(name, _)| name.clone()).collect();
+        let metrics = Arc::new(DaemonMetrics::new(&sinks));
         Reconciler {
             store,
             settings: Settings::from_config(cfg),
@@ -278,7 +280,7 @@ impl Reconciler {
             queue: Mutex::new(Queue { recover: true, ..Queue::default() }),
             work: Condvar::new(),
             alerted: alerted::Alerted::default(),
-            metrics: Arc::default(),
+            metrics,
         }
     }
 

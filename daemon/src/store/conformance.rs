@@ -171,6 +171,18 @@ fn observations(store: Arc<dyn Store>) {
     assert_eq!(page.len(), 1, "stored and not yet reconciled");
     assert_eq!(page[0].sightings.len(), 2);
     assert_eq!(store.unreconciled_batches().unwrap(), 1);
+    // A revoked agent's last batch is not shown.
+    let mut other = p.meta.clone();
+    other.batch_id = uuid::Uuid::new_v4().to_string();
+    other.agent = "lab-3".into();
+    store.add_agent("lab-3", &[SEGMENT.parse().unwrap()], &[3; 32], &mut super::unaudited()).unwrap();
+    store.ingest(&other, "lab-3", &[]).unwrap();
+    store.revoke_agent("lab-3", &mut super::unaudited()).unwrap();
+    assert_eq!(
+        store.agents_last_batch().unwrap().into_iter().map(|(a, _)| a).collect::<Vec<_>>(),
+        vec!["lab-1".to_string()],
+        "a revoked agent's last batch is not shown"
+    );
 }
 
 fn register(store: Arc<dyn Store>) {

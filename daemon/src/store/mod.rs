@@ -308,8 +308,8 @@ pub trait AgentStore: Send + Sync {
     fn agent_by_token(&self, token: &TokenHash) -> Result<Option<AgentRecord>, StoreError>;
     /// Every agent.
     fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
-    /// Each agent that ever delivered a batch, with when the last one
-    /// arrived (unix ms), by name.
+    /// Each active (not revoked) agent that ever delivered a batch, with
+    /// when the last one arrived (unix ms), by name.
     fn agents_last_batch(&self) -> Result<Vec<(String, i64)>, StoreError>;
 }
 

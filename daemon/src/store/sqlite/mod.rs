@@ -407,7 +407,7 @@ impl AgentStore for SqliteStore {
             // One probe of `batches_by_agent_received` per agent.
             let mut st = c.prepare_cached(
                 "SELECT name, (SELECT max(received_ms) FROM batches WHERE agent = agents.name) AS last
-                 FROM agents WHERE last IS NOT NULL ORDER BY name",
+                 FROM agents WHERE revoked_ms IS NULL AND last IS NOT NULL ORDER BY name",
             )?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
