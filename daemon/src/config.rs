@@ -71,6 +71,7 @@ struct RawReconcile {
     clear_after_sweeps: Option<i64>,
     reopen_window: Option<String>,
     alert_flood_per_hour: Option<i64>,
+    end_of_life_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -184,6 +185,9 @@ pub struct ReconcileConfig {
     pub unknown_after_sightings: u32,
     /// Or time since first sighting before an unknown asset alerts.
     pub unknown_after: Duration,
+    /// End-of-support dates: the built-in table with `end_of_life_file`'s
+    /// releases over it (docs/end-of-life.md).
+    pub end_of_life: std::sync::Arc<crate::eol::EolTable>,
 }
 
 impl Default for ReconcileConfig {
@@ -201,6 +205,7 @@ impl Default for ReconcileConfig {
             interval: Duration::from_secs(300),
             unknown_after_sightings: 2,
             unknown_after: Duration::from_secs(600),
+            end_of_life: Default::default(),
         }
     }
 }
@@ -336,6 +341,11 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
             Duration::from_secs(600),
             (Duration::ZERO, 30 * day),
         )?,
+        end_of_life: std::sync::Arc::new(match &r.end_of_life_file {
+            None => crate::eol::EolTable::built_in(),
+            Some(p) => crate::eol::EolTable::with_file(p)
+                .map_err(|e| ConfigError::at(file, "reconcile.end_of_life_file", e))?,
+        }),
     };
     Ok(DaemonConfig {
         source: file.to_path_buf(),

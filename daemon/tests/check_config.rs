@@ -96,6 +96,11 @@ fn mistakes_exit_2_naming_the_key() {
             "notify.webhook[0].name",
         ),
         (
+            "end-of-life-file-missing",
+            shipped().replace("# end_of_life_file = ", "end_of_life_file = "),
+            "reconcile.end_of_life_file",
+        ),
+        (
             "metrics-unknown-key",
             shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9464\"", "[metrics]\nport = 9464"),
             "metrics.port",

@@ -326,7 +326,7 @@ fn every_kind_can_be_held_by_a_suppression_of_that_kind() {
         let mut ws = vec![22];
         ws.extend_from_slice(extra);
         vec![
-            h("198.18.0.101", "00:1b:21:00:01:01").ports(&ws),
+            h("198.18.0.101", "00:1b:21:00:01:01").ports(&ws).banner(22, "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7"),
             h("198.18.0.102", "00:1b:21:00:01:02"),
             h("198.18.0.103", "00:1b:21:00:01:03"),
             h("198.18.0.104", "00:1b:21:00:01:04"),

@@ -44,6 +44,8 @@ pub enum Evidence {
     AgentSilent(Silence),
     /// `alert-flood`: an agent over its hourly budget of new alerts.
     AlertFlood(Flood),
+    /// `end-of-life-software`: software past its end of support answering.
+    EndOfLifeSoftware(EndOfLife),
 }
 
 /// The register entry an asset alert is about, as it was when raised.
@@ -284,6 +286,19 @@ pub struct Flood {
     pub sample: Vec<String>,
 }
 
+/// `end-of-life-software` evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EndOfLife {
+    /// The asset, when the host matches one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<AssetRef>,
+    /// Software past its end of support: the banner, the release, how the
+    /// banner names it, the last day of support and where that date comes from.
+    pub software: Vec<crate::eol::EolSoftware>,
+    /// The hosts that showed it.
+    pub seen: Vec<HostSeen>,
+}
+
 impl Evidence {
     /// The alert kind this evidence belongs to.
     pub fn kind(&self) -> super::AlertKind {
@@ -299,6 +314,7 @@ impl Evidence {
             Evidence::OutOfSupport(_) => K::OutOfSupport,
             Evidence::AgentSilent(_) => K::AgentSilent,
             Evidence::AlertFlood(_) => K::AlertFlood,
+            Evidence::EndOfLifeSoftware(_) => K::EndOfLifeSoftware,
         }
     }
 
@@ -320,6 +336,7 @@ impl Evidence {
             Evidence::NewService(n) => &n.seen,
             Evidence::CoverageGap(c) => &c.seen,
             Evidence::OutOfSupport(l) => &l.seen,
+            Evidence::EndOfLifeSoftware(e) => &e.seen,
             Evidence::Missing(_) | Evidence::AgentSilent(_) | Evidence::AlertFlood(_) => &[],
         }
     }
@@ -387,6 +404,7 @@ pub fn placeholder(kind: super::AlertKind) -> Evidence {
         K::AlertFlood => {
             Evidence::AlertFlood(Flood { agent: "a1".into(), dropped: 0, budget_per_hour: 0, sample: vec![] })
         }
+        K::EndOfLifeSoftware => Evidence::EndOfLifeSoftware(EndOfLife { asset: None, software: vec![], seen: vec![] }),
     }
 }
 

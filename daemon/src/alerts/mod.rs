@@ -36,7 +36,8 @@ crate::word_enum!(
     OutOfSupport => "out-of-support", /// Still in procurement, already on the network.
     PendingInUse => "pending-in-use", /// An agent delivered no complete sweep within its cadence.
     AgentSilent => "agent-silent", /// An agent raised more new alerts than its hourly budget.
-    AlertFlood => "alert-flood" }
+    AlertFlood => "alert-flood", /// Software past its end of support answers (a banner names the release).
+    EndOfLifeSoftware => "end-of-life-software" }
 );
 
 /// When an alert may resolve itself (see the README's alert table).
@@ -65,7 +66,9 @@ impl AlertKind {
             | AlertKind::IdentityConflict
             | AlertKind::PendingInUse
             | AlertKind::AlertFlood => AutoResolve::Never,
-            AlertKind::Missing | AlertKind::OutOfSupport | AlertKind::AgentSilent => AutoResolve::AtOnce,
+            AlertKind::Missing | AlertKind::OutOfSupport | AlertKind::AgentSilent | AlertKind::EndOfLifeSoftware => {
+                AutoResolve::AtOnce
+            }
             AlertKind::NewService | AlertKind::CoverageGap => AutoResolve::AfterSweeps,
         }
     }

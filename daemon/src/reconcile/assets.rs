@@ -24,11 +24,13 @@ use crate::register::{Asset, Criticality, Lifecycle};
 
 type Seen<'a> = [(&'a Sighting, &'a Match)];
 
-fn bump(sev: Severity, c: Criticality) -> Severity {
+/// One step more urgent for a high or critical asset.
+pub(super) fn bump(sev: Severity, c: Criticality) -> Severity {
     if matches!(c, Criticality::High | Criticality::Critical) { sev.raised() } else { sev }
 }
 
-fn asset_ref(a: &Asset) -> AssetRef {
+/// The register entry as alerts carry it.
+pub(super) fn asset_ref(a: &Asset) -> AssetRef {
     AssetRef {
         tag: a.tag.clone(),
         name: a.name.clone(),
@@ -175,6 +177,9 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
         for kind in [AlertKind::NewService, AlertKind::CoverageGap, AlertKind::OutOfSupport] {
             register(plan, kind, &|| format!("{} is out of service ({})", a.tag, a.lifecycle));
         }
+    }
+    if on_net {
+        super::end_of_life::for_asset(w, a, seen, plan);
     }
     wrong_segment(a, &all, plan);
     if a.lifecycle != Lifecycle::Deployed {

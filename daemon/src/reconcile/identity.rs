@@ -363,6 +363,7 @@ mod tests {
             names: names.iter().map(|n| (n.to_string(), "ptr".to_string())).collect(),
             certs: vec![],
             open: vec![],
+            software: vec![],
             probed: None,
             os: None,
             segment: "198.18.0.0/24".into(),

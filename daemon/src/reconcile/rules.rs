@@ -86,6 +86,8 @@ pub struct Settings {
     pub unknown_after_ms: i64,
     /// The alert lifecycle's thresholds.
     pub lifecycle: crate::alerts::lifecycle::LifecycleSettings,
+    /// End-of-support dates (built in, with the operator's file over them).
+    pub end_of_life: std::sync::Arc<crate::eol::EolTable>,
 }
 
 impl Settings {
@@ -104,6 +106,7 @@ impl Settings {
                 clear_after_sweeps: i64::from(c.clear_after_sweeps),
                 flood_per_hour: i64::from(c.alert_flood_per_hour),
             },
+            end_of_life: c.end_of_life.clone(),
         }
     }
 
@@ -415,6 +418,7 @@ pub fn run(mut w: World<'_>) -> Plan {
     }
 
     let mut by_tag: foldhash::HashMap<&str, Vec<(&Sighting, &super::identity::Match)>> = Default::default();
+    let mut unknown_present: Vec<&Sighting> = Vec::new();
     for (s, id) in w.sightings.iter().zip(&identities) {
         let p = presence(s, w.sweeps, w.settings, now);
         let device = format!("device:{}", s.device_key());
@@ -442,6 +446,7 @@ pub fn run(mut w: World<'_>) -> Plan {
                 f.summary = format!("{} fits {} register assets equally; decide which it is", s.ip, candidates.len());
             }
             Identity::Unknown if p.present => {
+                unknown_present.push(s);
                 if !dev.records.contains_key(&s.device_key()) {
                     // Seen before its batch was reconciled (a restart, a failed run): start counting now.
                     plan.devices.push(dev.count(s));
@@ -474,6 +479,7 @@ pub fn run(mut w: World<'_>) -> Plan {
         plan.findings.push(f);
     }
     plan.findings.extend(conflicts.into_values());
+    super::end_of_life::for_devices(&w, unknown_present.into_iter(), &mut plan);
 
     let assets = std::mem::replace(&mut w.assets, Box::new(std::iter::empty()));
     for asset in assets {

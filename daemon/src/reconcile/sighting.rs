@@ -39,6 +39,11 @@ pub struct Sighting {
     /// is kilobytes).
     #[serde(skip)]
     pub probed: Option<std::sync::Arc<str>>,
+    /// What services said about themselves on open ports: an SSH greeting,
+    /// an HTTP `Server` header, or a scanner's `product version` (at most
+    /// [`MAX_SOFTWARE`]); what end-of-life judgements read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub software: Vec<(u16, String)>,
     /// Most confident OS family guess.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<String>,
@@ -55,6 +60,34 @@ pub struct Sighting {
     /// Names and services were looked up in that sweep.
     #[serde(default)]
     pub enriched: bool,
+}
+
+/// Service banners kept per sighting: a host with more is a scanner's
+/// honeypot or a load balancer; the first ones by port are enough to judge.
+pub const MAX_SOFTWARE: usize = 16;
+
+/// The banners of `h`'s open ports, as [`Sighting::software`] keeps them.
+fn software(h: &HostObservation) -> Vec<(u16, String)> {
+    let mut out = Vec::new();
+    for p in h.ports.iter().filter(|p| p.state == PortState::Open) {
+        let Some(svc) = p.service.as_deref() else { continue };
+        if let Some(server) = svc.http.as_ref().and_then(|h| h.server.as_ref()) {
+            out.push((p.port.0, server.clone()));
+        }
+        match (&svc.banner, &svc.product) {
+            (Some(b), _) if !b.trim().is_empty() => out.push((p.port.0, b.clone())),
+            (_, Some(product)) => {
+                let text = [Some(product.as_str()), svc.version.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+                out.push((p.port.0, text.join(" ")));
+            }
+            _ => {}
+        }
+        if out.len() >= MAX_SOFTWARE {
+            out.truncate(MAX_SOFTWARE);
+            break;
+        }
+    }
+    out
 }
 
 /// What every sighting of one batch shares.
@@ -117,6 +150,7 @@ impl Sighting {
             names,
             certs,
             open: h.ports.iter().filter(|p| p.state == PortState::Open).map(|p| p.port.0).collect(),
+            software: software(h),
             probed: ctx.probed.clone(),
             os,
             segment: ctx.segment.clone(),

@@ -39,6 +39,8 @@ pub struct H {
     pub conflicting: Vec<String>,
     pub names: Vec<(String, NameSource)>,
     pub open: Vec<u16>,
+    /// Service banners by port (the port is opened too).
+    pub banners: Vec<(u16, String)>,
 }
 
 pub fn h(ip: &str, mac: &str) -> H {
@@ -51,6 +53,7 @@ pub fn h(ip: &str, mac: &str) -> H {
         conflicting: vec![],
         names: vec![],
         open: vec![22],
+        banners: vec![],
     }
 }
 
@@ -69,6 +72,14 @@ impl H {
     }
     pub fn random_mac(mut self) -> H {
         self.vendor = None;
+        self
+    }
+    /// A service banner on `port` (an SSH greeting, an HTTP Server header).
+    pub fn banner(mut self, port: u16, text: &str) -> H {
+        if !self.open.contains(&port) {
+            self.open.push(port);
+        }
+        self.banners.push((port, text.into()));
         self
     }
     /// A globally unique MAC from a block the agent's registry does not know.
@@ -103,7 +114,9 @@ fn obs(h: &H, t: i64) -> HostObservation {
                 port: Port(*p),
                 protocol: TransportProtocol::Tcp,
                 state: PortState::Open,
-                service: None,
+                service: h.banners.iter().find(|(bp, _)| bp == p).map(|(_, b)| {
+                    Box::new(census_proto::ServiceEvidence { banner: Some(b.clone()), ..Default::default() })
+                }),
             })
             .collect(),
         names: h.names.iter().map(|(n, s)| NameObservation { name: n.clone(), source: *s }).collect(),

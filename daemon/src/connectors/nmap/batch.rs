@@ -20,7 +20,8 @@
 //! - `hostname[@type=PTR]` → a reverse-DNS name (`user` names, which are
 //!   whatever was typed on the command line, are not evidence);
 //! - `port` with `state` open, closed or filtered (`open|filtered` counts
-//!   as filtered) and its `service` name, product, version and extrainfo;
+//!   as filtered) and its `service` name, product and version, and as the
+//!   banner `product version extrainfo` (what end-of-life judgements read);
 //! - the most accurate `osmatch` → an OS-family guess with nmap's accuracy
 //!   as confidence and the match and its classes as evidence;
 //! - `scaninfo` of a TCP scan → the TCP technique, `syn` or `connect`,
@@ -203,12 +204,20 @@ fn host(h: &NmapHost, ip: IpAddr, fallback: (OffsetDateTime, OffsetDateTime)) ->
                 _ => return None,
             };
             // A `table` service is only the port's usual name; `probed` is a version scan's finding.
+            // The banner is what nmap reports (`OpenSSH 7.4p1 Debian 10+deb9u7
+            // protocol 2.0`, `Apache httpd 2.4.25 (Debian)`): the words the
+            // end-of-life recognisers read, as they read an agent's banners.
             let service = p.service.as_ref().map(|s| {
+                let said = [s.product.as_deref(), s.version.as_deref(), s.extrainfo.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 Box::new(ServiceEvidence {
                     name: s.name.clone(),
                     product: s.product.clone(),
                     version: s.version.clone(),
-                    banner: s.extrainfo.clone(),
+                    banner: (s.product.is_some() && !said.is_empty()).then_some(said),
                     http: None,
                     tls: None,
                 })
