@@ -65,7 +65,7 @@ fn banners_pages_and_certificates_match_and_hostile_hosts_are_bounded() {
                         (Some(server.as_str()), Some(title.as_str()))
                     );
                 }
-                ServiceKind::Https { common_name, server, title } => {
+                ServiceKind::Https { common_name, server, title, .. } => {
                     let ev = ev.unwrap_or_else(|| panic!("{}:{} unidentified", spec.ip, svc.port));
                     let cert = ev.tls.as_ref().unwrap_or_else(|| panic!("{}:{} no certificate", spec.ip, svc.port));
                     let truth = lab.certificate(spec.ip, svc.port).unwrap();

@@ -72,6 +72,7 @@ struct RawReconcile {
     reopen_window: Option<String>,
     alert_flood_per_hour: Option<i64>,
     end_of_life_file: Option<PathBuf>,
+    certificate_lead: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,6 +189,8 @@ pub struct ReconcileConfig {
     /// End-of-support dates: the built-in table with `end_of_life_file`'s
     /// releases over it (docs/end-of-life.md).
     pub end_of_life: std::sync::Arc<crate::eol::EolTable>,
+    /// A served certificate ending within this raises `certificate-expiring`.
+    pub certificate_lead: Duration,
 }
 
 impl Default for ReconcileConfig {
@@ -206,6 +209,7 @@ impl Default for ReconcileConfig {
             unknown_after_sightings: 2,
             unknown_after: Duration::from_secs(600),
             end_of_life: Default::default(),
+            certificate_lead: 30 * day,
         }
     }
 }
@@ -340,6 +344,13 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
             r.unknown_after.as_deref(),
             Duration::from_secs(600),
             (Duration::ZERO, 30 * day),
+        )?,
+        certificate_lead: duration_in(
+            file,
+            "reconcile.certificate_lead",
+            r.certificate_lead.as_deref(),
+            30 * day,
+            (day, 365 * day),
         )?,
         end_of_life: std::sync::Arc::new(match &r.end_of_life_file {
             None => crate::eol::EolTable::built_in(),

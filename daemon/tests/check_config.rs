@@ -96,6 +96,11 @@ fn mistakes_exit_2_naming_the_key() {
             "notify.webhook[0].name",
         ),
         (
+            "certificate-lead",
+            shipped().replace("certificate_lead = \"30d\"", "certificate_lead = \"2y\""),
+            "reconcile.certificate_lead",
+        ),
+        (
             "end-of-life-file-missing",
             shipped().replace("# end_of_life_file = ", "end_of_life_file = "),
             "reconcile.end_of_life_file",

@@ -165,8 +165,8 @@ impl Lab {
                     let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, svc.port.0);
                     let listener = TcpListener::bind(addr)
                         .map_err(|e| LabError::Command(format!("bind {}:{} : {e}", host.ip, svc.port)))?;
-                    let tls = if let ServiceKind::Https { common_name, .. } = &svc.kind {
-                        let (config, truth) = self_signed(common_name)?;
+                    let tls = if let ServiceKind::Https { common_name, not_after, .. } = &svc.kind {
+                        let (config, truth) = self_signed(common_name, *not_after)?;
                         certs.push(((host.ip, svc.port), truth));
                         Some(config)
                     } else {

@@ -43,14 +43,19 @@ pub fn lab_cert_validity() -> (OffsetDateTime, OffsetDateTime) {
     (time::macros::datetime!(2026-01-01 0:00 UTC), time::macros::datetime!(2031-01-01 0:00 UTC))
 }
 
-/// Make a self-signed certificate for `common_name` and a rustls config serving it.
-pub fn self_signed(common_name: &str) -> Result<(Arc<ServerConfig>, CertTruth), LabError> {
+/// Make a self-signed certificate for `common_name` (valid until
+/// `not_after`, or the lab's usual end) and a rustls config serving it.
+pub fn self_signed(
+    common_name: &str,
+    not_after: Option<OffsetDateTime>,
+) -> Result<(Arc<ServerConfig>, CertTruth), LabError> {
     let tls = |e: &dyn std::fmt::Display| LabError::Tls(format!("{common_name}: {e}"));
     let key = rcgen::KeyPair::generate().map_err(|e| tls(&e))?;
     let mut params = rcgen::CertificateParams::new(vec![common_name.to_string()]).map_err(|e| tls(&e))?;
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
-    let (not_before, not_after) = lab_cert_validity();
+    let (not_before, usual_end) = lab_cert_validity();
+    let not_after = not_after.unwrap_or(usual_end);
     params.not_before = not_before;
     params.not_after = not_after;
     let cert = params.self_signed(&key).map_err(|e| tls(&e))?;

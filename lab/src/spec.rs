@@ -90,6 +90,9 @@ pub enum ServiceKind {
         server: String,
         /// Page `<title>`.
         title: String,
+        /// End of the certificate's validity; `None` for the lab's usual
+        /// ([`crate::services::lab_cert_validity`]).
+        not_after: Option<time::OffsetDateTime>,
     },
     /// Hostile: streams bytes forever.
     Endless,
@@ -189,7 +192,7 @@ fn http(port: u16, server: &str, title: String) -> ServiceSpec {
 fn https(port: u16, name: &str, server: &str, title: String) -> ServiceSpec {
     ServiceSpec {
         port: Port(port),
-        kind: ServiceKind::Https { common_name: name.to_string(), server: server.to_string(), title },
+        kind: ServiceKind::Https { common_name: name.to_string(), server: server.to_string(), title, not_after: None },
     }
 }
 

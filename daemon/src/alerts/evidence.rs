@@ -46,6 +46,10 @@ pub enum Evidence {
     AlertFlood(Flood),
     /// `end-of-life-software`: software past its end of support answering.
     EndOfLifeSoftware(EndOfLife),
+    /// `certificate-expiring`: a served certificate ends within the lead time.
+    CertificateExpiring(CertificateValidity),
+    /// `certificate-expired`: a certificate past its end is still served.
+    CertificateExpired(CertificateValidity),
 }
 
 /// The register entry an asset alert is about, as it was when raised.
@@ -299,6 +303,21 @@ pub struct EndOfLife {
     pub seen: Vec<HostSeen>,
 }
 
+/// `certificate-expiring` and `certificate-expired` evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CertificateValidity {
+    /// SHA-256 of the DER certificate, lowercase hex.
+    pub sha256: String,
+    /// Subject.
+    pub subject: String,
+    /// End of validity (unix ms).
+    pub not_after_ms: i64,
+    /// Where it is served, `IP:PORT`.
+    pub served_at: Vec<String>,
+    /// The hosts serving it.
+    pub seen: Vec<HostSeen>,
+}
+
 impl Evidence {
     /// The alert kind this evidence belongs to.
     pub fn kind(&self) -> super::AlertKind {
@@ -315,6 +334,8 @@ impl Evidence {
             Evidence::AgentSilent(_) => K::AgentSilent,
             Evidence::AlertFlood(_) => K::AlertFlood,
             Evidence::EndOfLifeSoftware(_) => K::EndOfLifeSoftware,
+            Evidence::CertificateExpiring(_) => K::CertificateExpiring,
+            Evidence::CertificateExpired(_) => K::CertificateExpired,
         }
     }
 
@@ -337,6 +358,7 @@ impl Evidence {
             Evidence::CoverageGap(c) => &c.seen,
             Evidence::OutOfSupport(l) => &l.seen,
             Evidence::EndOfLifeSoftware(e) => &e.seen,
+            Evidence::CertificateExpiring(c) | Evidence::CertificateExpired(c) => &c.seen,
             Evidence::Missing(_) | Evidence::AgentSilent(_) | Evidence::AlertFlood(_) => &[],
         }
     }
@@ -405,6 +427,20 @@ pub fn placeholder(kind: super::AlertKind) -> Evidence {
             Evidence::AlertFlood(Flood { agent: "a1".into(), dropped: 0, budget_per_hour: 0, sample: vec![] })
         }
         K::EndOfLifeSoftware => Evidence::EndOfLifeSoftware(EndOfLife { asset: None, software: vec![], seen: vec![] }),
+        K::CertificateExpiring | K::CertificateExpired => {
+            let c = CertificateValidity {
+                sha256: "00".into(),
+                subject: "CN=t".into(),
+                not_after_ms: 0,
+                served_at: vec![],
+                seen: vec![],
+            };
+            if kind == K::CertificateExpiring {
+                Evidence::CertificateExpiring(c)
+            } else {
+                Evidence::CertificateExpired(c)
+            }
+        }
     }
 }
 

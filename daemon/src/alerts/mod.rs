@@ -37,7 +37,9 @@ crate::word_enum!(
     PendingInUse => "pending-in-use", /// An agent delivered no complete sweep within its cadence.
     AgentSilent => "agent-silent", /// An agent raised more new alerts than its hourly budget.
     AlertFlood => "alert-flood", /// Software past its end of support answers (a banner names the release).
-    EndOfLifeSoftware => "end-of-life-software" }
+    EndOfLifeSoftware => "end-of-life-software", /// A served TLS certificate ends within the lead time.
+    CertificateExpiring => "certificate-expiring", /// A TLS certificate past its end of validity is still served.
+    CertificateExpired => "certificate-expired" }
 );
 
 /// When an alert may resolve itself (see the README's alert table).
@@ -66,9 +68,12 @@ impl AlertKind {
             | AlertKind::IdentityConflict
             | AlertKind::PendingInUse
             | AlertKind::AlertFlood => AutoResolve::Never,
-            AlertKind::Missing | AlertKind::OutOfSupport | AlertKind::AgentSilent | AlertKind::EndOfLifeSoftware => {
-                AutoResolve::AtOnce
-            }
+            AlertKind::Missing
+            | AlertKind::OutOfSupport
+            | AlertKind::AgentSilent
+            | AlertKind::EndOfLifeSoftware
+            | AlertKind::CertificateExpiring
+            | AlertKind::CertificateExpired => AutoResolve::AtOnce,
             AlertKind::NewService | AlertKind::CoverageGap => AutoResolve::AfterSweeps,
         }
     }

@@ -364,6 +364,7 @@ mod tests {
             certs: vec![],
             open: vec![],
             software: vec![],
+            tls: vec![],
             probed: None,
             os: None,
             segment: "198.18.0.0/24".into(),

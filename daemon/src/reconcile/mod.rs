@@ -22,6 +22,7 @@
 
 pub mod alerted;
 pub mod assets;
+pub mod certificates;
 pub mod end_of_life;
 pub mod identity;
 pub mod rules;

@@ -88,6 +88,8 @@ pub struct Settings {
     pub lifecycle: crate::alerts::lifecycle::LifecycleSettings,
     /// End-of-support dates (built in, with the operator's file over them).
     pub end_of_life: std::sync::Arc<crate::eol::EolTable>,
+    /// A served certificate ending within this is expiring (ms).
+    pub certificate_lead_ms: i64,
 }
 
 impl Settings {
@@ -107,6 +109,7 @@ impl Settings {
                 flood_per_hour: i64::from(c.alert_flood_per_hour),
             },
             end_of_life: c.end_of_life.clone(),
+            certificate_lead_ms: ms(c.certificate_lead),
         }
     }
 
@@ -419,6 +422,7 @@ pub fn run(mut w: World<'_>) -> Plan {
 
     let mut by_tag: foldhash::HashMap<&str, Vec<(&Sighting, &super::identity::Match)>> = Default::default();
     let mut unknown_present: Vec<&Sighting> = Vec::new();
+    let mut serving: Vec<&Sighting> = Vec::new();
     for (s, id) in w.sightings.iter().zip(&identities) {
         let p = presence(s, w.sweeps, w.settings, now);
         let device = format!("device:{}", s.device_key());
@@ -428,6 +432,9 @@ pub fn run(mut w: World<'_>) -> Plan {
                 format!("not seen in {} complete sweeps since {}", p.misses.count, super::assets::fmt_ms(s.last_ms));
             plan.clear(kind, subject, ClearCause::Absent, reason, p.misses.last_finish_ms.max(s.last_ms));
         };
+        if p.present && !s.tls.is_empty() {
+            serving.push(s);
+        }
         match id {
             Identity::Matched(m) => {
                 if !device.starts_with("device:random-mac@") {
@@ -480,6 +487,7 @@ pub fn run(mut w: World<'_>) -> Plan {
     }
     plan.findings.extend(conflicts.into_values());
     super::end_of_life::for_devices(&w, unknown_present.into_iter(), &mut plan);
+    super::certificates::judge(&w, &serving, &mut plan);
 
     let assets = std::mem::replace(&mut w.assets, Box::new(std::iter::empty()));
     for asset in assets {

@@ -44,6 +44,10 @@ pub struct Sighting {
     /// [`MAX_SOFTWARE`]); what end-of-life judgements read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub software: Vec<(u16, String)>,
+    /// TLS certificates served on open ports, with their end of validity
+    /// (at most [`MAX_SOFTWARE`]); what certificate alerts read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls: Vec<ServedCert>,
     /// Most confident OS family guess.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<String>,
@@ -88,6 +92,36 @@ fn software(h: &HostObservation) -> Vec<(u16, String)> {
         }
     }
     out
+}
+
+/// A TLS certificate a host served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServedCert {
+    /// TCP port.
+    pub port: u16,
+    /// SHA-256 of the DER certificate, lowercase hex.
+    pub sha256: String,
+    /// Subject, e.g. `CN=www.example.org`.
+    pub subject: String,
+    /// End of validity (unix ms).
+    pub not_after_ms: i64,
+}
+
+fn served_certs(h: &HostObservation) -> Vec<ServedCert> {
+    h.ports
+        .iter()
+        .filter(|p| p.state == PortState::Open)
+        .filter_map(|p| {
+            let t = p.service.as_deref()?.tls.as_ref()?;
+            Some(ServedCert {
+                port: p.port.0,
+                sha256: t.sha256.clone(),
+                subject: t.subject.clone(),
+                not_after_ms: ms(t.not_after),
+            })
+        })
+        .take(MAX_SOFTWARE)
+        .collect()
 }
 
 /// What every sighting of one batch shares.
@@ -151,6 +185,7 @@ impl Sighting {
             certs,
             open: h.ports.iter().filter(|p| p.state == PortState::Open).map(|p| p.port.0).collect(),
             software: software(h),
+            tls: served_certs(h),
             probed: ctx.probed.clone(),
             os,
             segment: ctx.segment.clone(),

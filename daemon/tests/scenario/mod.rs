@@ -41,6 +41,8 @@ pub struct H {
     pub open: Vec<u16>,
     /// Service banners by port (the port is opened too).
     pub banners: Vec<(u16, String)>,
+    /// TLS certificates by port: SHA-256 and end of validity (unix ms).
+    pub certs: Vec<(u16, String, i64)>,
 }
 
 pub fn h(ip: &str, mac: &str) -> H {
@@ -54,6 +56,7 @@ pub fn h(ip: &str, mac: &str) -> H {
         names: vec![],
         open: vec![22],
         banners: vec![],
+        certs: vec![],
     }
 }
 
@@ -82,6 +85,14 @@ impl H {
         self.banners.push((port, text.into()));
         self
     }
+    /// A TLS certificate (`sha256`, valid until `not_after_ms`) served on `port`.
+    pub fn cert(mut self, port: u16, sha256: &str, not_after_ms: i64) -> H {
+        if !self.open.contains(&port) {
+            self.open.push(port);
+        }
+        self.certs.push((port, sha256.into(), not_after_ms));
+        self
+    }
     /// A globally unique MAC from a block the agent's registry does not know.
     pub fn vendorless(mut self) -> H {
         self.vendor = None;
@@ -91,6 +102,20 @@ impl H {
 
 fn at(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap()
+}
+
+fn service(h: &H, port: u16) -> Option<Box<census_proto::ServiceEvidence>> {
+    let banner = h.banners.iter().find(|(p, _)| *p == port).map(|(_, b)| b.clone());
+    let tls = h.certs.iter().find(|(p, _, _)| *p == port).map(|(_, sha, end)| census_proto::TlsCertificate {
+        subject: format!("CN=cert-{}", &sha[..sha.len().min(8)]),
+        sans: vec![],
+        issuer: "CN=Lab CA".into(),
+        not_before: at(end - 400 * DAY),
+        not_after: at(*end),
+        sha256: sha.clone(),
+    });
+    (banner.is_some() || tls.is_some())
+        .then(|| Box::new(census_proto::ServiceEvidence { banner, tls, ..Default::default() }))
 }
 
 fn obs(h: &H, t: i64) -> HostObservation {
@@ -114,9 +139,7 @@ fn obs(h: &H, t: i64) -> HostObservation {
                 port: Port(*p),
                 protocol: TransportProtocol::Tcp,
                 state: PortState::Open,
-                service: h.banners.iter().find(|(bp, _)| bp == p).map(|(_, b)| {
-                    Box::new(census_proto::ServiceEvidence { banner: Some(b.clone()), ..Default::default() })
-                }),
+                service: service(h, *p),
             })
             .collect(),
         names: h.names.iter().map(|(n, s)| NameObservation { name: n.clone(), source: *s }).collect(),

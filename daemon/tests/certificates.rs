@@ -1,0 +1,72 @@
+//! `certificate-expiring` and `certificate-expired`: scenarios through the
+//! real ingest and reconcile. One alert per certificate however many hosts
+//! serve it; expiring becomes expired; a renewal (no host serves the old
+//! certificate any more) resolves it at the next full run; the lead time is
+//! configurable.
+
+mod scenario;
+
+use censusd::alerts::{AlertKind, AlertState, Severity};
+use censusd::config::ReconcileConfig;
+use scenario::{DAY, HOUR, LAB, Scenario, T0, h};
+
+fn sha(c: char) -> String {
+    c.to_string().repeat(64)
+}
+
+#[test]
+fn a_certificate_served_twice_is_one_alert_that_becomes_expired_and_resolves_when_renewed() {
+    let s = Scenario::new();
+    let old = sha('c');
+    let ends = T0 + 10 * DAY;
+    let web = |ip: &str, mac: &str, cert: &str, until: i64| h(ip, mac).cert(443, cert, until);
+    s.sweep(
+        &LAB,
+        T0,
+        &[web("198.18.0.50", "00:1b:21:00:05:01", &old, ends), web("198.18.0.51", "00:1b:21:00:05:02", &old, ends)],
+    );
+    let live = s.live(AlertKind::CertificateExpiring);
+    assert_eq!(live.len(), 1, "{live:#?}");
+    let a = &live[0];
+    assert_eq!((a.subject.as_str(), a.severity), (format!("cert:{old}").as_str(), Severity::Medium));
+    let e = serde_json::to_value(&a.evidence).unwrap();
+    assert_eq!(e["served_at"], serde_json::json!(["198.18.0.50:443", "198.18.0.51:443"]), "{e}");
+    assert_eq!(e["not_after_ms"], ends);
+    assert!(a.summary.contains("and 1 more"), "{}", a.summary);
+
+    // A week before the end it is high; after the end it is expired, and the expiring alert says so.
+    s.sweep(&LAB, ends - 3 * DAY, &[web("198.18.0.50", "00:1b:21:00:05:01", &old, ends)]);
+    assert_eq!(s.live(AlertKind::CertificateExpiring)[0].severity, Severity::High);
+    s.sweep(&LAB, ends + HOUR, &[web("198.18.0.50", "00:1b:21:00:05:01", &old, ends)]);
+    assert!(s.live(AlertKind::CertificateExpiring).is_empty());
+    let expired = s.live(AlertKind::CertificateExpired);
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].severity, Severity::High);
+    let resolved = s.of_kind(AlertKind::CertificateExpiring);
+    assert_eq!(resolved[0].state, AlertState::Resolved);
+
+    // Renewed on both hosts: the next full run finds the old one served nowhere.
+    let new = sha('d');
+    let renewed = ends + 365 * DAY;
+    s.sweep(
+        &LAB,
+        ends + 2 * HOUR,
+        &[
+            web("198.18.0.50", "00:1b:21:00:05:01", &new, renewed),
+            web("198.18.0.51", "00:1b:21:00:05:02", &new, renewed),
+        ],
+    );
+    s.full(ends + 3 * HOUR);
+    assert!(s.live(AlertKind::CertificateExpired).is_empty(), "{:#?}", s.live(AlertKind::CertificateExpired));
+    assert!(s.live(AlertKind::CertificateExpiring).is_empty());
+}
+
+#[test]
+fn the_lead_time_is_configurable() {
+    let cfg = ReconcileConfig { certificate_lead: std::time::Duration::from_secs(5 * 86_400), ..Default::default() };
+    let s = Scenario::with(cfg);
+    s.sweep(&LAB, T0, &[h("198.18.0.60", "00:1b:21:00:06:01").cert(443, &sha('e'), T0 + 10 * DAY)]);
+    assert!(s.live(AlertKind::CertificateExpiring).is_empty(), "10 days left, 5 days' lead");
+    s.sweep(&LAB, T0 + 6 * DAY, &[h("198.18.0.60", "00:1b:21:00:06:01").cert(443, &sha('e'), T0 + 10 * DAY)]);
+    assert_eq!(s.live(AlertKind::CertificateExpiring).len(), 1);
+}
