@@ -581,6 +581,12 @@ pub fn print_nmap_import(v: &Value) {
     if r["outside_segment"].as_u64().unwrap_or(0) > 0 {
         outln!("  {} hosts outside the segment were not imported", r["outside_segment"]);
     }
+    if r["not_answering"].as_u64().unwrap_or(0) > 0 {
+        outln!("  {} hosts nmap only assumed up (-Pn) did not answer: not imported as sightings", r["not_answering"]);
+    }
+    if receipt["clamped"].as_bool() == Some(true) {
+        outln!("  the report is dated in the future: its times were set to its arrival");
+    }
     match r["partial_because"].as_str() {
         None => outln!("  a complete sweep of the segment: hosts it did not find may become missing"),
         Some(why) => outln!("  a partial sweep ({why}): its hosts are recorded, nobody becomes missing because of it"),

@@ -188,3 +188,104 @@ fn an_import_stores_once_reconciles_and_a_refused_report_stores_nothing() {
         "nothing stored, no agent made"
     );
 }
+
+/// A report built around `hosts` (each a `<host>` element), of 198.18.0.0/24, with `args`.
+fn report(args: &str, hosts: &str, total: u32) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0"?><nmaprun scanner="nmap" args="{args}" start="1796282975" version="7.93">
+        <scaninfo type="syn" protocol="tcp" numservices="1" services="22"/>{hosts}
+        <runstats><finished time="1796282987" exit="success"/><hosts up="3" down="0" total="{total}"/></runstats></nmaprun>"#
+    )
+    .into_bytes()
+}
+
+fn host(ip: &str, reason: &str, port_state: &str) -> String {
+    format!(
+        r#"<host><status state="up" reason="{reason}"/><address addr="{ip}" addrtype="ipv4"/>
+        <ports><port protocol="tcp" portid="22"><state state="{port_state}"/></port></ports></host>"#
+    )
+}
+
+#[test]
+fn hosts_nmap_only_assumed_up_are_not_sightings_and_a_list_scan_is_no_sweep() {
+    let now = time::OffsetDateTime::from_unix_timestamp(NOW_MS / 1000).unwrap();
+    let xml = report(
+        "nmap -Pn -p 22 198.18.0.0/24",
+        &[
+            host("198.18.0.5", "user-set", "filtered"),
+            host("198.18.0.6", "user-set", "open"),
+            host("198.18.0.7", "user-set", "closed"),
+            host("198.18.0.6", "user-set", "open"),
+        ]
+        .concat(),
+        256,
+    );
+    let (batch, summary) =
+        nmap::to_batch(&nmap::parse(&xml).unwrap(), "198.18.0.0/24".parse().unwrap(), "lab", "nmap", now);
+    let ips: Vec<String> = batch.hosts.iter().map(|h| h.ip.to_string()).collect();
+    assert_eq!(ips, ["198.18.0.6", "198.18.0.7"], "an open or closed port is an answer; filtered is not");
+    assert_eq!((summary.not_answering, summary.listed_twice), (1, 1));
+
+    let xml = report("nmap -sL -n 198.18.0.0/24", "", 256);
+    let (_, summary) =
+        nmap::to_batch(&nmap::parse(&xml).unwrap(), "198.18.0.0/24".parse().unwrap(), "lab", "nmap", now);
+    assert!(summary.partial_because.unwrap().contains("list scan"));
+    let xml = report("nmap --exclude=198.18.0.128/25 -sn 198.18.0.0/24", "", 4);
+    let (_, summary) =
+        nmap::to_batch(&nmap::parse(&xml).unwrap(), "198.18.0.0/24".parse().unwrap(), "lab", "nmap", now);
+    assert!(summary.partial_because.unwrap().contains("scanned 4"), "runstats disagree with the command line");
+}
+
+#[test]
+fn the_same_report_imported_at_once_is_stored_once_with_one_receipt_and_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Arc::new(reconciler(&dir));
+    let receipts: Vec<(bool, usize)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let r = r.clone();
+                scope.spawn(move || {
+                    let out =
+                        imports::nmap(&r, &Principal::builtin_admin(), SCAN, "198.18.0.0/24", None, NOW_MS).unwrap();
+                    (out.receipt.duplicate, out.receipt.stored)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = receipts.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec![(false, 4), (true, 0), (true, 0), (true, 0)], "{receipts:?}");
+    let filter = censusd::audit::AuditFilter {
+        action: Some(censusd::audit::AuditAction::ObservationsImport),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(r.store().audit(&filter).unwrap().len(), 1);
+}
+
+#[test]
+fn a_batch_stored_without_its_provenance_gets_it_at_the_reimport() {
+    // As a daemon killed between storing the batch and recording it leaves it.
+    let dir = tempfile::tempdir().unwrap();
+    let r = reconciler(&dir);
+    let store = r.store().clone();
+    store.add_agent("nmap", &["198.18.0.0/24".parse().unwrap()], &[5; 32], &mut censusd::store::unaudited()).unwrap();
+    let agent = store.agents().unwrap().remove(0);
+    let now = time::OffsetDateTime::from_unix_timestamp(NOW_MS / 1000).unwrap();
+    let segment: ipnet::IpNet = "198.18.0.0/24".parse().unwrap();
+    let (mut batch, _) = nmap::to_batch(&nmap::parse(SCAN).unwrap(), segment, "nmap 198.18.0.0/24", "nmap", now);
+    batch.batch_id = imports::batch_id(SCAN, &segment, "nmap");
+    censusd::app::ingest::accept(store.as_ref(), &r, &agent, &census_proto::encode_batch(&batch), NOW_MS).unwrap();
+    let filter = censusd::audit::AuditFilter {
+        action: Some(censusd::audit::AuditAction::ObservationsImport),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(store.audit(&filter).unwrap().is_empty());
+    let again = imports::nmap(&r, &Principal::builtin_admin(), SCAN, "198.18.0.0/24", None, NOW_MS).unwrap();
+    assert!(again.receipt.duplicate);
+    assert_eq!(store.audit(&filter).unwrap().len(), 1, "the provenance is written at the re-import");
+    imports::nmap(&r, &Principal::builtin_admin(), SCAN, "198.18.0.0/24", None, NOW_MS).unwrap();
+    assert_eq!(store.audit(&filter).unwrap().len(), 1, "and only once");
+}

@@ -10,6 +10,8 @@ use crate::people::Principal;
 use crate::reconcile::Reconciler;
 use crate::store::{AgentRecord, Store, StoreError};
 
+static IMPORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The agent name nmap imports are delivered as unless another is given.
 pub const DEFAULT_AGENT: &str = "nmap";
 
@@ -55,7 +57,7 @@ fn invalid(field: &str, message: impl Into<String>) -> ImportError {
 /// The batch id of a report: the same report imported again for the same
 /// segment and agent is the same batch, so it is acknowledged, not stored
 /// twice (a SHA-256 of the three, cut to a UUID's 16 bytes).
-fn batch_id(xml: &[u8], segment: &IpNet, agent: &str) -> uuid::Uuid {
+pub fn batch_id(xml: &[u8], segment: &IpNet, agent: &str) -> uuid::Uuid {
     let mut h = ring::digest::Context::new(&ring::digest::SHA256);
     h.update(xml);
     h.update(segment.to_string().as_bytes());
@@ -101,6 +103,19 @@ fn agent_for(
     Ok((a, true))
 }
 
+/// Whether the audit log holds the provenance of batch `batch_id` from
+/// `agent`: a daemon killed between storing a batch and recording it left
+/// none, and the re-import (a duplicate, stored once) writes it then.
+fn provenance_kept(store: &dyn Store, agent: &str, batch_id: &str) -> Result<bool, StoreError> {
+    let records = store.audit(&crate::audit::AuditFilter {
+        action: Some(crate::audit::AuditAction::ObservationsImport),
+        subject: Some(format!("agent:{agent}")),
+        limit: 10_000,
+        ..Default::default()
+    })?;
+    Ok(records.iter().any(|r| r.entry.after.as_ref().is_some_and(|a| a["batch_id"] == batch_id)))
+}
+
 /// Import an nmap `-oX` report of `segment` (a CIDR) as agent `agent`
 /// (default [`DEFAULT_AGENT`]), reconciled before this returns.
 ///
@@ -114,6 +129,11 @@ pub fn nmap(
     agent: Option<&str>,
     now_ms: i64,
 ) -> Result<NmapImport, ImportError> {
+    // One import at a time: the same report imported twice at once must
+    // give one receipt that stored it and one that says it was a duplicate
+    // (a large batch is stored in parts; concurrent parts made receipts
+    // that each claimed a share).
+    let _one = IMPORTS.lock().unwrap_or_else(|p| p.into_inner());
     let store = reconciler.store().as_ref();
     let segment: IpNet = segment
         .trim()
@@ -130,7 +150,7 @@ pub fn nmap(
     batch.batch_id = batch_id(xml, &segment, &record.name);
     let body = census_proto::encode_batch(&batch);
     let receipt = accept_with(store, reconciler, &record, &body, now_ms, Reconcile::Now)?;
-    if !receipt.duplicate {
+    if !receipt.duplicate || !provenance_kept(store, &record.name, &receipt.batch_id)? {
         // The report's provenance, kept: who imported which nmap run, as
         // which batch and agent, and whether it counted as a sweep. The
         // ingest path is the agents' (whose deliveries are not audited), so

@@ -3,13 +3,9 @@
 //!
 //! **Completeness decides what the daemon may conclude from absence**, so
 //! a report counts as a sweep of the segment only when it provably covered
-//! it: nmap finished with `exit="success"`, and the targets on its command
-//! line (`nmaprun@args`: addresses and CIDRs; `--exclude` lists become the
-//! batch's excluded addresses) include every address of the segment. A
-//! report whose targets came from a file (`-iL`), were written as ranges
-//! nmap accepts but Census does not read (`198.18.0.1-20`, names), or do
-//! not cover the segment is imported as a partial sweep, with the reason:
-//! its hosts are recorded, but nobody becomes missing because of it.
+//! it ([`super::scope`]): otherwise it is imported as a partial sweep, with
+//! the reason — its hosts are recorded, but nobody becomes missing because
+//! of it. Hosts nmap only assumed up (`-Pn`) are not sightings.
 //!
 //! Mapping (nmap's DTD → the wire model, docs/report-format.md):
 //! - `status@reason` → the technique that saw the host (`arp-response` →
@@ -52,6 +48,11 @@ pub struct ImportSummary {
     pub hosts_up: usize,
     /// Hosts up in the report but outside the segment: not imported.
     pub outside_segment: usize,
+    /// Hosts nmap marked up without an answer (`-Pn`: `user-set`, no open
+    /// or closed port, no MAC): not sightings, not imported.
+    pub not_answering: usize,
+    /// Addresses listed more than once: the first kept.
+    pub listed_twice: usize,
     /// `runstats/hosts@down`.
     pub hosts_down: u64,
     /// `runstats/hosts@total`: addresses nmap scanned.
@@ -64,98 +65,6 @@ pub struct ImportSummary {
 
 fn at(unix_s: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(unix_s).ok()
-}
-
-/// The targets and exclusions named on nmap's command line, when Census
-/// can read them all; `Err` says why not.
-fn targets(args: &str) -> Result<(Vec<IpNet>, Vec<IpNet>), String> {
-    let net =
-        |t: &str| -> Option<IpNet> { t.parse::<IpNet>().ok().or_else(|| t.parse::<IpAddr>().ok().map(IpNet::from)) };
-    // nmap's options that take a value in the next word (so that value is
-    // not a target): from `nmap --help`.
-    const WITH_VALUE: &[&str] = &[
-        "-p",
-        "-oX",
-        "-oN",
-        "-oG",
-        "-oA",
-        "-oS",
-        "-iR",
-        "-e",
-        "-S",
-        "-D",
-        "-g",
-        "--source-port",
-        "--top-ports",
-        "--max-retries",
-        "--host-timeout",
-        "--scan-delay",
-        "--max-scan-delay",
-        "--min-rate",
-        "--max-rate",
-        "--min-hostgroup",
-        "--max-hostgroup",
-        "--min-parallelism",
-        "--max-parallelism",
-        "--min-rtt-timeout",
-        "--max-rtt-timeout",
-        "--initial-rtt-timeout",
-        "--ttl",
-        "--data-length",
-        "--data",
-        "--data-string",
-        "--spoof-mac",
-        "--script",
-        "--script-args",
-        "--script-args-file",
-        "--datadir",
-        "--servicedb",
-        "--versiondb",
-        "--stylesheet",
-        "--dns-servers",
-        "--mtu",
-        "--proxies",
-        "--resume",
-        "--version-intensity",
-        "-PS",
-        "-PA",
-        "-PU",
-        "-PY",
-        "-PO",
-        "--port-ratio",
-        "--exclude-ports",
-        "-T",
-    ];
-    let words: Vec<&str> = args.split_whitespace().skip(1).collect();
-    let (mut include, mut exclude) = (Vec::new(), Vec::new());
-    let mut i = 0;
-    while i < words.len() {
-        let w = words[i];
-        if w == "-iL" || w == "--excludefile" {
-            return Err(format!("targets read from a file (`{w}`): which addresses were scanned cannot be checked"));
-        }
-        if w == "--exclude" {
-            let list = words.get(i + 1).copied().unwrap_or_default();
-            for t in list.split(',').filter(|t| !t.is_empty()) {
-                exclude.push(net(t).ok_or_else(|| format!("`--exclude {t}` is not an address or CIDR Census reads"))?);
-            }
-            i += 2;
-            continue;
-        }
-        if w.starts_with('-') {
-            i += if WITH_VALUE.contains(&w) { 2 } else { 1 };
-            continue;
-        }
-        include.push(net(w).ok_or_else(|| {
-            format!("target `{}` is not an address or CIDR Census reads (ranges and names are not)", w.escape_debug())
-        })?);
-        i += 1;
-    }
-    Ok((include, exclude))
-}
-
-fn covers(nets: &[IpNet], segment: &IpNet) -> bool {
-    nets.iter().any(|n| n.contains(segment))
 }
 
 fn seen_by(reason: Option<&str>) -> Option<Technique> {
@@ -282,30 +191,25 @@ pub fn to_batch(
     let (finished_s, exit) = run.finished.clone().unwrap_or((0, "error".into()));
     let finished = at(finished_s).unwrap_or(now).max(started);
     let (_, down, total) = run.totals.unwrap_or_default();
-    let mut outside = 0;
-    let mut hosts = Vec::new();
+    let (mut outside, mut silent, mut twice) = (0, 0, 0);
+    let mut hosts: Vec<HostObservation> = Vec::new();
     for h in &run.hosts {
-        match h.ip {
-            Some(ip) if segment.contains(&ip) => hosts.push(host(h, ip, (started, finished))),
-            _ => outside += 1,
+        let Some(ip) = h.ip.filter(|ip| segment.contains(ip)) else {
+            outside += 1;
+            continue;
+        };
+        // `-Pn` marks every target up (`user-set`): only an answer is a sighting.
+        let assumed = matches!(h.reason.as_deref(), None | Some("user-set" | "unknown" | "no-response"));
+        let answered = !assumed || h.ports.iter().any(|p| p.state == "open" || p.state == "closed") || h.mac.is_some();
+        if !answered {
+            silent += 1;
+        } else if hosts.iter().any(|o| o.ip == ip) {
+            twice += 1;
+        } else {
+            hosts.push(host(h, ip, (started, finished)));
         }
     }
-    let scope = targets(run.args.as_deref().unwrap_or_default());
-    let excluded: Vec<IpNet> = match &scope {
-        Ok((_, ex)) => ex.iter().filter(|n| segment.contains(&n.network())).copied().collect(),
-        Err(_) => vec![],
-    };
-    let partial_because = if exit != "success" {
-        Some(format!("nmap ended with exit=\"{}\"", exit.escape_debug()))
-    } else {
-        match &scope {
-            Err(why) => Some(why.clone()),
-            Ok((inc, _)) if !covers(inc, &segment) => {
-                Some(format!("the scan's targets do not include all of {segment}"))
-            }
-            Ok(_) => None,
-        }
-    };
+    let (partial_because, excluded) = super::scope::judge(&exit, run.args.as_deref(), total, &segment);
     let complete = partial_because.is_none();
     let status = if complete { RunStatus::Complete } else { RunStatus::Partial };
     let mut techniques: Vec<Technique> = hosts.iter().flat_map(|h| h.seen_by.iter().copied()).collect();
@@ -349,6 +253,8 @@ pub fn to_batch(
         started: run.start.and_then(at).and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
         hosts_up: hosts.len(),
         outside_segment: outside,
+        not_answering: silent,
+        listed_twice: twice,
         hosts_down: down,
         addresses_scanned: total,
         complete,

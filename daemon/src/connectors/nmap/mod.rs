@@ -5,6 +5,7 @@
 //! an agent's by [`crate::app::imports::nmap`].
 
 pub mod batch;
+pub mod scope;
 pub mod xml;
 
 pub use batch::{ImportSummary, to_batch};

@@ -313,7 +313,11 @@ pub fn parse(xml: &[u8]) -> Result<NmapRun, NmapError> {
                 }
             }
             "port" if in_host => {
-                let port: u16 = number(&attrs, "portid").map_err(at)?.ok_or_else(|| at("no `portid`".into()))?;
+                let id: u32 = number(&attrs, "portid").map_err(at)?.ok_or_else(|| at("no `portid`".into()))?;
+                let port = u16::try_from(id)
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| at(format!("portid {id} is not a port (1-65535)")))?;
                 if let Some(h) = host.as_mut() {
                     h.host.ports.push(NmapPort {
                         protocol: text(&mut attrs, "protocol").unwrap_or_default(),
@@ -340,10 +344,11 @@ pub fn parse(xml: &[u8]) -> Result<NmapRun, NmapError> {
                 }
             }
             "osmatch" if in_host => {
-                let accuracy: u8 = number(&attrs, "accuracy").map_err(at)?.unwrap_or(0);
-                if accuracy > 100 {
-                    return Err(at(format!("accuracy {accuracy} is over 100")));
-                }
+                let accuracy: u32 = number(&attrs, "accuracy").map_err(at)?.unwrap_or(0);
+                let accuracy = u8::try_from(accuracy)
+                    .ok()
+                    .filter(|a| *a <= 100)
+                    .ok_or_else(|| at(format!("accuracy {accuracy} is not a percentage (0-100)")))?;
                 if let Some(h) = host.as_mut() {
                     h.host.os.push(OsMatch {
                         name: text(&mut attrs, "name").unwrap_or_default(),
