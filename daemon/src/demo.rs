@@ -34,6 +34,26 @@ const UNREGISTERED: [usize; 3] = [7, 19, 26];
 const RETIRED: usize = 12;
 const NO_EDR: usize = 0;
 const LAPSED: usize = 9;
+/// Serves an SSH greeting naming Debian 9 (end-of-life-software).
+const END_OF_LIFE: usize = 2;
+/// Serves a certificate that ends in 12 days (certificate-expiring).
+const EXPIRING: usize = 10;
+
+/// The lab's hosts, two of them changed to show lifecycle gaps.
+fn lab_hosts() -> Vec<census_lab::spec::HostSpec> {
+    use census_lab::spec::{ServiceKind, ServiceSpec};
+    let mut hosts: Vec<_> = (0..HOSTS).map(generated_host).collect();
+    hosts[END_OF_LIFE].services = vec![ServiceSpec {
+        port: census_proto::Port(22),
+        kind: ServiceKind::Banner { banner: "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7".into() },
+    }];
+    for s in &mut hosts[EXPIRING].services {
+        if let ServiceKind::Https { not_after, .. } = &mut s.kind {
+            *not_after = Some(time::OffsetDateTime::now_utc() + time::Duration::days(12));
+        }
+    }
+    hosts
+}
 
 fn lab_register() -> Vec<Value> {
     let mut out = Vec::new();
@@ -173,7 +193,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
 
     let mut lab: Option<Lab> = None;
     let register = if use_lab {
-        let mut l = Lab::build((0..HOSTS).map(generated_host).collect()).context("building the lab")?;
+        let mut l = Lab::build(lab_hosts()).context("building the lab")?;
         if let Err(e) = l.start_dns() {
             censusd::outln!("(no lab DNS: {e}; names come only from certificates)");
         }
@@ -256,7 +276,14 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     );
 
     let wanted: &[AlertKind] = if use_lab {
-        &[AlertKind::UnknownAsset, AlertKind::ShouldBeRetired, AlertKind::Missing, AlertKind::CoverageGap]
+        &[
+            AlertKind::UnknownAsset,
+            AlertKind::ShouldBeRetired,
+            AlertKind::Missing,
+            AlertKind::CoverageGap,
+            AlertKind::EndOfLifeSoftware,
+            AlertKind::CertificateExpiring,
+        ]
     } else {
         &[AlertKind::UnknownAsset, AlertKind::ShouldBeRetired]
     };
@@ -280,10 +307,18 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     censusd::outln!();
     let mut sorted: Vec<Value> = alerts.iter().map(|a| serde_json::to_value(a).unwrap_or_default()).collect();
     let rank = |k: &str| {
-        ["should-be-retired", "unknown-asset", "missing", "coverage-gap", "out-of-support"]
-            .iter()
-            .position(|x| *x == k)
-            .unwrap_or(9)
+        [
+            "should-be-retired",
+            "unknown-asset",
+            "missing",
+            "coverage-gap",
+            "out-of-support",
+            "end-of-life-software",
+            "certificate-expiring",
+        ]
+        .iter()
+        .position(|x| *x == k)
+        .unwrap_or(9)
     };
     sorted.sort_by_key(|a| (rank(a["kind"].as_str().unwrap_or("")), a["subject"].as_str().unwrap_or("").to_string()));
     for a in &sorted {

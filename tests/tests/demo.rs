@@ -29,6 +29,8 @@ fn the_lab_demo_shows_shadow_it_a_live_retired_server_a_missing_host_and_a_whois
         "missing asset:LAB-NAS",
         "coverage-gap asset:LAB-000",
         "out-of-support asset:LAB-009",
+        "end-of-life-software asset:LAB-002",
+        "certificate-expiring cert:",
         "should NOT exist: LAB-012 is decommissioned",
         "lab removed",
     ] {

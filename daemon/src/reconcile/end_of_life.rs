@@ -53,7 +53,7 @@ fn judge<'s>(w: &World<'_>, sightings: impl Iterator<Item = &'s Sighting>) -> Ju
 fn summary(who: &str, software: &[EolSoftware]) -> String {
     let what: Vec<String> = software
         .iter()
-        .map(|s| format!("{} (support ended {}; port {}: {})", s.release, s.ended, s.port, s.banner))
+        .map(|s| format!("{} (support ended {} per {}; port {}: {})", s.release, s.ended, s.source, s.port, s.banner))
         .collect();
     format!("{who} runs software past its end of support: {}", what.join("; "))
 }
