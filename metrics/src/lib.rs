@@ -24,9 +24,9 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 #[cfg(test)]
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,7 +34,11 @@ use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
+pub mod conn;
+
 pub use prometheus_client;
+
+use conn::{Busy, Connections};
 
 /// The exposition's media type (OpenMetrics 1.0 text), which Prometheus
 /// asks for and parses.
@@ -127,55 +131,6 @@ pub fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
-/// Open connections, oldest first, each with whether it is handling a
-/// request now: at the cap the oldest idle one is closed to make room, so
-/// connections that never send a request cannot lock scrapers out.
-#[derive(Default)]
-struct Open(std::sync::Mutex<std::collections::VecDeque<(Arc<AtomicBool>, tokio::task::AbortHandle)>>);
-
-impl Open {
-    fn len(&self) -> usize {
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        q.retain(|(_, h)| !h.is_finished());
-        q.len()
-    }
-
-    fn push(&self, busy: Arc<AtomicBool>, handle: tokio::task::AbortHandle) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push_back((busy, handle));
-    }
-
-    /// Close the oldest connection not handling a request; false when all are.
-    fn evict_oldest_idle(&self) -> bool {
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        q.retain(|(_, h)| !h.is_finished());
-        match q.iter().position(|(busy, _)| !busy.load(Ordering::Relaxed)) {
-            Some(i) => {
-                if let Some((_, h)) = q.remove(i) {
-                    h.abort();
-                }
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// Marks a connection busy while one request is answered.
-struct Busy(Arc<AtomicBool>);
-
-impl Busy {
-    fn start(flag: &Arc<AtomicBool>) -> Busy {
-        flag.store(true, Ordering::Relaxed);
-        Busy(flag.clone())
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Relaxed);
-    }
-}
-
 /// Serve `render()`'s text at `/metrics` on `listener` until `shutdown`
 /// resolves. `render` is called once per scrape.
 pub async fn serve<R, F>(listener: tokio::net::TcpListener, render: R, shutdown: impl Future<Output = ()>)
@@ -183,7 +138,7 @@ where
     R: Fn() -> F + Clone + Send + Sync + 'static,
     F: Future<Output = String> + Send + 'static,
 {
-    let open = Open::default();
+    let open = Connections::default();
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {

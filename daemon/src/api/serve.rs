@@ -12,13 +12,13 @@
 //!
 //! On shutdown the listener stops accepting and connections in flight finish.
 
-use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use census_metrics::conn::{Busy, Connections};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower::ServiceExt;
 
@@ -49,55 +49,6 @@ pub fn connection_cap(nofile: u64) -> usize {
     (nofile.saturating_sub(RESERVED_FDS) as usize).clamp(16, MAX_CONNECTIONS)
 }
 
-struct Conn {
-    /// A request is being handled on it now.
-    busy: Arc<AtomicBool>,
-    abort: tokio::task::AbortHandle,
-}
-
-/// Open connections, oldest first.
-#[derive(Default)]
-struct Waiting(Mutex<VecDeque<Conn>>);
-
-impl Waiting {
-    fn push(&self, c: Conn) {
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        q.retain(|c| !c.abort.is_finished());
-        q.push_back(c);
-    }
-
-    /// Close the oldest connection not handling a request; false when every one is busy.
-    fn evict_oldest(&self) -> bool {
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        q.retain(|c| !c.abort.is_finished());
-        match q.iter().position(|c| !c.busy.load(Ordering::Relaxed)) {
-            Some(i) => {
-                if let Some(c) = q.remove(i) {
-                    c.abort.abort();
-                }
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// Marks a connection busy while one request is handled.
-struct Busy(Arc<AtomicBool>);
-
-impl Busy {
-    fn start(flag: &Arc<AtomicBool>) -> Busy {
-        flag.store(true, Ordering::Relaxed);
-        Busy(flag.clone())
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Relaxed);
-    }
-}
-
 /// Serve `app` on `listener` (TLS when `tls` is given) until `shutdown` resolves.
 ///
 /// # Errors
@@ -110,7 +61,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let cap = connection_cap(raise_nofile());
     let open = Arc::new(AtomicUsize::new(0));
-    let waiting = Arc::new(Waiting::default());
+    let waiting = Arc::new(Connections::default());
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -124,14 +75,14 @@ pub async fn serve(
                 Err(e) => {
                     // Out of descriptors: make room rather than spin.
                     tracing::warn!(error = %e, "accept failed");
-                    if !waiting.evict_oldest() {
+                    if !waiting.evict_oldest_idle() {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                     continue;
                 }
             },
         };
-        if open.load(Ordering::Relaxed) >= cap && !waiting.evict_oldest() {
+        if open.load(Ordering::Relaxed) >= cap && !waiting.evict_oldest_idle() {
             tracing::warn!(%peer, cap, "connection cap reached with every connection busy; refusing one");
             drop(stream);
             continue;
@@ -179,7 +130,7 @@ pub async fn serve(
                 }
             }
         });
-        waiting.push(Conn { busy, abort: handle });
+        waiting.push(busy, handle);
     }
     // Stop accepting; idle connections close, requests in flight finish (for a while).
     drop(listener);
