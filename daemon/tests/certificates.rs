@@ -1,8 +1,9 @@
 //! `certificate-expiring` and `certificate-expired`: scenarios through the
 //! real ingest and reconcile. One alert per certificate however many hosts
 //! serve it; expiring becomes expired; a renewal (no host serves the old
-//! certificate any more) resolves it at the next full run; the lead time is
-//! configurable.
+//! certificate any more) marks it absent at the next full run, for a person
+//! to close, and a sweep that fetched no certificates does not; the lead
+//! time is configurable.
 
 mod scenario;
 
@@ -15,7 +16,7 @@ fn sha(c: char) -> String {
 }
 
 #[test]
-fn a_certificate_served_twice_is_one_alert_that_becomes_expired_and_resolves_when_renewed() {
+fn a_certificate_served_twice_is_one_alert_that_becomes_expired_and_is_marked_absent_when_renewed() {
     let s = Scenario::new();
     let old = sha('c');
     let ends = T0 + 10 * DAY;
@@ -45,6 +46,18 @@ fn a_certificate_served_twice_is_one_alert_that_becomes_expired_and_resolves_whe
     let resolved = s.of_kind(AlertKind::CertificateExpiring);
     assert_eq!(resolved[0].state, AlertState::Resolved);
 
+    // A sweep that fetched no certificates says nothing.
+    let mut blind = scenario::batch(
+        &LAB,
+        ends + 90 * 60_000,
+        &[h("198.18.0.50", "00:1b:21:00:05:01").ports(&[443]), h("198.18.0.51", "00:1b:21:00:05:02").ports(&[443])],
+        None,
+    );
+    blind.completeness.enriched = false;
+    s.deliver(&blind, ends + 91 * 60_000);
+    s.full(ends + 92 * 60_000);
+    assert_eq!(s.live(AlertKind::CertificateExpired)[0].absent_since_ms, None, "no certificates fetched, no verdict");
+
     // Renewed on both hosts: the next full run finds the old one served nowhere.
     let new = sha('d');
     let renewed = ends + 365 * DAY;
@@ -57,7 +70,9 @@ fn a_certificate_served_twice_is_one_alert_that_becomes_expired_and_resolves_whe
         ],
     );
     s.full(ends + 3 * HOUR);
-    assert!(s.live(AlertKind::CertificateExpired).is_empty(), "{:#?}", s.live(AlertKind::CertificateExpired));
+    let still = s.live(AlertKind::CertificateExpired);
+    assert_eq!(still.len(), 1, "stays for a person to confirm the renewal");
+    assert_eq!(still[0].absent_since_ms, Some(ends + 3 * HOUR), "served nowhere since the full run");
     assert!(s.live(AlertKind::CertificateExpiring).is_empty());
 }
 
@@ -69,4 +84,19 @@ fn the_lead_time_is_configurable() {
     assert!(s.live(AlertKind::CertificateExpiring).is_empty(), "10 days left, 5 days' lead");
     s.sweep(&LAB, T0 + 6 * DAY, &[h("198.18.0.60", "00:1b:21:00:06:01").cert(443, &sha('e'), T0 + 10 * DAY)]);
     assert_eq!(s.live(AlertKind::CertificateExpiring).len(), 1);
+}
+
+#[test]
+fn an_expired_certificate_cannot_hide_behind_valid_ones_and_its_fingerprint_is_case_blind() {
+    let s = Scenario::new();
+    let mut host = h("198.18.0.70", "00:1b:21:00:07:01");
+    for (i, port) in (9000..9030).enumerate() {
+        let c = char::from_digit(u32::try_from(i % 10).unwrap(), 10).unwrap();
+        host = host.cert(port, &format!("{}{}", "f".repeat(62), c.to_string().repeat(2)), T0 + 900 * DAY);
+    }
+    let upper = "AB".repeat(32);
+    s.sweep(&LAB, T0, &[host.cert(443, &upper, T0 - DAY)]);
+    let live = s.live(AlertKind::CertificateExpired);
+    assert_eq!(live.len(), 1, "{live:#?}");
+    assert_eq!(live[0].subject, format!("cert:{}", upper.to_ascii_lowercase()));
 }

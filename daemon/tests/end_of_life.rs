@@ -1,9 +1,11 @@
 //! `end-of-life-software`: scenarios through the real ingest and reconcile.
 //! A banner naming a release past its end of support raises one alert per
 //! subject with the release, the date and its source; an upgrade seen by a
-//! sweep that looked up services resolves it; a sweep that did not look
-//! services up, or a host that went quiet, leaves it; an operator's date
-//! (extended support) is honoured.
+//! sweep that looked up services marks it absent for a person to close (a
+//! sweep cannot tell an upgrade from a banner not grabbed); a sweep that did
+//! not look services up, or a host that went quiet, says nothing; many
+//! other banners cannot hide it; registering the device hands it to the
+//! asset; an operator's date (extended support) is honoured.
 
 mod scenario;
 
@@ -47,11 +49,38 @@ fn an_unregistered_host_with_an_end_of_life_banner_raises_one_alert_with_the_dat
     quiet.completeness.enriched = false;
     s.deliver(&quiet, T0 + 2 * HOUR + 6000);
     assert_eq!(s.live(AlertKind::EndOfLifeSoftware).len(), 1, "no service lookup, no verdict");
-    // Upgraded: resolved, with the reason.
+    assert_eq!(s.live(AlertKind::EndOfLifeSoftware)[0].absent_since_ms, None);
+    // Upgraded: marked absent since that sweep, still open for a person.
     s.sweep(&LAB, T0 + 3 * HOUR, &[h("198.18.0.20", "00:1b:21:00:02:01").banner(22, BOOKWORM)]);
-    assert!(s.live(AlertKind::EndOfLifeSoftware).is_empty());
-    let done = s.of_kind(AlertKind::EndOfLifeSoftware);
-    assert_eq!(done[0].state, AlertState::Resolved);
+    let live = s.live(AlertKind::EndOfLifeSoftware);
+    assert_eq!(live.len(), 1);
+    assert!(live[0].absent_since_ms.is_some(), "{live:#?}");
+    // Seen again running it: no longer absent.
+    s.sweep(&LAB, T0 + 4 * HOUR, &[h("198.18.0.20", "00:1b:21:00:02:01").banner(22, STRETCH)]);
+    assert_eq!(s.live(AlertKind::EndOfLifeSoftware)[0].absent_since_ms, None);
+    assert_eq!(s.of_kind(AlertKind::EndOfLifeSoftware).len(), 1, "one alert throughout");
+    assert!(s.all().iter().all(|a| a.kind != AlertKind::EndOfLifeSoftware || a.state != AlertState::Resolved));
+}
+
+#[test]
+fn an_old_release_cannot_hide_behind_many_other_banners_and_registering_the_device_hands_it_over() {
+    let s = Scenario::new();
+    let mut host = h("198.18.0.70", "00:1b:21:00:07:01");
+    for port in 1000..1040 {
+        host = host.banner(port, BOOKWORM);
+    }
+    s.sweep(&LAB, T0, &[host.clone().banner(80, "Microsoft-IIS/6.0")]);
+    let live = s.live(AlertKind::EndOfLifeSoftware);
+    assert_eq!(live.len(), 1, "IIS 6.0 behind 40 current banners: {live:#?}");
+    assert_eq!(live[0].subject, "device:mac:00:1b:21:00:07:01");
+    // Registered: the device's alert resolves, the asset's takes over.
+    s.register(serde_json::json!([{
+        "tag": "WEB-7", "name": "web", "type": "server", "owner": "ops", "lifecycle": "deployed",
+        "lifecycle_since": "2020-01-01", "macs": ["00:1b:21:00:07:01"], "expected_segment": "198.18.0.0/24"
+    }]));
+    s.sweep(&LAB, T0 + HOUR, &[host.banner(80, "Microsoft-IIS/6.0")]);
+    let live = s.live(AlertKind::EndOfLifeSoftware);
+    assert_eq!(live.iter().map(|a| a.subject.as_str()).collect::<Vec<_>>(), ["asset:WEB-7"], "{live:#?}");
 }
 
 #[test]

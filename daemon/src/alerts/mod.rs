@@ -67,13 +67,11 @@ impl AlertKind {
             | AlertKind::ShouldBeRetired
             | AlertKind::IdentityConflict
             | AlertKind::PendingInUse
-            | AlertKind::AlertFlood => AutoResolve::Never,
-            AlertKind::Missing
-            | AlertKind::OutOfSupport
-            | AlertKind::AgentSilent
+            | AlertKind::AlertFlood
             | AlertKind::EndOfLifeSoftware
             | AlertKind::CertificateExpiring
-            | AlertKind::CertificateExpired => AutoResolve::AtOnce,
+            | AlertKind::CertificateExpired => AutoResolve::Never,
+            AlertKind::Missing | AlertKind::OutOfSupport | AlertKind::AgentSilent => AutoResolve::AtOnce,
             AlertKind::NewService | AlertKind::CoverageGap => AutoResolve::AfterSweeps,
         }
     }

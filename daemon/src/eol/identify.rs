@@ -73,6 +73,13 @@ fn openssh(banner: &str) -> Option<Recognised> {
     let rest = banner[at + "OpenSSH".len()..].trim_start_matches(['_', ' ']);
     let (version, comment) = rest.split_once(' ').unwrap_or((rest, ""));
     let comment = comment.trim();
+    // A backport (`~bpo10+1`) is built for the release it names.
+    if let Some(i) = comment.find("~bpo") {
+        let n: String = comment[i + 4..].chars().take_while(char::is_ascii_digit).collect();
+        if !n.is_empty() {
+            return found("debian", &n, format!("OpenSSH backport for Debian {n} (~bpo{n})"));
+        }
+    }
     if let Some(i) = comment.find("+deb") {
         let n: String = comment[i + 4..].chars().take_while(char::is_ascii_digit).collect();
         if !n.is_empty() && comment[i + 4 + n.len()..].starts_with('u') {
@@ -157,6 +164,7 @@ mod tests {
         assert_eq!(key("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"), Some(("debian", "12".into())));
         assert_eq!(key("SSH-2.0-OpenSSH_9.2p1 Debian-2"), Some(("debian", "12".into())), "the release's own package");
         assert_eq!(key("SSH-2.0-OpenSSH_7.4p1 Raspbian-10+deb9u7"), Some(("debian", "9".into())));
+        assert_eq!(key("SSH-2.0-OpenSSH_8.4p1 Debian-5~bpo10+1"), Some(("debian", "10".into())), "a backport");
         assert_eq!(key("SSH-2.0-OpenSSH_7.6p1 Ubuntu-4ubuntu0.7"), Some(("ubuntu", "18.04".into())));
         assert_eq!(key("SSH-2.0-OpenSSH_8.2p1 Ubuntu-4ubuntu0.11"), Some(("ubuntu", "20.04".into())));
         assert_eq!(key("Apache/2.4.25 (Debian)"), Some(("debian", "9".into())));

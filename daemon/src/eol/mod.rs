@@ -70,6 +70,13 @@ pub struct EolTable {
 
 const BUILT_IN: &str = include_str!("end-of-life.toml");
 
+/// Releases an operator file may list.
+const MAX_RELEASES: usize = 10_000;
+
+/// The products the recognisers name ([`identify`]); an operator release of
+/// another product needs `banner_contains`, or nothing could ever match it.
+const RECOGNISED: &[&str] = &["debian", "ubuntu", "rhel", "windows-server", "apache-httpd"];
+
 fn parse(text: &str, what: &str) -> Result<Vec<Release>, String> {
     let f: File = census_proto::config::parse_toml(Path::new(what), text).map_err(|e| e.to_string())?;
     for (i, r) in f.release.iter().enumerate() {
@@ -79,9 +86,18 @@ fn parse(text: &str, what: &str) -> Result<Vec<Release>, String> {
                 return Err(format!("{at}.{field}: 1-256 characters without control characters"));
             }
         }
-        if r.banner_contains.as_ref().is_some_and(|b| b.trim().len() < 3 || b.len() > 256) {
-            return Err(format!("{at}.banner_contains: 3-256 characters"));
+        if r.banner_contains
+            .as_ref()
+            .is_some_and(|b| b.trim().len() < 3 || b.len() > 256 || b.chars().any(char::is_control))
+        {
+            return Err(format!("{at}.banner_contains: 3-256 characters without control characters"));
         }
+        if f.release[..i].iter().any(|o| o.product == r.product && o.release == r.release) {
+            return Err(format!("{at}: {} {} is listed twice", r.product, r.release));
+        }
+    }
+    if f.release.len() > MAX_RELEASES {
+        return Err(format!("{what}: more than {MAX_RELEASES} releases"));
     }
     Ok(f.release)
 }
@@ -107,12 +123,25 @@ impl EolTable {
     /// empty or too long — the message names the entry and field.
     pub fn with_file(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mine = parse(&text, &path.display().to_string())?;
+        let what = path.display().to_string();
+        let mine = parse(&text, &what)?;
         let mut t = Self::built_in();
-        for r in mine {
-            match t.releases.iter_mut().find(|b| b.product == r.product && b.release == r.release) {
-                Some(b) => *b = r,
-                None => t.releases.push(r),
+        let mut at: std::collections::HashMap<(String, String), usize> =
+            t.releases.iter().enumerate().map(|(i, r)| ((r.product.clone(), r.release.clone()), i)).collect();
+        for (i, r) in mine.into_iter().enumerate() {
+            if r.banner_contains.is_none() && !RECOGNISED.contains(&r.product.as_str()) {
+                return Err(format!(
+                    "{what}: release[{i}].product: `{}` is not one Census recognises ({}); give banner_contains for a product of your own",
+                    r.product.escape_debug(),
+                    RECOGNISED.join(", ")
+                ));
+            }
+            match at.get(&(r.product.clone(), r.release.clone())) {
+                Some(&j) => t.releases[j] = r,
+                None => {
+                    at.insert((r.product.clone(), r.release.clone()), t.releases.len());
+                    t.releases.push(r);
+                }
             }
         }
         Ok(t)
@@ -234,6 +263,10 @@ mod tests {
             "[[release]]\nproduct = \"x\"\nrelease = \"1\"\nname = \"n\"\nends = \"2020-02-30\"\nsource = \"s\"",
             "[[release]]\nproduct = \"x\"\nrelease = \"1\"\nname = \"n\"\nends = \"2020-01-01\"\nsource = \"s\"\nbanner_contains = \"a\"",
             "[[relase]]",
+            "[[release]]\nproduct = \"Ubuntu\"\nrelease = \"18.04\"\nname = \"n\"\nends = \"2028-01-01\"\nsource = \"s\"",
+            "[[release]]\nproduct = \"x\"\nrelease = \"1\"\nname = \"n\"\nends = \"2020-01-01\"\nsource = \"s\"\nbanner_contains = \"X/1\"\n\
+             [[release]]\nproduct = \"x\"\nrelease = \"1\"\nname = \"m\"\nends = \"2099-01-01\"\nsource = \"s\"\nbanner_contains = \"X/1\"",
+            "[[release]]\nproduct = \"x\"\nrelease = \"1\"\nname = \"n\"\nends = \"2020-01-01\"\nsource = \"s\"\nbanner_contains = \"ab\\u0000c\"",
         ] {
             std::fs::write(&f, bad).unwrap();
             let e = EolTable::with_file(&f).unwrap_err();

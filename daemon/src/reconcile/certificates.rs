@@ -4,10 +4,14 @@
 //!
 //! One alert per certificate (`cert:SHA256`), whichever hosts serve it: a
 //! wildcard certificate on forty web servers is one renewal to do. Expiring
-//! becomes expired (the expiring alert resolves, naming why); either
-//! resolves when a full run finds the certificate no longer served by any
-//! host on the network (renewed, or the service gone). An incremental run
-//! only raises and updates: it sees one batch, not every server.
+//! becomes expired (the expiring alert resolves, naming why). Neither
+//! resolves itself otherwise: a full run that finds the certificate served
+//! by no host (every present host's latest sweep having fetched
+//! certificates) marks it absent since then, and a person closes it once the
+//! renewal is confirmed — a sweep that did not fetch certificates (enrichment
+//! off, a partial port list) must never close a certificate still served.
+//! An incremental run only raises and updates: it sees one batch, not every
+//! server.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,8 +43,10 @@ fn evidence(c: &ServedCert, served: &[(&Sighting, u16)]) -> CertificateValidity 
     }
 }
 
-/// Judge the certificates `serving` (present sightings with certificates) serve.
-pub fn judge(w: &World<'_>, serving: &[&Sighting], plan: &mut Plan) {
+/// Judge the certificates `serving` (present sightings with certificates)
+/// serve; `unfetched` says some present host's latest sweep fetched no
+/// certificates, so a certificate served by no sighting may still be served.
+pub fn judge(w: &World<'_>, serving: &[&Sighting], unfetched: bool, plan: &mut Plan) {
     let now = w.now_ms;
     let mut by_sha: Serving<'_> = BTreeMap::new();
     for s in serving {
@@ -84,7 +90,8 @@ pub fn judge(w: &World<'_>, serving: &[&Sighting], plan: &mut Plan) {
         let ev = if kind == AlertKind::CertificateExpired {
             if plan.wants_clear(AlertKind::CertificateExpiring, &subject) {
                 let reason = format!("it expired {}: see its certificate-expired alert", fmt_ms(c.not_after_ms));
-                plan.clear(AlertKind::CertificateExpiring, subject.clone(), ClearCause::Resolved, reason, now);
+                // Expired, it cannot be expiring: this one resolves whatever a person decided.
+                plan.clear(AlertKind::CertificateExpiring, subject.clone(), ClearCause::Register, reason, now);
             }
             Evidence::CertificateExpired(ev)
         } else {
@@ -102,7 +109,11 @@ pub fn judge(w: &World<'_>, serving: &[&Sighting], plan: &mut Plan) {
         f.last_seen_ms = last_ms;
         plan.findings.push(f);
     }
-    // Full runs know every host on the network: a certificate none serves is gone.
+    // Full runs know every host on the network: a certificate none serves is
+    // gone — when every present host's latest sweep fetched certificates.
+    if unfetched {
+        return;
+    }
     let served: BTreeSet<&str> = by_sha.keys().copied().collect();
     for (kind, subject) in &w.live_subjects {
         if !matches!(kind, AlertKind::CertificateExpiring | AlertKind::CertificateExpired) {

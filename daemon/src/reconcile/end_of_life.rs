@@ -3,11 +3,13 @@
 //! end-of-life table ([`crate::eol`]) on the run's day.
 //!
 //! One alert per subject: `asset:TAG` for a registered asset (all its
-//! addresses together), `device:KEY` for an unregistered device. It
-//! resolves itself when a sweep that looked up services sees the subject
-//! again without any such release (upgraded); a sweep that did not look up
-//! services says nothing either way, and a host that stopped answering
-//! keeps its alert (switched off is not upgraded).
+//! addresses together), `device:KEY` for an unregistered device (resolved
+//! when the device is registered: the asset's alert takes over). It stays
+//! open for a person: a sweep that looked up services and saw the subject
+//! without any such release marks it absent since then (upgraded, or only a
+//! banner not grabbed this time, or a port not probed — which a sweep
+//! cannot tell apart), and a person closes it once the upgrade is
+//! confirmed. A sweep that did not look up services says nothing.
 
 use std::collections::BTreeMap;
 

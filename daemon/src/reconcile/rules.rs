@@ -423,6 +423,8 @@ pub fn run(mut w: World<'_>) -> Plan {
     let mut by_tag: foldhash::HashMap<&str, Vec<(&Sighting, &super::identity::Match)>> = Default::default();
     let mut unknown_present: Vec<&Sighting> = Vec::new();
     let mut serving: Vec<&Sighting> = Vec::new();
+    // A present host whose latest sweep fetched no certificates (enrichment off).
+    let mut unfetched = false;
     for (s, id) in w.sightings.iter().zip(&identities) {
         let p = presence(s, w.sweeps, w.settings, now);
         let device = format!("device:{}", s.device_key());
@@ -435,10 +437,21 @@ pub fn run(mut w: World<'_>) -> Plan {
         if p.present && !s.tls.is_empty() {
             serving.push(s);
         }
+        unfetched |= p.present && !s.enriched;
         match id {
             Identity::Matched(m) => {
                 if !device.starts_with("device:random-mac@") {
                     let reason = format!("now matches asset {} ({})", m.tag, m.rules.join(", "));
+                    if plan.wants_clear(AlertKind::EndOfLifeSoftware, &device) {
+                        let moved = format!("{reason}: the asset's alert takes over");
+                        plan.clear(
+                            AlertKind::EndOfLifeSoftware,
+                            device.clone(),
+                            ClearCause::Register,
+                            moved,
+                            s.last_ms,
+                        );
+                    }
                     plan.clear(AlertKind::UnknownAsset, device, ClearCause::Register, reason, s.last_ms);
                 }
                 if p.present {
@@ -487,7 +500,7 @@ pub fn run(mut w: World<'_>) -> Plan {
     }
     plan.findings.extend(conflicts.into_values());
     super::end_of_life::for_devices(&w, unknown_present.into_iter(), &mut plan);
-    super::certificates::judge(&w, &serving, &mut plan);
+    super::certificates::judge(&w, &serving, unfetched, &mut plan);
 
     let assets = std::mem::replace(&mut w.assets, Box::new(std::iter::empty()));
     for asset in assets {

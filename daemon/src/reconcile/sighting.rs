@@ -66,29 +66,47 @@ pub struct Sighting {
     pub enriched: bool,
 }
 
-/// Service banners kept per sighting: a host with more is a scanner's
-/// honeypot or a load balancer; the first ones by port are enough to judge.
+/// Service banners and certificates kept per sighting beyond those that
+/// matter: a host showing more is a honeypot or a load balancer.
 pub const MAX_SOFTWARE: usize = 16;
 
-/// The banners of `h`'s open ports, as [`Sighting::software`] keeps them.
+/// The banners of `h`'s open ports, as [`Sighting::software`] keeps them:
+/// every banner that names a release ([`crate::eol::identify`]; distinct
+/// releases, so none can be hidden behind many others), then other distinct
+/// banners up to [`MAX_SOFTWARE`] (for an operator's `banner_contains`).
 fn software(h: &HostObservation) -> Vec<(u16, String)> {
-    let mut out = Vec::new();
+    let mut all = Vec::new();
     for p in h.ports.iter().filter(|p| p.state == PortState::Open) {
         let Some(svc) = p.service.as_deref() else { continue };
         if let Some(server) = svc.http.as_ref().and_then(|h| h.server.as_ref()) {
-            out.push((p.port.0, server.clone()));
+            all.push((p.port.0, server.clone()));
         }
         match (&svc.banner, &svc.product) {
-            (Some(b), _) if !b.trim().is_empty() => out.push((p.port.0, b.clone())),
+            (Some(b), _) if !b.trim().is_empty() => all.push((p.port.0, b.clone())),
             (_, Some(product)) => {
                 let text = [Some(product.as_str()), svc.version.as_deref()].into_iter().flatten().collect::<Vec<_>>();
-                out.push((p.port.0, text.join(" ")));
+                all.push((p.port.0, text.join(" ")));
             }
             _ => {}
         }
-        if out.len() >= MAX_SOFTWARE {
-            out.truncate(MAX_SOFTWARE);
+    }
+    let mut out: Vec<(u16, String)> = Vec::new();
+    let mut releases = Vec::new();
+    for (port, b) in &all {
+        if let Some(r) = crate::eol::identify::recognise(b) {
+            let key = (r.product, r.release);
+            if !releases.contains(&key) {
+                releases.push(key);
+                out.push((*port, b.clone()));
+            }
+        }
+    }
+    for (port, b) in all {
+        if out.len() >= MAX_SOFTWARE + releases.len() {
             break;
+        }
+        if !out.iter().any(|(_, o)| *o == b) {
+            out.push((port, b));
         }
     }
     out
@@ -107,21 +125,34 @@ pub struct ServedCert {
     pub not_after_ms: i64,
 }
 
+/// The certificates `h` served: distinct ones, those ending soonest first,
+/// at most [`MAX_SOFTWARE`] (an expired one cannot hide behind valid ones).
 fn served_certs(h: &HostObservation) -> Vec<ServedCert> {
-    h.ports
+    let mut all: Vec<ServedCert> = h
+        .ports
         .iter()
         .filter(|p| p.state == PortState::Open)
         .filter_map(|p| {
             let t = p.service.as_deref()?.tls.as_ref()?;
             Some(ServedCert {
                 port: p.port.0,
-                sha256: t.sha256.clone(),
+                sha256: t.sha256.to_ascii_lowercase(),
                 subject: t.subject.clone(),
                 not_after_ms: ms(t.not_after),
             })
         })
-        .take(MAX_SOFTWARE)
-        .collect()
+        .collect();
+    all.sort_by(|a, b| a.not_after_ms.cmp(&b.not_after_ms).then(a.port.cmp(&b.port)));
+    let mut out: Vec<ServedCert> = Vec::new();
+    for c in all {
+        if out.len() >= MAX_SOFTWARE {
+            break;
+        }
+        if !out.iter().any(|o| o.sha256 == c.sha256 && o.port == c.port) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// What every sighting of one batch shares.
