@@ -38,6 +38,11 @@ impl Subjects {
     pub fn may_have(&self, kind: AlertKind, subject: &str) -> bool {
         self.0.get(&kind).is_some_and(|s| s.contains(subject))
     }
+
+    /// Some subject may have an alert of `kind`.
+    pub fn any(&self, kind: AlertKind) -> bool {
+        self.0.get(&kind).is_some_and(|s| !s.is_empty())
+    }
 }
 
 /// The process's [`Subjects`], loaded on first use.

@@ -88,6 +88,9 @@ fn clear(w: &World<'_>, subject: String, j: &Judged<'_>, latest_ms: i64, plan: &
 
 /// Judge asset `a` on the sightings that matched it now.
 pub fn for_asset(w: &World<'_>, a: &Asset, seen: &[(&Sighting, &Match)], plan: &mut Plan) {
+    if seen.iter().all(|(s, _)| s.software.is_empty()) && !plan.kind_alerted(KIND) {
+        return;
+    }
     let subject = format!("asset:{}", a.tag);
     let j = judge(w, seen.iter().map(|(s, _)| *s));
     if j.software.is_empty() {

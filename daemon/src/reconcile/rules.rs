@@ -201,6 +201,11 @@ impl Plan {
         self.alerted.as_ref().is_none_or(|a| a.may_have(kind, subject))
     }
 
+    /// Some subject may have an alert of `kind` (a clear of that kind could change something).
+    pub fn kind_alerted(&self, kind: AlertKind) -> bool {
+        self.alerted.as_ref().is_none_or(|a| a.any(kind))
+    }
+
     /// Record that the condition (`kind`, `subject`) no longer holds, and
     /// why; the first clear of a pair wins, and one that could change
     /// nothing is not kept (see [`Plan::wants_clear`]).
@@ -422,6 +427,7 @@ pub fn run(mut w: World<'_>) -> Plan {
 
     let mut by_tag: foldhash::HashMap<&str, Vec<(&Sighting, &super::identity::Match)>> = Default::default();
     let mut unknown_present: Vec<&Sighting> = Vec::new();
+    let eol_alerted = plan.kind_alerted(AlertKind::EndOfLifeSoftware);
     let mut serving: Vec<&Sighting> = Vec::new();
     // A present host whose latest sweep fetched no certificates (enrichment off).
     let mut unfetched = false;
@@ -466,7 +472,12 @@ pub fn run(mut w: World<'_>) -> Plan {
                 f.summary = format!("{} fits {} register assets equally; decide which it is", s.ip, candidates.len());
             }
             Identity::Unknown if p.present => {
-                unknown_present.push(s);
+                // Only what can raise or mark an end-of-life alert is judged:
+                // most devices show no banner (a 100,000-host sweep of them
+                // must not pay for a device key each).
+                if !s.software.is_empty() || (s.enriched && eol_alerted) {
+                    unknown_present.push(s);
+                }
                 if !dev.records.contains_key(&s.device_key()) {
                     // Seen before its batch was reconciled (a restart, a failed run): start counting now.
                     plan.devices.push(dev.count(s));
