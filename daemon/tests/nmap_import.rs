@@ -182,6 +182,10 @@ fn an_import_stores_once_reconciles_and_a_refused_report_stores_nothing() {
     assert!(matches!(&bad, Err(ImportError::Invalid { field, .. }) if field == "segment"), "{bad:?}");
     let wrong = imports::nmap(&r, &admin, PING, "198.18.4.0/24", Some("nmap"), NOW_MS);
     assert!(matches!(&wrong, Err(ImportError::Invalid { field, .. }) if field == "agent"), "{wrong:?}");
+    for wide in ["0.0.0.0/0", "198.0.0.0/8", "::/0"] {
+        let r2 = imports::nmap(&r, &admin, SCAN, wide, Some("wide"), NOW_MS);
+        assert!(matches!(&r2, Err(ImportError::Invalid { field, .. }) if field == "segment"), "{wide}: {r2:?}");
+    }
     assert_eq!(
         (store.observation_count().unwrap(), store.agents().unwrap().len()),
         before,

@@ -103,6 +103,15 @@ fn agent_for(
     Ok((a, true))
 }
 
+/// The widest segment an import may name: a /16 of IPv4, a /64 of IPv6 (as
+/// the agent's own target limit; nmap does not sweep wider in practice).
+fn too_wide(segment: &IpNet) -> bool {
+    match segment {
+        IpNet::V4(n) => n.prefix_len() < 16,
+        IpNet::V6(n) => n.prefix_len() < 64,
+    }
+}
+
 /// Whether the audit log holds the provenance of batch `batch_id` from
 /// `agent`: a daemon killed between storing a batch and recording it left
 /// none, and the re-import (a duplicate, stored once) writes it then.
@@ -140,6 +149,12 @@ pub fn nmap(
         .parse::<IpNet>()
         .map(|n| n.trunc())
         .map_err(|_| invalid("segment", format!("`{}` is not a CIDR", segment.escape_debug())))?;
+    if too_wide(&segment) {
+        return Err(invalid(
+            "segment",
+            format!("{segment} is wider than a /16 (IPv4) or a /64 (IPv6): name the segment scanned"),
+        ));
+    }
     let name = agent.map(str::trim).filter(|a| !a.is_empty()).unwrap_or(DEFAULT_AGENT);
     // The report first: a bad one creates no agent either.
     let run = nmap::parse(xml)?;
