@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::assets::fmt_ms;
-use super::rules::{Plan, World, describe, finding};
+use super::rules::{Plan, World, describe, finding, with_sightings};
 use super::sighting::{ServedCert, Sighting};
 use crate::alerts::evidence::{CertificateValidity, Evidence};
 use crate::alerts::lifecycle::ClearCause;
@@ -56,7 +56,6 @@ pub fn judge(w: &World<'_>, serving: &[&Sighting], unfetched: bool, plan: &mut P
     }
     for (sha, (c, served)) in &by_sha {
         let subject = format!("cert:{sha}");
-        let first_ms = served.iter().map(|(s, _)| s.first_ms).min().unwrap_or(now);
         let last_ms = served.iter().map(|(s, _)| s.last_ms).max().unwrap_or(now);
         let place = served.first().map(|(s, p)| format!("{}:{p}", s.ip)).unwrap_or_default();
         let more = if served.len() > 1 { format!(" and {} more", served.len() - 1) } else { String::new() };
@@ -97,17 +96,8 @@ pub fn judge(w: &World<'_>, serving: &[&Sighting], unfetched: bool, plan: &mut P
         } else {
             Evidence::CertificateExpiring(ev)
         };
-        let mut f = finding(kind, subject, severity, summary, ev);
-        if let Some((s, _)) = served.iter().max_by_key(|(s, _)| s.last_ms) {
-            f.ip = Some(s.ip.clone());
-            f.mac = s.mac.clone();
-            f.vendor = s.vendor.clone();
-            f.segment = Some(s.segment.clone());
-            f.agent = Some(s.agent.clone());
-        }
-        f.first_seen_ms = first_ms;
-        f.last_seen_ms = last_ms;
-        plan.findings.push(f);
+        let f = finding(kind, subject, severity, summary, ev);
+        plan.findings.push(with_sightings(f, served.iter().map(|(s, _)| *s)));
     }
     // Full runs know every host on the network: a certificate none serves is
     // gone — when every present host's latest sweep fetched certificates.

@@ -15,11 +15,11 @@ use std::collections::BTreeMap;
 
 use super::assets::bump;
 use super::identity::Match;
-use super::rules::{Plan, World, day_of, describe, finding};
+use super::rules::{Plan, World, day_of, describe, finding, with_sightings};
 use super::sighting::Sighting;
 use crate::alerts::evidence::{EndOfLife, Evidence, HostSeen};
 use crate::alerts::lifecycle::ClearCause;
-use crate::alerts::{AlertKind, Finding, Severity};
+use crate::alerts::{AlertKind, Severity};
 use crate::eol::EolSoftware;
 use crate::register::{Asset, Criticality};
 
@@ -66,19 +66,6 @@ fn severity(w: &World<'_>, software: &[EolSoftware], criticality: Criticality) -
     bump(base, criticality)
 }
 
-fn raise(mut f: Finding, seen: &[&Sighting]) -> Finding {
-    if let Some(latest) = seen.iter().max_by_key(|s| s.last_ms) {
-        f.ip = Some(latest.ip.clone());
-        f.mac = latest.mac.clone();
-        f.vendor = latest.vendor.clone();
-        f.segment = Some(latest.segment.clone());
-        f.agent = Some(latest.agent.clone());
-    }
-    f.first_seen_ms = seen.iter().map(|s| s.first_ms).min().unwrap_or(0);
-    f.last_seen_ms = seen.iter().map(|s| s.last_ms).max().unwrap_or(0);
-    f
-}
-
 fn clear(w: &World<'_>, subject: String, j: &Judged<'_>, latest_ms: i64, plan: &mut Plan) {
     if j.enriched && plan.wants_clear(KIND, &subject) {
         let reason = "seen again with its services looked up: no release past its end of support".to_string();
@@ -115,7 +102,7 @@ pub fn for_asset(w: &World<'_>, a: &Asset, seen: &[(&Sighting, &Match)], plan: &
         }),
     );
     f.tag = Some(a.tag.clone());
-    plan.findings.push(raise(f, &j.seen));
+    plan.findings.push(with_sightings(f, j.seen.iter().copied()));
 }
 
 /// Judge unregistered devices on their present sightings (several
@@ -148,6 +135,6 @@ pub fn for_devices<'s>(w: &World<'_>, sightings: impl Iterator<Item = &'s Sighti
                 seen: j.seen.iter().map(|s| describe(s)).collect(),
             }),
         );
-        plan.findings.push(raise(f, &j.seen));
+        plan.findings.push(with_sightings(f, j.seen.iter().copied()));
     }
 }

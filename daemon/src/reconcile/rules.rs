@@ -269,6 +269,19 @@ pub(super) fn finding(
     }
 }
 
+/// `f` about several sightings: where it was seen last (the latest
+/// sighting's address, MAC, vendor, segment, agent) and first and last seen
+/// over all of them (0 when there are none).
+pub(super) fn with_sightings<'s>(f: Finding, seen: impl Iterator<Item = &'s Sighting> + Clone) -> Finding {
+    let mut f = match seen.clone().max_by_key(|s| s.last_ms) {
+        Some(latest) => with_sighting(f, latest),
+        None => f,
+    };
+    f.first_seen_ms = seen.clone().map(|s| s.first_ms).min().unwrap_or(0);
+    f.last_seen_ms = seen.map(|s| s.last_ms).max().unwrap_or(0);
+    f
+}
+
 fn with_sighting(mut f: Finding, s: &Sighting) -> Finding {
     f.ip = Some(s.ip.clone());
     f.mac = s.mac.clone();
