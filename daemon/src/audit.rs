@@ -90,11 +90,17 @@ pub enum AuditAction {
     /// A person signed out (their session ended).
     #[serde(rename = "logout")]
     Logout,
+    /// A people-directory file was imported (one record per entry changed, one for the import).
+    #[serde(rename = "directory.import")]
+    DirectoryImport,
+    /// The people directory was synced from LDAP (one record per entry changed, one for the sync).
+    #[serde(rename = "directory.sync")]
+    DirectorySync,
 }
 
 impl AuditAction {
     /// Every action, for documentation and validation.
-    pub const ALL: [AuditAction; 25] = [
+    pub const ALL: [AuditAction; 27] = [
         AuditAction::AssetCreate,
         AuditAction::AssetUpdate,
         AuditAction::AssetDelete,
@@ -120,6 +126,8 @@ impl AuditAction {
         AuditAction::LoginFailed,
         AuditAction::LoginThrottled,
         AuditAction::Logout,
+        AuditAction::DirectoryImport,
+        AuditAction::DirectorySync,
     ];
 
     /// The action's name as stored and shown (`asset.update`).
@@ -150,6 +158,8 @@ impl AuditAction {
             AuditAction::LoginFailed => "login.failed",
             AuditAction::LoginThrottled => "login.throttled",
             AuditAction::Logout => "logout",
+            AuditAction::DirectoryImport => "directory.import",
+            AuditAction::DirectorySync => "directory.sync",
         }
     }
 }

@@ -28,6 +28,14 @@ struct RawConfig {
     notify: RawNotify,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    people: RawPeople,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeople {
+    ldap: Option<crate::directory::ldap::RawLdap>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +127,8 @@ pub struct DaemonConfig {
     pub notify: NotifyConfig,
     /// Where Prometheus metrics are served (`[metrics] listen`); off when `None`.
     pub metrics_listen: Option<SocketAddr>,
+    /// The people directory's LDAP source (`[people.ldap]`), when configured.
+    pub ldap: Option<crate::directory::ldap::LdapConfig>,
 }
 
 /// Where alerts go besides the API.
@@ -358,6 +368,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
                 .map_err(|e| ConfigError::at(file, "reconcile.end_of_life_file", e))?,
         }),
     };
+    let ldap = raw.people.ldap.map(|l| crate::directory::ldap::validate(file, l)).transpose()?;
     Ok(DaemonConfig {
         source: file.to_path_buf(),
         listen,
@@ -369,6 +380,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         reconcile,
         notify,
         metrics_listen,
+        ldap,
     })
 }
 

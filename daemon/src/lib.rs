@@ -21,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod connectors;
 pub mod console;
+pub mod directory;
 pub mod eol;
 pub mod files;
 pub mod ingest;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "demo")]
 mod demo;
+mod directory_ops;
 mod ops;
 mod people_ops;
 
@@ -189,6 +190,9 @@ enum Command {
     /// Manage people and their roles (admin).
     #[command(subcommand)]
     User(people_ops::UserCmd),
+    /// The people directory: who owns assets, and who has left (HR file or LDAP).
+    #[command(subcommand)]
+    People(directory_ops::PeopleCmd),
     /// Manage personal API tokens and sign-in sessions (admin).
     #[command(subcommand)]
     Token(people_ops::TokenCmd),
@@ -434,6 +438,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
         &cfg.notify,
     );
     daemon.retention = cfg.retention;
+    daemon.state.ldap = cfg.ldap.clone().map(Arc::new);
     if let Some(addr) = cfg.metrics_listen {
         let l = tokio::net::TcpListener::bind(addr)
             .await
@@ -550,6 +555,7 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::Report { format, output } => ops::report(&c, format, output.as_ref()).await?,
         Command::Reconcile => ops::reconcile(&c).await?,
         Command::User(cmd) => people_ops::user(&c, cmd).await?,
+        Command::People(cmd) => directory_ops::people(&c, cmd).await?,
         Command::Token(cmd) => people_ops::token(&c, cmd).await?,
         Command::Audit(a) => people_ops::audit(&c, a).await?,
         Command::CheckConfig { .. }

@@ -54,6 +54,7 @@ impl Daemon {
             secure_cookies: false,
             sign_ins: Default::default(),
             in_flight: Default::default(),
+            ldap: None,
         };
         Daemon {
             state,
@@ -82,6 +83,12 @@ impl Daemon {
         let worker = self.state.reconciler.clone().start_worker()?;
         let metrics =
             self.metrics.map(|l| tokio::spawn(serve_metrics(l, self.state.clone(), stopped(stop_rx.clone()))));
+        let ldap_syncs = self
+            .state
+            .ldap
+            .as_ref()
+            .and_then(|l| l.interval)
+            .map(|every| tokio::spawn(ldap_sync(self.state.clone(), every, stopped(stop_rx.clone()))));
         let serve_shutdown = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -96,6 +103,9 @@ impl Daemon {
         let _ = roll_ups.await;
         if let Some(m) = metrics {
             let _ = m.await;
+        }
+        if let Some(s) = ldap_syncs {
+            let _ = s.await;
         }
         worker.stop();
         let _ = notifier.await;
@@ -113,6 +123,37 @@ async fn serve_metrics(listener: tokio::net::TcpListener, state: AppState, stop:
         }
     };
     census_metrics::serve(listener, render, stop).await;
+}
+
+/// Sync the people directory from LDAP a minute after the start, then every
+/// `every` (`[people.ldap] interval`), recorded in the audit log as `ldap-sync`.
+/// A failed sync changes nothing and is logged; the next one tries again.
+async fn ldap_sync(state: AppState, every: Duration, stop: impl Future<Output = ()>) {
+    let Some(cfg) = state.ldap.clone() else { return };
+    tokio::pin!(stop);
+    let mut wait = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = every;
+        let who = crate::people::Principal::person("ldap-sync", crate::people::Role::Admin);
+        let sync = crate::app::directory::sync_from(state.reconciler.clone(), &cfg, false, who);
+        tokio::select! {
+            _ = &mut stop => return,
+            r = sync => match r {
+                Ok(p) => tracing::info!(
+                    added = p.added.len(),
+                    changed = p.changed.len(),
+                    departed = p.departed.len(),
+                    skipped = p.skipped.len(),
+                    "people directory synced from LDAP"
+                ),
+                Err(e) => tracing::error!(error = %e, "syncing the people directory from LDAP failed; nothing changed"),
+            },
+        }
+    }
 }
 
 /// How often raw observations past the retention period are rolled up.

@@ -94,6 +94,53 @@ pub struct WhoisAnswer {
     pub hosts: Vec<WhoisHost>,
     /// Live alerts about it.
     pub alerts: Vec<Alert>,
+    /// The asset's owner as the people directory knows them (absent when no
+    /// owner is recorded or no directory is kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<OwnerFacts>,
+}
+
+/// Who an asset's owner is, from the people directory.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OwnerFacts {
+    /// `active`, `left` or `unknown` (not in the directory).
+    pub standing: String,
+    /// The directory entry the owner names, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person: Option<crate::directory::DirectoryEntry>,
+    /// The day they left, when they did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_on: Option<crate::register::Day>,
+}
+
+impl OwnerFacts {
+    /// How the owner stands in `directory` on `today`; `None` when nothing is to be said.
+    pub fn of(
+        owner: &str,
+        directory: &crate::directory::standing::Directory,
+        today: crate::register::Day,
+    ) -> Option<Self> {
+        use crate::directory::standing::Standing;
+        let (standing, person, left_on) = match directory.standing(owner, today) {
+            Standing::NotChecked => return None,
+            Standing::Active(e) => ("active", Some(e.clone()), None),
+            Standing::ActiveTeam => ("active", None, None),
+            Standing::Left(e) => ("left", Some(e.clone()), e.left_on),
+            Standing::TeamGone(d) => ("left", None, d),
+            Standing::Unknown => ("unknown", None, None),
+        };
+        Some(OwnerFacts { standing: standing.into(), person, left_on })
+    }
+
+    /// The verdict's words for the owner, after `owned by NAME`.
+    fn note(&self) -> String {
+        match (self.standing.as_str(), self.left_on) {
+            ("left", Some(d)) => format!(", who left on {d}"),
+            ("left", None) => ", who has left".into(),
+            ("unknown", _) => " (not in the people directory)".into(),
+            _ => String::new(),
+        }
+    }
 }
 
 /// What the store found for a query.
@@ -111,6 +158,8 @@ pub struct WhoisData {
     pub hosts: Vec<WhoisHost>,
     /// Live alerts.
     pub alerts: Vec<Alert>,
+    /// The asset's owner in the people directory (filled by the use case, not the store).
+    pub owner: Option<OwnerFacts>,
 }
 
 /// Which asset answers for a query: the reconciled match of the hosts
@@ -194,8 +243,11 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             }
         },
         Some(a) => {
-            let owner =
-                if a.owner.is_empty() { "no owner recorded".to_string() } else { format!("owned by {}", a.owner) };
+            let owner = if a.owner.is_empty() {
+                "no owner recorded".to_string()
+            } else {
+                format!("owned by {}{}", a.owner, data.owner.as_ref().map(OwnerFacts::note).unwrap_or_default())
+            };
             let since = a.lifecycle_since.map(|d| format!(" since {d}")).unwrap_or_default();
             let last = data.seen.as_ref().and_then(|s| s.last_seen_ms);
             let not_now = match last {
@@ -253,6 +305,7 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         seen: data.seen,
         hosts,
         alerts: data.alerts,
+        owner: data.owner,
     }
 }
 

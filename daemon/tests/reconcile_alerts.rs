@@ -311,6 +311,8 @@ fn every_kind_can_be_held_by_a_suppression_of_that_kind() {
         server("GONE-1", "00:1b:21:00:01:04", "deployed"),
         server("MOVED-1", "00:1b:21:00:01:05", "deployed"),
     ]));
+    // The servers' owner, the ops team, was disbanded (owner-departed).
+    s.people("id,kind,status,left_on\nops,team,left,2026-06-30\n");
     for k in AlertKind::ALL {
         s.suppress(
             SuppressionInput {

@@ -50,6 +50,8 @@ pub enum Evidence {
     CertificateExpiring(CertificateValidity),
     /// `certificate-expired`: a certificate past its end is still served.
     CertificateExpired(CertificateValidity),
+    /// `owner-departed`: an asset in service whose owner left or is unknown.
+    OwnerDeparted(OwnerGone),
 }
 
 /// The register entry an asset alert is about, as it was when raised.
@@ -318,6 +320,29 @@ pub struct CertificateValidity {
     pub seen: Vec<HostSeen>,
 }
 
+/// `owner-departed` evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OwnerGone {
+    /// The asset.
+    pub asset: AssetRef,
+    /// The owner as the register records it.
+    pub owner: String,
+    /// `left` or `unknown` (to the directory).
+    pub departure: crate::directory::standing::Departure,
+    /// The directory entry the owner names, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<crate::directory::DirectoryEntry>,
+    /// The day they left, when known.
+    pub left_on: Option<Day>,
+    /// The day of the asset's last sighting, if it was ever seen (the
+    /// alert's `last_seen_ms` has the time).
+    pub last_seen_day: Option<Day>,
+    /// Where it was last seen.
+    pub last_ip: Option<String>,
+    /// The hosts it answers on now.
+    pub seen: Vec<HostSeen>,
+}
+
 impl Evidence {
     /// The alert kind this evidence belongs to.
     pub fn kind(&self) -> super::AlertKind {
@@ -336,6 +361,7 @@ impl Evidence {
             Evidence::EndOfLifeSoftware(_) => K::EndOfLifeSoftware,
             Evidence::CertificateExpiring(_) => K::CertificateExpiring,
             Evidence::CertificateExpired(_) => K::CertificateExpired,
+            Evidence::OwnerDeparted(_) => K::OwnerDeparted,
         }
     }
 
@@ -359,6 +385,7 @@ impl Evidence {
             Evidence::OutOfSupport(l) => &l.seen,
             Evidence::EndOfLifeSoftware(e) => &e.seen,
             Evidence::CertificateExpiring(c) | Evidence::CertificateExpired(c) => &c.seen,
+            Evidence::OwnerDeparted(o) => &o.seen,
             Evidence::Missing(_) | Evidence::AgentSilent(_) | Evidence::AlertFlood(_) => &[],
         }
     }
@@ -426,6 +453,16 @@ pub fn placeholder(kind: super::AlertKind) -> Evidence {
         K::AlertFlood => {
             Evidence::AlertFlood(Flood { agent: "a1".into(), dropped: 0, budget_per_hour: 0, sample: vec![] })
         }
+        K::OwnerDeparted => Evidence::OwnerDeparted(OwnerGone {
+            asset,
+            owner: "o".into(),
+            departure: crate::directory::standing::Departure::Left,
+            person: None,
+            left_on: None,
+            last_seen_day: None,
+            last_ip: None,
+            seen: vec![],
+        }),
         K::EndOfLifeSoftware => Evidence::EndOfLifeSoftware(EndOfLife { asset: None, software: vec![], seen: vec![] }),
         K::CertificateExpiring | K::CertificateExpired => {
             let c = CertificateValidity {

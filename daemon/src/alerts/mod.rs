@@ -39,7 +39,8 @@ crate::word_enum!(
     AlertFlood => "alert-flood", /// Software past its end of support answers (a banner names the release).
     EndOfLifeSoftware => "end-of-life-software", /// A served TLS certificate ends within the lead time.
     CertificateExpiring => "certificate-expiring", /// A TLS certificate past its end of validity is still served.
-    CertificateExpired => "certificate-expired" }
+    CertificateExpired => "certificate-expired", /// An asset in service whose owner left or is unknown to the directory.
+    OwnerDeparted => "owner-departed" }
 );
 
 /// When an alert may resolve itself (see the README's alert table).
@@ -71,7 +72,9 @@ impl AlertKind {
             | AlertKind::EndOfLifeSoftware
             | AlertKind::CertificateExpiring
             | AlertKind::CertificateExpired => AutoResolve::Never,
-            AlertKind::Missing | AlertKind::OutOfSupport | AlertKind::AgentSilent => AutoResolve::AtOnce,
+            AlertKind::Missing | AlertKind::OutOfSupport | AlertKind::AgentSilent | AlertKind::OwnerDeparted => {
+                AutoResolve::AtOnce
+            }
             AlertKind::NewService | AlertKind::CoverageGap => AutoResolve::AfterSweeps,
         }
     }

@@ -184,12 +184,12 @@ pub struct FormatQuery {
 
 /// The query's format and delimiter as one value; a delimiter is checked whenever it is
 /// given, also for JSON, so a typo is never silently ignored.
-fn parse_format(q: &FormatQuery) -> Result<Format, ApiError> {
-    let delimiter = match q.delimiter.as_deref() {
+pub(super) fn parse_format(format: Option<&str>, delimiter: Option<&str>) -> Result<Format, ApiError> {
+    let delimiter = match delimiter {
         None => b',',
         Some(d) => CsvOptions::delimiter(d).map_err(|why| ApiError::bad_field("delimiter", why))?,
     };
-    match q.format.as_deref().unwrap_or("json") {
+    match format.unwrap_or("json") {
         "csv" => Ok(Format::Csv(CsvOptions { delimiter })),
         "json" => Ok(Format::Json),
         other => Err(ApiError::bad_field("format", format!("`{}` is not csv or json", other.escape_debug()))),
@@ -213,7 +213,7 @@ pub async fn import(
     Query(q): Query<FormatQuery>,
     body: Bytes,
 ) -> Result<Json<ImportPlan>, ApiError> {
-    let format = parse_format(&q)?;
+    let format = parse_format(q.format.as_deref(), q.delimiter.as_deref())?;
     let opts = ImportOptions { replace: q.replace, clear_empty: q.clear_empty };
     let dry_run = q.dry_run;
     let plan = state.run(move |r| crate::app::register::import(r, &body, format, opts, dry_run, &who)).await?;
@@ -231,7 +231,7 @@ pub async fn export(
     _: Viewer,
     Query(q): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
-    let format = parse_format(&q)?;
+    let format = parse_format(q.format.as_deref(), q.delimiter.as_deref())?;
     let assets = state.blocking(|s| s.assets()).await?;
     Ok(match format {
         Format::Csv(opts) => {

@@ -129,6 +129,16 @@ impl From<crate::app::register::ImportFailure> for ApiError {
     }
 }
 
+impl From<crate::app::directory::SyncFailure> for ApiError {
+    fn from(e: crate::app::directory::SyncFailure) -> Self {
+        match e {
+            // The directory server's failure, not the caller's nor ours.
+            crate::app::directory::SyncFailure::Ldap(l) => ApiError::new(StatusCode::BAD_GATEWAY, l.to_string()),
+            crate::app::directory::SyncFailure::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<crate::app::people::PeopleError> for ApiError {
     fn from(e: crate::app::people::PeopleError) -> Self {
         match e {

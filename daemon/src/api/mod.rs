@@ -13,6 +13,7 @@ mod alerts;
 mod assets;
 pub mod body;
 pub mod caller;
+mod directory;
 mod error;
 mod imports;
 pub mod ingest;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub sign_ins: Arc<parking_lot::Mutex<crate::people::throttle::SourceFailures>>,
     /// Deliveries in flight per agent (see [`crate::app::in_flight`]).
     pub in_flight: Arc<crate::app::in_flight::InFlight>,
+    /// The people directory's LDAP source (`[people.ldap]`), when configured.
+    pub ldap: Option<Arc<crate::directory::ldap::LdapConfig>>,
 }
 
 impl AppState {
@@ -207,6 +210,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::tokens, people::create_token))
         .routes(routes!(people::revoke_token))
         .routes(routes!(people::audit))
+        .routes(routes!(directory::list))
+        .routes(routes!(directory::import))
+        .routes(routes!(directory::sync_ldap))
         .split_for_parts()
 }
 

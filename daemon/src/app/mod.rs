@@ -8,6 +8,7 @@ pub mod agents;
 pub mod alerts;
 pub mod audit;
 pub mod background;
+pub mod directory;
 pub mod imports;
 pub mod in_flight;
 pub mod ingest;

@@ -11,7 +11,11 @@ use crate::whois::{WhoisAnswer, answer};
 /// # Errors
 /// The store failed.
 pub fn whois(rec: &Reconciler, query: &str, now_ms: i64) -> Result<Option<WhoisAnswer>, StoreError> {
-    let Some(data) = rec.store().whois(query)? else { return Ok(None) };
+    let Some(mut data) = rec.store().whois(query)? else { return Ok(None) };
+    if let Some(a) = &data.asset {
+        let today = crate::reconcile::rules::day_of(now_ms);
+        data.owner = crate::whois::OwnerFacts::of(&a.owner, &*rec.directory()?, today);
+    }
     let sweeps = rec.sweep_snapshot(now_ms)?;
     let settings = rec.settings();
     Ok(Some(answer(query.trim(), data, |h| {

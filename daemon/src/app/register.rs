@@ -7,7 +7,7 @@ use crate::audit::{AuditAction, AuditEntry};
 use crate::people::Principal;
 use crate::reconcile::Reconciler;
 use crate::register::Asset;
-use crate::register::csv::{CsvOptions, ImportError, parse_csv, parse_json};
+use crate::register::csv::{ImportError, parse_csv, parse_json};
 use crate::register::patch::{ImportOptions, Merged, merge};
 use crate::register::plan::ImportPlan;
 use crate::store::StoreError;
@@ -65,14 +65,7 @@ pub fn delete(rec: &Reconciler, who: &Principal, tag: &str, now_ms: i64) -> Resu
     Ok(deleted)
 }
 
-/// The file's format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// CSV with a header row.
-    Csv(CsvOptions),
-    /// A JSON array of assets.
-    Json,
-}
+pub use crate::register::csv::Format;
 
 /// Why an import stored nothing.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! The per-asset rules: should-be-retired, pending-in-use, missing,
-//! new-service, coverage-gap, out-of-support and the wrong-segment kind of
-//! identity-conflict — everything judged against one register entry and the
+//! new-service, coverage-gap, out-of-support (owner-departed in
+//! [`super::owners`]) and the wrong-segment kind of identity-conflict — everything judged against one register entry and the
 //! hosts that matched it (one asset however many MACs and addresses it
 //! answers on).
 //!
@@ -22,7 +22,7 @@ use crate::alerts::lifecycle::ClearCause;
 use crate::alerts::{AlertKind, Finding, Severity};
 use crate::register::{Asset, Criticality, Lifecycle};
 
-type Seen<'a> = [(&'a Sighting, &'a Match)];
+pub(super) type Seen<'a> = [(&'a Sighting, &'a Match)];
 
 /// One step more urgent for a high or critical asset.
 pub(super) fn bump(sev: Severity, c: Criticality) -> Severity {
@@ -42,7 +42,7 @@ pub(super) fn asset_ref(a: &Asset) -> AssetRef {
 }
 
 /// A finding about asset `a`; `evidence` is given the asset and the hosts it was `seen` on.
-fn asset_finding(
+pub(super) fn asset_finding(
     kind: AlertKind,
     a: &Asset,
     severity: Severity,
@@ -173,8 +173,9 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
             services(a, seen, &all, state, had_baseline, plan);
         }
         support(w, a, seen, plan);
+        super::owners::for_asset(w, a, seen, state, plan);
     } else {
-        for kind in [AlertKind::NewService, AlertKind::CoverageGap, AlertKind::OutOfSupport] {
+        for kind in [AlertKind::NewService, AlertKind::CoverageGap, AlertKind::OutOfSupport, AlertKind::OwnerDeparted] {
             register(plan, kind, &|| format!("{} is out of service ({})", a.tag, a.lifecycle));
         }
     }

@@ -25,6 +25,7 @@ pub mod assets;
 pub mod certificates;
 pub mod end_of_life;
 pub mod identity;
+pub mod owners;
 pub mod rules;
 pub mod sighting;
 pub mod sweeps;
@@ -255,6 +256,10 @@ pub struct Reconciler {
     work: Condvar,
     alerted: alerted::Alerted,
     metrics: Arc<DaemonMetrics>,
+    /// The people directory, loaded on first use and dropped when it changes.
+    directory: Mutex<Option<Arc<crate::directory::standing::Directory>>>,
+    /// Bumped by every directory change.
+    directory_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Reconciler {
@@ -283,6 +288,8 @@ impl Reconciler {
             work: Condvar::new(),
             alerted: alerted::Alerted::default(),
             metrics,
+            directory: Mutex::new(None),
+            directory_generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -380,6 +387,37 @@ impl Reconciler {
         self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         *self.index.lock().unwrap_or_else(|p| p.into_inner()) = None;
         *self.register.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The people directory as reconciliation reads it (loaded once, kept
+    /// until [`Reconciler::directory_changed`]).
+    ///
+    /// # Errors
+    /// The store's, when it is loaded.
+    pub fn directory(&self) -> Result<Arc<crate::directory::standing::Directory>, StoreError> {
+        use std::sync::atomic::Ordering;
+        if let Some(d) = self.directory.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(d.clone());
+        }
+        // Loaded outside the lock; kept only if no change came in meanwhile
+        // (a load that raced an import is used once, then read again).
+        let generation = self.directory_generation.load(Ordering::Acquire);
+        let d = Arc::new(crate::directory::standing::Directory::new(self.store.directory()?));
+        let mut g = self.directory.lock().unwrap_or_else(|p| p.into_inner());
+        if self.directory_generation.load(Ordering::Acquire) == generation {
+            *g = Some(d.clone());
+        }
+        Ok(d)
+    }
+
+    /// The directory changed (an import or a sync): reload it and ask for a
+    /// full reconcile soon (any asset's owner may have left or come back).
+    pub fn directory_changed(&self) {
+        let mut g = self.directory.lock().unwrap_or_else(|p| p.into_inner());
+        self.directory_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        *g = None;
+        drop(g);
+        self.request_full();
     }
 
     /// A person edited the register: forget the index and ask the schedule
@@ -639,6 +677,7 @@ impl Reconciler {
             revoked: HashSet::new(),
             live_subjects: Vec::new(),
             alerted: Some(self.alerted.snapshot(self.store.as_ref())?),
+            directory: &*self.directory()?,
             now_ms,
         };
         let loaded = t.elapsed();
@@ -683,6 +722,7 @@ impl Reconciler {
         let sweeps = self.sweep_snapshot(now_ms)?;
         let indexed = t.elapsed();
         let alerted = self.alerted.snapshot(self.store.as_ref())?;
+        let directory = self.directory()?;
         let run = |assets: &mut dyn Iterator<Item = crate::register::Asset>| {
             rules::run(World {
                 index: &idx,
@@ -705,6 +745,7 @@ impl Reconciler {
                 revoked: agents.iter().filter(|a| a.revoked_ms.is_some()).map(|a| a.name.clone()).collect(),
                 live_subjects,
                 alerted: Some(alerted),
+                directory: &directory,
                 now_ms,
             })
         };

@@ -154,6 +154,8 @@ pub struct World<'a> {
     /// The (kind, subject) pairs that may have an alert: clears of any other
     /// are dropped as they are made (`None` keeps every clear).
     pub alerted: Option<std::sync::Arc<super::alerted::Subjects>>,
+    /// The people directory, for owners.
+    pub directory: &'a crate::directory::standing::Directory,
     /// Now (unix ms).
     pub now_ms: i64,
 }

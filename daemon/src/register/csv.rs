@@ -135,6 +135,15 @@ fn cell_value(column: &str, cell: &str) -> Result<Value, String> {
     })
 }
 
+/// An import file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// CSV with a header row.
+    Csv(CsvOptions),
+    /// A JSON array of objects.
+    Json,
+}
+
 /// How to read a CSV file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CsvOptions {
@@ -182,6 +191,30 @@ fn not_utf8(bytes: &[u8]) -> String {
 /// naming its data row and column): the rows that parsed are returned even
 /// when others did not, so the merge can name their problems in the same pass.
 pub fn parse_csv(bytes: &[u8], opts: CsvOptions) -> (Vec<Patch>, Vec<ImportError>) {
+    parse_csv_table(bytes, opts, &REGISTER)
+}
+
+/// The shape of a file an import reads: its columns (JSON: fields), the one
+/// that names a row (in [`Patch::tag`]) and how a non-empty CSV cell becomes
+/// its field's JSON value. The register and the people directory share the
+/// readers, so both name every problem by row and column the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    /// Known columns.
+    pub columns: &'static [&'static str],
+    /// The required column that names a row.
+    pub key: &'static str,
+    /// What a row is, plural, for messages (`assets`).
+    pub what: &'static str,
+    /// A non-empty CSV cell of a column as JSON.
+    pub cell_value: fn(&str, &str) -> Result<Value, String>,
+}
+
+/// The register's table.
+pub const REGISTER: Table = Table { columns: COLUMNS, key: "tag", what: "assets", cell_value };
+
+/// [`parse_csv`] for any [`Table`].
+pub fn parse_csv_table(bytes: &[u8], opts: CsvOptions, t: &Table) -> (Vec<Patch>, Vec<ImportError>) {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -222,10 +255,10 @@ pub fn parse_csv(bytes: &[u8], opts: CsvOptions) -> (Vec<Patch>, Vec<ImportError
         if h.is_empty() {
             continue;
         }
-        if !COLUMNS.contains(&h.as_str()) {
+        if !t.columns.contains(&h.as_str()) {
             errors.push(ImportError {
                 column: h.clone(),
-                ..ImportError::file(format!("unknown column; known columns: {}", COLUMNS.join(", ")))
+                ..ImportError::file(format!("unknown column; known columns: {}", t.columns.join(", ")))
             });
             known[i] = false;
         } else if names[..i].contains(h) {
@@ -233,8 +266,8 @@ pub fn parse_csv(bytes: &[u8], opts: CsvOptions) -> (Vec<Patch>, Vec<ImportError
             known[i] = false;
         }
     }
-    if !names.iter().any(|h| h == "tag") {
-        errors.push(ImportError { column: "tag".into(), ..ImportError::file("the required column is missing") });
+    if !names.iter().any(|h| h == t.key) {
+        errors.push(ImportError { column: t.key.into(), ..ImportError::file("the required column is missing") });
         return (Vec::new(), errors);
     }
     let mut patches = Vec::new();
@@ -264,14 +297,14 @@ pub fn parse_csv(bytes: &[u8], opts: CsvOptions) -> (Vec<Patch>, Vec<ImportError
                 }
             };
             let cell = unneutralise(cell.trim());
-            if name == "tag" {
+            if name == t.key {
                 p.tag = cell.to_string();
             }
             if cell.is_empty() {
                 p.empties.push(name.clone());
                 continue;
             }
-            match cell_value(name, cell) {
+            match (t.cell_value)(name, cell) {
                 Ok(v) => {
                     p.values.insert(name.clone(), v);
                 }
@@ -287,12 +320,20 @@ pub fn parse_csv(bytes: &[u8], opts: CsvOptions) -> (Vec<Patch>, Vec<ImportError
 /// every problem found (a duplicated key in an object is one). Keys an
 /// object leaves out are left as they are; `null`, `""` and `[]` are empty.
 pub fn parse_json(bytes: &[u8]) -> (Vec<Patch>, Vec<ImportError>) {
+    parse_json_table(bytes, &REGISTER)
+}
+
+/// [`parse_json`] for any [`Table`].
+pub fn parse_json_table(bytes: &[u8], t: &Table) -> (Vec<Patch>, Vec<ImportError>) {
     let value = match super::strict_json::from_slice(bytes) {
         Ok(v) => v,
-        Err(e) => return (Vec::new(), vec![ImportError::file(format!("not a JSON array of assets: {e}"))]),
+        Err(e) => return (Vec::new(), vec![ImportError::file(format!("not a JSON array of {}: {e}", t.what))]),
     };
     let Value::Array(items) = value else {
-        return (Vec::new(), vec![ImportError::file("not a JSON array of assets: the document is not an array")]);
+        return (
+            Vec::new(),
+            vec![ImportError::file(format!("not a JSON array of {}: the document is not an array", t.what))],
+        );
     };
     let mut errors = Vec::new();
     let mut patches = Vec::new();
@@ -305,12 +346,12 @@ pub fn parse_json(bytes: &[u8]) -> (Vec<Patch>, Vec<ImportError>) {
         let mut p = Patch { row, line: None, ..Patch::default() };
         let mut values = Map::new();
         for (k, v) in obj {
-            if !COLUMNS.contains(&k.as_str()) {
+            if !t.columns.contains(&k.as_str()) {
                 errors.push(ImportError {
                     row,
                     line: None,
                     column: k.clone(),
-                    message: format!("unknown field; known fields: {}", COLUMNS.join(", ")),
+                    message: format!("unknown field; known fields: {}", t.columns.join(", ")),
                 });
                 continue;
             }
@@ -320,7 +361,7 @@ pub fn parse_json(bytes: &[u8]) -> (Vec<Patch>, Vec<ImportError>) {
                 Value::Array(a) => a.is_empty(),
                 _ => false,
             };
-            if k == "tag" {
+            if k == t.key {
                 p.tag = v.as_str().unwrap_or_default().trim().to_string();
             }
             if empty {

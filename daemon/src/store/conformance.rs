@@ -38,6 +38,7 @@ pub const CHECKS: &[Check] = &[
     ("audit: append, filter, page newest first, recent records of a subject", audit),
     ("queries: whois and report data for a registered, seen asset", queries),
     ("saved queries: per person, replaced by name, capped, deleted", saved_queries),
+    ("people directory: written with its audit in one transaction, ids without regard to case, read back", directory),
     (
         "a register change and the alert it settles commit together: a refused register change leaves the alert",
         asset_with_alert,
@@ -907,4 +908,44 @@ fn history_roll_up(store: Arc<dyn Store>) {
     assert!(r.observations >= 2, "{r:?}");
     let after = store.sightings_by_day("198.18.0.10", 0).unwrap();
     assert_eq!((after[2].count, after[2].macs, after[2].last_ms), (4, 2, late - 1_000), "{after:?}");
+}
+
+fn directory(store: Arc<dyn Store>) {
+    use crate::directory::{DirectoryEntry, SOURCE_FILE, Status};
+    assert!(store.directory().unwrap().is_empty());
+    let ada = DirectoryEntry { email: "ada@example.org".into(), ..DirectoryEntry::person("U1", "Ada", SOURCE_FILE) };
+    let bob = DirectoryEntry::person("u2", "Bob", SOURCE_FILE);
+    let record = |subject: &str| AuditEntry {
+        at_ms: 1,
+        actor: "admin".into(),
+        action: AuditAction::DirectoryImport,
+        subject: subject.into(),
+        before: None,
+        after: None,
+    };
+    let wrote = store
+        .write_directory(&mut |current| {
+            assert!(current.is_empty());
+            Some((vec![ada.clone(), bob.clone()], vec![record("person:U1"), record("directory")]))
+        })
+        .unwrap();
+    assert!(wrote);
+    // The same id in another case replaces the entry; build sees what is stored.
+    let mut left = DirectoryEntry { status: Status::Left, left_on: Some("2026-11-24".parse().unwrap()), ..bob.clone() };
+    left.id = "U2".into();
+    store
+        .write_directory(&mut |current| {
+            assert_eq!(current.len(), 2);
+            Some((vec![left.clone()], vec![]))
+        })
+        .unwrap();
+    // `None` writes nothing, audit included.
+    assert!(!store.write_directory(&mut |_| None).unwrap());
+    let all = store.directory().unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0], ada);
+    assert_eq!(all[1], left);
+    let f = AuditFilter { action: Some(AuditAction::DirectoryImport), limit: 10, ..Default::default() };
+    let subjects: Vec<String> = store.audit(&f).unwrap().into_iter().map(|r| r.entry.subject).collect();
+    assert_eq!(subjects, ["directory", "person:U1"], "newest first, both records");
 }

@@ -417,7 +417,19 @@ pub trait RegisterStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// An asset's change history, newest first.
     fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError>;
+    /// The people directory, by id (compared without regard to ASCII case).
+    fn directory(&self) -> Result<Vec<crate::directory::DirectoryEntry>, StoreError>;
+    /// Apply a directory import or sync in one transaction: `build` turns
+    /// the directory as read inside it into the entries to write (added or
+    /// changed; an entry is written over the one with the same id) and their
+    /// audit records, or `None` to write nothing. Returns whether an entry was written.
+    fn write_directory(&self, build: DirectoryBuild<'_>) -> Result<bool, StoreError>;
 }
+
+/// What [`RegisterStore::write_directory`] calls with the current directory.
+pub type DirectoryBuild<'a> = &'a mut dyn FnMut(
+    &[crate::directory::DirectoryEntry],
+) -> Option<(Vec<crate::directory::DirectoryEntry>, Vec<AuditEntry>)>;
 
 /// What reconciliation reads, and its one write: a committed plan.
 pub trait ReconcileStore: Send + Sync {

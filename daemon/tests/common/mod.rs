@@ -35,14 +35,35 @@ impl Daemon {
         reconcile: &ReconcileConfig,
         notify: &NotifyConfig,
     ) -> Daemon {
+        Self::start_with(dir, max_body, reconcile, notify, |_| {}).await
+    }
+
+    /// A daemon whose people directory syncs from `ldap` (`[people.ldap]`).
+    pub async fn start_ldap(ldap: Option<censusd::directory::ldap::LdapConfig>) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_with(dir, 1 << 20, &ReconcileConfig::default(), &NotifyConfig::default(), |d| {
+            d.state.ldap = ldap.map(Arc::new);
+        })
+        .await
+    }
+
+    /// [`Daemon::start_full`], with `setup` given the daemon before it runs.
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        max_body: usize,
+        reconcile: &ReconcileConfig,
+        notify: &NotifyConfig,
+        setup: impl FnOnce(&mut censusd::service::Daemon),
+    ) -> Daemon {
         let store = SqliteStore::open(&dir.path().join("census.db")).unwrap();
-        let daemon = censusd::service::Daemon::new(
+        let mut daemon = censusd::service::Daemon::new(
             Arc::new(store),
             censusd::auth::hash_token(ADMIN),
             max_body,
             reconcile,
             notify,
         );
+        setup(&mut daemon);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();

@@ -315,6 +315,14 @@ impl Scenario {
         self.store.outbox_backlog().unwrap().iter().map(|(_, n)| n).sum()
     }
 
+    /// Import a people-directory CSV as the admin would.
+    #[allow(dead_code)]
+    pub fn people(&self, csv: &str) -> censusd::directory::plan::DirectoryPlan {
+        let format = censusd::register::csv::Format::Csv(Default::default());
+        let admin = censusd::people::Principal::builtin_admin();
+        censusd::app::directory::import(&self.rec, csv.as_bytes(), format, false, &admin).unwrap()
+    }
+
     pub fn whois(&self, q: &str, now: i64) -> Option<WhoisAnswer> {
         censusd::app::query::whois(&self.rec, q, now).unwrap()
     }

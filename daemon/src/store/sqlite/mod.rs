@@ -36,6 +36,7 @@ mod assets;
 mod audit;
 pub mod backup;
 mod checkpoint;
+mod directory;
 mod ingest;
 mod pending;
 mod people;
@@ -599,6 +600,19 @@ impl RegisterStore for SqliteStore {
 
     fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError> {
         self.read(|c| assets::history(c, tag))
+    }
+
+    fn directory(&self) -> Result<Vec<crate::directory::DirectoryEntry>, StoreError> {
+        self.read(directory::all)
+    }
+
+    fn write_directory(&self, build: super::DirectoryBuild<'_>) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let wrote = directory::apply(&tx, build)?;
+            tx.commit()?;
+            Ok(wrote)
+        })
     }
 }
 

@@ -348,6 +348,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX batches_by_agent_received ON batches (agent, received_ms);
     "#,
+    // 10: the people directory (owners: `censusd people import`, `people sync ldap`).
+    r#"
+    CREATE TABLE directory (
+        key TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Newest schema version this build knows.

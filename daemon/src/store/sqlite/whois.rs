@@ -129,5 +129,6 @@ pub fn whois(c: &Connection, query: &str) -> Result<Option<WhoisData>, StoreErro
         recorded,
         hosts: hosts.into_iter().map(|(h, _)| h).collect(),
         alerts,
+        owner: None,
     }))
 }
