@@ -3,8 +3,10 @@
 //! With root: a lab segment of virtual hosts in network namespaces
 //! (198.18.0.0/24 only, nothing leaves it), a register where most hosts are
 //! recorded, a few are not (shadow IT), one is decommissioned but still
-//! answers, one deployed host is switched off, one lacks its EDR agent and
-//! one is out of support. The daemon runs here on a throwaway SQLite file;
+//! answers, one deployed host is switched off, one lacks its EDR agent, one
+//! is out of support, one serves an end-of-life SSH release, one a
+//! certificate ending in 12 days, and one belongs to someone who left a week
+//! ago (a people directory is imported too). The daemon runs here on a throwaway SQLite file;
 //! `census-agent run` sweeps the lab from its scanner namespace and delivers
 //! through the real HTTP API. Then the reconciliation is printed — the
 //! alerts with their evidence and a whois — and the daemon stays up on
@@ -38,6 +40,22 @@ const LAPSED: usize = 9;
 const END_OF_LIFE: usize = 2;
 /// Serves a certificate that ends in 12 days (certificate-expiring).
 const EXPIRING: usize = 10;
+/// Owned by someone who left a week ago (owner-departed).
+const DEPARTED: usize = 5;
+/// The departed owner, as the register records them.
+const DEPARTED_OWNER: &str = "jdoe@example.org";
+
+/// The people directory: the owning teams, and one person who left a week ago.
+fn directory_csv() -> String {
+    let left_on = censusd::register::Day(time::OffsetDateTime::now_utc().date() - time::Duration::days(7));
+    format!(
+        "id,kind,name,email,team,manager,status,left_on\n\
+         platform-team,team,Platform team,platform@example.org,,,active,\n\
+         workplace-it,team,Workplace IT,workplace@example.org,,,active,\n\
+         network-team,team,Network team,network@example.org,,,active,\n\
+         u1001,person,Jane Doe,{DEPARTED_OWNER},workplace-it,u1000,left,{left_on}\n"
+    )
+}
 
 /// The lab's hosts, two of them changed to show lifecycle gaps.
 fn lab_hosts() -> Vec<census_lab::spec::HostSpec> {
@@ -83,6 +101,9 @@ fn lab_register() -> Vec<Value> {
         if i == LAPSED {
             a["support_end"] = json!("2025-12-31");
         }
+        if i == DEPARTED {
+            a["owner"] = json!(DEPARTED_OWNER);
+        }
         out.push(a);
     }
     out.push(json!({
@@ -95,7 +116,7 @@ fn lab_register() -> Vec<Value> {
 
 fn loopback_register() -> Vec<Value> {
     vec![
-        json!({ "tag": "LOOP-2", "name": "loopback web", "type": "server", "owner": "platform-team",
+        json!({ "tag": "LOOP-2", "name": "loopback web", "type": "server", "owner": DEPARTED_OWNER,
                 "lifecycle": "deployed", "ips": ["127.0.0.2"] }),
         json!({ "tag": "LOOP-3", "name": "old build server", "type": "server", "owner": "platform-team",
                 "lifecycle": "decommissioned", "lifecycle_since": "2026-06-30", "ips": ["127.0.0.3"] }),
@@ -228,7 +249,20 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     let (_, demo_password) =
         censusd::app::people::add(store.as_ref(), &admin, "demo", censusd::people::Role::Analyst, None, now_ms())
             .map_err(|e| anyhow::anyhow!("adding the demo person: {e}"))?;
-    censusd::outln!("register: {} assets imported; agent `demo-agent` added", assets.len());
+    let people = censusd::app::directory::import(
+        &state.reconciler,
+        directory_csv().as_bytes(),
+        censusd::register::csv::Format::Csv(Default::default()),
+        false,
+        &admin,
+    )
+    .map_err(|e| anyhow::anyhow!("importing the demo's people directory: {e}"))?;
+    censusd::outln!(
+        "register: {} assets imported; people directory: {} people and teams ({} left); agent `demo-agent` added",
+        assets.len(),
+        people.added.len(),
+        people.departed.len()
+    );
 
     // The daemon: for the agent (inside the lab's scanner namespace when there
     // is a lab) and for the user on this host's loopback.
@@ -283,9 +317,10 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
             AlertKind::CoverageGap,
             AlertKind::EndOfLifeSoftware,
             AlertKind::CertificateExpiring,
+            AlertKind::OwnerDeparted,
         ]
     } else {
-        &[AlertKind::UnknownAsset, AlertKind::ShouldBeRetired]
+        &[AlertKind::UnknownAsset, AlertKind::ShouldBeRetired, AlertKind::OwnerDeparted]
     };
     let t = Instant::now();
     let alerts = loop {
@@ -315,6 +350,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
             "out-of-support",
             "end-of-life-software",
             "certificate-expiring",
+            "owner-departed",
         ]
         .iter()
         .position(|x| *x == k)
