@@ -66,6 +66,8 @@ fn routes(alert: i64) -> Vec<(Method, String, &'static str, Option<Value>)> {
         (Method::GET, "/api/v1/suppressions".into(), "viewer", None),
         (Method::GET, "/api/v1/whois?q=198.18.0.10".into(), "viewer", None),
         (Method::GET, "/api/v1/report".into(), "viewer", None),
+        (Method::GET, "/api/v1/people".into(), "viewer", None),
+        (Method::POST, "/api/v1/people/import".into(), "admin", Some(json!([{ "id": "u9", "name": "Nine" }]))),
         (Method::GET, "/api/v1/status".into(), "viewer", None),
         (Method::GET, "/api/v1/users".into(), "admin", None),
         (Method::GET, "/api/v1/users/ann".into(), "admin", None),
@@ -598,5 +600,48 @@ async fn people_changes_chain_in_order_and_repeats_change_nothing() {
     // A missing field is named.
     let (s, v) = d.admin_json(Method::POST, "/api/v1/assets", Some(json!({}))).await;
     assert_eq!((s, v["field"].as_str()), (400, Some("tag")), "{v}");
+    d.stop().await;
+}
+
+/// The people directory over the API: a bad file is refused with every row
+/// named and nothing stored; a good one answers its plan; the list reads
+/// back, as CSV too; the import is in the audit log under its actor.
+#[tokio::test]
+async fn the_people_directory_imports_all_or_nothing_and_reads_back() {
+    let d = Daemon::start().await;
+    let csv = "id,name,status,left_on\nu1,Ada,active,\nu2,Bob,gone,2026-13-01\nu1,Again,,\n";
+    let r = d.req(Method::POST, "/api/v1/people/import?format=csv", Some(ADMIN), Some(csv.into())).await;
+    assert_eq!(r.status().as_u16(), 400);
+    let v: Value = r.json().await.unwrap();
+    let named: Vec<(u64, &str)> = v["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["row"].as_u64().unwrap(), e["column"].as_str().unwrap()))
+        .collect();
+    assert_eq!(named, [(2, "left_on"), (2, "status"), (3, "id")], "{v}");
+    let (_, list) = d.admin_json(Method::GET, "/api/v1/people", None).await;
+    assert_eq!(list, json!([]), "nothing stored");
+
+    let good = "id,name,email,team,status,left_on\nu1,Ada,ada@example.org,ops,active,\nu2,Bob,,ops,left,2026-11-24\n";
+    let r = d.req(Method::POST, "/api/v1/people/import?format=csv&dry_run=true", Some(ADMIN), Some(good.into())).await;
+    let plan: Value = r.json().await.unwrap();
+    assert_eq!((plan["added"].clone(), plan["departed"].clone()), (json!(["u1", "u2"]), json!(["u2"])), "{plan}");
+    assert_eq!(d.admin_json(Method::GET, "/api/v1/people", None).await.1, json!([]), "a dry run stores nothing");
+    let r = d.req(Method::POST, "/api/v1/people/import?format=csv", Some(ADMIN), Some(good.into())).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, list) = d.admin_json(Method::GET, "/api/v1/people", None).await;
+    assert_eq!(list[1]["left_on"], "2026-11-24");
+    let r = d.req(Method::GET, "/api/v1/people?format=csv", Some(ADMIN), None).await;
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with("id,kind,name,email,team,manager,status,left_on\n"), "{text}");
+    assert!(text.contains("u2,person,Bob,,ops,,left,2026-11-24"), "{text}");
+    let (_, audit) = d.admin_json(Method::GET, "/api/v1/audit?action=directory.import", None).await;
+    let subjects: Vec<&str> =
+        audit["records"].as_array().unwrap().iter().map(|r| r["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects, ["directory", "person:u2", "person:u1"], "{audit}");
+    // No LDAP source configured: the sync says so.
+    let (s, v) = d.admin_json(Method::POST, "/api/v1/people/sync/ldap", None).await;
+    assert_eq!(s, 409, "{v}");
     d.stop().await;
 }
