@@ -17,6 +17,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod certificates;
 pub mod client;
 pub mod config;
 pub mod connectors;

@@ -185,6 +185,16 @@ enum Command {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
+    /// The certificate inventory: every TLS certificate the latest sweeps saw
+    /// served, where, by which asset; --weak for the weak-key report.
+    Certificates {
+        /// Only certificates with a weak key or signature (RSA under 2048 bits, DSA, SHA-1, MD5).
+        #[arg(long)]
+        weak: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a full reconcile now.
     Reconcile,
     /// Manage people and their roles (admin).
@@ -554,6 +564,7 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::Suppress(cmd) => ops::suppress(&c, cmd).await?,
         Command::Report { format, output } => ops::report(&c, format, output.as_ref()).await?,
         Command::Reconcile => ops::reconcile(&c).await?,
+        Command::Certificates { weak, json } => ops::certificates(&c, *weak, *json).await?,
         Command::User(cmd) => people_ops::user(&c, cmd).await?,
         Command::People(cmd) => directory_ops::people(&c, cmd).await?,
         Command::Token(cmd) => people_ops::token(&c, cmd).await?,

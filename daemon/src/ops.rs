@@ -691,3 +691,41 @@ mod tests {
         );
     }
 }
+
+/// `censusd certificates`: the inventory as a table (or JSON).
+///
+/// # Errors
+/// The API's answer.
+pub async fn certificates(c: &Client, weak: bool, json: bool) -> anyhow::Result<()> {
+    let (_, out) = c.call(Method::GET, &format!("/api/v1/certificates?weak={weak}"), None).await?;
+    if json {
+        raw(&out);
+        return Ok(());
+    }
+    let certs: Vec<Value> = serde_json::from_slice(&out)?;
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let rows: Vec<Vec<String>> = certs
+        .iter()
+        .map(|c| {
+            let places: Vec<String> = c["served"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| format!("{}:{}", s(&p["ip"]), p["port"]))
+                .collect();
+            let weak: Vec<String> =
+                c["weak"].as_array().into_iter().flatten().filter_map(|w| w.as_str().map(String::from)).collect();
+            vec![
+                s(&c["subject"]),
+                when(&c["not_after_ms"]),
+                s(&c["key"]),
+                places.join(" "),
+                c["assets"].as_array().into_iter().flatten().map(s).collect::<Vec<_>>().join(" "),
+                if weak.is_empty() { "-".into() } else { weak.join("; ") },
+                c["sha256"].as_str().unwrap_or_default().chars().take(16).collect(),
+            ]
+        })
+        .collect();
+    table(&["SUBJECT", "NOT AFTER", "KEY", "SERVED AT", "ASSETS", "WEAK", "SHA-256"], &rows);
+    Ok(())
+}

@@ -311,6 +311,14 @@ fn every_kind_can_be_held_by_a_suppression_of_that_kind() {
         server("GONE-1", "00:1b:21:00:01:04", "deployed"),
         server("MOVED-1", "00:1b:21:00:01:05", "deployed"),
     ]));
+    // OLD-1 held a client certificate another host now serves (retired-credential-in-use).
+    s.update("OLD-1", |a| {
+        a.certificates = vec![censusd::register::model::RecordedCert {
+            label: "vpn".into(),
+            sha256: Some("c".repeat(64)),
+            serial: None,
+        }]
+    });
     // The servers' owner, the ops team, was disbanded (owner-departed).
     s.people("id,kind,status,left_on\nops,team,left,2026-06-30\n");
     for k in AlertKind::ALL {
@@ -335,6 +343,7 @@ fn every_kind_can_be_held_by_a_suppression_of_that_kind() {
             h("198.18.0.150", "00:1b:21:00:ff:01").also_mac("00:1b:21:00:ff:02"),
             h("198.18.0.160", "00:1b:21:00:ff:10").cert(443, &"a".repeat(64), T0 + 10 * DAY),
             h("198.18.0.161", "00:1b:21:00:ff:11").cert(443, &"b".repeat(64), T0 - 20 * DAY),
+            h("198.18.0.162", "00:1b:21:00:ff:12").cert(443, &"c".repeat(64), T0 + 200 * DAY),
         ]
     };
     s.sweep(&LAB, T0 - 10 * DAY, &hosts(&[]));

@@ -189,6 +189,16 @@ pub struct TlsCertificate {
     pub not_after: OffsetDateTime,
     /// SHA-256 of the DER certificate, lowercase hex: ties a host to an asset across IP changes.
     pub sha256: String,
+    /// Serial number, lowercase hex without separators or leading zeros
+    /// (absent from agents before it was sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// Public key, e.g. `RSA 2048`, `EC 256`, `Ed25519`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Signature algorithm, e.g. `sha256WithRSAEncryption`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// Where a name came from.

@@ -94,5 +94,79 @@ pub fn describe(der: &[u8]) -> Option<TlsCertificate> {
         not_before: cert.validity().not_before.to_datetime(),
         not_after: cert.validity().not_after.to_datetime(),
         sha256: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
+        serial: Some(serial_hex(cert.raw_serial())),
+        key: key_description(&cert),
+        signature: Some(signature_name(&cert.signature_algorithm.algorithm.to_id_string())),
     })
+}
+
+/// A serial as lowercase hex without leading zeros (`0` for zero).
+fn serial_hex(raw: &[u8]) -> String {
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let t = hex.trim_start_matches('0');
+    if t.is_empty() { "0".into() } else { t.into() }
+}
+
+/// `RSA 2048`, `EC 256`, `DSA 1024`, `Ed25519`; the algorithm's OID when unknown.
+fn key_description(cert: &X509Certificate<'_>) -> Option<String> {
+    use x509_parser::public_key::PublicKey;
+    let spki = cert.public_key();
+    let oid = spki.algorithm.algorithm.to_id_string();
+    Some(match (oid.as_str(), spki.parsed()) {
+        ("1.3.101.112", _) => "Ed25519".into(),
+        ("1.3.101.113", _) => "Ed448".into(),
+        (_, Ok(k @ PublicKey::RSA(_))) => format!("RSA {}", k.key_size()),
+        (_, Ok(k @ PublicKey::EC(_))) => format!("EC {}", k.key_size()),
+        (_, Ok(k @ PublicKey::DSA(_))) => format!("DSA {}", k.key_size()),
+        _ => clean(oid.as_bytes(), 64),
+    })
+}
+
+/// The signature algorithm's name for the common ones (RFC 3279, 4055,
+/// 5758, 8410 object identifiers); its OID otherwise.
+fn signature_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.113549.1.1.4" => "md5WithRSAEncryption",
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "rsassaPss",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.10040.4.3" => "dsa-with-sha1",
+        "1.2.840.10045.4.1" => "ecdsa-with-SHA1",
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.3.101.112" => "Ed25519",
+        "1.3.101.113" => "Ed448",
+        other => return clean(other.as_bytes(), 64),
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_is_described_with_its_serial_key_and_signature() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["host-1.lab.example".to_string()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x00, 0x0a, 0x1b, 0xff]));
+        let cert = params.self_signed(&key).unwrap();
+        let d = describe(cert.der()).unwrap();
+        assert_eq!(d.serial.as_deref(), Some("a1bff"), "lowercase hex, no leading zeros");
+        assert_eq!(d.key.as_deref(), Some("EC 256"));
+        assert_eq!(d.signature.as_deref(), Some("ecdsa-with-SHA256"));
+        assert_eq!(d.sans, ["host-1.lab.example"]);
+        assert_eq!(d.sha256.len(), 64);
+    }
+
+    #[test]
+    fn serials_and_unknown_algorithms_are_plain_text() {
+        assert_eq!(serial_hex(&[0, 0]), "0");
+        assert_eq!(serial_hex(&[0x01, 0x00]), "100");
+        assert_eq!(signature_name("1.2.840.113549.1.1.5"), "sha1WithRSAEncryption");
+        assert_eq!(signature_name("1.2.3.4"), "1.2.3.4");
+    }
 }

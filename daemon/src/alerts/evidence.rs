@@ -52,6 +52,8 @@ pub enum Evidence {
     CertificateExpired(CertificateValidity),
     /// `owner-departed`: an asset in service whose owner left or is unknown.
     OwnerDeparted(OwnerGone),
+    /// `retired-credential-in-use`: a retired asset's certificate is served.
+    RetiredCredentialInUse(CredentialsInUse),
 }
 
 /// The register entry an asset alert is about, as it was when raised.
@@ -343,6 +345,36 @@ pub struct OwnerGone {
     pub seen: Vec<HostSeen>,
 }
 
+/// One certificate of a retired asset, and where it is served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CredentialServed {
+    /// SHA-256 of the DER certificate, lowercase hex.
+    pub sha256: String,
+    /// Serial, lowercase hex, when the agent sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// The register's label for it (`vpn`, `802.1x`), when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// `recorded` (in the register) or `learned` (from an earlier strong match).
+    pub tie: String,
+    /// Where it is served, `IP:PORT`.
+    pub served_at: Vec<String>,
+}
+
+/// `retired-credential-in-use` evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CredentialsInUse {
+    /// The retired asset the certificates belong to.
+    pub asset: AssetRef,
+    /// Its certificates served, with where.
+    pub credentials: Vec<CredentialServed>,
+    /// The hosts serving them.
+    pub seen: Vec<HostSeen>,
+}
+
 impl Evidence {
     /// The alert kind this evidence belongs to.
     pub fn kind(&self) -> super::AlertKind {
@@ -362,6 +394,7 @@ impl Evidence {
             Evidence::CertificateExpiring(_) => K::CertificateExpiring,
             Evidence::CertificateExpired(_) => K::CertificateExpired,
             Evidence::OwnerDeparted(_) => K::OwnerDeparted,
+            Evidence::RetiredCredentialInUse(_) => K::RetiredCredentialInUse,
         }
     }
 
@@ -386,6 +419,7 @@ impl Evidence {
             Evidence::EndOfLifeSoftware(e) => &e.seen,
             Evidence::CertificateExpiring(c) | Evidence::CertificateExpired(c) => &c.seen,
             Evidence::OwnerDeparted(o) => &o.seen,
+            Evidence::RetiredCredentialInUse(c) => &c.seen,
             Evidence::Missing(_) | Evidence::AgentSilent(_) | Evidence::AlertFlood(_) => &[],
         }
     }
@@ -452,6 +486,9 @@ pub fn placeholder(kind: super::AlertKind) -> Evidence {
         }),
         K::AlertFlood => {
             Evidence::AlertFlood(Flood { agent: "a1".into(), dropped: 0, budget_per_hour: 0, sample: vec![] })
+        }
+        K::RetiredCredentialInUse => {
+            Evidence::RetiredCredentialInUse(CredentialsInUse { asset, credentials: vec![], seen: vec![] })
         }
         K::OwnerDeparted => Evidence::OwnerDeparted(OwnerGone {
             asset,

@@ -40,7 +40,8 @@ crate::word_enum!(
     EndOfLifeSoftware => "end-of-life-software", /// A served TLS certificate ends within the lead time.
     CertificateExpiring => "certificate-expiring", /// A TLS certificate past its end of validity is still served.
     CertificateExpired => "certificate-expired", /// An asset in service whose owner left or is unknown to the directory.
-    OwnerDeparted => "owner-departed" }
+    OwnerDeparted => "owner-departed", /// A certificate of a decommissioned or disposed asset is served by a host.
+    RetiredCredentialInUse => "retired-credential-in-use" }
 );
 
 /// When an alert may resolve itself (see the README's alert table).
@@ -71,7 +72,8 @@ impl AlertKind {
             | AlertKind::AlertFlood
             | AlertKind::EndOfLifeSoftware
             | AlertKind::CertificateExpiring
-            | AlertKind::CertificateExpired => AutoResolve::Never,
+            | AlertKind::CertificateExpired
+            | AlertKind::RetiredCredentialInUse => AutoResolve::Never,
             AlertKind::Missing | AlertKind::OutOfSupport | AlertKind::AgentSilent | AlertKind::OwnerDeparted => {
                 AutoResolve::AtOnce
             }

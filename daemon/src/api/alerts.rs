@@ -295,3 +295,28 @@ pub async fn reconcile_now(
 pub async fn status(State(state): State<AppState>, _: Viewer) -> Result<Json<crate::app::query::Status>, ApiError> {
     Ok(Json(state.run(|r| crate::app::query::status(r, now_ms())).await?))
 }
+
+/// Certificate inventory options.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CertificatesQuery {
+    /// Only certificates with a weak key or signature (RSA under 2048 bits, DSA, SHA-1, MD5).
+    #[serde(default)]
+    pub weak: bool,
+}
+
+/// The certificate inventory: every TLS certificate the latest sweeps saw
+/// served, with where, by which asset, and what is weak about it.
+#[utoipa::path(
+    get, path = "/api/v1/certificates", tag = "alerts", params(CertificatesQuery),
+    responses((status = 200, description = "Certificates, soonest to end first",
+        body = Vec<crate::certificates::CertificateRecord>))
+)]
+pub async fn certificates(
+    State(state): State<AppState>,
+    _: Viewer,
+    Query(q): Query<CertificatesQuery>,
+) -> Result<Json<Vec<crate::certificates::CertificateRecord>>, ApiError> {
+    let weak = q.weak;
+    Ok(Json(state.run(move |r| crate::app::query::certificates(r, weak)).await?))
+}

@@ -197,6 +197,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::remove_suppression))
         .routes(routes!(alerts::whois))
         .routes(routes!(alerts::report))
+        .routes(routes!(alerts::certificates))
         .routes(routes!(alerts::reconcile_now))
         .routes(routes!(alerts::status))
         .routes(routes!(people::login))

@@ -23,6 +23,22 @@ pub fn whois(rec: &Reconciler, query: &str, now_ms: i64) -> Result<Option<WhoisA
     })))
 }
 
+/// The certificate inventory ([`crate::certificates`]); `weak_only` keeps
+/// the certificates with a weakness (the weak-key report).
+///
+/// # Errors
+/// The store failed.
+pub fn certificates(
+    rec: &Reconciler,
+    weak_only: bool,
+) -> Result<Vec<crate::certificates::CertificateRecord>, StoreError> {
+    let mut all = crate::certificates::inventory(&rec.store().certificate_hosts()?);
+    if weak_only {
+        all.retain(|c| !c.weak.is_empty());
+    }
+    Ok(all)
+}
+
 /// Every asset's reconciliation status, and unregistered devices.
 ///
 /// # Errors

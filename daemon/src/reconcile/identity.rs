@@ -135,6 +135,8 @@ pub struct RegisterIndex {
     by_name: foldhash::HashMap<Box<str>, Ids>,
     /// Certificates tied to assets by earlier strong matches.
     pub learned: HashMap<String, String>,
+    /// Certificates of decommissioned and disposed assets (recorded or learned).
+    pub retired: super::credentials::RetiredCredentials,
 }
 
 fn short(name: &str) -> &str {

@@ -23,6 +23,7 @@
 pub mod alerted;
 pub mod assets;
 pub mod certificates;
+pub mod credentials;
 pub mod end_of_life;
 pub mod identity;
 pub mod owners;
@@ -320,6 +321,7 @@ impl Reconciler {
             return Err(e);
         }
         idx.learned = self.store.learned_certs()?;
+        idx.retired = credentials::RetiredCredentials::build(&self.store.retired_credential_holders()?, &idx.learned);
         tracing::debug!(
             assets = idx.len(),
             total_ms = t.elapsed().as_millis() as u64,

@@ -444,6 +444,8 @@ pub fn run(mut w: World<'_>) -> Plan {
     let mut unknown_present: Vec<&Sighting> = Vec::new();
     let eol_alerted = plan.kind_alerted(AlertKind::EndOfLifeSoftware);
     let mut serving: Vec<&Sighting> = Vec::new();
+    // The asset each of `serving` matched, if any.
+    let mut serving_as: Vec<Option<&str>> = Vec::new();
     // A present host whose latest sweep fetched no certificates (enrichment off).
     let mut unfetched = false;
     for (s, id) in w.sightings.iter().zip(&identities) {
@@ -457,6 +459,10 @@ pub fn run(mut w: World<'_>) -> Plan {
         };
         if p.present && !s.tls.is_empty() {
             serving.push(s);
+            serving_as.push(match id {
+                Identity::Matched(m) => Some(m.tag.as_str()),
+                _ => None,
+            });
         }
         unfetched |= p.present && !s.enriched;
         match id {
@@ -527,6 +533,7 @@ pub fn run(mut w: World<'_>) -> Plan {
     plan.findings.extend(conflicts.into_values());
     super::end_of_life::for_devices(&w, unknown_present.into_iter(), &mut plan);
     super::certificates::judge(&w, &serving, unfetched, &mut plan);
+    super::credentials::judge(&w, &serving, &serving_as, unfetched, &mut plan);
 
     let assets = std::mem::replace(&mut w.assets, Box::new(std::iter::empty()));
     for asset in assets {

@@ -123,6 +123,9 @@ pub struct ServedCert {
     pub subject: String,
     /// End of validity (unix ms).
     pub not_after_ms: i64,
+    /// Serial, plain lowercase hex (when the agent sent it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
 }
 
 /// The certificates `h` served: distinct ones, those ending soonest first,
@@ -139,6 +142,7 @@ fn served_certs(h: &HostObservation) -> Vec<ServedCert> {
                 sha256: t.sha256.to_ascii_lowercase(),
                 subject: t.subject.clone(),
                 not_after_ms: ms(t.not_after),
+                serial: t.serial.as_deref().map(crate::register::model::plain_serial).filter(|s| !s.is_empty()),
             })
         })
         .collect();

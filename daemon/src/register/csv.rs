@@ -20,7 +20,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::model::{Asset, Day, ExpectedService, Licence};
+use super::model::{Asset, Day, ExpectedService, Licence, RecordedCert};
 use super::patch::Patch;
 
 /// Columns, in export order.
@@ -41,6 +41,7 @@ pub const COLUMNS: &[&str] = &[
     "licences",
     "expected_services",
     "tags",
+    "certificates",
 ];
 
 /// One problem in an import file.
@@ -113,6 +114,18 @@ fn licence(s: &str) -> Result<Licence, String> {
     Ok(Licence { product, vendor, expires })
 }
 
+/// `label|sha256|serial`, either hex part may be empty (not both).
+fn recorded_cert(s: &str) -> Result<RecordedCert, String> {
+    let mut parts = s.split('|').map(str::trim);
+    let label = parts.next().unwrap_or_default().to_string();
+    let hex = |p: Option<&str>| p.filter(|p| !p.is_empty()).map(String::from);
+    let (sha256, serial) = (hex(parts.next()), hex(parts.next()));
+    if parts.next().is_some() {
+        return Err(format!("`{s}` has too many parts; write label|sha256|serial"));
+    }
+    Ok(RecordedCert { label, sha256, serial })
+}
+
 fn service(s: &str) -> Result<ExpectedService, String> {
     let (port, name) = s.split_once('/').unwrap_or((s, ""));
     let port: u16 = port.trim().parse().map_err(|_| format!("`{s}` is not port/name, e.g. 8443/edr-agent"))?;
@@ -130,6 +143,9 @@ fn cell_value(column: &str, cell: &str) -> Result<Value, String> {
         }
         "expected_services" => {
             Value::Array(list(cell).map(|l| service(l).map(|s| json!(s))).collect::<Result<Vec<_>, String>>()?)
+        }
+        "certificates" => {
+            Value::Array(list(cell).map(|l| recorded_cert(l).map(|c| json!(c))).collect::<Result<Vec<_>, String>>()?)
         }
         _ => Value::String(cell.trim().to_string()),
     })
@@ -392,6 +408,14 @@ pub fn to_csv(assets: &[Asset], opts: CsvOptions) -> String {
             .map(|l| format!("{}|{}|{}", l.product, l.vendor, l.expires.map(|d| d.to_string()).unwrap_or_default()))
             .collect();
         let services: Vec<String> = a.expected_services.iter().map(|s| format!("{}/{}", s.port, s.name)).collect();
+        let certs: Vec<String> = a
+            .certificates
+            .iter()
+            .map(|c| {
+                let (sha, serial) = (c.sha256.as_deref().unwrap_or_default(), c.serial.as_deref().unwrap_or_default());
+                if serial.is_empty() { format!("{}|{sha}", c.label) } else { format!("{}|{sha}|{serial}", c.label) }
+            })
+            .collect();
         let cells = [
             a.tag.clone(),
             a.name.clone(),
@@ -409,6 +433,7 @@ pub fn to_csv(assets: &[Asset], opts: CsvOptions) -> String {
             licences.join(";"),
             services.join(";"),
             a.tags.join(";"),
+            certs.join(";"),
         ];
         let _ = w.write_record(cells.iter().map(|c| neutralise(c).into_owned()));
     }

@@ -173,6 +173,62 @@ pub struct ExpectedService {
     pub name: String,
 }
 
+/// A certificate recorded against an asset: a credential it holds (its VPN
+/// or 802.1X client certificate), by SHA-256 fingerprint and/or serial. When
+/// the asset is decommissioned or disposed, any host serving it raises
+/// `retired-credential-in-use`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedCert {
+    /// What it is, e.g. `vpn` or `802.1x`.
+    #[serde(default)]
+    pub label: String,
+    /// SHA-256 of the DER certificate, 64 hex digits (stored lowercase, colons dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Serial number in hex (stored lowercase, colons and leading zeros dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+}
+
+/// Hex as Census stores it: lowercase, without `:` or spaces.
+pub fn plain_hex(s: &str) -> String {
+    s.chars().filter(|c| !matches!(c, ':' | ' ')).collect::<String>().to_ascii_lowercase()
+}
+
+/// A certificate serial as Census compares it: [`plain_hex`] without leading zeros.
+pub fn plain_serial(s: &str) -> String {
+    let h = plain_hex(s);
+    let t = h.trim_start_matches('0');
+    if t.is_empty() && !h.is_empty() { "0".into() } else { t.to_string() }
+}
+
+impl RecordedCert {
+    /// Normalise the hex and check it; the problem, for people.
+    fn check(&mut self) -> Result<(), String> {
+        self.label = self.label.trim().to_string();
+        self.sha256 = self.sha256.as_deref().map(plain_hex).filter(|h| !h.is_empty());
+        self.serial = self.serial.as_deref().map(plain_serial).filter(|h| !h.is_empty());
+        if !text_ok(&self.label, 64) || self.label.contains([';', '|']) {
+            return Err("label must be at most 64 printable characters without ';' or '|'".into());
+        }
+        if let Some(h) = &self.sha256
+            && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(format!("sha256 `{}` is not 64 hex digits", h.chars().take(80).collect::<String>()));
+        }
+        if let Some(h) = &self.serial
+            && (h.len() > 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(format!("serial `{}` is not at most 64 hex digits", h.chars().take(80).collect::<String>()));
+        }
+        if self.sha256.is_none() && self.serial.is_none() {
+            return Err("give a sha256 fingerprint or a serial".into());
+        }
+        Ok(())
+    }
+}
+
 /// A validated register entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -225,6 +281,9 @@ pub struct Asset {
     /// Free-form tags.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Certificates it holds (client credentials), by fingerprint or serial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<RecordedCert>,
 }
 
 fn default_criticality() -> Criticality {
@@ -312,6 +371,12 @@ impl Asset {
                 );
             }
         }
+        for (i, c) in self.certificates.iter_mut().enumerate() {
+            if let Err(m) = c.check() {
+                err(&format!("certificates[{i}]"), m);
+            }
+        }
+        dedup(&mut self.certificates);
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }
 }

@@ -442,6 +442,9 @@ pub trait ReconcileStore: Send + Sync {
     fn index_page(&self, after: Option<&str>) -> Result<KeysetPage<(AssetKeys, i64)>, StoreError>;
     /// Certificates tied to assets by earlier strong matches.
     fn learned_certs(&self) -> Result<LearnedCerts, StoreError>;
+    /// The decommissioned and disposed assets that may hold certificates:
+    /// those recording any, and those a certificate was learned from.
+    fn retired_credential_holders(&self) -> Result<Vec<Asset>, StoreError>;
     /// Latest sightings, with the asset each host was last matched to.
     fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError>;
     /// Unknown devices' debounce state: these keys, or all seen since `since` (unix ms).
@@ -533,6 +536,11 @@ pub trait OutboxStore: Send + Sync {
 pub trait QueryStore: Send + Sync {
     /// What is known about an IP, MAC, asset tag or host name (see [`crate::whois`]).
     fn whois(&self, query: &str) -> Result<Option<crate::whois::WhoisData>, StoreError>;
+    /// Every address whose latest sighting served a TLS certificate: its
+    /// latest observation, last seen, agent and matched asset (the
+    /// certificate inventory, [`crate::certificates`]). Observations that do
+    /// not decode are left out.
+    fn certificate_hosts(&self) -> Result<Vec<crate::certificates::HostTls>, StoreError>;
     /// What the reconciliation report is built from (see [`crate::report`]).
     fn report_data(&self) -> Result<crate::report::ReportData, StoreError>;
 }

@@ -113,6 +113,9 @@ fn service(h: &H, port: u16) -> Option<Box<census_proto::ServiceEvidence>> {
         not_before: at(end - 400 * DAY),
         not_after: at(*end),
         sha256: sha.clone(),
+        serial: None,
+        key: None,
+        signature: None,
     });
     (banner.is_some() || tls.is_some())
         .then(|| Box::new(census_proto::ServiceEvidence { banner, tls, ..Default::default() }))

@@ -632,6 +632,10 @@ impl ReconcileStore for SqliteStore {
         self.read(reconcile::learned)
     }
 
+    fn retired_credential_holders(&self) -> Result<Vec<Asset>, StoreError> {
+        self.read(reconcile::retired_credential_holders)
+    }
+
     fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError> {
         self.read(|c| reconcile::sightings(c, select))
     }
@@ -825,6 +829,10 @@ impl OutboxStore for SqliteStore {
 impl QueryStore for SqliteStore {
     fn whois(&self, query: &str) -> Result<Option<crate::whois::WhoisData>, StoreError> {
         self.read(|c| whois::whois(c, query))
+    }
+
+    fn certificate_hosts(&self) -> Result<Vec<crate::certificates::HostTls>, StoreError> {
+        self.read(whois::certificate_hosts)
     }
 
     fn report_data(&self) -> Result<crate::report::ReportData, StoreError> {

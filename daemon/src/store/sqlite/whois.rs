@@ -132,3 +132,26 @@ pub fn whois(c: &Connection, query: &str) -> Result<Option<WhoisData>, StoreErro
         owner: None,
     }))
 }
+
+/// Addresses whose latest sighting served a certificate (`"tls"` is written
+/// into the sighting only when one was), with their latest observations.
+pub fn certificate_hosts(c: &Connection) -> Result<Vec<crate::certificates::HostTls>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT h.ip, h.last_seen_ms, h.last_agent, m.tag, o.body FROM hosts h
+           JOIN observations o ON o.id = h.latest_obs LEFT JOIN host_matches m ON m.ip = h.ip
+          WHERE instr(h.sighting, '\"tls\"') > 0 ORDER BY h.ip",
+    )?;
+    let rows =
+        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (ip, last_seen_ms, agent, asset, body) = row?;
+        match serde_json::from_str(&body) {
+            Ok(observation) => out.push(crate::certificates::HostTls { ip, last_seen_ms, agent, asset, observation }),
+            Err(e) => {
+                tracing::warn!(ip, error = %e, "an observation does not decode; left out of the certificate inventory")
+            }
+        }
+    }
+    Ok(out)
+}
