@@ -96,11 +96,14 @@ pub enum AuditAction {
     /// The people directory was synced from LDAP (one record per entry changed, one for the sync).
     #[serde(rename = "directory.sync")]
     DirectorySync,
+    /// Licence entitlements were imported (one record per entitlement changed, one for the import).
+    #[serde(rename = "licences.import")]
+    LicencesImport,
 }
 
 impl AuditAction {
     /// Every action, for documentation and validation.
-    pub const ALL: [AuditAction; 27] = [
+    pub const ALL: [AuditAction; 28] = [
         AuditAction::AssetCreate,
         AuditAction::AssetUpdate,
         AuditAction::AssetDelete,
@@ -128,6 +131,7 @@ impl AuditAction {
         AuditAction::Logout,
         AuditAction::DirectoryImport,
         AuditAction::DirectorySync,
+        AuditAction::LicencesImport,
     ];
 
     /// The action's name as stored and shown (`asset.update`).
@@ -160,6 +164,7 @@ impl AuditAction {
             AuditAction::Logout => "logout",
             AuditAction::DirectoryImport => "directory.import",
             AuditAction::DirectorySync => "directory.sync",
+            AuditAction::LicencesImport => "licences.import",
         }
     }
 }

@@ -1,6 +1,6 @@
-//! The operator CLI's people-directory commands: `censusd people import`,
-//! `censusd people list`, `censusd people sync ldap` — the owners of assets,
-//! not the console's accounts (`censusd user`).
+//! The operator CLI's people-directory commands: `censusd people
+//! import|list|sync ldap` — the owners of assets, not the console's accounts
+//! (`censusd user`).
 
 use std::path::PathBuf;
 
@@ -100,16 +100,8 @@ fn print_plan(p: &Value, verb: &str) {
 pub async fn people(c: &Client, cmd: &PeopleCmd) -> anyhow::Result<()> {
     match cmd {
         PeopleCmd::Import { file, format, dry_run, delimiter } => {
-            let format = format.clone().unwrap_or_else(|| {
-                let json = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-                if json { "json" } else { "csv" }.into()
-            });
-            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let ct = if format == "json" { "application/json" } else { "text/csv" };
-            let path =
-                format!("/api/v1/people/import?format={}&dry_run={dry_run}&delimiter={}", seg(&format), seg(delimiter));
-            let (_, out) = c.call(Method::POST, &path, Some((bytes, ct))).await?;
-            print_plan(&serde_json::from_slice(&out)?, if *dry_run { "would import" } else { "imported" });
+            let p = post_file(c, "/api/v1/people/import", file, format.as_deref(), *dry_run, delimiter).await?;
+            print_plan(&p, if *dry_run { "would import" } else { "imported" });
         }
         PeopleCmd::List { json, csv } => {
             let path = if *csv { "/api/v1/people?format=csv" } else { "/api/v1/people" };
@@ -135,4 +127,24 @@ pub async fn people(c: &Client, cmd: &PeopleCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Read an import file and post it to `path` (format from the extension unless given).
+pub async fn post_file(
+    c: &Client,
+    path: &str,
+    file: &std::path::Path,
+    format: Option<&str>,
+    dry_run: bool,
+    delimiter: &str,
+) -> anyhow::Result<Value> {
+    let format = format.map(String::from).unwrap_or_else(|| {
+        let json = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if json { "json" } else { "csv" }.into()
+    });
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let ct = if format == "json" { "application/json" } else { "text/csv" };
+    let path = format!("{path}?format={}&dry_run={dry_run}&delimiter={}", seg(&format), seg(delimiter));
+    let (_, out) = c.call(Method::POST, &path, Some((bytes, ct))).await?;
+    Ok(serde_json::from_slice(&out)?)
 }

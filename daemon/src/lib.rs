@@ -26,6 +26,7 @@ pub mod directory;
 pub mod eol;
 pub mod files;
 pub mod ingest;
+pub mod licences;
 pub mod metrics;
 pub mod output;
 pub mod people;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 #[cfg(feature = "demo")]
 mod demo;
 mod directory_ops;
+mod licence_ops;
 mod ops;
 mod people_ops;
 
@@ -203,6 +204,9 @@ enum Command {
     /// The people directory: who owns assets, and who has left (HR file or LDAP).
     #[command(subcommand)]
     People(directory_ops::PeopleCmd),
+    /// Licence entitlements and the licence report (seats against use).
+    #[command(subcommand)]
+    Licences(licence_ops::LicencesCmd),
     /// Manage personal API tokens and sign-in sessions (admin).
     #[command(subcommand)]
     Token(people_ops::TokenCmd),
@@ -567,6 +571,7 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::Certificates { weak, json } => ops::certificates(&c, *weak, *json).await?,
         Command::User(cmd) => people_ops::user(&c, cmd).await?,
         Command::People(cmd) => directory_ops::people(&c, cmd).await?,
+        Command::Licences(cmd) => licence_ops::licences(&c, cmd).await?,
         Command::Token(cmd) => people_ops::token(&c, cmd).await?,
         Command::Audit(a) => people_ops::audit(&c, a).await?,
         Command::CheckConfig { .. }

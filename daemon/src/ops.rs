@@ -668,30 +668,6 @@ pub async fn status(c: &Client, json: bool, agents_only: bool) -> anyhow::Result
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    /// Regression: `alerts show` printed `"last_sweep_ms": 1796106813280` in its evidence and
-    /// `first seen 1970-01-01T00:00:00Z` for an asset never seen.
-    #[test]
-    fn people_see_times_and_durations_not_epoch_milliseconds() {
-        assert_eq!(when(&json!(0)), "never");
-        assert_eq!(when(&Value::Null), "-");
-        assert_eq!(when(&json!(1_796_106_813_280_i64)), "2026-12-01T06:33:33Z");
-        let ev = readable_evidence(&json!({
-            "last_sweep_ms": 1_796_106_813_280_i64, "last_seen_ms": null, "missing_after_ms": 600_000,
-            "interval_ms": 86_400_000, "agent": "lab", "ports": [{"first_seen_ms": 0}]
-        }));
-        assert_eq!(
-            ev,
-            json!({"last_sweep": "2026-12-01T06:33:33Z", "last_seen": "-", "missing_after": "10m",
-                   "interval": "1d", "agent": "lab", "ports": [{"first_seen": "never"}]})
-        );
-    }
-}
-
 /// `censusd certificates`: the inventory as a table (or JSON).
 ///
 /// # Errors
@@ -728,4 +704,28 @@ pub async fn certificates(c: &Client, weak: bool, json: bool) -> anyhow::Result<
         .collect();
     table(&["SUBJECT", "NOT AFTER", "KEY", "SERVED AT", "ASSETS", "WEAK", "SHA-256"], &rows);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Regression: `alerts show` printed `"last_sweep_ms": 1796106813280` in its evidence and
+    /// `first seen 1970-01-01T00:00:00Z` for an asset never seen.
+    #[test]
+    fn people_see_times_and_durations_not_epoch_milliseconds() {
+        assert_eq!(when(&json!(0)), "never");
+        assert_eq!(when(&Value::Null), "-");
+        assert_eq!(when(&json!(1_796_106_813_280_i64)), "2026-12-01T06:33:33Z");
+        let ev = readable_evidence(&json!({
+            "last_sweep_ms": 1_796_106_813_280_i64, "last_seen_ms": null, "missing_after_ms": 600_000,
+            "interval_ms": 86_400_000, "agent": "lab", "ports": [{"first_seen_ms": 0}]
+        }));
+        assert_eq!(
+            ev,
+            json!({"last_sweep": "2026-12-01T06:33:33Z", "last_seen": "-", "missing_after": "10m",
+                   "interval": "1d", "agent": "lab", "ports": [{"first_seen": "never"}]})
+        );
+    }
 }

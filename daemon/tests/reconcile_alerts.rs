@@ -333,7 +333,8 @@ fn every_kind_can_be_held_by_a_suppression_of_that_kind() {
         );
     }
     let hosts = |extra: &[u16]| {
-        let mut ws = vec![22];
+        // 1433: SQL Server without any entitlement (unlicensed-software).
+        let mut ws = vec![22, 1433];
         ws.extend_from_slice(extra);
         vec![
             h("198.18.0.101", "00:1b:21:00:01:01").ports(&ws).banner(22, "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7"),

@@ -121,7 +121,7 @@ fn recorded_certificates_are_checked_and_round_trip_through_csv() {
         "certificates": [{ "label": "vpn", "sha256": sha('E') }, { "label": "802.1x", "serial": "00:0A:1B" }] });
     let a = censusd::register::model::asset_from_json(good).unwrap();
     assert_eq!(a.certificates[1].serial.as_deref(), Some("a1b"));
-    let csv = to_csv(&[a.clone()], CsvOptions::default());
+    let csv = to_csv(std::slice::from_ref(&a), CsvOptions::default());
     assert!(csv.contains(&format!("vpn|{};802.1x||a1b", sha('e'))), "{csv}");
     let (patches, errors) = parse_csv(csv.as_bytes(), CsvOptions::default());
     assert!(errors.is_empty(), "{errors:?}");

@@ -54,6 +54,8 @@ pub enum Evidence {
     OwnerDeparted(OwnerGone),
     /// `retired-credential-in-use`: a retired asset's certificate is served.
     RetiredCredentialInUse(CredentialsInUse),
+    /// `unlicensed-software`: an asset runs products without a licence seat.
+    UnlicensedSoftware(Unlicensed),
 }
 
 /// The register entry an asset alert is about, as it was when raised.
@@ -375,6 +377,32 @@ pub struct CredentialsInUse {
     pub seen: Vec<HostSeen>,
 }
 
+/// One product an asset runs without a seat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProductOver {
+    /// Product.
+    pub product: String,
+    /// Vendor (of its entitlement; empty without one).
+    pub vendor: String,
+    /// Seats owned (entitlements not expired).
+    pub seats: u64,
+    /// Assets (per-user: owners) running it.
+    pub in_use: u64,
+    /// In use without a seat.
+    pub over: u64,
+    /// The detection term that showed it on this asset (`port:1433`, `banner:…`).
+    pub matched_by: String,
+}
+
+/// `unlicensed-software` evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Unlicensed {
+    /// The asset.
+    pub asset: AssetRef,
+    /// The products it runs without a seat.
+    pub products: Vec<ProductOver>,
+}
+
 impl Evidence {
     /// The alert kind this evidence belongs to.
     pub fn kind(&self) -> super::AlertKind {
@@ -395,6 +423,7 @@ impl Evidence {
             Evidence::CertificateExpired(_) => K::CertificateExpired,
             Evidence::OwnerDeparted(_) => K::OwnerDeparted,
             Evidence::RetiredCredentialInUse(_) => K::RetiredCredentialInUse,
+            Evidence::UnlicensedSoftware(_) => K::UnlicensedSoftware,
         }
     }
 
@@ -420,7 +449,10 @@ impl Evidence {
             Evidence::CertificateExpiring(c) | Evidence::CertificateExpired(c) => &c.seen,
             Evidence::OwnerDeparted(o) => &o.seen,
             Evidence::RetiredCredentialInUse(c) => &c.seen,
-            Evidence::Missing(_) | Evidence::AgentSilent(_) | Evidence::AlertFlood(_) => &[],
+            Evidence::Missing(_)
+            | Evidence::AgentSilent(_)
+            | Evidence::AlertFlood(_)
+            | Evidence::UnlicensedSoftware(_) => &[],
         }
     }
 }
@@ -487,6 +519,7 @@ pub fn placeholder(kind: super::AlertKind) -> Evidence {
         K::AlertFlood => {
             Evidence::AlertFlood(Flood { agent: "a1".into(), dropped: 0, budget_per_hour: 0, sample: vec![] })
         }
+        K::UnlicensedSoftware => Evidence::UnlicensedSoftware(Unlicensed { asset, products: vec![] }),
         K::RetiredCredentialInUse => {
             Evidence::RetiredCredentialInUse(CredentialsInUse { asset, credentials: vec![], seen: vec![] })
         }

@@ -229,13 +229,17 @@ struct Decider<'a> {
     now: i64,
 }
 
-/// When a finding's condition was observed: out-of-support and
-/// owner-departed are judged from the register, the directory and the
-/// calendar, so at every run (`now`) — an asset need not answer for its
+/// When a finding's condition was observed: out-of-support,
+/// owner-departed and unlicensed-software are judged from the register, the
+/// directory, the entitlements and the calendar, so at every run (`now`) — an asset need not answer for its
 /// support to lapse or its owner to leave; the others by the sighting that
 /// showed them.
 fn observed_ms(f: &Finding, now: i64) -> i64 {
-    if matches!(f.kind, AlertKind::OutOfSupport | AlertKind::OwnerDeparted) { now } else { f.last_seen_ms }
+    if matches!(f.kind, AlertKind::OutOfSupport | AlertKind::OwnerDeparted | AlertKind::UnlicensedSoftware) {
+        now
+    } else {
+        f.last_seen_ms
+    }
 }
 
 impl Decider<'_> {

@@ -41,7 +41,8 @@ crate::word_enum!(
     CertificateExpiring => "certificate-expiring", /// A TLS certificate past its end of validity is still served.
     CertificateExpired => "certificate-expired", /// An asset in service whose owner left or is unknown to the directory.
     OwnerDeparted => "owner-departed", /// A certificate of a decommissioned or disposed asset is served by a host.
-    RetiredCredentialInUse => "retired-credential-in-use" }
+    RetiredCredentialInUse => "retired-credential-in-use", /// An asset runs a product that needs a licence without a seat.
+    UnlicensedSoftware => "unlicensed-software" }
 );
 
 /// When an alert may resolve itself (see the README's alert table).
@@ -74,9 +75,11 @@ impl AlertKind {
             | AlertKind::CertificateExpiring
             | AlertKind::CertificateExpired
             | AlertKind::RetiredCredentialInUse => AutoResolve::Never,
-            AlertKind::Missing | AlertKind::OutOfSupport | AlertKind::AgentSilent | AlertKind::OwnerDeparted => {
-                AutoResolve::AtOnce
-            }
+            AlertKind::Missing
+            | AlertKind::OutOfSupport
+            | AlertKind::AgentSilent
+            | AlertKind::OwnerDeparted
+            | AlertKind::UnlicensedSoftware => AutoResolve::AtOnce,
             AlertKind::NewService | AlertKind::CoverageGap => AutoResolve::AfterSweeps,
         }
     }

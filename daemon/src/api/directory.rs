@@ -17,7 +17,7 @@ use crate::directory::plan::DirectoryPlan;
 /// Import options.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct PeopleQuery {
+pub struct ImportQuery {
     /// `csv` or `json` (default `json`).
     #[param(value_type = Option<String>, pattern = "^(csv|json)$")]
     pub format: Option<String>,
@@ -31,14 +31,14 @@ pub struct PeopleQuery {
 
 /// The directory: every person and team, by id (`format=csv` for a spreadsheet).
 #[utoipa::path(
-    get, path = "/api/v1/people", tag = "people", params(PeopleQuery),
+    get, path = "/api/v1/people", tag = "people", params(ImportQuery),
     responses((status = 200, description = "The directory",
         content((Vec<DirectoryEntry> = "application/json"), (String = "text/csv"))))
 )]
 pub async fn list(
     State(state): State<AppState>,
     _: Viewer,
-    Query(q): Query<PeopleQuery>,
+    Query(q): Query<ImportQuery>,
 ) -> Result<Response, ApiError> {
     let format = super::assets::parse_format(q.format.as_deref(), q.delimiter.as_deref())?;
     let entries = state.run(crate::app::directory::list).await?;
@@ -53,7 +53,7 @@ pub async fn list(
 
 /// Import a directory file (an HR or identity export); nothing is stored if any row is bad.
 #[utoipa::path(
-    post, path = "/api/v1/people/import", tag = "people", params(PeopleQuery),
+    post, path = "/api/v1/people/import", tag = "people", params(ImportQuery),
     request_body(description = "JSON (`format=json`, the default): an array of people, whole or the fields to \
         change; CSV (`format=csv`): one per row under a header naming the columns (id, kind, name, email, team, \
         manager, status, left_on)",
@@ -66,7 +66,7 @@ pub async fn list(
 pub async fn import(
     State(state): State<AppState>,
     Admin(who): Admin,
-    Query(q): Query<PeopleQuery>,
+    Query(q): Query<ImportQuery>,
     body: Bytes,
 ) -> Result<Json<DirectoryPlan>, ApiError> {
     let format = super::assets::parse_format(q.format.as_deref(), q.delimiter.as_deref())?;

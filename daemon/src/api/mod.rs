@@ -17,6 +17,7 @@ mod directory;
 mod error;
 mod imports;
 pub mod ingest;
+mod licences;
 pub mod openapi;
 pub mod paging;
 pub mod people;
@@ -214,6 +215,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(directory::list))
         .routes(routes!(directory::import))
         .routes(routes!(directory::sync_ldap))
+        .routes(routes!(licences::list))
+        .routes(routes!(licences::import))
+        .routes(routes!(licences::report))
         .split_for_parts()
 }
 

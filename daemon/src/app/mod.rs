@@ -12,6 +12,7 @@ pub mod directory;
 pub mod imports;
 pub mod in_flight;
 pub mod ingest;
+pub mod licences;
 pub mod people;
 pub mod query;
 pub mod register;

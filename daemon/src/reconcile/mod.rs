@@ -22,10 +22,12 @@
 
 pub mod alerted;
 pub mod assets;
+mod cached;
 pub mod certificates;
 pub mod credentials;
 pub mod end_of_life;
 pub mod identity;
+pub mod licences;
 pub mod owners;
 pub mod rules;
 pub mod sighting;
@@ -258,9 +260,9 @@ pub struct Reconciler {
     alerted: alerted::Alerted,
     metrics: Arc<DaemonMetrics>,
     /// The people directory, loaded on first use and dropped when it changes.
-    directory: Mutex<Option<Arc<crate::directory::standing::Directory>>>,
-    /// Bumped by every directory change.
-    directory_generation: std::sync::atomic::AtomicU64,
+    directory: cached::Cached<crate::directory::standing::Directory>,
+    /// The licence entitlements, likewise.
+    entitlements: cached::Cached<Vec<crate::licences::Entitlement>>,
 }
 
 impl Reconciler {
@@ -289,8 +291,8 @@ impl Reconciler {
             work: Condvar::new(),
             alerted: alerted::Alerted::default(),
             metrics,
-            directory: Mutex::new(None),
-            directory_generation: std::sync::atomic::AtomicU64::new(0),
+            directory: Default::default(),
+            entitlements: Default::default(),
         }
     }
 
@@ -397,28 +399,27 @@ impl Reconciler {
     /// # Errors
     /// The store's, when it is loaded.
     pub fn directory(&self) -> Result<Arc<crate::directory::standing::Directory>, StoreError> {
-        use std::sync::atomic::Ordering;
-        if let Some(d) = self.directory.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            return Ok(d.clone());
-        }
-        // Loaded outside the lock; kept only if no change came in meanwhile
-        // (a load that raced an import is used once, then read again).
-        let generation = self.directory_generation.load(Ordering::Acquire);
-        let d = Arc::new(crate::directory::standing::Directory::new(self.store.directory()?));
-        let mut g = self.directory.lock().unwrap_or_else(|p| p.into_inner());
-        if self.directory_generation.load(Ordering::Acquire) == generation {
-            *g = Some(d.clone());
-        }
-        Ok(d)
+        self.directory.get(|| Ok(crate::directory::standing::Directory::new(self.store.directory()?)))
     }
 
     /// The directory changed (an import or a sync): reload it and ask for a
     /// full reconcile soon (any asset's owner may have left or come back).
     pub fn directory_changed(&self) {
-        let mut g = self.directory.lock().unwrap_or_else(|p| p.into_inner());
-        self.directory_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        *g = None;
-        drop(g);
+        self.directory.invalidate();
+        self.request_full();
+    }
+
+    /// The licence entitlements (loaded once, kept until [`Reconciler::licences_changed`]).
+    ///
+    /// # Errors
+    /// The store's, when they are loaded.
+    pub fn entitlements(&self) -> Result<Arc<Vec<crate::licences::Entitlement>>, StoreError> {
+        self.entitlements.get(|| self.store.entitlements())
+    }
+
+    /// The entitlements changed: reload them and ask for a full reconcile soon.
+    pub fn licences_changed(&self) {
+        self.entitlements.invalidate();
         self.request_full();
     }
 
@@ -680,6 +681,7 @@ impl Reconciler {
             live_subjects: Vec::new(),
             alerted: Some(self.alerted.snapshot(self.store.as_ref())?),
             directory: &*self.directory()?,
+            entitlements: &[],
             now_ms,
         };
         let loaded = t.elapsed();
@@ -725,6 +727,7 @@ impl Reconciler {
         let indexed = t.elapsed();
         let alerted = self.alerted.snapshot(self.store.as_ref())?;
         let directory = self.directory()?;
+        let entitlements = self.entitlements()?;
         let run = |assets: &mut dyn Iterator<Item = crate::register::Asset>| {
             rules::run(World {
                 index: &idx,
@@ -748,6 +751,7 @@ impl Reconciler {
                 live_subjects,
                 alerted: Some(alerted),
                 directory: &directory,
+                entitlements: &entitlements,
                 now_ms,
             })
         };

@@ -156,6 +156,8 @@ pub struct World<'a> {
     pub alerted: Option<std::sync::Arc<super::alerted::Subjects>>,
     /// The people directory, for owners.
     pub directory: &'a crate::directory::standing::Directory,
+    /// Licence entitlements (full runs judge `unlicensed-software`).
+    pub entitlements: &'a [crate::licences::Entitlement],
     /// Now (unix ms).
     pub now_ms: i64,
 }
@@ -536,6 +538,7 @@ pub fn run(mut w: World<'_>) -> Plan {
     super::credentials::judge(&w, &serving, &serving_as, unfetched, &mut plan);
 
     let assets = std::mem::replace(&mut w.assets, Box::new(std::iter::empty()));
+    let mut licensing = w.full.then(|| super::licences::Licensing::new(&w));
     for asset in assets {
         let tag = asset.tag.as_str();
         if !w.index.contains(tag) {
@@ -548,9 +551,16 @@ pub fn run(mut w: World<'_>) -> Plan {
         let mut state = w.states.get(tag).cloned().unwrap_or_default();
         let before = state.clone();
         super::assets::evaluate(&w, &asset, seen, &past, &mut state, &mut plan);
+        if let Some(l) = &mut licensing {
+            let present: Vec<&Sighting> = seen.iter().map(|(s, _)| *s).collect();
+            l.collect(&asset, &present, &state);
+        }
         if state != before {
             plan.states.push((tag.to_string(), state));
         }
+    }
+    if let Some(l) = licensing {
+        l.judge(&w, &mut plan);
     }
     agents(&w, &mut plan);
     for (kind, subject) in &w.live_subjects {

@@ -424,12 +424,21 @@ pub trait RegisterStore: Send + Sync {
     /// changed; an entry is written over the one with the same id) and their
     /// audit records, or `None` to write nothing. Returns whether an entry was written.
     fn write_directory(&self, build: DirectoryBuild<'_>) -> Result<bool, StoreError>;
+    /// The licence entitlements, by id (compared without regard to ASCII case).
+    fn entitlements(&self) -> Result<Vec<crate::licences::Entitlement>, StoreError>;
+    /// Apply an entitlement import in one transaction, as [`RegisterStore::write_directory`].
+    fn write_entitlements(&self, build: EntitlementBuild<'_>) -> Result<bool, StoreError>;
 }
 
+/// What [`RegisterStore::write_entitlements`] calls with the current entitlements.
+pub type EntitlementBuild<'a> = KeyedBuild<'a, crate::licences::Entitlement>;
+
+/// What a write of a keyed table calls with the records as stored: the
+/// records to write and their audit records, or `None` to write nothing.
+pub type KeyedBuild<'a, T> = &'a mut dyn FnMut(&[T]) -> Option<(Vec<T>, Vec<AuditEntry>)>;
+
 /// What [`RegisterStore::write_directory`] calls with the current directory.
-pub type DirectoryBuild<'a> = &'a mut dyn FnMut(
-    &[crate::directory::DirectoryEntry],
-) -> Option<(Vec<crate::directory::DirectoryEntry>, Vec<AuditEntry>)>;
+pub type DirectoryBuild<'a> = KeyedBuild<'a, crate::directory::DirectoryEntry>;
 
 /// What reconciliation reads, and its one write: a committed plan.
 pub trait ReconcileStore: Send + Sync {

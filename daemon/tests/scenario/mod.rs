@@ -326,6 +326,14 @@ impl Scenario {
         censusd::app::directory::import(&self.rec, csv.as_bytes(), format, false, &admin).unwrap()
     }
 
+    /// Import licence entitlements (CSV) as the admin would.
+    #[allow(dead_code)]
+    pub fn licences(&self, csv: &str) -> censusd::licences::file::EntitlementPlan {
+        let format = censusd::register::csv::Format::Csv(Default::default());
+        let admin = censusd::people::Principal::builtin_admin();
+        censusd::app::licences::import(&self.rec, csv.as_bytes(), format, false, &admin).unwrap()
+    }
+
     pub fn whois(&self, q: &str, now: i64) -> Option<WhoisAnswer> {
         censusd::app::query::whois(&self.rec, q, now).unwrap()
     }

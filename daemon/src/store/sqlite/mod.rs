@@ -36,8 +36,8 @@ mod assets;
 mod audit;
 pub mod backup;
 mod checkpoint;
-mod directory;
 mod ingest;
+mod keyed;
 mod pending;
 mod people;
 mod reconcile;
@@ -603,13 +603,27 @@ impl RegisterStore for SqliteStore {
     }
 
     fn directory(&self) -> Result<Vec<crate::directory::DirectoryEntry>, StoreError> {
-        self.read(directory::all)
+        self.read(|c| keyed::all(c, keyed::Keyed::Directory))
     }
 
     fn write_directory(&self, build: super::DirectoryBuild<'_>) -> Result<bool, StoreError> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let wrote = directory::apply(&tx, build)?;
+            let wrote =
+                keyed::apply(&tx, keyed::Keyed::Directory, |e: &crate::directory::DirectoryEntry| &e.id, build)?;
+            tx.commit()?;
+            Ok(wrote)
+        })
+    }
+
+    fn entitlements(&self) -> Result<Vec<crate::licences::Entitlement>, StoreError> {
+        self.read(|c| keyed::all(c, keyed::Keyed::Entitlements))
+    }
+
+    fn write_entitlements(&self, build: super::EntitlementBuild<'_>) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let wrote = keyed::apply(&tx, keyed::Keyed::Entitlements, |e: &crate::licences::Entitlement| &e.id, build)?;
             tx.commit()?;
             Ok(wrote)
         })

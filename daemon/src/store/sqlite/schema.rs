@@ -355,6 +355,13 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 11: licence entitlements (`censusd licences import`).
+    r#"
+    CREATE TABLE entitlements (
+        key TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Newest schema version this build knows.
