@@ -99,11 +99,17 @@ pub enum AuditAction {
     /// Licence entitlements were imported (one record per entitlement changed, one for the import).
     #[serde(rename = "licences.import")]
     LicencesImport,
+    /// A person attested an asset's data wipe (retirement checklist).
+    #[serde(rename = "retirement.wipe")]
+    RetirementWipe,
+    /// Every checkable step of an asset's retirement passed (the checklist is the record's `after`).
+    #[serde(rename = "retirement.verified")]
+    RetirementVerified,
 }
 
 impl AuditAction {
     /// Every action, for documentation and validation.
-    pub const ALL: [AuditAction; 28] = [
+    pub const ALL: [AuditAction; 30] = [
         AuditAction::AssetCreate,
         AuditAction::AssetUpdate,
         AuditAction::AssetDelete,
@@ -132,6 +138,8 @@ impl AuditAction {
         AuditAction::DirectoryImport,
         AuditAction::DirectorySync,
         AuditAction::LicencesImport,
+        AuditAction::RetirementWipe,
+        AuditAction::RetirementVerified,
     ];
 
     /// The action's name as stored and shown (`asset.update`).
@@ -165,6 +173,8 @@ impl AuditAction {
             AuditAction::DirectoryImport => "directory.import",
             AuditAction::DirectorySync => "directory.sync",
             AuditAction::LicencesImport => "licences.import",
+            AuditAction::RetirementWipe => "retirement.wipe",
+            AuditAction::RetirementVerified => "retirement.verified",
         }
     }
 }

@@ -76,6 +76,7 @@ struct RawReconcile {
     seen_window: Option<String>,
     interval: Option<String>,
     gone_after_sweeps: Option<i64>,
+    retirement_sweeps: Option<i64>,
     clear_after_sweeps: Option<i64>,
     reopen_window: Option<String>,
     alert_flood_per_hour: Option<i64>,
@@ -183,6 +184,9 @@ pub struct ReconcileConfig {
     pub seen_window: Duration,
     /// A host is gone after this many complete sweeps of its segment without it.
     pub gone_after_sweeps: u32,
+    /// Complete sweeps without an answer, since its decommissioning, that
+    /// verify an asset is off the network (retirement checklist).
+    pub retirement_sweeps: u32,
     /// New-service and coverage-gap alerts resolve after the condition was
     /// absent in this many consecutive complete sweeps.
     pub clear_after_sweeps: u32,
@@ -212,6 +216,7 @@ impl Default for ReconcileConfig {
             missing_after_by_type: Default::default(),
             seen_window: 7 * day,
             gone_after_sweeps: 2,
+            retirement_sweeps: 3,
             clear_after_sweeps: 2,
             reopen_window: 7 * day,
             alert_flood_per_hour: 1000,
@@ -325,6 +330,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
             (Duration::from_secs(60), 90 * day),
         )?,
         gone_after_sweeps: count_in(file, "reconcile.gone_after_sweeps", r.gone_after_sweeps, 2, 1..=100)?,
+        retirement_sweeps: count_in(file, "reconcile.retirement_sweeps", r.retirement_sweeps, 3, 1..=100)?,
         clear_after_sweeps: count_in(file, "reconcile.clear_after_sweeps", r.clear_after_sweeps, 2, 1..=100)?,
         reopen_window: duration_in(
             file,

@@ -33,6 +33,7 @@ pub mod people;
 pub mod reconcile;
 pub mod register;
 pub mod report;
+pub mod retirement;
 pub mod service;
 pub mod store;
 pub mod whois;

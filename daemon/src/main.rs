@@ -14,6 +14,7 @@ mod directory_ops;
 mod licence_ops;
 mod ops;
 mod people_ops;
+mod retirement_ops;
 
 use anyhow::Context;
 use censusd::api;
@@ -182,6 +183,10 @@ enum Command {
         /// csv or json.
         #[arg(long, default_value = "csv")]
         format: String,
+        /// The retirement report instead: every decommissioned and disposed
+        /// asset's checklist with evidence and dates (--format json for JSON).
+        #[arg(long)]
+        retirements: bool,
         /// Write here instead of stdout.
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
@@ -204,6 +209,9 @@ enum Command {
     /// The people directory: who owns assets, and who has left (HR file or LDAP).
     #[command(subcommand)]
     People(directory_ops::PeopleCmd),
+    /// Verified retirement: a retired asset's checklist, wipe attestations.
+    #[command(subcommand)]
+    Retirement(retirement_ops::RetirementCmd),
     /// Licence entitlements and the licence report (seats against use).
     #[command(subcommand)]
     Licences(licence_ops::LicencesCmd),
@@ -566,12 +574,14 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::Whois { query, json } => ops::whois(&c, query, *json).await?,
         Command::Alerts(cmd) => ops::alerts(&c, cmd).await?,
         Command::Suppress(cmd) => ops::suppress(&c, cmd).await?,
-        Command::Report { format, output } => ops::report(&c, format, output.as_ref()).await?,
+        Command::Report { retirements: true, format, .. } => retirement_ops::report(&c, format == "json").await?,
+        Command::Report { format, output, .. } => ops::report(&c, format, output.as_ref()).await?,
         Command::Reconcile => ops::reconcile(&c).await?,
         Command::Certificates { weak, json } => ops::certificates(&c, *weak, *json).await?,
         Command::User(cmd) => people_ops::user(&c, cmd).await?,
         Command::People(cmd) => directory_ops::people(&c, cmd).await?,
         Command::Licences(cmd) => licence_ops::licences(&c, cmd).await?,
+        Command::Retirement(cmd) => retirement_ops::retirement(&c, cmd).await?,
         Command::Token(cmd) => people_ops::token(&c, cmd).await?,
         Command::Audit(a) => people_ops::audit(&c, a).await?,
         Command::CheckConfig { .. }

@@ -216,7 +216,15 @@ async fn schedule(state: AppState, interval: Duration, stop: impl Future<Output 
     tokio::pin!(stop);
     loop {
         let r = state.reconciler.clone();
-        match tokio::task::spawn_blocking(move || r.full(now_ms())).await {
+        let run = move || {
+            let s = r.full(now_ms())?;
+            // Checklists started, and retirements verified, by this run's view of the network.
+            if let Err(e) = crate::app::retirement::track(&r, now_ms()) {
+                tracing::error!(error = %e, "recording verified retirements failed; the next run tries again");
+            }
+            Ok::<_, crate::store::StoreError>(s)
+        };
+        match tokio::task::spawn_blocking(run).await {
             Ok(Ok(s)) => tracing::info!(
                 hosts = s.hosts,
                 assets = s.assets,

@@ -139,6 +139,17 @@ impl From<crate::app::directory::SyncFailure> for ApiError {
     }
 }
 
+impl From<crate::app::retirement::RetireError> for ApiError {
+    fn from(e: crate::app::retirement::RetireError) -> Self {
+        use crate::app::retirement::RetireError as R;
+        match e {
+            R::Invalid { field, message } => ApiError::bad_field(field, message),
+            R::NotRetired(why) => ApiError::new(StatusCode::CONFLICT, why),
+            R::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<crate::app::people::PeopleError> for ApiError {
     fn from(e: crate::app::people::PeopleError) -> Self {
         match e {

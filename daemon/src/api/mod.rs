@@ -21,6 +21,7 @@ mod licences;
 pub mod openapi;
 pub mod paging;
 pub mod people;
+mod retirement;
 pub mod serve;
 mod tls;
 
@@ -218,6 +219,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(licences::list))
         .routes(routes!(licences::import))
         .routes(routes!(licences::report))
+        .routes(routes!(retirement::list))
+        .routes(routes!(retirement::get_one))
+        .routes(routes!(retirement::wipe))
         .split_for_parts()
 }
 

@@ -16,4 +16,5 @@ pub mod licences;
 pub mod people;
 pub mod query;
 pub mod register;
+pub mod retirement;
 pub mod timeline;

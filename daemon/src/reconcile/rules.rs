@@ -76,6 +76,8 @@ pub struct Settings {
     pub seen_window_ms: i64,
     /// A host is gone after this many complete covering sweeps without it.
     pub gone_after_sweeps: usize,
+    /// Complete sweeps without an answer that verify a retired asset is off the network.
+    pub retirement_sweeps: usize,
     /// Missing after (ms), per type, with a default.
     pub missing_after_ms: HashMap<crate::register::AssetType, i64>,
     /// Default missing-after (ms).
@@ -99,6 +101,7 @@ impl Settings {
         Settings {
             seen_window_ms: ms(c.seen_window),
             gone_after_sweeps: c.gone_after_sweeps as usize,
+            retirement_sweeps: c.retirement_sweeps as usize,
             missing_after_ms: c.missing_after_by_type.iter().map(|(t, d)| (*t, ms(*d))).collect(),
             missing_default_ms: ms(c.missing_after),
             unknown_after_sightings: i64::from(c.unknown_after_sightings),

@@ -428,6 +428,11 @@ pub trait RegisterStore: Send + Sync {
     fn entitlements(&self) -> Result<Vec<crate::licences::Entitlement>, StoreError>;
     /// Apply an entitlement import in one transaction, as [`RegisterStore::write_directory`].
     fn write_entitlements(&self, build: EntitlementBuild<'_>) -> Result<bool, StoreError>;
+    /// The retirement records, by tag.
+    fn retirements(&self) -> Result<Vec<crate::retirement::RetirementRecord>, StoreError>;
+    /// Change retirement records in one transaction, as [`RegisterStore::write_directory`].
+    fn write_retirements(&self, build: KeyedBuild<'_, crate::retirement::RetirementRecord>)
+    -> Result<bool, StoreError>;
 }
 
 /// What [`RegisterStore::write_entitlements`] calls with the current entitlements.
@@ -454,6 +459,8 @@ pub trait ReconcileStore: Send + Sync {
     /// The decommissioned and disposed assets that may hold certificates:
     /// those recording any, and those a certificate was learned from.
     fn retired_credential_holders(&self) -> Result<Vec<Asset>, StoreError>;
+    /// Every decommissioned and disposed asset, by tag (the retirement checklists).
+    fn retired_assets(&self) -> Result<Vec<Asset>, StoreError>;
     /// Latest sightings, with the asset each host was last matched to.
     fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError>;
     /// Unknown devices' debounce state: these keys, or all seen since `since` (unix ms).

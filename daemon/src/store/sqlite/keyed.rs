@@ -1,5 +1,6 @@
 //! SQLite: tables of whole records as JSON keyed by an id without regard
-//! to ASCII case — the people directory and the licence entitlements.
+//! to ASCII case — the people directory, the licence entitlements and the
+//! retirement records.
 //! Nothing reads a single field of them but the table as a whole, which is
 //! loaded once per change.
 
@@ -17,6 +18,8 @@ pub enum Keyed {
     Directory,
     /// `entitlements`: licences bought.
     Entitlements,
+    /// `retirements`: wipe attestations, verified and forced disposals.
+    Retirements,
 }
 
 impl Keyed {
@@ -24,6 +27,7 @@ impl Keyed {
         match self {
             Keyed::Directory => "directory",
             Keyed::Entitlements => "entitlements",
+            Keyed::Retirements => "retirements",
         }
     }
 }

@@ -616,6 +616,23 @@ impl RegisterStore for SqliteStore {
         })
     }
 
+    fn retirements(&self) -> Result<Vec<crate::retirement::RetirementRecord>, StoreError> {
+        self.read(|c| keyed::all(c, keyed::Keyed::Retirements))
+    }
+
+    fn write_retirements(
+        &self,
+        build: super::KeyedBuild<'_, crate::retirement::RetirementRecord>,
+    ) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let wrote =
+                keyed::apply(&tx, keyed::Keyed::Retirements, |r: &crate::retirement::RetirementRecord| &r.tag, build)?;
+            tx.commit()?;
+            Ok(wrote)
+        })
+    }
+
     fn entitlements(&self) -> Result<Vec<crate::licences::Entitlement>, StoreError> {
         self.read(|c| keyed::all(c, keyed::Keyed::Entitlements))
     }
@@ -648,6 +665,10 @@ impl ReconcileStore for SqliteStore {
 
     fn retired_credential_holders(&self) -> Result<Vec<Asset>, StoreError> {
         self.read(reconcile::retired_credential_holders)
+    }
+
+    fn retired_assets(&self) -> Result<Vec<Asset>, StoreError> {
+        self.read(reconcile::retired_assets)
     }
 
     fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError> {

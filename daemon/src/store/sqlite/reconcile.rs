@@ -45,19 +45,25 @@ pub fn learned(c: &Connection) -> Result<crate::store::LearnedCerts, StoreError>
 /// Retired assets that record certificates or had one learned: the text
 /// test skips decoding the rest (`certificates` is written only when not empty).
 pub fn retired_credential_holders(c: &Connection) -> Result<Vec<crate::register::Asset>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT tag, body FROM assets WHERE lifecycle IN ('decommissioned', 'disposed')
-           AND (instr(body, '\"certificates\"') > 0 OR tag IN (SELECT tag FROM learned_keys))",
-    )?;
+    retired_where(c, "AND (instr(body, '\"certificates\"') > 0 OR tag IN (SELECT tag FROM learned_keys))")
+}
+
+/// Every retired asset.
+pub fn retired_assets(c: &Connection) -> Result<Vec<crate::register::Asset>, StoreError> {
+    retired_where(c, "")
+}
+
+fn retired_where(c: &Connection, and: &str) -> Result<Vec<crate::register::Asset>, StoreError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT tag, body FROM assets WHERE lifecycle IN ('decommissioned', 'disposed') {and} ORDER BY tag"
+    ))?;
     let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::new();
     for row in rows {
         let (tag, body) = row?;
         match serde_json::from_str(&body) {
             Ok(a) => out.push(a),
-            Err(e) => {
-                tracing::warn!(tag, error = %e, "a retired asset does not decode; its certificates are not checked")
-            }
+            Err(e) => tracing::warn!(tag, error = %e, "a retired asset does not decode; left out"),
         }
     }
     Ok(out)

@@ -362,6 +362,13 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 12: retirement records (wipe attestations, verified and forced disposals).
+    r#"
+    CREATE TABLE retirements (
+        key TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Newest schema version this build knows.

@@ -1,0 +1,71 @@
+//! Retirement over HTTP: every retired asset's checklist (the retirement
+//! report), one asset's, and a person's wipe attestation.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+
+use super::caller::{Analyst, Viewer};
+use super::error::json_body;
+use super::{ApiError, AppState};
+use crate::retirement::Checklist;
+use crate::store::now_ms;
+
+/// Every decommissioned and disposed asset's checklist, by tag.
+#[utoipa::path(
+    get, path = "/api/v1/retirements", tag = "register",
+    responses((status = 200, description = "The retirement report", body = Vec<Checklist>))
+)]
+pub async fn list(State(state): State<AppState>, _: Viewer) -> Result<Json<Vec<Checklist>>, ApiError> {
+    Ok(Json(state.run(|r| crate::app::retirement::all(r, now_ms())).await?))
+}
+
+/// One retired asset's checklist.
+#[utoipa::path(
+    get, path = "/api/v1/retirements/{tag}", tag = "register", params(("tag" = String, Path, description = "Asset tag")),
+    responses(
+        (status = 200, description = "Its checklist", body = Checklist),
+        (status = 409, description = "No such asset, or not decommissioned or disposed", body = super::openapi::ErrorBody),
+    )
+)]
+pub async fn get_one(
+    State(state): State<AppState>,
+    _: Viewer,
+    Path(tag): Path<String>,
+) -> Result<Json<Checklist>, ApiError> {
+    Ok(Json(state.run(move |r| crate::app::retirement::one(r, &tag, now_ms())).await?))
+}
+
+/// A wipe attestation.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WipeInput {
+    /// The wipe certificate's or ticket's id (1-200 characters).
+    pub reference: String,
+    /// What was done (at most 1,000 characters).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Attest that a retired asset's data was wiped.
+#[utoipa::path(
+    post, path = "/api/v1/retirements/{tag}/wipe", tag = "register",
+    params(("tag" = String, Path, description = "Asset tag")), request_body = WipeInput,
+    responses(
+        (status = 200, description = "The checklist with the attestation", body = Checklist),
+        (status = 409, description = "No such asset, or not decommissioned or disposed", body = super::openapi::ErrorBody),
+    )
+)]
+pub async fn wipe(
+    State(state): State<AppState>,
+    Analyst(who): Analyst,
+    Path(tag): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Checklist>, ApiError> {
+    let input: WipeInput = json_body(&body)?;
+    Ok(Json(
+        state
+            .run(move |r| crate::app::retirement::attest_wipe(r, &who, &tag, &input.reference, &input.note, now_ms()))
+            .await?,
+    ))
+}

@@ -1,0 +1,216 @@
+//! Retirement use cases: each retired asset's checklist
+//! ([`crate::retirement`]) judged on the register, reconciliation's memory,
+//! the sweeps and the live alerts; a person's wipe attestation; the moment
+//! retirement is verified, recorded and audited.
+
+use std::collections::HashMap;
+
+use super::audit::entry;
+use crate::alerts::evidence::Evidence;
+use crate::alerts::{AlertFilter, AlertKind};
+use crate::audit::AuditAction;
+use crate::people::Principal;
+use crate::reconcile::Reconciler;
+use crate::reconcile::rules::lifecycle_change_ms;
+use crate::register::Asset;
+use crate::retirement::{Checklist, Facts, RetirementRecord, Wipe, checklist};
+use crate::store::StoreError;
+
+/// Why a retirement action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RetireError {
+    /// A field is not acceptable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Which field.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// No such asset, or it is not decommissioned or disposed.
+    #[error("{0}")]
+    NotRetired(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The checklists of `assets` (retired ones) at `now_ms`.
+fn checklists(rec: &Reconciler, assets: &[Asset], now_ms: i64) -> Result<Vec<Checklist>, StoreError> {
+    let store = rec.store();
+    let tags: Vec<String> = assets.iter().map(|a| a.tag.clone()).collect();
+    let states = store.asset_states(Some(&tags))?;
+    let sweeps = rec.sweep_snapshot(now_ms)?;
+    let records: HashMap<String, RetirementRecord> =
+        store.retirements()?.into_iter().map(|r| (r.tag.to_ascii_lowercase(), r)).collect();
+    let filter =
+        AlertFilter { kind: Some(AlertKind::RetiredCredentialInUse), limit: Some(u32::MAX), ..Default::default() };
+    let mut served: HashMap<String, Vec<String>> = HashMap::new();
+    for a in store.alerts(&filter)? {
+        if a.absent_since_ms.is_some() {
+            continue;
+        }
+        if let (Some(tag), Some(Evidence::RetiredCredentialInUse(e))) = (&a.tag, &a.evidence) {
+            served.entry(tag.clone()).or_default().extend(e.credentials.iter().flat_map(|c| c.served_at.clone()));
+        }
+    }
+    let needed = rec.settings().retirement_sweeps;
+    Ok(assets
+        .iter()
+        .filter_map(|a| {
+            let state = states.get(&a.tag);
+            let record = records.get(&a.tag.to_ascii_lowercase());
+            let change_ms = record.and_then(|r| r.started_ms).unwrap_or_else(|| lifecycle_change_ms(a));
+            let since = state.and_then(|s| s.last_seen_ms).map_or(change_ms, |l| l.max(change_ms));
+            let misses = match state.and_then(|s| s.last_ip.as_deref()).and_then(|ip| ip.parse().ok()) {
+                Some(ip) => sweeps.misses_ip(&ip, since),
+                None => sweeps.misses_asset(a, since),
+            };
+            checklist(&Facts {
+                asset: a,
+                state,
+                sweeps: Some(misses),
+                needed,
+                credentials_served: served.get(&a.tag).cloned().unwrap_or_default(),
+                record,
+                change_ms,
+            })
+        })
+        .collect())
+}
+
+/// Every retired asset's checklist (the retirement report), by tag.
+///
+/// # Errors
+/// The store's.
+pub fn all(rec: &Reconciler, now_ms: i64) -> Result<Vec<Checklist>, StoreError> {
+    checklists(rec, &rec.store().retired_assets()?, now_ms)
+}
+
+/// One asset's checklist.
+///
+/// # Errors
+/// [`RetireError::NotRetired`] when there is no such asset or it is not
+/// decommissioned or disposed; the store's.
+pub fn one(rec: &Reconciler, tag: &str, now_ms: i64) -> Result<Checklist, RetireError> {
+    let Some(a) = rec.store().asset(tag)? else {
+        return Err(RetireError::NotRetired(format!("no asset `{tag}`")));
+    };
+    checklists(rec, std::slice::from_ref(&a), now_ms)?.pop().ok_or_else(|| {
+        RetireError::NotRetired(format!("{} is {}: a checklist starts when it is decommissioned", a.tag, a.lifecycle))
+    })
+}
+
+/// Record `who`'s attestation that asset `tag`'s data was wiped, with a
+/// reference (the wipe certificate's id) and a note; returns the checklist.
+///
+/// # Errors
+/// [`RetireError::Invalid`] naming the field; [`RetireError::NotRetired`];
+/// the store's.
+pub fn attest_wipe(
+    rec: &Reconciler,
+    who: &Principal,
+    tag: &str,
+    reference: &str,
+    note: &str,
+    now_ms: i64,
+) -> Result<Checklist, RetireError> {
+    let printable = |s: &str, max: usize| s.chars().count() <= max && !s.chars().any(char::is_control);
+    let reference = reference.trim();
+    if reference.is_empty() || !printable(reference, 200) {
+        return Err(RetireError::Invalid { field: "reference", message: "must be 1-200 printable characters".into() });
+    }
+    let note = note.trim();
+    if !printable(note, 1000) {
+        return Err(RetireError::Invalid {
+            field: "note",
+            message: "must be at most 1000 printable characters".into(),
+        });
+    }
+    let current = one(rec, tag, now_ms)?;
+    let wipe = Wipe { reference: reference.into(), note: note.into(), by: who.name.clone(), at_ms: now_ms };
+    rec.store().write_retirements(&mut |records| {
+        let before = records.iter().find(|r| r.tag.eq_ignore_ascii_case(&current.tag));
+        let mut after =
+            before.cloned().unwrap_or_else(|| RetirementRecord { tag: current.tag.clone(), ..Default::default() });
+        after.wipe = Some(wipe.clone());
+        let subject = format!("asset:{}", current.tag);
+        let audit = entry(&who.name, AuditAction::RetirementWipe, subject, before, Some(&after), now_ms);
+        Some((vec![after], vec![audit]))
+    })?;
+    tracing::info!(tag = current.tag, reference, actor = who.name, "data wipe attested");
+    Ok(record_verified(rec, one(rec, tag, now_ms)?, now_ms)?)
+}
+
+/// When `c` is verified and that was not recorded yet: record when, with an
+/// audit entry carrying the checklist. Returns the checklist as kept.
+///
+/// # Errors
+/// The store's.
+pub fn record_verified(rec: &Reconciler, mut c: Checklist, now_ms: i64) -> Result<Checklist, StoreError> {
+    if !c.verified || c.verified_ms.is_some() {
+        return Ok(c);
+    }
+    let snapshot = c.clone();
+    rec.store().write_retirements(&mut |records| {
+        let before = records.iter().find(|r| r.tag.eq_ignore_ascii_case(&snapshot.tag));
+        if before.is_some_and(|b| b.verified_ms.is_some()) {
+            return None;
+        }
+        let mut after =
+            before.cloned().unwrap_or_else(|| RetirementRecord { tag: snapshot.tag.clone(), ..Default::default() });
+        after.verified_ms = Some(now_ms);
+        let subject = format!("asset:{}", snapshot.tag);
+        let audit = entry("census", AuditAction::RetirementVerified, subject, None, Some(&snapshot), now_ms);
+        Some((vec![after], vec![audit]))
+    })?;
+    tracing::info!(tag = c.tag, "retirement verified");
+    c.verified_ms = Some(now_ms);
+    Ok(c)
+}
+
+/// After a full reconcile: start the checklist of every newly
+/// decommissioned asset (its record keeps when, through the disposal), and
+/// record every retirement that became verified. Returns how many were
+/// verified now.
+///
+/// # Errors
+/// The store's.
+pub fn track(rec: &Reconciler, now_ms: i64) -> Result<usize, StoreError> {
+    let retired = rec.store().retired_assets()?;
+    let starts: HashMap<String, i64> = retired
+        .iter()
+        .filter(|a| a.lifecycle == crate::register::Lifecycle::Decommissioned)
+        .map(|a| {
+            let change = lifecycle_change_ms(a);
+            (a.tag.clone(), if change == i64::MIN { now_ms } else { change })
+        })
+        .collect();
+    if !starts.is_empty() {
+        rec.store().write_retirements(&mut |records| {
+            let write: Vec<RetirementRecord> = starts
+                .iter()
+                .filter_map(|(tag, start)| {
+                    let before = records.iter().find(|r| r.tag.eq_ignore_ascii_case(tag));
+                    // Started, unless decommissioned again since (back in service meanwhile).
+                    if before.and_then(|b| b.started_ms).is_some_and(|s| s >= *start) {
+                        return None;
+                    }
+                    let mut after =
+                        before.cloned().unwrap_or_else(|| RetirementRecord { tag: tag.clone(), ..Default::default() });
+                    after.started_ms = Some(*start);
+                    Some(after)
+                })
+                .collect();
+            (!write.is_empty()).then_some((write, Vec::new()))
+        })?;
+    }
+    let mut n = 0;
+    for c in checklists(rec, &retired, now_ms)? {
+        if c.verified && c.verified_ms.is_none() {
+            record_verified(rec, c, now_ms)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

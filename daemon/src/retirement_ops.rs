@@ -1,0 +1,105 @@
+//! The operator CLI's retirement commands: `censusd retirement show TAG`,
+//! `censusd retirement attest-wipe TAG`, and `censusd report --retirements`.
+
+use censusd::client::{Client, seg};
+use censusd::outln;
+use clap::Subcommand;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::ops::when;
+
+/// Retirement commands.
+#[derive(Subcommand)]
+pub enum RetirementCmd {
+    /// A decommissioned or disposed asset's checklist, each step with its evidence and date.
+    Show {
+        /// Asset tag.
+        tag: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Attest that a retired asset's data was wiped (analyst).
+    AttestWipe {
+        /// Asset tag.
+        tag: String,
+        /// The wipe certificate's or ticket's id.
+        #[arg(long)]
+        reference: String,
+        /// What was done.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+/// Print one checklist.
+pub fn print_checklist(c: &Value) {
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let state = if c["verified"] == true {
+        match c["verified_ms"].as_i64() {
+            Some(_) => format!("retirement verified {}", when(&c["verified_ms"])),
+            None => "retirement verified".to_string(),
+        }
+    } else {
+        "retirement not verified".to_string()
+    };
+    outln!(
+        "{} ({}): {}{}; {state}",
+        s(&c["tag"]),
+        s(&c["name"]),
+        s(&c["lifecycle"]),
+        c["since"].as_str().map(|d| format!(" since {d}")).unwrap_or_default()
+    );
+    for step in c["steps"].as_array().into_iter().flatten() {
+        let date = step["since_ms"].as_i64().map(|_| format!(" [{}]", when(&step["since_ms"]))).unwrap_or_default();
+        outln!("  {:<17} {:<12} {}{date}", s(&step["step"]), s(&step["state"]), s(&step["evidence"]));
+    }
+    if let Some(f) = c["forced"].as_object() {
+        outln!("  disposal forced by {} {}: {}", s(&f["by"]), when(&f["at_ms"]), s(&f["reason"]));
+    }
+}
+
+/// Run a retirement command.
+///
+/// # Errors
+/// The API's answer, for people.
+pub async fn retirement(c: &Client, cmd: &RetirementCmd) -> anyhow::Result<()> {
+    match cmd {
+        RetirementCmd::Show { tag, json } => {
+            let (_, out) = c.call(Method::GET, &format!("/api/v1/retirements/{}", seg(tag)), None).await?;
+            if *json {
+                censusd::output::raw(&out);
+            } else {
+                print_checklist(&serde_json::from_slice(&out)?);
+            }
+        }
+        RetirementCmd::AttestWipe { tag, reference, note } => {
+            let body = json!({ "reference": reference, "note": note }).to_string().into_bytes();
+            let path = format!("/api/v1/retirements/{}/wipe", seg(tag));
+            let (_, out) = c.call(Method::POST, &path, Some((body, "application/json"))).await?;
+            print_checklist(&serde_json::from_slice(&out)?);
+        }
+    }
+    Ok(())
+}
+
+/// `censusd report --retirements`: every retired asset's checklist.
+///
+/// # Errors
+/// The API's answer.
+pub async fn report(c: &Client, json: bool) -> anyhow::Result<()> {
+    let (_, out) = c.call(Method::GET, "/api/v1/retirements", None).await?;
+    if json {
+        censusd::output::raw(&out);
+        return Ok(());
+    }
+    let all: Vec<Value> = serde_json::from_slice(&out)?;
+    if all.is_empty() {
+        outln!("no decommissioned or disposed assets");
+    }
+    for c in &all {
+        print_checklist(c);
+    }
+    Ok(())
+}

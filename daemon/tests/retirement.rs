@@ -1,0 +1,103 @@
+//! Verified retirement through the real ingest, reconcile and use cases: a
+//! decommissioned server that keeps answering fails `no-answer` with the
+//! evidence; switched off, it passes after `retirement_sweeps` complete
+//! sweeps; the wipe is attested; disposed, the retirement is verified,
+//! recorded once and audited.
+
+mod scenario;
+
+use censusd::retirement::StepState;
+use scenario::{DAY, HOUR, LAB, Scenario, T0, h};
+
+fn states(c: &censusd::retirement::Checklist) -> Vec<(String, StepState)> {
+    c.steps.iter().map(|s| (s.step.clone(), s.state)).collect()
+}
+
+#[test]
+fn a_decommissioned_server_is_checked_off_the_network_attested_disposed_and_verified() {
+    let s = Scenario::new();
+    s.register(serde_json::json!([
+        { "tag": "SRV-7", "name": "old mail", "type": "server", "owner": "ops", "lifecycle": "deployed",
+          "macs": ["00:1b:21:00:50:07"], "expected_segment": "198.18.0.0/24" },
+    ]));
+    let other = h("198.18.0.2", "00:1b:21:00:50:02");
+    let srv = h("198.18.0.57", "00:1b:21:00:50:07");
+    s.sweep(&LAB, T0, &[other.clone(), srv.clone()]);
+    // Decommissioned on paper the next day; still answering.
+    s.update("SRV-7", |a| {
+        a.lifecycle = censusd::register::Lifecycle::Decommissioned;
+        a.lifecycle_since = Some("2026-11-02".parse().unwrap());
+    });
+    s.sweep(&LAB, T0 + DAY + HOUR, &[other.clone(), srv.clone()]);
+    let now = T0 + DAY + 2 * HOUR;
+    // The schedule's full reconcile starts the checklist.
+    assert_eq!(censusd::app::retirement::track(&s.rec, now).unwrap(), 0);
+    let c = censusd::app::retirement::one(&s.rec, "srv-7", now).unwrap();
+    assert_eq!(c.steps[0].state, StepState::Failed, "{:#?}", c.steps);
+    assert!(
+        c.steps[0].evidence.contains("198.18.0.57") && c.steps[0].evidence.contains("still answering"),
+        "{}",
+        c.steps[0].evidence
+    );
+    assert!(!c.verified);
+
+    // Switched off: two complete sweeps are not enough, three are.
+    for i in 1..=2 {
+        s.sweep(&LAB, T0 + DAY + (2 + i) * HOUR, std::slice::from_ref(&other));
+    }
+    let c = censusd::app::retirement::one(&s.rec, "SRV-7", T0 + DAY + 5 * HOUR).unwrap();
+    assert_eq!(c.steps[0].state, StepState::Pending, "{}", c.steps[0].evidence);
+    s.sweep(&LAB, T0 + DAY + 5 * HOUR, std::slice::from_ref(&other));
+    let c = censusd::app::retirement::one(&s.rec, "SRV-7", T0 + DAY + 6 * HOUR).unwrap();
+    assert_eq!(c.steps[0].state, StepState::Passed, "{}", c.steps[0].evidence);
+    assert!(c.steps[0].since_ms.is_some(), "dated by the third sweep");
+
+    // The wipe attested by a person; then disposed: verified.
+    let ann = censusd::people::Principal::person("ann", censusd::people::Role::Analyst);
+    let bad = censusd::app::retirement::attest_wipe(&s.rec, &ann, "SRV-7", " ", "", T0 + 2 * DAY);
+    assert!(bad.unwrap_err().to_string().contains("reference"));
+    let c = censusd::app::retirement::attest_wipe(
+        &s.rec,
+        &ann,
+        "SRV-7",
+        "WIPE-2026-0117",
+        "NIST 800-88 purge",
+        T0 + 2 * DAY,
+    )
+    .unwrap();
+    assert_eq!(c.steps[3].state, StepState::Passed);
+    assert!(c.steps[3].evidence.contains("ann") && c.steps[3].evidence.contains("WIPE-2026-0117"));
+    assert!(!c.verified, "not disposed yet");
+    s.update("SRV-7", |a| {
+        a.lifecycle = censusd::register::Lifecycle::Disposed;
+        a.lifecycle_since = Some("2026-11-03".parse().unwrap());
+    });
+    let report = censusd::app::retirement::all(&s.rec, T0 + 3 * DAY).unwrap();
+    assert_eq!(report.len(), 1);
+    assert_eq!(
+        states(&report[0]),
+        [
+            ("no-answer".to_string(), StepState::Passed),
+            ("credentials".to_string(), StepState::Passed),
+            ("coverage-sources".to_string(), StepState::NotChecked),
+            ("wipe".to_string(), StepState::Passed),
+            ("disposal".to_string(), StepState::Passed),
+        ]
+    );
+    assert!(report[0].verified && report[0].verified_ms.is_none(), "verified, not yet recorded");
+    assert_eq!(censusd::app::retirement::track(&s.rec, T0 + 3 * DAY).unwrap(), 1);
+    assert_eq!(censusd::app::retirement::track(&s.rec, T0 + 4 * DAY).unwrap(), 0, "recorded once");
+    let c = censusd::app::retirement::one(&s.rec, "SRV-7", T0 + 4 * DAY).unwrap();
+    assert_eq!(c.verified_ms, Some(T0 + 3 * DAY));
+    let f = censusd::audit::AuditFilter {
+        action: Some(censusd::audit::AuditAction::RetirementVerified),
+        limit: 10,
+        ..Default::default()
+    };
+    let audit = s.store.audit(&f).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].entry.subject, "asset:SRV-7");
+    // A deployed asset has no checklist.
+    s.register(serde_json::json!([{ "tag": "SRV-8", "name": "n", "type": "server", "lifecycle": "deployed" }]));
+    assert!(censusd::app::retirement::one(&s.rec, "SRV-8", T0 + 4 * DAY).unwrap_err().to_string().contains("deployed"));
+}
