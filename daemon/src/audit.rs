@@ -105,11 +105,14 @@ pub enum AuditAction {
     /// Every checkable step of an asset's retirement passed (the checklist is the record's `after`).
     #[serde(rename = "retirement.verified")]
     RetirementVerified,
+    /// An asset was disposed past unmet retirement steps, with a reason.
+    #[serde(rename = "retirement.forced")]
+    RetirementForced,
 }
 
 impl AuditAction {
     /// Every action, for documentation and validation.
-    pub const ALL: [AuditAction; 30] = [
+    pub const ALL: [AuditAction; 31] = [
         AuditAction::AssetCreate,
         AuditAction::AssetUpdate,
         AuditAction::AssetDelete,
@@ -140,6 +143,7 @@ impl AuditAction {
         AuditAction::LicencesImport,
         AuditAction::RetirementWipe,
         AuditAction::RetirementVerified,
+        AuditAction::RetirementForced,
     ];
 
     /// The action's name as stored and shown (`asset.update`).
@@ -175,6 +179,7 @@ impl AuditAction {
             AuditAction::LicencesImport => "licences.import",
             AuditAction::RetirementWipe => "retirement.wipe",
             AuditAction::RetirementVerified => "retirement.verified",
+            AuditAction::RetirementForced => "retirement.forced",
         }
     }
 }

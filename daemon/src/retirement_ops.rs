@@ -31,6 +31,15 @@ pub enum RetirementCmd {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// Dispose an asset: refused while its checklist has unmet steps, unless
+    /// a reason is given (kept in the audit log).
+    Dispose {
+        /// Asset tag.
+        tag: String,
+        /// Why to dispose it although steps are unmet.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 /// Print one checklist.
@@ -77,6 +86,12 @@ pub async fn retirement(c: &Client, cmd: &RetirementCmd) -> anyhow::Result<()> {
         RetirementCmd::AttestWipe { tag, reference, note } => {
             let body = json!({ "reference": reference, "note": note }).to_string().into_bytes();
             let path = format!("/api/v1/retirements/{}/wipe", seg(tag));
+            let (_, out) = c.call(Method::POST, &path, Some((body, "application/json"))).await?;
+            print_checklist(&serde_json::from_slice(&out)?);
+        }
+        RetirementCmd::Dispose { tag, reason } => {
+            let body = json!({ "reason": reason }).to_string().into_bytes();
+            let path = format!("/api/v1/retirements/{}/dispose", seg(tag));
             let (_, out) = c.call(Method::POST, &path, Some((body, "application/json"))).await?;
             print_checklist(&serde_json::from_slice(&out)?);
         }

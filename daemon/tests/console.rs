@@ -580,13 +580,29 @@ async fn selected_alerts_are_suppressed_or_their_assets_disposed_in_bulk() {
     let ana = sign_in(&d, "ana", "a long enough password").await;
     let csrf = csrf_of(&get(&d, "/", &ana).await.2);
 
+    // Still answering, no wipe attested: refused without a reason, nothing disposed.
     let r =
         post_form(&d, "/alerts/dispose-selected", &ana, &format!("csrf={csrf}&id={r0}&id={r1}&id={u2}"), None).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("unmet steps") && page.contains("no-answer") && page.contains("wipe"), "{page}");
+    for tag in ["OLD-1", "OLD-2"] {
+        let lifecycle = &d.admin_json(Method::GET, &format!("/api/v1/assets/{tag}"), None).await.1["lifecycle"];
+        assert_eq!(lifecycle, "decommissioned", "all or nothing");
+    }
+    // The note is the reason: disposed, the reason kept and audited.
+    let form = format!("csrf={csrf}&id={r0}&id={r1}&id={u2}&note=sold+as+scrap%2C+wiped+by+vendor");
+    let r = post_form(&d, "/alerts/dispose-selected", &ana, &form, None).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()[LOCATION], "/?done=dispose.2.1", "two disposed, the unknown device left out");
     for tag in ["OLD-1", "OLD-2"] {
         assert_eq!(d.admin_json(Method::GET, &format!("/api/v1/assets/{tag}"), None).await.1["lifecycle"], "disposed");
+        let (_, c) = d.admin_json(Method::GET, &format!("/api/v1/retirements/{tag}"), None).await;
+        assert_eq!(c["forced"]["reason"], "sold as scrap, wiped by vendor", "{c}");
+        assert_eq!(c["forced"]["by"], "ana");
     }
+    let (_, audit) = d.admin_json(Method::GET, "/api/v1/audit?action=retirement.forced", None).await;
+    assert_eq!(audit["records"].as_array().unwrap().len(), 2, "{audit}");
     let (_, a) = d.admin_json(Method::GET, &format!("/api/v1/alerts/{r0}"), None).await;
     assert_eq!(a["state"], "resolved");
 

@@ -52,8 +52,23 @@ fn a_decommissioned_server_is_checked_off_the_network_attested_disposed_and_veri
     assert_eq!(c.steps[0].state, StepState::Passed, "{}", c.steps[0].evidence);
     assert!(c.steps[0].since_ms.is_some(), "dated by the third sweep");
 
-    // The wipe attested by a person; then disposed: verified.
+    // Disposing before the wipe is attested: refused, naming the step.
     let ann = censusd::people::Principal::person("ann", censusd::people::Role::Analyst);
+    let early = censusd::app::retirement::dispose(&s.rec, &ann, "SRV-7", None, T0 + 2 * DAY).unwrap_err().to_string();
+    assert!(early.contains("unmet steps") && early.contains("wipe"), "{early}");
+    assert_eq!(s.store.asset("SRV-7").unwrap().unwrap().lifecycle, censusd::register::Lifecycle::Decommissioned);
+    // So is an import doing it, naming the row; a PUT likewise.
+    let csv = "tag,lifecycle\nSRV-7,disposed\n";
+    let format = censusd::register::csv::Format::Csv(Default::default());
+    let opts = censusd::register::patch::ImportOptions::default();
+    let admin = censusd::people::Principal::builtin_admin();
+    let Err(censusd::app::register::ImportFailure::Invalid(p)) =
+        censusd::app::register::import(&s.rec, csv.as_bytes(), format, opts, false, &admin)
+    else {
+        panic!("the import was not refused");
+    };
+    assert_eq!((p[0].row, p[0].column.as_str()), (1, "lifecycle"), "{p:?}");
+    // The wipe attested by a person; then disposed: verified.
     let bad = censusd::app::retirement::attest_wipe(&s.rec, &ann, "SRV-7", " ", "", T0 + 2 * DAY);
     assert!(bad.unwrap_err().to_string().contains("reference"));
     let c = censusd::app::retirement::attest_wipe(
@@ -68,10 +83,9 @@ fn a_decommissioned_server_is_checked_off_the_network_attested_disposed_and_veri
     assert_eq!(c.steps[3].state, StepState::Passed);
     assert!(c.steps[3].evidence.contains("ann") && c.steps[3].evidence.contains("WIPE-2026-0117"));
     assert!(!c.verified, "not disposed yet");
-    s.update("SRV-7", |a| {
-        a.lifecycle = censusd::register::Lifecycle::Disposed;
-        a.lifecycle_since = Some("2026-11-03".parse().unwrap());
-    });
+    let c = censusd::app::retirement::dispose(&s.rec, &ann, "SRV-7", None, T0 + 2 * DAY + HOUR).unwrap();
+    assert_eq!(c.lifecycle, censusd::register::Lifecycle::Disposed);
+    assert!(c.forced.is_none());
     let report = censusd::app::retirement::all(&s.rec, T0 + 3 * DAY).unwrap();
     assert_eq!(report.len(), 1);
     assert_eq!(

@@ -222,6 +222,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(retirement::list))
         .routes(routes!(retirement::get_one))
         .routes(routes!(retirement::wipe))
+        .routes(routes!(retirement::dispose))
         .split_for_parts()
 }
 

@@ -69,3 +69,34 @@ pub async fn wipe(
             .await?,
     ))
 }
+
+/// A disposal.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisposeInput {
+    /// Why to dispose it although checklist steps are unmet (kept in the audit log).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Dispose a retired asset: refused while checklist steps are unmet, unless a reason is given.
+#[utoipa::path(
+    post, path = "/api/v1/retirements/{tag}/dispose", tag = "register",
+    params(("tag" = String, Path, description = "Asset tag")), request_body = DisposeInput,
+    responses(
+        (status = 200, description = "The checklist after the disposal", body = Checklist),
+        (status = 409, description = "Unmet steps and no reason (each named), or no such asset", body = super::openapi::ErrorBody),
+    )
+)]
+pub async fn dispose(
+    State(state): State<AppState>,
+    Analyst(who): Analyst,
+    Path(tag): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Checklist>, ApiError> {
+    let input: DisposeInput =
+        if body.iter().all(u8::is_ascii_whitespace) { DisposeInput::default() } else { json_body(&body)? };
+    Ok(Json(
+        state.run(move |r| crate::app::retirement::dispose(r, &who, &tag, input.reason.as_deref(), now_ms())).await?,
+    ))
+}

@@ -143,23 +143,37 @@ pub fn preview_all(rec: &Reconciler, rules: &[Suppression], now_ms: i64) -> Resu
 }
 
 /// Set the asset `tag` disposed as `who` and resolve its should-be-retired
-/// alert `id`, in one transaction (see [`resolve_with_asset`]).
+/// alert `id`, in one transaction (see [`resolve_with_asset`]); past unmet
+/// retirement steps only with a `reason`
+/// ([`super::retirement::check_disposal`]).
 ///
 /// # Errors
-/// [`StoreError::NotFound`] when there is no such asset; the store failed.
+/// [`StoreError::NotFound`] when there is no such asset; [`StoreError::Refused`]
+/// naming the unmet steps; the store failed.
 pub fn dispose_resolving(
     rec: &Reconciler,
     who: &Principal,
     tag: &str,
     id: i64,
+    reason: Option<&str>,
     now_ms: i64,
 ) -> Result<crate::register::Asset, StoreError> {
-    let Some(mut asset) = rec.store().asset(tag)? else {
+    let Some(before) = rec.store().asset(tag)? else {
         return Err(StoreError::NotFound(format!("asset `{tag}`")));
     };
+    let mut asset = before.clone();
     asset.lifecycle = crate::register::Lifecycle::Disposed;
     asset.lifecycle_since = None;
-    resolve_with_asset(rec, who, (&asset, false), id, "asset marked disposed", now_ms)
+    let forced = super::retirement::check_disposal(rec, &before, &asset, reason, who, now_ms)?;
+    let note = match &forced {
+        Some(f) => format!("asset marked disposed past unmet retirement steps: {}", f.reason),
+        None => "asset marked disposed".to_string(),
+    };
+    let stored = resolve_with_asset(rec, who, (&asset, false), id, &note, now_ms)?;
+    if let Some(f) = &forced {
+        super::retirement::record_forced(rec, &stored.tag, f)?;
+    }
+    Ok(stored)
 }
 
 /// How many live alerts `rule` matches now, and the ids of those it

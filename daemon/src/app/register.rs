@@ -44,9 +44,32 @@ pub fn create(rec: &Reconciler, who: &Principal, asset: &Asset, now_ms: i64) -> 
 /// # Errors
 /// [`StoreError::NotFound`] when there is no such asset.
 pub fn update(rec: &Reconciler, who: &Principal, asset: &Asset, now_ms: i64) -> Result<Asset, StoreError> {
+    update_disposing(rec, who, asset, None, now_ms)
+}
+
+/// [`update`], with the reason to dispose the asset past unmet retirement
+/// steps (see [`super::retirement::check_disposal`]).
+///
+/// # Errors
+/// [`StoreError::NotFound`] when there is no such asset; [`StoreError::Refused`]
+/// when it would be disposed with unmet steps and no reason.
+pub fn update_disposing(
+    rec: &Reconciler,
+    who: &Principal,
+    asset: &Asset,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> Result<Asset, StoreError> {
+    let Some(before) = rec.store().asset(&asset.tag)? else {
+        return Err(StoreError::NotFound(format!("asset `{}`", asset.tag)));
+    };
+    let forced = super::retirement::check_disposal(rec, &before, asset, reason, who, now_ms)?;
     let mut audit =
         |b: Option<&Asset>, a: Option<&Asset>| asset_entry(&who.name, AuditAction::AssetUpdate, b, a, now_ms);
     let stored = rec.store().update_asset(asset, &who.name, &mut audit)?;
+    if let Some(f) = &forced {
+        super::retirement::record_forced(rec, &stored.tag, f)?;
+    }
     rec.register_edited();
     Ok(stored)
 }
@@ -78,6 +101,35 @@ pub enum ImportFailure {
     Store(#[from] StoreError),
 }
 
+/// One problem per row that would dispose an asset past unmet retirement steps.
+fn disposal_problems(
+    rec: &Reconciler,
+    current: &[Asset],
+    merged: &[Asset],
+    patches: &[crate::register::patch::Patch],
+    who: &Principal,
+) -> Result<Vec<ImportError>, StoreError> {
+    let now_ms = crate::store::now_ms();
+    let mut out = Vec::new();
+    for after in merged.iter().filter(|a| a.lifecycle == crate::register::Lifecycle::Disposed) {
+        let Some(before) = current.iter().find(|c| c.tag == after.tag) else { continue };
+        match super::retirement::check_disposal(rec, before, after, None, who, now_ms) {
+            Ok(_) => {}
+            Err(StoreError::Refused(why)) => {
+                let p = patches.iter().find(|p| p.tag.trim().eq_ignore_ascii_case(&after.tag));
+                out.push(ImportError {
+                    row: p.map_or(0, |p| p.row),
+                    line: p.and_then(|p| p.line),
+                    column: "lifecycle".into(),
+                    message: why,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// Import a register file as `who`; with `dry_run` only say what would happen.
 ///
 /// # Errors
@@ -106,11 +158,19 @@ pub fn import(
             Err(std::mem::take(problems))
         }
     };
-    if dry_run || !problems.is_empty() {
+    // Disposals past unmet retirement steps are refused here (a reason can
+    // only be given one asset at a time: `censusd retirement dispose`).
+    {
         let current = store.assets()?;
-        return with_file_problems(merge(&current, &patches, opts), &mut problems)
-            .map(|m| m.plan)
-            .map_err(ImportFailure::Invalid);
+        if let Ok(m) = merge(&current, &patches, opts) {
+            problems.extend(disposal_problems(rec, &current, &m.assets, &patches, who)?);
+            problems.sort_by_key(|e| e.row);
+        }
+        if dry_run || !problems.is_empty() {
+            return with_file_problems(merge(&current, &patches, opts), &mut problems)
+                .map(|m| m.plan)
+                .map_err(ImportFailure::Invalid);
+        }
     }
     let mut outcome: Option<Result<Merged, Vec<ImportError>>> = None;
     let now_ms = crate::store::now_ms();

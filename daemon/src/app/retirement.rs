@@ -214,3 +214,100 @@ pub fn track(rec: &Reconciler, now_ms: i64) -> Result<usize, StoreError> {
     }
     Ok(n)
 }
+
+/// What disposing asset `before` (as stored) as `after` needs: `Ok(None)`
+/// when it is not a move to disposed or every step before the disposal
+/// passed; `Ok(Some(forced))` when steps are unmet and `reason` is given
+/// (kept with who and when); refused otherwise, naming the unmet steps.
+///
+/// # Errors
+/// [`StoreError::Refused`] with the unmet steps; the store's.
+pub fn check_disposal(
+    rec: &Reconciler,
+    before: &Asset,
+    after: &Asset,
+    reason: Option<&str>,
+    who: &Principal,
+    now_ms: i64,
+) -> Result<Option<crate::retirement::Forced>, StoreError> {
+    use crate::register::Lifecycle;
+    if after.lifecycle != Lifecycle::Disposed || before.lifecycle == Lifecycle::Disposed {
+        return Ok(None);
+    }
+    // An asset disposed straight from service is judged as if decommissioned now.
+    let mut judged = before.clone();
+    if !judged.lifecycle.retired() {
+        judged.lifecycle = Lifecycle::Decommissioned;
+    }
+    let Some(c) = checklists(rec, std::slice::from_ref(&judged), now_ms)?.pop() else { return Ok(None) };
+    let unmet = crate::retirement::unmet_before_disposal(&c);
+    if unmet.is_empty() {
+        return Ok(None);
+    }
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    match reason {
+        Some(r) if r.chars().count() <= 500 && !r.chars().any(char::is_control) => {
+            Ok(Some(crate::retirement::Forced { by: who.name.clone(), at_ms: now_ms, reason: r.into(), unmet }))
+        }
+        Some(_) => Err(StoreError::Refused("the reason must be at most 500 printable characters".into())),
+        None => Err(StoreError::Refused(format!(
+            "{} cannot be disposed yet: its retirement checklist has unmet steps — {}. Dispose it anyway only with a \
+             reason (censusd retirement dispose {} --reason …; in the console, the note), kept in the audit log",
+            before.tag,
+            unmet.join("; "),
+            before.tag
+        ))),
+    }
+}
+
+/// Keep a forced disposal in the asset's retirement record, with an audit entry.
+///
+/// # Errors
+/// The store's.
+pub fn record_forced(rec: &Reconciler, tag: &str, forced: &crate::retirement::Forced) -> Result<(), StoreError> {
+    rec.store().write_retirements(&mut |records| {
+        let before = records.iter().find(|r| r.tag.eq_ignore_ascii_case(tag));
+        let mut after =
+            before.cloned().unwrap_or_else(|| RetirementRecord { tag: tag.to_string(), ..Default::default() });
+        after.forced = Some(forced.clone());
+        let audit = entry(
+            &forced.by,
+            AuditAction::RetirementForced,
+            format!("asset:{tag}"),
+            before,
+            Some(&after),
+            forced.at_ms,
+        );
+        Some((vec![after], vec![audit]))
+    })?;
+    tracing::warn!(
+        tag,
+        actor = forced.by,
+        reason = forced.reason,
+        unmet = forced.unmet.len(),
+        "disposal forced past unmet retirement steps"
+    );
+    Ok(())
+}
+
+/// Dispose asset `tag` as `who`: refused while steps are unmet unless a
+/// `reason` is given (then kept and audited). Returns the checklist.
+///
+/// # Errors
+/// [`RetireError::NotRetired`] when there is no such asset;
+/// [`StoreError::Refused`] naming the unmet steps; the store's.
+pub fn dispose(
+    rec: &Reconciler,
+    who: &Principal,
+    tag: &str,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> Result<Checklist, RetireError> {
+    let Some(mut asset) = rec.store().asset(tag)? else {
+        return Err(RetireError::NotRetired(format!("no asset `{tag}`")));
+    };
+    asset.lifecycle = crate::register::Lifecycle::Disposed;
+    asset.lifecycle_since = Some(crate::reconcile::rules::day_of(now_ms));
+    super::register::update_disposing(rec, who, &asset, reason, now_ms)?;
+    one(rec, tag, now_ms)
+}

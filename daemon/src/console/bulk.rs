@@ -198,17 +198,30 @@ fn page(
 /// `POST /alerts/dispose-selected`: the assets of the selected
 /// should-be-retired alerts are set disposed, and each alert resolved.
 pub async fn dispose(State(state): State<AppState>, signed: Signed, headers: HeaderMap, body: Bytes) -> Response {
-    let (_, alerts, skipped) = match selected(&state, &signed, (&headers, &body), &[AlertKind::ShouldBeRetired]).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (form, alerts, skipped) =
+        match selected(&state, &signed, (&headers, &body), &[AlertKind::ShouldBeRetired]).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    // The note is the reason to dispose past unmet retirement steps.
+    let reason = form.one("note").map(str::to_string).filter(|n| !n.trim().is_empty());
     let s2 = signed.clone();
     let out = state
         .run(move |r| {
+            // Without a reason, every asset must pass before any is disposed (all or nothing).
+            if reason.is_none() {
+                for a in &alerts {
+                    let Some(tag) = &a.tag else { continue };
+                    let Some(before) = r.store().asset(tag)? else { continue };
+                    let mut after = before.clone();
+                    after.lifecycle = crate::register::Lifecycle::Disposed;
+                    crate::app::retirement::check_disposal(r, &before, &after, None, &s2.who, now_ms())?;
+                }
+            }
             let mut done = 0usize;
             for a in &alerts {
                 let Some(tag) = &a.tag else { continue };
-                match crate::app::alerts::dispose_resolving(r, &s2.who, tag, a.id, now_ms()) {
+                match crate::app::alerts::dispose_resolving(r, &s2.who, tag, a.id, reason.as_deref(), now_ms()) {
                     Ok(_) => done += 1,
                     Err(StoreError::NotFound(_)) => {} // deleted meanwhile: nothing to dispose
                     Err(e) => return Err(e),

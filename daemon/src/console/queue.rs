@@ -185,7 +185,7 @@ pub async fn page(
                     button.secondary type="submit" formaction="/devices/link" { "Link selected…" }
                     button.secondary type="submit" formaction="/alerts/suppress-selected" { "Suppress selected…" }
                     button.secondary type="submit" formaction="/alerts/dispose-selected"
-                        data-confirm="Set the assets of the selected should-be-retired alerts disposed, and resolve the alerts?" { "Mark selected disposed" }
+                        data-confirm="Set the assets of the selected should-be-retired alerts disposed, and resolve the alerts? Past unmet retirement steps (still answering, no wipe attested) only with the note as the reason." { "Mark selected disposed" }
                 }
             }
             p.muted {

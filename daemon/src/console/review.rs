@@ -399,10 +399,12 @@ pub async fn retire(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (_, a) = match posted(&state, &signed, id, &headers, &body).await {
+    let (form, a) = match posted(&state, &signed, id, &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
+    // The note is the reason to dispose past unmet retirement steps.
+    let reason = form.one("note").map(str::to_string).filter(|n| !n.trim().is_empty());
     let Some(tag) = a.tag.clone().filter(|_| a.kind == AlertKind::ShouldBeRetired) else {
         return layout::error_page(
             StatusCode::BAD_REQUEST,
@@ -412,7 +414,8 @@ pub async fn retire(
         );
     };
     let who = signed.who.clone();
-    let out = state.run(move |r| crate::app::alerts::dispose_resolving(r, &who, &tag, id, now_ms())).await;
+    let out =
+        state.run(move |r| crate::app::alerts::dispose_resolving(r, &who, &tag, id, reason.as_deref(), now_ms())).await;
     match out {
         Ok(stored) => Redirect::to(&format!("/inventory/{}", percent(&stored.tag))).into_response(),
         Err(e) => layout::error_page(e.status, "Error", &e.message, Some(&signed)),
