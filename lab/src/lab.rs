@@ -211,6 +211,19 @@ impl Lab {
         format!("{}-sc", self.name)
     }
 
+    /// Switch host `index` off the segment (its link down: it answers
+    /// nothing, ARP included) or back on.
+    ///
+    /// # Errors
+    /// [`LabError`] when `ip` fails or there is no such host.
+    pub fn set_host_link(&self, index: usize, up: bool) -> Result<(), LabError> {
+        if index >= self.hosts.len() {
+            return Err(LabError::Spec(format!("no lab host {index}")));
+        }
+        let state = if up { "up" } else { "down" };
+        netns::ip_batch(Some(&self.host_netns(index)), &[format!("link set eth0 {state}")])
+    }
+
     /// The namespace of host number `index`.
     pub fn host_netns(&self, index: usize) -> String {
         format!("{}-h{index}", self.name)
