@@ -106,6 +106,7 @@ fn lab_register() -> Vec<Value> {
         }
         out.push(a);
     }
+    out.push(retired_server("198.18.0.0/24"));
     out.push(json!({
         "tag": "LAB-NAS", "name": "backup NAS (switched off)", "type": "server", "owner": "platform-team",
         "lifecycle": "deployed", "macs": ["00:1b:21:de:ad:01"], "ips": ["198.18.0.240"],
@@ -114,8 +115,21 @@ fn lab_register() -> Vec<Value> {
     out
 }
 
+/// Decommissioned today and switched off already: its retirement is
+/// checked, attested and verified during the demo.
+const RETIRING: &str = "OLD-FILER";
+
+fn retired_server(segment: &str) -> Value {
+    let today = censusd::register::Day(time::OffsetDateTime::now_utc().date());
+    json!({
+        "tag": RETIRING, "name": "old file server (switched off)", "type": "server", "owner": "platform-team",
+        "lifecycle": "decommissioned", "lifecycle_since": today.to_string(), "expected_segment": segment,
+    })
+}
+
 fn loopback_register() -> Vec<Value> {
     vec![
+        retired_server("127.0.0.0/29"),
         json!({ "tag": "LOOP-2", "name": "loopback web", "type": "server", "owner": DEPARTED_OWNER,
                 "lifecycle": "deployed", "ips": ["127.0.0.2"] }),
         json!({ "tag": "LOOP-3", "name": "old build server", "type": "server", "owner": "platform-team",
@@ -185,6 +199,38 @@ fn print_alert(a: &Value) {
             if how.is_empty() { String::new() } else { format!("; matched by {}", how.join(", ")) }
         );
     }
+}
+
+/// The retirement of [`RETIRING`]: wait (at most a minute) until enough
+/// complete sweeps passed without an answer, attest the wipe, dispose it,
+/// and print the checklist with each step's evidence and date.
+async fn verified_retirement(state: &censusd::api::AppState, admin: &censusd::people::Principal) -> anyhow::Result<()> {
+    let t = Instant::now();
+    loop {
+        let r = state.reconciler.clone();
+        let c = tokio::task::spawn_blocking(move || censusd::app::retirement::one(&r, RETIRING, now_ms())).await??;
+        if c.steps.first().is_some_and(|s| s.state == censusd::retirement::StepState::Passed) {
+            break;
+        }
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(60),
+            "{RETIRING} was not checked off the network within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (r, who) = (state.reconciler.clone(), admin.clone());
+    let c = tokio::task::spawn_blocking(move || {
+        censusd::app::retirement::attest_wipe(&r, &who, RETIRING, "WIPE-DEMO-0001", "NIST 800-88 purge", now_ms())?;
+        censusd::app::retirement::dispose(&r, &who, RETIRING, None, now_ms())?;
+        censusd::app::retirement::track(&r, now_ms())?;
+        censusd::app::retirement::one(&r, RETIRING, now_ms())
+    })
+    .await??;
+    censusd::outln!();
+    censusd::outln!("== verified retirement: {RETIRING} (decommissioned, off the network, wipe attested, disposed)");
+    censusd::outln!();
+    crate::retirement_ops::print_checklist(&serde_json::to_value(c)?);
+    Ok(())
 }
 
 /// Run the demo. `hold`: stay up until Ctrl-C (otherwise exit after printing).
@@ -360,6 +406,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     for a in &sorted {
         print_alert(a);
     }
+    verified_retirement(&state, &admin).await?;
     let retired_ip = if use_lab { generated_host(RETIRED).ip.to_string() } else { "127.0.0.3".to_string() };
     censusd::outln!();
     censusd::outln!("== whois {retired_ip}");
