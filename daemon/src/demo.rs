@@ -129,7 +129,6 @@ fn retired_server(segment: &str) -> Value {
 
 fn loopback_register() -> Vec<Value> {
     vec![
-        retired_server("127.0.0.0/29"),
         json!({ "tag": "LOOP-2", "name": "loopback web", "type": "server", "owner": DEPARTED_OWNER,
                 "lifecycle": "deployed", "ips": ["127.0.0.2"] }),
         json!({ "tag": "LOOP-3", "name": "old build server", "type": "server", "owner": "platform-team",
@@ -276,7 +275,7 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
             lab_ok.err().map(|e| e.to_string()).unwrap_or_default()
         );
         censusd::outln!(
-            "  As root the demo builds a lab of {HOSTS} hosts and adds ARP (MACs, vendors), ICMP, SYN scans, OS guesses, names and MAC-based identity."
+            "  As root the demo builds a lab of {HOSTS} hosts and adds ARP (MACs, vendors), ICMP, SYN scans, OS guesses, names, MAC-based identity, certificates and a verified retirement."
         );
         loopback_services().await?;
         loopback_register()
@@ -406,7 +405,9 @@ pub async fn run(listen: SocketAddr, hold: bool, loopback: bool) -> anyhow::Resu
     for a in &sorted {
         print_alert(a);
     }
-    verified_retirement(&state, &admin).await?;
+    if use_lab {
+        verified_retirement(&state, &admin).await?;
+    }
     let retired_ip = if use_lab { generated_host(RETIRED).ip.to_string() } else { "127.0.0.3".to_string() };
     censusd::outln!();
     censusd::outln!("== whois {retired_ip}");
