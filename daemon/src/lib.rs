@@ -22,6 +22,7 @@ pub mod client;
 pub mod config;
 pub mod connectors;
 pub mod console;
+pub mod deployment;
 pub mod directory;
 pub mod eol;
 pub mod files;

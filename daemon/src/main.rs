@@ -185,8 +185,12 @@ enum Command {
         format: String,
         /// The retirement report instead: every decommissioned and disposed
         /// asset's checklist with evidence and dates (--format json for JSON).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "deployments")]
         retirements: bool,
+        /// The deployment-incomplete view instead: deployed assets lacking an
+        /// active owner, an expected service or a presence on the network.
+        #[arg(long)]
+        deployments: bool,
         /// Write here instead of stdout.
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
@@ -575,6 +579,7 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::Alerts(cmd) => ops::alerts(&c, cmd).await?,
         Command::Suppress(cmd) => ops::suppress(&c, cmd).await?,
         Command::Report { retirements: true, format, .. } => retirement_ops::report(&c, format == "json").await?,
+        Command::Report { deployments: true, format, .. } => retirement_ops::deployments(&c, format == "json").await?,
         Command::Report { format, output, .. } => ops::report(&c, format, output.as_ref()).await?,
         Command::Reconcile => ops::reconcile(&c).await?,
         Command::Certificates { weak, json } => ops::certificates(&c, *weak, *json).await?,

@@ -1,5 +1,6 @@
-//! The operator CLI's retirement commands: `censusd retirement show TAG`,
-//! `censusd retirement attest-wipe TAG`, and `censusd report --retirements`.
+//! The operator CLI's lifecycle checklists: `censusd retirement
+//! show|attest-wipe|dispose TAG`, `censusd report --retirements` and
+//! `censusd report --deployments`.
 
 use censusd::client::{Client, seg};
 use censusd::outln;
@@ -115,6 +116,34 @@ pub async fn report(c: &Client, json: bool) -> anyhow::Result<()> {
     }
     for c in &all {
         print_checklist(c);
+    }
+    Ok(())
+}
+
+/// `censusd report --deployments`: deployed assets with what they lack.
+///
+/// # Errors
+/// The API's answer.
+pub async fn deployments(c: &Client, json: bool) -> anyhow::Result<()> {
+    let (_, out) = c.call(Method::GET, "/api/v1/deployments/incomplete", None).await?;
+    if json {
+        censusd::output::raw(&out);
+        return Ok(());
+    }
+    let all: Vec<Value> = serde_json::from_slice(&out)?;
+    if all.is_empty() {
+        outln!("every deployed asset has an active owner, its expected services and a presence on the network");
+    }
+    for a in &all {
+        outln!(
+            "{} ({}), owner {}:",
+            a["tag"].as_str().unwrap_or("-"),
+            a["name"].as_str().unwrap_or("-"),
+            a["owner"].as_str().unwrap_or("-")
+        );
+        for m in a["missing"].as_array().into_iter().flatten() {
+            outln!("  - {}", m.as_str().unwrap_or_default());
+        }
     }
     Ok(())
 }

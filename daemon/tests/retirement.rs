@@ -115,3 +115,27 @@ fn a_decommissioned_server_is_checked_off_the_network_attested_disposed_and_veri
     s.register(serde_json::json!([{ "tag": "SRV-8", "name": "n", "type": "server", "lifecycle": "deployed" }]));
     assert!(censusd::app::retirement::one(&s.rec, "SRV-8", T0 + 4 * DAY).unwrap_err().to_string().contains("deployed"));
 }
+
+/// The deployment-incomplete view: a deployed asset whose owner left and one
+/// never seen are listed with what they lack; a complete one is not.
+#[test]
+fn deployed_assets_lacking_an_owner_or_a_presence_are_listed() {
+    let s = Scenario::new();
+    s.people("id,status,left_on\nada,active,\nbob,left,2026-10-31\n");
+    s.register(serde_json::json!([
+        { "tag": "WS-1", "name": "ok", "type": "endpoint", "owner": "ada", "lifecycle": "deployed",
+          "macs": ["00:1b:21:00:60:01"] },
+        { "tag": "WS-2", "name": "leaver's", "type": "endpoint", "owner": "bob", "lifecycle": "deployed",
+          "macs": ["00:1b:21:00:60:02"] },
+        { "tag": "WS-3", "name": "in a drawer", "type": "endpoint", "owner": "ada", "lifecycle": "deployed",
+          "macs": ["00:1b:21:00:60:03"] },
+    ]));
+    s.sweep(&LAB, T0, &[h("198.18.0.61", "00:1b:21:00:60:01"), h("198.18.0.62", "00:1b:21:00:60:02")]);
+    let view = censusd::app::query::deployments(&s.rec, T0 + HOUR).unwrap();
+    let listed: Vec<(&str, Vec<&str>)> =
+        view.iter().map(|i| (i.tag.as_str(), i.missing.iter().map(String::as_str).collect())).collect();
+    assert_eq!(
+        listed,
+        [("WS-2", vec!["owner: bob has left (2026-10-31)"]), ("WS-3", vec!["seen: never seen by a sweep"])]
+    );
+}

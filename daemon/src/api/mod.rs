@@ -223,6 +223,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(retirement::get_one))
         .routes(routes!(retirement::wipe))
         .routes(routes!(retirement::dispose))
+        .routes(routes!(retirement::incomplete))
         .split_for_parts()
 }
 

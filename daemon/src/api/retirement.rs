@@ -1,5 +1,6 @@
-//! Retirement over HTTP: every retired asset's checklist (the retirement
-//! report), one asset's, and a person's wipe attestation.
+//! Lifecycle checklists over HTTP: every retired asset's checklist (the
+//! retirement report), one asset's, a person's wipe attestation, the
+//! disposal; and the deployment-incomplete view.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -99,4 +100,17 @@ pub async fn dispose(
     Ok(Json(
         state.run(move |r| crate::app::retirement::dispose(r, &who, &tag, input.reason.as_deref(), now_ms())).await?,
     ))
+}
+
+/// The `deployment-incomplete` view: deployed assets lacking an active
+/// owner, an expected service or a presence on the network, with what each lacks.
+#[utoipa::path(
+    get, path = "/api/v1/deployments/incomplete", tag = "register",
+    responses((status = 200, description = "Incomplete deployments, by tag", body = Vec<crate::deployment::Incomplete>))
+)]
+pub async fn incomplete(
+    State(state): State<AppState>,
+    _: Viewer,
+) -> Result<Json<Vec<crate::deployment::Incomplete>>, ApiError> {
+    Ok(Json(state.run(|r| crate::app::query::deployments(r, now_ms())).await?))
 }

@@ -39,6 +39,52 @@ pub fn certificates(
     Ok(all)
 }
 
+/// The `deployment-incomplete` view: every deployed asset lacking an
+/// active owner, an expected service, or a presence on the network, with
+/// what it lacks ([`crate::deployment`]).
+///
+/// # Errors
+/// The store failed.
+pub fn deployments(rec: &Reconciler, now_ms: i64) -> Result<Vec<crate::deployment::Incomplete>, StoreError> {
+    use crate::alerts::evidence::Evidence;
+    let store = rec.store();
+    let sweeps = rec.sweep_snapshot(now_ms)?;
+    let settings = rec.settings();
+    let states = store.asset_states(None)?;
+    let directory = rec.directory()?;
+    let today = crate::reconcile::rules::day_of(now_ms);
+    let filter = crate::alerts::AlertFilter {
+        kind: Some(crate::alerts::AlertKind::CoverageGap),
+        limit: Some(u32::MAX),
+        ..Default::default()
+    };
+    let mut absent: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for a in store.alerts(&filter)? {
+        if let (Some(tag), Some(Evidence::CoverageGap(g))) = (&a.tag, &a.evidence) {
+            absent.entry(tag.clone()).or_default().extend(g.absent.iter().map(|s| format!("{}/{}", s.port, s.name)));
+        }
+    }
+    Ok(store
+        .assets()?
+        .iter()
+        .filter_map(|a| {
+            let state = states.get(&a.tag);
+            let present = match state.map(|s| (s.last_ip.as_deref(), s.last_seen_ms)) {
+                Some((Some(ip), Some(last))) => {
+                    crate::reconcile::rules::presence_at(ip, last, &sweeps, settings, now_ms).present
+                }
+                _ => false,
+            };
+            let facts = crate::deployment::Facts {
+                absent_services: absent.get(&a.tag).cloned().unwrap_or_default(),
+                present,
+                last_seen_ms: state.and_then(|s| s.last_seen_ms),
+            };
+            crate::deployment::incomplete(a, &facts, &directory, today)
+        })
+        .collect())
+}
+
 /// Every asset's reconciliation status, and unregistered devices.
 ///
 /// # Errors
