@@ -54,6 +54,9 @@ pub enum SyncCmd {
         /// Print the plan; store nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Apply even when more than a tenth of the people would be marked left at once.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -120,8 +123,8 @@ pub async fn people(c: &Client, cmd: &PeopleCmd) -> anyhow::Result<()> {
                 .collect();
             table(&["ID", "NAME", "TEAM", "STATUS", "LEFT ON", "SOURCE"], &rows);
         }
-        PeopleCmd::Sync(SyncCmd::Ldap { dry_run }) => {
-            let path = format!("/api/v1/people/sync/ldap?dry_run={dry_run}");
+        PeopleCmd::Sync(SyncCmd::Ldap { dry_run, force }) => {
+            let path = format!("/api/v1/people/sync/ldap?dry_run={dry_run}&force={force}");
             let (_, out) = c.call(Method::POST, &path, None).await?;
             print_plan(&serde_json::from_slice(&out)?, if *dry_run { "would sync" } else { "synced" });
         }

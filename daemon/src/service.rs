@@ -139,7 +139,7 @@ async fn ldap_sync(state: AppState, every: Duration, stop: impl Future<Output = 
         }
         wait = every;
         let who = crate::people::Principal::person("ldap-sync", crate::people::Role::Admin);
-        let sync = crate::app::directory::sync_from(state.reconciler.clone(), &cfg, false, who);
+        let sync = crate::app::directory::sync_from(state.reconciler.clone(), &cfg, (false, false), who);
         tokio::select! {
             _ = &mut stop => return,
             r = sync => match r {

@@ -133,11 +133,15 @@ impl OwnerFacts {
     }
 
     /// The verdict's words for the owner, after `owned by NAME`.
-    fn note(&self) -> String {
-        match (self.standing.as_str(), self.left_on) {
+    fn note(&self, owner: &str) -> String {
+        let name = match &self.person {
+            Some(p) if !p.name.eq_ignore_ascii_case(owner.trim()) => format!(" ({})", p.name),
+            _ => String::new(),
+        };
+        name + &match (self.standing.as_str(), self.left_on) {
             ("left", Some(d)) => format!(", who left on {d}"),
             ("left", None) => ", who has left".into(),
-            ("unknown", _) => " (not in the people directory)".into(),
+            ("unknown", _) => " (not in the people directory, or a name two people share)".into(),
             _ => String::new(),
         }
     }
@@ -246,7 +250,7 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             let owner = if a.owner.is_empty() {
                 "no owner recorded".to_string()
             } else {
-                format!("owned by {}{}", a.owner, data.owner.as_ref().map(OwnerFacts::note).unwrap_or_default())
+                format!("owned by {}{}", a.owner, data.owner.as_ref().map(|o| o.note(&a.owner)).unwrap_or_default())
             };
             let since = a.lifecycle_since.map(|d| format!(" since {d}")).unwrap_or_default();
             let last = data.seen.as_ref().and_then(|s| s.last_seen_ms);

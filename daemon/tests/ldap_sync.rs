@@ -285,7 +285,7 @@ async fn a_sync_that_cannot_see_everyone_changes_nothing() {
         std::sync::Arc::new(tokio::sync::Notify::new()),
     ));
     let admin = censusd::people::Principal::builtin_admin;
-    let plan = censusd::app::directory::sync_from(rec.clone(), &good, false, admin()).await.unwrap();
+    let plan = censusd::app::directory::sync_from(rec.clone(), &good, (false, false), admin()).await.unwrap();
     assert_eq!(plan.added.len(), 3);
 
     // Each broken sync: refused with the step named, and nobody marked left.
@@ -308,13 +308,16 @@ async fn a_sync_that_cannot_see_everyone_changes_nothing() {
         ),
     ];
     for (cfg, words) in cases {
-        let e = censusd::app::directory::sync_from(rec.clone(), &cfg, false, admin()).await.unwrap_err().to_string();
+        let e = censusd::app::directory::sync_from(rec.clone(), &cfg, (false, false), admin())
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(words), "{words}: {e}");
         let all = store.directory().unwrap();
         assert_eq!(all.len(), 3);
         assert!(all.iter().all(|p| p.status == censusd::directory::Status::Active), "{words}: {all:#?}");
     }
     // The good one still syncs.
-    let again = censusd::app::directory::sync_from(rec, &good, false, admin()).await.unwrap();
+    let again = censusd::app::directory::sync_from(rec, &good, (false, false), admin()).await.unwrap();
     assert_eq!(again.unchanged, 3);
 }

@@ -82,6 +82,9 @@ pub struct SyncQuery {
     /// Only say what would happen.
     #[serde(default)]
     pub dry_run: bool,
+    /// Apply even when it marks more than a tenth of the people left at once.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Sync the directory from the configured LDAP server (`[people.ldap]`).
@@ -106,5 +109,5 @@ pub async fn sync_ldap(
             "no LDAP source is configured: add [people.ldap] to the daemon's configuration",
         ));
     };
-    Ok(Json(crate::app::directory::sync_from(state.reconciler.clone(), &cfg, q.dry_run, who).await?))
+    Ok(Json(crate::app::directory::sync_from(state.reconciler.clone(), &cfg, (q.dry_run, q.force), who).await?))
 }

@@ -42,11 +42,13 @@ fn audit_of(
     summary: serde_json::Value,
     now_ms: i64,
 ) -> Vec<AuditEntry> {
+    let by_key: std::collections::HashMap<String, &DirectoryEntry> =
+        current.iter().map(|c| (id_key(&c.id), c)).collect();
     let mut out: Vec<AuditEntry> = m
         .write
         .iter()
         .map(|after| {
-            let before = current.iter().find(|c| id_key(&c.id) == id_key(&after.id));
+            let before = by_key.get(&id_key(&after.id)).copied();
             entry(actor, action, format!("person:{}", after.id), before, Some(after), now_ms)
         })
         .collect();
@@ -122,24 +124,35 @@ pub fn import(
 ///
 /// # Errors
 /// [`crate::directory::ldap::LdapError::Empty`] when the search found nobody
-/// but earlier syncs did (a wrong base DN must not mark everyone left); the store's.
+/// but earlier syncs did (a wrong base DN must not mark everyone left);
+/// [`crate::directory::ldap::LdapError::MassDeparture`] when it would mark
+/// more than a tenth of the people it keeps (and more than 5) left, unless
+/// `force`; the store's.
 pub fn sync(
     rec: &Reconciler,
     fetched: (Vec<DirectoryEntry>, Vec<String>),
     base_dn: &str,
-    dry_run: bool,
+    (dry_run, force): (bool, bool),
     who: &Principal,
 ) -> Result<DirectoryPlan, SyncFailure> {
+    use crate::directory::ldap::LdapError;
     let (found, skipped) = fetched;
     let today = day_of(crate::store::now_ms());
     let mut merge = |current: &[DirectoryEntry]| -> Result<Merged, ImportFailure> {
         let known = current.iter().filter(|e| e.source == SOURCE_LDAP).count();
         if found.is_empty() && known > 0 {
-            return Err(ImportFailure::Store(StoreError::Refused(
-                crate::directory::ldap::LdapError::Empty { base_dn: base_dn.to_string(), known }.to_string(),
-            )));
+            let why = LdapError::Empty { base_dn: base_dn.to_string(), known }.to_string();
+            return Err(ImportFailure::Store(StoreError::Refused(why)));
         }
-        Ok(merge_snapshot(current, found.clone(), today))
+        let m = merge_snapshot(current, found.clone(), today);
+        // A wrong filter or base can make most people vanish at once: applying
+        // that needs `force` (a dry run shows it).
+        let departing = m.plan.departed.len();
+        if !dry_run && !force && departing > (known / 10).max(5) {
+            let why = LdapError::MassDeparture { departing, known }.to_string();
+            return Err(ImportFailure::Store(StoreError::Refused(why)));
+        }
+        Ok(m)
     };
     let plan = if dry_run {
         merge(&rec.store().directory()?).map(|m| m.plan)
@@ -162,12 +175,12 @@ pub fn sync(
 pub async fn sync_from(
     rec: std::sync::Arc<Reconciler>,
     cfg: &crate::directory::ldap::LdapConfig,
-    dry_run: bool,
+    (dry_run, force): (bool, bool),
     who: Principal,
 ) -> Result<DirectoryPlan, SyncFailure> {
     let fetched = crate::directory::ldap::fetch(cfg).await?;
     let base_dn = cfg.base_dn.clone();
-    tokio::task::spawn_blocking(move || sync(&rec, fetched, &base_dn, dry_run, &who))
+    tokio::task::spawn_blocking(move || sync(&rec, fetched, &base_dn, (dry_run, force), &who))
         .await
         .map_err(|e| StoreError::Db(format!("the sync's worker failed: {e}")))?
 }

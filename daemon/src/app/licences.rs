@@ -50,10 +50,12 @@ pub fn import(
         let m = merge(current, &rows);
         let write = match &m {
             Ok((plan, write)) if !write.is_empty() => {
+                let by_key: HashMap<String, &Entitlement> =
+                    current.iter().map(|c| (c.id.to_ascii_lowercase(), c)).collect();
                 let mut audit: Vec<_> = write
                     .iter()
                     .map(|after| {
-                        let before = current.iter().find(|c| c.id.eq_ignore_ascii_case(&after.id));
+                        let before = by_key.get(&after.id.to_ascii_lowercase()).copied();
                         entry(
                             &who.name,
                             AuditAction::LicencesImport,

@@ -43,6 +43,7 @@ pub struct RawLdap {
     filter: Option<String>,
     disabled_filter: Option<String>,
     starttls: Option<bool>,
+    plaintext_bind: Option<bool>,
     timeout: Option<String>,
     interval: Option<String>,
     max_entries: Option<i64>,
@@ -147,6 +148,14 @@ pub fn validate(file: &Path, raw: RawLdap) -> Result<LdapConfig, ConfigError> {
     if starttls && !url.starts_with("ldap://") {
         return Err(ConfigError::at(file, key("starttls"), "StartTLS upgrades an ldap:// URL only"));
     }
+    if url.starts_with("ldap://") && !starttls && raw.bind_dn.is_some() && !raw.plaintext_bind.unwrap_or(false) {
+        return Err(ConfigError::at(
+            file,
+            key("starttls"),
+            "an ldap:// bind would send the password in clear text: use ldaps://, starttls = true, ldapi://, \
+             or plaintext_bind = true to accept that",
+        ));
+    }
     let timeout = duration_in(
         file,
         &key("timeout"),
@@ -227,6 +236,28 @@ pub enum LdapError {
         "the search returned more than {0} entries (people.ldap.max_entries); narrow the filter or raise the limit"
     )]
     TooMany(usize),
+    /// Two entries carry the same id.
+    #[error(
+        "two entries carry the id `{id}` (ignoring case): {first} and {second}; ids must be unique (nothing changed)"
+    )]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// One entry's DN.
+        first: String,
+        /// The other's.
+        second: String,
+    },
+    /// More people would be marked left at once than a sync may do unasked.
+    #[error(
+        "this sync would mark {departing} of {known} people left at once (more than a tenth): check base_dn and filter, or sync with --force (nothing changed)"
+    )]
+    MassDeparture {
+        /// Who would be marked left.
+        departing: usize,
+        /// People the sync kept before.
+        known: usize,
+    },
     /// An entry the server sent could not be decoded.
     #[error("the server sent an entry that is not a valid LDAP search result (entry {0})")]
     Malformed(usize),
@@ -310,7 +341,24 @@ fn manager_id(dn: &str, ids_by_dn: &HashMap<String, String>) -> String {
 /// Turn what the searches returned into directory entries: `disabled` are
 /// the DNs the disabled search returned. Entries without the id attribute
 /// are left out and named in the second list.
-pub fn to_entries(raw: &[RawEntry], disabled: &HashSet<String>, a: &Attributes) -> (Vec<DirectoryEntry>, Vec<String>) {
+///
+/// # Errors
+/// [`LdapError::DuplicateId`] when two entries carry the same id (ignoring
+/// ASCII case): which person is which cannot be told, and keeping either
+/// would mark the other left.
+pub fn to_entries(
+    raw: &[RawEntry],
+    disabled: &HashSet<String>,
+    a: &Attributes,
+) -> Result<(Vec<DirectoryEntry>, Vec<String>), LdapError> {
+    let mut dns_by_id: HashMap<String, &str> = HashMap::new();
+    for e in raw {
+        if let Some(id) = first(e, &a.id).filter(|s| !s.is_empty())
+            && let Some(other) = dns_by_id.insert(super::id_key(id), &e.dn)
+        {
+            return Err(LdapError::DuplicateId { id: id.to_string(), first: other.to_string(), second: e.dn.clone() });
+        }
+    }
     let ids_by_dn: HashMap<String, String> =
         raw.iter().filter_map(|e| Some((e.dn.to_ascii_lowercase(), first(e, &a.id)?.to_string()))).collect();
     let mut out = Vec::new();
@@ -336,7 +384,7 @@ pub fn to_entries(raw: &[RawEntry], disabled: &HashSet<String>, a: &Attributes) 
         }
         out.push(d);
     }
-    (out, skipped)
+    Ok((out, skipped))
 }
 
 fn server(step: &'static str) -> impl Fn(ldap3::LdapError) -> LdapError {
@@ -422,7 +470,7 @@ pub async fn fetch(cfg: &LdapConfig) -> Result<(Vec<DirectoryEntry>, Vec<String>
         }
     };
     let _ = ldap.unbind().await;
-    Ok(to_entries(&raw, &disabled, a))
+    to_entries(&raw, &disabled, a)
 }
 
 #[cfg(test)]
@@ -463,7 +511,7 @@ mod tests {
             entry("cn=printer,dc=lab", &[("cn", "printer")]),
         ];
         let disabled: HashSet<String> = ["uid=bob,ou=people,dc=lab".to_string()].into();
-        let (entries, skipped) = to_entries(&raw, &disabled, &attributes());
+        let (entries, skipped) = to_entries(&raw, &disabled, &attributes()).unwrap();
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[1].manager, "boss", "a manager DN names the entry's id");
         assert_eq!(entries[1].team, "ops");
@@ -472,6 +520,10 @@ mod tests {
         assert_eq!(entries[2].manager, "gone", "an unknown manager DN gives its first value");
         assert_eq!(entries[2].name, "bob", "no cn: the id");
         assert_eq!(skipped, ["cn=printer,dc=lab: no `uid` attribute"]);
+        let twins =
+            [entry("uid=alice,dc=lab", &[("uid", "alice")]), entry("uid=ALICE,ou=x,dc=lab", &[("uid", "ALICE")])];
+        let e = to_entries(&twins, &HashSet::new(), &attributes()).unwrap_err().to_string();
+        assert!(e.contains("uid=alice,dc=lab") && e.contains("uid=ALICE,ou=x,dc=lab"), "{e}");
     }
 
     #[test]
@@ -501,6 +553,10 @@ mod tests {
             ("url = \"ldap://x\"\nbase_dn = \"dc=lab\"\nfilter = \"objectClass=person(\"", "people.ldap.filter"),
             ("url = \"ldap://x\"\nbase_dn = \"dc=lab\"\nbind_dn = \"cn=x\"", "people.ldap.password_file"),
             ("url = \"ldaps://x\"\nbase_dn = \"dc=lab\"\nstarttls = true", "people.ldap.starttls"),
+            (
+                "url = \"ldap://x\"\nbase_dn = \"dc=lab\"\nbind_dn = \"cn=x\"\npassword_file = \"/p\"",
+                "people.ldap.starttls",
+            ),
             ("url = \"ldap://x\"\nbase_dn = \"dc=lab\"\n[attributes]\nid = \"u id\"", "people.ldap.attributes.id"),
         ] {
             let e = validate(f, raw(text)).unwrap_err().to_string();

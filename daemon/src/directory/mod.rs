@@ -108,13 +108,20 @@ impl DirectoryEntry {
     /// returns each problem as (field, message).
     pub fn check(&self) -> Vec<(&'static str, String)> {
         let mut errs = Vec::new();
-        let printable = |s: &str, max: usize| s.chars().count() <= max && !s.chars().any(char::is_control);
+        let printable = |s: &str, max: usize| s.chars().count() <= max && !s.chars().any(hidden);
         if self.id.trim().is_empty() || !printable(&self.id, 200) || self.id.trim() != self.id {
-            errs.push(("id", "must be 1-200 printable characters without leading or trailing spaces".into()));
+            errs.push((
+                "id",
+                "must be 1-200 printable characters (no invisible or direction-changing ones) without leading or trailing spaces"
+                    .into(),
+            ));
         }
         for (f, v) in [("name", &self.name), ("email", &self.email), ("team", &self.team), ("manager", &self.manager)] {
             if !printable(v, 200) {
-                errs.push((f, "must be at most 200 printable characters".into()));
+                errs.push((
+                    f,
+                    "must be at most 200 printable characters (no invisible or direction-changing ones)".into(),
+                ));
             }
         }
         if !self.email.is_empty() && !plausible_email(&self.email) {
@@ -125,6 +132,15 @@ impl DirectoryEntry {
         }
         errs
     }
+}
+
+/// Characters that do not show, or reorder what does (Trojan Source,
+/// CVE-2021-42574): control characters, zero-width and bidirectional
+/// formatting characters, the byte-order mark, the soft hyphen. An id made
+/// with them looks like another person's.
+pub fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// One `@` with something on both sides and no spaces: enough to catch a
@@ -168,6 +184,10 @@ mod tests {
         e.email = "ada at example".into();
         let fields: Vec<&str> = e.check().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["id", "name", "email"]);
+        let mut lookalike = DirectoryEntry::person("x17\u{200B}", "Ann", SOURCE_FILE);
+        lookalike.team = "\u{202E}live".into();
+        let fields: Vec<&str> = lookalike.check().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["id", "team"], "zero-width and bidi characters are refused");
         let ok = DirectoryEntry { email: "ada@example.org".into(), ..DirectoryEntry::person("u1", "Ada", "file") };
         assert!(ok.check().is_empty());
     }

@@ -103,7 +103,8 @@ fn record(m: &mut Merged, old: Option<&DirectoryEntry>, new: DirectoryEntry, tod
 }
 
 /// Apply one row's named fields to `e`, collecting problems.
-fn apply(e: &mut DirectoryEntry, p: &Patch, errors: &mut Vec<ImportError>) {
+fn apply(e: &mut DirectoryEntry, p: &Patch, errors: &mut Vec<ImportError>, today: Day) {
+    let was_gone = e.gone(today);
     let err = |column: &str, message: String| ImportError { row: p.row, line: p.line, column: column.into(), message };
     let mut status_given = false;
     let mut left_on_given = false;
@@ -144,6 +145,10 @@ fn apply(e: &mut DirectoryEntry, p: &Patch, errors: &mut Vec<ImportError>) {
     if status_given && e.status == Status::Active && !left_on_given {
         e.left_on = None;
     }
+    // Marked left without a date: left on the day the import recorded it.
+    if status_given && e.status == Status::Left && !left_on_given && !was_gone {
+        e.left_on = Some(today);
+    }
     for (field, message) in e.check() {
         errors.push(err(field, message));
     }
@@ -174,10 +179,21 @@ pub fn merge_file(current: &[DirectoryEntry], rows: &[Patch], today: Day) -> Res
             });
             continue;
         }
+        if p.values.get("id").is_some_and(|v| !v.is_string()) {
+            errors.push(ImportError {
+                row: p.row,
+                line: p.line,
+                column: "id".into(),
+                message: "must be a string".into(),
+            });
+            continue;
+        }
         let old = by_key.get(&id_key(id)).copied();
+        // An entry keeps its source: a file naming someone the LDAP sync
+        // keeps must not take them out of its leaver detection (the sync
+        // writes them whole again anyway).
         let mut e = old.cloned().unwrap_or_else(|| DirectoryEntry::person(id, id, super::SOURCE_FILE));
-        e.source = super::SOURCE_FILE.into();
-        apply(&mut e, p, &mut errors);
+        apply(&mut e, p, &mut errors, today);
         record(&mut m, old, e, today);
     }
     if errors.is_empty() { Ok(m) } else { Err(errors) }
@@ -248,6 +264,19 @@ mod tests {
         assert_eq!(second.write.len(), 1, "only the changed entry is written");
         assert_eq!(second.write[0].name, "Bob", "fields the file leaves out stay");
         assert_eq!(second.write[0].id, "u2", "the id keeps its stored spelling");
+    }
+
+    #[test]
+    fn a_file_naming_someone_the_sync_keeps_leaves_them_to_the_sync() {
+        let today = day("2026-12-03");
+        let synced = merge_snapshot(&[], vec![DirectoryEntry::person("u1", "Ada", "x")], today).write;
+        let exported = rows("id,kind,name,email,team,manager,status,left_on\nu1,person,Ada,,,,active,\n");
+        let again = merge_file(&synced, &exported, today).unwrap();
+        assert_eq!((again.plan.unchanged, again.write.len()), (1, 0), "an export re-imports unchanged");
+        let changed = merge_file(&synced, &rows("id,team\nu1,ops\n"), today).unwrap();
+        assert_eq!(changed.write[0].source, SOURCE_LDAP, "still the sync's");
+        let left = merge_file(&synced, &rows("id,status\nu1,left\n"), today).unwrap();
+        assert_eq!(left.write[0].left_on, Some(today), "left without a date: on the import's day");
     }
 
     #[test]

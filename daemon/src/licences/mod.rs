@@ -66,7 +66,7 @@ impl Entitlement {
     /// Check the invariants; each problem as (field, message).
     pub fn check(&self) -> Vec<(&'static str, String)> {
         let mut errs = Vec::new();
-        let printable = |s: &str, max: usize| s.chars().count() <= max && !s.chars().any(char::is_control);
+        let printable = |s: &str, max: usize| s.chars().count() <= max && !s.chars().any(crate::directory::hidden);
         if self.id.trim().is_empty() || !printable(&self.id, 200) || self.id.trim() != self.id {
             errs.push(("id", "must be 1-200 printable characters without leading or trailing spaces".into()));
         }

@@ -23,7 +23,7 @@ use crate::register::Asset;
 /// and holds; `None` when it is out of service or neither runs nor holds a
 /// licensed product.
 pub fn asset_use(rules: &Rules, a: &Asset, seen: &[&Sighting], first_seen_ms: Option<i64>) -> Option<AssetUse> {
-    if !a.lifecycle.in_service() {
+    if !a.lifecycle.in_service() || (seen.is_empty() && a.licences.is_empty()) {
         return None;
     }
     let facts = Facts {

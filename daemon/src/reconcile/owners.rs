@@ -28,6 +28,11 @@ use crate::register::Asset;
 
 /// Judge asset `a` (in service) against the directory.
 pub(super) fn for_asset(w: &World<'_>, a: &Asset, seen: &Seen<'_>, state: &AssetState, plan: &mut Plan) {
+    // No directory and no alert of the kind: nothing to raise or clear (a
+    // million-asset register pays nothing for a feature it does not use).
+    if w.directory.is_empty() && !plan.kind_alerted(AlertKind::OwnerDeparted) {
+        return;
+    }
     let subject = format!("asset:{}", a.tag);
     let today = day_of(w.now_ms);
     let (departure, person, left_on) = match w.directory.standing(&a.owner, today) {
@@ -67,7 +72,7 @@ pub(super) fn for_asset(w: &World<'_>, a: &Asset, seen: &Seen<'_>, state: &Asset
         (Some(p), Some(d)) if p.name != a.owner => format!("owner {} ({}) left on {d}", a.owner, p.name),
         (_, Some(d)) => format!("owner {} left on {d}", a.owner),
         (_, None) if departure == Departure::Left => format!("owner {} has left", a.owner),
-        _ => format!("owner {} is not in the people directory", a.owner),
+        _ => format!("owner {} is not in the people directory (or names two people)", a.owner),
     };
     // The day, not the time: the description (and so the alert's stored
     // version) changes at most daily while the asset keeps answering; the

@@ -554,7 +554,9 @@ pub fn run(mut w: World<'_>) -> Plan {
         let mut state = w.states.get(tag).cloned().unwrap_or_default();
         let before = state.clone();
         super::assets::evaluate(&w, &asset, seen, &past, &mut state, &mut plan);
-        if let Some(l) = &mut licensing {
+        if let Some(l) = &mut licensing
+            && (!seen.is_empty() || !asset.licences.is_empty())
+        {
             let present: Vec<&Sighting> = seen.iter().map(|(s, _)| *s).collect();
             l.collect(&asset, &present, &state);
         }

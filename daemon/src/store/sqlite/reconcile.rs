@@ -53,10 +53,14 @@ pub fn retired_assets(c: &Connection) -> Result<Vec<crate::register::Asset>, Sto
     retired_where(c, "")
 }
 
+/// The retired assets' query (the `assets_retired` partial index answers
+/// its first condition, written exactly as the index's).
+pub fn retired_sql(and: &str) -> String {
+    format!("SELECT tag, body FROM assets WHERE lifecycle IN ('decommissioned', 'disposed') {and} ORDER BY tag")
+}
+
 fn retired_where(c: &Connection, and: &str) -> Result<Vec<crate::register::Asset>, StoreError> {
-    let mut st = c.prepare_cached(&format!(
-        "SELECT tag, body FROM assets WHERE lifecycle IN ('decommissioned', 'disposed') {and} ORDER BY tag"
-    ))?;
+    let mut st = c.prepare_cached(&retired_sql(and))?;
     let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::new();
     for row in rows {

@@ -369,6 +369,12 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 13: the retired assets (retirement checklists, retired credentials)
+    // without reading every asset: a partial index, small, untouched by
+    // writes to assets in service.
+    r#"
+    CREATE INDEX assets_retired ON assets (tag) WHERE lifecycle IN ('decommissioned', 'disposed');
+    "#,
 ];
 
 /// Newest schema version this build knows.
@@ -470,6 +476,27 @@ mod tests {
         assert_eq!(store.agents().unwrap().len(), 1);
         drop(store);
         assert_eq!(page_size(&old), 4096);
+    }
+
+    /// Retired assets are read by every match index build and after every
+    /// full reconcile (retirement checklists): never by scanning the register.
+    #[test]
+    fn retired_assets_are_read_through_their_partial_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("census.db");
+        drop(crate::store::SqliteStore::open(&path).unwrap());
+        let c = rusqlite::Connection::open(&path).unwrap();
+        for and in ["", "AND (instr(body, '\"certificates\"') > 0 OR tag IN (SELECT tag FROM learned_keys))"] {
+            let sql = super::super::reconcile::retired_sql(and);
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(plan.iter().any(|p| p.contains("assets_retired")), "{plan:?}");
+        }
     }
 
     /// Every reconcile run counts the device alerts each agent raised in
