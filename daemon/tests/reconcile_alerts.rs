@@ -319,6 +319,9 @@ fn every_kind_can_be_held_by_a_suppression_of_that_kind() {
             serial: None,
         }]
     });
+    // Licences are tracked (one entitlement, of another product): WS-1's
+    // SQL Server has no seat (unlicensed-software).
+    s.licences("id,product,metric,seats\nc-1,Oracle Database,per-device,1\n");
     // The servers' owner, the ops team, was disbanded (owner-departed).
     s.people("id,kind,status,left_on\nops,team,left,2026-06-30\n");
     for k in AlertKind::ALL {

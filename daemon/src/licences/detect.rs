@@ -69,8 +69,8 @@ pub const BUILT_IN: &[(&str, &[&str])] = &[
 /// What the sweeps show of one asset.
 #[derive(Debug, Clone, Default)]
 pub struct Facts<'a> {
-    /// Service banners.
-    pub banners: Vec<&'a str>,
+    /// Service banners, lowercase (lowered once per asset, not once per term).
+    pub banners: Vec<String>,
     /// Open TCP ports.
     pub open: Vec<u16>,
     /// OS guesses.
@@ -116,7 +116,7 @@ impl Rules {
         let mut out = Vec::new();
         for (key, (_, terms)) in &self.by_product {
             let hit = terms.iter().find(|t| match t {
-                Term::Banner(b) => facts.banners.iter().any(|x| x.to_lowercase().contains(b.as_str())),
+                Term::Banner(b) => facts.banners.iter().any(|x| x.contains(b.as_str())),
                 Term::Port(p) => facts.open.contains(p),
                 Term::Os(o) => facts.os.iter().any(|x| x.to_lowercase().contains(o.as_str())),
             });
@@ -155,7 +155,7 @@ mod tests {
         e.detect.push("os:acmeos".into());
         let rules = Rules::new(&[e]);
         let facts = Facts {
-            banners: vec!["Apache/2.4.37 (Red Hat Enterprise Linux)", "ACME DB 9.1 ready"],
+            banners: vec!["apache/2.4.37 (red hat enterprise linux)".into(), "acme db 9.1 ready".into()],
             open: vec![22, 1433],
             os: vec![],
         };

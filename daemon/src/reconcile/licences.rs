@@ -1,6 +1,8 @@
 //! `unlicensed-software`: an asset in service runs a product that needs a
 //! licence ([`crate::licences::detect`]) without a seat ([`crate::licences::usage`]).
 //!
+//! Nothing is judged until entitlements are kept (`censusd licences
+//! import`): an installation that does not track licences hears nothing.
 //! Seats are counted across the whole register, so the verdict is made on
 //! full runs only (an incremental run sees one batch's assets): each asset
 //! in service is collected as it is evaluated ([`Licensing::collect`]), and
@@ -27,7 +29,7 @@ pub fn asset_use(rules: &Rules, a: &Asset, seen: &[&Sighting], first_seen_ms: Op
         return None;
     }
     let facts = Facts {
-        banners: seen.iter().flat_map(|s| s.software.iter().map(|(_, b)| b.as_str())).collect(),
+        banners: seen.iter().flat_map(|s| s.software.iter().map(|(_, b)| b.to_lowercase())).collect(),
         open: seen.iter().flat_map(|s| s.open.iter().copied()).collect(),
         os: seen.iter().filter_map(|s| s.os.as_deref()).collect(),
     };

@@ -541,7 +541,9 @@ pub fn run(mut w: World<'_>) -> Plan {
     super::credentials::judge(&w, &serving, &serving_as, unfetched, &mut plan);
 
     let assets = std::mem::replace(&mut w.assets, Box::new(std::iter::empty()));
-    let mut licensing = w.full.then(|| super::licences::Licensing::new(&w));
+    // Licences are judged once entitlements are kept (an installation that
+    // does not track licences hears nothing, and pays nothing, for it).
+    let mut licensing = (w.full && !w.entitlements.is_empty()).then(|| super::licences::Licensing::new(&w));
     for asset in assets {
         let tag = asset.tag.as_str();
         if !w.index.contains(tag) {
