@@ -78,7 +78,7 @@ pub fn incomplete(a: &Asset, f: &Facts, directory: &Directory, today: Day) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::{DirectoryEntry, SOURCE_FILE, Status};
+    use crate::directory::{DirectoryEntry, PersonStatus, SOURCE_FILE};
 
     fn asset(tag: &str, owner: &str, lifecycle: &str) -> Asset {
         crate::register::model::asset_from_json(serde_json::json!({
@@ -90,7 +90,7 @@ mod tests {
     #[test]
     fn each_missing_piece_is_named_and_complete_assets_are_left_out() {
         let mut bob = DirectoryEntry::person("bob", "Bob", SOURCE_FILE);
-        bob.status = Status::Left;
+        bob.status = PersonStatus::Left;
         let dir = Directory::new(vec![DirectoryEntry::person("ada", "Ada", SOURCE_FILE), bob]);
         let today: Day = "2026-12-03".parse().unwrap();
         let ok = Facts { present: true, ..Facts::default() };

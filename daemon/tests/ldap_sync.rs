@@ -315,7 +315,7 @@ async fn a_sync_that_cannot_see_everyone_changes_nothing() {
         assert!(e.contains(words), "{words}: {e}");
         let all = store.directory().unwrap();
         assert_eq!(all.len(), 3);
-        assert!(all.iter().all(|p| p.status == censusd::directory::Status::Active), "{words}: {all:#?}");
+        assert!(all.iter().all(|p| p.status == censusd::directory::PersonStatus::Active), "{words}: {all:#?}");
     }
     // The good one still syncs.
     let again = censusd::app::directory::sync_from(rec, &good, (false, false), admin()).await.unwrap();

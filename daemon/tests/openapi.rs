@@ -87,3 +87,19 @@ async fn every_route_is_described_and_every_description_routes() {
     assert!(operations >= 34, "{operations} operations");
     d.stop().await;
 }
+
+/// Two Rust types of the same name share one component and the last one
+/// wins: the people directory's `Status` enum once replaced `GET
+/// /api/v1/status`'s answer (schemathesis found the status body "not a
+/// string"). Components whose shape a name collision would change.
+#[tokio::test]
+async fn components_of_the_same_name_do_not_replace_each_other() {
+    let d = Daemon::start().await;
+    let doc: Value = d.req(Method::GET, "/api/v1/openapi.json", None, None).await.json().await.unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["Status"]["properties"].get("live_alerts").is_some(), "{}", schemas["Status"]);
+    assert!(schemas["Unlicensed"]["properties"].get("asset").is_some(), "{}", schemas["Unlicensed"]);
+    assert!(schemas["AssetOver"]["properties"].get("matched_by").is_some(), "{}", schemas["AssetOver"]);
+    assert!(schemas["PersonStatus"]["enum"].is_array(), "{}", schemas["PersonStatus"]);
+    d.stop().await;
+}

@@ -21,7 +21,7 @@
 
 use serde_json::Value;
 
-use super::Status;
+use super::PersonStatus;
 use crate::register::csv::{ImportError, Table, parse_csv_table, parse_json_table};
 use crate::register::patch::Patch;
 
@@ -50,10 +50,10 @@ pub fn parse(bytes: &[u8], format: Format) -> (Vec<Patch>, Vec<ImportError>) {
 ///
 /// # Errors
 /// The words accepted, when it is none of them.
-pub fn status(s: &str) -> Result<Status, String> {
+pub fn status(s: &str) -> Result<PersonStatus, String> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "active" | "enabled" | "current" => Ok(Status::Active),
-        "left" | "inactive" | "disabled" | "terminated" => Ok(Status::Left),
+        "active" | "enabled" | "current" => Ok(PersonStatus::Active),
+        "left" | "inactive" | "disabled" | "terminated" => Ok(PersonStatus::Left),
         _ => Err(format!(
             "`{}` is not a status: write active (or enabled, current) or left (or inactive, disabled, terminated)",
             s.chars().take(40).collect::<String>()
@@ -110,8 +110,8 @@ mod tests {
 
     #[test]
     fn statuses_as_exports_write_them() {
-        assert_eq!(status("Terminated"), Ok(Status::Left));
-        assert_eq!(status(" enabled "), Ok(Status::Active));
+        assert_eq!(status("Terminated"), Ok(PersonStatus::Left));
+        assert_eq!(status(" enabled "), Ok(PersonStatus::Active));
         assert!(status("on leave").unwrap_err().contains("not a status"));
     }
 

@@ -29,7 +29,7 @@ use ldap3::asn1::StructureTag;
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope};
 use serde::Deserialize;
 
-use super::{DirectoryEntry, SOURCE_LDAP, Status};
+use super::{DirectoryEntry, PersonStatus, SOURCE_LDAP};
 use crate::register::Day;
 
 /// `[people.ldap]` as written.
@@ -374,7 +374,7 @@ pub fn to_entries(
         d.manager = first(e, &a.manager).map(|m| manager_id(m, &ids_by_dn)).unwrap_or_default();
         d.left_on = a.left_on.as_deref().and_then(|attr| first(e, attr)).and_then(leave_day);
         if disabled.contains(&e.dn.to_ascii_lowercase()) {
-            d.status = Status::Left;
+            d.status = PersonStatus::Left;
         }
         let problems = d.check();
         if !problems.is_empty() {
@@ -515,7 +515,7 @@ mod tests {
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[1].manager, "boss", "a manager DN names the entry's id");
         assert_eq!(entries[1].team, "ops");
-        assert_eq!(entries[2].status, Status::Left);
+        assert_eq!(entries[2].status, PersonStatus::Left);
         assert_eq!(entries[2].left_on, Some("2026-11-26".parse().unwrap()), "shadowExpire is days since 1970");
         assert_eq!(entries[2].manager, "gone", "an unknown manager DN gives its first value");
         assert_eq!(entries[2].name, "bob", "no cn: the id");

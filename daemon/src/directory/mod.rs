@@ -34,7 +34,7 @@ crate::word_enum!(
 
 crate::word_enum!(
     /// Whether a person is still with the organisation (a team: still exists).
-    Status { /// Here.
+    PersonStatus { /// Here.
     Active => "active", /// Gone (for a team: disbanded).
     Left => "left" }
 );
@@ -68,7 +68,7 @@ pub struct DirectoryEntry {
     #[serde(default)]
     pub manager: String,
     /// Active or left.
-    pub status: Status,
+    pub status: PersonStatus,
     /// The day they left (or leave: a date still to come keeps them active until it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_on: Option<Day>,
@@ -86,7 +86,7 @@ impl DirectoryEntry {
             email: String::new(),
             team: String::new(),
             manager: String::new(),
-            status: Status::Active,
+            status: PersonStatus::Active,
             left_on: None,
             source: source.to_string(),
         }
@@ -98,9 +98,9 @@ impl DirectoryEntry {
     /// until the leaver is processed).
     pub fn gone(&self, today: Day) -> bool {
         match (self.status, self.left_on) {
-            (Status::Left, None) => true,
+            (PersonStatus::Left, None) => true,
             (_, Some(d)) => d <= today,
-            (Status::Active, None) => false,
+            (PersonStatus::Active, None) => false,
         }
     }
 
@@ -171,7 +171,7 @@ mod tests {
         e.left_on = Some(day("2026-12-10"));
         assert!(!e.gone(day("2026-12-03")), "a leave date to come keeps them here");
         assert!(e.gone(day("2026-12-10")), "gone on the day itself");
-        e.status = Status::Left;
+        e.status = PersonStatus::Left;
         e.left_on = None;
         assert!(e.gone(day("2026-12-03")));
         e.left_on = Some(day("2027-01-01"));

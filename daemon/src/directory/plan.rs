@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{DirectoryEntry, EntryKind, SOURCE_LDAP, Status, id_key};
+use super::{DirectoryEntry, EntryKind, PersonStatus, SOURCE_LDAP, id_key};
 use crate::register::Day;
 use crate::register::csv::ImportError;
 use crate::register::patch::Patch;
@@ -142,11 +142,11 @@ fn apply(e: &mut DirectoryEntry, p: &Patch, errors: &mut Vec<ImportError>, today
         }
     }
     // Someone back (rehired, a leaver record withdrawn) loses the old leave date.
-    if status_given && e.status == Status::Active && !left_on_given {
+    if status_given && e.status == PersonStatus::Active && !left_on_given {
         e.left_on = None;
     }
     // Marked left without a date: left on the day the import recorded it.
-    if status_given && e.status == Status::Left && !left_on_given && !was_gone {
+    if status_given && e.status == PersonStatus::Left && !left_on_given && !was_gone {
         e.left_on = Some(today);
     }
     for (field, message) in e.check() {
@@ -217,17 +217,17 @@ pub fn merge_snapshot(current: &[DirectoryEntry], found: Vec<DirectoryEntry>, to
         let mut e = e.clone();
         // Disabled without a date the directory keeps: since the sync that
         // first saw it (kept from then on, not moved to each sync's day).
-        if e.status == Status::Left && e.left_on.is_none() {
+        if e.status == PersonStatus::Left && e.left_on.is_none() {
             e.left_on = old.filter(|o| o.gone(today)).and_then(|o| o.left_on).or(Some(today));
         }
         record(&mut m, old, e, today);
     }
     for old in current.iter().filter(|e| e.source == SOURCE_LDAP && !incoming.contains_key(&id_key(&e.id))) {
-        if old.status == Status::Left {
+        if old.status == PersonStatus::Left {
             m.plan.unchanged += 1;
             continue;
         }
-        let gone = DirectoryEntry { status: Status::Left, left_on: old.left_on.or(Some(today)), ..old.clone() };
+        let gone = DirectoryEntry { status: PersonStatus::Left, left_on: old.left_on.or(Some(today)), ..old.clone() };
         record(&mut m, Some(old), gone, today);
     }
     m
@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn a_disabled_account_without_a_date_left_on_the_first_sync_that_saw_it() {
         let first_day = day("2026-12-03");
-        let disabled = || DirectoryEntry { status: Status::Left, ..DirectoryEntry::person("u1", "Ada", "x") };
+        let disabled = || DirectoryEntry { status: PersonStatus::Left, ..DirectoryEntry::person("u1", "Ada", "x") };
         let m = merge_snapshot(&[], vec![disabled()], first_day);
         assert_eq!(m.write[0].left_on, Some(first_day));
         assert_eq!(m.plan.departed, ["u1"]);

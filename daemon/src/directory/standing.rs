@@ -115,7 +115,7 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::{SOURCE_FILE, Status};
+    use crate::directory::{PersonStatus, SOURCE_FILE};
 
     fn day(s: &str) -> Day {
         s.parse().unwrap()
@@ -127,11 +127,11 @@ mod tests {
 
     fn directory() -> Directory {
         let mut left = person("u2", "Bob Stone", "bob@example.org", "ops");
-        left.status = Status::Left;
+        left.status = PersonStatus::Left;
         left.left_on = Some(day("2026-11-26"));
         let mut team = DirectoryEntry::person("t-old", "Old Team", SOURCE_FILE);
         team.kind = EntryKind::Team;
-        team.status = Status::Left;
+        team.status = PersonStatus::Left;
         Directory::new(vec![
             person("u1", "Ada Byron", "ada@example.org", "ops"),
             left,
@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn a_team_whose_people_all_left_is_gone_since_the_last_leave() {
         let mut a = person("u1", "A", "", "lab");
-        a.status = Status::Left;
+        a.status = PersonStatus::Left;
         a.left_on = Some(day("2026-10-01"));
         let mut b = person("u2", "B", "", "lab");
         b.left_on = Some(day("2026-11-15"));

@@ -41,7 +41,7 @@ pub struct AssetUse {
 
 /// An asset running a product without a seat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Unlicensed {
+pub struct AssetOver {
     /// Asset tag.
     pub tag: String,
     /// The detection term that showed the product (`port:1433`, `banner:…`).
@@ -68,7 +68,7 @@ pub struct ProductUsage {
     /// The assets running it, by tag.
     pub running: Vec<String>,
     /// The assets over, with the term that showed the product.
-    pub unlicensed: Vec<Unlicensed>,
+    pub unlicensed: Vec<AssetOver>,
 }
 
 /// An entitlement nobody uses.
@@ -158,7 +158,7 @@ pub fn report(
                 free -= 1;
                 covered.insert(u);
             } else {
-                unlicensed.push(Unlicensed { tag: a.tag.clone(), matched_by: (*term).to_string() });
+                unlicensed.push(AssetOver { tag: a.tag.clone(), matched_by: (*term).to_string() });
             }
         }
         let over_units: BTreeSet<String> =
@@ -206,8 +206,8 @@ pub fn report(
 }
 
 /// The assets over, by tag: (product, seats, in use, the term) for `unlicensed-software`.
-pub fn unlicensed_by_tag(r: &LicenceReport) -> BTreeMap<String, Vec<(&ProductUsage, &Unlicensed)>> {
-    let mut out: BTreeMap<String, Vec<(&ProductUsage, &Unlicensed)>> = BTreeMap::new();
+pub fn unlicensed_by_tag(r: &LicenceReport) -> BTreeMap<String, Vec<(&ProductUsage, &AssetOver)>> {
+    let mut out: BTreeMap<String, Vec<(&ProductUsage, &AssetOver)>> = BTreeMap::new();
     for p in &r.products {
         for u in &p.unlicensed {
             out.entry(u.tag.clone()).or_default().push((p, u));

@@ -911,7 +911,7 @@ fn history_roll_up(store: Arc<dyn Store>) {
 }
 
 fn directory(store: Arc<dyn Store>) {
-    use crate::directory::{DirectoryEntry, SOURCE_FILE, Status};
+    use crate::directory::{DirectoryEntry, PersonStatus, SOURCE_FILE};
     assert!(store.directory().unwrap().is_empty());
     let ada = DirectoryEntry { email: "ada@example.org".into(), ..DirectoryEntry::person("U1", "Ada", SOURCE_FILE) };
     let bob = DirectoryEntry::person("u2", "Bob", SOURCE_FILE);
@@ -931,7 +931,8 @@ fn directory(store: Arc<dyn Store>) {
         .unwrap();
     assert!(wrote);
     // The same id in another case replaces the entry; build sees what is stored.
-    let mut left = DirectoryEntry { status: Status::Left, left_on: Some("2026-11-24".parse().unwrap()), ..bob.clone() };
+    let mut left =
+        DirectoryEntry { status: PersonStatus::Left, left_on: Some("2026-11-24".parse().unwrap()), ..bob.clone() };
     left.id = "U2".into();
     store
         .write_directory(&mut |current| {
