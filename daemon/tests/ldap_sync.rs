@@ -33,6 +33,22 @@ fn slapd_binary() -> Option<PathBuf> {
 }
 
 impl Slapd {
+    /// A private slapd loaded with [`base`]; `None` (the test skipped, said
+    /// why) when slapd is not installed, unless `CENSUS_REQUIRE_SLAPD` is set.
+    fn start_or_skip() -> Option<Slapd> {
+        let Some(bin) = slapd_binary() else {
+            assert!(
+                std::env::var("CENSUS_REQUIRE_SLAPD").is_err(),
+                "CENSUS_REQUIRE_SLAPD=1 but slapd is not installed"
+            );
+            eprintln!("skipped: slapd is not installed (Debian slapd, ldap-utils)");
+            return None;
+        };
+        let slapd = Slapd::start(&bin);
+        slapd.modify(&base());
+        Some(slapd)
+    }
+
     fn url(&self) -> String {
         let sock = self.dir.path().join("ldapi");
         format!(
@@ -164,13 +180,7 @@ fn by_id<'a>(all: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_added_changed_disabled_and_deleted_in_openldap_reach_the_directory_and_the_alerts() {
-    let Some(bin) = slapd_binary() else {
-        assert!(std::env::var("CENSUS_REQUIRE_SLAPD").is_err(), "CENSUS_REQUIRE_SLAPD=1 but slapd is not installed");
-        eprintln!("skipped: slapd is not installed (Debian slapd, ldap-utils)");
-        return;
-    };
-    let slapd = Slapd::start(&bin);
-    slapd.modify(&base());
+    let Some(slapd) = Slapd::start_or_skip() else { return };
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("ldap-password");
     std::fs::write(&pw, format!("{READER_PW}\n")).unwrap();
@@ -255,13 +265,7 @@ async fn people_added_changed_disabled_and_deleted_in_openldap_reach_the_directo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_that_cannot_see_everyone_changes_nothing() {
-    let Some(bin) = slapd_binary() else {
-        assert!(std::env::var("CENSUS_REQUIRE_SLAPD").is_err(), "CENSUS_REQUIRE_SLAPD=1 but slapd is not installed");
-        eprintln!("skipped: slapd is not installed (Debian slapd, ldap-utils)");
-        return;
-    };
-    let slapd = Slapd::start(&bin);
-    slapd.modify(&base());
+    let Some(slapd) = Slapd::start_or_skip() else { return };
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("ldap-password");
     std::fs::write(&pw, READER_PW).unwrap();
