@@ -332,6 +332,16 @@ pub fn print_whois(w: &Value) {
     for al in w["alerts"].as_array().into_iter().flatten() {
         outln!("  alert      #{} {} [{}] {}", al["id"], s(&al["kind"]), s(&al["state"]), s(&al["summary"]));
     }
+    let r = &w["retirement"];
+    if r.is_object() {
+        let verified = match (r["verified"].as_bool(), r["verified_ms"].as_i64()) {
+            (Some(true), Some(_)) => format!("verified {}", when(&r["verified_ms"])),
+            (Some(true), None) => "verified".to_string(),
+            _ => "not verified".to_string(),
+        };
+        outln!("  retirement {verified}");
+        crate::retirement_ops::print_steps(r, "             ");
+    }
 }
 
 /// Run an alert command.

@@ -61,12 +61,18 @@ pub fn print_checklist(c: &Value) {
         s(&c["lifecycle"]),
         c["since"].as_str().map(|d| format!(" since {d}")).unwrap_or_default()
     );
+    print_steps(c, "  ");
+}
+
+/// Print a checklist's steps (and a forced disposal), each line after `indent`.
+pub fn print_steps(c: &Value, indent: &str) {
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
     for step in c["steps"].as_array().into_iter().flatten() {
         let date = step["since_ms"].as_i64().map(|_| format!(" [{}]", when(&step["since_ms"]))).unwrap_or_default();
-        outln!("  {:<17} {:<12} {}{date}", s(&step["step"]), s(&step["state"]), s(&step["evidence"]));
+        outln!("{indent}{:<17} {:<12} {}{date}", s(&step["step"]), s(&step["state"]), s(&step["evidence"]));
     }
     if let Some(f) = c["forced"].as_object() {
-        outln!("  disposal forced by {} {}: {}", s(&f["by"]), when(&f["at_ms"]), s(&f["reason"]));
+        outln!("{indent}disposal forced by {} {}: {}", s(&f["by"]), when(&f["at_ms"]), s(&f["reason"]));
     }
 }
 

@@ -98,6 +98,10 @@ pub struct WhoisAnswer {
     /// owner is recorded or no directory is kept).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<OwnerFacts>,
+    /// The retirement checklist, each step with its evidence and date, when
+    /// the asset is decommissioned or disposed ([`crate::retirement`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retirement: Option<crate::retirement::Checklist>,
 }
 
 /// Who an asset's owner is, from the people directory.
@@ -310,6 +314,7 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         hosts,
         alerts: data.alerts,
         owner: data.owner,
+        retirement: None,
     }
 }
 

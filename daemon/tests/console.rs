@@ -742,3 +742,60 @@ async fn second_break_attempt_regressions() {
     assert!(r.headers().get(SET_COOKIE).is_none());
     d.stop().await;
 }
+
+/// The lifecycle page lists deployed assets with what they lack and every
+/// retired asset's checklist; the asset page and whois show the checklist
+/// with each step's state and evidence.
+#[tokio::test]
+async fn the_lifecycle_page_and_the_asset_page_show_deployments_and_retirements() {
+    let d = Daemon::start().await;
+    let body = json!({ "name": "vic", "role": "viewer", "password": "a long enough password" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    for a in [
+        json!({ "tag": "DEP-1", "name": "unowned", "type": "endpoint", "lifecycle": "deployed" }),
+        json!({ "tag": "OLD-9", "name": "old <b>filer</b>", "type": "server", "lifecycle": "decommissioned",
+                "lifecycle_since": "2026-11-01" }),
+    ] {
+        assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(a)).await.0, 201);
+    }
+    let body = json!({ "reference": "WIPE-77", "note": "degaussed" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/retirements/OLD-9/wipe", Some(body)).await.0, 200);
+    let vic = sign_in(&d, "vic", "a long enough password").await;
+    let (status, _, page) = get(&d, "/lifecycle", &vic).await;
+    assert_eq!(status, 200);
+    let deployments = &page[page.find("id=\"deployments\"").unwrap()..page.find("id=\"retirements\"").unwrap()];
+    assert!(deployments.contains("DEP-1") && deployments.contains("owner: none recorded"), "{deployments}");
+    assert!(!deployments.contains("OLD-9"));
+    let retirements = &page[page.find("id=\"retirements\"").unwrap()..];
+    assert!(retirements.contains("OLD-9") && retirements.contains("old &lt;b&gt;filer&lt;/b&gt;"), "{retirements}");
+    assert!(retirements.contains("WIPE-77") && retirements.contains("step-passed"), "the wipe step passed");
+    assert!(retirements.contains("step-pending") && retirements.contains("not yet"), "{retirements}");
+
+    let (status, _, page) = get(&d, "/inventory/OLD-9", &vic).await;
+    assert_eq!(status, 200);
+    let panel = &page[page.find("id=\"retirement\"").expect("a retirement panel")..];
+    assert!(panel.contains("Retirement not verified yet") && panel.contains("WIPE-77"), "{panel}");
+    let page = get(&d, "/inventory/DEP-1", &vic).await.2;
+    assert!(!page.contains("id=\"retirement\""), "a deployed asset has no checklist");
+
+    let (_, w) = d.admin_json(Method::GET, "/api/v1/whois?q=OLD-9", None).await;
+    let steps: Vec<(&str, &str)> = w["retirement"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("no-answer", "not-checked"),
+            ("credentials", "passed"),
+            ("coverage-sources", "not-checked"),
+            ("wipe", "passed"),
+            ("disposal", "pending")
+        ],
+        "no address and no segment: Census cannot check it is off the network; {w}"
+    );
+    let (_, w) = d.admin_json(Method::GET, "/api/v1/whois?q=DEP-1", None).await;
+    assert!(w.get("retirement").is_none(), "{w}");
+}

@@ -273,6 +273,25 @@ test("the dashboard charts live alerts and the register, and lists each agent's 
   await context.close();
 });
 
+test("the lifecycle page shows each retirement's checklist with its evidence", async () => {
+  const { context, page, dialogs } = await signedIn("vic");
+  await page.click("nav >> text=Lifecycle");
+  await page.waitForSelector("table#retirements");
+  const row = page.locator("table#retirements tr", { hasText: "SRV-OLD-07" });
+  assert.equal(await row.count(), 1);
+  const failed = await row.locator("li.step-failed").textContent();
+  assert.match(failed, /no-answer/);
+  assert.match(failed, /198\.18\.0\.21/, "the address still answering is the evidence");
+  assert.match(await row.textContent(), /not yet/, "not verified");
+  assert.ok(await page.locator("table#deployments").count() === 1);
+  if (shots) await page.screenshot({ path: `${shots}/console-lifecycle.png`, fullPage: true });
+  await row.locator("a", { hasText: "SRV-OLD-07" }).click();
+  await page.waitForSelector("#retirement");
+  assert.match(await page.textContent("#retirement"), /Retirement not verified yet/);
+  assert.deepEqual(dialogs, []);
+  await context.close();
+});
+
 test("an admin adds an agent (its token shown once), revokes it, and reads both in the audit log", async () => {
   const admin = await api("POST", "/api/v1/users", { name: "ada", role: "admin", password: PASSWORD });
   assert.equal(admin.status, 201);

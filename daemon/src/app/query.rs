@@ -16,11 +16,20 @@ pub fn whois(rec: &Reconciler, query: &str, now_ms: i64) -> Result<Option<WhoisA
         let today = crate::reconcile::rules::day_of(now_ms);
         data.owner = crate::whois::OwnerFacts::of(&a.owner, &*rec.directory()?, today);
     }
+    let retired = data.asset.as_ref().filter(|a| a.lifecycle.retired()).map(|a| a.tag.clone());
     let sweeps = rec.sweep_snapshot(now_ms)?;
     let settings = rec.settings();
-    Ok(Some(answer(query.trim(), data, |h| {
+    let mut out = answer(query.trim(), data, |h| {
         crate::reconcile::rules::presence_at(&h.ip, h.last_seen_ms, &sweeps, settings, now_ms)
-    })))
+    });
+    if let Some(tag) = retired {
+        out.retirement = match crate::app::retirement::one(rec, &tag, now_ms) {
+            Ok(c) => Some(c),
+            Err(crate::app::retirement::RetireError::Store(e)) => return Err(e),
+            Err(_) => None,
+        };
+    }
+    Ok(Some(out))
 }
 
 /// The certificate inventory ([`crate::certificates`]); `weak_only` keeps

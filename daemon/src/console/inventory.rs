@@ -384,6 +384,17 @@ pub async fn asset(State(state): State<AppState>, signed: Signed, Path(tag): Pat
             }
         }
         div.panel { (facts(&asset)) }
+        @if let Some(c) = whois.as_ref().and_then(|w| w.retirement.as_ref()) {
+            h2 { "Retirement" }
+            div.panel #retirement {
+                p {
+                    @if c.verified {
+                        "Retirement verified" @if let Some(at) = c.verified_ms { " " (when(at)) } "."
+                    } @else { "Retirement not verified yet." }
+                }
+                (super::lifecycle::steps(c))
+            }
+        }
         h2 { "Live alerts" }
         table #asset-alerts {
             thead { tr { th { "Kind" } th { "Severity" } th { "State" } th { "What" } th { "Last seen" } } }

@@ -22,6 +22,8 @@ pub enum Nav {
     Inventory,
     /// The dashboard.
     Dashboard,
+    /// Deployments incomplete and retirements.
+    Lifecycle,
     /// Agents (admins).
     Agents,
     /// The audit log (admins).
@@ -57,6 +59,7 @@ pub fn page(title: &str, here: Nav, signed: Option<&Signed>, body: Markup) -> Ma
                             (nav(Nav::Devices, "/devices", "Devices"))
                             (nav(Nav::Inventory, "/inventory", "Inventory"))
                             (nav(Nav::Dashboard, "/dashboard", "Dashboard"))
+                            (nav(Nav::Lifecycle, "/lifecycle", "Lifecycle"))
                             @if signed.is_some_and(|s| s.may(crate::people::Role::Admin)) {
                                 (nav(Nav::Agents, "/agents", "Agents"))
                                 (nav(Nav::Audit, "/audit", "Audit log"))

@@ -20,6 +20,7 @@ mod form;
 mod import;
 mod inventory;
 mod layout;
+mod lifecycle;
 mod queue;
 mod review;
 mod saved;
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(signin::page).post(signin::submit))
         .route("/logout", post(signin::logout))
         .route("/dashboard", get(dashboard::page))
+        .route("/lifecycle", get(lifecycle::page))
         .route("/audit", get(admin::audit))
         .route("/agents", get(admin::agents).post(admin::add_agent))
         .route("/agents/{name}/revoke", post(admin::revoke_agent))
