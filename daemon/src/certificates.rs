@@ -4,7 +4,8 @@
 //!
 //! It is built on demand from each address's latest observation (the store
 //! keeps those whole, whatever the retention), so it never disagrees with
-//! what `whois` shows and costs ingest nothing. `censusd certificates`
+//! what `whois` shows; since when each is served comes from a small table
+//! ingest keeps (one row per certificate, address and port). `censusd certificates`
 //! prints it; `--weak` is the weak-key report.
 //!
 //! Weak, by NIST SP 800-131A Rev. 2 ("Transitioning the Use of Cryptographic
@@ -36,6 +37,9 @@ pub struct HostTls {
     pub asset: Option<String>,
     /// Its latest observation.
     pub observation: HostObservation,
+    /// When each certificate was first seen served here: (port, SHA-256
+    /// lowercase hex, unix ms).
+    pub first_served: Vec<(u16, String, i64)>,
 }
 
 /// Where a certificate is served.
@@ -45,6 +49,10 @@ pub struct ServedAt {
     pub ip: String,
     /// TCP port.
     pub port: u16,
+    /// First seen serving it here (unix ms): the first sighting since the
+    /// daemon began keeping it (schema 14), whatever the retention.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen_ms: Option<i64>,
     /// Last seen serving it (unix ms).
     pub last_seen_ms: i64,
     /// Agent that saw it.
@@ -142,9 +150,12 @@ pub fn inventory(hosts: &[HostTls]) -> Vec<CertificateRecord> {
                 served: Vec::new(),
                 assets: Vec::new(),
             });
+            let first_seen_ms =
+                h.first_served.iter().find(|(port, s, _)| *port == p.port.0 && *s == r.sha256).map(|f| f.2);
             r.served.push(ServedAt {
                 ip: h.ip.clone(),
                 port: p.port.0,
+                first_seen_ms,
                 last_seen_ms: h.last_seen_ms,
                 agent: h.agent.clone(),
                 asset: h.asset.clone(),
@@ -213,6 +224,7 @@ mod tests {
             agent: "lab".into(),
             asset: asset.map(String::from),
             observation: HostObservation { ports, ..observation },
+            first_served: certs.iter().map(|(port, sha, _)| (*port, sha.to_string(), 7)).collect(),
         }
     }
 

@@ -699,6 +699,7 @@ pub async fn certificates(c: &Client, weak: bool, json: bool) -> anyhow::Result<
                 .flatten()
                 .map(|p| format!("{}:{}", s(&p["ip"]), p["port"]))
                 .collect();
+            let since = c["served"].as_array().into_iter().flatten().filter_map(|p| p["first_seen_ms"].as_i64()).min();
             let weak: Vec<String> =
                 c["weak"].as_array().into_iter().flatten().filter_map(|w| w.as_str().map(String::from)).collect();
             vec![
@@ -706,13 +707,14 @@ pub async fn certificates(c: &Client, weak: bool, json: bool) -> anyhow::Result<
                 when(&c["not_after_ms"]),
                 s(&c["key"]),
                 places.join(" "),
+                since.map_or_else(|| "-".into(), |ms| when(&Value::from(ms))),
                 c["assets"].as_array().into_iter().flatten().map(s).collect::<Vec<_>>().join(" "),
                 if weak.is_empty() { "-".into() } else { weak.join("; ") },
                 c["sha256"].as_str().unwrap_or_default().chars().take(16).collect(),
             ]
         })
         .collect();
-    table(&["SUBJECT", "NOT AFTER", "KEY", "SERVED AT", "ASSETS", "WEAK", "SHA-256"], &rows);
+    table(&["SUBJECT", "NOT AFTER", "KEY", "SERVED AT", "SERVED SINCE", "ASSETS", "WEAK", "SHA-256"], &rows);
     Ok(())
 }
 

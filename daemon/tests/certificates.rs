@@ -100,3 +100,26 @@ fn an_expired_certificate_cannot_hide_behind_valid_ones_and_its_fingerprint_is_c
     assert_eq!(live.len(), 1, "{live:#?}");
     assert_eq!(live[0].subject, format!("cert:{}", upper.to_ascii_lowercase()));
 }
+
+/// The inventory says since when each certificate is served at each place:
+/// the first sighting is kept while later sightings move only the last,
+/// and a certificate moved to another port starts afresh there.
+#[test]
+fn the_inventory_says_since_when_a_certificate_is_served_where() {
+    let s = Scenario::new();
+    let cert = sha('d');
+    let ends = T0 + 200 * DAY;
+    s.sweep(&LAB, T0, &[h("198.18.0.60", "00:1b:21:00:06:01").cert(443, &cert, ends)]);
+    s.sweep(&LAB, T0 + DAY, &[h("198.18.0.60", "00:1b:21:00:06:01").cert(443, &cert, ends)]);
+    let inv = censusd::app::query::certificates(&s.rec, false).unwrap();
+    assert_eq!(inv.len(), 1);
+    let at = &inv[0].served[0];
+    assert_eq!((at.ip.as_str(), at.port), ("198.18.0.60", 443));
+    // (A scenario host answers a second into its sweep.)
+    assert_eq!(at.first_seen_ms, Some(T0 + 1000), "first served at the first sweep");
+    assert_eq!(at.last_seen_ms, T0 + DAY + 1000);
+    s.sweep(&LAB, T0 + 2 * DAY, &[h("198.18.0.60", "00:1b:21:00:06:01").cert(8443, &cert, ends)]);
+    let inv = censusd::app::query::certificates(&s.rec, false).unwrap();
+    let at = &inv[0].served[0];
+    assert_eq!((at.port, at.first_seen_ms), (8443, Some(T0 + 2 * DAY + 1000)), "a new place starts afresh");
+}

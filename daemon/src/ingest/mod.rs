@@ -74,6 +74,8 @@ pub struct ObservationRow<'a> {
     pub raw: &'a str,
     /// What reconciliation reads of it (JSON of a `Sighting`).
     pub sighting: String,
+    /// TLS certificates served on its open ports: (port, SHA-256 lowercase hex).
+    pub certificates: Vec<(u16, String)>,
 }
 
 impl<'a> ObservationRow<'a> {
@@ -101,6 +103,12 @@ impl<'a> ObservationRow<'a> {
             fingerprint,
             raw,
             sighting: serde_json::to_string(sighting).unwrap_or_default(),
+            certificates: h
+                .ports
+                .iter()
+                .filter(|p| p.state == PortState::Open)
+                .filter_map(|p| Some((p.port.0, p.service.as_deref()?.tls.as_ref()?.sha256.to_ascii_lowercase())))
+                .collect(),
         }
     }
 }

@@ -210,6 +210,12 @@ fn chunk_in(
                last_seen_ms = max(last_seen_ms, excluded.last_seen_ms),
                last_agent = CASE WHEN excluded.last_seen_ms >= last_seen_ms THEN excluded.last_agent ELSE last_agent END",
         )?;
+        // Where and since when each certificate is served (the certificate inventory).
+        let mut upsert_served = tx.prepare_cached(
+            "INSERT INTO served_certificates (sha256, ip, port, first_ms, last_ms) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (sha256, ip, port) DO UPDATE SET
+               first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)",
+        )?;
         // `hosts.names` keeps the names as a JSON list; `host_names` indexes each one for whois.
         let mut clear_names = tx.prepare_cached("DELETE FROM host_names WHERE ip = ?1")?;
         let mut set_name = tx.prepare_cached("INSERT OR IGNORE INTO host_names (name, ip) VALUES (?1, ?2)")?;
@@ -224,8 +230,12 @@ fn chunk_in(
                 fingerprint: fp,
                 raw,
                 sighting,
+                certificates,
             } = row;
             let (first, last) = (*first, *last);
+            for (port, sha) in certificates {
+                upsert_served.execute(params![sha, ip, port, last])?;
+            }
             let names_json = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
             let names = &names_json;
             insert_obs.execute(params![batch_id, ip, mac, last, raw])?;

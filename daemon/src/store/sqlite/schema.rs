@@ -375,6 +375,29 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX assets_retired ON assets (tag) WHERE lifecycle IN ('decommissioned', 'disposed');
     "#,
+    // 14: where and since when each TLS certificate is served: one row per
+    // certificate, address and port, kept whatever the observation
+    // retention (the certificate inventory's "first served"). Certificates
+    // in the latest observations before this version start at that
+    // observation.
+    r#"
+    CREATE TABLE served_certificates (
+        sha256 TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        PRIMARY KEY (sha256, ip, port)
+    ) WITHOUT ROWID;
+    CREATE INDEX served_certificates_by_ip ON served_certificates (ip);
+    INSERT OR IGNORE INTO served_certificates (sha256, ip, port, first_ms, last_ms)
+      SELECT lower(json_extract(p.value, '$.service.tls.sha256')), h.ip, json_extract(p.value, '$.port'),
+             o.seen_ms, o.seen_ms
+        FROM hosts h JOIN observations o ON o.id = h.latest_obs, json_each(o.body, '$.ports') p
+       WHERE instr(h.sighting, '"tls"') > 0 AND json_valid(o.body)
+         AND json_extract(p.value, '$.state') = 'open'
+         AND json_extract(p.value, '$.service.tls.sha256') IS NOT NULL;
+    "#,
 ];
 
 /// Newest schema version this build knows.
@@ -448,6 +471,64 @@ mod tests {
             assert_eq!(typed.kind(), a.kind);
             assert_eq!(&serde_json::to_value(&typed).unwrap(), e);
         }
+    }
+
+    /// Migration 14 starts "first served" for the certificates in each
+    /// address's latest observation at that observation; a closed port's
+    /// certificate, a body that is not JSON and a host without TLS add nothing.
+    #[test]
+    fn migration_14_starts_served_certificates_from_the_latest_observations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("census.db");
+        {
+            let mut c = rusqlite::Connection::open(&path).unwrap();
+            for (i, sql) in MIGRATIONS.iter().take(13).enumerate() {
+                let tx = c.transaction().unwrap();
+                tx.execute_batch(sql).unwrap();
+                tx.pragma_update(None, "user_version", (i + 1) as i64).unwrap();
+                tx.commit().unwrap();
+            }
+            let tls = |sha: &str| serde_json::json!({ "tls": { "sha256": sha } });
+            let bodies = [
+                (
+                    "198.18.0.1",
+                    serde_json::json!({ "ports": [
+                    { "port": 443, "state": "open", "service": tls(&"AB".repeat(32)) },
+                    { "port": 8443, "state": "closed", "service": tls(&"cd".repeat(32)) },
+                    { "port": 22, "state": "open" } ] })
+                    .to_string(),
+                ),
+                ("198.18.0.2", "{\"tls\": not json".to_string()),
+                ("198.18.0.3", serde_json::json!({ "ports": [{ "port": 22, "state": "open" }] }).to_string()),
+            ];
+            for (i, (ip, body)) in bodies.iter().enumerate() {
+                let id = i as i64 + 1;
+                c.execute(
+                    "INSERT INTO observations (id, batch_id, ip, seen_ms, body) VALUES (?1, 'b', ?2, ?3, ?4)",
+                    rusqlite::params![id, ip, 1000 * id, body],
+                )
+                .unwrap();
+                let sighting = if *ip == "198.18.0.3" { "{}" } else { "{\"tls\":1}" };
+                c.execute(
+                    "INSERT INTO hosts (ip, first_seen_ms, last_seen_ms, last_agent, last_batch, latest_obs,
+                       observations, ports, names, fingerprint, sighting)
+                     VALUES (?1, 0, 0, 'a', 'b', ?2, 1, '', '[]', '', ?3)",
+                    rusqlite::params![ip, id, sighting],
+                )
+                .unwrap();
+            }
+        }
+        let store = crate::store::SqliteStore::open(&path).unwrap();
+        drop(store);
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let rows: Vec<(String, String, i64, i64)> = c
+            .prepare("SELECT sha256, ip, port, first_ms FROM served_certificates")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [("ab".repeat(32), "198.18.0.1".to_string(), 443, 1000)]);
     }
 
     /// A new database gets the page size chosen for ingest; one created

@@ -143,11 +143,20 @@ pub fn certificate_hosts(c: &Connection) -> Result<Vec<crate::certificates::Host
     )?;
     let rows =
         st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?)))?;
+    let mut since: std::collections::HashMap<String, Vec<(u16, String, i64)>> = Default::default();
+    let mut st_since = c.prepare_cached("SELECT ip, port, sha256, first_ms FROM served_certificates")?;
+    for r in st_since.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
+        let (ip, port, sha, first) = r?;
+        since.entry(ip).or_default().push((port, sha, first));
+    }
     let mut out = Vec::new();
     for row in rows {
         let (ip, last_seen_ms, agent, asset, body) = row?;
         match serde_json::from_str(&body) {
-            Ok(observation) => out.push(crate::certificates::HostTls { ip, last_seen_ms, agent, asset, observation }),
+            Ok(observation) => {
+                let first_served = since.remove(&ip).unwrap_or_default();
+                out.push(crate::certificates::HostTls { ip, last_seen_ms, agent, asset, observation, first_served })
+            }
             Err(e) => {
                 tracing::warn!(ip, error = %e, "an observation does not decode; left out of the certificate inventory")
             }
