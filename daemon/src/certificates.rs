@@ -96,27 +96,41 @@ pub struct CertificateRecord {
     pub assets: Vec<String>,
 }
 
-/// What is weak about a key and a signature algorithm (see the module's table).
+/// Signature algorithm OIDs with SHA-1 or MD5 (RFC 3279 §2.2, RFC 5758 §3.2
+/// for ECDSA), for agents or tools that write the OID instead of the name.
+const SHA1_OIDS: &[&str] = &["1.2.840.113549.1.1.5", "1.2.840.10040.4.3", "1.2.840.10045.4.1", "1.3.14.3.2.29"];
+/// MD5 and MD2 with RSA (RFC 3279 §2.2.1).
+const MD5_OIDS: &[&str] = &["1.2.840.113549.1.1.4", "1.2.840.113549.1.1.2"];
+
+/// What is weak about a key and a signature algorithm (see the module's
+/// table). Keys are read as `RSA 2048`, `rsa2048`, `EC 256`, `DSA …` in any
+/// case; signatures by name (`sha1WithRSAEncryption`, `ecdsa-with-SHA1`) or OID.
 pub fn weaknesses(key: Option<&str>, signature: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
-    let bits = |k: &str, prefix: &str| k.strip_prefix(prefix).and_then(|b| b.trim().parse::<u32>().ok());
     if let Some(k) = key {
-        if let Some(b) = bits(k, "RSA ").filter(|b| *b < 2048) {
+        let k = k.trim().to_ascii_uppercase();
+        let bits = |prefix: &str| {
+            k.strip_prefix(prefix)
+                .map(|rest| rest.trim().trim_start_matches('-').trim())
+                .and_then(|b| b.split_whitespace().next())
+                .and_then(|b| b.parse::<u32>().ok())
+        };
+        if let Some(b) = bits("RSA").filter(|b| *b < 2048) {
             out.push(format!("RSA key of {b} bits (under 2048)"));
         }
         if k.starts_with("DSA") {
             out.push("DSA key".to_string());
         }
-        if let Some(b) = bits(k, "EC ").filter(|b| *b < 256) {
+        if let Some(b) = bits("ECDSA").or_else(|| bits("EC")).filter(|b| *b < 256) {
             out.push(format!("EC key of {b} bits (under 256)"));
         }
     }
     if let Some(s) = signature {
-        let l = s.to_ascii_lowercase();
-        if l.contains("sha1") {
+        let l = s.trim().to_ascii_lowercase();
+        if l.contains("sha1") || l.contains("sha-1") || SHA1_OIDS.contains(&l.as_str()) {
             out.push(format!("SHA-1 signature ({s})"));
         }
-        if l.contains("md5") {
+        if l.contains("md5") || l.contains("md2") || MD5_OIDS.contains(&l.as_str()) {
             out.push(format!("MD5 signature ({s})"));
         }
     }
@@ -188,6 +202,14 @@ mod tests {
         assert_eq!(weaknesses(Some("EC 192"), None), ["EC key of 192 bits (under 256)"]);
         assert_eq!(weaknesses(Some("Ed25519"), Some("md5WithRSAEncryption")), ["MD5 signature (md5WithRSAEncryption)"]);
         assert!(weaknesses(None, None).is_empty(), "nothing known is nothing said");
+        // Break-attempt regressions: other spellings and OIDs.
+        for k in ["rsa 1024", "RSA1024", "RSA-1024"] {
+            assert_eq!(weaknesses(Some(k), None), ["RSA key of 1024 bits (under 2048)"], "{k}");
+        }
+        assert_eq!(weaknesses(Some("ECDSA 192"), None), ["EC key of 192 bits (under 256)"]);
+        assert_eq!(weaknesses(None, Some("1.2.840.113549.1.1.5")), ["SHA-1 signature (1.2.840.113549.1.1.5)"]);
+        assert_eq!(weaknesses(None, Some("1.2.840.113549.1.1.4")), ["MD5 signature (1.2.840.113549.1.1.4)"]);
+        assert!(weaknesses(Some("rsa 4096"), Some("1.2.840.113549.1.1.11")).is_empty(), "sha256WithRSAEncryption");
     }
 
     fn host(ip: &str, asset: Option<&str>, certs: &[(u16, &str, &str)]) -> HostTls {

@@ -105,9 +105,19 @@ pub async fn licences(c: &Client, cmd: &LicencesCmd) -> anyhow::Result<()> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|p| vec![s(&p["product"]), s(&p["metric"]), s(&p["seats"]), s(&p["in_use"]), s(&p["over"])])
+                .map(|p| {
+                    vec![
+                        s(&p["product"]),
+                        s(&p["metric"]),
+                        s(&p["seats"]),
+                        s(&p["in_use"]),
+                        s(&p["over"]),
+                        s(&p["assigned"]),
+                        s(&p["over_assigned"]),
+                    ]
+                })
                 .collect();
-            table(&["PRODUCT", "METRIC", "SEATS", "IN USE", "OVER"], &rows);
+            table(&["PRODUCT", "METRIC", "SEATS", "IN USE", "OVER", "ASSIGNED", "OVER-ASSIGNED"], &rows);
             for p in r["products"].as_array().into_iter().flatten() {
                 for u in p["unlicensed"].as_array().into_iter().flatten() {
                     outln!(

@@ -94,6 +94,9 @@ pub struct RetirementRecord {
     /// The disposal was forced past unmet steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forced: Option<Forced>,
+    /// When it was disposed (unix ms), as the register change was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposed_ms: Option<i64>,
 }
 
 /// An asset's checklist.
@@ -233,8 +236,14 @@ pub fn checklist(f: &Facts<'_>) -> Option<Checklist> {
         Step {
             step: "disposal".into(),
             state: StepState::Passed,
-            evidence: format!("disposed{}", a.lifecycle_since.map(|d| format!(" on {d}")).unwrap_or_default()),
-            since_ms: Some(f.change_ms).filter(|m| *m != i64::MIN),
+            evidence: match f.record.and_then(|r| r.disposed_ms) {
+                Some(at) => format!("disposed on {}", fmt(at)),
+                None => format!("disposed{}", a.lifecycle_since.map(|d| format!(" on {d}")).unwrap_or_default()),
+            },
+            since_ms: f
+                .record
+                .and_then(|r| r.disposed_ms)
+                .or_else(|| a.lifecycle_since.map(crate::reconcile::rules::day_start_ms)),
         }
     } else {
         Step { step: "disposal".into(), state: StepState::Pending, evidence: "not disposed yet".into(), since_ms: None }
@@ -334,6 +343,7 @@ mod tests {
             }),
             verified_ms: None,
             forced: None,
+            disposed_ms: Some(CHANGE + 2),
         };
         let c = checklist(&facts(&a, &gone, 3, Some(&record))).unwrap();
         assert_eq!(

@@ -111,7 +111,7 @@ fn the_inventory_says_since_when_a_certificate_is_served_where() {
     let ends = T0 + 200 * DAY;
     s.sweep(&LAB, T0, &[h("198.18.0.60", "00:1b:21:00:06:01").cert(443, &cert, ends)]);
     s.sweep(&LAB, T0 + DAY, &[h("198.18.0.60", "00:1b:21:00:06:01").cert(443, &cert, ends)]);
-    let inv = censusd::app::query::certificates(&s.rec, false).unwrap();
+    let inv = censusd::app::query::certificates(&s.rec, false, T0 + DAY + HOUR).unwrap();
     assert_eq!(inv.len(), 1);
     let at = &inv[0].served[0];
     assert_eq!((at.ip.as_str(), at.port), ("198.18.0.60", 443));
@@ -119,7 +119,12 @@ fn the_inventory_says_since_when_a_certificate_is_served_where() {
     assert_eq!(at.first_seen_ms, Some(T0 + 1000), "first served at the first sweep");
     assert_eq!(at.last_seen_ms, T0 + DAY + 1000);
     s.sweep(&LAB, T0 + 2 * DAY, &[h("198.18.0.60", "00:1b:21:00:06:01").cert(8443, &cert, ends)]);
-    let inv = censusd::app::query::certificates(&s.rec, false).unwrap();
+    let inv = censusd::app::query::certificates(&s.rec, false, T0 + 2 * DAY + HOUR).unwrap();
     let at = &inv[0].served[0];
     assert_eq!((at.port, at.first_seen_ms), (8443, Some(T0 + 2 * DAY + 1000)), "a new place starts afresh");
+    // Break-attempt regression: a host the sweeps no longer find serves nothing.
+    for i in 1..=3 {
+        s.sweep(&LAB, T0 + 2 * DAY + i * HOUR, &[h("198.18.0.61", "00:1b:21:00:06:02")]);
+    }
+    assert!(censusd::app::query::certificates(&s.rec, false, T0 + 2 * DAY + 4 * HOUR).unwrap().is_empty());
 }

@@ -113,16 +113,17 @@ fn a_learned_certificate_counts_when_another_asset_serves_it_not_when_the_server
 fn recorded_certificates_are_checked_and_round_trip_through_csv() {
     use censusd::register::csv::{CsvOptions, parse_csv, to_csv};
     let bad = serde_json::json!({ "tag": "LT-5", "name": "x", "type": "endpoint", "lifecycle": "deployed",
-        "certificates": [{ "label": "vpn", "sha256": "12ab" }, { "label": "wifi" }] });
+        "certificates": [{ "label": "vpn", "sha256": "12ab" }, { "label": "wifi" }, { "label": "x", "serial": "01" }] });
     let errors = censusd::register::model::asset_from_json(bad).unwrap_err();
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["certificates[0]", "certificates[1]"], "{errors:?}");
+    assert_eq!(fields, ["certificates[0]", "certificates[1]", "certificates[2]"], "{errors:?}");
+    assert!(errors[2].message.contains("too short to identify a certificate alone"), "{}", errors[2].message);
     let good = serde_json::json!({ "tag": "LT-5", "name": "x", "type": "endpoint", "lifecycle": "deployed",
-        "certificates": [{ "label": "vpn", "sha256": sha('E') }, { "label": "802.1x", "serial": "00:0A:1B" }] });
+        "certificates": [{ "label": "vpn", "sha256": sha('E') }, { "label": "802.1x", "serial": "00:8A:1B:2C:3D:4E:5F:60:71" }] });
     let a = censusd::register::model::asset_from_json(good).unwrap();
-    assert_eq!(a.certificates[1].serial.as_deref(), Some("a1b"));
+    assert_eq!(a.certificates[1].serial.as_deref(), Some("8a1b2c3d4e5f6071"));
     let csv = to_csv(std::slice::from_ref(&a), CsvOptions::default());
-    assert!(csv.contains(&format!("vpn|{};802.1x||a1b", sha('e'))), "{csv}");
+    assert!(csv.contains(&format!("vpn|{};802.1x||8a1b2c3d4e5f6071", sha('e'))), "{csv}");
     let (patches, errors) = parse_csv(csv.as_bytes(), CsvOptions::default());
     assert!(errors.is_empty(), "{errors:?}");
     let back = censusd::register::model::asset_from_json(serde_json::Value::Object(patches[0].values.clone())).unwrap();

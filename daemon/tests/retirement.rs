@@ -86,6 +86,8 @@ fn a_decommissioned_server_is_checked_off_the_network_attested_disposed_and_veri
     let c = censusd::app::retirement::dispose(&s.rec, &ann, "SRV-7", None, T0 + 2 * DAY + HOUR).unwrap();
     assert_eq!(c.lifecycle, censusd::register::Lifecycle::Disposed);
     assert!(c.forced.is_none());
+    // Dated when it was disposed, not at midnight (break-attempt regression).
+    assert_eq!((c.steps[4].step.as_str(), c.steps[4].since_ms), ("disposal", Some(T0 + 2 * DAY + HOUR)));
     let report = censusd::app::retirement::all(&s.rec, T0 + 3 * DAY).unwrap();
     assert_eq!(report.len(), 1);
     assert_eq!(
@@ -138,4 +140,101 @@ fn deployed_assets_lacking_an_owner_or_a_presence_are_listed() {
         listed,
         [("WS-2", vec!["owner: bob has left (2026-10-31)"]), ("WS-3", vec!["seen: never seen by a sweep"])]
     );
+}
+
+fn admin() -> censusd::people::Principal {
+    censusd::people::Principal::builtin_admin()
+}
+
+/// Break-attempt regression: the checklist and `should-be-retired` start at
+/// the moment of the change, not at the start of its day — sweeps that saw
+/// the asset earlier that day neither count as "since without an answer"
+/// nor as answering after it was decommissioned.
+#[test]
+fn a_retirement_starts_at_the_change_not_the_start_of_its_day() {
+    let s = Scenario::new();
+    s.register(serde_json::json!([
+        { "tag": "SRV-9", "name": "n", "type": "server", "lifecycle": "deployed", "macs": ["00:1b:21:00:59:09"] },
+    ]));
+    let srv = h("198.18.0.59", "00:1b:21:00:59:09");
+    for i in 0..3 {
+        s.sweep(&LAB, T0 + i * HOUR, std::slice::from_ref(&srv));
+    }
+    let change = T0 + 2 * HOUR + 30 * 60_000;
+    let mut a = s.store.asset("SRV-9").unwrap().unwrap();
+    a.lifecycle = censusd::register::Lifecycle::Decommissioned;
+    a.lifecycle_since = Some(censusd::reconcile::rules::day_of(change));
+    censusd::app::register::update(&s.rec, &admin(), &a, change).unwrap();
+    let c = censusd::app::retirement::one(&s.rec, "SRV-9", change + 60_000).unwrap();
+    assert_eq!(c.steps[0].state, StepState::Pending, "{}", c.steps[0].evidence);
+    assert!(c.steps[0].evidence.contains("0 of 3"), "{}", c.steps[0].evidence);
+    s.full(change + 60_000);
+    assert!(s.live(censusd::alerts::AlertKind::ShouldBeRetired).is_empty(), "seen before the change only");
+    // Answering after the change is a breach, and fails the step.
+    s.sweep(&LAB, T0 + 3 * HOUR, std::slice::from_ref(&srv));
+    assert_eq!(s.live(censusd::alerts::AlertKind::ShouldBeRetired).len(), 1);
+    let c = censusd::app::retirement::one(&s.rec, "SRV-9", T0 + 3 * HOUR + 60_000).unwrap();
+    assert_eq!(c.steps[0].state, StepState::Failed, "{}", c.steps[0].evidence);
+}
+
+/// Break-attempt regressions: a stage dated in the future is refused; a
+/// corrected `lifecycle_since` restarts the checklist from the corrected
+/// day; a wipe attested in an earlier retirement does not carry over to
+/// the next one; an asset entering the register already disposed (also
+/// after a delete) is recorded as a forced disposal and audited.
+#[test]
+fn retirement_records_follow_the_register_and_nothing_skips_the_checklist() {
+    let s = Scenario::new();
+    let now = T0 + 10 * DAY;
+    let format = censusd::register::csv::Format::Csv(Default::default());
+    let opts = censusd::register::patch::ImportOptions::default();
+    let import = |csv: &str| censusd::app::register::import(&s.rec, csv.as_bytes(), format, opts, false, &admin());
+    import("tag,name,type,lifecycle,macs\nWEB-1,web,server,deployed,00:1b:21:00:61:01\n").unwrap();
+    let Err(censusd::app::register::ImportFailure::Invalid(p)) =
+        import("tag,lifecycle,lifecycle_since\nWEB-1,decommissioned,2999-01-01\n")
+    else {
+        panic!("a stage beginning in the future was taken");
+    };
+    assert_eq!((p[0].row, p[0].column.as_str()), (1, "lifecycle_since"), "{p:?}");
+    assert!(p[0].message.contains("in the future"), "{}", p[0].message);
+
+    let started = |tag: &str| {
+        let r = s.store.retirements().unwrap();
+        r.iter().find(|r| r.tag == tag).and_then(|r| r.started_ms)
+    };
+    import("tag,lifecycle,lifecycle_since\nWEB-1,decommissioned,2026-10-01\n").unwrap();
+    let day = |d: &str| censusd::reconcile::rules::day_start_ms(d.parse().unwrap());
+    assert_eq!(started("WEB-1"), Some(day("2026-10-01")), "backdated by a person: from that day");
+    import("tag,lifecycle_since\nWEB-1,2026-10-20\n").unwrap();
+    assert_eq!(started("WEB-1"), Some(day("2026-10-20")), "corrected: from the corrected day");
+
+    censusd::app::retirement::attest_wipe(&s.rec, &admin(), "WEB-1", "WIPE-1", "", now).unwrap();
+    import("tag,lifecycle\nWEB-1,deployed\n").unwrap();
+    import("tag,lifecycle\nWEB-1,decommissioned\n").unwrap();
+    let c = censusd::app::retirement::one(&s.rec, "WEB-1", now).unwrap();
+    assert_eq!(c.steps[3].step, "wipe");
+    assert_eq!(c.steps[3].state, StepState::Pending, "the earlier retirement's wipe: {}", c.steps[3].evidence);
+
+    // Entering already disposed: by the API's create, by an import row, and after a delete.
+    let mut a = censusd::register::model::asset_from_json(serde_json::json!(
+        { "tag": "LT-2", "name": "laptop", "type": "endpoint", "lifecycle": "disposed" }
+    ))
+    .unwrap();
+    censusd::app::register::create(&s.rec, &admin(), &a, now).unwrap();
+    import("tag,name,type,lifecycle\nLT-3,laptop,endpoint,disposed\n").unwrap();
+    assert!(censusd::app::register::delete(&s.rec, &admin(), "LT-2", now).unwrap());
+    a.name = "laptop again".into();
+    censusd::app::register::create(&s.rec, &admin(), &a, now + HOUR).unwrap();
+    for tag in ["LT-2", "LT-3"] {
+        let c = censusd::app::retirement::one(&s.rec, tag, now + 2 * HOUR).unwrap();
+        let f = c.forced.unwrap_or_else(|| panic!("{tag} skipped its checklist unrecorded"));
+        assert!(f.reason.contains("already disposed") && f.unmet.iter().any(|u| u.contains("wipe")), "{f:?}");
+        assert!(!c.verified);
+    }
+    let f = censusd::audit::AuditFilter {
+        action: Some(censusd::audit::AuditAction::RetirementForced),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(s.store.audit(&f).unwrap().len(), 3, "LT-2 twice, LT-3 once");
 }

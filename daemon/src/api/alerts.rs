@@ -318,5 +318,5 @@ pub async fn certificates(
     Query(q): Query<CertificatesQuery>,
 ) -> Result<Json<Vec<crate::certificates::CertificateRecord>>, ApiError> {
     let weak = q.weak;
-    Ok(Json(state.run(move |r| crate::app::query::certificates(r, weak)).await?))
+    Ok(Json(state.run(move |r| crate::app::query::certificates(r, weak, now_ms())).await?))
 }

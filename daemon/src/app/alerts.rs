@@ -108,8 +108,13 @@ pub fn resolve_with_asset(
     let mut asset_audit = |b: Option<&crate::register::Asset>, a: Option<&crate::register::Asset>| {
         super::register::asset_entry(&who.name, action, b, a, now_ms)
     };
+    let before = if create { None } else { rec.store().asset(&asset.tag)? };
     let change = crate::store::RegisterChange { asset, create, actor: &who.name, audit: &mut asset_audit };
     let (stored, _) = rec.store().asset_with_alert_action(change, id, &mut decide, &mut audit)?;
+    super::retirement::anchor(rec, &[(before, stored.clone())], now_ms)?;
+    if create {
+        super::retirement::entered_disposed(rec, who, &stored, now_ms)?;
+    }
     rec.register_edited();
     rec.wake_notifier();
     Ok(stored)

@@ -32,16 +32,23 @@ pub fn whois(rec: &Reconciler, query: &str, now_ms: i64) -> Result<Option<WhoisA
     Ok(Some(out))
 }
 
-/// The certificate inventory ([`crate::certificates`]); `weak_only` keeps
-/// the certificates with a weakness (the weak-key report).
+/// The certificate inventory ([`crate::certificates`]) of the hosts on the
+/// network at `now_ms`; `weak_only` keeps the certificates with a weakness
+/// (the weak-key report).
 ///
 /// # Errors
 /// The store failed.
 pub fn certificates(
     rec: &Reconciler,
     weak_only: bool,
+    now_ms: i64,
 ) -> Result<Vec<crate::certificates::CertificateRecord>, StoreError> {
-    let mut all = crate::certificates::inventory(&rec.store().certificate_hosts()?);
+    // Served means served now: a host the sweeps no longer find serves nothing.
+    let sweeps = rec.sweep_snapshot(now_ms)?;
+    let settings = rec.settings();
+    let mut hosts = rec.store().certificate_hosts()?;
+    hosts.retain(|h| crate::reconcile::rules::presence_at(&h.ip, h.last_seen_ms, &sweeps, settings, now_ms).present);
+    let mut all = crate::certificates::inventory(&hosts);
     if weak_only {
         all.retain(|c| !c.weak.is_empty());
     }

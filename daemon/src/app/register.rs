@@ -35,6 +35,8 @@ pub fn create(rec: &Reconciler, who: &Principal, asset: &Asset, now_ms: i64) -> 
     let mut audit =
         |b: Option<&Asset>, a: Option<&Asset>| asset_entry(&who.name, AuditAction::AssetCreate, b, a, now_ms);
     let stored = rec.store().create_asset(asset, &who.name, &mut audit)?;
+    super::retirement::anchor(rec, &[(None, stored.clone())], now_ms)?;
+    super::retirement::entered_disposed(rec, who, &stored, now_ms)?;
     rec.register_edited();
     Ok(stored)
 }
@@ -67,6 +69,7 @@ pub fn update_disposing(
     let mut audit =
         |b: Option<&Asset>, a: Option<&Asset>| asset_entry(&who.name, AuditAction::AssetUpdate, b, a, now_ms);
     let stored = rec.store().update_asset(asset, &who.name, &mut audit)?;
+    super::retirement::anchor(rec, &[(Some(before), stored.clone())], now_ms)?;
     if let Some(f) = &forced {
         super::retirement::record_forced(rec, &stored.tag, f)?;
     }
@@ -177,6 +180,8 @@ pub fn import(
     let rows = patches.len();
     // (added, changed, retired by this import)
     let counts = std::cell::Cell::new((0usize, 0usize, 0usize));
+    // Lifecycle moves, for the retirement records once the import is stored.
+    let moves: std::cell::RefCell<Vec<(Option<Asset>, Asset)>> = Default::default();
     // One record per asset the import adds or changes (with its before and
     // after), then one for the import as a whole — in the import's transaction.
     let mut audit = |b: Option<&Asset>, a: Option<&Asset>| match (b, a) {
@@ -189,6 +194,11 @@ pub fn import(
             vec![entry(actor, AuditAction::RegisterImport, "register", None, Some(&summary), now_ms)]
         }
         (b, a) => {
+            if let Some(a) = a
+                && b.is_none_or(|b| (b.lifecycle, b.lifecycle_since) != (a.lifecycle, a.lifecycle_since))
+            {
+                moves.borrow_mut().push((b.cloned(), a.clone()));
+            }
             let e = asset_entry(actor, AuditAction::RegisterImport, b, a, now_ms);
             let (added, changed, retired) = counts.get();
             let retires = b.is_some_and(|b| !b.lifecycle.retired()) && a.is_some_and(|a| a.lifecycle.retired());
@@ -212,6 +222,11 @@ pub fn import(
         &mut audit,
     )?;
     let merged = outcome.unwrap_or_else(|| Ok(Merged::default())).map_err(ImportFailure::Invalid)?;
+    let moves = moves.into_inner();
+    super::retirement::anchor(rec, &moves, now_ms)?;
+    for (_, a) in moves.iter().filter(|(b, _)| b.is_none()) {
+        super::retirement::entered_disposed(rec, who, a, now_ms)?;
+    }
     tracing::info!(
         rows = patches.len(),
         added = merged.plan.added.len(),

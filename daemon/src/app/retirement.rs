@@ -35,8 +35,14 @@ pub enum RetireError {
     Store(#[from] StoreError),
 }
 
-/// The checklists of `assets` (retired ones) at `now_ms`.
-fn checklists(rec: &Reconciler, assets: &[Asset], now_ms: i64) -> Result<Vec<Checklist>, StoreError> {
+/// The checklists of `assets` (retired ones) at `now_ms`; `change_ms`,
+/// when given, is when their retirement starts instead of the kept one.
+fn checklists(
+    rec: &Reconciler,
+    assets: &[Asset],
+    now_ms: i64,
+    change_ms: Option<i64>,
+) -> Result<Vec<Checklist>, StoreError> {
     let store = rec.store();
     let tags: Vec<String> = assets.iter().map(|a| a.tag.clone()).collect();
     let states = store.asset_states(Some(&tags))?;
@@ -60,7 +66,8 @@ fn checklists(rec: &Reconciler, assets: &[Asset], now_ms: i64) -> Result<Vec<Che
         .filter_map(|a| {
             let state = states.get(&a.tag);
             let record = records.get(&a.tag.to_ascii_lowercase());
-            let change_ms = record.and_then(|r| r.started_ms).unwrap_or_else(|| lifecycle_change_ms(a));
+            let change_ms =
+                change_ms.or_else(|| record.and_then(|r| r.started_ms)).unwrap_or_else(|| lifecycle_change_ms(a));
             let since = state.and_then(|s| s.last_seen_ms).map_or(change_ms, |l| l.max(change_ms));
             let misses = match state.and_then(|s| s.last_ip.as_deref()).and_then(|ip| ip.parse().ok()) {
                 Some(ip) => sweeps.misses_ip(&ip, since),
@@ -84,7 +91,7 @@ fn checklists(rec: &Reconciler, assets: &[Asset], now_ms: i64) -> Result<Vec<Che
 /// # Errors
 /// The store's.
 pub fn all(rec: &Reconciler, now_ms: i64) -> Result<Vec<Checklist>, StoreError> {
-    checklists(rec, &rec.store().retired_assets()?, now_ms)
+    checklists(rec, &rec.store().retired_assets()?, now_ms, None)
 }
 
 /// One asset's checklist.
@@ -96,7 +103,7 @@ pub fn one(rec: &Reconciler, tag: &str, now_ms: i64) -> Result<Checklist, Retire
     let Some(a) = rec.store().asset(tag)? else {
         return Err(RetireError::NotRetired(format!("no asset `{tag}`")));
     };
-    checklists(rec, std::slice::from_ref(&a), now_ms)?.pop().ok_or_else(|| {
+    checklists(rec, std::slice::from_ref(&a), now_ms, None)?.pop().ok_or_else(|| {
         RetireError::NotRetired(format!("{} is {}: a checklist starts when it is decommissioned", a.tag, a.lifecycle))
     })
 }
@@ -204,9 +211,10 @@ pub fn track(rec: &Reconciler, now_ms: i64) -> Result<usize, StoreError> {
                 .collect();
             (!write.is_empty()).then_some((write, Vec::new()))
         })?;
+        rec.retirements_changed();
     }
     let mut n = 0;
-    for c in checklists(rec, &retired, now_ms)? {
+    for c in checklists(rec, &retired, now_ms, None)? {
         if c.verified && c.verified_ms.is_none() {
             record_verified(rec, c, now_ms)?;
             n += 1;
@@ -234,12 +242,15 @@ pub fn check_disposal(
     if after.lifecycle != Lifecycle::Disposed || before.lifecycle == Lifecycle::Disposed {
         return Ok(None);
     }
-    // An asset disposed straight from service is judged as if decommissioned now.
+    // An asset disposed straight from service is judged as if decommissioned
+    // now: nothing it did before counts for its checklist.
     let mut judged = before.clone();
+    let mut change_ms = None;
     if !judged.lifecycle.retired() {
         judged.lifecycle = Lifecycle::Decommissioned;
+        change_ms = Some(now_ms);
     }
-    let Some(c) = checklists(rec, std::slice::from_ref(&judged), now_ms)?.pop() else { return Ok(None) };
+    let Some(c) = checklists(rec, std::slice::from_ref(&judged), now_ms, change_ms)?.pop() else { return Ok(None) };
     let unmet = crate::retirement::unmet_before_disposal(&c);
     if unmet.is_empty() {
         return Ok(None);
@@ -310,4 +321,123 @@ pub fn dispose(
     asset.lifecycle_since = Some(crate::reconcile::rules::day_of(now_ms));
     super::register::update_disposing(rec, who, &asset, reason, now_ms)?;
     one(rec, tag, now_ms)
+}
+
+/// When a retirement that began on `since` (the register's
+/// `lifecycle_since`) starts, seen at `now_ms`: the moment of the change
+/// when it is dated today or not at all, else the start of that day (a
+/// person backdating it).
+fn start_ms(since: Option<crate::register::Day>, now_ms: i64) -> i64 {
+    match since {
+        Some(d) if d < crate::reconcile::rules::day_of(now_ms) => crate::reconcile::rules::day_start_ms(d),
+        _ => now_ms,
+    }
+}
+
+/// What a lifecycle change does to a retirement record.
+enum Move {
+    /// A new retirement: a fresh record.
+    Start(Box<RetirementRecord>),
+    /// `lifecycle_since` corrected: start again from (unix ms), keep the rest.
+    Restart(i64),
+    /// Disposed at (unix ms), or no longer (`None`).
+    Disposed(Option<i64>),
+}
+
+/// Keep retirement records in step with lifecycle changes the register
+/// made (each `(before, after)`; `before` is `None` for a new asset), at `now_ms`:
+///
+/// | change | record |
+/// |---|---|
+/// | into decommissioned or disposed (new, or from service) | a new checklist starts at the change ([`start_ms`]); nothing of an earlier retirement (its wipe, verification, forced disposal) carries over |
+/// | the retired stage's `lifecycle_since` corrected | the checklist starts again from the corrected day; the wipe stays |
+/// | decommissioned to disposed | the disposal is dated; the sweep count goes on |
+/// | back into service | the record is emptied |
+///
+/// The earlier records stay in the audit log (the wipe's and the
+/// disposal's own entries).
+///
+/// # Errors
+/// The store's.
+pub fn anchor(rec: &Reconciler, changes: &[(Option<Asset>, Asset)], now_ms: i64) -> Result<(), StoreError> {
+    use crate::register::Lifecycle::Disposed;
+    let moves: Vec<(String, Move)> = changes
+        .iter()
+        .filter_map(|(before, after)| {
+            let was = before.as_ref().filter(|b| b.lifecycle.retired());
+            let at = start_ms(after.lifecycle_since, now_ms);
+            let mv = match (was, after.lifecycle.retired()) {
+                (None, true) => Move::Start(Box::new(RetirementRecord {
+                    tag: after.tag.clone(),
+                    started_ms: Some(at),
+                    disposed_ms: (after.lifecycle == Disposed).then_some(at),
+                    ..Default::default()
+                })),
+                (Some(b), true) if b.lifecycle == after.lifecycle && b.lifecycle_since != after.lifecycle_since => {
+                    Move::Restart(at)
+                }
+                (Some(b), true) if b.lifecycle != after.lifecycle => {
+                    Move::Disposed((after.lifecycle == Disposed).then_some(now_ms))
+                }
+                (Some(_), false) => {
+                    Move::Start(Box::new(RetirementRecord { tag: after.tag.clone(), ..Default::default() }))
+                }
+                _ => return None,
+            };
+            Some((after.tag.clone(), mv))
+        })
+        .collect();
+    if moves.is_empty() {
+        return Ok(());
+    }
+    rec.store().write_retirements(&mut |records| {
+        let write: Vec<RetirementRecord> = moves
+            .iter()
+            .map(|(tag, mv)| {
+                let mut r = records
+                    .iter()
+                    .find(|r| r.tag.eq_ignore_ascii_case(tag))
+                    .cloned()
+                    .unwrap_or_else(|| RetirementRecord { tag: tag.clone(), ..Default::default() });
+                match mv {
+                    Move::Start(fresh) => r = (**fresh).clone(),
+                    Move::Restart(at) => {
+                        r.started_ms = Some(*at);
+                        r.verified_ms = None;
+                    }
+                    Move::Disposed(at) => r.disposed_ms = *at,
+                }
+                r
+            })
+            .collect();
+        Some((write, Vec::new()))
+    })?;
+    rec.retirements_changed();
+    Ok(())
+}
+
+/// An asset entering the register already disposed skipped its checklist:
+/// recorded as a forced disposal by `who` (with the steps it skipped),
+/// audited as `retirement.forced`, so the retirement report never shows it
+/// as properly retired.
+///
+/// # Errors
+/// The store's.
+pub fn entered_disposed(rec: &Reconciler, who: &Principal, asset: &Asset, now_ms: i64) -> Result<(), StoreError> {
+    if asset.lifecycle != crate::register::Lifecycle::Disposed {
+        return Ok(());
+    }
+    let mut judged = asset.clone();
+    judged.lifecycle = crate::register::Lifecycle::Decommissioned;
+    let unmet = checklists(rec, std::slice::from_ref(&judged), now_ms, Some(now_ms))?
+        .pop()
+        .map(|c| crate::retirement::unmet_before_disposal(&c))
+        .unwrap_or_default();
+    let forced = crate::retirement::Forced {
+        by: who.name.clone(),
+        at_ms: now_ms,
+        reason: "entered the register already disposed: no retirement checklist was run".into(),
+        unmet,
+    };
+    record_forced(rec, &asset.tag, &forced)
 }

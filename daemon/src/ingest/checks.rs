@@ -317,6 +317,22 @@ pub fn host(
                     if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
                         return Err(refuse(f("tls.sha256"), "is not 64 hex digits"));
                     }
+                    // RFC 5280 §4.1.2.2: at most 20 octets; written with or without colons.
+                    if let Some(serial) = &t.serial {
+                        let hex = crate::register::model::plain_hex(serial);
+                        if hex.is_empty()
+                            || hex.len() > 64
+                            || serial.len() > 100
+                            || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+                        {
+                            return Err(refuse(f("tls.serial"), "is not 1-64 hex digits"));
+                        }
+                    }
+                    for (k, v) in [("tls.key", &t.key), ("tls.signature", &t.signature)] {
+                        if let Some(v) = v {
+                            text(|| f(k), v, caps::NAME)?;
+                        }
+                    }
                 }
             }
         }

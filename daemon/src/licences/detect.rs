@@ -40,7 +40,16 @@ impl Term {
         if value.is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
             return Err(bad());
         }
-        match kind.trim().to_ascii_lowercase().as_str() {
+        let kind = kind.trim().to_ascii_lowercase();
+        // A term of one or two characters matches nearly every banner (as the
+        // end-of-life file, at least three).
+        if (kind == "banner" || kind == "os") && value.chars().count() < 3 {
+            return Err(format!(
+                "`{}`: a {kind} term needs at least 3 characters (shorter ones match nearly everything)",
+                s.chars().take(80).collect::<String>()
+            ));
+        }
+        match kind.as_str() {
             "banner" => Ok(Term::Banner(value.to_lowercase())),
             "os" => Ok(Term::Os(value.to_lowercase())),
             "port" => value.parse::<u16>().ok().filter(|p| *p > 0).map(Term::Port).ok_or_else(bad),
@@ -143,6 +152,9 @@ mod tests {
         assert_eq!(Term::parse("Banner: Acme DB 9"), Ok(Term::Banner("acme db 9".into())));
         for bad in ["port:0", "port:70000", "colour:blue", "banner:", "nothing"] {
             assert!(Term::parse(bad).unwrap_err().contains("is not banner:TEXT"), "{bad}");
+        }
+        for short in ["banner:a", "os:xp"] {
+            assert!(Term::parse(short).unwrap_err().contains("at least 3 characters"), "{short}");
         }
     }
 

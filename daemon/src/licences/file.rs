@@ -33,11 +33,16 @@ pub const ENTITLEMENTS: Table = Table { columns: COLUMNS, key: "id", what: "enti
 fn cell_value(column: &str, cell: &str) -> Result<Value, String> {
     let cell = cell.trim();
     Ok(match column {
-        "seats" => Value::from(cell.parse::<u32>().map_err(|_| format!("`{cell}` is not a whole number of seats"))?),
+        "seats" => Value::from(match cell.parse::<u64>() {
+            Ok(n) if n <= u64::from(super::MAX_SEATS) => n,
+            Ok(_) => return Err(format!("`{cell}` seats: must be at most {}", super::MAX_SEATS)),
+            Err(_) => return Err(format!("`{cell}` is not a whole number of seats")),
+        }),
         "cost" => {
             let c: f64 = cell.parse().map_err(|_| format!("`{cell}` is not a number (use . for decimals)"))?;
             serde_json::Number::from_f64(c).map(Value::Number).ok_or_else(|| format!("`{cell}` is not a number"))?
         }
+        "currency" => Value::String(cell.to_ascii_uppercase()),
         "detect" => Value::Array(
             cell.split(';').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect(),
         ),
@@ -184,12 +189,17 @@ mod tests {
 
     #[test]
     fn every_bad_row_is_named() {
-        let csv = "id,product,metric,seats,cost,detect\n\
-                   c-1,SQL,per-galaxy,10,,\n\
-                   c-2,SQL,per-device,ten,,\n\
-                   c-3,SQL,per-device,1,-5,\n\
-                   c-4,SQL,per-device,1,,colour:blue\n\
-                   c-5,,per-device,1,,\n";
+        let csv = "id,product,metric,seats,cost,detect,currency\n\
+                   c-1,SQL,per-galaxy,10,,,\n\
+                   c-2,SQL,per-device,ten,,,\n\
+                   c-3,SQL,per-device,1,-5,,\n\
+                   c-4,SQL,per-device,1,,colour:blue,\n\
+                   c-5,,per-device,1,,,\n\
+                   c-6,SQL,per-device,99999999999,,,\n\
+                   c-7,SQL,per-device,1,1e308,,\n\
+                   c-8,SQL,per-device,1,,banner:a,\n\
+                   c-9,SQL,per-device,1,,,€€€€\n\
+                   c-10,SQL,per-device,1,5,,eur\n";
         let (p, e) = parse(csv.as_bytes(), Format::Csv(CsvOptions::default()));
         let mut named: Vec<(usize, String)> = e.iter().map(|e| (e.row, e.column.clone())).collect();
         let parsed_ok: Vec<Patch> = p.into_iter().filter(|r| !named.iter().any(|(row, _)| *row == r.row)).collect();
@@ -204,8 +214,14 @@ mod tests {
                 (2, "seats".into()),
                 (3, "cost".into()),
                 (4, "detect".into()),
-                (5, "product".into())
-            ]
+                (5, "product".into()),
+                (6, "seats".into()),
+                (7, "cost".into()),
+                (8, "detect".into()),
+                (9, "currency".into())
+            ],
+            "{e:?}"
         );
+        assert!(e.iter().any(|e| e.row == 6 && e.message.contains("at most 10000000")), "{e:?}");
     }
 }

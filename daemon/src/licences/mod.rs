@@ -62,6 +62,11 @@ pub struct Entitlement {
     pub detect: Vec<String>,
 }
 
+/// The most seats one entitlement holds.
+pub const MAX_SEATS: u32 = 10_000_000;
+/// The largest cost of one entitlement (per term, in its currency).
+pub const MAX_COST: f64 = 1e12;
+
 impl Entitlement {
     /// Check the invariants; each problem as (field, message).
     pub fn check(&self) -> Vec<(&'static str, String)> {
@@ -73,16 +78,18 @@ impl Entitlement {
         if self.product.trim().is_empty() || !printable(&self.product, 200) || self.product.contains([';', '|']) {
             errs.push(("product", "must be 1-200 printable characters without ';' or '|'".into()));
         }
-        for (f, v) in [("vendor", &self.vendor), ("currency", &self.currency)] {
-            if !printable(v, 200) {
-                errs.push((f, "must be at most 200 printable characters".into()));
-            }
+        if !printable(&self.vendor, 200) {
+            errs.push(("vendor", "must be at most 200 printable characters".into()));
         }
-        if self.seats > 10_000_000 {
-            errs.push(("seats", "must be at most 10,000,000".into()));
+        let iso_4217 = self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase());
+        if !self.currency.is_empty() && !iso_4217 {
+            errs.push(("currency", "must be an ISO 4217 code: three capital letters, e.g. EUR".into()));
         }
-        if self.cost.is_some_and(|c| !c.is_finite() || c < 0.0) {
-            errs.push(("cost", "must be a number, 0 or more".into()));
+        if self.seats > MAX_SEATS {
+            errs.push(("seats", format!("must be at most {MAX_SEATS}")));
+        }
+        if self.cost.is_some_and(|c| !c.is_finite() || !(0.0..=MAX_COST).contains(&c)) {
+            errs.push(("cost", format!("must be a number from 0 to {MAX_COST}")));
         }
         for d in &self.detect {
             if let Err(m) = detect::Term::parse(d) {

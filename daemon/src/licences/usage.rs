@@ -10,6 +10,8 @@
 //!   take the remaining seats in the order they were first seen, and those
 //!   left without a seat are **over**: `unlicensed-software`, each listed
 //!   with the term that showed the product;
+//! - seats **assigned** in the register beyond those owned are
+//!   **over-assigned** (the register hands out seats nobody bought);
 //! - an entitlement whose product nobody runs is **unused** (spend to recover);
 //! - entitlements renewing or expiring within 90 days are **renewals**.
 
@@ -63,6 +65,9 @@ pub struct ProductUsage {
     pub in_use: u64,
     /// Seats held by assets that name it in their licences.
     pub assigned: u64,
+    /// Seats the register assigns beyond those owned (`assigned - seats`):
+    /// the register hands out seats that were not bought.
+    pub over_assigned: u64,
     /// In use without a seat.
     pub over: u64,
     /// The assets running it, by tag.
@@ -170,6 +175,7 @@ pub fn report(
             seats,
             in_use: in_use.len() as u64,
             assigned: holders.len() as u64,
+            over_assigned: (holders.len() as u64).saturating_sub(seats),
             over: over_units.len() as u64,
             running: runners.iter().map(|(a, _)| a.tag.clone()).collect(),
             unlicensed,
@@ -280,6 +286,18 @@ mod tests {
         let r = report(&per_user, &assets, day("2026-12-03"), |k| k.to_string());
         assert_eq!((r.products[0].in_use, r.products[0].over), (2, 1));
         assert_eq!(r.products[0].unlicensed.iter().map(|u| u.tag.as_str()).collect::<Vec<_>>(), ["B"]);
+    }
+
+    /// Break-attempt regression: five assets named holders of four seats
+    /// said nothing; the seat the register handed out unbought is reported.
+    #[test]
+    fn seats_assigned_beyond_those_owned_are_over_assigned() {
+        let ents = [ent("o-1", "Oracle Database", 4, "per-device")];
+        let assets: Vec<AssetUse> = (0..5).map(|i| runs(&format!("OR-{i}"), i, "Oracle Database", true)).collect();
+        let p = &report(&ents, &assets, day("2026-12-03"), |k| k.to_string()).products[0];
+        assert_eq!((p.seats, p.assigned, p.over_assigned), (4, 5, 1));
+        let fits: Vec<AssetUse> = (0..4).map(|i| runs(&format!("OR-{i}"), i, "Oracle Database", true)).collect();
+        assert_eq!(report(&ents, &fits, day("2026-12-03"), |k| k.to_string()).products[0].over_assigned, 0);
     }
 
     #[test]

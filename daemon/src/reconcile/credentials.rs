@@ -73,7 +73,10 @@ impl RetiredCredentials {
                 if let Some(sha) = &c.sha256 {
                     out.by_sha.entry(sha.clone()).or_default().push(holder.clone());
                 }
-                if let Some(serial) = &c.serial {
+                // A short serial (which only a fingerprint may come with) is
+                // not matched: other issuers number theirs the same.
+                if let Some(serial) = c.serial.as_ref().filter(|s| s.len() >= crate::register::model::MIN_SERIAL_ALONE)
+                {
                     out.by_serial.entry(serial.clone()).or_default().push(holder);
                 }
                 out.tags.insert(a.tag.clone());
@@ -160,12 +163,10 @@ pub fn judge(w: &World<'_>, serving: &[&Sighting], matched: &[Option<&str>], unf
             e.credentials.values().flat_map(|c| c.served_at.iter().map(String::as_str)).take(3).collect();
         let n = e.credentials.len();
         let summary = format!(
-            "{tag} is {}{} but {} of its certificate{} {} served at {}",
+            "{tag} is {}{} but {} served at {}",
             asset.lifecycle,
             asset.lifecycle_since.map(|d| format!(" since {d}")).unwrap_or_default(),
-            if n == 1 { "one".to_string() } else { n.to_string() },
-            if n == 1 { "" } else { "s" },
-            if n == 1 { "is" } else { "are" },
+            if n == 1 { "one of its certificates is".to_string() } else { format!("{n} of its certificates are") },
             places.join(", ")
         );
         let seen: Vec<HostSeen> = e.hosts.iter().map(|s| describe(s)).collect();
@@ -215,7 +216,13 @@ mod tests {
     fn retired_assets_hold_their_recorded_and_learned_certificates_by_fingerprint_and_serial() {
         let sha = "ab".repeat(32);
         let assets = [
-            asset("LT-1", "disposed", serde_json::json!([{ "label": "vpn", "serial": "00:5F:1E" }])),
+            asset("LT-1", "disposed", serde_json::json!([{ "label": "vpn", "serial": "00:5F:1E:0A:11:22:33:44:55" }])),
+            // A short serial only comes with a fingerprint, and is matched by that alone.
+            asset(
+                "LT-9",
+                "disposed",
+                serde_json::json!([{ "label": "vpn", "serial": "01", "sha256": "aa".repeat(32) }]),
+            ),
             asset("LT-2", "deployed", serde_json::json!([{ "label": "vpn", "sha256": "cd".repeat(32) }])),
             asset("SRV-1", "decommissioned", serde_json::json!([])),
         ];
@@ -225,10 +232,12 @@ mod tests {
         let tags = |sha: &str, serial: Option<&str>| -> Vec<String> {
             r.holders(sha, serial).map(|h| h.asset.tag.clone()).collect()
         };
-        assert_eq!(tags("00", Some("5f1e")), ["LT-1"], "by serial");
+        assert_eq!(tags("00", Some("5f1e0a1122334455")), ["LT-1"], "by serial");
+        assert!(tags("00", Some("1")).is_empty(), "another issuer's serial 01 is not LT-9's certificate");
+        assert_eq!(tags(&"aa".repeat(32), Some("1")), ["LT-9"]);
         assert_eq!(tags(&sha, None), ["SRV-1"], "learned");
         assert!(tags(&"cd".repeat(32), None).is_empty(), "an asset in service holds nothing here");
         assert!(tags(&"ef".repeat(32), None).is_empty());
-        assert!(r.holds("LT-1") && r.holds("SRV-1") && !r.holds("LT-2"));
+        assert!(r.holds("LT-1") && r.holds("SRV-1") && r.holds("LT-9") && !r.holds("LT-2"));
     }
 }

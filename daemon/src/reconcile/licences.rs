@@ -45,7 +45,7 @@ pub fn asset_use(rules: &Rules, a: &Asset, seen: &[&Sighting], first_seen_ms: Op
 pub struct Licensing {
     rules: Rules,
     uses: Vec<AssetUse>,
-    refs: std::collections::HashMap<String, crate::alerts::evidence::AssetRef>,
+    refs: std::collections::HashMap<String, (crate::alerts::evidence::AssetRef, Option<i64>)>,
 }
 
 impl Licensing {
@@ -58,7 +58,7 @@ impl Licensing {
     pub fn collect(&mut self, a: &Asset, seen: &[&Sighting], state: &AssetState) {
         let Some(u) = asset_use(&self.rules, a, seen, state.first_seen_ms) else { return };
         if !u.running.is_empty() {
-            self.refs.insert(a.tag.clone(), super::assets::asset_ref(a));
+            self.refs.insert(a.tag.clone(), (super::assets::asset_ref(a), state.last_seen_ms));
         }
         self.uses.push(u);
     }
@@ -69,7 +69,7 @@ impl Licensing {
         let r = report(w.entitlements, &self.uses, today, |k| self.rules.name(k).to_string());
         let over = unlicensed_by_tag(&r);
         for (tag, products) in &over {
-            let Some(asset) = self.refs.get(tag) else { continue };
+            let Some((asset, last_seen_ms)) = self.refs.get(tag) else { continue };
             let names: Vec<String> = products.iter().map(|(p, _)| p.product.clone()).collect();
             let detail: Vec<String> = products
                 .iter()
@@ -94,6 +94,8 @@ impl Licensing {
             let mut f =
                 super::rules::finding(AlertKind::UnlicensedSoftware, format!("asset:{tag}"), severity, summary, ev);
             f.tag = Some(tag.clone());
+            // Judged from the register at every run, but it answered then.
+            f.last_seen_ms = last_seen_ms.unwrap_or(0);
             plan.findings.push(f);
         }
         for (kind, subject) in &w.live_subjects {

@@ -33,7 +33,7 @@ pub mod rules;
 pub mod sighting;
 pub mod sweeps;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 
 use serde::Serialize;
@@ -263,6 +263,8 @@ pub struct Reconciler {
     directory: cached::Cached<crate::directory::standing::Directory>,
     /// The licence entitlements, likewise.
     entitlements: cached::Cached<Vec<crate::licences::Entitlement>>,
+    /// When each retirement started (by lowercase tag), likewise.
+    retired_since: cached::Cached<HashMap<String, i64>>,
 }
 
 impl Reconciler {
@@ -293,6 +295,7 @@ impl Reconciler {
             metrics,
             directory: Default::default(),
             entitlements: Default::default(),
+            retired_since: Default::default(),
         }
     }
 
@@ -415,6 +418,27 @@ impl Reconciler {
     /// The store's, when they are loaded.
     pub fn entitlements(&self) -> Result<Arc<Vec<crate::licences::Entitlement>>, StoreError> {
         self.entitlements.get(|| self.store.entitlements())
+    }
+
+    /// When each retirement started, by lowercase tag (loaded once, kept
+    /// until [`Reconciler::retirements_changed`]).
+    ///
+    /// # Errors
+    /// The store's, when they are loaded.
+    pub fn retired_since(&self) -> Result<Arc<HashMap<String, i64>>, StoreError> {
+        self.retired_since.get(|| {
+            Ok(self
+                .store
+                .retirements()?
+                .into_iter()
+                .filter_map(|r| Some((r.tag.to_ascii_lowercase(), r.started_ms?)))
+                .collect())
+        })
+    }
+
+    /// Retirement records changed: reload their starts.
+    pub fn retirements_changed(&self) {
+        self.retired_since.invalidate();
     }
 
     /// The entitlements changed: reload them and ask for a full reconcile soon.
@@ -682,6 +706,7 @@ impl Reconciler {
             alerted: Some(self.alerted.snapshot(self.store.as_ref())?),
             directory: &*self.directory()?,
             entitlements: &[],
+            retired_since: &*self.retired_since()?,
             now_ms,
         };
         let loaded = t.elapsed();
@@ -728,6 +753,7 @@ impl Reconciler {
         let alerted = self.alerted.snapshot(self.store.as_ref())?;
         let directory = self.directory()?;
         let entitlements = self.entitlements()?;
+        let retired_since = self.retired_since()?;
         let run = |assets: &mut dyn Iterator<Item = crate::register::Asset>| {
             rules::run(World {
                 index: &idx,
@@ -752,6 +778,7 @@ impl Reconciler {
                 alerted: Some(alerted),
                 directory: &directory,
                 entitlements: &entitlements,
+                retired_since: &retired_since,
                 now_ms,
             })
         };

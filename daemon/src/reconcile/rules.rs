@@ -161,6 +161,10 @@ pub struct World<'a> {
     pub directory: &'a crate::directory::standing::Directory,
     /// Licence entitlements (full runs judge `unlicensed-software`).
     pub entitlements: &'a [crate::licences::Entitlement],
+    /// When each retired asset's retirement started (unix ms, by lowercase
+    /// tag; [`crate::retirement::RetirementRecord::started_ms`]): the moment
+    /// of the change, finer than its `lifecycle_since` day.
+    pub retired_since: &'a HashMap<String, i64>,
     /// Now (unix ms).
     pub now_ms: i64,
 }

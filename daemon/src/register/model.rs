@@ -191,6 +191,11 @@ pub struct RecordedCert {
     pub serial: Option<String>,
 }
 
+/// The fewest hex digits (64 bits, the CA/Browser Forum's minimum serial
+/// entropy, Baseline Requirements §7.1) a recorded serial needs to identify
+/// a certificate without its SHA-256.
+pub const MIN_SERIAL_ALONE: usize = 16;
+
 /// Hex as Census stores it: lowercase, without `:` or spaces.
 pub fn plain_hex(s: &str) -> String {
     s.chars().filter(|c| !matches!(c, ':' | ' ')).collect::<String>().to_ascii_lowercase()
@@ -224,6 +229,16 @@ impl RecordedCert {
         }
         if self.sha256.is_none() && self.serial.is_none() {
             return Err("give a sha256 fingerprint or a serial".into());
+        }
+        // Serials are unique per issuer only, and appliances number theirs
+        // from 1: a short serial alone would match other issuers' certificates.
+        if let (None, Some(serial)) = (&self.sha256, &self.serial)
+            && serial.len() < MIN_SERIAL_ALONE
+        {
+            return Err(format!(
+                "serial `{serial}` is too short to identify a certificate alone (under {MIN_SERIAL_ALONE} hex digits; \
+                 other issuers use it too): record its sha256 as well"
+            ));
         }
         Ok(())
     }
@@ -377,6 +392,18 @@ impl Asset {
             }
         }
         dedup(&mut self.certificates);
+        // A stage cannot begin in the future (a day of slack for time zones
+        // ahead of UTC): a future day would hold every verdict of the stage
+        // back until then.
+        let tomorrow = time::OffsetDateTime::now_utc().date().next_day();
+        if let Some(since) = self.lifecycle_since
+            && tomorrow.is_some_and(|t| since.0 > t)
+        {
+            err(
+                "lifecycle_since",
+                format!("{since} is in the future: give the day the stage began (today at the latest)"),
+            );
+        }
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }
 }

@@ -107,6 +107,26 @@ fn oversized_fields_are_refused_naming_the_limit() {
     assert!(host_of(&v).unwrap_err().unwrap_err().message.contains("control characters"));
 }
 
+/// Break-attempt regression: a certificate's serial, key and signature
+/// were stored whatever their length or content.
+#[test]
+fn certificate_serials_keys_and_signatures_are_checked() {
+    let with_tls = |serial: serde_json::Value, key: &str| {
+        let mut v = batch();
+        v["hosts"][0]["ports"][0]["service"] = json!({ "tls": {
+            "subject": "CN=x", "sans": [], "issuer": "CN=x", "not_before": "2026-01-01T00:00:00Z",
+            "not_after": "2027-01-01T00:00:00Z", "sha256": "ab".repeat(32), "serial": serial, "key": key } });
+        v
+    };
+    assert!(host_of(&with_tls(json!("00:A1:ff"), "RSA 2048")).is_ok());
+    for bad in [json!("f".repeat(100_000)), json!("not hex!"), json!(""), json!("f".repeat(65))] {
+        let e = host_of(&with_tls(bad, "RSA 2048")).unwrap_err().unwrap_err();
+        assert_eq!(e.field, "hosts[0].ports[0].service.tls.serial", "{}", e.message);
+    }
+    let e = host_of(&with_tls(json!("01"), &"RSA ".repeat(100))).unwrap_err().unwrap_err();
+    assert_eq!(e.field, "hosts[0].ports[0].service.tls.key");
+}
+
 #[test]
 fn a_claimed_scope_wider_than_the_agents_is_clipped_to_it() {
     let mut v = batch();
