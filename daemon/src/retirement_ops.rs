@@ -33,12 +33,15 @@ pub enum RetirementCmd {
         note: String,
     },
     /// Dispose an asset: refused while its checklist has unmet steps, unless
-    /// a reason is given (kept in the audit log).
+    /// forced with a reason (kept in the audit log).
     Dispose {
         /// Asset tag.
         tag: String,
-        /// Why to dispose it although steps are unmet.
-        #[arg(long)]
+        /// Dispose it although steps are unmet (needs --reason).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why to dispose it although steps are unmet (needs --force).
+        #[arg(long, requires = "force")]
         reason: Option<String>,
     },
 }
@@ -96,8 +99,8 @@ pub async fn retirement(c: &Client, cmd: &RetirementCmd) -> anyhow::Result<()> {
             let (_, out) = c.call(Method::POST, &path, Some((body, "application/json"))).await?;
             print_checklist(&serde_json::from_slice(&out)?);
         }
-        RetirementCmd::Dispose { tag, reason } => {
-            let body = json!({ "reason": reason }).to_string().into_bytes();
+        RetirementCmd::Dispose { tag, force, reason } => {
+            let body = json!({ "force": force, "reason": reason }).to_string().into_bytes();
             let path = format!("/api/v1/retirements/{}/dispose", seg(tag));
             let (_, out) = c.call(Method::POST, &path, Some((body, "application/json"))).await?;
             print_checklist(&serde_json::from_slice(&out)?);

@@ -798,4 +798,18 @@ async fn the_lifecycle_page_and_the_asset_page_show_deployments_and_retirements(
     );
     let (_, w) = d.admin_json(Method::GET, "/api/v1/whois?q=DEP-1", None).await;
     assert!(w.get("retirement").is_none(), "{w}");
+
+    // Disposing past unmet steps needs force and a reason, both (the issue's `--force` and a reason).
+    let a = json!({ "tag": "OLD-10", "name": "n", "type": "server", "lifecycle": "decommissioned" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(a)).await.0, 201);
+    let dispose =
+        |body: serde_json::Value| d.admin_json(Method::POST, "/api/v1/retirements/OLD-10/dispose", Some(body));
+    let (status, e) = dispose(json!({})).await;
+    assert_eq!(status, 409, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("--force --reason"), "{e}");
+    assert_eq!(dispose(json!({ "reason": "sold" })).await.0, 400);
+    assert_eq!(dispose(json!({ "force": true })).await.0, 400);
+    let (status, c) = dispose(json!({ "force": true, "reason": "sold as scrap" })).await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!((c["lifecycle"].as_str(), c["forced"]["reason"].as_str()), (Some("disposed"), Some("sold as scrap")));
 }

@@ -75,18 +75,22 @@ pub async fn wipe(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisposeInput {
-    /// Why to dispose it although checklist steps are unmet (kept in the audit log).
+    /// Dispose it although checklist steps are unmet (needs `reason`).
+    #[serde(default)]
+    pub force: bool,
+    /// Why to dispose it although checklist steps are unmet (kept in the audit log; needs `force`).
     #[serde(default)]
     pub reason: Option<String>,
 }
 
-/// Dispose a retired asset: refused while checklist steps are unmet, unless a reason is given.
+/// Dispose a retired asset: refused while checklist steps are unmet, unless forced with a reason.
 #[utoipa::path(
     post, path = "/api/v1/retirements/{tag}/dispose", tag = "register",
     params(("tag" = String, Path, description = "Asset tag")), request_body = DisposeInput,
     responses(
         (status = 200, description = "The checklist after the disposal", body = Checklist),
-        (status = 409, description = "Unmet steps and no reason (each named), or no such asset", body = super::openapi::ErrorBody),
+        (status = 400, description = "force without a reason, or a reason without force", body = super::openapi::ErrorBody),
+        (status = 409, description = "Unmet steps and not forced (each named), or no such asset", body = super::openapi::ErrorBody),
     )
 )]
 pub async fn dispose(
@@ -97,6 +101,11 @@ pub async fn dispose(
 ) -> Result<Json<Checklist>, ApiError> {
     let input: DisposeInput =
         if body.iter().all(u8::is_ascii_whitespace) { DisposeInput::default() } else { json_body(&body)? };
+    // Forcing past unmet steps is said twice: `force` and the reason why.
+    if input.force != input.reason.is_some() {
+        let why = if input.force { "force needs a reason" } else { "a reason is taken only with force: true" };
+        return Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, why));
+    }
     Ok(Json(
         state.run(move |r| crate::app::retirement::dispose(r, &who, &tag, input.reason.as_deref(), now_ms())).await?,
     ))

@@ -263,7 +263,7 @@ pub fn check_disposal(
         Some(_) => Err(StoreError::Refused("the reason must be at most 500 printable characters".into())),
         None => Err(StoreError::Refused(format!(
             "{} cannot be disposed yet: its retirement checklist has unmet steps — {}. Dispose it anyway only with a \
-             reason (censusd retirement dispose {} --reason …; in the console, the note), kept in the audit log",
+             reason (censusd retirement dispose {} --force --reason …; in the console, the note), kept in the audit log",
             before.tag,
             unmet.join("; "),
             before.tag
