@@ -108,11 +108,17 @@ pub enum AuditAction {
     /// An asset was disposed past unmet retirement steps, with a reason.
     #[serde(rename = "retirement.forced")]
     RetirementForced,
+    /// A coverage source was defined or its definition changed.
+    #[serde(rename = "source.define")]
+    SourceDefine,
+    /// A coverage source's list was loaded (the record counts what changed).
+    #[serde(rename = "source.load")]
+    SourceLoad,
 }
 
 impl AuditAction {
     /// Every action, for documentation and validation.
-    pub const ALL: [AuditAction; 31] = [
+    pub const ALL: [AuditAction; 33] = [
         AuditAction::AssetCreate,
         AuditAction::AssetUpdate,
         AuditAction::AssetDelete,
@@ -144,6 +150,8 @@ impl AuditAction {
         AuditAction::RetirementWipe,
         AuditAction::RetirementVerified,
         AuditAction::RetirementForced,
+        AuditAction::SourceDefine,
+        AuditAction::SourceLoad,
     ];
 
     /// The action's name as stored and shown (`asset.update`).
@@ -180,6 +188,8 @@ impl AuditAction {
             AuditAction::RetirementWipe => "retirement.wipe",
             AuditAction::RetirementVerified => "retirement.verified",
             AuditAction::RetirementForced => "retirement.forced",
+            AuditAction::SourceDefine => "source.define",
+            AuditAction::SourceLoad => "source.load",
         }
     }
 }

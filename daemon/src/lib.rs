@@ -36,5 +36,6 @@ pub mod register;
 pub mod report;
 pub mod retirement;
 pub mod service;
+pub mod sources;
 pub mod store;
 pub mod whois;

@@ -15,6 +15,7 @@ mod licence_ops;
 mod ops;
 mod people_ops;
 mod retirement_ops;
+mod source_ops;
 
 use anyhow::Context;
 use censusd::api;
@@ -219,6 +220,10 @@ enum Command {
     /// Licence entitlements and the licence report (seats against use).
     #[command(subcommand)]
     Licences(licence_ops::LicencesCmd),
+    /// Coverage sources: other tools' inventories (EDR, MDM, directory)
+    /// checked against the register.
+    #[command(subcommand)]
+    Source(source_ops::SourceCmd),
     /// Manage personal API tokens and sign-in sessions (admin).
     #[command(subcommand)]
     Token(people_ops::TokenCmd),
@@ -586,6 +591,7 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::User(cmd) => people_ops::user(&c, cmd).await?,
         Command::People(cmd) => directory_ops::people(&c, cmd).await?,
         Command::Licences(cmd) => licence_ops::licences(&c, cmd).await?,
+        Command::Source(cmd) => source_ops::source(&c, cmd).await?,
         Command::Retirement(cmd) => retirement_ops::retirement(&c, cmd).await?,
         Command::Token(cmd) => people_ops::token(&c, cmd).await?,
         Command::Audit(a) => people_ops::audit(&c, a).await?,

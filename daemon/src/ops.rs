@@ -229,7 +229,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn json_out(v: &Value) -> anyhow::Result<()> {
+pub fn json_out(v: &Value) -> anyhow::Result<()> {
     raw(serde_json::to_string_pretty(v)?.as_bytes());
     raw(b"\n");
     Ok(())

@@ -142,6 +142,10 @@ pub struct Facts<'a> {
     pub record: Option<&'a RetirementRecord>,
     /// When its checklist started (the decommissioning; unix ms, `i64::MIN` when unknown).
     pub change_ms: i64,
+    /// The loaded coverage sources (each `name (loaded DATE)`), empty when none is.
+    pub sources: Vec<String>,
+    /// The sources still listing it (from live `retired-still-enrolled` alerts).
+    pub listed_by: Vec<String>,
 }
 
 fn fmt(ms: i64) -> String {
@@ -206,11 +210,30 @@ pub fn checklist(f: &Facts<'_>) -> Option<Checklist> {
             since_ms: None,
         }
     });
-    steps.push(Step {
-        step: "coverage-sources".into(),
-        state: StepState::NotChecked,
-        evidence: "no coverage sources (EDR, MDM, directory) are connected to check it is no longer enrolled".into(),
-        since_ms: None,
+    steps.push(if f.sources.is_empty() {
+        Step {
+            step: "coverage-sources".into(),
+            state: StepState::NotChecked,
+            evidence: "no coverage sources (EDR, MDM, directory) are loaded to check it is no longer enrolled".into(),
+            since_ms: None,
+        }
+    } else if f.listed_by.is_empty() {
+        Step {
+            step: "coverage-sources".into(),
+            state: StepState::Passed,
+            evidence: format!("in no coverage source's list: {}", f.sources.join(", ")),
+            since_ms: None,
+        }
+    } else {
+        Step {
+            step: "coverage-sources".into(),
+            state: StepState::Failed,
+            evidence: format!(
+                "still listed by {} (remove it from monitoring and revoke its enrolment)",
+                f.listed_by.join(", ")
+            ),
+            since_ms: None,
+        }
     });
     steps.push(match f.record.and_then(|r| r.wipe.as_ref()) {
         Some(w) => Step {
@@ -298,6 +321,8 @@ mod tests {
             credentials_served: vec![],
             record,
             change_ms: CHANGE,
+            sources: vec![],
+            listed_by: vec![],
         }
     }
 

@@ -14,6 +14,8 @@
 //!
 //! Times are unix milliseconds (`*_ms`); days are `YYYY-MM-DD`.
 
+pub mod sources;
+
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +58,14 @@ pub enum Evidence {
     RetiredCredentialInUse(CredentialsInUse),
     /// `unlicensed-software`: an asset runs products without a licence seat.
     UnlicensedSoftware(Unlicensed),
+    /// `not-in-source`: an asset absent from coverage sources it is expected in.
+    NotInSource(sources::NotInSources),
+    /// `retired-still-enrolled`: a retired asset still listed by coverage sources.
+    RetiredStillEnrolled(sources::StillEnrolled),
+    /// `source-unknown`: a coverage source lists a device the register does not know.
+    SourceUnknown(sources::UnknownToRegister),
+    /// `source-stale`: a coverage source not loaded within its maximum age.
+    SourceStale(sources::StaleSource),
 }
 
 /// The register entry an asset alert is about, as it was when raised.
@@ -424,6 +434,10 @@ impl Evidence {
             Evidence::OwnerDeparted(_) => K::OwnerDeparted,
             Evidence::RetiredCredentialInUse(_) => K::RetiredCredentialInUse,
             Evidence::UnlicensedSoftware(_) => K::UnlicensedSoftware,
+            Evidence::NotInSource(_) => K::NotInSource,
+            Evidence::RetiredStillEnrolled(_) => K::RetiredStillEnrolled,
+            Evidence::SourceUnknown(_) => K::SourceUnknown,
+            Evidence::SourceStale(_) => K::SourceStale,
         }
     }
 
@@ -449,10 +463,14 @@ impl Evidence {
             Evidence::CertificateExpiring(c) | Evidence::CertificateExpired(c) => &c.seen,
             Evidence::OwnerDeparted(o) => &o.seen,
             Evidence::RetiredCredentialInUse(c) => &c.seen,
+            Evidence::NotInSource(n) => &n.seen,
             Evidence::Missing(_)
             | Evidence::AgentSilent(_)
             | Evidence::AlertFlood(_)
-            | Evidence::UnlicensedSoftware(_) => &[],
+            | Evidence::UnlicensedSoftware(_)
+            | Evidence::RetiredStillEnrolled(_)
+            | Evidence::SourceUnknown(_)
+            | Evidence::SourceStale(_) => &[],
         }
     }
 }
@@ -520,6 +538,16 @@ pub fn placeholder(kind: super::AlertKind) -> Evidence {
             Evidence::AlertFlood(Flood { agent: "a1".into(), dropped: 0, budget_per_hour: 0, sample: vec![] })
         }
         K::UnlicensedSoftware => Evidence::UnlicensedSoftware(Unlicensed { asset, products: vec![] }),
+        K::NotInSource => Evidence::NotInSource(sources::NotInSources { asset, sources: vec![], seen: vec![] }),
+        K::RetiredStillEnrolled => Evidence::RetiredStillEnrolled(sources::StillEnrolled { asset, listed: vec![] }),
+        K::SourceUnknown | K::SourceStale => {
+            let source = sources::SourceRef { source: "edr".into(), loaded_ms: None, key: crate::sources::Field::Mac };
+            if kind == K::SourceUnknown {
+                Evidence::SourceUnknown(sources::UnknownToRegister { source, record: Default::default() })
+            } else {
+                Evidence::SourceStale(sources::StaleSource { source, max_age_days: 7, records: 0 })
+            }
+        }
         K::RetiredCredentialInUse => {
             Evidence::RetiredCredentialInUse(CredentialsInUse { asset, credentials: vec![], seen: vec![] })
         }

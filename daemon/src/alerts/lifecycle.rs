@@ -230,12 +230,22 @@ struct Decider<'a> {
 }
 
 /// When a finding's condition was observed: out-of-support,
-/// owner-departed and unlicensed-software are judged from the register, the
-/// directory, the entitlements and the calendar, so at every run (`now`) — an asset need not answer for its
+/// owner-departed, unlicensed-software and the coverage-source kinds are
+/// judged from the register, the directory, the entitlements, the sources'
+/// lists and the calendar, so at every run (`now`) — an asset need not answer for its
 /// support to lapse or its owner to leave; the others by the sighting that
 /// showed them.
 fn observed_ms(f: &Finding, now: i64) -> i64 {
-    if matches!(f.kind, AlertKind::OutOfSupport | AlertKind::OwnerDeparted | AlertKind::UnlicensedSoftware) {
+    if matches!(
+        f.kind,
+        AlertKind::OutOfSupport
+            | AlertKind::OwnerDeparted
+            | AlertKind::UnlicensedSoftware
+            | AlertKind::NotInSource
+            | AlertKind::RetiredStillEnrolled
+            | AlertKind::SourceUnknown
+            | AlertKind::SourceStale
+    ) {
         now
     } else {
         f.last_seen_ms

@@ -42,7 +42,11 @@ crate::word_enum!(
     CertificateExpired => "certificate-expired", /// An asset in service whose owner left or is unknown to the directory.
     OwnerDeparted => "owner-departed", /// A certificate of a decommissioned or disposed asset is served by a host.
     RetiredCredentialInUse => "retired-credential-in-use", /// An asset runs a product that needs a licence without a seat.
-    UnlicensedSoftware => "unlicensed-software" }
+    UnlicensedSoftware => "unlicensed-software", /// An asset in service, on the network, absent from a coverage source it is expected in.
+    NotInSource => "not-in-source", /// A decommissioned or disposed asset still listed by a coverage source.
+    RetiredStillEnrolled => "retired-still-enrolled", /// A coverage source lists a device the register does not know.
+    SourceUnknown => "source-unknown", /// A coverage source was not loaded within its maximum age.
+    SourceStale => "source-stale" }
 );
 
 /// When an alert may resolve itself (see the README's alert table).
@@ -79,7 +83,11 @@ impl AlertKind {
             | AlertKind::OutOfSupport
             | AlertKind::AgentSilent
             | AlertKind::OwnerDeparted
-            | AlertKind::UnlicensedSoftware => AutoResolve::AtOnce,
+            | AlertKind::UnlicensedSoftware
+            | AlertKind::NotInSource
+            | AlertKind::RetiredStillEnrolled
+            | AlertKind::SourceUnknown
+            | AlertKind::SourceStale => AutoResolve::AtOnce,
             AlertKind::NewService | AlertKind::CoverageGap => AutoResolve::AfterSweeps,
         }
     }

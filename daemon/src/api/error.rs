@@ -150,6 +150,20 @@ impl From<crate::app::retirement::RetireError> for ApiError {
     }
 }
 
+impl From<crate::app::sources::SourceError> for ApiError {
+    fn from(e: crate::app::sources::SourceError) -> Self {
+        use crate::app::sources::SourceError as S;
+        match e {
+            S::Invalid(problems) => ApiError::invalid(
+                problems.into_iter().map(|(field, message)| FieldError { field: field.into(), message }).collect(),
+            ),
+            S::NoSuchSource(name) => ApiError::not_found(format!("coverage source `{name}`")),
+            S::File(errors) => ApiError::import(errors),
+            S::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<crate::app::people::PeopleError> for ApiError {
     fn from(e: crate::app::people::PeopleError) -> Self {
         match e {

@@ -23,6 +23,7 @@ pub mod paging;
 pub mod people;
 mod retirement;
 pub mod serve;
+mod sources;
 mod tls;
 
 use std::future::Future;
@@ -224,6 +225,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(retirement::wipe))
         .routes(routes!(retirement::dispose))
         .routes(routes!(retirement::incomplete))
+        .routes(routes!(sources::list))
+        .routes(routes!(sources::define))
+        .routes(routes!(sources::load))
         .split_for_parts()
 }
 

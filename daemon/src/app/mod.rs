@@ -17,4 +17,5 @@ pub mod people;
 pub mod query;
 pub mod register;
 pub mod retirement;
+pub mod sources;
 pub mod timeline;

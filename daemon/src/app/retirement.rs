@@ -60,6 +60,21 @@ fn checklists(
             served.entry(tag.clone()).or_default().extend(e.credentials.iter().flat_map(|c| c.served_at.clone()));
         }
     }
+    let filter =
+        AlertFilter { kind: Some(AlertKind::RetiredStillEnrolled), limit: Some(u32::MAX), ..Default::default() };
+    let mut listed: HashMap<String, Vec<String>> = HashMap::new();
+    for a in store.alerts(&filter)? {
+        if let (Some(tag), Some(Evidence::RetiredStillEnrolled(e))) = (&a.tag, &a.evidence) {
+            let names = listed.entry(tag.clone()).or_default();
+            names.extend(e.listed.iter().map(|l| l.source.source.clone()));
+            names.dedup();
+        }
+    }
+    let sources: Vec<String> = rec
+        .sources()?
+        .iter()
+        .filter_map(|s| s.loaded_ms.map(|l| format!("{} (loaded {})", s.name(), crate::reconcile::assets::fmt_ms(l))))
+        .collect();
     let needed = rec.settings().retirement_sweeps;
     Ok(assets
         .iter()
@@ -81,6 +96,8 @@ fn checklists(
                 credentials_served: served.get(&a.tag).cloned().unwrap_or_default(),
                 record,
                 change_ms,
+                sources: sources.clone(),
+                listed_by: listed.get(&a.tag).cloned().unwrap_or_default(),
             })
         })
         .collect())

@@ -31,6 +31,7 @@ pub mod licences;
 pub mod owners;
 pub mod rules;
 pub mod sighting;
+pub mod sources;
 pub mod sweeps;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -265,6 +266,8 @@ pub struct Reconciler {
     entitlements: cached::Cached<Vec<crate::licences::Entitlement>>,
     /// When each retirement started (by lowercase tag), likewise.
     retired_since: cached::Cached<HashMap<String, i64>>,
+    /// The coverage sources with their lists, likewise.
+    sources: cached::Cached<Vec<crate::sources::Source>>,
 }
 
 impl Reconciler {
@@ -296,6 +299,7 @@ impl Reconciler {
             directory: Default::default(),
             entitlements: Default::default(),
             retired_since: Default::default(),
+            sources: Default::default(),
         }
     }
 
@@ -434,6 +438,20 @@ impl Reconciler {
                 .filter_map(|r| Some((r.tag.to_ascii_lowercase(), r.started_ms?)))
                 .collect())
         })
+    }
+
+    /// The coverage sources (loaded once, kept until [`Reconciler::sources_changed`]).
+    ///
+    /// # Errors
+    /// The store's, when they are loaded.
+    pub fn sources(&self) -> Result<Arc<Vec<crate::sources::Source>>, StoreError> {
+        self.sources.get(|| self.store.sources())
+    }
+
+    /// A source was defined or loaded: reload them and ask for a full reconcile soon.
+    pub fn sources_changed(&self) {
+        self.sources.invalidate();
+        self.request_full();
     }
 
     /// Retirement records changed: reload their starts.
@@ -707,6 +725,7 @@ impl Reconciler {
             directory: &*self.directory()?,
             entitlements: &[],
             retired_since: &*self.retired_since()?,
+            sources: &[],
             now_ms,
         };
         let loaded = t.elapsed();
@@ -754,6 +773,7 @@ impl Reconciler {
         let directory = self.directory()?;
         let entitlements = self.entitlements()?;
         let retired_since = self.retired_since()?;
+        let sources = self.sources()?;
         let run = |assets: &mut dyn Iterator<Item = crate::register::Asset>| {
             rules::run(World {
                 index: &idx,
@@ -779,6 +799,7 @@ impl Reconciler {
                 directory: &directory,
                 entitlements: &entitlements,
                 retired_since: &retired_since,
+                sources: &sources,
                 now_ms,
             })
         };

@@ -165,6 +165,8 @@ pub struct World<'a> {
     /// tag; [`crate::retirement::RetirementRecord::started_ms`]): the moment
     /// of the change, finer than its `lifecycle_since` day.
     pub retired_since: &'a HashMap<String, i64>,
+    /// Coverage sources with their lists (full runs judge them).
+    pub sources: &'a [crate::sources::Source],
     /// Now (unix ms).
     pub now_ms: i64,
 }
@@ -548,6 +550,7 @@ pub fn run(mut w: World<'_>) -> Plan {
     // Licences are judged once entitlements are kept (an installation that
     // does not track licences hears nothing, and pays nothing, for it).
     let mut licensing = (w.full && !w.entitlements.is_empty()).then(|| super::licences::Licensing::new(&w));
+    let mut coverage = super::sources::Coverage::new(&w);
     for asset in assets {
         let tag = asset.tag.as_str();
         if !w.index.contains(tag) {
@@ -566,12 +569,18 @@ pub fn run(mut w: World<'_>) -> Plan {
             let present: Vec<&Sighting> = seen.iter().map(|(s, _)| *s).collect();
             l.collect(&asset, &present, &state);
         }
+        if let Some(c) = &mut coverage {
+            c.collect(&w, &asset, seen, &mut plan);
+        }
         if state != before {
             plan.states.push((tag.to_string(), state));
         }
     }
     if let Some(l) = licensing {
         l.judge(&w, &mut plan);
+    }
+    if let Some(c) = coverage {
+        c.judge(&w, &mut plan);
     }
     agents(&w, &mut plan);
     for (kind, subject) in &w.live_subjects {

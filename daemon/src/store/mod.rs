@@ -433,6 +433,10 @@ pub trait RegisterStore: Send + Sync {
     /// Change retirement records in one transaction, as [`RegisterStore::write_directory`].
     fn write_retirements(&self, build: KeyedBuild<'_, crate::retirement::RetirementRecord>)
     -> Result<bool, StoreError>;
+    /// The coverage sources with their lists, by name.
+    fn sources(&self) -> Result<Vec<crate::sources::Source>, StoreError>;
+    /// Change coverage sources in one transaction, as [`RegisterStore::write_directory`].
+    fn write_sources(&self, build: KeyedBuild<'_, crate::sources::Source>) -> Result<bool, StoreError>;
 }
 
 /// What [`RegisterStore::write_entitlements`] calls with the current entitlements.

@@ -1,6 +1,6 @@
 //! SQLite: tables of whole records as JSON keyed by an id without regard
-//! to ASCII case — the people directory, the licence entitlements and the
-//! retirement records.
+//! to ASCII case — the people directory, the licence entitlements, the
+//! retirement records and the coverage sources.
 //! Nothing reads a single field of them but the table as a whole, which is
 //! loaded once per change.
 
@@ -20,6 +20,8 @@ pub enum Keyed {
     Entitlements,
     /// `retirements`: wipe attestations, verified and forced disposals.
     Retirements,
+    /// `sources`: coverage sources, each with its last loaded list.
+    Sources,
 }
 
 impl Keyed {
@@ -28,6 +30,7 @@ impl Keyed {
             Keyed::Directory => "directory",
             Keyed::Entitlements => "entitlements",
             Keyed::Retirements => "retirements",
+            Keyed::Sources => "sources",
         }
     }
 }

@@ -633,6 +633,19 @@ impl RegisterStore for SqliteStore {
         })
     }
 
+    fn sources(&self) -> Result<Vec<crate::sources::Source>, StoreError> {
+        self.read(|c| keyed::all(c, keyed::Keyed::Sources))
+    }
+
+    fn write_sources(&self, build: super::KeyedBuild<'_, crate::sources::Source>) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let wrote = keyed::apply(&tx, keyed::Keyed::Sources, |s: &crate::sources::Source| &s.def.name, build)?;
+            tx.commit()?;
+            Ok(wrote)
+        })
+    }
+
     fn entitlements(&self) -> Result<Vec<crate::licences::Entitlement>, StoreError> {
         self.read(|c| keyed::all(c, keyed::Keyed::Entitlements))
     }

@@ -398,6 +398,14 @@ const MIGRATIONS: &[&str] = &[
          AND json_extract(p.value, '$.state') = 'open'
          AND json_extract(p.value, '$.service.tls.sha256') IS NOT NULL;
     "#,
+    // 15: coverage sources (`censusd source add`, `source load`): each with
+    // its definition and its last loaded list.
+    r#"
+    CREATE TABLE sources (
+        key TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Newest schema version this build knows.

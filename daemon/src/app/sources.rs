@@ -1,0 +1,188 @@
+//! Coverage-source use cases: define a source, load its export (the list
+//! replaced whole, all or nothing, audited), list sources, remove one.
+//! Every change asks for a full reconcile, which judges the source alerts
+//! ([`crate::reconcile::sources`]).
+
+use serde::Serialize;
+
+use super::audit::entry;
+use crate::audit::AuditAction;
+use crate::people::Principal;
+use crate::reconcile::Reconciler;
+use crate::register::csv::ImportError;
+use crate::sources::{Source, SourceDef, SourceRecord};
+use crate::store::StoreError;
+
+/// A source as listed: its definition and its last load, without the records.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SourceSummary {
+    /// The definition.
+    #[serde(flatten)]
+    pub def: SourceDef,
+    /// When it was last loaded (unix ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded_ms: Option<i64>,
+    /// Who loaded it.
+    pub loaded_by: String,
+    /// Records in its list.
+    pub records: usize,
+    /// Not loaded within its maximum age (or never).
+    pub stale: bool,
+}
+
+/// What a load changed.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct LoadOutcome {
+    /// The source.
+    pub source: String,
+    /// Records in the new list.
+    pub records: usize,
+    /// Records (by key) not in the previous list.
+    pub added: usize,
+    /// Records (by key) of the previous list no longer listed.
+    pub removed: usize,
+    /// Nothing was stored (`dry_run`).
+    pub dry_run: bool,
+}
+
+/// Every source, by name.
+///
+/// # Errors
+/// The store's.
+pub fn list(rec: &Reconciler, now_ms: i64) -> Result<Vec<SourceSummary>, StoreError> {
+    Ok(rec
+        .store()
+        .sources()?
+        .into_iter()
+        .map(|s| SourceSummary {
+            stale: s.stale(now_ms),
+            records: s.records.len(),
+            loaded_ms: s.loaded_ms,
+            loaded_by: s.loaded_by,
+            def: s.def,
+        })
+        .collect())
+}
+
+/// Define source `def.name`, or change its definition (its list is kept).
+///
+/// # Errors
+/// [`SourceError::Invalid`] naming each problem; the store's.
+pub fn define(rec: &Reconciler, who: &Principal, def: SourceDef, now_ms: i64) -> Result<SourceSummary, SourceError> {
+    let problems = def.check();
+    if !problems.is_empty() {
+        return Err(SourceError::Invalid(problems));
+    }
+    let mut kept = None;
+    rec.store().write_sources(&mut |sources| {
+        let before = sources.iter().find(|s| s.name() == def.name);
+        let after = Source {
+            def: def.clone(),
+            loaded_ms: before.and_then(|b| b.loaded_ms),
+            loaded_by: before.map(|b| b.loaded_by.clone()).unwrap_or_default(),
+            records: before.map(|b| b.records.clone()).unwrap_or_default(),
+        };
+        if before.is_some_and(|b| b.def == def) {
+            kept = Some(after);
+            return None;
+        }
+        let audit = entry(
+            &who.name,
+            AuditAction::SourceDefine,
+            format!("source:{}", def.name),
+            before.map(|b| &b.def),
+            Some(&def),
+            now_ms,
+        );
+        kept = Some(after.clone());
+        Some((vec![after], vec![audit]))
+    })?;
+    rec.sources_changed();
+    let s = kept.ok_or_else(|| StoreError::Db("the source was not written".into()))?;
+    tracing::info!(source = s.def.name, actor = who.name, "coverage source defined");
+    Ok(SourceSummary {
+        stale: s.stale(now_ms),
+        records: s.records.len(),
+        loaded_ms: s.loaded_ms,
+        loaded_by: s.loaded_by,
+        def: s.def,
+    })
+}
+
+/// Why a source change stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The definition has problems: each (field, why).
+    #[error("{}", .0.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<(&'static str, String)>),
+    /// No source has the name.
+    #[error("no coverage source `{0}`: define it first (censusd source add)")]
+    NoSuchSource(String),
+    /// The export has problems, each by row and column.
+    #[error("{} problem(s) in the export; nothing was stored", .0.len())]
+    File(Vec<ImportError>),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn keys(s: &Source) -> std::collections::HashSet<String> {
+    s.records.iter().map(|r| r.key_value(s.def.key)).collect()
+}
+
+/// Load `bytes` (the source's export) as source `name`'s list, replacing
+/// the previous one whole, as `who` at `now_ms`; with `dry_run` only say
+/// what would change.
+///
+/// # Errors
+/// [`SourceError::NoSuchSource`]; [`SourceError::File`] with every problem
+/// by row and column (nothing stored); the store's.
+pub fn load(
+    rec: &Reconciler,
+    who: &Principal,
+    name: &str,
+    bytes: &[u8],
+    dry_run: bool,
+    now_ms: i64,
+) -> Result<LoadOutcome, SourceError> {
+    let name = name.trim().to_ascii_lowercase();
+    let Some(current) = rec.store().sources()?.into_iter().find(|s| s.name() == name) else {
+        return Err(SourceError::NoSuchSource(name));
+    };
+    let records: Vec<SourceRecord> = crate::sources::file::parse(&current.def, bytes).map_err(SourceError::File)?;
+    let outcome = |before: &Source| {
+        let (old, new) = (keys(before), keys(&Source { records: records.clone(), ..before.clone() }));
+        LoadOutcome {
+            source: name.clone(),
+            records: records.len(),
+            added: new.difference(&old).count(),
+            removed: old.difference(&new).count(),
+            dry_run,
+        }
+    };
+    if dry_run {
+        return Ok(outcome(&current));
+    }
+    let mut out = None;
+    rec.store().write_sources(&mut |sources| {
+        let before = sources.iter().find(|s| s.name() == name)?;
+        let o = outcome(before);
+        let summary = serde_json::json!({ "records": o.records, "added": o.added, "removed": o.removed });
+        let audit = entry(&who.name, AuditAction::SourceLoad, format!("source:{name}"), None, Some(&summary), now_ms);
+        out = Some(o);
+        let after =
+            Source { records: records.clone(), loaded_ms: Some(now_ms), loaded_by: who.name.clone(), ..before.clone() };
+        Some((vec![after], vec![audit]))
+    })?;
+    let out = out.ok_or_else(|| SourceError::NoSuchSource(name.clone()))?;
+    tracing::info!(
+        source = name,
+        records = out.records,
+        added = out.added,
+        removed = out.removed,
+        actor = who.name,
+        "coverage source loaded"
+    );
+    rec.sources_changed();
+    Ok(out)
+}

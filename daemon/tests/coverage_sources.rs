@@ -1,0 +1,198 @@
+//! Coverage sources through the real use cases, ingest and reconcile: an
+//! EDR export missing two deployed endpoints and still listing a disposed
+//! laptop raises exactly two `not-in-source` and one
+//! `retired-still-enrolled` (and a device the register does not know,
+//! `source-unknown`); a corrected export resolves them; a source past its
+//! maximum age, or never loaded, is `source-stale`; a bad export stores nothing.
+
+mod common;
+mod scenario;
+
+use censusd::alerts::AlertKind;
+use censusd::sources::{Field, SourceDef, SourceFormat, parse_map};
+use scenario::{DAY, HOUR, LAB, Scenario, T0, h};
+
+fn admin() -> censusd::people::Principal {
+    censusd::people::Principal::builtin_admin()
+}
+
+fn tags(s: &Scenario, kind: AlertKind) -> Vec<String> {
+    let mut t: Vec<String> = s.live(kind).into_iter().filter_map(|a| a.tag).collect();
+    t.sort();
+    t
+}
+
+fn edr(s: &Scenario, name: &str, now: i64) {
+    let def = SourceDef {
+        name: name.into(),
+        format: SourceFormat::Csv,
+        key: Field::Mac,
+        map: parse_map("Agent ID=id,Device Name=hostname,MAC Addresses=mac").unwrap(),
+        expected_types: vec![censusd::register::AssetType::Endpoint, censusd::register::AssetType::Server],
+        max_age_days: 7,
+    };
+    censusd::app::sources::define(&s.rec, &admin(), def, now).unwrap();
+}
+
+const EXPORT: &str = "Agent ID,Device Name,OS,MAC Addresses,Last Seen\n\
+    a1,WS-1.corp.example,Windows 11,00-1B-21-00-70-01,2026-11-01\n\
+    a2,ws-2,Windows 11,00:1b:21:00:70:02,2026-11-01\n\
+    a5,srv-1,Debian 12,00:1b:21:00:70:05,2026-11-01\n\
+    a9,lt-9,Windows 10,00:1b:21:00:70:09,2026-10-01\n\
+    a7,kiosk-7,Windows 10,00:1b:21:00:70:77,2026-11-01\n";
+
+const CORRECTED: &str = "Agent ID,Device Name,OS,MAC Addresses,Last Seen\n\
+    a1,WS-1.corp.example,Windows 11,00-1B-21-00-70-01,2026-11-02\n\
+    a2,ws-2,Windows 11,00:1b:21:00:70:02,2026-11-02\n\
+    a3,ws-3,Windows 11,00:1b:21:00:70:03,2026-11-02\n\
+    a4,,Windows 11,00:1b:21:00:70:04,2026-11-02\n\
+    a5,srv-1,Debian 12,00:1b:21:00:70:05,2026-11-02\n";
+
+#[test]
+fn an_edr_export_missing_two_endpoints_and_listing_a_disposed_laptop_raises_two_and_one() {
+    let s = Scenario::new();
+    s.register(serde_json::json!([
+        { "tag": "WS-1", "name": "a", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:70:01"] },
+        { "tag": "WS-2", "name": "b", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:70:02"] },
+        { "tag": "WS-3", "name": "c", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:70:03"] },
+        { "tag": "WS-4", "name": "d", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:70:04"] },
+        { "tag": "SRV-1", "name": "e", "type": "server", "lifecycle": "deployed", "macs": ["00:1b:21:00:70:05"] },
+        // Not expected in the EDR, and not on the network: neither is an alert.
+        { "tag": "PRN-1", "name": "printer", "type": "iot", "lifecycle": "deployed", "macs": ["00:1b:21:00:70:06"] },
+        { "tag": "WS-8", "name": "in a drawer", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:70:08"] },
+        { "tag": "LT-9", "name": "old laptop", "type": "endpoint", "lifecycle": "disposed", "lifecycle_since": "2026-10-15",
+          "macs": ["00:1b:21:00:70:09"] },
+    ]));
+    let hosts: Vec<scenario::H> =
+        (1..=6).map(|i| h(&format!("198.18.0.{}", 70 + i), &format!("00:1b:21:00:70:0{i}"))).collect();
+    s.sweep(&LAB, T0, &hosts);
+    let now = T0 + HOUR;
+    edr(&s, "edr", now);
+    // Defined, not loaded: stale, and nothing said about assets from an empty list.
+    s.full(now);
+    assert_eq!(s.live(AlertKind::SourceStale).len(), 1);
+    assert!(s.live(AlertKind::NotInSource).is_empty());
+
+    // A bad export is refused by row and column, and stores nothing.
+    let bad = format!("{EXPORT}a8,ws-8,Windows 11,not-a-mac,2026-11-01\n");
+    let Err(censusd::app::sources::SourceError::File(e)) =
+        censusd::app::sources::load(&s.rec, &admin(), "edr", bad.as_bytes(), false, now)
+    else {
+        panic!("a bad export was taken");
+    };
+    assert_eq!((e[0].row, e[0].column.as_str()), (6, "MAC Addresses"), "{e:?}");
+    assert_eq!(censusd::app::sources::list(&s.rec, now).unwrap()[0].records, 0, "nothing stored");
+
+    let out = censusd::app::sources::load(&s.rec, &admin(), "edr", EXPORT.as_bytes(), false, now).unwrap();
+    assert_eq!((out.records, out.added, out.removed), (5, 5, 0));
+    s.full(now + 60_000);
+    assert_eq!(tags(&s, AlertKind::NotInSource), ["WS-3", "WS-4"]);
+    assert_eq!(tags(&s, AlertKind::RetiredStillEnrolled), ["LT-9"]);
+    let unknown = s.live(AlertKind::SourceUnknown);
+    assert_eq!(unknown.len(), 1);
+    assert!(unknown[0].summary.contains("kiosk-7"), "{}", unknown[0].summary);
+    assert!(s.live(AlertKind::SourceStale).is_empty(), "loaded");
+    let enrolled = &s.live(AlertKind::RetiredStillEnrolled)[0];
+    let ev = serde_json::to_value(&enrolled.evidence).unwrap();
+    assert_eq!(ev["listed"][0]["matched_by"], "mac 00:1b:21:00:70:09", "{ev}");
+    assert_eq!(ev["listed"][0]["record"]["id"], "a9");
+    let step = |now: i64| {
+        let c = censusd::app::retirement::one(&s.rec, "LT-9", now).unwrap();
+        c.steps.into_iter().find(|st| st.step == "coverage-sources").unwrap()
+    };
+    let st = step(now + 2 * 60_000);
+    assert_eq!(st.state, censusd::retirement::StepState::Failed, "{}", st.evidence);
+    assert!(st.evidence.contains("edr"), "{}", st.evidence);
+
+    // The corrected export resolves all three kinds; the retirement step passes.
+    let dry = censusd::app::sources::load(&s.rec, &admin(), "edr", CORRECTED.as_bytes(), true, now + HOUR).unwrap();
+    assert_eq!((dry.added, dry.removed, dry.dry_run), (2, 2, true));
+    assert_eq!(censusd::app::sources::list(&s.rec, now).unwrap()[0].records, 5, "a dry run stores nothing");
+    censusd::app::sources::load(&s.rec, &admin(), "edr", CORRECTED.as_bytes(), false, now + HOUR).unwrap();
+    s.full(now + HOUR + 60_000);
+    for kind in [AlertKind::NotInSource, AlertKind::RetiredStillEnrolled, AlertKind::SourceUnknown] {
+        assert!(s.live(kind).is_empty(), "{kind} resolved");
+        assert!(s.of_kind(kind).iter().all(|a| a.state == censusd::alerts::AlertState::Resolved));
+    }
+    let st = step(now + HOUR + 2 * 60_000);
+    assert_eq!(st.state, censusd::retirement::StepState::Passed, "{}", st.evidence);
+
+    // Past its maximum age: reported, and its last list still judged.
+    s.full(now + HOUR + 8 * DAY);
+    let stale = s.live(AlertKind::SourceStale);
+    assert_eq!(stale.len(), 1);
+    assert!(stale[0].summary.contains("maximum age of 7 days"), "{}", stale[0].summary);
+    censusd::app::sources::load(&s.rec, &admin(), "edr", CORRECTED.as_bytes(), false, now + HOUR + 8 * DAY).unwrap();
+    s.full(now + HOUR + 8 * DAY + 60_000);
+    assert!(s.live(AlertKind::SourceStale).is_empty());
+    let audit = s
+        .store
+        .audit(&censusd::audit::AuditFilter {
+            action: Some(censusd::audit::AuditAction::SourceLoad),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(audit.len(), 3, "three loads stored, the refused and the dry one not");
+}
+
+/// A definition is checked field by field; a load of a source never
+/// defined says so.
+#[test]
+fn bad_definitions_and_unknown_sources_are_refused_by_name() {
+    let s = Scenario::new();
+    let def = SourceDef {
+        name: "EDR console".into(),
+        format: SourceFormat::Json,
+        key: Field::Serial,
+        map: parse_map("sn=serial").unwrap(),
+        expected_types: vec![],
+        max_age_days: 0,
+    };
+    let Err(censusd::app::sources::SourceError::Invalid(p)) = censusd::app::sources::define(&s.rec, &admin(), def, T0)
+    else {
+        panic!("a bad definition was taken");
+    };
+    let fields: Vec<&str> = p.iter().map(|(f, _)| *f).collect();
+    assert_eq!(fields, ["name", "key", "max_age"]);
+    let e = censusd::app::sources::load(&s.rec, &admin(), "mdm", b"[]", false, T0).unwrap_err();
+    assert!(e.to_string().contains("no coverage source `mdm`"), "{e}");
+}
+
+/// Over HTTP: an admin defines a source and loads its export; a viewer
+/// lists it; bodies that do not fit are refused naming the field or row.
+#[tokio::test]
+async fn sources_are_defined_loaded_and_listed_over_the_api() {
+    use reqwest::Method;
+    let d = common::Daemon::start().await;
+    let def = serde_json::json!({ "name": "mdm", "format": "json", "key": "hostname",
+        "map": [{ "column": "device.name", "field": "hostname" }, { "column": "wifi_mac", "field": "mac" }],
+        "expected_types": ["endpoint"], "max_age_days": 3 });
+    assert_eq!(d.admin_json(Method::PUT, "/api/v1/sources/mdm", Some(def.clone())).await.0, 200);
+    let (status, e) = d.admin_json(Method::PUT, "/api/v1/sources/other", Some(def.clone())).await;
+    assert_eq!(status, 400, "{e}");
+    let mut bad = def.clone();
+    bad["key"] = "owner".into();
+    let (status, e) = d.admin_json(Method::PUT, "/api/v1/sources/mdm", Some(bad)).await;
+    assert_eq!(status, 400, "{e}");
+    let export = serde_json::json!([{ "device": { "name": "LAPTOP-1" }, "wifi_mac": "00:1b:21:00:80:01" },
+                                    { "device": { "name": "laptop-2" } }]);
+    let (status, o) = d.admin_json(Method::POST, "/api/v1/sources/mdm/load?dry_run=true", Some(export.clone())).await;
+    assert_eq!((status, o["records"].as_u64(), o["dry_run"].as_bool()), (200, Some(2), Some(true)), "{o}");
+    let (status, o) = d.admin_json(Method::POST, "/api/v1/sources/mdm/load", Some(export)).await;
+    assert_eq!((status, o["added"].as_u64()), (200, Some(2)), "{o}");
+    let broken = serde_json::json!([{ "device": { "name": "x" }, "wifi_mac": "nope" }]);
+    let (status, e) = d.admin_json(Method::POST, "/api/v1/sources/mdm/load", Some(broken)).await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(
+        (e["details"][0]["row"].as_u64(), e["details"][0]["column"].as_str()),
+        (Some(1), Some("wifi_mac")),
+        "{e}"
+    );
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/sources/nope/load", Some(serde_json::json!([]))).await.0, 404);
+    let (_, list) = d.admin_json(Method::GET, "/api/v1/sources", None).await;
+    assert_eq!((list[0]["name"].as_str(), list[0]["records"].as_u64()), (Some("mdm"), Some(2)), "{list}");
+    assert_eq!(list[0]["stale"], false);
+    let (_, audit) = d.admin_json(Method::GET, "/api/v1/audit?action=source.define", None).await;
+    assert_eq!(audit["records"].as_array().unwrap().len(), 1, "defined once; the refused changes are not recorded");
+}
