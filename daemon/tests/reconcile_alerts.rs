@@ -324,6 +324,26 @@ fn every_kind_can_be_held_by_a_suppression_of_that_kind() {
     s.licences("id,product,metric,seats\nc-1,Oracle Database,per-device,1\n");
     // The servers' owner, the ops team, was disbanded (owner-departed).
     s.people("id,kind,status,left_on\nops,team,left,2026-06-30\n");
+    // The EDR's list lacks WS-1 (not-in-source), still lists OLD-1
+    // (retired-still-enrolled) and a device nobody registered
+    // (source-unknown); the MDM was never loaded (source-stale).
+    let admin = censusd::people::Principal::builtin_admin();
+    for (name, export) in
+        [("edr", Some("mac\n00:1b:21:00:01:02\n00:1b:21:00:01:03\n00:1b:21:00:0e:99\n")), ("mdm", None)]
+    {
+        let def = censusd::sources::SourceDef {
+            name: name.into(),
+            format: censusd::sources::SourceFormat::Csv,
+            key: censusd::sources::Field::Mac,
+            map: censusd::sources::parse_map("mac=mac").unwrap(),
+            expected_types: vec![censusd::register::AssetType::Server],
+            max_age_days: 30,
+        };
+        censusd::app::sources::define(&s.rec, &admin, def, T0 - DAY).unwrap();
+        if let Some(csv) = export {
+            censusd::app::sources::load(&s.rec, &admin, name, csv.as_bytes(), false, T0 - DAY).unwrap();
+        }
+    }
     for k in AlertKind::ALL {
         s.suppress(
             SuppressionInput {
