@@ -123,10 +123,8 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
     let on_net = !seen.is_empty();
     // A retired asset's retirement started at the change itself when the
     // register recorded it (a sighting earlier that day is no breach).
-    let since_ms = match w.retired_since.get(&a.tag.to_ascii_lowercase()) {
-        Some(started) if a.lifecycle.retired() => *started,
-        _ => super::rules::lifecycle_change_ms(a),
-    };
+    let started = a.lifecycle.retired().then(|| w.retired_since.get(&a.tag.to_ascii_lowercase())).flatten();
+    let since_ms = started.copied().unwrap_or_else(|| super::rules::lifecycle_change_ms(a));
     // Only sightings dated on or after the lifecycle change count: a retired
     // asset answering before it was retired (a late batch) is no news.
     let after_change: Vec<(&Sighting, &Match)> = all.iter().copied().filter(|(s, _)| s.last_ms >= since_ms).collect();
