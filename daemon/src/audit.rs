@@ -114,11 +114,14 @@ pub enum AuditAction {
     /// A coverage source's list was loaded (the record counts what changed).
     #[serde(rename = "source.load")]
     SourceLoad,
+    /// A coverage source and its list were removed.
+    #[serde(rename = "source.remove")]
+    SourceRemove,
 }
 
 impl AuditAction {
     /// Every action, for documentation and validation.
-    pub const ALL: [AuditAction; 33] = [
+    pub const ALL: [AuditAction; 34] = [
         AuditAction::AssetCreate,
         AuditAction::AssetUpdate,
         AuditAction::AssetDelete,
@@ -152,6 +155,7 @@ impl AuditAction {
         AuditAction::RetirementForced,
         AuditAction::SourceDefine,
         AuditAction::SourceLoad,
+        AuditAction::SourceRemove,
     ];
 
     /// The action's name as stored and shown (`asset.update`).
@@ -190,6 +194,7 @@ impl AuditAction {
             AuditAction::RetirementForced => "retirement.forced",
             AuditAction::SourceDefine => "source.define",
             AuditAction::SourceLoad => "source.load",
+            AuditAction::SourceRemove => "source.remove",
         }
     }
 }

@@ -44,6 +44,11 @@ pub enum SourceCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Remove a source and its list (its alerts resolve at the next full reconcile).
+    Remove {
+        /// The source.
+        name: String,
+    },
     /// Load a source's export, replacing its list (all or nothing).
     Load {
         /// The source.
@@ -96,7 +101,22 @@ pub async fn source(c: &Client, cmd: &SourceCmd) -> anyhow::Result<()> {
             let body = serde_json::to_vec(&def)?;
             let path = format!("/api/v1/sources/{}", seg(&def.name));
             c.call(Method::PUT, &path, Some((body, "application/json"))).await?;
-            outln!("source {} defined: load its export with `censusd source load {} FILE`", def.name, def.name);
+            let v: Value = {
+                let (_, out) = c.call(Method::GET, "/api/v1/sources", None).await?;
+                serde_json::from_slice(&out)?
+            };
+            let records = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["name"] == def.name.as_str())
+                .map(|s| s["records"].clone());
+            match records.and_then(|r| r.as_u64()).filter(|r| *r > 0) {
+                Some(n) => outln!("source {} defined; its list of {n} records is kept", def.name),
+                None => {
+                    outln!("source {} defined: load its export with `censusd source load {} FILE`", def.name, def.name)
+                }
+            }
         }
         SourceCmd::List { json } => {
             let v: Value = c.get_json("/api/v1/sources", &[]).await?;
@@ -122,6 +142,10 @@ pub async fn source(c: &Client, cmd: &SourceCmd) -> anyhow::Result<()> {
                 })
                 .collect();
             table(&["SOURCE", "FORMAT", "KEY", "EXPECTED", "RECORDS", "LOADED", "AGE"], &rows);
+        }
+        SourceCmd::Remove { name } => {
+            c.call(Method::DELETE, &format!("/api/v1/sources/{}", seg(name)), None).await?;
+            outln!("source {name} removed");
         }
         SourceCmd::Load { name, file, dry_run } => {
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;

@@ -154,7 +154,7 @@ fn bad_definitions_and_unknown_sources_are_refused_by_name() {
         panic!("a bad definition was taken");
     };
     let fields: Vec<&str> = p.iter().map(|(f, _)| *f).collect();
-    assert_eq!(fields, ["name", "key", "max_age"]);
+    assert_eq!(fields, ["name", "key", "max_age_days"]);
     let e = censusd::app::sources::load(&s.rec, &admin(), "mdm", b"[]", false, T0).unwrap_err();
     assert!(e.to_string().contains("no coverage source `mdm`"), "{e}");
 }
@@ -195,4 +195,95 @@ async fn sources_are_defined_loaded_and_listed_over_the_api() {
     assert_eq!(list[0]["stale"], false);
     let (_, audit) = d.admin_json(Method::GET, "/api/v1/audit?action=source.define", None).await;
     assert_eq!(audit["records"].as_array().unwrap().len(), 1, "defined once; the refused changes are not recorded");
+    // The name comes from the path and the maximum age defaults; a source is removed.
+    let short = serde_json::json!({ "format": "csv", "key": "mac", "map": [{ "column": "m", "field": "mac" }] });
+    let (status, v) = d.admin_json(Method::PUT, "/api/v1/sources/edr", Some(short)).await;
+    assert_eq!((status, v["name"].as_str(), v["max_age_days"].as_u64()), (200, Some("edr"), Some(7)), "{v}");
+    assert_eq!(d.admin_json(Method::DELETE, "/api/v1/sources/edr", None).await.0, 204);
+    assert_eq!(d.admin_json(Method::DELETE, "/api/v1/sources/edr", None).await.0, 404);
+}
+
+fn define(s: &Scenario, name: &str, key: Field, map: &str, format: SourceFormat, now: i64) {
+    let def = SourceDef {
+        name: name.into(),
+        format,
+        key,
+        map: parse_map(map).unwrap(),
+        expected_types: vec![censusd::register::AssetType::Endpoint],
+        max_age_days: 7,
+    };
+    censusd::app::sources::define(&s.rec, &admin(), def, now).unwrap();
+}
+
+/// Break-attempt regressions: a disposal right after a load is checked
+/// against the loaded list (no full reconcile between); names in other
+/// domains are other names; a bare name two assets share is neither's; a
+/// redefinition that reads the export another way drops the old list; a
+/// flood of unknown devices is capped; a removed source's alerts resolve.
+#[test]
+fn second_break_attempt_regressions() {
+    let s = Scenario::new();
+    s.register(serde_json::json!([
+        { "tag": "EP-5", "name": "a", "type": "endpoint", "lifecycle": "deployed", "hostnames": ["ep5.corp.example"],
+          "macs": ["00:1b:21:00:90:05"] },
+        { "tag": "EP-6", "name": "b", "type": "endpoint", "lifecycle": "deployed", "hostnames": ["dup.corp.example"],
+          "macs": ["00:1b:21:00:90:06"] },
+        { "tag": "EP-7", "name": "c", "type": "endpoint", "lifecycle": "deployed", "hostnames": ["dup.lab.example"],
+          "macs": ["00:1b:21:00:90:07"] },
+        { "tag": "LT-1", "name": "d", "type": "endpoint", "lifecycle": "disposed", "lifecycle_since": "2026-10-01",
+          "hostnames": ["lt1.corp.example"] },
+    ]));
+    let hosts: Vec<scenario::H> =
+        [5, 6, 7].iter().map(|i| h(&format!("198.18.0.9{i}"), &format!("00:1b:21:00:90:0{i}"))).collect();
+    s.sweep(&LAB, T0, &hosts);
+    let now = T0 + HOUR;
+    define(&s, "edr", Field::Mac, "mac=mac,name=hostname", SourceFormat::Csv, now);
+    let export = "mac,name\n00:1b:21:00:90:05,ep5\n";
+    censusd::app::sources::load(&s.rec, &admin(), "edr", export.as_bytes(), false, now).unwrap();
+    define(&s, "mdm", Field::Hostname, "name=hostname", SourceFormat::Csv, now);
+    censusd::app::sources::load(&s.rec, &admin(), "mdm", b"name\nlt1.other.example\ndup\nep5\n", false, now).unwrap();
+    s.full(now + 60_000);
+    // lt1.other.example is not LT-1 (lt1.corp.example).
+    assert!(s.live(AlertKind::RetiredStillEnrolled).is_empty(), "{:#?}", s.live(AlertKind::RetiredStillEnrolled));
+    // `dup` is EP-6's and EP-7's short name alike: neither is in the MDM (nor in the EDR).
+    assert_eq!(tags(&s, AlertKind::NotInSource), ["EP-6", "EP-7"]);
+    let ev = serde_json::to_value(&s.live(AlertKind::NotInSource)[0].evidence).unwrap();
+    let sources: Vec<&str> = ev["sources"].as_array().unwrap().iter().map(|x| x["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, ["edr", "mdm"], "{ev}");
+
+    // EP-5 is decommissioned and at once disposed: the EDR still lists it, so
+    // the disposal is refused, naming the step, before any reconcile.
+    let mut a = s.store.asset("EP-5").unwrap().unwrap();
+    a.lifecycle = censusd::register::Lifecycle::Decommissioned;
+    censusd::app::register::update(&s.rec, &admin(), &a, now + 2 * 60_000).unwrap();
+    censusd::app::retirement::attest_wipe(&s.rec, &admin(), "EP-5", "W-1", "", now + 3 * 60_000).unwrap();
+    let e = censusd::app::retirement::dispose(&s.rec, &admin(), "EP-5", None, now + 4 * 60_000).unwrap_err();
+    assert!(e.to_string().contains("coverage-sources"), "{e}");
+
+    // Another key reads the export another way: the old list is dropped.
+    define(&s, "edr", Field::Hostname, "mac=mac,name=hostname", SourceFormat::Csv, now + HOUR);
+    let listed = censusd::app::sources::list(&s.rec, now + HOUR).unwrap();
+    let edr = listed.iter().find(|x| x.def.name == "edr").unwrap();
+    assert_eq!((edr.records, edr.loaded_ms), (0, None));
+
+    // 600 devices nobody registered: 500 alerts, not 600.
+    let mut big = String::from("name\n");
+    for i in 0..600 {
+        big.push_str(&format!("kiosk-{i}\n"));
+    }
+    censusd::app::sources::load(&s.rec, &admin(), "mdm", big.as_bytes(), false, now + HOUR).unwrap();
+    s.full(now + HOUR + 60_000);
+    assert_eq!(s.live(AlertKind::SourceUnknown).len(), censusd::reconcile::sources::MAX_UNKNOWN_PER_SOURCE);
+    // Removed: its alerts resolve.
+    assert!(censusd::app::sources::remove(&s.rec, &admin(), "mdm", now + 2 * HOUR).unwrap());
+    assert!(!censusd::app::sources::remove(&s.rec, &admin(), "mdm", now + 2 * HOUR).unwrap());
+    s.full(now + 2 * HOUR + 60_000);
+    assert!(s.live(AlertKind::SourceUnknown).is_empty());
+
+    // A stage beginning tomorrow (UTC) is refused too.
+    let tomorrow = censusd::reconcile::rules::day_of(censusd::store::now_ms() + DAY);
+    let mut a = s.store.asset("EP-6").unwrap().unwrap();
+    a.lifecycle_since = Some(tomorrow);
+    let e = censusd::register::model::asset_from_json(serde_json::to_value(&a).unwrap()).unwrap_err();
+    assert_eq!(e[0].field, "lifecycle_since", "{e:?}");
 }

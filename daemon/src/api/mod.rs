@@ -226,7 +226,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(retirement::dispose))
         .routes(routes!(retirement::incomplete))
         .routes(routes!(sources::list))
-        .routes(routes!(sources::define))
+        .routes(routes!(sources::define, sources::remove))
         .routes(routes!(sources::load))
         .split_for_parts()
 }

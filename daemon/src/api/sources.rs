@@ -37,8 +37,10 @@ pub async fn define(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<SourceSummary>, ApiError> {
-    let def: SourceDef = json_body(&body)?;
-    if def.name != name {
+    let mut def: SourceDef = json_body(&body)?;
+    if def.name.is_empty() {
+        def.name.clone_from(&name);
+    } else if def.name != name {
         return Err(ApiError::bad_field("name", format!("the body names `{}`, the path `{name}`", def.name)));
     }
     Ok(Json(state.run(move |r| crate::app::sources::define(r, &who, def, now_ms())).await?))
@@ -75,4 +77,26 @@ pub async fn load(
 ) -> Result<Json<LoadOutcome>, ApiError> {
     let dry_run = q.dry_run;
     Ok(Json(state.run(move |r| crate::app::sources::load(r, &who, &name, &body, dry_run, now_ms())).await?))
+}
+
+/// Remove a coverage source and its list; its alerts resolve at the next full reconcile.
+#[utoipa::path(
+    delete, path = "/api/v1/sources/{name}", tag = "sources",
+    params(("name" = String, Path, description = "Source name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such source", body = super::openapi::ErrorBody),
+    )
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    Admin(who): Admin,
+    Path(name): Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let n = name.clone();
+    if state.run(move |r| crate::app::sources::remove(r, &who, &n, now_ms())).await? {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("coverage source `{name}`")))
+    }
 }

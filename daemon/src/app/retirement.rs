@@ -70,11 +70,35 @@ fn checklists(
             names.dedup();
         }
     }
-    let sources: Vec<String> = rec
-        .sources()?
+    // The loaded lists are read here too, not only through the alerts a full
+    // reconcile raises: a disposal right after a load or a decommissioning
+    // must not pass a step the next run would fail.
+    let all_sources = rec.sources()?;
+    let loaded: Vec<(&crate::sources::Source, crate::sources::matching::SourceIndex)> = all_sources
         .iter()
-        .filter_map(|s| s.loaded_ms.map(|l| format!("{} (loaded {})", s.name(), crate::reconcile::assets::fmt_ms(l))))
+        .filter(|s| s.loaded_ms.is_some())
+        .map(|s| (s, crate::sources::matching::SourceIndex::new(&s.records, s.def.key)))
         .collect();
+    let sources: Vec<String> = loaded
+        .iter()
+        .filter_map(|(s, _)| {
+            s.loaded_ms.map(|l| format!("{} (loaded {})", s.name(), crate::reconcile::assets::fmt_ms(l)))
+        })
+        .collect();
+    for a in assets {
+        let mut keys = crate::sources::matching::DeviceKeys {
+            macs: a.macs.iter().map(ToString::to_string).collect(),
+            names: a.hostnames.clone(),
+            ips: a.ips.iter().map(ToString::to_string).collect(),
+        };
+        keys.ips.extend(states.get(&a.tag).and_then(|s| s.last_ip.clone()));
+        let names = listed.entry(a.tag.clone()).or_default();
+        for (s, index) in &loaded {
+            if !names.iter().any(|n| n == s.name()) && !index.find(&keys).is_empty() {
+                names.push(s.name().to_string());
+            }
+        }
+    }
     let needed = rec.settings().retirement_sweeps;
     Ok(assets
         .iter()
@@ -337,7 +361,8 @@ pub fn dispose(
     asset.lifecycle = crate::register::Lifecycle::Disposed;
     asset.lifecycle_since = Some(crate::reconcile::rules::day_of(now_ms));
     super::register::update_disposing(rec, who, &asset, reason, now_ms)?;
-    one(rec, tag, now_ms)
+    // Verified now, when it is, so what this answers is what the audit log keeps.
+    Ok(record_verified(rec, one(rec, tag, now_ms)?, now_ms)?)
 }
 
 /// When a retirement that began on `since` (the register's

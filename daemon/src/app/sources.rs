@@ -64,7 +64,8 @@ pub fn list(rec: &Reconciler, now_ms: i64) -> Result<Vec<SourceSummary>, StoreEr
         .collect())
 }
 
-/// Define source `def.name`, or change its definition (its list is kept).
+/// Define source `def.name`, or change its definition: its list is kept
+/// unless the format, key or map changed (then it waits for the next load).
 ///
 /// # Errors
 /// [`SourceError::Invalid`] naming each problem; the store's.
@@ -76,11 +77,14 @@ pub fn define(rec: &Reconciler, who: &Principal, def: SourceDef, now_ms: i64) ->
     let mut kept = None;
     rec.store().write_sources(&mut |sources| {
         let before = sources.iter().find(|s| s.name() == def.name);
+        // A list read with another format, key or map is not this definition's:
+        // it is dropped, and the source waits for its next load.
+        let kept_list = before.filter(|b| (b.def.format, b.def.key, &b.def.map) == (def.format, def.key, &def.map));
         let after = Source {
             def: def.clone(),
-            loaded_ms: before.and_then(|b| b.loaded_ms),
-            loaded_by: before.map(|b| b.loaded_by.clone()).unwrap_or_default(),
-            records: before.map(|b| b.records.clone()).unwrap_or_default(),
+            loaded_ms: kept_list.and_then(|b| b.loaded_ms),
+            loaded_by: kept_list.map(|b| b.loaded_by.clone()).unwrap_or_default(),
+            records: kept_list.map(|b| b.records.clone()).unwrap_or_default(),
         };
         if before.is_some_and(|b| b.def == def) {
             kept = Some(after);
@@ -185,4 +189,24 @@ pub fn load(
     );
     rec.sources_changed();
     Ok(out)
+}
+
+/// Remove source `name` and its list, as `who`; its alerts resolve at the
+/// next full reconcile. False when there was none.
+///
+/// # Errors
+/// The store's.
+pub fn remove(rec: &Reconciler, who: &Principal, name: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let name = name.trim().to_ascii_lowercase();
+    let summary = |s: &Source| serde_json::json!({ "definition": s.def, "records": s.records.len() });
+    let before = rec.store().sources()?.into_iter().find(|s| s.name() == name);
+    let Some(before) = before else { return Ok(false) };
+    let gone = summary(&before);
+    let audit = entry(&who.name, AuditAction::SourceRemove, format!("source:{name}"), Some(&gone), None, now_ms);
+    let removed = rec.store().remove_source(&name, vec![audit])?;
+    if removed {
+        tracing::info!(source = name, actor = who.name, "coverage source removed");
+        rec.sources_changed();
+    }
+    Ok(removed)
 }

@@ -14,7 +14,11 @@
 //! | `source-stale` | never loaded, or not within its maximum age | medium | a load |
 //!
 //! A source never loaded says nothing about assets (an empty list would
-//! make every endpoint "not in EDR"), only that it is stale.
+//! make every endpoint "not in EDR"), only that it is stale. A record
+//! matched by a name or an address ([`crate::sources::matching::Found`]'s
+//! `strong` is false) to two assets is neither's: their verdicts wait for
+//! the whole register ([`Coverage::judge`]). At most
+//! [`MAX_UNKNOWN_PER_SOURCE`] `source-unknown` alerts per source and run.
 
 use std::collections::{HashMap, HashSet};
 
@@ -43,9 +47,46 @@ fn source_ref(s: &Source) -> SourceRef {
     SourceRef { source: s.name().to_string(), loaded_ms: s.loaded_ms, key: s.def.key }
 }
 
+/// At most this many `source-unknown` alerts per source and run: a load of
+/// a list nobody reconciled yet must not be a notification storm. The rest
+/// are counted in the log; they come up as the first are dealt with.
+pub const MAX_UNKNOWN_PER_SOURCE: usize = 500;
+
+/// An asset whose verdict waits for the whole list: missing from some
+/// sources for sure, or found in some only by a name or an address that
+/// another asset may share.
+struct Pending {
+    finding: crate::alerts::Finding,
+    tag: String,
+    /// Sources it is surely not in.
+    missing: Vec<SourceRef>,
+    /// Sources (by position) it was found in only weakly, with the records.
+    weak: Vec<(usize, Vec<usize>)>,
+}
+
+/// A retired asset some source lists, each listing with whether it was
+/// found strongly (by MAC).
+struct Listed {
+    finding: crate::alerts::Finding,
+    tag: String,
+    /// (source position, record position, the listing, found by MAC).
+    listings: Vec<(usize, usize, SourceListing, bool)>,
+}
+
+/// One source in a run: its index, which records an asset matched, and how
+/// many assets matched each weakly.
+struct InRun<'a> {
+    source: &'a Source,
+    index: SourceIndex,
+    matched: Vec<bool>,
+    weakly: Vec<u32>,
+}
+
 /// What a full run gathers for the coverage-source verdicts.
 pub struct Coverage<'a> {
-    sources: Vec<(&'a Source, SourceIndex, Vec<bool>)>,
+    sources: Vec<InRun<'a>>,
+    pending: Vec<Pending>,
+    listed: Vec<Listed>,
 }
 
 impl<'a> Coverage<'a> {
@@ -58,13 +99,21 @@ impl<'a> Coverage<'a> {
             sources: w
                 .sources
                 .iter()
-                .map(|s| (s, SourceIndex::new(&s.records, s.def.key), vec![false; s.records.len()]))
+                .map(|s| InRun {
+                    source: s,
+                    index: SourceIndex::new(&s.records, s.def.key),
+                    matched: vec![false; s.records.len()],
+                    weakly: vec![0; s.records.len()],
+                })
                 .collect(),
+            pending: Vec::new(),
+            listed: Vec::new(),
         })
     }
 
     /// Match asset `a` (`seen`: where it answers now) against every loaded
-    /// source, and raise or clear its `not-in-source` and `retired-still-enrolled`.
+    /// source; its verdicts are made now when they cannot depend on other
+    /// assets, else in [`Coverage::judge`].
     pub fn collect(&mut self, w: &World<'_>, a: &Asset, seen: &Seen<'_>, plan: &mut Plan) {
         let mut keys = DeviceKeys {
             macs: a.macs.iter().map(ToString::to_string).collect(),
@@ -76,79 +125,136 @@ impl<'a> Coverage<'a> {
             keys.names.extend(s.names.iter().map(|(n, _)| n.trim_end_matches('.').to_ascii_lowercase()));
             keys.ips.push(s.ip.clone());
         }
-        let mut missing_from = Vec::new();
-        let mut listed = Vec::new();
-        for (source, index, matched) in &mut self.sources {
-            if source.loaded_ms.is_none() {
+        let expected_here = a.lifecycle.in_service() && !seen.is_empty();
+        let mut missing = Vec::new();
+        let mut weak = Vec::new();
+        let mut listings = Vec::new();
+        for (i, run) in self.sources.iter_mut().enumerate() {
+            if run.source.loaded_ms.is_none() {
                 continue;
             }
-            let found = index.find(&keys);
-            for (i, _) in &found {
-                matched[*i] = true;
+            let found = run.index.find(&keys);
+            for f in &found {
+                run.matched[f.record] = true;
+                if !f.strong {
+                    run.weakly[f.record] += 1;
+                }
             }
-            let expected = source.def.expected_types.contains(&a.asset_type);
-            if a.lifecycle.in_service() && expected && !seen.is_empty() && found.is_empty() {
-                missing_from.push(source_ref(source));
+            if expected_here && run.source.def.expected_types.contains(&a.asset_type) {
+                if found.is_empty() {
+                    missing.push(source_ref(run.source));
+                } else if !found.iter().any(|f| f.strong) {
+                    weak.push((i, found.iter().map(|f| f.record).collect()));
+                }
             }
             if a.lifecycle.retired() {
-                listed.extend(found.into_iter().map(|(i, why)| SourceListing {
-                    source: source_ref(source),
-                    record: source.records[i].clone(),
-                    matched_by: why,
+                listings.extend(found.into_iter().map(|f| {
+                    let l = SourceListing {
+                        source: source_ref(run.source),
+                        record: run.source.records[f.record].clone(),
+                        matched_by: f.by,
+                    };
+                    (i, f.record, l, f.strong)
                 }));
             }
         }
         let subject = format!("asset:{}", a.tag);
-        let clear = |plan: &mut Plan, kind: AlertKind, reason: String| {
-            if plan.wants_clear(kind, &subject) {
-                plan.clear(kind, subject.clone(), ClearCause::Register, reason, w.now_ms);
+        if missing.is_empty() && weak.is_empty() {
+            if plan.wants_clear(AlertKind::NotInSource, &subject) {
+                let reason = format!("{} is listed by every source expected to list it", a.tag);
+                plan.clear(AlertKind::NotInSource, subject.clone(), ClearCause::Register, reason, w.now_ms);
             }
-        };
-        if missing_from.is_empty() {
-            clear(plan, AlertKind::NotInSource, format!("{} is listed by every source expected to list it", a.tag));
         } else {
-            let names: Vec<&str> = missing_from.iter().map(|s| s.source.as_str()).collect();
-            let summary = format!(
-                "{} ({}, {}) answers on the network but is not in {}'s list",
-                a.tag,
-                a.name,
-                a.asset_type,
-                names.join(" nor ")
-            );
             let sev = bump(Severity::Medium, a.criticality);
-            let sources = missing_from;
-            let ev = |asset, seen| Evidence::NotInSource(NotInSources { asset, sources, seen });
-            plan.findings.push(asset_finding(AlertKind::NotInSource, a, sev, summary, ev, seen));
+            let ev = |asset, seen| Evidence::NotInSource(NotInSources { asset, sources: Vec::new(), seen });
+            let finding = asset_finding(AlertKind::NotInSource, a, sev, String::new(), ev, seen);
+            self.pending.push(Pending { finding, tag: a.tag.clone(), missing, weak });
         }
-        if listed.is_empty() {
-            clear(plan, AlertKind::RetiredStillEnrolled, format!("{} is in no source's list", a.tag));
+        if listings.is_empty() {
+            if plan.wants_clear(AlertKind::RetiredStillEnrolled, &subject) {
+                let reason = format!("{} is in no source's list", a.tag);
+                plan.clear(AlertKind::RetiredStillEnrolled, subject, ClearCause::Register, reason, w.now_ms);
+            }
         } else {
-            let mut names: Vec<&str> = listed.iter().map(|l| l.source.source.as_str()).collect();
-            names.dedup();
-            let summary = format!("{} ({}) is {} but still listed by {}", a.tag, a.name, a.lifecycle, names.join(", "));
             let sev = if a.lifecycle == Lifecycle::Disposed { Severity::High } else { Severity::Medium };
-            let ev = Evidence::RetiredStillEnrolled(StillEnrolled { asset: asset_ref(a), listed });
-            let mut f = finding(AlertKind::RetiredStillEnrolled, subject.clone(), sev, summary, ev);
-            f.tag = Some(a.tag.clone());
-            plan.findings.push(f);
+            let summary = format!("{} ({}) is {} but still listed by", a.tag, a.name, a.lifecycle);
+            let ev = Evidence::RetiredStillEnrolled(StillEnrolled { asset: asset_ref(a), listed: Vec::new() });
+            let mut finding = finding(AlertKind::RetiredStillEnrolled, subject, sev, summary, ev);
+            finding.tag = Some(a.tag.clone());
+            self.listed.push(Listed { finding, tag: a.tag.clone(), listings });
         }
     }
 
-    /// Raise `source-unknown` for every record no asset matched and
+    /// Whether record `record` of source `src` was matched weakly by more
+    /// than one asset: a shared name or address, which is neither's.
+    fn shared(&self, src: usize, record: usize) -> bool {
+        self.sources.get(src).is_some_and(|r| r.weakly[record] > 1)
+    }
+
+    /// Make the verdicts that waited for the whole list, raise
+    /// `source-unknown` for every record no asset matched and
     /// `source-stale` for every stale source; clear the rest.
-    pub fn judge(self, w: &World<'_>, plan: &mut Plan) {
+    pub fn judge(mut self, w: &World<'_>, plan: &mut Plan) {
+        for p in std::mem::take(&mut self.pending) {
+            let mut sources = p.missing;
+            for (src, records) in &p.weak {
+                if records.iter().all(|r| self.shared(*src, *r)) {
+                    sources.push(source_ref(self.sources[*src].source));
+                }
+            }
+            let subject = format!("asset:{}", p.tag);
+            if sources.is_empty() {
+                if plan.wants_clear(AlertKind::NotInSource, &subject) {
+                    let reason = format!("{} is listed by every source expected to list it", p.tag);
+                    plan.clear(AlertKind::NotInSource, subject, ClearCause::Register, reason, w.now_ms);
+                }
+                continue;
+            }
+            let names: Vec<&str> = sources.iter().map(|s| s.source.as_str()).collect();
+            let mut f = p.finding;
+            f.summary = format!("{} answers on the network but is not in the list of {}", p.tag, names.join(", "));
+            if let Evidence::NotInSource(e) = &mut f.evidence {
+                e.sources = sources;
+            }
+            plan.findings.push(f);
+        }
+        for l in std::mem::take(&mut self.listed) {
+            let kept: Vec<SourceListing> = l
+                .listings
+                .into_iter()
+                .filter(|(src, record, _, strong)| *strong || !self.shared(*src, *record))
+                .map(|(_, _, listing, _)| listing)
+                .collect();
+            let subject = format!("asset:{}", l.tag);
+            if kept.is_empty() {
+                if plan.wants_clear(AlertKind::RetiredStillEnrolled, &subject) {
+                    let reason = format!("{} is in no source's list but by names other assets share", l.tag);
+                    plan.clear(AlertKind::RetiredStillEnrolled, subject, ClearCause::Register, reason, w.now_ms);
+                }
+                continue;
+            }
+            let mut names: Vec<&str> = kept.iter().map(|k| k.source.source.as_str()).collect();
+            names.dedup();
+            let mut f = l.finding;
+            f.summary = format!("{} {}", f.summary, names.join(", "));
+            if let Evidence::RetiredStillEnrolled(e) = &mut f.evidence {
+                e.listed = kept;
+            }
+            plan.findings.push(f);
+        }
         let mut raised: HashSet<(AlertKind, String)> = HashSet::new();
-        for (source, _, matched) in &self.sources {
+        for run in &self.sources {
+            let source = run.source;
             let name = source.name();
             if source.stale(w.now_ms) {
-                let when = match source.loaded_ms {
-                    Some(l) => format!("last loaded {}", super::assets::fmt_ms(l)),
-                    None => "never loaded".to_string(),
+                let summary = match source.loaded_ms {
+                    Some(l) => format!(
+                        "coverage source {name} is stale: last loaded {}, longer ago than its maximum age of {} days",
+                        super::assets::fmt_ms(l),
+                        source.def.max_age_days
+                    ),
+                    None => format!("coverage source {name} was never loaded"),
                 };
-                let summary = format!(
-                    "coverage source {name} is stale: {when}, older than its maximum age of {} days",
-                    source.def.max_age_days
-                );
                 let ev = Evidence::SourceStale(StaleSource {
                     source: source_ref(source),
                     max_age_days: source.def.max_age_days,
@@ -161,11 +267,17 @@ impl<'a> Coverage<'a> {
             if source.loaded_ms.is_none() {
                 continue;
             }
-            for (r, _) in source.records.iter().zip(matched).filter(|(_, m)| !**m) {
+            let mut unknown = 0usize;
+            for (r, _) in source.records.iter().zip(&run.matched).filter(|(_, m)| !**m) {
                 let subject = unknown_subject(source, r);
-                if !raised.insert((AlertKind::SourceUnknown, subject.clone())) {
+                if raised.contains(&(AlertKind::SourceUnknown, subject.clone())) {
                     continue;
                 }
+                unknown += 1;
+                if unknown > MAX_UNKNOWN_PER_SOURCE {
+                    continue;
+                }
+                raised.insert((AlertKind::SourceUnknown, subject.clone()));
                 let summary = format!("{name} lists a device the register does not know: {}", r.describe());
                 let ev = Evidence::SourceUnknown(UnknownToRegister { source: source_ref(source), record: r.clone() });
                 let mut f = finding(AlertKind::SourceUnknown, subject, Severity::Medium, summary, ev);
@@ -173,7 +285,29 @@ impl<'a> Coverage<'a> {
                 f.mac = r.macs.first().cloned();
                 plan.findings.push(f);
             }
+            if unknown > MAX_UNKNOWN_PER_SOURCE {
+                tracing::warn!(
+                    source = name,
+                    unknown,
+                    raised = MAX_UNKNOWN_PER_SOURCE,
+                    "a coverage source lists more unknown devices than one run raises alerts for"
+                );
+            }
         }
+        // Held back by the cap: not cleared either (they are still unknown).
+        let capped: HashSet<String> = self
+            .sources
+            .iter()
+            .filter(|r| r.source.loaded_ms.is_some())
+            .flat_map(|r| {
+                r.source
+                    .records
+                    .iter()
+                    .zip(&r.matched)
+                    .filter(|(_, m)| !**m)
+                    .map(|(rec, _)| unknown_subject(r.source, rec))
+            })
+            .collect();
         let reasons: HashMap<AlertKind, &str> = [
             (AlertKind::SourceStale, "the source was loaded within its maximum age (or is no longer defined)"),
             (AlertKind::SourceUnknown, "the source no longer lists it, or an asset matches it now"),
@@ -181,7 +315,8 @@ impl<'a> Coverage<'a> {
         .into();
         for (kind, subject) in &w.live_subjects {
             let Some(reason) = reasons.get(kind) else { continue };
-            if !raised.contains(&(*kind, subject.clone())) {
+            let held = *kind == AlertKind::SourceUnknown && capped.contains(subject);
+            if !held && !raised.contains(&(*kind, subject.clone())) {
                 plan.clear(*kind, subject.clone(), ClearCause::Register, (*reason).to_string(), w.now_ms);
             }
         }

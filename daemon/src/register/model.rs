@@ -392,16 +392,15 @@ impl Asset {
             }
         }
         dedup(&mut self.certificates);
-        // A stage cannot begin in the future (a day of slack for time zones
-        // ahead of UTC): a future day would hold every verdict of the stage
-        // back until then.
-        let tomorrow = time::OffsetDateTime::now_utc().date().next_day();
+        // A stage cannot begin in the future: a future day would hold every
+        // verdict of the stage back until then.
+        let today = time::OffsetDateTime::now_utc().date();
         if let Some(since) = self.lifecycle_since
-            && tomorrow.is_some_and(|t| since.0 > t)
+            && since.0 > today
         {
             err(
                 "lifecycle_since",
-                format!("{since} is in the future: give the day the stage began (today at the latest)"),
+                format!("{since} is in the future: give the day the stage began (today, UTC, at the latest)"),
             );
         }
         if errs.is_empty() { Ok(()) } else { Err(errs) }

@@ -43,7 +43,13 @@ fn set(r: &mut SourceRecord, field: Field, value: &str) -> Result<(), String> {
     match field {
         Field::Id => r.id = v.to_string(),
         Field::Serial => r.serial = v.to_string(),
-        Field::Hostname => r.hostname = v.trim_end_matches('.').to_ascii_lowercase(),
+        Field::Hostname => {
+            let name = v.trim_end_matches('.').to_ascii_lowercase();
+            if !crate::register::model::host_name_ok(&name) {
+                return Err(format!("`{}` is not a host name", v.chars().take(80).collect::<String>().escape_debug()));
+            }
+            r.hostname = name;
+        }
         Field::Ip => {
             let ip: IpAddr = v.parse().map_err(|_| format!("`{}` is not an IP address", v.escape_debug()))?;
             r.ip = ip.to_string();
@@ -51,6 +57,9 @@ fn set(r: &mut SourceRecord, field: Field, value: &str) -> Result<(), String> {
         Field::Mac => {
             for m in v.split([';', ' ']).map(str::trim).filter(|m| !m.is_empty()).take(32) {
                 let mac: census_proto::MacAddr = m.parse().map_err(|e: census_proto::MacParseError| e.to_string())?;
+                if !crate::ingest::checks::identifying_mac(mac) {
+                    return Err(format!("{mac} is a group or all-zero address: it identifies no device"));
+                }
                 let mac = mac.to_string();
                 if !r.macs.contains(&mac) {
                     r.macs.push(mac);
@@ -75,7 +84,7 @@ fn finish(def: &SourceDef, r: SourceRecord, line: Option<u64>, errors: &mut Vec<
 }
 
 fn csv_rows(def: &SourceDef, bytes: &[u8]) -> (Vec<SourceRecord>, Vec<ImportError>) {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(bytes);
     let headers = match rdr.headers() {
         Ok(h) => h.iter().map(|h| h.trim().to_string()).collect::<Vec<_>>(),
         Err(e) => return (vec![], vec![ImportError::file(format!("cannot read the header: {e}"))]),
@@ -83,9 +92,11 @@ fn csv_rows(def: &SourceDef, bytes: &[u8]) -> (Vec<SourceRecord>, Vec<ImportErro
     let mut errors = Vec::new();
     let mut at: Vec<(usize, Field, &str)> = Vec::new();
     for m in &def.map {
-        match headers.iter().position(|h| h.eq_ignore_ascii_case(m.column.trim())) {
-            Some(i) => at.push((i, m.field, m.column.as_str())),
-            None => errors.push(err(0, Some(1), &m.column, "mapped column not in the header")),
+        let mut found = headers.iter().enumerate().filter(|(_, h)| h.eq_ignore_ascii_case(m.column.trim()));
+        match (found.next(), found.next()) {
+            (Some((i, _)), None) => at.push((i, m.field, m.column.as_str())),
+            (Some(_), Some(_)) => errors.push(err(0, Some(1), &m.column, "the header names this column twice")),
+            (None, _) => errors.push(err(0, Some(1), &m.column, "mapped column not in the header")),
         }
     }
     if !errors.is_empty() {
@@ -123,14 +134,36 @@ fn csv_rows(def: &SourceDef, bytes: &[u8]) -> (Vec<SourceRecord>, Vec<ImportErro
     (out, errors)
 }
 
-/// The value at `path` (`a.b` reaches into nested objects) as text.
-fn lookup<'a>(obj: &'a Value, path: &str) -> Option<std::borrow::Cow<'a, str>> {
-    let v = obj.get(path).or_else(|| path.split('.').try_fold(obj, |o, k| o.get(k)))?;
+/// The value at `path` (`a.b` reaches into nested objects) as text for
+/// `field`: strings; numbers for ids and serials; lists of strings for
+/// MACs. `Ok(None)` when absent or `null`.
+fn lookup<'a>(obj: &'a Value, path: &str, field: Field) -> Result<Option<std::borrow::Cow<'a, str>>, String> {
+    let Some(v) = obj.get(path).or_else(|| path.split('.').try_fold(obj, |o, k| o.get(k))) else { return Ok(None) };
+    let wrong = |what: &str| Err(format!("{what} where {} is a {}", field.as_str(), expected(field)));
     match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.as_str().into()),
-        Value::Array(items) => Some(items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(";").into()),
-        other => Some(other.to_string().into()),
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.as_str().into())),
+        Value::Number(n) if matches!(field, Field::Id | Field::Serial) => Ok(Some(n.to_string().into())),
+        Value::Array(items) if field == Field::Mac => {
+            let macs: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            match macs {
+                Some(m) => Ok(Some(m.join(";").into())),
+                None => wrong("a list with something other than strings"),
+            }
+        }
+        Value::Array(_) => wrong("a list"),
+        Value::Object(_) => wrong("an object"),
+        Value::Bool(_) => wrong("true or false"),
+        Value::Number(_) => wrong("a number"),
+    }
+}
+
+/// What `field` takes in JSON, for messages.
+fn expected(field: Field) -> &'static str {
+    match field {
+        Field::Mac => "string or a list of strings",
+        Field::Id | Field::Serial => "string or a number",
+        Field::Hostname | Field::Ip => "string",
     }
 }
 
@@ -156,9 +189,9 @@ fn json_rows(def: &SourceDef, bytes: &[u8]) -> (Vec<SourceRecord>, Vec<ImportErr
         }
         let mut r = SourceRecord { row, ..Default::default() };
         for m in &def.map {
-            if let Some(v) = lookup(item, m.column.trim())
-                && let Err(message) = set(&mut r, m.field, &v)
-            {
+            let set =
+                lookup(item, m.column.trim(), m.field).and_then(|v| v.map_or(Ok(()), |v| set(&mut r, m.field, &v)));
+            if let Err(message) = set {
                 errors.push(err(row, None, &m.column, message));
             }
         }
@@ -210,6 +243,14 @@ mod tests {
         assert_eq!(at, [(1, "MAC"), (2, "MAC"), (3, "IP")], "{errors:?}");
         assert!(errors[1].message.contains("key field"));
         assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [Some(2), Some(3), Some(4)], "file lines");
+        // Ragged rows and a mapped column named twice are refused (break-attempt regressions).
+        let ragged = parse(&d, b"MAC,IP\n00:1b:21:00:00:01\n").unwrap_err();
+        assert_eq!(ragged[0].row, 1, "{ragged:?}");
+        let twice = parse(&d, b"MAC,IP,mac\n00:1b:21:00:00:01,198.18.0.1,00:1b:21:00:00:02\n").unwrap_err();
+        assert_eq!(
+            (twice[0].column.as_str(), twice[0].message.as_str()),
+            ("MAC", "the header names this column twice")
+        );
         let missing = parse(&def(SourceFormat::Csv, Field::Mac, "MAC=mac,Serial=serial"), b"MAC\n").unwrap_err();
         assert_eq!(
             (missing[0].column.as_str(), missing[0].message.as_str()),
@@ -226,6 +267,20 @@ mod tests {
         assert_eq!((errors[0].row, errors[0].column.as_str()), (2, "device.name"), "{errors:?}");
         let r = parse(&d, format!("[{one}]").as_bytes()).unwrap();
         assert_eq!((r[0].hostname.as_str(), r[0].id.as_str(), r[0].macs.len()), ("laptop-9", "7", 1));
+        // Break-attempt regressions: wrong types are refused by row and column, not turned into text.
+        for (body, column) in [
+            (r#"[{"id": 1, "device": {"name": {"x": 1}}}]"#, "device.name"),
+            (r#"[{"id": 1, "device": {"name": true}}]"#, "device.name"),
+            (r#"[{"id": 1, "device": {"name": 123}}]"#, "device.name"),
+            (r#"[{"id": 1, "device": {"name": ["a1", "b1"]}}]"#, "device.name"),
+            (r#"[{"id": 1, "device": {"name": "a b"}}]"#, "device.name"),
+            (r#"[{"id": 1, "device": {"name": "ok"}, "macs": [1, 2]}]"#, "macs"),
+            (r#"[{"id": 1, "device": {"name": "ok"}, "macs": ["ff:ff:ff:ff:ff:ff"]}]"#, "macs"),
+            (r#"[{"id": {}, "device": {"name": "ok"}}]"#, "id"),
+        ] {
+            let e = parse(&d, body.as_bytes()).unwrap_err();
+            assert_eq!((e[0].row, e[0].column.as_str()), (1, column), "{body}: {e:?}");
+        }
         assert!(parse(&d, b"{\"a\": 1}").unwrap_err()[0].message.contains("not an array"));
         assert!(parse(&d, b"[{\"id\": 1,").unwrap_err()[0].message.contains("not a JSON array"));
     }

@@ -6,8 +6,8 @@
 //!
 //! | rule | matches when | strength |
 //! |---|---|---|
-//! | `mac` | a record's MAC is one of the asset's (recorded, or seen on the network) | strong: MACs are globally unique |
-//! | `hostname` | a record's host name equals one of the asset's, with or without its domain | medium: names are reused |
+//! | `mac` | a record's MAC is one of the asset's (recorded, or seen on the network) | strong: a MAC names one device |
+//! | `hostname` | a record's host name equals one of the asset's, or one is bare and the other's first label | weak: names are reused |
 //! | `ip` | the record's address is the asset's — only for sources keyed by `ip` | weak: DHCP moves addresses |
 //!
 //! Addresses are only used when the source offers nothing better: an EDR
@@ -39,8 +39,23 @@ pub struct DeviceKeys {
 #[derive(Debug, Default)]
 pub struct SourceIndex {
     by_mac: HashMap<String, Vec<usize>>,
+    /// Full names as recorded (bare or with a domain).
     by_name: HashMap<String, Vec<usize>>,
+    /// The short forms of names recorded with a domain.
+    by_short: HashMap<String, Vec<usize>>,
     by_ip: HashMap<String, Vec<usize>>,
+}
+
+/// A record that is this device, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The record's position in the source's list.
+    pub record: usize,
+    /// The rule and value that matched (`mac 00:1b:…`).
+    pub by: String,
+    /// By MAC: unique to one device. A name or an address can be shared,
+    /// so a record matched that way to two assets is neither's.
+    pub strong: bool,
 }
 
 impl SourceIndex {
@@ -54,7 +69,7 @@ impl SourceIndex {
             if !r.hostname.is_empty() {
                 ix.by_name.entry(r.hostname.clone()).or_default().push(i);
                 if short(&r.hostname) != r.hostname {
-                    ix.by_name.entry(short(&r.hostname).to_string()).or_default().push(i);
+                    ix.by_short.entry(short(&r.hostname).to_string()).or_default().push(i);
                 }
             }
             if key == Field::Ip && !r.ip.is_empty() {
@@ -64,28 +79,33 @@ impl SourceIndex {
         ix
     }
 
-    /// The records that are this device, each with the rule and value that
-    /// matched (`mac 00:1b:…`), strongest rule first; empty when none is.
-    pub fn find(&self, d: &DeviceKeys) -> Vec<(usize, String)> {
-        let mut out: Vec<(usize, String)> = Vec::new();
-        let mut add = |ids: Option<&Vec<usize>>, why: String| {
+    /// The records that are this device, strongest rule first; empty when
+    /// none is. Names match when equal, or when one is bare and is the
+    /// other's short form (`ws-2` and `ws-2.corp.example`, never
+    /// `ws-2.corp.example` and `ws-2.lab.example`).
+    pub fn find(&self, d: &DeviceKeys) -> Vec<Found> {
+        let mut out: Vec<Found> = Vec::new();
+        let mut add = |ids: Option<&Vec<usize>>, by: String, strong: bool| {
             for &i in ids.into_iter().flatten() {
-                if !out.iter().any(|(j, _)| *j == i) {
-                    out.push((i, why.clone()));
+                if !out.iter().any(|f| f.record == i) {
+                    out.push(Found { record: i, by: by.clone(), strong });
                 }
             }
         };
         for m in &d.macs {
-            add(self.by_mac.get(m), format!("mac {m}"));
+            add(self.by_mac.get(m), format!("mac {m}"), true);
         }
         for n in &d.names {
-            add(self.by_name.get(n), format!("hostname {n}"));
-            if short(n) != n {
-                add(self.by_name.get(short(n)), format!("hostname {n}"));
+            add(self.by_name.get(n), format!("hostname {n}"), false);
+            if short(n) == n {
+                add(self.by_short.get(n.as_str()), format!("hostname {n}"), false);
+            } else {
+                // Only a bare record name is keyed by the short form here.
+                add(self.by_name.get(short(n)), format!("hostname {n}"), false);
             }
         }
         for ip in &d.ips {
-            add(self.by_ip.get(ip), format!("ip {ip}"));
+            add(self.by_ip.get(ip), format!("ip {ip}"), false);
         }
         out
     }
@@ -117,12 +137,19 @@ mod tests {
             names: names.iter().map(|s| s.to_string()).collect(),
             ips: ips.iter().map(|s| s.to_string()).collect(),
         };
-        assert_eq!(ix.find(&keys(&["00:1b:21:00:00:01"], &[], &[])), [(0, "mac 00:1b:21:00:00:01".to_string())]);
-        assert_eq!(ix.find(&keys(&[], &["ws-02"], &[]))[0].0, 1, "the record's short name");
-        assert_eq!(ix.find(&keys(&[], &["ws-03.corp.example"], &[]))[0].0, 2, "the asset's short name");
+        let found = |k: &DeviceKeys| ix.find(k).into_iter().map(|f| (f.record, f.by, f.strong)).collect::<Vec<_>>();
+        assert_eq!(found(&keys(&["00:1b:21:00:00:01"], &[], &[])), [(0, "mac 00:1b:21:00:00:01".to_string(), true)]);
+        assert_eq!(ix.find(&keys(&[], &["ws-02"], &[]))[0].record, 1, "a bare name: the record's short form");
+        assert_eq!(
+            ix.find(&keys(&[], &["ws-03.corp.example"], &[]))[0].record,
+            2,
+            "a bare record: the asset's short form"
+        );
+        assert!(ix.find(&keys(&[], &["ws-02.lab.example"], &[])).is_empty(), "another domain is another name");
+        assert!(!ix.find(&keys(&[], &["ws-02.corp.example"], &[]))[0].strong, "names are weak");
         assert!(ix.find(&keys(&[], &[], &["198.18.0.1"])).is_empty(), "addresses only for ip-keyed sources");
         let by_ip = SourceIndex::new(&records, Field::Ip);
-        assert_eq!(by_ip.find(&keys(&[], &[], &["198.18.0.3"])), [(2, "ip 198.18.0.3".to_string())]);
+        assert_eq!(by_ip.find(&keys(&[], &[], &["198.18.0.3"]))[0].by, "ip 198.18.0.3");
         assert!(ix.find(&keys(&["00:1b:21:00:00:09"], &["ws-9"], &[])).is_empty());
     }
 }

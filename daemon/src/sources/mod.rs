@@ -99,7 +99,9 @@ pub struct Mapping {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceDef {
-    /// Name: a bare word (`edr`, `mdm`, `ad-computers`).
+    /// Name: a bare word (`edr`, `mdm`, `ad-computers`); over the API, the
+    /// path's when left out.
+    #[serde(default)]
     pub name: String,
     /// The export's format.
     pub format: SourceFormat,
@@ -111,8 +113,13 @@ pub struct SourceDef {
     /// (empty: none is, the source only reports retired and unknown devices).
     #[serde(default)]
     pub expected_types: Vec<AssetType>,
-    /// Loads older than this are reported (`source-stale`), days.
+    /// Loads older than this are reported (`source-stale`), days (default 7).
+    #[serde(default = "default_max_age")]
     pub max_age_days: u32,
+}
+
+fn default_max_age() -> u32 {
+    7
 }
 
 /// The longest maximum age, days.
@@ -146,15 +153,23 @@ impl SourceDef {
             out.push(("map", format!("no column is mapped to the key field `{}`", self.key.as_str())));
         }
         for (i, m) in self.map.iter().enumerate() {
-            if m.column.trim().is_empty() || m.column.len() > 200 {
-                out.push(("map", format!("column {} has an empty or over-long name", i + 1)));
+            let c = m.column.trim();
+            if c.is_empty() || c.len() > 200 || c.chars().any(char::is_control) {
+                out.push(("map", format!("column {} has an empty, over-long or unprintable name", i + 1)));
+            } else if self.format == SourceFormat::Json && c.contains('.') && c.split('.').any(str::is_empty) {
+                out.push(("map", format!("`{c}` is not a JSON path: a.b.c, no empty part")));
             }
             if self.map[..i].iter().any(|o| o.field == m.field) {
                 out.push(("map", format!("two columns fill `{}`", m.field.as_str())));
             }
         }
+        for (i, t) in self.expected_types.iter().enumerate() {
+            if self.expected_types[..i].contains(t) {
+                out.push(("expected_types", format!("`{t}` is named twice")));
+            }
+        }
         if self.max_age_days == 0 || self.max_age_days > MAX_AGE_DAYS {
-            out.push(("max_age", format!("{} days is not 1 to {MAX_AGE_DAYS}", self.max_age_days)));
+            out.push(("max_age_days", format!("{} days is not 1 to {MAX_AGE_DAYS}", self.max_age_days)));
         }
         out
     }
@@ -276,7 +291,7 @@ mod tests {
         let bad =
             SourceDef { name: "EDR console".into(), max_age_days: 0, ..def(Field::Serial, "SN=serial,S2=serial") };
         let fields: Vec<&str> = bad.check().iter().map(|(f, _)| *f).collect();
-        assert_eq!(fields, ["name", "key", "map", "max_age"]);
+        assert_eq!(fields, ["name", "key", "map", "max_age_days"]);
         assert!(def(Field::Mac, "Name=hostname").check()[0].1.contains("key field `mac`"));
         assert!(parse_map("Name").unwrap_err().contains("column=field"));
         assert!(parse_map("Name=owner").unwrap_err().contains("not a field"));

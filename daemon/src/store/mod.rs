@@ -437,6 +437,8 @@ pub trait RegisterStore: Send + Sync {
     fn sources(&self) -> Result<Vec<crate::sources::Source>, StoreError>;
     /// Change coverage sources in one transaction, as [`RegisterStore::write_directory`].
     fn write_sources(&self, build: KeyedBuild<'_, crate::sources::Source>) -> Result<bool, StoreError>;
+    /// Remove coverage source `name` with `audit` in one transaction; false when there was none.
+    fn remove_source(&self, name: &str, audit: Vec<AuditEntry>) -> Result<bool, StoreError>;
 }
 
 /// What [`RegisterStore::write_entitlements`] calls with the current entitlements.

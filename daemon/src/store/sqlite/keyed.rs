@@ -73,3 +73,10 @@ pub fn apply<T: DeserializeOwned + Serialize>(
     audit::append(tx, &entries)?;
     Ok(!write.is_empty())
 }
+
+/// Remove the record keyed `key` (compared without regard to ASCII case) in
+/// the caller's transaction; false when there was none.
+pub fn remove(tx: &rusqlite::Transaction<'_>, t: Keyed, key: &str) -> Result<bool, StoreError> {
+    let n = tx.execute(&format!("DELETE FROM {} WHERE key = ?1", t.table()), [key.trim().to_ascii_lowercase()])?;
+    Ok(n > 0)
+}

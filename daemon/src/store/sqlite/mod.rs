@@ -646,6 +646,18 @@ impl RegisterStore for SqliteStore {
         })
     }
 
+    fn remove_source(&self, name: &str, audit: Vec<super::AuditEntry>) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let removed = keyed::remove(&tx, keyed::Keyed::Sources, name)?;
+            if removed {
+                audit::append(&tx, &audit)?;
+            }
+            tx.commit()?;
+            Ok(removed)
+        })
+    }
+
     fn entitlements(&self) -> Result<Vec<crate::licences::Entitlement>, StoreError> {
         self.read(|c| keyed::all(c, keyed::Keyed::Entitlements))
     }
