@@ -271,6 +271,19 @@ pub fn print_whois(w: &Value) {
         outln!("  owner      {}", if owner.is_empty() { "(none recorded)" } else { &owner });
         let since = a["lifecycle_since"].as_str().map(|d| format!(" since {d}")).unwrap_or_default();
         outln!("  lifecycle  {}{since}", s(&a["lifecycle"]));
+        let hardware = join_present(&[s(&a["manufacturer"]), s(&a["model"])], " ");
+        let serial = a["serial"].as_str().map(|x| format!("serial {x}")).unwrap_or_default();
+        let hardware = join_present(&[&hardware, &serial], ", ");
+        if !hardware.is_empty() {
+            outln!("  hardware   {hardware}");
+        }
+        if let Some(l) = a["location"].as_str() {
+            outln!("  location   {l}");
+        }
+        let ids: Vec<&str> = a["external_ids"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+        if !ids.is_empty() {
+            outln!("  ids        {}", ids.join(", "));
+        }
         if let Some(end) = a["support_end"].as_str() {
             outln!("  support    until {end}");
         }

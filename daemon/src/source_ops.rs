@@ -23,7 +23,7 @@ pub enum SourceCmd {
         /// The export's format: csv or json.
         #[arg(long)]
         format: String,
-        /// The field that identifies a device: mac, hostname or ip.
+        /// The field that identifies a device: mac, serial, hostname or ip.
         #[arg(long)]
         key: String,
         /// The export's columns to Census's fields (id, mac, hostname, ip,

@@ -485,9 +485,14 @@ async fn an_analyst_edits_an_asset_and_a_stale_form_is_refused() {
     let r = post_form(&d, "/inventory/SRV-1/edit", &ana, &format!("{base}&macs=not-a-mac"), None).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("macs"), "the field named");
-    let r = post_form(&d, "/inventory/SRV-1/edit", &ana, &format!("{base}&macs=00:1b:21:00:00:01&support_end="), None)
-        .await;
+    let edit = format!(
+        "{base}&macs=00:1b:21:00:00:01&support_end=&serial=SN-77&location=DC1+rack+4&external_ids=netbox%3Adevice%2F56"
+    );
+    let r = post_form(&d, "/inventory/SRV-1/edit", &ana, &edit, None).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, a) = d.admin_json(Method::GET, "/api/v1/assets/SRV-1", None).await;
+    assert_eq!((a["serial"].as_str(), a["location"].as_str()), (Some("SN-77"), Some("DC1 rack 4")), "{a}");
+    assert_eq!(a["external_ids"], json!(["netbox:device/56"]));
     let (_, a) = d.admin_json(Method::GET, "/api/v1/assets/SRV-1", None).await;
     assert_eq!(
         (a["name"].as_str(), a["lifecycle"].as_str(), a["owner"].as_str()),

@@ -144,8 +144,8 @@ fn bad_definitions_and_unknown_sources_are_refused_by_name() {
     let def = SourceDef {
         name: "EDR console".into(),
         format: SourceFormat::Json,
-        key: Field::Serial,
-        map: parse_map("sn=serial").unwrap(),
+        key: Field::Id,
+        map: parse_map("sn=id").unwrap(),
         expected_types: vec![],
         max_age_days: 0,
     };
@@ -286,4 +286,30 @@ fn second_break_attempt_regressions() {
     a.lifecycle_since = Some(tomorrow);
     let e = censusd::register::model::asset_from_json(serde_json::to_value(&a).unwrap()).unwrap_err();
     assert_eq!(e[0].field, "lifecycle_since", "{e:?}");
+}
+
+/// #17 item 1: the register's serial number is an identity key for
+/// sources — an MDM keyed by serial lists a laptop whose MAC it never saw.
+#[test]
+fn a_source_keyed_by_serial_matches_the_registers_serial_numbers() {
+    let s = Scenario::new();
+    s.register(serde_json::json!([
+        { "tag": "LT-20", "name": "a", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:a0:20"],
+          "serial": "C02XK1ABJG5H", "manufacturer": "Apple", "model": "MacBook Pro 14", "location": "HQ/3/F12",
+          "external_ids": ["SnipeIT:1234"] },
+        { "tag": "LT-21", "name": "b", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:a0:21"],
+          "serial": "PF3ZX9QK" },
+    ]));
+    let a = s.store.asset("LT-20").unwrap().unwrap();
+    assert_eq!(a.external_ids, ["snipeit:1234"], "the system part lowercase");
+    s.sweep(&LAB, T0, &[h("198.18.0.120", "00:1b:21:00:a0:20"), h("198.18.0.121", "00:1b:21:00:a0:21")]);
+    let now = T0 + HOUR;
+    define(&s, "mdm", Field::Serial, "Serial Number=serial,Device=hostname", SourceFormat::Csv, now);
+    censusd::app::sources::load(&s.rec, &admin(), "mdm", b"Serial Number,Device\nc02xk1abjg5h,lt-20\n", false, now)
+        .unwrap();
+    s.full(now + 60_000);
+    assert_eq!(tags(&s, AlertKind::NotInSource), ["LT-21"], "LT-20 is listed by its serial number");
+    let who = s.whois("LT-20", now + 60_000).unwrap();
+    let asset = who.asset.unwrap();
+    assert_eq!((asset.manufacturer.as_str(), asset.location.as_str()), ("Apple", "HQ/3/F12"));
 }

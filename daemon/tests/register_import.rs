@@ -192,3 +192,35 @@ async fn a_mac_moved_between_assets_in_one_import_is_accepted_in_either_row_orde
     assert_eq!(asset(&d, "F3").await["macs"], json!(["00:1b:21:00:00:f3"]));
     d.stop().await;
 }
+
+/// #17 item 1: serial number, manufacturer, model, location and external
+/// ids come in and go out through CSV and JSON, a bad external id is named
+/// by row and column, and a file without them leaves them alone.
+#[tokio::test]
+async fn hardware_fields_and_external_ids_round_trip_and_are_checked() {
+    let d = Daemon::start().await;
+    let csv = "tag,name,type,lifecycle,serial,manufacturer,model,location,external_ids\n\
+               LT-7,laptop,endpoint,deployed, C02XK1ABJG5H ,Apple,MacBook Pro 14,HQ/3/F12,SnipeIT:1234;netbox:device/56\n";
+    assert_eq!(import(&d, "format=csv", csv).await.0, 200);
+    let a = asset(&d, "LT-7").await;
+    assert_eq!(a["serial"], "C02XK1ABJG5H");
+    assert_eq!(a["external_ids"], json!(["snipeit:1234", "netbox:device/56"]));
+    assert_eq!((a["manufacturer"].as_str(), a["model"].as_str()), (Some("Apple"), Some("MacBook Pro 14")));
+    assert_eq!(import(&d, "format=csv", "tag,owner\nLT-7,ana\n").await.0, 200);
+    let after = asset(&d, "LT-7").await;
+    for field in ["serial", "manufacturer", "model", "location", "external_ids"] {
+        assert_eq!(after[field], a[field], "{field} kept");
+    }
+    let (status, e) = import(&d, "format=csv", "tag,external_ids\nLT-7,snipeit 1234\n").await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!((e["details"][0]["row"].as_u64(), e["details"][0]["column"].as_str()), (Some(1), Some("external_ids")));
+    let exported =
+        d.req(Method::GET, "/api/v1/register/export?format=csv", Some(common::ADMIN), None).await.text().await.unwrap();
+    assert!(
+        exported.contains("C02XK1ABJG5H,Apple,MacBook Pro 14,HQ/3/F12,snipeit:1234;netbox:device/56"),
+        "{exported}"
+    );
+    let (_, w) = d.admin_json(Method::GET, "/api/v1/whois?q=LT-7", None).await;
+    assert_eq!(w["asset"]["location"], "HQ/3/F12", "{w}");
+    d.stop().await;
+}

@@ -90,6 +90,7 @@ fn checklists(
             macs: a.macs.iter().map(ToString::to_string).collect(),
             names: a.hostnames.clone(),
             ips: a.ips.iter().map(ToString::to_string).collect(),
+            serials: if a.serial.is_empty() { vec![] } else { vec![a.serial.to_lowercase()] },
         };
         keys.ips.extend(states.get(&a.tag).and_then(|s| s.last_ip.clone()));
         let names = listed.entry(a.tag.clone()).or_default();

@@ -39,6 +39,11 @@ const FIELDS: &[(&str, &str, bool)] = &[
     ("hostnames", "Host names", true),
     ("expected_segment", "Expected segment (CIDR)", false),
     ("support_end", "Support until (YYYY-MM-DD)", false),
+    ("serial", "Serial number", false),
+    ("manufacturer", "Manufacturer", false),
+    ("model", "Model", false),
+    ("location", "Location", false),
+    ("external_ids", "External ids (SYSTEM:ID)", true),
 ];
 
 /// A fingerprint of the asset as stored (SHA-256 of its JSON, hex).

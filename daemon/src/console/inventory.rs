@@ -328,6 +328,13 @@ fn facts(a: &Asset) -> Markup {
             dt { "MACs" } dd.mono { (list_cell(&a.macs)) }
             dt { "Host names" } dd { (text(&a.hostnames.join(", "))) }
             dt { "Expected segment" } dd.mono { @if let Some(n) = a.expected_segment { (n) } }
+            dt { "Hardware" } dd {
+                @let hw = [a.manufacturer.as_str(), a.model.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" ");
+                @if hw.is_empty() && a.serial.is_empty() { span.muted { "not recorded" } }
+                (text(&hw)) @if !a.serial.is_empty() { " · serial " span.mono { (text(&a.serial)) } }
+            }
+            dt { "Location" } dd { @if a.location.is_empty() { span.muted { "not recorded" } } @else { (text(&a.location)) } }
+            @if !a.external_ids.is_empty() { dt { "External ids" } dd.mono { (text(&a.external_ids.join(", "))) } }
             dt { "Support until" } dd { @if let Some(d) = a.support_end { (d) } @else { span.muted { "not recorded" } } }
             dt { "Licences" } dd {
                 @for l in &a.licences {

@@ -119,6 +119,7 @@ impl<'a> Coverage<'a> {
             macs: a.macs.iter().map(ToString::to_string).collect(),
             names: a.hostnames.clone(),
             ips: a.ips.iter().map(ToString::to_string).collect(),
+            serials: if a.serial.is_empty() { vec![] } else { vec![a.serial.to_lowercase()] },
         };
         for (s, _) in seen {
             keys.macs.extend(s.mac.clone());

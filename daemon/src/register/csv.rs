@@ -42,6 +42,11 @@ pub const COLUMNS: &[&str] = &[
     "expected_services",
     "tags",
     "certificates",
+    "serial",
+    "manufacturer",
+    "model",
+    "location",
+    "external_ids",
 ];
 
 /// One problem in an import file.
@@ -137,7 +142,7 @@ fn service(s: &str) -> Result<ExpectedService, String> {
 fn cell_value(column: &str, cell: &str) -> Result<Value, String> {
     let strings = |c: &str| Value::Array(list(c).map(|s| Value::String(s.to_string())).collect());
     Ok(match column {
-        "hostnames" | "macs" | "ips" | "tags" => strings(cell),
+        "hostnames" | "macs" | "ips" | "tags" | "external_ids" => strings(cell),
         "licences" => {
             Value::Array(list(cell).map(|l| licence(l).map(|l| json!(l))).collect::<Result<Vec<_>, String>>()?)
         }
@@ -434,6 +439,11 @@ pub fn to_csv(assets: &[Asset], opts: CsvOptions) -> String {
             services.join(";"),
             a.tags.join(";"),
             certs.join(";"),
+            a.serial.clone(),
+            a.manufacturer.clone(),
+            a.model.clone(),
+            a.location.clone(),
+            a.external_ids.join(";"),
         ];
         let _ = w.write_record(cells.iter().map(|c| neutralise(c).into_owned()));
     }

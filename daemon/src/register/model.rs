@@ -299,6 +299,36 @@ pub struct Asset {
     /// Certificates it holds (client credentials), by fingerprint or serial.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<RecordedCert>,
+    /// The manufacturer's serial number (an identity key for coverage
+    /// sources and register sync).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub serial: String,
+    /// Manufacturer.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub manufacturer: String,
+    /// Model.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
+    /// Where it is: site, building, room, rack.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub location: String,
+    /// Its ids in other systems, `SYSTEM:ID` (`snipeit:1234`,
+    /// `netbox:device/56`); the system part lowercase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_ids: Vec<String>,
+}
+
+/// Whether `id` is an external id as [`Asset::check`] stores it: `SYSTEM:ID`,
+/// the system 1–32 of `a-z`, `0-9`, `-`, `_`, the id 1–200 printable
+/// characters without `;` or spaces.
+pub fn external_id_ok(id: &str) -> bool {
+    let Some((system, rest)) = id.split_once(':') else { return false };
+    !system.is_empty()
+        && system.len() <= 32
+        && system.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !rest.is_empty()
+        && rest.chars().count() <= 200
+        && !rest.chars().any(|c| c.is_control() || c.is_whitespace() || c == ';')
 }
 
 fn default_criticality() -> Criticality {
@@ -331,11 +361,42 @@ impl Asset {
         if self.name.is_empty() || !text_ok(&self.name, 200) {
             err("name", "must be 1-200 printable characters".into());
         }
-        for (f, v) in [("owner", &self.owner), ("department", &self.department)] {
+        for v in [&mut self.serial, &mut self.manufacturer, &mut self.model, &mut self.location] {
+            *v = v.trim().to_string();
+        }
+        for (f, v) in [
+            ("owner", &self.owner),
+            ("department", &self.department),
+            ("manufacturer", &self.manufacturer),
+            ("model", &self.model),
+            ("location", &self.location),
+        ] {
             if !text_ok(v, 200) {
                 err(f, "must be at most 200 printable characters".into());
             }
         }
+        if !text_ok(&self.serial, 100) || self.serial.contains(';') {
+            err("serial", "must be at most 100 printable characters without ';'".into());
+        }
+        for id in &mut self.external_ids {
+            let t = id.trim();
+            *id = match t.split_once(':') {
+                Some((system, rest)) => format!("{}:{}", system.to_ascii_lowercase(), rest),
+                None => t.to_string(),
+            };
+        }
+        for id in &self.external_ids {
+            if !external_id_ok(id) {
+                err(
+                    "external_ids",
+                    format!(
+                        "`{}` is not SYSTEM:ID (e.g. snipeit:1234, netbox:device/56)",
+                        id.chars().take(80).collect::<String>()
+                    ),
+                );
+            }
+        }
+        dedup(&mut self.external_ids);
         for h in &mut self.hostnames {
             *h = h.trim().trim_end_matches('.').to_ascii_lowercase();
         }

@@ -42,7 +42,12 @@ fn set(r: &mut SourceRecord, field: Field, value: &str) -> Result<(), String> {
     }
     match field {
         Field::Id => r.id = v.to_string(),
-        Field::Serial => r.serial = v.to_string(),
+        Field::Serial => {
+            if v.contains(';') {
+                return Err("a serial number has no ';'".into());
+            }
+            r.serial = v.to_string();
+        }
         Field::Hostname => {
             let name = v.trim_end_matches('.').to_ascii_lowercase();
             if !crate::register::model::host_name_ok(&name) {

@@ -7,6 +7,7 @@
 //! | rule | matches when | strength |
 //! |---|---|---|
 //! | `mac` | a record's MAC is one of the asset's (recorded, or seen on the network) | strong: a MAC names one device |
+//! | `serial` | the record's serial number is the asset's (`serial`, compared without regard to case) | strong: a manufacturer's serial names one device |
 //! | `hostname` | a record's host name equals one of the asset's, or one is bare and the other's first label | weak: names are reused |
 //! | `ip` | the record's address is the asset's — only for sources keyed by `ip` | weak: DHCP moves addresses |
 //!
@@ -33,12 +34,15 @@ pub struct DeviceKeys {
     pub names: Vec<String>,
     /// Addresses.
     pub ips: Vec<String>,
+    /// Serial numbers, lowercase.
+    pub serials: Vec<String>,
 }
 
 /// One source's records, indexed by each rule's key.
 #[derive(Debug, Default)]
 pub struct SourceIndex {
     by_mac: HashMap<String, Vec<usize>>,
+    by_serial: HashMap<String, Vec<usize>>,
     /// Full names as recorded (bare or with a domain).
     by_name: HashMap<String, Vec<usize>>,
     /// The short forms of names recorded with a domain.
@@ -65,6 +69,9 @@ impl SourceIndex {
         for (i, r) in records.iter().enumerate() {
             for m in &r.macs {
                 ix.by_mac.entry(m.clone()).or_default().push(i);
+            }
+            if !r.serial.is_empty() {
+                ix.by_serial.entry(r.serial.to_lowercase()).or_default().push(i);
             }
             if !r.hostname.is_empty() {
                 ix.by_name.entry(r.hostname.clone()).or_default().push(i);
@@ -94,6 +101,9 @@ impl SourceIndex {
         };
         for m in &d.macs {
             add(self.by_mac.get(m), format!("mac {m}"), true);
+        }
+        for sn in &d.serials {
+            add(self.by_serial.get(sn), format!("serial {sn}"), true);
         }
         for n in &d.names {
             add(self.by_name.get(n), format!("hostname {n}"), false);
@@ -136,6 +146,7 @@ mod tests {
             macs: macs.iter().map(|s| s.to_string()).collect(),
             names: names.iter().map(|s| s.to_string()).collect(),
             ips: ips.iter().map(|s| s.to_string()).collect(),
+            serials: vec![],
         };
         let found = |k: &DeviceKeys| ix.find(k).into_iter().map(|f| (f.record, f.by, f.strong)).collect::<Vec<_>>();
         assert_eq!(found(&keys(&["00:1b:21:00:00:01"], &[], &[])), [(0, "mac 00:1b:21:00:00:01".to_string(), true)]);
@@ -151,5 +162,9 @@ mod tests {
         let by_ip = SourceIndex::new(&records, Field::Ip);
         assert_eq!(by_ip.find(&keys(&[], &[], &["198.18.0.3"]))[0].by, "ip 198.18.0.3");
         assert!(ix.find(&keys(&["00:1b:21:00:00:09"], &["ws-9"], &[])).is_empty());
+        let with_serial = [SourceRecord { serial: "C02XK1ABJG5H".into(), ..Default::default() }];
+        let by_serial = SourceIndex::new(&with_serial, Field::Serial);
+        let d = DeviceKeys { serials: vec!["c02xk1abjg5h".into()], ..Default::default() };
+        assert_eq!((by_serial.find(&d)[0].by.as_str(), by_serial.find(&d)[0].strong), ("serial c02xk1abjg5h", true));
     }
 }

@@ -46,7 +46,7 @@ pub enum Field {
     Hostname,
     /// IP address.
     Ip,
-    /// Serial number (shown; the register keeps none to match it against yet).
+    /// The manufacturer's serial number (matched against the register's `serial`).
     Serial,
 }
 
@@ -139,14 +139,12 @@ impl SourceDef {
         {
             out.push(("name", format!("`{}` is not 1–40 of a-z, 0-9, - and _", n.escape_debug())));
         }
-        if self.key == Field::Id || self.key == Field::Serial {
+        if self.key == Field::Id {
             out.push((
                 "key",
-                format!(
-                    "`{}` cannot identify a device here: use mac, hostname or ip (the register keeps no {} to match)",
-                    self.key.as_str(),
-                    if self.key == Field::Id { "other tools' ids" } else { "serial numbers yet" }
-                ),
+                "`id` cannot identify a device here (the register keeps no other tool's ids for a source): \
+                 use mac, serial, hostname or ip"
+                    .to_string(),
             ));
         }
         if !self.map.iter().any(|m| m.field == self.key) {
@@ -288,8 +286,7 @@ mod tests {
     #[test]
     fn definitions_name_each_problem() {
         assert!(def(Field::Mac, "MAC Address=mac,Name=hostname").check().is_empty());
-        let bad =
-            SourceDef { name: "EDR console".into(), max_age_days: 0, ..def(Field::Serial, "SN=serial,S2=serial") };
+        let bad = SourceDef { name: "EDR console".into(), max_age_days: 0, ..def(Field::Id, "SN=id,S2=id") };
         let fields: Vec<&str> = bad.check().iter().map(|(f, _)| *f).collect();
         assert_eq!(fields, ["name", "key", "map", "max_age_days"]);
         assert!(def(Field::Mac, "Name=hostname").check()[0].1.contains("key field `mac`"));
