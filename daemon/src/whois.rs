@@ -78,7 +78,7 @@ pub struct RecordedFor {
 pub struct WhoisAnswer {
     /// What was asked.
     pub query: String,
-    /// `ip`, `mac`, `tag` or `hostname`.
+    /// `ip`, `mac`, `tag`, `external_id` (`SYSTEM:ID`), `serial` or `hostname`.
     pub query_kind: &'static str,
     /// In one word.
     pub status: WhoisStatus,
@@ -185,7 +185,7 @@ pub fn pick(
         // What answers at an address is what reconciliation matched there.
         ("ip", m, r) => (m.map(String::from), r.filter(|r| Some(*r) != m).map(String::from)),
         // A registered MAC or a tag names its asset.
-        ("mac" | "tag", _, Some(r)) => (Some(r.to_string()), None),
+        ("mac" | "tag" | "serial" | "external_id", _, Some(r)) => (Some(r.to_string()), None),
         (_, Some(m), r) => (Some(m.to_string()), r.filter(|r| *r != m).map(String::from)),
         (_, None, r) if !hosts_found => (r.map(String::from), None),
         (_, None, r) => (None, r.map(String::from)),
@@ -324,6 +324,8 @@ impl WhoisData {
             "ip" => "address",
             "mac" => "MAC",
             "hostname" => "name",
+            "serial" => "serial number",
+            "external_id" => "external id",
             _ => "entry",
         }
     }

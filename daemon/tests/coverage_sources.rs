@@ -313,3 +313,65 @@ fn a_source_keyed_by_serial_matches_the_registers_serial_numbers() {
     let asset = who.asset.unwrap();
     assert_eq!((asset.manufacturer.as_str(), asset.location.as_str()), ("Apple", "HQ/3/F12"));
 }
+
+/// Third break attempt's regressions: a serial two assets share is
+/// neither's (placeholders such as "To Be Filled By O.E.M."); a source
+/// keyed by its own ids matches the register's external ids `NAME:ID`;
+/// whois finds an asset by serial number or external id; the inventory
+/// search has terms for the new fields; ids with ',' and source serials
+/// with hidden characters or given as JSON numbers are refused.
+#[test]
+fn third_break_attempt_regressions() {
+    let s = Scenario::new();
+    s.register(serde_json::json!([
+        { "tag": "S-A", "name": "a", "type": "server", "lifecycle": "deployed", "macs": ["00:1b:21:00:b0:0a"], "serial": "DUPSER" },
+        { "tag": "S-B", "name": "b", "type": "server", "lifecycle": "deployed", "macs": ["00:1b:21:00:b0:0b"], "serial": "dupser" },
+        { "tag": "S-C", "name": "c", "type": "server", "lifecycle": "deployed", "macs": ["00:1b:21:00:b0:0c"],
+          "serial": "UNIQ1", "external_ids": ["snipeit:1234"] },
+    ]));
+    s.sweep(
+        &LAB,
+        T0,
+        &[
+            h("198.18.0.170", "00:1b:21:00:b0:0a"),
+            h("198.18.0.171", "00:1b:21:00:b0:0b"),
+            h("198.18.0.172", "00:1b:21:00:b0:0c"),
+        ],
+    );
+    let now = T0 + HOUR;
+    let def = |name: &str, key: Field, map: &str| SourceDef {
+        name: name.into(),
+        format: SourceFormat::Csv,
+        key,
+        map: parse_map(map).unwrap(),
+        expected_types: vec![censusd::register::AssetType::Server],
+        max_age_days: 7,
+    };
+    censusd::app::sources::define(&s.rec, &admin(), def("edr", Field::Serial, "Serial=serial"), now).unwrap();
+    censusd::app::sources::load(&s.rec, &admin(), "edr", b"Serial\nDUPSER\nuniq1\n", false, now).unwrap();
+    censusd::app::sources::define(&s.rec, &admin(), def("snipeit", Field::Id, "ID=id"), now).unwrap();
+    censusd::app::sources::load(&s.rec, &admin(), "snipeit", b"ID\n1234\n", false, now).unwrap();
+    s.full(now + 60_000);
+    assert_eq!(tags(&s, AlertKind::NotInSource), ["S-A", "S-B"], "a shared serial is neither's; S-C by id and serial");
+    assert!(s.live(AlertKind::SourceUnknown).is_empty(), "snipeit's 1234 is S-C's snipeit:1234");
+
+    let who = s.whois("SnipeIT:1234", now).unwrap();
+    assert_eq!((who.query_kind, who.asset.map(|a| a.tag)), ("external_id", Some("S-C".to_string())));
+    assert_eq!(s.whois("uniq1", now).unwrap().asset.map(|a| a.tag), Some("S-C".to_string()));
+    let query = censusd::register::search::AssetQuery::parse("serial:uniq id:snipeit").unwrap();
+    let register = s.store.assets().unwrap();
+    let hits: Vec<&str> =
+        register.iter().filter(|a| query.matches(a, &Default::default(), now)).map(|a| a.tag.as_str()).collect();
+    assert_eq!(hits, ["S-C"]);
+
+    let bad = serde_json::json!({ "tag": "X", "name": "x", "type": "server", "lifecycle": "deployed",
+        "external_ids": ["ldap:cn=srv1,ou=computers"] });
+    assert_eq!(censusd::register::model::asset_from_json(bad).unwrap_err()[0].field, "external_ids");
+    let e = censusd::app::sources::load(&s.rec, &admin(), "edr", "Serial\nA\u{1b}[31m\n".as_bytes(), false, now);
+    assert!(matches!(e, Err(censusd::app::sources::SourceError::File(_))), "{e:?}");
+    let json = def("mdm", Field::Serial, "sn=serial");
+    censusd::app::sources::define(&s.rec, &admin(), SourceDef { format: SourceFormat::Json, ..json }, now).unwrap();
+    let e = censusd::app::sources::load(&s.rec, &admin(), "mdm", br#"[{"sn": 123456789012345678901234}]"#, false, now);
+    let Err(censusd::app::sources::SourceError::File(p)) = e else { panic!("a number taken as a serial") };
+    assert_eq!((p[0].row, p[0].column.as_str()), (1, "sn"), "{p:?}");
+}

@@ -77,7 +77,7 @@ fn checklists(
     let loaded: Vec<(&crate::sources::Source, crate::sources::matching::SourceIndex)> = all_sources
         .iter()
         .filter(|s| s.loaded_ms.is_some())
-        .map(|s| (s, crate::sources::matching::SourceIndex::new(&s.records, s.def.key)))
+        .map(|s| (s, crate::sources::matching::SourceIndex::new(s.name(), &s.records, s.def.key)))
         .collect();
     let sources: Vec<String> = loaded
         .iter()
@@ -91,6 +91,7 @@ fn checklists(
             names: a.hostnames.clone(),
             ips: a.ips.iter().map(ToString::to_string).collect(),
             serials: if a.serial.is_empty() { vec![] } else { vec![a.serial.to_lowercase()] },
+            external_ids: a.external_ids.clone(),
         };
         keys.ips.extend(states.get(&a.tag).and_then(|s| s.last_ip.clone()));
         let names = listed.entry(a.tag.clone()).or_default();

@@ -101,7 +101,7 @@ impl<'a> Coverage<'a> {
                 .iter()
                 .map(|s| InRun {
                     source: s,
-                    index: SourceIndex::new(&s.records, s.def.key),
+                    index: SourceIndex::new(s.name(), &s.records, s.def.key),
                     matched: vec![false; s.records.len()],
                     weakly: vec![0; s.records.len()],
                 })
@@ -120,6 +120,7 @@ impl<'a> Coverage<'a> {
             names: a.hostnames.clone(),
             ips: a.ips.iter().map(ToString::to_string).collect(),
             serials: if a.serial.is_empty() { vec![] } else { vec![a.serial.to_lowercase()] },
+            external_ids: a.external_ids.clone(),
         };
         for (s, _) in seen {
             keys.macs.extend(s.mac.clone());

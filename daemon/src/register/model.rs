@@ -320,7 +320,7 @@ pub struct Asset {
 
 /// Whether `id` is an external id as [`Asset::check`] stores it: `SYSTEM:ID`,
 /// the system 1–32 of `a-z`, `0-9`, `-`, `_`, the id 1–200 printable
-/// characters without `;` or spaces.
+/// characters without `;`, `,` or spaces (lists are written with both).
 pub fn external_id_ok(id: &str) -> bool {
     let Some((system, rest)) = id.split_once(':') else { return false };
     !system.is_empty()
@@ -328,7 +328,7 @@ pub fn external_id_ok(id: &str) -> bool {
         && system.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && !rest.is_empty()
         && rest.chars().count() <= 200
-        && !rest.chars().any(|c| c.is_control() || c.is_whitespace() || c == ';')
+        && !rest.chars().any(|c| c.is_control() || c.is_whitespace() || c == ';' || c == ',')
 }
 
 fn default_criticality() -> Criticality {
@@ -390,7 +390,8 @@ impl Asset {
                 err(
                     "external_ids",
                     format!(
-                        "`{}` is not SYSTEM:ID (e.g. snipeit:1234, netbox:device/56)",
+                        "`{}` is not SYSTEM:ID (SYSTEM 1-32 of a-z, 0-9, - and _; ID 1-200 printable characters \
+                         without spaces, ',' or ';'; e.g. snipeit:1234, netbox:device/56)",
                         id.chars().take(80).collect::<String>()
                     ),
                 );

@@ -7,13 +7,14 @@
 //! ```
 //!
 //! Terms are ANDed. `field:value` terms: `lifecycle`, `type`, `criticality`
-//! (exact), `owner`, `department`, `tag`, `name`, `vendor` (contains, any
+//! (exact), `owner`, `department`, `tag`, `name`, `vendor`, `serial`,
+//! `manufacturer`, `model`, `location`, `id` (an external id; contains, any
 //! case), `mac` (prefix), `ip` (exact, registered or last seen), `segment`
 //! (a CIDR holding the expected segment or the last address), `port` (open
 //! at the last sighting), `alert` (`open`, `acknowledged` or `any`: has such
 //! a live alert; `none`: has none), `seen` (`<7d`: seen within, `>30d`: not
 //! seen for that long or never, units s m h d). Other words match the tag,
-//! name or a host name (contains, any case). A term negated with a leading
+//! name, a host name, the serial number or an external id (contains, any case). A term negated with a leading
 //! `-` must not hold. Double quotes keep white space in a value
 //! (`owner:"platform team"`, `"db server"`). Parsing is pure; a bad term is an error naming it.
 
@@ -132,6 +133,11 @@ fn term(field: &str, v: &str) -> Result<Term, String> {
         "tag" => Term::Contains("tag", lower),
         "name" => Term::Contains("name", lower),
         "vendor" => Term::Contains("vendor", lower),
+        "serial" => Term::Contains("serial", lower),
+        "manufacturer" => Term::Contains("manufacturer", lower),
+        "model" => Term::Contains("model", lower),
+        "location" => Term::Contains("location", lower),
+        "id" | "external_id" => Term::Contains("external_id", lower),
         "mac" => {
             let m = lower.replace('-', ":");
             if m.len() > 17 || !m.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
@@ -307,6 +313,11 @@ fn holds(t: &Term, a: &Asset, f: &Facts<'_>, now: i64) -> bool {
             "tag" => contains(&a.tag, n),
             "name" => contains(&a.name, n),
             "vendor" => f.vendor.is_some_and(|v| contains(v, n)),
+            "serial" => contains(&a.serial, n),
+            "manufacturer" => contains(&a.manufacturer, n),
+            "model" => contains(&a.model, n),
+            "location" => contains(&a.location, n),
+            "external_id" => a.external_ids.iter().any(|i| contains(i, n)),
             _ => false,
         },
         Term::Mac(m) => a.macs.iter().any(|x| x.to_string().starts_with(m.as_str())),
@@ -321,7 +332,13 @@ fn holds(t: &Term, a: &Asset, f: &Facts<'_>, now: i64) -> bool {
         Term::NoAlert => f.alert_states.is_empty(),
         Term::SeenWithin(ms) => f.last_seen_ms.is_some_and(|l| l >= now - ms),
         Term::NotSeenFor(ms) => f.last_seen_ms.is_none_or(|l| l < now - ms),
-        Term::Word(w) => contains(&a.tag, w) || contains(&a.name, w) || a.hostnames.iter().any(|h| contains(h, w)),
+        Term::Word(w) => {
+            contains(&a.tag, w)
+                || contains(&a.name, w)
+                || a.hostnames.iter().any(|h| contains(h, w))
+                || contains(&a.serial, w)
+                || a.external_ids.iter().any(|i| contains(i, w))
+        }
         Term::Not(t) => !holds(t, a, f, now),
     }
 }

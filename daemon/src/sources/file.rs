@@ -41,10 +41,15 @@ fn set(r: &mut SourceRecord, field: Field, value: &str) -> Result<(), String> {
         return Err("over 255 characters".into());
     }
     match field {
-        Field::Id => r.id = v.to_string(),
+        Field::Id => {
+            if v.chars().any(|c| crate::directory::hidden(c) || c.is_whitespace() || c == ';' || c == ',') {
+                return Err("an id is printable characters without spaces, ',' or ';'".into());
+            }
+            r.id = v.to_string();
+        }
         Field::Serial => {
-            if v.contains(';') {
-                return Err("a serial number has no ';'".into());
+            if v.chars().count() > 100 || v.contains(';') || v.chars().any(crate::directory::hidden) {
+                return Err("a serial number is at most 100 printable characters without ';'".into());
             }
             r.serial = v.to_string();
         }
@@ -148,7 +153,8 @@ fn lookup<'a>(obj: &'a Value, path: &str, field: Field) -> Result<Option<std::bo
     match v {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s.as_str().into())),
-        Value::Number(n) if matches!(field, Field::Id | Field::Serial) => Ok(Some(n.to_string().into())),
+        // Whole numbers only, written as they are: a float would not be the id.
+        Value::Number(n) if field == Field::Id && (n.is_u64() || n.is_i64()) => Ok(Some(n.to_string().into())),
         Value::Array(items) if field == Field::Mac => {
             let macs: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
             match macs {
@@ -167,8 +173,8 @@ fn lookup<'a>(obj: &'a Value, path: &str, field: Field) -> Result<Option<std::bo
 fn expected(field: Field) -> &'static str {
     match field {
         Field::Mac => "string or a list of strings",
-        Field::Id | Field::Serial => "string or a number",
-        Field::Hostname | Field::Ip => "string",
+        Field::Id => "string or a whole number",
+        Field::Serial | Field::Hostname | Field::Ip => "string",
     }
 }
 

@@ -7,7 +7,8 @@
 //! | rule | matches when | strength |
 //! |---|---|---|
 //! | `mac` | a record's MAC is one of the asset's (recorded, or seen on the network) | strong: a MAC names one device |
-//! | `serial` | the record's serial number is the asset's (`serial`, compared without regard to case) | strong: a manufacturer's serial names one device |
+//! | `id` | the record's id is one of the asset's external ids `SOURCE:ID` (the source's own name) | strong: a system's id names one device |
+//! | `serial` | the record's serial number is the asset's (`serial`, compared without regard to case) | weak: placeholders ("To Be Filled By O.E.M.") and typing slips share them |
 //! | `hostname` | a record's host name equals one of the asset's, or one is bare and the other's first label | weak: names are reused |
 //! | `ip` | the record's address is the asset's — only for sources keyed by `ip` | weak: DHCP moves addresses |
 //!
@@ -36,12 +37,16 @@ pub struct DeviceKeys {
     pub ips: Vec<String>,
     /// Serial numbers, lowercase.
     pub serials: Vec<String>,
+    /// External ids, `SYSTEM:ID` with the system lowercase.
+    pub external_ids: Vec<String>,
 }
 
 /// One source's records, indexed by each rule's key.
 #[derive(Debug, Default)]
 pub struct SourceIndex {
     by_mac: HashMap<String, Vec<usize>>,
+    /// `SOURCE:ID` as the register writes external ids.
+    by_id: HashMap<String, Vec<usize>>,
     by_serial: HashMap<String, Vec<usize>>,
     /// Full names as recorded (bare or with a domain).
     by_name: HashMap<String, Vec<usize>>,
@@ -63,10 +68,13 @@ pub struct Found {
 }
 
 impl SourceIndex {
-    /// Index `records` of a source keyed by `key`.
-    pub fn new(records: &[SourceRecord], key: Field) -> SourceIndex {
+    /// Index `records` of source `name` keyed by `key`.
+    pub fn new(name: &str, records: &[SourceRecord], key: Field) -> SourceIndex {
         let mut ix = SourceIndex::default();
         for (i, r) in records.iter().enumerate() {
+            if !r.id.is_empty() {
+                ix.by_id.entry(format!("{name}:{}", r.id)).or_default().push(i);
+            }
             for m in &r.macs {
                 ix.by_mac.entry(m.clone()).or_default().push(i);
             }
@@ -102,8 +110,11 @@ impl SourceIndex {
         for m in &d.macs {
             add(self.by_mac.get(m), format!("mac {m}"), true);
         }
+        for id in &d.external_ids {
+            add(self.by_id.get(id), format!("id {id}"), true);
+        }
         for sn in &d.serials {
-            add(self.by_serial.get(sn), format!("serial {sn}"), true);
+            add(self.by_serial.get(sn), format!("serial {sn}"), false);
         }
         for n in &d.names {
             add(self.by_name.get(n), format!("hostname {n}"), false);
@@ -141,12 +152,13 @@ mod tests {
             rec("", "ws-02.corp.example", ""),
             rec("", "ws-03", "198.18.0.3"),
         ];
-        let ix = SourceIndex::new(&records, Field::Mac);
+        let ix = SourceIndex::new("edr", &records, Field::Mac);
         let keys = |macs: &[&str], names: &[&str], ips: &[&str]| DeviceKeys {
             macs: macs.iter().map(|s| s.to_string()).collect(),
             names: names.iter().map(|s| s.to_string()).collect(),
             ips: ips.iter().map(|s| s.to_string()).collect(),
             serials: vec![],
+            external_ids: vec![],
         };
         let found = |k: &DeviceKeys| ix.find(k).into_iter().map(|f| (f.record, f.by, f.strong)).collect::<Vec<_>>();
         assert_eq!(found(&keys(&["00:1b:21:00:00:01"], &[], &[])), [(0, "mac 00:1b:21:00:00:01".to_string(), true)]);
@@ -159,12 +171,17 @@ mod tests {
         assert!(ix.find(&keys(&[], &["ws-02.lab.example"], &[])).is_empty(), "another domain is another name");
         assert!(!ix.find(&keys(&[], &["ws-02.corp.example"], &[]))[0].strong, "names are weak");
         assert!(ix.find(&keys(&[], &[], &["198.18.0.1"])).is_empty(), "addresses only for ip-keyed sources");
-        let by_ip = SourceIndex::new(&records, Field::Ip);
+        let by_ip = SourceIndex::new("edr", &records, Field::Ip);
         assert_eq!(by_ip.find(&keys(&[], &[], &["198.18.0.3"]))[0].by, "ip 198.18.0.3");
         assert!(ix.find(&keys(&["00:1b:21:00:00:09"], &["ws-9"], &[])).is_empty());
         let with_serial = [SourceRecord { serial: "C02XK1ABJG5H".into(), ..Default::default() }];
-        let by_serial = SourceIndex::new(&with_serial, Field::Serial);
+        let by_serial = SourceIndex::new("mdm", &with_serial, Field::Serial);
         let d = DeviceKeys { serials: vec!["c02xk1abjg5h".into()], ..Default::default() };
-        assert_eq!((by_serial.find(&d)[0].by.as_str(), by_serial.find(&d)[0].strong), ("serial c02xk1abjg5h", true));
+        assert_eq!((by_serial.find(&d)[0].by.as_str(), by_serial.find(&d)[0].strong), ("serial c02xk1abjg5h", false));
+        let with_id = [SourceRecord { id: "1234".into(), ..Default::default() }];
+        let by_id = SourceIndex::new("snipeit", &with_id, Field::Id);
+        let d = DeviceKeys { external_ids: vec!["snipeit:1234".into(), "netbox:1234".into()], ..Default::default() };
+        assert_eq!(by_id.find(&d).len(), 1);
+        assert!(by_id.find(&DeviceKeys { external_ids: vec!["netbox:1234".into()], ..Default::default() }).is_empty());
     }
 }

@@ -38,7 +38,8 @@ use crate::register::AssetType;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Field {
-    /// The source's own id for the device (shown, never matched).
+    /// The source's own id for the device: matched against the register's
+    /// external ids `NAME:ID` (NAME the source's).
     Id,
     /// MAC addresses (`;`-separated when several).
     Mac,
@@ -139,11 +140,11 @@ impl SourceDef {
         {
             out.push(("name", format!("`{}` is not 1–40 of a-z, 0-9, - and _", n.escape_debug())));
         }
-        if self.key == Field::Id {
+        if self.key == Field::Id && !crate::register::model::external_id_ok(&format!("{}:1", self.name)) {
             out.push((
                 "key",
-                "`id` cannot identify a device here (the register keeps no other tool's ids for a source): \
-                 use mac, serial, hostname or ip"
+                "`id` identifies a device by the register's external id NAME:ID, and this name cannot be a \
+                 system's (1-32 of a-z, 0-9, - and _)"
                     .to_string(),
             ));
         }
@@ -220,7 +221,7 @@ impl SourceRecord {
             Field::Mac => self.macs.first().cloned().unwrap_or_default(),
             Field::Hostname => self.hostname.clone(),
             Field::Ip => self.ip.clone(),
-            Field::Serial => self.serial.clone(),
+            Field::Serial => self.serial.to_lowercase(),
             Field::Id => self.id.clone(),
         }
     }
@@ -287,6 +288,7 @@ mod tests {
     fn definitions_name_each_problem() {
         assert!(def(Field::Mac, "MAC Address=mac,Name=hostname").check().is_empty());
         let bad = SourceDef { name: "EDR console".into(), max_age_days: 0, ..def(Field::Id, "SN=id,S2=id") };
+        assert!(def(Field::Id, "ID=id").check().is_empty(), "a source's ids match the register's edr:ID");
         let fields: Vec<&str> = bad.check().iter().map(|(f, _)| *f).collect();
         assert_eq!(fields, ["name", "key", "map", "max_age_days"]);
         assert!(def(Field::Mac, "Name=hostname").check()[0].1.contains("key field `mac`"));

@@ -101,6 +101,13 @@ fn write_keys(tx: &Transaction<'_>, a: &Asset) -> Result<(), StoreError> {
     for h in &a.hostnames {
         ins.execute(params!["hostname", h, a.tag])?;
     }
+    // Looked up by whois; several assets may share a serial (placeholders).
+    if !a.serial.is_empty() {
+        ins.execute(params!["serial", a.serial.to_lowercase(), a.tag])?;
+    }
+    for id in &a.external_ids {
+        ins.execute(params!["external_id", id, a.tag])?;
+    }
     Ok(())
 }
 

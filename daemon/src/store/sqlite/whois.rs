@@ -67,6 +67,16 @@ pub fn whois(c: &Connection, query: &str) -> Result<Option<WhoisData>, StoreErro
         ("mac", hosts, key_tag(c, "mac", &mac)?)
     } else if let Some(tag) = tag_nocase(c, q)? {
         ("tag", Vec::new(), Some(tag))
+    } else if let Some(tag) = q
+        .split_once(':')
+        .map(|(system, id)| format!("{}:{id}", system.to_ascii_lowercase()))
+        .map(|id| key_tag(c, "external_id", &id))
+        .transpose()?
+        .flatten()
+    {
+        ("external_id", Vec::new(), Some(tag))
+    } else if let Some(tag) = key_tag(c, "serial", &q.to_lowercase())? {
+        ("serial", Vec::new(), Some(tag))
     } else {
         let name = q.trim_end_matches('.').to_ascii_lowercase();
         if name.is_empty() || name.len() > 253 {
