@@ -353,6 +353,18 @@ fn third_break_attempt_regressions() {
     censusd::app::sources::load(&s.rec, &admin(), "snipeit", b"ID\n1234\n", false, now).unwrap();
     s.full(now + 60_000);
     assert_eq!(tags(&s, AlertKind::NotInSource), ["S-A", "S-B"], "a shared serial is neither's; S-C by id and serial");
+    // A record that is one asset's by MAC is not another's by a name they share.
+    censusd::app::sources::define(&s.rec, &admin(), def("av", Field::Mac, "mac=mac,name=hostname"), now).unwrap();
+    let av = "mac,name\n00:1b:21:00:b0:0a,s-c\n00:1b:21:00:b0:0b,\n";
+    censusd::app::sources::load(&s.rec, &admin(), "av", av.as_bytes(), false, now).unwrap();
+    let mut c = s.store.asset("S-C").unwrap().unwrap();
+    c.hostnames = vec!["s-c".into()];
+    s.store.update_asset(&c, "test", &mut censusd::store::unaudited()).unwrap();
+    s.rec.register_changed();
+    s.full(now + 2 * 60_000);
+    let missing = s.live(AlertKind::NotInSource);
+    let c_missing = missing.iter().find(|a| a.tag.as_deref() == Some("S-C")).expect("S-C is not in av's list");
+    assert!(c_missing.summary.contains("av"), "{}", c_missing.summary);
     assert!(s.live(AlertKind::SourceUnknown).is_empty(), "snipeit's 1234 is S-C's snipeit:1234");
 
     let who = s.whois("SnipeIT:1234", now).unwrap();

@@ -79,7 +79,8 @@ struct InRun<'a> {
     source: &'a Source,
     index: SourceIndex,
     matched: Vec<bool>,
-    weakly: Vec<u32>,
+    /// Assets that matched each record, by any rule.
+    matchers: Vec<u32>,
 }
 
 /// What a full run gathers for the coverage-source verdicts.
@@ -103,7 +104,7 @@ impl<'a> Coverage<'a> {
                     source: s,
                     index: SourceIndex::new(s.name(), &s.records, s.def.key),
                     matched: vec![false; s.records.len()],
-                    weakly: vec![0; s.records.len()],
+                    matchers: vec![0; s.records.len()],
                 })
                 .collect(),
             pending: Vec::new(),
@@ -138,9 +139,7 @@ impl<'a> Coverage<'a> {
             let found = run.index.find(&keys);
             for f in &found {
                 run.matched[f.record] = true;
-                if !f.strong {
-                    run.weakly[f.record] += 1;
-                }
+                run.matchers[f.record] += 1;
             }
             if expected_here && run.source.def.expected_types.contains(&a.asset_type) {
                 if found.is_empty() {
@@ -187,10 +186,11 @@ impl<'a> Coverage<'a> {
         }
     }
 
-    /// Whether record `record` of source `src` was matched weakly by more
-    /// than one asset: a shared name or address, which is neither's.
+    /// Whether record `record` of source `src` was matched by more than one
+    /// asset: a weak match to it (a shared serial, name or address) is then
+    /// not this asset's — the record may be the other's, by its MAC or id.
     fn shared(&self, src: usize, record: usize) -> bool {
-        self.sources.get(src).is_some_and(|r| r.weakly[record] > 1)
+        self.sources.get(src).is_some_and(|r| r.matchers[record] > 1)
     }
 
     /// Make the verdicts that waited for the whole list, raise
