@@ -144,17 +144,9 @@ impl Client {
             let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
             let mut msg =
                 v["error"].as_str().map(String::from).unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-            if let Some(details) = v["details"].as_array() {
-                for d in details {
-                    match (d.get("row"), d.get("column").or_else(|| d.get("field")), d.get("message")) {
-                        (Some(row), Some(col), Some(m)) => {
-                            msg.push_str(&format!("\n  row {row}, column {col}: {}", m.as_str().unwrap_or("")))
-                        }
-                        (None, Some(f), Some(m)) => {
-                            msg.push_str(&format!("\n  {}: {}", f.as_str().unwrap_or(""), m.as_str().unwrap_or("")))
-                        }
-                        _ => {}
-                    }
+            for d in v["details"].as_array().into_iter().flatten() {
+                if let Some(line) = detail_line(d) {
+                    msg.push_str(&format!("\n  {line}"));
                 }
             }
             bail!("the daemon answered {}: {msg}", status.as_u16());
@@ -163,9 +155,54 @@ impl Client {
     }
 }
 
+/// One problem of an API error's `details` for people: `row 3 (line 4),
+/// column macs: …` for a file's row, `the file, column X: …` for its header
+/// or the file as a whole (row 0), `field: …` for a field.
+fn detail_line(d: &serde_json::Value) -> Option<String> {
+    let message = d.get("message")?.as_str().unwrap_or("");
+    let column = d.get("column").or_else(|| d.get("field")).and_then(|c| c.as_str()).filter(|c| !c.is_empty());
+    let place =
+        match (d.get("row").and_then(serde_json::Value::as_u64), d.get("line").and_then(serde_json::Value::as_u64)) {
+            (Some(0), _) => Some("the file".to_string()),
+            (Some(row), Some(line)) => Some(format!("row {row} (line {line})")),
+            (Some(row), None) => Some(format!("row {row}")),
+            (None, _) => None,
+        };
+    Some(match (place, column) {
+        (Some(p), Some(c)) => format!("{p}, column {c}: {message}"),
+        (Some(p), None) => format!("{p}: {message}"),
+        (None, Some(c)) => format!("{c}: {message}"),
+        (None, None) => message.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Client, seg};
+    use super::{Client, detail_line, seg};
+
+    /// Break-attempt regression: header problems read "row 0" and columns
+    /// came out JSON-quoted.
+    #[test]
+    fn error_details_name_the_row_line_and_column_for_people() {
+        let d = |v: serde_json::Value| detail_line(&v).unwrap();
+        assert_eq!(
+            d(serde_json::json!({ "row": 3, "line": 4, "column": "macs", "message": "bad" })),
+            "row 3 (line 4), column macs: bad"
+        );
+        assert_eq!(
+            d(serde_json::json!({ "row": 0, "column": "MAC", "message": "mapped column not in the header" })),
+            "the file, column MAC: mapped column not in the header"
+        );
+        assert_eq!(
+            d(serde_json::json!({ "row": 2, "column": "", "message": "not an object" })),
+            "row 2: not an object"
+        );
+        assert_eq!(
+            d(serde_json::json!({ "field": "name", "message": "must be 1-200 printable characters" })),
+            "name: must be 1-200 printable characters"
+        );
+        assert!(detail_line(&serde_json::json!({ "row": 1 })).is_none());
+    }
 
     /// Regression: `censusd agent revoke ..` sent `DELETE /api/v1/agents/`
     /// (and `agent rotate ..` `POST /api/v1/rotate`): a URL parser drops

@@ -122,7 +122,7 @@ fn operator_cli_drives_a_running_daemon_and_sigterm_stops_it() {
     let out = cli(&serve, &["register", "import", csv.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("row 1, column \"type\""), "{err}");
+    assert!(err.contains("row 1 (line 2), column type: "), "{err}");
 
     assert!(ok(&cli(&serve, &["agent", "revoke", "lab-1"])).contains("revoked"));
     let out = cli(&serve, &["agent", "revoke", "lab-1"]);
