@@ -347,12 +347,7 @@ pub fn print_whois(w: &Value) {
     }
     let r = &w["retirement"];
     if r.is_object() {
-        let verified = match (r["verified"].as_bool(), r["verified_ms"].as_i64()) {
-            (Some(true), Some(_)) => format!("verified {}", when(&r["verified_ms"])),
-            (Some(true), None) => "verified".to_string(),
-            _ => "not verified".to_string(),
-        };
-        outln!("  retirement {verified}");
+        outln!("  retirement {}", crate::retirement_ops::verified_words(r));
         crate::retirement_ops::print_steps(r, "             ");
     }
 }

@@ -46,23 +46,26 @@ pub enum RetirementCmd {
     },
 }
 
+/// A checklist's verification in words: `verified 2026-12-03 15:04 UTC`,
+/// `verified` (not yet recorded) or `not verified`.
+pub fn verified_words(c: &Value) -> String {
+    match (c["verified"] == true, c["verified_ms"].as_i64()) {
+        (true, Some(_)) => format!("verified {}", when(&c["verified_ms"])),
+        (true, None) => "verified".to_string(),
+        (false, _) => "not verified".to_string(),
+    }
+}
+
 /// Print one checklist.
 pub fn print_checklist(c: &Value) {
     let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
-    let state = if c["verified"] == true {
-        match c["verified_ms"].as_i64() {
-            Some(_) => format!("retirement verified {}", when(&c["verified_ms"])),
-            None => "retirement verified".to_string(),
-        }
-    } else {
-        "retirement not verified".to_string()
-    };
     outln!(
-        "{} ({}): {}{}; {state}",
+        "{} ({}): {}{}; retirement {}",
         s(&c["tag"]),
         s(&c["name"]),
         s(&c["lifecycle"]),
-        c["since"].as_str().map(|d| format!(" since {d}")).unwrap_or_default()
+        c["since"].as_str().map(|d| format!(" since {d}")).unwrap_or_default(),
+        verified_words(c)
     );
     print_steps(c, "  ");
 }

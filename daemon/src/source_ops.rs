@@ -100,18 +100,9 @@ pub async fn source(c: &Client, cmd: &SourceCmd) -> anyhow::Result<()> {
             let def = definition(name, format, key, map, expected, *max_age_days)?;
             let body = serde_json::to_vec(&def)?;
             let path = format!("/api/v1/sources/{}", seg(&def.name));
-            c.call(Method::PUT, &path, Some((body, "application/json"))).await?;
-            let v: Value = {
-                let (_, out) = c.call(Method::GET, "/api/v1/sources", None).await?;
-                serde_json::from_slice(&out)?
-            };
-            let records = v
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|s| s["name"] == def.name.as_str())
-                .map(|s| s["records"].clone());
-            match records.and_then(|r| r.as_u64()).filter(|r| *r > 0) {
+            let (_, out) = c.call(Method::PUT, &path, Some((body, "application/json"))).await?;
+            let defined: Value = serde_json::from_slice(&out)?;
+            match defined["records"].as_u64().filter(|r| *r > 0) {
                 Some(n) => outln!("source {} defined; its list of {n} records is kept", def.name),
                 None => {
                     outln!("source {} defined: load its export with `censusd source load {} FILE`", def.name, def.name)

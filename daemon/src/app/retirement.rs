@@ -86,13 +86,7 @@ fn checklists(
         })
         .collect();
     for a in assets {
-        let mut keys = crate::sources::matching::DeviceKeys {
-            macs: a.macs.iter().map(ToString::to_string).collect(),
-            names: a.hostnames.clone(),
-            ips: a.ips.iter().map(ToString::to_string).collect(),
-            serials: if a.serial.is_empty() { vec![] } else { vec![a.serial.to_lowercase()] },
-            external_ids: a.external_ids.clone(),
-        };
+        let mut keys = crate::sources::matching::DeviceKeys::of(a);
         keys.ips.extend(states.get(&a.tag).and_then(|s| s.last_ip.clone()));
         let names = listed.entry(a.tag.clone()).or_default();
         for (s, index) in &loaded {

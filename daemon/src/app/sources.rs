@@ -30,6 +30,19 @@ pub struct SourceSummary {
     pub stale: bool,
 }
 
+impl SourceSummary {
+    /// `s` as listed at `now_ms`.
+    pub fn of(s: &Source, now_ms: i64) -> SourceSummary {
+        SourceSummary {
+            stale: s.stale(now_ms),
+            records: s.records.len(),
+            loaded_ms: s.loaded_ms,
+            loaded_by: s.loaded_by.clone(),
+            def: s.def.clone(),
+        }
+    }
+}
+
 /// What a load changed.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct LoadOutcome {
@@ -50,18 +63,7 @@ pub struct LoadOutcome {
 /// # Errors
 /// The store's.
 pub fn list(rec: &Reconciler, now_ms: i64) -> Result<Vec<SourceSummary>, StoreError> {
-    Ok(rec
-        .store()
-        .sources()?
-        .into_iter()
-        .map(|s| SourceSummary {
-            stale: s.stale(now_ms),
-            records: s.records.len(),
-            loaded_ms: s.loaded_ms,
-            loaded_by: s.loaded_by,
-            def: s.def,
-        })
-        .collect())
+    Ok(rec.store().sources()?.iter().map(|s| SourceSummary::of(s, now_ms)).collect())
 }
 
 /// Define source `def.name`, or change its definition: its list is kept
@@ -75,7 +77,7 @@ pub fn define(rec: &Reconciler, who: &Principal, def: SourceDef, now_ms: i64) ->
         return Err(SourceError::Invalid(problems));
     }
     let mut kept = None;
-    rec.store().write_sources(&mut |sources| {
+    let written = rec.store().write_sources(&mut |sources| {
         let before = sources.iter().find(|s| s.name() == def.name);
         // A list read with another format, key or map is not this definition's:
         // it is dropped, and the source waits for its next load.
@@ -86,8 +88,8 @@ pub fn define(rec: &Reconciler, who: &Principal, def: SourceDef, now_ms: i64) ->
             loaded_by: kept_list.map(|b| b.loaded_by.clone()).unwrap_or_default(),
             records: kept_list.map(|b| b.records.clone()).unwrap_or_default(),
         };
+        kept = Some(SourceSummary::of(&after, now_ms));
         if before.is_some_and(|b| b.def == def) {
-            kept = Some(after);
             return None;
         }
         let audit = entry(
@@ -98,19 +100,14 @@ pub fn define(rec: &Reconciler, who: &Principal, def: SourceDef, now_ms: i64) ->
             Some(&def),
             now_ms,
         );
-        kept = Some(after.clone());
         Some((vec![after], vec![audit]))
     })?;
-    rec.sources_changed();
-    let s = kept.ok_or_else(|| StoreError::Db("the source was not written".into()))?;
-    tracing::info!(source = s.def.name, actor = who.name, "coverage source defined");
-    Ok(SourceSummary {
-        stale: s.stale(now_ms),
-        records: s.records.len(),
-        loaded_ms: s.loaded_ms,
-        loaded_by: s.loaded_by,
-        def: s.def,
-    })
+    let summary = kept.ok_or_else(|| StoreError::Db("the source was not written".into()))?;
+    if written {
+        tracing::info!(source = summary.def.name, actor = who.name, "coverage source defined");
+        rec.sources_changed();
+    }
+    Ok(summary)
 }
 
 /// Why a source change stored nothing.
@@ -130,8 +127,9 @@ pub enum SourceError {
     Store(#[from] StoreError),
 }
 
-fn keys(s: &Source) -> std::collections::HashSet<String> {
-    s.records.iter().map(|r| r.key_value(s.def.key)).collect()
+/// The keys of `records` by `key`.
+fn keys(records: &[SourceRecord], key: crate::sources::Field) -> std::collections::HashSet<String> {
+    records.iter().map(|r| r.key_value(key)).collect()
 }
 
 /// Load `bytes` (the source's export) as source `name`'s list, replacing
@@ -155,7 +153,7 @@ pub fn load(
     };
     let records: Vec<SourceRecord> = crate::sources::file::parse(&current.def, bytes).map_err(SourceError::File)?;
     let outcome = |before: &Source| {
-        let (old, new) = (keys(before), keys(&Source { records: records.clone(), ..before.clone() }));
+        let (old, new) = (keys(&before.records, before.def.key), keys(&records, before.def.key));
         LoadOutcome {
             source: name.clone(),
             records: records.len(),
@@ -174,8 +172,12 @@ pub fn load(
         let summary = serde_json::json!({ "records": o.records, "added": o.added, "removed": o.removed });
         let audit = entry(&who.name, AuditAction::SourceLoad, format!("source:{name}"), None, Some(&summary), now_ms);
         out = Some(o);
-        let after =
-            Source { records: records.clone(), loaded_ms: Some(now_ms), loaded_by: who.name.clone(), ..before.clone() };
+        let after = Source {
+            def: before.def.clone(),
+            records: records.clone(),
+            loaded_ms: Some(now_ms),
+            loaded_by: who.name.clone(),
+        };
         Some((vec![after], vec![audit]))
     })?;
     let out = out.ok_or_else(|| SourceError::NoSuchSource(name.clone()))?;

@@ -116,13 +116,7 @@ impl<'a> Coverage<'a> {
     /// source; its verdicts are made now when they cannot depend on other
     /// assets, else in [`Coverage::judge`].
     pub fn collect(&mut self, w: &World<'_>, a: &Asset, seen: &Seen<'_>, plan: &mut Plan) {
-        let mut keys = DeviceKeys {
-            macs: a.macs.iter().map(ToString::to_string).collect(),
-            names: a.hostnames.clone(),
-            ips: a.ips.iter().map(ToString::to_string).collect(),
-            serials: if a.serial.is_empty() { vec![] } else { vec![a.serial.to_lowercase()] },
-            external_ids: a.external_ids.clone(),
-        };
+        let mut keys = DeviceKeys::of(a);
         for (s, _) in seen {
             keys.macs.extend(s.mac.clone());
             keys.names.extend(s.names.iter().map(|(n, _)| n.trim_end_matches('.').to_ascii_lowercase()));

@@ -41,6 +41,20 @@ pub struct DeviceKeys {
     pub external_ids: Vec<String>,
 }
 
+impl DeviceKeys {
+    /// What the register records for `a`: its MACs, host names, addresses,
+    /// serial number and external ids (add what the sweeps saw to it).
+    pub fn of(a: &crate::register::Asset) -> DeviceKeys {
+        DeviceKeys {
+            macs: a.macs.iter().map(ToString::to_string).collect(),
+            names: a.hostnames.clone(),
+            ips: a.ips.iter().map(ToString::to_string).collect(),
+            serials: if a.serial.is_empty() { vec![] } else { vec![a.serial.to_lowercase()] },
+            external_ids: a.external_ids.clone(),
+        }
+    }
+}
+
 /// One source's records, indexed by each rule's key.
 #[derive(Debug, Default)]
 pub struct SourceIndex {
