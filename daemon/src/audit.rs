@@ -26,6 +26,9 @@ pub enum AuditAction {
     /// A register file was imported.
     #[serde(rename = "register.import")]
     RegisterImport,
+    /// The register was synced with Snipe-IT or NetBox.
+    #[serde(rename = "register.sync")]
+    RegisterSync,
     /// Another tool's findings (an nmap report) were imported as observations.
     #[serde(rename = "observations.import")]
     ObservationsImport,
@@ -121,11 +124,12 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, for documentation and validation.
-    pub const ALL: [AuditAction; 34] = [
+    pub const ALL: [AuditAction; 35] = [
         AuditAction::AssetCreate,
         AuditAction::AssetUpdate,
         AuditAction::AssetDelete,
         AuditAction::RegisterImport,
+        AuditAction::RegisterSync,
         AuditAction::ObservationsImport,
         AuditAction::AlertAcknowledge,
         AuditAction::AlertResolve,
@@ -165,6 +169,7 @@ impl AuditAction {
             AuditAction::AssetUpdate => "asset.update",
             AuditAction::AssetDelete => "asset.delete",
             AuditAction::RegisterImport => "register.import",
+            AuditAction::RegisterSync => "register.sync",
             AuditAction::ObservationsImport => "observations.import",
             AuditAction::AlertAcknowledge => "alert.acknowledge",
             AuditAction::AlertResolve => "alert.resolve",

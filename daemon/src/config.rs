@@ -30,6 +30,8 @@ struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     people: RawPeople,
+    #[serde(default)]
+    sync: crate::connectors::sync::config::RawSyncs,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +132,8 @@ pub struct DaemonConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// The people directory's LDAP source (`[people.ldap]`), when configured.
     pub ldap: Option<crate::directory::ldap::LdapConfig>,
+    /// Register sync with Snipe-IT and NetBox (`[sync.snipeit]`, `[sync.netbox]`).
+    pub sync: crate::connectors::sync::config::SyncConfigs,
 }
 
 /// Where alerts go besides the API.
@@ -375,6 +379,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         }),
     };
     let ldap = raw.people.ldap.map(|l| crate::directory::ldap::validate(file, l)).transpose()?;
+    let sync = crate::connectors::sync::config::validate(file, raw.sync)?;
     Ok(DaemonConfig {
         source: file.to_path_buf(),
         listen,
@@ -387,6 +392,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         notify,
         metrics_listen,
         ldap,
+        sync,
     })
 }
 

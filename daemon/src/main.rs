@@ -16,6 +16,7 @@ mod ops;
 mod people_ops;
 mod retirement_ops;
 mod source_ops;
+mod sync_ops;
 
 use anyhow::Context;
 use censusd::api;
@@ -224,6 +225,9 @@ enum Command {
     /// checked against the register.
     #[command(subcommand)]
     Source(source_ops::SourceCmd),
+    /// Register sync with Snipe-IT or NetBox, as `[sync.*]` configures it:
+    /// a plan, applied unless --dry-run; never deletes.
+    Sync(sync_ops::SyncArgs),
     /// Manage personal API tokens and sign-in sessions (admin).
     #[command(subcommand)]
     Token(people_ops::TokenCmd),
@@ -323,11 +327,11 @@ enum RegisterCmd {
 }
 
 /// Print an import plan: what is added, changed field by field, retired.
-fn print_plan(p: &serde_json::Value, dry_run: bool, clear_empty: bool) {
+/// Print a register plan (an import's or a sync's), `verb` first.
+fn print_plan(p: &serde_json::Value, verb: &str, clear_empty: bool) {
     let n = |k: &str| p[k].as_array().map_or(0, Vec::len);
     outln!(
-        "{}: {} added, {} changed, {} retired, {} unchanged",
-        if dry_run { "would import" } else { "imported" },
+        "{verb}: {} added, {} changed, {} retired, {} unchanged",
         n("added"),
         n("changed"),
         n("retired"),
@@ -470,6 +474,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     );
     daemon.retention = cfg.retention;
     daemon.state.ldap = cfg.ldap.clone().map(Arc::new);
+    daemon.state.sync = Arc::new(cfg.sync.clone());
     if let Some(addr) = cfg.metrics_listen {
         let l = tokio::net::TcpListener::bind(addr)
             .await
@@ -554,7 +559,11 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
                 seg(delimiter)
             );
             let (_, out) = c.call(Method::POST, &path, Some((bytes, ct))).await?;
-            print_plan(&serde_json::from_slice(&out)?, *dry_run, *clear_empty);
+            print_plan(
+                &serde_json::from_slice(&out)?,
+                if *dry_run { "would import" } else { "imported" },
+                *clear_empty,
+            );
         }
         Command::Import(ImportCmd::Nmap { file, segment, agent, json }) => {
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
@@ -592,6 +601,7 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         Command::People(cmd) => directory_ops::people(&c, cmd).await?,
         Command::Licences(cmd) => licence_ops::licences(&c, cmd).await?,
         Command::Source(cmd) => source_ops::source(&c, cmd).await?,
+        Command::Sync(a) => sync_ops::sync(&c, a).await?,
         Command::Retirement(cmd) => retirement_ops::retirement(&c, cmd).await?,
         Command::Token(cmd) => people_ops::token(&c, cmd).await?,
         Command::Audit(a) => people_ops::audit(&c, a).await?,

@@ -144,8 +144,8 @@ pub fn readable_evidence(v: &Value) -> Value {
 pub enum AssetsCmd {
     /// Assets matching a search, e.g. 'lifecycle:decommissioned seen:<1d' or
     /// 'owner:platform-team port:3389 -alert:none' (fields: lifecycle, type, criticality,
-    /// owner, department, tag, name, vendor, mac, ip, segment, port, alert, seen; `-` negates;
-    /// other words match tag, name or host name).
+    /// owner, department, tag, tags, name, vendor, serial, manufacturer, model, location, id, mac,
+    /// ip, segment, port, alert, seen; `-` negates; other words match tag, name, host name, serial or id).
     Search {
         /// The search (quote it: one argument).
         query: String,

@@ -55,6 +55,7 @@ impl Daemon {
             sign_ins: Default::default(),
             in_flight: Default::default(),
             ldap: None,
+            sync: Default::default(),
         };
         Daemon {
             state,
@@ -89,6 +90,12 @@ impl Daemon {
             .as_ref()
             .and_then(|l| l.interval)
             .map(|every| tokio::spawn(ldap_sync(self.state.clone(), every, stopped(stop_rx.clone()))));
+        let register_syncs: Vec<_> =
+            [crate::connectors::sync::System::SnipeIt, crate::connectors::sync::System::NetBox]
+                .into_iter()
+                .filter_map(|s| self.state.sync.get(s).and_then(|c| c.interval).map(|every| (s, every)))
+                .map(|(s, every)| tokio::spawn(register_sync(self.state.clone(), s, every, stopped(stop_rx.clone()))))
+                .collect();
         let serve_shutdown = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -105,6 +112,9 @@ impl Daemon {
             let _ = m.await;
         }
         if let Some(s) = ldap_syncs {
+            let _ = s.await;
+        }
+        for s in register_syncs {
             let _ = s.await;
         }
         worker.stop();
@@ -151,6 +161,35 @@ async fn ldap_sync(state: AppState, every: Duration, stop: impl Future<Output = 
                     "people directory synced from LDAP"
                 ),
                 Err(e) => tracing::error!(error = %e, "syncing the people directory from LDAP failed; nothing changed"),
+            },
+        }
+    }
+}
+
+/// Sync the register with `system` two minutes after the start, then every
+/// `every` (`[sync.*] interval`), recorded in the audit log as `SYSTEM-sync`.
+/// A failed sync changes nothing and is logged; the next one tries again.
+async fn register_sync(
+    state: AppState,
+    system: crate::connectors::sync::System,
+    every: Duration,
+    stop: impl Future<Output = ()>,
+) {
+    let Some(cfg) = state.sync.get(system).cloned() else { return };
+    tokio::pin!(stop);
+    let mut wait = Duration::from_secs(120);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = every;
+        let who = crate::people::Principal::person(&format!("{}-sync", system.as_str()), crate::people::Role::Admin);
+        let sync = crate::app::sync::run(state.reconciler.clone(), &cfg, (false, false), who);
+        tokio::select! {
+            _ = &mut stop => return,
+            r = sync => if let Err(e) = r {
+                tracing::error!(system = system.as_str(), error = %e, "register sync failed; nothing changed");
             },
         }
     }

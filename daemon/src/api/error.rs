@@ -139,6 +139,19 @@ impl From<crate::app::directory::SyncFailure> for ApiError {
     }
 }
 
+impl From<crate::app::sync::SyncFailure> for ApiError {
+    fn from(e: crate::app::sync::SyncFailure) -> Self {
+        use crate::connectors::sync::SyncError as S;
+        match e {
+            // The upstream system's failure, not the caller's nor ours.
+            crate::app::sync::SyncFailure::Upstream(S::Refused(why)) => ApiError::new(StatusCode::CONFLICT, why),
+            crate::app::sync::SyncFailure::Upstream(S::Config(why)) => ApiError::new(StatusCode::CONFLICT, why),
+            crate::app::sync::SyncFailure::Upstream(u) => ApiError::new(StatusCode::BAD_GATEWAY, u.to_string()),
+            crate::app::sync::SyncFailure::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<crate::app::retirement::RetireError> for ApiError {
     fn from(e: crate::app::retirement::RetireError) -> Self {
         use crate::app::retirement::RetireError as R;

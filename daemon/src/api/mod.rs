@@ -24,6 +24,7 @@ pub mod people;
 mod retirement;
 pub mod serve;
 mod sources;
+mod sync;
 mod tls;
 
 use std::future::Future;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub in_flight: Arc<crate::app::in_flight::InFlight>,
     /// The people directory's LDAP source (`[people.ldap]`), when configured.
     pub ldap: Option<Arc<crate::directory::ldap::LdapConfig>>,
+    /// Register sync (`[sync.snipeit]`, `[sync.netbox]`).
+    pub sync: Arc<crate::connectors::sync::config::SyncConfigs>,
 }
 
 impl AppState {
@@ -228,6 +231,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sources::list))
         .routes(routes!(sources::define, sources::remove))
         .routes(routes!(sources::load))
+        .routes(routes!(sync::sync))
         .split_for_parts()
 }
 

@@ -18,4 +18,5 @@ pub mod query;
 pub mod register;
 pub mod retirement;
 pub mod sources;
+pub mod sync;
 pub mod timeline;

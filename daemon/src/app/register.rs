@@ -105,7 +105,7 @@ pub enum ImportFailure {
 }
 
 /// One problem per row that would dispose an asset past unmet retirement steps.
-fn disposal_problems(
+pub(super) fn disposal_problems(
     rec: &Reconciler,
     current: &[Asset],
     merged: &[Asset],
@@ -146,7 +146,6 @@ pub fn import(
     who: &Principal,
 ) -> Result<ImportPlan, ImportFailure> {
     let store = rec.store().as_ref();
-    let actor = who.name.as_str();
     let (patches, mut problems) = match format {
         Format::Csv(o) => parse_csv(bytes, o),
         Format::Json => parse_json(bytes),
@@ -175,9 +174,31 @@ pub fn import(
                 .map_err(ImportFailure::Invalid);
         }
     }
+    let summary = serde_json::json!({"rows": patches.len(), "replace": opts.replace, "clear_empty": opts.clear_empty});
+    apply_import(rec, who, AuditAction::RegisterImport, summary, &mut |current| merge(current, &patches, opts))
+}
+
+/// What an import makes of the register as read in its transaction.
+pub(super) type MergeBuild<'a> = &'a mut dyn FnMut(&[Asset]) -> Result<Merged, Vec<ImportError>>;
+
+/// Store what `build` makes of the register as read inside the import's
+/// transaction, as `who`: one audit record per asset added or changed and
+/// one for the whole (`summary` with the counts added), the retirement
+/// records of lifecycle moves, then a full reconcile soon.
+///
+/// # Errors
+/// [`ImportFailure::Invalid`] with what `build` refused; the store's.
+pub(super) fn apply_import(
+    rec: &Reconciler,
+    who: &Principal,
+    action: AuditAction,
+    summary: serde_json::Value,
+    build: MergeBuild<'_>,
+) -> Result<ImportPlan, ImportFailure> {
+    let store = rec.store().as_ref();
+    let actor = who.name.as_str();
     let mut outcome: Option<Result<Merged, Vec<ImportError>>> = None;
     let now_ms = crate::store::now_ms();
-    let rows = patches.len();
     // (added, changed, retired by this import)
     let counts = std::cell::Cell::new((0usize, 0usize, 0usize));
     // Lifecycle moves, for the retirement records once the import is stored.
@@ -187,11 +208,11 @@ pub fn import(
     let mut audit = |b: Option<&Asset>, a: Option<&Asset>| match (b, a) {
         (None, None) => {
             let (added, changed, retired) = counts.get();
-            let summary = serde_json::json!({
-                "rows": rows, "added": added, "changed": changed, "retired": retired,
-                "replace": opts.replace, "clear_empty": opts.clear_empty,
-            });
-            vec![entry(actor, AuditAction::RegisterImport, "register", None, Some(&summary), now_ms)]
+            let mut summary = summary.clone();
+            summary["added"] = added.into();
+            summary["changed"] = changed.into();
+            summary["retired"] = retired.into();
+            vec![entry(actor, action, "register", None, Some(&summary), now_ms)]
         }
         (b, a) => {
             if let Some(a) = a
@@ -199,7 +220,7 @@ pub fn import(
             {
                 moves.borrow_mut().push((b.cloned(), a.clone()));
             }
-            let e = asset_entry(actor, AuditAction::RegisterImport, b, a, now_ms);
+            let e = asset_entry(actor, action, b, a, now_ms);
             let (added, changed, retired) = counts.get();
             let retires = b.is_some_and(|b| !b.lifecycle.retired()) && a.is_some_and(|a| a.lifecycle.retired());
             if !e.is_empty() {
@@ -213,7 +234,7 @@ pub fn import(
     };
     store.import_assets(
         &mut |current| {
-            let m = merge(current, &patches, opts);
+            let m = build(current);
             let assets = m.as_ref().ok().map(|m| m.assets.clone());
             outcome = Some(m);
             assets
@@ -228,7 +249,7 @@ pub fn import(
         super::retirement::entered_disposed(rec, who, a, now_ms)?;
     }
     tracing::info!(
-        rows = patches.len(),
+        action = action.as_str(),
         added = merged.plan.added.len(),
         changed = merged.plan.changed.len(),
         retired = merged.plan.retired.len(),

@@ -4,5 +4,7 @@
 //! cases in [`crate::app`] store what they make.
 //!
 //! - [`nmap`]: an nmap `-oX` report as an observation batch.
+//! - [`sync`]: Snipe-IT's and NetBox's records as register patches.
 
 pub mod nmap;
+pub mod sync;

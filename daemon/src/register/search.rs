@@ -131,6 +131,7 @@ fn term(field: &str, v: &str) -> Result<Term, String> {
         "owner" => Term::Contains("owner", lower),
         "department" => Term::Contains("department", lower),
         "tag" => Term::Contains("tag", lower),
+        "tags" | "label" => Term::Contains("tags", lower),
         "name" => Term::Contains("name", lower),
         "vendor" => Term::Contains("vendor", lower),
         "serial" => Term::Contains("serial", lower),
@@ -164,7 +165,7 @@ fn term(field: &str, v: &str) -> Result<Term, String> {
         },
         _ => {
             return Err(format!(
-                "unknown field `{field}` (lifecycle, type, criticality, owner, department, tag, name, vendor, mac, ip, segment, port, alert, seen)"
+                "unknown field `{field}` (lifecycle, type, criticality, owner, department, tag, tags, name, vendor, mac, ip, segment, port, alert, seen)"
             ));
         }
     })
@@ -311,6 +312,7 @@ fn holds(t: &Term, a: &Asset, f: &Facts<'_>, now: i64) -> bool {
             "owner" => contains(&a.owner, n),
             "department" => contains(&a.department, n),
             "tag" => contains(&a.tag, n),
+            "tags" => a.tags.iter().any(|t| contains(t, n)),
             "name" => contains(&a.name, n),
             "vendor" => f.vendor.is_some_and(|v| contains(v, n)),
             "serial" => contains(&a.serial, n),

@@ -137,3 +137,14 @@ fn double_quotes_keep_white_space_in_a_value() {
     assert!(AssetQuery::parse(r#"owner:"open"#).is_err(), "a quote left open");
     assert!(q(r#""""#).terms.is_empty());
 }
+
+#[test]
+fn tags_finds_the_free_form_tags_a_sync_leaves() {
+    let mut a = db();
+    a.tags = vec!["pci".into(), "retired-in-snipeit".into()];
+    let none = Facts { last_seen_ms: None, last_ip: None, vendor: None, ports: &[], alert_states: &[] };
+    assert!(q("tags:retired-in-snipeit").matches(&a, &none, NOW));
+    assert!(q("label:PCI").matches(&a, &none, NOW));
+    assert!(!q("tags:retired-in-netbox").matches(&a, &none, NOW));
+    assert!(!q("tag:retired-in-snipeit").matches(&a, &none, NOW), "tag: is the asset tag");
+}

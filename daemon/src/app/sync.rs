@@ -1,0 +1,289 @@
+//! Register sync use case (`censusd sync snipeit|netbox`, `POST
+//! /api/v1/sync/{system}`, and `[sync.*] interval`): read every upstream
+//! record, then plan and apply as a register import does — all of it in one
+//! transaction, audited as `register.sync`, a dry run showing the same plan.
+//!
+//! A record the register cannot take (a MAC already on another asset, a
+//! serial two assets share, a status no table maps) is skipped and named;
+//! the rest applies. A move to `disposed` the asset's verified retirement
+//! does not allow is held (the rest of the record applies) and named.
+//! After the register is written, "last seen by Census" is written back to
+//! the configured custom field of each record whose asset was seen, when
+//! it differs from what the record holds (so a second sync writes nothing).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::register::{ImportFailure, apply_import, disposal_problems};
+use crate::audit::AuditAction;
+use crate::connectors::sync::config::SyncConfig;
+use crate::connectors::sync::http::Upstream;
+use crate::connectors::sync::plan::{Link, Prepared, Skipped, prepare};
+use crate::connectors::sync::{Mapping, SyncError, System, UpstreamRecord, netbox, snipeit};
+use crate::people::Principal;
+use crate::reconcile::Reconciler;
+use crate::register::Asset;
+use crate::register::csv::ImportError;
+use crate::register::patch::{ImportOptions, Merged, merge};
+use crate::register::plan::ImportPlan;
+use crate::store::StoreError;
+
+/// What a sync did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct SyncPlan {
+    /// `snipeit` or `netbox`.
+    pub system: String,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// Records read from the system.
+    pub records: usize,
+    /// The register's changes, as an import's plan.
+    #[serde(flatten)]
+    pub register: ImportPlan,
+    /// Assets tied to a record for the first time, and by what.
+    pub links: Vec<Link>,
+    /// Assets whose record is gone from the system, newly tagged `retired-in-SYSTEM`.
+    pub retired_in_source: Vec<String>,
+    /// Records left out, and why.
+    pub skipped: Vec<Skipped>,
+    /// Disposals held back (the rest of the record applied), and why.
+    pub held: Vec<Skipped>,
+    /// Records whose "last seen by Census" field was written.
+    pub written_back: usize,
+    /// Write-backs the system refused (the register is synced regardless).
+    pub write_back_failed: Vec<Skipped>,
+}
+
+/// Why a sync changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncFailure {
+    /// The system could not be read, or its answer is not to be trusted.
+    #[error(transparent)]
+    Upstream(#[from] SyncError),
+    /// The store failed, or refused the sync as a whole.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Patches that fail the merge are taken out (their records skipped with
+/// the merge's reason) and the merge is made again, a few times at most.
+const MERGE_ROUNDS: usize = 4;
+
+/// What `records` make of `current`: the merge, and the prepared patches
+/// as finally used (records the merge refused moved to `skipped`).
+fn build(
+    system: System,
+    current: &[Asset],
+    records: &[UpstreamRecord],
+    mapping: &Mapping,
+    held: &HashSet<String>,
+) -> (Result<Merged, Vec<ImportError>>, Prepared) {
+    let mut p = prepare(system, current, records, mapping);
+    for patch in p.patches.iter_mut().filter(|x| held.contains(&x.tag.to_lowercase())) {
+        patch.values.remove("lifecycle");
+        patch.values.remove("lifecycle_since");
+    }
+    for _ in 0..MERGE_ROUNDS {
+        match merge(current, &p.patches, ImportOptions::default()) {
+            Ok(m) => return (Ok(m), p),
+            Err(errors) => {
+                let bad: HashSet<usize> = errors.iter().map(|e| e.row).collect();
+                if !p.patches.iter().any(|x| bad.contains(&x.row)) {
+                    return (Err(errors), p);
+                }
+                for e in &errors {
+                    let ext = p.rows.get(&e.row).cloned().unwrap_or_default();
+                    p.skipped.push(Skipped { external_id: ext, reason: format!("{}: {}", e.column, e.message) });
+                }
+                let gone: HashSet<String> =
+                    p.patches.iter().filter(|x| bad.contains(&x.row)).map(|x| x.tag.clone()).collect();
+                p.patches.retain(|x| !bad.contains(&x.row));
+                let dropped: HashSet<&String> = bad.iter().filter_map(|r| p.rows.get(r)).collect();
+                p.links.retain(|l| !dropped.contains(&l.external_id));
+                p.retired_in_source.retain(|t| !gone.contains(t));
+            }
+        }
+    }
+    let last = merge(current, &p.patches, ImportOptions::default());
+    (last, p)
+}
+
+fn refuse(why: String) -> ImportFailure {
+    ImportFailure::Store(StoreError::Refused(why))
+}
+
+/// The whole-sync guards: no records while assets are linked (a wrong URL
+/// or an empty view must not tag the register retired); more than a tenth
+/// (and more than 5) of the linked assets newly retired needs `force`.
+fn guard(system: System, p: &Prepared, records: usize, force: bool) -> Result<(), ImportFailure> {
+    if records == 0 && p.linked > 0 {
+        return Err(refuse(format!(
+            "{} returned no records while {} assets are linked to it; nothing was changed (check the URL and \
+             the token's permissions)",
+            system.title(),
+            p.linked
+        )));
+    }
+    let n = p.retired_in_source.len();
+    if !force && n > (p.linked / 10).max(5) {
+        return Err(refuse(format!(
+            "{n} of the {} assets linked to {} would be tagged retired in it at once; nothing was changed. \
+             Check with --dry-run, then pass --force",
+            p.linked,
+            system.title()
+        )));
+    }
+    Ok(())
+}
+
+/// Plan and (unless `dry_run`) apply `records` of `system` as `who`.
+///
+/// # Errors
+/// [`ImportFailure`]: a guard refused the sync, or the store failed.
+pub fn apply(
+    rec: &Reconciler,
+    system: System,
+    records: &[UpstreamRecord],
+    mapping: &Mapping,
+    (dry_run, force): (bool, bool),
+    who: &Principal,
+) -> Result<SyncPlan, ImportFailure> {
+    let store = rec.store().as_ref();
+    // Disposals past unmet retirement steps are held, judged on the register as it is now.
+    let current = store.assets()?;
+    let (first, p) = build(system, &current, records, mapping, &HashSet::new());
+    let mut held = Vec::new();
+    if let Ok(m) = &first {
+        for e in disposal_problems(rec, &current, &m.assets, &p.patches, who)? {
+            let tag = p.patches.iter().find(|x| x.row == e.row).map(|x| x.tag.clone()).unwrap_or_default();
+            let ext = p.rows.get(&e.row).cloned().unwrap_or_default();
+            held.push((tag, Skipped { external_id: ext, reason: format!("not disposed: {}", e.message) }));
+        }
+    }
+    let held_tags: HashSet<String> = held.iter().map(|(t, _)| t.to_lowercase()).collect();
+    let outcome: std::cell::RefCell<Option<Prepared>> = Default::default();
+    let mut make = |current: &[Asset]| -> Result<Merged, Vec<ImportError>> {
+        let (m, p) = build(system, current, records, mapping, &held_tags);
+        *outcome.borrow_mut() = Some(p);
+        m
+    };
+    let guard_of = |p: &Prepared| guard(system, p, records.len(), force || dry_run);
+    let plan = if dry_run {
+        let m = make(&current).map_err(ImportFailure::Invalid)?;
+        guard_of(outcome.borrow().as_ref().unwrap_or(&p))?;
+        m.plan
+    } else {
+        guard(system, &p, records.len(), force)?;
+        let summary = serde_json::json!({"system": system.as_str(), "records": records.len()});
+        apply_import(rec, who, AuditAction::RegisterSync, summary, &mut make)?
+    };
+    let p = outcome.into_inner().unwrap_or(p);
+    Ok(SyncPlan {
+        system: system.as_str().into(),
+        dry_run,
+        records: records.len(),
+        register: plan,
+        links: p.links,
+        retired_in_source: p.retired_in_source,
+        skipped: p.skipped,
+        held: held.into_iter().map(|(_, s)| s).collect(),
+        written_back: 0,
+        write_back_failed: Vec::new(),
+    })
+}
+
+/// For each record whose asset was seen: its id and the day to write, when
+/// the record does not hold it already.
+fn write_backs(
+    rec: &Reconciler,
+    system: System,
+    records: &[UpstreamRecord],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let store = rec.store().as_ref();
+    let by_ext: HashMap<String, String> = store
+        .assets()?
+        .into_iter()
+        .flat_map(|a| a.external_ids.iter().map(|e| (e.to_lowercase(), a.tag.clone())).collect::<Vec<_>>())
+        .collect();
+    let tags: Vec<String> =
+        records.iter().filter_map(|r| by_ext.get(&r.external_id(system).to_lowercase()).cloned()).collect();
+    let states = store.asset_states(Some(&tags))?;
+    let mut out = Vec::new();
+    for r in records {
+        let Some(tag) = by_ext.get(&r.external_id(system).to_lowercase()) else { continue };
+        let Some(seen) = states.get(tag).and_then(|s| s.last_seen_ms) else { continue };
+        let day = crate::reconcile::rules::day_of(seen).to_string();
+        if r.last_seen_value.as_deref() != Some(day.as_str()) {
+            out.push((r.id.clone(), day));
+        }
+    }
+    Ok(out)
+}
+
+/// One whole sync of `cfg`'s system as `who`: read it all, then plan and
+/// apply on the blocking pool, then write "last seen by Census" back.
+///
+/// # Errors
+/// [`SyncFailure`]; nothing is written then.
+pub async fn run(
+    rec: Arc<Reconciler>,
+    cfg: &SyncConfig,
+    (dry_run, force): (bool, bool),
+    who: Principal,
+) -> Result<SyncPlan, SyncFailure> {
+    let system = cfg.system;
+    let up = Upstream::new(cfg)?;
+    let (records, decode_skipped) = match system {
+        System::SnipeIt => snipeit::fetch(&up, cfg).await?,
+        System::NetBox => netbox::fetch(&up, cfg).await?,
+    };
+    let records = Arc::new(records);
+    let (r2, recs, mapping) = (rec.clone(), records.clone(), cfg.mapping.clone());
+    let joined = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+        let plan = match apply(&r2, system, &recs, &mapping, (dry_run, force), &who) {
+            Ok(p) => p,
+            Err(ImportFailure::Store(e)) => return Err(e),
+            Err(ImportFailure::Invalid(v)) => {
+                let first = v.first().map(|e| format!(": {}: {}", e.column, e.message)).unwrap_or_default();
+                return Err(StoreError::Refused(format!("{} problem(s) in the sync{first}", v.len())));
+            }
+        };
+        let backs = if dry_run { Vec::new() } else { write_backs(&r2, system, &recs)? };
+        Ok((plan, backs))
+    })
+    .await
+    .map_err(|e| StoreError::Db(format!("the sync's worker failed: {e}")))?;
+    let (mut plan, backs) = joined?;
+    plan.skipped.splice(0..0, decode_skipped);
+    if let Some(field) = cfg.last_seen_field.as_deref().filter(|_| !dry_run) {
+        for (id, day) in backs {
+            let r = match system {
+                System::SnipeIt => snipeit::write_back(&up, field, &id, &day).await,
+                System::NetBox => netbox::write_back(&up, field, &id, &day).await,
+            };
+            match r {
+                Ok(()) => plan.written_back += 1,
+                Err(e) => {
+                    tracing::warn!(system = system.as_str(), id, error = %e, "writing last seen back failed");
+                    plan.write_back_failed
+                        .push(Skipped { external_id: format!("{}:{id}", system.as_str()), reason: e.to_string() });
+                }
+            }
+        }
+    }
+    tracing::info!(
+        system = system.as_str(),
+        actor = "sync",
+        dry_run,
+        records = plan.records,
+        added = plan.register.added.len(),
+        changed = plan.register.changed.len(),
+        retired_in_source = plan.retired_in_source.len(),
+        skipped = plan.skipped.len(),
+        written_back = plan.written_back,
+        "register synced"
+    );
+    Ok(plan)
+}

@@ -1,0 +1,214 @@
+//! The HTTP side of a sync: one client per sync (TLS verified unless the
+//! configuration says otherwise, a private CA when given, a timeout per
+//! request), the token in the header each system documents, paths joined
+//! under the configured URL (so an installation under a sub-path works),
+//! and the failures a sync must stop on named with the URL.
+//!
+//! A 429 is waited out as its `Retry-After` says (seconds, at most
+//! [`MAX_RETRY_WAIT`]), at most [`MAX_RETRIES`] times per request; any
+//! other answer than 2xx stops the sync: a register read in part is not
+//! applied (the caller writes nothing before every page is in).
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use serde_json::Value;
+
+use super::SyncError;
+use super::config::SyncConfig;
+
+/// Most 429 answers one request waits out.
+pub const MAX_RETRIES: u32 = 5;
+
+/// Longest wait a `Retry-After` is granted (a longer one is cut to this).
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// Most bytes one answer may have (a page of 500 Snipe-IT assets is about 1 MB).
+const MAX_BODY: usize = 64 << 20;
+
+/// A client for one system.
+pub struct Upstream {
+    client: reqwest::Client,
+    base: Url,
+    auth: HeaderValue,
+    system: &'static str,
+}
+
+impl Upstream {
+    /// A client for `cfg`, the token read from its file now.
+    ///
+    /// # Errors
+    /// [`SyncError::Config`]: the token file is unreadable or empty, the CA is not PEM.
+    pub fn new(cfg: &SyncConfig) -> Result<Self, SyncError> {
+        let token = std::fs::read_to_string(&cfg.token_file)
+            .map_err(|e| SyncError::Config(format!("reading the token file {}: {e}", cfg.token_file.display())))?;
+        let token = token.trim();
+        if token.is_empty() || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(SyncError::Config(format!(
+                "the token file {} is empty or holds more than one token",
+                cfg.token_file.display()
+            )));
+        }
+        let scheme = match cfg.system {
+            super::System::SnipeIt => "Bearer",
+            super::System::NetBox => "Token",
+        };
+        let mut auth = HeaderValue::from_str(&format!("{scheme} {token}"))
+            .map_err(|_| SyncError::Config(format!("the token in {} is not header text", cfg.token_file.display())))?;
+        auth.set_sensitive(true);
+        crate::client::install_crypto();
+        let mut b = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .user_agent(concat!("censusd/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_danger_accept_invalid_certs(!cfg.tls_verify);
+        if let Some(ca) = &cfg.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| SyncError::Config(format!("reading the CA file {}: {e}", ca.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| SyncError::Config(format!("the CA file {} is not PEM: {e}", ca.display())))?;
+            b = b.add_root_certificate(cert);
+        }
+        let client = b.build().map_err(|e| SyncError::Config(format!("the HTTP client: {e}")))?;
+        let mut base = cfg.url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        Ok(Upstream { client, base, auth, system: cfg.system.title() })
+    }
+
+    /// `rel` (`api/v1/hardware?limit=500`) under the configured URL.
+    ///
+    /// # Errors
+    /// [`SyncError::Upstream`] when it does not join.
+    pub fn url(&self, rel: &str) -> Result<Url, SyncError> {
+        self.base.join(rel.trim_start_matches('/')).map_err(|e| self.fail(rel, format!("not a URL: {e}")))
+    }
+
+    /// A link the system returned (NetBox's `next`), taken only as a path
+    /// and query under the configured URL: a server behind a proxy often
+    /// writes another scheme or host, and a sync follows no link elsewhere.
+    ///
+    /// # Errors
+    /// [`SyncError::Upstream`] when it is not a URL or leaves the configured path.
+    pub fn follow(&self, link: &str, expected_path: &str) -> Result<Url, SyncError> {
+        let parsed = Url::parse(link).or_else(|_| self.base.join(link)).map_err(|e| self.fail(link, e.to_string()))?;
+        if parsed.path() != expected_path {
+            return Err(self.fail(link, format!("a `next` link leaves {expected_path}; the sync follows none")));
+        }
+        let mut u = self.base.clone();
+        u.set_path(parsed.path());
+        u.set_query(parsed.query());
+        Ok(u)
+    }
+
+    fn fail(&self, url: &str, message: impl Into<String>) -> SyncError {
+        SyncError::Upstream { system: self.system, url: url.to_string(), message: message.into() }
+    }
+
+    /// GET `url` and decode its JSON.
+    ///
+    /// # Errors
+    /// See the module docs.
+    pub async fn get(&self, url: &Url) -> Result<Value, SyncError> {
+        self.call(Method::GET, url, None).await
+    }
+
+    /// PATCH `url` with `body`.
+    ///
+    /// # Errors
+    /// See the module docs.
+    pub async fn patch(&self, url: &Url, body: &Value) -> Result<Value, SyncError> {
+        self.call(Method::PATCH, url, Some(body)).await
+    }
+
+    async fn call(&self, method: Method, url: &Url, body: Option<&Value>) -> Result<Value, SyncError> {
+        let shown = format!("{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default());
+        let mut tries = 0u32;
+        loop {
+            let mut req = self.client.request(method.clone(), url.clone()).header(AUTHORIZATION, self.auth.clone());
+            req = req.header(ACCEPT, "application/json");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.map_err(|e| self.fail(&shown, without_url(&e)))?;
+            let status = resp.status();
+            if status == StatusCode::TOO_MANY_REQUESTS && tries < MAX_RETRIES {
+                tries += 1;
+                let wait = retry_after(resp.headers().get(RETRY_AFTER));
+                tracing::info!(system = self.system, url = %shown, wait_s = wait.as_secs(), tries, "rate limited; waiting");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let bytes = read_capped(resp).await.map_err(|m| self.fail(&shown, m))?;
+            let text = || String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).trim().to_string();
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                return Err(SyncError::Auth {
+                    system: self.system,
+                    status: status.as_u16(),
+                    url: url.path().to_string(),
+                    detail: text(),
+                });
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                return Err(self.fail(&shown, format!("still rate limited (429) after {MAX_RETRIES} waits")));
+            }
+            if !status.is_success() {
+                return Err(self.fail(&shown, format!("HTTP {status}: {}", text())));
+            }
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| self.fail(&shown, format!("the answer is not JSON ({e}): {}", text())));
+        }
+    }
+}
+
+/// The wait a `Retry-After` asks for: whole seconds (an HTTP date or
+/// nothing waits 5 s), at most [`MAX_RETRY_WAIT`].
+pub fn retry_after(v: Option<&HeaderValue>) -> Duration {
+    v.and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(5), Duration::from_secs)
+        .min(MAX_RETRY_WAIT)
+}
+
+/// A request error without the URL (the caller names it, without the query's secrets).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(&format!(" ({u})"), "").replace(u.as_str(), "");
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(&format!(": {inner}"));
+        src = inner.source();
+    }
+    s
+}
+
+async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| without_url(&e))? {
+        if out.len() + chunk.len() > MAX_BODY {
+            return Err(format!("the answer is larger than {} MB", MAX_BODY >> 20));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_capped() {
+        assert_eq!(retry_after(Some(&HeaderValue::from_static("2"))), Duration::from_secs(2));
+        assert_eq!(retry_after(Some(&HeaderValue::from_static("86400"))), MAX_RETRY_WAIT);
+        assert_eq!(
+            retry_after(Some(&HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"))),
+            Duration::from_secs(5)
+        );
+        assert_eq!(retry_after(None), Duration::from_secs(5));
+    }
+}
