@@ -16,6 +16,7 @@ pub mod io;
 pub mod names;
 pub mod output;
 pub mod packet;
+pub mod passive;
 pub mod ports;
 pub mod rate;
 pub mod scan;

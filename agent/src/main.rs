@@ -96,6 +96,108 @@ enum Command {
     /// (`ip netns exec NAMESPACE census-agent scan 198.18.0.0/24`, as root).
     /// Exit codes: 0 complete, 1 failed, 2 bad arguments, 3 incomplete.
     Scan(ScanArgs),
+    /// Listen passively on an interface for a while and print who was heard:
+    /// ARP announcements and DHCP clients (their host names and a DHCP
+    /// fingerprint guess). Sends nothing. Needs CAP_NET_RAW; in the test lab,
+    /// run it inside the lab's namespace.
+    Listen(ListenArgs),
+}
+
+/// `census-agent listen`.
+#[derive(clap::Args)]
+struct ListenArgs {
+    /// The interface to listen on (e.g. eth0).
+    interface: String,
+    /// How long to listen, 1-3600 seconds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    seconds: u64,
+    /// Report only addresses inside these CIDRs (default: the interface's own IPv4 network).
+    #[arg(long, value_delimiter = ',')]
+    targets: Vec<String>,
+    /// Most devices held (more are counted as dropped, never kept).
+    #[arg(long, default_value_t = census_agent::passive::table::DEFAULT_CAP as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_devices: u64,
+    /// DHCP signatures to add to the built-in table (`prl 1,3,6 | family | device | client`).
+    #[arg(long, value_name = "FILE")]
+    dhcp_signatures: Option<PathBuf>,
+    /// Print the wire model's batch as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Agent id reported in the batch.
+    #[arg(long, default_value = "census-agent")]
+    agent_id: String,
+}
+
+fn listen(a: ListenArgs) -> ExitCode {
+    use census_agent::passive;
+    let targets: Vec<ipnet::IpNet> = if a.targets.is_empty() {
+        census_agent::io::interfaces()
+            .into_iter()
+            .filter(|i| i.name == a.interface)
+            .filter_map(|i| ipnet::Ipv4Net::new(i.ip, i.prefix).ok().map(|n| ipnet::IpNet::V4(n.trunc())))
+            .collect()
+    } else {
+        match a
+            .targets
+            .iter()
+            .map(|t| t.trim().parse::<ipnet::IpNet>().map(|n| n.trunc()))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(t) => t,
+            Err(_) => return usage_error(format!("--targets: `{}` is not a list of CIDRs", a.targets.join(","))),
+        }
+    };
+    if targets.is_empty() {
+        return usage_error(format!("`{}` has no IPv4 network to report on: give --targets CIDR", a.interface));
+    }
+    let sigs = match &a.dhcp_signatures {
+        None => census_agent::fingerprint::dhcp::DhcpSignatures::default(),
+        Some(f) => match std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| census_agent::fingerprint::dhcp::parse_signatures(&t))
+        {
+            Ok(s) => s,
+            Err(e) => return usage_error(format!("--dhcp-signatures {}: {e}", f.display())),
+        },
+    };
+    let mut capture = match passive::capture::Capture::open(&a.interface) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("census-agent: cannot listen on {}: {e} (passive listening needs CAP_NET_RAW)", a.interface);
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let mut table = passive::table::Neighbours::new(usize::try_from(a.max_devices).unwrap_or(1), targets.clone());
+    let started = time::OffsetDateTime::now_utc();
+    let until = std::time::Instant::now() + Duration::from_secs(a.seconds);
+    if let Err(e) = passive::listen(&mut capture, &mut table, until) {
+        eprintln!("census-agent: listening on {}: {e}", a.interface);
+        return ExitCode::from(EXIT_FAILED);
+    }
+    let (frames, dropped) = (table.frames, table.dropped);
+    let hosts = passive::observations(&table.take(), &sigs);
+    let batch = passive::batch(
+        &AgentId(a.agent_id.clone()),
+        &a.interface,
+        &targets,
+        hosts,
+        (started, time::OffsetDateTime::now_utc()),
+        frames,
+    );
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&batch).unwrap_or_default());
+    } else {
+        print!("{}", census_agent::output::table(&batch));
+    }
+    eprintln!(
+        "census-agent: listened {}s on {}: {frames} frames, {} addresses heard, {dropped} devices dropped (table full at {})",
+        a.seconds,
+        a.interface,
+        batch.hosts.len(),
+        a.max_devices
+    );
+    ExitCode::SUCCESS
 }
 
 /// `census-agent config ...`.
@@ -430,5 +532,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Scan(a) => scan(a),
+        Command::Listen(a) => listen(a),
     }
 }

@@ -213,6 +213,8 @@ pub enum NameSource {
     Netbios,
     /// A TLS certificate's subject or SAN.
     TlsCert,
+    /// The host name a DHCP client sent (option 12), heard passively.
+    Dhcp,
     /// A source this reader does not know.
     #[serde(other)]
     Unknown,
@@ -226,6 +228,7 @@ impl NameSource {
             NameSource::Mdns => "mdns",
             NameSource::Netbios => "netbios",
             NameSource::TlsCert => "tls_cert",
+            NameSource::Dhcp => "dhcp",
             NameSource::Unknown => "unknown",
         }
     }
@@ -272,7 +275,7 @@ mod tests {
 
     #[test]
     fn name_source_text_is_its_wire_spelling() {
-        for s in [NameSource::Ptr, NameSource::Mdns, NameSource::Netbios, NameSource::TlsCert] {
+        for s in [NameSource::Ptr, NameSource::Mdns, NameSource::Netbios, NameSource::TlsCert, NameSource::Dhcp] {
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
         }
         assert_eq!(serde_json::from_str::<NameSource>("\"llmnr\"").unwrap(), NameSource::Unknown);

@@ -253,7 +253,11 @@ impl Sighting {
             return format!("cert:{c}");
         }
         let by_source = |src: &str| self.names.iter().find(|(_, s)| s == src).map(|(n, _)| n.clone());
-        if let Some(n) = by_source("mdns").or_else(|| by_source("netbios")).or_else(|| by_source("ptr")) {
+        if let Some(n) = by_source("mdns")
+            .or_else(|| by_source("netbios"))
+            .or_else(|| by_source("dhcp"))
+            .or_else(|| by_source("ptr"))
+        {
             return format!("name:{n}");
         }
         if self.mac_random {
