@@ -22,6 +22,8 @@ use crate::responders::{BoundResponder, Responder};
 use crate::services::{BoundService, CertTruth, ServiceRunner, self_signed};
 use crate::spec::{HostSpec, LAB_NET, LAB_NET6, SCANNER_IP, SCANNER_IP6, ServiceKind, host_ipv6};
 
+mod dhcp;
+
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// Setup threads entering namespaces in parallel.
@@ -37,6 +39,7 @@ pub struct Lab {
     build_time: Duration,
     dual_stack: bool,
     dns: Option<std::process::Child>,
+    dhcp: Option<std::process::Child>,
 }
 
 /// Per-host output of the setup pass: sockets bound in its namespace.
@@ -84,6 +87,7 @@ impl Lab {
             build_time: Duration::ZERO,
             dual_stack,
             dns: None,
+            dhcp: None,
         };
         // Scanners run in the lab resolve through the lab only: `ip netns exec`
         // mounts this file over /etc/resolv.conf (see `Lab::start_dns`).
@@ -325,6 +329,7 @@ impl Lab {
     /// Tear down now (Drop does the same).
     pub fn teardown(&mut self) {
         self.stop_dns();
+        self.stop_dhcp();
         let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{}.hosts", self.name)));
         let _ = std::fs::remove_dir_all(std::path::Path::new("/etc/netns").join(self.scanner_netns()));
         if let Some(mut s) = self.services.take() {
