@@ -251,7 +251,11 @@ fn services(a: &Asset, seen: &Seen<'_>, all: &Seen<'_>, state: &AssetState, had_
         .copied()
         .filter(|p| !base.contains(p) && !state.accepted.contains(p) && !expected.contains(p))
         .collect();
-    if !new.is_empty() && had_baseline {
+    // Passive listening says nothing about ports: sightings from it alone
+    // neither raise nor clear new-service.
+    let heard_only = !seen.is_empty() && seen.iter().all(|(s, _)| s.passive);
+    if heard_only {
+    } else if !new.is_empty() && had_baseline {
         let list = new.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
         let mut f = asset_finding(
             AlertKind::NewService,

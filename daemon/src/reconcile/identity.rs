@@ -375,6 +375,7 @@ mod tests {
             first_ms: 0,
             last_ms: 0,
             enriched: true,
+            passive: false,
         }
     }
 

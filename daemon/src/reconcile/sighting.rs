@@ -64,6 +64,10 @@ pub struct Sighting {
     /// Names and services were looked up in that sweep.
     #[serde(default)]
     pub enriched: bool,
+    /// Heard by passive listening only (an ARP announcement, a DHCP
+    /// request): presence, but nothing about ports.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passive: bool,
 }
 
 /// Service banners and certificates kept per sighting beyond those that
@@ -229,6 +233,7 @@ impl Sighting {
             first_ms: ms(h.first_seen),
             last_ms: ms(h.last_seen),
             enriched: ctx.enriched,
+            passive: !h.seen_by.is_empty() && h.seen_by.iter().all(|t| *t == Technique::Passive),
         }
     }
 

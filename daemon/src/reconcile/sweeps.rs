@@ -149,7 +149,11 @@ impl SweepIndex {
             });
             if r.finished_ms >= g.last_delivered_ms {
                 g.last_delivered_ms = r.finished_ms;
-                g.schedule = r.interval_ms.zip(r.next_due_ms);
+                // A batch without a schedule that is no sweep (passive
+                // listening, an import) leaves the announced cadence alone.
+                if r.complete || r.interval_ms.is_some() {
+                    g.schedule = r.interval_ms.zip(r.next_due_ms);
+                }
             }
             if r.complete {
                 let i = g.runs.partition_point(|x| x.0 <= r.started_ms);
