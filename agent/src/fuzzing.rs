@@ -67,3 +67,21 @@ pub fn netbios_reply(data: &[u8]) {
         }
     }
 }
+
+/// Hear a captured frame the way passive listening does (ARP, DHCP), and
+/// parse it as a bare DHCP payload; a table of one device bounds the memory.
+pub fn passive_frame(data: &[u8]) {
+    let targets = vec!["0.0.0.0/0".parse().expect("a CIDR")];
+    let mut table = crate::passive::table::Neighbours::new(1, targets);
+    table.hear(data, time::OffsetDateTime::UNIX_EPOCH);
+    let heard = table.take();
+    assert!(heard.len() <= 1 && heard.iter().all(|h| h.addresses.len() <= crate::passive::table::MAX_ADDRESSES));
+    let sigs = crate::fingerprint::dhcp::DhcpSignatures::default();
+    for o in crate::passive::observations(&heard, &sigs) {
+        assert!(o.names.iter().all(|n| !n.name.chars().any(char::is_control)), "unsanitised {:?}", o.names);
+    }
+    if let Ok(c) = crate::packet::dhcp::parse(data) {
+        let _ = crate::fingerprint::dhcp::guess(&sigs, &c.parameter_list, c.vendor_class.as_deref());
+        let _ = c.host_name.as_deref().and_then(crate::passive::host_name);
+    }
+}

@@ -190,12 +190,20 @@ fn listen(a: ListenArgs) -> ExitCode {
     } else {
         print!("{}", census_agent::output::table(&batch));
     }
+    // The process's peak resident memory, for the flood test and for people sizing a sensor.
+    let peak_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()))
+        .unwrap_or(0);
     eprintln!(
-        "census-agent: listened {}s on {}: {frames} frames, {} addresses heard, {dropped} devices dropped (table full at {})",
+        "census-agent: listened {}s on {}: {frames} frames, {} addresses heard, {dropped} devices dropped \
+         (table full at {}), peak RSS {} KiB",
         a.seconds,
         a.interface,
         batch.hosts.len(),
-        a.max_devices
+        a.max_devices,
+        peak_kib
     );
     ExitCode::SUCCESS
 }

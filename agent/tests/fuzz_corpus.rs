@@ -40,3 +40,8 @@ fn mdns_reply_corpus() {
 fn netbios_reply_corpus() {
     replay("netbios_reply", census_agent::fuzzing::netbios_reply);
 }
+
+#[test]
+fn passive_frame_corpus() {
+    replay("passive_frame", census_agent::fuzzing::passive_frame);
+}

@@ -152,3 +152,56 @@ fn hosts_that_answer_no_probe_are_found_by_their_dhcp_exchange_and_recognised_as
     }
     lab.teardown();
 }
+
+/// `key N` in the listener's summary line.
+fn figure(summary: &str, after: &str) -> u64 {
+    let rest = summary.split(after).nth(1).unwrap_or_else(|| panic!("no `{after}` in {summary}"));
+    rest.split_whitespace()
+        .next()
+        .and_then(|n| n.trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"))
+}
+
+#[test]
+fn a_flood_of_spoofed_arp_sources_costs_the_table_cap_and_a_drop_count() {
+    let Some(lab) = census_lab::build_or_skip(vec![generated_host(0)]) else { return };
+    let listener = lab
+        .scanner_command(binary("census-agent"))
+        .args(["listen", "eth0", "--seconds", "10", "--targets", "198.18.0.0/16", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running census-agent listen in the lab");
+    std::thread::sleep(Duration::from_millis(800));
+    // 100,000 gratuitous ARPs, each from another locally administered MAC,
+    // sent from the lab host's namespace with a raw socket.
+    let flood = "import socket, struct\n\
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+        s.bind(('eth0', 0))\n\
+        for n in range(100000):\n\
+        \x20   mac = bytes([2, 0x66]) + struct.pack('>I', n)\n\
+        \x20   ip = bytes([198, 18, (n >> 8) & 255, n & 255])\n\
+        \x20   arp = bytes([0, 1, 8, 0, 6, 4, 0, 1]) + mac + ip + bytes(6) + ip\n\
+        \x20   s.send(b'\\xff' * 6 + mac + b'\\x08\\x06' + arp)\n";
+    let sent = Command::new("ip")
+        .args(["netns", "exec", &lab.host_netns(0), "python3", "-c", flood])
+        .output()
+        .expect("python3 in the lab host");
+    assert!(sent.status.success(), "the flood: {}", String::from_utf8_lossy(&sent.stderr));
+    let out = listener.wait_with_output().unwrap();
+    assert!(out.status.success(), "census-agent listen: {}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stderr).to_string();
+    eprintln!("{summary}");
+    let frames = figure(&summary, "eth0: ");
+    let dropped = figure(&summary, "addresses heard, ");
+    let peak_kib = figure(&summary, "peak RSS ");
+    let batch: Batch = serde_json::from_slice(&out.stdout).expect("a batch as JSON");
+    let devices: std::collections::BTreeSet<_> =
+        batch.hosts.iter().filter_map(|h| h.mac.as_ref().map(|m| m.address)).collect();
+    assert!(devices.len() <= census_agent::passive::table::DEFAULT_CAP, "{} devices kept", devices.len());
+    assert!(frames >= 90_000, "the kernel queue kept most of the flood: {frames} frames read");
+    let accounted = dropped + devices.len() as u64;
+    assert!(accounted <= frames && accounted + 10 >= frames, "every device turned away is counted: {summary}");
+    assert!(dropped >= 85_000, "{summary}");
+    assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
+}
