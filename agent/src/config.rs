@@ -90,6 +90,7 @@ struct RawSegment {
     dns_servers: Vec<String>,
     services: Option<bool>,
     max_duration: Option<String>,
+    passive: Option<bool>,
 }
 
 /// Validated agent configuration.
@@ -191,6 +192,9 @@ pub struct Segment {
     pub services: bool,
     /// Hard limit on one sweep.
     pub max_duration: Duration,
+    /// Also listen passively on the segment's interface (ARP, DHCP) and
+    /// deliver what is heard as passive batches, at most one a minute.
+    pub passive: bool,
 }
 
 impl Segment {
@@ -475,6 +479,7 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         names,
         services: s.services.unwrap_or(true),
         max_duration,
+        passive: s.passive.unwrap_or(false),
     })
 }
 

@@ -524,12 +524,13 @@ fn main() -> ExitCode {
                 for s in &cfg.segments {
                     let techniques: Vec<&str> = s.techniques.iter().map(|t| t.as_str()).collect();
                     println!(
-                        "  segment `{}`: {} addresses, techniques {}, {} ports, every {}s",
+                        "  segment `{}`: {} addresses, techniques {}, {} ports, every {}s{}",
                         s.name,
                         s.targets.count(),
                         techniques.join("+"),
                         s.ports.len(),
-                        s.interval.as_secs()
+                        s.interval.as_secs(),
+                        if s.passive { ", and listening passively" } else { "" }
                     );
                 }
                 ExitCode::SUCCESS

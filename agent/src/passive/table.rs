@@ -48,11 +48,13 @@ pub struct Heard {
     pub last: OffsetDateTime,
 }
 
+/// Which addresses are reported.
+type Scope = Box<dyn Fn(IpAddr) -> bool + Send + Sync>;
+
 /// The table.
-#[derive(Debug)]
 pub struct Neighbours {
     cap: usize,
-    targets: Vec<IpNet>,
+    scope: Scope,
     devices: HashMap<MacAddr, Heard>,
     /// Devices turned away because the table was full (since the start).
     pub dropped: u64,
@@ -63,7 +65,13 @@ pub struct Neighbours {
 impl Neighbours {
     /// A table of at most `cap` devices; only addresses inside `targets` are kept.
     pub fn new(cap: usize, targets: Vec<IpNet>) -> Self {
-        Neighbours { cap: cap.max(1), targets, devices: HashMap::new(), dropped: 0, frames: 0 }
+        Self::with_scope(cap, move |ip| targets.iter().any(|t| t.contains(&ip)))
+    }
+
+    /// A table of at most `cap` devices; only addresses `scope` holds are kept
+    /// (a segment's targets without its exclusions).
+    pub fn with_scope(cap: usize, scope: impl Fn(IpAddr) -> bool + Send + Sync + 'static) -> Self {
+        Neighbours { cap: cap.max(1), scope: Box::new(scope), devices: HashMap::new(), dropped: 0, frames: 0 }
     }
 
     /// Devices held now.
@@ -77,7 +85,7 @@ impl Neighbours {
     }
 
     fn in_targets(&self, ip: IpAddr) -> bool {
-        self.targets.iter().any(|t| t.contains(&ip))
+        (self.scope)(ip)
     }
 
     /// The entry for `mac`, created when there is room.

@@ -15,6 +15,7 @@
 
 pub mod deliver;
 pub mod metrics;
+pub mod passive;
 pub mod schedule;
 pub mod spool;
 
@@ -45,7 +46,7 @@ pub enum ServiceError {
     Io(String),
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
@@ -134,6 +135,14 @@ pub async fn run(config_path: PathBuf) -> Result<(), ServiceError> {
             let m = metrics.clone();
             tasks.spawn(async move { sweeper(seg, limits, agent, spool, wake, stop, m).await });
         }
+        // Passive listening blocks on its capture: a thread of its own per
+        // segment, which checks the stop signal every second.
+        let mut listeners = Vec::new();
+        for seg in generation.cfg.segments.iter().filter(|s| s.passive) {
+            let (seg, spool, wake, stop, agent) =
+                (seg.clone(), spool.clone(), wake.clone(), stop_rx.clone(), agent.clone());
+            listeners.push(std::thread::spawn(move || passive::run(seg, agent, spool, wake, stop)));
+        }
         let (d, s, w, st) = (generation.deliverer.clone(), spool.clone(), wake.clone(), stop_rx.clone());
         let (retry_max, m) = (generation.retry_max, metrics.clone());
         tasks.spawn(async move { delivery(d, retry_max, s, w, st, m).await });
@@ -157,6 +166,9 @@ pub async fn run(config_path: PathBuf) -> Result<(), ServiceError> {
             tokio::time::timeout(Duration::from_secs(4), async { while tasks.join_next().await.is_some() {} });
         if drained.await.is_err() {
             tasks.abort_all();
+        }
+        for l in listeners {
+            let _ = tokio::task::spawn_blocking(move || l.join()).await;
         }
         if !reload {
             let _ = metrics_stop.send(true);
