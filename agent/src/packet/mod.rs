@@ -13,6 +13,8 @@ pub mod dhcp;
 pub mod dns;
 pub mod ethernet;
 pub mod ipv4;
+pub mod mdns_announce;
+pub mod ndp;
 pub mod netbios;
 pub mod tcp;
 

@@ -60,21 +60,61 @@ pub fn host_name(raw: &str) -> Option<String> {
     (!n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))).then(|| n.to_string())
 }
 
-/// One observation per address each device claimed.
+/// Whether `ip` is an IPv6 link-local address (fe80::/10).
+pub fn link_local(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+/// Service types (DNS-SD) that say what a device is, with the type.
+const SERVICE_TYPES: &[(&str, &str)] = &[
+    ("_ipp._tcp.local", "printer"),
+    ("_ipps._tcp.local", "printer"),
+    ("_printer._tcp.local", "printer"),
+    ("_pdl-datastream._tcp.local", "printer"),
+    ("_scanner._tcp.local", "printer"),
+    ("_airplay._tcp.local", "media-player"),
+    ("_raop._tcp.local", "media-player"),
+    ("_googlecast._tcp.local", "media-player"),
+    ("_hap._tcp.local", "iot"),
+    ("_homekit._tcp.local", "iot"),
+];
+
+/// A device-type guess from advertised services (RFC 6763 service types as
+/// registered with IANA: IPP printers, AirPlay and Cast receivers, HomeKit accessories).
+fn service_guess(services: &[String]) -> Option<census_proto::FingerprintGuess> {
+    let (service, kind) =
+        services.iter().find_map(|s| SERVICE_TYPES.iter().find(|(t, _)| t == s).map(|(t, k)| (*t, *k)))?;
+    Some(census_proto::FingerprintGuess {
+        kind: census_proto::FingerprintKind::DeviceType,
+        value: kind.into(),
+        confidence: 0.8,
+        evidence: vec![format!("mDNS announces {service}")],
+    })
+}
+
+/// One observation per address each device claimed; a device heard only at
+/// IPv6 link-local addresses is left out (nothing outside the targets is
+/// reported), its link-local addresses kept when it has one inside them.
 pub fn observations(heard: &[Heard], sigs: &DhcpSignatures) -> Vec<HostObservation> {
     let mut out = Vec::new();
-    for h in heard {
+    for h in heard.iter().filter(|h| h.addresses.iter().any(|a| !link_local(a))) {
         let mut mac = MacInfo::new(h.mac);
         if !mac.locally_administered {
             mac.vendor = crate::fingerprint::vendor::vendor(h.mac);
         }
-        let names: Vec<NameObservation> = h
+        let mut names: Vec<NameObservation> = h
             .host_name
             .as_deref()
             .and_then(host_name)
             .map(|name| NameObservation { name, source: NameSource::Dhcp })
             .into_iter()
             .collect();
+        names.extend(
+            h.mdns_names
+                .iter()
+                .filter_map(|n| host_name(n))
+                .map(|name| NameObservation { name, source: NameSource::Mdns }),
+        );
         let mut fingerprints = guess(sigs, &h.parameter_list, h.vendor_class.as_deref());
         if fingerprints.is_empty() && !h.parameter_list.is_empty() {
             // Unknown to the table: the list itself is evidence worth keeping.
@@ -88,6 +128,7 @@ pub fn observations(heard: &[Heard], sigs: &DhcpSignatures) -> Vec<HostObservati
                 )],
             });
         }
+        fingerprints.extend(service_guess(&h.services));
         for ip in &h.addresses {
             out.push(HostObservation {
                 ip: *ip,

@@ -42,6 +42,10 @@ pub struct Heard {
     pub dhcp_messages: Vec<String>,
     /// Gratuitous ARP heard (an announcement of its own address).
     pub announced: bool,
+    /// Names it announced over mDNS (raw).
+    pub mdns_names: Vec<String>,
+    /// Service types it advertised over mDNS (`_ipp._tcp.local`).
+    pub services: Vec<String>,
     /// First and last time heard.
     pub first: OffsetDateTime,
     /// Last time heard.
@@ -105,6 +109,8 @@ impl Neighbours {
                     parameter_list: Vec::new(),
                     dhcp_messages: Vec::new(),
                     announced: false,
+                    mdns_names: Vec::new(),
+                    services: Vec::new(),
                     first: now,
                     last: now,
                 },
@@ -139,10 +145,48 @@ impl Neighbours {
             e.announced |= gratuitous;
             return true;
         }
+        if eth.ethertype() == crate::packet::ndp::ETHERTYPE_IPV6 {
+            return match crate::packet::ndp::claim(frame) {
+                Ok(Some(c)) => self.hear_claim(c.mac, IpAddr::V6(c.ip), now),
+                _ => false,
+            };
+        }
         if let Some(c) = crate::packet::dhcp::in_frame(frame) {
             return self.hear_dhcp(&c, now);
         }
+        if let Some((sender, a)) = crate::packet::mdns_announce::in_frame(frame) {
+            let ip = IpAddr::V4(sender);
+            if !self.in_targets(ip) || (a.host_names.is_empty() && a.services.is_empty()) {
+                return false;
+            }
+            let mac = eth.source();
+            if !self.hear_claim(mac, ip, now) {
+                return false;
+            }
+            if let Some(e) = self.devices.get_mut(&mac) {
+                for (list, more) in [(&mut e.mdns_names, a.host_names), (&mut e.services, a.services)] {
+                    for m in more {
+                        if !list.contains(&m) && list.len() < crate::packet::mdns_announce::MAX_KEPT {
+                            list.push(m);
+                        }
+                    }
+                }
+            }
+            return true;
+        }
         false
+    }
+
+    /// `mac` claims `ip` (NDP, mDNS): kept when `ip` is in scope, or is an
+    /// IPv6 link-local address (on this link by definition).
+    fn hear_claim(&mut self, mac: MacAddr, ip: IpAddr, now: OffsetDateTime) -> bool {
+        let link_local = super::link_local(&ip);
+        if mac.0[0] & 1 == 1 || mac.0 == [0; 6] || !(link_local || self.in_targets(ip)) {
+            return false;
+        }
+        let Some(e) = self.entry(mac, now) else { return false };
+        Self::add_address(e, ip);
+        true
     }
 
     fn hear_dhcp(&mut self, c: &DhcpClient, now: OffsetDateTime) -> bool {

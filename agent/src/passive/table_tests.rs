@@ -75,3 +75,33 @@ fn a_dhcp_request_names_the_device_and_gives_its_fingerprint() {
     assert_eq!(h.parameter_list, [1, 3, 6, 12, 15, 28, 42]);
     assert_eq!(h.dhcp_messages, ["REQUEST"]);
 }
+
+/// A neighbour advertisement from `mac` for `target` (hop limit 255).
+fn na(mac: [u8; 6], target: &str) -> Vec<u8> {
+    let mut f = vec![0x33, 0x33, 0, 0, 0, 1];
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 32, 58, 255]);
+    f.extend_from_slice(&"fe80::9".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    f.extend_from_slice(&"ff02::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    f.extend_from_slice(&[136, 0, 0, 0, 0x20, 0, 0, 0]);
+    f.extend_from_slice(&target.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    f.extend_from_slice(&[2, 1]);
+    f.extend_from_slice(&mac);
+    f
+}
+
+#[test]
+fn ndp_ties_ipv6_addresses_to_the_mac_of_the_ipv4_host_and_link_local_alone_is_not_reported() {
+    let mut t = Neighbours::new(16, vec!["198.18.0.0/24".parse().unwrap(), "2001:2::/48".parse().unwrap()]);
+    let mac = [0x00, 0x1b, 0x21, 0, 0, 0x0b];
+    assert!(t.hear(&arp(mac, [198, 18, 0, 11], [198, 18, 0, 11]), T));
+    assert!(t.hear(&na(mac, "2001:2::b"), T));
+    assert!(t.hear(&na(mac, "fe80::21b:21ff:fe00:b"), T));
+    assert!(!t.hear(&na(mac, "2001:db8::b"), T), "outside the targets");
+    assert!(t.hear(&na([0x00, 0x1b, 0x21, 0, 0, 0x0c], "fe80::c"), T), "held, not reported");
+    let heard = t.take();
+    let obs = crate::passive::observations(&heard, &crate::fingerprint::dhcp::DhcpSignatures::default());
+    let ips: Vec<String> = obs.iter().map(|o| o.ip.to_string()).collect();
+    assert_eq!(ips, ["198.18.0.11", "2001:2::b", "fe80::21b:21ff:fe00:b"]);
+    assert!(obs.iter().all(|o| o.mac.as_ref().unwrap().address == MacAddr(mac)), "one device, one MAC");
+}

@@ -148,6 +148,8 @@ mod tests {
             parameter_list: vec![],
             dhcp_messages: vec![],
             announced: true,
+            mdns_names: vec![],
+            services: vec![],
             first: OffsetDateTime::UNIX_EPOCH,
             last: OffsetDateTime::UNIX_EPOCH,
         }
