@@ -376,7 +376,8 @@ pub fn parse_technique(name: &str) -> Result<Technique, String> {
 
 /// Refuse a target set larger than the limits allow.
 pub fn check_target_size(targets: &TargetSet, limits: &Limits) -> Result<(), String> {
-    let size = targets.size_upper_bound();
+    // IPv6 networks wider than a /112 are discovered on-link, not swept: they do not count.
+    let size = targets.swept_size();
     if size > u128::from(limits.max_target_addresses) && !limits.allow_large_targets {
         return Err(format!(
             "the targets hold {size} addresses, more than the limit of {} (a /16); \

@@ -81,6 +81,51 @@ pub fn on_link_v6(ip: std::net::Ipv6Addr) -> bool {
     })
 }
 
+/// The interface with IPv6 on the network holding `target` (or the named
+/// one), and its addresses to send from: link-local first, then those on
+/// `target`'s network. Its IPv4 fields are unspecified when it has none.
+pub fn v6_interface(named: Option<&str>, target: std::net::Ipv6Addr) -> Option<(Interface, Vec<std::net::Ipv6Addr>)> {
+    let link_local = |a: &std::net::Ipv6Addr| a.segments()[0] & 0xffc0 == 0xfe80;
+    pnet_datalink::interfaces().into_iter().filter(|i| i.is_up() && !i.is_loopback()).find_map(|i| {
+        if named.is_some_and(|n| n != i.name) {
+            return None;
+        }
+        let mac = i.mac.map(|m| MacAddr(m.octets()))?;
+        let v6: Vec<(std::net::Ipv6Addr, u8)> = i
+            .ips
+            .iter()
+            .filter_map(|n| match n.ip() {
+                std::net::IpAddr::V6(a) => Some((a, n.prefix())),
+                std::net::IpAddr::V4(_) => None,
+            })
+            .collect();
+        let on_net: Vec<std::net::Ipv6Addr> = v6
+            .iter()
+            .filter(|(a, p)| {
+                !link_local(a) && ipnet::Ipv6Net::new(*a, *p).is_ok_and(|n| *p > 0 && n.trunc().contains(&target))
+            })
+            .map(|(a, _)| *a)
+            .collect();
+        if on_net.is_empty() && named.is_none() {
+            return None;
+        }
+        let mut sources: Vec<std::net::Ipv6Addr> = v6.iter().map(|(a, _)| *a).filter(link_local).collect();
+        sources.extend(on_net);
+        if sources.is_empty() {
+            return None;
+        }
+        let (ip, prefix) = i
+            .ips
+            .iter()
+            .find_map(|n| match n.ip() {
+                std::net::IpAddr::V4(v4) => Some((v4, n.prefix())),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .unwrap_or((Ipv4Addr::UNSPECIFIED, 32));
+        Some((Interface { name: i.name, mac, ip, prefix }, sources))
+    })
+}
+
 /// Pick the interface for `target`: the named one, else the one whose
 /// connected network holds it.
 pub fn choose_interface(named: Option<&str>, target: Ipv4Addr) -> Result<Interface, String> {

@@ -107,6 +107,8 @@ struct Found {
     tcp_seen_at: BTreeMap<IpAddr, Instant>,
     services: BTreeMap<(IpAddr, Port), census_proto::ServiceEvidence>,
     names: BTreeMap<IpAddr, Vec<census_proto::NameObservation>>,
+    /// IPv6 addresses found on-link, with the MAC that answered for each.
+    ndp: BTreeMap<std::net::Ipv6Addr, crate::sweep::ndp::V6Host>,
 }
 
 fn run(t: Technique, status: RunStatus, reason: Option<String>, sent: u64, replies: u64) -> TechniqueRun {
@@ -118,6 +120,10 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     crate::config::check_target_size(&req.targets, &req.limits).map_err(ScanError::Refused)?;
     let mut swept = req.clone();
     swept.targets.exclude_link_broadcasts(io::interfaces().iter().map(|i| (i.ip, i.prefix)));
+    // IPv6 networks too wide to sweep address by address (a /64) are
+    // discovered on-link first; the other techniques probe what was found there.
+    let full_targets = swept.targets.clone();
+    swept.targets = full_targets.swept_and_found(std::iter::empty());
     let req = &swept;
     let started_at = OffsetDateTime::now_utc();
     let t0 = Instant::now();
@@ -212,6 +218,22 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
             },
         }
     }
+
+    // IPv6 on-link: the link's nodes answer one multicast echo (a /64 is never swept address by address).
+    if req.techniques.iter().any(|t| matches!(t, Technique::Icmp | Technique::Arp)) {
+        progress.set_phase("ipv6 neighbours");
+        let wait = (req.probe_timeout * 2).max(Duration::from_secs(1));
+        let macs: Vec<census_proto::MacAddr> = found.arp.values().map(|a| a.mac).collect();
+        if let Some((r, v6)) =
+            crate::sweep::ndp::on_link(&full_targets, req.interface.as_deref(), &macs, privileges.raw, wait).await
+        {
+            runs.push(r);
+            found.ndp = v6.hosts;
+        }
+    }
+    // From here on, IPv6 networks too wide to sweep are probed only at the addresses found on them.
+    let narrowed = ScanRequest { targets: full_targets.swept_and_found(found.ndp.keys().copied()), ..req.clone() };
+    let req = &narrowed;
 
     if req.techniques.contains(&Technique::Icmp) {
         progress.set_phase("icmp");
@@ -534,6 +556,20 @@ async fn identify(found: &Found, deadline: Instant) -> BTreeMap<(IpAddr, Port), 
 /// Every address that answered anything: ARP, ICMP, or an open or closed port.
 fn responders(found: &Found) -> BTreeSet<IpAddr> {
     let mut ips: BTreeSet<IpAddr> = found.arp.keys().map(|a| IpAddr::V4(*a)).collect();
+    // A link-local address is reported only for a device with an address in the targets.
+    let devices: BTreeSet<census_proto::MacAddr> = found
+        .arp
+        .values()
+        .map(|a| a.mac)
+        .chain(found.ndp.iter().filter(|(ip, _)| !crate::passive::link_local(&IpAddr::V6(**ip))).map(|(_, h)| h.mac))
+        .collect();
+    ips.extend(
+        found
+            .ndp
+            .iter()
+            .filter(|(ip, h)| !crate::passive::link_local(&IpAddr::V6(**ip)) || devices.contains(&h.mac))
+            .map(|(ip, _)| IpAddr::V6(*ip)),
+    );
     ips.extend(found.icmp.keys().copied());
     ips.extend(found.ports.iter().filter(|(_, p)| p.values().any(|s| *s != PortState::Filtered)).map(|(ip, _)| *ip));
     ips
@@ -553,8 +589,18 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
         };
         let icmp = found.icmp.get(&ip);
         let ports = found.ports.get(&ip);
+        let ndp = match ip {
+            IpAddr::V6(v6) => found.ndp.get(&v6),
+            IpAddr::V4(_) => None,
+        };
         let mut seen_by = Vec::new();
         let mut times: Vec<Instant> = Vec::new();
+        if let Some(n) = ndp
+            && icmp.is_none()
+        {
+            seen_by.push(Technique::Icmp);
+            times.push(n.at);
+        }
         if let Some(a) = arp {
             seen_by.push(if a.unsolicited { Technique::Passive } else { Technique::Arp });
             times.extend([a.first, a.last]);
@@ -591,7 +637,11 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
             .iter()
             .filter_map(|(p, e)| crate::fingerprint::banner::os_hint(e).map(|(f, w)| (f, format!("`{w}` on port {p}"))))
             .collect();
-        let mac = arp.map(|a| mac_info(a.mac));
+        let mac = arp.map(|a| mac_info(a.mac)).or_else(|| ndp.map(|n| mac_info(n.mac)));
+        let ipv6 = match ip {
+            IpAddr::V6(v6) => Some(census_proto::Ipv6Facts::of(v6, mac.as_ref().map(|m| m.address))),
+            IpAddr::V4(_) => None,
+        };
         let vendor = mac.as_ref().and_then(|m| m.vendor.as_deref());
         let fingerprints =
             crate::fingerprint::os::guess(reply_ttl, syn_ack.as_deref(), &hints, vendor).into_iter().collect();
@@ -615,6 +665,7 @@ fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> Off
             ports: port_list,
             names,
             fingerprints,
+            ipv6,
             first_seen: to_wall(first),
             last_seen: to_wall(last),
         });

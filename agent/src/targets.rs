@@ -99,7 +99,41 @@ pub struct TargetSet {
     excluded: Vec<Interval>,
 }
 
+/// The largest IPv6 interval swept address by address (a /112). A wider one
+/// — a /64 holds 2^64 addresses — is discovered on-link instead
+/// ([`crate::sweep::ndp`]), and only the addresses found there are probed.
+pub const MAX_V6_SWEPT: u128 = 65_536;
+
 impl TargetSet {
+    /// Upper bound on the addresses swept one by one: IPv4 intervals and
+    /// IPv6 intervals of at most [`MAX_V6_SWEPT`] addresses (wider IPv6
+    /// ones are discovered, not swept).
+    pub fn swept_size(&self) -> u128 {
+        self.targets
+            .iter()
+            .filter(|t| !matches!(t, Interval::V6(..)) || t.len() <= MAX_V6_SWEPT)
+            .map(Interval::len)
+            .fold(0u128, u128::saturating_add)
+    }
+
+    /// The set probed one address at a time: these targets without the IPv6
+    /// intervals wider than [`MAX_V6_SWEPT`], plus `found` (addresses
+    /// discovered on-link) that the targets hold.
+    pub fn swept_and_found(&self, found: impl IntoIterator<Item = Ipv6Addr>) -> TargetSet {
+        let mut targets: Vec<Interval> = self
+            .targets
+            .iter()
+            .copied()
+            .filter(|t| !matches!(t, Interval::V6(..)) || t.len() <= MAX_V6_SWEPT)
+            .collect();
+        for ip in found {
+            if self.contains(IpAddr::V6(ip)) && !targets.iter().any(|t| t.contains(IpAddr::V6(ip))) {
+                targets.push(Interval::V6(u128::from(ip), u128::from(ip)));
+            }
+        }
+        TargetSet { targets, excluded: self.excluded.clone() }
+    }
+
     /// A target set from parsed intervals.
     pub fn new(targets: Vec<Interval>, excluded: Vec<Interval>) -> Self {
         TargetSet { targets, excluded }

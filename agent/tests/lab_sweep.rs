@@ -160,26 +160,102 @@ fn without_privileges_it_does_what_it_can_and_says_why() {
 }
 
 #[test]
-fn ipv6_echo_finds_the_hosts_that_answer() {
+fn ipv6_echo_and_solicitations_find_every_host_of_a_listed_range() {
     let Some(lab) = census_lab::build_dual_stack_or_skip(census_lab::generated_hosts(14)) else { return };
     let last = census_lab::host_ipv6(13);
     let range = format!("{}-{last}", census_lab::host_ipv6(0));
     let (out, batch) = scan(&lab, &[&range, "--icmp", "--timeout-ms", "300"]);
     let batch = expect_batch(&out, batch);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let found: BTreeSet<IpAddr> = batch.hosts.iter().map(|h| h.ip).collect();
-    let want: BTreeSet<IpAddr> = lab
-        .hosts()
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| h.answers_icmp)
-        .map(|(i, _)| IpAddr::V6(census_lab::host_ipv6(i)))
-        .collect();
+    let found: BTreeSet<IpAddr> = batch.hosts.iter().map(|h| h.ip).filter(|ip| !link_local(ip)).collect();
+    // Every listed address is solicited: ICMP-silent hosts answer neighbour solicitations too.
+    let want: BTreeSet<IpAddr> = (0..lab.hosts().len()).map(|i| IpAddr::V6(census_lab::host_ipv6(i))).collect();
     assert_eq!(found, want);
-    assert!(batch.hosts.iter().all(|h| h.seen_by == vec![Technique::Icmp] && h.rtt_us.is_some()));
-    // The reply's hop limit is not visible through the ICMPv6 socket: unknown, never a made-up 0.
-    assert!(batch.hosts.iter().all(|h| h.reply_ttl.is_none()));
+    for (i, h) in lab.hosts().iter().enumerate() {
+        let o = batch.hosts.iter().find(|o| o.ip == IpAddr::V6(census_lab::host_ipv6(i))).unwrap();
+        assert_eq!(o.mac.as_ref().map(|m| m.address), Some(h.mac), "host {i}: tied to its MAC");
+        // The echo's reply time, for hosts that answer it (the hop limit is not visible: unknown, never 0).
+        assert_eq!(o.rtt_us.is_some(), h.answers_icmp, "host {i}: {:?}", o.seen_by);
+        assert!(o.reply_ttl.is_none());
+    }
     census_lab::report_checked("lab_sweep::ipv6_echo", &lab, lab.hosts().len());
+}
+
+fn link_local(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+/// The modified EUI-64 link-local address of `mac` (what Linux gives an interface by default).
+fn eui64_link_local(mac: census_proto::MacAddr) -> IpAddr {
+    let m = mac.0;
+    IpAddr::V6(std::net::Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        m[0] ^ 2,
+        m[1],
+        m[2],
+        0xff,
+        0xfe,
+        m[3],
+        m[4],
+        m[5],
+    ]))
+}
+
+#[test]
+fn a_64_is_discovered_on_link_and_each_address_is_tied_to_its_ipv4_host_by_mac() {
+    let Some(lab) = census_lab::build_dual_stack_or_skip(census_lab::generated_hosts(8)) else { return };
+    // One host answering ICMP becomes IPv6-only.
+    let v6_only = (1..lab.hosts().len()).find(|i| lab.hosts()[*i].answers_icmp).unwrap();
+    let del = format!("{}/16", lab.hosts()[v6_only].ip);
+    let ok = std::process::Command::new("ip")
+        .args(["-n", &lab.host_netns(v6_only), "addr", "del", &del, "dev", "eth0"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let scanner = lab.scanner_ip().to_string();
+    let (out, batch) =
+        scan(&lab, &["198.18.0.0/24", "2001:2::/64", "--arp", "--icmp", "--timeout-ms", "300", "--exclude", &scanner]);
+    let batch = expect_batch(&out, batch);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let by_ip: BTreeMap<IpAddr, &census_proto::HostObservation> = batch.hosts.iter().map(|o| (o.ip, o)).collect();
+    let mac_of = |ip: IpAddr| by_ip.get(&ip).and_then(|o| o.mac.as_ref()).map(|m| m.address);
+    for (i, h) in lab.hosts().iter().enumerate() {
+        if i != v6_only {
+            assert_eq!(mac_of(IpAddr::V4(h.ip)), Some(h.mac), "host {i}'s IPv4 address");
+        } else {
+            assert!(!by_ip.contains_key(&IpAddr::V4(h.ip)), "host {i} has no IPv4 address any more");
+        }
+        if !h.answers_icmp {
+            continue; // ICMPv6-silent, and no listed address to solicit on a /64
+        }
+        let global = IpAddr::V6(census_lab::host_ipv6(i));
+        assert_eq!(mac_of(global), Some(h.mac), "host {i}'s global address, tied by MAC: {:?}", by_ip.keys());
+        let facts = by_ip[&global].ipv6.expect("IPv6 facts");
+        assert_eq!((facts.scope, facts.eui64), (census_proto::Ipv6Scope::Global, false), "host {i}");
+        let ll = eui64_link_local(h.mac);
+        assert_eq!(mac_of(ll), Some(h.mac), "host {i}'s link-local address {ll}");
+        let facts = by_ip[&ll].ipv6.expect("IPv6 facts");
+        assert_eq!((facts.scope, facts.eui64), (census_proto::Ipv6Scope::LinkLocal, true), "host {i}");
+    }
+    // Nothing outside the targets: link-local only for devices found inside them, never the scanner.
+    let inside: BTreeSet<census_proto::MacAddr> =
+        batch.hosts.iter().filter(|o| !link_local(&o.ip)).filter_map(|o| o.mac.as_ref().map(|m| m.address)).collect();
+    for o in &batch.hosts {
+        let ok = match o.ip {
+            IpAddr::V4(v4) => v4.octets()[..3] == [198, 18, 0] && v4 != lab.scanner_ip(),
+            IpAddr::V6(_) if link_local(&o.ip) => o.mac.as_ref().is_some_and(|m| inside.contains(&m.address)),
+            IpAddr::V6(v6) => v6.segments()[..4] == [0x2001, 2, 0, 0] && v6 != census_lab::spec::SCANNER_IP6,
+        };
+        assert!(ok, "{} is outside the targets or the scanner's own", o.ip);
+    }
+    census_lab::report_checked("lab_sweep::ipv6_on_link", &lab, lab.hosts().len());
 }
 
 /// Regression: a CIDR cut from the middle of a segment lost its first and

@@ -57,6 +57,7 @@ fn host(n: u32, round: u32) -> HostObservation {
             confidence: 0.9,
             evidence: vec!["reply TTL 64".into()],
         }],
+        ipv6: None,
         first_seen: now,
         last_seen: now,
     }

@@ -131,6 +131,7 @@ fn host(ip: Ipv4Addr, mac: [u8; 6], names: usize) -> HostObservation {
             .map(|i| NameObservation { name: format!("n{i}-{}", "x".repeat(200)), source: NameSource::Mdns })
             .collect(),
         fingerprints: vec![],
+        ipv6: None,
         first_seen: now,
         last_seen: now,
     }

@@ -44,12 +44,68 @@ pub struct HostObservation {
     /// Guesses about what the host is.
     #[serde(default)]
     pub fingerprints: Vec<FingerprintGuess>,
+    /// For an IPv6 address: its scope and what its interface identifier says (since 1.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Facts>,
     /// First answer in this sweep.
     #[serde(with = "time::serde::rfc3339")]
     pub first_seen: OffsetDateTime,
     /// Last answer in this sweep.
     #[serde(with = "time::serde::rfc3339")]
     pub last_seen: OffsetDateTime,
+}
+
+/// The scope of an IPv6 address (RFC 4291 §2.5, RFC 4193).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ipv6Scope {
+    /// fe80::/10: on this link only.
+    LinkLocal,
+    /// fc00::/7: the organisation's own.
+    UniqueLocal,
+    /// Anything else unicast.
+    Global,
+    /// A scope this reader does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// What an IPv6 address says about the device that answered from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Facts {
+    /// Its scope.
+    pub scope: Ipv6Scope,
+    /// The interface identifier is the answering MAC's modified EUI-64
+    /// (RFC 4291 appendix A): the address names the hardware, and follows it
+    /// from network to network.
+    pub eui64: bool,
+    /// The interface identifier is not derived from the MAC: a temporary
+    /// (privacy, RFC 8981) or stable-privacy (RFC 7217) address, or one
+    /// configured by hand or DHCPv6 — it says nothing about the hardware.
+    pub random_iid: bool,
+}
+
+impl Ipv6Facts {
+    /// The facts of `ip` as answered by `mac`.
+    pub fn of(ip: std::net::Ipv6Addr, mac: Option<MacAddr>) -> Self {
+        let first = ip.segments()[0];
+        let scope = if first & 0xffc0 == 0xfe80 {
+            Ipv6Scope::LinkLocal
+        } else if first & 0xfe00 == 0xfc00 {
+            Ipv6Scope::UniqueLocal
+        } else {
+            Ipv6Scope::Global
+        };
+        let o = ip.octets();
+        let eui64 = mac.is_some_and(|m| {
+            let m = m.0;
+            o[8..16] == [m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]
+        });
+        // An identifier with few non-zero bytes (::1, ::b, ::1:2) was set by
+        // a person or DHCPv6, not drawn at random.
+        let nonzero = o[8..16].iter().filter(|b| **b != 0).count();
+        Ipv6Facts { scope, eui64, random_iid: !eui64 && nonzero >= 5 && !(o[11] == 0xff && o[12] == 0xfe) }
+    }
 }
 
 /// A MAC address with what can be said about it without a register.

@@ -30,8 +30,8 @@ pub use batch::{
     Batch, RunStatus, SegmentScope, SweepCompleteness, SweepSchedule, TcpScanMode, Technique, TechniqueRun,
 };
 pub use host::{
-    FingerprintGuess, FingerprintKind, HostObservation, HttpEvidence, MacInfo, NameObservation, NameSource,
-    PortObservation, PortState, ServiceEvidence, SynAckSignature, TlsCertificate, TransportProtocol,
+    FingerprintGuess, FingerprintKind, HostObservation, HttpEvidence, Ipv6Facts, Ipv6Scope, MacInfo, NameObservation,
+    NameSource, PortObservation, PortState, ServiceEvidence, SynAckSignature, TlsCertificate, TransportProtocol,
 };
 pub use raw::{RawBatch, decode_raw_batch};
 pub use types::{AgentId, MacAddr, MacParseError, Port, Ttl};

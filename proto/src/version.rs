@@ -10,7 +10,7 @@ use crate::batch::Batch;
 /// Major version of the wire model this build writes and reads.
 pub const SCHEMA_MAJOR: u32 = 1;
 /// Minor version of the wire model this build writes.
-pub const SCHEMA_MINOR: u32 = 2;
+pub const SCHEMA_MINOR: u32 = 3;
 
 /// A `"MAJOR.MINOR"` schema version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -141,6 +141,10 @@ pub fn observations(heard: &[Heard], sigs: &DhcpSignatures) -> Vec<HostObservati
                 ports: vec![],
                 names: names.clone(),
                 fingerprints: fingerprints.clone(),
+                ipv6: match ip {
+                    IpAddr::V6(v6) => Some(census_proto::Ipv6Facts::of(*v6, Some(h.mac))),
+                    IpAddr::V4(_) => None,
+                },
                 first_seen: h.first,
                 last_seen: h.last,
             });

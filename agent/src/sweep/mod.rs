@@ -4,6 +4,7 @@ pub mod arp;
 pub mod connect;
 pub mod engine;
 pub mod icmp;
+pub mod ndp;
 pub mod syn;
 #[cfg(test)]
 mod tests;

@@ -149,6 +149,7 @@ pub fn host(n: u32, at: time::OffsetDateTime, stranger_every: u32) -> HostObserv
             source: NameSource::Ptr,
         }],
         fingerprints: vec![],
+        ipv6: None,
         first_seen: at,
         last_seen: at,
     }

@@ -93,6 +93,7 @@ fn batch(agent: &str, at_ms: i64, hosts: &[(&str, [u8; 6])]) -> Vec<u8> {
                 ports: vec![],
                 names: vec![],
                 fingerprints: vec![],
+                ipv6: None,
                 first_seen: t(at_ms - 1_000),
                 last_seen: t(at_ms - 1_000),
             })

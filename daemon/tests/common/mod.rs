@@ -158,6 +158,7 @@ pub fn batch(agent: &str, ips: &[&str]) -> census_proto::Batch {
             }],
             names: vec![],
             fingerprints: vec![],
+            ipv6: None,
             first_seen: now,
             last_seen: now,
         })

@@ -147,6 +147,7 @@ fn obs(h: &H, t: i64) -> HostObservation {
             .collect(),
         names: h.names.iter().map(|(n, s)| NameObservation { name: n.clone(), source: *s }).collect(),
         fingerprints: vec![],
+        ipv6: None,
         first_seen: at(t),
         last_seen: at(t + 1000),
     }

@@ -171,6 +171,7 @@ fn host(h: &NmapHost, ip: IpAddr, fallback: (OffsetDateTime, OffsetDateTime)) ->
         ports,
         names,
         fingerprints,
+        ipv6: None,
         first_seen: first,
         last_seen: last.max(first),
     }

@@ -352,6 +352,7 @@ mod tests {
             ports: vec![],
             names: vec![],
             fingerprints: vec![],
+            ipv6: None,
             first_seen: now,
             last_seen: now,
         };

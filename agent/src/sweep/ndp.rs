@@ -1,0 +1,303 @@
+//! IPv6 on-link discovery: a /64 holds 2^64 addresses, so it is never swept
+//! address by address. Instead one ICMPv6 echo goes to the all-nodes group
+//! `ff02::1` from each of the interface's addresses (link-local and global:
+//! nodes answer from an address of the request's scope, so both kinds are
+//! heard), and a neighbour solicitation goes to each address already known
+//! (a target list of single addresses). Every node answers the echo; to do
+//! so it first resolves our address with a solicitation of its own, which
+//! names its MAC and address too. Every answer is kept with the MAC that
+//! sent it — the link-layer option, else the frame's source — so an IPv6
+//! address is tied to the same device as its IPv4 address.
+//!
+//! Bounded: at most [`MAX_SOLICIT`] solicitations, [`MAX_FOUND`] addresses
+//! kept, and the wait is the caller's. The orchestration works on
+//! [`ProbeTx`]/[`ProbeRx`], so it is tested with canned frames.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use census_proto::MacAddr;
+
+use crate::io::{ProbeRx, ProbeTx};
+use crate::packet::{icmpv6, ndp};
+
+/// Most addresses solicited one by one.
+pub const MAX_SOLICIT: usize = 1024;
+/// Most addresses kept from one discovery.
+pub const MAX_FOUND: usize = 65_536;
+
+/// What to send.
+#[derive(Debug, Clone)]
+pub struct V6Plan {
+    /// Our MAC.
+    pub src_mac: MacAddr,
+    /// Our addresses to send the echo from (link-local first).
+    pub sources: Vec<Ipv6Addr>,
+    /// Addresses to solicit one by one (at most [`MAX_SOLICIT`] are).
+    pub known: Vec<Ipv6Addr>,
+    /// How long to listen after the last probe.
+    pub wait: Duration,
+    /// Times each echo is sent (for loss), 1–3.
+    pub rounds: u8,
+    /// The echo identifier (random per sweep: replies to others' echoes are not ours).
+    pub id: u16,
+}
+
+/// One address found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V6Host {
+    /// The MAC that answered for it.
+    pub mac: MacAddr,
+    /// When it was first heard.
+    pub at: Instant,
+    /// It answered our echo (else it was heard only through NDP).
+    pub echoed: bool,
+}
+
+/// What a discovery found and sent.
+#[derive(Debug, Clone, Default)]
+pub struct V6Found {
+    /// Addresses by address.
+    pub hosts: BTreeMap<Ipv6Addr, V6Host>,
+    /// Frames sent.
+    pub sent: u64,
+}
+
+/// Run one discovery. `in_scope` says which addresses may be reported;
+/// link-local addresses are kept for the caller to tie to a device.
+///
+/// # Errors
+/// The socket's.
+pub fn discover(
+    tx: &mut dyn ProbeTx,
+    rx: &mut dyn ProbeRx,
+    plan: &V6Plan,
+    in_scope: &dyn Fn(Ipv6Addr) -> bool,
+) -> io::Result<V6Found> {
+    let mut found = V6Found::default();
+    let id = plan.id;
+    let ours = |ip: &Ipv6Addr| plan.sources.contains(ip);
+    let keep = |found: &mut V6Found, mac: MacAddr, ip: Ipv6Addr, echoed: bool| {
+        let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
+        if mac == plan.src_mac || ours(&ip) || !(link_local || in_scope(ip)) || found.hosts.len() >= MAX_FOUND {
+            return;
+        }
+        let e = found.hosts.entry(ip).or_insert(V6Host { mac, at: Instant::now(), echoed });
+        e.echoed |= echoed;
+    };
+    let read_until = |found: &mut V6Found, rx: &mut dyn ProbeRx, until: Instant| -> io::Result<()> {
+        while Instant::now() < until {
+            let Some(frame) = rx.recv()? else { continue };
+            if let Ok(Some((mac, ip, rid))) = icmpv6::echo_reply(frame) {
+                if rid == id {
+                    keep(found, mac, ip, true);
+                }
+            } else if let Ok(Some(c)) = ndp::claim(frame) {
+                keep(found, c.mac, c.ip, false);
+            }
+        }
+        Ok(())
+    };
+    for round in 0..plan.rounds.clamp(1, 3) {
+        for src in &plan.sources {
+            tx.send(Ipv4Addr::UNSPECIFIED, &icmpv6::all_nodes_echo(plan.src_mac, *src, id, u16::from(round)))?;
+            found.sent += 1;
+        }
+        let src = plan.sources.iter().find(|s| s.segments()[0] & 0xffc0 != 0xfe80).or(plan.sources.first());
+        if let Some(src) = src {
+            for t in plan.known.iter().take(MAX_SOLICIT) {
+                tx.send(Ipv4Addr::UNSPECIFIED, &icmpv6::solicitation(plan.src_mac, *src, *t))?;
+                found.sent += 1;
+            }
+        }
+        // Answers to this round before the next goes out.
+        read_until(&mut found, rx, Instant::now() + plan.wait / u32::from(plan.rounds.clamp(1, 3)))?;
+    }
+    Ok(found)
+}
+
+/// The IPv6 on-link step of a sweep: when the targets hold IPv6 addresses
+/// on a directly connected network, discover that link's nodes (see the
+/// module docs) and return the run to report with what was found; `None`
+/// when no target is IPv6 on-link.
+pub async fn on_link(
+    targets: &crate::targets::TargetSet,
+    interface: Option<&str>,
+    macs: &[MacAddr],
+    raw: bool,
+    wait: Duration,
+) -> Option<(census_proto::TechniqueRun, V6Found)> {
+    use census_proto::{RunStatus, Technique, TechniqueRun};
+    let first = targets.iter().find_map(|ip| match ip {
+        std::net::IpAddr::V6(v6) => Some(v6),
+        std::net::IpAddr::V4(_) => None,
+    })?;
+    let (iface, sources) = crate::io::v6_interface(interface, first)?;
+    let run = |status, reason: String, sent, replies| TechniqueRun {
+        technique: Technique::Icmp,
+        status,
+        reason: Some(reason),
+        tcp_mode: None,
+        probes_sent: sent,
+        replies,
+        ports: None,
+    };
+    if !raw {
+        let why = "IPv6 on-link discovery skipped: no CAP_NET_RAW".to_string();
+        return Some((run(RunStatus::Skipped, why, 0, 0), V6Found::default()));
+    }
+    // Addresses among the targets narrow enough to list are solicited one by
+    // one, and so is the EUI-64 address (RFC 4291 appendix A) each MAC
+    // already found would take on each wider network: a /64 is not enumerable.
+    let mut known: Vec<Ipv6Addr> = targets
+        .swept_and_found(std::iter::empty())
+        .iter()
+        .filter_map(|ip| match ip {
+            std::net::IpAddr::V6(v6) => Some(v6),
+            std::net::IpAddr::V4(_) => None,
+        })
+        .take(MAX_SOLICIT)
+        .collect();
+    for t in targets.targets() {
+        if let crate::targets::Interval::V6(lo, hi) = *t
+            && hi - lo > crate::targets::MAX_V6_SWEPT
+        {
+            for m in macs {
+                let iid = u128::from_be_bytes([
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    m.0[0] ^ 0x02,
+                    m.0[1],
+                    m.0[2],
+                    0xff,
+                    0xfe,
+                    m.0[3],
+                    m.0[4],
+                    m.0[5],
+                ]);
+                let ip = Ipv6Addr::from((lo & !0xffff_ffff_ffff_ffffu128) | iid);
+                if known.len() < MAX_SOLICIT && targets.contains(std::net::IpAddr::V6(ip)) && !known.contains(&ip) {
+                    known.push(ip);
+                }
+            }
+        }
+    }
+    let plan = V6Plan {
+        src_mac: iface.mac,
+        sources,
+        known,
+        wait,
+        rounds: 2,
+        id: (uuid::Uuid::new_v4().as_u128() & 0xffff) as u16,
+    };
+    let scope = targets.clone();
+    let name = iface.name.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let (mut tx, mut rx) = crate::io::datalink_pair(&iface)?;
+        discover(tx.as_mut(), rx.as_mut(), &plan, &|ip| scope.contains(std::net::IpAddr::V6(ip)))
+    })
+    .await;
+    Some(match outcome {
+        Ok(Ok(found)) => {
+            let reason = format!("IPv6 on-link: echo to ff02::1 and neighbour solicitations on {name}");
+            (run(RunStatus::Complete, reason, found.sent, found.hosts.len() as u64), found)
+        }
+        Ok(Err(e)) => {
+            (run(RunStatus::Skipped, format!("IPv6 on-link discovery on {name}: {e}"), 0, 0), V6Found::default())
+        }
+        Err(e) => (run(RunStatus::Skipped, format!("IPv6 on-link discovery: {e}"), 0, 0), V6Found::default()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    struct Sent(Vec<Vec<u8>>);
+    impl ProbeTx for Sent {
+        fn send(&mut self, _dst: Ipv4Addr, bytes: &[u8]) -> io::Result<()> {
+            self.0.push(bytes.to_vec());
+            Ok(())
+        }
+    }
+
+    /// Answers every echo it is shown with canned replies carrying the echo's id.
+    struct Replies {
+        frames: VecDeque<Vec<u8>>,
+        current: Vec<u8>,
+    }
+    impl ProbeRx for Replies {
+        fn recv(&mut self) -> io::Result<Option<&[u8]>> {
+            match self.frames.pop_front() {
+                Some(f) => {
+                    self.current = f;
+                    Ok(Some(&self.current))
+                }
+                None => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    const OURS: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 1]);
+    const HOST: MacAddr = MacAddr([0x00, 0x1b, 0x21, 0, 0, 0x0b]);
+
+    fn reply(mac: MacAddr, ip: &str, id: u16) -> Vec<u8> {
+        let mut f = icmpv6::all_nodes_echo(mac, ip.parse().unwrap(), id, 0);
+        f[54] = icmpv6::ECHO_REPLY;
+        f
+    }
+
+    #[test]
+    fn echo_answers_and_their_solicitations_are_tied_to_the_answering_mac() {
+        let plan = V6Plan {
+            src_mac: OURS,
+            sources: vec!["fe80::1".parse().unwrap(), "2001:2::1".parse().unwrap()],
+            known: vec!["2001:2::b".parse().unwrap()],
+            wait: Duration::from_millis(100),
+            rounds: 1,
+            id: 0x5151,
+        };
+        let mut tx = Sent(vec![]);
+        let mut rx = Replies { frames: VecDeque::new(), current: vec![] };
+        let scope = |ip: Ipv6Addr| "2001:2::/48".parse::<ipnet::Ipv6Net>().unwrap().contains(&ip);
+        let quiet = discover(&mut tx, &mut rx, &plan, &scope).unwrap();
+        assert_eq!(quiet.sent, 3, "two echoes and one solicitation");
+        assert!(quiet.hosts.is_empty());
+        assert_eq!(&tx.0[0][..6], &[0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(&tx.0[2][..3], &[0x33, 0x33, 0xff]);
+
+        // Replies with a foreign id are ignored; NDP claims count whatever the id.
+        let frames: VecDeque<Vec<u8>> = [
+            reply(HOST, "2001:2::dead", 1),
+            reply(HOST, "2001:2::b", 0x5151),
+            icmpv6::solicitation(HOST, "fe80::21b:21ff:fe00:b".parse().unwrap(), "fe80::1".parse().unwrap()),
+            icmpv6::solicitation(HOST, "2001:db8::b".parse().unwrap(), "2001:2::1".parse().unwrap()),
+            icmpv6::solicitation(OURS, "2001:2::1".parse().unwrap(), "2001:2::b".parse().unwrap()),
+        ]
+        .into_iter()
+        .collect();
+        let mut rx = Replies { frames, current: vec![] };
+        let found = discover(&mut Sent(vec![]), &mut rx, &plan, &scope).unwrap();
+        let ips: Vec<String> = found.hosts.keys().map(ToString::to_string).collect();
+        assert_eq!(
+            ips,
+            ["2001:2::b", "fe80::21b:21ff:fe00:b"],
+            "outside the targets, ours and foreign ids are not kept"
+        );
+        assert!(found.hosts.values().all(|h| h.mac == HOST));
+        assert!(found.hosts[&"2001:2::b".parse::<Ipv6Addr>().unwrap()].echoed);
+    }
+}
