@@ -92,7 +92,7 @@ impl Client {
                 (false, true) => format!("{path}&{}", q.join("&")),
                 (false, false) => format!("{path}?{}", q.join("&")),
             };
-            let (_, headers, out) = self.call_with_headers(Method::GET, &path_and_query, None).await?;
+            let (_, headers, out) = self.call_with_headers(Method::GET, &path_and_query, None, None).await?;
             let page: Vec<serde_json::Value> =
                 serde_json::from_slice(&out).context("the daemon's answer is not the JSON list expected")?;
             all.extend(page);
@@ -114,7 +114,22 @@ impl Client {
         path: &str,
         body: Option<(Vec<u8>, &str)>,
     ) -> anyhow::Result<(StatusCode, Vec<u8>)> {
-        let (status, _, bytes) = self.call_with_headers(method, path, body).await?;
+        let (status, _, bytes) = self.call_with_headers(method, path, body, None).await?;
+        Ok((status, bytes))
+    }
+
+    /// [`Client::call`] for work that may take long (a register sync that
+    /// waits out rate limits): the answer is awaited for up to `timeout`.
+    ///
+    /// # Errors
+    /// As [`Client::call`].
+    pub async fn call_long(
+        &self,
+        method: Method,
+        path: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<(StatusCode, Vec<u8>)> {
+        let (status, _, bytes) = self.call_with_headers(method, path, None, Some(timeout)).await?;
         Ok((status, bytes))
     }
 
@@ -124,6 +139,7 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<(Vec<u8>, &str)>,
+        timeout: Option<Duration>,
     ) -> anyhow::Result<(StatusCode, reqwest::header::HeaderMap, Vec<u8>)> {
         let url = format!("{}{path}", self.base);
         // A URL parser drops `.` and `..` segments, encoded or not (`%2E%2E`
@@ -133,6 +149,9 @@ impl Client {
             bail!("`.` and `..` are not names (in {path_only})");
         }
         let mut req = self.http.request(method, url).bearer_auth(&self.token);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
         if let Some((bytes, content_type)) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
         }

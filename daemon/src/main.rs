@@ -475,6 +475,9 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     daemon.retention = cfg.retention;
     daemon.state.ldap = cfg.ldap.clone().map(Arc::new);
     daemon.state.sync = Arc::new(cfg.sync.clone());
+    for s in [cfg.sync.snipeit.as_ref(), cfg.sync.netbox.as_ref()].into_iter().flatten().filter(|s| !s.tls_verify) {
+        tracing::warn!(system = s.system.as_str(), url = %s.url, "register sync with TLS verification off (tls_verify = false)");
+    }
     if let Some(addr) = cfg.metrics_listen {
         let l = tokio::net::TcpListener::bind(addr)
             .await

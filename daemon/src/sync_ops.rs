@@ -41,10 +41,16 @@ pub async fn sync(c: &Client, a: &SyncArgs) -> anyhow::Result<()> {
         SyncSystem::Netbox => "netbox",
     };
     let path = format!("/api/v1/sync/{}?dry_run={}&force={}", seg(system), a.dry_run, a.force);
-    let (_, out) = c.call(Method::POST, &path, None).await?;
+    // A sync waits out rate limits and reads every page: up to hours on a large register.
+    let (_, out) = c.call_long(Method::POST, &path, std::time::Duration::from_secs(6 * 3600)).await?;
     let p: Value = serde_json::from_slice(&out)?;
     let verb = if a.dry_run { "would sync" } else { "synced" };
-    crate::print_plan(&p, &format!("{verb} {} record(s) from {system}", p["records"]), true);
+    let tagged = p["retired_in_source"].as_array().map_or(0, Vec::len);
+    let tagged = if tagged > 0 { format!(" ({tagged} tagged retired-in-{system})") } else { String::new() };
+    crate::print_plan(&p, &format!("{verb} {} record(s) from {system}{tagged}", p["records"]), true);
+    if let Some(why) = p["would_refuse"].as_str() {
+        outln!("  ! a real run would be refused: {why}");
+    }
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
     for l in p["links"].as_array().into_iter().flatten() {
         let how = match s(&l["matched_by"]).as_str() {

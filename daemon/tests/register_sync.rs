@@ -326,3 +326,49 @@ async fn an_empty_answer_does_not_tag_the_register_and_an_unconfigured_system_is
     let _ = ADMIN;
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asset_deleted_while_the_pages_are_read_aborts_the_sync_and_a_dry_run_says_what_a_real_run_refuses() {
+    let rows: Vec<Value> =
+        (1..=8).map(|i| hardware(i, &format!("CB-{i}"), ("Deployed", "deployed"), "Laptops", "")).collect();
+    let up = upstream::snipeit(TOKEN, rows).await;
+    up.data.lock().page_cap = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("t");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let d = daemon("snipeit", &up.url, &token_file, "").await;
+    let (status, v) = sync(&d, "snipeit", false).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(assets(&d).await.len(), 8);
+
+    // Asset 2 is deleted after the first page was read: offsets shift, and
+    // the read is refused rather than tagging the wrong asset.
+    up.data.lock().delete_after = Some((up.requests().len() + 1, 2));
+    let (status, v) = sync(&d, "snipeit", false).await;
+    assert_eq!(status, 502, "{v}");
+    assert!(v.to_string().contains("changed while it was read"), "{v}");
+    assert!(assets(&d).await.iter().all(|a| a.get("tags").is_none_or(|t| t == &json!([]))), "nothing tagged");
+    // Read again whole: only asset 2 is tagged.
+    let (status, v) = sync(&d, "snipeit", false).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["retired_in_source"], json!(["CB-2"]));
+
+    // Six more vanish at once: a dry run shows the plan and why a real run stops; --force applies it.
+    up.data.lock().hardware.truncate(1);
+    let (status, dry) = sync(&d, "snipeit", true).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["retired_in_source"].as_array().unwrap().len(), 6, "{dry}");
+    assert!(dry["would_refuse"].as_str().unwrap().contains("--force"), "{dry}");
+    let (status, v) = sync(&d, "snipeit", false).await;
+    assert_eq!(status, 409, "{v}");
+    let (status, v) = d.admin_json(Method::POST, "/api/v1/sync/snipeit?force=true", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["retired_in_source"].as_array().unwrap().len(), 6);
+    // Nothing changed since: no transaction, no audit record.
+    let (_, before) = d.admin_json(Method::GET, "/api/v1/audit?action=register.sync", None).await;
+    let (status, v) = sync(&d, "snipeit", false).await;
+    assert_eq!(status, 200, "{v}");
+    let (_, after) = d.admin_json(Method::GET, "/api/v1/audit?action=register.sync", None).await;
+    assert_eq!(before["records"].as_array().unwrap().len(), after["records"].as_array().unwrap().len());
+    d.stop().await;
+}

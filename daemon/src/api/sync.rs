@@ -56,5 +56,13 @@ pub async fn sync(
             ),
         ));
     };
-    Ok(Json(crate::app::sync::run(state.reconciler.clone(), &cfg, (q.dry_run, q.force), who).await?))
+    // The sync runs on a task of its own: a caller that stops waiting (a
+    // client timeout during a long, rate-limited read) does not cancel it
+    // half way, and what it applies is applied whole.
+    let reconciler = state.reconciler.clone();
+    let task = tokio::spawn(async move { crate::app::sync::run(reconciler, &cfg, (q.dry_run, q.force), who).await });
+    let plan = task
+        .await
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("the sync failed: {e}")))??;
+    Ok(Json(plan))
 }

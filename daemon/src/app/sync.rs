@@ -54,6 +54,10 @@ pub struct SyncPlan {
     pub written_back: usize,
     /// Write-backs the system refused (the register is synced regardless).
     pub write_back_failed: Vec<Skipped>,
+    /// In a dry run: why the real run would be refused (a mass retirement
+    /// without `force`); the plan shows what it would do with `force`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_refuse: Option<String>,
 }
 
 /// Why a sync changed nothing.
@@ -169,15 +173,26 @@ pub fn apply(
         *outcome.borrow_mut() = Some(p);
         m
     };
-    let guard_of = |p: &Prepared| guard(system, p, records.len(), force || dry_run);
+    let mut would_refuse = None;
     let plan = if dry_run {
         let m = make(&current).map_err(ImportFailure::Invalid)?;
-        guard_of(outcome.borrow().as_ref().unwrap_or(&p))?;
+        let prepared = outcome.borrow().clone().unwrap_or_else(|| p.clone());
+        // An empty answer is refused outright; a mass retirement is shown, with why a real run would stop.
+        guard(system, &prepared, records.len(), true)?;
+        if let Err(ImportFailure::Store(StoreError::Refused(why))) = guard(system, &prepared, records.len(), force) {
+            would_refuse = Some(why);
+        }
         m.plan
     } else {
         guard(system, &p, records.len(), force)?;
-        let summary = serde_json::json!({"system": system.as_str(), "records": records.len()});
-        apply_import(rec, who, AuditAction::RegisterSync, summary, &mut make)?
+        let quiet = first.as_ref().is_ok_and(|m| m.assets.is_empty());
+        if quiet {
+            // Nothing to write: no transaction, and no audit record of a sync that changed nothing.
+            make(&current).map_err(ImportFailure::Invalid)?.plan
+        } else {
+            let summary = serde_json::json!({"system": system.as_str(), "records": records.len()});
+            apply_import(rec, who, AuditAction::RegisterSync, summary, &mut make)?
+        }
     };
     let p = outcome.into_inner().unwrap_or(p);
     Ok(SyncPlan {
@@ -191,6 +206,7 @@ pub fn apply(
         held: held.into_iter().map(|(_, s)| s).collect(),
         written_back: 0,
         write_back_failed: Vec::new(),
+        would_refuse,
     })
 }
 
@@ -215,7 +231,7 @@ fn write_backs(
         let Some(tag) = by_ext.get(&r.external_id(system).to_lowercase()) else { continue };
         let Some(seen) = states.get(tag).and_then(|s| s.last_seen_ms) else { continue };
         let day = crate::reconcile::rules::day_of(seen).to_string();
-        if r.last_seen_value.as_deref() != Some(day.as_str()) {
+        if !r.last_seen_value.as_deref().is_some_and(|v| crate::connectors::sync::same_day(v, &day)) {
             out.push((r.id.clone(), day));
         }
     }

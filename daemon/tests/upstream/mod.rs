@@ -43,6 +43,8 @@ pub struct Data {
     pub rate_limited: usize,
     /// Answer 500 at this path and offset.
     pub fail_at: Option<(String, usize)>,
+    /// Delete Snipe-IT hardware `id` once this many requests were answered (an asset deleted mid-read).
+    pub delete_after: Option<(usize, u64)>,
     /// Every request: `METHOD path?query`.
     pub requests: Vec<String>,
     /// Every PATCH: path and body.
@@ -98,6 +100,12 @@ fn num(q: &HashMap<String, String>, k: &str, default: usize) -> usize {
 /// The misbehaviour every request goes through first; `Some` answers it.
 fn common(d: &mut Data, method: &Method, uri: &Uri, offset: usize) -> Option<Response> {
     d.requests.push(format!("{method} {uri}"));
+    if let Some((after, id)) = d.delete_after
+        && d.requests.len() > after
+    {
+        d.hardware.retain(|r| r["id"] != id);
+        d.delete_after = None;
+    }
     if d.rate_limited > 0 {
         d.rate_limited -= 1;
         return Some((StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "Too Many Requests").into_response());

@@ -165,6 +165,16 @@ fn validate_one(file: &Path, system: System, raw: RawSync) -> Result<SyncConfig,
         ));
     }
     let token_file = raw.token_file.ok_or_else(|| at("token_file", "required".into()))?;
+    if !token_file.is_absolute() {
+        return Err(at("token_file", format!("`{}` is not an absolute path", token_file.display())));
+    }
+    if let Some(ca) = &raw.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| at("ca_file", format!("{}: {e}", ca.display())))?;
+        let certs = rustls_pemfile::certs(&mut pem.as_slice()).filter(Result::is_ok).count();
+        if certs == 0 {
+            return Err(at("ca_file", format!("{} holds no PEM certificate", ca.display())));
+        }
+    }
     let timeout = duration_in(
         file,
         &key("timeout"),
@@ -186,10 +196,11 @@ fn validate_one(file: &Path, system: System, raw: RawSync) -> Result<SyncConfig,
         Some(n) => return Err(at("max_records", format!("{n} is not between 1 and 10000000"))),
     };
     if system == System::NetBox {
-        for (k, set) in [("mac_fields", raw.mac_fields.is_some()), ("owner_from", raw.owner_from.is_some())] {
-            if set {
-                return Err(at(k, "is a Snipe-IT setting; NetBox's MACs come from its interfaces".into()));
-            }
+        if raw.mac_fields.is_some() {
+            return Err(at("mac_fields", "is a Snipe-IT setting; NetBox's MACs come from its interfaces".into()));
+        }
+        if raw.owner_from.is_some() {
+            return Err(at("owner_from", "is a Snipe-IT setting; NetBox devices have no assigned user".into()));
         }
     }
     let owner_from = match raw.owner_from.as_deref().map(str::trim) {
@@ -249,29 +260,36 @@ mod tests {
         assert!(e.contains("sync.snipeit.token") && e.contains("token_file"), "{e}");
         let e = parse("[netbox]\nurl = \"https://n.example\"\n").unwrap_err();
         assert!(e.contains("sync.netbox.token_file") && e.contains("required"), "{e}");
+        let e = parse("[netbox]\nurl = \"https://n\"\ntoken_file = \"netbox.token\"\n").unwrap_err();
+        assert!(e.contains("absolute"), "{e}");
+        let e = parse("[netbox]\nurl = \"https://n\"\ntoken_file = \"/t\"\nca_file = \"/nonexistent/ca.pem\"\n")
+            .unwrap_err();
+        assert!(e.contains("sync.netbox.ca_file"), "{e}");
+        let e = parse("[netbox]\nurl = \"https://n\"\ntoken_file = \"/t\"\nca_file = \"/etc/hostname\"\n").unwrap_err();
+        assert!(e.contains("no PEM certificate"), "{e}");
     }
 
     #[test]
     fn clear_text_is_refused_off_loopback_and_tls_is_verified_by_default() {
-        let e = parse("[snipeit]\nurl = \"http://s.example\"\ntoken_file = \"t\"\n").unwrap_err();
+        let e = parse("[snipeit]\nurl = \"http://s.example\"\ntoken_file = \"/t\"\n").unwrap_err();
         assert!(e.contains("clear text"), "{e}");
-        let c = parse("[snipeit]\nurl = \"http://127.0.0.1:8080/snipe\"\ntoken_file = \"t\"\n").unwrap();
+        let c = parse("[snipeit]\nurl = \"http://127.0.0.1:8080/snipe\"\ntoken_file = \"/t\"\n").unwrap();
         let s = c.snipeit.unwrap();
         assert!(s.tls_verify);
         assert_eq!(s.mac_fields, ["MAC Address"]);
-        let e = parse("[snipeit]\nurl = \"https://u:p@s.example\"\ntoken_file = \"t\"\n").unwrap_err();
+        let e = parse("[snipeit]\nurl = \"https://u:p@s.example\"\ntoken_file = \"/t\"\n").unwrap_err();
         assert!(e.contains("no credentials"), "{e}");
     }
 
     #[test]
     fn maps_are_checked_and_snipeit_settings_stay_with_snipeit() {
-        let e = parse("[snipeit]\nurl = \"https://s\"\ntoken_file = \"t\"\n[snipeit.status_map]\nBroken = \"gone\"\n")
+        let e = parse("[snipeit]\nurl = \"https://s\"\ntoken_file = \"/t\"\n[snipeit.status_map]\nBroken = \"gone\"\n")
             .unwrap_err();
         assert!(e.contains("sync.snipeit.status_map.Broken") && e.contains("disposed"), "{e}");
-        let e = parse("[netbox]\nurl = \"https://n\"\ntoken_file = \"t\"\nmac_fields = [\"MAC\"]\n").unwrap_err();
+        let e = parse("[netbox]\nurl = \"https://n\"\ntoken_file = \"/t\"\nmac_fields = [\"MAC\"]\n").unwrap_err();
         assert!(e.contains("sync.netbox.mac_fields"), "{e}");
         let c = parse(
-            "[netbox]\nurl = \"https://n\"\ntoken_file = \"t\"\n[netbox.type_map]\n\"Core Switch\" = \"network\"\n",
+            "[netbox]\nurl = \"https://n\"\ntoken_file = \"/t\"\n[netbox.type_map]\n\"Core Switch\" = \"network\"\n",
         )
         .unwrap();
         assert_eq!(c.netbox.unwrap().mapping.types["core switch"], AssetType::Network);

@@ -32,7 +32,38 @@ pub struct Upstream {
     client: reqwest::Client,
     base: Url,
     auth: HeaderValue,
+    /// The token, to keep it out of whatever the system echoes back.
+    token: String,
     system: &'static str,
+}
+
+/// Most bytes of a token file.
+const MAX_TOKEN_FILE: u64 = 4096;
+
+/// Read the token from `path`: a regular file (a pipe or a device would
+/// block or never end), at most [`MAX_TOKEN_FILE`] bytes, one token.
+///
+/// # Errors
+/// [`SyncError::Config`] naming the file and what is wrong with it.
+pub fn read_token(path: &std::path::Path) -> Result<String, SyncError> {
+    use std::io::Read;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| SyncError::Config(format!("the token file {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(SyncError::Config(format!("the token file {shown} is not a regular file")));
+    }
+    if meta.len() > MAX_TOKEN_FILE {
+        return Err(SyncError::Config(format!("the token file {shown} is larger than {MAX_TOKEN_FILE} bytes")));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_TOKEN_FILE).read_to_string(&mut text))
+        .map_err(|e| SyncError::Config(format!("reading the token file {shown}: {e}")))?;
+    let token = text.trim();
+    if token.is_empty() || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(SyncError::Config(format!("the token file {shown} is empty or holds more than one token")));
+    }
+    Ok(token.to_string())
 }
 
 impl Upstream {
@@ -41,15 +72,7 @@ impl Upstream {
     /// # Errors
     /// [`SyncError::Config`]: the token file is unreadable or empty, the CA is not PEM.
     pub fn new(cfg: &SyncConfig) -> Result<Self, SyncError> {
-        let token = std::fs::read_to_string(&cfg.token_file)
-            .map_err(|e| SyncError::Config(format!("reading the token file {}: {e}", cfg.token_file.display())))?;
-        let token = token.trim();
-        if token.is_empty() || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(SyncError::Config(format!(
-                "the token file {} is empty or holds more than one token",
-                cfg.token_file.display()
-            )));
-        }
+        let token = read_token(&cfg.token_file)?;
         let scheme = match cfg.system {
             super::System::SnipeIt => "Bearer",
             super::System::NetBox => "Token",
@@ -75,7 +98,7 @@ impl Upstream {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        Ok(Upstream { client, base, auth, system: cfg.system.title() })
+        Ok(Upstream { client, base, auth, token, system: cfg.system.title() })
     }
 
     /// `rel` (`api/v1/hardware?limit=500`) under the configured URL.
@@ -104,7 +127,22 @@ impl Upstream {
     }
 
     fn fail(&self, url: &str, message: impl Into<String>) -> SyncError {
-        SyncError::Upstream { system: self.system, url: url.to_string(), message: message.into() }
+        let message = self.redact(&message.into());
+        SyncError::Upstream { system: self.system, url: self.shown(url), message }
+    }
+
+    /// `text` without the token (a system may echo the header back).
+    pub fn redact(&self, text: &str) -> String {
+        if self.token.len() >= 4 { text.replace(&self.token, "[token]") } else { text.to_string() }
+    }
+
+    /// `url` (a path, or a path and query) with the configured host, for people.
+    fn shown(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            format!("{}{url}", self.base.origin().ascii_serialization())
+        } else {
+            url.to_string()
+        }
     }
 
     /// GET `url` and decode its JSON.
@@ -141,18 +179,27 @@ impl Upstream {
                 tokio::time::sleep(wait).await;
                 continue;
             }
+            let resp_location =
+                resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(|v| self.redact(v));
             let bytes = read_capped(resp).await.map_err(|m| self.fail(&shown, m))?;
-            let text = || String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).trim().to_string();
+            let text = || self.redact(String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).trim());
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 return Err(SyncError::Auth {
                     system: self.system,
                     status: status.as_u16(),
-                    url: url.path().to_string(),
+                    url: self.shown(url.path()),
                     detail: text(),
                 });
             }
             if status == StatusCode::TOO_MANY_REQUESTS {
                 return Err(self.fail(&shown, format!("still rate limited (429) after {MAX_RETRIES} waits")));
+            }
+            if status.is_redirection() {
+                let to = resp_location.as_deref().unwrap_or("?");
+                return Err(self.fail(
+                    &shown,
+                    format!("HTTP {status} to {to}: redirects are not followed; configure the URL it points to"),
+                ));
             }
             if !status.is_success() {
                 return Err(self.fail(&shown, format!("HTTP {status}: {}", text())));
@@ -200,6 +247,21 @@ async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_file_that_would_block_or_never_end_is_refused_before_it_is_opened() {
+        for path in ["/dev/zero", "/dev/stdin", "/tmp"] {
+            let e = read_token(std::path::Path::new(path)).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{path}: {e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, "x".repeat(5000)).unwrap();
+        assert!(read_token(&big).unwrap_err().to_string().contains("larger than"));
+        let ok = dir.path().join("ok");
+        std::fs::write(&ok, "  abc123\r\n").unwrap();
+        assert_eq!(read_token(&ok).unwrap(), "abc123");
+    }
 
     #[test]
     fn retry_after_is_seconds_capped() {

@@ -205,6 +205,28 @@ pub fn guess_type(kind: &str) -> AssetType {
     WORDS.iter().find(|(words, _)| words.iter().any(|w| kind.contains(w))).map_or(AssetType::Other, |(_, t)| *t)
 }
 
+/// Whether `text` (a custom field's value as the system shows it) is the
+/// day `day` (`YYYY-MM-DD`): Snipe-IT shows date fields in the instance's
+/// display format (`Thu Dec 03, 2026`, `2026-12-03 00:00:00`, `12/03/2026`).
+pub fn same_day(text: &str, day: &str) -> bool {
+    use time::macros::format_description as fd;
+    let t = text.trim();
+    if t.get(..10) == Some(day) {
+        return true;
+    }
+    let Ok(want) = time::Date::parse(day, fd!("[year]-[month]-[day]")) else { return false };
+    let formats: [&[time::format_description::BorrowedFormatItem<'_>]; 7] = [
+        fd!("[weekday repr:short] [month repr:short] [day], [year]"),
+        fd!("[month repr:short] [day], [year]"),
+        fd!("[day] [month repr:short] [year]"),
+        fd!("[month]/[day]/[year]"),
+        fd!("[day]/[month]/[year]"),
+        fd!("[day].[month].[year]"),
+        fd!("[year]/[month]/[day]"),
+    ];
+    formats.iter().any(|f| time::Date::parse(t, f).is_ok_and(|d| d == want))
+}
+
 /// Why a sync stopped; nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -256,6 +278,18 @@ mod tests {
         m.status.insert("ready to deploy".into(), Lifecycle::Deployed);
         assert_eq!(m.stage(System::SnipeIt, &rec("Ready to Deploy", "deployable", "")), Some(Lifecycle::Deployed));
         assert_eq!(m.stage(System::SnipeIt, &rec("Out for Repair", "", "")), Some(Lifecycle::Maintenance));
+    }
+
+    #[test]
+    fn a_day_is_recognised_in_snipeits_display_formats() {
+        for shown in
+            ["2026-12-03", "2026-12-03 00:00:00", "Thu Dec 03, 2026", "Dec 03, 2026", "12/03/2026", "03.12.2026"]
+        {
+            assert!(same_day(shown, "2026-12-03"), "{shown}");
+        }
+        assert!(!same_day("Fri Dec 04, 2026", "2026-12-03"));
+        assert!(!same_day("", "2026-12-03"));
+        assert!(!same_day("garbage", "2026-12-03"));
     }
 
     #[test]

@@ -56,7 +56,10 @@ pub async fn list(up: &Upstream, rel: &str, max: usize) -> Result<Vec<Value>, Sy
     let path = first.path().to_string();
     let mut url = first;
     let mut out = Vec::new();
-    loop {
+    let mut first_count: Option<u64> = None;
+    // Pages a list of at most `max` entries can take: more is a `next` link going round.
+    let most_pages = max / PAGE + 2;
+    for _ in 0..=most_pages {
         let body = up.get(&url).await?;
         let bad = |m: &str| SyncError::Upstream {
             system: "NetBox",
@@ -73,15 +76,32 @@ pub async fn list(up: &Upstream, rel: &str, max: usize) -> Result<Vec<Value>, Sy
                 "NetBox lists {count} entries at {path}, more than max_records = {max}; nothing was changed"
             )));
         }
+        // Offset paging shifts when entries are added or deleted meanwhile.
+        match first_count {
+            Some(c) if c != count => {
+                return Err(bad(&format!(
+                    "the list changed while it was read ({c} entries, then {count}); nothing was changed, \
+                     the next sync reads it again"
+                )));
+            }
+            _ => first_count = Some(count),
+        }
         let empty = results.is_empty();
         out.extend(results);
         match body.get("next") {
-            Some(Value::String(next)) if !empty => url = up.follow(next, &path)?,
+            Some(Value::String(next)) if !empty && !next.is_empty() => url = up.follow(next, &path)?,
             Some(Value::Null) | None => return Ok(out),
-            Some(Value::String(_)) => return Err(bad("an empty page links to a next one")),
+            Some(Value::String(_)) => return Err(bad("an empty page, or an empty `next` link, where a page was due")),
             Some(_) => return Err(bad("`next` is neither a link nor null")),
         }
     }
+    Err(SyncError::Upstream {
+        system: "NetBox",
+        url: path,
+        message: format!(
+            "`next` links went on past {most_pages} pages, more than the entries reported allow; nothing was changed"
+        ),
+    })
 }
 
 fn ip_of(v: &Value) -> Option<IpAddr> {
@@ -127,7 +147,10 @@ pub fn record(v: &Value, kind: &str, cfg: &SyncConfig) -> Result<UpstreamRecord,
 fn interface_macs(i: &Value) -> Vec<MacAddr> {
     let mut out: Vec<MacAddr> = Vec::new();
     let mut add = |v: &Value| {
-        if let Some(m) = v.as_str().and_then(|s| s.parse().ok())
+        // All-zero and group (multicast, broadcast) addresses name no device.
+        if let Some(m) = v.as_str().and_then(|s| s.parse::<MacAddr>().ok())
+            && m.0 != [0; 6]
+            && m.0[0] & 1 == 0
             && !out.contains(&m)
         {
             out.push(m);
@@ -200,7 +223,7 @@ mod tests {
 
     fn cfg() -> SyncConfig {
         let raw: super::super::config::RawSyncs = toml::from_str(
-            "[netbox]\nurl = \"http://127.0.0.1\"\ntoken_file = \"t\"\nlast_seen_field = \"census_last_seen\"\n",
+            "[netbox]\nurl = \"http://127.0.0.1\"\ntoken_file = \"/t\"\nlast_seen_field = \"census_last_seen\"\n",
         )
         .unwrap();
         super::super::config::validate(std::path::Path::new("c.toml"), raw).unwrap().netbox.unwrap()
@@ -241,5 +264,8 @@ mod tests {
         assert_eq!(interface_macs(&old).len(), 1);
         assert_eq!(interface_macs(&new).len(), 2);
         assert!(interface_macs(&serde_json::json!({"mac_address": "bogus"})).is_empty());
+        for none in ["00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:fb"] {
+            assert!(interface_macs(&serde_json::json!({"mac_address": none})).is_empty(), "{none}");
+        }
     }
 }

@@ -27,25 +27,39 @@ use crate::register::model::host_name_ok;
 use crate::register::patch::Patch;
 use crate::register::{Asset, Lifecycle};
 
-/// Serials firmware ships when nobody set one: never identity keys.
+/// Serials firmware and people write when there is none: never identity keys.
 const PLACEHOLDER_SERIALS: &[&str] = &[
     "to be filled by o.e.m.",
     "default string",
     "system serial number",
+    "chassis serial number",
+    "base board serial number",
     "not specified",
+    "not applicable",
+    "not available",
+    "unknown",
+    "invalid",
     "none",
+    "null",
     "n/a",
-    "na",
-    "0",
+    "oem",
+    "o.e.m.",
+    "serial",
+    "tbd",
     "0123456789",
     "123456789",
+    "1234567890",
+    "12345678",
 ];
 
 /// A hardware serial as matching compares it: trimmed, any case; `""` for
-/// none or a placeholder (shorter than 4 characters, or one of [`PLACEHOLDER_SERIALS`]).
+/// none or a placeholder: shorter than 4 characters, one character repeated
+/// (`00000000`, `XXXXXXXX`), or one of [`PLACEHOLDER_SERIALS`].
 pub fn serial_key(s: &str) -> String {
     let k = s.trim().to_lowercase();
-    if k.chars().count() < 4 || PLACEHOLDER_SERIALS.contains(&k.as_str()) { String::new() } else { k }
+    let mut chars = k.chars();
+    let repeated = chars.next().is_some_and(|first| chars.all(|c| c == first));
+    if k.chars().count() < 4 || repeated || PLACEHOLDER_SERIALS.contains(&k.as_str()) { String::new() } else { k }
 }
 
 /// An asset a record was tied to for the first time.
@@ -103,11 +117,30 @@ fn union(have: Vec<String>, more: impl IntoIterator<Item = String>) -> Option<Ve
     (out.len() > before).then_some(out)
 }
 
+/// Whether `a` is linked to a system other than `system` (Snipe-IT and NetBox both).
+fn linked_to_other(system: System, a: &Asset) -> bool {
+    let other = match system {
+        System::SnipeIt => System::NetBox,
+        System::NetBox => System::SnipeIt,
+    };
+    let prefix = format!("{}:", other.as_str());
+    a.external_ids.iter().any(|e| e.starts_with(&prefix))
+}
+
 /// The fields `r` sets on `a` (or on a new asset when `a` is `None`).
+///
+/// An asset linked to both Snipe-IT and NetBox would otherwise be written
+/// back and forth by their syncs: on such an asset a sync only fills empty
+/// fields and leaves the lifecycle stage alone (the first system to set a
+/// field keeps it; a person can change it).
 fn values(system: System, r: &UpstreamRecord, a: Option<&Asset>, stage: Lifecycle) -> Map<String, Value> {
+    let shared = a.is_some_and(|a| linked_to_other(system, a));
+    let current = |k: &str| -> String {
+        a.and_then(|a| serde_json::to_value(a).ok()).and_then(|v| v[k].as_str().map(String::from)).unwrap_or_default()
+    };
     let mut v = Map::new();
     let mut text = |k: &str, s: &str| {
-        if !s.trim().is_empty() {
+        if !s.trim().is_empty() && (!shared || current(k).is_empty()) {
             v.insert(k.into(), Value::String(s.trim().to_string()));
         }
     };
@@ -120,7 +153,7 @@ fn values(system: System, r: &UpstreamRecord, a: Option<&Asset>, stage: Lifecycl
         text("owner", o);
     }
     // A disposed asset stays disposed: a disposal is recorded in Census.
-    if a.is_none_or(|a| a.lifecycle != Lifecycle::Disposed && a.lifecycle != stage) {
+    if !shared && a.is_none_or(|a| a.lifecycle != Lifecycle::Disposed && a.lifecycle != stage) {
         v.insert("lifecycle".into(), Value::String(stage.as_str().into()));
     }
     let hostnames =
@@ -149,6 +182,8 @@ fn values(system: System, r: &UpstreamRecord, a: Option<&Asset>, stage: Lifecycl
 struct Index<'a> {
     current: &'a [Asset],
     by_ext: HashMap<String, usize>,
+    /// External ids two assets carry (any case): which record is which asset is unknown.
+    ext_twice: HashMap<String, (usize, usize)>,
     by_tag: HashMap<String, usize>,
     by_serial: HashMap<String, Vec<usize>>,
     by_mac: HashMap<String, usize>,
@@ -159,13 +194,18 @@ impl<'a> Index<'a> {
         let mut ix = Index {
             current,
             by_ext: HashMap::new(),
+            ext_twice: HashMap::new(),
             by_tag: HashMap::new(),
             by_serial: HashMap::new(),
             by_mac: HashMap::new(),
         };
         for (i, a) in current.iter().enumerate() {
             for e in &a.external_ids {
-                ix.by_ext.insert(e.to_lowercase(), i);
+                if let Some(first) = ix.by_ext.insert(e.to_lowercase(), i)
+                    && first != i
+                {
+                    ix.ext_twice.insert(e.to_lowercase(), (first, i));
+                }
             }
             ix.by_tag.insert(a.tag.to_lowercase(), i);
             let s = serial_key(&a.serial);
@@ -188,6 +228,12 @@ impl<'a> Index<'a> {
     /// The asset `r` is, and by what.
     fn find(&self, system: System, r: &UpstreamRecord) -> Result<Option<(usize, String)>, String> {
         let ext = r.external_id(system);
+        if let Some((a, b)) = self.ext_twice.get(&ext.to_lowercase()) {
+            return Err(format!(
+                "both {} and {} carry the external id {ext}; remove it from one",
+                self.current[*a].tag, self.current[*b].tag
+            ));
+        }
         if let Some(&i) = self.by_ext.get(&ext.to_lowercase()) {
             return Ok(Some((i, "external id".into())));
         }
@@ -274,7 +320,12 @@ pub fn prepare(system: System, current: &[Asset], records: &[UpstreamRecord], ma
                 }
             }
             None => {
-                let own = r.asset_tag.as_deref().map(str::trim).filter(|t| !t.is_empty());
+                // An asset tag the register cannot take (spaces, slashes, …) gives way to `SYSTEM-ID`.
+                let own = r
+                    .asset_tag
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty() && crate::register::ident::ident_problem("tag", t, ":").is_none());
                 let generated = format!("{}-{}", system.as_str(), r.id.replace('/', "-"));
                 let Some(tag) = own
                     .filter(|t| !taken.contains(&t.to_lowercase()))

@@ -134,3 +134,41 @@ fn placeholder_serials_match_nothing() {
     assert_eq!(p.links[0].matched_by, "new asset");
     assert_eq!(serial_key("ab1"), "");
 }
+
+#[test]
+fn placeholder_and_repeated_serials_match_nothing() {
+    for placeholder in ["00000000", "XXXXXXXX", "Chassis Serial Number", "INVALID", "Unknown", "1234567890"] {
+        assert_eq!(serial_key(placeholder), "", "{placeholder}");
+    }
+    assert_eq!(serial_key("C02XK1ABJGH5"), "c02xk1abjgh5");
+}
+
+#[test]
+fn an_asset_linked_to_both_systems_is_only_filled_not_rewritten_by_either() {
+    let current = [asset(serde_json::json!({"tag": "A-1", "name": "from-snipeit", "serial": "SN-1",
+        "external_ids": ["snipeit:1", "netbox:device/9"], "lifecycle": "deployed"}))];
+    let r = UpstreamRecord {
+        name: "from-netbox".into(),
+        serial: "FOC9".into(),
+        model: "C9300".into(),
+        status: "offline".into(),
+        ..rec("device/9")
+    };
+    let p = prepare(System::NetBox, &current, &[r], &Mapping::default());
+    let v = &p.patches[0].values;
+    assert!(!v.contains_key("name") && !v.contains_key("serial") && !v.contains_key("lifecycle"), "{v:?}");
+    assert_eq!(v["model"], "C9300", "an empty field is filled");
+}
+
+#[test]
+fn an_external_id_on_two_assets_and_a_tag_the_register_cannot_take_are_handled() {
+    let current = [
+        asset(serde_json::json!({"tag": "D-1", "external_ids": ["snipeit:77"]})),
+        asset(serde_json::json!({"tag": "D-2", "external_ids": ["snipeit:77"]})),
+    ];
+    let p = prep(&current, &[rec("77")]);
+    assert!(p.patches.iter().all(|x| x.row > 1), "record 77 is not applied to either");
+    assert!(p.skipped[0].reason.contains("D-1") && p.skipped[0].reason.contains("D-2"), "{:?}", p.skipped);
+    let p = prep(&[], &[UpstreamRecord { asset_tag: Some("CB 17/a".into()), ..rec("17") }]);
+    assert_eq!(p.patches[0].tag, "snipeit-17", "an unusable asset tag gives way to SYSTEM-ID");
+}

@@ -98,10 +98,11 @@ pub fn record(row: &Value, cfg: &SyncConfig) -> Result<UpstreamRecord, String> {
             let value = text(&f["value"]);
             if cfg.mac_fields.iter().any(|w| field_is(name, column, w)) {
                 for m in value.split([',', ';', ' ', '\n']).filter(|m| !m.trim().is_empty()) {
-                    let mac = m.trim().parse().map_err(|_| {
+                    let mac: census_proto::MacAddr = m.trim().parse().map_err(|_| {
                         format!("its custom field `{name}` holds `{}`, which is not a MAC", m.escape_debug())
                     })?;
-                    if !r.macs.contains(&mac) {
+                    // All-zero and group (multicast, broadcast) addresses name no device.
+                    if mac.0 != [0; 6] && mac.0[0] & 1 == 0 && !r.macs.contains(&mac) {
                         r.macs.push(mac);
                     }
                 }
@@ -121,21 +122,40 @@ pub fn record(row: &Value, cfg: &SyncConfig) -> Result<UpstreamRecord, String> {
 pub async fn fetch(up: &Upstream, cfg: &SyncConfig) -> Result<(Vec<UpstreamRecord>, Vec<Skipped>), SyncError> {
     let (mut out, mut skipped) = (Vec::new(), Vec::new());
     let mut offset = 0usize;
+    let mut first_total: Option<u64> = None;
+    let mut ids = std::collections::HashSet::new();
     loop {
         let url = up.url(&format!("{PATH}?limit={PAGE}&offset={offset}&sort=id&order=asc"))?;
         let body = up.get(&url).await?;
-        let (rows, total) = page(&body).map_err(|message| SyncError::Upstream {
-            system: System::SnipeIt.title(),
-            url: format!("{}?{}", url.path(), url.query().unwrap_or_default()),
-            message,
-        })?;
+        let shown = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+        let fail =
+            |message: String| SyncError::Upstream { system: System::SnipeIt.title(), url: shown.clone(), message };
+        let (rows, total) = page(&body).map_err(fail)?;
         if usize::try_from(total).unwrap_or(usize::MAX) > cfg.max_records {
             return Err(SyncError::Refused(format!(
                 "Snipe-IT reports {total} assets, more than max_records = {}; nothing was changed",
                 cfg.max_records
             )));
         }
+        // Offset paging shifts when assets are added or deleted meanwhile: a
+        // read that saw the list change is not one to tag retirements from.
+        match first_total {
+            Some(t) if t != total => {
+                return Err(fail(format!(
+                    "the asset list changed while it was read ({t} assets, then {total}); nothing was changed, \
+                     the next sync reads it again"
+                )));
+            }
+            _ => first_total = Some(total),
+        }
         for (i, row) in rows.iter().enumerate() {
+            if let Some(id) = row["id"].as_u64()
+                && !ids.insert(id)
+            {
+                return Err(fail(format!(
+                    "asset {id} came twice: the list changed while it was read; nothing was changed"
+                )));
+            }
             match record(row, cfg) {
                 Ok(r) => out.push(r),
                 Err(reason) => {
@@ -158,12 +178,27 @@ pub async fn fetch(up: &Upstream, cfg: &SyncConfig) -> Result<(Vec<UpstreamRecor
 pub async fn write_back(up: &Upstream, field: &str, id: &str, day: &str) -> Result<(), SyncError> {
     let url = up.url(&format!("{PATH}/{id}"))?;
     let answer = up.patch(&url, &json!({ field: day })).await?;
+    let refused = |message: String| SyncError::Upstream {
+        system: System::SnipeIt.title(),
+        url: url.path().to_string(),
+        message: up.redact(&message),
+    };
     if answer["status"] == "error" {
-        return Err(SyncError::Upstream {
-            system: System::SnipeIt.title(),
-            url: url.path().to_string(),
-            message: format!("Snipe-IT refused the update: {}", answer["messages"]),
-        });
+        return Err(refused(format!("Snipe-IT refused the update: {}", answer["messages"])));
+    }
+    // Snipe-IT answers success for a field the asset's model does not have
+    // in its fieldset, and ignores it: the answer's asset says what was kept.
+    let kept = answer["payload"]["custom_fields"]
+        .as_object()
+        .and_then(|fields| fields.values().find(|f| f["field"].as_str().is_some_and(|c| c.eq_ignore_ascii_case(field))))
+        .map(|f| text(&f["value"]));
+    if let Some(kept) = kept
+        && !super::same_day(&kept, day)
+    {
+        return Err(refused(format!(
+            "Snipe-IT did not keep {field} (it holds `{}`): is the field in the asset model's fieldset?",
+            kept.chars().take(40).collect::<String>()
+        )));
     }
     Ok(())
 }
@@ -174,7 +209,7 @@ mod tests {
 
     fn cfg() -> SyncConfig {
         let raw: super::super::config::RawSyncs = toml::from_str(
-            "[snipeit]\nurl = \"http://127.0.0.1\"\ntoken_file = \"t\"\nlast_seen_field = \"_snipeit_census_seen_4\"\n",
+            "[snipeit]\nurl = \"http://127.0.0.1\"\ntoken_file = \"/t\"\nlast_seen_field = \"_snipeit_census_seen_4\"\n",
         )
         .unwrap();
         super::super::config::validate(std::path::Path::new("c.toml"), raw).unwrap().snipeit.unwrap()
