@@ -75,14 +75,15 @@ pub async fn import(
     Ok(Json(plan))
 }
 
-/// Sync options.
+/// Sync options (the LDAP directory's and the register's).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SyncQuery {
     /// Only say what would happen.
     #[serde(default)]
     pub dry_run: bool,
-    /// Apply even when it marks more than a tenth of the people left at once.
+    /// Apply even when more than a tenth of what the sync keeps would go at
+    /// once: people marked left, or assets tagged retired in the source.
     #[serde(default)]
     pub force: bool,
 }

@@ -4,24 +4,12 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
 
 use super::caller::Admin;
+use super::directory::SyncQuery;
 use super::{ApiError, AppState};
 use crate::app::sync::SyncPlan;
 use crate::connectors::sync::System;
-
-/// Sync options.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SyncQuery {
-    /// Only say what would happen.
-    #[serde(default)]
-    pub dry_run: bool,
-    /// Apply even when more than a tenth of the linked assets would be tagged retired in the system at once.
-    #[serde(default)]
-    pub force: bool,
-}
 
 /// Sync the register with Snipe-IT or NetBox.
 #[utoipa::path(

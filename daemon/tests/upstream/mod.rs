@@ -97,8 +97,16 @@ fn num(q: &HashMap<String, String>, k: &str, default: usize) -> usize {
     q.get(k).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The misbehaviour every request goes through first; `Some` answers it.
-fn common(d: &mut Data, method: &Method, uri: &Uri, offset: usize) -> Option<Response> {
+/// The misbehaviour and the authentication every request goes through
+/// first (`scheme` is the system's: `Bearer` or `Token`); `Some` answers it.
+fn common(
+    d: &mut Data,
+    method: &Method,
+    uri: &Uri,
+    offset: usize,
+    headers: &HeaderMap,
+    scheme: &str,
+) -> Option<Response> {
     d.requests.push(format!("{method} {uri}"));
     if let Some((after, id)) = d.delete_after
         && d.requests.len() > after
@@ -115,6 +123,13 @@ fn common(d: &mut Data, method: &Method, uri: &Uri, offset: usize) -> Option<Res
             (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"message": "Server Error"}))).into_response(),
         );
     }
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("{scheme} {}", d.token)) {
+        return Some(if scheme == "Bearer" {
+            (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "Unauthenticated."}))).into_response()
+        } else {
+            (StatusCode::FORBIDDEN, axum::Json(json!({"detail": "Invalid token"}))).into_response()
+        });
+    }
     None
 }
 
@@ -128,11 +143,8 @@ async fn snipe_handler(
 ) -> Response {
     let mut d = data.lock();
     let offset = num(&q, "offset", 0);
-    if let Some(r) = common(&mut d, &method, &uri, offset) {
+    if let Some(r) = common(&mut d, &method, &uri, offset, &headers, "Bearer") {
         return r;
-    }
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {}", d.token)) {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "Unauthenticated."}))).into_response();
     }
     let path = uri.path().to_string();
     if method == Method::GET && path == "/api/v1/hardware" {
@@ -173,11 +185,8 @@ async fn netbox_handler(
 ) -> Response {
     let mut d = data.lock();
     let offset = num(&q, "offset", 0);
-    if let Some(r) = common(&mut d, &method, &uri, offset) {
+    if let Some(r) = common(&mut d, &method, &uri, offset, &headers, "Token") {
         return r;
-    }
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Token {}", d.token)) {
-        return (StatusCode::FORBIDDEN, axum::Json(json!({"detail": "Invalid token"}))).into_response();
     }
     let path = uri.path().to_string();
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string();
