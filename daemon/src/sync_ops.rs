@@ -62,7 +62,12 @@ pub async fn sync(c: &Client, a: &SyncArgs) -> anyhow::Result<()> {
     for t in p["retired_in_source"].as_array().into_iter().flatten() {
         outln!("  - {}: its record is gone from {system}; tagged retired-in-{system} (kept)", s(t));
     }
-    for (label, key) in [("skipped", "skipped"), ("held", "held"), ("write-back failed", "write_back_failed")] {
+    for (label, key) in [
+        ("skipped", "skipped"),
+        ("held", "held"),
+        ("not applied", "not_applied"),
+        ("write-back failed", "write_back_failed"),
+    ] {
         for x in p[key].as_array().into_iter().flatten() {
             outln!("  ! {label} {}: {}", s(&x["external_id"]), s(&x["reason"]));
         }

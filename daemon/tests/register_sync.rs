@@ -353,8 +353,26 @@ async fn an_asset_deleted_while_the_pages_are_read_aborts_the_sync_and_a_dry_run
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["retired_in_source"], json!(["CB-2"]));
 
+    // One deleted and one added between two pages: the total stays the same
+    // and the offsets shift, so CB-4 is never read. Its absence is
+    // confirmed before anything is tagged: it is still there, so the sync stops.
+    let extra = hardware(9, "CB-9", ("Deployed", "deployed"), "Laptops", "");
+    {
+        let mut data = up.data.lock();
+        data.delete_after = Some((data.requests.len() + 1, 1));
+        data.add_with_delete = Some(extra);
+    }
+    let (status, v) = sync(&d, "snipeit", false).await;
+    assert_eq!(status, 502, "{v}");
+    assert!(v.to_string().contains("still there"), "{v}");
+    assert_eq!(assets(&d).await.iter().filter(|a| a["tags"] == json!(["retired-in-snipeit"])).count(), 1, "CB-2 only");
+    let (status, v) = sync(&d, "snipeit", false).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["retired_in_source"], json!(["CB-1"]), "read again whole: the one deleted");
+    assert_eq!(v["added"], json!(["CB-9"]));
+
     // Six more vanish at once: a dry run shows the plan and why a real run stops; --force applies it.
-    up.data.lock().hardware.truncate(1);
+    up.data.lock().hardware.retain(|r| r["id"] == 9);
     let (status, dry) = sync(&d, "snipeit", true).await;
     assert_eq!(status, 200, "{dry}");
     assert_eq!(dry["retired_in_source"].as_array().unwrap().len(), 6, "{dry}");

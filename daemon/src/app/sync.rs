@@ -20,7 +20,7 @@ use super::register::{ImportFailure, apply_import, disposal_problems};
 use crate::audit::AuditAction;
 use crate::connectors::sync::config::SyncConfig;
 use crate::connectors::sync::http::Upstream;
-use crate::connectors::sync::plan::{Link, Prepared, Skipped, prepare};
+use crate::connectors::sync::plan::{Link, Prepared, ReadExtras, Skipped, prepare};
 use crate::connectors::sync::{Mapping, SyncError, System, UpstreamRecord, netbox, snipeit};
 use crate::people::Principal;
 use crate::reconcile::Reconciler;
@@ -50,6 +50,8 @@ pub struct SyncPlan {
     pub skipped: Vec<Skipped>,
     /// Disposals held back (the rest of the record applied), and why.
     pub held: Vec<Skipped>,
+    /// Differences the sync did not apply to assets linked to both Snipe-IT and NetBox.
+    pub not_applied: Vec<Skipped>,
     /// Records whose "last seen by Census" field was written.
     pub written_back: usize,
     /// Write-backs the system refused (the register is synced regardless).
@@ -80,11 +82,11 @@ const MERGE_ROUNDS: usize = 4;
 fn build(
     system: System,
     current: &[Asset],
-    records: &[UpstreamRecord],
+    (records, extras): (&[UpstreamRecord], &ReadExtras),
     mapping: &Mapping,
     held: &HashSet<String>,
 ) -> (Result<Merged, Vec<ImportError>>, Prepared) {
-    let mut p = prepare(system, current, records, mapping);
+    let mut p = prepare(system, current, records, mapping, extras);
     for patch in p.patches.iter_mut().filter(|x| held.contains(&x.tag.to_lowercase())) {
         patch.values.remove("lifecycle");
         patch.values.remove("lifecycle_since");
@@ -149,7 +151,7 @@ fn guard(system: System, p: &Prepared, records: usize, force: bool) -> Result<()
 pub fn apply(
     rec: &Reconciler,
     system: System,
-    records: &[UpstreamRecord],
+    (records, extras): (&[UpstreamRecord], &ReadExtras),
     mapping: &Mapping,
     (dry_run, force): (bool, bool),
     who: &Principal,
@@ -157,7 +159,7 @@ pub fn apply(
     let store = rec.store().as_ref();
     // Disposals past unmet retirement steps are held, judged on the register as it is now.
     let current = store.assets()?;
-    let (first, p) = build(system, &current, records, mapping, &HashSet::new());
+    let (first, p) = build(system, &current, (records, extras), mapping, &HashSet::new());
     let mut held = Vec::new();
     if let Ok(m) = &first {
         for e in disposal_problems(rec, &current, &m.assets, &p.patches, who)? {
@@ -169,7 +171,7 @@ pub fn apply(
     let held_tags: HashSet<String> = held.iter().map(|(t, _)| t.to_lowercase()).collect();
     let outcome: std::cell::RefCell<Option<Prepared>> = Default::default();
     let mut make = |current: &[Asset]| -> Result<Merged, Vec<ImportError>> {
-        let (m, p) = build(system, current, records, mapping, &held_tags);
+        let (m, p) = build(system, current, (records, extras), mapping, &held_tags);
         *outcome.borrow_mut() = Some(p);
         m
     };
@@ -204,6 +206,7 @@ pub fn apply(
         retired_in_source: p.retired_in_source,
         skipped: p.skipped,
         held: held.into_iter().map(|(_, s)| s).collect(),
+        not_applied: p.not_applied,
         written_back: 0,
         write_back_failed: Vec::new(),
         would_refuse,
@@ -238,6 +241,65 @@ fn write_backs(
     Ok(out)
 }
 
+/// Most absences confirmed one by one in a sync (more are left to the mass-retirement guard).
+const MAX_CONFIRM: usize = 2000;
+
+/// Before an asset is tagged retired in the system, its record's absence is
+/// confirmed by asking for that record alone: offset paging skips a record
+/// when another is deleted and a third added between two pages (the total
+/// stays the same), and such a read must not retire the skipped one.
+///
+/// # Errors
+/// [`SyncError::Upstream`] when a record left out of the list is still
+/// there (the list changed while it was read), or the request's.
+async fn confirm_gone(
+    rec: &Arc<Reconciler>,
+    up: &Upstream,
+    system: System,
+    records: &[UpstreamRecord],
+    extras: &ReadExtras,
+) -> Result<(), SyncError> {
+    if extras.blind {
+        return Ok(());
+    }
+    let r = rec.clone();
+    let prefix = format!("{}:", system.as_str());
+    let linked = tokio::task::spawn_blocking(move || r.store().assets())
+        .await
+        .map_err(|e| SyncError::Config(format!("reading the register: {e}")))?
+        .map_err(|e| SyncError::Config(format!("reading the register: {e}")))?;
+    let seen: HashSet<String> = records.iter().map(|r| r.external_id(system).to_lowercase()).collect();
+    // Assets already tagged stay tagged; only new absences are confirmed.
+    let tag = system.retired_tag();
+    let mut gone: Vec<String> = linked
+        .iter()
+        .filter(|a| !a.tags.contains(&tag))
+        .flat_map(|a| a.external_ids.iter())
+        .filter(|e| e.starts_with(&prefix))
+        .map(|e| e.to_lowercase())
+        .filter(|e| !seen.contains(e) && !extras.present.contains(e))
+        .collect();
+    gone.sort();
+    gone.dedup();
+    for ext in gone.iter().take(MAX_CONFIRM) {
+        let id = ext.split_once(':').map_or(ext.as_str(), |(_, id)| id);
+        let there = match system {
+            System::SnipeIt => snipeit::still_there(up, id).await?,
+            System::NetBox => netbox::still_there(up, id).await?,
+        };
+        if there {
+            return Err(SyncError::Upstream {
+                system: system.title(),
+                url: ext.clone(),
+                message: "left out of the list, yet still there: the list changed while it was read; \
+                          the next sync reads it again"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// One whole sync of `cfg`'s system as `who`: read it all, then plan and
 /// apply on the blocking pool, then write "last seen by Census" back.
 ///
@@ -251,14 +313,21 @@ pub async fn run(
 ) -> Result<SyncPlan, SyncFailure> {
     let system = cfg.system;
     let up = Upstream::new(cfg)?;
-    let (records, decode_skipped) = match system {
-        System::SnipeIt => snipeit::fetch(&up, cfg).await?,
-        System::NetBox => netbox::fetch(&up, cfg).await?,
+    let fetched = match system {
+        System::SnipeIt => snipeit::fetch(&up, cfg).await,
+        System::NetBox => netbox::fetch(&up, cfg).await,
     };
+    let (records, decode_skipped) = fetched.map_err(|e| up.redact_error(e))?;
+    let unreadable = |e: &str| e.ends_with('?') || e.contains(":row ");
+    let extras = ReadExtras {
+        present: decode_skipped.iter().map(|s| s.external_id.to_lowercase()).filter(|e| !unreadable(e)).collect(),
+        blind: decode_skipped.iter().any(|s| unreadable(&s.external_id)),
+    };
+    confirm_gone(&rec, &up, system, &records, &extras).await.map_err(|e| up.redact_error(e))?;
     let records = Arc::new(records);
     let (r2, recs, mapping) = (rec.clone(), records.clone(), cfg.mapping.clone());
     let joined = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-        let plan = match apply(&r2, system, &recs, &mapping, (dry_run, force), &who) {
+        let plan = match apply(&r2, system, (&recs, &extras), &mapping, (dry_run, force), &who) {
             Ok(p) => p,
             Err(ImportFailure::Store(e)) => return Err(e),
             Err(ImportFailure::Invalid(v)) => {

@@ -45,6 +45,8 @@ pub struct Data {
     pub fail_at: Option<(String, usize)>,
     /// Delete Snipe-IT hardware `id` once this many requests were answered (an asset deleted mid-read).
     pub delete_after: Option<(usize, u64)>,
+    /// With `delete_after`, add this row at the same moment (the total stays the same).
+    pub add_with_delete: Option<Value>,
     /// Every request: `METHOD path?query`.
     pub requests: Vec<String>,
     /// Every PATCH: path and body.
@@ -112,6 +114,9 @@ fn common(
         && d.requests.len() > after
     {
         d.hardware.retain(|r| r["id"] != id);
+        if let Some(row) = d.add_with_delete.take() {
+            d.hardware.push(row);
+        }
         d.delete_after = None;
     }
     if d.rate_limited > 0 {
@@ -151,6 +156,16 @@ async fn snipe_handler(
         let limit = num(&q, "limit", 50).min(d.page_cap);
         let rows: Vec<Value> = d.hardware.iter().skip(offset).take(limit).cloned().collect();
         return axum::Json(json!({"total": d.hardware.len(), "rows": rows})).into_response();
+    }
+    if method == Method::GET
+        && let Some(id) = path.strip_prefix("/api/v1/hardware/").and_then(|i| i.parse::<u64>().ok())
+    {
+        // Snipe-IT answers an unknown asset with HTTP 200 and an error status.
+        return match d.hardware.iter().find(|r| r["id"] == id) {
+            Some(row) => axum::Json(row.clone()).into_response(),
+            None => axum::Json(json!({"status": "error", "messages": "Asset does not exist.", "payload": null}))
+                .into_response(),
+        };
     }
     if method == Method::PATCH
         && let Some(id) = path.strip_prefix("/api/v1/hardware/").and_then(|i| i.parse::<u64>().ok())
@@ -200,6 +215,16 @@ async fn netbox_handler(
         let previous = if offset > 0 { link(offset.saturating_sub(limit)) } else { Value::Null };
         return axum::Json(json!({"count": all.len(), "next": next, "previous": previous, "results": results}))
             .into_response();
+    }
+    if method == Method::GET
+        && let Some((list, id)) = path.trim_end_matches('/').rsplit_once('/')
+        && let Ok(id) = id.parse::<u64>()
+    {
+        return match d.lists.get(&format!("{list}/")).and_then(|l| l.iter().find(|o| o["id"] == id)) {
+            Some(o) => axum::Json(o.clone()).into_response(),
+            None => (StatusCode::NOT_FOUND, axum::Json(json!({"detail": "No Device matches the given query."})))
+                .into_response(),
+        };
     }
     if method == Method::PATCH {
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

@@ -133,7 +133,20 @@ impl Upstream {
 
     /// `text` without the token (a system may echo the header back).
     pub fn redact(&self, text: &str) -> String {
-        if self.token.len() >= 4 { text.replace(&self.token, "[token]") } else { text.to_string() }
+        if self.token.len() < 4 {
+            return text.to_string();
+        }
+        // Case-insensitively: the token is ASCII (a header value), so byte offsets agree.
+        let (lower, token) = (text.to_ascii_lowercase(), self.token.to_ascii_lowercase());
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        while let Some(i) = lower[at..].find(&token) {
+            out.push_str(&text[at..at + i]);
+            out.push_str("[token]");
+            at += i + token.len();
+        }
+        out.push_str(&text[at..]);
+        out
     }
 
     /// `url` (a path, or a path and query) with the configured host, for people.
@@ -150,7 +163,15 @@ impl Upstream {
     /// # Errors
     /// See the module docs.
     pub async fn get(&self, url: &Url) -> Result<Value, SyncError> {
-        self.call(Method::GET, url, None).await
+        self.call(Method::GET, url, None, false).await.map(Option::unwrap_or_default)
+    }
+
+    /// GET one record: `None` when the system answers 404.
+    ///
+    /// # Errors
+    /// See the module docs.
+    pub async fn get_one(&self, url: &Url) -> Result<Option<Value>, SyncError> {
+        self.call(Method::GET, url, None, true).await
     }
 
     /// PATCH `url` with `body`.
@@ -158,10 +179,30 @@ impl Upstream {
     /// # Errors
     /// See the module docs.
     pub async fn patch(&self, url: &Url, body: &Value) -> Result<Value, SyncError> {
-        self.call(Method::PATCH, url, Some(body)).await
+        self.call(Method::PATCH, url, Some(body), false).await.map(Option::unwrap_or_default)
     }
 
-    async fn call(&self, method: Method, url: &Url, body: Option<&Value>) -> Result<Value, SyncError> {
+    /// `e` with the token taken out of every text it carries (whatever its case).
+    pub fn redact_error(&self, e: SyncError) -> SyncError {
+        match e {
+            SyncError::Auth { system, status, url, detail } => {
+                SyncError::Auth { system, status, url: self.redact(&url), detail: self.redact(&detail) }
+            }
+            SyncError::Upstream { system, url, message } => {
+                SyncError::Upstream { system, url: self.redact(&url), message: self.redact(&message) }
+            }
+            SyncError::Config(m) => SyncError::Config(self.redact(&m)),
+            SyncError::Refused(m) => SyncError::Refused(self.redact(&m)),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&Value>,
+        missing_ok: bool,
+    ) -> Result<Option<Value>, SyncError> {
         let shown = format!("{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default());
         let mut tries = 0u32;
         loop {
@@ -194,6 +235,9 @@ impl Upstream {
             if status == StatusCode::TOO_MANY_REQUESTS {
                 return Err(self.fail(&shown, format!("still rate limited (429) after {MAX_RETRIES} waits")));
             }
+            if missing_ok && status == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
             if status.is_redirection() {
                 let to = resp_location.as_deref().unwrap_or("?");
                 return Err(self.fail(
@@ -205,18 +249,19 @@ impl Upstream {
                 return Err(self.fail(&shown, format!("HTTP {status}: {}", text())));
             }
             return serde_json::from_slice(&bytes)
+                .map(Some)
                 .map_err(|e| self.fail(&shown, format!("the answer is not JSON ({e}): {}", text())));
         }
     }
 }
 
 /// The wait a `Retry-After` asks for: whole seconds (an HTTP date or
-/// nothing waits 5 s), at most [`MAX_RETRY_WAIT`].
+/// nothing waits 5 s), at least 1 s, at most [`MAX_RETRY_WAIT`].
 pub fn retry_after(v: Option<&HeaderValue>) -> Duration {
     v.and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<u64>().ok())
         .map_or(Duration::from_secs(5), Duration::from_secs)
-        .min(MAX_RETRY_WAIT)
+        .clamp(Duration::from_secs(1), MAX_RETRY_WAIT)
 }
 
 /// A request error without the URL (the caller names it, without the query's secrets).
@@ -264,6 +309,24 @@ mod tests {
     }
 
     #[test]
+    fn the_token_is_taken_out_of_what_the_system_echoes_whatever_its_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "snipetok123SECRET\n").unwrap();
+        let text = format!("[snipeit]\nurl = \"http://127.0.0.1:9\"\ntoken_file = \"{}\"\n", token.display());
+        let raw: super::super::config::RawSyncs = toml::from_str(&text).unwrap();
+        let cfg = super::super::config::validate(std::path::Path::new("c.toml"), raw).unwrap().snipeit.unwrap();
+        let up = Upstream::new(&cfg).unwrap();
+        assert_eq!(up.redact("bad token snipetok123SECRET, ERR SNIPETOK123SECRET"), "bad token [token], ERR [token]");
+        let e = up.redact_error(SyncError::Upstream {
+            system: "NetBox",
+            url: "/api/dcim/devices/?t=snipetok123secret".into(),
+            message: "échec snipetok123SECRET".into(),
+        });
+        assert!(!e.to_string().to_lowercase().contains("snipetok123secret"), "{e}");
+    }
+
+    #[test]
     fn retry_after_is_seconds_capped() {
         assert_eq!(retry_after(Some(&HeaderValue::from_static("2"))), Duration::from_secs(2));
         assert_eq!(retry_after(Some(&HeaderValue::from_static("86400"))), MAX_RETRY_WAIT);
@@ -272,5 +335,6 @@ mod tests {
             Duration::from_secs(5)
         );
         assert_eq!(retry_after(None), Duration::from_secs(5));
+        assert_eq!(retry_after(Some(&HeaderValue::from_static("0"))), Duration::from_secs(1), "no storm of retries");
     }
 }

@@ -205,6 +205,18 @@ pub fn guess_type(kind: &str) -> AssetType {
     WORDS.iter().find(|(words, _)| words.iter().any(|w| kind.contains(w))).map_or(AssetType::Other, |(_, t)| *t)
 }
 
+/// Whether `mac` can name one device: not all zeros, not a group
+/// (multicast, broadcast) address, and not a virtual router's shared address
+/// (VRRP `00:00:5e:00:01:xx` and `00:00:5e:00:02:xx`, RFC 5798; HSRP
+/// `00:00:0c:07:ac:xx` and `00:00:0c:9f:fx:xx`), which both members of a
+/// high-availability pair carry.
+pub fn device_mac(mac: MacAddr) -> bool {
+    let m = mac.0;
+    let vrrp = m[..4] == [0x00, 0x00, 0x5e, 0x00] && matches!(m[4], 0x01 | 0x02);
+    let hsrp = m[..5] == [0x00, 0x00, 0x0c, 0x07, 0xac] || (m[..4] == [0x00, 0x00, 0x0c, 0x9f] && m[4] & 0xf0 == 0xf0);
+    m != [0; 6] && m[0] & 1 == 0 && !vrrp && !hsrp
+}
+
 /// Whether `text` (a custom field's value as the system shows it) is the
 /// day `day` (`YYYY-MM-DD`): Snipe-IT shows date fields in the instance's
 /// display format (`Thu Dec 03, 2026`, `2026-12-03 00:00:00`, `12/03/2026`).
@@ -215,14 +227,21 @@ pub fn same_day(text: &str, day: &str) -> bool {
         return true;
     }
     let Ok(want) = time::Date::parse(day, fd!("[year]-[month]-[day]")) else { return false };
-    let formats: [&[time::format_description::BorrowedFormatItem<'_>]; 7] = [
+    let formats: [&[time::format_description::BorrowedFormatItem<'_>]; 14] = [
         fd!("[weekday repr:short] [month repr:short] [day], [year]"),
-        fd!("[month repr:short] [day], [year]"),
-        fd!("[day] [month repr:short] [year]"),
-        fd!("[month]/[day]/[year]"),
-        fd!("[day]/[month]/[year]"),
-        fd!("[day].[month].[year]"),
+        fd!("[weekday], [month repr:long] [day padding:none], [year]"),
+        fd!("[month repr:short] [day padding:none], [year]"),
+        fd!("[month repr:long] [day padding:none], [year]"),
+        fd!("[day padding:none] [month repr:short], [year]"),
+        fd!("[day padding:none] [month repr:short] [year]"),
+        fd!("[month padding:none]/[day padding:none]/[year]"),
+        fd!("[month]/[day]/[year repr:last_two]"),
+        fd!("[day padding:none]/[month padding:none]/[year]"),
+        fd!("[day]/[month]/[year repr:last_two]"),
+        fd!("[day padding:none].[month padding:none].[year]"),
         fd!("[year]/[month]/[day]"),
+        fd!("[year].[month].[day]"),
+        fd!("[day]-[month]-[year]"),
     ];
     formats.iter().any(|f| time::Date::parse(t, f).is_ok_and(|d| d == want))
 }

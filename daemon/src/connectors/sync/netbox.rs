@@ -80,8 +80,7 @@ pub async fn list(up: &Upstream, rel: &str, max: usize) -> Result<Vec<Value>, Sy
         match first_count {
             Some(c) if c != count => {
                 return Err(bad(&format!(
-                    "the list changed while it was read ({c} entries, then {count}); nothing was changed, \
-                     the next sync reads it again"
+                    "the list changed while it was read ({c} entries, then {count}); the next sync reads it again"
                 )));
             }
             _ => first_count = Some(count),
@@ -147,10 +146,9 @@ pub fn record(v: &Value, kind: &str, cfg: &SyncConfig) -> Result<UpstreamRecord,
 fn interface_macs(i: &Value) -> Vec<MacAddr> {
     let mut out: Vec<MacAddr> = Vec::new();
     let mut add = |v: &Value| {
-        // All-zero and group (multicast, broadcast) addresses name no device.
+        // All-zero, group and shared virtual-router addresses name no device.
         if let Some(m) = v.as_str().and_then(|s| s.parse::<MacAddr>().ok())
-            && m.0 != [0; 6]
-            && m.0[0] & 1 == 0
+            && super::device_mac(m)
             && !out.contains(&m)
         {
             out.push(m);
@@ -175,7 +173,10 @@ pub async fn fetch(up: &Upstream, cfg: &SyncConfig) -> Result<(Vec<UpstreamRecor
         for v in list(up, rel, max).await? {
             match record(&v, kind, cfg) {
                 Ok(r) => records.push(r),
-                Err(reason) => skipped.push(Skipped { external_id: format!("netbox:{kind}/?"), reason }),
+                Err(reason) => {
+                    let id = v["id"].as_u64().map_or_else(|| "?".to_string(), |n| n.to_string());
+                    skipped.push(Skipped { external_id: format!("netbox:{kind}/{id}"), reason });
+                }
             }
         }
     }
@@ -204,6 +205,17 @@ pub async fn fetch(up: &Upstream, cfg: &SyncConfig) -> Result<(Vec<UpstreamRecor
         }
     }
     Ok((records, skipped))
+}
+
+/// Whether `id` (`device/56`, `vm/7`) still exists upstream (404: it does not).
+///
+/// # Errors
+/// [`SyncError`] from the request.
+pub async fn still_there(up: &Upstream, id: &str) -> Result<bool, SyncError> {
+    let (kind, n) = id.split_once('/').unwrap_or(("device", id));
+    let rel = if kind == "vm" { VMS } else { DEVICES };
+    let url = up.url(&format!("{rel}{n}/"))?;
+    Ok(up.get_one(&url).await?.is_some_and(|v| v["id"].is_u64()))
 }
 
 /// Write `day` into the configured custom field of `id` (`device/56`, `vm/7`).
@@ -264,7 +276,9 @@ mod tests {
         assert_eq!(interface_macs(&old).len(), 1);
         assert_eq!(interface_macs(&new).len(), 2);
         assert!(interface_macs(&serde_json::json!({"mac_address": "bogus"})).is_empty());
-        for none in ["00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:fb"] {
+        for none in
+            ["00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:fb", "00:00:5e:00:01:01", "00:00:0c:07:ac:0a"]
+        {
             assert!(interface_macs(&serde_json::json!({"mac_address": none})).is_empty(), "{none}");
         }
     }

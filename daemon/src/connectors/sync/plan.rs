@@ -94,6 +94,8 @@ pub struct Prepared {
     pub links: Vec<Link>,
     /// Records left alone.
     pub skipped: Vec<Skipped>,
+    /// Differences not applied to assets linked to both systems.
+    pub not_applied: Vec<Skipped>,
     /// Assets whose record is gone upstream, newly marked.
     pub retired_in_source: Vec<String>,
     /// Assets linked to the system before this sync (for the mass-retirement guard).
@@ -133,15 +135,31 @@ fn linked_to_other(system: System, a: &Asset) -> bool {
 /// back and forth by their syncs: on such an asset a sync only fills empty
 /// fields and leaves the lifecycle stage alone (the first system to set a
 /// field keeps it; a person can change it).
-fn values(system: System, r: &UpstreamRecord, a: Option<&Asset>, stage: Lifecycle) -> Map<String, Value> {
+///
+/// What such an asset keeps although the record says otherwise is added to
+/// `kept` (`owner: alice here, bob there`), for the plan to show.
+fn values(
+    system: System,
+    r: &UpstreamRecord,
+    a: Option<&Asset>,
+    stage: Lifecycle,
+    kept: &mut Vec<String>,
+) -> Map<String, Value> {
     let shared = a.is_some_and(|a| linked_to_other(system, a));
     let current = |k: &str| -> String {
         a.and_then(|a| serde_json::to_value(a).ok()).and_then(|v| v[k].as_str().map(String::from)).unwrap_or_default()
     };
     let mut v = Map::new();
     let mut text = |k: &str, s: &str| {
-        if !s.trim().is_empty() && (!shared || current(k).is_empty()) {
-            v.insert(k.into(), Value::String(s.trim().to_string()));
+        let s = s.trim();
+        if s.is_empty() {
+            return;
+        }
+        let here = if shared { current(k) } else { String::new() };
+        if here.is_empty() {
+            v.insert(k.into(), Value::String(s.to_string()));
+        } else if here != s {
+            kept.push(format!("{k}: `{here}` kept, `{s}` in {}", system.title()));
         }
     };
     text("name", &r.name);
@@ -153,8 +171,13 @@ fn values(system: System, r: &UpstreamRecord, a: Option<&Asset>, stage: Lifecycl
         text("owner", o);
     }
     // A disposed asset stays disposed: a disposal is recorded in Census.
-    if !shared && a.is_none_or(|a| a.lifecycle != Lifecycle::Disposed && a.lifecycle != stage) {
-        v.insert("lifecycle".into(), Value::String(stage.as_str().into()));
+    if a.is_none_or(|a| a.lifecycle != Lifecycle::Disposed && a.lifecycle != stage) {
+        match a {
+            Some(a) if shared => kept.push(format!("lifecycle: {} kept, {stage} in {}", a.lifecycle, system.title())),
+            _ => {
+                v.insert("lifecycle".into(), Value::String(stage.as_str().into()));
+            }
+        }
     }
     let hostnames =
         r.hostname.as_deref().map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase()).filter(|h| host_name_ok(h));
@@ -268,8 +291,25 @@ impl<'a> Index<'a> {
     }
 }
 
+/// What was read besides the usable records.
+#[derive(Debug, Clone, Default)]
+pub struct ReadExtras {
+    /// External ids (lowercase) of records the system listed but that could
+    /// not be used: present upstream, so their assets are not retired there.
+    pub present: HashSet<String>,
+    /// A record came whose id could not be read: which asset it is, is
+    /// unknown, so no asset is tagged retired in this sync.
+    pub blind: bool,
+}
+
 /// The patches that bring `current` in line with `records` of `system`.
-pub fn prepare(system: System, current: &[Asset], records: &[UpstreamRecord], mapping: &Mapping) -> Prepared {
+pub fn prepare(
+    system: System,
+    current: &[Asset],
+    records: &[UpstreamRecord],
+    mapping: &Mapping,
+    extras: &ReadExtras,
+) -> Prepared {
     let ix = Index::new(current);
     let mut out = Prepared::default();
     let prefix = format!("{}:", system.as_str());
@@ -315,7 +355,21 @@ pub fn prepare(system: System, current: &[Asset], records: &[UpstreamRecord], ma
                     row,
                     line: None,
                     tag: a.tag.clone(),
-                    values: values(system, r, Some(a), stage),
+                    values: {
+                        let mut kept = Vec::new();
+                        let v = values(system, r, Some(a), stage, &mut kept);
+                        if !kept.is_empty() {
+                            out.not_applied.push(Skipped {
+                                external_id: ext.clone(),
+                                reason: format!(
+                                    "{} is linked to both systems, so fields it has are kept: {}",
+                                    a.tag,
+                                    kept.join("; ")
+                                ),
+                            });
+                        }
+                        v
+                    },
                     empties: vec![],
                 }
             }
@@ -332,11 +386,14 @@ pub fn prepare(system: System, current: &[Asset], records: &[UpstreamRecord], ma
                     .map(str::to_string)
                     .or_else(|| (!taken.contains(&generated.to_lowercase())).then(|| generated.clone()))
                 else {
-                    skip(format!("it is a new asset, and both its asset tag and {generated} are taken"));
+                    skip(match own {
+                        Some(t) => format!("it is a new asset, and both its asset tag {t} and {generated} are taken"),
+                        None => format!("it is a new asset without a usable asset tag, and {generated} is taken"),
+                    });
                     continue;
                 };
                 taken.insert(tag.to_lowercase());
-                let mut v = values(system, r, None, stage);
+                let mut v = values(system, r, None, stage, &mut Vec::new());
                 if !v.contains_key("name") {
                     v.insert("name".into(), Value::String(own.unwrap_or(&generated).to_string()));
                 }
@@ -350,6 +407,14 @@ pub fn prepare(system: System, current: &[Asset], records: &[UpstreamRecord], ma
         out.patches.push(patch);
     }
     // Assets whose every record of this system is gone: marked, never deleted.
+    seen.extend(extras.present.iter().cloned());
+    if extras.blind {
+        out.skipped.push(Skipped {
+            external_id: format!("{}:?", system.as_str()),
+            reason: "a record without a readable id was left out, so no asset is tagged retired in this sync".into(),
+        });
+        return out;
+    }
     let mut row = records.len();
     for (i, a) in current.iter().enumerate() {
         let ids: Vec<&String> = a.external_ids.iter().filter(|e| e.starts_with(&prefix)).collect();

@@ -14,7 +14,7 @@ fn rec(id: &str) -> UpstreamRecord {
 }
 
 fn prep(current: &[Asset], records: &[UpstreamRecord]) -> Prepared {
-    prepare(System::SnipeIt, current, records, &Mapping::default())
+    prepare(System::SnipeIt, current, records, &Mapping::default(), &ReadExtras::default())
 }
 
 #[test]
@@ -154,10 +154,16 @@ fn an_asset_linked_to_both_systems_is_only_filled_not_rewritten_by_either() {
         status: "offline".into(),
         ..rec("device/9")
     };
-    let p = prepare(System::NetBox, &current, &[r], &Mapping::default());
+    let p = prepare(System::NetBox, &current, &[r], &Mapping::default(), &ReadExtras::default());
     let v = &p.patches[0].values;
     assert!(!v.contains_key("name") && !v.contains_key("serial") && !v.contains_key("lifecycle"), "{v:?}");
     assert_eq!(v["model"], "C9300", "an empty field is filled");
+    let said = &p.not_applied[0].reason;
+    assert!(
+        said.contains("name: `from-snipeit` kept, `from-netbox` in NetBox")
+            && said.contains("lifecycle: deployed kept"),
+        "{said}"
+    );
 }
 
 #[test]
@@ -171,4 +177,19 @@ fn an_external_id_on_two_assets_and_a_tag_the_register_cannot_take_are_handled()
     assert!(p.skipped[0].reason.contains("D-1") && p.skipped[0].reason.contains("D-2"), "{:?}", p.skipped);
     let p = prep(&[], &[UpstreamRecord { asset_tag: Some("CB 17/a".into()), ..rec("17") }]);
     assert_eq!(p.patches[0].tag, "snipeit-17", "an unusable asset tag gives way to SYSTEM-ID");
+}
+
+#[test]
+fn a_record_left_out_is_not_gone_and_an_unreadable_one_tags_nothing() {
+    let current = [
+        asset(serde_json::json!({"tag": "A-1", "external_ids": ["snipeit:1"]})),
+        asset(serde_json::json!({"tag": "A-2", "external_ids": ["snipeit:2"]})),
+    ];
+    let extras = ReadExtras { present: ["snipeit:1".to_string()].into(), blind: false };
+    let p = prepare(System::SnipeIt, &current, &[], &Mapping::default(), &extras);
+    assert_eq!(p.retired_in_source, ["A-2"], "snipeit:1 came, unusable: still there");
+    let blind = ReadExtras { present: Default::default(), blind: true };
+    let p = prepare(System::SnipeIt, &current, &[], &Mapping::default(), &blind);
+    assert!(p.retired_in_source.is_empty());
+    assert!(p.skipped[0].reason.contains("no asset is tagged retired"), "{:?}", p.skipped);
 }

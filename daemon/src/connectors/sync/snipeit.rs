@@ -101,8 +101,8 @@ pub fn record(row: &Value, cfg: &SyncConfig) -> Result<UpstreamRecord, String> {
                     let mac: census_proto::MacAddr = m.trim().parse().map_err(|_| {
                         format!("its custom field `{name}` holds `{}`, which is not a MAC", m.escape_debug())
                     })?;
-                    // All-zero and group (multicast, broadcast) addresses name no device.
-                    if mac.0 != [0; 6] && mac.0[0] & 1 == 0 && !r.macs.contains(&mac) {
+                    // All-zero, group and shared virtual-router addresses name no device.
+                    if super::device_mac(mac) && !r.macs.contains(&mac) {
                         r.macs.push(mac);
                     }
                 }
@@ -142,8 +142,7 @@ pub async fn fetch(up: &Upstream, cfg: &SyncConfig) -> Result<(Vec<UpstreamRecor
         match first_total {
             Some(t) if t != total => {
                 return Err(fail(format!(
-                    "the asset list changed while it was read ({t} assets, then {total}); nothing was changed, \
-                     the next sync reads it again"
+                    "the asset list changed while it was read ({t} assets, then {total}); the next sync reads it again"
                 )));
             }
             _ => first_total = Some(total),
@@ -152,9 +151,7 @@ pub async fn fetch(up: &Upstream, cfg: &SyncConfig) -> Result<(Vec<UpstreamRecor
             if let Some(id) = row["id"].as_u64()
                 && !ids.insert(id)
             {
-                return Err(fail(format!(
-                    "asset {id} came twice: the list changed while it was read; nothing was changed"
-                )));
+                return Err(fail(format!("asset {id} came twice: the list changed while it was read")));
             }
             match record(row, cfg) {
                 Ok(r) => out.push(r),
@@ -169,6 +166,20 @@ pub async fn fetch(up: &Upstream, cfg: &SyncConfig) -> Result<(Vec<UpstreamRecor
             return Ok((out, skipped));
         }
     }
+}
+
+/// Whether hardware `id` still exists upstream (`GET /api/v1/hardware/{id}`):
+/// Snipe-IT answers a missing asset with 404 or an HTTP 200 `status: error`,
+/// and a deleted one may come back with `deleted_at` set.
+///
+/// # Errors
+/// [`SyncError`] from the request.
+pub async fn still_there(up: &Upstream, id: &str) -> Result<bool, SyncError> {
+    let url = up.url(&format!("{PATH}/{id}"))?;
+    Ok(match up.get_one(&url).await? {
+        None => false,
+        Some(v) => v["status"] != "error" && v["id"].is_u64() && v["deleted_at"].is_null(),
+    })
 }
 
 /// Write `day` into the configured custom field of hardware `id`.
