@@ -73,7 +73,7 @@ pub fn interfaces() -> Vec<Interface> {
 pub fn on_link_v6(ip: std::net::Ipv6Addr) -> bool {
     pnet_datalink::interfaces().iter().filter(|i| i.is_up()).any(|i| {
         i.ips.iter().any(|n| match n.ip() {
-            std::net::IpAddr::V6(addr) if (addr.segments()[0] & 0xffc0) != 0xfe80 => {
+            std::net::IpAddr::V6(addr) if !addr.is_unicast_link_local() => {
                 ipnet::Ipv6Net::new(addr, n.prefix()).is_ok_and(|net| net.prefix_len() > 0 && net.trunc().contains(&ip))
             }
             _ => false,
@@ -85,7 +85,7 @@ pub fn on_link_v6(ip: std::net::Ipv6Addr) -> bool {
 /// one), and its addresses to send from: link-local first, then those on
 /// `target`'s network. Its IPv4 fields are unspecified when it has none.
 pub fn v6_interface(named: Option<&str>, target: std::net::Ipv6Addr) -> Option<(Interface, Vec<std::net::Ipv6Addr>)> {
-    let link_local = |a: &std::net::Ipv6Addr| a.segments()[0] & 0xffc0 == 0xfe80;
+    let link_local = |a: &std::net::Ipv6Addr| a.is_unicast_link_local();
     pnet_datalink::interfaces().into_iter().filter(|i| i.is_up() && !i.is_loopback()).find_map(|i| {
         if named.is_some_and(|n| n != i.name) {
             return None;

@@ -182,7 +182,7 @@ fn ipv6_echo_and_solicitations_find_every_host_of_a_listed_range() {
 }
 
 fn link_local(ip: &IpAddr) -> bool {
-    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+    census_agent::passive::link_local(ip)
 }
 
 /// The modified EUI-64 link-local address of `mac` (what Linux gives an interface by default).

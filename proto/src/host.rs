@@ -88,10 +88,9 @@ pub struct Ipv6Facts {
 impl Ipv6Facts {
     /// The facts of `ip` as answered by `mac`.
     pub fn of(ip: std::net::Ipv6Addr, mac: Option<MacAddr>) -> Self {
-        let first = ip.segments()[0];
-        let scope = if first & 0xffc0 == 0xfe80 {
+        let scope = if ip.is_unicast_link_local() {
             Ipv6Scope::LinkLocal
-        } else if first & 0xfe00 == 0xfc00 {
+        } else if ip.is_unique_local() {
             Ipv6Scope::UniqueLocal
         } else {
             Ipv6Scope::Global

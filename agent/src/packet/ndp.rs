@@ -97,14 +97,6 @@ pub fn claim(frame: &[u8]) -> Result<Option<NdpClaim>, ParseError> {
     Ok(Some(NdpClaim { mac: mac.unwrap_or_else(|| eth.source()), ip: addr, message }))
 }
 
-/// Whether `ip`'s interface identifier is the modified EUI-64 of `mac`
-/// (RFC 4291 appendix A): a stable address that names the hardware.
-pub fn eui64_of(ip: Ipv6Addr, mac: MacAddr) -> bool {
-    let o = ip.octets();
-    let m = mac.0;
-    o[8..16] == [m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,7 +138,10 @@ mod tests {
         let src: Ipv6Addr = "fe80::21b:21ff:fe00:b".parse().unwrap();
         let c = claim(&frame(MAC, src, 255, &ns)).unwrap().unwrap();
         assert_eq!((c.ip, c.mac), (src, MacAddr(MAC)));
-        assert!(eui64_of(src, MacAddr(MAC)), "fe80::21b:21ff:fe00:b is 00:1b:21:00:00:0b's EUI-64");
+        assert!(
+            census_proto::Ipv6Facts::of(src, Some(MacAddr(MAC))).eui64,
+            "fe80::21b:21ff:fe00:b is 00:1b:21:00:00:0b's EUI-64"
+        );
         let dad = claim(&frame(MAC, Ipv6Addr::UNSPECIFIED, 255, &ns[..24])).unwrap().unwrap();
         assert_eq!(dad.ip, "2001:2::1".parse::<Ipv6Addr>().unwrap());
     }

@@ -62,7 +62,7 @@ pub fn host_name(raw: &str) -> Option<String> {
 
 /// Whether `ip` is an IPv6 link-local address (fe80::/10).
 pub fn link_local(ip: &IpAddr) -> bool {
-    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+    matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
 }
 
 /// Service types (DNS-SD) that say what a device is, with the type.

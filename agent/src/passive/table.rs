@@ -52,6 +52,11 @@ pub struct Heard {
     pub last: OffsetDateTime,
 }
 
+/// Whether `mac` can be one device's: not all zeros, not a group (multicast, broadcast) address.
+fn names_a_device(mac: MacAddr) -> bool {
+    mac.0 != [0; 6] && mac.0[0] & 1 == 0
+}
+
 /// Which addresses are reported.
 type Scope = Box<dyn Fn(IpAddr) -> bool + Send + Sync>;
 
@@ -136,7 +141,7 @@ impl Neighbours {
             let Ok(a) = arp::ArpView::new(eth.payload()) else { return false };
             let (mac, ip) = (a.sender_mac(), IpAddr::V4(a.sender_ip()));
             // A probe (sender 0.0.0.0) claims nothing yet; a multicast or zero sender is no device.
-            if ip.is_unspecified() || !self.in_targets(ip) || mac.0[0] & 1 == 1 || mac.0 == [0; 6] {
+            if ip.is_unspecified() || !self.in_targets(ip) || !names_a_device(mac) {
                 return false;
             }
             let gratuitous = a.sender_ip() == a.target_ip();
@@ -181,7 +186,7 @@ impl Neighbours {
     /// IPv6 link-local address (on this link by definition).
     fn hear_claim(&mut self, mac: MacAddr, ip: IpAddr, now: OffsetDateTime) -> bool {
         let link_local = super::link_local(&ip);
-        if mac.0[0] & 1 == 1 || mac.0 == [0; 6] || !(link_local || self.in_targets(ip)) {
+        if !names_a_device(mac) || !(link_local || self.in_targets(ip)) {
             return false;
         }
         let Some(e) = self.entry(mac, now) else { return false };
@@ -190,7 +195,7 @@ impl Neighbours {
     }
 
     fn hear_dhcp(&mut self, c: &DhcpClient, now: OffsetDateTime) -> bool {
-        if c.mac.0[0] & 1 == 1 || c.mac.0 == [0; 6] {
+        if !names_a_device(c.mac) {
             return false;
         }
         // A client without an address yet is reported once it asks for one inside the targets.

@@ -80,8 +80,11 @@ pub fn discover(
     let id = plan.id;
     let ours = |ip: &Ipv6Addr| plan.sources.contains(ip);
     let keep = |found: &mut V6Found, mac: MacAddr, ip: Ipv6Addr, echoed: bool| {
-        let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
-        if mac == plan.src_mac || ours(&ip) || !(link_local || in_scope(ip)) || found.hosts.len() >= MAX_FOUND {
+        if mac == plan.src_mac
+            || ours(&ip)
+            || !(ip.is_unicast_link_local() || in_scope(ip))
+            || found.hosts.len() >= MAX_FOUND
+        {
             return;
         }
         let e = found.hosts.entry(ip).or_insert(V6Host { mac, at: Instant::now(), echoed });
@@ -105,7 +108,7 @@ pub fn discover(
             tx.send(Ipv4Addr::UNSPECIFIED, &icmpv6::all_nodes_echo(plan.src_mac, *src, id, u16::from(round)))?;
             found.sent += 1;
         }
-        let src = plan.sources.iter().find(|s| s.segments()[0] & 0xffc0 != 0xfe80).or(plan.sources.first());
+        let src = plan.sources.iter().find(|s| !s.is_unicast_link_local()).or(plan.sources.first());
         if let Some(src) = src {
             for t in plan.known.iter().take(MAX_SOLICIT) {
                 tx.send(Ipv4Addr::UNSPECIFIED, &icmpv6::solicitation(plan.src_mac, *src, *t))?;

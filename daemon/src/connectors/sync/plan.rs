@@ -146,16 +146,16 @@ fn values(
     kept: &mut Vec<String>,
 ) -> Map<String, Value> {
     let shared = a.is_some_and(|a| linked_to_other(system, a));
-    let current = |k: &str| -> String {
-        a.and_then(|a| serde_json::to_value(a).ok()).and_then(|v| v[k].as_str().map(String::from)).unwrap_or_default()
-    };
+    // The asset as JSON once, for the fields a shared asset already has.
+    let here_json = a.filter(|_| shared).and_then(|a| serde_json::to_value(a).ok()).unwrap_or_default();
+    let current = |k: &str| -> String { here_json[k].as_str().map(String::from).unwrap_or_default() };
     let mut v = Map::new();
     let mut text = |k: &str, s: &str| {
         let s = s.trim();
         if s.is_empty() {
             return;
         }
-        let here = if shared { current(k) } else { String::new() };
+        let here = current(k);
         if here.is_empty() {
             v.insert(k.into(), Value::String(s.to_string()));
         } else if here != s {
