@@ -279,6 +279,10 @@ struct ScanArgs {
     /// Print the wire model's batch as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Print where the time went (each step, and each round's sending,
+    /// waiting and answers) on standard error.
+    #[arg(long, short = 'v')]
+    verbose: bool,
     /// MAC vendor overrides: `PREFIX,Name` per line (6, 7 or 9 hex digits).
     #[arg(long, value_name = "FILE")]
     oui_file: Option<PathBuf>,
@@ -377,6 +381,7 @@ fn scan(a: ScanArgs) -> ExitCode {
         bar
     });
     let agent = AgentId(a.agent_id.clone());
+    let started = std::time::Instant::now();
     let result = runtime.block_on(async {
         let ticker = bar.clone().map(|bar| {
             let progress = progress.clone();
@@ -397,6 +402,9 @@ fn scan(a: ScanArgs) -> ExitCode {
     });
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    if a.verbose {
+        eprint!("{}", census_agent::scan::timing::report(&progress.steps(), started.elapsed()));
     }
     match result {
         Err(census_agent::scan::ScanError::Refused(e)) => usage_error(e),

@@ -90,6 +90,45 @@ fn syn_and_connect_sweeps_of_250_hosts_match_ground_truth() {
     census_lab::report_checked("lab_sweep::syn_and_connect", &lab, checked);
 }
 
+/// Regression: `--timeout-ms` under 250 with `--arp --icmp` panicked (a
+/// clamp whose floor passed its ceiling). A short timeout is a ceiling the
+/// rounds wait under; the on-link echo still finds every ICMP-answering
+/// host with its TTL, and `--verbose` says where the time went.
+#[test]
+fn a_short_timeout_sweeps_exactly_and_verbose_accounts_for_the_time() {
+    let Some(lab) = census_lab::build_or_skip(census_lab::generated_hosts(60)) else { return };
+    for timeout in ["10", "100", "240"] {
+        let args = [
+            "198.18.0.0/24",
+            "--exclude",
+            "198.18.0.1",
+            "--arp",
+            "--icmp",
+            "--ports",
+            PORTS,
+            "--timeout-ms",
+            timeout,
+            "-v",
+        ];
+        let (out, batch) = scan(&lab, &args);
+        let batch = expect_batch(&out, batch);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "--timeout-ms {timeout}: {stderr}");
+        if timeout == "10" {
+            // 10 ms is shorter than a loaded machine's round trips: it must not
+            // panic or report a false host, but it may miss an echo.
+            let truth: BTreeSet<IpAddr> = lab.hosts().iter().map(|h| IpAddr::V4(h.ip)).collect();
+            assert!(batch.hosts.iter().all(|h| truth.contains(&h.ip)), "a false host at 10 ms");
+        } else {
+            assert_matches_truth(&lab, &batch, true);
+        }
+        for step in ["arp ", "icmp beside arp ", "total "] {
+            assert!(stderr.lines().any(|l| l.starts_with(step)), "no `{step}` line in:\n{stderr}");
+        }
+        assert!(stderr.contains("first round") && stderr.contains("answered"), "{stderr}");
+    }
+}
+
 #[test]
 fn a_whole_slash_16_around_the_lab_completes() {
     let Some(lab) = census_lab::build_or_skip(census_lab::generated_hosts(20)) else { return };

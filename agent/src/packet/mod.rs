@@ -12,6 +12,7 @@ pub mod checksum;
 pub mod dhcp;
 pub mod dns;
 pub mod ethernet;
+pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod mdns_announce;

@@ -6,18 +6,27 @@
 //! packet with the protocol's pure parser and hands matches over a channel.
 //! Rounds: the first round probes every key; each retry round probes only
 //! keys that have not answered. Early rounds wait for stragglers only a few
-//! times the slowest round trip seen; the last round waits the full probe
-//! timeout. When a retry round finds many hosts that the previous round
-//! missed (loss), the rate is halved for the next round.
+//! times the slowest round trip seen. The last round waits ten times the
+//! slowest round trip seen, at least [`MIN_LAST_WAIT`] and at most the probe
+//! timeout, or the whole timeout when nothing has answered yet: the timeout
+//! is a ceiling, like nmap's `--max-rtt-timeout`, and the segment's own round
+//! trips set the wait below it (nmap's `--min-rtt-timeout` is 100 ms). An
+//! address silent through every round has then been waited for, in all, far
+//! longer than any host of its segment took to answer. When a retry round
+//! finds many hosts that the previous round missed (loss), the rate is
+//! halved for the next round.
+//!
+//! Each round's figures (probes, time spent sending, time spent waiting,
+//! answers) are kept in [`Outcome::rounds`] for `--verbose`.
 //!
 //! Memory is bounded by `max_in_flight` plus the keys that answered.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::io::{ProbeRx, ProbeTx};
@@ -64,6 +73,21 @@ pub struct Answer<K, R> {
     pub solicited: bool,
     /// When it arrived.
     pub at: Instant,
+    /// The round under way when it arrived (0: the first).
+    pub round: u8,
+}
+
+/// What one round did and where its time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundStats {
+    /// Probes sent in the round.
+    pub probes: usize,
+    /// From the round's first probe to its last (pacing and the in-flight cap included).
+    pub sending: Duration,
+    /// After the last probe, waiting for answers.
+    pub waiting: Duration,
+    /// Keys that answered for the first time during the round.
+    pub answered: usize,
 }
 
 /// Everything a sweep produced.
@@ -79,6 +103,8 @@ pub struct Outcome<K, R> {
     pub answered_on_retry: usize,
     /// The deadline cut the sweep short.
     pub cut_short: bool,
+    /// Each round's figures, in order.
+    pub rounds: Vec<RoundStats>,
 }
 
 impl<K, R> Outcome<K, R> {
@@ -93,16 +119,55 @@ fn straggler_wait(max_rtt: Duration, timeout: Duration) -> Duration {
     if max_rtt.is_zero() { timeout } else { (max_rtt * 4 + Duration::from_millis(40)).min(timeout) }
 }
 
+/// The shortest wait of a last round once round trips are known.
+pub const MIN_LAST_WAIT: Duration = Duration::from_millis(150);
+
+/// How long the last round waits (see the module docs).
+fn last_wait(max_rtt: Duration, timeout: Duration) -> Duration {
+    if max_rtt.is_zero() { timeout } else { (max_rtt * 10).max(MIN_LAST_WAIT).min(timeout) }
+}
+
 /// Run a sweep of `keys()` (called once per round) over `tx`/`rx`.
-#[allow(clippy::too_many_arguments)]
+///
+/// `limiter` is locked only to pace each probe, so sweeps running side by
+/// side share the one rate.
+///
+/// # Errors
+/// The receiver's error, or a send that keeps failing (ten thousand probes in a row).
 pub fn run<P, I>(
     proto: &P,
     tx: &mut dyn ProbeTx,
     rx: Box<dyn ProbeRx>,
     keys: &dyn Fn() -> I,
     timing: Timing,
-    limiter: &mut RateLimiter,
+    limiter: &Mutex<RateLimiter>,
     progress: &AtomicU64,
+) -> std::io::Result<Outcome<P::Key, P::Reply>>
+where
+    P: Protocol,
+    I: Iterator<Item = P::Key>,
+{
+    run_observed(proto, tx, rx, keys, timing, limiter, progress, &mut |_, _| {})
+}
+
+/// Called as each round ends with the round's index and every answer so far.
+pub type AfterRound<'a, K, R> = dyn FnMut(u8, &[Answer<K, R>]) + 'a;
+
+/// [`run`], calling `after_round(round, answers so far)` as each round ends
+/// (the on-link echo starts beside ARP's retries this way).
+///
+/// # Errors
+/// As [`run`].
+#[allow(clippy::too_many_arguments)]
+pub fn run_observed<P, I>(
+    proto: &P,
+    tx: &mut dyn ProbeTx,
+    rx: Box<dyn ProbeRx>,
+    keys: &dyn Fn() -> I,
+    timing: Timing,
+    limiter: &Mutex<RateLimiter>,
+    progress: &AtomicU64,
+    after_round: &mut AfterRound<'_, P::Key, P::Reply>,
 ) -> std::io::Result<Outcome<P::Key, P::Reply>>
 where
     P: Protocol,
@@ -124,7 +189,8 @@ where
             }
             Ok(())
         });
-        let result = send_rounds(proto, tx, &chan_rx, keys, timing, limiter, progress, &receiver);
+        let pace = Pace { limiter, progress };
+        let result = send_rounds(proto, tx, &chan_rx, keys, timing, &pace, &receiver, after_round);
         stop.store(true, Ordering::Relaxed);
         let received = receiver.join().unwrap_or_else(|_| Err(std::io::Error::other("receiver thread panicked")));
         // The receiver's own error explains a "receiver stopped" better than the sender can.
@@ -157,11 +223,23 @@ impl<K: Copy + Eq + Hash, R> State<K, R> {
                 self.answered_on_retry += 1;
             }
         }
-        self.answers.push(Answer { key, reply, rtt, solicited, at });
+        self.answers.push(Answer { key, reply, rtt, solicited, at, round: self.round });
     }
 
     fn expire(&mut self, now: Instant, timeout: Duration) {
         self.outstanding.retain(|_, sent| now.saturating_duration_since(*sent) < timeout);
+    }
+}
+
+/// The shared rate and the probe counter.
+struct Pace<'a> {
+    limiter: &'a Mutex<RateLimiter>,
+    progress: &'a AtomicU64,
+}
+
+impl Pace<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RateLimiter> {
+        self.limiter.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -172,9 +250,9 @@ fn send_rounds<P, I, T>(
     chan: &mpsc::Receiver<(P::Key, P::Reply, Instant)>,
     keys: &dyn Fn() -> I,
     timing: Timing,
-    limiter: &mut RateLimiter,
-    progress: &AtomicU64,
+    pace: &Pace<'_>,
     receiver: &std::thread::ScopedJoinHandle<'_, T>,
+    after_round: &mut AfterRound<'_, P::Key, P::Reply>,
 ) -> std::io::Result<Outcome<P::Key, P::Reply>>
 where
     P: Protocol,
@@ -194,11 +272,15 @@ where
     let mut cut_short = false;
     let mut send_failures = 0u32;
     let past_deadline = |now: Instant| timing.deadline.is_some_and(|d| now >= d);
+    let mut rounds: Vec<RoundStats> = Vec::new();
     'rounds: for round in 0..=timing.retries {
         st.round = round;
         st.answered_in_round = 0;
         let mut sent_in_round = 0usize;
-        let mut last_send = Instant::now();
+        let round_start = Instant::now();
+        let mut first_send: Option<Instant> = None;
+        let mut last_send = round_start;
+        rounds.push(RoundStats::default());
         for key in keys() {
             if st.answered.contains(&key) {
                 continue;
@@ -213,7 +295,7 @@ where
                     break 'rounds;
                 }
                 st.expire(now, timing.timeout);
-                let wait = limiter.delay(now);
+                let wait = pace.lock().delay(now);
                 if st.outstanding.len() < timing.max_in_flight && wait.is_zero() {
                     break;
                 }
@@ -234,16 +316,24 @@ where
                 tracing::debug!(?key, "probe dropped: transmit queue full");
             }
             let now = Instant::now();
-            limiter.consume(now);
+            pace.lock().consume(now);
+            first_send.get_or_insert(now);
             last_send = now;
             st.outstanding.insert(key, now);
             sent_in_round += 1;
             probes_sent += 1;
-            progress.fetch_add(1, Ordering::Relaxed);
+            pace.progress.fetch_add(1, Ordering::Relaxed);
         }
         let last = round == timing.retries;
-        let wait = if last { timing.timeout } else { straggler_wait(st.max_rtt, timing.timeout) };
+        let wait =
+            if last { last_wait(st.max_rtt, timing.timeout) } else { straggler_wait(st.max_rtt, timing.timeout) };
         let until = last_send + wait;
+        let stats = |st: &State<P::Key, P::Reply>| RoundStats {
+            probes: sent_in_round,
+            sending: last_send.saturating_duration_since(first_send.unwrap_or(last_send)),
+            waiting: Instant::now().saturating_duration_since(last_send.max(round_start)),
+            answered: st.answered_in_round,
+        };
         loop {
             let now = Instant::now();
             if now >= until || st.outstanding.is_empty() {
@@ -251,6 +341,9 @@ where
             }
             if past_deadline(now) {
                 cut_short = true;
+                if let Some(r) = rounds.last_mut() {
+                    *r = stats(&st);
+                }
                 break 'rounds;
             }
             if let Ok(msg) = chan.recv_timeout((until - now).min(Duration::from_millis(5))) {
@@ -258,13 +351,18 @@ where
             }
             st.expire(Instant::now(), timing.timeout);
         }
+        if let Some(r) = rounds.last_mut() {
+            *r = stats(&st);
+        }
         st.outstanding.clear();
+        after_round(round, &st.answers);
         if sent_in_round == 0 {
+            rounds.pop();
             break;
         }
         // Adaptive backoff: a retry round that still finds hosts means the previous one lost probes.
         if round > 0 && st.answered_in_round * 20 > sent_in_round.max(1) {
-            limiter.slow_down();
+            pace.lock().slow_down();
         }
     }
     // Late answers already queued.
@@ -277,6 +375,7 @@ where
         answers: st.answers,
         probes_sent,
         cut_short,
+        rounds,
     })
 }
 

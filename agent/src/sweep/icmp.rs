@@ -22,8 +22,8 @@ use crate::rate::RateLimiter;
 /// What an echo sweep learned about one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IcmpHost {
-    /// Best round trip.
-    pub rtt: Duration,
+    /// Best round trip (unknown for an answer that came after its round ended).
+    pub rtt: Option<Duration>,
     /// TTL / hop limit of the reply, when the socket shows it.
     pub ttl: Option<u8>,
     /// When the reply came.
@@ -120,7 +120,11 @@ pub async fn sweep(
                         IcmpPacket::V4(p) => p.get_ttl(),
                         IcmpPacket::V6(_) => None,
                     };
-                    return (ip, sent, Some(IcmpHost { rtt, ttl, at: Instant::now(), retried: attempt > 0 }));
+                    return (
+                        ip,
+                        sent,
+                        Some(IcmpHost { rtt: Some(rtt), ttl, at: Instant::now(), retried: attempt > 0 }),
+                    );
                 }
             }
             (ip, sent, None)

@@ -1,7 +1,9 @@
-//! The sweeps: ARP, ICMP echo, TCP SYN and TCP connect.
+//! The sweeps: ARP, ICMP echo (as frames on-link, through sockets otherwise),
+//! IPv6 neighbours, TCP SYN and TCP connect.
 
 pub mod arp;
 pub mod connect;
+pub mod echo;
 pub mod engine;
 pub mod icmp;
 pub mod ndp;

@@ -118,8 +118,8 @@ fn arp_sweep_finds_hosts_retries_only_silence_and_keeps_conflicts() {
     }));
     let ifc = iface();
     let proto = ArpProtocol { iface: &ifc, targets: &targets };
-    let mut limiter = RateLimiter::new(100_000);
-    let outcome = run(&proto, &mut tx, rx, &|| proto.keys(), timing(), &mut limiter, &AtomicU64::new(0)).unwrap();
+    let limiter = Mutex::new(RateLimiter::new(100_000));
+    let outcome = run(&proto, &mut tx, rx, &|| proto.keys(), timing(), &limiter, &AtomicU64::new(0)).unwrap();
     let hosts = aggregate(&outcome);
     let ips: Vec<u8> = hosts.keys().map(|i| i.octets()[3]).collect();
     assert_eq!(ips, vec![2, 5, 7]);
@@ -142,10 +142,10 @@ fn in_flight_cap_and_deadline_bound_the_sweep() {
     let (mut tx, rx, sent) = fake(Box::new(|_, _| vec![]));
     let ifc = iface();
     let proto = ArpProtocol { iface: &ifc, targets: &targets };
-    let mut limiter = RateLimiter::new(1_000_000);
+    let limiter = Mutex::new(RateLimiter::new(1_000_000));
     let deadline = Some(std::time::Instant::now() + Duration::from_millis(150));
     let t = Timing { timeout: Duration::from_millis(100), retries: 5, max_in_flight: 4, deadline };
-    let outcome = run(&proto, &mut tx, rx, &|| proto.keys(), t, &mut limiter, &AtomicU64::new(0)).unwrap();
+    let outcome = run(&proto, &mut tx, rx, &|| proto.keys(), t, &limiter, &AtomicU64::new(0)).unwrap();
     assert!(outcome.cut_short);
     // With 4 in flight and a 100 ms timeout, 150 ms allow at most 2 windows of 4.
     assert!(sent.lock().unwrap().len() <= 12, "sent {}", sent.lock().unwrap().len());
@@ -187,9 +187,9 @@ fn syn_sweep_reports_open_closed_and_ignores_forgeries() {
     }));
     let proto = SynProtocol { src, src_port: 45_000, secret: 42 };
     let ports = [Port(22), Port(80), Port(443), Port(8080)];
-    let mut limiter = RateLimiter::new(100_000);
+    let limiter = Mutex::new(RateLimiter::new(100_000));
     let keys = || ports.iter().map(|p| (host, *p));
-    let outcome = run(&proto, &mut tx, rx, &keys, timing(), &mut limiter, &AtomicU64::new(0)).unwrap();
+    let outcome = run(&proto, &mut tx, rx, &keys, timing(), &limiter, &AtomicU64::new(0)).unwrap();
     let mut open: Vec<u16> = Vec::new();
     let mut closed: Vec<u16> = Vec::new();
     for a in &outcome.answers {
