@@ -297,6 +297,79 @@ fn a_64_is_discovered_on_link_and_each_address_is_tied_to_its_ipv4_host_by_mac()
     census_lab::report_checked("lab_sweep::ipv6_on_link", &lab, lab.hosts().len());
 }
 
+/// Temporary (privacy, RFC 8981) addresses: Linux makes them itself from an
+/// address flagged `mngtmpaddr` when `use_tempaddr` is 2, and answers from
+/// one by preference. Two hosts carry a link-local, a stable EUI-64 global
+/// and a kernel-made temporary address: the sweep of the /64 finds all three
+/// with the host's MAC (the temporary one answering the echo, the stable one
+/// its neighbour solicitation), flags each kind, and ties them to the IPv4
+/// host.
+#[test]
+fn temporary_addresses_are_found_flagged_and_tied_to_their_host() {
+    let Some(lab) = census_lab::build_dual_stack_or_skip(census_lab::generated_hosts(6)) else { return };
+    let ip = |ns: &str, args: &[&str]| {
+        let out = std::process::Command::new("ip").args(["-n", ns]).args(args).output().unwrap();
+        assert!(out.status.success(), "ip -n {ns} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let private: Vec<usize> = (1..lab.hosts().len()).filter(|i| lab.hosts()[*i].answers_icmp).take(2).collect();
+    assert_eq!(private.len(), 2, "the lab has two ICMP-answering hosts");
+    let mut temporary = BTreeMap::new();
+    for &i in &private {
+        let ns = lab.host_netns(i);
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns, "sysctl", "-qw", "net.ipv6.conf.eth0.use_tempaddr=2"])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        ip(&ns, &["-6", "addr", "del", &format!("{}/64", census_lab::host_ipv6(i)), "dev", "eth0"]);
+        let IpAddr::V6(ll) = eui64_link_local(lab.hosts()[i].mac) else { unreachable!() };
+        let mut stable = ll.segments();
+        stable[..4].copy_from_slice(&[0x2001, 2, 0, 0]);
+        let stable = std::net::Ipv6Addr::from(stable);
+        ip(&ns, &["-6", "addr", "add", &format!("{stable}/64"), "dev", "eth0", "mngtmpaddr", "nodad"]);
+        // The kernel makes the temporary address at once (no DAD in the lab).
+        let mut temp = None;
+        for _ in 0..50 {
+            let shown = ip(&ns, &["-6", "-o", "addr", "show", "dev", "eth0", "temporary"]);
+            temp = shown
+                .split_whitespace()
+                .skip_while(|w| *w != "inet6")
+                .nth(1)
+                .and_then(|a| a.split('/').next()?.parse().ok());
+            if temp.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let temp: std::net::Ipv6Addr = temp.expect("the kernel made a temporary address");
+        temporary.insert(i, (stable, temp));
+    }
+    let scanner = lab.scanner_ip().to_string();
+    let (out, batch) =
+        scan(&lab, &["198.18.0.0/24", "2001:2::/64", "--arp", "--icmp", "--timeout-ms", "300", "--exclude", &scanner]);
+    let batch = expect_batch(&out, batch);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let by_ip: BTreeMap<IpAddr, &census_proto::HostObservation> = batch.hosts.iter().map(|o| (o.ip, o)).collect();
+    for (i, (stable, temp)) in &temporary {
+        let mac = lab.hosts()[*i].mac;
+        let kinds = [
+            (eui64_link_local(mac), census_proto::Ipv6Scope::LinkLocal, true, false),
+            (IpAddr::V6(*stable), census_proto::Ipv6Scope::Global, true, false),
+            (IpAddr::V6(*temp), census_proto::Ipv6Scope::Global, false, true),
+        ];
+        for (addr, scope, eui64, random) in kinds {
+            let o = by_ip.get(&addr).unwrap_or_else(|| panic!("host {i}: {addr} not found in {:?}", by_ip.keys()));
+            assert_eq!(o.mac.as_ref().map(|m| m.address), Some(mac), "host {i}: {addr} tied to its MAC");
+            let f = o.ipv6.expect("IPv6 facts");
+            assert_eq!((f.scope, f.eui64, f.random_iid), (scope, eui64, random), "host {i}: {addr}");
+        }
+        let v4 = by_ip.get(&IpAddr::V4(lab.hosts()[*i].ip)).expect("the IPv4 host");
+        assert_eq!(v4.mac.as_ref().map(|m| m.address), Some(mac), "host {i}: one device by MAC");
+    }
+    census_lab::report_checked("lab_sweep::ipv6_temporary", &lab, temporary.len() * 3);
+}
+
 /// Regression: a CIDR cut from the middle of a segment lost its first and
 /// last addresses (treated as network and broadcast, which they are only on
 /// a link of that size): a /27 of the lab's /16 never swept .31, a host.
