@@ -15,10 +15,8 @@ use census_proto::config::{ConfigError, duration_in, env_override, load_toml};
 use serde::Deserialize;
 
 use crate::ports::PortSet;
+use crate::sweep::options::{self, DEFAULT_MAX_TARGET_ADDRESSES, Limits, SweepOptions, check_target_size};
 use crate::targets::TargetSet;
-
-/// Default ceiling on a segment's size: a /16.
-pub const DEFAULT_MAX_TARGET_ADDRESSES: u64 = 65_536;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,30 +133,6 @@ pub struct DaemonTarget {
     pub retry_max: Duration,
 }
 
-/// Global sweep limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Packets per second, all techniques together.
-    pub rate: NonZeroU32,
-    /// Probes awaiting an answer at once.
-    pub max_in_flight: NonZeroU32,
-    /// Largest segment accepted without `allow_large_targets`.
-    pub max_target_addresses: u64,
-    /// Accept segments over the ceiling.
-    pub allow_large_targets: bool,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            rate: NonZeroU32::new(5_000).unwrap_or(NonZeroU32::MIN),
-            max_in_flight: NonZeroU32::new(1_024).unwrap_or(NonZeroU32::MIN),
-            max_target_addresses: DEFAULT_MAX_TARGET_ADDRESSES,
-            allow_large_targets: false,
-        }
-    }
-}
-
 /// One segment to sweep on a schedule.
 #[derive(Debug, Clone)]
 pub struct Segment {
@@ -180,18 +154,14 @@ pub struct Segment {
     pub interval: Duration,
     /// Random extra delay, up to this much, before each sweep.
     pub jitter: Duration,
-    /// How long to wait for a probe's answer.
-    pub probe_timeout: Duration,
-    /// Extra probes for addresses that did not answer.
-    pub retries: u8,
+    /// Probe timeout, retries and the limit on one sweep.
+    pub sweep: SweepOptions,
     /// Daily UTC window with no sweeps.
-    pub quiet_hours: Option<crate::service::schedule::QuietHours>,
+    pub quiet_hours: Option<crate::schedule::QuietHours>,
     /// Name lookups for found hosts (PTR, mDNS, NetBIOS); `None` when `names = false`.
     pub names: Option<crate::names::NameLookup>,
     /// Probe open services (banners, web pages, certificates).
     pub services: bool,
-    /// Hard limit on one sweep.
-    pub max_duration: Duration,
     /// Also listen passively on the segment's interface (ARP, DHCP) and
     /// deliver what is heard as passive batches, at most one a minute.
     pub passive: bool,
@@ -199,8 +169,13 @@ pub struct Segment {
 
 impl Segment {
     /// The sweep request for one run of this segment.
-    pub fn request(&self, limits: &Limits) -> crate::scan::ScanRequest {
+    pub fn request(
+        &self,
+        limits: &Limits,
+        vendors: &std::sync::Arc<crate::fingerprint::vendor::VendorTable>,
+    ) -> crate::scan::ScanRequest {
         crate::scan::ScanRequest {
+            vendors: vendors.clone(),
             segment: self.name.clone(),
             targets: self.targets.clone(),
             target_specs: self.target_specs.clone(),
@@ -209,11 +184,9 @@ impl Segment {
             ports: self.ports.clone(),
             interface: self.interface.clone(),
             limits: *limits,
-            probe_timeout: self.probe_timeout,
-            retries: self.retries,
+            sweep: self.sweep,
             force_connect: false,
             report_closed: false,
-            max_duration: self.max_duration,
             identify_services: self.services && self.techniques.contains(&Technique::Tcp),
             names: self.names.clone(),
         }
@@ -374,20 +347,6 @@ pub fn parse_technique(name: &str) -> Result<Technique, String> {
     }
 }
 
-/// Refuse a target set larger than the limits allow.
-pub fn check_target_size(targets: &TargetSet, limits: &Limits) -> Result<(), String> {
-    // IPv6 networks wider than a /112 are discovered on-link, not swept: they do not count.
-    let size = targets.swept_size();
-    if size > u128::from(limits.max_target_addresses) && !limits.allow_large_targets {
-        return Err(format!(
-            "the targets hold {size} addresses, more than the limit of {} (a /16); \
-             narrow them, or set limits.allow_large_targets = true (--allow-large) if you really mean it",
-            limits.max_target_addresses
-        ));
-    }
-    Ok(())
-}
-
 fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Result<Segment, ConfigError> {
     let key = |k: &str| format!("segment[{i}].{k}");
     if s.name.trim().is_empty() {
@@ -437,18 +396,21 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         file,
         &key("probe_timeout"),
         s.probe_timeout.as_deref(),
-        Duration::from_millis(500),
-        (Duration::from_millis(10), Duration::from_secs(30)),
+        options::DEFAULT_PROBE_TIMEOUT,
+        options::PROBE_TIMEOUT_RANGE,
     )?;
-    let retries = s.retries.unwrap_or(2);
-    let retries = u8::try_from(retries)
-        .ok()
-        .filter(|r| *r <= 10)
-        .ok_or_else(|| ConfigError::at(file, key("retries"), format!("expected 0 to 10, found {retries}")))?;
+    let retries = s.retries.unwrap_or(i64::from(options::DEFAULT_RETRIES));
+    let retries = u8::try_from(retries).ok().filter(|r| *r <= options::MAX_RETRIES).ok_or_else(|| {
+        ConfigError::at(
+            file,
+            key("retries"),
+            format!("expected {}, found {retries}", options::OptionError::Retries.allowed()),
+        )
+    })?;
     let quiet_hours = match &s.quiet_hours {
-        Some(q) => Some(
-            crate::service::schedule::QuietHours::parse(q).map_err(|e| ConfigError::at(file, key("quiet_hours"), e))?,
-        ),
+        Some(q) => {
+            Some(crate::schedule::QuietHours::parse(q).map_err(|e| ConfigError::at(file, key("quiet_hours"), e))?)
+        }
         None => None,
     };
     let names = segment_names(file, i, &s)?;
@@ -456,9 +418,17 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         file,
         &key("max_duration"),
         s.max_duration.as_deref(),
-        Duration::from_secs(3600),
-        (Duration::from_secs(1), Duration::from_secs(86_400)),
+        options::DEFAULT_MAX_DURATION,
+        options::MAX_DURATION_RANGE,
     )?;
+    let sweep = SweepOptions::new(probe_timeout, retries, max_duration).map_err(|e| {
+        let field = match e {
+            options::OptionError::ProbeTimeout => "probe_timeout",
+            options::OptionError::Retries => "retries",
+            options::OptionError::MaxDuration => "max_duration",
+        };
+        ConfigError::at(file, key(field), format!("expected {}", e.allowed()))
+    })?;
     if let Some(ifname) = &s.interface
         && (ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ']))
     {
@@ -474,12 +444,10 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         ports,
         interval,
         jitter,
-        probe_timeout,
-        retries,
+        sweep,
         quiet_hours,
         names,
         services: s.services.unwrap_or(true),
-        max_duration,
         passive: s.passive.unwrap_or(false),
     })
 }

@@ -77,7 +77,7 @@ pub fn passive_frame(data: &[u8]) {
     let heard = table.take();
     assert!(heard.len() <= 1 && heard.iter().all(|h| h.addresses.len() <= crate::passive::table::MAX_ADDRESSES));
     let sigs = crate::fingerprint::dhcp::DhcpSignatures::default();
-    for o in crate::passive::observations(&heard, &sigs) {
+    for o in crate::passive::observations(&heard, &sigs, &Default::default()) {
         assert!(o.names.iter().all(|n| !n.name.chars().any(char::is_control)), "unsanitised {:?}", o.names);
     }
     if let Ok(c) = crate::packet::dhcp::parse(data) {

@@ -9,9 +9,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use census_agent::config::{self, Limits};
+use census_agent::config;
 use census_agent::ports::PortSet;
 use census_agent::scan::{Progress, ScanRequest};
+use census_agent::sweep::options::{Limits, OptionError, SweepOptions, check_target_size};
 use census_agent::targets::TargetSet;
 use census_proto::{AgentId, Technique};
 use clap::{Parser, Subcommand};
@@ -121,6 +122,9 @@ struct ListenArgs {
     /// DHCP signatures to add to the built-in table (`prl 1,3,6 | family | device | client`).
     #[arg(long, value_name = "FILE")]
     dhcp_signatures: Option<PathBuf>,
+    /// MAC vendor overrides: `PREFIX,Name` per line (6, 7 or 9 hex digits).
+    #[arg(long, value_name = "FILE")]
+    oui_file: Option<PathBuf>,
     /// Print the wire model's batch as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -161,7 +165,14 @@ fn listen(a: ListenArgs) -> ExitCode {
             Err(e) => return usage_error(format!("--dhcp-signatures {}: {e}", f.display())),
         },
     };
-    let mut capture = match passive::capture::Capture::open(&a.interface) {
+    let vendors = match &a.oui_file {
+        None => census_agent::fingerprint::vendor::VendorTable::registry(),
+        Some(f) => match census_agent::fingerprint::vendor::VendorTable::load(f) {
+            Ok(t) => t,
+            Err(e) => return usage_error(format!("--oui-file {e}")),
+        },
+    };
+    let mut capture = match passive::capture::Capture::open(&a.interface, passive::capture::Filter::Passive) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("census-agent: cannot listen on {}: {e} (passive listening needs CAP_NET_RAW)", a.interface);
@@ -176,7 +187,7 @@ fn listen(a: ListenArgs) -> ExitCode {
         return ExitCode::from(EXIT_FAILED);
     }
     let (frames, dropped) = (table.frames, table.dropped);
-    let hosts = passive::observations(&table.take(), &sigs);
+    let hosts = passive::observations(&table.take(), &sigs, &vendors);
     let batch = passive::batch(
         &AgentId(a.agent_id.clone()),
         &a.interface,
@@ -297,9 +308,10 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
-    if let Some(f) = &a.oui_file {
-        census_agent::fingerprint::vendor::load_overrides(f).map_err(|e| format!("--oui-file {e}"))?;
-    }
+    let vendors = match &a.oui_file {
+        Some(f) => census_agent::fingerprint::vendor::VendorTable::load(f).map_err(|e| format!("--oui-file {e}"))?,
+        None => census_agent::fingerprint::vendor::VendorTable::registry(),
+    };
     let targets = TargetSet::parse(&a.targets, &a.exclude)?;
     let mut techniques = Vec::new();
     // ARP is cheap and the only source of MACs: it comes with every sweep
@@ -322,15 +334,19 @@ fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
     let ports = PortSet::parse(a.ports.as_deref().unwrap_or("top100")).map_err(|e| format!("--ports: {e}"))?;
     let rate = std::num::NonZeroU32::new(a.rate).ok_or("--rate must be at least 1")?;
     let max_in_flight = std::num::NonZeroU32::new(a.max_in_flight).ok_or("--max-in-flight must be at least 1")?;
-    if !(10..=30_000).contains(&a.timeout_ms) {
-        return Err("--timeout-ms must be from 10 to 30000".into());
-    }
-    if a.retries > 10 {
-        return Err("--retries must be at most 10".into());
-    }
+    let sweep = SweepOptions::new(Duration::from_millis(a.timeout_ms), a.retries, Duration::from_secs(a.max_seconds))
+        .map_err(|e| {
+        let flag = match e {
+            OptionError::ProbeTimeout => "--timeout-ms",
+            OptionError::Retries => "--retries",
+            OptionError::MaxDuration => "--max-seconds",
+        };
+        format!("{flag} must be {}", e.allowed())
+    })?;
     let limits = Limits { rate, max_in_flight, allow_large_targets: a.allow_large, ..Limits::default() };
-    config::check_target_size(&targets, &limits)?;
+    check_target_size(&targets, &limits)?;
     Ok(ScanRequest {
+        vendors: Arc::new(vendors),
         segment: "cli".into(),
         targets,
         target_specs: a.targets.clone(),
@@ -339,11 +355,9 @@ fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
         ports,
         interface: a.interface.clone(),
         limits,
-        probe_timeout: Duration::from_millis(a.timeout_ms),
-        retries: a.retries,
+        sweep,
         force_connect: a.connect,
         report_closed: a.show_closed,
-        max_duration: Duration::from_secs(a.max_seconds.max(1)),
         identify_services: !a.no_services && (a.ports.is_some() || (!a.arp && !a.icmp)),
         names: (!a.no_names)
             .then(|| census_agent::names::NameLookup { sources: a.name_sources, dns_servers: a.dns_server.clone() }),

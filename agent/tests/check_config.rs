@@ -134,7 +134,7 @@ fn name_settings_reach_the_sweep_request() {
         let cfg = census_agent::config::load(&dir.join("agent.toml")).unwrap();
         std::fs::remove_dir_all(&dir).ok();
         let seg = &cfg.segments[0];
-        seg.request(&cfg.limits).names
+        seg.request(&cfg.limits, &Default::default()).names
     };
     assert_eq!(load(&shipped()), Some(NameLookup { sources: NameSources::ALL, dns_servers: vec![] }));
     let custom = shipped()

@@ -9,8 +9,12 @@
 //! label vendor): one `PREFIX,Name` per line, PREFIX being 6, 7 or 9 hex
 //! digits (MA-L, MA-M, MA-S; separators allowed); `#` starts a comment.
 //! Overrides win over the registry, longest prefix first.
-
-use std::sync::RwLock;
+//!
+//! The table is a value ([`VendorTable`]) built once from the configuration
+//! or the command line and handed to whatever names vendors (a sweep's
+//! batch, passive listening): nothing process-wide is written, so two
+//! sweeps with different override files, or tests, cannot see each
+//! other's.
 
 use census_proto::MacAddr;
 
@@ -31,8 +35,6 @@ pub fn registry_summary() -> String {
         oui_data::OUI_ENTRIES.len()
     )
 }
-
-static OVERRIDES: RwLock<Vec<(String, String)>> = RwLock::new(Vec::new());
 
 /// Parse an override file's text: `(hex prefix, name)` pairs, or the first bad line.
 pub fn parse_overrides(text: &str) -> Result<Vec<(String, String)>, String> {
@@ -56,39 +58,62 @@ pub fn parse_overrides(text: &str) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
-/// Load an override file, replacing earlier overrides; returns how many entries.
-pub fn load_overrides(path: &std::path::Path) -> Result<usize, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let parsed = parse_overrides(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    set_overrides(parsed.clone());
-    Ok(parsed.len())
+/// The MAC vendor table: the compiled-in IEEE registry and an operator's
+/// overrides (longest prefix first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VendorTable {
+    overrides: Vec<(String, String)>,
 }
 
-/// Replace the overrides (longest prefix is tried first).
-pub fn set_overrides(entries: Vec<(String, String)>) {
-    let mut v = entries;
-    v.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
-    *OVERRIDES.write().unwrap_or_else(|p| p.into_inner()) = v;
-}
+impl VendorTable {
+    /// The registry alone.
+    pub fn registry() -> Self {
+        VendorTable::default()
+    }
 
-/// The registered organisation for `mac`: an operator override, else the
-/// registry, longest block first (MA-S, MA-M, MA-L).
-pub fn vendor(mac: MacAddr) -> Option<String> {
-    if mac.is_locally_administered() || mac.is_multicast() {
-        return None;
+    /// The registry with `entries` (from [`parse_overrides`]) winning over it.
+    pub fn with_overrides(mut entries: Vec<(String, String)>) -> Self {
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
+        VendorTable { overrides: entries }
     }
-    let hex: String = mac.0.iter().map(|b| format!("{b:02X}")).collect();
-    if let Some((_, name)) =
-        OVERRIDES.read().unwrap_or_else(|p| p.into_inner()).iter().find(|(p, _)| hex.starts_with(p.as_str()))
-    {
-        return Some(name.clone());
+
+    /// The registry with the overrides of the file at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be read, or its first bad line (path and line number).
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let parsed = parse_overrides(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(VendorTable::with_overrides(parsed))
     }
-    oui_data::lookup(&hex).map(|r| r.organization().to_string()).filter(|o| !o.is_empty())
+
+    /// How many overrides the table holds.
+    pub fn overrides(&self) -> usize {
+        self.overrides.len()
+    }
+
+    /// The registered organisation for `mac`: an operator override, else the
+    /// registry, longest block first (MA-S, MA-M, MA-L). Never one for a
+    /// locally administered or multicast address.
+    pub fn vendor(&self, mac: MacAddr) -> Option<String> {
+        if mac.is_locally_administered() || mac.is_multicast() {
+            return None;
+        }
+        let hex: String = mac.0.iter().map(|b| format!("{b:02X}")).collect();
+        if let Some((_, name)) = self.overrides.iter().find(|(p, _)| hex.starts_with(p.as_str())) {
+            return Some(name.clone());
+        }
+        oui_data::lookup(&hex).map(|r| r.organization().to_string()).filter(|o| !o.is_empty())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn vendor(mac: MacAddr) -> Option<String> {
+        VendorTable::registry().vendor(mac)
+    }
 
     #[test]
     fn known_blocks_and_randomised_addresses() {
@@ -111,13 +136,13 @@ mod tests {
 
     #[test]
     fn overrides_win_longest_prefix_first_and_bad_lines_are_named() {
-        // A prefix no other test looks up: overrides are process-wide.
         let mac = |s: &str| s.parse::<MacAddr>().unwrap();
         let parsed = parse_overrides("# lab kit\nfc:ff:aa,Lab NICs\nFC-FF-AA-BB-C, Lab MA-S block\n\n").unwrap();
-        set_overrides(parsed);
-        assert_eq!(vendor(mac("fc:ff:aa:12:34:56")).as_deref(), Some("Lab NICs"));
-        assert_eq!(vendor(mac("fc:ff:aa:bb:cd:ef")).as_deref(), Some("Lab MA-S block"));
-        set_overrides(vec![]);
+        let table = VendorTable::with_overrides(parsed);
+        assert_eq!(table.overrides(), 2);
+        assert_eq!(table.vendor(mac("fc:ff:aa:12:34:56")).as_deref(), Some("Lab NICs"));
+        assert_eq!(table.vendor(mac("fc:ff:aa:bb:cd:ef")).as_deref(), Some("Lab MA-S block"));
+        // A value, not a global: the registry alone is untouched by another table.
         assert_ne!(vendor(mac("fc:ff:aa:12:34:56")).as_deref(), Some("Lab NICs"));
         assert_eq!(parse_overrides("00:1b,Short").unwrap_err(), "line 1: `00:1b` is not a 6, 7 or 9 hex-digit prefix");
         assert!(parse_overrides("x\n001b21").unwrap_err().starts_with("line 1"));

@@ -2,10 +2,11 @@
 //! rather than by what they answer — a host whose firewall drops every
 //! probe still asks DHCP for an address and announces it with ARP.
 //!
-//! - [`filter`]: the kernel BPF program (only ARP, DHCP client messages,
-//!   mDNS and NDP reach the process; only the chosen interface's, never
-//!   this host's own frames);
-//! - [`capture`]: the AF_PACKET socket, behind [`capture::FrameSource`];
+//! - [`crate::io::capture`]: the AF_PACKET socket the sweeps use too, here
+//!   with the passive kernel filter ([`crate::io::filter::passive_program`]:
+//!   only ARP, DHCP client messages, mDNS and NDP reach the process; only
+//!   the chosen interface's, never this host's own frames), behind
+//!   [`capture::FrameSource`];
 //! - [`table`]: what was heard, by MAC, in bounded memory;
 //! - this module: listening for a while and turning what was heard into a
 //!   batch with technique `passive` and `complete = false`, so the daemon
@@ -15,9 +16,9 @@
 //! device type guess ([`crate::fingerprint::dhcp`]); its host name (option
 //! 12, cleaned) becomes a name with source `dhcp`.
 
-pub mod capture;
-pub mod filter;
 pub mod table;
+
+pub use crate::io::capture;
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -95,12 +96,16 @@ fn service_guess(services: &[String]) -> Option<census_proto::FingerprintGuess> 
 /// One observation per address each device claimed; a device heard only at
 /// IPv6 link-local addresses is left out (nothing outside the targets is
 /// reported), its link-local addresses kept when it has one inside them.
-pub fn observations(heard: &[Heard], sigs: &DhcpSignatures) -> Vec<HostObservation> {
+pub fn observations(
+    heard: &[Heard],
+    sigs: &DhcpSignatures,
+    vendors: &crate::fingerprint::vendor::VendorTable,
+) -> Vec<HostObservation> {
     let mut out = Vec::new();
     for h in heard.iter().filter(|h| h.addresses.iter().any(|a| !link_local(a))) {
         let mut mac = MacInfo::new(h.mac);
         if !mac.locally_administered {
-            mac.vendor = crate::fingerprint::vendor::vendor(h.mac);
+            mac.vendor = vendors.vendor(h.mac);
         }
         let mut names: Vec<NameObservation> = h
             .host_name
@@ -216,7 +221,7 @@ mod tests {
         let targets: Vec<IpNet> = vec!["198.18.0.0/24".parse().unwrap()];
         let mut table = Neighbours::new(16, targets.clone());
         listen(&mut source, &mut table, Instant::now() + Duration::from_millis(300)).unwrap();
-        let hosts = observations(&table.take(), &DhcpSignatures::default());
+        let hosts = observations(&table.take(), &DhcpSignatures::default(), &Default::default());
         assert_eq!(hosts.len(), 1);
         assert_eq!(hosts[0].seen_by, [Technique::Passive]);
         let now = OffsetDateTime::now_utc();

@@ -100,7 +100,8 @@ fn ndp_ties_ipv6_addresses_to_the_mac_of_the_ipv4_host_and_link_local_alone_is_n
     assert!(!t.hear(&na(mac, "2001:db8::b"), T), "outside the targets");
     assert!(t.hear(&na([0x00, 0x1b, 0x21, 0, 0, 0x0c], "fe80::c"), T), "held, not reported");
     let heard = t.take();
-    let obs = crate::passive::observations(&heard, &crate::fingerprint::dhcp::DhcpSignatures::default());
+    let obs =
+        crate::passive::observations(&heard, &crate::fingerprint::dhcp::DhcpSignatures::default(), &Default::default());
     let ips: Vec<String> = obs.iter().map(|o| o.ip.to_string()).collect();
     assert_eq!(ips, ["198.18.0.11", "2001:2::b", "fe80::21b:21ff:fe00:b"]);
     assert!(obs.iter().all(|o| o.mac.as_ref().unwrap().address == MacAddr(mac)), "one device, one MAC");

@@ -33,7 +33,7 @@ pub(super) fn batch(
     lim: &RateLimiter,
     w: &Window<'_>,
 ) -> Batch {
-    let hosts = assemble(found, req.report_closed, w.to_wall);
+    let hosts = assemble(found, req, w.to_wall);
     let probes_sent: u64 = runs.iter().map(|r| r.probes_sent).sum();
     let replies: u64 = runs.iter().map(|r| r.replies).sum();
     let complete = runs.iter().all(|r| matches!(r.status, RunStatus::Complete | RunStatus::NotApplicable));
@@ -95,11 +95,9 @@ pub(super) fn responders(found: &Found) -> BTreeSet<IpAddr> {
     ips
 }
 
-fn mac_info(mac: census_proto::MacAddr) -> MacInfo {
-    MacInfo { vendor: crate::fingerprint::vendor::vendor(mac), ..MacInfo::new(mac) }
-}
-
-fn assemble(found: &Found, report_closed: bool, to_wall: &dyn Fn(Instant) -> OffsetDateTime) -> Vec<HostObservation> {
+fn assemble(found: &Found, req: &ScanRequest, to_wall: &dyn Fn(Instant) -> OffsetDateTime) -> Vec<HostObservation> {
+    let report_closed = req.report_closed;
+    let mac_info = |mac| MacInfo { vendor: req.vendors.vendor(mac), ..MacInfo::new(mac) };
     let ips = responders(found);
     let mut out = Vec::with_capacity(ips.len());
     for ip in ips {

@@ -98,7 +98,12 @@ pub(super) async fn arp_step(
     let iface = match io::choose_interface(req.interface.as_deref(), v4) {
         // Off-link targets: ARP cannot reach them, and the other techniques sweep them.
         Err(e) if req.interface.is_none() && e.starts_with("no interface is directly connected") => {
-            let why = format!("{e}: ARP applies only on-link; ICMP and TCP sweep routed targets");
+            let via = match io::route_to(v4) {
+                Ok(io::Route { source, interface: Some(i) }) => format!(" (routed via {} from {source})", i.name),
+                Ok(io::Route { source, interface: None }) => format!(" (routed from {source})"),
+                Err(_) => " (no route)".to_string(),
+            };
+            let why = format!("{e}{via}: ARP applies only on-link; ICMP and TCP sweep routed targets");
             runs.push(skip(RunStatus::NotApplicable, why));
             return Ok(None);
         }

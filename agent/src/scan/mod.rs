@@ -30,13 +30,13 @@ use std::time::{Duration, Instant};
 use census_proto::{AgentId, Batch, Port, PortState, RunStatus, SynAckSignature, Technique, TechniqueRun};
 use time::OffsetDateTime;
 
-use crate::config::Limits;
 use crate::io::{self, Privileges};
 use crate::ports::PortSet;
 use crate::rate::RateLimiter;
 use crate::sweep::arp::ArpHost;
 use crate::sweep::engine::Timing;
 use crate::sweep::icmp;
+use crate::sweep::options::{Limits, SweepOptions, check_target_size};
 use crate::targets::TargetSet;
 
 /// What to sweep and how.
@@ -58,20 +58,18 @@ pub struct ScanRequest {
     pub interface: Option<String>,
     /// Rate and in-flight limits.
     pub limits: Limits,
-    /// Wait for an answer.
-    pub probe_timeout: Duration,
-    /// Extra tries for silence.
-    pub retries: u8,
+    /// Probe timeout, retries and the limit on the whole sweep.
+    pub sweep: SweepOptions,
     /// Use connect() even when SYN is possible.
     pub force_connect: bool,
     /// Report closed ports too (filtered ones are never listed).
     pub report_closed: bool,
-    /// Hard limit on the whole sweep.
-    pub max_duration: Duration,
     /// Probe open ports for banners, web pages and certificates.
     pub identify_services: bool,
     /// Name lookups for found hosts (PTR, mDNS, NetBIOS); `None` skips them.
     pub names: Option<crate::names::NameLookup>,
+    /// MAC vendors: the registry and any operator overrides.
+    pub vendors: Arc<crate::fingerprint::vendor::VendorTable>,
 }
 
 /// Shared progress counters for a progress bar, and where the time went.
@@ -154,7 +152,7 @@ pub(crate) struct Sweep<'a> {
 /// [`ScanError::Refused`] for a request over the size limits,
 /// [`ScanError::Io`] when a socket fails mid-sweep.
 pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Result<Batch, ScanError> {
-    crate::config::check_target_size(&req.targets, &req.limits).map_err(ScanError::Refused)?;
+    check_target_size(&req.targets, &req.limits).map_err(ScanError::Refused)?;
     let mut swept = req.clone();
     swept.targets.exclude_link_broadcasts(io::interfaces().iter().map(|i| (i.ip, i.prefix)));
     // IPv6 networks too wide to sweep address by address (a /64) are
@@ -163,10 +161,10 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     swept.targets = full_targets.swept_and_found(std::iter::empty());
     let started_at = OffsetDateTime::now_utc();
     let t0 = Instant::now();
-    let deadline = t0 + req.max_duration;
+    let deadline = t0 + req.sweep.max_duration();
     let timing = Timing {
-        timeout: req.probe_timeout,
-        retries: req.retries,
+        timeout: req.sweep.probe_timeout(),
+        retries: req.sweep.retries(),
         max_in_flight: req.limits.max_in_flight.get() as usize,
         deadline: Some(deadline),
     };
@@ -180,7 +178,7 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     let stateless = Timing {
         max_in_flight: timing
             .max_in_flight
-            .max((f64::from(req.limits.rate.get()) * req.probe_timeout.as_secs_f64()).ceil() as usize + 64),
+            .max((f64::from(req.limits.rate.get()) * req.sweep.probe_timeout().as_secs_f64()).ceil() as usize + 64),
         ..timing
     };
     let limiter = Arc::new(Mutex::new(RateLimiter::new(req.limits.rate.get())));
@@ -199,7 +197,7 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     if req.techniques.iter().any(|t| matches!(t, Technique::Icmp | Technique::Arp)) {
         progress.set_phase("ipv6 neighbours");
         let started = Instant::now();
-        let wait = (req.probe_timeout * 2).max(Duration::from_secs(1));
+        let wait = (req.sweep.probe_timeout() * 2).max(Duration::from_secs(1));
         let macs: Vec<census_proto::MacAddr> = found.arp.values().map(|a| a.mac).collect();
         if let Some((r, v6)) =
             crate::sweep::ndp::on_link(&full_targets, req.interface.as_deref(), &macs, s.privileges.raw, wait).await

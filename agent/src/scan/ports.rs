@@ -81,7 +81,7 @@ async fn tcp_syn(
     };
     let src = match iface {
         Some(i) if i.on_link(first) => i.ip,
-        _ => source_for(first).map_err(|source| ScanError::Io { technique: "tcp", source })?,
+        _ => io::route_to(first).map_err(|source| ScanError::Io { technique: "tcp", source })?.source,
     };
     let proto = SynProtocol {
         src,
@@ -167,15 +167,5 @@ async fn tcp_connect(s: &Sweep<'_>, hosts: &[IpAddr], all_targets: bool, found: 
         probes_sent: outcome.probes_sent,
         replies: outcome.replies,
         ports: None,
-    }
-}
-
-/// The source address the kernel would use towards `dst` (no packet is sent).
-fn source_for(dst: Ipv4Addr) -> std::io::Result<Ipv4Addr> {
-    let s = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-    s.connect((dst, 9))?;
-    match s.local_addr()?.ip() {
-        IpAddr::V4(v4) => Ok(v4),
-        IpAddr::V6(_) => Err(std::io::Error::other("no IPv4 source address")),
     }
 }

@@ -16,7 +16,6 @@
 pub mod deliver;
 pub mod metrics;
 pub mod passive;
-pub mod schedule;
 pub mod spool;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +29,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{AgentConfig, Segment};
+use crate::schedule;
 use census_proto::retry::backoff;
 use deliver::{Deliverer, Outcome};
 use metrics::{AgentMetrics, DeliveryResult, SweepResult};
@@ -59,6 +59,8 @@ struct Generation {
     cfg: AgentConfig,
     deliverer: Deliverer,
     retry_max: Duration,
+    /// MAC vendors: the registry and the configuration's overrides.
+    vendors: Arc<crate::fingerprint::vendor::VendorTable>,
 }
 
 fn prepare(path: &Path) -> Result<Generation, ServiceError> {
@@ -77,12 +79,15 @@ fn prepare(path: &Path) -> Result<Generation, ServiceError> {
     }
     let deliverer = Deliverer::new(&d.url, token, d.ca_file.as_deref(), d.pin_sha256.as_deref(), d.timeout)
         .map_err(ServiceError::Config)?;
-    if let Some((path, entries)) = &cfg.oui_overrides {
-        tracing::info!(file = %path.display(), entries = entries.len(), "MAC vendor overrides loaded");
-        crate::fingerprint::vendor::set_overrides(entries.clone());
-    }
+    let vendors = match &cfg.oui_overrides {
+        Some((path, entries)) => {
+            tracing::info!(file = %path.display(), entries = entries.len(), "MAC vendor overrides loaded");
+            crate::fingerprint::vendor::VendorTable::with_overrides(entries.clone())
+        }
+        None => crate::fingerprint::vendor::VendorTable::registry(),
+    };
     let retry_max = d.retry_max;
-    Ok(Generation { cfg, deliverer, retry_max })
+    Ok(Generation { cfg, deliverer, retry_max, vendors: Arc::new(vendors) })
 }
 
 /// Run until SIGTERM or SIGINT.
@@ -132,16 +137,16 @@ pub async fn run(config_path: PathBuf) -> Result<(), ServiceError> {
         for seg in &generation.cfg.segments {
             let (seg, limits) = (seg.clone(), generation.cfg.limits);
             let (spool, wake, stop, agent) = (spool.clone(), wake.clone(), stop_rx.clone(), agent.clone());
-            let m = metrics.clone();
-            tasks.spawn(async move { sweeper(seg, limits, agent, spool, wake, stop, m).await });
+            let (m, req) = (metrics.clone(), seg.request(&limits, &generation.vendors));
+            tasks.spawn(async move { sweeper(seg, req, agent, spool, wake, stop, m).await });
         }
         // Passive listening blocks on its capture: a thread of its own per
         // segment, which checks the stop signal every second.
         let mut listeners = Vec::new();
         for seg in generation.cfg.segments.iter().filter(|s| s.passive) {
-            let (seg, spool, wake, stop, agent) =
-                (seg.clone(), spool.clone(), wake.clone(), stop_rx.clone(), agent.clone());
-            listeners.push(std::thread::spawn(move || passive::run(seg, agent, spool, wake, stop)));
+            let (seg, spool, wake, stop, agent, vendors) =
+                (seg.clone(), spool.clone(), wake.clone(), stop_rx.clone(), agent.clone(), generation.vendors.clone());
+            listeners.push(std::thread::spawn(move || passive::run(seg, vendors, agent, spool, wake, stop)));
         }
         let (d, s, w, st) = (generation.deliverer.clone(), spool.clone(), wake.clone(), stop_rx.clone());
         let (retry_max, m) = (generation.retry_max, metrics.clone());
@@ -185,9 +190,10 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// Sweep `seg` on its schedule with `req` (the segment's request, built once).
 async fn sweeper(
     seg: Segment,
-    limits: crate::config::Limits,
+    req: crate::scan::ScanRequest,
     agent: AgentId,
     spool: Arc<Spool>,
     wake: Arc<Notify>,
@@ -207,7 +213,6 @@ async fn sweeper(
             _ = tokio::time::sleep(wait) => {}
         }
         last = Some(OffsetDateTime::now_utc());
-        let req = seg.request(&limits);
         let progress = crate::scan::Progress::default();
         let started = std::time::Instant::now();
         let result = tokio::select! {

@@ -68,7 +68,14 @@ impl Reported {
 }
 
 /// Listen on `seg` until `stop`, spooling passive batches.
-pub fn run(seg: Segment, agent: AgentId, spool: Arc<Spool>, wake: Arc<Notify>, stop: watch::Receiver<bool>) {
+pub fn run(
+    seg: Segment,
+    vendors: Arc<crate::fingerprint::vendor::VendorTable>,
+    agent: AgentId,
+    spool: Arc<Spool>,
+    wake: Arc<Notify>,
+    stop: watch::Receiver<bool>,
+) {
     let interface = match &seg.interface {
         Some(i) => i.clone(),
         None => {
@@ -89,7 +96,7 @@ pub fn run(seg: Segment, agent: AgentId, spool: Arc<Spool>, wake: Arc<Notify>, s
             }
         }
     };
-    let mut cap = match capture::Capture::open(&interface) {
+    let mut cap = match capture::Capture::open(&interface, capture::Filter::Passive) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(segment = %seg.name, interface, error = %e, "passive listening not started (it needs CAP_NET_RAW)");
@@ -120,7 +127,7 @@ pub fn run(seg: Segment, agent: AgentId, spool: Arc<Spool>, wake: Arc<Notify>, s
         if heard.is_empty() || !(news || refresh) {
             continue;
         }
-        let hosts = observations(&heard, &sigs);
+        let hosts = observations(&heard, &sigs, &vendors);
         let b = batch(&agent, &seg.name, &scope, hosts, (window_started, OffsetDateTime::now_utc()), frames);
         match spool.put(&b.batch_id.to_string(), super::now_ms(), &encode_batch(&b)) {
             Ok(_) => {

@@ -7,6 +7,7 @@ pub mod echo;
 pub mod engine;
 pub mod icmp;
 pub mod ndp;
+pub mod options;
 pub mod syn;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
-//! The kernel filter of the passive capture: a classic BPF program
-//! attached to the AF_PACKET socket, so the process only ever wakes for
-//! what passive listening reads — ARP, DHCPv4 client messages (UDP to port
+//! The kernel filters of the capture ([`super::capture`]): classic BPF
+//! programs attached to the AF_PACKET socket. A sweep's keeps every frame
+//! received on its interface ([`sweep_program`]); passive listening's
+//! ([`passive_program`]) keeps only what it reads — ARP, DHCPv4 client messages (UDP to port
 //! 67, first fragments only), mDNS (UDP port 5353, IPv4 and IPv6) and NDP
 //! (ICMPv6 types 133–136: router and neighbour solicitations and
 //! advertisements). Everything else on a busy segment is dropped in the
@@ -50,9 +51,23 @@ const AD_IFINDEX: u32 = 0xffff_f000 + 8;
 /// `PACKET_OUTGOING`: a frame this host sent.
 const PACKET_OUTGOING: u32 = 4;
 
-/// The whole program for interface `ifindex`: the interface and direction
-/// checks, then [`BODY`].
-pub fn program(ifindex: u32) -> Vec<Insn> {
+/// The sweeps' program for interface `ifindex`: frames received there,
+/// none of this host's own (its probes would otherwise come back to its
+/// own receiver, one copy per probe).
+pub fn sweep_program(ifindex: u32) -> [Insn; 6] {
+    [
+        i(LDW_ABS, 0, 0, AD_IFINDEX),  // received on the interface?
+        i(JEQ, 0, 3, ifindex),         // no → drop (5)
+        i(LDW_ABS, 0, 0, AD_PKTTYPE),  // sent by this host?
+        i(JEQ, 1, 0, PACKET_OUTGOING), // yes → drop (5)
+        i(RET, 0, 0, SNAP),            // accept
+        i(RET, 0, 0, 0),               // drop
+    ]
+}
+
+/// Passive listening's program for interface `ifindex`: the interface and
+/// direction checks, then [`BODY`].
+pub fn passive_program(ifindex: u32) -> Vec<Insn> {
     let mut p = vec![
         i(LDW_ABS, 0, 0, AD_IFINDEX),   // received on the interface?
         i(JEQ, 0, 23, ifindex),         // no → drop (25)
@@ -188,7 +203,7 @@ mod tests {
 
     #[test]
     fn only_what_passive_listening_reads_passes() {
-        let prog = program(7);
+        let prog = passive_program(7);
         let pass = |f: &[u8]| run(&prog, f) == SNAP;
         assert!(pass(&eth(0x0806, &[0; 28])), "ARP");
         assert!(pass(&eth(0x0800, &ipv4_udp(67, 0))), "DHCP to the server port");
@@ -216,7 +231,7 @@ mod tests {
 
     #[test]
     fn frames_of_other_interfaces_and_this_hosts_own_are_dropped() {
-        let prog = program(7);
+        let prog = passive_program(7);
         let arp = eth(0x0806, &[0; 28]);
         assert_eq!(run_on(&prog, &arp, 7, 0), SNAP, "to this host");
         assert_eq!(run_on(&prog, &arp, 7, 1), SNAP, "broadcast");
@@ -224,5 +239,16 @@ mod tests {
         assert_eq!(run_on(&prog, &arp, 7, PACKET_OUTGOING), 0, "our own");
         assert_eq!(prog.len(), 26);
         assert_eq!(prog[25], i(RET, 0, 0, 0), "the prefix's jumps land on the drop");
+    }
+
+    #[test]
+    fn a_sweep_keeps_every_frame_received_on_its_interface_and_none_of_its_own() {
+        let prog = sweep_program(7);
+        for frame in [eth(0x0806, &[0; 28]), eth(0x0800, &ipv4_udp(53, 0)), eth(0x86dd, &ipv6(58, &[129]))] {
+            assert_eq!(run_on(&prog, &frame, 7, 0), SNAP, "an answer to this host");
+            assert_eq!(run_on(&prog, &frame, 7, 1), SNAP, "a broadcast");
+            assert_eq!(run_on(&prog, &frame, 3, 0), 0, "another interface");
+            assert_eq!(run_on(&prog, &frame, 7, PACKET_OUTGOING), 0, "our own probe");
+        }
     }
 }

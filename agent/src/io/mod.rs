@@ -2,12 +2,16 @@
 //! over real sockets and over canned packets in tests.
 //!
 //! - [`ProbeTx`] sends one probe; [`ProbeRx`] waits briefly for one packet.
-//! - [`datalink_pair`]: AF_PACKET through pnet, for ARP (whole frames).
+//! - [`datalink_pair`]: AF_PACKET, for ARP and on-link echo (whole frames):
+//!   pnet sends, the [`capture`] shared with passive listening receives.
 //! - [`raw_tcp_pair`]: a raw IPv4/TCP socket, for SYN probes (the kernel
 //!   routes and resolves; we read whole IPv4 packets back).
 //!
 //! Both need CAP_NET_RAW; opening them is how the agent finds out whether it
 //! has it ([`Privileges`]).
+
+pub mod capture;
+pub mod filter;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -139,8 +143,32 @@ pub fn choose_interface(named: Option<&str>, target: Ipv4Addr) -> Result<Interfa
     all.into_iter().find(|i| i.on_link(target)).ok_or_else(|| format!("no interface is directly connected to {target}"))
 }
 
+/// How the kernel reaches an address: the source address it would use and
+/// the interface that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Source address towards the destination.
+    pub source: Ipv4Addr,
+    /// The interface with that address (`None` when it has no MAC, e.g. a tunnel).
+    pub interface: Option<Interface>,
+}
+
+/// The route to `dst`, from the routing table (a connected UDP socket asks
+/// the kernel; no packet is sent).
+///
+/// # Errors
+/// No route, or no IPv4 source address.
+pub fn route_to(dst: Ipv4Addr) -> io::Result<Route> {
+    let s = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    s.connect((dst, 9))?;
+    let source = match s.local_addr()?.ip() {
+        std::net::IpAddr::V4(v4) => v4,
+        std::net::IpAddr::V6(_) => return Err(io::Error::other("no IPv4 source address")),
+    };
+    Ok(Route { source, interface: interfaces().into_iter().find(|i| i.ip == source) })
+}
+
 struct DatalinkTx(Box<dyn pnet_datalink::DataLinkSender>);
-struct DatalinkRx(Box<dyn pnet_datalink::DataLinkReceiver>);
 
 impl ProbeTx for DatalinkTx {
     fn send(&mut self, _dst: Ipv4Addr, bytes: &[u8]) -> io::Result<()> {
@@ -148,37 +176,27 @@ impl ProbeTx for DatalinkTx {
     }
 }
 
-impl ProbeRx for DatalinkRx {
-    fn recv(&mut self) -> io::Result<Option<&[u8]>> {
-        match self.0.next() {
-            Ok(frame) => Ok(Some(frame)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    }
-}
-
-/// Open an AF_PACKET channel on `iface` (needs CAP_NET_RAW).
+/// Open an AF_PACKET channel on `iface` (needs CAP_NET_RAW): pnet's sender,
+/// and the shared [`capture::Capture`] as receiver (opened first, so no
+/// early answer is missed), which the kernel spares this host's own frames.
+///
+/// # Errors
+/// No such interface, or no permission.
 pub fn datalink_pair(iface: &Interface) -> io::Result<(Box<dyn ProbeTx>, Box<dyn ProbeRx>)> {
+    let rx = capture::Capture::open(&iface.name, capture::Filter::Sweep)?;
     let ni = pnet_datalink::interfaces()
         .into_iter()
         .find(|i| i.name == iface.name)
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("interface {} vanished", iface.name)))?;
+    // pnet's own receiver is not read: it is given the smallest buffer.
     let config = pnet_datalink::Config {
         read_timeout: Some(POLL),
-        read_buffer_size: 65_536,
+        read_buffer_size: 2048,
         write_buffer_size: 65_536,
         ..Default::default()
     };
     match pnet_datalink::channel(&ni, config)? {
-        pnet_datalink::Channel::Ethernet(tx, rx) => Ok((Box::new(DatalinkTx(tx)), Box::new(DatalinkRx(rx)))),
+        pnet_datalink::Channel::Ethernet(tx, _) => Ok((Box::new(DatalinkTx(tx)), Box::new(rx))),
         _ => Err(io::Error::other("unsupported datalink channel type")),
     }
 }
