@@ -201,6 +201,10 @@ where
 
 struct State<K, R> {
     outstanding: HashMap<K, Instant>,
+    /// The last round's probes still unanswered when it ended (at most the
+    /// in-flight window): a late answer to one still says how slow the
+    /// segment is, so the waits grow with it.
+    previous: HashMap<K, Instant>,
     answered: HashSet<K>,
     answered_in_round: usize,
     round: u8,
@@ -212,11 +216,18 @@ struct State<K, R> {
 impl<K: Copy + Eq + Hash, R> State<K, R> {
     fn take(&mut self, (key, reply, at): (K, R, Instant), in_scope: impl Fn(K) -> bool) {
         let sent = self.outstanding.remove(&key);
-        let rtt = sent.map(|s| at.saturating_duration_since(s));
-        if let Some(rtt) = rtt {
-            self.max_rtt = self.max_rtt.max(rtt);
+        let earlier = self.previous.remove(&key);
+        // The round trip reported is the awaited probe's, unless an earlier
+        // probe may be the one answered (Karn's rule: not after a retry).
+        let rtt = match (sent, earlier) {
+            (Some(s), None) => Some(at.saturating_duration_since(s)),
+            _ => None,
+        };
+        // The waits go by the earliest probe it may answer: never shorter than the segment needs.
+        if let Some(s) = earlier.or(sent) {
+            self.max_rtt = self.max_rtt.max(at.saturating_duration_since(s));
         }
-        let solicited = sent.is_some() || in_scope(key);
+        let solicited = sent.is_some() || earlier.is_some() || in_scope(key);
         if solicited && self.answered.insert(key) {
             self.answered_in_round += 1;
             if self.round > 0 {
@@ -260,6 +271,7 @@ where
 {
     let mut st: State<P::Key, P::Reply> = State {
         outstanding: HashMap::new(),
+        previous: HashMap::new(),
         answered: HashSet::new(),
         answered_in_round: 0,
         round: 0,
@@ -354,7 +366,7 @@ where
         if let Some(r) = rounds.last_mut() {
             *r = stats(&st);
         }
-        st.outstanding.clear();
+        st.previous = std::mem::take(&mut st.outstanding);
         after_round(round, &st.answers);
         if sent_in_round == 0 {
             rounds.pop();
@@ -410,4 +422,51 @@ fn send_with_backoff(tx: &mut dyn ProbeTx, dst: Ipv4Addr, bytes: &[u8], failures
         return Err(std::io::Error::other(format!("{MAX_SEND_FAILURES} probes in a row could not be sent")));
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    fn state() -> State<u32, ()> {
+        State {
+            outstanding: HashMap::new(),
+            previous: HashMap::new(),
+            answered: HashSet::new(),
+            answered_in_round: 0,
+            round: 0,
+            answered_on_retry: 0,
+            max_rtt: Duration::ZERO,
+            answers: Vec::new(),
+        }
+    }
+
+    /// A host slower than the first round's straggler wait answers during a
+    /// later round: the waits learn from it (so the last round waits for
+    /// hosts that slow), but no round trip is reported for it when a retry
+    /// may be what it answered.
+    #[test]
+    fn late_answers_lengthen_the_waits_and_retried_ones_report_no_round_trip() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut st = state();
+        st.outstanding.extend([(1, t0), (2, t0), (3, t0)]);
+        st.take((1, (), t0 + ms(1)), |_| true);
+        assert_eq!(st.max_rtt, ms(1));
+        // Round 0 ends with 2 and 3 unanswered; 2 is retried in round 1.
+        st.previous = std::mem::take(&mut st.outstanding);
+        st.round = 1;
+        st.outstanding.insert(2, t0 + ms(50));
+        // 3's answer to its first probe arrives 300 ms in; 2 answers 310 ms in.
+        st.take((3, (), t0 + ms(300)), |_| false);
+        st.take((2, (), t0 + ms(310)), |_| false);
+        assert_eq!(st.max_rtt, ms(310), "measured from the earliest probe each may answer");
+        assert_eq!(
+            st.answers.iter().map(|a| (a.key, a.rtt, a.solicited)).collect::<Vec<_>>(),
+            [(1, Some(ms(1)), true), (3, None, true), (2, None, true)]
+        );
+        assert_eq!(last_wait(st.max_rtt, ms(500)), ms(500), "ten times 310 ms, capped at the timeout");
+        assert_eq!(last_wait(ms(1), ms(500)), MIN_LAST_WAIT);
+        assert_eq!(last_wait(Duration::ZERO, ms(500)), ms(500), "nothing answered yet: the whole timeout");
+    }
 }
