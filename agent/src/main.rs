@@ -257,7 +257,8 @@ struct ScanArgs {
     /// Interface to sweep from (default: from the routing table).
     #[arg(long, short = 'i')]
     interface: Option<String>,
-    /// How long to wait for an answer, in milliseconds.
+    /// The longest wait for an answer, in milliseconds (rounds wait ten times
+    /// the slowest round trip seen, at least 150 ms, once one is known).
     #[arg(long, value_name = "MS", default_value_t = 500)]
     timeout_ms: u64,
     /// Extra tries for silent addresses.
