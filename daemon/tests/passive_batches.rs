@@ -85,3 +85,35 @@ fn a_device_heard_only_passively_is_an_unknown_asset_with_its_dhcp_name() {
     let text = serde_json::to_string(&w).unwrap();
     assert!(text.contains("shy-laptop"), "{text}");
 }
+
+/// Regression: a passive batch replaced a swept host's summary, so every
+/// minute's passive batch recorded its ports going to none (and back at the
+/// next sweep) in the host's history, dropped its PTR names, and left
+/// whois's latest sighting without ports. It now refreshes the host and
+/// adds what it heard, and the sweep's evidence stays.
+#[test]
+fn a_passive_batch_refreshes_a_swept_host_without_rewriting_what_the_sweep_saw() {
+    let s = Scenario::new();
+    let swept = h("198.18.0.21", "00:1b:21:00:00:21").ports(&[22, 443]).named("web-21.lab", NameSource::Ptr);
+    let heard = h("198.18.0.21", "00:1b:21:00:00:21").named("web21", NameSource::Dhcp);
+    s.sweep(&LAB, T0, std::slice::from_ref(&swept));
+    for k in 1..=3 {
+        s.deliver(&passive(T0 + k * 60_000, std::slice::from_ref(&heard)), T0 + k * 60_000 + 1000);
+    }
+    s.sweep(&LAB, T0 + HOUR, std::slice::from_ref(&swept));
+    let host = s.store.host("198.18.0.21").unwrap().expect("the host");
+    assert_eq!(host.observations, 5, "every observation is kept as evidence");
+    let kinds: Vec<(&str, Option<&str>, &str)> =
+        host.changes.iter().map(|c| (c.kind.as_str(), c.old.as_deref(), c.new.as_str())).collect();
+    assert!(!kinds.iter().any(|(k, _, _)| *k == "ports"), "no false port changes: {kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|(k, _, _)| *k == "names").count(),
+        1,
+        "the DHCP name is added once, and the next sweep does not take it away: {kinds:?}"
+    );
+    let w = s.whois("198.18.0.21", T0 + HOUR + 60_000).expect("whois");
+    let text = serde_json::to_string(&w).unwrap();
+    assert!(text.contains("443") && text.contains("web-21.lab"), "the sweep's ports and names stay: {text}");
+    s.full(T0 + HOUR + 60_000);
+    assert!(s.live(AlertKind::NewService).is_empty(), "{:?}", s.all());
+}

@@ -74,6 +74,9 @@ pub struct ObservationRow<'a> {
     pub raw: &'a str,
     /// What reconciliation reads of it (JSON of a `Sighting`).
     pub sighting: String,
+    /// Heard by passive listening only: folded onto the stored host
+    /// ([`fold_heard`]) rather than replacing what a sweep saw.
+    pub passive: bool,
     /// TLS certificates served on its open ports: (port, SHA-256 lowercase hex).
     pub certificates: Vec<(u16, String)>,
 }
@@ -103,6 +106,7 @@ impl<'a> ObservationRow<'a> {
             fingerprint,
             raw,
             sighting: serde_json::to_string(sighting).unwrap_or_default(),
+            passive: sighting.passive,
             certificates: h
                 .ports
                 .iter()
@@ -124,6 +128,60 @@ pub struct HostSummary {
     pub names: String,
     /// OS family guess.
     pub fingerprint: String,
+}
+
+/// An observation folded onto the stored host, when it must be: a passive
+/// one by [`fold_heard`]; a sweep's keeps the DHCP names passive listening
+/// heard for the same MAC ([`Sighting::keep_heard_names`]). `None`: store
+/// the row as it is.
+pub fn fold_onto_stored<'a>(
+    before: &HostSummary,
+    stored_sighting: &str,
+    row: &ObservationRow<'a>,
+) -> Option<ObservationRow<'a>> {
+    if row.passive {
+        return Some(fold_heard(before, stored_sighting, row));
+    }
+    // Cheap test first: most stored sightings carry no name heard passively.
+    if !stored_sighting.contains("\"dhcp\"") {
+        return None;
+    }
+    let stored = serde_json::from_str::<Sighting>(stored_sighting).ok()?;
+    let mut swept = serde_json::from_str::<Sighting>(&row.sighting).ok()?;
+    if !swept.keep_heard_names(&stored) {
+        return None;
+    }
+    let mut names: Vec<String> = swept.names.iter().map(|(n, _)| n.clone()).collect();
+    names.dedup();
+    Some(ObservationRow { names, sighting: serde_json::to_string(&swept).ok()?, ..row.clone() })
+}
+
+/// A passive observation folded onto the host a sweep stored: ports stay as
+/// swept, names are the union, the OS guess only fills an empty one, and
+/// the sighting is refreshed by [`Sighting::heard`] (`stored_sighting` is
+/// the host's stored JSON; one that does not parse is replaced). Without
+/// this, a passive batch a minute after each sweep rewrote every host's
+/// ports to none and back, a false change each time in the host's history.
+pub fn fold_heard<'a>(before: &HostSummary, stored_sighting: &str, row: &ObservationRow<'a>) -> ObservationRow<'a> {
+    let mut names: Vec<String> = serde_json::from_str::<Vec<String>>(&before.names)
+        .unwrap_or_else(|_| before.names.split(',').filter(|n| !n.is_empty()).map(str::to_string).collect());
+    names.extend(row.names.iter().cloned());
+    names.sort_unstable();
+    names.dedup();
+    let sighting =
+        match (serde_json::from_str::<Sighting>(stored_sighting), serde_json::from_str::<Sighting>(&row.sighting)) {
+            (Ok(stored), Ok(heard)) => {
+                serde_json::to_string(&stored.heard(&heard)).unwrap_or_else(|_| row.sighting.clone())
+            }
+            _ => row.sighting.clone(),
+        };
+    ObservationRow {
+        ports: before.ports.clone(),
+        names,
+        fingerprint: if before.fingerprint.is_empty() { row.fingerprint.clone() } else { before.fingerprint.clone() },
+        sighting,
+        ..row.clone()
+    }
 }
 
 /// What changed on an address between its stored summary and a newer

@@ -2,7 +2,7 @@
 //! small enough to keep one per address in the `hosts` table and load
 //! 100,000 of them in a fraction of a second.
 
-use census_proto::{HostObservation, PortState, RawBatch, RunStatus, Technique};
+use census_proto::{HostObservation, NameSource, PortState, RawBatch, RunStatus, Technique};
 use serde::{Deserialize, Serialize};
 
 use crate::store::ms;
@@ -68,6 +68,53 @@ pub struct Sighting {
     /// request): presence, but nothing about ports.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub passive: bool,
+}
+
+impl Sighting {
+    /// This sighting (from a sweep) refreshed by `heard`, a passive one of
+    /// the same address: passive listening says nothing about ports,
+    /// services or certificates, so those stay as the sweep saw them; it
+    /// refreshes presence (`last_ms`), may name the MAC, adds the names it
+    /// heard (DHCP, mDNS), and gives an OS guess only where the sweep had
+    /// none (the sweep's TTL, SYN-ACK and banner evidence wins).
+    pub fn heard(mut self, heard: &Sighting) -> Sighting {
+        self.first_ms = self.first_ms.min(heard.first_ms);
+        self.last_ms = self.last_ms.max(heard.last_ms);
+        if self.mac.is_none() {
+            self.mac.clone_from(&heard.mac);
+            self.mac_random = heard.mac_random;
+            self.vendor.clone_from(&heard.vendor);
+        }
+        for n in &heard.names {
+            if !self.names.contains(n) {
+                self.names.push(n.clone());
+            }
+        }
+        self.names.sort_unstable();
+        if self.os.is_none() {
+            self.os.clone_from(&heard.os);
+        }
+        self
+    }
+
+    /// Names only passive listening hears (a DHCP client's host name) kept
+    /// from the `stored` sighting into this one, a sweep's, while the same
+    /// MAC holds the address: a sweep cannot hear them, and dropping them at
+    /// every sweep would flap the host's names between sweep and listening.
+    /// Whether any were kept.
+    pub fn keep_heard_names(&mut self, stored: &Sighting) -> bool {
+        if self.mac.is_none() || self.mac != stored.mac {
+            return false;
+        }
+        let before = self.names.len();
+        for n in stored.names.iter().filter(|(_, source)| source == NameSource::Dhcp.as_str()) {
+            if !self.names.contains(n) {
+                self.names.push(n.clone());
+            }
+        }
+        self.names.sort_unstable();
+        self.names.len() != before
+    }
 }
 
 /// Service banners and certificates kept per sighting beyond those that
@@ -269,5 +316,60 @@ impl Sighting {
             return format!("random-mac@{}", self.segment);
         }
         format!("ip:{}", self.ip)
+    }
+}
+
+#[cfg(test)]
+mod heard_tests {
+    use super::*;
+
+    fn seen(mac: Option<&str>, names: &[(&str, &str)], open: &[u16], os: Option<&str>, last_ms: i64) -> Sighting {
+        Sighting {
+            ip: "198.18.0.21".into(),
+            mac: mac.map(String::from),
+            mac_random: false,
+            vendor: None,
+            conflicting_macs: vec![],
+            names: names.iter().map(|(n, s)| (n.to_string(), s.to_string())).collect(),
+            certs: vec![],
+            open: open.to_vec(),
+            software: vec![],
+            tls: vec![],
+            probed: None,
+            os: os.map(String::from),
+            segment: "lab".into(),
+            agent: "a1".into(),
+            batch: "sweep".into(),
+            first_ms: last_ms,
+            last_ms,
+            enriched: true,
+            passive: false,
+        }
+    }
+
+    const MAC: Option<&str> = Some("00:1b:21:00:00:21");
+
+    #[test]
+    fn a_heard_sighting_refreshes_a_swept_one_and_keeps_its_evidence() {
+        let swept = seen(MAC, &[("web-21.lab", "ptr")], &[22, 443], Some("linux"), 1_000);
+        let heard = Sighting { passive: true, ..seen(MAC, &[("web21", "dhcp")], &[], Some("windows"), 5_000) };
+        let s = swept.clone().heard(&heard);
+        assert_eq!((s.open.as_slice(), s.os.as_deref(), s.batch.as_str()), (&[22, 443][..], Some("linux"), "sweep"));
+        assert_eq!((s.first_ms, s.last_ms, s.passive), (1_000, 5_000, false));
+        assert_eq!(s.names, [("web-21.lab".into(), "ptr".into()), ("web21".into(), "dhcp".into())]);
+        // Without an OS guess of its own, the sweep takes the DHCP one.
+        assert_eq!(Sighting { os: None, ..swept }.heard(&heard).os.as_deref(), Some("windows"));
+    }
+
+    #[test]
+    fn dhcp_names_stay_across_sweeps_only_while_the_same_mac_holds_the_address() {
+        let stored = seen(MAC, &[("web-21.lab", "ptr"), ("web21", "dhcp")], &[22], None, 1_000);
+        let mut next = seen(MAC, &[("web-21.lab", "ptr")], &[22], None, 2_000);
+        assert!(next.keep_heard_names(&stored));
+        assert_eq!(next.names.len(), 2);
+        assert!(!next.keep_heard_names(&stored), "nothing more to keep");
+        let mut other = seen(Some("00:1b:21:00:00:99"), &[], &[22], None, 3_000);
+        assert!(!other.keep_heard_names(&stored), "the lease went to another device: its name goes too");
+        assert!(other.names.is_empty());
     }
 }

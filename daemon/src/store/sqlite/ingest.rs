@@ -186,8 +186,8 @@ fn chunk_in(
         let mut insert_obs = tx.prepare_cached(
             "INSERT INTO observations (batch_id, ip, mac, seen_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        let mut select_host =
-            tx.prepare_cached("SELECT mac, last_seen_ms, ports, names, fingerprint FROM hosts WHERE ip = ?1")?;
+        let mut select_host = tx
+            .prepare_cached("SELECT mac, last_seen_ms, ports, names, fingerprint, sighting FROM hosts WHERE ip = ?1")?;
         let mut insert_host = tx.prepare_cached(
             "INSERT INTO hosts (ip, mac, first_seen_ms, last_seen_ms, last_agent, last_batch, latest_obs, observations, ports, names, fingerprint, sighting)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)",
@@ -196,6 +196,11 @@ fn chunk_in(
             "UPDATE hosts SET mac = coalesce(?2, mac), last_seen_ms = ?3, last_agent = ?4, last_batch = ?5, latest_obs = ?6,
              observations = observations + 1, ports = ?7, names = ?8, fingerprint = ?9,
              first_seen_ms = min(first_seen_ms, ?10), sighting = ?11 WHERE ip = ?1",
+        )?;
+        // A passive observation refreshes a swept host without replacing what the sweep saw.
+        let mut update_heard = tx.prepare_cached(
+            "UPDATE hosts SET mac = coalesce(?2, mac), last_seen_ms = ?3, observations = observations + 1,
+             names = ?4, fingerprint = ?5, first_seen_ms = min(first_seen_ms, ?6), sighting = ?7 WHERE ip = ?1",
         )?;
         let mut update_older = tx.prepare_cached(
             "UPDATE hosts SET observations = observations + 1, first_seen_ms = min(first_seen_ms, ?2) WHERE ip = ?1",
@@ -231,6 +236,7 @@ fn chunk_in(
                 raw,
                 sighting,
                 certificates,
+                passive: _,
             } = row;
             let (first, last) = (*first, *last);
             for (port, sha) in certificates {
@@ -242,8 +248,8 @@ fn chunk_in(
             stored += 1;
             let obs_id = tx.last_insert_rowid();
             ids = Some(ids.map_or((obs_id, obs_id), |(lo, hi): (i64, i64)| (lo.min(obs_id), hi.max(obs_id))));
-            let existing: Option<(Option<String>, i64, String, String, String)> = select_host
-                .query_row([&ip], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            let existing: Option<(Option<String>, i64, String, String, String, String)> = select_host
+                .query_row([&ip], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
                 .optional()?;
             match existing {
                 None => {
@@ -253,20 +259,30 @@ fn chunk_in(
                         set_name.execute(params![n, ip])?;
                     }
                 }
-                Some((old_mac, old_last, old_ports, old_names, old_fp)) if last >= old_last => {
+                Some((old_mac, old_last, old_ports, old_names, old_fp, old_sighting)) if last >= old_last => {
                     let before = crate::ingest::HostSummary {
                         mac: old_mac,
                         ports: old_ports,
                         names: old_names,
                         fingerprint: old_fp,
                     };
+                    let folded = crate::ingest::fold_onto_stored(&before, &old_sighting, row);
+                    let row = folded.as_ref().unwrap_or(row);
                     let changes = crate::ingest::host_changes(&before, row);
                     for (kind, old, new) in &changes {
                         insert_change.execute(params![ip, last, batch_id, kind, old, new])?;
                     }
                     changed_hosts += usize::from(!changes.is_empty());
-                    update_latest
-                        .execute(params![ip, mac, last, agent, batch_id, obs_id, ports, names, fp, first, sighting])?;
+                    if row.passive {
+                        let names = serde_json::to_string(&row.names).unwrap_or_else(|_| "[]".into());
+                        update_heard.execute(params![ip, mac, last, names, row.fingerprint, first, row.sighting])?;
+                    } else {
+                        let names = serde_json::to_string(&row.names).unwrap_or_else(|_| "[]".into());
+                        let (fp, sighting) = (&row.fingerprint, &row.sighting);
+                        update_latest.execute(params![
+                            ip, mac, last, agent, batch_id, obs_id, ports, names, fp, first, sighting
+                        ])?;
+                    }
                     // Only what changed is rewritten: a host seen the same way every sweep costs two writes.
                     if changes.iter().any(|(kind, _, _)| *kind == "names") {
                         clear_names.execute([ip])?;
