@@ -214,6 +214,19 @@ struct State<K, R> {
 }
 
 impl<K: Copy + Eq + Hash, R> State<K, R> {
+    fn new() -> Self {
+        State {
+            outstanding: HashMap::new(),
+            previous: HashMap::new(),
+            answered: HashSet::new(),
+            answered_in_round: 0,
+            round: 0,
+            answered_on_retry: 0,
+            max_rtt: Duration::ZERO,
+            answers: Vec::new(),
+        }
+    }
+
     fn take(&mut self, (key, reply, at): (K, R, Instant), in_scope: impl Fn(K) -> bool) {
         let sent = self.outstanding.remove(&key);
         let earlier = self.previous.remove(&key);
@@ -269,16 +282,7 @@ where
     P: Protocol,
     I: Iterator<Item = P::Key>,
 {
-    let mut st: State<P::Key, P::Reply> = State {
-        outstanding: HashMap::new(),
-        previous: HashMap::new(),
-        answered: HashSet::new(),
-        answered_in_round: 0,
-        round: 0,
-        answered_on_retry: 0,
-        max_rtt: Duration::ZERO,
-        answers: Vec::new(),
-    };
+    let mut st: State<P::Key, P::Reply> = State::new();
     let mut buf = Vec::with_capacity(128);
     let mut probes_sent = 0u64;
     let mut cut_short = false;
@@ -429,16 +433,7 @@ mod state_tests {
     use super::*;
 
     fn state() -> State<u32, ()> {
-        State {
-            outstanding: HashMap::new(),
-            previous: HashMap::new(),
-            answered: HashSet::new(),
-            answered_in_round: 0,
-            round: 0,
-            answered_on_retry: 0,
-            max_rtt: Duration::ZERO,
-            answers: Vec::new(),
-        }
+        State::new()
     }
 
     /// A host slower than the first round's straggler wait answers during a
