@@ -311,8 +311,8 @@ fn validate(file: &Path, raw: RawConfig) -> Result<AgentConfig, ConfigError> {
     let oui_overrides = match raw.agent.oui_file {
         None => None,
         Some(p) => {
-            let text = std::fs::read_to_string(&p)
-                .map_err(|e| ConfigError::at(file, "agent.oui_file", format!("cannot read {}: {e}", p.display())))?;
+            let text = census_proto::config::read_operator_file(&p, crate::fingerprint::vendor::MAX_OVERRIDE_FILE)
+                .map_err(|e| ConfigError::at(file, "agent.oui_file", format!("{}: {e}", p.display())))?;
             let parsed = crate::fingerprint::vendor::parse_overrides(&text)
                 .map_err(|e| ConfigError::at(file, "agent.oui_file", format!("{}: {e}", p.display())))?;
             Some((p, parsed))
@@ -392,13 +392,16 @@ fn validate_segment(file: &Path, i: usize, s: RawSegment, limits: &Limits) -> Re
         (Duration::from_secs(1), Duration::from_secs(7 * 86_400)),
     )?;
     let jitter = duration_in(file, &key("jitter"), s.jitter.as_deref(), interval / 10, (Duration::ZERO, interval))?;
-    let probe_timeout = duration_in(
-        file,
-        &key("probe_timeout"),
-        s.probe_timeout.as_deref(),
-        options::DEFAULT_PROBE_TIMEOUT,
-        options::PROBE_TIMEOUT_RANGE,
-    )?;
+    let probe_timeout = match s.probe_timeout.as_deref() {
+        None => None,
+        given => Some(duration_in(
+            file,
+            &key("probe_timeout"),
+            given,
+            options::DEFAULT_PROBE_TIMEOUT,
+            options::PROBE_TIMEOUT_RANGE,
+        )?),
+    };
     let retries = s.retries.unwrap_or(i64::from(options::DEFAULT_RETRIES));
     let retries = u8::try_from(retries).ok().filter(|r| *r <= options::MAX_RETRIES).ok_or_else(|| {
         ConfigError::at(

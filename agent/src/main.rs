@@ -157,8 +157,7 @@ fn listen(a: ListenArgs) -> ExitCode {
     }
     let sigs = match &a.dhcp_signatures {
         None => census_agent::fingerprint::dhcp::DhcpSignatures::default(),
-        Some(f) => match std::fs::read_to_string(f)
-            .map_err(|e| e.to_string())
+        Some(f) => match census_proto::config::read_operator_file(f, census_proto::config::MAX_CONFIG_FILE)
             .and_then(|t| census_agent::fingerprint::dhcp::parse_signatures(&t))
         {
             Ok(s) => s,
@@ -175,7 +174,12 @@ fn listen(a: ListenArgs) -> ExitCode {
     let mut capture = match passive::capture::Capture::open(&a.interface, passive::capture::Filter::Passive) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("census-agent: cannot listen on {}: {e} (passive listening needs CAP_NET_RAW)", a.interface);
+            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                " (passive listening needs CAP_NET_RAW)"
+            } else {
+                ""
+            };
+            eprintln!("census-agent: cannot listen on {}: {e}{hint}", a.interface);
             return ExitCode::from(EXIT_FAILED);
         }
     };
@@ -208,8 +212,8 @@ fn listen(a: ListenArgs) -> ExitCode {
         .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()))
         .unwrap_or(0);
     eprintln!(
-        "census-agent: listened {}s on {}: {frames} frames, {} addresses heard, {dropped} devices dropped \
-         (table full at {}), peak RSS {} KiB",
+        "census-agent: listened {}s on {}: {frames} frames, {} addresses heard, {dropped} frames of devices \
+         over the table's {} dropped, peak RSS {} KiB",
         a.seconds,
         a.interface,
         batch.hosts.len(),
@@ -257,12 +261,13 @@ struct ScanArgs {
     /// Interface to sweep from (default: from the routing table).
     #[arg(long, short = 'i')]
     interface: Option<String>,
-    /// The longest wait for an answer, in milliseconds (rounds wait ten times
-    /// the slowest round trip seen, at least 150 ms, once one is known).
-    #[arg(long, value_name = "MS", default_value_t = 500)]
-    timeout_ms: u64,
-    /// Extra tries for silent addresses.
-    #[arg(long, default_value_t = 2)]
+    /// Wait this long for answers in the last round, in milliseconds
+    /// (default: by the segment's round trips, at most 500).
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u64>,
+    /// Extra tries for silent addresses, 0 to 10.
+    #[arg(long, default_value_t = 2,
+          value_parser = clap::value_parser!(u8).range(0..=i64::from(census_agent::sweep::options::MAX_RETRIES)))]
     retries: u8,
     /// Use connect() for ports even with CAP_NET_RAW.
     #[arg(long)]
@@ -335,15 +340,16 @@ fn build_request(a: &ScanArgs) -> Result<ScanRequest, String> {
     let ports = PortSet::parse(a.ports.as_deref().unwrap_or("top100")).map_err(|e| format!("--ports: {e}"))?;
     let rate = std::num::NonZeroU32::new(a.rate).ok_or("--rate must be at least 1")?;
     let max_in_flight = std::num::NonZeroU32::new(a.max_in_flight).ok_or("--max-in-flight must be at least 1")?;
-    let sweep = SweepOptions::new(Duration::from_millis(a.timeout_ms), a.retries, Duration::from_secs(a.max_seconds))
-        .map_err(|e| {
-        let flag = match e {
-            OptionError::ProbeTimeout => "--timeout-ms",
-            OptionError::Retries => "--retries",
-            OptionError::MaxDuration => "--max-seconds",
-        };
-        format!("{flag} must be {}", e.allowed())
-    })?;
+    let sweep =
+        SweepOptions::new(a.timeout_ms.map(Duration::from_millis), a.retries, Duration::from_secs(a.max_seconds))
+            .map_err(|e| {
+                let flag = match e {
+                    OptionError::ProbeTimeout => "--timeout-ms",
+                    OptionError::Retries => "--retries",
+                    OptionError::MaxDuration => "--max-seconds",
+                };
+                format!("{flag} must be {}", e.allowed())
+            })?;
     let limits = Limits { rate, max_in_flight, allow_large_targets: a.allow_large, ..Limits::default() };
     check_target_size(&targets, &limits)?;
     Ok(ScanRequest {
@@ -546,10 +552,15 @@ fn main() -> ExitCode {
                 println!("{}: ok (agent `{}`)", file.display(), cfg.agent_id);
                 for s in &cfg.segments {
                     let techniques: Vec<&str> = s.techniques.iter().map(|t| t.as_str()).collect();
+                    // Networks too wide to sweep (a /64) are discovered on-link, not counted.
+                    let swept = s.targets.swept_and_found(std::iter::empty()).count();
+                    let all = s.targets.targets().iter().map(|t| t.len()).fold(0u128, u128::saturating_add);
+                    let wide = s.targets.swept_size() < all;
                     println!(
-                        "  segment `{}`: {} addresses, techniques {}, {} ports, every {}s{}",
+                        "  segment `{}`: {} addresses{}, techniques {}, {} ports, every {}s{}",
                         s.name,
-                        s.targets.count(),
+                        swept,
+                        if wide { " swept and IPv6 networks discovered on-link" } else { "" },
                         techniques.join("+"),
                         s.ports.len(),
                         s.interval.as_secs(),

@@ -209,6 +209,16 @@ impl TargetSet {
         }
     }
 
+    /// Leave out this host's own addresses (`own`): a sweep that probed
+    /// them would report the scanner as a host of the segment.
+    pub fn exclude_own(&mut self, own: impl IntoIterator<Item = IpAddr>) {
+        for ip in own {
+            if self.contains(ip) {
+                self.excluded.push(single(ip));
+            }
+        }
+    }
+
     /// Whether `ip` is excluded.
     pub fn is_excluded(&self, ip: IpAddr) -> bool {
         self.excluded.iter().any(|e| e.contains(ip))
@@ -288,6 +298,18 @@ mod tests {
 
     fn v4(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    /// Regression: `scan 2001:2::/120 --icmp` reported the scanner's own
+    /// IPv6 address as a host of the segment.
+    #[test]
+    fn the_scanners_own_addresses_are_never_swept() {
+        let mut t = TargetSet::parse(&["198.18.0.0/29", "2001:2::/120"], &[] as &[&str]).unwrap();
+        let before = t.count();
+        t.exclude_own([v4("198.18.0.1"), v4("2001:2::1"), v4("127.0.0.1"), v4("fe80::1")]);
+        assert!(!t.contains(v4("198.18.0.1")) && !t.contains(v4("2001:2::1")));
+        assert!(t.contains(v4("198.18.0.2")) && t.contains(v4("2001:2::2")));
+        assert_eq!(t.count(), before - 2, "addresses outside the targets change nothing");
     }
 
     /// Regression: a /27 swept inside a /23 segment left out .0 and .31,

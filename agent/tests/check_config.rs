@@ -76,6 +76,9 @@ fn other_mistakes_are_named_too() {
             shipped().replace("spool_max_mb = 256", "spool_max_mb = 256\noui_file = \"/nonexistent/oui.csv\""),
             "agent.oui_file",
         ),
+        // Regression: a device as the override file grew without bound (2.9 GB in 4 s).
+        (shipped().replace("spool_max_mb = 256", "spool_max_mb = 256\noui_file = \"/dev/zero\""), "agent.oui_file"),
+        (shipped().replace("# probe_timeout = \"2s\"", "probe_timeout = \"5ms\""), "segment[0].probe_timeout"),
         (shipped().replace("# quiet_hours = \"22:00-06:00\"", "quiet_hours = \"22:00\""), "segment[0].quiet_hours"),
         (shipped().replace("# pin_sha256 = \"3f1c", "pin_sha256 = \"zz3f1c"), "daemon.pin_sha256"),
         (shipped().replace("\"mdns\", \"netbios\"", "\"mdns\", \"llmnr\""), "segment[0].name_sources"),
@@ -148,4 +151,23 @@ fn name_settings_reach_the_sweep_request() {
         })
     );
     assert_eq!(load(&shipped().replace("names = true", "names = false")), None);
+}
+
+/// Regression: `scan --oui-file /dev/zero` and `listen --dhcp-signatures
+/// /dev/zero` read for ever; every file an operator names must be a
+/// regular file of bounded size.
+#[test]
+fn a_device_or_pipe_as_an_operator_file_is_refused_at_once() {
+    for args in [
+        &["scan", "198.18.0.10", "--arp", "--oui-file", "/dev/zero"][..],
+        &["listen", "lo", "--seconds", "1", "--targets", "198.18.0.0/24", "--dhcp-signatures", "/dev/zero"][..],
+        &["check-config", "/dev/zero"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_census-agent")).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("/dev/zero") && err.contains("not a regular file"), "{args:?}: {err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{args:?} took {:?}", started.elapsed());
+    }
 }

@@ -51,7 +51,8 @@ impl Client {
         install_crypto();
         let mut b = reqwest::Client::builder().timeout(Duration::from_secs(300));
         if let Some(ca) = ca {
-            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            let pem = census_proto::config::read_operator_bytes(ca, census_proto::config::MAX_PEM_FILE)
+                .map_err(|e| anyhow::anyhow!("{} {e}", ca.display()))?;
             b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).context("CA file is not PEM")?);
         }
         Ok(Client { http: b.build()?, base: base.trim_end_matches('/').to_string(), token: token.trim().to_string() })

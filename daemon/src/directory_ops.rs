@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use censusd::client::{Client, seg};
 use censusd::outln;
 use clap::Subcommand;
@@ -145,7 +144,8 @@ pub async fn post_file(
         let json = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
         if json { "json" } else { "csv" }.into()
     });
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = census_proto::config::read_operator_bytes(file, census_proto::config::MAX_IMPORT_FILE)
+        .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?;
     let ct = if format == "json" { "application/json" } else { "text/csv" };
     let path = format!("{path}?format={}&dry_run={dry_run}&delimiter={}", seg(&format), seg(delimiter));
     let (_, out) = c.call(Method::POST, &path, Some((bytes, ct))).await?;

@@ -406,21 +406,23 @@ fn log_filter(default: &str) -> tracing_subscriber::filter::Targets {
 
 /// Read the admin token, creating it (mode 0600, in a 0700 directory) on first start.
 fn admin_token(path: &Path) -> anyhow::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(t) if !t.trim().is_empty() => {
-            censusd::files::make_private(path).with_context(|| format!("making {} private", path.display()))?;
-            Ok(t.trim().to_string())
-        }
-        Ok(_) => anyhow::bail!("{} is empty", path.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let (token, _) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
-            censusd::files::write_secret(path, &format!("{token}\n"))
-                .with_context(|| format!("creating {}", path.display()))?;
-            tracing::warn!(path = %path.display(), "created a new admin token");
-            Ok(token)
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    if let Err(e) = std::fs::symlink_metadata(path)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        let (token, _) = censusd::auth::new_token().map_err(anyhow::Error::msg)?;
+        censusd::files::write_secret(path, &format!("{token}\n"))
+            .with_context(|| format!("creating {}", path.display()))?;
+        tracing::warn!(path = %path.display(), "created a new admin token");
+        return Ok(token);
     }
+    // A regular file of at most a few bytes: a pipe or a device would hang the start.
+    let t = census_proto::config::read_operator_file(path, census_proto::config::MAX_SECRET_FILE)
+        .map_err(|e| anyhow::anyhow!("the admin token {} {e}", path.display()))?;
+    if t.trim().is_empty() {
+        anyhow::bail!("{} is empty", path.display());
+    }
+    censusd::files::make_private(path).with_context(|| format!("making {} private", path.display()))?;
+    Ok(t.trim().to_string())
 }
 
 async fn shutdown_signal() {
@@ -508,8 +510,10 @@ fn client(cli: &Cli) -> anyhow::Result<Client> {
     let personal = std::env::var("CENSUS_TOKEN").ok().filter(|t| !t.trim().is_empty());
     let token = match (personal.or_else(|| std::env::var("CENSUS_ADMIN_TOKEN").ok()), &cfg) {
         (Some(t), _) => t,
-        (None, Some(c)) => std::fs::read_to_string(&c.admin_token_file)
-            .with_context(|| format!("reading the admin token {}", c.admin_token_file.display()))?,
+        (None, Some(c)) => {
+            census_proto::config::read_operator_file(&c.admin_token_file, census_proto::config::MAX_SECRET_FILE)
+                .map_err(|e| anyhow::anyhow!("the admin token {} {e}", c.admin_token_file.display()))?
+        }
         (None, None) => {
             anyhow::bail!(
                 "no token: set CENSUS_TOKEN (yours) or CENSUS_ADMIN_TOKEN, or point --config at the daemon's configuration"
@@ -554,7 +558,8 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
                     "csv".into()
                 }
             });
-            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes = census_proto::config::read_operator_bytes(file, census_proto::config::MAX_IMPORT_FILE)
+                .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?;
             let ct = if format == "json" { "application/json" } else { "text/csv" };
             let path = format!(
                 "/api/v1/register/import?format={}&dry_run={dry_run}&replace={replace}&clear_empty={clear_empty}&delimiter={}",
@@ -569,7 +574,8 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
             );
         }
         Command::Import(ImportCmd::Nmap { file, segment, agent, json }) => {
-            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes = census_proto::config::read_operator_bytes(file, census_proto::config::MAX_IMPORT_FILE)
+                .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?;
             let mut path = format!("/api/v1/imports/nmap?segment={}", seg(segment));
             if let Some(a) = agent {
                 path.push_str(&format!("&agent={}", seg(a)));

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use censusd::client::{Client, seg};
 use censusd::outln;
 use censusd::sources::{SourceDef, SourceFormat, parse_map};
@@ -139,7 +138,8 @@ pub async fn source(c: &Client, cmd: &SourceCmd) -> anyhow::Result<()> {
             outln!("source {name} removed");
         }
         SourceCmd::Load { name, file, dry_run } => {
-            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes = census_proto::config::read_operator_bytes(file, census_proto::config::MAX_IMPORT_FILE)
+                .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?;
             let json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
             let ct = if json { "application/json" } else { "text/csv" };
             let path = format!("/api/v1/sources/{}/load?dry_run={dry_run}", seg(name));

@@ -57,9 +57,53 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// Read and parse a TOML file into raw configuration, naming the key at fault.
 pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| ConfigError::at(path, "", format!("cannot read the file: {e}")))?;
+    let text = read_operator_file(path, MAX_CONFIG_FILE).map_err(|e| ConfigError::at(path, "", e))?;
     parse_toml(path, &text)
+}
+
+/// Most bytes of a configuration file.
+pub const MAX_CONFIG_FILE: u64 = 4 << 20;
+
+/// Read a file an operator named (a configuration, an override table, a
+/// token): a regular file (a pipe or a device such as `/dev/zero` would
+/// block or never end), at most `max_bytes`, UTF-8.
+///
+/// # Errors
+/// What is wrong with the file, without its path (the caller names it).
+pub fn read_operator_file(path: &Path, max_bytes: u64) -> Result<String, String> {
+    let bytes = read_operator_bytes(path, max_bytes)?;
+    String::from_utf8(bytes).map_err(|e| format!("is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+}
+
+/// Most bytes of a PEM file (a certificate chain, a key, a CA bundle).
+pub const MAX_PEM_FILE: u64 = 1 << 20;
+/// Most bytes of a secret (a token or a password file).
+pub const MAX_SECRET_FILE: u64 = 4096;
+/// Most bytes of an import file (a register, a people list, a coverage export).
+pub const MAX_IMPORT_FILE: u64 = 1 << 30;
+
+/// [`read_operator_file`] for bytes that need not be text (an import that
+/// reports its own encoding errors, a PEM file).
+///
+/// # Errors
+/// As [`read_operator_file`].
+pub fn read_operator_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    if meta.len() > max_bytes {
+        return Err(format!("is larger than {max_bytes} bytes"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max_bytes + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(format!("is larger than {max_bytes} bytes"));
+    }
+    Ok(bytes)
 }
 
 /// Parse TOML text (from `path`, for messages) into raw configuration.
@@ -174,5 +218,32 @@ mod tests {
         );
         let err = duration_in(Path::new("x"), "k", Some("1s"), Duration::ZERO, range).unwrap_err();
         assert_eq!(err.message, "1s is out of range: expected 1m to 7d");
+    }
+
+    /// Regression: `--oui-file /dev/zero` grew without bound (2.9 GB in 4 s)
+    /// and a FIFO blocked for ever; every file an operator names is read
+    /// through this check.
+    #[test]
+    fn operator_files_are_regular_bounded_and_utf8() {
+        let dir = std::env::temp_dir().join(format!("census-opfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let zero = Path::new("/dev/zero");
+        assert_eq!(read_operator_file(zero, 10).unwrap_err(), "is not a regular file");
+        assert_eq!(read_operator_file(&dir, 10).unwrap_err(), "is not a regular file");
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success());
+        if made {
+            assert_eq!(read_operator_file(&fifo, 10).unwrap_err(), "is not a regular file", "never opened");
+        }
+        let big = dir.join("big");
+        std::fs::write(&big, vec![b'a'; 11]).unwrap();
+        assert_eq!(read_operator_file(&big, 10).unwrap_err(), "is larger than 10 bytes");
+        assert_eq!(read_operator_file(&big, 11).unwrap(), "a".repeat(11));
+        let latin1 = dir.join("latin1");
+        std::fs::write(&latin1, b"ok\n\xe9t\xe9").unwrap();
+        assert_eq!(read_operator_file(&latin1, 100).unwrap_err(), "is not UTF-8 text (byte 3)");
+        assert_eq!(read_operator_bytes(&latin1, 100).unwrap().len(), 6);
+        assert!(read_operator_file(&dir.join("absent"), 10).unwrap_err().starts_with("cannot read the file"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

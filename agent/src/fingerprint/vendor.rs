@@ -39,6 +39,7 @@ pub fn registry_summary() -> String {
 /// Parse an override file's text: `(hex prefix, name)` pairs, or the first bad line.
 pub fn parse_overrides(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or_default().trim();
         if line.is_empty() {
@@ -53,10 +54,16 @@ pub fn parse_overrides(text: &str) -> Result<Vec<(String, String)>, String> {
         if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
             return Err(format!("line {}: the vendor name must be 1-100 printable characters", n + 1));
         }
+        if let Some(first) = seen.insert(hex.clone(), n + 1) {
+            return Err(format!("line {}: prefix {hex} is already named on line {first}", n + 1));
+        }
         out.push((hex, name.to_string()));
     }
     Ok(out)
 }
+
+/// Most bytes of an override file (the whole IEEE registry is about 5 MB).
+pub const MAX_OVERRIDE_FILE: u64 = 8 << 20;
 
 /// The MAC vendor table: the compiled-in IEEE registry and an operator's
 /// overrides (longest prefix first).
@@ -82,7 +89,8 @@ impl VendorTable {
     /// # Errors
     /// The file cannot be read, or its first bad line (path and line number).
     pub fn load(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = census_proto::config::read_operator_file(path, MAX_OVERRIDE_FILE)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let parsed = parse_overrides(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(VendorTable::with_overrides(parsed))
     }
@@ -147,6 +155,11 @@ mod tests {
         assert_eq!(parse_overrides("00:1b,Short").unwrap_err(), "line 1: `00:1b` is not a 6, 7 or 9 hex-digit prefix");
         assert!(parse_overrides("x\n001b21").unwrap_err().starts_with("line 1"));
         assert!(parse_overrides("001b21,").unwrap_err().contains("vendor name"));
+        // A prefix named twice is a mistake, not "the first one wins".
+        assert_eq!(
+            parse_overrides("001b21,A\n00-1B-21,B").unwrap_err(),
+            "line 2: prefix 001B21 is already named on line 1"
+        );
     }
 
     #[test]

@@ -153,6 +153,11 @@ pub struct Route {
     pub interface: Option<Interface>,
 }
 
+/// Every address of this host, on every interface (loopback included).
+pub fn local_addresses() -> Vec<std::net::IpAddr> {
+    pnet_datalink::interfaces().iter().flat_map(|i| i.ips.iter().map(|n| n.ip())).collect()
+}
+
 /// The route to `dst`, from the routing table (a connected UDP socket asks
 /// the kernel; no packet is sent).
 ///

@@ -65,7 +65,8 @@ pub struct Neighbours {
     cap: usize,
     scope: Scope,
     devices: HashMap<MacAddr, Heard>,
-    /// Devices turned away because the table was full (since the start).
+    /// Frames from devices turned away because the table was full (since
+    /// the start): a device heard twice while the table is full counts twice.
     pub dropped: u64,
     /// Frames read (since the start).
     pub frames: u64,

@@ -116,7 +116,7 @@ pub(super) async fn arp_step(
     let started = Instant::now();
     let (targets, iface2, lim, sent, timing) =
         (req.targets.clone(), iface.clone(), s.limiter.clone(), s.progress.sent.clone(), s.stateless);
-    let (outcome, beside) = tokio::task::spawn_blocking(move || {
+    let (outcome, beside, arp_elapsed) = tokio::task::spawn_blocking(move || {
         let proto = ArpProtocol { iface: &iface2, targets: &targets };
         let (mut tx, rx) = io::datalink_pair(&iface2)?;
         std::thread::scope(|scope| {
@@ -134,11 +134,13 @@ pub(super) async fn arp_step(
             };
             let arp =
                 engine::run_observed(&proto, tx.as_mut(), rx, &|| proto.keys(), timing, &lim, &sent, &mut after_round);
+            // ARP's own time, not the echo's that may still run beside it.
+            let arp_elapsed = started.elapsed();
             let beside = match early {
                 Some(h) => Some(h.join().map_err(|_| std::io::Error::other("echo thread panicked"))?),
                 None => None,
             };
-            Ok::<_, std::io::Error>((arp, beside))
+            Ok::<_, std::io::Error>((arp, beside, arp_elapsed))
         })
     })
     .await
@@ -146,7 +148,7 @@ pub(super) async fn arp_step(
     .map_err(|source| ScanError::Io { technique: "arp", source })?;
     let outcome = outcome.map_err(|source| ScanError::Io { technique: "arp", source })?;
     let beside = beside.transpose().map_err(|source| ScanError::Io { technique: "icmp", source })?;
-    s.progress.record("arp", started, outcome.rounds.clone());
+    s.progress.push("arp", arp_elapsed, outcome.rounds.clone());
     found.arp = arp::aggregate(&outcome);
     losses.push(outcome.estimated_loss());
     let off_link = req.targets.iter().any(|ip| !matches!(ip, IpAddr::V4(v4) if iface.on_link(v4)));
@@ -180,6 +182,10 @@ pub(super) async fn echo_step(
         runs.push(run(Technique::Icmp, RunStatus::Skipped, Some(why.into()), 0, 0));
         return Ok(());
     }
+    if s.out_of_time() {
+        runs.push(run(Technique::Icmp, RunStatus::Partial, Some(super::OUT_OF_TIME.into()), 0, 0));
+        return Ok(());
+    }
     let started = Instant::now();
     // Hosts ARP found on its interface's network: echoed as frames to their MAC,
     // beside ARP's retries for those its first round found, now for the others.
@@ -199,9 +205,7 @@ pub(super) async fn echo_step(
         probes += b.outcome.probes_sent;
         cut_short |= b.outcome.cut_short;
         found.icmp.extend(echo::aggregate(&b.outcome));
-        let t =
-            super::timing::StepTiming { step: "icmp beside arp", elapsed: b.elapsed, rounds: b.outcome.rounds.clone() };
-        s.progress.steps.lock().unwrap_or_else(|p| p.into_inner()).push(t);
+        s.progress.push("icmp beside arp", b.elapsed, b.outcome.rounds.clone());
     }
     let mut rounds = Vec::new();
     let mut ran = false;

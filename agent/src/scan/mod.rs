@@ -89,7 +89,11 @@ impl Progress {
     }
 
     fn record(&self, step: &'static str, started: Instant, rounds: Vec<crate::sweep::engine::RoundStats>) {
-        let t = timing::StepTiming { step, elapsed: started.elapsed(), rounds };
+        self.push(step, started.elapsed(), rounds);
+    }
+
+    fn push(&self, step: &'static str, elapsed: Duration, rounds: Vec<crate::sweep::engine::RoundStats>) {
+        let t = timing::StepTiming { step, elapsed, rounds };
         self.steps.lock().unwrap_or_else(|p| p.into_inner()).push(t);
     }
 
@@ -133,6 +137,16 @@ pub(crate) fn run(t: Technique, status: RunStatus, reason: Option<String>, sent:
     TechniqueRun { technique: t, status, reason, tcp_mode: None, probes_sent: sent, replies, ports: None }
 }
 
+/// Why a step did not run.
+const OUT_OF_TIME: &str = "not run: the sweep's time limit was reached before it";
+
+impl Sweep<'_> {
+    /// The sweep's time limit has passed: later steps do not start.
+    fn out_of_time(&self) -> bool {
+        self.timing.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
 /// What every step of one sweep shares.
 pub(crate) struct Sweep<'a> {
     /// The request, narrowed to what is swept.
@@ -155,6 +169,7 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     check_target_size(&req.targets, &req.limits).map_err(ScanError::Refused)?;
     let mut swept = req.clone();
     swept.targets.exclude_link_broadcasts(io::interfaces().iter().map(|i| (i.ip, i.prefix)));
+    swept.targets.exclude_own(io::local_addresses());
     // IPv6 networks too wide to sweep address by address (a /64) are
     // discovered on-link first; the other techniques probe what was found there.
     let full_targets = swept.targets.clone();
@@ -164,6 +179,7 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     let deadline = t0 + req.sweep.max_duration();
     let timing = Timing {
         timeout: req.sweep.probe_timeout(),
+        fixed_wait: req.sweep.fixed_wait(),
         retries: req.sweep.retries(),
         max_in_flight: req.limits.max_in_flight.get() as usize,
         deadline: Some(deadline),

@@ -36,6 +36,11 @@ pub(super) async fn tcp_step(
         Vec::new()
     };
     let all_targets = !discovered;
+    if s.out_of_time() {
+        let mut r = syn_run(RunStatus::Partial, Some(super::OUT_OF_TIME.into()), 0, 0);
+        r.tcp_mode = None;
+        return Ok((r, Vec::new()));
+    }
     if s.privileges.raw && !req.force_connect {
         return tcp_syn(s, &hosts, all_targets, iface, found).await;
     }

@@ -1,9 +1,12 @@
 //! Where a sweep's time went, for `census-agent scan --verbose`: each step's
 //! wall time and, for the engine sweeps (ARP, on-link echo, SYN), each
 //! round's probes, time spent sending (pacing included), time spent waiting
-//! for answers after the last probe, and what the round found. A slow sweep
-//! then says whether it was sending (rate), waiting for stragglers (round
-//! trips) or retrying (loss or silent addresses).
+//! for answers after the last probe, what the round found, and how many
+//! answers were stragglers (to an earlier round's probe). A slow sweep then
+//! says whether it was sending (rate), waiting (round trips), retrying (loss
+//! or silent addresses) or catching stragglers (hosts slower than a round's
+//! wait). Socket-based steps (echo through sockets, connect(), names) show
+//! their wall time only.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -34,11 +37,12 @@ pub fn report(steps: &[StepTiming], total: Duration) -> String {
             let kind = if i == 0 { "first round" } else { "retry" };
             let _ = writeln!(
                 out,
-                "  {kind:<12} {:>7} probes  sending {}  waiting {}  {} answered",
+                "  {kind:<12} {:>7} probes  sending {}  waiting {}  {} answered  {} stragglers",
                 r.probes,
                 secs(r.sending),
                 secs(r.waiting),
-                r.answered
+                r.answered,
+                r.stragglers
             );
         }
     }
@@ -60,8 +64,8 @@ mod tests {
                 step: "arp",
                 elapsed: ms(400),
                 rounds: vec![
-                    RoundStats { probes: 510, sending: ms(200), waiting: ms(50), answered: 250 },
-                    RoundStats { probes: 260, sending: ms(100), waiting: ms(50), answered: 0 },
+                    RoundStats { probes: 510, sending: ms(200), waiting: ms(50), answered: 250, stragglers: 0 },
+                    RoundStats { probes: 260, sending: ms(100), waiting: ms(50), answered: 1, stragglers: 1 },
                 ],
             },
             StepTiming { step: "services and names", elapsed: ms(100), rounds: Vec::new() },
@@ -70,7 +74,11 @@ mod tests {
         let lines: Vec<&str> = r.lines().collect();
         assert_eq!(lines.len(), 6, "{r}");
         assert_eq!(lines[0], "arp                  0.400 s");
-        assert_eq!(lines[1], "  first round      510 probes  sending 0.200 s  waiting 0.050 s  250 answered");
+        assert_eq!(
+            lines[1],
+            "  first round      510 probes  sending 0.200 s  waiting 0.050 s  250 answered  0 stragglers"
+        );
+        assert!(lines[2].ends_with("1 answered  1 stragglers"), "{r}");
         assert!(lines[2].starts_with("  retry            260 probes"), "{r}");
         assert_eq!(lines[4], "other (setup, output) 0.100 s");
         assert_eq!(lines[5], "total                0.600 s");

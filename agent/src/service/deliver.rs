@@ -128,7 +128,8 @@ impl Deliverer {
         } else {
             let mut roots = rustls::RootCertStore::empty();
             if let Some(ca) = ca_file {
-                let pem = std::fs::read(ca).map_err(|e| format!("reading {}: {e}", ca.display()))?;
+                let pem = census_proto::config::read_operator_bytes(ca, census_proto::config::MAX_PEM_FILE)
+                    .map_err(|e| format!("{}: {e}", ca.display()))?;
                 for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
                     let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
                     roots.add(cert).map_err(|e| format!("{}: {e}", ca.display()))?;

@@ -71,8 +71,8 @@ fn prepare(path: &Path) -> Result<Generation, ServiceError> {
     if cfg.segments.is_empty() {
         return Err(ServiceError::Config(format!("{}: no [[segment]] to sweep", path.display())));
     }
-    let token = std::fs::read_to_string(&d.token_file)
-        .map_err(|e| ServiceError::Config(format!("reading the token file {}: {e}", d.token_file.display())))?;
+    let token = census_proto::config::read_operator_file(&d.token_file, 4096)
+        .map_err(|e| ServiceError::Config(format!("the token file {}: {e}", d.token_file.display())))?;
     let token = token.trim();
     if token.is_empty() {
         return Err(ServiceError::Config(format!("the token file {} is empty", d.token_file.display())));

@@ -6,13 +6,16 @@
 //! packet with the protocol's pure parser and hands matches over a channel.
 //! Rounds: the first round probes every key; each retry round probes only
 //! keys that have not answered. Early rounds wait for stragglers only a few
-//! times the slowest round trip seen. The last round waits ten times the
-//! slowest round trip seen, at least [`MIN_LAST_WAIT`] and at most the probe
-//! timeout, or the whole timeout when nothing has answered yet: the timeout
-//! is a ceiling, like nmap's `--max-rtt-timeout`, and the segment's own round
-//! trips set the wait below it (nmap's `--min-rtt-timeout` is 100 ms). An
-//! address silent through every round has then been waited for, in all, far
-//! longer than any host of its segment took to answer. When a retry round
+//! times the slowest round trip seen (the stragglers' wait). The last round
+//! waits ten times the slowest round trip seen, at least [`MIN_LAST_WAIT`]
+//! and at most the probe timeout, or the whole timeout when nothing has
+//! answered yet: the timeout is then a ceiling, like nmap's
+//! `--max-rtt-timeout`, and the segment's own round trips set the wait below
+//! it (nmap's `--min-rtt-timeout` is 100 ms). An address silent through every
+//! round has been waited for, in all, far longer than any host of its
+//! segment took to answer. A host slower than every other on its segment
+//! can still be missed that way; an operator who knows of one gives the
+//! timeout ([`Timing::fixed_wait`]) and the last round waits all of it. When a retry round
 //! finds many hosts that the previous round missed (loss), the rate is
 //! halved for the next round.
 //!
@@ -50,8 +53,11 @@ pub trait Protocol: Sync {
 /// Timing and bounds of a sweep.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// How long the last round waits for an answer.
+    /// The longest wait for an answer.
     pub timeout: Duration,
+    /// The last round waits all of `timeout` (the operator gave it), not
+    /// by the round trips seen.
+    pub fixed_wait: bool,
     /// Extra rounds for keys that did not answer.
     pub retries: u8,
     /// Probes awaiting an answer at once.
@@ -88,6 +94,9 @@ pub struct RoundStats {
     pub waiting: Duration,
     /// Keys that answered for the first time during the round.
     pub answered: usize,
+    /// Of the answers during the round, those to an earlier round's probe
+    /// (stragglers: slower than that round's wait).
+    pub stragglers: usize,
 }
 
 /// Everything a sweep produced.
@@ -207,6 +216,7 @@ struct State<K, R> {
     previous: HashMap<K, Instant>,
     answered: HashSet<K>,
     answered_in_round: usize,
+    stragglers_in_round: usize,
     round: u8,
     answered_on_retry: usize,
     max_rtt: Duration,
@@ -220,6 +230,7 @@ impl<K: Copy + Eq + Hash, R> State<K, R> {
             previous: HashMap::new(),
             answered: HashSet::new(),
             answered_in_round: 0,
+            stragglers_in_round: 0,
             round: 0,
             answered_on_retry: 0,
             max_rtt: Duration::ZERO,
@@ -241,6 +252,9 @@ impl<K: Copy + Eq + Hash, R> State<K, R> {
             self.max_rtt = self.max_rtt.max(at.saturating_duration_since(s));
         }
         let solicited = sent.is_some() || earlier.is_some() || in_scope(key);
+        if earlier.is_some() && sent.is_none() {
+            self.stragglers_in_round += 1;
+        }
         if solicited && self.answered.insert(key) {
             self.answered_in_round += 1;
             if self.round > 0 {
@@ -292,6 +306,7 @@ where
     'rounds: for round in 0..=timing.retries {
         st.round = round;
         st.answered_in_round = 0;
+        st.stragglers_in_round = 0;
         let mut sent_in_round = 0usize;
         let round_start = Instant::now();
         let mut first_send: Option<Instant> = None;
@@ -308,6 +323,15 @@ where
                 let now = Instant::now();
                 if past_deadline(now) {
                     cut_short = true;
+                    if let Some(r) = rounds.last_mut() {
+                        *r = RoundStats {
+                            probes: sent_in_round,
+                            sending: last_send.saturating_duration_since(first_send.unwrap_or(last_send)),
+                            waiting: Duration::ZERO,
+                            answered: st.answered_in_round,
+                            stragglers: st.stragglers_in_round,
+                        };
+                    }
                     break 'rounds;
                 }
                 st.expire(now, timing.timeout);
@@ -328,27 +352,34 @@ where
             }
             buf.clear();
             let dst = proto.probe(key, &mut buf);
+            // The round trip runs from before the send: on a busy link the
+            // answer can be read before `send` returns.
+            let sent_at = Instant::now();
             if !send_with_backoff(tx, dst, &buf, &mut send_failures)? {
                 tracing::debug!(?key, "probe dropped: transmit queue full");
             }
             let now = Instant::now();
             pace.lock().consume(now);
-            first_send.get_or_insert(now);
+            first_send.get_or_insert(sent_at);
             last_send = now;
-            st.outstanding.insert(key, now);
+            st.outstanding.insert(key, sent_at);
             sent_in_round += 1;
             probes_sent += 1;
             pace.progress.fetch_add(1, Ordering::Relaxed);
         }
         let last = round == timing.retries;
-        let wait =
-            if last { last_wait(st.max_rtt, timing.timeout) } else { straggler_wait(st.max_rtt, timing.timeout) };
+        let wait = match (last, timing.fixed_wait) {
+            (true, true) => timing.timeout,
+            (true, false) => last_wait(st.max_rtt, timing.timeout),
+            (false, _) => straggler_wait(st.max_rtt, timing.timeout),
+        };
         let until = last_send + wait;
         let stats = |st: &State<P::Key, P::Reply>| RoundStats {
             probes: sent_in_round,
             sending: last_send.saturating_duration_since(first_send.unwrap_or(last_send)),
             waiting: Instant::now().saturating_duration_since(last_send.max(round_start)),
             answered: st.answered_in_round,
+            stragglers: st.stragglers_in_round,
         };
         loop {
             let now = Instant::now();

@@ -51,9 +51,16 @@ impl OptionError {
 }
 
 /// How each probe is waited for and retried, and how long a sweep may run.
+///
+/// The probe timeout comes two ways. Given by the operator (`--timeout-ms`,
+/// `probe_timeout`), the last round waits all of it: a host known to be slow
+/// is waited for. Left out, it is a ceiling of [`DEFAULT_PROBE_TIMEOUT`] and
+/// the rounds wait by the segment's own round trips (see
+/// [`super::engine`]), which is what makes a quiet LAN fast to sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SweepOptions {
     probe_timeout: Duration,
+    fixed_wait: bool,
     retries: u8,
     max_duration: Duration,
 }
@@ -62,6 +69,7 @@ impl Default for SweepOptions {
     fn default() -> Self {
         SweepOptions {
             probe_timeout: DEFAULT_PROBE_TIMEOUT,
+            fixed_wait: false,
             retries: DEFAULT_RETRIES,
             max_duration: DEFAULT_MAX_DURATION,
         }
@@ -69,11 +77,14 @@ impl Default for SweepOptions {
 }
 
 impl SweepOptions {
-    /// Validated options.
+    /// Validated options; `probe_timeout` as the operator gave it (`None`:
+    /// waits by the segment's round trips, at most the default).
     ///
     /// # Errors
     /// The first option out of range.
-    pub fn new(probe_timeout: Duration, retries: u8, max_duration: Duration) -> Result<Self, OptionError> {
+    pub fn new(probe_timeout: Option<Duration>, retries: u8, max_duration: Duration) -> Result<Self, OptionError> {
+        let fixed_wait = probe_timeout.is_some();
+        let probe_timeout = probe_timeout.unwrap_or(DEFAULT_PROBE_TIMEOUT);
         let within = |v: Duration, (lo, hi): (Duration, Duration)| v >= lo && v <= hi;
         if !within(probe_timeout, PROBE_TIMEOUT_RANGE) {
             return Err(OptionError::ProbeTimeout);
@@ -84,13 +95,19 @@ impl SweepOptions {
         if !within(max_duration, MAX_DURATION_RANGE) {
             return Err(OptionError::MaxDuration);
         }
-        Ok(SweepOptions { probe_timeout, retries, max_duration })
+        Ok(SweepOptions { probe_timeout, fixed_wait, retries, max_duration })
     }
 
-    /// The longest wait for an answer (the rounds wait less once the
-    /// segment's round trips are known; see [`super::engine`]).
+    /// The wait for an answer: all of it in the last round when
+    /// [`SweepOptions::fixed_wait`], else the ceiling of waits set by the
+    /// segment's round trips.
     pub fn probe_timeout(&self) -> Duration {
         self.probe_timeout
+    }
+
+    /// The operator gave the timeout: the last round waits all of it.
+    pub fn fixed_wait(&self) -> bool {
+        self.fixed_wait
     }
 
     /// Extra rounds for addresses that did not answer.
@@ -153,15 +170,18 @@ mod tests {
     fn the_bounds_are_inclusive_and_each_error_names_its_option() {
         let ms = Duration::from_millis;
         let s = Duration::from_secs;
-        assert!(SweepOptions::new(ms(10), 0, s(1)).is_ok());
-        assert!(SweepOptions::new(s(30), 10, s(86_400)).is_ok());
-        assert_eq!(SweepOptions::new(ms(9), 2, s(60)), Err(OptionError::ProbeTimeout));
-        assert_eq!(SweepOptions::new(s(31), 2, s(60)), Err(OptionError::ProbeTimeout));
-        assert_eq!(SweepOptions::new(ms(500), 11, s(60)), Err(OptionError::Retries));
-        assert_eq!(SweepOptions::new(ms(500), 2, ms(999)), Err(OptionError::MaxDuration));
-        assert_eq!(SweepOptions::new(ms(500), 2, s(86_401)), Err(OptionError::MaxDuration));
+        assert!(SweepOptions::new(Some(ms(10)), 0, s(1)).is_ok());
+        assert!(SweepOptions::new(Some(s(30)), 10, s(86_400)).is_ok());
+        assert_eq!(SweepOptions::new(Some(ms(9)), 2, s(60)), Err(OptionError::ProbeTimeout));
+        assert_eq!(SweepOptions::new(Some(s(31)), 2, s(60)), Err(OptionError::ProbeTimeout));
+        assert_eq!(SweepOptions::new(None, 11, s(60)), Err(OptionError::Retries));
+        assert_eq!(SweepOptions::new(None, 2, ms(999)), Err(OptionError::MaxDuration));
+        assert_eq!(SweepOptions::new(None, 2, s(86_401)), Err(OptionError::MaxDuration));
         let d = SweepOptions::default();
-        assert_eq!((d.probe_timeout(), d.retries(), d.max_duration()), (ms(500), 2, s(3600)));
+        assert_eq!((d.probe_timeout(), d.fixed_wait(), d.retries(), d.max_duration()), (ms(500), false, 2, s(3600)));
+        assert_eq!(SweepOptions::new(None, 2, s(60)).map(|o| o.fixed_wait()), Ok(false));
+        let given = SweepOptions::new(Some(ms(1500)), 2, s(60)).unwrap();
+        assert_eq!((given.probe_timeout(), given.fixed_wait()), (ms(1500), true), "given: waited for in full");
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn arp_reply(ip: Ipv4Addr, mac: MacAddr) -> Vec<u8> {
 }
 
 fn timing() -> Timing {
-    Timing { timeout: Duration::from_millis(60), retries: 2, max_in_flight: 8, deadline: None }
+    Timing { timeout: Duration::from_millis(60), fixed_wait: true, retries: 2, max_in_flight: 8, deadline: None }
 }
 
 fn target_of(frame: &[u8]) -> Ipv4Addr {
@@ -144,7 +144,7 @@ fn in_flight_cap_and_deadline_bound_the_sweep() {
     let proto = ArpProtocol { iface: &ifc, targets: &targets };
     let limiter = Mutex::new(RateLimiter::new(1_000_000));
     let deadline = Some(std::time::Instant::now() + Duration::from_millis(150));
-    let t = Timing { timeout: Duration::from_millis(100), retries: 5, max_in_flight: 4, deadline };
+    let t = Timing { timeout: Duration::from_millis(100), fixed_wait: true, retries: 5, max_in_flight: 4, deadline };
     let outcome = run(&proto, &mut tx, rx, &|| proto.keys(), t, &limiter, &AtomicU64::new(0)).unwrap();
     assert!(outcome.cut_short);
     // With 4 in flight and a 100 ms timeout, 150 ms allow at most 2 windows of 4.

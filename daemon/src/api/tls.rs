@@ -12,7 +12,10 @@ use super::{AppState, router};
 
 /// Load a PEM certificate chain and private key into a rustls config.
 pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let read = |p: &Path| {
+        census_proto::config::read_operator_bytes(p, census_proto::config::MAX_PEM_FILE)
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(cert)?.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{}: not a PEM certificate chain: {e}", cert.display()))?;

@@ -436,8 +436,8 @@ pub async fn fetch(cfg: &LdapConfig) -> Result<(Vec<DirectoryEntry>, Vec<String>
     let password = match &cfg.password_file {
         None => None,
         Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| LdapError::PasswordFile { path: p.display().to_string(), error: e.to_string() })?
+            census_proto::config::read_operator_file(p, census_proto::config::MAX_SECRET_FILE)
+                .map_err(|e| LdapError::PasswordFile { path: p.display().to_string(), error: e })?
                 .trim_end_matches(['\n', '\r'])
                 .to_string(),
         ),

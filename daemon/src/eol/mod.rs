@@ -122,7 +122,8 @@ impl EolTable {
     /// The file cannot be read, is not TOML of this shape, or a field is
     /// empty or too long — the message names the entry and field.
     pub fn with_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = census_proto::config::read_operator_file(path, census_proto::config::MAX_CONFIG_FILE)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let what = path.display().to_string();
         let mine = parse(&text, &what)?;
         let mut t = Self::built_in();

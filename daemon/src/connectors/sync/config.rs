@@ -169,7 +169,8 @@ fn validate_one(file: &Path, system: System, raw: RawSync) -> Result<SyncConfig,
         return Err(at("token_file", format!("`{}` is not an absolute path", token_file.display())));
     }
     if let Some(ca) = &raw.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| at("ca_file", format!("{}: {e}", ca.display())))?;
+        let pem = census_proto::config::read_operator_bytes(ca, census_proto::config::MAX_PEM_FILE)
+            .map_err(|e| at("ca_file", format!("{}: {e}", ca.display())))?;
         let certs = rustls_pemfile::certs(&mut pem.as_slice()).filter(Result::is_ok).count();
         if certs == 0 {
             return Err(at("ca_file", format!("{} holds no PEM certificate", ca.display())));

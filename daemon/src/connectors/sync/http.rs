@@ -46,19 +46,9 @@ const MAX_TOKEN_FILE: u64 = 4096;
 /// # Errors
 /// [`SyncError::Config`] naming the file and what is wrong with it.
 pub fn read_token(path: &std::path::Path) -> Result<String, SyncError> {
-    use std::io::Read;
     let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| SyncError::Config(format!("the token file {shown}: {e}")))?;
-    if !meta.is_file() {
-        return Err(SyncError::Config(format!("the token file {shown} is not a regular file")));
-    }
-    if meta.len() > MAX_TOKEN_FILE {
-        return Err(SyncError::Config(format!("the token file {shown} is larger than {MAX_TOKEN_FILE} bytes")));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_TOKEN_FILE).read_to_string(&mut text))
-        .map_err(|e| SyncError::Config(format!("reading the token file {shown}: {e}")))?;
+    let text = census_proto::config::read_operator_file(path, MAX_TOKEN_FILE)
+        .map_err(|e| SyncError::Config(format!("the token file {shown} {e}")))?;
     let token = text.trim();
     if token.is_empty() || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(SyncError::Config(format!("the token file {shown} is empty or holds more than one token")));
@@ -87,8 +77,8 @@ impl Upstream {
             .redirect(reqwest::redirect::Policy::none())
             .tls_danger_accept_invalid_certs(!cfg.tls_verify);
         if let Some(ca) = &cfg.ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| SyncError::Config(format!("reading the CA file {}: {e}", ca.display())))?;
+            let pem = census_proto::config::read_operator_bytes(ca, census_proto::config::MAX_PEM_FILE)
+                .map_err(|e| SyncError::Config(format!("the CA file {} {e}", ca.display())))?;
             let cert = reqwest::Certificate::from_pem(&pem)
                 .map_err(|e| SyncError::Config(format!("the CA file {} is not PEM: {e}", ca.display())))?;
             b = b.add_root_certificate(cert);
