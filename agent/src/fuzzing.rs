@@ -80,6 +80,12 @@ pub fn passive_frame(data: &[u8]) {
     for o in crate::passive::observations(&heard, &sigs, &Default::default()) {
         assert!(o.names.iter().all(|n| !n.name.chars().any(char::is_control)), "unsanitised {:?}", o.names);
     }
+    if let Ok(Some((_, _, groups))) = crate::packet::mld::reported_groups(data) {
+        assert!(groups.len() <= crate::packet::mld::MAX_GROUPS);
+        for g in groups {
+            let _ = crate::packet::mld::solicited_low24(g);
+        }
+    }
     if let Ok(c) = crate::packet::dhcp::parse(data) {
         let _ = crate::fingerprint::dhcp::guess(&sigs, &c.parameter_list, c.vendor_class.as_deref());
         let _ = c.host_name.as_deref().and_then(crate::passive::host_name);

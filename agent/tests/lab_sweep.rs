@@ -299,11 +299,12 @@ fn a_64_is_discovered_on_link_and_each_address_is_tied_to_its_ipv4_host_by_mac()
 
 /// Temporary (privacy, RFC 8981) addresses: Linux makes them itself from an
 /// address flagged `mngtmpaddr` when `use_tempaddr` is 2, and answers from
-/// one by preference. Two hosts carry a link-local, a stable EUI-64 global
-/// and a kernel-made temporary address: the sweep of the /64 finds all three
-/// with the host's MAC (the temporary one answering the echo, the stable one
-/// its neighbour solicitation), flags each kind, and ties them to the IPv4
-/// host.
+/// one by preference. Two hosts carry a link-local, a stable global (one
+/// EUI-64, one static: the break attempt's case, once missed) and a
+/// kernel-made temporary address: the sweep of the /64 finds all three with
+/// the host's MAC (the temporary one answering the echo, the stable one its
+/// neighbour solicitation — to the EUI-64 of its MAC, or to the address its
+/// MLD report names), flags each kind, and ties them to the IPv4 host.
 #[test]
 fn temporary_addresses_are_found_flagged_and_tied_to_their_host() {
     let Some(lab) = census_lab::build_dual_stack_or_skip(census_lab::generated_hosts(6)) else { return };
@@ -323,10 +324,16 @@ fn temporary_addresses_are_found_flagged_and_tied_to_their_host() {
             .unwrap();
         assert!(ok.success());
         ip(&ns, &["-6", "addr", "del", &format!("{}/64", census_lab::host_ipv6(i)), "dev", "eth0"]);
-        let IpAddr::V6(ll) = eui64_link_local(lab.hosts()[i].mac) else { unreachable!() };
-        let mut stable = ll.segments();
-        stable[..4].copy_from_slice(&[0x2001, 2, 0, 0]);
-        let stable = std::net::Ipv6Addr::from(stable);
+        // The first host's stable address is its EUI-64 one (solicited from
+        // its MAC), the second's a static one (named by its MLD report).
+        let stable = if i == private[0] {
+            let IpAddr::V6(ll) = eui64_link_local(lab.hosts()[i].mac) else { unreachable!() };
+            let mut stable = ll.segments();
+            stable[..4].copy_from_slice(&[0x2001, 2, 0, 0]);
+            std::net::Ipv6Addr::from(stable)
+        } else {
+            census_lab::host_ipv6(i)
+        };
         ip(&ns, &["-6", "addr", "add", &format!("{stable}/64"), "dev", "eth0", "mngtmpaddr", "nodad"]);
         // The kernel makes the temporary address at once (no DAD in the lab).
         let mut temp = None;
@@ -355,7 +362,7 @@ fn temporary_addresses_are_found_flagged_and_tied_to_their_host() {
         let mac = lab.hosts()[*i].mac;
         let kinds = [
             (eui64_link_local(mac), census_proto::Ipv6Scope::LinkLocal, true, false),
-            (IpAddr::V6(*stable), census_proto::Ipv6Scope::Global, true, false),
+            (IpAddr::V6(*stable), census_proto::Ipv6Scope::Global, *i == private[0], false),
             (IpAddr::V6(*temp), census_proto::Ipv6Scope::Global, false, true),
         ];
         for (addr, scope, eui64, random) in kinds {

@@ -16,6 +16,7 @@ pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod mdns_announce;
+pub mod mld;
 pub mod ndp;
 pub mod netbios;
 pub mod tcp;

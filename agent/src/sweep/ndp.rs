@@ -9,6 +9,16 @@
 //! sent it — the link-layer option, else the frame's source — so an IPv6
 //! address is tied to the same device as its IPv4 address.
 //!
+//! A node answers the echo from one address per scope only, and prefers a
+//! temporary one when it has it; its stable address (static, DHCPv6) would
+//! go unheard. So an MLD general query goes out too
+//! ([`crate::packet::mld`]): each node reports the solicited-node group of
+//! every address it holds, which gives each address's low 24 bits. On each
+//! wide target network, the address with those low bits and nothing above
+//! them (how static addresses are numbered: `::31`, `::1:10`) is then
+//! solicited. A random interface id (stable-privacy) cannot be guessed from
+//! 24 bits; passive listening hears those.
+//!
 //! Bounded: at most [`MAX_SOLICIT`] solicitations, [`MAX_FOUND`] addresses
 //! kept, and the wait is the caller's. The orchestration works on
 //! [`ProbeTx`]/[`ProbeRx`], so it is tested with canned frames.
@@ -21,7 +31,7 @@ use std::time::{Duration, Instant};
 use census_proto::MacAddr;
 
 use crate::io::{ProbeRx, ProbeTx};
-use crate::packet::{icmpv6, ndp};
+use crate::packet::{icmpv6, mld, ndp};
 
 /// Most addresses solicited one by one.
 pub const MAX_SOLICIT: usize = 1024;
@@ -37,6 +47,9 @@ pub struct V6Plan {
     pub sources: Vec<Ipv6Addr>,
     /// Addresses to solicit one by one (at most [`MAX_SOLICIT`] are).
     pub known: Vec<Ipv6Addr>,
+    /// The wide target networks (a /64: its first address), where the
+    /// addresses nodes report by MLD are solicited.
+    pub networks: Vec<Ipv6Addr>,
     /// How long to listen after the last probe.
     pub wait: Duration,
     /// Times each echo is sent (for loss), 1–3.
@@ -90,7 +103,9 @@ pub fn discover(
         let e = found.hosts.entry(ip).or_insert(V6Host { mac, at: Instant::now(), echoed });
         e.echoed |= echoed;
     };
-    let read_until = |found: &mut V6Found, rx: &mut dyn ProbeRx, until: Instant| -> io::Result<()> {
+    // Addresses named by MLD reports, to solicit after the rounds.
+    let mut reported: Vec<Ipv6Addr> = Vec::new();
+    let mut read_until = |found: &mut V6Found, rx: &mut dyn ProbeRx, until: Instant| -> io::Result<()> {
         while Instant::now() < until {
             let Some(frame) = rx.recv()? else { continue };
             if let Ok(Some((mac, ip, rid))) = icmpv6::echo_reply(frame) {
@@ -99,13 +114,31 @@ pub fn discover(
                 }
             } else if let Ok(Some(c)) = ndp::claim(frame) {
                 keep(found, c.mac, c.ip, false);
+            } else if let Ok(Some((mac, src, groups))) = mld::reported_groups(frame) {
+                if src.is_unicast_link_local() {
+                    keep(found, mac, src, false);
+                }
+                for low in groups.into_iter().filter_map(mld::solicited_low24) {
+                    for net in &plan.networks {
+                        let ip = Ipv6Addr::from(u128::from(*net) | u128::from(low));
+                        let new = !found.hosts.contains_key(&ip) && !plan.known.contains(&ip) && !ours(&ip);
+                        if new && in_scope(ip) && !reported.contains(&ip) && reported.len() < MAX_SOLICIT {
+                            reported.push(ip);
+                        }
+                    }
+                }
             }
         }
         Ok(())
     };
+    let link_local = plan.sources.iter().find(|s| s.is_unicast_link_local());
     for round in 0..plan.rounds.clamp(1, 3) {
         for src in &plan.sources {
             tx.send(Ipv4Addr::UNSPECIFIED, &icmpv6::all_nodes_echo(plan.src_mac, *src, id, u16::from(round)))?;
+            found.sent += 1;
+        }
+        if let Some(ll) = link_local.filter(|_| round == 0 && !plan.networks.is_empty()) {
+            tx.send(Ipv4Addr::UNSPECIFIED, &mld::general_query(plan.src_mac, *ll))?;
             found.sent += 1;
         }
         let src = plan.sources.iter().find(|s| !s.is_unicast_link_local()).or(plan.sources.first());
@@ -117,6 +150,23 @@ pub fn discover(
         }
         // Answers to this round before the next goes out.
         read_until(&mut found, rx, Instant::now() + plan.wait / u32::from(plan.rounds.clamp(1, 3)))?;
+    }
+    // The addresses MLD named that nothing else did, solicited once.
+    let mut pending: Vec<Ipv6Addr> = Vec::new();
+    pending.extend(reported.iter().copied().filter(|ip| !found.hosts.contains_key(ip)));
+    let src = plan.sources.iter().find(|s| !s.is_unicast_link_local()).or(plan.sources.first());
+    if let (Some(src), false) = (src, pending.is_empty()) {
+        for t in &pending {
+            tx.send(Ipv4Addr::UNSPECIFIED, &icmpv6::solicitation(plan.src_mac, *src, *t))?;
+            found.sent += 1;
+        }
+        let until = Instant::now() + plan.wait / u32::from(plan.rounds.clamp(1, 3));
+        while Instant::now() < until {
+            let Some(frame) = rx.recv()? else { continue };
+            if let Ok(Some(c)) = ndp::claim(frame) {
+                keep(&mut found, c.mac, c.ip, false);
+            }
+        }
     }
     Ok(found)
 }
@@ -163,10 +213,15 @@ pub async fn on_link(
         })
         .take(MAX_SOLICIT)
         .collect();
+    let mut networks: Vec<Ipv6Addr> = Vec::new();
     for t in targets.targets() {
         if let crate::targets::Interval::V6(lo, hi) = *t
             && hi - lo > crate::targets::MAX_V6_SWEPT
         {
+            let net = Ipv6Addr::from(lo & !0xffff_ffff_ffff_ffffu128);
+            if !networks.contains(&net) {
+                networks.push(net);
+            }
             for m in macs {
                 let iid = u128::from_be_bytes([
                     0,
@@ -197,6 +252,7 @@ pub async fn on_link(
         src_mac: iface.mac,
         sources,
         known,
+        networks,
         wait,
         rounds: 2,
         id: (uuid::Uuid::new_v4().as_u128() & 0xffff) as u16,
@@ -269,6 +325,7 @@ mod tests {
             src_mac: OURS,
             sources: vec!["fe80::1".parse().unwrap(), "2001:2::1".parse().unwrap()],
             known: vec!["2001:2::b".parse().unwrap()],
+            networks: vec![],
             wait: Duration::from_millis(100),
             rounds: 1,
             id: 0x5151,
@@ -302,5 +359,46 @@ mod tests {
         );
         assert!(found.hosts.values().all(|h| h.mac == HOST));
         assert!(found.hosts[&"2001:2::b".parse::<Ipv6Addr>().unwrap()].echoed);
+    }
+
+    /// A node that answers the echo only from its temporary address still
+    /// reports, by MLD, the solicited-node group of its static one: the
+    /// address with those low bits on the target network is solicited.
+    #[test]
+    fn addresses_named_by_mld_reports_are_solicited_on_the_target_network() {
+        let plan = V6Plan {
+            src_mac: OURS,
+            sources: vec!["fe80::1".parse().unwrap(), "2001:2::1".parse().unwrap()],
+            known: vec![],
+            networks: vec!["2001:2::".parse().unwrap()],
+            wait: Duration::from_millis(60),
+            rounds: 1,
+            id: 7,
+        };
+        // An MLDv2 report from HOST's link-local address naming ff02::1:ff00:31 and ff02::fb.
+        let mut msg = vec![mld::REPORT_V2, 0, 0, 0, 0, 0, 0, 2];
+        for g in ["ff02::1:ff00:31", "ff02::fb"] {
+            msg.extend_from_slice(&[4, 0, 0, 0]);
+            msg.extend_from_slice(&g.parse::<Ipv6Addr>().unwrap().octets());
+        }
+        let mut report = vec![0x33, 0x33, 0, 0, 0, 0x16];
+        report.extend_from_slice(&HOST.0);
+        report.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        report.extend_from_slice(&((8 + msg.len()) as u16).to_be_bytes());
+        report.extend_from_slice(&[0, 1]);
+        report.extend_from_slice(&"fe80::21b:21ff:fe00:b".parse::<Ipv6Addr>().unwrap().octets());
+        report.extend_from_slice(&"ff02::16".parse::<Ipv6Addr>().unwrap().octets());
+        report.extend_from_slice(&[58, 0, 5, 2, 0, 0, 1, 0]);
+        report.extend_from_slice(&msg);
+        let mut tx = Sent(vec![]);
+        let mut rx = Replies { frames: VecDeque::from([report]), current: vec![] };
+        let scope = |ip: Ipv6Addr| "2001:2::/64".parse::<ipnet::Ipv6Net>().unwrap().contains(&ip);
+        let found = discover(&mut tx, &mut rx, &plan, &scope).unwrap();
+        assert_eq!(found.sent, 4, "two echoes, the query, one solicitation");
+        assert_eq!(tx.0[2][54 + 8], mld::QUERY, "the query follows the hop-by-hop header");
+        let ns = &tx.0[3];
+        assert_eq!(&ns[62..78], &"2001:2::31".parse::<Ipv6Addr>().unwrap().octets(), "the static address is solicited");
+        let ll: Ipv6Addr = "fe80::21b:21ff:fe00:b".parse().unwrap();
+        assert_eq!(found.hosts.get(&ll).map(|h| h.mac), Some(HOST), "the reporter's link-local address, by its MAC");
     }
 }
