@@ -247,6 +247,27 @@ fn validate(file: &Path, raw: RawConfig) -> Result<AgentConfig, ConfigError> {
             if d.ca_file.is_some() && d.pin_sha256.is_some() {
                 return Err(ConfigError::at(file, "daemon.pin_sha256", "set ca_file or pin_sha256, not both"));
             }
+            // Files named here are checked now, so check-config catches what `run` would refuse.
+            // A token file not installed yet is allowed (check-config says so).
+            if std::fs::symlink_metadata(&token_file).is_ok() {
+                let token =
+                    census_proto::config::read_operator_file(&token_file, census_proto::config::MAX_SECRET_FILE)
+                        .map_err(|e| {
+                            ConfigError::at(file, "daemon.token_file", format!("{}: {e}", token_file.display()))
+                        })?;
+                if token.trim().is_empty() {
+                    let why = format!("{}: the token file is empty", token_file.display());
+                    return Err(ConfigError::at(file, "daemon.token_file", why));
+                }
+            }
+            if let Some(ca) = &d.ca_file {
+                let pem = census_proto::config::read_operator_bytes(ca, census_proto::config::MAX_PEM_FILE)
+                    .map_err(|e| ConfigError::at(file, "daemon.ca_file", format!("{}: {e}", ca.display())))?;
+                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                    let why = format!("{}: no PEM certificate in it", ca.display());
+                    return Err(ConfigError::at(file, "daemon.ca_file", why));
+                }
+            }
             if let Some(pin) = &d.pin_sha256 {
                 let hex: String = pin.chars().filter(|c| *c != ':').collect();
                 if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {

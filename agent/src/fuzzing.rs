@@ -9,8 +9,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use crate::fingerprint::{banner, sanitize};
 use crate::packet::{arp, dns, ethernet, ipv4, netbios, tcp};
 
-/// Parse a received frame the way the ARP sweep does.
+/// Parse a received frame the way the ARP and on-link echo sweeps do.
 pub fn arp_frame(data: &[u8]) {
+    if let Ok(Some(r)) = crate::packet::icmpv4::parse_echo_reply(data) {
+        let _ = (r.mac.to_string(), r.src, r.dst, r.id, r.ttl);
+    }
     if let Some(reply) = arp::parse_reply(data) {
         let _ = (reply.ip, reply.mac.to_string(), reply.frame_source.is_locally_administered());
     }

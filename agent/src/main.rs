@@ -212,11 +212,17 @@ fn listen(a: ListenArgs) -> ExitCode {
         .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()))
         .unwrap_or(0);
     eprintln!(
-        "census-agent: listened {}s on {}: {frames} frames, {} addresses heard, {dropped} frames of devices \
-         over the table's {} dropped, peak RSS {} KiB",
+        "census-agent: listened {}s on {}: {frames} frames, {} devices heard at {} addresses, {dropped} frames of \
+         devices over the table's {} dropped, peak RSS {} KiB",
         a.seconds,
         a.interface,
-        batch.hosts.len(),
+        batch
+            .hosts
+            .iter()
+            .filter_map(|h| h.mac.as_ref().map(|m| m.address))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        batch.hosts.iter().map(|h| h.ip).collect::<std::collections::BTreeSet<_>>().len(),
         a.max_devices,
         peak_kib
     );
@@ -550,6 +556,9 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => match config::load(&file) {
             Ok(cfg) => {
                 println!("{}: ok (agent `{}`)", file.display(), cfg.agent_id);
+                if let Some(d) = cfg.daemon.as_ref().filter(|d| std::fs::symlink_metadata(&d.token_file).is_err()) {
+                    println!("  note: the token file {} does not exist yet; `run` needs it", d.token_file.display());
+                }
                 for s in &cfg.segments {
                     let techniques: Vec<&str> = s.techniques.iter().map(|t| t.as_str()).collect();
                     // Networks too wide to sweep (a /64) are discovered on-link, not counted.

@@ -79,6 +79,13 @@ fn other_mistakes_are_named_too() {
         // Regression: a device as the override file grew without bound (2.9 GB in 4 s).
         (shipped().replace("spool_max_mb = 256", "spool_max_mb = 256\noui_file = \"/dev/zero\""), "agent.oui_file"),
         (shipped().replace("# probe_timeout = \"2s\"", "probe_timeout = \"5ms\""), "segment[0].probe_timeout"),
+        // Regression: check-config said ok where `run` refused the file.
+        (shipped().replace("\"/etc/census/agent.token\"", "\"/dev/zero\""), "daemon.token_file"),
+        (shipped().replace("# ca_file = \"/etc/census/daemon-ca.pem\"", "ca_file = \"/dev/zero\""), "daemon.ca_file"),
+        (
+            shipped().replace("# ca_file = \"/etc/census/daemon-ca.pem\"", "ca_file = \"/etc/hostname\""),
+            "daemon.ca_file",
+        ),
         (shipped().replace("# quiet_hours = \"22:00-06:00\"", "quiet_hours = \"22:00\""), "segment[0].quiet_hours"),
         (shipped().replace("# pin_sha256 = \"3f1c", "pin_sha256 = \"zz3f1c"), "daemon.pin_sha256"),
         (shipped().replace("\"mdns\", \"netbios\"", "\"mdns\", \"llmnr\""), "segment[0].name_sources"),

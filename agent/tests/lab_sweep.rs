@@ -213,9 +213,12 @@ fn ipv6_echo_and_solicitations_find_every_host_of_a_listed_range() {
     for (i, h) in lab.hosts().iter().enumerate() {
         let o = batch.hosts.iter().find(|o| o.ip == IpAddr::V6(census_lab::host_ipv6(i))).unwrap();
         assert_eq!(o.mac.as_ref().map(|m| m.address), Some(h.mac), "host {i}: tied to its MAC");
-        // The echo's reply time, for hosts that answer it (the hop limit is not visible: unknown, never 0).
+        // The echo's reply time, for hosts that answer it, and the hop limit
+        // their answer to the all-nodes echo arrived with (the lab sets each
+        // host's to its OS's initial TTL); never a made-up 0.
         assert_eq!(o.rtt_us.is_some(), h.answers_icmp, "host {i}: {:?}", o.seen_by);
-        assert!(o.reply_ttl.is_none());
+        let want = h.answers_icmp.then(|| h.os.ttl());
+        assert_eq!(o.reply_ttl.map(|t| t.0), want, "host {i}: hop limit");
     }
     census_lab::report_checked("lab_sweep::ipv6_echo", &lab, lab.hosts().len());
 }

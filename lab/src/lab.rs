@@ -161,7 +161,12 @@ impl Lab {
                 netns::sysctl("net/ipv4/icmp_echo_ignore_all", silent)?;
                 if dual {
                     netns::sysctl_if_present("net/ipv6/icmp/echo_ignore_all", silent)?;
-                    netns::sysctl_if_present("net/ipv6/conf/all/hop_limit", &host.os.ttl().to_string())?;
+                    // `all` does not reach an interface that already exists: eth0's own
+                    // setting is what its answers carry.
+                    for conf in ["all", "default", "eth0"] {
+                        let key = format!("net/ipv6/conf/{conf}/hop_limit");
+                        netns::sysctl_if_present(&key, &host.os.ttl().to_string())?;
+                    }
                 }
                 let mut bound = Vec::new();
                 let mut certs = Vec::new();

@@ -193,7 +193,7 @@ fn a_flood_of_spoofed_arp_sources_costs_the_table_cap_and_a_drop_count() {
     let summary = String::from_utf8_lossy(&out.stderr).to_string();
     eprintln!("{summary}");
     let frames = figure(&summary, "eth0: ");
-    let dropped = figure(&summary, "addresses heard, ");
+    let dropped = figure(&summary, "addresses, ");
     let peak_kib = figure(&summary, "peak RSS ");
     let batch: Batch = serde_json::from_slice(&out.stdout).expect("a batch as JSON");
     let devices: std::collections::BTreeSet<_> =

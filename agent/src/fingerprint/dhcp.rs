@@ -161,11 +161,17 @@ pub fn parse_signatures(text: &str) -> Result<DhcpSignatures, String> {
                     .collect::<Option<Vec<u8>>>()
                     .filter(|p| !p.is_empty())
                     .ok_or_else(|| bad(&format!("`{key}` is not a list of option codes 1-254")))?;
+                if let Some(same) = out.prls.iter().position(|p| p.prl == prl) {
+                    return Err(bad(&format!("the list `{key}` is already signature {} of this file", same + 1)));
+                }
                 out.prls.push(PrlSignature { prl, family, device, client });
             }
             "vendor" => {
                 if key.len() < 3 || key.len() > 64 {
                     return Err(bad("a vendor-class prefix has 3-64 characters"));
+                }
+                if out.vendors.iter().any(|v| v.prefix == key) {
+                    return Err(bad(&format!("the vendor class `{key}` is named twice")));
                 }
                 out.vendors.push(VendorSignature { prefix: key.into(), family, device, client });
             }

@@ -56,6 +56,15 @@ fn an_operator_file_adds_entries_checked_first_and_names_its_bad_line() {
         ("vendor ab | linux | | c", "3-64"),
         ("oops 1 | linux | | c", "neither prl nor vendor"),
         ("\n\nprl 1,3 | linux", "line 3: four fields"),
+        // One list, two answers: a mistake, not "the first one wins".
+        (
+            "prl 1,3,6,15 | linux | | a\nprl 1,3,6,15 | windows | | b",
+            "line 2: the list `1,3,6,15` is already signature 1",
+        ),
+        (
+            "vendor MSFT 5.0 | windows | | a\nvendor MSFT 5.0 | linux | | b",
+            "line 2: the vendor class `MSFT 5.0` is named twice",
+        ),
     ] {
         let e = parse_signatures(bad).unwrap_err();
         assert!(e.contains(what), "{bad}: {e}");

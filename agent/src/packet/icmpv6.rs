@@ -79,11 +79,12 @@ pub fn solicitation(src_mac: MacAddr, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8
     frame(src_mac, multicast_mac(group), src, group, msg)
 }
 
-/// An echo reply in a frame: (the replying MAC, its address, the echo id).
+/// An echo reply in a frame: (the replying MAC, its address, the echo id,
+/// the hop limit it arrived with — on-link, the sender's initial one).
 ///
 /// # Errors
 /// [`ParseError`] for a truncated IPv6 ICMPv6 frame.
-pub fn echo_reply(frame: &[u8]) -> Result<Option<(MacAddr, Ipv6Addr, u16)>, ParseError> {
+pub fn echo_reply(frame: &[u8]) -> Result<Option<(MacAddr, Ipv6Addr, u16, u8)>, ParseError> {
     let eth = EthernetView::new(frame)?;
     if eth.ethertype() != ETHERTYPE_IPV6 {
         return Ok(None);
@@ -95,7 +96,7 @@ pub fn echo_reply(frame: &[u8]) -> Result<Option<(MacAddr, Ipv6Addr, u16)>, Pars
     }
     let mut src = [0u8; 16];
     src.copy_from_slice(&ip[8..24]);
-    Ok(Some((eth.source(), Ipv6Addr::from(src), be16(ip, 44))))
+    Ok(Some((eth.source(), Ipv6Addr::from(src), be16(ip, 44), ip[7])))
 }
 
 #[cfg(test)]
@@ -138,7 +139,7 @@ mod tests {
         let src: Ipv6Addr = "2001:2::b".parse().unwrap();
         let mut f = all_nodes_echo(MacAddr([0, 0x1b, 0x21, 0, 0, 0x0b]), src, 7, 1);
         f[54] = ECHO_REPLY;
-        assert_eq!(echo_reply(&f).unwrap(), Some((MacAddr([0, 0x1b, 0x21, 0, 0, 0x0b]), src, 7)));
+        assert_eq!(echo_reply(&f).unwrap(), Some((MacAddr([0, 0x1b, 0x21, 0, 0, 0x0b]), src, 7, 255)));
         f[54] = ECHO_REQUEST;
         assert_eq!(echo_reply(&f).unwrap(), None);
         assert!(echo_reply(&f[..40]).is_err());

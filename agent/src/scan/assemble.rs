@@ -132,7 +132,11 @@ fn assemble(found: &Found, req: &ScanRequest, to_wall: &dyn Fn(Instant) -> Offse
             times.extend(found.tcp_seen_at.get(&ip).copied());
         }
         let rtt = [arp.and_then(|a| a.rtt), icmp.and_then(|i| i.rtt)].into_iter().flatten().min();
-        let reply_ttl = icmp.and_then(|i| i.ttl).or_else(|| found.tcp_ttl.get(&ip).copied()).map(Ttl);
+        let reply_ttl = icmp
+            .and_then(|i| i.ttl)
+            .or_else(|| found.tcp_ttl.get(&ip).copied())
+            .or_else(|| ndp.and_then(|n| n.hop_limit))
+            .map(Ttl);
         let port_list = ports
             .map(|p| {
                 p.iter()

@@ -184,6 +184,7 @@ pub(super) async fn echo_step(
     }
     if s.out_of_time() {
         runs.push(run(Technique::Icmp, RunStatus::Partial, Some(super::OUT_OF_TIME.into()), 0, 0));
+        s.progress.push("icmp (not run: time limit)", std::time::Duration::ZERO, Vec::new());
         return Ok(());
     }
     let started = Instant::now();

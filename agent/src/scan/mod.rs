@@ -242,7 +242,9 @@ pub async fn scan(req: &ScanRequest, agent: &AgentId, progress: &Progress) -> Re
     progress.set_phase("services and names");
     let started = Instant::now();
     enrich::enrich(s.req, &mut found, deadline).await;
-    progress.record("services and names", started, Vec::new());
+    if s.req.identify_services || s.req.names.is_some() {
+        progress.record("services and names", started, Vec::new());
+    }
     let lim = s.limiter.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let to_wall = |i: Instant| started_at + i.saturating_duration_since(t0);
     let window = assemble::Window { started_at, finished_at: OffsetDateTime::now_utc(), to_wall: &to_wall };

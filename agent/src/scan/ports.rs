@@ -39,6 +39,7 @@ pub(super) async fn tcp_step(
     if s.out_of_time() {
         let mut r = syn_run(RunStatus::Partial, Some(super::OUT_OF_TIME.into()), 0, 0);
         r.tcp_mode = None;
+        s.progress.push("tcp (not run: time limit)", std::time::Duration::ZERO, Vec::new());
         return Ok((r, Vec::new()));
     }
     if s.privileges.raw && !req.force_connect {

@@ -94,8 +94,9 @@ pub struct RoundStats {
     pub waiting: Duration,
     /// Keys that answered for the first time during the round.
     pub answered: usize,
-    /// Of the answers during the round, those to an earlier round's probe
-    /// (stragglers: slower than that round's wait).
+    /// Of the answers during the round, those from keys whose earlier
+    /// round's wait had run out (stragglers: slower than that wait, or
+    /// answering only the retry — one cannot tell which probe was answered).
     pub stragglers: usize,
 }
 
@@ -252,7 +253,7 @@ impl<K: Copy + Eq + Hash, R> State<K, R> {
             self.max_rtt = self.max_rtt.max(at.saturating_duration_since(s));
         }
         let solicited = sent.is_some() || earlier.is_some() || in_scope(key);
-        if earlier.is_some() && sent.is_none() {
+        if earlier.is_some() {
             self.stragglers_in_round += 1;
         }
         if solicited && self.answered.insert(key) {
@@ -326,7 +327,8 @@ where
                     if let Some(r) = rounds.last_mut() {
                         *r = RoundStats {
                             probes: sent_in_round,
-                            sending: last_send.saturating_duration_since(first_send.unwrap_or(last_send)),
+                            // Cut while pacing the next probe: that time was spent sending.
+                            sending: now.saturating_duration_since(first_send.unwrap_or(round_start)),
                             waiting: Duration::ZERO,
                             answered: st.answered_in_round,
                             stragglers: st.stragglers_in_round,
@@ -487,6 +489,7 @@ mod state_tests {
         st.take((3, (), t0 + ms(300)), |_| false);
         st.take((2, (), t0 + ms(310)), |_| false);
         assert_eq!(st.max_rtt, ms(310), "measured from the earliest probe each may answer");
+        assert_eq!(st.stragglers_in_round, 2, "both came after round 0's wait ran out, retried or not");
         assert_eq!(
             st.answers.iter().map(|a| (a.key, a.rtt, a.solicited)).collect::<Vec<_>>(),
             [(1, Some(ms(1)), true), (3, None, true), (2, None, true)]

@@ -67,6 +67,9 @@ pub struct V6Host {
     pub at: Instant,
     /// It answered our echo (else it was heard only through NDP).
     pub echoed: bool,
+    /// The hop limit its echo reply arrived with (the OS's initial one,
+    /// on-link), for the OS guess.
+    pub hop_limit: Option<u8>,
 }
 
 /// What a discovery found and sent.
@@ -76,6 +79,13 @@ pub struct V6Found {
     pub hosts: BTreeMap<Ipv6Addr, V6Host>,
     /// Frames sent.
     pub sent: u64,
+}
+
+/// The modified EUI-64 interface identifier of `mac` (RFC 4291 appendix A),
+/// as the low 64 bits of an address.
+pub fn eui64_iid(mac: MacAddr) -> u128 {
+    let m = mac.0;
+    u128::from(u64::from_be_bytes([m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]))
 }
 
 /// Run one discovery. `in_scope` says which addresses may be reported;
@@ -92,7 +102,8 @@ pub fn discover(
     let mut found = V6Found::default();
     let id = plan.id;
     let ours = |ip: &Ipv6Addr| plan.sources.contains(ip);
-    let keep = |found: &mut V6Found, mac: MacAddr, ip: Ipv6Addr, echoed: bool| {
+    // `echoed`: the hop limit of its echo reply, when it answered one.
+    let keep = |found: &mut V6Found, mac: MacAddr, ip: Ipv6Addr, echoed: Option<u8>| {
         if mac == plan.src_mac
             || ours(&ip)
             || !(ip.is_unicast_link_local() || in_scope(ip))
@@ -100,23 +111,24 @@ pub fn discover(
         {
             return;
         }
-        let e = found.hosts.entry(ip).or_insert(V6Host { mac, at: Instant::now(), echoed });
-        e.echoed |= echoed;
+        let e = found.hosts.entry(ip).or_insert(V6Host { mac, at: Instant::now(), echoed: false, hop_limit: None });
+        e.echoed |= echoed.is_some();
+        e.hop_limit = e.hop_limit.or(echoed);
     };
     // Addresses named by MLD reports, to solicit after the rounds.
     let mut reported: Vec<Ipv6Addr> = Vec::new();
     let mut read_until = |found: &mut V6Found, rx: &mut dyn ProbeRx, until: Instant| -> io::Result<()> {
         while Instant::now() < until {
             let Some(frame) = rx.recv()? else { continue };
-            if let Ok(Some((mac, ip, rid))) = icmpv6::echo_reply(frame) {
+            if let Ok(Some((mac, ip, rid, hops))) = icmpv6::echo_reply(frame) {
                 if rid == id {
-                    keep(found, mac, ip, true);
+                    keep(found, mac, ip, Some(hops));
                 }
             } else if let Ok(Some(c)) = ndp::claim(frame) {
-                keep(found, c.mac, c.ip, false);
+                keep(found, c.mac, c.ip, None);
             } else if let Ok(Some((mac, src, groups))) = mld::reported_groups(frame) {
                 if src.is_unicast_link_local() {
-                    keep(found, mac, src, false);
+                    keep(found, mac, src, None);
                 }
                 for low in groups.into_iter().filter_map(mld::solicited_low24) {
                     for net in &plan.networks {
@@ -151,9 +163,18 @@ pub fn discover(
         // Answers to this round before the next goes out.
         read_until(&mut found, rx, Instant::now() + plan.wait / u32::from(plan.rounds.clamp(1, 3)))?;
     }
-    // The addresses MLD named that nothing else did, solicited once.
+    // Solicited once more: the addresses MLD named that nothing else did, and
+    // the EUI-64 address, on each target network, of every MAC heard here
+    // (an IPv6-only node answering from a temporary address may hold one).
     let mut pending: Vec<Ipv6Addr> = Vec::new();
-    pending.extend(reported.iter().copied().filter(|ip| !found.hosts.contains_key(ip)));
+    let macs: std::collections::BTreeSet<MacAddr> = found.hosts.values().map(|h| h.mac).collect();
+    let eui64 = macs.iter().flat_map(|m| plan.networks.iter().map(|n| Ipv6Addr::from(u128::from(*n) | eui64_iid(*m))));
+    for ip in reported.iter().copied().chain(eui64) {
+        let new = !found.hosts.contains_key(&ip) && !plan.known.contains(&ip) && !ours(&ip) && in_scope(ip);
+        if new && !pending.contains(&ip) && pending.len() < MAX_SOLICIT {
+            pending.push(ip);
+        }
+    }
     let src = plan.sources.iter().find(|s| !s.is_unicast_link_local()).or(plan.sources.first());
     if let (Some(src), false) = (src, pending.is_empty()) {
         for t in &pending {
@@ -164,7 +185,7 @@ pub fn discover(
         while Instant::now() < until {
             let Some(frame) = rx.recv()? else { continue };
             if let Ok(Some(c)) = ndp::claim(frame) {
-                keep(&mut found, c.mac, c.ip, false);
+                keep(&mut found, c.mac, c.ip, None);
             }
         }
     }
@@ -223,25 +244,7 @@ pub async fn on_link(
                 networks.push(net);
             }
             for m in macs {
-                let iid = u128::from_be_bytes([
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    m.0[0] ^ 0x02,
-                    m.0[1],
-                    m.0[2],
-                    0xff,
-                    0xfe,
-                    m.0[3],
-                    m.0[4],
-                    m.0[5],
-                ]);
-                let ip = Ipv6Addr::from((lo & !0xffff_ffff_ffff_ffffu128) | iid);
+                let ip = Ipv6Addr::from((lo & !0xffff_ffff_ffff_ffffu128) | eui64_iid(*m));
                 if known.len() < MAX_SOLICIT && targets.contains(std::net::IpAddr::V6(ip)) && !known.contains(&ip) {
                     known.push(ip);
                 }
@@ -394,10 +397,13 @@ mod tests {
         let mut rx = Replies { frames: VecDeque::from([report]), current: vec![] };
         let scope = |ip: Ipv6Addr| "2001:2::/64".parse::<ipnet::Ipv6Net>().unwrap().contains(&ip);
         let found = discover(&mut tx, &mut rx, &plan, &scope).unwrap();
-        assert_eq!(found.sent, 4, "two echoes, the query, one solicitation");
+        assert_eq!(found.sent, 5, "two echoes, the query, two solicitations");
         assert_eq!(tx.0[2][54 + 8], mld::QUERY, "the query follows the hop-by-hop header");
-        let ns = &tx.0[3];
-        assert_eq!(&ns[62..78], &"2001:2::31".parse::<Ipv6Addr>().unwrap().octets(), "the static address is solicited");
+        let solicited: Vec<Ipv6Addr> =
+            tx.0[3..].iter().map(|ns| Ipv6Addr::from(<[u8; 16]>::try_from(&ns[62..78]).unwrap())).collect();
+        let want: Vec<Ipv6Addr> =
+            ["2001:2::31", "2001:2::21b:21ff:fe00:b"].iter().map(|a| a.parse().unwrap()).collect();
+        assert_eq!(solicited, want, "the static address MLD named, and the EUI-64 address of the MAC heard");
         let ll: Ipv6Addr = "fe80::21b:21ff:fe00:b".parse().unwrap();
         assert_eq!(found.hosts.get(&ll).map(|h| h.mac), Some(HOST), "the reporter's link-local address, by its MAC");
     }
