@@ -96,10 +96,7 @@ impl Ipv6Facts {
             Ipv6Scope::Global
         };
         let o = ip.octets();
-        let eui64 = mac.is_some_and(|m| {
-            let m = m.0;
-            o[8..16] == [m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]
-        });
+        let eui64 = mac.is_some_and(|m| o[8..16] == m.eui64_interface_id());
         // An identifier with few non-zero bytes (::1, ::b, ::1:2) was set by
         // a person or DHCPv6, not drawn at random.
         let nonzero = o[8..16].iter().filter(|b| **b != 0).count();

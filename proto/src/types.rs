@@ -74,6 +74,14 @@ impl MacAddr {
     pub fn oui(self) -> [u8; 3] {
         [self.0[0], self.0[1], self.0[2]]
     }
+
+    /// The modified EUI-64 interface identifier an IPv6 address derived from
+    /// this MAC carries in its low 64 bits (RFC 4291 appendix A: `ff:fe` in
+    /// the middle, the universal/local bit flipped).
+    pub fn eui64_interface_id(self) -> [u8; 8] {
+        let m = self.0;
+        [m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]
+    }
 }
 
 impl fmt::Display for MacAddr {

@@ -116,7 +116,7 @@ pub(super) async fn arp_step(
     let started = Instant::now();
     let (targets, iface2, lim, sent, timing) =
         (req.targets.clone(), iface.clone(), s.limiter.clone(), s.progress.sent.clone(), s.stateless);
-    let (outcome, beside, arp_elapsed) = tokio::task::spawn_blocking(move || {
+    let (outcome, beside, arp_elapsed) = super::blocking("arp", move || {
         let proto = ArpProtocol { iface: &iface2, targets: &targets };
         let (mut tx, rx) = io::datalink_pair(&iface2)?;
         std::thread::scope(|scope| {
@@ -143,9 +143,7 @@ pub(super) async fn arp_step(
             Ok::<_, std::io::Error>((arp, beside, arp_elapsed))
         })
     })
-    .await
-    .map_err(|e| ScanError::Io { technique: "arp", source: std::io::Error::other(e) })?
-    .map_err(|source| ScanError::Io { technique: "arp", source })?;
+    .await?;
     let outcome = outcome.map_err(|source| ScanError::Io { technique: "arp", source })?;
     let beside = beside.transpose().map_err(|source| ScanError::Io { technique: "icmp", source })?;
     s.progress.push("arp", arp_elapsed, outcome.rounds.clone());
@@ -214,10 +212,7 @@ pub(super) async fn echo_step(
         ran = true;
         let (iface, hosts, lim, sent, timing) =
             (c.iface.clone(), by_frame.clone(), s.limiter.clone(), s.progress.sent.clone(), s.stateless);
-        let outcome = tokio::task::spawn_blocking(move || echo_frames(&iface, &hosts, &lim, &sent, timing))
-            .await
-            .map_err(|e| ScanError::Io { technique: "icmp", source: std::io::Error::other(e) })?
-            .map_err(|source| ScanError::Io { technique: "icmp", source })?;
+        let outcome = super::blocking("icmp", move || echo_frames(&iface, &hosts, &lim, &sent, timing)).await?;
         losses.push(outcome.estimated_loss());
         probes += outcome.probes_sent;
         cut_short |= outcome.cut_short;

@@ -137,6 +137,18 @@ pub(crate) fn run(t: Technique, status: RunStatus, reason: Option<String>, sent:
     TechniqueRun { technique: t, status, reason, tcp_mode: None, probes_sent: sent, replies, ports: None }
 }
 
+/// Run `f`, socket work that blocks, on a blocking thread: its error, or
+/// the thread's, is `technique`'s.
+async fn blocking<T: Send + 'static>(
+    technique: &'static str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ScanError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ScanError::Io { technique, source: std::io::Error::other(e) })?
+        .map_err(|source| ScanError::Io { technique, source })
+}
+
 /// Why a step did not run.
 const OUT_OF_TIME: &str = "not run: the sweep's time limit was reached before it";
 

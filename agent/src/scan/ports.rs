@@ -103,7 +103,7 @@ async fn tcp_syn(
         s.progress.sent.clone(),
     );
     let timing = s.stateless;
-    let outcome = tokio::task::spawn_blocking(move || {
+    let outcome = super::blocking("tcp", move || {
         let (mut tx, rx) = io::raw_tcp_pair(proto.src, rate_pps)?;
         let keys = || -> Box<dyn Iterator<Item = (Ipv4Addr, Port)> + '_> {
             if all_targets {
@@ -119,9 +119,7 @@ async fn tcp_syn(
         };
         engine::run(&proto, tx.as_mut(), rx, &keys, timing, &lim, &sent)
     })
-    .await
-    .map_err(|e| ScanError::Io { technique: "tcp", source: std::io::Error::other(e) })?
-    .map_err(|source| ScanError::Io { technique: "tcp", source })?;
+    .await?;
     for a in &outcome.answers {
         let ip = IpAddr::V4(a.key.0);
         let (state, ttl) = match &a.reply {

@@ -71,7 +71,7 @@ fn prepare(path: &Path) -> Result<Generation, ServiceError> {
     if cfg.segments.is_empty() {
         return Err(ServiceError::Config(format!("{}: no [[segment]] to sweep", path.display())));
     }
-    let token = census_proto::config::read_operator_file(&d.token_file, 4096)
+    let token = census_proto::config::read_operator_file(&d.token_file, census_proto::config::MAX_SECRET_FILE)
         .map_err(|e| ServiceError::Config(format!("the token file {}: {e}", d.token_file.display())))?;
     let token = token.trim();
     if token.is_empty() {

@@ -70,7 +70,7 @@ pub async fn sweep(
     let slots = Arc::new(Semaphore::new(timing.max_in_flight.max(1)));
     let mut tasks: JoinSet<(IpAddr, u64, Option<IcmpHost>)> = JoinSet::new();
     let mut out = IcmpOutcome::default();
-    let mut ident: u16 = rand_u16();
+    let mut ident: u16 = super::echo::new_id();
     let take = |out: &mut IcmpOutcome, r: Result<(IpAddr, u64, Option<IcmpHost>), tokio::task::JoinError>| {
         if let Ok((ip, sent, host)) = r {
             out.probes_sent += sent;
@@ -134,8 +134,4 @@ pub async fn sweep(
         take(&mut out, r);
     }
     Ok(out)
-}
-
-fn rand_u16() -> u16 {
-    uuid::Uuid::new_v4().as_u128() as u16
 }

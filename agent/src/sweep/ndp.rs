@@ -84,8 +84,7 @@ pub struct V6Found {
 /// The modified EUI-64 interface identifier of `mac` (RFC 4291 appendix A),
 /// as the low 64 bits of an address.
 pub fn eui64_iid(mac: MacAddr) -> u128 {
-    let m = mac.0;
-    u128::from(u64::from_be_bytes([m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]))
+    u128::from(u64::from_be_bytes(mac.eui64_interface_id()))
 }
 
 /// Run one discovery. `in_scope` says which addresses may be reported;
@@ -144,7 +143,11 @@ pub fn discover(
         Ok(())
     };
     let link_local = plan.sources.iter().find(|s| s.is_unicast_link_local());
-    for round in 0..plan.rounds.clamp(1, 3) {
+    // Solicitations go from a global address when there is one.
+    let solicit_from = plan.sources.iter().find(|s| !s.is_unicast_link_local()).or(plan.sources.first());
+    let rounds = plan.rounds.clamp(1, 3);
+    let per_round = plan.wait / u32::from(rounds);
+    for round in 0..rounds {
         for src in &plan.sources {
             tx.send(Ipv4Addr::UNSPECIFIED, &icmpv6::all_nodes_echo(plan.src_mac, *src, id, u16::from(round)))?;
             found.sent += 1;
@@ -153,15 +156,14 @@ pub fn discover(
             tx.send(Ipv4Addr::UNSPECIFIED, &mld::general_query(plan.src_mac, *ll))?;
             found.sent += 1;
         }
-        let src = plan.sources.iter().find(|s| !s.is_unicast_link_local()).or(plan.sources.first());
-        if let Some(src) = src {
+        if let Some(src) = solicit_from {
             for t in plan.known.iter().take(MAX_SOLICIT) {
                 tx.send(Ipv4Addr::UNSPECIFIED, &icmpv6::solicitation(plan.src_mac, *src, *t))?;
                 found.sent += 1;
             }
         }
         // Answers to this round before the next goes out.
-        read_until(&mut found, rx, Instant::now() + plan.wait / u32::from(plan.rounds.clamp(1, 3)))?;
+        read_until(&mut found, rx, Instant::now() + per_round)?;
     }
     // Solicited once more: the addresses MLD named that nothing else did, and
     // the EUI-64 address, on each target network, of every MAC heard here
@@ -175,13 +177,12 @@ pub fn discover(
             pending.push(ip);
         }
     }
-    let src = plan.sources.iter().find(|s| !s.is_unicast_link_local()).or(plan.sources.first());
-    if let (Some(src), false) = (src, pending.is_empty()) {
+    if let (Some(src), false) = (solicit_from, pending.is_empty()) {
         for t in &pending {
             tx.send(Ipv4Addr::UNSPECIFIED, &icmpv6::solicitation(plan.src_mac, *src, *t))?;
             found.sent += 1;
         }
-        let until = Instant::now() + plan.wait / u32::from(plan.rounds.clamp(1, 3));
+        let until = Instant::now() + per_round;
         while Instant::now() < until {
             let Some(frame) = rx.recv()? else { continue };
             if let Ok(Some(c)) = ndp::claim(frame) {
@@ -244,22 +245,14 @@ pub async fn on_link(
                 networks.push(net);
             }
             for m in macs {
-                let ip = Ipv6Addr::from((lo & !0xffff_ffff_ffff_ffffu128) | eui64_iid(*m));
+                let ip = Ipv6Addr::from(u128::from(net) | eui64_iid(*m));
                 if known.len() < MAX_SOLICIT && targets.contains(std::net::IpAddr::V6(ip)) && !known.contains(&ip) {
                     known.push(ip);
                 }
             }
         }
     }
-    let plan = V6Plan {
-        src_mac: iface.mac,
-        sources,
-        known,
-        networks,
-        wait,
-        rounds: 2,
-        id: (uuid::Uuid::new_v4().as_u128() & 0xffff) as u16,
-    };
+    let plan = V6Plan { src_mac: iface.mac, sources, known, networks, wait, rounds: 2, id: super::echo::new_id() };
     let scope = targets.clone();
     let name = iface.name.clone();
     let outcome = tokio::task::spawn_blocking(move || {

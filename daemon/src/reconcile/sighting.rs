@@ -85,12 +85,7 @@ impl Sighting {
             self.mac_random = heard.mac_random;
             self.vendor.clone_from(&heard.vendor);
         }
-        for n in &heard.names {
-            if !self.names.contains(n) {
-                self.names.push(n.clone());
-            }
-        }
-        self.names.sort_unstable();
+        self.add_names(heard.names.iter());
         if self.os.is_none() {
             self.os.clone_from(&heard.os);
         }
@@ -106,8 +101,14 @@ impl Sighting {
         if self.mac.is_none() || self.mac != stored.mac {
             return false;
         }
+        self.add_names(stored.names.iter().filter(|(_, source)| source == NameSource::Dhcp.as_str()))
+    }
+
+    /// Add the `(name, source)` pairs not held yet, keeping the list sorted;
+    /// whether any was added.
+    fn add_names<'a>(&mut self, names: impl Iterator<Item = &'a (String, String)>) -> bool {
         let before = self.names.len();
-        for n in stored.names.iter().filter(|(_, source)| source == NameSource::Dhcp.as_str()) {
+        for n in names {
             if !self.names.contains(n) {
                 self.names.push(n.clone());
             }

@@ -37,17 +37,14 @@ pub struct Upstream {
     system: &'static str,
 }
 
-/// Most bytes of a token file.
-const MAX_TOKEN_FILE: u64 = 4096;
-
 /// Read the token from `path`: a regular file (a pipe or a device would
-/// block or never end), at most [`MAX_TOKEN_FILE`] bytes, one token.
+/// block or never end), at most [`census_proto::config::MAX_SECRET_FILE`] bytes, one token.
 ///
 /// # Errors
 /// [`SyncError::Config`] naming the file and what is wrong with it.
 pub fn read_token(path: &std::path::Path) -> Result<String, SyncError> {
     let shown = path.display();
-    let text = census_proto::config::read_operator_file(path, MAX_TOKEN_FILE)
+    let text = census_proto::config::read_operator_file(path, census_proto::config::MAX_SECRET_FILE)
         .map_err(|e| SyncError::Config(format!("the token file {shown} {e}")))?;
     let token = text.trim();
     if token.is_empty() || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
