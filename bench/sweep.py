@@ -11,7 +11,7 @@ Needs root. Usage: bench/sweep.py [--hosts 250] [--runs 3] [--no-record]
 import argparse, json, os, re, shutil, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEERS = {"nmap": "nmap", "arp-scan": "arp-scan", "fping": "fping", "masscan": "masscan", "nbtscan": "nbtscan", "/usr/bin/time": "time"}
+PEERS = {"dnsmasq": "dnsmasq-base", "nmap": "nmap", "arp-scan": "arp-scan", "fping": "fping", "masscan": "masscan", "nbtscan": "nbtscan", "/usr/bin/time": "time"}
 
 
 def sh(cmd, **kw):
