@@ -59,6 +59,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     database: Option<PathBuf>,
+    url: Option<String>,
     retention: Option<String>,
 }
 
@@ -117,8 +118,10 @@ pub struct DaemonConfig {
     pub tls: Option<TlsFiles>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// SQLite database file.
-    pub database: PathBuf,
+    /// Where the store lives: the SQLite file of `[store] database` (the
+    /// default, `/var/lib/census/census.db`) or the PostgreSQL database of
+    /// `[store] url`.
+    pub store: crate::store::StoreLocation,
     /// Raw observations older than this are rolled up into daily summaries
     /// (`[store] retention`, default 30 days; docs/data-retention.md).
     pub retention: Duration,
@@ -239,6 +242,45 @@ pub fn load(path: &Path) -> Result<DaemonConfig, ConfigError> {
     validate(path, raw)
 }
 
+/// `[store] database` or `[store] url` (one of them; the environment's
+/// `CENSUSD_DATABASE` or `CENSUSD_STORE_URL` overrides both), else the
+/// default SQLite file.
+fn store_location(
+    file: &Path,
+    database: Option<PathBuf>,
+    url: Option<String>,
+) -> Result<crate::store::StoreLocation, ConfigError> {
+    use crate::store::StoreLocation;
+    if let Some(url) = env_override("CENSUSD_STORE_URL") {
+        return postgres_url(file, "CENSUSD_STORE_URL (environment)", url);
+    }
+    if let Some(path) = env_override("CENSUSD_DATABASE") {
+        return Ok(StoreLocation::Sqlite(PathBuf::from(path)));
+    }
+    match (database, url) {
+        (Some(_), Some(_)) => {
+            Err(ConfigError::at(file, "store.url", "set either `database` (SQLite) or `url` (PostgreSQL), not both"))
+        }
+        (None, Some(url)) => postgres_url(file, "store.url", url),
+        (database, None) => {
+            Ok(StoreLocation::Sqlite(database.unwrap_or_else(|| PathBuf::from("/var/lib/census/census.db"))))
+        }
+    }
+}
+
+/// A PostgreSQL URL, checked for shape (never echoing a password).
+fn postgres_url(file: &Path, key: &str, url: String) -> Result<crate::store::StoreLocation, ConfigError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(ConfigError::at(
+            file,
+            key,
+            "expected a PostgreSQL URL such as postgres://census@/census?host=/run/postgresql",
+        ));
+    }
+    crate::store::check_postgres_url(&url).map_err(|e| ConfigError::at(file, key, e))?;
+    Ok(crate::store::StoreLocation::Postgres(url))
+}
+
 fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
     let (listen_key, listen) = match env_override("CENSUSD_LISTEN") {
         Some(v) => ("CENSUSD_LISTEN (environment)", v),
@@ -265,10 +307,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
     if !(1..=4096).contains(&max_body_mb) {
         return Err(ConfigError::at(file, "server.max_body_mb", format!("expected 1 to 4096, found {max_body_mb}")));
     }
-    let database = env_override("CENSUSD_DATABASE")
-        .map(PathBuf::from)
-        .or(raw.store.database)
-        .unwrap_or_else(|| PathBuf::from("/var/lib/census/census.db"));
+    let store = store_location(file, raw.store.database, raw.store.url)?;
     let retention = duration_in(
         file,
         "store.retention",
@@ -385,7 +424,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         listen,
         tls,
         max_body_bytes: max_body_mb as usize * 1024 * 1024,
-        database,
+        store,
         retention,
         admin_token_file,
         reconcile,

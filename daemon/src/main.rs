@@ -23,7 +23,6 @@ use censusd::api;
 use censusd::client::{Client, seg, url_from_config};
 use censusd::config::{self, DaemonConfig};
 use censusd::outln;
-use censusd::store::SqliteStore;
 use clap::{Parser, Subcommand};
 use reqwest::Method;
 
@@ -61,7 +60,8 @@ const ENVIRONMENT: &str = "Environment:
   CENSUS_ADMIN_TOKEN        the admin token (else read from the configuration's admin_token_file): the built-in admin
   CENSUSD_CONFIG            configuration file (as --config)
   CENSUSD_LISTEN            overrides server.listen
-  CENSUSD_DATABASE          overrides store.database
+  CENSUSD_DATABASE          overrides store.database (a SQLite file)
+  CENSUSD_STORE_URL         overrides store.url (a PostgreSQL URL; wins over CENSUSD_DATABASE)
   CENSUSD_ADMIN_TOKEN_FILE  overrides auth.admin_token_file
   CENSUSD_METRICS_LISTEN    overrides metrics.listen
   RUST_LOG                  log filter, e.g. censusd=debug
@@ -123,6 +123,17 @@ enum Command {
     Backup {
         /// The new file.
         file: PathBuf,
+    },
+    /// Copy a SQLite store whole into an empty PostgreSQL database and
+    /// verify every table's row count (docs/postgresql.md). Stop censusd
+    /// first; then point `[store] url` at the target.
+    MigrateStore {
+        /// The SQLite store: `sqlite:PATH`.
+        #[arg(long, value_name = "sqlite:PATH")]
+        from: String,
+        /// The PostgreSQL database: `postgres://USER@HOST/DATABASE` (or `?host=/socket/dir`).
+        #[arg(long, value_name = "postgres://…")]
+        to: String,
     },
     /// The whole product on throwaway data: a lab segment (as root; loopback
     /// otherwise), a register, the daemon and an agent, and the alerts.
@@ -463,12 +474,42 @@ fn backup(db: &Path, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn migrate_store(from: &str, to: &str) -> anyhow::Result<()> {
+    let Some(path) = from.strip_prefix("sqlite:") else {
+        anyhow::bail!(
+            "--from: expected sqlite:PATH (the SQLite store to copy), found `{}`",
+            censusd::output::clean(from)
+        );
+    };
+    let target = censusd::store::StoreLocation::Postgres(to.to_string());
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        anyhow::bail!("--to: expected a postgres:// URL, found `{target}`");
+    }
+    censusd::store::check_postgres_url(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    let r = censusd::store::migrate::sqlite_to_postgres(Path::new(path), to)
+        .with_context(|| format!("copying {} to {target}", censusd::output::clean(path)))?;
+    let rows: i64 = r.tables.iter().map(|(_, n)| n).sum();
+    let of = |t: &str| r.tables.iter().find(|(n, _)| n == t).map_or(0, |(_, n)| *n);
+    outln!(
+        "copied {} to {target} in {:.1} s: {} tables, {rows} rows ({} assets, {} alerts, {} observations, {} audit records); every table's row count checked",
+        censusd::output::clean(path),
+        r.seconds,
+        r.tables.len(),
+        of("assets"),
+        of("alerts"),
+        of("observations"),
+        of("audit")
+    );
+    outln!("next: set `[store] url` to the target in the daemon's configuration and start censusd");
+    Ok(())
+}
+
 async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     censusd::client::install_crypto();
     let token = admin_token(&cfg.admin_token_file)?;
-    let store = SqliteStore::open(&cfg.database).with_context(|| format!("opening {}", cfg.database.display()))?;
+    let store = censusd::store::open(&cfg.store).with_context(|| format!("opening the store {}", cfg.store))?;
     let mut daemon = censusd::service::Daemon::new(
-        Arc::new(store),
+        store,
         censusd::auth::hash_token(&token),
         cfg.max_body_bytes,
         &cfg.reconcile,
@@ -489,7 +530,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
-    tracing::info!(listen = %cfg.listen, database = %cfg.database.display(), tls = cfg.tls.is_some(), "censusd serving");
+    tracing::info!(listen = %cfg.listen, store = %cfg.store, tls = cfg.tls.is_some(), "censusd serving");
     let tls = match &cfg.tls {
         Some(t) => Some(api::load_tls(&t.cert, &t.key).map_err(anyhow::Error::msg)?),
         None => None,
@@ -618,7 +659,8 @@ async fn operator(cli: &Cli) -> anyhow::Result<()> {
         | Command::Config(_)
         | Command::GenerateDocs { .. }
         | Command::Serve
-        | Command::Backup { .. } => {
+        | Command::Backup { .. }
+        | Command::MigrateStore { .. } => {
             unreachable!("handled in main")
         }
         #[cfg(feature = "demo")]
@@ -694,11 +736,11 @@ fn main() -> ExitCode {
                         }
                     };
                     outln!(
-                        "{}: ok (listen {}{}, database {}{metrics})",
+                        "{}: ok (listen {}{}, store {}{metrics})",
                         path.display(),
                         cfg.listen,
                         if cfg.tls.is_some() { " with TLS" } else { "" },
-                        cfg.database.display()
+                        cfg.store
                     );
                     ExitCode::SUCCESS
                 }
@@ -711,8 +753,15 @@ fn main() -> ExitCode {
             Ok(cfg) => runtime.block_on(serve(cfg)),
             Err(code) => return code,
         },
+        Command::MigrateStore { from, to } => migrate_store(from, to),
         Command::Backup { file } => match load_config(&cli.config) {
-            Ok(cfg) => backup(&cfg.database, file),
+            Ok(cfg) => match &cfg.store {
+                censusd::store::StoreLocation::Sqlite(db) => backup(db, file),
+                censusd::store::StoreLocation::Postgres(_) => Err(anyhow::anyhow!(
+                    "`censusd backup` copies a SQLite store; this configuration's store is PostgreSQL: back it up with \
+                     pg_dump (docs/postgresql.md)"
+                )),
+            },
             Err(code) => return code,
         },
         _ => runtime.block_on(operator(&cli)),

@@ -280,8 +280,7 @@ async fn a_sync_that_cannot_see_everyone_changes_nothing() {
     assert!(v["error"].as_str().unwrap().contains("[people.ldap]"), "{v}");
     d.stop().await;
 
-    let store: std::sync::Arc<dyn censusd::store::Store> =
-        std::sync::Arc::new(censusd::store::SqliteStore::open(&dir.path().join("census.db")).unwrap());
+    let store: std::sync::Arc<dyn censusd::store::Store> = censusd::store::testing::fresh(dir.path()).unwrap();
     let rec = std::sync::Arc::new(censusd::reconcile::Reconciler::new(
         store.clone(),
         &censusd::config::ReconcileConfig::default(),

@@ -9,7 +9,6 @@ use censusd::app::imports::{self, ImportError};
 use censusd::connectors::nmap::{self, NmapError};
 use censusd::people::Principal;
 use censusd::reconcile::Reconciler;
-use censusd::store::SqliteStore;
 use censusd::store::prelude::*;
 
 const SCAN: &[u8] = include_bytes!("fixtures/nmap-lab-sS-sV.xml");
@@ -19,7 +18,7 @@ const OS: &[u8] = include_bytes!("fixtures/nmap-lab-O.xml");
 const NOW_MS: i64 = 1_796_283_060_000;
 
 fn reconciler(dir: &tempfile::TempDir) -> Reconciler {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("census.db")).unwrap());
+    let store: Arc<dyn Store> = censusd::store::testing::fresh(dir.path()).unwrap();
     let cfg = censusd::config::ReconcileConfig::default();
     Reconciler::new(store, &cfg, vec![], Arc::new(tokio::sync::Notify::new()))
 }

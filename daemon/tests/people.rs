@@ -357,10 +357,13 @@ async fn the_audit_log_pages_filters_and_is_append_only() {
         let (s, v) = d.admin_json(Method::GET, &format!("/api/v1/audit?{q}"), None).await;
         assert_eq!((s, v["field"].as_str()), (400, Some(field)), "{q}: {v}");
     }
-    let db = rusqlite::Connection::open(d.dir.path().join("census.db")).unwrap();
-    let e = db.execute("UPDATE audit SET actor = 'nobody'", []).unwrap_err();
-    assert!(e.to_string().contains("append-only"), "{e}");
-    assert!(db.execute("DELETE FROM audit", []).unwrap_err().to_string().contains("append-only"));
+    // The log refuses edits below the API too (PostgreSQL's trigger: the pg store's own test).
+    if censusd::store::testing::postgres_url().is_none() {
+        let db = rusqlite::Connection::open(d.dir.path().join("census.db")).unwrap();
+        let e = db.execute("UPDATE audit SET actor = 'nobody'", []).unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+        assert!(db.execute("DELETE FROM audit", []).unwrap_err().to_string().contains("append-only"));
+    }
     d.stop().await;
 }
 

@@ -18,6 +18,22 @@ use super::{AlertEvent, EventKind, Severity};
 use crate::config::{NotifyConfig, WebhookFormat};
 use crate::store::{OutboxItem, Store, now_ms};
 
+/// Events claimed from the outbox at a time. On PostgreSQL a claim holds
+/// its events for the daemon that made it (the n-th for 30 s + n × 12 s,
+/// `store/pg/alerts.rs`), so a daemon killed mid-claim delays the rest of
+/// that claim by at most about two minutes; on SQLite it is only a page.
+pub const CLAIM: usize = 10;
+
+/// What one claim left to do.
+enum Claimed {
+    /// A full page was delivered: claim again.
+    Full,
+    /// Everything due was delivered.
+    Done,
+    /// Stopped: retry after this wait (`None`: the usual poll).
+    Retry(Option<Duration>),
+}
+
 /// Name of the JSON-lines sink in the outbox.
 pub const JSONL_SINK: &str = "jsonl";
 
@@ -153,17 +169,32 @@ impl Notifier {
         }
     }
 
-    /// Deliver what is due for one sink, in order; stops at the first failure.
+    /// Deliver what is due for one sink, in order, [`CLAIM`] events at a
+    /// time; stops at the first failure.
     async fn drain(&self, sink: &Sink) -> Option<Duration> {
+        loop {
+            match self.drain_claim(sink).await {
+                Claimed::Full => continue,
+                Claimed::Done => return None,
+                Claimed::Retry(wait) => return wait,
+            }
+        }
+    }
+
+    /// Claim and deliver one page of due events.
+    async fn drain_claim(&self, sink: &Sink) -> Claimed {
         let (store, name) = (self.store.clone(), sink.name.clone());
-        let due = tokio::task::spawn_blocking(move || store.outbox_due(&name, now_ms(), 100)).await.ok()?;
+        let Ok(due) = tokio::task::spawn_blocking(move || store.outbox_due(&name, now_ms(), CLAIM)).await else {
+            return Claimed::Retry(None);
+        };
         let due = match due {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(sink = %sink.name, error = %e, "reading the alert outbox failed");
-                return None;
+                return Claimed::Retry(None);
             }
         };
+        let full = due.len() == CLAIM;
         for item in due {
             let result = self.deliver(sink, &item).await;
             self.metrics.delivery(&sink.name, result.is_ok());
@@ -181,10 +212,10 @@ impl Notifier {
             })
             .await;
             if result.is_err() {
-                return Some(wait);
+                return Claimed::Retry(Some(wait));
             }
         }
-        None
+        if full { Claimed::Full } else { Claimed::Done }
     }
 
     async fn deliver(&self, sink: &Sink, item: &OutboxItem) -> Result<(), String> {

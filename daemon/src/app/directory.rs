@@ -59,7 +59,7 @@ fn audit_of(
 /// Apply `merge` (made from the directory as read inside the transaction).
 fn apply(
     rec: &Reconciler,
-    merge: &mut dyn FnMut(&[DirectoryEntry]) -> Result<Merged, ImportFailure>,
+    merge: &mut (dyn FnMut(&[DirectoryEntry]) -> Result<Merged, ImportFailure> + Send),
     action: AuditAction,
     who: &Principal,
 ) -> Result<DirectoryPlan, ImportFailure> {

@@ -179,7 +179,7 @@ pub fn import(
 }
 
 /// What an import makes of the register as read in its transaction.
-pub(super) type MergeBuild<'a> = &'a mut dyn FnMut(&[Asset]) -> Result<Merged, Vec<ImportError>>;
+pub(super) type MergeBuild<'a> = &'a mut (dyn FnMut(&[Asset]) -> Result<Merged, Vec<ImportError>> + Send);
 
 /// Store what `build` makes of the register as read inside the import's
 /// transaction, as `who`: one audit record per asset added or changed and
@@ -200,14 +200,17 @@ pub(super) fn apply_import(
     let mut outcome: Option<Result<Merged, Vec<ImportError>>> = None;
     let now_ms = crate::store::now_ms();
     // (added, changed, retired by this import)
-    let counts = std::cell::Cell::new((0usize, 0usize, 0usize));
+    let counts = std::sync::Mutex::new((0usize, 0usize, 0usize));
     // Lifecycle moves, for the retirement records once the import is stored.
-    let moves: std::cell::RefCell<Vec<(Option<Asset>, Asset)>> = Default::default();
+    let moves: std::sync::Mutex<Vec<(Option<Asset>, Asset)>> = Default::default();
+    // (Mutexes, not cells: the store may run its transaction, and so these
+    // callbacks, on a thread of its own.)
+    let count = || *counts.lock().unwrap_or_else(|p| p.into_inner());
     // One record per asset the import adds or changes (with its before and
     // after), then one for the import as a whole — in the import's transaction.
     let mut audit = |b: Option<&Asset>, a: Option<&Asset>| match (b, a) {
         (None, None) => {
-            let (added, changed, retired) = counts.get();
+            let (added, changed, retired) = count();
             let mut summary = summary.clone();
             summary["added"] = added.into();
             summary["changed"] = changed.into();
@@ -218,16 +221,16 @@ pub(super) fn apply_import(
             if let Some(a) = a
                 && b.is_none_or(|b| (b.lifecycle, b.lifecycle_since) != (a.lifecycle, a.lifecycle_since))
             {
-                moves.borrow_mut().push((b.cloned(), a.clone()));
+                moves.lock().unwrap_or_else(|p| p.into_inner()).push((b.cloned(), a.clone()));
             }
             let e = asset_entry(actor, action, b, a, now_ms);
-            let (added, changed, retired) = counts.get();
+            let (added, changed, retired) = count();
             let retires = b.is_some_and(|b| !b.lifecycle.retired()) && a.is_some_and(|a| a.lifecycle.retired());
             if !e.is_empty() {
-                counts.set(match b {
+                *counts.lock().unwrap_or_else(|p| p.into_inner()) = match b {
                     None => (added + 1, changed, retired),
                     Some(_) => (added, changed + 1, retired + usize::from(retires)),
-                });
+                };
             }
             e
         }
@@ -243,7 +246,7 @@ pub(super) fn apply_import(
         &mut audit,
     )?;
     let merged = outcome.unwrap_or_else(|| Ok(Merged::default())).map_err(ImportFailure::Invalid)?;
-    let moves = moves.into_inner();
+    let moves = moves.into_inner().unwrap_or_else(|p| p.into_inner());
     super::retirement::anchor(rec, &moves, now_ms)?;
     for (_, a) in moves.iter().filter(|(b, _)| b.is_none()) {
         super::retirement::entered_disposed(rec, who, a, now_ms)?;

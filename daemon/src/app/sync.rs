@@ -169,16 +169,17 @@ pub fn apply(
         }
     }
     let held_tags: HashSet<String> = held.iter().map(|(t, _)| t.to_lowercase()).collect();
-    let outcome: std::cell::RefCell<Option<Prepared>> = Default::default();
+    // A mutex, not a cell: the store may run the import's transaction on a thread of its own.
+    let outcome: std::sync::Mutex<Option<Prepared>> = Default::default();
     let mut make = |current: &[Asset]| -> Result<Merged, Vec<ImportError>> {
         let (m, p) = build(system, current, (records, extras), mapping, &held_tags);
-        *outcome.borrow_mut() = Some(p);
+        *outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
         m
     };
     let mut would_refuse = None;
     let plan = if dry_run {
         let m = make(&current).map_err(ImportFailure::Invalid)?;
-        let prepared = outcome.borrow().clone().unwrap_or_else(|| p.clone());
+        let prepared = outcome.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_else(|| p.clone());
         // An empty answer is refused outright; a mass retirement is shown, with why a real run would stop.
         guard(system, &prepared, records.len(), true)?;
         if let Err(ImportFailure::Store(StoreError::Refused(why))) = guard(system, &prepared, records.len(), force) {
@@ -196,7 +197,7 @@ pub fn apply(
             apply_import(rec, who, AuditAction::RegisterSync, summary, &mut make)?
         }
     };
-    let p = outcome.into_inner().unwrap_or(p);
+    let p = outcome.into_inner().unwrap_or_else(|e| e.into_inner()).unwrap_or(p);
     Ok(SyncPlan {
         system: system.as_str().into(),
         dry_run,

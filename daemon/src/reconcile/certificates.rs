@@ -54,6 +54,12 @@ pub fn judge(w: &World<'_>, serving: &[&Sighting], unfetched: bool, plan: &mut P
             by_sha.entry(c.sha256.as_str()).or_insert_with(|| (c, Vec::new())).1.push((s, c.port));
         }
     }
+    // Where each is served, in address and port order: the evidence, the
+    // summary's first place and its updates never depend on the order a
+    // store returned the sightings in (PostgreSQL's differs from SQLite's).
+    for (_, served) in by_sha.values_mut() {
+        served.sort_by_cached_key(|(s, port)| (s.ip.parse::<std::net::IpAddr>().ok(), *port, s.ip.clone()));
+    }
     for (sha, (c, served)) in &by_sha {
         let subject = format!("cert:{sha}");
         let last_ms = served.iter().map(|(s, _)| s.last_ms).max().unwrap_or(now);

@@ -744,8 +744,12 @@ impl Reconciler {
     }
 
     /// Reconcile everything: every asset, every host seen within the horizon, every agent's cadence.
+    ///
+    /// Daemons sharing one store take turns ([`crate::store::Job::FullReconcile`]):
+    /// one runs a full reconcile at a time, the others wait for it.
     pub fn full(&self, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = self.store.turn(crate::store::Job::FullReconcile)?;
         let _timed = self.metrics.reconcile_timer(ReconcileKind::Full);
         let t = std::time::Instant::now();
         let since = now_ms - self.settings.horizon_ms();

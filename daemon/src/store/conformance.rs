@@ -216,6 +216,18 @@ fn register(store: Arc<dyn Store>) {
         )
         .unwrap();
     assert_eq!(store.assets().unwrap().len(), 2);
+    // Re-importing the register unchanged keeps every asset's lookup keys:
+    // a MAC it holds is still refused to another asset (regression: an
+    // import dropped the keys of every asset it named, and rewrote only the
+    // changed ones).
+    store.import_assets(&mut |cur| Some(cur.to_vec()), "ann", &mut super::unaudited()).unwrap();
+    assert!(
+        matches!(
+            store.create_asset(&asset("SRV-9", "deployed", "00:1b:21:00:00:02"), "ann", &mut super::unaudited()),
+            Err(StoreError::Refused(m)) if m.contains("SRV-2")
+        ),
+        "SRV-2 still holds its MAC after an unchanged re-import"
+    );
     // Keyset pages by tag, bytewise: after a tag, at most the limit.
     let tags = |after: Option<&str>, limit| -> Vec<String> {
         store.assets_page(after, limit).unwrap().into_iter().map(|a| a.tag).collect()

@@ -1,5 +1,5 @@
-//! Persistence behind a [`Store`] trait, with SQLite ([`SqliteStore`]) as
-//! the implementation: agents and their token hashes, ingested batches and
+//! Persistence behind a [`Store`] trait, with SQLite ([`SqliteStore`], the
+//! default) and PostgreSQL ([`PostgresStore`]) behind it ([`open`]): agents and their token hashes, ingested batches and
 //! per-host observation history, and the managed register with its change
 //! history.
 //!
@@ -9,7 +9,11 @@
 //! once its last part is in (see `store/ingest.rs`).
 
 pub mod conformance;
+pub mod migrate;
+mod pg;
+mod shared;
 mod sqlite;
+pub mod testing;
 mod types;
 
 /// Every store trait, for calling store methods on a concrete backend
@@ -30,6 +34,7 @@ use crate::people::{Person, Principal, Role, TokenInfo};
 use crate::register::Asset;
 
 pub use crate::ingest::{BatchMeta, ObservationRow, ms};
+pub use pg::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use sqlite::backup;
 pub use types::{BacklogCursor, CommitOutcome, DaySightings, OutboxItem, RollUp, SightingSelect};
@@ -362,7 +367,7 @@ pub struct RegisterChange<'a> {
 /// and appended in that transaction: a change and its records commit
 /// together or not at all, and records of one subject are in the order its
 /// changes were made.
-pub type AuditOf<'a, T> = &'a mut dyn FnMut(Option<&T>, Option<&T>) -> Vec<AuditEntry>;
+pub type AuditOf<'a, T> = &'a mut (dyn FnMut(Option<&T>, Option<&T>) -> Vec<AuditEntry> + Send);
 
 /// A token to store: whose, what kind (`api` or `session`), its label, its
 /// SHA-256 and when it expires (unix ms; never when `None`).
@@ -411,7 +416,7 @@ pub trait RegisterStore: Send + Sync {
     /// Returns whether anything was written.
     fn import_assets(
         &self,
-        build: &mut dyn FnMut(&[Asset]) -> Option<Vec<Asset>>,
+        build: &mut (dyn FnMut(&[Asset]) -> Option<Vec<Asset>> + Send),
         actor: &str,
         audit: AuditOf<'_, Asset>,
     ) -> Result<bool, StoreError>;
@@ -446,7 +451,11 @@ pub type EntitlementBuild<'a> = KeyedBuild<'a, crate::licences::Entitlement>;
 
 /// What a write of a keyed table calls with the records as stored: the
 /// records to write and their audit records, or `None` to write nothing.
-pub type KeyedBuild<'a, T> = &'a mut dyn FnMut(&[T]) -> Option<(Vec<T>, Vec<AuditEntry>)>;
+///
+/// This and the other callbacks a store calls inside its transaction are
+/// `Send`: the PostgreSQL store may run the transaction on another thread
+/// (`store/pg/mod.rs`).
+pub type KeyedBuild<'a, T> = &'a mut (dyn FnMut(&[T]) -> Option<(Vec<T>, Vec<AuditEntry>)> + Send);
 
 /// What [`RegisterStore::write_directory`] calls with the current directory.
 pub type DirectoryBuild<'a> = KeyedBuild<'a, crate::directory::DirectoryEntry>;
@@ -491,7 +500,7 @@ pub trait ReconcileStore: Send + Sync {
     fn commit_reconcile(
         &self,
         plan: &Plan,
-        decide: &mut dyn FnMut(AlertInputs) -> Vec<Change>,
+        decide: &mut (dyn FnMut(AlertInputs) -> Vec<Change> + Send),
     ) -> Result<CommitOutcome, StoreError>;
 }
 
@@ -511,7 +520,7 @@ pub trait AlertStore: Send + Sync {
     fn alert_action(
         &self,
         id: i64,
-        decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
+        decide: &mut (dyn FnMut(Alert) -> Result<Change, Refused> + Send),
         audit: AuditOf<'_, Alert>,
     ) -> Result<Option<Alert>, StoreError>;
     /// A register change and a person's action on the alert it settles
@@ -529,7 +538,7 @@ pub trait AlertStore: Send + Sync {
         &self,
         change: RegisterChange<'_>,
         id: i64,
-        decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
+        decide: &mut (dyn FnMut(Alert) -> Result<Change, Refused> + Send),
         audit: AuditOf<'_, Alert>,
     ) -> Result<(Asset, Option<Alert>), StoreError>;
     /// An alert's history, oldest first.
@@ -586,6 +595,49 @@ pub trait HealthStore: Send + Sync {
     fn pool_usage(&self) -> PoolUsage;
 }
 
+/// Work only one daemon among those sharing a store may do at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// A full reconcile (every asset, every host within the horizon).
+    FullReconcile,
+}
+
+/// A [`Job`]'s turn, held until dropped.
+pub struct Turn(#[allow(dead_code)] Option<Box<dyn Send>>);
+
+impl Turn {
+    /// A turn with nothing to release: the backend serves one daemon, whose
+    /// own locks already order its work.
+    pub fn local() -> Self {
+        Turn(None)
+    }
+
+    /// A turn that ends when `held` is dropped.
+    pub fn holding(held: impl Send + 'static) -> Self {
+        Turn(Some(Box::new(held)))
+    }
+}
+
+impl std::fmt::Debug for Turn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Turn(shared)" } else { "Turn(local)" })
+    }
+}
+
+/// Taking turns with the other daemons that share this store.
+pub trait CoordinationStore: Send + Sync {
+    /// Wait until no other daemon sharing the store does `job`, then hold
+    /// its turn until the returned [`Turn`] is dropped. A daemon that dies
+    /// holding a turn loses it with its process (on PostgreSQL the turn is
+    /// a session's advisory lock: the server ends it with the connection),
+    /// so a killed daemon never blocks the others for longer than the
+    /// server takes to see the connection gone.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database cannot be reached.
+    fn turn(&self, job: Job) -> Result<Turn, StoreError>;
+}
+
 /// Everything the daemon stores: one trait per concern, so a backend is
 /// written (and tested by the conformance suite, `store::conformance`) concern by
 /// concern. Any type implementing all of them is a `Store`.
@@ -601,6 +653,7 @@ pub trait Store:
     + AuditStore
     + SavedQueryStore
     + HealthStore
+    + CoordinationStore
     + 'static
 {
 }
@@ -617,6 +670,7 @@ impl<
         + AuditStore
         + SavedQueryStore
         + HealthStore
+        + CoordinationStore
         + 'static,
 > Store for T
 {
@@ -625,4 +679,44 @@ impl<
 /// Now, in unix milliseconds.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Where the store lives (`[store]` in the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A SQLite database file (`[store] database`, the default).
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database (`[store] url = "postgres://…"`).
+    Postgres(String),
+}
+
+impl std::fmt::Display for StoreLocation {
+    /// The file, or the URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(p) => write!(f, "{}", p.display()),
+            StoreLocation::Postgres(url) => f.write_str(&pg::redacted(url)),
+        }
+    }
+}
+
+/// Check that `url` parses as a PostgreSQL connection URL, without connecting.
+///
+/// # Errors
+/// The driver's reason, with any password left out.
+pub fn check_postgres_url(url: &str) -> Result<(), String> {
+    pg::check_url(url)
+}
+
+/// Open (creating or migrating) the store at `at`.
+///
+/// # Errors
+/// What the backend's `open` returns: [`StoreError::Io`] for a SQLite file
+/// that cannot be prepared, [`StoreError::Db`] for a database that cannot be
+/// opened or reached, [`StoreError::SchemaTooNew`] for one a newer Census wrote.
+pub fn open(at: &StoreLocation) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match at {
+        StoreLocation::Sqlite(path) => std::sync::Arc::new(SqliteStore::open(path)?),
+        StoreLocation::Postgres(url) => std::sync::Arc::new(PostgresStore::open(url)?),
+    })
 }

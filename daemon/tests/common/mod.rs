@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use censusd::config::{NotifyConfig, ReconcileConfig};
-use censusd::store::SqliteStore;
 use reqwest::{Client, Method, Response};
 use tokio::sync::oneshot;
 
@@ -13,6 +12,8 @@ pub const ADMIN: &str = "census_test_admin_token";
 
 pub struct Daemon {
     pub base: String,
+    /// The daemon's store (still usable after `stop`).
+    pub store: Arc<dyn censusd::store::Store>,
     pub http: Client,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -55,14 +56,10 @@ impl Daemon {
         notify: &NotifyConfig,
         setup: impl FnOnce(&mut censusd::service::Daemon),
     ) -> Daemon {
-        let store = SqliteStore::open(&dir.path().join("census.db")).unwrap();
-        let mut daemon = censusd::service::Daemon::new(
-            Arc::new(store),
-            censusd::auth::hash_token(ADMIN),
-            max_body,
-            reconcile,
-            notify,
-        );
+        // SQLite in `dir`, or a schema of its own on CENSUS_TEST_POSTGRES's server.
+        let store = censusd::store::testing::fresh(dir.path()).unwrap();
+        let mut daemon =
+            censusd::service::Daemon::new(store.clone(), censusd::auth::hash_token(ADMIN), max_body, reconcile, notify);
         setup(&mut daemon);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -71,7 +68,7 @@ impl Daemon {
             let _ = rx.await;
         }));
         censusd::client::install_crypto();
-        Daemon { base, http: Client::new(), dir, stop: Some(tx), task: Some(task) }
+        Daemon { base, store, http: Client::new(), dir, stop: Some(tx), task: Some(task) }
     }
 
     pub async fn req(&self, method: Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Response {

@@ -14,7 +14,7 @@ use censusd::alerts::{Alert, AlertAction, AlertFilter, AlertKind, AlertState, Su
 use censusd::config::ReconcileConfig;
 use censusd::reconcile::Reconciler;
 use censusd::register::Asset;
-use censusd::store::{AgentRecord, SqliteStore, Store};
+use censusd::store::{AgentRecord, Store};
 use censusd::whois::WhoisAnswer;
 use time::OffsetDateTime;
 
@@ -210,7 +210,19 @@ impl Scenario {
 
     pub fn with(cfg: ReconcileConfig) -> Scenario {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("census.db")).unwrap());
+        let store: Arc<dyn Store> = censusd::store::testing::fresh(dir.path()).unwrap();
+        Self::on(store, dir, cfg)
+    }
+
+    /// A scenario on SQLite at `dir/census.db`, whatever the environment names.
+    pub fn sqlite() -> Scenario {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(censusd::store::SqliteStore::open(&dir.path().join("census.db")).unwrap());
+        Self::on(store, dir, ReconcileConfig::default())
+    }
+
+    /// A scenario over `store` (whose files, if any, live in `dir`).
+    pub fn on(store: Arc<dyn Store>, dir: tempfile::TempDir, cfg: ReconcileConfig) -> Scenario {
         let routes = vec![("hook".to_string(), censusd::alerts::Severity::Low)];
         let rec = Reconciler::new(store.clone(), &cfg, routes, Arc::new(tokio::sync::Notify::new()));
         Scenario { store, rec, _dir: dir, cfg }

@@ -9,33 +9,13 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 
 use crate::alerts::lifecycle::Change;
-use crate::alerts::{Alert, AlertEvent, AlertFilter, AlertHistoryEntry, EventKind, Suppression};
-use crate::reconcile::AssetState;
+use crate::alerts::{Alert, AlertFilter, AlertHistoryEntry, Suppression};
+use crate::store::shared::alerts::{self as shared, Arg, COLUMNS, Dialect, FROM};
 use crate::store::{OutboxItem, StoreError};
-
-/// Every column of an alert; with [`FROM`], its evidence from `alert_evidence`.
-const COLUMNS: &str = "a.id, a.kind, a.subject, a.state, a.severity, a.tag, a.ip, a.mac, a.segment, a.agent, a.summary,
-    e.evidence, a.first_seen_ms, a.last_seen_ms, a.opened_ms, a.updated_ms, a.updates, a.acked_by, a.acked_ms,
-    a.resolved_by, a.resolved_ms, a.resolution, a.suppressed_by, a.reopened, a.absent_since_ms, a.clear_count,
-    a.clear_batch, a.vendor, a.digest, a.rev";
-/// The alerts with their evidence.
-const FROM: &str = "alerts a LEFT JOIN alert_evidence e ON e.alert_id = a.id";
 
 fn word<T: std::str::FromStr>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T> {
     let s: String = r.get(i)?;
     s.parse().map_err(|_| rusqlite::Error::InvalidColumnType(i, s, rusqlite::types::Type::Text))
-}
-
-/// Stored evidence, read back; evidence that no longer parses (it cannot
-/// after migration 5, short of a hand-edited database) is logged and left out.
-fn stored_evidence(text: &str) -> Option<crate::alerts::Evidence> {
-    match serde_json::from_str(text) {
-        Ok(e) => Some(e),
-        Err(e) => {
-            tracing::warn!(error = %e, "stored alert evidence does not parse; left out");
-            None
-        }
-    }
 }
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
@@ -52,7 +32,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         segment: r.get(8)?,
         agent: r.get(9)?,
         summary: r.get(10)?,
-        evidence: evidence.as_deref().and_then(stored_evidence),
+        evidence: evidence.as_deref().and_then(shared::stored_evidence),
         first_seen_ms: r.get(12)?,
         last_seen_ms: r.get(13)?,
         opened_ms: r.get(14)?,
@@ -81,71 +61,30 @@ pub fn alert(c: &Connection, id: i64) -> Result<Option<Alert>, StoreError> {
         .optional()?)
 }
 
-/// The `WHERE` clause of `f` (without paging) and its arguments.
-fn filter_sql(f: &AlertFilter) -> (String, Vec<rusqlite::types::Value>) {
+/// A filter's arguments as SQLite values.
+fn values(args: Vec<Arg>) -> Vec<rusqlite::types::Value> {
     use rusqlite::types::Value;
-    let mut sql = String::from(" WHERE 1 = 1");
-    let mut args: Vec<Value> = Vec::new();
-    let mut arg = |sql: &mut String, clause: &str, v: Value| {
-        args.push(v);
-        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-    };
-    match f.state {
-        Some(s) => arg(&mut sql, " AND a.state = ?", Value::Text(s.as_str().into())),
-        None => sql.push_str(" AND a.state != 'resolved'"),
-    }
-    if f.include_suppressed == Some(false) {
-        sql.push_str(" AND a.state != 'suppressed'");
-    }
-    if let Some(k) = f.kind {
-        arg(&mut sql, " AND a.kind = ?", Value::Text(k.as_str().into()));
-    }
-    if let Some(t) = &f.tag {
-        arg(&mut sql, " AND a.tag = ?", Value::Text(t.clone()));
-    }
-    if f.min_severity.is_some() {
-        // Words from a closed list, so written into the statement.
-        let list: Vec<String> = f.severities().iter().map(|s| format!("'{}'", s.as_str())).collect();
-        sql.push_str(&format!(" AND a.severity IN ({})", list.join(", ")));
-    }
-    if let Some(seg) = &f.segment {
-        arg(&mut sql, " AND a.segment = ?", Value::Text(seg.clone()));
-    }
-    if let Some(t) = f.seen_since_ms {
-        arg(&mut sql, " AND a.last_seen_ms >= ?", Value::Integer(t));
-    }
-    for w in f.words.iter().filter(|w| !w.is_empty()).take(16) {
-        // instr, not LIKE: the words are the user's and `%`/`_` mean themselves.
-        arg(
-            &mut sql,
-            " AND instr(lower(a.subject || ' ' || a.summary || ' ' || coalesce(a.ip, '') || ' ' || coalesce(a.mac, '')
-                || ' ' || coalesce(a.tag, '') || ' ' || coalesce(a.vendor, '')), ?) > 0",
-            Value::Text(w.to_lowercase()),
-        );
-    }
-    (sql, args)
+    args.into_iter()
+        .map(|a| match a {
+            Arg::Text(t) => Value::Text(t),
+            Arg::Int(i) => Value::Integer(i),
+        })
+        .collect()
 }
 
 /// Alerts matching `f`, newest first.
 pub fn list(c: &Connection, f: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
-    let (mut filter, args) = filter_sql(f);
-    if let Some(id) = f.before_id {
-        filter.push_str(&format!(" AND a.id < {id}"));
-    }
-    let sql = format!("SELECT {COLUMNS} FROM {FROM}{filter} ORDER BY a.id DESC LIMIT {}", f.limit.unwrap_or(1000));
+    let (sql, args) = shared::list_sql(f, Dialect::Sqlite);
     let mut st = c.prepare(&sql)?;
-    let rows = st.query_map(rusqlite::params_from_iter(args.iter()), alert_row)?.collect::<Result<Vec<_>, _>>()?;
+    let rows = st.query_map(rusqlite::params_from_iter(values(args)), alert_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
 /// How many alerts match `f` (its cursor and limit ignored).
 pub fn count(c: &Connection, f: &AlertFilter) -> Result<u64, StoreError> {
-    let (filter, args) = filter_sql(f);
-    let n: i64 =
-        c.query_row(&format!("SELECT count(*) FROM alerts a{filter}"), rusqlite::params_from_iter(args.iter()), |r| {
-            r.get(0)
-        })?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    let (sql, args) = shared::count_sql(f, Dialect::Sqlite);
+    let n: i64 = c.query_row(&sql, rusqlite::params_from_iter(values(args)), |r| r.get(0))?;
+    Ok(shared::count(n))
 }
 
 /// Live alerts counted by kind, state and severity.
@@ -191,13 +130,7 @@ pub fn latest_for_subjects(c: &Connection, subjects: &[String]) -> Result<Vec<Al
         let sql = format!("SELECT {light} FROM alerts a WHERE a.subject IN {}", super::in_list(chunk.len()));
         let mut st = c.prepare_cached(&sql)?;
         for a in st.query_map(rusqlite::params_from_iter(chunk), alert_row)? {
-            let a = a?;
-            match latest.get(&(a.kind, a.subject.clone())) {
-                Some(b) if b.id > a.id => {}
-                _ => {
-                    latest.insert((a.kind, a.subject.clone()), a);
-                }
-            }
+            shared::keep_latest(&mut latest, a?);
         }
     }
     Ok(latest.into_values().collect())
@@ -237,7 +170,7 @@ pub struct Stale;
 pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize, StoreError> {
     match write_checked(tx, c, now)? {
         Ok(n) => Ok(n),
-        Err(Stale) => Err(StoreError::Refused(format!("alert {} changed meanwhile", c.alert.id))),
+        Err(Stale) => Err(shared::changed_meanwhile(c.alert.id)),
     }
 }
 
@@ -249,7 +182,7 @@ pub fn write_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<usize,
 pub fn write_checked(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<Result<usize, Stale>, StoreError> {
     let a = &c.alert;
     let id = if a.id == 0 {
-        let evidence = evidence_text(a);
+        let evidence = shared::evidence_text(a);
         tx.prepare_cached(
             "INSERT INTO alerts (kind, subject, state, severity, tag, ip, mac, segment, agent, summary, evidence,
                first_seen_ms, last_seen_ms, opened_ms, updated_ms, updates, acked_by, acked_ms, resolved_by,
@@ -325,7 +258,7 @@ pub fn write_checked(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<Resul
         }
         if c.described {
             // The lifecycle writes a description only when its digest differs from the stored one.
-            let evidence = evidence_text(a);
+            let evidence = shared::evidence_text(a);
             let d = a.digest.unwrap_or_else(|| crate::alerts::description_digest(a));
             {
                 tx.prepare_cached(
@@ -366,7 +299,7 @@ pub fn write_checked(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<Resul
     }
     // The event carries the alert as stored now, its full evidence included.
     let Some(alert) = alert(tx, id)? else { return Ok(Ok(0)) };
-    let body = serde_json::to_string(&AlertEvent { event, at_ms: now, alert }).unwrap_or_default();
+    let body = shared::event_body(event, now, alert);
     let mut ins = tx.prepare_cached("INSERT INTO outbox (sink, event, created_ms, next_ms) VALUES (?1, ?2, ?3, ?3)")?;
     for sink in &c.sinks {
         ins.execute(params![sink, body, now])?;
@@ -375,13 +308,10 @@ pub fn write_checked(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<Resul
 }
 
 fn accept_ports(tx: &Transaction<'_>, tag: &str, ports: &[u16]) -> Result<(), StoreError> {
-    let mut state: AssetState = super::reconcile::asset_state(tx, tag)?.unwrap_or_default();
-    state.accepted.extend_from_slice(ports);
-    state.accepted.sort_unstable();
-    state.accepted.dedup();
+    let body = shared::with_accepted(super::reconcile::asset_state(tx, tag)?, ports);
     tx.execute(
         "INSERT INTO asset_state (tag, body) VALUES (?1, ?2) ON CONFLICT (tag) DO UPDATE SET body = excluded.body",
-        params![tag, serde_json::to_string(&state).unwrap_or_default()],
+        params![tag, body],
     )?;
     Ok(())
 }
@@ -395,7 +325,7 @@ pub fn act(
     now: i64,
 ) -> Result<Option<Alert>, StoreError> {
     let Some(a) = alert(tx, id)? else { return Ok(None) };
-    let change = decide(a).map_err(|e| StoreError::Refused(e.0))?;
+    let change = decide(a).map_err(shared::refused)?;
     write_change(tx, &change, now)?;
     alert(tx, id)
 }
@@ -404,16 +334,11 @@ pub fn act(
 pub fn history(c: &Connection, id: i64) -> Result<Vec<AlertHistoryEntry>, StoreError> {
     let mut st =
         c.prepare_cached("SELECT at_ms, actor, event, note FROM alert_events WHERE alert_id = ?1 ORDER BY id")?;
-    let rows = st.query_map([id], |r| {
-        let event: String = r.get(2)?;
-        Ok((r.get(0)?, r.get(1)?, event, r.get(3)?))
-    })?;
+    let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     let mut out = Vec::new();
     for row in rows {
-        let (at_ms, actor, event, note): (i64, String, String, Option<String>) = row?;
-        if let Ok(event) = serde_json::from_value::<EventKind>(serde_json::Value::String(event)) {
-            out.push(AlertHistoryEntry { at_ms, actor, event, note });
-        }
+        let (at_ms, actor, event, note) = row?;
+        out.extend(shared::history_entry(at_ms, actor, event, note));
     }
     Ok(out)
 }
@@ -430,10 +355,7 @@ pub fn suppressions(c: &Connection, live_at: Option<i64>) -> Result<Vec<Suppress
     let mut out = Vec::new();
     for row in rows {
         let (id, body) = row?;
-        if let Ok(mut s) = serde_json::from_str::<Suppression>(&body) {
-            s.id = id;
-            out.push(s);
-        }
+        out.extend(shared::stored_suppression(id, &body));
     }
     Ok(out)
 }
@@ -442,7 +364,7 @@ pub fn suppressions(c: &Connection, live_at: Option<i64>) -> Result<Vec<Suppress
 pub fn add_suppression(c: &Connection, s: &Suppression) -> Result<Suppression, StoreError> {
     c.execute(
         "INSERT INTO suppressions (body, expires_ms) VALUES (?1, ?2)",
-        params![serde_json::to_string(s).unwrap_or_default(), s.expires_ms],
+        params![shared::suppression_body(s), s.expires_ms],
     )?;
     Ok(Suppression { id: c.last_insert_rowid(), ..s.clone() })
 }
@@ -460,27 +382,22 @@ pub fn outbox_due(c: &Connection, sink: &str, now: i64, limit: usize) -> Result<
     let rows = st.query_map(params![sink, limit as i64], |r| {
         Ok((OutboxItem { id: r.get(0)?, attempts: r.get(1)?, event: r.get(2)? }, r.get::<_, i64>(3)?))
     })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (item, next) = row?;
-        if next > now {
-            break;
-        }
-        out.push(item);
-    }
-    Ok(out)
+    Ok(shared::due_in_order(rows, now)?)
 }
 
 /// Mark delivered, and forget deliveries older than a week.
 pub fn outbox_delivered(c: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
     c.execute("UPDATE outbox SET delivered_ms = ?2, attempts = attempts + 1 WHERE id = ?1", params![id, now])?;
-    c.execute("DELETE FROM outbox WHERE delivered_ms IS NOT NULL AND delivered_ms < ?1", [now - 7 * 86_400_000])?;
+    c.execute(
+        "DELETE FROM outbox WHERE delivered_ms IS NOT NULL AND delivered_ms < ?1",
+        [now - shared::DELIVERED_KEPT_MS],
+    )?;
     Ok(())
 }
 
 /// Record a failed attempt and when to retry.
 pub fn outbox_failed(c: &Connection, id: i64, attempts: u32, retry_at: i64, error: &str) -> Result<(), StoreError> {
-    let error: String = error.chars().take(500).collect();
+    let error = shared::error_text(error);
     c.execute(
         "UPDATE outbox SET attempts = ?2, next_ms = ?3, last_error = ?4 WHERE id = ?1",
         params![id, attempts, retry_at, error],
@@ -494,8 +411,4 @@ pub fn outbox_backlog(c: &Connection) -> Result<Vec<(String, i64)>, StoreError> 
         c.prepare_cached("SELECT sink, count(*) FROM outbox WHERE delivered_ms IS NULL GROUP BY sink ORDER BY sink")?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
-}
-
-fn evidence_text(a: &Alert) -> String {
-    a.evidence.as_ref().and_then(|e| serde_json::to_string(e).ok()).unwrap_or_else(|| "null".into())
 }

@@ -5,16 +5,12 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::register::plan::changed_fields;
-use crate::register::{Asset, Day};
+use crate::register::Asset;
+use crate::store::shared::assets as shared;
 use crate::store::{AssetChange, StoreError, now_ms};
 
-fn today() -> Day {
-    Day(time::OffsetDateTime::now_utc().date())
-}
-
 fn decode(body: &str) -> Option<Asset> {
-    serde_json::from_str(body).ok()
+    shared::decode(body).ok()
 }
 
 /// Every asset, by tag.
@@ -79,40 +75,20 @@ pub fn one(c: &Connection, tag: &str) -> Result<Option<Asset>, StoreError> {
 fn check_macs(tx: &Transaction<'_>, a: &Asset) -> Result<(), StoreError> {
     let mut st =
         tx.prepare_cached("SELECT tag FROM asset_keys WHERE kind = 'mac' AND value = ?1 AND tag != ?2 LIMIT 1")?;
-    for m in &a.macs {
-        if let Some(other) = st.query_row(params![m.to_string(), a.tag], |r| r.get::<_, String>(0)).optional()? {
-            return Err(StoreError::Refused(format!(
-                "MAC {m} is already recorded on asset {other}; a MAC belongs to one asset"
-            )));
-        }
-    }
-    Ok(())
+    shared::check_macs(a, |m| Ok(st.query_row(params![m, a.tag], |r| r.get::<_, String>(0)).optional()?))
 }
 
 fn write_keys(tx: &Transaction<'_>, a: &Asset) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM asset_keys WHERE tag = ?1")?.execute([&a.tag])?;
     let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO asset_keys (kind, value, tag) VALUES (?1, ?2, ?3)")?;
-    for m in &a.macs {
-        ins.execute(params!["mac", m.to_string(), a.tag])?;
-    }
-    for ip in &a.ips {
-        ins.execute(params!["ip", ip.to_string(), a.tag])?;
-    }
-    for h in &a.hostnames {
-        ins.execute(params!["hostname", h, a.tag])?;
-    }
-    // Looked up by whois; several assets may share a serial (placeholders).
-    if !a.serial.is_empty() {
-        ins.execute(params!["serial", a.serial.to_lowercase(), a.tag])?;
-    }
-    for id in &a.external_ids {
-        ins.execute(params!["external_id", id, a.tag])?;
+    for (kind, value) in shared::keys(a) {
+        ins.execute(params![kind, value, a.tag])?;
     }
     Ok(())
 }
 
 fn put(tx: &Transaction<'_>, a: &Asset) -> Result<(), StoreError> {
-    let body = serde_json::to_string(a).unwrap_or_default();
+    let body = shared::encode(a);
     tx.prepare_cached(
         "INSERT INTO assets (tag, body, lifecycle, updated_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (tag) DO UPDATE SET body = excluded.body, lifecycle = excluded.lifecycle, updated_ms = excluded.updated_ms",
@@ -137,7 +113,7 @@ fn record(
         now_ms(),
         actor,
         action,
-        serde_json::to_string(fields).unwrap_or_default(),
+        shared::fields_json(fields),
         lifecycle.map(|l| l.0),
         lifecycle.map(|l| l.1)
     ])?;
@@ -147,34 +123,23 @@ fn record(
 /// Create `asset`; its lifecycle date defaults to today.
 pub fn create(tx: &Transaction<'_>, asset: &Asset, actor: &str, action: &str) -> Result<Asset, StoreError> {
     if let Some(existing) = one(tx, &asset.tag)? {
-        return Err(StoreError::Conflict(format!("asset `{}`", existing.tag)));
+        return Err(shared::tag_taken(&existing.tag));
     }
     check_macs(tx, asset)?;
-    let mut a = asset.clone();
-    a.lifecycle_since.get_or_insert_with(today);
+    let a = shared::created(asset);
     put(tx, &a)?;
-    record(tx, &a.tag, actor, action, &[], Some(("", a.lifecycle.as_str())))?;
+    record(tx, &a.tag, actor, action, &[], Some(shared::created_lifecycle(&a)))?;
     Ok(a)
 }
 
 /// Replace `old` with `new`; a lifecycle change is dated today unless given.
 pub fn update(tx: &Transaction<'_>, old: &Asset, new: &Asset, actor: &str, action: &str) -> Result<Asset, StoreError> {
-    let mut a = new.clone();
-    if a.lifecycle != old.lifecycle {
-        if a.lifecycle_since.is_none() || a.lifecycle_since == old.lifecycle_since {
-            a.lifecycle_since = Some(today());
-        }
-    } else if a.lifecycle_since.is_none() {
-        a.lifecycle_since = old.lifecycle_since;
-    }
-    a.tag = old.tag.clone();
-    let fields = changed_fields(old, &a);
+    let shared::Replacement { asset: a, fields, lifecycle } = shared::replacement(old, new);
     if fields.is_empty() {
         return Ok(a);
     }
     check_macs(tx, &a)?;
     put(tx, &a)?;
-    let lifecycle = (a.lifecycle != old.lifecycle).then(|| (old.lifecycle.as_str(), a.lifecycle.as_str()));
     record(tx, &a.tag, actor, action, &fields, lifecycle)?;
     Ok(a)
 }
@@ -202,16 +167,17 @@ pub fn import(
 ) -> Result<bool, StoreError> {
     let current = all(tx)?;
     let Some(assets) = build(&current) else { return Ok(false) };
-    // Every asset the import writes gets its keys anew: drop them all first,
-    // so a MAC moved from one row's asset to another's is judged against
-    // the import's result, not against the order of its rows (a MAC on two
-    // assets is still refused when the second is written).
+    // Every asset the import rewrites gets its keys anew: drop them all
+    // first, so a MAC moved from one row's asset to another's is judged
+    // against the import's result, not against the order of its rows (a MAC
+    // on two assets is still refused when the second is written). An asset
+    // named unchanged is not rewritten: its keys stay.
     // (Through the register's case-blind tag index: `asset_keys.tag = ?
     // COLLATE NOCASE` cannot use its index, and scanned every key per row.)
     let mut drop_keys = tx
         .prepare_cached("DELETE FROM asset_keys WHERE tag IN (SELECT tag FROM assets WHERE tag = ?1 COLLATE NOCASE)")?;
-    for a in &assets {
-        drop_keys.execute([&a.tag])?;
+    for tag in shared::rewritten_tags(&current, &assets) {
+        drop_keys.execute([&tag])?;
     }
     for a in &assets {
         let old = one(tx, &a.tag)?;
@@ -233,15 +199,7 @@ pub fn history(c: &Connection, tag: &str) -> Result<Vec<AssetChange>, StoreError
     let tag = one(c, tag)?.map_or_else(|| tag.to_string(), |a| a.tag);
     let rows = st.query_map([tag], |r| {
         let fields: String = r.get(3)?;
-        let from: Option<String> = r.get(4)?;
-        let to: Option<String> = r.get(5)?;
-        Ok(AssetChange {
-            at_ms: r.get(0)?,
-            actor: r.get(1)?,
-            action: r.get(2)?,
-            fields: serde_json::from_str(&fields).unwrap_or_default(),
-            lifecycle: from.zip(to),
-        })
+        Ok(shared::history_entry(r.get(0)?, r.get(1)?, r.get(2)?, &fields, r.get(4)?, r.get(5)?))
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }

@@ -26,7 +26,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-pub use crate::ingest::{BatchMeta, ObservationRow, ms};
+use crate::ingest::HostSummary;
+pub use crate::ingest::{BatchMeta, ObservationRow};
+use crate::store::shared::ingest::{Effect, Known, effect, names_json};
 use crate::store::{HostChange, HostRecord, StoreError};
 
 /// Observations stored per transaction at most; a batch this small is
@@ -225,81 +227,77 @@ fn chunk_in(
         let mut clear_names = tx.prepare_cached("DELETE FROM host_names WHERE ip = ?1")?;
         let mut set_name = tx.prepare_cached("INSERT OR IGNORE INTO host_names (name, ip) VALUES (?1, ?2)")?;
         for row in rows {
-            let ObservationRow {
-                ip,
-                mac,
-                first_ms: first,
-                last_ms: last,
-                ports,
-                names,
-                fingerprint: fp,
-                raw,
-                sighting,
-                certificates,
-                passive: _,
-            } = row;
+            let ObservationRow { ip, mac, first_ms: first, last_ms: last, ports, names, fingerprint: fp, .. } = row;
             let (first, last) = (*first, *last);
-            for (port, sha) in certificates {
+            for (port, sha) in &row.certificates {
                 upsert_served.execute(params![sha, ip, port, last])?;
             }
-            let names_json = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
-            let names = &names_json;
-            insert_obs.execute(params![batch_id, ip, mac, last, raw])?;
+            let first_names = names_json(names);
+            insert_obs.execute(params![batch_id, ip, mac, last, row.raw])?;
             stored += 1;
             let obs_id = tx.last_insert_rowid();
             ids = Some(ids.map_or((obs_id, obs_id), |(lo, hi): (i64, i64)| (lo.min(obs_id), hi.max(obs_id))));
-            let existing: Option<(Option<String>, i64, String, String, String, String)> = select_host
-                .query_row([&ip], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            let known: Option<Known> = select_host
+                .query_row([&ip], |r| {
+                    Ok(Known {
+                        summary: HostSummary {
+                            mac: r.get(0)?,
+                            ports: r.get(2)?,
+                            names: r.get(3)?,
+                            fingerprint: r.get(4)?,
+                        },
+                        last_seen_ms: r.get(1)?,
+                        sighting: r.get(5)?,
+                    })
+                })
                 .optional()?;
-            match existing {
-                None => {
-                    insert_host
-                        .execute(params![ip, mac, first, last, agent, batch_id, obs_id, ports, names, fp, sighting])?;
-                    for n in &row.names {
+            let effect = effect(known.as_ref(), row);
+            match &effect {
+                Effect::New => {
+                    insert_host.execute(params![
+                        ip,
+                        mac,
+                        first,
+                        last,
+                        agent,
+                        batch_id,
+                        obs_id,
+                        ports,
+                        first_names,
+                        fp,
+                        row.sighting
+                    ])?;
+                    for n in names {
                         set_name.execute(params![n, ip])?;
                     }
                 }
-                Some((old_mac, old_last, old_ports, old_names, old_fp, old_sighting)) if last >= old_last => {
-                    let before = crate::ingest::HostSummary {
-                        mac: old_mac,
-                        ports: old_ports,
-                        names: old_names,
-                        fingerprint: old_fp,
-                    };
-                    let folded = crate::ingest::fold_onto_stored(&before, &old_sighting, row);
-                    let row = folded.as_ref().unwrap_or(row);
-                    let changes = crate::ingest::host_changes(&before, row);
-                    for (kind, old, new) in &changes {
+                Effect::Newer { row: kept, changes, .. } => {
+                    for (kind, old, new) in changes {
                         insert_change.execute(params![ip, last, batch_id, kind, old, new])?;
                     }
                     changed_hosts += usize::from(!changes.is_empty());
-                    if row.passive {
-                        let names = serde_json::to_string(&row.names).unwrap_or_else(|_| "[]".into());
-                        update_heard.execute(params![ip, mac, last, names, row.fingerprint, first, row.sighting])?;
+                    let names = names_json(&kept.names);
+                    let (fp, sighting) = (&kept.fingerprint, &kept.sighting);
+                    if kept.passive {
+                        update_heard.execute(params![ip, mac, last, names, fp, first, sighting])?;
                     } else {
-                        let names = serde_json::to_string(&row.names).unwrap_or_else(|_| "[]".into());
-                        let (fp, sighting) = (&row.fingerprint, &row.sighting);
                         update_latest.execute(params![
                             ip, mac, last, agent, batch_id, obs_id, ports, names, fp, first, sighting
                         ])?;
                     }
                     // Only what changed is rewritten: a host seen the same way every sweep costs two writes.
-                    if changes.iter().any(|(kind, _, _)| *kind == "names") {
+                    if effect.names_changed() {
                         clear_names.execute([ip])?;
-                        for n in &row.names {
+                        for n in &kept.names {
                             set_name.execute(params![n, ip])?;
                         }
                     }
-                    if let Some(m) = mac.as_ref().filter(|m| before.mac.as_deref() != Some(m.as_str())) {
-                        upsert_pair.execute(params![m, ip, first, last, agent])?;
-                    }
-                    continue;
                 }
-                Some(_) => {
+                Effect::Older => {
                     update_older.execute(params![ip, first])?;
                 }
             }
-            if let Some(m) = mac {
+            if let Some(m) = mac.as_ref().filter(|_| effect.records_pair()) {
                 upsert_pair.execute(params![m, ip, first, last, agent])?;
             }
         }

@@ -10,30 +10,9 @@ use serde::de::DeserializeOwned;
 
 use super::audit;
 use crate::store::StoreError;
+use crate::store::shared::assets as shared;
 
-/// The tables this module keeps (names come from here, never from input).
-#[derive(Debug, Clone, Copy)]
-pub enum Keyed {
-    /// `directory`: people and teams.
-    Directory,
-    /// `entitlements`: licences bought.
-    Entitlements,
-    /// `retirements`: wipe attestations, verified and forced disposals.
-    Retirements,
-    /// `sources`: coverage sources, each with its last loaded list.
-    Sources,
-}
-
-impl Keyed {
-    fn table(self) -> &'static str {
-        match self {
-            Keyed::Directory => "directory",
-            Keyed::Entitlements => "entitlements",
-            Keyed::Retirements => "retirements",
-            Keyed::Sources => "sources",
-        }
-    }
-}
+pub use crate::store::shared::assets::Keyed;
 
 /// Every record, by key.
 pub fn all<T: DeserializeOwned>(c: &rusqlite::Connection, t: Keyed) -> Result<Vec<T>, StoreError> {
@@ -42,11 +21,7 @@ pub fn all<T: DeserializeOwned>(c: &rusqlite::Connection, t: Keyed) -> Result<Ve
     let mut out = Vec::new();
     for row in rows {
         let (key, body) = row?;
-        match serde_json::from_str(&body) {
-            Ok(e) => out.push(e),
-            // A row written by a newer version, or damaged: kept in the table, skipped here.
-            Err(e) => tracing::warn!(table = t.table(), key, error = %e, "a record does not decode; left out"),
-        }
+        out.extend(shared::decode_record(t, &key, &body));
     }
     Ok(out)
 }
@@ -67,8 +42,7 @@ pub fn apply<T: DeserializeOwned + Serialize>(
         t.table()
     ))?;
     for e in &write {
-        let body = serde_json::to_string(e).map_err(|e| StoreError::Db(e.to_string()))?;
-        st.execute(params![id(e).trim().to_ascii_lowercase(), body])?;
+        st.execute(params![shared::record_key(id(e)), shared::encode_record(e)?])?;
     }
     audit::append(tx, &entries)?;
     Ok(!write.is_empty())
@@ -77,6 +51,6 @@ pub fn apply<T: DeserializeOwned + Serialize>(
 /// Remove the record keyed `key` (compared without regard to ASCII case) in
 /// the caller's transaction; false when there was none.
 pub fn remove(tx: &rusqlite::Transaction<'_>, t: Keyed, key: &str) -> Result<bool, StoreError> {
-    let n = tx.execute(&format!("DELETE FROM {} WHERE key = ?1", t.table()), [key.trim().to_ascii_lowercase()])?;
+    let n = tx.execute(&format!("DELETE FROM {} WHERE key = ?1", t.table()), [shared::record_key(key)])?;
     Ok(n > 0)
 }

@@ -416,6 +416,13 @@ impl AgentStore for SqliteStore {
     }
 }
 
+impl crate::store::CoordinationStore for SqliteStore {
+    /// One daemon owns a SQLite file (the daemon's own locks order its work).
+    fn turn(&self, _job: crate::store::Job) -> Result<crate::store::Turn, StoreError> {
+        Ok(crate::store::Turn::local())
+    }
+}
+
 impl crate::store::HealthStore for SqliteStore {
     fn pool_usage(&self) -> crate::store::PoolUsage {
         // A connection whose lock cannot be taken at once is in use; the
@@ -511,24 +518,8 @@ impl ObservationStore for SqliteStore {
     }
 
     fn roll_up(&self, before_ms: i64, budget: usize) -> Result<super::RollUp, StoreError> {
-        let mut out = super::RollUp::default();
-        // Each part its own turn at the writer, behind any delivery; a call
-        // also ends after so many parts (batches whose every row is some
-        // address's latest roll up nothing, and there may be many).
-        const MOST_PARTS: usize = 256;
-        let mut parts = 0;
-        while (out.observations as usize) < budget && parts < MOST_PARTS {
-            parts += 1;
-            match self.write_background(|c| rollup::part(c, before_ms))? {
-                None => return Ok(out),
-                Some((rolled, finished)) => {
-                    out.observations += rolled;
-                    out.batches += u64::from(finished);
-                }
-            }
-        }
-        out.more = true;
-        Ok(out)
+        // Each part its own turn at the writer, behind any delivery.
+        super::shared::rollup::roll_up(budget, || self.write_background(|c| rollup::part(c, before_ms)))
     }
 }
 
@@ -586,7 +577,7 @@ impl RegisterStore for SqliteStore {
 
     fn import_assets(
         &self,
-        build: &mut dyn FnMut(&[Asset]) -> Option<Vec<Asset>>,
+        build: &mut (dyn FnMut(&[Asset]) -> Option<Vec<Asset>> + Send),
         actor: &str,
         audit: AuditOf<'_, Asset>,
     ) -> Result<bool, StoreError> {
@@ -731,7 +722,7 @@ impl ReconcileStore for SqliteStore {
     fn commit_reconcile(
         &self,
         plan: &Plan,
-        decide: &mut dyn FnMut(AlertInputs) -> Vec<Change>,
+        decide: &mut (dyn FnMut(AlertInputs) -> Vec<Change> + Send),
     ) -> Result<CommitOutcome, StoreError> {
         // Read and decide outside the writer; the commit redoes what an operator changed meanwhile.
         let t = std::time::Instant::now();
@@ -785,7 +776,7 @@ impl AlertStore for SqliteStore {
     fn alert_action(
         &self,
         id: i64,
-        decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
+        decide: &mut (dyn FnMut(Alert) -> Result<Change, Refused> + Send),
         audit: AuditOf<'_, Alert>,
     ) -> Result<Option<Alert>, StoreError> {
         self.write(|c| {
@@ -804,7 +795,7 @@ impl AlertStore for SqliteStore {
         &self,
         change: super::RegisterChange<'_>,
         id: i64,
-        decide: &mut dyn FnMut(Alert) -> Result<Change, Refused>,
+        decide: &mut (dyn FnMut(Alert) -> Result<Change, Refused> + Send),
         audit: AuditOf<'_, Alert>,
     ) -> Result<(Asset, Option<Alert>), StoreError> {
         self.write(|c| {

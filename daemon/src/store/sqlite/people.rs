@@ -11,6 +11,7 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use crate::auth::TokenHash;
 use crate::people::{Person, Principal, Role, TokenInfo};
+use crate::store::shared::people as shared;
 use crate::store::{AuditOf, PeopleStore, StoreError, TokenGrant};
 
 fn role_of(s: String) -> rusqlite::Result<Role> {
@@ -79,7 +80,7 @@ impl PeopleStore for SqliteStore {
         self.write(|c| {
             let tx = c.transaction()?;
             if person_at(&tx, name)?.is_some() {
-                return Err(StoreError::Conflict(format!("person `{name}`")));
+                return Err(shared::name_taken(name));
             }
             tx.execute(
                 "INSERT INTO people (name, role, password_hash, created_ms, password_set_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -196,7 +197,7 @@ impl PeopleStore for SqliteStore {
         self.write(|c| {
             let tx = c.transaction()?;
             if person_at(&tx, person)?.is_none() {
-                return Err(StoreError::NotFound(format!("person `{person}`")));
+                return Err(shared::no_such_person(person));
             }
             tx.execute(
                 "INSERT INTO person_tokens (person, kind, label, token_hash, created_ms, expires_ms)
@@ -284,10 +285,5 @@ fn holder(
         )
         .optional()?;
     let Some((stored, name, role)) = found else { return Ok(None) };
-    let stored: Option<TokenHash> = stored.try_into().ok();
-    if !stored.is_some_and(|s| crate::auth::same(&s, hash)) {
-        return Ok(None);
-    }
-    let role = role.parse().map_err(StoreError::Refused)?;
-    Ok(Some(Principal { name, role, builtin: false }))
+    shared::holder(stored, hash, name, &role)
 }

@@ -8,23 +8,14 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::in_list;
+use crate::alerts::AlertKind;
 use crate::alerts::lifecycle::Change;
-use crate::alerts::{AlertKind, AlertState, EventKind};
 use crate::reconcile::{AssetState, DeviceRecord, Identity, Plan, Sighting, SweepRow};
+use crate::store::shared::reconcile as shared;
 use crate::store::{CommitOutcome, SightingSelect, StoreError};
 
 /// A stored asset's body and when it entered the register, not yet decoded.
-pub struct StoredAsset {
-    body: String,
-    created_ms: i64,
-}
-
-impl StoredAsset {
-    /// The keys the match index reads (`None`: a body that does not decode, left out).
-    pub fn decode(&self) -> Option<(crate::reconcile::identity::AssetKeys, i64)> {
-        serde_json::from_str(&self.body).ok().map(|k| (k, self.created_ms))
-    }
-}
+pub use crate::store::shared::reconcile::StoredAsset;
 
 /// Up to [`INDEX_PAGE`](crate::store::INDEX_PAGE) assets after tag `after` (`""`: from the first), by tag.
 pub fn index_page(c: &Connection, after: &str) -> Result<Vec<(String, StoredAsset)>, StoreError> {
@@ -62,21 +53,13 @@ pub fn retired_sql(and: &str) -> String {
 fn retired_where(c: &Connection, and: &str) -> Result<Vec<crate::register::Asset>, StoreError> {
     let mut st = c.prepare_cached(&retired_sql(and))?;
     let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (tag, body) = row?;
-        match serde_json::from_str(&body) {
-            Ok(a) => out.push(a),
-            Err(e) => tracing::warn!(tag, error = %e, "a retired asset does not decode; left out"),
-        }
-    }
-    Ok(out)
+    Ok(shared::retired(rows.collect::<Result<_, _>>()?))
 }
 
 /// Latest sightings, with the asset each host was last matched to (the
 /// probed ports are kept once per batch and joined back here).
 pub fn sightings(c: &Connection, sel: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError> {
-    type Row = (Option<String>, Option<String>, Option<String>);
+    type Row = shared::SightingRow;
     let decode = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
     const FROM: &str = "SELECT h.sighting, m.tag, b.probed FROM hosts h LEFT JOIN host_matches m ON m.ip = h.ip
         LEFT JOIN batches b ON b.batch_id = h.last_batch";
@@ -96,26 +79,7 @@ pub fn sightings(c: &Connection, sel: &SightingSelect) -> Result<Vec<(Sighting, 
             out
         }
     };
-    // One shared copy of each batch's probed-port list.
-    /// A sighting row as read: body, asset tag, the batch's probed-port list (shared).
-    type SharedRow = (Option<String>, Option<String>, Option<std::sync::Arc<str>>);
-    let mut lists: HashMap<String, std::sync::Arc<str>> = HashMap::new();
-    let rows: Vec<SharedRow> = rows
-        .into_iter()
-        .map(|(body, tag, probed)| {
-            let probed =
-                probed.map(|p| lists.entry(p).or_insert_with_key(|p| std::sync::Arc::from(p.as_str())).clone());
-            (body, tag, probed)
-        })
-        .collect();
-    let decode_all = |(body, tag, probed): &SharedRow| {
-        let mut s = serde_json::from_str::<Sighting>(body.as_deref()?).ok()?;
-        if s.probed.is_none() {
-            s.probed = probed.clone();
-        }
-        Some((s, tag.clone()))
-    };
-    Ok(crate::reconcile::parallel_map(&rows, decode_all).into_iter().flatten().collect())
+    Ok(shared::sightings(rows))
 }
 
 /// Debounce state of unknown devices: these keys, or every device seen since `since`.
@@ -194,7 +158,7 @@ pub fn asset_state(c: &Connection, tag: &str) -> Result<Option<AssetState>, Stor
 pub fn live_subjects(c: &Connection) -> Result<Vec<(AlertKind, String)>, StoreError> {
     let mut st = c.prepare_cached("SELECT DISTINCT kind, subject FROM alerts WHERE state != 'resolved'")?;
     let rows: Vec<(String, String)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-    Ok(rows.into_iter().filter_map(|(k, s)| Some((k.parse().ok()?, s))).collect())
+    Ok(shared::kinds(rows))
 }
 
 /// Kinds and subjects that have or had an alert, of `kinds`.
@@ -235,8 +199,8 @@ pub fn sweeps_after(c: &Connection, seq: i64, horizon: i64) -> Result<(Vec<Sweep
             scope: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
             agent: r.get(2)?,
             segment: r.get(3)?,
-            targets: serde_json::from_str(&targets).unwrap_or_default(),
-            excluded: serde_json::from_str(&excluded).unwrap_or_default(),
+            targets: shared::networks(&targets),
+            excluded: shared::networks(&excluded),
             started_ms: r.get(6)?,
             finished_ms: r.get(7)?,
             interval_ms: r.get(8)?,
@@ -267,10 +231,7 @@ pub fn alert_inputs(
         Some(s) => s.to_vec(),
         None => plan.subjects(),
     };
-    let mut agents: Vec<String> = plan.findings.iter().filter_map(|f| f.agent.clone()).collect();
-    agents.extend(plan.agents.iter().cloned());
-    agents.sort();
-    agents.dedup();
+    let agents = shared::plan_agents(plan);
     Ok(crate::store::AlertInputs {
         existing: super::alerts::latest_for_subjects(c, &subjects)?,
         suppressions: super::alerts::active_suppressions(c, plan.now_ms)?,
@@ -329,15 +290,7 @@ pub fn write_alerts(
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let now = plan.now_ms;
     let mut out = CommitOutcome::default();
-    let count = |c: &Change, out: &mut CommitOutcome| match c.event {
-        Some(EventKind::Opened) => out.opened += 1,
-        Some(EventKind::Reopened) => out.reopened += 1,
-        Some(EventKind::Suppressed) => out.suppressed += 1,
-        Some(EventKind::Resolved) => out.resolved += 1,
-        Some(EventKind::Acknowledged) => {}
-        None if c.alert.state != AlertState::Resolved => out.updated += 1,
-        None => {}
-    };
+    let count = shared::count;
     let mut stale: Vec<String> = Vec::new();
     for c in changes {
         match super::alerts::write_checked(&tx, c, now)? {

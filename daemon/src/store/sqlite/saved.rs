@@ -36,9 +36,7 @@ impl SavedQueryStore for SqliteStore {
                 .optional()?;
             let count: i64 =
                 tx.query_row("SELECT count(*) FROM saved_queries WHERE person = ?1", [&q.person], |r| r.get(0))?;
-            if exists.is_none() && usize::try_from(count).unwrap_or(usize::MAX) >= cap {
-                return Err(StoreError::Refused(format!("at most {cap} saved searches a person; delete one first")));
-            }
+            crate::store::shared::people::room_for_saved_query(exists.is_some(), count, cap)?;
             tx.execute(
                 "INSERT INTO saved_queries (person, page, name, query, saved_ms) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (person, page, name) DO UPDATE SET query = excluded.query, saved_ms = excluded.saved_ms",

@@ -1,0 +1,669 @@
+//! PostgreSQL: the managed register and its change history (as
+//! `store/sqlite/assets.rs`); the directory, entitlements, retirements and
+//! sources through [`super::keyed`].
+//!
+//! Assets are JSON bodies keyed by tag, with their lookup keys (MACs, IPs,
+//! host names, serials, external ids) in `asset_keys` and a history row per
+//! change. Lists are in byte order of tags (`tag` is `COLLATE "C"`). A tag
+//! is found in any ASCII case through the `lower(tag)` index: under the
+//! column's "C" collation `lower` folds ASCII letters only, as SQLite's
+//! `NOCASE` does, so `lower(tag) = lower($1 COLLATE "C")` (or a list
+//! lowered with `to_ascii_lowercase`) matches exactly the tags SQLite's
+//! `tag = ? COLLATE NOCASE` does.
+//!
+//! Writes: a change ([`Change`]) reads the rows it depends on up front —
+//! the stored assets of its tags in any case, the holders of its MACs —
+//! takes each decision in memory in order, exactly as SQLite's statements
+//! do one asset at a time (shared decisions in
+//! [`crate::store::shared::assets`]), and then writes assets, keys and
+//! history with a few array statements. So an import of many assets costs
+//! a handful of round trips, not several per asset; all of it runs in the
+//! caller's write transaction (under the write lock), so nothing changes
+//! between the reads and the writes.
+
+use std::collections::{BTreeSet, HashMap};
+
+use postgres::types::Type;
+
+use super::keyed::{self, Keyed};
+use super::{PostgresStore, Tx, audit};
+use crate::audit::AuditEntry;
+use crate::register::Asset;
+use crate::store::shared::assets as shared;
+use crate::store::{
+    AssetChange, AuditOf, DirectoryBuild, EntitlementBuild, KeyedBuild, RegisterStore, StoreError, now_ms,
+};
+
+/// Rows an array statement writes at most (bounds one message's size).
+const WRITE_CHUNK: usize = 10_000;
+
+/// The asset of a row with `tag` and `body` columns (any others ignored),
+/// for every file of this store that reads assets.
+///
+/// # Errors
+/// [`StoreError::Db`] when the row lacks those columns, or its body is not
+/// an asset (written by a newer version, or damaged). Lists leave such an
+/// asset out, as SQLite's do: readers of several rows skip an `Err` (and
+/// may log it), as [`all`] does.
+pub(super) fn asset_row(row: &postgres::Row) -> Result<Asset, StoreError> {
+    let tag: &str = row.try_get("tag")?;
+    let body: &str = row.try_get("body")?;
+    shared::decode(body).map_err(|e| StoreError::Db(format!("asset `{tag}` does not decode: {e}")))
+}
+
+/// `(tag, body)` of each row of a `SELECT tag, body …`.
+fn bodies(rows: &[postgres::Row]) -> Result<Vec<(String, String)>, StoreError> {
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
+
+/// The assets of `(tag, body)` rows, in their order, those that do not
+/// decode left out (decoded on every core: a full reconcile reads the whole
+/// register a page at a time).
+fn decoded(rows: &[(String, String)]) -> Vec<Asset> {
+    crate::reconcile::parallel_map(rows, |(_, b)| shared::decode(b).ok()).into_iter().flatten().collect()
+}
+
+/// Every asset, by tag.
+pub(super) fn all(tx: &mut Tx<'_>) -> Result<Vec<Asset>, StoreError> {
+    Ok(decoded(&bodies(&tx.query("SELECT tag, body FROM assets ORDER BY tag", &[])?)?))
+}
+
+/// Up to `limit` assets by tag, after `after`.
+fn page(tx: &mut Tx<'_>, after: Option<&str>, limit: usize) -> Result<Vec<Asset>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = match after {
+        None => tx.query_typed("SELECT tag, body FROM assets ORDER BY tag LIMIT $1", &[(&limit, Type::INT8)])?,
+        Some(after) => tx.query_typed(
+            "SELECT tag, body FROM assets WHERE tag > $1 ORDER BY tag LIMIT $2",
+            &[(&after, Type::TEXT), (&limit, Type::INT8)],
+        )?,
+    };
+    Ok(decoded(&bodies(&rows)?))
+}
+
+/// The assets with these exact tags, by tag (tags not in the register are
+/// left out; a tag given twice is one row).
+fn by_tags(tx: &mut Tx<'_>, tags: &[String]) -> Result<Vec<Asset>, StoreError> {
+    if tags.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows =
+        tx.query_typed("SELECT tag, body FROM assets WHERE tag = ANY($1) ORDER BY tag", &[(&tags, Type::TEXT_ARRAY)])?;
+    Ok(decoded(&bodies(&rows)?))
+}
+
+/// The asset `tag` (any case): of several stored tags that differ only in
+/// case, the first in byte order; `None` when absent or its body does not decode.
+///
+/// # Errors
+/// [`StoreError::Db`] when the read fails.
+pub fn one(tx: &mut Tx<'_>, tag: &str) -> Result<Option<Asset>, StoreError> {
+    let rows = tx.query_typed(
+        "SELECT tag, body FROM assets WHERE lower(tag) = lower($1 COLLATE \"C\") ORDER BY tag LIMIT 1",
+        &[(&tag, Type::TEXT)],
+    )?;
+    Ok(rows.first().and_then(|r| asset_row(r).ok()))
+}
+
+/// Create `asset`, recording its history as `actor` doing `action`; its
+/// lifecycle date defaults to today.
+///
+/// # Errors
+/// [`StoreError::Conflict`] when its tag is taken in any case;
+/// [`StoreError::Refused`] when another asset records one of its MACs;
+/// [`StoreError::Db`] when a statement fails.
+pub fn create(tx: &mut Tx<'_>, asset: &Asset, actor: &str, action: &str) -> Result<Asset, StoreError> {
+    let mut change = Change::load(tx, &[asset])?;
+    let stored = change.create(asset, actor, action)?;
+    change.write(tx)?;
+    Ok(stored)
+}
+
+/// Replace `old` with `new`; a lifecycle change is dated today unless given.
+/// Nothing is written when no field changed.
+///
+/// # Errors
+/// [`StoreError::Refused`] when another asset records one of its MACs;
+/// [`StoreError::Db`] when a statement fails.
+pub fn update(tx: &mut Tx<'_>, old: &Asset, new: &Asset, actor: &str, action: &str) -> Result<Asset, StoreError> {
+    let mut change = Change::load(tx, &[old, new])?;
+    let stored = change.update(old, new, actor, action)?;
+    change.write(tx)?;
+    Ok(stored)
+}
+
+/// Delete the stored asset `a` with its keys, state and learned keys,
+/// recording it in its history.
+fn delete(tx: &mut Tx<'_>, a: &Asset, actor: &str) -> Result<(), StoreError> {
+    let tag = a.tag.as_str();
+    for table in ["assets", "asset_keys", "asset_state", "learned_keys"] {
+        tx.execute_typed(&format!("DELETE FROM {table} WHERE tag = $1"), &[(&tag, Type::TEXT)])?;
+    }
+    let mut change = Change::default();
+    change.record(tag, actor, "delete", &[], None);
+    change.write(tx)
+}
+
+/// Apply an import: `build` turns the current register into the assets to
+/// write (or `None` to write nothing); new tags are created, others
+/// updated, each audited, then the import as a whole — all in the
+/// caller's transaction.
+fn import(
+    tx: &mut Tx<'_>,
+    build: &mut (dyn FnMut(&[Asset]) -> Option<Vec<Asset>> + Send),
+    actor: &str,
+    audit: AuditOf<'_, Asset>,
+) -> Result<bool, StoreError> {
+    let current = all(tx)?;
+    let Some(assets) = build(&current) else { return Ok(false) };
+    // Every asset the import rewrites gets its keys anew: drop them all
+    // first, so a MAC moved from one row's asset to another's is judged
+    // against the import's result, not against the order of its rows (a MAC
+    // on two assets is still refused when the second is written). An asset
+    // named unchanged is not rewritten: its keys stay.
+    let lowered = shared::rewritten_tags(&current, &assets);
+    drop(current);
+    for chunk in lowered.chunks(WRITE_CHUNK) {
+        tx.execute_typed(
+            "DELETE FROM asset_keys WHERE tag IN (SELECT tag FROM assets WHERE lower(tag) = ANY($1))",
+            &[(&chunk, Type::TEXT_ARRAY)],
+        )?;
+    }
+    let refs: Vec<&Asset> = assets.iter().collect();
+    let mut change = Change::load(tx, &refs)?;
+    let mut entries: Vec<AuditEntry> = Vec::new();
+    for a in &assets {
+        let old = change.one(&a.tag);
+        let stored = match &old {
+            None => change.create(a, actor, "import")?,
+            Some(old) => change.update(old, a, actor, "import")?,
+        };
+        entries.extend(audit(old.as_ref(), Some(&stored)));
+    }
+    entries.extend(audit(None, None));
+    change.write(tx)?;
+    audit::append(tx, &entries)?;
+    Ok(true)
+}
+
+/// An asset's history, newest first.
+fn history(tx: &mut Tx<'_>, tag: &str) -> Result<Vec<AssetChange>, StoreError> {
+    let tag = one(tx, tag)?.map_or_else(|| tag.to_string(), |a| a.tag);
+    let rows = tx.query_typed(
+        "SELECT at_ms, actor, action, fields, lifecycle_from, lifecycle_to FROM asset_history WHERE tag = $1 ORDER BY id DESC",
+        &[(&tag, Type::TEXT)],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let fields: &str = r.try_get(3)?;
+            Ok(shared::history_entry(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, fields, r.try_get(4)?, r.try_get(5)?))
+        })
+        .collect()
+}
+
+/// An asset row to write: the asset, when it was last written and when it
+/// was first (used only when the row is new).
+struct Put {
+    asset: Asset,
+    updated_ms: i64,
+    created_ms: i64,
+}
+
+/// A history row to write.
+struct Record {
+    tag: String,
+    at_ms: i64,
+    actor: String,
+    action: String,
+    fields: String,
+    lifecycle: Option<(&'static str, &'static str)>,
+}
+
+/// One register change, decided in memory over the rows it read (see the
+/// module docs), then written by [`Change::write`].
+#[derive(Default)]
+struct Change {
+    /// Per tag in ASCII lowercase, the stored tag answering it (the first in
+    /// byte order) and its asset (`None`: its body does not decode) — for
+    /// the tags [`Change::load`] was given, kept current by [`Change::put`].
+    found: HashMap<String, (String, Option<Asset>)>,
+    /// Per MAC (canonical text) given to `load`, the tags recording it.
+    holders: HashMap<String, BTreeSet<String>>,
+    /// Per tag, the MACs of `holders` it records.
+    held: HashMap<String, Vec<String>>,
+    /// Assets to write, in the order first written, and where each tag is.
+    puts: Vec<Put>,
+    put_at: HashMap<String, usize>,
+    /// History rows to write, in order.
+    records: Vec<Record>,
+}
+
+impl Change {
+    /// Read what writing `assets` depends on: the stored assets of their
+    /// tags in any case, and who records their MACs.
+    fn load(tx: &mut Tx<'_>, assets: &[&Asset]) -> Result<Self, StoreError> {
+        let mut change = Change::default();
+        let mut lowered: Vec<String> = assets.iter().map(|a| a.tag.to_ascii_lowercase()).collect();
+        lowered.sort_unstable();
+        lowered.dedup();
+        let mut macs: Vec<String> = assets.iter().flat_map(|a| a.macs.iter().map(|m| m.to_string())).collect();
+        macs.sort_unstable();
+        macs.dedup();
+        let mut stored: Vec<(String, String)> = Vec::new();
+        for chunk in lowered.chunks(WRITE_CHUNK) {
+            let rows = tx.query_typed(
+                "SELECT tag, body FROM assets WHERE lower(tag) = ANY($1)",
+                &[(&chunk, Type::TEXT_ARRAY)],
+            )?;
+            stored.extend(bodies(&rows)?);
+        }
+        // Byte order, so the first row of a case-blind tag is the one `one` finds.
+        stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let assets = crate::reconcile::parallel_map(&stored, |(_, b)| shared::decode(b).ok());
+        for ((tag, _), asset) in stored.into_iter().zip(assets) {
+            change.found.entry(tag.to_ascii_lowercase()).or_insert((tag, asset));
+        }
+        for chunk in macs.chunks(WRITE_CHUNK) {
+            let rows = tx.query_typed(
+                "SELECT value, tag FROM asset_keys WHERE kind = 'mac' AND value = ANY($1)",
+                &[(&chunk, Type::TEXT_ARRAY)],
+            )?;
+            for r in &rows {
+                let (mac, tag): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+                change.held.entry(tag.clone()).or_default().push(mac.clone());
+                change.holders.entry(mac).or_default().insert(tag);
+            }
+        }
+        Ok(change)
+    }
+
+    /// The asset `tag` (any case) as it stands in this change.
+    fn one(&self, tag: &str) -> Option<Asset> {
+        self.found.get(&tag.to_ascii_lowercase()).and_then(|(_, a)| a.clone())
+    }
+
+    /// A MAC may be recorded on one asset only.
+    fn check_macs(&self, a: &Asset) -> Result<(), StoreError> {
+        // The first other holder in byte order, as SQLite's primary key gives it.
+        shared::check_macs(a, |m| Ok(self.holders.get(m).and_then(|tags| tags.iter().find(|t| **t != a.tag)).cloned()))
+    }
+
+    /// Store `a` (inserted or replaced) with its keys.
+    fn put(&mut self, a: &Asset) {
+        let now = now_ms();
+        let lower = a.tag.to_ascii_lowercase();
+        match self.found.get_mut(&lower) {
+            Some((first, asset)) if a.tag <= *first => {
+                *first = a.tag.clone();
+                *asset = Some(a.clone());
+            }
+            Some(_) => {}
+            None => {
+                self.found.insert(lower, (a.tag.clone(), Some(a.clone())));
+            }
+        }
+        for mac in self.held.remove(&a.tag).unwrap_or_default() {
+            if let Some(tags) = self.holders.get_mut(&mac) {
+                tags.remove(&a.tag);
+            }
+        }
+        let macs: Vec<String> = a.macs.iter().map(|m| m.to_string()).collect();
+        for mac in &macs {
+            self.holders.entry(mac.clone()).or_default().insert(a.tag.clone());
+        }
+        self.held.insert(a.tag.clone(), macs);
+        match self.put_at.get(&a.tag) {
+            Some(&i) => {
+                self.puts[i].asset = a.clone();
+                self.puts[i].updated_ms = now;
+            }
+            None => {
+                self.put_at.insert(a.tag.clone(), self.puts.len());
+                self.puts.push(Put { asset: a.clone(), updated_ms: now, created_ms: now });
+            }
+        }
+    }
+
+    fn record(
+        &mut self,
+        tag: &str,
+        actor: &str,
+        action: &str,
+        fields: &[String],
+        lifecycle: Option<(&'static str, &'static str)>,
+    ) {
+        self.records.push(Record {
+            tag: tag.to_string(),
+            at_ms: now_ms(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            fields: shared::fields_json(fields),
+            lifecycle,
+        });
+    }
+
+    /// As [`create`].
+    fn create(&mut self, asset: &Asset, actor: &str, action: &str) -> Result<Asset, StoreError> {
+        if let Some(existing) = self.one(&asset.tag) {
+            return Err(shared::tag_taken(&existing.tag));
+        }
+        self.check_macs(asset)?;
+        let a = shared::created(asset);
+        self.put(&a);
+        self.record(&a.tag, actor, action, &[], Some(shared::created_lifecycle(&a)));
+        Ok(a)
+    }
+
+    /// As [`update`].
+    fn update(&mut self, old: &Asset, new: &Asset, actor: &str, action: &str) -> Result<Asset, StoreError> {
+        let shared::Replacement { asset: a, fields, lifecycle } = shared::replacement(old, new);
+        if fields.is_empty() {
+            return Ok(a);
+        }
+        self.check_macs(&a)?;
+        self.put(&a);
+        self.record(&a.tag, actor, action, &fields, lifecycle);
+        Ok(a)
+    }
+
+    /// Write what was decided: each asset written with its keys anew, then
+    /// the history rows in order.
+    fn write(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        for puts in self.puts.chunks(WRITE_CHUNK) {
+            let tags: Vec<&str> = puts.iter().map(|p| p.asset.tag.as_str()).collect();
+            let bodies: Vec<String> = puts.iter().map(|p| shared::encode(&p.asset)).collect();
+            let lifecycles: Vec<&str> = puts.iter().map(|p| p.asset.lifecycle.as_str()).collect();
+            let updated: Vec<i64> = puts.iter().map(|p| p.updated_ms).collect();
+            let created: Vec<i64> = puts.iter().map(|p| p.created_ms).collect();
+            tx.execute_typed(
+                "INSERT INTO assets (tag, body, lifecycle, updated_ms, created_ms)
+                 SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[])
+                 ON CONFLICT (tag) DO UPDATE
+                 SET body = excluded.body, lifecycle = excluded.lifecycle, updated_ms = excluded.updated_ms",
+                &[
+                    (&tags, Type::TEXT_ARRAY),
+                    (&bodies, Type::TEXT_ARRAY),
+                    (&lifecycles, Type::TEXT_ARRAY),
+                    (&updated, Type::INT8_ARRAY),
+                    (&created, Type::INT8_ARRAY),
+                ],
+            )?;
+            tx.execute_typed("DELETE FROM asset_keys WHERE tag = ANY($1)", &[(&tags, Type::TEXT_ARRAY)])?;
+            let (mut kinds, mut values, mut owners) = (Vec::new(), Vec::new(), Vec::new());
+            for p in puts {
+                for (kind, value) in shared::keys(&p.asset) {
+                    kinds.push(kind);
+                    values.push(value);
+                    owners.push(p.asset.tag.as_str());
+                }
+            }
+            for at in (0..kinds.len()).step_by(WRITE_CHUNK) {
+                let to = (at + WRITE_CHUNK).min(kinds.len());
+                tx.execute_typed(
+                    "INSERT INTO asset_keys (kind, value, tag)
+                     SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[]) ON CONFLICT DO NOTHING",
+                    &[
+                        (&&kinds[at..to], Type::TEXT_ARRAY),
+                        (&&values[at..to], Type::TEXT_ARRAY),
+                        (&&owners[at..to], Type::TEXT_ARRAY),
+                    ],
+                )?;
+            }
+        }
+        for records in self.records.chunks(WRITE_CHUNK) {
+            let tags: Vec<&str> = records.iter().map(|r| r.tag.as_str()).collect();
+            let at: Vec<i64> = records.iter().map(|r| r.at_ms).collect();
+            let actors: Vec<&str> = records.iter().map(|r| r.actor.as_str()).collect();
+            let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+            let fields: Vec<&str> = records.iter().map(|r| r.fields.as_str()).collect();
+            let from: Vec<Option<&str>> = records.iter().map(|r| r.lifecycle.map(|l| l.0)).collect();
+            let to: Vec<Option<&str>> = records.iter().map(|r| r.lifecycle.map(|l| l.1)).collect();
+            // Ids in the order the changes were made.
+            tx.execute_typed(
+                "INSERT INTO asset_history (tag, at_ms, actor, action, fields, lifecycle_from, lifecycle_to)
+                 SELECT tag, at_ms, actor, action, fields, lf, lt
+                 FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[])
+                      WITH ORDINALITY AS h(tag, at_ms, actor, action, fields, lf, lt, n)
+                 ORDER BY n",
+                &[
+                    (&tags, Type::TEXT_ARRAY),
+                    (&at, Type::INT8_ARRAY),
+                    (&actors, Type::TEXT_ARRAY),
+                    (&actions, Type::TEXT_ARRAY),
+                    (&fields, Type::TEXT_ARRAY),
+                    (&from, Type::TEXT_ARRAY),
+                    (&to, Type::TEXT_ARRAY),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl RegisterStore for PostgresStore {
+    fn assets(&self) -> Result<Vec<Asset>, StoreError> {
+        self.read(all)
+    }
+
+    fn assets_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<Asset>, StoreError> {
+        self.read(|tx| page(tx, after, limit))
+    }
+
+    fn asset(&self, tag: &str) -> Result<Option<Asset>, StoreError> {
+        self.read(|tx| one(tx, tag))
+    }
+
+    fn assets_by_tags(&self, tags: &[String]) -> Result<Vec<Asset>, StoreError> {
+        self.read(|tx| by_tags(tx, tags))
+    }
+
+    fn create_asset(&self, asset: &Asset, actor: &str, audit: AuditOf<'_, Asset>) -> Result<Asset, StoreError> {
+        self.write(|tx| {
+            let stored = create(tx, asset, actor, "create")?;
+            audit::append(tx, &audit(None, Some(&stored)))?;
+            Ok(stored)
+        })
+    }
+
+    fn update_asset(&self, asset: &Asset, actor: &str, audit: AuditOf<'_, Asset>) -> Result<Asset, StoreError> {
+        self.write(|tx| {
+            let mut change = Change::load(tx, &[asset])?;
+            let old = change.one(&asset.tag).ok_or_else(|| shared::no_such_asset(&asset.tag))?;
+            let stored = change.update(&old, asset, actor, "update")?;
+            change.write(tx)?;
+            audit::append(tx, &audit(Some(&old), Some(&stored)))?;
+            Ok(stored)
+        })
+    }
+
+    fn delete_asset(&self, tag: &str, actor: &str, audit: AuditOf<'_, Asset>) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let Some(old) = one(tx, tag)? else { return Ok(false) };
+            delete(tx, &old, actor)?;
+            audit::append(tx, &audit(Some(&old), None))?;
+            Ok(true)
+        })
+    }
+
+    fn import_assets(
+        &self,
+        build: &mut (dyn FnMut(&[Asset]) -> Option<Vec<Asset>> + Send),
+        actor: &str,
+        audit: AuditOf<'_, Asset>,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| import(tx, build, actor, audit))
+    }
+
+    fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError> {
+        self.read(|tx| history(tx, tag))
+    }
+
+    fn directory(&self) -> Result<Vec<crate::directory::DirectoryEntry>, StoreError> {
+        self.read(|tx| keyed::all(tx, Keyed::Directory))
+    }
+
+    fn write_directory(&self, build: DirectoryBuild<'_>) -> Result<bool, StoreError> {
+        self.write(|tx| keyed::apply(tx, Keyed::Directory, |e: &crate::directory::DirectoryEntry| &e.id, build))
+    }
+
+    fn entitlements(&self) -> Result<Vec<crate::licences::Entitlement>, StoreError> {
+        self.read(|tx| keyed::all(tx, Keyed::Entitlements))
+    }
+
+    fn write_entitlements(&self, build: EntitlementBuild<'_>) -> Result<bool, StoreError> {
+        self.write(|tx| keyed::apply(tx, Keyed::Entitlements, |e: &crate::licences::Entitlement| &e.id, build))
+    }
+
+    fn retirements(&self) -> Result<Vec<crate::retirement::RetirementRecord>, StoreError> {
+        self.read(|tx| keyed::all(tx, Keyed::Retirements))
+    }
+
+    fn write_retirements(
+        &self,
+        build: KeyedBuild<'_, crate::retirement::RetirementRecord>,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| keyed::apply(tx, Keyed::Retirements, |r: &crate::retirement::RetirementRecord| &r.tag, build))
+    }
+
+    fn sources(&self) -> Result<Vec<crate::sources::Source>, StoreError> {
+        self.read(|tx| keyed::all(tx, Keyed::Sources))
+    }
+
+    fn write_sources(&self, build: KeyedBuild<'_, crate::sources::Source>) -> Result<bool, StoreError> {
+        self.write(|tx| keyed::apply(tx, Keyed::Sources, |s: &crate::sources::Source| &s.def.name, build))
+    }
+
+    fn remove_source(&self, name: &str, audit: Vec<AuditEntry>) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let removed = keyed::remove(tx, Keyed::Sources, name)?;
+            if removed {
+                audit::append(tx, &audit)?;
+            }
+            Ok(removed)
+        })
+    }
+}
+
+/// The register and keyed tables held to SQLite's: the same script of
+/// changes (case-blind tags, MAC moves and clashes in imports, a tag twice
+/// in one import, lifecycle changes, deletes, a non-ASCII tag) answers the
+/// same on both, errors included, and PostgreSQL's `asset_keys` are what
+/// SQLite's statements would leave. Run when `CENSUS_TEST_POSTGRES` names a
+/// server (skipped otherwise).
+#[cfg(test)]
+mod tests {
+    use super::PostgresStore;
+    use crate::register::Asset;
+    use crate::store::prelude::*;
+    use crate::store::{SqliteStore, unaudited};
+
+    fn asset(tag: &str, lifecycle: &str, macs: &[&str]) -> Asset {
+        serde_json::from_value(serde_json::json!({
+            "tag": tag, "name": tag, "type": "server", "owner": "ops", "lifecycle": lifecycle,
+            "macs": macs, "hostnames": [format!("{}.example", tag.to_ascii_lowercase())], "serial": "SN-X",
+        }))
+        .unwrap()
+    }
+
+    /// What one step answered, without times.
+    fn script(store: &dyn Store) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut note = |what: &str, v: String| out.push(format!("{what}: {v}"));
+        let m = |n: u8| format!("00:1b:21:00:00:{n:02x}");
+        let (m1, m2, m3) = (m(1), m(2), m(3));
+        note(
+            "create",
+            format!("{:?}", store.create_asset(&asset("SRV-1", "deployed", &[&m1]), "ann", &mut unaudited())),
+        );
+        note("case", format!("{:?}", store.create_asset(&asset("srv-1", "deployed", &[&m2]), "ann", &mut unaudited())));
+        note(
+            "clash",
+            format!("{:?}", store.create_asset(&asset("SRV-9", "deployed", &[&m1]), "ann", &mut unaudited())),
+        );
+        note("missing", format!("{:?}", store.update_asset(&asset("NOPE", "deployed", &[]), "bob", &mut unaudited())));
+        let mut moved = asset("srv-1", "maintenance", &[&m2]);
+        moved.owner = "it".into();
+        // The MAC moves from SRV-1 to NEW-1 in one import: judged on the result.
+        let imported = store.import_assets(
+            &mut |_| {
+                Some(vec![asset("NEW-1", "deployed", &[&m1]), moved.clone(), asset("new-1", "procurement", &[&m1])])
+            },
+            "ann",
+            &mut unaudited(),
+        );
+        note("import", format!("{imported:?}"));
+        let clash = store.import_assets(
+            &mut |_| Some(vec![asset("A-1", "deployed", &[&m3]), asset("B-1", "deployed", &[&m3])]),
+            "ann",
+            &mut unaudited(),
+        );
+        note("import clash", format!("{clash:?}"));
+        note("none", format!("{:?}", store.import_assets(&mut |_| None, "ann", &mut unaudited())));
+        note("non-ascii", format!("{:?}", store.create_asset(&asset("É-1", "deployed", &[]), "ann", &mut unaudited())));
+        note("folded", format!("{:?}", store.asset("é-1").map(|a| a.map(|a| a.tag))));
+        note("any case", format!("{:?}", store.asset("new-1").map(|a| a.map(|a| a.tag))));
+        // Re-imported unchanged: nothing written, and the keys stay (a MAC
+        // an unchanged asset holds is still refused to another).
+        let same = store.import_assets(&mut |cur| Some(cur.to_vec()), "ann", &mut unaudited());
+        note("same", format!("{same:?}"));
+        note(
+            "after same",
+            format!("{:?}", store.create_asset(&asset("C-1", "deployed", &[&m2]), "ann", &mut unaudited())),
+        );
+        note("delete", format!("{:?}", store.delete_asset("c-1", "bob", &mut unaudited())));
+        note("delete again", format!("{:?}", store.delete_asset("C-1", "bob", &mut unaudited())));
+        let mut changed = asset("NEW-1", "deployed", &[&m1, &m3]);
+        changed.ips = vec!["192.0.2.7".parse().unwrap()];
+        changed.external_ids = vec!["snipeit:7".into()];
+        let last = store.import_assets(&mut |_| Some(vec![changed.clone()]), "ann", &mut unaudited());
+        note("last import", format!("{last:?}"));
+        note("assets", format!("{:?}", store.assets()));
+        note("page", format!("{:?}", store.assets_page(Some("NEW-1"), 1).map(|v| v.len())));
+        note("by tags", format!("{:?}", store.assets_by_tags(&["SRV-1".into(), "srv-1".into(), "C-1".into()])));
+        for tag in ["srv-1", "NEW-1", "C-1", "A-1"] {
+            let h = store
+                .asset_history(tag)
+                .map(|h| h.into_iter().map(|c| (c.actor, c.action, c.fields, c.lifecycle)).collect::<Vec<_>>());
+            note(&format!("history {tag}"), format!("{h:?}"));
+        }
+        out
+    }
+
+    #[test]
+    fn the_register_answers_as_sqlite_does() {
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(&dir.path().join("census.db")).unwrap();
+        let pg = PostgresStore::open_scratch(&url).unwrap();
+        let (want, got) = (script(&sqlite), script(&pg));
+        for (w, g) in want.iter().zip(&got) {
+            assert_eq!(w, g);
+        }
+        assert_eq!(want.len(), got.len());
+        // The lookup keys each leaves (an unchanged re-import keeps them, on both).
+        const KEYS: &str = "SELECT kind, value, tag FROM asset_keys ORDER BY kind, value, tag";
+        let pg_keys = pg
+            .read(|tx| {
+                let rows = tx.query(KEYS, &[])?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect::<Vec<(String, String, String)>>())
+            })
+            .unwrap();
+        let sqlite_keys = sqlite
+            .read(|c| {
+                let mut st = c.prepare(KEYS)?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<Result<Vec<(String, String, String)>, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(pg_keys, sqlite_keys);
+        // Keyed tables: one id twice in a write keeps the last record, any case.
+        for store in [&sqlite as &dyn Store, &pg] {
+            let e = |id: &str, name: &str| crate::directory::DirectoryEntry::person(id, name, "file");
+            store.write_directory(&mut |_| Some((vec![e("U1", "first"), e("u1 ", "last")], vec![]))).unwrap();
+            let all = store.directory().unwrap();
+            assert_eq!(all.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), ["last"]);
+            store.write_sources(&mut |_| Some((vec![], vec![]))).unwrap();
+            assert!(!store.remove_source("nope", vec![]).unwrap());
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The PostgreSQL store, for organisations that outgrow one machine: the
+//! same contract as [`super::SqliteStore`] (`store::conformance` runs on
+//! both), chosen by `[store] url = "postgres://…"`.
+//!
+//! Driver and pool: the synchronous `postgres` crate with `r2d2` (both by
+//! the author of rust-postgres, well kept). The store's traits are
+//! synchronous — the daemon calls them on tokio's blocking pool, as it
+//! does SQLite — so a synchronous client fits them without an executor of
+//! our own. That client runs each call on a runtime of its own, which
+//! tokio forbids on a thread already inside a runtime (an async test, a
+//! handler that forgot `spawn_blocking`): [`PostgresStore::run`] then
+//! moves the call to a scoped thread, so a misplaced call is slow, never a
+//! panic.
+//!
+//! Transactions: every write runs in one transaction holding the
+//! transaction-level advisory lock [`WRITE_LOCK`], so writes — from this
+//! daemon or from another sharing the database — take turns exactly as
+//! SQLite's one writer does, and every read-then-write the SQLite backend
+//! relies on holds here too. Reads run in a `REPEATABLE READ, READ ONLY`
+//! transaction: several statements see one snapshot, and never wait for a
+//! writer.
+
+mod agents;
+mod alerts;
+mod assets;
+mod audit;
+mod chunk;
+mod ingest;
+#[cfg(test)]
+mod ingest_tests;
+mod keyed;
+mod pending;
+mod people;
+mod reconcile;
+mod rollup;
+mod saved;
+pub mod schema;
+mod turn;
+mod whois;
+
+use std::time::Duration;
+
+use postgres::{NoTls, Transaction};
+use r2d2_postgres::PostgresConnectionManager;
+
+use super::StoreError;
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// A transaction of this store (read-only in [`PostgresStore::read`]).
+pub type Tx<'a> = Transaction<'a>;
+
+/// Advisory lock key every write transaction holds ("census-w" in ASCII).
+pub const WRITE_LOCK: i64 = 0x6365_6e73_7573_2d77;
+
+/// Connections in the pool at most.
+pub const POOL_SIZE: u32 = 8;
+
+/// How long a call waits for a free connection before failing.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        // The server's own message and where, not just "db error".
+        match e.as_db_error() {
+            Some(db) => StoreError::Db(format!("{}: {}", db.code().code(), db.message())),
+            None => StoreError::Db(e.to_string()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        StoreError::Db(format!("no PostgreSQL connection: {e}"))
+    }
+}
+
+/// PostgreSQL-backed [`super::Store`].
+pub struct PostgresStore {
+    /// `None` only while the store is dropped: closing a connection blocks,
+    /// so the pool is dropped off any async runtime (see [`Drop`]).
+    pool: Option<Pool>,
+    /// What the pool connects with (turns take a connection of their own: `turn.rs`).
+    config: postgres::Config,
+    /// The schema the store lives in: advisory locks are per database, so
+    /// their keys are made per schema ([`lock_key`]) — two Census stores in
+    /// two schemas of one database (or two tests) never wait on each other.
+    schema: String,
+    /// A test's own schema, dropped with the store ([`PostgresStore::open_scratch`]).
+    scratch: Option<(postgres::Config, String)>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("connections", &self.pool().state().connections).finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connect to the database at `url` (a libpq URL or key=value string,
+    /// e.g. `postgres://census@/census?host=/run/postgresql`) and migrate it.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the URL does not parse or the server cannot be
+    /// reached (the driver's message, never the password);
+    /// [`StoreError::SchemaTooNew`] for a database a newer Census wrote.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_config(parse(url)?, None)
+    }
+
+    /// A store in a new, empty schema of the database at `url`, dropped with
+    /// the store: each test its own database, tests in parallel on one server.
+    ///
+    /// # Errors
+    /// As [`PostgresStore::open`].
+    pub fn open_scratch(url: &str) -> Result<Self, StoreError> {
+        let base = parse(url)?;
+        let schema = new_schema(&base)?;
+        let mut config = base.clone();
+        config.options(&format!("-c search_path={schema}"));
+        Self::open_config(config, Some((base, schema)))
+    }
+
+    fn open_config(config: postgres::Config, scratch: Option<(postgres::Config, String)>) -> Result<Self, StoreError> {
+        off_runtime(|| {
+            let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+            let pool = r2d2::Pool::builder()
+                .max_size(POOL_SIZE)
+                .min_idle(Some(1))
+                .connection_timeout(POOL_WAIT)
+                .error_handler(Box::new(r2d2::LoggingErrorHandler))
+                .build(manager)?;
+            let mut conn = pool.get()?;
+            schema::migrate(&mut conn)?;
+            let schema: String = conn.query_one("SELECT current_schema()", &[])?.get(0);
+            drop(conn);
+            Ok(PostgresStore { pool: Some(pool), config, schema, scratch })
+        })
+    }
+
+    fn pool(&self) -> &Pool {
+        self.pool.as_ref().unwrap_or_else(|| unreachable!("the pool lives as long as the store"))
+    }
+
+    /// Run `f` on a pooled connection, off any async runtime (see the module docs).
+    fn run<T: Send>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        off_runtime(|| {
+            let mut conn = self.pool().get()?;
+            f(&mut conn)
+        })
+    }
+
+    /// Run `f` in a write transaction holding [`WRITE_LOCK`]; committed when
+    /// `f` returns `Ok`, rolled back otherwise.
+    pub(super) fn write<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        self.run(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(WRITE_LOCK, &self.schema)])?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    /// Run `f` in a read-only transaction on one snapshot.
+    pub(super) fn read<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        self.run(|c| {
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // The driver closes each connection by blocking on its own runtime,
+        // which tokio forbids inside another: a store dropped in an async
+        // test or at the daemon's shutdown closes its pool off the runtime.
+        if let Some(pool) = self.pool.take() {
+            let _ = off_runtime(move || {
+                drop(pool);
+                Ok(())
+            });
+        }
+        if let Some((config, schema)) = self.scratch.take() {
+            let dropped = off_runtime(|| {
+                let mut c = config.connect(NoTls)?;
+                c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
+                Ok(())
+            });
+            if let Err(e) = dropped {
+                tracing::warn!(schema, error = %e, "scratch schema left behind");
+            }
+        }
+    }
+}
+
+/// The advisory lock key `base` stands for in `schema`: `base` mixed with
+/// the schema name's FNV-1a hash, the same in every daemon.
+pub(super) fn lock_key(base: i64, schema: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in schema.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    base ^ (h as i64)
+}
+
+fn parse(url: &str) -> Result<postgres::Config, StoreError> {
+    url.parse().map_err(|e| StoreError::Db(format!("`[store] url` is not a PostgreSQL URL: {e}")))
+}
+
+/// A connection of its own to the database at `url` (migrate-store's
+/// target), outside the pool. Call it off any async runtime.
+///
+/// # Errors
+/// When the URL does not parse or the server cannot be reached.
+pub(super) fn connect(url: &str) -> Result<postgres::Client, StoreError> {
+    Ok(parse(url)?.connect(NoTls)?)
+}
+
+/// `Ok` when `url` parses as a connection URL (see [`crate::store::check_postgres_url`]).
+pub fn check_url(url: &str) -> Result<(), String> {
+    // The driver's parse errors name the part that failed, never its value.
+    url.parse::<postgres::Config>().map(|_| ()).map_err(|e| format!("not a PostgreSQL URL: {e}"))
+}
+
+/// Create a uniquely named, empty schema in the database of `config`.
+fn new_schema(config: &postgres::Config) -> Result<String, StoreError> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let schema = format!("census_t{}_{n}_{nanos}", std::process::id());
+    off_runtime(|| {
+        let mut c = config.connect(NoTls)?;
+        c.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
+        Ok(())
+    })?;
+    Ok(schema)
+}
+
+/// `url` (a `postgres://` URL) with a new, empty schema made its search path:
+/// a database of its own for a test's daemon process. The schema stays
+/// until the server's teardown.
+///
+/// # Errors
+/// When `url` does not parse or the server cannot be reached.
+pub fn scratch_schema_url(url: &str) -> Result<String, StoreError> {
+    let schema = new_schema(&parse(url)?)?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+/// `url` with any password replaced by `***`, for logs and messages.
+pub fn redacted(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            return format!("{}{}:***{}", &url[..scheme_end + 3], &rest[..colon], &rest[at..]);
+        }
+        return url.to_string();
+    }
+    // key=value form: hide the value of `password`.
+    url.split_whitespace()
+        .map(|kv| if kv.starts_with("password=") { "password=***" } else { kv })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Run `f` here, or on a scoped thread when this thread is inside a tokio
+/// runtime (where the synchronous driver may not block; see the module docs).
+fn off_runtime<T: Send>(f: impl FnOnce() -> Result<T, StoreError> + Send) -> Result<T, StoreError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| {
+        s.spawn(f).join().unwrap_or_else(|_| Err(StoreError::Db("a PostgreSQL call panicked".into())))
+    })
+}
+
+impl super::HealthStore for PostgresStore {
+    fn pool_usage(&self) -> super::PoolUsage {
+        let state = self.pool().state();
+        let size = POOL_SIZE as usize;
+        let busy = (state.connections - state.idle_connections) as usize;
+        // One pool serves reads and writes; writes take turns on WRITE_LOCK.
+        super::PoolUsage { readers: size, readers_busy: busy, writers: size, writers_busy: busy }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redacted("postgres://census:s3cret@db.example/census"), "postgres://census:***@db.example/census");
+        assert_eq!(
+            redacted("postgres://census@/census?host=/run/postgresql"),
+            "postgres://census@/census?host=/run/postgresql"
+        );
+        assert_eq!(
+            redacted("host=/tmp user=census password=s3cret dbname=census"),
+            "host=/tmp user=census password=*** dbname=census"
+        );
+        assert_eq!(
+            redacted("postgresql://u:p%40ss@h:5432/d?sslmode=require"),
+            "postgresql://u:***@h:5432/d?sslmode=require"
+        );
+    }
+}

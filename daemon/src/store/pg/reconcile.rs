@@ -1,0 +1,405 @@
+//! PostgreSQL: what reconciliation reads (the register's match keys,
+//! sightings, device debounce state, asset state, sweep history) and its
+//! one write, a committed plan (`store/sqlite/reconcile.rs` is the
+//! reference; the decoding and decisions around the statements are shared,
+//! `store::shared::reconcile`).
+//!
+//! Ordering: the register is paged and listed by tag in byte order
+//! (`COLLATE "C"`), as SQLite orders it, whatever the database's collation.
+//!
+//! The commit: the alerts a plan involves are read, and `decide` turns them
+//! into changes, before the write lock is taken (a person acting on an
+//! alert meanwhile must not wait for a reconcile, nor it for them). Then
+//! one transaction under the write lock writes the plan's state, reads the
+//! latest alert of each subject again and writes the changes of subjects
+//! whose alerts are as they were read; a subject whose alerts changed
+//! meanwhile (a person's action, another daemon's commit) is decided again
+//! from what is stored, inside the transaction, so that read, decision and
+//! write hold the lock together. The batches are marked reconciled in the
+//! same transaction. Alert rows, their history and outbox rows are written
+//! as `store/sqlite/alerts.rs` writes them.
+
+use std::collections::HashMap;
+
+use postgres::types::{ToSql, Type};
+
+use super::{PostgresStore, Tx, alerts};
+use crate::alerts::AlertKind;
+use crate::alerts::lifecycle::Change;
+use crate::reconcile::identity::AssetKeys;
+use crate::reconcile::{AssetState, DeviceRecord, Identity, Plan, Sighting, SweepRow};
+use crate::register::Asset;
+use crate::store::shared::reconcile::{self as shared, StoredAsset};
+use crate::store::{
+    AlertInputs, CommitOutcome, INDEX_PAGE, KeysetPage, LearnedCerts, ReconcileStore, SightingSelect, StoreError,
+};
+
+/// Up to [`INDEX_PAGE`] assets after tag `after` (`""`: from the first), by tag in byte order.
+fn index_page(tx: &mut Tx<'_>, after: &str) -> Result<Vec<(String, StoredAsset)>, StoreError> {
+    let limit = INDEX_PAGE as i64;
+    let rows = tx.query(
+        "SELECT tag, body, created_ms FROM assets WHERE tag COLLATE \"C\" > $1 ORDER BY tag COLLATE \"C\" LIMIT $2",
+        &[&after, &limit],
+    )?;
+    Ok(rows.iter().map(|r| (r.get(0), StoredAsset { body: r.get(1), created_ms: r.get(2) })).collect())
+}
+
+/// The retired assets (`and`: a further condition), by tag in byte order.
+/// The first condition is written as the `assets_retired` partial index's.
+fn retired_where(tx: &mut Tx<'_>, and: &str) -> Result<Vec<Asset>, StoreError> {
+    let sql = format!(
+        "SELECT tag, body FROM assets WHERE lifecycle IN ('decommissioned', 'disposed') {and} ORDER BY tag COLLATE \"C\""
+    );
+    let rows = tx.query(&sql, &[])?;
+    Ok(shared::retired(rows.iter().map(|r| (r.get(0), r.get(1))).collect()))
+}
+
+/// Latest sightings, with the asset each host was last matched to, by
+/// address text (the order SQLite's primary key gives).
+fn sightings(tx: &mut Tx<'_>, sel: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError> {
+    const FROM: &str = "SELECT h.sighting, m.tag, b.probed FROM hosts h LEFT JOIN host_matches m ON m.ip = h.ip
+        LEFT JOIN batches b ON b.batch_id = h.last_batch";
+    let rows = match sel {
+        SightingSelect::Since(t) => tx.query(&format!("{FROM} WHERE h.last_seen_ms >= $1 ORDER BY h.ip"), &[t])?,
+        SightingSelect::Ips(v) => tx.query_typed(
+            &format!("{FROM} WHERE h.ip = ANY($1) ORDER BY h.ip"),
+            &[(v as &(dyn ToSql + Sync), Type::TEXT_ARRAY)],
+        )?,
+        SightingSelect::Tags(v) => tx.query_typed(
+            &format!("{FROM} WHERE m.tag = ANY($1) ORDER BY h.ip"),
+            &[(v as &(dyn ToSql + Sync), Type::TEXT_ARRAY)],
+        )?,
+    };
+    Ok(shared::sightings(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
+}
+
+/// Debounce state of unknown devices: these keys, or every device seen since `since`.
+fn devices(tx: &mut Tx<'_>, keys: Option<&[String]>, since: i64) -> Result<HashMap<String, DeviceRecord>, StoreError> {
+    const COLS: &str = "SELECT key, first_ms, last_ms, sightings, last_batch, enriched FROM devices";
+    let rows = match keys {
+        None => tx.query(&format!("{COLS} WHERE last_ms >= $1"), &[&since])?,
+        Some(keys) => tx.query_typed(&format!("{COLS} WHERE key = ANY($1)"), &[(&keys, Type::TEXT_ARRAY)])?,
+    };
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let d = DeviceRecord {
+                key: r.get(0),
+                first_ms: r.get(1),
+                last_ms: r.get(2),
+                sightings: r.get(3),
+                last_batch: r.get(4),
+                enriched: r.get::<_, i64>(5) != 0,
+            };
+            (d.key.clone(), d)
+        })
+        .collect())
+}
+
+/// Per-asset reconciliation state: these tags, or all (a body that does not decode is left out).
+pub(super) fn asset_states(
+    tx: &mut Tx<'_>,
+    tags: Option<&[String]>,
+) -> Result<HashMap<String, AssetState>, StoreError> {
+    let rows = match tags {
+        None => tx.query("SELECT tag, body FROM asset_state", &[])?,
+        Some(tags) => {
+            tx.query_typed("SELECT tag, body FROM asset_state WHERE tag = ANY($1)", &[(&tags, Type::TEXT_ARRAY)])?
+        }
+    };
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((r.get::<_, String>(0), serde_json::from_str(r.get::<_, &str>(1)).ok()?)))
+        .collect())
+}
+
+/// One asset's reconciliation state.
+pub(super) fn asset_state(tx: &mut Tx<'_>, tag: &str) -> Result<Option<AssetState>, StoreError> {
+    Ok(asset_states(tx, Some(&[tag.to_string()]))?.remove(tag))
+}
+
+/// Sweeps after sequence `seq` (see [`ReconcileStore::sweeps_after`]) and the latest sequence of any batch.
+fn sweeps_after(tx: &mut Tx<'_>, seq: i64, horizon: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
+    let keep = crate::reconcile::sweeps::KEEP_RUNS as i64;
+    let rows = tx.query(
+        "SELECT b.seq, b.scope_id, b.agent, b.segment, b.targets, b.excluded, b.started_ms, b.finished_ms,
+                b.interval_ms, b.next_due_ms, b.complete
+         FROM batches b WHERE b.seq > $1 AND b.receiving = 0 AND (b.finished_ms >= $2 OR b.seq IN (
+             SELECT r.seq FROM (
+                 SELECT seq, row_number() OVER (PARTITION BY scope_id, complete ORDER BY finished_ms DESC, seq DESC) AS n
+                 FROM batches WHERE seq > $1 AND finished_ms < $2 AND receiving = 0
+             ) AS r WHERE r.n <= $3))
+         ORDER BY b.seq",
+        &[&seq, &horizon, &keep],
+    )?;
+    let sweeps: Vec<SweepRow> = rows
+        .iter()
+        .map(|r| SweepRow {
+            seq: r.get(0),
+            scope: r.get::<_, Option<i64>>(1).unwrap_or(0),
+            agent: r.get(2),
+            segment: r.get(3),
+            targets: shared::networks(r.get(4)),
+            excluded: shared::networks(r.get(5)),
+            started_ms: r.get(6),
+            finished_ms: r.get(7),
+            interval_ms: r.get(8),
+            next_due_ms: r.get(9),
+            complete: r.get::<_, i64>(10) != 0,
+        })
+        .collect();
+    let max_seq = sweeps.iter().map(|s| s.seq).fold(seq, i64::max);
+    // Batches past the horizon (or partial) still advance the sequence, so they are not read again.
+    let latest: i64 = tx.query_one("SELECT coalesce(max(seq), 0) FROM batches", &[])?.get(0);
+    Ok((sweeps, latest.max(max_seq)))
+}
+
+/// The id and revision of the latest alert of every (kind, subject) among `subjects`.
+fn latest_revisions(tx: &mut Tx<'_>, subjects: &[String]) -> Result<shared::Revisions, StoreError> {
+    let rows = tx.query_typed(
+        "SELECT DISTINCT ON (kind, subject) kind, subject, id, rev FROM alerts WHERE subject = ANY($1)
+         ORDER BY kind, subject, id DESC",
+        &[(&subjects, Type::TEXT_ARRAY)],
+    )?;
+    let mut out = shared::Revisions::new();
+    for r in &rows {
+        let kind: &str = r.get(0);
+        let kind: AlertKind =
+            kind.parse().map_err(|_| StoreError::Db(format!("alerts.kind: unknown value `{kind}`")))?;
+        out.insert((kind, r.get(1)), (r.get(2), r.get(3)));
+    }
+    Ok(out)
+}
+
+/// What the alert lifecycle reads for a plan: the latest alert of each of
+/// `subjects` (those it involves, or some of them), the live suppression rules and
+/// the agents' hourly counts.
+fn alert_inputs(tx: &mut Tx<'_>, plan: &Plan, subjects: &[String]) -> Result<AlertInputs, StoreError> {
+    let agents = shared::plan_agents(plan);
+    Ok(AlertInputs {
+        existing: alerts::latest_for_subjects(tx, subjects)?,
+        suppressions: alerts::active_suppressions(tx, plan.now_ms)?,
+        opened_last_hour: alerts::device_alerts_opened_since(tx, &agents, plan.now_ms - 3_600_000)?,
+    })
+}
+
+/// The last of each key's entries, in the order of their first (one
+/// statement may not change a row twice; SQLite's one-by-one writes leave the last).
+fn last_per_key<'a, T, K: std::hash::Hash + Eq>(items: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<&'a T> {
+    let mut at: HashMap<K, usize> = HashMap::with_capacity(items.len());
+    let mut out: Vec<&T> = Vec::with_capacity(items.len());
+    for item in items {
+        match at.entry(key(item)) {
+            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()] = item,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(item);
+            }
+        }
+    }
+    out
+}
+
+/// Write a plan's state: matches, device records, asset states, learned certificates.
+fn write_state(tx: &mut Tx<'_>, plan: &Plan) -> Result<(), StoreError> {
+    let matches = last_per_key(&plan.matches, |(ip, _)| ip.as_str());
+    if !matches.is_empty() {
+        let ips: Vec<&str> = matches.iter().map(|(ip, _)| ip.as_str()).collect();
+        let tags: Vec<Option<&str>> = matches
+            .iter()
+            .map(|(_, id)| if let Identity::Matched(m) = id { Some(m.tag.as_str()) } else { None })
+            .collect();
+        let infos: Vec<String> = matches.iter().map(|(_, id)| serde_json::to_string(id).unwrap_or_default()).collect();
+        tx.execute_typed(
+            "INSERT INTO host_matches (ip, tag, info) SELECT * FROM UNNEST($1, $2, $3)
+             ON CONFLICT (ip) DO UPDATE SET tag = excluded.tag, info = excluded.info
+             WHERE host_matches.info IS DISTINCT FROM excluded.info",
+            &[(&ips, Type::TEXT_ARRAY), (&tags, Type::TEXT_ARRAY), (&infos, Type::TEXT_ARRAY)],
+        )?;
+    }
+    let devices = last_per_key(&plan.devices, |d| d.key.as_str());
+    if !devices.is_empty() {
+        let keys: Vec<&str> = devices.iter().map(|d| d.key.as_str()).collect();
+        let first: Vec<i64> = devices.iter().map(|d| d.first_ms).collect();
+        let last: Vec<i64> = devices.iter().map(|d| d.last_ms).collect();
+        let count: Vec<i64> = devices.iter().map(|d| d.sightings).collect();
+        let batch: Vec<&str> = devices.iter().map(|d| d.last_batch.as_str()).collect();
+        let enriched: Vec<i64> = devices.iter().map(|d| i64::from(d.enriched)).collect();
+        tx.execute_typed(
+            "INSERT INTO devices (key, first_ms, last_ms, sightings, last_batch, enriched)
+             SELECT * FROM UNNEST($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (key) DO UPDATE SET first_ms = excluded.first_ms, last_ms = excluded.last_ms,
+               sightings = excluded.sightings, last_batch = excluded.last_batch, enriched = excluded.enriched",
+            &[
+                (&keys, Type::TEXT_ARRAY),
+                (&first, Type::INT8_ARRAY),
+                (&last, Type::INT8_ARRAY),
+                (&count, Type::INT8_ARRAY),
+                (&batch, Type::TEXT_ARRAY),
+                (&enriched, Type::INT8_ARRAY),
+            ],
+        )?;
+    }
+    let states = last_per_key(&plan.states, |(tag, _)| tag.as_str());
+    if !states.is_empty() {
+        let tags: Vec<&str> = states.iter().map(|(tag, _)| tag.as_str()).collect();
+        let bodies: Vec<String> = states.iter().map(|(_, s)| serde_json::to_string(s).unwrap_or_default()).collect();
+        tx.execute_typed(
+            "INSERT INTO asset_state (tag, body) SELECT * FROM UNNEST($1, $2)
+             ON CONFLICT (tag) DO UPDATE SET body = excluded.body",
+            &[(&tags, Type::TEXT_ARRAY), (&bodies, Type::TEXT_ARRAY)],
+        )?;
+    }
+    if !plan.learned.is_empty() {
+        // The first tie of a certificate stays, as SQLite's `INSERT OR IGNORE` one by one keeps it.
+        let values: Vec<&str> = plan.learned.iter().map(|(v, _)| v.as_str()).collect();
+        let tags: Vec<&str> = plan.learned.iter().map(|(_, t)| t.as_str()).collect();
+        tx.execute_typed(
+            "INSERT INTO learned_keys (value, tag, learned_ms)
+             SELECT u.v, u.t, $3 FROM UNNEST($1, $2) WITH ORDINALITY AS u(v, t, n) ORDER BY u.n
+             ON CONFLICT (value) DO NOTHING",
+            &[(&values, Type::TEXT_ARRAY), (&tags, Type::TEXT_ARRAY), (&plan.now_ms, Type::INT8)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Write the alert changes decided from `read` (the revisions the decision
+/// saw): those of subjects whose alerts are still as read; the others are
+/// decided again with `decide` from what is stored, and written.
+fn write_alerts(
+    tx: &mut Tx<'_>,
+    plan: &Plan,
+    subjects: &[String],
+    read: &shared::Revisions,
+    changes: &[Change],
+    decide: &mut (dyn FnMut(AlertInputs) -> Vec<Change> + Send),
+) -> Result<CommitOutcome, StoreError> {
+    let now = plan.now_ms;
+    let mut out = CommitOutcome::default();
+    let stored = latest_revisions(tx, subjects)?;
+    let mut stale = shared::changed_subjects(read, &stored);
+    let mut refused: Vec<String> = Vec::new();
+    for c in changes {
+        if stale.binary_search(&c.alert.subject).is_ok() {
+            continue;
+        }
+        match alerts::write_checked(tx, c, now)? {
+            Ok(n) => {
+                out.events += n;
+                shared::count(c, &mut out);
+            }
+            Err(alerts::Stale) => refused.push(c.alert.subject.clone()),
+        }
+    }
+    stale.extend(refused);
+    stale.sort();
+    stale.dedup();
+    if !stale.is_empty() {
+        tracing::debug!(subjects = stale.len(), "alerts changed during the run; deciding them again");
+        let inputs = alert_inputs(tx, plan, &stale)?;
+        for c in decide(inputs).into_iter().filter(|c| stale.binary_search(&c.alert.subject).is_ok()) {
+            out.events += alerts::write_change(tx, &c, now)?;
+            shared::count(&c, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+impl ReconcileStore for PostgresStore {
+    fn index_page(&self, after: Option<&str>) -> Result<KeysetPage<(AssetKeys, i64)>, StoreError> {
+        let rows = self.read(|tx| index_page(tx, after.unwrap_or("")))?;
+        // Decoded outside the transaction, on every core.
+        Ok(shared::index_page(&rows))
+    }
+
+    fn learned_certs(&self) -> Result<LearnedCerts, StoreError> {
+        self.read(|tx| {
+            Ok(tx.query("SELECT value, tag FROM learned_keys", &[])?.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn retired_credential_holders(&self) -> Result<Vec<Asset>, StoreError> {
+        // The text test skips decoding the rest (`certificates` is written only when not empty).
+        self.read(|tx| {
+            retired_where(tx, "AND (strpos(body, '\"certificates\"') > 0 OR tag IN (SELECT tag FROM learned_keys))")
+        })
+    }
+
+    fn retired_assets(&self) -> Result<Vec<Asset>, StoreError> {
+        self.read(|tx| retired_where(tx, ""))
+    }
+
+    fn sightings(&self, select: &SightingSelect) -> Result<Vec<(Sighting, Option<String>)>, StoreError> {
+        self.read(|tx| sightings(tx, select))
+    }
+
+    fn devices(&self, keys: Option<&[String]>, since: i64) -> Result<HashMap<String, DeviceRecord>, StoreError> {
+        self.read(|tx| devices(tx, keys, since))
+    }
+
+    fn asset_states(&self, tags: Option<&[String]>) -> Result<HashMap<String, AssetState>, StoreError> {
+        self.read(|tx| asset_states(tx, tags))
+    }
+
+    fn unreconciled_batches(&self) -> Result<usize, StoreError> {
+        self.read(|tx| {
+            let n: i64 =
+                tx.query_one("SELECT count(*) FROM batches WHERE reconciled = 0 AND receiving = 0", &[])?.get(0);
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn live_subjects(&self) -> Result<Vec<(AlertKind, String)>, StoreError> {
+        self.read(|tx| {
+            let rows = tx.query("SELECT DISTINCT kind, subject FROM alerts WHERE state != 'resolved'", &[])?;
+            Ok(shared::kinds(rows.iter().map(|r| (r.get(0), r.get(1))).collect()))
+        })
+    }
+
+    fn alerted_subjects(&self, kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, StoreError> {
+        self.read(|tx| {
+            let st = tx.prepare("SELECT DISTINCT subject FROM alerts WHERE kind = $1")?;
+            let mut out = Vec::new();
+            for kind in kinds {
+                out.extend(tx.query(&st, &[&kind.as_str()])?.iter().map(|r| (*kind, r.get(0))));
+            }
+            Ok(out)
+        })
+    }
+
+    fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
+        self.read(|tx| sweeps_after(tx, seq, horizon_ms))
+    }
+
+    fn commit_reconcile(
+        &self,
+        plan: &Plan,
+        decide: &mut (dyn FnMut(AlertInputs) -> Vec<Change> + Send),
+    ) -> Result<CommitOutcome, StoreError> {
+        // Read and decide before taking the write lock (see the module docs).
+        let t = std::time::Instant::now();
+        let subjects = plan.subjects();
+        let inputs = self.read(|tx| alert_inputs(tx, plan, &subjects))?;
+        let loaded = t.elapsed();
+        let read = shared::revisions(&inputs.existing);
+        let changes = decide(inputs);
+        tracing::debug!(
+            load_alerts_ms = loaded.as_secs_f64() * 1000.0,
+            decide_ms = (t.elapsed() - loaded).as_secs_f64() * 1000.0,
+            subjects = subjects.len(),
+            "reconcile decide phases"
+        );
+        self.write(|tx| {
+            write_state(tx, plan)?;
+            let out = write_alerts(tx, plan, &subjects, &read, &changes, decide)?;
+            if !plan.batches.is_empty() {
+                tx.execute_typed(
+                    "UPDATE batches SET reconciled = 1 WHERE batch_id = ANY($1)",
+                    &[(&plan.batches, Type::TEXT_ARRAY)],
+                )?;
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,92 @@
+//! PostgreSQL: taking turns with the other daemons on the same database.
+//!
+//! A turn is a session-level advisory lock held on a connection of its own
+//! (outside the pool, so a pooled connection never goes back with a lock
+//! on it). Ending the turn closes that connection, which releases the
+//! lock; a daemon killed with `kill -9` loses its connection — the kernel
+//! closes the socket, the server ends the session — and with it the turn,
+//! so no lease outlives its holder and no clock is trusted.
+
+use postgres::NoTls;
+
+use super::{PostgresStore, lock_key, off_runtime};
+use crate::store::{CoordinationStore, Job, StoreError, Turn};
+
+/// Advisory lock key of a full reconcile ("census-f" in ASCII).
+pub const FULL_RECONCILE_LOCK: i64 = 0x6365_6e73_7573_2d66;
+
+fn key(job: Job) -> i64 {
+    match job {
+        Job::FullReconcile => FULL_RECONCILE_LOCK,
+    }
+}
+
+/// The connection holding a turn; closed off any async runtime when dropped.
+struct Held(Option<postgres::Client>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            // Closing the session releases the lock (and cannot fail in a
+            // way that leaves it held: the server drops it with the session).
+            let _ = off_runtime(move || {
+                drop(client);
+                Ok(())
+            });
+        }
+    }
+}
+
+impl CoordinationStore for PostgresStore {
+    fn turn(&self, job: Job) -> Result<Turn, StoreError> {
+        let config = self.config.clone();
+        let key = lock_key(key(job), &self.schema);
+        let t = std::time::Instant::now();
+        let client = off_runtime(move || {
+            let mut client = config.connect(NoTls)?;
+            client.execute("SELECT pg_advisory_lock($1)", &[&key])?;
+            Ok(client)
+        })?;
+        let waited_ms = t.elapsed().as_millis() as u64;
+        if waited_ms > 1_000 {
+            tracing::info!(?job, waited_ms, "waited for another daemon's turn");
+        }
+        Ok(Turn::holding(Held(Some(client))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::PostgresStore;
+    use crate::store::{CoordinationStore, Job};
+
+    /// Two daemons on one store take turns: the second waits until the
+    /// first's turn ends; a store in another schema never waits for either.
+    /// Needs `CENSUS_TEST_POSTGRES`.
+    #[test]
+    fn daemons_on_one_store_take_turns_and_other_schemas_do_not_wait() {
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let first = PostgresStore::open_scratch(&url).unwrap();
+        let second = PostgresStore::open_config(first.config.clone(), None).unwrap();
+        assert_eq!(first.schema, second.schema);
+        let held = first.turn(Job::FullReconcile).unwrap();
+        let other = PostgresStore::open_scratch(&url).unwrap();
+        let t = Instant::now();
+        drop(other.turn(Job::FullReconcile).unwrap());
+        assert!(t.elapsed() < Duration::from_secs(5), "another schema's turn is its own");
+        let waited = std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let t = Instant::now();
+                let turn = second.turn(Job::FullReconcile).unwrap();
+                (t.elapsed(), turn)
+            });
+            std::thread::sleep(Duration::from_millis(400));
+            drop(held);
+            waiter.join().unwrap().0
+        });
+        assert!(waited >= Duration::from_millis(350), "the second daemon waited for the first: {waited:?}");
+        assert!(waited < Duration::from_secs(10), "and got its turn once the first ended: {waited:?}");
+    }
+}

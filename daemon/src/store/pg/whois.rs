@@ -1,0 +1,137 @@
+//! PostgreSQL: whois, the certificate inventory and report data.
+//!
+//! A whois answer is resolved through indexed lookups only (observed hosts,
+//! reconciliation's matches, the register's keys, observed names); which
+//! are made, in what order, and the answer made of them are in
+//! [`crate::store::shared::whois`], shared with SQLite. A name prefix is a
+//! range scan in byte order (text columns are `COLLATE "C"`), as in SQLite.
+
+use super::{PostgresStore, Tx};
+use crate::alerts::{Alert, AlertFilter};
+use crate::reconcile::AssetState;
+use crate::register::Asset;
+use crate::store::shared::whois::{CertificateHostRow, CertificateInventory, HOSTS_LIMIT, HostRow, HostsBy, Lookups};
+use crate::store::{QueryStore, StoreError};
+use crate::whois::WhoisData;
+
+/// [`Lookups`] in one read transaction.
+struct Postgres<'t, 'c>(&'t mut Tx<'c>);
+
+impl Lookups for Postgres<'_, '_> {
+    fn hosts(&mut self, by: HostsBy<'_>) -> Result<Vec<HostRow>, StoreError> {
+        let (clause, arg) = match by {
+            HostsBy::Ip(ip) => ("h.ip = $1", ip),
+            HostsBy::Mac(mac) => ("h.ip IN (SELECT ip FROM mac_ip WHERE mac = $1) AND h.mac = $1", mac),
+            HostsBy::Name(name) => ("h.ip IN (SELECT ip FROM host_names WHERE name = $1)", name),
+            HostsBy::NamePrefix(prefix) => {
+                ("h.ip IN (SELECT ip FROM host_names WHERE name > $1 AND name < $1 || '~')", prefix)
+            }
+            HostsBy::Asset(tag) => ("h.ip IN (SELECT ip FROM host_matches WHERE tag = $1)", tag),
+        };
+        let sql = format!(
+            "SELECT h.ip, h.mac, h.first_seen_ms, h.last_seen_ms, h.last_agent, m.info, o.body, m.tag
+             FROM hosts h JOIN observations o ON o.id = h.latest_obs
+             LEFT JOIN host_matches m ON m.ip = h.ip WHERE {clause}
+             ORDER BY h.last_seen_ms DESC LIMIT {HOSTS_LIMIT}"
+        );
+        Ok(self
+            .0
+            .query(&sql, &[&arg])?
+            .iter()
+            .map(|r| HostRow {
+                ip: r.get(0),
+                mac: r.get(1),
+                first_seen_ms: r.get(2),
+                last_seen_ms: r.get(3),
+                last_agent: r.get(4),
+                info: r.get(5),
+                body: r.get(6),
+                tag: r.get(7),
+            })
+            .collect())
+    }
+
+    fn key_tag(&mut self, kind: &str, value: &str) -> Result<Option<String>, StoreError> {
+        let row = self.0.query_opt(
+            "SELECT tag FROM asset_keys WHERE kind = $1 AND value = $2 ORDER BY tag LIMIT 1",
+            &[&kind, &value],
+        )?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn hostname_prefix_tag(&mut self, prefix: &str) -> Result<Option<String>, StoreError> {
+        let row = self.0.query_opt(
+            "SELECT tag FROM asset_keys WHERE kind = 'hostname' AND value > $1 AND value < $1 || '~' LIMIT 1",
+            &[&prefix],
+        )?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn tag_nocase(&mut self, tag: &str) -> Result<Option<String>, StoreError> {
+        // SQLite's NOCASE folds ASCII only; lower() agrees on the tags the
+        // register accepts and is what the index serves.
+        let row =
+            self.0.query_opt("SELECT tag FROM assets WHERE lower(tag) = lower($1) ORDER BY tag LIMIT 1", &[&tag])?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn asset(&mut self, tag: &str) -> Result<Option<Asset>, StoreError> {
+        super::assets::one(self.0, tag)
+    }
+
+    fn asset_state(&mut self, tag: &str) -> Result<Option<AssetState>, StoreError> {
+        super::reconcile::asset_state(self.0, tag)
+    }
+
+    fn live_alerts(&mut self, tag: Option<&str>, ips: &[String]) -> Result<Vec<Alert>, StoreError> {
+        super::alerts::live_about(self.0, tag, ips)
+    }
+}
+
+/// Addresses whose latest sighting served a certificate (`"tls"` is written
+/// into the sighting only when one was), with their latest observations.
+fn certificate_hosts(tx: &mut Tx<'_>) -> Result<Vec<crate::certificates::HostTls>, StoreError> {
+    let served = tx
+        .query("SELECT ip, port, sha256, first_ms FROM served_certificates", &[])?
+        .iter()
+        // A port outside 0..=65535 cannot have been written by ingest: skipped.
+        .filter_map(|r| Some((r.get(0), u16::try_from(r.get::<_, i64>(1)).ok()?, r.get(2), r.get(3))))
+        .collect::<Vec<_>>();
+    let mut inventory = CertificateInventory::new(served);
+    let rows = tx.query(
+        "SELECT h.ip, h.last_seen_ms, h.last_agent, m.tag, o.body FROM hosts h
+           JOIN observations o ON o.id = h.latest_obs LEFT JOIN host_matches m ON m.ip = h.ip
+          WHERE strpos(h.sighting, '\"tls\"') > 0 ORDER BY h.ip",
+        &[],
+    )?;
+    for r in &rows {
+        inventory.push(CertificateHostRow {
+            ip: r.get(0),
+            last_seen_ms: r.get(1),
+            agent: r.get(2),
+            asset: r.get(3),
+            body: r.get(4),
+        });
+    }
+    Ok(inventory.finish())
+}
+
+impl QueryStore for PostgresStore {
+    fn whois(&self, query: &str) -> Result<Option<WhoisData>, StoreError> {
+        self.read(|tx| crate::store::shared::whois::whois(&mut Postgres(tx), query))
+    }
+
+    fn certificate_hosts(&self) -> Result<Vec<crate::certificates::HostTls>, StoreError> {
+        self.read(certificate_hosts)
+    }
+
+    fn report_data(&self) -> Result<crate::report::ReportData, StoreError> {
+        self.read(|tx| {
+            Ok(crate::report::ReportData {
+                assets: super::assets::all(tx)?,
+                states: super::reconcile::asset_states(tx, None)?,
+                alerts: super::alerts::list(tx, &AlertFilter { limit: Some(1_000_000), ..Default::default() })?,
+            })
+        })
+    }
+}

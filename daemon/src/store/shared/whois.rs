@@ -1,0 +1,293 @@
+//! Backend-neutral parts of whois and the certificate inventory (see
+//! `store::shared`): how a query is classified, which indexed lookups
+//! answer it and in what order, and how the answer is assembled from their
+//! rows. Each backend implements [`Lookups`] — one indexed statement per
+//! method, never a scan — and calls [`whois`]; so both answer the same.
+//! Which asset the answer is about is decided by [`crate::whois::pick`];
+//! the verdict by [`crate::whois::answer`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::alerts::Alert;
+use crate::certificates::HostTls;
+use crate::reconcile::AssetState;
+use crate::register::Asset;
+use crate::store::StoreError;
+use crate::whois::{WhoisData, WhoisHost, pick};
+
+/// Hosts one lookup returns at most, the most recently seen first.
+pub const HOSTS_LIMIT: i64 = 20;
+
+/// Which observed hosts a lookup selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostsBy<'a> {
+    /// The host at this address (canonical text, as ingest stores it).
+    Ip(&'a str),
+    /// Hosts this MAC (canonical text) was seen on and still is (`mac_ip`, then `hosts.mac`).
+    Mac(&'a str),
+    /// Hosts answering to this name (lowercase, without a trailing dot; `host_names`).
+    Name(&'a str),
+    /// Hosts with a name after this prefix (`"name."`) and before it followed
+    /// by `~`, in byte order: the names a short name stands for.
+    NamePrefix(&'a str),
+    /// Hosts reconciliation matched to this asset tag (`host_matches`).
+    Asset(&'a str),
+}
+
+/// One host as the backends read it: `hosts h JOIN observations o ON
+/// o.id = h.latest_obs LEFT JOIN host_matches m ON m.ip = h.ip`.
+#[derive(Debug, Clone)]
+pub struct HostRow {
+    /// `h.ip`.
+    pub ip: String,
+    /// `h.mac`.
+    pub mac: Option<String>,
+    /// `h.first_seen_ms` (unix ms).
+    pub first_seen_ms: i64,
+    /// `h.last_seen_ms` (unix ms).
+    pub last_seen_ms: i64,
+    /// `h.last_agent`.
+    pub last_agent: String,
+    /// `m.info`: the match's identity JSON, when matched.
+    pub info: Option<String>,
+    /// `o.body`: the latest observation's JSON.
+    pub body: String,
+    /// `m.tag`: the asset it was matched to.
+    pub tag: Option<String>,
+}
+
+impl HostRow {
+    /// The host, with its presence still to judge, and the asset it was matched to.
+    /// A match or observation that does not decode is left out (`None`, `null`), as ever.
+    fn into_host(self) -> (WhoisHost, Option<String>) {
+        (
+            WhoisHost {
+                ip: self.ip,
+                mac: self.mac,
+                first_seen_ms: self.first_seen_ms,
+                last_seen_ms: self.last_seen_ms,
+                last_agent: self.last_agent,
+                present: false,
+                missed_sweeps: 0,
+                identity: self.info.and_then(|i| serde_json::from_str(&i).ok()),
+                observation: serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null),
+            },
+            self.tag,
+        )
+    }
+}
+
+/// The indexed lookups a whois answer is made of, in one read snapshot.
+pub trait Lookups {
+    /// Hosts `by` selects: at most [`HOSTS_LIMIT`], the latest seen first.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the statement fails.
+    fn hosts(&mut self, by: HostsBy<'_>) -> Result<Vec<HostRow>, StoreError>;
+
+    /// The first tag (byte order) of the assets whose `kind` key (`ip`, `mac`,
+    /// `serial`, `external_id`, `hostname`) is `value` (`asset_keys`).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the statement fails.
+    fn key_tag(&mut self, kind: &str, value: &str) -> Result<Option<String>, StoreError>;
+
+    /// The tag of the first `hostname` key after `prefix` (`"name."`) and
+    /// before it followed by `~`, in byte order.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the statement fails.
+    fn hostname_prefix_tag(&mut self, prefix: &str) -> Result<Option<String>, StoreError>;
+
+    /// The stored tag spelled as `tag` without regard to case (the first, in byte order).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the statement fails.
+    fn tag_nocase(&mut self, tag: &str) -> Result<Option<String>, StoreError>;
+
+    /// The asset `tag`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the statement fails.
+    fn asset(&mut self, tag: &str) -> Result<Option<Asset>, StoreError>;
+
+    /// The reconciliation state of the asset `tag`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the statement fails.
+    fn asset_state(&mut self, tag: &str) -> Result<Option<AssetState>, StoreError>;
+
+    /// Live alerts about the asset `tag` or any of the addresses `ips`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the statement fails.
+    fn live_alerts(&mut self, tag: Option<&str>, ips: &[String]) -> Result<Vec<Alert>, StoreError>;
+}
+
+/// Load what is known about `query` — an IP, a MAC, an asset tag, an
+/// external id (`system:id`), a serial number or a host name, tried in that
+/// order — through `l`; `None` when nothing at all is.
+///
+/// # Errors
+/// What a lookup returns.
+pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, StoreError> {
+    let q = query.trim();
+    let (kind, rows, register) = if let Ok(ip) = q.parse::<IpAddr>() {
+        let ip = ip.to_canonical().to_string();
+        ("ip", l.hosts(HostsBy::Ip(&ip))?, l.key_tag("ip", &ip)?)
+    } else if let Ok(mac) = q.parse::<census_proto::MacAddr>() {
+        let mac = mac.to_string();
+        ("mac", l.hosts(HostsBy::Mac(&mac))?, l.key_tag("mac", &mac)?)
+    } else if let Some(tag) = l.tag_nocase(q)? {
+        ("tag", Vec::new(), Some(tag))
+    } else if let Some(tag) = match external_id(q) {
+        Some(id) => l.key_tag("external_id", &id)?,
+        None => None,
+    } {
+        ("external_id", Vec::new(), Some(tag))
+    } else if let Some(tag) = l.key_tag("serial", &q.to_lowercase())? {
+        ("serial", Vec::new(), Some(tag))
+    } else {
+        let Some(name) = host_name(q) else { return Ok(None) };
+        let short = !name.contains('.');
+        let prefix = format!("{name}.");
+        let mut hosts = l.hosts(HostsBy::Name(&name))?;
+        if hosts.is_empty() && short {
+            hosts = l.hosts(HostsBy::NamePrefix(&prefix))?;
+        }
+        let mut tag = l.key_tag("hostname", &name)?;
+        if tag.is_none() && short {
+            tag = l.hostname_prefix_tag(&prefix)?;
+        }
+        ("hostname", hosts, tag)
+    };
+    let mut hosts: Vec<(WhoisHost, Option<String>)> = rows.into_iter().map(HostRow::into_host).collect();
+    let matched = hosts.iter().find_map(|(_, t)| t.clone());
+    let (answering, other) = pick(kind, matched.as_deref(), register.as_deref(), !hosts.is_empty());
+    let asset = match &answering {
+        Some(t) => l.asset(t)?,
+        None => None,
+    };
+    if let Some(a) = &asset {
+        // Every address the asset answers on: one asset, however many MACs and IPs.
+        if kind != "ip" {
+            hosts.retain(|(_, t)| t.as_deref() == Some(a.tag.as_str()));
+        }
+        for h in l.hosts(HostsBy::Asset(&a.tag))? {
+            if !hosts.iter().any(|(o, _)| o.ip == h.ip) {
+                hosts.push(h.into_host());
+            }
+        }
+    }
+    let recorded = match &other {
+        Some(t) => match l.asset(t)? {
+            Some(a) => {
+                let state = l.asset_state(&a.tag).ok().flatten();
+                Some((a, state))
+            }
+            None => None,
+        },
+        None => None,
+    };
+    if asset.is_none() && hosts.is_empty() && recorded.is_none() {
+        return Ok(None);
+    }
+    let seen = match &asset {
+        Some(a) => l.asset_state(&a.tag)?,
+        None => None,
+    };
+    let ips: Vec<String> = hosts.iter().map(|(h, _)| h.ip.clone()).collect();
+    let alerts = l.live_alerts(asset.as_ref().map(|a| a.tag.as_str()), &ips)?;
+    Ok(Some(WhoisData {
+        query_kind: kind,
+        asset,
+        seen,
+        recorded,
+        hosts: hosts.into_iter().map(|(h, _)| h).collect(),
+        alerts,
+        owner: None,
+    }))
+}
+
+/// `system:id` as the register keys it (the system lowercase); `None` without a colon.
+fn external_id(q: &str) -> Option<String> {
+    q.split_once(':').map(|(system, id)| format!("{}:{id}", system.to_ascii_lowercase()))
+}
+
+/// A host name as ingest indexes it (lowercase, no trailing dot); `None`
+/// when it cannot be one (empty, or longer than DNS allows).
+fn host_name(q: &str) -> Option<String> {
+    let name = q.trim_end_matches('.').to_ascii_lowercase();
+    (!name.is_empty() && name.len() <= 253).then_some(name)
+}
+
+/// One address whose latest sighting served a certificate, as the backends
+/// read it: `h.ip, h.last_seen_ms, h.last_agent, m.tag, o.body`.
+#[derive(Debug, Clone)]
+pub struct CertificateHostRow {
+    /// `h.ip`.
+    pub ip: String,
+    /// `h.last_seen_ms` (unix ms).
+    pub last_seen_ms: i64,
+    /// `h.last_agent`.
+    pub agent: String,
+    /// `m.tag`: the asset it was matched to.
+    pub asset: Option<String>,
+    /// `o.body`: the latest observation's JSON.
+    pub body: String,
+}
+
+/// The certificate inventory being assembled: when each certificate was
+/// first seen served (`served_certificates`), then each host in turn.
+#[derive(Debug, Default)]
+pub struct CertificateInventory {
+    since: HashMap<String, Vec<(u16, String, i64)>>,
+    hosts: Vec<HostTls>,
+}
+
+impl CertificateInventory {
+    /// Start from `served`: (ip, port, SHA-256 lowercase hex, first seen in unix ms) rows.
+    pub fn new(served: impl IntoIterator<Item = (String, u16, String, i64)>) -> Self {
+        let mut since: HashMap<String, Vec<(u16, String, i64)>> = HashMap::new();
+        for (ip, port, sha, first) in served {
+            since.entry(ip).or_default().push((port, sha, first));
+        }
+        CertificateInventory { since, hosts: Vec::new() }
+    }
+
+    /// Add a host (in the order they are to be listed); one whose
+    /// observation does not decode is left out, with a warning.
+    pub fn push(&mut self, row: CertificateHostRow) {
+        let CertificateHostRow { ip, last_seen_ms, agent, asset, body } = row;
+        match serde_json::from_str(&body) {
+            Ok(observation) => {
+                let first_served = self.since.remove(&ip).unwrap_or_default();
+                self.hosts.push(HostTls { ip, last_seen_ms, agent, asset, observation, first_served })
+            }
+            Err(e) => {
+                tracing::warn!(ip, error = %e, "an observation does not decode; left out of the certificate inventory")
+            }
+        }
+    }
+
+    /// The hosts, in the order pushed.
+    pub fn finish(self) -> Vec<HostTls> {
+        self.hosts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{external_id, host_name};
+
+    #[test]
+    fn queries_are_normalised_as_ingest_and_the_register_store_them() {
+        assert_eq!(external_id("ServiceNow:abc:D").as_deref(), Some("servicenow:abc:D"));
+        assert_eq!(external_id("srv-1"), None);
+        assert_eq!(host_name("Web01.Example.COM.").as_deref(), Some("web01.example.com"));
+        assert_eq!(host_name("..."), None);
+        assert_eq!(host_name(&"a".repeat(254)), None);
+        assert_eq!(host_name(&"a".repeat(253)).map(|n| n.len()), Some(253));
+    }
+}

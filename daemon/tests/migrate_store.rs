@@ -1,0 +1,140 @@
+//! `censusd migrate-store`: a SQLite store with a register, sweeps, alerts
+//! (one acted on), a suppression, people, tokens, audit records, saved
+//! queries and an outbox is copied to PostgreSQL, and PostgreSQL then
+//! answers every question as SQLite did; a second copy onto the filled
+//! database is refused and changes nothing. Needs `CENSUS_TEST_POSTGRES`
+//! (`.ci/run` starts a server and sets it).
+
+mod scenario;
+
+use census_proto::NameSource;
+use censusd::alerts::{AlertAction, AlertFilter, SuppressionInput};
+use censusd::audit::AuditFilter;
+use censusd::people::{Principal, Role};
+use censusd::store::migrate::sqlite_to_postgres;
+use censusd::store::{PostgresStore, SavedQuery, Store, StoreError};
+use scenario::{DAY, HOUR, LAB, Scenario, T0, h};
+use serde_json::json;
+
+fn server(tag: &str, mac: &str, lifecycle: &str) -> serde_json::Value {
+    json!({ "tag": tag, "name": format!("{tag} server"), "type": "server", "owner": "ops", "lifecycle": lifecycle,
+            "lifecycle_since": "2026-01-01", "macs": [mac], "expected_segment": "198.18.0.0/24" })
+}
+
+/// Everything a reviewer reads, from one store, in comparable form.
+fn everything(store: &dyn Store) -> serde_json::Value {
+    let alerts = store.alerts(&AlertFilter { limit: Some(10_000), ..Default::default() }).unwrap();
+    let histories: Vec<_> = alerts.iter().map(|a| store.alert_history(a.id).unwrap()).collect();
+    let assets = store.assets().unwrap();
+    let asset_histories: Vec<_> =
+        assets.iter().map(|a| format!("{:?}", store.asset_history(&a.tag).unwrap())).collect();
+    json!({
+        "assets": assets,
+        "asset_histories": asset_histories,
+        "alerts": alerts,
+        "alert_histories": histories,
+        "suppressions": store.suppressions(false).unwrap(),
+        "people": store.people().unwrap(),
+        "audit": store.audit(&AuditFilter { limit: 10_000, ..Default::default() }).unwrap(),
+        "saved": format!("{:?}", store.saved_queries("alice").unwrap()),
+        "agents": format!("{:?}", store.agents().unwrap()),
+        "outbox": store.outbox_backlog().unwrap(),
+        "devices": format!("{:?}", {
+            let mut d: Vec<_> = store.devices(None, 0).unwrap().into_iter().collect();
+            d.sort_by(|a, b| a.0.cmp(&b.0));
+            d
+        }),
+    })
+}
+
+#[test]
+fn migrate_store_copies_everything_and_never_over_data() {
+    let Some(url) = censusd::store::testing::postgres_url() else {
+        assert!(std::env::var_os("CENSUS_REQUIRE_POSTGRES").is_none(), "CENSUS_REQUIRE_POSTGRES without a server");
+        eprintln!("skipped: CENSUS_TEST_POSTGRES is not set");
+        return;
+    };
+    // A SQLite store that has lived a little.
+    let s = Scenario::sqlite();
+    s.register(json!([
+        server("SRV-1", "00:1b:21:aa:00:01", "deployed"),
+        server("OLD-1", "00:1b:21:aa:00:02", "decommissioned"),
+    ]));
+    let hosts = [
+        h("198.18.0.10", "00:1b:21:aa:00:01").named("srv-1.lab", NameSource::Ptr),
+        h("198.18.0.11", "00:1b:21:aa:00:02"),
+        h("198.18.0.50", "00:1b:21:aa:00:09").named("kiosk.lab", NameSource::Mdns),
+    ];
+    for i in 0..3 {
+        s.sweep(&LAB, T0 + i * HOUR, &hosts);
+    }
+    let open = s.all();
+    assert!(open.len() >= 2, "an unknown asset and a decommissioned one answering: {open:?}");
+    s.act(open[0].id, AlertAction::Acknowledge);
+    s.suppress(
+        SuppressionInput {
+            vendor: Some("apple".into()),
+            reason: "lab phones".into(),
+            expires_in: "7d".into(),
+            ..Default::default()
+        },
+        T0 + DAY,
+    );
+    let admin = Principal::builtin_admin();
+    censusd::app::people::add(
+        s.store.as_ref(),
+        &admin,
+        "alice",
+        Role::Analyst,
+        Some("correct horse battery".into()),
+        T0,
+    )
+    .unwrap();
+    censusd::app::people::create_token(s.store.as_ref(), &admin, "alice", "laptop", Some(30), T0).unwrap();
+    s.store
+        .save_query(
+            &SavedQuery {
+                person: "alice".into(),
+                page: "queue".into(),
+                name: "open".into(),
+                query: "state=open".into(),
+                saved_ms: T0,
+            },
+            50,
+        )
+        .unwrap();
+    let before = everything(s.store.as_ref());
+    let whois_before = serde_json::to_value(s.whois("198.18.0.11", T0 + DAY)).unwrap();
+    let source = s._dir.path().join("census.db");
+
+    // Copied: every table's count checked, and every answer the same.
+    let target = censusd::store::testing::scratch_url(&url).unwrap();
+    let report = sqlite_to_postgres(&source, &target).unwrap();
+    let rows = |t: &str| report.tables.iter().find(|(n, _)| n == t).map(|(_, n)| *n);
+    assert_eq!(rows("assets"), Some(2));
+    assert_eq!(rows("alerts"), Some(open.len() as i64));
+    assert!(rows("observations").unwrap_or(0) >= 9, "{report:?}");
+    assert!(rows("audit").unwrap_or(0) >= 2, "{report:?}");
+    let pg: std::sync::Arc<dyn Store> = std::sync::Arc::new(PostgresStore::open(&target).unwrap());
+    assert_eq!(everything(pg.as_ref()), before);
+    let on_pg = Scenario::on(pg.clone(), tempfile::tempdir().unwrap(), Default::default());
+    assert_eq!(serde_json::to_value(on_pg.whois("198.18.0.11", T0 + DAY)).unwrap(), whois_before);
+
+    // Work goes on in PostgreSQL: new rows take new ids (the sequences moved on).
+    on_pg.sweep(&LAB, T0 + 2 * DAY, &hosts);
+    on_pg.register(json!([server("NEW-1", "00:1b:21:aa:00:09", "deployed")]));
+    on_pg.sweep(&LAB, T0 + 2 * DAY + HOUR, &hosts);
+    let after = on_pg.all();
+    let mut ids: Vec<_> = after.iter().map(|a| a.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), after.len(), "ids unique after the copy");
+    assert!(pg.asset("NEW-1").unwrap().is_some());
+
+    // Never over data: a second copy is refused, naming a table, and changes nothing.
+    let filled = everything(pg.as_ref());
+    match sqlite_to_postgres(&source, &target) {
+        Err(StoreError::Refused(m)) => assert!(m.contains("already holds data"), "{m}"),
+        other => panic!("a copy onto a filled database must be refused: {other:?}"),
+    }
+    assert_eq!(everything(pg.as_ref()), filled);
+}
