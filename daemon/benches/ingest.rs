@@ -8,6 +8,7 @@
 //! `CENSUS_BENCH_QUICK=1`: 300 batches, no 100,000-host phase, for a quick look.
 //! `CENSUS_BENCH_DAEMON=path`: measure that censusd binary (a profiling build).
 //! `CENSUS_BENCH_LOG=censusd=info`: the daemon's log filter (per-batch timings at info).
+//! `CENSUS_BENCH_POSTGRES=postgres://…`: the daemon stores into a new schema on that PostgreSQL server instead of SQLite.
 
 mod common;
 
@@ -213,22 +214,23 @@ async fn main() {
     println!(
         "history: {total} observations; daemon peak RSS {rss:.1} MB (after the 1,000-host batches: {small_rss:.1} MB)"
     );
-    let db_mb = std::fs::metadata(dir.path().join("census.db")).map_or(0.0, |m| m.len() as f64 / 1e6);
+    let db_mb = common::store_mb(dir.path());
     drop(daemon);
     let target = |ok: bool| if ok { "meets" } else { "MISSES" };
     let flat: String = phases.iter().map(|(b, r, l)| format!("| after {b} batches | {l} | {r:.0} |\n")).collect();
     let (first, last) = (phases.first().map_or(0.0, |p| p.1), phases.last().map_or(0.0, |p| p.1));
     let text = format!(
-        "### {} — ingest (cargo bench -p censusd --bench ingest): over HTTP into a release censusd (SQLite WAL, \
-         synchronous=FULL) on 127.0.0.1, reconciliation on, every host an unknown device\n\n\
+        "### {} — ingest (cargo bench -p censusd --bench ingest): over HTTP into a release censusd ({}) \
+         on 127.0.0.1, reconciliation on, every host an unknown device\n\n\
          | batches | observations | obs/s stored (receipts) | target 50,000 obs/s |\n|---|---|---|---|\n\
          | 1,000 hosts × 1,000 | {stored} | {small_rate:.0} | {} |\n\
          | same, until every batch is reconciled | {stored} | {e2e_rate:.0} | {} |\n\
          | 100,000 hosts × 10 | {stored_big} | {big_rate:.0} | {} |\n\n\
          Flat as live alerts grow (1,000-host batches, per 100 batches; last/first = {:.2}):\n\n\
          | phase | live alerts | obs/s |\n|---|---|---|\n{flat}\n\
-         - daemon peak RSS with a {total}-observation history: {rss:.1} MB (target < 200 MB: {}); database file {db_mb:.0} MB\n\n",
+         - daemon peak RSS with a {total}-observation history: {rss:.1} MB (target < 200 MB: {}); store {db_mb:.0} MB\n\n",
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        common::store_label(),
         target(small_rate >= 50_000.0),
         target(e2e_rate >= 50_000.0),
         target(big_rate >= 50_000.0),

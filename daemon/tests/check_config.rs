@@ -14,6 +14,7 @@ fn check(name: &str, text: &str) -> (i32, String) {
         .arg(&file)
         .env_remove("CENSUSD_LISTEN")
         .env_remove("CENSUSD_DATABASE")
+        .env_remove("CENSUSD_STORE_URL")
         .env_remove("CENSUSD_METRICS_LISTEN")
         .output()
         .unwrap();
@@ -106,6 +107,15 @@ fn mistakes_exit_2_naming_the_key() {
             "reconcile.end_of_life_file",
         ),
         (
+            // Found by a break attempt: TLS to PostgreSQL is refused by name, not at the handshake.
+            "store-url-tls",
+            shipped().replace(
+                "database = \"/var/lib/census/census.db\"",
+                "url = \"postgres://census@db.example/census?sslmode=require\"",
+            ),
+            "store.url",
+        ),
+        (
             "metrics-unknown-key",
             shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9464\"", "[metrics]\nport = 9464"),
             "metrics.port",
@@ -117,4 +127,28 @@ fn mistakes_exit_2_naming_the_key() {
         assert_eq!(code, 2, "{name}: {err}");
         assert!(err.contains(&format!("key `{key}`")), "{name}: want key {key}: {err}");
     }
+}
+
+/// Found by a break attempt: a password given as a URL option never reaches
+/// check-config's output (nor any other message: `store::pg::redacted`).
+#[test]
+fn a_store_password_is_never_printed() {
+    let text = shipped().replace(
+        "database = \"/var/lib/census/census.db\"",
+        "url = \"postgres://census:Pw1Secret@/census?host=/run/postgresql&password=S3cretPW\"",
+    );
+    assert_ne!(text, shipped());
+    let file = std::env::temp_dir().join(format!("censusd-cfg-{}-password.toml", std::process::id()));
+    std::fs::write(&file, &text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_censusd"))
+        .arg("check-config")
+        .arg(&file)
+        .env_remove("CENSUSD_STORE_URL")
+        .env_remove("CENSUSD_DATABASE")
+        .output()
+        .unwrap();
+    std::fs::remove_file(&file).ok();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("S3cretPW") && !all.contains("Pw1Secret"), "{all}");
+    assert!(all.contains("password=***"), "the URL is shown, redacted: {all}");
 }

@@ -105,11 +105,19 @@ fn migrate_store_copies_everything_and_never_over_data() {
         .unwrap();
     let before = everything(s.store.as_ref());
     let whois_before = serde_json::to_value(s.whois("198.18.0.11", T0 + DAY)).unwrap();
-    let source = s._dir.path().join("census.db");
+    // The daemon stops before the copy (docs/postgresql.md): its store closes,
+    // so the source is a WAL database without -wal and -shm files, and is
+    // only read.
+    let mut s = s;
+    let dir = std::mem::replace(&mut s._dir, tempfile::tempdir().unwrap());
+    drop(s);
+    let source = dir.path().join("census.db");
+    let source_before = std::fs::read(&source).unwrap();
 
     // Copied: every table's count checked, and every answer the same.
     let target = censusd::store::testing::scratch_url(&url).unwrap();
     let report = sqlite_to_postgres(&source, &target).unwrap();
+    assert_eq!(std::fs::read(&source).unwrap(), source_before, "the source is only read");
     let rows = |t: &str| report.tables.iter().find(|(n, _)| n == t).map(|(_, n)| *n);
     assert_eq!(rows("assets"), Some(2));
     assert_eq!(rows("alerts"), Some(open.len() as i64));
@@ -137,4 +145,37 @@ fn migrate_store_copies_everything_and_never_over_data() {
         other => panic!("a copy onto a filled database must be refused: {other:?}"),
     }
     assert_eq!(everything(pg.as_ref()), filled);
+}
+
+/// The source is only read: a file that is not a Census store (empty, or
+/// another application's database) is refused, naming it, and left as it
+/// was — never turned into a Census store (found by a break attempt).
+#[test]
+fn migrate_store_refuses_what_is_not_a_census_store_and_never_writes_it() {
+    let Some(url) = censusd::store::testing::postgres_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other).unwrap().execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1)").unwrap();
+    let other_before = std::fs::read(&other).unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a database at all, just words in a file").unwrap();
+    let target = censusd::store::testing::scratch_url(&url).unwrap();
+    for (file, says) in
+        [(&empty, "not a Census store"), (&other, "not a Census store"), (&text, "not a SQLite database")]
+    {
+        match sqlite_to_postgres(file, &target) {
+            Err(StoreError::Refused(m)) => {
+                assert!(m.contains(says) && m.contains(&file.display().to_string()), "{m}")
+            }
+            other => panic!("{}: {other:?}", file.display()),
+        }
+    }
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "the empty file stays empty");
+    assert_eq!(std::fs::read(&other).unwrap(), other_before, "another application's database is untouched");
+    match sqlite_to_postgres(dir.path(), &target) {
+        Err(StoreError::Io(m)) => assert!(m.contains("not a file"), "{m}"),
+        other => panic!("a directory: {other:?}"),
+    }
 }

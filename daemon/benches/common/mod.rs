@@ -50,15 +50,87 @@ impl Drop for Daemon {
 /// token in `dir`; `server` is more of the `[server]` table, `rest` more
 /// tables. Returns the process and its base URL once `/healthz` answers.
 pub async fn start_daemon(bin: &Path, dir: &Path, admin: &str, server: &str, rest: &str) -> (Daemon, String) {
+    let store = match bench_postgres() {
+        Some(url) => format!("url = \"{url}\""),
+        None => format!("database = \"{}\"", dir.join("census.db").display()),
+    };
+    start_daemon_on(bin, dir, &store, admin, server, rest).await
+}
+
+/// The environment variable naming a PostgreSQL server to measure instead
+/// of SQLite: `CENSUS_BENCH_POSTGRES=postgres://…`.
+pub const POSTGRES_ENV: &str = "CENSUS_BENCH_POSTGRES";
+
+/// A new, empty schema on the server [`POSTGRES_ENV`] names (a URL using
+/// it), made once per benchmark process; `None` for SQLite.
+pub fn bench_postgres() -> Option<String> {
+    static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let url = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())?;
+        Some(censusd::store::testing::scratch_url(&url).expect("the benchmark's PostgreSQL server"))
+    })
+    .clone()
+}
+
+/// What the daemons store into, for the figures' headings.
+pub fn store_label() -> String {
+    let Some(url) = bench_postgres() else { return "SQLite WAL, synchronous=FULL".into() };
+    // The synchronous client may not block on the benchmark's runtime thread.
+    std::thread::spawn(move || postgres_label(&url)).join().expect("PostgreSQL")
+}
+
+fn postgres_label(url: &str) -> String {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("PostgreSQL");
+    let mut show = |what: &str| -> String {
+        c.query_one(&format!("SHOW {what}"), &[]).map(|r| r.get::<_, String>(0)).unwrap_or_default()
+    };
+    format!(
+        "PostgreSQL {} over a Unix socket, fsync {}, synchronous_commit {}",
+        show("server_version"),
+        show("fsync"),
+        show("synchronous_commit")
+    )
+}
+
+/// Size of the benchmark's store (MB): the SQLite file in `dir`, or the
+/// tables and indexes of the PostgreSQL schema.
+pub fn store_mb(dir: &Path) -> f64 {
+    match bench_postgres() {
+        // The synchronous client may not block on the benchmark's runtime thread.
+        Some(url) => std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("PostgreSQL");
+            let row = c
+                .query_one(
+                    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::BIGINT FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+                    &[],
+                )
+                .expect("size");
+            row.get::<_, i64>(0) as f64 / 1e6
+        })
+        .join()
+        .expect("PostgreSQL"),
+        None => std::fs::metadata(dir.join("census.db")).map_or(0.0, |m| m.len() as f64 / 1e6),
+    }
+}
+
+/// [`start_daemon`] with the `[store]` table's body given (`database = …` or `url = …`).
+pub async fn start_daemon_on(
+    bin: &Path,
+    dir: &Path,
+    store: &str,
+    admin: &str,
+    server: &str,
+    rest: &str,
+) -> (Daemon, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let token_file = dir.join("admin.token");
     std::fs::write(&token_file, admin).unwrap();
-    let cfg = dir.join("daemon.toml");
+    let cfg = dir.join(format!("daemon-{port}.toml"));
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server}[store]\ndatabase = \"{}\"\n[auth]\nadmin_token_file = \"{}\"\n{rest}",
-            dir.join("census.db").display(),
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server}[store]\n{store}\n[auth]\nadmin_token_file = \"{}\"\n{rest}",
             token_file.display()
         ),
     )

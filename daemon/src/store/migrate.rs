@@ -40,6 +40,24 @@ pub struct MigrateReport {
     pub seconds: f64,
 }
 
+/// `Ok` when `src` is a Census store at this build's schema version.
+fn check_source_version(src: &rusqlite::Connection, path: &Path) -> Result<(), StoreError> {
+    let at = path.display();
+    let found: i64 = src
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| StoreError::Refused(format!("{at} is not a SQLite database ({e})")))?;
+    let known = super::sqlite::schema::latest();
+    match found {
+        0 => Err(StoreError::Refused(format!("{at} is not a Census store (it holds no Census schema)"))),
+        n if n > known => Err(StoreError::SchemaTooNew { found: n, known }),
+        n if n < known => Err(StoreError::Refused(format!(
+            "{at} was written by an older censusd (schema {n}; this one knows {known}): start this censusd on it once \
+             (it migrates the file at start), stop it, then copy"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// One column of a target table.
 struct Column {
     name: String,
@@ -60,12 +78,14 @@ fn quoted(name: &str) -> String {
 pub fn sqlite_to_postgres(from: &Path, to: &str) -> Result<MigrateReport, StoreError> {
     let t = std::time::Instant::now();
     if !from.is_file() {
-        return Err(StoreError::Io(format!("{}: no such SQLite database", from.display())));
+        let what = if from.exists() { "not a file" } else { "no such file" };
+        return Err(StoreError::Io(format!("{}: {what}; --from names the daemon's SQLite database", from.display())));
     }
-    // Bring both schemas to this version first.
-    drop(super::SqliteStore::open(from)?);
-    drop(super::PostgresStore::open(to)?);
+    // The source is only read: never migrated, never created.
     let src = rusqlite::Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    check_source_version(&src, from)?;
+    // The target's schema is created or brought to this version.
+    drop(super::PostgresStore::open(to)?);
     src.execute_batch("BEGIN")?;
     let mut dst = super::pg::connect(to)?;
     let mut tx = dst.transaction()?;

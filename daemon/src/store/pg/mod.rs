@@ -64,8 +64,37 @@ impl From<postgres::Error> for StoreError {
         // The server's own message and where, not just "db error".
         match e.as_db_error() {
             Some(db) => StoreError::Db(format!("{}: {}", db.code().code(), db.message())),
-            None => StoreError::Db(e.to_string()),
+            None => StoreError::Db(with_causes(&e)),
         }
+    }
+}
+
+/// `e` and each error beneath it: the driver's own text is often just
+/// "db error" or "error connecting to server", the cause below says which.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        next = cause.source();
+    }
+    out
+}
+
+/// Server settings every pooled connection runs with: a transaction left
+/// idle (a daemon frozen or cut off mid-write) is ended by the server after
+/// a minute, releasing the write lock it held, and a writer waits at most
+/// two minutes for that lock (an error, retried by its caller, rather than
+/// a request hanging on).
+#[derive(Debug)]
+struct SessionLimits;
+
+impl r2d2::CustomizeConnection<postgres::Client, postgres::Error> for SessionLimits {
+    fn on_acquire(&self, c: &mut postgres::Client) -> Result<(), postgres::Error> {
+        c.batch_execute("SET idle_in_transaction_session_timeout = '60s'; SET lock_timeout = '120s'")
     }
 }
 
@@ -121,14 +150,24 @@ impl PostgresStore {
         Self::open_config(config, Some((base, schema)))
     }
 
-    fn open_config(config: postgres::Config, scratch: Option<(postgres::Config, String)>) -> Result<Self, StoreError> {
+    fn open_config(
+        mut config: postgres::Config,
+        scratch: Option<(postgres::Config, String)>,
+    ) -> Result<Self, StoreError> {
+        refuse_tls(&config).map_err(StoreError::Refused)?;
+        // A dead network path is noticed in about a minute, not hours.
+        config.connect_timeout(Duration::from_secs(10)).keepalives_idle(Duration::from_secs(30));
         off_runtime(|| {
+            // One connection first, for its precise error (a missing
+            // database, a refused login) instead of the pool's timeout.
+            drop(config.connect(NoTls)?);
             let manager = PostgresConnectionManager::new(config.clone(), NoTls);
             let pool = r2d2::Pool::builder()
                 .max_size(POOL_SIZE)
                 .min_idle(Some(1))
                 .connection_timeout(POOL_WAIT)
                 .error_handler(Box::new(r2d2::LoggingErrorHandler))
+                .connection_customizer(Box::new(SessionLimits))
                 .build(manager)?;
             let mut conn = pool.get()?;
             schema::migrate(&mut conn)?;
@@ -220,6 +259,18 @@ pub(super) fn lock_key(base: i64, schema: &str) -> i64 {
     base ^ (h as i64)
 }
 
+/// TLS to the database is not built in yet: `sslmode=require` is refused
+/// by name rather than failing at the handshake (`prefer`, the default,
+/// and `disable` connect without TLS).
+fn refuse_tls(config: &postgres::Config) -> Result<(), String> {
+    if config.get_ssl_mode() == postgres::config::SslMode::Require {
+        return Err("sslmode=require: this censusd cannot connect to PostgreSQL over TLS yet; use a Unix socket \
+                    (host=/run/postgresql) or a trusted network, with sslmode unset or `disable`"
+            .into());
+    }
+    Ok(())
+}
+
 fn parse(url: &str) -> Result<postgres::Config, StoreError> {
     url.parse().map_err(|e| StoreError::Db(format!("`[store] url` is not a PostgreSQL URL: {e}")))
 }
@@ -236,7 +287,8 @@ pub(super) fn connect(url: &str) -> Result<postgres::Client, StoreError> {
 /// `Ok` when `url` parses as a connection URL (see [`crate::store::check_postgres_url`]).
 pub fn check_url(url: &str) -> Result<(), String> {
     // The driver's parse errors name the part that failed, never its value.
-    url.parse::<postgres::Config>().map(|_| ()).map_err(|e| format!("not a PostgreSQL URL: {e}"))
+    let config = url.parse::<postgres::Config>().map_err(|e| format!("not a PostgreSQL URL: {}", with_causes(&e)))?;
+    refuse_tls(&config)
 }
 
 /// Create a uniquely named, empty schema in the database of `config`.
@@ -271,12 +323,22 @@ pub fn redacted(url: &str) -> String {
     if let Some(scheme_end) = url.find("://") {
         let rest = &url[scheme_end + 3..];
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@')
-            && let Some(colon) = rest[..at].find(':')
-        {
-            return format!("{}{}:***{}", &url[..scheme_end + 3], &rest[..colon], &rest[at..]);
+        let mut out = match rest[..authority_end].rfind('@') {
+            Some(at) if rest[..at].contains(':') => {
+                let colon = rest[..at].find(':').unwrap_or(at);
+                format!("{}{}:***{}", &url[..scheme_end + 3], &rest[..colon], &rest[at..])
+            }
+            _ => url.to_string(),
+        };
+        // A password may also come as an option: `?…&password=…`.
+        if let Some(q) = out.find('?') {
+            let query: Vec<String> = out[q + 1..]
+                .split('&')
+                .map(|kv| if kv.starts_with("password=") { "password=***".to_string() } else { kv.to_string() })
+                .collect();
+            out = format!("{}?{}", &out[..q], query.join("&"));
         }
-        return url.to_string();
+        return out;
     }
     // key=value form: hide the value of `password`.
     url.split_whitespace()
@@ -325,5 +387,11 @@ mod tests {
             redacted("postgresql://u:p%40ss@h:5432/d?sslmode=require"),
             "postgresql://u:***@h:5432/d?sslmode=require"
         );
+        // Found by a break attempt: a password given as an option.
+        assert_eq!(
+            redacted("postgres://census@/census?host=/tmp&password=S3cretPW"),
+            "postgres://census@/census?host=/tmp&password=***"
+        );
+        assert_eq!(redacted("postgres://u:a@/d?password=b&host=/x"), "postgres://u:***@/d?password=***&host=/x");
     }
 }

@@ -336,7 +336,11 @@ pub fn latest() -> i64 {
 pub fn migrate(client: &mut postgres::Client) -> Result<(), StoreError> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS census_schema (version BIGINT NOT NULL)")?;
+    // Created only when missing (IF NOT EXISTS would log a NOTICE at every start).
+    let exists: bool = tx.query_one("SELECT to_regclass('census_schema') IS NOT NULL", &[])?.get(0);
+    if !exists {
+        tx.batch_execute("CREATE TABLE census_schema (version BIGINT NOT NULL)")?;
+    }
     let current = version(&mut tx)?;
     if current > latest() {
         return Err(StoreError::SchemaTooNew { found: current, known: latest() });

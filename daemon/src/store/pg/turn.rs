@@ -44,6 +44,10 @@ impl CoordinationStore for PostgresStore {
         let t = std::time::Instant::now();
         let client = off_runtime(move || {
             let mut client = config.connect(NoTls)?;
+            // A holder that is alive but stuck (a frozen process keeps its
+            // connection) is waited for ten minutes at most: then this
+            // turn fails, and the caller's next run asks again.
+            client.batch_execute("SET lock_timeout = '600s'")?;
             client.execute("SELECT pg_advisory_lock($1)", &[&key])?;
             Ok(client)
         })?;

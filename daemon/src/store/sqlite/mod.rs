@@ -44,7 +44,7 @@ mod reconcile;
 mod report;
 mod rollup;
 mod saved;
-mod schema;
+pub(crate) mod schema;
 mod whois;
 
 use std::path::Path;
