@@ -260,6 +260,18 @@ pub struct AuditFilter {
     pub limit: usize,
 }
 
+impl AuditFilter {
+    /// [`AuditFilter::subject`] as the store matches it: (the subject
+    /// exactly, or the prefix a trailing `*` asks for); at most one is set.
+    pub fn subject_match(&self) -> (Option<&str>, Option<&str>) {
+        match self.subject.as_deref() {
+            Some(s) if s.ends_with('*') => (None, Some(s.trim_end_matches('*'))),
+            Some(s) => (Some(s), None),
+            None => (None, None),
+        }
+    }
+}
+
 /// Whether `subject` names an account: `person:NAME` for sign-ins.
 pub fn person_subject(name: &str) -> String {
     let clean: String = name.chars().filter(|c| !c.is_control()).take(64).collect();

@@ -39,11 +39,7 @@ impl AuditStore for PostgresStore {
     }
 
     fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
-        let (subject_eq, subject_prefix) = match f.subject.as_deref() {
-            Some(s) if s.ends_with('*') => (None, Some(s.trim_end_matches('*').to_string())),
-            Some(s) => (Some(s.to_string()), None),
-            None => (None, None),
-        };
+        let (subject_eq, subject_prefix) = f.subject_match();
         let action = f.action.map(AuditAction::as_str);
         let limit = f.limit as i64;
         self.read(|tx| {

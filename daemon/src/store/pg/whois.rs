@@ -10,7 +10,9 @@ use super::{PostgresStore, Tx};
 use crate::alerts::{Alert, AlertFilter};
 use crate::reconcile::AssetState;
 use crate::register::Asset;
-use crate::store::shared::whois::{CertificateHostRow, CertificateInventory, HOSTS_LIMIT, HostRow, HostsBy, Lookups};
+use crate::store::shared::whois::{
+    CertificateHostRow, CertificateInventory, HOSTNAME_PREFIX_TAG_SQL, HostRow, HostsBy, KEY_TAG_SQL, Lookups,
+};
 use crate::store::{QueryStore, StoreError};
 use crate::whois::WhoisData;
 
@@ -19,21 +21,7 @@ struct Postgres<'t, 'c>(&'t mut Tx<'c>);
 
 impl Lookups for Postgres<'_, '_> {
     fn hosts(&mut self, by: HostsBy<'_>) -> Result<Vec<HostRow>, StoreError> {
-        let (clause, arg) = match by {
-            HostsBy::Ip(ip) => ("h.ip = $1", ip),
-            HostsBy::Mac(mac) => ("h.ip IN (SELECT ip FROM mac_ip WHERE mac = $1) AND h.mac = $1", mac),
-            HostsBy::Name(name) => ("h.ip IN (SELECT ip FROM host_names WHERE name = $1)", name),
-            HostsBy::NamePrefix(prefix) => {
-                ("h.ip IN (SELECT ip FROM host_names WHERE name > $1 AND name < $1 || '~')", prefix)
-            }
-            HostsBy::Asset(tag) => ("h.ip IN (SELECT ip FROM host_matches WHERE tag = $1)", tag),
-        };
-        let sql = format!(
-            "SELECT h.ip, h.mac, h.first_seen_ms, h.last_seen_ms, h.last_agent, m.info, o.body, m.tag
-             FROM hosts h JOIN observations o ON o.id = h.latest_obs
-             LEFT JOIN host_matches m ON m.ip = h.ip WHERE {clause}
-             ORDER BY h.last_seen_ms DESC LIMIT {HOSTS_LIMIT}"
-        );
+        let (sql, arg) = by.sql();
         Ok(self
             .0
             .query(&sql, &[&arg])?
@@ -52,19 +40,11 @@ impl Lookups for Postgres<'_, '_> {
     }
 
     fn key_tag(&mut self, kind: &str, value: &str) -> Result<Option<String>, StoreError> {
-        let row = self.0.query_opt(
-            "SELECT tag FROM asset_keys WHERE kind = $1 AND value = $2 ORDER BY tag LIMIT 1",
-            &[&kind, &value],
-        )?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(self.0.query_opt(KEY_TAG_SQL, &[&kind, &value])?.map(|r| r.get(0)))
     }
 
     fn hostname_prefix_tag(&mut self, prefix: &str) -> Result<Option<String>, StoreError> {
-        let row = self.0.query_opt(
-            "SELECT tag FROM asset_keys WHERE kind = 'hostname' AND value > $1 AND value < $1 || '~' LIMIT 1",
-            &[&prefix],
-        )?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(self.0.query_opt(HOSTNAME_PREFIX_TAG_SQL, &[&prefix])?.map(|r| r.get(0)))
     }
 
     fn tag_nocase(&mut self, tag: &str) -> Result<Option<String>, StoreError> {

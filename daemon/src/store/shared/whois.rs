@@ -35,6 +35,39 @@ pub enum HostsBy<'a> {
     Asset(&'a str),
 }
 
+impl<'a> HostsBy<'a> {
+    /// The statement selecting these hosts as [`HostRow`]s (columns in its
+    /// field order) and its one argument, `$1`. Both backends run it as is:
+    /// SQLite reads `$1` as its first parameter, PostgreSQL as its own; text
+    /// comparisons are bytewise on both (SQLite's `BINARY`, PostgreSQL's
+    /// `COLLATE "C"` columns), so a name prefix is one index range.
+    pub fn sql(self) -> (String, &'a str) {
+        let (clause, arg) = match self {
+            HostsBy::Ip(ip) => ("h.ip = $1", ip),
+            HostsBy::Mac(mac) => ("h.ip IN (SELECT ip FROM mac_ip WHERE mac = $1) AND h.mac = $1", mac),
+            HostsBy::Name(name) => ("h.ip IN (SELECT ip FROM host_names WHERE name = $1)", name),
+            HostsBy::NamePrefix(prefix) => {
+                ("h.ip IN (SELECT ip FROM host_names WHERE name > $1 AND name < $1 || '~')", prefix)
+            }
+            HostsBy::Asset(tag) => ("h.ip IN (SELECT ip FROM host_matches WHERE tag = $1)", tag),
+        };
+        let sql = format!(
+            "SELECT h.ip, h.mac, h.first_seen_ms, h.last_seen_ms, h.last_agent, m.info, o.body, m.tag
+             FROM hosts h JOIN observations o ON o.id = h.latest_obs
+             LEFT JOIN host_matches m ON m.ip = h.ip WHERE {clause}
+             ORDER BY h.last_seen_ms DESC LIMIT {HOSTS_LIMIT}"
+        );
+        (sql, arg)
+    }
+}
+
+/// [`Lookups::key_tag`]'s statement (`$1` kind, `$2` value), for both backends.
+pub const KEY_TAG_SQL: &str = "SELECT tag FROM asset_keys WHERE kind = $1 AND value = $2 ORDER BY tag LIMIT 1";
+
+/// [`Lookups::hostname_prefix_tag`]'s statement (`$1` the prefix), for both backends.
+pub const HOSTNAME_PREFIX_TAG_SQL: &str =
+    "SELECT tag FROM asset_keys WHERE kind = 'hostname' AND value > $1 AND value < $1 || '~' LIMIT 1";
+
 /// One host as the backends read it: `hosts h JOIN observations o ON
 /// o.id = h.latest_obs LEFT JOIN host_matches m ON m.ip = h.ip`.
 #[derive(Debug, Clone)]

@@ -38,11 +38,7 @@ impl AuditStore for SqliteStore {
     }
 
     fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
-        let (subject_eq, subject_prefix) = match f.subject.as_deref() {
-            Some(s) if s.ends_with('*') => (None, Some(s.trim_end_matches('*').to_string())),
-            Some(s) => (Some(s.to_string()), None),
-            None => (None, None),
-        };
+        let (subject_eq, subject_prefix) = f.subject_match();
         self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT id, at_ms, actor, action, subject, before, after FROM audit

@@ -11,7 +11,9 @@ use crate::alerts::Alert;
 use crate::reconcile::AssetState;
 use crate::register::Asset;
 use crate::store::StoreError;
-use crate::store::shared::whois::{CertificateHostRow, CertificateInventory, HOSTS_LIMIT, HostRow, HostsBy, Lookups};
+use crate::store::shared::whois::{
+    CertificateHostRow, CertificateInventory, HOSTNAME_PREFIX_TAG_SQL, HostRow, HostsBy, KEY_TAG_SQL, Lookups,
+};
 use crate::whois::WhoisData;
 
 fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
@@ -32,40 +34,16 @@ struct Sqlite<'a>(&'a Connection);
 
 impl Lookups for Sqlite<'_> {
     fn hosts(&mut self, by: HostsBy<'_>) -> Result<Vec<HostRow>, StoreError> {
-        let (clause, arg) = match by {
-            HostsBy::Ip(ip) => ("h.ip = ?1", ip),
-            HostsBy::Mac(mac) => ("h.ip IN (SELECT ip FROM mac_ip WHERE mac = ?1) AND h.mac = ?1", mac),
-            HostsBy::Name(name) => ("h.ip IN (SELECT ip FROM host_names WHERE name = ?1)", name),
-            HostsBy::NamePrefix(prefix) => {
-                ("h.ip IN (SELECT ip FROM host_names WHERE name > ?1 AND name < ?1 || '~')", prefix)
-            }
-            HostsBy::Asset(tag) => ("h.ip IN (SELECT ip FROM host_matches WHERE tag = ?1)", tag),
-        };
-        let sql = format!(
-            "SELECT h.ip, h.mac, h.first_seen_ms, h.last_seen_ms, h.last_agent, m.info, o.body, m.tag
-             FROM hosts h JOIN observations o ON o.id = h.latest_obs
-             LEFT JOIN host_matches m ON m.ip = h.ip WHERE {clause}
-             ORDER BY h.last_seen_ms DESC LIMIT {HOSTS_LIMIT}"
-        );
+        let (sql, arg) = by.sql();
         Ok(self.0.prepare_cached(&sql)?.query_map([arg], host_row)?.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn key_tag(&mut self, kind: &str, value: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .0
-            .prepare_cached("SELECT tag FROM asset_keys WHERE kind = ?1 AND value = ?2 ORDER BY tag LIMIT 1")?
-            .query_row([kind, value], |r| r.get(0))
-            .optional()?)
+        Ok(self.0.prepare_cached(KEY_TAG_SQL)?.query_row([kind, value], |r| r.get(0)).optional()?)
     }
 
     fn hostname_prefix_tag(&mut self, prefix: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .0
-            .prepare_cached(
-                "SELECT tag FROM asset_keys WHERE kind = 'hostname' AND value > ?1 AND value < ?1 || '~' LIMIT 1",
-            )?
-            .query_row([prefix], |r| r.get(0))
-            .optional()?)
+        Ok(self.0.prepare_cached(HOSTNAME_PREFIX_TAG_SQL)?.query_row([prefix], |r| r.get(0)).optional()?)
     }
 
     fn tag_nocase(&mut self, tag: &str) -> Result<Option<String>, StoreError> {
