@@ -52,7 +52,7 @@ fn word<T: std::str::FromStr>(r: &postgres::Row, i: usize) -> Result<T, StoreErr
     s.parse().map_err(|_| StoreError::Db(format!("alerts column {i}: unknown value `{s}`")))
 }
 
-fn alert_row(r: &postgres::Row) -> Result<Alert, StoreError> {
+pub(super) fn alert_row(r: &postgres::Row) -> Result<Alert, StoreError> {
     let evidence: Option<String> = r.try_get(11)?;
     Ok(Alert {
         id: r.try_get(0)?,

@@ -62,7 +62,7 @@ pub(super) fn store(
         return Ok((0, 0));
     }
     let batch_id = batch.batch_id.as_str();
-    let ids = draw_ids(tx, rows.len())?;
+    let ids = draw_ids(tx, "observations", rows.len())?;
     insert_observations(tx, batch_id, rows, &ids)?;
     let mut hosts = read_hosts(tx, rows)?;
     let mut changes: Vec<(&str, i64, &'static str, Option<String>, String)> = Vec::new();
@@ -113,16 +113,19 @@ pub(super) fn store(
     Ok((rows.len(), changed_hosts))
 }
 
-/// `n` new observation ids, ascending: a range reserved at once from the
-/// identity's sequence (safe under the write lock, which every insert of
-/// observations holds), so each row's id is known before it is written.
-fn draw_ids(tx: &mut Tx<'_>, n: usize) -> Result<Vec<i64>, StoreError> {
+/// `n` new ids of `table`'s identity column, ascending: a range reserved
+/// at once from its sequence (safe under the write lock, which every insert
+/// into these tables holds), so each row's id is known before it is written.
+pub(super) fn draw_ids(tx: &mut Tx<'_>, table: &str, n: usize) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
     let n = n as i64;
     let last: i64 = tx
         .query_typed_one(
             "SELECT setval(s, nextval(s) + $1 - 1)
-             FROM (SELECT pg_get_serial_sequence('observations', 'id')::regclass AS s) q",
-            &[(&n, Type::INT8)],
+             FROM (SELECT pg_get_serial_sequence($2, 'id')::regclass AS s) q",
+            &[(&n, Type::INT8), (&table, Type::TEXT)],
         )?
         .get(0);
     Ok((last - n + 1..=last).collect())

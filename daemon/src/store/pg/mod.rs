@@ -21,6 +21,7 @@
 //! writer.
 
 mod agents;
+mod alert_batch;
 mod alerts;
 mod assets;
 mod audit;

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use postgres::types::{ToSql, Type};
 
-use super::{PostgresStore, Tx, alerts};
+use super::{PostgresStore, Tx, alert_batch, alerts};
 use crate::alerts::AlertKind;
 use crate::alerts::lifecycle::Change;
 use crate::reconcile::identity::AssetKeys;
@@ -280,11 +280,9 @@ fn write_alerts(
     let stored = latest_revisions(tx, subjects)?;
     let mut stale = shared::changed_subjects(read, &stored);
     let mut refused: Vec<String> = Vec::new();
-    for c in changes {
-        if stale.binary_search(&c.alert.subject).is_ok() {
-            continue;
-        }
-        match alerts::write_checked(tx, c, now)? {
+    let fresh: Vec<&Change> = changes.iter().filter(|c| stale.binary_search(&c.alert.subject).is_err()).collect();
+    for (c, written) in fresh.iter().zip(alert_batch::write_checked_all(tx, &fresh, now)?) {
+        match written {
             Ok(n) => {
                 out.events += n;
                 shared::count(c, &mut out);
