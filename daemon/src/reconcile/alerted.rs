@@ -16,10 +16,10 @@
 //! loaded from the store once, and added to before every commit with the
 //! run's findings (the only way alerts are created). Nothing is ever
 //! removed from it; a stale entry costs one lookup, a missing one would
-//! lose a clear, so it errs on the side of lookups. It is per process: a
-//! second daemon sharing the database would need to learn the alerts the
-//! other one raised (see issue #15's several-daemons item) before it could
-//! drop clears this way.
+//! lose a clear, so it errs on the side of lookups. It is per process, and
+//! follows the store: each run first adds the alerts stored since its last
+//! look, whichever daemon sharing the store raised them, so a clear about
+//! another daemon's alert is never dropped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,29 +45,35 @@ impl Subjects {
     }
 }
 
-/// The process's [`Subjects`], loaded on first use.
+/// The process's [`Subjects`], loaded on first use and followed after.
 #[derive(Default)]
 pub struct Alerted {
-    subjects: Mutex<Option<Arc<Subjects>>>,
+    /// The set and the highest alert id it was read up to.
+    subjects: Mutex<Option<(Arc<Subjects>, i64)>>,
 }
 
 impl Alerted {
-    /// The set as it stands (loaded from the store on first use), for a run to filter its clears by.
+    /// The set as it stands, for a run to filter its clears by: loaded
+    /// from the store on first use, then added to at each call with the
+    /// alerts stored since (by another daemon sharing the store, too: one
+    /// query for the alerts numbered after the last one read).
     ///
     /// # Errors
     /// The store failed loading it.
     pub fn snapshot(&self, store: &dyn Store) -> Result<Arc<Subjects>, StoreError> {
+        let after = self.subjects.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |(_, last)| *last);
+        let (new, last) = store.alerted_subjects(AlertKind::ALL, after)?;
         let mut slot = self.subjects.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = slot.as_ref() {
-            return Ok(s.clone());
+        let (set, read_to) = slot.get_or_insert_with(|| (Arc::new(Subjects::default()), 0));
+        if new.iter().any(|(kind, subject)| !set.may_have(*kind, subject)) {
+            let set = Arc::make_mut(set);
+            for (kind, subject) in new {
+                set.0.entry(kind).or_default().insert(subject);
+            }
         }
-        let mut set = Subjects::default();
-        for (kind, subject) in store.alerted_subjects(AlertKind::ALL)? {
-            set.0.entry(kind).or_default().insert(subject);
-        }
-        let set = Arc::new(set);
-        *slot = Some(set.clone());
-        Ok(set)
+        // Another caller may have read further meanwhile; the set only grows.
+        *read_to = (*read_to).max(last);
+        Ok(set.clone())
     }
 
     /// Record the plan's findings as alerted (before it is committed). The
@@ -76,7 +82,7 @@ impl Alerted {
     pub fn record(&self, plan: &mut Plan) {
         plan.alerted = None;
         let mut slot = self.subjects.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(set) = slot.as_mut() else { return };
+        let Some((set, _)) = slot.as_mut() else { return };
         if plan.findings.iter().all(|f| set.may_have(f.kind, &f.subject)) {
             return;
         }

@@ -216,6 +216,11 @@ pub const QUEUE_CAP: usize = 20_000;
 /// Sightings one incremental run takes at most (several small batches, or one large one).
 const RUN_SIGHTINGS: usize = 5_000;
 
+/// How long a stored batch may wait unreconciled before a daemon other than
+/// the one that stored it takes it over (ms): a daemon reconciles its own
+/// within seconds, or reloads them from the store when its queue is full.
+pub const ORPHAN_AFTER_MS: i64 = 30_000;
+
 #[derive(Default)]
 struct Queue {
     batches: VecDeque<PendingBatch>,
@@ -268,6 +273,9 @@ pub struct Reconciler {
     retired_since: cached::Cached<HashMap<String, i64>>,
     /// The coverage sources with their lists, likewise.
     sources: cached::Cached<Vec<crate::sources::Source>>,
+    /// The store's change counts when this daemon last looked
+    /// ([`Reconciler::follow_store`]).
+    seen_changes: Mutex<crate::store::SharedChanges>,
 }
 
 impl Reconciler {
@@ -300,6 +308,7 @@ impl Reconciler {
             entitlements: Default::default(),
             retired_since: Default::default(),
             sources: Default::default(),
+            seen_changes: Mutex::default(),
         }
     }
 
@@ -361,6 +370,7 @@ impl Reconciler {
     /// # Errors
     /// The store failed while reading the register.
     pub fn register(&self) -> Result<Arc<Register>, StoreError> {
+        self.follow_store()?;
         let mut slot = self.register.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = slot.as_ref() {
             return Ok(r.clone());
@@ -393,6 +403,41 @@ impl Reconciler {
         &self.store
     }
 
+    /// Drop what this daemon keeps in memory and another daemon sharing
+    /// the store has changed since the last look (the register's index,
+    /// the directory, the entitlements, the retirements, the sources), so
+    /// they are loaded again. Called before each run and each read of the
+    /// decoded register; one small query, and nothing to do on SQLite,
+    /// whose one daemon drops its copies as it changes them.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn follow_store(&self) -> Result<(), StoreError> {
+        let now = self.store.changes()?;
+        let mut seen = self.seen_changes.lock().unwrap_or_else(|p| p.into_inner());
+        if *seen == now {
+            return Ok(());
+        }
+        tracing::debug!(?now, before = ?*seen, "the shared store changed; reloading what changed");
+        if seen.register != now.register {
+            self.register_changed();
+        }
+        if seen.directory != now.directory {
+            self.directory.invalidate();
+        }
+        if seen.licences != now.licences {
+            self.entitlements.invalidate();
+        }
+        if seen.retirements != now.retirements {
+            self.retired_since.invalidate();
+        }
+        if seen.sources != now.sources {
+            self.sources.invalidate();
+        }
+        *seen = now;
+        Ok(())
+    }
+
     /// Forget the cached register index and decoded register (call after any register change).
     pub fn register_changed(&self) {
         self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -406,6 +451,7 @@ impl Reconciler {
     /// # Errors
     /// The store's, when it is loaded.
     pub fn directory(&self) -> Result<Arc<crate::directory::standing::Directory>, StoreError> {
+        self.follow_store()?;
         self.directory.get(|| Ok(crate::directory::standing::Directory::new(self.store.directory()?)))
     }
 
@@ -421,6 +467,7 @@ impl Reconciler {
     /// # Errors
     /// The store's, when they are loaded.
     pub fn entitlements(&self) -> Result<Arc<Vec<crate::licences::Entitlement>>, StoreError> {
+        self.follow_store()?;
         self.entitlements.get(|| self.store.entitlements())
     }
 
@@ -430,6 +477,7 @@ impl Reconciler {
     /// # Errors
     /// The store's, when they are loaded.
     pub fn retired_since(&self) -> Result<Arc<HashMap<String, i64>>, StoreError> {
+        self.follow_store()?;
         self.retired_since.get(|| {
             Ok(self
                 .store
@@ -445,6 +493,7 @@ impl Reconciler {
     /// # Errors
     /// The store's, when they are loaded.
     pub fn sources(&self) -> Result<Arc<Vec<crate::sources::Source>>, StoreError> {
+        self.follow_store()?;
         self.sources.get(|| self.store.sources())
     }
 
@@ -536,6 +585,10 @@ impl Reconciler {
                         tracing::debug!(hosts = s.hosts, opened = s.opened, "queued batches reconciled")
                     }
                     Ok(_) => {}
+                    Err(StoreError::Conflict(why)) => {
+                        // Another daemon sharing the store reconciled some of them first.
+                        tracing::info!(%why, "queued batches taken over by another daemon; reloading what waits");
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "reconciling queued batches failed; retrying shortly");
                         std::thread::sleep(std::time::Duration::from_secs(1));
@@ -543,11 +596,34 @@ impl Reconciler {
                 }
                 let q = me.queue.lock().unwrap_or_else(|p| p.into_inner());
                 if q.batches.is_empty() && !q.recover && !stopping.load(Ordering::Relaxed) {
-                    let _ = me.work.wait_timeout(q, std::time::Duration::from_secs(5));
+                    let (q, _) =
+                        me.work.wait_timeout(q, std::time::Duration::from_secs(5)).unwrap_or_else(|p| p.into_inner());
+                    let idle = q.batches.is_empty() && !q.recover;
+                    drop(q);
+                    // Asked of the store without holding the queue (ingest enqueues meanwhile).
+                    if idle && !stopping.load(Ordering::Relaxed) && me.orphans_waiting() {
+                        me.queue.lock().unwrap_or_else(|p| p.into_inner()).recover = true;
+                    }
                 }
             }
         })?;
         Ok(Worker { stop, reconciler: self, thread: Some(thread) })
+    }
+
+    /// A stored batch has waited for reconciliation longer than
+    /// [`ORPHAN_AFTER_MS`]: the daemon that stored it died before
+    /// reconciling it (a daemon reconciles its own within seconds), so this
+    /// one takes it over. Should both take it, the store commits one run
+    /// and refuses the other (see `commit_reconcile`).
+    fn orphans_waiting(&self) -> bool {
+        match self.store.oldest_unreconciled_ms() {
+            Ok(Some(at)) => crate::store::now_ms().saturating_sub(at) > ORPHAN_AFTER_MS,
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for batches left unreconciled");
+                false
+            }
+        }
     }
 
     /// Batches stored and not yet reconciled: queued in memory, in a run
@@ -667,6 +743,7 @@ impl Reconciler {
     /// One incremental run over the sightings of `batches`, with the assets they touch.
     fn incremental(&self, batches: Vec<PendingBatch>, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
         let t = std::time::Instant::now();
+        self.follow_store()?;
         let idx = self.index()?;
         let sweeps = self.sweep_snapshot(now_ms)?;
         let mut agents: Vec<String> = batches.iter().map(|b| b.agent.clone()).collect();
@@ -752,6 +829,7 @@ impl Reconciler {
         let _turn = self.store.turn(crate::store::Job::FullReconcile)?;
         let _timed = self.metrics.reconcile_timer(ReconcileKind::Full);
         let t = std::time::Instant::now();
+        self.follow_store()?;
         let since = now_ms - self.settings.horizon_ms();
         // Building the index (decoding every asset) and loading the world
         // use different connections: do both at once.

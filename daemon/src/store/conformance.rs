@@ -597,7 +597,10 @@ fn reconcile_inputs(store: Arc<dyn Store>) {
     assert_eq!((srv.last_ip.as_deref(), srv.last_agent.as_deref()), (Some("198.18.0.10"), Some("lab-1")));
     assert!(srv.first_seen_ms <= srv.last_seen_ms && srv.last_seen_ms.is_some(), "{srv:?}");
     assert_eq!(store.asset_states(None).unwrap().len(), 1);
-    assert!(store.alerted_subjects(&[AlertKind::UnknownAsset]).unwrap().is_empty(), "one sighting is no alert yet");
+    assert!(
+        store.alerted_subjects(&[AlertKind::UnknownAsset], 0).unwrap().0.is_empty(),
+        "one sighting is no alert yet"
+    );
 }
 
 fn action_during_commit(store: Arc<dyn Store>) {
@@ -606,6 +609,12 @@ fn action_during_commit(store: Arc<dyn Store>) {
     let alert =
         store.alerts(&AlertFilter::default()).unwrap().into_iter().find(|a| a.kind == AlertKind::ShouldBeRetired);
     let alert = alert.expect("should-be-retired raised");
+    // The alerted subjects, all and then after the last id read: nothing new.
+    let (all, last) = store.alerted_subjects(AlertKind::ALL, 0).unwrap();
+    assert!(all.contains(&(AlertKind::ShouldBeRetired, alert.subject.clone())), "{all:?}");
+    assert!(last >= alert.id);
+    assert_eq!(store.alerted_subjects(AlertKind::ALL, last).unwrap(), (Vec::new(), last));
+    assert_eq!(store.oldest_unreconciled_ms().unwrap(), None, "every stored batch was reconciled");
     let mut plan = crate::reconcile::Plan { now_ms: now + 1, ..Default::default() };
     let clear = Clear { cause: ClearCause::Register, reason: "retired in the register".into(), at_ms: now + 1 };
     plan.clears.insert((AlertKind::ShouldBeRetired, alert.subject.clone()), clear);

@@ -484,10 +484,23 @@ pub trait ReconcileStore: Send + Sync {
     fn asset_states(&self, tags: Option<&[String]>) -> Result<HashMap<String, AssetState>, StoreError>;
     /// Batches stored and not yet reconciled.
     fn unreconciled_batches(&self) -> Result<usize, StoreError>;
+    /// When the longest-waiting stored, unreconciled batch arrived (unix
+    /// ms), if any: a batch whose daemon died before reconciling it waits
+    /// for another daemon to take it over.
+    fn oldest_unreconciled_ms(&self) -> Result<Option<i64>, StoreError>;
     /// Kinds and subjects of live alerts.
     fn live_subjects(&self) -> Result<Vec<(AlertKind, String)>, StoreError>;
-    /// Kinds and subjects that have or had an alert, of these kinds.
-    fn alerted_subjects(&self, kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, StoreError>;
+    /// Kinds and subjects that have or had an alert of these kinds, among
+    /// the alerts numbered after `after_id` (`0`: all); and the highest
+    /// alert id stored, to ask after next time. Alert ids are drawn and
+    /// committed under the write lock, so they become visible in id order:
+    /// asking after the last answer's id never misses an alert, whichever
+    /// daemon wrote it.
+    fn alerted_subjects(
+        &self,
+        kinds: &[AlertKind],
+        after_id: i64,
+    ) -> Result<(Vec<(AlertKind, String)>, i64), StoreError>;
     /// Sweeps that arrived after sequence `seq`, by arrival: those that
     /// finished at or after `horizon_ms`, and, whatever their age, each
     /// scope's latest delivery and latest [`KEEP_RUNS`](crate::reconcile::sweeps::KEEP_RUNS)
@@ -636,6 +649,35 @@ pub trait CoordinationStore: Send + Sync {
     /// # Errors
     /// [`StoreError::Db`] when the database cannot be reached.
     fn turn(&self, job: Job) -> Result<Turn, StoreError>;
+
+    /// How many times each concern a daemon keeps in memory (the register's
+    /// match index, the directory, …) was changed in the store, by any
+    /// daemon sharing it. A daemon compares these with the counts it loaded
+    /// its copies at, and reloads what another daemon changed. A backend
+    /// serving one daemon returns zeros: that daemon's own changes reload
+    /// its copies directly.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database cannot be reached.
+    fn changes(&self) -> Result<SharedChanges, StoreError> {
+        Ok(SharedChanges::default())
+    }
+}
+
+/// Change counts of the concerns daemons keep in memory (see
+/// [`CoordinationStore::changes`]); only their differences mean anything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SharedChanges {
+    /// The register (assets and their keys) and the certificates learned for it.
+    pub register: i64,
+    /// The people directory.
+    pub directory: i64,
+    /// The licence entitlements.
+    pub licences: i64,
+    /// The retirement records.
+    pub retirements: i64,
+    /// The coverage sources and their lists.
+    pub sources: i64,
 }
 
 /// Everything the daemon stores: one trait per concern, so a backend is

@@ -340,6 +340,12 @@ impl ReconcileStore for PostgresStore {
         self.read(|tx| asset_states(tx, tags))
     }
 
+    fn oldest_unreconciled_ms(&self) -> Result<Option<i64>, StoreError> {
+        self.read(|tx| {
+            Ok(tx.query_one("SELECT min(received_ms) FROM batches WHERE reconciled = 0 AND receiving = 0", &[])?.get(0))
+        })
+    }
+
     fn unreconciled_batches(&self) -> Result<usize, StoreError> {
         self.read(|tx| {
             let n: i64 =
@@ -355,14 +361,17 @@ impl ReconcileStore for PostgresStore {
         })
     }
 
-    fn alerted_subjects(&self, kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, StoreError> {
+    fn alerted_subjects(
+        &self,
+        kinds: &[AlertKind],
+        after_id: i64,
+    ) -> Result<(Vec<(AlertKind, String)>, i64), StoreError> {
         self.read(|tx| {
-            let st = tx.prepare("SELECT DISTINCT subject FROM alerts WHERE kind = $1")?;
-            let mut out = Vec::new();
-            for kind in kinds {
-                out.extend(tx.query(&st, &[&kind.as_str()])?.iter().map(|r| (*kind, r.get(0))));
-            }
-            Ok(out)
+            let rows = tx.query(
+                "SELECT kind, subject, max(id) FROM alerts WHERE id > $1 GROUP BY kind, subject",
+                &[&after_id],
+            )?;
+            Ok(shared::alerted(kinds, rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect(), after_id))
         })
     }
 
@@ -392,10 +401,24 @@ impl ReconcileStore for PostgresStore {
             write_state(tx, plan)?;
             let out = write_alerts(tx, plan, &subjects, &read, &changes, decide)?;
             if !plan.batches.is_empty() {
-                tx.execute_typed(
-                    "UPDATE batches SET reconciled = 1 WHERE batch_id = ANY($1)",
+                // Each batch is reconciled once: when another daemon took one
+                // over and committed it meanwhile (its own daemon died, or
+                // both took a dead daemon's batch), this run is undone and
+                // its caller reloads what is still waiting.
+                let marked = tx.execute_typed(
+                    "UPDATE batches SET reconciled = 1 WHERE batch_id = ANY($1) AND reconciled = 0",
                     &[(&plan.batches, Type::TEXT_ARRAY)],
                 )?;
+                let mut batches = plan.batches.clone();
+                batches.sort();
+                batches.dedup();
+                if marked != batches.len() as u64 {
+                    return Err(StoreError::Conflict(format!(
+                        "{} of the run's {} batches were reconciled by another daemon meanwhile",
+                        batches.len() as u64 - marked,
+                        batches.len()
+                    )));
+                }
             }
             Ok(out)
         })

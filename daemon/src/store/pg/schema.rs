@@ -321,6 +321,30 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (person, page, name)
     );
     "#,
+    // 2: change counts of what daemons keep in memory (`CoordinationStore::changes`),
+    // counted by the server whatever daemon writes. Statement-level, so an
+    // import of a million assets counts once; learned certificates per row,
+    // so a run that learns nothing new counts nothing.
+    r#"
+    CREATE TABLE generations (name TEXT COLLATE "C" PRIMARY KEY, n BIGINT NOT NULL DEFAULT 0);
+    INSERT INTO generations (name) VALUES ('register'), ('directory'), ('licences'), ('retirements'), ('sources');
+    CREATE FUNCTION census_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN UPDATE generations SET n = n + 1 WHERE name = TG_ARGV[0]; RETURN NULL; END $$;
+    CREATE TRIGGER assets_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON assets
+        FOR EACH STATEMENT EXECUTE FUNCTION census_changed('register');
+    CREATE TRIGGER asset_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON asset_keys
+        FOR EACH STATEMENT EXECUTE FUNCTION census_changed('register');
+    CREATE TRIGGER learned_keys_changed AFTER INSERT OR UPDATE OR DELETE ON learned_keys
+        FOR EACH ROW EXECUTE FUNCTION census_changed('register');
+    CREATE TRIGGER directory_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON directory
+        FOR EACH STATEMENT EXECUTE FUNCTION census_changed('directory');
+    CREATE TRIGGER entitlements_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON entitlements
+        FOR EACH STATEMENT EXECUTE FUNCTION census_changed('licences');
+    CREATE TRIGGER retirements_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON retirements
+        FOR EACH STATEMENT EXECUTE FUNCTION census_changed('retirements');
+    CREATE TRIGGER sources_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sources
+        FOR EACH STATEMENT EXECUTE FUNCTION census_changed('sources');
+    "#,
 ];
 
 /// Newest schema version this build knows.

@@ -10,7 +10,7 @@
 use postgres::NoTls;
 
 use super::{PostgresStore, lock_key, off_runtime};
-use crate::store::{CoordinationStore, Job, StoreError, Turn};
+use crate::store::{CoordinationStore, Job, SharedChanges, StoreError, Turn};
 
 /// Advisory lock key of a full reconcile ("census-f" in ASCII).
 pub const FULL_RECONCILE_LOCK: i64 = 0x6365_6e73_7573_2d66;
@@ -56,6 +56,24 @@ impl CoordinationStore for PostgresStore {
             tracing::info!(?job, waited_ms, "waited for another daemon's turn");
         }
         Ok(Turn::holding(Held(Some(client))))
+    }
+
+    fn changes(&self) -> Result<SharedChanges, StoreError> {
+        self.read(|tx| {
+            let mut out = SharedChanges::default();
+            for r in tx.query("SELECT name, n FROM generations", &[])? {
+                let (name, n): (String, i64) = (r.get(0), r.get(1));
+                match name.as_str() {
+                    "register" => out.register = n,
+                    "directory" => out.directory = n,
+                    "licences" => out.licences = n,
+                    "retirements" => out.retirements = n,
+                    "sources" => out.sources = n,
+                    _ => {}
+                }
+            }
+            Ok(out)
+        })
     }
 }
 

@@ -93,6 +93,23 @@ pub fn kinds(rows: Vec<(String, String)>) -> Vec<(AlertKind, String)> {
     rows.into_iter().filter_map(|(k, s)| Some((k.parse().ok()?, s))).collect()
 }
 
+/// `(kind, subject, latest id)` rows of alerts after `after_id`: those of
+/// `kinds` (a kind Census knows), and the highest id among all rows (or
+/// `after_id` when there are none), for [`crate::store::ReconcileStore::alerted_subjects`].
+pub fn alerted(
+    kinds: &[AlertKind],
+    rows: Vec<(String, String, i64)>,
+    after_id: i64,
+) -> (Vec<(AlertKind, String)>, i64) {
+    let last = rows.iter().map(|r| r.2).max().unwrap_or(after_id).max(after_id);
+    let subjects = rows
+        .into_iter()
+        .filter_map(|(k, s, _)| Some((k.parse::<AlertKind>().ok()?, s)))
+        .filter(|(k, _)| kinds.contains(k))
+        .collect();
+    (subjects, last)
+}
+
 /// The agents whose device alerts of the last hour a plan's decision
 /// reads: those of its findings and those it names, sorted, once each.
 pub fn plan_agents(plan: &Plan) -> Vec<String> {

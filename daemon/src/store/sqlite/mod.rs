@@ -703,6 +703,14 @@ impl ReconcileStore for SqliteStore {
         self.read(reconcile::live_subjects)
     }
 
+    fn oldest_unreconciled_ms(&self) -> Result<Option<i64>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT min(received_ms) FROM batches WHERE reconciled = 0 AND receiving = 0", [], |r| {
+                r.get(0)
+            })?)
+        })
+    }
+
     fn unreconciled_batches(&self) -> Result<usize, StoreError> {
         self.read(|c| {
             let n: i64 =
@@ -711,8 +719,12 @@ impl ReconcileStore for SqliteStore {
         })
     }
 
-    fn alerted_subjects(&self, kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, StoreError> {
-        self.read(|c| reconcile::alerted_subjects(c, kinds))
+    fn alerted_subjects(
+        &self,
+        kinds: &[AlertKind],
+        after_id: i64,
+    ) -> Result<(Vec<(AlertKind, String)>, i64), StoreError> {
+        self.read(|c| reconcile::alerted_subjects(c, kinds, after_id))
     }
 
     fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {

@@ -162,15 +162,16 @@ pub fn live_subjects(c: &Connection) -> Result<Vec<(AlertKind, String)>, StoreEr
 }
 
 /// Kinds and subjects that have or had an alert, of `kinds`.
-pub fn alerted_subjects(c: &Connection, kinds: &[AlertKind]) -> Result<Vec<(AlertKind, String)>, StoreError> {
-    let mut st = c.prepare_cached("SELECT DISTINCT subject FROM alerts WHERE kind = ?1")?;
-    let mut out = Vec::new();
-    for kind in kinds {
-        for subject in st.query_map([kind.as_str()], |r| r.get::<_, String>(0))? {
-            out.push((*kind, subject?));
-        }
-    }
-    Ok(out)
+pub fn alerted_subjects(
+    c: &Connection,
+    kinds: &[AlertKind],
+    after_id: i64,
+) -> Result<(Vec<(AlertKind, String)>, i64), StoreError> {
+    let mut st = c.prepare_cached("SELECT kind, subject, max(id) FROM alerts WHERE id > ?1 GROUP BY kind, subject")?;
+    let rows = st
+        .query_map([after_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::store::shared::reconcile::alerted(kinds, rows, after_id))
 }
 
 /// Sweeps that arrived after sequence `seq` and finished after `horizon`
