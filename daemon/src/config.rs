@@ -61,6 +61,7 @@ struct RawStore {
     database: Option<PathBuf>,
     url: Option<String>,
     retention: Option<String>,
+    connections: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +126,9 @@ pub struct DaemonConfig {
     /// Raw observations older than this are rolled up into daily summaries
     /// (`[store] retention`, default 30 days; docs/data-retention.md).
     pub retention: Duration,
+    /// Connections in the PostgreSQL pool (`[store] connections`, 2–64,
+    /// default 8); PostgreSQL only.
+    pub store_connections: u32,
     /// File holding the admin token for the operator API.
     pub admin_token_file: PathBuf,
     /// Reconciliation settings.
@@ -308,6 +312,16 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         return Err(ConfigError::at(file, "server.max_body_mb", format!("expected 1 to 4096, found {max_body_mb}")));
     }
     let store = store_location(file, raw.store.database, raw.store.url)?;
+    let store_connections = match (raw.store.connections, &store) {
+        (None, _) => crate::store::DEFAULT_CONNECTIONS,
+        (Some(_), crate::store::StoreLocation::Sqlite(_)) => {
+            return Err(ConfigError::at(file, "store.connections", "applies to PostgreSQL (`url`) only"));
+        }
+        (Some(n), _) if (2..=64).contains(&n) => n,
+        (Some(n), _) => {
+            return Err(ConfigError::at(file, "store.connections", format!("{n} is not between 2 and 64")));
+        }
+    };
     let retention = duration_in(
         file,
         "store.retention",
@@ -426,6 +440,7 @@ fn validate(file: &Path, raw: RawConfig) -> Result<DaemonConfig, ConfigError> {
         max_body_bytes: max_body_mb as usize * 1024 * 1024,
         store,
         retention,
+        store_connections,
         admin_token_file,
         reconcile,
         notify,

@@ -507,7 +507,8 @@ fn migrate_store(from: &str, to: &str) -> anyhow::Result<()> {
 async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     censusd::client::install_crypto();
     let token = admin_token(&cfg.admin_token_file)?;
-    let store = censusd::store::open(&cfg.store).with_context(|| format!("opening the store {}", cfg.store))?;
+    let store = censusd::store::open_sized(&cfg.store, cfg.store_connections)
+        .with_context(|| format!("opening the store {}", cfg.store))?;
     let mut daemon = censusd::service::Daemon::new(
         store,
         censusd::auth::hash_token(&token),

@@ -116,6 +116,22 @@ fn mistakes_exit_2_naming_the_key() {
             "store.url",
         ),
         (
+            "store-connections-on-sqlite",
+            shipped().replace(
+                "database = \"/var/lib/census/census.db\"",
+                "database = \"/var/lib/census/census.db\"\nconnections = 16",
+            ),
+            "store.connections",
+        ),
+        (
+            "store-connections-too-many",
+            shipped().replace(
+                "database = \"/var/lib/census/census.db\"",
+                "url = \"postgres://census@/census?host=/run/postgresql\"\nconnections = 1000",
+            ),
+            "store.connections",
+        ),
+        (
             "metrics-unknown-key",
             shipped().replace("# [metrics]\n# listen = \"127.0.0.1:9464\"", "[metrics]\nport = 9464"),
             "metrics.port",

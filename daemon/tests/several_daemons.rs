@@ -484,3 +484,37 @@ async fn two_daemons_on_one_database_survive_a_kill_and_agree_with_one() {
     assert_eq!(two_counts, events(&got1), "the same events reached the webhook");
     assert!(two_events.len() >= one_alerts.len(), "events were sent: {}", two_events.len());
 }
+
+/// `/healthz` asks the database: `200` while it answers, `503` once the
+/// daemon's database is gone (here its schema is dropped under it), so a
+/// load balancer sends the agents elsewhere. Needs `CENSUS_TEST_POSTGRES`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_asks_the_database() {
+    let Some(url) = censusd::store::testing::postgres_url() else {
+        assert!(std::env::var_os("CENSUS_REQUIRE_POSTGRES").is_none(), "CENSUS_REQUIRE_POSTGRES without a server");
+        return;
+    };
+    let scratch =
+        tokio::task::spawn_blocking(move || censusd::store::testing::scratch_url(&url).unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    censusd::client::install_crypto();
+    let cfg = config(dir.path(), "health", &format!("url = \"{scratch}\"\nconnections = 4"), free_port());
+    let serve = start(&cfg).await;
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{}/healthz", serve.base)).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "ok\n".to_string()));
+    let schema = scratch.rsplit("search_path%3D").next().unwrap().to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&scratch, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
+    })
+    .await
+    .unwrap();
+    let r = http.get(format!("{}/healthz", serve.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("store unavailable") && !body.contains("census_schema"),
+        "the reason is logged, not shown: {body}"
+    );
+}

@@ -242,6 +242,26 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// `GET /healthz` (no token: for load balancers and systemd): `200 ok`
+/// when the store answers a trivial question within five seconds, `503`
+/// otherwise (`{"error":"store unavailable"}`) — a daemon whose database
+/// is down is taken out of rotation rather than accepting deliveries it
+/// cannot store. The reason is logged, not shown to the unauthenticated caller.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let store = state.store.clone();
+    let asked =
+        tokio::time::timeout(std::time::Duration::from_secs(5), tokio::task::spawn_blocking(move || store.ping()))
+            .await;
+    let why = match asked {
+        Ok(Ok(Ok(()))) => return "ok\n".into_response(),
+        Ok(Ok(Err(e))) => e.to_string(),
+        Ok(Err(_)) => "the check failed".to_string(),
+        Err(_) => "no answer within 5 s".to_string(),
+    };
+    tracing::warn!(reason = %why, "health check: the store does not answer");
+    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+}
+
 /// The API's routes, with the state's request body limit (413 above it).
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body;
@@ -250,7 +270,7 @@ pub fn router(state: AppState) -> Router {
     openapi::CommonResponses.modify_document(&mut doc);
     let spec: Arc<str> = Arc::from(doc.to_json().unwrap_or_else(|_| "{}".into()));
     api.merge(crate::console::router())
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route(
             openapi::OPENAPI_PATH,
             get(move || {

@@ -606,6 +606,12 @@ pub struct PoolUsage {
 pub trait HealthStore: Send + Sync {
     /// Connections and how many are in use, as seen at this moment (never blocks).
     fn pool_usage(&self) -> PoolUsage;
+
+    /// Ask the database a trivial question (`/healthz`): `Ok` when it answers.
+    ///
+    /// # Errors
+    /// Why it does not (the server is down, the file unreadable, the pool exhausted).
+    fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// Work only one daemon among those sharing a store may do at a time.
@@ -757,8 +763,20 @@ pub fn check_postgres_url(url: &str) -> Result<(), String> {
 /// that cannot be prepared, [`StoreError::Db`] for a database that cannot be
 /// opened or reached, [`StoreError::SchemaTooNew`] for one a newer Census wrote.
 pub fn open(at: &StoreLocation) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    open_sized(at, DEFAULT_CONNECTIONS)
+}
+
+/// Connections a PostgreSQL store's pool holds by default (`[store] connections`).
+pub const DEFAULT_CONNECTIONS: u32 = 8;
+
+/// [`open`], with a PostgreSQL pool of `connections` (SQLite ignores it:
+/// its connections are one writer and a reader per core).
+///
+/// # Errors
+/// As [`open`].
+pub fn open_sized(at: &StoreLocation, connections: u32) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     Ok(match at {
         StoreLocation::Sqlite(path) => std::sync::Arc::new(SqliteStore::open(path)?),
-        StoreLocation::Postgres(url) => std::sync::Arc::new(PostgresStore::open(url)?),
+        StoreLocation::Postgres(url) => std::sync::Arc::new(PostgresStore::open_sized(url, connections)?),
     })
 }

@@ -54,9 +54,6 @@ pub type Tx<'a> = Transaction<'a>;
 /// Advisory lock key every write transaction holds ("census-w" in ASCII).
 pub const WRITE_LOCK: i64 = 0x6365_6e73_7573_2d77;
 
-/// Connections in the pool at most.
-pub const POOL_SIZE: u32 = 8;
-
 /// How long a call waits for a free connection before failing.
 const POOL_WAIT: Duration = Duration::from_secs(30);
 
@@ -118,6 +115,8 @@ pub struct PostgresStore {
     schema: String,
     /// A test's own schema, dropped with the store ([`PostgresStore::open_scratch`]).
     scratch: Option<(postgres::Config, String)>,
+    /// The pool's size.
+    connections: u32,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -135,7 +134,15 @@ impl PostgresStore {
     /// reached (the driver's message, never the password);
     /// [`StoreError::SchemaTooNew`] for a database a newer Census wrote.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        Self::open_config(parse(url)?, None)
+        Self::open_sized(url, crate::store::DEFAULT_CONNECTIONS)
+    }
+
+    /// [`PostgresStore::open`] with a pool of at most `connections`.
+    ///
+    /// # Errors
+    /// As [`PostgresStore::open`].
+    pub fn open_sized(url: &str, connections: u32) -> Result<Self, StoreError> {
+        Self::open_config_sized(parse(url)?, None, connections)
     }
 
     /// A store in a new, empty schema of the database at `url`, dropped with
@@ -151,9 +158,14 @@ impl PostgresStore {
         Self::open_config(config, Some((base, schema)))
     }
 
-    fn open_config(
+    fn open_config(config: postgres::Config, scratch: Option<(postgres::Config, String)>) -> Result<Self, StoreError> {
+        Self::open_config_sized(config, scratch, crate::store::DEFAULT_CONNECTIONS)
+    }
+
+    fn open_config_sized(
         mut config: postgres::Config,
         scratch: Option<(postgres::Config, String)>,
+        connections: u32,
     ) -> Result<Self, StoreError> {
         refuse_tls(&config).map_err(StoreError::Refused)?;
         // A dead network path is noticed in about a minute, not hours.
@@ -164,7 +176,7 @@ impl PostgresStore {
             drop(config.connect(NoTls)?);
             let manager = PostgresConnectionManager::new(config.clone(), NoTls);
             let pool = r2d2::Pool::builder()
-                .max_size(POOL_SIZE)
+                .max_size(connections.max(2))
                 .min_idle(Some(1))
                 .connection_timeout(POOL_WAIT)
                 .error_handler(Box::new(r2d2::LoggingErrorHandler))
@@ -174,7 +186,7 @@ impl PostgresStore {
             schema::migrate(&mut conn)?;
             let schema: String = conn.query_one("SELECT current_schema()", &[])?.get(0);
             drop(conn);
-            Ok(PostgresStore { pool: Some(pool), config, schema, scratch })
+            Ok(PostgresStore { pool: Some(pool), config, schema, scratch, connections: connections.max(2) })
         })
     }
 
@@ -362,10 +374,14 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> Result<T, StoreError> + Send) -> Res
 impl super::HealthStore for PostgresStore {
     fn pool_usage(&self) -> super::PoolUsage {
         let state = self.pool().state();
-        let size = POOL_SIZE as usize;
+        let size = self.connections as usize;
         let busy = (state.connections - state.idle_connections) as usize;
         // One pool serves reads and writes; writes take turns on WRITE_LOCK.
         super::PoolUsage { readers: size, readers_busy: busy, writers: size, writers_busy: busy }
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|tx| Ok(tx.query_one("SELECT version FROM census_schema", &[]).map(drop)?))
     }
 }
 

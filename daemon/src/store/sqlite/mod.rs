@@ -431,6 +431,10 @@ impl crate::store::HealthStore for SqliteStore {
         let writers_busy = usize::from(self.writer.try_lock().is_none());
         crate::store::PoolUsage { readers: self.readers.len(), readers_busy, writers: 1, writers_busy }
     }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)).map(drop)?))
+    }
 }
 
 impl ObservationStore for SqliteStore {
