@@ -65,11 +65,15 @@ fn host(n: u32, round: u32) -> HostObservation {
 }
 
 fn batch(first: u32, count: u32, round: u32) -> Vec<u8> {
+    batch_of("bench", first, count, round)
+}
+
+fn batch_of(agent: &str, first: u32, count: u32, round: u32) -> Vec<u8> {
     let now = time::OffsetDateTime::now_utc();
     let b = Batch {
         schema_version: SchemaVersion::CURRENT,
         batch_id: uuid::Uuid::new_v4(),
-        agent_id: AgentId("bench".into()),
+        agent_id: AgentId(agent.into()),
         segment: SegmentScope {
             name: "bench".into(),
             targets: vec!["198.18.0.0/15".parse().unwrap()],
@@ -211,6 +215,12 @@ async fn main() {
     );
     let total = stored + stored_big;
     let rss = common::peak_rss_mb(&daemon.0);
+    // PostgreSQL: two agents at once into one daemon, then each into a
+    // daemon of its own on the same database (several daemons, issue #15).
+    let several = match common::bench_postgres() {
+        Some(url) => Some(several_daemons(&http, &base, &daemon_bin, dir.path(), &url, quick).await),
+        None => None,
+    };
     println!(
         "history: {total} observations; daemon peak RSS {rss:.1} MB (after the 1,000-host batches: {small_rss:.1} MB)"
     );
@@ -228,7 +238,7 @@ async fn main() {
          | 100,000 hosts × 10 | {stored_big} | {big_rate:.0} | {} |\n\n\
          Flat as live alerts grow (1,000-host batches, per 100 batches; last/first = {:.2}):\n\n\
          | phase | live alerts | obs/s |\n|---|---|---|\n{flat}\n\
-         - daemon peak RSS with a {total}-observation history: {rss:.1} MB (target < 200 MB: {}); store {db_mb:.0} MB\n\n",
+         - daemon peak RSS with a {total}-observation history: {rss:.1} MB (target < 200 MB: {}); store {db_mb:.0} MB\n{}\n",
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         common::store_label(),
         target(small_rate >= 50_000.0),
@@ -236,6 +246,13 @@ async fn main() {
         target(big_rate >= 50_000.0),
         last / first,
         target(rss < 200.0),
+        several.map_or(String::new(), |(one, two)| format!(
+            "- two agents delivering 1,000-host batches at once, on PostgreSQL: into one daemon {one:.0} obs/s; \
+             each into a daemon of its own (two daemons, one database) {two:.0} obs/s = {:.2}x one daemon \
+             (target 1.6x; target 50,000 obs/s with one: {})\n",
+            two / one,
+            target(one >= 50_000.0)
+        )),
     );
     print!("\n{text}");
     if record {
@@ -243,4 +260,68 @@ async fn main() {
         let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
         let _ = f.write_all(text.as_bytes());
     }
+}
+
+/// Two agents delivering 1,000-host batches at once: both into the daemon
+/// at `base`, then each into its own daemon (a second one started on the
+/// same PostgreSQL store `url`). Observations stored per second, each way.
+async fn several_daemons(
+    http: &reqwest::Client,
+    base: &str,
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    url: &str,
+    quick: bool,
+) -> (f64, f64) {
+    let mut tokens = Vec::new();
+    for agent in ["east", "west"] {
+        let r = http
+            .post(format!("{base}/api/v1/agents"))
+            .bearer_auth(ADMIN)
+            .json(&serde_json::json!({"name": agent, "segments": ["198.18.0.0/15"]}))
+            .send()
+            .await
+            .unwrap();
+        tokens.push(r.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_string());
+    }
+    let (second, second_base) = common::start_daemon_on(
+        bin,
+        dir,
+        &format!("url = \"{url}\""),
+        ADMIN,
+        "max_body_mb = 256\n",
+        "[reconcile]\nalert_flood_per_hour = 1000000\n",
+    )
+    .await;
+    let per_agent = if quick { 60 } else { 200 };
+    let run = |bases: [String; 2], round0: u32| {
+        let tokens = tokens.clone();
+        async move {
+            let t = Instant::now();
+            let mut agents = Vec::new();
+            for (i, (agent, base)) in ["east", "west"].into_iter().zip(bases).enumerate() {
+                let (http, token) = (http.clone(), tokens[i].clone());
+                agents.push(tokio::spawn(async move {
+                    let mut n = 0;
+                    // east: hosts 70,000-89,999; west: 90,000-109,999 (20 segments each).
+                    let first = 70_000 + 20_000 * i as u32;
+                    for b in 0..per_agent {
+                        let body = batch_of(agent, first + (b % 20) * 1000, 1000, round0 + b / 20);
+                        n += post(&http, &format!("{base}/api/v1/batches"), &token, body).await;
+                    }
+                    n
+                }));
+            }
+            let mut n = 0;
+            for a in agents {
+                n += a.await.unwrap();
+            }
+            n as f64 / t.elapsed().as_secs_f64()
+        }
+    };
+    let one = run([base.to_string(), base.to_string()], 0).await;
+    let two = run([base.to_string(), second_base.clone()], 100).await;
+    println!("two agents at once: one daemon {one:.0} obs/s, two daemons {two:.0} obs/s = {:.2}x", two / one);
+    drop(second);
+    (one, two)
 }

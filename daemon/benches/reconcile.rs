@@ -1,4 +1,5 @@
-//! Reconciliation benchmarks (release build, in process, real SQLite):
+//! Reconciliation benchmarks (release build, in process, real SQLite, or
+//! PostgreSQL with `CENSUS_BENCH_POSTGRES=postgres://…`):
 //!
 //! 1. a full reconcile of a 100,000-asset register against 100,000 observed
 //!    hosts (target: under 2 s) — cold (first run: every match, state and
@@ -84,7 +85,7 @@ fn main() {
     }
     // 2. Whois with a 1M-asset register.
     let dir2 = tempfile::tempdir().unwrap();
-    let big: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir2.path().join("census.db")).unwrap());
+    let big = open_store(dir2.path());
     let t = Instant::now();
     for start in (0..n_whois_assets).step_by(100_000) {
         let chunk = asset_range(start..(start + 100_000).min(n_whois_assets));
@@ -157,7 +158,7 @@ fn main() {
         let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
         writeln!(
             f,
-            "\n## {} — reconciliation (`cargo bench -p censusd --bench reconcile`)\n\n\
+            "\n## {} — reconciliation (`cargo bench -p censusd --bench reconcile`), {}\n\n\
              | measure | figure | target | ratio |\n|---|---|---|---|\n\
              | full reconcile, {n_assets} assets x {n_hosts} hosts, cold (first run) | {cold_s:.2} s | 2 s | {:.2} |\n\
              | full reconcile, same, steady (next run) | {steady_s:.2} s | 2 s | {:.2} |\n\
@@ -169,6 +170,7 @@ fn main() {
              | peak RSS while reconciling and answering whois (peak reset after the import; {loaded_rss:.0} MB held when the first run began) | {full_peak:.0} MB | 1024 MB | {:.2} |\n\n\
              No reconciliation peer (GLPI, NetAlertX, runZero) is installable here to run side by side; ratios are against the targets in issues #6 (100k) and #15 (1M).",
             time::OffsetDateTime::now_utc().date(),
+            common::store_label(),
             cold_s / 2.0,
             steady_s / 2.0,
             p99 / 5.0,
@@ -180,10 +182,19 @@ fn main() {
     }
 }
 
+/// The store to measure: SQLite in `dir`, or a new schema (dropped after)
+/// on the PostgreSQL server `CENSUS_BENCH_POSTGRES` names.
+fn open_store(dir: &std::path::Path) -> Arc<dyn Store> {
+    match std::env::var(common::POSTGRES_ENV).ok().filter(|u| !u.is_empty()) {
+        Some(url) => Arc::new(censusd::store::PostgresStore::open_scratch(&url).expect("the PostgreSQL server")),
+        None => Arc::new(SqliteStore::open(&dir.join("census.db")).unwrap()),
+    }
+}
+
 /// Part 1: a full reconcile of `n_assets` against `n_hosts`, cold then steady (seconds).
 fn small(n_assets: u32, n_hosts: u32) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("census.db")).unwrap());
+    let store = open_store(dir.path());
     let list = assets(n_assets);
     store.import_assets(&mut |_| Some(list.clone()), "bench", &mut censusd::store::unaudited()).unwrap();
     observe(store.as_ref(), n_hosts, 2, 20);
