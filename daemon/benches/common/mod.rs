@@ -234,34 +234,43 @@ pub fn observe(store: &dyn Store, count: u32, sweeps: u32, stranger_every: u32) 
         let at = time::OffsetDateTime::now_utc() - time::Duration::minutes(i64::from(sweeps - s));
         for chunk in (0..count).collect::<Vec<_>>().chunks(10_000) {
             let hosts: Vec<HostObservation> = chunk.iter().map(|n| host(*n, at, stranger_every)).collect();
-            let raws: Vec<String> = hosts.iter().map(|h| serde_json::to_string(h).unwrap()).collect();
-            let ctx = BatchContext {
-                segment: "bench".into(),
-                agent: "bench".into(),
-                batch: uuid::Uuid::new_v4().to_string(),
-                probed: Some("22,443".into()),
-                enriched: true,
-            };
-            let rows: Vec<ObservationRow<'_>> =
-                hosts.iter().zip(&raws).map(|(h, r)| ObservationRow::new(h, r, &Sighting::of(h, &ctx))).collect();
-            let meta = BatchMeta {
-                batch_id: ctx.batch.clone(),
-                agent: "bench".into(),
-                segment: "bench".into(),
-                started_ms: now_ms(),
-                finished_ms: now_ms(),
-                received_ms: now_ms(),
-                clamped: false,
-                complete: true,
-                completeness: "{}".into(),
-                total_hosts: rows.len(),
-                targets: "[\"198.18.0.0/15\"]".into(),
-                excluded: "[]".into(),
-                probed: ctx.probed.as_deref().map(str::to_owned),
-                interval_ms: None,
-                next_due_ms: None,
-            };
-            store.ingest(&meta, "bench", &rows).unwrap();
+            ingest_batch(store, &hosts, now_ms());
         }
     }
+}
+
+/// Store `hosts` as one complete batch of agent `bench` that ended at
+/// `finished_ms` (unix ms; also its start and receipt), as the daemon's
+/// ingest would; returns the batch's sightings for a reconcile run.
+pub fn ingest_batch(store: &dyn Store, hosts: &[HostObservation], finished_ms: i64) -> Vec<Sighting> {
+    let raws: Vec<String> = hosts.iter().map(|h| serde_json::to_string(h).unwrap()).collect();
+    let ctx = BatchContext {
+        segment: "bench".into(),
+        agent: "bench".into(),
+        batch: uuid::Uuid::new_v4().to_string(),
+        probed: Some("22,443".into()),
+        enriched: true,
+    };
+    let sightings: Vec<Sighting> = hosts.iter().map(|h| Sighting::of(h, &ctx)).collect();
+    let rows: Vec<ObservationRow<'_>> =
+        hosts.iter().zip(&raws).zip(&sightings).map(|((h, r), s)| ObservationRow::new(h, r, s)).collect();
+    let meta = BatchMeta {
+        batch_id: ctx.batch.clone(),
+        agent: "bench".into(),
+        segment: "bench".into(),
+        started_ms: finished_ms,
+        finished_ms,
+        received_ms: finished_ms,
+        clamped: false,
+        complete: true,
+        completeness: "{}".into(),
+        total_hosts: rows.len(),
+        targets: "[\"198.18.0.0/15\"]".into(),
+        excluded: "[]".into(),
+        probed: ctx.probed.as_deref().map(str::to_owned),
+        interval_ms: None,
+        next_due_ms: None,
+    };
+    store.ingest(&meta, "bench", &rows).unwrap();
+    sightings
 }
