@@ -23,6 +23,7 @@
 mod agents;
 mod alert_batch;
 mod alerts;
+mod asset_change;
 mod assets;
 mod audit;
 mod chunk;
@@ -30,6 +31,7 @@ mod ingest;
 #[cfg(test)]
 mod ingest_tests;
 mod keyed;
+mod outbox;
 mod pending;
 mod people;
 mod reconcile;
