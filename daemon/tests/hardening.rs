@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use census_proto::{Batch, HostObservation, MacAddr, MacInfo, NameObservation, NameSource, Technique, encode_batch};
 use serde_json::json;
 
+#[path = "support/ports.rs"]
+mod ports;
+
 const BIN: &str = env!("CARGO_BIN_EXE_censusd");
 const ADMIN: &str = "census_hardening_admin_token";
 
@@ -36,7 +39,7 @@ impl Serve {
     /// Started with its open-files limit (soft and hard) at `nofile`, when given.
     fn start_with(reconcile: &str, nofile: Option<u64>) -> Serve {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = ports::unused_port();
         let token = dir.path().join("admin.token");
         std::fs::write(&token, ADMIN).unwrap();
         let cfg = dir.path().join("daemon.toml");
@@ -65,7 +68,7 @@ impl Serve {
             }
             None => Command::new(BIN),
         };
-        let child = command
+        let mut child = command
             .args(["--config", cfg.to_str().unwrap(), "serve"])
             .env("RUST_LOG", filter)
             .stderr(log)
@@ -73,6 +76,9 @@ impl Serve {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("censusd exited before listening on {port}: {status}");
+            }
             assert!(Instant::now() < deadline, "censusd did not start");
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -20,14 +20,13 @@ impl Drop for Serve {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+#[path = "support/ports.rs"]
+mod ports;
 
 /// Write `dir/daemon.toml` for a daemon on a free port, its database and
 /// admin token at `db` and `token` under `dir`; returns the file and the port.
 fn config(dir: &Path, extra: &str, db: &str, token: &str) -> (PathBuf, u16) {
-    let port = free_port();
+    let port = ports::unused_port();
     let cfg = dir.join("daemon.toml");
     std::fs::write(
         &cfg,
@@ -47,9 +46,13 @@ fn start(dir: &Path, extra: &str) -> (Serve, u16) {
     (Serve { child, cfg }, port)
 }
 
-fn wait_until_listening(port: u16) {
+/// Wait until `serve` listens on `port`; fails at once when it exited.
+fn wait_until_listening(serve: &mut Serve, port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = serve.child.try_wait() {
+            panic!("censusd exited before listening on {port}: {status}");
+        }
         assert!(Instant::now() < deadline, "censusd did not start listening");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -75,7 +78,7 @@ fn ok(out: &Output) -> String {
 fn operator_cli_drives_a_running_daemon_and_sigterm_stops_it() {
     let dir = tempfile::tempdir().unwrap();
     let (mut serve, port) = start(dir.path(), "");
-    wait_until_listening(port);
+    wait_until_listening(&mut serve, port);
     let token_meta = std::fs::metadata(dir.path().join("admin.token")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(token_meta.permissions().mode() & 0o777, 0o600, "the admin token is created private");
@@ -153,8 +156,8 @@ async fn serves_https_with_a_configured_certificate() {
         dir.path().join("tls.crt").display(),
         dir.path().join("tls.key").display()
     );
-    let (_serve, port) = start(dir.path(), &extra);
-    wait_until_listening(port);
+    let (mut serve, port) = start(dir.path(), &extra);
+    wait_until_listening(&mut serve, port);
     censusd::client::install_crypto();
     let http = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
@@ -173,8 +176,8 @@ async fn serves_https_with_a_configured_certificate() {
 #[test]
 fn cli_output_is_safe_for_terminals_and_pipes() {
     let dir = tempfile::tempdir().unwrap();
-    let (serve, port) = start(dir.path(), "");
-    wait_until_listening(port);
+    let (mut serve, port) = start(dir.path(), "");
+    wait_until_listening(&mut serve, port);
     assert_eq!(
         ok(&cli(&serve, &["agent", "list"])).trim(),
         "no agents (add one: censusd agent add NAME --segment CIDR)"
@@ -224,8 +227,8 @@ fn the_database_its_journal_and_the_token_are_private_whatever_the_umask() {
         .args(["-c", "umask 000; exec \"$0\" --config \"$1\" serve", BIN, cfg.to_str().unwrap()])
         .spawn()
         .unwrap();
-    let serve = Serve { child, cfg };
-    wait_until_listening(port);
+    let mut serve = Serve { child, cfg };
+    wait_until_listening(&mut serve, port);
     ok(&cli(&serve, &["agent", "add", "modes", "--segment", "198.18.0.0/24"]));
     let mode = |p: &str| std::fs::metadata(dir.path().join(p)).map(|m| m.permissions().mode() & 0o777);
     assert_eq!(mode("state").unwrap(), 0o700, "database directory");
@@ -251,8 +254,8 @@ fn rust_log_reaches_below_info_and_only_when_asked() {
         if let Some(f) = filter {
             cmd.env("RUST_LOG", f);
         }
-        let serve = Serve { child: cmd.spawn().unwrap(), cfg };
-        wait_until_listening(port);
+        let mut serve = Serve { child: cmd.spawn().unwrap(), cfg };
+        wait_until_listening(&mut serve, port);
         // The checkpointer traces each checkpoint of a non-empty log (the
         // schema's creation filled it) within INTERVAL of starting.
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -46,9 +46,9 @@ impl Drop for Serve {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+#[path = "support/ports.rs"]
+mod ports;
+use ports::unused_port as free_port;
 
 /// A daemon's configuration: its file and base URL, and its metrics port.
 struct Config {

@@ -14,6 +14,9 @@ use censusd::reconcile::{BatchContext, Sighting};
 use censusd::register::model::asset_from_json;
 use censusd::store::{BatchMeta, ObservationRow, Store, now_ms};
 
+#[path = "../../tests/support/ports.rs"]
+mod ports;
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -123,7 +126,7 @@ pub async fn start_daemon_on(
     server: &str,
     rest: &str,
 ) -> (Daemon, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = ports::unused_port();
     let token_file = dir.join("admin.token");
     std::fs::write(&token_file, admin).unwrap();
     let cfg = dir.join(format!("daemon-{port}.toml"));
