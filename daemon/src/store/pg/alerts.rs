@@ -120,25 +120,27 @@ fn counts(tx: &mut Tx<'_>) -> Result<Vec<AlertCount>, StoreError> {
 /// # Errors
 /// The store failed.
 pub fn live_about(tx: &mut Tx<'_>, tag: Option<&str>, ips: &[String]) -> Result<Vec<Alert>, StoreError> {
+    use postgres::types::Type;
+    // Typed statements: one round trip each (whois calls this; see `whois.rs`).
     let mut out = Vec::new();
     if let Some(tag) = tag {
         let sql = format!(
             "SELECT {COLUMNS} FROM {FROM} WHERE a.tag = $1 AND a.state != 'resolved' ORDER BY a.state COLLATE \"C\", a.id"
         );
-        out.extend(alert_rows(&tx.query(&sql, &[&tag])?)?);
+        out.extend(alert_rows(&tx.query_typed(&sql, &[(&tag, Type::TEXT)])?)?);
     }
     if ips.is_empty() {
         return Ok(out);
     }
-    let st = tx.prepare(&format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE a.ip = $1 AND a.state != 'resolved' ORDER BY a.state COLLATE \"C\", a.id"
-    ))?;
-    for ip in ips {
-        for r in tx.query(&st, &[ip])? {
-            let a = alert_row(&r)?;
-            if !out.iter().any(|o: &Alert| o.id == a.id) {
-                out.push(a);
-            }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE a.ip = ANY($1) AND a.state != 'resolved' ORDER BY a.state COLLATE \"C\", a.id"
+    );
+    let mut about_ips = alert_rows(&tx.query_typed(&sql, &[(&ips, Type::TEXT_ARRAY)])?)?;
+    // Address by address in the order given, as SQLite answers (the sort is stable).
+    about_ips.sort_by_key(|a| ips.iter().position(|ip| a.ip.as_deref() == Some(ip.as_str())));
+    for a in about_ips {
+        if !out.iter().any(|o: &Alert| o.id == a.id) {
+            out.push(a);
         }
     }
     Ok(out)

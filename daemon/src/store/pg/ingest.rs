@@ -216,7 +216,13 @@ impl ObservationStore for PostgresStore {
     }
 
     fn roll_up(&self, before_ms: i64, budget: usize) -> Result<RollUp, StoreError> {
+        use std::sync::atomic::Ordering;
         // Each part its own transaction (its own turn at the write lock).
-        crate::store::shared::rollup::roll_up(budget, || self.write(|tx| rollup::part(tx, before_ms)))
+        let r = crate::store::shared::rollup::roll_up(budget, || self.write(|tx| rollup::part(tx, before_ms)))?;
+        self.unvacuumed.fetch_add(r.observations, Ordering::Relaxed);
+        if !r.more && self.unvacuumed.swap(0, Ordering::Relaxed) > 0 {
+            rollup::vacuum(self);
+        }
+        Ok(r)
     }
 }

@@ -119,6 +119,8 @@ pub struct PostgresStore {
     scratch: Option<(postgres::Config, String)>,
     /// The pool's size.
     connections: u32,
+    /// Observations rolled up since the last vacuum (`ingest.rs`, `roll_up`).
+    unvacuumed: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -188,7 +190,14 @@ impl PostgresStore {
             schema::migrate(&mut conn)?;
             let schema: String = conn.query_one("SELECT current_schema()", &[])?.get(0);
             drop(conn);
-            Ok(PostgresStore { pool: Some(pool), config, schema, scratch, connections: connections.max(2) })
+            Ok(PostgresStore {
+                pool: Some(pool),
+                config,
+                schema,
+                scratch,
+                connections: connections.max(2),
+                unvacuumed: std::sync::atomic::AtomicU64::new(0),
+            })
         })
     }
 
@@ -205,6 +214,11 @@ impl PostgresStore {
             let mut conn = self.pool().get()?;
             f(&mut conn)
         })
+    }
+
+    /// Run `sql` outside any transaction (`VACUUM` refuses to run in one).
+    pub(super) fn autocommit(&self, sql: &str) -> Result<(), StoreError> {
+        self.run(|c| Ok(c.batch_execute(sql)?))
     }
 
     /// Run `f` in a write transaction holding [`WRITE_LOCK`]; committed when

@@ -121,7 +121,8 @@ pub(super) fn asset_state(tx: &mut Tx<'_>, tag: &str) -> Result<Option<AssetStat
 /// Sweeps after sequence `seq` (see [`ReconcileStore::sweeps_after`]) and the latest sequence of any batch.
 fn sweeps_after(tx: &mut Tx<'_>, seq: i64, horizon: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
     let keep = crate::reconcile::sweeps::KEEP_RUNS as i64;
-    let rows = tx.query(
+    // Typed: one round trip (every whois and alert page asks for new sweeps).
+    let rows = tx.query_typed(
         "SELECT b.seq, b.scope_id, b.agent, b.segment, b.targets, b.excluded, b.started_ms, b.finished_ms,
                 b.interval_ms, b.next_due_ms, b.complete
          FROM batches b WHERE b.seq > $1 AND b.receiving = 0 AND (b.finished_ms >= $2 OR b.seq IN (
@@ -130,7 +131,7 @@ fn sweeps_after(tx: &mut Tx<'_>, seq: i64, horizon: i64) -> Result<(Vec<SweepRow
                  FROM batches WHERE seq > $1 AND finished_ms < $2 AND receiving = 0
              ) AS r WHERE r.n <= $3))
          ORDER BY b.seq",
-        &[&seq, &horizon, &keep],
+        &[(&seq, Type::INT8), (&horizon, Type::INT8), (&keep, Type::INT8)],
     )?;
     let sweeps: Vec<SweepRow> = rows
         .iter()
@@ -150,7 +151,8 @@ fn sweeps_after(tx: &mut Tx<'_>, seq: i64, horizon: i64) -> Result<(Vec<SweepRow
         .collect();
     let max_seq = sweeps.iter().map(|s| s.seq).fold(seq, i64::max);
     // Batches past the horizon (or partial) still advance the sequence, so they are not read again.
-    let latest: i64 = tx.query_one("SELECT coalesce(max(seq), 0) FROM batches", &[])?.get(0);
+    let latest: i64 =
+        tx.query_typed("SELECT coalesce(max(seq), 0)::BIGINT FROM batches", &[])?.first().map_or(0, |r| r.get(0));
     Ok((sweeps, latest.max(max_seq)))
 }
 

@@ -5,6 +5,12 @@
 //! are made, in what order, and the answer made of them are in
 //! [`crate::store::shared::whois`], shared with SQLite. A name prefix is a
 //! range scan in byte order (text columns are `COLLATE "C"`), as in SQLite.
+//!
+//! Each statement is sent with its parameter types (`query_typed`): one
+//! round trip to the server, where an untyped query first asks the server
+//! to prepare it — a whois makes up to ten of them.
+
+use postgres::types::Type;
 
 use super::{PostgresStore, Tx};
 use crate::alerts::{Alert, AlertFilter};
@@ -24,7 +30,7 @@ impl Lookups for Postgres<'_, '_> {
         let (sql, arg) = by.sql();
         Ok(self
             .0
-            .query(&sql, &[&arg])?
+            .query_typed(&sql, &[(&arg, Type::TEXT)])?
             .iter()
             .map(|r| HostRow {
                 ip: r.get(0),
@@ -40,18 +46,21 @@ impl Lookups for Postgres<'_, '_> {
     }
 
     fn key_tag(&mut self, kind: &str, value: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.0.query_opt(KEY_TAG_SQL, &[&kind, &value])?.map(|r| r.get(0)))
+        let row = self.0.query_typed_opt(KEY_TAG_SQL, &[(&kind, Type::TEXT), (&value, Type::TEXT)])?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     fn hostname_prefix_tag(&mut self, prefix: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.0.query_opt(HOSTNAME_PREFIX_TAG_SQL, &[&prefix])?.map(|r| r.get(0)))
+        Ok(self.0.query_typed_opt(HOSTNAME_PREFIX_TAG_SQL, &[(&prefix, Type::TEXT)])?.map(|r| r.get(0)))
     }
 
     fn tag_nocase(&mut self, tag: &str) -> Result<Option<String>, StoreError> {
         // SQLite's NOCASE folds ASCII only; lower() agrees on the tags the
         // register accepts and is what the index serves.
-        let row =
-            self.0.query_opt("SELECT tag FROM assets WHERE lower(tag) = lower($1) ORDER BY tag LIMIT 1", &[&tag])?;
+        let row = self.0.query_typed_opt(
+            "SELECT tag FROM assets WHERE lower(tag) = lower($1) ORDER BY tag LIMIT 1",
+            &[(&tag, Type::TEXT)],
+        )?;
         Ok(row.map(|r| r.get(0)))
     }
 
