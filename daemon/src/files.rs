@@ -1,22 +1,32 @@
 //! Files Census creates hold secrets (tokens) or the register: they are
 //! created 0600 in 0700 directories whatever the process umask, and
-//! existing ones are tightened when found looser.
+//! existing files are tightened when found looser. An existing directory
+//! keeps its mode — it may hold what others need (a home directory, a
+//! directory shared with PostgreSQL's data): one others can write to is
+//! named in a warning, since they could replace what Census keeps there.
 
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-/// Create `dir` (and its parents) with mode 0700 if missing; tighten it to 0700 if we own it.
+/// Create `dir` (and its missing parents) with mode 0700; an existing
+/// directory is left as it is, with a warning when others can write to it
+/// (and it is not sticky, as `/tmp` is).
 ///
 /// # Errors
-/// The directory cannot be created or its mode set.
+/// The directory cannot be created or read.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
     if !dir.exists() {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        return Ok(());
     }
-    let meta = std::fs::metadata(dir)?;
-    if meta.permissions().mode() & 0o077 != 0 && is_ours(&meta) {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{:o}", mode & 0o7777),
+            "others can write to this directory, which holds Census's secrets or database: they could replace them (make it 0700 or 0750)"
+        );
     }
     Ok(())
 }
@@ -86,11 +96,6 @@ pub fn write_export(file: &Path, contents: &[u8]) -> io::Result<()> {
     written
 }
 
-fn is_ours(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    meta.uid() == nix::unistd::Uid::effective().as_raw()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +136,20 @@ mod tests {
         std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
         make_private(&loose).unwrap();
         assert_eq!(std::fs::metadata(&loose).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    /// Regression (break attempt): an admin token put in an existing
+    /// directory made that directory 0700, locking out the others that
+    /// used it (PostgreSQL's data directory beside it). The token is 0600;
+    /// the directory keeps its mode.
+    #[test]
+    fn an_existing_directory_keeps_its_mode() {
+        let t = tempfile::tempdir().unwrap();
+        let shared = t.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_secret(&shared.join("admin.token"), "census_x\n").unwrap();
+        assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(std::fs::metadata(shared.join("admin.token")).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }

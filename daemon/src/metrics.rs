@@ -318,6 +318,33 @@ impl DaemonMetrics {
                 self.scrape_errors.inc();
             }
         }
+        self.encode()
+    }
+
+    /// Read the state figures from `store` unless another scrape is reading
+    /// them now (then the figures it leaves are the ones shown). A store
+    /// error keeps the previous figures and counts in
+    /// `census_metrics_scrape_errors_total`. Blocks: call it off the runtime.
+    pub fn refresh_state(&self, store: &dyn Store) {
+        let Ok(_one) = self.scraping.try_lock() else { return };
+        if let Err(e) = self.refresh(store) {
+            tracing::warn!(error = %e, "metrics: reading the store failed");
+            self.scrape_errors.inc();
+        }
+    }
+
+    /// A scrape answered without waiting any longer for the store (its
+    /// state figures are the previous ones): counted as a scrape error.
+    pub fn scrape_without_store(&self, waited: Duration) {
+        tracing::warn!(
+            waited_ms = waited.as_millis() as u64,
+            "metrics: the store did not answer; state figures kept from before"
+        );
+        self.scrape_errors.inc();
+    }
+
+    /// Everything as OpenMetrics text, state figures as last read.
+    pub fn encode(&self) -> String {
         census_metrics::encode(&self.registry)
     }
 

@@ -123,13 +123,24 @@ impl Daemon {
     }
 }
 
+/// How long a scrape waits for the store's state figures before it answers
+/// with those it has: well inside Prometheus' default scrape timeout (10 s),
+/// so a database outage shows in the metrics instead of emptying them.
+const SCRAPE_STORE_WAIT: Duration = Duration::from_secs(3);
+
 /// Serve the metrics on `listener` until `stop`: each scrape reads the
-/// store's figures on a blocking thread.
+/// store's figures on a blocking thread, waiting for them at most
+/// [`SCRAPE_STORE_WAIT`].
 async fn serve_metrics(listener: tokio::net::TcpListener, state: AppState, stop: impl Future<Output = ()>) {
     let render = move || {
         let (store, reconciler) = (state.store.clone(), state.reconciler.clone());
         async move {
-            tokio::task::spawn_blocking(move || reconciler.metrics().render(store.as_ref())).await.unwrap_or_default()
+            let rec = reconciler.clone();
+            let read = tokio::task::spawn_blocking(move || rec.metrics().refresh_state(store.as_ref()));
+            if tokio::time::timeout(SCRAPE_STORE_WAIT, read).await.is_err() {
+                reconciler.metrics().scrape_without_store(SCRAPE_STORE_WAIT);
+            }
+            reconciler.metrics().encode()
         }
     };
     census_metrics::serve(listener, render, stop).await;

@@ -503,6 +503,43 @@ async fn healthz_asks_the_database() {
     let http = reqwest::Client::new();
     let r = http.get(format!("{}/healthz", serve.base)).send().await.unwrap();
     assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "ok\n".to_string()));
+    let agent = admin(&http, &serve.base, "/api/v1/agents", &json!({"name": "east", "segments": ["198.18.0.0/25"]}))
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let metric = |text: &str, line: &str| -> f64 {
+        text.lines().find(|l| l.starts_with(line)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
+    };
+    let scrape = || async {
+        let t = Instant::now();
+        let text = http.get(format!("http://127.0.0.1:{}/metrics", cfg.metrics)).send().await.unwrap().text().await;
+        (t.elapsed(), text.unwrap())
+    };
+
+    // Regression (break attempt): while the store did not answer, a scrape
+    // waited as long as the store (30 s with the database down), past
+    // Prometheus' 10 s scrape timeout, so the metrics vanished during an
+    // outage. A table locked by someone else stands for a store that hangs.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let lock_url = scratch.clone();
+    let holder = std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&lock_url, postgres::NoTls).unwrap();
+        let mut tx = c.transaction().unwrap();
+        tx.batch_execute("LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE").unwrap();
+        locked_tx.send(()).unwrap();
+        let _ = release_rx.recv_timeout(Duration::from_secs(30));
+    });
+    locked_rx.recv().unwrap();
+    let (before, _) = scrape().await;
+    let (took, text) = scrape().await;
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(took < Duration::from_secs(5) && before < Duration::from_secs(5), "scrapes answer: {before:?} {took:?}");
+    assert!(metric(&text, "census_metrics_scrape_errors_total") >= 1.0, "and say the store did not: {text}");
+    assert!(text.contains("census_alerts{"), "with the figures read before: {text}");
+
     let schema = scratch.rsplit("search_path%3D").next().unwrap().to_string();
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&scratch, postgres::NoTls).unwrap();
@@ -517,4 +554,13 @@ async fn healthz_asks_the_database() {
         body.contains("store unavailable") && !body.contains("census_schema"),
         "the reason is logged, not shown: {body}"
     );
+
+    // Regression (break attempt): a delivery whose token could not be
+    // checked because the store failed counted as `unauthorized`, so an
+    // outage read as an attack on the tokens.
+    let (_, body) = sweep("east", 1, time::OffsetDateTime::now_utc());
+    assert!(deliver(&http, &serve.base, &agent, &body).await.is_none(), "the store cannot take it");
+    let (_, text) = scrape().await;
+    assert_eq!(metric(&text, "census_ingest_batches_total{result=\"unauthorized\"}"), 0.0, "{text}");
+    assert_eq!(metric(&text, "census_ingest_batches_total{result=\"store_error\"}"), 1.0, "{text}");
 }

@@ -162,7 +162,15 @@ async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Respon
                 req.extensions_mut().insert(agent);
             }
             Err(e) => {
-                state.reconciler.metrics().batch_refused(crate::metrics::BatchResult::Unauthorized);
+                // A token that could not be checked (the store failed) is
+                // the store's fault, not the caller's: an outage must not
+                // read as an attack on the tokens.
+                let result = if e.status == axum::http::StatusCode::UNAUTHORIZED {
+                    crate::metrics::BatchResult::Unauthorized
+                } else {
+                    crate::metrics::BatchResult::StoreError
+                };
+                state.reconciler.metrics().batch_refused(result);
                 return e.into_response();
             }
         }

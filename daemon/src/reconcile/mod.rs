@@ -826,7 +826,7 @@ impl Reconciler {
     /// one runs a full reconcile at a time, the others wait for it.
     pub fn full(&self, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let _turn = self.store.turn(crate::store::Job::FullReconcile)?;
+        let mut turn = self.store.turn(crate::store::Job::FullReconcile)?;
         let _timed = self.metrics.reconcile_timer(ReconcileKind::Full);
         let t = std::time::Instant::now();
         self.follow_store()?;
@@ -898,6 +898,9 @@ impl Reconciler {
         }
         drop(sweeps);
         let ruled = t.elapsed();
+        // A turn lost meanwhile (its session ended) may be another daemon's
+        // now: what this run decided is dropped, not written beside its.
+        turn.check()?;
         let r = self.commit(plan).map(|s| ReconcileSummary { assets: idx.len(), ..s });
         tracing::debug!(
             index_and_load_ms = indexed.as_millis() as u64,

@@ -622,7 +622,18 @@ pub enum Job {
 }
 
 /// A [`Job`]'s turn, held until dropped.
-pub struct Turn(#[allow(dead_code)] Option<Box<dyn Send>>);
+pub struct Turn(Option<Box<dyn TurnHolder>>);
+
+/// What holds a shared [`Turn`]: released when dropped.
+pub trait TurnHolder: Send {
+    /// Whether the turn is still this daemon's (on PostgreSQL: the session
+    /// holding the lock still lives — the server ends one it finds dead or
+    /// an operator terminates, and the lock with it).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the turn was lost.
+    fn check(&mut self) -> Result<(), StoreError>;
+}
 
 impl Turn {
     /// A turn with nothing to release: the backend serves one daemon, whose
@@ -632,8 +643,18 @@ impl Turn {
     }
 
     /// A turn that ends when `held` is dropped.
-    pub fn holding(held: impl Send + 'static) -> Self {
+    pub fn holding(held: impl TurnHolder + 'static) -> Self {
         Turn(Some(Box::new(held)))
+    }
+
+    /// Check the turn is still held before writing what it decided, so a
+    /// daemon whose turn was lost (another may hold it now) writes nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the turn was lost; the caller's run is
+    /// dropped and the next one asks for a turn again.
+    pub fn check(&mut self) -> Result<(), StoreError> {
+        self.0.as_mut().map_or(Ok(()), |h| h.check())
     }
 }
 

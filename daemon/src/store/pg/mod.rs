@@ -56,8 +56,11 @@ pub type Tx<'a> = Transaction<'a>;
 /// Advisory lock key every write transaction holds ("census-w" in ASCII).
 pub const WRITE_LOCK: i64 = 0x6365_6e73_7573_2d77;
 
-/// How long a call waits for a free connection before failing.
-const POOL_WAIT: Duration = Duration::from_secs(30);
+/// How long a call waits for a free connection before failing: while the
+/// database is down every call fails after this wait (an agent resends, a
+/// person sees an error), so it is short; a busy pool's wait is for
+/// connections, not for the write lock, and is far shorter.
+const POOL_WAIT: Duration = Duration::from_secs(10);
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {

@@ -10,7 +10,7 @@
 use postgres::NoTls;
 
 use super::{PostgresStore, lock_key, off_runtime};
-use crate::store::{CoordinationStore, Job, SharedChanges, StoreError, Turn};
+use crate::store::{CoordinationStore, Job, SharedChanges, StoreError, Turn, TurnHolder};
 
 /// Advisory lock key of a full reconcile ("census-f" in ASCII).
 pub const FULL_RECONCILE_LOCK: i64 = 0x6365_6e73_7573_2d66;
@@ -23,6 +23,21 @@ fn key(job: Job) -> i64 {
 
 /// The connection holding a turn; closed off any async runtime when dropped.
 struct Held(Option<postgres::Client>);
+
+impl TurnHolder for Held {
+    fn check(&mut self) -> Result<(), StoreError> {
+        let Some(client) = self.0.as_mut() else {
+            return Err(StoreError::Db("the turn's connection is gone".into()));
+        };
+        // A session-level lock lives as long as its session: a session that
+        // answers still holds it.
+        off_runtime(|| {
+            client
+                .batch_execute("SELECT 1")
+                .map_err(|e| StoreError::Db(format!("the full reconcile's turn was lost with its connection: {e}")))
+        })
+    }
+}
 
 impl Drop for Held {
     fn drop(&mut self) {
@@ -110,5 +125,36 @@ mod tests {
         });
         assert!(waited >= Duration::from_millis(350), "the second daemon waited for the first: {waited:?}");
         assert!(waited < Duration::from_secs(10), "and got its turn once the first ended: {waited:?}");
+    }
+
+    /// Regression (break attempt): a turn whose session ended (terminated
+    /// by an operator, dropped by the network) had released its lock while
+    /// its daemon carried on, so two full reconciles could write at once.
+    /// The check before writing now fails; another daemon gets the turn.
+    /// Needs `CENSUS_TEST_POSTGRES`.
+    #[test]
+    fn a_turn_whose_session_ended_is_known_lost() {
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let store = PostgresStore::open_scratch(&url).unwrap();
+        let mut turn = store.turn(Job::FullReconcile).unwrap();
+        turn.check().expect("held");
+        let key = super::lock_key(super::FULL_RECONCILE_LOCK, &store.schema);
+        let mut admin = store.config.connect(postgres::NoTls).unwrap();
+        let ended = admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted
+                   AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1",
+                &[&key],
+            )
+            .unwrap();
+        assert_eq!(ended.len(), 1, "the turn's session held the lock");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while turn.check().is_ok() {
+            assert!(Instant::now() < deadline, "a lost turn is noticed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let t = Instant::now();
+        drop(store.turn(Job::FullReconcile).unwrap());
+        assert!(t.elapsed() < Duration::from_secs(5), "the turn is free for another daemon");
     }
 }
