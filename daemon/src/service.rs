@@ -81,6 +81,8 @@ impl Daemon {
         let notifier = tokio::spawn(self.notifier.run(stopped(stop_rx.clone())));
         let schedule = tokio::spawn(schedule(self.state.clone(), self.interval, stopped(stop_rx.clone())));
         let roll_ups = tokio::spawn(roll_up(self.state.clone(), self.retention, stopped(stop_rx.clone())));
+        let daemon_id = format!("{}:{}", host_name(), listener.local_addr().map_or(0, |a| a.port()));
+        let routes = tokio::spawn(announce_routes(self.state.clone(), daemon_id, stopped(stop_rx.clone())));
         let worker = self.state.reconciler.clone().start_worker()?;
         let metrics =
             self.metrics.map(|l| tokio::spawn(serve_metrics(l, self.state.clone(), stopped(stop_rx.clone()))));
@@ -108,6 +110,7 @@ impl Daemon {
         };
         let _ = schedule.await;
         let _ = roll_ups.await;
+        let _ = routes.await;
         if let Some(m) = metrics {
             let _ = m.await;
         }
@@ -120,6 +123,56 @@ impl Daemon {
         worker.stop();
         let _ = notifier.await;
         served
+    }
+}
+
+/// How often a daemon records its notification routes in the store and
+/// compares them with those of the other daemons sharing it.
+const ROUTES_EVERY: Duration = Duration::from_secs(3600);
+
+/// This machine's name (for telling daemons apart in the store), or `unknown`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
+}
+
+/// The routes as one canonical text: `sink>=severity` sorted, or `none`.
+fn routes_text(routes: &[(String, crate::alerts::Severity)]) -> String {
+    let mut all: Vec<String> = routes.iter().map(|(sink, min)| format!("{sink}>={}", min.as_str())).collect();
+    all.sort();
+    if all.is_empty() { "none".into() } else { all.join(",") }
+}
+
+/// Record this daemon's notification routes at the start and every
+/// [`ROUTES_EVERY`], and warn about each daemon sharing the store whose
+/// routes differ: an alert's events go to the sinks of the daemon that
+/// raised it, and which daemon that is depends on where a batch arrived.
+async fn announce_routes(state: AppState, daemon: String, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let routes = routes_text(state.reconciler.routes());
+    let every_ms = i64::try_from(ROUTES_EVERY.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let (store, who, ours) = (state.store.clone(), daemon.clone(), routes.clone());
+        let now = now_ms();
+        // A daemon that has not recorded its routes for two periods is gone.
+        let since = now - 2 * every_ms;
+        match tokio::task::spawn_blocking(move || store.announce_routes(&who, &ours, now, since)).await {
+            Ok(Ok(others)) => {
+                for (other, theirs) in others {
+                    tracing::warn!(
+                        daemon = %other,
+                        theirs = %theirs,
+                        ours = %routes,
+                        "another daemon on this database notifies other sinks: each alert's events go only to the sinks of the daemon that raised it; give every daemon the same [notify]"
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "recording this daemon's notification routes failed"),
+            Err(e) => tracing::error!(error = %e, "recording this daemon's notification routes panicked"),
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(ROUTES_EVERY) => {}
+        }
     }
 }
 
@@ -293,5 +346,22 @@ async fn schedule(state: AppState, interval: Duration, stop: impl Future<Output 
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::routes_text;
+    use crate::alerts::Severity;
+
+    /// Two daemons with the same sinks in another order announce the same
+    /// text; one without any says so.
+    #[test]
+    fn routes_are_compared_whatever_their_order() {
+        let a = [("soc".to_string(), Severity::High), ("siem".to_string(), Severity::Low)];
+        let b = [a[1].clone(), a[0].clone()];
+        assert_eq!(routes_text(&a), routes_text(&b));
+        assert_eq!(routes_text(&a), "siem>=low,soc>=high");
+        assert_eq!(routes_text(&[]), "none");
     }
 }

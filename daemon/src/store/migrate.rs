@@ -124,7 +124,7 @@ fn target_tables(tx: &mut postgres::Transaction<'_>) -> Result<Vec<(String, Vec<
     let rows = tx.query(
         "SELECT c.table_name::TEXT, c.column_name::TEXT, c.udt_name::TEXT FROM information_schema.columns c
            JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
-          WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name NOT IN ('census_schema', 'generations')
+          WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name NOT IN ('census_schema', 'generations', 'daemon_routes')
           ORDER BY c.table_name <> 'people', c.table_name, c.ordinal_position",
         &[],
     )?;

@@ -689,6 +689,26 @@ pub trait CoordinationStore: Send + Sync {
     fn changes(&self) -> Result<SharedChanges, StoreError> {
         Ok(SharedChanges::default())
     }
+
+    /// Record `routes` — this daemon's notification sinks with their lowest
+    /// severities, as one canonical text — as `daemon`'s at `now_ms`, and
+    /// return the (daemon, routes) of the others recorded since `since_ms`
+    /// whose routes differ. An alert's events go to the sinks of the daemon
+    /// that raised it, so daemons sharing a store must notify alike. A
+    /// backend serving one daemon records nothing and returns none.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database cannot be reached.
+    fn announce_routes(
+        &self,
+        daemon: &str,
+        routes: &str,
+        now_ms: i64,
+        since_ms: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let _ = (daemon, routes, now_ms, since_ms);
+        Ok(Vec::new())
+    }
 }
 
 /// Change counts of the concerns daemons keep in memory (see

@@ -356,6 +356,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE asset_state SET (fillfactor = 70);
     ALTER TABLE sightings_daily SET (fillfactor = 70);
     "#,
+    // 4: each daemon's notification routes (`CoordinationStore::announce_routes`):
+    // an alert's events go to the sinks of the daemon that raised it, so
+    // daemons sharing the database with different `[notify]` are told.
+    // Coordination state, not data: `migrate-store` neither copies nor checks it.
+    r#"
+    CREATE TABLE daemon_routes (
+        daemon TEXT COLLATE "C" PRIMARY KEY,
+        routes TEXT COLLATE "C" NOT NULL,
+        seen_ms BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// Newest schema version this build knows.

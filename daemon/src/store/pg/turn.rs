@@ -73,6 +73,31 @@ impl CoordinationStore for PostgresStore {
         Ok(Turn::holding(Held(Some(client))))
     }
 
+    fn announce_routes(
+        &self,
+        daemon: &str,
+        routes: &str,
+        now_ms: i64,
+        since_ms: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO daemon_routes (daemon, routes, seen_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (daemon) DO UPDATE SET routes = excluded.routes, seen_ms = excluded.seen_ms",
+                &[&daemon, &routes, &now_ms],
+            )?;
+            Ok(tx
+                .query(
+                    "SELECT daemon, routes FROM daemon_routes WHERE daemon <> $1 AND routes <> $2 AND seen_ms >= $3
+                     ORDER BY daemon",
+                    &[&daemon, &routes, &since_ms],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
+    }
+
     fn changes(&self) -> Result<SharedChanges, StoreError> {
         self.read(|tx| {
             let mut out = SharedChanges::default();
@@ -125,6 +150,26 @@ mod tests {
         });
         assert!(waited >= Duration::from_millis(350), "the second daemon waited for the first: {waited:?}");
         assert!(waited < Duration::from_secs(10), "and got its turn once the first ended: {waited:?}");
+    }
+
+    /// Regression (break attempt): a daemon without a sink stored alerts
+    /// whose events never reached that sink, and nothing said so. Daemons
+    /// on one store now see each other's routes when they differ.
+    /// Needs `CENSUS_TEST_POSTGRES`.
+    #[test]
+    fn daemons_on_one_store_see_each_others_differing_routes() {
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let a = PostgresStore::open_scratch(&url).unwrap();
+        let b = PostgresStore::open_config(a.config.clone(), None).unwrap();
+        assert!(a.announce_routes("a:8443", "soc>=high", 1_000, 0).unwrap().is_empty());
+        assert!(b.announce_routes("b:8443", "soc>=high", 1_000, 0).unwrap().is_empty(), "alike: nothing to say");
+        let differing = b.announce_routes("b:8443", "none", 2_000, 0).unwrap();
+        assert_eq!(differing, vec![("a:8443".to_string(), "soc>=high".to_string())]);
+        assert_eq!(a.announce_routes("a:8443", "soc>=high", 3_000, 0).unwrap(), vec![("b:8443".into(), "none".into())]);
+        assert!(
+            a.announce_routes("a:8443", "soc>=high", 9_000, 2_500).unwrap().is_empty(),
+            "a daemon gone long is not"
+        );
     }
 
     /// Regression (break attempt): a turn whose session ended (terminated
