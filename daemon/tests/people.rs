@@ -240,9 +240,11 @@ async fn timed_login(d: &Daemon, name: &str, password: &str) -> (u16, std::time:
     (s, t.elapsed())
 }
 
-fn median(mut v: Vec<std::time::Duration>) -> f64 {
-    v.sort();
-    v[v.len() / 2].as_secs_f64()
+/// The fastest of `v`, in seconds: what the work itself costs, where a
+/// median still carries the load of tests running alongside (CI once saw
+/// a right sign-in's median at 114 ms against 34 ms for a wrong one).
+fn fastest(v: Vec<std::time::Duration>) -> f64 {
+    v.into_iter().min().map_or(f64::NAN, |d| d.as_secs_f64())
 }
 
 /// A wrong password, an unknown name and a right password each cost one
@@ -266,8 +268,8 @@ async fn sign_in_costs_the_same_right_or_wrong_and_five_failures_slow_the_accoun
         assert_eq!(s, 401);
         unknown.push(t);
     }
-    let (r, w, u) = (median(right), median(wrong), median(unknown));
-    println!("sign-in medians: right {:.1} ms, wrong {:.1} ms, unknown name {:.1} ms", r * 1e3, w * 1e3, u * 1e3);
+    let (r, w, u) = (fastest(right), fastest(wrong), fastest(unknown));
+    println!("fastest sign-ins: right {:.1} ms, wrong {:.1} ms, unknown name {:.1} ms", r * 1e3, w * 1e3, u * 1e3);
     for (what, x) in [("wrong password", w), ("unknown name", u)] {
         assert!(x > r / 3.0 && x < r * 3.0, "{what}: {x:.4} s against {r:.4} s for a right password");
     }

@@ -121,28 +121,22 @@ fn counts(tx: &mut Tx<'_>) -> Result<Vec<AlertCount>, StoreError> {
 /// The store failed.
 pub fn live_about(tx: &mut Tx<'_>, tag: Option<&str>, ips: &[String]) -> Result<Vec<Alert>, StoreError> {
     use postgres::types::Type;
-    // Typed statements: one round trip each (whois calls this; see `whois.rs`).
-    let mut out = Vec::new();
-    if let Some(tag) = tag {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM {FROM} WHERE a.tag = $1 AND a.state != 'resolved' ORDER BY a.state COLLATE \"C\", a.id"
-        );
-        out.extend(alert_rows(&tx.query_typed(&sql, &[(&tag, Type::TEXT)])?)?);
+    if tag.is_none() && ips.is_empty() {
+        return Ok(Vec::new());
     }
-    if ips.is_empty() {
-        return Ok(out);
-    }
+    // One prepared statement for both (whois calls this; see `whois.rs`);
+    // the order SQLite answers in is restored below.
     let sql = format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE a.ip = ANY($1) AND a.state != 'resolved' ORDER BY a.state COLLATE \"C\", a.id"
+        "SELECT {COLUMNS} FROM {FROM} WHERE (a.tag = $1 OR a.ip = ANY($2)) AND a.state != 'resolved'
+         ORDER BY a.state COLLATE \"C\", a.id"
     );
-    let mut about_ips = alert_rows(&tx.query_typed(&sql, &[(&ips, Type::TEXT_ARRAY)])?)?;
-    // Address by address in the order given, as SQLite answers (the sort is stable).
+    let all = alert_rows(&tx.query_prepared(&sql, &[(&tag, Type::TEXT), (&ips, Type::TEXT_ARRAY)])?)?;
+    // The asset's alerts first, then address by address in the order given
+    // (the sorts are stable).
+    let (mut out, mut about_ips): (Vec<Alert>, Vec<Alert>) =
+        all.into_iter().partition(|a| tag.is_some() && a.tag.as_deref() == tag);
     about_ips.sort_by_key(|a| ips.iter().position(|ip| a.ip.as_deref() == Some(ip.as_str())));
-    for a in about_ips {
-        if !out.iter().any(|o: &Alert| o.id == a.id) {
-            out.push(a);
-        }
-    }
+    out.extend(about_ips);
     Ok(out)
 }
 

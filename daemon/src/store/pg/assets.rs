@@ -95,12 +95,17 @@ fn by_tags(tx: &mut Tx<'_>, tags: &[String]) -> Result<Vec<Asset>, StoreError> {
 /// # Errors
 /// [`StoreError::Db`] when the read fails.
 pub fn one(tx: &mut Tx<'_>, tag: &str) -> Result<Option<Asset>, StoreError> {
-    let rows = tx.query_typed(
-        "SELECT tag, body FROM assets WHERE lower(tag) = lower($1 COLLATE \"C\") ORDER BY tag LIMIT 1",
-        &[(&tag, Type::TEXT)],
-    )?;
+    let rows = tx.query_prepared(ONE_SQL, &[(&tag, Type::TEXT)])?;
     Ok(rows.first().and_then(|r| asset_row(r).ok()))
 }
+
+/// [`one`]'s statement. `OFFSET 0` keeps the match inside: the planner may
+/// otherwise walk the primary key in tag order, filtering each row, to stop
+/// at the first match — and walk all of it when none matches. It did until
+/// the `lower(tag)` index had statistics (an ANALYZE after an import): 33 ms
+/// for an absent tag at 100,000 assets, 0.04 ms through the index.
+pub(super) const ONE_SQL: &str = "SELECT tag, body FROM (SELECT tag, body FROM assets
+     WHERE lower(tag) = lower($1 COLLATE \"C\") OFFSET 0) t ORDER BY tag LIMIT 1";
 
 /// Create `asset`, recording its history as `actor` doing `action`; its
 /// lifecycle date defaults to today.

@@ -38,20 +38,19 @@ mod reconcile;
 mod rollup;
 mod saved;
 pub mod schema;
+mod session;
 mod turn;
 mod whois;
 
 use std::time::Duration;
 
-use postgres::{NoTls, Transaction};
-use r2d2_postgres::PostgresConnectionManager;
+use postgres::NoTls;
 
 use super::StoreError;
+pub use session::Tx;
+use session::{Manager, Session};
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-
-/// A transaction of this store (read-only in [`PostgresStore::read`]).
-pub type Tx<'a> = Transaction<'a>;
+type Pool = r2d2::Pool<Manager>;
 
 /// Advisory lock key every write transaction holds ("census-w" in ASCII).
 pub const WRITE_LOCK: i64 = 0x6365_6e73_7573_2d77;
@@ -95,8 +94,8 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
 #[derive(Debug)]
 struct SessionLimits;
 
-impl r2d2::CustomizeConnection<postgres::Client, postgres::Error> for SessionLimits {
-    fn on_acquire(&self, c: &mut postgres::Client) -> Result<(), postgres::Error> {
+impl r2d2::CustomizeConnection<Session, postgres::Error> for SessionLimits {
+    fn on_acquire(&self, c: &mut Session) -> Result<(), postgres::Error> {
         c.batch_execute("SET idle_in_transaction_session_timeout = '60s'; SET lock_timeout = '120s'")
     }
 }
@@ -181,7 +180,7 @@ impl PostgresStore {
             // One connection first, for its precise error (a missing
             // database, a refused login) instead of the pool's timeout.
             drop(config.connect(NoTls)?);
-            let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+            let manager = Manager(config.clone());
             let pool = r2d2::Pool::builder()
                 .max_size(connections.max(2))
                 .min_idle(Some(1))
@@ -209,10 +208,7 @@ impl PostgresStore {
     }
 
     /// Run `f` on a pooled connection, off any async runtime (see the module docs).
-    fn run<T: Send>(
-        &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError> + Send,
-    ) -> Result<T, StoreError> {
+    fn run<T: Send>(&self, f: impl FnOnce(&mut Session) -> Result<T, StoreError> + Send) -> Result<T, StoreError> {
         off_runtime(|| {
             let mut conn = self.pool().get()?;
             f(&mut conn)
@@ -231,12 +227,23 @@ impl PostgresStore {
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
         self.run(|c| {
-            let mut tx = c.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(WRITE_LOCK, &self.schema)])?;
+            let mut tx = c.transaction_with(|b| b)?;
+            let key = lock_key(WRITE_LOCK, &self.schema);
+            tx.query_prepared("SELECT pg_advisory_xact_lock($1)", &[(&key, postgres::types::Type::INT8)])?;
             let out = f(&mut tx)?;
             tx.commit()?;
             Ok(out)
         })
+    }
+
+    /// Run `f` on a connection outside an explicit transaction: for a read
+    /// made of one statement (which sees a snapshot of its own), two round
+    /// trips fewer than [`PostgresStore::read`].
+    pub(super) fn single<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        self.run(f)
     }
 
     /// Run `f` in a read-only transaction on one snapshot.
@@ -245,11 +252,8 @@ impl PostgresStore {
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
         self.run(|c| {
-            let mut tx = c
-                .build_transaction()
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()?;
+            let mut tx =
+                c.transaction_with(|b| b.isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true))?;
             let out = f(&mut tx)?;
             tx.commit()?;
             Ok(out)

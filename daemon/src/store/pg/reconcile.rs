@@ -23,6 +23,7 @@ use std::collections::HashMap;
 
 use postgres::types::{ToSql, Type};
 
+use super::session::Session;
 use super::{PostgresStore, Tx, alert_batch, alerts};
 use crate::alerts::AlertKind;
 use crate::alerts::lifecycle::Change;
@@ -113,19 +114,24 @@ pub(super) fn asset_states(
         .collect())
 }
 
-/// One asset's reconciliation state.
+/// One asset's reconciliation state (a prepared statement: whois asks for it).
 pub(super) fn asset_state(tx: &mut Tx<'_>, tag: &str) -> Result<Option<AssetState>, StoreError> {
-    Ok(asset_states(tx, Some(&[tag.to_string()]))?.remove(tag))
+    let row = tx.query_prepared_opt("SELECT body FROM asset_state WHERE tag = $1", &[(&tag, Type::TEXT)])?;
+    Ok(row.and_then(|r| serde_json::from_str(r.get::<_, &str>(0)).ok()))
 }
 
 /// Sweeps after sequence `seq` (see [`ReconcileStore::sweeps_after`]) and the latest sequence of any batch.
-fn sweeps_after(tx: &mut Tx<'_>, seq: i64, horizon: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
+///
+/// One prepared statement outside a transaction (every whois and alert page
+/// asks for new sweeps): the latest sequence comes first in every row, and
+/// alone (the sweep's columns null) when no sweep is new.
+fn sweeps_after(s: &mut Session, seq: i64, horizon: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
     let keep = crate::reconcile::sweeps::KEEP_RUNS as i64;
-    // Typed: one round trip (every whois and alert page asks for new sweeps).
-    let rows = tx.query_typed(
-        "SELECT b.seq, b.scope_id, b.agent, b.segment, b.targets, b.excluded, b.started_ms, b.finished_ms,
-                b.interval_ms, b.next_due_ms, b.complete
-         FROM batches b WHERE b.seq > $1 AND b.receiving = 0 AND (b.finished_ms >= $2 OR b.seq IN (
+    let rows = s.query_prepared(
+        "SELECT l.latest, b.seq, b.scope_id, b.agent, b.segment, b.targets, b.excluded, b.started_ms,
+                b.finished_ms, b.interval_ms, b.next_due_ms, b.complete
+         FROM (SELECT coalesce(max(seq), 0)::BIGINT AS latest FROM batches) l LEFT JOIN batches b
+           ON b.seq > $1 AND b.receiving = 0 AND (b.finished_ms >= $2 OR b.seq IN (
              SELECT r.seq FROM (
                  SELECT seq, row_number() OVER (PARTITION BY scope_id, complete ORDER BY finished_ms DESC, seq DESC) AS n
                  FROM batches WHERE seq > $1 AND finished_ms < $2 AND receiving = 0
@@ -133,26 +139,27 @@ fn sweeps_after(tx: &mut Tx<'_>, seq: i64, horizon: i64) -> Result<(Vec<SweepRow
          ORDER BY b.seq",
         &[(&seq, Type::INT8), (&horizon, Type::INT8), (&keep, Type::INT8)],
     )?;
+    let latest: i64 = rows.first().map_or(0, |r| r.get(0));
     let sweeps: Vec<SweepRow> = rows
         .iter()
-        .map(|r| SweepRow {
-            seq: r.get(0),
-            scope: r.get::<_, Option<i64>>(1).unwrap_or(0),
-            agent: r.get(2),
-            segment: r.get(3),
-            targets: shared::networks(r.get(4)),
-            excluded: shared::networks(r.get(5)),
-            started_ms: r.get(6),
-            finished_ms: r.get(7),
-            interval_ms: r.get(8),
-            next_due_ms: r.get(9),
-            complete: r.get::<_, i64>(10) != 0,
+        .filter_map(|r| {
+            Some(SweepRow {
+                seq: r.get::<_, Option<i64>>(1)?,
+                scope: r.get::<_, Option<i64>>(2).unwrap_or(0),
+                agent: r.get(3),
+                segment: r.get(4),
+                targets: shared::networks(r.get(5)),
+                excluded: shared::networks(r.get(6)),
+                started_ms: r.get(7),
+                finished_ms: r.get(8),
+                interval_ms: r.get(9),
+                next_due_ms: r.get(10),
+                complete: r.get::<_, i64>(11) != 0,
+            })
         })
         .collect();
     let max_seq = sweeps.iter().map(|s| s.seq).fold(seq, i64::max);
     // Batches past the horizon (or partial) still advance the sequence, so they are not read again.
-    let latest: i64 =
-        tx.query_typed("SELECT coalesce(max(seq), 0)::BIGINT FROM batches", &[])?.first().map_or(0, |r| r.get(0));
     Ok((sweeps, latest.max(max_seq)))
 }
 
@@ -378,7 +385,7 @@ impl ReconcileStore for PostgresStore {
     }
 
     fn sweeps_after(&self, seq: i64, horizon_ms: i64) -> Result<(Vec<SweepRow>, i64), StoreError> {
-        self.read(|tx| sweeps_after(tx, seq, horizon_ms))
+        self.single(|s| sweeps_after(s, seq, horizon_ms))
     }
 
     fn commit_reconcile(

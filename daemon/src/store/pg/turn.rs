@@ -99,9 +99,10 @@ impl CoordinationStore for PostgresStore {
     }
 
     fn changes(&self) -> Result<SharedChanges, StoreError> {
-        self.read(|tx| {
+        // One statement (a snapshot of its own), asked before most reads: no transaction.
+        self.single(|s| {
             let mut out = SharedChanges::default();
-            for r in tx.query("SELECT name, n FROM generations", &[])? {
+            for r in s.query_prepared("SELECT name, n FROM generations", &[])? {
                 let (name, n): (String, i64) = (r.get(0), r.get(1));
                 match name.as_str() {
                     "register" => out.register = n,
