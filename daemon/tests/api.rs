@@ -131,6 +131,40 @@ async fn bad_input_gets_the_right_status_and_stores_nothing() {
     d.stop().await;
 }
 
+/// Regression (break attempt on PostgreSQL): a NUL byte in a lookup — a
+/// whois query, a tag in a path, a filter, a sign-in name — failed the
+/// statement there (500, "invalid byte sequence for encoding UTF8: 0x00")
+/// where SQLite answered as if the NUL were not there. Now refused alike.
+#[tokio::test]
+async fn a_nul_byte_in_a_path_query_or_sign_in_name_is_refused_alike_on_every_store() {
+    let d = Daemon::start().await;
+    for path in [
+        "/api/v1/whois?q=asset-00001%00",
+        "/api/v1/assets/asset-00001%00",
+        "/api/v1/assets/asset-00001%00/history",
+        "/api/v1/audit?actor=adm%00in",
+        "/api/v1/alerts?tag=a%00",
+        "/api/v1/users/ann%00",
+    ] {
+        let (status, v) = d.admin_json(Method::GET, path, None).await;
+        assert_eq!(status, 400, "{path}: {v}");
+        assert!(v["error"].as_str().unwrap().contains("NUL byte"), "{path}: {v}");
+    }
+    let (status, v) = d.admin_json(Method::DELETE, "/api/v1/agents/agent%00", None).await;
+    assert_eq!(status, 400, "{v}");
+    // `%2500` is the text `%00`, not a NUL: an ordinary unknown query.
+    let (status, v) = d.admin_json(Method::GET, "/api/v1/whois?q=asset%2500", None).await;
+    assert_ne!(status, 500, "{v}");
+    assert!(!v["error"].as_str().unwrap_or("").contains("NUL byte"), "{v}");
+    // A sign-in name holding a NUL is no one's: refused as a wrong sign-in.
+    let body = br#"{"name":"ad\u0000min","password":"long-enough-password"}"#.to_vec();
+    let r = d.req(Method::POST, "/api/v1/login", None, Some(body)).await;
+    assert_eq!(r.status(), 401);
+    // The daemon still answers.
+    assert_eq!(d.admin_json(Method::GET, "/api/v1/agents", None).await.0, 200);
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn agent_names_and_segments_are_validated() {
     let d = Daemon::start().await;

@@ -130,6 +130,27 @@ pub async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<Agen
     })
 }
 
+/// A NUL byte (`%00`) in the path or the query: no tag, name, address or
+/// filter can hold one, and PostgreSQL cannot even compare text holding
+/// one (it failed the lookup: a 500 where SQLite answered "not found"), so
+/// the request is refused before any handler runs, alike on both stores.
+/// A NUL cannot appear in a request line unencoded (the HTTP parser
+/// refuses it); `%2500` is the text `%00`, not a NUL, and passes.
+fn nul_in_uri(uri: &axum::http::Uri) -> Option<ApiError> {
+    let nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    let part = if nul(uri.path()) {
+        "path"
+    } else if uri.query().is_some_and(nul) {
+        "query"
+    } else {
+        return None;
+    };
+    Some(ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        format!("the request's {part} holds a NUL byte (%00): no tag, name, address or filter can"),
+    ))
+}
+
 /// Check the caller before any handler runs — and so before any body is
 /// read: agents on `POST /api/v1/batches` (their record goes to the handler
 /// as an extension), a person or the built-in admin everywhere else under
@@ -137,6 +158,9 @@ pub async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<Agen
 /// [`caller`] extractor checks the role). A stranger's 60 MB upload is
 /// refused after its headers.
 async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(refused) = nul_in_uri(req.uri()) {
+        return refused.into_response();
+    }
     // Every body whole within BODY_TIMEOUT; a stranger's small (see `body`):
     // sign-in, the OpenAPI document, and console pages without a session cookie.
     let path = req.uri().path();

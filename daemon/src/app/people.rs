@@ -237,6 +237,13 @@ pub struct Session {
 pub fn login(store: &dyn Store, name: &str, given: &str, now_ms: i64) -> Result<Session, LoginError> {
     // Names are stored trimmed (see `add`): sign in as they are stored.
     let name = name.trim();
+    if name.contains('\0') {
+        // No one is named so (see `validate_name`), and PostgreSQL cannot
+        // look such a name up, nor audit it: refused as an unknown name,
+        // after the same password check.
+        let _ = password::verify(None, given);
+        return Err(LoginError::Invalid);
+    }
     let subject = person_subject(name);
     let recent = store.recent_audit(
         &subject,
