@@ -10,6 +10,10 @@ use crate::register::FieldError;
 use crate::register::csv::ImportError;
 use crate::store::StoreError;
 
+/// Seconds a 503 asks the caller to wait (`Retry-After`): about how long a
+/// PostgreSQL restart or failover takes to answer again.
+pub const UNAVAILABLE_RETRY_S: u64 = 5;
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -193,6 +197,13 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, format!("{what} already exists")),
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Refused(why) => ApiError::new(StatusCode::CONFLICT, why),
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable; nothing was changed — try again shortly",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal storage error; see the daemon's log")
@@ -204,7 +215,11 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body { error: &self.message, field: self.field.as_deref(), details: &self.details };
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(UNAVAILABLE_RETRY_S));
+        }
+        r
     }
 }
 

@@ -11,8 +11,9 @@
 //! What every operation can answer besides its own results is added here
 //! once, by [`CommonResponses`]: 400 (a malformed path, query or body, the
 //! field named), 401 (no valid bearer token), 403 (the caller's role is too
-//! low), 408 (a body not received in time) and 413 (a body over
-//! `max_body_mb`); error bodies are always [`ErrorBody`].
+//! low), 408 (a body not received in time), 413 (a body over
+//! `max_body_mb`) and 503 (the database cannot be reached; `Retry-After`
+//! says when to try again); error bodies are always [`ErrorBody`].
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -82,6 +83,11 @@ impl Modify for CommonResponses {
                     r.entry("403".into()).or_insert_with(|| error("The token's role may not do this"));
                     op.security =
                         Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
+                }
+                if path != OPENAPI_PATH {
+                    r.entry("503".into()).or_insert_with(|| {
+                        error("The database cannot be reached just now; nothing was changed. Retry after `Retry-After` seconds")
+                    });
                 }
                 if op.request_body.is_some() {
                     r.entry("408".into()).or_insert_with(|| error("The body did not arrive in time"));

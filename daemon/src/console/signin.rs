@@ -85,6 +85,17 @@ pub async fn submit(State(state): State<AppState>, source: Source, headers: Head
         Err(LoginError::ShuttingDown) => {
             login_page(StatusCode::SERVICE_UNAVAILABLE, &next, &name, Some("The daemon is shutting down."))
         }
+        Err(LoginError::Store(crate::store::StoreError::Unavailable(why))) => {
+            tracing::warn!(error = %why, "console sign-in: store unavailable");
+            let mut r = login_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &next,
+                &name,
+                Some("The database is unavailable; try again shortly."),
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, crate::api::UNAVAILABLE_RETRY_S.into());
+            r
+        }
         Err(LoginError::Store(e)) => {
             tracing::error!(error = %e, "console sign-in failed");
             login_page(StatusCode::INTERNAL_SERVER_ERROR, &next, &name, Some("Internal error; see the daemon's log."))

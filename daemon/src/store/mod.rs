@@ -52,6 +52,13 @@ pub enum StoreError {
     /// The database failed (the backend's own message).
     #[error("database error: {0}")]
     Db(String),
+    /// The database cannot be reached just now — the server is down or
+    /// restarting, no pooled connection came free in time, the connection
+    /// dropped, SQLite's file stayed locked past its busy timeout. Nothing
+    /// was written; the same call may succeed when retried (the API answers
+    /// 503 with `Retry-After`, as `/healthz` does).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// A name or tag is already taken.
     #[error("{0} already exists")]
     Conflict(String),

@@ -58,6 +58,18 @@ impl Daemon {
     ) -> Daemon {
         // SQLite in `dir`, or a schema of its own on CENSUS_TEST_POSTGRES's server.
         let store = censusd::store::testing::fresh(dir.path()).unwrap();
+        Self::start_on(dir, store, max_body, reconcile, notify, setup).await
+    }
+
+    /// A daemon on a store the test opened itself.
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        store: Arc<dyn censusd::store::Store>,
+        max_body: usize,
+        reconcile: &ReconcileConfig,
+        notify: &NotifyConfig,
+        setup: impl FnOnce(&mut censusd::service::Daemon),
+    ) -> Daemon {
         let mut daemon =
             censusd::service::Daemon::new(store.clone(), censusd::auth::hash_token(ADMIN), max_body, reconcile, notify);
         setup(&mut daemon);

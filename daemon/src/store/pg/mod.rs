@@ -65,10 +65,36 @@ impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         // The server's own message and where, not just "db error".
         match e.as_db_error() {
+            Some(db) if unavailable(db.code().code()) => {
+                StoreError::Unavailable(format!("{}: {}", db.code().code(), db.message()))
+            }
             Some(db) => StoreError::Db(format!("{}: {}", db.code().code(), db.message())),
+            // No server error: the connection closed, or its socket failed.
+            None if e.is_closed() || io_beneath(&e) => StoreError::Unavailable(with_causes(&e)),
             None => StoreError::Db(with_causes(&e)),
         }
     }
+}
+
+/// SQLSTATEs that say the server cannot serve now, not that the statement
+/// is wrong: class 08 (connection exception), 57P01-57P03 (shut down by an
+/// administrator, crash shutdown, cannot connect now — starting or in
+/// recovery) and 53300 (too many connections). Source: PostgreSQL's
+/// documentation, appendix A "PostgreSQL Error Codes".
+fn unavailable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+/// An I/O error beneath `e` (a refused, reset or timed-out socket).
+fn io_beneath(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
 }
 
 /// `e` and each error beneath it: the driver's own text is often just
@@ -102,7 +128,7 @@ impl r2d2::CustomizeConnection<Session, postgres::Error> for SessionLimits {
 
 impl From<r2d2::Error> for StoreError {
     fn from(e: r2d2::Error) -> Self {
-        StoreError::Db(format!("no PostgreSQL connection: {e}"))
+        StoreError::Unavailable(format!("no PostgreSQL connection: {e}"))
     }
 }
 
@@ -136,8 +162,9 @@ impl PostgresStore {
     /// e.g. `postgres://census@/census?host=/run/postgresql`) and migrate it.
     ///
     /// # Errors
-    /// [`StoreError::Db`] when the URL does not parse or the server cannot be
-    /// reached (the driver's message, never the password);
+    /// [`StoreError::Db`] when the URL does not parse,
+    /// [`StoreError::Unavailable`] when the server cannot be reached (the
+    /// driver's message, never the password);
     /// [`StoreError::SchemaTooNew`] for a database a newer Census wrote.
     pub fn open(url: &str) -> Result<Self, StoreError> {
         Self::open_sized(url, crate::store::DEFAULT_CONNECTIONS)

@@ -71,7 +71,14 @@ use super::{AlertInputs, CommitOutcome, OutboxItem, SightingSelect};
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Db(e.to_string())
+        // Locked past the busy timeout (another process holds the file):
+        // nothing was written, a retry may succeed.
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Db(e.to_string()),
+        }
     }
 }
 
