@@ -301,6 +301,10 @@ pub fn print_whois(w: &Value) {
         };
         outln!("  register   records this for {} — {} ({}), {seen}", s(&r["tag"]), s(&r["name"]), s(&r["lifecycle"]));
     }
+    if let Some(entries) = w["register_entries"].as_array().filter(|e| e.len() > 1) {
+        let tags: Vec<&str> = entries.iter().filter_map(|t| t.as_str()).collect();
+        outln!("  register   {} entries record this: {}", tags.len(), tags.join(", "));
+    }
     for h in w["hosts"].as_array().into_iter().flatten() {
         let id = &h["identity"];
         let how = match s(&id["outcome"]) {

@@ -102,6 +102,12 @@ pub struct WhoisAnswer {
     /// the asset is decommissioned or disposed ([`crate::retirement`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retirement: Option<crate::retirement::Checklist>,
+    /// The tags of every register entry recording what was asked (its
+    /// address, MAC, serial number, external id or name), in byte order and
+    /// at most ten, when more than one does: the register contradicts
+    /// itself there. Absent when one entry or none does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub register_entries: Vec<String>,
 }
 
 /// Who an asset's owner is, from the people directory.
@@ -168,6 +174,8 @@ pub struct WhoisData {
     pub alerts: Vec<Alert>,
     /// The asset's owner in the people directory (filled by the use case, not the store).
     pub owner: Option<OwnerFacts>,
+    /// Every register entry recording what was asked, when more than one does.
+    pub register_entries: Vec<String>,
 }
 
 /// Which asset answers for a query: the reconciled match of the hosts
@@ -227,9 +235,23 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             Some(l) => format!("which was last seen {}", fmt(l)),
             None => "which has never been seen".to_string(),
         };
-        format!("; the register records this {} for {} ({}), {seen}", data.query_kind_word(), r.tag, r.lifecycle)
+        let also = match data.register_entries.iter().filter(|t| **t != r.tag).count() {
+            0 => String::new(),
+            n => format!(" (and for {n} more: {})", others(&data.register_entries, &r.tag)),
+        };
+        format!("; the register records this {} for {} ({}), {seen}{also}", data.query_kind_word(), r.tag, r.lifecycle)
     });
     let (status, mut verdict) = match &data.asset {
+        // Nothing answers for it and several register entries record it.
+        None if hosts.is_empty() && !data.register_entries.is_empty() => (
+            WhoisStatus::Ambiguous,
+            format!(
+                "ambiguous: the register records this {} for {} assets: {}; a person must decide which (correct the register)",
+                data.query_kind_word(),
+                data.register_entries.len(),
+                data.register_entries.join(", ")
+            ),
+        ),
         None => match ambiguous {
             Some(c) => {
                 (WhoisStatus::Ambiguous, format!("ambiguous: fits register assets {c} equally; a person must decide"))
@@ -300,8 +322,18 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             }
         }
     };
-    if let Some(n) = recorded_note {
-        verdict.push_str(&n);
+    match recorded_note {
+        Some(n) => verdict.push_str(&n),
+        // Answered (by reconciliation's match), yet the register records it for others too.
+        None if data.asset.is_some() && !data.register_entries.is_empty() => {
+            let tag = data.asset.as_ref().map(|a| a.tag.as_str()).unwrap_or_default();
+            verdict.push_str(&format!(
+                "; the register also records this {} for {}",
+                data.query_kind_word(),
+                others(&data.register_entries, tag)
+            ));
+        }
+        None => {}
     }
     WhoisAnswer {
         query: query.to_string(),
@@ -315,7 +347,13 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         alerts: data.alerts,
         owner: data.owner,
         retirement: None,
+        register_entries: data.register_entries,
     }
+}
+
+/// `tags` but `but`, comma-separated.
+fn others(tags: &[String], but: &str) -> String {
+    tags.iter().filter(|t| *t != but).map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
 impl WhoisData {

@@ -165,6 +165,27 @@ async fn a_nul_byte_in_a_path_query_or_sign_in_name_is_refused_alike_on_every_st
     d.stop().await;
 }
 
+/// Regression (break attempt, 2026-12-05): a whois query over 253
+/// characters was told to "give an IP address, a MAC or a host name", not
+/// its limit; a miss did not say serial numbers and external ids were tried.
+#[tokio::test]
+async fn whois_refusals_name_the_limit_and_a_miss_names_every_key_tried() {
+    let d = Daemon::start().await;
+    let (status, v) = d.admin_json(Method::GET, &format!("/api/v1/whois?q={}", "a".repeat(254)), None).await;
+    assert_eq!((status, v["field"].as_str()), (400, Some("q")), "{v}");
+    let text = v["error"].as_str().unwrap();
+    assert!(text.contains("at most 253 characters") && text.contains("has 254"), "{v}");
+    // 200 accented characters (400 bytes) are a query — an external id may be as long — not refused.
+    let (status, v) = d.admin_json(Method::GET, &format!("/api/v1/whois?q=x:{}", "%C3%A9".repeat(200)), None).await;
+    assert_eq!(status, 404, "{v}");
+    let text = v["error"].as_str().unwrap();
+    assert!(text.contains("tag, MAC, address, serial number, external id or name"), "{v}");
+    let (status, v) = d.admin_json(Method::GET, "/api/v1/whois?q=%20", None).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("a serial number, an external id (SYSTEM:ID)"), "{v}");
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn agent_names_and_segments_are_validated() {
     let d = Daemon::start().await;

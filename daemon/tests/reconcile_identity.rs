@@ -6,6 +6,7 @@ mod scenario;
 use census_proto::NameSource;
 use censusd::alerts::{AlertKind, AlertState};
 use censusd::reconcile::Identity;
+use censusd::whois::WhoisStatus;
 use scenario::{DAY, HOUR, LAB, LAB2, Scenario, T0, h};
 use serde_json::json;
 
@@ -105,6 +106,46 @@ fn two_assets_fitting_equally_are_surfaced_for_review_not_guessed() {
     assert!(w.asset.is_none());
     assert!(matches!(&w.hosts[0].identity, Some(Identity::Ambiguous { candidates }) if candidates.len() == 2));
     assert!(w.verdict.starts_with("ambiguous"), "{}", w.verdict);
+}
+
+/// Regression (break attempt, 2026-12-05): when two register entries
+/// recorded the same serial number, address or name, whois named the first
+/// by tag as if it were the only one. Now the answer is ambiguous with every
+/// entry listed — unless reconciliation matched what answers there, which
+/// is then the answer, the other entries named beside it.
+#[test]
+fn a_key_two_register_entries_share_is_ambiguous_in_whois_not_the_first_entry() {
+    let s = Scenario::new();
+    s.register(json!([
+        { "tag": "NB-1", "name": "laptop", "type": "endpoint", "lifecycle": "deployed", "serial": "SN-77",
+          "ips": ["198.18.0.71"], "hostnames": ["web01.a.example"], "macs": ["00:1b:21:00:00:71"],
+          "external_ids": ["snipeit:71"] },
+        { "tag": "NB-2", "name": "laptop too", "type": "endpoint", "lifecycle": "deployed", "serial": "sn-77",
+          "ips": ["198.18.0.71"], "hostnames": ["web01.b.example"], "external_ids": ["SnipeIT:71"] },
+    ]));
+    for (q, word) in
+        [("SN-77", "serial number"), ("198.18.0.71", "address"), ("web01", "name"), ("snipeit:71", "external id")]
+    {
+        let w = s.whois(q, T0).unwrap_or_else(|| panic!("{q}"));
+        assert_eq!(w.status, WhoisStatus::Ambiguous, "{q}: {}", w.verdict);
+        assert!(w.asset.is_none() && w.recorded_for.is_none(), "{q}");
+        assert_eq!(w.register_entries, ["NB-1", "NB-2"], "{q}");
+        assert!(w.verdict.contains(&format!("records this {word} for 2 assets: NB-1, NB-2")), "{q}: {}", w.verdict);
+    }
+    // One entry records it: that one, nothing listed.
+    let w = s.whois("web01.a.example", T0).unwrap();
+    assert_eq!(w.asset.as_ref().map(|a| a.tag.as_str()), Some("NB-1"));
+    assert!(w.register_entries.is_empty(), "{:?}", w.register_entries);
+    // What answers at the address is matched (by its MAC) to NB-1: NB-1, with NB-2 named beside it.
+    s.sweep(&LAB, T0, &[h("198.18.0.71", "00:1b:21:00:00:71")]);
+    let w = s.whois("198.18.0.71", T0 + 1000).unwrap();
+    assert_eq!(w.asset.as_ref().map(|a| a.tag.as_str()), Some("NB-1"), "{}", w.verdict);
+    assert_eq!(w.status, WhoisStatus::RegisteredAndExpected);
+    assert_eq!(w.register_entries, ["NB-1", "NB-2"]);
+    assert_eq!(w.recorded_for.as_ref().map(|r| r.tag.as_str()), Some("NB-2"));
+    assert!(w.verdict.contains("the register records this address for NB-2"), "{}", w.verdict);
+    let w = s.whois("SN-77", T0 + 1000).unwrap();
+    assert_eq!(w.status, WhoisStatus::Ambiguous, "no host is asked about by serial: {}", w.verdict);
 }
 
 #[test]

@@ -194,11 +194,16 @@ pub async fn remove_suppression(
     }
 }
 
+/// The longest whois query (characters): the longest host name DNS allows
+/// (RFC 1035's 255 octets on the wire, 253 written out), longer than any
+/// other key the register takes (an external id: 32 + 1 + 200).
+const WHOIS_QUERY_MAX: usize = 253;
+
 /// Query of whois.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WhoisQuery {
-    /// IP, MAC, asset tag or host name.
+    /// IP, MAC, asset tag, serial number, external id (`SYSTEM:ID`) or host name.
     #[param(min_length = 1, max_length = 253, pattern = "\\S")]
     pub q: String,
 }
@@ -217,14 +222,29 @@ pub async fn whois(
     Query(WhoisQuery { q }): Query<WhoisQuery>,
 ) -> Result<Json<WhoisAnswer>, ApiError> {
     let q = q.trim().to_string();
-    if q.is_empty() || q.len() > 253 {
-        return Err(ApiError::bad_field("q", "give an IP address, a MAC or a host name"));
+    if q.is_empty() {
+        return Err(ApiError::bad_field(
+            "q",
+            "give an IP address, a MAC, an asset tag, a serial number, an external id (SYSTEM:ID) or a host name",
+        ));
+    }
+    // Characters, not bytes: an external id of 200 accented characters is one the register takes.
+    let chars = q.chars().count();
+    if chars > WHOIS_QUERY_MAX {
+        return Err(ApiError::bad_field(
+            "q",
+            format!(
+                "at most {WHOIS_QUERY_MAX} characters (the longest host name DNS allows, longer than any key the \
+                 register takes); this one has {chars}"
+            ),
+        ));
     }
     let key = q.clone();
     state.run(move |r| crate::app::query::whois(r, &key, now_ms())).await?.map(Json).ok_or_else(|| {
         let q: String = q.chars().filter(|c| !c.is_control()).collect();
         let why = format!(
-            "nothing is known about `{q}`: no agent has seen it, and no asset has this tag, MAC, address or name"
+            "nothing is known about `{q}`: no agent has seen it, and no asset has this tag, MAC, address, serial \
+             number, external id or name"
         );
         ApiError::new(StatusCode::NOT_FOUND, why)
     })

@@ -59,6 +59,9 @@ pub mod caps {
     pub const FINGERPRINTS: usize = 16;
     /// Subject alternative names per certificate.
     pub const SANS: usize = 256;
+    /// Option kinds in a SYN-ACK's signature: a TCP header holds at most 40
+    /// bytes of options (RFC 9293 §3.1), each at least one byte.
+    pub const TCP_OPTIONS: usize = 40;
 }
 
 /// A refusal naming the field and why.
@@ -90,6 +93,21 @@ fn text(field: impl FnOnce() -> String, value: &str, cap: usize) -> Result<(), R
         return Err(refuse(field(), "contains control characters"));
     }
     Ok(())
+}
+
+/// `options` is a SYN-ACK's option kinds as the agent writes them, p0f-style
+/// ([`census_proto::SynAckSignature::options`]): empty, or up to
+/// [`caps::TCP_OPTIONS`] of `M` `N` `W` `S` `T` `E` or `?` and a kind number
+/// (0-255), comma-separated.
+fn tcp_option_kinds(options: &str) -> bool {
+    options.is_empty()
+        || options.split(',').count() <= caps::TCP_OPTIONS
+            && options.split(',').all(|k| match k.strip_prefix('?') {
+                Some(n) => {
+                    !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()) && n.parse::<u8>().is_ok()
+                }
+                None => matches!(k, "M" | "N" | "W" | "S" | "T" | "E"),
+            })
 }
 
 fn count<T>(field: impl FnOnce() -> String, v: &[T], cap: usize) -> Result<(), Refusal> {
@@ -270,6 +288,17 @@ pub fn host(
             && let Some(v) = &m.vendor
         {
             text(|| at("mac.vendor"), v, caps::TEXT)?;
+        }
+        if let Some(sa) = &h.syn_ack
+            && !tcp_option_kinds(&sa.options)
+        {
+            return Err(refuse(
+                at("syn_ack.options"),
+                format!(
+                    "is not a list of TCP option kinds (M, N, W, S, T, E or ?KIND, comma-separated, at most {})",
+                    caps::TCP_OPTIONS
+                ),
+            ));
         }
         count(|| at("conflicting_macs"), &h.conflicting_macs, caps::MACS)?;
         count(|| at("seen_by"), &h.seen_by, caps::TECHNIQUES)?;

@@ -107,6 +107,25 @@ fn oversized_fields_are_refused_naming_the_limit() {
     assert!(host_of(&v).unwrap_err().unwrap_err().message.contains("control characters"));
 }
 
+/// Break-attempt regression (2026-12-05): a SYN-ACK's option list was
+/// stored whatever it held — a NUL, a megabyte, text of any kind.
+#[test]
+fn a_syn_acks_option_list_is_option_kinds_or_refused() {
+    let with = |options: &str| {
+        let mut v = batch();
+        v["hosts"][0]["syn_ack"] = json!({ "window": 65160, "mss": 1460, "window_scale": 7, "options": options });
+        host_of(&v)
+    };
+    for good in ["", "M,S,T,N,W", "M,N,N,S,?30,E", &["N"; 40].join(",")] {
+        assert!(with(good).is_ok(), "{good}");
+    }
+    for bad in ["M\0,S", "M,,S", "X", "?", "?256", "?1234", "M S", &["N"; 41].join(","), &"M,".repeat(1 << 18)] {
+        let e = with(bad).unwrap_err().unwrap_err();
+        assert_eq!(e.field, "hosts[0].syn_ack.options", "{bad}");
+        assert!(e.message.contains("TCP option kinds"), "{}", e.message);
+    }
+}
+
 /// Break-attempt regression: a certificate's serial, key and signature
 /// were stored whatever their length or content.
 #[test]

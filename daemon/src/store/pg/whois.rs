@@ -18,7 +18,7 @@ use crate::alerts::{Alert, AlertFilter};
 use crate::reconcile::AssetState;
 use crate::register::Asset;
 use crate::store::shared::whois::{
-    CertificateHostRow, CertificateInventory, HOSTNAME_PREFIX_TAG_SQL, HostRow, HostsBy, KEY_TAG_SQL, Lookups,
+    CertificateHostRow, CertificateInventory, HOSTNAME_PREFIX_TAGS_SQL, HostRow, HostsBy, KEY_TAGS_SQL, Lookups,
 };
 use crate::store::{QueryStore, StoreError};
 use crate::whois::WhoisData;
@@ -51,13 +51,18 @@ impl Lookups for Postgres<'_, '_> {
             .collect())
     }
 
-    fn key_tag(&mut self, kind: &str, value: &str) -> Result<Option<String>, StoreError> {
-        let row = self.0.query_prepared_opt(KEY_TAG_SQL, &[(&kind, Type::TEXT), (&value, Type::TEXT)])?;
-        Ok(row.map(|r| r.get(0)))
+    fn key_tags(&mut self, kind: &str, value: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self.0.query_prepared(KEY_TAGS_SQL, &[(&kind, Type::TEXT), (&value, Type::TEXT)])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    fn hostname_prefix_tag(&mut self, prefix: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.0.query_prepared_opt(HOSTNAME_PREFIX_TAG_SQL, &[(&prefix, Type::TEXT)])?.map(|r| r.get(0)))
+    fn hostname_prefix_tags(&mut self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .0
+            .query_prepared(HOSTNAME_PREFIX_TAGS_SQL, &[(&prefix, Type::TEXT)])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
     }
 
     fn tag_nocase(&mut self, tag: &str) -> Result<Option<String>, StoreError> {

@@ -61,12 +61,18 @@ impl<'a> HostsBy<'a> {
     }
 }
 
-/// [`Lookups::key_tag`]'s statement (`$1` kind, `$2` value), for both backends.
-pub const KEY_TAG_SQL: &str = "SELECT tag FROM asset_keys WHERE kind = $1 AND value = $2 ORDER BY tag LIMIT 1";
+/// Register entries one whois names at most when several record what was
+/// asked (the `LIMIT` of [`KEY_TAGS_SQL`] and [`HOSTNAME_PREFIX_TAGS_SQL`]).
+pub const REGISTER_ENTRIES_LIMIT: usize = 10;
 
-/// [`Lookups::hostname_prefix_tag`]'s statement (`$1` the prefix), for both backends.
-pub const HOSTNAME_PREFIX_TAG_SQL: &str =
-    "SELECT tag FROM asset_keys WHERE kind = 'hostname' AND value > $1 AND value < $1 || '~' LIMIT 1";
+/// [`Lookups::key_tags`]'s statement (`$1` kind, `$2` value), for both backends.
+pub const KEY_TAGS_SQL: &str = "SELECT tag FROM asset_keys WHERE kind = $1 AND value = $2 ORDER BY tag LIMIT 10";
+
+/// [`Lookups::hostname_prefix_tags`]'s statement (`$1` the prefix), for both
+/// backends: the distinct tags in the first rows of one index range (an
+/// asset's several names under one short name count once).
+pub const HOSTNAME_PREFIX_TAGS_SQL: &str = "SELECT tag FROM (SELECT tag FROM asset_keys
+     WHERE kind = 'hostname' AND value > $1 AND value < $1 || '~' LIMIT 100) t GROUP BY tag ORDER BY tag LIMIT 10";
 
 /// One host as the backends read it: `hosts h JOIN observations o ON
 /// o.id = h.latest_obs LEFT JOIN host_matches m ON m.ip = h.ip`.
@@ -119,19 +125,21 @@ pub trait Lookups {
     /// [`StoreError::Db`] when the statement fails.
     fn hosts(&mut self, by: HostsBy<'_>) -> Result<Vec<HostRow>, StoreError>;
 
-    /// The first tag (byte order) of the assets whose `kind` key (`ip`, `mac`,
-    /// `serial`, `external_id`, `hostname`) is `value` (`asset_keys`).
+    /// The tags (byte order, at most [`REGISTER_ENTRIES_LIMIT`]) of the
+    /// assets whose `kind` key (`ip`, `mac`, `serial`, `external_id`,
+    /// `hostname`) is `value` (`asset_keys`): [`KEY_TAGS_SQL`].
     ///
     /// # Errors
     /// [`StoreError::Db`] when the statement fails.
-    fn key_tag(&mut self, kind: &str, value: &str) -> Result<Option<String>, StoreError>;
+    fn key_tags(&mut self, kind: &str, value: &str) -> Result<Vec<String>, StoreError>;
 
-    /// The tag of the first `hostname` key after `prefix` (`"name."`) and
-    /// before it followed by `~`, in byte order.
+    /// The tags (byte order, at most [`REGISTER_ENTRIES_LIMIT`]) of the
+    /// assets with a `hostname` key after `prefix` (`"name."`) and before it
+    /// followed by `~`: [`HOSTNAME_PREFIX_TAGS_SQL`].
     ///
     /// # Errors
     /// [`StoreError::Db`] when the statement fails.
-    fn hostname_prefix_tag(&mut self, prefix: &str) -> Result<Option<String>, StoreError>;
+    fn hostname_prefix_tags(&mut self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
     /// The stored tag spelled as `tag` without regard to case (the first, in byte order).
     ///
@@ -166,21 +174,21 @@ pub trait Lookups {
 /// What a lookup returns.
 pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, StoreError> {
     let q = query.trim();
-    let (kind, rows, register) = if let Ok(ip) = q.parse::<IpAddr>() {
+    let (kind, rows, tags) = if let Ok(ip) = q.parse::<IpAddr>() {
         let ip = ip.to_canonical().to_string();
-        ("ip", l.hosts(HostsBy::Ip(&ip))?, l.key_tag("ip", &ip)?)
+        ("ip", l.hosts(HostsBy::Ip(&ip))?, l.key_tags("ip", &ip)?)
     } else if let Ok(mac) = q.parse::<census_proto::MacAddr>() {
         let mac = mac.to_string();
-        ("mac", l.hosts(HostsBy::Mac(&mac))?, l.key_tag("mac", &mac)?)
+        ("mac", l.hosts(HostsBy::Mac(&mac))?, l.key_tags("mac", &mac)?)
     } else if let Some(tag) = l.tag_nocase(q)? {
-        ("tag", Vec::new(), Some(tag))
-    } else if let Some(tag) = match external_id(q) {
-        Some(id) => l.key_tag("external_id", &id)?,
+        ("tag", Vec::new(), vec![tag])
+    } else if let Some(tags) = match external_id(q) {
+        Some(id) => Some(l.key_tags("external_id", &id)?).filter(|t| !t.is_empty()),
         None => None,
     } {
-        ("external_id", Vec::new(), Some(tag))
-    } else if let Some(tag) = l.key_tag("serial", &q.to_lowercase())? {
-        ("serial", Vec::new(), Some(tag))
+        ("external_id", Vec::new(), tags)
+    } else if let Some(tags) = Some(l.key_tags("serial", &q.to_lowercase())?).filter(|t| !t.is_empty()) {
+        ("serial", Vec::new(), tags)
     } else {
         let Some(name) = host_name(q) else { return Ok(None) };
         let short = !name.contains('.');
@@ -189,15 +197,16 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         if hosts.is_empty() && short {
             hosts = l.hosts(HostsBy::NamePrefix(&prefix))?;
         }
-        let mut tag = l.key_tag("hostname", &name)?;
-        if tag.is_none() && short {
-            tag = l.hostname_prefix_tag(&prefix)?;
+        let mut tags = l.key_tags("hostname", &name)?;
+        if tags.is_empty() && short {
+            tags = l.hostname_prefix_tags(&prefix)?;
         }
-        ("hostname", hosts, tag)
+        ("hostname", hosts, tags)
     };
     let mut hosts: Vec<(WhoisHost, Option<String>)> = rows.into_iter().map(HostRow::into_host).collect();
     let matched = hosts.iter().find_map(|(_, t)| t.clone());
-    let (answering, other) = pick(kind, matched.as_deref(), register.as_deref(), !hosts.is_empty());
+    let (answering, other) = pick(kind, matched.as_deref(), tags.first().map(String::as_str), !hosts.is_empty());
+    let (answering, other, register_entries) = shared_key(answering, other, matched.as_deref(), tags);
     let asset = match &answering {
         Some(t) => l.asset(t)?,
         None => None,
@@ -223,7 +232,7 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         },
         None => None,
     };
-    if asset.is_none() && hosts.is_empty() && recorded.is_none() {
+    if asset.is_none() && hosts.is_empty() && recorded.is_none() && register_entries.is_empty() {
         return Ok(None);
     }
     let seen = match &asset {
@@ -240,7 +249,36 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         hosts: hosts.into_iter().map(|(h, _)| h).collect(),
         alerts,
         owner: None,
+        register_entries,
     }))
+}
+
+/// [`pick`]'s choice when the register records what was asked for several
+/// assets (`tags`, byte order): an answer resting on the register alone
+/// would name the first of them arbitrarily, so there is none — the answer
+/// is ambiguous, every entry listed — unless reconciliation matched what
+/// answers to an asset: then that asset, the entries listed beside it. Returns (answering, other, the register's
+/// entries when several record it).
+fn shared_key(
+    answering: Option<String>,
+    other: Option<String>,
+    matched: Option<&str>,
+    mut tags: Vec<String>,
+) -> (Option<String>, Option<String>, Vec<String>) {
+    tags.truncate(REGISTER_ENTRIES_LIMIT);
+    if tags.len() < 2 {
+        return (answering, other, Vec::new());
+    }
+    let from_register = answering.as_deref().is_some_and(|a| Some(a) != matched);
+    match (from_register, matched) {
+        (true, Some(m)) => (Some(m.to_string()), None, tags),
+        (true, None) => (None, None, tags),
+        // The answer is what answers; the register's other entry is the first not it.
+        (false, _) => {
+            let other = tags.iter().find(|t| answering.as_ref() != Some(*t)).cloned().or(other);
+            (answering, other, tags)
+        }
+    }
 }
 
 /// `system:id` as the register keys it (the system lowercase); `None` without a colon.
@@ -312,7 +350,34 @@ impl CertificateInventory {
 
 #[cfg(test)]
 mod tests {
-    use super::{external_id, host_name};
+    use super::{REGISTER_ENTRIES_LIMIT, external_id, host_name, shared_key};
+
+    fn some(t: &str) -> Option<String> {
+        Some(t.to_string())
+    }
+
+    #[test]
+    fn a_key_the_register_records_for_several_assets_names_none_of_them_alone() {
+        let tags = || vec!["A-1".to_string(), "B-2".to_string()];
+        // One entry: as picked.
+        assert_eq!(shared_key(some("A-1"), None, None, vec!["A-1".into()]), (some("A-1"), None, vec![]));
+        // The register alone would answer: ambiguous, both listed.
+        assert_eq!(shared_key(some("A-1"), None, None, tags()), (None, None, tags()));
+        // Reconciliation matched what answers: that asset, one of them or not.
+        assert_eq!(shared_key(some("A-1"), None, Some("B-2"), tags()), (some("B-2"), None, tags()));
+        assert_eq!(shared_key(some("A-1"), None, Some("C-3"), tags()), (some("C-3"), None, tags()));
+        // What answers is the answer; the register's other entry is the first not it.
+        assert_eq!(shared_key(some("A-1"), None, Some("A-1"), tags()), (some("A-1"), some("B-2"), tags()));
+        assert_eq!(shared_key(some("B-2"), some("A-1"), Some("B-2"), tags()), (some("B-2"), some("A-1"), tags()));
+        assert_eq!(shared_key(None, some("A-1"), None, tags()), (None, some("A-1"), tags()));
+    }
+
+    #[test]
+    fn the_statements_limit_is_the_documented_one() {
+        let limit = format!("LIMIT {REGISTER_ENTRIES_LIMIT}");
+        assert!(super::KEY_TAGS_SQL.ends_with(&limit));
+        assert!(super::HOSTNAME_PREFIX_TAGS_SQL.ends_with(&limit));
+    }
 
     #[test]
     fn queries_are_normalised_as_ingest_and_the_register_store_them() {

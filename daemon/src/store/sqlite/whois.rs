@@ -12,7 +12,7 @@ use crate::reconcile::AssetState;
 use crate::register::Asset;
 use crate::store::StoreError;
 use crate::store::shared::whois::{
-    CertificateHostRow, CertificateInventory, HOSTNAME_PREFIX_TAG_SQL, HostRow, HostsBy, KEY_TAG_SQL, Lookups,
+    CertificateHostRow, CertificateInventory, HOSTNAME_PREFIX_TAGS_SQL, HostRow, HostsBy, KEY_TAGS_SQL, Lookups,
 };
 use crate::whois::WhoisData;
 
@@ -38,12 +38,16 @@ impl Lookups for Sqlite<'_> {
         Ok(self.0.prepare_cached(&sql)?.query_map([arg], host_row)?.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn key_tag(&mut self, kind: &str, value: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.0.prepare_cached(KEY_TAG_SQL)?.query_row([kind, value], |r| r.get(0)).optional()?)
+    fn key_tags(&mut self, kind: &str, value: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.0.prepare_cached(KEY_TAGS_SQL)?.query_map([kind, value], |r| r.get(0))?.collect::<Result<_, _>>()?)
     }
 
-    fn hostname_prefix_tag(&mut self, prefix: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.0.prepare_cached(HOSTNAME_PREFIX_TAG_SQL)?.query_row([prefix], |r| r.get(0)).optional()?)
+    fn hostname_prefix_tags(&mut self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached(HOSTNAME_PREFIX_TAGS_SQL)?
+            .query_map([prefix], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
     }
 
     fn tag_nocase(&mut self, tag: &str) -> Result<Option<String>, StoreError> {
