@@ -20,12 +20,13 @@
 //! handing the address to another machine.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::arena::{Arena, Span};
 use super::sighting::Sighting;
 use crate::register::Asset;
 
@@ -107,7 +108,8 @@ impl From<&Asset> for AssetKeys {
 /// What matching reads of one asset besides its keys.
 #[derive(Debug, Clone)]
 struct Entry {
-    tag: Arc<str>,
+    /// Its tag, in the index's [`Arena`].
+    tag: Span,
     /// When it entered the register (unix ms).
     created_ms: i64,
     expected_segment: Option<IpNet>,
@@ -126,13 +128,18 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct RegisterIndex {
     entries: Vec<Entry>,
+    /// Tags and host names, end to end ([`super::arena`] says why).
+    text: Arena,
     // foldhash, not std's SipHash: hashing was a tenth of a full reconcile
     // of a million assets; foldhash is seeded per process, so keys an agent
     // sends still cannot be aimed at one bucket.
-    by_tag: foldhash::HashMap<Arc<str>, AssetId>,
+    hasher: foldhash::fast::RandomState,
+    /// Entries by tag (the tag read from the entry).
+    by_tag: hashbrown::HashTable<AssetId>,
     by_mac: foldhash::HashMap<[u8; 6], Ids>,
     by_ip: foldhash::HashMap<IpAddr, Ids>,
-    by_name: foldhash::HashMap<Box<str>, Ids>,
+    /// Host names and their short forms, each in `text`.
+    by_name: hashbrown::HashTable<(Span, Ids)>,
     /// Certificates tied to assets by earlier strong matches.
     pub learned: HashMap<String, String>,
     /// Certificates of decommissioned and disposed assets (recorded or learned).
@@ -148,13 +155,23 @@ impl RegisterIndex {
     /// tag added twice keeps its first entry.
     pub fn add(&mut self, a: &AssetKeys, created_ms: i64) {
         let Ok(id) = AssetId::try_from(self.entries.len()) else { return };
-        let tag: Arc<str> = Arc::from(a.tag.as_str());
-        match self.by_tag.entry(tag.clone()) {
-            std::collections::hash_map::Entry::Occupied(_) => return,
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(id);
-            }
-        }
+        let hash = self.hasher.hash_one(a.tag.as_str());
+        let (entries, text, hasher) = (&self.entries, &self.text, &self.hasher);
+        let slot = self.by_tag.entry(
+            hash,
+            |e| text.get(entries[*e as usize].tag) == a.tag,
+            |e| hasher.hash_one(text.get(entries[*e as usize].tag)),
+        );
+        let hashbrown::hash_table::Entry::Vacant(slot) = slot else { return };
+        // A full arena (4 GiB of names) indexes no more assets.
+        let Some(tag) = self.text.push(&a.tag) else { return };
+        slot.insert(id);
+        self.entries.push(Entry {
+            tag,
+            created_ms,
+            expected_segment: a.expected_segment,
+            has_macs: !a.macs.is_empty(),
+        });
         for m in &a.macs {
             post(&mut self.by_mac, m.0, id);
         }
@@ -162,17 +179,38 @@ impl RegisterIndex {
             post(&mut self.by_ip, *ip, id);
         }
         for h in &a.hostnames {
-            post(&mut self.by_name, Box::from(h.as_str()), id);
+            self.post_name(h, id);
             if short(h) != h {
-                post(&mut self.by_name, Box::from(short(h)), id);
+                self.post_name(short(h), id);
             }
         }
-        self.entries.push(Entry {
-            tag,
-            created_ms,
-            expected_segment: a.expected_segment,
-            has_macs: !a.macs.is_empty(),
-        });
+    }
+
+    fn post_name(&mut self, name: &str, id: AssetId) {
+        let hash = self.hasher.hash_one(name);
+        let (text, hasher) = (&self.text, &self.hasher);
+        match self.by_name.entry(hash, |(s, _)| text.get(*s) == name, |(s, _)| hasher.hash_one(text.get(*s))) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().1.add(id),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                if let Some(span) = self.text.push(name) {
+                    e.insert((span, Ids::One(id)));
+                }
+            }
+        }
+    }
+
+    fn id_by_tag(&self, tag: &str) -> Option<AssetId> {
+        let hash = self.hasher.hash_one(tag);
+        self.by_tag.find(hash, |e| self.text.get(self.entries[*e as usize].tag) == tag).copied()
+    }
+
+    fn ids_by_name(&self, name: &str) -> &[AssetId] {
+        let hash = self.hasher.hash_one(name);
+        self.by_name.find(hash, |(s, _)| self.text.get(*s) == name).map_or(&[], |(_, ids)| ids.as_slice())
+    }
+
+    fn tag_of(&self, id: AssetId) -> &str {
+        self.text.get(self.entries[id as usize].tag)
     }
 
     /// Assets in the register.
@@ -187,18 +225,18 @@ impl RegisterIndex {
 
     /// The register holds an asset with this tag.
     pub fn contains(&self, tag: &str) -> bool {
-        self.by_tag.contains_key(tag)
+        self.id_by_tag(tag).is_some()
     }
 
     /// When the asset entered the register (unix ms), if it is in it.
     pub fn created_ms(&self, tag: &str) -> Option<i64> {
-        self.by_tag.get(tag).map(|id| self.entries[*id as usize].created_ms)
+        self.id_by_tag(tag).map(|id| self.entries[id as usize].created_ms)
     }
 
     /// Tags whose register entry names this MAC (any notation
     /// [`census_proto::MacAddr`] parses), in no particular order.
     pub fn tags_by_mac(&self, mac: &str) -> Vec<&str> {
-        self.ids_by_mac(mac).iter().map(|id| &*self.entries[*id as usize].tag).collect()
+        self.ids_by_mac(mac).iter().map(|id| self.tag_of(*id)).collect()
     }
 
     fn ids_by_mac(&self, mac: &str) -> &[AssetId] {
@@ -210,7 +248,7 @@ impl RegisterIndex {
     /// to none or to several.
     pub fn sole_owner_of_mac(&self, mac: &str) -> Option<&str> {
         match self.ids_by_mac(mac) {
-            [id] => Some(&self.entries[*id as usize].tag),
+            [id] => Some(self.tag_of(*id)),
             _ => None,
         }
     }
@@ -236,14 +274,14 @@ impl RegisterIndex {
             }
         }
         for c in &s.certs {
-            if let Some(t) = self.learned.get(c).and_then(|t| self.by_tag.get(t.as_str())) {
-                add(*t, 80, format!("tls-cert {}", &c[..c.len().min(16)]));
+            if let Some(t) = self.learned.get(c).and_then(|t| self.id_by_tag(t)) {
+                add(t, 80, format!("tls-cert {}", &c[..c.len().min(16)]));
             }
         }
         let mut named: Vec<AssetId> = Vec::new();
         for (n, src) in &s.names {
             for key in [n.as_str(), short(n)] {
-                for t in self.by_name.get(key).map_or(&[][..], Ids::as_slice) {
+                for t in self.ids_by_name(key) {
                     if !named.contains(t) {
                         named.push(*t);
                         add(*t, 60, format!("hostname {n} ({src})"));
@@ -276,7 +314,7 @@ impl RegisterIndex {
                 score -= 40;
                 rules.push(format!("mac-differs: {mac} is not recorded on the asset"));
             }
-            scored.push(Candidate { tag: asset.tag.to_string(), score, rules });
+            scored.push(Candidate { tag: self.text.get(asset.tag).to_string(), score, rules });
         }
         scored.retain(|c| c.score >= MATCH_THRESHOLD);
         scored.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.tag.cmp(&b.tag)));
@@ -412,5 +450,33 @@ mod tests {
             panic!("no match")
         };
         assert_eq!(m.rules.iter().filter(|r| r.starts_with("mac ")).count(), 1);
+    }
+
+    /// The arena-backed tables (see `arena.rs`): a name shared by two
+    /// assets points to both, a name is never found by a prefix of it nor
+    /// an arena neighbour, and many assets keep every lookup right as the
+    /// tables grow and move.
+    #[test]
+    fn names_and_tags_are_found_whole_and_only_whole_as_the_index_grows() {
+        let mut idx = RegisterIndex::default();
+        idx.add(&(&asset("PRN-1", &[], &["printer.lab", "printer.lab"], &[])).into(), 1);
+        idx.add(&(&asset("PRN-2", &[], &["printer.lab"], &[])).into(), 2);
+        for n in 0..5_000u32 {
+            idx.add(&(&asset(&format!("A-{n}"), &[], &[&format!("host-{n}.corp.example")], &[])).into(), 3);
+        }
+        assert_eq!(idx.len(), 5_002);
+        assert!(matches!(idx.identify(&seen("198.18.0.9", None, &["printer"])),
+            Identity::Ambiguous { candidates } if candidates.len() == 2));
+        for n in [0u32, 17, 4_999] {
+            assert!(idx.contains(&format!("A-{n}")));
+            let Identity::Matched(m) = idx.identify(&seen("198.18.0.9", None, &[&format!("host-{n}")])) else {
+                panic!("host-{n}")
+            };
+            assert_eq!(m.tag, format!("A-{n}"));
+        }
+        for absent in ["A-", "A-5000", "host-1x", "printe", "rinter.lab", ""] {
+            assert!(!idx.contains(absent), "{absent}");
+            assert_eq!(idx.identify(&seen("198.18.0.9", None, &[absent])), Identity::Unknown, "{absent}");
+        }
     }
 }

@@ -21,6 +21,7 @@
 //! store and reconciled at the next start.
 
 pub mod alerted;
+mod arena;
 pub mod assets;
 mod cached;
 pub mod certificates;
