@@ -303,7 +303,10 @@ pub fn print_whois(w: &Value) {
     }
     if let Some(entries) = w["register_entries"].as_array().filter(|e| e.len() > 1) {
         let tags: Vec<&str> = entries.iter().filter_map(|t| t.as_str()).collect();
-        outln!("  register   {} entries record this: {}", tags.len(), tags.join(", "));
+        let total = w["register_entry_count"].as_u64().unwrap_or(tags.len() as u64);
+        let more = total.saturating_sub(tags.len() as u64);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        outln!("  register   {total} entries record this: {}{more}", tags.join(", "));
     }
     for h in w["hosts"].as_array().into_iter().flatten() {
         let id = &h["identity"];

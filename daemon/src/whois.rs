@@ -102,12 +102,20 @@ pub struct WhoisAnswer {
     /// the asset is decommissioned or disposed ([`crate::retirement`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retirement: Option<crate::retirement::Checklist>,
-    /// The tags of every register entry recording what was asked (its
-    /// address, MAC, serial number, external id or name), in byte order and
-    /// at most ten, when more than one does: the register contradicts
+    /// The tags of the register entries recording what was asked (its
+    /// address, MAC, serial number, external id or name), in byte order —
+    /// the first ten — when more than one does: the register contradicts
     /// itself there. Absent when one entry or none does.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub register_entries: Vec<String>,
+    /// How many register entries record it in all, when more than one does
+    /// (more than `register_entries` lists when over ten).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub register_entry_count: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Who an asset's owner is, from the people directory.
@@ -174,8 +182,11 @@ pub struct WhoisData {
     pub alerts: Vec<Alert>,
     /// The asset's owner in the people directory (filled by the use case, not the store).
     pub owner: Option<OwnerFacts>,
-    /// Every register entry recording what was asked, when more than one does.
+    /// Every register entry recording what was asked, when more than one
+    /// does (the first ten by tag).
     pub register_entries: Vec<String>,
+    /// How many register entries record it in all (0 when one or none does).
+    pub register_entry_count: usize,
 }
 
 /// Which asset answers for a query: the reconciled match of the hosts
@@ -235,10 +246,7 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             Some(l) => format!("which was last seen {}", fmt(l)),
             None => "which has never been seen".to_string(),
         };
-        let also = match data.register_entries.iter().filter(|t| **t != r.tag).count() {
-            0 => String::new(),
-            n => format!(" (and for {n} more: {})", others(&data.register_entries, &r.tag)),
-        };
+        let also = if data.register_entries.is_empty() { String::new() } else { format!(" ({})", data.entries_note()) };
         format!("; the register records this {} for {} ({}), {seen}{also}", data.query_kind_word(), r.tag, r.lifecycle)
     });
     let (status, mut verdict) = match &data.asset {
@@ -248,8 +256,8 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             format!(
                 "ambiguous: the register records this {} for {} assets: {}; a person must decide which (correct the register)",
                 data.query_kind_word(),
-                data.register_entries.len(),
-                data.register_entries.join(", ")
+                data.register_entry_count,
+                data.listed_entries()
             ),
         ),
         None => match ambiguous {
@@ -326,12 +334,7 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         Some(n) => verdict.push_str(&n),
         // Answered (by reconciliation's match), yet the register records it for others too.
         None if data.asset.is_some() && !data.register_entries.is_empty() => {
-            let tag = data.asset.as_ref().map(|a| a.tag.as_str()).unwrap_or_default();
-            verdict.push_str(&format!(
-                "; the register also records this {} for {}",
-                data.query_kind_word(),
-                others(&data.register_entries, tag)
-            ));
+            verdict.push_str(&format!("; {}", data.entries_note()));
         }
         None => {}
     }
@@ -348,15 +351,30 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         owner: data.owner,
         retirement: None,
         register_entries: data.register_entries,
+        register_entry_count: data.register_entry_count,
     }
 }
 
-/// `tags` but `but`, comma-separated.
-fn others(tags: &[String], but: &str) -> String {
-    tags.iter().filter(|t| *t != but).map(String::as_str).collect::<Vec<_>>().join(", ")
-}
-
 impl WhoisData {
+    /// The listed entries, and how many more there are: `A, B and 2 more`.
+    fn listed_entries(&self) -> String {
+        let listed = self.register_entries.join(", ");
+        match self.register_entry_count.saturating_sub(self.register_entries.len()) {
+            0 => listed,
+            more => format!("{listed} and {more} more"),
+        }
+    }
+
+    /// `12 register entries record this address: A, B and 10 more`.
+    fn entries_note(&self) -> String {
+        format!(
+            "{} register entries record this {}: {}",
+            self.register_entry_count,
+            self.query_kind_word(),
+            self.listed_entries()
+        )
+    }
+
     fn query_kind_word(&self) -> &'static str {
         match self.query_kind {
             "ip" => "address",

@@ -180,6 +180,13 @@ async fn whois_refusals_name_the_limit_and_a_miss_names_every_key_tried() {
     assert_eq!(status, 404, "{v}");
     let text = v["error"].as_str().unwrap();
     assert!(text.contains("tag, MAC, address, serial number, external id or name"), "{v}");
+    // Control characters and a NUL: refused naming `q`, not searched for without them.
+    for (q, says) in [("abc%07def", "control characters"), ("ab%0Acd", "control characters"), ("abc%00def", "NUL byte")]
+    {
+        let (status, v) = d.admin_json(Method::GET, &format!("/api/v1/whois?q={q}"), None).await;
+        assert_eq!((status, v["field"].as_str()), (400, Some("q")), "{q}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(says), "{q}: {v}");
+    }
     let (status, v) = d.admin_json(Method::GET, "/api/v1/whois?q=%20", None).await;
     assert_eq!(status, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("a serial number, an external id (SYSTEM:ID)"), "{v}");

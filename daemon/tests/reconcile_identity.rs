@@ -146,6 +146,38 @@ fn a_key_two_register_entries_share_is_ambiguous_in_whois_not_the_first_entry() 
     assert!(w.verdict.contains("the register records this address for NB-2"), "{}", w.verdict);
     let w = s.whois("SN-77", T0 + 1000).unwrap();
     assert_eq!(w.status, WhoisStatus::Ambiguous, "no host is asked about by serial: {}", w.verdict);
+    assert!(w.verdict.contains("for 2 assets: NB-1, NB-2;"), "{}", w.verdict);
+}
+
+/// Break-attempt regressions (2026-12-05, after the change above): twelve
+/// entries sharing a serial were counted as ten; one asset with 120 names
+/// under a short name hid another asset's name under it.
+#[test]
+fn every_register_entry_sharing_a_key_is_counted_and_none_is_hidden_by_another_entrys_many_names() {
+    let s = Scenario::new();
+    let many: Vec<_> = (0..12)
+        .map(|n| {
+            json!({ "tag": format!("M-{n:02}"), "name": "m", "type": "endpoint", "lifecycle": "deployed",
+            "serial": "MANY-1" })
+        })
+        .collect();
+    s.register(serde_json::Value::Array(many));
+    let w = s.whois("many-1", T0).unwrap();
+    assert_eq!(w.status, WhoisStatus::Ambiguous);
+    assert_eq!((w.register_entries.len(), w.register_entry_count), (10, 12));
+    assert!(
+        w.verdict.contains("for 12 assets: M-00, M-01,") && w.verdict.contains("M-09 and 2 more;"),
+        "{}",
+        w.verdict
+    );
+    let names: Vec<String> = (0..120).map(|n| format!("dup.s{n:03}.test")).collect();
+    s.register(json!([
+        { "tag": "P-1", "name": "p", "type": "server", "lifecycle": "deployed", "hostnames": names },
+        { "tag": "P-2", "name": "p2", "type": "server", "lifecycle": "deployed", "hostnames": ["dup.zzz.test"] },
+    ]));
+    let w = s.whois("dup", T0).unwrap();
+    assert_eq!(w.status, WhoisStatus::Ambiguous, "{}", w.verdict);
+    assert_eq!((w.register_entries.as_slice(), w.register_entry_count), (&["P-1".to_string(), "P-2".into()][..], 2));
 }
 
 #[test]

@@ -228,6 +228,9 @@ pub async fn whois(
             "give an IP address, a MAC, an asset tag, a serial number, an external id (SYSTEM:ID) or a host name",
         ));
     }
+    if q.chars().any(char::is_control) {
+        return Err(ApiError::bad_field("q", "holds control characters, which no tag, address, MAC or name can hold"));
+    }
     // Characters, not bytes: an external id of 200 accented characters is one the register takes.
     let chars = q.chars().count();
     if chars > WHOIS_QUERY_MAX {

@@ -138,17 +138,23 @@ pub async fn require_agent(state: &AppState, headers: &HeaderMap) -> Result<Agen
 /// refuses it); `%2500` is the text `%00`, not a NUL, and passes.
 fn nul_in_uri(uri: &axum::http::Uri) -> Option<ApiError> {
     let nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
-    let part = if nul(uri.path()) {
-        "path"
-    } else if uri.query().is_some_and(nul) {
-        "query"
-    } else {
-        return None;
+    let why = |part: &str| {
+        format!("the request's {part} holds a NUL byte (%00), which no tag, name, address or filter can hold")
     };
-    Some(ApiError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        format!("the request's {part} holds a NUL byte (%00): no tag, name, address or filter can"),
-    ))
+    if nul(uri.path()) {
+        return Some(ApiError::new(axum::http::StatusCode::BAD_REQUEST, why("path")));
+    }
+    let query = uri.query().filter(|q| nul(q))?;
+    // The parameter at fault, when its name is a plain one.
+    let field = query
+        .split('&')
+        .find(|pair| nul(pair))
+        .map(|pair| pair.split('=').next().unwrap_or_default())
+        .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'));
+    Some(match field {
+        Some(f) => ApiError::bad_field(f, why("query")),
+        None => ApiError::new(axum::http::StatusCode::BAD_REQUEST, why("query")),
+    })
 }
 
 /// Check the caller before any handler runs — and so before any body is

@@ -107,7 +107,7 @@ pub fn respond(status: StatusCode, markup: Markup) -> Response {
 
 /// An error page: `status`, a heading and a sentence.
 pub fn error_page(status: StatusCode, heading: &str, why: &str, signed: Option<&Signed>) -> Response {
-    respond(
+    let mut r = respond(
         status,
         page(
             heading,
@@ -119,7 +119,12 @@ pub fn error_page(status: StatusCode, heading: &str, why: &str, signed: Option<&
                 p { a href="/" { "Back to the review queue" } }
             },
         ),
-    )
+    );
+    // The database unavailable: say when to try again, as the API does.
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut().insert(header::RETRY_AFTER, crate::api::UNAVAILABLE_RETRY_S.into());
+    }
+    r
 }
 
 /// Unix ms as `2026-12-02 03:40 UTC` (empty for 0 or out of range).
@@ -170,5 +175,15 @@ mod tests {
         assert_eq!(when(0), "");
         assert_eq!(ago(1_000, 61_000), "1m");
         assert_eq!(ago(0, 3 * 86_400_000), "3d");
+    }
+
+    /// Break-attempt regression: a console page answering 503 (the database
+    /// unavailable) did not say when to try again, as the API does.
+    #[test]
+    fn an_unavailable_page_says_when_to_try_again_and_others_do_not() {
+        let r = error_page(StatusCode::SERVICE_UNAVAILABLE, "Error", "the database is unavailable", None);
+        assert_eq!(r.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("5"));
+        let r = error_page(StatusCode::NOT_FOUND, "No such asset", "no", None);
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
     }
 }

@@ -17,9 +17,7 @@ use super::{PostgresStore, Tx};
 use crate::alerts::{Alert, AlertFilter};
 use crate::reconcile::AssetState;
 use crate::register::Asset;
-use crate::store::shared::whois::{
-    CertificateHostRow, CertificateInventory, HOSTNAME_PREFIX_TAGS_SQL, HostRow, HostsBy, KEY_TAGS_SQL, Lookups,
-};
+use crate::store::shared::whois::{CertificateHostRow, CertificateInventory, HostRow, HostsBy, Lookups, RegisterKey};
 use crate::store::{QueryStore, StoreError};
 use crate::whois::WhoisData;
 
@@ -51,18 +49,14 @@ impl Lookups for Postgres<'_, '_> {
             .collect())
     }
 
-    fn key_tags(&mut self, kind: &str, value: &str) -> Result<Vec<String>, StoreError> {
-        let rows = self.0.query_prepared(KEY_TAGS_SQL, &[(&kind, Type::TEXT), (&value, Type::TEXT)])?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+    fn register_tags(&mut self, key: RegisterKey<'_>) -> Result<Vec<String>, StoreError> {
+        let (sql, [a, b]) = key.tags_sql();
+        Ok(self.0.query_prepared(&sql, &[(&a, Type::TEXT), (&b, Type::TEXT)])?.iter().map(|r| r.get(0)).collect())
     }
 
-    fn hostname_prefix_tags(&mut self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .0
-            .query_prepared(HOSTNAME_PREFIX_TAGS_SQL, &[(&prefix, Type::TEXT)])?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+    fn register_count(&mut self, key: RegisterKey<'_>) -> Result<i64, StoreError> {
+        let (sql, [a, b]) = key.count_sql();
+        Ok(self.0.query_prepared_opt(&sql, &[(&a, Type::TEXT), (&b, Type::TEXT)])?.map_or(0, |r| r.get(0)))
     }
 
     fn tag_nocase(&mut self, tag: &str) -> Result<Option<String>, StoreError> {

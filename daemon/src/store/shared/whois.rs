@@ -61,18 +61,48 @@ impl<'a> HostsBy<'a> {
     }
 }
 
-/// Register entries one whois names at most when several record what was
-/// asked (the `LIMIT` of [`KEY_TAGS_SQL`] and [`HOSTNAME_PREFIX_TAGS_SQL`]).
+/// Register entries one whois lists at most when several record what was
+/// asked; [`RegisterKey::tags_sql`] reads one more, to know there are more
+/// (then [`RegisterKey::count_sql`] says how many).
 pub const REGISTER_ENTRIES_LIMIT: usize = 10;
 
-/// [`Lookups::key_tags`]'s statement (`$1` kind, `$2` value), for both backends.
-pub const KEY_TAGS_SQL: &str = "SELECT tag FROM asset_keys WHERE kind = $1 AND value = $2 ORDER BY tag LIMIT 10";
+/// Which register entries a lookup selects from `asset_keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterKey<'a> {
+    /// The entries whose `kind` key (`ip`, `mac`, `serial`, `external_id`,
+    /// `hostname`) is this value, as the register keys it.
+    Is(&'a str, &'a str),
+    /// The entries with a host name after this prefix (`"name."`) and
+    /// before it followed by `~`, in byte order: the names a short name
+    /// stands for.
+    HostnamePrefix(&'a str),
+}
 
-/// [`Lookups::hostname_prefix_tags`]'s statement (`$1` the prefix), for both
-/// backends: the distinct tags in the first rows of one index range (an
-/// asset's several names under one short name count once).
-pub const HOSTNAME_PREFIX_TAGS_SQL: &str = "SELECT tag FROM (SELECT tag FROM asset_keys
-     WHERE kind = 'hostname' AND value > $1 AND value < $1 || '~' LIMIT 100) t GROUP BY tag ORDER BY tag LIMIT 10";
+impl<'a> RegisterKey<'a> {
+    fn clause(self) -> (&'static str, [&'a str; 2]) {
+        match self {
+            RegisterKey::Is(kind, value) => ("kind = $1 AND value = $2", [kind, value]),
+            RegisterKey::HostnamePrefix(prefix) => {
+                ("kind = $1 AND value > $2 AND value < $2 || '~'", ["hostname", prefix])
+            }
+        }
+    }
+
+    /// The distinct tags, in byte order, one more than
+    /// [`REGISTER_ENTRIES_LIMIT`] at most, and the statement's two arguments
+    /// `$1`, `$2` (both backends run it as is; one index range either way).
+    pub fn tags_sql(self) -> (String, [&'a str; 2]) {
+        let (clause, args) = self.clause();
+        let limit = REGISTER_ENTRIES_LIMIT + 1;
+        (format!("SELECT DISTINCT tag FROM asset_keys WHERE {clause} ORDER BY tag LIMIT {limit}"), args)
+    }
+
+    /// How many distinct tags, and the statement's two arguments.
+    pub fn count_sql(self) -> (String, [&'a str; 2]) {
+        let (clause, args) = self.clause();
+        (format!("SELECT count(DISTINCT tag) FROM asset_keys WHERE {clause}"), args)
+    }
+}
 
 /// One host as the backends read it: `hosts h JOIN observations o ON
 /// o.id = h.latest_obs LEFT JOIN host_matches m ON m.ip = h.ip`.
@@ -125,21 +155,17 @@ pub trait Lookups {
     /// [`StoreError::Db`] when the statement fails.
     fn hosts(&mut self, by: HostsBy<'_>) -> Result<Vec<HostRow>, StoreError>;
 
-    /// The tags (byte order, at most [`REGISTER_ENTRIES_LIMIT`]) of the
-    /// assets whose `kind` key (`ip`, `mac`, `serial`, `external_id`,
-    /// `hostname`) is `value` (`asset_keys`): [`KEY_TAGS_SQL`].
+    /// The tags `key` selects: [`RegisterKey::tags_sql`]'s rows.
     ///
     /// # Errors
     /// [`StoreError::Db`] when the statement fails.
-    fn key_tags(&mut self, kind: &str, value: &str) -> Result<Vec<String>, StoreError>;
+    fn register_tags(&mut self, key: RegisterKey<'_>) -> Result<Vec<String>, StoreError>;
 
-    /// The tags (byte order, at most [`REGISTER_ENTRIES_LIMIT`]) of the
-    /// assets with a `hostname` key after `prefix` (`"name."`) and before it
-    /// followed by `~`: [`HOSTNAME_PREFIX_TAGS_SQL`].
+    /// How many tags `key` selects: [`RegisterKey::count_sql`]'s one value.
     ///
     /// # Errors
     /// [`StoreError::Db`] when the statement fails.
-    fn hostname_prefix_tags(&mut self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    fn register_count(&mut self, key: RegisterKey<'_>) -> Result<i64, StoreError>;
 
     /// The stored tag spelled as `tag` without regard to case (the first, in byte order).
     ///
@@ -174,21 +200,22 @@ pub trait Lookups {
 /// What a lookup returns.
 pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, StoreError> {
     let q = query.trim();
-    let (kind, rows, tags) = if let Ok(ip) = q.parse::<IpAddr>() {
+    let (kind, rows, entries) = if let Ok(ip) = q.parse::<IpAddr>() {
         let ip = ip.to_canonical().to_string();
-        ("ip", l.hosts(HostsBy::Ip(&ip))?, l.key_tags("ip", &ip)?)
+        ("ip", l.hosts(HostsBy::Ip(&ip))?, Entries::of(l, RegisterKey::Is("ip", &ip))?)
     } else if let Ok(mac) = q.parse::<census_proto::MacAddr>() {
         let mac = mac.to_string();
-        ("mac", l.hosts(HostsBy::Mac(&mac))?, l.key_tags("mac", &mac)?)
+        ("mac", l.hosts(HostsBy::Mac(&mac))?, Entries::of(l, RegisterKey::Is("mac", &mac))?)
     } else if let Some(tag) = l.tag_nocase(q)? {
-        ("tag", Vec::new(), vec![tag])
-    } else if let Some(tags) = match external_id(q) {
-        Some(id) => Some(l.key_tags("external_id", &id)?).filter(|t| !t.is_empty()),
+        ("tag", Vec::new(), Entries { tags: vec![tag], total: 1 })
+    } else if let Some(e) = match external_id(q) {
+        Some(id) => Some(Entries::of(l, RegisterKey::Is("external_id", &id))?).filter(|e| e.total > 0),
         None => None,
     } {
-        ("external_id", Vec::new(), tags)
-    } else if let Some(tags) = Some(l.key_tags("serial", &q.to_lowercase())?).filter(|t| !t.is_empty()) {
-        ("serial", Vec::new(), tags)
+        ("external_id", Vec::new(), e)
+    } else if let Some(e) = Some(Entries::of(l, RegisterKey::Is("serial", &q.to_lowercase()))?).filter(|e| e.total > 0)
+    {
+        ("serial", Vec::new(), e)
     } else {
         let Some(name) = host_name(q) else { return Ok(None) };
         let short = !name.contains('.');
@@ -197,16 +224,18 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         if hosts.is_empty() && short {
             hosts = l.hosts(HostsBy::NamePrefix(&prefix))?;
         }
-        let mut tags = l.key_tags("hostname", &name)?;
-        if tags.is_empty() && short {
-            tags = l.hostname_prefix_tags(&prefix)?;
+        let mut entries = Entries::of(l, RegisterKey::Is("hostname", &name))?;
+        if entries.total == 0 && short {
+            entries = Entries::of(l, RegisterKey::HostnamePrefix(&prefix))?;
         }
-        ("hostname", hosts, tags)
+        ("hostname", hosts, entries)
     };
     let mut hosts: Vec<(WhoisHost, Option<String>)> = rows.into_iter().map(HostRow::into_host).collect();
     let matched = hosts.iter().find_map(|(_, t)| t.clone());
-    let (answering, other) = pick(kind, matched.as_deref(), tags.first().map(String::as_str), !hosts.is_empty());
-    let (answering, other, register_entries) = shared_key(answering, other, matched.as_deref(), tags);
+    let (answering, other) =
+        pick(kind, matched.as_deref(), entries.tags.first().map(String::as_str), !hosts.is_empty());
+    let (answering, other, register_entries) = shared_key(answering, other, matched.as_deref(), entries.tags);
+    let register_entry_count = if register_entries.is_empty() { 0 } else { entries.total };
     let asset = match &answering {
         Some(t) => l.asset(t)?,
         None => None,
@@ -250,7 +279,28 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         alerts,
         owner: None,
         register_entries,
+        register_entry_count,
     }))
+}
+
+/// The register entries a key names: the first tags (byte order, one more
+/// than [`REGISTER_ENTRIES_LIMIT`] at most) and how many there are in all.
+struct Entries {
+    tags: Vec<String>,
+    total: usize,
+}
+
+impl Entries {
+    fn of(l: &mut impl Lookups, key: RegisterKey<'_>) -> Result<Self, StoreError> {
+        let tags = l.register_tags(key)?;
+        // One more than listed came back: count them all (rare; one more index range).
+        let total = if tags.len() > REGISTER_ENTRIES_LIMIT {
+            usize::try_from(l.register_count(key)?).unwrap_or(usize::MAX)
+        } else {
+            tags.len()
+        };
+        Ok(Entries { tags, total })
+    }
 }
 
 /// [`pick`]'s choice when the register records what was asked for several
@@ -373,10 +423,14 @@ mod tests {
     }
 
     #[test]
-    fn the_statements_limit_is_the_documented_one() {
-        let limit = format!("LIMIT {REGISTER_ENTRIES_LIMIT}");
-        assert!(super::KEY_TAGS_SQL.ends_with(&limit));
-        assert!(super::HOSTNAME_PREFIX_TAGS_SQL.ends_with(&limit));
+    fn register_lookups_read_one_entry_more_than_they_list() {
+        use super::RegisterKey;
+        let limit = format!("LIMIT {}", REGISTER_ENTRIES_LIMIT + 1);
+        for key in [RegisterKey::Is("serial", "sn-1"), RegisterKey::HostnamePrefix("web01.")] {
+            assert!(key.tags_sql().0.ends_with(&limit), "{}", key.tags_sql().0);
+            assert!(key.count_sql().0.starts_with("SELECT count(DISTINCT tag)"));
+        }
+        assert_eq!(RegisterKey::HostnamePrefix("web01.").tags_sql().1, ["hostname", "web01."]);
     }
 
     #[test]

@@ -11,9 +11,7 @@ use crate::alerts::Alert;
 use crate::reconcile::AssetState;
 use crate::register::Asset;
 use crate::store::StoreError;
-use crate::store::shared::whois::{
-    CertificateHostRow, CertificateInventory, HOSTNAME_PREFIX_TAGS_SQL, HostRow, HostsBy, KEY_TAGS_SQL, Lookups,
-};
+use crate::store::shared::whois::{CertificateHostRow, CertificateInventory, HostRow, HostsBy, Lookups, RegisterKey};
 use crate::whois::WhoisData;
 
 fn host_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostRow> {
@@ -38,16 +36,14 @@ impl Lookups for Sqlite<'_> {
         Ok(self.0.prepare_cached(&sql)?.query_map([arg], host_row)?.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn key_tags(&mut self, kind: &str, value: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self.0.prepare_cached(KEY_TAGS_SQL)?.query_map([kind, value], |r| r.get(0))?.collect::<Result<_, _>>()?)
+    fn register_tags(&mut self, key: RegisterKey<'_>) -> Result<Vec<String>, StoreError> {
+        let (sql, args) = key.tags_sql();
+        Ok(self.0.prepare_cached(&sql)?.query_map(args, |r| r.get(0))?.collect::<Result<_, _>>()?)
     }
 
-    fn hostname_prefix_tags(&mut self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .0
-            .prepare_cached(HOSTNAME_PREFIX_TAGS_SQL)?
-            .query_map([prefix], |r| r.get(0))?
-            .collect::<Result<_, _>>()?)
+    fn register_count(&mut self, key: RegisterKey<'_>) -> Result<i64, StoreError> {
+        let (sql, args) = key.count_sql();
+        Ok(self.0.prepare_cached(&sql)?.query_row(args, |r| r.get(0))?)
     }
 
     fn tag_nocase(&mut self, tag: &str) -> Result<Option<String>, StoreError> {
