@@ -131,13 +131,15 @@ async fn a_database_outage_answers_503_with_retry_after_and_the_daemon_recovers_
     )
     .await;
     let token = d.add_agent("lab-1", &["198.18.0.0/24"]).await;
-    let asset = |tag: &str| {
+    let asset = move |tag: &str| {
         json!({"tag": tag, "name": tag, "type": "server", "owner": "ops", "lifecycle": "deployed"})
             .to_string()
             .into_bytes()
     };
     let (status, _, text) = call(&d, Method::POST, "/api/v1/assets", ADMIN, asset("SRV-1")).await;
     assert_eq!(status, 201, "{text}");
+    let ann = json!({"name": "ann", "role": "analyst", "password": "a long enough password"});
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(ann)).await.0, 201);
 
     outage.begin();
     let batch = census_proto::encode_batch(&common::batch("lab-1", &["198.18.0.7"]));
@@ -156,6 +158,34 @@ async fn a_database_outage_answers_503_with_retry_after_and_the_daemon_recovers_
     }
     // On PostgreSQL the health check agrees; SQLite's file still answers
     // reads (WAL) while another process holds its write lock, and so does it.
+    // A wrong password whose failure cannot be recorded is not answered
+    // "wrong": the sign-in throttle counts those records, so guesses would
+    // go uncounted for as long as the database is unavailable.
+    let guess = json!({"name": "ann", "password": "not her password at all"}).to_string().into_bytes();
+    let r = d.req(Method::POST, "/api/v1/login", None, Some(guess)).await;
+    assert_eq!(r.status().as_u16(), 503, "{}", r.text().await.unwrap());
+    // Many callers at once each get their answer in bounded time — not one
+    // store timeout after another while they queue for SQLite's one writer
+    // (break attempt: the eighth of eight waited 80 s).
+    let t = std::time::Instant::now();
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (http, base, token) = (d.http.clone(), d.base.clone(), token.clone());
+        let body = asset(&format!("Q-{i}"));
+        calls.spawn(async move {
+            // Half register edits, half agents' deliveries (each a batch of its own).
+            let r = if i % 2 == 0 {
+                http.post(format!("{base}/api/v1/assets")).bearer_auth(ADMIN).body(body)
+            } else {
+                let b = census_proto::encode_batch(&common::batch("lab-1", &["198.18.0.8"]));
+                http.post(format!("{base}/api/v1/batches")).bearer_auth(token).body(b)
+            };
+            r.send().await.unwrap().status().as_u16()
+        });
+    }
+    let statuses: Vec<u16> = calls.join_all().await;
+    assert_eq!(statuses, [503; 8]);
+    assert!(t.elapsed() < std::time::Duration::from_secs(40), "eight writes answered in {:?}", t.elapsed());
     let health = d.http.get(format!("{}/healthz", d.base)).send().await.unwrap();
     let expected = if matches!(outage, Outage::Postgres { .. }) { 503 } else { 200 };
     assert_eq!(health.status().as_u16(), expected, "the health check");

@@ -266,7 +266,18 @@ pub fn login(store: &dyn Store, name: &str, given: &str, now_ms: i64) -> Result<
     }
     let stored = store.password_hash(name)?;
     if !password::verify(stored.as_deref(), given) {
-        record(store, "anonymous", AuditAction::LoginFailed, subject, None, None, now_ms);
+        // The throttle counts these records: a failure that cannot be
+        // recorded is not answered "wrong", or guesses would go uncounted
+        // while the database is unavailable.
+        let failure = crate::audit::AuditEntry {
+            at_ms: now_ms,
+            actor: "anonymous".into(),
+            action: AuditAction::LoginFailed,
+            subject,
+            before: None,
+            after: None,
+        };
+        store.append_audit(&failure)?;
         return Err(LoginError::Invalid);
     }
     let person = person.ok_or(LoginError::Invalid)?;

@@ -85,6 +85,16 @@ impl From<rusqlite::Error> for StoreError {
 /// The longest a background write (a reconcile part) waits for deliveries in progress.
 pub const BACKGROUND_YIELD: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// How long a statement waits for another process's lock on the file
+/// before the call fails as [`StoreError::Unavailable`].
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The wait of each write after one failed so (the file stays locked by
+/// another process): writes queue for the one writer, so at the full wait
+/// each, the tenth caller in the queue would wait 100 s for its 503. Back to
+/// [`BUSY_TIMEOUT`] after the next write that succeeds.
+const STALLED_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Reader connections kept open.
 const READERS: usize = 4;
 
@@ -102,6 +112,9 @@ pub struct SqliteStore {
     latest_delivery_us: std::sync::atomic::AtomicU64,
     _checkpointer: checkpoint::Checkpointer,
     log: checkpoint::LogSync,
+    /// The last write failed waiting for another process's lock on the
+    /// file: writes wait [`STALLED_BUSY_TIMEOUT`] until one succeeds.
+    stalled: std::sync::atomic::AtomicBool,
 }
 
 /// A delivery being stored (and its number); counted in [`SqliteStore::deliveries`] until dropped.
@@ -140,7 +153,7 @@ const WRITER_CACHE_KIB: i64 = 16_000;
 const READER_CACHE_KIB: i64 = 4_000;
 
 fn tune(conn: &Connection, cache_kib: i64) -> Result<(), rusqlite::Error> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     Ok(())
@@ -186,6 +199,7 @@ impl SqliteStore {
             latest_delivery_us: std::sync::atomic::AtomicU64::new(0),
             _checkpointer: checkpointer,
             log: checkpoint::LogSync::new(path),
+            stalled: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -207,11 +221,42 @@ impl SqliteStore {
         let at = std::panic::Location::caller();
         let mut conn = self.writer.lock();
         let t = std::time::Instant::now();
-        let out = f(&mut conn);
+        let out = self.on_writer(&mut conn, f);
         drop(conn);
         let held = t.elapsed();
         if held > WRITER_HELD_LONG {
             tracing::debug!(held_ms = held.as_secs_f64() * 1000.0, at = %at, "writer held long");
+        }
+        out
+    }
+
+    /// Run `f` on the writer, its wait for the file's lock shortened while
+    /// writes are failing for it ([`STALLED_BUSY_TIMEOUT`]).
+    fn on_writer<T>(
+        &self,
+        conn: &mut Connection,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let stalled = self.stalled.load(Ordering::Relaxed);
+        if stalled {
+            let _ = conn.busy_timeout(STALLED_BUSY_TIMEOUT);
+        }
+        let out = f(conn);
+        match &out {
+            Err(StoreError::Unavailable(_)) if !stalled => {
+                tracing::warn!(
+                    "a write waited {} s for another process's lock on the database file; \
+                    writes wait {} s until one succeeds",
+                    BUSY_TIMEOUT.as_secs(),
+                    STALLED_BUSY_TIMEOUT.as_secs()
+                );
+                self.stalled.store(true, Ordering::Relaxed);
+            }
+            Ok(_) if stalled => {
+                self.stalled.store(false, Ordering::Relaxed);
+                let _ = conn.busy_timeout(BUSY_TIMEOUT);
+            }
+            _ => {}
         }
         out
     }
@@ -240,7 +285,7 @@ impl SqliteStore {
         let t = std::time::Instant::now();
         let mut conn = self.writer.lock();
         let got = std::time::Instant::now();
-        let out = f(&mut conn);
+        let out = self.on_writer(&mut conn, f);
         drop(conn);
         clock.waited += got - t;
         clock.held += got.elapsed();
