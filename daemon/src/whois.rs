@@ -112,6 +112,21 @@ pub struct WhoisAnswer {
     /// (more than `register_entries` lists when over ten).
     #[serde(skip_serializing_if = "is_zero")]
     pub register_entry_count: usize,
+    /// Other register entries recording what was asked under a key whois
+    /// tries after the one that answered — a serial number or a host name
+    /// that is the asked-for tag, a host name that is the asked-for serial —
+    /// each with that key. Absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_recorded_as: Vec<AlsoRecorded>,
+}
+
+/// A register entry recording what was asked under another key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AlsoRecorded {
+    /// `serial` or `hostname`.
+    pub key: &'static str,
+    /// The entry's tag.
+    pub tag: String,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -187,6 +202,8 @@ pub struct WhoisData {
     pub register_entries: Vec<String>,
     /// How many register entries record it in all (0 when one or none does).
     pub register_entry_count: usize,
+    /// Other entries recording it under a key tried later: (`serial` or `hostname`, tag).
+    pub also_recorded_as: Vec<(&'static str, String)>,
 }
 
 /// Which asset answers for a query: the reconciled match of the hosts
@@ -330,6 +347,10 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             }
         }
     };
+    for (key, tag) in &data.also_recorded_as {
+        let word = if *key == "serial" { "serial number" } else { "name" };
+        verdict.push_str(&format!("; the register also records this as the {word} of {tag}"));
+    }
     match recorded_note {
         Some(n) => verdict.push_str(&n),
         // Answered (by reconciliation's match), yet the register records it for others too.
@@ -352,6 +373,7 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         retirement: None,
         register_entries: data.register_entries,
         register_entry_count: data.register_entry_count,
+        also_recorded_as: data.also_recorded_as.into_iter().map(|(key, tag)| AlsoRecorded { key, tag }).collect(),
     }
 }
 

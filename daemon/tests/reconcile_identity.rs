@@ -180,6 +180,29 @@ fn every_register_entry_sharing_a_key_is_counted_and_none_is_hidden_by_another_e
     assert_eq!((w.register_entries.as_slice(), w.register_entry_count), (&["P-1".to_string(), "P-2".into()][..], 2));
 }
 
+/// Break-attempt regression (2026-12-05): a query that is one entry's tag
+/// (or serial number) answered for that entry and never mentioned another
+/// entry whose host name (or serial number) it also is.
+#[test]
+fn an_entry_recording_the_query_under_a_later_key_is_named_beside_the_answer() {
+    let s = Scenario::new();
+    s.register(json!([
+        { "tag": "web02", "name": "w", "type": "server", "lifecycle": "deployed" },
+        { "tag": "H-2", "name": "h", "type": "server", "lifecycle": "deployed", "hostnames": ["web02.corp.example"] },
+        { "tag": "Z-9", "name": "z", "type": "server", "lifecycle": "deployed", "serial": "web03" },
+        { "tag": "H-3", "name": "h3", "type": "server", "lifecycle": "deployed", "hostnames": ["web03"] },
+    ]));
+    let w = s.whois("WEB02", T0).unwrap();
+    assert_eq!((w.query_kind, w.asset.as_ref().map(|a| a.tag.as_str())), ("tag", Some("web02")));
+    assert_eq!(serde_json::to_value(&w.also_recorded_as).unwrap(), json!([{ "key": "hostname", "tag": "H-2" }]));
+    assert!(w.verdict.contains("also records this as the name of H-2"), "{}", w.verdict);
+    let w = s.whois("web03", T0).unwrap();
+    assert_eq!((w.query_kind, w.asset.as_ref().map(|a| a.tag.as_str())), ("serial", Some("Z-9")));
+    assert!(w.verdict.contains("also records this as the name of H-3"), "{}", w.verdict);
+    // Nothing else records it: nothing said.
+    assert!(s.whois("H-3", T0).unwrap().also_recorded_as.is_empty());
+}
+
 #[test]
 fn whois_answers_by_ip_mac_and_hostname_with_owner_licences_match_and_observation() {
     let s = Scenario::new();

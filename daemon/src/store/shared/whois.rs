@@ -236,6 +236,7 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         pick(kind, matched.as_deref(), entries.tags.first().map(String::as_str), !hosts.is_empty());
     let (answering, other, register_entries) = shared_key(answering, other, matched.as_deref(), entries.tags);
     let register_entry_count = if register_entries.is_empty() { 0 } else { entries.total };
+    let also_recorded_as = also_recorded_as(l, kind, q, answering.as_deref())?;
     let asset = match &answering {
         Some(t) => l.asset(t)?,
         None => None,
@@ -280,7 +281,49 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         owner: None,
         register_entries,
         register_entry_count,
+        also_recorded_as,
     }))
+}
+
+/// Other register entries recording `q` under a key tried after `kind`
+/// (a serial number or a host name that is the asked-for tag, say):
+/// `(key, tag)`, the first ten by tag of each key, `answering` left out.
+/// Whois answers for the key it tried first; a responder is told the rest.
+fn also_recorded_as(
+    l: &mut impl Lookups,
+    kind: &str,
+    q: &str,
+    answering: Option<&str>,
+) -> Result<Vec<(&'static str, String)>, StoreError> {
+    let later: &[&'static str] = match kind {
+        "tag" => &["serial", "hostname"],
+        "external_id" => &["serial"],
+        "serial" => &["hostname"],
+        _ => &[],
+    };
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for key in later {
+        let tags = match *key {
+            "serial" => l.register_tags(RegisterKey::Is("serial", &q.to_lowercase()))?,
+            _ => match host_name(q) {
+                Some(name) => {
+                    let exact = l.register_tags(RegisterKey::Is("hostname", &name))?;
+                    if exact.is_empty() && !name.contains('.') {
+                        l.register_tags(RegisterKey::HostnamePrefix(&format!("{name}.")))?
+                    } else {
+                        exact
+                    }
+                }
+                None => Vec::new(),
+            },
+        };
+        for tag in tags.into_iter().take(REGISTER_ENTRIES_LIMIT) {
+            if Some(tag.as_str()) != answering && !out.iter().any(|(_, t)| *t == tag) {
+                out.push((key, tag));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The register entries a key names: the first tags (byte order, one more
