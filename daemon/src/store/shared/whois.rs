@@ -79,11 +79,14 @@ pub enum RegisterKey<'a> {
 }
 
 impl<'a> RegisterKey<'a> {
-    fn clause(self) -> (&'static str, [&'a str; 2]) {
+    /// The condition, its two arguments, and whether a tag can come twice
+    /// (one key is unique per tag — `(kind, value, tag)` is the primary key —
+    /// so only a range of names needs `DISTINCT`, which costs a sort).
+    fn clause(self) -> (&'static str, [&'a str; 2], &'static str) {
         match self {
-            RegisterKey::Is(kind, value) => ("kind = $1 AND value = $2", [kind, value]),
+            RegisterKey::Is(kind, value) => ("kind = $1 AND value = $2", [kind, value], ""),
             RegisterKey::HostnamePrefix(prefix) => {
-                ("kind = $1 AND value > $2 AND value < $2 || '~'", ["hostname", prefix])
+                ("kind = $1 AND value > $2 AND value < $2 || '~'", ["hostname", prefix], "DISTINCT ")
             }
         }
     }
@@ -92,15 +95,15 @@ impl<'a> RegisterKey<'a> {
     /// [`REGISTER_ENTRIES_LIMIT`] at most, and the statement's two arguments
     /// `$1`, `$2` (both backends run it as is; one index range either way).
     pub fn tags_sql(self) -> (String, [&'a str; 2]) {
-        let (clause, args) = self.clause();
+        let (clause, args, distinct) = self.clause();
         let limit = REGISTER_ENTRIES_LIMIT + 1;
-        (format!("SELECT DISTINCT tag FROM asset_keys WHERE {clause} ORDER BY tag LIMIT {limit}"), args)
+        (format!("SELECT {distinct}tag FROM asset_keys WHERE {clause} ORDER BY tag LIMIT {limit}"), args)
     }
 
     /// How many distinct tags, and the statement's two arguments.
     pub fn count_sql(self) -> (String, [&'a str; 2]) {
-        let (clause, args) = self.clause();
-        (format!("SELECT count(DISTINCT tag) FROM asset_keys WHERE {clause}"), args)
+        let (clause, args, distinct) = self.clause();
+        (format!("SELECT count({distinct}tag) FROM asset_keys WHERE {clause}"), args)
     }
 }
 
@@ -471,8 +474,10 @@ mod tests {
         let limit = format!("LIMIT {}", REGISTER_ENTRIES_LIMIT + 1);
         for key in [RegisterKey::Is("serial", "sn-1"), RegisterKey::HostnamePrefix("web01.")] {
             assert!(key.tags_sql().0.ends_with(&limit), "{}", key.tags_sql().0);
-            assert!(key.count_sql().0.starts_with("SELECT count(DISTINCT tag)"));
+            assert!(key.count_sql().0.starts_with("SELECT count("));
         }
+        assert!(RegisterKey::HostnamePrefix("web01.").tags_sql().0.starts_with("SELECT DISTINCT tag"));
+        assert!(RegisterKey::Is("ip", "198.18.0.1").tags_sql().0.starts_with("SELECT tag"));
         assert_eq!(RegisterKey::HostnamePrefix("web01.").tags_sql().1, ["hostname", "web01."]);
     }
 
