@@ -14,6 +14,12 @@ use crate::store::StoreError;
 /// PostgreSQL restart or failover takes to answer again.
 pub const UNAVAILABLE_RETRY_S: u64 = 5;
 
+/// Mark `r` (a 503: the database unavailable) with `Retry-After:`
+/// [`UNAVAILABLE_RETRY_S`] — the API's answers and the console's pages alike.
+pub fn retry_when_available(r: &mut Response) {
+    r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(UNAVAILABLE_RETRY_S));
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -217,7 +223,7 @@ impl IntoResponse for ApiError {
         let body = Body { error: &self.message, field: self.field.as_deref(), details: &self.details };
         let mut r = (self.status, Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(UNAVAILABLE_RETRY_S));
+            retry_when_available(&mut r);
         }
         r
     }

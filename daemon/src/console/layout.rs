@@ -122,7 +122,7 @@ pub fn error_page(status: StatusCode, heading: &str, why: &str, signed: Option<&
     );
     // The database unavailable: say when to try again, as the API does.
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut().insert(header::RETRY_AFTER, crate::api::UNAVAILABLE_RETRY_S.into());
+        crate::api::retry_when_available(&mut r);
     }
     r
 }

@@ -93,7 +93,7 @@ pub async fn submit(State(state): State<AppState>, source: Source, headers: Head
                 &name,
                 Some("The database is unavailable; try again shortly."),
             );
-            r.headers_mut().insert(header::RETRY_AFTER, crate::api::UNAVAILABLE_RETRY_S.into());
+            crate::api::retry_when_available(&mut r);
             r
         }
         Err(LoginError::Store(e)) => {

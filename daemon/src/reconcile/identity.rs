@@ -314,7 +314,7 @@ impl RegisterIndex {
                 score -= 40;
                 rules.push(format!("mac-differs: {mac} is not recorded on the asset"));
             }
-            scored.push(Candidate { tag: self.text.get(asset.tag).to_string(), score, rules });
+            scored.push(Candidate { tag: self.tag_of(id).to_string(), score, rules });
         }
         scored.retain(|c| c.score >= MATCH_THRESHOLD);
         scored.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.tag.cmp(&b.tag)));

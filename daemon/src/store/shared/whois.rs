@@ -227,11 +227,7 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         if hosts.is_empty() && short {
             hosts = l.hosts(HostsBy::NamePrefix(&prefix))?;
         }
-        let mut entries = Entries::of(l, RegisterKey::Is("hostname", &name))?;
-        if entries.total == 0 && short {
-            entries = Entries::of(l, RegisterKey::HostnamePrefix(&prefix))?;
-        }
-        ("hostname", hosts, entries)
+        ("hostname", hosts, Entries::of_name(l, &name)?)
     };
     let mut hosts: Vec<(WhoisHost, Option<String>)> = rows.into_iter().map(HostRow::into_host).collect();
     let matched = hosts.iter().find_map(|(_, t)| t.clone());
@@ -309,14 +305,7 @@ fn also_recorded_as(
         let tags = match *key {
             "serial" => l.register_tags(RegisterKey::Is("serial", &q.to_lowercase()))?,
             _ => match host_name(q) {
-                Some(name) => {
-                    let exact = l.register_tags(RegisterKey::Is("hostname", &name))?;
-                    if exact.is_empty() && !name.contains('.') {
-                        l.register_tags(RegisterKey::HostnamePrefix(&format!("{name}.")))?
-                    } else {
-                        exact
-                    }
-                }
+                Some(name) => Entries::of_name(l, &name)?.tags,
                 None => Vec::new(),
             },
         };
@@ -337,6 +326,16 @@ struct Entries {
 }
 
 impl Entries {
+    /// The entries recording host name `name` (lowercase, no trailing dot);
+    /// for a short name none records, those with a name it stands for.
+    fn of_name(l: &mut impl Lookups, name: &str) -> Result<Self, StoreError> {
+        let exact = Entries::of(l, RegisterKey::Is("hostname", name))?;
+        if exact.total > 0 || name.contains('.') {
+            return Ok(exact);
+        }
+        Entries::of(l, RegisterKey::HostnamePrefix(&format!("{name}.")))
+    }
+
     fn of(l: &mut impl Lookups, key: RegisterKey<'_>) -> Result<Self, StoreError> {
         let tags = l.register_tags(key)?;
         // One more than listed came back: count them all (rare; one more index range).
