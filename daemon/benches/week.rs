@@ -61,6 +61,11 @@ fn arg(name: &str, default: i64) -> i64 {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// The daemon's allocator (`daemon/src/main.rs`): what is measured here is
+/// what `censusd serve` runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("simulated-week benchmark: run it with `cargo bench -p censusd --bench week`");

@@ -34,6 +34,17 @@ impl Arena {
         Some(Span { offset, len })
     }
 
+    /// Bytes kept.
+    #[allow(clippy::len_without_is_empty)] // the index asks how much, never whether any
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// Room for `more` bytes beyond what is kept, reserved at once.
+    pub fn reserve(&mut self, more: usize) {
+        self.text.reserve(more);
+    }
+
     /// The string at `span` (empty for a span of another arena that falls outside this one).
     pub fn get(&self, span: Span) -> &str {
         let start = span.offset as usize;

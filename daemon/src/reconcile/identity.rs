@@ -146,6 +146,10 @@ pub struct RegisterIndex {
     pub retired: super::credentials::RetiredCredentials,
 }
 
+/// The most assets [`RegisterIndex::reserve_for`] makes room for at once
+/// (an estimate from the store is not trusted beyond it).
+pub const RESERVE_LIMIT: usize = 20_000_000;
+
 fn short(name: &str) -> &str {
     name.split('.').next().unwrap_or(name)
 }
@@ -184,6 +188,29 @@ impl RegisterIndex {
                 self.post_name(short(h), id);
             }
         }
+    }
+
+    /// Make room for a register of about `assets` assets at once, each
+    /// table scaled by what the assets indexed so far hold (call it after a
+    /// first page): growing by doubling rehashed every table about once
+    /// more over, a tenth of building the index of a million assets
+    /// (bench/RESULTS.md, 2026-12-06). `assets` is an estimate (at most
+    /// [`RESERVE_LIMIT`] is taken): too small only means growing again.
+    pub fn reserve_for(&mut self, assets: usize) {
+        let have = self.entries.len();
+        let more = assets.min(RESERVE_LIMIT).saturating_sub(have);
+        if have == 0 || more == 0 {
+            return;
+        }
+        // `n` per indexed asset, for `more` assets (u128: no overflow).
+        let scaled = |n: usize| usize::try_from(n as u128 * more as u128 / have as u128).unwrap_or(0);
+        let (entries, text, hasher) = (&self.entries, &self.text, &self.hasher);
+        self.by_tag.reserve(more, |e| hasher.hash_one(text.get(entries[*e as usize].tag)));
+        self.by_name.reserve(scaled(self.by_name.len()), |(s, _)| hasher.hash_one(text.get(*s)));
+        self.entries.reserve(more);
+        self.by_mac.reserve(scaled(self.by_mac.len()));
+        self.by_ip.reserve(scaled(self.by_ip.len()));
+        self.text.reserve(scaled(self.text.len()));
     }
 
     fn post_name(&mut self, name: &str, id: AssetId) {
@@ -477,6 +504,41 @@ mod tests {
         for absent in ["A-", "A-5000", "host-1x", "printe", "rinter.lab", ""] {
             assert!(!idx.contains(absent), "{absent}");
             assert_eq!(idx.identify(&seen("198.18.0.9", None, &[absent])), Identity::Unknown, "{absent}");
+        }
+    }
+
+    /// Making room partway (from a first share, as the reconciler does)
+    /// changes no answer; an estimate too small or made on an empty index
+    /// is harmless.
+    #[test]
+    fn room_made_from_a_first_share_changes_no_lookup() {
+        let key = |n: u32| -> AssetKeys {
+            (&asset(
+                &format!("A-{n}"),
+                &[&format!("00:1b:21:00:{:02x}:{:02x}", n >> 8, n & 0xff)],
+                &[&format!("host-{n}.corp.example")],
+                &[&format!("198.18.{}.{}", n >> 8, n & 0xff)],
+            ))
+                .into()
+        };
+        let (mut plain, mut reserved) = (RegisterIndex::default(), RegisterIndex::default());
+        reserved.reserve_for(usize::MAX); // empty: nothing to scale by, nothing reserved
+        for n in 0..3_000u32 {
+            if n == 100 {
+                reserved.reserve_for(3_000);
+            }
+            if n == 2_000 {
+                reserved.reserve_for(10); // already past it
+            }
+            plain.add(&key(n), i64::from(n));
+            reserved.add(&key(n), i64::from(n));
+        }
+        assert!(reserved.by_tag.capacity() >= 3_000 && reserved.by_name.capacity() >= 6_000);
+        assert_eq!(reserved.len(), plain.len());
+        for n in [0u32, 99, 100, 1_999, 2_999] {
+            assert_eq!(reserved.created_ms(&format!("A-{n}")), Some(i64::from(n)));
+            let s = seen(&format!("198.18.{}.{}", n >> 8, n & 0xff), None, &[&format!("host-{n}")]);
+            assert_eq!(reserved.identify(&s), plain.identify(&s), "A-{n}");
         }
     }
 }

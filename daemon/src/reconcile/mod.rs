@@ -51,25 +51,29 @@ pub use rules::{AssetState, DeviceRecord, Plan, Settings, World};
 pub use sighting::{BatchContext, Sighting};
 pub use sweeps::{SweepIndex, SweepRow};
 
-/// Map `f` over `items` on every core (scoped threads, order kept): the
+/// Map `f` over `items` on every core (rayon's pool, order kept): the
 /// index build and the matching of 100,000 hosts are pure and independent.
 pub fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
     parallel_map_over(items, 2048, f)
 }
 
-/// [`parallel_map`], on one thread when there are fewer than `min_items`
-/// (below that, starting threads costs more than it saves).
+/// [`parallel_map`], on the calling thread when there are fewer than
+/// `min_items` (below that, handing work to the pool costs more than it saves).
+///
+/// The pool's threads live as long as the process: threads started per
+/// call (as here before) each made the allocator set up a heap of its own
+/// and abandon it at exit, memory that other threads then freed into.
 pub fn parallel_map_over<T: Sync, U: Send>(items: &[T], min_items: usize, f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
     if threads < 2 || items.len() < min_items.max(2) {
         return items.iter().map(&f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            items.chunks(chunk).map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<U>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-    })
+    // Pieces of at least 64 items (or a core's share, if smaller): enough
+    // to balance uneven items across cores without a hand-off per item.
+    let least = items.len().div_ceil(threads).min(64);
+    let f = &f; // a shared reference to a `Sync` closure may go to other threads
+    items.par_iter().with_min_len(least).map(f).collect()
 }
 
 /// The whole register decoded (see [`Reconciler::register`]).
@@ -78,6 +82,10 @@ pub struct Register {
     /// Every asset, by tag.
     pub assets: Vec<crate::register::Asset>,
 }
+
+/// Assets indexed before the match index makes room for the rest (enough
+/// to show how many MACs, addresses and names an asset holds).
+const RESERVE_AFTER: usize = 4_096;
 
 /// Assets a full run reads from the store at a time.
 const FULL_RUN_PAGE: usize = 5_000;
@@ -328,10 +336,16 @@ impl Reconciler {
         let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         let t = std::time::Instant::now();
         let mut idx = RegisterIndex::default();
+        // Room for the whole register once a first share of it shows what an
+        // asset holds (a failed estimate only means the tables grow as they go).
+        let size = self.store.register_size_hint().unwrap_or(0);
         let ((), failed, waiting) = read_ahead(
             |after| self.store.index_page(after),
             |keys| {
-                for (a, created) in keys {
+                for (n, (a, created)) in keys.enumerate() {
+                    if n == RESERVE_AFTER && size > n {
+                        idx.reserve_for(size);
+                    }
                     idx.add(&a, created);
                 }
             },

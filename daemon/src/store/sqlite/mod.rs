@@ -731,6 +731,13 @@ impl ReconcileStore for SqliteStore {
         Ok((keys, next))
     }
 
+    fn register_size_hint(&self) -> Result<usize, StoreError> {
+        self.read(|c| {
+            let n: i64 = c.prepare_cached("SELECT count(*) FROM assets")?.query_row([], |r| r.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+    }
+
     fn learned_certs(&self) -> Result<super::LearnedCerts, StoreError> {
         self.read(reconcile::learned)
     }
