@@ -336,14 +336,16 @@ impl Reconciler {
         let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         let t = std::time::Instant::now();
         let mut idx = RegisterIndex::default();
-        // Room for the whole register once a first share of it shows what an
-        // asset holds (a failed estimate only means the tables grow as they go).
-        let size = self.store.register_size_hint().unwrap_or(0);
         let ((), failed, waiting) = read_ahead(
             |after| self.store.index_page(after),
             |keys| {
                 for (n, (a, created)) in keys.enumerate() {
-                    if n == RESERVE_AFTER && size > n {
+                    // Room for the whole register once a first share of it shows
+                    // what an asset holds; a register smaller than that share is
+                    // never sized (a failed estimate: the tables grow as they go).
+                    if n == RESERVE_AFTER
+                        && let Ok(size) = self.store.register_size_hint()
+                    {
                         idx.reserve_for(size);
                     }
                     idx.add(&a, created);

@@ -478,8 +478,8 @@ pub trait ReconcileStore: Send + Sync {
     fn index_page(&self, after: Option<&str>) -> Result<KeysetPage<(AssetKeys, i64)>, StoreError>;
     /// About how many assets the register holds, for the match index to
     /// make room at once ([`crate::reconcile::RegisterIndex::reserve_for`]):
-    /// exact on SQLite, the planner's estimate on PostgreSQL (0 before the
-    /// table was first analysed). Not for display.
+    /// exact on SQLite; on PostgreSQL the planner's estimate, counted
+    /// before the table's first analyse. Not for display.
     fn register_size_hint(&self) -> Result<usize, StoreError>;
     /// Certificates tied to assets by earlier strong matches.
     fn learned_certs(&self) -> Result<LearnedCerts, StoreError>;
