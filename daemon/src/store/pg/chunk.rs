@@ -114,8 +114,9 @@ pub(super) fn store(
 }
 
 /// `n` new ids of `table`'s identity column, ascending: a range reserved
-/// at once from its sequence (safe under the write lock, which every insert
-/// into these tables holds), so each row's id is known before it is written.
+/// at once from its sequence (safe under the lock every insert into
+/// `table` holds: the ingest lock for observations, the write lock for
+/// alerts), so each row's id is known before it is written.
 pub(super) fn draw_ids(tx: &mut Tx<'_>, table: &str, n: usize) -> Result<Vec<i64>, StoreError> {
     if n == 0 {
         return Ok(Vec::new());

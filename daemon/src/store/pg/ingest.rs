@@ -5,7 +5,7 @@
 //! Idempotent on the batch id, which belongs to the agent that sent it
 //! first. A batch of at most [`WHOLE`] observations is stored in one
 //! transaction. A larger one is stored in parts, as on SQLite, so one
-//! agent's 100,000-host batch never holds the write lock long away from
+//! agent's 100,000-host batch never holds the ingest lock long away from
 //! another agent: [`begin`] records the batch as *receiving*, each part of
 //! at most [`PART`] observations is its own transaction (`chunk::store`,
 //! which also counts the stored rows in `batches.stored_rows`), and
@@ -21,11 +21,15 @@
 //! to it, parts included. A crash in between loses at most parts whose
 //! `stored_rows` is lost with them, so the resend stores them again.
 //!
+//! Every transaction here holds [`INGEST_LOCK`], not the write lock that
+//! the register, reconciliation and alerts take turns on (`pg/mod.rs` says
+//! why that is safe): a batch is stored while a reconcile commits.
+//!
 //! `seq` is drawn from the sequence `batch_seq` by the commit that
-//! completes the batch, under the write lock: strictly increasing in
+//! completes the batch, under the ingest lock: strictly increasing in
 //! commit order (`censusd migrate-store` restarts it after the copied rows).
 
-use super::{PostgresStore, Tx, chunk, pending, rollup};
+use super::{INGEST_LOCK, PostgresStore, Tx, WRITE_LOCK, chunk, pending, rollup};
 use crate::reconcile::PendingBatch;
 use crate::store::{
     BacklogCursor, BatchMeta, DaySightings, HostChange, HostRecord, IngestOutcome, ObservationRow, ObservationStore,
@@ -65,7 +69,7 @@ pub(super) fn begin(tx: &mut Tx<'_>, batch: &BatchMeta, agent: &str, accepted: u
             Ok(Begun::Store(usize::try_from(stored).unwrap_or(0)))
         };
     }
-    // The scope's id, found or added (under the write lock, so no other
+    // The scope's id, found or added (under the ingest lock, so no other
     // writer adds it meanwhile; found first, so no identity value is spent).
     let scope_key: [&(dyn postgres::types::ToSql + Sync); 4] =
         [&agent, &batch.segment, &batch.targets, &batch.excluded];
@@ -160,7 +164,7 @@ impl ObservationStore for PostgresStore {
     fn ingest(&self, batch: &BatchMeta, agent: &str, rows: &[ObservationRow<'_>]) -> Result<IngestOutcome, StoreError> {
         const DUPLICATE: IngestOutcome = IngestOutcome { duplicate: true, stored: 0, changed_hosts: 0 };
         if rows.len() <= WHOLE {
-            let stored = self.write(|tx| {
+            let stored = self.write_holding(&[INGEST_LOCK], |tx| {
                 let Begun::Store(done) = begin(tx, batch, agent, rows.len())? else { return Ok(None) };
                 let out = chunk::store(tx, batch, agent, rows.get(done..).unwrap_or_default())?;
                 finish(tx, &batch.batch_id)?;
@@ -171,22 +175,22 @@ impl ObservationStore for PostgresStore {
                 Some((stored, changed_hosts)) => IngestOutcome { duplicate: false, stored, changed_hosts },
             });
         }
-        // Each part its own turn at the write lock.
-        let begun = self.write(|tx| {
+        // Each part its own turn at the ingest lock.
+        let begun = self.write_holding(&[INGEST_LOCK], |tx| {
             unsynced(tx)?;
             begin(tx, batch, agent, rows.len())
         })?;
         let Begun::Store(done) = begun else { return Ok(DUPLICATE) };
         let mut out = IngestOutcome { duplicate: false, stored: 0, changed_hosts: 0 };
         for part in rows.get(done..).unwrap_or_default().chunks(PART) {
-            let (stored, changed) = self.write(|tx| {
+            let (stored, changed) = self.write_holding(&[INGEST_LOCK], |tx| {
                 unsynced(tx)?;
                 chunk::store(tx, batch, agent, part)
             })?;
             out.stored += stored;
             out.changed_hosts += changed;
         }
-        self.write(|tx| finish(tx, &batch.batch_id))?;
+        self.write_holding(&[INGEST_LOCK], |tx| finish(tx, &batch.batch_id))?;
         Ok(out)
     }
 
@@ -217,8 +221,11 @@ impl ObservationStore for PostgresStore {
 
     fn roll_up(&self, before_ms: i64, budget: usize) -> Result<RollUp, StoreError> {
         use std::sync::atomic::Ordering;
-        // Each part its own transaction (its own turn at the write lock).
-        let r = crate::store::shared::rollup::roll_up(budget, || self.write(|tx| rollup::part(tx, before_ms)))?;
+        // Each part its own transaction (its own turn at both locks).
+        // It reads hosts and deletes observations: both locks (see `pg/mod.rs`).
+        let r = crate::store::shared::rollup::roll_up(budget, || {
+            self.write_holding(&[INGEST_LOCK, WRITE_LOCK], |tx| rollup::part(tx, before_ms))
+        })?;
         self.unvacuumed.fetch_add(r.observations, Ordering::Relaxed);
         if !r.more && self.unvacuumed.swap(0, Ordering::Relaxed) > 0 {
             rollup::vacuum(self);

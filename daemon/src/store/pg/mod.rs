@@ -12,13 +12,31 @@
 //! moves the call to a scoped thread, so a misplaced call is slow, never a
 //! panic.
 //!
-//! Transactions: every write runs in one transaction holding the
-//! transaction-level advisory lock [`WRITE_LOCK`], so writes — from this
-//! daemon or from another sharing the database — take turns exactly as
-//! SQLite's one writer does, and every read-then-write the SQLite backend
-//! relies on holds here too. Reads run in a `REPEATABLE READ, READ ONLY`
-//! transaction: several statements see one snapshot, and never wait for a
-//! writer.
+//! Transactions: every write runs in one transaction holding a
+//! transaction-level advisory lock, so writes — from this daemon or from
+//! another sharing the database — take turns as SQLite's one writer makes
+//! them, and every read-then-write the SQLite backend relies on holds here
+//! too. There are two such locks, because two sets of tables never meet in
+//! one read-then-write:
+//!
+//! - [`INGEST_LOCK`]: storing batches — `batches` rows being received,
+//!   `scopes`, `observations`, `hosts`, their changes, names, (MAC,
+//!   address) pairs and served certificates, and `batch_seq`, whose numbers
+//!   must rise in commit order ([`ingest`]).
+//! - [`WRITE_LOCK`]: everything else — the register, reconciliation's
+//!   state and alerts, people, audit, outbox.
+//!
+//! A reconcile reads the sightings it works on before it takes its lock
+//! and writes none of the ingest tables but the `reconciled` mark of
+//! batches already stored, which no ingest touches again; so an agent's
+//! batch no longer waits for a reconcile's commit (on PostgreSQL that wait
+//! was most of an ingest's time under load, bench/RESULTS.md 2026-12-06).
+//! The roll-up, which reads hosts and deletes observations, holds both,
+//! always taken in the order ingest, then write, so two transactions never
+//! wait on each other in a circle.
+//!
+//! Reads run in a `REPEATABLE READ, READ ONLY` transaction: several
+//! statements see one snapshot, and never wait for a writer.
 
 mod agents;
 mod alert_batch;
@@ -52,8 +70,11 @@ use session::{Manager, Session};
 
 type Pool = r2d2::Pool<Manager>;
 
-/// Advisory lock key every write transaction holds ("census-w" in ASCII).
+/// Advisory lock key every write transaction but ingest's holds ("census-w" in ASCII).
 pub const WRITE_LOCK: i64 = 0x6365_6e73_7573_2d77;
+
+/// Advisory lock key ingest's transactions hold ("census-i" in ASCII; see the module docs).
+pub const INGEST_LOCK: i64 = 0x6365_6e73_7573_2d69;
 
 /// How long a call waits for a free connection before failing: while the
 /// database is down every call fails after this wait (an agent resends, a
@@ -114,8 +135,8 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Server settings every pooled connection runs with: a transaction left
 /// idle (a daemon frozen or cut off mid-write) is ended by the server after
-/// a minute, releasing the write lock it held, and a writer waits at most
-/// two minutes for that lock (an error, retried by its caller, rather than
+/// a minute, releasing the locks it held, and a writer waits at most
+/// two minutes for a lock (an error, retried by its caller, rather than
 /// a request hanging on).
 #[derive(Debug)]
 struct SessionLimits;
@@ -253,10 +274,22 @@ impl PostgresStore {
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
+        self.write_holding(&[WRITE_LOCK], f)
+    }
+
+    /// Run `f` in a write transaction holding the advisory locks `locks`,
+    /// taken in that order (ingest before write: see the module docs).
+    pub(super) fn write_holding<T: Send>(
+        &self,
+        locks: &[i64],
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
         self.run(|c| {
             let mut tx = c.transaction_with(|b| b)?;
-            let key = lock_key(WRITE_LOCK, &self.schema);
-            tx.query_prepared("SELECT pg_advisory_xact_lock($1)", &[(&key, postgres::types::Type::INT8)])?;
+            for &lock in locks {
+                let key = lock_key(lock, &self.schema);
+                tx.query_prepared("SELECT pg_advisory_xact_lock($1)", &[(&key, postgres::types::Type::INT8)])?;
+            }
             let out = f(&mut tx)?;
             tx.commit()?;
             Ok(out)
