@@ -1,8 +1,10 @@
 //! Ingest benchmark: a real `censusd serve` process (release build) on
 //! 127.0.0.1, fed over HTTP by one agent. Prints observations stored per
-//! second for batches of 1,000 and of 100,000 hosts, and the daemon's peak
-//! RSS once its history holds over 1,000,000 observations; appends the
-//! figures to bench/RESULTS.md.
+//! second for batches of 1,000 and of 100,000 hosts, the CPU time each
+//! observation cost the daemon and (on PostgreSQL, a server on this
+//! machine) the database server, and the daemon's peak RSS once its history
+//! holds over 1,000,000 observations; appends the figures to
+//! bench/RESULTS.md.
 //!
 //! Run: `cargo bench -p censusd --bench ingest` (add `-- --no-record` to skip RESULTS.md).
 //! `CENSUS_BENCH_QUICK=1`: 300 batches, no 100,000-host phase, for a quick look.
@@ -159,6 +161,9 @@ async fn main() {
     // CENSUS_BENCH_QUICK=1: 300 batches and no 100,000-host phase (a quick look, not for RESULTS.md).
     let quick = std::env::var_os("CENSUS_BENCH_QUICK").is_some();
     let small_batches = if quick { 300 } else { 1000 };
+    let on_postgres = common::bench_postgres().is_some();
+    let pg_cpu = || if on_postgres { common::cpu::of_command("postgres") } else { 0.0 };
+    let cpu_before = (common::cpu::of_pid(daemon.0.id()), pg_cpu());
     for i in 0..small_batches {
         let body = batch((i % 65) * 1000, 1000, i / 65);
         let t = Instant::now();
@@ -188,6 +193,20 @@ async fn main() {
     }
     let drain = t.elapsed();
     let e2e_rate = stored as f64 / (elapsed + drain).as_secs_f64();
+    // CPU per observation, stored and reconciled: with every core busy the
+    // rate is bounded by it (the PostgreSQL server runs on this machine).
+    let per_obs = |before: f64, after: f64| (after - before) * 1e6 / stored.max(1) as f64;
+    let (daemon_us, pg_us) =
+        (per_obs(cpu_before.0, common::cpu::of_pid(daemon.0.id())), per_obs(cpu_before.1, pg_cpu()));
+    let cores = common::cpu::cores();
+    let cpu_line = format!(
+        "- CPU per observation, 1,000-host batches until reconciled: censusd {daemon_us:.1} µs{}; \
+         {cores} cores here, so at most {:.0} obs/s while {} on this machine\n",
+        if on_postgres { format!(", PostgreSQL server {pg_us:.1} µs") } else { String::new() },
+        cores as f64 * 1e6 / (daemon_us + pg_us).max(1e-9),
+        if on_postgres { "both run" } else { "it runs" },
+    );
+    print!("{cpu_line}");
     println!(
         "reconcile queue drained {:.2}s after the last receipt: {e2e_rate:.0} obs/s end to end",
         drain.as_secs_f64()
@@ -238,7 +257,7 @@ async fn main() {
          | 100,000 hosts × 10 | {stored_big} | {big_rate:.0} | {} |\n\n\
          Flat as live alerts grow (1,000-host batches, per 100 batches; last/first = {:.2}):\n\n\
          | phase | live alerts | obs/s |\n|---|---|---|\n{flat}\n\
-         - daemon peak RSS with a {total}-observation history: {rss:.1} MB (target < 200 MB: {}); store {db_mb:.0} MB\n{}\n",
+         - daemon peak RSS with a {total}-observation history: {rss:.1} MB (target < 200 MB: {}); store {db_mb:.0} MB\n{cpu_line}{}\n",
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         common::store_label(),
         target(small_rate >= 50_000.0),

@@ -14,6 +14,7 @@ use censusd::reconcile::{BatchContext, Sighting};
 use censusd::register::model::asset_from_json;
 use censusd::store::{BatchMeta, ObservationRow, Store, now_ms};
 
+pub mod cpu;
 #[path = "../../tests/support/ports.rs"]
 mod ports;
 

@@ -367,6 +367,19 @@ const MIGRATIONS: &[&str] = &[
         seen_ms BIGINT NOT NULL
     );
     "#,
+    // 5: as 3, for the rows a reconcile updates at every sighting: an
+    // unknown device's debounce state, an open alert's last sighting and
+    // its evidence, a host's match. None of these updates changes an
+    // indexed column, so with room in the page they are HOT updates; full
+    // pages made each one a new row in a new page plus an entry in every
+    // index (alerts has nine): 4,930 of 317,000 device updates and 8,075 of
+    // 82,200 alert updates were HOT in the quick ingest benchmark.
+    r#"
+    ALTER TABLE devices SET (fillfactor = 70);
+    ALTER TABLE alerts SET (fillfactor = 70);
+    ALTER TABLE alert_evidence SET (fillfactor = 70);
+    ALTER TABLE host_matches SET (fillfactor = 70);
+    "#,
 ];
 
 /// Newest schema version this build knows.
