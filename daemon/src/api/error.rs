@@ -203,6 +203,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, format!("{what} already exists")),
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Refused(why) => ApiError::new(StatusCode::CONFLICT, why),
+            StoreError::Busy(why) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{why}; try again shortly"))
+            }
             StoreError::Unavailable(why) => {
                 tracing::warn!(error = %why, "store unavailable");
                 ApiError::new(

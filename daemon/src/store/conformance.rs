@@ -27,6 +27,10 @@ pub type Check = (&'static str, fn(Arc<dyn Store>));
 pub const CHECKS: &[Check] = &[
     ("agents: add, find by token, rotate with overlap, revoke", agents),
     ("observations: ingest idempotently, history per host, backlog", observations),
+    (
+        "observations: two deliveries of one large batch at once (a resend while the first goes on) store each sighting once",
+        overlapping_deliveries,
+    ),
     ("register: create, conflict, update with history, delete, all-or-nothing import", register),
     ("alerts: raised by a plan, acted on, history, suppressions, counts, outbox", alerts),
     ("alerts: a reconcile commit decides again an alert a person changed meanwhile", action_during_commit),
@@ -61,11 +65,16 @@ fn t(ms: i64) -> time::OffsetDateTime {
 }
 
 fn batch(agent: &str, at_ms: i64, hosts: &[(&str, [u8; 6])]) -> Vec<u8> {
+    batch_in(agent, at_ms, SEGMENT, hosts)
+}
+
+/// [`batch`] of a sweep of `segment`.
+fn batch_in(agent: &str, at_ms: i64, segment: &str, hosts: &[(&str, [u8; 6])]) -> Vec<u8> {
     census_proto::encode_batch(&Batch {
         schema_version: SchemaVersion::CURRENT,
         batch_id: uuid::Uuid::new_v4(),
         agent_id: AgentId(agent.into()),
-        segment: SegmentScope { name: "lab".into(), targets: vec![SEGMENT.parse().unwrap()], excluded: vec![] },
+        segment: SegmentScope { name: "lab".into(), targets: vec![segment.parse().unwrap()], excluded: vec![] },
         started_at: t(at_ms - 5_000),
         finished_at: t(at_ms),
         completeness: SweepCompleteness {
@@ -185,6 +194,58 @@ fn observations(store: Arc<dyn Store>) {
         vec!["lab-1".to_string()],
         "a revoked agent's last batch is not shown"
     );
+}
+
+/// Regression (review of the parts path): an agent that timed out and
+/// resent a large batch while the first delivery was still storing it got
+/// both deliveries storing every remaining part, each sighting twice. Now
+/// a part is stored only where the batch stands as that delivery left it;
+/// the other is answered busy (503: the agent sends again) and resumes.
+fn overlapping_deliveries(store: Arc<dyn Store>) {
+    const WIDE: &str = "198.18.0.0/16";
+    const N: u32 = 12_000;
+    store.add_agent("lab-1", &[WIDE.parse().unwrap()], &[1; 32], &mut super::unaudited()).unwrap();
+    let hosts: Vec<(String, [u8; 6])> = (0..N)
+        .map(|i| (format!("198.18.{}.{}", i / 250, 1 + i % 250), [0, 0x1b, 0x21, 0, (i >> 8) as u8, i as u8]))
+        .collect();
+    let refs: Vec<(&str, [u8; 6])> = hosts.iter().map(|(ip, mac)| (ip.as_str(), *mac)).collect();
+    let now = super::now_ms();
+    let body = batch_in("lab-1", now, WIDE, &refs);
+    let raw = census_proto::decode_raw_batch(&body).unwrap();
+    let p = crate::ingest::prepare(&raw, &agent_record(store.as_ref(), "lab-1"), now).unwrap();
+    assert_eq!(p.rows.len(), N as usize);
+    // Each delivery sent again while answered busy, as the agent does.
+    let deliver = || {
+        for _ in 0..10_000 {
+            match store.ingest(&p.meta, "lab-1", &p.rows) {
+                Err(StoreError::Busy(_)) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                other => return other.unwrap(),
+            }
+        }
+        panic!("busy for ever");
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let (a, b) = (s.spawn(deliver), s.spawn(deliver));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    // (An outcome counts what its last call stored: parts stored before a
+    // busy answer are in the batch, not in the outcome.)
+    assert!(!a.duplicate || !b.duplicate, "one of them completed the batch: {a:?}, {b:?}");
+    for ip in [&hosts[0].0, &hosts[N as usize / 2].0, &hosts[N as usize - 1].0] {
+        assert_eq!(store.host(ip).unwrap().expect("stored").observations, 1, "{ip}");
+    }
+    let (mut cursor, mut backlog) = (super::BacklogCursor::default(), 0);
+    loop {
+        let (page, next) = store.pending_batches(cursor, 5_000).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        backlog += page.iter().map(|b| b.sightings.len()).sum::<usize>();
+        cursor = next;
+    }
+    assert_eq!(backlog, N as usize, "the backlog holds each sighting once");
+    let again = store.ingest(&p.meta, "lab-1", &p.rows).unwrap();
+    assert_eq!((again.duplicate, again.stored), (true, 0));
 }
 
 fn register(store: Arc<dyn Store>) {

@@ -245,6 +245,6 @@ fn restart_sequences(tx: &mut postgres::Transaction<'_>, tables: &[(String, Vec<
             )?;
         }
     }
-    tx.query_one("SELECT setval('batch_seq', coalesce((SELECT max(seq) FROM batches), 0) + 1, false)", &[])?;
+    tx.query_one("SELECT setval('batch_arrival', coalesce((SELECT max(seq) FROM batches), 0) + 1, false)", &[])?;
     Ok(())
 }

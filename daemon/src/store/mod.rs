@@ -59,6 +59,13 @@ pub enum StoreError {
     /// 503 with `Retry-After`, as `/healthz` does).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Another call is doing what this one asks just now — another
+    /// delivery of the same batch is storing it (an agent that resent
+    /// after its own timeout while the first delivery went on). Nothing
+    /// was written; the same call may succeed when retried (the API
+    /// answers 503 with `Retry-After`).
+    #[error("{0}")]
+    Busy(String),
     /// A name or tag is already taken.
     #[error("{0} already exists")]
     Conflict(String),

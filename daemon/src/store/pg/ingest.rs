@@ -25,7 +25,7 @@
 //! the register, reconciliation and alerts take turns on (`pg/mod.rs` says
 //! why that is safe): a batch is stored while a reconcile commits.
 //!
-//! `seq` is drawn from the sequence `batch_seq` by the commit that
+//! `seq` is drawn from the sequence `batch_arrival` by the commit that
 //! completes the batch, under the ingest lock: strictly increasing in
 //! commit order (`censusd migrate-store` restarts it after the copied rows).
 
@@ -116,10 +116,26 @@ pub(super) fn begin(tx: &mut Tx<'_>, batch: &BatchMeta, agent: &str, accepted: u
     Ok(Begun::Store(0))
 }
 
+/// Check, in a part's transaction, that the batch is still receiving and
+/// holds the `at` observations this delivery found or stored: otherwise
+/// another delivery of it (a resend while this one went on) stored parts
+/// meanwhile, and storing this part too would store them twice.
+///
+/// # Errors
+/// [`StoreError::Busy`] when another delivery got ahead (the agent sends
+/// again, and that delivery resumes where the batch stands).
+pub(super) fn still_ours(tx: &mut Tx<'_>, batch_id: &str, at: usize) -> Result<(), StoreError> {
+    let row = tx.query_opt("SELECT stored_rows FROM batches WHERE batch_id = $1 AND receiving = 1", &[&batch_id])?;
+    match row.map(|r| r.get::<_, i64>(0)) {
+        Some(n) if usize::try_from(n) == Ok(at) => Ok(()),
+        _ => Err(StoreError::Busy(format!("batch {batch_id} is being stored by another delivery of it"))),
+    }
+}
+
 /// Mark the batch stored and number its arrival.
 pub(super) fn finish(tx: &mut Tx<'_>, batch_id: &str) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE batches SET receiving = 0, seq = nextval('batch_seq') WHERE batch_id = $1 AND receiving = 1",
+        "UPDATE batches SET receiving = 0, seq = nextval('batch_arrival') WHERE batch_id = $1 AND receiving = 1",
         &[&batch_id],
     )?;
     Ok(())
@@ -183,8 +199,10 @@ impl ObservationStore for PostgresStore {
         let Begun::Store(done) = begun else { return Ok(DUPLICATE) };
         let mut out = IngestOutcome { duplicate: false, stored: 0, changed_hosts: 0 };
         for part in rows.get(done..).unwrap_or_default().chunks(PART) {
+            let at = done + out.stored;
             let (stored, changed) = self.write_holding(&[INGEST_LOCK], |tx| {
                 unsynced(tx)?;
+                still_ours(tx, &batch.batch_id, at)?;
                 chunk::store(tx, batch, agent, part)
             })?;
             out.stored += stored;
@@ -222,9 +240,11 @@ impl ObservationStore for PostgresStore {
     fn roll_up(&self, before_ms: i64, budget: usize) -> Result<RollUp, StoreError> {
         use std::sync::atomic::Ordering;
         // Each part its own transaction (its own turn at both locks).
-        // It reads hosts and deletes observations: both locks (see `pg/mod.rs`).
+        // It reads hosts and deletes observations: both locks, the write
+        // lock first (see `pg/mod.rs`), so a part waiting for a reconcile's
+        // commit holds nothing an agent's batch waits for.
         let r = crate::store::shared::rollup::roll_up(budget, || {
-            self.write_holding(&[INGEST_LOCK, WRITE_LOCK], |tx| rollup::part(tx, before_ms))
+            self.write_holding(&[WRITE_LOCK, INGEST_LOCK], |tx| rollup::part(tx, before_ms))
         })?;
         self.unvacuumed.fetch_add(r.observations, Ordering::Relaxed);
         if !r.more && self.unvacuumed.swap(0, Ordering::Relaxed) > 0 {

@@ -400,8 +400,10 @@ fn hold(pg: &PostgresStore, base: i64) -> (std::sync::mpsc::Sender<()>, std::thr
 /// of each batch's time spent waiting for reconciles' commits): storing a
 /// batch takes the ingest lock only, so it completes while another
 /// transaction holds the write lock, and waits while one holds the ingest
-/// lock; the roll-up, which deletes observations and reads hosts, waits
-/// for either.
+/// lock. The roll-up, which deletes observations and reads hosts, takes
+/// both, the write lock first: while it waits for a reconcile's commit a
+/// batch is still stored; while it waits for an ingest, other writes wait
+/// for it. A daemon of an earlier build cannot number a batch (schema 6).
 #[test]
 fn ingest_waits_for_ingest_only_and_the_roll_up_for_both() {
     use std::time::Duration;
@@ -409,31 +411,47 @@ fn ingest_waits_for_ingest_only_and_the_roll_up_for_both() {
     let hosts = [H { ip: "198.18.0.1", mac: Some(1), ..H::default() }, H { ip: "198.18.0.2", ..H::default() }];
     let d = |id: &str, at| Delivery::new(id, "a", at, &hosts);
     let (first, second, third) = (d("w1", T0), d("w2", T0 + 60_000), d("w3", T0 + 120_000));
+    let waiting = Duration::from_millis(400);
 
     let (release, holder) = hold(&pg, super::WRITE_LOCK);
     let stored = pg.ingest(&first.meta, "a", &first.rows()).unwrap();
     assert_eq!((stored.duplicate, stored.stored), (false, 2), "stored while the write lock is held");
     std::thread::scope(|s| {
-        let rolling = s.spawn(|| pg.roll_up(T0 + 1, 1_000).unwrap());
-        std::thread::sleep(Duration::from_millis(400));
+        // The first batch reconciled (by hand: the write lock is held), so
+        // it is the roll-up's once a later sweep holds its hosts' latest.
+        let mark = "UPDATE batches SET reconciled = 1 WHERE batch_id = 'w1'";
+        let mut admin = pg.config.connect(postgres::NoTls).unwrap();
+        admin.execute(&format!("SET search_path TO {}", pg.schema), &[]).unwrap();
+        admin.execute(mark, &[]).unwrap();
+        let rolling = s.spawn(|| pg.roll_up(T0 + 1_000, 1_000).unwrap());
+        std::thread::sleep(waiting);
+        let stored = pg.ingest(&second.meta, "a", &second.rows()).unwrap();
+        assert_eq!(stored.stored, 2, "stored while a roll-up waits for the write lock");
         assert!(!rolling.is_finished(), "the roll-up waits for the write lock");
         drop(release);
-        rolling.join().unwrap();
+        let rolled = rolling.join().unwrap();
+        assert_eq!((rolled.observations, rolled.batches), (2, 1), "w1's sightings, no longer the latest");
     });
     holder.join().unwrap();
 
     let (release, holder) = hold(&pg, super::INGEST_LOCK);
     std::thread::scope(|s| {
-        let storing = s.spawn(|| pg.ingest(&second.meta, "a", &second.rows()).unwrap());
-        let rolling = s.spawn(|| pg.roll_up(T0 + 1, 1_000).unwrap());
-        std::thread::sleep(Duration::from_millis(400));
+        let storing = s.spawn(|| pg.ingest(&third.meta, "a", &third.rows()).unwrap());
+        let rolling = s.spawn(|| pg.roll_up(T0 + 1_000, 1_000).unwrap());
+        std::thread::sleep(waiting);
+        // The roll-up now holds the write lock, waiting for the ingest lock.
+        let writing = s.spawn(|| pg.write(|tx| Ok(tx.execute("SELECT 1", &[])?)).unwrap());
+        std::thread::sleep(waiting);
         assert!(!storing.is_finished(), "an ingest waits for another's");
         assert!(!rolling.is_finished(), "the roll-up waits for the ingest lock");
+        assert!(!writing.is_finished(), "holding the write lock, taken first");
         drop(release);
         assert_eq!(storing.join().unwrap().stored, 2);
         rolling.join().unwrap();
+        writing.join().unwrap();
     });
     holder.join().unwrap();
+
     let big: Vec<H> = (0..2_100u32)
         .map(|i| {
             let ip: &'static str = Box::leak(format!("198.18.{}.{}", 20 + i / 250, 1 + i % 250).into_boxed_str());
@@ -442,11 +460,16 @@ fn ingest_waits_for_ingest_only_and_the_roll_up_for_both() {
         .collect();
     let parts = Delivery::new("w4", "a", T0 + 180_000, &big);
     let (release, holder) = hold(&pg, super::WRITE_LOCK);
-    assert_eq!(pg.ingest(&third.meta, "a", &third.rows()).unwrap().stored, 2);
     assert_eq!(pg.ingest(&parts.meta, "a", &parts.rows()).unwrap().stored, 2_100, "in parts, too");
     drop(release);
     holder.join().unwrap();
-    assert_eq!(pg.observation_count().unwrap(), 2 * 3 + 2_100);
+    assert_eq!(pg.observation_count().unwrap(), 2 * 3 + 2_100, "every sighting counted");
+    let raw: i64 = pg.read(|tx| Ok(tx.query_one("SELECT count(*) FROM observations", &[])?.get(0))).unwrap();
+    assert_eq!(raw, 2 * 3 - 2 + 2_100, "each stored once, w1's rolled up");
+
+    // An earlier build numbered batches from `batch_seq`: that fails now.
+    let old = pg.write(|tx| Ok(tx.query_one("SELECT nextval('batch_seq')", &[])?.get::<_, i64>(0)));
+    assert!(old.is_err(), "{old:?}");
 }
 
 /// Store-level ingest rate of 1,000-host batches (the same hosts swept

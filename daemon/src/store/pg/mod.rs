@@ -21,8 +21,8 @@
 //!
 //! - [`INGEST_LOCK`]: storing batches — `batches` rows being received,
 //!   `scopes`, `observations`, `hosts`, their changes, names, (MAC,
-//!   address) pairs and served certificates, and `batch_seq`, whose numbers
-//!   must rise in commit order ([`ingest`]).
+//!   address) pairs and served certificates, and the sequence
+//!   `batch_arrival`, whose numbers must rise in commit order ([`ingest`]).
 //! - [`WRITE_LOCK`]: everything else — the register, reconciliation's
 //!   state and alerts, people, audit, outbox.
 //!
@@ -32,8 +32,16 @@
 //! batch no longer waits for a reconcile's commit (on PostgreSQL that wait
 //! was most of an ingest's time under load, bench/RESULTS.md 2026-12-06).
 //! The roll-up, which reads hosts and deletes observations, holds both,
-//! always taken in the order ingest, then write, so two transactions never
-//! wait on each other in a circle.
+//! taken in the order write, then ingest: nothing else takes both, so no
+//! two transactions wait on each other in a circle, and a roll-up part
+//! waiting for a reconcile's commit holds nothing an agent's batch needs
+//! (it then waits only for the ingest in progress, tens of milliseconds).
+//!
+//! A daemon of an earlier build, which stored batches under the write
+//! lock, would store them beside this one's without excluding each other;
+//! schema 6 renamed the sequence such a daemon numbers batches from, so its
+//! deliveries fail and roll back (its agents resend, to any daemon) until it
+//! is upgraded too (docs/postgresql.md, "Preparing the database").
 //!
 //! Reads run in a `REPEATABLE READ, READ ONLY` transaction: several
 //! statements see one snapshot, and never wait for a writer.
@@ -278,7 +286,7 @@ impl PostgresStore {
     }
 
     /// Run `f` in a write transaction holding the advisory locks `locks`,
-    /// taken in that order (ingest before write: see the module docs).
+    /// taken in that order (write before ingest: see the module docs).
     pub(super) fn write_holding<T: Send>(
         &self,
         locks: &[i64],
@@ -459,7 +467,7 @@ impl super::HealthStore for PostgresStore {
         let state = self.pool().state();
         let size = self.connections as usize;
         let busy = (state.connections - state.idle_connections) as usize;
-        // One pool serves reads and writes; writes take turns on WRITE_LOCK.
+        // One pool serves reads and writes; writes take turns on WRITE_LOCK or INGEST_LOCK.
         super::PoolUsage { readers: size, readers_busy: busy, writers: size, writers_busy: busy }
     }
 

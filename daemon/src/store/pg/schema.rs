@@ -19,7 +19,7 @@
 //!   prefix, a keyset page) are in byte order as SQLite's `BINARY` is, and
 //!   indexes serve them, whatever collation the database was created with;
 //! - the audit log's append-only triggers are one PL/pgSQL function;
-//! - batches' arrival numbers come from the sequence `batch_seq`.
+//! - batches' arrival numbers come from the sequence `batch_arrival` (`batch_seq` before schema 6).
 
 use postgres::Transaction;
 
@@ -379,6 +379,19 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE alerts SET (fillfactor = 70);
     ALTER TABLE alert_evidence SET (fillfactor = 70);
     ALTER TABLE host_matches SET (fillfactor = 70);
+    "#,
+    // 6: a fence. Batches are now stored under their own advisory lock,
+    // no longer the write lock (`pg/mod.rs`). A daemon of an earlier build
+    // still running on this database would store batches under the write
+    // lock alone, beside this build's daemons and not excluded by them
+    // (two reads of one host, one write lost; arrival numbers out of
+    // commit order). It numbers each batch from `batch_seq` in the
+    // transaction that completes it: renamed, that transaction fails and
+    // rolls back (a batch stored whole leaves nothing; one stored in parts
+    // stays receiving, unseen by reconciliation, until a resend completes
+    // it), and its agents resend, to any daemon.
+    r#"
+    ALTER SEQUENCE batch_seq RENAME TO batch_arrival;
     "#,
 ];
 

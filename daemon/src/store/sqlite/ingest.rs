@@ -161,14 +161,31 @@ fn finish_in(tx: &rusqlite::Transaction<'_>, batch_id: &str) -> Result<(), Store
     Ok(())
 }
 
-/// Store some of a batch's accepted observations; returns (stored, changed hosts).
+/// Store some of a batch's accepted observations, the next after the `at`
+/// this delivery found or stored; returns (stored, changed hosts).
+///
+/// # Errors
+/// [`StoreError::Busy`] when the batch no longer holds exactly `at`
+/// observations or is no longer receiving: another delivery of it (a
+/// resend while this one went on) stored parts meanwhile, and storing this
+/// part too would store them twice. The agent sends again; that delivery
+/// resumes where the batch stands.
 pub fn chunk(
     c: &mut Connection,
     batch: &BatchMeta,
     agent: &str,
+    at: usize,
     rows: &[ObservationRow<'_>],
 ) -> Result<(usize, usize), StoreError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let stored: Option<i64> = tx
+        .query_row("SELECT stored_rows FROM batches WHERE batch_id = ?1 AND receiving = 1", [&batch.batch_id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if stored.and_then(|n| usize::try_from(n).ok()) != Some(at) {
+        return Err(StoreError::Busy(format!("batch {} is being stored by another delivery of it", batch.batch_id)));
+    }
     let out = chunk_in(&tx, batch, agent, rows)?;
     tx.commit()?;
     Ok(out)
@@ -415,8 +432,8 @@ mod tests {
         store
             .write(|c| {
                 assert_eq!(begin(c, &p.meta, "a", p.rows.len())?, Begun::Store(0));
-                chunk(c, &p.meta, "a", &p.rows[..PART])?;
-                chunk(c, &p.meta, "a", &p.rows[PART..cut])
+                chunk(c, &p.meta, "a", 0, &p.rows[..PART])?;
+                chunk(c, &p.meta, "a", PART, &p.rows[PART..cut])
             })
             .unwrap();
         let start = crate::store::BacklogCursor::default();

@@ -522,7 +522,7 @@ impl ObservationStore for SqliteStore {
         while at < rows.len() {
             let part = &rows[at..(at + size).min(rows.len())];
             let held = clock.held;
-            let (n, changed) = self.write_timed(&mut clock, |c| ingest::chunk(c, batch, agent, part))?;
+            let (n, changed) = self.write_timed(&mut clock, |c| ingest::chunk(c, batch, agent, at, part))?;
             let took = (clock.held - held).max(std::time::Duration::from_micros(50));
             at += part.len();
             let fits = (part.len() as f64 * PART_BUDGET.as_secs_f64() / took.as_secs_f64()) as usize;
