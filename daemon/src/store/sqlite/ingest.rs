@@ -179,9 +179,8 @@ pub fn chunk(
 ) -> Result<(usize, usize), StoreError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let stored: Option<i64> = tx
-        .query_row("SELECT stored_rows FROM batches WHERE batch_id = ?1 AND receiving = 1", [&batch.batch_id], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT stored_rows FROM batches WHERE batch_id = ?1 AND receiving = 1")?
+        .query_row([&batch.batch_id], |r| r.get(0))
         .optional()?;
     if stored.and_then(|n| usize::try_from(n).ok()) != Some(at) {
         return Err(StoreError::Busy(format!("batch {} is being stored by another delivery of it", batch.batch_id)));
