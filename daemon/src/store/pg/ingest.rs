@@ -116,20 +116,13 @@ pub(super) fn begin(tx: &mut Tx<'_>, batch: &BatchMeta, agent: &str, accepted: u
     Ok(Begun::Store(0))
 }
 
-/// Check, in a part's transaction, that the batch is still receiving and
-/// holds the `at` observations this delivery found or stored: otherwise
-/// another delivery of it (a resend while this one went on) stored parts
-/// meanwhile, and storing this part too would store them twice.
+/// [`crate::store::shared::ingest::part_at`], read in a part's transaction.
 ///
 /// # Errors
-/// [`StoreError::Busy`] when another delivery got ahead (the agent sends
-/// again, and that delivery resumes where the batch stands).
-pub(super) fn still_ours(tx: &mut Tx<'_>, batch_id: &str, at: usize) -> Result<(), StoreError> {
+/// [`StoreError::Busy`] when another delivery of the batch got ahead.
+fn still_ours(tx: &mut Tx<'_>, batch_id: &str, at: usize) -> Result<(), StoreError> {
     let row = tx.query_opt("SELECT stored_rows FROM batches WHERE batch_id = $1 AND receiving = 1", &[&batch_id])?;
-    match row.map(|r| r.get::<_, i64>(0)) {
-        Some(n) if usize::try_from(n) == Ok(at) => Ok(()),
-        _ => Err(StoreError::Busy(format!("batch {batch_id} is being stored by another delivery of it"))),
-    }
+    crate::store::shared::ingest::part_at(batch_id, row.map(|r| r.get(0)), at)
 }
 
 /// Mark the batch stored and number its arrival.

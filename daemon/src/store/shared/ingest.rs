@@ -2,7 +2,8 @@
 //! observation does to its address's host record ([`effect`], and
 //! [`HostRow::apply`] for a backend that writes whole rows), the merging of
 //! repeated (MAC, address) pairs and served certificates within one part,
-//! and reading the reconcile backlog back ([`pending`]).
+//! whether a part is still its delivery's to store ([`part_at`]), and
+//! reading the reconcile backlog back ([`pending`]).
 //!
 //! The decisions follow `store/sqlite/ingest.rs`, whose statements they
 //! describe: a first sighting inserts the host; a sighting at least as new
@@ -68,6 +69,24 @@ impl Effect<'_, '_> {
             Effect::New | Effect::Older => true,
             Effect::Newer { new_pair, .. } => *new_pair,
         }
+    }
+}
+
+/// Whether a part of a batch stored in parts is still this delivery's to
+/// store: the batch is still receiving (`stored`, its `stored_rows`, is
+/// `None` once it is not) and holds exactly the `at` observations this
+/// delivery found or stored. Otherwise another delivery of it — an agent's
+/// resend after its own timeout while this one went on — stored parts
+/// meanwhile, and storing this part too would store them twice. Read in
+/// the part's own transaction, under the backend's ingest writer.
+///
+/// # Errors
+/// [`StoreError::Busy`] (the agent sends again; that delivery resumes
+/// where the batch stands).
+pub fn part_at(batch_id: &str, stored: Option<i64>, at: usize) -> Result<(), crate::store::StoreError> {
+    match stored {
+        Some(n) if usize::try_from(n) == Ok(at) => Ok(()),
+        _ => Err(crate::store::StoreError::Busy(format!("batch {batch_id} is being stored by another delivery of it"))),
     }
 }
 

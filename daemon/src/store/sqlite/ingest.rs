@@ -165,11 +165,8 @@ fn finish_in(tx: &rusqlite::Transaction<'_>, batch_id: &str) -> Result<(), Store
 /// this delivery found or stored; returns (stored, changed hosts).
 ///
 /// # Errors
-/// [`StoreError::Busy`] when the batch no longer holds exactly `at`
-/// observations or is no longer receiving: another delivery of it (a
-/// resend while this one went on) stored parts meanwhile, and storing this
-/// part too would store them twice. The agent sends again; that delivery
-/// resumes where the batch stands.
+/// [`StoreError::Busy`] when another delivery of the batch got ahead
+/// ([`crate::store::shared::ingest::part_at`]).
 pub fn chunk(
     c: &mut Connection,
     batch: &BatchMeta,
@@ -182,9 +179,7 @@ pub fn chunk(
         .prepare_cached("SELECT stored_rows FROM batches WHERE batch_id = ?1 AND receiving = 1")?
         .query_row([&batch.batch_id], |r| r.get(0))
         .optional()?;
-    if stored.and_then(|n| usize::try_from(n).ok()) != Some(at) {
-        return Err(StoreError::Busy(format!("batch {} is being stored by another delivery of it", batch.batch_id)));
-    }
+    crate::store::shared::ingest::part_at(&batch.batch_id, stored, at)?;
     let out = chunk_in(&tx, batch, agent, rows)?;
     tx.commit()?;
     Ok(out)
