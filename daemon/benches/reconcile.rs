@@ -14,7 +14,8 @@
 //! Run: `cargo bench -p censusd --bench reconcile` (`-- --no-record` skips
 //! bench/RESULTS.md; `-- --quick` uses 10x smaller sizes; `-- --large-only`
 //! runs part 2 alone and records nothing; `CENSUS_PROFILE=1` logs each
-//! run's phases).
+//! run's phases; `CENSUS_BENCH_WHOIS_TIMELINE=1` prints how many whois
+//! answers took over 5 ms in each 5 s of the whois phase).
 
 mod common;
 
@@ -137,6 +138,12 @@ fn main() {
     let mut lat = Vec::new();
     let mut by_kind: [Vec<f64>; 3] = Default::default();
     let mut found = 0;
+    // `CENSUS_BENCH_WHOIS_TIMELINE=1`: when in the run the slow answers
+    // came, by 5-second window (background work after the import and the
+    // first reconcile shows as a cluster at the start).
+    let timeline = std::env::var_os("CENSUS_BENCH_WHOIS_TIMELINE").is_some();
+    let whois_start = Instant::now();
+    let mut slow: std::collections::BTreeMap<u64, (usize, usize)> = Default::default();
     for i in 0..30_000u32 {
         let n = i.wrapping_mul(2_654_435_761) % n_hosts;
         let q = match i % 3 {
@@ -148,8 +155,19 @@ fn main() {
         let a = censusd::app::query::whois(&rec, &q, now_ms()).unwrap();
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         lat.push(ms);
+        if timeline {
+            let w = slow.entry(whois_start.elapsed().as_secs() / 5).or_default();
+            w.0 += 1;
+            w.1 += usize::from(ms > 5.0);
+        }
         by_kind[(i % 3) as usize].push(ms);
         found += usize::from(a.is_some_and(|a| a.asset.is_some()));
+    }
+    if timeline {
+        println!("whois phase {:.1} s; answers over 5 ms by 5 s window:", whois_start.elapsed().as_secs_f64());
+        for (w, (all, over)) in &slow {
+            println!("  {:3}-{:3} s: {over} of {all}", w * 5, w * 5 + 5);
+        }
     }
     let pct = |lat: &mut Vec<f64>, p: f64| {
         lat.sort_by(f64::total_cmp);

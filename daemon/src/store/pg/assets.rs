@@ -25,6 +25,7 @@ use postgres::types::Type;
 
 use super::asset_change::Change;
 use super::keyed::{self, Keyed};
+use super::statistics::Group;
 use super::{PostgresStore, Tx, audit};
 use crate::audit::AuditEntry;
 use crate::register::Asset;
@@ -155,6 +156,7 @@ fn import(
     build: &mut (dyn FnMut(&[Asset]) -> Option<Vec<Asset>> + Send),
     actor: &str,
     audit: AuditOf<'_, Asset>,
+    written: &mut u64,
 ) -> Result<bool, StoreError> {
     let current = all(tx)?;
     let Some(assets) = build(&current) else { return Ok(false) };
@@ -185,6 +187,7 @@ fn import(
     entries.extend(audit(None, None));
     change.write(tx)?;
     audit::append(tx, &entries)?;
+    *written = assets.len() as u64;
     Ok(true)
 }
 
@@ -254,7 +257,10 @@ impl RegisterStore for PostgresStore {
         actor: &str,
         audit: AuditOf<'_, Asset>,
     ) -> Result<bool, StoreError> {
-        self.write(|tx| import(tx, build, actor, audit))
+        let mut written = 0;
+        let changed = self.write(|tx| import(tx, build, actor, audit, &mut written))?;
+        self.grew(Group::Register, written);
+        Ok(changed)
     }
 
     fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError> {

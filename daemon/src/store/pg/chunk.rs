@@ -47,8 +47,18 @@ impl Names {
     }
 }
 
-/// Store `rows` of `batch` from `agent` in the caller's transaction;
-/// returns (observations stored, hosts whose summary changed).
+/// What storing one part did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stored {
+    /// Observations stored.
+    pub rows: usize,
+    /// Hosts whose summary changed.
+    pub changed_hosts: usize,
+    /// Hosts seen for the first time (rows added to `hosts`).
+    pub new_hosts: usize,
+}
+
+/// Store `rows` of `batch` from `agent` in the caller's transaction.
 ///
 /// # Errors
 /// [`StoreError::Db`] when a statement fails (the transaction then rolls back).
@@ -57,9 +67,9 @@ pub(super) fn store(
     batch: &BatchMeta,
     agent: &str,
     rows: &[ObservationRow<'_>],
-) -> Result<(usize, usize), StoreError> {
+) -> Result<Stored, StoreError> {
     if rows.is_empty() {
-        return Ok((0, 0));
+        return Ok(Stored::default());
     }
     let batch_id = batch.batch_id.as_str();
     let ids = draw_ids(tx, "observations", rows.len())?;
@@ -67,7 +77,7 @@ pub(super) fn store(
     let mut hosts = read_hosts(tx, rows)?;
     let mut changes: Vec<(&str, i64, &'static str, Option<String>, String)> = Vec::new();
     let (mut names, mut pairs, mut served) = (Names::default(), Pairs::default(), Served::default());
-    let mut changed_hosts = 0;
+    let (mut changed_hosts, mut new_hosts) = (0, 0);
     for (row, &id) in rows.iter().zip(&ids) {
         let ip = row.ip.as_str();
         for (port, sha) in &row.certificates {
@@ -75,7 +85,10 @@ pub(super) fn store(
         }
         let e = effect(hosts.rows.get(ip).map(|h| &h.known), row);
         match &e {
-            Effect::New => names.set(ip, false, &row.names),
+            Effect::New => {
+                new_hosts += 1;
+                names.set(ip, false, &row.names);
+            }
             Effect::Newer { row: kept, changes: changed, .. } => {
                 changed_hosts += usize::from(!changed.is_empty());
                 changes
@@ -110,7 +123,7 @@ pub(super) fn store(
            last_obs = greatest(coalesce(last_obs, $4), $4) WHERE batch_id = $1",
         &[(&batch_id, Type::TEXT), (&(rows.len() as i64), Type::INT8), (&lo, Type::INT8), (&hi, Type::INT8)],
     )?;
-    Ok((rows.len(), changed_hosts))
+    Ok(Stored { rows: rows.len(), changed_hosts, new_hosts })
 }
 
 /// `n` new ids of `table`'s identity column, ascending: a range reserved

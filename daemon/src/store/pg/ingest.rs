@@ -29,6 +29,7 @@
 //! completes the batch, under the ingest lock: strictly increasing in
 //! commit order (`censusd migrate-store` restarts it after the copied rows).
 
+use super::statistics::Group;
 use super::{INGEST_LOCK, PostgresStore, Tx, WRITE_LOCK, chunk, pending, rollup};
 use crate::reconcile::PendingBatch;
 use crate::store::{
@@ -181,7 +182,10 @@ impl ObservationStore for PostgresStore {
             })?;
             return Ok(match stored {
                 None => DUPLICATE,
-                Some((stored, changed_hosts)) => IngestOutcome { duplicate: false, stored, changed_hosts },
+                Some(s) => {
+                    self.grew(Group::Hosts, s.new_hosts as u64);
+                    IngestOutcome { duplicate: false, stored: s.rows, changed_hosts: s.changed_hosts }
+                }
             });
         }
         // Each part its own turn at the ingest lock.
@@ -193,13 +197,14 @@ impl ObservationStore for PostgresStore {
         let mut out = IngestOutcome { duplicate: false, stored: 0, changed_hosts: 0 };
         for part in rows.get(done..).unwrap_or_default().chunks(PART) {
             let at = done + out.stored;
-            let (stored, changed) = self.write_holding(&[INGEST_LOCK], |tx| {
+            let s = self.write_holding(&[INGEST_LOCK], |tx| {
                 unsynced(tx)?;
                 still_ours(tx, &batch.batch_id, at)?;
                 chunk::store(tx, batch, agent, part)
             })?;
-            out.stored += stored;
-            out.changed_hosts += changed;
+            out.stored += s.rows;
+            out.changed_hosts += s.changed_hosts;
+            self.grew(Group::Hosts, s.new_hosts as u64);
         }
         self.write_holding(&[INGEST_LOCK], |tx| finish(tx, &batch.batch_id))?;
         Ok(out)

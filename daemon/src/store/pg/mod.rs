@@ -65,6 +65,7 @@ mod rollup;
 mod saved;
 pub mod schema;
 mod session;
+mod statistics;
 mod turn;
 mod whois;
 
@@ -178,6 +179,8 @@ pub struct PostgresStore {
     connections: u32,
     /// Observations rolled up since the last vacuum (`ingest.rs`, `roll_up`).
     unvacuumed: std::sync::atomic::AtomicU64,
+    /// Rows written in bulk since the tables were last analyzed (`statistics.rs`).
+    growth: statistics::Growth,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -255,6 +258,7 @@ impl PostgresStore {
                 scratch,
                 connections: connections.max(2),
                 unvacuumed: std::sync::atomic::AtomicU64::new(0),
+                growth: statistics::Growth::default(),
             })
         })
     }

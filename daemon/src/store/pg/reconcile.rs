@@ -210,8 +210,9 @@ fn last_per_key<'a, T, K: std::hash::Hash + Eq>(items: &'a [T], key: impl Fn(&'a
 }
 
 /// Write a plan's state: matches, device records, asset states, learned certificates.
-fn write_state(tx: &mut Tx<'_>, plan: &Plan) -> Result<(), StoreError> {
+fn write_state(tx: &mut Tx<'_>, plan: &Plan) -> Result<u64, StoreError> {
     let matches = last_per_key(&plan.matches, |(ip, _)| ip.as_str());
+    let mut written = 0;
     if !matches.is_empty() {
         let ips: Vec<&str> = matches.iter().map(|(ip, _)| ip.as_str()).collect();
         let tags: Vec<Option<&str>> = matches
@@ -219,7 +220,7 @@ fn write_state(tx: &mut Tx<'_>, plan: &Plan) -> Result<(), StoreError> {
             .map(|(_, id)| if let Identity::Matched(m) = id { Some(m.tag.as_str()) } else { None })
             .collect();
         let infos: Vec<String> = matches.iter().map(|(_, id)| serde_json::to_string(id).unwrap_or_default()).collect();
-        tx.execute_typed(
+        written = tx.execute_typed(
             "INSERT INTO host_matches (ip, tag, info) SELECT * FROM UNNEST($1, $2, $3)
              ON CONFLICT (ip) DO UPDATE SET tag = excluded.tag, info = excluded.info
              WHERE host_matches.info IS DISTINCT FROM excluded.info",
@@ -270,7 +271,7 @@ fn write_state(tx: &mut Tx<'_>, plan: &Plan) -> Result<(), StoreError> {
             &[(&values, Type::TEXT_ARRAY), (&tags, Type::TEXT_ARRAY), (&plan.now_ms, Type::INT8)],
         )?;
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Write the alert changes decided from `read` (the revisions the decision
@@ -422,8 +423,9 @@ impl ReconcileStore for PostgresStore {
             subjects = subjects.len(),
             "reconcile decide phases"
         );
-        self.write(|tx| {
-            write_state(tx, plan)?;
+        let mut matches_written = 0;
+        let out = self.write(|tx| {
+            matches_written = write_state(tx, plan)?;
             let out = write_alerts(tx, plan, &subjects, &read, &changes, decide)?;
             if !plan.batches.is_empty() {
                 // Each batch is reconciled once: when another daemon took one
@@ -446,6 +448,8 @@ impl ReconcileStore for PostgresStore {
                 }
             }
             Ok(out)
-        })
+        })?;
+        self.grew(super::statistics::Group::Matches, matches_written);
+        Ok(out)
     }
 }
