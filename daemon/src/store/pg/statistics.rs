@@ -18,17 +18,16 @@
 //! 1,000,000-asset register, and 26 times in the 35 s after.
 //!
 //! What counts as bulk: [`BULK_ROWS`] rows added to (or rewritten in) one
-//! group of tables since this store last analyzed them — a register
-//! import, a full reconcile's first matches, the first sweeps of a large
-//! network. A steady cadence adds few rows (sightings update hosts in
+//! group of tables since this store last analyzed them, and at least as
+//! many as it had gained before ([`Growth::add`]) — a register import, a
+//! full reconcile's first matches, the first sweeps of a large network.
+//! A steady cadence adds few rows (sightings update hosts in
 //! place; matches are rewritten only when they change), so this rarely
 //! runs then; `ANALYZE` reads a fixed-size sample (30,000 rows at the
 //! default statistics target), tens of milliseconds however large the
 //! table. It runs after the write committed, on the writer's connection
 //! turn, outside any lock; `SKIP_LOCKED` leaves a table autovacuum is
 //! working on to it, and a failure is logged (autovacuum still comes).
-
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Rows added to a group of tables after which they are analyzed.
 pub const BULK_ROWS: u64 = 10_000;
@@ -61,20 +60,31 @@ impl Group {
     }
 }
 
-/// Rows added to each [`Group`] since this store last analyzed it.
+/// Rows added to each [`Group`]: since this store last analyzed it, and
+/// in all.
 #[derive(Debug, Default)]
-pub struct Growth([AtomicU64; 3]);
+pub struct Growth(std::sync::Mutex<[(u64, u64); 3]>);
 
 impl Growth {
-    /// Count `rows` added to `group`; `true` (and the count restarted) when
-    /// they bring it to [`BULK_ROWS`]: the caller analyzes the group.
+    /// Count `rows` added to `group`; `true` (and the count since restarted)
+    /// when they bring it to [`BULK_ROWS`] and to as many as the group had
+    /// gained in all before: the caller analyzes the group. So a table
+    /// filled from nothing is analyzed at 10,000 rows, 20,000, 40,000 …
+    /// (a 1,000,000-asset import in ten parts, four times rather than ten),
+    /// and one that grows slowly is left to autovacuum.
     pub fn add(&self, group: Group, rows: u64) -> bool {
         if rows == 0 {
             return false;
         }
-        let n = &self.0[group.index()];
-        let total = n.fetch_add(rows, Ordering::Relaxed) + rows;
-        total >= BULK_ROWS && n.swap(0, Ordering::Relaxed) >= BULK_ROWS
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (since, total) = &mut g[group.index()];
+        *since += rows;
+        *total += rows;
+        if *since < BULK_ROWS || *since * 2 < *total {
+            return false;
+        }
+        *since = 0;
+        true
     }
 }
 
@@ -109,9 +119,17 @@ mod tests {
         assert!(!g.add(Group::Hosts, BULK_ROWS - 1));
         assert!(!g.add(Group::Matches, BULK_ROWS - 1), "another group's rows do not count");
         assert!(g.add(Group::Hosts, 1), "the bulk reached");
-        assert!(!g.add(Group::Hosts, 1), "and counted afresh");
+        assert!(!g.add(Group::Hosts, BULK_ROWS - 1), "counted afresh");
+        assert!(g.add(Group::Hosts, 1), "as many again as before: due");
+        // 20,000 in all: due again after 20,000 more, not 10,000.
+        assert!(!g.add(Group::Hosts, BULK_ROWS));
+        assert!(g.add(Group::Hosts, BULK_ROWS));
         assert!(g.add(Group::Register, BULK_ROWS * 3), "one large write is due at once");
         assert!(!g.add(Group::Register, 0));
+        // A register imported in ten equal parts: analyzed after parts 1, 2, 4 and 8.
+        let g = Growth::default();
+        let due: Vec<usize> = (1..=10).filter(|_| g.add(Group::Register, 100_000)).collect();
+        assert_eq!(due, [1, 2, 4, 8]);
     }
 
     /// Regression (whois p99 over its target after a full reconcile on
