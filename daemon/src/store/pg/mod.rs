@@ -179,7 +179,7 @@ pub struct PostgresStore {
     connections: u32,
     /// Observations rolled up since the last vacuum (`ingest.rs`, `roll_up`).
     unvacuumed: std::sync::atomic::AtomicU64,
-    /// Rows written in bulk since the tables were last analyzed (`statistics.rs`).
+    /// Rows written per group of tables since they were last analyzed (`statistics.rs`).
     growth: statistics::Growth,
 }
 
