@@ -150,16 +150,16 @@ fn delete(tx: &mut Tx<'_>, a: &Asset, actor: &str) -> Result<(), StoreError> {
 /// Apply an import: `build` turns the current register into the assets to
 /// write (or `None` to write nothing); new tags are created, others
 /// updated, each audited, then the import as a whole — all in the
-/// caller's transaction.
+/// caller's transaction. Returns how many assets were written, `None`
+/// when `build` wrote nothing.
 fn import(
     tx: &mut Tx<'_>,
     build: &mut (dyn FnMut(&[Asset]) -> Option<Vec<Asset>> + Send),
     actor: &str,
     audit: AuditOf<'_, Asset>,
-    written: &mut u64,
-) -> Result<bool, StoreError> {
+) -> Result<Option<u64>, StoreError> {
     let current = all(tx)?;
-    let Some(assets) = build(&current) else { return Ok(false) };
+    let Some(assets) = build(&current) else { return Ok(None) };
     // Every asset the import rewrites gets its keys anew: drop them all
     // first, so a MAC moved from one row's asset to another's is judged
     // against the import's result, not against the order of its rows (a MAC
@@ -187,8 +187,7 @@ fn import(
     entries.extend(audit(None, None));
     change.write(tx)?;
     audit::append(tx, &entries)?;
-    *written = assets.len() as u64;
-    Ok(true)
+    Ok(Some(assets.len() as u64))
 }
 
 /// An asset's history, newest first.
@@ -257,10 +256,9 @@ impl RegisterStore for PostgresStore {
         actor: &str,
         audit: AuditOf<'_, Asset>,
     ) -> Result<bool, StoreError> {
-        let mut written = 0;
-        let changed = self.write(|tx| import(tx, build, actor, audit, &mut written))?;
+        let Some(written) = self.write(|tx| import(tx, build, actor, audit))? else { return Ok(false) };
         self.grew(Group::Register, written);
-        Ok(changed)
+        Ok(true)
     }
 
     fn asset_history(&self, tag: &str) -> Result<Vec<AssetChange>, StoreError> {

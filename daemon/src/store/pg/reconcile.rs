@@ -209,7 +209,8 @@ fn last_per_key<'a, T, K: std::hash::Hash + Eq>(items: &'a [T], key: impl Fn(&'a
     out
 }
 
-/// Write a plan's state: matches, device records, asset states, learned certificates.
+/// Write a plan's state: matches, device records, asset states, learned
+/// certificates. Returns how many match rows were inserted or changed.
 fn write_state(tx: &mut Tx<'_>, plan: &Plan) -> Result<u64, StoreError> {
     let matches = last_per_key(&plan.matches, |(ip, _)| ip.as_str());
     let mut written = 0;
@@ -423,9 +424,8 @@ impl ReconcileStore for PostgresStore {
             subjects = subjects.len(),
             "reconcile decide phases"
         );
-        let mut matches_written = 0;
-        let out = self.write(|tx| {
-            matches_written = write_state(tx, plan)?;
+        let (out, matches_written) = self.write(|tx| {
+            let matches_written = write_state(tx, plan)?;
             let out = write_alerts(tx, plan, &subjects, &read, &changes, decide)?;
             if !plan.batches.is_empty() {
                 // Each batch is reconciled once: when another daemon took one
@@ -447,7 +447,7 @@ impl ReconcileStore for PostgresStore {
                     )));
                 }
             }
-            Ok(out)
+            Ok((out, matches_written))
         })?;
         self.grew(super::statistics::Group::Matches, matches_written);
         Ok(out)

@@ -58,8 +58,6 @@ pub enum Group {
 }
 
 impl Group {
-    const ALL: [Group; 3] = [Group::Register, Group::Matches, Group::Hosts];
-
     /// The tables of the group, as `ANALYZE` takes them.
     pub fn tables(self) -> &'static str {
         match self {
@@ -79,7 +77,7 @@ impl Group {
     }
 
     fn index(self) -> usize {
-        Group::ALL.iter().position(|g| *g == self).unwrap_or_default()
+        self as usize
     }
 }
 
@@ -183,7 +181,7 @@ impl super::PostgresStore {
             }
             Err(e) => {
                 self.growth.failed(group, taken);
-                tracing::warn!(tables = group.tables(), error = %e, "analyze after a bulk write failed; the next write retries it");
+                tracing::warn!(tables = group.tables(), error = %e, "analyze after a bulk write failed; tried again a minute later at the soonest");
             }
         }
     }
