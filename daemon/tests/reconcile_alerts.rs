@@ -402,8 +402,9 @@ fn ev(a: &censusd::alerts::Alert) -> serde_json::Value {
 #[test]
 fn a_register_larger_than_a_page_is_judged_whole() {
     let s = Scenario::new();
-    let n = censusd::store::INDEX_PAGE + 10;
-    let lapsed = [0, 4_999, 5_000, 5_001, 19_999, 20_000, n - 1];
+    let (index_page, run_page) = (censusd::reconcile::INDEX_PAGE, censusd::reconcile::FULL_RUN_PAGE);
+    let n = index_page + 10;
+    let lapsed = [0, run_page - 1, run_page, run_page + 1, index_page - 1, index_page, n - 1];
     let assets: Vec<serde_json::Value> = (0..n)
         .map(|i| {
             let mut a = server(

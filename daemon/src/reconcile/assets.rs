@@ -100,8 +100,17 @@ fn merge_state(state: &mut AssetState, all: &Seen<'_>) {
     }
 }
 
-/// Evaluate one asset; updates its state and adds findings, clears and learned certificates to `plan`.
-pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, state: &mut AssetState, plan: &mut Plan) {
+/// Evaluate one asset, which entered the register at `created_ms` (unix
+/// ms, as the match index holds it); updates its state and adds findings,
+/// clears and learned certificates to `plan`.
+pub fn evaluate(
+    w: &World<'_>,
+    (a, created_ms): (&Asset, i64),
+    seen: &Seen<'_>,
+    past: &Seen<'_>,
+    state: &mut AssetState,
+    plan: &mut Plan,
+) {
     let subject = format!("asset:{}", a.tag);
     let mut all: Vec<(&Sighting, &Match)> = seen.to_vec();
     all.extend(past.iter().copied().filter(|(p, _)| !seen.iter().any(|(s, _)| s.ip == p.ip && s.batch == p.batch)));
@@ -194,7 +203,7 @@ pub fn evaluate(w: &World<'_>, a: &Asset, seen: &Seen<'_>, past: &Seen<'_>, stat
             plan.clear(AlertKind::Missing, subject.clone(), ClearCause::Resolved, reason, latest.last_ms);
         }
     } else {
-        missing(w, a, state, plan);
+        missing(w, a, created_ms, state, plan);
     }
 }
 
@@ -317,9 +326,8 @@ fn services(a: &Asset, seen: &Seen<'_>, all: &Seen<'_>, state: &AssetState, had_
     }
 }
 
-fn missing(w: &World<'_>, a: &Asset, state: &AssetState, plan: &mut Plan) {
-    let created = w.index.created_ms(&a.tag).unwrap_or(0);
-    let since = state.last_seen_ms.unwrap_or(created);
+fn missing(w: &World<'_>, a: &Asset, created_ms: i64, state: &AssetState, plan: &mut Plan) {
+    let since = state.last_seen_ms.unwrap_or(created_ms);
     let m = w.sweeps.misses_asset(a, since);
     let after = w.settings.missing_after_ms.get(&a.asset_type).copied().unwrap_or(w.settings.missing_default_ms);
     // Only complete sweeps of its segment after its last sighting, spanning missing_after in observation time.

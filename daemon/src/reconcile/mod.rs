@@ -30,6 +30,7 @@ pub mod end_of_life;
 pub mod identity;
 pub mod licences;
 pub mod owners;
+mod pages;
 pub mod rules;
 pub mod sighting;
 pub mod sources;
@@ -45,8 +46,9 @@ use crate::alerts::Severity;
 use crate::alerts::lifecycle::{self, Change};
 use crate::config::ReconcileConfig;
 use crate::metrics::{DaemonMetrics, ReconcileKind};
-use crate::store::{AlertInputs, SightingSelect, Store, StoreError};
+use crate::store::{AlertInputs, SightingSelect, Store, StoreError, StoredPage, decode_page};
 pub use identity::{Identity, RegisterIndex};
+use pages::read_ahead;
 pub use rules::{AssetState, DeviceRecord, Plan, Settings, World};
 pub use sighting::{BatchContext, Sighting};
 pub use sweeps::{SweepIndex, SweepRow};
@@ -87,77 +89,23 @@ pub struct Register {
 /// to show how many MACs, addresses and names an asset holds).
 const RESERVE_AFTER: usize = 4_096;
 
-/// Assets a full run reads from the store at a time.
-const FULL_RUN_PAGE: usize = 5_000;
+/// Assets a full run's rules pass reads from the store at a time.
+pub const FULL_RUN_PAGE: usize = 5_000;
 
-/// Read pages on a helper thread, one ahead of `take`, which sees their
-/// items in order: `read(after)` returns a page and the key the next
-/// begins after (`None`: the last). Two pages are in memory at most, and
-/// reading and decoding the next overlaps with using this one. Returns
-/// what `take` returned, the first store error (which ended the items
-/// early: a caller must not act on part of them), and how long `take`
-/// waited for pages.
-fn read_ahead<T: Send, R>(
-    mut read: impl FnMut(Option<&str>) -> Result<crate::store::KeysetPage<T>, StoreError> + Send,
-    take: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
-) -> (R, Option<StoreError>, std::time::Duration) {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<T>, StoreError>>(1);
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut after: Option<String> = None;
-            loop {
-                let (page, next) = match read(after.as_deref()) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                // The taker gone (it stopped early): stop reading.
-                if tx.send(Ok(page)).is_err() || next.is_none() {
-                    return;
-                }
-                after = next;
-            }
-        });
-        let mut items = Ahead { rx, page: Vec::new().into_iter(), failed: None, waiting: std::time::Duration::ZERO };
-        let r = take(&mut items);
-        (r, items.failed, items.waiting)
-    })
-}
+/// Assets the match index is built from at a time (only their keys are
+/// kept, so its pages can be larger than the rules pass's).
+pub const INDEX_PAGE: usize = 20_000;
 
-/// The items of the pages [`read_ahead`] reads.
-struct Ahead<T> {
-    rx: std::sync::mpsc::Receiver<Result<Vec<T>, StoreError>>,
-    page: std::vec::IntoIter<T>,
-    failed: Option<StoreError>,
-    waiting: std::time::Duration,
-}
-
-impl<T> Iterator for Ahead<T> {
-    type Item = T;
-
-    fn next(&mut self) -> Option<T> {
-        loop {
-            if let Some(item) = self.page.next() {
-                return Some(item);
-            }
-            if self.failed.is_some() {
-                return None;
-            }
-            let t = std::time::Instant::now();
-            let page = self.rx.recv();
-            self.waiting += t.elapsed();
-            match page {
-                Ok(Ok(page)) => self.page = page.into_iter(),
-                Ok(Err(e)) => {
-                    self.failed = Some(e);
-                    return None;
-                }
-                Err(_) => return None,
-            }
-        }
-    }
+/// Up to `limit` stored assets after tag `after`, not yet decoded, and the
+/// tag the next page begins after (`None`: a short page, the last).
+fn register_page(
+    store: &dyn Store,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Box<dyn StoredPage>, Option<String>), StoreError> {
+    let rows = store.register_rows(after, limit)?;
+    let next = if rows.len() == limit { rows.last_tag() } else { None };
+    Ok((rows, next))
 }
 
 /// What a run changed.
@@ -337,7 +285,8 @@ impl Reconciler {
         let t = std::time::Instant::now();
         let mut idx = RegisterIndex::default();
         let ((), failed, waiting) = read_ahead(
-            |after| self.store.index_page(after),
+            |after| register_page(self.store.as_ref(), after, INDEX_PAGE),
+            |rows| decode_page(rows.as_ref(), |r| r.keys()),
             |keys| {
                 for (n, (a, created)) in keys.enumerate() {
                     // Room for the whole register once a first share of it shows
@@ -902,14 +851,11 @@ impl Reconciler {
                 now_ms,
             })
         };
-        // Page until an empty page (not a short one: an asset whose body
-        // does not decode is left out of its page, not the end of the register).
-        let read = |after: Option<&str>| {
-            let page = self.store.assets_page(after, FULL_RUN_PAGE)?;
-            let next = page.last().map(|a| a.tag.clone());
-            Ok((page, next))
-        };
-        let (plan, failed, waiting) = read_ahead(read, run);
+        let (plan, failed, waiting) = read_ahead(
+            |after| register_page(self.store.as_ref(), after, FULL_RUN_PAGE),
+            |rows| decode_page(rows.as_ref(), |r| r.asset()),
+            run,
+        );
         if let Some(e) = failed {
             return Err(e);
         }

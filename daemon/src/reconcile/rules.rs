@@ -553,16 +553,14 @@ pub fn run(mut w: World<'_>) -> Plan {
     let mut coverage = super::sources::Coverage::new(&w);
     for asset in assets {
         let tag = asset.tag.as_str();
-        if !w.index.contains(tag) {
-            // Entered the register after the index was built: the next run judges it.
-            continue;
-        }
+        // Not in the index: it entered the register after the index was built, the next run judges it.
+        let Some(created_ms) = w.index.created_ms(tag) else { continue };
         let seen = by_tag.get(tag).map_or(&[][..], Vec::as_slice);
         let past: Vec<(&Sighting, &super::identity::Match)> =
             history.get(tag).into_iter().flatten().map(|(s, m)| (s, m)).collect();
         let mut state = w.states.get(tag).cloned().unwrap_or_default();
         let before = state.clone();
-        super::assets::evaluate(&w, &asset, seen, &past, &mut state, &mut plan);
+        super::assets::evaluate(&w, (&asset, created_ms), seen, &past, &mut state, &mut plan);
         if let Some(l) = &mut licensing
             && (!seen.is_empty() || !asset.licences.is_empty())
         {

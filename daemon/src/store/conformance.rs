@@ -306,10 +306,24 @@ fn register(store: Arc<dyn Store>) {
     };
     assert_eq!(by_tags(&["SRV-2", "NOPE", "SRV-2", "srv-2"]), ["SRV-2"]);
     assert!(by_tags(&[]).is_empty());
-    let (keys, next) = store.index_page(None).unwrap();
-    assert_eq!(keys.into_iter().map(|(a, _)| a.tag).collect::<Vec<_>>(), ["SRV-2"]);
-    assert_eq!(next, None, "one short page is the last");
-    assert!(store.index_page(Some("SRV-2")).unwrap().0.is_empty());
+    // What a full reconcile reads: stored rows by tag, the keys and the whole asset decoded from each.
+    let rows = store.register_rows(None, 10).unwrap();
+    assert_eq!((rows.len(), rows.last_tag().as_deref()), (1, Some("SRV-2")));
+    let row = rows.row(0).unwrap();
+    assert_eq!(row.keys().map(|(k, _)| k.tag), Some("SRV-2".to_string()));
+    assert_eq!(row.asset().map(|a| a.tag), Some("SRV-2".to_string()));
+    assert!(row.created_ms > 0, "when it entered the register");
+    assert!(rows.row(1).is_none());
+    assert!(store.register_rows(Some("SRV-2"), 10).unwrap().is_empty());
+    store.create_asset(&asset("SRV-3", "deployed", "00:1b:21:00:00:03"), "ann", &mut super::unaudited()).unwrap();
+    let tags = |after, limit| -> Vec<String> {
+        let page = store.register_rows(after, limit).unwrap();
+        (0..page.len()).filter_map(|i| page.row(i)).map(|r| r.tag.to_string()).collect()
+    };
+    assert_eq!(tags(None, 1), ["SRV-2"]);
+    assert_eq!(tags(Some("SRV-2"), 1), ["SRV-3"]);
+    assert_eq!(tags(Some(""), 10), ["SRV-2", "SRV-3"]);
+    assert!(store.delete_asset("SRV-3", "ann", &mut super::unaudited()).unwrap());
     // The size the match index makes room for: one asset left (exact on
     // SQLite; PostgreSQL counts a table not yet analysed, as this one is).
     assert_eq!(store.register_size_hint().unwrap(), 1);

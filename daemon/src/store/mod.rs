@@ -35,6 +35,7 @@ use crate::register::Asset;
 
 pub use crate::ingest::{BatchMeta, ObservationRow, ms};
 pub use pg::PostgresStore;
+pub use shared::reconcile::{StoredAsset, StoredPage, decode_page};
 pub use sqlite::SqliteStore;
 pub use sqlite::backup;
 pub use types::{BacklogCursor, CommitOutcome, DaySightings, OutboxItem, RollUp, SightingSelect};
@@ -43,7 +44,6 @@ use std::collections::HashMap;
 
 use crate::alerts::lifecycle::{Change, Refused};
 use crate::alerts::{Alert, AlertFilter, AlertHistoryEntry, AlertKind, Suppression};
-use crate::reconcile::identity::AssetKeys;
 use crate::reconcile::{AssetState, DeviceRecord, Plan, Sighting, SweepRow};
 
 /// A storage failure.
@@ -166,9 +166,6 @@ pub struct AssetChange {
 
 /// Certificates learned per asset: certificate key → asset tag.
 pub type LearnedCerts = HashMap<String, String>;
-
-/// Assets [`ReconcileStore::index_page`] reads at a time.
-pub const INDEX_PAGE: usize = 20_000;
 
 /// A page of a keyset-paged read, and the key the next page begins after
 /// (`None`: this was the last). The key comes from the rows read, so a row
@@ -476,13 +473,13 @@ pub type DirectoryBuild<'a> = KeyedBuild<'a, crate::directory::DirectoryEntry>;
 
 /// What reconciliation reads, and its one write: a committed plan.
 pub trait ReconcileStore: Send + Sync {
-    /// For the match index: the keys of up to [`INDEX_PAGE`] assets whose
-    /// tag sorts after `after` (`None`: from the first), by tag, each with
-    /// when it entered the register (unix ms). The reconciler reads the
-    /// register this way a page at a time, so neither side holds it all
-    /// decoded; pages are separate reads (it does not keep an index built
-    /// across a register change).
-    fn index_page(&self, after: Option<&str>) -> Result<KeysetPage<(AssetKeys, i64)>, StoreError>;
+    /// Up to `limit` stored assets whose tag sorts after `after` (`None`:
+    /// from the first), by tag bytewise, not yet decoded. A full reconcile
+    /// reads the register this way twice — the match index's keys, then the
+    /// rules pass's whole assets — a page at a time, so it never holds the
+    /// register decoded, and decodes each page on other threads while the
+    /// next is read (`reconcile::pages`). Pages are separate reads.
+    fn register_rows(&self, after: Option<&str>, limit: usize) -> Result<Box<dyn StoredPage>, StoreError>;
     /// About how many assets the register holds, for the match index to
     /// make room at once ([`crate::reconcile::RegisterIndex::reserve_for`]):
     /// exact on SQLite; on PostgreSQL the planner's estimate, counted

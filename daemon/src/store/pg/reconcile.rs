@@ -27,22 +27,35 @@ use super::session::Session;
 use super::{PostgresStore, Tx, alert_batch, alerts};
 use crate::alerts::AlertKind;
 use crate::alerts::lifecycle::Change;
-use crate::reconcile::identity::AssetKeys;
 use crate::reconcile::{AssetState, DeviceRecord, Identity, Plan, Sighting, SweepRow};
 use crate::register::Asset;
-use crate::store::shared::reconcile::{self as shared, StoredAsset};
+use crate::store::shared::reconcile as shared;
 use crate::store::{
-    AlertInputs, CommitOutcome, INDEX_PAGE, KeysetPage, LearnedCerts, ReconcileStore, SightingSelect, StoreError,
+    AlertInputs, CommitOutcome, LearnedCerts, ReconcileStore, SightingSelect, StoreError, StoredAsset, StoredPage,
 };
 
-/// Up to [`INDEX_PAGE`] assets after tag `after` (`""`: from the first), by tag in byte order.
-fn index_page(tx: &mut Tx<'_>, after: &str) -> Result<Vec<(String, StoredAsset)>, StoreError> {
-    let limit = INDEX_PAGE as i64;
-    let rows = tx.query(
+/// Up to `limit` stored assets after tag `after` (`""`: from the first), by tag in byte order.
+fn register_rows(tx: &mut Tx<'_>, after: &str, limit: usize) -> Result<Rows, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(Rows(tx.query(
         "SELECT tag, body, created_ms FROM assets WHERE tag COLLATE \"C\" > $1 ORDER BY tag COLLATE \"C\" LIMIT $2",
         &[&after, &limit],
-    )?;
-    Ok(rows.iter().map(|r| (r.get(0), StoredAsset { body: r.get(1), created_ms: r.get(2) })).collect())
+    )?))
+}
+
+/// `(tag, body, created_ms)` rows as the driver returned them: their text
+/// is read in place when the page is decoded.
+struct Rows(Vec<postgres::Row>);
+
+impl StoredPage for Rows {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn row(&self, i: usize) -> Option<StoredAsset<'_>> {
+        let r = self.0.get(i)?;
+        Some(StoredAsset { tag: r.try_get(0).ok()?, body: r.try_get(1).ok()?, created_ms: r.try_get(2).ok()? })
+    }
 }
 
 /// The retired assets (`and`: a further condition), by tag in byte order.
@@ -316,10 +329,8 @@ fn write_alerts(
 }
 
 impl ReconcileStore for PostgresStore {
-    fn index_page(&self, after: Option<&str>) -> Result<KeysetPage<(AssetKeys, i64)>, StoreError> {
-        let rows = self.read(|tx| index_page(tx, after.unwrap_or("")))?;
-        // Decoded outside the transaction, on every core.
-        Ok(shared::index_page(&rows))
+    fn register_rows(&self, after: Option<&str>, limit: usize) -> Result<Box<dyn StoredPage>, StoreError> {
+        Ok(Box::new(self.read(|tx| register_rows(tx, after.unwrap_or(""), limit))?))
     }
 
     fn register_size_hint(&self) -> Result<usize, StoreError> {

@@ -720,15 +720,8 @@ impl RegisterStore for SqliteStore {
 }
 
 impl ReconcileStore for SqliteStore {
-    fn index_page(
-        &self,
-        after: Option<&str>,
-    ) -> Result<super::KeysetPage<(crate::reconcile::identity::AssetKeys, i64)>, StoreError> {
-        let rows = self.read(|c| reconcile::index_page(c, after.unwrap_or("")))?;
-        let next = (rows.len() == super::INDEX_PAGE).then(|| rows.last().map(|(tag, _)| tag.clone())).flatten();
-        // Decoded outside the reader, on every core.
-        let keys = crate::reconcile::parallel_map(&rows, |(_, stored)| stored.decode()).into_iter().flatten().collect();
-        Ok((keys, next))
+    fn register_rows(&self, after: Option<&str>, limit: usize) -> Result<Box<dyn super::StoredPage>, StoreError> {
+        Ok(Box::new(self.read(|c| reconcile::register_rows(c, after.unwrap_or(""), limit))?))
     }
 
     fn register_size_hint(&self) -> Result<usize, StoreError> {

@@ -14,15 +14,11 @@ use crate::reconcile::{AssetState, DeviceRecord, Identity, Plan, Sighting, Sweep
 use crate::store::shared::reconcile as shared;
 use crate::store::{CommitOutcome, SightingSelect, StoreError};
 
-/// A stored asset's body and when it entered the register, not yet decoded.
-pub use crate::store::shared::reconcile::StoredAsset;
-
-/// Up to [`INDEX_PAGE`](crate::store::INDEX_PAGE) assets after tag `after` (`""`: from the first), by tag.
-pub fn index_page(c: &Connection, after: &str) -> Result<Vec<(String, StoredAsset)>, StoreError> {
+/// Up to `limit` stored assets after tag `after` (`""`: from the first), by tag.
+pub fn register_rows(c: &Connection, after: &str, limit: usize) -> Result<Vec<(String, String, i64)>, StoreError> {
     let mut st = c.prepare_cached("SELECT tag, body, created_ms FROM assets WHERE tag > ?1 ORDER BY tag LIMIT ?2")?;
-    let rows = st.query_map(params![after, crate::store::INDEX_PAGE as i64], |r| {
-        Ok((r.get(0)?, StoredAsset { body: r.get(1)?, created_ms: r.get(2)? }))
-    })?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = st.query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
