@@ -92,8 +92,9 @@ const RESERVE_AFTER: usize = 4_096;
 /// Assets a full run's rules pass reads from the store at a time.
 pub const FULL_RUN_PAGE: usize = 5_000;
 
-/// Assets the match index is built from at a time (only their keys are
-/// kept, so its pages can be larger than the rules pass's).
+/// Assets the match index is built from at a time: larger pages than the
+/// rules pass's, as only the keys of each are decoded (about 8 MB of
+/// stored text a page; see `pages` for how many are in memory at once).
 pub const INDEX_PAGE: usize = 20_000;
 
 /// Up to `limit` stored assets after tag `after`, not yet decoded, and the

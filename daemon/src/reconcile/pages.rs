@@ -12,9 +12,16 @@
 //! 1.0 s, the decoding 0.9 s). Here the read of the next page runs while
 //! this one is decoded, and both while the one before is used: three
 //! threads, a page in hand on each and one waiting between each pair, so
-//! at most five pages are in memory (a rules-pass page of 5,000 assets is
-//! a few MB as text and decoded). The pages travel as the backend's own
-//! rows ([`StoredPage`](crate::store::StoredPage)), decoded in place.
+//! about six pages' worth are in memory at most (one page each in use,
+//! waiting, being decoded — raw and decoded at once — waiting raw and being
+//! read). A rules-pass page (5,000 assets) is a few MB as text and as
+//! much again decoded; an index page (20,000) is about 8 MB of text, its
+//! keys less. The pages travel as the backend's own rows
+//! ([`StoredPage`](crate::store::StoredPage)), decoded in place.
+//!
+//! The end of the register is a message of its own: a helper that stops
+//! without sending it (a panic) ends the items with an error, never as if
+//! the register ended there.
 //!
 //! On two cores shared with the database server the overlap mostly turns
 //! waiting into work: the waits shrank (index 0.7 s -> 0.1-0.25 s, rules
@@ -27,22 +34,31 @@ use std::time::{Duration, Instant};
 
 use crate::store::StoreError;
 
+/// What passes between the threads: a page, the end of the register, or
+/// the store error that ended the read.
+enum Message<P> {
+    Page(P),
+    End,
+    Failed(StoreError),
+}
+
 /// Read pages on one helper thread and decode them on another, ahead of
 /// `take`, which sees the decoded items in order.
 ///
 /// `read(after)` returns a page of raw rows and the key the next page
-/// begins after (`None`: the last), as a [`KeysetPage`](crate::store::KeysetPage) does; `decode`
-/// turns a page of rows into items (it may leave rows out). Returns what `take` returned, the first
-/// store error (which ended the items early: a caller must not act on part
-/// of them), and how long `take` waited for pages. When `take` returns
-/// before the end, the helpers stop after the page in hand.
+/// begins after (`None`: the last), as a
+/// [`KeysetPage`](crate::store::KeysetPage) does; `decode` turns a page of
+/// rows into items (it may leave rows out). Returns what `take` returned,
+/// the first store error (which ended the items early: a caller must not
+/// act on part of them), and how long `take` waited for pages. When `take`
+/// returns before the end, the helpers stop after the page in hand.
 pub fn read_ahead<P: Send, T: Send, Out>(
     mut read: impl FnMut(Option<&str>) -> Result<(P, Option<String>), StoreError> + Send,
     decode: impl Fn(P) -> Vec<T> + Send,
     take: impl FnOnce(&mut dyn Iterator<Item = T>) -> Out,
 ) -> (Out, Option<StoreError>, Duration) {
-    let (raw_tx, raw_rx) = sync_channel::<Result<P, StoreError>>(1);
-    let (items_tx, items_rx) = sync_channel::<Result<Vec<T>, StoreError>>(1);
+    let (raw_tx, raw_rx) = sync_channel::<Message<P>>(1);
+    let (items_tx, items_rx) = sync_channel::<Message<Vec<T>>>(1);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut after: Option<String> = None;
@@ -50,39 +66,48 @@ pub fn read_ahead<P: Send, T: Send, Out>(
                 let (page, next) = match read(after.as_deref()) {
                     Ok(p) => p,
                     Err(e) => {
-                        let _ = raw_tx.send(Err(e));
+                        let _ = raw_tx.send(Message::Failed(e));
                         return;
                     }
                 };
                 // The decoder gone (the taker stopped early): stop reading.
-                if raw_tx.send(Ok(page)).is_err() || next.is_none() {
+                if raw_tx.send(Message::Page(page)).is_err() {
                     return;
                 }
-                after = next;
+                match next {
+                    Some(n) => after = Some(n),
+                    None => {
+                        let _ = raw_tx.send(Message::End);
+                        return;
+                    }
+                }
             }
         });
         scope.spawn(move || {
-            for page in raw_rx {
-                // An error is passed on and ends the read (the reader sends nothing after it).
-                if items_tx.send(page.map(&decode)).is_err() {
+            for message in raw_rx {
+                let message = match message {
+                    Message::Page(p) => Message::Page(decode(p)),
+                    Message::End => Message::End,
+                    Message::Failed(e) => Message::Failed(e),
+                };
+                if items_tx.send(message).is_err() {
                     return;
                 }
             }
         });
-        let mut items = Ahead { rx: items_rx, page: Vec::new().into_iter(), failed: None, waiting: Duration::ZERO };
+        let mut items =
+            Ahead { rx: items_rx, page: Vec::new().into_iter(), done: false, failed: None, waiting: Duration::ZERO };
         let r = take(&mut items);
-        let (failed, waiting) = (items.failed.take(), items.waiting);
-        // Dropping the receiver here (not at the scope's end) lets a helper
-        // blocked on a full channel see the taker gone and stop.
-        drop(items);
-        (r, failed, waiting)
+        (r, items.failed.take(), items.waiting)
     })
 }
 
 /// The items of the pages [`read_ahead`] reads.
 struct Ahead<T> {
-    rx: Receiver<Result<Vec<T>, StoreError>>,
+    rx: Receiver<Message<Vec<T>>>,
     page: std::vec::IntoIter<T>,
+    /// The end, or an error, was received: no more items.
+    done: bool,
     failed: Option<StoreError>,
     waiting: Duration,
 }
@@ -95,19 +120,24 @@ impl<T> Iterator for Ahead<T> {
             if let Some(item) = self.page.next() {
                 return Some(item);
             }
-            if self.failed.is_some() {
+            if self.done {
                 return None;
             }
             let t = Instant::now();
-            let page = self.rx.recv();
+            let message = self.rx.recv();
             self.waiting += t.elapsed();
-            match page {
-                Ok(Ok(page)) => self.page = page.into_iter(),
-                Ok(Err(e)) => {
+            match message {
+                Ok(Message::Page(page)) => self.page = page.into_iter(),
+                Ok(Message::End) => self.done = true,
+                Ok(Message::Failed(e)) => {
                     self.failed = Some(e);
-                    return None;
+                    self.done = true;
                 }
-                Err(_) => return None,
+                // A helper stopped without saying why (it panicked): not the end of the register.
+                Err(_) => {
+                    self.failed = Some(StoreError::Db("reading the register stopped before its end".into()));
+                    self.done = true;
+                }
             }
         }
     }
@@ -164,6 +194,27 @@ mod tests {
         let (seen, failed, _) = read_ahead(read, |p| p, |items| items.collect::<Vec<u32>>());
         assert_eq!(seen, (0..10).collect::<Vec<_>>(), "the pages before the error, nothing after");
         assert!(matches!(failed, Some(StoreError::Unavailable(_))));
+    }
+
+    #[test]
+    fn a_helper_that_stops_without_the_end_is_an_error_not_the_end() {
+        // The decoder's side of the channel: two pages, then it is gone
+        // (as when it panics) without sending the end.
+        let (tx, rx) = sync_channel(2);
+        tx.send(Message::Page(vec![1, 2])).unwrap();
+        tx.send(Message::Page(vec![3])).unwrap();
+        drop(tx);
+        let mut items = Ahead { rx, page: Vec::new().into_iter(), done: false, failed: None, waiting: Duration::ZERO };
+        assert_eq!(items.by_ref().collect::<Vec<u32>>(), [1, 2, 3]);
+        assert!(matches!(items.failed, Some(StoreError::Db(_))), "an error, not the end of the register");
+        // With the end sent, the same pages end cleanly.
+        let (tx, rx) = sync_channel(3);
+        tx.send(Message::Page(vec![1, 2])).unwrap();
+        tx.send(Message::End).unwrap();
+        drop(tx);
+        let mut items = Ahead { rx, page: Vec::new().into_iter(), done: false, failed: None, waiting: Duration::ZERO };
+        assert_eq!(items.by_ref().collect::<Vec<u32>>(), [1, 2]);
+        assert!(items.failed.is_none());
     }
 
     #[test]

@@ -168,8 +168,9 @@ pub struct AssetChange {
 pub type LearnedCerts = HashMap<String, String>;
 
 /// A page of a keyset-paged read, and the key the next page begins after
-/// (`None`: this was the last). The key comes from the rows read, so a row
-/// left out of the page (a body that does not decode) never ends the read early.
+/// (`None`: this was the last). The key comes from the rows read, not from
+/// what was decoded of them, so a row left out after decoding (a body that
+/// does not decode) never ends the read early.
 pub type KeysetPage<T> = (Vec<T>, Option<String>);
 
 /// How many live alerts of one kind, state and severity.

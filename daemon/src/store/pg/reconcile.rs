@@ -35,16 +35,27 @@ use crate::store::{
 };
 
 /// Up to `limit` stored assets after tag `after` (`""`: from the first), by tag in byte order.
+///
+/// # Errors
+/// The query failed, or a row's columns do not read as text, text and an
+/// integer (checked here, so that such a row fails the read as SQLite's
+/// does instead of being left out as if it were not in the register).
 fn register_rows(tx: &mut Tx<'_>, after: &str, limit: usize) -> Result<Rows, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    Ok(Rows(tx.query(
+    let rows = tx.query(
         "SELECT tag, body, created_ms FROM assets WHERE tag COLLATE \"C\" > $1 ORDER BY tag COLLATE \"C\" LIMIT $2",
         &[&after, &limit],
-    )?))
+    )?;
+    for r in &rows {
+        r.try_get::<_, &str>(0)?;
+        r.try_get::<_, &str>(1)?;
+        r.try_get::<_, i64>(2)?;
+    }
+    Ok(Rows(rows))
 }
 
-/// `(tag, body, created_ms)` rows as the driver returned them: their text
-/// is read in place when the page is decoded.
+/// `(tag, body, created_ms)` rows as the driver returned them, each checked
+/// to read (`register_rows`): their text is read in place when the page is decoded.
 struct Rows(Vec<postgres::Row>);
 
 impl StoredPage for Rows {
