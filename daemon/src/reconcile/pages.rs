@@ -24,7 +24,7 @@
 //! the register ended there.
 //!
 //! On two cores shared with the database server the overlap mostly turns
-//! waiting into work: the waits shrank (index 0.7 s -> 0.1-0.25 s, rules
+//! waiting into work: the waits shrank (index 0.7 s -> 0.1-0.36 s, rules
 //! pass 1.1-1.3 s -> 0.45-0.8 s) while the phases took about as long
 //! (bench/RESULTS.md, 2026-12-06 night); with cores to spare it is the
 //! difference between the sum of reading and decoding and the larger.
