@@ -30,6 +30,7 @@ pub mod ingest;
 pub mod licences;
 pub mod metrics;
 pub mod output;
+pub mod pem;
 pub mod people;
 pub mod reconcile;
 pub mod register;

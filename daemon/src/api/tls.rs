@@ -6,25 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::{AppState, router};
 
 /// Load a PEM certificate chain and private key into a rustls config.
 pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
-    let read = |p: &Path| {
-        census_proto::config::read_operator_bytes(p, census_proto::config::MAX_PEM_FILE)
-            .map_err(|e| format!("{}: {e}", p.display()))
-    };
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(cert)?.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate chain: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate found", cert.display()));
-    }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-        .map_err(|e| format!("{}: {e}", key.display()))?
-        .ok_or_else(|| format!("{}: no private key found", key.display()))?;
+    let certs = crate::pem::certificates(cert)?;
+    let key = crate::pem::private_key(key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

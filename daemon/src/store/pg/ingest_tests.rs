@@ -381,11 +381,11 @@ fn a_cut_delivery_resumes_where_it_stopped() {
 /// Holds advisory lock `base` of `pg`'s schema in a transaction on a
 /// connection of its own until the returned sender is dropped.
 fn hold(pg: &PostgresStore, base: i64) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
-    let (key, config) = (super::lock_key(base, &pg.schema), pg.config.clone());
+    let (key, config) = (super::lock_key(base, &pg.schema), pg.target.clone());
     let (release, released) = std::sync::mpsc::channel::<()>();
     let (held, is_held) = std::sync::mpsc::channel();
     let holder = std::thread::spawn(move || {
-        let mut c = config.connect(postgres::NoTls).unwrap();
+        let mut c = config.connect().unwrap();
         let mut tx = c.transaction().unwrap();
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key]).unwrap();
         held.send(()).unwrap();
@@ -420,7 +420,7 @@ fn ingest_waits_for_ingest_only_and_the_roll_up_for_both() {
         // The first batch reconciled (by hand: the write lock is held), so
         // it is the roll-up's once a later sweep holds its hosts' latest.
         let mark = "UPDATE batches SET reconciled = 1 WHERE batch_id = 'w1'";
-        let mut admin = pg.config.connect(postgres::NoTls).unwrap();
+        let mut admin = pg.target.connect().unwrap();
         admin.execute(&format!("SET search_path TO {}", pg.schema), &[]).unwrap();
         admin.execute(mark, &[]).unwrap();
         let rolling = s.spawn(|| pg.roll_up(T0 + 1_000, 1_000).unwrap());

@@ -66,16 +66,16 @@ mod saved;
 pub mod schema;
 mod session;
 mod statistics;
+mod target;
 mod turn;
 mod whois;
 
 use std::time::Duration;
 
-use postgres::NoTls;
-
 use super::StoreError;
 pub use session::Tx;
 use session::{Manager, Session};
+pub use target::Target;
 
 type Pool = r2d2::Pool<Manager>;
 
@@ -167,14 +167,15 @@ pub struct PostgresStore {
     /// `None` only while the store is dropped: closing a connection blocks,
     /// so the pool is dropped off any async runtime (see [`Drop`]).
     pool: Option<Pool>,
-    /// What the pool connects with (turns take a connection of their own: `turn.rs`).
-    config: postgres::Config,
+    /// What the pool connects with, TLS included (turns take a connection
+    /// of their own: `turn.rs`).
+    target: Target,
     /// The schema the store lives in: advisory locks are per database, so
     /// their keys are made per schema ([`lock_key`]) — two Census stores in
     /// two schemas of one database (or two tests) never wait on each other.
     schema: String,
     /// A test's own schema, dropped with the store ([`PostgresStore::open_scratch`]).
-    scratch: Option<(postgres::Config, String)>,
+    scratch: Option<(Target, String)>,
     /// The pool's size.
     connections: u32,
     /// Observations rolled up since the last vacuum (`ingest.rs`, `roll_up`).
@@ -218,28 +219,28 @@ impl PostgresStore {
     pub fn open_scratch(url: &str) -> Result<Self, StoreError> {
         let base = parse(url)?;
         let schema = new_schema(&base)?;
-        let mut config = base.clone();
-        config.options(&format!("-c search_path={schema}"));
-        Self::open_config(config, Some((base, schema)))
+        let mut target = base.clone();
+        target.config.options(&format!("-c search_path={schema}"));
+        Self::open_config(target, Some((base, schema)))
     }
 
-    fn open_config(config: postgres::Config, scratch: Option<(postgres::Config, String)>) -> Result<Self, StoreError> {
-        Self::open_config_sized(config, scratch, crate::store::DEFAULT_CONNECTIONS)
+    fn open_config(target: Target, scratch: Option<(Target, String)>) -> Result<Self, StoreError> {
+        Self::open_config_sized(target, scratch, crate::store::DEFAULT_CONNECTIONS)
     }
 
     fn open_config_sized(
-        mut config: postgres::Config,
-        scratch: Option<(postgres::Config, String)>,
+        mut target: Target,
+        scratch: Option<(Target, String)>,
         connections: u32,
     ) -> Result<Self, StoreError> {
-        refuse_tls(&config).map_err(StoreError::Refused)?;
         // A dead network path is noticed in about a minute, not hours.
-        config.connect_timeout(Duration::from_secs(10)).keepalives_idle(Duration::from_secs(30));
+        target.config.connect_timeout(Duration::from_secs(10)).keepalives_idle(Duration::from_secs(30));
         off_runtime(|| {
             // One connection first, for its precise error (a missing
-            // database, a refused login) instead of the pool's timeout.
-            drop(config.connect(NoTls)?);
-            let manager = Manager(config.clone());
+            // database, a refused login, a certificate that does not
+            // verify) instead of the pool's timeout.
+            drop(target.connect()?);
+            let manager = Manager(target.clone());
             let pool = r2d2::Pool::builder()
                 .max_size(connections.max(2))
                 .min_idle(Some(1))
@@ -251,9 +252,10 @@ impl PostgresStore {
             schema::migrate(&mut conn)?;
             let schema: String = conn.query_one("SELECT current_schema()", &[])?.get(0);
             drop(conn);
+            tracing::debug!(schema, tls = target.encrypted(), connections, "PostgreSQL store open");
             Ok(PostgresStore {
                 pool: Some(pool),
-                config,
+                target,
                 schema,
                 scratch,
                 connections: connections.max(2),
@@ -344,9 +346,9 @@ impl Drop for PostgresStore {
                 Ok(())
             });
         }
-        if let Some((config, schema)) = self.scratch.take() {
+        if let Some((target, schema)) = self.scratch.take() {
             let dropped = off_runtime(|| {
-                let mut c = config.connect(NoTls)?;
+                let mut c = target.connect()?;
                 c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
                 Ok(())
             });
@@ -367,20 +369,9 @@ pub(super) fn lock_key(base: i64, schema: &str) -> i64 {
     base ^ (h as i64)
 }
 
-/// TLS to the database is not built in yet: `sslmode=require` is refused
-/// by name rather than failing at the handshake (`prefer`, the default,
-/// and `disable` connect without TLS).
-fn refuse_tls(config: &postgres::Config) -> Result<(), String> {
-    if config.get_ssl_mode() == postgres::config::SslMode::Require {
-        return Err("sslmode=require: this censusd cannot connect to PostgreSQL over TLS yet; use a Unix socket \
-                    (host=/run/postgresql) or a trusted network, with sslmode unset or `disable`"
-            .into());
-    }
-    Ok(())
-}
-
-fn parse(url: &str) -> Result<postgres::Config, StoreError> {
-    url.parse().map_err(|e| StoreError::Db(format!("`[store] url` is not a PostgreSQL URL: {e}")))
+/// `url` parsed, its TLS files read ([`Target::parse`]).
+fn parse(url: &str) -> Result<Target, StoreError> {
+    Target::parse(url).map_err(|e| StoreError::Refused(format!("`[store] url`: {e}")))
 }
 
 /// A connection of its own to the database at `url` (migrate-store's
@@ -389,25 +380,25 @@ fn parse(url: &str) -> Result<postgres::Config, StoreError> {
 /// # Errors
 /// When the URL does not parse or the server cannot be reached.
 pub(super) fn connect(url: &str) -> Result<postgres::Client, StoreError> {
-    Ok(parse(url)?.connect(NoTls)?)
+    Ok(parse(url)?.connect()?)
 }
 
-/// `Ok` when `url` parses as a connection URL (see [`crate::store::check_postgres_url`]).
+/// `Ok` when `url` parses as a connection URL and the TLS files it names
+/// read (see [`crate::store::check_postgres_url`]).
 pub fn check_url(url: &str) -> Result<(), String> {
     // The driver's parse errors name the part that failed, never its value.
-    let config = url.parse::<postgres::Config>().map_err(|e| format!("not a PostgreSQL URL: {}", with_causes(&e)))?;
-    refuse_tls(&config)
+    Target::parse(url).map(drop)
 }
 
 /// Create a uniquely named, empty schema in the database of `config`.
-fn new_schema(config: &postgres::Config) -> Result<String, StoreError> {
+fn new_schema(target: &Target) -> Result<String, StoreError> {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let schema = format!("census_t{}_{n}_{nanos}", std::process::id());
     off_runtime(|| {
-        let mut c = config.connect(NoTls)?;
+        let mut c = target.connect()?;
         c.batch_execute(&format!("CREATE SCHEMA {schema}"))?;
         Ok(())
     })?;

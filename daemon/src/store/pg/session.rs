@@ -24,7 +24,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use postgres::types::{ToSql, Type};
-use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
+use postgres::{Client, GenericClient, Row, Statement, Transaction};
 
 use crate::store::StoreError;
 
@@ -190,14 +190,14 @@ pub const VALIDATION_BYPASS: Duration = Duration::from_millis(500);
 /// clients, with each connection's statement cache, and the liveness check
 /// skipped for a connection returned less than [`VALIDATION_BYPASS`] ago.
 #[derive(Debug)]
-pub struct Manager(pub postgres::Config);
+pub struct Manager(pub super::Target);
 
 impl r2d2::ManageConnection for Manager {
     type Connection = Session;
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<Session, postgres::Error> {
-        Ok(Session { client: self.0.connect(NoTls)?, statements: Statements::default(), returned: Instant::now() })
+        Ok(Session { client: self.0.connect()?, statements: Statements::default(), returned: Instant::now() })
     }
 
     fn is_valid(&self, s: &mut Session) -> Result<(), postgres::Error> {
@@ -280,11 +280,11 @@ mod tests {
         use std::time::{Duration, Instant};
 
         let Some(pg) = pg() else { return eprintln!("skipped: CENSUS_TEST_POSTGRES is not set") };
-        let m = super::Manager(pg.config.clone());
+        let m = super::Manager(pg.target.clone());
         let mut s = m.connect().unwrap();
         let pid: i32 = s.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
         assert!(!m.has_broken(&mut s), "a live connection is returned whole");
-        let mut admin = pg.config.connect(postgres::NoTls).unwrap();
+        let mut admin = pg.target.connect().unwrap();
         admin.execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
         // Just returned (set, not slept: the test does not race the clock).
         s.returned = Instant::now();

@@ -7,8 +7,6 @@
 //! closes the socket, the server ends the session — and with it the turn,
 //! so no lease outlives its holder and no clock is trusted.
 
-use postgres::NoTls;
-
 use super::{PostgresStore, lock_key, off_runtime};
 use crate::store::{CoordinationStore, Job, SharedChanges, StoreError, Turn, TurnHolder};
 
@@ -54,11 +52,11 @@ impl Drop for Held {
 
 impl CoordinationStore for PostgresStore {
     fn turn(&self, job: Job) -> Result<Turn, StoreError> {
-        let config = self.config.clone();
+        let target = self.target.clone();
         let key = lock_key(key(job), &self.schema);
         let t = std::time::Instant::now();
         let client = off_runtime(move || {
-            let mut client = config.connect(NoTls)?;
+            let mut client = target.connect()?;
             // A holder that is alive but stuck (a frozen process keeps its
             // connection) is waited for ten minutes at most: then this
             // turn fails, and the caller's next run asks again.
@@ -132,7 +130,7 @@ mod tests {
     fn daemons_on_one_store_take_turns_and_other_schemas_do_not_wait() {
         let Some(url) = crate::store::testing::postgres_url() else { return };
         let first = PostgresStore::open_scratch(&url).unwrap();
-        let second = PostgresStore::open_config(first.config.clone(), None).unwrap();
+        let second = PostgresStore::open_config(first.target.clone(), None).unwrap();
         assert_eq!(first.schema, second.schema);
         let held = first.turn(Job::FullReconcile).unwrap();
         let other = PostgresStore::open_scratch(&url).unwrap();
@@ -161,7 +159,7 @@ mod tests {
     fn daemons_on_one_store_see_each_others_differing_routes() {
         let Some(url) = crate::store::testing::postgres_url() else { return };
         let a = PostgresStore::open_scratch(&url).unwrap();
-        let b = PostgresStore::open_config(a.config.clone(), None).unwrap();
+        let b = PostgresStore::open_config(a.target.clone(), None).unwrap();
         assert!(a.announce_routes("a:8443", "soc>=high", 1_000, 0).unwrap().is_empty());
         assert!(b.announce_routes("b:8443", "soc>=high", 1_000, 0).unwrap().is_empty(), "alike: nothing to say");
         let differing = b.announce_routes("b:8443", "none", 2_000, 0).unwrap();
@@ -185,7 +183,7 @@ mod tests {
         let mut turn = store.turn(Job::FullReconcile).unwrap();
         turn.check().expect("held");
         let key = super::lock_key(super::FULL_RECONCILE_LOCK, &store.schema);
-        let mut admin = store.config.connect(postgres::NoTls).unwrap();
+        let mut admin = store.target.connect().unwrap();
         let ended = admin
             .query(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted

@@ -1,0 +1,160 @@
+//! TLS options in connection URLs (pure), and TLS to a real server.
+//!
+//! The live tests run when `CENSUS_TEST_POSTGRES_TLS` names a server over
+//! TCP that takes only TLS from 127.0.0.1 (`.ci/postgres-tests` starts its
+//! throwaway cluster so: `hostnossl … reject`, and `cert` authentication for
+//! the role `census_cert`), with `CENSUS_TEST_POSTGRES_TLS_DIR` holding
+//! `ca.pem` (the CA of its certificate, which names `localhost` only),
+//! `other-ca.pem` (a CA that signed nothing it serves) and `client.pem` /
+//! `client.key` (signed by `ca.pem`, for `census_cert`).
+
+use std::path::{Path, PathBuf};
+
+use super::{Roots, Target, TlsOptions, Verify, split};
+use crate::store::PostgresStore;
+
+fn verify(roots: Roots, client: Option<(&str, &str)>) -> Option<Verify> {
+    Some(Verify { roots, client: client.map(|(c, k)| (PathBuf::from(c), PathBuf::from(k))) })
+}
+
+#[test]
+fn tls_options_are_taken_out_of_both_url_forms() {
+    let (rest, o) =
+        split("postgres://census@db.example:5432/census?sslmode=verify-full&sslrootcert=%2Fetc%2Fcensus%2Fdb%20ca.pem&application_name=x")
+            .unwrap();
+    assert_eq!(rest, "postgres://census@db.example:5432/census?application_name=x");
+    assert_eq!(o.mode, "verify-full");
+    assert_eq!(o.verify, verify(Roots::File("/etc/census/db ca.pem".into()), None));
+
+    let (rest, o) =
+        split("host=db.example user=census sslmode=require sslrootcert=system sslcert=/c.pem sslkey=/c.key").unwrap();
+    assert_eq!(rest, "host=db.example user=census");
+    assert_eq!(o.verify, verify(Roots::System, Some(("/c.pem", "/c.key"))));
+
+    // Without TLS options the URL is left as it was.
+    let plain = "postgres://census@/census?host=/run/postgresql";
+    assert_eq!(split(plain).unwrap(), (plain.to_string(), TlsOptions::default()));
+    for mode in ["disable", "prefer"] {
+        let (rest, o) = split(&format!("postgres://h/d?sslmode={mode}")).unwrap();
+        assert_eq!((rest.as_str(), o.verify), ("postgres://h/d", None));
+    }
+}
+
+#[test]
+fn tls_options_that_would_not_do_what_they_say_are_refused_by_name() {
+    let refused = |url: &str, words: &[&str]| {
+        let e = split(url).map(|_| ()).unwrap_err();
+        assert!(words.iter().all(|w| e.contains(w)), "{url}: {e}");
+    };
+    refused("postgres://h/d?sslmode=require", &["sslrootcert", "system"]);
+    refused("postgres://h/d?sslmode=verify-ca&sslrootcert=/ca.pem", &["verify-ca", "verify-full"]);
+    refused("postgres://h/d?sslmode=allow", &["sslmode=allow", "verify-full"]);
+    refused("postgres://h/d?sslrootcert=/ca.pem", &["sslrootcert", "no effect", "unset"]);
+    refused("postgres://h/d?sslmode=prefer&sslcert=/c&sslkey=/k", &["sslcert", "prefer"]);
+    refused("postgres://h/d?sslmode=require&sslrootcert=/ca&sslcert=/c", &["sslcert and sslkey"]);
+    refused("postgres://h/d?sslmode=require&sslmode=disable", &["sslmode", "twice"]);
+    refused("host=h sslmode=require sslrootcert='/a b'", &["sslrootcert", "unquoted"]);
+    refused("postgres://h/d?sslmode=require&sslrootcert=%FF", &["sslrootcert", "UTF-8"]);
+}
+
+#[test]
+fn a_unix_socket_or_an_unreadable_file_fails_at_parse_naming_it() {
+    let e =
+        Target::parse("postgres://census@/census?host=/run/postgresql&sslmode=require&sslrootcert=system").unwrap_err();
+    assert!(e.contains("/run/postgresql") && e.contains("Unix socket"), "{e}");
+    let e = Target::parse("postgres://h/d?sslmode=require&sslrootcert=/nonexistent/ca.pem").unwrap_err();
+    assert!(e.contains("sslrootcert") && e.contains("/nonexistent/ca.pem"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let key = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(&ca, rcgen::CertificateParams::new(vec!["ca".into()]).unwrap().self_signed(&key).unwrap().pem())
+        .unwrap();
+    let url = format!("postgres://h/d?sslmode=require&sslrootcert={}", ca.display());
+    let t = Target::parse(&url).unwrap();
+    assert!(t.encrypted());
+    let e = Target::parse(&format!("{url}&sslcert={0}&sslkey={0}", ca.display())).unwrap_err();
+    assert!(e.contains("sslkey") && e.contains("no private key"), "{e}");
+    assert!(!Target::parse("postgres://census@/census?host=/run/postgresql").unwrap().encrypted());
+}
+
+/// The TLS server and its files, when the environment names them.
+fn tls_server() -> Option<(String, PathBuf)> {
+    let url = std::env::var("CENSUS_TEST_POSTGRES_TLS").ok().filter(|s| !s.is_empty());
+    let dir = std::env::var_os("CENSUS_TEST_POSTGRES_TLS_DIR").map(PathBuf::from);
+    match (url, dir) {
+        (Some(url), Some(dir)) => Some((url, dir)),
+        _ => {
+            assert!(
+                std::env::var_os("CENSUS_REQUIRE_POSTGRES").is_none(),
+                "CENSUS_REQUIRE_POSTGRES without CENSUS_TEST_POSTGRES_TLS and CENSUS_TEST_POSTGRES_TLS_DIR"
+            );
+            None
+        }
+    }
+}
+
+fn with(url: &str, options: &str) -> String {
+    format!("{url}{}{options}", if url.contains('?') { '&' } else { '?' })
+}
+
+fn file(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+/// Every connection the store makes — its pool, a full reconcile's turn, a
+/// scratch schema made and dropped — goes over TLS, verified against the
+/// CA named; the server refuses plain TCP, so each of them proves it.
+#[test]
+fn a_store_over_verified_tls_works_end_to_end() {
+    use crate::store::CoordinationStore;
+    use crate::store::prelude::*;
+    let Some((url, dir)) = tls_server() else { return eprintln!("skipped: CENSUS_TEST_POSTGRES_TLS is not set") };
+    let tls = with(&url, &format!("sslmode=verify-full&sslrootcert={}", file(&dir, "ca.pem")));
+    let store = PostgresStore::open_scratch(&tls).unwrap();
+    let ssl: bool = store
+        .run(|c| Ok(c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])?.get(0)))
+        .unwrap();
+    assert!(ssl, "the pool's connection is encrypted");
+    let turn = store.turn(crate::store::Job::FullReconcile).unwrap();
+    drop(turn);
+    assert!(store.ping().is_ok());
+    drop(store);
+
+    // The server takes no plain TCP: this is what makes the test above a proof.
+    let e = PostgresStore::open(&with(&url, "sslmode=disable")).unwrap_err().to_string();
+    assert!(e.contains("no encryption"), "{e}");
+}
+
+#[test]
+fn a_server_the_ca_did_not_sign_or_a_name_its_certificate_lacks_is_refused() {
+    let Some((url, dir)) = tls_server() else { return eprintln!("skipped: CENSUS_TEST_POSTGRES_TLS is not set") };
+    let other = with(&url, &format!("sslmode=require&sslrootcert={}", file(&dir, "other-ca.pem")));
+    let e = PostgresStore::open(&other).unwrap_err().to_string();
+    assert!(e.contains("certificate") && e.contains("UnknownIssuer"), "{e}");
+
+    // The certificate names `localhost`; the same server reached as 127.0.0.1.
+    let by_address = url.replace("localhost", "127.0.0.1");
+    assert_ne!(by_address, url, "CENSUS_TEST_POSTGRES_TLS names the server as localhost");
+    let e = PostgresStore::open(&with(&by_address, &format!("sslmode=require&sslrootcert={}", file(&dir, "ca.pem"))))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not valid for name \"127.0.0.1\""), "{e}");
+}
+
+#[test]
+fn a_client_certificate_logs_in_where_the_server_asks_for_one() {
+    let Some((url, dir)) = tls_server() else { return eprintln!("skipped: CENSUS_TEST_POSTGRES_TLS is not set") };
+    let as_cert_role = url.replacen("postgres://postgres@", "postgres://census_cert@", 1);
+    assert_ne!(as_cert_role, url, "CENSUS_TEST_POSTGRES_TLS logs in as postgres");
+    let verified = with(&as_cert_role, &format!("sslmode=verify-full&sslrootcert={}", file(&dir, "ca.pem")));
+    let e = PostgresStore::open_scratch(&verified).unwrap_err().to_string();
+    assert!(e.contains("certificate"), "without a client certificate the server refuses: {e}");
+    let store = PostgresStore::open_scratch(&with(
+        &verified,
+        &format!("sslcert={}&sslkey={}", file(&dir, "client.pem"), file(&dir, "client.key")),
+    ))
+    .unwrap();
+    let user: String = store.run(|c| Ok(c.query_one("SELECT current_user::text", &[])?.get(0))).unwrap();
+    assert_eq!(user, "census_cert");
+}
