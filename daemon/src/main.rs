@@ -483,7 +483,8 @@ fn migrate_store(from: &str, to: &str) -> anyhow::Result<()> {
     };
     let target = censusd::store::StoreLocation::Postgres(to.to_string());
     if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
-        anyhow::bail!("--to: expected a postgres:// URL, found `{target}`");
+        // Not echoed: a URL that does not parse may hide a password where redaction cannot find it.
+        anyhow::bail!("--to: expected a postgres:// (or postgresql://) URL");
     }
     censusd::store::check_postgres_url(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
     let r = censusd::store::migrate::sqlite_to_postgres(Path::new(path), to)
@@ -531,7 +532,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     }
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
-    tracing::info!(listen = %cfg.listen, store = %cfg.store, tls = cfg.tls.is_some(), "censusd serving");
+    tracing::info!(listen = %cfg.listen, https = cfg.tls.is_some(), store = %cfg.store, "censusd serving");
     let tls = match &cfg.tls {
         Some(t) => Some(api::load_tls(&t.cert, &t.key).map_err(anyhow::Error::msg)?),
         None => None,

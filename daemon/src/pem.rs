@@ -32,9 +32,19 @@ pub fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
 /// # Errors
 /// The file cannot be read, does not parse, or holds no private key.
 pub fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    rustls_pemfile::private_key(&mut read(path)?.as_slice())
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .ok_or_else(|| format!("{}: no private key found", path.display()))
+    let pem = read(path)?;
+    rustls_pemfile::private_key(&mut pem.as_slice()).map_err(|e| format!("{}: {e}", path.display()))?.ok_or_else(|| {
+        let text = String::from_utf8_lossy(&pem);
+        if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
+            format!(
+                "{}: an encrypted private key, and Census cannot ask for its passphrase: store it decrypted \
+                 (`openssl pkey -in KEY -out KEY.plain`), readable only by the user censusd runs as",
+                path.display()
+            )
+        } else {
+            format!("{}: no private key found", path.display())
+        }
+    })
 }
 
 #[cfg(test)]
@@ -59,5 +69,15 @@ mod tests {
         std::fs::write(&both, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
         assert_eq!(certificates(&both).unwrap().len(), 1);
         assert!(private_key(&both).is_ok());
+
+        // Found by a break attempt: an encrypted key was "no private key found".
+        let encrypted = dir.path().join("encrypted.key");
+        std::fs::write(
+            &encrypted,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let e = private_key(&encrypted).unwrap_err();
+        assert!(e.contains("encrypted.key") && e.contains("encrypted private key"), "{e}");
     }
 }

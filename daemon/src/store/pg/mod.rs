@@ -99,8 +99,10 @@ impl From<postgres::Error> for StoreError {
                 StoreError::Unavailable(format!("{}: {}", db.code().code(), db.message()))
             }
             Some(db) => StoreError::Db(format!("{}: {}", db.code().code(), db.message())),
-            // No server error: the connection closed, or its socket failed.
-            None if e.is_closed() || io_beneath(&e) => StoreError::Unavailable(with_causes(&e)),
+            // No server error: the connection closed, its socket failed, or
+            // TLS could not be set up (the server stopped offering it, or
+            // now presents a certificate that does not verify).
+            None if e.is_closed() || io_beneath(&e) || tls_failed(&e) => StoreError::Unavailable(with_causes(&e)),
             None => StoreError::Db(with_causes(&e)),
         }
     }
@@ -113,6 +115,24 @@ impl From<postgres::Error> for StoreError {
 /// documentation, appendix A "PostgreSQL Error Codes".
 fn unavailable(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+/// Whether `e` is the driver's failure to set up TLS (its message: the
+/// driver's `Kind::Tls` is not public).
+fn tls_failed(e: &postgres::Error) -> bool {
+    e.to_string().starts_with("error performing TLS handshake")
+}
+
+/// The pool's failures to connect, logged with their causes (r2d2's own
+/// handler logs the driver's outer message only: "error performing TLS
+/// handshake", without the certificate that failed).
+#[derive(Debug)]
+struct LogConnectFailure;
+
+impl r2d2::HandleError<postgres::Error> for LogConnectFailure {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::warn!(error = %with_causes(&error), "PostgreSQL connection failed");
+    }
 }
 
 /// An I/O error beneath `e` (a refused, reset or timed-out socket).
@@ -245,7 +265,7 @@ impl PostgresStore {
                 .max_size(connections.max(2))
                 .min_idle(Some(1))
                 .connection_timeout(POOL_WAIT)
-                .error_handler(Box::new(r2d2::LoggingErrorHandler))
+                .error_handler(Box::new(LogConnectFailure))
                 .connection_customizer(Box::new(SessionLimits))
                 .build(manager)?;
             let mut conn = pool.get()?;
@@ -417,25 +437,33 @@ pub fn scratch_schema_url(url: &str) -> Result<String, StoreError> {
     Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }
 
-/// `url` with any password replaced by `***`, for logs and messages.
+/// `url` with any password replaced by `***`, for logs and messages. The
+/// URL is cut where the driver cuts it ([`target::UrlParts`]): a password
+/// holding `/` or `?` is hidden whole, and so is a `password` option
+/// however its key is percent-encoded.
 pub fn redacted(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let mut out = match rest[..authority_end].rfind('@') {
-            Some(at) if rest[..at].contains(':') => {
-                let colon = rest[..at].find(':').unwrap_or(at);
-                format!("{}{}:***{}", &url[..scheme_end + 3], &rest[..colon], &rest[at..])
-            }
-            _ => url.to_string(),
+    if let Some(parts) = target::UrlParts::of(url) {
+        let mut out = String::with_capacity(url.len());
+        let after_credentials = match &parts.credentials {
+            Some(c) => match url[c.clone()].find(':') {
+                Some(colon) => {
+                    out.push_str(&url[..c.start + colon + 1]);
+                    out.push_str("***");
+                    c.end
+                }
+                None => 0,
+            },
+            None => 0,
         };
-        // A password may also come as an option: `?…&password=…`.
-        if let Some(q) = out.find('?') {
-            let query: Vec<String> = out[q + 1..]
+        let query = parts.query.unwrap_or(url.len());
+        out.push_str(&url[after_credentials..query]);
+        if query < url.len() {
+            let pairs: Vec<&str> = url[query + 1..]
                 .split('&')
-                .map(|kv| if kv.starts_with("password=") { "password=***".to_string() } else { kv.to_string() })
+                .map(|kv| if target::option_key(kv) == "password" { "password=***" } else { kv })
                 .collect();
-            out = format!("{}?{}", &out[..q], query.join("&"));
+            out.push('?');
+            out.push_str(&pairs.join("&"));
         }
         return out;
     }
@@ -496,5 +524,14 @@ mod tests {
             "postgres://census@/census?host=/tmp&password=***"
         );
         assert_eq!(redacted("postgres://u:a@/d?password=b&host=/x"), "postgres://u:***@/d?password=***&host=/x");
+        // Found by a break attempt: the driver's credentials run to the first
+        // `@`, so a password may hold `/` or `?`; an option's key may be
+        // percent-encoded.
+        assert_eq!(
+            redacted("postgres://pwuser:Sup3r/S3cret?PW@localhost:5432/census?sslmode=require"),
+            "postgres://pwuser:***@localhost:5432/census?sslmode=require"
+        );
+        assert_eq!(redacted("postgres://u@h/d?pass%77ord=S3cret&x=1"), "postgres://u@h/d?password=***&x=1");
+        assert_eq!(redacted("postgresql://h/d"), "postgresql://h/d");
     }
 }

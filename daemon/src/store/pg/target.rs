@@ -18,8 +18,13 @@
 //! `verify-full` does (libpq's `require` alone encrypts without checking
 //! whom it talks to), and `sslrootcert` has no default (libpq looks in
 //! `~/.postgresql/root.crt` of whoever runs it). TLS options without a
-//! mode that uses them, or TLS to a Unix socket (the server offers none
-//! there), are errors rather than silently plain connections. `prefer`
+//! mode that uses them, TLS to a Unix socket (the server offers none
+//! there) or to an address without a host name to check, relative paths,
+//! a key file others can read (libpq's rule) and `PGSSLMODE` asking for TLS
+//! the URL does not (the driver reads no `PG*` variable) are errors rather
+//! than silently plain or weaker connections. TLS options are read from the
+//! `postgres://` form only; keys and values are percent-decoded first, as
+//! the driver decodes them (`ssl%6Dode` is `sslmode`). `prefer`
 //! stays plain: Debian's server offers TLS with a self-signed certificate
 //! by default, and a daemon that connected before must not start failing
 //! verification because the server offers it.
@@ -50,19 +55,29 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    /// Parse `url` (a `postgres://` URL or a libpq key=value string) and
-    /// read the TLS files it names.
+    /// Parse `url` (a `postgres://` URL; a libpq key=value string without
+    /// TLS options is also taken) and read the TLS files it names.
     ///
     /// # Errors
     /// A message naming the option at fault: the URL does not parse, a TLS
     /// option is unknown, misplaced or incomplete, or a file it names
     /// cannot be read or holds no certificate or key.
     pub fn parse(url: &str) -> Result<Target, String> {
+        Self::parse_in(url, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`Target::parse`] with the environment `env` gives.
+    fn parse_in(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target, String> {
         let (rest, options) = split(url)?;
+        environment_agrees(&options, env)?;
         let mut config: postgres::Config =
             rest.parse().map_err(|e| format!("not a PostgreSQL URL: {}", super::with_causes(&e)))?;
         let tls = match options.verify {
             None => {
+                if config.get_ssl_mode() == SslMode::Require {
+                    // Only a string outside the URL form gets here with TLS asked for.
+                    return Err("sslmode=require: TLS options are read from the postgres:// URL form only".into());
+                }
                 config.ssl_mode(SslMode::Disable);
                 None
             }
@@ -72,6 +87,13 @@ impl Target {
                         "sslmode={}: {} is a Unix socket, where PostgreSQL offers no TLS; connect over TCP or drop sslmode",
                         options.mode,
                         path.display()
+                    ));
+                }
+                if config.get_hosts().is_empty() {
+                    return Err(format!(
+                        "sslmode={}: TLS checks the name in the server's certificate, so the URL must name the host \
+                         (give host= beside hostaddr=)",
+                        options.mode
                     ));
                 }
                 config.ssl_mode(SslMode::Require);
@@ -122,51 +144,63 @@ enum Roots {
     System,
 }
 
+/// Where the parts of a `postgres://` URL begin, read as the driver reads
+/// them: the credentials run to the first `@` after the scheme (a password
+/// may hold `/` or `?`), the options from the first `?` after that.
+#[derive(Debug, PartialEq)]
+pub(super) struct UrlParts {
+    /// Byte offset just past `://`.
+    pub authority: usize,
+    /// `user[:password]` as a byte range, when the URL has an `@`.
+    pub credentials: Option<std::ops::Range<usize>>,
+    /// Byte offset of the `?` that starts the options.
+    pub query: Option<usize>,
+}
+
+impl UrlParts {
+    /// `None` when `url` is not in the `postgres://` (or `postgresql://`) form.
+    pub fn of(url: &str) -> Option<UrlParts> {
+        let authority = ["postgres://", "postgresql://"].iter().find(|p| url.starts_with(**p))?.len();
+        let credentials = url[authority..].find('@').map(|at| authority..authority + at);
+        let after = credentials.as_ref().map_or(authority, |c| c.end + 1);
+        let query = url[after..].find('?').map(|q| after + q);
+        Some(UrlParts { authority, credentials, query })
+    }
+}
+
+/// A URL option's key as the driver reads it (percent-decoded).
+pub(super) fn option_key(pair: &str) -> String {
+    let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+    percent_encoding::percent_decode_str(key).decode_utf8_lossy().into_owned()
+}
+
 /// Split `url` into what the driver parses and the TLS options (see the
-/// module docs). Values in the URL form are percent-decoded; the key=value
-/// form takes unquoted values only for these options.
+/// module docs). Keys and values are percent-decoded, as the driver
+/// decodes them. A string not in the URL form is given to the driver as
+/// it is; TLS options in it are refused by [`Target::parse`].
 fn split(url: &str) -> Result<(String, TlsOptions), String> {
+    let Some(query) = UrlParts::of(url).and_then(|p| p.query) else {
+        return Ok((url.to_string(), TlsOptions::default()));
+    };
     let mut found: Vec<(&'static str, String)> = Vec::new();
-    let take = |key: &str, value: String, found: &mut Vec<(&'static str, String)>| -> Result<bool, String> {
+    let mut kept = Vec::new();
+    for pair in url[query + 1..].split('&') {
+        let key = option_key(pair);
         let Some(&known) = ["sslmode", "sslrootcert", "sslcert", "sslkey"].iter().find(|k| **k == key) else {
-            return Ok(false);
+            kept.push(pair);
+            continue;
         };
         if found.iter().any(|(k, _)| *k == known) {
             return Err(format!("{known} is given twice"));
         }
-        found.push((known, value));
-        Ok(true)
-    };
-    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        match url.split_once('?') {
-            None => url.to_string(),
-            Some((base, query)) => {
-                let mut kept = Vec::new();
-                for pair in query.split('&') {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    let value = percent_encoding::percent_decode_str(v)
-                        .decode_utf8()
-                        .map_err(|_| format!("{k}: its value is not UTF-8 once percent-decoded"))?;
-                    if !take(k, value.into_owned(), &mut found)? {
-                        kept.push(pair);
-                    }
-                }
-                if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) }
-            }
-        }
-    } else {
-        let mut kept = Vec::new();
-        for token in url.split_whitespace() {
-            let (k, v) = token.split_once('=').unwrap_or((token, ""));
-            if v.starts_with('\'') && ["sslrootcert", "sslcert", "sslkey"].contains(&k) {
-                return Err(format!("{k}: give the path unquoted (or use the postgres:// URL form, percent-encoded)"));
-            }
-            if !take(k, v.to_string(), &mut found)? {
-                kept.push(token);
-            }
-        }
-        kept.join(" ")
-    };
+        let raw = pair.split_once('=').map_or("", |(_, v)| v);
+        let value = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| format!("{known}: its value is not UTF-8 once percent-decoded"))?;
+        found.push((known, value.into_owned()));
+    }
+    let base = &url[..query];
+    let rest = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
     let get = |key: &str| found.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
     let mode = get("sslmode").unwrap_or_default();
     let wants_tls = match mode.as_str() {
@@ -189,6 +223,14 @@ fn split(url: &str) -> Result<(String, TlsOptions), String> {
         }
         return Ok((rest, TlsOptions { mode, verify: None }));
     }
+    let absolute = |key: &str, path: &str| -> Result<PathBuf, String> {
+        let path = PathBuf::from(path);
+        if path.is_relative() {
+            // The daemon's working directory under systemd is not the one check-config ran in.
+            return Err(format!("{key}={}: give an absolute path", path.display()));
+        }
+        Ok(path)
+    };
     let roots = match root.as_deref() {
         None | Some("") => {
             return Err(format!(
@@ -197,14 +239,47 @@ fn split(url: &str) -> Result<(String, TlsOptions), String> {
             ));
         }
         Some("system") => Roots::System,
-        Some(path) => Roots::File(PathBuf::from(path)),
+        Some(path) => Roots::File(absolute("sslrootcert", path)?),
     };
     let client = match (cert, key) {
         (None, None) => None,
-        (Some(c), Some(k)) if !c.is_empty() && !k.is_empty() => Some((PathBuf::from(c), PathBuf::from(k))),
+        (Some(c), Some(k)) if !c.is_empty() && !k.is_empty() => {
+            Some((absolute("sslcert", &c)?, absolute("sslkey", &k)?))
+        }
         _ => return Err("sslcert and sslkey go together: give both paths, or neither".into()),
     };
     Ok((rest, TlsOptions { mode, verify: Some(Verify { roots, client }) }))
+}
+
+/// Refuse `PGSSLMODE` asking for TLS that the URL does not: libpq reads it,
+/// this driver does not, and a daemon the operator believed encrypted would
+/// connect in clear. (Census reads no `PG*` variable; everything is in the URL.)
+fn environment_agrees(options: &TlsOptions, env: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+    match env("PGSSLMODE").as_deref() {
+        Some(m @ ("require" | "verify-ca" | "verify-full")) if options.mode.is_empty() => Err(format!(
+            "PGSSLMODE={m} is set, but censusd reads its PostgreSQL settings from the URL only: \
+             add sslmode=verify-full&sslrootcert=… to it (docs/postgresql.md)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// libpq's rule for a private key file: readable by its owner only, or
+/// also by its group when root owns it (a key managed by root, shared with
+/// the service's group). Source: PostgreSQL's documentation, 34.19.1.
+fn key_file_is_private(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("sslkey {}: {e}", path.display()))?;
+    let mode = meta.mode() & 0o777;
+    let allowed = if meta.uid() == 0 { 0o037 } else { 0o077 };
+    if mode & allowed != 0 {
+        return Err(format!(
+            "sslkey {}: readable by others (mode {mode:04o}): make it 0600, owned by the user censusd runs as \
+             (or 0640 owned by root)",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// A rustls client configuration (ring, TLS 1.2 and 1.3) for `verify`.
@@ -213,7 +288,9 @@ fn client_config(verify: &Verify) -> Result<rustls::ClientConfig, String> {
     match &verify.roots {
         Roots::File(path) => {
             for cert in crate::pem::certificates(path).map_err(|e| format!("sslrootcert {e}"))? {
-                roots.add(cert).map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+                roots.add(cert).map_err(|e| {
+                    format!("sslrootcert {}: a certificate in it is not usable as a CA: {e}", path.display())
+                })?;
             }
         }
         Roots::System => {
@@ -236,6 +313,7 @@ fn client_config(verify: &Verify) -> Result<rustls::ClientConfig, String> {
         None => Ok(builder.with_no_client_auth()),
         Some((cert, key)) => {
             let chain = crate::pem::certificates(cert).map_err(|e| format!("sslcert {e}"))?;
+            key_file_is_private(key)?;
             let key = crate::pem::private_key(key).map_err(|e| format!("sslkey {e}"))?;
             builder.with_client_auth_cert(chain, key).map_err(|e| format!("sslcert and sslkey do not fit: {e}"))
         }
