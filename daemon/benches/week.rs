@@ -203,7 +203,7 @@ fn rows(dir: &std::path::Path, table: &str) -> i64 {
     let sql = format!("SELECT count(*) FROM {table}");
     match common::bench_postgres() {
         Some(url) => {
-            let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("PostgreSQL");
+            let mut c = censusd::store::postgres_connection(&url).expect("PostgreSQL");
             c.query_one(&sql, &[]).expect("count").get::<_, i64>(0)
         }
         None => {

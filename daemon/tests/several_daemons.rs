@@ -403,7 +403,7 @@ async fn two_daemons_on_one_database_survive_a_kill_and_agree_with_one() {
     let check_url = shared_url.clone();
     let ids: Vec<String> = acked.iter().map(|(_, id, _)| id.clone()).collect();
     tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&check_url, postgres::NoTls).unwrap();
+        let mut c = censusd::store::postgres_connection(&check_url).unwrap();
         let stored: Vec<(String, i64, i64)> = c
             .query(
                 "SELECT b.batch_id, b.hosts, (SELECT count(*) FROM observations o WHERE o.batch_id = b.batch_id)
@@ -525,7 +525,7 @@ async fn healthz_asks_the_database() {
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let lock_url = scratch.clone();
     let holder = std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(&lock_url, postgres::NoTls).unwrap();
+        let mut c = censusd::store::postgres_connection(&lock_url).unwrap();
         let mut tx = c.transaction().unwrap();
         tx.batch_execute("LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE").unwrap();
         locked_tx.send(()).unwrap();
@@ -542,7 +542,7 @@ async fn healthz_asks_the_database() {
 
     let schema = scratch.rsplit("search_path%3D").next().unwrap().to_string();
     tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&scratch, postgres::NoTls).unwrap();
+        let mut c = censusd::store::postgres_connection(&scratch).unwrap();
         c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
     })
     .await

@@ -84,16 +84,23 @@ pub fn store_label() -> String {
 }
 
 fn postgres_label(url: &str) -> String {
-    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("PostgreSQL");
+    let mut c = censusd::store::postgres_connection(url).expect("PostgreSQL");
     let mut show = |what: &str| -> String {
         c.query_one(&format!("SHOW {what}"), &[]).map(|r| r.get::<_, String>(0)).unwrap_or_default()
     };
-    format!(
-        "PostgreSQL {} over a Unix socket, fsync {}, synchronous_commit {}",
-        show("server_version"),
-        show("fsync"),
-        show("synchronous_commit")
-    )
+    let (version, fsync, commit) = (show("server_version"), show("fsync"), show("synchronous_commit"));
+    let row = c
+        .query_one(
+            "SELECT inet_client_addr() IS NULL, coalesce((SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl), '')",
+            &[],
+        )
+        .expect("PostgreSQL");
+    let transport = match (row.get::<_, bool>(0), row.get::<_, String>(1)) {
+        (true, _) => "a Unix socket".to_string(),
+        (false, tls) if tls.is_empty() => "TCP without TLS".to_string(),
+        (false, tls) => format!("TCP with {tls}"),
+    };
+    format!("PostgreSQL {version} over {transport}, fsync {fsync}, synchronous_commit {commit}")
 }
 
 /// Size of the benchmark's store (MB): the SQLite file in `dir`, or the
@@ -102,7 +109,7 @@ pub fn store_mb(dir: &Path) -> f64 {
     match bench_postgres() {
         // The synchronous client may not block on the benchmark's runtime thread.
         Some(url) => std::thread::spawn(move || {
-            let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("PostgreSQL");
+            let mut c = censusd::store::postgres_connection(&url).expect("PostgreSQL");
             let row = c
                 .query_one(
                     "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::BIGINT FROM pg_class c

@@ -806,6 +806,17 @@ impl std::fmt::Display for StoreLocation {
     }
 }
 
+/// A connection of its own to the PostgreSQL database at `url`, outside any
+/// store's pool, with the TLS the URL asks for (tests and benchmarks that
+/// look at the server beside a store). Call it off any async runtime.
+///
+/// # Errors
+/// The URL does not parse, a TLS file does not read, or the server cannot
+/// be reached or refuses the login.
+pub fn postgres_connection(url: &str) -> Result<postgres::Client, StoreError> {
+    pg::connect(url)
+}
+
 /// Check that `url` parses as a PostgreSQL connection URL, without connecting.
 ///
 /// # Errors

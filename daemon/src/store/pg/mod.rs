@@ -399,7 +399,7 @@ fn parse(url: &str) -> Result<Target, StoreError> {
 ///
 /// # Errors
 /// When the URL does not parse or the server cannot be reached.
-pub(super) fn connect(url: &str) -> Result<postgres::Client, StoreError> {
+pub fn connect(url: &str) -> Result<postgres::Client, StoreError> {
     Ok(parse(url)?.connect()?)
 }
 
@@ -433,7 +433,7 @@ fn new_schema(target: &Target) -> Result<String, StoreError> {
 /// When `url` does not parse or the server cannot be reached.
 pub fn scratch_schema_url(url: &str) -> Result<String, StoreError> {
     let schema = new_schema(&parse(url)?)?;
-    let sep = if url.contains('?') { '&' } else { '?' };
+    let sep = if target::UrlParts::of(url).and_then(|p| p.query).is_some() { '&' } else { '?' };
     Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }
 
@@ -443,6 +443,10 @@ pub fn scratch_schema_url(url: &str) -> Result<String, StoreError> {
 /// however its key is percent-encoded.
 pub fn redacted(url: &str) -> String {
     if let Some(parts) = target::UrlParts::of(url) {
+        if parts.odd(url).is_some() {
+            // Where a password ends is not clear: none of it is shown.
+            return format!("{}***", &url[..parts.authority]);
+        }
         let mut out = String::with_capacity(url.len());
         let after_credentials = match &parts.credentials {
             Some(c) => match url[c.clone()].find(':') {
@@ -525,13 +529,20 @@ mod tests {
         );
         assert_eq!(redacted("postgres://u:a@/d?password=b&host=/x"), "postgres://u:***@/d?password=***&host=/x");
         // Found by a break attempt: the driver's credentials run to the first
-        // `@`, so a password may hold `/` or `?`; an option's key may be
-        // percent-encoded.
+        // `@`, so a password may hold `/` or `?` (refused at check-config,
+        // never shown); an option's key may be percent-encoded.
         assert_eq!(
-            redacted("postgres://pwuser:Sup3r/S3cret?PW@localhost:5432/census?sslmode=require"),
+            redacted("postgres://pwuser:Sup3r%2FS3cret%3FPW@localhost:5432/census?sslmode=require"),
             "postgres://pwuser:***@localhost:5432/census?sslmode=require"
         );
+        assert_eq!(redacted("postgres://pwuser:Sup3r/S3cret?PW@localhost:5432/census"), "postgres://***");
         assert_eq!(redacted("postgres://u@h/d?pass%77ord=S3cret&x=1"), "postgres://u@h/d?password=***&x=1");
         assert_eq!(redacted("postgresql://h/d"), "postgresql://h/d");
+        // Found by a second look: the driver's credentials run to the first
+        // `@`, wherever it is; such URLs are refused at check-config, and
+        // never shown in part.
+        assert_eq!(redacted("postgres://db/census?password=p@ss"), "postgres://***");
+        assert_eq!(redacted("postgres://census:p@ss@db.example.org/census"), "postgres://***");
+        assert_eq!(redacted("postgres://db/census?application_name=a@b&password=S3cret"), "postgres://***");
     }
 }

@@ -89,6 +89,16 @@ impl Target {
                         path.display()
                     ));
                 }
+                for host in config.get_hosts() {
+                    if let Host::Tcp(name) = host
+                        && rustls::pki_types::ServerName::try_from(name.as_str()).is_err()
+                    {
+                        return Err(format!(
+                            "sslmode={}: host `{name}` is not a name or address a certificate can be checked against",
+                            options.mode
+                        ));
+                    }
+                }
                 if config.get_hosts().is_empty() {
                     return Err(format!(
                         "sslmode={}: TLS checks the name in the server's certificate, so the URL must name the host \
@@ -166,6 +176,28 @@ impl UrlParts {
         let query = url[after..].find('?').map(|q| after + q);
         Some(UrlParts { authority, credentials, query })
     }
+
+    /// Why `url` (whose parts these are) would be read by the driver other
+    /// than as written: an `@` it takes for the end of the credentials sits
+    /// in the path or an option (libpq stops looking at the first `/`), or
+    /// a second `@` sits in the host. Both make a password, or options,
+    /// into something else — a user name sent across the network, options
+    /// never seen.
+    pub fn odd(&self, url: &str) -> Option<&'static str> {
+        let credentials = &url[self.credentials.clone()?];
+        if credentials.contains(['/', '?']) {
+            return Some(
+                "the driver reads everything before the first `@` as user and password, and here that holds a `/` or \
+                 `?`: write `@`, `/` and `?` inside a user name, password or option as %40, %2F and %3F",
+            );
+        }
+        let host_start = self.credentials.as_ref().map_or(self.authority, |c| c.end + 1);
+        let host = url[host_start..].split(['/', '?']).next().unwrap_or("");
+        if host.contains('@') {
+            return Some("more than one `@` before the host: write an `@` in a user name or password as %40");
+        }
+        None
+    }
 }
 
 /// A URL option's key as the driver reads it (percent-decoded).
@@ -179,9 +211,11 @@ pub(super) fn option_key(pair: &str) -> String {
 /// decodes them. A string not in the URL form is given to the driver as
 /// it is; TLS options in it are refused by [`Target::parse`].
 fn split(url: &str) -> Result<(String, TlsOptions), String> {
-    let Some(query) = UrlParts::of(url).and_then(|p| p.query) else {
-        return Ok((url.to_string(), TlsOptions::default()));
-    };
+    let Some(parts) = UrlParts::of(url) else { return Ok((url.to_string(), TlsOptions::default())) };
+    if let Some(why) = parts.odd(url) {
+        return Err(why.into());
+    }
+    let Some(query) = parts.query else { return Ok((url.to_string(), TlsOptions::default())) };
     let mut found: Vec<(&'static str, String)> = Vec::new();
     let mut kept = Vec::new();
     for pair in url[query + 1..].split('&') {
@@ -214,6 +248,11 @@ fn split(url: &str) -> Result<(String, TlsOptions), String> {
         other => return Err(format!("sslmode={other}: not one of disable, prefer, require, verify-full")),
     };
     let (root, cert, key) = (get("sslrootcert"), get("sslcert"), get("sslkey"));
+    if !wants_tls && kept.iter().any(|pair| option_key(pair) == "sslnegotiation" && pair.ends_with("=direct")) {
+        // Direct TLS without a TLS mode: the driver refuses it with `prefer`,
+        // but Census turns `prefer` into `disable`, which it would take.
+        return Err("sslnegotiation=direct is TLS from the first byte: set sslmode=verify-full (or require)".into());
+    }
     if !wants_tls {
         if let Some(k) = ["sslrootcert", "sslcert", "sslkey"].into_iter().find(|k| get(k).is_some()) {
             let shown = if mode.is_empty() { "unset".to_string() } else { mode.clone() };
@@ -309,15 +348,20 @@ fn client_config(verify: &Verify) -> Result<rustls::ClientConfig, String> {
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots);
-    match &verify.client {
-        None => Ok(builder.with_no_client_auth()),
+    let mut config = match &verify.client {
+        None => builder.with_no_client_auth(),
         Some((cert, key)) => {
             let chain = crate::pem::certificates(cert).map_err(|e| format!("sslcert {e}"))?;
             key_file_is_private(key)?;
             let key = crate::pem::private_key(key).map_err(|e| format!("sslkey {e}"))?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| format!("sslcert and sslkey do not fit: {e}"))
+            builder.with_client_auth_cert(chain, key).map_err(|e| format!("sslcert and sslkey do not fit: {e}"))?
         }
-    }
+    };
+    // PostgreSQL 17 takes direct TLS (`sslnegotiation=direct`) only with this
+    // ALPN name, as libpq 17 sends it; older servers ignore it. Source:
+    // PostgreSQL 17 documentation, 55.2.11 "SSL Session Encryption".
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Ok(config)
 }
 
 #[cfg(test)]

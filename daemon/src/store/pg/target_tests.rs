@@ -36,9 +36,11 @@ fn tls_options_are_taken_out_of_the_url_as_the_driver_reads_it() {
     let (rest, o) = split("postgres://h/d?ssl%6Dode=require&ssl%72ootcert=%2Fca.pem").unwrap();
     assert_eq!((rest.as_str(), o.mode.as_str()), ("postgres://h/d", "require"));
     assert_eq!(o.verify, verify(Roots::File("/ca.pem".into()), None));
-    // A `?` in the password is not where the options begin.
-    let (rest, o) = split("postgres://u:p?w@h/d?sslmode=require&sslrootcert=system").unwrap();
-    assert_eq!((rest.as_str(), o.verify.is_some()), ("postgres://u:p?w@h/d", true));
+    // A `?` in a password is where libpq, not the driver, begins the
+    // options: refused, to be written %3F.
+    assert!(split("postgres://u:p?w@h/d?sslmode=require&sslrootcert=system").unwrap_err().contains("%3F"));
+    let (rest, o) = split("postgres://u:p%3Fw@h/d?sslmode=require&sslrootcert=system").unwrap();
+    assert_eq!((rest.as_str(), o.verify.is_some()), ("postgres://u:p%3Fw@h/d", true));
 
     // Without TLS options the URL is left as it was.
     let plain = "postgres://census@/census?host=/run/postgresql";
@@ -65,6 +67,15 @@ fn tls_options_that_would_not_do_what_they_say_are_refused_by_name() {
     refused("postgres://h/d?sslmode=require&sslrootcert=ca.pem", &["sslrootcert=ca.pem", "absolute"]);
     refused("postgres://h/d?sslmode=require&sslrootcert=system&sslcert=c.pem&sslkey=/k", &["sslcert", "absolute"]);
     refused("postgres://h/d?sslmode=require&sslrootcert=%FF", &["sslrootcert", "UTF-8"]);
+    // Found by a second look: the driver takes everything before the first
+    // `@` for user and password, wherever it is.
+    refused(
+        "postgres://db.example/census?sslmode=verify-full&sslrootcert=/ca.pem&password=S3cret&application_name=c@db",
+        &["%40"],
+    );
+    refused("postgres://census:p@ss@db.example/census", &["%40"]);
+    refused("postgres://db.example/census?sslnegotiation=direct", &["sslnegotiation=direct", "verify-full"]);
+    refused("postgres://db.example/census?sslmode=prefer&sslnegotiation=direct", &["sslnegotiation=direct"]);
 }
 
 #[test]
@@ -83,6 +94,13 @@ fn a_unix_socket_or_an_unreadable_file_fails_at_parse_naming_it() {
     let url = format!("postgres://h/d?sslmode=require&sslrootcert={}", ca.display());
     let t = Target::parse(&url).unwrap();
     assert!(t.encrypted());
+    // Require, not the driver's default Prefer, which takes a server's "no TLS" for an answer.
+    assert_eq!(t.config.get_ssl_mode(), postgres::config::SslMode::Require);
+    for plain in ["postgres://h/d", "postgres://h/d?sslmode=prefer", "postgres://h/d?sslmode=disable"] {
+        assert_eq!(Target::parse(plain).unwrap().config.get_ssl_mode(), postgres::config::SslMode::Disable);
+    }
+    let e = Target::parse(&format!("{url}&host=&hostaddr=127.0.0.1")).map(drop).unwrap_err();
+    assert!(e.contains("host ``"), "an empty host name leaves nothing to check: {e}");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o600)).unwrap();
     let e = Target::parse(&format!("{url}&sslcert={0}&sslkey={0}", ca.display())).unwrap_err();
@@ -211,4 +229,40 @@ fn a_client_certificate_logs_in_where_the_server_asks_for_one() {
     .unwrap();
     let user: String = store.run(|c| Ok(c.query_one("SELECT current_user::text", &[])?.get(0))).unwrap();
     assert_eq!(user, "census_cert");
+}
+
+/// A server that answers the TLS request with "N" (as one without TLS, or a
+/// machine in the middle, does) gets no plain-text startup: the connection
+/// fails, and nothing more crosses it.
+#[test]
+fn a_server_refusing_tls_gets_nothing_in_clear() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut request = [0u8; 8];
+        socket.read_exact(&mut request).unwrap();
+        socket.write_all(b"N").unwrap();
+        let mut after = Vec::new();
+        let _ = socket.read_to_end(&mut after);
+        (request, after)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let key = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(&ca, rcgen::CertificateParams::new(vec!["ca".into()]).unwrap().self_signed(&key).unwrap().pem())
+        .unwrap();
+    let target = Target::parse(&format!(
+        "postgres://census:S3cret@localhost:{port}/census?hostaddr=127.0.0.1&sslmode=require&sslrootcert={}",
+        ca.display()
+    ))
+    .unwrap();
+    let e = target.connect().map(drop).unwrap_err();
+    assert!(super::super::with_causes(&e).contains("does not support TLS"), "{e}");
+    let (request, after) = server.join().unwrap();
+    // SSLRequest: length 8, code 80877103 (PostgreSQL protocol, 55.2.10).
+    assert_eq!(request, [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+    assert!(after.is_empty(), "nothing after the refusal, least of all a startup with the user: {after:?}");
 }
