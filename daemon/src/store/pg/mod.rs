@@ -125,13 +125,28 @@ fn tls_failed(e: &postgres::Error) -> bool {
 
 /// The pool's failures to connect, logged with their causes (r2d2's own
 /// handler logs the driver's outer message only: "error performing TLS
-/// handshake", without the certificate that failed).
-#[derive(Debug)]
-struct LogConnectFailure;
+/// handshake", without the certificate that failed). The pool retries
+/// about twice a second while the server is away: the first failure is
+/// logged, then at most one a minute with how many were not.
+#[derive(Debug, Default)]
+struct LogConnectFailure(std::sync::Mutex<Option<(std::time::Instant, u64)>>);
+
+/// Between two logged connection failures.
+const CONNECT_FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 impl r2d2::HandleError<postgres::Error> for LogConnectFailure {
     fn handle_error(&self, error: postgres::Error) {
-        tracing::warn!(error = %with_causes(&error), "PostgreSQL connection failed");
+        let mut last = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match &mut *last {
+            Some((at, unlogged)) if now.duration_since(*at) < CONNECT_FAILURE_LOG_EVERY => *unlogged += 1,
+            _ => {
+                let unlogged = last.map_or(0, |(_, n)| n);
+                *last = Some((now, 0));
+                drop(last);
+                tracing::warn!(error = %with_causes(&error), unlogged, "PostgreSQL connection failed");
+            }
+        }
     }
 }
 
@@ -265,7 +280,7 @@ impl PostgresStore {
                 .max_size(connections.max(2))
                 .min_idle(Some(1))
                 .connection_timeout(POOL_WAIT)
-                .error_handler(Box::new(LogConnectFailure))
+                .error_handler(Box::new(LogConnectFailure::default()))
                 .connection_customizer(Box::new(SessionLimits))
                 .build(manager)?;
             let mut conn = pool.get()?;
@@ -544,5 +559,23 @@ mod tests {
         assert_eq!(redacted("postgres://db/census?password=p@ss"), "postgres://***");
         assert_eq!(redacted("postgres://census:p@ss@db.example.org/census"), "postgres://***");
         assert_eq!(redacted("postgres://db/census?application_name=a@b&password=S3cret"), "postgres://***");
+        assert_eq!(redacted("postgres://census:Ab@cd/ef@db.example.org/census"), "postgres://***");
+    }
+
+    /// The pool retries about twice a second while the server is away:
+    /// one failure logged, then the rest counted until a minute has passed.
+    #[test]
+    fn connection_failures_are_logged_once_a_minute_with_a_count() {
+        use r2d2::HandleError;
+        let failure = || "postgres://h/d?no_such_option=1".parse::<postgres::Config>().unwrap_err();
+        let log = super::LogConnectFailure::default();
+        for _ in 0..3 {
+            log.handle_error(failure());
+        }
+        let (at, unlogged) = log.0.lock().unwrap().unwrap();
+        assert_eq!(unlogged, 2, "the first was logged, two counted");
+        *log.0.lock().unwrap() = Some((at.checked_sub(super::CONNECT_FAILURE_LOG_EVERY).unwrap(), unlogged));
+        log.handle_error(failure());
+        assert_eq!(log.0.lock().unwrap().unwrap().1, 0, "a minute on, logged again (with the count) and reset");
     }
 }

@@ -180,7 +180,7 @@ impl UrlParts {
     /// Why `url` (whose parts these are) would be read by the driver other
     /// than as written: an `@` it takes for the end of the credentials sits
     /// in the path or an option (libpq stops looking at the first `/`), or
-    /// a second `@` sits in the host. Both make a password, or options,
+    /// there is a second `@` anywhere. Both make a password, or options,
     /// into something else — a user name sent across the network, options
     /// never seen.
     pub fn odd(&self, url: &str) -> Option<&'static str> {
@@ -191,10 +191,11 @@ impl UrlParts {
                  `?`: write `@`, `/` and `?` inside a user name, password or option as %40, %2F and %3F",
             );
         }
-        let host_start = self.credentials.as_ref().map_or(self.authority, |c| c.end + 1);
-        let host = url[host_start..].split(['/', '?']).next().unwrap_or("");
-        if host.contains('@') {
-            return Some("more than one `@` before the host: write an `@` in a user name or password as %40");
+        if url.matches('@').count() > 1 {
+            // Wherever the second `@` is — host, database name, an option —
+            // it may be the rest of a password the driver cut short, and a
+            // driver's message naming what it holds would show it.
+            return Some("more than one `@`: write an `@` inside a user name, password or option as %40");
         }
         None
     }
@@ -237,6 +238,9 @@ fn split(url: &str) -> Result<(String, TlsOptions), String> {
     let rest = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
     let get = |key: &str| found.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
     let mode = get("sslmode").unwrap_or_default();
+    if mode.is_empty() && get("sslmode").is_some() {
+        return Err("sslmode is given without a value: one of disable, prefer, require, verify-full".into());
+    }
     let wants_tls = match mode.as_str() {
         "" | "disable" | "prefer" => false,
         "require" | "verify-full" => true,
@@ -248,7 +252,13 @@ fn split(url: &str) -> Result<(String, TlsOptions), String> {
         other => return Err(format!("sslmode={other}: not one of disable, prefer, require, verify-full")),
     };
     let (root, cert, key) = (get("sslrootcert"), get("sslcert"), get("sslkey"));
-    if !wants_tls && kept.iter().any(|pair| option_key(pair) == "sslnegotiation" && pair.ends_with("=direct")) {
+    let direct = |pair: &&str| {
+        option_key(pair) == "sslnegotiation"
+            && pair
+                .split_once('=')
+                .is_some_and(|(_, v)| percent_encoding::percent_decode_str(v).decode_utf8_lossy() == "direct")
+    };
+    if !wants_tls && kept.iter().any(direct) {
         // Direct TLS without a TLS mode: the driver refuses it with `prefer`,
         // but Census turns `prefer` into `disable`, which it would take.
         return Err("sslnegotiation=direct is TLS from the first byte: set sslmode=verify-full (or require)".into());
@@ -294,21 +304,37 @@ fn split(url: &str) -> Result<(String, TlsOptions), String> {
 /// this driver does not, and a daemon the operator believed encrypted would
 /// connect in clear. (Census reads no `PG*` variable; everything is in the URL.)
 fn environment_agrees(options: &TlsOptions, env: impl Fn(&str) -> Option<String>) -> Result<(), String> {
-    match env("PGSSLMODE").as_deref() {
-        Some(m @ ("require" | "verify-ca" | "verify-full")) if options.mode.is_empty() => Err(format!(
-            "PGSSLMODE={m} is set, but censusd reads its PostgreSQL settings from the URL only: \
-             add sslmode=verify-full&sslrootcert=… to it (docs/postgresql.md)"
-        )),
-        _ => Ok(()),
+    if !options.mode.is_empty() {
+        return Ok(());
     }
+    let asked = match (env("PGSSLMODE"), env("PGREQUIRESSL")) {
+        (Some(m), _) if matches!(m.as_str(), "require" | "verify-ca" | "verify-full") => format!("PGSSLMODE={m}"),
+        // libpq's older spelling of PGSSLMODE=require.
+        (_, Some(r)) if r == "1" => "PGREQUIRESSL=1".to_string(),
+        _ => return Ok(()),
+    };
+    Err(format!(
+        "{asked} is set, but censusd reads its PostgreSQL settings from the URL only: \
+         add sslmode=verify-full&sslrootcert=… to it (docs/postgresql.md)"
+    ))
 }
 
-/// libpq's rule for a private key file: readable by its owner only, or
-/// also by its group when root owns it (a key managed by root, shared with
-/// the service's group). Source: PostgreSQL's documentation, 34.19.1.
+/// libpq's rule for a private key file: owned by the user censusd runs as
+/// and readable by it only, or owned by root and readable also by its group
+/// (a key managed by root, shared with the service's group). Source:
+/// PostgreSQL's documentation, 34.19.1 "Client Verification of Server
+/// Certificates" and libpq's fe-secure-openssl.c.
 fn key_file_is_private(path: &std::path::Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|e| format!("sslkey {}: {e}", path.display()))?;
+    let me = nix::unistd::Uid::effective().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!(
+            "sslkey {}: owned by uid {}, neither the user censusd runs as (uid {me}) nor root",
+            path.display(),
+            meta.uid()
+        ));
+    }
     let mode = meta.mode() & 0o777;
     let allowed = if meta.uid() == 0 { 0o037 } else { 0o077 };
     if mode & allowed != 0 {

@@ -74,6 +74,14 @@ fn tls_options_that_would_not_do_what_they_say_are_refused_by_name() {
         &["%40"],
     );
     refused("postgres://census:p@ss@db.example/census", &["%40"]);
+    // Found by a third attempt: a second `@` in the database name or an
+    // option (the rest of a password the driver cut short, which its own
+    // "unknown option" message would then show).
+    refused("postgres://census:Ab@cd/ef@db.example.org/census", &["%40"]);
+    refused("postgres://pwuser:Zq9@x/y?Zleak=1@localhost:5432/census", &["%40"]);
+    refused("postgres://db.example/census?sslnegotiation=dire%63t", &["sslnegotiation=direct"]);
+    refused("postgres://db.example/census?sslmode", &["sslmode", "without a value"]);
+    refused("postgres://db.example/census?sslmode=&application_name=x", &["sslmode", "without a value"]);
     refused("postgres://db.example/census?sslnegotiation=direct", &["sslnegotiation=direct", "verify-full"]);
     refused("postgres://db.example/census?sslmode=prefer&sslnegotiation=direct", &["sslnegotiation=direct"]);
 }
@@ -134,6 +142,12 @@ fn a_unix_socket_or_an_unreadable_file_fails_at_parse_naming_it() {
     }
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(Target::parse(&with_client).unwrap().encrypted());
+    // Found by a third attempt: a key of another user (not root) was taken.
+    if nix::unistd::Uid::effective().is_root() {
+        std::os::unix::fs::chown(&key_file, Some(1), None).unwrap();
+        let e = Target::parse(&with_client).map(drop).unwrap_err();
+        assert!(e.contains("owned by uid 1"), "{e}");
+    }
 }
 
 #[test]
@@ -145,6 +159,8 @@ fn pgsslmode_asking_for_tls_the_url_does_not_ask_for_is_refused() {
     assert!(e.contains("PGSSLMODE=verify-full") && e.contains("URL"), "{e}");
     assert!(Target::parse_in(plain, env("prefer")).is_ok(), "asks for nothing the URL lacks");
     assert!(Target::parse_in(&format!("{plain}?sslmode=disable"), env("require")).is_ok(), "the URL says it");
+    let old_spelling = |k: &str| (k == "PGREQUIRESSL").then(|| "1".to_string());
+    assert!(Target::parse_in(plain, old_spelling).unwrap_err().contains("PGREQUIRESSL=1"));
 }
 
 /// The TLS server and its files, when the environment names them.
