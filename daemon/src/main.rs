@@ -474,19 +474,25 @@ fn backup(db: &Path, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn migrate_store(from: &str, to: &str) -> anyhow::Result<()> {
+/// `migrate-store`'s arguments checked before anything is opened: the
+/// SQLite store's path, or what is wrong (a usage error, exit code 2).
+fn migrate_args<'a>(from: &'a str, to: &str) -> Result<&'a str, String> {
     let Some(path) = from.strip_prefix("sqlite:") else {
-        anyhow::bail!(
+        return Err(format!(
             "--from: expected sqlite:PATH (the SQLite store to copy), found `{}`",
             censusd::output::clean(from)
-        );
+        ));
     };
-    let target = censusd::store::StoreLocation::Postgres(to.to_string());
     if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
         // Not echoed: a URL that does not parse may hide a password where redaction cannot find it.
-        anyhow::bail!("--to: expected a postgres:// (or postgresql://) URL");
+        return Err("--to: expected a postgres:// (or postgresql://) URL".into());
     }
-    censusd::store::check_postgres_url(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    censusd::store::check_postgres_url(to).map_err(|e| format!("--to: {e}"))?;
+    Ok(path)
+}
+
+fn migrate_store(path: &str, to: &str) -> anyhow::Result<()> {
+    let target = censusd::store::StoreLocation::Postgres(to.to_string());
     let r = censusd::store::migrate::sqlite_to_postgres(Path::new(path), to)
         .with_context(|| format!("copying {} to {target}", censusd::output::clean(path)))?;
     let rows: i64 = r.tables.iter().map(|(_, n)| n).sum();
@@ -755,7 +761,13 @@ fn main() -> ExitCode {
             Ok(cfg) => runtime.block_on(serve(cfg)),
             Err(code) => return code,
         },
-        Command::MigrateStore { from, to } => migrate_store(from, to),
+        Command::MigrateStore { from, to } => match migrate_args(from, to) {
+            Ok(path) => migrate_store(path, to),
+            Err(usage) => {
+                eprintln!("censusd migrate-store: {usage}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
         Command::Backup { file } => match load_config(&cli.config) {
             Ok(cfg) => match &cfg.store {
                 censusd::store::StoreLocation::Sqlite(db) => backup(db, file),

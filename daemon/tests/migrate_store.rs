@@ -179,3 +179,30 @@ fn migrate_store_refuses_what_is_not_a_census_store_and_never_writes_it() {
         other => panic!("a directory: {other:?}"),
     }
 }
+
+/// Arguments `migrate-store` cannot use are a usage error (exit code 2, as
+/// clap's own, and as `--help` says), named, with nothing opened and no
+/// password shown (regression: they exited 1, as a failed copy does).
+#[test]
+fn migrate_store_misuse_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("census.db");
+    let cases: [(&str, &str, &str); 4] = [
+        ("census.db", "postgres://census@/census?host=/run/postgresql", "--from: expected sqlite:PATH"),
+        ("sqlite:census.db", "mysql://u:S3cretPW@h/d", "--to: expected a postgres://"),
+        ("sqlite:census.db", "postgres://u:S3cret/PW@h/d", "--to:"),
+        ("sqlite:census.db", "postgres://u:S3cretPW@h/d?sslmode=verify-ca", "--to:"),
+    ];
+    for (from, to, says) in cases {
+        let from = from.replace("census.db", &db.display().to_string());
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_censusd"))
+            .args(["migrate-store", "--from", &from, "--to", to])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{from} {to}: {err}");
+        assert!(err.contains(says), "{from} {to}: {err}");
+        assert!(!err.contains("S3cret"), "no password shown: {err}");
+        assert!(!db.exists(), "nothing opened or created");
+    }
+}

@@ -75,7 +75,7 @@ fn post<K: std::hash::Hash + Eq>(map: &mut foldhash::HashMap<K, Ids>, key: K, id
 /// segment. Decoded straight from the stored asset (serde skips every
 /// other field without allocating), so building the index of a large
 /// register does not decode whole assets.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct AssetKeys {
     /// Asset tag.
     pub tag: String,

@@ -97,14 +97,27 @@ pub const FULL_RUN_PAGE: usize = 5_000;
 /// stored text a page; see `pages` for how many are in memory at once).
 pub const INDEX_PAGE: usize = 20_000;
 
+/// What a page of the register holds of each asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageOf {
+    /// Enough for [`identity::AssetKeys`] (the match index).
+    Keys,
+    /// The whole asset (the rules pass).
+    Assets,
+}
+
 /// Up to `limit` stored assets after tag `after`, not yet decoded, and the
 /// tag the next page begins after (`None`: a short page, the last).
 fn register_page(
     store: &dyn Store,
     after: Option<&str>,
     limit: usize,
+    of: PageOf,
 ) -> Result<(Box<dyn StoredPage>, Option<String>), StoreError> {
-    let rows = store.register_rows(after, limit)?;
+    let rows = match of {
+        PageOf::Keys => store.register_keys(after, limit)?,
+        PageOf::Assets => store.register_rows(after, limit)?,
+    };
     let next = if rows.len() == limit { rows.last_tag() } else { None };
     Ok((rows, next))
 }
@@ -286,7 +299,7 @@ impl Reconciler {
         let t = std::time::Instant::now();
         let mut idx = RegisterIndex::default();
         let ((), failed, waiting) = read_ahead(
-            |after| register_page(self.store.as_ref(), after, INDEX_PAGE),
+            |after| register_page(self.store.as_ref(), after, INDEX_PAGE, PageOf::Keys),
             |rows| decode_page(rows.as_ref(), |r| r.keys()),
             |keys| {
                 for (n, (a, created)) in keys.enumerate() {
@@ -853,7 +866,7 @@ impl Reconciler {
             })
         };
         let (plan, failed, waiting) = read_ahead(
-            |after| register_page(self.store.as_ref(), after, FULL_RUN_PAGE),
+            |after| register_page(self.store.as_ref(), after, FULL_RUN_PAGE, PageOf::Assets),
             |rows| decode_page(rows.as_ref(), |r| r.asset()),
             run,
         );

@@ -315,6 +315,11 @@ fn register(store: Arc<dyn Store>) {
     assert!(row.created_ms > 0, "when it entered the register");
     assert!(rows.row(1).is_none());
     assert!(store.register_rows(Some("SRV-2"), 10).unwrap().is_empty());
+    // What the match index reads: the same keys, whatever else the page holds.
+    let keys = store.register_keys(None, 10).unwrap();
+    assert_eq!((keys.len(), keys.last_tag().as_deref()), (1, Some("SRV-2")));
+    assert_eq!(keys.row(0).and_then(|r| r.keys()), row.keys());
+    assert!(store.register_keys(Some("SRV-2"), 10).unwrap().is_empty());
     store.create_asset(&asset("SRV-3", "deployed", "00:1b:21:00:00:03"), "ann", &mut super::unaudited()).unwrap();
     // Byte order on both backends, whatever the database's collation: upper case before lower.
     store.create_asset(&asset("a-1", "deployed", "00:1b:21:00:00:04"), "ann", &mut super::unaudited()).unwrap();

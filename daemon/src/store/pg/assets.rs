@@ -433,4 +433,44 @@ mod tests {
             assert!(!store.remove_source("nope", vec![]).unwrap());
         }
     }
+    /// The match index reads `assets.match_keys` (schema 7), which the
+    /// server derives from the body: whatever a body holds, its keys read
+    /// there as they read from the whole body — absent lists, every key
+    /// field, and a NUL (`\u0000`) in another field, which PostgreSQL's JSON
+    /// functions refuse and which must not make the asset unwritable.
+    #[test]
+    fn the_match_keys_column_reads_as_the_whole_body() {
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let pg = PostgresStore::open_scratch(&url).unwrap();
+        let mut full = asset("A-FULL", "deployed", &["00:1b:21:00:00:01", "00:1b:21:00:00:02"]);
+        full.ips = vec!["198.18.0.7".parse().unwrap(), "2001:2::7".parse().unwrap()];
+        full.expected_segment = Some("198.18.0.0/24".parse().unwrap());
+        pg.create_asset(&full, "ann", &mut unaudited()).unwrap();
+        pg.run(|s| {
+            s.batch_execute(
+                r#"INSERT INTO assets (tag, body, lifecycle, updated_ms) VALUES
+                   ('B-BARE', '{"tag":"B-BARE"}', 'deployed', 0),
+                   ('C-NUL', '{"tag":"C-NUL","notes":"a\u0000b","macs":["00:1b:21:00:00:03"],"hostnames":["c.example"]}', 'deployed', 0),
+                   ('D-NULL', '{"tag":"D-NULL","expected_segment":null,"ips":["198.18.0.9"]}', 'deployed', 0)"#,
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let decoded = |page: Box<dyn crate::store::StoredPage>| {
+            (0..page.len()).map(|i| page.row(i).and_then(|r| r.keys())).collect::<Vec<_>>()
+        };
+        let (keys, bodies) =
+            (decoded(pg.register_keys(None, 10).unwrap()), decoded(pg.register_rows(None, 10).unwrap()));
+        assert_eq!(keys.len(), 4);
+        assert!(keys.iter().all(Option::is_some), "every row's keys decode: {keys:?}");
+        assert_eq!(keys, bodies);
+        let full_keys = keys[0].as_ref().map(|(k, _)| k.clone());
+        assert_eq!(full_keys, Some(crate::reconcile::identity::AssetKeys::from(&full)));
+        // The column follows every write of the body.
+        full.macs.pop();
+        full.hostnames.push("second.example".into());
+        pg.update_asset(&full, "ann", &mut unaudited()).unwrap();
+        let after = decoded(pg.register_keys(None, 1).unwrap());
+        assert_eq!(after[0].as_ref().map(|(k, _)| k.clone()), Some(crate::reconcile::identity::AssetKeys::from(&full)));
+    }
 }

@@ -34,18 +34,33 @@ use crate::store::{
     AlertInputs, CommitOutcome, LearnedCerts, ReconcileStore, SightingSelect, StoreError, StoredAsset, StoredPage,
 };
 
-/// Up to `limit` stored assets after tag `after` (`""`: from the first), by tag in byte order.
+/// What a page of the register reads of each asset.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    /// The whole body.
+    Bodies,
+    /// Its match keys alone (`assets.match_keys`, schema 7).
+    MatchKeys,
+}
+
+/// Up to `limit` stored assets after tag `after` (`""`: from the first), by
+/// tag in byte order: `(tag, body or match keys, created_ms)`.
 ///
 /// # Errors
 /// The query failed, or a row's columns do not read as text, text and an
 /// integer (checked here, so that such a row fails the read as SQLite's
 /// does instead of being left out as if it were not in the register).
-fn register_rows(tx: &mut Tx<'_>, after: &str, limit: usize) -> Result<Rows, StoreError> {
+fn register_rows(tx: &mut Tx<'_>, after: &str, limit: usize, read: Read) -> Result<Rows, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = tx.query(
-        "SELECT tag, body, created_ms FROM assets WHERE tag COLLATE \"C\" > $1 ORDER BY tag COLLATE \"C\" LIMIT $2",
-        &[&after, &limit],
-    )?;
+    let sql = match read {
+        Read::Bodies => {
+            "SELECT tag, body, created_ms FROM assets WHERE tag COLLATE \"C\" > $1 ORDER BY tag COLLATE \"C\" LIMIT $2"
+        }
+        Read::MatchKeys => {
+            "SELECT tag, match_keys, created_ms FROM assets WHERE tag COLLATE \"C\" > $1 ORDER BY tag COLLATE \"C\" LIMIT $2"
+        }
+    };
+    let rows = tx.query(sql, &[&after, &limit])?;
     for r in &rows {
         r.try_get::<_, &str>(0)?;
         r.try_get::<_, &str>(1)?;
@@ -54,7 +69,7 @@ fn register_rows(tx: &mut Tx<'_>, after: &str, limit: usize) -> Result<Rows, Sto
     Ok(Rows(rows))
 }
 
-/// `(tag, body, created_ms)` rows as the driver returned them, each checked
+/// `(tag, body or match keys, created_ms)` rows as the driver returned them, each checked
 /// to read (`register_rows`): their text is read in place when the page is decoded.
 struct Rows(Vec<postgres::Row>);
 
@@ -341,7 +356,11 @@ fn write_alerts(
 
 impl ReconcileStore for PostgresStore {
     fn register_rows(&self, after: Option<&str>, limit: usize) -> Result<Box<dyn StoredPage>, StoreError> {
-        Ok(Box::new(self.read(|tx| register_rows(tx, after.unwrap_or(""), limit))?))
+        Ok(Box::new(self.read(|tx| register_rows(tx, after.unwrap_or(""), limit, Read::Bodies))?))
+    }
+
+    fn register_keys(&self, after: Option<&str>, limit: usize) -> Result<Box<dyn StoredPage>, StoreError> {
+        Ok(Box::new(self.read(|tx| register_rows(tx, after.unwrap_or(""), limit, Read::MatchKeys))?))
     }
 
     fn register_size_hint(&self) -> Result<usize, StoreError> {

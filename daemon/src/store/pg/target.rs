@@ -155,8 +155,10 @@ enum Roots {
 }
 
 /// Where the parts of a `postgres://` URL begin, read as the driver reads
-/// them: the credentials run to the first `@` after the scheme (a password
-/// may hold `/` or `?`), the options from the first `?` after that.
+/// them: the credentials run to the first `@` after the scheme (so the
+/// driver reads a `/` or `?` before it as part of a password, where libpq
+/// would end the host there: Census refuses such URLs, [`UrlParts::odd`]),
+/// the options from the first `?` after that.
 #[derive(Debug, PartialEq)]
 pub(super) struct UrlParts {
     /// Byte offset just past `://`.
