@@ -277,6 +277,11 @@ fn a_server_refusing_tls_gets_nothing_in_clear() {
     .unwrap();
     let e = target.connect().map(drop).unwrap_err();
     assert!(super::super::with_causes(&e).contains("does not support TLS"), "{e}");
+    // "Database unavailable" (503, retried: TLS may be back on the server
+    // soon). No I/O error lies beneath this one, so this also holds
+    // `tls_failed` to the driver's wording of its TLS failures, which it
+    // recognises by text (the driver's error kinds are private).
+    assert!(matches!(crate::store::StoreError::from(e), crate::store::StoreError::Unavailable(_)));
     let (request, after) = server.join().unwrap();
     // SSLRequest: length 8, code 80877103 (PostgreSQL protocol, 55.2.10).
     assert_eq!(request, [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
