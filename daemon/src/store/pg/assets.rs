@@ -473,4 +473,38 @@ mod tests {
         let after = decoded(pg.register_keys(None, 1).unwrap());
         assert_eq!(after[0].as_ref().map(|(k, _)| k.clone()), Some(crate::reconcile::identity::AssetKeys::from(&full)));
     }
+    /// A database from before schema 7 (assets without `match_keys`) gets
+    /// the column filled for every stored asset when it is migrated, and the
+    /// match index reads the same keys from it as from the bodies.
+    #[test]
+    fn an_upgraded_register_has_match_keys_for_every_asset() {
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let pg = PostgresStore::open_scratch(&url).unwrap();
+        let decoded = |page: Box<dyn crate::store::StoredPage>| {
+            (0..page.len()).map(|i| page.row(i).and_then(|r| r.keys())).collect::<Vec<_>>()
+        };
+        pg.run(|s| {
+            // Back to schema 6, with a register written then.
+            s.batch_execute(
+                r#"ALTER TABLE assets DROP COLUMN match_keys;
+                   DROP FUNCTION census_match_keys(TEXT);
+                   UPDATE census_schema SET version = 6;
+                   INSERT INTO assets (tag, body, lifecycle, updated_ms) VALUES
+                   ('OLD-1', '{"tag":"OLD-1","macs":["00:1b:21:00:00:0a"],"ips":["198.18.0.10"],"hostnames":["old-1.example"],"expected_segment":"198.18.0.0/24"}', 'deployed', 0),
+                   ('OLD-2', '{"tag":"OLD-2","notes":"x\u0000y"}', 'deployed', 0)"#,
+            )?;
+            super::super::schema::migrate(s)?;
+            let version: i64 = s.query_one("SELECT version FROM census_schema", &[])?.get(0);
+            assert_eq!(version, super::super::schema::latest());
+            let unfilled: i64 = s.query_one("SELECT count(*) FROM assets WHERE match_keys IS NULL", &[])?.get(0);
+            assert_eq!(unfilled, 0);
+            Ok(())
+        })
+        .unwrap();
+        let (keys, bodies) =
+            (decoded(pg.register_keys(None, 10).unwrap()), decoded(pg.register_rows(None, 10).unwrap()));
+        assert_eq!(keys.len(), 2);
+        assert!(keys.iter().all(Option::is_some), "{keys:?}");
+        assert_eq!(keys, bodies);
+    }
 }
