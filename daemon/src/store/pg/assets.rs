@@ -491,20 +491,33 @@ mod tests {
                    UPDATE census_schema SET version = 6;
                    INSERT INTO assets (tag, body, lifecycle, updated_ms) VALUES
                    ('OLD-1', '{"tag":"OLD-1","macs":["00:1b:21:00:00:0a"],"ips":["198.18.0.10"],"hostnames":["old-1.example"],"expected_segment":"198.18.0.0/24"}', 'deployed', 0),
-                   ('OLD-2', '{"tag":"OLD-2","notes":"x\u0000y"}', 'deployed', 0)"#,
+                   ('OLD-2', '{"tag":"OLD-2","notes":"x\u0000y"}', 'deployed', 0),
+                   ('OLD-3', 'a damaged row, not JSON', 'deployed', 0)"#,
             )?;
+            // Found by a review: with `standard_conforming_strings` off (a
+            // database's or a session's setting) the function's `'\u0000'`
+            // literal was an invalid escape, so the migration failed, and
+            // later every write of an asset.
+            s.batch_execute("SET standard_conforming_strings = off")?;
             super::super::schema::migrate(s)?;
+            s.batch_execute(
+                r#"INSERT INTO assets (tag, body, lifecycle, updated_ms) VALUES ('NEW-1', '{"tag":"NEW-1"}', 'deployed', 0)"#,
+            )?;
+            s.batch_execute("RESET standard_conforming_strings")?;
             let version: i64 = s.query_one("SELECT version FROM census_schema", &[])?.get(0);
             assert_eq!(version, super::super::schema::latest());
-            let unfilled: i64 = s.query_one("SELECT count(*) FROM assets WHERE match_keys IS NULL", &[])?.get(0);
-            assert_eq!(unfilled, 0);
+            // Found by a review: a body that does not parse failed the
+            // migration (and would fail any write of it); it has no keys.
+            let unfilled: Vec<String> =
+                s.query("SELECT tag FROM assets WHERE match_keys IS NULL", &[])?.iter().map(|r| r.get(0)).collect();
+            assert_eq!(unfilled, ["OLD-3"]);
             Ok(())
         })
         .unwrap();
         let (keys, bodies) =
             (decoded(pg.register_keys(None, 10).unwrap()), decoded(pg.register_rows(None, 10).unwrap()));
-        assert_eq!(keys.len(), 2);
-        assert!(keys.iter().all(Option::is_some), "{keys:?}");
+        assert_eq!(keys.len(), 4);
+        assert_eq!(keys.iter().filter(|k| k.is_some()).count(), 3, "all but the damaged row: {keys:?}");
         assert_eq!(keys, bodies);
     }
 }

@@ -39,7 +39,8 @@ use crate::store::{
 enum Read {
     /// The whole body.
     Bodies,
-    /// Its match keys alone (`assets.match_keys`, schema 7).
+    /// Its match keys alone (`assets.match_keys`, schema 7; the body
+    /// where the server found none, a body that does not parse).
     MatchKeys,
 }
 
@@ -57,7 +58,8 @@ fn register_rows(tx: &mut Tx<'_>, after: &str, limit: usize, read: Read) -> Resu
             "SELECT tag, body, created_ms FROM assets WHERE tag COLLATE \"C\" > $1 ORDER BY tag COLLATE \"C\" LIMIT $2"
         }
         Read::MatchKeys => {
-            "SELECT tag, match_keys, created_ms FROM assets WHERE tag COLLATE \"C\" > $1 ORDER BY tag COLLATE \"C\" LIMIT $2"
+            "SELECT tag, coalesce(match_keys, body), created_ms FROM assets
+             WHERE tag COLLATE \"C\" > $1 ORDER BY tag COLLATE \"C\" LIMIT $2"
         }
     };
     let rows = tx.query(sql, &[&after, &limit])?;

@@ -404,6 +404,11 @@ const MIGRATIONS: &[&str] = &[
     // read as `\u0001` first: only the key fields are kept, and Census
     // validates those (no control characters or backslashes), so the
     // substitution never reaches a kept value but keeps every body writable.
+    // The literals are escape strings (`E'…'`), read alike whatever the
+    // session's `standard_conforming_strings`. A body that does not parse
+    // (not JSON: Census never writes one, but a damaged row must not stop
+    // the upgrade nor any later write) has no keys (NULL): the index then
+    // reads its body, which leaves it out as before.
     // PL/pgSQL, parsing the body once as jsonb: 7.6 µs a 580-byte body where
     // a SQL function (not inlined) took 22 µs, measured on 200,000 rows.
     // Declared IMMUTABLE (a generated column's function must be):
@@ -413,14 +418,17 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE FUNCTION census_match_keys(body TEXT) RETURNS TEXT
         LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
-        DECLARE b jsonb := replace(body, '\u0000', '\u0001')::jsonb;
+        DECLARE b jsonb;
         BEGIN
+            b := replace(body, E'\\u0000', E'\\u0001')::jsonb;
             RETURN jsonb_build_object(
                 'tag', b->'tag',
                 'macs', coalesce(b->'macs', '[]'),
                 'ips', coalesce(b->'ips', '[]'),
                 'hostnames', coalesce(b->'hostnames', '[]'),
                 'expected_segment', b->'expected_segment')::TEXT;
+        EXCEPTION WHEN data_exception OR program_limit_exceeded THEN
+            RETURN NULL;
         END $$;
     ALTER TABLE assets ADD COLUMN match_keys TEXT COLLATE "C" GENERATED ALWAYS AS (census_match_keys(body)) STORED;
     "#,
