@@ -97,27 +97,14 @@ pub const FULL_RUN_PAGE: usize = 5_000;
 /// stored text a page; see `pages` for how many are in memory at once).
 pub const INDEX_PAGE: usize = 20_000;
 
-/// What a page of the register holds of each asset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PageOf {
-    /// Enough for [`identity::AssetKeys`] (the match index).
-    Keys,
-    /// The whole asset (the rules pass).
-    Assets,
-}
-
-/// Up to `limit` stored assets after tag `after`, not yet decoded, and the
-/// tag the next page begins after (`None`: a short page, the last).
+/// A page of up to `limit` stored assets, not yet decoded, read with
+/// `read` (the match index's keys or the rules pass's whole assets), and
+/// the tag the next page begins after (`None`: a short page, the last).
 fn register_page(
-    store: &dyn Store,
-    after: Option<&str>,
+    read: impl FnOnce(usize) -> Result<Box<dyn StoredPage>, StoreError>,
     limit: usize,
-    of: PageOf,
 ) -> Result<(Box<dyn StoredPage>, Option<String>), StoreError> {
-    let rows = match of {
-        PageOf::Keys => store.register_keys(after, limit)?,
-        PageOf::Assets => store.register_rows(after, limit)?,
-    };
+    let rows = read(limit)?;
     let next = if rows.len() == limit { rows.last_tag() } else { None };
     Ok((rows, next))
 }
@@ -299,7 +286,7 @@ impl Reconciler {
         let t = std::time::Instant::now();
         let mut idx = RegisterIndex::default();
         let ((), failed, waiting) = read_ahead(
-            |after| register_page(self.store.as_ref(), after, INDEX_PAGE, PageOf::Keys),
+            |after| register_page(|limit| self.store.register_keys(after, limit), INDEX_PAGE),
             |rows| decode_page(rows.as_ref(), |r| r.keys()),
             |keys| {
                 for (n, (a, created)) in keys.enumerate() {
@@ -866,7 +853,7 @@ impl Reconciler {
             })
         };
         let (plan, failed, waiting) = read_ahead(
-            |after| register_page(self.store.as_ref(), after, FULL_RUN_PAGE, PageOf::Assets),
+            |after| register_page(|limit| self.store.register_rows(after, limit), FULL_RUN_PAGE),
             |rows| decode_page(rows.as_ref(), |r| r.asset()),
             run,
         );

@@ -433,6 +433,11 @@ mod tests {
             assert!(!store.remove_source("nope", vec![]).unwrap());
         }
     }
+    /// Each row's match keys as the index decodes them (`None`: a row left out).
+    fn keys_of(page: Box<dyn crate::store::StoredPage>) -> Vec<Option<(crate::reconcile::identity::AssetKeys, i64)>> {
+        (0..page.len()).map(|i| page.row(i).and_then(|r| r.keys())).collect()
+    }
+
     /// The match index reads `assets.match_keys` (schema 7), which the
     /// server derives from the body: whatever a body holds, its keys read
     /// there as they read from the whole body — absent lists, every key
@@ -456,11 +461,8 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        let decoded = |page: Box<dyn crate::store::StoredPage>| {
-            (0..page.len()).map(|i| page.row(i).and_then(|r| r.keys())).collect::<Vec<_>>()
-        };
         let (keys, bodies) =
-            (decoded(pg.register_keys(None, 10).unwrap()), decoded(pg.register_rows(None, 10).unwrap()));
+            (keys_of(pg.register_keys(None, 10).unwrap()), keys_of(pg.register_rows(None, 10).unwrap()));
         assert_eq!(keys.len(), 4);
         assert!(keys.iter().all(Option::is_some), "every row's keys decode: {keys:?}");
         assert_eq!(keys, bodies);
@@ -470,7 +472,7 @@ mod tests {
         full.macs.pop();
         full.hostnames.push("second.example".into());
         pg.update_asset(&full, "ann", &mut unaudited()).unwrap();
-        let after = decoded(pg.register_keys(None, 1).unwrap());
+        let after = keys_of(pg.register_keys(None, 1).unwrap());
         assert_eq!(after[0].as_ref().map(|(k, _)| k.clone()), Some(crate::reconcile::identity::AssetKeys::from(&full)));
     }
     /// A database from before schema 7 (assets without `match_keys`) gets
@@ -480,9 +482,6 @@ mod tests {
     fn an_upgraded_register_has_match_keys_for_every_asset() {
         let Some(url) = crate::store::testing::postgres_url() else { return };
         let pg = PostgresStore::open_scratch(&url).unwrap();
-        let decoded = |page: Box<dyn crate::store::StoredPage>| {
-            (0..page.len()).map(|i| page.row(i).and_then(|r| r.keys())).collect::<Vec<_>>()
-        };
         pg.run(|s| {
             // Back to schema 6, with a register written then.
             s.batch_execute(
@@ -515,7 +514,7 @@ mod tests {
         })
         .unwrap();
         let (keys, bodies) =
-            (decoded(pg.register_keys(None, 10).unwrap()), decoded(pg.register_rows(None, 10).unwrap()));
+            (keys_of(pg.register_keys(None, 10).unwrap()), keys_of(pg.register_rows(None, 10).unwrap()));
         assert_eq!(keys.len(), 4);
         assert_eq!(keys.iter().filter(|k| k.is_some()).count(), 3, "all but the damaged row: {keys:?}");
         assert_eq!(keys, bodies);

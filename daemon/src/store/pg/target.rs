@@ -239,10 +239,11 @@ fn split(url: &str) -> Result<(String, TlsOptions), String> {
     let base = &url[..query];
     let rest = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
     let get = |key: &str| found.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
-    let mode = get("sslmode").unwrap_or_default();
-    if mode.is_empty() && get("sslmode").is_some() {
+    let mode = get("sslmode");
+    if mode.as_deref() == Some("") {
         return Err("sslmode is given without a value: one of disable, prefer, require, verify-full".into());
     }
+    let mode = mode.unwrap_or_default();
     let wants_tls = match mode.as_str() {
         "" | "disable" | "prefer" => false,
         "require" | "verify-full" => true,
