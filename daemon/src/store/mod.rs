@@ -696,8 +696,9 @@ pub trait CoordinationStore: Send + Sync {
     /// its turn until the returned [`Turn`] is dropped. A daemon that dies
     /// holding a turn loses it with its process (on PostgreSQL the turn is
     /// a session's advisory lock: the server ends it with the connection),
-    /// so a killed daemon never blocks the others for longer than the
-    /// server takes to see the connection gone.
+    /// and one that stops without dying (frozen, cut off) loses it when its
+    /// lease runs out (PostgreSQL: a minute, `store::pg::turn`), so no
+    /// holder blocks the others for longer than that.
     ///
     /// # Errors
     /// [`StoreError::Db`] when the database cannot be reached.

@@ -4,8 +4,27 @@
 //! (outside the pool, so a pooled connection never goes back with a lock
 //! on it). Ending the turn closes that connection, which releases the
 //! lock; a daemon killed with `kill -9` loses its connection — the kernel
-//! closes the socket, the server ends the session — and with it the turn,
-//! so no lease outlives its holder and no clock is trusted.
+//! closes the socket, the server ends the session — and with it the turn.
+//!
+//! A holder that stops without its connection closing — a process stopped
+//! (`SIGSTOP`, a debugger), a paused VM, a machine gone from the network
+//! without a word — would otherwise keep the turn for as long as the
+//! server keeps its session: until it thaws, or for hours while the
+//! server's TCP keepalives (the system's default, two hours idle) wait.
+//! So the turn is a **lease the server enforces** ([`Lease`]): the turn's
+//! session is ended by the server once idle for [`LEASE`]`.expires`
+//! (`idle_session_timeout`, PostgreSQL 14 and later), and a thread of the
+//! holder renews it every [`LEASE`]`.renew` with a round trip. A holder
+//! that cannot renew — stopped, or cut off — loses the turn within
+//! `expires`, and another daemon takes it; when it comes back, its check
+//! before writing fails and it writes nothing. Only the server's clock
+//! counts: no timestamps are compared between machines. The session also
+//! asks the server to probe its peer (server-side TCP keepalives, 30 s
+//! then every 10 s, three misses), which is what bounds a vanished
+//! machine's turn on servers older than 14.
+
+use std::sync::mpsc;
+use std::time::Duration;
 
 use super::{PostgresStore, lock_key, off_runtime};
 use crate::store::{CoordinationStore, Job, SharedChanges, StoreError, Turn, TurnHolder};
@@ -19,56 +38,141 @@ fn key(job: Job) -> i64 {
     }
 }
 
-/// The connection holding a turn; closed off any async runtime when dropped.
-struct Held(Option<postgres::Client>);
+/// How long a turn outlives its holder's last sign of life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Lease {
+    /// The server ends the turn's session (and so releases the turn) once
+    /// the session has been idle this long (`idle_session_timeout`).
+    pub expires: Duration,
+    /// How often the holder renews it (a `SELECT 1` on the turn's session).
+    /// Well under `expires`, so a busy machine's late renewal does not lose it.
+    pub renew: Duration,
+}
+
+/// The lease of every turn: a frozen or vanished holder keeps the turn at
+/// most a minute; a live one renews it four times in that minute.
+pub(super) const LEASE: Lease = Lease { expires: Duration::from_secs(60), renew: Duration::from_secs(15) };
+
+/// The first PostgreSQL release with `idle_session_timeout` (`server_version_num`).
+const IDLE_SESSION_TIMEOUT_SINCE: i32 = 140_000;
+
+/// What the holder asks of the thread that keeps the turn's session.
+enum Ask {
+    /// Whether the session (and so the lock) still lives.
+    Check(mpsc::Sender<Result<(), StoreError>>),
+}
+
+/// The turn's session, kept by a thread of its own (off any async runtime,
+/// which the blocking client needs) that renews the lease; the turn ends
+/// when this is dropped: the thread closes the session and says so.
+struct Held {
+    asks: Option<mpsc::Sender<Ask>>,
+    closed: mpsc::Receiver<()>,
+}
+
+/// Renew the lease until the holder lets go, answering its checks; then
+/// close the session. A renewal that fails means the session is gone (ended
+/// by the server, an operator or the network): the turn is lost, and every
+/// later check says so without asking the server again.
+fn keep(mut client: postgres::Client, asks: mpsc::Receiver<Ask>, closed: mpsc::Sender<()>, lease: Lease) {
+    fn ping(client: &mut postgres::Client, lost: &mut Option<String>) {
+        if lost.is_none()
+            && let Err(e) = client.batch_execute("SELECT 1")
+        {
+            tracing::warn!(error = %e, "the full reconcile's turn was lost with its connection");
+            *lost = Some(e.to_string());
+        }
+    }
+    let mut lost: Option<String> = None;
+    loop {
+        match asks.recv_timeout(lease.renew) {
+            Ok(Ask::Check(reply)) => {
+                ping(&mut client, &mut lost);
+                let _ = reply.send(match &lost {
+                    None => Ok(()),
+                    Some(e) => {
+                        Err(StoreError::Db(format!("the full reconcile's turn was lost with its connection: {e}")))
+                    }
+                });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => ping(&mut client, &mut lost),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Closing the session releases the lock (and cannot fail in a way that
+    // leaves it held: the server drops it with the session).
+    drop(client);
+    let _ = closed.send(());
+}
 
 impl TurnHolder for Held {
     fn check(&mut self) -> Result<(), StoreError> {
-        let Some(client) = self.0.as_mut() else {
-            return Err(StoreError::Db("the turn's connection is gone".into()));
-        };
-        // A session-level lock lives as long as its session: a session that
-        // answers still holds it.
-        off_runtime(|| {
-            client
-                .batch_execute("SELECT 1")
-                .map_err(|e| StoreError::Db(format!("the full reconcile's turn was lost with its connection: {e}")))
-        })
+        let gone = || StoreError::Db("the turn's connection is gone".into());
+        let asks = self.asks.as_ref().ok_or_else(gone)?;
+        let (reply, answer) = mpsc::channel();
+        asks.send(Ask::Check(reply)).map_err(|_| gone())?;
+        answer.recv().map_err(|_| gone())?
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Some(client) = self.0.take() {
-            // Closing the session releases the lock (and cannot fail in a
-            // way that leaves it held: the server drops it with the session).
-            let _ = off_runtime(move || {
-                drop(client);
-                Ok(())
-            });
-        }
+        // Let go, and wait (a bounded time: the session may hang on a dead
+        // network, and the server's lease ends it then) until the session is
+        // closed, so the turn is free when the holder's run returns.
+        drop(self.asks.take());
+        let _ = self.closed.recv_timeout(Duration::from_secs(5));
     }
 }
 
-impl CoordinationStore for PostgresStore {
-    fn turn(&self, job: Job) -> Result<Turn, StoreError> {
+impl PostgresStore {
+    /// [`CoordinationStore::turn`] under `lease`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when no connection could be made; a store
+    /// error when the lock was not granted within ten minutes.
+    pub(super) fn turn_with(&self, job: Job, lease: Lease) -> Result<Turn, StoreError> {
         let target = self.target.clone();
         let key = lock_key(key(job), &self.schema);
         let t = std::time::Instant::now();
-        let client = off_runtime(move || {
+        let held = off_runtime(move || {
             let mut client = target.connect()?;
-            // A holder that is alive but stuck (a frozen process keeps its
-            // connection) is waited for ten minutes at most: then this
-            // turn fails, and the caller's next run asks again.
-            client.batch_execute("SET lock_timeout = '600s'")?;
+            // A holder that is alive but stuck past its lease is ended by
+            // the server; one whose server predates the lease is waited for
+            // ten minutes at most: then this turn fails, and the caller's
+            // next run asks again.
+            client.batch_execute(
+                "SET lock_timeout = '600s'; SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;
+                 SET tcp_keepalives_count = 3",
+            )?;
+            let version: i32 = client.query_one("SELECT current_setting('server_version_num')::int", &[])?.get(0);
+            if version >= IDLE_SESSION_TIMEOUT_SINCE {
+                client.batch_execute(&format!("SET idle_session_timeout = {}", lease.expires.as_millis()))?;
+            } else {
+                tracing::debug!(version, "no idle_session_timeout before PostgreSQL 14: TCP keepalives bound the turn");
+            }
             client.execute("SELECT pg_advisory_lock($1)", &[&key])?;
-            Ok(client)
+            // Spawned here, off any async runtime: a client that cannot be
+            // handed over is dropped where dropping it may block.
+            let (asks, asked) = mpsc::channel();
+            let (closing, closed) = mpsc::channel();
+            std::thread::Builder::new()
+                .name("census-turn".into())
+                .spawn(move || keep(client, asked, closing, lease))
+                .map_err(|e| StoreError::Db(format!("no thread to keep the turn: {e}")))?;
+            Ok(Held { asks: Some(asks), closed })
         })?;
         let waited_ms = t.elapsed().as_millis() as u64;
         if waited_ms > 1_000 {
             tracing::info!(?job, waited_ms, "waited for another daemon's turn");
         }
-        Ok(Turn::holding(Held(Some(client))))
+        Ok(Turn::holding(held))
+    }
+}
+
+impl CoordinationStore for PostgresStore {
+    fn turn(&self, job: Job) -> Result<Turn, StoreError> {
+        self.turn_with(job, LEASE)
     }
 
     fn announce_routes(
@@ -120,8 +224,60 @@ impl CoordinationStore for PostgresStore {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::PostgresStore;
+    use super::{Lease, PostgresStore};
     use crate::store::{CoordinationStore, Job};
+
+    /// The sessions holding `store`'s full-reconcile turn (0 or 1).
+    fn holders(store: &PostgresStore) -> i64 {
+        let key = super::lock_key(super::FULL_RECONCILE_LOCK, &store.schema);
+        let mut admin = store.target.connect().unwrap();
+        admin
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+                   AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1",
+                &[&key],
+            )
+            .unwrap()
+            .get(0)
+    }
+
+    /// Regression: a holder that stopped without its connection closing (a
+    /// process stopped with SIGSTOP, a paused VM, a machine cut off) kept
+    /// the turn until it came back — for ever, or for the two hours the
+    /// server's TCP keepalives wait — and every other daemon's full
+    /// reconcile waited. The turn is now a lease the server ends: a holder
+    /// that renews keeps it past the lease's length; one whose renewals stop
+    /// (here: the next is due long after the lease) loses it within the
+    /// lease, another daemon takes it, and the stopped one's check before
+    /// writing fails. Needs `CENSUS_TEST_POSTGRES`.
+    #[test]
+    fn a_holder_that_stops_renewing_loses_its_turn_within_the_lease() {
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let first = PostgresStore::open_scratch(&url).unwrap();
+        let second = PostgresStore::open_config(first.target.clone(), None).unwrap();
+        let expires = Duration::from_secs(2);
+
+        let mut renewing =
+            first.turn_with(Job::FullReconcile, Lease { expires, renew: Duration::from_millis(300) }).unwrap();
+        std::thread::sleep(expires * 2);
+        renewing.check().expect("a holder that renews keeps its turn past the lease's length");
+        assert_eq!(holders(&first), 1);
+        drop(renewing);
+        assert_eq!(holders(&first), 0, "a turn let go is free at once");
+
+        let mut stopped =
+            first.turn_with(Job::FullReconcile, Lease { expires, renew: Duration::from_secs(3600) }).unwrap();
+        let t = Instant::now();
+        let taken = second.turn(Job::FullReconcile).unwrap();
+        let waited = t.elapsed();
+        assert!(waited >= expires - Duration::from_millis(200), "the lease ran out first: {waited:?}");
+        assert!(waited < expires * 5, "and then the turn was another daemon's: {waited:?}");
+        let e = stopped.check().unwrap_err().to_string();
+        assert!(e.contains("turn was lost"), "{e}");
+        assert_eq!(holders(&first), 1, "one holder: the daemon that took it");
+        drop(taken);
+        drop(stopped);
+    }
 
     /// Two daemons on one store take turns: the second waits until the
     /// first's turn ends; a store in another schema never waits for either.
