@@ -255,15 +255,20 @@ mod tests {
         let Some(url) = crate::store::testing::postgres_url() else { return };
         let first = PostgresStore::open_scratch(&url).unwrap();
         let second = PostgresStore::open_config(first.target.clone(), None).unwrap();
-        let expires = Duration::from_secs(2);
+        let expires = Duration::from_secs(3);
 
         let mut renewing =
-            first.turn_with(Job::FullReconcile, Lease { expires, renew: Duration::from_millis(300) }).unwrap();
+            first.turn_with(Job::FullReconcile, Lease { expires, renew: Duration::from_millis(250) }).unwrap();
         std::thread::sleep(expires * 2);
         renewing.check().expect("a holder that renews keeps its turn past the lease's length");
         assert_eq!(holders(&first), 1);
         drop(renewing);
-        assert_eq!(holders(&first), 0, "a turn let go is free at once");
+        // Let go: the session is closed; the server releases the lock as its backend exits.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while holders(&first) != 0 {
+            assert!(Instant::now() < deadline, "a turn let go is freed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
 
         let mut stopped =
             first.turn_with(Job::FullReconcile, Lease { expires, renew: Duration::from_secs(3600) }).unwrap();
