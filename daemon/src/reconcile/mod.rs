@@ -792,8 +792,11 @@ impl Reconciler {
     /// Daemons sharing one store take turns ([`crate::store::Job::FullReconcile`]):
     /// one runs a full reconcile at a time, the others wait for it.
     pub fn full(&self, now_ms: i64) -> Result<ReconcileSummary, StoreError> {
-        let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
+        // The turn first: while another daemon holds it (for as long as its
+        // lease, if it froze), this daemon's incremental runs, which take
+        // `run_lock` alone, go on reconciling its agents' batches.
         let mut turn = self.store.turn(crate::store::Job::FullReconcile)?;
+        let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
         let _timed = self.metrics.reconcile_timer(ReconcileKind::Full);
         let t = std::time::Instant::now();
         self.follow_store()?;
@@ -852,7 +855,7 @@ impl Reconciler {
                 now_ms,
             })
         };
-        let (plan, failed, waiting) = read_ahead(
+        let (mut plan, failed, waiting) = read_ahead(
             |after| register_page(|limit| self.store.register_rows(after, limit), FULL_RUN_PAGE),
             |rows| decode_page(rows.as_ref(), |r| r.asset()),
             run,
@@ -863,8 +866,12 @@ impl Reconciler {
         drop(sweeps);
         let ruled = t.elapsed();
         // A turn lost meanwhile (its session ended) may be another daemon's
-        // now: what this run decided is dropped, not written beside its.
+        // now: what this run decided is dropped, not written beside its. The
+        // check is early word; the fence is what holds: the store commits the
+        // plan only while this turn is still the latest granted (the turn
+        // may pass on while the commit loads and decides the alerts).
         turn.check()?;
+        plan.turn = turn.number();
         let r = self.commit(plan).map(|s| ReconcileSummary { assets: idx.len(), ..s });
         tracing::debug!(
             index_and_load_ms = indexed.as_millis() as u64,

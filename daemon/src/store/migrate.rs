@@ -120,12 +120,13 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> Result<MigrateReport, StoreE
 
 /// The target's tables (people first: tokens refer to them) and their
 /// columns; not PostgreSQL's own bookkeeping (schema version, change
-/// counts), nor the columns the server computes (`assets.match_keys`).
+/// counts, the daemons' routes and turns), nor the columns the server
+/// computes (`assets.match_keys`).
 fn target_tables(tx: &mut postgres::Transaction<'_>) -> Result<Vec<(String, Vec<Column>)>, StoreError> {
     let rows = tx.query(
         "SELECT c.table_name::TEXT, c.column_name::TEXT, c.udt_name::TEXT FROM information_schema.columns c
            JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
-          WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name NOT IN ('census_schema', 'generations', 'daemon_routes')
+          WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name NOT IN ('census_schema', 'generations', 'daemon_routes', 'turns')
             AND c.is_generated = 'NEVER'
           ORDER BY c.table_name <> 'people', c.table_name, c.ordinal_position",
         &[],

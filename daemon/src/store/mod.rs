@@ -657,8 +657,13 @@ pub trait TurnHolder: Send {
     /// an operator terminates, and the lock with it).
     ///
     /// # Errors
-    /// [`StoreError::Db`] when the turn was lost.
+    /// [`StoreError::Busy`] when the turn was lost.
     fn check(&mut self) -> Result<(), StoreError>;
+
+    /// This turn's number among the job's turns, counted by the store
+    /// (PostgreSQL: `turns.number`), which a write decided under the turn
+    /// is fenced with ([`crate::reconcile::Plan::turn`]).
+    fn number(&self) -> i64;
 }
 
 impl Turn {
@@ -677,10 +682,16 @@ impl Turn {
     /// daemon whose turn was lost (another may hold it now) writes nothing.
     ///
     /// # Errors
-    /// [`StoreError::Db`] when the turn was lost; the caller's run is
+    /// [`StoreError::Busy`] when the turn was lost; the caller's run is
     /// dropped and the next one asks for a turn again.
     pub fn check(&mut self) -> Result<(), StoreError> {
         self.0.as_mut().map_or(Ok(()), |h| h.check())
+    }
+
+    /// The fencing token of a shared turn ([`TurnHolder::number`]); `None`
+    /// for a local one, whose daemon's own locks order its writes.
+    pub fn number(&self) -> Option<i64> {
+        self.0.as_ref().map(|h| h.number())
     }
 }
 

@@ -485,7 +485,8 @@ mod tests {
         pg.run(|s| {
             // Back to schema 6, with a register written then.
             s.batch_execute(
-                r#"ALTER TABLE assets DROP COLUMN match_keys;
+                r#"DROP TABLE turns;
+                   ALTER TABLE assets DROP COLUMN match_keys;
                    DROP FUNCTION census_match_keys(TEXT);
                    UPDATE census_schema SET version = 6;
                    INSERT INTO assets (tag, body, lifecycle, updated_ms) VALUES

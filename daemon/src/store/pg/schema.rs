@@ -432,6 +432,17 @@ const MIGRATIONS: &[&str] = &[
         END $$;
     ALTER TABLE assets ADD COLUMN match_keys TEXT COLLATE "C" GENERATED ALWAYS AS (census_match_keys(body)) STORED;
     "#,
+    // 8: the number of each job's latest turn (`store::pg::turn`), a
+    // fencing token: a full reconcile commits only while its turn is still
+    // the latest granted, so one whose turn passed to another daemon while
+    // it decided (it was frozen, its session ended) writes nothing.
+    // Coordination state, not data: `migrate-store` neither copies nor checks it.
+    r#"
+    CREATE TABLE turns (
+        job TEXT COLLATE "C" PRIMARY KEY,
+        number BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// Newest schema version this build knows.

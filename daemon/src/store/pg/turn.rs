@@ -38,6 +38,44 @@ fn key(job: Job) -> i64 {
     }
 }
 
+/// The job's row in `turns`.
+fn job_name(job: Job) -> &'static str {
+    match job {
+        Job::FullReconcile => "full_reconcile",
+    }
+}
+
+/// A turn lost before its run wrote: nothing was written, and asking again may succeed (503, retried).
+fn lost_turn(why: &str) -> StoreError {
+    StoreError::Busy(format!(
+        "the full reconcile's turn was lost ({why}); nothing of this run was written, the next one asks for a turn again"
+    ))
+}
+
+/// The fence of a write decided under turn `number` of `job`, in the
+/// writer's transaction: the job's latest turn is read with a share lock,
+/// so a daemon taking the next turn (which raises the number, `turn_with`)
+/// waits until this transaction ends, and this transaction, once the number
+/// is raised, sees it. Either the write commits before the next turn's run
+/// begins, or it is refused.
+///
+/// # Errors
+/// [`StoreError::Busy`] when another turn was granted since `number`.
+pub(super) fn fence(tx: &mut super::Tx<'_>, job: Job, number: i64) -> Result<(), StoreError> {
+    let latest: Option<i64> =
+        tx.query_opt("SELECT number FROM turns WHERE job = $1 FOR SHARE", &[&job_name(job)])?.map(|r| r.get(0));
+    if latest == Some(number) {
+        Ok(())
+    } else {
+        tracing::warn!(
+            turn = number,
+            latest,
+            "a full reconcile decided under a turn since passed to another daemon: not written"
+        );
+        Err(lost_turn(&format!("turn {number} passed to another daemon, now at turn {}", latest.unwrap_or(0))))
+    }
+}
+
 /// How long a turn outlives its holder's last sign of life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Lease {
@@ -68,6 +106,7 @@ enum Ask {
 struct Held {
     asks: Option<mpsc::Sender<Ask>>,
     closed: mpsc::Receiver<()>,
+    number: i64,
 }
 
 /// Renew the lease until the holder lets go, answering its checks; then
@@ -90,9 +129,7 @@ fn keep(mut client: postgres::Client, asks: mpsc::Receiver<Ask>, closed: mpsc::S
                 ping(&mut client, &mut lost);
                 let _ = reply.send(match &lost {
                     None => Ok(()),
-                    Some(e) => {
-                        Err(StoreError::Db(format!("the full reconcile's turn was lost with its connection: {e}")))
-                    }
+                    Some(e) => Err(lost_turn(&format!("its connection ended: {e}"))),
                 });
             }
             Err(mpsc::RecvTimeoutError::Timeout) => ping(&mut client, &mut lost),
@@ -107,11 +144,15 @@ fn keep(mut client: postgres::Client, asks: mpsc::Receiver<Ask>, closed: mpsc::S
 
 impl TurnHolder for Held {
     fn check(&mut self) -> Result<(), StoreError> {
-        let gone = || StoreError::Db("the turn's connection is gone".into());
+        let gone = || lost_turn("its connection is gone");
         let asks = self.asks.as_ref().ok_or_else(gone)?;
         let (reply, answer) = mpsc::channel();
         asks.send(Ask::Check(reply)).map_err(|_| gone())?;
         answer.recv().map_err(|_| gone())?
+    }
+
+    fn number(&self) -> i64 {
+        self.number
     }
 }
 
@@ -152,6 +193,14 @@ impl PostgresStore {
                 tracing::debug!(version, "no idle_session_timeout before PostgreSQL 14: TCP keepalives bound the turn");
             }
             client.execute("SELECT pg_advisory_lock($1)", &[&key])?;
+            // This turn's number, the fence of what its run writes (`fence`).
+            let number: i64 = client
+                .query_one(
+                    "INSERT INTO turns (job, number) VALUES ($1, 1)
+                     ON CONFLICT (job) DO UPDATE SET number = turns.number + 1 RETURNING number",
+                    &[&job_name(job)],
+                )?
+                .get(0);
             // Spawned here, off any async runtime: a client that cannot be
             // handed over is dropped where dropping it may block.
             let (asks, asked) = mpsc::channel();
@@ -160,7 +209,7 @@ impl PostgresStore {
                 .name("census-turn".into())
                 .spawn(move || keep(client, asked, closing, lease))
                 .map_err(|e| StoreError::Db(format!("no thread to keep the turn: {e}")))?;
-            Ok(Held { asks: Some(asks), closed })
+            Ok(Held { asks: Some(asks), closed, number })
         })?;
         let waited_ms = t.elapsed().as_millis() as u64;
         if waited_ms > 1_000 {
@@ -361,5 +410,77 @@ mod tests {
         let t = Instant::now();
         drop(store.turn(Job::FullReconcile).unwrap());
         assert!(t.elapsed() < Duration::from_secs(5), "the turn is free for another daemon");
+    }
+    /// Regression (break attempt): the check before committing passed, then
+    /// the turn passed to another daemon while the commit loaded and decided
+    /// the alerts (the daemon stopped there, or its session ended), and the
+    /// stale run wrote its decisions after the other's — alerts the other
+    /// had reopened were resolved again, or the reverse. A plan now carries
+    /// its turn's number, and the store commits it only while that turn is
+    /// still the latest granted. Needs `CENSUS_TEST_POSTGRES`.
+    #[test]
+    fn a_plan_decided_under_a_turn_since_passed_on_is_not_written() {
+        use crate::reconcile::{DeviceRecord, Plan};
+        use crate::store::prelude::*;
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let first = PostgresStore::open_scratch(&url).unwrap();
+        let second = PostgresStore::open_config(first.target.clone(), None).unwrap();
+        let stale = first.turn(Job::FullReconcile).unwrap();
+        let number = stale.number().expect("a shared turn is numbered");
+        drop(stale);
+        let current = second.turn(Job::FullReconcile).unwrap();
+        assert_eq!(current.number(), Some(number + 1), "each turn granted raises the number");
+
+        let key = "00:1b:21:00:00:01".to_string();
+        let device = DeviceRecord {
+            key: key.clone(),
+            first_ms: 1_000,
+            last_ms: 2_000,
+            sightings: 2,
+            last_batch: "b".into(),
+            enriched: false,
+        };
+        let plan = |turn| Plan { now_ms: 3_000, devices: vec![device.clone()], turn: Some(turn), ..Default::default() };
+        let e = first.commit_reconcile(&plan(number), &mut |_| Vec::new()).unwrap_err();
+        assert!(matches!(e, crate::store::StoreError::Busy(_)), "{e:?}");
+        assert!(e.to_string().contains("nothing of this run was written"), "{e}");
+        assert!(first.devices(Some(std::slice::from_ref(&key)), 0).unwrap().is_empty(), "the stale plan wrote nothing");
+
+        second.commit_reconcile(&plan(number + 1), &mut |_| Vec::new()).unwrap();
+        assert_eq!(second.devices(Some(std::slice::from_ref(&key)), 0).unwrap().get(&key), Some(&device));
+        drop(current);
+    }
+    /// Regression (break attempt): a daemon waiting for the full reconcile's
+    /// turn (held by another daemon, for up to its lease if that one froze)
+    /// stopped reconciling its own agents' batches meanwhile: the wait held
+    /// the lock its incremental runs take. Needs `CENSUS_TEST_POSTGRES`.
+    #[test]
+    fn a_daemon_waiting_for_the_turn_goes_on_reconciling_incrementally() {
+        use std::sync::Arc;
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let first = PostgresStore::open_scratch(&url).unwrap();
+        let second: Arc<dyn crate::store::Store> =
+            Arc::new(PostgresStore::open_config(first.target.clone(), None).unwrap());
+        let rec = Arc::new(crate::reconcile::Reconciler::new(
+            second,
+            &crate::config::ReconcileConfig::default(),
+            vec![],
+            Arc::new(tokio::sync::Notify::new()),
+        ));
+        let held = first.turn(Job::FullReconcile).unwrap();
+        let waiting = {
+            let rec = rec.clone();
+            std::thread::spawn(move || rec.full(crate::store::now_ms()))
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        let (done, drained) = std::sync::mpsc::channel();
+        {
+            let rec = rec.clone();
+            std::thread::spawn(move || done.send(rec.drain(crate::store::now_ms()).map(drop)));
+        }
+        let drained = drained.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        assert!(waiting.join().unwrap().is_ok(), "the full reconcile ran once the turn was free");
+        drained.expect("an incremental run went on while the full reconcile waited").unwrap();
     }
 }
