@@ -98,8 +98,10 @@ impl Daemon {
                 .filter_map(|s| self.state.sync.get(s).and_then(|c| c.interval).map(|every| (s, every)))
                 .map(|(s, every)| tokio::spawn(register_sync(self.state.clone(), s, every, stopped(stop_rx.clone()))))
                 .collect();
+        let reconciler = self.state.reconciler.clone();
         let serve_shutdown = async move {
             shutdown.await;
+            reconciler.stop_full_runs();
             let _ = stop_tx.send(true);
         };
         let mut state = self.state;

@@ -217,6 +217,9 @@ pub struct Reconciler {
     generation: std::sync::atomic::AtomicU64,
     sweeps: Mutex<(Arc<SweepIndex>, i64)>,
     run_lock: Mutex<()>,
+    /// The daemon is stopping: a full reconcile waiting for its turn gives
+    /// up, and one running writes nothing ([`Reconciler::stop_full_runs`]).
+    stopping: std::sync::atomic::AtomicBool,
     wake: Arc<Notify>,
     full_requested: Notify,
     queue: Mutex<Queue>,
@@ -256,6 +259,7 @@ impl Reconciler {
             generation: std::sync::atomic::AtomicU64::new(0),
             sweeps: Mutex::new((Arc::new(SweepIndex::default()), 0)),
             run_lock: Mutex::new(()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             wake,
             full_requested: Notify::new(),
             queue: Mutex::new(Queue { recover: true, ..Queue::default() }),
@@ -787,6 +791,25 @@ impl Reconciler {
         r
     }
 
+    /// The daemon is stopping: from now on a full reconcile does not wait
+    /// for another daemon's turn nor run, and one running writes nothing
+    /// (each returns [`StoreError::Busy`]), so the daemon stops within
+    /// seconds instead of after another daemon's turn and a whole run of
+    /// its own. Incremental runs go on: they are short, and they reconcile
+    /// what the daemon acknowledged.
+    pub fn stop_full_runs(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn not_stopping(&self) -> Result<(), StoreError> {
+        if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Busy(
+                "the daemon is stopping: the full reconcile was not run or not written".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reconcile everything: every asset, every host seen within the horizon, every agent's cadence.
     ///
     /// Daemons sharing one store take turns ([`crate::store::Job::FullReconcile`]):
@@ -795,8 +818,10 @@ impl Reconciler {
         // The turn first: while another daemon holds it (for as long as its
         // lease, if it froze), this daemon's incremental runs, which take
         // `run_lock` alone, go on reconciling its agents' batches.
-        let mut turn = self.store.turn(crate::store::Job::FullReconcile)?;
+        let stopping = || self.stopping.load(std::sync::atomic::Ordering::Relaxed);
+        let mut turn = self.store.turn(crate::store::Job::FullReconcile, &stopping)?;
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.not_stopping()?;
         let _timed = self.metrics.reconcile_timer(ReconcileKind::Full);
         let t = std::time::Instant::now();
         self.follow_store()?;
@@ -871,6 +896,7 @@ impl Reconciler {
         // plan only while this turn is still the latest granted (the turn
         // may pass on while the commit loads and decides the alerts).
         turn.check()?;
+        self.not_stopping()?;
         plan.turn = turn.number();
         let r = self.commit(plan).map(|s| ReconcileSummary { assets: idx.len(), ..s });
         tracing::debug!(

@@ -709,11 +709,15 @@ pub trait CoordinationStore: Send + Sync {
     /// a session's advisory lock: the server ends it with the connection),
     /// and one that stops without dying (frozen, cut off) loses it when its
     /// lease runs out (PostgreSQL: a minute, `store::pg::turn`), so no
-    /// holder blocks the others for longer than that.
+    /// holder blocks the others for longer than that. While it waits,
+    /// `give_up` is asked about once a second: a daemon stopping does not
+    /// wait out another's turn.
     ///
     /// # Errors
-    /// [`StoreError::Db`] when the database cannot be reached.
-    fn turn(&self, job: Job) -> Result<Turn, StoreError>;
+    /// [`StoreError::Unavailable`] or [`StoreError::Db`] when the database
+    /// cannot be reached or the wait ran out (PostgreSQL: ten minutes);
+    /// [`StoreError::Busy`] when `give_up` said so.
+    fn turn(&self, job: Job, give_up: &(dyn Fn() -> bool + Sync)) -> Result<Turn, StoreError>;
 
     /// How many times each concern a daemon keeps in memory (the register's
     /// match index, the directory, …) was changed in the store, by any

@@ -201,7 +201,7 @@ fn a_store_over_verified_tls_works_end_to_end() {
         .run(|c| Ok(c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])?.get(0)))
         .unwrap();
     assert!(ssl, "the pool's connection is encrypted");
-    let turn = store.turn(crate::store::Job::FullReconcile).unwrap();
+    let turn = store.turn(crate::store::Job::FullReconcile, &|| false).unwrap();
     drop(turn);
     assert!(store.ping().is_ok());
     drop(store);

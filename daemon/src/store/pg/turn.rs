@@ -76,6 +76,45 @@ pub(super) fn fence(tx: &mut super::Tx<'_>, job: Job, number: i64) -> Result<(),
     }
 }
 
+/// How long a daemon waits for another's turn at most; then its run fails and the next one asks again.
+const TURN_WAIT: Duration = Duration::from_secs(600);
+
+/// How often a daemon waiting for another's turn asks for it again.
+const TURN_POLL: Duration = Duration::from_millis(250);
+
+/// Take the advisory lock `key` on `client`'s session, asking every
+/// [`TURN_POLL`] (`pg_try_advisory_lock`: a wait that can be given up
+/// without cancelling a statement, and that fills no server log) and
+/// `give_up` in between, for at most [`TURN_WAIT`].
+///
+/// # Errors
+/// [`StoreError::Busy`] when `give_up` said so; [`StoreError::Db`] once
+/// [`TURN_WAIT`] has passed; any statement's error.
+fn wait_for_lock(
+    client: &mut postgres::Client,
+    key: i64,
+    give_up: &(dyn Fn() -> bool + Sync),
+) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + TURN_WAIT;
+    loop {
+        if client.query_one("SELECT pg_try_advisory_lock($1)", &[&key])?.get::<_, bool>(0) {
+            return Ok(());
+        }
+        if give_up() {
+            return Err(StoreError::Busy(
+                "the daemon is stopping: it stopped waiting for the full reconcile's turn".into(),
+            ));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(StoreError::Db(format!(
+                "another daemon held the full reconcile's turn for {} s; the next run asks again",
+                TURN_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(TURN_POLL);
+    }
+}
+
 /// How long a turn outlives its holder's last sign of life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Lease {
@@ -171,20 +210,25 @@ impl PostgresStore {
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when no connection could be made; a store
-    /// error when the lock was not granted within ten minutes.
-    pub(super) fn turn_with(&self, job: Job, lease: Lease) -> Result<Turn, StoreError> {
+    /// error when the lock was not granted within [`TURN_WAIT`];
+    /// [`StoreError::Busy`] when `give_up` said so meanwhile.
+    pub(super) fn turn_with(
+        &self,
+        job: Job,
+        lease: Lease,
+        give_up: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Turn, StoreError> {
         let target = self.target.clone();
         let key = lock_key(key(job), &self.schema);
         let t = std::time::Instant::now();
         let held = off_runtime(move || {
             let mut client = target.connect()?;
-            // A holder that is alive but stuck past its lease is ended by
-            // the server; one whose server predates the lease is waited for
-            // ten minutes at most: then this turn fails, and the caller's
+            // A holder that is stuck past its lease is ended by the server;
+            // one whose server predates the lease is waited for ten minutes
+            // at most (`TURN_WAIT`): then this turn fails, and the caller's
             // next run asks again.
             client.batch_execute(
-                "SET lock_timeout = '600s'; SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;
-                 SET tcp_keepalives_count = 3",
+                "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3",
             )?;
             let version: i32 = client.query_one("SELECT current_setting('server_version_num')::int", &[])?.get(0);
             if version >= IDLE_SESSION_TIMEOUT_SINCE {
@@ -192,8 +236,10 @@ impl PostgresStore {
             } else {
                 tracing::debug!(version, "no idle_session_timeout before PostgreSQL 14: TCP keepalives bound the turn");
             }
-            client.execute("SELECT pg_advisory_lock($1)", &[&key])?;
-            // This turn's number, the fence of what its run writes (`fence`).
+            wait_for_lock(&mut client, key, give_up)?;
+            // This turn's number, the fence of what its run writes (`fence`);
+            // raising it waits for a fenced commit in flight, ten minutes at most.
+            client.batch_execute("SET lock_timeout = '600s'")?;
             let number: i64 = client
                 .query_one(
                     "INSERT INTO turns (job, number) VALUES ($1, 1)
@@ -220,8 +266,8 @@ impl PostgresStore {
 }
 
 impl CoordinationStore for PostgresStore {
-    fn turn(&self, job: Job) -> Result<Turn, StoreError> {
-        self.turn_with(job, LEASE)
+    fn turn(&self, job: Job, give_up: &(dyn Fn() -> bool + Sync)) -> Result<Turn, StoreError> {
+        self.turn_with(job, LEASE, give_up)
     }
 
     fn announce_routes(
@@ -306,8 +352,9 @@ mod tests {
         let second = PostgresStore::open_config(first.target.clone(), None).unwrap();
         let expires = Duration::from_secs(3);
 
-        let mut renewing =
-            first.turn_with(Job::FullReconcile, Lease { expires, renew: Duration::from_millis(250) }).unwrap();
+        let mut renewing = first
+            .turn_with(Job::FullReconcile, Lease { expires, renew: Duration::from_millis(250) }, &|| false)
+            .unwrap();
         std::thread::sleep(expires * 2);
         renewing.check().expect("a holder that renews keeps its turn past the lease's length");
         assert_eq!(holders(&first), 1);
@@ -319,10 +366,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
 
-        let mut stopped =
-            first.turn_with(Job::FullReconcile, Lease { expires, renew: Duration::from_secs(3600) }).unwrap();
+        let mut stopped = first
+            .turn_with(Job::FullReconcile, Lease { expires, renew: Duration::from_secs(3600) }, &|| false)
+            .unwrap();
         let t = Instant::now();
-        let taken = second.turn(Job::FullReconcile).unwrap();
+        let taken = second.turn(Job::FullReconcile, &|| false).unwrap();
         let waited = t.elapsed();
         assert!(waited >= expires - Duration::from_millis(200), "the lease ran out first: {waited:?}");
         assert!(waited < expires * 5, "and then the turn was another daemon's: {waited:?}");
@@ -342,15 +390,15 @@ mod tests {
         let first = PostgresStore::open_scratch(&url).unwrap();
         let second = PostgresStore::open_config(first.target.clone(), None).unwrap();
         assert_eq!(first.schema, second.schema);
-        let held = first.turn(Job::FullReconcile).unwrap();
+        let held = first.turn(Job::FullReconcile, &|| false).unwrap();
         let other = PostgresStore::open_scratch(&url).unwrap();
         let t = Instant::now();
-        drop(other.turn(Job::FullReconcile).unwrap());
+        drop(other.turn(Job::FullReconcile, &|| false).unwrap());
         assert!(t.elapsed() < Duration::from_secs(5), "another schema's turn is its own");
         let waited = std::thread::scope(|s| {
             let waiter = s.spawn(|| {
                 let t = Instant::now();
-                let turn = second.turn(Job::FullReconcile).unwrap();
+                let turn = second.turn(Job::FullReconcile, &|| false).unwrap();
                 (t.elapsed(), turn)
             });
             std::thread::sleep(Duration::from_millis(400));
@@ -390,7 +438,7 @@ mod tests {
     fn a_turn_whose_session_ended_is_known_lost() {
         let Some(url) = crate::store::testing::postgres_url() else { return };
         let store = PostgresStore::open_scratch(&url).unwrap();
-        let mut turn = store.turn(Job::FullReconcile).unwrap();
+        let mut turn = store.turn(Job::FullReconcile, &|| false).unwrap();
         turn.check().expect("held");
         let key = super::lock_key(super::FULL_RECONCILE_LOCK, &store.schema);
         let mut admin = store.target.connect().unwrap();
@@ -408,7 +456,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
         }
         let t = Instant::now();
-        drop(store.turn(Job::FullReconcile).unwrap());
+        drop(store.turn(Job::FullReconcile, &|| false).unwrap());
         assert!(t.elapsed() < Duration::from_secs(5), "the turn is free for another daemon");
     }
     /// Regression (break attempt): the check before committing passed, then
@@ -425,10 +473,10 @@ mod tests {
         let Some(url) = crate::store::testing::postgres_url() else { return };
         let first = PostgresStore::open_scratch(&url).unwrap();
         let second = PostgresStore::open_config(first.target.clone(), None).unwrap();
-        let stale = first.turn(Job::FullReconcile).unwrap();
+        let stale = first.turn(Job::FullReconcile, &|| false).unwrap();
         let number = stale.number().expect("a shared turn is numbered");
         drop(stale);
-        let current = second.turn(Job::FullReconcile).unwrap();
+        let current = second.turn(Job::FullReconcile, &|| false).unwrap();
         assert_eq!(current.number(), Some(number + 1), "each turn granted raises the number");
 
         let key = "00:1b:21:00:00:01".to_string();
@@ -467,7 +515,7 @@ mod tests {
             vec![],
             Arc::new(tokio::sync::Notify::new()),
         ));
-        let held = first.turn(Job::FullReconcile).unwrap();
+        let held = first.turn(Job::FullReconcile, &|| false).unwrap();
         let waiting = {
             let rec = rec.clone();
             std::thread::spawn(move || rec.full(crate::store::now_ms()))
@@ -482,5 +530,41 @@ mod tests {
         drop(held);
         assert!(waiting.join().unwrap().is_ok(), "the full reconcile ran once the turn was free");
         drained.expect("an incremental run went on while the full reconcile waited").unwrap();
+    }
+    /// Regression (break attempt): a daemon told to stop while it waited for
+    /// another daemon's turn (frozen, so for up to the lease) waited it out
+    /// and then ran a whole full reconcile before exiting — over a minute,
+    /// past systemd's stop timeout. It now gives up within about a second.
+    /// Needs `CENSUS_TEST_POSTGRES`.
+    #[test]
+    fn a_daemon_stopping_gives_up_waiting_for_the_turn() {
+        use std::sync::Arc;
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let first = PostgresStore::open_scratch(&url).unwrap();
+        let second: Arc<dyn crate::store::Store> =
+            Arc::new(PostgresStore::open_config(first.target.clone(), None).unwrap());
+        let rec = Arc::new(crate::reconcile::Reconciler::new(
+            second,
+            &crate::config::ReconcileConfig::default(),
+            vec![],
+            Arc::new(tokio::sync::Notify::new()),
+        ));
+        let held = first.turn(Job::FullReconcile, &|| false).unwrap();
+        let waiting = {
+            let rec = rec.clone();
+            std::thread::spawn(move || rec.full(crate::store::now_ms()))
+        };
+        std::thread::sleep(Duration::from_millis(1_500));
+        assert!(!waiting.is_finished(), "the full reconcile waits for the turn");
+        let t = Instant::now();
+        rec.stop_full_runs();
+        let e = waiting.join().unwrap().unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(5), "gave up at once, not after the turn: {:?}", t.elapsed());
+        assert!(matches!(e, crate::store::StoreError::Busy(_)), "{e:?}");
+        assert!(e.to_string().contains("stopping"), "{e}");
+        assert_eq!(holders(&first), 1, "the holder's turn is untouched");
+        drop(held);
+        let e = rec.full(crate::store::now_ms()).unwrap_err();
+        assert!(e.to_string().contains("stopping"), "a stopping daemon runs no full reconcile: {e}");
     }
 }

@@ -470,7 +470,11 @@ impl AgentStore for SqliteStore {
 
 impl crate::store::CoordinationStore for SqliteStore {
     /// One daemon owns a SQLite file (the daemon's own locks order its work).
-    fn turn(&self, _job: crate::store::Job) -> Result<crate::store::Turn, StoreError> {
+    fn turn(
+        &self,
+        _job: crate::store::Job,
+        _give_up: &(dyn Fn() -> bool + Sync),
+    ) -> Result<crate::store::Turn, StoreError> {
         Ok(crate::store::Turn::local())
     }
 }
