@@ -211,7 +211,7 @@ fn waiting_for_the_turn(url: &str) -> Waiting {
 #[test]
 fn a_daemon_waiting_for_the_turn_goes_on_reconciling_incrementally() {
     let Some(url) = crate::store::testing::postgres_url() else { return };
-    let Waiting { first, rec, held, waiting } = waiting_for_the_turn(&url);
+    let Waiting { first: _first, rec, held, waiting } = waiting_for_the_turn(&url);
     std::thread::sleep(Duration::from_millis(500));
     let (done, drained) = std::sync::mpsc::channel();
     {
