@@ -897,7 +897,7 @@ impl Reconciler {
         // may pass on while the commit loads and decides the alerts).
         turn.check()?;
         self.not_stopping()?;
-        plan.turn = turn.number();
+        plan.turn = turn.fence();
         let r = self.commit(plan).map(|s| ReconcileSummary { assets: idx.len(), ..s });
         tracing::debug!(
             index_and_load_ms = indexed.as_millis() as u64,

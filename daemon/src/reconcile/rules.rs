@@ -194,12 +194,12 @@ pub struct Plan {
     pub now_ms: i64,
     /// The run's filter for clears (see [`World::alerted`]); dropped before commit.
     pub alerted: Option<std::sync::Arc<super::alerted::Subjects>>,
-    /// The number of the shared turn a full reconcile decided this plan
-    /// under ([`crate::store::Turn::number`]), a fencing token: the store
-    /// commits the plan only while that turn is still the latest granted,
-    /// and refuses it ([`crate::store::StoreError::Busy`]) otherwise. `None`:
+    /// The shared turn a full reconcile decided this plan under
+    /// ([`crate::store::Turn::fence`]): the store commits the plan only
+    /// while that turn is still the latest granted and still held, and
+    /// refuses it ([`crate::store::StoreError::Busy`]) otherwise. `None`:
     /// an incremental run, or a store serving one daemon.
-    pub turn: Option<i64>,
+    pub turn: Option<crate::store::TurnFence>,
 }
 
 impl Plan {

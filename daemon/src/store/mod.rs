@@ -650,6 +650,19 @@ pub enum Job {
 /// A [`Job`]'s turn, held until dropped.
 pub struct Turn(Option<Box<dyn TurnHolder>>);
 
+/// A shared turn's fencing token: a write decided under the turn is
+/// committed only while the turn is still the latest granted and still held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TurnFence {
+    /// This turn's number among the job's turns, counted by the store
+    /// (PostgreSQL: `turns.number`, raised by every turn granted).
+    pub number: i64,
+    /// The store's id of the session holding the turn (PostgreSQL: its
+    /// backend's process id), so that a turn taken over by a daemon that
+    /// does not count turns (an earlier build, during an upgrade) is seen lost too.
+    pub holder: i64,
+}
+
 /// What holds a shared [`Turn`]: released when dropped.
 pub trait TurnHolder: Send {
     /// Whether the turn is still this daemon's (on PostgreSQL: the session
@@ -660,10 +673,9 @@ pub trait TurnHolder: Send {
     /// [`StoreError::Busy`] when the turn was lost.
     fn check(&mut self) -> Result<(), StoreError>;
 
-    /// This turn's number among the job's turns, counted by the store
-    /// (PostgreSQL: `turns.number`), which a write decided under the turn
-    /// is fenced with ([`crate::reconcile::Plan::turn`]).
-    fn number(&self) -> i64;
+    /// What a write decided under this turn is fenced with
+    /// ([`crate::reconcile::Plan::turn`]).
+    fn fence(&self) -> TurnFence;
 }
 
 impl Turn {
@@ -688,10 +700,10 @@ impl Turn {
         self.0.as_mut().map_or(Ok(()), |h| h.check())
     }
 
-    /// The fencing token of a shared turn ([`TurnHolder::number`]); `None`
+    /// The fencing token of a shared turn ([`TurnHolder::fence`]); `None`
     /// for a local one, whose daemon's own locks order its writes.
-    pub fn number(&self) -> Option<i64> {
-        self.0.as_ref().map(|h| h.number())
+    pub fn fence(&self) -> Option<TurnFence> {
+        self.0.as_ref().map(|h| h.fence())
     }
 }
 

@@ -468,10 +468,10 @@ impl ReconcileStore for PostgresStore {
             "reconcile decide phases"
         );
         let (out, matches_written) = self.write(|tx| {
-            if let Some(number) = plan.turn {
+            if let Some(turn) = plan.turn {
                 // First, before anything is written: a full reconcile whose
                 // turn passed to another daemon while it decided writes nothing.
-                super::turn::fence(tx, crate::store::Job::FullReconcile, number)?;
+                super::turn::fence(tx, &self.schema, crate::store::Job::FullReconcile, turn)?;
             }
             let matches_written = write_state(tx, plan)?;
             let out = write_alerts(tx, plan, &subjects, &read, &changes, decide)?;

@@ -52,28 +52,43 @@ fn lost_turn(why: &str) -> StoreError {
     ))
 }
 
-/// The fence of a write decided under turn `number` of `job`, in the
-/// writer's transaction: the job's latest turn is read with a share lock,
-/// so a daemon taking the next turn (which raises the number, `turn_with`)
+/// The fence of a write decided under `turn` of `job` (on the store in `schema`), in the writer's
+/// transaction. The job's latest turn number is read with a share lock, so
+/// a daemon taking the next turn (which raises the number, `turn_with`)
 /// waits until this transaction ends, and this transaction, once the number
-/// is raised, sees it. Either the write commits before the next turn's run
-/// begins, or it is refused.
+/// is raised, sees it: either the write commits before the next turn's run
+/// begins, or it is refused. The turn's lock must also still be held by the
+/// session that took it: a daemon of an earlier build (during an upgrade)
+/// takes the lock without raising the number.
 ///
 /// # Errors
-/// [`StoreError::Busy`] when another turn was granted since `number`.
-pub(super) fn fence(tx: &mut super::Tx<'_>, job: Job, number: i64) -> Result<(), StoreError> {
+/// [`StoreError::Busy`] when another turn was granted since, or the turn's
+/// session no longer holds it.
+pub(super) fn fence(
+    tx: &mut super::Tx<'_>,
+    schema: &str,
+    job: Job,
+    turn: crate::store::TurnFence,
+) -> Result<(), StoreError> {
     let latest: Option<i64> =
         tx.query_opt("SELECT number FROM turns WHERE job = $1 FOR SHARE", &[&job_name(job)])?.map(|r| r.get(0));
-    if latest == Some(number) {
-        Ok(())
-    } else {
-        tracing::warn!(
-            turn = number,
-            latest,
-            "a full reconcile decided under a turn since passed to another daemon: not written"
-        );
-        Err(lost_turn(&format!("turn {number} passed to another daemon, now at turn {}", latest.unwrap_or(0))))
+    let key = lock_key(key(job), schema);
+    let held: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+               AND ((classid::bigint << 32) | objid::bigint) = $1 AND pid = $2)",
+            &[&key, &(turn.holder as i32)],
+        )?
+        .get(0);
+    if latest == Some(turn.number) && held {
+        return Ok(());
     }
+    tracing::warn!(turn = turn.number, latest, held, "a full reconcile decided under a turn since lost: not written");
+    Err(lost_turn(&if held {
+        format!("turn {} passed to another daemon, now at turn {}", turn.number, latest.unwrap_or(0))
+    } else {
+        format!("turn {}: its session no longer holds it", turn.number)
+    }))
 }
 
 /// How long a daemon waits for another's turn at most; then its run fails and the next one asks again.
@@ -115,6 +130,45 @@ fn wait_for_lock(
     }
 }
 
+/// Raise `job`'s turn number and return it. The row's update waits for a
+/// fenced commit in flight (`fence` reads it with a share lock) a second at
+/// a time, asking `give_up` in between, for at most [`TURN_WAIT`] — a
+/// committer stopped while the server sends it a result holds that lock as
+/// long as it stays stopped (an active statement: no idle timeout ends it).
+///
+/// # Errors
+/// [`StoreError::Busy`] when `give_up` said so; the lock timeout's error
+/// once [`TURN_WAIT`] has passed; any other statement error.
+fn raise_number(
+    client: &mut postgres::Client,
+    job: Job,
+    give_up: &(dyn Fn() -> bool + Sync),
+) -> Result<i64, StoreError> {
+    client.batch_execute("SET lock_timeout = '1s'")?;
+    let deadline = std::time::Instant::now() + TURN_WAIT;
+    loop {
+        let raised = client.query_one(
+            "INSERT INTO turns (job, number) VALUES ($1, 1)
+             ON CONFLICT (job) DO UPDATE SET number = turns.number + 1 RETURNING number",
+            &[&job_name(job)],
+        );
+        match raised {
+            Ok(row) => return Ok(row.get(0)),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                if give_up() {
+                    return Err(StoreError::Busy(
+                        "the daemon is stopping: it stopped waiting for the full reconcile's turn".into(),
+                    ));
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(e.into());
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// How long a turn outlives its holder's last sign of life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Lease {
@@ -145,7 +199,7 @@ enum Ask {
 struct Held {
     asks: Option<mpsc::Sender<Ask>>,
     closed: mpsc::Receiver<()>,
-    number: i64,
+    fence: crate::store::TurnFence,
 }
 
 /// Renew the lease until the holder lets go, answering its checks; then
@@ -157,8 +211,12 @@ fn keep(mut client: postgres::Client, asks: mpsc::Receiver<Ask>, closed: mpsc::S
         if lost.is_none()
             && let Err(e) = client.batch_execute("SELECT 1")
         {
-            tracing::warn!(error = %e, "the full reconcile's turn was lost with its connection");
-            *lost = Some(e.to_string());
+            // The server's own words where it gave any (an idle-session
+            // timeout, a terminated backend), not the driver's "db error".
+            let cause =
+                e.as_db_error().map_or_else(|| e.to_string(), |d| format!("{}: {}", d.code().code(), d.message()));
+            tracing::warn!(error = %cause, "the full reconcile's turn was lost with its connection");
+            *lost = Some(cause);
         }
     }
     let mut lost: Option<String> = None;
@@ -190,8 +248,8 @@ impl TurnHolder for Held {
         answer.recv().map_err(|_| gone())?
     }
 
-    fn number(&self) -> i64 {
-        self.number
+    fn fence(&self) -> crate::store::TurnFence {
+        self.fence
     }
 }
 
@@ -237,16 +295,9 @@ impl PostgresStore {
                 tracing::debug!(version, "no idle_session_timeout before PostgreSQL 14: TCP keepalives bound the turn");
             }
             wait_for_lock(&mut client, key, give_up)?;
-            // This turn's number, the fence of what its run writes (`fence`);
-            // raising it waits for a fenced commit in flight, ten minutes at most.
-            client.batch_execute("SET lock_timeout = '600s'")?;
-            let number: i64 = client
-                .query_one(
-                    "INSERT INTO turns (job, number) VALUES ($1, 1)
-                     ON CONFLICT (job) DO UPDATE SET number = turns.number + 1 RETURNING number",
-                    &[&job_name(job)],
-                )?
-                .get(0);
+            // This turn's number, the fence of what its run writes (`fence`).
+            let number = raise_number(&mut client, job, give_up)?;
+            let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[])?.get(0);
             // Spawned here, off any async runtime: a client that cannot be
             // handed over is dropped where dropping it may block.
             let (asks, asked) = mpsc::channel();
@@ -255,7 +306,7 @@ impl PostgresStore {
                 .name("census-turn".into())
                 .spawn(move || keep(client, asked, closing, lease))
                 .map_err(|e| StoreError::Db(format!("no thread to keep the turn: {e}")))?;
-            Ok(Held { asks: Some(asks), closed, number })
+            Ok(Held { asks: Some(asks), closed, fence: crate::store::TurnFence { number, holder: i64::from(pid) } })
         })?;
         let waited_ms = t.elapsed().as_millis() as u64;
         if waited_ms > 1_000 {

@@ -137,44 +137,78 @@ fn a_turn_whose_session_ended_is_known_lost() {
     drop(store.turn(Job::FullReconcile, &|| false).unwrap());
     assert!(t.elapsed() < Duration::from_secs(5), "the turn is free for another daemon");
 }
-/// Regression (break attempt): the check before committing passed, then
-/// the turn passed to another daemon while the commit loaded and decided
-/// the alerts (the daemon stopped there, or its session ended), and the
-/// stale run wrote its decisions after the other's — alerts the other
-/// had reopened were resolved again, or the reverse. A plan now carries
-/// its turn's number, and the store commits it only while that turn is
-/// still the latest granted. Needs `CENSUS_TEST_POSTGRES`.
-#[test]
-fn a_plan_decided_under_a_turn_since_passed_on_is_not_written() {
-    use crate::reconcile::{DeviceRecord, Plan};
-    use crate::store::prelude::*;
-    let Some(url) = crate::store::testing::postgres_url() else { return };
-    let first = PostgresStore::open_scratch(&url).unwrap();
-    let second = PostgresStore::open_config(first.target.clone(), None).unwrap();
-    let stale = first.turn(Job::FullReconcile, &|| false).unwrap();
-    let number = stale.number().expect("a shared turn is numbered");
-    drop(stale);
-    let current = second.turn(Job::FullReconcile, &|| false).unwrap();
-    assert_eq!(current.number(), Some(number + 1), "each turn granted raises the number");
-
-    let key = "00:1b:21:00:00:01".to_string();
-    let device = DeviceRecord {
-        key: key.clone(),
+/// A device record a plan writes, and whether it was written.
+fn device_plan(turn: crate::store::TurnFence) -> crate::reconcile::Plan {
+    let device = crate::reconcile::DeviceRecord {
+        key: "00:1b:21:00:00:01".into(),
         first_ms: 1_000,
         last_ms: 2_000,
         sightings: 2,
         last_batch: "b".into(),
         enriched: false,
     };
-    let plan = |turn| Plan { now_ms: 3_000, devices: vec![device.clone()], turn: Some(turn), ..Default::default() };
-    let e = first.commit_reconcile(&plan(number), &mut |_| Vec::new()).unwrap_err();
+    crate::reconcile::Plan { now_ms: 3_000, devices: vec![device], turn: Some(turn), ..Default::default() }
+}
+
+fn device_written(store: &PostgresStore) -> bool {
+    use crate::store::ReconcileStore;
+    !store.devices(Some(&["00:1b:21:00:00:01".to_string()]), 0).unwrap().is_empty()
+}
+
+/// Regression (break attempt): the check before committing passed, then
+/// the turn passed to another daemon while the commit loaded and decided
+/// the alerts (the daemon stopped there, or its session ended), and the
+/// stale run wrote its decisions after the other's — alerts the other
+/// had reopened were resolved again, or the reverse. A plan now carries
+/// its turn's fence, and the store commits it only while that turn is
+/// still the latest granted and still held. Needs `CENSUS_TEST_POSTGRES`.
+#[test]
+fn a_plan_decided_under_a_turn_since_passed_on_is_not_written() {
+    use crate::store::ReconcileStore;
+    let Some(url) = crate::store::testing::postgres_url() else { return };
+    let first = PostgresStore::open_scratch(&url).unwrap();
+    let second = PostgresStore::open_config(first.target.clone(), None).unwrap();
+    let stale = first.turn(Job::FullReconcile, &|| false).unwrap();
+    let old = stale.fence().expect("a shared turn is fenced");
+    drop(stale);
+    let current = second.turn(Job::FullReconcile, &|| false).unwrap();
+    let now = current.fence().unwrap();
+    assert_eq!(now.number, old.number + 1, "each turn granted raises the number");
+
+    let e = first.commit_reconcile(&device_plan(old), &mut |_| Vec::new()).unwrap_err();
     assert!(matches!(e, crate::store::StoreError::Busy(_)), "{e:?}");
     assert!(e.to_string().contains("nothing of this run was written"), "{e}");
-    assert!(first.devices(Some(std::slice::from_ref(&key)), 0).unwrap().is_empty(), "the stale plan wrote nothing");
+    assert!(!device_written(&first), "the stale plan wrote nothing");
 
-    second.commit_reconcile(&plan(number + 1), &mut |_| Vec::new()).unwrap();
-    assert_eq!(second.devices(Some(std::slice::from_ref(&key)), 0).unwrap().get(&key), Some(&device));
+    second.commit_reconcile(&device_plan(now), &mut |_| Vec::new()).unwrap();
+    assert!(device_written(&second));
     drop(current);
+}
+
+/// Regression (break attempt, a rolling upgrade): a daemon of the earlier
+/// build takes the turn's lock without raising the turn number, so a
+/// stale run's number still matched and it wrote. The fence also asks that
+/// the turn's own session still hold the lock. Needs `CENSUS_TEST_POSTGRES`.
+#[test]
+fn a_turn_taken_over_without_its_number_raised_is_known_lost() {
+    use crate::store::ReconcileStore;
+    let Some(url) = crate::store::testing::postgres_url() else { return };
+    let store = PostgresStore::open_scratch(&url).unwrap();
+    let stale = store.turn(Job::FullReconcile, &|| false).unwrap();
+    let fence = stale.fence().unwrap();
+    let key = super::lock_key(super::FULL_RECONCILE_LOCK, &store.schema);
+    let mut admin = store.target.connect().unwrap();
+    admin.execute("SELECT pg_terminate_backend($1)", &[&(fence.holder as i32)]).unwrap();
+    // As an earlier build takes it: the lock alone.
+    let mut earlier = store.target.connect().unwrap();
+    earlier.execute("SET lock_timeout = '10s'", &[]).unwrap();
+    earlier.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+
+    let e = store.commit_reconcile(&device_plan(fence), &mut |_| Vec::new()).unwrap_err();
+    assert!(e.to_string().contains("no longer holds it"), "{e}");
+    assert!(!device_written(&store), "the stale plan wrote nothing");
+    drop(earlier);
+    drop(stale);
 }
 /// A daemon (`rec`) whose full reconcile (`waiting`) waits for the turn
 /// another daemon on the same store (`first`) holds (`held`).
@@ -244,4 +278,41 @@ fn a_daemon_stopping_gives_up_waiting_for_the_turn() {
     drop(held);
     let e = rec.full(crate::store::now_ms()).unwrap_err();
     assert!(e.to_string().contains("stopping"), "a stopping daemon runs no full reconcile: {e}");
+}
+
+/// Regression (break attempt): a daemon told to stop while its turn's
+/// number waited for another daemon's fenced commit (stopped while the
+/// server sent it a result: an active statement, which no idle timeout
+/// ends) waited on for as long as that one stayed stopped. The wait now
+/// asks whether to give up, as the wait for the lock does.
+/// Needs `CENSUS_TEST_POSTGRES`.
+#[test]
+fn a_daemon_stopping_gives_up_waiting_on_a_fenced_commit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(url) = crate::store::testing::postgres_url() else { return };
+    let store = PostgresStore::open_scratch(&url).unwrap();
+    drop(store.turn(Job::FullReconcile, &|| false).unwrap());
+    // A commit in flight, fenced: it holds the share lock on the turn number.
+    let mut committer = store.target.connect().unwrap();
+    let mut commit = committer.transaction().unwrap();
+    commit.query("SELECT number FROM turns WHERE job = 'full_reconcile' FOR SHARE", &[]).unwrap();
+    let stopping = AtomicBool::new(false);
+    let (waited, e) = std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let t = Instant::now();
+            let r = store.turn(Job::FullReconcile, &|| stopping.load(Ordering::Relaxed));
+            (t.elapsed(), r.map(drop).unwrap_err())
+        });
+        std::thread::sleep(Duration::from_millis(1_500));
+        stopping.store(true, Ordering::Relaxed);
+        waiter.join().unwrap()
+    });
+    assert!(waited < Duration::from_secs(5), "gave up about a second after being told: {waited:?}");
+    assert!(e.to_string().contains("stopping"), "{e}");
+    commit.rollback().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while holders(&store) != 0 {
+        assert!(Instant::now() < deadline, "the turn given up is let go");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
