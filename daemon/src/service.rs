@@ -83,6 +83,7 @@ impl Daemon {
         let roll_ups = tokio::spawn(roll_up(self.state.clone(), self.retention, stopped(stop_rx.clone())));
         let daemon_id = format!("{}:{}", host_name(), listener.local_addr().map_or(0, |a| a.port()));
         let routes = tokio::spawn(announce_routes(self.state.clone(), daemon_id, stopped(stop_rx.clone())));
+        let writers = tokio::spawn(watch_writers(self.state.clone(), stopped(stop_rx.clone())));
         let worker = self.state.reconciler.clone().start_worker()?;
         let metrics =
             self.metrics.map(|l| tokio::spawn(serve_metrics(l, self.state.clone(), stopped(stop_rx.clone()))));
@@ -113,6 +114,7 @@ impl Daemon {
         let _ = schedule.await;
         let _ = roll_ups.await;
         let _ = routes.await;
+        let _ = writers.await;
         if let Some(m) = metrics {
             let _ = m.await;
         }
@@ -174,6 +176,26 @@ async fn announce_routes(state: AppState, daemon: String, stop: impl Future<Outp
         tokio::select! {
             _ = &mut stop => return,
             _ = tokio::time::sleep(ROUTES_EVERY) => {}
+        }
+    }
+}
+
+/// End, every [`crate::store::WATCH_WRITERS_EVERY`], the sessions of
+/// daemons stopped mid-statement while holding the store's write lock
+/// ([`crate::store::CoordinationStore::end_stuck_writers`]); a failed look
+/// is logged at debug (an outage shows elsewhere) and the next one tries again.
+async fn watch_writers(state: AppState, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        let store = state.store.clone();
+        match tokio::task::spawn_blocking(move || store.end_stuck_writers()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "looking for writers stopped mid-statement failed"),
+            Err(e) => tracing::error!(error = %e, "looking for writers stopped mid-statement panicked"),
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(crate::store::WATCH_WRITERS_EVERY) => {}
         }
     }
 }

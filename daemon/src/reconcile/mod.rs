@@ -801,8 +801,13 @@ impl Reconciler {
         self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether [`Self::stop_full_runs`] was called.
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn not_stopping(&self) -> Result<(), StoreError> {
-        if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.is_stopping() {
             return Err(StoreError::Busy(
                 "the daemon is stopping: the full reconcile was not run or not written".into(),
             ));
@@ -818,8 +823,7 @@ impl Reconciler {
         // The turn first: while another daemon holds it (for as long as its
         // lease, if it froze), this daemon's incremental runs, which take
         // `run_lock` alone, go on reconciling its agents' batches.
-        let stopping = || self.stopping.load(std::sync::atomic::Ordering::Relaxed);
-        let mut turn = self.store.turn(crate::store::Job::FullReconcile, &stopping)?;
+        let mut turn = self.store.turn(crate::store::Job::FullReconcile, &|| self.is_stopping())?;
         let _run = self.run_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.not_stopping()?;
         let _timed = self.metrics.reconcile_timer(ReconcileKind::Full);

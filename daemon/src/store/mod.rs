@@ -713,6 +713,10 @@ impl std::fmt::Debug for Turn {
     }
 }
 
+/// How often a daemon looks for writers stopped mid-statement
+/// ([`CoordinationStore::end_stuck_writers`]).
+pub const WATCH_WRITERS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Taking turns with the other daemons that share this store.
 pub trait CoordinationStore: Send + Sync {
     /// Wait until no other daemon sharing the store does `job`, then hold
@@ -730,6 +734,19 @@ pub trait CoordinationStore: Send + Sync {
     /// cannot be reached or the wait ran out (PostgreSQL: ten minutes);
     /// [`StoreError::Busy`] when `give_up` said so.
     fn turn(&self, job: Job, give_up: &(dyn Fn() -> bool + Sync)) -> Result<Turn, StoreError>;
+
+    /// End the sessions of other daemons that hold the store's write lock
+    /// while stopped mid-statement (their client has read nothing for a
+    /// minute), so a frozen daemon blocks the others' writes a minute at
+    /// most, and return how many were ended. Called about every
+    /// [`WATCH_WRITERS_EVERY`]; a backend serving one daemon has nothing to
+    /// end (PostgreSQL: `store::pg::stuck`).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] or [`StoreError::Unavailable`] when the database cannot be asked.
+    fn end_stuck_writers(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 
     /// How many times each concern a daemon keeps in memory (the register's
     /// match index, the directory, …) was changed in the store, by any

@@ -66,6 +66,7 @@ mod saved;
 pub mod schema;
 mod session;
 mod statistics;
+mod stuck;
 mod target;
 mod turn;
 mod whois;
@@ -75,6 +76,7 @@ use std::time::Duration;
 use super::StoreError;
 pub use session::Tx;
 use session::{Manager, Session};
+pub use stuck::STUCK_FOR;
 pub use target::Target;
 
 type Pool = r2d2::Pool<Manager>;
@@ -181,13 +183,15 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
 /// idle (a daemon frozen or cut off mid-write) is ended by the server after
 /// a minute, releasing the locks it held, and a writer waits at most
 /// two minutes for a lock (an error, retried by its caller, rather than
-/// a request hanging on).
+/// a request hanging on), and over TCP a client that leaves what it is sent
+/// unread for a minute loses its connection (`stuck.rs`).
 #[derive(Debug)]
 struct SessionLimits;
 
 impl r2d2::CustomizeConnection<Session, postgres::Error> for SessionLimits {
     fn on_acquire(&self, c: &mut Session) -> Result<(), postgres::Error> {
-        c.batch_execute("SET idle_in_transaction_session_timeout = '60s'; SET lock_timeout = '120s'")
+        c.batch_execute("SET idle_in_transaction_session_timeout = '60s'; SET lock_timeout = '120s'")?;
+        stuck::limit_unread(c)
     }
 }
 
@@ -213,6 +217,8 @@ pub struct PostgresStore {
     scratch: Option<(Target, String)>,
     /// The pool's size.
     connections: u32,
+    /// Writers seen stopped mid-statement (`stuck.rs`).
+    watch: stuck::Watch,
     /// Observations rolled up since the last vacuum (`ingest.rs`, `roll_up`).
     unvacuumed: std::sync::atomic::AtomicU64,
     /// Rows written per group of tables since they were last analyzed (`statistics.rs`).
@@ -294,6 +300,7 @@ impl PostgresStore {
                 schema,
                 scratch,
                 connections: connections.max(2),
+                watch: stuck::Watch::default(),
                 unvacuumed: std::sync::atomic::AtomicU64::new(0),
                 growth: statistics::Growth::default(),
             })

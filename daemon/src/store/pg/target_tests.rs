@@ -201,6 +201,10 @@ fn a_store_over_verified_tls_works_end_to_end() {
         .run(|c| Ok(c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])?.get(0)))
         .unwrap();
     assert!(ssl, "the pool's connection is encrypted");
+    // A client that leaves what it is sent unread for a minute loses its connection (`stuck.rs`).
+    let unread: String =
+        store.run(|c| Ok(c.query_one("SELECT current_setting('tcp_user_timeout')", &[])?.get(0))).unwrap();
+    assert_eq!(unread, "60000", "milliseconds");
     let turn = store.turn(crate::store::Job::FullReconcile, &|| false).unwrap();
     drop(turn);
     assert!(store.ping().is_ok());

@@ -52,6 +52,11 @@ fn lost_turn(why: &str) -> StoreError {
     ))
 }
 
+/// The daemon stopped waiting for a turn (`give_up` said so): nothing was run or written.
+fn stopped_waiting() -> StoreError {
+    StoreError::Busy("the daemon is stopping: it stopped waiting for the full reconcile's turn".into())
+}
+
 /// The fence of a write decided under `turn` of `job` (on the store in `schema`), in the writer's
 /// transaction. The job's latest turn number is read with a share lock, so
 /// a daemon taking the next turn (which raises the number, `turn_with`)
@@ -70,16 +75,14 @@ pub(super) fn fence(
     job: Job,
     turn: crate::store::TurnFence,
 ) -> Result<(), StoreError> {
-    let latest: Option<i64> =
-        tx.query_opt("SELECT number FROM turns WHERE job = $1 FOR SHARE", &[&job_name(job)])?.map(|r| r.get(0));
-    let key = lock_key(key(job), schema);
-    let held: bool = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-               AND ((classid::bigint << 32) | objid::bigint) = $1 AND pid = $2)",
-            &[&key, &(turn.holder as i32)],
-        )?
-        .get(0);
+    // One round trip: the number (share-locked) and whether the turn's session holds the lock.
+    let row = tx.query_one(
+        "SELECT (SELECT number FROM turns WHERE job = $1 FOR SHARE),
+                EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                          AND ((classid::bigint << 32) | objid::bigint) = $2 AND pid = $3)",
+        &[&job_name(job), &lock_key(key(job), schema), &(turn.holder as i32)],
+    )?;
+    let (latest, held): (Option<i64>, bool) = (row.get(0), row.get(1));
     if latest == Some(turn.number) && held {
         return Ok(());
     }
@@ -116,9 +119,7 @@ fn wait_for_lock(
             return Ok(());
         }
         if give_up() {
-            return Err(StoreError::Busy(
-                "the daemon is stopping: it stopped waiting for the full reconcile's turn".into(),
-            ));
+            return Err(stopped_waiting());
         }
         if std::time::Instant::now() >= deadline {
             return Err(StoreError::Db(format!(
@@ -156,9 +157,7 @@ fn raise_number(
             Ok(row) => return Ok(row.get(0)),
             Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
                 if give_up() {
-                    return Err(StoreError::Busy(
-                        "the daemon is stopping: it stopped waiting for the full reconcile's turn".into(),
-                    ));
+                    return Err(stopped_waiting());
                 }
                 if std::time::Instant::now() >= deadline {
                     return Err(e.into());
@@ -285,10 +284,18 @@ impl PostgresStore {
             // one whose server predates the lease is waited for ten minutes
             // at most (`TURN_WAIT`): then this turn fails, and the caller's
             // next run asks again.
-            client.batch_execute(
-                "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3",
-            )?;
-            let version: i32 = client.query_one("SELECT current_setting('server_version_num')::int", &[])?.get(0);
+            // The keepalives and the server's version in one round trip.
+            let version: i32 = client
+                .query_one(
+                    "SELECT current_setting('server_version_num')::int,
+                            set_config('tcp_keepalives_idle', '30', false),
+                            set_config('tcp_keepalives_interval', '10', false),
+                            set_config('tcp_keepalives_count', '3', false)",
+                    &[],
+                )?
+                .get(0);
+            // What the server sends it unread (or unacknowledged) for a minute ends it too, over TCP.
+            super::stuck::limit_unread(&mut client)?;
             if version >= IDLE_SESSION_TIMEOUT_SINCE {
                 client.batch_execute(&format!("SET idle_session_timeout = {}", lease.expires.as_millis()))?;
             } else {
@@ -297,7 +304,9 @@ impl PostgresStore {
             wait_for_lock(&mut client, key, give_up)?;
             // This turn's number, the fence of what its run writes (`fence`).
             let number = raise_number(&mut client, job, give_up)?;
-            let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[])?.get(0);
+            // The session's pid (the fence's holder), and `raise_number`'s lock timeout put back.
+            let pid: i32 =
+                client.query_one("SELECT pg_backend_pid(), set_config('lock_timeout', '0', false)", &[])?.get(0);
             // Spawned here, off any async runtime: a client that cannot be
             // handed over is dropped where dropping it may block.
             let (asks, asked) = mpsc::channel();
@@ -319,6 +328,10 @@ impl PostgresStore {
 impl CoordinationStore for PostgresStore {
     fn turn(&self, job: Job, give_up: &(dyn Fn() -> bool + Sync)) -> Result<Turn, StoreError> {
         self.turn_with(job, LEASE, give_up)
+    }
+
+    fn end_stuck_writers(&self) -> Result<usize, StoreError> {
+        Ok(self.end_stuck_writers_after(super::STUCK_FOR)?.len())
     }
 
     fn announce_routes(
