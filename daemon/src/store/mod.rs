@@ -735,12 +735,13 @@ pub trait CoordinationStore: Send + Sync {
     /// [`StoreError::Busy`] when `give_up` said so.
     fn turn(&self, job: Job, give_up: &(dyn Fn() -> bool + Sync)) -> Result<Turn, StoreError>;
 
-    /// End the sessions of other daemons that hold the store's write lock
-    /// while stopped mid-statement (their client has read nothing for a
-    /// minute), so a frozen daemon blocks the others' writes a minute at
-    /// most, and return how many were ended. Called about every
-    /// [`WATCH_WRITERS_EVERY`]; a backend serving one daemon has nothing to
-    /// end (PostgreSQL: `store::pg::stuck`).
+    /// End the sessions of other daemons stopped mid-statement while holding
+    /// the store's write lock (no sign of life from them for a minute), so
+    /// a frozen daemon blocks the others' writes a minute at most, and
+    /// return how many were ended. Called about every
+    /// [`WATCH_WRITERS_EVERY`]: each call is also this daemon's sign of
+    /// life to the others. A backend serving one daemon has nothing to end
+    /// (PostgreSQL: `store::pg::stuck`).
     ///
     /// # Errors
     /// [`StoreError::Db`] or [`StoreError::Unavailable`] when the database cannot be asked.

@@ -183,15 +183,16 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
 /// idle (a daemon frozen or cut off mid-write) is ended by the server after
 /// a minute, releasing the locks it held, and a writer waits at most
 /// two minutes for a lock (an error, retried by its caller, rather than
-/// a request hanging on), and over TCP a client that leaves what it is sent
-/// unread for a minute loses its connection (`stuck.rs`).
+/// a request hanging on); each session carries the daemon's name, and over
+/// TCP a client that leaves what it is sent unread for a minute loses its
+/// connection (`stuck.rs`).
 #[derive(Debug)]
 struct SessionLimits;
 
 impl r2d2::CustomizeConnection<Session, postgres::Error> for SessionLimits {
     fn on_acquire(&self, c: &mut Session) -> Result<(), postgres::Error> {
         c.batch_execute("SET idle_in_transaction_session_timeout = '60s'; SET lock_timeout = '120s'")?;
-        stuck::limit_unread(c)
+        stuck::session_settings(c)
     }
 }
 
@@ -385,6 +386,12 @@ impl Drop for PostgresStore {
         if let Some(pool) = self.pool.take() {
             let _ = off_runtime(move || {
                 drop(pool);
+                Ok(())
+            });
+        }
+        if let Some(watcher) = self.watch.take_session() {
+            let _ = off_runtime(move || {
+                drop(watcher);
                 Ok(())
             });
         }

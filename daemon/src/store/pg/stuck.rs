@@ -1,5 +1,5 @@
-//! PostgreSQL: ending a writer that stopped while the server was sending
-//! it a result.
+//! PostgreSQL: ending the sessions of a daemon that stopped while the
+//! server was sending it a result inside a write.
 //!
 //! Every write holds the write lock (or the ingest lock) for its
 //! transaction (`pg/mod.rs`). A daemon that stops mid-transaction — a
@@ -9,148 +9,278 @@
 //! stops while the server is still sending it a statement's rows leaves
 //! the session *active*, blocked writing to a client that no longer reads
 //! (`wait_event = 'ClientWrite'`): no idle timeout applies, and its locks —
-//! the write lock that every other daemon's writes wait for, and the share
-//! lock on the full reconcile's turn number (`turn.rs`) — stay held for as
-//! long as it stays stopped.
+//! the write lock every other daemon's writes wait for, and the share lock
+//! on the full reconcile's turn number (`turn.rs`) — stay held for as long
+//! as it stays stopped.
 //!
 //! Two things end such a session:
-//! - Over TCP, the kernel: every pooled session and every turn's session
-//!   runs with `tcp_user_timeout` ([`STUCK_FOR`]; PostgreSQL 12 and later),
-//!   so data the peer leaves unread (a zero window it never reopens) or
-//!   never acknowledges (a machine gone from the network) for that long
-//!   closes the connection, and the server ends the session.
+//! - Over TCP, the kernel: every session a daemon opens runs with
+//!   `tcp_user_timeout` ([`STUCK_FOR`]; PostgreSQL 12 and later), so data
+//!   its peer leaves unread (a zero window never reopened) or never
+//!   acknowledges (a machine gone from the network) for that long closes
+//!   the connection, and the server ends the session.
 //! - Over a Unix socket (the daemon and the server on one machine, the
-//!   usual setup), nothing in the kernel does: each daemon watches instead
-//!   ([`PostgresStore::end_stuck_writers_after`], every
-//!   [`crate::store::WATCH_WRITERS_EVERY`] from the service). A session holding the write or ingest lock that is
-//!   seen blocked on `ClientWrite` at every look, in the same statement,
-//!   for [`STUCK_FOR`] is terminated (`pg_terminate_backend`): its
-//!   transaction rolls back whole (its daemon, when it resumes, finds its
-//!   connection gone and its request failed: an agent's batch is resent, a
-//!   reconcile runs again), and the locks are free.
+//!   usual setup), nothing in the kernel does: the daemons watch each
+//!   other instead ([`PostgresStore::end_stuck_writers_after`], every
+//!   [`crate::store::WATCH_WRITERS_EVERY`] from the service, on a
+//!   connection of its own so a pool full of writers waiting for the lock
+//!   cannot keep it from looking).
 //!
-//! A client that is alive reads what it is sent within milliseconds; a
-//! statement under the write lock whose reader is slower than the server
-//! for a whole minute at every look is taken for stopped — no statement
-//! Census runs under the lock streams for that long.
+//! Stopped, not slow: a daemon reading a large result over a slow link is
+//! blocked on `ClientWrite` too, for as long as its link needs. So a
+//! session is ended only when its *daemon* shows no sign of life: every
+//! session a daemon opens carries its name (`application_name`,
+//! [`daemon_name`]), its watcher's session runs a statement every few
+//! seconds, and a daemon none of whose other sessions changed state for
+//! [`STUCK_FOR`] (by the server's clock) is stopped — a live one, however
+//! slow its reads, is looking. What is ended: a session holding this
+//! store's write or ingest lock, blocked on `ClientWrite`, in a statement
+//! begun over [`STUCK_FOR`] ago, of a daemon silent that long. Its
+//! transaction rolls back whole (its daemon, when it resumes, finds its
+//! connection gone and its request failed: an agent's batch is resent, a
+//! reconcile runs again) and the locks are free.
+//!
+//! Never ended, only warned about once per stall: a session not of a
+//! Census daemon (no `censusd` name: `psql`, a script) blocked so, and a
+//! session of another role, whose state the daemons' role cannot see
+//! (`pg_read_all_stats`) nor end (`pg_signal_backend`), holding the lock
+//! at every look for [`STUCK_FOR`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::{INGEST_LOCK, PostgresStore, WRITE_LOCK, lock_key};
+use super::{INGEST_LOCK, PostgresStore, WRITE_LOCK, lock_key, off_runtime};
 use crate::store::StoreError;
 
-/// How long a writer must be seen blocked sending to its client before it
-/// is taken for stopped: the turn's lease (`turn::LEASE`), so a stopped
-/// daemon holds nothing longer than a minute, whatever it was doing.
+/// How long a daemon must have been silent, and its statement running,
+/// before its session blocked on its client is ended: the turn's lease
+/// (`turn::LEASE`), so a stopped daemon holds nothing longer than a minute.
 pub const STUCK_FOR: Duration = Duration::from_secs(60);
 
-/// A writer seen blocked on its client: one backend in one statement.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Stalled {
-    pid: i32,
-    /// When its statement began, as the server prints it (a new statement is a new stall).
-    query_start: String,
+/// The start of every Census daemon's session name.
+const NAME_PREFIX: &str = "censusd ";
+
+/// This process's name on every session it opens (`application_name`):
+/// `censusd PID@HOST`, at most 63 bytes (the server's limit).
+pub(super) fn daemon_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let mut name = format!("{NAME_PREFIX}{}@{}", std::process::id(), host.trim());
+        while name.len() > 63 {
+            name.pop();
+        }
+        name
+    })
 }
 
-/// The writers seen stalled at the last look, and since when (this daemon's
-/// monotonic clock: only intervals between its own looks are compared).
-#[derive(Debug, Default)]
+/// A lock holder as the server shows it to this daemon's role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Holder {
+    pub pid: i32,
+    /// Whether it holds the ingest lock (else the write lock).
+    pub ingest: bool,
+    /// `None` when the role may not see the session (another role's).
+    pub state: Option<String>,
+    pub wait_event: Option<String>,
+    pub query_start: Option<String>,
+    pub application_name: String,
+    /// `client_addr`, or `local` (a Unix socket).
+    pub client: String,
+    /// Its statement began over [`STUCK_FOR`] ago.
+    pub long: bool,
+    /// Another session of the same name changed state within [`STUCK_FOR`].
+    pub alive: bool,
+}
+
+/// What to do about a lock holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Working, waiting, or not yet long enough: nothing.
+    Leave,
+    /// A stopped daemon's session: end it.
+    End,
+    /// Blocked on its client, but not a Census daemon's: warn once it has been so at every look for [`STUCK_FOR`].
+    WarnForeign,
+    /// Invisible to this role: warn once it has held the lock at every look for [`STUCK_FOR`].
+    WarnInvisible,
+}
+
+/// The rule (pure; the module docs say why).
+pub(super) fn judge(h: &Holder) -> Verdict {
+    let Some(state) = h.state.as_deref() else { return Verdict::WarnInvisible };
+    if state != "active" || h.wait_event.as_deref() != Some("ClientWrite") || !h.long {
+        return Verdict::Leave;
+    }
+    if !h.application_name.starts_with(NAME_PREFIX) {
+        return Verdict::WarnForeign;
+    }
+    if h.alive { Verdict::Leave } else { Verdict::End }
+}
+
+/// The watcher's own session (outside the pool), and the holders warned
+/// about: (pid, statement start) → (first seen, warned), kept while seen at every look.
+#[derive(Default)]
 pub(super) struct Watch {
-    seen: std::sync::Mutex<HashMap<Stalled, Instant>>,
+    session: std::sync::Mutex<Option<postgres::Client>>,
+    seen: std::sync::Mutex<HashMap<(i32, String), (Instant, bool)>>,
 }
 
-/// A writer this daemon ended.
+impl Watch {
+    /// The watcher's session, to be closed off any async runtime (`PostgresStore`'s `Drop`).
+    pub(super) fn take_session(&self) -> Option<postgres::Client> {
+        self.session.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// A session this daemon ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndedWriter {
     /// The server process of the session ended.
     pub pid: i32,
-    /// Its client as the server knows it (`client_addr`, or `local`) and its `application_name`.
-    pub client: String,
+    /// Its daemon's name (`application_name`).
+    pub daemon: String,
 }
 
+const LOOK: &str = "
+SELECT l.pid, ((l.classid::bigint << 32) | l.objid::bigint) = $2, a.state, a.wait_event, a.query_start::text,
+       coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
+       coalesce(a.query_start < now() - make_interval(secs => $3), false),
+       EXISTS (SELECT 1 FROM pg_stat_activity o
+                WHERE o.application_name = a.application_name AND o.pid <> a.pid
+                  AND o.state_change > now() - make_interval(secs => $3))
+  FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND ((l.classid::bigint << 32) | l.objid::bigint) = ANY($1)
+   AND l.pid <> pg_backend_pid()";
+
 impl PostgresStore {
-    /// Look once for sessions holding this store's write or ingest lock
-    /// while blocked sending to their client, and terminate each one seen
-    /// so at every look (same backend, same statement) for `stuck_for`.
-    /// Called every [`crate::store::WATCH_WRITERS_EVERY`] or so: a look missed (a stall not seen)
-    /// starts the count again.
+    /// Look once, on the watcher's own session, at the sessions holding
+    /// this store's write or ingest lock; end those of daemons stopped
+    /// mid-statement for `stuck_for` ([`judge`]), and warn once about a
+    /// foreign or invisible holder seen at every look for `stuck_for`.
+    /// Each look is also this daemon's sign of life to the others.
     ///
     /// # Errors
-    /// [`StoreError::Db`] or [`StoreError::Unavailable`] when the server
-    /// cannot be asked; a termination refused (another role's session,
-    /// without `pg_signal_backend`) is logged, not an error.
+    /// [`StoreError::Db`] when the server cannot be asked (the session is
+    /// opened again at the next look); a termination refused is logged.
     pub fn end_stuck_writers_after(&self, stuck_for: Duration) -> Result<Vec<EndedWriter>, StoreError> {
         let keys = [lock_key(WRITE_LOCK, &self.schema), lock_key(INGEST_LOCK, &self.schema)];
-        let stalled = self.single(move |c| {
-            Ok(c.query(
-                "SELECT DISTINCT a.pid, a.query_start::text,
-                        coalesce(host(a.client_addr), 'local') || ' ' || coalesce(a.application_name, '')
-                   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    AND ((l.classid::bigint << 32) | l.objid::bigint) = ANY($1)
-                    AND a.state = 'active' AND a.wait_event = 'ClientWrite' AND a.pid <> pg_backend_pid()",
-                &[&&keys[..]],
-            )?)
+        let secs = stuck_for.as_secs_f64();
+        let target = &self.target;
+        let session = &self.watch.session;
+        let (holders, ended) = off_runtime(move || {
+            let mut guard = session.lock().unwrap_or_else(|p| p.into_inner());
+            let mut client = match guard.take() {
+                Some(client) => client,
+                None => {
+                    let mut client = target.connect()?;
+                    session_settings(&mut client)?;
+                    client
+                }
+            };
+            // On an error the session is dropped here, off the runtime, and opened again at the next look.
+            let holders: Vec<Holder> = client
+                .query(LOOK, &[&&keys[..], &keys[1], &secs])?
+                .iter()
+                .map(|r| Holder {
+                    pid: r.get(0),
+                    ingest: r.get(1),
+                    state: r.get(2),
+                    wait_event: r.get(3),
+                    query_start: r.get(4),
+                    application_name: r.get(5),
+                    client: r.get(6),
+                    long: r.get(7),
+                    alive: r.get(8),
+                })
+                .collect();
+            let mut ended = Vec::new();
+            for h in holders.iter().filter(|h| judge(h) == Verdict::End) {
+                let lock = if h.ingest { "ingest" } else { "write" };
+                match client.query_one("SELECT pg_terminate_backend($1)", &[&h.pid]) {
+                    Ok(r) if r.get::<_, bool>(0) => {
+                        tracing::warn!(
+                            pid = h.pid,
+                            daemon = %h.application_name,
+                            client = %h.client,
+                            lock,
+                            "ended the database session of a daemon stopped while the server sent it rows (no sign of life from it for a minute); its transaction rolled back and the lock is free"
+                        );
+                        ended.push(EndedWriter { pid: h.pid, daemon: h.application_name.clone() });
+                    }
+                    Ok(_) => tracing::debug!(pid = h.pid, "a stuck writer ended before it could be terminated"),
+                    Err(e) => tracing::warn!(
+                        pid = h.pid,
+                        daemon = %h.application_name,
+                        lock,
+                        error = %e,
+                        "a stopped daemon's session holds the lock and could not be ended: end it (pg_terminate_backend) or resume its daemon"
+                    ),
+                }
+            }
+            *guard = Some(client);
+            Ok((holders, ended))
         })?;
-        let now = Instant::now();
-        let mut due = Vec::new();
-        {
-            let mut seen = self.watch.seen.lock().unwrap_or_else(|p| p.into_inner());
-            let mut still = HashMap::with_capacity(stalled.len());
-            for r in &stalled {
-                let s = Stalled { pid: r.get(0), query_start: r.get::<_, Option<String>>(1).unwrap_or_default() };
-                let since = seen.get(&s).copied().unwrap_or(now);
-                if now.duration_since(since) >= stuck_for {
-                    due.push((s.pid, r.get::<_, String>(2), now.duration_since(since)));
-                } else {
-                    still.insert(s, since);
-                }
-            }
-            // A stall not seen at this look is over (or was missed): forget it.
-            *seen = still;
-        }
-        let mut ended = Vec::new();
-        for (pid, client, stalled_for) in due {
-            let done =
-                self.single(move |c| Ok(c.query_one("SELECT pg_terminate_backend($1)", &[&pid])?.get::<_, bool>(0)));
-            match done {
-                Ok(true) => {
-                    tracing::warn!(
-                        pid,
-                        client = %client,
-                        stalled_s = stalled_for.as_secs(),
-                        "ended a database session that held the write lock while its client read nothing (a daemon stopped mid-statement); its transaction rolled back"
-                    );
-                    ended.push(EndedWriter { pid, client });
-                }
-                Ok(false) => tracing::debug!(pid, "a stuck writer ended before it could be terminated"),
-                Err(e) => tracing::warn!(
-                    pid,
-                    client = %client,
-                    error = %e,
-                    "a database session has held the write lock without its client reading for a minute, and could not be ended: end it (pg_terminate_backend) or resume its daemon"
-                ),
-            }
-        }
+        self.warn_once(&holders, stuck_for);
         Ok(ended)
+    }
+
+    /// Warn once about each foreign or invisible holder seen at every look for `stuck_for`.
+    fn warn_once(&self, holders: &[Holder], stuck_for: Duration) {
+        let now = Instant::now();
+        let mut seen = self.watch.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut still = HashMap::new();
+        for h in holders {
+            let verdict = judge(h);
+            if !matches!(verdict, Verdict::WarnForeign | Verdict::WarnInvisible) {
+                continue;
+            }
+            let key = (h.pid, h.query_start.clone().unwrap_or_default());
+            let (since, mut warned) = seen.get(&key).copied().unwrap_or((now, false));
+            if !warned && now.duration_since(since) >= stuck_for {
+                warned = true;
+                let lock = if h.ingest { "ingest" } else { "write" };
+                if verdict == Verdict::WarnForeign {
+                    tracing::warn!(
+                        pid = h.pid,
+                        application = %h.application_name,
+                        client = %h.client,
+                        lock,
+                        "a session that is not a Census daemon's holds the lock while its client reads nothing; the daemons' writes wait for it: end it (pg_terminate_backend) if it is stuck"
+                    );
+                } else {
+                    tracing::warn!(
+                        pid = h.pid,
+                        application = %h.application_name,
+                        lock,
+                        "a session of another role has held the lock for a minute and this role cannot see what it does (grant the daemons' role pg_read_all_stats and pg_signal_backend to let them end a stuck one)"
+                    );
+                }
+            }
+            still.insert(key, (since, warned));
+        }
+        // A holder not seen at this look has let go (or was missed): forget it.
+        *seen = still;
     }
 }
 
 /// The first PostgreSQL release with `tcp_user_timeout` (`server_version_num`).
 pub(super) const TCP_USER_TIMEOUT_SINCE: i32 = 120_000;
 
-/// Set `tcp_user_timeout` to [`STUCK_FOR`] on `client`'s session where the
-/// server knows it (PostgreSQL 12 and later; ignored over a Unix socket).
+/// Name `client`'s session for this daemon ([`daemon_name`]) and set its
+/// `tcp_user_timeout` to [`STUCK_FOR`] where the server knows it
+/// (PostgreSQL 12 and later; ignored over a Unix socket).
 ///
 /// # Errors
 /// The statement's error.
-pub(super) fn limit_unread(client: &mut postgres::Client) -> Result<(), postgres::Error> {
+pub(super) fn session_settings(client: &mut postgres::Client) -> Result<(), postgres::Error> {
     client.execute(
-        "SELECT set_config('tcp_user_timeout', $1, false)
-          WHERE current_setting('server_version_num')::int >= $2",
-        &[&STUCK_FOR.as_millis().to_string(), &TCP_USER_TIMEOUT_SINCE],
+        "SELECT set_config('application_name', $1, false),
+                CASE WHEN current_setting('server_version_num')::int >= $3
+                     THEN set_config('tcp_user_timeout', $2, false) END",
+        &[&daemon_name(), &STUCK_FOR.as_millis().to_string(), &TCP_USER_TIMEOUT_SINCE],
     )?;
     Ok(())
 }

@@ -5,15 +5,16 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{PostgresStore, WRITE_LOCK, lock_key};
+use super::{EndedWriter, Holder, PostgresStore, Verdict, WRITE_LOCK, judge, lock_key};
 
 /// A `psql` running `sql` on the store's database; stopped, resumed and
 /// killed on drop, so a failing test leaves no client (nor lock) behind.
 struct Client(Child);
 
 impl Client {
-    fn run(url: &str, sql: &str) -> Client {
+    fn run(url: &str, name: &str, sql: &str) -> Client {
         let child = Command::new("psql")
+            .env("PGAPPNAME", name)
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -63,52 +64,63 @@ fn activity(admin: &mut postgres::Client, pid: i32) -> Option<(String, Option<St
         .map(|r| (r.get(0), r.get(1)))
 }
 
+/// A `psql` named `name` holding the write lock of `store` in a statement
+/// that streams rows, stopped once the server is blocked sending to it;
+/// returns it and its backend's pid.
+fn stopped_reader(store: &PostgresStore, url: &str, name: &str, admin: &mut postgres::Client) -> (Client, i32) {
+    let key = lock_key(WRITE_LOCK, &store.schema);
+    // One statement takes the lock (at its first row) and then streams rows far faster than a stopped client reads.
+    let client = Client::run(
+        url,
+        name,
+        &format!("SELECT pg_advisory_xact_lock({key}), repeat('x', 2000) FROM generate_series(1, 20000000)"),
+    );
+    let pid = holder_of(admin, key);
+    client.signal("-STOP");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while activity(admin, pid).and_then(|a| a.1).as_deref() != Some("ClientWrite") {
+        assert!(Instant::now() < deadline, "the server blocked sending to the stopped client");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (client, pid)
+}
+
 /// Regression: a daemon stopped while the server was sending it rows
 /// inside a write held the write lock for as long as it stayed stopped (the
 /// session is active, so no idle timeout ended it): every other daemon's
 /// writes waited two minutes and failed, over and over. Now a daemon
-/// watching ends a session seen blocked on its client, holding the lock,
-/// for the stall limit, and the writes waiting go through. Needs
-/// `CENSUS_TEST_POSTGRES`.
+/// watching ends the session of a daemon silent for the stall limit, and
+/// the writes waiting go through — even with every pooled connection taken
+/// by writers waiting for the lock (the watcher has a session of its own).
+/// Needs `CENSUS_TEST_POSTGRES`.
 #[test]
-fn a_writer_stopped_while_sent_rows_is_ended_and_the_write_lock_freed() {
+fn a_stopped_daemons_writer_is_ended_and_the_write_lock_freed() {
     let Some(url) = crate::store::testing::postgres_url() else { return };
     let store = PostgresStore::open_scratch(&url).unwrap();
-    let key = lock_key(WRITE_LOCK, &store.schema);
     let mut admin = store.target.connect().unwrap();
-    // One statement takes the lock (at its first row) and then streams rows far faster than a stopped client reads.
-    let client = Client::run(
-        &url,
-        &format!("SELECT pg_advisory_xact_lock({key}), repeat('x', 2000) FROM generate_series(1, 20000000)"),
-    );
-    let pid = holder_of(&mut admin, key);
-    client.signal("-STOP");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while activity(&mut admin, pid).and_then(|a| a.1).as_deref() != Some("ClientWrite") {
-        assert!(Instant::now() < deadline, "the server blocked sending to the stopped client");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_client, pid) = stopped_reader(&store, &url, "censusd 1@stopped-daemon", &mut admin);
 
-    // A write of this daemon waits for the lock meanwhile.
-    let writer = {
-        let store = PostgresStore::open_config(store.target.clone(), None).unwrap();
-        std::thread::spawn(move || {
-            let t = Instant::now();
-            store.write(|tx| Ok(tx.execute("SELECT 1", &[])?)).map(|_| t.elapsed())
+    // Writers of another daemon wait for the lock meanwhile, on every connection of its pool.
+    let other = std::sync::Arc::new(PostgresStore::open_config_sized(store.target.clone(), None, 2).unwrap());
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let other = other.clone();
+            std::thread::spawn(move || other.write(|tx| Ok(tx.execute("SELECT 1", &[])?)))
         })
-    };
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
     let stall = Duration::from_secs(2);
     let t = Instant::now();
     let mut ended = Vec::new();
     while ended.is_empty() {
         assert!(t.elapsed() < Duration::from_secs(30), "the stuck writer was ended");
-        ended = store.end_stuck_writers_after(stall).unwrap();
+        ended = other.end_stuck_writers_after(stall).unwrap();
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(t.elapsed() >= stall, "not before it was seen stuck for the limit: {:?}", t.elapsed());
-    assert_eq!(ended.iter().map(|e| e.pid).collect::<Vec<_>>(), vec![pid]);
-    let waited = writer.join().unwrap().expect("the waiting write went through once the lock was freed");
-    assert!(waited < Duration::from_secs(30), "{waited:?}");
+    assert_eq!(ended, vec![EndedWriter { pid, daemon: "censusd 1@stopped-daemon".into() }]);
+    for w in writers {
+        w.join().unwrap().expect("the waiting write went through once the lock was freed");
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     while activity(&mut admin, pid).is_some() {
         assert!(Instant::now() < deadline, "the stuck session is gone");
@@ -116,16 +128,54 @@ fn a_writer_stopped_while_sent_rows_is_ended_and_the_write_lock_freed() {
     }
 }
 
-/// A writer busy in the server (not blocked on its client), or one whose
-/// client keeps reading, is never ended, however long it holds the lock.
-/// Needs `CENSUS_TEST_POSTGRES`.
+/// Regression (review): a live daemon reading a large result over a slow
+/// link is blocked on its client as long as a stopped one, and was ended
+/// after a minute, so its large reads could never finish. A daemon showing
+/// signs of life on another session (its watcher's looks) is left alone
+/// however long its read; once it falls silent it is ended. Needs
+/// `CENSUS_TEST_POSTGRES`.
 #[test]
-fn a_writer_that_is_working_is_left_alone() {
+fn a_slow_reader_whose_daemon_is_alive_is_left_alone_until_it_falls_silent() {
+    let Some(url) = crate::store::testing::postgres_url() else { return };
+    let store = PostgresStore::open_scratch(&url).unwrap();
+    let mut admin = store.target.connect().unwrap();
+    let name = "censusd 2@slow-daemon";
+    let (_client, pid) = stopped_reader(&store, &url, name, &mut admin);
+    // The slow daemon's other session shows it alive.
+    let mut beat = store.target.connect().unwrap();
+    beat.execute("SELECT set_config('application_name', $1, false)", &[&name]).unwrap();
+    let stall = Duration::from_secs(1);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(4) {
+        beat.batch_execute("SELECT 1").unwrap();
+        assert_eq!(store.end_stuck_writers_after(stall).unwrap(), vec![], "a live daemon's reader is left alone");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let t = Instant::now();
+    let mut ended = Vec::new();
+    while ended.is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(30), "ended once its daemon fell silent");
+        ended = store.end_stuck_writers_after(stall).unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        t.elapsed() >= stall - Duration::from_millis(300),
+        "not before it was silent for the limit: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(ended.iter().map(|e| e.pid).collect::<Vec<_>>(), vec![pid]);
+}
+
+/// Never ended: a writer busy in the server (not blocked on its client),
+/// and a session that is not a Census daemon's (a `psql`), however long
+/// they hold the lock. Needs `CENSUS_TEST_POSTGRES`.
+#[test]
+fn a_working_writer_or_a_foreign_session_is_left_alone() {
     let Some(url) = crate::store::testing::postgres_url() else { return };
     let store = PostgresStore::open_scratch(&url).unwrap();
     let key = lock_key(WRITE_LOCK, &store.schema);
     let mut admin = store.target.connect().unwrap();
-    let _busy = Client::run(&url, &format!("SELECT pg_advisory_xact_lock({key}), pg_sleep(4)"));
+    let busy = Client::run(&url, "censusd 3@busy-daemon", &format!("SELECT pg_advisory_xact_lock({key}), pg_sleep(4)"));
     let pid = holder_of(&mut admin, key);
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(3) {
@@ -134,4 +184,46 @@ fn a_writer_that_is_working_is_left_alone() {
     }
     let (state, _) = activity(&mut admin, pid).expect("the busy writer's session lives");
     assert_eq!(state, "active");
+    drop(busy);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while activity(&mut admin, pid).is_some() {
+        assert!(Instant::now() < deadline, "the busy writer let go");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let (_foreign, pid) = stopped_reader(&store, &url, "psql", &mut admin);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3) {
+        assert_eq!(store.end_stuck_writers_after(Duration::from_millis(500)).unwrap(), vec![]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(activity(&mut admin, pid).is_some(), "the foreign session lives");
+}
+
+fn holder(state: Option<&str>, wait: Option<&str>, name: &str, long: bool, alive: bool) -> Holder {
+    Holder {
+        pid: 7,
+        ingest: false,
+        state: state.map(Into::into),
+        wait_event: wait.map(Into::into),
+        query_start: None,
+        application_name: name.into(),
+        client: "local".into(),
+        long,
+        alive,
+    }
+}
+
+/// The rule, row by row (`judge`).
+#[test]
+fn only_a_silent_daemons_long_blocked_statement_is_ended() {
+    let d = "censusd 1@host";
+    let cw = Some("ClientWrite");
+    assert_eq!(judge(&holder(Some("active"), cw, d, true, false)), Verdict::End);
+    assert_eq!(judge(&holder(Some("active"), cw, d, true, true)), Verdict::Leave, "its daemon is alive");
+    assert_eq!(judge(&holder(Some("active"), cw, d, false, false)), Verdict::Leave, "statement too young");
+    assert_eq!(judge(&holder(Some("active"), None, d, true, false)), Verdict::Leave, "working");
+    assert_eq!(judge(&holder(Some("idle in transaction"), Some("ClientRead"), d, true, false)), Verdict::Leave);
+    assert_eq!(judge(&holder(Some("active"), cw, "psql", true, false)), Verdict::WarnForeign);
+    assert_eq!(judge(&holder(None, None, "", false, false)), Verdict::WarnInvisible);
 }

@@ -294,8 +294,8 @@ impl PostgresStore {
                     &[],
                 )?
                 .get(0);
-            // What the server sends it unread (or unacknowledged) for a minute ends it too, over TCP.
-            super::stuck::limit_unread(&mut client)?;
+            // The daemon's name on it, and over TCP what the server sends it unread for a minute ends it too.
+            super::stuck::session_settings(&mut client)?;
             if version >= IDLE_SESSION_TIMEOUT_SINCE {
                 client.batch_execute(&format!("SET idle_session_timeout = {}", lease.expires.as_millis()))?;
             } else {
