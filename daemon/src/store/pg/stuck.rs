@@ -61,12 +61,19 @@ pub const STUCK_FOR: Duration = Duration::from_secs(60);
 const NAME_PREFIX: &str = "censusd ";
 
 /// This process's name on every session it opens (`application_name`):
-/// `censusd PID@HOST`, at most 63 bytes (the server's limit).
+/// `censusd NONCE PID@HOST`, at most 63 bytes (the server's limit; the
+/// host is what is cut). The nonce — 16 hex digits drawn once per process
+/// from the standard library's random hash keys — keeps the name unique
+/// where PID and host are not: containers that all run it as PID 1 under
+/// one host name, host names cut short, cloned machines. Two daemons
+/// sharing a name would vouch for each other's liveness.
 pub(super) fn daemon_name() -> &'static str {
     static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     NAME.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let nonce = std::collections::hash_map::RandomState::new().build_hasher().finish();
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let mut name = format!("{NAME_PREFIX}{}@{}", std::process::id(), host.trim());
+        let mut name = format!("{NAME_PREFIX}{nonce:016x} {}@{}", std::process::id(), host.trim());
         while name.len() > 63 {
             name.pop();
         }

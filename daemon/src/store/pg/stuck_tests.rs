@@ -214,6 +214,21 @@ fn holder(state: Option<&str>, wait: Option<&str>, name: &str, long: bool, alive
     }
 }
 
+/// Regression (review): the name was `censusd PID@HOST` cut to 63 bytes,
+/// the same for daemons run as PID 1 in containers under one host name or
+/// under host names that differ only past the cut; a stopped one then
+/// looked alive through its namesake's looks and was never ended. The name
+/// now starts with a nonce of the process's own, never cut.
+#[test]
+fn a_daemons_session_name_is_its_own_and_fits() {
+    let name = super::daemon_name();
+    assert!(name.len() <= 63, "{name}");
+    let nonce = name.strip_prefix("censusd ").and_then(|n| n.split(' ').next()).unwrap();
+    assert_eq!(nonce.len(), 16, "{name}");
+    assert!(nonce.chars().all(|c| c.is_ascii_hexdigit()), "{name}");
+    assert!(name.contains(&format!(" {}@", std::process::id())), "{name}");
+}
+
 /// The rule, row by row (`judge`).
 #[test]
 fn only_a_silent_daemons_long_blocked_statement_is_ended() {
