@@ -83,7 +83,10 @@ impl Daemon {
         let roll_ups = tokio::spawn(roll_up(self.state.clone(), self.retention, stopped(stop_rx.clone())));
         let daemon_id = format!("{}:{}", host_name(), listener.local_addr().map_or(0, |a| a.port()));
         let routes = tokio::spawn(announce_routes(self.state.clone(), daemon_id, stopped(stop_rx.clone())));
-        let writers = tokio::spawn(watch_writers(self.state.clone(), stopped(stop_rx.clone())));
+        // The watch stops last, once requests and the worker are done: a
+        // stopping daemon's writes still in progress stay its signs of life.
+        let (watch_stop_tx, watch_stop_rx) = watch::channel(false);
+        let writers = tokio::spawn(watch_writers(self.state.clone(), stopped(watch_stop_rx)));
         let worker = self.state.reconciler.clone().start_worker()?;
         let metrics =
             self.metrics.map(|l| tokio::spawn(serve_metrics(l, self.state.clone(), stopped(stop_rx.clone()))));
@@ -114,7 +117,6 @@ impl Daemon {
         let _ = schedule.await;
         let _ = roll_ups.await;
         let _ = routes.await;
-        let _ = writers.await;
         if let Some(m) = metrics {
             let _ = m.await;
         }
@@ -126,6 +128,8 @@ impl Daemon {
         }
         worker.stop();
         let _ = notifier.await;
+        let _ = watch_stop_tx.send(true);
+        let _ = writers.await;
         served
     }
 }
@@ -151,51 +155,63 @@ fn routes_text(routes: &[(String, crate::alerts::Severity)]) -> String {
 /// routes differ: an alert's events go to the sinks of the daemon that
 /// raised it, and which daemon that is depends on where a batch arrived.
 async fn announce_routes(state: AppState, daemon: String, stop: impl Future<Output = ()>) {
-    tokio::pin!(stop);
     let routes = routes_text(state.reconciler.routes());
     let every_ms = i64::try_from(ROUTES_EVERY.as_millis()).unwrap_or(i64::MAX);
-    loop {
+    every(ROUTES_EVERY, stop, "recording this daemon's notification routes", move || {
         let (store, who, ours) = (state.store.clone(), daemon.clone(), routes.clone());
-        let now = now_ms();
-        // A daemon that has not recorded its routes for two periods is gone.
-        let since = now - 2 * every_ms;
-        match tokio::task::spawn_blocking(move || store.announce_routes(&who, &ours, now, since)).await {
-            Ok(Ok(others)) => {
-                for (other, theirs) in others {
-                    tracing::warn!(
-                        daemon = %other,
-                        theirs = %theirs,
-                        ours = %routes,
-                        "another daemon on this database notifies other sinks: each alert's events go only to the sinks of the daemon that raised it; give every daemon the same [notify]"
-                    );
+        move || {
+            let now = now_ms();
+            // A daemon that has not recorded its routes for two periods is gone.
+            let since = now - 2 * every_ms;
+            match store.announce_routes(&who, &ours, now, since) {
+                Ok(others) => {
+                    for (other, theirs) in others {
+                        tracing::warn!(
+                            daemon = %other,
+                            theirs = %theirs,
+                            ours = %ours,
+                            "another daemon on this database notifies other sinks: each alert's events go only to the sinks of the daemon that raised it; give every daemon the same [notify]"
+                        );
+                    }
                 }
+                Err(e) => tracing::warn!(error = %e, "recording this daemon's notification routes failed"),
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "recording this daemon's notification routes failed"),
-            Err(e) => tracing::error!(error = %e, "recording this daemon's notification routes panicked"),
         }
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tokio::time::sleep(ROUTES_EVERY) => {}
-        }
-    }
+    })
+    .await;
 }
 
-/// End, every [`crate::store::WATCH_WRITERS_EVERY`], the sessions of
-/// daemons stopped mid-statement while holding the store's write lock
+/// Every [`crate::store::WATCH_WRITERS_EVERY`], end the sessions of
+/// daemons stopped inside a write while holding the store's write lock
 /// ([`crate::store::CoordinationStore::end_stuck_writers`]); a failed look
 /// is logged at debug (an outage shows elsewhere) and the next one tries again.
 async fn watch_writers(state: AppState, stop: impl Future<Output = ()>) {
+    every(crate::store::WATCH_WRITERS_EVERY, stop, "looking for stopped writers", move || {
+        let store = state.store.clone();
+        move || {
+            if let Err(e) = store.end_stuck_writers() {
+                tracing::debug!(error = %e, "looking for writers stopped mid-statement failed");
+            }
+        }
+    })
+    .await;
+}
+
+/// Run the job `next` makes at once and then every `period` until `stop`,
+/// each on a blocking thread (the store's calls block); a job that
+/// panics is logged as `what` and the next one runs on time.
+async fn every<J>(period: Duration, stop: impl Future<Output = ()>, what: &'static str, mut next: impl FnMut() -> J)
+where
+    J: FnOnce() + Send + 'static,
+{
     tokio::pin!(stop);
     loop {
-        let store = state.store.clone();
-        match tokio::task::spawn_blocking(move || store.end_stuck_writers()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::debug!(error = %e, "looking for writers stopped mid-statement failed"),
-            Err(e) => tracing::error!(error = %e, "looking for writers stopped mid-statement panicked"),
+        if let Err(e) = tokio::task::spawn_blocking(next()).await {
+            tracing::error!(error = %e, job = what, "a periodic job panicked");
         }
         tokio::select! {
             _ = &mut stop => return,
-            _ = tokio::time::sleep(crate::store::WATCH_WRITERS_EVERY) => {}
+            _ = tokio::time::sleep(period) => {}
         }
     }
 }

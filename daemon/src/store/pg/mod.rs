@@ -100,6 +100,19 @@ impl From<postgres::Error> for StoreError {
             Some(db) if unavailable(db.code().code()) => {
                 StoreError::Unavailable(format!("{}: {}", db.code().code(), db.message()))
             }
+            Some(db) if gave_way(db.code().code()) => {
+                // Not a fault of the statement, nor an outage: logged, as the API logs neither.
+                tracing::warn!(
+                    code = db.code().code(),
+                    message = db.message(),
+                    "a database statement gave way; the call fails, nothing was written, and a retry may succeed"
+                );
+                StoreError::Busy(format!(
+                    "the database was busy ({}: {}); nothing was changed",
+                    db.code().code(),
+                    db.message()
+                ))
+            }
             Some(db) => StoreError::Db(format!("{}: {}", db.code().code(), db.message())),
             // No server error: the connection closed, its socket failed, or
             // TLS could not be set up (the server stopped offering it, or
@@ -117,6 +130,19 @@ impl From<postgres::Error> for StoreError {
 /// documentation, appendix A "PostgreSQL Error Codes".
 fn unavailable(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+/// SQLSTATEs that say the statement gave way to others or to a limit, not
+/// that it is wrong, and that its transaction rolled back whole: 40001
+/// (serialization failure), 40P01 (deadlock detected), 55P03 (lock not
+/// available: `lock_timeout`, the write lock held by another writer too
+/// long), 57014 (query canceled: `statement_timeout` or
+/// `pg_cancel_backend`), 25P03 and 57P05 (the session ended by
+/// `idle_in_transaction_session_timeout` or `idle_session_timeout`). The
+/// API answers these 503 with `Retry-After`, never 500 (a 500 is a fault).
+/// Source: PostgreSQL's documentation, appendix A "PostgreSQL Error Codes".
+fn gave_way(code: &str) -> bool {
+    matches!(code, "40001" | "40P01" | "55P03" | "57014" | "25P03" | "57P05")
 }
 
 /// Whether `e` is the driver's failure to set up TLS (its message: the
@@ -179,19 +205,27 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Server settings every pooled connection runs with: a transaction left
-/// idle (a daemon frozen or cut off mid-write) is ended by the server after
-/// a minute, releasing the locks it held, and a writer waits at most
-/// two minutes for a lock (an error, retried by its caller, rather than
-/// a request hanging on); each session carries the daemon's name, and over
+/// Server settings every pooled connection runs with: a writer waits at
+/// most two minutes for a lock (an error the API answers 503, rather than a
+/// request hanging on); each session carries the daemon's name, and over
 /// TCP a client that leaves what it is sent unread for a minute loses its
-/// connection (`stuck.rs`).
+/// connection. A daemon stopped in a transaction holding the write lock is
+/// ended by the others' watch after a minute (`stuck.rs`); the server ends
+/// a transaction left idle after [`IDLE_IN_TRANSACTION`] only as the
+/// backstop for when no daemon watches — not after a minute, which ended a
+/// live daemon's import whose statement took longer to send over a slow
+/// link (the server counts a statement still arriving as idle).
 #[derive(Debug)]
 struct SessionLimits;
 
+/// The server's limit on a transaction left idle (see [`SessionLimits`]).
+const IDLE_IN_TRANSACTION: &str = "10min";
+
 impl r2d2::CustomizeConnection<Session, postgres::Error> for SessionLimits {
     fn on_acquire(&self, c: &mut Session) -> Result<(), postgres::Error> {
-        c.batch_execute("SET idle_in_transaction_session_timeout = '60s'; SET lock_timeout = '120s'")?;
+        c.batch_execute(&format!(
+            "SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'; SET lock_timeout = '120s'"
+        ))?;
         stuck::session_settings(c)
     }
 }
@@ -218,7 +252,7 @@ pub struct PostgresStore {
     scratch: Option<(Target, String)>,
     /// The pool's size.
     connections: u32,
-    /// Writers seen stopped mid-statement (`stuck.rs`).
+    /// The watch on stopped daemons' sessions: its own session and the holders warned about (`stuck.rs`).
     watch: stuck::Watch,
     /// Observations rolled up since the last vacuum (`ingest.rs`, `roll_up`).
     unvacuumed: std::sync::atomic::AtomicU64,
@@ -574,6 +608,47 @@ mod tests {
         assert_eq!(redacted("postgres://census:p@ss@db.example.org/census"), "postgres://***");
         assert_eq!(redacted("postgres://db/census?application_name=a@b&password=S3cret"), "postgres://***");
         assert_eq!(redacted("postgres://census:Ab@cd/ef@db.example.org/census"), "postgres://***");
+    }
+
+    /// Regression (review): a write that waited out `lock_timeout` for the
+    /// write lock, or whose session the server ended for idling in its
+    /// transaction, reached the client as 500 "internal storage error" —
+    /// which the docs reserve for faults — though nothing was written and
+    /// a retry succeeds. Every such way of giving way is now busy (503 with
+    /// `Retry-After`). Needs `CENSUS_TEST_POSTGRES`.
+    #[test]
+    fn a_statement_that_gave_way_is_answered_busy_not_as_a_fault() {
+        use crate::api::ApiError;
+        use crate::store::StoreError;
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let store = super::PostgresStore::open_scratch(&url).unwrap();
+        let key = super::lock_key(super::WRITE_LOCK, &store.schema);
+        let mut holder = store.target.connect().unwrap();
+        let mut held = holder.transaction().unwrap();
+        held.execute("SELECT pg_advisory_xact_lock($1)", &[&key]).unwrap();
+
+        let mut waiter = store.target.connect().unwrap();
+        waiter.batch_execute("SET lock_timeout = '50ms'").unwrap();
+        let e = StoreError::from(waiter.execute("SELECT pg_advisory_xact_lock($1)", &[&key]).unwrap_err());
+        assert!(matches!(&e, StoreError::Busy(m) if m.contains("55P03")), "{e:?}");
+        assert_eq!(ApiError::from(e).status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        held.rollback().unwrap();
+
+        // Ended by the server for idling in its transaction: the next
+        // statement meets either the server's error (25P03) or a closed
+        // connection; both are a 503.
+        let mut idle = store.target.connect().unwrap();
+        idle.batch_execute("SET idle_in_transaction_session_timeout = '100ms'").unwrap();
+        let mut tx = idle.transaction().unwrap();
+        tx.execute("SELECT 1", &[]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        let e = StoreError::from(tx.execute("SELECT 1", &[]).unwrap_err());
+        assert!(matches!(e, StoreError::Busy(_) | StoreError::Unavailable(_)), "{e:?}");
+        assert_eq!(ApiError::from(e).status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        for code in ["40001", "40P01", "55P03", "57014", "25P03", "57P05"] {
+            assert!(super::gave_way(code), "{code}");
+        }
+        assert!(!super::gave_way("23505"), "a unique violation is the statement's fault");
     }
 
     /// The pool retries about twice a second while the server is away:

@@ -1,17 +1,17 @@
-//! PostgreSQL: ending the sessions of a daemon that stopped while the
-//! server was sending it a result inside a write.
+//! PostgreSQL: ending the sessions of a daemon that stopped inside a
+//! write, holding the lock every other daemon's writes wait for.
 //!
 //! Every write holds the write lock (or the ingest lock) for its
 //! transaction (`pg/mod.rs`). A daemon that stops mid-transaction — a
-//! process stopped (`SIGSTOP`, a debugger), a paused VM — between two
-//! statements leaves its session *idle in transaction*, which the server
-//! ends after a minute (`idle_in_transaction_session_timeout`). One that
-//! stops while the server is still sending it a statement's rows leaves
-//! the session *active*, blocked writing to a client that no longer reads
-//! (`wait_event = 'ClientWrite'`): no idle timeout applies, and its locks —
-//! the write lock every other daemon's writes wait for, and the share lock
-//! on the full reconcile's turn number (`turn.rs`) — stay held for as long
-//! as it stays stopped.
+//! process stopped (`SIGSTOP`, a debugger), a paused VM — leaves its
+//! session in one of two states, and its locks (the write lock, and the
+//! share lock on the full reconcile's turn number, `turn.rs`) held for as
+//! long as it stays stopped:
+//! - *idle in transaction*, between two statements or while its next
+//!   statement was still being sent;
+//! - *active*, blocked writing a statement's rows to a client that no
+//!   longer reads them (`wait_event = 'ClientWrite'`), where no idle
+//!   timeout applies.
 //!
 //! Two things end such a session:
 //! - Over TCP, the kernel: every session a daemon opens runs with
@@ -27,24 +27,29 @@
 //!   cannot keep it from looking).
 //!
 //! Stopped, not slow: a daemon reading a large result over a slow link is
-//! blocked on `ClientWrite` too, for as long as its link needs. So a
-//! session is ended only when its *daemon* shows no sign of life: every
-//! session a daemon opens carries its name (`application_name`,
-//! [`daemon_name`]), its watcher's session runs a statement every few
-//! seconds, and a daemon none of whose other sessions changed state for
-//! [`STUCK_FOR`] (by the server's clock) is stopped — a live one, however
-//! slow its reads, is looking. What is ended: a session holding this
-//! store's write or ingest lock, blocked on `ClientWrite`, in a statement
-//! begun over [`STUCK_FOR`] ago, of a daemon silent that long. Its
-//! transaction rolls back whole (its daemon, when it resumes, finds its
-//! connection gone and its request failed: an agent's batch is resent, a
-//! reconcile runs again) and the locks are free.
+//! blocked on `ClientWrite` too, and one sending a large statement (an
+//! import's arrays of assets) over a slow link is *idle in transaction*
+//! until the server has read it whole — each for as long as its link
+//! needs. So a session is ended only when its *daemon* shows no sign of
+//! life: every session a daemon opens carries its name
+//! (`application_name`, [`daemon_name`]), its watcher's session runs a
+//! statement every few seconds, and a daemon none of whose other sessions
+//! changed state for [`STUCK_FOR`] (by the server's clock) is stopped — a
+//! live one, however slow its link, is looking. What is ended: a session
+//! holding this store's write or ingest lock, blocked on `ClientWrite` in a
+//! statement begun over [`STUCK_FOR`] ago or idle in its transaction for
+//! that long, of a daemon silent that long. Its transaction rolls back
+//! whole (its daemon, when it resumes, finds its connection gone and its
+//! request failed: an agent's batch is resent, a reconcile runs again)
+//! and the locks are free. The server's own idle-in-transaction timeout
+//! (`pg/mod.rs`, ten minutes) stays as the backstop for when no daemon is
+//! watching.
 //!
 //! Never ended, only warned about once per stall: a session not of a
-//! Census daemon (no `censusd` name: `psql`, a script) blocked so, and a
-//! session of another role, whose state the daemons' role cannot see
-//! (`pg_read_all_stats`) nor end (`pg_signal_backend`), holding the lock
-//! at every look for [`STUCK_FOR`].
+//! Census daemon (no `censusd` name: `psql`, a script) so blocked or idle
+//! under the lock for [`STUCK_FOR`], and a session of another role, whose
+//! state the daemons' role cannot see (`pg_read_all_stats`) nor end
+//! (`pg_signal_backend`), holding the lock at every look for [`STUCK_FOR`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -94,10 +99,27 @@ pub(super) struct Holder {
     pub application_name: String,
     /// `client_addr`, or `local` (a Unix socket).
     pub client: String,
-    /// Its statement began over [`STUCK_FOR`] ago.
+    /// Active: its statement began over [`STUCK_FOR`] ago; otherwise: it
+    /// has been in its state that long.
     pub long: bool,
     /// Another session of the same name changed state within [`STUCK_FOR`].
     pub alive: bool,
+}
+
+impl Holder {
+    /// The lock it holds, as logs name it.
+    fn lock(&self) -> &'static str {
+        if self.ingest { "ingest" } else { "write" }
+    }
+
+    /// What it is doing, as logs name it.
+    fn doing(&self) -> &'static str {
+        if self.state.as_deref() == Some("active") {
+            "blocked sending to its client"
+        } else {
+            "idle in its transaction"
+        }
+    }
 }
 
 /// What to do about a lock holder.
@@ -107,7 +129,7 @@ pub(super) enum Verdict {
     Leave,
     /// A stopped daemon's session: end it.
     End,
-    /// Blocked on its client, but not a Census daemon's: warn once it has been so at every look for [`STUCK_FOR`].
+    /// Blocked on its client or idle in its transaction for [`STUCK_FOR`], but not a Census daemon's: warn once.
     WarnForeign,
     /// Invisible to this role: warn once it has held the lock at every look for [`STUCK_FOR`].
     WarnInvisible,
@@ -116,7 +138,12 @@ pub(super) enum Verdict {
 /// The rule (pure; the module docs say why).
 pub(super) fn judge(h: &Holder) -> Verdict {
     let Some(state) = h.state.as_deref() else { return Verdict::WarnInvisible };
-    if state != "active" || h.wait_event.as_deref() != Some("ClientWrite") || !h.long {
+    let stalled = match state {
+        "active" => h.wait_event.as_deref() == Some("ClientWrite"),
+        "idle in transaction" | "idle in transaction (aborted)" => true,
+        _ => false,
+    };
+    if !stalled || !h.long {
         return Verdict::Leave;
     }
     if !h.application_name.starts_with(NAME_PREFIX) {
@@ -152,7 +179,8 @@ pub struct EndedWriter {
 const LOOK: &str = "
 SELECT l.pid, ((l.classid::bigint << 32) | l.objid::bigint) = $2, a.state, a.wait_event, a.query_start::text,
        coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
-       coalesce(a.query_start < now() - make_interval(secs => $3), false),
+       coalesce(CASE WHEN a.state = 'active' THEN a.query_start ELSE a.state_change END
+                < now() - make_interval(secs => $3), false),
        EXISTS (SELECT 1 FROM pg_stat_activity o
                 WHERE o.application_name = a.application_name AND o.pid <> a.pid
                   AND o.state_change > now() - make_interval(secs => $3))
@@ -205,7 +233,7 @@ impl PostgresStore {
                 .collect();
             let mut ended = Vec::new();
             for h in holders.iter().filter(|h| judge(h) == Verdict::End) {
-                let lock = if h.ingest { "ingest" } else { "write" };
+                let (lock, doing) = (h.lock(), h.doing());
                 match client.query_one("SELECT pg_terminate_backend($1)", &[&h.pid]) {
                     Ok(r) if r.get::<_, bool>(0) => {
                         tracing::warn!(
@@ -213,7 +241,8 @@ impl PostgresStore {
                             daemon = %h.application_name,
                             client = %h.client,
                             lock,
-                            "ended the database session of a daemon stopped while the server sent it rows (no sign of life from it for a minute); its transaction rolled back and the lock is free"
+                            doing,
+                            "ended the database session of a stopped daemon holding the lock (no sign of life from it for a minute); its transaction rolled back and the lock is free"
                         );
                         ended.push(EndedWriter { pid: h.pid, daemon: h.application_name.clone() });
                     }
@@ -234,7 +263,9 @@ impl PostgresStore {
         Ok(ended)
     }
 
-    /// Warn once about each foreign or invisible holder seen at every look for `stuck_for`.
+    /// Warn once about each foreign holder stalled for `stuck_for` (its
+    /// verdict says so at once), and each invisible one seen at every look
+    /// for `stuck_for`.
     fn warn_once(&self, holders: &[Holder], stuck_for: Duration) {
         let now = Instant::now();
         let mut seen = self.watch.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -246,16 +277,18 @@ impl PostgresStore {
             }
             let key = (h.pid, h.query_start.clone().unwrap_or_default());
             let (since, mut warned) = seen.get(&key).copied().unwrap_or((now, false));
-            if !warned && now.duration_since(since) >= stuck_for {
+            let due = verdict == Verdict::WarnForeign || now.duration_since(since) >= stuck_for;
+            if !warned && due {
                 warned = true;
-                let lock = if h.ingest { "ingest" } else { "write" };
+                let lock = h.lock();
                 if verdict == Verdict::WarnForeign {
                     tracing::warn!(
                         pid = h.pid,
                         application = %h.application_name,
                         client = %h.client,
                         lock,
-                        "a session that is not a Census daemon's holds the lock while its client reads nothing; the daemons' writes wait for it: end it (pg_terminate_backend) if it is stuck"
+                        doing = h.doing(),
+                        "a session that is not a Census daemon's has held the lock for a minute, idle or blocked on its client; the daemons' writes wait for it: end it (pg_terminate_backend) or finish its transaction"
                     );
                 } else {
                     tracing::warn!(
