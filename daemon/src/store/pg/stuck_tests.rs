@@ -160,29 +160,35 @@ fn a_slow_reader_whose_daemon_is_alive_is_left_alone_until_it_falls_silent() {
     let mut admin = store.target.connect().unwrap();
     let name = "censusd 2@slow-daemon";
     let (_client, pid) = stopped_reader(&store, &url, name, &mut admin);
-    // The slow daemon's other session shows it alive.
+    let (ended, silent) = alive_then_silent(&store, name, Duration::from_secs(4));
+    assert!(silent >= STALL - Duration::from_millis(300), "not before it was silent for the limit: {silent:?}");
+    assert_eq!(ended.iter().map(|e| e.pid).collect::<Vec<_>>(), vec![pid]);
+}
+
+/// The stall limit of the tests that watch a daemon fall silent.
+const STALL: Duration = Duration::from_secs(1);
+
+/// With another session named `name` showing its daemon alive, `store`'s
+/// watch (stall limit [`STALL`]) ends nothing for `alive_for`; once that
+/// session falls silent, the watch ends something within 30 s. Returns
+/// what it ended, and when, counted from the last sign of life.
+fn alive_then_silent(store: &PostgresStore, name: &str, alive_for: Duration) -> (Vec<EndedWriter>, Duration) {
     let mut beat = store.target.connect().unwrap();
     beat.execute("SELECT set_config('application_name', $1, false)", &[&name]).unwrap();
-    let stall = Duration::from_secs(1);
     let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(4) {
+    while t.elapsed() < alive_for {
         beat.batch_execute("SELECT 1").unwrap();
-        assert_eq!(store.end_stuck_writers_after(stall).unwrap(), vec![], "a live daemon's reader is left alone");
+        assert_eq!(store.end_stuck_writers_after(STALL).unwrap(), vec![], "a live daemon's session is left alone");
         std::thread::sleep(Duration::from_millis(200));
     }
     let t = Instant::now();
     let mut ended = Vec::new();
     while ended.is_empty() {
         assert!(t.elapsed() < Duration::from_secs(30), "ended once its daemon fell silent");
-        ended = store.end_stuck_writers_after(stall).unwrap();
+        ended = store.end_stuck_writers_after(STALL).unwrap();
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(
-        t.elapsed() >= stall - Duration::from_millis(300),
-        "not before it was silent for the limit: {:?}",
-        t.elapsed()
-    );
-    assert_eq!(ended.iter().map(|e| e.pid).collect::<Vec<_>>(), vec![pid]);
+    (ended, t.elapsed())
 }
 
 /// Never ended: a writer busy in the server (not blocked on its client),
@@ -235,23 +241,13 @@ fn an_idle_holder_is_ended_only_once_its_daemon_falls_silent() {
     let name = "censusd 4@idle-daemon";
     let _idle = Client::idle_holding(&store, &url, name);
     let pid = holder_of(&mut admin, lock_key(WRITE_LOCK, &store.schema));
-    let mut beat = store.target.connect().unwrap();
-    beat.execute("SELECT set_config('application_name', $1, false)", &[&name]).unwrap();
-    let stall = Duration::from_secs(1);
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(3) {
-        beat.batch_execute("SELECT 1").unwrap();
-        assert_eq!(store.end_stuck_writers_after(stall).unwrap(), vec![], "a live daemon's idle writer is left alone");
-        std::thread::sleep(Duration::from_millis(200));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while activity(&mut admin, pid).map(|a| a.0).as_deref() != Some("idle in transaction") {
+        assert!(Instant::now() < deadline, "the holder sits idle in its transaction");
+        std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(activity(&mut admin, pid).map(|a| a.0).as_deref(), Some("idle in transaction"));
-    let t = Instant::now();
-    let mut ended = Vec::new();
-    while ended.is_empty() {
-        assert!(t.elapsed() < Duration::from_secs(30), "ended once its daemon fell silent");
-        ended = store.end_stuck_writers_after(stall).unwrap();
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let (ended, silent) = alive_then_silent(&store, name, Duration::from_secs(3));
+    assert!(silent >= STALL - Duration::from_millis(300), "not before it was silent for the limit: {silent:?}");
     assert_eq!(ended, vec![EndedWriter { pid, daemon: name.into() }]);
     // The lock is free: a write goes through at once.
     store.write(|tx| Ok(tx.execute("SELECT 1", &[])?)).unwrap();
