@@ -780,6 +780,9 @@ fn main() -> ExitCode {
         },
         _ => runtime.block_on(operator(&cli)),
     };
+    // Blocking work a stopping daemon gave up on (`service::TEARDOWN`) is
+    // not waited for: its transactions roll back as the process exits.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -114,25 +114,43 @@ impl Daemon {
             Some(tls) => api::serve_tls(listener, tls, state, serve_shutdown).await,
             None => api::serve(listener, state, serve_shutdown).await,
         };
-        let _ = schedule.await;
-        let _ = roll_ups.await;
-        let _ = routes.await;
-        if let Some(m) = metrics {
-            let _ = m.await;
+        let teardown = async move {
+            let _ = schedule.await;
+            let _ = roll_ups.await;
+            let _ = routes.await;
+            if let Some(m) = metrics {
+                let _ = m.await;
+            }
+            if let Some(s) = ldap_syncs {
+                let _ = s.await;
+            }
+            for s in register_syncs {
+                let _ = s.await;
+            }
+            let _ = tokio::task::spawn_blocking(move || worker.stop()).await;
+            let _ = notifier.await;
+            let _ = watch_stop_tx.send(true);
+            let _ = writers.await;
+        };
+        if tokio::time::timeout(TEARDOWN, teardown).await.is_err() {
+            tracing::warn!(
+                waited_s = TEARDOWN.as_secs(),
+                "stopping without waiting longer for work in progress (a write waiting for the database's lock, a slow import): its transactions roll back when the process exits; agents resend their batches and the next start reconciles again"
+            );
         }
-        if let Some(s) = ldap_syncs {
-            let _ = s.await;
-        }
-        for s in register_syncs {
-            let _ = s.await;
-        }
-        worker.stop();
-        let _ = notifier.await;
-        let _ = watch_stop_tx.send(true);
-        let _ = writers.await;
         served
     }
 }
+
+/// How long a stopping daemon waits, once its listener has closed (after
+/// up to 10 s for requests in progress, `api::serve`), for its background
+/// work to finish: together well inside systemd's stop timeout for the
+/// unit (`TimeoutStopSec=30s`, packaging/censusd.service), so the daemon
+/// exits by itself, saying so, rather than being killed. Work still going
+/// then — a write waiting up to two minutes for the database's lock, an
+/// import over a slow link — is abandoned with the process and rolls back
+/// whole (the binary's `main` does not wait for it either).
+pub const TEARDOWN: Duration = Duration::from_secs(10);
 
 /// How often a daemon records its notification routes in the store and
 /// compares them with those of the other daemons sharing it.
@@ -328,6 +346,10 @@ async fn roll_up(state: AppState, retention: Duration, stop: impl Future<Output 
                         break;
                     }
                 }
+                Ok(Err(crate::store::StoreError::Busy(why))) => {
+                    tracing::warn!(reason = %why, "rolling up old observations gave way; retrying at the next run");
+                    break;
+                }
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "rolling up old observations failed; retrying at the next run");
                     break;
@@ -375,6 +397,10 @@ async fn schedule(state: AppState, interval: Duration, stop: impl Future<Output 
                 resolved = s.resolved,
                 "full reconcile"
             ),
+            // Busy: the database's lock waited out, or the daemon stopping — not a fault.
+            Ok(Err(crate::store::StoreError::Busy(why))) => {
+                tracing::warn!(reason = %why, "full reconcile did not run; the next one tries again");
+            }
             Ok(Err(e)) => tracing::error!(error = %e, "full reconcile failed"),
             Err(e) => tracing::error!(error = %e, "full reconcile panicked"),
         }

@@ -71,6 +71,7 @@ mod target;
 mod turn;
 mod whois;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::StoreError;
@@ -86,6 +87,21 @@ pub const WRITE_LOCK: i64 = 0x6365_6e73_7573_2d77;
 
 /// Advisory lock key ingest's transactions hold ("census-i" in ASCII; see the module docs).
 pub const INGEST_LOCK: i64 = 0x6365_6e73_7573_2d69;
+
+/// How long a write waits for its locks — its daemon's other writes, then
+/// the other daemons' — before failing [`StoreError::Busy`]
+/// (`write_holding`; the server's `lock_timeout` for each write is what is
+/// left of it).
+pub const LOCK_WAIT: Duration = Duration::from_secs(120);
+
+/// A write's wait for a connection after the last one found none (the
+/// database down: `write_holding`), until one finds one again.
+const POOL_WAIT_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// A lock key's name in messages.
+fn lock_name(lock: i64) -> &'static str {
+    if lock == INGEST_LOCK { "ingest" } else { "write" }
+}
 
 /// How long a call waits for a free connection before failing: while the
 /// database is down every call fails after this wait (an agent resends, a
@@ -252,6 +268,11 @@ pub struct PostgresStore {
     scratch: Option<(Target, String)>,
     /// The pool's size.
     connections: u32,
+    /// This daemon's writers' turns on the write lock and on the ingest
+    /// lock, taken before a connection (`write_holding`).
+    local: [parking_lot::Mutex<()>; 2],
+    /// The last write found no connection in [`POOL_WAIT`] (`write_holding`).
+    unreachable: std::sync::atomic::AtomicBool,
     /// The watch on stopped daemons' sessions: its own session and the holders warned about (`stuck.rs`).
     watch: stuck::Watch,
     /// Observations rolled up since the last vacuum (`ingest.rs`, `roll_up`).
@@ -335,6 +356,8 @@ impl PostgresStore {
                 schema,
                 scratch,
                 connections: connections.max(2),
+                local: Default::default(),
+                unreachable: Default::default(),
                 watch: stuck::Watch::default(),
                 unvacuumed: std::sync::atomic::AtomicU64::new(0),
                 growth: statistics::Growth::default(),
@@ -370,19 +393,65 @@ impl PostgresStore {
 
     /// Run `f` in a write transaction holding the advisory locks `locks`,
     /// taken in that order (write before ingest: see the module docs).
+    ///
+    /// This daemon's writers take turns on each lock in the process first
+    /// ([`PostgresStore::local`]), before a pooled connection: writes wait
+    /// for one another anyway, and while another daemon holds the lock
+    /// (frozen, or busy for minutes) only one writer per lock waits on a
+    /// connection — the rest of the pool goes on serving reads and
+    /// `/healthz`. The wait in the process and the server's together last
+    /// at most [`LOCK_WAIT`]; then the call fails [`StoreError::Busy`]
+    /// (503), nothing written.
     pub(super) fn write_holding<T: Send>(
         &self,
         locks: &[i64],
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
-        self.run(|c| {
-            let mut tx = c.transaction_with(|b| b)?;
-            for &lock in locks {
+        off_runtime(|| {
+            let started = std::time::Instant::now();
+            let turn = |lock: i64| {
+                let local = &self.local[usize::from(lock == INGEST_LOCK)];
+                local.try_lock_for(LOCK_WAIT.saturating_sub(started.elapsed())).ok_or_else(|| {
+                    StoreError::Busy(format!(
+                        "this daemon's other writes held the {} lock for {} s; nothing was changed",
+                        lock_name(lock),
+                        LOCK_WAIT.as_secs()
+                    ))
+                })
+            };
+            // Each lock's turn in the process, then in the server, in order:
+            // waiting for the first lock, a writer holds nothing of the
+            // second (a roll-up waiting for the write lock leaves ingest free).
+            let mut turns = Vec::with_capacity(locks.len());
+            if let Some(&first) = locks.first() {
+                turns.push(turn(first)?);
+            }
+            // Writers queue here, so each waiting the pool's full wait while
+            // the database is down would answer the last of many after
+            // their sum: after one found no connection, the next wait short.
+            let got = if self.unreachable.load(Ordering::Relaxed) {
+                self.pool().get_timeout(POOL_WAIT_AFTER_FAILURE)
+            } else {
+                self.pool().get()
+            };
+            self.unreachable.store(got.is_err(), Ordering::Relaxed);
+            let mut conn = got?;
+            let mut tx = conn.transaction_with(|b| b)?;
+            for (i, &lock) in locks.iter().enumerate() {
+                if i > 0 {
+                    turns.push(turn(lock)?);
+                }
                 let key = lock_key(lock, &self.schema);
-                tx.query_prepared("SELECT pg_advisory_xact_lock($1)", &[(&key, postgres::types::Type::INT8)])?;
+                // What is left of the wait, for the server's (at least a millisecond: 0 would mean forever).
+                let left = LOCK_WAIT.saturating_sub(started.elapsed()).as_millis().max(1).to_string();
+                tx.query_prepared(
+                    "SELECT pg_advisory_xact_lock($1) FROM (SELECT set_config('lock_timeout', $2, true)) AS wait",
+                    &[(&key, postgres::types::Type::INT8), (&left, postgres::types::Type::TEXT)],
+                )?;
             }
             let out = f(&mut tx)?;
             tx.commit()?;
+            drop(turns);
             Ok(out)
         })
     }
@@ -649,6 +718,46 @@ mod tests {
             assert!(super::gave_way(code), "{code}");
         }
         assert!(!super::gave_way("23505"), "a unique violation is the statement's fault");
+    }
+
+    /// Regression (third review): while another daemon held the write lock
+    /// (frozen, or busy for minutes), each of this daemon's writes waited
+    /// for it on a pooled connection, so a few writes filled the pool and
+    /// every read and `/healthz` failed after waiting for a connection —
+    /// one stuck peer took every daemon out of a load balancer's rotation.
+    /// Now this daemon's writers take turns in the process first: one
+    /// waits on a connection, reads go on, and every write goes through
+    /// once the lock is free. Needs `CENSUS_TEST_POSTGRES`.
+    #[test]
+    fn writes_waiting_for_another_daemons_lock_leave_connections_for_reads() {
+        use std::time::{Duration, Instant};
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let store = super::PostgresStore::open_scratch(&url).unwrap();
+        let key = super::lock_key(super::WRITE_LOCK, &store.schema);
+        let mut holder = store.target.connect().unwrap();
+        let mut held = holder.transaction().unwrap();
+        held.execute("SELECT pg_advisory_xact_lock($1)", &[&key]).unwrap();
+
+        let daemon =
+            std::sync::Arc::new(super::PostgresStore::open_config_sized(store.target.clone(), None, 2).unwrap());
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let daemon = daemon.clone();
+                std::thread::spawn(move || daemon.write(|tx| Ok(tx.execute("SELECT 1", &[])?)))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        for _ in 0..3 {
+            let t = Instant::now();
+            let one: i32 = daemon.read(|tx| Ok(tx.query_one("SELECT 1", &[])?.get(0))).expect("a read is served");
+            assert_eq!(one, 1);
+            assert!(t.elapsed() < Duration::from_secs(5), "the read did not wait for a connection: {:?}", t.elapsed());
+        }
+        assert!(writers.iter().all(|w| !w.is_finished()), "the writes wait for the lock");
+        held.rollback().unwrap();
+        for w in writers {
+            assert_eq!(w.join().unwrap().expect("the write went through once the lock was free"), 1);
+        }
     }
 
     /// The pool retries about twice a second while the server is away:

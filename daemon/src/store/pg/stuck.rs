@@ -7,11 +7,13 @@
 //! session in one of two states, and its locks (the write lock, and the
 //! share lock on the full reconcile's turn number, `turn.rs`) held for as
 //! long as it stays stopped:
-//! - *idle in transaction*, between two statements or while its next
-//!   statement was still being sent;
+//! - *idle in transaction*, between two statements (or while a statement
+//!   prepared in a round trip of its own was still being sent);
 //! - *active*, blocked writing a statement's rows to a client that no
-//!   longer reads them (`wait_event = 'ClientWrite'`), where no idle
-//!   timeout applies.
+//!   longer reads them (`wait_event = 'ClientWrite'`), or reading the rest
+//!   of a statement the client stopped sending midway
+//!   (`wait_event = 'ClientRead'`: a large statement's parameters follow
+//!   its text), where no idle timeout applies.
 //!
 //! Two things end such a session:
 //! - Over TCP, the kernel: every session a daemon opens runs with
@@ -28,17 +30,20 @@
 //!
 //! Stopped, not slow: a daemon reading a large result over a slow link is
 //! blocked on `ClientWrite` too, and one sending a large statement (an
-//! import's arrays of assets) over a slow link is *idle in transaction*
-//! until the server has read it whole — each for as long as its link
-//! needs. So a session is ended only when its *daemon* shows no sign of
-//! life: every session a daemon opens carries its name
-//! (`application_name`, [`daemon_name`]), its watcher's session runs a
+//! import's arrays of assets) over a slow link is blocked on `ClientRead`
+//! (or idle) until the server has read it whole — each for as long as its
+//! link needs. So a session is ended only when its *daemon* shows no sign
+//! of life: every session a daemon opens carries its name
+//! (`application_name`, [`daemon_name`]), its watcher's session sends a
 //! statement every few seconds, and a daemon none of whose other sessions
-//! changed state for [`STUCK_FOR`] (by the server's clock) is stopped — a
-//! live one, however slow its link, is looking. What is ended: a session
-//! holding this store's write or ingest lock, blocked on `ClientWrite` in a
-//! statement begun over [`STUCK_FOR`] ago or idle in its transaction for
-//! that long, of a daemon silent that long. Its transaction rolls back
+//! was sent a statement for [`STUCK_FOR`] (`query_start`, by the server's
+//! clock) is stopped — a live one, however slow its link, is looking. A
+//! session's *state* is no such sign: the server changes it by itself (a
+//! lock granted to, or a lock timeout ending, a statement sent before the
+//! daemon froze). What is ended: a session holding this store's write or
+//! ingest lock, idle in its transaction or blocked on its client, whose
+//! last statement was sent over [`STUCK_FOR`] ago, of a daemon silent that
+//! long. Its transaction rolls back
 //! whole (its daemon, when it resumes, finds its connection gone and its
 //! request failed: an agent's batch is resent, a reconcile runs again)
 //! and the locks are free. The server's own idle-in-transaction timeout
@@ -99,10 +104,9 @@ pub(super) struct Holder {
     pub application_name: String,
     /// `client_addr`, or `local` (a Unix socket).
     pub client: String,
-    /// Active: its statement began over [`STUCK_FOR`] ago; otherwise: it
-    /// has been in its state that long.
+    /// Its last statement was sent over [`STUCK_FOR`] ago (`query_start`).
     pub long: bool,
-    /// Another session of the same name changed state within [`STUCK_FOR`].
+    /// Another session of the same name was sent a statement within [`STUCK_FOR`].
     pub alive: bool,
 }
 
@@ -114,10 +118,10 @@ impl Holder {
 
     /// What it is doing, as logs name it.
     fn doing(&self) -> &'static str {
-        if self.state.as_deref() == Some("active") {
-            "blocked sending to its client"
-        } else {
-            "idle in its transaction"
+        match (self.state.as_deref(), self.wait_event.as_deref()) {
+            (Some("active"), Some("ClientRead")) => "blocked reading a statement from its client",
+            (Some("active"), _) => "blocked sending to its client",
+            _ => "idle in its transaction",
         }
     }
 }
@@ -139,7 +143,7 @@ pub(super) enum Verdict {
 pub(super) fn judge(h: &Holder) -> Verdict {
     let Some(state) = h.state.as_deref() else { return Verdict::WarnInvisible };
     let stalled = match state {
-        "active" => h.wait_event.as_deref() == Some("ClientWrite"),
+        "active" => matches!(h.wait_event.as_deref(), Some("ClientWrite" | "ClientRead")),
         "idle in transaction" | "idle in transaction (aborted)" => true,
         _ => false,
     };
@@ -179,11 +183,10 @@ pub struct EndedWriter {
 const LOOK: &str = "
 SELECT l.pid, ((l.classid::bigint << 32) | l.objid::bigint) = $2, a.state, a.wait_event, a.query_start::text,
        coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
-       coalesce(CASE WHEN a.state = 'active' THEN a.query_start ELSE a.state_change END
-                < now() - make_interval(secs => $3), false),
+       coalesce(a.query_start < now() - make_interval(secs => $3), false),
        EXISTS (SELECT 1 FROM pg_stat_activity o
                 WHERE o.application_name = a.application_name AND o.pid <> a.pid
-                  AND o.state_change > now() - make_interval(secs => $3))
+                  AND o.query_start > now() - make_interval(secs => $3))
   FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())

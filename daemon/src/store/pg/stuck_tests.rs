@@ -27,18 +27,24 @@ impl Client {
     /// A `psql` named `name` that takes the write lock of `store` in a
     /// transaction and then sits idle in it (its input kept open).
     fn idle_holding(store: &PostgresStore, url: &str, name: &str) -> Client {
-        use std::io::Write;
         let key = lock_key(WRITE_LOCK, &store.schema);
+        Client::piped(url, name, &format!("BEGIN; SELECT pg_advisory_xact_lock({key});"))
+    }
+
+    /// A `psql` named `name` reading `sql` from its input, which is kept
+    /// open (so it stays connected, and goes on after an error).
+    fn piped(url: &str, name: &str, sql: &str) -> Client {
+        use std::io::Write;
         let mut child = Command::new("psql")
             .env("PGAPPNAME", name)
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url])
+            .args(["-X", "-q", "-d", url])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("psql (PostgreSQL's client, installed with the server the test uses) runs");
         let stdin = child.stdin.as_mut().expect("psql's input");
-        writeln!(stdin, "BEGIN; SELECT pg_advisory_xact_lock({key});").unwrap();
+        writeln!(stdin, "{sql}").unwrap();
         stdin.flush().unwrap();
         Client(child)
     }
@@ -331,9 +337,56 @@ impl Drop for SlowLink {
 fn a_live_daemons_write_sent_over_a_slow_link_is_left_to_finish() {
     let Some(url) = crate::store::testing::postgres_url() else { return };
     let store = PostgresStore::open_scratch(&url).unwrap();
-    let Some(postgres::config::Host::Unix(dir)) = store.target.config.get_hosts().first().cloned() else { return };
+    let Some((slow, _link)) = through_slow_link(&store, 100_000) else { return };
+    let limit: String =
+        slow.read(|tx| Ok(tx.query_one("SHOW idle_in_transaction_session_timeout", &[])?.get(0))).unwrap();
+    assert_eq!(limit, "10min");
+
+    // About 4 s to send at 100 KB/s, after the lock is taken: prepared in
+    // a round trip of its own (the server then waits idle for its
+    // parameters), and sent with its text (it waits active).
+    let writer = std::thread::spawn(move || {
+        let big = "x".repeat(400_000);
+        let prepared = slow.write(|tx| Ok(tx.query_one("SELECT length($1)", &[&big])?.get::<_, i32>(0)));
+        let typed = slow.write(|tx| {
+            Ok(tx.query_typed_one("SELECT length($1)", &[(&big, postgres::types::Type::TEXT)])?.get::<_, i32>(0))
+        });
+        (prepared, typed)
+    });
+    let key = lock_key(WRITE_LOCK, &store.schema);
+    let mut admin = store.target.connect().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    while !writer.is_finished() {
+        assert_eq!(store.end_stuck_writers_after(STALL).unwrap(), vec![], "a live daemon's writer");
+        if let Some(r) = admin
+            .query_opt(
+                "SELECT a.state, a.wait_event FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                  WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1",
+                &[&key],
+            )
+            .unwrap()
+        {
+            seen.insert((r.get::<_, String>(0), r.get::<_, Option<String>>(1)));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (prepared, typed) = writer.join().unwrap();
+    assert_eq!(prepared.expect("the slow prepared write went through"), 400_000);
+    assert_eq!(typed.expect("the slow typed write went through"), 400_000);
+    let client_read = Some("ClientRead".to_string());
+    assert!(seen.contains(&("idle in transaction".into(), client_read.clone())), "{seen:?}");
+    assert!(seen.contains(&("active".into(), client_read)), "{seen:?}");
+}
+
+/// A store on `store`'s schema whose connections pass through a
+/// [`SlowLink`] of `rate` bytes a second, with the link; `None` when the
+/// test server is not on a Unix socket.
+fn through_slow_link(store: &PostgresStore, rate: usize) -> Option<(PostgresStore, SlowLink)> {
+    let Some(postgres::config::Host::Unix(dir)) = store.target.config.get_hosts().first().cloned() else {
+        return None;
+    };
     let port = store.target.config.get_ports().first().copied().unwrap_or(5432);
-    let link = SlowLink::start(dir.join(format!(".s.PGSQL.{port}")), port, 100_000);
+    let link = SlowLink::start(dir.join(format!(".s.PGSQL.{port}")), port, rate);
     let c = &store.target.config;
     let link_url = format!(
         "postgres://{}@/{}?host={}&port={port}",
@@ -343,27 +396,77 @@ fn a_live_daemons_write_sent_over_a_slow_link_is_left_to_finish() {
     );
     let mut target = crate::store::pg::Target::parse(&link_url).unwrap();
     target.config.options(c.get_options().unwrap_or_default());
-    let slow = PostgresStore::open_config_sized(target, None, 1).unwrap();
-    let limit: String =
-        slow.read(|tx| Ok(tx.query_one("SHOW idle_in_transaction_session_timeout", &[])?.get(0))).unwrap();
-    assert_eq!(limit, "10min");
+    Some((PostgresStore::open_config_sized(target, None, 1).unwrap(), link))
+}
 
-    // About 4 s to send at 100 KB/s, after the lock is taken.
+/// Regression (third review): a daemon frozen while sending a large
+/// statement (its parameters follow its text, so the server waits for the
+/// rest in the *active* state, on `ClientRead`) was never ended: the rule
+/// knew only `ClientWrite`, and no idle limit applies to an active session.
+/// The writer's session is renamed as a daemon of its own that shows no
+/// other sign of life, and its statement crawls through a slow link.
+/// Needs `CENSUS_TEST_POSTGRES` naming a server on a Unix socket.
+#[test]
+fn a_silent_daemons_statement_stuck_midway_is_ended() {
+    let Some(url) = crate::store::testing::postgres_url() else { return };
+    let store = PostgresStore::open_scratch(&url).unwrap();
+    let Some((slow, _link)) = through_slow_link(&store, 20_000) else { return };
     let writer = std::thread::spawn(move || {
         let big = "x".repeat(400_000);
-        slow.write(|tx| Ok(tx.query_one("SELECT length($1)", &[&big])?.get::<_, i32>(0)))
+        slow.write(|tx| {
+            tx.execute("SELECT set_config('application_name', 'censusd 5@frozen', false)", &[])?;
+            Ok(tx.query_typed_one("SELECT length($1)", &[(&big, postgres::types::Type::TEXT)])?.get::<_, i32>(0))
+        })
     });
-    let key = lock_key(WRITE_LOCK, &store.schema);
     let mut admin = store.target.connect().unwrap();
-    let pid = holder_of(&mut admin, key);
-    let mut idle_seen = false;
-    while !writer.is_finished() {
-        assert_eq!(store.end_stuck_writers_after(Duration::from_secs(1)).unwrap(), vec![], "a live daemon's writer");
-        idle_seen |= activity(&mut admin, pid).is_some_and(|a| a.0 == "idle in transaction");
+    let pid = holder_of(&mut admin, lock_key(WRITE_LOCK, &store.schema));
+    let t = Instant::now();
+    let mut ended = Vec::new();
+    let mut waits = Vec::new();
+    while ended.is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(15), "ended within its stall limit");
+        waits.extend(activity(&mut admin, pid).and_then(|a| a.1));
+        ended = store.end_stuck_writers_after(STALL).unwrap();
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(writer.join().unwrap().expect("the slow write went through"), 400_000);
-    assert!(idle_seen, "the server counted the statement arriving as idle in transaction");
+    assert_eq!(ended, vec![EndedWriter { pid, daemon: "censusd 5@frozen".into() }]);
+    assert!(waits.iter().any(|w| w == "ClientRead"), "the server waited for the statement's rest: {waits:?}");
+    assert!(writer.join().unwrap().is_err(), "the ended write failed and wrote nothing");
+}
+
+/// Regression (third review): a frozen daemon's other sessions changed
+/// state without it — a write it had sent before freezing timed out
+/// waiting for the lock — and that counted as its sign of life, so the
+/// holder was ended a minute late. Only a statement sent counts now.
+/// Needs `CENSUS_TEST_POSTGRES`.
+#[test]
+fn a_server_side_state_change_is_no_sign_of_life() {
+    let Some(url) = crate::store::testing::postgres_url() else { return };
+    let store = PostgresStore::open_scratch(&url).unwrap();
+    let key = lock_key(WRITE_LOCK, &store.schema);
+    let mut admin = store.target.connect().unwrap();
+    let name = "censusd 6@frozen";
+    let _holder = Client::idle_holding(&store, &url, name);
+    let holder = holder_of(&mut admin, key);
+    let _waiter =
+        Client::piped(&url, name, &format!("SET lock_timeout = '3s'; BEGIN; SELECT pg_advisory_xact_lock({key});"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let waiting = loop {
+        let row = admin
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> $2 AND state = 'idle in transaction (aborted)'",
+                &[&name, &holder],
+            )
+            .unwrap();
+        if let Some(r) = row {
+            break r.get::<_, i32>(0);
+        }
+        assert!(Instant::now() < deadline, "the waiter's lock timeout ended its statement");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Its state changed just now, by the server; its statement was sent 3 s ago.
+    let ended = store.end_stuck_writers_after(Duration::from_secs(2)).unwrap();
+    assert_eq!(ended, vec![EndedWriter { pid: holder, daemon: name.into() }], "waiter {waiting} is no sign of life");
 }
 
 fn holder(state: Option<&str>, wait: Option<&str>, name: &str, long: bool, alive: bool) -> Holder {
@@ -404,6 +507,8 @@ fn only_a_silent_daemons_long_blocked_statement_is_ended() {
     assert_eq!(judge(&holder(Some("active"), cw, d, true, true)), Verdict::Leave, "its daemon is alive");
     assert_eq!(judge(&holder(Some("active"), cw, d, false, false)), Verdict::Leave, "statement too young");
     assert_eq!(judge(&holder(Some("active"), None, d, true, false)), Verdict::Leave, "working");
+    assert_eq!(judge(&holder(Some("active"), Some("ClientRead"), d, true, false)), Verdict::End, "stuck midway");
+    assert_eq!(judge(&holder(Some("active"), Some("ClientRead"), d, true, true)), Verdict::Leave, "sending slowly");
     let idle = Some("idle in transaction");
     assert_eq!(judge(&holder(idle, Some("ClientRead"), d, true, false)), Verdict::End, "frozen between statements");
     assert_eq!(judge(&holder(idle, Some("ClientRead"), d, true, true)), Verdict::Leave, "sending slowly, alive");
