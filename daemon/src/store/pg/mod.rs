@@ -545,7 +545,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
 /// Create a uniquely named, empty schema in the database of `config`.
 fn new_schema(target: &Target) -> Result<String, StoreError> {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let schema = format!("census_t{}_{n}_{nanos}", std::process::id());
