@@ -679,6 +679,15 @@ mod tests {
         assert_eq!(redacted("postgres://census:Ab@cd/ef@db.example.org/census"), "postgres://***");
     }
 
+    /// A session standing for another daemon, holding `store`'s write lock
+    /// in a transaction left open (`ROLLBACK` frees it), and the lock's key.
+    fn holding_the_write_lock(store: &super::PostgresStore) -> (postgres::Client, i64) {
+        let key = super::lock_key(super::WRITE_LOCK, &store.schema);
+        let mut holder = store.target.connect().unwrap();
+        holder.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({key})")).unwrap();
+        (holder, key)
+    }
+
     /// Regression (review): a write that waited out `lock_timeout` for the
     /// write lock, or whose session the server ended for idling in its
     /// transaction, reached the client as 500 "internal storage error" —
@@ -691,17 +700,14 @@ mod tests {
         use crate::store::StoreError;
         let Some(url) = crate::store::testing::postgres_url() else { return };
         let store = super::PostgresStore::open_scratch(&url).unwrap();
-        let key = super::lock_key(super::WRITE_LOCK, &store.schema);
-        let mut holder = store.target.connect().unwrap();
-        let mut held = holder.transaction().unwrap();
-        held.execute("SELECT pg_advisory_xact_lock($1)", &[&key]).unwrap();
+        let (mut holder, key) = holding_the_write_lock(&store);
 
         let mut waiter = store.target.connect().unwrap();
         waiter.batch_execute("SET lock_timeout = '50ms'").unwrap();
         let e = StoreError::from(waiter.execute("SELECT pg_advisory_xact_lock($1)", &[&key]).unwrap_err());
         assert!(matches!(&e, StoreError::Busy(m) if m.contains("55P03")), "{e:?}");
         assert_eq!(ApiError::from(e).status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
-        held.rollback().unwrap();
+        holder.batch_execute("ROLLBACK").unwrap();
 
         // Ended by the server for idling in its transaction: the next
         // statement meets either the server's error (25P03) or a closed
@@ -733,10 +739,7 @@ mod tests {
         use std::time::{Duration, Instant};
         let Some(url) = crate::store::testing::postgres_url() else { return };
         let store = super::PostgresStore::open_scratch(&url).unwrap();
-        let key = super::lock_key(super::WRITE_LOCK, &store.schema);
-        let mut holder = store.target.connect().unwrap();
-        let mut held = holder.transaction().unwrap();
-        held.execute("SELECT pg_advisory_xact_lock($1)", &[&key]).unwrap();
+        let (mut holder, _) = holding_the_write_lock(&store);
 
         let daemon =
             std::sync::Arc::new(super::PostgresStore::open_config_sized(store.target.clone(), None, 2).unwrap());
@@ -754,7 +757,7 @@ mod tests {
             assert!(t.elapsed() < Duration::from_secs(5), "the read did not wait for a connection: {:?}", t.elapsed());
         }
         assert!(writers.iter().all(|w| !w.is_finished()), "the writes wait for the lock");
-        held.rollback().unwrap();
+        holder.batch_execute("ROLLBACK").unwrap();
         for w in writers {
             assert_eq!(w.join().unwrap().expect("the write went through once the lock was free"), 1);
         }
