@@ -134,7 +134,11 @@ pub async fn serve(
     }
     // Stop accepting; idle connections close, requests in flight finish (for a while).
     drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            "stopping without waiting longer for requests in progress: their clients get no answer, and what they were writing rolls back when the process exits"
+        );
+    }
     tasks.abort_all();
     Ok(())
 }

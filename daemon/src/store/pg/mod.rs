@@ -413,7 +413,8 @@ impl PostgresStore {
                 let local = &self.local[usize::from(lock == INGEST_LOCK)];
                 local.try_lock_for(LOCK_WAIT.saturating_sub(started.elapsed())).ok_or_else(|| {
                     StoreError::Busy(format!(
-                        "this daemon's other writes held the {} lock for {} s; nothing was changed",
+                        "the {} lock stayed held for {} s (by another daemon, or by this one's other writes waiting \
+                         for it); nothing was changed",
                         lock_name(lock),
                         LOCK_WAIT.as_secs()
                     ))
