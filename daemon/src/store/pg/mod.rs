@@ -240,7 +240,8 @@ const IDLE_IN_TRANSACTION: &str = "10min";
 impl r2d2::CustomizeConnection<Session, postgres::Error> for SessionLimits {
     fn on_acquire(&self, c: &mut Session) -> Result<(), postgres::Error> {
         c.batch_execute(&format!(
-            "SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'; SET lock_timeout = '120s'"
+            "SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'; SET lock_timeout = '{}s'",
+            LOCK_WAIT.as_secs()
         ))?;
         stuck::session_settings(c)
     }
