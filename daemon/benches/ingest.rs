@@ -162,8 +162,7 @@ async fn main() {
     let quick = std::env::var_os("CENSUS_BENCH_QUICK").is_some();
     let small_batches = if quick { 300 } else { 1000 };
     let on_postgres = common::bench_postgres().is_some();
-    let pg_cpu = || if on_postgres { common::cpu::of_command("postgres") } else { 0.0 };
-    let cpu_before = (common::cpu::of_pid(daemon.0.id()), pg_cpu());
+    let cpu_before = (common::cpu::of_pid(daemon.0.id()), common::cpu::Readings::of_command("postgres"));
     for i in 0..small_batches {
         let body = batch((i % 65) * 1000, 1000, i / 65);
         let t = Instant::now();
@@ -195,9 +194,11 @@ async fn main() {
     let e2e_rate = stored as f64 / (elapsed + drain).as_secs_f64();
     // CPU per observation, stored and reconciled: with every core busy the
     // rate is bounded by it (the PostgreSQL server runs on this machine).
-    let per_obs = |before: f64, after: f64| (after - before) * 1e6 / stored.max(1) as f64;
-    let (daemon_us, pg_us) =
-        (per_obs(cpu_before.0, common::cpu::of_pid(daemon.0.id())), per_obs(cpu_before.1, pg_cpu()));
+    let per_obs = |seconds: f64| seconds * 1e6 / stored.max(1) as f64;
+    let (daemon_us, pg_us) = (
+        per_obs(common::cpu::of_pid(daemon.0.id()) - cpu_before.0),
+        per_obs(if on_postgres { cpu_before.1.spent() } else { 0.0 }),
+    );
     let cores = common::cpu::cores();
     let cpu_line = format!(
         "- CPU per observation, 1,000-host batches until reconciled: censusd {daemon_us:.1} µs{}; \

@@ -123,17 +123,32 @@ fn main() {
     // import's transient buffers (writing 5 to clear_refs resets VmHWM).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rec = reconciler(big.clone());
+    // CPU seconds of this process (the reconciler) and of the PostgreSQL
+    // server's processes (0 on SQLite) so far: on two cores a run's time is
+    // bounded by what both spend, so each run's share is printed beside it.
+    let cpu = || (common::cpu::of_pid(std::process::id()), common::cpu::Readings::of_command("postgres"));
+    let spent = |before: (f64, common::cpu::Readings)| (cpu().0 - before.0, before.1.spent());
+    // The server's share as printed: none on SQLite (in process).
+    let server = |s: f64| if common::bench_postgres().is_some() { format!("{s:.2} s") } else { "none".into() };
     // Cold: the match index is built from the store first (a start, or the
     // first run after a register change); steady: the scheduled run after.
-    let t = Instant::now();
+    let (t, before) = (Instant::now(), cpu());
     rec.full(now_ms()).unwrap();
-    let big_full_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
+    let (big_full_s, cold_cpu) = (t.elapsed().as_secs_f64(), spent(before));
+    let (t, before) = (Instant::now(), cpu());
     rec.full(now_ms()).unwrap();
-    let big_steady_s = t.elapsed().as_secs_f64();
+    let (big_steady_s, steady_cpu) = (t.elapsed().as_secs_f64(), spent(before));
     println!(
         "full reconcile {n_whois_assets} assets x {n_hosts} hosts: cold {big_full_s:.2} s, steady {big_steady_s:.2} s (target 5 s); RSS before {loaded_rss:.0} MB, peak during {:.0} MB (target 1024 MB)",
         peak_rss_mb()
+    );
+    println!(
+        "CPU of those runs on {} cores: cold {:.2} s reconciler, {} database server; steady {:.2} s, {}",
+        common::cpu::cores(),
+        cold_cpu.0,
+        server(cold_cpu.1),
+        steady_cpu.0,
+        server(steady_cpu.1)
     );
     let mut lat = Vec::new();
     let mut by_kind: [Vec<f64>; 3] = Default::default();
@@ -197,6 +212,7 @@ fn main() {
              | whois p50 / p99 / max, {n_whois_assets}-asset register | {p50:.3} / {p99:.3} / {max:.2} ms | p99 5 ms | {:.2} |\n\
              | full reconcile, {n_whois_assets} assets x {n_hosts} hosts, cold (match index built first) | {big_full_s:.2} s | 5 s | {:.2} |\n\
              | full reconcile, same, steady (next run) | {big_steady_s:.2} s | 5 s | {:.2} |\n\
+             | CPU of the 1M runs, cold / steady: reconciler; database server ({} cores here) | {:.2} / {:.2} s; {} / {} | — | — |\n\
              | register import, {n_whois_assets} assets | {import_s:.1} s | — | — |\n\
              | memory the match index holds, {n_whois_assets} assets | {index_mb:.0} MB | — | — |\n\
              | peak RSS while reconciling and answering whois (peak reset after the import; {loaded_rss:.0} MB held when the first run began) | {full_peak:.0} MB | 1024 MB | {:.2} |\n\n\
@@ -208,6 +224,11 @@ fn main() {
             p99 / 5.0,
             big_full_s / 5.0,
             big_steady_s / 5.0,
+            common::cpu::cores(),
+            cold_cpu.0,
+            steady_cpu.0,
+            server(cold_cpu.1),
+            server(steady_cpu.1),
             full_peak / 1024.0,
         )
         .unwrap();

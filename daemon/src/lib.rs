@@ -26,6 +26,7 @@ pub mod deployment;
 pub mod directory;
 pub mod eol;
 pub mod files;
+pub mod host;
 pub mod ingest;
 pub mod licences;
 pub mod metrics;

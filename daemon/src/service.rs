@@ -158,7 +158,7 @@ const ROUTES_EVERY: Duration = Duration::from_secs(3600);
 
 /// This machine's name (for telling daemons apart in the store), or `unknown`.
 fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
+    crate::host::name().unwrap_or_else(|| "unknown".into())
 }
 
 /// The routes as one canonical text: `sink>=severity` sorted, or `none`.

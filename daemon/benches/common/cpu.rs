@@ -39,18 +39,42 @@ pub fn of_pid(pid: u32) -> f64 {
     stat(&pid.to_string()).map_or(0.0, |(_, t)| t as f64 / ticks_per_second())
 }
 
-/// CPU seconds used so far by every running process named `comm` (the
-/// PostgreSQL server's processes are all `postgres`).
-pub fn of_command(comm: &str) -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
-    let ticks: u64 = dir
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|p| stat(&p))
-        .filter(|(c, _)| c == comm)
-        .map(|(_, t)| t)
-        .sum();
-    ticks as f64 / ticks_per_second()
+/// Readings of every running process named `comm` (the PostgreSQL
+/// server's are all `postgres`), each process's CPU ticks so far by its id:
+/// take one, then [`Readings::spent`]. Per process, because a sum over the
+/// processes running at each reading loses what a process that ended
+/// between them had spent: an autovacuum worker that had spent seconds on
+/// a large import ended during the next run, and the server's figure for
+/// that run came out at 0.02 s (bench/RESULTS.md, 2026-12-07 evening).
+pub struct Readings {
+    comm: String,
+    ticks: std::collections::HashMap<String, u64>,
+}
+
+impl Readings {
+    /// Read every running process named `comm` now.
+    pub fn of_command(comm: &str) -> Readings {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Readings { comm: comm.into(), ticks: Default::default() };
+        };
+        let ticks = dir
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+            .filter_map(|p| stat(&p).filter(|(c, _)| c == comm).map(|(_, t)| (p, t)))
+            .collect();
+        Readings { comm: comm.into(), ticks }
+    }
+
+    /// CPU seconds the processes so named spent since these readings: each
+    /// one's growth, one started since counted whole. One that ended
+    /// meanwhile counts nothing (what it spent after the reading is lost:
+    /// an undercount, never a negative).
+    pub fn spent(&self) -> f64 {
+        let now = Readings::of_command(&self.comm);
+        let ticks: u64 =
+            now.ticks.iter().map(|(pid, t)| t.saturating_sub(self.ticks.get(pid).copied().unwrap_or(0))).sum();
+        ticks as f64 / ticks_per_second()
+    }
 }
 
 /// Cores this process may run on.

@@ -557,10 +557,12 @@ pub fn run(mut w: World<'_>) -> Plan {
     // does not track licences hears nothing, and pays nothing, for it).
     let mut licensing = (w.full && !w.entitlements.is_empty()).then(|| super::licences::Licensing::new(&w));
     let mut coverage = super::sources::Coverage::new(&w);
+    // The assets come by tag, the order the index was built in.
+    let mut cursor = super::identity::TagCursor::default();
     for asset in assets {
         let tag = asset.tag.as_str();
         // Not in the index: it entered the register after the index was built, the next run judges it.
-        let Some(created_ms) = w.index.created_ms(tag) else { continue };
+        let Some(created_ms) = w.index.created_ms_in_order(tag, &mut cursor) else { continue };
         let seen = by_tag.get(tag).map_or(&[][..], Vec::as_slice);
         let past: Vec<(&Sighting, &super::identity::Match)> =
             history.get(tag).into_iter().flatten().map(|(s, m)| (s, m)).collect();

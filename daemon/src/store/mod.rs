@@ -492,8 +492,9 @@ pub trait ReconcileStore: Send + Sync {
     }
     /// About how many assets the register holds, for the match index to
     /// make room at once ([`crate::reconcile::RegisterIndex::reserve_for`]):
-    /// exact on SQLite; on PostgreSQL the planner's estimate, counted
-    /// before the table's first analyse. Not for display.
+    /// exact on SQLite; on PostgreSQL estimated as the planner does (rows a
+    /// page at the last analyse times the pages now), counted before the
+    /// table's first analyse. Not for display.
     fn register_size_hint(&self) -> Result<usize, StoreError>;
     /// Certificates tied to assets by earlier strong matches.
     fn learned_certs(&self) -> Result<LearnedCerts, StoreError>;

@@ -433,6 +433,31 @@ mod tests {
             assert!(!store.remove_source("nope", vec![]).unwrap());
         }
     }
+    /// The size the match index makes room for follows the table past its
+    /// last analyse: a register analysed at 300 assets and grown to 3,000
+    /// is estimated near 3,000 (the planner's way, rows a page times pages
+    /// now), not at the 300 `reltuples` still says.
+    #[test]
+    fn the_register_size_hint_follows_growth_since_the_last_analyse() {
+        let Some(url) = crate::store::testing::postgres_url() else { return };
+        let pg = PostgresStore::open_scratch(&url).unwrap();
+        let import = |range: std::ops::Range<u32>| {
+            let chunk: Vec<Asset> = range.map(|n| asset(&format!("A-{n:05}"), "deployed", &[])).collect();
+            pg.import_assets(&mut |_| Some(chunk.clone()), "ann", &mut unaudited()).unwrap();
+        };
+        // Analysed here only (autovacuum would analyse a table growing tenfold).
+        pg.run(|s| Ok(s.batch_execute("ALTER TABLE assets SET (autovacuum_enabled = false)")?)).unwrap();
+        import(0..300);
+        pg.run(|s| Ok(s.batch_execute("ANALYZE assets")?)).unwrap();
+        import(300..3_000);
+        let reltuples: f32 = pg
+            .read(|tx| Ok(tx.query_one("SELECT reltuples FROM pg_class WHERE oid = 'assets'::regclass", &[])?.get(0)))
+            .unwrap();
+        assert_eq!(reltuples, 300.0);
+        let hint = pg.register_size_hint().unwrap();
+        assert!((2_400..=3_600).contains(&hint), "{hint}");
+    }
+
     /// Each row's match keys as the index decodes them (`None`: a row left out).
     fn keys_of(page: Box<dyn crate::store::StoredPage>) -> Vec<Option<(crate::reconcile::identity::AssetKeys, i64)>> {
         (0..page.len()).map(|i| page.row(i).and_then(|r| r.keys())).collect()

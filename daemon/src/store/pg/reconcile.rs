@@ -366,13 +366,21 @@ impl ReconcileStore for PostgresStore {
     }
 
     fn register_size_hint(&self) -> Result<usize, StoreError> {
-        // The planner's estimate (pg_class.reltuples): counting a million
-        // rows costs about what the estimate saves. Counted only before the
-        // table's first analyse (reltuples -1), when it is new or small.
+        // Estimated as the planner does (counting a million rows costs about
+        // what the estimate saves): the rows a page held at the last
+        // analyse (reltuples / relpages) times the pages the table has now.
+        // reltuples alone is the count at that analyse, which lags: after a
+        // register import autovacuum had analysed the first tenth of it, and
+        // the index, sized for 100,000 assets, grew by doubling to a million
+        // (bench/RESULTS.md, 2026-12-07 evening). Counted before the first
+        // analyse (reltuples -1), when the table is new or small.
         self.read(|tx| {
             let n: i64 = tx
                 .query_one(
-                    "SELECT CASE WHEN reltuples > 0 THEN reltuples::BIGINT ELSE (SELECT count(*) FROM assets) END
+                    "SELECT CASE WHEN reltuples > 0 AND relpages > 0
+                       THEN (reltuples / relpages
+                             * (pg_relation_size(oid) / current_setting('block_size')::BIGINT))::BIGINT
+                       ELSE (SELECT count(*) FROM assets) END
                      FROM pg_class WHERE oid = 'assets'::regclass",
                     &[],
                 )?

@@ -82,8 +82,8 @@ pub(super) fn daemon_name() -> &'static str {
     NAME.get_or_init(|| {
         use std::hash::{BuildHasher, Hasher};
         let nonce = std::collections::hash_map::RandomState::new().build_hasher().finish();
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let mut name = format!("{NAME_PREFIX}{nonce:016x} {}@{}", std::process::id(), host.trim());
+        let host = crate::host::name().unwrap_or_default();
+        let mut name = format!("{NAME_PREFIX}{nonce:016x} {}@{host}", std::process::id());
         while name.len() > 63 {
             name.pop();
         }
