@@ -59,6 +59,19 @@ pub fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -
     parallel_map_over(items, 2048, f)
 }
 
+/// [`parallel_map`] keeping the items `f` returns (`None`: left out), in
+/// order. Collected into a vector of the right size at once: collecting
+/// the `Option`s' flattening (which gives no size ahead) grew the vector by
+/// doubling, each step a copy into fresh memory the kernel zeroes first —
+/// loading 100,000 sightings spent more in that than in decoding them
+/// (`perf`, bench/RESULTS.md, 2026-12-07 night).
+pub fn parallel_filter_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> Option<U> + Sync) -> Vec<U> {
+    let all = parallel_map(items, f);
+    let mut kept = Vec::with_capacity(all.iter().filter(|u| u.is_some()).count());
+    kept.extend(all.into_iter().flatten());
+    kept
+}
+
 /// [`parallel_map`], on the calling thread when there are fewer than
 /// `min_items` (below that, handing work to the pool costs more than it saves).
 ///

@@ -117,11 +117,38 @@ impl fmt::Display for Day {
 
 impl FromStr for Day {
     type Err = String;
+    /// `YYYY-MM-DD`, spaces around it ignored.
+    ///
+    /// The common spelling (ten characters, four digits, two and two) is read
+    /// by hand; anything else goes to `time`'s parser, which would give the
+    /// same answer for those ten characters too, only slower: a register's
+    /// dates (support ends, licence expiries) are parsed at every full
+    /// reconcile, and `time`'s general parser was about a twentieth of
+    /// decoding a million assets (`perf`, bench/RESULTS.md, 2026-12-07 night).
     fn from_str(s: &str) -> Result<Self, String> {
-        Date::parse(s.trim(), DAY_FORMAT)
+        let s = s.trim();
+        if let Some(d) = plain_day(s.as_bytes()) {
+            return Ok(Day(d));
+        }
+        Date::parse(s, DAY_FORMAT)
             .map(Day)
             .map_err(|_| format!("`{}` is not a date (YYYY-MM-DD)", s.chars().take(40).collect::<String>()))
     }
+}
+
+/// `YYYY-MM-DD` as exactly ten ASCII characters, when it names a day.
+fn plain_day(b: &[u8]) -> Option<Date> {
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *b else { return None };
+    let mut n = [0u16; 8];
+    for (slot, c) in n.iter_mut().zip([y0, y1, y2, y3, m0, m1, d0, d1]) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        *slot = u16::from(c - b'0');
+    }
+    let year = i32::from(n[0] * 1000 + n[1] * 100 + n[2] * 10 + n[3]);
+    let month = time::Month::try_from((n[4] * 10 + n[5]) as u8).ok()?;
+    Date::from_calendar_date(year, month, (n[6] * 10 + n[7]) as u8).ok()
 }
 
 impl utoipa::PartialSchema for Day {
@@ -142,8 +169,19 @@ impl Serialize for Day {
 }
 
 impl<'de> Deserialize<'de> for Day {
+    /// From a string, read where it lies (no copy).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Day;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a date (YYYY-MM-DD)")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Day, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Text)
     }
 }
 
@@ -508,6 +546,8 @@ pub fn asset_from_json(value: serde_json::Value) -> Result<Asset, Vec<FieldError
 mod tests {
     use std::cell::Cell;
 
+    use super::{DAY_FORMAT, Date, Day};
+
     /// A string that counts how often it is compared, so the work of a list
     /// cell's de-duplication is measured in operations, not seconds.
     #[derive(Clone, Debug)]
@@ -526,6 +566,46 @@ mod tests {
     }
 
     /// Regression (hardening #5): a 64k-item list cell took 11 s and stalled every request.
+    #[test]
+    fn a_day_read_by_hand_is_the_day_time_reads() {
+        let mut inputs: Vec<String> = vec![
+            "2030-01-01".into(),
+            " 2024-02-29 ".into(),
+            "2023-02-29".into(),
+            "2023-04-31".into(),
+            "2023-00-10".into(),
+            "2023-13-10".into(),
+            "2023-01-00".into(),
+            "2023-01-32".into(),
+            "0000-01-01".into(),
+            "9999-12-31".into(),
+            "2023-1-01".into(),
+            "2023-01-1".into(),
+            "202a-01-01".into(),
+            "2023/01/01".into(),
+            "+2023-01-01".into(),
+            "2023-01-01T00:00".into(),
+            "２０２３-01-01".into(),
+            String::new(),
+        ];
+        // Every day of a leap year and of a common one, and the day after each month's last.
+        for year in [1900, 2000, 2023, 2024] {
+            for month in 1..=12 {
+                for day in 0..=32 {
+                    inputs.push(format!("{year:04}-{month:02}-{day:02}"));
+                }
+            }
+        }
+        for s in &inputs {
+            let by_time = Date::parse(s.trim(), DAY_FORMAT).ok();
+            assert_eq!(s.parse::<Day>().ok().map(|d| d.0), by_time, "{s:?}");
+        }
+        let e = serde_json::from_str::<Day>("\"2023-02-29\"").unwrap_err().to_string();
+        assert!(e.contains("`2023-02-29` is not a date"), "{e}");
+        let d: Day = serde_json::from_str("\"2024-02-29\"").unwrap();
+        assert_eq!(d.to_string(), "2024-02-29");
+    }
+
     #[test]
     fn a_64k_item_list_cell_is_deduplicated_in_linear_work_keeping_first_occurrences() {
         let compared = Cell::new(0);

@@ -58,7 +58,7 @@ pub(super) fn bodies(rows: &[postgres::Row]) -> Result<Vec<(String, String)>, St
 /// decode left out (decoded on every core: a full reconcile reads the whole
 /// register a page at a time).
 fn decoded(rows: &[(String, String)]) -> Vec<Asset> {
-    crate::reconcile::parallel_map(rows, |(_, b)| shared::decode(b).ok()).into_iter().flatten().collect()
+    crate::reconcile::parallel_filter_map(rows, |(_, b)| shared::decode(b).ok())
 }
 
 /// Every asset, by tag.

@@ -79,7 +79,7 @@ impl StoredPage for Vec<(String, String, i64)> {
 /// out rows that `f` leaves out (a body that does not decode).
 pub fn decode_page<T: Send>(page: &dyn StoredPage, f: impl Fn(StoredAsset<'_>) -> Option<T> + Sync) -> Vec<T> {
     let rows: Vec<usize> = (0..page.len()).collect();
-    crate::reconcile::parallel_map(&rows, |i| page.row(*i).and_then(&f)).into_iter().flatten().collect()
+    crate::reconcile::parallel_filter_map(&rows, |i| page.row(*i).and_then(&f))
 }
 
 /// Retired assets from their `(tag, body)` rows, in the rows' order; a body
@@ -121,7 +121,7 @@ pub fn sightings(rows: Vec<SightingRow>) -> Vec<(Sighting, Option<String>)> {
         }
         Some((s, tag.clone()))
     };
-    crate::reconcile::parallel_map(&rows, decode).into_iter().flatten().collect()
+    crate::reconcile::parallel_filter_map(&rows, decode)
 }
 
 /// A sweep's networks (targets or exclusions) from their stored JSON list;

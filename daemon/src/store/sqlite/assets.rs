@@ -43,7 +43,7 @@ pub fn page(c: &Connection, after: Option<&str>, limit: usize) -> Result<Vec<Ass
             .collect::<Result<_, _>>()?,
     };
     // Decoded on every core: a full reconcile reads the whole register this way.
-    Ok(crate::reconcile::parallel_map(&bodies, |b| decode(b)).into_iter().flatten().collect())
+    Ok(crate::reconcile::parallel_filter_map(&bodies, |b| decode(b)))
 }
 
 /// The assets with these exact tags, by tag (tags not in the register are left out).

@@ -128,5 +128,5 @@ fn sightings(head: &PendingHead, rows: &[PendingRow]) -> Vec<Sighting> {
         h.last_seen = clamp(h.last_seen);
         Some(Sighting::of(&h, &ctx))
     };
-    crate::reconcile::parallel_map(rows, decode).into_iter().flatten().collect()
+    crate::reconcile::parallel_filter_map(rows, decode)
 }
