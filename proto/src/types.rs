@@ -159,20 +159,38 @@ impl Serialize for MacAddr {
 }
 
 impl<'de> Deserialize<'de> for MacAddr {
-    /// From a string, read where it lies (no copy).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = MacAddr;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a MAC address")
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<MacAddr, E> {
-                s.parse().map_err(E::custom)
-            }
-        }
-        d.deserialize_str(Text)
+        deserialize_parsed(d, "a MAC address")
     }
+}
+
+/// Deserialize a `T` from a string by its `FromStr`, reading the text where
+/// it lies (no copied `String`, unless the text holds an escape); `what`
+/// names the expected value in a type error ("a MAC address"), a parse
+/// error is `T::Err`'s message.
+///
+/// # Errors
+/// Not a string, or `T::from_str` refused it.
+pub fn deserialize_parsed<'de, D, T>(d: D, what: &'static str) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    struct Text<T>(&'static str, std::marker::PhantomData<T>);
+    impl<T: FromStr> serde::de::Visitor<'_> for Text<T>
+    where
+        T::Err: fmt::Display,
+    {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+            s.parse().map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Text(what, std::marker::PhantomData))
 }
 
 #[cfg(test)]

@@ -169,19 +169,8 @@ impl Serialize for Day {
 }
 
 impl<'de> Deserialize<'de> for Day {
-    /// From a string, read where it lies (no copy).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = Day;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a date (YYYY-MM-DD)")
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Day, E> {
-                s.parse().map_err(E::custom)
-            }
-        }
-        d.deserialize_str(Text)
+        census_proto::types::deserialize_parsed(d, "a date (YYYY-MM-DD)")
     }
 }
 
