@@ -130,6 +130,9 @@ impl DirectoryEntry {
                 format!("`{}` is not an email address", self.email.chars().take(80).collect::<String>()),
             ));
         }
+        if let Some(problem) = self.left_on.and_then(Day::input_problem) {
+            errs.push(("left_on", problem));
+        }
         errs
     }
 }
@@ -182,8 +185,9 @@ mod tests {
     fn check_names_each_bad_field() {
         let mut e = DirectoryEntry::person(" u1", "Ada\u{7}", SOURCE_FILE);
         e.email = "ada at example".into();
+        e.left_on = Some(day("-2026-01-01"));
         let fields: Vec<&str> = e.check().into_iter().map(|(f, _)| f).collect();
-        assert_eq!(fields, ["id", "name", "email"]);
+        assert_eq!(fields, ["id", "name", "email", "left_on"]);
         let mut lookalike = DirectoryEntry::person("x17\u{200B}", "Ann", SOURCE_FILE);
         lookalike.team = "\u{202E}live".into();
         let fields: Vec<&str> = lookalike.check().into_iter().map(|(f, _)| f).collect();

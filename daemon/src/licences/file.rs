@@ -224,4 +224,21 @@ mod tests {
         );
         assert!(e.iter().any(|e| e.row == 6 && e.message.contains("at most 10000000")), "{e:?}");
     }
+
+    #[test]
+    fn a_day_before_year_0000_is_named_and_a_signed_plain_year_is_that_day() {
+        let csv = "id,product,metric,seats,expires,renews\n\
+                   c-1,SQL,per-device,1,-2023-01-01,\n\
+                   c-2,SQL,per-device,1,,-0001-06-01\n\
+                   c-3,SQL,per-device,1,+2027-01-01,2026-12-31\n";
+        let (p, e) = parse(csv.as_bytes(), Format::Csv(CsvOptions::default()));
+        let mut named: Vec<(usize, String)> = e.iter().map(|e| (e.row, e.column.clone())).collect();
+        let parsed_ok: Vec<Patch> = p.into_iter().filter(|r| !named.iter().any(|(row, _)| *row == r.row)).collect();
+        let merged = merge(&[], &parsed_ok);
+        if let Err(m) = &merged {
+            named.extend(m.iter().map(|e| (e.row, e.column.clone())));
+        }
+        named.sort();
+        assert_eq!(named, [(1, "expires".into()), (2, "renews".into())], "{e:?}");
+    }
 }

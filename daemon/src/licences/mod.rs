@@ -96,6 +96,11 @@ impl Entitlement {
                 errs.push(("detect", m));
             }
         }
+        for (field, day) in [("expires", self.expires), ("renews", self.renews)] {
+            if let Some(problem) = day.and_then(Day::input_problem) {
+                errs.push((field, problem));
+            }
+        }
         errs
     }
 }

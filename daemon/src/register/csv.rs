@@ -346,6 +346,9 @@ pub fn parse_json(bytes: &[u8]) -> (Vec<Patch>, Vec<ImportError>) {
 
 /// [`parse_json`] for any [`Table`].
 pub fn parse_json_table(bytes: &[u8], t: &Table) -> (Vec<Patch>, Vec<ImportError>) {
+    // A UTF-8 byte order mark (spreadsheet and Windows editors write one)
+    // is no part of the document; the CSV reader skips it too.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let value = match super::strict_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => return (Vec::new(), vec![ImportError::file(format!("not a JSON array of {}: {e}", t.what))]),
@@ -453,4 +456,24 @@ pub fn to_csv(assets: &[Asset], opts: CsvOptions) -> String {
 /// Write assets as a pretty JSON array.
 pub fn to_json(assets: &[Asset]) -> String {
     serde_json::to_string_pretty(assets).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (review, 2026-12-07): a JSON register saved with a byte
+    /// order mark was refused as "expected value at line 1 column 1".
+    #[test]
+    fn a_json_table_with_a_byte_order_mark_reads_as_without() {
+        let body = r#"[{"tag": "A-1", "name": "a", "type": "server", "lifecycle": "deployed"}]"#;
+        let plain = parse_json(body.as_bytes());
+        let marked = parse_json(format!("\u{feff}{body}").as_bytes());
+        assert!(plain.1.is_empty() && marked.1.is_empty(), "{:?}", marked.1);
+        assert_eq!(marked.0.len(), 1);
+        assert_eq!(marked.0, plain.0);
+        // A mark anywhere else is still the error it was.
+        let inner = parse_json(format!("[\u{feff}{}", &body[1..]).as_bytes());
+        assert!(inner.0.is_empty() && inner.1.len() == 1, "{:?}", inner.1);
+    }
 }

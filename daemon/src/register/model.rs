@@ -109,6 +109,24 @@ pub struct Day(pub Date);
 const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
+impl Day {
+    /// Whether the day falls in the years `0000`-`9999`, the ones
+    /// `YYYY-MM-DD` spells. `time`'s parser, which reads what is not
+    /// spelled plainly, also takes a signed year: `+2023-01-01` is the
+    /// plain 2023-01-01, but `-2023-01-01` is 2023 BC, which no support end
+    /// or licence expiry is. Input is checked with this ([`Asset::check`],
+    /// the licence register's check); stored days decode as before, so a
+    /// register that holds one still loads.
+    pub fn spelled_plainly(self) -> bool {
+        (0..=9999).contains(&self.0.year())
+    }
+
+    /// Why a day given as input is refused (see [`Day::spelled_plainly`]), if it is.
+    pub fn input_problem(self) -> Option<String> {
+        (!self.spelled_plainly()).then(|| format!("{self} is not a day of the years 0000-9999 (YYYY-MM-DD)"))
+    }
+}
+
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0.format(DAY_FORMAT).unwrap_or_default())
@@ -492,6 +510,16 @@ impl Asset {
                 format!("{since} is in the future: give the day the stage began (today, UTC, at the latest)"),
             );
         }
+        for (field, day) in [("lifecycle_since", self.lifecycle_since), ("support_end", self.support_end)] {
+            if let Some(problem) = day.and_then(Day::input_problem) {
+                err(field, problem);
+            }
+        }
+        for (i, l) in self.licences.iter().enumerate() {
+            if let Some(problem) = l.expires.and_then(Day::input_problem) {
+                err(&format!("licences[{i}].expires"), problem);
+            }
+        }
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }
 }
@@ -554,7 +582,27 @@ mod tests {
         }
     }
 
-    /// Regression (hardening #5): a 64k-item list cell took 11 s and stalled every request.
+    #[test]
+    fn a_day_before_year_0000_is_refused_as_input_and_still_read_when_stored() {
+        let input = |since: &str, end: &str, expires: &str| {
+            super::asset_from_json(serde_json::json!({
+                "tag": "A-1", "name": "a", "type": "server", "lifecycle": "deployed",
+                "lifecycle_since": since, "support_end": end,
+                "licences": [{ "product": "P", "expires": expires }],
+            }))
+        };
+        let errs = input("-0001-12-31", "-2023-01-01", "-9999-01-01").unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["lifecycle_since", "support_end", "licences[0].expires"], "{errs:?}");
+        assert!(errs[1].message.contains("-2023-01-01 is not a day of the years 0000-9999"), "{errs:?}");
+        // A signed year that is a plain one is that day.
+        let a = input("+2020-01-01", "0000-01-01", "9999-12-31").unwrap();
+        assert_eq!(a.lifecycle_since.map(|d| d.to_string()).as_deref(), Some("2020-01-01"));
+        // What a register already holds still decodes (nothing stored is lost).
+        let stored: Day = serde_json::from_str("\"-2023-01-01\"").unwrap();
+        assert!(!stored.spelled_plainly());
+    }
+
     #[test]
     fn a_day_read_by_hand_is_the_day_time_reads() {
         let mut inputs: Vec<String> = vec![
@@ -595,6 +643,7 @@ mod tests {
         assert_eq!(d.to_string(), "2024-02-29");
     }
 
+    /// Regression (hardening #5): a 64k-item list cell took 11 s and stalled every request.
     #[test]
     fn a_64k_item_list_cell_is_deduplicated_in_linear_work_keeping_first_occurrences() {
         let compared = Cell::new(0);
