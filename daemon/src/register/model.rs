@@ -452,8 +452,8 @@ impl Asset {
             }
         }
         for m in &self.macs {
-            if m.is_multicast() {
-                err("macs", format!("{m} is a group address, not a host's"));
+            if !crate::ingest::checks::identifying_mac(*m) {
+                err("macs", format!("{m} is a group or all-zero address, not a host's"));
             }
         }
         dedup(&mut self.hostnames);
@@ -580,6 +580,28 @@ mod tests {
         fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
             self.0.hash(h);
         }
+    }
+
+    /// Regression (review of 2026-12-07): the register took `00:00:00:00:00:00`,
+    /// which agents' batches and coverage sources refuse.
+    #[test]
+    fn a_mac_that_names_no_host_is_refused_in_every_spelling() {
+        let input = |macs: &[&str]| {
+            super::asset_from_json(serde_json::json!({
+                "tag": "A-1", "name": "a", "type": "server", "lifecycle": "deployed", "macs": macs,
+            }))
+        };
+        for bad in ["00:00:00:00:00:00", "000000000000", "0000.0000.0000", "ff:ff:ff:ff:ff:ff", "01-00-5E-00-00-FB"] {
+            let errs = input(&["00:1b:21:3a:00:30", bad]).unwrap_err();
+            assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+            assert_eq!(errs[0].field, "macs", "{bad}: {errs:?}");
+            assert!(errs[0].message.contains("is a group or all-zero address, not a host's"), "{bad}: {errs:?}");
+        }
+        let a = input(&["00-1B-21-3A-00-30", "02:00:00:00:00:01"]).unwrap();
+        assert_eq!(
+            a.macs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["00:1b:21:3a:00:30", "02:00:00:00:00:01"]
+        );
     }
 
     #[test]
