@@ -139,13 +139,7 @@ fn term(field: &str, v: &str) -> Result<Term, String> {
         "model" => Term::Contains("model", lower),
         "location" => Term::Contains("location", lower),
         "id" | "external_id" => Term::Contains("external_id", lower),
-        "mac" => {
-            let m = lower.replace('-', ":");
-            if m.len() > 17 || !m.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
-                return Err(format!("`{v}` is not a MAC or MAC prefix"));
-            }
-            Term::Mac(m)
-        }
+        "mac" => Term::Mac(mac_prefix(v).ok_or_else(|| format!("`{v}` is not a MAC or MAC prefix"))?),
         "ip" => Term::Ip(v.parse().map_err(|_| format!("`{v}` is not an IP address"))?),
         "segment" => Term::Segment(v.parse::<IpNet>().map_err(|_| format!("`{v}` is not a CIDR"))?.trunc()),
         "port" => {
@@ -169,6 +163,39 @@ fn term(field: &str, v: &str) -> Result<Term, String> {
             ));
         }
     })
+}
+
+/// A MAC or the start of one, in any spelling [`census_proto::MacAddr`]
+/// parses (`00:1b:21`, `00-1B-21-3A`, `001b.21aa.0b01`, `001B21`), as the
+/// start of the canonical spelling (`00:1b:21`) the register's MACs are
+/// compared in. Every group before the last is whole (two hex digits, or
+/// four with dots); the last may be cut short. `None`: no such start.
+fn mac_prefix(v: &str) -> Option<String> {
+    let sep = [':', '-', '.'].into_iter().find(|c| v.contains(*c));
+    let (group_len, groups) = match sep {
+        Some('.') => (4, 3),
+        Some(_) => (2, 6),
+        None => (12, 1),
+    };
+    let parts: Vec<&str> = sep.map_or_else(|| vec![v], |c| v.split(c).collect());
+    let (last, whole) = parts.split_last()?;
+    let hex = |p: &str| p.chars().all(|c| c.is_ascii_hexdigit());
+    if parts.len() > groups
+        || !whole.iter().all(|p| p.len() == group_len && hex(p))
+        || last.len() > group_len
+        || !hex(last)
+    {
+        return None;
+    }
+    let digits: String = parts.concat().to_ascii_lowercase();
+    let mut out = String::with_capacity(17);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && i % 2 == 0 {
+            out.push(':');
+        }
+        out.push(c);
+    }
+    Some(out)
 }
 
 impl AssetQuery {

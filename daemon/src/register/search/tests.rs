@@ -73,6 +73,46 @@ fn words_negation_macs_addresses_and_segments() {
     assert_eq!(q("").terms, vec![], "an empty query matches everything");
 }
 
+/// Regression (review of 2026-12-07): `mac:` took fewer spellings than
+/// whois and import (`001B.21AA.0B01`, `001b213a` were refused or never
+/// matched); any spelling `MacAddr` parses, or the start of one, now finds
+/// the asset.
+#[test]
+fn a_mac_or_its_start_is_found_in_every_spelling_the_register_takes() {
+    let f = Facts::default();
+    for found in [
+        "mac:00:1b:21:3a:00:30",
+        "mac:00-1B-21-3A-00-30",
+        "mac:001b.213a.0030",
+        "mac:001B.213A",
+        "mac:001b.21",
+        "mac:001b.2",
+        "mac:001B213A0030",
+        "mac:001b21",
+        "mac:00:1b:2",
+        "mac:00:1b:",
+        "mac:0",
+    ] {
+        assert!(q(found).matches(&db(), &f, NOW), "{found}");
+    }
+    for missed in ["mac:001b.213a.0031", "mac:00:1b:22", "mac:001c", "mac:001B213A0031"] {
+        assert!(!q(missed).matches(&db(), &f, NOW), "{missed}");
+    }
+    for bad in [
+        "mac:0:1b:21",
+        "mac:00:1b-21",
+        "mac:001b.213a.0030.00",
+        "mac:00:1b:21:3a:00:30:00",
+        "mac:001b213a00301",
+        "mac:00:1b:213",
+        "mac:00::1b",
+        "mac:0g",
+    ] {
+        let e = AssetQuery::parse(bad).unwrap_err();
+        assert!(e.message.contains("is not a MAC or MAC prefix"), "{bad}: {}", e.message);
+    }
+}
+
 #[test]
 fn a_bad_term_is_named_with_what_would_be_right() {
     for (bad, says) in [
