@@ -35,7 +35,8 @@ pub struct WhoisHost {
     pub missed_sweeps: usize,
     /// How it was matched to the register (or why not).
     pub identity: Option<Identity>,
-    /// The latest observation as the agent sent it: ports, services, fingerprints, names.
+    /// The latest observation as the agent sent it: ports, services, fingerprints, names
+    /// (its address and MACs in the canonical spelling).
     pub observation: serde_json::Value,
 }
 

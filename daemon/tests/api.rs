@@ -67,6 +67,32 @@ async fn ingest_is_idempotent_and_keeps_history() {
     d.stop().await;
 }
 
+/// Regression (review of 2026-12-07): the host view and whois showed the
+/// agent's spelling of the MAC (`00-1B-21-…`) and of a mapped address,
+/// where everything else shows `00:1b:21:…` and the address as stored.
+#[tokio::test]
+async fn a_host_is_shown_in_one_spelling_whatever_the_agent_sent() {
+    let d = Daemon::start().await;
+    let token = d.add_agent("agent-1", &["198.18.0.0/24"]).await;
+    let b = batch("agent-1", &["198.18.0.10"]);
+    let text = String::from_utf8(enc(&b)).unwrap();
+    assert!(text.contains("\"00:1b:21:00:00:00\"") && text.contains("\"198.18.0.10\""), "{text}");
+    let sent = text
+        .replace("\"00:1b:21:00:00:00\"", "\"00-1B-21-00-00-00\"")
+        .replace("\"198.18.0.10\"", "\"::ffff:198.18.0.10\"");
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(sent.into_bytes())).await;
+    assert_eq!(r.status(), 200);
+    let (_, host) = d.admin_json(Method::GET, "/api/v1/hosts/198.18.0.10", None).await;
+    assert_eq!(host["mac"], "00:1b:21:00:00:00", "{host}");
+    assert_eq!(host["latest"]["mac"]["address"], "00:1b:21:00:00:00", "{host}");
+    assert_eq!(host["latest"]["ip"], "198.18.0.10", "{host}");
+    let (_, who) = d.admin_json(Method::GET, "/api/v1/whois?q=001B.2100.0000", None).await;
+    let observation = &who["hosts"][0]["observation"];
+    assert_eq!(observation["mac"]["address"], "00:1b:21:00:00:00", "{who}");
+    assert_eq!(observation["ip"], "198.18.0.10", "{who}");
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn observations_outside_the_agents_segments_are_rejected_and_reported() {
     let d = Daemon::start().await;

@@ -143,7 +143,8 @@ pub struct HostRecord {
     pub last_agent: String,
     /// Observations stored for it.
     pub observations: i64,
-    /// The latest observation as sent.
+    /// The latest observation as sent, its address and MACs in the
+    /// canonical spelling (`store::shared::ingest::shown_observation`).
     pub latest: serde_json::Value,
     /// What changed over time, newest first.
     pub changes: Vec<HostChange>,

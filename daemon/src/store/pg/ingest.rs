@@ -165,7 +165,7 @@ fn host(tx: &mut Tx<'_>, ip: &str) -> Result<Option<HostRecord>, StoreError> {
         last_seen_ms: row.get(2),
         last_agent: row.get(3),
         observations: row.get(5),
-        latest: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        latest: crate::store::shared::ingest::shown_observation(&body),
         changes,
     }))
 }

@@ -3,7 +3,8 @@
 //! [`HostRow::apply`] for a backend that writes whole rows), the merging of
 //! repeated (MAC, address) pairs and served certificates within one part,
 //! whether a part is still its delivery's to store ([`part_at`]), and
-//! reading the reconcile backlog back ([`pending`]).
+//! reading the reconcile backlog back ([`pending`]), and a stored
+//! observation as it is shown ([`shown_observation`]).
 //!
 //! The decisions follow `store/sqlite/ingest.rs`, whose statements they
 //! describe: a first sighting inserts the host; a sighting at least as new
@@ -13,11 +14,13 @@
 //! the first sighting back.
 
 mod pending;
+mod shown;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 pub use pending::{PENDING_HEADS, PendingHead, PendingRow, pending};
+pub use shown::shown_observation;
 
 use crate::ingest::{HostSummary, ObservationRow, fold_onto_stored, host_changes};
 

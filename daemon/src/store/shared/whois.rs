@@ -143,7 +143,7 @@ impl HostRow {
                 present: false,
                 missed_sweeps: 0,
                 identity: self.info.and_then(|i| serde_json::from_str(&i).ok()),
-                observation: serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null),
+                observation: super::ingest::shown_observation(&self.body),
             },
             self.tag,
         )

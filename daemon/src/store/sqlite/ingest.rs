@@ -349,7 +349,7 @@ pub fn host(c: &Connection, ip: &str) -> Result<Option<HostRecord>, StoreError> 
         last_seen_ms: last,
         last_agent: agent,
         observations: count,
-        latest: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        latest: crate::store::shared::ingest::shown_observation(&body),
         changes,
     }))
 }
