@@ -476,4 +476,27 @@ mod tests {
         let inner = parse_json(format!("[\u{feff}{}", &body[1..]).as_bytes());
         assert!(inner.0.is_empty() && inner.1.len() == 1, "{:?}", inner.1);
     }
+
+    /// Regression (review of 2026-12-07): a CSV row with four bad columns
+    /// named two of them; every one is named, once, on its row and line.
+    #[test]
+    fn every_bad_column_of_a_row_is_named_once() {
+        let csv = "tag,name,type,lifecycle,criticality,support_end,macs,ips,hostnames\n\
+                   A-1,a,server,deployed,high,2030-01-01,00:1b:21:3a:00:30,198.18.0.5,db01\n\
+                   A-2,b,mainframe,deployed,urgent,2023-02-30,00:1b:21:3a:00:31;nope,198.18.0.300,bad name!\n";
+        let (patches, errors) = parse_csv(csv.as_bytes(), CsvOptions::default());
+        let mut errors = errors;
+        if let Err(merged) = super::super::patch::merge(&[], &patches, super::super::patch::ImportOptions::default()) {
+            errors.extend(merged);
+        }
+        let mut columns: Vec<(usize, Option<u64>, &str)> =
+            errors.iter().map(|e| (e.row, e.line, e.column.as_str())).collect();
+        columns.sort_unstable();
+        let row = |c| (2, Some(3), c);
+        assert_eq!(
+            columns,
+            [row("criticality"), row("hostnames"), row("ips"), row("macs"), row("support_end"), row("type")],
+            "{errors:?}"
+        );
+    }
 }

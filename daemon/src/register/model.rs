@@ -540,23 +540,70 @@ pub fn host_name_ok(h: &str) -> bool {
 
 /// Decode one asset from JSON, naming the field at fault, then check it.
 ///
+/// A field that does not decode does not hide the others: it is set
+/// aside (a required one stands in as a placeholder) and the rest read on,
+/// so every top-level field at fault is named once, with the checks of the
+/// fields that did decode. Bounded: one retry per field of `value`.
+///
 /// # Errors
 /// Every field at fault.
 pub fn asset_from_json(value: serde_json::Value) -> Result<Asset, Vec<FieldError>> {
-    let mut asset: Asset = serde_path_to_error::deserialize(value).map_err(|e| {
-        let field = e.path().to_string();
-        let message = e.into_inner().to_string();
-        // serde names a missing field only in its message: "missing field `tag`".
-        let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()).map(String::from);
-        let field = match (field.as_str(), missing) {
-            (".", Some(name)) => name,
-            (".", None) => String::new(),
-            _ => field,
+    let mut value = value;
+    let mut errs: Vec<FieldError> = Vec::new();
+    // Fields set aside after their error: their checks would repeat it.
+    let mut faulty: Vec<String> = Vec::new();
+    let tries = value.as_object().map_or(0, serde_json::Map::len) + REQUIRED_FIELDS.len() + 1;
+    for _ in 0..tries {
+        let e = match serde_path_to_error::deserialize::<_, Asset>(&value) {
+            Ok(mut asset) => {
+                if let Err(found) = asset.check() {
+                    let top = |f: &FieldError| f.field.split(['[', '.']).next().unwrap_or_default().to_string();
+                    errs.extend(found.into_iter().filter(|f| !faulty.contains(&top(f))));
+                }
+                return if errs.is_empty() { Ok(asset) } else { Err(errs) };
+            }
+            Err(e) => e,
         };
-        vec![FieldError { field, message }]
-    })?;
-    asset.check()?;
-    Ok(asset)
+        let (error, key) = field_error(e);
+        errs.push(error);
+        let (Some(key), Some(obj)) = (key, value.as_object_mut()) else { break };
+        if faulty.contains(&key) {
+            break;
+        }
+        match REQUIRED_FIELDS.iter().find(|(k, _)| *k == key) {
+            Some((_, placeholder)) => obj.insert(key.clone(), serde_json::Value::from(*placeholder)),
+            None => obj.remove(&key),
+        };
+        faulty.push(key);
+    }
+    Err(errs)
+}
+
+/// The fields an asset cannot be read without, each with a placeholder
+/// that reads, standing in for one at fault while the rest are read.
+const REQUIRED_FIELDS: [(&str, &str); 4] =
+    [("tag", "placeholder"), ("name", "placeholder"), ("type", "other"), ("lifecycle", "deployed")];
+
+/// serde's error as a [`FieldError`], with the top-level field it is about
+/// (`None`: the object itself, e.g. not an object).
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> (FieldError, Option<String>) {
+    let top = e.path().iter().next().and_then(|s| match s {
+        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+        _ => None,
+    });
+    let field = e.path().to_string();
+    let message = e.into_inner().to_string();
+    // serde names a missing or unknown field only in its message: "missing field `tag`".
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|m| m.split('`').next())
+        .map(String::from);
+    match (field.as_str(), named) {
+        (".", Some(name)) => (FieldError { field: name.clone(), message }, Some(name)),
+        (".", None) => (FieldError { field: String::new(), message }, None),
+        _ => (FieldError { field, message }, top),
+    }
 }
 
 #[cfg(test)]
@@ -580,6 +627,41 @@ mod tests {
         fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
             self.0.hash(h);
         }
+    }
+
+    /// Regression (review of 2026-12-07): a row with four bad fields named
+    /// one of them (JSON) or two (CSV), where the README promises every one.
+    #[test]
+    fn every_field_at_fault_is_named_once_not_only_the_first() {
+        let errs = super::asset_from_json(serde_json::json!({
+            "tag": "A-1", "name": "a", "type": "mainframe", "lifecycle": "deployed",
+            "macs": ["00:1b:21:3a:00:30", "nope"], "criticality": "urgent", "support_end": "2023-02-30",
+            "hostnames": ["bad name!"], "licences": [{ "product": "P", "expires": "soon" }], "colour": "red",
+        }))
+        .unwrap_err();
+        let mut fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            ["colour", "criticality", "hostnames", "licences[0].expires", "macs[1]", "support_end", "type"],
+            "{errs:?}"
+        );
+        // Required fields at fault or missing are each named, and the rest still read.
+        let errs = super::asset_from_json(serde_json::json!({ "tag": 7, "type": "server", "ips": ["198.18.0.300"] }))
+            .unwrap_err();
+        let mut fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["ips[0]", "lifecycle", "name", "tag"], "{errs:?}");
+        assert!(errs.iter().any(|e| e.field == "name" && e.message.contains("missing field `name`")), "{errs:?}");
+        // Not an object: one error, nothing to read on from.
+        let errs = super::asset_from_json(serde_json::json!(["A-1"])).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        // A good asset still reads, checked as before.
+        let a = super::asset_from_json(serde_json::json!({
+            "tag": "A-1", "name": "a", "type": "server", "lifecycle": "deployed", "hostnames": ["DB01.corp.example."],
+        }))
+        .unwrap();
+        assert_eq!(a.hostnames, ["db01.corp.example"]);
     }
 
     /// Regression (review of 2026-12-07): the register took `00:00:00:00:00:00`,
