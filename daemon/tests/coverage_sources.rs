@@ -378,7 +378,7 @@ fn third_break_attempt_regressions() {
 
     let bad = serde_json::json!({ "tag": "X", "name": "x", "type": "server", "lifecycle": "deployed",
         "external_ids": ["ldap:cn=srv1,ou=computers"] });
-    assert_eq!(censusd::register::model::asset_from_json(bad).unwrap_err()[0].field, "external_ids");
+    assert_eq!(censusd::register::model::asset_from_json(bad).unwrap_err()[0].field, "external_ids[0]");
     let e = censusd::app::sources::load(&s.rec, &admin(), "edr", "Serial\nA\u{1b}[31m\n".as_bytes(), false, now);
     assert!(matches!(e, Err(censusd::app::sources::SourceError::File(_))), "{e:?}");
     let json = def("mdm", Field::Serial, "sn=serial");

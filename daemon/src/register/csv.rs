@@ -24,30 +24,7 @@ use super::model::{Asset, Day, ExpectedService, Licence, RecordedCert};
 use super::patch::Patch;
 
 /// Columns, in export order.
-pub const COLUMNS: &[&str] = &[
-    "tag",
-    "name",
-    "type",
-    "owner",
-    "department",
-    "lifecycle",
-    "lifecycle_since",
-    "hostnames",
-    "macs",
-    "ips",
-    "expected_segment",
-    "criticality",
-    "support_end",
-    "licences",
-    "expected_services",
-    "tags",
-    "certificates",
-    "serial",
-    "manufacturer",
-    "model",
-    "location",
-    "external_ids",
-];
+pub const COLUMNS: &[&str] = super::model::ASSET_FIELDS;
 
 /// One problem in an import file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -498,5 +475,38 @@ mod tests {
             [row("criticality"), row("hostnames"), row("ips"), row("macs"), row("support_end"), row("type")],
             "{errors:?}"
         );
+    }
+
+    /// Regression (review of 2026-12-07): a new asset without `type` and
+    /// `lifecycle`, or a row whose tag is not text, named only that, hiding
+    /// the row's other faults.
+    #[test]
+    fn a_row_missing_its_required_fields_or_its_tag_still_has_its_other_faults_named() {
+        let merge = |patches: &[Patch]| {
+            super::super::patch::merge(&[], patches, super::super::patch::ImportOptions::default()).unwrap_err()
+        };
+        let (patches, errors) =
+            parse_csv(b"tag,name,macs,ips,support_end\nQ-1,q,000000000000,x,bad\n", CsvOptions::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        let errors = merge(&patches);
+        let mut columns: Vec<&str> = errors.iter().map(|e| e.column.as_str()).collect();
+        columns.sort_unstable();
+        assert_eq!(columns, ["ips", "lifecycle", "macs", "support_end", "type"], "{errors:?}");
+        assert!(errors.iter().any(|e| e.column == "lifecycle" && e.message.contains("required for a new asset")));
+
+        let (patches, errors) = parse_json(
+            br#"[{"tag": 5, "name": ["a"], "type": 1, "lifecycle": true, "macs": ["000000000000"]},
+                 {"name": "b", "ips": ["198.18.0.300"]}]"#,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let errors = merge(&patches);
+        let found: Vec<(usize, &str)> = errors.iter().map(|e| (e.row, e.column.as_str())).collect();
+        assert_eq!(found.len(), 7, "{errors:?}");
+        for want in [(1, "tag"), (1, "name"), (1, "type"), (1, "lifecycle"), (1, "macs[0]"), (2, "tag"), (2, "ips[0]")]
+        {
+            assert!(found.contains(&want), "{want:?} in {errors:?}");
+        }
+        assert!(errors[0].message.contains("the tag must be text, not 5"), "{errors:?}");
+        assert!(errors.iter().any(|e| e.row == 2 && e.message == "the tag is empty or missing"), "{errors:?}");
     }
 }

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 
 use super::csv::ImportError;
-use super::model::{Asset, asset_from_json};
+use super::model::{Asset, asset_from_json, part_errors, top_field};
 use super::plan::{Change, FieldChange, ImportPlan};
 
 /// One row of an import: the fields it names.
@@ -63,6 +63,12 @@ fn err(p: &Patch, column: &str, message: String) -> ImportError {
     ImportError { row: p.row, line: p.line, column: column.to_string(), message }
 }
 
+/// Where a field's fault is reported: a CSV error names the column by its
+/// header; JSON keeps the field's path.
+fn column_of(p: &Patch, field: String) -> String {
+    if p.line.is_some() { top_field(&field).to_string() } else { field }
+}
+
 /// Merge `patches` into the `current` register.
 ///
 /// # Errors
@@ -76,7 +82,15 @@ pub fn merge(current: &[Asset], patches: &[Patch], opts: ImportOptions) -> Resul
     let mut plan = ImportPlan::default();
     for p in patches {
         if p.tag.is_empty() {
-            errors.push(err(p, "tag", "the tag is empty".into()));
+            let message = match p.values.get("tag") {
+                Some(v) if !v.is_string() => {
+                    format!("the tag must be text, not {}", v.to_string().chars().take(40).collect::<String>())
+                }
+                _ => "the tag is empty or missing".into(),
+            };
+            errors.push(err(p, "tag", message));
+            // Which asset it is stays unknown; the rest of the row is still checked.
+            errors.extend(part_errors(&p.values).into_iter().map(|f| err(p, &column_of(p, f.field), f.message)));
             continue;
         }
         let key = p.tag.to_ascii_lowercase();
@@ -120,23 +134,19 @@ pub fn merge(current: &[Asset], patches: &[Patch], opts: ImportOptions) -> Resul
             // A new stage without a date is dated on the day it is stored.
             body.remove("lifecycle_since");
         }
+        // Each required field missing is named, and the rest of the row is
+        // still read, so its other faults are named with them.
         let missing: Vec<&str> = REQUIRED.iter().copied().filter(|k| !body.contains_key(*k)).collect();
-        if !missing.is_empty() {
-            let why = if old.is_none() { "a new asset" } else { "a row that replaces its asset" };
-            errors.push(err(p, missing[0], format!("{} required for {why}, and missing here", missing.join(", "))));
-            continue;
+        let why = if old.is_none() { "a new asset" } else { "a row that replaces its asset" };
+        for k in &missing {
+            errors.push(err(p, k, format!("{k} is required for {why}, and missing here")));
         }
         match asset_from_json(Value::Object(body)) {
-            Ok(a) => merged.push((p.row, old, a)),
+            Ok(a) if missing.is_empty() => merged.push((p.row, old, a)),
+            Ok(_) => {}
             Err(fields) => {
-                for f in fields {
-                    // A CSV error names the column by its header; JSON keeps the field's path.
-                    let column = if p.line.is_some() {
-                        f.field.split(['[', '.']).next().unwrap_or_default().to_string()
-                    } else {
-                        f.field
-                    };
-                    errors.push(err(p, &column, f.message));
+                for f in fields.into_iter().filter(|f| !missing.contains(&f.field.as_str())) {
+                    errors.push(err(p, &column_of(p, f.field), f.message));
                 }
             }
         }
