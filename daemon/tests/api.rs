@@ -86,6 +86,8 @@ async fn a_host_is_shown_in_one_spelling_whatever_the_agent_sent() {
     assert_eq!(host["mac"], "00:1b:21:00:00:00", "{host}");
     assert_eq!(host["latest"]["mac"]["address"], "00:1b:21:00:00:00", "{host}");
     assert_eq!(host["latest"]["ip"], "198.18.0.10", "{host}");
+    let (status, mapped) = d.admin_json(Method::GET, "/api/v1/hosts/::ffff:198.18.0.10", None).await;
+    assert_eq!((status, &mapped["ip"]), (200, &serde_json::json!("198.18.0.10")), "asked for as it was sent: {mapped}");
     let (_, who) = d.admin_json(Method::GET, "/api/v1/whois?q=001B.2100.0000", None).await;
     let observation = &who["hosts"][0]["observation"];
     assert_eq!(observation["mac"]["address"], "00:1b:21:00:00:00", "{who}");

@@ -209,6 +209,21 @@ fn host(ip: &str, reason: &str, port_state: &str) -> String {
     )
 }
 
+/// Regression (review of 2026-12-07): an address nmap reported as
+/// `::ffff:198.18.1.72` was taken for an IPv6 host outside the IPv4
+/// segment; it is the IPv4 host it maps, as agents' batches store it.
+#[test]
+fn an_ipv4_address_mapped_into_ipv6_is_the_ipv4_host() {
+    let now = time::OffsetDateTime::from_unix_timestamp(NOW_MS / 1000).unwrap();
+    let mapped = r#"<host><status state="up" reason="syn-ack"/><address addr="::ffff:198.18.0.9" addrtype="ipv6"/>
+        <ports><port protocol="tcp" portid="22"><state state="open"/></port></ports></host>"#;
+    let xml = report("nmap -p 22 198.18.0.0/24", &[host("198.18.0.5", "syn-ack", "open"), mapped.into()].concat(), 256);
+    let (batch, summary) =
+        nmap::to_batch(&nmap::parse(&xml).unwrap(), "198.18.0.0/24".parse().unwrap(), "lab", "nmap", now);
+    let ips: Vec<String> = batch.hosts.iter().map(|h| h.ip.to_string()).collect();
+    assert_eq!(ips, ["198.18.0.5", "198.18.0.9"], "{summary:?}");
+}
+
 #[test]
 fn hosts_nmap_only_assumed_up_are_not_sightings_and_a_list_scan_is_no_sweep() {
     let now = time::OffsetDateTime::from_unix_timestamp(NOW_MS / 1000).unwrap();

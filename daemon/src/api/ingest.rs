@@ -127,6 +127,8 @@ pub async fn get_host(
 ) -> Result<Json<crate::store::HostRecord>, ApiError> {
     let ip: std::net::IpAddr =
         ip.parse().map_err(|_| ApiError::bad_field("ip", format!("`{ip}` is not an IP address")))?;
+    // An IPv4 address mapped into IPv6 is stored as the IPv4 address.
+    let ip = ip.to_canonical();
     let key = ip.to_string();
     state.blocking(move |s| s.host(&key)).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("host {ip}")))
 }

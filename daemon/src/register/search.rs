@@ -140,7 +140,7 @@ fn term(field: &str, v: &str) -> Result<Term, String> {
         "location" => Term::Contains("location", lower),
         "id" | "external_id" => Term::Contains("external_id", lower),
         "mac" => Term::Mac(mac_prefix(v).ok_or_else(|| format!("`{v}` is not a MAC or MAC prefix"))?),
-        "ip" => Term::Ip(v.parse().map_err(|_| format!("`{v}` is not an IP address"))?),
+        "ip" => Term::Ip(v.parse::<IpAddr>().map_err(|_| format!("`{v}` is not an IP address"))?.to_canonical()),
         "segment" => Term::Segment(v.parse::<IpNet>().map_err(|_| format!("`{v}` is not a CIDR"))?.trunc()),
         "port" => {
             Term::Port(v.parse().ok().filter(|p| *p > 0).ok_or_else(|| format!("`{v}` is not a port (1–65535)"))?)
@@ -166,21 +166,19 @@ fn term(field: &str, v: &str) -> Result<Term, String> {
 }
 
 /// A MAC or the start of one, in any spelling [`census_proto::MacAddr`]
-/// parses (`00:1b:21`, `00-1B-21-3A`, `001b.21aa.0b01`, `001B21`), as the
-/// start of the canonical spelling (`00:1b:21`) the register's MACs are
-/// compared in. Every group before the last is whole (two hex digits, or
-/// four with dots); the last may be cut short. `None`: no such start.
+/// parses (`00:1b:21`, `00-1B-21-3A`, `001b.21aa.0b01`, `001b:21aa`,
+/// `00.1b.21`, `001B21`), as the start of the canonical spelling
+/// (`00:1b:21`) the register's MACs are compared in. With a separator,
+/// the groups before the last are whole and all of one length, two hex
+/// digits or four; the last may be cut short. `None`: no such start.
 fn mac_prefix(v: &str) -> Option<String> {
     let sep = [':', '-', '.'].into_iter().find(|c| v.contains(*c));
-    let (group_len, groups) = match sep {
-        Some('.') => (4, 3),
-        Some(_) => (2, 6),
-        None => (12, 1),
-    };
     let parts: Vec<&str> = sep.map_or_else(|| vec![v], |c| v.split(c).collect());
     let (last, whole) = parts.split_last()?;
+    let group_len = whole.first().map_or(12, |g| g.len());
     let hex = |p: &str| p.chars().all(|c| c.is_ascii_hexdigit());
-    if parts.len() > groups
+    if !matches!(group_len, 2 | 4 | 12)
+        || parts.len() > 12 / group_len
         || !whole.iter().all(|p| p.len() == group_len && hex(p))
         || last.len() > group_len
         || !hex(last)

@@ -62,7 +62,7 @@ fn set(r: &mut SourceRecord, field: Field, value: &str) -> Result<(), String> {
         }
         Field::Ip => {
             let ip: IpAddr = v.parse().map_err(|_| format!("`{}` is not an IP address", v.escape_debug()))?;
-            r.ip = ip.to_string();
+            r.ip = ip.to_canonical().to_string();
         }
         Field::Mac => {
             for m in v.split([';', ' ']).map(str::trim).filter(|m| !m.is_empty()).take(32) {

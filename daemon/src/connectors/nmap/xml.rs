@@ -297,10 +297,11 @@ pub fn parse(xml: &[u8]) -> Result<NmapRun, NmapError> {
                 if let Some(h) = host.as_mut() {
                     match kind.as_str() {
                         "ipv4" | "ipv6" => {
-                            let ip = addr
+                            let ip: IpAddr = addr
                                 .parse()
                                 .map_err(|_| at(format!("`{}` is not an IP address", addr.escape_debug())))?;
-                            h.host.ip = Some(ip);
+                            // `::ffff:198.18.1.72` is the IPv4 host it maps, as agents' batches store it.
+                            h.host.ip = Some(ip.to_canonical());
                         }
                         "mac" => h.host.mac = Some((addr, text(&mut attrs, "vendor"))),
                         other => return Err(at(format!("unknown addrtype `{}`", other.escape_debug()))),

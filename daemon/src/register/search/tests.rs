@@ -67,6 +67,7 @@ fn words_negation_macs_addresses_and_segments() {
     assert!(q("-type:endpoint mac:00:1B:21").matches(&db(), &f, NOW));
     assert!(q("mac:00-1b-21-3a").matches(&db(), &f, NOW));
     assert!(q("ip:198.18.10.5").matches(&db(), &f, NOW));
+    assert!(q("ip:::ffff:198.18.10.5").matches(&db(), &f, NOW), "a mapped address is the IPv4 host");
     assert!(q("segment:198.18.0.0/16").matches(&db(), &f, NOW), "holds the expected segment");
     assert!(!q("segment:198.19.0.0/16").matches(&db(), &f, NOW));
     assert!(q("alert:none criticality:high").matches(&db(), &f, NOW));
@@ -87,6 +88,11 @@ fn a_mac_or_its_start_is_found_in_every_spelling_the_register_takes() {
         "mac:001B.213A",
         "mac:001b.21",
         "mac:001b.2",
+        "mac:00.1b.21.3a.00.30",
+        "mac:00.1b.21",
+        "mac:001b:213a:0030",
+        "mac:001b:21",
+        "mac:001B-213A",
         "mac:001B213A0030",
         "mac:001b21",
         "mac:00:1b:2",
@@ -106,6 +112,9 @@ fn a_mac_or_its_start_is_found_in_every_spelling_the_register_takes() {
         "mac:001b213a00301",
         "mac:00:1b:213",
         "mac:00::1b",
+        "mac:001b:21:3a",
+        "mac:001b:213a:0030:00",
+        "mac:001:b21",
         "mac:0g",
     ] {
         let e = AssetQuery::parse(bad).unwrap_err();
