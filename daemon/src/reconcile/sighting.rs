@@ -267,7 +267,7 @@ impl Sighting {
             mac: h.mac.as_ref().map(|m| m.address.to_string()),
             mac_random: h.mac.as_ref().is_some_and(|m| m.locally_administered),
             vendor: h.mac.as_ref().and_then(|m| m.vendor.clone()),
-            conflicting_macs: h.conflicting_macs.iter().map(|m| m.address.to_string()).collect(),
+            conflicting_macs: conflicting_macs(h),
             names,
             certs,
             open: h.ports.iter().filter(|p| p.state == PortState::Open).map(|p| p.port.0).collect(),
@@ -318,6 +318,22 @@ impl Sighting {
         }
         format!("ip:{}", self.ip)
     }
+}
+
+/// The MACs `h` answered from besides its own, each once: its own MAC
+/// listed again, or one MAC in two spellings, is no conflict (review of
+/// 2026-12-07: either raised a high identity-conflict alert, "answered
+/// from 2 MACs: 00:1b:21:aa:0c:30, 00:1b:21:aa:0c:30"). The list is
+/// capped at ingest (`ingest::checks`), so the quadratic look-up is small.
+fn conflicting_macs(h: &HostObservation) -> Vec<String> {
+    let own = h.mac.as_ref().map(|m| m.address);
+    let mut out: Vec<census_proto::MacAddr> = Vec::new();
+    for m in &h.conflicting_macs {
+        if Some(m.address) != own && !out.contains(&m.address) {
+            out.push(m.address);
+        }
+    }
+    out.iter().map(ToString::to_string).collect()
 }
 
 #[cfg(test)]
@@ -372,5 +388,42 @@ mod heard_tests {
         let mut other = seen(Some("00:1b:21:00:00:99"), &[], &[22], None, 3_000);
         assert!(!other.keep_heard_names(&stored), "the lease went to another device: its name goes too");
         assert!(other.names.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod conflict_tests {
+    use census_proto::{HostObservation, MacAddr, MacInfo};
+
+    fn answered(own: &str, others: &[&str]) -> HostObservation {
+        let now = time::OffsetDateTime::now_utc();
+        let mac = |m: &str| MacInfo::new(m.parse::<MacAddr>().unwrap());
+        HostObservation {
+            ip: "198.18.0.30".parse().unwrap(),
+            mac: Some(mac(own)),
+            conflicting_macs: others.iter().map(|m| mac(m)).collect(),
+            seen_by: vec![],
+            rtt_us: None,
+            reply_ttl: None,
+            syn_ack: None,
+            ports: vec![],
+            names: vec![],
+            fingerprints: vec![],
+            ipv6: None,
+            first_seen: now,
+            last_seen: now,
+        }
+    }
+
+    /// Regression (review of 2026-12-07): the host's own MAC listed as
+    /// conflicting, or one MAC in two spellings, raised a high identity-conflict alert.
+    #[test]
+    fn the_own_mac_and_a_mac_spelled_twice_are_no_conflict() {
+        let own = "00:1b:21:aa:0c:30";
+        assert!(super::conflicting_macs(&answered(own, &["00-1B-21-AA-0C-30", own])).is_empty());
+        assert_eq!(
+            super::conflicting_macs(&answered(own, &["001b.21aa.0d51", "00-1B-21-AA-0D-51", "00:1b:21:aa:0d:52"])),
+            ["00:1b:21:aa:0d:51", "00:1b:21:aa:0d:52"]
+        );
     }
 }

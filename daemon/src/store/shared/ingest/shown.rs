@@ -10,8 +10,10 @@
 //! Everything else the daemon shows (hosts, alerts, the register, search)
 //! spells them one way, `00:1b:21:3a:00:30` and RFC 5952 text, so an
 //! observation is shown the same way: its address and MACs are rewritten
-//! in the canonical spelling before it leaves the store. Nothing else in
-//! it is touched, so fields a newer agent added still show.
+//! in the canonical spelling before it leaves the store, and a
+//! conflicting MAC that is the host's own, or one listed before, is left
+//! out (as `reconcile::sighting` judges conflicts). Nothing else in it is
+//! touched, so fields a newer agent added still show.
 
 use std::net::IpAddr;
 
@@ -30,10 +32,22 @@ pub fn shown_observation(body: &str) -> Value {
     if let Some(address) = v.get_mut("mac").and_then(|m| m.get_mut("address")) {
         canonical(address, mac);
     }
+    let own = v.get("mac").and_then(|m| m.get("address")).cloned();
     if let Some(list) = v.get_mut("conflicting_macs").and_then(Value::as_array_mut) {
         for address in list.iter_mut().filter_map(|m| m.get_mut("address")) {
             canonical(address, mac);
         }
+        // Its own MAC again, or one MAC in two spellings, is no conflict
+        // (as `reconcile::sighting` judges it).
+        let mut kept: Vec<Value> = Vec::new();
+        list.retain(|m| match m.get("address") {
+            Some(a) if own.as_ref() == Some(a) || kept.contains(a) => false,
+            Some(a) => {
+                kept.push(a.clone());
+                true
+            }
+            None => true,
+        });
     }
     v
 }
@@ -60,6 +74,11 @@ mod tests {
         assert_eq!(v["mac"]["vendor"], "Intel");
         assert_eq!(v["conflicting_macs"][0]["address"], "00:1b:21:3a:00:31");
         assert_eq!(v["conflicting_macs"][1]["address"], "00:1b:21:3a:00:32");
+        let twice = shown_observation(
+            r#"{"mac":{"address":"00:1b:21:3a:00:30"},"conflicting_macs":[{"address":"00-1B-21-3A-00-30"},
+               {"address":"001b.213a.0031"},{"address":"00:1b:21:3a:00:31"}]}"#,
+        );
+        assert_eq!(twice["conflicting_macs"], serde_json::json!([{"address":"00:1b:21:3a:00:31"}]));
         assert_eq!(v["names"][0]["name"], "DB01.corp.example", "names are shown as sent");
         assert_eq!(v["from_a_newer_agent"]["x"], 1);
         assert_eq!(shown_observation(r#"{"ip":"::ffff:198.18.0.5"}"#)["ip"], "198.18.0.5");
