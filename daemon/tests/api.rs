@@ -95,6 +95,29 @@ async fn a_host_is_shown_in_one_spelling_whatever_the_agent_sent() {
     d.stop().await;
 }
 
+/// Regression (review of 2026-12-07): keys Census does not read, inside an
+/// object of an observation, escaped every size cap: a `mac` object with a
+/// 3 MB extra key was stored and shown whole. A small unknown key (a newer
+/// agent's field) is still kept as sent.
+#[tokio::test]
+async fn an_observation_padded_with_unread_keys_is_kept_as_census_reads_it() {
+    let d = Daemon::start().await;
+    let token = d.add_agent("agent-1", &["198.18.0.0/24"]).await;
+    let b = batch("agent-1", &["198.18.0.10", "198.18.0.11"]);
+    let mut v: serde_json::Value = serde_json::from_slice(&enc(&b)).unwrap();
+    v["hosts"][0]["mac"]["padding"] = serde_json::json!("B".repeat(300_000));
+    v["hosts"][1]["mac"]["from_a_newer_agent"] = serde_json::json!("small");
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(serde_json::to_vec(&v).unwrap())).await;
+    assert_eq!(r.status(), 200);
+    let (_, padded) = d.admin_json(Method::GET, "/api/v1/hosts/198.18.0.10", None).await;
+    assert_eq!(padded["latest"]["mac"]["address"], "00:1b:21:00:00:00", "{}", padded["latest"]);
+    assert!(padded["latest"]["mac"].get("padding").is_none(), "the padding is not stored");
+    assert!(padded.to_string().len() < 10_000, "{} bytes", padded.to_string().len());
+    let (_, newer) = d.admin_json(Method::GET, "/api/v1/hosts/198.18.0.11", None).await;
+    assert_eq!(newer["latest"]["mac"]["from_a_newer_agent"], "small", "{}", newer["latest"]);
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn observations_outside_the_agents_segments_are_rejected_and_reported() {
     let d = Daemon::start().await;

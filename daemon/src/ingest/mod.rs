@@ -70,8 +70,9 @@ pub struct ObservationRow<'a> {
     pub names: Vec<String>,
     /// Most confident OS family guess.
     pub fingerprint: String,
-    /// The observation as sent.
-    pub raw: &'a str,
+    /// The observation as sent (re-encoded when sent over
+    /// [`RAW_AS_SENT`] bytes with more than Census reads: [`kept_body`]).
+    pub raw: std::borrow::Cow<'a, str>,
     /// What reconciliation reads of it (JSON of a `Sighting`).
     pub sighting: String,
     /// Heard by passive listening only: folded onto the stored host
@@ -79,6 +80,27 @@ pub struct ObservationRow<'a> {
     pub passive: bool,
     /// TLS certificates served on its open ports: (port, SHA-256 lowercase hex).
     pub certificates: Vec<(u16, String)>,
+}
+
+/// Largest observation stored as its agent sent it, in bytes. Every field
+/// Census reads is capped at ingest (`checks`), but an object on the wire
+/// may carry keys Census does not read (a newer agent's fields), which
+/// nothing caps: an agent's `mac` object with a 3 MB extra key was stored
+/// and shown whole (review of 2026-12-07). Over this size an observation is
+/// kept as Census reads it, re-encoded, whichever is smaller; under it the
+/// bytes as sent are kept (no re-encoding on the common path: a swept host
+/// is about 600 bytes).
+pub const RAW_AS_SENT: usize = 64 * 1024;
+
+/// The body to store for `h`, sent as `raw` (see [`RAW_AS_SENT`]).
+pub fn kept_body<'a>(h: &HostObservation, raw: &'a str) -> std::borrow::Cow<'a, str> {
+    if raw.len() <= RAW_AS_SENT {
+        return raw.into();
+    }
+    match serde_json::to_string(h) {
+        Ok(read) if read.len() < raw.len() => read.into(),
+        _ => raw.into(),
+    }
 }
 
 impl<'a> ObservationRow<'a> {
@@ -104,7 +126,7 @@ impl<'a> ObservationRow<'a> {
             ports: ports.join(","),
             names,
             fingerprint,
-            raw,
+            raw: kept_body(h, raw),
             sighting: serde_json::to_string(sighting).unwrap_or_default(),
             passive: sighting.passive,
             certificates: h

@@ -154,7 +154,7 @@ fn insert_observations(
     let ips: Vec<&str> = rows.iter().map(|r| r.ip.as_str()).collect();
     let macs: Vec<Option<&str>> = rows.iter().map(|r| r.mac.as_deref()).collect();
     let seen: Vec<i64> = rows.iter().map(|r| r.last_ms).collect();
-    let bodies: Vec<&str> = rows.iter().map(|r| r.raw).collect();
+    let bodies: Vec<&str> = rows.iter().map(|r| r.raw.as_ref()).collect();
     tx.execute_typed(
         "INSERT INTO observations (id, batch_id, ip, mac, seen_ms, body)
          SELECT u.id, $1, u.ip, u.mac, u.seen, u.body FROM UNNEST($2, $3, $4, $5, $6) AS u(id, ip, mac, seen, body)",

@@ -276,7 +276,7 @@ mod tests {
             ports: ports.into(),
             names: vec!["a.example".into()],
             fingerprint: String::new(),
-            raw: "{}",
+            raw: "{}".into(),
             sighting: "{}".into(),
             passive,
             certificates: vec![],

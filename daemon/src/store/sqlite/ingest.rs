@@ -244,7 +244,7 @@ fn chunk_in(
                 upsert_served.execute(params![sha, ip, port, last])?;
             }
             let first_names = names_json(names);
-            insert_obs.execute(params![batch_id, ip, mac, last, row.raw])?;
+            insert_obs.execute(params![batch_id, ip, mac, last, row.raw.as_ref()])?;
             stored += 1;
             let obs_id = tx.last_insert_rowid();
             ids = Some(ids.map_or((obs_id, obs_id), |(lo, hi): (i64, i64)| (lo.min(obs_id), hi.max(obs_id))));
