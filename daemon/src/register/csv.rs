@@ -272,12 +272,15 @@ pub fn parse_csv_table(bytes: &[u8], opts: CsvOptions, t: &Table) -> (Vec<Patch>
     let mut record = csv::ByteRecord::new();
     let mut row = 0usize;
     loop {
-        let line = rdr.position().line() + 1;
+        // Where the next record starts (the reader's position is the line
+        // after the last record read; `+ 1` named the line after the bad one).
+        let line = rdr.position().line();
         match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 row += 1;
+                let line = e.position().map_or(line, csv::Position::line);
                 errors.push(ImportError { row, line: Some(line), column: String::new(), message: e.to_string() });
                 continue;
             }
@@ -508,5 +511,15 @@ mod tests {
         }
         assert!(errors[0].message.contains("the tag must be text, not 5"), "{errors:?}");
         assert!(errors.iter().any(|e| e.row == 2 && e.message == "the tag is empty or missing"), "{errors:?}");
+    }
+
+    /// Regression (review of 2026-12-07): a row with a wrong number of
+    /// cells, or a quote left open, was reported one line below itself.
+    #[test]
+    fn a_malformed_row_is_named_on_its_own_line() {
+        let (_, errors) = parse_csv(b"tag,name\nA-1,a\nA-2,b,extra\nA-3,c\n", CsvOptions::default());
+        assert_eq!(errors.iter().map(|e| (e.row, e.line)).collect::<Vec<_>>(), [(2, Some(3))], "{errors:?}");
+        let (_, errors) = parse_csv(b"tag,name\nA-1,a\n\"A-2,b\n", CsvOptions::default());
+        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [Some(3)], "{errors:?}");
     }
 }

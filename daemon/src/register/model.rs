@@ -555,6 +555,11 @@ pub fn host_name_ok(h: &str) -> bool {
 /// # Errors
 /// Every field at fault.
 pub fn asset_from_json(value: serde_json::Value) -> Result<Asset, Vec<FieldError>> {
+    // serde also reads a struct from an array of its fields in order: an
+    // asset is only ever an object.
+    if !value.is_object() {
+        return Err(vec![FieldError { field: String::new(), message: "an asset is a JSON object".into() }]);
+    }
     let mut value = value;
     let mut errs: Vec<FieldError> = Vec::new();
     // Fields set aside after their error: their checks would repeat it.
@@ -789,9 +794,14 @@ mod tests {
         fields.sort_unstable();
         assert_eq!(fields, ["ips[0]", "lifecycle", "name", "tag"], "{errs:?}");
         assert!(errs.iter().any(|e| e.field == "name" && e.message.contains("missing field `name`")), "{errs:?}");
-        // Not an object: one error, nothing to read on from.
+        // Not an object: one error, nothing to read on from; an array of
+        // the 22 fields in order is not an asset either (review of 2026-12-07).
         let errs = super::asset_from_json(serde_json::json!(["A-1"])).unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
+        let mut fields = vec![serde_json::json!("A-1"), "a".into(), "server".into()];
+        fields.extend(std::iter::repeat_n(serde_json::Value::Null, 19));
+        let errs = super::asset_from_json(serde_json::Value::Array(fields)).unwrap_err();
+        assert_eq!(errs[0].message, "an asset is a JSON object", "{errs:?}");
         // A good asset still reads, checked as before.
         let a = super::asset_from_json(serde_json::json!({
             "tag": "A-1", "name": "a", "type": "server", "lifecycle": "deployed", "hostnames": ["DB01.corp.example."],
