@@ -314,13 +314,23 @@ fn with_sighting(mut f: Finding, s: &Sighting) -> Finding {
 
 /// The MACs behind an address conflict, or `None` when there is none: one
 /// MAC, or several that the register ties to one asset (a multi-homed host
-/// answering ARP for each of its addresses from every interface).
+/// answering ARP for each of its addresses from every interface). A host
+/// without a MAC of its own conflicts only among those it listed (review of
+/// 2026-12-07: its missing MAC was counted as an empty one, "answered from
+/// 2 MACs: , 00:1b:21:00:32:32").
 pub fn conflicting_macs(s: &Sighting, index: &RegisterIndex) -> Option<Vec<String>> {
     if s.conflicting_macs.is_empty() {
         return None;
     }
-    let mut macs = vec![s.mac.clone().unwrap_or_default()];
-    macs.extend(s.conflicting_macs.iter().cloned());
+    let mut macs: Vec<String> = Vec::new();
+    for m in s.mac.iter().chain(&s.conflicting_macs) {
+        if !macs.contains(m) {
+            macs.push(m.clone());
+        }
+    }
+    if macs.len() < 2 {
+        return None;
+    }
     let owners: Vec<Option<&str>> = macs.iter().map(|m| index.sole_owner_of_mac(m)).collect();
     let one_asset = owners[0].is_some() && owners.iter().all(|o| *o == owners[0]);
     (!one_asset).then_some(macs)

@@ -393,26 +393,18 @@ mod heard_tests {
 
 #[cfg(test)]
 mod conflict_tests {
-    use census_proto::{HostObservation, MacAddr, MacInfo};
+    use census_proto::HostObservation;
 
-    fn answered(own: &str, others: &[&str]) -> HostObservation {
-        let now = time::OffsetDateTime::now_utc();
-        let mac = |m: &str| MacInfo::new(m.parse::<MacAddr>().unwrap());
-        HostObservation {
-            ip: "198.18.0.30".parse().unwrap(),
-            mac: Some(mac(own)),
-            conflicting_macs: others.iter().map(|m| mac(m)).collect(),
-            seen_by: vec![],
-            rtt_us: None,
-            reply_ttl: None,
-            syn_ack: None,
-            ports: vec![],
-            names: vec![],
-            fingerprints: vec![],
-            ipv6: None,
-            first_seen: now,
-            last_seen: now,
-        }
+    /// A host that answered from `own`, listing `others` as conflicting, as an agent would send it.
+    pub(super) fn answered(own: &str, others: &[&str]) -> HostObservation {
+        let others: Vec<serde_json::Value> =
+            others.iter().map(|m| serde_json::json!({ "address": m, "locally_administered": false })).collect();
+        serde_json::from_value(serde_json::json!({
+            "ip": "198.18.0.30", "mac": { "address": own, "locally_administered": false },
+            "conflicting_macs": others, "seen_by": ["arp"],
+            "first_seen": "2026-12-07T10:00:00Z", "last_seen": "2026-12-07T10:00:00Z",
+        }))
+        .unwrap()
     }
 
     /// Regression (review of 2026-12-07): the host's own MAC listed as
@@ -424,6 +416,43 @@ mod conflict_tests {
         assert_eq!(
             super::conflicting_macs(&answered(own, &["001b.21aa.0d51", "00-1B-21-AA-0D-51", "00:1b:21:aa:0d:52"])),
             ["00:1b:21:aa:0d:51", "00:1b:21:aa:0d:52"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod conflict_rule_tests {
+    use crate::reconcile::identity::RegisterIndex;
+    use crate::reconcile::rules::conflicting_macs;
+
+    /// Regression (review of 2026-12-07): a host without a MAC of its own,
+    /// listing one conflicting MAC (in two spellings), raised "answered from
+    /// 2 MACs: , 00:1b:21:00:32:32"; with two it said 3.
+    #[test]
+    fn a_host_without_its_own_mac_conflicts_only_among_those_it_listed() {
+        let seen = |own: Option<&str>, others: &[&str]| {
+            let mut h = super::conflict_tests::answered(own.unwrap_or("00:1b:21:00:00:01"), others);
+            if own.is_none() {
+                h.mac = None;
+            }
+            let ctx = super::BatchContext {
+                segment: "lab".into(),
+                agent: "a1".into(),
+                batch: "b1".into(),
+                probed: None,
+                enriched: false,
+            };
+            super::Sighting::of(&h, &ctx)
+        };
+        let index = RegisterIndex::default();
+        assert_eq!(conflicting_macs(&seen(None, &["00:1b:21:00:32:32", "00-1B-21-00-32-32"]), &index), None);
+        assert_eq!(
+            conflicting_macs(&seen(None, &["00:1b:21:00:32:32", "00:1b:21:00:32:33"]), &index),
+            Some(vec!["00:1b:21:00:32:32".to_string(), "00:1b:21:00:32:33".to_string()])
+        );
+        assert_eq!(
+            conflicting_macs(&seen(Some("00:1b:21:00:32:31"), &["00:1b:21:00:32:32"]), &index),
+            Some(vec!["00:1b:21:00:32:31".to_string(), "00:1b:21:00:32:32".to_string()])
         );
     }
 }
