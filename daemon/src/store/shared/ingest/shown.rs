@@ -24,7 +24,16 @@ use serde_json::Value;
 /// `mac.address` and each `conflicting_macs[].address` in the canonical
 /// spelling; `Value::Null` when it does not decode (as before).
 pub fn shown_observation(body: &str) -> Value {
-    let mut v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let mut v: Value = match serde_json::from_str(body) {
+        Ok(v) => v,
+        // Keys Census does not read, nested deeper than a JSON value is read
+        // (128 levels), are no reason to show nothing (review of
+        // 2026-12-07: `latest` was null): it is shown as Census reads it.
+        Err(_) => serde_json::from_str::<census_proto::HostObservation>(body)
+            .ok()
+            .and_then(|h| serde_json::to_value(h).ok())
+            .unwrap_or(Value::Null),
+    };
     if let Some(ip) = v.get_mut("ip") {
         canonical(ip, |s| s.parse::<IpAddr>().ok().map(|ip| ip.to_canonical().to_string()));
     }
@@ -91,6 +100,16 @@ mod tests {
         assert_eq!(v["mac"]["address"], "not a mac");
         assert_eq!(v["conflicting_macs"], 7);
         assert_eq!(shown_observation("{broken"), Value::Null);
+        // Nested past what a JSON value is read to, in a key Census does not read.
+        let deep = format!(
+            r#"{{"ip":"198.18.0.85","seen_by":["tcp"],"ports":[{{"port":22,"protocol":"tcp","state":"open"}}],
+               "first_seen":"2026-12-07T10:00:00Z","last_seen":"2026-12-07T10:00:00Z","deep":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let v = shown_observation(&deep);
+        assert_eq!((v["ip"].as_str(), v["ports"][0]["port"].as_u64()), (Some("198.18.0.85"), Some(22)), "{v}");
+        assert!(v.get("deep").is_none());
         assert_eq!(shown_observation(r#"{"ip":5,"mac":null}"#)["ip"], 5);
     }
 }
