@@ -267,7 +267,7 @@ impl Sighting {
             mac: h.mac.as_ref().map(|m| m.address.to_string()),
             mac_random: h.mac.as_ref().is_some_and(|m| m.locally_administered),
             vendor: h.mac.as_ref().and_then(|m| m.vendor.clone()),
-            conflicting_macs: conflicting_macs(h),
+            conflicting_macs: h.conflicting_macs.iter().map(|m| m.address.to_string()).collect(),
             names,
             certs,
             open: h.ports.iter().filter(|p| p.state == PortState::Open).map(|p| p.port.0).collect(),
@@ -318,22 +318,6 @@ impl Sighting {
         }
         format!("ip:{}", self.ip)
     }
-}
-
-/// The MACs `h` answered from besides its own, each once: its own MAC
-/// listed again, or one MAC in two spellings, is no conflict (review of
-/// 2026-12-07: either raised a high identity-conflict alert, "answered
-/// from 2 MACs: 00:1b:21:aa:0c:30, 00:1b:21:aa:0c:30"). The list is
-/// capped at ingest (`ingest::checks`), so the quadratic look-up is small.
-fn conflicting_macs(h: &HostObservation) -> Vec<String> {
-    let own = h.mac.as_ref().map(|m| m.address);
-    let mut out: Vec<census_proto::MacAddr> = Vec::new();
-    for m in &h.conflicting_macs {
-        if Some(m.address) != own && !out.contains(&m.address) {
-            out.push(m.address);
-        }
-    }
-    out.iter().map(ToString::to_string).collect()
 }
 
 #[cfg(test)]
@@ -392,11 +376,13 @@ mod heard_tests {
 }
 
 #[cfg(test)]
-mod conflict_tests {
+mod conflict_rule_tests {
+    use crate::reconcile::identity::RegisterIndex;
+    use crate::reconcile::rules::conflicting_macs;
     use census_proto::HostObservation;
 
     /// A host that answered from `own`, listing `others` as conflicting, as an agent would send it.
-    pub(super) fn answered(own: &str, others: &[&str]) -> HostObservation {
+    fn answered(own: &str, others: &[&str]) -> HostObservation {
         let others: Vec<serde_json::Value> =
             others.iter().map(|m| serde_json::json!({ "address": m, "locally_administered": false })).collect();
         serde_json::from_value(serde_json::json!({
@@ -407,43 +393,40 @@ mod conflict_tests {
         .unwrap()
     }
 
+    /// The sighting of a host that answered from `own` (or no MAC), listing `others` as conflicting.
+    fn seen(own: Option<&str>, others: &[&str]) -> super::Sighting {
+        let mut h = answered(own.unwrap_or("00:1b:21:00:00:01"), others);
+        if own.is_none() {
+            h.mac = None;
+        }
+        let ctx = super::BatchContext {
+            segment: "lab".into(),
+            agent: "a1".into(),
+            batch: "b1".into(),
+            probed: None,
+            enriched: false,
+        };
+        super::Sighting::of(&h, &ctx)
+    }
+
     /// Regression (review of 2026-12-07): the host's own MAC listed as
     /// conflicting, or one MAC in two spellings, raised a high identity-conflict alert.
     #[test]
     fn the_own_mac_and_a_mac_spelled_twice_are_no_conflict() {
         let own = "00:1b:21:aa:0c:30";
-        assert!(super::conflicting_macs(&answered(own, &["00-1B-21-AA-0C-30", own])).is_empty());
+        let index = RegisterIndex::default();
+        assert_eq!(conflicting_macs(&seen(Some(own), &["00-1B-21-AA-0C-30", own]), &index), None);
         assert_eq!(
-            super::conflicting_macs(&answered(own, &["001b.21aa.0d51", "00-1B-21-AA-0D-51", "00:1b:21:aa:0d:52"])),
-            ["00:1b:21:aa:0d:51", "00:1b:21:aa:0d:52"]
+            conflicting_macs(&seen(Some(own), &["001b.21aa.0d51", "00-1B-21-AA-0D-51", "00:1b:21:aa:0d:52"]), &index),
+            Some(vec![own.to_string(), "00:1b:21:aa:0d:51".to_string(), "00:1b:21:aa:0d:52".to_string()])
         );
     }
-}
-
-#[cfg(test)]
-mod conflict_rule_tests {
-    use crate::reconcile::identity::RegisterIndex;
-    use crate::reconcile::rules::conflicting_macs;
 
     /// Regression (review of 2026-12-07): a host without a MAC of its own,
     /// listing one conflicting MAC (in two spellings), raised "answered from
     /// 2 MACs: , 00:1b:21:00:32:32"; with two it said 3.
     #[test]
     fn a_host_without_its_own_mac_conflicts_only_among_those_it_listed() {
-        let seen = |own: Option<&str>, others: &[&str]| {
-            let mut h = super::conflict_tests::answered(own.unwrap_or("00:1b:21:00:00:01"), others);
-            if own.is_none() {
-                h.mac = None;
-            }
-            let ctx = super::BatchContext {
-                segment: "lab".into(),
-                agent: "a1".into(),
-                batch: "b1".into(),
-                probed: None,
-                enriched: false,
-            };
-            super::Sighting::of(&h, &ctx)
-        };
         let index = RegisterIndex::default();
         assert_eq!(conflicting_macs(&seen(None, &["00:1b:21:00:32:32", "00-1B-21-00-32-32"]), &index), None);
         assert_eq!(

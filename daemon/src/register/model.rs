@@ -550,7 +550,8 @@ pub fn host_name_ok(h: &str) -> bool {
 /// A field that does not decode does not hide the others: it is set
 /// aside (a required one stands in as a placeholder) and the rest read on,
 /// so every top-level field at fault is named once, with the checks of the
-/// fields that did decode. Bounded: one retry per field of `value`.
+/// fields that did decode. Bounded: unknown keys are set aside in one
+/// pass, then at most one retry per field an asset has.
 ///
 /// # Errors
 /// Every field at fault.

@@ -12,7 +12,7 @@
 //! observation is shown the same way: its address and MACs are rewritten
 //! in the canonical spelling before it leaves the store, and a
 //! conflicting MAC that is the host's own, or one listed before, is left
-//! out (as `reconcile::sighting` judges conflicts). Nothing else in it is
+//! out (as `reconcile::rules::conflicting_macs` judges conflicts). Nothing else in it is
 //! touched, so fields a newer agent added still show.
 
 use std::net::IpAddr;
@@ -47,7 +47,7 @@ pub fn shown_observation(body: &str) -> Value {
             canonical(address, mac);
         }
         // Its own MAC again, or one MAC in two spellings, is no conflict
-        // (as `reconcile::sighting` judges it).
+        // (as `reconcile::rules::conflicting_macs` judges it).
         let mut kept: Vec<Value> = Vec::new();
         list.retain(|m| match m.get("address") {
             Some(a) if own.as_ref() == Some(a) || kept.contains(a) => false,
