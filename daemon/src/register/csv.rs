@@ -114,21 +114,44 @@ fn service(s: &str) -> Result<ExpectedService, String> {
     Ok(ExpectedService { port: census_proto::Port(port), name: name.trim().to_string() })
 }
 
+/// A list cell's items, each read by `read`.
+///
+/// # Errors
+/// Every item that does not read, by its place in the cell (`item 3 of
+/// the cell: …`; the first bad item must not hide the others), the first
+/// ten spelled out and the rest counted.
+fn items(cell: &str, read: impl Fn(&str) -> Result<Value, String>) -> Result<Value, String> {
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    for (i, item) in list(cell).enumerate() {
+        match read(item) {
+            Ok(v) => out.push(v),
+            Err(m) => bad.push(format!("item {} of the cell: {m}", i + 1)),
+        }
+    }
+    if bad.is_empty() {
+        return Ok(Value::Array(out));
+    }
+    let more = bad.len().saturating_sub(ITEMS_SPELLED);
+    bad.truncate(ITEMS_SPELLED);
+    if more > 0 {
+        bad.push(format!("{more} more bad items"));
+    }
+    Err(bad.join("; "))
+}
+
+/// How many bad items of one cell [`items`] spells out.
+const ITEMS_SPELLED: usize = 10;
+
 /// A non-empty CSV cell as the JSON value of its field (validation of the
 /// value itself happens when the asset is built).
 fn cell_value(column: &str, cell: &str) -> Result<Value, String> {
     let strings = |c: &str| Value::Array(list(c).map(|s| Value::String(s.to_string())).collect());
     Ok(match column {
         "hostnames" | "macs" | "ips" | "tags" | "external_ids" => strings(cell),
-        "licences" => {
-            Value::Array(list(cell).map(|l| licence(l).map(|l| json!(l))).collect::<Result<Vec<_>, String>>()?)
-        }
-        "expected_services" => {
-            Value::Array(list(cell).map(|l| service(l).map(|s| json!(s))).collect::<Result<Vec<_>, String>>()?)
-        }
-        "certificates" => {
-            Value::Array(list(cell).map(|l| recorded_cert(l).map(|c| json!(c))).collect::<Result<Vec<_>, String>>()?)
-        }
+        "licences" => items(cell, |l| licence(l).map(|l| json!(l)))?,
+        "expected_services" => items(cell, |s| service(s).map(|s| json!(s)))?,
+        "certificates" => items(cell, |c| recorded_cert(c).map(|c| json!(c)))?,
         _ => Value::String(cell.trim().to_string()),
     })
 }
@@ -521,5 +544,37 @@ mod tests {
         assert_eq!(errors.iter().map(|e| (e.row, e.line)).collect::<Vec<_>>(), [(2, Some(3))], "{errors:?}");
         let (_, errors) = parse_csv(b"tag,name\nA-1,a\n\"A-2,b\n", CsvOptions::default());
         assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [Some(3)], "{errors:?}");
+    }
+
+    /// Regression (review of 2026-12-08): a list cell's first bad item hid
+    /// the others, and a CSV error did not say which item of the cell it
+    /// was about.
+    #[test]
+    fn every_bad_item_of_a_list_cell_is_named_by_its_place_in_the_cell() {
+        let csv = "tag,name,type,lifecycle,macs,licences\n\
+                   A-1,a,server,deployed,zz;00:1b:21:3a:00:30;yy,P||soon;Q;R||2024-13-01\n";
+        let (patches, mut errors) = parse_csv(csv.as_bytes(), CsvOptions::default());
+        if let Err(merged) = super::super::patch::merge(&[], &patches, super::super::patch::ImportOptions::default()) {
+            errors.extend(merged);
+        }
+        let licences: Vec<&str> =
+            errors.iter().filter(|e| e.column == "licences").map(|e| e.message.as_str()).collect();
+        assert_eq!(licences.len(), 1, "{errors:?}");
+        assert!(licences[0].starts_with("item 1 of the cell: "), "{licences:?}");
+        assert!(licences[0].contains("; item 3 of the cell: "), "{licences:?}");
+        assert!(!licences[0].contains("item 2"), "{licences:?}");
+        let mut macs: Vec<&str> = errors.iter().filter(|e| e.column == "macs").map(|e| e.message.as_str()).collect();
+        macs.sort_unstable();
+        assert_eq!(macs.len(), 2, "{errors:?}");
+        assert!(macs[0].starts_with("item 1 of the cell: ") && macs[0].contains("zz"), "{macs:?}");
+        assert!(macs[1].starts_with("item 3 of the cell: ") && macs[1].contains("yy"), "{macs:?}");
+        assert!(errors.iter().all(|e| e.row == 1 && e.line == Some(2)), "{errors:?}");
+        // A cell of many bad items spells out ten and counts the rest.
+        let cell: Vec<String> = (0..25).map(|i| format!("port{i}/x")).collect();
+        let csv = format!("tag,name,type,lifecycle,expected_services\nA-1,a,server,deployed,{}\n", cell.join(";"));
+        let (_, errors) = parse_csv(csv.as_bytes(), CsvOptions::default());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].message.matches("of the cell").count(), 10, "{errors:?}");
+        assert!(errors[0].message.ends_with("; 15 more bad items"), "{errors:?}");
     }
 }

@@ -550,7 +550,8 @@ pub fn host_name_ok(h: &str) -> bool {
 /// A field that does not decode does not hide the others: it is set
 /// aside (a required one stands in as a placeholder) and the rest read on,
 /// so every top-level field at fault is named once, with the checks of the
-/// fields that did decode. Bounded: unknown keys are set aside in one
+/// fields that did decode; in a list, every bad item is named by its
+/// position. Bounded: unknown keys are set aside in one
 /// pass, then at most one retry per field an asset has.
 ///
 /// # Errors
@@ -589,10 +590,17 @@ pub fn asset_from_json(value: serde_json::Value) -> Result<Asset, Vec<FieldError
             Err(e) => e,
         };
         let (error, key) = field_error(e);
-        errs.push(error);
-        let (Some(key), Some(obj)) = (key, value.as_object_mut()) else { break };
-        if faulty.contains(&key) {
+        let (Some(key), Some(obj)) = (key, value.as_object_mut()) else {
+            errs.push(error);
             break;
+        };
+        if faulty.contains(&key) {
+            errs.push(error);
+            break;
+        }
+        match obj.get(&key).and_then(serde_json::Value::as_array).and_then(|items| list_item_errors(&key, items)) {
+            Some(items) => errs.extend(items),
+            None => errs.push(error),
         }
         match REQUIRED_FIELDS.iter().find(|(k, _)| *k == key) {
             Some((_, placeholder)) => obj.insert(key.clone(), serde_json::Value::from(*placeholder)),
@@ -601,6 +609,38 @@ pub fn asset_from_json(value: serde_json::Value) -> Result<Asset, Vec<FieldError
         faulty.push(key);
     }
     Err(errs)
+}
+
+/// Every bad item of the list `items` (the value of field `key`), each
+/// named by its position (`macs[1]`, `licences[3].expires`), with what the
+/// checks find in the items that do read: the first bad item of a list
+/// must not hide the others. Each item is read alone beside placeholders
+/// for the required fields: linear in the list's length.
+///
+/// `None`: every item reads alone (the fault is the list's own).
+fn list_item_errors(key: &str, items: &[serde_json::Value]) -> Option<Vec<FieldError>> {
+    let mut probe: serde_json::Map<String, serde_json::Value> = REQUIRED_FIELDS
+        .iter()
+        .map(|(k, placeholder)| ((*k).to_string(), serde_json::Value::from(*placeholder)))
+        .collect();
+    let first = format!("{key}[0]");
+    let mut errs = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        probe.insert(key.to_string(), serde_json::Value::Array(vec![item.clone()]));
+        let at = |f: FieldError| FieldError {
+            field: f.field.replacen(&first, &format!("{key}[{i}]"), 1),
+            message: f.message,
+        };
+        match serde_path_to_error::deserialize::<_, Asset>(&probe) {
+            Ok(mut alone) => {
+                if let Err(found) = alone.check() {
+                    errs.extend(found.into_iter().filter(|f| top_field(&f.field) == key).map(at));
+                }
+            }
+            Err(e) => errs.push(at(field_error(e).0)),
+        }
+    }
+    (!errs.is_empty()).then_some(errs)
 }
 
 /// The top-level field a [`FieldError`]'s path is in (`licences[1].expires`: `licences`).
@@ -809,6 +849,44 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(a.hostnames, ["db01.corp.example"]);
+    }
+
+    /// Regression (review of 2026-12-08): within one list, the first item
+    /// that did not read hid the others (`macs: ["zz", "yy"]` named
+    /// `macs[0]` only; `licences[0].expires` hid `licences[2].expires`).
+    /// Every bad item is named by its position, with the checks of the
+    /// items that do read.
+    #[test]
+    fn every_bad_item_of_a_list_is_named_by_its_position() {
+        let errs = super::asset_from_json(serde_json::json!({
+            "tag": "A-1", "name": "a", "type": "server", "lifecycle": "deployed",
+            "macs": ["zz", "00:1b:21:3a:00:30", "yy", "01:00:5e:00:00:01"],
+            "licences": [{ "product": "P", "expires": "soon" }, { "product": "Q" }, { "product": "R", "expires": 7 }],
+            "tags": ["ok", "", "bad;tag"],
+        }))
+        .unwrap_err();
+        let mut fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            ["licences[0].expires", "licences[2].expires", "macs[0]", "macs[2]", "macs[3]", "tags[1]", "tags[2]"],
+            "{errs:?}"
+        );
+        assert!(errs.iter().any(|e| e.field == "macs[2]" && e.message.contains("yy")), "{errs:?}");
+        // A fault of the list itself is still named once, as the list.
+        let errs = super::asset_from_json(serde_json::json!({
+            "tag": "A-1", "name": "a", "type": "server", "lifecycle": "deployed", "macs": "00:1b:21:3a:00:30",
+        }))
+        .unwrap_err();
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["macs"], "{errs:?}");
+        // Linear: a list of 20,000 bad items is read item by item at once.
+        let many: Vec<String> = (0..20_000).map(|i| format!("x{i}")).collect();
+        let errs = super::asset_from_json(serde_json::json!({
+            "tag": "A-1", "name": "a", "type": "server", "lifecycle": "deployed", "hostnames": ["ok"], "macs": many,
+        }))
+        .unwrap_err();
+        assert_eq!(errs.len(), 20_000);
+        assert_eq!(errs[19_999].field, "macs[19999]");
     }
 
     /// Regression (review of 2026-12-07): the register took `00:00:00:00:00:00`,

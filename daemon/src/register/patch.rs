@@ -63,10 +63,22 @@ fn err(p: &Patch, column: &str, message: String) -> ImportError {
     ImportError { row: p.row, line: p.line, column: column.to_string(), message }
 }
 
-/// Where a field's fault is reported: a CSV error names the column by its
-/// header; JSON keeps the field's path.
-fn column_of(p: &Patch, field: String) -> String {
-    if p.line.is_some() { top_field(&field).to_string() } else { field }
+/// A field's fault as reported: JSON keeps the field's path
+/// (`macs[1]`); a CSV error names the column by its header and the item of
+/// a list cell by its place among the cell's items (`item 2 of the cell: …`).
+fn field_err(p: &Patch, field: String, message: String) -> ImportError {
+    if p.line.is_none() {
+        return err(p, &field, message);
+    }
+    let column = top_field(&field);
+    let item = field[column.len()..]
+        .strip_prefix('[')
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|i| i.parse::<usize>().ok());
+    match item {
+        Some(i) => err(p, column, format!("item {} of the cell: {message}", i + 1)),
+        None => err(p, column, message),
+    }
 }
 
 /// Merge `patches` into the `current` register.
@@ -90,7 +102,7 @@ pub fn merge(current: &[Asset], patches: &[Patch], opts: ImportOptions) -> Resul
             };
             errors.push(err(p, "tag", message));
             // Which asset it is stays unknown; the rest of the row is still checked.
-            errors.extend(part_errors(&p.values).into_iter().map(|f| err(p, &column_of(p, f.field), f.message)));
+            errors.extend(part_errors(&p.values).into_iter().map(|f| field_err(p, f.field, f.message)));
             continue;
         }
         let key = p.tag.to_ascii_lowercase();
@@ -146,7 +158,7 @@ pub fn merge(current: &[Asset], patches: &[Patch], opts: ImportOptions) -> Resul
             Ok(_) => {}
             Err(fields) => {
                 for f in fields.into_iter().filter(|f| !missing.contains(&f.field.as_str())) {
-                    errors.push(err(p, &column_of(p, f.field), f.message));
+                    errors.push(field_err(p, f.field, f.message));
                 }
             }
         }
