@@ -309,3 +309,19 @@ async fn an_agents_token_rotates_with_an_optional_overlap_even_after_revocation(
     assert_eq!(s, 404);
     d.stop().await;
 }
+
+/// Regression (review of 2026-12-08): `GET /api/v1/hosts/<5,000
+/// characters>` answered its 400 with the whole path in it; what an error
+/// echoes is cut at 2,000 characters, saying how much more there was.
+#[tokio::test]
+async fn an_error_answer_echoes_a_long_path_segment_cut() {
+    let d = Daemon::start().await;
+    let r = d.req(Method::GET, &format!("/api/v1/hosts/{}", "a".repeat(5_000)), Some(ADMIN), None).await;
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let error = v["error"].as_str().unwrap();
+    assert!(error.ends_with("… (3023 more characters not shown)"), "{error}");
+    assert!(error.len() < 2_100, "{}", error.len());
+    assert_eq!(v["field"], "ip");
+    d.stop().await;
+}

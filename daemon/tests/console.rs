@@ -818,3 +818,46 @@ async fn the_lifecycle_page_and_the_asset_page_show_deployments_and_retirements(
     assert_eq!(status, 200, "{c}");
     assert_eq!((c["lifecycle"].as_str(), c["forced"]["reason"].as_str()), (Some("disposed"), Some("sold as scrap")));
 }
+
+/// Regression (review of 2026-12-08): the import page listed every problem
+/// of a file, and each in full, where the API lists a thousand and cuts
+/// what it echoes; the page shows the API's list, its last entry counting
+/// the rest.
+#[tokio::test]
+async fn the_import_page_lists_a_thousand_problems_and_counts_the_rest() {
+    let d = Daemon::start().await;
+    let body = json!({ "name": "adm", "role": "admin", "password": "a long enough password" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/users", Some(body)).await.0, 201);
+    let adm = sign_in(&d, "adm", "a long enough password").await;
+    let (status, _, form) = get(&d, "/import", &adm).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut csv = format!("tag,name,type,lifecycle,macs\nB-1,b,server,deployed,{}\n", "y".repeat(5_000));
+    for i in 0..1_200 {
+        csv.push_str(&format!("A-{i},a,server,deployed,zz\n"));
+    }
+    let boundary = "census-test-boundary";
+    let part = |name: &str, value: &str| {
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+    };
+    let mut multipart = part("csrf", &csrf_of(&form)) + &part("format", "csv");
+    multipart.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"r.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    ));
+    let r = browser()
+        .post(format!("{}/import", d.base))
+        .header(COOKIE, &adm)
+        .header(CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .body(multipart)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.unwrap();
+    let problems = &page[page.find("id=\"problems\"").expect("the problems are listed")..];
+    assert!(problems.contains("1201 problem(s) in the import; nothing was stored"), "{}", &problems[..300]);
+    assert_eq!(problems.matches("<li>").count(), 1_001, "a thousand problems and one counting the rest");
+    assert!(problems.contains("<li>201 more problems, not listed</li>"), "the rest are counted");
+    assert!(problems.contains("<li>row 1, column macs: "), "{}", &problems[..600]);
+    assert!(!page.contains(&"y".repeat(2_001)), "what was sent is echoed cut");
+    d.stop().await;
+}

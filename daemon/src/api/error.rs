@@ -241,9 +241,43 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Characters of a message, or of a field's name, an error answer echoes
+/// at most; longer text is cut and what was cut counted. Messages quote
+/// what was sent (a path segment, a cell, a key), and what was sent can be
+/// megabytes (review of 2026-12-08: `GET /api/v1/hosts/<5,000 characters>`
+/// answered the whole path back).
+pub const ECHOED_CHARS: usize = 2_000;
+
+/// `text` cut to [`ECHOED_CHARS`] characters, saying how many more there were.
+pub fn cut(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(ECHOED_CHARS) {
+        None => text.into(),
+        Some((end, _)) => {
+            let more = text[end..].chars().count();
+            format!("{}… ({more} more characters not shown)", &text[..end]).into()
+        }
+    }
+}
+
+/// A problem as `details` lists it, its text cut as [`cut`] does.
+fn cut_detail(mut detail: serde_json::Value) -> serde_json::Value {
+    if let Some(obj) = detail.as_object_mut() {
+        for v in obj.values_mut() {
+            if let Some(s) = v.as_str()
+                && let std::borrow::Cow::Owned(short) = cut(s)
+            {
+                *v = serde_json::Value::String(short);
+            }
+        }
+    }
+    detail
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: &self.message, field: self.field.as_deref(), details: &self.details };
+        let details: Vec<serde_json::Value> = self.details.into_iter().map(cut_detail).collect();
+        let (message, field) = (cut(&self.message), self.field.as_deref().map(cut));
+        let body = Body { error: &message, field: field.as_deref(), details: &details };
         let mut r = (self.status, Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             retry_when_available(&mut r);
@@ -313,5 +347,32 @@ mod tests {
         let rows: Vec<ImportError> =
             (0..5).map(|row| ImportError { row, line: None, column: "macs".into(), message: "bad".into() }).collect();
         assert_eq!(ApiError::import(rows).details.len(), 5, "a few problems are all listed");
+    }
+
+    /// Regression (review of 2026-12-08): `GET /api/v1/hosts/<5,000
+    /// characters>` echoed the whole path in its 400; every echoed text is
+    /// cut, and what was cut counted.
+    #[tokio::test]
+    async fn an_error_answer_echoes_at_most_two_thousand_characters_of_what_was_sent() {
+        let sent = "é".repeat(5_000);
+        let mut e = ApiError::bad_field(sent.clone(), format!("`{sent}` is not an IP address"));
+        e.details = vec![serde_json::json!({ "row": 1, "column": "macs", "message": sent })];
+        let body = axum::body::to_bytes(e.into_response().into_body(), usize::MAX).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let error = v["error"].as_str().unwrap();
+        assert!(error.starts_with("`éé") && error.ends_with("… (3023 more characters not shown)"), "{error}");
+        assert_eq!(error.chars().count(), ECHOED_CHARS + "… (3023 more characters not shown)".chars().count());
+        assert!(v["field"].as_str().unwrap().ends_with("… (3000 more characters not shown)"));
+        assert!(v["details"][0]["message"].as_str().unwrap().ends_with("… (3000 more characters not shown)"));
+        assert_eq!(v["details"][0]["row"], 1);
+        assert!(body.len() < 20_000, "{}", body.len());
+        // Short text is sent as it is.
+        let body = axum::body::to_bytes(
+            ApiError::bad_field("ip", "`x` is not an IP address").into_response().into_body(),
+            1 << 20,
+        )
+        .await
+        .unwrap();
+        assert_eq!(&body[..], br#"{"error":"`x` is not an IP address","field":"ip"}"#);
     }
 }

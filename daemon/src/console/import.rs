@@ -218,7 +218,12 @@ pub async fn plan(
                     let cell = |k: &str| {
                         d.get(k).map(|v| v.as_str().map_or_else(|| v.to_string(), String::from)).unwrap_or_default()
                     };
-                    format!("row {}, column {}: {}", cell("row"), cell("column"), cell("message"))
+                    // The API's list: at most DETAILS_LISTED problems, then one counting the rest.
+                    let message = crate::api::cut(&cell("message")).into_owned();
+                    match d.get("row") {
+                        Some(_) => format!("row {}, column {}: {message}", cell("row"), cell("column")),
+                        None => message,
+                    }
                 })
                 .collect();
             page(
@@ -226,7 +231,7 @@ pub async fn plan(
                 e.status,
                 html! {
                     div.error role="alert" #problems {
-                        (e.message)
+                        (crate::api::cut(&e.message))
                         ul { @for d in &details { li { (text(d)) } } }
                     }
                     (upload_form(&signed, None))
