@@ -30,6 +30,7 @@ pub mod host;
 pub mod ingest;
 pub mod licences;
 pub mod metrics;
+pub mod net;
 pub mod output;
 pub mod pem;
 pub mod people;

@@ -83,9 +83,8 @@ impl SuppressionInput {
         let network = match clean(self.network) {
             None => None,
             Some(n) => Some(
-                n.parse::<ipnet::IpNet>()
-                    .map(|n| n.trunc())
-                    .map_err(|_| ("network".to_string(), format!("`{n}` is not a CIDR such as 198.18.0.0/24")))?,
+                crate::net::parse_net(&n, false)
+                    .ok_or_else(|| ("network".to_string(), format!("`{n}` is not a CIDR such as 198.18.0.0/24")))?,
             ),
         };
         if let Some(seg) = &segment

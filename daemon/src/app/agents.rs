@@ -53,10 +53,8 @@ pub fn checked(name: &str, segments: &[String]) -> Result<(String, Vec<IpNet>), 
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            s.trim()
-                .parse::<IpNet>()
-                .map(|n| n.trunc())
-                .map_err(|_| invalid(format!("segments[{i}]"), format!("`{}` is not a CIDR", s.escape_debug())))
+            crate::net::parse_net(s, false)
+                .ok_or_else(|| invalid(format!("segments[{i}]"), format!("`{}` is not a CIDR", s.escape_debug())))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((name, nets))
@@ -151,4 +149,16 @@ pub fn revoke(store: &dyn Store, who: &Principal, name: &str, now_ms: i64) -> Re
     }
     tracing::warn!(agent = %name, actor = %who.name, "agent token revoked");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Regression (review of 2026-12-08): an agent's segment given mapped
+    /// into IPv6 is the IPv4 segment its hosts are stored under.
+    #[test]
+    fn a_mapped_segment_is_the_ipv4_segment() {
+        let (_, nets) = super::checked("a1", &["::ffff:198.18.0.0/120".into(), "198.18.1.7/24".into()]).unwrap();
+        assert_eq!(nets, ["198.18.0.0/24".parse().unwrap(), "198.18.1.0/24".parse::<ipnet::IpNet>().unwrap()]);
+        assert!(super::checked("a1", &["198.18.0.1".into()]).is_err(), "an address alone is not a segment");
+    }
 }

@@ -144,11 +144,8 @@ pub fn nmap(
     // that each claimed a share).
     let _one = IMPORTS.lock().unwrap_or_else(|p| p.into_inner());
     let store = reconciler.store().as_ref();
-    let segment: IpNet = segment
-        .trim()
-        .parse::<IpNet>()
-        .map(|n| n.trunc())
-        .map_err(|_| invalid("segment", format!("`{}` is not a CIDR", segment.escape_debug())))?;
+    let segment: IpNet = crate::net::parse_net(segment, false)
+        .ok_or_else(|| invalid("segment", format!("`{}` is not a CIDR", segment.escape_debug())))?;
     if too_wide(&segment) {
         return Err(invalid(
             "segment",

@@ -466,6 +466,8 @@ impl Asset {
             *ip = ip.to_canonical();
         }
         dedup(&mut self.ips);
+        // `::ffff:198.18.0.0/120` is 198.18.0.0/24, host bits cleared (crate::net).
+        self.expected_segment = self.expected_segment.map(crate::net::canonical_net);
         for (i, l) in self.licences.iter().enumerate() {
             let plain = |t: &str| !t.contains([';', '|']);
             if l.product.trim().is_empty()
@@ -849,6 +851,13 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(a.hostnames, ["db01.corp.example"]);
+        // Regression (review of 2026-12-08): a mapped expected segment is the IPv4 one.
+        let a = super::asset_from_json(serde_json::json!({
+            "tag": "A-1", "name": "a", "type": "server", "lifecycle": "deployed",
+            "expected_segment": "::ffff:198.18.0.9/120",
+        }))
+        .unwrap();
+        assert_eq!(a.expected_segment, Some("198.18.0.0/24".parse().unwrap()));
     }
 
     /// Regression (review of 2026-12-08): within one list, the first item

@@ -141,7 +141,7 @@ fn term(field: &str, v: &str) -> Result<Term, String> {
         "id" | "external_id" => Term::Contains("external_id", lower),
         "mac" => Term::Mac(mac_prefix(v).ok_or_else(|| format!("`{v}` is not a MAC or MAC prefix"))?),
         "ip" => Term::Ip(v.parse::<IpAddr>().map_err(|_| format!("`{v}` is not an IP address"))?.to_canonical()),
-        "segment" => Term::Segment(v.parse::<IpNet>().map_err(|_| format!("`{v}` is not a CIDR"))?.trunc()),
+        "segment" => Term::Segment(crate::net::parse_net(v, false).ok_or_else(|| format!("`{v}` is not a CIDR"))?),
         "port" => {
             Term::Port(v.parse().ok().filter(|p| *p > 0).ok_or_else(|| format!("`{v}` is not a port (1–65535)"))?)
         }

@@ -15,8 +15,6 @@
 //! - `runstats/hosts@total` is smaller than the segment's addresses less
 //!   the excluded ones (the command line and the run disagree).
 
-use std::net::IpAddr;
-
 use ipnet::IpNet;
 
 /// Options (without their dashes) whose value is the next word unless
@@ -84,7 +82,7 @@ pub struct Scope {
 }
 
 fn net(t: &str) -> Option<IpNet> {
-    t.parse::<IpNet>().ok().map(|n| n.trunc()).or_else(|| t.parse::<IpAddr>().ok().map(IpNet::from))
+    crate::net::parse_net(t, true)
 }
 
 /// Read `args` (the whole command line, `nmap` first).
@@ -206,6 +204,15 @@ mod tests {
             &"198.18.0.0/24".parse().unwrap(),
         );
         assert_eq!((why, ex), (None, vec!["198.18.0.128/25".parse().unwrap()]));
+        // Regression (review of 2026-12-08): mapped addresses on the command
+        // line are the IPv4 hosts and networks they map.
+        let (why, ex) = judge(
+            "success",
+            Some("nmap --exclude ::ffff:198.18.0.1,::ffff:198.18.0.128/121 ::ffff:198.18.0.0/120"),
+            127,
+            &"198.18.0.0/24".parse().unwrap(),
+        );
+        assert_eq!((why, ex), (None, vec!["198.18.0.1/32".parse().unwrap(), "198.18.0.128/25".parse().unwrap()]));
     }
 
     #[test]
