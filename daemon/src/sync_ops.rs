@@ -66,6 +66,7 @@ pub async fn sync(c: &Client, a: &SyncArgs) -> anyhow::Result<()> {
         ("skipped", "skipped"),
         ("held", "held"),
         ("not applied", "not_applied"),
+        ("note", "left_out"),
         ("write-back failed", "write_back_failed"),
     ] {
         for x in p[key].as_array().into_iter().flatten() {

@@ -78,7 +78,7 @@ async fn snipeit_sync_pages_plans_applies_marks_gone_records_and_writes_last_see
         TOKEN,
         vec![
             hardware(1, "CB-1", ("Deployed", "deployed"), "Laptops", "00:1b:21:00:00:00"),
-            hardware(2, "CB-2", ("Ready to Deploy", "deployable"), "Laptops", ""),
+            hardware(2, "CB-2", ("Ready to Deploy", "deployable"), "Laptops", "01:00:5e:00:00:01"),
             hardware(3, "CB-3", ("Archived", "archived"), "Servers", ""),
             hardware(4, "", ("Out for Repair", "undeployable"), "Printers", ""),
             hardware(5, "CB-5", ("Deployed", "deployed"), "Laptops", "zz:not:a:mac"),
@@ -130,6 +130,10 @@ async fn snipeit_sync_pages_plans_applies_marks_gone_records_and_writes_last_see
     let skipped = &dry["skipped"][0];
     assert_eq!(skipped["external_id"], "snipeit:5", "{dry}");
     assert!(skipped["reason"].as_str().unwrap().contains("MAC Address"), "{dry}");
+    // A group MAC is left off its asset, and the plan says so (review of 2026-12-08).
+    assert_eq!(dry["left_out"].as_array().map(Vec::len), Some(1), "{dry}");
+    assert_eq!(dry["left_out"][0]["external_id"], "snipeit:2", "{dry}");
+    assert!(dry["left_out"][0]["reason"].as_str().unwrap().starts_with("MAC 01:00:5e:00:00:01 left off"), "{dry}");
     assert_eq!(assets(&d).await, before, "a dry run writes nothing");
     assert!(up.patches().is_empty());
 

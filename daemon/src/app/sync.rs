@@ -52,6 +52,9 @@ pub struct SyncPlan {
     pub held: Vec<Skipped>,
     /// Differences the sync did not apply to assets linked to both Snipe-IT and NetBox.
     pub not_applied: Vec<Skipped>,
+    /// What records hold that the register does not take (a MAC that names
+    /// no device), by record; the rest of each record is used.
+    pub left_out: Vec<Skipped>,
     /// Records whose "last seen by Census" field was written.
     pub written_back: usize,
     /// Write-backs the system refused (the register is synced regardless).
@@ -208,6 +211,7 @@ pub fn apply(
         skipped: p.skipped,
         held: held.into_iter().map(|(_, s)| s).collect(),
         not_applied: p.not_applied,
+        left_out: p.left_out,
         written_back: 0,
         write_back_failed: Vec::new(),
         would_refuse,

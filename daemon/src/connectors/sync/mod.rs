@@ -111,6 +111,9 @@ pub struct UpstreamRecord {
     pub owner: Option<String>,
     /// MACs of its interfaces (and MAC custom fields).
     pub macs: Vec<MacAddr>,
+    /// MACs it holds that name no device ([`device_mac`]: all-zero, group,
+    /// shared virtual-router), left off the asset and named in the plan.
+    pub macs_left_out: Vec<MacAddr>,
     /// Its addresses.
     pub ips: Vec<IpAddr>,
     /// A host name (NetBox's device name when it is one).

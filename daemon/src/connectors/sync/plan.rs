@@ -96,6 +96,9 @@ pub struct Prepared {
     pub skipped: Vec<Skipped>,
     /// Differences not applied to assets linked to both systems.
     pub not_applied: Vec<Skipped>,
+    /// What records hold that the register does not take (a MAC that names
+    /// no device), by record; the rest of each record is used.
+    pub left_out: Vec<Skipped>,
     /// Assets whose record is gone upstream, newly marked.
     pub retired_in_source: Vec<String>,
     /// Assets linked to the system before this sync (for the mass-retirement guard).
@@ -319,6 +322,15 @@ pub fn prepare(
     let mut taken: HashSet<String> = ix.by_tag.keys().cloned().collect();
     for (n, r) in records.iter().enumerate() {
         let ext = r.external_id(system);
+        if !r.macs_left_out.is_empty() {
+            out.left_out.push(Skipped {
+                external_id: ext.clone(),
+                reason: format!(
+                    "MAC {} left off: a group, all-zero or shared virtual-router (VRRP, HSRP) address names no device",
+                    strings(&r.macs_left_out).join(", ")
+                ),
+            });
+        }
         let mut skip = |reason: String| out.skipped.push(Skipped { external_id: ext.clone(), reason });
         if !seen.insert(ext.to_lowercase()) {
             skip("the system listed this record twice; the first was used".into());

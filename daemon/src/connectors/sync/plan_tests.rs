@@ -193,3 +193,23 @@ fn a_record_left_out_is_not_gone_and_an_unreadable_one_tags_nothing() {
     assert!(p.retired_in_source.is_empty());
     assert!(p.skipped[0].reason.contains("no asset is tagged retired"), "{:?}", p.skipped);
 }
+
+/// Regression (review of 2026-12-08): a MAC that names no device was left
+/// off a new asset without a note; the plan names it, and the rest of the
+/// record is used.
+#[test]
+fn a_mac_left_off_is_named_in_the_plan_and_the_record_still_used() {
+    let records = [UpstreamRecord {
+        asset_tag: Some("N-1".into()),
+        macs: vec!["00:1b:21:3a:00:30".parse().unwrap()],
+        macs_left_out: vec!["01:00:5e:00:00:01".parse().unwrap()],
+        ..rec("9")
+    }];
+    let p = prep(&[], &records);
+    assert_eq!(p.patches.len(), 1);
+    assert_eq!(p.patches[0].values["macs"], serde_json::json!(["00:1b:21:3a:00:30"]));
+    assert_eq!(p.left_out.len(), 1, "{:?}", p.left_out);
+    assert_eq!(p.left_out[0].external_id, "snipeit:9");
+    assert!(p.left_out[0].reason.starts_with("MAC 01:00:5e:00:00:01 left off: a group"), "{:?}", p.left_out);
+    assert!(prep(&[], &[rec("10")]).left_out.is_empty());
+}

@@ -102,8 +102,9 @@ pub fn record(row: &Value, cfg: &SyncConfig) -> Result<UpstreamRecord, String> {
                         format!("its custom field `{name}` holds `{}`, which is not a MAC", m.escape_debug())
                     })?;
                     // All-zero, group and shared virtual-router addresses name no device.
-                    if super::device_mac(mac) && !r.macs.contains(&mac) {
-                        r.macs.push(mac);
+                    let list = if super::device_mac(mac) { &mut r.macs } else { &mut r.macs_left_out };
+                    if !list.contains(&mac) {
+                        list.push(mac);
                     }
                 }
             }
@@ -259,6 +260,18 @@ mod tests {
         let row = serde_json::json!({"id": 5, "assigned_to": {"id": 1, "name": "HQ", "type": "location"}});
         assert_eq!(record(&row, &cfg()).unwrap().owner, None);
         assert!(record(&serde_json::json!({"name": "x"}), &cfg()).unwrap_err().contains("`id`"));
+    }
+
+    /// Regression (review of 2026-12-08): a group MAC in the MAC field was
+    /// left off the asset without a word; it is kept aside for the plan to name.
+    #[test]
+    fn a_mac_that_names_no_device_is_set_aside_not_dropped() {
+        let row = serde_json::json!({"id": 5, "custom_fields": {"MAC Address": {"field": "_snipeit_mac_address_1",
+            "value": "01:00:5e:00:00:01, 00:1b:21:3a:00:30; 00-00-5E-00-01-07 00:00:00:00:00:00"}}});
+        let r = record(&row, &cfg()).unwrap();
+        assert_eq!(r.macs, ["00:1b:21:3a:00:30".parse::<census_proto::MacAddr>().unwrap()]);
+        let left: Vec<String> = r.macs_left_out.iter().map(ToString::to_string).collect();
+        assert_eq!(left, ["01:00:5e:00:00:01", "00:00:5e:00:01:07", "00:00:00:00:00:00"]);
     }
 
     #[test]
