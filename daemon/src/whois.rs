@@ -205,6 +205,9 @@ pub struct WhoisData {
     pub register_entry_count: usize,
     /// Other entries recording it under a key tried later: (`serial` or `hostname`, tag).
     pub also_recorded_as: Vec<(&'static str, String)>,
+    /// For a MAC: the addresses it answered for beside the host's own MAC
+    /// in that host's latest sweep (an identity conflict), with that MAC.
+    pub conflicting_at: Vec<(String, Option<String>)>,
 }
 
 /// Which asset answers for a query: the reconciled match of the hosts
@@ -278,6 +281,14 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
                 data.listed_entries()
             ),
         ),
+        // A MAC that is no host's own, only answering beside another's.
+        None if !data.conflicting_at.is_empty() && hosts.iter().all(|h| data.conflicts_at(&h.ip)) => (
+            WhoisStatus::UnknownDevice,
+            format!(
+                "unregistered: this MAC is no host's own; it {} (an identity conflict: a spoofed or duplicate address)",
+                data.conflicts_note()
+            ),
+        ),
         None => match ambiguous {
             Some(c) => {
                 (WhoisStatus::Ambiguous, format!("ambiguous: fits register assets {c} equally; a person must decide"))
@@ -348,6 +359,9 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             }
         }
     };
+    if !data.conflicting_at.is_empty() && !(data.asset.is_none() && hosts.iter().all(|h| data.conflicts_at(&h.ip))) {
+        verdict.push_str(&format!("; it also {} (an identity conflict)", data.conflicts_note()));
+    }
     for (key, tag) in &data.also_recorded_as {
         let word = if *key == "serial" { "serial number" } else { "name" };
         verdict.push_str(&format!("; the register also records this as the {word} of {tag}"));
@@ -379,6 +393,24 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
 }
 
 impl WhoisData {
+    /// Whether the asked MAC answered at `ip` beside the host's own.
+    fn conflicts_at(&self, ip: &str) -> bool {
+        self.conflicting_at.iter().any(|(at, _)| at == ip)
+    }
+
+    /// `answered for 198.18.0.10 beside its own MAC 00:1b:…, and for …`.
+    fn conflicts_note(&self) -> String {
+        let each: Vec<String> = self
+            .conflicting_at
+            .iter()
+            .map(|(ip, own)| match own {
+                Some(m) => format!("{ip} beside that host's own MAC {m}"),
+                None => format!("{ip} beside the host there"),
+            })
+            .collect();
+        format!("answered for {} in its latest sweep", each.join(", and for "))
+    }
+
     /// The listed entries, and how many more there are: `A, B and 2 more`.
     fn listed_entries(&self) -> String {
         let listed = self.register_entries.join(", ");
@@ -424,5 +456,46 @@ mod tests {
         assert_eq!(pick("mac", Some("X"), Some("Y"), true), (Some("Y".into()), None));
         assert_eq!(pick("hostname", None, Some("APP-1"), false), (Some("APP-1".into()), None));
         assert_eq!(pick("hostname", Some("B"), Some("A"), true), (Some("B".into()), Some("A".into())));
+    }
+
+    /// Regression (review of 2026-12-08): a MAC that also answers for
+    /// another host's address (beside that host's own MAC) says so after
+    /// the verdict on its own asset.
+    #[test]
+    fn a_registered_mac_answering_for_another_address_says_so() {
+        let host = |ip: &str, mac: &str| WhoisHost {
+            ip: ip.into(),
+            mac: Some(mac.into()),
+            first_seen_ms: 1,
+            last_seen_ms: 2,
+            last_agent: "a1".into(),
+            present: false,
+            missed_sweeps: 0,
+            identity: None,
+            observation: serde_json::Value::Null,
+        };
+        let asset = crate::register::model::asset_from_json(serde_json::json!({
+            "tag": "LT-7", "name": "laptop", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:00:07"],
+        }))
+        .unwrap();
+        let data = WhoisData {
+            query_kind: "mac",
+            asset: Some(asset),
+            hosts: vec![host("198.18.0.20", "00:1b:21:00:00:07"), host("198.18.0.10", "00:1b:21:00:00:01")],
+            conflicting_at: vec![("198.18.0.10".into(), Some("00:1b:21:00:00:01".into()))],
+            ..WhoisData::default()
+        };
+        let misses = crate::reconcile::sweeps::Misses { count: 0, last_finish_ms: 2, covered: true };
+        let present = |_: &WhoisHost| Presence { present: true, misses };
+        let a = answer("00:1b:21:00:00:07", data, present);
+        assert_eq!(a.status, WhoisStatus::RegisteredAndExpected);
+        assert!(
+            a.verdict.starts_with(
+                "registered: LT-7 (laptop) is deployed, answering; no owner recorded; it also answered \
+             for 198.18.0.10 beside that host's own MAC 00:1b:21:00:00:01 in its latest sweep (an identity conflict)"
+            ),
+            "{}",
+            a.verdict
+        );
     }
 }

@@ -80,6 +80,11 @@ pub struct ObservationRow<'a> {
     pub passive: bool,
     /// TLS certificates served on its open ports: (port, SHA-256 lowercase hex).
     pub certificates: Vec<(u16, String)>,
+    /// Other MACs that answered for the address in the same sweep (an
+    /// identity conflict), canonical, each once, the host's own left out:
+    /// recorded as (MAC, address) pairs beside its own, so whois finds the
+    /// address by any MAC that answers for it.
+    pub conflicting_macs: Vec<String>,
 }
 
 /// Largest observation stored as its agent sent it, in bytes. Every field
@@ -135,8 +140,23 @@ impl<'a> ObservationRow<'a> {
                 .filter(|p| p.state == PortState::Open)
                 .filter_map(|p| Some((p.port.0, p.service.as_deref()?.tls.as_ref()?.sha256.to_ascii_lowercase())))
                 .collect(),
+            conflicting_macs: conflicting(h),
         }
     }
+}
+
+/// `h`'s conflicting MACs, canonical, each once, its own MAC left out (as
+/// [`crate::reconcile::rules::conflicting_macs`] judges a conflict).
+fn conflicting(h: &HostObservation) -> Vec<String> {
+    let own = h.mac.as_ref().map(|m| m.address);
+    let mut out: Vec<String> = Vec::new();
+    for m in h.conflicting_macs.iter().filter(|m| Some(m.address) != own) {
+        let m = m.address.to_string();
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 /// What the store last recorded of an address, to tell what changed.

@@ -618,6 +618,42 @@ fn queries(store: Arc<dyn Store>) {
     assert!(store.whois("198.18.0.200").unwrap().is_none());
     let report = store.report_data().unwrap();
     assert_eq!(report.assets.len(), 1);
+
+    // Regression (review of 2026-12-08): a MAC that answered for an address
+    // beside the host's own (an identity conflict) was found by no whois.
+    let rogue = "00:1b:21:00:00:66";
+    let conflicted = |at: i64, conflicting: &[[u8; 6]]| {
+        let mut b = census_proto::decode_batch(&batch("lab-1", at, &[("198.18.0.10", [0, 0x1b, 0x21, 0, 0, 1])]))
+            .expect("a batch");
+        b.hosts[0].conflicting_macs = conflicting.iter().map(|m| MacInfo::new(MacAddr(*m))).collect();
+        census_proto::encode_batch(&b)
+    };
+    for (i, conflicting) in [&[[0, 0x1b, 0x21, 0, 0, 0x66]][..], &[]].into_iter().enumerate() {
+        let at = now + 60_000 * (i as i64 + 1);
+        crate::app::ingest::accept(store.as_ref(), &rec, &agent, &conflicted(at, conflicting), at).unwrap();
+        // The host's own MAC answers as before, whatever else answered there.
+        let own = store.whois("00-1B-21-00-00-01").unwrap().expect("whois by the host's own MAC");
+        assert_eq!((own.asset.map(|a| a.tag), own.hosts.len()), (Some("SRV-1".into()), 1));
+        assert!(own.conflicting_at.is_empty());
+        let w = store.whois(rogue).unwrap();
+        if conflicting.is_empty() {
+            assert!(w.is_none(), "a MAC no longer answering there is not found there");
+            continue;
+        }
+        let w = w.expect("whois by the conflicting MAC");
+        assert_eq!(w.asset.as_ref().map(|a| a.tag.as_str()), None, "the host's asset is not the rogue MAC's");
+        assert_eq!(w.hosts.iter().map(|h| h.ip.as_str()).collect::<Vec<_>>(), ["198.18.0.10"]);
+        assert_eq!(w.conflicting_at, [("198.18.0.10".to_string(), Some("00:1b:21:00:00:01".to_string()))]);
+        let answer = crate::app::query::whois(&rec, rogue, at).unwrap().expect("the answer by the conflicting MAC");
+        assert_eq!(answer.status, crate::whois::WhoisStatus::UnknownDevice);
+        assert!(
+            answer
+                .verdict
+                .contains("no host's own; it answered for 198.18.0.10 beside that host's own MAC 00:1b:21:00:00:01"),
+            "{}",
+            answer.verdict
+        );
+    }
 }
 
 fn reconcile_inputs(store: Arc<dyn Store>) {

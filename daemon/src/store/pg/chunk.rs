@@ -99,7 +99,10 @@ pub(super) fn store(
             }
             Effect::Older => {}
         }
-        if let Some(mac) = row.mac.as_deref().filter(|_| e.records_pair()) {
+        // A conflicting MAC's pair every time: whois tells by its last
+        // sighting whether it still answers there (the host's own, by `hosts.mac`).
+        let own = row.mac.as_deref().filter(|_| e.records_pair());
+        for mac in own.into_iter().chain(row.conflicting_macs.iter().map(String::as_str)) {
             pairs.add(mac, ip, PairSeen { first_ms: row.first_ms, last_ms: row.last_ms, agent: agent.to_string() });
         }
         match hosts.rows.get_mut(ip) {

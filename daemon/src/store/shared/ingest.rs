@@ -280,6 +280,7 @@ mod tests {
             sighting: "{}".into(),
             passive,
             certificates: vec![],
+            conflicting_macs: vec![],
         }
     }
 

@@ -24,7 +24,10 @@ pub const HOSTS_LIMIT: i64 = 20;
 pub enum HostsBy<'a> {
     /// The host at this address (canonical text, as ingest stores it).
     Ip(&'a str),
-    /// Hosts this MAC (canonical text) was seen on and still is (`mac_ip`, then `hosts.mac`).
+    /// Hosts this MAC (canonical text) was seen on and still is (`mac_ip`,
+    /// then `hosts.mac`), or answered for beside the host's own MAC in its
+    /// latest sweep (an identity conflict: the pair's last sighting is that
+    /// sweep's, `o.seen_ms`).
     Mac(&'a str),
     /// Hosts answering to this name (lowercase, without a trailing dot; `host_names`).
     Name(&'a str),
@@ -44,7 +47,11 @@ impl<'a> HostsBy<'a> {
     pub fn sql(self) -> (String, &'a str) {
         let (clause, arg) = match self {
             HostsBy::Ip(ip) => ("h.ip = $1", ip),
-            HostsBy::Mac(mac) => ("h.ip IN (SELECT ip FROM mac_ip WHERE mac = $1) AND h.mac = $1", mac),
+            HostsBy::Mac(mac) => (
+                "h.ip IN (SELECT ip FROM mac_ip WHERE mac = $1) AND (h.mac = $1
+                   OR (SELECT x.last_seen_ms FROM mac_ip x WHERE x.mac = $1 AND x.ip = h.ip) >= o.seen_ms)",
+                mac,
+            ),
             HostsBy::Name(name) => ("h.ip IN (SELECT ip FROM host_names WHERE name = $1)", name),
             HostsBy::NamePrefix(prefix) => {
                 ("h.ip IN (SELECT ip FROM host_names WHERE name > $1 AND name < $1 || '~')", prefix)
@@ -203,12 +210,15 @@ pub trait Lookups {
 /// What a lookup returns.
 pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, StoreError> {
     let q = query.trim();
+    // For a MAC: the canonical spelling, to tell the hosts it is the MAC of
+    // from those it answered for beside their own (an identity conflict).
+    let mut asked_mac: Option<String> = None;
     let (kind, rows, entries) = if let Ok(ip) = q.parse::<IpAddr>() {
         let ip = ip.to_canonical().to_string();
         ("ip", l.hosts(HostsBy::Ip(&ip))?, Entries::of(l, RegisterKey::Is("ip", &ip))?)
     } else if let Ok(mac) = q.parse::<census_proto::MacAddr>() {
-        let mac = mac.to_string();
-        ("mac", l.hosts(HostsBy::Mac(&mac))?, Entries::of(l, RegisterKey::Is("mac", &mac))?)
+        let mac = asked_mac.insert(mac.to_string());
+        ("mac", l.hosts(HostsBy::Mac(mac))?, Entries::of(l, RegisterKey::Is("mac", mac))?)
     } else if let Some(tag) = l.tag_nocase(q)? {
         ("tag", Vec::new(), Entries { tags: vec![tag], total: 1 })
     } else if let Some(e) = match external_id(q) {
@@ -230,7 +240,11 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         ("hostname", hosts, Entries::of_name(l, &name)?)
     };
     let mut hosts: Vec<(WhoisHost, Option<String>)> = rows.into_iter().map(HostRow::into_host).collect();
-    let matched = hosts.iter().find_map(|(_, t)| t.clone());
+    let conflict = |h: &WhoisHost| asked_mac.as_ref().is_some_and(|m| h.mac.as_ref() != Some(m));
+    let conflicting_at: Vec<(String, Option<String>)> =
+        hosts.iter().filter(|(h, _)| conflict(h)).map(|(h, _)| (h.ip.clone(), h.mac.clone())).collect();
+    // A MAC answering beside a host's own is not that host's asset.
+    let matched = hosts.iter().filter(|(h, _)| !conflict(h)).find_map(|(_, t)| t.clone());
     let (answering, other) =
         pick(kind, matched.as_deref(), entries.tags.first().map(String::as_str), !hosts.is_empty());
     let (answering, other, register_entries) = shared_key(answering, other, matched.as_deref(), entries.tags);
@@ -243,7 +257,7 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
     if let Some(a) = &asset {
         // Every address the asset answers on: one asset, however many MACs and IPs.
         if kind != "ip" {
-            hosts.retain(|(_, t)| t.as_deref() == Some(a.tag.as_str()));
+            hosts.retain(|(h, t)| t.as_deref() == Some(a.tag.as_str()) || conflict(h));
         }
         for h in l.hosts(HostsBy::Asset(&a.tag))? {
             if !hosts.iter().any(|(o, _)| o.ip == h.ip) {
@@ -281,6 +295,7 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         register_entries,
         register_entry_count,
         also_recorded_as,
+        conflicting_at,
     }))
 }
 

@@ -308,7 +308,10 @@ fn chunk_in(
                     update_older.execute(params![ip, first])?;
                 }
             }
-            if let Some(m) = mac.as_ref().filter(|_| effect.records_pair()) {
+            // A conflicting MAC's pair every time: whois tells by its last
+            // sighting whether it still answers there (the host's own, by `hosts.mac`).
+            let own = mac.as_ref().filter(|_| effect.records_pair());
+            for m in own.into_iter().chain(&row.conflicting_macs) {
                 upsert_pair.execute(params![m, ip, first, last, agent])?;
             }
         }
