@@ -485,6 +485,14 @@ async fn an_analyst_edits_an_asset_and_a_stale_form_is_refused() {
     let r = post_form(&d, "/inventory/SRV-1/edit", &ana, &format!("{base}&macs=not-a-mac"), None).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("macs"), "the field named");
+    // Every bad item is named, as the API lists them: a thousand, then a
+    // count of the rest (review of 2026-12-08).
+    let macs: Vec<String> = (0..1_200).map(|i| format!("bad{i}")).collect();
+    let r = post_form(&d, "/inventory/SRV-1/edit", &ana, &format!("{base}&macs={}", macs.join("+")), None).await;
+    assert_eq!(r.status(), 400);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("macs[1]: ") && page.contains("macs[999]: "), "each bad item by its position");
+    assert!(!page.contains("macs[1000]: ") && page.contains("200 more problems, not listed"), "the rest counted");
     let edit = format!(
         "{base}&macs=00:1b:21:00:00:01&support_end=&serial=SN-77&location=DC1+rack+4&external_ids=netbox%3Adevice%2F56"
     );

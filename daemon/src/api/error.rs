@@ -259,6 +259,24 @@ pub fn cut(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Problems as a page lists them: the first [`DETAILS_LISTED`], each
+/// [`cut`], then one line counting the rest — as an API answer lists them.
+pub fn listed_lines(problems: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut more = 0usize;
+    for p in problems {
+        if out.len() < DETAILS_LISTED {
+            out.push(cut(&p).into_owned());
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        out.push(format!("{more} more problems, not listed"));
+    }
+    out
+}
+
 /// A problem as `details` lists it, its text cut as [`cut`] does.
 fn cut_detail(mut detail: serde_json::Value) -> serde_json::Value {
     if let Some(obj) = detail.as_object_mut() {
@@ -374,5 +392,16 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(&body[..], br#"{"error":"`x` is not an IP address","field":"ip"}"#);
+    }
+
+    /// A page lists problems as an answer does: a thousand, each cut, then a count.
+    #[test]
+    fn a_page_lists_a_thousand_problems_each_cut_and_counts_the_rest() {
+        let lines = listed_lines((0..1_500).map(|i| if i == 0 { "x".repeat(5_000) } else { format!("p{i}") }));
+        assert_eq!(lines.len(), DETAILS_LISTED + 1);
+        assert!(lines[0].ends_with("… (3000 more characters not shown)"));
+        assert_eq!(lines[DETAILS_LISTED - 1], "p999");
+        assert_eq!(lines[DETAILS_LISTED], "500 more problems, not listed");
+        assert_eq!(listed_lines(["a".to_string()]), ["a"]);
     }
 }

@@ -37,7 +37,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-pub use error::{ApiError, cut, retry_when_available};
+pub use error::{ApiError, cut, listed_lines, retry_when_available};
 pub use ingest::{BatchReceipt, IngestError, accept};
 pub use people::PASSWORD_CHECKS;
 pub use tls::{load_tls, serve_tls};

@@ -124,7 +124,7 @@ fn outcome_page(signed: &Signed, title: &str, done: &[(i64, String)], failed: &[
         }
         @if !failed.is_empty() {
             div.error role="alert" { (failed.len()) " could not be:" }
-            ul #failed { @for f in failed { li { (text(f)) } } }
+            ul #failed { @for f in &crate::api::listed_lines(failed.iter().cloned()) { li { (text(f)) } } }
         }
         p { a href="/devices" { "Back to the devices" } " · " a href="/" { "Review queue" } }
     };

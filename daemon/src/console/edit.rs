@@ -153,7 +153,7 @@ pub async fn save(
     let asset = match asset_from_json(edited.clone()) {
         Ok(a) => a,
         Err(errors) => {
-            let errors: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+            let errors = crate::api::listed_lines(errors.iter().map(|e| format!("{}: {}", e.field, e.message)));
             return form_page(&signed, &current, &edited, StatusCode::BAD_REQUEST, &errors);
         }
     };

@@ -115,7 +115,7 @@ pub fn error_page(status: StatusCode, heading: &str, why: &str, signed: Option<&
             signed,
             html! {
                 h1 { (heading) }
-                div.error { (why) }
+                div.error { (crate::api::cut(why)) }
                 p { a href="/" { "Back to the review queue" } }
             },
         ),
