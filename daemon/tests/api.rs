@@ -325,3 +325,32 @@ async fn an_error_answer_echoes_a_long_path_segment_cut() {
     assert_eq!(v["field"], "ip");
     d.stop().await;
 }
+
+/// Regression (review of 2026-12-08): a host listing one group MAC among
+/// its conflicting MACs was refused whole ("stored 0"), its real sighting
+/// and the conflict evidence lost. The host is stored; the receipt names
+/// what was set aside; whois finds the usable conflicting MAC.
+#[tokio::test]
+async fn a_group_conflicting_mac_is_set_aside_and_the_host_stored() {
+    let d = Daemon::start().await;
+    let token = d.add_agent("a1", &["198.18.0.0/24"]).await;
+    let mut b = batch("a1", &["198.18.0.20"]);
+    b.hosts[0].conflicting_macs = ["00:1b:21:00:00:77", "01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff"]
+        .iter()
+        .map(|m| census_proto::MacInfo::new(m.parse().unwrap()))
+        .collect();
+    let r = d.req(Method::POST, "/api/v1/batches", Some(&token), Some(census_proto::encode_batch(&b))).await;
+    assert_eq!(r.status(), 200);
+    let receipt: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(receipt["stored"], 1, "{receipt}");
+    assert_eq!(receipt["rejected"], serde_json::json!([]), "{receipt}");
+    assert_eq!(receipt["set_aside"][0]["ip"], "198.18.0.20", "{receipt}");
+    let why = receipt["set_aside"][0]["reason"].as_str().unwrap();
+    assert!(why.starts_with("conflicting MAC 01:00:5e:00:00:01, ff:ff:ff:ff:ff:ff set aside"), "{why}");
+    d.settle().await;
+    let (status, w) = d.admin_json(Method::GET, "/api/v1/whois?q=00-1b-21-00-00-77", None).await;
+    assert_eq!(status, 200, "{w}");
+    assert_eq!(w["hosts"][0]["ip"], "198.18.0.20", "{w}");
+    assert!(w["verdict"].as_str().unwrap().contains("answered for 198.18.0.20 beside"), "{w}");
+    d.stop().await;
+}

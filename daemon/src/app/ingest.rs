@@ -25,6 +25,10 @@ pub struct BatchReceipt {
     pub clamped: bool,
     /// Observations refused.
     pub rejected: Vec<Rejected>,
+    /// Observations stored with a part set aside (a group or all-zero
+    /// conflicting MAC), each with what; absent when none were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set_aside: Vec<Rejected>,
     /// `done`, or `queued`: the reconcile worker takes it within moments.
     pub reconcile: &'static str,
 }
@@ -151,6 +155,9 @@ fn stored(
     if !prepared.rejected.is_empty() {
         tracing::warn!(agent = %agent.name, batch = %raw.batch_id, rejected = prepared.rejected.len(), "observations refused");
     }
+    if !prepared.set_aside.is_empty() {
+        tracing::warn!(agent = %agent.name, batch = %raw.batch_id, hosts = prepared.set_aside.len(), "parts of observations set aside");
+    }
     let meta = prepared.meta;
     let t1 = std::time::Instant::now();
     let outcome = match store.ingest(&meta, &agent.name, &prepared.rows) {
@@ -208,6 +215,7 @@ fn stored(
             changed_hosts: outcome.changed_hosts,
             clamped: meta.clamped,
             rejected: prepared.rejected,
+            set_aside: prepared.set_aside,
             reconcile: if outcome.duplicate || when == Reconcile::Now { "done" } else { "queued" },
         },
         t2 - t0,

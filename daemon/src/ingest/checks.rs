@@ -247,7 +247,8 @@ pub fn host_address(ip: IpAddr) -> bool {
 /// canonicalises its address and clamps its times into the sweep.
 ///
 /// # Errors
-/// `Err(Ok(reason))`: this observation is refused (listed to the agent),
+/// `Ok(Some(note))`: stored, with what was set aside of it (listed to the
+/// agent). `Err(Ok(reason))`: this observation is refused (listed to the agent),
 /// the rest of the batch is stored. `Err(Err(refusal))`: the whole batch is
 /// malformed (a field out of range or over its limit).
 pub fn host(
@@ -256,7 +257,7 @@ pub fn host(
     raw_started_ms: i64,
     raw_finished_ms: i64,
     env: &Envelope,
-) -> Result<(), Result<String, Refusal>> {
+) -> Result<Option<String>, Result<String, Refusal>> {
     let at = |f: &str| format!("hosts[{i}].{f}");
     let bad = |f: &str, m: String| Err(Err(refuse(at(f), m)));
     h.ip = h.ip.to_canonical();
@@ -267,9 +268,6 @@ pub fn host(
         && !identifying_mac(m.address)
     {
         return Err(Ok(format!("MAC {} is a group or all-zero address and cannot identify a host", m.address)));
-    }
-    if let Some(m) = h.conflicting_macs.iter().find(|m| !identifying_mac(m.address)) {
-        return Err(Ok(format!("conflicting MAC {} is a group or all-zero address", m.address)));
     }
     let (first, last) = (ms(h.first_seen), ms(h.last_seen));
     if last < first {
@@ -377,7 +375,26 @@ pub fn host(
         }
         Ok(())
     };
-    check().map_err(Err)
+    check().map_err(Err)?;
+    Ok(set_aside_conflicting(h))
+}
+
+/// Group or all-zero MACs among `h`'s conflicting MACs identify nothing:
+/// they are set aside and named (the first ten, the rest counted), and the
+/// host is kept — refusing it let anything answering ARP from a group MAC
+/// hide a real host (review of 2026-12-08).
+fn set_aside_conflicting(h: &mut HostObservation) -> Option<String> {
+    let unusable: Vec<String> =
+        h.conflicting_macs.iter().filter(|m| !identifying_mac(m.address)).map(|m| m.address.to_string()).collect();
+    if unusable.is_empty() {
+        return None;
+    }
+    h.conflicting_macs.retain(|m| identifying_mac(m.address));
+    let mut named = unusable.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    if unusable.len() > 10 {
+        named.push_str(&format!(" and {} more", unusable.len() - 10));
+    }
+    Some(format!("conflicting MAC {named} set aside: a group or all-zero address identifies no host"))
 }
 
 fn at_ms(ms: i64) -> time::OffsetDateTime {

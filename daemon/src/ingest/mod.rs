@@ -268,8 +268,10 @@ pub struct Rejected {
 const PARALLEL_HOSTS: usize = 256;
 
 /// One host checked: refused (the whole batch is), rejected (listed in the
-/// receipt), or accepted — with its row and sighting when inside the agent's segments.
-type Checked<'a> = Result<Result<(std::net::IpAddr, Option<(ObservationRow<'a>, Sighting)>), Rejected>, Refusal>;
+/// receipt), or accepted — with its row and sighting when inside the agent's
+/// segments, and what was set aside of it.
+type Checked<'a> =
+    Result<Result<(std::net::IpAddr, Option<(ObservationRow<'a>, Sighting)>, Option<String>), Rejected>, Refusal>;
 
 /// A batch ready for the store.
 pub struct Prepared<'a> {
@@ -281,6 +283,8 @@ pub struct Prepared<'a> {
     pub sightings: Vec<Sighting>,
     /// Observations refused.
     pub rejected: Vec<Rejected>,
+    /// Observations stored with a part set aside, and what.
+    pub set_aside: Vec<Rejected>,
 }
 
 /// Check a decoded batch from `agent` arriving at `received_ms` and turn it into rows.
@@ -307,24 +311,25 @@ pub fn prepare<'a>(raw: &RawBatch<'a>, agent: &AgentRecord, received_ms: i64) ->
             census_proto::DecodeError::Malformed { path, message } => Refusal { field: path, message },
             other => Refusal { field: format!("hosts[{i}]"), message: other.to_string() },
         })?;
-        match checks::host(&mut h, i, raw_started, raw_finished, &env) {
-            Ok(()) => {}
+        let note = match checks::host(&mut h, i, raw_started, raw_finished, &env) {
+            Ok(note) => note,
             Err(Ok(reason)) => return Ok(Err(Rejected { ip: h.ip.to_string(), reason })),
             Err(Err(refusal)) => return Err(refusal),
-        }
+        };
         if !agent.segments.iter().any(|s| s.contains(&h.ip)) {
-            return Ok(Ok((h.ip, None)));
+            return Ok(Ok((h.ip, None, None)));
         }
         let sighting = Sighting::of(&h, &ctx);
         let row = ObservationRow::new(&h, raw.hosts[i].get(), &sighting);
-        Ok(Ok((h.ip, Some((row, sighting)))))
+        Ok(Ok((h.ip, Some((row, sighting)), note)))
     });
     let mut rows = Vec::with_capacity(raw.hosts.len());
     let mut sightings = Vec::with_capacity(raw.hosts.len());
     let mut rejected = Vec::new();
+    let mut set_aside = Vec::new();
     let mut seen = std::collections::HashSet::with_capacity(raw.hosts.len());
     for (i, host) in checked.into_iter().enumerate() {
-        let (ip, accepted) = match host? {
+        let (ip, accepted, note) = match host? {
             Ok(h) => h,
             Err(r) => {
                 rejected.push(r);
@@ -338,6 +343,9 @@ pub fn prepare<'a>(raw: &RawBatch<'a>, agent: &AgentRecord, received_ms: i64) ->
             Some((row, sighting)) => {
                 rows.push(row);
                 sightings.push(sighting);
+                if let Some(reason) = note {
+                    set_aside.push(Rejected { ip: ip.to_string(), reason });
+                }
             }
             None => rejected.push(Rejected { ip: ip.to_string(), reason: "outside the agent's segments".into() }),
         }
@@ -360,5 +368,5 @@ pub fn prepare<'a>(raw: &RawBatch<'a>, agent: &AgentRecord, received_ms: i64) ->
         interval_ms,
         next_due_ms,
     };
-    Ok(Prepared { meta, rows, sightings, rejected })
+    Ok(Prepared { meta, rows, sightings, rejected, set_aside })
 }

@@ -34,7 +34,7 @@ fn host_of(v: &serde_json::Value) -> Result<HostObservation, Result<String, Refu
     let raw = census_proto::decode_raw_batch(&bytes).unwrap();
     let env = envelope(&raw, &seg(), NOW).unwrap();
     let mut h = raw.host(0).unwrap();
-    host(&mut h, 0, ms(raw.started_at), ms(raw.finished_at), &env).map(|()| h)
+    host(&mut h, 0, ms(raw.started_at), ms(raw.finished_at), &env).map(|_| h)
 }
 
 #[test]
@@ -169,6 +169,35 @@ fn macs_that_cannot_identify_and_addresses_that_are_not_hosts_refuse_the_observa
     let mut v = batch();
     v["hosts"][0]["ip"] = json!("255.255.255.255");
     assert!(host_of(&v).unwrap_err().is_ok());
+}
+
+/// Regression (review of 2026-12-08): one group MAC among a host's
+/// conflicting MACs refused the whole observation (anything answering ARP
+/// from a group MAC could hide a real host), naming only the first. The
+/// unusable ones are set aside, each named, and the host is kept with the rest.
+#[test]
+fn a_group_or_all_zero_conflicting_mac_is_set_aside_and_the_host_kept() {
+    let mut v = batch();
+    let macs =
+        ["00-1B-21-00-00-77", "01:00:5e:00:00:01", "00:1B:21:00:00:88", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"];
+    v["hosts"][0]["conflicting_macs"] =
+        macs.iter().map(|m| serde_json::to_value(MacInfo::new(m.parse().unwrap())).unwrap()).collect();
+    let bytes = serde_json::to_vec(&v).unwrap();
+    let raw = census_proto::decode_raw_batch(&bytes).unwrap();
+    let env = envelope(&raw, &seg(), NOW).unwrap();
+    let mut h = raw.host(0).unwrap();
+    let note = host(&mut h, 0, ms(raw.started_at), ms(raw.finished_at), &env).unwrap().expect("a note");
+    assert_eq!(
+        note,
+        "conflicting MAC 01:00:5e:00:00:01, ff:ff:ff:ff:ff:ff, 00:00:00:00:00:00 set aside: \
+         a group or all-zero address identifies no host"
+    );
+    let kept: Vec<String> = h.conflicting_macs.iter().map(|m| m.address.to_string()).collect();
+    assert_eq!(kept, ["00:1b:21:00:00:77", "00:1b:21:00:00:88"]);
+    // Nothing set aside: no note.
+    let mut h = raw.host(0).unwrap();
+    h.conflicting_macs.truncate(1);
+    assert_eq!(host(&mut h, 0, ms(raw.started_at), ms(raw.finished_at), &env).unwrap(), None);
 }
 
 #[test]
