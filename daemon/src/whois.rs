@@ -208,6 +208,9 @@ pub struct WhoisData {
     /// For a MAC: the addresses it answered for beside the host's own MAC
     /// in that host's latest sweep (an identity conflict), with that MAC.
     pub conflicting_at: Vec<(String, Option<String>)>,
+    /// `conflicting_at` lists where the MAC was seen before, not in those
+    /// addresses' latest sweeps: it answers nowhere now.
+    pub conflicts_past: bool,
 }
 
 /// Which asset answers for a query: the reconciled match of the hosts
@@ -249,7 +252,8 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             h
         })
         .collect();
-    let answering = hosts.iter().any(|h| h.present);
+    // A MAC answering beside another host's own does not make its asset present.
+    let answering = hosts.iter().any(|h| h.present && !data.conflicts_at(&h.ip));
     let ambiguous = hosts.iter().find_map(|h| match &h.identity {
         Some(Identity::Ambiguous { candidates }) => {
             Some(candidates.iter().map(|c| c.tag.as_str()).collect::<Vec<_>>().join(", "))
@@ -284,17 +288,33 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         // A MAC that is no host's own, only answering beside another's.
         None if !data.conflicting_at.is_empty() && hosts.iter().all(|h| data.conflicts_at(&h.ip)) => (
             WhoisStatus::UnknownDevice,
-            format!(
-                "unregistered: this MAC is no host's own; it {} (an identity conflict: a spoofed or duplicate address)",
-                data.conflicts_note()
-            ),
+            if data.conflicts_past {
+                format!(
+                    "unregistered: this MAC is no host's own now; it {} (a device that moved, or an identity conflict \
+                     no longer seen: see the address's alerts and history)",
+                    data.conflicts_note()
+                )
+            } else {
+                format!(
+                    "unregistered: this MAC is no host's own; it {} (an identity conflict: a spoofed or duplicate address)",
+                    data.conflicts_note()
+                )
+            },
         ),
         None => match ambiguous {
             Some(c) => {
                 (WhoisStatus::Ambiguous, format!("ambiguous: fits register assets {c} equally; a person must decide"))
             }
             None => {
-                let who = hosts.iter().find(|h| h.present).or(hosts.first());
+                // The MAC's own host first, not one it answered beside.
+                let own = |h: &&WhoisHost| !data.conflicts_at(&h.ip);
+                let who = hosts
+                    .iter()
+                    .filter(own)
+                    .find(|h| h.present)
+                    .or(hosts.iter().find(own))
+                    .or(hosts.iter().find(|h| h.present))
+                    .or(hosts.first());
                 let vendor = who
                     .and_then(|h| h.observation["mac"]["vendor"].as_str())
                     .map(|v| format!(" ({v})"))
@@ -360,7 +380,8 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         }
     };
     if !data.conflicting_at.is_empty() && !(data.asset.is_none() && hosts.iter().all(|h| data.conflicts_at(&h.ip))) {
-        verdict.push_str(&format!("; it also {} (an identity conflict)", data.conflicts_note()));
+        let (also, why) = if data.conflicts_past { ("", "") } else { (" also", " (an identity conflict)") };
+        verdict.push_str(&format!("; it{also} {}{why}", data.conflicts_note()));
     }
     for (key, tag) in &data.also_recorded_as {
         let word = if *key == "serial" { "serial number" } else { "name" };
@@ -398,8 +419,20 @@ impl WhoisData {
         self.conflicting_at.iter().any(|(at, _)| at == ip)
     }
 
-    /// `answered for 198.18.0.10 beside its own MAC 00:1b:…, and for …`.
+    /// `answered for 198.18.0.10 beside that host's own MAC 00:1b:… in its
+    /// latest sweep`, or where it was seen before (`conflicts_past`).
     fn conflicts_note(&self) -> String {
+        if self.conflicts_past {
+            let each: Vec<String> = self
+                .conflicting_at
+                .iter()
+                .map(|(ip, now)| match now {
+                    Some(m) => format!("{ip} (where its latest sweep saw {m})"),
+                    None => ip.clone(),
+                })
+                .collect();
+            return format!("was seen before at {}, not in the latest sweep there", each.join(", and at "));
+        }
         let each: Vec<String> = self
             .conflicting_at
             .iter()
@@ -497,5 +530,53 @@ mod tests {
             "{}",
             a.verdict
         );
+    }
+
+    /// Regression (review of 2026-12-08): a registered MAC seen only as
+    /// another host's conflicting MAC made its asset "answering"; a MAC
+    /// that is one host's own and another's conflicting one was answered
+    /// for at the wrong address.
+    #[test]
+    fn a_conflicting_sighting_neither_makes_an_asset_present_nor_leads_the_answer() {
+        let host = |ip: &str, mac: &str| WhoisHost {
+            ip: ip.into(),
+            mac: Some(mac.into()),
+            first_seen_ms: 1,
+            last_seen_ms: 2,
+            last_agent: "a1".into(),
+            present: false,
+            missed_sweeps: 0,
+            identity: None,
+            observation: serde_json::Value::Null,
+        };
+        let misses = crate::reconcile::sweeps::Misses { count: 0, last_finish_ms: 2, covered: true };
+        let present = |_: &WhoisHost| Presence { present: true, misses };
+        let asset = crate::register::model::asset_from_json(serde_json::json!({
+            "tag": "REG-77", "name": "kiosk", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:00:77"],
+        }))
+        .unwrap();
+        let conflict = vec![("198.18.0.20".to_string(), Some("00:1b:21:00:00:20".to_string()))];
+        let data = WhoisData {
+            query_kind: "mac",
+            asset: Some(asset),
+            hosts: vec![host("198.18.0.20", "00:1b:21:00:00:20")],
+            conflicting_at: conflict.clone(),
+            ..WhoisData::default()
+        };
+        let a = answer("00:1b:21:00:00:77", data, present);
+        assert_eq!(a.status, WhoisStatus::NotSeen, "{}", a.verdict);
+        assert!(a.verdict.contains("never seen by any agent"), "{}", a.verdict);
+        assert!(a.verdict.contains("it also answered for 198.18.0.20 beside that host's own MAC"), "{}", a.verdict);
+
+        let data = WhoisData {
+            query_kind: "mac",
+            hosts: vec![host("198.18.0.20", "00:1b:21:00:00:20"), host("198.18.0.21", "00:1b:21:00:00:88")],
+            conflicting_at: conflict,
+            ..WhoisData::default()
+        };
+        let a = answer("00:1b:21:00:00:88", data, present);
+        assert_eq!(a.status, WhoisStatus::UnknownDevice);
+        assert!(a.verdict.starts_with("198.18.0.21 answered by an unregistered device"), "{}", a.verdict);
+        assert!(a.verdict.contains("; it also answered for 198.18.0.20 beside"), "{}", a.verdict);
     }
 }

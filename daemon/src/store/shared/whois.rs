@@ -29,6 +29,9 @@ pub enum HostsBy<'a> {
     /// latest sweep (an identity conflict: the pair's last sighting is that
     /// sweep's, `o.seen_ms`).
     Mac(&'a str),
+    /// Hosts this MAC was ever seen at (`mac_ip`), whatever answers there
+    /// now: where a MAC no host answers with now was last seen.
+    MacEver(&'a str),
     /// Hosts answering to this name (lowercase, without a trailing dot; `host_names`).
     Name(&'a str),
     /// Hosts with a name after this prefix (`"name."`) and before it followed
@@ -52,6 +55,7 @@ impl<'a> HostsBy<'a> {
                    OR (SELECT x.last_seen_ms FROM mac_ip x WHERE x.mac = $1 AND x.ip = h.ip) >= o.seen_ms)",
                 mac,
             ),
+            HostsBy::MacEver(mac) => ("h.ip IN (SELECT ip FROM mac_ip WHERE mac = $1)", mac),
             HostsBy::Name(name) => ("h.ip IN (SELECT ip FROM host_names WHERE name = $1)", name),
             HostsBy::NamePrefix(prefix) => {
                 ("h.ip IN (SELECT ip FROM host_names WHERE name > $1 AND name < $1 || '~')", prefix)
@@ -213,12 +217,20 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
     // For a MAC: the canonical spelling, to tell the hosts it is the MAC of
     // from those it answered for beside their own (an identity conflict).
     let mut asked_mac: Option<String> = None;
+    let mut conflicts_past = false;
     let (kind, rows, entries) = if let Ok(ip) = q.parse::<IpAddr>() {
         let ip = ip.to_canonical().to_string();
         ("ip", l.hosts(HostsBy::Ip(&ip))?, Entries::of(l, RegisterKey::Is("ip", &ip))?)
     } else if let Ok(mac) = q.parse::<census_proto::MacAddr>() {
         let mac = asked_mac.insert(mac.to_string());
-        ("mac", l.hosts(HostsBy::Mac(mac))?, Entries::of(l, RegisterKey::Is("mac", mac))?)
+        let mut rows = l.hosts(HostsBy::Mac(mac))?;
+        if rows.is_empty() {
+            // Answering nowhere now: where it was seen last (a moved device,
+            // or an identity conflict a later sweep no longer saw).
+            rows = l.hosts(HostsBy::MacEver(mac))?;
+            conflicts_past = !rows.is_empty();
+        }
+        ("mac", rows, Entries::of(l, RegisterKey::Is("mac", mac))?)
     } else if let Some(tag) = l.tag_nocase(q)? {
         ("tag", Vec::new(), Entries { tags: vec![tag], total: 1 })
     } else if let Some(e) = match external_id(q) {
@@ -296,6 +308,7 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         register_entry_count,
         also_recorded_as,
         conflicting_at,
+        conflicts_past,
     }))
 }
 
