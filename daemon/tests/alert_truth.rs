@@ -408,3 +408,40 @@ fn a_backlog_beyond_the_queue_is_reconciled_from_the_store_with_the_same_verdict
 fn ev(a: &censusd::alerts::Alert) -> serde_json::Value {
     serde_json::to_value(&a.evidence).expect("evidence serialises")
 }
+
+/// Regression (review of 2026-12-08): a rule added for an identity-conflict
+/// alert a later sweep no longer saw (it stays open for a person) answered
+/// that it held the alert, and the alert stayed open, reconcile or not; a
+/// rule removed left what it held suppressed the same way.
+#[test]
+fn a_new_rule_holds_at_once_what_it_counts_and_its_removal_releases_it() {
+    use censusd::alerts::suppress::SuppressionInput;
+    use censusd::people::{Principal, Role};
+    let s = Scenario::new();
+    s.sweep(&LAB, T0, &[h("198.18.0.91", "00:1b:21:00:09:01").also_mac("00:1b:21:66:00:01")]);
+    s.sweep(&LAB, T0 + HOUR, &[h("198.18.0.91", "00:1b:21:00:09:01")]);
+    s.full(T0 + HOUR);
+    let live = s.live(AlertKind::IdentityConflict);
+    assert_eq!(live.iter().map(|a| a.state).collect::<Vec<_>>(), [AlertState::Open], "{live:?}");
+    let who = Principal::person("alice", Role::Analyst);
+    let input = SuppressionInput {
+        kind: Some(AlertKind::IdentityConflict),
+        network: Some("::ffff:198.18.0.91/128".into()),
+        reason: "lab bench".into(),
+        expires_in: "30d".into(),
+        ..Default::default()
+    };
+    let added = censusd::app::alerts::add_suppression(&s.rec, &who, input, T0 + HOUR).unwrap();
+    assert_eq!(added.matching_alerts, 1);
+    let held = |state: AlertState, by: Option<i64>| {
+        let a = s.live(AlertKind::IdentityConflict);
+        assert_eq!(a.iter().map(|a| (a.state, a.suppressed_by)).collect::<Vec<_>>(), [(state, by)], "{a:?}");
+    };
+    held(AlertState::Suppressed, Some(added.rule.id));
+    s.full(T0 + 2 * HOUR);
+    held(AlertState::Suppressed, Some(added.rule.id));
+    assert!(censusd::app::alerts::remove_suppression(&s.rec, &who, added.rule.id, T0 + 2 * HOUR).unwrap());
+    held(AlertState::Open, None);
+    s.full(T0 + 3 * HOUR);
+    held(AlertState::Open, None);
+}
