@@ -82,6 +82,11 @@ fn list(cell: &str) -> impl Iterator<Item = &str> {
     cell.split(';').map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// Each of [`list`]'s items' place in `cell` (1-based, empty items counted).
+fn places(cell: &str) -> Vec<usize> {
+    cell.split(';').enumerate().filter(|(_, s)| !s.trim().is_empty()).map(|(i, _)| i + 1).collect()
+}
+
 fn licence(s: &str) -> Result<Licence, String> {
     let mut parts = s.split('|');
     let product = parts.next().unwrap_or_default().trim().to_string();
@@ -123,10 +128,10 @@ fn service(s: &str) -> Result<ExpectedService, String> {
 fn items(cell: &str, read: impl Fn(&str) -> Result<Value, String>) -> Result<Value, String> {
     let mut out = Vec::new();
     let mut bad = Vec::new();
-    for (i, item) in list(cell).enumerate() {
+    for (item, place) in list(cell).zip(places(cell)) {
         match read(item) {
             Ok(v) => out.push(v),
-            Err(m) => bad.push(format!("item {} of the cell: {m}", i + 1)),
+            Err(m) => bad.push(format!("item {place} of the cell: {m}")),
         }
     }
     if bad.is_empty() {
@@ -330,6 +335,9 @@ pub fn parse_csv_table(bytes: &[u8], opts: CsvOptions, t: &Table) -> (Vec<Patch>
             }
             match (t.cell_value)(name, cell) {
                 Ok(v) => {
+                    if v.is_array() && cell.contains(';') {
+                        p.places.insert(name.clone(), places(cell));
+                    }
                     p.values.insert(name.clone(), v);
                 }
                 Err(m) => errors.push(err(m)),
@@ -576,5 +584,17 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].message.matches("of the cell").count(), 10, "{errors:?}");
         assert!(errors[0].message.ends_with("; 15 more bad items"), "{errors:?}");
+        // Places as a person counts them, empty items included (review of 2026-12-08).
+        let (patches, _) = parse_csv(
+            b"tag,name,type,lifecycle,macs\nA-2,b,server,deployed,00:1b:21:3a:00:31;;zz; \n",
+            CsvOptions::default(),
+        );
+        let merged =
+            super::super::patch::merge(&[], &patches, super::super::patch::ImportOptions::default()).unwrap_err();
+        assert_eq!(merged.len(), 1, "{merged:?}");
+        assert!(merged[0].message.starts_with("item 3 of the cell: "), "{merged:?}");
+        let (_, errors) =
+            parse_csv(b"tag,name,type,lifecycle,licences\nA-3,c,server,deployed,;P||bad\n", CsvOptions::default());
+        assert!(errors[0].message.starts_with("item 2 of the cell: "), "{errors:?}");
     }
 }

@@ -541,10 +541,20 @@ fn dedup<T: Eq + std::hash::Hash + Clone>(v: &mut Vec<T>) {
 }
 
 /// Whether `h` (trimmed, lowercase, no trailing dot: as [`Asset::check`]
-/// stores host names) is a host name the register takes: 1–253 characters of
-/// letters, digits, `-`, `.` and `_`.
+/// stores host names) is a host name the register takes: 1–253 characters,
+/// dot-separated labels of 1–63 letters, digits, `-` and `_`, none starting
+/// or ending with `-` (RFC 1123 §2.1 host names, with the `_` service and
+/// Windows names carry). `-x` and `a..b` name no host (review of 2026-12-08).
 pub fn host_name_ok(h: &str) -> bool {
-    !h.is_empty() && h.len() <= 253 && h.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
 }
 
 /// Decode one asset from JSON, naming the field at fault, then check it.
@@ -900,6 +910,23 @@ mod tests {
 
     /// Regression (review of 2026-12-07): the register took `00:00:00:00:00:00`,
     /// which agents' batches and coverage sources refuse.
+    #[test]
+    fn a_host_name_is_dot_separated_labels_none_empty_or_edged_with_a_hyphen() {
+        for ok in ["db01", "db01.corp.example", "_ldap._tcp.corp.example", "x", "a-b.c1", &"a".repeat(63)] {
+            assert!(super::host_name_ok(ok), "{ok}");
+        }
+        for bad in ["-x", "x-", "a..b", ".a", "a b", "bad name!", "", &"a".repeat(64), &format!("{}.b", "-a")] {
+            assert!(!super::host_name_ok(bad), "{bad}");
+        }
+        let long = std::iter::repeat_n("a".repeat(63), 4).collect::<Vec<_>>().join(".");
+        assert!(!super::host_name_ok(&long), "over 253 characters");
+        let errs = super::asset_from_json(serde_json::json!({
+            "tag": "A-1", "name": "a", "type": "server", "lifecycle": "deployed", "hostnames": ["-x", "a..b", "ok"],
+        }))
+        .unwrap_err();
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["hostnames[0]", "hostnames[1]"]);
+    }
+
     #[test]
     fn a_mac_that_names_no_host_is_refused_in_every_spelling() {
         let input = |macs: &[&str]| {

@@ -36,6 +36,9 @@ pub struct Patch {
     pub values: Map<String, Value>,
     /// Fields present but empty.
     pub empties: Vec<String>,
+    /// CSV list cells: each item's place in its cell (1-based, empty items
+    /// counted, as a person counts them), by column: `a;;zz` puts `zz` 3rd.
+    pub places: HashMap<String, Vec<usize>>,
 }
 
 /// How an import applies.
@@ -75,8 +78,9 @@ fn field_err(p: &Patch, field: String, message: String) -> ImportError {
         .strip_prefix('[')
         .and_then(|rest| rest.split(']').next())
         .and_then(|i| i.parse::<usize>().ok());
+    let place = |i: usize| p.places.get(column).and_then(|at| at.get(i).copied()).unwrap_or(i + 1);
     match item {
-        Some(i) => err(p, column, format!("item {} of the cell: {message}", i + 1)),
+        Some(i) => err(p, column, format!("item {} of the cell: {message}", place(i))),
         None => err(p, column, message),
     }
 }

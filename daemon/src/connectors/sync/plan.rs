@@ -382,7 +382,7 @@ pub fn prepare(
                         }
                         v
                     },
-                    empties: vec![],
+                    ..Patch::default()
                 }
             }
             None => {
@@ -412,7 +412,7 @@ pub fn prepare(
                 v.insert("type".into(), Value::String(mapping.asset_type(r).as_str().into()));
                 v.insert("tag".into(), Value::String(tag.clone()));
                 out.links.push(Link { tag: tag.clone(), external_id: ext.clone(), matched_by: "new asset".into() });
-                Patch { row, line: None, tag, values: v, empties: vec![] }
+                Patch { row, line: None, tag, values: v, ..Patch::default() }
             }
         };
         out.rows.insert(row, ext);
@@ -443,7 +443,7 @@ pub fn prepare(
         v.insert("tags".into(), Value::from(tags));
         out.rows.insert(row, ids[0].clone());
         out.retired_in_source.push(a.tag.clone());
-        out.patches.push(Patch { row, line: None, tag: a.tag.clone(), values: v, empties: vec![] });
+        out.patches.push(Patch { row, line: None, tag: a.tag.clone(), values: v, ..Patch::default() });
     }
     out
 }
