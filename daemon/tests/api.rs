@@ -354,3 +354,20 @@ async fn a_group_conflicting_mac_is_set_aside_and_the_host_stored() {
     assert!(w["verdict"].as_str().unwrap().contains("answered for 198.18.0.20 beside"), "{w}");
     d.stop().await;
 }
+
+/// Regression (review of 2026-12-08): the history of a tag no asset ever
+/// had answered 200 `[]`; it is a 404. A deleted asset's history stays.
+#[tokio::test]
+async fn the_history_of_a_tag_nothing_ever_had_is_not_found() {
+    let d = Daemon::start().await;
+    let (status, v) = d.admin_json(Method::GET, &format!("/api/v1/assets/{}/history", "N".repeat(5_000)), None).await;
+    assert_eq!(status, 404, "{v}");
+    assert!(v["error"].as_str().unwrap().len() < 2_100, "{v}");
+    let a = serde_json::json!({ "tag": "H-1", "name": "h", "type": "server", "lifecycle": "deployed" });
+    assert_eq!(d.admin_json(Method::POST, "/api/v1/assets", Some(a)).await.0, 201);
+    assert_eq!(d.admin_json(Method::DELETE, "/api/v1/assets/H-1", None).await.0, 204);
+    let (status, v) = d.admin_json(Method::GET, "/api/v1/assets/H-1/history", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(!v.as_array().unwrap().is_empty(), "a deleted asset's history stays: {v}");
+    d.stop().await;
+}

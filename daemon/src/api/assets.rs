@@ -148,7 +148,10 @@ pub async fn remove(
 #[utoipa::path(
     get, path = "/api/v1/assets/{tag}/history", tag = "register",
     params(("tag" = String, Path, description = "Asset tag"), PageQuery),
-    responses((status = 200, description = "Changes to the asset, oldest first (one page)", body = Vec<AssetChange>))
+    responses(
+        (status = 200, description = "Changes to the asset, oldest first (one page); a deleted asset's too", body = Vec<AssetChange>),
+        (status = 404, description = "No such asset, and none by that tag ever changed")
+    )
 )]
 pub async fn history(
     State(state): State<AppState>,
@@ -157,7 +160,17 @@ pub async fn history(
     uri: Uri,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    let changes: Vec<AssetChange> = state.blocking(move |s| s.asset_history(&tag)).await?;
+    let (changes, exists) = state
+        .blocking(move |s| {
+            let changes: Vec<AssetChange> = s.asset_history(&tag)?;
+            // An empty history of a tag nothing ever had is no asset's (review of 2026-12-08: 200 []).
+            let exists = !changes.is_empty() || s.asset(&tag)?.is_some();
+            Ok::<_, crate::store::StoreError>((changes, exists.then_some(()).ok_or(tag)))
+        })
+        .await?;
+    if let Err(tag) = exists {
+        return Err(ApiError::not_found(format!("asset `{tag}` (it has no history either)")));
+    }
     paging::paged_history(&uri, &q, "asset-history", changes)
 }
 
