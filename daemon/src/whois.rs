@@ -254,6 +254,9 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         .collect();
     // A MAC answering beside another host's own does not make its asset present.
     let answering = hosts.iter().any(|h| h.present && !data.conflicts_at(&h.ip));
+    // A MAC no host answers with, seen only beside other hosts' own.
+    let conflict_only =
+        !data.conflicting_at.is_empty() && data.asset.is_none() && hosts.iter().all(|h| data.conflicts_at(&h.ip));
     let ambiguous = hosts.iter().find_map(|h| match &h.identity {
         Some(Identity::Ambiguous { candidates }) => {
             Some(candidates.iter().map(|c| c.tag.as_str()).collect::<Vec<_>>().join(", "))
@@ -286,7 +289,7 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             ),
         ),
         // A MAC that is no host's own, only answering beside another's.
-        None if !data.conflicting_at.is_empty() && hosts.iter().all(|h| data.conflicts_at(&h.ip)) => (
+        None if conflict_only => (
             WhoisStatus::UnknownDevice,
             if data.conflicts_past {
                 format!(
@@ -379,7 +382,7 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             }
         }
     };
-    if !data.conflicting_at.is_empty() && !(data.asset.is_none() && hosts.iter().all(|h| data.conflicts_at(&h.ip))) {
+    if !data.conflicting_at.is_empty() && !conflict_only {
         let (also, why) = if data.conflicts_past { ("", "") } else { (" also", " (an identity conflict)") };
         verdict.push_str(&format!("; it{also} {}{why}", data.conflicts_note()));
     }
