@@ -494,12 +494,9 @@ mod tests {
         assert_eq!(pick("hostname", Some("B"), Some("A"), true), (Some("B".into()), Some("A".into())));
     }
 
-    /// Regression (review of 2026-12-08): a MAC that also answers for
-    /// another host's address (beside that host's own MAC) says so after
-    /// the verdict on its own asset.
-    #[test]
-    fn a_registered_mac_answering_for_another_address_says_so() {
-        let host = |ip: &str, mac: &str| WhoisHost {
+    /// A host seen at `ip` with `mac` (presence judged by [`present`]).
+    fn host(ip: &str, mac: &str) -> WhoisHost {
+        WhoisHost {
             ip: ip.into(),
             mac: Some(mac.into()),
             first_seen_ms: 1,
@@ -509,7 +506,22 @@ mod tests {
             missed_sweeps: 0,
             identity: None,
             observation: serde_json::Value::Null,
-        };
+        }
+    }
+
+    /// Every host present.
+    fn present(_: &WhoisHost) -> Presence {
+        Presence {
+            present: true,
+            misses: crate::reconcile::sweeps::Misses { count: 0, last_finish_ms: 2, covered: true },
+        }
+    }
+
+    /// Regression (review of 2026-12-08): a MAC that also answers for
+    /// another host's address (beside that host's own MAC) says so after
+    /// the verdict on its own asset.
+    #[test]
+    fn a_registered_mac_answering_for_another_address_says_so() {
         let asset = crate::register::model::asset_from_json(serde_json::json!({
             "tag": "LT-7", "name": "laptop", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:00:07"],
         }))
@@ -521,8 +533,6 @@ mod tests {
             conflicting_at: vec![("198.18.0.10".into(), Some("00:1b:21:00:00:01".into()))],
             ..WhoisData::default()
         };
-        let misses = crate::reconcile::sweeps::Misses { count: 0, last_finish_ms: 2, covered: true };
-        let present = |_: &WhoisHost| Presence { present: true, misses };
         let a = answer("00:1b:21:00:00:07", data, present);
         assert_eq!(a.status, WhoisStatus::RegisteredAndExpected);
         assert!(
@@ -541,19 +551,6 @@ mod tests {
     /// for at the wrong address.
     #[test]
     fn a_conflicting_sighting_neither_makes_an_asset_present_nor_leads_the_answer() {
-        let host = |ip: &str, mac: &str| WhoisHost {
-            ip: ip.into(),
-            mac: Some(mac.into()),
-            first_seen_ms: 1,
-            last_seen_ms: 2,
-            last_agent: "a1".into(),
-            present: false,
-            missed_sweeps: 0,
-            identity: None,
-            observation: serde_json::Value::Null,
-        };
-        let misses = crate::reconcile::sweeps::Misses { count: 0, last_finish_ms: 2, covered: true };
-        let present = |_: &WhoisHost| Presence { present: true, misses };
         let asset = crate::register::model::asset_from_json(serde_json::json!({
             "tag": "REG-77", "name": "kiosk", "type": "endpoint", "lifecycle": "deployed", "macs": ["00:1b:21:00:00:77"],
         }))
