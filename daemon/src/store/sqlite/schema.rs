@@ -406,6 +406,25 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 16: a suppression rule's id is never given again (review of
+    // 2026-12-08: with a plain rowid, a rule added after the newest was
+    // removed took its id, and alert histories and audit records naming
+    // "rule 2" named two rules). AUTOINCREMENT, seeded past every id
+    // an alert was ever held by.
+    r#"
+    CREATE TABLE suppressions_numbered (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        body TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    INSERT INTO suppressions_numbered (id, body, expires_ms) SELECT id, body, expires_ms FROM suppressions;
+    DROP TABLE suppressions;
+    ALTER TABLE suppressions_numbered RENAME TO suppressions;
+    DELETE FROM sqlite_sequence WHERE name = 'suppressions';
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'suppressions', max(coalesce((SELECT max(id) FROM suppressions), 0),
+                                   coalesce((SELECT max(suppressed_by) FROM alerts), 0));
+    "#,
 ];
 
 /// Newest schema version this build knows.
@@ -606,5 +625,40 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert!(plan.iter().any(|p| p.contains("COVERING INDEX alerts_device_opened")), "{plan:?}");
+    }
+
+    /// Migration 16 keeps every rule under its id and gives no id again that
+    /// a rule or an alert's `suppressed_by` ever had (review of 2026-12-08).
+    #[test]
+    fn suppression_ids_survive_migration_16_and_are_never_given_again() {
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(15).enumerate() {
+            let tx = c.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", (i + 1) as i64).unwrap();
+            tx.commit().unwrap();
+        }
+        c.execute_batch("INSERT INTO suppressions VALUES (1, 'a', 0), (2, 'b', 0)").unwrap();
+        c.execute(
+            "INSERT INTO alerts (id, kind, subject, state, severity, summary, evidence, first_seen_ms,
+               last_seen_ms, opened_ms, updated_ms, updates, suppressed_by)
+             VALUES (1, 'unknown-asset', 'x', 'suppressed', 'low', 's', '', 0, 0, 0, 0, 0, 7)",
+            [],
+        )
+        .unwrap();
+        super::migrate(&mut c).unwrap();
+        let rules: Vec<(i64, String)> = c
+            .prepare("SELECT id, body FROM suppressions ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rules, [(1, "a".to_string()), (2, "b".to_string())]);
+        c.execute("INSERT INTO suppressions (body, expires_ms) VALUES ('c', 0)", []).unwrap();
+        assert_eq!(c.last_insert_rowid(), 8, "past the id alert 1 was held by");
+        c.execute("DELETE FROM suppressions WHERE id = 8", []).unwrap();
+        c.execute("INSERT INTO suppressions (body, expires_ms) VALUES ('d', 0)", []).unwrap();
+        assert_eq!(c.last_insert_rowid(), 9, "a removed rule's id is not given again");
     }
 }
