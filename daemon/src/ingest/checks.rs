@@ -298,7 +298,6 @@ pub fn host(
                 ),
             ));
         }
-        count(|| at("conflicting_macs"), &h.conflicting_macs, caps::MACS)?;
         count(|| at("seen_by"), &h.seen_by, caps::TECHNIQUES)?;
         count(|| at("names"), &h.names, caps::NAMES)?;
         for (j, n) in h.names.iter().enumerate() {
@@ -379,22 +378,33 @@ pub fn host(
     Ok(set_aside_conflicting(h))
 }
 
-/// Group or all-zero MACs among `h`'s conflicting MACs identify nothing:
-/// they are set aside and named (the first ten, the rest counted), and the
-/// host is kept — refusing it let anything answering ARP from a group MAC
-/// hide a real host (review of 2026-12-08).
+/// What of `h`'s conflicting MACs cannot be kept is set aside and named,
+/// and the host kept — refusing it let anything answering ARP from a group
+/// MAC, or from many MACs, hide a real host (review of 2026-12-08): group
+/// and all-zero MACs (they identify nothing; the first ten named, the rest
+/// counted), repeats, and those past the first [`caps::MACS`] distinct ones.
 fn set_aside_conflicting(h: &mut HostObservation) -> Option<String> {
     let unusable: Vec<String> =
         h.conflicting_macs.iter().filter(|m| !identifying_mac(m.address)).map(|m| m.address.to_string()).collect();
-    if unusable.is_empty() {
-        return None;
+    let mut seen = HashSet::new();
+    h.conflicting_macs.retain(|m| identifying_mac(m.address) && seen.insert(m.address));
+    let past_cap = h.conflicting_macs.len().saturating_sub(caps::MACS);
+    h.conflicting_macs.truncate(caps::MACS);
+    let mut notes = Vec::new();
+    if !unusable.is_empty() {
+        let mut named = unusable.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+        if unusable.len() > 10 {
+            named.push_str(&format!(" and {} more", unusable.len() - 10));
+        }
+        notes.push(format!("conflicting MAC {named} set aside: a group or all-zero address identifies no host"));
     }
-    h.conflicting_macs.retain(|m| identifying_mac(m.address));
-    let mut named = unusable.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
-    if unusable.len() > 10 {
-        named.push_str(&format!(" and {} more", unusable.len() - 10));
+    if past_cap > 0 {
+        notes.push(format!(
+            "{past_cap} more conflicting MACs set aside: the first {} distinct ones are kept",
+            caps::MACS
+        ));
     }
-    Some(format!("conflicting MAC {named} set aside: a group or all-zero address identifies no host"))
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 fn at_ms(ms: i64) -> time::OffsetDateTime {

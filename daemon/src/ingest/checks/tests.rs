@@ -29,6 +29,14 @@ fn env_of(v: &serde_json::Value) -> Result<Envelope, Refusal> {
     envelope(&raw, &seg(), NOW)
 }
 
+/// Host 0 of `v` decoded, with its batch's raw start and finish and envelope.
+fn host_of_raw(v: &serde_json::Value) -> (HostObservation, i64, i64, Envelope) {
+    let bytes = serde_json::to_vec(v).unwrap();
+    let raw = census_proto::decode_raw_batch(&bytes).unwrap();
+    let env = envelope(&raw, &seg(), NOW).unwrap();
+    (raw.host(0).unwrap(), ms(raw.started_at), ms(raw.finished_at), env)
+}
+
 fn host_of(v: &serde_json::Value) -> Result<HostObservation, Result<String, Refusal>> {
     let bytes = serde_json::to_vec(v).unwrap();
     let raw = census_proto::decode_raw_batch(&bytes).unwrap();
@@ -194,6 +202,16 @@ fn a_group_or_all_zero_conflicting_mac_is_set_aside_and_the_host_kept() {
     );
     let kept: Vec<String> = h.conflicting_macs.iter().map(|m| m.address.to_string()).collect();
     assert_eq!(kept, ["00:1b:21:00:00:77", "00:1b:21:00:00:88"]);
+    // More than 16 distinct ones (repeats counted once): the first 16 are
+    // kept, the rest named as set aside, and the host is kept (review of 2026-12-08).
+    let mut many = batch();
+    let list: Vec<String> = (0..20).chain(0..5).map(|i| format!("00:1b:21:00:01:{i:02x}")).collect();
+    many["hosts"][0]["conflicting_macs"] =
+        list.iter().map(|m| serde_json::to_value(MacInfo::new(m.parse().unwrap())).unwrap()).collect();
+    let mut h = host_of_raw(&many);
+    let note = host(&mut h.0, 0, h.1, h.2, &h.3).unwrap().expect("a note");
+    assert_eq!(note, "4 more conflicting MACs set aside: the first 16 distinct ones are kept");
+    assert_eq!(h.0.conflicting_macs.len(), 16);
     // Nothing set aside: no note.
     let mut h = raw.host(0).unwrap();
     h.conflicting_macs.truncate(1);
