@@ -208,9 +208,10 @@ pub struct WhoisData {
     /// For a MAC: the addresses it answered for beside the host's own MAC
     /// in that host's latest sweep (an identity conflict), with that MAC.
     pub conflicting_at: Vec<(String, Option<String>)>,
-    /// `conflicting_at` lists where the MAC was seen before, not in those
-    /// addresses' latest sweeps: it answers nowhere now.
-    pub conflicts_past: bool,
+    /// For a MAC: the addresses it was seen at before, not in their latest
+    /// sweep (a moved device, or an identity conflict no longer seen), with
+    /// the MAC that sweep saw there.
+    pub seen_before_at: Vec<(String, Option<String>)>,
 }
 
 /// Which asset answers for a query: the reconciled match of the hosts
@@ -253,10 +254,11 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         })
         .collect();
     // A MAC answering beside another host's own does not make its asset present.
-    let answering = hosts.iter().any(|h| h.present && !data.conflicts_at(&h.ip));
+    let answering = hosts.iter().any(|h| h.present && !data.elsewhere(&h.ip));
     // A MAC no host answers with, seen only beside other hosts' own.
-    let conflict_only =
-        !data.conflicting_at.is_empty() && data.asset.is_none() && hosts.iter().all(|h| data.conflicts_at(&h.ip));
+    let conflict_only = !(data.conflicting_at.is_empty() && data.seen_before_at.is_empty())
+        && data.asset.is_none()
+        && hosts.iter().all(|h| data.elsewhere(&h.ip));
     let ambiguous = hosts.iter().find_map(|h| match &h.identity {
         Some(Identity::Ambiguous { candidates }) => {
             Some(candidates.iter().map(|c| c.tag.as_str()).collect::<Vec<_>>().join(", "))
@@ -291,16 +293,17 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
         // A MAC that is no host's own, only answering beside another's.
         None if conflict_only => (
             WhoisStatus::UnknownDevice,
-            if data.conflicts_past {
+            if data.conflicting_at.is_empty() {
                 format!(
                     "unregistered: this MAC is no host's own now; it {} (a device that moved, or an identity conflict \
                      no longer seen: see the address's alerts and history)",
-                    data.conflicts_note()
+                    data.before_note()
                 )
             } else {
                 format!(
-                    "unregistered: this MAC is no host's own; it {} (an identity conflict: a spoofed or duplicate address)",
-                    data.conflicts_note()
+                    "unregistered: this MAC is no host's own; it {} (an identity conflict: a spoofed or duplicate address){}",
+                    data.conflicts_note(),
+                    if data.seen_before_at.is_empty() { String::new() } else { format!("; it {}", data.before_note()) }
                 )
             },
         ),
@@ -310,7 +313,7 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             }
             None => {
                 // The MAC's own host first, not one it answered beside.
-                let own = |h: &&WhoisHost| !data.conflicts_at(&h.ip);
+                let own = |h: &&WhoisHost| !data.elsewhere(&h.ip);
                 let who = hosts
                     .iter()
                     .filter(own)
@@ -382,9 +385,17 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
             }
         }
     };
-    if !data.conflicting_at.is_empty() && !conflict_only {
-        let (also, why) = if data.conflicts_past { ("", "") } else { (" also", " (an identity conflict)") };
-        verdict.push_str(&format!("; it{also} {}{why}", data.conflicts_note()));
+    if !conflict_only {
+        if !data.conflicting_at.is_empty() {
+            verdict.push_str(&format!("; it also {} (an identity conflict)", data.conflicts_note()));
+        }
+        if !data.seen_before_at.is_empty() {
+            verdict.push_str(&format!("; it {}", data.before_note()));
+        }
+    }
+    // Another MAC answered here too: the verdict is not the whole story.
+    if data.conflicting_at.is_empty() && data.alerts.iter().any(|a| a.kind == AlertKind::IdentityConflict) {
+        verdict.push_str("; an identity-conflict alert is open here: another MAC answered for this address too");
     }
     for (key, tag) in &data.also_recorded_as {
         let word = if *key == "serial" { "serial number" } else { "name" };
@@ -417,25 +428,27 @@ pub fn answer(query: &str, data: WhoisData, presence: impl Fn(&WhoisHost) -> Pre
 }
 
 impl WhoisData {
-    /// Whether the asked MAC answered at `ip` beside the host's own.
-    fn conflicts_at(&self, ip: &str) -> bool {
-        self.conflicting_at.iter().any(|(at, _)| at == ip)
+    /// Whether `ip`'s host is not the asked MAC's own: the MAC answered
+    /// beside that host's own in its latest sweep, or was seen there before.
+    fn elsewhere(&self, ip: &str) -> bool {
+        self.conflicting_at.iter().chain(&self.seen_before_at).any(|(at, _)| at == ip)
     }
 
-    /// `answered for 198.18.0.10 beside that host's own MAC 00:1b:… in its
-    /// latest sweep`, or where it was seen before (`conflicts_past`).
+    /// `was seen before at 198.18.0.10 (where its latest sweep saw 00:1b:…), not in the latest sweep there`.
+    fn before_note(&self) -> String {
+        let each: Vec<String> = self
+            .seen_before_at
+            .iter()
+            .map(|(ip, now)| match now {
+                Some(m) => format!("{ip} (where its latest sweep saw {m})"),
+                None => ip.clone(),
+            })
+            .collect();
+        format!("was seen before at {}, not in the latest sweep there", each.join(", and at "))
+    }
+
+    /// `answered for 198.18.0.10 beside that host's own MAC 00:1b:… in its latest sweep`.
     fn conflicts_note(&self) -> String {
-        if self.conflicts_past {
-            let each: Vec<String> = self
-                .conflicting_at
-                .iter()
-                .map(|(ip, now)| match now {
-                    Some(m) => format!("{ip} (where its latest sweep saw {m})"),
-                    None => ip.clone(),
-                })
-                .collect();
-            return format!("was seen before at {}, not in the latest sweep there", each.join(", and at "));
-        }
         let each: Vec<String> = self
             .conflicting_at
             .iter()

@@ -445,3 +445,38 @@ fn a_new_rule_holds_at_once_what_it_counts_and_its_removal_releases_it() {
     s.full(T0 + 3 * HOUR);
     held(AlertState::Open, None);
 }
+
+/// Regression (review of 2026-12-08): once a conflicting MAC answered
+/// beside another host, whois by it named only the new address and dropped
+/// the earlier one whose identity-conflict alert, naming it, was still
+/// open; whois by that address called its asset expected with no word of
+/// the conflict.
+#[test]
+fn whois_keeps_an_open_conflict_a_mac_was_named_in_when_it_answers_elsewhere() {
+    let s = Scenario::new();
+    s.register(json!([server("SRV-10", "00:1b:21:00:08:10")]));
+    s.sweep(&LAB, T0, &[h("198.18.0.10", "00:1b:21:00:08:10").also_mac("00:1b:21:00:08:aa")]);
+    s.sweep(
+        &LAB,
+        T0 + HOUR,
+        &[h("198.18.0.10", "00:1b:21:00:08:10"), h("198.18.0.11", "00:1b:21:00:08:11").also_mac("00:1b:21:00:08:aa")],
+    );
+    s.full(T0 + HOUR);
+    assert_eq!(s.live(AlertKind::IdentityConflict).len(), 2, "{:?}", s.live(AlertKind::IdentityConflict));
+    let w = s.whois("00-1B-21-00-08-AA", T0 + HOUR).unwrap();
+    let mut ips: Vec<&str> = w.hosts.iter().map(|h| h.ip.as_str()).collect();
+    ips.sort_unstable();
+    assert_eq!(ips, ["198.18.0.10", "198.18.0.11"], "{}", w.verdict);
+    assert!(
+        w.verdict.contains("answered for 198.18.0.11 beside that host's own MAC 00:1b:21:00:08:11"),
+        "{}",
+        w.verdict
+    );
+    assert!(w.verdict.contains("was seen before at 198.18.0.10"), "{}", w.verdict);
+    assert_eq!(w.alerts.iter().filter(|a| a.kind == AlertKind::IdentityConflict).count(), 2, "{:?}", w.alerts);
+    let by_ip = s.whois("198.18.0.10", T0 + HOUR).unwrap();
+    assert!(by_ip.verdict.contains("an identity-conflict alert is open here"), "{}", by_ip.verdict);
+    // A MAC seen at one address only costs no word more.
+    let own = s.whois("00:1b:21:00:08:11", T0 + HOUR).unwrap();
+    assert_eq!(own.hosts.len(), 1, "{}", own.verdict);
+}

@@ -642,8 +642,8 @@ fn queries(store: Arc<dyn Store>) {
         let w = store.whois(rogue).unwrap().expect("whois by the conflicting MAC");
         if conflicting.is_empty() {
             // Answering nowhere now: where it was seen is still told (review of 2026-12-08).
-            assert!(w.conflicts_past && w.asset.is_none(), "{:?}", w.conflicting_at);
-            assert_eq!(w.conflicting_at, [("198.18.0.10".to_string(), Some("00:1b:21:00:00:01".to_string()))]);
+            assert!(w.conflicting_at.is_empty() && w.asset.is_none(), "{:?}", w.conflicting_at);
+            assert_eq!(w.seen_before_at, [("198.18.0.10".to_string(), Some("00:1b:21:00:00:01".to_string()))]);
             let answer = crate::app::query::whois(&rec, rogue, at).unwrap().expect("the answer");
             assert!(
                 answer.verdict.contains(
@@ -654,7 +654,7 @@ fn queries(store: Arc<dyn Store>) {
             );
             continue;
         }
-        assert!(!w.conflicts_past);
+        assert!(w.seen_before_at.is_empty());
         assert_eq!(w.asset.as_ref().map(|a| a.tag.as_str()), None, "the host's asset is not the rogue MAC's");
         assert_eq!(w.hosts.iter().map(|h| h.ip.as_str()).collect::<Vec<_>>(), ["198.18.0.10"]);
         assert_eq!(w.conflicting_at, [("198.18.0.10".to_string(), Some("00:1b:21:00:00:01".to_string()))]);

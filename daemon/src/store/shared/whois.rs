@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::alerts::Alert;
+use crate::alerts::{Alert, AlertKind};
 use crate::certificates::HostTls;
 use crate::reconcile::AssetState;
 use crate::register::Asset;
@@ -29,9 +29,11 @@ pub enum HostsBy<'a> {
     /// latest sweep (an identity conflict: the pair's last sighting is that
     /// sweep's, `o.seen_ms`).
     Mac(&'a str),
-    /// Hosts this MAC was ever seen at (`mac_ip`), whatever answers there
-    /// now: where a MAC no host answers with now was last seen.
-    MacEver(&'a str),
+    /// Hosts this MAC was seen at before (`mac_ip`) but that [`HostsBy::Mac`]
+    /// does not select: not their MAC now, not in their latest sweep. The
+    /// complement keeps the common case (a MAC at one address) to an index
+    /// probe that returns nothing.
+    MacBefore(&'a str),
     /// Hosts answering to this name (lowercase, without a trailing dot; `host_names`).
     Name(&'a str),
     /// Hosts with a name after this prefix (`"name."`) and before it followed
@@ -55,7 +57,11 @@ impl<'a> HostsBy<'a> {
                    OR (SELECT x.last_seen_ms FROM mac_ip x WHERE x.mac = $1 AND x.ip = h.ip) >= o.seen_ms)",
                 mac,
             ),
-            HostsBy::MacEver(mac) => ("h.ip IN (SELECT ip FROM mac_ip WHERE mac = $1)", mac),
+            HostsBy::MacBefore(mac) => (
+                "h.ip IN (SELECT ip FROM mac_ip WHERE mac = $1) AND coalesce(h.mac, '') <> $1
+                   AND coalesce((SELECT x.last_seen_ms FROM mac_ip x WHERE x.mac = $1 AND x.ip = h.ip), 0) < o.seen_ms",
+                mac,
+            ),
             HostsBy::Name(name) => ("h.ip IN (SELECT ip FROM host_names WHERE name = $1)", name),
             HostsBy::NamePrefix(prefix) => {
                 ("h.ip IN (SELECT ip FROM host_names WHERE name > $1 AND name < $1 || '~')", prefix)
@@ -217,18 +223,31 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
     // For a MAC: the canonical spelling, to tell the hosts it is the MAC of
     // from those it answered for beside their own (an identity conflict).
     let mut asked_mac: Option<String> = None;
-    let mut conflicts_past = false;
+    // Addresses the MAC was seen at before, not in their latest sweep.
+    let mut before: Vec<String> = Vec::new();
     let (kind, rows, entries) = if let Ok(ip) = q.parse::<IpAddr>() {
         let ip = ip.to_canonical().to_string();
         ("ip", l.hosts(HostsBy::Ip(&ip))?, Entries::of(l, RegisterKey::Is("ip", &ip))?)
     } else if let Ok(mac) = q.parse::<census_proto::MacAddr>() {
         let mac = asked_mac.insert(mac.to_string());
         let mut rows = l.hosts(HostsBy::Mac(mac))?;
-        if rows.is_empty() {
-            // Answering nowhere now: where it was seen last (a moved device,
-            // or an identity conflict a later sweep no longer saw).
-            rows = l.hosts(HostsBy::MacEver(mac))?;
-            conflicts_past = !rows.is_empty();
+        // And where it was seen before: every such address when it answers
+        // nowhere now (a moved device, or a conflict a later sweep no longer
+        // saw); else those whose open identity-conflict alert names it —
+        // not every address a DHCP client ever had.
+        let answering_now = !rows.is_empty();
+        for r in l.hosts(HostsBy::MacBefore(mac))? {
+            if rows.iter().any(|now| now.ip == r.ip) {
+                continue;
+            }
+            let named = answering_now && {
+                let alerts = l.live_alerts(None, std::slice::from_ref(&r.ip))?;
+                alerts.iter().any(|a| a.kind == AlertKind::IdentityConflict && a.summary.contains(mac.as_str()))
+            };
+            if !answering_now || named {
+                before.push(r.ip.clone());
+                rows.push(r);
+            }
         }
         ("mac", rows, Entries::of(l, RegisterKey::Is("mac", mac))?)
     } else if let Some(tag) = l.tag_nocase(q)? {
@@ -252,9 +271,13 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         ("hostname", hosts, Entries::of_name(l, &name)?)
     };
     let mut hosts: Vec<(WhoisHost, Option<String>)> = rows.into_iter().map(HostRow::into_host).collect();
+    // Hosts the asked MAC is not the MAC of: it answered beside theirs, now or before.
     let conflict = |h: &WhoisHost| asked_mac.as_ref().is_some_and(|m| h.mac.as_ref() != Some(m));
+    let at = |(h, _): &(WhoisHost, Option<String>)| (h.ip.clone(), h.mac.clone());
     let conflicting_at: Vec<(String, Option<String>)> =
-        hosts.iter().filter(|(h, _)| conflict(h)).map(|(h, _)| (h.ip.clone(), h.mac.clone())).collect();
+        hosts.iter().filter(|(h, _)| conflict(h) && !before.contains(&h.ip)).map(at).collect();
+    let seen_before_at: Vec<(String, Option<String>)> =
+        hosts.iter().filter(|(h, _)| before.contains(&h.ip)).map(at).collect();
     // A MAC answering beside a host's own is not that host's asset.
     let matched = hosts.iter().filter(|(h, _)| !conflict(h)).find_map(|(_, t)| t.clone());
     let (answering, other) =
@@ -308,7 +331,7 @@ pub fn whois(l: &mut impl Lookups, query: &str) -> Result<Option<WhoisData>, Sto
         register_entry_count,
         also_recorded_as,
         conflicting_at,
-        conflicts_past,
+        seen_before_at,
     }))
 }
 
