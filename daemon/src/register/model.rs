@@ -543,11 +543,13 @@ fn dedup<T: Eq + std::hash::Hash + Clone>(v: &mut Vec<T>) {
 /// Whether `h` (trimmed, lowercase, no trailing dot: as [`Asset::check`]
 /// stores host names) is a host name the register takes: 1–253 characters,
 /// dot-separated labels of 1–63 letters, digits, `-` and `_`, none starting
-/// or ending with `-` (RFC 1123 §2.1 host names, with the `_` service and
-/// Windows names carry). `-x` and `a..b` name no host (review of 2026-12-08).
+/// or ending with `-`, the last not all digits (RFC 1123 §2.1 host names,
+/// with the `_` service and Windows names carry; a dotted-decimal address is
+/// no name). `-x`, `a..b` and `1.2.3.4` name no host (reviews of 2026-12-08).
 pub fn host_name_ok(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 253
+        && !h.rsplit('.').next().is_some_and(|top| top.chars().all(|c| c.is_ascii_digit()))
         && h.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -915,7 +917,19 @@ mod tests {
         for ok in ["db01", "db01.corp.example", "_ldap._tcp.corp.example", "x", "a-b.c1", &"a".repeat(63)] {
             assert!(super::host_name_ok(ok), "{ok}");
         }
-        for bad in ["-x", "x-", "a..b", ".a", "a b", "bad name!", "", &"a".repeat(64), &format!("{}.b", "-a")] {
+        for bad in [
+            "-x",
+            "x-",
+            "a..b",
+            ".a",
+            "a b",
+            "bad name!",
+            "",
+            &"a".repeat(64),
+            &format!("{}.b", "-a"),
+            "1.2.3.4",
+            "1234",
+        ] {
             assert!(!super::host_name_ok(bad), "{bad}");
         }
         let long = std::iter::repeat_n("a".repeat(63), 4).collect::<Vec<_>>().join(".");
